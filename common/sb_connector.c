@@ -1,0 +1,916 @@
+/*  common/sb_connector.c — loads and validates connector definitions
+    (the .json files in connectors/, format in connectors/README.md), answers the
+    gateway's questions about tools, and checks call arguments against a
+    tool's input schema (the schema rules themselves are in sb_schema.c).
+
+    Loading is strict: an unknown key, a missing field, a placeholder that
+    names no schema property or a duplicate tool name stops the load with
+    an error naming the file and the problem, so a typo in a definition is
+    found at start-up rather than in front of a user. */
+#include "common/sb_connector_int.h"
+#include "common/sb_schema.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct _sb_connectors_t {
+    sb_connector_t **connectors;    /* loaded connectors, sorted by file name */
+    size_t count;                   /* entries in connectors */
+    sb_tool_t **tools;              /* every tool, in load order (borrowed) */
+    size_t tool_count;              /* entries in tools */
+};
+
+//  --------------------------------------------------------------------------
+//  Small helpers
+
+static char *
+s_strdup_or_null (const char *text)
+{
+    return text ? strdup (text) : NULL;
+}
+
+static bool
+s_valid_name (const char *name, bool allow_underscore)
+{
+    size_t len = strlen (name);
+    if (len == 0 || len > SB_MAX_CONNECTOR_NAME)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name [i];
+        if (!(isalnum ((unsigned char) c) || c == '-' || (allow_underscore && c == '_')))
+            return false;
+    }
+    return true;
+}
+
+//  Checks that `obj` has only keys from the NULL-terminated `allowed`.
+static int
+s_check_keys (const json_t *obj, const char *const allowed [], const char *where, char **why)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *) obj, key, value) {
+        bool known = strcmp (key, "$comment") == 0;
+        for (size_t i = 0; !known && allowed [i]; i++)
+            known = strcmp (key, allowed [i]) == 0;
+        if (!known) {
+            *why = sb_strfmt ("%s: unknown key \"%s\"", where, key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+//  Reads an optional/required string member. Returns 0 (and *out borrowed,
+//  NULL when optional and absent) or -1 with *why.
+static int
+s_get_string (const json_t *obj, const char *key, bool required, const char *where,
+              const char **out, char **why)
+{
+    json_t *value = json_object_get (obj, key);
+    *out = NULL;
+    if (!value) {
+        if (required) {
+            *why = sb_strfmt ("%s: \"%s\" is required", where, key);
+            return -1;
+        }
+        return 0;
+    }
+    if (!json_is_string (value) || json_string_length (value) == 0) {
+        *why = sb_strfmt ("%s: \"%s\" must be a non-empty string", where, key);
+        return -1;
+    }
+    *out = json_string_value (value);
+    return 0;
+}
+
+static int
+s_get_bool (const json_t *obj, const char *key, bool def, const char *where,
+            bool *out, char **why)
+{
+    json_t *value = json_object_get (obj, key);
+    *out = def;
+    if (!value)
+        return 0;
+    if (!json_is_boolean (value)) {
+        *why = sb_strfmt ("%s: \"%s\" must be true or false", where, key);
+        return -1;
+    }
+    *out = json_is_true (value);
+    return 0;
+}
+
+static int
+s_get_int (const json_t *obj, const char *key, long def, long min, long max,
+           const char *where, long *out, char **why)
+{
+    json_t *value = json_object_get (obj, key);
+    *out = def;
+    if (!value)
+        return 0;
+    if (!json_is_integer (value) || json_integer_value (value) < min
+    ||  json_integer_value (value) > max) {
+        *why = sb_strfmt ("%s: \"%s\" must be an integer from %ld to %ld", where, key, min, max);
+        return -1;
+    }
+    *out = (long) json_integer_value (value);
+    return 0;
+}
+
+static int
+s_check_string_array (const json_t *value, const char *where, const char *key, char **why)
+{
+    if (!json_is_array (value)) {
+        *why = sb_strfmt ("%s: \"%s\" must be an array of strings", where, key);
+        return -1;
+    }
+    size_t index;
+    json_t *item;
+    json_array_foreach (value, index, item)
+        if (!json_is_string (item)) {
+            *why = sb_strfmt ("%s: \"%s\" must be an array of strings", where, key);
+            return -1;
+        }
+    return 0;
+}
+
+static int
+s_check_pointer (const char *pointer, const char *where, const char *key, char **why)
+{
+    if (pointer && pointer [0] && pointer [0] != '/') {
+        *why = sb_strfmt ("%s: \"%s\" must be a JSON pointer (\"\" or starting with \"/\")",
+                          where, key);
+        return -1;
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Tool parsing
+
+static void
+s_tool_destroy (sb_tool_t **self_p)
+{
+    sb_tool_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->name);
+    json_decref (self->descriptor);
+    free (self->path);
+    json_decref (self->query);
+    json_decref (self->body);
+    free (self->pointer);
+    free (self->cursor_pointer);
+    free (self->total_pointer);
+    free (self->title_field);
+    json_decref (self->subtitle_fields);
+    json_decref (self->fields);
+    free (self->noun);
+    free (self->noun_plural);
+    free (self->summary);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Template name callback: the placeholder must be a schema property.
+static int
+s_is_property (const char *name, void *arg)
+{
+    const json_t *props = arg;
+    return json_object_get (props, name) ? 0 : -1;
+}
+
+//  Path placeholders must be required arguments: an absent one would change
+//  which resource the request addresses.
+typedef struct {
+    const json_t *props;        /* schema properties */
+    const json_t *required;     /* schema required list */
+} s_path_check_t;
+
+static int
+s_is_required_property (const char *name, void *arg)
+{
+    s_path_check_t *check = arg;
+    if (!json_object_get (check->props, name))
+        return -1;
+    size_t index;
+    json_t *item;
+    json_array_foreach (check->required, index, item)
+        if (json_is_string (item) && strcmp (json_string_value (item), name) == 0)
+            return 0;
+    return -1;
+}
+
+//  Checks every string in a body template.
+static int
+s_check_body (const json_t *tmpl, const json_t *props, const char *where, char **why)
+{
+    if (json_is_string (tmpl)) {
+        char *error = NULL;
+        if (sb_template_check (json_string_value (tmpl), s_is_property, (void *) props, &error)) {
+            *why = sb_strfmt ("%s: request.body: %s", where, error);
+            free (error);
+            return -1;
+        }
+        return 0;
+    }
+    const char *key;
+    json_t *child;
+    size_t index;
+    if (json_is_object (tmpl))
+        json_object_foreach ((json_t *) tmpl, key, child)
+            if (s_check_body (child, props, where, why))
+                return -1;
+    if (json_is_array (tmpl))
+        json_array_foreach (tmpl, index, child)
+            if (s_check_body (child, props, where, why))
+                return -1;
+    return 0;
+}
+
+static sb_tool_t *
+s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, char **why)
+{
+    static const char *const tool_keys [] = {
+        "name", "title", "description", "annotations", "inputSchema", "request", "result", NULL
+    };
+    static const char *const request_keys [] = { "method", "path", "query", "body", NULL };
+    static const char *const result_keys [] = {
+        "mapping", "pointer", "next_cursor", "total", "title", "subtitle", "fields",
+        "noun", "noun_plural", "summary", NULL
+    };
+    static const char *const annotation_keys [] = {
+        "title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint", NULL
+    };
+    static const char *const methods [] = { "GET", "POST", "PUT", "PATCH", "DELETE", NULL };
+
+    char where [SB_MAX_CONNECTOR_NAME + 256];
+    const char *name, *title, *description, *method, *path, *mapping, *text;
+    sb_tool_t *self = NULL;
+
+    if (!json_is_object (def)) {
+        *why = sb_strfmt ("%s: every entry of \"tools\" must be an object", file);
+        return NULL;
+    }
+    snprintf (where, sizeof where, "%s: a tool", file);
+    if (s_get_string (def, "name", true, where, &name, why))
+        return NULL;
+    if (!s_valid_name (name, true)) {
+        *why = sb_strfmt ("%s: tool name \"%.64s\" must be 1-64 letters, digits, '_' or '-'",
+                          file, name);
+        return NULL;
+    }
+    snprintf (where, sizeof where, "%s: tool \"%s\"", file, name);
+    if (s_check_keys (def, tool_keys, where, why)
+    ||  s_get_string (def, "title", false, where, &title, why)
+    ||  s_get_string (def, "description", true, where, &description, why))
+        return NULL;
+
+    json_t *schema = json_object_get (def, "inputSchema");
+    if (sb_schema_validate (schema, where, why))
+        return NULL;
+    json_t *props = json_object_get (schema, "properties");
+    json_t *empty = json_object ();
+    if (!props)
+        props = empty;
+
+    self = calloc (1, sizeof *self);
+    if (!self)
+        goto fail;
+    self->name = strdup (name);
+    self->connector = connector;
+
+    //  Annotations: the MCP hints; read-only defaults to false (safe side).
+    json_t *annotations = json_object_get (def, "annotations");
+    bool destructive, open_world;
+    if (annotations && !json_is_object (annotations)) {
+        *why = sb_strfmt ("%s: \"annotations\" must be an object", where);
+        goto fail;
+    }
+    if (annotations
+    &&  (s_check_keys (annotations, annotation_keys, where, why)
+    ||   s_get_bool (annotations, "readOnlyHint", false, where, &self->read_only, why)
+    ||   s_get_bool (annotations, "destructiveHint", false, where, &destructive, why)
+    ||   s_get_bool (annotations, "idempotentHint", false, where, &self->idempotent, why)
+    ||   s_get_bool (annotations, "openWorldHint", true, where, &open_world, why)))
+        goto fail;
+
+    //  Request template.
+    json_t *request = json_object_get (def, "request");
+    if (!json_is_object (request)) {
+        *why = sb_strfmt ("%s: \"request\" must be an object", where);
+        goto fail;
+    }
+    if (s_check_keys (request, request_keys, where, why)
+    ||  s_get_string (request, "method", true, where, &method, why)
+    ||  s_get_string (request, "path", true, where, &path, why))
+        goto fail;
+    bool method_ok = false;
+    for (size_t i = 0; methods [i]; i++)
+        method_ok |= strcmp (method, methods [i]) == 0;
+    if (!method_ok) {
+        *why = sb_strfmt ("%s: request.method must be GET, POST, PUT, PATCH or DELETE", where);
+        goto fail;
+    }
+    snprintf (self->method, sizeof self->method, "%s", method);
+    if (path [0] != '/' || strchr (path, '?') || strchr (path, '#')) {
+        *why = sb_strfmt ("%s: request.path must start with \"/\" and hold no query "
+                          "(use request.query)", where);
+        goto fail;
+    }
+    char *error = NULL;
+    s_path_check_t path_check = { props, json_object_get (schema, "required") };
+    if (sb_template_check (path, s_is_required_property, &path_check, &error)) {
+        *why = sb_strfmt ("%s: request.path: %s (path placeholders must be required "
+                          "properties)", where, error);
+        free (error);
+        goto fail;
+    }
+    self->path = strdup (path);
+
+    json_t *query = json_object_get (request, "query");
+    if (query) {
+        if (!json_is_object (query)) {
+            *why = sb_strfmt ("%s: request.query must be an object of string templates", where);
+            goto fail;
+        }
+        const char *key;
+        json_t *tmpl;
+        json_object_foreach (query, key, tmpl) {
+            if (!json_is_string (tmpl)) {
+                *why = sb_strfmt ("%s: request.query.%s must be a string template", where, key);
+                goto fail;
+            }
+            if (sb_template_check (json_string_value (tmpl), s_is_property, props, &error)) {
+                *why = sb_strfmt ("%s: request.query.%s: %s", where, key, error);
+                free (error);
+                goto fail;
+            }
+        }
+        self->query = json_incref (query);
+    }
+    json_t *body = json_object_get (request, "body");
+    if (body) {
+        if (strcmp (method, "GET") == 0 || strcmp (method, "DELETE") == 0) {
+            *why = sb_strfmt ("%s: request.body is only allowed with POST, PUT or PATCH", where);
+            goto fail;
+        }
+        if (s_check_body (body, props, where, why))
+            goto fail;
+        self->body = json_deep_copy (body);
+    }
+
+    //  Result mapping.
+    json_t *result = json_object_get (def, "result");
+    if (!json_is_object (result)) {
+        *why = sb_strfmt ("%s: \"result\" must be an object", where);
+        goto fail;
+    }
+    if (s_check_keys (result, result_keys, where, why)
+    ||  s_get_string (result, "mapping", true, where, &mapping, why))
+        goto fail;
+    if (strcmp (mapping, "list") == 0)
+        self->map_kind = SB_MAP_LIST;
+    else
+    if (strcmp (mapping, "object") == 0)
+        self->map_kind = SB_MAP_OBJECT;
+    else {
+        *why = sb_strfmt ("%s: result.mapping must be \"list\" or \"object\"", where);
+        goto fail;
+    }
+    json_t *pointer = json_object_get (result, "pointer");
+    if (pointer && !json_is_string (pointer)) {
+        *why = sb_strfmt ("%s: result.pointer must be a string", where);
+        goto fail;
+    }
+    self->pointer = strdup (pointer ? json_string_value (pointer) : "");
+    if (s_check_pointer (self->pointer, where, "result.pointer", why))
+        goto fail;
+    if (s_get_string (result, "next_cursor", false, where, &text, why)
+    ||  s_check_pointer (text, where, "result.next_cursor", why))
+        goto fail;
+    self->cursor_pointer = s_strdup_or_null (text);
+    if (s_get_string (result, "total", false, where, &text, why)
+    ||  s_check_pointer (text, where, "result.total", why))
+        goto fail;
+    self->total_pointer = s_strdup_or_null (text);
+    if (s_get_string (result, "title", false, where, &text, why))
+        goto fail;
+    self->title_field = s_strdup_or_null (text);
+    json_t *subtitle = json_object_get (result, "subtitle");
+    if (subtitle) {
+        if (s_check_string_array (subtitle, where, "result.subtitle", why))
+            goto fail;
+        self->subtitle_fields = json_incref (subtitle);
+    }
+    json_t *fields = json_object_get (result, "fields");
+    if (fields) {
+        if (s_check_string_array (fields, where, "result.fields", why))
+            goto fail;
+        self->fields = json_incref (fields);
+    }
+    if (s_get_string (result, "noun", true, where, &text, why))
+        goto fail;
+    self->noun = strdup (text);
+    if (s_get_string (result, "noun_plural", false, where, &text, why))
+        goto fail;
+    self->noun_plural = text ? strdup (text) : sb_strfmt ("%ss", self->noun);
+    if (s_get_string (result, "summary", false, where, &text, why))
+        goto fail;
+    if (text && sb_template_check (text, NULL, NULL, &error)) {
+        *why = sb_strfmt ("%s: result.summary: %s", where, error);
+        free (error);
+        goto fail;
+    }
+    self->summary = strdup (text ? text
+                            : self->map_kind == SB_MAP_LIST ? "Found {count} {noun}" : "{Noun}");
+
+    //  The MCP Tool object, built once.
+    self->descriptor = json_pack ("{s:s, s:s, s:O}",
+                                  "name", name, "description", description,
+                                  "inputSchema", schema);
+    if (!self->descriptor)
+        goto fail;
+    if (title)
+        json_object_set_new (self->descriptor, "title", json_string (title));
+    json_t *hints = annotations ? json_deep_copy (annotations) : json_object ();
+    json_object_set_new (hints, "readOnlyHint", json_boolean (self->read_only));
+    if (title && !json_object_get (hints, "title"))
+        json_object_set_new (hints, "title", json_string (title));
+    json_object_set_new (self->descriptor, "annotations", hints);
+    self->schema = json_object_get (self->descriptor, "inputSchema");
+    json_decref (empty);
+    return self;
+
+fail:
+    json_decref (empty);
+    if (!*why)
+        *why = sb_strfmt ("%s: out of memory", where);
+    s_tool_destroy (&self);
+    return NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Connector parsing
+
+static void
+s_connector_destroy (sb_connector_t **self_p)
+{
+    sb_connector_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->tool_count; i++)
+        s_tool_destroy (&self->tools [i]);
+    free (self->tools);
+    free (self->file);
+    free (self->name);
+    free (self->title);
+    free (self->display_name);
+    free (self->base_url);
+    free (self->token_env);
+    free (self->auth_header);
+    free (self->auth_prefix);
+    free (self);
+    *self_p = NULL;
+}
+
+static int
+s_set_base_url (sb_connector_t *self, const char *url)
+{
+    if (strncmp (url, "http://", 7) && strncmp (url, "https://", 8))
+        return -1;
+    if (strlen (url) > SB_MAX_URL_LEN / 2 || strpbrk (url, "?# \t\r\n"))
+        return -1;
+    char *copy = strdup (url);
+    if (!copy)
+        return -1;
+    size_t len = strlen (copy);
+    while (len > 0 && copy [len - 1] == '/')
+        copy [--len] = 0;
+    free (self->base_url);
+    self->base_url = copy;
+    return 0;
+}
+
+static sb_connector_t *
+s_connector_parse (const json_t *root, const char *file, char **why)
+{
+    static const char *const keys [] = {
+        "name", "title", "description", "display_name", "base_url", "auth", "limits",
+        "tools", NULL
+    };
+    static const char *const auth_keys [] = { "type", "token_env", "header", "prefix", NULL };
+    static const char *const limit_keys [] = { "timeout_ms", "max_response_bytes", NULL };
+    const char *name, *title, *display, *base_url, *description, *text;
+
+    if (!json_is_object (root)) {
+        *why = sb_strfmt ("%s: the file must hold one JSON object", file);
+        return NULL;
+    }
+    if (s_check_keys (root, keys, file, why)
+    ||  s_get_string (root, "name", true, file, &name, why)
+    ||  s_get_string (root, "title", true, file, &title, why)
+    ||  s_get_string (root, "description", false, file, &description, why)
+    ||  s_get_string (root, "display_name", false, file, &display, why)
+    ||  s_get_string (root, "base_url", true, file, &base_url, why))
+        return NULL;
+    if (!s_valid_name (name, false)) {
+        *why = sb_strfmt ("%s: connector name must be 1-64 letters, digits or '-'", file);
+        return NULL;
+    }
+    sb_connector_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->file = strdup (file);
+    self->name = strdup (name);
+    self->title = strdup (title);
+    self->display_name = strdup (display ? display : title);
+    if (s_set_base_url (self, base_url)) {
+        *why = sb_strfmt ("%s: base_url must be an http:// or https:// URL without query", file);
+        goto fail;
+    }
+
+    json_t *auth = json_object_get (root, "auth");
+    if (auth) {
+        if (!json_is_object (auth)) {
+            *why = sb_strfmt ("%s: \"auth\" must be an object", file);
+            goto fail;
+        }
+        if (s_check_keys (auth, auth_keys, file, why)
+        ||  s_get_string (auth, "type", true, file, &text, why))
+            goto fail;
+        if (strcmp (text, "none") == 0)
+            self->auth_type = SB_AUTH_NONE;
+        else
+        if (strcmp (text, "bearer") == 0)
+            self->auth_type = SB_AUTH_BEARER;
+        else
+        if (strcmp (text, "api_key_header") == 0)
+            self->auth_type = SB_AUTH_API_KEY_HEADER;
+        else {
+            *why = sb_strfmt ("%s: auth.type must be none, bearer or api_key_header", file);
+            goto fail;
+        }
+        if (self->auth_type != SB_AUTH_NONE) {
+            if (s_get_string (auth, "token_env", true, file, &text, why))
+                goto fail;
+            self->token_env = strdup (text);
+        }
+        if (s_get_string (auth, "header", self->auth_type == SB_AUTH_API_KEY_HEADER,
+                          file, &text, why))
+            goto fail;
+        self->auth_header = strdup (text ? text : "Authorization");
+        if (s_get_string (auth, "prefix", false, file, &text, why))
+            goto fail;
+        self->auth_prefix = strdup (text ? text : "");
+    }
+
+    long max_response = 0;
+    json_t *limits = json_object_get (root, "limits");
+    self->timeout_ms = 10000;
+    max_response = 4L << 20;
+    if (limits) {
+        if (!json_is_object (limits)) {
+            *why = sb_strfmt ("%s: \"limits\" must be an object", file);
+            goto fail;
+        }
+        if (s_check_keys (limits, limit_keys, file, why)
+        ||  s_get_int (limits, "timeout_ms", 10000, 100, 120000, file, &self->timeout_ms, why)
+        ||  s_get_int (limits, "max_response_bytes", 4L << 20, 1024, 64L << 20, file,
+                       &max_response, why))
+            goto fail;
+    }
+    self->max_response = (size_t) max_response;
+
+    json_t *tools = json_object_get (root, "tools");
+    if (!json_is_array (tools) || json_array_size (tools) == 0) {
+        *why = sb_strfmt ("%s: \"tools\" must be a non-empty array", file);
+        goto fail;
+    }
+    if (json_array_size (tools) > SB_MAX_TOOLS) {
+        *why = sb_strfmt ("%s: more than %d tools", file, SB_MAX_TOOLS);
+        goto fail;
+    }
+    self->tools = calloc (json_array_size (tools), sizeof (sb_tool_t *));
+    if (!self->tools)
+        goto fail;
+    size_t index;
+    json_t *def;
+    json_array_foreach (tools, index, def) {
+        sb_tool_t *tool = s_tool_parse (def, self, file, why);
+        if (!tool)
+            goto fail;
+        self->tools [self->tool_count++] = tool;
+    }
+    return self;
+fail:
+    if (!*why)
+        *why = sb_strfmt ("%s: out of memory", file);
+    s_connector_destroy (&self);
+    return NULL;
+}
+
+static sb_connector_t *
+s_connector_load (const char *path, char **why)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file) {
+        *why = sb_strfmt ("%s: cannot open: %s", path, strerror (errno));
+        return NULL;
+    }
+    sb_connector_t *connector = NULL;
+    char *text = malloc (SB_MAX_CONNECTOR_FILE + 1);
+    size_t len = text ? fread (text, 1, SB_MAX_CONNECTOR_FILE + 1, file) : 0;
+    fclose (file);
+    if (!text) {
+        *why = sb_strfmt ("%s: out of memory", path);
+        return NULL;
+    }
+    if (len > SB_MAX_CONNECTOR_FILE) {
+        *why = sb_strfmt ("%s: larger than %u bytes", path, (unsigned) SB_MAX_CONNECTOR_FILE);
+        goto out;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb (text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        *why = sb_strfmt ("%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column, jerr.text);
+        goto out;
+    }
+    connector = s_connector_parse (root, path, why);
+    json_decref (root);
+out:
+    free (text);
+    return connector;
+}
+
+//  --------------------------------------------------------------------------
+//  The set
+
+static int
+s_compare_names (const void *a, const void *b)
+{
+    return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+sb_connectors_t *
+sb_connectors_load (const char *dir, char **error)
+{
+    *error = NULL;
+    sb_connectors_t *self = calloc (1, sizeof *self);
+    char **names = calloc (SB_MAX_CONNECTORS + 1, sizeof (char *));
+    size_t name_count = 0;
+    DIR *handle = NULL;
+    if (!self || !names) {
+        *error = sb_strfmt ("%s: out of memory", dir);
+        goto fail;
+    }
+    handle = opendir (dir);
+    if (!handle) {
+        *error = sb_strfmt ("%s: cannot open connectors directory: %s", dir, strerror (errno));
+        goto fail;
+    }
+    struct dirent *entry;
+    while ((entry = readdir (handle))) {
+        size_t len = strlen (entry->d_name);
+        if (len < 6 || entry->d_name [0] == '.' || strcmp (entry->d_name + len - 5, ".json"))
+            continue;
+        if (name_count == SB_MAX_CONNECTORS) {
+            *error = sb_strfmt ("%s: more than %d connector files", dir, SB_MAX_CONNECTORS);
+            goto fail;
+        }
+        names [name_count++] = strdup (entry->d_name);
+    }
+    closedir (handle);
+    handle = NULL;
+    if (name_count == 0) {
+        *error = sb_strfmt ("%s: no connector definitions (*.json)", dir);
+        goto fail;
+    }
+    qsort (names, name_count, sizeof (char *), s_compare_names);
+    self->connectors = calloc (name_count, sizeof (sb_connector_t *));
+    self->tools = calloc (SB_MAX_TOOLS, sizeof (sb_tool_t *));
+    if (!self->connectors || !self->tools)
+        goto fail;
+
+    for (size_t i = 0; i < name_count; i++) {
+        char *path = sb_strfmt ("%s/%s", dir, names [i]);
+        sb_connector_t *connector = path ? s_connector_load (path, error) : NULL;
+        if (!connector) {
+            free (path);
+            goto fail;
+        }
+        self->connectors [self->count++] = connector;
+        if (sb_connectors_find (self, connector->name) != connector) {
+            *error = sb_strfmt ("%s: connector name \"%s\" is already used by another file",
+                                path, connector->name);
+            free (path);
+            goto fail;
+        }
+        for (size_t t = 0; t < connector->tool_count; t++) {
+            sb_tool_t *tool = connector->tools [t];
+            const sb_tool_t *twin = sb_connectors_find_tool (self, tool->name);
+            if (twin) {
+                *error = sb_strfmt ("%s: tool name \"%s\" is already used (in %s)",
+                                    path, tool->name, twin->connector->file);
+                free (path);
+                goto fail;
+            }
+            if (self->tool_count == SB_MAX_TOOLS) {
+                *error = sb_strfmt ("%s: more than %d tools in all", path, SB_MAX_TOOLS);
+                free (path);
+                goto fail;
+            }
+            self->tools [self->tool_count++] = tool;
+        }
+        free (path);
+    }
+    for (size_t i = 0; i < name_count; i++)
+        free (names [i]);
+    free (names);
+    return self;
+
+fail:
+    if (handle)
+        closedir (handle);
+    for (size_t i = 0; names && i < name_count; i++)
+        free (names [i]);
+    free (names);
+    sb_connectors_destroy (&self);
+    if (!*error)
+        *error = sb_strfmt ("%s: out of memory", dir);
+    return NULL;
+}
+
+void
+sb_connectors_destroy (sb_connectors_t **self_p)
+{
+    sb_connectors_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->count; i++)
+        s_connector_destroy (&self->connectors [i]);
+    free (self->connectors);
+    free (self->tools);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+sb_connectors_set_base_url (sb_connectors_t *self, const char *name, const char *url)
+{
+    sb_connector_t *connector = (sb_connector_t *) sb_connectors_find (self, name);
+    if (!connector)
+        return -1;
+    return s_set_base_url (connector, url);
+}
+
+int
+sb_connectors_set_base_urls (sb_connectors_t *self, const char *spec)
+{
+    if (!spec || !*spec)
+        return 0;
+    char *copy = strdup (spec);
+    if (!copy)
+        return -1;
+    int rc = 0;
+    char *item = copy;
+    while (item && rc == 0) {
+        char *next = strchr (item, ',');
+        if (next)
+            *next++ = 0;
+        while (*item == ' ')
+            item++;
+        char *equals = strchr (item, '=');
+        if (*item && (!equals || equals == item))
+            rc = -1;
+        else
+        if (*item) {
+            *equals = 0;
+            rc = sb_connectors_set_base_url (self, item, equals + 1);
+        }
+        item = next;
+    }
+    free (copy);
+    return rc;
+}
+
+size_t
+sb_connectors_tool_count (sb_connectors_t *self)
+{
+    return self->tool_count;
+}
+
+const sb_tool_t *
+sb_connectors_tool_at (sb_connectors_t *self, size_t index)
+{
+    return index < self->tool_count ? self->tools [index] : NULL;
+}
+
+const sb_tool_t *
+sb_connectors_find_tool (sb_connectors_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->tool_count; i++)
+        if (strcmp (self->tools [i]->name, name) == 0)
+            return self->tools [i];
+    return NULL;
+}
+
+const sb_connector_t *
+sb_connectors_find (sb_connectors_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (strcmp (self->connectors [i]->name, name) == 0)
+            return self->connectors [i];
+    return NULL;
+}
+
+const char *
+sb_connector_name (const sb_connector_t *self)
+{
+    return self->name;
+}
+
+const char *
+sb_connector_base_url (const sb_connector_t *self)
+{
+    return self->base_url;
+}
+
+long
+sb_connector_timeout_ms (const sb_connector_t *self)
+{
+    return self->timeout_ms;
+}
+
+size_t
+sb_connector_max_response (const sb_connector_t *self)
+{
+    return self->max_response;
+}
+
+const char *
+sb_connector_auth_header_name (const sb_connector_t *self)
+{
+    return self->auth_type == SB_AUTH_NONE ? NULL : self->auth_header;
+}
+
+char *
+sb_connector_auth_header (const sb_connector_t *self)
+{
+    if (self->auth_type == SB_AUTH_NONE)
+        return NULL;
+    const char *secret = getenv (self->token_env);
+    if (!secret || !*secret || strpbrk (secret, "\r\n"))
+        return NULL;
+    if (self->auth_type == SB_AUTH_BEARER)
+        return sb_strfmt ("Bearer %s", secret);
+    return sb_strfmt ("%s%s", self->auth_prefix, secret);
+}
+
+const char *
+sb_tool_name (const sb_tool_t *self)
+{
+    return self->name;
+}
+
+const sb_connector_t *
+sb_tool_connector (const sb_tool_t *self)
+{
+    return self->connector;
+}
+
+bool
+sb_tool_retry_safe (const sb_tool_t *self)
+{
+    return strcmp (self->method, "GET") == 0 || self->read_only || self->idempotent;
+}
+
+json_t *
+sb_tool_descriptor (const sb_tool_t *self)
+{
+    return json_deep_copy (self->descriptor);
+}
+
+const json_t *
+sb_tool_input_schema (const sb_tool_t *self)
+{
+    return self->schema;
+}
+
+//  --------------------------------------------------------------------------
+//  Argument checks (the schema rules live in sb_schema.c)
+
+int
+sb_tool_check_args (const sb_tool_t *self, const json_t *args, char **error)
+{
+    //  An omitted "arguments" member is an empty object.
+    json_t *empty = args ? NULL : json_object ();
+    int rc = sb_schema_check (self->schema, args ? args : empty, error);
+    json_decref (empty);
+    return rc;
+}

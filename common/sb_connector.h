@@ -1,0 +1,111 @@
+/*  common/sb_connector.h — declarative connector definitions (the .json files in connectors/).
+
+    A connector is data, not C: its base URL, auth scheme, limits and tools
+    (name, description, input schema, annotations, request template, result
+    mapping). The gateway reads the tool list and schemas; the api worker
+    renders requests from templates and maps responses into MCP results.
+    The file format is documented in connectors/README.md.
+
+    Templates escape each value for its context (URL path segment, query
+    parameter, JSON body value), so arguments can never change the shape of
+    an upstream request: no new path segments, no extra query parameters,
+    no injected JSON keys. */
+#ifndef SB_CONNECTOR_H_INCLUDED
+#define SB_CONNECTOR_H_INCLUDED
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SB_MAX_CONNECTOR_FILE   (1u << 20)  /* one definition file, bytes */
+#define SB_MAX_CONNECTORS       256         /* connectors loaded at once */
+#define SB_MAX_TOOLS            4096        /* tools over all connectors */
+#define SB_MAX_URL_LEN          8192        /* rendered upstream URL, bytes */
+#define SB_MAX_UPSTREAM_BODY    (1u << 20)  /* rendered request body, bytes */
+
+typedef struct _sb_connectors_t sb_connectors_t;   /* every loaded connector */
+typedef struct _sb_connector_t sb_connector_t;     /* one connector (owned by the set) */
+typedef struct _sb_tool_t sb_tool_t;               /* one tool (owned by its connector) */
+
+/*  Loads every *.json file in `dir`, sorted by name. Returns the set, or NULL
+    with *error set to a new string naming the file and the problem
+    (caller frees). Tool names must be unique across connectors. */
+sb_connectors_t *sb_connectors_load (const char *dir, char **error);
+
+/*  Destroys the set and nulls the caller's pointer. Idempotent. */
+void sb_connectors_destroy (sb_connectors_t **self_p);
+
+/*  Overrides the base URL of connector `name` (e.g. the sandbox on a test
+    port). Returns 0, or -1 if there is no such connector. */
+int sb_connectors_set_base_url (sb_connectors_t *self, const char *name, const char *url);
+
+/*  Applies "name=url,name2=url2" overrides. Returns 0 or -1 (unknown name,
+    bad syntax). An empty string is fine. */
+int sb_connectors_set_base_urls (sb_connectors_t *self, const char *spec);
+
+/*  Number of tools over all connectors; tool `index` in load order (borrowed). */
+size_t sb_connectors_tool_count (sb_connectors_t *self);
+const sb_tool_t *sb_connectors_tool_at (sb_connectors_t *self, size_t index);
+
+/*  The tool named `name`, or NULL (borrowed). */
+const sb_tool_t *sb_connectors_find_tool (sb_connectors_t *self, const char *name);
+
+/*  Connector named `name`, or NULL (borrowed). */
+const sb_connector_t *sb_connectors_find (sb_connectors_t *self, const char *name);
+
+/*  Accessors (all borrowed). */
+const char *sb_connector_name (const sb_connector_t *self);
+const char *sb_connector_base_url (const sb_connector_t *self);
+long sb_connector_timeout_ms (const sb_connector_t *self);       /* per upstream call */
+size_t sb_connector_max_response (const sb_connector_t *self);   /* bytes */
+
+/*  The Authorization header value for the connector ("Bearer …"), read
+    from the environment variable its auth block names, or NULL when the
+    scheme needs none or the variable is unset. Returns a new string. */
+char *sb_connector_auth_header (const sb_connector_t *self);
+
+/*  The name of the header that carries sb_connector_auth_header's value:
+    "Authorization" for bearer, the configured name (e.g. "X-API-Key") for
+    api_key_header, NULL when the scheme needs none (borrowed). */
+const char *sb_connector_auth_header_name (const sb_connector_t *self);
+
+const char *sb_tool_name (const sb_tool_t *self);
+const sb_connector_t *sb_tool_connector (const sb_tool_t *self);
+bool sb_tool_retry_safe (const sb_tool_t *self);    /* read-only/idempotent */
+
+/*  The MCP Tool object for tools/list: name, title, description,
+    inputSchema, annotations (new reference). */
+json_t *sb_tool_descriptor (const sb_tool_t *self);
+
+/*  The tool's input schema (borrowed). */
+const json_t *sb_tool_input_schema (const sb_tool_t *self);
+
+/*  Checks `args` against the tool's input schema (the subset used by
+    issue #2: type object, required, property types, enum, min/max,
+    minLength/maxLength, additionalProperties false). Returns 0, or -1 with
+    *error a new sentence naming the field and the rule. */
+int sb_tool_check_args (const sb_tool_t *self, const json_t *args, char **error);
+
+/*  One upstream request rendered from a tool's template. */
+typedef struct {
+    char method [8];    /* GET, POST, PUT, PATCH, DELETE */
+    char *url;          /* absolute URL, owned */
+    char *body;         /* JSON text or NULL, owned */
+} sb_upstream_req_t;
+
+/*  Renders the tool's request for `args` against the connector's base URL.
+    Returns 0, or -1 with *error a new string (e.g. missing argument). */
+int sb_tool_render (const sb_tool_t *self, const json_t *args,
+                    sb_upstream_req_t *req, char **error);
+
+/*  Frees the strings of `req` and zeroes it. */
+void sb_upstream_req_clear (sb_upstream_req_t *req);
+
+/*  Maps an upstream response into an MCP CallToolResult (new reference):
+    2xx → short text content + structuredContent per the tool's mapping;
+    404 → isError with "not found" sentence; other statuses → isError with a
+    sentence a person understands and _meta {error_type, upstream_status}. */
+json_t *sb_tool_map_result (const sb_tool_t *self, long http_status,
+                            const char *body, size_t body_len);
+
+#endif

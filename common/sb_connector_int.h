@@ -1,0 +1,92 @@
+/*  common/sb_connector_int.h — private to sb_connector.c, sb_template.c and
+    sb_mapping.c: the parsed shape of a connector definition, and the
+    template helpers that tests and the template fuzz target reach directly.
+
+    Nothing outside common/sb_connector*.c, sb_template.c, sb_mapping.c and
+    their tests includes this file; everyone else uses sb_connector.h. */
+#ifndef SB_CONNECTOR_INT_H_INCLUDED
+#define SB_CONNECTOR_INT_H_INCLUDED
+
+#include "common/sb_connector.h"
+
+#define SB_MAX_SUMMARY_TEXT     1024    /* content[0].text of a mapped result, bytes */
+#define SB_MAX_SUMMARY_ITEMS    5       /* list items named in the summary */
+#define SB_MAX_CONNECTOR_NAME   64        /* connector and tool names, bytes */
+#define SB_MAX_UPSTREAM_MESSAGE 200     /* upstream error text quoted to the user, bytes */
+
+typedef enum {
+    SB_AUTH_NONE = 0,           /* no credentials */
+    SB_AUTH_BEARER,             /* Authorization: Bearer <secret> */
+    SB_AUTH_API_KEY_HEADER,     /* <header>: [prefix]<secret> */
+} sb_auth_type_t;
+
+typedef enum {
+    SB_MAP_LIST = 0,            /* upstream returns a page of items */
+    SB_MAP_OBJECT,              /* upstream returns one object */
+} sb_map_kind_t;
+
+struct _sb_tool_t {
+    char *name;                 /* unique over all connectors */
+    sb_connector_t *connector;  /* owner (back pointer) */
+    json_t *descriptor;         /* MCP Tool object for tools/list */
+    json_t *schema;             /* inputSchema (borrowed from descriptor) */
+    bool read_only;             /* annotations.readOnlyHint */
+    bool idempotent;            /* annotations.idempotentHint */
+    char method [8];            /* upstream HTTP method */
+    char *path;                 /* path template, starts with "/" */
+    json_t *query;              /* object: param name -> string template, or NULL */
+    json_t *body;               /* JSON body template, or NULL */
+    sb_map_kind_t map_kind;     /* list or object */
+    char *pointer;              /* JSON pointer to the items / object ("" = root) */
+    char *cursor_pointer;       /* JSON pointer to the next cursor, or NULL */
+    char *total_pointer;        /* JSON pointer to the total match count, or NULL */
+    char *title_field;          /* item field naming the item, or NULL */
+    json_t *subtitle_fields;    /* array of item field names, or NULL */
+    json_t *fields;             /* array of fields kept per item, or NULL = all */
+    char *noun;                 /* "account" */
+    char *noun_plural;          /* "accounts" */
+    char *summary;              /* summary prefix template ({count}, {noun}) */
+};
+
+struct _sb_connector_t {
+    char *file;                 /* definition file it came from */
+    char *name;                 /* "sandbox-crm" */
+    char *title;                /* "Sandbox CRM" */
+    char *display_name;         /* what error sentences call it: "the CRM" */
+    char *base_url;             /* no trailing slash */
+    sb_auth_type_t auth_type;   /* scheme */
+    char *token_env;            /* environment variable holding the secret */
+    char *auth_header;          /* header name (api_key_header) */
+    char *auth_prefix;          /* value prefix (api_key_header), may be "" */
+    long timeout_ms;            /* per upstream call */
+    size_t max_response;        /* bytes */
+    sb_tool_t **tools;          /* its tools, in file order */
+    size_t tool_count;          /* entries in tools */
+};
+
+/*  Appends `len` bytes of `value`, percent-encoded for `ctx`, to `out`
+    (capacity `cap`, *used bytes used, kept NUL-terminated). Only RFC 3986
+    unreserved characters pass unencoded, and in path context '.' is
+    encoded too, so a value is always exactly one opaque segment.
+    Returns 0, or -1 when `cap` would be exceeded. */
+typedef enum { SB_ESC_PATH, SB_ESC_QUERY } sb_escape_ctx_t;
+int sb_template_escape (sb_escape_ctx_t ctx, const char *value, size_t len,
+                        char *out, size_t cap, size_t *used);
+
+/*  Checks a template string: balanced {name} placeholders, names of
+    [A-Za-z0-9_]{1,64}. Calls `fn` for each name when non-NULL. Returns 0,
+    or -1 with *error a new string. */
+typedef int (sb_template_name_fn) (const char *name, void *arg);
+int sb_template_check (const char *tmpl, sb_template_name_fn *fn, void *arg, char **error);
+
+/*  Renders an arbitrary request description (as in a tool's "request"
+    block) for `args`; used by the fuzz target without a loaded tool.
+    Returns 0 or -1 with *error. */
+int sb_template_render_raw (const char *base_url, const char *method, const char *path,
+                            const json_t *query, const json_t *body, const json_t *args,
+                            sb_upstream_req_t *req, char **error);
+
+/*  Formats a new string (caller frees); NULL only on allocation failure. */
+char *sb_strfmt (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+#endif

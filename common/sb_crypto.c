@@ -1,0 +1,164 @@
+/*  common/sb_crypto.c — small crypto helpers over OpenSSL: random bytes,
+    base64url (RFC 4648 §5), hex, HMAC-SHA256 and constant-time comparison.
+    Decoders read untrusted input: every output write is bounds-checked. */
+#include "common/sb_crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char s_b64url [] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int
+sb_crypto_random (void *buf, size_t len)
+{
+    if (len > INT_MAX)
+        return -1;
+    return RAND_bytes (buf, (int) len) == 1? 0: -1;
+}
+
+char *
+sb_base64url_encode (const uint8_t *data, size_t len)
+{
+    if (len > (SIZE_MAX - 4) / 4 * 3)
+        return NULL;
+    char *out = malloc ((len + 2) / 3 * 4 + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0, i = 0;
+    for (; i + 3 <= len; i += 3) {
+        uint32_t v = (uint32_t) data [i] << 16 | (uint32_t) data [i + 1] << 8 | data [i + 2];
+        out [o++] = s_b64url [(v >> 18) & 63];
+        out [o++] = s_b64url [(v >> 12) & 63];
+        out [o++] = s_b64url [(v >> 6) & 63];
+        out [o++] = s_b64url [v & 63];
+    }
+    if (len - i == 1) {
+        uint32_t v = (uint32_t) data [i] << 16;
+        out [o++] = s_b64url [(v >> 18) & 63];
+        out [o++] = s_b64url [(v >> 12) & 63];
+    }
+    else
+    if (len - i == 2) {
+        uint32_t v = (uint32_t) data [i] << 16 | (uint32_t) data [i + 1] << 8;
+        out [o++] = s_b64url [(v >> 18) & 63];
+        out [o++] = s_b64url [(v >> 12) & 63];
+        out [o++] = s_b64url [(v >> 6) & 63];
+    }
+    out [o] = 0;
+    return out;
+}
+
+//  Value of one base64url character, or -1.
+static int
+s_b64_value (char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return -1;
+}
+
+int
+sb_base64url_decode (const char *in, size_t in_len, uint8_t *out,
+                     size_t out_size, size_t *out_len)
+{
+    //  Padding is accepted only at the end and only to a multiple of 4.
+    size_t pad = 0;
+    while (in_len > 0 && in [in_len - 1] == '=' && pad < 2) {
+        in_len--;
+        pad++;
+    }
+    if (pad && (in_len + pad) % 4)
+        return -1;
+    if (in_len % 4 == 1)
+        return -1;              //  a single trailing character carries < 8 bits
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < in_len; i++) {
+        int v = s_b64_value (in [i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (uint32_t) v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= out_size)
+                return -1;
+            out [o++] = (uint8_t) (acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    //  Leftover bits must be zero (canonical encoding).
+    if (acc != 0)
+        return -1;
+    *out_len = o;
+    return 0;
+}
+
+void
+sb_hex_encode (const uint8_t *data, size_t len, char *out)
+{
+    static const char digits [] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out [2 * i] = digits [data [i] >> 4];
+        out [2 * i + 1] = digits [data [i] & 15];
+    }
+    out [2 * len] = 0;
+}
+
+//  Value of one hex digit (either case), or -1.
+static int
+s_hex_value (char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int
+sb_hex_decode (const char *in, uint8_t *out, size_t out_size, size_t *out_len)
+{
+    size_t len = strlen (in);
+    if (len % 2 || len / 2 > out_size)
+        return -1;
+    for (size_t i = 0; i < len / 2; i++) {
+        int hi = s_hex_value (in [2 * i]);
+        int lo = s_hex_value (in [2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out [i] = (uint8_t) (hi << 4 | lo);
+    }
+    *out_len = len / 2;
+    return 0;
+}
+
+void
+sb_hmac_sha256 (const uint8_t *key, size_t key_len, const uint8_t *data,
+                size_t len, uint8_t out [SB_HMAC_SHA256_LEN])
+{
+    unsigned int out_len = SB_HMAC_SHA256_LEN;
+    static const uint8_t empty [1] = { 0 };
+    //  HMAC() treats a NULL key as "reuse the previous one"; never pass NULL.
+    //  Failure here means OpenSSL is broken: fatal, never a zero MAC that
+    //  could compare equal to an attacker's.
+    if (key_len > INT_MAX
+    || !HMAC (EVP_sha256 (), key? key: empty, (int) key_len,
+              data? data: empty, len, out, &out_len))
+        abort ();
+}
+
+bool
+sb_crypto_equal (const void *a, const void *b, size_t len)
+{
+    return CRYPTO_memcmp (a, b, len) == 0;
+}

@@ -1,0 +1,41 @@
+/*  common/sb_crypto.h — small crypto helpers over OpenSSL: random bytes,
+    base64url, hex, HMAC-SHA256, constant-time comparison. */
+#ifndef SB_CRYPTO_H_INCLUDED
+#define SB_CRYPTO_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SB_HMAC_SHA256_LEN 32
+
+/*  Fills `buf` with `len` cryptographically secure random bytes.
+    Returns 0, or -1 if the CSPRNG failed. */
+int sb_crypto_random (void *buf, size_t len) __attribute__ ((warn_unused_result));
+
+/*  Base64url without padding. Returns a new string (caller frees). */
+char *sb_base64url_encode (const uint8_t *data, size_t len);
+
+/*  Decodes `in_len` chars of unpadded (or padded) base64url into `out`.
+    Returns 0 and sets *out_len, or -1 on a bad character or when the result
+    does not fit `out_size`. */
+int sb_base64url_decode (const char *in, size_t in_len, uint8_t *out,
+                         size_t out_size, size_t *out_len)
+    __attribute__ ((warn_unused_result));
+
+/*  Lowercase hex of `len` bytes into `out` (2*len+1 bytes). */
+void sb_hex_encode (const uint8_t *data, size_t len, char *out);
+
+/*  Decodes hex text; returns 0 and sets *out_len, or -1. */
+int sb_hex_decode (const char *in, uint8_t *out, size_t out_size, size_t *out_len)
+    __attribute__ ((warn_unused_result));
+
+/*  HMAC-SHA256 of `data` under `key` into `out`. */
+void sb_hmac_sha256 (const uint8_t *key, size_t key_len, const uint8_t *data,
+                     size_t len, uint8_t out [SB_HMAC_SHA256_LEN]);
+
+/*  True when the `len` bytes at a and b are equal; time does not depend on
+    where they differ. Use for every signature and secret comparison. */
+bool sb_crypto_equal (const void *a, const void *b, size_t len);
+
+#endif

@@ -1,0 +1,266 @@
+/*  common/sb_token.c — the gateway's signed access tokens (JWT, HS256).
+
+    A token is base64url(header) "." base64url(claims) "." base64url(HMAC).
+    Verification order matters: size limit, shape, header (alg must be
+    exactly HS256), then the signature in constant time, and only then the
+    claims are parsed, so unsigned JSON never gets further than the header. */
+#include "common/sb_token.h"
+#include "common/sb_crypto.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SB_TOKEN_ISSUER         "switchboard"
+#define SB_TOKEN_LEEWAY_S       30      /* clock skew tolerated on exp */
+#define SB_MAX_TOKEN_PART       SB_MAX_TOKEN_LEN    /* one decoded part, bytes */
+
+static const char s_header [] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+
+//  A tenant ID travels in protocol frames and logs: 1..64 chars of
+//  [A-Za-z0-9._:-] only.
+static bool
+s_tenant_valid (const char *tenant)
+{
+    size_t len = strlen (tenant);
+    if (len == 0 || len > SB_MAX_TENANT_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = tenant [i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+               || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'
+               || c == ':';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+//  Copies `value` into `buf` of `size`; -1 when it does not fit.
+static int
+s_copy (char *buf, size_t size, const char *value)
+{
+    size_t len = strlen (value);
+    if (len >= size)
+        return -1;
+    memcpy (buf, value, len + 1);
+    return 0;
+}
+
+char *
+sb_token_issue (const sb_token_claims_t *claims, const uint8_t *key, size_t key_len)
+{
+    char *result = NULL;
+    char *header_b64 = NULL, *claims_b64 = NULL, *sig_b64 = NULL, *text = NULL;
+    char *signing = NULL;
+    json_t *obj = NULL;
+
+    if (!key || key_len < SB_MIN_TOKEN_KEY_LEN || !claims
+    ||  !s_tenant_valid (claims->tenant) || claims->expires_at <= claims->issued_at)
+        goto out;
+    obj = json_pack ("{s:s, s:s, s:s, s:s, s:I, s:I}",
+                     "iss", SB_TOKEN_ISSUER, "aud", claims->audience,
+                     "sub", claims->subject, "ten", claims->tenant,
+                     "iat", (json_int_t) claims->issued_at,
+                     "exp", (json_int_t) claims->expires_at);
+    if (!obj)
+        goto out;
+    if (claims->client_id [0]
+    &&  json_object_set_new (obj, "cid", json_string (claims->client_id)))
+        goto out;
+    if (claims->scope [0]
+    &&  json_object_set_new (obj, "scope", json_string (claims->scope)))
+        goto out;
+    text = json_dumps (obj, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        goto out;
+    header_b64 = sb_base64url_encode ((const uint8_t *) s_header, strlen (s_header));
+    claims_b64 = sb_base64url_encode ((const uint8_t *) text, strlen (text));
+    if (!header_b64 || !claims_b64)
+        goto out;
+    size_t signing_len = strlen (header_b64) + 1 + strlen (claims_b64);
+    if (signing_len > SB_MAX_TOKEN_LEN - 44)
+        goto out;               //  the result would be refused by verify
+    signing = malloc (signing_len + 1);
+    if (!signing)
+        goto out;
+    //  Lengths are known exactly: join with memcpy (snprintf here trips
+    //  gcc's -Wformat-truncation at -O2 although nothing can be cut).
+    size_t header_len = strlen (header_b64);
+    memcpy (signing, header_b64, header_len);
+    signing [header_len] = '.';
+    memcpy (signing + header_len + 1, claims_b64, strlen (claims_b64) + 1);
+    uint8_t mac [SB_HMAC_SHA256_LEN];
+    sb_hmac_sha256 (key, key_len, (const uint8_t *) signing, signing_len, mac);
+    sig_b64 = sb_base64url_encode (mac, sizeof mac);
+    if (!sig_b64)
+        goto out;
+    size_t total = signing_len + 1 + strlen (sig_b64) + 1;
+    result = malloc (total);
+    if (result) {
+        memcpy (result, signing, signing_len);
+        result [signing_len] = '.';
+        memcpy (result + signing_len + 1, sig_b64, strlen (sig_b64) + 1);
+    }
+out:
+    json_decref (obj);
+    free (text);
+    free (header_b64);
+    free (claims_b64);
+    free (sig_b64);
+    free (signing);
+    return result;
+}
+
+//  Decodes one base64url part into a parsed JSON object, or NULL.
+static json_t *
+s_decode_json_part (const char *part, size_t len)
+{
+    uint8_t *buf = malloc (SB_MAX_TOKEN_PART);
+    if (!buf)
+        return NULL;
+    json_t *obj = NULL;
+    size_t out_len = 0;
+    if (sb_base64url_decode (part, len, buf, SB_MAX_TOKEN_PART, &out_len) == 0) {
+        obj = json_loadb ((const char *) buf, out_len, JSON_REJECT_DUPLICATES, NULL);
+        if (obj && !json_is_object (obj)) {
+            json_decref (obj);
+            obj = NULL;
+        }
+    }
+    free (buf);
+    return obj;
+}
+
+//  Reads optional string claim `name` into buf; -1 if present but not a
+//  string or too long.
+static int
+s_claim_str (json_t *obj, const char *name, char *buf, size_t size, bool required)
+{
+    json_t *value = json_object_get (obj, name);
+    if (!value) {
+        buf [0] = 0;
+        return required? -1: 0;
+    }
+    if (!json_is_string (value))
+        return -1;
+    return s_copy (buf, size, json_string_value (value));
+}
+
+//  True when `aud` (string or array of strings) names `audience`.
+static bool
+s_audience_matches (json_t *aud, const char *audience)
+{
+    if (json_is_string (aud))
+        return strcmp (json_string_value (aud), audience) == 0;
+    if (json_is_array (aud)) {
+        size_t index;
+        json_t *item;
+        json_array_foreach (aud, index, item)
+            if (json_is_string (item) && strcmp (json_string_value (item), audience) == 0)
+                return true;
+    }
+    return false;
+}
+
+sb_token_rc_t
+sb_token_verify (const char *token, const uint8_t *key, size_t key_len,
+                 const char *audience, int64_t now_s, sb_token_claims_t *claims)
+{
+    sb_token_rc_t rc = SB_TOKEN_MALFORMED;
+    json_t *header = NULL, *body = NULL;
+
+    if (!token || !key || key_len < SB_MIN_TOKEN_KEY_LEN || !claims)
+        goto out;
+    size_t len = strnlen (token, SB_MAX_TOKEN_LEN + 1);
+    if (len == 0 || len > SB_MAX_TOKEN_LEN)
+        goto out;
+    const char *dot1 = memchr (token, '.', len);
+    if (!dot1)
+        goto out;
+    const char *dot2 = memchr (dot1 + 1, '.', len - (size_t) (dot1 + 1 - token));
+    if (!dot2 || memchr (dot2 + 1, '.', len - (size_t) (dot2 + 1 - token)))
+        goto out;
+
+    //  Header: exactly HS256; anything else (none, RS256…) is refused.
+    header = s_decode_json_part (token, (size_t) (dot1 - token));
+    if (!header)
+        goto out;
+    json_t *alg = json_object_get (header, "alg");
+    if (!json_is_string (alg) || strcmp (json_string_value (alg), "HS256") != 0)
+        goto out;
+    json_t *typ = json_object_get (header, "typ");
+    if (typ && (!json_is_string (typ) || strcmp (json_string_value (typ), "JWT") != 0))
+        goto out;
+    if (json_object_get (header, "crit"))
+        goto out;               //  no extensions are understood
+
+    //  Signature, in constant time, before the claims are looked at.
+    uint8_t sig [SB_HMAC_SHA256_LEN + 1];
+    size_t sig_len = 0;
+    const char *sig_text = dot2 + 1;
+    if (sb_base64url_decode (sig_text, len - (size_t) (sig_text - token),
+                             sig, sizeof sig, &sig_len) != 0
+    ||  sig_len != SB_HMAC_SHA256_LEN)
+        goto out;
+    uint8_t mac [SB_HMAC_SHA256_LEN];
+    sb_hmac_sha256 (key, key_len, (const uint8_t *) token, (size_t) (dot2 - token), mac);
+    if (!sb_crypto_equal (mac, sig, SB_HMAC_SHA256_LEN)) {
+        rc = SB_TOKEN_BAD_SIG;
+        goto out;
+    }
+
+    //  Claims.
+    body = s_decode_json_part (dot1 + 1, (size_t) (dot2 - dot1 - 1));
+    if (!body)
+        goto out;
+    sb_token_claims_t c;
+    memset (&c, 0, sizeof c);
+    json_t *iss = json_object_get (body, "iss");
+    if (!json_is_string (iss) || strcmp (json_string_value (iss), SB_TOKEN_ISSUER) != 0)
+        goto out;
+    if (s_claim_str (body, "ten", c.tenant, sizeof c.tenant, true)
+    ||  !s_tenant_valid (c.tenant)
+    ||  s_claim_str (body, "sub", c.subject, sizeof c.subject, false)
+    ||  s_claim_str (body, "cid", c.client_id, sizeof c.client_id, false)
+    ||  s_claim_str (body, "scope", c.scope, sizeof c.scope, false))
+        goto out;
+    json_t *iat = json_object_get (body, "iat");
+    json_t *exp = json_object_get (body, "exp");
+    if (!json_is_integer (exp) || (iat && !json_is_integer (iat)))
+        goto out;
+    c.expires_at = json_integer_value (exp);
+    c.issued_at = iat? json_integer_value (iat): 0;
+    json_t *aud = json_object_get (body, "aud");
+    if (json_is_string (aud) && s_copy (c.audience, sizeof c.audience, json_string_value (aud)))
+        goto out;
+    if (c.expires_at < now_s - SB_TOKEN_LEEWAY_S) {     //  now_s is sane; exp is not
+        rc = SB_TOKEN_EXPIRED;
+        goto out;
+    }
+    if (audience && !(aud && s_audience_matches (aud, audience))) {
+        rc = SB_TOKEN_AUDIENCE;
+        goto out;
+    }
+    *claims = c;
+    rc = SB_TOKEN_OK;
+out:
+    json_decref (header);
+    json_decref (body);
+    return rc;
+}
+
+const char *
+sb_token_strerror (sb_token_rc_t rc)
+{
+    switch (rc) {
+        case SB_TOKEN_OK:        return "ok";
+        case SB_TOKEN_MALFORMED: return "malformed token";
+        case SB_TOKEN_BAD_SIG:   return "bad signature";
+        case SB_TOKEN_EXPIRED:   return "token expired";
+        case SB_TOKEN_AUDIENCE:  return "wrong audience";
+    }
+    return "unknown";
+}

@@ -1,0 +1,53 @@
+/*  common/sb_token.h — the gateway's signed access tokens (JWT, HS256).
+
+    The gateway validates a bearer token without any database: the token is
+    a JWT signed with HMAC-SHA256 under the gateway's token key. Claims:
+      iss  "switchboard"        aud  the MCP resource URL (audience)
+      sub  the user             ten  tenant ID      cid  OAuth client ID
+      scope  space-separated    iat / exp  seconds since the epoch
+    The tenant of every job comes from `ten`, never from the request body.
+    Algorithms other than HS256 (including "none") are refused. */
+#ifndef SB_TOKEN_H_INCLUDED
+#define SB_TOKEN_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/sb_msg.h"
+
+#define SB_MAX_TOKEN_LEN        4096    /* longest bearer token accepted, bytes */
+#define SB_MIN_TOKEN_KEY_LEN    32      /* shortest signing key, bytes */
+
+typedef struct {
+    char tenant [SB_MAX_TENANT_LEN + 1];    /* ten */
+    char subject [129];                     /* sub */
+    char client_id [129];                   /* cid */
+    char scope [513];                       /* scope */
+    char audience [513];                    /* aud */
+    int64_t issued_at;                      /* iat, seconds */
+    int64_t expires_at;                     /* exp, seconds */
+} sb_token_claims_t;
+
+typedef enum {
+    SB_TOKEN_OK         = 0,
+    SB_TOKEN_MALFORMED  = -1,   /* not a well-formed HS256 JWT with our claims */
+    SB_TOKEN_BAD_SIG    = -2,   /* signature does not verify */
+    SB_TOKEN_EXPIRED    = -3,   /* exp is in the past (no leeway beyond 30 s) */
+    SB_TOKEN_AUDIENCE   = -4,   /* aud does not match the expected audience */
+} sb_token_rc_t;
+
+/*  Issues a token for `claims` signed with `key`. Returns a new string
+    (caller frees) or NULL if the key is too short or a claim is invalid. */
+char *sb_token_issue (const sb_token_claims_t *claims, const uint8_t *key, size_t key_len);
+
+/*  Verifies `token` with `key` at time `now_s`. `audience` may be NULL to
+    skip the audience check. Fills `claims` on SB_TOKEN_OK. */
+sb_token_rc_t sb_token_verify (const char *token, const uint8_t *key, size_t key_len,
+                               const char *audience, int64_t now_s,
+                               sb_token_claims_t *claims)
+    __attribute__ ((warn_unused_result));
+
+/*  Human-readable reason for an rc ("expired", "bad signature"…). */
+const char *sb_token_strerror (sb_token_rc_t rc);
+
+#endif

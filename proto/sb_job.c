@@ -1,0 +1,212 @@
+/*  proto/sb_job.c — job and result payload codec (msgpack maps).
+
+    Decoding is strict about what it knows (types, lengths, no NUL bytes in
+    text) and lenient about what it does not (unknown keys are skipped), so
+    a newer gateway can add a field without breaking older workers.
+*/
+#include "proto/sb_job.h"
+#include "proto/sb_msgpack.h"
+
+#include <msgpack.h>
+#include <string.h>
+
+#define S_MAX_KEYS 32   /* most keys a payload map may have */
+
+//  Copies a msgpack string into a new C string. Text must not contain NUL.
+static int
+s_dup_str (const msgpack_object *o, size_t max, char **out)
+{
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size > max)
+        return -1;
+    if (memchr (o->via.str.ptr, 0, o->via.str.size))
+        return -1;
+    char *text = malloc (o->via.str.size + 1);
+    if (!text)
+        return -1;
+    memcpy (text, o->via.str.ptr, o->via.str.size);
+    text [o->via.str.size] = 0;
+    free (*out);                //  a repeated key: the last one wins
+    *out = text;
+    return 0;
+}
+
+static bool
+s_key_is (const msgpack_object *key, const char *name)
+{
+    size_t len = strlen (name);
+    return key->via.str.size == len && memcmp (key->via.str.ptr, name, len) == 0;
+}
+
+static void
+s_pack_kv (msgpack_packer *pk, const char *key, const char *value)
+{
+    size_t klen = strlen (key), vlen = strlen (value);
+    msgpack_pack_str (pk, klen);
+    msgpack_pack_str_body (pk, key, klen);
+    msgpack_pack_str (pk, vlen);
+    msgpack_pack_str_body (pk, value, vlen);
+}
+
+static zframe_t *
+s_frame_from (msgpack_sbuffer *sbuf)
+{
+    zframe_t *frame = NULL;
+    if (sbuf->size <= SB_MAX_PAYLOAD_SIZE)
+        frame = zframe_new (sbuf->data, sbuf->size);
+    msgpack_sbuffer_destroy (sbuf);
+    return frame;
+}
+
+//  Unpacks exactly one map from `data`; NULL-safe cleanup by the caller.
+static int
+s_unpack_map (const uint8_t *data, size_t size, msgpack_unpacked *unpacked)
+{
+    if (!data || size == 0 || size > SB_MAX_PAYLOAD_SIZE || sb_msgpack_check (data, size))
+        return -1;
+    size_t offset = 0;
+    if (msgpack_unpack_next (unpacked, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS
+    ||  offset != size
+    ||  unpacked->data.type != MSGPACK_OBJECT_MAP
+    ||  unpacked->data.via.map.size > S_MAX_KEYS)
+        return -1;
+    return 0;
+}
+
+//  The "v" field: must be a positive integer; a newer version is accepted
+//  (fields we know keep their meaning), zero or a wrong type is not.
+static int
+s_check_version (const msgpack_object *o)
+{
+    return (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 >= 1) ? 0 : -1;
+}
+
+zframe_t *
+sb_job_encode (const sb_job_t *job)
+{
+    if (!job->op || strlen (job->op) > SB_MAX_OP_LEN
+    ||  (job->connector && strlen (job->connector) > SB_MAX_NAME_LEN)
+    ||  (job->tool && strlen (job->tool) > SB_MAX_NAME_LEN)
+    ||  (job->args && strlen (job->args) > SB_MAX_JSON_SIZE))
+        return NULL;
+
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    size_t keys = 2 + !!job->connector + !!job->tool + !!job->args;
+    msgpack_pack_map (&pk, keys);
+    msgpack_pack_str (&pk, 1);
+    msgpack_pack_str_body (&pk, "v", 1);
+    msgpack_pack_uint32 (&pk, SB_JOB_VERSION);
+    s_pack_kv (&pk, "op", job->op);
+    if (job->connector)
+        s_pack_kv (&pk, "connector", job->connector);
+    if (job->tool)
+        s_pack_kv (&pk, "tool", job->tool);
+    if (job->args)
+        s_pack_kv (&pk, "args", job->args);
+    return s_frame_from (&sbuf);
+}
+
+int
+sb_job_decode (const uint8_t *data, size_t size, sb_job_t *job)
+{
+    sb_job_clear (job);
+    int rc = SB_MSG_MALFORMED;
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    if (s_unpack_map (data, size, &unpacked))
+        goto out;
+
+    const msgpack_object_map *map = &unpacked.data.via.map;
+    for (uint32_t i = 0; i < map->size; i++) {
+        const msgpack_object *key = &map->ptr [i].key;
+        const msgpack_object *val = &map->ptr [i].val;
+        if (key->type != MSGPACK_OBJECT_STR)
+            goto out;
+        int field_rc = 0;
+        if (s_key_is (key, "v"))
+            field_rc = s_check_version (val);
+        else if (s_key_is (key, "op"))
+            field_rc = s_dup_str (val, SB_MAX_OP_LEN, &job->op);
+        else if (s_key_is (key, "connector"))
+            field_rc = s_dup_str (val, SB_MAX_NAME_LEN, &job->connector);
+        else if (s_key_is (key, "tool"))
+            field_rc = s_dup_str (val, SB_MAX_NAME_LEN, &job->tool);
+        else if (s_key_is (key, "args"))
+            field_rc = s_dup_str (val, SB_MAX_JSON_SIZE, &job->args);
+        if (field_rc)
+            goto out;
+    }
+    if (job->op && *job->op)
+        rc = 0;
+out:
+    msgpack_unpacked_destroy (&unpacked);
+    if (rc)
+        sb_job_clear (job);
+    return rc;
+}
+
+void
+sb_job_clear (sb_job_t *job)
+{
+    free (job->op);
+    free (job->connector);
+    free (job->tool);
+    free (job->args);
+    memset (job, 0, sizeof *job);
+}
+
+zframe_t *
+sb_job_result_encode (const char *result_json)
+{
+    if (!result_json || strlen (result_json) > SB_MAX_JSON_SIZE)
+        return NULL;
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 2);
+    msgpack_pack_str (&pk, 1);
+    msgpack_pack_str_body (&pk, "v", 1);
+    msgpack_pack_uint32 (&pk, SB_JOB_VERSION);
+    s_pack_kv (&pk, "result", result_json);
+    return s_frame_from (&sbuf);
+}
+
+int
+sb_job_result_decode (const uint8_t *data, size_t size, sb_job_result_t *result)
+{
+    sb_job_result_clear (result);
+    int rc = SB_MSG_MALFORMED;
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    if (s_unpack_map (data, size, &unpacked))
+        goto out;
+
+    const msgpack_object_map *map = &unpacked.data.via.map;
+    for (uint32_t i = 0; i < map->size; i++) {
+        const msgpack_object *key = &map->ptr [i].key;
+        const msgpack_object *val = &map->ptr [i].val;
+        if (key->type != MSGPACK_OBJECT_STR)
+            goto out;
+        if (s_key_is (key, "v") && s_check_version (val))
+            goto out;
+        if (s_key_is (key, "result") && s_dup_str (val, SB_MAX_JSON_SIZE, &result->result))
+            goto out;
+    }
+    if (result->result)
+        rc = 0;
+out:
+    msgpack_unpacked_destroy (&unpacked);
+    if (rc)
+        sb_job_result_clear (result);
+    return rc;
+}
+
+void
+sb_job_result_clear (sb_job_result_t *result)
+{
+    free (result->result);
+    result->result = NULL;
+}

@@ -1,0 +1,140 @@
+/*  proto/sb_msg.h — the switchboard wire protocol codec (envelope layer).
+
+    Every message between gateway, broker and workers is a ZeroMQ multipart
+    message of one or two frames (see proto/PROTOCOL.md):
+
+        frame 0  header   msgpack array [version, command, fields…]
+        frame 1  payload  opaque bytes (present for REQUEST, REPLY, JOB, RESULT)
+
+    On a ROUTER socket the routing-id frame comes first; sb_msg_recv and
+    sb_msg_send handle it. This codec is the only code that reads or writes
+    the header. The payload is never parsed here: the broker passes it
+    through unread; gateways and workers decode it with proto/sb_job.h.
+
+    Decoding checks every bound and type; any violation is one `malformed`
+    outcome, never an assert.
+*/
+#ifndef SB_MSG_H_INCLUDED
+#define SB_MSG_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SB_PROTO_VERSION        1
+
+/* Hard limits: a frame that exceeds one is malformed. */
+#define SB_MAX_CORR_ID_LEN      64          /* correlation ID, bytes */
+#define SB_MAX_SERVICE_LEN      32          /* service name, bytes */
+#define SB_MAX_TENANT_LEN       64          /* tenant ID, bytes */
+#define SB_MAX_HEADER_SIZE      512         /* encoded header frame, bytes */
+#define SB_MAX_PAYLOAD_SIZE     (4u << 20)  /* payload frame, bytes (4 MiB) */
+#define SB_MAX_TIMEOUT_MS       600000u     /* longest deadline a job may ask for */
+#define SB_MAX_CREDIT           10000u      /* most jobs one worker may hold */
+
+/* Return codes of sb_msg_decode / sb_msg_recv. */
+#define SB_MSG_OK               0
+#define SB_MSG_NONE            -1   /* nothing received (interrupted / EAGAIN) */
+#define SB_MSG_MALFORMED       -2   /* received and dropped: not a valid message */
+#define SB_MSG_BAD_VERSION     -3   /* well-formed header of another protocol version */
+
+typedef enum {
+    SB_CMD_REQUEST    = 1,  /* gateway → broker: run a job */
+    SB_CMD_REPLY      = 2,  /* broker → gateway: the job's outcome */
+    SB_CMD_READY      = 3,  /* worker → broker: I serve <service> with <credit> slots */
+    SB_CMD_JOB        = 4,  /* broker → worker: run this job */
+    SB_CMD_RESULT     = 5,  /* worker → broker: the job's outcome */
+    SB_CMD_HEARTBEAT  = 6,  /* either way: I am alive */
+    SB_CMD_DISCONNECT = 7,  /* either way: I am leaving / forget me */
+} sb_cmd_t;
+
+#define SB_CMD_MIN SB_CMD_REQUEST
+#define SB_CMD_MAX SB_CMD_DISCONNECT
+
+typedef enum {
+    SB_STATUS_OK          = 0,  /* the worker ran the job; payload is its result */
+    SB_STATUS_TIMEOUT     = 1,  /* the deadline passed before a result came */
+    SB_STATUS_WORKER_LOST = 2,  /* the worker died holding a job not safe to retry */
+    SB_STATUS_OVERLOADED  = 3,  /* a bounded queue was full; try again later */
+    SB_STATUS_MALFORMED   = 4,  /* the request was not a valid message */
+    SB_STATUS_BAD_VERSION = 5,  /* the peer speaks another protocol version */
+    SB_STATUS_FAILED      = 6,  /* the worker could not run the job; payload says why */
+    SB_STATUS_DUPLICATE   = 7,  /* a job with this correlation ID is already in flight */
+} sb_status_t;
+
+#define SB_STATUS_MAX SB_STATUS_DUPLICATE
+
+/* Flags of REQUEST and JOB. */
+#define SB_FLAG_RETRY_SAFE      0x1u    /* may be re-dispatched if its worker dies */
+#define SB_FLAGS_KNOWN          0x1u
+
+/*  One decoded message. A value type: fields not used by `command` are zero.
+    `payload` is owned by the message; sb_msg_reset frees it. */
+typedef struct {
+    sb_cmd_t command;                       /* which message this is */
+    char corr_id [SB_MAX_CORR_ID_LEN + 1];  /* REQUEST REPLY JOB RESULT: correlation ID */
+    char service [SB_MAX_SERVICE_LEN + 1];  /* REQUEST READY: service name ("api", "token"…) */
+    char tenant [SB_MAX_TENANT_LEN + 1];    /* REQUEST JOB: tenant the job runs for */
+    uint32_t timeout_ms;                    /* REQUEST JOB: time left before the deadline */
+    uint32_t flags;                         /* REQUEST JOB: SB_FLAG_* */
+    uint32_t attempt;                       /* JOB: 1 for the first dispatch, 2… for retries */
+    uint32_t credit;                        /* READY: how many jobs the worker holds at once */
+    uint32_t heartbeat_ms;                  /* READY: the worker's heartbeat interval */
+    sb_status_t status;                     /* REPLY RESULT: outcome */
+    zframe_t *payload;                      /* REQUEST REPLY JOB RESULT: opaque body, owned */
+} sb_msg_t;
+
+/*  Frees the payload and zeroes every field. Safe on a zeroed message. */
+void sb_msg_reset (sb_msg_t *self);
+
+/*  Encodes `self` into a new zmsg (header frame, then payload frame when the
+    command carries one; an absent payload is sent as an empty frame).
+    Moves self->payload into the zmsg (self->payload becomes NULL).
+    Returns NULL when a field breaks a limit (caller's bug, never wire data). */
+zmsg_t *sb_msg_encode (sb_msg_t *self);
+
+/*  Decodes the frames of *zmsg_p (routing frame already removed) into `self`
+    and destroys the zmsg. Returns SB_MSG_OK, SB_MSG_MALFORMED or
+    SB_MSG_BAD_VERSION; on error `self` is reset. */
+int sb_msg_decode (zmsg_t **zmsg_p, sb_msg_t *self);
+
+/*  Decodes one header frame from raw bytes (the fuzz target's entry point).
+    On success self->payload is NULL. Same returns as sb_msg_decode. */
+int sb_msg_decode_header (const uint8_t *data, size_t size, sb_msg_t *self);
+
+/*  Receives one message from `sock` without blocking. When `routing_id` is
+    not NULL the socket is a ROUTER: the first frame is returned there (the
+    caller owns it). Returns SB_MSG_OK, SB_MSG_NONE, SB_MSG_MALFORMED or
+    SB_MSG_BAD_VERSION. Whenever `*routing_id` is set — on errors too, so
+    the peer can be told — the caller owns it and must destroy it. */
+int sb_msg_recv (void *sock, sb_msg_t *self, zframe_t **routing_id);
+
+/*  Encodes and sends `self` on `sock` without blocking, prefixed by
+    `routing_id` (borrowed) when not NULL. Moves self->payload. Returns 0, or
+    -1 when the message could not be queued (peer gone, HWM reached). */
+int sb_msg_send (void *sock, sb_msg_t *self, zframe_t *routing_id);
+
+/*  Convenience builders: fill `self` (reset first) for a command. `payload`
+    is taken (may be NULL). Strings longer than their limit return -1. */
+int sb_msg_set_request (sb_msg_t *self, const char *corr_id, const char *service,
+                        const char *tenant, uint32_t timeout_ms, uint32_t flags,
+                        zframe_t **payload);
+int sb_msg_set_reply (sb_msg_t *self, const char *corr_id, sb_status_t status,
+                      zframe_t **payload);
+int sb_msg_set_result (sb_msg_t *self, const char *corr_id, sb_status_t status,
+                       zframe_t **payload);
+int sb_msg_set_ready (sb_msg_t *self, const char *service, uint32_t credit,
+                      uint32_t heartbeat_ms);
+void sb_msg_set_heartbeat (sb_msg_t *self);
+void sb_msg_set_disconnect (sb_msg_t *self);
+
+/*  Names for logs and metrics: "request", "reply"…; "ok", "timeout"…
+    Unknown values give "unknown". */
+const char *sb_cmd_name (sb_cmd_t command);
+const char *sb_status_name (sb_status_t status);
+
+/*  A fresh random correlation ID: 32 lowercase hex characters into `buf`
+    (at least 33 bytes). */
+void sb_msg_new_corr_id (char *buf);
+
+#endif

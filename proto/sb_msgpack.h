@@ -1,0 +1,20 @@
+/*  proto/sb_msgpack.h — a bounds pre-check for msgpack bytes from the network.
+
+    msgpack-c's unpacker allocates room for a container's declared element
+    count before reading the elements, so a 5-byte "array of 4 billion"
+    costs gigabytes. sb_msgpack_check walks the bytes first, without
+    allocating, and accepts them only if they hold exactly one object whose
+    every length and count fits in the bytes that remain. Every decoder in
+    proto/ calls it before msgpack_unpack_next. */
+#ifndef SB_MSGPACK_H_INCLUDED
+#define SB_MSGPACK_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*  Returns 0 when `data` is exactly one complete msgpack object with sane
+    lengths, -1 otherwise (truncated, trailing bytes, reserved type byte,
+    or a count larger than the bytes left). */
+int sb_msgpack_check (const uint8_t *data, size_t size);
+
+#endif

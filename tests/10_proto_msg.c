@@ -1,0 +1,350 @@
+/*  tests/10_proto_msg.c — unit tests of the envelope codec (proto/sb_msg):
+    every command round-trips through encode/decode and through real
+    ROUTER/DEALER sockets; every malformed shape is refused. */
+#include "proto/sb_msg.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <msgpack.h>
+
+//  Encodes then decodes `in`; returns the decode rc, fills `out`.
+static int
+s_round_trip (sb_msg_t *in, sb_msg_t *out)
+{
+    zmsg_t *zmsg = sb_msg_encode (in);
+    assert_non_null (zmsg);
+    return sb_msg_decode (&zmsg, out);
+}
+
+static void
+test_request_round_trip (void **state)
+{
+    sb_msg_t in = { 0 }, out = { 0 };
+    zframe_t *payload = zframe_new ("hello", 5);
+    assert_int_equal (sb_msg_set_request (&in, "corr-1", "api", "tenant-a", 2500,
+                                          SB_FLAG_RETRY_SAFE, &payload), 0);
+    assert_null (payload);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.command, SB_CMD_REQUEST);
+    assert_string_equal (out.corr_id, "corr-1");
+    assert_string_equal (out.service, "api");
+    assert_string_equal (out.tenant, "tenant-a");
+    assert_int_equal (out.timeout_ms, 2500);
+    assert_int_equal (out.flags, SB_FLAG_RETRY_SAFE);
+    assert_non_null (out.payload);
+    assert_memory_equal (zframe_data (out.payload), "hello", 5);
+    assert_null (in.payload);       //  moved into the zmsg
+    sb_msg_reset (&in);
+    sb_msg_reset (&out);
+}
+
+static void
+test_every_command_round_trips (void **state)
+{
+    sb_msg_t in = { 0 }, out = { 0 };
+
+    assert_int_equal (sb_msg_set_reply (&in, "c1", SB_STATUS_TIMEOUT, NULL), 0);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.command, SB_CMD_REPLY);
+    assert_int_equal (out.status, SB_STATUS_TIMEOUT);
+    assert_non_null (out.payload);                  //  absent payload travels empty
+    assert_int_equal (zframe_size (out.payload), 0);
+    sb_msg_reset (&out);
+
+    assert_int_equal (sb_msg_set_ready (&in, "token", 64, 1000), 0);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.command, SB_CMD_READY);
+    assert_string_equal (out.service, "token");
+    assert_int_equal (out.credit, 64);
+    assert_int_equal (out.heartbeat_ms, 1000);
+    assert_null (out.payload);
+    sb_msg_reset (&out);
+
+    sb_msg_reset (&in);
+    in.command = SB_CMD_JOB;
+    snprintf (in.corr_id, sizeof in.corr_id, "j-7");
+    snprintf (in.tenant, sizeof in.tenant, "acme");
+    in.timeout_ms = 900;
+    in.attempt = 2;
+    in.payload = zframe_new ("x", 1);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.command, SB_CMD_JOB);
+    assert_string_equal (out.tenant, "acme");
+    assert_int_equal (out.attempt, 2);
+    assert_int_equal (out.timeout_ms, 900);
+    sb_msg_reset (&out);
+
+    zframe_t *body = zframe_new ("{}", 2);
+    assert_int_equal (sb_msg_set_result (&in, "j-7", SB_STATUS_FAILED, &body), 0);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.command, SB_CMD_RESULT);
+    assert_int_equal (out.status, SB_STATUS_FAILED);
+    sb_msg_reset (&out);
+
+    sb_msg_set_heartbeat (&in);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.command, SB_CMD_HEARTBEAT);
+    sb_msg_set_disconnect (&in);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.command, SB_CMD_DISCONNECT);
+    sb_msg_reset (&in);
+    sb_msg_reset (&out);
+}
+
+static void
+test_builders_refuse_bad_fields (void **state)
+{
+    sb_msg_t msg = { 0 };
+    char too_long [SB_MAX_TENANT_LEN + 2];
+    memset (too_long, 't', sizeof too_long - 1);
+    too_long [sizeof too_long - 1] = 0;
+    assert_int_equal (sb_msg_set_request (&msg, "c", "api", too_long, 100, 0, NULL), -1);
+    assert_int_equal (sb_msg_set_request (&msg, "c", "api", "", 100, 0, NULL), -1);
+    assert_int_equal (sb_msg_set_request (&msg, "c 1", "api", "t", 100, 0, NULL), -1);
+    assert_int_equal (sb_msg_set_ready (&msg, "api\n", 1, 1000), -1);
+
+    //  Values out of range cannot be encoded.
+    assert_int_equal (sb_msg_set_request (&msg, "c", "api", "t", 0, 0, NULL), 0);
+    assert_null (sb_msg_encode (&msg));
+    assert_int_equal (sb_msg_set_ready (&msg, "api", 0, 1000), 0);
+    assert_null (sb_msg_encode (&msg));
+    assert_int_equal (sb_msg_set_ready (&msg, "api", SB_MAX_CREDIT + 1, 1000), 0);
+    assert_null (sb_msg_encode (&msg));
+    sb_msg_reset (&msg);
+}
+
+//  Packs an arbitrary header array for the malformed cases.
+typedef struct {
+    msgpack_sbuffer sbuf;
+    msgpack_packer pk;
+} s_pack_t;
+
+static void
+s_pack_init (s_pack_t *p)
+{
+    msgpack_sbuffer_init (&p->sbuf);
+    msgpack_packer_init (&p->pk, &p->sbuf, msgpack_sbuffer_write);
+}
+
+static int
+s_decode_packed (s_pack_t *p, sb_msg_t *msg)
+{
+    int rc = sb_msg_decode_header ((const uint8_t *) p->sbuf.data, p->sbuf.size, msg);
+    msgpack_sbuffer_destroy (&p->sbuf);
+    return rc;
+}
+
+static void
+s_pack_str (msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str (pk, strlen (s));
+    msgpack_pack_str_body (pk, s, strlen (s));
+}
+
+static void
+test_malformed_headers (void **state)
+{
+    sb_msg_t msg = { 0 };
+    s_pack_t p;
+
+    //  Not msgpack at all, empty, trailing bytes.
+    assert_int_equal (sb_msg_decode_header ((const uint8_t *) "\xc1", 1, &msg), SB_MSG_MALFORMED);
+    assert_int_equal (sb_msg_decode_header (NULL, 0, &msg), SB_MSG_MALFORMED);
+    assert_int_equal (sb_msg_decode_header ((const uint8_t *) "\x92\x01\x06\x00", 4, &msg),
+                      SB_MSG_MALFORMED);
+
+    //  Wrong type for the command field.
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 2);
+    msgpack_pack_uint32 (&p.pk, 1);
+    s_pack_str (&p.pk, "request");
+    assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_MALFORMED);
+
+    //  Unknown command.
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 2);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, 42);
+    assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_MALFORMED);
+
+    //  Missing fields.
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 3);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_REQUEST);
+    s_pack_str (&p.pk, "c1");
+    assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_MALFORMED);
+
+    //  Negative timeout, status out of range.
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 7);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_REQUEST);
+    s_pack_str (&p.pk, "c1");
+    s_pack_str (&p.pk, "api");
+    s_pack_str (&p.pk, "t");
+    msgpack_pack_int32 (&p.pk, -5);
+    msgpack_pack_uint32 (&p.pk, 0);
+    assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_MALFORMED);
+
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 4);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_RESULT);
+    s_pack_str (&p.pk, "c1");
+    msgpack_pack_uint32 (&p.pk, SB_STATUS_MAX + 1);
+    assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_MALFORMED);
+
+    //  Over-long tenant.
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 7);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_JOB);
+    s_pack_str (&p.pk, "c1");
+    char tenant [SB_MAX_TENANT_LEN + 2];
+    memset (tenant, 'x', sizeof tenant - 1);
+    tenant [sizeof tenant - 1] = 0;
+    s_pack_str (&p.pk, tenant);
+    msgpack_pack_uint32 (&p.pk, 100);
+    msgpack_pack_uint32 (&p.pk, 0);
+    msgpack_pack_uint32 (&p.pk, 1);
+    assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_MALFORMED);
+
+    //  Another version keeps the correlation ID so the peer can be told.
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 3);
+    msgpack_pack_uint32 (&p.pk, 9);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_REQUEST);
+    s_pack_str (&p.pk, "old-peer-1");
+    assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_BAD_VERSION);
+    assert_string_equal (msg.corr_id, "old-peer-1");
+
+    //  Extra trailing fields from a newer minor revision are accepted.
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 5);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_str (&p.pk, "c1");
+    msgpack_pack_uint32 (&p.pk, SB_STATUS_OK);
+    s_pack_str (&p.pk, "future");
+    assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_OK);
+    sb_msg_reset (&msg);
+}
+
+static void
+test_frame_counts (void **state)
+{
+    sb_msg_t msg = { 0 };
+    //  A REPLY without its payload frame is malformed.
+    assert_int_equal (sb_msg_set_reply (&msg, "c1", SB_STATUS_OK, NULL), 0);
+    zmsg_t *zmsg = sb_msg_encode (&msg);
+    zframe_t *payload = zmsg_last (zmsg);
+    zmsg_remove (zmsg, payload);
+    zframe_destroy (&payload);
+    assert_int_equal (sb_msg_decode (&zmsg, &msg), SB_MSG_MALFORMED);
+    assert_null (zmsg);
+
+    //  A HEARTBEAT with an extra frame is malformed.
+    sb_msg_set_heartbeat (&msg);
+    zmsg = sb_msg_encode (&msg);
+    zmsg_addstr (zmsg, "extra");
+    assert_int_equal (sb_msg_decode (&zmsg, &msg), SB_MSG_MALFORMED);
+
+    //  Three frames, no frames.
+    zmsg = zmsg_new ();
+    assert_int_equal (sb_msg_decode (&zmsg, &msg), SB_MSG_MALFORMED);
+    zmsg = zmsg_new ();
+    zmsg_addstr (zmsg, "a");
+    zmsg_addstr (zmsg, "b");
+    zmsg_addstr (zmsg, "c");
+    assert_int_equal (sb_msg_decode (&zmsg, &msg), SB_MSG_MALFORMED);
+    sb_msg_reset (&msg);
+}
+
+static void
+test_sockets (void **state)
+{
+    zsock_t *router = zsock_new_router ("inproc://proto-test");
+    zsock_t *dealer = zsock_new_dealer (">inproc://proto-test");
+    assert_non_null (router);
+    assert_non_null (dealer);
+
+    sb_msg_t msg = { 0 };
+    zframe_t *routing_id = NULL;
+    assert_int_equal (sb_msg_recv (router, &msg, &routing_id), SB_MSG_NONE);
+
+    zframe_t *payload = zframe_new ("job-body", 8);
+    assert_int_equal (sb_msg_set_request (&msg, "abc", "api", "t1", 1000, 0, &payload), 0);
+    assert_int_equal (sb_msg_send (dealer, &msg, NULL), 0);
+
+    zpoller_t *poller = zpoller_new (router, NULL);
+    assert_ptr_equal (zpoller_wait (poller, 2000), router);
+    assert_int_equal (sb_msg_recv (router, &msg, &routing_id), SB_MSG_OK);
+    assert_non_null (routing_id);
+    assert_int_equal (msg.command, SB_CMD_REQUEST);
+    assert_memory_equal (zframe_data (msg.payload), "job-body", 8);
+
+    //  Answer through the ROUTER to that routing ID.
+    zframe_t *answer = zframe_new ("done", 4);
+    assert_int_equal (sb_msg_set_reply (&msg, "abc", SB_STATUS_OK, &answer), 0);
+    assert_int_equal (sb_msg_send (router, &msg, routing_id), 0);
+    zpoller_destroy (&poller);
+    poller = zpoller_new (dealer, NULL);
+    assert_ptr_equal (zpoller_wait (poller, 2000), dealer);
+    assert_int_equal (sb_msg_recv (dealer, &msg, NULL), SB_MSG_OK);
+    assert_int_equal (msg.command, SB_CMD_REPLY);
+    assert_memory_equal (zframe_data (msg.payload), "done", 4);
+
+    //  Garbage is dropped whole: the next message still decodes.
+    zstr_sendm (dealer, "garbage");
+    zstr_send (dealer, "more garbage");
+    sb_msg_set_heartbeat (&msg);
+    assert_int_equal (sb_msg_send (dealer, &msg, NULL), 0);
+    zpoller_destroy (&poller);
+    poller = zpoller_new (router, NULL);
+    zframe_destroy (&routing_id);
+    assert_ptr_equal (zpoller_wait (poller, 2000), router);
+    assert_int_equal (sb_msg_recv (router, &msg, &routing_id), SB_MSG_MALFORMED);
+    zframe_destroy (&routing_id);
+    assert_int_equal (sb_msg_recv (router, &msg, &routing_id), SB_MSG_OK);
+    assert_int_equal (msg.command, SB_CMD_HEARTBEAT);
+
+    zframe_destroy (&routing_id);
+    sb_msg_reset (&msg);
+    zpoller_destroy (&poller);
+    zsock_destroy (&dealer);
+    zsock_destroy (&router);
+}
+
+static void
+test_names_and_ids (void **state)
+{
+    assert_string_equal (sb_cmd_name (SB_CMD_JOB), "job");
+    assert_string_equal (sb_cmd_name ((sb_cmd_t) 77), "unknown");
+    assert_string_equal (sb_status_name (SB_STATUS_WORKER_LOST), "worker_lost");
+    assert_string_equal (sb_status_name ((sb_status_t) 99), "unknown");
+    char a [33], b [33];
+    sb_msg_new_corr_id (a);
+    sb_msg_new_corr_id (b);
+    assert_int_equal (strlen (a), 32);
+    assert_string_not_equal (a, b);
+}
+
+int
+main (void)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_request_round_trip),
+        cmocka_unit_test (test_every_command_round_trips),
+        cmocka_unit_test (test_builders_refuse_bad_fields),
+        cmocka_unit_test (test_malformed_headers),
+        cmocka_unit_test (test_frame_counts),
+        cmocka_unit_test (test_sockets),
+        cmocka_unit_test (test_names_and_ids),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

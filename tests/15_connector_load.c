@@ -1,0 +1,354 @@
+/*  tests/15_connector_load.c — loading connector definitions: the real
+    connectors/ folder loads; broken definitions are refused with an error
+    naming the file and the problem; tool descriptors, retry safety, auth
+    headers, base-URL overrides; sb_tool_check_args, one case per rule. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/sb_connector.h"
+
+#define CONNECTORS_DIR SB_SOURCE_DIR "/connectors"
+
+//  A minimal valid connector, as a format string with one %s where a tool's
+//  extra members (or an override) go.
+static const char *s_valid_tool =
+    "{\"name\":\"%s\",\"description\":\"d\","
+    " \"inputSchema\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}},"
+    "                  \"required\":[\"id\"]},"
+    " \"request\":{\"method\":\"GET\",\"path\":\"/x/{id}\"},"
+    " \"result\":{\"mapping\":\"object\",\"noun\":\"thing\"}}";
+
+static char s_dir [256];
+
+static void
+s_write (const char *name, const char *text)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s", s_dir, name);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+static void
+s_clean_dir (void)
+{
+    char path [512];
+    const char *names [] = { "a.json", "b.json", "c.json", NULL };
+    for (int i = 0; names [i]; i++) {
+        snprintf (path, sizeof path, "%s/%s", s_dir, names [i]);
+        unlink (path);
+    }
+}
+
+//  A connector file text with the given tools array contents.
+static char *
+s_connector (const char *name, const char *tools)
+{
+    char *text = NULL;
+    assert_true (asprintf (&text,
+        "{\"name\":\"%s\",\"title\":\"T\",\"base_url\":\"http://127.0.0.1:1\","
+        " \"auth\":{\"type\":\"bearer\",\"token_env\":\"SB_TEST_TOKEN\"},"
+        " \"tools\":[%s]}", name, tools) > 0);
+    return text;
+}
+
+static char *
+s_tool (const char *name)
+{
+    char *text = NULL;
+    assert_true (asprintf (&text, s_valid_tool, name) > 0);
+    return text;
+}
+
+//  Loads s_dir expecting failure; checks the error holds both fragments.
+static void
+s_expect_error (const char *fragment1, const char *fragment2)
+{
+    char *error = NULL;
+    sb_connectors_t *set = sb_connectors_load (s_dir, &error);
+    assert_null (set);
+    assert_non_null (error);
+    if (!strstr (error, fragment1) || (fragment2 && !strstr (error, fragment2)))
+        fail_msg ("error \"%s\" lacks \"%s\" / \"%s\"", error, fragment1,
+                  fragment2 ? fragment2 : "");
+    free (error);
+}
+
+static void
+s_expect_bad_tool (const char *tool_text, const char *fragment)
+{
+    s_clean_dir ();
+    char *text = s_connector ("bad", tool_text);
+    s_write ("a.json", text);
+    free (text);
+    s_expect_error ("a.json", fragment);
+}
+
+static void
+test_real_connectors_load (void **state)
+{
+    char *error = NULL;
+    sb_connectors_t *set = sb_connectors_load (CONNECTORS_DIR, &error);
+    if (!set)
+        fail_msg ("load failed: %s", error);
+    assert_null (error);
+    const sb_connector_t *crm = sb_connectors_find (set, "sandbox-crm");
+    assert_non_null (crm);
+    assert_string_equal (sb_connector_name (crm), "sandbox-crm");
+    assert_string_equal (sb_connector_base_url (crm), "http://127.0.0.1:8090");
+    assert_true (sb_connector_timeout_ms (crm) >= 100);
+    assert_true (sb_connector_max_response (crm) >= 1024);
+    assert_true (sb_connectors_tool_count (set) >= 8);
+
+    const char *tools [] = {
+        "search_accounts", "get_account", "search_contacts", "get_contact",
+        "search_leads", "search_opportunities", "list_tasks", "create_task", NULL
+    };
+    for (int i = 0; tools [i]; i++) {
+        const sb_tool_t *tool = sb_connectors_find_tool (set, tools [i]);
+        if (!tool)
+            fail_msg ("tool %s missing", tools [i]);
+        assert_ptr_equal (sb_tool_connector (tool), crm);
+        json_t *descriptor = sb_tool_descriptor (tool);
+        assert_string_equal (json_string_value (json_object_get (descriptor, "name")), tools [i]);
+        assert_true (json_is_string (json_object_get (descriptor, "description")));
+        assert_true (json_is_object (json_object_get (descriptor, "inputSchema")));
+        json_t *annotations = json_object_get (descriptor, "annotations");
+        assert_true (json_is_boolean (json_object_get (annotations, "readOnlyHint")));
+        json_decref (descriptor);
+        bool write = strcmp (tools [i], "create_task") == 0;
+        assert_int_equal (sb_tool_retry_safe (tool), !write);
+        assert_true (json_is_object (sb_tool_input_schema (tool)));
+    }
+    assert_null (sb_connectors_find_tool (set, "no_such_tool"));
+    assert_null (sb_connectors_find (set, "no-such-connector"));
+    assert_non_null (sb_connectors_tool_at (set, 0));
+    assert_null (sb_connectors_tool_at (set, sb_connectors_tool_count (set)));
+
+    //  Auth header comes from the environment variable the connector names.
+    unsetenv ("SB_SANDBOX_CRM_TOKEN");
+    assert_null (sb_connector_auth_header (crm));
+    setenv ("SB_SANDBOX_CRM_TOKEN", "sandbox-key", 1);
+    char *header = sb_connector_auth_header (crm);
+    assert_string_equal (header, "Bearer sandbox-key");
+    free (header);
+    assert_string_equal (sb_connector_auth_header_name (crm), "Authorization");
+
+    //  Base URL overrides.
+    assert_int_equal (sb_connectors_set_base_urls (set, ""), 0);
+    assert_int_equal (sb_connectors_set_base_urls (set, "sandbox-crm=http://127.0.0.1:9999/"), 0);
+    assert_string_equal (sb_connector_base_url (crm), "http://127.0.0.1:9999");
+    assert_int_equal (sb_connectors_set_base_urls (set, "nope=http://x"), -1);
+    assert_int_equal (sb_connectors_set_base_urls (set, "sandbox-crm"), -1);
+    assert_int_equal (sb_connectors_set_base_url (set, "sandbox-crm", "ftp://x"), -1);
+    assert_int_equal (sb_connectors_set_base_url (set, "sandbox-crm", "http://127.0.0.1:1"), 0);
+    assert_string_equal (sb_connector_base_url (crm), "http://127.0.0.1:1");
+
+    sb_connectors_destroy (&set);
+    assert_null (set);
+    sb_connectors_destroy (&set);
+}
+
+static void
+test_bad_definitions (void **state)
+{
+    char *error = NULL;
+    assert_null (sb_connectors_load ("/nonexistent/connectors", &error));
+    assert_non_null (strstr (error, "/nonexistent/connectors"));
+    free (error);
+
+    s_clean_dir ();
+    s_expect_error ("no connector definitions", NULL);
+
+    s_write ("a.json", "{\"name\": ");
+    s_expect_error ("a.json", "invalid JSON");
+
+    s_clean_dir ();
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"tools\":[]}");
+    s_expect_error ("a.json", "\"base_url\" is required");
+
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\",\"tools\":[]}");
+    s_expect_error ("a.json", "\"tools\" must be a non-empty array");
+
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"file:///etc\",\"tools\":[]}");
+    s_expect_error ("a.json", "base_url");
+
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\",\"colour\":1}");
+    s_expect_error ("a.json", "unknown key \"colour\"");
+
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
+                       "\"auth\":{\"type\":\"magic\"},\"tools\":[]}");
+    s_expect_error ("a.json", "auth.type");
+
+    //  Tool-level problems.
+    char *t1 = s_tool ("dup");
+    char *both = NULL;
+    assert_true (asprintf (&both, "%s,%s", t1, t1) > 0);
+    s_expect_bad_tool (both, "tool name \"dup\" is already used");
+    free (both);
+
+    //  Duplicate across two files names the second file and the first.
+    s_clean_dir ();
+    char *c1 = s_connector ("one", t1);
+    char *c2 = s_connector ("two", t1);
+    s_write ("a.json", c1);
+    s_write ("b.json", c2);
+    s_expect_error ("b.json", "already used (in");
+    free (c1);
+    free (c2);
+    free (t1);
+
+    s_expect_bad_tool (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x/{id}\"},"
+        " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
+        "placeholder {id} is not a property");
+    s_expect_bad_tool (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\","
+        "  \"properties\":{\"id\":{\"type\":\"string\"}}},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x/{id}\"},"
+        " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
+        "path placeholders must be required");
+    s_expect_bad_tool (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"method\":\"FETCH\",\"path\":\"/x\"},"
+        " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
+        "request.method");
+    s_expect_bad_tool (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x\",\"body\":{}},"
+        " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
+        "request.body is only allowed");
+    s_expect_bad_tool (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x\",\"query\":{\"q\":\"{q\"}},"
+        " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
+        "malformed placeholder");
+    s_expect_bad_tool (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x\"},"
+        " \"result\":{\"mapping\":\"table\",\"noun\":\"n\"}}",
+        "result.mapping");
+    s_expect_bad_tool (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"string\"},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x\"},"
+        " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
+        "inputSchema must be an object schema");
+    s_expect_bad_tool (
+        "{\"name\":\"t\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x\"},"
+        " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
+        "\"description\" is required");
+    s_expect_bad_tool (
+        "{\"name\":\"bad name!\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x\"},"
+        " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
+        "tool name");
+    s_expect_bad_tool (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x\"},\"extra\":1,"
+        " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
+        "tool \"t\": unknown key \"extra\"");
+    s_clean_dir ();
+}
+
+//  check_args: one case per rule, each message naming field and rule.
+static void
+s_expect_args (const sb_tool_t *tool, const char *args_text, const char *fragment)
+{
+    json_t *args = args_text ? json_loads (args_text, JSON_DECODE_ANY, NULL) : NULL;
+    char *error = NULL;
+    int rc = sb_tool_check_args (tool, args, &error);
+    if (!fragment) {
+        if (rc)
+            fail_msg ("args %s refused: %s", args_text, error);
+        assert_null (error);
+    }
+    else {
+        assert_int_equal (rc, -1);
+        assert_non_null (error);
+        if (!strstr (error, fragment))
+            fail_msg ("error \"%s\" lacks \"%s\"", error, fragment);
+        free (error);
+    }
+    json_decref (args);
+}
+
+static void
+test_check_args (void **state)
+{
+    char *error = NULL;
+    sb_connectors_t *set = sb_connectors_load (CONNECTORS_DIR, &error);
+    assert_non_null (set);
+    const sb_tool_t *search = sb_connectors_find_tool (set, "search_accounts");
+    const sb_tool_t *leads = sb_connectors_find_tool (set, "search_leads");
+    const sb_tool_t *get = sb_connectors_find_tool (set, "get_account");
+    const sb_tool_t *create = sb_connectors_find_tool (set, "create_task");
+
+    s_expect_args (search, "{\"query\":\"acme\",\"limit\":5}", NULL);
+    s_expect_args (search, "{}", NULL);
+    s_expect_args (search, NULL, NULL);
+    s_expect_args (search, "{\"limit\":5.0}", NULL);
+    s_expect_args (search, "[1]", "Arguments must be a JSON object");
+    s_expect_args (search, "\"x\"", "Arguments must be a JSON object");
+    //  type
+    s_expect_args (search, "{\"limit\":\"5\"}", "Argument 'limit' must be an integer");
+    s_expect_args (search, "{\"limit\":5.5}", "Argument 'limit' must be an integer");
+    s_expect_args (search, "{\"query\":7}", "Argument 'query' must be a string");
+    //  minimum / maximum
+    s_expect_args (search, "{\"limit\":0}", "Argument 'limit' must be at least 1");
+    s_expect_args (search, "{\"limit\":101}", "Argument 'limit' must be at most 100");
+    //  minLength / maxLength (in characters, not bytes)
+    s_expect_args (search, "{\"query\":\"\"}", "Argument 'query' must be at least 1 characters");
+    char long_query [256];
+    memset (long_query, 'a', 201);
+    long_query [201] = 0;
+    char *text = NULL;
+    assert_true (asprintf (&text, "{\"query\":\"%s\"}", long_query) > 0);
+    s_expect_args (search, text, "Argument 'query' must be at most 200 characters");
+    free (text);
+    //  200 two-byte characters are 400 bytes but only 200 characters: fine.
+    char accents [1024];
+    size_t at = (size_t) snprintf (accents, sizeof accents, "{\"query\":\"");
+    for (int i = 0; i < 200; i++)
+        at += (size_t) snprintf (accents + at, sizeof accents - at, "\xC3\xA9");
+    snprintf (accents + at, sizeof accents - at, "\"}");
+    s_expect_args (search, accents, NULL);
+    //  enum
+    s_expect_args (leads, "{\"status\":\"qualified\"}", NULL);
+    s_expect_args (leads, "{\"status\":\"hot\"}", "Argument 'status' must be one of");
+    //  required
+    s_expect_args (get, "{}", "Argument 'id' is required");
+    s_expect_args (create, "{\"notes\":\"x\"}", "Argument 'title' is required");
+    s_expect_args (create, "{\"title\":\"Call\",\"priority\":\"high\"}", NULL);
+    //  additionalProperties false
+    s_expect_args (get, "{\"id\":\"a\",\"admin\":true}", "Argument 'admin' is not allowed");
+    sb_connectors_destroy (&set);
+}
+
+int
+main (void)
+{
+    snprintf (s_dir, sizeof s_dir, "/tmp/sb-connector-test-XXXXXX");
+    if (!mkdtemp (s_dir))
+        return 1;
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_real_connectors_load),
+        cmocka_unit_test (test_bad_definitions),
+        cmocka_unit_test (test_check_args),
+    };
+    int rc = cmocka_run_group_tests (tests, NULL, NULL);
+    s_clean_dir ();
+    rmdir (s_dir);
+    return rc;
+}

@@ -1,0 +1,57 @@
+/*  tests/sb_harness.h — helpers for integration tests: free ports, starting
+    the farm's real processes, waiting on them, stopping them by PID, and a
+    small blocking HTTP client (libcurl easy; tests only).
+
+    Binaries are found in SB_BIN_DIR (compile definition set by CMake to the
+    build's bin/ folder). A real PostgreSQL for tests is started once per
+    ctest run by the `postgres` fixture (tests/pg_fixture.sh) which writes
+    its connection string to SB_TEST_PG_FILE; sb_harness_pg_conninfo reads it. */
+#ifndef SB_HARNESS_H_INCLUDED
+#define SB_HARNESS_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define SB_HARNESS_WAIT_MS 15000    /* default wait for a process to be ready */
+
+/*  A free TCP port on 127.0.0.1 (bound then released). */
+int sb_harness_free_port (void);
+
+/*  Path of a built binary ("sb-broker" → "<build>/bin/sb-broker"); static buffer per call slot. */
+const char *sb_harness_bin (const char *name);
+
+/*  Starts argv[0] (a full path) with argv, the current environment plus
+    `env` entries ("NAME=value", NULL-terminated, may be NULL). stdout and
+    stderr go to the test's stderr with a "[name] " prefix is NOT added —
+    they are inherited. Returns the PID or -1. */
+pid_t sb_harness_spawn (const char *const argv [], const char *const env []);
+
+/*  Waits until 127.0.0.1:port accepts a TCP connection. Returns 0 or -1 on timeout. */
+int sb_harness_wait_port (int port, int timeout_ms);
+
+/*  Waits until GET url answers 200. Returns 0 or -1 on timeout. */
+int sb_harness_wait_http_ok (const char *url, int timeout_ms);
+
+/*  Sends SIGTERM, waits up to 5 s, then SIGKILL; reaps. Returns the exit
+    status as waitpid gives it, or -1. */
+int sb_harness_stop (pid_t pid);
+
+/*  Sends SIGKILL and reaps. */
+void sb_harness_kill (pid_t pid);
+
+/*  True while `pid` is running (not exited, not a zombie we reaped). */
+bool sb_harness_alive (pid_t pid);
+
+/*  One HTTP request. `headers`: NULL-terminated "Name: value" list or NULL.
+    Returns 0 with *status and *body (new, NUL-terminated; may be NULL if not
+    wanted) filled, or -1 on transport error. timeout_ms bounds the call. */
+int sb_harness_http (const char *method, const char *url, const char *const headers [],
+                     const char *body, size_t body_len, int timeout_ms,
+                     long *status, char **resp_body);
+
+/*  The conninfo of the test PostgreSQL (new string), or NULL when the
+    fixture did not run (the test should then fail, not skip). */
+char *sb_harness_pg_conninfo (void);
+
+#endif
