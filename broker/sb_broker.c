@@ -1,0 +1,848 @@
+/*  broker/sb_broker.c — the broker's state machine and poll loop.
+
+    Events and the actions they trigger:
+
+        gateway REQUEST            → accept_job, then dispatch_jobs
+        worker READY               → register_worker, then dispatch_jobs
+        worker RESULT              → route_result, then dispatch_jobs
+        worker HEARTBEAT           → (any message) touch the worker
+        worker DISCONNECT          → expire_worker ("disconnect")
+        a worker's expiry passes   → expire_worker ("expired")
+        a job's deadline passes    → expire_jobs (REPLY timeout)
+        a worker's heartbeat due   → heartbeat_workers
+        stop flag / "STOP"         → drain_begin … drain_end
+
+    Every job is answered once, by s_answer; s_release is the one place a
+    job leaves its queue, its worker and the in-flight table. Wire data is
+    only read through the proto codec; a message that does not decode is
+    dropped and counted by s_malformed, which logs at most once per
+    SB_LOG_RATE_MS.
+*/
+#include "broker/sb_broker.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "broker/sb_inflight.h"
+#include "broker/sb_queue.h"
+#include "broker/sb_registry.h"
+#include "common/sb_clock.h"
+#include "common/sb_log.h"
+#include "proto/sb_msg.h"
+
+/*  A ROUTER refuses frames larger than this by dropping the connection;
+    frames up to it reach the codec, which counts the oversized ones. */
+#define SB_BROKER_MAX_FRAME     ((int64_t) SB_MAX_PAYLOAD_SIZE * 2)
+/*  Outgoing queue per peer: room for a full credit of jobs plus heartbeats. */
+#define SB_BROKER_SNDHWM        (SB_MAX_CREDIT * 2)
+
+struct _sb_broker_t {
+    sb_broker_config_t config;          /* settings (endpoint strings not kept) */
+    zsock_t *frontend;                  /* ROUTER: gateways */
+    zsock_t *backend;                   /* ROUTER: workers */
+    char *frontend_endpoint;            /* endpoint bound, e.g. tcp://127.0.0.1:49152 */
+    char *backend_endpoint;             /* endpoint bound */
+    sb_registry_t *registry;            /* workers by routing id and service */
+    sb_inflight_t *inflight;            /* every job held, by corr_id and due time */
+    zhashx_t *queues;                   /* service → sb_queue_t *, owned */
+    sb_broker_counters_t counters;      /* what has happened so far */
+    bool draining;                      /* stopping: no new jobs accepted */
+    int64_t drain_deadline;             /* monotonic ms when draining gives up */
+    int64_t tick_at;                    /* next housekeeping pass */
+    int64_t stats_at;                   /* next counters log line */
+    int64_t malformed_log_at;           /* earliest next malformed-frame log line */
+    uint64_t malformed_suppressed;      /* malformed frames not logged since the last line */
+};
+
+static void s_dispatch_jobs (sb_broker_t *self, const char *service);
+
+
+//  --------------------------------------------------------------------------
+//  Construction
+
+void
+sb_broker_config_defaults (sb_broker_config_t *config)
+{
+    memset (config, 0, sizeof *config);
+    config->frontend = "tcp://127.0.0.1:5555";
+    config->backend = "tcp://127.0.0.1:5556";
+    config->heartbeat_ms = 1000;
+    config->max_tenant_queue = SB_DEFAULT_TENANT_QUEUE;
+    config->max_service_queue = SB_DEFAULT_SERVICE_QUEUE;
+    config->max_attempts = 3;
+    config->late_grace_ms = 5000;
+    config->stats_ms = 10000;
+    config->drain_ms = 5000;
+}
+
+static void
+s_queue_destroy (void **item_p)
+{
+    sb_queue_destroy ((sb_queue_t **) item_p);
+}
+
+//  Creates a ROUTER bound to `endpoint`; the real endpoint goes to *bound.
+static zsock_t *
+s_router_new (const char *endpoint, char **bound)
+{
+    zsock_t *sock = zsock_new (ZMQ_ROUTER);
+    if (!sock)
+        return NULL;
+    zsock_set_router_mandatory (sock, 1);   //  unroutable sends fail, so we can count them
+    zsock_set_maxmsgsize (sock, (int) SB_BROKER_MAX_FRAME);
+    zsock_set_sndhwm (sock, SB_BROKER_SNDHWM);
+    zsock_set_rcvhwm (sock, SB_BROKER_SNDHWM);
+    zsock_set_linger (sock, 500);           //  let final replies leave on shutdown
+    if (zsock_bind (sock, "%s", endpoint) < 0) {
+        sb_log_error ("bind_failed", "endpoint=%s error=%s", endpoint, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&sock);
+        return NULL;
+    }
+    *bound = zsock_last_endpoint (sock);
+    return sock;
+}
+
+sb_broker_t *
+sb_broker_new (const sb_broker_config_t *config)
+{
+    sb_broker_t *self = (sb_broker_t *) calloc (1, sizeof (sb_broker_t));
+    if (!self)
+        return NULL;
+    self->config = *config;
+    if (self->config.max_attempts < 1)
+        self->config.max_attempts = 1;
+    if (self->config.max_attempts > SB_MAX_ATTEMPTS)
+        self->config.max_attempts = SB_MAX_ATTEMPTS;
+    self->registry = sb_registry_new (SB_MAX_WORKERS);
+    self->inflight = sb_inflight_new (SB_MAX_IN_FLIGHT);
+    self->queues = zhashx_new ();
+    if (!self->registry || !self->inflight || !self->queues)
+        goto fail;
+    zhashx_set_destructor (self->queues, s_queue_destroy);
+    self->frontend = s_router_new (config->frontend, &self->frontend_endpoint);
+    if (!self->frontend)
+        goto fail;
+    self->backend = s_router_new (config->backend, &self->backend_endpoint);
+    if (!self->backend)
+        goto fail;
+    self->config.frontend = NULL;           //  borrowed strings are not kept
+    self->config.backend = NULL;
+    int64_t now = sb_clock_mono_ms ();
+    self->tick_at = now + SB_BROKER_TICK_MS;
+    self->stats_at = now + self->config.stats_ms;
+    return self;
+fail:
+    sb_broker_destroy (&self);
+    return NULL;
+}
+
+void
+sb_broker_destroy (sb_broker_t **self_p)
+{
+    sb_broker_t *self = *self_p;
+    if (!self)
+        return;
+    zsock_destroy (&self->frontend);
+    zsock_destroy (&self->backend);
+    free (self->frontend_endpoint);
+    free (self->backend_endpoint);
+    //  Queues and workers only point at jobs; the table frees them last
+    zhashx_destroy (&self->queues);
+    sb_registry_destroy (&self->registry);
+    sb_inflight_destroy (&self->inflight);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+sb_broker_frontend (sb_broker_t *self)
+{
+    return self->frontend_endpoint;
+}
+
+const char *
+sb_broker_backend (sb_broker_t *self)
+{
+    return self->backend_endpoint;
+}
+
+void
+sb_broker_counters (sb_broker_t *self, sb_broker_counters_t *out)
+{
+    *out = self->counters;
+    out->workers = sb_registry_size (self->registry);
+    out->jobs_queued = 0;
+    for (sb_queue_t *queue = (sb_queue_t *) zhashx_first (self->queues); queue;
+         queue = (sb_queue_t *) zhashx_next (self->queues))
+        out->jobs_queued += sb_queue_size (queue);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Sending
+
+//  Counts and (rate-limited) logs a message that was dropped as malformed.
+static void
+s_malformed (sb_broker_t *self, bool frontend, const char *what)
+{
+    if (frontend)
+        self->counters.malformed_frontend++;
+    else
+        self->counters.malformed_backend++;
+    int64_t now = sb_clock_mono_ms ();
+    if (now < self->malformed_log_at) {
+        self->malformed_suppressed++;
+        return;
+    }
+    sb_log_warn ("malformed_dropped", "side=%s what=%s suppressed=%llu",
+                 frontend ? "frontend" : "backend", what,
+                 (unsigned long long) self->malformed_suppressed);
+    self->malformed_suppressed = 0;
+    self->malformed_log_at = now + SB_LOG_RATE_MS;
+}
+
+//  Sends a REPLY to a gateway. Takes *payload when given (may be NULL).
+static void
+s_send_reply (sb_broker_t *self, zframe_t *gateway, const char *corr_id,
+              sb_status_t status, zframe_t **payload)
+{
+    sb_msg_t msg = { 0 };
+    int rc = sb_msg_set_reply (&msg, corr_id, status, payload);
+    if (rc == 0)
+        rc = sb_msg_send (self->frontend, &msg, gateway);
+    sb_msg_reset (&msg);
+    if (rc == 0)
+        self->counters.jobs_replied++;
+    else {
+        self->counters.replies_undeliverable++;
+        sb_log_debug ("reply_undeliverable", "corr_id=%s status=%s",
+                      corr_id, sb_status_name (status));
+    }
+}
+
+//  Sends a REPLY the broker decided on itself (not a worker's result),
+//  counting it by status.
+static void
+s_reply (sb_broker_t *self, zframe_t *gateway, const char *corr_id,
+         sb_status_t status, zframe_t **payload)
+{
+    switch (status) {
+        case SB_STATUS_TIMEOUT:     self->counters.timeouts++; break;
+        case SB_STATUS_WORKER_LOST: self->counters.worker_lost++; break;
+        case SB_STATUS_OVERLOADED:  self->counters.overloaded++; break;
+        case SB_STATUS_DUPLICATE:   self->counters.duplicates++; break;
+        default:                    break;
+    }
+    s_send_reply (self, gateway, corr_id, status, payload);
+}
+
+//  Sends a command without fields (HEARTBEAT, DISCONNECT) to a worker.
+static int
+s_send_worker (sb_broker_t *self, zframe_t *identity, sb_cmd_t command)
+{
+    sb_msg_t msg = { 0 };
+    if (command == SB_CMD_HEARTBEAT)
+        sb_msg_set_heartbeat (&msg);
+    else
+        sb_msg_set_disconnect (&msg);
+    int rc = sb_msg_send (self->backend, &msg, identity);
+    sb_msg_reset (&msg);
+    return rc;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Jobs: admission, release, answers
+
+//  The queue of `service`, created if absent. A new queue is refused past
+//  SB_MAX_SERVICES unless `force` (a job that was admitted once).
+static sb_queue_t *
+s_queue_for (sb_broker_t *self, const char *service, bool force)
+{
+    sb_queue_t *queue = (sb_queue_t *) zhashx_lookup (self->queues, service);
+    if (queue)
+        return queue;
+    if (!force && zhashx_size (self->queues) >= SB_MAX_SERVICES)
+        return NULL;
+    queue = sb_queue_new (service, self->config.max_tenant_queue,
+                          self->config.max_service_queue);
+    if (queue)
+        zhashx_insert (self->queues, service, queue);
+    return queue;
+}
+
+//  Takes the job out of its queue, its worker and the table, and frees it.
+static void
+s_release (sb_broker_t *self, sb_flight_t **flight_p)
+{
+    sb_flight_t *flight = *flight_p;
+    if (flight->state == SB_FLIGHT_QUEUED && flight->tqueue) {
+        sb_queue_t *queue = (sb_queue_t *) zhashx_lookup (self->queues, flight->service);
+        assert (queue);
+        sb_queue_remove (queue, flight);
+    }
+    if (flight->worker) {
+        assert (flight->worker->running > 0);
+        flight->worker->running--;
+        flight->worker = NULL;
+    }
+    if (flight->state == SB_FLIGHT_RUNNING)
+        self->counters.jobs_running--;
+    sb_inflight_remove (self->inflight, flight_p);
+}
+
+//  Answers the gateway that asked for `flight`, then releases the job.
+static void
+s_answer (sb_broker_t *self, sb_flight_t **flight_p, sb_status_t status, zframe_t **payload)
+{
+    sb_flight_t *flight = *flight_p;
+    s_reply (self, flight->gateway, flight->corr_id, status, payload);
+    s_release (self, flight_p);
+}
+
+//  Action accept_job: a well-formed REQUEST from `gateway` (taken).
+static void
+s_accept_job (sb_broker_t *self, sb_msg_t *request, zframe_t **gateway)
+{
+    self->counters.jobs_received++;
+    if (self->draining) {
+        s_reply (self, *gateway, request->corr_id, SB_STATUS_OVERLOADED, NULL);
+        return;
+    }
+    if (sb_inflight_lookup (self->inflight, request->corr_id)) {
+        s_reply (self, *gateway, request->corr_id, SB_STATUS_DUPLICATE, NULL);
+        return;
+    }
+    sb_queue_t *queue = s_queue_for (self, request->service, false);
+    int64_t deadline = sb_clock_mono_ms () + request->timeout_ms;
+    sb_flight_t *flight = queue
+        ? sb_inflight_add (self->inflight, request, gateway, deadline) : NULL;
+    if (!flight) {
+        s_reply (self, *gateway, request->corr_id, SB_STATUS_OVERLOADED, NULL);
+        return;
+    }
+    int rc = sb_queue_push (queue, flight);
+    if (rc) {
+        sb_log_debug ("job_refused", "corr_id=%s service=%s tenant=%s reason=%s",
+                      flight->corr_id, flight->service, flight->tenant,
+                      rc == SB_QUEUE_TENANT_FULL ? "tenant_queue_full" : "service_queue_full");
+        s_answer (self, &flight, SB_STATUS_OVERLOADED, NULL);
+        return;
+    }
+    s_dispatch_jobs (self, request->service);
+}
+
+//  Sends one JOB. Returns 0, or -1 when the worker's socket refused it
+//  (then the job is back at the front of its queue, or answered).
+static int
+s_send_job (sb_broker_t *self, sb_flight_t *flight, sb_worker_t *worker,
+            sb_queue_t *queue, int64_t now)
+{
+    int64_t left = flight->deadline - now;
+    bool retry_safe = (flight->flags & SB_FLAG_RETRY_SAFE) != 0;
+    sb_msg_t msg = { 0 };
+    msg.command = SB_CMD_JOB;
+    memcpy (msg.corr_id, flight->corr_id, sizeof msg.corr_id);
+    memcpy (msg.tenant, flight->tenant, sizeof msg.tenant);
+    msg.timeout_ms = (uint32_t) (left < 1 ? 1 : left);
+    msg.flags = flight->flags;
+    msg.attempt = flight->attempt + 1;
+    //  Keep a copy only when a retry may need it; the common case moves it
+    if (retry_safe && flight->payload)
+        msg.payload = zframe_dup (flight->payload);
+    else {
+        msg.payload = flight->payload;
+        flight->payload = NULL;
+    }
+    int rc = sb_msg_send (self->backend, &msg, worker->identity);
+    sb_msg_reset (&msg);
+    if (rc) {
+        if (retry_safe && sb_queue_push_front (queue, flight) == 0)
+            return -1;
+        s_answer (self, &flight, SB_STATUS_WORKER_LOST, NULL);
+        return -1;
+    }
+    flight->attempt++;
+    flight->state = SB_FLIGHT_RUNNING;
+    flight->worker = worker;
+    worker->running++;
+    self->counters.jobs_running++;
+    self->counters.jobs_dispatched++;
+    return 0;
+}
+
+//  Action dispatch_jobs: while the service has jobs waiting and a worker
+//  with free credit, sends the next job (round-robin across tenants) to the
+//  least loaded worker.
+static void
+s_dispatch_jobs (sb_broker_t *self, const char *service)
+{
+    sb_queue_t *queue = (sb_queue_t *) zhashx_lookup (self->queues, service);
+    if (!queue)
+        return;
+    int64_t now = sb_clock_mono_ms ();
+    while (sb_queue_size (queue) > 0) {
+        sb_worker_t *worker = sb_registry_pick (self->registry, service);
+        if (!worker)
+            break;
+        sb_flight_t *flight = sb_queue_pop (queue);
+        if (flight->deadline <= now) {
+            s_answer (self, &flight, SB_STATUS_TIMEOUT, NULL);
+            continue;
+        }
+        if (s_send_job (self, flight, worker, queue, now)) {
+            //  Gone without a word (killed, network cut). Expiring it here
+            //  could free a worker a caller is walking: the next tick does
+            sb_log_warn ("worker_unreachable", "service=%s", service);
+            worker->unreachable = true;
+            worker->expires_at = now;
+        }
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Workers
+
+//  Action expire_worker: forgets a worker. Each job it held is queued again
+//  (retry-safe, attempts and time left) or answered worker_lost; timed-out
+//  jobs it held are simply dropped. `reason` is "disconnect" (it said so),
+//  "ready_again" (it registered anew), "expired" or "unreachable" (then it
+//  is told DISCONNECT, in case it still listens). The caller dispatches
+//  afterwards.
+static void
+s_expire_worker (sb_broker_t *self, sb_worker_t **worker_p, const char *reason)
+{
+    sb_worker_t *worker = *worker_p;
+    zlistx_t *held = zlistx_new ();
+    assert (held);
+    sb_inflight_collect (self->inflight, worker, held);
+    int64_t now = sb_clock_mono_ms ();
+    size_t retried = 0, lost = 0;
+    for (sb_flight_t *flight = (sb_flight_t *) zlistx_first (held); flight;
+         flight = (sb_flight_t *) zlistx_next (held)) {
+        if (flight->state == SB_FLIGHT_EXPIRED) {
+            s_release (self, &flight);
+            continue;
+        }
+        bool retry = (flight->flags & SB_FLAG_RETRY_SAFE)
+                  && flight->payload
+                  && flight->attempt < self->config.max_attempts
+                  && flight->deadline > now;
+        sb_queue_t *queue = retry ? s_queue_for (self, flight->service, true) : NULL;
+        if (queue) {
+            worker->running--;
+            flight->worker = NULL;
+            flight->state = SB_FLIGHT_QUEUED;
+            self->counters.jobs_running--;
+            if (sb_queue_push_front (queue, flight) == 0) {
+                self->counters.jobs_retried++;
+                retried++;
+                continue;
+            }
+        }
+        s_answer (self, &flight, SB_STATUS_WORKER_LOST, NULL);
+        lost++;
+    }
+    zlistx_destroy (&held);
+    sb_log_info ("worker_lost", "service=%s reason=%s retried=%zu lost=%zu",
+                 worker->service, reason, retried, lost);
+    if (streq (reason, "disconnect"))
+        self->counters.workers_disconnected++;
+    else
+    if (!streq (reason, "ready_again")) {
+        self->counters.workers_expired++;
+        //  It may still be alive (just slow): tell it to register again
+        (void) s_send_worker (self, worker->identity, SB_CMD_DISCONNECT);
+    }
+    sb_registry_remove (self->registry, worker_p);
+}
+
+//  Action register_worker: a READY from `identity` (borrowed).
+static void
+s_register_worker (sb_broker_t *self, sb_msg_t *ready, zframe_t *identity, sb_worker_t *known)
+{
+    int64_t now = sb_clock_mono_ms ();
+    if (known) {
+        //  A READY from a registered worker means it restarted or
+        //  reconnected: whatever it held is lost
+        char service [SB_MAX_SERVICE_LEN + 1];
+        memcpy (service, known->service, sizeof service);
+        s_expire_worker (self, &known, "ready_again");
+        s_dispatch_jobs (self, service);
+    }
+    uint32_t heartbeat_ms = ready->heartbeat_ms ? ready->heartbeat_ms : self->config.heartbeat_ms;
+    sb_worker_t *worker = sb_registry_add (self->registry, identity, ready->service,
+                                           ready->credit, heartbeat_ms, now);
+    if (!worker) {
+        sb_log_warn ("worker_refused", "service=%s reason=registry_full", ready->service);
+        (void) s_send_worker (self, identity, SB_CMD_DISCONNECT);
+        return;
+    }
+    self->counters.workers_registered++;
+    sb_log_info ("worker_ready", "service=%s credit=%u heartbeat_ms=%u workers=%zu",
+                 worker->service, worker->credit, worker->heartbeat_ms,
+                 sb_registry_service_size (self->registry, worker->service));
+    s_dispatch_jobs (self, worker->service);
+}
+
+//  Action route_result: a RESULT from a registered worker.
+static void
+s_route_result (sb_broker_t *self, sb_worker_t *worker, sb_msg_t *result)
+{
+    sb_flight_t *flight = sb_inflight_lookup (self->inflight, result->corr_id);
+    if (!flight || flight->worker != worker) {
+        //  Released long ago, or never ours: nothing to give credit back for
+        self->counters.late_results_dropped++;
+        sb_log_debug ("late_result_dropped", "corr_id=%s held=%s",
+                      result->corr_id, flight ? "elsewhere" : "no");
+        return;
+    }
+    if (flight->state == SB_FLIGHT_EXPIRED) {
+        //  The gateway was told `timeout`; the result must not reach it
+        self->counters.late_results_dropped++;
+        sb_log_debug ("late_result_dropped", "corr_id=%s held=expired", result->corr_id);
+        s_release (self, &flight);
+    }
+    else {
+        self->counters.results_routed++;
+        s_send_reply (self, flight->gateway, flight->corr_id, result->status, &result->payload);
+        s_release (self, &flight);
+    }
+    s_dispatch_jobs (self, worker->service);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Timers
+
+//  Action expire_jobs: answers `timeout` for every job whose deadline has
+//  passed; a running one stays as a tombstone holding its worker's credit
+//  until its late result comes or the grace period ends.
+static void
+s_expire_jobs (sb_broker_t *self, int64_t now)
+{
+    sb_flight_t *flight;
+    while ((flight = sb_inflight_due (self->inflight, now))) {
+        if (flight->state == SB_FLIGHT_QUEUED)
+            s_answer (self, &flight, SB_STATUS_TIMEOUT, NULL);
+        else
+        if (flight->state == SB_FLIGHT_RUNNING) {
+            s_reply (self, flight->gateway, flight->corr_id, SB_STATUS_TIMEOUT, NULL);
+            flight->state = SB_FLIGHT_EXPIRED;
+            self->counters.jobs_running--;
+            zframe_destroy (&flight->payload);
+            sb_inflight_set_due (self->inflight, flight,
+                                 flight->deadline + self->config.late_grace_ms);
+        }
+        else {
+            char service [SB_MAX_SERVICE_LEN + 1];
+            memcpy (service, flight->service, sizeof service);
+            sb_log_warn ("job_abandoned", "corr_id=%s service=%s: no result within the grace period",
+                         flight->corr_id, service);
+            s_release (self, &flight);
+            s_dispatch_jobs (self, service);
+        }
+    }
+}
+
+//  Action heartbeat_workers: expires silent workers and heartbeats the
+//  others at their own interval; drops empty queues.
+static void
+s_heartbeat_workers (sb_broker_t *self, int64_t now)
+{
+    zlistx_t *workers = zlistx_new ();
+    assert (workers);
+    sb_registry_collect (self->registry, workers);
+    for (sb_worker_t *worker = (sb_worker_t *) zlistx_first (workers); worker;
+         worker = (sb_worker_t *) zlistx_next (workers)) {
+        const char *reason = NULL;
+        if (worker->unreachable)
+            reason = "unreachable";
+        else
+        if (now >= worker->expires_at)
+            reason = "expired";
+        else
+        if (now >= worker->heartbeat_at) {
+            worker->heartbeat_at = now + worker->heartbeat_ms;
+            if (s_send_worker (self, worker->identity, SB_CMD_HEARTBEAT))
+                reason = "unreachable";
+        }
+        if (reason) {
+            char service [SB_MAX_SERVICE_LEN + 1];
+            memcpy (service, worker->service, sizeof service);
+            s_expire_worker (self, &worker, reason);
+            s_dispatch_jobs (self, service);
+        }
+    }
+    zlistx_destroy (&workers);
+
+    //  A queue costs memory only while it has jobs waiting
+    zlistx_t *empty = zlistx_new ();
+    assert (empty);
+    for (sb_queue_t *queue = (sb_queue_t *) zhashx_first (self->queues); queue;
+         queue = (sb_queue_t *) zhashx_next (self->queues))
+        if (sb_queue_size (queue) == 0)
+            zlistx_add_end (empty, (void *) sb_queue_service (queue));
+    for (const char *service = (const char *) zlistx_first (empty); service;
+         service = (const char *) zlistx_next (empty)) {
+        char name [SB_MAX_SERVICE_LEN + 1];
+        snprintf (name, sizeof name, "%s", service);
+        zhashx_delete (self->queues, name);
+    }
+    zlistx_destroy (&empty);
+}
+
+static void
+s_log_stats (sb_broker_t *self)
+{
+    sb_broker_counters_t c;
+    sb_broker_counters (self, &c);
+    sb_log_info ("broker_stats",
+                 "{\"jobs_received\":%llu,\"jobs_dispatched\":%llu,\"jobs_retried\":%llu,"
+                 "\"jobs_replied\":%llu,\"results_routed\":%llu,\"timeouts\":%llu,"
+                 "\"worker_lost\":%llu,\"overloaded\":%llu,\"duplicates\":%llu,"
+                 "\"malformed_frontend\":%llu,\"malformed_backend\":%llu,\"bad_version\":%llu,"
+                 "\"late_results_dropped\":%llu,\"unknown_worker_dropped\":%llu,"
+                 "\"replies_undeliverable\":%llu,\"workers_registered\":%llu,"
+                 "\"workers_expired\":%llu,\"workers_disconnected\":%llu,"
+                 "\"workers\":%llu,\"jobs_queued\":%llu,\"jobs_running\":%llu}",
+                 (unsigned long long) c.jobs_received, (unsigned long long) c.jobs_dispatched,
+                 (unsigned long long) c.jobs_retried, (unsigned long long) c.jobs_replied,
+                 (unsigned long long) c.results_routed, (unsigned long long) c.timeouts,
+                 (unsigned long long) c.worker_lost, (unsigned long long) c.overloaded,
+                 (unsigned long long) c.duplicates, (unsigned long long) c.malformed_frontend,
+                 (unsigned long long) c.malformed_backend, (unsigned long long) c.bad_version,
+                 (unsigned long long) c.late_results_dropped,
+                 (unsigned long long) c.unknown_worker_dropped,
+                 (unsigned long long) c.replies_undeliverable,
+                 (unsigned long long) c.workers_registered, (unsigned long long) c.workers_expired,
+                 (unsigned long long) c.workers_disconnected, (unsigned long long) c.workers,
+                 (unsigned long long) c.jobs_queued, (unsigned long long) c.jobs_running);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Socket events
+
+//  Reads up to SB_BROKER_BATCH messages from the gateways.
+static void
+s_frontend_ready (sb_broker_t *self)
+{
+    for (int i = 0; i < SB_BROKER_BATCH; i++) {
+        sb_msg_t msg = { 0 };
+        zframe_t *gateway = NULL;
+        int rc = sb_msg_recv (self->frontend, &msg, &gateway);
+        if (rc == SB_MSG_NONE)
+            break;
+        if (rc == SB_MSG_MALFORMED)
+            s_malformed (self, true, "undecodable");
+        else
+        if (rc == SB_MSG_BAD_VERSION) {
+            self->counters.bad_version++;
+            if (gateway && msg.corr_id [0])
+                s_reply (self, gateway, msg.corr_id, SB_STATUS_BAD_VERSION, NULL);
+        }
+        else
+        if (msg.command == SB_CMD_REQUEST)
+            s_accept_job (self, &msg, &gateway);
+        else
+        if (msg.command != SB_CMD_HEARTBEAT && msg.command != SB_CMD_DISCONNECT)
+            s_malformed (self, true, sb_cmd_name (msg.command));
+        //  A gateway's HEARTBEAT or DISCONNECT needs nothing: it holds no credit
+        sb_msg_reset (&msg);
+        zframe_destroy (&gateway);
+    }
+}
+
+//  Reads up to SB_BROKER_BATCH messages from the workers.
+static void
+s_backend_ready (sb_broker_t *self)
+{
+    for (int i = 0; i < SB_BROKER_BATCH; i++) {
+        sb_msg_t msg = { 0 };
+        zframe_t *identity = NULL;
+        int rc = sb_msg_recv (self->backend, &msg, &identity);
+        if (rc == SB_MSG_NONE)
+            break;
+        if (rc == SB_MSG_MALFORMED)
+            s_malformed (self, false, "undecodable");
+        else
+        if (rc == SB_MSG_BAD_VERSION)
+            self->counters.bad_version++;
+        else {
+            sb_worker_t *worker = sb_registry_lookup (self->registry, identity);
+            if (worker)
+                sb_registry_touch (worker, sb_clock_mono_ms ());
+            switch (msg.command) {
+                case SB_CMD_READY:
+                    s_register_worker (self, &msg, identity, worker);
+                    break;
+                case SB_CMD_HEARTBEAT:
+                case SB_CMD_RESULT:
+                    if (!worker) {
+                        //  Forgotten (expired, or the broker restarted): make it register again
+                        self->counters.unknown_worker_dropped++;
+                        (void) s_send_worker (self, identity, SB_CMD_DISCONNECT);
+                    }
+                    else
+                    if (msg.command == SB_CMD_RESULT)
+                        s_route_result (self, worker, &msg);
+                    break;
+                case SB_CMD_DISCONNECT:
+                    if (worker) {
+                        char service [SB_MAX_SERVICE_LEN + 1];
+                        memcpy (service, worker->service, sizeof service);
+                        s_expire_worker (self, &worker, "disconnect");
+                        s_dispatch_jobs (self, service);
+                    }
+                    break;
+                default:
+                    s_malformed (self, false, sb_cmd_name (msg.command));
+                    break;
+            }
+        }
+        sb_msg_reset (&msg);
+        zframe_destroy (&identity);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Stopping
+
+//  Action drain_begin: stop taking jobs; waiting jobs never ran, so the
+//  gateways may safely send them again elsewhere.
+static void
+s_drain_begin (sb_broker_t *self, int64_t now)
+{
+    self->draining = true;
+    self->drain_deadline = now + self->config.drain_ms;
+    zlistx_t *all = zlistx_new ();
+    assert (all);
+    sb_inflight_collect_all (self->inflight, all);
+    size_t refused = 0;
+    for (sb_flight_t *flight = (sb_flight_t *) zlistx_first (all); flight;
+         flight = (sb_flight_t *) zlistx_next (all))
+        if (flight->state == SB_FLIGHT_QUEUED) {
+            s_answer (self, &flight, SB_STATUS_OVERLOADED, NULL);
+            refused++;
+        }
+    zlistx_destroy (&all);
+    sb_log_info ("draining", "running=%llu refused=%zu drain_ms=%u",
+                 (unsigned long long) self->counters.jobs_running, refused,
+                 self->config.drain_ms);
+}
+
+//  Action drain_end: answers what is still running, tells workers to go.
+static void
+s_drain_end (sb_broker_t *self)
+{
+    zlistx_t *all = zlistx_new ();
+    assert (all);
+    sb_inflight_collect_all (self->inflight, all);
+    for (sb_flight_t *flight = (sb_flight_t *) zlistx_first (all); flight;
+         flight = (sb_flight_t *) zlistx_next (all)) {
+        if (flight->state == SB_FLIGHT_EXPIRED)
+            s_release (self, &flight);
+        else
+            s_answer (self, &flight, flight->state == SB_FLIGHT_RUNNING
+                      ? SB_STATUS_WORKER_LOST : SB_STATUS_OVERLOADED, NULL);
+    }
+    zlistx_destroy (&all);
+    zlistx_t *workers = zlistx_new ();
+    assert (workers);
+    sb_registry_collect (self->registry, workers);
+    for (sb_worker_t *worker = (sb_worker_t *) zlistx_first (workers); worker;
+         worker = (sb_worker_t *) zlistx_next (workers)) {
+        (void) s_send_worker (self, worker->identity, SB_CMD_DISCONNECT);
+        sb_registry_remove (self->registry, &worker);
+    }
+    zlistx_destroy (&workers);
+    s_log_stats (self);
+    sb_log_info ("stopped", "drained");
+}
+
+
+//  --------------------------------------------------------------------------
+//  The loop
+
+//  Handles one command from the actor pipe. Returns true to end at once.
+static bool
+s_pipe_ready (sb_broker_t *self, zsock_t *pipe, bool *stop_requested)
+{
+    zmsg_t *msg = zmsg_recv (pipe);
+    if (!msg)
+        return true;
+    char *command = zmsg_popstr (msg);
+    bool terminate = false;
+    if (!command || streq (command, "$TERM"))
+        terminate = true;
+    else
+    if (streq (command, "STOP"))
+        *stop_requested = true;
+    else
+    if (streq (command, "COUNTERS")) {
+        sb_broker_counters_t counters;
+        sb_broker_counters (self, &counters);
+        zframe_t *frame = zframe_new (&counters, sizeof counters);
+        zframe_send (&frame, pipe, 0);
+    }
+    free (command);
+    zmsg_destroy (&msg);
+    return terminate;
+}
+
+int
+sb_broker_run (sb_broker_t *self, volatile sig_atomic_t *stop, zsock_t *pipe)
+{
+    zmq_pollitem_t items [3] = {
+        { zsock_resolve (self->frontend), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (self->backend), 0, ZMQ_POLLIN, 0 },
+        { pipe ? zsock_resolve (pipe) : NULL, 0, ZMQ_POLLIN, 0 },
+    };
+    int nitems = pipe ? 3 : 2;
+    bool stop_requested = false;
+    int rc = 0;
+    while (true) {
+        int64_t now = sb_clock_mono_ms ();
+        if (!self->draining && (stop_requested || (stop && *stop)))
+            s_drain_begin (self, now);
+        if (self->draining
+        && (self->counters.jobs_running == 0 || now >= self->drain_deadline))
+            break;
+
+        int64_t wake = self->tick_at;
+        int64_t next_due = sb_inflight_next_due (self->inflight);
+        if (next_due < wake)
+            wake = next_due;
+        long timeout = wake > now ? (long) (wake - now) : 0;
+        if (zmq_poll (items, nitems, timeout) < 0) {
+            if (zmq_errno () == EINTR)
+                continue;       //  a signal: the stop flag is checked above
+            sb_log_error ("poll_failed", "error=%s", zmq_strerror (zmq_errno ()));
+            rc = -1;
+            break;
+        }
+        if (pipe && (items [2].revents & ZMQ_POLLIN)
+        &&  s_pipe_ready (self, pipe, &stop_requested))
+            return 0;           //  $TERM: end at once, no drain
+        if (items [0].revents & ZMQ_POLLIN)
+            s_frontend_ready (self);
+        if (items [1].revents & ZMQ_POLLIN)
+            s_backend_ready (self);
+
+        now = sb_clock_mono_ms ();
+        s_expire_jobs (self, now);
+        if (now >= self->tick_at) {
+            s_heartbeat_workers (self, now);
+            self->tick_at = now + SB_BROKER_TICK_MS;
+        }
+        if (self->config.stats_ms && now >= self->stats_at) {
+            s_log_stats (self);
+            self->stats_at = now + self->config.stats_ms;
+        }
+    }
+    s_drain_end (self);
+    return rc;
+}

@@ -1,0 +1,118 @@
+/*  broker/sb_broker.h — the switchboard broker, as a component.
+
+    Gateways connect DEALER sockets to the frontend ROUTER and send REQUEST;
+    workers connect DEALER sockets to the backend ROUTER and send READY,
+    HEARTBEAT, RESULT and DISCONNECT (proto/PROTOCOL.md). The broker queues
+    each job per (service, tenant), dispatches it to a worker with free
+    credit, and routes the worker's RESULT back to the gateway that asked as
+    a REPLY, by correlation ID. Every job is answered exactly once: with the
+    worker's result, or `timeout`, `worker_lost`, `overloaded`, `duplicate`,
+    `malformed` or `bad_version`. The payload is never decoded.
+
+    One thread, one poll loop, no blocking call. sb-broker (sb_broker_main.c)
+    is a thin main around it; tests start it in-process through
+    sb_broker_actor on tcp://127.0.0.1:*.
+*/
+#ifndef SB_BROKER_H_INCLUDED
+#define SB_BROKER_H_INCLUDED
+
+#include <czmq.h>
+#include <signal.h>
+#include <stdint.h>
+
+#define SB_MAX_SERVICES         64      /* most services with jobs waiting at once */
+#define SB_MAX_ATTEMPTS         10      /* hard cap on the max-attempts setting */
+#define SB_BROKER_BATCH         256     /* messages read per socket per loop turn */
+#define SB_BROKER_TICK_MS       25      /* housekeeping period (heartbeats, expiry) */
+#define SB_LOG_RATE_MS          1000    /* at most one malformed-frame log line per period */
+
+/*  Settings (sb_broker_config_defaults fills every field). */
+typedef struct {
+    const char *frontend;       /* endpoint gateways connect to, e.g. tcp://127.0.0.1:5555 */
+    const char *backend;        /* endpoint workers connect to */
+    uint32_t heartbeat_ms;      /* interval for workers whose READY gives 0 */
+    uint32_t max_tenant_queue;  /* jobs waiting per (service, tenant) */
+    uint32_t max_service_queue; /* jobs waiting per service */
+    uint32_t max_attempts;      /* dispatches of a retry-safe job before worker_lost */
+    uint32_t late_grace_ms;     /* how long a timed-out job holds its worker's credit */
+    uint32_t stats_ms;          /* period of the counters log line, 0 = never */
+    uint32_t drain_ms;          /* on stop, longest wait for running jobs */
+} sb_broker_config_t;
+
+/*  What the broker has done since it started (and three gauges). */
+typedef struct {
+    uint64_t jobs_received;         /* well-formed REQUESTs */
+    uint64_t jobs_dispatched;       /* JOBs sent to workers, retries included */
+    uint64_t jobs_retried;          /* jobs queued again after their worker was lost */
+    uint64_t jobs_replied;          /* REPLYs sent to gateways, any status */
+    uint64_t results_routed;        /* RESULTs delivered as a REPLY */
+    uint64_t timeouts;              /* REPLY timeout */
+    uint64_t worker_lost;           /* REPLY worker_lost */
+    uint64_t overloaded;            /* REPLY overloaded */
+    uint64_t duplicates;            /* REPLY duplicate */
+    uint64_t malformed_frontend;    /* bad messages from gateways (answered or not) */
+    uint64_t malformed_backend;     /* bad messages from workers */
+    uint64_t bad_version;           /* messages of another protocol version, either side */
+    uint64_t late_results_dropped;  /* RESULTs for jobs no longer held or timed out */
+    uint64_t unknown_worker_dropped;/* messages from workers not registered */
+    uint64_t replies_undeliverable; /* REPLYs the socket refused (gateway gone) */
+    uint64_t workers_registered;    /* READYs accepted */
+    uint64_t workers_expired;       /* workers lost by silence or unreachable */
+    uint64_t workers_disconnected;  /* workers that sent DISCONNECT */
+    uint64_t workers;               /* gauge: registered now */
+    uint64_t jobs_queued;           /* gauge: waiting for a worker */
+    uint64_t jobs_running;          /* gauge: held by workers */
+} sb_broker_counters_t;
+
+typedef struct _sb_broker_t sb_broker_t;
+
+/*  Fills `config` with the defaults: tcp://127.0.0.1:5555 / :5556,
+    heartbeat 1000 ms, queues SB_DEFAULT_TENANT_QUEUE /
+    SB_DEFAULT_SERVICE_QUEUE, 3 attempts, grace 5000 ms, stats every
+    10000 ms, drain 5000 ms. */
+void sb_broker_config_defaults (sb_broker_config_t *config);
+
+/*  Creates the broker and binds both sockets (`tcp://127.0.0.1:*` picks a
+    free port; sb_broker_frontend/backend give the real endpoint). The
+    config is copied. Returns NULL (after logging why) when a bind fails. */
+sb_broker_t *sb_broker_new (const sb_broker_config_t *config);
+
+/*  Destroys the broker, closing its sockets; nulls the caller's pointer.
+    Idempotent. Jobs still held are dropped unanswered: call sb_broker_run
+    to the end first for a clean stop. */
+void sb_broker_destroy (sb_broker_t **self_p);
+
+/*  The endpoints actually bound (borrowed). */
+const char *sb_broker_frontend (sb_broker_t *self);
+const char *sb_broker_backend (sb_broker_t *self);
+
+/*  Runs the loop until `*stop` becomes non-zero (set it from a signal
+    handler; may be NULL), or `pipe` (may be NULL) delivers "$TERM".
+    On `*stop` or a "STOP" command the broker drains: new requests get
+    `overloaded`, waiting jobs get `overloaded`, running jobs get up to
+    drain_ms to finish (then `worker_lost`), workers get DISCONNECT.
+    "$TERM" ends at once. "COUNTERS" on the pipe is answered with one
+    frame holding an sb_broker_counters_t. Returns 0, or -1 on a socket
+    error. */
+int sb_broker_run (sb_broker_t *self, volatile sig_atomic_t *stop, zsock_t *pipe);
+
+/*  Copies the counters. Only from the broker's own thread (or after
+    sb_broker_run returned); other threads use sb_broker_actor_counters. */
+void sb_broker_counters (sb_broker_t *self, sb_broker_counters_t *out);
+
+/*  zactor body for tests: `args` is a const sb_broker_config_t * (read
+    before the actor signals). After the start signal it sends one
+    message, "READY" frontend backend or "ERROR", then runs the loop. */
+void sb_broker_actor (zsock_t *pipe, void *args);
+
+/*  Starts a broker actor and reads its endpoints into `frontend` and
+    `backend` (new strings, the caller frees). Returns NULL on failure. */
+zactor_t *sb_broker_actor_start (const sb_broker_config_t *config,
+                                 char **frontend, char **backend);
+
+/*  Asks a broker actor for its counters. Returns 0, or -1 when it did not
+    answer within timeout_ms. */
+int sb_broker_actor_counters (zactor_t *actor, sb_broker_counters_t *out, int timeout_ms)
+    __attribute__ ((warn_unused_result));
+
+#endif

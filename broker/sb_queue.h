@@ -1,0 +1,65 @@
+/*  broker/sb_queue.h — the waiting jobs of one service: one FIFO per tenant,
+    served round-robin across tenants so a tenant that floods the service
+    cannot starve the others.
+
+    Both levels are bounded: a push beyond the tenant's limit or the
+    service's limit is refused (the broker answers `overloaded`). A job put
+    back after its worker was lost goes to the front of its tenant's FIFO
+    and is never refused (it was already admitted once).
+
+    The queue does not own the jobs (sb_inflight does); it records in each
+    job where it sits, so any job can be taken out in O(1) when its
+    deadline passes.
+*/
+#ifndef SB_QUEUE_H_INCLUDED
+#define SB_QUEUE_H_INCLUDED
+
+#include <stddef.h>
+#include "broker/sb_inflight.h"
+
+#define SB_MAX_TENANT_QUEUE     10000       /* hard cap: jobs waiting per (service, tenant) */
+#define SB_MAX_SERVICE_QUEUE    100000      /* hard cap: jobs waiting per service */
+#define SB_DEFAULT_TENANT_QUEUE 1000        /* default limit per (service, tenant) */
+#define SB_DEFAULT_SERVICE_QUEUE 10000      /* default limit per service */
+
+/* Returns of sb_queue_push. */
+#define SB_QUEUE_OK             0
+#define SB_QUEUE_TENANT_FULL   -1   /* the tenant's FIFO is at its limit */
+#define SB_QUEUE_SERVICE_FULL  -2   /* the service's total is at its limit */
+#define SB_QUEUE_NO_MEMORY     -3
+
+typedef struct _sb_queue_t sb_queue_t;
+
+/*  Creates the empty queue of `service` with the given limits (clamped to
+    the hard caps). Returns NULL on allocation failure. */
+sb_queue_t *sb_queue_new (const char *service, size_t max_tenant, size_t max_service);
+
+/*  Destroys the queue (not the jobs in it, whose queue fields are left
+    stale); nulls the caller's pointer. Idempotent. */
+void sb_queue_destroy (sb_queue_t **self_p);
+
+/*  Appends `flight` (QUEUED, not in any queue) to its tenant's FIFO.
+    Returns SB_QUEUE_OK or a negative SB_QUEUE_* code (nothing changed). */
+int sb_queue_push (sb_queue_t *self, sb_flight_t *flight)
+    __attribute__ ((warn_unused_result));
+
+/*  Puts `flight` at the front of its tenant's FIFO, beyond the limits.
+    Returns SB_QUEUE_OK or SB_QUEUE_NO_MEMORY. */
+int sb_queue_push_front (sb_queue_t *self, sb_flight_t *flight)
+    __attribute__ ((warn_unused_result));
+
+/*  Takes the next job, round-robin across tenants, or NULL when empty.
+    The job's queue fields are cleared. */
+sb_flight_t *sb_queue_pop (sb_queue_t *self);
+
+/*  Takes `flight` (which is in this queue) out. */
+void sb_queue_remove (sb_queue_t *self, sb_flight_t *flight);
+
+/*  Jobs waiting in the whole service / tenants that have jobs waiting. */
+size_t sb_queue_size (sb_queue_t *self);
+size_t sb_queue_tenants (sb_queue_t *self);
+
+/*  The service name (borrowed). */
+const char *sb_queue_service (sb_queue_t *self);
+
+#endif
