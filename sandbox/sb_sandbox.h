@@ -1,0 +1,46 @@
+/*  sandbox/sb_sandbox.h — sb-sandbox, a small CRM-like SaaS API for demos,
+    tests and benchmarks: JSON over REST on one h2o event loop, a Bearer
+    API key, seeded data (sandbox/sb_crm.h), and a fault-injection admin
+    API (/_sandbox/faults) that delays or fails upstream calls on demand.
+
+    Endpoints (all JSON):
+        GET    /healthz                       200 {"status":"ok"}
+        GET    /v1/<type>?q=&limit=&cursor=…  search (type: accounts, contacts,
+                                              leads, opportunities, tasks)
+        GET    /v1/<type>/<id>                one record, 404 when missing
+        POST   /v1/tasks                      create a task (201, 422 on bad input)
+        POST   /_sandbox/faults               {"delay_ms","status","count",
+                                               "path_prefix","retry_after"}
+        GET    /_sandbox/faults, DELETE /_sandbox/faults
+        GET    /_sandbox/stats                request counts
+    The /v1 API wants "Authorization: Bearer <api key>"; /healthz and
+    /_sandbox do not (the sandbox listens on loopback for tests). */
+#ifndef SB_SANDBOX_H_INCLUDED
+#define SB_SANDBOX_H_INCLUDED
+
+#include <signal.h>
+
+#define SB_SANDBOX_MAX_BODY     (64u << 10) /* request body answered with JSON 413 above */
+#define SB_SANDBOX_MAX_FAULTS   16          /* fault rules active at once */
+#define SB_SANDBOX_MAX_DELAY_MS 60000       /* longest injected delay */
+#define SB_SANDBOX_MAX_TIMERS   32          /* distinct delay values in use at once */
+#define SB_SANDBOX_DRAIN_MS     3000        /* wait for delayed requests at shutdown */
+
+typedef struct _sb_sandbox_t sb_sandbox_t;
+
+/*  Creates the server listening on `listen` ("127.0.0.1:8090"; port 0 picks
+    one) with the given API key and data seed. Returns NULL (logged) when the
+    address cannot be bound. */
+sb_sandbox_t *sb_sandbox_new (const char *listen, const char *api_key, unsigned seed);
+
+/*  The port it listens on. */
+int sb_sandbox_port (sb_sandbox_t *self);
+
+/*  Runs the event loop until *stop becomes non-zero, then stops accepting,
+    lets delayed requests finish (up to SB_SANDBOX_DRAIN_MS) and returns 0. */
+int sb_sandbox_run (sb_sandbox_t *self, volatile sig_atomic_t *stop);
+
+/*  Destroys the server and nulls the caller's pointer. Idempotent. */
+void sb_sandbox_destroy (sb_sandbox_t **self_p);
+
+#endif

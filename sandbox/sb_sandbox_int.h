@@ -1,0 +1,32 @@
+/*  sandbox/sb_sandbox_int.h — private to sandbox/: the server's state and
+    the response helpers that the API handlers (sb_sandbox_api.c) share
+    with the server and admin code (sb_sandbox.c). */
+#ifndef SB_SANDBOX_INT_H_INCLUDED
+#define SB_SANDBOX_INT_H_INCLUDED
+
+#include <h2o.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sandbox/sb_crm.h"
+#include "sandbox/sb_sandbox.h"
+
+#define SB_SANDBOX_MAX_PARAM 512    /* one decoded query parameter value, bytes */
+
+/*  Sends `body` (taken) as JSON with `status`. */
+void sb_sandbox_send_json (h2o_req_t *req, int status, json_t *body);
+
+/*  Sends {"error": code, "message": message} with `status`. */
+void sb_sandbox_send_error (h2o_req_t *req, int status, const char *code, const char *message);
+
+/*  Finds query parameter `name` and percent-decodes it into `out`.
+    Returns 1 found, 0 absent, -1 malformed or longer than `size` - 1. */
+int sb_sandbox_query_param (h2o_req_t *req, const char *name, char *out, size_t size);
+
+/*  Handles a /v1 request (already authenticated) whose path segments after
+    "/v1" are `segments` (decoded, `count` of them). Counts it in by_type. */
+void sb_sandbox_api_handle (sb_crm_t *crm, h2o_req_t *req, char **segments, size_t count,
+                            uint64_t by_type [SB_CRM_TYPES]);
+
+#endif

@@ -1,0 +1,67 @@
+/*  sandbox/sb_sandbox_main.c — sb-sandbox: the CRM-like SaaS API that the demo, the
+    tests and the benchmark call through the sandbox-crm connector.
+    A thin main: options (common/sb_config), signals, then sb_sandbox_run. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/sb_config.h"
+#include "common/sb_log.h"
+#include "sandbox/sb_sandbox.h"
+
+static volatile sig_atomic_t s_stop;
+
+static void
+s_on_signal (int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+static const sb_option_t s_options [] = {
+    { "listen", SB_OPT_STR, "127.0.0.1:8090", 0, 0, "SB_SANDBOX_LISTEN",
+      "address:port to serve the sandbox CRM API on (port 0 picks a free one)" },
+    { "api-key", SB_OPT_STR, "sandbox-key", 0, 0, "SB_SANDBOX_API_KEY",
+      "the Bearer API key clients must send" },
+    { "seed", SB_OPT_INT, "42", 0, 2147483647, "SB_SANDBOX_SEED",
+      "seed of the generated data (same seed, same records)" },
+    { "log-level", SB_OPT_STR, "info", 0, 0, "SB_LOG_LEVEL",
+      "debug, info, warn or error" },
+    { NULL }
+};
+
+int
+main (int argc, char *argv [])
+{
+    sb_config_t *config = sb_config_new ("sb-sandbox", s_options);
+    int rc = sb_config_load (config, argc, argv);
+    if (rc) {
+        sb_config_destroy (&config);
+        return rc > 0 ? 0 : 2;
+    }
+    sb_log_level_t level;
+    if (sb_log_level_parse (sb_config_str (config, "log-level"), &level)) {
+        sb_log_init ("sandbox", SB_LOG_INFO);
+        sb_log_error ("bad_option", "log-level must be debug, info, warn or error");
+        sb_config_destroy (&config);
+        return 2;
+    }
+    sb_log_init ("sandbox", level);
+
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    action.sa_handler = s_on_signal;
+    sigaction (SIGTERM, &action, NULL);
+    sigaction (SIGINT, &action, NULL);
+    signal (SIGPIPE, SIG_IGN);
+
+    sb_sandbox_t *sandbox = sb_sandbox_new (sb_config_str (config, "listen"),
+                                            sb_config_str (config, "api-key"),
+                                            (unsigned) sb_config_int (config, "seed"));
+    sb_config_destroy (&config);
+    if (!sandbox)
+        return 1;
+    rc = sb_sandbox_run (sandbox, &s_stop);
+    sb_sandbox_destroy (&sandbox);
+    return rc ? 1 : 0;
+}

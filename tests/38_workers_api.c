@@ -1,0 +1,370 @@
+/*  tests/38_workers_api.c — the api worker as a real process (sb-worker
+    --role api) between a fake broker (ROUTER + the real codec) and a fake
+    upstream HTTP server that serves the sandbox-crm connector's account
+    endpoints (tests/38_workers_fake.c): registration and heartbeats, tool
+    calls, many calls held at once, deadlines, retries, size caps, bad jobs,
+    broker restarts and a graceful drain on SIGTERM. */
+#include <czmq.h>
+#include <jansson.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "38_workers_fake.h"
+#include "tests/sb_harness.h"
+
+#define CREDIT          8
+#define HEARTBEAT_MS    200
+#define WAIT_MS         5000
+
+static fake_upstream_t *s_up;
+static fake_broker_t *s_broker;
+static pid_t s_worker = -1;
+
+static int64_t
+s_now_ms (void)
+{
+    return zclock_mono ();
+}
+
+static int
+s_setup (void **state)
+{
+    zsys_handler_set (NULL);
+    s_up = fake_upstream_new ();
+    assert_non_null (s_up);
+    s_broker = fake_broker_new (sb_harness_free_port ());
+    assert_non_null (s_broker);
+
+    char credit [16], heartbeat [16], urls [128], connectors [512];
+    snprintf (credit, sizeof credit, "%d", CREDIT);
+    snprintf (heartbeat, sizeof heartbeat, "%d", HEARTBEAT_MS);
+    snprintf (urls, sizeof urls, "sandbox-crm=%s", fake_upstream_url (s_up));
+    snprintf (connectors, sizeof connectors, "%s/connectors", SB_SOURCE_DIR);
+    const char *argv [] = {
+        sb_harness_bin ("sb-worker"), "--role", "api", "--broker", s_broker->endpoint,
+        "--credit", credit, "--heartbeat-ms", heartbeat, "--connectors", connectors,
+        "--connector-urls", urls, "--log-level", "info", NULL
+    };
+    const char *env [] = { "SB_SANDBOX_CRM_TOKEN=test-token", NULL };
+    s_worker = sb_harness_spawn (argv, env);
+    assert_true (s_worker > 0);
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    if (s_worker > 0 && sb_harness_alive (s_worker))
+        sb_harness_stop (s_worker);
+    fake_broker_destroy (&s_broker);
+    fake_upstream_destroy (&s_up);
+    return 0;
+}
+
+//  Sends a job and waits for its result; returns the parsed result JSON.
+static json_t *
+s_call (const char *corr_id, uint32_t timeout_ms, uint32_t flags, const char *op,
+        const char *tool, const char *args, sb_status_t *status)
+{
+    assert_int_equal (fake_broker_send_op (s_broker, corr_id, timeout_ms, flags, op, tool, args), 0);
+    char *text = NULL;
+    assert_int_equal (fake_broker_result (s_broker, corr_id, (int) timeout_ms + WAIT_MS, status, &text), 0);
+    json_t *json = json_loads (text, 0, NULL);
+    if (!json)
+        fail_msg ("result is not JSON: %s", text);
+    free (text);
+    return json;
+}
+
+static const char *
+s_text_of (json_t *result)
+{
+    return json_string_value (json_object_get (json_array_get (json_object_get (result, "content"), 0), "text"));
+}
+
+static void
+test_ready_and_heartbeats (void **state)
+{
+    sb_msg_t msg = { 0 };
+    assert_int_equal (fake_broker_recv (s_broker, &msg, 10000), 0);
+    assert_int_equal (msg.command, SB_CMD_READY);
+    assert_string_equal (msg.service, "api");
+    assert_int_equal (msg.credit, CREDIT);
+    assert_int_equal (msg.heartbeat_ms, HEARTBEAT_MS);
+    sb_msg_reset (&msg);
+    assert_int_equal (fake_broker_wait_heartbeats (s_broker, 3, 10 * HEARTBEAT_MS), 0);
+}
+
+static void
+test_ping (void **state)
+{
+    sb_status_t status;
+    json_t *result = s_call ("ping-1", 2000, 0, "ping", NULL, NULL, &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_true (json_is_true (json_object_get (result, "pong")));
+    assert_string_equal (json_string_value (json_object_get (result, "role")), "api");
+    json_decref (result);
+}
+
+static void
+test_tools_call (void **state)
+{
+    fake_upstream_reset (s_up);
+    sb_status_t status;
+    json_t *result = s_call ("call-1", 5000, SB_FLAG_RETRY_SAFE, "tools/call",
+                             "get_account", "{\"id\":\"acc_0042\"}", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_false (json_is_true (json_object_get (result, "isError")));
+    assert_non_null (s_text_of (result));
+    json_t *structured = json_object_get (result, "structuredContent");
+    assert_non_null (structured);
+    char *dump = json_dumps (structured, JSON_COMPACT);
+    assert_non_null (strstr (dump, "acc_0042"));
+    free (dump);
+    json_decref (result);
+
+    char auth [256];
+    fake_upstream_last_auth (s_up, auth, sizeof auth);
+    assert_string_equal (auth, "Bearer test-token");
+
+    //  A list tool, and an upstream 404 that becomes a sentence, not a failure
+    result = s_call ("call-2", 5000, SB_FLAG_RETRY_SAFE, "tools/call",
+                     "search_accounts", "{\"query\":\"acme\"}", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_false (json_is_true (json_object_get (result, "isError")));
+    json_decref (result);
+    result = s_call ("call-3", 5000, SB_FLAG_RETRY_SAFE, "tools/call",
+                     "get_account", "{\"id\":\"acc_missing\"}", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_true (json_is_true (json_object_get (result, "isError")));
+    json_decref (result);
+
+    //  Keep-alive: three calls in sequence used one upstream connection
+    assert_int_equal (fake_upstream_requests (s_up), 3);
+    assert_int_equal (fake_upstream_connections (s_up), 1);
+}
+
+static void
+test_concurrent_jobs (void **state)
+{
+    fake_upstream_reset (s_up);
+    const int delay = 600;
+    fake_upstream_set_delay (s_up, delay);
+    int64_t start = s_now_ms ();
+    for (int i = 0; i < CREDIT; i++) {
+        char corr_id [32], args [64];
+        snprintf (corr_id, sizeof corr_id, "many-%d", i);
+        snprintf (args, sizeof args, "{\"id\":\"acc_%04d\"}", i);
+        assert_int_equal (fake_broker_send_op (s_broker, corr_id, 10000, SB_FLAG_RETRY_SAFE,
+                                               "tools/call", "get_account", args), 0);
+    }
+    bool seen [CREDIT] = { false };
+    for (int i = 0; i < CREDIT; i++) {
+        sb_msg_t msg = { 0 };
+        assert_int_equal (fake_broker_recv (s_broker, &msg, 10000), 0);
+        assert_int_equal (msg.command, SB_CMD_RESULT);
+        assert_int_equal (msg.status, SB_STATUS_OK);
+        int index = -1;
+        assert_int_equal (sscanf (msg.corr_id, "many-%d", &index), 1);
+        assert_true (index >= 0 && index < CREDIT && !seen [index]);
+        seen [index] = true;
+        sb_msg_reset (&msg);
+    }
+    int64_t elapsed = s_now_ms () - start;
+    fake_upstream_set_delay (s_up, 0);
+    //  Held at once: about one delay, far from CREDIT delays
+    assert_int_equal (fake_upstream_max_inflight (s_up), CREDIT);
+    assert_true (elapsed < 3 * delay);
+}
+
+static void
+test_deadline_no_result (void **state)
+{
+    fake_upstream_reset (s_up);
+    fake_upstream_set_delay (s_up, 1500);
+    assert_int_equal (fake_broker_send_op (s_broker, "late-1", 300, SB_FLAG_RETRY_SAFE,
+                                           "tools/call", "get_account", "{\"id\":\"acc_0001\"}"), 0);
+    sb_msg_t msg = { 0 };
+    //  Nothing may come back for the abandoned job, not even after the upstream answers
+    int rc = fake_broker_recv (s_broker, &msg, 2500);
+    if (rc == 0)
+        fail_msg ("unexpected %s for %s", sb_cmd_name (msg.command), msg.corr_id);
+    fake_upstream_set_delay (s_up, 0);
+    sb_status_t status;
+    json_t *result = s_call ("after-late", 2000, 0, "ping", NULL, NULL, &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    json_decref (result);
+    assert_true (sb_harness_alive (s_worker));
+}
+
+static void
+test_retry_503 (void **state)
+{
+    fake_upstream_reset (s_up);
+    fake_upstream_fail_next (s_up, 2, 0);
+    sb_status_t status;
+    json_t *result = s_call ("retry-1", 5000, SB_FLAG_RETRY_SAFE, "tools/call",
+                             "get_account", "{\"id\":\"acc_0007\"}", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_false (json_is_true (json_object_get (result, "isError")));
+    json_decref (result);
+    assert_int_equal (fake_upstream_requests (s_up), 3);
+
+    //  Retry-After longer than the time left: no retry, a clear error at once
+    fake_upstream_reset (s_up);
+    fake_upstream_fail_next (s_up, 5, 30);
+    int64_t start = s_now_ms ();
+    result = s_call ("retry-2", 3000, SB_FLAG_RETRY_SAFE, "tools/call",
+                     "get_account", "{\"id\":\"acc_0007\"}", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_true (json_is_true (json_object_get (result, "isError")));
+    assert_true (s_now_ms () - start < 2000);
+    assert_int_equal (fake_upstream_requests (s_up), 1);
+    json_decref (result);
+    fake_upstream_fail_next (s_up, 0, -1);
+}
+
+static void
+test_response_too_large (void **state)
+{
+    fake_upstream_reset (s_up);
+    fake_upstream_set_padding (s_up, 3u << 20);      // the connector allows 1 MiB
+    sb_status_t status;
+    json_t *result = s_call ("big-1", 5000, SB_FLAG_RETRY_SAFE, "tools/call",
+                             "get_account", "{\"id\":\"acc_0001\"}", &status);
+    fake_upstream_set_padding (s_up, 0);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_true (json_is_true (json_object_get (result, "isError")));
+    assert_string_equal (json_string_value (json_object_get (json_object_get (result, "_meta"), "error_type")),
+                         "response_too_large");
+    json_decref (result);
+}
+
+static void
+test_bad_jobs (void **state)
+{
+    //  Undecodable payload
+    zframe_t *garbage = zframe_new ("\xc1\xff\x00garbage", 10);
+    assert_int_equal (fake_broker_send_job (s_broker, "bad-1", 2000, 0, &garbage), 0);
+    sb_status_t status;
+    char *text = NULL;
+    assert_int_equal (fake_broker_result (s_broker, "bad-1", WAIT_MS, &status, &text), 0);
+    assert_int_equal (status, SB_STATUS_FAILED);
+    assert_non_null (strstr (text, "malformed job"));
+    free (text);
+
+    //  Empty payload
+    assert_int_equal (fake_broker_send_job (s_broker, "bad-2", 2000, 0, NULL), 0);
+    assert_int_equal (fake_broker_result (s_broker, "bad-2", WAIT_MS, &status, &text), 0);
+    assert_int_equal (status, SB_STATUS_FAILED);
+    free (text);
+
+    //  Unknown op
+    json_t *result = s_call ("bad-3", 2000, 0, "frobnicate", NULL, NULL, &status);
+    assert_int_equal (status, SB_STATUS_FAILED);
+    assert_string_equal (json_string_value (json_object_get (result, "error")), "unknown op frobnicate");
+    json_decref (result);
+
+    //  Args that are not an object; a tool that does not exist; bad arguments
+    result = s_call ("bad-4", 2000, 0, "tools/call", "get_account", "[1,2]", &status);
+    assert_int_equal (status, SB_STATUS_FAILED);
+    json_decref (result);
+    result = s_call ("bad-5", 2000, 0, "tools/call", "no_such_tool", "{}", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_true (json_is_true (json_object_get (result, "isError")));
+    json_decref (result);
+    result = s_call ("bad-6", 2000, 0, "tools/call", "get_account", "{\"idx\":1}", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_true (json_is_true (json_object_get (result, "isError")));
+    json_decref (result);
+
+    //  Still alive and serving
+    result = s_call ("bad-after", 2000, 0, "ping", NULL, NULL, &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    json_decref (result);
+    assert_true (sb_harness_alive (s_worker));
+}
+
+static void
+s_restart_broker (bool disconnect_unknown)
+{
+    int port = s_broker->port;
+    fake_broker_destroy (&s_broker);
+    s_broker = fake_broker_new (port);
+    assert_non_null (s_broker);
+    s_broker->disconnect_unknown = disconnect_unknown;
+    sb_msg_t msg = { 0 };
+    assert_int_equal (fake_broker_recv (s_broker, &msg, 10000), 0);
+    assert_int_equal (msg.command, SB_CMD_READY);
+    assert_string_equal (msg.service, "api");
+    assert_int_equal (msg.credit, CREDIT);
+    sb_msg_reset (&msg);
+    sb_status_t status;
+    json_t *result = s_call ("after-restart", 2000, 0, "ping", NULL, NULL, &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    json_decref (result);
+}
+
+static void
+test_broker_restart (void **state)
+{
+    //  A silent new broker: the worker notices the silence and registers again
+    s_restart_broker (false);
+    //  A new broker that answers unknown workers with DISCONNECT
+    s_restart_broker (true);
+}
+
+static void
+test_sigterm_drains (void **state)
+{
+    fake_upstream_reset (s_up);
+    fake_upstream_set_delay (s_up, 500);
+    assert_int_equal (fake_broker_send_op (s_broker, "drain-1", 5000, SB_FLAG_RETRY_SAFE,
+                                           "tools/call", "get_account", "{\"id\":\"acc_0003\"}"), 0);
+    //  The request is at the upstream once it counts it
+    int64_t deadline = s_now_ms () + WAIT_MS;
+    while (fake_upstream_requests (s_up) < 1 && s_now_ms () < deadline) {
+        sb_msg_t msg = { 0 };
+        if (fake_broker_recv (s_broker, &msg, 10) == 0)
+            fail_msg ("unexpected %s", sb_cmd_name (msg.command));
+    }
+    assert_int_equal (fake_upstream_requests (s_up), 1);
+    kill (s_worker, SIGTERM);
+    sb_status_t status;
+    char *text = NULL;
+    assert_int_equal (fake_broker_result (s_broker, "drain-1", WAIT_MS, &status, &text), 0);
+    assert_int_equal (status, SB_STATUS_OK);
+    free (text);
+    sb_msg_t msg = { 0 };
+    assert_int_equal (fake_broker_recv (s_broker, &msg, WAIT_MS), 0);
+    assert_int_equal (msg.command, SB_CMD_DISCONNECT);
+    sb_msg_reset (&msg);
+    int wstatus = sb_harness_stop (s_worker);
+    s_worker = -1;
+    assert_true (WIFEXITED (wstatus));
+    assert_int_equal (WEXITSTATUS (wstatus), 0);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_ready_and_heartbeats),
+        cmocka_unit_test (test_ping),
+        cmocka_unit_test (test_tools_call),
+        cmocka_unit_test (test_concurrent_jobs),
+        cmocka_unit_test (test_deadline_no_result),
+        cmocka_unit_test (test_retry_503),
+        cmocka_unit_test (test_response_too_large),
+        cmocka_unit_test (test_bad_jobs),
+        cmocka_unit_test (test_broker_restart),
+        cmocka_unit_test (test_sigterm_drains),
+    };
+    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+}

@@ -1,0 +1,218 @@
+/*  tests/38_workers_roles.c — the token and webhook workers as real
+    processes against a fake broker: they register with their role as the
+    service, heartbeat, answer "ping" (the token worker from the real test
+    PostgreSQL, with migrations applied) and refuse unknown ops. */
+#include <czmq.h>
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "38_workers_fake.h"
+#include "tests/sb_harness.h"
+
+#define HEARTBEAT_MS    200
+#define WAIT_MS         5000
+
+typedef struct {
+    fake_broker_t *broker;      /* fake broker the worker registers with */
+    pid_t pid;                  /* the sb-worker process */
+} s_worker_t;
+
+static s_worker_t s_slot;       /* the one worker a test runs */
+static s_worker_t *s_current;   /* set while it may need cleaning up */
+
+static int
+s_cleanup (void **state)
+{
+    if (s_current) {
+        if (s_current->pid > 0 && sb_harness_alive (s_current->pid))
+            sb_harness_kill (s_current->pid);
+        fake_broker_destroy (&s_current->broker);
+        s_current = NULL;
+    }
+    return 0;
+}
+
+//  Starts sb-worker --role `role` with extra arguments and waits for READY.
+static void
+s_start (s_worker_t *w, const char *role, const char *extra1, const char *extra2)
+{
+    s_current = w;
+    w->pid = -1;
+    w->broker = fake_broker_new (sb_harness_free_port ());
+    assert_non_null (w->broker);
+    char heartbeat [16];
+    snprintf (heartbeat, sizeof heartbeat, "%d", HEARTBEAT_MS);
+    const char *argv [] = {
+        sb_harness_bin ("sb-worker"), "--role", role, "--broker", w->broker->endpoint,
+        "--credit", "4", "--heartbeat-ms", heartbeat, "--log-level", "info",
+        extra1, extra2, NULL
+    };
+    w->pid = sb_harness_spawn (argv, NULL);
+    assert_true (w->pid > 0);
+    sb_msg_t msg = { 0 };
+    //  The token worker migrates before it registers: allow for that
+    assert_int_equal (fake_broker_recv (w->broker, &msg, 30000), 0);
+    assert_int_equal (msg.command, SB_CMD_READY);
+    assert_string_equal (msg.service, role);
+    assert_int_equal (msg.credit, 4);
+    sb_msg_reset (&msg);
+    assert_int_equal (fake_broker_wait_heartbeats (w->broker, 2, 10 * HEARTBEAT_MS), 0);
+}
+
+static void
+s_stop (s_worker_t *w)
+{
+    int wstatus = sb_harness_stop (w->pid);
+    w->pid = -1;
+    assert_true (WIFEXITED (wstatus));
+    assert_int_equal (WEXITSTATUS (wstatus), 0);
+    fake_broker_destroy (&w->broker);
+    s_current = NULL;
+}
+
+static json_t *
+s_call (s_worker_t *w, const char *corr_id, const char *op, sb_status_t *status)
+{
+    assert_int_equal (fake_broker_send_op (w->broker, corr_id, 3000, 0, op, NULL, NULL), 0);
+    char *text = NULL;
+    assert_int_equal (fake_broker_result (w->broker, corr_id, WAIT_MS, status, &text), 0);
+    json_t *json = json_loads (text, 0, NULL);
+    if (!json)
+        fail_msg ("result is not JSON: %s", text);
+    free (text);
+    return json;
+}
+
+static void
+test_token_ping_db (void **state)
+{
+    char *conninfo = sb_harness_pg_conninfo ();
+    assert_non_null (conninfo);
+    char migrations [512];
+    snprintf (migrations, sizeof migrations, "--migrations=%s/common/migrations", SB_SOURCE_DIR);
+    char db [1024];
+    snprintf (db, sizeof db, "--db=%s", conninfo);
+    free (conninfo);
+
+    s_worker_t *w = &s_slot;
+    s_start (w, "token", db, migrations);
+    sb_status_t status;
+    json_t *result = s_call (w, "tping-1", "ping", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_true (json_is_true (json_object_get (result, "pong")));
+    assert_string_equal (json_string_value (json_object_get (result, "role")), "token");
+    assert_string_equal (json_string_value (json_object_get (result, "db")), "ok");
+    assert_true (json_integer_value (json_object_get (result, "migrations")) >= 1);
+    json_decref (result);
+
+    result = s_call (w, "tping-2", "no_such_op", &status);
+    assert_int_equal (status, SB_STATUS_FAILED);
+    assert_string_equal (json_string_value (json_object_get (result, "error")), "unknown op no_such_op");
+    json_decref (result);
+    s_stop (w);
+}
+
+static void
+test_token_db_outage (void **state)
+{
+    //  The worker reaches PostgreSQL through a proxy the test can cut
+    char *conninfo = sb_harness_pg_conninfo ();
+    assert_non_null (conninfo);
+    const char *port_at = strstr (conninfo, "port=");
+    assert_non_null (port_at);
+    fake_proxy_t *proxy = fake_proxy_new ((int) strtol (port_at + 5, NULL, 10));
+    assert_non_null (proxy);
+    char db [1024];
+    snprintf (db, sizeof db, "--db=%s host=127.0.0.1 port=%d", conninfo, fake_proxy_port (proxy));
+    free (conninfo);
+
+    s_worker_t *w = &s_slot;
+    s_start (w, "token", db, NULL);
+    sb_status_t status;
+    json_t *result = s_call (w, "out-1", "ping", &status);
+    assert_true (json_is_true (json_object_get (result, "pong")));
+    json_decref (result);
+
+    //  Database gone: a prompt "unavailable", not a hang
+    fake_proxy_set_down (proxy, true);
+    int64_t start = zclock_mono ();
+    result = s_call (w, "out-2", "ping", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_false (json_is_true (json_object_get (result, "pong")));
+    assert_string_equal (json_string_value (json_object_get (result, "db")), "unavailable");
+    assert_true (zclock_mono () - start < 2000);
+    json_decref (result);
+
+    //  Back again: the worker reconnects by itself
+    fake_proxy_set_down (proxy, false);
+    int64_t deadline = zclock_mono () + 30000;
+    bool pong = false;
+    for (int i = 0; !pong && zclock_mono () < deadline; i++) {
+        char corr_id [32];
+        snprintf (corr_id, sizeof corr_id, "out-back-%d", i);
+        result = s_call (w, corr_id, "ping", &status);
+        pong = json_is_true (json_object_get (result, "pong"));
+        json_decref (result);
+    }
+    assert_true (pong);
+    s_stop (w);
+    fake_proxy_destroy (&proxy);
+}
+
+static void
+test_token_needs_db (void **state)
+{
+    //  Without a reachable database the token worker refuses to start
+    const char *argv [] = {
+        sb_harness_bin ("sb-worker"), "--role", "token", "--broker", "tcp://127.0.0.1:1",
+        "--db", "host=127.0.0.1 port=1 dbname=x user=x connect_timeout=2", NULL
+    };
+    pid_t pid = sb_harness_spawn (argv, NULL);
+    assert_true (pid > 0);
+    int64_t deadline = zclock_mono () + 20000;
+    while (sb_harness_alive (pid) && zclock_mono () < deadline) {
+        zpoller_t *idle = zpoller_new (NULL);
+        zpoller_wait (idle, 20);        // poll the process state
+        zpoller_destroy (&idle);
+    }
+    assert_false (sb_harness_alive (pid));
+    int wstatus = sb_harness_stop (pid);
+    assert_true (WIFEXITED (wstatus));
+    assert_int_not_equal (WEXITSTATUS (wstatus), 0);
+}
+
+static void
+test_webhook_ping (void **state)
+{
+    s_worker_t *w = &s_slot;
+    s_start (w, "webhook", NULL, NULL);
+    sb_status_t status;
+    json_t *result = s_call (w, "wping-1", "ping", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_true (json_is_true (json_object_get (result, "pong")));
+    assert_string_equal (json_string_value (json_object_get (result, "role")), "webhook");
+    json_decref (result);
+    result = s_call (w, "wping-2", "tools/call", &status);
+    assert_int_equal (status, SB_STATUS_FAILED);
+    json_decref (result);
+    s_stop (w);
+}
+
+int
+main (void)
+{
+    zsys_handler_set (NULL);
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_teardown (test_webhook_ping, s_cleanup),
+        cmocka_unit_test_teardown (test_token_ping_db, s_cleanup),
+        cmocka_unit_test_teardown (test_token_db_outage, s_cleanup),
+        cmocka_unit_test (test_token_needs_db),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

@@ -1,0 +1,35 @@
+# tests/workers.cmake — the workers' event loop (unit), then sb-worker as a
+# real process against a fake broker and a fake upstream
+# (tests/38_workers_fake.c), the real sandbox, and (token role) the real test
+# PostgreSQL.
+
+# The event loop on its own.
+sb_add_test(38_workers_reactor
+    SOURCES 38_workers_reactor.c
+    LIBS sb_workers_lib PkgConfig::CMOCKA
+    TIMEOUT 30)
+
+set(SB_WORKERS_TEST_LIBS sb_proto sb_harness PkgConfig::CMOCKA PkgConfig::CZMQ
+    PkgConfig::ZMQ PkgConfig::JANSSON pthread)
+
+sb_add_test(38_workers_api
+    SOURCES 38_workers_api.c 38_workers_fake.c
+    LIBS ${SB_WORKERS_TEST_LIBS}
+    TIMEOUT 120)
+add_dependencies(38_workers_api sb-worker)
+
+sb_add_test(38_workers_roles
+    SOURCES 38_workers_roles.c 38_workers_fake.c
+    LIBS ${SB_WORKERS_TEST_LIBS}
+    FIXTURES postgres
+    TIMEOUT 120)
+add_dependencies(38_workers_roles sb-worker)
+
+# The same worker against the real sandbox SaaS, once sb-sandbox exists.
+if(TARGET sb-sandbox)
+    sb_add_test(38_workers_sandbox
+        SOURCES 38_workers_sandbox.c 38_workers_fake.c
+        LIBS ${SB_WORKERS_TEST_LIBS}
+        TIMEOUT 120)
+    add_dependencies(38_workers_sandbox sb-worker sb-sandbox)
+endif()

@@ -1,0 +1,582 @@
+/*  workers/sb_api.c — the api role (see sb_api.h).
+
+    Each tools/call job owns one s_call_t: its rendered request, one curl
+    easy handle (reused across retries), the headers and the response
+    buffer. The multi handle is shared by all calls, so connections to an
+    upstream stay open and are reused between jobs (keep-alive). A call is
+    in one of two states: transferring (easy handle in the multi) or
+    waiting to retry (retry_at set, handle out of the multi). */
+#include "workers/sb_api.h"
+#include "common/sb_clock.h"
+#include "common/sb_connector.h"
+#include "common/sb_log.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct _s_call_t s_call_t;
+
+struct _sb_api_t {
+    sb_worker_t *worker;            /* our worker (borrowed) */
+    sb_reactor_t *reactor;          /* its loop (borrowed) */
+    sb_connectors_t *connectors;    /* loaded connector definitions */
+    CURLM *multi;                   /* all transfers; holds the connection cache */
+    int curl_timer;                 /* reactor timer curl asked for */
+    int retry_timer;                /* reactor timer for the nearest retry */
+    zlistx_t *calls;                /* every live s_call_t (owned via their jobs) */
+};
+
+struct _s_call_t {
+    sb_api_t *api;                  /* owner */
+    sb_worker_job_t *job;           /* the job this call answers */
+    void *handle;                   /* our item in api->calls */
+    const sb_tool_t *tool;          /* tool being run (borrowed) */
+    const sb_connector_t *connector;/* its connector (borrowed) */
+    sb_upstream_req_t req;          /* rendered request */
+    CURL *easy;                     /* transfer handle */
+    struct curl_slist *headers;     /* request headers */
+    bool in_multi;                  /* easy handle is in api->multi */
+    bool retry_safe;                /* request may be sent again */
+    int attempt;                    /* attempts started so far */
+    int64_t retry_at;               /* monotonic time of the next attempt, -1: none */
+    char *body;                     /* response so far */
+    size_t body_len;                /* bytes in body */
+    size_t body_alloc;              /* bytes allocated */
+    size_t body_cap;                /* most bytes accepted */
+    bool too_large;                 /* the cap was hit */
+    char errbuf [CURL_ERROR_SIZE];  /* curl's error text */
+};
+
+//  ---------------------------------------------------------------------
+//  Results
+
+static char *
+s_dump (json_t *value)
+{
+    char *text = value ? json_dumps (value, JSON_COMPACT) : NULL;
+    json_decref (value);
+    return text;
+}
+
+//  A CallToolResult with isError true, a sentence for a person and _meta.
+static char *
+s_error_result (const char *error_type, const char *text, long upstream_status)
+{
+    json_t *meta = json_pack ("{s:s}", "error_type", error_type);
+    if (meta && upstream_status > 0)
+        json_object_set_new (meta, "upstream_status", json_integer (upstream_status));
+    return s_dump (json_pack ("{s:[{s:s,s:s}],s:b,s:o}",
+                              "content", "type", "text", "text", text,
+                              "isError", 1, "_meta", meta ? meta : json_object ()));
+}
+
+static void
+s_answer_ok (sb_worker_job_t **job_p, char *json)
+{
+    if (json)
+        sb_worker_job_done (job_p, SB_STATUS_OK, json);
+    else
+        sb_worker_job_fail (job_p, "could not build the result");
+    free (json);
+}
+
+//  ---------------------------------------------------------------------
+//  Calls
+
+static void
+s_call_destroy (s_call_t **call_p)
+{
+    s_call_t *call = *call_p;
+    if (!call)
+        return;
+    if (call->easy) {
+        if (call->in_multi)
+            curl_multi_remove_handle (call->api->multi, call->easy);
+        curl_easy_cleanup (call->easy);
+    }
+    if (call->handle)
+        zlistx_delete (call->api->calls, call->handle);
+    curl_slist_free_all (call->headers);
+    sb_upstream_req_clear (&call->req);
+    free (call->body);
+    free (call);
+    *call_p = NULL;
+}
+
+//  Ends the job with `json` (taken) as an OK result and frees the call.
+static void
+s_call_finish (s_call_t *call, char *json)
+{
+    sb_worker_job_t *job = call->job;
+    sb_worker_job_set_data (job, NULL);
+    s_call_destroy (&call);
+    s_answer_ok (&job, json);
+}
+
+static size_t
+s_on_write (char *data, size_t size, size_t nmemb, void *arg)
+{
+    s_call_t *call = arg;
+    size_t bytes = size * nmemb;
+    if (bytes > call->body_cap - call->body_len) {
+        call->too_large = true;
+        return 0;                   // curl aborts with CURLE_WRITE_ERROR
+    }
+    if (call->body_len + bytes + 1 > call->body_alloc) {
+        size_t want = call->body_alloc ? call->body_alloc : 16384;
+        while (want < call->body_len + bytes + 1)
+            want *= 2;
+        if (want > call->body_cap + 1)
+            want = call->body_cap + 1;
+        char *grown = realloc (call->body, want);
+        if (!grown)
+            return 0;
+        call->body = grown;
+        call->body_alloc = want;
+    }
+    memcpy (call->body + call->body_len, data, bytes);
+    call->body_len += bytes;
+    call->body [call->body_len] = 0;
+    return bytes;
+}
+
+static int
+s_call_prepare (s_call_t *call)
+{
+    CURL *easy = curl_easy_init ();
+    if (!easy)
+        return -1;
+    call->easy = easy;
+    const char *method = call->req.method;
+    call->headers = curl_slist_append (call->headers, "Accept: application/json");
+    call->headers = curl_slist_append (call->headers, "User-Agent: switchboard/0.1");
+    call->headers = curl_slist_append (call->headers, "Expect:");
+    if (call->req.body)
+        call->headers = curl_slist_append (call->headers, "Content-Type: application/json");
+    char *auth = sb_connector_auth_header (call->connector);
+    if (auth) {
+        size_t size = strlen (auth) + 32;
+        char *line = malloc (size);
+        if (line) {
+            snprintf (line, size, "Authorization: %s", auth);
+            call->headers = curl_slist_append (call->headers, line);
+            explicit_bzero (line, size);
+            free (line);
+        }
+        explicit_bzero (auth, strlen (auth));
+        free (auth);
+    }
+    if (!call->headers)
+        return -1;
+
+    curl_easy_setopt (easy, CURLOPT_URL, call->req.url);
+    curl_easy_setopt (easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt (easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt (easy, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt (easy, CURLOPT_HTTPHEADER, call->headers);
+    curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_on_write);
+    curl_easy_setopt (easy, CURLOPT_WRITEDATA, call);
+    curl_easy_setopt (easy, CURLOPT_PRIVATE, call);
+    curl_easy_setopt (easy, CURLOPT_ERRORBUFFER, call->errbuf);
+    curl_easy_setopt (easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) call->body_cap);
+    if (strcmp (method, "GET") == 0)
+        curl_easy_setopt (easy, CURLOPT_HTTPGET, 1L);
+    else {
+        curl_easy_setopt (easy, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt (easy, CURLOPT_POSTFIELDS, call->req.body ? call->req.body : "");
+        curl_easy_setopt (easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                          (curl_off_t) (call->req.body ? strlen (call->req.body) : 0));
+    }
+    return 0;
+}
+
+//  Starts (or restarts) the transfer with the time the job has left.
+static int
+s_call_start (s_call_t *call)
+{
+    int64_t left = sb_clock_left_ms (sb_worker_job_deadline (call->job));
+    long timeout = sb_connector_timeout_ms (call->connector);
+    if (timeout <= 0 || timeout > left)
+        timeout = (long) left;
+    if (timeout <= 0)
+        timeout = 1;
+    call->body_len = 0;
+    call->too_large = false;
+    call->errbuf [0] = 0;
+    call->retry_at = -1;
+    call->attempt++;
+    curl_easy_setopt (call->easy, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt (call->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                      timeout < SB_API_CONNECT_TIMEOUT_MS ? timeout : SB_API_CONNECT_TIMEOUT_MS);
+    if (curl_multi_add_handle (call->api->multi, call->easy) != CURLM_OK)
+        return -1;
+    call->in_multi = true;
+    return 0;
+}
+
+static void
+s_arm_retry_timer (sb_api_t *self)
+{
+    int64_t due = -1;
+    for (s_call_t *call = zlistx_first (self->calls); call; call = zlistx_next (self->calls))
+        if (call->retry_at >= 0 && (due < 0 || call->retry_at < due))
+            due = call->retry_at;
+    sb_reactor_timer_set (self->reactor, self->retry_timer, due);
+}
+
+//  Schedules another attempt if the request allows it and time remains.
+//  Returns true when a retry was scheduled.
+static bool
+s_call_retry (s_call_t *call, long retry_after_s)
+{
+    if (call->attempt >= SB_API_MAX_ATTEMPTS)
+        return false;
+    int64_t backoff = SB_API_BACKOFF_BASE_MS << (call->attempt - 1);
+    if (backoff > SB_API_BACKOFF_MAX_MS)
+        backoff = SB_API_BACKOFF_MAX_MS;
+    //  Equal jitter: half fixed, half random, so retries from many jobs spread out
+    int64_t wait = backoff / 2 + arc4random_uniform ((uint32_t) (backoff / 2) + 1);
+    if (retry_after_s > 0 && retry_after_s * 1000 > wait)
+        wait = retry_after_s * 1000;
+    int64_t now = sb_clock_mono_ms ();
+    if (now + wait + SB_API_MIN_ATTEMPT_MS >= sb_worker_job_deadline (call->job))
+        return false;
+    call->retry_at = now + wait;
+    sb_log_info ("upstream_retry", "corr_id=%s tool=%s attempt=%d in %lld ms",
+                 sb_worker_job_corr_id (call->job), sb_tool_name (call->tool),
+                 call->attempt + 1, (long long) wait);
+    s_arm_retry_timer (call->api);
+    return true;
+}
+
+static bool
+s_is_connect_error (CURLcode code)
+{
+    return code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST
+        || code == CURLE_COULDNT_RESOLVE_PROXY;
+}
+
+//  A transfer ended: retry, or answer the job.
+static void
+s_call_done (s_call_t *call, CURLcode code)
+{
+    curl_multi_remove_handle (call->api->multi, call->easy);
+    call->in_multi = false;
+    long status = 0;
+    curl_easy_getinfo (call->easy, CURLINFO_RESPONSE_CODE, &status);
+    const char *name = sb_connector_name (call->connector);
+    char text [512];
+
+    if (code == CURLE_OK) {
+        bool transient = status == 429 || status == 502 || status == 503 || status == 504;
+        if (transient && call->retry_safe) {
+            curl_off_t retry_after = 0;
+            curl_easy_getinfo (call->easy, CURLINFO_RETRY_AFTER, &retry_after);
+            if (s_call_retry (call, (long) retry_after))
+                return;
+        }
+        json_t *result = sb_tool_map_result (call->tool, status, call->body ? call->body : "",
+                                             call->body_len);
+        sb_log_debug ("upstream_done", "corr_id=%s tool=%s status=%ld bytes=%zu attempts=%d",
+                      sb_worker_job_corr_id (call->job), sb_tool_name (call->tool),
+                      status, call->body_len, call->attempt);
+        s_call_finish (call, result ? s_dump (result)
+                     : s_error_result ("upstream_error", "The upstream answer could not be read.", status));
+        return;
+    }
+    if (call->too_large || code == CURLE_FILESIZE_EXCEEDED) {
+        snprintf (text, sizeof text,
+                  "%s returned more data than switchboard accepts (over %zu bytes). "
+                  "Try a narrower request, for example with a smaller limit.",
+                  name, call->body_cap);
+        s_call_finish (call, s_error_result ("response_too_large", text, status));
+        return;
+    }
+    if (s_is_connect_error (code) && s_call_retry (call, 0))
+        return;       // never reached the upstream: safe to send again
+    if (sb_clock_left_ms (sb_worker_job_deadline (call->job)) == 0) {
+        s_call_finish (call, NULL);     // the job's deadline cut the transfer: nothing to say
+        return;
+    }
+
+    sb_log_warn ("upstream_failed", "corr_id=%s tool=%s curl=%d (%s)",
+                 sb_worker_job_corr_id (call->job), sb_tool_name (call->tool), (int) code,
+                 call->errbuf [0] ? call->errbuf : curl_easy_strerror (code));
+    if (code == CURLE_OPERATION_TIMEDOUT) {
+        snprintf (text, sizeof text,
+                  "%s did not answer in time, so the request was given up. Please try again later.", name);
+        s_call_finish (call, s_error_result ("upstream_timeout", text, 0));
+    }
+    else {
+        snprintf (text, sizeof text,
+                  "%s could not be reached right now (%s). Please try again later.",
+                  name, curl_easy_strerror (code));
+        s_call_finish (call, s_error_result ("upstream_unreachable", text, 0));
+    }
+}
+
+static void
+s_check_done (sb_api_t *self)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read (self->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        s_call_t *call = NULL;
+        curl_easy_getinfo (msg->easy_handle, CURLINFO_PRIVATE, (char **) &call);
+        CURLcode code = msg->data.result;
+        if (call)
+            s_call_done (call, code);
+        else
+            curl_multi_remove_handle (self->multi, msg->easy_handle);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  curl multi ↔ reactor
+
+static void
+s_on_fd (sb_reactor_t *reactor, int fd, short revents, void *arg)
+{
+    sb_api_t *self = arg;
+    int flags = 0;
+    if (revents & ZMQ_POLLIN)
+        flags |= CURL_CSELECT_IN;
+    if (revents & ZMQ_POLLOUT)
+        flags |= CURL_CSELECT_OUT;
+    if (revents & ZMQ_POLLERR)
+        flags |= CURL_CSELECT_ERR;
+    int running = 0;
+    curl_multi_socket_action (self->multi, fd, flags, &running);
+    s_check_done (self);
+}
+
+static void
+s_on_curl_timer (sb_reactor_t *reactor, void *arg)
+{
+    sb_api_t *self = arg;
+    int running = 0;
+    curl_multi_socket_action (self->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    s_check_done (self);
+}
+
+static int
+s_curl_socket_cb (CURL *easy, curl_socket_t fd, int what, void *arg, void *socketp)
+{
+    sb_api_t *self = arg;
+    if (what == CURL_POLL_REMOVE) {
+        sb_reactor_unwatch_fd (self->reactor, fd);
+        return 0;
+    }
+    short events = 0;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+        events |= ZMQ_POLLIN;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+        events |= ZMQ_POLLOUT;
+    if (sb_reactor_watch_fd (self->reactor, fd, events, s_on_fd, self)) {
+        sb_log_error ("reactor_full", "cannot watch upstream socket %d", fd);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_curl_timer_cb (CURLM *multi, long timeout_ms, void *arg)
+{
+    sb_api_t *self = arg;
+    sb_reactor_timer_set (self->reactor, self->curl_timer,
+                          timeout_ms < 0 ? -1 : sb_clock_mono_ms () + timeout_ms);
+    return 0;
+}
+
+static void
+s_on_retry_timer (sb_reactor_t *reactor, void *arg)
+{
+    sb_api_t *self = arg;
+    int64_t now = sb_clock_mono_ms ();
+    zlistx_t *due = zlistx_new ();
+    for (s_call_t *call = zlistx_first (self->calls); call; call = zlistx_next (self->calls))
+        if (call->retry_at >= 0 && call->retry_at <= now && due)
+            zlistx_add_end (due, call);
+    for (s_call_t *call = due ? zlistx_first (due) : NULL; call; call = zlistx_next (due)) {
+        if (s_call_start (call)) {
+            char text [256];
+            snprintf (text, sizeof text, "%s could not be called (internal error). Please try again.",
+                      sb_connector_name (call->connector));
+            s_call_finish (call, s_error_result ("internal_error", text, 0));
+        }
+    }
+    zlistx_destroy (&due);
+    s_arm_retry_timer (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Role callbacks
+
+static void
+s_tools_call (sb_api_t *self, sb_worker_job_t *job)
+{
+    const sb_job_t *spec = sb_worker_job_spec (job);
+    char text [512];
+    if (!spec->tool) {
+        sb_worker_job_fail (&job, "malformed job: tools/call without a tool");
+        return;
+    }
+    const sb_tool_t *tool = sb_connectors_find_tool (self->connectors, spec->tool);
+    const sb_connector_t *connector = tool ? sb_tool_connector (tool) : NULL;
+    if (!tool || (spec->connector && *spec->connector
+              && strcmp (spec->connector, sb_connector_name (connector)) != 0)) {
+        snprintf (text, sizeof text, "The tool \"%.128s\" is not available on this worker.", spec->tool);
+        s_answer_ok (&job, s_error_result ("unknown_tool", text, 0));
+        return;
+    }
+    json_error_t jerr;
+    json_t *args = json_loads (spec->args && *spec->args ? spec->args : "{}",
+                               JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object (args)) {
+        json_decref (args);
+        sb_worker_job_fail (&job, "malformed job: args is not a JSON object");
+        return;
+    }
+    char *error = NULL;
+    s_call_t *call = calloc (1, sizeof (s_call_t));
+    if (!call) {
+        json_decref (args);
+        sb_worker_job_fail (&job, "out of memory");
+        return;
+    }
+    call->api = self;
+    call->job = job;
+    call->tool = tool;
+    call->connector = connector;
+    call->retry_at = -1;
+    call->retry_safe = (sb_worker_job_flags (job) & SB_FLAG_RETRY_SAFE) || sb_tool_retry_safe (tool);
+    size_t cap = sb_connector_max_response (connector);
+    call->body_cap = cap > 0 && cap < SB_MAX_API_RESPONSE ? cap : SB_MAX_API_RESPONSE;
+
+    if (sb_tool_check_args (tool, args, &error) || sb_tool_render (tool, args, &call->req, &error)) {
+        json_decref (args);
+        snprintf (text, sizeof text, "The arguments for %s were not accepted: %s",
+                  sb_tool_name (tool), error ? error : "invalid arguments");
+        free (error);
+        s_call_destroy (&call);
+        s_answer_ok (&job, s_error_result ("invalid_arguments", text, 0));
+        return;
+    }
+    json_decref (args);
+    call->handle = zlistx_add_end (self->calls, call);
+    if (!call->handle || s_call_prepare (call) || s_call_start (call)) {
+        s_call_destroy (&call);
+        sb_worker_job_fail (&job, "could not start the upstream request");
+        return;
+    }
+    sb_worker_job_set_data (job, call);
+    sb_log_debug ("upstream_start", "corr_id=%s tool=%s %s %s", sb_worker_job_corr_id (job),
+                  sb_tool_name (tool), call->req.method, call->req.url);
+}
+
+static void
+s_start (void *state, sb_worker_job_t *job)
+{
+    sb_api_t *self = state;
+    const char *op = sb_worker_job_spec (job)->op;
+    if (strcmp (op, "tools/call") == 0)
+        s_tools_call (self, job);
+    else
+    if (strcmp (op, "ping") == 0)
+        sb_worker_job_done (&job, SB_STATUS_OK, "{\"pong\":true,\"role\":\"api\"}");
+    else
+        sb_worker_job_fail_unknown_op (&job);
+}
+
+static void
+s_abandon (void *state, sb_worker_job_t *job)
+{
+    s_call_t *call = sb_worker_job_data (job);
+    if (call) {
+        sb_worker_job_set_data (job, NULL);
+        s_call_destroy (&call);           // removes the transfer from the multi
+        s_arm_retry_timer ((sb_api_t *) state);
+    }
+}
+
+const sb_worker_role_t sb_api_role = { s_start, s_abandon };
+
+//  ---------------------------------------------------------------------
+//  Lifecycle
+
+sb_api_t *
+sb_api_new (sb_worker_t *worker, const char *connectors_dir, const char *connector_urls)
+{
+    sb_api_t *self = calloc (1, sizeof (sb_api_t));
+    if (!self)
+        return NULL;
+    self->worker = worker;
+    self->reactor = sb_worker_reactor (worker);
+    self->curl_timer = -1;
+    self->retry_timer = -1;
+    char *error = NULL;
+    self->connectors = sb_connectors_load (connectors_dir, &error);
+    if (!self->connectors) {
+        sb_log_error ("connectors_invalid", "%s: %s", connectors_dir, error ? error : "cannot load");
+        free (error);
+        sb_api_destroy (&self);
+        return NULL;
+    }
+    if (connector_urls && *connector_urls
+    &&  sb_connectors_set_base_urls (self->connectors, connector_urls)) {
+        sb_log_error ("connector_urls_invalid", "bad --connector-urls \"%s\"", connector_urls);
+        sb_api_destroy (&self);
+        return NULL;
+    }
+    curl_global_init (CURL_GLOBAL_DEFAULT);
+    self->multi = curl_multi_init ();
+    self->calls = zlistx_new ();
+    self->curl_timer = sb_reactor_timer_new (self->reactor, s_on_curl_timer, self);
+    self->retry_timer = sb_reactor_timer_new (self->reactor, s_on_retry_timer, self);
+    if (!self->multi || !self->calls || self->curl_timer < 0 || self->retry_timer < 0) {
+        sb_log_error ("api_init_failed", "cannot set up the curl multi handle");
+        sb_api_destroy (&self);
+        return NULL;
+    }
+    curl_multi_setopt (self->multi, CURLMOPT_SOCKETFUNCTION, s_curl_socket_cb);
+    curl_multi_setopt (self->multi, CURLMOPT_SOCKETDATA, self);
+    curl_multi_setopt (self->multi, CURLMOPT_TIMERFUNCTION, s_curl_timer_cb);
+    curl_multi_setopt (self->multi, CURLMOPT_TIMERDATA, self);
+    curl_multi_setopt (self->multi, CURLMOPT_MAXCONNECTS, (long) SB_API_CACHED_CONNECTIONS);
+    curl_multi_setopt (self->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) SB_API_MAX_CONNECTIONS);
+    sb_log_info ("api_ready", "%zu tool(s) from %s", sb_connectors_tool_count (self->connectors),
+                 connectors_dir);
+    return self;
+}
+
+void
+sb_api_destroy (sb_api_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sb_api_t *self = *self_p;
+    if (self->calls) {
+        //  Calls still here belong to jobs the worker has not abandoned yet
+        s_call_t *call;
+        while ((call = zlistx_first (self->calls))) {
+            sb_worker_job_set_data (call->job, NULL);
+            s_call_destroy (&call);
+        }
+        zlistx_destroy (&self->calls);
+    }
+    if (self->multi)
+        curl_multi_cleanup (self->multi);
+    if (self->reactor) {
+        sb_reactor_timer_free (self->reactor, self->curl_timer);
+        sb_reactor_timer_free (self->reactor, self->retry_timer);
+    }
+    sb_connectors_destroy (&self->connectors);
+    free (self);
+    *self_p = NULL;
+}

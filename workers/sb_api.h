@@ -1,0 +1,42 @@
+/*  workers/sb_api.h — the api role: runs connector tools against upstream
+    HTTP APIs with libcurl's multi interface, driven from the worker's own
+    reactor (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION), so one process holds
+    as many upstream calls at once as its credit allows.
+
+    Per tools/call job: find the tool, check and render its request, send it
+    with the connector's credentials, a per-request timeout of
+    min(time left, connector timeout) and a response-size cap; retry
+    retry-safe requests on connect errors and 429/502/503/504 with
+    exponential backoff, jitter and Retry-After, always inside the job's
+    deadline; map the response into an MCP CallToolResult (RESULT OK).
+    Op "ping" answers {"pong":true,"role":"api"}. */
+#ifndef SB_API_H_INCLUDED
+#define SB_API_H_INCLUDED
+
+#include "workers/sb_worker.h"
+
+#define SB_API_MAX_ATTEMPTS     4           /* tries per upstream request */
+#define SB_API_BACKOFF_BASE_MS  100         /* first retry waits about this */
+#define SB_API_BACKOFF_MAX_MS   2000        /* backoff ceiling (Retry-After may ask more) */
+#define SB_API_MIN_ATTEMPT_MS   50          /* no retry with less time left than this */
+#define SB_API_CONNECT_TIMEOUT_MS 5000      /* TCP/TLS connect, at most */
+#define SB_MAX_API_RESPONSE     (8u << 20)  /* upstream body kept, whatever the connector says */
+#define SB_API_MAX_CONNECTIONS  (SB_MAX_REACTOR_ITEMS - 64) /* open upstream sockets; more calls queue in curl */
+#define SB_API_CACHED_CONNECTIONS 256       /* idle keep-alive connections kept */
+
+typedef struct _sb_api_t sb_api_t;
+
+/*  Creates the api role for `worker` (borrowed): loads the connectors in
+    `connectors_dir`, applies base-URL overrides `connector_urls`
+    ("name=url,…", may be empty) and sets up the curl multi handle on the
+    worker's reactor. Returns NULL with an error logged. */
+sb_api_t *sb_api_new (sb_worker_t *worker, const char *connectors_dir,
+                      const char *connector_urls);
+
+/*  Abandons calls in progress, frees everything, nulls the caller's pointer. */
+void sb_api_destroy (sb_api_t **self_p);
+
+/*  The callbacks to pass to sb_worker_set_role with the sb_api_t. */
+extern const sb_worker_role_t sb_api_role;
+
+#endif

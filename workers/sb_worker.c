@@ -1,0 +1,626 @@
+/*  workers/sb_worker.c — the worker core: broker session (READY, heartbeats,
+    liveness, reconnect with backoff), job table with deadlines, graceful
+    drain. See sb_worker.h. The role does the work; this file only moves
+    jobs in and results out. */
+#include "workers/sb_worker.h"
+#include "common/sb_clock.h"
+#include "common/sb_log.h"
+
+#include <assert.h>
+#include <czmq.h>
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SB_MAX_DRAIN_PER_TURN   256     /* messages read before other work gets a turn */
+
+static volatile sig_atomic_t s_interrupted = 0;
+
+struct _sb_worker_job_t {
+    sb_worker_t *worker;                    /* owner */
+    char corr_id [SB_MAX_CORR_ID_LEN + 1];  /* correlation ID from the JOB */
+    char tenant [SB_MAX_TENANT_LEN + 1];    /* tenant the job runs for */
+    uint32_t flags;                         /* SB_FLAG_* */
+    uint32_t attempt;                       /* dispatch attempt */
+    int64_t deadline_ms;                    /* monotonic deadline */
+    sb_job_t spec;                          /* decoded payload */
+    void *data;                             /* role's per-job state */
+    bool started;                           /* handed to the role */
+};
+
+struct _sb_worker_t {
+    char *endpoint;                 /* broker backend endpoint */
+    char service [SB_MAX_SERVICE_LEN + 1];  /* role name we serve */
+    uint32_t credit;                /* jobs held at once */
+    uint32_t heartbeat_ms;          /* our heartbeat interval */
+    const sb_worker_role_t *role;   /* role callbacks */
+    void *role_state;               /* role object */
+    sb_reactor_t *reactor;          /* the event loop */
+    zsock_t *sock;                  /* DEALER to the broker, NULL between sessions */
+    int timer;                      /* core timer id */
+    zhashx_t *jobs;                 /* corr_id → sb_worker_job_t * (not owned by the hash) */
+    int64_t last_recv_ms;           /* when the broker last spoke */
+    int64_t next_heartbeat_ms;      /* when we send our next heartbeat */
+    int64_t reconnect_ms;           /* when to open a new session (-1: in session) */
+    uint32_t backoff_ms;            /* wait before the next reconnect */
+    bool stopping;                  /* drain requested */
+    bool registered_log;            /* "ready" event already logged */
+    uint64_t malformed;             /* frames dropped as malformed */
+};
+
+static void
+s_on_signal (int signum)
+{
+    s_interrupted = 1;
+}
+
+void
+sb_worker_handle_signals (void)
+{
+    zsys_handler_set (NULL);        // CZMQ must not install its own handler
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    action.sa_handler = s_on_signal;
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGTERM, &action, NULL);
+    sigaction (SIGINT, &action, NULL);
+    signal (SIGPIPE, SIG_IGN);
+}
+
+sb_worker_t *
+sb_worker_new (const char *endpoint, const char *service, uint32_t credit, uint32_t heartbeat_ms)
+{
+    if (!endpoint || !service || strlen (service) > SB_MAX_SERVICE_LEN
+    ||  credit == 0 || credit > SB_MAX_CREDIT || heartbeat_ms == 0)
+        return NULL;
+    sb_worker_t *self = calloc (1, sizeof (sb_worker_t));
+    if (!self)
+        return NULL;
+    self->endpoint = strdup (endpoint);
+    snprintf (self->service, sizeof self->service, "%s", service);
+    self->credit = credit;
+    self->heartbeat_ms = heartbeat_ms;
+    self->reactor = sb_reactor_new ();
+    self->jobs = zhashx_new ();
+    self->reconnect_ms = 0;
+    self->backoff_ms = heartbeat_ms < 1000 ? heartbeat_ms : 1000;
+    if (!self->endpoint || !self->reactor || !self->jobs) {
+        sb_worker_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+static void
+s_job_free (sb_worker_job_t **job_p)
+{
+    sb_worker_job_t *job = *job_p;
+    if (!job)
+        return;
+    sb_job_clear (&job->spec);
+    free (job);
+    *job_p = NULL;
+}
+
+//  Abandons every job: the role releases its state, nothing is answered.
+static void
+s_abandon_all (sb_worker_t *self)
+{
+    zlistx_t *keys = zhashx_keys (self->jobs);
+    if (!keys)
+        return;
+    for (const char *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
+        sb_worker_job_t *job = zhashx_lookup (self->jobs, key);
+        if (!job)
+            continue;
+        zhashx_delete (self->jobs, key);
+        if (job->started && self->role && self->role->abandon)
+            self->role->abandon (self->role_state, job);
+        s_job_free (&job);
+    }
+    zlistx_destroy (&keys);
+}
+
+void
+sb_worker_destroy (sb_worker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sb_worker_t *self = *self_p;
+    if (self->jobs) {
+        s_abandon_all (self);
+        zhashx_destroy (&self->jobs);
+    }
+    if (self->sock && self->reactor)
+        sb_reactor_unwatch_socket (self->reactor, self->sock);
+    zsock_destroy (&self->sock);
+    sb_reactor_destroy (&self->reactor);
+    free (self->endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+sb_worker_set_role (sb_worker_t *self, const sb_worker_role_t *role, void *state)
+{
+    self->role = role;
+    self->role_state = state;
+}
+
+sb_reactor_t *
+sb_worker_reactor (sb_worker_t *self)
+{
+    return self->reactor;
+}
+
+const char *
+sb_worker_service (sb_worker_t *self)
+{
+    return self->service;
+}
+
+void
+sb_worker_stop (sb_worker_t *self)
+{
+    self->stopping = true;
+}
+
+size_t
+sb_worker_jobs (sb_worker_t *self)
+{
+    return zhashx_size (self->jobs);
+}
+
+//  ---------------------------------------------------------------------
+//  Sending
+
+static int
+s_send (sb_worker_t *self, sb_msg_t *msg)
+{
+    if (!self->sock) {
+        sb_msg_reset (msg);
+        return -1;
+    }
+    int rc = sb_msg_send (self->sock, msg, NULL);
+    sb_msg_reset (msg);
+    //  Any message proves we are alive: the heartbeat is only for silence
+    if (rc == 0)
+        self->next_heartbeat_ms = sb_clock_mono_ms () + self->heartbeat_ms;
+    if (rc)
+        sb_log_warn ("send_failed", "could not queue a message to the broker");
+    return rc;
+}
+
+static void
+s_send_result (sb_worker_t *self, const char *corr_id, sb_status_t status, const char *json)
+{
+    zframe_t *payload = sb_job_result_encode (json);
+    if (!payload) {
+        status = SB_STATUS_FAILED;
+        payload = sb_job_result_encode ("{\"error\":\"result too large\"}");
+    }
+    sb_msg_t msg = { 0 };
+    if (sb_msg_set_result (&msg, corr_id, status, &payload)) {
+        zframe_destroy (&payload);
+        sb_log_error ("result_unsendable", "corr_id too long");
+        return;
+    }
+    s_send (self, &msg);
+}
+
+static void
+s_send_failed (sb_worker_t *self, const char *corr_id, sb_status_t status, const char *message)
+{
+    json_t *body = json_pack ("{s:s}", "error", message);
+    char *text = body ? json_dumps (body, JSON_COMPACT) : NULL;
+    s_send_result (self, corr_id, status, text ? text : "{\"error\":\"failed\"}");
+    free (text);
+    json_decref (body);
+}
+
+static void
+s_send_heartbeat (sb_worker_t *self)
+{
+    sb_msg_t msg = { 0 };
+    sb_msg_set_heartbeat (&msg);
+    s_send (self, &msg);
+}
+
+//  ---------------------------------------------------------------------
+//  Session: socket, READY, liveness
+
+static void s_on_socket (sb_reactor_t *reactor, int fd, short revents, void *arg);
+
+static void
+s_session_end (sb_worker_t *self)
+{
+    if (self->sock) {
+        sb_reactor_unwatch_socket (self->reactor, self->sock);
+        zsock_set_linger (self->sock, 0);
+        zsock_destroy (&self->sock);
+    }
+    s_abandon_all (self);
+}
+
+static int
+s_session_start (sb_worker_t *self)
+{
+    self->sock = zsock_new (ZMQ_DEALER);
+    if (!self->sock)
+        return -1;
+    zsock_set_linger (self->sock, 0);
+    zsock_set_reconnect_ivl (self->sock, 100);
+    zsock_set_reconnect_ivl_max (self->sock, 2000);
+    if (zsock_connect (self->sock, "%s", self->endpoint)) {
+        sb_log_error ("connect_failed", "cannot connect to %s", self->endpoint);
+        zsock_destroy (&self->sock);
+        return -1;
+    }
+    if (sb_reactor_watch_socket (self->reactor, self->sock, s_on_socket, self)) {
+        zsock_destroy (&self->sock);
+        return -1;
+    }
+    sb_msg_t msg = { 0 };
+    if (sb_msg_set_ready (&msg, self->service, self->credit, self->heartbeat_ms) == 0)
+        s_send (self, &msg);
+    int64_t now = sb_clock_mono_ms ();
+    self->last_recv_ms = now;
+    self->next_heartbeat_ms = now + self->heartbeat_ms;
+    self->reconnect_ms = -1;
+    sb_log_debug ("session_start", "READY to %s credit=%u heartbeat_ms=%u service=%s",
+                  self->endpoint, self->credit, self->heartbeat_ms, self->service);
+    if (!self->registered_log) {
+        self->registered_log = true;
+        //  The role goes last: "token" followed by a value reads as a secret to sb_log
+        sb_log_info ("ready", "registered with broker=%s credit=%u role=%s",
+                     self->endpoint, self->credit, self->service);
+    }
+    return 0;
+}
+
+//  The broker went quiet or told us to go: start over after `wait_ms`.
+static void
+s_session_reset (sb_worker_t *self, uint32_t wait_ms, const char *why)
+{
+    sb_log_warn ("broker_lost", "%s; %zu job(s) abandoned; reconnecting in %u ms",
+                 why, zhashx_size (self->jobs), wait_ms);
+    s_session_end (self);
+    self->reconnect_ms = sb_clock_mono_ms () + wait_ms;
+}
+
+//  ---------------------------------------------------------------------
+//  Jobs
+
+static void s_expire_jobs (sb_worker_t *self, int64_t now);
+
+static void
+s_on_job (sb_worker_t *self, sb_msg_t *msg)
+{
+    if (zhashx_lookup (self->jobs, msg->corr_id)) {
+        sb_log_warn ("job_duplicate", "corr_id=%s already held; dropped", msg->corr_id);
+        return;
+    }
+    if (self->stopping) {
+        s_send_failed (self, msg->corr_id, SB_STATUS_OVERLOADED, "worker is shutting down");
+        return;
+    }
+    //  The broker enforces credit and frees a slot at the job's deadline,
+    //  a moment before we see that deadline pass here: purge first, and
+    //  keep only a safety limit against a broker that ignores credit.
+    s_expire_jobs (self, sb_clock_mono_ms ());
+    if (zhashx_size (self->jobs) >= SB_WORKER_MAX_JOBS (self->credit)) {
+        s_send_failed (self, msg->corr_id, SB_STATUS_OVERLOADED, "worker credit exhausted");
+        return;
+    }
+    if (msg->timeout_ms == 0) {
+        sb_log_warn ("job_expired", "corr_id=%s arrived with no time left", msg->corr_id);
+        return;
+    }
+    sb_worker_job_t *job = calloc (1, sizeof (sb_worker_job_t));
+    if (!job) {
+        s_send_failed (self, msg->corr_id, SB_STATUS_FAILED, "out of memory");
+        return;
+    }
+    job->worker = self;
+    memcpy (job->corr_id, msg->corr_id, sizeof job->corr_id);
+    memcpy (job->tenant, msg->tenant, sizeof job->tenant);
+    job->flags = msg->flags;
+    job->attempt = msg->attempt;
+    job->deadline_ms = sb_clock_mono_ms () + msg->timeout_ms;
+
+    const uint8_t *data = msg->payload ? zframe_data (msg->payload) : NULL;
+    size_t size = msg->payload ? zframe_size (msg->payload) : 0;
+    if (!data || sb_job_decode (data, size, &job->spec) != 0 || !job->spec.op) {
+        sb_log_warn ("job_malformed", "corr_id=%s payload of %zu bytes undecodable",
+                     job->corr_id, size);
+        s_send_failed (self, job->corr_id, SB_STATUS_FAILED, "malformed job");
+        s_job_free (&job);
+        return;
+    }
+    if (zhashx_insert (self->jobs, job->corr_id, job)) {
+        s_send_failed (self, job->corr_id, SB_STATUS_FAILED, "job table error");
+        s_job_free (&job);
+        return;
+    }
+    sb_log_debug ("job_start", "corr_id=%s op=%s tenant=%s timeout_ms=%u",
+                  job->corr_id, job->spec.op, job->tenant, msg->timeout_ms);
+    job->started = true;
+    if (self->role && self->role->start)
+        self->role->start (self->role_state, job);      // may end the job at once
+    else
+        sb_worker_job_fail (&job, "worker has no role");
+}
+
+static void
+s_expire_jobs (sb_worker_t *self, int64_t now)
+{
+    zlistx_t *expired = NULL;
+    for (sb_worker_job_t *job = zhashx_first (self->jobs); job; job = zhashx_next (self->jobs)) {
+        if (job->deadline_ms <= now) {
+            if (!expired)
+                expired = zlistx_new ();
+            if (expired)
+                zlistx_add_end (expired, job);
+        }
+    }
+    if (!expired)
+        return;
+    for (sb_worker_job_t *job = zlistx_first (expired); job; job = zlistx_next (expired)) {
+        sb_log_info ("job_deadline", "corr_id=%s op=%s abandoned at its deadline",
+                     job->corr_id, job->spec.op);
+        zhashx_delete (self->jobs, job->corr_id);
+        if (self->role && self->role->abandon)
+            self->role->abandon (self->role_state, job);
+        sb_worker_job_t *victim = job;
+        s_job_free (&victim);
+    }
+    zlistx_destroy (&expired);
+}
+
+//  ---------------------------------------------------------------------
+//  Input
+
+static void
+s_handle (sb_worker_t *self, sb_msg_t *msg)
+{
+    switch (msg->command) {
+        case SB_CMD_JOB:
+            s_on_job (self, msg);
+            break;
+        case SB_CMD_HEARTBEAT:
+            break;
+        case SB_CMD_DISCONNECT:
+            //  The broker does not know us (restarted, or expired us)
+            if (!self->stopping)
+                s_session_reset (self, 0, "broker sent DISCONNECT");
+            break;
+        default:
+            sb_log_warn ("unexpected_command", "%s from broker dropped", sb_cmd_name (msg->command));
+            break;
+    }
+}
+
+//  Reads until the socket is empty: ZeroMQ signals edge-style.
+static void
+s_drain (sb_worker_t *self)
+{
+    for (int count = 0; self->sock && count < SB_MAX_DRAIN_PER_TURN; count++) {
+        sb_msg_t msg = { 0 };
+        int rc = sb_msg_recv (self->sock, &msg, NULL);
+        if (rc == SB_MSG_NONE)
+            break;
+        self->last_recv_ms = sb_clock_mono_ms ();
+        self->backoff_ms = self->heartbeat_ms < 1000 ? self->heartbeat_ms : 1000;
+        if (rc == SB_MSG_OK)
+            s_handle (self, &msg);
+        else {
+            self->malformed++;
+            sb_log_warn ("frame_malformed", "dropped a %s message from the broker (%llu so far)",
+                         rc == SB_MSG_BAD_VERSION ? "wrong-version" : "malformed",
+                         (unsigned long long) self->malformed);
+        }
+        sb_msg_reset (&msg);
+    }
+}
+
+static void
+s_on_socket (sb_reactor_t *reactor, int fd, short revents, void *arg)
+{
+    s_drain ((sb_worker_t *) arg);
+}
+
+static bool
+s_socket_readable (sb_worker_t *self)
+{
+    return self->sock && (zsock_events (self->sock) & ZMQ_POLLIN);
+}
+
+//  Heartbeats, liveness, reconnect and deadlines; returns the next due time.
+static int64_t
+s_tick (sb_worker_t *self)
+{
+    int64_t now = sb_clock_mono_ms ();
+    if (self->sock) {
+        int64_t silent = now - self->last_recv_ms;
+        if (silent >= (int64_t) SB_WORKER_LIVENESS * self->heartbeat_ms && !self->stopping) {
+            uint32_t wait = self->backoff_ms;
+            self->backoff_ms = wait * 2 > SB_WORKER_MAX_BACKOFF_MS
+                             ? SB_WORKER_MAX_BACKOFF_MS : wait * 2;
+            s_session_reset (self, wait, "no message from the broker");
+        }
+        else
+        if (now >= self->next_heartbeat_ms) {
+            s_send_heartbeat (self);
+            self->next_heartbeat_ms = now + self->heartbeat_ms;
+        }
+    }
+    if (!self->sock && self->reconnect_ms >= 0 && now >= self->reconnect_ms && !self->stopping) {
+        if (s_session_start (self)) {
+            self->reconnect_ms = now + SB_WORKER_MAX_BACKOFF_MS;
+            sb_log_error ("session_failed", "cannot open a socket; retrying");
+        }
+    }
+    s_expire_jobs (self, now);
+
+    int64_t due = now + self->heartbeat_ms;
+    if (self->sock) {
+        if (self->next_heartbeat_ms < due)
+            due = self->next_heartbeat_ms;
+        int64_t dead = self->last_recv_ms + (int64_t) SB_WORKER_LIVENESS * self->heartbeat_ms;
+        if (dead < due)
+            due = dead;
+    }
+    else
+    if (self->reconnect_ms >= 0 && self->reconnect_ms < due)
+        due = self->reconnect_ms;
+    for (sb_worker_job_t *job = zhashx_first (self->jobs); job; job = zhashx_next (self->jobs))
+        if (job->deadline_ms < due)
+            due = job->deadline_ms;
+    return due;
+}
+
+static void
+s_on_timer (sb_reactor_t *reactor, void *arg)
+{
+    //  Work happens in s_tick, called every turn; the timer only wakes us
+}
+
+int
+sb_worker_run (sb_worker_t *self)
+{
+    self->timer = sb_reactor_timer_new (self->reactor, s_on_timer, self);
+    if (self->timer < 0 || s_session_start (self))
+        return -1;
+    int64_t drain_until = -1;
+    while (true) {
+        if (s_interrupted && !self->stopping) {
+            self->stopping = true;
+            sb_log_info ("draining", "stop requested; %zu job(s) in flight", zhashx_size (self->jobs));
+        }
+        if (self->stopping) {
+            if (drain_until < 0)
+                drain_until = sb_clock_mono_ms () + SB_MAX_WORKER_DRAIN_MS;
+            if (zhashx_size (self->jobs) == 0 || sb_clock_mono_ms () >= drain_until)
+                break;
+        }
+        int64_t due = s_tick (self);
+        sb_reactor_timer_set (self->reactor, self->timer, due);
+        if (sb_reactor_run_once (self->reactor, -1)) {
+            sb_log_error ("poll_failed", "zmq_poll: %s", zmq_strerror (errno));
+            return -1;
+        }
+        //  Sends may have consumed the edge: read whatever is waiting
+        while (s_socket_readable (self))
+            s_drain (self);
+    }
+    s_abandon_all (self);
+    if (self->sock) {
+        sb_msg_t msg = { 0 };
+        sb_msg_set_disconnect (&msg);
+        s_send (self, &msg);
+        sb_reactor_unwatch_socket (self->reactor, self->sock);
+        zsock_set_linger (self->sock, SB_WORKER_DRAIN_LINGER_MS);
+        zsock_destroy (&self->sock);
+    }
+    sb_log_info ("stopped", "drained; role=%s", self->service);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Job accessors and completion
+
+const char *
+sb_worker_job_corr_id (const sb_worker_job_t *job)
+{
+    return job->corr_id;
+}
+
+const char *
+sb_worker_job_tenant (const sb_worker_job_t *job)
+{
+    return job->tenant;
+}
+
+const sb_job_t *
+sb_worker_job_spec (const sb_worker_job_t *job)
+{
+    return &job->spec;
+}
+
+int64_t
+sb_worker_job_deadline (const sb_worker_job_t *job)
+{
+    return job->deadline_ms;
+}
+
+uint32_t
+sb_worker_job_flags (const sb_worker_job_t *job)
+{
+    return job->flags;
+}
+
+uint32_t
+sb_worker_job_attempt (const sb_worker_job_t *job)
+{
+    return job->attempt;
+}
+
+sb_worker_t *
+sb_worker_job_worker (const sb_worker_job_t *job)
+{
+    return job->worker;
+}
+
+void
+sb_worker_job_set_data (sb_worker_job_t *job, void *data)
+{
+    job->data = data;
+}
+
+void *
+sb_worker_job_data (const sb_worker_job_t *job)
+{
+    return job->data;
+}
+
+void
+sb_worker_job_done (sb_worker_job_t **job_p, sb_status_t status, const char *result_json)
+{
+    if (!job_p || !*job_p)
+        return;
+    sb_worker_job_t *job = *job_p;
+    sb_worker_t *self = job->worker;
+    if (zhashx_lookup (self->jobs, job->corr_id) == job) {
+        zhashx_delete (self->jobs, job->corr_id);
+        if (sb_clock_mono_ms () < job->deadline_ms)
+            s_send_result (self, job->corr_id, status, result_json ? result_json : "null");
+        else
+            sb_log_info ("job_late", "corr_id=%s finished after its deadline; dropped", job->corr_id);
+        sb_log_debug ("job_done", "corr_id=%s status=%s", job->corr_id, sb_status_name (status));
+    }
+    s_job_free (job_p);
+}
+
+void
+sb_worker_job_fail (sb_worker_job_t **job_p, const char *message)
+{
+    if (!job_p || !*job_p)
+        return;
+    json_t *body = json_pack ("{s:s}", "error", message ? message : "failed");
+    char *text = body ? json_dumps (body, JSON_COMPACT) : NULL;
+    sb_worker_job_done (job_p, SB_STATUS_FAILED, text ? text : "{\"error\":\"failed\"}");
+    free (text);
+    json_decref (body);
+}
+
+void
+sb_worker_job_fail_unknown_op (sb_worker_job_t **job_p)
+{
+    if (!job_p || !*job_p)
+        return;
+    char message [SB_MAX_OP_LEN + 32];
+    snprintf (message, sizeof message, "unknown op %s", sb_worker_job_spec (*job_p)->op);
+    sb_worker_job_fail (job_p, message);
+}

@@ -1,0 +1,117 @@
+/*  workers/sb_worker.h — the worker core every role shares.
+
+    A worker is one DEALER connected to the broker's backend and one event
+    loop (sb_reactor) that holds many jobs at once:
+
+      - READY(service = role name, credit, heartbeat_ms) on connect;
+      - HEARTBEAT every heartbeat_ms; any message from the broker proves it
+        alive; none for SB_WORKER_LIVENESS intervals → the socket is
+        recreated and READY sent again, with a growing backoff. Jobs of the
+        old session are abandoned (the broker has already answered them);
+      - JOB → decoded (proto/sb_job.h) and handed to the role; the role
+        answers with sb_worker_job_done, now or later from the loop;
+      - each job's deadline (timeout_ms of the JOB): when it passes, the
+        role's abandon callback releases the job and no RESULT is sent;
+      - SIGTERM/SIGINT: new jobs are refused, in-flight jobs finish or hit
+        their deadline, then DISCONNECT and sb_worker_run returns.
+
+    Roles (workers/sb_api.h, sb_token_role.h, sb_webhook_role.h) plug in
+    through sb_worker_role_t and register their own fds and timers on the
+    worker's reactor. */
+#ifndef SB_WORKER_H_INCLUDED
+#define SB_WORKER_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/sb_msg.h"
+#include "proto/sb_job.h"
+#include "workers/sb_reactor.h"
+
+#define SB_WORKER_LIVENESS          3       /* missed broker intervals before reconnect */
+#define SB_WORKER_MAX_BACKOFF_MS    5000    /* longest wait between reconnects */
+#define SB_WORKER_DRAIN_LINGER_MS   1000    /* time DISCONNECT gets to leave on exit */
+#define SB_MAX_WORKER_DRAIN_MS      SB_MAX_TIMEOUT_MS   /* drain never outlasts a job */
+/*  Most jobs held at once: the broker keeps us at `credit`; twice that is
+    only a guard against a peer that ignores credit (refused as overloaded). */
+#define SB_WORKER_MAX_JOBS(credit)  ((size_t) (credit) * 2)
+
+typedef struct _sb_worker_t sb_worker_t;
+typedef struct _sb_worker_job_t sb_worker_job_t;
+
+/*  What a role provides. `state` is the role's own object. */
+typedef struct {
+    /*  Starts `job` (owned by the worker until done). The role must end it
+        exactly once with sb_worker_job_done — during this call or later —
+        unless the worker calls `abandon` first. */
+    void (*start) (void *state, sb_worker_job_t *job);
+    /*  The job's deadline passed or its session ended: release everything
+        attached to it (sb_worker_job_data) and never answer it. The worker
+        frees the job after this returns. */
+    void (*abandon) (void *state, sb_worker_job_t *job);
+} sb_worker_role_t;
+
+/*  Creates a worker for service `service` that will connect to `endpoint`
+    (e.g. "tcp://127.0.0.1:5556") once sb_worker_run starts. `credit` is the
+    number of jobs held at once (1..SB_MAX_CREDIT). Returns NULL on bad
+    arguments or when out of memory. */
+sb_worker_t *sb_worker_new (const char *endpoint, const char *service,
+                            uint32_t credit, uint32_t heartbeat_ms);
+
+/*  Destroys the worker: abandons jobs still held, closes the socket, nulls
+    the caller's pointer. Idempotent. */
+void sb_worker_destroy (sb_worker_t **self_p);
+
+/*  Plugs the role in (both borrowed; must outlive the worker's run). */
+void sb_worker_set_role (sb_worker_t *self, const sb_worker_role_t *role, void *state);
+
+/*  The reactor roles register their fds and timers on (borrowed). */
+sb_reactor_t *sb_worker_reactor (sb_worker_t *self);
+
+/*  The service name the worker registered with (borrowed). */
+const char *sb_worker_service (sb_worker_t *self);
+
+/*  Installs SIGTERM/SIGINT handlers that make every running worker drain
+    and return (they only set a flag). Call once from main, before any
+    ZeroMQ socket is created. */
+void sb_worker_handle_signals (void);
+
+/*  Runs the loop until a stop was requested (signal or sb_worker_stop) and
+    all jobs are done or abandoned. Returns 0, or -1 on a fatal error
+    (socket creation or polling failed). */
+int sb_worker_run (sb_worker_t *self) __attribute__ ((warn_unused_result));
+
+/*  Requests a graceful stop (same as SIGTERM). */
+void sb_worker_stop (sb_worker_t *self);
+
+/*  Number of jobs held right now. */
+size_t sb_worker_jobs (sb_worker_t *self);
+
+/*  Job accessors (all borrowed from the job). */
+const char *sb_worker_job_corr_id (const sb_worker_job_t *job);
+const char *sb_worker_job_tenant (const sb_worker_job_t *job);
+const sb_job_t *sb_worker_job_spec (const sb_worker_job_t *job);
+int64_t sb_worker_job_deadline (const sb_worker_job_t *job);  /* monotonic ms */
+uint32_t sb_worker_job_flags (const sb_worker_job_t *job);
+uint32_t sb_worker_job_attempt (const sb_worker_job_t *job);
+sb_worker_t *sb_worker_job_worker (const sb_worker_job_t *job);
+
+/*  The role's per-job state (NULL until set). */
+void sb_worker_job_set_data (sb_worker_job_t *job, void *data);
+void *sb_worker_job_data (const sb_worker_job_t *job);
+
+/*  Ends *job_p: sends RESULT(status, {"v":1,"result":result_json}) to the
+    broker unless the job's session has ended, frees the job and nulls the
+    caller's pointer. `result_json` is borrowed JSON text. For
+    SB_STATUS_FAILED it should be {"error": "..."}. */
+void sb_worker_job_done (sb_worker_job_t **job_p, sb_status_t status,
+                         const char *result_json);
+
+/*  Convenience: ends *job_p with SB_STATUS_FAILED and {"error": message}. */
+void sb_worker_job_fail (sb_worker_job_t **job_p, const char *message);
+
+/*  Convenience: ends *job_p as failed with "unknown op <op>" — what every
+    role answers for an op it does not serve. */
+void sb_worker_job_fail_unknown_op (sb_worker_job_t **job_p);
+
+#endif
