@@ -1,0 +1,263 @@
+/*  gateway/sb_broker_client.c — DEALER socket to the broker on the h2o loop,
+    and the in-flight table (correlation ID → waiting call).
+
+    Lifetimes: a call lives in the table from a successful send until exactly
+    one of: its REPLY arrives, its local deadline fires, or its requester
+    cancels it. Each path removes it from the table and unlinks its timer
+    before anything else, so no path sees a freed call. */
+#include "gateway/sb_broker_client.h"
+#include "common/sb_log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SB_BROKER_DRAIN_BATCH   1024    /* messages read per wake-up before yielding */
+
+struct _sb_broker_call_t {
+    h2o_timeout_entry_t timer;              /* local deadline */
+    sb_broker_client_t *client;             /* owner */
+    char corr_id [SB_MAX_CORR_ID_LEN + 1];  /* key in the in-flight table */
+    sb_broker_reply_fn *cb;                 /* who wants the outcome */
+    void *arg;                              /* cb's argument */
+};
+
+struct _sb_broker_client_t {
+    h2o_loop_t *loop;                       /* the gateway's event loop (borrowed) */
+    zsock_t *sock;                          /* DEALER connected to the broker */
+    h2o_socket_t *watcher;                  /* h2o's view of ZMQ_FD (never reads it) */
+    zhashx_t *inflight;                     /* corr_id → sb_broker_call_t (not owned by hash) */
+    uint32_t timeout_ms;                    /* job deadline sent with every REQUEST */
+    h2o_timeout_t deadline;                 /* timeout_ms + grace: local deadlines */
+    h2o_timeout_t soon;                     /* 0 ms: drain again on the next loop turn */
+    h2o_timeout_entry_t drain_entry;        /* linked into `soon` when a drain is due */
+    uint64_t dropped;                       /* replies nobody waited for, malformed frames */
+};
+
+static void s_drain (sb_broker_client_t *self);
+
+//  Removes `call` from the table and its timer; the caller frees it.
+static void
+s_call_detach (sb_broker_call_t *call)
+{
+    if (h2o_timeout_is_linked (&call->timer))
+        h2o_timeout_unlink (&call->timer);
+    zhashx_delete (call->client->inflight, call->corr_id);
+}
+
+static void
+s_call_expired (h2o_timeout_entry_t *entry)
+{
+    sb_broker_call_t *call = H2O_STRUCT_FROM_MEMBER (sb_broker_call_t, timer, entry);
+    sb_log_warn ("call_timeout", "corr_id=%s no reply before the local deadline", call->corr_id);
+    s_call_detach (call);
+    call->cb (call->arg, SB_STATUS_TIMEOUT, NULL, 0);
+    free (call);
+}
+
+static void
+s_on_readable (h2o_socket_t *watcher, const char *err)
+{
+    sb_broker_client_t *self = watcher->data;
+    s_drain (self);
+}
+
+static void
+s_on_drain_due (h2o_timeout_entry_t *entry)
+{
+    sb_broker_client_t *self = H2O_STRUCT_FROM_MEMBER (sb_broker_client_t, drain_entry, entry);
+    s_drain (self);
+}
+
+//  Schedules a drain on the next loop turn (after a send, or after a batch).
+static void
+s_drain_soon (sb_broker_client_t *self)
+{
+    if (!h2o_timeout_is_linked (&self->drain_entry))
+        h2o_timeout_link (self->loop, &self->soon, &self->drain_entry);
+}
+
+//  Handles one decoded message from the broker.
+static void
+s_dispatch (sb_broker_client_t *self, sb_msg_t *msg)
+{
+    if (msg->command != SB_CMD_REPLY) {
+        if (msg->command != SB_CMD_HEARTBEAT)
+            sb_log_debug ("broker_message_ignored", "command=%s", sb_cmd_name (msg->command));
+        return;
+    }
+    sb_broker_call_t *call = zhashx_lookup (self->inflight, msg->corr_id);
+    if (!call) {
+        self->dropped++;
+        sb_log_info ("reply_dropped", "corr_id=%s status=%s: no call waits for it",
+                     msg->corr_id, sb_status_name (msg->status));
+        return;
+    }
+    s_call_detach (call);
+    const uint8_t *data = msg->payload? zframe_data (msg->payload): NULL;
+    size_t size = msg->payload? zframe_size (msg->payload): 0;
+    call->cb (call->arg, msg->status, data, size);
+    free (call);
+}
+
+//  Reads every message waiting on the socket, up to one batch.
+static void
+s_drain (sb_broker_client_t *self)
+{
+    for (int i = 0; i < SB_BROKER_DRAIN_BATCH; i++) {
+        sb_msg_t msg = { 0 };
+        int rc = sb_msg_recv (self->sock, &msg, NULL);
+        if (rc == SB_MSG_NONE)
+            return;
+        if (rc == SB_MSG_OK)
+            s_dispatch (self, &msg);
+        else {
+            self->dropped++;
+            sb_log_warn ("broker_frame_malformed", "rc=%d: dropped", rc);
+        }
+        sb_msg_reset (&msg);
+    }
+    s_drain_soon (self);     //  more may wait; let HTTP work run first
+}
+
+sb_broker_client_t *
+sb_broker_client_new (h2o_loop_t *loop, const char *endpoint, uint32_t timeout_ms)
+{
+    sb_broker_client_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->loop = loop;
+    self->timeout_ms = timeout_ms;
+    self->inflight = zhashx_new ();
+    self->sock = zsock_new (ZMQ_DEALER);
+    if (!self->inflight || !self->sock)
+        goto fail;
+    zsock_set_linger (self->sock, 0);
+    zsock_set_sndhwm (self->sock, SB_BROKER_SNDHWM);
+    zsock_set_rcvhwm (self->sock, SB_BROKER_SNDHWM);
+    if (zsock_connect (self->sock, "%s", endpoint)) {
+        sb_log_error ("broker_connect_failed", "endpoint=%s", endpoint);
+        goto fail;
+    }
+    h2o_timeout_init (loop, &self->deadline, (uint64_t) timeout_ms + SB_BROKER_GRACE_MS);
+    h2o_timeout_init (loop, &self->soon, 0);
+    self->drain_entry.cb = s_on_drain_due;
+    self->watcher = h2o_evloop_socket_create (loop, zsock_fd (self->sock), H2O_SOCKET_FLAG_DONT_READ);
+    if (!self->watcher) {
+        h2o_timeout_dispose (loop, &self->deadline);
+        h2o_timeout_dispose (loop, &self->soon);
+        goto fail;
+    }
+    self->watcher->data = self;
+    h2o_socket_read_start (self->watcher, s_on_readable);
+    s_drain_soon (self);
+    return self;
+fail:
+    zsock_destroy (&self->sock);
+    zhashx_destroy (&self->inflight);
+    free (self);
+    return NULL;
+}
+
+void
+sb_broker_client_destroy (sb_broker_client_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sb_broker_client_t *self = *self_p;
+    sb_broker_call_t *call;
+    while ((call = zhashx_first (self->inflight))) {
+        s_call_detach (call);
+        free (call);
+    }
+    if (h2o_timeout_is_linked (&self->drain_entry))
+        h2o_timeout_unlink (&self->drain_entry);
+    //  Detach the fd from h2o without closing it: it belongs to libzmq.
+    h2o_socket_export_t info;
+    if (h2o_socket_export (self->watcher, &info) == 0)
+        h2o_buffer_dispose (&info.input);
+    h2o_timeout_dispose (self->loop, &self->deadline);
+    h2o_timeout_dispose (self->loop, &self->soon);
+    zsock_destroy (&self->sock);
+    zhashx_destroy (&self->inflight);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+sb_broker_client_request (sb_broker_client_t *self, const char *service,
+                          const char *tenant, uint32_t flags, zframe_t **payload,
+                          sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
+{
+    int rc = SB_BROKER_SENT;
+    sb_broker_call_t *call = NULL;
+    sb_msg_t msg = { 0 };
+
+    if (zhashx_size (self->inflight) >= SB_MAX_GATEWAY_INFLIGHT) {
+        rc = SB_BROKER_FULL;
+        goto out;
+    }
+    call = calloc (1, sizeof *call);
+    if (!call) {
+        rc = SB_BROKER_BUSY;
+        goto out;
+    }
+    call->client = self;
+    call->cb = cb;
+    call->arg = arg;
+    call->timer.cb = s_call_expired;
+    sb_msg_new_corr_id (call->corr_id);
+    if (sb_msg_set_request (&msg, call->corr_id, service, tenant, self->timeout_ms, flags, payload)) {
+        rc = SB_BROKER_INVALID;
+        goto out;
+    }
+    if (sb_msg_send (self->sock, &msg, NULL)) {
+        rc = SB_BROKER_BUSY;
+        goto out;
+    }
+    //  Cannot collide: IDs are 128 random bits.
+    zhashx_insert (self->inflight, call->corr_id, call);
+    h2o_timeout_link (self->loop, &self->deadline, &call->timer);
+    *call_p = call;
+    call = NULL;
+out:
+    //  Sending may have consumed the fd's edge: read again soon either way.
+    s_drain_soon (self);
+    if (payload)
+        zframe_destroy (payload);
+    sb_msg_reset (&msg);
+    free (call);
+    return rc;
+}
+
+void
+sb_broker_client_cancel (sb_broker_client_t *self, sb_broker_call_t **call_p)
+{
+    if (!call_p || !*call_p)
+        return;
+    s_call_detach (*call_p);
+    free (*call_p);
+    *call_p = NULL;
+}
+
+void
+sb_broker_client_expire_all (sb_broker_client_t *self)
+{
+    sb_broker_call_t *call;
+    while ((call = zhashx_first (self->inflight))) {
+        s_call_detach (call);
+        call->cb (call->arg, SB_STATUS_TIMEOUT, NULL, 0);
+        free (call);
+    }
+}
+
+size_t
+sb_broker_client_pending (sb_broker_client_t *self)
+{
+    return zhashx_size (self->inflight);
+}
+
+uint64_t
+sb_broker_client_dropped (sb_broker_client_t *self)
+{
+    return self->dropped;
+}

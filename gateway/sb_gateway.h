@@ -1,0 +1,50 @@
+/*  gateway/sb_gateway.h — the gateway component: the HTTP front door of the
+    farm. One h2o event loop serves HTTP (POST /mcp, /healthz, the OAuth
+    protected-resource metadata) and drives the broker DEALER socket; no
+    threads, no blocking calls. sb-gateway's main is a thin wrapper; tests
+    may also run the component in-process.
+
+    Routes:
+      POST /mcp                               JSON-RPC (MCP), Bearer token required
+      GET|DELETE /mcp                         405 (SSE and sessions: issue 3)
+      GET /healthz                            200 {"status":"ok"}
+      GET /.well-known/oauth-protected-resource   RFC 9728 metadata
+      anything else                           404 JSON */
+#ifndef SB_GATEWAY_H_INCLUDED
+#define SB_GATEWAY_H_INCLUDED
+
+#include <stdint.h>
+
+#include "common/sb_config.h"
+
+#define SB_MAX_HTTP_BODY_HARD   (4u * (1u << 20))   /* h2o refuses bodies past this itself */
+#define SB_MAX_PUBLIC_URL_LEN   512                 /* --public-url, bytes */
+#define SB_GATEWAY_ACCEPT_BATCH 64                  /* connections accepted per wake-up */
+#define SB_GATEWAY_LOOP_MS      100                 /* longest loop wait: stop flag latency */
+#define SB_GATEWAY_DRAIN_MS     3000                /* on stop: longest wait for pending calls */
+
+typedef struct _sb_gateway_t sb_gateway_t;
+
+/*  The option table of sb-gateway (for sb_config_new). */
+extern const sb_option_t sb_gateway_options [];
+
+/*  Creates a gateway from loaded options: reads the token key and the
+    connectors, binds the listener, connects the broker socket. Returns
+    NULL after logging why. */
+sb_gateway_t *sb_gateway_new (sb_config_t *config);
+
+/*  Destroys the gateway and nulls the caller's pointer. Idempotent. */
+void sb_gateway_destroy (sb_gateway_t **self_p);
+
+/*  Runs the loop until sb_gateway_stop, then stops accepting, gives pending
+    calls up to SB_GATEWAY_DRAIN_MS to finish (then answers them with a
+    timeout), flushes responses and returns 0. */
+int sb_gateway_run (sb_gateway_t *self);
+
+/*  Asks the loop to stop. Async-signal-safe (sets a flag). */
+void sb_gateway_stop (sb_gateway_t *self);
+
+/*  The TCP port actually listened on (useful with port 0). */
+int sb_gateway_port (sb_gateway_t *self);
+
+#endif

@@ -1,0 +1,62 @@
+/*  gateway/sb_gateway_main.c — sb-gateway: options, logging, signals, and
+    the gateway component's loop. */
+#include "gateway/sb_gateway.h"
+#include "common/sb_config.h"
+#include "common/sb_log.h"
+
+#include <czmq.h>
+#include <signal.h>
+#include <stdio.h>
+
+static sb_gateway_t *s_gateway;
+static volatile sig_atomic_t s_stop;
+
+static void
+s_on_signal (int signum)
+{
+    s_stop = 1;
+    if (s_gateway)
+        sb_gateway_stop (s_gateway);
+}
+
+int
+main (int argc, char **argv)
+{
+    sb_config_t *config = sb_config_new ("sb-gateway", sb_gateway_options);
+    if (!config)
+        return 2;
+    int rc = sb_config_load (config, argc, argv);
+    if (rc) {
+        sb_config_destroy (&config);
+        return rc == 1? 0: 2;
+    }
+    sb_log_level_t level;
+    if (sb_log_level_parse (sb_config_str (config, "log-level"), &level)) {
+        fprintf (stderr, "sb-gateway: unknown --log-level '%s'\n", sb_config_str (config, "log-level"));
+        sb_config_destroy (&config);
+        return 2;
+    }
+    sb_log_init ("gateway", level);
+
+    //  Our handlers, not CZMQ's: they only set flags the loop checks.
+    zsys_handler_set (NULL);
+    struct sigaction action = { .sa_handler = s_on_signal };
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGTERM, &action, NULL);
+    sigaction (SIGINT, &action, NULL);
+    signal (SIGPIPE, SIG_IGN);
+
+    s_gateway = sb_gateway_new (config);
+    if (!s_gateway) {
+        sb_config_destroy (&config);
+        return 1;
+    }
+    if (s_stop)
+        sb_gateway_stop (s_gateway);
+    rc = sb_gateway_run (s_gateway);
+    sb_gateway_t *gateway = s_gateway;
+    s_gateway = NULL;
+    sb_gateway_destroy (&gateway);
+    sb_config_destroy (&config);
+    return rc;
+}

@@ -1,0 +1,62 @@
+/*  gateway/sb_mcp.h — the MCP methods the gateway answers: initialize, ping,
+    tools/list, and the validation half of tools/call; plus the mapping of a
+    broker REPLY into the JSON-RPC response for a tool call.
+
+    Pure: takes a request body, returns what to do with it (reply now,
+    accept with 202, or send a job to the broker). No sockets, no h2o, so it
+    is unit-tested and fuzzed directly. */
+#ifndef SB_MCP_H_INCLUDED
+#define SB_MCP_H_INCLUDED
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "common/sb_connector.h"
+#include "gateway/sb_rpc.h"
+#include "proto/sb_msg.h"
+
+#define SB_MCP_PROTOCOL_LATEST      "2025-11-25"    /* answered when the client's is unknown */
+#define SB_MCP_DEFAULT_RETRY_S      1               /* retry_after when the broker gives none */
+#define SB_MAX_MCP_ERROR_DETAIL     200             /* worker error text quoted to users, bytes */
+
+typedef enum {
+    SB_MCP_REPLY    = 0,    /* answer now: http_status + body */
+    SB_MCP_ACCEPTED = 1,    /* notification or response: 202, no body */
+    SB_MCP_CALL     = 2,    /* tools/call: send a job to the broker */
+} sb_mcp_action_t;
+
+/*  What to do with one POST /mcp body. */
+typedef struct {
+    sb_mcp_action_t action;     /* which of the three */
+    int http_status;            /* REPLY: HTTP status (200, or 400 for bad envelopes) */
+    char *body;                 /* REPLY: JSON text, owned */
+    json_t *id;                 /* CALL: JSON-RPC id to answer with, owned reference */
+    const sb_tool_t *tool;      /* CALL: the tool, borrowed from the connector set */
+    char *args;                 /* CALL: arguments as compact JSON object text, owned */
+} sb_mcp_outcome_t;
+
+/*  Handles one request body against the loaded connectors (`connectors` may
+    be NULL: no tools). `version` is the server version for serverInfo.
+    Always fills `out`; call sb_mcp_outcome_clear afterwards. */
+void sb_mcp_handle (sb_connectors_t *connectors, const char *version,
+                    const char *body, size_t len, sb_mcp_outcome_t *out);
+
+/*  Frees what `out` owns and zeroes it. */
+void sb_mcp_outcome_clear (sb_mcp_outcome_t *out);
+
+/*  The JSON-RPC response text (new string) for a tools/call whose REPLY came
+    back with `status` and `payload` (a sb_job result; may be NULL/0):
+    OK → the worker's CallToolResult as the result; every other outcome → a
+    CallToolResult with isError true, a sentence for a person and
+    _meta {"error_type": <status name>, "retry_after": s (overloaded only)}. */
+char *sb_mcp_call_reply (const json_t *id, sb_status_t status,
+                         const uint8_t *payload, size_t size);
+
+/*  A CallToolResult with isError true, `text` as its one text content and
+    _meta {"error_type": error_type} (+ retry_after when > 0). New reference. */
+json_t *sb_mcp_error_result (const char *text, const char *error_type, int retry_after);
+
+/*  The protocol version to answer for a client asking `requested` (may be NULL). */
+const char *sb_mcp_negotiate_version (const char *requested);
+
+#endif

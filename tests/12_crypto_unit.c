@@ -1,0 +1,121 @@
+/*  tests/12_crypto_unit.c — unit tests of common/sb_crypto: base64url
+    vectors (RFC 4648), hex, HMAC-SHA256 (RFC 4231 case 2), constant-time
+    equality and random bytes. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/sb_crypto.h"
+
+static void
+test_base64url_vectors (void **state)
+{
+    //  RFC 4648 §10, without padding.
+    static const char *vectors [][2] = {
+        { "", "" }, { "f", "Zg" }, { "fo", "Zm8" }, { "foo", "Zm9v" },
+        { "foob", "Zm9vYg" }, { "fooba", "Zm9vYmE" }, { "foobar", "Zm9vYmFy" },
+    };
+    for (size_t i = 0; i < sizeof vectors / sizeof vectors [0]; i++) {
+        char *enc = sb_base64url_encode ((const uint8_t *) vectors [i][0], strlen (vectors [i][0]));
+        assert_non_null (enc);
+        assert_string_equal (enc, vectors [i][1]);
+        uint8_t out [16];
+        size_t out_len = 99;
+        assert_int_equal (sb_base64url_decode (enc, strlen (enc), out, sizeof out, &out_len), 0);
+        assert_int_equal (out_len, strlen (vectors [i][0]));
+        assert_memory_equal (out, vectors [i][0], out_len);
+        free (enc);
+    }
+    //  The url-safe alphabet: 0xfb 0xff → "-_8".
+    uint8_t raw [] = { 0xfb, 0xff };
+    char *enc = sb_base64url_encode (raw, sizeof raw);
+    assert_string_equal (enc, "-_8");
+    free (enc);
+    //  Padded input is accepted.
+    uint8_t out [8];
+    size_t out_len;
+    assert_int_equal (sb_base64url_decode ("Zm8=", 4, out, sizeof out, &out_len), 0);
+    assert_int_equal (out_len, 2);
+    assert_memory_equal (out, "fo", 2);
+}
+
+static void
+test_base64url_rejects (void **state)
+{
+    uint8_t out [8];
+    size_t out_len;
+    assert_int_equal (sb_base64url_decode ("Zm9v+g", 6, out, sizeof out, &out_len), -1);   //  '+' is not url-safe
+    assert_int_equal (sb_base64url_decode ("Zm9v/g", 6, out, sizeof out, &out_len), -1);
+    assert_int_equal (sb_base64url_decode ("Z", 1, out, sizeof out, &out_len), -1);         //  dangling char
+    assert_int_equal (sb_base64url_decode ("Zh", 2, out, sizeof out, &out_len), -1);        //  non-zero tail bits
+    assert_int_equal (sb_base64url_decode ("Zm=9", 4, out, sizeof out, &out_len), -1);      //  padding inside
+    assert_int_equal (sb_base64url_decode ("Zm9vYmFyZm9vYmFy", 16, out, sizeof out, &out_len), -1);  //  too big
+    assert_int_equal (sb_base64url_decode ("", 0, out, 0, &out_len), 0);
+    assert_int_equal (out_len, 0);
+}
+
+static void
+test_hex (void **state)
+{
+    uint8_t raw [] = { 0x00, 0x7f, 0xab, 0xff };
+    char text [9];
+    sb_hex_encode (raw, sizeof raw, text);
+    assert_string_equal (text, "007fabff");
+    uint8_t out [4];
+    size_t out_len;
+    assert_int_equal (sb_hex_decode ("007FabFF", out, sizeof out, &out_len), 0);
+    assert_int_equal (out_len, 4);
+    assert_memory_equal (out, raw, 4);
+    assert_int_equal (sb_hex_decode ("abc", out, sizeof out, &out_len), -1);        //  odd
+    assert_int_equal (sb_hex_decode ("zz", out, sizeof out, &out_len), -1);         //  not hex
+    assert_int_equal (sb_hex_decode ("0011223344", out, sizeof out, &out_len), -1); //  too long
+}
+
+static void
+test_hmac_rfc4231 (void **state)
+{
+    //  RFC 4231 test case 2.
+    uint8_t mac [SB_HMAC_SHA256_LEN];
+    const char *data = "what do ya want for nothing?";
+    sb_hmac_sha256 ((const uint8_t *) "Jefe", 4, (const uint8_t *) data, strlen (data), mac);
+    char hex [2 * SB_HMAC_SHA256_LEN + 1];
+    sb_hex_encode (mac, sizeof mac, hex);
+    assert_string_equal (hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+
+    //  RFC 4231 test case 1.
+    uint8_t key [20];
+    memset (key, 0x0b, sizeof key);
+    sb_hmac_sha256 (key, sizeof key, (const uint8_t *) "Hi There", 8, mac);
+    sb_hex_encode (mac, sizeof mac, hex);
+    assert_string_equal (hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+}
+
+static void
+test_equal_and_random (void **state)
+{
+    assert_true (sb_crypto_equal ("abcdef", "abcdef", 6));
+    assert_false (sb_crypto_equal ("abcdef", "abcdeg", 6));
+    assert_false (sb_crypto_equal ("xbcdef", "abcdef", 6));
+    assert_true (sb_crypto_equal ("a", "b", 0));
+    uint8_t a [32], b [32];
+    assert_int_equal (sb_crypto_random (a, sizeof a), 0);
+    assert_int_equal (sb_crypto_random (b, sizeof b), 0);
+    assert_false (sb_crypto_equal (a, b, sizeof a));
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_base64url_vectors),
+        cmocka_unit_test (test_base64url_rejects),
+        cmocka_unit_test (test_hex),
+        cmocka_unit_test (test_hmac_rfc4231),
+        cmocka_unit_test (test_equal_and_random),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

@@ -1,0 +1,774 @@
+/*  tests/30_gateway_http.c — integration test of the real sb-gateway binary
+    over HTTP, against a fake broker run in this test (a ROUTER socket in a
+    zactor thread, speaking the proto codec).
+
+    The fake broker decides by the tool arguments' text:
+      "never"  never answers              (the gateway's own deadline fires)
+      "slow"   answers OK after 1 s       (the client has gone by then)
+      "busy"   answers OVERLOADED with {"retry_after":3}
+      else     answers OK at once with structuredContent echoing the job
+    It counts requests received and replies sent, so the test waits on
+    events, not sleeps. The last test stops the gateway with a call pending. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <czmq.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "common/sb_connector.h"
+#include "common/sb_crypto.h"
+#include "common/sb_token.h"
+#include "proto/sb_job.h"
+#include "proto/sb_msg.h"
+#include "tests/sb_harness.h"
+
+#define CALL_TIMEOUT_MS     500     /* --call-timeout-ms; local deadline is +2 s */
+#define SLOW_REPLY_MS       1000    /* the fake broker's delay for "slow" */
+#define MAX_DELAYED         64      /* replies the fake broker holds back */
+
+static pid_t s_gateway = -1;
+static zactor_t *s_broker;
+static char s_base [64];            /* http://127.0.0.1:<port> */
+static char s_key_path [256];
+static uint8_t s_key [32];
+static char *s_token;               /* valid token for tenant "acme" */
+static sb_connectors_t *s_connectors;
+
+//  ---------------------------------------------------------------------------
+//  The fake broker
+
+typedef struct {
+    int64_t due;            /* monotonic ms */
+    zframe_t *routing;      /* owned */
+    char corr_id [SB_MAX_CORR_ID_LEN + 1];
+} s_delayed_t;
+
+//  The job's echo as a CallToolResult.
+static zframe_t *
+s_echo (const sb_msg_t *request, const sb_job_t *job)
+{
+    json_t *result = json_pack ("{s:[{s:s, s:s}], s:{s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s}}",
+        "content", "type", "text", "text", "echo",
+        "structuredContent",
+            "tenant", request->tenant, "service", request->service,
+            "flags", (int) request->flags, "timeout_ms", (int) request->timeout_ms,
+            "op", job->op? job->op: "", "connector", job->connector? job->connector: "",
+            "tool", job->tool? job->tool: "", "args", job->args? job->args: "");
+    char *text = json_dumps (result, JSON_COMPACT);
+    zframe_t *frame = sb_job_result_encode (text);
+    free (text);
+    json_decref (result);
+    return frame;
+}
+
+static void
+s_reply (zsock_t *router, zframe_t *routing, const char *corr_id, sb_status_t status,
+         zframe_t *payload, int *sent)
+{
+    sb_msg_t reply = { 0 };
+    if (sb_msg_set_reply (&reply, corr_id, status, &payload) == 0
+    &&  sb_msg_send (router, &reply, routing) == 0)
+        (*sent)++;
+    sb_msg_reset (&reply);
+}
+
+static void
+s_fake_broker (zsock_t *pipe, void *args)
+{
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    zsock_signal (pipe, 0);
+    zstr_sendf (pipe, "%d", port);
+    s_delayed_t delayed [MAX_DELAYED];
+    size_t held = 0;
+    int sent = 0, received = 0;
+    zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    while (true) {
+        zsock_t *which = zpoller_wait (poller, 20);
+        if (which == pipe) {
+            char *command = zstr_recv (pipe);
+            bool done = !command || streq (command, "$TERM");
+            if (command && streq (command, "SENT"))
+                zstr_sendf (pipe, "%d", sent);
+            if (command && streq (command, "RECEIVED"))
+                zstr_sendf (pipe, "%d", received);
+            zstr_free (&command);
+            if (done)
+                break;
+        }
+        else
+        if (which == router) {
+            sb_msg_t msg = { 0 };
+            zframe_t *routing = NULL;
+            if (sb_msg_recv (router, &msg, &routing) == SB_MSG_OK && msg.command == SB_CMD_REQUEST) {
+                received++;
+                sb_job_t job = { 0 };
+                if (msg.payload)
+                    sb_job_decode (zframe_data (msg.payload), zframe_size (msg.payload), &job);
+                const char *text = job.args? job.args: "";
+                if (strstr (text, "never"))
+                    ;
+                else
+                if (strstr (text, "slow") && held < MAX_DELAYED) {
+                    delayed [held].due = zclock_mono () + SLOW_REPLY_MS;
+                    delayed [held].routing = routing;
+                    routing = NULL;
+                    snprintf (delayed [held].corr_id, sizeof delayed [held].corr_id, "%s", msg.corr_id);
+                    held++;
+                }
+                else
+                if (strstr (text, "busy"))
+                    s_reply (router, routing, msg.corr_id, SB_STATUS_OVERLOADED,
+                             sb_job_result_encode ("{\"retry_after\":3}"), &sent);
+                else
+                    s_reply (router, routing, msg.corr_id, SB_STATUS_OK, s_echo (&msg, &job), &sent);
+                sb_job_clear (&job);
+            }
+            zframe_destroy (&routing);
+            sb_msg_reset (&msg);
+        }
+        for (size_t i = 0; i < held; ) {
+            if (zclock_mono () < delayed [i].due) {
+                i++;
+                continue;
+            }
+            zframe_t *payload = sb_job_result_encode ("{\"content\":[{\"type\":\"text\",\"text\":\"late\"}]}");
+            s_reply (router, delayed [i].routing, delayed [i].corr_id, SB_STATUS_OK, payload, &sent);
+            zframe_destroy (&delayed [i].routing);
+            delayed [i] = delayed [--held];
+        }
+    }
+    for (size_t i = 0; i < held; i++)
+        zframe_destroy (&delayed [i].routing);
+    zpoller_destroy (&poller);
+    zsock_destroy (&router);
+}
+
+static int
+s_broker_count (const char *what)
+{
+    zstr_send (s_broker, what);
+    char *text = zstr_recv (s_broker);
+    int sent = text? (int) strtol (text, NULL, 10): -1;
+    zstr_free (&text);
+    return sent;
+}
+
+static int
+s_broker_sent (void)
+{
+    return s_broker_count ("SENT");
+}
+
+//  ---------------------------------------------------------------------------
+//  A small HTTP client that also returns WWW-Authenticate
+
+typedef struct {
+    long status;
+    char *body;
+    size_t len;
+    char www_authenticate [512];
+    char content_type [128];
+} s_response_t;
+
+static size_t
+s_on_body (char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    s_response_t *r = userdata;
+    size_t n = size * nmemb;
+    char *grown = realloc (r->body, r->len + n + 1);
+    if (!grown)
+        return 0;
+    memcpy (grown + r->len, ptr, n);
+    r->body = grown;
+    r->len += n;
+    r->body [r->len] = 0;
+    return n;
+}
+
+static void
+s_copy_header (const char *line, size_t n, const char *name, char *out, size_t out_size)
+{
+    size_t name_len = strlen (name);
+    if (n <= name_len || strncasecmp (line, name, name_len) != 0)
+        return;
+    const char *value = line + name_len;
+    size_t len = n - name_len;
+    while (len && (*value == ' '))
+        value++, len--;
+    while (len && (value [len - 1] == '\r' || value [len - 1] == '\n'))
+        len--;
+    snprintf (out, out_size, "%.*s", (int) len, value);
+}
+
+static size_t
+s_on_header (char *line, size_t size, size_t nmemb, void *userdata)
+{
+    s_response_t *r = userdata;
+    size_t n = size * nmemb;
+    s_copy_header (line, n, "www-authenticate:", r->www_authenticate, sizeof r->www_authenticate);
+    s_copy_header (line, n, "content-type:", r->content_type, sizeof r->content_type);
+    return n;
+}
+
+//  One request. `token` NULL sends no Authorization; content_type NULL
+//  sends none. Returns the curl result (0 = a response came).
+static int
+s_request_ex (const char *method, const char *path, const char *token, const char *content_type,
+              const char *body, size_t len, int timeout_ms, bool http2, s_response_t *r)
+{
+    memset (r, 0, sizeof *r);
+    char url [256], auth [SB_MAX_TOKEN_LEN + 64], type [128];
+    snprintf (url, sizeof url, "%s%s", s_base, path);
+    struct curl_slist *headers = curl_slist_append (NULL, "Expect:");
+    if (token) {
+        snprintf (auth, sizeof auth, "Authorization: Bearer %s", token);
+        headers = curl_slist_append (headers, auth);
+    }
+    snprintf (type, sizeof type, "Content-Type: %s", content_type? content_type: "");
+    headers = curl_slist_append (headers, type);
+    CURL *curl = curl_easy_init ();
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    if (body) {
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
+    }
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt (curl, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    if (http2)
+        curl_easy_setopt (curl, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    CURLcode rc = curl_easy_perform (curl);
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_cleanup (curl);
+    curl_slist_free_all (headers);
+    return (int) rc;
+}
+
+static void
+s_request (const char *method, const char *path, const char *token, const char *content_type,
+           const char *body, s_response_t *r)
+{
+    int rc = s_request_ex (method, path, token, content_type, body, body? strlen (body): 0,
+                           10000, false, r);
+    assert_int_equal (rc, 0);
+}
+
+static json_t *
+s_json (s_response_t *r)
+{
+    assert_non_null (r->body);
+    json_t *json = json_loads (r->body, 0, NULL);
+    if (!json)
+        fail_msg ("not JSON: %s", r->body);
+    assert_string_equal (r->content_type, "application/json");
+    return json;
+}
+
+static void
+s_response_free (s_response_t *r)
+{
+    free (r->body);
+    r->body = NULL;
+}
+
+//  POST /mcp with the good token; returns the parsed JSON (status asserted).
+static json_t *
+s_mcp (const char *body, long expect_status)
+{
+    s_response_t r;
+    s_request ("POST", "/mcp", s_token, "application/json", body, &r);
+    if (r.status != expect_status)
+        fail_msg ("status %ld, expected %ld: %s", r.status, expect_status, r.body? r.body: "");
+    json_t *json = s_json (&r);
+    s_response_free (&r);
+    return json;
+}
+
+static int
+s_error_code (json_t *reply)
+{
+    return (int) json_integer_value (json_object_get (json_object_get (reply, "error"), "code"));
+}
+
+//  ---------------------------------------------------------------------------
+//  Fixture
+
+static char *
+s_issue (const char *tenant, const char *audience, int64_t ttl, const uint8_t *key)
+{
+    sb_token_claims_t c;
+    memset (&c, 0, sizeof c);
+    snprintf (c.tenant, sizeof c.tenant, "%s", tenant);
+    snprintf (c.subject, sizeof c.subject, "tester");
+    snprintf (c.audience, sizeof c.audience, "%s", audience);
+    c.issued_at = time (NULL) - 10;
+    c.expires_at = time (NULL) + ttl;
+    if (ttl < 0)
+        c.issued_at = c.expires_at - 100;
+    return sb_token_issue (&c, key, 32);
+}
+
+static int
+s_setup (void **state)
+{
+    curl_global_init (CURL_GLOBAL_DEFAULT);
+    zsys_init ();
+    zsys_handler_set (NULL);
+    char *error = NULL;
+    s_connectors = sb_connectors_load (SB_SOURCE_DIR "/connectors", &error);
+    free (error);
+    if (!s_connectors)
+        return -1;
+
+    s_broker = zactor_new (s_fake_broker, NULL);
+    char *port_text = zstr_recv (s_broker);
+    int broker_port = port_text? (int) strtol (port_text, NULL, 10): -1;
+    zstr_free (&port_text);
+    if (broker_port <= 0)
+        return -1;
+
+    if (sb_crypto_random (s_key, sizeof s_key))
+        return -1;
+    snprintf (s_key_path, sizeof s_key_path, "/tmp/sb-30-gateway-key-%d", (int) getpid ());
+    FILE *file = fopen (s_key_path, "w");
+    char hex [65];
+    sb_hex_encode (s_key, sizeof s_key, hex);
+    fprintf (file, "%s\n", hex);
+    fclose (file);
+
+    int port = sb_harness_free_port ();
+    char listen [64], broker [64], public_url [64], timeout [16];
+    snprintf (listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf (broker, sizeof broker, "tcp://127.0.0.1:%d", broker_port);
+    snprintf (s_base, sizeof s_base, "http://127.0.0.1:%d", port);
+    snprintf (public_url, sizeof public_url, "%s", s_base);
+    snprintf (timeout, sizeof timeout, "%d", CALL_TIMEOUT_MS);
+    const char *argv [] = {
+        sb_harness_bin ("sb-gateway"), "--listen", listen, "--broker", broker,
+        "--token-key-file", s_key_path, "--connectors", SB_SOURCE_DIR "/connectors",
+        "--public-url", public_url, "--call-timeout-ms", timeout, "--log-level", "info", NULL
+    };
+    s_gateway = sb_harness_spawn (argv, NULL);
+    if (s_gateway < 0)
+        return -1;
+    char health [128];
+    snprintf (health, sizeof health, "%s/healthz", s_base);
+    if (sb_harness_wait_http_ok (health, SB_HARNESS_WAIT_MS))
+        return -1;
+    char audience [128];
+    snprintf (audience, sizeof audience, "%s/mcp", s_base);
+    s_token = s_issue ("acme", audience, 3600, s_key);
+    return s_token? 0: -1;
+}
+
+static int
+s_teardown (void **state)
+{
+    int rc = 0;
+    if (s_gateway > 0) {
+        //  SIGTERM: the gateway drains and exits 0.
+        int status = sb_harness_stop (s_gateway);
+        if (!(WIFEXITED (status) && WEXITSTATUS (status) == 0)) {
+            fprintf (stderr, "sb-gateway did not exit cleanly: status %d\n", status);
+            rc = -1;
+        }
+    }
+    zactor_destroy (&s_broker);
+    sb_connectors_destroy (&s_connectors);
+    free (s_token);
+    unlink (s_key_path);
+    curl_global_cleanup ();
+    return rc;
+}
+
+//  ---------------------------------------------------------------------------
+//  Tests
+
+static void
+test_health_404_405 (void **state)
+{
+    s_response_t r;
+    s_request ("GET", "/healthz", NULL, NULL, NULL, &r);
+    assert_int_equal (r.status, 200);
+    json_t *json = s_json (&r);
+    assert_string_equal (json_string_value (json_object_get (json, "status")), "ok");
+    json_decref (json);
+    s_response_free (&r);
+
+    s_request ("GET", "/nowhere", NULL, NULL, NULL, &r);
+    assert_int_equal (r.status, 404);
+    json = s_json (&r);
+    assert_string_equal (json_string_value (json_object_get (json, "error")), "not_found");
+    json_decref (json);
+    s_response_free (&r);
+
+    s_request ("GET", "/mcp", s_token, NULL, NULL, &r);
+    assert_int_equal (r.status, 405);
+    json_decref (s_json (&r));
+    s_response_free (&r);
+
+    s_request ("DELETE", "/mcp", s_token, NULL, NULL, &r);
+    assert_int_equal (r.status, 405);
+    s_response_free (&r);
+
+    s_request ("GET", "/.well-known/oauth-protected-resource", NULL, NULL, NULL, &r);
+    assert_int_equal (r.status, 200);
+    json = s_json (&r);
+    char audience [128];
+    snprintf (audience, sizeof audience, "%s/mcp", s_base);
+    assert_string_equal (json_string_value (json_object_get (json, "resource")), audience);
+    json_decref (json);
+    s_response_free (&r);
+}
+
+static void
+test_unauthorized (void **state)
+{
+    const char *ping = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}";
+    char expected [256];
+    snprintf (expected, sizeof expected,
+              "resource_metadata=\"%s/.well-known/oauth-protected-resource\"", s_base);
+    s_response_t r;
+
+    //  No token at all.
+    s_request ("POST", "/mcp", NULL, "application/json", ping, &r);
+    assert_int_equal (r.status, 401);
+    assert_non_null (strstr (r.www_authenticate, "Bearer"));
+    assert_non_null (strstr (r.www_authenticate, expected));
+    assert_null (strstr (r.www_authenticate, "invalid_token"));
+    json_decref (s_json (&r));
+    s_response_free (&r);
+
+    //  Garbage, another key, expired, wrong audience.
+    char audience [128];
+    snprintf (audience, sizeof audience, "%s/mcp", s_base);
+    uint8_t other_key [32];
+    memset (other_key, 7, sizeof other_key);
+    char *tokens [] = {
+        strdup ("not-a-token"),
+        s_issue ("acme", audience, 3600, other_key),
+        s_issue ("acme", audience, -3600, s_key),
+        s_issue ("acme", "https://elsewhere.example/mcp", 3600, s_key),
+    };
+    for (size_t i = 0; i < sizeof tokens / sizeof tokens [0]; i++) {
+        s_request ("POST", "/mcp", tokens [i], "application/json", ping, &r);
+        if (r.status != 401)
+            fail_msg ("token %zu: status %ld", i, r.status);
+        assert_non_null (strstr (r.www_authenticate, "error=\"invalid_token\""));
+        assert_non_null (strstr (r.www_authenticate, expected));
+        json_t *json = s_json (&r);
+        assert_string_equal (json_string_value (json_object_get (json, "error")), "invalid_token");
+        json_decref (json);
+        s_response_free (&r);
+        free (tokens [i]);
+    }
+}
+
+static void
+test_media_type_and_size (void **state)
+{
+    const char *ping = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}";
+    s_response_t r;
+    s_request ("POST", "/mcp", s_token, "text/plain", ping, &r);
+    assert_int_equal (r.status, 415);
+    json_decref (s_json (&r));
+    s_response_free (&r);
+
+    s_request ("POST", "/mcp", s_token, NULL, ping, &r);
+    assert_int_equal (r.status, 415);
+    s_response_free (&r);
+
+    //  charset parameter is fine.
+    s_request ("POST", "/mcp", s_token, "application/json; charset=utf-8", ping, &r);
+    assert_int_equal (r.status, 200);
+    s_response_free (&r);
+
+    size_t big = (1u << 20) + 100;
+    char *body = malloc (big);
+    memset (body, ' ', big);
+    body [0] = '{';
+    body [big - 1] = '}';
+    assert_int_equal (s_request_ex ("POST", "/mcp", s_token, "application/json", body, big,
+                                    10000, false, &r), 0);
+    assert_int_equal (r.status, 413);
+    json_decref (s_json (&r));
+    s_response_free (&r);
+    free (body);
+}
+
+static void
+test_jsonrpc_errors (void **state)
+{
+    json_t *reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":", 400);
+    assert_int_equal (s_error_code (reply), -32700);
+    assert_true (json_is_null (json_object_get (reply, "id")));
+    json_decref (reply);
+
+    reply = s_mcp ("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", 400);
+    assert_int_equal (s_error_code (reply), -32600);
+    json_decref (reply);
+
+    reply = s_mcp ("{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}", 400);
+    assert_int_equal (s_error_code (reply), -32600);
+    json_decref (reply);
+
+    reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":[1],\"method\":\"ping\"}", 400);
+    assert_int_equal (s_error_code (reply), -32600);
+    json_decref (reply);
+
+    reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"no/such/method\"}", 200);
+    assert_int_equal (s_error_code (reply), -32601);
+    assert_int_equal (json_integer_value (json_object_get (reply, "id")), 11);
+    json_decref (reply);
+
+    reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"tools/call\",\"params\":{\"name\":\"no_such_tool\"}}", 200);
+    assert_int_equal (s_error_code (reply), -32602);
+    json_decref (reply);
+
+    reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":13,\"method\":\"tools/call\","
+                   "\"params\":{\"name\":\"search_accounts\",\"arguments\":[]}}", 200);
+    assert_int_equal (s_error_code (reply), -32602);
+    json_decref (reply);
+
+    //  A notification: 202 and no body.
+    s_response_t r;
+    s_request ("POST", "/mcp", s_token, "application/json",
+               "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", &r);
+    assert_int_equal (r.status, 202);
+    assert_int_equal (r.len, 0);
+    s_response_free (&r);
+}
+
+static void
+test_initialize_and_list (void **state)
+{
+    json_t *reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
+                           "{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},"
+                           "\"clientInfo\":{\"name\":\"test\",\"version\":\"1\"}}}", 200);
+    json_t *result = json_object_get (reply, "result");
+    assert_string_equal (json_string_value (json_object_get (result, "protocolVersion")), "2025-06-18");
+    assert_string_equal (json_string_value (json_object_get (json_object_get (result, "serverInfo"), "name")),
+                         "switchboard");
+    json_decref (reply);
+
+    reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}", 200);
+    json_t *tools = json_object_get (json_object_get (reply, "result"), "tools");
+    assert_int_equal (json_array_size (tools), sb_connectors_tool_count (s_connectors));
+    bool found = false;
+    size_t i;
+    json_t *tool;
+    json_array_foreach (tools, i, tool)
+        found |= strcmp (json_string_value (json_object_get (tool, "name")), "search_accounts") == 0;
+    assert_true (found);
+    json_decref (reply);
+
+    reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}", 200);
+    assert_true (json_is_object (json_object_get (reply, "result")));
+    json_decref (reply);
+}
+
+static void
+test_tools_call_ok (void **state)
+{
+    int sent_before = s_broker_sent ();
+    json_t *reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":\"call-1\",\"method\":\"tools/call\","
+                           "\"params\":{\"name\":\"search_accounts\",\"arguments\":{\"query\":\"acme\"},"
+                           "\"tenant\":\"evil\"}}", 200);
+    assert_string_equal (json_string_value (json_object_get (reply, "id")), "call-1");
+    json_t *result = json_object_get (reply, "result");
+    assert_null (json_object_get (result, "isError"));
+    json_t *echo = json_object_get (result, "structuredContent");
+    //  The tenant comes from the token, never from the body.
+    assert_string_equal (json_string_value (json_object_get (echo, "tenant")), "acme");
+    assert_string_equal (json_string_value (json_object_get (echo, "service")), "api");
+    assert_string_equal (json_string_value (json_object_get (echo, "op")), "tools/call");
+    assert_string_equal (json_string_value (json_object_get (echo, "tool")), "search_accounts");
+    assert_string_equal (json_string_value (json_object_get (echo, "args")), "{\"query\":\"acme\"}");
+    assert_int_equal (json_integer_value (json_object_get (echo, "timeout_ms")), CALL_TIMEOUT_MS);
+    const sb_tool_t *tool = sb_connectors_find_tool (s_connectors, "search_accounts");
+    assert_string_equal (json_string_value (json_object_get (echo, "connector")),
+                         sb_connector_name (sb_tool_connector (tool)));
+    assert_int_equal (json_integer_value (json_object_get (echo, "flags")),
+                      sb_tool_retry_safe (tool)? SB_FLAG_RETRY_SAFE: 0);
+    json_decref (reply);
+    assert_int_equal (s_broker_sent (), sent_before + 1);
+
+    //  Schema failure is a tool error, and never reaches the broker.
+    reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\","
+                   "\"params\":{\"name\":\"search_accounts\",\"arguments\":{\"query\":42}}}", 200);
+    result = json_object_get (reply, "result");
+    assert_true (json_is_true (json_object_get (result, "isError")));
+    json_decref (reply);
+    assert_int_equal (s_broker_sent (), sent_before + 1);
+}
+
+static void
+test_tools_call_overloaded (void **state)
+{
+    json_t *reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\","
+                           "\"params\":{\"name\":\"search_accounts\",\"arguments\":{\"query\":\"busy\"}}}", 200);
+    json_t *result = json_object_get (reply, "result");
+    assert_true (json_is_true (json_object_get (result, "isError")));
+    json_t *meta = json_object_get (result, "_meta");
+    assert_string_equal (json_string_value (json_object_get (meta, "error_type")), "overloaded");
+    assert_int_equal (json_integer_value (json_object_get (meta, "retry_after")), 3);
+    json_decref (reply);
+}
+
+static void
+test_tools_call_timeout (void **state)
+{
+    int64_t start = zclock_mono ();
+    json_t *reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\","
+                           "\"params\":{\"name\":\"search_accounts\",\"arguments\":{\"query\":\"never\"}}}", 200);
+    int64_t took = zclock_mono () - start;
+    json_t *result = json_object_get (reply, "result");
+    assert_true (json_is_true (json_object_get (result, "isError")));
+    assert_string_equal (json_string_value (json_object_get (json_object_get (result, "_meta"), "error_type")),
+                         "timeout");
+    //  The local deadline: call timeout + 2 s grace (allow scheduling slack).
+    assert_true (took >= CALL_TIMEOUT_MS + 1900);
+    assert_true (took < CALL_TIMEOUT_MS + 2000 + 3000);
+    json_decref (reply);
+}
+
+static void
+test_client_gone (void **state)
+{
+    //  HTTP/2 (h2c): the client resets and leaves before the broker's reply;
+    //  the late reply must be dropped without touching the freed request.
+    int sent_before = s_broker_sent ();
+    const char *body = "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\","
+                       "\"params\":{\"name\":\"search_accounts\",\"arguments\":{\"query\":\"slow\"}}}";
+    s_response_t r;
+    int rc = s_request_ex ("POST", "/mcp", s_token, "application/json", body, strlen (body),
+                           200, true, &r);
+    assert_int_equal (rc, CURLE_OPERATION_TIMEDOUT);
+    s_response_free (&r);
+    //  Same over HTTP/1.1.
+    rc = s_request_ex ("POST", "/mcp", s_token, "application/json", body, strlen (body),
+                       200, false, &r);
+    assert_int_equal (rc, CURLE_OPERATION_TIMEDOUT);
+    s_response_free (&r);
+
+    //  Wait (bounded) until the fake broker has sent both late replies.
+    int64_t deadline = zclock_mono () + 5000;
+    while (s_broker_sent () < sent_before + 2 && zclock_mono () < deadline)
+        zclock_sleep (20);
+    assert_int_equal (s_broker_sent (), sent_before + 2);
+
+    //  The gateway is alive and still serves calls.
+    json_t *reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\","
+                           "\"params\":{\"name\":\"search_accounts\",\"arguments\":{\"query\":\"after\"}}}", 200);
+    assert_null (json_object_get (json_object_get (reply, "result"), "isError"));
+    json_decref (reply);
+}
+
+static void
+test_still_alive (void **state)
+{
+    assert_true (sb_harness_alive (s_gateway));
+    s_response_t r;
+    s_request ("GET", "/healthz", NULL, NULL, NULL, &r);
+    assert_int_equal (r.status, 200);
+    s_response_free (&r);
+    //  HTTP/2 works too.
+    const char *ping = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}";
+    assert_int_equal (s_request_ex ("POST", "/mcp", s_token, "application/json", ping, strlen (ping),
+                                    5000, true, &r), 0);
+    assert_int_equal (r.status, 200);
+    s_response_free (&r);
+}
+
+static void
+test_stop_with_pending (void **state)
+{
+    //  A call is pending when SIGTERM comes: the gateway stops accepting,
+    //  answers it (timeout, since the broker never replies) and exits 0.
+    int received_before = s_broker_count ("RECEIVED");
+    const char *body = "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"tools/call\","
+                       "\"params\":{\"name\":\"search_accounts\",\"arguments\":{\"query\":\"never\"}}}";
+    char url [128], auth [SB_MAX_TOKEN_LEN + 64];
+    snprintf (url, sizeof url, "%s/mcp", s_base);
+    snprintf (auth, sizeof auth, "Authorization: Bearer %s", s_token);
+    struct curl_slist *headers = curl_slist_append (NULL, auth);
+    headers = curl_slist_append (headers, "Content-Type: application/json");
+    s_response_t r;
+    memset (&r, 0, sizeof r);
+    CURL *curl = curl_easy_init ();
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 15000L);
+    CURLM *multi = curl_multi_init ();
+    curl_multi_add_handle (multi, curl);
+    int running = 1;
+    int64_t deadline = zclock_mono () + 5000;
+    while (s_broker_count ("RECEIVED") == received_before && zclock_mono () < deadline) {
+        curl_multi_perform (multi, &running);
+        curl_multi_poll (multi, NULL, 0, 20, NULL);
+    }
+    assert_int_equal (s_broker_count ("RECEIVED"), received_before + 1);
+
+    int status = sb_harness_stop (s_gateway);
+    s_gateway = -1;
+    assert_true (WIFEXITED (status));
+    assert_int_equal (WEXITSTATUS (status), 0);
+
+    deadline = zclock_mono () + 5000;
+    while (running && zclock_mono () < deadline) {
+        curl_multi_perform (multi, &running);
+        if (running)
+            curl_multi_poll (multi, NULL, 0, 20, NULL);
+    }
+    long code = 0;
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &code);
+    curl_multi_remove_handle (multi, curl);
+    curl_easy_cleanup (curl);
+    curl_multi_cleanup (multi);
+    curl_slist_free_all (headers);
+    assert_int_equal (code, 200);
+    json_t *reply = json_loads (r.body? r.body: "", 0, NULL);
+    assert_non_null (reply);
+    json_t *result = json_object_get (reply, "result");
+    assert_true (json_is_true (json_object_get (result, "isError")));
+    assert_string_equal (json_string_value (json_object_get (json_object_get (result, "_meta"), "error_type")),
+                         "timeout");
+    json_decref (reply);
+    s_response_free (&r);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_health_404_405),
+        cmocka_unit_test (test_unauthorized),
+        cmocka_unit_test (test_media_type_and_size),
+        cmocka_unit_test (test_jsonrpc_errors),
+        cmocka_unit_test (test_initialize_and_list),
+        cmocka_unit_test (test_tools_call_ok),
+        cmocka_unit_test (test_tools_call_overloaded),
+        cmocka_unit_test (test_tools_call_timeout),
+        cmocka_unit_test (test_client_gone),
+        cmocka_unit_test (test_still_alive),
+        cmocka_unit_test (test_stop_with_pending),
+    };
+    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+}

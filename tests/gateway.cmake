@@ -1,0 +1,14 @@
+# tests/gateway.cmake — crypto and token unit tests, the gateway's JSON-RPC
+# unit tests, its HTTP integration test and the JSON-RPC fuzz-corpus replay.
+sb_add_test(12_crypto_unit SOURCES 12_crypto_unit.c LIBS sb_common PkgConfig::CMOCKA)
+sb_add_test(13_token_unit SOURCES 13_token_unit.c LIBS sb_token PkgConfig::CMOCKA)
+sb_add_test(30_gateway_rpc SOURCES 30_gateway_rpc.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
+sb_add_test(30_gateway_http SOURCES 30_gateway_http.c
+            LIBS sb_harness sb_proto sb_token sb_connector PkgConfig::CURL PkgConfig::CZMQ
+                 PkgConfig::CMOCKA PkgConfig::JANSSON
+            TIMEOUT 120)
+add_dependencies(30_gateway_http sb-gateway)
+
+# Fuzz target for POST /mcp bodies and REPLY payloads.
+sb_add_fuzz(fuzz_jsonrpc SOURCE fuzz/fuzz_jsonrpc.c CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/jsonrpc
+            LIBS sb_gateway_lib)
