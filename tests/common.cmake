@@ -1,3 +1,8 @@
 # common — unit tests of logging, configuration and clocks.
 sb_add_test(14_common_log_config SOURCES 14_common_log_config.c LIBS sb_common PkgConfig::CMOCKA)
 
+# docs/CONFIGURATION.md is generated from the binaries' option tables; this
+# fails when an option changed and the docs were not regenerated.
+add_test(NAME 14_config_docs_current
+         COMMAND ${CMAKE_SOURCE_DIR}/scripts/config-docs --check ${CMAKE_BINARY_DIR})
+set_tests_properties(14_config_docs_current PROPERTIES TIMEOUT 30)

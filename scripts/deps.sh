@@ -1,0 +1,52 @@
+#!/bin/bash
+# scripts/deps.sh — installs the Debian 12 packages switchboard needs, only
+# when some are missing (checked with dpkg-query first, so a second run is
+# quick and needs no network). Runs as root, or through sudo otherwise.
+set -euo pipefail
+
+SB_DEPS=(
+    build-essential cmake pkg-config
+    libzmq3-dev libczmq-dev libmsgpack-dev libjansson-dev
+    libcurl4-openssl-dev libssl-dev libpq-dev libh2o-evloop-dev
+    libcmocka-dev
+    postgresql
+    docker-compose      # only to validate docker/docker-compose.yml in the tests
+    curl ca-certificates
+)
+
+missing=()
+for pkg in "${SB_DEPS[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    if [[ "$status" != "install ok installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+
+if ((${#missing[@]} == 0)); then
+    echo "deps: all ${#SB_DEPS[@]} packages present"
+    exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+if [[ $(id -u) -eq 0 ]]; then
+    as_root=()
+elif command -v sudo >/dev/null; then
+    as_root=(sudo)
+else
+    echo "deps: missing packages and neither root nor sudo: ${missing[*]}" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+# The postgresql package starts a system cluster (main, port 5432) by
+# default; switchboard runs its own private clusters, so skip that one.
+if [[ ! -e /etc/postgresql-common/createcluster.conf ]] && [[ " ${missing[*]} " == *" postgresql "* ]]; then
+    "${as_root[@]}" mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" | "${as_root[@]}" tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        "${missing[@]}"
+echo "deps: done"

@@ -1,0 +1,246 @@
+# shellcheck shell=bash
+# scripts/farm.sh — start and stop a whole switchboard farm on 127.0.0.1:
+# a private PostgreSQL, sb-sandbox, sb-broker, one sb-worker per role and
+# one sb-gateway. Used by scripts/up and bench/run. Source it.
+#
+#   sb_farm_start BUILD_DIR FARM_DIR   start everything, wait until each is ready
+#   sb_farm_stop                       stop every process by PID, then PostgreSQL
+#   sb_farm_token [TTL]                mint a demo-tenant token (prints it)
+#   sb_farm_session TOKEN              `initialize`; prints the Mcp-Session-Id (if any)
+#   sb_farm_call TOKEN METHOD PARAMS_JSON [ID]   one JSON-RPC call to /mcp (prints the body)
+#
+# After sb_farm_start: SB_FARM_URL (public URL), SB_FARM_MCP_URL, SB_FARM_DIR,
+# SB_FARM_BIN; logs are in FARM_DIR/logs/<name>.log, PIDs in FARM_DIR/pids.
+# Environment knobs: SB_GATEWAY_PORT (default 8080 when free, else any free
+# port; 0 means any free port), SB_LOG_LEVEL (info, or debug),
+# SB_FARM_READY_S (seconds each process may take to be ready, default 30),
+# SB_FARM_FSYNC (PostgreSQL fsync, default on).
+
+# shellcheck source=scripts/pg.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pg.sh"
+
+SB_SOURCE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SB_FARM_PIDS=()         # "name:pid", in start order
+SB_FARM_DIR=
+SB_FARM_BIN=
+SB_FARM_URL=
+SB_FARM_MCP_URL=
+SB_FARM_PROTOCOL=2025-06-18
+
+# s_farm_spawn NAME ENV_ASSIGNMENTS… -- ARGV… — starts one process in the
+# background with its stdout+stderr in logs/NAME.log, records its PID.
+s_farm_spawn () {
+    local name=$1; shift
+    local envs=()
+    while [[ $1 != -- ]]; do envs+=("$1"); shift; done
+    shift
+    local log="$SB_FARM_DIR/logs/$name.log"
+    : >"$log"
+    # setsid: a Ctrl-C in the terminal reaches `up` only; up stops the rest
+    # in order, by PID.
+    env "${envs[@]}" setsid "$@" </dev/null >>"$log" 2>&1 &
+    local pid=$!
+    SB_FARM_PIDS+=("$name:$pid")
+    echo "$name $pid" >>"$SB_FARM_DIR/pids"
+    sb_say "  started $name (pid $pid, log ${log#"$PWD"/})"
+}
+
+# s_farm_wait_ready NAME — waits for the `"event":"ready"` log line of NAME.
+s_farm_wait_ready () {
+    local name=$1 entry pid=
+    for entry in "${SB_FARM_PIDS[@]}"; do
+        [[ ${entry%%:*} == "$name" ]] && pid=${entry##*:}
+    done
+    if ! sb_wait_log "$SB_FARM_DIR/logs/$name.log" '"event" *: *"ready"' \
+             "${SB_FARM_READY_S:-30}" "$pid"; then
+        sb_say "error: $name did not become ready; last lines of its log:"
+        tail -n 20 "$SB_FARM_DIR/logs/$name.log" >&2 || true
+        return 1
+    fi
+}
+
+# s_farm_gateway_port — SB_GATEWAY_PORT, else 8080 when free, else any free port.
+s_farm_gateway_port () {
+    local port=${SB_GATEWAY_PORT:-}
+    if [[ -n "$port" && "$port" != 0 ]]; then
+        if sb_port_busy "$port"; then
+            sb_say "error: SB_GATEWAY_PORT=$port is already in use"
+            return 1
+        fi
+        echo "$port"
+    elif [[ -z "$port" ]] && ! sb_port_busy 8080; then
+        echo 8080
+    else
+        sb_free_port
+    fi
+}
+
+# s_farm_token_key FILE — 32 random bytes as 64 hex characters, made once.
+s_farm_token_key () {
+    local file=$1
+    if [[ ! -s "$file" ]]; then
+        (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$file")
+        echo >>"$file"
+    fi
+    chmod 600 "$file"
+}
+
+# s_farm_stop_stale — stops processes a previous farm in this folder left
+# behind (its runner was SIGKILLed), recognised by PID and binary path.
+s_farm_stop_stale () {
+    local name pid
+    [[ -s "$SB_FARM_DIR/pids" ]] || return 0
+    while read -r name pid; do
+        if [[ -n "$pid" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$SB_FARM_BIN/"; then
+            sb_say "  stopping $name (pid $pid) left by an earlier run"
+            sb_stop_pid "$pid" 10 || true   # not our child: status unknown
+        fi
+    done <"$SB_FARM_DIR/pids"
+}
+
+sb_farm_start () {
+    local build=$1 farm=$2
+    SB_FARM_BIN=$(cd "$build" && pwd)/bin
+    mkdir -p "$farm/logs"
+    SB_FARM_DIR=$(cd "$farm" && pwd)
+    s_farm_stop_stale
+    : >"$SB_FARM_DIR/pids"
+    SB_FARM_PIDS=()
+
+    local b
+    for b in sb-sandbox sb-broker sb-worker sb-gateway sb-token; do
+        [[ -x "$SB_FARM_BIN/$b" ]] || { sb_say "error: $SB_FARM_BIN/$b is not built"; return 1; }
+    done
+
+    sb_say "starting PostgreSQL in ${SB_FARM_DIR}/pg"
+    sb_pg_start "$SB_FARM_DIR/pg" keep "${SB_FARM_FSYNC:-on}" || return 1
+    local conninfo
+    conninfo=$(sb_pg_conninfo "$SB_FARM_DIR/pg")
+    s_farm_token_key "$SB_FARM_DIR/token.key"
+
+    local sandbox_port frontend_port backend_port gateway_port sandbox_key
+    sandbox_port=$(sb_free_port) || return 1
+    frontend_port=$(sb_free_port) || return 1
+    backend_port=$(sb_free_port) || return 1
+    gateway_port=$(s_farm_gateway_port) || return 1
+    sandbox_key=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+    SB_FARM_URL="http://127.0.0.1:$gateway_port"
+    SB_FARM_MCP_URL="$SB_FARM_URL/mcp"
+    local level=${SB_LOG_LEVEL:-info}
+    # Readiness is the `ready` log line, written at info: never go quieter.
+    [[ $level == debug ]] || level=info
+    local connectors="$SB_SOURCE_DIR/connectors"
+    local backend="tcp://127.0.0.1:$backend_port"
+
+    sb_say "starting the farm (logs in $SB_FARM_DIR/logs)"
+    s_farm_spawn sandbox SB_SANDBOX_API_KEY="$sandbox_key" -- \
+        "$SB_FARM_BIN/sb-sandbox" --listen "127.0.0.1:$sandbox_port" --log-level "$level"
+    s_farm_spawn broker -- \
+        "$SB_FARM_BIN/sb-broker" --frontend "tcp://127.0.0.1:$frontend_port" \
+        --backend "$backend" --log-level "$level"
+    s_farm_wait_ready sandbox || return 1
+    s_farm_wait_ready broker || return 1
+
+    # The token worker applies the migrations; the others start beside it.
+    s_farm_spawn token-worker -- \
+        "$SB_FARM_BIN/sb-worker" --role token --broker "$backend" --db "$conninfo" \
+        --migrations "$SB_SOURCE_DIR/common/migrations" --connectors "$connectors" \
+        --log-level "$level"
+    s_farm_spawn api-worker SB_SANDBOX_CRM_TOKEN="$sandbox_key" -- \
+        "$SB_FARM_BIN/sb-worker" --role api --broker "$backend" --connectors "$connectors" \
+        --connector-urls "sandbox-crm=http://127.0.0.1:$sandbox_port" --log-level "$level"
+    s_farm_spawn webhook-worker -- \
+        "$SB_FARM_BIN/sb-worker" --role webhook --broker "$backend" --connectors "$connectors" \
+        --log-level "$level"
+    s_farm_spawn gateway -- \
+        "$SB_FARM_BIN/sb-gateway" --listen "127.0.0.1:$gateway_port" \
+        --broker "tcp://127.0.0.1:$frontend_port" --token-key-file "$SB_FARM_DIR/token.key" \
+        --connectors "$connectors" --public-url "$SB_FARM_URL" --log-level "$level"
+    local name
+    for name in token-worker api-worker webhook-worker gateway; do
+        s_farm_wait_ready "$name" || return 1
+    done
+    sb_wait_port "$gateway_port" 10 || { sb_say "error: gateway not listening on $gateway_port"; return 1; }
+    sb_say "farm ready: $SB_FARM_MCP_URL"
+}
+
+# sb_farm_stop — stops the processes in reverse start order (SIGTERM, then
+# SIGKILL after 10 s), then PostgreSQL. Safe to call twice. Fails when a
+# process did not exit with status 0 (a crash, a sanitizer report, a hang);
+# SB_FARM_BAD_EXITS then names them.
+SB_FARM_BAD_EXITS=
+sb_farm_stop () {
+    local i entry rc
+    for ((i = ${#SB_FARM_PIDS[@]} - 1; i >= 0; i--)); do
+        entry=${SB_FARM_PIDS[$i]}
+        rc=0
+        sb_stop_pid "${entry##*:}" 10 || rc=$?
+        if ((rc != 0)); then
+            SB_FARM_BAD_EXITS+="${SB_FARM_BAD_EXITS:+, }${entry%%:*} (status $rc)"
+        fi
+    done
+    SB_FARM_PIDS=()
+    if [[ -n "$SB_FARM_DIR" ]]; then
+        : >"$SB_FARM_DIR/pids"
+        sb_pg_stop "$SB_FARM_DIR/pg"
+    fi
+    if [[ -n "$SB_FARM_BAD_EXITS" ]]; then
+        sb_say "exited badly: $SB_FARM_BAD_EXITS (see $SB_FARM_DIR/logs)"
+        return 1
+    fi
+}
+
+# sb_farm_alive — true while every farm process runs; names the dead on stderr.
+sb_farm_alive () {
+    local entry ok=0
+    for entry in "${SB_FARM_PIDS[@]}"; do
+        if ! kill -0 "${entry##*:}" 2>/dev/null; then
+            sb_say "${entry%%:*} (pid ${entry##*:}) exited; see $SB_FARM_DIR/logs/${entry%%:*}.log"
+            ok=1
+        fi
+    done
+    return $ok
+}
+
+# sb_farm_token [TTL] — a token for tenant demo, audience <public-url>/mcp.
+sb_farm_token () {
+    "$SB_FARM_BIN/sb-token" --key-file "$SB_FARM_DIR/token.key" --tenant demo \
+        --subject demo-user --scope "mcp" --audience "$SB_FARM_MCP_URL" --ttl "${1:-86400}"
+}
+
+# sb_farm_session TOKEN — sends `initialize`; prints the Mcp-Session-Id the
+# gateway answered with (nothing when it uses none). Fails on a transport error.
+sb_farm_session () {
+    local token=$1 headers
+    headers=$(mktemp)
+    if ! curl -sS -m 30 -D "$headers" -o /dev/null -X POST "$SB_FARM_MCP_URL" \
+            -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+            -H 'Accept: application/json, text/event-stream' \
+            -H "MCP-Protocol-Version: $SB_FARM_PROTOCOL" \
+            -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"'"$SB_FARM_PROTOCOL"'","capabilities":{},"clientInfo":{"name":"switchboard-scripts","version":"1"}}}'; then
+        rm -f "$headers"
+        return 1
+    fi
+    tr -d '\r' <"$headers" | sed -n 's/^[Mm][Cc][Pp]-[Ss]ession-[Ii][Dd]: *//p' | head -n 1
+    rm -f "$headers"
+}
+
+# sb_farm_call TOKEN METHOD PARAMS_JSON [ID] — one JSON-RPC request to /mcp,
+# after an `initialize` whose Mcp-Session-Id (if any) it then sends. Prints
+# the response body; fails on a transport error or a non-2xx status.
+sb_farm_call () {
+    local token=$1 method=$2 params=$3 id=${4:-2}
+    local session body status
+    session=$(sb_farm_session "$token") || return 1
+    local extra=()
+    [[ -n "$session" ]] && extra=(-H "Mcp-Session-Id: $session")
+    body=$(curl -sS -m 60 -w '\n%{http_code}' -X POST "$SB_FARM_MCP_URL" \
+        -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+        -H 'Accept: application/json, text/event-stream' \
+        -H "MCP-Protocol-Version: $SB_FARM_PROTOCOL" "${extra[@]}" \
+        -d '{"jsonrpc":"2.0","id":'"$id"',"method":"'"$method"'","params":'"$params"'}') || return 1
+    status=${body##*$'\n'}
+    body=${body%$'\n'*}
+    printf '%s\n' "$body"
+    [[ $status == 2?? ]]
+}
