@@ -514,6 +514,91 @@ s_route_result (sb_broker_t *self, sb_worker_t *worker, sb_msg_t *result)
 
 
 //  --------------------------------------------------------------------------
+//  Messages inside a running call: cancel, notify, ask, answer
+
+//  The running job `corr_id` may carry one more call message from this
+//  side; counts the refusal otherwise. Returns the job or NULL.
+static sb_flight_t *
+s_call_flight (sb_broker_t *self, const char *corr_id, const char *command)
+{
+    sb_flight_t *flight = sb_inflight_lookup (self->inflight, corr_id);
+    if (!flight || flight->state != SB_FLIGHT_RUNNING
+    ||  flight->call_messages >= SB_MAX_CALL_MESSAGES) {
+        self->counters.call_messages_dropped++;
+        sb_log_debug ("call_message_dropped", "command=%s corr_id=%s held=%s",
+                      command, corr_id, flight ? "not running or over cap" : "no");
+        return NULL;
+    }
+    flight->call_messages++;
+    return flight;
+}
+
+//  Action cancel_job: the gateway that asked for a job no longer wants it.
+//  A waiting job is dropped; a running one is told to stop and kept as a
+//  tombstone (like a timed-out job) so its worker's credit comes back with
+//  the worker's RESULT `cancelled`, or after the grace period. Nothing is
+//  answered: the client cancelled, so it expects no response.
+static void
+s_cancel_job (sb_broker_t *self, sb_msg_t *cancel, zframe_t *gateway)
+{
+    sb_flight_t *flight = sb_inflight_lookup (self->inflight, cancel->corr_id);
+    if (!flight || flight->state == SB_FLIGHT_EXPIRED || !zframe_eq (flight->gateway, gateway)) {
+        self->counters.call_messages_dropped++;     //  not held, done, or not this gateway's
+        return;
+    }
+    self->counters.jobs_cancelled++;
+    if (flight->state == SB_FLIGHT_QUEUED) {
+        s_release (self, &flight);
+        return;
+    }
+    sb_msg_t msg = { 0 };
+    if (sb_msg_set_cancel (&msg, flight->corr_id) == 0)
+        (void) sb_msg_send (self->backend, &msg, flight->worker->identity);
+    sb_msg_reset (&msg);
+    flight->state = SB_FLIGHT_EXPIRED;
+    self->counters.jobs_running--;
+    zframe_destroy (&flight->payload);
+    sb_inflight_set_due (self->inflight, flight,
+                         sb_clock_mono_ms () + self->config.late_grace_ms);
+}
+
+//  Action route_answer: a client's response to a worker's ASK, from any
+//  gateway (the JSON-RPC id names the call, so no gateway keeps state).
+//  The tenant must be the job's: a gateway cannot answer for another.
+static void
+s_route_answer (sb_broker_t *self, sb_msg_t *answer)
+{
+    sb_flight_t *flight = s_call_flight (self, answer->corr_id, "answer");
+    if (!flight)
+        return;
+    if (strcmp (flight->tenant, answer->tenant) != 0) {
+        self->counters.call_messages_dropped++;
+        sb_log_warn ("cross_tenant_refused", "command=answer corr_id=%s job_tenant=%s from_tenant=%s",
+                     answer->corr_id, flight->tenant, answer->tenant);
+        return;
+    }
+    if (sb_msg_send (self->backend, answer, flight->worker->identity) == 0)
+        self->counters.call_messages_routed++;
+}
+
+//  Action route_to_gateway: a NOTIFY or ASK from the worker holding the job
+//  goes to the gateway that asked for it.
+static void
+s_route_to_gateway (sb_broker_t *self, sb_worker_t *worker, sb_msg_t *msg)
+{
+    sb_flight_t *flight = s_call_flight (self, msg->corr_id, sb_cmd_name (msg->command));
+    if (!flight)
+        return;
+    if (flight->worker != worker) {
+        self->counters.call_messages_dropped++;
+        return;
+    }
+    if (sb_msg_send (self->frontend, msg, flight->gateway) == 0)
+        self->counters.call_messages_routed++;
+}
+
+
+//  --------------------------------------------------------------------------
 //  Timers
 
 //  Action expire_jobs: answers `timeout` for every job whose deadline has
@@ -606,6 +691,8 @@ s_log_stats (sb_broker_t *self)
                  "\"late_results_dropped\":%llu,\"unknown_worker_dropped\":%llu,"
                  "\"replies_undeliverable\":%llu,\"workers_registered\":%llu,"
                  "\"workers_expired\":%llu,\"workers_disconnected\":%llu,"
+                 "\"jobs_cancelled\":%llu,\"call_messages_routed\":%llu,"
+                 "\"call_messages_dropped\":%llu,"
                  "\"workers\":%llu,\"jobs_queued\":%llu,\"jobs_running\":%llu}",
                  (unsigned long long) c.jobs_received, (unsigned long long) c.jobs_dispatched,
                  (unsigned long long) c.jobs_retried, (unsigned long long) c.jobs_replied,
@@ -617,7 +704,9 @@ s_log_stats (sb_broker_t *self)
                  (unsigned long long) c.unknown_worker_dropped,
                  (unsigned long long) c.replies_undeliverable,
                  (unsigned long long) c.workers_registered, (unsigned long long) c.workers_expired,
-                 (unsigned long long) c.workers_disconnected, (unsigned long long) c.workers,
+                 (unsigned long long) c.workers_disconnected,
+                 (unsigned long long) c.jobs_cancelled, (unsigned long long) c.call_messages_routed,
+                 (unsigned long long) c.call_messages_dropped, (unsigned long long) c.workers,
                  (unsigned long long) c.jobs_queued, (unsigned long long) c.jobs_running);
 }
 
@@ -646,6 +735,12 @@ s_frontend_ready (sb_broker_t *self)
         else
         if (msg.command == SB_CMD_REQUEST)
             s_accept_job (self, &msg, &gateway);
+        else
+        if (msg.command == SB_CMD_CANCEL)
+            s_cancel_job (self, &msg, gateway);
+        else
+        if (msg.command == SB_CMD_ANSWER)
+            s_route_answer (self, &msg);
         else
         if (msg.command != SB_CMD_HEARTBEAT && msg.command != SB_CMD_DISCONNECT)
             s_malformed (self, true, sb_cmd_name (msg.command));
@@ -677,6 +772,13 @@ s_backend_ready (sb_broker_t *self)
             switch (msg.command) {
                 case SB_CMD_READY:
                     s_register_worker (self, &msg, identity, worker);
+                    break;
+                case SB_CMD_NOTIFY:
+                case SB_CMD_ASK:
+                    if (worker)
+                        s_route_to_gateway (self, worker, &msg);
+                    else
+                        self->counters.unknown_worker_dropped++;
                     break;
                 case SB_CMD_HEARTBEAT:
                 case SB_CMD_RESULT:

@@ -23,6 +23,7 @@
 #define SB_MAX_SERVICES         64      /* most services with jobs waiting at once */
 #define SB_MAX_ATTEMPTS         10      /* hard cap on the max-attempts setting */
 #define SB_BROKER_BATCH         256     /* messages read per socket per loop turn */
+#define SB_MAX_CALL_MESSAGES    10000   /* NOTIFY + ASK + ANSWER passed on per job */
 #define SB_BROKER_TICK_MS       25      /* housekeeping period (heartbeats, expiry) */
 #define SB_LOG_RATE_MS          1000    /* at most one malformed-frame log line per period */
 
@@ -59,6 +60,9 @@ typedef struct {
     uint64_t workers_registered;    /* READYs accepted */
     uint64_t workers_expired;       /* workers lost by silence or unreachable */
     uint64_t workers_disconnected;  /* workers that sent DISCONNECT */
+    uint64_t jobs_cancelled;        /* CANCELs that stopped a queued or running job */
+    uint64_t call_messages_routed;  /* NOTIFY, ASK and ANSWER passed on */
+    uint64_t call_messages_dropped; /* those refused: job not held, wrong sender or tenant, over the cap */
     uint64_t workers;               /* gauge: registered now */
     uint64_t jobs_queued;           /* gauge: waiting for a worker */
     uint64_t jobs_running;          /* gauge: held by workers */

@@ -41,6 +41,7 @@ typedef struct {
     zframe_t *payload;                      /* opaque body, owned; kept while a retry may need it */
     uint32_t flags;                         /* SB_FLAG_* from the REQUEST */
     uint32_t attempt;                       /* dispatches so far (0 while first queued) */
+    uint32_t call_messages;                 /* NOTIFY/ASK/ANSWER passed on (cap SB_MAX_CALL_MESSAGES) */
     int64_t deadline;                       /* monotonic ms when the gateway stops waiting */
     int64_t due;                            /* heap key: deadline, or end of the grace period */
     size_t heap_index;                      /* position in the table's heap */

@@ -26,6 +26,7 @@ typedef enum {
     F_CREDIT,
     F_HEARTBEAT,
     F_STATUS,
+    F_ASK_ID,
 } s_field_t;
 
 #define S_MAX_FIELDS    6       /* most fields of any command */
@@ -48,11 +49,15 @@ static const s_layout_t s_layouts [SB_CMD_MAX + 1] = {
     [SB_CMD_RESULT]     = { "result", true, { F_CORR_ID, F_STATUS, F_END } },
     [SB_CMD_HEARTBEAT]  = { "heartbeat", false, { F_END } },
     [SB_CMD_DISCONNECT] = { "disconnect", false, { F_END } },
+    [SB_CMD_NOTIFY]     = { "notify", true, { F_CORR_ID, F_END } },
+    [SB_CMD_CANCEL]     = { "cancel", false, { F_CORR_ID, F_END } },
+    [SB_CMD_ASK]        = { "ask", true, { F_CORR_ID, F_ASK_ID, F_END } },
+    [SB_CMD_ANSWER]     = { "answer", true, { F_CORR_ID, F_TENANT, F_ASK_ID, F_END } },
 };
 
 static const char *s_status_names [SB_STATUS_MAX + 1] = {
     "ok", "timeout", "worker_lost", "overloaded", "malformed",
-    "bad_version", "failed", "duplicate",
+    "bad_version", "failed", "duplicate", "cancelled",
 };
 
 /*  Bounds of numeric fields: a value outside is malformed. */
@@ -180,6 +185,10 @@ s_encodable (const sb_msg_t *self)
                 if ((unsigned) self->status > SB_STATUS_MAX)
                     return false;
                 break;
+            case F_ASK_ID:
+                if (self->ask_id == 0)
+                    return false;
+                break;
             case F_FLAGS:
             case F_END:
                 break;
@@ -216,6 +225,7 @@ s_encode_header (const sb_msg_t *self)
             case F_CREDIT:    msgpack_pack_uint32 (&pk, self->credit); break;
             case F_HEARTBEAT: msgpack_pack_uint32 (&pk, self->heartbeat_ms); break;
             case F_STATUS:    msgpack_pack_uint32 (&pk, (uint32_t) self->status); break;
+            case F_ASK_ID:    msgpack_pack_uint32 (&pk, self->ask_id); break;
             case F_END:       break;
         }
     }
@@ -310,6 +320,11 @@ s_decode_field (s_field_t field, const msgpack_object *o, sb_msg_t *self)
             if (value > SB_STATUS_MAX)
                 return -1;
             self->status = (sb_status_t) value;
+            return 0;
+        case F_ASK_ID:
+            if (value == 0)
+                return -1;
+            self->ask_id = value;
             return 0;
         default:
             return -1;
@@ -546,6 +561,47 @@ sb_msg_set_heartbeat (sb_msg_t *self)
 {
     sb_msg_reset (self);
     self->command = SB_CMD_HEARTBEAT;
+}
+
+int
+sb_msg_set_notify (sb_msg_t *self, const char *corr_id, zframe_t **payload)
+{
+    sb_msg_reset (self);
+    if (payload) {
+        self->payload = *payload;
+        *payload = NULL;
+    }
+    self->command = SB_CMD_NOTIFY;
+    return s_copy_ident (self->corr_id, corr_id, SB_MAX_CORR_ID_LEN);
+}
+
+int
+sb_msg_set_cancel (sb_msg_t *self, const char *corr_id)
+{
+    sb_msg_reset (self);
+    self->command = SB_CMD_CANCEL;
+    return s_copy_ident (self->corr_id, corr_id, SB_MAX_CORR_ID_LEN);
+}
+
+int
+sb_msg_set_ask (sb_msg_t *self, const char *corr_id, uint32_t ask_id, zframe_t **payload)
+{
+    int rc = sb_msg_set_notify (self, corr_id, payload);
+    self->command = SB_CMD_ASK;
+    self->ask_id = ask_id;
+    return rc;
+}
+
+int
+sb_msg_set_answer (sb_msg_t *self, const char *corr_id, const char *tenant,
+                   uint32_t ask_id, zframe_t **payload)
+{
+    int rc = sb_msg_set_notify (self, corr_id, payload);
+    self->command = SB_CMD_ANSWER;
+    self->ask_id = ask_id;
+    if (rc == 0)
+        rc = s_copy_ident (self->tenant, tenant, SB_MAX_TENANT_LEN);
+    return rc;
 }
 
 void

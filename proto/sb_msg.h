@@ -46,10 +46,14 @@ typedef enum {
     SB_CMD_RESULT     = 5,  /* worker → broker: the job's outcome */
     SB_CMD_HEARTBEAT  = 6,  /* either way: I am alive */
     SB_CMD_DISCONNECT = 7,  /* either way: I am leaving / forget me */
+    SB_CMD_NOTIFY     = 8,  /* worker → broker → asking gateway: a notification inside a call */
+    SB_CMD_CANCEL     = 9,  /* gateway → broker → worker: stop this job, answer nothing */
+    SB_CMD_ASK        = 10, /* worker → broker → asking gateway: a request to the client */
+    SB_CMD_ANSWER     = 11, /* any gateway → broker → worker: the client's response to an ASK */
 } sb_cmd_t;
 
 #define SB_CMD_MIN SB_CMD_REQUEST
-#define SB_CMD_MAX SB_CMD_DISCONNECT
+#define SB_CMD_MAX SB_CMD_ANSWER
 
 typedef enum {
     SB_STATUS_OK          = 0,  /* the worker ran the job; payload is its result */
@@ -60,9 +64,10 @@ typedef enum {
     SB_STATUS_BAD_VERSION = 5,  /* the peer speaks another protocol version */
     SB_STATUS_FAILED      = 6,  /* the worker could not run the job; payload says why */
     SB_STATUS_DUPLICATE   = 7,  /* a job with this correlation ID is already in flight */
+    SB_STATUS_CANCELLED   = 8,  /* RESULT only: the worker stopped the job after CANCEL */
 } sb_status_t;
 
-#define SB_STATUS_MAX SB_STATUS_DUPLICATE
+#define SB_STATUS_MAX SB_STATUS_CANCELLED
 
 /* Flags of REQUEST and JOB. */
 #define SB_FLAG_RETRY_SAFE      0x1u    /* may be re-dispatched if its worker dies */
@@ -72,16 +77,17 @@ typedef enum {
     `payload` is owned by the message; sb_msg_reset frees it. */
 typedef struct {
     sb_cmd_t command;                       /* which message this is */
-    char corr_id [SB_MAX_CORR_ID_LEN + 1];  /* REQUEST REPLY JOB RESULT: correlation ID */
+    char corr_id [SB_MAX_CORR_ID_LEN + 1];  /* every command but READY HEARTBEAT DISCONNECT */
     char service [SB_MAX_SERVICE_LEN + 1];  /* REQUEST READY: service name ("api", "token"…) */
-    char tenant [SB_MAX_TENANT_LEN + 1];    /* REQUEST JOB: tenant the job runs for */
+    char tenant [SB_MAX_TENANT_LEN + 1];    /* REQUEST JOB ANSWER: tenant the job runs for */
     uint32_t timeout_ms;                    /* REQUEST JOB: time left before the deadline */
     uint32_t flags;                         /* REQUEST JOB: SB_FLAG_* */
     uint32_t attempt;                       /* JOB: 1 for the first dispatch, 2… for retries */
     uint32_t credit;                        /* READY: how many jobs the worker holds at once */
     uint32_t heartbeat_ms;                  /* READY: the worker's heartbeat interval */
+    uint32_t ask_id;                        /* ASK ANSWER: the request's number within its job */
     sb_status_t status;                     /* REPLY RESULT: outcome */
-    zframe_t *payload;                      /* REQUEST REPLY JOB RESULT: opaque body, owned */
+    zframe_t *payload;                      /* REQUEST REPLY JOB RESULT NOTIFY ASK ANSWER: body, owned */
 } sb_msg_t;
 
 /*  Frees the payload and zeroes every field. Safe on a zeroed message. */
@@ -126,6 +132,11 @@ int sb_msg_set_result (sb_msg_t *self, const char *corr_id, sb_status_t status,
 int sb_msg_set_ready (sb_msg_t *self, const char *service, uint32_t credit,
                       uint32_t heartbeat_ms);
 void sb_msg_set_heartbeat (sb_msg_t *self);
+int sb_msg_set_notify (sb_msg_t *self, const char *corr_id, zframe_t **payload);
+int sb_msg_set_cancel (sb_msg_t *self, const char *corr_id);
+int sb_msg_set_ask (sb_msg_t *self, const char *corr_id, uint32_t ask_id, zframe_t **payload);
+int sb_msg_set_answer (sb_msg_t *self, const char *corr_id, const char *tenant,
+                       uint32_t ask_id, zframe_t **payload);
 void sb_msg_set_disconnect (sb_msg_t *self);
 
 /*  Names for logs and metrics: "request", "reply"…; "ok", "timeout"…

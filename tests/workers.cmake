@@ -33,3 +33,10 @@ if(TARGET sb-sandbox)
         TIMEOUT 120)
     add_dependencies(38_workers_sandbox sb-worker sb-sandbox)
 endif()
+
+# CANCEL reaching a worker mid-upstream-call.
+sb_add_test(38_workers_cancel
+    SOURCES 38_workers_cancel.c 38_workers_fake.c
+    LIBS ${SB_WORKERS_TEST_LIBS}
+    TIMEOUT 60)
+add_dependencies(38_workers_cancel sb-worker)

@@ -28,6 +28,12 @@ struct _sb_worker_job_t {
     sb_job_t spec;                          /* decoded payload */
     void *data;                             /* role's per-job state */
     bool started;                           /* handed to the role */
+    uint32_t last_ask_id;                   /* ids of this job's asks count from 1 */
+    struct {
+        uint32_t id;                        /* 0 = free slot */
+        sb_worker_answer_fn *on_answer;     /* callback */
+        void *arg;                          /* its argument */
+    } asks [SB_MAX_ASKS_PER_JOB];           /* questions awaiting the client's answer */
 };
 
 struct _sb_worker_t {
@@ -210,6 +216,24 @@ s_send_result (sb_worker_t *self, const char *corr_id, sb_status_t status, const
     s_send (self, &msg);
 }
 
+//  Sends NOTIFY (ask_id 0) or ASK carrying JSON text in a result map.
+static int
+s_send_call_message (sb_worker_t *self, const char *corr_id, uint32_t ask_id, const char *json)
+{
+    zframe_t *payload = sb_job_result_encode (json);
+    if (!payload)
+        return -1;
+    sb_msg_t msg = { 0 };
+    int rc = ask_id ? sb_msg_set_ask (&msg, corr_id, ask_id, &payload)
+                    : sb_msg_set_notify (&msg, corr_id, &payload);
+    zframe_destroy (&payload);
+    if (rc) {
+        sb_msg_reset (&msg);
+        return -1;
+    }
+    return s_send (self, &msg);
+}
+
 static void
 s_send_failed (sb_worker_t *self, const char *corr_id, sb_status_t status, const char *message)
 {
@@ -382,12 +406,59 @@ s_expire_jobs (sb_worker_t *self, int64_t now)
 //  ---------------------------------------------------------------------
 //  Input
 
+//  CANCEL: the client gave up on the call. The role lets go of the job and
+//  the broker gets RESULT `cancelled` so it can give our credit back.
+static void
+s_on_cancel (sb_worker_t *self, sb_msg_t *msg)
+{
+    sb_worker_job_t *job = zhashx_lookup (self->jobs, msg->corr_id);
+    if (!job)
+        return;             //  already finished: the broker drops that result
+    sb_log_info ("job_cancelled", "corr_id=%s op=%s", job->corr_id, job->spec.op);
+    zhashx_delete (self->jobs, job->corr_id);
+    if (job->started && self->role && self->role->abandon)
+        self->role->abandon (self->role_state, job);
+    s_send_result (self, job->corr_id, SB_STATUS_CANCELLED, "{\"cancelled\":true}");
+    s_job_free (&job);
+}
+
+//  ANSWER: the client's response to one of a job's asks.
+static void
+s_on_answer (sb_worker_t *self, sb_msg_t *msg)
+{
+    sb_worker_job_t *job = zhashx_lookup (self->jobs, msg->corr_id);
+    if (!job)
+        return;
+    for (size_t i = 0; i < SB_MAX_ASKS_PER_JOB; i++) {
+        if (job->asks [i].id != msg->ask_id)
+            continue;
+        sb_job_result_t response = { 0 };
+        if (!msg->payload
+        ||  sb_job_result_decode (zframe_data (msg->payload), zframe_size (msg->payload), &response)) {
+            sb_log_warn ("answer_malformed", "corr_id=%s ask=%u", job->corr_id, msg->ask_id);
+            return;
+        }
+        sb_worker_answer_fn *on_answer = job->asks [i].on_answer;
+        void *arg = job->asks [i].arg;
+        job->asks [i].id = 0;               //  free the slot before the callback may end the job
+        on_answer (job, response.result, arg);
+        sb_job_result_clear (&response);
+        return;
+    }
+}
+
 static void
 s_handle (sb_worker_t *self, sb_msg_t *msg)
 {
     switch (msg->command) {
         case SB_CMD_JOB:
             s_on_job (self, msg);
+            break;
+        case SB_CMD_CANCEL:
+            s_on_cancel (self, msg);
+            break;
+        case SB_CMD_ANSWER:
+            s_on_answer (self, msg);
             break;
         case SB_CMD_HEARTBEAT:
             break;
@@ -623,4 +694,32 @@ sb_worker_job_fail_unknown_op (sb_worker_job_t **job_p)
     char message [SB_MAX_OP_LEN + 32];
     snprintf (message, sizeof message, "unknown op %s", sb_worker_job_spec (*job_p)->op);
     sb_worker_job_fail (job_p, message);
+}
+
+int
+sb_worker_job_notify (sb_worker_job_t *job, const char *notification_json)
+{
+    if (!job || !notification_json)
+        return -1;
+    return s_send_call_message (job->worker, job->corr_id, 0, notification_json);
+}
+
+int
+sb_worker_job_ask (sb_worker_job_t *job, const char *request_json,
+                   sb_worker_answer_fn *on_answer, void *arg)
+{
+    if (!job || !request_json || !on_answer)
+        return -1;
+    for (size_t i = 0; i < SB_MAX_ASKS_PER_JOB; i++) {
+        if (job->asks [i].id)
+            continue;
+        uint32_t id = ++job->last_ask_id;
+        if (s_send_call_message (job->worker, job->corr_id, id, request_json))
+            return -1;
+        job->asks [i].id = id;
+        job->asks [i].on_answer = on_answer;
+        job->asks [i].arg = arg;
+        return (int) id;
+    }
+    return -1;
 }

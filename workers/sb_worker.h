@@ -114,4 +114,34 @@ void sb_worker_job_fail (sb_worker_job_t **job_p, const char *message);
     role answers for an op it does not serve. */
 void sb_worker_job_fail_unknown_op (sb_worker_job_t **job_p);
 
+/*  ---------------------------------------------------------------------
+    Talking to the client during a call (see proto/PROTOCOL.md, NOTIFY/ASK).
+
+    A job may send notifications (JSON-RPC notifications without an id:
+    notifications/progress — the gateway adds the client's progressToken —
+    or notifications/message for logs) and ask the client questions
+    (JSON-RPC requests without an id: elicitation/create,
+    sampling/createMessage); the gateway numbers and routes them. If the
+    broker CANCELs the job, the role's abandon callback runs and the core
+    answers RESULT `cancelled`. */
+
+#define SB_MAX_ASKS_PER_JOB 8   /* questions one job may have open at once */
+
+/*  Sends a notification (borrowed JSON text) for the job's call.
+    Returns 0, or -1 when it could not be sent (too large, no broker). */
+int sb_worker_job_notify (sb_worker_job_t *job, const char *notification_json)
+    __attribute__ ((warn_unused_result));
+
+/*  Called once with the client's JSON-RPC response text (borrowed: a
+    {"result": …} or {"error": …} object) to an ask. The callback may end
+    the job. Not called if the job ends first. */
+typedef void (sb_worker_answer_fn) (sb_worker_job_t *job, const char *response_json, void *arg);
+
+/*  Asks the client (request: borrowed JSON text {"method": …, "params": …}).
+    Returns the ask's id (> 0), or -1 when SB_MAX_ASKS_PER_JOB are open or
+    it could not be sent. */
+int sb_worker_job_ask (sb_worker_job_t *job, const char *request_json,
+                       sb_worker_answer_fn *on_answer, void *arg)
+    __attribute__ ((warn_unused_result));
+
 #endif

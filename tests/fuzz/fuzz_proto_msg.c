@@ -27,6 +27,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         assert (again.command == msg.command);
         assert (strcmp (again.corr_id, msg.corr_id) == 0);
         assert (again.timeout_ms == msg.timeout_ms);
+        assert (again.ask_id == msg.ask_id);
+        assert (strcmp (again.tenant, msg.tenant) == 0);
         sb_msg_reset (&again);
     }
     sb_msg_reset (&msg);
