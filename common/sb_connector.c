@@ -18,21 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-struct _sb_connectors_t {
-    sb_connector_t **connectors;    /* loaded connectors, sorted by file name */
-    size_t count;                   /* entries in connectors */
-    sb_tool_t **tools;              /* every tool, in load order (borrowed) */
-    size_t tool_count;              /* entries in tools */
-};
-
 //  --------------------------------------------------------------------------
 //  Small helpers
-
-static char *
-s_strdup_or_null (const char *text)
-{
-    return text ? strdup (text) : NULL;
-}
 
 static bool
 s_valid_name (const char *name, bool allow_underscore)
@@ -49,8 +36,8 @@ s_valid_name (const char *name, bool allow_underscore)
 }
 
 //  Checks that `obj` has only keys from the NULL-terminated `allowed`.
-static int
-s_check_keys (const json_t *obj, const char *const allowed [], const char *where, char **why)
+int
+sb_def_check_keys (const json_t *obj, const char *const allowed [], const char *where, char **why)
 {
     const char *key;
     json_t *value;
@@ -68,8 +55,8 @@ s_check_keys (const json_t *obj, const char *const allowed [], const char *where
 
 //  Reads an optional/required string member. Returns 0 (and *out borrowed,
 //  NULL when optional and absent) or -1 with *why.
-static int
-s_get_string (const json_t *obj, const char *key, bool required, const char *where,
+int
+sb_def_get_string (const json_t *obj, const char *key, bool required, const char *where,
               const char **out, char **why)
 {
     json_t *value = json_object_get (obj, key);
@@ -89,8 +76,8 @@ s_get_string (const json_t *obj, const char *key, bool required, const char *whe
     return 0;
 }
 
-static int
-s_get_bool (const json_t *obj, const char *key, bool def, const char *where,
+int
+sb_def_get_bool (const json_t *obj, const char *key, bool def, const char *where,
             bool *out, char **why)
 {
     json_t *value = json_object_get (obj, key);
@@ -122,34 +109,6 @@ s_get_int (const json_t *obj, const char *key, long def, long min, long max,
     return 0;
 }
 
-static int
-s_check_string_array (const json_t *value, const char *where, const char *key, char **why)
-{
-    if (!json_is_array (value)) {
-        *why = sb_strfmt ("%s: \"%s\" must be an array of strings", where, key);
-        return -1;
-    }
-    size_t index;
-    json_t *item;
-    json_array_foreach (value, index, item)
-        if (!json_is_string (item)) {
-            *why = sb_strfmt ("%s: \"%s\" must be an array of strings", where, key);
-            return -1;
-        }
-    return 0;
-}
-
-static int
-s_check_pointer (const char *pointer, const char *where, const char *key, char **why)
-{
-    if (pointer && pointer [0] && pointer [0] != '/') {
-        *why = sb_strfmt ("%s: \"%s\" must be a JSON pointer (\"\" or starting with \"/\")",
-                          where, key);
-        return -1;
-    }
-    return 0;
-}
-
 //  --------------------------------------------------------------------------
 //  Tool parsing
 
@@ -160,6 +119,7 @@ s_tool_destroy (sb_tool_t **self_p)
     if (!self)
         return;
     free (self->name);
+    free (self->builtin);
     json_decref (self->descriptor);
     free (self->path);
     json_decref (self->query);
@@ -233,24 +193,96 @@ s_check_body (const json_t *tmpl, const json_t *props, const char *where, char *
     return 0;
 }
 
+//  The HTTP request template and result mapping of a tool.
+static int
+s_tool_parse_http (sb_tool_t *self, const json_t *def, const json_t *request,
+                   const json_t *schema, const json_t *props, const char *where, char **why)
+{
+    static const char *const request_keys [] = { "method", "path", "query", "body", NULL };
+    static const char *const methods [] = { "GET", "POST", "PUT", "PATCH", "DELETE", NULL };
+    const char *method, *path;
+
+    if (sb_def_check_keys (request, request_keys, where, why)
+    ||  sb_def_get_string (request, "method", true, where, &method, why)
+    ||  sb_def_get_string (request, "path", true, where, &path, why))
+        return -1;
+    bool method_ok = false;
+    for (size_t i = 0; methods [i]; i++)
+        method_ok |= strcmp (method, methods [i]) == 0;
+    if (!method_ok) {
+        *why = sb_strfmt ("%s: request.method must be GET, POST, PUT, PATCH or DELETE", where);
+        return -1;
+    }
+    snprintf (self->method, sizeof self->method, "%s", method);
+    if (path [0] != '/' || strchr (path, '?') || strchr (path, '#')) {
+        *why = sb_strfmt ("%s: request.path must start with \"/\" and hold no query "
+                          "(use request.query)", where);
+        return -1;
+    }
+    char *error = NULL;
+    s_path_check_t path_check = { props, json_object_get ((json_t *) schema, "required") };
+    if (sb_template_check (path, s_is_required_property, &path_check, &error)) {
+        *why = sb_strfmt ("%s: request.path: %s (path placeholders must be required "
+                          "properties)", where, error);
+        free (error);
+        return -1;
+    }
+    self->path = strdup (path);
+
+    json_t *query = json_object_get (request, "query");
+    if (query) {
+        if (!json_is_object (query)) {
+            *why = sb_strfmt ("%s: request.query must be an object of string templates", where);
+            return -1;
+        }
+        const char *key;
+        json_t *tmpl;
+        json_object_foreach (query, key, tmpl) {
+            if (!json_is_string (tmpl)) {
+                *why = sb_strfmt ("%s: request.query.%s must be a string template", where, key);
+                return -1;
+            }
+            if (sb_template_check (json_string_value (tmpl), s_is_property, (void *) props, &error)) {
+                *why = sb_strfmt ("%s: request.query.%s: %s", where, key, error);
+                free (error);
+                return -1;
+            }
+        }
+        self->query = json_incref (query);
+    }
+    json_t *body = json_object_get (request, "body");
+    if (body) {
+        if (strcmp (method, "GET") == 0 || strcmp (method, "DELETE") == 0) {
+            *why = sb_strfmt ("%s: request.body is only allowed with POST, PUT or PATCH", where);
+            return -1;
+        }
+        if (s_check_body (body, props, where, why))
+            return -1;
+        self->body = json_deep_copy (body);
+    }
+
+    //  Result mapping (sb_mapping.c).
+    json_t *result = json_object_get (def, "result");
+    if (!json_is_object (result)) {
+        *why = sb_strfmt ("%s: \"result\" must be an object", where);
+        return -1;
+    }
+    return sb_mapping_parse (self, result, where, why);
+}
+
 static sb_tool_t *
 s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, char **why)
 {
     static const char *const tool_keys [] = {
-        "name", "title", "description", "annotations", "inputSchema", "request", "result", NULL
-    };
-    static const char *const request_keys [] = { "method", "path", "query", "body", NULL };
-    static const char *const result_keys [] = {
-        "mapping", "pointer", "next_cursor", "total", "title", "subtitle", "fields",
-        "noun", "noun_plural", "summary", NULL
+        "name", "title", "description", "annotations", "inputSchema", "outputSchema",
+        "_meta", "securitySchemes", "request", "result", NULL
     };
     static const char *const annotation_keys [] = {
         "title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint", NULL
     };
-    static const char *const methods [] = { "GET", "POST", "PUT", "PATCH", "DELETE", NULL };
 
     char where [SB_MAX_CONNECTOR_NAME + 256];
-    const char *name, *title, *description, *method, *path, *mapping, *text;
+    const char *name, *title, *description, *text;
     sb_tool_t *self = NULL;
 
     if (!json_is_object (def)) {
@@ -258,7 +290,7 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, ch
         return NULL;
     }
     snprintf (where, sizeof where, "%s: a tool", file);
-    if (s_get_string (def, "name", true, where, &name, why))
+    if (sb_def_get_string (def, "name", true, where, &name, why))
         return NULL;
     if (!s_valid_name (name, true)) {
         *why = sb_strfmt ("%s: tool name \"%.64s\" must be 1-64 letters, digits, '_' or '-'",
@@ -266,9 +298,9 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, ch
         return NULL;
     }
     snprintf (where, sizeof where, "%s: tool \"%s\"", file, name);
-    if (s_check_keys (def, tool_keys, where, why)
-    ||  s_get_string (def, "title", false, where, &title, why)
-    ||  s_get_string (def, "description", true, where, &description, why))
+    if (sb_def_check_keys (def, tool_keys, where, why)
+    ||  sb_def_get_string (def, "title", false, where, &title, why)
+    ||  sb_def_get_string (def, "description", true, where, &description, why))
         return NULL;
 
     json_t *schema = json_object_get (def, "inputSchema");
@@ -293,142 +325,52 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, ch
         goto fail;
     }
     if (annotations
-    &&  (s_check_keys (annotations, annotation_keys, where, why)
-    ||   s_get_bool (annotations, "readOnlyHint", false, where, &self->read_only, why)
-    ||   s_get_bool (annotations, "destructiveHint", false, where, &destructive, why)
-    ||   s_get_bool (annotations, "idempotentHint", false, where, &self->idempotent, why)
-    ||   s_get_bool (annotations, "openWorldHint", true, where, &open_world, why)))
+    &&  (sb_def_check_keys (annotations, annotation_keys, where, why)
+    ||   sb_def_get_bool (annotations, "readOnlyHint", false, where, &self->read_only, why)
+    ||   sb_def_get_bool (annotations, "destructiveHint", false, where, &destructive, why)
+    ||   sb_def_get_bool (annotations, "idempotentHint", false, where, &self->idempotent, why)
+    ||   sb_def_get_bool (annotations, "openWorldHint", true, where, &open_world, why)))
         goto fail;
 
-    //  Request template.
     json_t *request = json_object_get (def, "request");
     if (!json_is_object (request)) {
         *why = sb_strfmt ("%s: \"request\" must be an object", where);
         goto fail;
     }
-    if (s_check_keys (request, request_keys, where, why)
-    ||  s_get_string (request, "method", true, where, &method, why)
-    ||  s_get_string (request, "path", true, where, &path, why))
-        goto fail;
-    bool method_ok = false;
-    for (size_t i = 0; methods [i]; i++)
-        method_ok |= strcmp (method, methods [i]) == 0;
-    if (!method_ok) {
-        *why = sb_strfmt ("%s: request.method must be GET, POST, PUT, PATCH or DELETE", where);
-        goto fail;
-    }
-    snprintf (self->method, sizeof self->method, "%s", method);
-    if (path [0] != '/' || strchr (path, '?') || strchr (path, '#')) {
-        *why = sb_strfmt ("%s: request.path must start with \"/\" and hold no query "
-                          "(use request.query)", where);
-        goto fail;
-    }
-    char *error = NULL;
-    s_path_check_t path_check = { props, json_object_get (schema, "required") };
-    if (sb_template_check (path, s_is_required_property, &path_check, &error)) {
-        *why = sb_strfmt ("%s: request.path: %s (path placeholders must be required "
-                          "properties)", where, error);
-        free (error);
-        goto fail;
-    }
-    self->path = strdup (path);
-
-    json_t *query = json_object_get (request, "query");
-    if (query) {
-        if (!json_is_object (query)) {
-            *why = sb_strfmt ("%s: request.query must be an object of string templates", where);
+    if (json_object_get (request, "builtin")) {
+        //  A fixture the worker runs itself: nothing is sent upstream.
+        static const char *const builtin_keys [] = { "builtin", NULL };
+        if (sb_def_check_keys (request, builtin_keys, where, why)
+        ||  sb_def_get_string (request, "builtin", true, where, &text, why))
+            goto fail;
+        if (!s_valid_name (text, true) || json_object_get (def, "result")) {
+            *why = sb_strfmt ("%s: request.builtin must name a fixture (letters, digits, '_', "
+                              "'-') and a builtin tool has no \"result\"", where);
             goto fail;
         }
-        const char *key;
-        json_t *tmpl;
-        json_object_foreach (query, key, tmpl) {
-            if (!json_is_string (tmpl)) {
-                *why = sb_strfmt ("%s: request.query.%s must be a string template", where, key);
-                goto fail;
-            }
-            if (sb_template_check (json_string_value (tmpl), s_is_property, props, &error)) {
-                *why = sb_strfmt ("%s: request.query.%s: %s", where, key, error);
-                free (error);
-                goto fail;
-            }
-        }
-        self->query = json_incref (query);
+        self->builtin = strdup (text);
     }
-    json_t *body = json_object_get (request, "body");
-    if (body) {
-        if (strcmp (method, "GET") == 0 || strcmp (method, "DELETE") == 0) {
-            *why = sb_strfmt ("%s: request.body is only allowed with POST, PUT or PATCH", where);
-            goto fail;
-        }
-        if (s_check_body (body, props, where, why))
-            goto fail;
-        self->body = json_deep_copy (body);
-    }
-
-    //  Result mapping.
-    json_t *result = json_object_get (def, "result");
-    if (!json_is_object (result)) {
-        *why = sb_strfmt ("%s: \"result\" must be an object", where);
-        goto fail;
-    }
-    if (s_check_keys (result, result_keys, where, why)
-    ||  s_get_string (result, "mapping", true, where, &mapping, why))
-        goto fail;
-    if (strcmp (mapping, "list") == 0)
-        self->map_kind = SB_MAP_LIST;
     else
-    if (strcmp (mapping, "object") == 0)
-        self->map_kind = SB_MAP_OBJECT;
-    else {
-        *why = sb_strfmt ("%s: result.mapping must be \"list\" or \"object\"", where);
+    if (s_tool_parse_http (self, def, request, schema, props, where, why))
+        goto fail;
+
+    //  What the tool returns, and what it tells a client (ChatGPT) about it.
+    json_t *output = json_object_get (def, "outputSchema");
+    json_t *meta = json_object_get (def, "_meta");
+    json_t *schemes = json_object_get (def, "securitySchemes");
+    const char *output_type = json_string_value (json_object_get (output, "type"));
+    if (output && (!output_type || strcmp (output_type, "object"))) {
+        *why = sb_strfmt ("%s: \"outputSchema\" must be a JSON Schema with type \"object\"", where);
         goto fail;
     }
-    json_t *pointer = json_object_get (result, "pointer");
-    if (pointer && !json_is_string (pointer)) {
-        *why = sb_strfmt ("%s: result.pointer must be a string", where);
+    if (output && sb_schema_validate (output, where, why))
+        goto fail;
+    if (meta && sb_catalog_check_tool_meta (meta, where, why))
+        goto fail;
+    if (schemes && !json_is_array (schemes)) {
+        *why = sb_strfmt ("%s: \"securitySchemes\" must be an array", where);
         goto fail;
     }
-    self->pointer = strdup (pointer ? json_string_value (pointer) : "");
-    if (s_check_pointer (self->pointer, where, "result.pointer", why))
-        goto fail;
-    if (s_get_string (result, "next_cursor", false, where, &text, why)
-    ||  s_check_pointer (text, where, "result.next_cursor", why))
-        goto fail;
-    self->cursor_pointer = s_strdup_or_null (text);
-    if (s_get_string (result, "total", false, where, &text, why)
-    ||  s_check_pointer (text, where, "result.total", why))
-        goto fail;
-    self->total_pointer = s_strdup_or_null (text);
-    if (s_get_string (result, "title", false, where, &text, why))
-        goto fail;
-    self->title_field = s_strdup_or_null (text);
-    json_t *subtitle = json_object_get (result, "subtitle");
-    if (subtitle) {
-        if (s_check_string_array (subtitle, where, "result.subtitle", why))
-            goto fail;
-        self->subtitle_fields = json_incref (subtitle);
-    }
-    json_t *fields = json_object_get (result, "fields");
-    if (fields) {
-        if (s_check_string_array (fields, where, "result.fields", why))
-            goto fail;
-        self->fields = json_incref (fields);
-    }
-    if (s_get_string (result, "noun", true, where, &text, why))
-        goto fail;
-    self->noun = strdup (text);
-    if (s_get_string (result, "noun_plural", false, where, &text, why))
-        goto fail;
-    self->noun_plural = text ? strdup (text) : sb_strfmt ("%ss", self->noun);
-    if (s_get_string (result, "summary", false, where, &text, why))
-        goto fail;
-    if (text && sb_template_check (text, NULL, NULL, &error)) {
-        *why = sb_strfmt ("%s: result.summary: %s", where, error);
-        free (error);
-        goto fail;
-    }
-    self->summary = strdup (text ? text
-                            : self->map_kind == SB_MAP_LIST ? "Found {count} {noun}" : "{Noun}");
 
     //  The MCP Tool object, built once.
     self->descriptor = json_pack ("{s:s, s:s, s:O}",
@@ -443,7 +385,15 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, ch
     if (title && !json_object_get (hints, "title"))
         json_object_set_new (hints, "title", json_string (title));
     json_object_set_new (self->descriptor, "annotations", hints);
+    if (output)
+        json_object_set_new (self->descriptor, "outputSchema", json_deep_copy (output));
+    if (schemes)
+        json_object_set_new (self->descriptor, "securitySchemes", json_deep_copy (schemes));
+    if (meta)
+        json_object_set_new (self->descriptor, "_meta", json_deep_copy (meta));
     self->schema = json_object_get (self->descriptor, "inputSchema");
+    self->output_schema = json_object_get (self->descriptor, "outputSchema");
+    self->meta = json_object_get (self->descriptor, "_meta");
     json_decref (empty);
     return self;
 
@@ -467,6 +417,7 @@ s_connector_destroy (sb_connector_t **self_p)
     for (size_t i = 0; i < self->tool_count; i++)
         s_tool_destroy (&self->tools [i]);
     free (self->tools);
+    sb_catalog_destroy (&self->catalog);
     free (self->file);
     free (self->name);
     free (self->title);
@@ -502,7 +453,7 @@ s_connector_parse (const json_t *root, const char *file, char **why)
 {
     static const char *const keys [] = {
         "name", "title", "description", "display_name", "base_url", "auth", "limits",
-        "tools", NULL
+        "tools", "resources", "resource_templates", "prompts", NULL
     };
     static const char *const auth_keys [] = { "type", "token_env", "header", "prefix", NULL };
     static const char *const limit_keys [] = { "timeout_ms", "max_response_bytes", NULL };
@@ -512,12 +463,12 @@ s_connector_parse (const json_t *root, const char *file, char **why)
         *why = sb_strfmt ("%s: the file must hold one JSON object", file);
         return NULL;
     }
-    if (s_check_keys (root, keys, file, why)
-    ||  s_get_string (root, "name", true, file, &name, why)
-    ||  s_get_string (root, "title", true, file, &title, why)
-    ||  s_get_string (root, "description", false, file, &description, why)
-    ||  s_get_string (root, "display_name", false, file, &display, why)
-    ||  s_get_string (root, "base_url", true, file, &base_url, why))
+    if (sb_def_check_keys (root, keys, file, why)
+    ||  sb_def_get_string (root, "name", true, file, &name, why)
+    ||  sb_def_get_string (root, "title", true, file, &title, why)
+    ||  sb_def_get_string (root, "description", false, file, &description, why)
+    ||  sb_def_get_string (root, "display_name", false, file, &display, why)
+    ||  sb_def_get_string (root, "base_url", false, file, &base_url, why))
         return NULL;
     if (!s_valid_name (name, false)) {
         *why = sb_strfmt ("%s: connector name must be 1-64 letters, digits or '-'", file);
@@ -530,7 +481,7 @@ s_connector_parse (const json_t *root, const char *file, char **why)
     self->name = strdup (name);
     self->title = strdup (title);
     self->display_name = strdup (display ? display : title);
-    if (s_set_base_url (self, base_url)) {
+    if (base_url && s_set_base_url (self, base_url)) {
         *why = sb_strfmt ("%s: base_url must be an http:// or https:// URL without query", file);
         goto fail;
     }
@@ -541,8 +492,8 @@ s_connector_parse (const json_t *root, const char *file, char **why)
             *why = sb_strfmt ("%s: \"auth\" must be an object", file);
             goto fail;
         }
-        if (s_check_keys (auth, auth_keys, file, why)
-        ||  s_get_string (auth, "type", true, file, &text, why))
+        if (sb_def_check_keys (auth, auth_keys, file, why)
+        ||  sb_def_get_string (auth, "type", true, file, &text, why))
             goto fail;
         if (strcmp (text, "none") == 0)
             self->auth_type = SB_AUTH_NONE;
@@ -557,15 +508,15 @@ s_connector_parse (const json_t *root, const char *file, char **why)
             goto fail;
         }
         if (self->auth_type != SB_AUTH_NONE) {
-            if (s_get_string (auth, "token_env", true, file, &text, why))
+            if (sb_def_get_string (auth, "token_env", true, file, &text, why))
                 goto fail;
             self->token_env = strdup (text);
         }
-        if (s_get_string (auth, "header", self->auth_type == SB_AUTH_API_KEY_HEADER,
+        if (sb_def_get_string (auth, "header", self->auth_type == SB_AUTH_API_KEY_HEADER,
                           file, &text, why))
             goto fail;
         self->auth_header = strdup (text ? text : "Authorization");
-        if (s_get_string (auth, "prefix", false, file, &text, why))
+        if (sb_def_get_string (auth, "prefix", false, file, &text, why))
             goto fail;
         self->auth_prefix = strdup (text ? text : "");
     }
@@ -579,7 +530,7 @@ s_connector_parse (const json_t *root, const char *file, char **why)
             *why = sb_strfmt ("%s: \"limits\" must be an object", file);
             goto fail;
         }
-        if (s_check_keys (limits, limit_keys, file, why)
+        if (sb_def_check_keys (limits, limit_keys, file, why)
         ||  s_get_int (limits, "timeout_ms", 10000, 100, 120000, file, &self->timeout_ms, why)
         ||  s_get_int (limits, "max_response_bytes", 4L << 20, 1024, 64L << 20, file,
                        &max_response, why))
@@ -588,6 +539,16 @@ s_connector_parse (const json_t *root, const char *file, char **why)
     self->max_response = (size_t) max_response;
 
     json_t *tools = json_object_get (root, "tools");
+    //  Only a connector whose tools are all builtin fixtures needs no upstream.
+    bool all_builtin = json_array_size (tools) > 0;
+    size_t index;
+    json_t *def;
+    json_array_foreach (tools, index, def)
+        all_builtin &= json_object_get (json_object_get (def, "request"), "builtin") != NULL;
+    if (!self->base_url && !all_builtin) {
+        *why = sb_strfmt ("%s: \"base_url\" is required", file);
+        goto fail;
+    }
     if (!json_is_array (tools) || json_array_size (tools) == 0) {
         *why = sb_strfmt ("%s: \"tools\" must be a non-empty array", file);
         goto fail;
@@ -599,14 +560,15 @@ s_connector_parse (const json_t *root, const char *file, char **why)
     self->tools = calloc (json_array_size (tools), sizeof (sb_tool_t *));
     if (!self->tools)
         goto fail;
-    size_t index;
-    json_t *def;
     json_array_foreach (tools, index, def) {
         sb_tool_t *tool = s_tool_parse (def, self, file, why);
         if (!tool)
             goto fail;
         self->tools [self->tool_count++] = tool;
     }
+    self->catalog = sb_catalog_parse (root, file, why);
+    if (!self->catalog)
+        goto fail;
     return self;
 fail:
     if (!*why)
@@ -729,6 +691,8 @@ sb_connectors_load (const char *dir, char **error)
         }
         free (path);
     }
+    if (sb_catalog_check_set (self, error))
+        goto fail;
     for (size_t i = 0; i < name_count; i++)
         free (names [i]);
     free (names);

@@ -73,6 +73,11 @@ const char *sb_tool_name (const sb_tool_t *self);
 const sb_connector_t *sb_tool_connector (const sb_tool_t *self);
 bool sb_tool_retry_safe (const sb_tool_t *self);    /* read-only/idempotent */
 
+/*  The fixture a builtin tool runs ("request": {"builtin": "<fixture>"}),
+    or NULL for an HTTP tool (borrowed). The api worker runs fixtures itself
+    (workers/sb_fixture.c) instead of calling an upstream. */
+const char *sb_tool_builtin (const sb_tool_t *self);
+
 /*  The MCP Tool object for tools/list: name, title, description,
     inputSchema, annotations (new reference). */
 json_t *sb_tool_descriptor (const sb_tool_t *self);
@@ -107,5 +112,49 @@ void sb_upstream_req_clear (sb_upstream_req_t *req);
     sentence a person understands and _meta {error_type, upstream_status}. */
 json_t *sb_tool_map_result (const sb_tool_t *self, long http_status,
                             const char *body, size_t body_len);
+
+/*  ---------------------------------------------------------------------
+    Resources, prompts and completions (MCP), declared in connector files
+    next to tools (format in connectors/README.md). Static content lives in
+    the definition; the gateway answers these methods without a job.
+    All return new references; NULL/-1 on error with *error a new sentence. */
+
+/*  MCP Resource objects of every connector, in load order (JSON array). */
+json_t *sb_connectors_resources (sb_connectors_t *self);
+
+/*  MCP ResourceTemplate objects (JSON array). */
+json_t *sb_connectors_resource_templates (sb_connectors_t *self);
+
+/*  Reads resource `uri`: fills *contents with the MCP `contents` array
+    (text or base64 blob items, with uri and mimeType). A URI matching a
+    resource template is rendered from it (e.g. test://template/{id}/data).
+    Returns 0, or -1 when no resource or template matches (*error set). */
+int sb_connectors_resource_read (sb_connectors_t *self, const char *uri,
+                                 json_t **contents, char **error);
+
+/*  MCP Prompt objects (name, title, description, arguments) (JSON array). */
+json_t *sb_connectors_prompts (sb_connectors_t *self);
+
+/*  Renders prompt `name` with `args` (JSON object or NULL) into an MCP
+    GetPromptResult {description, messages}. Returns 0, or -1 with *error
+    (unknown prompt, missing required argument). */
+int sb_connectors_prompt_get (sb_connectors_t *self, const char *name,
+                              const json_t *args, json_t **result, char **error);
+
+/*  Completion values for argument `arg_name` of a prompt (ref type
+    "ref/prompt", `ref_name` = prompt name) or a resource template
+    ("ref/resource", `ref_name` = URI template), given the partial `value`:
+    an MCP CompleteResult.completion {values, total, hasMore} (at most 100
+    values). Unknown refs give an empty list. */
+json_t *sb_connectors_complete (sb_connectors_t *self, const char *ref_type,
+                                const char *ref_name, const char *arg_name,
+                                const char *value);
+
+/*  A tool's output schema (borrowed), or NULL when it declares none. */
+const json_t *sb_tool_output_schema (const sb_tool_t *self);
+
+/*  The MCP `_meta` of a tool descriptor (borrowed; e.g. ui.resourceUri,
+    openai/outputTemplate), or NULL. Included by sb_tool_descriptor. */
+const json_t *sb_tool_meta (const sb_tool_t *self);
 
 #endif

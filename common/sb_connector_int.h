@@ -1,9 +1,10 @@
-/*  common/sb_connector_int.h — private to sb_connector.c, sb_template.c and
-    sb_mapping.c: the parsed shape of a connector definition, and the
-    template helpers that tests and the template fuzz target reach directly.
+/*  common/sb_connector_int.h — private to sb_connector.c, sb_catalog.c,
+    sb_template.c and sb_mapping.c: the parsed shape of a connector
+    definition, the definition-checking helpers they share, and the template
+    helpers that tests and the template fuzz target reach directly.
 
-    Nothing outside common/sb_connector*.c, sb_template.c, sb_mapping.c and
-    their tests includes this file; everyone else uses sb_connector.h. */
+    Nothing outside those files and their tests includes this file; everyone
+    else uses sb_connector.h. */
 #ifndef SB_CONNECTOR_INT_H_INCLUDED
 #define SB_CONNECTOR_INT_H_INCLUDED
 
@@ -13,6 +14,11 @@
 #define SB_MAX_SUMMARY_ITEMS    5       /* list items named in the summary */
 #define SB_MAX_CONNECTOR_NAME   64        /* connector and tool names, bytes */
 #define SB_MAX_UPSTREAM_MESSAGE 200     /* upstream error text quoted to the user, bytes */
+#define SB_MAX_RESOURCE_URI     2048    /* a resource URI or URI template, bytes */
+#define SB_MAX_RESOURCE_BYTES   (512u << 10)    /* static content of one resource, bytes */
+#define SB_MAX_COMPLETIONS      100     /* values in one completion/complete answer */
+
+typedef struct _sb_catalog_t sb_catalog_t;     /* a connector's resources, templates, prompts */
 
 typedef enum {
     SB_AUTH_NONE = 0,           /* no credentials */
@@ -27,9 +33,12 @@ typedef enum {
 
 struct _sb_tool_t {
     char *name;                 /* unique over all connectors */
+    char *builtin;              /* fixture the worker runs itself ("request.builtin"), or NULL */
     sb_connector_t *connector;  /* owner (back pointer) */
     json_t *descriptor;         /* MCP Tool object for tools/list */
     json_t *schema;             /* inputSchema (borrowed from descriptor) */
+    json_t *output_schema;      /* outputSchema (borrowed from descriptor), or NULL */
+    json_t *meta;               /* _meta (borrowed from descriptor), or NULL */
     bool read_only;             /* annotations.readOnlyHint */
     bool idempotent;            /* annotations.idempotentHint */
     char method [8];            /* upstream HTTP method */
@@ -53,7 +62,7 @@ struct _sb_connector_t {
     char *name;                 /* "sandbox-crm" */
     char *title;                /* "Sandbox CRM" */
     char *display_name;         /* what error sentences call it: "the CRM" */
-    char *base_url;             /* no trailing slash */
+    char *base_url;             /* no trailing slash; NULL when every tool is builtin */
     sb_auth_type_t auth_type;   /* scheme */
     char *token_env;            /* environment variable holding the secret */
     char *auth_header;          /* header name (api_key_header) */
@@ -62,7 +71,42 @@ struct _sb_connector_t {
     size_t max_response;        /* bytes */
     sb_tool_t **tools;          /* its tools, in file order */
     size_t tool_count;          /* entries in tools */
+    sb_catalog_t *catalog;      /* resources, templates, prompts (sb_catalog.c) */
 };
+
+struct _sb_connectors_t {
+    sb_connector_t **connectors;    /* loaded connectors, sorted by file name */
+    size_t count;                   /* entries in connectors */
+    sb_tool_t **tools;              /* every tool, in load order (borrowed) */
+    size_t tool_count;              /* entries in tools */
+};
+
+/*  Definition checks shared by sb_connector.c and sb_catalog.c. Each returns
+    0, or -1 with *why a new sentence starting with `where`. */
+int sb_def_check_keys (const json_t *obj, const char *const allowed [], const char *where,
+                       char **why);
+int sb_def_get_string (const json_t *obj, const char *key, bool required, const char *where,
+                       const char **out, char **why);
+int sb_def_get_bool (const json_t *obj, const char *key, bool def, const char *where,
+                     bool *out, char **why);
+
+/*  Parses a tool's "result" block into its mapping fields (sb_mapping.c). */
+int sb_mapping_parse (sb_tool_t *self, const json_t *result, const char *where, char **why);
+
+/*  Parses the "resources", "resource_templates" and "prompts" of connector
+    definition `root` (read from `file`, whose directory holds any "file"
+    content). Returns the catalog (possibly empty), or NULL with *why. */
+sb_catalog_t *sb_catalog_parse (const json_t *root, const char *file, char **why);
+void sb_catalog_destroy (sb_catalog_t **self_p);
+
+/*  Checks what only the whole set can tell: resource URIs, URI templates
+    and prompt names unique over all connectors, and every tool's
+    _meta.ui.resourceUri / openai/outputTemplate naming a declared ui://
+    resource of the right mimeType. Returns 0 or -1 with *why. */
+int sb_catalog_check_set (sb_connectors_t *self, char **why);
+
+/*  Checks a tool's "_meta" object (shape of the ui / openai keys). */
+int sb_catalog_check_tool_meta (const json_t *meta, const char *where, char **why);
 
 /*  Appends `len` bytes of `value`, percent-encoded for `ctx`, to `out`
     (capacity `cap`, *used bytes used, kept NUL-terminated). Only RFC 3986

@@ -1,29 +1,80 @@
-/*  common/sb_schema.h — the subset of JSON Schema that tool definitions use
-    (connectors/README.md): an object schema whose properties each have a
-    type, with required, enum, minimum/maximum, exclusiveMinimum/Maximum,
-    minLength/maxLength and additionalProperties false.
+/*  common/sb_schema.h — JSON Schema 2020-12 for tool input schemas: the
+    gateway checks every tools/call's arguments against the tool's
+    inputSchema before any job is sent.
+
+    Keywords enforced: type (a name or an array of names; "integer" is a
+    number with no fraction), enum, const; minimum, maximum,
+    exclusiveMinimum, exclusiveMaximum, multipleOf; minLength, maxLength
+    (counted in characters, not bytes), pattern (ECMA-262 style, run by
+    PCRE2 with match limits), format email / date / date-time (RFC 3339) /
+    uri; items, prefixItems, minItems, maxItems, uniqueItems, contains;
+    properties, patternProperties, additionalProperties, required,
+    minProperties, maxProperties, propertyNames, dependentRequired,
+    dependentSchemas;
+    allOf, anyOf, oneOf, not, if/then/else; local $ref ("#",
+    "#/$defs/name", "#/definitions/name", any "#/…" JSON pointer) with
+    $defs. Boolean schemas (true, false) are schemas. Other keywords —
+    title, description, default, examples, $schema, $comment, unknown
+    formats — are annotations and are ignored; keywords we do not enforce
+    (unevaluatedProperties, unevaluatedItems, $dynamicRef, remote $ref)
+    are refused at load, never silently skipped.
 
     Two questions, asked at two times: at load, is a tool's inputSchema
-    itself well-formed (sb_schema_validate); at call time, do the arguments
-    satisfy it (sb_schema_check). Error sentences name the field and the
-    rule; sb_schema_check's are shown to the person calling the tool. */
+    itself well-formed (sb_schema_validate, or sb_schema_new which also
+    keeps its patterns compiled); at call time, do the arguments satisfy
+    it (sb_schema_check, sb_schema_check_compiled). Every check is bounded:
+    schema size and nesting (SB_MAX_SCHEMA_NODES, SB_MAX_SCHEMA_DEPTH), the
+    nesting of the value checked, the total work of one check
+    (SB_MAX_SCHEMA_WORK) and each regular expression match.
+
+    Call-time error sentences name the field by its path and the rule, in
+    words a person or a model can act on: "Argument 'limit' must be at
+    most 100.", "Argument 'contact.email' must be an email address.",
+    "Argument 'items[2]' must be a string." */
 #ifndef SB_SCHEMA_H_INCLUDED
 #define SB_SCHEMA_H_INCLUDED
 
 #include <jansson.h>
 
-/*  Checks that `schema` is an inputSchema this module can enforce: an object
-    schema, properties an object whose members each name a known "type",
-    required a string array naming only properties, enum an array. Returns
-    0, or -1 with *why a new string starting with `where` (caller frees). */
-int sb_schema_validate (const json_t *schema, const char *where, char **why);
+#define SB_MAX_SCHEMA_DEPTH     32      /* nesting of a schema, and of the value checked */
+#define SB_MAX_SCHEMA_NODES     2000    /* subschemas in one inputSchema */
+#define SB_MAX_SCHEMA_PATTERNS  64      /* pattern / patternProperties regexes in one inputSchema */
+#define SB_MAX_SCHEMA_WORK      1000000 /* steps of one check: subschemas, comparisons, matches */
 
-/*  Checks `value` against `schema` (one that passed sb_schema_validate):
-    value must be an object, hold every required member, and each member
-    that is a property must meet its type, enum, bounds and lengths; with
-    additionalProperties false, no other member is allowed. Returns 0 with
-    *error NULL, or -1 with *error a new sentence naming the field and the
-    rule, e.g. "Argument 'limit' must be at most 100." (caller frees). */
-int sb_schema_check (const json_t *schema, const json_t *value, char **error);
+typedef struct _sb_schema_t sb_schema_t;
+
+/*  Checks that `schema` is an inputSchema this module can enforce: an
+    object schema ({"type": "object", …}) whose keywords all have the
+    right JSON types, whose subschemas are schemas, whose patterns compile,
+    whose $refs all point at a subschema of this document, with no $ref
+    loop that never reaches a value, within the size and depth limits.
+    Returns 0, or -1 with *why a new string starting with `where` and
+    naming the place, e.g. `where: inputSchema.properties.limit.maximum
+    must be a number` (caller frees). */
+int sb_schema_validate (const json_t *schema, const char *where, char **why)
+    __attribute__ ((warn_unused_result));
+
+/*  Checks `value` against `schema` (one that passed sb_schema_validate;
+    patterns are compiled once per call). Returns 0 with *error NULL, or
+    -1 with *error a new sentence naming the field and the rule, e.g.
+    "Argument 'limit' must be at most 100." (caller frees). A value that
+    is not an object gets "Arguments must be a JSON object."; a check that
+    runs past its limits gets a sentence saying the arguments are too
+    deeply nested or too complex, never a hang. */
+int sb_schema_check (const json_t *schema, const json_t *value, char **error)
+    __attribute__ ((warn_unused_result));
+
+/*  Validates `schema` as sb_schema_validate does and returns a checker
+    holding a reference to it and its patterns compiled, or NULL with *why
+    (caller frees). The checker is read-only afterwards: several threads
+    may check with it at once. */
+sb_schema_t *sb_schema_new (const json_t *schema, const char *where, char **why);
+
+/*  Destroys a checker; idempotent, nulls the caller's pointer. */
+void sb_schema_destroy (sb_schema_t **self_p);
+
+/*  sb_schema_check with the patterns compiled at sb_schema_new. */
+int sb_schema_check_compiled (const sb_schema_t *self, const json_t *value, char **error)
+    __attribute__ ((warn_unused_result));
 
 #endif

@@ -422,6 +422,11 @@ int
 sb_tool_render (const sb_tool_t *self, const json_t *args,
                 sb_upstream_req_t *req, char **error)
 {
+    if (self->builtin || !self->connector->base_url) {
+        *error = sb_strfmt ("tool %s runs in the worker (builtin %s); it has no upstream request",
+                            self->name, self->builtin ? self->builtin : "-");
+        return -1;
+    }
     return sb_template_render_raw (self->connector->base_url, self->method, self->path,
                                    self->query, self->body, args, req, error);
 }

@@ -8,7 +8,7 @@ SB_DEPS=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmsgpack-dev libjansson-dev
     libcurl4-openssl-dev libssl-dev libpq-dev libh2o-evloop-dev
-    libcmocka-dev
+    libcmocka-dev libpcre2-dev
     postgresql
     docker-compose      # only to validate docker/docker-compose.yml in the tests
     curl ca-certificates
@@ -21,9 +21,16 @@ for pkg in "${SB_DEPS[@]}"; do
         missing+=("$pkg")
     fi
 done
+# Node.js and npm run the interop tests (the official MCP conformance suite
+# and SDK, pinned by tests/interop/package-lock.json). Any node >= 18 with
+# npm will do — the tests install Node 22 for themselves from npm — so a
+# machine that already has both (from any package) keeps them.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    missing+=(nodejs npm)
+fi
 
 if ((${#missing[@]} == 0)); then
-    echo "deps: all ${#SB_DEPS[@]} packages present"
+    echo "deps: all ${#SB_DEPS[@]} packages and node/npm present"
     exit 0
 fi
 

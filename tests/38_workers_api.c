@@ -311,6 +311,60 @@ s_restart_broker (bool disconnect_unknown)
     json_decref (result);
 }
 
+//  Builtin fixtures (connectors/conformance.json, workers/sb_fixture.c): the
+//  worker answers them itself, with the content the conformance suite expects.
+static void
+test_builtin_fixtures (void **state)
+{
+    sb_status_t status;
+    json_t *result = s_call ("fx-1", 3000, 0, "tools/call", "test_simple_text", "{}", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_string_equal (s_text_of (result), "This is a simple text response for testing.");
+    json_decref (result);
+
+    result = s_call ("fx-2", 3000, 0, "tools/call", "test_multiple_content_types", "{}", &status);
+    json_t *content = json_object_get (result, "content");
+    assert_int_equal (json_array_size (content), 3);
+    assert_string_equal (json_string_value (json_object_get (json_array_get (content, 1), "mimeType")), "image/png");
+    json_t *resource = json_object_get (json_array_get (content, 2), "resource");
+    assert_string_equal (json_string_value (json_object_get (resource, "uri")), "test://mixed-content-resource");
+    json_decref (result);
+
+    static const char *const media [][2] = {
+        { "test_image_content", "image" }, { "test_audio_content", "audio" },
+        { "test_embedded_resource", "resource" },
+    };
+    for (size_t i = 0; i < 3; i++) {
+        result = s_call (media [i][0], 3000, 0, "tools/call", media [i][0], "{}", &status);
+        json_t *item = json_array_get (json_object_get (result, "content"), 0);
+        assert_string_equal (json_string_value (json_object_get (item, "type")), media [i][1]);
+        json_decref (result);
+    }
+
+    result = s_call ("fx-3", 3000, 0, "tools/call", "test_error_handling", "{}", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_true (json_is_true (json_object_get (result, "isError")));
+    assert_string_equal (s_text_of (result), "This tool intentionally returns an error for testing");
+    json_decref (result);
+
+    result = s_call ("fx-4", 3000, 0, "tools/call", "json_schema_2020_12_tool",
+                     "{\"name\":\"n\",\"address\":{\"city\":\"c\"}}", &status);
+    assert_string_equal (s_text_of (result),
+                         "JSON Schema 2020-12 tool called with: {\"name\":\"n\",\"address\":{\"city\":\"c\"}}");
+    json_decref (result);
+
+    //  Answered after a timer on the worker's loop.
+    result = s_call ("fx-5", 3000, 0, "tools/call", "test_reconnection", "{}", &status);
+    assert_non_null (strstr (s_text_of (result), "Reconnection test completed"));
+    json_decref (result);
+
+    //  Arguments are checked before a fixture runs.
+    result = s_call ("fx-6", 3000, 0, "tools/call", "test_sampling", "{}", &status);
+    assert_true (json_is_true (json_object_get (result, "isError")));
+    assert_non_null (strstr (s_text_of (result), "prompt"));
+    json_decref (result);
+}
+
 static void
 test_broker_restart (void **state)
 {
@@ -363,6 +417,7 @@ main (void)
         cmocka_unit_test (test_retry_503),
         cmocka_unit_test (test_response_too_large),
         cmocka_unit_test (test_bad_jobs),
+        cmocka_unit_test (test_builtin_fixtures),
         cmocka_unit_test (test_broker_restart),
         cmocka_unit_test (test_sigterm_drains),
     };

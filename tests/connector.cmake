@@ -7,6 +7,7 @@ set(SB_CONNECTOR_TEST_LIBS sb_connector PkgConfig::CMOCKA PkgConfig::JANSSON)
 sb_add_test(15_connector_load     SOURCES 15_connector_load.c     LIBS ${SB_CONNECTOR_TEST_LIBS})
 sb_add_test(15_connector_template SOURCES 15_connector_template.c LIBS ${SB_CONNECTOR_TEST_LIBS})
 sb_add_test(15_connector_mapping  SOURCES 15_connector_mapping.c  LIBS ${SB_CONNECTOR_TEST_LIBS})
+sb_add_test(15_connector_catalog  SOURCES 15_connector_catalog.c  LIBS ${SB_CONNECTOR_TEST_LIBS})
 sb_add_test(16_schema_unit SOURCES 16_schema_unit.c LIBS ${SB_CONNECTOR_TEST_LIBS})
 
 # Fuzz target for connector templates; every ctest run replays its corpus.

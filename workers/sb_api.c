@@ -7,6 +7,7 @@
     in one of two states: transferring (easy handle in the multi) or
     waiting to retry (retry_at set, handle out of the multi). */
 #include "workers/sb_api.h"
+#include "workers/sb_fixture.h"
 #include "common/sb_clock.h"
 #include "common/sb_connector.h"
 #include "common/sb_log.h"
@@ -26,6 +27,7 @@ struct _sb_api_t {
     int curl_timer;                 /* reactor timer curl asked for */
     int retry_timer;                /* reactor timer for the nearest retry */
     zlistx_t *calls;                /* every live s_call_t (owned via their jobs) */
+    sb_fixture_t *fixtures;         /* builtin tools (workers/sb_fixture.c) */
 };
 
 struct _s_call_t {
@@ -444,6 +446,19 @@ s_tools_call (sb_api_t *self, sb_worker_job_t *job)
         return;
     }
     char *error = NULL;
+    if (sb_tool_builtin (tool)) {
+        //  A fixture the worker runs itself: no upstream request.
+        if (sb_tool_check_args (tool, args, &error)) {
+            snprintf (text, sizeof text, "The arguments for %s were not accepted: %s",
+                      sb_tool_name (tool), error ? error : "invalid arguments");
+            free (error);
+            s_answer_ok (&job, s_error_result ("invalid_arguments", text, 0));
+        }
+        else
+            sb_fixture_start (self->fixtures, job, sb_tool_builtin (tool), args);
+        json_decref (args);
+        return;
+    }
     s_call_t *call = calloc (1, sizeof (s_call_t));
     if (!call) {
         json_decref (args);
@@ -497,6 +512,8 @@ s_start (void *state, sb_worker_job_t *job)
 static void
 s_abandon (void *state, sb_worker_job_t *job)
 {
+    if (sb_fixture_abandon (((sb_api_t *) state)->fixtures, job))
+        return;
     s_call_t *call = sb_worker_job_data (job);
     if (call) {
         sb_worker_job_set_data (job, NULL);
@@ -531,6 +548,21 @@ sb_api_new (sb_worker_t *worker, const char *connectors_dir, const char *connect
     if (connector_urls && *connector_urls
     &&  sb_connectors_set_base_urls (self->connectors, connector_urls)) {
         sb_log_error ("connector_urls_invalid", "bad --connector-urls \"%s\"", connector_urls);
+        sb_api_destroy (&self);
+        return NULL;
+    }
+    for (size_t i = 0; i < sb_connectors_tool_count (self->connectors); i++) {
+        const sb_tool_t *tool = sb_connectors_tool_at (self->connectors, i);
+        if (sb_tool_builtin (tool) && !sb_fixture_known (sb_tool_builtin (tool))) {
+            sb_log_error ("connectors_invalid", "%s: tool \"%s\": this worker has no builtin "
+                          "fixture \"%s\"", connectors_dir, sb_tool_name (tool),
+                          sb_tool_builtin (tool));
+            sb_api_destroy (&self);
+            return NULL;
+        }
+    }
+    self->fixtures = sb_fixture_new (self->reactor);
+    if (!self->fixtures) {
         sb_api_destroy (&self);
         return NULL;
     }
@@ -570,6 +602,7 @@ sb_api_destroy (sb_api_t **self_p)
         }
         zlistx_destroy (&self->calls);
     }
+    sb_fixture_destroy (&self->fixtures);
     if (self->multi)
         curl_multi_cleanup (self->multi);
     if (self->reactor) {

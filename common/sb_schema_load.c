@@ -1,0 +1,482 @@
+/*  common/sb_schema_load.c — load-time checks of a tool's inputSchema:
+    is it a JSON Schema that sb_schema.c can enforce? Every keyword it
+    enforces must have the right JSON type, every subschema must be a
+    schema, every pattern must compile, every $ref must point at a
+    subschema of the same document, and no chain of $ref / allOf / anyOf /
+    oneOf / not / if may come back to where it started without descending
+    into the value (it would never end). Errors name the place by its path
+    in the schema: `where: inputSchema.properties.limit.maximum must be a
+    number`.
+
+    Two passes over the schema tree: the first checks keywords, counts and
+    records every subschema; the second, with all subschemas known, checks
+    $ref targets and looks for loops. */
+#include "common/sb_schema_int.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_TABLE_SIZE 4096           /* slots of the subschema table, > 2 × SB_MAX_SCHEMA_NODES */
+
+//  A subschema seen in pass 1 and its state in the loop search of pass 2.
+typedef struct {
+    const json_t *node;             /* the subschema, NULL for a free slot */
+    int state;                      /* 0 not searched, 1 being searched, 2 searched */
+} s_slot_t;
+
+//  One load in progress.
+typedef struct {
+    const json_t *root;             /* the inputSchema */
+    const char *where;              /* prefix of every message */
+    char **why;                     /* the message */
+    sb_schema_regexes_t *regexes;   /* where to keep compiled patterns, or NULL */
+    size_t nodes;                   /* subschemas seen */
+    size_t patterns;                /* patterns compiled */
+    int pass;                       /* 1 keywords, 2 $ref targets and loops */
+    s_slot_t *table;                /* every subschema, by address */
+    char path [SB_MAX_SCHEMA_PATH]; /* where in the schema we are */
+} s_load_t;
+
+static int
+s_bad (s_load_t *ld, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+//  Fails the load: "<where>: <path> <problem>".
+static int
+s_bad (s_load_t *ld, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    char *problem = NULL;
+    if (vasprintf (&problem, fmt, ap) < 0)
+        problem = NULL;
+    va_end (ap);
+    *ld->why = sb_schema_strfmt ("%s: %s %s", ld->where, ld->path,
+                                 problem ? problem : "is not valid");
+    free (problem);
+    return -1;
+}
+
+static s_slot_t *
+s_slot (s_load_t *ld, const json_t *node, bool insert)
+{
+    size_t index = (size_t) (((uintptr_t) node >> 4) * 0x9E3779B97F4A7C15ull) % S_TABLE_SIZE;
+    while (ld->table [index].node && ld->table [index].node != node)
+        index = (index + 1) % S_TABLE_SIZE;
+    if (!ld->table [index].node) {
+        if (!insert)
+            return NULL;
+        ld->table [index].node = node;
+    }
+    return &ld->table [index];
+}
+
+//  --------------------------------------------------------------------------
+//  Keyword checks
+
+static int
+s_walk (s_load_t *ld, const json_t *node, int depth);
+
+//  Checks the subschema at `node`, with `key` (and `index` when not -1, or
+//  `name` when not NULL) pushed on the path.
+static int
+s_walk_at (s_load_t *ld, const json_t *node, const char *key, long index, const char *name,
+           int depth)
+{
+    size_t old = sb_schema_path_push_key (ld->path, sizeof ld->path, key);
+    if (index >= 0)
+        sb_schema_path_push_index (ld->path, sizeof ld->path, (size_t) index);
+    if (name)
+        sb_schema_path_push_key (ld->path, sizeof ld->path, name);
+    int rc = s_walk (ld, node, depth + 1);
+    ld->path [old] = 0;
+    return rc;
+}
+
+//  Fails with `key` pushed on the path.
+static int
+s_bad_key (s_load_t *ld, const char *key, const char *problem)
+{
+    sb_schema_path_push_key (ld->path, sizeof ld->path, key);
+    return s_bad (ld, "%s", problem);
+}
+
+static bool
+s_known_type (const char *name)
+{
+    static const char *const types [] = {
+        "string", "integer", "number", "boolean", "object", "array", "null", NULL
+    };
+    for (size_t i = 0; name && types [i]; i++)
+        if (strcmp (name, types [i]) == 0)
+            return true;
+    return false;
+}
+
+static int
+s_check_type (s_load_t *ld, const json_t *type)
+{
+    static const char *const known = "is not a JSON Schema type (string, integer, number, "
+                                     "boolean, object, array, null)";
+    if (json_is_string (type)) {
+        if (!s_known_type (json_string_value (type))) {
+            sb_schema_path_push_key (ld->path, sizeof ld->path, "type");
+            return s_bad (ld, "\"%.64s\" %s", json_string_value (type), known);
+        }
+        return 0;
+    }
+    if (!json_is_array (type) || json_array_size (type) == 0)
+        return s_bad_key (ld, "type", "must be a type name or a non-empty array of type names");
+    size_t index;
+    json_t *item;
+    json_array_foreach (type, index, item) {
+        if (!json_is_string (item))
+            return s_bad_key (ld, "type", "must be a type name or a non-empty array of type names");
+        if (!s_known_type (json_string_value (item))) {
+            sb_schema_path_push_key (ld->path, sizeof ld->path, "type");
+            return s_bad (ld, "\"%.64s\" %s", json_string_value (item), known);
+        }
+        for (size_t j = 0; j < index; j++)
+            if (json_equal (item, json_array_get (type, j)))
+                return s_bad_key (ld, "type", "names the same type twice");
+    }
+    return 0;
+}
+
+static int
+s_check_strings (s_load_t *ld, const char *key, const json_t *value)
+{
+    if (!json_is_array (value))
+        return s_bad_key (ld, key, "must be an array of strings");
+    size_t index;
+    json_t *item;
+    json_array_foreach (value, index, item)
+        if (!json_is_string (item))
+            return s_bad_key (ld, key, "must be an array of strings");
+    return 0;
+}
+
+//  Compiles a pattern held by `id`, keeping it when asked to.
+static int
+s_check_pattern (s_load_t *ld, const char *key, const void *id, const char *pattern,
+                 size_t length)
+{
+    if (ld->patterns >= SB_MAX_SCHEMA_PATTERNS) {
+        sb_schema_path_push_key (ld->path, sizeof ld->path, key);
+        return s_bad (ld, "is one pattern too many (at most %d in one inputSchema)",
+                      SB_MAX_SCHEMA_PATTERNS);
+    }
+    char *problem = NULL;
+    pcre2_code *code = sb_schema_regex_compile (pattern, length, &problem);
+    if (!code) {
+        sb_schema_path_push_key (ld->path, sizeof ld->path, key);
+        s_bad (ld, "%s", problem ? problem : "is not a valid regular expression");
+        free (problem);
+        return -1;
+    }
+    ld->patterns++;
+    if (ld->regexes) {
+        ld->regexes->id [ld->regexes->count] = id;
+        ld->regexes->code [ld->regexes->count++] = code;
+    }
+    else
+        pcre2_code_free (code);
+    return 0;
+}
+
+//  Keywords whose value is a schema, an array of schemas, a map of schemas.
+static const char *const s_schema_keys [] = {
+    "additionalProperties", "items", "not", "if", "then", "else", "propertyNames",
+    "contains", NULL
+};
+static const char *const s_list_keys [] = { "allOf", "anyOf", "oneOf", "prefixItems", NULL };
+static const char *const s_map_keys [] = {
+    "properties", "patternProperties", "$defs", "definitions", "dependentSchemas", NULL
+};
+static const char *const s_number_keys [] = {
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", NULL
+};
+static const char *const s_count_keys [] = {
+    "minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties",
+    "minContains", "maxContains", NULL
+};
+static const char *const s_string_keys [] = {
+    "format", "$schema", "$comment", "$anchor", "$id", "title", "description", NULL
+};
+//  Keywords we know and do not enforce: refused, never skipped in silence.
+static const struct {
+    const char *key;
+    const char *advice;
+} s_refused [] = {
+    { "unevaluatedProperties", "is not supported; use additionalProperties" },
+    { "unevaluatedItems",      "is not supported; use items" },
+    { "$dynamicRef",           "is not supported; use a local $ref such as \"#/$defs/name\"" },
+    { "$recursiveRef",         "is not supported; use a local $ref such as \"#/$defs/name\"" },
+    { "additionalItems",       "is draft 2019-09; in 2020-12 use prefixItems and items" },
+    { "dependencies",          "is draft 7; in 2020-12 use dependentRequired or dependentSchemas" },
+};
+
+static bool
+s_in (const char *key, const char *const list [])
+{
+    for (size_t i = 0; list [i]; i++)
+        if (strcmp (key, list [i]) == 0)
+            return true;
+    return false;
+}
+
+//  Pass 1 for one keyword of an object schema.
+static int
+s_check_keyword (s_load_t *ld, const json_t *schema, const char *key, const json_t *value,
+                 int depth)
+{
+    for (size_t i = 0; i < sizeof s_refused / sizeof s_refused [0]; i++)
+        if (strcmp (key, s_refused [i].key) == 0)
+            return s_bad_key (ld, key, s_refused [i].advice);
+    if (s_in (key, s_schema_keys)) {
+        if (strcmp (key, "items") == 0 && json_is_array (value))
+            return s_bad_key (ld, key, "must be one schema (in 2020-12 a list of schemas is "
+                              "prefixItems)");
+        return s_walk_at (ld, value, key, -1, NULL, depth);
+    }
+    if (s_in (key, s_list_keys)) {
+        if (!json_is_array (value) || json_array_size (value) == 0)
+            return s_bad_key (ld, key, "must be a non-empty array of schemas");
+        size_t index;
+        json_t *item;
+        json_array_foreach (value, index, item)
+            if (s_walk_at (ld, item, key, (long) index, NULL, depth))
+                return -1;
+        return 0;
+    }
+    if (s_in (key, s_map_keys)) {
+        if (!json_is_object (value))
+            return s_bad_key (ld, key, "must be an object");
+        const char *name;
+        json_t *item;
+        json_object_foreach ((json_t *) value, name, item) {
+            if (strcmp (key, "patternProperties") == 0 && ld->pass == 1) {
+                size_t old = sb_schema_path_push_key (ld->path, sizeof ld->path, key);
+                int rc = s_check_pattern (ld, name, name, name, strlen (name));
+                ld->path [old] = 0;
+                if (rc)
+                    return rc;
+            }
+            if (s_walk_at (ld, item, key, -1, name, depth))
+                return -1;
+        }
+        return 0;
+    }
+    if (ld->pass == 2)
+        return 0;                   //  the rest has no subschemas
+    if (s_in (key, s_number_keys)) {
+        if (!json_is_number (value))
+            return s_bad_key (ld, key, "must be a number");
+        if (strcmp (key, "multipleOf") == 0 && json_number_value (value) <= 0)
+            return s_bad_key (ld, key, "must be a number greater than 0");
+        return 0;
+    }
+    if (s_in (key, s_count_keys)) {
+        if (!json_is_integer (value) || json_integer_value (value) < 0)
+            return s_bad_key (ld, key, "must be a whole number, 0 or more");
+        return 0;
+    }
+    if (s_in (key, s_string_keys)) {
+        if (!json_is_string (value))
+            return s_bad_key (ld, key, "must be a string");
+        if (strcmp (key, "$id") == 0 && schema != ld->root)
+            return s_bad_key (ld, key, "is only supported at the top of the inputSchema");
+        return 0;
+    }
+    if (strcmp (key, "type") == 0)
+        return s_check_type (ld, value);
+    if (strcmp (key, "required") == 0)
+        return s_check_strings (ld, key, value);
+    if (strcmp (key, "enum") == 0) {
+        if (!json_is_array (value) || json_array_size (value) == 0)
+            return s_bad_key (ld, key, "must be an array with at least one value");
+        return 0;
+    }
+    if (strcmp (key, "uniqueItems") == 0 && !json_is_boolean (value))
+        return s_bad_key (ld, key, "must be true or false");
+    if (strcmp (key, "pattern") == 0) {
+        if (!json_is_string (value))
+            return s_bad_key (ld, key, "must be a string");
+        return s_check_pattern (ld, key, value, json_string_value (value),
+                                json_string_length (value));
+    }
+    if (strcmp (key, "dependentRequired") == 0) {
+        if (!json_is_object (value))
+            return s_bad_key (ld, key, "must be an object of string arrays");
+        const char *name;
+        json_t *item;
+        json_object_foreach ((json_t *) value, name, item) {
+            size_t old = sb_schema_path_push_key (ld->path, sizeof ld->path, key);
+            int rc = s_check_strings (ld, name, item);
+            ld->path [old] = 0;
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    if (strcmp (key, "$ref") == 0) {
+        if (!json_is_string (value))
+            return s_bad_key (ld, key, "must be a string");
+        const char *ref = json_string_value (value);
+        if (ref [0] != '#' || (ref [1] && ref [1] != '/')) {
+            sb_schema_path_push_key (ld->path, sizeof ld->path, key);
+            return s_bad (ld, "\"%.64s\" is not supported: only local references such as "
+                          "\"#/$defs/name\" or \"#\"", ref);
+        }
+        if (!sb_schema_resolve_ref (ld->root, ref)) {
+            sb_schema_path_push_key (ld->path, sizeof ld->path, key);
+            return s_bad (ld, "\"%.64s\" points at nothing in this inputSchema", ref);
+        }
+    }
+    return 0;                       //  annotations and unknown keywords
+}
+
+//  The subschemas `node` is applied through to the same value: the edges
+//  a loop would go round.
+static int
+s_loop (s_load_t *ld, const json_t *node, int depth)
+{
+    s_slot_t *slot = s_slot (ld, node, false);
+    if (!slot || slot->state == 2)
+        return 0;
+    if (slot->state == 1)
+        return s_bad (ld, "refers back to itself through $ref (or allOf, anyOf, oneOf, not, "
+                          "if) without descending into the value: checking it would never end");
+    if (depth > SB_MAX_SCHEMA_EVAL_DEPTH)
+        return s_bad (ld, "chains $ref, allOf, anyOf, oneOf, not or if more than %d deep",
+                      SB_MAX_SCHEMA_EVAL_DEPTH);
+    slot->state = 1;
+    static const char *const same_value [] = { "not", "if", "then", "else", NULL };
+    static const char *const same_lists [] = { "allOf", "anyOf", "oneOf", NULL };
+    int rc = 0;
+    const char *ref = json_string_value (json_object_get (node, "$ref"));
+    if (ref)
+        rc = s_loop (ld, sb_schema_resolve_ref (ld->root, ref), depth + 1);
+    for (size_t i = 0; !rc && same_value [i]; i++) {
+        const json_t *child = json_object_get (node, same_value [i]);
+        if (child)
+            rc = s_loop (ld, child, depth + 1);
+    }
+    for (size_t i = 0; !rc && same_lists [i]; i++) {
+        size_t index;
+        json_t *child;
+        json_array_foreach (json_object_get (node, same_lists [i]), index, child)
+            if (!rc)
+                rc = s_loop (ld, child, depth + 1);
+    }
+    const char *name;
+    json_t *child;
+    json_object_foreach (json_object_get (node, "dependentSchemas"), name, child)
+        if (!rc)
+            rc = s_loop (ld, child, depth + 1);
+    //  s_slot again: the table does not move, but be plain about it.
+    s_slot (ld, node, false)->state = rc ? 1 : 2;
+    return rc;
+}
+
+static int
+s_walk (s_load_t *ld, const json_t *node, int depth)
+{
+    if (!json_is_object (node) && !json_is_boolean (node))
+        return s_bad (ld, "must be a schema (an object, or true or false)");
+    if (depth > SB_MAX_SCHEMA_DEPTH)
+        return s_bad (ld, "is nested more than %d levels deep", SB_MAX_SCHEMA_DEPTH);
+    if (ld->pass == 1) {
+        if (++ld->nodes > SB_MAX_SCHEMA_NODES)
+            return s_bad (ld, "makes the inputSchema larger than %d subschemas",
+                          SB_MAX_SCHEMA_NODES);
+        s_slot (ld, node, true);
+    }
+    if (json_is_boolean (node))
+        return 0;
+    if (ld->pass == 2) {
+        const char *ref = json_string_value (json_object_get (node, "$ref"));
+        const json_t *target = ref ? sb_schema_resolve_ref (ld->root, ref) : NULL;
+        if (ref && !s_slot (ld, target, false)) {
+            sb_schema_path_push_key (ld->path, sizeof ld->path, "$ref");
+            return s_bad (ld, "\"%.64s\" must point at a schema, such as one in \"$defs\"", ref);
+        }
+        if (s_loop (ld, node, 0))
+            return -1;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *) node, key, value) {
+        size_t old = strlen (ld->path);
+        int rc = s_check_keyword (ld, node, key, value, depth);
+        ld->path [old] = 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The top: MCP wants an object schema; and a required argument that no
+//  property describes is most likely a typo.
+
+static int
+s_check_top (s_load_t *ld, const json_t *schema)
+{
+    const json_t *type = json_object_get (schema, "type");
+    if (!json_is_object (schema) || !json_is_string (type)
+    ||  strcmp (json_string_value (type), "object")) {
+        *ld->why = sb_schema_strfmt ("%s: inputSchema must be an object schema "
+                                     "({\"type\": \"object\", …})", ld->where);
+        return -1;
+    }
+    const json_t *properties = json_object_get (schema, "properties");
+    if (properties && !json_is_object (properties))
+        return s_bad_key (ld, "properties", "must be an object");
+    static const char *const composed [] = {
+        "allOf", "anyOf", "oneOf", "$ref", "if", "dependentSchemas", "patternProperties", NULL
+    };
+    for (size_t i = 0; composed [i]; i++)
+        if (json_object_get (schema, composed [i]))
+            return 0;                   //  the property may be described there
+    size_t index;
+    json_t *item;
+    json_array_foreach (json_object_get (schema, "required"), index, item)
+        if (json_is_string (item) && !json_object_get (properties, json_string_value (item))) {
+            sb_schema_path_push_key (ld->path, sizeof ld->path, "required");
+            return s_bad (ld, "names \"%.64s\", which is not a property", json_string_value (item));
+        }
+    return 0;
+}
+
+int
+sb_schema_load (const json_t *schema, const char *where, char **why, sb_schema_regexes_t *regexes)
+{
+    *why = NULL;
+    s_load_t ld = { .root = schema, .where = where, .why = why, .regexes = regexes,
+                    .pass = 1, .path = "inputSchema" };
+    ld.table = calloc (S_TABLE_SIZE, sizeof *ld.table);
+    if (!ld.table) {
+        *why = sb_schema_strfmt ("%s: out of memory", where);
+        return -1;
+    }
+    int rc = s_check_top (&ld, schema);
+    if (!rc)
+        rc = s_walk (&ld, schema, 0);
+    if (!rc) {
+        ld.pass = 2;
+        rc = s_walk (&ld, schema, 0);
+    }
+    free (ld.table);
+    if (rc && regexes)
+        sb_schema_regexes_clear (regexes);
+    return rc;
+}
+
+int
+sb_schema_validate (const json_t *schema, const char *where, char **why)
+{
+    return sb_schema_load (schema, where, why, NULL);
+}

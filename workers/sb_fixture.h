@@ -1,0 +1,42 @@
+/*  workers/sb_fixture.h — the builtin tools of the api role: fixtures a
+    connector names with "request": {"builtin": "<fixture>"} (see
+    connectors/conformance.json) and that the worker runs itself, with no
+    upstream. They are the tools the official MCP conformance suite expects:
+    plain content (text, image, audio, embedded resource, mixed), an error
+    result, log and progress notifications sent 50 ms apart, and questions
+    to the client (sampling/createMessage, elicitation/create) whose answers
+    shape the result. Timers run on the worker's reactor; a job's deadline
+    or cancellation releases its fixture state through sb_fixture_abandon. */
+#ifndef SB_FIXTURE_H_INCLUDED
+#define SB_FIXTURE_H_INCLUDED
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "workers/sb_worker.h"
+
+#define SB_FIXTURE_STEP_MS  50      /* gap between a fixture's notifications */
+
+typedef struct _sb_fixture_t sb_fixture_t;
+
+/*  Creates the fixture runner on `reactor` (borrowed). NULL when out of memory. */
+sb_fixture_t *sb_fixture_new (sb_reactor_t *reactor);
+
+/*  Releases every fixture still running (their jobs' data is cleared, the
+    jobs are not answered), nulls the caller's pointer. Idempotent. */
+void sb_fixture_destroy (sb_fixture_t **self_p);
+
+/*  True when `name` is a fixture this worker can run. */
+bool sb_fixture_known (const char *name);
+
+/*  Runs fixture `name` for `job` with `args` (borrowed JSON object, already
+    checked against the tool's inputSchema). Ends the job now or later with
+    an MCP CallToolResult. */
+void sb_fixture_start (sb_fixture_t *self, sb_worker_job_t *job, const char *name,
+                       const json_t *args);
+
+/*  If `job` is running a fixture, releases its state and returns true
+    (the job is not answered); false for any other job. */
+bool sb_fixture_abandon (sb_fixture_t *self, sb_worker_job_t *job);
+
+#endif
