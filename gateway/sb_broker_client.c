@@ -18,7 +18,8 @@ struct _sb_broker_call_t {
     sb_broker_client_t *client;             /* owner */
     char corr_id [SB_MAX_CORR_ID_LEN + 1];  /* key in the in-flight table */
     sb_broker_reply_fn *cb;                 /* who wants the outcome */
-    void *arg;                              /* cb's argument */
+    sb_broker_event_fn *on_event;           /* who wants NOTIFY and ASK, or NULL */
+    void *arg;                              /* cb's and on_event's argument */
 };
 
 struct _sb_broker_client_t {
@@ -80,6 +81,20 @@ s_drain_soon (sb_broker_client_t *self)
 static void
 s_dispatch (sb_broker_client_t *self, sb_msg_t *msg)
 {
+    const uint8_t *data = msg->payload? zframe_data (msg->payload): NULL;
+    size_t size = msg->payload? zframe_size (msg->payload): 0;
+    if (msg->command == SB_CMD_NOTIFY || msg->command == SB_CMD_ASK) {
+        sb_broker_call_t *call = zhashx_lookup (self->inflight, msg->corr_id);
+        if (!call || !call->on_event) {
+            self->dropped++;
+            sb_log_info ("event_dropped", "corr_id=%s command=%s: no call waits for it",
+                         msg->corr_id, sb_cmd_name (msg->command));
+            return;
+        }
+        call->on_event (call->arg, msg->command,
+                        msg->command == SB_CMD_ASK? msg->ask_id: 0, data, size);
+        return;
+    }
     if (msg->command != SB_CMD_REPLY) {
         if (msg->command != SB_CMD_HEARTBEAT)
             sb_log_debug ("broker_message_ignored", "command=%s", sb_cmd_name (msg->command));
@@ -93,8 +108,6 @@ s_dispatch (sb_broker_client_t *self, sb_msg_t *msg)
         return;
     }
     s_call_detach (call);
-    const uint8_t *data = msg->payload? zframe_data (msg->payload): NULL;
-    size_t size = msg->payload? zframe_size (msg->payload): 0;
     call->cb (call->arg, msg->status, data, size);
     free (call);
 }
@@ -237,6 +250,51 @@ sb_broker_client_cancel (sb_broker_client_t *self, sb_broker_call_t **call_p)
     s_call_detach (*call_p);
     free (*call_p);
     *call_p = NULL;
+}
+
+void
+sb_broker_client_on_event (sb_broker_call_t *call, sb_broker_event_fn *fn)
+{
+    call->on_event = fn;
+}
+
+const char *
+sb_broker_call_corr_id (const sb_broker_call_t *call)
+{
+    return call->corr_id;
+}
+
+int
+sb_broker_client_abort (sb_broker_client_t *self, sb_broker_call_t **call_p)
+{
+    if (!call_p || !*call_p)
+        return 0;
+    sb_msg_t msg = { 0 };
+    int rc = sb_msg_set_cancel (&msg, (*call_p)->corr_id) || sb_msg_send (self->sock, &msg, NULL)? -1: 0;
+    sb_msg_reset (&msg);
+    if (rc)
+        sb_log_warn ("cancel_not_sent", "corr_id=%s: the job runs to its deadline", (*call_p)->corr_id);
+    s_drain_soon (self);
+    sb_broker_client_cancel (self, call_p);
+    return rc;
+}
+
+int
+sb_broker_client_answer (sb_broker_client_t *self, const char *corr_id, const char *tenant,
+                         uint32_t ask_id, zframe_t **payload)
+{
+    int rc = SB_BROKER_SENT;
+    sb_msg_t msg = { 0 };
+    if (ask_id == 0 || sb_msg_set_answer (&msg, corr_id, tenant, ask_id, payload))
+        rc = SB_BROKER_INVALID;
+    else
+    if (sb_msg_send (self->sock, &msg, NULL))
+        rc = SB_BROKER_BUSY;
+    s_drain_soon (self);
+    if (payload)
+        zframe_destroy (payload);
+    sb_msg_reset (&msg);
+    return rc;
 }
 
 void

@@ -7,7 +7,12 @@
     fires and once more after every send. Each call has its own local
     deadline (the job's timeout plus a grace period), so a dead broker still
     yields a timeout. A reply for an unknown or expired correlation ID is
-    dropped and counted. */
+    dropped and counted.
+
+    Inside a call (proto/PROTOCOL.md, "Inside a call") the broker also passes
+    NOTIFY and ASK for a waiting call; they go to the call's event callback
+    (dropped and counted when no call waits). The gateway sends CANCEL for
+    its own calls and ANSWER for any call (no state needed). */
 #ifndef SB_BROKER_CLIENT_H_INCLUDED
 #define SB_BROKER_CLIENT_H_INCLUDED
 
@@ -32,6 +37,12 @@ typedef struct _sb_broker_call_t sb_broker_call_t;
     `payload` is borrowed for the duration of the callback (may be NULL).
     The call handle is freed after the callback returns. */
 typedef void (sb_broker_reply_fn) (void *arg, sb_status_t status,
+                                   const uint8_t *payload, size_t size);
+
+/*  Called for each NOTIFY (ask_id 0) or ASK (ask_id > 0) that the broker
+    passes on for a waiting call; `payload` (a sb_job result map) is borrowed
+    for the duration of the callback. It must not cancel or abort the call. */
+typedef void (sb_broker_event_fn) (void *arg, sb_cmd_t command, uint32_t ask_id,
                                    const uint8_t *payload, size_t size);
 
 /*  Return codes of sb_broker_client_request. */
@@ -62,6 +73,28 @@ int sb_broker_client_request (sb_broker_client_t *self, const char *service,
     reply is dropped. Nulls *call_p. Safe on NULL. */
 void sb_broker_client_cancel (sb_broker_client_t *self, sb_broker_call_t **call_p);
 
+/*  Routes the call's NOTIFY and ASK messages to `fn` (with the call's arg).
+    Without it they are dropped and counted. */
+void sb_broker_client_on_event (sb_broker_call_t *call, sb_broker_event_fn *fn);
+
+/*  The correlation ID of a waiting call (borrowed from it). */
+const char *sb_broker_call_corr_id (const sb_broker_call_t *call);
+
+/*  Cancels a call for good: sends CANCEL for its job (the broker stops it and
+    answers nothing), then forgets it like sb_broker_client_cancel (no
+    callback; a late REPLY, NOTIFY or ASK is dropped and counted). Nulls
+    *call_p. Returns 0, or -1 when CANCEL could not be queued (the call is
+    forgotten all the same; the job then runs to its deadline). */
+int sb_broker_client_abort (sb_broker_client_t *self, sb_broker_call_t **call_p);
+
+/*  Sends ANSWER (the client's response to question `ask_id` of job
+    `corr_id`) for `tenant` with `*payload` (a sb_job result map; taken,
+    even on failure). Needs no waiting call: any gateway routes answers.
+    Returns SB_BROKER_SENT, SB_BROKER_BUSY or SB_BROKER_INVALID. */
+int sb_broker_client_answer (sb_broker_client_t *self, const char *corr_id, const char *tenant,
+                             uint32_t ask_id, zframe_t **payload)
+    __attribute__ ((warn_unused_result));
+
 /*  Answers every waiting call now with SB_STATUS_TIMEOUT (used when the
     gateway stops and cannot wait any longer). */
 void sb_broker_client_expire_all (sb_broker_client_t *self);
@@ -69,8 +102,8 @@ void sb_broker_client_expire_all (sb_broker_client_t *self);
 /*  Calls waiting for a reply now. */
 size_t sb_broker_client_pending (sb_broker_client_t *self);
 
-/*  Replies dropped because no call waited for them (unknown, expired or
-    cancelled), and messages dropped as malformed. */
+/*  Replies, notifications and questions dropped because no call waited for
+    them (unknown, expired or cancelled), and messages dropped as malformed. */
 uint64_t sb_broker_client_dropped (sb_broker_client_t *self);
 
 #endif

@@ -6,7 +6,8 @@
 
     Routes:
       POST /mcp                               JSON-RPC (MCP), Bearer token required
-      GET|DELETE /mcp                         405 (SSE and sessions: issue 3)
+      GET /mcp                                SSE stream for server messages / resumption
+      DELETE /mcp                             ends the Mcp-Session-Id session
       GET /healthz                            200 {"status":"ok"}
       GET /.well-known/oauth-protected-resource   RFC 9728 metadata
       anything else                           404 JSON */

@@ -14,8 +14,11 @@ sb_http_reason (int status)
         case 202: return "Accepted";
         case 400: return "Bad Request";
         case 401: return "Unauthorized";
+        case 403: return "Forbidden";
         case 404: return "Not Found";
         case 405: return "Method Not Allowed";
+        case 406: return "Not Acceptable";
+        case 409: return "Conflict";
         case 413: return "Payload Too Large";
         case 415: return "Unsupported Media Type";
         case 500: return "Internal Server Error";
@@ -28,6 +31,16 @@ bool
 sb_http_header (h2o_req_t *req, const h2o_token_t *token, h2o_iovec_t *value)
 {
     ssize_t index = h2o_find_header (&req->headers, token, -1);
+    if (index < 0)
+        return false;
+    *value = req->headers.entries [index].value;
+    return true;
+}
+
+bool
+sb_http_header_str (h2o_req_t *req, const char *name, h2o_iovec_t *value)
+{
+    ssize_t index = h2o_find_header_by_str (&req->headers, name, strlen (name), -1);
     if (index < 0)
         return false;
     *value = req->headers.entries [index].value;

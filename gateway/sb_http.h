@@ -18,6 +18,9 @@ const char *sb_http_reason (int status);
     from the request) when present. */
 bool sb_http_header (h2o_req_t *req, const h2o_token_t *token, h2o_iovec_t *value);
 
+/*  Same for a header h2o has no token for; `name` in lowercase. */
+bool sb_http_header_str (h2o_req_t *req, const char *name, h2o_iovec_t *value);
+
 /*  Adds response header `token` with a copy of `value` in the request pool. */
 void sb_http_add_header (h2o_req_t *req, const h2o_token_t *token, const char *value);
 

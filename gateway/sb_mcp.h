@@ -1,6 +1,8 @@
-/*  gateway/sb_mcp.h — the MCP methods the gateway answers: initialize, ping,
-    tools/list, and the validation half of tools/call; plus the mapping of a
-    broker REPLY into the JSON-RPC response for a tool call.
+/*  gateway/sb_mcp.h — the MCP methods the gateway answers itself
+    (initialize, ping, logging/setLevel, completion/complete, tools/list with
+    signed cursors, the resources and prompts methods) and the validation half of
+    tools/call; plus the mapping of a broker REPLY into the JSON-RPC
+    response for a tool call.
 
     Pure: takes a request body, returns what to do with it (reply now,
     accept with 202, or send a job to the broker). No sockets, no h2o, so it
@@ -9,6 +11,7 @@
 #define SB_MCP_H_INCLUDED
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/sb_connector.h"
@@ -18,6 +21,19 @@
 #define SB_MCP_PROTOCOL_LATEST      "2025-11-25"    /* answered when the client's is unknown */
 #define SB_MCP_DEFAULT_RETRY_S      1               /* retry_after when the broker gives none */
 #define SB_MAX_MCP_ERROR_DETAIL     200             /* worker error text quoted to users, bytes */
+#define SB_MAX_TOOLS_PAGE           1000            /* --tools-page-size upper bound */
+#define SB_MAX_CURSOR_LEN           128             /* a list cursor, bytes */
+
+/* JSON-RPC error code for resources/read of an unknown URI (MCP). */
+#define SB_RPC_RESOURCE_NOT_FOUND   -32002
+
+/*  What the handler needs besides the body. */
+typedef struct {
+    sb_connectors_t *connectors;    /* tools, resources, prompts; may be NULL */
+    const char *version;            /* server version for serverInfo */
+    size_t page_size;               /* tools per tools/list page (0: SB_MAX_TOOLS) */
+    const uint8_t *cursor_key;      /* SB_HMAC_SHA256_LEN bytes signing cursors; NULL: a fixed key */
+} sb_mcp_env_t;
 
 typedef enum {
     SB_MCP_REPLY    = 0,    /* answer now: http_status + body */
@@ -33,13 +49,19 @@ typedef struct {
     json_t *id;                 /* CALL: JSON-RPC id to answer with, owned reference */
     const sb_tool_t *tool;      /* CALL: the tool, borrowed from the connector set */
     char *args;                 /* CALL: arguments as compact JSON object text, owned */
+    bool progress;              /* CALL: the request carries _meta.progressToken */
+    json_t *progress_token;     /* CALL: that token (owned reference), or NULL */
+    int set_level;              /* REPLY to logging/setLevel: 1 + the level (sb_relay_level); else 0 */
+    json_t *cancel_id;          /* ACCEPTED notifications/cancelled: its requestId (owned), or NULL */
+    const char *negotiated;     /* REPLY to a successful initialize: the version (static) */
+    json_t *client_caps;        /* REPLY to initialize: params.capabilities (owned), or NULL */
+    json_t *response;           /* ACCEPTED client response: the message (owned) */
 } sb_mcp_outcome_t;
 
-/*  Handles one request body against the loaded connectors (`connectors` may
-    be NULL: no tools). `version` is the server version for serverInfo.
-    Always fills `out`; call sb_mcp_outcome_clear afterwards. */
-void sb_mcp_handle (sb_connectors_t *connectors, const char *version,
-                    const char *body, size_t len, sb_mcp_outcome_t *out);
+/*  Handles one request body in `env`. Always fills `out`; call
+    sb_mcp_outcome_clear afterwards. */
+void sb_mcp_handle (const sb_mcp_env_t *env, const char *body, size_t len,
+                    sb_mcp_outcome_t *out);
 
 /*  Frees what `out` owns and zeroes it. */
 void sb_mcp_outcome_clear (sb_mcp_outcome_t *out);
@@ -58,5 +80,9 @@ json_t *sb_mcp_error_result (const char *text, const char *error_type, int retry
 
 /*  The protocol version to answer for a client asking `requested` (may be NULL). */
 const char *sb_mcp_negotiate_version (const char *requested);
+
+/*  True when `len` bytes of `version` name a protocol revision this server
+    speaks (the MCP-Protocol-Version header check). */
+bool sb_mcp_version_supported (const char *version, size_t len);
 
 #endif

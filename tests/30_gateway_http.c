@@ -177,6 +177,7 @@ typedef struct {
     size_t len;
     char www_authenticate [512];
     char content_type [128];
+    char session_id [512];
 } s_response_t;
 
 static size_t
@@ -216,11 +217,14 @@ s_on_header (char *line, size_t size, size_t nmemb, void *userdata)
     size_t n = size * nmemb;
     s_copy_header (line, n, "www-authenticate:", r->www_authenticate, sizeof r->www_authenticate);
     s_copy_header (line, n, "content-type:", r->content_type, sizeof r->content_type);
+    s_copy_header (line, n, "mcp-session-id:", r->session_id, sizeof r->session_id);
     return n;
 }
 
 //  One request. `token` NULL sends no Authorization; content_type NULL
 //  sends none. Returns the curl result (0 = a response came).
+static const char **s_extra;        /* extra request headers for the next request */
+
 static int
 s_request_ex (const char *method, const char *path, const char *token, const char *content_type,
               const char *body, size_t len, int timeout_ms, bool http2, s_response_t *r)
@@ -235,6 +239,8 @@ s_request_ex (const char *method, const char *path, const char *token, const cha
     }
     snprintf (type, sizeof type, "Content-Type: %s", content_type? content_type: "");
     headers = curl_slist_append (headers, type);
+    for (int i = 0; s_extra && s_extra [i]; i++)
+        headers = curl_slist_append (headers, s_extra [i]);
     CURL *curl = curl_easy_init ();
     curl_easy_setopt (curl, CURLOPT_URL, url);
     curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, method);
@@ -360,7 +366,9 @@ s_setup (void **state)
     const char *argv [] = {
         sb_harness_bin ("sb-gateway"), "--listen", listen, "--broker", broker,
         "--token-key-file", s_key_path, "--connectors", SB_SOURCE_DIR "/connectors",
-        "--public-url", public_url, "--call-timeout-ms", timeout, "--log-level", "info", NULL
+        "--public-url", public_url, "--call-timeout-ms", timeout, "--log-level", "info",
+        "--tools-page-size", "2", "--allowed-origins", "https://allowed.example",
+        "--allowed-hosts", "allowed-host.example", NULL
     };
     s_gateway = sb_harness_spawn (argv, NULL);
     if (s_gateway < 0)
@@ -416,12 +424,17 @@ test_health_404_405 (void **state)
     json_decref (json);
     s_response_free (&r);
 
+    //  GET and DELETE need a session.
     s_request ("GET", "/mcp", s_token, NULL, NULL, &r);
-    assert_int_equal (r.status, 405);
+    assert_int_equal (r.status, 400);
     json_decref (s_json (&r));
     s_response_free (&r);
 
     s_request ("DELETE", "/mcp", s_token, NULL, NULL, &r);
+    assert_int_equal (r.status, 400);
+    s_response_free (&r);
+
+    s_request ("PUT", "/mcp", s_token, NULL, NULL, &r);
     assert_int_equal (r.status, 405);
     s_response_free (&r);
 
@@ -567,13 +580,9 @@ test_initialize_and_list (void **state)
 
     reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}", 200);
     json_t *tools = json_object_get (json_object_get (reply, "result"), "tools");
-    assert_int_equal (json_array_size (tools), sb_connectors_tool_count (s_connectors));
-    bool found = false;
-    size_t i;
-    json_t *tool;
-    json_array_foreach (tools, i, tool)
-        found |= strcmp (json_string_value (json_object_get (tool, "name")), "search_accounts") == 0;
-    assert_true (found);
+    //  --tools-page-size 2 here; test_tools_pages_http walks the pages.
+    size_t count = sb_connectors_tool_count (s_connectors);
+    assert_int_equal (json_array_size (tools), count < 2? count: 2);
     json_decref (reply);
 
     reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}", 200);
@@ -678,6 +687,451 @@ test_client_gone (void **state)
     json_decref (reply);
 }
 
+//  ---------------------------------------------------------------------------
+//  Streamable HTTP: sessions, headers, SSE
+
+static const char s_init_body [] =
+    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-11-25\","
+    "\"capabilities\":{\"elicitation\":{}},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}";
+static const char s_ping_body [] = "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}";
+
+//  POST /mcp with `extra` headers (NULL-terminated; NULL: none).
+static void
+s_post (const char **extra, const char *token, const char *body, s_response_t *r)
+{
+    s_extra = extra;
+    s_request ("POST", "/mcp", token, "application/json", body, r);
+    s_extra = NULL;
+}
+
+//  A new session; returns its ID (caller frees).
+static char *
+s_new_session (void)
+{
+    s_response_t r;
+    s_post (NULL, s_token, s_init_body, &r);
+    assert_int_equal (r.status, 200);
+    assert_true (strlen (r.session_id) > 10);
+    json_t *reply = s_json (&r);
+    json_t *caps = json_object_get (json_object_get (reply, "result"), "capabilities");
+    assert_non_null (json_object_get (caps, "tools"));
+    assert_non_null (json_object_get (caps, "logging"));
+    json_decref (reply);
+    char *id = strdup (r.session_id);
+    s_response_free (&r);
+    return id;
+}
+
+static void
+test_sessions (void **state)
+{
+    char *id = s_new_session ();
+    char header [600];
+    snprintf (header, sizeof header, "Mcp-Session-Id: %s", id);
+    const char *with [] = { header, "MCP-Protocol-Version: 2025-11-25", NULL };
+    s_response_t r;
+    s_post (with, s_token, s_ping_body, &r);
+    assert_int_equal (r.status, 200);
+    s_response_free (&r);
+
+    //  Tampered: each of a few positions changed.
+    size_t len = strlen (id);
+    size_t positions [] = { 3, len / 2, len - 1 };
+    for (size_t i = 0; i < 3; i++) {
+        char *bad = strdup (id);
+        bad [positions [i]] = bad [positions [i]] == 'A'? 'B': 'A';
+        char bad_header [600];
+        snprintf (bad_header, sizeof bad_header, "Mcp-Session-Id: %s", bad);
+        const char *tampered [] = { bad_header, NULL };
+        s_post (tampered, s_token, s_ping_body, &r);
+        assert_int_equal (r.status, 404);
+        s_response_free (&r);
+        free (bad);
+    }
+    const char *junk [] = { "Mcp-Session-Id: nonsense", NULL };
+    s_post (junk, s_token, s_ping_body, &r);
+    assert_int_equal (r.status, 404);
+    s_response_free (&r);
+
+    //  Another tenant's token with this session: 404.
+    char audience [128];
+    snprintf (audience, sizeof audience, "%s/mcp", s_base);
+    char *other = s_issue ("globex", audience, 3600, s_key);
+    s_post (with, other, s_ping_body, &r);
+    assert_int_equal (r.status, 404);
+    s_response_free (&r);
+    free (other);
+
+    //  DELETE ends it; then 404 for POST, GET and DELETE.
+    s_extra = with;
+    s_request ("DELETE", "/mcp", s_token, NULL, NULL, &r);
+    assert_int_equal (r.status, 200);
+    s_response_free (&r);
+    s_request ("DELETE", "/mcp", s_token, NULL, NULL, &r);
+    assert_int_equal (r.status, 404);
+    s_response_free (&r);
+    s_request ("GET", "/mcp", s_token, NULL, NULL, &r);
+    assert_int_equal (r.status, 404);
+    s_response_free (&r);
+    s_extra = NULL;
+    s_post (with, s_token, s_ping_body, &r);
+    assert_int_equal (r.status, 404);
+    json_t *reply = s_json (&r);
+    assert_non_null (json_object_get (reply, "error"));
+    json_decref (reply);
+    s_response_free (&r);
+    //  Stateless requests still work.
+    s_post (NULL, s_token, s_ping_body, &r);
+    assert_int_equal (r.status, 200);
+    s_response_free (&r);
+    free (id);
+}
+
+static void
+test_transport_headers (void **state)
+{
+    struct { const char *header; long status; } cases [] = {
+        { "MCP-Protocol-Version: 2025-06-18", 200 },
+        { "MCP-Protocol-Version: 2025-11-25", 200 },
+        { "MCP-Protocol-Version: 2025-03-26", 200 },
+        { "MCP-Protocol-Version: 1999-01-01", 400 },
+        { "MCP-Protocol-Version;", 400 },          /* curl: an empty value */
+        { "MCP-Protocol-Version: 2025-06-18x", 400 },
+        { "Accept: application/json", 406 },
+        { "Accept: text/event-stream", 406 },
+        { "Accept: text/html", 406 },
+        { "Accept: application/json, text/event-stream;q=0", 406 },
+        { "Accept: application/json, text/event-stream", 200 },
+        { "Accept: */*", 200 },
+        { "Origin: http://evil.example.com", 403 },
+        { "Origin: null", 403 },
+        { "Origin: http://localhost:5173", 200 },
+        { "Origin: https://allowed.example", 200 },
+        { "Host: evil.example.com", 403 },
+        { "Host: evil.example.com:80", 403 },
+        { "Host: localhost", 200 },
+        { "Host: [::1]:8080", 200 },
+        { "Host: allowed-host.example", 200 },
+        { "Mcp-Session-Id;", 404 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        const char *extra [] = { cases [i].header, NULL };
+        s_response_t r;
+        s_post (extra, s_token, s_ping_body, &r);
+        if (r.status != cases [i].status)
+            fail_msg ("%s: status %ld, expected %ld: %s", cases [i].header, r.status,
+                      cases [i].status, r.body? r.body: "");
+        s_response_free (&r);
+    }
+    //  Host and Origin are checked before the token (403, not 401).
+    const char *evil [] = { "Host: evil.example.com", "Origin: http://evil.example.com", NULL };
+    s_response_t r;
+    s_post (evil, NULL, s_init_body, &r);
+    assert_int_equal (r.status, 403);
+    s_response_free (&r);
+}
+
+//  The events of an SSE body: ids[] and data[] (borrowed pointers into a
+//  copy the caller frees with free (*copy)).
+typedef struct {
+    char *ids [16];
+    char *data [16];
+    size_t count;
+    bool retry;
+} s_events_t;
+
+static void
+s_parse_sse (const char *body, s_events_t *events, char **copy)
+{
+    memset (events, 0, sizeof *events);
+    *copy = strdup (body? body: "");
+    char *save = NULL;
+    char *id = NULL, *data = NULL;
+    //  Events are separated by blank lines; we walk lines.
+    for (char *line = *copy, *next; line && *line; line = next) {
+        next = strchr (line, '\n');
+        if (next)
+            *next++ = 0;
+        if (*line == 0) {
+            if ((id || data) && events->count < 16) {
+                events->ids [events->count] = id;
+                events->data [events->count] = data;
+                events->count++;
+            }
+            id = data = NULL;
+        }
+        else
+        if (strncmp (line, "id: ", 4) == 0)
+            id = line + 4;
+        else
+        if (strncmp (line, "data: ", 6) == 0)
+            data = line + 6;
+        else
+        if (strncmp (line, "retry: ", 7) == 0)
+            events->retry = true;
+    }
+    (void) save;
+}
+
+static void
+test_sse_post_response (void **state)
+{
+    char *id = s_new_session ();
+    char header [600];
+    snprintf (header, sizeof header, "Mcp-Session-Id: %s", id);
+    const char *with [] = { header, "Accept: application/json, text/event-stream", NULL };
+    s_response_t r;
+    s_post (with, s_token, "{\"jsonrpc\":\"2.0\",\"id\":\"sse-1\",\"method\":\"tools/call\","
+            "\"params\":{\"name\":\"search_accounts\",\"arguments\":{\"query\":\"acme\"}}}", &r);
+    assert_int_equal (r.status, 200);
+    assert_string_equal (r.content_type, "text/event-stream");
+    s_events_t events;
+    char *copy;
+    s_parse_sse (r.body, &events, &copy);
+    //  A priming event (id, retry, empty data), then the one response.
+    assert_int_equal (events.count, 2);
+    assert_true (events.retry);
+    assert_non_null (events.ids [0]);
+    assert_string_equal (events.data [0], "");
+    assert_non_null (events.ids [1]);
+    assert_string_not_equal (events.ids [0], events.ids [1]);
+    json_t *reply = json_loads (events.data [1], 0, NULL);
+    assert_string_equal (json_string_value (json_object_get (reply, "id")), "sse-1");
+    assert_non_null (json_object_get (json_object_get (reply, "result"), "structuredContent"));
+    json_decref (reply);
+    free (copy);
+    s_response_free (&r);
+
+    //  Other methods in a session answer JSON.
+    s_post (with, s_token, s_ping_body, &r);
+    assert_string_equal (r.content_type, "application/json");
+    s_response_free (&r);
+
+    //  A client response to an ASK: 202, no body (routing is the lead's hook).
+    s_post (with, s_token, "{\"jsonrpc\":\"2.0\",\"id\":\"sb:abc:1\",\"result\":{\"action\":\"accept\"}}", &r);
+    assert_int_equal (r.status, 202);
+    assert_int_equal (r.len, 0);
+    s_response_free (&r);
+    free (id);
+}
+
+static void
+test_sse_resume (void **state)
+{
+    //  The client leaves a streamed call after the priming event; the call
+    //  goes on, and a GET with Last-Event-ID gets the result.
+    char *id = s_new_session ();
+    char header [600];
+    snprintf (header, sizeof header, "Mcp-Session-Id: %s", id);
+    const char *with [] = { header, NULL };
+    int sent_before = s_broker_sent ();
+    const char *body = "{\"jsonrpc\":\"2.0\",\"id\":77,\"method\":\"tools/call\","
+                       "\"params\":{\"name\":\"search_accounts\",\"arguments\":{\"query\":\"slow\"}}}";
+    s_response_t r;
+    s_extra = with;
+    int rc = s_request_ex ("POST", "/mcp", s_token, "application/json", body, strlen (body),
+                           300, false, &r);
+    s_extra = NULL;
+    assert_int_equal (rc, CURLE_OPERATION_TIMEDOUT);
+    s_events_t events;
+    char *copy;
+    s_parse_sse (r.body, &events, &copy);
+    assert_int_equal (events.count, 1);
+    char last [128];
+    snprintf (last, sizeof last, "Last-Event-ID: %s", events.ids [0]);
+    free (copy);
+    s_response_free (&r);
+
+    int64_t deadline = zclock_mono () + 5000;
+    while (s_broker_sent () < sent_before + 1 && zclock_mono () < deadline)
+        zclock_sleep (20);
+    assert_int_equal (s_broker_sent (), sent_before + 1);
+
+    //  Another session may not read it.
+    char *stranger = s_new_session ();
+    char stranger_header [600];
+    snprintf (stranger_header, sizeof stranger_header, "Mcp-Session-Id: %s", stranger);
+    const char *foreign [] = { stranger_header, last, "Accept: text/event-stream", NULL };
+    s_extra = foreign;
+    rc = s_request_ex ("GET", "/mcp", s_token, NULL, NULL, 0, 500, false, &r);
+    s_extra = NULL;
+    //  A fresh, empty stream opens instead (and the client gives up).
+    assert_true (r.body == NULL || strstr (r.body, "\"id\":77") == NULL);
+    s_response_free (&r);
+    free (stranger);
+
+    const char *resume [] = { header, last, "Accept: text/event-stream", NULL };
+    s_extra = resume;
+    rc = s_request_ex ("GET", "/mcp", s_token, NULL, NULL, 0, 5000, false, &r);
+    s_extra = NULL;
+    assert_int_equal (rc, 0);
+    assert_int_equal (r.status, 200);
+    assert_string_equal (r.content_type, "text/event-stream");
+    s_parse_sse (r.body, &events, &copy);
+    assert_int_equal (events.count, 1);
+    json_t *reply = json_loads (events.data [0], 0, NULL);
+    assert_int_equal (json_integer_value (json_object_get (reply, "id")), 77);
+    assert_string_equal (json_string_value (json_object_get (
+        json_array_get (json_object_get (json_object_get (reply, "result"), "content"), 0), "text")), "late");
+    json_decref (reply);
+    free (copy);
+    s_response_free (&r);
+
+    //  Malformed Last-Event-IDs are not resumptions.
+    const char *bad_ids [] = { "Last-Event-ID: x", "Last-Event-ID: 00000000.1.0",
+                               "Last-Event-ID: ....", NULL };
+    for (int i = 0; bad_ids [i]; i++) {
+        const char *no_session [] = { bad_ids [i], NULL };
+        s_extra = no_session;
+        s_request ("GET", "/mcp", s_token, NULL, NULL, &r);
+        s_extra = NULL;
+        assert_int_equal (r.status, 400);
+        s_response_free (&r);
+    }
+    free (id);
+}
+
+//  A GET stream opens, sends its priming event, and ends when the session
+//  is deleted.
+static void
+test_get_stream (void **state)
+{
+    char *id = s_new_session ();
+    char header [600], auth [SB_MAX_TOKEN_LEN + 64], url [128];
+    snprintf (header, sizeof header, "Mcp-Session-Id: %s", id);
+    snprintf (auth, sizeof auth, "Authorization: Bearer %s", s_token);
+    snprintf (url, sizeof url, "%s/mcp", s_base);
+    struct curl_slist *headers = curl_slist_append (NULL, auth);
+    headers = curl_slist_append (headers, header);
+    headers = curl_slist_append (headers, "Accept: text/event-stream");
+    s_response_t r;
+    memset (&r, 0, sizeof r);
+    CURL *curl = curl_easy_init ();
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt (curl, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 10000L);
+    CURLM *multi = curl_multi_init ();
+    curl_multi_add_handle (multi, curl);
+    int running = 1;
+    int64_t deadline = zclock_mono () + 5000;
+    while (running && !(r.body && strstr (r.body, "\n\n")) && zclock_mono () < deadline) {
+        curl_multi_perform (multi, &running);
+        curl_multi_poll (multi, NULL, 0, 20, NULL);
+    }
+    assert_non_null (r.body);
+    assert_non_null (strstr (r.body, "id: "));
+    assert_string_equal (r.content_type, "text/event-stream");
+
+    const char *with [] = { header, "Accept: text/event-stream", NULL };
+
+    //  Accept without text/event-stream: 406.
+    const char *json_only [] = { header, "Accept: application/json", NULL };
+    s_response_t r2;
+    s_extra = json_only;
+    s_request ("GET", "/mcp", s_token, NULL, NULL, &r2);
+    s_extra = NULL;
+    assert_int_equal (r2.status, 406);
+    s_response_free (&r2);
+
+    s_extra = with;
+    s_request ("DELETE", "/mcp", s_token, NULL, NULL, &r2);
+    s_extra = NULL;
+    assert_int_equal (r2.status, 200);
+    s_response_free (&r2);
+
+    deadline = zclock_mono () + 5000;
+    while (running && zclock_mono () < deadline) {
+        curl_multi_perform (multi, &running);
+        if (running)
+            curl_multi_poll (multi, NULL, 0, 20, NULL);
+    }
+    assert_int_equal (running, 0);
+    CURLMsg *msg;
+    int left = 0;
+    CURLcode result = CURLE_OK;
+    while ((msg = curl_multi_info_read (multi, &left)))
+        if (msg->msg == CURLMSG_DONE)
+            result = msg->data.result;
+    assert_int_equal (result, CURLE_OK);       //  ended cleanly, not reset
+    long code = 0;
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &code);
+    assert_int_equal (code, 200);
+    curl_multi_remove_handle (multi, curl);
+    curl_easy_cleanup (curl);
+    curl_multi_cleanup (multi);
+    curl_slist_free_all (headers);
+    s_response_free (&r);
+    free (id);
+}
+
+static void
+test_tools_pages_http (void **state)
+{
+    //  --tools-page-size 2: walking the cursor covers every tool once.
+    size_t count = sb_connectors_tool_count (s_connectors), seen = 0;
+    char *cursor = NULL;
+    do {
+        char body [512];
+        snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"%s%s%s}",
+                  cursor? ",\"params\":{\"cursor\":\"": "", cursor? cursor: "", cursor? "\"}": "");
+        json_t *reply = s_mcp (body, 200);
+        json_t *result = json_object_get (reply, "result");
+        json_t *tools = json_object_get (result, "tools");
+        assert_true (json_array_size (tools) <= 2);
+        for (size_t i = 0; i < json_array_size (tools); i++)
+            assert_ptr_equal (sb_connectors_find_tool (s_connectors,
+                                  json_string_value (json_object_get (json_array_get (tools, i), "name"))),
+                              sb_connectors_tool_at (s_connectors, seen + i));
+        seen += json_array_size (tools);
+        free (cursor);
+        json_t *next = json_object_get (result, "nextCursor");
+        cursor = next? strdup (json_string_value (next)): NULL;
+        json_decref (reply);
+    } while (cursor);
+    assert_int_equal (seen, count);
+    json_t *reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\","
+                           "\"params\":{\"cursor\":\"2.forged\"}}", 200);
+    assert_int_equal (s_error_code (reply), -32602);
+    json_decref (reply);
+}
+
+static void
+test_catalog_http (void **state)
+{
+    //  Answered once the catalog has landed; until then -32601.
+    const char *bodies [] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/list\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/templates/list\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"prompts/list\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"completion/complete\",\"params\":{\"ref\":"
+            "{\"type\":\"ref/prompt\",\"name\":\"none\"},\"argument\":{\"name\":\"a\",\"value\":\"\"}}}",
+        NULL };
+    json_t *init = s_mcp (s_init_body, 200);
+    bool catalog = json_object_get (json_object_get (json_object_get (init, "result"), "capabilities"),
+                                    "prompts") != NULL;
+    json_decref (init);
+    for (int i = 0; bodies [i]; i++) {
+        json_t *reply = s_mcp (bodies [i], 200);
+        if (catalog)
+            assert_non_null (json_object_get (reply, "result"));
+        else
+            assert_int_equal (s_error_code (reply), -32601);
+        json_decref (reply);
+    }
+    json_t *reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\","
+                           "\"params\":{\"uri\":\"nowhere://x\"}}", 200);
+    assert_int_equal (s_error_code (reply), catalog? -32002: -32601);
+    json_decref (reply);
+    reply = s_mcp ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"logging/setLevel\","
+                   "\"params\":{\"level\":\"shout\"}}", 200);
+    assert_int_equal (s_error_code (reply), -32602);
+    json_decref (reply);
+}
+
 static void
 test_still_alive (void **state)
 {
@@ -767,6 +1221,13 @@ main (void)
         cmocka_unit_test (test_tools_call_overloaded),
         cmocka_unit_test (test_tools_call_timeout),
         cmocka_unit_test (test_client_gone),
+        cmocka_unit_test (test_sessions),
+        cmocka_unit_test (test_transport_headers),
+        cmocka_unit_test (test_sse_post_response),
+        cmocka_unit_test (test_sse_resume),
+        cmocka_unit_test (test_get_stream),
+        cmocka_unit_test (test_tools_pages_http),
+        cmocka_unit_test (test_catalog_http),
         cmocka_unit_test (test_still_alive),
         cmocka_unit_test (test_stop_with_pending),
     };

@@ -129,7 +129,8 @@ test_reply_builders (void **state)
 static json_t *
 s_handle (const char *body, sb_mcp_outcome_t *out)
 {
-    sb_mcp_handle (s_connectors, "1.2.3", body, strlen (body), out);
+    sb_mcp_env_t env = { .connectors = s_connectors, .version = "1.2.3" };
+    sb_mcp_handle (&env, body, strlen (body), out);
     return out->body? json_loads (out->body, 0, NULL): NULL;
 }
 
@@ -287,7 +288,8 @@ test_tools_call_ready (void **state)
     sb_mcp_outcome_t out;
     const char *body = "{\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"method\":\"tools/call\","
                        "\"params\":{\"name\":\"search_accounts\",\"arguments\":{\"query\":\"acme\"}}}";
-    sb_mcp_handle (s_connectors, "1", body, strlen (body), &out);
+    sb_mcp_env_t env = { .connectors = s_connectors, .version = "1" };
+    sb_mcp_handle (&env, body, strlen (body), &out);
     assert_int_equal (out.action, SB_MCP_CALL);
     assert_ptr_equal (out.tool, tool);
     assert_string_equal (json_string_value (out.id), "c1");
@@ -319,6 +321,137 @@ static const char *
 s_error_type (json_t *result)
 {
     return json_string_value (json_object_get (json_object_get (result, "_meta"), "error_type"));
+}
+
+//  Walks tools/list with `page` tools a page: every tool exactly once.
+static void
+s_walk (size_t page)
+{
+    uint8_t key [32] = { 1, 2, 3 };
+    sb_mcp_env_t env = { .connectors = s_connectors, .version = "1", .page_size = page,
+                         .cursor_key = key };
+    size_t count = sb_connectors_tool_count (s_connectors);
+    size_t seen = 0, pages = 0;
+    char *cursor = NULL;
+    while (true) {
+        char body [512];
+        if (cursor)
+            snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\","
+                      "\"params\":{\"cursor\":\"%s\"}}", cursor);
+        else
+            snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}");
+        sb_mcp_outcome_t out;
+        sb_mcp_handle (&env, body, strlen (body), &out);
+        json_t *reply = json_loads (out.body, 0, NULL);
+        json_t *tools = json_object_get (json_object_get (reply, "result"), "tools");
+        assert_true (json_array_size (tools) <= page);
+        for (size_t i = 0; i < json_array_size (tools); i++) {
+            const char *name = json_string_value (json_object_get (json_array_get (tools, i), "name"));
+            assert_ptr_equal (sb_connectors_find_tool (s_connectors, name),
+                              sb_connectors_tool_at (s_connectors, seen + i));
+        }
+        seen += json_array_size (tools);
+        pages++;
+        free (cursor);
+        json_t *next = json_object_get (json_object_get (reply, "result"), "nextCursor");
+        cursor = next? strdup (json_string_value (next)): NULL;
+        json_decref (reply);
+        sb_mcp_outcome_clear (&out);
+        if (!cursor)
+            break;
+    }
+    assert_int_equal (seen, count);
+    assert_int_equal (pages, (count + page - 1) / page);
+}
+
+static void
+test_tools_list_pages (void **state)
+{
+    assert_true (sb_connectors_tool_count (s_connectors) >= 2);
+    s_walk (1);
+    s_walk (2);
+    s_walk (SB_MAX_TOOLS_PAGE);
+
+    //  Forged, altered, foreign and malformed cursors: -32602.
+    uint8_t key [32] = { 1, 2, 3 };
+    sb_mcp_env_t env = { .connectors = s_connectors, .version = "1", .page_size = 1, .cursor_key = key };
+    const char *bad [] = { "", "1", "1.", "x.AAAA", "0.AAAAAAAAAAAAAAAA", "1.AAAAAAAAAAAAAAAA",
+                           "99999999999999999999999.AAAA", "-1.AAAA", NULL };
+    for (int i = 0; bad [i]; i++) {
+        char body [256];
+        snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\","
+                  "\"params\":{\"cursor\":\"%s\"}}", bad [i]);
+        sb_mcp_outcome_t out;
+        sb_mcp_handle (&env, body, strlen (body), &out);
+        json_t *reply = json_loads (out.body, 0, NULL);
+        if (s_error_code (reply) != -32602)
+            fail_msg ("cursor '%s' accepted: %s", bad [i], out.body);
+        json_decref (reply);
+        sb_mcp_outcome_clear (&out);
+    }
+    //  A cursor signed under another key is refused too.
+    sb_mcp_outcome_t out;
+    const char *first = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}";
+    sb_mcp_handle (&env, first, strlen (first), &out);
+    json_t *reply = json_loads (out.body, 0, NULL);
+    const char *next = json_string_value (json_object_get (json_object_get (reply, "result"), "nextCursor"));
+    assert_non_null (next);
+    char body [256];
+    snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\","
+              "\"params\":{\"cursor\":\"%s\"}}", next);
+    json_decref (reply);
+    sb_mcp_outcome_clear (&out);
+    uint8_t other [32] = { 9 };
+    env.cursor_key = other;
+    sb_mcp_handle (&env, body, strlen (body), &out);
+    reply = json_loads (out.body, 0, NULL);
+    assert_int_equal (s_error_code (reply), -32602);
+    json_decref (reply);
+    sb_mcp_outcome_clear (&out);
+}
+
+static void
+test_logging_and_catalog_params (void **state)
+{
+    sb_mcp_outcome_t out;
+    json_t *reply = s_handle ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"logging/setLevel\","
+                              "\"params\":{\"level\":\"warning\"}}", &out);
+    assert_int_equal (json_object_size (json_object_get (reply, "result")), 0);
+    assert_true (json_is_object (json_object_get (reply, "result")));
+    json_decref (reply);
+    sb_mcp_outcome_clear (&out);
+    const char *bad [] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"logging/setLevel\",\"params\":{\"level\":\"loud\"}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"logging/setLevel\",\"params\":{\"level\":3}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"logging/setLevel\"}",
+        NULL };
+    for (int i = 0; bad [i]; i++) {
+        reply = s_handle (bad [i], &out);
+        assert_int_equal (s_error_code (reply), -32602);
+        json_decref (reply);
+        sb_mcp_outcome_clear (&out);
+    }
+    const char *bad_catalog [] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":5}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"prompts/get\",\"params\":{}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"prompts/get\",\"params\":{\"name\":\"no_such_prompt\"}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"prompts/get\",\"params\":{\"name\":\"x\",\"arguments\":[]}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"completion/complete\",\"params\":{\"ref\":{\"type\":\"ref/x\"}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/list\",\"params\":{\"cursor\":\"zz\"}}",
+        NULL };
+    for (int i = 0; bad_catalog [i]; i++) {
+        reply = s_handle (bad_catalog [i], &out);
+        if (s_error_code (reply) != -32602)
+            fail_msg ("%s → %s", bad_catalog [i], out.body);
+        json_decref (reply);
+        sb_mcp_outcome_clear (&out);
+    }
+    reply = s_handle ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\","
+                      "\"params\":{\"uri\":\"nowhere://at/all\"}}", &out);
+    assert_int_equal (s_error_code (reply), -32002);
+    json_decref (reply);
+    sb_mcp_outcome_clear (&out);
 }
 
 static void
@@ -380,6 +513,8 @@ main (void)
         cmocka_unit_test (test_tools_call),
         cmocka_unit_test (test_tools_call_ready),
         cmocka_unit_test (test_call_reply_mapping),
+        cmocka_unit_test (test_tools_list_pages),
+        cmocka_unit_test (test_logging_and_catalog_params),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -4,7 +4,8 @@
 
     Each input is fed (1) as an HTTP body to sb_mcp_handle against the repo's
     connectors, and (2) as a REPLY payload to sb_mcp_call_reply for every
-    status. Invariants: a reply body is always a JSON-RPC 2.0 object with an
+    status, and (3) as the JSON text of a NOTIFY or ASK inside a call and as
+    an "sb:" answer id (gateway/sb_relay.c). Invariants: a reply body is always a JSON-RPC 2.0 object with an
     id and exactly one of result / error; a CALL outcome has a tool and
     object arguments; nothing crashes or leaks. A violation aborts.
 
@@ -17,7 +18,10 @@
 #include <string.h>
 
 #include "gateway/sb_mcp.h"
+#include "gateway/sb_relay.h"
 #include "gateway/sb_rpc.h"
+#include "gateway/sb_session.h"
+#include "proto/sb_job.h"
 
 #define CHECK(cond) do { if (!(cond)) { \
     fprintf (stderr, "fuzz_jsonrpc: invariant failed: %s (line %d)\n", #cond, __LINE__); \
@@ -45,6 +49,49 @@ s_check_reply (const char *body)
     json_decref (reply);
 }
 
+//  The input as a NOTIFY's and an ASK's JSON text, and as an answer id.
+static void
+s_relay (const uint8_t *data, size_t size)
+{
+    char *text = malloc (size + 1);
+    CHECK (text);
+    memcpy (text, data, size);
+    text [size] = 0;
+    zframe_t *frame = strlen (text) == size? sb_job_result_encode (text): NULL;
+    const uint8_t *payload = frame? zframe_data (frame): data;
+    size_t payload_size = frame? zframe_size (frame): size;
+    json_t *token = json_string ("t");
+    for (int level = 0; level <= SB_LOG_LEVEL_EMERGENCY + 1; level += 4) {
+        const char *why = NULL;
+        char *note = sb_relay_notification (payload, payload_size, level? NULL: token, level, &why);
+        CHECK ((note == NULL) == (why != NULL));
+        json_t *json = note? json_loads (note, 0, NULL): NULL;
+        CHECK (!note || (json_is_object (json) && !json_object_get (json, "id")
+                         && json_is_string (json_object_get (json, "method"))));
+        json_decref (json);
+        free (note);
+    }
+    json_decref (token);
+    for (unsigned caps = 0; caps <= 0x0f; caps += 0x0f) {
+        char *request = NULL, *refusal = NULL;
+        CHECK (sb_relay_ask (payload, payload_size, "corr", 7, caps, caps != 0, &request, &refusal) == 0);
+        CHECK ((request == NULL) != (refusal == NULL));
+        json_t *json = json_loads (request? request: refusal, 0, NULL);
+        CHECK (json_is_object (json));
+        CHECK (!request || strcmp (json_string_value (json_object_get (json, "id")), "sb:corr:7") == 0);
+        CHECK (!refusal || json_is_integer (json_object_get (json_object_get (json, "error"), "code")));
+        json_decref (json);
+        free (request);
+        free (refusal);
+    }
+    zframe_destroy (&frame);
+    char corr_id [SB_MAX_CORR_ID_LEN + 1];
+    uint32_t ask_id = 0;
+    if (sb_relay_parse_id (text, corr_id, &ask_id) == 0)
+        CHECK (ask_id > 0 && strlen (corr_id) > 0 && !strchr (corr_id, ':'));
+    free (text);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -53,16 +100,29 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         s_connectors = sb_connectors_load (SB_SOURCE_DIR "/connectors", &error);
         free (error);
     }
+    static const uint8_t key [32] = { 7 };
+    sb_mcp_env_t env = { .connectors = s_connectors, .version = "fuzz", .page_size = 2,
+                         .cursor_key = key };
     sb_mcp_outcome_t out;
-    sb_mcp_handle (s_connectors, "fuzz", (const char *) data, size, &out);
+    sb_mcp_handle (&env, (const char *) data, size, &out);
     switch (out.action) {
         case SB_MCP_REPLY:
             CHECK (out.body);
             CHECK (out.http_status == 200 || out.http_status == 400 || out.http_status == 500);
+            CHECK (!out.negotiated || out.http_status == 200);
             s_check_reply (out.body);
             break;
         case SB_MCP_ACCEPTED:
             CHECK (!out.body && out.http_status == 202);
+            CHECK (!out.response || json_is_object (out.response));
+            CHECK (!out.cancel_id || sb_rpc_id_valid (out.cancel_id));
+            if (out.response) {
+                char *answer = sb_relay_answer (out.response);
+                json_t *json = answer? json_loads (answer, 0, NULL): NULL;
+                CHECK (!answer || (json_is_object (json) && json_object_size (json) == 1));
+                json_decref (json);
+                free (answer);
+            }
             break;
         case SB_MCP_CALL: {
             CHECK (out.tool && out.args && sb_rpc_id_valid (out.id));
@@ -82,5 +142,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         free (reply);
     }
     json_decref (id);
+    s_relay (data, size);
     return 0;
 }

@@ -1,0 +1,277 @@
+/*  gateway/sb_endpoint.c — the MCP endpoint of the Streamable HTTP
+    transport: POST /mcp (JSON-RPC; a JSON or an SSE response), GET /mcp
+    (a stream for server messages, or the resumption of a stream by
+    Last-Event-ID) and DELETE /mcp (ends a session).
+
+    Every request first passes the same checks, in this order: Host and
+    Origin (403: DNS rebinding, foreign pages), the bearer token (401),
+    MCP-Protocol-Version (400 when given and not spoken here; absent means
+    2025-03-26), Mcp-Session-Id (404 when forged, aged out, ended here, or
+    issued to another tenant). A request without a session is served
+    statelessly.
+
+    tools/call is handed to sb_call.c; notifications/cancelled cancels a
+    call there; a client's response to a worker's question ("sb:" id) is
+    routed to the broker as ANSWER; logging/setLevel is kept per session. */
+#include "gateway/sb_gateway_int.h"
+#include "gateway/sb_mcp.h"
+#include "common/sb_clock.h"
+#include "common/sb_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SB_PROTOCOL_DEFAULT     "2025-03-26"    /* no MCP-Protocol-Version header */
+#ifndef SB_VERSION
+#define SB_VERSION "0.0.0"
+#endif
+
+//  ---------------------------------------------------------------------------
+//  Checks common to every /mcp request
+
+//  A transport-level refusal: `status` with a JSON-RPC error, id null.
+static void
+s_refuse (h2o_req_t *req, int status, const char *message)
+{
+    char *body = sb_rpc_error (NULL, -32000, message);
+    sb_http_send_json (req, status, body? body: "{}");
+    free (body);
+}
+
+//  Sends a 401 with the RFC 9728 challenge.
+static void
+s_unauthorized (sb_gateway_t *self, h2o_req_t *req, bool token_given, const char *message)
+{
+    sb_http_add_header (req, H2O_TOKEN_WWW_AUTHENTICATE,
+                        token_given? self->www_invalid: self->www_authenticate);
+    sb_http_send_error (req, 401, token_given? "invalid_token": "unauthorized", message);
+}
+
+//  Checks the Bearer token; on success fills `claims`, else answers 401
+//  and returns -1.
+static int
+s_authenticate (sb_gateway_t *self, h2o_req_t *req, sb_token_claims_t *claims)
+{
+    h2o_iovec_t value;
+    if (!sb_http_header (req, H2O_TOKEN_AUTHORIZATION, &value)) {
+        s_unauthorized (self, req, false, "This endpoint needs an OAuth access token (Authorization: Bearer …).");
+        return -1;
+    }
+    static const char scheme [] = "bearer ";
+    size_t n = sizeof scheme - 1;
+    if (value.len <= n || strncasecmp (value.base, scheme, n) != 0) {
+        s_unauthorized (self, req, true, "The Authorization header must use the Bearer scheme.");
+        return -1;
+    }
+    const char *start = value.base + n;
+    size_t len = value.len - n;
+    while (len > 0 && *start == ' ') {
+        start++;
+        len--;
+    }
+    if (len == 0 || len > SB_MAX_TOKEN_LEN) {
+        s_unauthorized (self, req, true, "The access token is empty or too long.");
+        return -1;
+    }
+    char token [SB_MAX_TOKEN_LEN + 1];
+    memcpy (token, start, len);
+    token [len] = 0;
+    sb_token_rc_t rc = sb_token_verify (token, self->key, self->key_len, self->audience,
+                                        sb_clock_wall_ms () / 1000, claims);
+    if (rc != SB_TOKEN_OK) {
+        char message [128];
+        snprintf (message, sizeof message, "The access token was refused: %s.", sb_token_strerror (rc));
+        sb_log_info ("token_refused", "reason=%s", sb_token_strerror (rc));
+        s_unauthorized (self, req, true, message);
+        return -1;
+    }
+    return 0;
+}
+
+//  Runs the checks; fills `ctx` and returns 0, or answers and returns -1.
+static int
+s_prelude (sb_gateway_t *self, h2o_req_t *req, sb_request_ctx_t *ctx)
+{
+    memset (ctx, 0, sizeof *ctx);
+    h2o_iovec_t host = req->input.authority;
+    if (!sb_origin_host_ok (self->origin, host.base, host.len)) {
+        sb_log_info ("host_refused", "host=%.*s", (int) (host.len < 128? host.len: 128), host.base);
+        s_refuse (req, 403, "This Host is not served here (DNS rebinding protection; see --allowed-hosts).");
+        return -1;
+    }
+    h2o_iovec_t origin;
+    bool has_origin = sb_http_header_str (req, "origin", &origin);
+    const char *scheme = req->input.scheme? req->input.scheme->name.base: "http";
+    if (!sb_origin_origin_ok (self->origin, has_origin? origin.base: NULL, has_origin? origin.len: 0,
+                              scheme, host.base, host.len)) {
+        sb_log_info ("origin_refused", "origin=%.*s", (int) (origin.len < 128? origin.len: 128), origin.base);
+        s_refuse (req, 403, "Requests from this Origin are not allowed (see --allowed-origins).");
+        return -1;
+    }
+    if (s_authenticate (self, req, &ctx->claims))
+        return -1;
+    h2o_iovec_t version;
+    snprintf (ctx->protocol, sizeof ctx->protocol, "%s", SB_PROTOCOL_DEFAULT);
+    if (sb_http_header_str (req, "mcp-protocol-version", &version)) {
+        if (!sb_mcp_version_supported (version.base, version.len)) {
+            s_refuse (req, 400, "Unsupported MCP-Protocol-Version; this server speaks 2025-11-25, "
+                                "2025-06-18 and 2025-03-26.");
+            return -1;
+        }
+        snprintf (ctx->protocol, sizeof ctx->protocol, "%.*s", (int) version.len, version.base);
+    }
+    h2o_iovec_t id;
+    if (sb_http_header_str (req, "mcp-session-id", &id)) {
+        if (sb_sessions_verify (self->sessions, id.base, id.len, sb_clock_wall_ms () / 1000, &ctx->session)
+        ||  strcmp (ctx->session.tenant, ctx->claims.tenant) != 0) {
+            s_refuse (req, 404, "Session not found: it ended, expired or never existed here. "
+                                "Start a new one with initialize.");
+            return -1;
+        }
+        ctx->has_session = true;
+        sb_hex_encode (ctx->session.mac, sizeof ctx->session.mac, ctx->level_key);
+        snprintf (ctx->protocol, sizeof ctx->protocol, "%s", ctx->session.protocol);
+        snprintf (ctx->owner, sizeof ctx->owner, "%.*s", (int) id.len, id.base);
+    }
+    else
+        snprintf (ctx->owner, sizeof ctx->owner, "tenant:%s", ctx->claims.tenant);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------------
+//  The three methods
+
+//  A notification or a client response: 202, or an HTTP error when it
+//  cannot be taken (MCP transport, "Sending Messages to the Server").
+static void
+s_accepted (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
+            const sb_mcp_outcome_t *outcome)
+{
+    if (outcome->cancel_id)
+        sb_call_cancel (self, ctx, outcome->cancel_id);
+    if (outcome->response) {
+        int rc = sb_gateway_route_answer (self, ctx->claims.tenant, outcome->response);
+        if (rc == -1) {
+            s_refuse (req, 400, "This response answers no request of this server "
+                                "(its id is not one the server sent).");
+            return;
+        }
+        if (rc == -2) {
+            sb_http_add_header (req, H2O_TOKEN_RETRY_AFTER, "1");
+            s_refuse (req, 503, "The answer could not be passed on now; send it again shortly.");
+            return;
+        }
+    }
+    sb_http_send_json (req, 202, NULL);
+}
+
+void
+sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
+{
+    sb_request_ctx_t ctx;
+    if (s_prelude (self, req, &ctx))
+        return;
+    if (!sb_http_is_json (req)) {
+        sb_http_send_error (req, 415, "unsupported_media_type",
+                            "POST /mcp takes Content-Type: application/json.");
+        return;
+    }
+    h2o_iovec_t accept;
+    bool has_accept = sb_http_header (req, H2O_TOKEN_ACCEPT, &accept);
+    unsigned accepts = sb_origin_accepts (has_accept? accept.base: NULL, has_accept? accept.len: 0);
+    if (accepts != (SB_ACCEPT_JSON | SB_ACCEPT_SSE)) {
+        s_refuse (req, 406, "POST /mcp needs Accept: application/json, text/event-stream.");
+        return;
+    }
+    if (req->entity.len > SB_MAX_HTTP_BODY) {
+        char message [96];
+        snprintf (message, sizeof message, "The request body is larger than %u bytes.",
+                  (unsigned) SB_MAX_HTTP_BODY);
+        sb_http_send_error (req, 413, "payload_too_large", message);
+        return;
+    }
+    sb_mcp_env_t env = {
+        .connectors = self->connectors,
+        .version = SB_VERSION,
+        .page_size = self->tools_page_size,
+        .cursor_key = sb_sessions_cursor_key (self->sessions),
+    };
+    sb_mcp_outcome_t outcome;
+    sb_mcp_handle (&env, req->entity.base? req->entity.base: "", req->entity.len, &outcome);
+    switch (outcome.action) {
+        case SB_MCP_REPLY:
+            if (outcome.negotiated) {
+                char *id = sb_sessions_issue (self->sessions, ctx.claims.tenant, outcome.negotiated,
+                                              sb_session_caps_from_json (outcome.client_caps),
+                                              sb_clock_wall_ms () / 1000);
+                if (id)
+                    h2o_add_header_by_str (&req->pool, &req->res.headers, H2O_STRLIT ("mcp-session-id"),
+                                           0, NULL, h2o_strdup (&req->pool, id, SIZE_MAX).base, strlen (id));
+                free (id);
+            }
+            //  Levels are kept per session; without one there is nobody to
+            //  keep it for (documented in sb_relay.h).
+            if (outcome.set_level && ctx.has_session)
+                sb_levels_set (self->levels, ctx.level_key, outcome.set_level - 1);
+            sb_http_send_json (req, outcome.http_status, outcome.body);
+            break;
+        case SB_MCP_ACCEPTED:
+            s_accepted (self, req, &ctx, &outcome);
+            break;
+        case SB_MCP_CALL:
+            //  Stream when the call may produce messages for the client: in
+            //  a session (server requests, notifications) or with a
+            //  progress token. Stateless calls keep the JSON response.
+            sb_call_start (self, req, &ctx, &outcome, ctx.has_session || outcome.progress);
+            break;
+    }
+    sb_mcp_outcome_clear (&outcome);
+}
+
+void
+sb_endpoint_get (sb_gateway_t *self, h2o_req_t *req)
+{
+    sb_request_ctx_t ctx;
+    if (s_prelude (self, req, &ctx))
+        return;
+    h2o_iovec_t accept;
+    bool has_accept = sb_http_header (req, H2O_TOKEN_ACCEPT, &accept);
+    if (!(sb_origin_accepts (has_accept? accept.base: NULL, has_accept? accept.len: 0) & SB_ACCEPT_SSE)) {
+        s_refuse (req, 406, "GET /mcp needs Accept: text/event-stream.");
+        return;
+    }
+    h2o_iovec_t last;
+    if (sb_http_header_str (req, "last-event-id", &last)
+    &&  sb_sse_resume (self->sse, req, ctx.owner, last.base, last.len) == 0)
+        return;
+    if (!ctx.has_session) {
+        s_refuse (req, 400, "GET /mcp needs an Mcp-Session-Id (or a Last-Event-ID of a stream "
+                            "to resume).");
+        return;
+    }
+    if (sb_sse_count (self->sse, ctx.owner) >= SB_MAX_SSE_STREAMS) {
+        s_refuse (req, 409, "This session already has as many open streams as allowed.");
+        return;
+    }
+    bool priming = strcmp (ctx.protocol, SB_PROTOCOL_PRIMING) >= 0;
+    if (!sb_sse_open (self->sse, req, ctx.owner, true, priming))
+        sb_http_send_error (req, 500, "internal", "Out of memory.");
+}
+
+void
+sb_endpoint_delete (sb_gateway_t *self, h2o_req_t *req)
+{
+    sb_request_ctx_t ctx;
+    if (s_prelude (self, req, &ctx))
+        return;
+    if (!ctx.has_session) {
+        s_refuse (req, 400, "DELETE /mcp needs the Mcp-Session-Id of the session to end.");
+        return;
+    }
+    sb_sessions_end (self->sessions, &ctx.session, sb_clock_wall_ms () / 1000);
+    sb_sse_close_standalone (self->sse, ctx.owner);
+    sb_log_info ("session_ended", "tenant=%s", ctx.claims.tenant);
+    sb_http_send_json (req, 200, NULL);
+}

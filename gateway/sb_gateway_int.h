@@ -1,0 +1,100 @@
+/*  gateway/sb_gateway_int.h — the gateway's state, shared by its two
+    files: sb_gateway.c (options, h2o setup, routing, the loop) and
+    sb_endpoint.c (the MCP endpoint: POST, GET and DELETE /mcp). Not a
+    public header. */
+#ifndef SB_GATEWAY_INT_H_INCLUDED
+#define SB_GATEWAY_INT_H_INCLUDED
+
+#include "gateway/sb_gateway.h"
+#include "gateway/sb_broker_client.h"
+#include "gateway/sb_http.h"
+#include "gateway/sb_keyfile.h"
+#include "gateway/sb_mcp.h"
+#include "gateway/sb_origin.h"
+#include "gateway/sb_relay.h"
+#include "gateway/sb_session.h"
+#include "gateway/sb_sse.h"
+#include "common/sb_connector.h"
+#include "common/sb_token.h"
+
+#include <jansson.h>
+#include <signal.h>
+
+typedef struct _s_server_t s_server_t;
+
+struct _sb_gateway_t {
+    s_server_t *server;                         /* h2o config and context */
+    h2o_evloop_t *loop;                         /* the one event loop */
+    h2o_socket_t *listener;                     /* listening socket, NULL once stopped */
+    int port;                                   /* port actually bound */
+    sb_broker_client_t *broker;                 /* DEALER + in-flight table */
+    sb_connectors_t *connectors;                /* tools and schemas */
+    sb_sessions_t *sessions;                    /* Mcp-Session-Id issue / verify / end */
+    sb_origin_t *origin;                        /* Origin and Host allow-lists */
+    sb_sse_hub_t *sse;                          /* SSE streams and the replay ring */
+    size_t tools_page_size;                     /* --tools-page-size */
+    uint8_t key [SB_MAX_TOKEN_KEY_LEN];         /* HS256 token key */
+    size_t key_len;                             /* bytes of key */
+    char audience [SB_MAX_PUBLIC_URL_LEN + 8];  /* <public-url>/mcp */
+    char www_authenticate [SB_MAX_PUBLIC_URL_LEN + 96];  /* 401 challenge, no error */
+    char www_invalid [SB_MAX_PUBLIC_URL_LEN + 128];      /* 401 challenge, invalid_token */
+    char *metadata;                             /* RFC 9728 document (JSON text) */
+    volatile sig_atomic_t stop;                 /* set by sb_gateway_stop */
+    size_t calls;                               /* call contexts alive */
+    zhashx_t *call_keys;                        /* "<owner>\n<JSON-RPC id>" → newest s_call_t */
+    sb_levels_t *levels;                        /* logging/setLevel per session */
+    uint64_t notes_dropped;                     /* NOTIFYs not sent (no stream, level, malformed) */
+    uint64_t asks_refused;                      /* ASKs answered with an error at once */
+    uint64_t cancelled;                         /* calls cancelled by notifications/cancelled */
+};
+
+#define SB_PROTOCOL_PRIMING     "2025-11-25"    /* first revision with priming events */
+#define SB_MAX_OWNER_LEN        (SB_MAX_SESSION_ID_LEN + SB_MAX_TENANT_LEN + 16)
+
+/*  What the checks common to every /mcp request found. */
+typedef struct {
+    sb_token_claims_t claims;                   /* the verified token */
+    bool has_session;                           /* Mcp-Session-Id given and valid */
+    sb_session_t session;                       /* it, when has_session */
+    char protocol [SB_MAX_PROTOCOL_LEN + 1];    /* the revision this request speaks */
+    char owner [SB_MAX_OWNER_LEN];              /* who may resume its streams */
+    char level_key [2 * SB_HMAC_SHA256_LEN + 1];/* the session's key in `levels` ("" without one) */
+} sb_request_ctx_t;
+
+/*  POST /mcp, GET /mcp, DELETE /mcp (sb_endpoint.c). Each answers `req`
+    (now, or later for a tool call or a stream). */
+void sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req);
+void sb_endpoint_get (sb_gateway_t *self, h2o_req_t *req);
+void sb_endpoint_delete (sb_gateway_t *self, h2o_req_t *req);
+
+/*  Tool calls (sb_call.c). A call runs from sb_call_start until its REPLY,
+    its local deadline, its cancellation, or (JSON responses only) the end
+    of its HTTP request; meanwhile its NOTIFY and ASK messages are relayed
+    to its SSE stream (sb_relay.h). */
+
+/*  Sends the job for a validated tools/call (outcome->action SB_MCP_CALL;
+    takes outcome->id and ->progress_token) and answers `req` now or later:
+    as one JSON response, or as an SSE stream when `stream` is set. */
+void sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
+                    sb_mcp_outcome_t *outcome, bool stream);
+
+/*  notifications/cancelled for `request_id`: cancels the call of that
+    JSON-RPC id in the same session. Sends CANCEL, ends the call's SSE
+    stream without a JSON-RPC response and drops a later REPLY. Calls in a
+    session always stream, so there is no JSON response to end. Without a
+    session nothing is cancelled: nothing tells one client of a tenant from
+    another (matching on the HTTP/2 connection would; not done yet).
+    Returns 0 when a call was cancelled, -1 when none matched (ignored, as
+    MCP says). */
+int sb_call_cancel (sb_gateway_t *self, const sb_request_ctx_t *ctx,
+                    const json_t *request_id);
+
+/*  The client POSTed a JSON-RPC response (`response`, the whole message).
+    If its id is "sb:<corr_id>:<ask_id>" it answers a question a worker asked
+    inside call corr_id, and is sent to the broker as ANSWER for `tenant`
+    (the token's; any gateway can route it: no state here). Returns 0 when
+    sent on, -1 when the id is not such an id (the POST gets 400), -2 when
+    the broker cannot take it now (503). */
+int sb_gateway_route_answer (sb_gateway_t *self, const char *tenant, const json_t *response);
+
+#endif

@@ -1,0 +1,91 @@
+/*  gateway/sb_sse.h — Server-Sent Events streams of the Streamable HTTP
+    transport on the gateway's h2o loop: POST responses streamed as SSE,
+    standalone GET streams for server messages, event IDs, keep-alives and
+    resumption by Last-Event-ID.
+
+    Each stream has an ID unique on this gateway; each event on it an ID
+    "<gateway tag>.<stream>.<seq>" (the tag is random per process, so an ID
+    from another gateway is recognised as foreign). Every event with data is
+    also kept in a per-gateway replay ring (SB_MAX_SSE_REPLAY events and
+    SB_MAX_SSE_REPLAY_BYTES at most; the oldest go first) with the owner
+    (session) that may read it back. A GET carrying Last-Event-ID of a stream
+    owned by the same session gets the events after that ID replayed; if the
+    stream is still open (a tool call still running after its POST
+    connection went away) the GET connection takes its place and receives
+    the rest. Resumption only works on the gateway that holds the ring.
+
+    A client leaving does not end a POST stream: its call keeps running and
+    its result goes to the ring for a later resumption. Standalone GET
+    streams end when the client leaves, when their session is ended, or
+    when the gateway stops.
+
+    h2o 2.2.5 allows one h2o_send in flight per request: data written while
+    one is in flight waits in a per-connection buffer (SB_MAX_SSE_PENDING
+    bytes; past it the connection is ended). */
+#ifndef SB_SSE_H_INCLUDED
+#define SB_SSE_H_INCLUDED
+
+#include "gateway/sb_http.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SB_MAX_SSE_STREAMS        4                 /* standalone GET streams per session */
+#define SB_MAX_SSE_REPLAY         1024              /* events kept for resumption per gateway */
+#define SB_MAX_SSE_REPLAY_BYTES   (16u << 20)       /* their total size, bytes */
+#define SB_MAX_SSE_PENDING        (8u << 20)        /* unsent bytes per connection */
+#define SB_MAX_SSE_EVENT_ID_LEN   64                /* Last-Event-ID accepted, bytes */
+#define SB_SSE_KEEPALIVE_MS       15000             /* comment line on idle streams */
+#define SB_SSE_RETRY_MS           1000              /* "retry:" sent in priming events */
+
+typedef struct _sb_sse_hub_t sb_sse_hub_t;
+typedef struct _sb_sse_t sb_sse_t;
+
+/*  Creates the hub (stream table, replay ring, keep-alive timer) on `loop`. */
+sb_sse_hub_t *sb_sse_hub_new (h2o_loop_t *loop);
+
+/*  Ends every connection (final chunk), frees every stream and the ring,
+    and nulls the caller's pointer. Idempotent. POST streams still held by
+    callers must have been ended first. */
+void sb_sse_hub_destroy (sb_sse_hub_t **self_p);
+
+/*  Starts a 200 text/event-stream response on `req` (headers the caller
+    added stay) and returns its stream. `owner` (copied) names who may
+    resume it (the session ID, or "tenant:<t>" without one). `standalone`:
+    a GET stream, freed by the hub when its connection ends; otherwise a
+    POST stream that the caller ends with sb_sse_end. `priming`: send an
+    event with an ID, "retry:" and empty data first (2025-11-25). Returns
+    NULL when out of memory (nothing was sent). */
+sb_sse_t *sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner,
+                       bool standalone, bool priming);
+
+/*  Sends one JSON-RPC message (JSON text, no newlines needed) as an event
+    with a new ID, and keeps it for resumption. Returns 0, or -1 when out of
+    memory. The stream need not be connected. */
+int sb_sse_send (sb_sse_t *stream, const char *json);
+
+/*  Ends a POST stream: final chunk if connected, then forgets it (its
+    events stay replayable). Nulls the caller's pointer. */
+void sb_sse_end (sb_sse_t **stream_p);
+
+/*  True while the stream has a connection. */
+bool sb_sse_connected (sb_sse_t *stream);
+
+/*  Resumes after `last_id` (len bytes) for `owner` on `req`: replays the
+    events after it, then attaches `req` to the stream if it is still open,
+    or ends the response. Returns 0 when it answered `req`, -1 when the ID
+    is not one of this gateway's streams for this owner (nothing sent). */
+int sb_sse_resume (sb_sse_hub_t *self, h2o_req_t *req, const char *owner,
+                   const char *last_id, size_t len);
+
+/*  Standalone streams of `owner` open now. */
+size_t sb_sse_count (sb_sse_hub_t *self, const char *owner);
+
+/*  Sends `json` on every standalone stream of `owner` (server-initiated
+    messages: list_changed, resources/updated…). Returns how many. */
+size_t sb_sse_notify (sb_sse_hub_t *self, const char *owner, const char *json);
+
+/*  Ends the standalone streams of `owner` (NULL: of everyone) cleanly. */
+void sb_sse_close_standalone (sb_sse_hub_t *self, const char *owner);
+
+#endif
