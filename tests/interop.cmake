@@ -1,0 +1,37 @@
+# tests/interop.cmake — software others wrote, run against a real farm:
+# the official MCP conformance suite (@modelcontextprotocol/conformance) and
+# the official TypeScript SDK client (@modelcontextprotocol/sdk), under Node 22
+# from tests/interop/node_modules (npm ci from the committed
+# package-lock.json; see tests/interop/README.md). Each test starts its own
+# farm (sandbox, broker, api worker, gateway, auth proxy) on free ports and
+# stops it by PID; a farm process that does not exit 0 fails the test.
+
+set(SB_INTEROP_DIR ${CMAKE_SOURCE_DIR}/tests/interop)
+set(SB_INTEROP_BINARIES
+    $<TARGET_FILE:sb-sandbox> $<TARGET_FILE:sb-broker> $<TARGET_FILE:sb-worker>
+    $<TARGET_FILE:sb-gateway> $<TARGET_FILE:sb-token>)
+
+# Node 22 and the pinned packages, installed once per run (a no-op when
+# node_modules already matches package-lock.json).
+add_test(NAME 60_interop_npm COMMAND ${SB_INTEROP_DIR}/npm-ci.sh)
+set_tests_properties(60_interop_npm PROPERTIES
+    FIXTURES_SETUP interop_node TIMEOUT 600 RUN_SERIAL TRUE)
+
+# Every server scenario, active and pending (spec 2025-06-18 and 2025-11-25), against the
+# baseline tests/interop/conformance-baseline.yml: a new failure fails, and
+# so does a listed scenario that now passes.
+add_test(NAME 60_interop_conformance
+         COMMAND ${SB_INTEROP_DIR}/run-conformance.sh ${CMAKE_BINARY_DIR}
+                 ${CMAKE_BINARY_DIR}/interop-conformance)
+set_tests_properties(60_interop_conformance PROPERTIES
+    FIXTURES_REQUIRED interop_node TIMEOUT 300 RUN_SERIAL TRUE
+    REQUIRED_FILES "${SB_INTEROP_BINARIES}")
+
+# The official TypeScript SDK client: connect, page tools, call, progress,
+# elicitation, cancel.
+add_test(NAME 60_interop_sdk_client
+         COMMAND ${SB_INTEROP_DIR}/run-node-tests.sh ${CMAKE_BINARY_DIR}
+                 ${CMAKE_BINARY_DIR}/interop-sdk ${SB_INTEROP_DIR}/sdk-client.test.mjs)
+set_tests_properties(60_interop_sdk_client PROPERTIES
+    FIXTURES_REQUIRED interop_node TIMEOUT 300 RUN_SERIAL TRUE
+    REQUIRED_FILES "${SB_INTEROP_BINARIES}")
