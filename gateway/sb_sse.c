@@ -62,6 +62,11 @@ struct _sb_sse_hub_t {
     h2o_timeout_entry_t keepalive_entry;
 };
 
+
+//  Appends a string literal; its length is counted by the compiler, never
+//  by hand (a hand count once sent a stray NUL after ": stream open").
+#define S_APPEND_LITERAL(conn, literal) s_conn_append ((conn), (literal), sizeof (literal) - 1)
+
 static void s_conn_flush (s_conn_t *conn);
 
 //  --------------------------------------------------------------------------
@@ -286,7 +291,7 @@ sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, bool standal
         s_conn_append (conn, text, (size_t) n);
     }
     else    //  a comment, so that the headers go out now
-        s_conn_append (conn, ": stream open\n\n", 16);
+        S_APPEND_LITERAL (conn, ": stream open\n\n");
     s_conn_flush (conn);
     return stream;
 }
@@ -400,7 +405,7 @@ sb_sse_resume (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, const char
         }
         live->conn = conn;
         conn->stream = live;
-        s_conn_append (conn, ": resumed\n\n", 11);
+        S_APPEND_LITERAL (conn, ": resumed\n\n");
         s_conn_flush (conn);
     }
     else
@@ -450,7 +455,7 @@ s_on_keepalive (h2o_timeout_entry_t *entry)
     sb_sse_hub_t *self = (sb_sse_hub_t *) ((char *) entry - offsetof (sb_sse_hub_t, keepalive_entry));
     for (sb_sse_t *s = self->streams; s; s = s->next)
         if (s->conn) {
-            s_conn_append (s->conn, ": keep-alive\n\n", 14);
+            S_APPEND_LITERAL (s->conn, ": keep-alive\n\n");
             s_conn_flush (s->conn);
         }
     h2o_timeout_link (self->loop, &self->keepalive, &self->keepalive_entry);

@@ -915,6 +915,40 @@ test_sse_post_response (void **state)
     free (id);
 }
 
+//  A 2025-06-18 session has no priming event: its stream opens with a
+//  comment. Every byte of the stream must be text: a hand-counted length
+//  once sent a NUL after that comment, which SSE parsers choke on.
+static void
+test_sse_2025_06_18_stream_is_clean (void **state)
+{
+    s_response_t r;
+    s_post (NULL, s_token, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
+            "{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},"
+            "\"clientInfo\":{\"name\":\"old\",\"version\":\"1\"}}}", &r);
+    assert_int_equal (r.status, 200);
+    char header [600];
+    snprintf (header, sizeof header, "Mcp-Session-Id: %s", r.session_id);
+    s_response_free (&r);
+    const char *with [] = { header, "MCP-Protocol-Version: 2025-06-18",
+                            "Accept: application/json, text/event-stream", NULL };
+    s_post (with, s_token, "{\"jsonrpc\":\"2.0\",\"id\":\"old-1\",\"method\":\"tools/call\","
+            "\"params\":{\"name\":\"search_accounts\",\"arguments\":{\"query\":\"acme\"}}}", &r);
+    assert_int_equal (r.status, 200);
+    assert_string_equal (r.content_type, "text/event-stream");
+    assert_true (r.len > 0);
+    assert_null (memchr (r.body, 0, r.len));
+    assert_int_equal (strlen (r.body), r.len);
+    s_events_t events;
+    char *copy;
+    s_parse_sse (r.body, &events, &copy);
+    assert_int_equal (events.count, 1);             //  just the response
+    json_t *reply = json_loads (events.data [0], 0, NULL);
+    assert_string_equal (json_string_value (json_object_get (reply, "id")), "old-1");
+    json_decref (reply);
+    free (copy);
+    s_response_free (&r);
+}
+
 static void
 test_sse_resume (void **state)
 {
@@ -1224,6 +1258,7 @@ main (void)
         cmocka_unit_test (test_sessions),
         cmocka_unit_test (test_transport_headers),
         cmocka_unit_test (test_sse_post_response),
+        cmocka_unit_test (test_sse_2025_06_18_stream_is_clean),
         cmocka_unit_test (test_sse_resume),
         cmocka_unit_test (test_get_stream),
         cmocka_unit_test (test_tools_pages_http),
