@@ -10,11 +10,16 @@
 #   sb_farm_call TOKEN METHOD PARAMS_JSON [ID]   one JSON-RPC call to /mcp (prints the body)
 #
 # After sb_farm_start: SB_FARM_URL (public URL), SB_FARM_MCP_URL, SB_FARM_DIR,
-# SB_FARM_BIN; logs are in FARM_DIR/logs/<name>.log, PIDs in FARM_DIR/pids.
+# SB_FARM_BIN, SB_FARM_GATEWAY_URL (the gateway itself), SB_FARM_SANDBOX_URL;
+# logs are in FARM_DIR/logs/<name>.log, PIDs in FARM_DIR/pids.
 # Environment knobs: SB_GATEWAY_PORT (default 8080 when free, else any free
 # port; 0 means any free port), SB_LOG_LEVEL (info, or debug),
 # SB_FARM_READY_S (seconds each process may take to be ready, default 30),
-# SB_FARM_FSYNC (PostgreSQL fsync, default on).
+# SB_FARM_FSYNC (PostgreSQL fsync, default on), SB_FARM_PG=0 (no PostgreSQL
+# and no token worker), SB_FARM_PUBLIC_URL (the URL clients use when a proxy
+# stands in front; default the gateway's), SB_FARM_API_WORKERS (default 1),
+# SB_FARM_CONNECTORS (default <source>/connectors), SB_FARM_GATEWAY_ARGS
+# (more sb-gateway options, as words).
 
 # shellcheck source=scripts/pg.sh
 source "$(dirname "${BASH_SOURCE[0]}")/pg.sh"
@@ -112,10 +117,12 @@ sb_farm_start () {
         [[ -x "$SB_FARM_BIN/$b" ]] || { sb_say "error: $SB_FARM_BIN/$b is not built"; return 1; }
     done
 
-    sb_say "starting PostgreSQL in ${SB_FARM_DIR}/pg"
-    sb_pg_start "$SB_FARM_DIR/pg" keep "${SB_FARM_FSYNC:-on}" || return 1
-    local conninfo
-    conninfo=$(sb_pg_conninfo "$SB_FARM_DIR/pg")
+    local with_pg=${SB_FARM_PG:-1} conninfo=
+    if [[ $with_pg == 1 ]]; then
+        sb_say "starting PostgreSQL in ${SB_FARM_DIR}/pg"
+        sb_pg_start "$SB_FARM_DIR/pg" keep "${SB_FARM_FSYNC:-on}" || return 1
+        conninfo=$(sb_pg_conninfo "$SB_FARM_DIR/pg")
+    fi
     s_farm_token_key "$SB_FARM_DIR/token.key"
 
     local sandbox_port frontend_port backend_port gateway_port sandbox_key
@@ -124,12 +131,16 @@ sb_farm_start () {
     backend_port=$(sb_free_port) || return 1
     gateway_port=$(s_farm_gateway_port) || return 1
     sandbox_key=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
-    SB_FARM_URL="http://127.0.0.1:$gateway_port"
+    SB_FARM_GATEWAY_URL="http://127.0.0.1:$gateway_port"
+    SB_FARM_SANDBOX_URL="http://127.0.0.1:$sandbox_port"
+    SB_FARM_URL=${SB_FARM_PUBLIC_URL:-$SB_FARM_GATEWAY_URL}
     SB_FARM_MCP_URL="$SB_FARM_URL/mcp"
     local level=${SB_LOG_LEVEL:-info}
     # Readiness is the `ready` log line, written at info: never go quieter.
     [[ $level == debug ]] || level=info
-    local connectors="$SB_SOURCE_DIR/connectors"
+    local connectors=${SB_FARM_CONNECTORS:-$SB_SOURCE_DIR/connectors}
+    local gateway_args=()
+    read -r -a gateway_args <<<"${SB_FARM_GATEWAY_ARGS:-}"
     local backend="tcp://127.0.0.1:$backend_port"
 
     sb_say "starting the farm (logs in $SB_FARM_DIR/logs)"
@@ -142,22 +153,30 @@ sb_farm_start () {
     s_farm_wait_ready broker || return 1
 
     # The token worker applies the migrations; the others start beside it.
-    s_farm_spawn token-worker -- \
-        "$SB_FARM_BIN/sb-worker" --role token --broker "$backend" --db "$conninfo" \
-        --migrations "$SB_SOURCE_DIR/common/migrations" --connectors "$connectors" \
-        --log-level "$level"
-    s_farm_spawn api-worker SB_SANDBOX_CRM_TOKEN="$sandbox_key" -- \
-        "$SB_FARM_BIN/sb-worker" --role api --broker "$backend" --connectors "$connectors" \
-        --connector-urls "sandbox-crm=http://127.0.0.1:$sandbox_port" --log-level "$level"
+    local names=() i
+    if [[ $with_pg == 1 ]]; then
+        s_farm_spawn token-worker -- \
+            "$SB_FARM_BIN/sb-worker" --role token --broker "$backend" --db "$conninfo" \
+            --migrations "$SB_SOURCE_DIR/common/migrations" --connectors "$connectors" \
+            --log-level "$level"
+        names+=(token-worker)
+    fi
+    for ((i = 1; i <= ${SB_FARM_API_WORKERS:-1}; i++)); do
+        s_farm_spawn "api-worker-$i" SB_SANDBOX_CRM_TOKEN="$sandbox_key" -- \
+            "$SB_FARM_BIN/sb-worker" --role api --broker "$backend" --connectors "$connectors" \
+            --connector-urls "sandbox-crm=$SB_FARM_SANDBOX_URL" --log-level "$level"
+        names+=("api-worker-$i")
+    done
     s_farm_spawn webhook-worker -- \
         "$SB_FARM_BIN/sb-worker" --role webhook --broker "$backend" --connectors "$connectors" \
         --log-level "$level"
     s_farm_spawn gateway -- \
         "$SB_FARM_BIN/sb-gateway" --listen "127.0.0.1:$gateway_port" \
         --broker "tcp://127.0.0.1:$frontend_port" --token-key-file "$SB_FARM_DIR/token.key" \
-        --connectors "$connectors" --public-url "$SB_FARM_URL" --log-level "$level"
+        --connectors "$connectors" --public-url "$SB_FARM_URL" --log-level "$level" \
+        "${gateway_args[@]}"
     local name
-    for name in token-worker api-worker webhook-worker gateway; do
+    for name in "${names[@]}" webhook-worker gateway; do
         s_farm_wait_ready "$name" || return 1
     done
     sb_wait_port "$gateway_port" 10 || { sb_say "error: gateway not listening on $gateway_port"; return 1; }

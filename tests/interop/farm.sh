@@ -91,74 +91,33 @@ s_interop_stop_stale_proxy () {
 
 sb_interop_start () {
     local build=$1 farm=$2
-    SB_FARM_BIN=$(cd "$build" && pwd)/bin
+    [[ -x "$SB_INTEROP_NODE" ]] || { sb_say "error: $SB_INTEROP_NODE missing (sb_interop_deps)"; return 1; }
     mkdir -p "$farm/logs"
     SB_FARM_DIR=$(cd "$farm" && pwd)
-    s_interop_stop_stale_proxy
-    s_farm_stop_stale
-    : >"$SB_FARM_DIR/pids"
-    SB_FARM_PIDS=()
+    s_interop_stop_stale_proxy      # before sb_farm_start forgets the old PIDs
 
-    local b
-    for b in sb-sandbox sb-broker sb-worker sb-gateway sb-token; do
-        [[ -x "$SB_FARM_BIN/$b" ]] || { sb_say "error: $SB_FARM_BIN/$b is not built"; return 1; }
-    done
-    [[ -x "$SB_INTEROP_NODE" ]] || { sb_say "error: $SB_INTEROP_NODE missing (sb_interop_deps)"; return 1; }
-    s_farm_token_key "$SB_FARM_DIR/token.key"
-
-    local sandbox_port frontend_port backend_port gateway_port proxy_port sandbox_key
-    sandbox_port=$(sb_free_port) || return 1
-    frontend_port=$(sb_free_port) || return 1
-    backend_port=$(sb_free_port) || return 1
-    gateway_port=$(sb_free_port) || return 1
+    # The shared farm without PostgreSQL; clients reach it through the
+    # proxy, so the proxy's URL is the public one (Host/Origin checks).
+    local proxy_port
     proxy_port=$(sb_free_port) || return 1
-    sandbox_key=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
-    # Clients reach the farm through the proxy: that is the public URL.
-    SB_FARM_URL="http://127.0.0.1:$proxy_port"
-    SB_FARM_MCP_URL="$SB_FARM_URL/mcp"
+    local gateway_options="--call-timeout-ms ${SB_INTEROP_CALL_TIMEOUT_MS:-30000}"
+    [[ -n "${SB_INTEROP_TOOLS_PAGE_SIZE:-}" ]] &&
+        gateway_options+=" --tools-page-size $SB_INTEROP_TOOLS_PAGE_SIZE"
+    SB_FARM_PG=0 SB_GATEWAY_PORT=0 SB_FARM_PUBLIC_URL="http://127.0.0.1:$proxy_port" \
+    SB_FARM_API_WORKERS=${SB_INTEROP_API_WORKERS:-1} \
+    SB_FARM_CONNECTORS=${SB_INTEROP_CONNECTORS:-} SB_FARM_GATEWAY_ARGS=$gateway_options \
+        sb_farm_start "$build" "$farm" || return 1
     SB_INTEROP_MCP_URL=$SB_FARM_MCP_URL
-    SB_INTEROP_GATEWAY_MCP_URL="http://127.0.0.1:$gateway_port/mcp"
-    SB_INTEROP_SANDBOX_URL="http://127.0.0.1:$sandbox_port"
-    local level=${SB_LOG_LEVEL:-info}
-    [[ $level == debug ]] || level=info     # readiness is an info line
-    local connectors=${SB_INTEROP_CONNECTORS:-$SB_SOURCE_DIR/connectors}
-    local backend="tcp://127.0.0.1:$backend_port"
-
-    sb_say "interop: starting the farm (logs in $SB_FARM_DIR/logs)"
-    s_farm_spawn sandbox SB_SANDBOX_API_KEY="$sandbox_key" -- \
-        "$SB_FARM_BIN/sb-sandbox" --listen "127.0.0.1:$sandbox_port" --log-level "$level"
-    s_farm_spawn broker -- \
-        "$SB_FARM_BIN/sb-broker" --frontend "tcp://127.0.0.1:$frontend_port" \
-        --backend "$backend" --log-level "$level"
-    s_farm_wait_ready sandbox || return 1
-    s_farm_wait_ready broker || return 1
-
-    local i names=()
-    for ((i = 1; i <= ${SB_INTEROP_API_WORKERS:-1}; i++)); do
-        s_farm_spawn "api-worker-$i" SB_SANDBOX_CRM_TOKEN="$sandbox_key" -- \
-            "$SB_FARM_BIN/sb-worker" --role api --broker "$backend" --connectors "$connectors" \
-            --connector-urls "sandbox-crm=$SB_INTEROP_SANDBOX_URL" --log-level "$level"
-        names+=("api-worker-$i")
-    done
-    local extra=()
-    [[ -n "${SB_INTEROP_TOOLS_PAGE_SIZE:-}" ]] && extra=(--tools-page-size "$SB_INTEROP_TOOLS_PAGE_SIZE")
-    s_farm_spawn gateway -- \
-        "$SB_FARM_BIN/sb-gateway" --listen "127.0.0.1:$gateway_port" \
-        --broker "tcp://127.0.0.1:$frontend_port" --token-key-file "$SB_FARM_DIR/token.key" \
-        --connectors "$connectors" --public-url "$SB_FARM_URL" \
-        --call-timeout-ms "${SB_INTEROP_CALL_TIMEOUT_MS:-30000}" --log-level "$level" "${extra[@]}"
-    local name
-    for name in "${names[@]}" gateway; do
-        s_farm_wait_ready "$name" || return 1
-    done
-    sb_wait_port "$gateway_port" 10 || { sb_say "error: gateway not listening on $gateway_port"; return 1; }
+    SB_INTEROP_GATEWAY_MCP_URL="$SB_FARM_GATEWAY_URL/mcp"
+    # shellcheck disable=SC2034  # read by run-node-tests.sh
+    SB_INTEROP_SANDBOX_URL=$SB_FARM_SANDBOX_URL
 
     SB_INTEROP_TOKEN_FILE="$SB_FARM_DIR/demo.token"
     (umask 077; sb_farm_token 86400 >"$SB_INTEROP_TOKEN_FILE") || { sb_say "error: sb-token failed"; return 1; }
 
     s_farm_spawn auth-proxy -- \
         "$SB_INTEROP_NODE" "$SB_INTEROP_DIR/auth-proxy.mjs" --listen "127.0.0.1:$proxy_port" \
-        --target "http://127.0.0.1:$gateway_port" --token-file "$SB_INTEROP_TOKEN_FILE"
+        --target "$SB_FARM_GATEWAY_URL" --token-file "$SB_INTEROP_TOKEN_FILE"
     s_farm_wait_ready auth-proxy || return 1
     sb_say "interop: farm ready: $SB_INTEROP_MCP_URL (proxy) → $SB_INTEROP_GATEWAY_MCP_URL (gateway)"
 }
