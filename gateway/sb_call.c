@@ -23,6 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef SB_VERSION
+#define SB_VERSION "0.0.0"
+#endif
+
 typedef struct _s_call_t s_call_t;
 
 /*  Lives in the request's pool; its dispose callback runs when h2o frees
@@ -46,6 +50,8 @@ struct _s_call_t {
     char level_key [2 * SB_HMAC_SHA256_LEN + 1];    /* the session's key in `levels` */
     char *key;                          /* in call_keys, or NULL */
     s_call_t *older;                    /* next call with the same key */
+    bool modern;                        /* a 2026-07-28 call */
+    int log_level;                      /* modern: 1 + its _meta logLevel, 0: no log messages */
 };
 
 //  ---------------------------------------------------------------------------
@@ -139,6 +145,8 @@ s_on_reply (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
     if (call->ref)
         call->ref->call = NULL;         //  unhook before h2o may dispose the request
     char *body = sb_mcp_call_reply (call->id, status, payload, size);
+    if (call->modern)
+        body = sb_mcp_modern_reply (body, SB_VERSION, false);
     if (status != SB_STATUS_OK)
         sb_log_info ("call_failed", "status=%s", sb_status_name (status));
     if (call->sse) {
@@ -162,8 +170,9 @@ s_notify (s_call_t *call, const uint8_t *payload, size_t size)
     const char *why = "no_stream";
     char *text = NULL;
     if (call->sse) {
-        int min_level = call->has_session? sb_levels_get (self->levels, call->level_key)
-                                         : SB_LOG_LEVEL_DEBUG;
+        int min_level = call->modern? (call->log_level? call->log_level - 1: SB_LOG_LEVEL_EMERGENCY + 1)
+                      : call->has_session? sb_levels_get (self->levels, call->level_key)
+                      : SB_LOG_LEVEL_DEBUG;
         text = sb_relay_notification (payload, size, call->progress_token, min_level, &why);
     }
     if (!text) {
@@ -185,8 +194,15 @@ s_ask (s_call_t *call, uint32_t ask_id, const uint8_t *payload, size_t size)
     sb_gateway_t *self = call->gateway;
     const char *corr_id = sb_broker_call_corr_id (call->handle);
     char *request = NULL, *refusal = NULL;
-    sb_relay_ask (payload, size, corr_id, ask_id, call->has_session? call->caps: 0,
-                  call->sse != NULL, &request, &refusal);
+    if (call->modern)
+        //  2026-07-28 forbids server requests on the stream; the question
+        //  would go back as an input-required result, not done yet.
+        refusal = strdup ("{\"error\":{\"code\":-32601,\"message\":\"the client speaks MCP 2026-07-28, "
+                          "where a server asks through input-required results; switchboard does not "
+                          "pass questions on that way yet\"}}");
+    else
+        sb_relay_ask (payload, size, corr_id, ask_id, call->has_session? call->caps: 0,
+                      call->sse != NULL, &request, &refusal);
     if (request && sb_sse_send (call->sse, request) == 0) {
         sb_log_debug ("ask_sent", "corr_id=%s ask=%u", corr_id, ask_id);
         free (request);
@@ -260,9 +276,12 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
     call->has_session = ctx->has_session;
     call->caps = ctx->has_session? ctx->session.caps: 0;
     snprintf (call->level_key, sizeof call->level_key, "%s", ctx->level_key);
+    call->modern = outcome->modern;
+    call->log_level = outcome->log_level;
     self->calls++;
     if (stream) {
-        bool priming = strcmp (ctx->protocol, SB_PROTOCOL_PRIMING) >= 0;
+        //  Priming events serve resumption, which 2026-07-28 dropped.
+        bool priming = !call->modern && strcmp (ctx->protocol, SB_PROTOCOL_PRIMING) >= 0;
         call->sse = sb_sse_open (self->sse, req, ctx->owner, false, priming);
         if (!call->sse) {
             zframe_destroy (&payload);
@@ -299,6 +318,8 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
         //  Busy or invalid: the broker cannot take it now.
         sb_log_warn ("call_not_sent", "rc=%d", rc);
         char *body = sb_mcp_call_reply (call->id, SB_STATUS_OVERLOADED, NULL, 0);
+        if (call->modern)
+            body = sb_mcp_modern_reply (body, SB_VERSION, false);
         s_call_answer_now (call, req, 200, body);
         free (body);
     }

@@ -5,10 +5,14 @@
 
     Every request first passes the same checks, in this order: Host and
     Origin (403: DNS rebinding, foreign pages), the bearer token (401),
-    MCP-Protocol-Version (400 when given and not spoken here; absent means
-    2025-03-26), Mcp-Session-Id (404 when forged, aged out, ended here, or
-    issued to another tenant). A request without a session is served
-    statelessly.
+    MCP-Protocol-Version (400 when given and not spoken here, with -32022
+    and the versions spoken; absent means 2025-03-26), Mcp-Session-Id (404
+    when forged, aged out, ended here, or issued to another tenant; ignored
+    under 2026-07-28, which has no sessions). A request without a session is
+    served statelessly. Under 2026-07-28 (chosen per request by the
+    MCP-Protocol-Version header) the body is checked against the Mcp-Method
+    and Mcp-Name headers and its _meta (sb_mcp.h), and GET and DELETE get
+    405: that revision has neither.
 
     tools/call is handed to sb_call.c; notifications/cancelled cancels a
     call there; a client's response to a worker's question ("sb:" id) is
@@ -90,6 +94,20 @@ s_authenticate (sb_gateway_t *self, h2o_req_t *req, sb_token_claims_t *claims)
     return 0;
 }
 
+//  The JSON-RPC id of a POST body, for errors found before it is handled
+//  (new reference), or NULL.
+static json_t *
+s_body_id (h2o_req_t *req)
+{
+    if (!req->entity.base || req->entity.len == 0 || req->entity.len > SB_MAX_HTTP_BODY)
+        return NULL;
+    json_t *doc = json_loadb (req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *id = json_object_get (doc, "id");
+    id = sb_rpc_id_valid (id)? json_incref (id): NULL;
+    json_decref (doc);
+    return id;
+}
+
 //  Runs the checks; fills `ctx` and returns 0, or answers and returns -1.
 static int
 s_prelude (sb_gateway_t *self, h2o_req_t *req, sb_request_ctx_t *ctx)
@@ -116,14 +134,21 @@ s_prelude (sb_gateway_t *self, h2o_req_t *req, sb_request_ctx_t *ctx)
     snprintf (ctx->protocol, sizeof ctx->protocol, "%s", SB_PROTOCOL_DEFAULT);
     if (sb_http_header_str (req, "mcp-protocol-version", &version)) {
         if (!sb_mcp_version_supported (version.base, version.len)) {
-            s_refuse (req, 400, "Unsupported MCP-Protocol-Version; this server speaks 2025-11-25, "
-                                "2025-06-18 and 2025-03-26.");
+            //  -32022 with the versions spoken: what a 2026-07-28 client
+            //  retries with; older clients only look at the 400.
+            json_t *id = s_body_id (req);
+            char *body = sb_mcp_unsupported_version (id, version.base, version.len);
+            json_decref (id);
+            sb_http_send_json (req, 400, body? body: "{}");
+            free (body);
             return -1;
         }
         snprintf (ctx->protocol, sizeof ctx->protocol, "%.*s", (int) version.len, version.base);
     }
+    //  2026-07-28 has no sessions: an Mcp-Session-Id is ignored.
+    ctx->modern = strcmp (ctx->protocol, SB_MCP_PROTOCOL_MODERN) == 0;
     h2o_iovec_t id;
-    if (sb_http_header_str (req, "mcp-session-id", &id)) {
+    if (!ctx->modern && sb_http_header_str (req, "mcp-session-id", &id)) {
         if (sb_sessions_verify (self->sessions, id.base, id.len, sb_clock_wall_ms () / 1000, &ctx->session)
         ||  strcmp (ctx->session.tenant, ctx->claims.tenant) != 0) {
             s_refuse (req, 404, "Session not found: it ended, expired or never existed here. "
@@ -192,11 +217,20 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
         sb_http_send_error (req, 413, "payload_too_large", message);
         return;
     }
+    sb_mcp_headers_t headers = { 0 };
+    h2o_iovec_t value;
+    if (sb_http_header_str (req, "mcp-protocol-version", &value))
+        headers.protocol = value.base, headers.protocol_len = value.len;
+    if (sb_http_header_str (req, "mcp-method", &value))
+        headers.method = value.base, headers.method_len = value.len;
+    if (sb_http_header_str (req, "mcp-name", &value))
+        headers.name = value.base, headers.name_len = value.len;
     sb_mcp_env_t env = {
         .connectors = self->connectors,
         .version = SB_VERSION,
         .page_size = self->tools_page_size,
         .cursor_key = sb_sessions_cursor_key (self->sessions),
+        .headers = &headers,
     };
     sb_mcp_outcome_t outcome;
     sb_mcp_handle (&env, req->entity.base? req->entity.base: "", req->entity.len, &outcome);
@@ -222,19 +256,31 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
             break;
         case SB_MCP_CALL:
             //  Stream when the call may produce messages for the client: in
-            //  a session (server requests, notifications) or with a
-            //  progress token. Stateless calls keep the JSON response.
-            sb_call_start (self, req, &ctx, &outcome, ctx.has_session || outcome.progress);
+            //  a session (server requests, notifications), with a progress
+            //  token or (2026-07-28) a log level. Otherwise a JSON response.
+            sb_call_start (self, req, &ctx, &outcome,
+                           ctx.has_session || outcome.progress || outcome.log_level);
             break;
     }
     sb_mcp_outcome_clear (&outcome);
+}
+
+//  GET and DELETE under 2026-07-28: 405, that revision has neither.
+static bool
+s_modern_405 (h2o_req_t *req, const sb_request_ctx_t *ctx)
+{
+    if (!ctx->modern)
+        return false;
+    sb_http_add_header (req, H2O_TOKEN_ALLOW, "POST");
+    s_refuse (req, 405, "MCP 2026-07-28 has no GET stream and no sessions: POST requests only.");
+    return true;
 }
 
 void
 sb_endpoint_get (sb_gateway_t *self, h2o_req_t *req)
 {
     sb_request_ctx_t ctx;
-    if (s_prelude (self, req, &ctx))
+    if (s_prelude (self, req, &ctx) || s_modern_405 (req, &ctx))
         return;
     h2o_iovec_t accept;
     bool has_accept = sb_http_header (req, H2O_TOKEN_ACCEPT, &accept);
@@ -264,7 +310,7 @@ void
 sb_endpoint_delete (sb_gateway_t *self, h2o_req_t *req)
 {
     sb_request_ctx_t ctx;
-    if (s_prelude (self, req, &ctx))
+    if (s_prelude (self, req, &ctx) || s_modern_405 (req, &ctx))
         return;
     if (!ctx.has_session) {
         s_refuse (req, 400, "DELETE /mcp needs the Mcp-Session-Id of the session to end.");

@@ -57,6 +57,7 @@ typedef struct {
     bool has_session;                           /* Mcp-Session-Id given and valid */
     sb_session_t session;                       /* it, when has_session */
     char protocol [SB_MAX_PROTOCOL_LEN + 1];    /* the revision this request speaks */
+    bool modern;                                /* it is 2026-07-28: no session, _meta per request */
     char owner [SB_MAX_OWNER_LEN];              /* who may resume its streams */
     char level_key [2 * SB_HMAC_SHA256_LEN + 1];/* the session's key in `levels` ("" without one) */
 } sb_request_ctx_t;
@@ -74,7 +75,11 @@ void sb_endpoint_delete (sb_gateway_t *self, h2o_req_t *req);
 
 /*  Sends the job for a validated tools/call (outcome->action SB_MCP_CALL;
     takes outcome->id and ->progress_token) and answers `req` now or later:
-    as one JSON response, or as an SSE stream when `stream` is set. */
+    as one JSON response, or as an SSE stream when `stream` is set. A
+    2026-07-28 call (outcome->modern) gets resultType and serverInfo on its
+    result, log messages only at or above its _meta logLevel (none without
+    one), no priming event, and every ASK of its worker answered at once
+    with an error: input-required results are not relayed yet. */
 void sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
                     sb_mcp_outcome_t *outcome, bool stream);
 

@@ -20,9 +20,19 @@ static const char s_instructions [] =
     "other SaaS tools). Use tools/list to see what is available; each tool says "
     "what it reads or changes.";
 
+#define SB_META_VERSION     "io.modelcontextprotocol/protocolVersion"
+#define SB_META_CAPS        "io.modelcontextprotocol/clientCapabilities"
+#define SB_META_LOG_LEVEL   "io.modelcontextprotocol/logLevel"
+#define SB_META_SERVER_INFO "io.modelcontextprotocol/serverInfo"
+#define SB_BASE64_PREFIX    "=?base64?"
+#define SB_BASE64_SUFFIX    "?="
+
 bool
 sb_mcp_version_supported (const char *version, size_t len)
 {
+    if (version && len == strlen (SB_MCP_PROTOCOL_MODERN)
+    &&  memcmp (version, SB_MCP_PROTOCOL_MODERN, len) == 0)
+        return true;
     for (int i = 0; version && s_versions [i]; i++)
         if (strlen (s_versions [i]) == len && memcmp (version, s_versions [i], len) == 0)
             return true;
@@ -396,6 +406,304 @@ s_cancel_id (sb_rpc_t *rpc)
     return sb_rpc_id_valid (id)? json_incref (id): NULL;
 }
 
+//  ---------------------------------------------------------------------------
+//  MCP 2026-07-28: per-request metadata, mirrored headers, server/discover
+
+//  A -32020 reply (HTTP 400) whose message names the header.
+static void
+s_mismatch (sb_mcp_outcome_t *out, const json_t *id, const char *header, const char *problem)
+{
+    //  Precisions bound every part, so the sentence always fits (22 + 32 +
+    //  8 + 160 + 1 bytes < SB_MAX_RPC_ERROR_LEN): never cut mid-word.
+    char message [SB_MAX_RPC_ERROR_LEN];
+    snprintf (message, sizeof message, "Header mismatch: the %.32s header %.160s.", header, problem);
+    s_error (out, 400, id, SB_RPC_HEADER_MISMATCH, message);
+}
+
+//  True when `len` bytes of `value` are a valid header value (visible
+//  ASCII, space, tab).
+static bool
+s_header_chars_ok (const char *value, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) value [i];
+        if (!(c == '\t' || (c >= 0x20 && c <= 0x7e)))
+            return false;
+    }
+    return true;
+}
+
+//  Decodes an Mcp-Name value (plain, or =?base64?…?= with standard base64)
+//  into `out` (NUL-terminated). Returns its length, or -1 when malformed.
+static int
+s_header_decode (const char *value, size_t len, char *out, size_t size)
+{
+    size_t prefix = strlen (SB_BASE64_PREFIX), suffix = strlen (SB_BASE64_SUFFIX);
+    if (len >= prefix + suffix && memcmp (value, SB_BASE64_PREFIX, prefix) == 0
+    &&  memcmp (value + len - suffix, SB_BASE64_SUFFIX, suffix) == 0) {
+        char url [SB_MAX_MCP_NAME_HEADER];
+        size_t n = len - prefix - suffix;
+        if (n == 0 || n >= sizeof url)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            char c = value [prefix + i];
+            url [i] = c == '+'? '-': c == '/'? '_': c;
+            if (c == '-' || c == '_')
+                return -1;      //  base64url letters are not standard base64
+        }
+        size_t decoded = 0;
+        if (sb_base64url_decode (url, n, (uint8_t *) out, size - 1, &decoded))
+            return -1;
+        out [decoded] = 0;
+        return (int) decoded;
+    }
+    if (len >= size)
+        return -1;
+    memcpy (out, value, len);
+    out [len] = 0;
+    return (int) len;
+}
+
+//  The request checks of 2026-07-28; false after answering.
+static bool
+s_modern_check (sb_rpc_t *rpc, const sb_mcp_headers_t *h, sb_mcp_outcome_t *out)
+{
+    char message [SB_MAX_RPC_ERROR_LEN];
+    const char *m = rpc->method;
+    if (!h->method) {
+        s_mismatch (out, rpc->id, "Mcp-Method", "is missing");
+        return false;
+    }
+    if (h->method_len != strlen (m) || memcmp (h->method, m, h->method_len) != 0) {
+        snprintf (message, sizeof message, "value '%.*s' does not match the body's method '%.64s'",
+                  (int) (h->method_len < 64? h->method_len: 64), h->method, m);
+        s_mismatch (out, rpc->id, "Mcp-Method", message);
+        return false;
+    }
+    const char *key = strcmp (m, "tools/call") == 0 || strcmp (m, "prompts/get") == 0? "name":
+                      strcmp (m, "resources/read") == 0? "uri": NULL;
+    if (key) {
+        if (!h->name) {
+            s_mismatch (out, rpc->id, "Mcp-Name", "is missing");
+            return false;
+        }
+        char name [SB_MAX_MCP_NAME_HEADER];
+        int len = h->name_len < SB_MAX_MCP_NAME_HEADER && s_header_chars_ok (h->name, h->name_len)
+                ? s_header_decode (h->name, h->name_len, name, sizeof name): -1;
+        if (len < 0) {
+            s_mismatch (out, rpc->id, "Mcp-Name", "is malformed (invalid characters or base64)");
+            return false;
+        }
+        json_t *body_value = json_object_get (rpc->params, key);
+        if (!json_is_string (body_value) || json_string_length (body_value) != (size_t) len
+        ||  memcmp (json_string_value (body_value), name, (size_t) len) != 0) {
+            snprintf (message, sizeof message, "does not match the body's params.%s", key);
+            s_mismatch (out, rpc->id, "Mcp-Name", message);
+            return false;
+        }
+    }
+    json_t *meta = json_is_object (rpc->params)? json_object_get (rpc->params, "_meta"): NULL;
+    json_t *version = json_object_get (meta, SB_META_VERSION);
+    json_t *caps = json_object_get (meta, SB_META_CAPS);
+    json_t *level = json_object_get (meta, SB_META_LOG_LEVEL);
+    if (!json_is_object (meta) || !json_is_string (version) || !json_is_object (caps)) {
+        s_error (out, 400, rpc->id, SB_RPC_INVALID_PARAMS,
+                 "MCP 2026-07-28 requests need params._meta with \"" SB_META_VERSION "\" (a string) "
+                 "and \"" SB_META_CAPS "\" (an object).");
+        return false;
+    }
+    if (json_string_length (version) != h->protocol_len
+    ||  memcmp (json_string_value (version), h->protocol, h->protocol_len) != 0) {
+        s_mismatch (out, rpc->id, "MCP-Protocol-Version", "does not match params._meta's protocolVersion");
+        return false;
+    }
+    if (level) {
+        int value = sb_relay_level (json_string_value (level));
+        if (value < 0) {
+            s_error (out, 400, rpc->id, SB_RPC_INVALID_PARAMS,
+                     "\"" SB_META_LOG_LEVEL "\" must be one of debug, info, notice, warning, error, "
+                     "critical, alert, emergency.");
+            return false;
+        }
+        out->log_level = value + 1;
+    }
+    return true;
+}
+
+static void
+s_discover (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
+{
+    json_t *caps = json_pack ("{s:{s:b}, s:{}, s:{s:b, s:b}, s:{s:b}, s:{}}",
+                              "tools", "listChanged", 0, "logging",
+                              "resources", "subscribe", 0, "listChanged", 0,
+                              "prompts", "listChanged", 0, "completions");
+    json_t *versions = json_pack ("[s]", SB_MCP_PROTOCOL_MODERN);
+    for (int i = 0; versions && s_versions [i]; i++)
+        json_array_append_new (versions, json_string (s_versions [i]));
+    s_result (out, rpc->id, json_pack ("{s:o, s:o, s:s}", "supportedVersions", versions,
+                                       "capabilities", caps, "instructions", s_instructions));
+}
+
+char *
+sb_mcp_unsupported_version (const json_t *id, const char *requested, size_t len)
+{
+    json_t *versions = json_pack ("[s]", SB_MCP_PROTOCOL_MODERN);
+    for (int i = 0; versions && s_versions [i]; i++)
+        json_array_append_new (versions, json_string (s_versions [i]));
+    char text [72];
+    snprintf (text, sizeof text, "%.*s", (int) (len < 64? len: 64), requested);
+    json_t *asked = json_stringn (text, strlen (text));
+    if (!asked)
+        asked = json_string ("");       //  not UTF-8
+    json_t *reply = json_pack ("{s:s, s:O, s:{s:i, s:s, s:{s:o, s:o}}}", "jsonrpc", "2.0",
+        "id", id? (json_t *) id: json_null (),
+        "error", "code", SB_RPC_UNSUPPORTED_VERSION, "message", "Unsupported protocol version",
+        "data", "supported", versions, "requested", asked);
+    char *body = reply? json_dumps (reply, JSON_COMPACT): NULL;
+    json_decref (reply);
+    return body;
+}
+
+char *
+sb_mcp_modern_reply (char *body, const char *version, bool cacheable)
+{
+    json_t *reply = body? json_loads (body, 0, NULL): NULL;
+    json_t *result = json_object_get (reply, "result");
+    json_t *error = json_object_get (reply, "error");
+    if (json_is_object (result)) {
+        json_object_set_new (result, "resultType", json_string ("complete"));
+        if (cacheable) {
+            json_object_set_new (result, "ttlMs", json_integer (0));
+            json_object_set_new (result, "cacheScope", json_string ("private"));
+        }
+        json_t *meta = json_object_get (result, "_meta");
+        if (!meta) {
+            meta = json_object ();
+            json_object_set_new (result, "_meta", meta);
+        }
+        if (json_is_object (meta))
+            json_object_set_new (meta, SB_META_SERVER_INFO, json_pack ("{s:s, s:s}",
+                                 "name", "switchboard", "version", version? version: "0"));
+    }
+    else
+    if (json_is_object (error)
+    &&  json_integer_value (json_object_get (error, "code")) == SB_RPC_RESOURCE_NOT_FOUND)
+        json_object_set_new (error, "code", json_integer (SB_RPC_INVALID_PARAMS));
+    else {
+        json_decref (reply);
+        return body;
+    }
+    char *text = json_dumps (reply, JSON_COMPACT);
+    json_decref (reply);
+    if (!text)
+        return body;
+    free (body);
+    return text;
+}
+
+//  True for the methods whose 2026-07-28 results are CacheableResults.
+static bool
+s_cacheable (const char *m)
+{
+    return strcmp (m, "tools/list") == 0 || strcmp (m, "prompts/list") == 0
+        || strcmp (m, "resources/list") == 0 || strcmp (m, "resources/templates/list") == 0
+        || strcmp (m, "resources/read") == 0 || strcmp (m, "server/discover") == 0;
+}
+
+//  Dispatch of a checked 2026-07-28 request.
+static void
+s_modern_request (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
+{
+    const char *m = rpc->method;
+    if (strcmp (m, "server/discover") == 0)
+        s_discover (rpc, out);
+    else
+    if (strcmp (m, "tools/list") == 0)
+        s_tools_list (rpc, env, out);
+    else
+    if (strcmp (m, "tools/call") == 0)
+        s_tools_call (rpc, env->connectors, out);
+    else
+    if (strcmp (m, "resources/list") == 0)
+        s_catalog_list (rpc, env, "resources", sb_connectors_resources, out);
+    else
+    if (strcmp (m, "resources/templates/list") == 0)
+        s_catalog_list (rpc, env, "resourceTemplates", sb_connectors_resource_templates, out);
+    else
+    if (strcmp (m, "prompts/list") == 0)
+        s_catalog_list (rpc, env, "prompts", sb_connectors_prompts, out);
+    else
+    if (strcmp (m, "resources/read") == 0)
+        s_resources_read (rpc, env, out);
+    else
+    if (strcmp (m, "prompts/get") == 0)
+        s_prompts_get (rpc, env, out);
+    else
+    if (strcmp (m, "completion/complete") == 0)
+        s_complete (rpc, env, out);
+    else {
+        //  Unknown, or gone in this revision (initialize, ping,
+        //  logging/setLevel, resources/subscribe…): 404 as the transport says.
+        char message [SB_MAX_RPC_ERROR_LEN];
+        snprintf (message, sizeof message, "Method not found: %.128s (MCP 2026-07-28)", m);
+        s_error (out, 404, rpc->id, SB_RPC_METHOD_NOT_FOUND, message);
+        return;
+    }
+    if (out->action == SB_MCP_REPLY && out->body)
+        out->body = sb_mcp_modern_reply (out->body, env->version, s_cacheable (m));
+}
+
+//  A 2026-07-28 message (out->modern set).
+static void
+s_modern (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
+{
+    if (rpc->kind == SB_RPC_KIND_RESPONSE) {
+        s_error (out, 400, rpc->id, SB_RPC_INVALID_REQUEST,
+                 "MCP 2026-07-28 clients send no JSON-RPC responses: input requests are answered "
+                 "by retrying the request with inputResponses.");
+        return;
+    }
+    if (rpc->kind == SB_RPC_KIND_NOTIFICATION) {
+        //  None is defined on HTTP in this revision (closing the stream
+        //  cancels); taken and ignored.
+        out->action = SB_MCP_ACCEPTED;
+        out->http_status = 202;
+        return;
+    }
+    if (s_modern_check (rpc, env->headers, out))
+        s_modern_request (rpc, env, out);
+    if (out->action != SB_MCP_CALL)
+        out->log_level = 0;
+}
+
+//  True when the header names 2026-07-28.
+static bool
+s_header_modern (const sb_mcp_headers_t *h)
+{
+    return h && h->protocol && h->protocol_len == strlen (SB_MCP_PROTOCOL_MODERN)
+        && memcmp (h->protocol, SB_MCP_PROTOCOL_MODERN, h->protocol_len) == 0;
+}
+
+//  An older-revision request whose params._meta names a protocol version
+//  other than the header's: answers -32020 and returns true.
+static bool
+s_legacy_meta_mismatch (sb_rpc_t *rpc, const sb_mcp_headers_t *h, sb_mcp_outcome_t *out)
+{
+    json_t *meta = json_is_object (rpc->params)? json_object_get (rpc->params, "_meta"): NULL;
+    json_t *version = json_is_object (meta)? json_object_get (meta, SB_META_VERSION): NULL;
+    if (!version)
+        return false;
+    if (!h || !h->protocol) {
+        s_mismatch (out, rpc->id, "MCP-Protocol-Version", "is missing (params._meta names a protocol version)");
+        return true;
+    }
+    if (json_is_string (version) && json_string_length (version) == h->protocol_len
+    &&  memcmp (json_string_value (version), h->protocol, h->protocol_len) == 0)
+        return false;
+    s_mismatch (out, rpc->id, "MCP-Protocol-Version", "does not match params._meta's protocolVersion");
+    return true;
+}
+
 void
 sb_mcp_handle (const sb_mcp_env_t *env, const char *body, size_t len, sb_mcp_outcome_t *out)
 {
@@ -407,6 +715,14 @@ sb_mcp_handle (const sb_mcp_env_t *env, const char *body, size_t len, sb_mcp_out
         return;
     }
     const char *m = rpc.method;
+    if (s_header_modern (env->headers)) {
+        out->modern = true;
+        s_modern (&rpc, env, out);
+    }
+    else
+    if (rpc.kind == SB_RPC_KIND_REQUEST && s_legacy_meta_mismatch (&rpc, env->headers, out))
+        ;
+    else
     if (rpc.kind != SB_RPC_KIND_REQUEST) {
         //  Notifications (initialized, cancelled…) and client responses
         //  need no answer.

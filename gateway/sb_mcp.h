@@ -19,13 +19,30 @@
 #include "proto/sb_msg.h"
 
 #define SB_MCP_PROTOCOL_LATEST      "2025-11-25"    /* answered when the client's is unknown */
+#define SB_MCP_PROTOCOL_MODERN      "2026-07-28"    /* stateless: version and capabilities in _meta */
+#define SB_MAX_MCP_NAME_HEADER      1024            /* Mcp-Name header (encoded), bytes */
 #define SB_MCP_DEFAULT_RETRY_S      1               /* retry_after when the broker gives none */
 #define SB_MAX_MCP_ERROR_DETAIL     200             /* worker error text quoted to users, bytes */
 #define SB_MAX_TOOLS_PAGE           1000            /* --tools-page-size upper bound */
 #define SB_MAX_CURSOR_LEN           128             /* a list cursor, bytes */
 
-/* JSON-RPC error code for resources/read of an unknown URI (MCP). */
+/* JSON-RPC error code for resources/read of an unknown URI (MCP up to
+   2025-11-25; 2026-07-28 answers -32602 instead). */
 #define SB_RPC_RESOURCE_NOT_FOUND   -32002
+/* MCP 2026-07-28 error codes. */
+#define SB_RPC_HEADER_MISMATCH      -32020  /* headers missing, malformed or not as the body */
+#define SB_RPC_UNSUPPORTED_VERSION  -32022  /* data: {supported: [...], requested} */
+
+/*  The HTTP headers a 2026-07-28 request mirrors from its body: borrowed,
+    not NUL-terminated; a NULL pointer means the header was absent. */
+typedef struct {
+    const char *protocol;       /* MCP-Protocol-Version */
+    size_t protocol_len;
+    const char *method;         /* Mcp-Method */
+    size_t method_len;
+    const char *name;           /* Mcp-Name (maybe =?base64?…?= encoded) */
+    size_t name_len;
+} sb_mcp_headers_t;
 
 /*  What the handler needs besides the body. */
 typedef struct {
@@ -33,6 +50,7 @@ typedef struct {
     const char *version;            /* server version for serverInfo */
     size_t page_size;               /* tools per tools/list page (0: SB_MAX_TOOLS) */
     const uint8_t *cursor_key;      /* SB_HMAC_SHA256_LEN bytes signing cursors; NULL: a fixed key */
+    const sb_mcp_headers_t *headers;/* the request's headers; NULL: none were given */
 } sb_mcp_env_t;
 
 typedef enum {
@@ -56,10 +74,31 @@ typedef struct {
     const char *negotiated;     /* REPLY to a successful initialize: the version (static) */
     json_t *client_caps;        /* REPLY to initialize: params.capabilities (owned), or NULL */
     json_t *response;           /* ACCEPTED client response: the message (owned) */
+    bool modern;                /* the request speaks 2026-07-28 (SB_MCP_PROTOCOL_MODERN) */
+    int log_level;              /* CALL, modern: 1 + its _meta logLevel; 0: send no log messages */
 } sb_mcp_outcome_t;
 
 /*  Handles one request body in `env`. Always fills `out`; call
-    sb_mcp_outcome_clear afterwards. */
+    sb_mcp_outcome_clear afterwards.
+
+    The revision is chosen per request. A request whose MCP-Protocol-Version
+    header is 2026-07-28 is "modern" (out->modern) and is checked as that
+    revision wants, every failure being HTTP 400: Mcp-Method must equal the
+    method, and Mcp-Name params.name (tools/call, prompts/get) or params.uri
+    (resources/read), after decoding a =?base64?…?= value (-32020 when
+    missing, malformed or different); params._meta must hold
+    io.modelcontextprotocol/protocolVersion equal to the header (-32020 when
+    different, -32602 when missing) and an object
+    io.modelcontextprotocol/clientCapabilities (-32602), and may hold a valid
+    io.modelcontextprotocol/logLevel (-32602). Modern requests get
+    server/discover; initialize, ping, logging/setLevel and
+    resources/(un)subscribe, gone in that revision, get 404 with -32601 like
+    any unknown method; every result carries resultType "complete" and
+    _meta io.modelcontextprotocol/serverInfo, list/read/discover results
+    ttlMs and cacheScope; an unknown resource is -32602. Clients answer no
+    server requests in that revision: a JSON-RPC response gets 400 -32600.
+    Any other request (older revision) is answered as before, except that a
+    body _meta protocolVersion differing from the header is -32020. */
 void sb_mcp_handle (const sb_mcp_env_t *env, const char *body, size_t len,
                     sb_mcp_outcome_t *out);
 
@@ -78,11 +117,24 @@ char *sb_mcp_call_reply (const json_t *id, sb_status_t status,
     _meta {"error_type": error_type} (+ retry_after when > 0). New reference. */
 json_t *sb_mcp_error_result (const char *text, const char *error_type, int retry_after);
 
+/*  For a modern request: `body` (a JSON-RPC response text, taken) with
+    resultType "complete" and _meta serverInfo added to its result (and ttlMs
+    0, cacheScope "private" when `cacheable`); an error's -32002 becomes
+    -32602. Returns the new text, or `body` itself when it is not a result or
+    error object. NULL only when `body` is NULL. */
+char *sb_mcp_modern_reply (char *body, const char *version, bool cacheable);
+
+/*  The JSON-RPC error text (new string) for an unsupported protocol version
+    `requested` (`len` bytes): -32022 with data {supported, requested}, for
+    request `id` (NULL: id null). */
+char *sb_mcp_unsupported_version (const json_t *id, const char *requested, size_t len);
+
 /*  The protocol version to answer for a client asking `requested` (may be NULL). */
 const char *sb_mcp_negotiate_version (const char *requested);
 
 /*  True when `len` bytes of `version` name a protocol revision this server
-    speaks (the MCP-Protocol-Version header check). */
+    speaks (the MCP-Protocol-Version header check), 2026-07-28 included
+    (initialize never negotiates it: that revision has no handshake). */
 bool sb_mcp_version_supported (const char *version, size_t len);
 
 #endif

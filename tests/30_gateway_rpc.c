@@ -500,6 +500,83 @@ test_call_reply_mapping (void **state)
     json_decref (r);
 }
 
+//  The Mcp-Name header of a 2026-07-28 tools/call against params.name:
+//  returns the outcome's action, 400 replies yielding their code in *code.
+static int
+s_modern_name (const char *name, int *code)
+{
+    static const char body [] =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"search_accounts\","
+        "\"arguments\":{\"query\":\"a\"},\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":"
+        "\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{}}}}";
+    sb_mcp_headers_t headers = {
+        .protocol = "2026-07-28", .protocol_len = 10, .method = "tools/call", .method_len = 10,
+        .name = name, .name_len = strlen (name),
+    };
+    sb_mcp_env_t env = { .connectors = s_connectors, .version = "t", .headers = &headers };
+    sb_mcp_outcome_t out;
+    sb_mcp_handle (&env, body, strlen (body), &out);
+    int action = out.action;
+    *code = 0;
+    if (out.action == SB_MCP_REPLY) {
+        json_t *reply = json_loads (out.body, 0, NULL);
+        *code = (int) json_integer_value (json_object_get (json_object_get (reply, "error"), "code"));
+        assert_int_equal (out.http_status, 400);
+        json_decref (reply);
+    }
+    assert_true (out.modern);
+    sb_mcp_outcome_clear (&out);
+    return action;
+}
+
+//  The =?base64?…?= form of Mcp-Name: standard base64, padded or not; the
+//  base64url letters, an empty payload and a half sentinel are refused.
+static void
+test_modern_name_header (void **state)
+{
+    int code;
+    assert_int_equal (s_modern_name ("search_accounts", &code), SB_MCP_CALL);
+    assert_int_equal (s_modern_name ("=?base64?c2VhcmNoX2FjY291bnRz?=", &code), SB_MCP_CALL);
+    //  A valid encoding of another name ("search_accounts?", padded).
+    assert_int_equal (s_modern_name ("=?base64?c2VhcmNoX2FjY291bnRzPw==?=", &code), SB_MCP_REPLY);
+    assert_int_equal (code, SB_RPC_HEADER_MISMATCH);
+    const char *bad [] = { "=?base64?\?=", "=?base64?c2VhcmNoX2FjY291bnRz", "=?base64?c2Vh-mNo?=",
+                           "=?base64?c2Vh_mNo?=", "=?BASE64?c2VhcmNoX2FjY291bnRz?=", "search_accounts ",
+                           "", "search_accounts\x01", NULL };
+    for (int i = 0; bad [i]; i++) {
+        assert_int_equal (s_modern_name (bad [i], &code), SB_MCP_REPLY);
+        assert_int_equal (code, SB_RPC_HEADER_MISMATCH);
+    }
+}
+
+//  sb_mcp_modern_reply: results gain resultType and serverInfo (and the
+//  cache fields when asked), -32002 becomes -32602, anything else is kept.
+static void
+test_modern_reply (void **state)
+{
+    char *text = sb_mcp_modern_reply (strdup ("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"_meta\":{\"k\":1}}}"),
+                                      "9", true);
+    json_t *reply = json_loads (text, 0, NULL);
+    json_t *result = json_object_get (reply, "result");
+    assert_string_equal (json_string_value (json_object_get (result, "resultType")), "complete");
+    assert_int_equal (json_integer_value (json_object_get (result, "ttlMs")), 0);
+    assert_string_equal (json_string_value (json_object_get (result, "cacheScope")), "private");
+    json_t *meta = json_object_get (result, "_meta");
+    assert_int_equal (json_integer_value (json_object_get (meta, "k")), 1);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (meta,
+        "io.modelcontextprotocol/serverInfo"), "version")), "9");
+    json_decref (reply);
+    free (text);
+    text = sb_mcp_modern_reply (strdup ("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32002,\"message\":\"m\"}}"),
+                                "9", false);
+    assert_non_null (strstr (text, "-32602"));
+    free (text);
+    text = sb_mcp_modern_reply (strdup ("not json"), "9", false);
+    assert_string_equal (text, "not json");
+    free (text);
+    assert_null (sb_mcp_modern_reply (NULL, "9", false));
+}
+
 int
 main (void)
 {
@@ -515,6 +592,8 @@ main (void)
         cmocka_unit_test (test_call_reply_mapping),
         cmocka_unit_test (test_tools_list_pages),
         cmocka_unit_test (test_logging_and_catalog_params),
+        cmocka_unit_test (test_modern_name_header),
+        cmocka_unit_test (test_modern_reply),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -19,3 +19,8 @@ add_dependencies(30_gateway_calls sb-gateway)
 # Fuzz target for POST /mcp bodies and REPLY payloads.
 sb_add_fuzz(fuzz_jsonrpc SOURCE fuzz/fuzz_jsonrpc.c CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/jsonrpc
             LIBS sb_gateway_lib)
+sb_add_test(30_gateway_modern SOURCES 30_gateway_modern.c
+            LIBS sb_harness sb_proto sb_token PkgConfig::CURL PkgConfig::CZMQ PkgConfig::CMOCKA
+                 PkgConfig::JANSSON Threads::Threads
+            TIMEOUT 120)
+add_dependencies(30_gateway_modern sb-gateway)

@@ -5,7 +5,9 @@
     Each input is fed (1) as an HTTP body to sb_mcp_handle against the repo's
     connectors, and (2) as a REPLY payload to sb_mcp_call_reply for every
     status, and (3) as the JSON text of a NOTIFY or ASK inside a call and as
-    an "sb:" answer id (gateway/sb_relay.c). Invariants: a reply body is always a JSON-RPC 2.0 object with an
+    an "sb:" answer id (gateway/sb_relay.c). (1) runs three times: with no
+    headers, as a 2026-07-28 request whose Mcp-Method / Mcp-Name mirror the
+    body, and with headers that do not. Invariants: a reply body is always a JSON-RPC 2.0 object with an
     id and exactly one of result / error; a CALL outcome has a tool and
     object arguments; nothing crashes or leaks. A violation aborts.
 
@@ -92,25 +94,26 @@ s_relay (const uint8_t *data, size_t size)
     free (text);
 }
 
-int
-LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+//  One body through sb_mcp_handle in `env`, checking the outcome.
+static void
+s_handle (const sb_mcp_env_t *env, const uint8_t *data, size_t size)
 {
-    if (!s_connectors) {
-        char *error = NULL;
-        s_connectors = sb_connectors_load (SB_SOURCE_DIR "/connectors", &error);
-        free (error);
-    }
-    static const uint8_t key [32] = { 7 };
-    sb_mcp_env_t env = { .connectors = s_connectors, .version = "fuzz", .page_size = 2,
-                         .cursor_key = key };
     sb_mcp_outcome_t out;
-    sb_mcp_handle (&env, (const char *) data, size, &out);
+    sb_mcp_handle (env, (const char *) data, size, &out);
     switch (out.action) {
         case SB_MCP_REPLY:
             CHECK (out.body);
-            CHECK (out.http_status == 200 || out.http_status == 400 || out.http_status == 500);
+            CHECK (out.http_status == 200 || out.http_status == 400 || out.http_status == 500
+                   || (out.modern && out.http_status == 404));
             CHECK (!out.negotiated || out.http_status == 200);
             s_check_reply (out.body);
+            if (out.modern && out.http_status == 200) {
+                json_t *reply = json_loads (out.body, 0, NULL);
+                json_t *result = json_object_get (reply, "result");
+                CHECK (!result || strcmp (json_string_value (json_object_get (result, "resultType")),
+                                          "complete") == 0);
+                json_decref (reply);
+            }
             break;
         case SB_MCP_ACCEPTED:
             CHECK (!out.body && out.http_status == 202);
@@ -129,14 +132,53 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             json_t *args = json_loads (out.args, 0, NULL);
             CHECK (json_is_object (args));
             json_decref (args);
+            CHECK (out.log_level >= 0 && out.log_level <= SB_LOG_LEVEL_EMERGENCY + 1);
+            CHECK (out.modern || out.log_level == 0);
             break;
         }
     }
     sb_mcp_outcome_clear (&out);
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+    if (!s_connectors) {
+        char *error = NULL;
+        s_connectors = sb_connectors_load (SB_SOURCE_DIR "/connectors", &error);
+        free (error);
+    }
+    static const uint8_t key [32] = { 7 };
+    sb_mcp_env_t env = { .connectors = s_connectors, .version = "fuzz", .page_size = 2,
+                         .cursor_key = key };
+    s_handle (&env, data, size);
+
+    //  Again as a 2026-07-28 request, its Mcp-Method and Mcp-Name taken from
+    //  the body (so the checks pass and the methods run) and then wrong.
+    json_t *doc = json_loadb ((const char *) data, size, 0, NULL);
+    json_t *params = json_object_get (doc, "params");
+    const char *method = json_string_value (json_object_get (doc, "method"));
+    const char *name = json_string_value (json_object_get (params, "name"));
+    if (!name)
+        name = json_string_value (json_object_get (params, "uri"));
+    sb_mcp_headers_t headers = {
+        .protocol = SB_MCP_PROTOCOL_MODERN, .protocol_len = strlen (SB_MCP_PROTOCOL_MODERN),
+        .method = method, .method_len = method? strlen (method): 0,
+        .name = name, .name_len = name? strlen (name): 0,
+    };
+    env.headers = &headers;
+    s_handle (&env, data, size);
+    headers.method = "tools/call", headers.method_len = 10;
+    headers.name = "=?base64?c2VhcmNoX2FjY291bnRz?=", headers.name_len = 31;
+    s_handle (&env, data, size);
+    json_decref (doc);
 
     json_t *id = json_integer (1);
     for (int status = SB_STATUS_OK; status <= SB_STATUS_MAX + 1; status++) {
         char *reply = sb_mcp_call_reply (id, (sb_status_t) status, data, size);
+        CHECK (reply);
+        s_check_reply (reply);
+        reply = sb_mcp_modern_reply (reply, "fuzz", status & 1);
         CHECK (reply);
         s_check_reply (reply);
         free (reply);
