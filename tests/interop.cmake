@@ -27,6 +27,21 @@ set_tests_properties(60_interop_conformance PROPERTIES
     FIXTURES_REQUIRED interop_node TIMEOUT 300 RUN_SERIAL TRUE
     REQUIRED_FILES "${SB_INTEROP_BINARIES}")
 
+# The 0.2 line of the suite (the `conformance-next` alias, 0.2.0-alpha.N): the
+# server scenarios each published requirement set (`--requirements REV`)
+# requires, plus the ones it runs unscored, each against its own baseline
+# tests/interop/conformance-baseline-next-REV.yml. 2026-07-28's baseline is the
+# to-do list for that revision.
+foreach(rev 2025-11-25 2026-07-28)
+    string(REPLACE "-" "_" rev_ ${rev})
+    add_test(NAME 60_interop_conformance_next_${rev_}
+             COMMAND ${SB_INTEROP_DIR}/run-conformance-next.sh ${rev} ${CMAKE_BINARY_DIR}
+                     ${CMAKE_BINARY_DIR}/interop-conformance-next-${rev})
+    set_tests_properties(60_interop_conformance_next_${rev_} PROPERTIES
+        FIXTURES_REQUIRED interop_node TIMEOUT 300 RUN_SERIAL TRUE
+        REQUIRED_FILES "${SB_INTEROP_BINARIES}")
+endforeach()
+
 # The official TypeScript SDK client: connect, page tools, call, progress,
 # elicitation, cancel.
 add_test(NAME 60_interop_sdk_client
