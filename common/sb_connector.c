@@ -120,6 +120,9 @@ s_tool_destroy (sb_tool_t **self_p)
         return;
     free (self->name);
     free (self->builtin);
+    free (self->title);
+    sb_schema_destroy (&self->checker);
+    sb_schema_destroy (&self->output_checker);
     json_decref (self->descriptor);
     free (self->path);
     json_decref (self->query);
@@ -275,7 +278,7 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, ch
 {
     static const char *const tool_keys [] = {
         "name", "title", "description", "annotations", "inputSchema", "outputSchema",
-        "_meta", "securitySchemes", "request", "result", NULL
+        "_meta", "securitySchemes", "confirm", "request", "result", NULL
     };
     static const char *const annotation_keys [] = {
         "title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint", NULL
@@ -304,7 +307,8 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, ch
         return NULL;
 
     json_t *schema = json_object_get (def, "inputSchema");
-    if (sb_schema_validate (schema, where, why))
+    sb_schema_t *checker = sb_schema_new (schema, where, why);
+    if (!checker)
         return NULL;
     json_t *props = json_object_get (schema, "properties");
     json_t *empty = json_object ();
@@ -312,14 +316,20 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, ch
         props = empty;
 
     self = calloc (1, sizeof *self);
-    if (!self)
+    if (!self) {
+        sb_schema_destroy (&checker);
         goto fail;
+    }
+    self->checker = checker;
     self->name = strdup (name);
+    self->title = title ? strdup (title) : NULL;
     self->connector = connector;
+    if (sb_def_get_bool (def, "confirm", false, where, &self->confirm, why))
+        goto fail;
 
     //  Annotations: the MCP hints; read-only defaults to false (safe side).
     json_t *annotations = json_object_get (def, "annotations");
-    bool destructive, open_world;
+    bool open_world;
     if (annotations && !json_is_object (annotations)) {
         *why = sb_strfmt ("%s: \"annotations\" must be an object", where);
         goto fail;
@@ -327,7 +337,7 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, ch
     if (annotations
     &&  (sb_def_check_keys (annotations, annotation_keys, where, why)
     ||   sb_def_get_bool (annotations, "readOnlyHint", false, where, &self->read_only, why)
-    ||   sb_def_get_bool (annotations, "destructiveHint", false, where, &destructive, why)
+    ||   sb_def_get_bool (annotations, "destructiveHint", false, where, &self->destructive, why)
     ||   sb_def_get_bool (annotations, "idempotentHint", false, where, &self->idempotent, why)
     ||   sb_def_get_bool (annotations, "openWorldHint", true, where, &open_world, why)))
         goto fail;
@@ -348,6 +358,11 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, ch
                               "'-') and a builtin tool has no \"result\"", where);
             goto fail;
         }
+        if (self->confirm) {
+            *why = sb_strfmt ("%s: \"confirm\" is for tools that call an upstream, not for a "
+                              "builtin fixture", where);
+            goto fail;
+        }
         self->builtin = strdup (text);
     }
     else
@@ -363,7 +378,7 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, ch
         *why = sb_strfmt ("%s: \"outputSchema\" must be a JSON Schema with type \"object\"", where);
         goto fail;
     }
-    if (output && sb_schema_validate (output, where, why))
+    if (output && !(self->output_checker = sb_schema_new (output, where, why)))
         goto fail;
     if (meta && sb_catalog_check_tool_meta (meta, where, why))
         goto fail;
@@ -800,6 +815,12 @@ sb_connector_name (const sb_connector_t *self)
 }
 
 const char *
+sb_connector_display_name (const sb_connector_t *self)
+{
+    return self->display_name ? self->display_name : self->name;
+}
+
+const char *
 sb_connector_base_url (const sb_connector_t *self)
 {
     return self->base_url;
@@ -842,6 +863,12 @@ sb_tool_name (const sb_tool_t *self)
     return self->name;
 }
 
+const char *
+sb_tool_title (const sb_tool_t *self)
+{
+    return self->title ? self->title : self->name;
+}
+
 const sb_connector_t *
 sb_tool_connector (const sb_tool_t *self)
 {
@@ -874,7 +901,107 @@ sb_tool_check_args (const sb_tool_t *self, const json_t *args, char **error)
 {
     //  An omitted "arguments" member is an empty object.
     json_t *empty = args ? NULL : json_object ();
-    int rc = sb_schema_check (self->schema, args ? args : empty, error);
+    int rc = sb_schema_check_compiled (self->checker, args ? args : empty, error);
     json_decref (empty);
     return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Call-time policy (see sb_connector_int.h)
+
+bool
+sb_tool_needs_confirmation (const sb_tool_t *self)
+{
+    return !self->builtin && (self->destructive || self->confirm);
+}
+
+//  Appends at most `max` bytes of `str` to `text` (capacity `cap`, *used
+//  bytes used), never cutting a UTF-8 character. Returns -1 when full.
+static int
+s_append_cut (char *text, size_t cap, size_t *used, const char *str, size_t max)
+{
+    size_t len = strlen (str);
+    if (len > max) {
+        len = max;
+        while (len > 0 && ((unsigned char) str [len] & 0xC0) == 0x80)
+            len--;
+    }
+    if (len >= cap - *used)
+        return -1;
+    memcpy (text + *used, str, len);
+    *used += len;
+    text [*used] = 0;
+    return 0;
+}
+
+char *
+sb_tool_confirm_message (const sb_tool_t *self, const json_t *args)
+{
+    //  Run "Create task" in the CRM with title "Call back", priority "high"?
+    char text [SB_MAX_CONFIRM_MESSAGE];
+    size_t used = 0;
+    const char *display = self->connector->display_name ? self->connector->display_name
+                        : self->connector->name;
+    bool full = s_append_cut (text, sizeof text, &used, "Run \"", 8)
+             || s_append_cut (text, sizeof text, &used, self->title ? self->title : self->name, 200)
+             || s_append_cut (text, sizeof text, &used, "\" in ", 8)
+             || s_append_cut (text, sizeof text, &used, display, 200);
+    const char *key;
+    json_t *value;
+    bool first = true;
+    json_object_foreach ((json_t *) args, key, value) {
+        if (full)
+            break;
+        bool quote = json_is_string (value);
+        char *shown = quote ? NULL : json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY);
+        const char *str = quote ? json_string_value (value) : shown;
+        full = s_append_cut (text, sizeof text, &used, first ? " with " : ", ", 8)
+            || s_append_cut (text, sizeof text, &used, key, 64)
+            || s_append_cut (text, sizeof text, &used, quote ? " \"" : " ", 8)
+            || s_append_cut (text, sizeof text, &used, str ? str : "?", 200)
+            || (quote && s_append_cut (text, sizeof text, &used, "\"", 8));
+        free (shown);
+        first = false;
+    }
+    if (full) {
+        //  Cut: end on a whole UTF-8 character and say so
+        if (used > sizeof text - 6)
+            used = sizeof text - 6;
+        while (used > 0 && ((unsigned char) text [used] & 0xC0) == 0x80)
+            used--;
+        snprintf (text + used, sizeof text - used, " ...?");
+    }
+    else
+    if (s_append_cut (text, sizeof text, &used, "?", 8))
+        snprintf (text + sizeof text - 6, 6, " ...?");
+    return strdup (text);
+}
+
+int
+sb_tool_check_output (const sb_tool_t *self, const json_t *structured, char **error)
+{
+    *error = NULL;
+    if (!self->output_checker)
+        return 0;
+    if (!json_is_object (structured)) {
+        *error = strdup ("The result has no structuredContent object.");
+        return -1;
+    }
+    char *why = NULL;
+    if (sb_schema_check_compiled (self->output_checker, structured, &why) == 0)
+        return 0;
+    //  The schema module words its sentences for arguments: say "Field".
+    const char *text = why ? why : "The result does not match the outputSchema.";
+    if (strncmp (text, "Argument ", 9) == 0)
+        *error = sb_strfmt ("Field %s", text + 9);
+    else
+    if (strncmp (text, "The arguments are ", 18) == 0)
+        *error = sb_strfmt ("The result is %s", text + 18);
+    else
+    if (strncmp (text, "The arguments ", 14) == 0)
+        *error = sb_strfmt ("The result %s", text + 14);
+    else
+        *error = strdup (text);
+    free (why);
+    return -1;
 }

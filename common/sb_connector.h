@@ -55,6 +55,7 @@ const sb_connector_t *sb_connectors_find (sb_connectors_t *self, const char *nam
 
 /*  Accessors (all borrowed). */
 const char *sb_connector_name (const sb_connector_t *self);
+const char *sb_connector_display_name (const sb_connector_t *self); /* "the CRM"; else the name */
 const char *sb_connector_base_url (const sb_connector_t *self);
 long sb_connector_timeout_ms (const sb_connector_t *self);       /* per upstream call */
 size_t sb_connector_max_response (const sb_connector_t *self);   /* bytes */
@@ -70,6 +71,7 @@ char *sb_connector_auth_header (const sb_connector_t *self);
 const char *sb_connector_auth_header_name (const sb_connector_t *self);
 
 const char *sb_tool_name (const sb_tool_t *self);
+const char *sb_tool_title (const sb_tool_t *self);      /* its title, else its name */
 const sb_connector_t *sb_tool_connector (const sb_tool_t *self);
 bool sb_tool_retry_safe (const sb_tool_t *self);    /* read-only/idempotent */
 
@@ -77,6 +79,26 @@ bool sb_tool_retry_safe (const sb_tool_t *self);    /* read-only/idempotent */
     or NULL for an HTTP tool (borrowed). The api worker runs fixtures itself
     (workers/sb_fixture.c) instead of calling an upstream. */
 const char *sb_tool_builtin (const sb_tool_t *self);
+
+/*  Call-time policy for the api worker.
+
+    True when the tool calls an upstream and is annotated destructiveHint
+    true or its definition says "confirm": true: the worker then asks the
+    user (elicitation) before the upstream call. Builtin fixtures never ask
+    ("confirm" on one is refused at load). */
+bool sb_tool_needs_confirmation (const sb_tool_t *self);
+
+/*  The question put to the user, naming the action, the system and the
+    arguments, e.g. `Create a task in the CRM with title "Call back"?`
+    (new string, caller frees; NULL only when out of memory). */
+char *sb_tool_confirm_message (const sb_tool_t *self, const json_t *args);
+
+/*  Checks a result's structuredContent against the tool's outputSchema
+    (compiled at load). Returns 0 when the tool has no outputSchema or the
+    value matches, or -1 with *error a new sentence naming the field and
+    the rule, e.g. "Field 'items[0].name' must be a string." (caller frees). */
+int sb_tool_check_output (const sb_tool_t *self, const json_t *structured, char **error)
+    __attribute__ ((warn_unused_result));
 
 /*  The MCP Tool object for tools/list: name, title, description,
     inputSchema, annotations (new reference). */

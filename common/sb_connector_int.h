@@ -9,6 +9,7 @@
 #define SB_CONNECTOR_INT_H_INCLUDED
 
 #include "common/sb_connector.h"
+#include "common/sb_schema.h"
 
 #define SB_MAX_SUMMARY_TEXT     1024    /* content[0].text of a mapped result, bytes */
 #define SB_MAX_SUMMARY_ITEMS    5       /* list items named in the summary */
@@ -17,6 +18,7 @@
 #define SB_MAX_RESOURCE_URI     2048    /* a resource URI or URI template, bytes */
 #define SB_MAX_RESOURCE_BYTES   (512u << 10)    /* static content of one resource, bytes */
 #define SB_MAX_COMPLETIONS      100     /* values in one completion/complete answer */
+#define SB_MAX_CONFIRM_MESSAGE  1024    /* the confirmation question of a tool call, bytes */
 
 typedef struct _sb_catalog_t sb_catalog_t;     /* a connector's resources, templates, prompts */
 
@@ -39,8 +41,13 @@ struct _sb_tool_t {
     json_t *schema;             /* inputSchema (borrowed from descriptor) */
     json_t *output_schema;      /* outputSchema (borrowed from descriptor), or NULL */
     json_t *meta;               /* _meta (borrowed from descriptor), or NULL */
+    sb_schema_t *checker;       /* inputSchema, patterns compiled at load */
+    sb_schema_t *output_checker;/* outputSchema compiled at load, or NULL */
+    char *title;                /* "title", or NULL */
     bool read_only;             /* annotations.readOnlyHint */
     bool idempotent;            /* annotations.idempotentHint */
+    bool destructive;           /* annotations.destructiveHint */
+    bool confirm;               /* "confirm": ask the user before every call */
     char method [8];            /* upstream HTTP method */
     char *path;                 /* path template, starts with "/" */
     json_t *query;              /* object: param name -> string template, or NULL */

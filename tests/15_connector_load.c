@@ -1,7 +1,9 @@
 /*  tests/15_connector_load.c — loading connector definitions: the real
     connectors/ folder loads; broken definitions are refused with an error
     naming the file and the problem; tool descriptors, retry safety, auth
-    headers, base-URL overrides; sb_tool_check_args, one case per rule. */
+    headers, base-URL overrides; sb_tool_check_args, one case per rule;
+    the call-time policy the api worker applies (confirmation of destructive
+    or "confirm" tools, the question asked, outputSchema checks). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/sb_connector.h"
+#include "common/sb_connector_int.h"
 
 #define CONNECTORS_DIR SB_SOURCE_DIR "/connectors"
 
@@ -336,6 +339,132 @@ test_check_args (void **state)
     sb_connectors_destroy (&set);
 }
 
+static void
+s_expect_output (const sb_tool_t *tool, const char *structured, const char *fragment)
+{
+    json_t *value = structured ? json_loads (structured, JSON_DECODE_ANY, NULL) : NULL;
+    assert_true (!structured || value);
+    char *error = NULL;
+    int rc = sb_tool_check_output (tool, value, &error);
+    if (!fragment) {
+        if (rc)
+            fail_msg ("%s: unexpected output error \"%s\"", structured, error);
+        assert_null (error);
+    }
+    else {
+        assert_int_equal (rc, -1);
+        assert_non_null (error);
+        if (!strstr (error, fragment))
+            fail_msg ("output error \"%s\" lacks \"%s\"", error, fragment);
+        free (error);
+    }
+    json_decref (value);
+}
+
+static void
+test_call_policy (void **state)
+{
+    char *error = NULL;
+    sb_connectors_t *set = sb_connectors_load (CONNECTORS_DIR, &error);
+    assert_non_null (set);
+    const sb_tool_t *search = sb_connectors_find_tool (set, "search_accounts");
+    const sb_tool_t *get = sb_connectors_find_tool (set, "get_account");
+    const sb_tool_t *create = sb_connectors_find_tool (set, "create_task");
+
+    //  Creating a task destroys nothing, but is not done unasked ("confirm").
+    assert_true (sb_tool_needs_confirmation (create));
+    assert_false (sb_tool_needs_confirmation (search));
+    assert_false (sb_tool_needs_confirmation (get));
+    json_t *descriptor = sb_tool_descriptor (create);
+    assert_true (json_is_false (json_object_get (json_object_get (descriptor, "annotations"),
+                                                 "destructiveHint")));
+    assert_null (json_object_get (descriptor, "confirm"));      // not an MCP Tool member
+    json_decref (descriptor);
+
+    //  The question names the action, the system and the arguments.
+    json_t *args = json_pack ("{s:s, s:s, s:i}", "title", "Call back", "priority", "high", "n", 3);
+    char *question = sb_tool_confirm_message (create, args);
+    assert_non_null (question);
+    assert_string_equal (question,
+        "Run \"Create task\" in the CRM with title \"Call back\", priority \"high\", n 3?");
+    free (question);
+    json_decref (args);
+    //  A long value is cut to 200 bytes on a character boundary (3-byte €: 66 of them).
+    char euros [301];
+    for (int i = 0; i < 100; i++)
+        memcpy (euros + 3 * i, "\xE2\x82\xAC", 3);
+    euros [300] = 0;
+    args = json_pack ("{s:s}", "title", euros);
+    question = sb_tool_confirm_message (create, args);
+    assert_non_null (question);
+    char expected [1024];
+    snprintf (expected, sizeof expected, "Run \"Create task\" in the CRM with title \"%.198s\"?", euros);
+    assert_string_equal (question, expected);
+    free (question);
+    json_decref (args);
+    //  Long arguments are cut on a character boundary, and say so.
+    char long_text [4096];
+    size_t at = 0;
+    for (int i = 0; i < 1000; i++)
+        at += (size_t) snprintf (long_text + at, sizeof long_text - at, "\xC3\xA9");
+    args = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "a", long_text, "b", long_text,
+                      "c", long_text, "d", long_text, "e", long_text, "f", long_text, "g", long_text);
+    assert_non_null (args);
+    question = sb_tool_confirm_message (create, args);
+    assert_non_null (question);
+    assert_true (strlen (question) < SB_MAX_CONFIRM_MESSAGE);
+    assert_non_null (strstr (question, " ...?"));
+    json_t *valid = json_string (question);     // NULL if cut inside a UTF-8 sequence
+    assert_non_null (valid);
+    json_decref (valid);
+    free (question);
+    json_decref (args);
+
+    //  outputSchema checks, worded for a result (compiled at load).
+    s_expect_output (search, "{\"items\":[{\"id\":\"a\",\"name\":\"Acme\"}],\"count\":1}", NULL);
+    s_expect_output (search, "{\"items\":[{\"id\":\"a\",\"name\":5}],\"count\":1}",
+                     "Field 'items[0].name' must be a string.");
+    s_expect_output (search, "{\"items\":[]}", "Field 'count' is required");
+    s_expect_output (search, "[1]", "no structuredContent object");
+    s_expect_output (search, NULL, "no structuredContent");
+    //  A task created without a due date, account or contact has nulls there.
+    const sb_tool_t *tasks = sb_connectors_find_tool (set, "list_tasks");
+    s_expect_output (tasks, "{\"items\":[{\"id\":\"t\",\"title\":\"x\",\"due_date\":null,"
+                     "\"account_id\":null,\"contact_id\":null}],\"count\":1}", NULL);
+    s_expect_output (get, "{\"anything\":1}", NULL);       // no outputSchema: nothing to check
+    s_expect_output (get, NULL, NULL);
+    sb_connectors_destroy (&set);
+
+    //  A destructive tool asks too; "confirm" must be a boolean.
+    s_clean_dir ();
+    char *tool = NULL;
+    assert_true (asprintf (&tool,
+        "{\"name\":\"wipe\",\"description\":\"d\","
+        " \"annotations\":{\"destructiveHint\":true},"
+        " \"inputSchema\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}},"
+        "                  \"required\":[\"id\"]},"
+        " \"request\":{\"method\":\"DELETE\",\"path\":\"/x/{id}\"},"
+        " \"result\":{\"mapping\":\"object\",\"noun\":\"thing\"}}") > 0);
+    char *text = s_connector ("d", tool);
+    s_write ("a.json", text);
+    free (text);
+    set = sb_connectors_load (s_dir, &error);
+    assert_non_null (set);
+    assert_true (sb_tool_needs_confirmation (sb_connectors_find_tool (set, "wipe")));
+    sb_connectors_destroy (&set);
+    free (tool);
+
+    char *plain = s_tool ("x");
+    assert_true (asprintf (&tool, "{\"confirm\":\"yes\",%s", plain + 1) > 0);
+    s_expect_bad_tool (tool, "\"confirm\" must be true or false");
+    free (tool);
+    s_expect_bad_tool ("{\"name\":\"fx\",\"description\":\"d\",\"confirm\":true,"
+                       " \"inputSchema\":{\"type\":\"object\"},\"request\":{\"builtin\":\"x\"}}",
+                       "\"confirm\" is for tools that call an upstream");
+    free (plain);
+    s_clean_dir ();
+}
+
 int
 main (void)
 {
@@ -346,6 +475,7 @@ main (void)
         cmocka_unit_test (test_real_connectors_load),
         cmocka_unit_test (test_bad_definitions),
         cmocka_unit_test (test_check_args),
+        cmocka_unit_test (test_call_policy),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     s_clean_dir ();

@@ -3,7 +3,9 @@
     upstream HTTP server that serves the sandbox-crm connector's account
     endpoints (tests/38_workers_fake.c): registration and heartbeats, tool
     calls, many calls held at once, deadlines, retries, size caps, bad jobs,
-    broker restarts and a graceful drain on SIGTERM. */
+    confirmation of a tool that asks first (the ASK answered as a client
+    would: accept, decline, cancel, an error), results checked against the
+    tool's outputSchema, broker restarts and a graceful drain on SIGTERM. */
 #include <czmq.h>
 #include <jansson.h>
 #include <setjmp.h>
@@ -365,6 +367,155 @@ test_builtin_fixtures (void **state)
     json_decref (result);
 }
 
+//  Sends create_task, waits for its confirmation ASK and checks the
+//  question; returns the ask id. The upstream has not been called yet.
+static uint32_t
+s_expect_confirmation (const char *corr_id, uint32_t timeout_ms)
+{
+    int created = fake_upstream_tasks_created (s_up);
+    assert_int_equal (fake_broker_send_op (s_broker, corr_id, timeout_ms, 0, "tools/call", "create_task",
+                                           "{\"title\":\"Call back\",\"priority\":\"high\"}"), 0);
+    uint32_t ask_id = 0;
+    char *text = NULL;
+    assert_int_equal (fake_broker_ask (s_broker, corr_id, WAIT_MS, &ask_id, &text), 0);
+    assert_true (ask_id > 0);
+    json_t *request = json_loads (text, 0, NULL);
+    if (!request)
+        fail_msg ("ASK is not JSON: %s", text);
+    free (text);
+    assert_string_equal (json_string_value (json_object_get (request, "method")), "elicitation/create");
+    assert_null (json_object_get (request, "id"));          // the gateway numbers it
+    json_t *params = json_object_get (request, "params");
+    assert_string_equal (json_string_value (json_object_get (params, "mode")), "form");
+    assert_string_equal (json_string_value (json_object_get (params, "message")),
+                         "Run \"Create task\" in the CRM with title \"Call back\", priority \"high\"?");
+    json_t *schema = json_object_get (params, "requestedSchema");
+    assert_string_equal (json_string_value (json_object_get (schema, "type")), "object");
+    assert_string_equal (json_string_value (json_object_get (json_object_get (
+        json_object_get (schema, "properties"), "confirm"), "type")), "boolean");
+    json_decref (request);
+    assert_int_equal (fake_upstream_tasks_created (s_up), created);
+    return ask_id;
+}
+
+//  Answers the confirmation and returns the call's result.
+static json_t *
+s_answer_confirmation (const char *corr_id, uint32_t ask_id, const char *response)
+{
+    assert_int_equal (fake_broker_answer (s_broker, corr_id, ask_id, response), 0);
+    sb_status_t status;
+    char *text = NULL;
+    assert_int_equal (fake_broker_result (s_broker, corr_id, WAIT_MS, &status, &text), 0);
+    assert_int_equal (status, SB_STATUS_OK);
+    json_t *result = json_loads (text, 0, NULL);
+    if (!result)
+        fail_msg ("result is not JSON: %s", text);
+    free (text);
+    return result;
+}
+
+static const char *
+s_confirmation_of (json_t *result)
+{
+    return json_string_value (json_object_get (json_object_get (result, "_meta"), "confirmation"));
+}
+
+static void
+test_confirmation (void **state)
+{
+    fake_upstream_reset (s_up);
+
+    //  accept + confirm true: the task is created, once
+    uint32_t ask = s_expect_confirmation ("cf-accept", 5000);
+    json_t *result = s_answer_confirmation ("cf-accept", ask,
+        "{\"result\":{\"action\":\"accept\",\"content\":{\"confirm\":true}}}");
+    assert_false (json_is_true (json_object_get (result, "isError")));
+    assert_string_equal (json_string_value (json_object_get (json_object_get (result, "structuredContent"),
+                                                             "id")), "task_0001");
+    assert_string_equal (s_confirmation_of (result), "accepted");
+    json_decref (result);
+    assert_int_equal (fake_upstream_tasks_created (s_up), 1);
+
+    //  decline: nothing sent upstream; a plain sentence, not an error
+    ask = s_expect_confirmation ("cf-decline", 5000);
+    result = s_answer_confirmation ("cf-decline", ask, "{\"result\":{\"action\":\"decline\"}}");
+    assert_false (json_is_true (json_object_get (result, "isError")));
+    assert_string_equal (s_text_of (result),
+                         "Nothing was done: the user did not confirm \"Create task\" in the CRM.");
+    assert_string_equal (s_confirmation_of (result), "declined");
+    json_decref (result);
+
+    //  accept without saying yes is no
+    ask = s_expect_confirmation ("cf-no", 5000);
+    result = s_answer_confirmation ("cf-no", ask,
+        "{\"result\":{\"action\":\"accept\",\"content\":{\"confirm\":false}}}");
+    assert_string_equal (s_confirmation_of (result), "declined");
+    json_decref (result);
+
+    //  cancel (dismissed)
+    ask = s_expect_confirmation ("cf-cancel", 5000);
+    result = s_answer_confirmation ("cf-cancel", ask, "{\"result\":{\"action\":\"cancel\"}}");
+    assert_false (json_is_true (json_object_get (result, "isError")));
+    assert_non_null (strstr (s_text_of (result), "Nothing was done"));
+    assert_string_equal (s_confirmation_of (result), "cancelled");
+    json_decref (result);
+    assert_int_equal (fake_upstream_tasks_created (s_up), 1);
+
+    //  The gateway could not ask (client without elicitation): go ahead, say so
+    ask = s_expect_confirmation ("cf-error", 5000);
+    result = s_answer_confirmation ("cf-error", ask,
+        "{\"error\":{\"code\":-32601,\"message\":\"the client cannot answer elicitation/create\"}}");
+    assert_false (json_is_true (json_object_get (result, "isError")));
+    assert_string_equal (s_confirmation_of (result), "not_asked");
+    assert_string_equal (json_string_value (json_object_get (json_object_get (result, "_meta"),
+                         "confirmation_note")), "the client cannot answer elicitation/create");
+    json_decref (result);
+    assert_int_equal (fake_upstream_tasks_created (s_up), 2);
+
+    //  No answer before the deadline: the job is abandoned, nothing comes
+    //  back, nothing is created, and a late answer is ignored.
+    ask = s_expect_confirmation ("cf-late", 300);
+    sb_msg_t msg = { 0 };
+    if (fake_broker_recv (s_broker, &msg, 800) == 0)
+        fail_msg ("unexpected %s for %s", sb_cmd_name (msg.command), msg.corr_id);
+    assert_int_equal (fake_broker_answer (s_broker, "cf-late", ask,
+        "{\"result\":{\"action\":\"accept\",\"content\":{\"confirm\":true}}}"), 0);
+    sb_status_t status;
+    result = s_call ("cf-after", 2000, 0, "ping", NULL, NULL, &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    json_decref (result);
+    assert_int_equal (fake_upstream_tasks_created (s_up), 2);
+    assert_true (sb_harness_alive (s_worker));
+}
+
+static void
+test_output_schema (void **state)
+{
+    fake_upstream_reset (s_up);
+    fake_upstream_set_bad_output (s_up, true);
+    sb_status_t status;
+    json_t *result = s_call ("out-1", 5000, SB_FLAG_RETRY_SAFE, "tools/call",
+                             "search_accounts", "{\"query\":\"acme\"}", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_true (json_is_true (json_object_get (result, "isError")));
+    assert_null (json_object_get (result, "structuredContent"));
+    assert_string_equal (json_string_value (json_object_get (json_object_get (result, "_meta"),
+                                                             "error_type")), "output_mismatch");
+    const char *text = s_text_of (result);
+    assert_non_null (strstr (text, "The CRM answered, but the data does not match what the tool "
+                                   "search_accounts promises"));
+    assert_non_null (strstr (text, "Field 'items[0].name' must be a string."));
+    json_decref (result);
+
+    //  The same tool with a good answer passes the check.
+    fake_upstream_set_bad_output (s_up, false);
+    result = s_call ("out-2", 5000, SB_FLAG_RETRY_SAFE, "tools/call",
+                     "search_accounts", "{\"query\":\"acme\"}", &status);
+    assert_false (json_is_true (json_object_get (result, "isError")));
+    assert_non_null (json_object_get (result, "structuredContent"));
+    json_decref (result);
+}
+
 static void
 test_broker_restart (void **state)
 {
@@ -418,6 +569,8 @@ main (void)
         cmocka_unit_test (test_response_too_large),
         cmocka_unit_test (test_bad_jobs),
         cmocka_unit_test (test_builtin_fixtures),
+        cmocka_unit_test (test_confirmation),
+        cmocka_unit_test (test_output_schema),
         cmocka_unit_test (test_broker_restart),
         cmocka_unit_test (test_sigterm_drains),
     };

@@ -215,6 +215,51 @@ fake_broker_result (fake_broker_t *self, const char *corr_id, int timeout_ms,
     return rc;
 }
 
+int
+fake_broker_ask (fake_broker_t *self, const char *corr_id, int timeout_ms,
+                 uint32_t *ask_id, char **json)
+{
+    sb_msg_t msg = { 0 };
+    if (fake_broker_recv (self, &msg, timeout_ms))
+        return -1;
+    int rc = -1;
+    if (msg.command == SB_CMD_ASK && strcmp (msg.corr_id, corr_id) == 0 && msg.payload) {
+        sb_job_result_t request = { 0 };
+        if (sb_job_result_decode (zframe_data (msg.payload), zframe_size (msg.payload), &request) == 0) {
+            *ask_id = msg.ask_id;
+            *json = request.result;
+            request.result = NULL;
+            rc = 0;
+        }
+        sb_job_result_clear (&request);
+    }
+    else
+        fprintf (stderr, "fake broker: expected ASK %s, got %s %s\n",
+                 corr_id, sb_cmd_name (msg.command), msg.corr_id);
+    sb_msg_reset (&msg);
+    return rc;
+}
+
+int
+fake_broker_answer (fake_broker_t *self, const char *corr_id, uint32_t ask_id,
+                    const char *response_json)
+{
+    zframe_t *payload = sb_job_result_encode (response_json);
+    if (!self->worker || !payload) {
+        zframe_destroy (&payload);
+        return -1;
+    }
+    sb_msg_t msg = { 0 };
+    if (sb_msg_set_answer (&msg, corr_id, "demo", ask_id, &payload)) {
+        zframe_destroy (&payload);
+        sb_msg_reset (&msg);
+        return -1;
+    }
+    int rc = sb_msg_send (self->router, &msg, self->worker);
+    sb_msg_reset (&msg);
+    return rc;
+}
+
 //  ---------------------------------------------------------------------
 //  Fake upstream
 
@@ -233,6 +278,8 @@ struct fake_upstream_t {
     atomic_int fail_left;       /* 503s still to give */
     atomic_int retry_after_s;   /* Retry-After of those, -1: none */
     atomic_size_t padding;      /* pad responses to this many bytes */
+    atomic_bool bad_output;     /* account lists break the outputSchema */
+    atomic_int tasks_created;   /* POST /v1/tasks served */
     pthread_mutex_t lock;       /* guards last_auth */
     char last_auth [256];       /* Authorization of the last request */
 };
@@ -289,7 +336,7 @@ s_respond (fake_upstream_t *up, int fd, int status, const char *extra_headers, c
     int n = snprintf (head, sizeof head,
                       "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                       "Content-Length: %zu\r\nConnection: keep-alive\r\n%s\r\n",
-                      status, status == 200 ? "OK" : status == 503 ? "Service Unavailable" : "Not Found",
+                      status, status == 200 ? "OK" : status == 201 ? "Created" : status == 503 ? "Service Unavailable" : "Not Found",
                       body_len, extra_headers ? extra_headers : "");
     if (s_write_all (fd, head, (size_t) n) == 0)
         s_write_all (fd, body, body_len);
@@ -297,7 +344,7 @@ s_respond (fake_upstream_t *up, int fd, int status, const char *extra_headers, c
 }
 
 static void
-s_handle_request (fake_upstream_t *up, int fd, const char *target)
+s_handle_request (fake_upstream_t *up, int fd, const char *method, const char *target)
 {
     int now = atomic_fetch_add (&up->inflight, 1) + 1;
     int seen = atomic_load (&up->max_inflight);
@@ -323,6 +370,13 @@ s_handle_request (fake_upstream_t *up, int fd, const char *target)
         return;
     }
     const char *prefix = "/v1/accounts/";
+    if (strcmp (method, "POST") == 0 && strcmp (target, "/v1/tasks") == 0) {
+        atomic_fetch_add (&up->tasks_created, 1);
+        s_respond (up, fd, 201, NULL,
+                   "{\"id\":\"task_0001\",\"title\":\"Call back\",\"status\":\"open\","
+                   "\"priority\":\"high\",\"due_date\":null}");
+    }
+    else
     if (strncmp (target, prefix, strlen (prefix)) == 0) {
         char id [64];
         snprintf (id, sizeof id, "%.*s", (int) strcspn (target + strlen (prefix), "?/ "),
@@ -337,6 +391,11 @@ s_handle_request (fake_upstream_t *up, int fd, const char *target)
                   "\"city\":\"Berlin\",\"country\":\"DE\",\"employees\":1200}", id);
         s_respond (up, fd, 200, NULL, body);
     }
+    else
+    if (strncmp (target, "/v1/accounts", 12) == 0 && atomic_load (&up->bad_output))
+        s_respond (up, fd, 200, NULL,
+                   "{\"items\":[{\"id\":\"acc_0001\",\"name\":1001,"
+                   "\"industry\":\"Manufacturing\",\"city\":\"Berlin\"}],\"next_cursor\":null}");
     else
     if (strncmp (target, "/v1/accounts", 12) == 0)
         s_respond (up, fd, 200, NULL,
@@ -386,7 +445,7 @@ s_conn_thread (void *arg)
             if (sscanf (buf, "%15s %2047s", method, target) != 2)
                 goto done;
             atomic_fetch_add (&up->requests, 1);
-            s_handle_request (up, fd, target);
+            s_handle_request (up, fd, method, target);
             size_t consumed = head_len + content_length;
             memmove (buf, buf + consumed, used - consumed);
             used -= consumed;
@@ -517,6 +576,18 @@ fake_upstream_connections (fake_upstream_t *self)
     return atomic_load (&self->connections);
 }
 
+int
+fake_upstream_tasks_created (fake_upstream_t *self)
+{
+    return atomic_load (&self->tasks_created);
+}
+
+void
+fake_upstream_set_bad_output (fake_upstream_t *self, bool bad_output)
+{
+    atomic_store (&self->bad_output, bad_output);
+}
+
 void
 fake_upstream_last_auth (fake_upstream_t *self, char *buf, size_t size)
 {
@@ -534,6 +605,8 @@ fake_upstream_reset (fake_upstream_t *self)
     atomic_store (&self->delay_ms, 0);
     atomic_store (&self->fail_left, 0);
     atomic_store (&self->padding, 0);
+    atomic_store (&self->bad_output, false);
+    atomic_store (&self->tasks_created, 0);
     pthread_mutex_lock (&self->lock);
     self->last_auth [0] = 0;
     pthread_mutex_unlock (&self->lock);

@@ -4,7 +4,8 @@
       codec (proto/sb_msg.h), answers the worker's heartbeats, sends JOBs
       and hands every other message to the test;
     - a fake upstream: a small threaded HTTP/1.1 server (keep-alive) that
-      serves the sandbox-crm connector's account endpoints, with knobs for
+      serves the sandbox-crm connector's account endpoints and task creation
+      (POST /v1/tasks), with knobs for
       delay, injected 503s and oversized bodies, and counters the test reads.
 
     Both synchronise on messages and conditions with deadlines, never on
@@ -57,6 +58,18 @@ int fake_broker_send_op (fake_broker_t *self, const char *corr_id, uint32_t time
 int fake_broker_result (fake_broker_t *self, const char *corr_id, int timeout_ms,
                         sb_status_t *status, char **json);
 
+/*  Waits for the ASK of `corr_id` (anything else is an error), as the
+    gateway would receive it. Returns 0 with *ask_id and *json (the request
+    text, new string, caller frees), or -1. */
+int fake_broker_ask (fake_broker_t *self, const char *corr_id, int timeout_ms,
+                     uint32_t *ask_id, char **json);
+
+/*  Sends ANSWER(corr_id, tenant "demo", ask_id) with `response_json` (a
+    JSON-RPC response: {"result": …} or {"error": …}) to the worker, as the
+    broker passes on a client's answer. Returns 0 or -1. */
+int fake_broker_answer (fake_broker_t *self, const char *corr_id, uint32_t ask_id,
+                        const char *response_json);
+
 //  ---------------------------------------------------------------------
 //  Fake upstream (HTTP)
 
@@ -78,11 +91,16 @@ void fake_upstream_set_delay (fake_upstream_t *self, int delay_ms);
 void fake_upstream_fail_next (fake_upstream_t *self, int count, int retry_after_s);
 void fake_upstream_set_padding (fake_upstream_t *self, size_t bytes);
 
+/*  bad_output: account lists name each account by a number, which breaks
+    search_accounts' outputSchema (items[].name is a string). */
+void fake_upstream_set_bad_output (fake_upstream_t *self, bool bad_output);
+
 /*  Counters: requests received, most requests in progress at once (reset
     by fake_upstream_reset), connections accepted, last Authorization. */
 int fake_upstream_requests (fake_upstream_t *self);
 int fake_upstream_max_inflight (fake_upstream_t *self);
 int fake_upstream_connections (fake_upstream_t *self);
+int fake_upstream_tasks_created (fake_upstream_t *self);   /* POST /v1/tasks served */
 void fake_upstream_last_auth (fake_upstream_t *self, char *buf, size_t size);
 void fake_upstream_reset (fake_upstream_t *self);
 

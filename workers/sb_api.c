@@ -5,7 +5,12 @@
     buffer. The multi handle is shared by all calls, so connections to an
     upstream stay open and are reused between jobs (keep-alive). A call is
     in one of two states: transferring (easy handle in the multi) or
-    waiting to retry (retry_at set, handle out of the multi). */
+    waiting to retry (retry_at set, handle out of the multi) — and, for a
+    tool that needs confirmation (destructiveHint, "confirm"), first
+    waiting for the user's answer to an elicitation (ask_id set).
+
+    Every mapped result of a tool with an outputSchema is checked against
+    it; a mismatch is answered as an isError result, never passed on. */
 #include "workers/sb_api.h"
 #include "workers/sb_fixture.h"
 #include "common/sb_clock.h"
@@ -48,6 +53,9 @@ struct _s_call_t {
     size_t body_alloc;              /* bytes allocated */
     size_t body_cap;                /* most bytes accepted */
     bool too_large;                 /* the cap was hit */
+    int ask_id;                     /* confirmation asked, answer pending (> 0) */
+    const char *confirmation;       /* _meta.confirmation of the result, or NULL */
+    char *not_asked;                /* why the client could not be asked, or NULL */
     char errbuf [CURL_ERROR_SIZE];  /* curl's error text */
 };
 
@@ -63,15 +71,21 @@ s_dump (json_t *value)
 }
 
 //  A CallToolResult with isError true, a sentence for a person and _meta.
-static char *
-s_error_result (const char *error_type, const char *text, long upstream_status)
+static json_t *
+s_error_json (const char *error_type, const char *text, long upstream_status)
 {
     json_t *meta = json_pack ("{s:s}", "error_type", error_type);
     if (meta && upstream_status > 0)
         json_object_set_new (meta, "upstream_status", json_integer (upstream_status));
-    return s_dump (json_pack ("{s:[{s:s,s:s}],s:b,s:o}",
-                              "content", "type", "text", "text", text,
-                              "isError", 1, "_meta", meta ? meta : json_object ()));
+    return json_pack ("{s:[{s:s,s:s}],s:b,s:o}",
+                      "content", "type", "text", "text", text,
+                      "isError", 1, "_meta", meta ? meta : json_object ());
+}
+
+static char *
+s_error_result (const char *error_type, const char *text, long upstream_status)
+{
+    return s_dump (s_error_json (error_type, text, upstream_status));
 }
 
 static void
@@ -103,8 +117,50 @@ s_call_destroy (s_call_t **call_p)
     curl_slist_free_all (call->headers);
     sb_upstream_req_clear (&call->req);
     free (call->body);
+    free (call->not_asked);
     free (call);
     *call_p = NULL;
+}
+
+//  Adds what the user was asked, if anything, to the result's _meta.
+static void
+s_note_confirmation (s_call_t *call, json_t *result)
+{
+    if (!call->confirmation || !json_is_object (result))
+        return;
+    json_t *meta = json_object_get (result, "_meta");
+    if (!json_is_object (meta)) {
+        meta = json_object ();
+        json_object_set_new (result, "_meta", meta);
+    }
+    json_object_set_new (meta, "confirmation", json_string (call->confirmation));
+    if (call->not_asked)
+        json_object_set_new (meta, "confirmation_note", json_string (call->not_asked));
+}
+
+//  Checks a mapped result against the tool's outputSchema; a result that
+//  breaks the contract is replaced by an isError result naming the problem.
+static json_t *
+s_check_output (s_call_t *call, json_t *result, long status)
+{
+    if (!result || json_is_true (json_object_get (result, "isError")))
+        return result;
+    char *error = NULL;
+    if (sb_tool_check_output (call->tool, json_object_get (result, "structuredContent"), &error) == 0)
+        return result;
+    sb_log_warn ("output_mismatch", "corr_id=%s tool=%s: %s", sb_worker_job_corr_id (call->job),
+                 sb_tool_name (call->tool), error ? error : "no detail");
+    char text [768];
+    snprintf (text, sizeof text,
+              "%s answered, but the data does not match what the tool %s promises (%.300s), so it "
+              "was not passed on. This is a problem in the connector, not in your request.",
+              sb_connector_display_name (call->connector),
+              sb_tool_name (call->tool), error ? error : "outputSchema mismatch");
+    if (text [0] >= 'a' && text [0] <= 'z')
+        text [0] = (char) (text [0] - 'a' + 'A');   // "the CRM answered" starts a sentence
+    free (error);
+    json_decref (result);
+    return s_error_json ("output_mismatch", text, status);
 }
 
 //  Ends the job with `json` (taken) as an OK result and frees the call.
@@ -283,6 +339,8 @@ s_call_done (s_call_t *call, CURLcode code)
         }
         json_t *result = sb_tool_map_result (call->tool, status, call->body ? call->body : "",
                                              call->body_len);
+        result = s_check_output (call, result, status);
+        s_note_confirmation (call, result);
         sb_log_debug ("upstream_done", "corr_id=%s tool=%s status=%ld bytes=%zu attempts=%d",
                       sb_worker_job_corr_id (call->job), sb_tool_name (call->tool),
                       status, call->body_len, call->attempt);
@@ -418,6 +476,110 @@ s_on_retry_timer (sb_reactor_t *reactor, void *arg)
 }
 
 //  ---------------------------------------------------------------------
+//  Confirmation by elicitation (destructive or "confirm" tools)
+
+//  Starts the upstream transfer of a call that was held for confirmation.
+static void
+s_call_go (s_call_t *call)
+{
+    if (s_call_start (call)) {
+        char text [256];
+        snprintf (text, sizeof text, "%s could not be called (internal error). Please try again.",
+                  sb_connector_name (call->connector));
+        s_call_finish (call, s_error_result ("internal_error", text, 0));
+        return;
+    }
+    sb_log_debug ("upstream_start", "corr_id=%s tool=%s %s %s", sb_worker_job_corr_id (call->job),
+                  sb_tool_name (call->tool), call->req.method, call->req.url);
+}
+
+//  Nothing was done: the user said no or dismissed the question. Not an
+//  error for a tool without outputSchema (the model should not retry and
+//  ask again); an isError result otherwise, as a result without
+//  structuredContent would break the tool's contract.
+static void
+s_call_declined (s_call_t *call, const char *action)
+{
+    char text [512];
+    const char *what = sb_tool_title (call->tool);
+    const char *where = sb_connector_display_name (call->connector);
+    if (strcmp (action, "cancel") == 0)
+        snprintf (text, sizeof text, "Nothing was done: the confirmation for \"%s\" in %s was "
+                  "dismissed without an answer.", what, where);
+    else
+        snprintf (text, sizeof text, "Nothing was done: the user did not confirm \"%s\" in %s.",
+                  what, where);
+    call->confirmation = strcmp (action, "cancel") == 0 ? "cancelled" : "declined";
+    json_t *result = sb_tool_output_schema (call->tool)
+                   ? s_error_json ("not_confirmed", text, 0)
+                   : json_pack ("{s:[{s:s,s:s}]}", "content", "type", "text", "text", text);
+    s_note_confirmation (call, result);
+    sb_log_info ("call_not_confirmed", "corr_id=%s tool=%s action=%s",
+                 sb_worker_job_corr_id (call->job), sb_tool_name (call->tool), action);
+    s_call_finish (call, s_dump (result));
+}
+
+//  The client's response to the confirmation question.
+static void
+s_on_confirm (sb_worker_job_t *job, const char *response_json, void *arg)
+{
+    s_call_t *call = arg;
+    call->ask_id = 0;
+    json_t *response = json_loads (response_json ? response_json : "", 0, NULL);
+    json_t *result = json_object_get (response, "result");
+    if (!json_is_object (result)) {
+        //  The client cannot be asked (no elicitation capability, no stream):
+        //  it has its own confirmations; go ahead and say so in _meta.
+        const char *message = json_string_value (json_object_get (json_object_get (response, "error"),
+                                                                  "message"));
+        call->confirmation = "not_asked";
+        call->not_asked = strdup (message ? message : "the client gave no answer");
+        sb_log_info ("confirmation_not_asked", "corr_id=%s tool=%s: %s",
+                     sb_worker_job_corr_id (job), sb_tool_name (call->tool),
+                     call->not_asked ? call->not_asked : "");
+        json_decref (response);
+        s_call_go (call);
+        return;
+    }
+    const char *action = json_string_value (json_object_get (result, "action"));
+    json_t *confirm = json_object_get (json_object_get (result, "content"), "confirm");
+    if (action && strcmp (action, "accept") == 0 && json_is_true (confirm)) {
+        call->confirmation = "accepted";
+        json_decref (response);
+        s_call_go (call);
+        return;
+    }
+    s_call_declined (call, action && strcmp (action, "cancel") == 0 ? "cancel" : "decline");
+    json_decref (response);
+}
+
+//  Asks the user to confirm the call (form elicitation, one boolean).
+//  Returns 0, or -1 when the question could not be sent.
+static int
+s_call_ask (s_call_t *call, const json_t *args)
+{
+    char *message = sb_tool_confirm_message (call->tool, args);
+    json_t *request = message ? json_pack (
+        "{s:s, s:{s:s, s:s, s:{s:s, s:{s:{s:s, s:s, s:s, s:b}}, s:[s]}}}",
+        "method", "elicitation/create",
+        "params", "mode", "form", "message", message,
+        "requestedSchema", "type", "object", "properties", "confirm",
+        "type", "boolean", "title", "Confirm",
+        "description", "Yes to go ahead; no and nothing is done.", "default", 0,
+        "required", "confirm") : NULL;
+    free (message);
+    char *text = s_dump (request);
+    int id = text ? sb_worker_job_ask (call->job, text, s_on_confirm, call) : -1;
+    free (text);
+    if (id < 0)
+        return -1;
+    call->ask_id = id;
+    sb_log_debug ("confirmation_asked", "corr_id=%s tool=%s ask=%d",
+                  sb_worker_job_corr_id (call->job), sb_tool_name (call->tool), id);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
 //  Role callbacks
 
 static void
@@ -483,14 +645,32 @@ s_tools_call (sb_api_t *self, sb_worker_job_t *job)
         s_answer_ok (&job, s_error_result ("invalid_arguments", text, 0));
         return;
     }
-    json_decref (args);
     call->handle = zlistx_add_end (self->calls, call);
-    if (!call->handle || s_call_prepare (call) || s_call_start (call)) {
+    if (!call->handle || s_call_prepare (call)) {
+        json_decref (args);
         s_call_destroy (&call);
         sb_worker_job_fail (&job, "could not start the upstream request");
         return;
     }
     sb_worker_job_set_data (job, call);
+    if (sb_tool_needs_confirmation (tool)) {
+        //  Nothing is sent upstream until the user says yes (s_on_confirm).
+        int rc = s_call_ask (call, args);
+        json_decref (args);
+        if (rc) {
+            snprintf (text, sizeof text, "Nothing was done: %s needs your confirmation, and the "
+                      "question could not be sent. Please try again.", sb_tool_name (tool));
+            s_call_finish (call, s_error_result ("internal_error", text, 0));
+        }
+        return;
+    }
+    json_decref (args);
+    if (s_call_start (call)) {
+        sb_worker_job_set_data (job, NULL);
+        s_call_destroy (&call);
+        sb_worker_job_fail (&job, "could not start the upstream request");
+        return;
+    }
     sb_log_debug ("upstream_start", "corr_id=%s tool=%s %s %s", sb_worker_job_corr_id (job),
                   sb_tool_name (tool), call->req.method, call->req.url);
 }

@@ -246,8 +246,58 @@ test('tools/call: aborting a slow call cancels it in the gateway and the worker'
     assert.notEqual(after.isError, true, JSON.stringify(after.content));
 });
 
-test('a destructive connector tool asks for confirmation by elicitation',
-     { todo: 'issue 3 item 3: no connector tool is marked destructive with a confirmation step yet' });
+// Titles of the tasks in the CRM that contain `text` (list_tasks, read-only: never asks).
+async function taskTitles(text) {
+    const result = await session.client.callTool({ name: 'list_tasks', arguments: { query: text } });
+    assert.notEqual(result.isError, true, JSON.stringify(result.content));
+    return (result.structuredContent?.items ?? []).map((t) => t.title);
+}
+
+test('a connector tool marked "confirm" asks by elicitation: accept creates, decline does not', async () => {
+    const asked = [];
+    let answer = 'accept';
+    const { client, transport } = await connect({ elicitation: {} }, (c) => {
+        c.setRequestHandler(ElicitRequestSchema, async (request) => {
+            asked.push(request.params);
+            return answer === 'accept' ? { action: 'accept', content: { confirm: true } }
+                                       : { action: 'decline' };
+        });
+    });
+    const stamp = `${process.pid}-${Date.now()}`;
+    try {
+        const yes = `interop confirmed ${stamp}`;
+        const created = await client.callTool({ name: 'create_task', arguments: { title: yes, priority: 'high' } });
+        assert.notEqual(created.isError, true, JSON.stringify(created.content));
+        assert.equal(asked.length, 1, 'one elicitation/create before the task is created');
+        assert.match(asked[0].message, /Create task/);
+        assert.ok(asked[0].message.includes(yes), `the question names the arguments: ${asked[0].message}`);
+        assert.equal(asked[0].requestedSchema?.properties?.confirm?.type, 'boolean');
+        assert.equal(created._meta?.confirmation, 'accepted');
+        assert.equal(created.structuredContent?.title, yes);
+        assert.deepEqual(await taskTitles(yes), [yes]);
+
+        answer = 'decline';
+        const no = `interop declined ${stamp}`;
+        const declined = await client.callTool({ name: 'create_task', arguments: { title: no } });
+        assert.equal(asked.length, 2, 'asked again for the second call');
+        assert.notEqual(declined.isError, true, JSON.stringify(declined.content));
+        assert.match(declined.content[0].text, /^Nothing was done/);
+        assert.equal(declined._meta?.confirmation, 'declined');
+        assert.deepEqual(await taskTitles(no), [], 'a declined task is not in the CRM');
+    } finally {
+        await transport.terminateSession().catch(() => {});
+        await client.close();
+    }
+});
+
+test('a client without elicitation is not asked: the call goes ahead and says so in _meta', async () => {
+    const title = `interop unasked ${process.pid}-${Date.now()}`;
+    const result = await session.client.callTool({ name: 'create_task', arguments: { title } });
+    assert.notEqual(result.isError, true, JSON.stringify(result.content));
+    assert.equal(result._meta?.confirmation, 'not_asked');
+    assert.ok(result._meta?.confirmation_note, 'a note says why nobody was asked');
+    assert.deepEqual(await taskTitles(title), [title]);
+});
 
 test('resumes an interrupted SSE stream with Last-Event-ID',
      { todo: 'the SDK client resumes only after a network error mid-stream; no fault hook in the farm yet to cut a stream' });
