@@ -9,6 +9,7 @@
 #define SB_CONNECTOR_INT_H_INCLUDED
 
 #include "common/sb_connector.h"
+#include "common/sb_text.h"
 #include "common/sb_schema.h"
 
 #define SB_MAX_SUMMARY_TEXT     1024    /* content[0].text of a mapped result, bytes */
@@ -137,7 +138,5 @@ int sb_template_render_raw (const char *base_url, const char *method, const char
                             const json_t *query, const json_t *body, const json_t *args,
                             sb_upstream_req_t *req, char **error);
 
-/*  Formats a new string (caller frees); NULL only on allocation failure. */
-char *sb_strfmt (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
 #endif

@@ -76,8 +76,8 @@ s_fail (s_check_t *ctx, s_error_t *error, const char *fmt, ...)
     ctx->work = ctx->work > SB_SCHEMA_FAIL_COST ? ctx->work - SB_SCHEMA_FAIL_COST : 0;
     s_error_clear (error);
     if (rule)
-        error->message = ctx->path [0] ? sb_schema_strfmt ("Argument '%s' %s", ctx->path, rule)
-                                       : sb_schema_strfmt ("The arguments %s", rule);
+        error->message = ctx->path [0] ? sb_strfmt ("Argument '%s' %s", ctx->path, rule)
+                                       : sb_strfmt ("The arguments %s", rule);
     error->path_length = strlen (ctx->path);
     free (rule);
     return S_FAIL;
@@ -821,7 +821,7 @@ sb_schema_new (const json_t *schema, const char *where, char **why)
 {
     sb_schema_t *self = calloc (1, sizeof *self);
     if (!self) {
-        *why = sb_schema_strfmt ("%s: out of memory", where);
+        *why = sb_strfmt ("%s: out of memory", where);
         return NULL;
     }
     if (sb_schema_load (schema, where, why, &self->regexes)) {

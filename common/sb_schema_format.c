@@ -11,17 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *
-sb_schema_strfmt (const char *fmt, ...)
-{
-    va_list ap;
-    va_start (ap, fmt);
-    char *out = NULL;
-    int rc = vasprintf (&out, fmt, ap);
-    va_end (ap);
-    return rc < 0 ? NULL : out;
-}
-
 //  --------------------------------------------------------------------------
 //  Regular expressions: ECMA-262 flavoured PCRE2. \uXXXX escapes, $ only at
 //  the very end, no \C; \d and \w are ASCII as in ECMA-262 without /u.
@@ -30,12 +19,12 @@ pcre2_code *
 sb_schema_regex_compile (const char *pattern, size_t length, char **why)
 {
     if (length > SB_MAX_PATTERN_LENGTH) {
-        *why = sb_schema_strfmt ("is longer than %d bytes", SB_MAX_PATTERN_LENGTH);
+        *why = sb_strfmt ("is longer than %d bytes", SB_MAX_PATTERN_LENGTH);
         return NULL;
     }
     pcre2_compile_context *context = pcre2_compile_context_create (NULL);
     if (!context) {
-        *why = sb_schema_strfmt ("could not be compiled (out of memory)");
+        *why = sb_strfmt ("could not be compiled (out of memory)");
         return NULL;
     }
     pcre2_set_parens_nest_limit (context, SB_MAX_REGEX_PARENS);
@@ -51,7 +40,7 @@ sb_schema_regex_compile (const char *pattern, size_t length, char **why)
         PCRE2_UCHAR message [160];
         if (pcre2_get_error_message (code_error, message, sizeof message) < 0)
             snprintf ((char *) message, sizeof message, "error %d", code_error);
-        *why = sb_schema_strfmt ("is not a valid regular expression (%s, at offset %zu)",
+        *why = sb_strfmt ("is not a valid regular expression (%s, at offset %zu)",
                                  (char *) message, (size_t) offset);
     }
     return code;
@@ -494,7 +483,7 @@ sb_schema_quote (const json_t *value)
     size_t cut = SB_MAX_QUOTED_VALUE;
     while (cut > 0 && ((unsigned char) text [cut] & 0xC0) == 0x80)
         cut--;
-    char *out = sb_schema_strfmt ("%.*s…", (int) cut, text);
+    char *out = sb_strfmt ("%.*s…", (int) cut, text);
     free (text);
     return out;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "common/sb_schema.h"
+#include "common/sb_text.h"
 
 #define SB_MAX_SCHEMA_EVAL_DEPTH 128    /* subschemas open at once in one check ($ref, allOf…) */
 #define SB_MAX_EQUAL_DEPTH       256    /* nesting compared by enum, const, uniqueItems */
@@ -38,8 +39,6 @@ typedef struct {
 int sb_schema_load (const json_t *schema, const char *where, char **why,
                     sb_schema_regexes_t *regexes) __attribute__ ((warn_unused_result));
 
-//  Formats a new string (caller frees); NULL only on allocation failure.
-char *sb_schema_strfmt (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
 //  Compiles an ECMA-262 style pattern (UTF-8) with PCRE2. Returns the code,
 //  or NULL with *why a new string saying what is wrong (caller frees).

@@ -53,7 +53,7 @@ s_bad (s_load_t *ld, const char *fmt, ...)
     if (vasprintf (&problem, fmt, ap) < 0)
         problem = NULL;
     va_end (ap);
-    *ld->why = sb_schema_strfmt ("%s: %s %s", ld->where, ld->path,
+    *ld->why = sb_strfmt ("%s: %s %s", ld->where, ld->path,
                                  problem ? problem : "is not valid");
     free (problem);
     return -1;
@@ -428,7 +428,7 @@ s_check_top (s_load_t *ld, const json_t *schema)
     const json_t *type = json_object_get (schema, "type");
     if (!json_is_object (schema) || !json_is_string (type)
     ||  strcmp (json_string_value (type), "object")) {
-        *ld->why = sb_schema_strfmt ("%s: inputSchema must be an object schema "
+        *ld->why = sb_strfmt ("%s: inputSchema must be an object schema "
                                      "({\"type\": \"object\", …})", ld->where);
         return -1;
     }
@@ -459,7 +459,7 @@ sb_schema_load (const json_t *schema, const char *where, char **why, sb_schema_r
                     .pass = 1, .path = "inputSchema" };
     ld.table = calloc (S_TABLE_SIZE, sizeof *ld.table);
     if (!ld.table) {
-        *why = sb_schema_strfmt ("%s: out of memory", where);
+        *why = sb_strfmt ("%s: out of memory", where);
         return -1;
     }
     int rc = s_check_top (&ld, schema);

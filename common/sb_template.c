@@ -26,17 +26,6 @@ typedef struct {
     char buf [SB_MAX_VALUE_TEXT];   /* storage for numbers and booleans */
 } s_value_text_t;
 
-char *
-sb_strfmt (const char *fmt, ...)
-{
-    va_list ap;
-    va_start (ap, fmt);
-    char *out = NULL;
-    int rc = vasprintf (&out, fmt, ap);
-    va_end (ap);
-    return rc < 0 ? NULL : out;
-}
-
 static bool
 s_unreserved (unsigned char c, sb_escape_ctx_t ctx)
 {

@@ -108,43 +108,59 @@ sb_job_encode (const sb_job_t *job)
     return s_frame_from (&sbuf);
 }
 
-int
-sb_job_decode (const uint8_t *data, size_t size, sb_job_t *job)
+//  One text field a payload map may carry: its key, its longest length,
+//  and where the decoded copy goes.
+typedef struct {
+    const char *key;    /* map key */
+    size_t max;         /* longest value, bytes */
+    char **dest;        /* owned copy goes here (last one wins on repeats) */
+} s_text_field_t;
+
+//  Decodes one payload map: "v" must be a valid version, each known text
+//  key is copied to its field, unknown keys are skipped. Returns 0 or -1;
+//  on -1 the caller clears what was copied.
+static int
+s_decode_fields (const uint8_t *data, size_t size, const s_text_field_t *fields, size_t count)
 {
-    sb_job_clear (job);
-    int rc = SB_MSG_MALFORMED;
+    int rc = -1;
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
     if (s_unpack_map (data, size, &unpacked))
         goto out;
-
     const msgpack_object_map *map = &unpacked.data.via.map;
     for (uint32_t i = 0; i < map->size; i++) {
         const msgpack_object *key = &map->ptr [i].key;
         const msgpack_object *val = &map->ptr [i].val;
         if (key->type != MSGPACK_OBJECT_STR)
             goto out;
-        int field_rc = 0;
-        if (s_key_is (key, "v"))
-            field_rc = s_check_version (val);
-        else if (s_key_is (key, "op"))
-            field_rc = s_dup_str (val, SB_MAX_OP_LEN, &job->op);
-        else if (s_key_is (key, "connector"))
-            field_rc = s_dup_str (val, SB_MAX_NAME_LEN, &job->connector);
-        else if (s_key_is (key, "tool"))
-            field_rc = s_dup_str (val, SB_MAX_NAME_LEN, &job->tool);
-        else if (s_key_is (key, "args"))
-            field_rc = s_dup_str (val, SB_MAX_JSON_SIZE, &job->args);
-        if (field_rc)
+        if (s_key_is (key, "v") && s_check_version (val))
             goto out;
+        for (size_t f = 0; f < count; f++)
+            if (s_key_is (key, fields [f].key) && s_dup_str (val, fields [f].max, fields [f].dest))
+                goto out;
     }
-    if (job->op && *job->op)
-        rc = 0;
+    rc = 0;
 out:
     msgpack_unpacked_destroy (&unpacked);
-    if (rc)
-        sb_job_clear (job);
     return rc;
+}
+
+int
+sb_job_decode (const uint8_t *data, size_t size, sb_job_t *job)
+{
+    sb_job_clear (job);
+    const s_text_field_t fields [] = {
+        { "op", SB_MAX_OP_LEN, &job->op },
+        { "connector", SB_MAX_NAME_LEN, &job->connector },
+        { "tool", SB_MAX_NAME_LEN, &job->tool },
+        { "args", SB_MAX_JSON_SIZE, &job->args },
+    };
+    if (s_decode_fields (data, size, fields, sizeof fields / sizeof fields [0])
+    ||  !job->op || !*job->op) {
+        sb_job_clear (job);
+        return SB_MSG_MALFORMED;
+    }
+    return 0;
 }
 
 void
@@ -178,30 +194,12 @@ int
 sb_job_result_decode (const uint8_t *data, size_t size, sb_job_result_t *result)
 {
     sb_job_result_clear (result);
-    int rc = SB_MSG_MALFORMED;
-    msgpack_unpacked unpacked;
-    msgpack_unpacked_init (&unpacked);
-    if (s_unpack_map (data, size, &unpacked))
-        goto out;
-
-    const msgpack_object_map *map = &unpacked.data.via.map;
-    for (uint32_t i = 0; i < map->size; i++) {
-        const msgpack_object *key = &map->ptr [i].key;
-        const msgpack_object *val = &map->ptr [i].val;
-        if (key->type != MSGPACK_OBJECT_STR)
-            goto out;
-        if (s_key_is (key, "v") && s_check_version (val))
-            goto out;
-        if (s_key_is (key, "result") && s_dup_str (val, SB_MAX_JSON_SIZE, &result->result))
-            goto out;
-    }
-    if (result->result)
-        rc = 0;
-out:
-    msgpack_unpacked_destroy (&unpacked);
-    if (rc)
+    const s_text_field_t fields [] = { { "result", SB_MAX_JSON_SIZE, &result->result } };
+    if (s_decode_fields (data, size, fields, 1) || !result->result) {
         sb_job_result_clear (result);
-    return rc;
+        return SB_MSG_MALFORMED;
+    }
+    return 0;
 }
 
 void
