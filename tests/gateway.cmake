@@ -10,7 +10,7 @@ sb_add_test(30_gateway_http SOURCES 30_gateway_http.c
             TIMEOUT 120)
 add_dependencies(30_gateway_http sb-gateway)
 find_package(Threads REQUIRED)
-sb_add_test(30_gateway_calls SOURCES 30_gateway_calls.c
+sb_add_test(30_gateway_calls SOURCES 30_gateway_calls.c 30_gateway_support.c
             LIBS sb_harness sb_proto sb_token PkgConfig::CURL PkgConfig::CZMQ PkgConfig::CMOCKA
                  PkgConfig::JANSSON Threads::Threads
             TIMEOUT 120)
@@ -19,7 +19,7 @@ add_dependencies(30_gateway_calls sb-gateway)
 # Fuzz target for POST /mcp bodies and REPLY payloads.
 sb_add_fuzz(fuzz_jsonrpc SOURCE fuzz/fuzz_jsonrpc.c CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/jsonrpc
             LIBS sb_gateway_lib)
-sb_add_test(30_gateway_modern SOURCES 30_gateway_modern.c
+sb_add_test(30_gateway_modern SOURCES 30_gateway_modern.c 30_gateway_support.c
             LIBS sb_harness sb_proto sb_token PkgConfig::CURL PkgConfig::CZMQ PkgConfig::CMOCKA
                  PkgConfig::JANSSON Threads::Threads
             TIMEOUT 120)

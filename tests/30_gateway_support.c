@@ -1,0 +1,523 @@
+/*  tests/30_gateway_support.c — what the gateway's call tests share: the
+    real sb-gateway started against a fake broker run in this process (a
+    ROUTER in a zactor thread speaking the proto codec), bearer tokens for
+    two tenants, and an HTTP client whose POSTs run in threads so a test
+    can read a stream while the call is still going (see the header).
+    Everything a test waits for is an event it can observe (counts from the
+    fake broker, bytes on a stream), never a bare sleep. */
+#include "30_gateway_support.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "common/sb_crypto.h"
+#include "common/sb_token.h"
+#include "proto/sb_job.h"
+#include "proto/sb_msg.h"
+#include "tests/sb_harness.h"
+
+#define MAX_ANSWERS     32      /* ANSWERs the fake broker remembers */
+#define MAX_WAITING     8       /* jobs waiting for an ANSWER */
+
+pid_t tg_gateway = -1;
+static zactor_t *s_broker;
+char tg_base [64];
+static char s_key_path [256];
+static uint8_t s_key [32];
+char *tg_token;               /* tenant "acme" */
+char *tg_other;               /* tenant "globex" */
+
+//  ---------------------------------------------------------------------------
+//  The fake broker
+
+typedef struct {
+    zframe_t *routing;
+    char corr_id [SB_MAX_CORR_ID_LEN + 1];
+    char tenant [SB_MAX_TENANT_LEN + 1];
+} s_job_t;
+
+typedef struct {
+    char corr_id [SB_MAX_CORR_ID_LEN + 1];
+    char tenant [SB_MAX_TENANT_LEN + 1];
+    uint32_t ask_id;
+    char *text;
+} s_answer_t;
+
+static void
+s_send (zsock_t *router, zframe_t *routing, sb_msg_t *msg)
+{
+    int rc = sb_msg_send (router, msg, routing);
+    assert (rc == 0);
+    (void) rc;
+    sb_msg_reset (msg);
+}
+
+static void
+s_send_reply (zsock_t *router, zframe_t *routing, const char *corr_id, const char *result)
+{
+    sb_msg_t msg = { 0 };
+    zframe_t *payload = sb_job_result_encode (result);
+    sb_msg_set_reply (&msg, corr_id, SB_STATUS_OK, &payload);
+    s_send (router, routing, &msg);
+}
+
+static void
+s_send_notify (zsock_t *router, zframe_t *routing, const char *corr_id, const char *json)
+{
+    sb_msg_t msg = { 0 };
+    zframe_t *payload = sb_job_result_encode (json);
+    sb_msg_set_notify (&msg, corr_id, &payload);
+    s_send (router, routing, &msg);
+}
+
+static void
+s_send_ask (zsock_t *router, zframe_t *routing, const char *corr_id, const char *json)
+{
+    sb_msg_t msg = { 0 };
+    zframe_t *payload = sb_job_result_encode (json);
+    sb_msg_set_ask (&msg, corr_id, 1, &payload);
+    s_send (router, routing, &msg);
+}
+
+static void
+s_on_request (zsock_t *router, zframe_t *routing, sb_msg_t *msg, s_job_t *waiting, s_job_t *held)
+{
+    sb_job_t job = { 0 };
+    if (msg->payload)
+        sb_job_decode (zframe_data (msg->payload), zframe_size (msg->payload), &job);
+    const char *args = job.args? job.args: "";
+    if (strstr (args, "talk")) {
+        for (int i = 1; i <= 3; i++) {
+            char text [160];
+            snprintf (text, sizeof text, "{\"method\":\"notifications/progress\",\"params\":"
+                      "{\"progressToken\":\"worker-made-up\",\"progress\":%d,\"total\":3}}", i);
+            s_send_notify (router, routing, msg->corr_id, text);
+        }
+        const char *levels [] = { "debug", "info", "error" };
+        for (int i = 0; i < 3; i++) {
+            char text [160];
+            snprintf (text, sizeof text, "{\"method\":\"notifications/message\",\"params\":"
+                      "{\"level\":\"%s\",\"logger\":\"crm\",\"data\":\"at %s\"}}", levels [i], levels [i]);
+            s_send_notify (router, routing, msg->corr_id, text);
+        }
+        //  Not relayed: an unknown method, a malformed one.
+        s_send_notify (router, routing, msg->corr_id, "{\"method\":\"notifications/other\"}");
+        s_send_notify (router, routing, msg->corr_id, "[1,2]");
+        s_send_reply (router, routing, msg->corr_id, "{\"content\":[{\"type\":\"text\",\"text\":\"talked\"}]}");
+    }
+    else
+    if (strstr (args, "ask") || strstr (args, "sample")) {
+        for (int i = 0; i < MAX_WAITING; i++)
+            if (!waiting [i].routing) {
+                waiting [i].routing = zframe_dup (routing);
+                snprintf (waiting [i].corr_id, sizeof waiting [i].corr_id, "%s", msg->corr_id);
+                snprintf (waiting [i].tenant, sizeof waiting [i].tenant, "%s", msg->tenant);
+                break;
+            }
+        s_send_ask (router, routing, msg->corr_id, strstr (args, "ask")
+            ? "{\"method\":\"elicitation/create\",\"params\":{\"message\":\"Which account?\","
+              "\"requestedSchema\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"}}}}}"
+            : "{\"method\":\"sampling/createMessage\",\"params\":{\"messages\":[],\"maxTokens\":5}}");
+    }
+    else
+    if (strstr (args, "hold")) {
+        zframe_destroy (&held->routing);
+        held->routing = zframe_dup (routing);
+        snprintf (held->corr_id, sizeof held->corr_id, "%s", msg->corr_id);
+        s_send_notify (router, routing, msg->corr_id, "{\"method\":\"notifications/message\","
+                       "\"params\":{\"level\":\"info\",\"data\":\"holding\"}}");
+    }
+    else
+        s_send_reply (router, routing, msg->corr_id, "{\"content\":[{\"type\":\"text\",\"text\":\"plain\"}]}");
+    sb_job_clear (&job);
+}
+
+static void
+s_on_answer (zsock_t *router, sb_msg_t *msg, s_job_t *waiting, s_answer_t *answers, int *count)
+{
+    sb_job_result_t result = { 0 };
+    if (msg->payload)
+        sb_job_result_decode (zframe_data (msg->payload), zframe_size (msg->payload), &result);
+    if (*count < MAX_ANSWERS) {
+        s_answer_t *a = &answers [(*count)++];
+        snprintf (a->corr_id, sizeof a->corr_id, "%s", msg->corr_id);
+        snprintf (a->tenant, sizeof a->tenant, "%s", msg->tenant);
+        a->ask_id = msg->ask_id;
+        a->text = strdup (result.result? result.result: "");
+    }
+    for (int i = 0; i < MAX_WAITING; i++)
+        if (waiting [i].routing && streq (waiting [i].corr_id, msg->corr_id)
+        &&  streq (waiting [i].tenant, msg->tenant)) {
+            json_t *reply = json_pack ("{s:[{s:s, s:s}], s:{s:s}}", "content", "type", "text",
+                                       "text", "answered", "structuredContent", "answer",
+                                       result.result? result.result: "");
+            char *text = json_dumps (reply, JSON_COMPACT);
+            s_send_reply (router, waiting [i].routing, msg->corr_id, text);
+            free (text);
+            json_decref (reply);
+            zframe_destroy (&waiting [i].routing);
+        }
+    sb_job_result_clear (&result);
+}
+
+static void
+s_fake_broker (zsock_t *pipe, void *args)
+{
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    zsock_signal (pipe, 0);
+    zstr_sendf (pipe, "%d", port);
+    s_job_t waiting [MAX_WAITING], held;
+    s_answer_t answers [MAX_ANSWERS];
+    memset (waiting, 0, sizeof waiting);
+    memset (&held, 0, sizeof held);
+    memset (answers, 0, sizeof answers);
+    int received = 0, cancels = 0, count = 0;
+    char cancelled [SB_MAX_CORR_ID_LEN + 1] = "";
+    zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    while (true) {
+        zsock_t *which = zpoller_wait (poller, -1);
+        if (which == pipe) {
+            char *command = zstr_recv (pipe);
+            if (!command || streq (command, "$TERM")) {
+                zstr_free (&command);
+                break;
+            }
+            if (streq (command, "RECEIVED"))
+                zstr_sendf (pipe, "%d", received);
+            else
+            if (streq (command, "CANCELS"))
+                zstr_sendf (pipe, "%d %s %s", cancels, cancelled, held.corr_id);
+            else
+            if (streq (command, "ANSWERS"))
+                zstr_sendf (pipe, "%d", count);
+            else
+            if (strncmp (command, "ANSWER ", 7) == 0) {
+                int i = (int) strtol (command + 7, NULL, 10);
+                if (i >= 0 && i < count)
+                    zstr_sendf (pipe, "%s %u %s %s", answers [i].tenant, answers [i].ask_id,
+                                answers [i].corr_id, answers [i].text);
+                else
+                    zstr_send (pipe, "");
+            }
+            else
+            if (streq (command, "LATE")) {
+                if (held.routing)
+                    s_send_reply (router, held.routing, held.corr_id,
+                                  "{\"content\":[{\"type\":\"text\",\"text\":\"late\"}]}");
+                zframe_destroy (&held.routing);
+                zstr_send (pipe, "ok");
+            }
+            zstr_free (&command);
+        }
+        else
+        if (which == router) {
+            sb_msg_t msg = { 0 };
+            zframe_t *routing = NULL;
+            if (sb_msg_recv (router, &msg, &routing) == SB_MSG_OK) {
+                if (msg.command == SB_CMD_REQUEST) {
+                    received++;
+                    s_on_request (router, routing, &msg, waiting, &held);
+                }
+                else
+                if (msg.command == SB_CMD_ANSWER)
+                    s_on_answer (router, &msg, waiting, answers, &count);
+                else
+                if (msg.command == SB_CMD_CANCEL) {
+                    cancels++;
+                    snprintf (cancelled, sizeof cancelled, "%s", msg.corr_id);
+                }
+            }
+            zframe_destroy (&routing);
+            sb_msg_reset (&msg);
+        }
+    }
+    for (int i = 0; i < MAX_WAITING; i++)
+        zframe_destroy (&waiting [i].routing);
+    zframe_destroy (&held.routing);
+    for (int i = 0; i < count; i++)
+        free (answers [i].text);
+    zpoller_destroy (&poller);
+    zsock_destroy (&router);
+}
+
+//  Asks the fake broker `command`; returns its answer (caller frees).
+char *
+tg_broker_ask (const char *command)
+{
+    zstr_send (s_broker, command);
+    return zstr_recv (s_broker);
+}
+
+int
+tg_broker_int (const char *command)
+{
+    char *text = tg_broker_ask (command);
+    int value = text? (int) strtol (text, NULL, 10): -1;
+    zstr_free (&text);
+    return value;
+}
+
+//  Waits until the broker's count `command` reaches `value`.
+void
+tg_wait_count (const char *command, int value)
+{
+    int64_t deadline = zclock_mono () + TG_WAIT_MS;
+    while (tg_broker_int (command) < value && zclock_mono () < deadline)
+        zclock_sleep (10);
+    assert_int_equal (tg_broker_int (command), value);
+}
+
+//  ---------------------------------------------------------------------------
+//  HTTP: plain requests, and a streamed POST read in a thread
+
+
+static size_t
+s_on_body (char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    tg_http_t *h = userdata;
+    size_t n = size * nmemb;
+    pthread_mutex_lock (&h->lock);
+    char *grown = realloc (h->body, h->len + n + 1);
+    if (grown) {
+        memcpy (grown + h->len, ptr, n);
+        h->body = grown;
+        h->len += n;
+        h->body [h->len] = 0;
+    }
+    pthread_mutex_unlock (&h->lock);
+    return grown? n: 0;
+}
+
+static void
+s_header_value (const char *line, size_t n, const char *name, char *out, size_t size)
+{
+    size_t len = strlen (name);
+    if (n <= len || strncasecmp (line, name, len) != 0)
+        return;
+    line += len, n -= len;
+    while (n && *line == ' ')
+        line++, n--;
+    while (n && (line [n - 1] == '\r' || line [n - 1] == '\n'))
+        n--;
+    snprintf (out, size, "%.*s", (int) n, line);
+}
+
+static size_t
+s_on_header (char *line, size_t size, size_t nmemb, void *userdata)
+{
+    tg_http_t *h = userdata;
+    size_t n = size * nmemb;
+    s_header_value (line, n, "mcp-session-id:", h->session_id, sizeof h->session_id);
+    s_header_value (line, n, "content-type:", h->content_type, sizeof h->content_type);
+    return n;
+}
+
+//  An easy handle for h's POST (headers kept in *headers, caller frees).
+static CURL *
+s_easy (tg_http_t *h, struct curl_slist **headers)
+{
+    char url [128], auth [SB_MAX_TOKEN_LEN + 64];
+    snprintf (url, sizeof url, "%s/mcp", tg_base);
+    snprintf (auth, sizeof auth, "Authorization: Bearer %s", h->token);
+    *headers = curl_slist_append (NULL, "Expect:");
+    *headers = curl_slist_append (*headers, auth);
+    *headers = curl_slist_append (*headers, "Content-Type: application/json");
+    *headers = curl_slist_append (*headers, "Accept: application/json, text/event-stream");
+    for (int i = 0; h->extra [i]; i++)
+        *headers = curl_slist_append (*headers, h->extra [i]);
+    CURL *curl = curl_easy_init ();
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, *headers);
+    curl_easy_setopt (curl, CURLOPT_POSTFIELDS, h->request);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, h);
+    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt (curl, CURLOPT_HEADERDATA, h);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) TG_WAIT_MS);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    if (h->http2) {
+        curl_easy_setopt (curl, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        curl_easy_setopt (curl, CURLOPT_PIPEWAIT, 1L);
+    }
+    return curl;
+}
+
+static void *
+s_perform (void *arg)
+{
+    tg_http_t *h = arg;
+    struct curl_slist *headers = NULL;
+    CURL *curl = s_easy (h, &headers);
+    CURLcode rc = curl_easy_perform (curl);
+    long status = 0;
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup (curl);
+    curl_slist_free_all (headers);
+    pthread_mutex_lock (&h->lock);
+    h->status = status;
+    h->rc = (int) rc;
+    h->done = true;
+    pthread_mutex_unlock (&h->lock);
+    return NULL;
+}
+
+//  A request object for `body` (not started) with up to 5 extra headers
+//  (NULL-terminated list, may be NULL).
+static tg_http_t *
+s_new (const char **headers, const char *token, const char *body)
+{
+    tg_http_t *h = calloc (1, sizeof *h);
+    pthread_mutex_init (&h->lock, NULL);
+    h->token = token;
+    h->request = strdup (body);
+    for (int n = 0; headers && headers [n] && n < 5; n++)
+        h->extra [n] = strdup (headers [n]);
+    return h;
+}
+
+//  Starts a POST of `body` (with the session, if any) in a thread.
+tg_http_t *
+tg_start (const char **headers, const char *token, const char *body)
+{
+    tg_http_t *h = s_new (headers, token, body);
+    pthread_create (&h->thread, NULL, s_perform, h);
+    return h;
+}
+
+void
+tg_join (tg_http_t *h)
+{
+    pthread_join (h->thread, NULL);
+}
+
+void
+tg_free (tg_http_t *h)
+{
+    for (int i = 0; h->extra [i]; i++)
+        free (h->extra [i]);
+    free (h->request);
+    free (h->body);
+    pthread_mutex_destroy (&h->lock);
+    free (h);
+}
+
+//  A POST that runs to its end.
+tg_http_t *
+tg_post (const char **headers, const char *token, const char *body)
+{
+    tg_http_t *h = tg_start (headers, token, body);
+    tg_join (h);
+    assert_int_equal (h->rc, 0);
+    return h;
+}
+
+//  The JSON data of the events on a stream body so far (new array).
+json_t *
+tg_events (tg_http_t *h)
+{
+    json_t *events = json_array ();
+    pthread_mutex_lock (&h->lock);
+    char *copy = strdup (h->body? h->body: "");
+    pthread_mutex_unlock (&h->lock);
+    //  Complete events only: up to the last blank line.
+    char *end = strstr (copy, "\n\n");
+    for (char *last = end; last; last = strstr (last + 2, "\n\n"))
+        end = last;
+    if (end)
+        end [1] = 0;
+    else
+        copy [0] = 0;
+    for (char *line = strtok (copy, "\n"); line; line = strtok (NULL, "\n"))
+        if (strncmp (line, "data: ", 6) == 0 && line [6]) {
+            json_t *data = json_loads (line + 6, 0, NULL);
+            assert_non_null (data);
+            json_array_append_new (events, data);
+        }
+    free (copy);
+    return events;
+}
+
+
+
+
+
+//  ---------------------------------------------------------------------------
+//  Fixture
+
+static char *
+s_issue (const char *tenant)
+{
+    sb_token_claims_t c;
+    memset (&c, 0, sizeof c);
+    snprintf (c.tenant, sizeof c.tenant, "%s", tenant);
+    snprintf (c.subject, sizeof c.subject, "tester");
+    snprintf (c.audience, sizeof c.audience, "%s/mcp", tg_base);
+    c.issued_at = time (NULL) - 10;
+    c.expires_at = time (NULL) + 3600;
+    return sb_token_issue (&c, s_key, sizeof s_key);
+}
+
+int
+tg_fixture_start (const char *tag)
+{
+    curl_global_init (CURL_GLOBAL_DEFAULT);
+    zsys_init ();
+    zsys_handler_set (NULL);
+    s_broker = zactor_new (s_fake_broker, NULL);
+    char *port_text = zstr_recv (s_broker);
+    int broker_port = port_text? (int) strtol (port_text, NULL, 10): -1;
+    zstr_free (&port_text);
+    if (broker_port <= 0 || sb_crypto_random (s_key, sizeof s_key))
+        return -1;
+    snprintf (s_key_path, sizeof s_key_path, "/tmp/sb-30-%s-key-%d", tag, (int) getpid ());
+    FILE *file = fopen (s_key_path, "w");
+    char hex [65];
+    sb_hex_encode (s_key, sizeof s_key, hex);
+    fprintf (file, "%s\n", hex);
+    fclose (file);
+    int port = sb_harness_free_port ();
+    char listen [64], broker [64];
+    snprintf (listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf (broker, sizeof broker, "tcp://127.0.0.1:%d", broker_port);
+    snprintf (tg_base, sizeof tg_base, "http://127.0.0.1:%d", port);
+    const char *argv [] = {
+        sb_harness_bin ("sb-gateway"), "--listen", listen, "--broker", broker,
+        "--token-key-file", s_key_path, "--connectors", SB_SOURCE_DIR "/connectors",
+        "--public-url", tg_base, "--call-timeout-ms", "20000", "--log-level", "info", NULL
+    };
+    tg_gateway = sb_harness_spawn (argv, NULL);
+    char health [128];
+    snprintf (health, sizeof health, "%s/healthz", tg_base);
+    if (tg_gateway < 0 || sb_harness_wait_http_ok (health, SB_HARNESS_WAIT_MS))
+        return -1;
+    tg_token = s_issue ("acme");
+    tg_other = s_issue ("globex");
+    return tg_token && tg_other? 0: -1;
+}
+
+int
+tg_fixture_stop (void)
+{
+    int rc = 0;
+    if (tg_gateway > 0) {
+        int status = sb_harness_stop (tg_gateway);
+        if (!(WIFEXITED (status) && WEXITSTATUS (status) == 0)) {
+            fprintf (stderr, "sb-gateway did not exit cleanly: status %d\n", status);
+            rc = -1;
+        }
+    }
+    zactor_destroy (&s_broker);
+    free (tg_token);
+    free (tg_other);
+    unlink (s_key_path);
+    curl_global_cleanup ();
+    return rc;
+}

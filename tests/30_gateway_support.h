@@ -1,0 +1,83 @@
+/*  tests/30_gateway_support.h — the fixture of the gateway's call tests
+    (30_gateway_calls, 30_gateway_modern): the real sb-gateway against a
+    fake broker in this process, tokens, and a threaded HTTP client.
+
+    The fake broker acts on the tool arguments' text:
+      "talk"    NOTIFY progress 1..3, NOTIFY messages debug, info and error,
+                then REPLY ok
+      "ask"     ASK elicitation/create (ask 1); on the ANSWER of the job's
+                tenant, REPLY ok with the answer in structuredContent
+      "sample"  the same with sampling/createMessage
+      "hold"    NOTIFY an info message, then nothing until told "LATE"
+                (then a late REPLY ok)
+      else      REPLY ok at once
+    and records every CANCEL and ANSWER it gets, for the test to ask about. */
+#ifndef SB_GATEWAY_SUPPORT_H_INCLUDED
+#define SB_GATEWAY_SUPPORT_H_INCLUDED
+
+#include <curl/curl.h>
+#include <czmq.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define TG_WAIT_MS      10000   /* longest wait for any event */
+
+extern pid_t tg_gateway;        /* the sb-gateway under test */
+extern char tg_base [64];       /* http://127.0.0.1:port */
+extern char *tg_token;          /* bearer token, tenant "acme" */
+extern char *tg_other;          /* bearer token, tenant "globex" */
+
+/*  Starts the fake broker and the gateway (`tag` names the key file).
+    Returns 0 or -1, as a cmocka group setup does. */
+int tg_fixture_start (const char *tag);
+
+/*  Stops both; -1 when the gateway did not exit 0 (sanitizer reports). */
+int tg_fixture_stop (void);
+
+/*  Asks the fake broker `command` ("RECEIVED", "CANCELS", "ANSWERS",
+    "ANSWER <i>", "LATE"); returns its answer (caller frees). */
+char *tg_broker_ask (const char *command);
+
+/*  The broker's answer to `command` as a number (-1 if none). */
+int tg_broker_int (const char *command);
+
+/*  Waits until the broker's count `command` reaches `value` (asserts). */
+void tg_wait_count (const char *command, int value);
+
+/*  One POST to /mcp, read by a thread. */
+typedef struct {
+    pthread_mutex_t lock;
+    char *body;
+    size_t len;
+    long status;
+    char session_id [512];
+    char content_type [128];
+    bool done;
+    int rc;
+    //  request
+    char *extra [6];
+    const char *token;
+    char *request;
+    bool http2;
+    pthread_t thread;
+} tg_http_t;
+
+/*  Starts a POST of `body` with `token` and up to 5 extra headers
+    (NULL-terminated, copied; may be NULL) in a thread. */
+tg_http_t *tg_start (const char **headers, const char *token, const char *body);
+
+/*  Waits for the POST's thread to end. */
+void tg_join (tg_http_t *h);
+
+/*  Frees a finished POST. */
+void tg_free (tg_http_t *h);
+
+/*  A POST that runs to its end (asserts the transfer worked). */
+tg_http_t *tg_post (const char **headers, const char *token, const char *body);
+
+/*  The JSON data of the complete events on a stream body so far (new array). */
+json_t *tg_events (tg_http_t *h);
+
+#endif
