@@ -80,20 +80,31 @@ s_check_version (const msgpack_object *o)
     return (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 >= 1) ? 0 : -1;
 }
 
+static void
+s_pack_uint (msgpack_packer *pk, const char *key, uint32_t value)
+{
+    size_t klen = strlen (key);
+    msgpack_pack_str (pk, klen);
+    msgpack_pack_str_body (pk, key, klen);
+    msgpack_pack_uint32 (pk, value);
+}
+
 zframe_t *
 sb_job_encode (const sb_job_t *job)
 {
     if (!job->op || strlen (job->op) > SB_MAX_OP_LEN
     ||  (job->connector && strlen (job->connector) > SB_MAX_NAME_LEN)
     ||  (job->tool && strlen (job->tool) > SB_MAX_NAME_LEN)
-    ||  (job->args && strlen (job->args) > SB_MAX_JSON_SIZE))
+    ||  (job->args && strlen (job->args) > SB_MAX_JSON_SIZE)
+    ||  (job->inputs && strlen (job->inputs) > SB_MAX_JSON_SIZE)
+    ||  (job->inputs && job->round > SB_MAX_INPUT_ROUNDS))
         return NULL;
 
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init (&sbuf);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    size_t keys = 2 + !!job->connector + !!job->tool + !!job->args;
+    size_t keys = 2 + !!job->connector + !!job->tool + !!job->args + (job->inputs? 3: 0);
     msgpack_pack_map (&pk, keys);
     msgpack_pack_str (&pk, 1);
     msgpack_pack_str_body (&pk, "v", 1);
@@ -105,6 +116,11 @@ sb_job_encode (const sb_job_t *job)
         s_pack_kv (&pk, "tool", job->tool);
     if (job->args)
         s_pack_kv (&pk, "args", job->args);
+    if (job->inputs) {
+        s_pack_kv (&pk, "inputs", job->inputs);
+        s_pack_uint (&pk, "caps", job->caps);
+        s_pack_uint (&pk, "round", job->round? job->round: 1);
+    }
     return s_frame_from (&sbuf);
 }
 
@@ -116,11 +132,19 @@ typedef struct {
     char **dest;        /* owned copy goes here (last one wins on repeats) */
 } s_text_field_t;
 
+//  One unsigned integer field: its key, its bounds, where it goes.
+typedef struct {
+    const char *key;    /* map key */
+    uint64_t min, max;  /* accepted values */
+    uint32_t *dest;     /* the value goes here */
+} s_uint_field_t;
+
 //  Decodes one payload map: "v" must be a valid version, each known text
-//  key is copied to its field, unknown keys are skipped. Returns 0 or -1;
-//  on -1 the caller clears what was copied.
+//  or integer key is copied to its field, unknown keys are skipped.
+//  Returns 0 or -1; on -1 the caller clears what was copied.
 static int
-s_decode_fields (const uint8_t *data, size_t size, const s_text_field_t *fields, size_t count)
+s_decode_fields (const uint8_t *data, size_t size, const s_text_field_t *fields, size_t count,
+                 const s_uint_field_t *uints, size_t uint_count)
 {
     int rc = -1;
     msgpack_unpacked unpacked;
@@ -138,6 +162,13 @@ s_decode_fields (const uint8_t *data, size_t size, const s_text_field_t *fields,
         for (size_t f = 0; f < count; f++)
             if (s_key_is (key, fields [f].key) && s_dup_str (val, fields [f].max, fields [f].dest))
                 goto out;
+        for (size_t f = 0; f < uint_count; f++)
+            if (s_key_is (key, uints [f].key)) {
+                if (val->type != MSGPACK_OBJECT_POSITIVE_INTEGER
+                ||  val->via.u64 < uints [f].min || val->via.u64 > uints [f].max)
+                    goto out;
+                *uints [f].dest = (uint32_t) val->via.u64;
+            }
     }
     rc = 0;
 out:
@@ -154,12 +185,20 @@ sb_job_decode (const uint8_t *data, size_t size, sb_job_t *job)
         { "connector", SB_MAX_NAME_LEN, &job->connector },
         { "tool", SB_MAX_NAME_LEN, &job->tool },
         { "args", SB_MAX_JSON_SIZE, &job->args },
+        { "inputs", SB_MAX_JSON_SIZE, &job->inputs },
     };
-    if (s_decode_fields (data, size, fields, sizeof fields / sizeof fields [0])
+    const s_uint_field_t uints [] = {
+        { "caps", 0, UINT32_MAX, &job->caps },
+        { "round", 1, SB_MAX_INPUT_ROUNDS, &job->round },
+    };
+    if (s_decode_fields (data, size, fields, sizeof fields / sizeof fields [0],
+                         uints, sizeof uints / sizeof uints [0])
     ||  !job->op || !*job->op) {
         sb_job_clear (job);
         return SB_MSG_MALFORMED;
     }
+    if (job->inputs && job->round == 0)
+        job->round = 1;
     return 0;
 }
 
@@ -170,6 +209,7 @@ sb_job_clear (sb_job_t *job)
     free (job->connector);
     free (job->tool);
     free (job->args);
+    free (job->inputs);
     memset (job, 0, sizeof *job);
 }
 
@@ -195,7 +235,7 @@ sb_job_result_decode (const uint8_t *data, size_t size, sb_job_result_t *result)
 {
     sb_job_result_clear (result);
     const s_text_field_t fields [] = { { "result", SB_MAX_JSON_SIZE, &result->result } };
-    if (s_decode_fields (data, size, fields, 1) || !result->result) {
+    if (s_decode_fields (data, size, fields, 1, NULL, 0) || !result->result) {
         sb_job_result_clear (result);
         return SB_MSG_MALFORMED;
     }

@@ -1,9 +1,15 @@
 /*  proto/sb_job.h — job and result payloads (the body inside REQUEST/JOB and
     REPLY/RESULT frames), msgpack maps. The broker never reads these.
 
-    Job:    { "v": 1, "op": str, "connector": str, "tool": str, "args": str }
+    Job:    { "v": 1, "op": str, "connector": str, "tool": str, "args": str,
+              "inputs": str, "caps": uint, "round": uint }
             op "tools/call": run connector tool with args (JSON object text)
             op "ping":       prove the worker (and its database) is alive
+            inputs (MCP 2026-07-28 calls only): the client's answers so far,
+            JSON object text {key: result}; its presence means the worker's
+            questions go back as an input-required result, never as ASK.
+            caps: the SB_JOB_CAP_* the client declared; round: which
+            request of the call this is (1 = the first, no requestState).
     Result: { "v": 1, "result": str }    result: JSON text. For tools/call it
             is an MCP CallToolResult (content, structuredContent, isError, _meta).
 
@@ -20,6 +26,14 @@
 #define SB_MAX_OP_LEN           32          /* op name, bytes */
 #define SB_MAX_NAME_LEN         128         /* connector / tool name, bytes */
 #define SB_MAX_JSON_SIZE        (SB_MAX_PAYLOAD_SIZE - 1024)  /* args / result text */
+#define SB_MAX_INPUT_ROUNDS     16          /* input-required rounds one call may take */
+#define SB_MAX_INPUT_KEY_LEN    64          /* an inputRequests key, bytes */
+
+/*  Client capabilities a job carries (the "caps" bits). */
+#define SB_JOB_CAP_SAMPLING     0x01u       /* sampling/createMessage */
+#define SB_JOB_CAP_ELICITATION  0x02u       /* elicitation/create, form mode */
+#define SB_JOB_CAP_ROOTS        0x04u       /* roots/list */
+#define SB_JOB_CAP_ELICIT_URL   0x08u       /* elicitation/create, url mode */
 
 /*  A job payload. All strings owned (malloc), NULL when absent. */
 typedef struct {
@@ -27,6 +41,9 @@ typedef struct {
     char *connector;    /* tools/call: connector name */
     char *tool;         /* tools/call: tool name */
     char *args;         /* tools/call: arguments, JSON object text */
+    char *inputs;       /* 2026-07-28 calls: the client's answers, JSON object text; NULL: none */
+    uint32_t caps;      /* with inputs: SB_JOB_CAP_* bits */
+    uint32_t round;     /* with inputs: 1..SB_MAX_INPUT_ROUNDS (0 when absent) */
 } sb_job_t;
 
 /*  A result payload. */
@@ -34,11 +51,16 @@ typedef struct {
     char *result;       /* JSON text */
 } sb_job_result_t;
 
-/*  Encodes a job into a new frame; NULL if a field breaks a limit or op is NULL. */
+/*  Encodes a job into a new frame; NULL if a field breaks a limit, op is
+    NULL or the whole payload is larger than SB_MAX_PAYLOAD_SIZE. "caps" and
+    "round" are written only with inputs (round 0 is written as 1). */
 zframe_t *sb_job_encode (const sb_job_t *job);
 
 /*  Decodes `size` bytes into `job` (zeroed by the caller or by sb_job_clear).
-    Returns 0, or -2 (SB_MSG_MALFORMED) with `job` cleared. */
+    Returns 0, or -2 (SB_MSG_MALFORMED) with `job` cleared: a known key of the
+    wrong type, text over its limit or with a NUL byte, "caps" above
+    UINT32_MAX, "round" outside 1..SB_MAX_INPUT_ROUNDS, or no "op". With
+    inputs and no "round", round is 1. */
 int sb_job_decode (const uint8_t *data, size_t size, sb_job_t *job);
 
 /*  Frees the strings of `job` and zeroes it. */

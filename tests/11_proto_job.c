@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
 
 static void
 test_job_round_trip (void **state)
@@ -114,6 +116,111 @@ static void s_fill_version_zero (msgpack_packer *pk)
     msgpack_pack_int (pk, 0);
 }
 
+//  MCP 2026-07-28 calls: the client's answers, its capabilities, the round.
+static void
+test_job_inputs (void **state)
+{
+    sb_job_t in = { .op = "tools/call", .tool = "t", .args = "{}",
+                    .inputs = "{\"user_name\":{\"action\":\"accept\"}}",
+                    .caps = SB_JOB_CAP_SAMPLING | SB_JOB_CAP_ROOTS, .round = 3 };
+    zframe_t *frame = sb_job_encode (&in);
+    assert_non_null (frame);
+    sb_job_t out = { 0 };
+    assert_int_equal (sb_job_decode (zframe_data (frame), zframe_size (frame), &out), 0);
+    assert_string_equal (out.inputs, in.inputs);
+    assert_int_equal (out.caps, SB_JOB_CAP_SAMPLING | SB_JOB_CAP_ROOTS);
+    assert_int_equal (out.round, 3);
+    sb_job_clear (&out);
+    assert_null (out.inputs);
+    zframe_destroy (&frame);
+
+    //  Round 0 goes out as 1; without inputs neither caps nor round is written.
+    in.round = 0;
+    frame = sb_job_encode (&in);
+    assert_int_equal (sb_job_decode (zframe_data (frame), zframe_size (frame), &out), 0);
+    assert_int_equal (out.round, 1);
+    sb_job_clear (&out);
+    zframe_destroy (&frame);
+    sb_job_t plain = { .op = "tools/call", .caps = 7, .round = 2 };
+    frame = sb_job_encode (&plain);
+    assert_int_equal (sb_job_decode (zframe_data (frame), zframe_size (frame), &out), 0);
+    assert_null (out.inputs);
+    assert_int_equal (out.caps, 0);
+    assert_int_equal (out.round, 0);
+    sb_job_clear (&out);
+    zframe_destroy (&frame);
+
+    //  Too many rounds; args and inputs that fit alone but not together.
+    in.round = SB_MAX_INPUT_ROUNDS + 1;
+    assert_null (sb_job_encode (&in));
+    char *big = malloc (SB_MAX_JSON_SIZE + 1);
+    memset (big, 'x', SB_MAX_JSON_SIZE);
+    big [SB_MAX_JSON_SIZE] = 0;
+    sb_job_t both = { .op = "tools/call", .args = big, .inputs = big, .round = 1 };
+    assert_null (sb_job_encode (&both));
+    free (big);
+}
+
+static void s_fill_round (msgpack_packer *pk, int64_t round)
+{
+    msgpack_pack_map (pk, 3);
+    s_kv (pk, "op", "tools/call", 10);
+    s_kv (pk, "inputs", "{}", 2);
+    msgpack_pack_str (pk, 5);
+    msgpack_pack_str_body (pk, "round", 5);
+    msgpack_pack_int64 (pk, round);
+}
+static void s_fill_round_zero (msgpack_packer *pk) { s_fill_round (pk, 0); }
+static void s_fill_round_high (msgpack_packer *pk) { s_fill_round (pk, SB_MAX_INPUT_ROUNDS + 1); }
+static void s_fill_round_negative (msgpack_packer *pk) { s_fill_round (pk, -1); }
+static void s_fill_round_absent (msgpack_packer *pk)
+{
+    msgpack_pack_map (pk, 2);
+    s_kv (pk, "op", "tools/call", 10);
+    s_kv (pk, "inputs", "{}", 2);
+}
+static void s_fill_caps_big (msgpack_packer *pk)
+{
+    msgpack_pack_map (pk, 2);
+    s_kv (pk, "op", "tools/call", 10);
+    msgpack_pack_str (pk, 4);
+    msgpack_pack_str_body (pk, "caps", 4);
+    msgpack_pack_uint64 (pk, (uint64_t) UINT32_MAX + 1);
+}
+static void s_fill_caps_text (msgpack_packer *pk)
+{
+    msgpack_pack_map (pk, 2);
+    s_kv (pk, "op", "tools/call", 10);
+    s_kv (pk, "caps", "1", 1);
+}
+static void s_fill_inputs_int (msgpack_packer *pk)
+{
+    msgpack_pack_map (pk, 2);
+    s_kv (pk, "op", "tools/call", 10);
+    msgpack_pack_str (pk, 6);
+    msgpack_pack_str_body (pk, "inputs", 6);
+    msgpack_pack_int (pk, 1);
+}
+
+static void
+test_job_inputs_malformed (void **state)
+{
+    sb_job_t job = { 0 };
+    assert_int_equal (s_decode_map (s_fill_round_zero, &job), SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_map (s_fill_round_high, &job), SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_map (s_fill_round_negative, &job), SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_map (s_fill_caps_big, &job), SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_map (s_fill_caps_text, &job), SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_map (s_fill_inputs_int, &job), SB_MSG_MALFORMED);
+    assert_null (job.op);
+    assert_null (job.inputs);
+    //  Inputs without a round: the first round.
+    assert_int_equal (s_decode_map (s_fill_round_absent, &job), 0);
+    assert_string_equal (job.inputs, "{}");
+    assert_int_equal (job.round, 1);
+    sb_job_clear (&job);
+}
+
 static void
 test_job_malformed (void **state)
 {
@@ -162,6 +269,8 @@ main (void)
         cmocka_unit_test (test_job_round_trip),
         cmocka_unit_test (test_result_round_trip),
         cmocka_unit_test (test_job_malformed),
+        cmocka_unit_test (test_job_inputs),
+        cmocka_unit_test (test_job_inputs_malformed),
         cmocka_unit_test (test_msgpack_bounds),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
