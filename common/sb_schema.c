@@ -20,6 +20,7 @@
 //  One check in progress.
 typedef struct {
     const json_t *root;                     /* the whole schema, for $ref */
+    const sb_schema_anchors_t *anchors;     /* its $anchors, for $ref "#name" */
     const sb_schema_regexes_t *compiled;    /* patterns compiled at load, or NULL */
     sb_schema_regexes_t scratch;            /* patterns compiled during this check */
     size_t work;                            /* steps left */
@@ -34,9 +35,12 @@ typedef struct {
     char *message;                          /* the sentence, NULL on allocation failure */
     size_t path_length;                     /* how deep in the value the rule broke */
     char *expected;                         /* for a type mismatch, what the value must be */
+    char *missing;                          /* for a missing member, its path */
+    size_t missing_at;                      /* path length of the object that lacks it */
 } s_error_t;
 
 #define SB_SCHEMA_FAIL_COST 50              /* steps a failure (its sentence) counts for */
+#define SB_SCHEMA_MERGED_MAX 8              /* missing members one sentence may name */
 
 #define S_FAIL  -1                          /* the value breaks a rule: error set */
 #define S_ABORT -2                          /* a limit stopped the check: ctx->abort set */
@@ -44,6 +48,7 @@ typedef struct {
 struct _sb_schema_t {
     json_t *schema;                         /* the inputSchema, a reference */
     sb_schema_regexes_t regexes;            /* its patterns, compiled */
+    sb_schema_anchors_t anchors;            /* its $anchors */
 };
 
 static int s_eval (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *error);
@@ -53,8 +58,9 @@ s_error_clear (s_error_t *error)
 {
     free (error->message);
     free (error->expected);
-    error->message = error->expected = NULL;
-    error->path_length = 0;
+    free (error->missing);
+    error->message = error->expected = error->missing = NULL;
+    error->path_length = error->missing_at = 0;
 }
 
 //  Fails the check with "Argument '<path>' <rule>" (or "The arguments
@@ -179,7 +185,7 @@ s_rule_ref (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t
     const char *ref = json_string_value (json_object_get (schema, "$ref"));
     if (!ref)
         return 0;
-    const json_t *target = sb_schema_resolve_ref (ctx->root, ref);
+    const json_t *target = sb_schema_resolve_ref (ctx->root, ctx->anchors, ref);
     if (!target)
         return s_abort (ctx, "This tool's input schema is broken ($ref \"%.64s\" points "
                              "nowhere); the arguments cannot be checked.", ref);
@@ -560,6 +566,9 @@ s_rule_object (s_check_t *ctx, const json_t *schema, const json_t *value, s_erro
         if (name && !json_object_get (value, name)) {
             size_t old = sb_schema_path_push_key (ctx->path, sizeof ctx->path, name);
             rc = s_fail (ctx, error, "is required.");
+            error->missing = strdup (ctx->path);
+            //  A branch that lacks a member got only as far as the object.
+            error->missing_at = error->path_length = old;
             ctx->path [old] = 0;
             return rc;
         }
@@ -623,12 +632,51 @@ s_rule_object (s_check_t *ctx, const json_t *schema, const json_t *value, s_erro
     return 0;
 }
 
+//  When every branch failed for want of a member of the object here
+//  (anyOf: [{required: [phone]}, {required: [email]}]), one sentence
+//  naming them all: "Argument 'phone' or 'email' is required." Returns
+//  S_FAIL with it, or 0 when the errors are not all of that kind.
+static int
+s_missing_error (s_check_t *ctx, s_error_t *errors, size_t count, s_error_t *error)
+{
+    size_t here = strlen (ctx->path);
+    if (count > SB_SCHEMA_MERGED_MAX)
+        return 0;
+    for (size_t i = 0; i < count; i++)
+        if (!errors [i].missing || errors [i].missing_at != here)
+            return 0;
+    //  Each name once, in branch order: "'a'", "'a' or 'b'", "'a', 'b' or 'c'".
+    size_t distinct [SB_SCHEMA_MERGED_MAX], listed = 0;
+    for (size_t i = 0; i < count; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < listed && !seen; j++)
+            seen = strcmp (errors [distinct [j]].missing, errors [i].missing) == 0;
+        if (!seen)
+            distinct [listed++] = i;
+    }
+    char names [SB_MAX_SCHEMA_PATH * 2] = "";
+    for (size_t j = 0; j < listed; j++) {
+        size_t used = strlen (names);
+        snprintf (names + used, sizeof names - used, "%s'%s'",
+                  j == 0 ? "" : j + 1 == listed ? " or " : ", ", errors [distinct [j]].missing);
+    }
+    s_error_clear (error);
+    //  Written here, not by s_fail: each name already carries its path.
+    ctx->work = ctx->work > SB_SCHEMA_FAIL_COST ? ctx->work - SB_SCHEMA_FAIL_COST : 0;
+    error->message = sb_strfmt ("Argument %s is required.", names);
+    error->path_length = here;
+    return S_FAIL;
+}
+
 //  Of the errors of the branches that all failed, the most useful one:
 //  when every branch wanted another type here, one sentence naming them
-//  all; else the error deepest in the value, the first among equals.
+//  all; when every branch wanted another member here, one sentence naming
+//  those; else the error deepest in the value, the first among equals.
 static int
 s_best_error (s_check_t *ctx, s_error_t *errors, size_t count, s_error_t *error)
 {
+    if (s_missing_error (ctx, errors, count, error))
+        return S_FAIL;
     size_t here = strlen (ctx->path);
     size_t best = count;
     bool all_types = true;
@@ -782,16 +830,24 @@ s_eval (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *er
 //  --------------------------------------------------------------------------
 //  Public API
 
+//  Checks `value`; `compiled` and `anchors` come from sb_schema_new, or
+//  are NULL to compile patterns and find anchors during this check.
 static int
-s_run (const json_t *schema, const sb_schema_regexes_t *compiled, const json_t *value,
-       char **error)
+s_run (const json_t *schema, const sb_schema_regexes_t *compiled,
+       const sb_schema_anchors_t *anchors, const json_t *value, char **error)
 {
     *error = NULL;
     if (!json_is_object (value)) {
         *error = strdup ("Arguments must be a JSON object.");
         return -1;
     }
-    s_check_t ctx = { .root = schema, .compiled = compiled, .work = SB_MAX_SCHEMA_WORK };
+    s_check_t ctx = { .root = schema, .anchors = anchors, .compiled = compiled,
+                      .work = SB_MAX_SCHEMA_WORK };
+    sb_schema_anchors_t found;
+    if (!anchors) {
+        sb_schema_anchors_collect (schema, &found);
+        ctx.anchors = &found;
+    }
     s_error_t failure = { 0 };
     int rc = s_eval (&ctx, schema, value, &failure);
     sb_schema_regexes_clear (&ctx.scratch);
@@ -813,7 +869,7 @@ s_run (const json_t *schema, const sb_schema_regexes_t *compiled, const json_t *
 int
 sb_schema_check (const json_t *schema, const json_t *value, char **error)
 {
-    return s_run (schema, NULL, value, error);
+    return s_run (schema, NULL, NULL, value, error);
 }
 
 sb_schema_t *
@@ -824,7 +880,7 @@ sb_schema_new (const json_t *schema, const char *where, char **why)
         *why = sb_strfmt ("%s: out of memory", where);
         return NULL;
     }
-    if (sb_schema_load (schema, where, why, &self->regexes)) {
+    if (sb_schema_load (schema, where, why, &self->regexes, &self->anchors)) {
         sb_schema_destroy (&self);
         return NULL;
     }
@@ -847,5 +903,5 @@ sb_schema_destroy (sb_schema_t **self_p)
 int
 sb_schema_check_compiled (const sb_schema_t *self, const json_t *value, char **error)
 {
-    return s_run (self->schema, &self->regexes, value, error);
+    return s_run (self->schema, &self->regexes, &self->anchors, value, error);
 }

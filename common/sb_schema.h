@@ -12,12 +12,14 @@
     minProperties, maxProperties, propertyNames, dependentRequired,
     dependentSchemas;
     allOf, anyOf, oneOf, not, if/then/else; local $ref ("#",
-    "#/$defs/name", "#/definitions/name", any "#/…" JSON pointer) with
-    $defs. Boolean schemas (true, false) are schemas. Other keywords —
-    title, description, default, examples, $schema, $comment, unknown
-    formats — are annotations and are ignored; keywords we do not enforce
+    "#/$defs/name", "#/definitions/name", any "#/…" JSON pointer, or
+    "#name" naming a subschema's $anchor) with $defs. Boolean schemas
+    (true, false) are schemas. Other keywords — title, description,
+    default, examples, $schema, $comment, unknown formats — are
+    annotations and are ignored; keywords we do not enforce
     (unevaluatedProperties, unevaluatedItems, $dynamicRef, remote $ref)
-    are refused at load, never silently skipped.
+    are refused at load, never silently skipped. The schema itself is
+    never rewritten: what a connector publishes is what tools/list shows.
 
     Two questions, asked at two times: at load, is a tool's inputSchema
     itself well-formed (sb_schema_validate, or sb_schema_new which also
@@ -39,6 +41,7 @@
 #define SB_MAX_SCHEMA_DEPTH     32      /* nesting of a schema, and of the value checked */
 #define SB_MAX_SCHEMA_NODES     2000    /* subschemas in one inputSchema */
 #define SB_MAX_SCHEMA_PATTERNS  64      /* pattern / patternProperties regexes in one inputSchema */
+#define SB_MAX_SCHEMA_ANCHORS   64      /* $anchor names in one inputSchema */
 #define SB_MAX_SCHEMA_WORK      1000000 /* steps of one check: subschemas, comparisons, matches */
 
 typedef struct _sb_schema_t sb_schema_t;
@@ -46,7 +49,8 @@ typedef struct _sb_schema_t sb_schema_t;
 /*  Checks that `schema` is an inputSchema this module can enforce: an
     object schema ({"type": "object", …}) whose keywords all have the
     right JSON types, whose subschemas are schemas, whose patterns compile,
-    whose $refs all point at a subschema of this document, with no $ref
+    whose $anchor names are well-formed and unique, whose $refs all point
+    at a subschema of this document, with no $ref
     loop that never reaches a value, within the size and depth limits.
     Returns 0, or -1 with *why a new string starting with `where` and
     naming the place, e.g. `where: inputSchema.properties.limit.maximum
@@ -55,7 +59,7 @@ int sb_schema_validate (const json_t *schema, const char *where, char **why)
     __attribute__ ((warn_unused_result));
 
 /*  Checks `value` against `schema` (one that passed sb_schema_validate;
-    patterns are compiled once per call). Returns 0 with *error NULL, or
+    patterns are compiled and $anchors found once per call). Returns 0 with *error NULL, or
     -1 with *error a new sentence naming the field and the rule, e.g.
     "Argument 'limit' must be at most 100." (caller frees). A value that
     is not an object gets "Arguments must be a JSON object."; a check that
@@ -65,7 +69,8 @@ int sb_schema_check (const json_t *schema, const json_t *value, char **error)
     __attribute__ ((warn_unused_result));
 
 /*  Validates `schema` as sb_schema_validate does and returns a checker
-    holding a reference to it and its patterns compiled, or NULL with *why
+    holding a reference to it, its patterns compiled and its $anchors
+    found, or NULL with *why
     (caller frees). The checker is read-only afterwards: several threads
     may check with it at once. */
 sb_schema_t *sb_schema_new (const json_t *schema, const char *where, char **why);

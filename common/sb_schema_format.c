@@ -334,7 +334,20 @@ sb_schema_utf8_length (const char *text, size_t length)
 }
 
 //  --------------------------------------------------------------------------
-//  $ref: a JSON pointer in a URI fragment, inside this document only.
+//  $ref: a JSON pointer in a URI fragment, or a plain name given by an
+//  $anchor, inside this document only.
+
+bool
+sb_schema_anchor_ok (const char *name)
+{
+    if (!name || !(s_is_alnum (name [0]) || name [0] == '_')
+    ||  (name [0] >= '0' && name [0] <= '9'))
+        return false;
+    for (size_t i = 1; name [i]; i++)
+        if (!s_is_alnum (name [i]) && !strchr ("-_.", name [i]))
+            return false;
+    return strlen (name) <= SB_MAX_REF_LENGTH;
+}
 
 static int
 s_hex_value (char c)
@@ -343,13 +356,18 @@ s_hex_value (char c)
 }
 
 const json_t *
-sb_schema_resolve_ref (const json_t *root, const char *ref)
+sb_schema_resolve_ref (const json_t *root, const sb_schema_anchors_t *anchors, const char *ref)
 {
     size_t length = strlen (ref);
     if (length == 0 || ref [0] != '#' || length > SB_MAX_REF_LENGTH)
         return NULL;
-    if (length > 1 && ref [1] != '/')
-        return NULL;                    //  "#anchor" is not a pointer
+    if (length > 1 && ref [1] != '/') {
+        //  "#name": the subschema whose $anchor is name.
+        for (size_t i = 0; anchors && i < anchors->count; i++)
+            if (strcmp (anchors->name [i], ref + 1) == 0)
+                return anchors->node [i];
+        return NULL;
+    }
     const json_t *node = root;
     size_t i = 1;
     while (node && i < length) {

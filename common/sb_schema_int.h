@@ -34,10 +34,31 @@ typedef struct {
     size_t count;                               /* entries used */
 } sb_schema_regexes_t;
 
+//  The $anchor names of one schema and the subschemas they name. Names
+//  are borrowed from the schema's strings, stable while the schema lives.
+typedef struct {
+    const char *name [SB_MAX_SCHEMA_ANCHORS];   /* the $anchor's text */
+    const json_t *node [SB_MAX_SCHEMA_ANCHORS]; /* the subschema that holds it */
+    size_t count;                               /* entries used */
+} sb_schema_anchors_t;
+
 //  sb_schema_validate, and when `regexes` is not NULL, keeps every pattern
-//  compiled there (sb_schema_load.c).
+//  compiled there; when `anchors` is not NULL, fills it with every $anchor
+//  (sb_schema_load.c).
 int sb_schema_load (const json_t *schema, const char *where, char **why,
-                    sb_schema_regexes_t *regexes) __attribute__ ((warn_unused_result));
+                    sb_schema_regexes_t *regexes, sb_schema_anchors_t *anchors)
+    __attribute__ ((warn_unused_result));
+
+//  Fills `anchors` with the $anchors of a schema that was not loaded (the
+//  first of a name wins; past SB_MAX_SCHEMA_ANCHORS, SB_MAX_SCHEMA_NODES
+//  or SB_MAX_SCHEMA_DEPTH the rest are not looked for, and a $ref to them
+//  points nowhere). Only subschemas are searched: an "$anchor" member
+//  inside a const, enum or default is data (sb_schema_load.c).
+void sb_schema_anchors_collect (const json_t *schema, sb_schema_anchors_t *anchors);
+
+//  True when `name` is a plain-name fragment as JSON Schema 2020-12 allows
+//  for $anchor: a letter or '_', then letters, digits, '-', '_' or '.'.
+bool sb_schema_anchor_ok (const char *name);
 
 
 //  Compiles an ECMA-262 style pattern (UTF-8) with PCRE2. Returns the code,
@@ -67,8 +88,10 @@ const char *sb_schema_format_phrase (const char *format);
 size_t sb_schema_utf8_length (const char *text, size_t length);
 
 //  The subschema a local $ref points at inside `root` ("#", "#/$defs/x",
-//  any "#/…" JSON pointer with ~0 ~1 and %-escapes), or NULL.
-const json_t *sb_schema_resolve_ref (const json_t *root, const char *ref);
+//  any "#/…" JSON pointer with ~0 ~1 and %-escapes, or "#name" for the
+//  subschema whose $anchor is name, looked up in `anchors`), or NULL.
+const json_t *sb_schema_resolve_ref (const json_t *root, const sb_schema_anchors_t *anchors,
+                                     const char *ref);
 
 //  Appends a member name to a readable path ("a" + "b" = "a.b"; names that
 //  are not plain words are quoted: a["x y"]). Returns the old length, to

@@ -1,16 +1,17 @@
 /*  common/sb_schema_load.c — load-time checks of a tool's inputSchema:
     is it a JSON Schema that sb_schema.c can enforce? Every keyword it
     enforces must have the right JSON type, every subschema must be a
-    schema, every pattern must compile, every $ref must point at a
-    subschema of the same document, and no chain of $ref / allOf / anyOf /
+    schema, every pattern must compile, every $anchor must be a plain name
+    used once, every $ref must point at a subschema of the same document
+    (by JSON pointer or by $anchor), and no chain of $ref / allOf / anyOf /
     oneOf / not / if may come back to where it started without descending
     into the value (it would never end). Errors name the place by its path
     in the schema: `where: inputSchema.properties.limit.maximum must be a
     number`.
 
     Two passes over the schema tree: the first checks keywords, counts and
-    records every subschema; the second, with all subschemas known, checks
-    $ref targets and looks for loops. */
+    records every subschema and $anchor; the second, with all of them
+    known, checks $ref targets and looks for loops. */
 #include "common/sb_schema_int.h"
 
 #include <stdarg.h>
@@ -33,6 +34,7 @@ typedef struct {
     const char *where;              /* prefix of every message */
     char **why;                     /* the message */
     sb_schema_regexes_t *regexes;   /* where to keep compiled patterns, or NULL */
+    sb_schema_anchors_t anchors;    /* every $anchor seen */
     size_t nodes;                   /* subschemas seen */
     size_t patterns;                /* patterns compiled */
     int pass;                       /* 1 keywords, 2 $ref targets and loops */
@@ -203,7 +205,7 @@ static const char *const s_count_keys [] = {
     "minContains", "maxContains", NULL
 };
 static const char *const s_string_keys [] = {
-    "format", "$schema", "$comment", "$anchor", "$id", "title", "description", NULL
+    "format", "$schema", "$comment", "$id", "title", "description", NULL
 };
 //  Keywords we know and do not enforce: refused, never skipped in silence.
 static const struct {
@@ -225,6 +227,35 @@ s_in (const char *key, const char *const list [])
         if (strcmp (key, list [i]) == 0)
             return true;
     return false;
+}
+
+//  Records `schema`'s $anchor: a plain name, used once in the document.
+static int
+s_check_anchor (s_load_t *ld, const json_t *schema, const json_t *value)
+{
+    if (!json_is_string (value))
+        return s_bad_key (ld, "$anchor", "must be a string");
+    const char *name = json_string_value (value);
+    sb_schema_path_push_key (ld->path, sizeof ld->path, "$anchor");
+    if (!sb_schema_anchor_ok (name))
+        return s_bad (ld, "\"%.64s\" is not a valid anchor name (a letter or _, then "
+                      "letters, digits, -, _ or .)", name);
+    for (size_t i = 0; i < ld->anchors.count; i++)
+        if (strcmp (ld->anchors.name [i], name) == 0)
+            return s_bad (ld, "\"%.64s\" is already the $anchor of another subschema", name);
+    if (ld->anchors.count >= SB_MAX_SCHEMA_ANCHORS)
+        return s_bad (ld, "is one $anchor too many (at most %d in one inputSchema)",
+                      SB_MAX_SCHEMA_ANCHORS);
+    ld->anchors.name [ld->anchors.count] = name;
+    ld->anchors.node [ld->anchors.count++] = schema;
+    return 0;
+}
+
+//  True when `ref` names an $anchor ("#name") rather than a JSON pointer.
+static bool
+s_is_anchor_ref (const char *ref)
+{
+    return ref [0] == '#' && ref [1] && ref [1] != '/';
 }
 
 //  Pass 1 for one keyword of an object schema.
@@ -283,6 +314,8 @@ s_check_keyword (s_load_t *ld, const json_t *schema, const char *key, const json
             return s_bad_key (ld, key, "must be a whole number, 0 or more");
         return 0;
     }
+    if (strcmp (key, "$anchor") == 0)
+        return s_check_anchor (ld, schema, value);
     if (s_in (key, s_string_keys)) {
         if (!json_is_string (value))
             return s_bad_key (ld, key, "must be a string");
@@ -325,12 +358,15 @@ s_check_keyword (s_load_t *ld, const json_t *schema, const char *key, const json
         if (!json_is_string (value))
             return s_bad_key (ld, key, "must be a string");
         const char *ref = json_string_value (value);
-        if (ref [0] != '#' || (ref [1] && ref [1] != '/')) {
+        bool anchor = s_is_anchor_ref (ref);
+        if (ref [0] != '#' || (anchor && !sb_schema_anchor_ok (ref + 1))) {
             sb_schema_path_push_key (ld->path, sizeof ld->path, key);
             return s_bad (ld, "\"%.64s\" is not supported: only local references such as "
-                          "\"#/$defs/name\" or \"#\"", ref);
+                          "\"#/$defs/name\", \"#name\" (an $anchor) or \"#\"", ref);
         }
-        if (!sb_schema_resolve_ref (ld->root, ref)) {
+        if (anchor)
+            return 0;               //  anchors are all known in pass 2
+        if (!sb_schema_resolve_ref (ld->root, NULL, ref)) {
             sb_schema_path_push_key (ld->path, sizeof ld->path, key);
             return s_bad (ld, "\"%.64s\" points at nothing in this inputSchema", ref);
         }
@@ -358,7 +394,7 @@ s_loop (s_load_t *ld, const json_t *node, int depth)
     int rc = 0;
     const char *ref = json_string_value (json_object_get (node, "$ref"));
     if (ref)
-        rc = s_loop (ld, sb_schema_resolve_ref (ld->root, ref), depth + 1);
+        rc = s_loop (ld, sb_schema_resolve_ref (ld->root, &ld->anchors, ref), depth + 1);
     for (size_t i = 0; !rc && same_value [i]; i++) {
         const json_t *child = json_object_get (node, same_value [i]);
         if (child)
@@ -398,7 +434,11 @@ s_walk (s_load_t *ld, const json_t *node, int depth)
         return 0;
     if (ld->pass == 2) {
         const char *ref = json_string_value (json_object_get (node, "$ref"));
-        const json_t *target = ref ? sb_schema_resolve_ref (ld->root, ref) : NULL;
+        const json_t *target = ref ? sb_schema_resolve_ref (ld->root, &ld->anchors, ref) : NULL;
+        if (ref && !target && s_is_anchor_ref (ref)) {
+            sb_schema_path_push_key (ld->path, sizeof ld->path, "$ref");
+            return s_bad (ld, "\"%.64s\" names no $anchor in this inputSchema", ref);
+        }
         if (ref && !s_slot (ld, target, false)) {
             sb_schema_path_push_key (ld->path, sizeof ld->path, "$ref");
             return s_bad (ld, "\"%.64s\" must point at a schema, such as one in \"$defs\"", ref);
@@ -452,7 +492,8 @@ s_check_top (s_load_t *ld, const json_t *schema)
 }
 
 int
-sb_schema_load (const json_t *schema, const char *where, char **why, sb_schema_regexes_t *regexes)
+sb_schema_load (const json_t *schema, const char *where, char **why, sb_schema_regexes_t *regexes,
+                sb_schema_anchors_t *anchors)
 {
     *why = NULL;
     s_load_t ld = { .root = schema, .where = where, .why = why, .regexes = regexes,
@@ -472,11 +513,55 @@ sb_schema_load (const json_t *schema, const char *where, char **why, sb_schema_r
     free (ld.table);
     if (rc && regexes)
         sb_schema_regexes_clear (regexes);
+    if (!rc && anchors)
+        *anchors = ld.anchors;
     return rc;
 }
 
 int
 sb_schema_validate (const json_t *schema, const char *where, char **why)
 {
-    return sb_schema_load (schema, where, why, NULL);
+    return sb_schema_load (schema, where, why, NULL, NULL);
+}
+
+//  --------------------------------------------------------------------------
+//  $anchors of a schema that was not loaded (sb_schema_check).
+
+static void
+s_collect (const json_t *node, sb_schema_anchors_t *anchors, size_t *nodes, int depth)
+{
+    if (!json_is_object (node) || depth > SB_MAX_SCHEMA_DEPTH
+    ||  ++*nodes > SB_MAX_SCHEMA_NODES || anchors->count >= SB_MAX_SCHEMA_ANCHORS)
+        return;
+    const char *anchor = json_string_value (json_object_get (node, "$anchor"));
+    bool known = false;
+    for (size_t i = 0; anchor && i < anchors->count; i++)
+        known = known || strcmp (anchors->name [i], anchor) == 0;
+    if (anchor && !known && sb_schema_anchor_ok (anchor)) {
+        anchors->name [anchors->count] = anchor;
+        anchors->node [anchors->count++] = node;
+    }
+    const char *key, *name;
+    json_t *value, *item;
+    size_t index;
+    json_object_foreach ((json_t *) node, key, value) {
+        if (s_in (key, s_schema_keys))
+            s_collect (value, anchors, nodes, depth + 1);
+        else
+        if (s_in (key, s_list_keys))
+            json_array_foreach (value, index, item)
+                s_collect (item, anchors, nodes, depth + 1);
+        else
+        if (s_in (key, s_map_keys))
+            json_object_foreach (value, name, item)
+                s_collect (item, anchors, nodes, depth + 1);
+    }
+}
+
+void
+sb_schema_anchors_collect (const json_t *schema, sb_schema_anchors_t *anchors)
+{
+    anchors->count = 0;
+    size_t nodes = 0;
+    s_collect (schema, anchors, &nodes, 0);
 }

@@ -6,7 +6,9 @@
     must agree word for word. Load-time validation refuses malformed
     schemas with errors that name the place. Hostile schemas and values
     (deep nesting, $ref loops, catastrophic regexes, quadratic
-    uniqueItems, exponential anyOf) fail cleanly and fast. */
+    uniqueItems, exponential anyOf) fail cleanly and fast. $anchor and
+    "#name" refs, and the composed schema of the conformance suite's
+    json_schema_2020_12_tool (SEP-2106), are checked for real. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -595,7 +597,9 @@ test_validate (void **state)
                     "inputSchema.properties.n.$ref \"#/$defs/missing\" points at nothing");
     s_expect_valid (S_OBJ ("\"n\":{\"$ref\":\"https://example.com/s.json\"}"),
                     "$ref \"https://example.com/s.json\" is not supported: only local");
-    s_expect_valid (S_OBJ ("\"n\":{\"$ref\":\"#anchor\"}"), "is not supported: only local");
+    s_expect_valid (S_OBJ ("\"n\":{\"$ref\":\"#anchor\"}"),
+                    "inputSchema.properties.n.$ref \"#anchor\" names no $anchor in this inputSchema");
+    s_expect_valid (S_OBJ ("\"n\":{\"$ref\":\"#1st\"}"), "is not supported: only local");
     s_expect_valid (S_OBJ ("\"n\":{\"$ref\":5}"), "$ref must be a string");
     s_expect_valid (S_OBJ ("\"n\":{\"enum\":[{\"type\":\"string\"}]},\"m\":{\"$ref\":"
                            "\"#/properties/n/enum/0\"}"), "must point at a schema");
@@ -603,6 +607,162 @@ test_validate (void **state)
                     "inputSchema.$defs.x.type \"strin\" is not a JSON Schema type");
     s_expect_valid ("{\"type\":\"object\",\"properties\":{\"a\":{\"$id\":\"x\"}}}",
                     "$id is only supported at the top");
+}
+
+//  The inputSchema of the conformance suite's json_schema_2020_12_tool
+//  (SEP-1613, SEP-2106), as connectors/conformance.json publishes it.
+static const char *s_contact_schema =
+    "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"type\":\"object\","
+    " \"$defs\":{\"address\":{\"$anchor\":\"addressDef\",\"type\":\"object\","
+    "   \"properties\":{\"street\":{\"type\":\"string\"},\"city\":{\"type\":\"string\"}}}},"
+    " \"properties\":{\"name\":{\"type\":\"string\"},\"address\":{\"$ref\":\"#/$defs/address\"},"
+    "   \"home\":{\"$ref\":\"#addressDef\"},"
+    "   \"contactMethod\":{\"type\":\"string\",\"enum\":[\"phone\",\"email\"]},"
+    "   \"phone\":{\"type\":\"string\"},\"email\":{\"type\":\"string\"}},"
+    " \"allOf\":[{\"anyOf\":[{\"required\":[\"phone\"]},{\"required\":[\"email\"]}]}],"
+    " \"if\":{\"properties\":{\"contactMethod\":{\"const\":\"phone\"}},"
+    "   \"required\":[\"contactMethod\"]},"
+    " \"then\":{\"required\":[\"phone\"]},\"else\":{\"required\":[\"email\"]},"
+    " \"additionalProperties\":false}";
+
+static void
+test_composed_schema (void **state)
+{
+    (void) state;
+    const char *text = s_contact_schema;
+    s_expect_text (text, "{\"name\":\"Ann\",\"contactMethod\":\"phone\",\"phone\":\"555\"}", NULL);
+    s_expect_text (text, "{\"email\":\"a@b.co\",\"address\":{\"city\":\"Oslo\"}}", NULL);
+    s_expect_text (text, "{\"contactMethod\":\"email\",\"email\":\"a@b.co\",\"phone\":\"5\","
+                         "\"home\":{\"street\":\"Main\"}}", NULL);
+    //  allOf → anyOf: neither way to reach the person is given.
+    s_expect_text (text, "{}", "Argument 'phone' or 'email' is required.");
+    s_expect_text (text, "{\"name\":\"Ann\"}", "Argument 'phone' or 'email' is required.");
+    //  if/then: contactMethod phone wants a phone, even with an email.
+    s_expect_text (text, "{\"contactMethod\":\"phone\",\"email\":\"a@b.co\"}",
+                   "Argument 'phone' is required.");
+    //  else: anything but phone wants an email.
+    s_expect_text (text, "{\"phone\":\"555\"}", "Argument 'email' is required.");
+    s_expect_text (text, "{\"contactMethod\":\"email\",\"phone\":\"555\"}",
+                   "Argument 'email' is required.");
+    s_expect_text (text, "{\"contactMethod\":\"fax\",\"email\":\"a@b.co\"}",
+                   "Argument 'contactMethod' must be one of [\"phone\",\"email\"].");
+    //  $ref by JSON pointer and by $anchor reach the same subschema.
+    s_expect_text (text, "{\"email\":\"e\",\"address\":{\"city\":5}}",
+                   "Argument 'address.city' must be a string.");
+    s_expect_text (text, "{\"email\":\"e\",\"home\":{\"street\":[]}}",
+                   "Argument 'home.street' must be a string.");
+    s_expect_text (text, "{\"email\":\"e\",\"home\":\"Main St\"}",
+                   "Argument 'home' must be an object.");
+    s_expect_text (text, "{\"email\":\"e\",\"fax\":\"1\"}",
+                   "Argument 'fax' is not allowed: this tool takes no such argument.");
+
+    //  Checking never rewrites the schema: tools/list publishes it verbatim.
+    json_t *schema = s_json (text);
+    json_t *copy = json_deep_copy (schema);
+    char *why = NULL;
+    sb_schema_t *compiled = sb_schema_new (schema, "t", &why);
+    assert_non_null (compiled);
+    char *error = NULL;
+    json_t *args = s_json ("{\"name\":\"Ann\"}");
+    assert_int_equal (sb_schema_check_compiled (compiled, args, &error), -1);
+    free (error);
+    assert_true (json_equal (schema, copy));
+    assert_non_null (json_object_get (json_object_get (json_object_get (schema, "$defs"),
+                                                       "address"), "$anchor"));
+    sb_schema_destroy (&compiled);
+    json_decref (args);
+    json_decref (copy);
+    json_decref (schema);
+
+    //  Missing members merge only when every branch lacks one of the same
+    //  object; nested, each keeps its path; the same name is said once.
+    const char *nested = "{\"type\":\"object\",\"properties\":{\"to\":{\"type\":\"object\","
+                         "\"oneOf\":[{\"required\":[\"a\"]},{\"required\":[\"b\"]},"
+                         "{\"required\":[\"c\"]},{\"required\":[\"a\"],\"minProperties\":2}]}}}";
+    s_expect_text (nested, "{\"to\":{\"b\":1}}", NULL);
+    s_expect_text (nested, "{\"to\":{}}",
+                   "Argument 'to.a', 'to.b' or 'to.c' is required.");
+    s_expect_text (nested, "{\"to\":{\"a\":1,\"b\":2}}", "Argument 'to' fits more than one");
+    //  A branch that failed for another reason: the usual best error.
+    s_expect_text ("{\"type\":\"object\",\"anyOf\":[{\"required\":[\"a\"]},"
+                   "{\"properties\":{\"b\":{\"type\":\"integer\"}},\"required\":[\"b\"]}]}",
+                   "{\"b\":\"x\"}", "Argument 'b' must be an integer.");
+}
+
+static void
+test_anchors (void **state)
+{
+    (void) state;
+    //  An anchor anywhere a subschema may stand; refs from anywhere.
+    const char *text = "{\"type\":\"object\",\"$defs\":{\"id\":{\"$anchor\":\"id\","
+                       "\"type\":\"string\",\"pattern\":\"^[a-z]+$\"}},"
+                       "\"properties\":{\"a\":{\"$ref\":\"#id\"},"
+                       "\"list\":{\"type\":\"array\",\"items\":{\"$anchor\":\"item.v-1_x\","
+                       "\"type\":\"integer\",\"minimum\":0}},"
+                       "\"b\":{\"$ref\":\"#item.v-1_x\",\"maximum\":9}}}";
+    s_expect_text (text, "{\"a\":\"abc\",\"list\":[1,2],\"b\":3}", NULL);
+    s_expect_text (text, "{\"a\":\"ABC\"}", "Argument 'a' must match the pattern ^[a-z]+$.");
+    s_expect_text (text, "{\"b\":-1}", "Argument 'b' must be at least 0.");
+    s_expect_text (text, "{\"b\":10}", "Argument 'b' must be at most 9.");
+    //  A recursive schema through an anchor.
+    const char *tree = "{\"type\":\"object\",\"$anchor\":\"node\",\"properties\":{"
+                       "\"kids\":{\"type\":\"array\",\"items\":{\"$ref\":\"#node\"}},"
+                       "\"name\":{\"type\":\"string\"}}}";
+    s_expect_text (tree, "{\"kids\":[{\"kids\":[{\"name\":\"leaf\"}]}]}", NULL);
+    s_expect_text (tree, "{\"kids\":[{\"kids\":[{\"name\":1}]}]}",
+                   "Argument 'kids[0].kids[0].name' must be a string.");
+
+    //  Load time: names are plain names, used once, and refs must find one.
+    s_expect_valid (S_OBJ ("\"n\":{\"$anchor\":5}"),
+                    "f.json: tool \"t\": inputSchema.properties.n.$anchor must be a string");
+    s_expect_valid (S_OBJ ("\"n\":{\"$anchor\":\"1st\"}"),
+                    "inputSchema.properties.n.$anchor \"1st\" is not a valid anchor name");
+    s_expect_valid (S_OBJ ("\"n\":{\"$anchor\":\"a b\"}"), "is not a valid anchor name");
+    s_expect_valid (S_OBJ ("\"n\":{\"$anchor\":\"\"}"), "is not a valid anchor name");
+    s_expect_valid (S_OBJ ("\"n\":{\"$anchor\":\"x/y\"}"), "is not a valid anchor name");
+    s_expect_valid (S_OBJ ("\"n\":{\"$anchor\":\"x\"},\"m\":{\"$anchor\":\"x\"}"),
+                    "$anchor \"x\" is already the $anchor of another subschema");
+    s_expect_valid (S_OBJ ("\"n\":{\"$ref\":\"#nowhere\"}"),
+                    "$ref \"#nowhere\" names no $anchor in this inputSchema");
+    s_expect_valid (S_OBJ ("\"n\":{\"$ref\":\"#a%20b\"}"), "is not supported: only local");
+    //  "$anchor" inside a const or an unknown keyword is data, not an anchor.
+    s_expect_valid (S_OBJ ("\"n\":{\"const\":{\"$anchor\":\"c\"}},\"m\":{\"$ref\":\"#c\"}"),
+                    "$ref \"#c\" names no $anchor");
+    s_expect_valid (S_OBJ ("\"n\":{\"x-ui\":{\"$anchor\":\"c\"}},\"m\":{\"$ref\":\"#c\"}"),
+                    "$ref \"#c\" names no $anchor");
+    //  Anchors that only refer to each other loop.
+    s_expect_valid ("{\"type\":\"object\",\"$defs\":{\"a\":{\"$anchor\":\"a\",\"$ref\":\"#b\"},"
+                    "\"b\":{\"$anchor\":\"b\",\"allOf\":[{\"$ref\":\"#a\"}]}}}",
+                    "refers back to itself");
+    //  At most SB_MAX_SCHEMA_ANCHORS.
+    json_t *wide = json_pack ("{s:s, s:o}", "type", "object", "properties", json_object ());
+    for (int i = 0; i <= SB_MAX_SCHEMA_ANCHORS; i++) {
+        char name [16];
+        snprintf (name, sizeof name, "p%d", i);
+        json_object_set_new (json_object_get (wide, "properties"), name,
+                             json_pack ("{s:s}", "$anchor", name));
+    }
+    char *why = NULL;
+    assert_int_equal (sb_schema_validate (wide, "w", &why), -1);
+    assert_non_null (strstr (why, "is one $anchor too many (at most 64 in one inputSchema)"));
+    free (why);
+    json_decref (wide);
+
+    //  Unvalidated, a $ref to an anchor that is not there stops cleanly,
+    //  and of two anchors with one name the first is used.
+    json_t *broken = s_json (S_OBJ ("\"n\":{\"$ref\":\"#gone\"}"));
+    s_expect (broken, "{\"n\":1}", "($ref \"#gone\" points nowhere)");
+    json_decref (broken);
+    broken = s_json ("{\"type\":\"object\",\"$defs\":{\"a\":{\"$anchor\":\"x\","
+                     "\"type\":\"string\"}},\"properties\":{\"n\":{\"$ref\":\"#x\"},"
+                     "\"m\":{\"$anchor\":\"x\",\"type\":\"integer\"}}}");
+    char *error = NULL;
+    json_t *args = s_json ("{\"n\":1}");
+    assert_int_equal (sb_schema_check (broken, args, &error), -1);
+    assert_string_equal (error, "Argument 'n' must be a string.");
+    free (error);
+    json_decref (args);
+    json_decref (broken);
 }
 
 static void
@@ -787,6 +947,8 @@ main (void)
         cmocka_unit_test (test_arrays),
         cmocka_unit_test (test_combinators),
         cmocka_unit_test (test_refs),
+        cmocka_unit_test (test_composed_schema),
+        cmocka_unit_test (test_anchors),
         cmocka_unit_test (test_validate),
         cmocka_unit_test (test_hostile),
         cmocka_unit_test (test_compiled),

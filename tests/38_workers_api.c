@@ -350,9 +350,9 @@ test_builtin_fixtures (void **state)
     json_decref (result);
 
     result = s_call ("fx-4", 3000, 0, "tools/call", "json_schema_2020_12_tool",
-                     "{\"name\":\"n\",\"address\":{\"city\":\"c\"}}", &status);
-    assert_string_equal (s_text_of (result),
-                         "JSON Schema 2020-12 tool called with: {\"name\":\"n\",\"address\":{\"city\":\"c\"}}");
+                     "{\"name\":\"n\",\"email\":\"e\",\"address\":{\"city\":\"c\"}}", &status);
+    assert_string_equal (s_text_of (result), "JSON Schema 2020-12 tool called with: "
+                         "{\"name\":\"n\",\"email\":\"e\",\"address\":{\"city\":\"c\"}}");
     json_decref (result);
 
     //  Answered after a timer on the worker's loop.
