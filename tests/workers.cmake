@@ -40,3 +40,10 @@ sb_add_test(38_workers_cancel
     LIBS ${SB_WORKERS_TEST_LIBS}
     TIMEOUT 60)
 add_dependencies(38_workers_cancel sb-worker)
+
+# MCP 2026-07-28 input-required results: jobs carrying the client's answers.
+sb_add_test(38_workers_inputs
+    SOURCES 38_workers_inputs.c 38_workers_fake.c
+    LIBS ${SB_WORKERS_TEST_LIBS}
+    TIMEOUT 60)
+add_dependencies(38_workers_inputs sb-worker)

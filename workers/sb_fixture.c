@@ -3,11 +3,15 @@
     Content fixtures answer at once. Timed fixtures (logging, progress,
     reconnection) keep an s_run_t with the next step's due time; one reactor
     timer fires for the earliest. Asking fixtures (sampling, elicitation)
-    keep an s_run_t until the client's answer arrives. The texts and shapes
-    follow the conformance suite's everything-server. */
+    keep an s_run_t until the client's answer arrives. Question fixtures
+    (S_INPUTS, the 2026-07-28 input-required ones) ask a table of keyed
+    questions in stages, each stage once the one before is answered, and
+    build their result from the answers. The texts and shapes follow the
+    conformance suite's everything-server and scenario descriptions. */
 #include "workers/sb_fixture.h"
 #include "common/sb_clock.h"
 #include "common/sb_log.h"
+#include "common/sb_text.h"
 
 #include <czmq.h>
 #include <stdarg.h>
@@ -26,13 +30,74 @@ typedef enum {
     S_DELAY,            /* answers after 100 ms (test_reconnection) */
     S_SAMPLING,         /* asks sampling/createMessage */
     S_ELICIT,           /* asks elicitation/create */
+    S_INPUTS,           /* asks keyed questions in stages (s_question_t) */
 } s_kind_t;
+
+#define S_MAX_QUESTIONS 4       /* questions one S_INPUTS fixture asks */
+
+/*  One question of an S_INPUTS fixture. */
+typedef struct {
+    const char *key;            /* its inputRequests key */
+    int stage;                  /* asked once every earlier stage is answered */
+    bool optional;              /* a refusal is reported, not fatal */
+    const char *request;        /* {"method": …, "params": …} */
+} s_question_t;
+
+typedef struct _s_run_t s_run_t;
 
 typedef struct {
     const char *name;           /* fixture name */
     s_kind_t kind;              /* how it runs */
     const char *result;         /* S_CONTENT / S_DELAY: the CallToolResult; asks: result prefix */
+    const s_question_t *questions;          /* S_INPUTS: up to S_MAX_QUESTIONS, NULL key ends */
+    char *(*finish) (const s_run_t *run);   /* S_INPUTS: the result text from the answers */
 } s_spec_t;
+
+#define S_ASK_NAME(message) \
+    "{\"method\":\"elicitation/create\",\"params\":{\"mode\":\"form\",\"message\":\"" message "\"," \
+    "\"requestedSchema\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"}}," \
+    "\"required\":[\"name\"]}}}"
+#define S_ASK_CONFIRM(message) \
+    "{\"method\":\"elicitation/create\",\"params\":{\"mode\":\"form\",\"message\":\"" message "\"," \
+    "\"requestedSchema\":{\"type\":\"object\",\"properties\":{\"ok\":{\"type\":\"boolean\"}}," \
+    "\"required\":[\"ok\"]}}}"
+#define S_SAMPLE(text, tokens) \
+    "{\"method\":\"sampling/createMessage\",\"params\":{\"messages\":[{\"role\":\"user\"," \
+    "\"content\":{\"type\":\"text\",\"text\":\"" text "\"}}],\"maxTokens\":" #tokens "}}"
+#define S_ROOTS "{\"method\":\"roots/list\",\"params\":{}}"
+
+static const s_question_t s_q_elicitation [] = {
+    { "user_name", 0, false, S_ASK_NAME ("What is your name?") }, { NULL, 0, false, NULL } };
+static const s_question_t s_q_sampling [] = {
+    { "capital_question", 0, false, S_SAMPLE ("What is the capital of France?", 100) }, { NULL, 0, false, NULL } };
+static const s_question_t s_q_roots [] = {
+    { "client_roots", 0, false, S_ROOTS }, { NULL, 0, false, NULL } };
+static const s_question_t s_q_confirm [] = {
+    { "confirm", 0, false, S_ASK_CONFIRM ("Please confirm") }, { NULL, 0, false, NULL } };
+static const s_question_t s_q_multiple [] = {
+    { "user_name", 0, false, S_ASK_NAME ("What is your name?") },
+    { "greeting", 0, false, S_SAMPLE ("Generate a greeting", 50) },
+    { "client_roots", 0, false, S_ROOTS }, { NULL, 0, false, NULL } };
+static const s_question_t s_q_rounds [] = {
+    { "step1", 0, false, S_ASK_NAME ("Step 1: What is your name?") },
+    { "step2", 1, false, "{\"method\":\"elicitation/create\",\"params\":{\"mode\":\"form\","
+      "\"message\":\"Step 2: What is your favorite color?\",\"requestedSchema\":{\"type\":\"object\","
+      "\"properties\":{\"color\":{\"type\":\"string\"}},\"required\":[\"color\"]}}}" }, { NULL, 0, false, NULL } };
+static const s_question_t s_q_capabilities [] = {
+    { "user_name", 0, true, S_ASK_NAME ("What is your name?") },
+    { "capital_question", 0, true, S_SAMPLE ("What is the capital of France?", 100) }, { NULL, 0, false, NULL } };
+static const s_question_t s_q_needs_sampling [] = {
+    { "completion", 0, false, S_SAMPLE ("Say hello.", 20) }, { NULL, 0, false, NULL } };
+static const s_question_t s_q_streaming [] = {
+    { "confirm", 0, false, S_ASK_CONFIRM ("Please confirm to continue") }, { NULL, 0, false, NULL } };
+
+static char *s_finish_hello (const s_run_t *run);
+static char *s_finish_sampled (const s_run_t *run);
+static char *s_finish_roots (const s_run_t *run);
+static char *s_finish_confirm (const s_run_t *run);
+static char *s_finish_multiple (const s_run_t *run);
+static char *s_finish_rounds (const s_run_t *run);
+static char *s_finish_listing (const s_run_t *run);
 
 static const char s_elicit_1034 [] =
     "{\"method\":\"elicitation/create\",\"params\":{\"mode\":\"form\","
@@ -66,68 +131,71 @@ static const char s_elicit_1330 [] =
 
 static const s_spec_t s_specs [] = {
     { "test_simple_text", S_CONTENT,
-      "{\"content\":[{\"type\":\"text\",\"text\":\"This is a simple text response for testing.\"}]}" },
+      "{\"content\":[{\"type\":\"text\",\"text\":\"This is a simple text response for testing.\"}]}", NULL, NULL },
     { "test_image_content", S_CONTENT,
-      "{\"content\":[{\"type\":\"image\",\"data\":\"" S_IMAGE "\",\"mimeType\":\"image/png\"}]}" },
+      "{\"content\":[{\"type\":\"image\",\"data\":\"" S_IMAGE "\",\"mimeType\":\"image/png\"}]}", NULL, NULL },
     { "test_audio_content", S_CONTENT,
-      "{\"content\":[{\"type\":\"audio\",\"data\":\"" S_AUDIO "\",\"mimeType\":\"audio/wav\"}]}" },
+      "{\"content\":[{\"type\":\"audio\",\"data\":\"" S_AUDIO "\",\"mimeType\":\"audio/wav\"}]}", NULL, NULL },
     { "test_embedded_resource", S_CONTENT,
       "{\"content\":[{\"type\":\"resource\",\"resource\":{\"uri\":\"test://embedded-resource\","
-      "\"mimeType\":\"text/plain\",\"text\":\"This is an embedded resource content.\"}}]}" },
+      "\"mimeType\":\"text/plain\",\"text\":\"This is an embedded resource content.\"}}]}", NULL, NULL },
     { "test_multiple_content_types", S_CONTENT,
       "{\"content\":[{\"type\":\"text\",\"text\":\"Multiple content types test:\"},"
       "{\"type\":\"image\",\"data\":\"" S_IMAGE "\",\"mimeType\":\"image/png\"},"
       "{\"type\":\"resource\",\"resource\":{\"uri\":\"test://mixed-content-resource\","
-      "\"mimeType\":\"application/json\",\"text\":\"{\\\"test\\\":\\\"data\\\",\\\"value\\\":123}\"}}]}" },
+      "\"mimeType\":\"application/json\",\"text\":\"{\\\"test\\\":\\\"data\\\",\\\"value\\\":123}\"}}]}", NULL, NULL },
     { "test_error_handling", S_CONTENT,
       "{\"content\":[{\"type\":\"text\",\"text\":\"This tool intentionally returns an error for testing\"}],"
-      "\"isError\":true}" },
-    { "json_schema_2020_12_tool", S_CONTENT, NULL },    // echoes its arguments
+      "\"isError\":true}", NULL, NULL },
+    { "json_schema_2020_12_tool", S_CONTENT, NULL, NULL, NULL },    // echoes its arguments
     { "test_tool_with_logging", S_LOGGING,
-      "{\"content\":[{\"type\":\"text\",\"text\":\"Tool with logging executed successfully\"}]}" },
+      "{\"content\":[{\"type\":\"text\",\"text\":\"Tool with logging executed successfully\"}]}", NULL, NULL },
     { "test_tool_with_progress", S_PROGRESS,
-      "{\"content\":[{\"type\":\"text\",\"text\":\"Tool with progress executed successfully\"}]}" },
+      "{\"content\":[{\"type\":\"text\",\"text\":\"Tool with progress executed successfully\"}]}", NULL, NULL },
     { "test_reconnection", S_DELAY,
       "{\"content\":[{\"type\":\"text\",\"text\":\"Reconnection test completed successfully. If you "
-      "received this, the client properly reconnected after stream closure.\"}]}" },
-    { "test_sampling", S_SAMPLING, "LLM response: " },
-    { "test_elicitation", S_ELICIT, "User response: " },
-    { "test_elicitation_sep1034_defaults", S_ELICIT, "Elicitation completed: " },
-    { "test_elicitation_sep1330_enums", S_ELICIT, "Elicitation completed: " },
+      "received this, the client properly reconnected after stream closure.\"}]}", NULL, NULL },
+    { "test_sampling", S_SAMPLING, "LLM response: ", NULL, NULL },
+    { "test_elicitation", S_ELICIT, "User response: ", NULL, NULL },
+    { "test_elicitation_sep1034_defaults", S_ELICIT, "Elicitation completed: ", NULL, NULL },
+    { "test_elicitation_sep1330_enums", S_ELICIT, "Elicitation completed: ", NULL, NULL },
+    { "test_logging_tool", S_LOGGING,
+      "{\"content\":[{\"type\":\"text\",\"text\":\"Logging tool executed successfully\"}]}", NULL, NULL },
+    { "test_input_required_result_elicitation", S_INPUTS, NULL, s_q_elicitation, s_finish_hello },
+    { "test_input_required_result_sampling", S_INPUTS, NULL, s_q_sampling, s_finish_sampled },
+    { "test_input_required_result_list_roots", S_INPUTS, NULL, s_q_roots, s_finish_roots },
+    { "test_input_required_result_request_state", S_INPUTS, NULL, s_q_confirm, s_finish_confirm },
+    { "test_input_required_result_tampered_state", S_INPUTS, NULL, s_q_confirm, s_finish_confirm },
+    { "test_input_required_result_multiple_inputs", S_INPUTS, NULL, s_q_multiple, s_finish_multiple },
+    { "test_input_required_result_multi_round", S_INPUTS, NULL, s_q_rounds, s_finish_rounds },
+    { "test_input_required_result_capabilities", S_INPUTS, NULL, s_q_capabilities, s_finish_listing },
+    { "test_missing_capability", S_INPUTS, NULL, s_q_needs_sampling, s_finish_sampled },
+    { "test_streaming_elicitation", S_INPUTS, NULL, s_q_streaming, s_finish_listing },
 };
 
+/*  The argument of an S_INPUTS question's answer callback. */
 typedef struct {
+    s_run_t *run;               /* its run */
+    size_t index;               /* the question in run->spec->questions */
+} s_slot_t;
+
+struct _s_run_t {
     sb_fixture_t *owner;        /* runner */
     sb_worker_job_t *job;       /* the job it answers */
     const s_spec_t *spec;       /* what it runs */
     int step;                   /* notifications sent so far */
     int64_t due;                /* monotonic ms of the next step, -1: waiting for an answer */
-} s_run_t;
+    int stage;                  /* S_INPUTS: the stage being asked */
+    int waiting;                /* S_INPUTS: its questions not answered yet */
+    json_t *answers;            /* S_INPUTS: key → the client's {"result"|"error": …} */
+    s_slot_t slots [S_MAX_QUESTIONS];   /* S_INPUTS: callback arguments */
+};
 
 struct _sb_fixture_t {
     sb_reactor_t *reactor;      /* the worker's loop (borrowed) */
     int timer;                  /* fires at the earliest due step */
     zlistx_t *runs;             /* s_run_t still going (owned) */
 };
-
-//  Formats a new string (caller frees); NULL when out of memory.
-static char *
-s_strfmt (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
-static char *
-s_strfmt (const char *fmt, ...)
-{
-    va_list ap;
-    va_start (ap, fmt);
-    int len = vsnprintf (NULL, 0, fmt, ap);
-    va_end (ap);
-    char *text = len >= 0 ? malloc ((size_t) len + 1) : NULL;
-    if (text) {
-        va_start (ap, fmt);
-        vsnprintf (text, (size_t) len + 1, fmt, ap);
-        va_end (ap);
-    }
-    return text;
-}
 
 static const s_spec_t *
 s_find (const char *name)
@@ -182,6 +250,7 @@ s_run_drop (s_run_t *run)
     void *handle = zlistx_find (self->runs, run);
     if (handle)
         zlistx_delete (self->runs, handle);
+    json_decref (run->answers);
     free (run);
     s_arm (self);
 }
@@ -256,9 +325,9 @@ s_on_answer (sb_worker_job_t *job, const char *response_json, void *arg)
     char *text = NULL;
     if (!json_is_object (result)) {
         const char *message = json_string_value (json_object_get (error, "message"));
-        text = s_strfmt ("The client did not answer the %s request: %s",
-                                run->spec->kind == S_SAMPLING ? "sampling" : "elicitation",
-                                message ? message : "no result");
+        text = sb_strfmt ("The client did not answer the %s request: %s",
+                          run->spec->kind == S_SAMPLING ? "sampling" : "elicitation",
+                          message ? message : "no result");
         s_run_finish (run, s_text_result (text ? text : "no answer", true));
     }
     else
@@ -267,7 +336,7 @@ s_on_answer (sb_worker_job_t *job, const char *response_json, void *arg)
         const char *said = json_string_value (json_object_get (content, "text"));
         if (!said && json_is_array (content))
             said = json_string_value (json_object_get (json_array_get (content, 0), "text"));
-        text = s_strfmt ("%s%s", run->spec->result, said ? said : "No response");
+        text = sb_strfmt ("%s%s", run->spec->result, said ? said : "No response");
         s_run_finish (run, s_text_result (text ? text : "", false));
     }
     else {
@@ -275,14 +344,233 @@ s_on_answer (sb_worker_job_t *job, const char *response_json, void *arg)
         json_t *content = json_object_get (result, "content");
         char *dumped = json_dumps (content ? content : json_object_get (result, "nothing"),
                                    JSON_COMPACT | JSON_ENCODE_ANY);
-        text = s_strfmt ("%saction=%s, content=%s", run->spec->result,
-                                action ? action : "unknown", dumped && content ? dumped : "{}");
+        text = sb_strfmt ("%saction=%s, content=%s", run->spec->result,
+                          action ? action : "unknown", dumped && content ? dumped : "{}");
         free (dumped);
         s_run_finish (run, s_text_result (text ? text : "", false));
     }
     free (text);
     json_decref (response);
     (void) job;
+}
+
+//  ---------------------------------------------------------------------------
+//  Question fixtures (S_INPUTS)
+
+//  The client's result for question `key`, or NULL (unanswered or refused).
+static json_t *
+s_result_of (const s_run_t *run, const char *key)
+{
+    json_t *result = json_object_get (json_object_get (run->answers, key), "result");
+    return json_is_object (result) ? result : NULL;
+}
+
+//  A string member of the content an elicitation returned, or NULL.
+static const char *
+s_elicited (const s_run_t *run, const char *key, const char *field)
+{
+    json_t *result = s_result_of (run, key);
+    const char *action = json_string_value (json_object_get (result, "action"));
+    if (!action || strcmp (action, "accept") != 0)
+        return NULL;
+    return json_string_value (json_object_get (json_object_get (result, "content"), field));
+}
+
+//  The text a sampling result carries, or NULL.
+static const char *
+s_sampled (const s_run_t *run, const char *key)
+{
+    json_t *content = json_object_get (s_result_of (run, key), "content");
+    const char *said = json_string_value (json_object_get (content, "text"));
+    if (!said && json_is_array (content))
+        said = json_string_value (json_object_get (json_array_get (content, 0), "text"));
+    return said;
+}
+
+//  "uri (name), …" of a roots result (new string), or NULL.
+static char *
+s_roots (const s_run_t *run, const char *key)
+{
+    json_t *roots = json_object_get (s_result_of (run, key), "roots");
+    char *text = strdup ("");
+    size_t index;
+    json_t *root;
+    json_array_foreach (roots, index, root) {
+        const char *uri = json_string_value (json_object_get (root, "uri"));
+        const char *name = json_string_value (json_object_get (root, "name"));
+        char *more = text ? sb_strfmt ("%s%s%s%s%s%s", text, *text ? ", " : "", uri ? uri : "?",
+                                       name ? " (" : "", name ? name : "", name ? ")" : "") : NULL;
+        free (text);
+        text = more;
+    }
+    return text;
+}
+
+//  One line about the answer to question `q`: what came back or why not.
+static char *
+s_describe (const s_run_t *run, const s_question_t *q)
+{
+    json_t *answer = json_object_get (run->answers, q->key);
+    json_t *error = json_object_get (answer, "error");
+    if (error)
+        return sb_strfmt ("%s: not answered (%s)", q->key,
+                          json_string_value (json_object_get (error, "message"))
+                          ? json_string_value (json_object_get (error, "message")) : "error");
+    if (strstr (q->request, "sampling/createMessage")) {
+        const char *said = s_sampled (run, q->key);
+        return sb_strfmt ("%s: %s", q->key, said ? said : "no text");
+    }
+    if (strstr (q->request, "roots/list")) {
+        char *roots = s_roots (run, q->key);
+        char *text = sb_strfmt ("%s: %s", q->key, roots && *roots ? roots : "no roots");
+        free (roots);
+        return text;
+    }
+    json_t *result = s_result_of (run, q->key);
+    const char *action = json_string_value (json_object_get (result, "action"));
+    char *content = json_dumps (json_object_get (result, "content"), JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = sb_strfmt ("%s: action=%s, content=%s", q->key, action ? action : "unknown",
+                            content ? content : "{}");
+    free (content);
+    return text;
+}
+
+static char *
+s_finish_hello (const s_run_t *run)
+{
+    const char *name = s_elicited (run, "user_name", "name");
+    return name ? sb_strfmt ("Hello, %s!", name)
+                : strdup ("No name was given, so nobody was greeted.");
+}
+
+static char *
+s_finish_sampled (const s_run_t *run)
+{
+    const char *said = s_sampled (run, run->spec->questions [0].key);
+    return sb_strfmt ("LLM response: %s", said ? said : "No response");
+}
+
+static char *
+s_finish_roots (const s_run_t *run)
+{
+    char *roots = s_roots (run, "client_roots");
+    char *text = sb_strfmt ("Client roots: %s", roots && *roots ? roots : "none");
+    free (roots);
+    return text;
+}
+
+//  The request-state fixtures: "state-ok" once the call came back with a
+//  requestState the gateway verified (round 2 or later).
+static char *
+s_finish_confirm (const s_run_t *run)
+{
+    json_t *result = s_result_of (run, "confirm");
+    json_t *ok = json_object_get (json_object_get (result, "content"), "ok");
+    const char *answer = json_is_true (ok) ? "confirmed" : "not confirmed";
+    uint32_t round = sb_worker_job_round (run->job);
+    if (round >= 2)
+        return sb_strfmt ("The user %s; state-ok (requestState verified, round %u).", answer, round);
+    if (round == 1)
+        return sb_strfmt ("The user %s; no requestState came back with the answer.", answer);
+    return sb_strfmt ("The user %s.", answer);
+}
+
+static char *
+s_finish_multiple (const s_run_t *run)
+{
+    const char *name = s_elicited (run, "user_name", "name");
+    const char *greeting = s_sampled (run, "greeting");
+    char *roots = s_roots (run, "client_roots");
+    char *text = sb_strfmt ("Hello, %s! Greeting: %s Roots: %s.", name ? name : "whoever you are",
+                            greeting ? greeting : "none.", roots && *roots ? roots : "none");
+    free (roots);
+    return text;
+}
+
+static char *
+s_finish_rounds (const s_run_t *run)
+{
+    const char *name = s_elicited (run, "step1", "name");
+    const char *color = s_elicited (run, "step2", "color");
+    return sb_strfmt ("%s's favorite color is %s.", name ? name : "Someone", color ? color : "unknown");
+}
+
+static char *
+s_finish_listing (const s_run_t *run)
+{
+    char *text = strdup ("Answers:");
+    for (const s_question_t *q = run->spec->questions; text && q->key; q++) {
+        char *line = s_describe (run, q);
+        char *more = line ? sb_strfmt ("%s %s;", text, line) : NULL;
+        free (line);
+        free (text);
+        text = more;
+    }
+    return text;
+}
+
+static void s_inputs_ask (s_run_t *run);
+
+//  The client's response to one question of an S_INPUTS fixture.
+static void
+s_on_input (sb_worker_job_t *job, const char *response_json, void *arg)
+{
+    s_slot_t *slot = arg;
+    s_run_t *run = slot->run;
+    const s_question_t *q = &run->spec->questions [slot->index];
+    json_t *response = json_loads (response_json ? response_json : "", 0, NULL);
+    if (!json_is_object (response))
+        response = json_pack ("{s:{s:i, s:s}}", "error", "code", -32603, "message", "unreadable answer");
+    json_object_set_new (run->answers, q->key, response);
+    if (--run->waiting > 0)
+        return;
+    //  The stage is complete: a required question refused ends the call.
+    for (const s_question_t *each = run->spec->questions; each->key; each++) {
+        json_t *error = json_object_get (json_object_get (run->answers, each->key), "error");
+        if (!error || each->optional)
+            continue;
+        if (json_integer_value (json_object_get (error, "code")) == -32021) {
+            //  The client lacks the capability: say so as 2026-07-28 wants.
+            char *text = json_dumps (error, JSON_COMPACT);
+            s_run_drop (run);
+            sb_worker_job_fail_rpc (&job, text);
+            free (text);
+            return;
+        }
+        const char *message = json_string_value (json_object_get (error, "message"));
+        char *text = sb_strfmt ("The client did not answer the question \"%s\": %s", each->key,
+                                message ? message : "no result");
+        s_run_finish (run, s_text_result (text ? text : "The client did not answer.", true));
+        free (text);
+        return;
+    }
+    run->stage++;
+    s_inputs_ask (run);
+}
+
+//  Asks the questions of the run's stage, or finishes when none is left.
+static void
+s_inputs_ask (s_run_t *run)
+{
+    for (size_t i = 0; run->spec->questions [i].key; i++) {
+        const s_question_t *q = &run->spec->questions [i];
+        if (q->stage != run->stage)
+            continue;
+        run->slots [i].run = run;
+        run->slots [i].index = i;
+        if (sb_worker_job_ask_key (run->job, q->key, q->request, s_on_input, &run->slots [i]) < 0) {
+            //  Questions asked before stay with the job, which ends here.
+            s_run_finish (run, s_text_result ("switchboard could not ask the client (too many "
+                                              "open questions, or the broker is gone).", true));
+            return;
+        }
+        run->waiting++;
+    }
+    if (run->waiting == 0) {
+        char *text = run->spec->finish (run);
+        s_run_finish (run, s_text_result (text ? text : "The tool could not build its answer.", !text));
+        free (text);
+    }
 }
 
 static const char *
@@ -337,7 +625,7 @@ sb_fixture_start (sb_fixture_t *self, sb_worker_job_t *job, const char *name,
             return;
         }
         char *dumped = json_dumps (args, JSON_COMPACT);
-        char *text = s_strfmt ("JSON Schema 2020-12 tool called with: %s", dumped ? dumped : "{}");
+        char *text = sb_strfmt ("JSON Schema 2020-12 tool called with: %s", dumped ? dumped : "{}");
         free (dumped);
         s_answer (&job, s_text_result (text ? text : "", false));
         free (text);
@@ -361,6 +649,15 @@ sb_fixture_start (sb_fixture_t *self, sb_worker_job_t *job, const char *name,
     if (spec->kind == S_DELAY) {
         run->due = sb_clock_mono_ms () + 2 * SB_FIXTURE_STEP_MS;
         s_arm (self);
+        return;
+    }
+    if (spec->kind == S_INPUTS) {
+        run->answers = json_object ();
+        if (!run->answers) {
+            s_run_finish (run, s_text_result ("out of memory", true));
+            return;
+        }
+        s_inputs_ask (run);
         return;
     }
     char *request = s_ask_request (spec, args);
@@ -407,6 +704,7 @@ sb_fixture_destroy (sb_fixture_t **self_p)
     while (self->runs && (run = zlistx_first (self->runs))) {
         sb_worker_job_set_data (run->job, NULL);
         zlistx_delete (self->runs, zlistx_cursor (self->runs));
+        json_decref (run->answers);
         free (run);
     }
     zlistx_destroy (&self->runs);

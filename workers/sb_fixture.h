@@ -4,9 +4,13 @@
     upstream. They are the tools the official MCP conformance suite expects:
     plain content (text, image, audio, embedded resource, mixed), an error
     result, log and progress notifications sent 50 ms apart, and questions
-    to the client (sampling/createMessage, elicitation/create) whose answers
-    shape the result. Timers run on the worker's reactor; a job's deadline
-    or cancellation releases its fixture state through sb_fixture_abandon. */
+    to the client (sampling/createMessage, elicitation/create, roots/list)
+    whose answers shape the result — among them the keyed questions of MCP
+    2026-07-28's input-required results (test_input_required_result_*,
+    test_missing_capability, test_streaming_elicitation), which also run
+    for older clients as server requests. Timers run on the worker's
+    reactor; a job's deadline, cancellation or input-required result
+    releases its fixture state through sb_fixture_abandon. */
 #ifndef SB_FIXTURE_H_INCLUDED
 #define SB_FIXTURE_H_INCLUDED
 

@@ -33,7 +33,14 @@ struct _sb_worker_job_t {
         uint32_t id;                        /* 0 = free slot */
         sb_worker_answer_fn *on_answer;     /* callback */
         void *arg;                          /* its argument */
+        char key [SB_MAX_INPUT_KEY_LEN + 1];/* 2026-07-28: its inputRequests key */
+        char *request;                      /* 2026-07-28: open, the request to send back */
+        char *answer;                       /* 2026-07-28: settled, the response to deliver */
     } asks [SB_MAX_ASKS_PER_JOB];           /* questions awaiting the client's answer */
+    json_t *inputs;                         /* 2026-07-28: the client's answers, or NULL */
+    json_t *used;                           /* 2026-07-28: keys answered from inputs */
+    uint32_t delivered;                     /* 2026-07-28: answers delivered so far */
+    bool queued;                            /* 2026-07-28: in the worker's settle list */
 };
 
 struct _sb_worker_t {
@@ -47,6 +54,7 @@ struct _sb_worker_t {
     zsock_t *sock;                  /* DEALER to the broker, NULL between sessions */
     int timer;                      /* core timer id */
     zhashx_t *jobs;                 /* corr_id → sb_worker_job_t * (not owned by the hash) */
+    zlistx_t *settle;               /* corr_ids of 2026-07-28 jobs with questions to settle */
     int64_t last_recv_ms;           /* when the broker last spoke */
     int64_t next_heartbeat_ms;      /* when we send our next heartbeat */
     int64_t reconnect_ms;           /* when to open a new session (-1: in session) */
@@ -90,9 +98,12 @@ sb_worker_new (const char *endpoint, const char *service, uint32_t credit, uint3
     self->heartbeat_ms = heartbeat_ms;
     self->reactor = sb_reactor_new ();
     self->jobs = zhashx_new ();
+    self->settle = zlistx_new ();
+    if (self->settle)
+        zlistx_set_destructor (self->settle, (zlistx_destructor_fn *) zstr_free);
     self->reconnect_ms = 0;
     self->backoff_ms = heartbeat_ms < 1000 ? heartbeat_ms : 1000;
-    if (!self->endpoint || !self->reactor || !self->jobs) {
+    if (!self->endpoint || !self->reactor || !self->jobs || !self->settle) {
         sb_worker_destroy (&self);
         return NULL;
     }
@@ -106,6 +117,12 @@ s_job_free (sb_worker_job_t **job_p)
     if (!job)
         return;
     sb_job_clear (&job->spec);
+    for (size_t i = 0; i < SB_MAX_ASKS_PER_JOB; i++) {
+        free (job->asks [i].request);
+        free (job->asks [i].answer);
+    }
+    json_decref (job->inputs);
+    json_decref (job->used);
     free (job);
     *job_p = NULL;
 }
@@ -139,6 +156,7 @@ sb_worker_destroy (sb_worker_t **self_p)
         s_abandon_all (self);
         zhashx_destroy (&self->jobs);
     }
+    zlistx_destroy (&self->settle);
     if (self->sock && self->reactor)
         sb_reactor_unwatch_socket (self->reactor, self->sock);
     zsock_destroy (&self->sock);
@@ -318,6 +336,7 @@ s_session_reset (sb_worker_t *self, uint32_t wait_ms, const char *why)
 //  Jobs
 
 static void s_expire_jobs (sb_worker_t *self, int64_t now);
+static void s_settle_all (sb_worker_t *self);
 
 static void
 s_on_job (sb_worker_t *self, sb_msg_t *msg)
@@ -362,6 +381,17 @@ s_on_job (sb_worker_t *self, sb_msg_t *msg)
         s_send_failed (self, job->corr_id, SB_STATUS_FAILED, "malformed job");
         s_job_free (&job);
         return;
+    }
+    if (job->spec.inputs) {
+        //  A 2026-07-28 call: the answers its questions are settled against.
+        job->inputs = json_loads (job->spec.inputs, JSON_REJECT_DUPLICATES, NULL);
+        job->used = json_array ();
+        if (!json_is_object (job->inputs) || !job->used) {
+            sb_log_warn ("job_malformed", "corr_id=%s inputs are not a JSON object", job->corr_id);
+            s_send_failed (self, job->corr_id, SB_STATUS_FAILED, "malformed job");
+            s_job_free (&job);
+            return;
+        }
     }
     if (zhashx_insert (self->jobs, job->corr_id, job)) {
         s_send_failed (self, job->corr_id, SB_STATUS_FAILED, "job table error");
@@ -429,6 +459,12 @@ s_on_answer (sb_worker_t *self, sb_msg_t *msg)
     sb_worker_job_t *job = zhashx_lookup (self->jobs, msg->corr_id);
     if (!job)
         return;
+    if (job->inputs) {
+        //  Its questions go back as an input-required result, never as ASK.
+        sb_log_warn ("answer_unexpected", "corr_id=%s ask=%u: a 2026-07-28 job asks no ANSWER",
+                     job->corr_id, msg->ask_id);
+        return;
+    }
     for (size_t i = 0; i < SB_MAX_ASKS_PER_JOB; i++) {
         if (job->asks [i].id != msg->ask_id)
             continue;
@@ -534,6 +570,7 @@ s_tick (sb_worker_t *self)
         }
     }
     s_expire_jobs (self, now);
+    s_settle_all (self);
 
     int64_t due = now + self->heartbeat_ms;
     if (self->sock) {
@@ -704,22 +741,280 @@ sb_worker_job_notify (sb_worker_job_t *job, const char *notification_json)
     return s_send_call_message (job->worker, job->corr_id, 0, notification_json);
 }
 
+//  ---------------------------------------------------------------------
+//  Questions of 2026-07-28 calls: settled here against the job's inputs
+
+//  The capability `method` with `params` needs (SB_JOB_CAP_*; 0: none the
+//  client can be asked) and its name in requiredCapabilities.
+static uint32_t
+s_needed_cap (const char *method, const json_t *params, json_t **required)
+{
+    *required = NULL;
+    if (strcmp (method, "elicitation/create") == 0) {
+        const char *mode = json_string_value (json_object_get (params, "mode"));
+        bool url = mode && strcmp (mode, "url") == 0;
+        *required = url ? json_pack ("{s:{s:{}}}", "elicitation", "url")
+                        : json_pack ("{s:{}}", "elicitation");
+        return url ? SB_JOB_CAP_ELICIT_URL : SB_JOB_CAP_ELICITATION;
+    }
+    if (strcmp (method, "sampling/createMessage") == 0) {
+        *required = json_pack ("{s:{}}", "sampling");
+        return SB_JOB_CAP_SAMPLING;
+    }
+    if (strcmp (method, "roots/list") == 0) {
+        *required = json_pack ("{s:{}}", "roots");
+        return SB_JOB_CAP_ROOTS;
+    }
+    return 0;
+}
+
+//  True when `response` has the shape of a client's result for `method`.
+static bool
+s_response_ok (const char *method, const json_t *response)
+{
+    if (!json_is_object (response))
+        return false;
+    if (strcmp (method, "elicitation/create") == 0) {
+        const char *action = json_string_value (json_object_get (response, "action"));
+        json_t *content = json_object_get (response, "content");
+        return action && (strcmp (action, "accept") == 0 || strcmp (action, "decline") == 0
+                          || strcmp (action, "cancel") == 0)
+            && (!content || json_is_object (content));
+    }
+    if (strcmp (method, "sampling/createMessage") == 0) {
+        json_t *content = json_object_get (response, "content");
+        return json_is_string (json_object_get (response, "role"))
+            && (json_is_object (content) || json_is_array (content));
+    }
+    return json_is_array (json_object_get (response, "roots"));
+}
+
+//  {"error": {code, message[, data: {requiredCapabilities}]}} (new text).
+static char *
+s_refusal (int code, const char *message, json_t *required)
+{
+    json_t *error = json_pack ("{s:i, s:s}", "code", code, "message", message);
+    if (error && required)
+        json_object_set_new (error, "data", json_pack ("{s:O}", "requiredCapabilities", required));
+    json_t *doc = error ? json_pack ("{s:o}", "error", error) : NULL;
+    char *text = doc ? json_dumps (doc, JSON_COMPACT) : NULL;
+    json_decref (doc);
+    return text;
+}
+
+static void
+s_queue_settle (sb_worker_job_t *job)
+{
+    if (job->queued)
+        return;
+    char *corr_id = strdup (job->corr_id);
+    if (corr_id && zlistx_add_end (job->worker->settle, corr_id))
+        job->queued = true;
+    else
+        free (corr_id);
+}
+
+//  Fills slot `slot` of a 2026-07-28 job for the question `request_json`
+//  under `key`: settled (answer) or open (request). 0, or -1 when refused.
+static int
+s_settle_ask (sb_worker_job_t *job, size_t slot, uint32_t id, const char *key,
+              const char *request_json)
+{
+    char name [SB_MAX_INPUT_KEY_LEN + 16];
+    if (!key) {
+        snprintf (name, sizeof name, "input_%u", id);
+        key = name;
+    }
+    size_t len = strlen (key);
+    if (len == 0 || len > SB_MAX_INPUT_KEY_LEN)
+        return -1;
+    for (size_t i = 0; i < SB_MAX_ASKS_PER_JOB; i++)
+        if (job->asks [i].id && strcmp (job->asks [i].key, key) == 0)
+            return -1;
+    size_t index;
+    json_t *done;
+    json_array_foreach (job->used, index, done)
+        if (strcmp (json_string_value (done), key) == 0)
+            return -1;
+    json_t *request = json_loads (request_json, JSON_REJECT_DUPLICATES, NULL);
+    const char *method = json_string_value (json_object_get (request, "method"));
+    json_t *params = json_object_get (request, "params");
+    if (!method || (params && !json_is_object (params))) {
+        json_decref (request);
+        return -1;
+    }
+    json_t *required = NULL;
+    uint32_t needed = s_needed_cap (method, params, &required);
+    json_t *response = json_object_get (job->inputs, key);
+    char *answer = NULL, *open = NULL;
+    char message [160];
+    if (!needed) {
+        snprintf (message, sizeof message, "MCP clients are not asked %.64s", method);
+        answer = s_refusal (-32601, message, NULL);
+    }
+    else
+    if (!(job->spec.caps & needed)) {
+        snprintf (message, sizeof message, "The client did not declare the capability "
+                  "%.64s needs.", method);
+        answer = s_refusal (-32021, message, required);
+    }
+    else
+    if (s_response_ok (method, response)) {
+        json_t *doc = json_pack ("{s:O}", "result", response);
+        answer = doc ? json_dumps (doc, JSON_COMPACT) : NULL;
+        json_decref (doc);
+        if (answer && json_array_append_new (job->used, json_string (key))) {
+            free (answer);
+            answer = NULL;
+        }
+    }
+    else {
+        //  Not answered yet, or not answered properly: ask (again).
+        json_t *doc = json_pack ("{s:s, s:O}", "method", method, "params", params ? params : json_object ());
+        open = doc ? json_dumps (doc, JSON_COMPACT) : NULL;
+        json_decref (doc);
+    }
+    json_decref (required);
+    json_decref (request);
+    if (!answer && !open)
+        return -1;
+    memcpy (job->asks [slot].key, key, len + 1);
+    job->asks [slot].answer = answer;
+    job->asks [slot].request = open;
+    s_queue_settle (job);
+    return 0;
+}
+
+//  Ends `job` with its open questions as an input-required result.
+static void
+s_input_required (sb_worker_t *self, sb_worker_job_t *job)
+{
+    json_t *requests = json_object ();
+    for (size_t i = 0; requests && i < SB_MAX_ASKS_PER_JOB; i++)
+        if (job->asks [i].id && job->asks [i].request)
+            json_object_set_new (requests, job->asks [i].key,
+                                 json_loads (job->asks [i].request, 0, NULL));
+    json_t *result = requests ? json_pack ("{s:s, s:o, s:O}", "resultType", "input_required",
+                                           "inputRequests", requests, "inputsUsed", job->used)
+                              : NULL;
+    char *text = result ? json_dumps (result, JSON_COMPACT) : NULL;
+    json_decref (result);
+    sb_log_info ("job_input_required", "corr_id=%s round=%u questions=%zu", job->corr_id,
+                 job->spec.round, requests ? json_object_size (requests) : 0);
+    zhashx_delete (self->jobs, job->corr_id);
+    if (!text)
+        s_send_failed (self, job->corr_id, SB_STATUS_FAILED, "out of memory");
+    else
+    if (sb_clock_mono_ms () < job->deadline_ms)
+        s_send_result (self, job->corr_id, SB_STATUS_OK, text);
+    free (text);
+    if (self->role && self->role->abandon)
+        self->role->abandon (self->role_state, job);
+    s_job_free (&job);
+}
+
+//  Delivers a 2026-07-28 job's settled answers (each may ask more), then
+//  ends it with an input-required result if a question is still open.
+static void
+s_settle (sb_worker_t *self, sb_worker_job_t *job)
+{
+    char corr_id [SB_MAX_CORR_ID_LEN + 1];
+    memcpy (corr_id, job->corr_id, sizeof corr_id);
+    while (true) {
+        size_t slot = SB_MAX_ASKS_PER_JOB;
+        for (size_t i = 0; i < SB_MAX_ASKS_PER_JOB && slot == SB_MAX_ASKS_PER_JOB; i++)
+            if (job->asks [i].id && job->asks [i].answer)
+                slot = i;
+        if (slot == SB_MAX_ASKS_PER_JOB)
+            break;
+        if (++job->delivered > SB_WORKER_MAX_LOCAL_ANSWERS) {
+            sb_worker_job_fail (&job, "the tool asked the client too many questions");
+            return;
+        }
+        sb_worker_answer_fn *on_answer = job->asks [slot].on_answer;
+        void *arg = job->asks [slot].arg;
+        char *answer = job->asks [slot].answer;
+        job->asks [slot].answer = NULL;
+        job->asks [slot].id = 0;            //  free the slot before the callback may end the job
+        on_answer (job, answer, arg);
+        free (answer);
+        job = zhashx_lookup (self->jobs, corr_id);
+        if (!job)
+            return;                         //  the role ended it
+    }
+    for (size_t i = 0; i < SB_MAX_ASKS_PER_JOB; i++)
+        if (job->asks [i].id && job->asks [i].request) {
+            s_input_required (self, job);
+            return;
+        }
+}
+
+//  Settles every queued job; answers may queue more, which run too.
+static void
+s_settle_all (sb_worker_t *self)
+{
+    char *corr_id;
+    while ((corr_id = zlistx_first (self->settle))) {
+        corr_id = zlistx_detach_cur (self->settle);
+        sb_worker_job_t *job = zhashx_lookup (self->jobs, corr_id);
+        free (corr_id);
+        if (job) {
+            job->queued = false;
+            s_settle (self, job);
+        }
+    }
+}
+
 int
-sb_worker_job_ask (sb_worker_job_t *job, const char *request_json,
-                   sb_worker_answer_fn *on_answer, void *arg)
+sb_worker_job_ask_key (sb_worker_job_t *job, const char *key, const char *request_json,
+                       sb_worker_answer_fn *on_answer, void *arg)
 {
     if (!job || !request_json || !on_answer)
         return -1;
     for (size_t i = 0; i < SB_MAX_ASKS_PER_JOB; i++) {
         if (job->asks [i].id)
             continue;
-        uint32_t id = ++job->last_ask_id;
-        if (s_send_call_message (job->worker, job->corr_id, id, request_json))
+        uint32_t id = job->last_ask_id + 1;
+        if (job->inputs ? s_settle_ask (job, i, id, key, request_json)
+                        : s_send_call_message (job->worker, job->corr_id, id, request_json))
             return -1;
+        job->last_ask_id = id;
         job->asks [i].id = id;
         job->asks [i].on_answer = on_answer;
         job->asks [i].arg = arg;
         return (int) id;
     }
     return -1;
+}
+
+int
+sb_worker_job_ask (sb_worker_job_t *job, const char *request_json,
+                   sb_worker_answer_fn *on_answer, void *arg)
+{
+    return sb_worker_job_ask_key (job, NULL, request_json, on_answer, arg);
+}
+
+uint32_t
+sb_worker_job_round (const sb_worker_job_t *job)
+{
+    return job->inputs ? job->spec.round : 0;
+}
+
+void
+sb_worker_job_fail_rpc (sb_worker_job_t **job_p, const char *error_json)
+{
+    if (!job_p || !*job_p)
+        return;
+    json_t *error = error_json ? json_loads (error_json, 0, NULL) : NULL;
+    const char *message = json_string_value (json_object_get (error, "message"));
+    json_t *body = json_is_integer (json_object_get (error, "code")) && message
+                 ? json_pack ("{s:s, s:O}", "error", message, "rpc_error", error) : NULL;
+    char *text = body ? json_dumps (body, JSON_COMPACT) : NULL;
+    if (text)
+        sb_worker_job_done (job_p, SB_STATUS_FAILED, text);
+    else
+        sb_worker_job_fail (job_p, "the tool could not be run");
+    free (text);
+    json_decref (body);
+    json_decref (error);
 }

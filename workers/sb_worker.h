@@ -45,9 +45,10 @@ typedef struct {
         exactly once with sb_worker_job_done — during this call or later —
         unless the worker calls `abandon` first. */
     void (*start) (void *state, sb_worker_job_t *job);
-    /*  The job's deadline passed or its session ended: release everything
-        attached to it (sb_worker_job_data) and never answer it. The worker
-        frees the job after this returns. */
+    /*  The job's deadline passed, its session ended, it was cancelled or
+        (2026-07-28) it ended with an input-required result: release
+        everything attached to it (sb_worker_job_data) and never answer it.
+        The worker frees the job after this returns. */
     void (*abandon) (void *state, sb_worker_job_t *job);
 } sb_worker_role_t;
 
@@ -115,17 +116,31 @@ void sb_worker_job_fail (sb_worker_job_t **job_p, const char *message);
 void sb_worker_job_fail_unknown_op (sb_worker_job_t **job_p);
 
 /*  ---------------------------------------------------------------------
-    Talking to the client during a call (see proto/PROTOCOL.md, NOTIFY/ASK).
+    Talking to the client during a call (see proto/PROTOCOL.md, NOTIFY/ASK
+    and "Input-required results").
 
     A job may send notifications (JSON-RPC notifications without an id:
     notifications/progress — the gateway adds the client's progressToken —
     or notifications/message for logs) and ask the client questions
     (JSON-RPC requests without an id: elicitation/create,
-    sampling/createMessage); the gateway numbers and routes them. If the
-    broker CANCELs the job, the role's abandon callback runs and the core
-    answers RESULT `cancelled`. */
+    sampling/createMessage, roots/list). If the broker CANCELs the job, the
+    role's abandon callback runs and the core answers RESULT `cancelled`.
+
+    How a question is answered depends on the call. For clients of MCP up to
+    2025-11-25 the gateway numbers it, sends it to the client and routes the
+    answer back (ASK/ANSWER). A 2026-07-28 call (sb_worker_job_round > 0)
+    has no server requests: the core settles each question itself against
+    the answers the job carries — the client lacks the capability (error
+    -32021), or an answer is given (result) — and delivers that on the next
+    loop turn; a question left open ends the job with an input-required
+    result once nothing else is left to deliver, and the role's abandon
+    callback runs. The client then sends the request again, with the
+    answer under the question's key, and the job runs again from the start:
+    a role asks in the same order every run, and before it changes
+    anything. */
 
 #define SB_MAX_ASKS_PER_JOB 8   /* questions one job may have open at once */
+#define SB_WORKER_MAX_LOCAL_ANSWERS 64  /* answers one 2026-07-28 job may get from its inputs */
 
 /*  Sends a notification (borrowed JSON text) for the job's call.
     Returns 0, or -1 when it could not be sent (too large, no broker). */
@@ -137,11 +152,32 @@ int sb_worker_job_notify (sb_worker_job_t *job, const char *notification_json)
     the job. Not called if the job ends first. */
 typedef void (sb_worker_answer_fn) (sb_worker_job_t *job, const char *response_json, void *arg);
 
-/*  Asks the client (request: borrowed JSON text {"method": …, "params": …}).
-    Returns the ask's id (> 0), or -1 when SB_MAX_ASKS_PER_JOB are open or
-    it could not be sent. */
+/*  Asks the client (request: borrowed JSON text {"method": …, "params": …})
+    under `key` (1..SB_MAX_INPUT_KEY_LEN bytes; NULL: "input_<ask id>"),
+    the inputRequests key of a 2026-07-28 call (ignored for older ones).
+    Returns the ask's id (> 0), or -1 when SB_MAX_ASKS_PER_JOB are open,
+    the key is malformed or already asked in this run, the request is not
+    a JSON object with a string "method", or it could not be sent. */
+int sb_worker_job_ask_key (sb_worker_job_t *job, const char *key, const char *request_json,
+                           sb_worker_answer_fn *on_answer, void *arg)
+    __attribute__ ((warn_unused_result));
+
+/*  sb_worker_job_ask_key with the key NULL. */
 int sb_worker_job_ask (sb_worker_job_t *job, const char *request_json,
                        sb_worker_answer_fn *on_answer, void *arg)
     __attribute__ ((warn_unused_result));
+
+/*  Which request of a 2026-07-28 call the job runs for (1 = the first,
+    n = after n-1 input-required results whose requestState the gateway
+    verified); 0 for calls of older revisions. */
+uint32_t sb_worker_job_round (const sb_worker_job_t *job);
+
+/*  Ends *job_p with a JSON-RPC error for the client instead of a result
+    (`error_json`: borrowed {"code": int, "message": str, "data": …} text,
+    e.g. the -32021 error an ask was refused with): RESULT failed
+    {"error": message, "rpc_error": error}. The gateway passes -32021 on as
+    the JSON-RPC error of a 2026-07-28 call; other calls get an isError
+    result with the message. A malformed `error_json` fails the job plainly. */
+void sb_worker_job_fail_rpc (sb_worker_job_t **job_p, const char *error_json);
 
 #endif
