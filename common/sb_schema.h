@@ -21,6 +21,12 @@
     are refused at load, never silently skipped. The schema itself is
     never rewritten: what a connector publishes is what tools/list shows.
 
+    "x-mcp-header" (MCP 2026-07-28, SEP-2243: the argument is mirrored in
+    an Mcp-Param-<name> header, see gateway/sb_param_header.h) is checked
+    at load as clients check it — an HTTP token, unique without case, on a
+    string, integer or boolean property reached through "properties"
+    alone — and is an annotation at call time.
+
     Two questions, asked at two times: at load, is a tool's inputSchema
     itself well-formed (sb_schema_validate, or sb_schema_new which also
     keeps its patterns compiled); at call time, do the arguments satisfy
@@ -42,6 +48,8 @@
 #define SB_MAX_SCHEMA_NODES     2000    /* subschemas in one inputSchema */
 #define SB_MAX_SCHEMA_PATTERNS  64      /* pattern / patternProperties regexes in one inputSchema */
 #define SB_MAX_SCHEMA_ANCHORS   64      /* $anchor names in one inputSchema */
+#define SB_MAX_SCHEMA_HEADERS   32      /* x-mcp-header annotations in one inputSchema */
+#define SB_MAX_SCHEMA_HEADER_NAME 64    /* bytes of one x-mcp-header name */
 #define SB_MAX_SCHEMA_WORK      1000000 /* steps of one check: subschemas, comparisons, matches */
 
 typedef struct _sb_schema_t sb_schema_t;

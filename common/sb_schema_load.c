@@ -5,7 +5,10 @@
     used once, every $ref must point at a subschema of the same document
     (by JSON pointer or by $anchor), and no chain of $ref / allOf / anyOf /
     oneOf / not / if may come back to where it started without descending
-    into the value (it would never end). Errors name the place by its path
+    into the value (it would never end). An "x-mcp-header" annotation
+    (MCP 2026-07-28, SEP-2243) must be a header-name token, unique in any
+    case, on a string, integer or boolean property reached from the top
+    through "properties" alone: clients drop a tool that breaks these rules. Errors name the place by its path
     in the schema: `where: inputSchema.properties.limit.maximum must be a
     number`.
 
@@ -19,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define S_TABLE_SIZE 4096           /* slots of the subschema table, > 2 × SB_MAX_SCHEMA_NODES */
 
@@ -35,6 +39,10 @@ typedef struct {
     char **why;                     /* the message */
     sb_schema_regexes_t *regexes;   /* where to keep compiled patterns, or NULL */
     sb_schema_anchors_t anchors;    /* every $anchor seen */
+    const char *headers [SB_MAX_SCHEMA_HEADERS];    /* every x-mcp-header seen */
+    size_t header_count;            /* entries of headers used */
+    bool reachable;                 /* the schema walked is reached from the top through
+                                       "properties" alone (or is the top) */
     size_t nodes;                   /* subschemas seen */
     size_t patterns;                /* patterns compiled */
     int pass;                       /* 1 keywords, 2 $ref targets and loops */
@@ -92,7 +100,10 @@ s_walk_at (s_load_t *ld, const json_t *node, const char *key, long index, const 
         sb_schema_path_push_index (ld->path, sizeof ld->path, (size_t) index);
     if (name)
         sb_schema_path_push_key (ld->path, sizeof ld->path, name);
+    bool reachable = ld->reachable;
+    ld->reachable = reachable && name && strcmp (key, "properties") == 0;
     int rc = s_walk (ld, node, depth + 1);
+    ld->reachable = reachable;
     ld->path [old] = 0;
     return rc;
 }
@@ -103,6 +114,14 @@ s_bad_key (s_load_t *ld, const char *key, const char *problem)
 {
     sb_schema_path_push_key (ld->path, sizeof ld->path, key);
     return s_bad (ld, "%s", problem);
+}
+
+//  An RFC 9110 tchar: what an HTTP field name is made of.
+static bool
+s_tchar (char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+        || (c && strchr ("!#$%&'*+-.^_`|~", c));
 }
 
 static bool
@@ -251,6 +270,41 @@ s_check_anchor (s_load_t *ld, const json_t *schema, const json_t *value)
     return 0;
 }
 
+//  Checks an "x-mcp-header" annotation on `schema` (SEP-2243).
+static int
+s_check_header (s_load_t *ld, const json_t *schema, const json_t *value)
+{
+    static const char *const key = "x-mcp-header";
+    if (!json_is_string (value))
+        return s_bad_key (ld, key, "must be a string");
+    const char *name = json_string_value (value);
+    size_t length = json_string_length (value);
+    bool token = length > 0 && length <= SB_MAX_SCHEMA_HEADER_NAME;
+    for (size_t i = 0; token && i < length; i++)
+        token = s_tchar (name [i]);
+    sb_schema_path_push_key (ld->path, sizeof ld->path, key);
+    if (!token)
+        return s_bad (ld, "must be an HTTP header name: 1 to %d letters, digits or "
+                      "!#$%%&'*+-.^_`|~ (no spaces, colons or control characters)",
+                      SB_MAX_SCHEMA_HEADER_NAME);
+    if (schema == ld->root || !ld->reachable)
+        return s_bad (ld, "is only allowed on a property reached from the top through "
+                      "\"properties\" alone (not inside items, $defs, $ref, allOf, anyOf, "
+                      "oneOf, not or if/then/else)");
+    const char *type = json_string_value (json_object_get (schema, "type"));
+    if (!type || (strcmp (type, "string") && strcmp (type, "integer") && strcmp (type, "boolean")))
+        return s_bad (ld, "is only allowed on a property of type string, integer or boolean");
+    for (size_t i = 0; i < ld->header_count; i++)
+        if (strcasecmp (ld->headers [i], name) == 0)
+            return s_bad (ld, "\"%.64s\" names the same header as another property's "
+                          "(header names are compared without case)", name);
+    if (ld->header_count >= SB_MAX_SCHEMA_HEADERS)
+        return s_bad (ld, "is one x-mcp-header too many (at most %d in one inputSchema)",
+                      SB_MAX_SCHEMA_HEADERS);
+    ld->headers [ld->header_count++] = name;
+    return 0;
+}
+
 //  True when `ref` names an $anchor ("#name") rather than a JSON pointer.
 static bool
 s_is_anchor_ref (const char *ref)
@@ -316,6 +370,8 @@ s_check_keyword (s_load_t *ld, const json_t *schema, const char *key, const json
     }
     if (strcmp (key, "$anchor") == 0)
         return s_check_anchor (ld, schema, value);
+    if (strcmp (key, "x-mcp-header") == 0)
+        return s_check_header (ld, schema, value);
     if (s_in (key, s_string_keys)) {
         if (!json_is_string (value))
             return s_bad_key (ld, key, "must be a string");
@@ -497,7 +553,7 @@ sb_schema_load (const json_t *schema, const char *where, char **why, sb_schema_r
 {
     *why = NULL;
     s_load_t ld = { .root = schema, .where = where, .why = why, .regexes = regexes,
-                    .pass = 1, .path = "inputSchema" };
+                    .pass = 1, .path = "inputSchema", .reachable = true };
     ld.table = calloc (S_TABLE_SIZE, sizeof *ld.table);
     if (!ld.table) {
         *why = sb_strfmt ("%s: out of memory", where);

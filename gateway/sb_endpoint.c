@@ -225,6 +225,13 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
         headers.method = value.base, headers.method_len = value.len;
     if (sb_http_header_str (req, "mcp-name", &value))
         headers.name = value.base, headers.name_len = value.len;
+    sb_param_headers_t params = { 0 };
+    for (size_t i = 0; i < req->headers.size; i++)
+        sb_param_headers_add (&params, req->headers.entries [i].name->base,
+                              req->headers.entries [i].name->len,
+                              req->headers.entries [i].value.base,
+                              req->headers.entries [i].value.len);
+    headers.params = &params;
     sb_mcp_env_t env = {
         .connectors = self->connectors,
         .version = SB_VERSION,

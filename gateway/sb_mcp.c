@@ -621,8 +621,15 @@ s_modern_request (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
     if (strcmp (m, "tools/list") == 0)
         s_tools_list (rpc, env, out);
     else
-    if (strcmp (m, "tools/call") == 0)
-        s_tools_call (rpc, env->connectors, out);
+    if (strcmp (m, "tools/call") == 0) {
+        //  Mcp-Param-* headers against the arguments (sb_param_header.h).
+        char problem [SB_PARAM_HEADER_PROBLEM];
+        if (sb_param_headers_check_call (env->headers->params, env->connectors, rpc->params,
+                                         problem, sizeof problem))
+            s_error (out, 400, rpc->id, SB_RPC_HEADER_MISMATCH, problem);
+        else
+            s_tools_call (rpc, env->connectors, out);
+    }
     else
     if (strcmp (m, "resources/list") == 0)
         s_catalog_list (rpc, env, "resources", sb_connectors_resources, out);

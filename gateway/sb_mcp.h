@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "common/sb_connector.h"
+#include "gateway/sb_param_header.h"
 #include "gateway/sb_rpc.h"
 #include "proto/sb_msg.h"
 
@@ -42,6 +43,7 @@ typedef struct {
     size_t method_len;
     const char *name;           /* Mcp-Name (maybe =?base64?…?= encoded) */
     size_t name_len;
+    const sb_param_headers_t *params;   /* Mcp-Param-* (SEP-2243), or NULL */
 } sb_mcp_headers_t;
 
 /*  What the handler needs besides the body. */

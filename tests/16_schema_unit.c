@@ -765,6 +765,89 @@ test_anchors (void **state)
     json_decref (broken);
 }
 
+//  "x-mcp-header" (SEP-2243) is checked at load as clients check it.
+static void
+test_header_annotations (void **state)
+{
+    (void) state;
+    const char *good = "{\"type\":\"object\",\"properties\":{"
+                       "\"region\":{\"type\":\"string\",\"x-mcp-header\":\"Region\"},"
+                       "\"priority\":{\"type\":\"integer\",\"x-mcp-header\":\"Priority\"},"
+                       "\"verbose\":{\"type\":\"boolean\",\"x-mcp-header\":\"X_Verbose.1~\"},"
+                       "\"where\":{\"type\":\"object\",\"properties\":{\"zone\":"
+                       "{\"type\":\"string\",\"x-mcp-header\":\"Zone\"}}}},"
+                       "\"required\":[\"region\"]}";
+    s_expect_valid (good, NULL);
+    //  An annotation only: arguments are checked as without it.
+    s_expect_text (good, "{\"region\":\"us\",\"priority\":1,\"where\":{\"zone\":\"a\"}}", NULL);
+    s_expect_text (good, "{\"region\":5}", "Argument 'region' must be a string.");
+
+    s_expect_valid (S_OBJ ("\"n\":{\"type\":\"string\",\"x-mcp-header\":5}"),
+                    "inputSchema.properties.n.x-mcp-header must be a string");
+    static const char *const bad_names [] = {
+        "", "My Region", "Region:Primary", "R\\u00e9gion", "Region\\t1", "Region\\n", "(x)", NULL
+    };
+    for (size_t i = 0; bad_names [i]; i++) {
+        char text [256];
+        snprintf (text, sizeof text, S_OBJ ("\"n\":{\"type\":\"string\",\"x-mcp-header\":\"%s\"}"),
+                  bad_names [i]);
+        s_expect_valid (text, ".x-mcp-header must be an HTTP header name");
+    }
+    char long_name [SB_MAX_SCHEMA_HEADER_NAME + 2];
+    memset (long_name, 'a', sizeof long_name - 1);
+    long_name [sizeof long_name - 1] = 0;
+    char text [256];
+    snprintf (text, sizeof text, S_OBJ ("\"n\":{\"type\":\"string\",\"x-mcp-header\":\"%s\"}"),
+              long_name);
+    s_expect_valid (text, "must be an HTTP header name: 1 to 64");
+    //  Primitive types only, and never number.
+    s_expect_valid (S_OBJ ("\"n\":{\"type\":\"number\",\"x-mcp-header\":\"N\"}"),
+                    ".x-mcp-header is only allowed on a property of type string, integer or boolean");
+    s_expect_valid (S_OBJ ("\"n\":{\"type\":\"object\",\"x-mcp-header\":\"N\"}"),
+                    "only allowed on a property of type string, integer or boolean");
+    s_expect_valid (S_OBJ ("\"n\":{\"type\":\"array\",\"x-mcp-header\":\"N\"}"),
+                    "only allowed on a property of type string, integer or boolean");
+    s_expect_valid (S_OBJ ("\"n\":{\"type\":\"null\",\"x-mcp-header\":\"N\"}"),
+                    "only allowed on a property of type string, integer or boolean");
+    s_expect_valid (S_OBJ ("\"n\":{\"x-mcp-header\":\"N\"}"),
+                    "only allowed on a property of type string, integer or boolean");
+    //  Unique without case.
+    s_expect_valid (S_OBJ ("\"a\":{\"type\":\"string\",\"x-mcp-header\":\"MyField\"},"
+                           "\"b\":{\"type\":\"string\",\"x-mcp-header\":\"myfield\"}"),
+                    "\"myfield\" names the same header as another property's");
+    //  Reached through "properties" alone.
+    static const char *const unreachable [] = {
+        "{\"type\":\"object\",\"x-mcp-header\":\"Top\"}",
+        S_OBJ ("\"l\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"x-mcp-header\":\"I\"}}"),
+        "{\"type\":\"object\",\"$defs\":{\"d\":{\"type\":\"string\",\"x-mcp-header\":\"D\"}}}",
+        "{\"type\":\"object\",\"allOf\":[{\"properties\":{\"a\":{\"type\":\"string\","
+        "\"x-mcp-header\":\"A\"}}}]}",
+        "{\"type\":\"object\",\"if\":{\"properties\":{\"a\":{\"type\":\"string\","
+        "\"x-mcp-header\":\"A\"}}}}",
+        "{\"type\":\"object\",\"patternProperties\":{\"^a\":{\"type\":\"string\","
+        "\"x-mcp-header\":\"A\"}}}",
+        S_OBJ ("\"o\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\","
+               "\"x-mcp-header\":\"A\"}}"),
+        NULL
+    };
+    for (size_t i = 0; unreachable [i]; i++)
+        s_expect_valid (unreachable [i], "is only allowed on a property reached from the top "
+                                         "through \"properties\" alone");
+    //  At most SB_MAX_SCHEMA_HEADERS.
+    json_t *wide = json_pack ("{s:s, s:o}", "type", "object", "properties", json_object ());
+    for (int i = 0; i <= SB_MAX_SCHEMA_HEADERS; i++) {
+        char name [16];
+        snprintf (name, sizeof name, "H%d", i);
+        json_object_set_new (json_object_get (wide, "properties"), name,
+                             json_pack ("{s:s, s:s}", "type", "string", "x-mcp-header", name));
+    }
+    char *why = NULL;
+    assert_int_equal (sb_schema_validate (wide, "w", &why), -1);
+    assert_non_null (strstr (why, "is one x-mcp-header too many (at most 32 in one inputSchema)"));
+    free (why);
+    json_decref (wide);
+}
+
 static void
 test_hostile (void **state)
 {
@@ -950,6 +1033,7 @@ main (void)
         cmocka_unit_test (test_composed_schema),
         cmocka_unit_test (test_anchors),
         cmocka_unit_test (test_validate),
+        cmocka_unit_test (test_header_annotations),
         cmocka_unit_test (test_hostile),
         cmocka_unit_test (test_compiled),
     };

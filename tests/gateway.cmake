@@ -4,6 +4,8 @@ sb_add_test(12_crypto_unit SOURCES 12_crypto_unit.c LIBS sb_common PkgConfig::CM
 sb_add_test(13_token_unit SOURCES 13_token_unit.c LIBS sb_token PkgConfig::CMOCKA)
 sb_add_test(30_gateway_rpc SOURCES 30_gateway_rpc.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
 sb_add_test(30_gateway_session SOURCES 30_gateway_session.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
+sb_add_test(30_gateway_param_header SOURCES 30_gateway_param_header.c
+            LIBS sb_gateway_lib PkgConfig::CMOCKA)
 sb_add_test(30_gateway_http SOURCES 30_gateway_http.c
             LIBS sb_harness sb_proto sb_token sb_connector PkgConfig::CURL PkgConfig::CZMQ
                  PkgConfig::CMOCKA PkgConfig::JANSSON
