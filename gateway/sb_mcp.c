@@ -3,6 +3,7 @@
     see is a full sentence. */
 #include "gateway/sb_mcp.h"
 #include "gateway/sb_relay.h"
+#include "gateway/sb_session.h"
 #include "common/sb_crypto.h"
 #include "proto/sb_job.h"
 
@@ -186,6 +187,43 @@ s_tools_list (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
     s_result (out, rpc->id, result);
 }
 
+//  A 2026-07-28 request's inputResponses (an object of objects: the client's
+//  result for each inputRequests key) and requestState (a string), copied
+//  into `out`; false after answering -32602 when either is malformed.
+static bool
+s_input_params (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
+{
+    char message [SB_MAX_RPC_ERROR_LEN];
+    json_t *responses = json_object_get (rpc->params, "inputResponses");
+    json_t *state = json_object_get (rpc->params, "requestState");
+    if (responses && !json_is_object (responses)) {
+        s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS,
+                 "inputResponses must be an object: for each inputRequests key, the client's result.");
+        return false;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach (responses, key, value)
+        if (!json_is_object (value)) {
+            snprintf (message, sizeof message, "inputResponses.%.64s must be an object: the client's "
+                      "result for that request.", key);
+            s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, message);
+            return false;
+        }
+    if (state && (!json_is_string (state) || json_string_length (state) > SB_MAX_REQUEST_STATE_LEN)) {
+        s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS,
+                 "requestState must be the string the server sent, unchanged.");
+        return false;
+    }
+    out->input_responses = json_incref (responses);
+    out->request_state = state? strdup (json_string_value (state)): NULL;
+    if (state && !out->request_state) {
+        s_error (out, 500, rpc->id, SB_RPC_INTERNAL_ERROR, "Internal error");
+        return false;
+    }
+    return true;
+}
+
 static void
 s_tools_call (sb_rpc_t *rpc, sb_connectors_t *connectors, sb_mcp_outcome_t *out)
 {
@@ -233,6 +271,8 @@ s_tools_call (sb_rpc_t *rpc, sb_connectors_t *connectors, sb_mcp_outcome_t *out)
         s_error (out, 500, rpc->id, SB_RPC_INTERNAL_ERROR, "Internal error");
         return;
     }
+    if (out->modern && !s_input_params (rpc, out))
+        return;
     out->action = SB_MCP_CALL;
     out->tool = tool;
     out->id = json_deep_copy (rpc->id);
@@ -325,15 +365,125 @@ s_resources_subscribe (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
         s_result (out, rpc->id, json_object ());
 }
 
+//  The required arguments of prompt `name` that `args` lacks (new array of
+//  argument descriptors), or NULL when none is missing or no such prompt.
+static json_t *
+s_prompt_missing (const sb_mcp_env_t *env, const char *name, const json_t *args)
+{
+    json_t *prompts = env->connectors? sb_connectors_prompts (env->connectors): NULL;
+    json_t *missing = NULL;
+    size_t index;
+    json_t *prompt;
+    json_array_foreach (prompts, index, prompt) {
+        if (strcmp (json_string_value (json_object_get (prompt, "name")), name) != 0)
+            continue;
+        size_t i;
+        json_t *arg;
+        json_array_foreach (json_object_get (prompt, "arguments"), i, arg) {
+            const char *arg_name = json_string_value (json_object_get (arg, "name"));
+            if (!json_is_true (json_object_get (arg, "required")) || json_object_get (args, arg_name))
+                continue;
+            if (!missing)
+                missing = json_array ();
+            json_array_append (missing, arg);
+        }
+        break;
+    }
+    json_decref (prompts);
+    return missing;
+}
+
+//  MCP 2026-07-28 prompts/get without some required arguments: take them
+//  from the answer under SB_MCP_PROMPT_INPUT_KEY, else ask for them with an
+//  input-required result when the client can be asked. Returns the
+//  arguments to render with (new reference; may be NULL) and false, or
+//  true after answering.
+static bool
+s_prompt_inputs (sb_rpc_t *rpc, const sb_mcp_env_t *env, const char *name, json_t **args,
+                 sb_mcp_outcome_t *out)
+{
+    json_t *missing = s_prompt_missing (env, name, *args);
+    if (!missing)
+        return false;
+    char message [SB_MAX_RPC_ERROR_LEN];
+    json_t *responses = json_object_get (rpc->params, "inputResponses");
+    json_t *answer = json_object_get (responses, SB_MCP_PROMPT_INPUT_KEY);
+    const char *action = json_string_value (json_object_get (answer, "action"));
+    json_t *content = json_object_get (answer, "content");
+    if (action && strcmp (action, "accept") != 0) {
+        snprintf (message, sizeof message, "Prompt \"%.64s\" needs the argument \"%.64s\", and the "
+                  "user did not give it (%.16s).", name,
+                  json_string_value (json_object_get (json_array_get (missing, 0), "name")), action);
+        s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, message);
+        json_decref (missing);
+        return true;
+    }
+    //  Fill in what the user gave; every other argument stays as sent.
+    json_t *filled = *args? json_deep_copy (*args): json_object ();
+    json_t *still = json_array ();
+    size_t index;
+    json_t *arg;
+    json_array_foreach (missing, index, arg) {
+        const char *arg_name = json_string_value (json_object_get (arg, "name"));
+        json_t *value = json_object_get (content, arg_name);
+        if (json_is_string (value))
+            json_object_set (filled, arg_name, value);
+        else
+            json_array_append (still, arg);
+    }
+    json_decref (missing);
+    json_decref (*args);
+    *args = filled;
+    if (json_array_size (still) == 0 || !(out->caps & SB_CLIENT_ELICITATION)) {
+        json_decref (still);
+        return false;                   //  render, or refuse the missing argument
+    }
+    json_t *properties = json_object ();
+    json_t *required = json_array ();
+    json_array_foreach (still, index, arg) {
+        json_t *description = json_object_get (arg, "description");
+        json_t *title = json_object_get (arg, "title");
+        json_t *property = json_pack ("{s:s}", "type", "string");
+        if (json_is_string (title))
+            json_object_set (property, "title", title);
+        if (json_is_string (description))
+            json_object_set (property, "description", description);
+        json_object_set_new (properties, json_string_value (json_object_get (arg, "name")), property);
+        json_array_append (required, json_object_get (arg, "name"));
+    }
+    json_t *first = json_object_get (json_array_get (still, 0), "description");
+    if (json_array_size (still) == 1 && json_is_string (first))
+        snprintf (message, sizeof message, "%.200s", json_string_value (first));
+    else
+        snprintf (message, sizeof message, "Prompt \"%.64s\" needs %zu more argument%s.", name,
+                  json_array_size (still), json_array_size (still) == 1? "": "s");
+    json_decref (still);
+    json_t *result = json_pack ("{s:s, s:{s:{s:s, s:{s:s, s:s, s:{s:s, s:o, s:o}}}}}",
+        "resultType", "input_required",
+        "inputRequests", SB_MCP_PROMPT_INPUT_KEY, "method", "elicitation/create",
+        "params", "mode", "form", "message", message,
+        "requestedSchema", "type", "object", "properties", properties, "required", required);
+    if (!result)
+        s_error (out, 500, rpc->id, SB_RPC_INTERNAL_ERROR, "Internal error");
+    else
+        s_result (out, rpc->id, result);
+    return true;
+}
+
 static void
 s_prompts_get (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
 {
     const char *name = s_string_param (rpc, rpc->params, "name", out);
     if (!name)
         return;
-    json_t *args = json_object_get (rpc->params, "arguments");
+    json_t *args = json_incref (json_object_get (rpc->params, "arguments"));
     if (args && !json_is_object (args)) {
         s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, "prompts/get \"arguments\" must be an object");
+        json_decref (args);
+        return;
+    }
+    if (out->modern && (!s_input_params (rpc, out) || s_prompt_inputs (rpc, env, name, &args, out))) {
+        json_decref (args);
         return;
     }
     json_t *result = NULL;
@@ -343,8 +493,10 @@ s_prompts_get (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
         snprintf (message, sizeof message, "%.200s", error? error: "Unknown prompt");
         s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, message);
         free (error);
+        json_decref (args);
         return;
     }
+    json_decref (args);
     s_result (out, rpc->id, result);
 }
 
@@ -517,6 +669,7 @@ s_modern_check (sb_rpc_t *rpc, const sb_mcp_headers_t *h, sb_mcp_outcome_t *out)
         s_mismatch (out, rpc->id, "MCP-Protocol-Version", "does not match params._meta's protocolVersion");
         return false;
     }
+    out->caps = sb_session_caps_from_json (caps);
     if (level) {
         int value = sb_relay_level (json_string_value (level));
         if (value < 0) {
@@ -571,7 +724,8 @@ sb_mcp_modern_reply (char *body, const char *version, bool cacheable)
     json_t *result = json_object_get (reply, "result");
     json_t *error = json_object_get (reply, "error");
     if (json_is_object (result)) {
-        json_object_set_new (result, "resultType", json_string ("complete"));
+        if (!json_is_string (json_object_get (result, "resultType")))
+            json_object_set_new (result, "resultType", json_string ("complete"));
         if (cacheable) {
             json_object_set_new (result, "ttlMs", json_integer (0));
             json_object_set_new (result, "cacheScope", json_string ("private"));
@@ -804,6 +958,8 @@ sb_mcp_outcome_clear (sb_mcp_outcome_t *out)
     json_decref (out->response);
     json_decref (out->progress_token);
     json_decref (out->cancel_id);
+    json_decref (out->input_responses);
+    free (out->request_state);
     memset (out, 0, sizeof *out);
 }
 
@@ -840,6 +996,27 @@ s_payload_json (const uint8_t *payload, size_t size)
         json = NULL;
     }
     return json;
+}
+
+char *
+sb_mcp_call_error (const json_t *id, const uint8_t *payload, size_t size)
+{
+    json_t *detail = s_payload_json (payload, size);
+    json_t *error = json_object_get (detail, "rpc_error");
+    json_t *data = json_object_get (error, "data");
+    const char *message = json_string_value (json_object_get (error, "message"));
+    char *body = NULL;
+    if (json_integer_value (json_object_get (error, "code")) == SB_RPC_MISSING_CAPABILITY && message
+    &&  json_is_object (json_object_get (data, "requiredCapabilities"))) {
+        json_t *reply = json_pack ("{s:s, s:O, s:{s:i, s:s, s:{s:O}}}", "jsonrpc", "2.0",
+            "id", id? (json_t *) id: json_null (), "error", "code", SB_RPC_MISSING_CAPABILITY,
+            "message", message, "data", "requiredCapabilities",
+            json_object_get (data, "requiredCapabilities"));
+        body = reply? json_dumps (reply, JSON_COMPACT): NULL;
+        json_decref (reply);
+    }
+    json_decref (detail);
+    return body;
 }
 
 char *

@@ -32,7 +32,12 @@
 #define SB_RPC_RESOURCE_NOT_FOUND   -32002
 /* MCP 2026-07-28 error codes. */
 #define SB_RPC_HEADER_MISMATCH      -32020  /* headers missing, malformed or not as the body */
+#define SB_RPC_MISSING_CAPABILITY   -32021  /* data: {requiredCapabilities: ClientCapabilities} */
 #define SB_RPC_UNSUPPORTED_VERSION  -32022  /* data: {supported: [...], requested} */
+
+/* The inputRequests key under which a 2026-07-28 prompts/get asks for the
+   prompt's missing required arguments. */
+#define SB_MCP_PROMPT_INPUT_KEY     "prompt_arguments"
 
 /*  The HTTP headers a 2026-07-28 request mirrors from its body: borrowed,
     not NUL-terminated; a NULL pointer means the header was absent. */
@@ -78,6 +83,9 @@ typedef struct {
     json_t *response;           /* ACCEPTED client response: the message (owned) */
     bool modern;                /* the request speaks 2026-07-28 (SB_MCP_PROTOCOL_MODERN) */
     int log_level;              /* CALL, modern: 1 + its _meta logLevel; 0: send no log messages */
+    unsigned caps;              /* modern: the SB_CLIENT_* bits of _meta clientCapabilities */
+    json_t *input_responses;    /* CALL, modern: params.inputResponses (owned object), or NULL */
+    char *request_state;        /* CALL, modern: params.requestState (owned), or NULL */
 } sb_mcp_outcome_t;
 
 /*  Handles one request body in `env`. Always fills `out`; call
@@ -99,6 +107,14 @@ typedef struct {
     _meta io.modelcontextprotocol/serverInfo, list/read/discover results
     ttlMs and cacheScope; an unknown resource is -32602. Clients answer no
     server requests in that revision: a JSON-RPC response gets 400 -32600.
+    Input-required results: a modern tools/call may carry
+    params.inputResponses (an object of objects) and params.requestState (a
+    string of at most SB_MAX_REQUEST_STATE_LEN bytes), handed over in `out`
+    for the call to verify (-32602 when malformed, null included); a modern
+    prompts/get missing required arguments, from a client that declared
+    elicitation, is answered with an input-required result asking for them
+    under SB_MCP_PROMPT_INPUT_KEY (a form of strings), and the retry's
+    accepted answer fills them in (declined or cancelled: -32602).
     Any other request (older revision) is answered as before, except that a
     body _meta protocolVersion differing from the header is -32020. */
 void sb_mcp_handle (const sb_mcp_env_t *env, const char *body, size_t len,
@@ -119,8 +135,15 @@ char *sb_mcp_call_reply (const json_t *id, sb_status_t status,
     _meta {"error_type": error_type} (+ retry_after when > 0). New reference. */
 json_t *sb_mcp_error_result (const char *text, const char *error_type, int retry_after);
 
+/*  For a modern tools/call whose REPLY came back `failed` with an rpc_error
+    -32021 (sb_worker_job_fail_rpc: the tool needs a capability the client
+    did not declare): that JSON-RPC error for request `id` (new text),
+    which goes out with HTTP 400. NULL for any other payload. */
+char *sb_mcp_call_error (const json_t *id, const uint8_t *payload, size_t size);
+
 /*  For a modern request: `body` (a JSON-RPC response text, taken) with
-    resultType "complete" and _meta serverInfo added to its result (and ttlMs
+    resultType "complete" (unless it has one, e.g. "input_required") and
+    _meta serverInfo added to its result (and ttlMs
     0, cacheScope "private" when `cacheable`); an error's -32002 becomes
     -32602. Returns the new text, or `body` itself when it is not a result or
     error object. NULL only when `body` is NULL. */

@@ -3,6 +3,7 @@
 #include "gateway/sb_relay.h"
 #include "gateway/sb_rpc.h"
 #include "gateway/sb_session.h"
+#include "common/sb_crypto.h"
 #include "proto/sb_job.h"
 
 #include <czmq.h>
@@ -98,6 +99,22 @@ out:
     return text;
 }
 
+//  The SB_CLIENT_* capability a request to the client needs; 0 for a
+//  method no client is asked.
+static unsigned
+s_needed (const char *method, const json_t *params)
+{
+    if (strcmp (method, "elicitation/create") == 0) {
+        const char *mode = json_string_value (json_object_get (params, "mode"));
+        return mode && strcmp (mode, "url") == 0? SB_CLIENT_ELICIT_URL: SB_CLIENT_ELICITATION;
+    }
+    if (strcmp (method, "sampling/createMessage") == 0)
+        return SB_CLIENT_SAMPLING;
+    if (strcmp (method, "roots/list") == 0)
+        return SB_CLIENT_ROOTS;
+    return 0;
+}
+
 //  A {"error": {code, message}} response for the worker.
 static char *
 s_refusal (int code, const char *message)
@@ -125,17 +142,7 @@ sb_relay_ask (const uint8_t *payload, size_t size, const char *corr_id, uint32_t
     }
     const char *method = json_string_value (json_object_get (doc, "method"));
     json_t *params = json_object_get (doc, "params");
-    unsigned needed = 0;
-    if (strcmp (method, "elicitation/create") == 0) {
-        const char *mode = json_string_value (json_object_get (params, "mode"));
-        needed = mode && strcmp (mode, "url") == 0? SB_CLIENT_ELICIT_URL: SB_CLIENT_ELICITATION;
-    }
-    else
-    if (strcmp (method, "sampling/createMessage") == 0)
-        needed = SB_CLIENT_SAMPLING;
-    else
-    if (strcmp (method, "roots/list") == 0)
-        needed = SB_CLIENT_ROOTS;
+    unsigned needed = s_needed (method, params);
 
     if (!needed)
         snprintf (message, sizeof message, "the gateway does not pass %.64s to clients", method);
@@ -200,6 +207,177 @@ sb_relay_answer (const json_t *response)
     char *text = doc? json_dumps (doc, JSON_COMPACT): NULL;
     json_decref (doc);
     return text;
+}
+
+//  ---------------------------------------------------------------------------
+//  Input-required results and requestState (MCP 2026-07-28)
+
+#define S_STATE_VERSION     1
+#define S_STATE_DOMAIN      "switchboard requestState 1"
+
+//  The signature of `payload` (base64url text) for `binding` into `mac`.
+//  The arguments enter as a digest of their canonical form (keys sorted),
+//  so that key order on the retry does not matter; each field is length-
+//  prefixed, so that no two bindings read the same.
+static int
+s_state_mac (const uint8_t *key, const sb_relay_binding_t *binding, const char *payload,
+             uint8_t mac [SB_HMAC_SHA256_LEN])
+{
+    json_t *args = binding->args? json_loads (binding->args, JSON_DECODE_ANY, NULL): NULL;
+    char *canonical = args? json_dumps (args, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY): NULL;
+    json_decref (args);
+    const char *text = canonical? canonical: binding->args? binding->args: "";
+    uint8_t digest [SB_HMAC_SHA256_LEN];
+    sb_hmac_sha256 (key, SB_HMAC_SHA256_LEN, (const uint8_t *) text, strlen (text), digest);
+    free (canonical);
+    char digest_hex [2 * SB_HMAC_SHA256_LEN + 1];
+    sb_hex_encode (digest, sizeof digest, digest_hex);
+    const char *tenant = binding->tenant? binding->tenant: "";
+    const char *method = binding->method? binding->method: "";
+    const char *name = binding->name? binding->name: "";
+    size_t size = strlen (S_STATE_DOMAIN) + strlen (tenant) + strlen (method) + strlen (name)
+                + strlen (payload) + sizeof digest_hex + 5 * 21;
+    char *data = malloc (size);
+    if (!data)
+        return -1;
+    int len = snprintf (data, size, "%s\n%zu:%s%zu:%s%zu:%s%s\n%s", S_STATE_DOMAIN,
+                        strlen (tenant), tenant, strlen (method), method, strlen (name), name,
+                        digest_hex, payload);
+    if (len < 0 || (size_t) len >= size) {
+        free (data);
+        return -1;
+    }
+    sb_hmac_sha256 (key, SB_HMAC_SHA256_LEN, (const uint8_t *) data, (size_t) len, mac);
+    free (data);
+    return 0;
+}
+
+char *
+sb_relay_state_encode (const uint8_t *key, const sb_relay_binding_t *binding,
+                       int64_t expires, uint32_t round, const json_t *answers)
+{
+    json_t *doc = json_pack ("{s:i, s:I, s:i, s:O}", "v", S_STATE_VERSION, "exp", (json_int_t) expires,
+                             "round", (int) round, "answers", (json_t *) answers);
+    char *text = doc? json_dumps (doc, JSON_COMPACT): NULL;
+    json_decref (doc);
+    //  Base64url grows text by 4/3: refuse before encoding what cannot fit.
+    char *payload = text && strlen (text) / 3 * 4 + 64 <= SB_MAX_REQUEST_STATE_LEN
+                  ? sb_base64url_encode ((const uint8_t *) text, strlen (text)): NULL;
+    free (text);
+    uint8_t mac [SB_HMAC_SHA256_LEN];
+    char *signature = payload && s_state_mac (key, binding, payload, mac) == 0
+                    ? sb_base64url_encode (mac, sizeof mac): NULL;
+    char *token = NULL;
+    if (signature) {
+        size_t size = strlen (payload) + strlen (signature) + 2;
+        token = size <= SB_MAX_REQUEST_STATE_LEN + 1? malloc (size): NULL;
+        if (token)
+            snprintf (token, size, "%s.%s", payload, signature);
+    }
+    free (payload);
+    free (signature);
+    return token;
+}
+
+int
+sb_relay_state_decode (const uint8_t *key, const sb_relay_binding_t *binding,
+                       const char *token, int64_t now, uint32_t *round,
+                       json_t **answers, const char **why)
+{
+    *answers = NULL;
+    *round = 0;
+    *why = "The requestState is not valid for this request: it was altered, or it belongs to "
+           "another tool, other arguments or another account. Call again without it.";
+    size_t len = token? strlen (token): 0;
+    const char *dot = token? strchr (token, '.'): NULL;
+    if (len == 0 || len > SB_MAX_REQUEST_STATE_LEN || !dot || dot == token)
+        return -1;
+    uint8_t given [SB_HMAC_SHA256_LEN + 1];
+    size_t given_len = 0;
+    if (sb_base64url_decode (dot + 1, strlen (dot + 1), given, sizeof given, &given_len)
+    ||  given_len != SB_HMAC_SHA256_LEN)
+        return -1;
+    char *payload = strndup (token, (size_t) (dot - token));
+    uint8_t mac [SB_HMAC_SHA256_LEN];
+    int rc = payload? s_state_mac (key, binding, payload, mac): -1;
+    if (rc || !sb_crypto_equal (mac, given, sizeof mac)) {
+        free (payload);
+        return -1;
+    }
+    //  Signed by us: what follows fails only if this gateway's own encoder
+    //  changed (another version) or the key leaked.
+    *why = "The requestState could not be read; call again without it.";
+    size_t size = strlen (payload) / 4 * 3 + 3, text_len = 0;
+    char *text = malloc (size + 1);
+    json_t *doc = NULL;
+    if (text && sb_base64url_decode (payload, strlen (payload), (uint8_t *) text, size, &text_len) == 0) {
+        text [text_len] = 0;
+        doc = json_loads (text, JSON_REJECT_DUPLICATES, NULL);
+    }
+    free (text);
+    free (payload);
+    json_t *exp = json_object_get (doc, "exp");
+    json_t *rounds = json_object_get (doc, "round");
+    json_t *got = json_object_get (doc, "answers");
+    bool ok = json_integer_value (json_object_get (doc, "v")) == S_STATE_VERSION
+           && json_is_integer (exp) && json_is_integer (rounds)
+           && json_integer_value (rounds) >= 2 && json_integer_value (rounds) <= SB_MAX_INPUT_ROUNDS
+           && json_is_object (got);
+    const char *k;
+    json_t *value;
+    json_object_foreach (got, k, value)
+        ok = ok && json_is_object (value);
+    if (ok && json_integer_value (exp) < now) {
+        *why = "The requestState has expired: the answers came too late. Call again without it.";
+        ok = false;
+    }
+    if (ok) {
+        *round = (uint32_t) json_integer_value (rounds);
+        *answers = json_incref (got);
+        *why = NULL;
+    }
+    json_decref (doc);
+    return ok? 0: -1;
+}
+
+int
+sb_relay_input_required (const uint8_t *payload, size_t size, unsigned caps,
+                         json_t **requests, json_t **used)
+{
+    *requests = *used = NULL;
+    sb_job_result_t result = { 0 };
+    if (!payload || size == 0 || sb_job_result_decode (payload, size, &result))
+        return 0;
+    json_t *doc = result.result? json_loads (result.result, 0, NULL): NULL;
+    sb_job_result_clear (&result);
+    const char *type = json_string_value (json_object_get (doc, "resultType"));
+    if (!type || strcmp (type, "input_required") != 0) {
+        json_decref (doc);
+        return 0;
+    }
+    json_t *asked = json_object_get (doc, "inputRequests");
+    json_t *keys = json_object_get (doc, "inputsUsed");
+    bool ok = json_is_object (asked) && json_object_size (asked) > 0
+           && (!keys || json_is_array (keys));
+    const char *key;
+    json_t *request;
+    json_object_foreach (asked, key, request) {
+        const char *method = json_string_value (json_object_get (request, "method"));
+        json_t *params = json_object_get (request, "params");
+        unsigned needed = method? s_needed (method, params): 0;
+        ok = ok && strlen (key) <= SB_MAX_INPUT_KEY_LEN && json_object_size (request) == 2
+                && json_is_object (params) && needed && (caps & needed);
+    }
+    size_t index;
+    json_t *each;
+    json_array_foreach (keys, index, each)
+        ok = ok && json_is_string (each);
+    if (ok) {
+        *used = keys? json_incref (keys): json_array ();
+        *requests = *used? json_incref (asked): NULL;
+    }
+    json_decref (doc);
+    return *requests? 1: -1;
 }
 
 //  ---------------------------------------------------------------------------

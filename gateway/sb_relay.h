@@ -13,6 +13,16 @@
       - a client's response to such an id is checked and reduced to the
         {"result": …} or {"error": …} object that ANSWER carries.
 
+    MCP 2026-07-28 has no server requests: a worker's questions come back as
+    an input-required result instead (proto/PROTOCOL.md), which the client
+    answers by sending the request again with inputResponses and the
+    requestState it was given. Here are the pieces of that which need no
+    socket: reading a worker's input-required result, and the requestState
+    itself — the answers collected in earlier rounds and the round number,
+    HMAC-signed over the tenant, the method, the tool and its arguments, so
+    that it cannot be altered, nor replayed for another account, tool or
+    arguments, nor after SB_REQUEST_STATE_TTL_S.
+
     Plus the bounded per-gateway map of logging levels set by
     logging/setLevel. Limitation: the map is local; a session whose requests
     reach several gateways has its level only where logging/setLevel went
@@ -30,6 +40,9 @@
 #define SB_MAX_LOG_LEVELS       4096    /* sessions whose logging level a gateway keeps */
 #define SB_RELAY_ID_PREFIX      "sb:"   /* ids of the requests a worker asks */
 #define SB_MAX_RELAY_ID_LEN     (3 + SB_MAX_CORR_ID_LEN + 1 + 10)   /* "sb:<corr_id>:<ask_id>" */
+
+#define SB_MAX_REQUEST_STATE_LEN    (64 * 1024)     /* an encoded requestState, bytes */
+#define SB_REQUEST_STATE_TTL_S      900             /* how long a requestState is accepted */
 
 /*  Log levels (RFC 5424 order, as MCP names them), from 0 (debug) to 7. */
 #define SB_LOG_LEVEL_DEBUG      0
@@ -69,6 +82,40 @@ int sb_relay_parse_id (const char *id, char *corr_id, uint32_t *ask_id);
 /*  The ANSWER text (new string) for a client's JSON-RPC response object:
     {"result": …} or {"error": …}, or NULL when it has neither or both. */
 char *sb_relay_answer (const json_t *response);
+
+/*  What a requestState is bound to (all borrowed). */
+typedef struct {
+    const char *tenant;     /* the caller's tenant (from the token) */
+    const char *method;     /* the request's method, e.g. "tools/call" */
+    const char *name;       /* the tool (or prompt) named */
+    const char *args;       /* its arguments, JSON text (key order does not matter); may be NULL */
+} sb_relay_binding_t;
+
+/*  A requestState (new string) carrying `round` and `answers` (an object,
+    borrowed) until `expires` (Unix seconds), signed under `key`
+    (SB_HMAC_SHA256_LEN bytes) for `binding`. NULL when it would be longer
+    than SB_MAX_REQUEST_STATE_LEN or out of memory. */
+char *sb_relay_state_encode (const uint8_t *key, const sb_relay_binding_t *binding,
+                             int64_t expires, uint32_t round, const json_t *answers);
+
+/*  Verifies `token` for `binding` at `now` (Unix seconds). Returns 0 with
+    *round (2..SB_MAX_INPUT_ROUNDS) and *answers (new reference, an object
+    of objects), or -1 with *why: a sentence for the client (altered or
+    bound to something else, expired, malformed). */
+int sb_relay_state_decode (const uint8_t *key, const sb_relay_binding_t *binding,
+                           const char *token, int64_t now, uint32_t *round,
+                           json_t **answers, const char **why);
+
+/*  Reads a worker's REPLY payload (a sb_job result map). Returns 0 when it
+    is not an input-required result; 1 with *requests (the inputRequests
+    object) and *used (the keys answered from inputs, an array of strings)
+    as new references; -1 when it claims to be one but is malformed: no
+    request, a key longer than SB_MAX_INPUT_KEY_LEN, a request that is not
+    {method, params} of elicitation/create, sampling/createMessage or
+    roots/list, or one needing a capability missing from `caps`
+    (SB_CLIENT_* bits). */
+int sb_relay_input_required (const uint8_t *payload, size_t size, unsigned caps,
+                             json_t **requests, json_t **used);
 
 /*  The logging levels set in sessions on this gateway. */
 typedef struct _sb_levels_t sb_levels_t;

@@ -26,3 +26,4 @@ sb_add_test(30_gateway_modern SOURCES 30_gateway_modern.c 30_gateway_support.c
                  PkgConfig::JANSSON Threads::Threads
             TIMEOUT 120)
 add_dependencies(30_gateway_modern sb-gateway)
+sb_add_test(30_gateway_inputs SOURCES 30_gateway_inputs.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
