@@ -14,10 +14,27 @@
     "<owner>\n<JSON-RPC id>", so that notifications/cancelled finds it.
     Several calls may share a key (stateless clients of one tenant pick
     their ids independently): the table holds the newest, each call links
-    to the next older one. */
+    to the next older one.
+
+    A 2026-07-28 call has no server requests. Its job carries the answers
+    the client has given so far — those in params.inputResponses plus those
+    a verified params.requestState brings back from earlier rounds — and
+    the worker settles its questions against them (proto/PROTOCOL.md). A
+    REPLY that is an input-required result goes to the client with a new
+    requestState (sb_relay.h): the answers the job used and the next round
+    number, signed for this tenant, tool and arguments. */
 #include "gateway/sb_gateway_int.h"
+#include "common/sb_clock.h"
+#include "common/sb_crypto.h"
 #include "common/sb_log.h"
 #include "proto/sb_job.h"
+
+//  The job's capability bits are the session's: one table of meanings.
+_Static_assert (SB_JOB_CAP_SAMPLING == SB_CLIENT_SAMPLING && SB_JOB_CAP_ELICITATION == SB_CLIENT_ELICITATION
+                && SB_JOB_CAP_ROOTS == SB_CLIENT_ROOTS && SB_JOB_CAP_ELICIT_URL == SB_CLIENT_ELICIT_URL,
+                "SB_JOB_CAP_* and SB_CLIENT_* must agree");
+
+#define S_STATE_KEY_LABEL   "switchboard requestState key"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +69,10 @@ struct _s_call_t {
     s_call_t *older;                    /* next call with the same key */
     bool modern;                        /* a 2026-07-28 call */
     int log_level;                      /* modern: 1 + its _meta logLevel, 0: no log messages */
+    json_t *answers;                    /* modern: the answers the job carries (owned object) */
+    char *args;                         /* modern: the arguments, for the next requestState */
+    const char *tool_name;              /* modern: the tool (borrowed from the connector set) */
+    uint32_t round;                     /* modern: the round the job runs */
 };
 
 //  ---------------------------------------------------------------------------
@@ -120,7 +141,77 @@ s_call_free (s_call_t *call)
     sb_sse_end (&call->sse);
     json_decref (call->id);
     json_decref (call->progress_token);
+    json_decref (call->answers);
+    free (call->args);
     free (call);
+}
+
+//  The key requestStates are signed with, derived from the cursor key.
+static void
+s_state_key (sb_gateway_t *self, uint8_t key [SB_HMAC_SHA256_LEN])
+{
+    sb_hmac_sha256 (sb_sessions_cursor_key (self->sessions), SB_HMAC_SHA256_LEN,
+                    (const uint8_t *) S_STATE_KEY_LABEL, strlen (S_STATE_KEY_LABEL), key);
+}
+
+//  The JSON-RPC response for a modern call's input-required REPLY, or NULL
+//  when the REPLY is not one: the questions and a new requestState, or an
+//  isError result when there is no next round to give.
+static char *
+s_input_required (s_call_t *call, const uint8_t *payload, size_t size)
+{
+    json_t *requests = NULL, *used = NULL;
+    int rc = sb_relay_input_required (payload, size, call->caps, &requests, &used);
+    if (rc == 0)
+        return NULL;
+    json_t *result = NULL;
+    if (rc < 0)
+        result = sb_mcp_error_result ("The tool asked the client something switchboard cannot pass on "
+                                      "(a malformed question, or one the client cannot answer).",
+                                      "malformed", 0);
+    else
+    if (call->round >= SB_MAX_INPUT_ROUNDS) {
+        char text [160];
+        snprintf (text, sizeof text, "The tool kept asking for more input; switchboard stopped it after "
+                  "%d rounds. Please start again.", SB_MAX_INPUT_ROUNDS);
+        result = sb_mcp_error_result (text, "too_many_rounds", 0);
+    }
+    else {
+        //  Keep the answers the job used; anything else the client sent is
+        //  not carried forward.
+        json_t *kept = json_object ();
+        size_t index;
+        json_t *key;
+        json_array_foreach (used, index, key) {
+            json_t *answer = json_object_get (call->answers, json_string_value (key));
+            if (answer)
+                json_object_set (kept, json_string_value (key), answer);
+        }
+        uint8_t state_key [SB_HMAC_SHA256_LEN];
+        s_state_key (call->gateway, state_key);
+        sb_relay_binding_t binding = { call->tenant, "tools/call", call->tool_name, call->args };
+        char *token = kept? sb_relay_state_encode (state_key, &binding,
+                                                   sb_clock_wall_ms () / 1000 + SB_REQUEST_STATE_TTL_S,
+                                                   call->round + 1, kept): NULL;
+        json_decref (kept);
+        if (token)
+            result = json_pack ("{s:s, s:O, s:s}", "resultType", "input_required",
+                                "inputRequests", requests, "requestState", token);
+        else {
+            char text [200];
+            snprintf (text, sizeof text, "The answers given so far are more than switchboard carries "
+                      "between rounds (%d bytes). Please start again with shorter answers.",
+                      SB_MAX_REQUEST_STATE_LEN);
+            result = sb_mcp_error_result (text, "state_too_large", 0);
+        }
+        free (token);
+        sb_log_info ("call_input_required", "tenant=%s tool=%s round=%u questions=%zu", call->tenant,
+                     call->tool_name, call->round, json_object_size (requests));
+    }
+    json_decref (requests);
+    json_decref (used);
+    return result? sb_rpc_result (call->id, result): sb_rpc_error (call->id, SB_RPC_INTERNAL_ERROR,
+                                                                    "Internal error");
 }
 
 //  The request went away before the broker answered (JSON mode only).
@@ -144,7 +235,14 @@ s_on_reply (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
     call->handle = NULL;                //  the client frees it after we return
     if (call->ref)
         call->ref->call = NULL;         //  unhook before h2o may dispose the request
-    char *body = sb_mcp_call_reply (call->id, status, payload, size);
+    char *body = NULL;
+    int http_status = 200;
+    if (call->modern && status == SB_STATUS_OK)
+        body = s_input_required (call, payload, size);
+    if (call->modern && status == SB_STATUS_FAILED && (body = sb_mcp_call_error (call->id, payload, size)))
+        http_status = 400;              //  -32021: the client lacks a capability the tool needs
+    if (!body)
+        body = sb_mcp_call_reply (call->id, status, payload, size);
     if (call->modern)
         body = sb_mcp_modern_reply (body, SB_VERSION, false);
     if (status != SB_STATUS_OK)
@@ -155,7 +253,7 @@ s_on_reply (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
     }
     else
     if (body)
-        sb_http_send_json (call->req, 200, body);
+        sb_http_send_json (call->req, http_status, body);
     else
         sb_http_send_error (call->req, 500, "internal", "The reply could not be built.");
     free (body);
@@ -195,11 +293,12 @@ s_ask (s_call_t *call, uint32_t ask_id, const uint8_t *payload, size_t size)
     const char *corr_id = sb_broker_call_corr_id (call->handle);
     char *request = NULL, *refusal = NULL;
     if (call->modern)
-        //  2026-07-28 forbids server requests on the stream; the question
-        //  would go back as an input-required result, not done yet.
+        //  2026-07-28 forbids server requests on the stream. A worker that
+        //  knows the revision answers with an input-required result and
+        //  never asks; this one predates it.
         refusal = strdup ("{\"error\":{\"code\":-32601,\"message\":\"the client speaks MCP 2026-07-28, "
-                          "where a server asks through input-required results; switchboard does not "
-                          "pass questions on that way yet\"}}");
+                          "where a server asks through input-required results; this worker asked by "
+                          "a server request instead\"}}");
     else
         sb_relay_ask (payload, size, corr_id, ask_id, call->has_session? call->caps: 0,
                       call->sse != NULL, &request, &refusal);
@@ -243,6 +342,42 @@ s_call_answer_now (s_call_t *call, h2o_req_t *req, int status, const char *body)
         sb_http_send_json (req, status, body);
 }
 
+//  A modern call's answers (new object): the verified requestState's, then
+//  params.inputResponses over them; *round is the round the job runs.
+//  NULL with *why (a sentence for the client) when the state is refused.
+static json_t *
+s_answers (sb_gateway_t *self, const sb_request_ctx_t *ctx, const sb_mcp_outcome_t *outcome,
+           uint32_t *round, const char **why)
+{
+    json_t *answers = NULL;
+    *round = 1;
+    if (outcome->request_state) {
+        uint8_t key [SB_HMAC_SHA256_LEN];
+        s_state_key (self, key);
+        sb_relay_binding_t binding = { ctx->claims.tenant, "tools/call", sb_tool_name (outcome->tool),
+                                       outcome->args };
+        if (sb_relay_state_decode (key, &binding, outcome->request_state, sb_clock_wall_ms () / 1000,
+                                   round, &answers, why))
+            return NULL;
+    }
+    else
+        answers = json_object ();
+    if (answers && outcome->input_responses)
+        json_object_update (answers, outcome->input_responses);
+    if (!answers)
+        *why = "Out of memory.";
+    return answers;
+}
+
+//  Answers a modern call's refusal before any job: -32602 with `why`.
+static void
+s_refuse_modern (h2o_req_t *req, const json_t *id, const char *why)
+{
+    char *body = sb_mcp_modern_reply (sb_rpc_error (id, SB_RPC_INVALID_PARAMS, why), SB_VERSION, false);
+    sb_http_send_json (req, 200, body? body: "{}");
+    free (body);
+}
+
 void
 sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
                sb_mcp_outcome_t *outcome, bool stream)
@@ -254,16 +389,45 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
         .tool = (char *) sb_tool_name (tool),
         .args = outcome->args,
     };
-    zframe_t *payload = sb_job_encode (&job);
+    json_t *answers = NULL;
+    if (outcome->modern) {
+        const char *why = NULL;
+        answers = s_answers (self, ctx, outcome, &job.round, &why);
+        if (!answers) {
+            sb_log_info ("request_state_refused", "tenant=%s tool=%s: %s", ctx->claims.tenant,
+                         sb_tool_name (tool), why);
+            s_refuse_modern (req, outcome->id, why);
+            return;
+        }
+        job.inputs = json_dumps (answers, JSON_COMPACT);
+        job.caps = outcome->caps;
+    }
+    zframe_t *payload = (!outcome->modern || job.inputs)? sb_job_encode (&job): NULL;
+    free (job.inputs);
     if (!payload) {
-        char *body = sb_rpc_error (outcome->id, SB_RPC_INVALID_PARAMS, "The arguments are too large.");
+        char *body = sb_rpc_error (outcome->id, SB_RPC_INVALID_PARAMS,
+                                   "The arguments (and answers) are too large.");
+        if (outcome->modern)
+            body = sb_mcp_modern_reply (body, SB_VERSION, false);
         sb_http_send_json (req, 200, body);
         free (body);
+        json_decref (answers);
         return;
     }
     s_call_t *call = calloc (1, sizeof *call);
     if (!call) {
         zframe_destroy (&payload);
+        json_decref (answers);
+        sb_http_send_error (req, 500, "internal", "Out of memory.");
+        return;
+    }
+    call->answers = answers;
+    call->round = job.round;
+    call->tool_name = sb_tool_name (tool);
+    if (outcome->modern && !(call->args = strdup (outcome->args))) {
+        zframe_destroy (&payload);
+        json_decref (answers);
+        free (call);
         sb_http_send_error (req, 500, "internal", "Out of memory.");
         return;
     }
@@ -278,6 +442,8 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
     snprintf (call->level_key, sizeof call->level_key, "%s", ctx->level_key);
     call->modern = outcome->modern;
     call->log_level = outcome->log_level;
+    if (call->modern)
+        call->caps = outcome->caps;
     self->calls++;
     if (stream) {
         //  Priming events serve resumption, which 2026-07-28 dropped.

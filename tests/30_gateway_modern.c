@@ -5,9 +5,12 @@
     headers checked against the body (-32020), resultType and the cache
     fields on results, log messages only at the request's _meta logLevel,
     removed methods (404), GET/DELETE (405), an unsupported version (-32022),
-    and a worker's ASK answered with an error (input-required results are
-    not relayed yet). Every malformed variant gets its status and code, and
-    no job reaches the broker for it.
+    a worker's ASK answered with an error (a 2026-07-28 worker asks through
+    an input-required result instead; tests/43_e2e_input_required.c runs
+    those rounds through a real farm), inputResponses and requestState
+    checked before any job (-32602), and prompts/get asking for its missing
+    argument with an input-required result. Every malformed variant gets
+    its status and code, and no job reaches the broker for it.
 
     The fake broker is the one of 30_gateway_calls.c; it acts on the tool
     arguments' text:
@@ -103,6 +106,15 @@ s_assert_error (json_t *reply, int code, const char *text)
     if (text && !strstr (message, text))
         fail_msg ("message \"%s\" lacks \"%s\"", message, text);
     json_decref (reply);
+}
+
+//  Asserts a modern error reply: no result, the request's id kept.
+static void
+s_assert_modern_error (json_t *reply)
+{
+    assert_non_null (reply);
+    assert_null (json_object_get (reply, "result"));
+    assert_non_null (json_object_get (reply, "id"));
 }
 
 //  Asserts a modern result: resultType complete, serverInfo; cache fields
@@ -276,6 +288,70 @@ test_ask_refused (void **state)
     tg_wait_count ("ANSWERS", answers + 1);
 }
 
+//  inputResponses and requestState are checked before any job: malformed
+//  ones and a requestState this gateway did not sign for this call get
+//  -32602; well-formed answers without a state go out with the job.
+static void
+test_call_inputs (void **state)
+{
+    const char *headers [] = { H_VERSION, H_CALL, H_TOOL, NULL };
+    int received = tg_broker_int ("RECEIVED");
+    s_assert_error (s_expect (headers, REQ ("1", "tools/call", "\"name\":\"search_accounts\",\"arguments\":"
+                                            "{\"query\":\"x\"},\"inputResponses\":null," META ("{}", "")), 200),
+                    -32602, "inputResponses must be an object");
+    s_assert_error (s_expect (headers, REQ ("2", "tools/call", "\"name\":\"search_accounts\",\"arguments\":"
+                                            "{\"query\":\"x\"},\"inputResponses\":{\"q\":12345},"
+                                            META ("{}", "")), 200),
+                    -32602, "inputResponses.q must be an object");
+    const char *states [] = { "nonsense", "eyJ2IjoxfQ.AAAA", "a.b-TAMPERED", NULL };
+    for (int i = 0; states [i]; i++) {
+        char body [1024];
+        snprintf (body, sizeof body, REQ ("3", "tools/call", "\"name\":\"search_accounts\",\"arguments\":"
+                  "{\"query\":\"x\"},\"requestState\":\"%s\"," META ("{\"elicitation\":{}}", "")), states [i]);
+        json_t *reply = s_expect (headers, body, 200);
+        s_assert_modern_error (reply);
+        s_assert_error (reply, -32602, "requestState is not valid");
+    }
+    assert_int_equal (tg_broker_int ("RECEIVED"), received);
+
+    json_t *reply = s_expect (headers, REQ ("4", "tools/call", "\"name\":\"search_accounts\",\"arguments\":"
+                                            "{\"query\":\"plain\"},\"inputResponses\":{\"q\":{\"action\":"
+                                            "\"accept\"}}," META ("{}", "")), 200);
+    json_t *result = s_assert_modern (reply, false);
+    assert_string_equal (json_string_value (json_object_get (json_array_get (
+        json_object_get (result, "content"), 0), "text")), "plain");
+    json_decref (reply);
+    assert_int_equal (tg_broker_int ("RECEIVED"), received + 1);
+}
+
+//  A prompt missing a required argument asks for it (the client declared
+//  elicitation); the retry with the answer renders it.
+static void
+test_prompt_inputs (void **state)
+{
+    const char *headers [] = { H_VERSION, "Mcp-Method: prompts/get",
+                               "Mcp-Name: test_input_required_result_prompt", NULL };
+    json_t *reply = s_expect (headers, REQ ("1", "prompts/get", "\"name\":\"test_input_required_result_prompt\","
+                                            META ("{\"elicitation\":{}}", "")), 200);
+    json_t *result = json_object_get (reply, "result");
+    assert_string_equal (json_string_value (json_object_get (result, "resultType")), "input_required");
+    json_t *request = json_object_get (json_object_get (result, "inputRequests"), "prompt_arguments");
+    assert_string_equal (json_string_value (json_object_get (request, "method")), "elicitation/create");
+    json_decref (reply);
+
+    reply = s_expect (headers, REQ ("2", "prompts/get", "\"name\":\"test_input_required_result_prompt\","
+                                    "\"inputResponses\":{\"prompt_arguments\":{\"action\":\"accept\","
+                                    "\"content\":{\"context\":\"budgets\"}}}," META ("{\"elicitation\":{}}", "")), 200);
+    result = s_assert_modern (reply, false);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (json_array_get (
+        json_object_get (result, "messages"), 0), "content"), "text")), "Answer with this context in mind: budgets");
+    json_decref (reply);
+
+    s_assert_error (s_expect (headers, REQ ("3", "prompts/get", "\"name\":\"test_input_required_result_prompt\","
+                                            META ("{}", "")), 200),
+                    -32602, "needs the argument \"context\"");
+}
+
 //  Missing, different or malformed mirrored headers: 400 with -32020, and
 //  no job is sent.
 static void
@@ -391,6 +467,8 @@ main (void)
         cmocka_unit_test (test_call),
         cmocka_unit_test (test_call_notifications),
         cmocka_unit_test (test_ask_refused),
+        cmocka_unit_test (test_call_inputs),
+        cmocka_unit_test (test_prompt_inputs),
         cmocka_unit_test (test_header_mismatch),
         cmocka_unit_test (test_bad_meta),
         cmocka_unit_test (test_removed_and_versions),

@@ -7,3 +7,8 @@ foreach(t 40_e2e_tool_call 41_e2e_faults 42_e2e_bad_input)
                 FIXTURES postgres TIMEOUT 180)
     set_tests_properties(${t} PROPERTIES RUN_SERIAL TRUE)
 endforeach()
+
+# MCP 2026-07-28 input-required rounds through the farm (no PostgreSQL needed).
+sb_add_test(43_e2e_input_required SOURCES 43_e2e_input_required.c
+            LIBS sb_farm sb_proto PkgConfig::CMOCKA PkgConfig::JANSSON TIMEOUT 180)
+set_tests_properties(43_e2e_input_required PROPERTIES RUN_SERIAL TRUE)
