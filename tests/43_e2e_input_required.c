@@ -8,7 +8,8 @@
         the requestState gets the tool's result;
       - several rounds, each with a new requestState that carries the
         answers of the rounds before, so the client sends only the new one;
-      - a missing or wrong answer asks again; a tampered requestState, one
+      - a missing or wrong answer asks again, for at most
+        SB_MAX_INPUT_ROUNDS rounds; a tampered requestState, one
         presented for another tool, other arguments or another tenant is
         refused with -32602;
       - questions only for the capabilities the client declared; a tool
@@ -295,6 +296,30 @@ test_missing_and_multiple (void **state)
     free (state3);
 }
 
+//  A tool that keeps asking stops after SB_MAX_INPUT_ROUNDS rounds.
+static void
+test_rounds_bounded (void **state)
+{
+    long status = 0;
+    char *request_state = NULL;
+    for (int round = 1; round < SB_MAX_INPUT_ROUNDS; round++) {
+        //  A malformed answer every time: asked again, one round further.
+        json_t *reply = s_call ("test_input_required_result_elicitation", ALL_CAPS,
+                                round > 1? "{\"user_name\":{\"action\":\"maybe\"}}": NULL, request_state, &status);
+        free (request_state);
+        request_state = s_assert_input_required (reply, (const char *[]) { "user_name", NULL });
+        json_decref (reply);
+    }
+    json_t *reply = s_call ("test_input_required_result_elicitation", ALL_CAPS,
+                            "{\"user_name\":{\"action\":\"maybe\"}}", request_state, &status);
+    json_t *result = json_object_get (reply, "result");
+    assert_true (json_is_true (json_object_get (result, "isError")));
+    assert_string_equal (json_string_value (json_object_get (json_object_get (result, "_meta"), "error_type")),
+                         "too_many_rounds");
+    json_decref (reply);
+    free (request_state);
+}
+
 //  A requestState works only for the request it was made for.
 static void
 test_state_refused (void **state)
@@ -393,6 +418,7 @@ main (void)
         cmocka_unit_test (test_round_trip),
         cmocka_unit_test (test_multi_round),
         cmocka_unit_test (test_missing_and_multiple),
+        cmocka_unit_test (test_rounds_bounded),
         cmocka_unit_test (test_state_refused),
         cmocka_unit_test (test_capabilities),
         cmocka_unit_test (test_streamed),
