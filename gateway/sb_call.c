@@ -22,7 +22,7 @@
     the worker settles its questions against them (proto/PROTOCOL.md). A
     REPLY that is an input-required result goes to the client with a new
     requestState (sb_relay.h): the answers the job used and the next round
-    number, signed for this tenant, tool and arguments. */
+    number, signed for this tenant, user, tool and arguments. */
 #include "gateway/sb_gateway_int.h"
 #include "common/sb_clock.h"
 #include "common/sb_crypto.h"
@@ -62,6 +62,7 @@ struct _s_call_t {
     json_t *progress_token;             /* the request's _meta.progressToken, or NULL */
     sb_broker_call_t *handle;           /* in the broker client's table */
     char tenant [SB_MAX_TENANT_LEN + 1];            /* the token's tenant */
+    char subject [sizeof ((sb_token_claims_t *) 0)->subject];   /* the token's subject (modern) */
     bool has_session;                   /* called in a session */
     unsigned caps;                      /* the session's SB_CLIENT_* bits */
     char level_key [2 * SB_HMAC_SHA256_LEN + 1];    /* the session's key in `levels` */
@@ -189,7 +190,8 @@ s_input_required (s_call_t *call, const uint8_t *payload, size_t size)
         }
         uint8_t state_key [SB_HMAC_SHA256_LEN];
         s_state_key (call->gateway, state_key);
-        sb_relay_binding_t binding = { call->tenant, "tools/call", call->tool_name, call->args };
+        sb_relay_binding_t binding = { call->tenant, call->subject, "tools/call", call->tool_name,
+                                       call->args };
         char *token = kept? sb_relay_state_encode (state_key, &binding,
                                                    sb_clock_wall_ms () / 1000 + SB_REQUEST_STATE_TTL_S,
                                                    call->round + 1, kept): NULL;
@@ -354,8 +356,8 @@ s_answers (sb_gateway_t *self, const sb_request_ctx_t *ctx, const sb_mcp_outcome
     if (outcome->request_state) {
         uint8_t key [SB_HMAC_SHA256_LEN];
         s_state_key (self, key);
-        sb_relay_binding_t binding = { ctx->claims.tenant, "tools/call", sb_tool_name (outcome->tool),
-                                       outcome->args };
+        sb_relay_binding_t binding = { ctx->claims.tenant, ctx->claims.subject, "tools/call",
+                                       sb_tool_name (outcome->tool), outcome->args };
         if (sb_relay_state_decode (key, &binding, outcome->request_state, sb_clock_wall_ms () / 1000,
                                    round, &answers, why))
             return NULL;
@@ -437,6 +439,7 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
     call->progress_token = outcome->progress_token;
     outcome->progress_token = NULL;
     snprintf (call->tenant, sizeof call->tenant, "%s", ctx->claims.tenant);
+    snprintf (call->subject, sizeof call->subject, "%s", ctx->claims.subject);
     call->has_session = ctx->has_session;
     call->caps = ctx->has_session? ctx->session.caps: 0;
     snprintf (call->level_key, sizeof call->level_key, "%s", ctx->level_key);

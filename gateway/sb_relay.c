@@ -233,16 +233,17 @@ s_state_mac (const uint8_t *key, const sb_relay_binding_t *binding, const char *
     char digest_hex [2 * SB_HMAC_SHA256_LEN + 1];
     sb_hex_encode (digest, sizeof digest, digest_hex);
     const char *tenant = binding->tenant? binding->tenant: "";
+    const char *principal = binding->principal? binding->principal: "";
     const char *method = binding->method? binding->method: "";
     const char *name = binding->name? binding->name: "";
-    size_t size = strlen (S_STATE_DOMAIN) + strlen (tenant) + strlen (method) + strlen (name)
-                + strlen (payload) + sizeof digest_hex + 5 * 21;
+    size_t size = strlen (S_STATE_DOMAIN) + strlen (tenant) + strlen (principal) + strlen (method)
+                + strlen (name) + strlen (payload) + sizeof digest_hex + 6 * 21;
     char *data = malloc (size);
     if (!data)
         return -1;
-    int len = snprintf (data, size, "%s\n%zu:%s%zu:%s%zu:%s%s\n%s", S_STATE_DOMAIN,
-                        strlen (tenant), tenant, strlen (method), method, strlen (name), name,
-                        digest_hex, payload);
+    int len = snprintf (data, size, "%s\n%zu:%s%zu:%s%zu:%s%zu:%s%s\n%s", S_STATE_DOMAIN,
+                        strlen (tenant), tenant, strlen (principal), principal,
+                        strlen (method), method, strlen (name), name, digest_hex, payload);
     if (len < 0 || (size_t) len >= size) {
         free (data);
         return -1;
@@ -287,7 +288,7 @@ sb_relay_state_decode (const uint8_t *key, const sb_relay_binding_t *binding,
     *answers = NULL;
     *round = 0;
     *why = "The requestState is not valid for this request: it was altered, or it belongs to "
-           "another tool, other arguments or another account. Call again without it.";
+           "another tool, other arguments, another user or another account. Call again without it.";
     size_t len = token? strlen (token): 0;
     const char *dot = token? strchr (token, '.'): NULL;
     if (len == 0 || len > SB_MAX_REQUEST_STATE_LEN || !dot || dot == token)

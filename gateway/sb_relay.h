@@ -19,9 +19,10 @@
     requestState it was given. Here are the pieces of that which need no
     socket: reading a worker's input-required result, and the requestState
     itself — the answers collected in earlier rounds and the round number,
-    HMAC-signed over the tenant, the method, the tool and its arguments, so
-    that it cannot be altered, nor replayed for another account, tool or
-    arguments, nor after SB_REQUEST_STATE_TTL_S.
+    HMAC-signed over the tenant, the user, the method, the tool and its
+    arguments, so that it cannot be altered, nor replayed by another user
+    or account, for another tool or arguments, nor after
+    SB_REQUEST_STATE_TTL_S.
 
     Plus the bounded per-gateway map of logging levels set by
     logging/setLevel. Limitation: the map is local; a session whose requests
@@ -86,6 +87,7 @@ char *sb_relay_answer (const json_t *response);
 /*  What a requestState is bound to (all borrowed). */
 typedef struct {
     const char *tenant;     /* the caller's tenant (from the token) */
+    const char *principal;  /* the caller within it (the token's subject) */
     const char *method;     /* the request's method, e.g. "tools/call" */
     const char *name;       /* the tool (or prompt) named */
     const char *args;       /* its arguments, JSON text (key order does not matter); may be NULL */

@@ -22,7 +22,7 @@
 static sb_connectors_t *s_connectors;
 static const uint8_t s_key [SB_HMAC_SHA256_LEN] = { 1, 2, 3, 4 };
 static const uint8_t s_other_key [SB_HMAC_SHA256_LEN] = { 1, 2, 3, 5 };
-static const sb_relay_binding_t s_binding = { "acme", "tools/call", "lookup", "{\"a\":1,\"b\":[2]}" };
+static const sb_relay_binding_t s_binding = { "acme", "ann", "tools/call", "lookup", "{\"a\":1,\"b\":[2]}" };
 
 static int
 s_setup (void **state)
@@ -104,13 +104,15 @@ test_state_refused (void **state)
     uint32_t round = 0;
     json_t *got = NULL;
     const sb_relay_binding_t others [] = {
-        { "globex", "tools/call", "lookup", "{\"a\":1,\"b\":[2]}" },
-        { "acme", "prompts/get", "lookup", "{\"a\":1,\"b\":[2]}" },
-        { "acme", "tools/call", "lookup2", "{\"a\":1,\"b\":[2]}" },
-        { "acme", "tools/call", "lookup", "{\"a\":2,\"b\":[2]}" },
-        { "acme", "tools/call", "lookup", NULL },
+        { "globex", "ann", "tools/call", "lookup", "{\"a\":1,\"b\":[2]}" },
+        { "acme", "bob", "tools/call", "lookup", "{\"a\":1,\"b\":[2]}" },
+        { "acme", NULL, "tools/call", "lookup", "{\"a\":1,\"b\":[2]}" },
+        { "acme", "ann", "prompts/get", "lookup", "{\"a\":1,\"b\":[2]}" },
+        { "acme", "ann", "tools/call", "lookup2", "{\"a\":1,\"b\":[2]}" },
+        { "acme", "ann", "tools/call", "lookup", "{\"a\":2,\"b\":[2]}" },
+        { "acme", "ann", "tools/call", "lookup", NULL },
         //  Fields run together differently: the length prefixes tell them apart.
-        { "acmetools/call", "", "lookup", "{\"a\":1,\"b\":[2]}" },
+        { "acmeann", "", "tools/call", "lookup", "{\"a\":1,\"b\":[2]}" },
     };
     for (size_t i = 0; i < sizeof others / sizeof others [0]; i++)
         assert_int_equal (s_decode (s_key, &others [i], token, 0, &round, &got), -1);

@@ -9,9 +9,9 @@
       - several rounds, each with a new requestState that carries the
         answers of the rounds before, so the client sends only the new one;
       - a missing or wrong answer asks again, for at most
-        SB_MAX_INPUT_ROUNDS rounds; a tampered requestState, one
-        presented for another tool, other arguments or another tenant is
-        refused with -32602;
+        SB_MAX_INPUT_ROUNDS rounds; a tampered requestState, or one
+        presented for another tool, other arguments, another user or
+        another tenant, is refused with -32602;
       - questions only for the capabilities the client declared; a tool
         that cannot go on without one gets -32021 with HTTP 400;
       - on an SSE response the result is the last event and no server
@@ -35,6 +35,25 @@
 
 static sb_farm_t *s_farm;
 static char s_other_token [2048];           /* a token for tenant "other" */
+static char s_colleague_token [2048];       /* a token for another user of tenant "demo" */
+
+//  Mints a token for `tenant` and `subject` into `token`; 0 or -1.
+static int
+s_mint (const char *tenant, const char *subject, char *token, size_t size)
+{
+    char command [1024];
+    snprintf (command, sizeof command,
+              "%s --key-file %s --tenant %s --subject %s --client-id e2e-tests "
+              "--audience %s/mcp --ttl 3600", sb_harness_bin ("sb-token"), s_farm->key_file,
+              tenant, subject, s_farm->gateway_url);
+    FILE *pipe = popen (command, "r");
+    if (!pipe)
+        return -1;
+    if (!fgets (token, (int) size, pipe))
+        *token = 0;
+    token [strcspn (token, "\r\n")] = 0;
+    return pclose (pipe) == 0 && *token? 0: -1;
+}
 
 static int
 s_setup (void **state)
@@ -42,19 +61,10 @@ s_setup (void **state)
     s_farm = sb_farm_start (&(sb_farm_opts_t) { .api_workers = 1, .no_token_worker = true });
     if (!s_farm)
         return -1;
-    char command [1024];
-    snprintf (command, sizeof command,
-              "%s --key-file %s --tenant other --subject e2e --client-id e2e-tests "
-              "--audience %s/mcp --ttl 3600", sb_harness_bin ("sb-token"), s_farm->key_file,
-              s_farm->gateway_url);
-    FILE *pipe = popen (command, "r");
-    if (!pipe || !fgets (s_other_token, sizeof s_other_token, pipe)) {
-        if (pipe)
-            pclose (pipe);
+    if (s_mint ("other", "e2e", s_other_token, sizeof s_other_token)
+    ||  s_mint ("demo", "colleague", s_colleague_token, sizeof s_colleague_token))
         return -1;
-    }
-    s_other_token [strcspn (s_other_token, "\r\n")] = 0;
-    return pclose (pipe) == 0 && *s_other_token? 0: -1;
+    return 0;
 }
 
 static int
@@ -346,6 +356,13 @@ test_state_refused (void **state)
     json_t *params = json_pack ("{s:{}, s:s, s:o}", "arguments", "requestState", good,
                                 "inputResponses", json_loads (answer, 0, NULL));
     reply = s_post (s_other_token, "tools/call", "test_input_required_result_tampered_state", params,
+                    ALL_CAPS, NULL, &status);
+    s_assert_error (reply, -32602, "requestState is not valid");
+    json_decref (reply);
+    //  Another user of the same tenant.
+    params = json_pack ("{s:{}, s:s, s:o}", "arguments", "requestState", good,
+                        "inputResponses", json_loads (answer, 0, NULL));
+    reply = s_post (s_colleague_token, "tools/call", "test_input_required_result_tampered_state", params,
                     ALL_CAPS, NULL, &status);
     s_assert_error (reply, -32602, "requestState is not valid");
     json_decref (reply);
