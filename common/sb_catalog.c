@@ -1051,6 +1051,56 @@ sb_connectors_complete (sb_connectors_t *self, const char *ref_type,
 }
 
 //  --------------------------------------------------------------------------
+//  What a reload changes (sb_connectors_diff, sb_connectors_resource_changed)
+
+//  True when list `list_offset` of every catalog is the same in a and b.
+static bool
+s_same_list (sb_connectors_t *a, sb_connectors_t *b, size_t list_offset)
+{
+    json_t *before = s_all (a, list_offset), *after = s_all (b, list_offset);
+    bool same = before && after && json_equal (before, after);
+    json_decref (before);
+    json_decref (after);
+    return same;
+}
+
+unsigned
+sb_connectors_diff (sb_connectors_t *before, sb_connectors_t *after)
+{
+    unsigned changed = 0;
+    //  tools/list publishes each tool's descriptor, in load order.
+    bool same = before->tool_count == after->tool_count;
+    for (size_t i = 0; same && i < before->tool_count; i++)
+        same = json_equal (before->tools [i]->descriptor, after->tools [i]->descriptor);
+    if (!same)
+        changed |= SB_LIST_TOOLS;
+    if (!s_same_list (before, after, offsetof (sb_catalog_t, prompts)))
+        changed |= SB_LIST_PROMPTS;
+    if (!s_same_list (before, after, offsetof (sb_catalog_t, resources))
+    ||  !s_same_list (before, after, offsetof (sb_catalog_t, templates)))
+        changed |= SB_LIST_RESOURCES;
+    return changed;
+}
+
+bool
+sb_connectors_resource_changed (sb_connectors_t *before, sb_connectors_t *after, const char *uri)
+{
+    json_t *old = NULL, *now = NULL;
+    char *error = NULL;
+    if (sb_connectors_resource_read (before, uri, &old, &error))
+        old = NULL;
+    free (error);
+    error = NULL;
+    if (sb_connectors_resource_read (after, uri, &now, &error))
+        now = NULL;
+    free (error);
+    bool changed = (old == NULL) != (now == NULL) || (old && !json_equal (old, now));
+    json_decref (old);
+    json_decref (now);
+    return changed;
+}
+
+//  --------------------------------------------------------------------------
 //  Tool accessors
 
 const json_t *

@@ -639,6 +639,8 @@ sb_connectors_load (const char *dir, char **error)
 {
     *error = NULL;
     sb_connectors_t *self = calloc (1, sizeof *self);
+    if (self)
+        atomic_init (&self->refs, 1);
     char **names = calloc (SB_MAX_CONNECTORS + 1, sizeof (char *));
     size_t name_count = 0;
     DIR *handle = NULL;
@@ -728,15 +730,32 @@ fail:
 void
 sb_connectors_destroy (sb_connectors_t **self_p)
 {
-    sb_connectors_t *self = *self_p;
+    sb_connectors_t *self = self_p? *self_p: NULL;
     if (!self)
+        return;
+    *self_p = NULL;
+    //  Freed with the last reference (a count of 0 means one: never taken).
+    if (atomic_fetch_sub (&self->refs, 1) > 1)
         return;
     for (size_t i = 0; i < self->count; i++)
         s_connector_destroy (&self->connectors [i]);
     free (self->connectors);
     free (self->tools);
     free (self);
-    *self_p = NULL;
+}
+
+sb_connectors_t *
+sb_connectors_ref (sb_connectors_t *self)
+{
+    if (self)
+        atomic_fetch_add (&self->refs, 1);
+    return self;
+}
+
+int
+sb_connectors_refs (sb_connectors_t *self)
+{
+    return self? atomic_load (&self->refs): 0;
 }
 
 int

@@ -32,8 +32,35 @@ typedef struct _sb_tool_t sb_tool_t;               /* one tool (owned by its con
     (caller frees). Tool names must be unique across connectors. */
 sb_connectors_t *sb_connectors_load (const char *dir, char **error);
 
-/*  Destroys the set and nulls the caller's pointer. Idempotent. */
+/*  Releases the caller's reference to the set and nulls the caller's
+    pointer; the set is freed with its last reference. Idempotent. A set
+    comes from sb_connectors_load holding one reference. */
 void sb_connectors_destroy (sb_connectors_t **self_p);
+
+/*  Takes another reference to the set (returns it). Whoever keeps a tool,
+    connector or schema of the set beyond the current turn of its loop (a
+    call in flight) holds one, so a reload that replaces the set never frees
+    what a call still reads; sb_connectors_destroy releases it. The count is
+    atomic; the set itself is read-only once loaded (base URLs aside). */
+sb_connectors_t *sb_connectors_ref (sb_connectors_t *self);
+
+/*  References held now (for tests and logs). */
+int sb_connectors_refs (sb_connectors_t *self);
+
+/*  What clients see of a set, for a reload: the bits of SB_LIST_* whose
+    published list differs between `before` and `after` (tools/list: every
+    tool descriptor in order; prompts/list; resources/list together with
+    resources/templates/list). 0 when they publish the same. */
+#define SB_LIST_TOOLS       0x01u
+#define SB_LIST_PROMPTS     0x02u
+#define SB_LIST_RESOURCES   0x04u
+unsigned sb_connectors_diff (sb_connectors_t *before, sb_connectors_t *after);
+
+/*  True when resources/read of `uri` answers differently in `before` and
+    `after`: other contents, or readable in one set only (a resource that
+    disappeared). False when both read the same or neither can read it. */
+bool sb_connectors_resource_changed (sb_connectors_t *before, sb_connectors_t *after,
+                                     const char *uri);
 
 /*  Overrides the base URL of connector `name` (e.g. the sandbox on a test
     port). Returns 0, or -1 if there is no such connector. */

@@ -12,6 +12,8 @@
 #include "common/sb_text.h"
 #include "common/sb_schema.h"
 
+#include <stdatomic.h>
+
 #define SB_MAX_SUMMARY_TEXT     1024    /* content[0].text of a mapped result, bytes */
 #define SB_MAX_SUMMARY_ITEMS    5       /* list items named in the summary */
 #define SB_MAX_CONNECTOR_NAME   64        /* connector and tool names, bytes */
@@ -83,6 +85,7 @@ struct _sb_connector_t {
 };
 
 struct _sb_connectors_t {
+    atomic_int refs;                /* references (sb_connectors_ref); freed at 0 */
     sb_connector_t **connectors;    /* loaded connectors, sorted by file name */
     size_t count;                   /* entries in connectors */
     sb_tool_t **tools;              /* every tool, in load order (borrowed) */

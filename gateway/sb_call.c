@@ -73,6 +73,7 @@ struct _s_call_t {
     json_t *answers;                    /* modern: the answers the job carries (owned object) */
     char *args;                         /* modern: the arguments, for the next requestState */
     const char *tool_name;              /* modern: the tool (borrowed from the connector set) */
+    sb_connectors_t *connectors;        /* a reference: keeps tool_name's set alive across a reload */
     uint32_t round;                     /* modern: the round the job runs */
 };
 
@@ -144,6 +145,7 @@ s_call_free (s_call_t *call)
     json_decref (call->progress_token);
     json_decref (call->answers);
     free (call->args);
+    sb_connectors_destroy (&call->connectors);
     free (call);
 }
 
@@ -434,6 +436,7 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
         return;
     }
     call->gateway = self;
+    call->connectors = sb_connectors_ref (self->connectors);   //  the set outcome->tool is of
     call->id = outcome->id;
     outcome->id = NULL;
     call->progress_token = outcome->progress_token;

@@ -256,6 +256,8 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
             //  keep it for (documented in sb_relay.h).
             if (outcome.set_level && ctx.has_session)
                 sb_levels_set (self->levels, ctx.level_key, outcome.set_level - 1);
+            if (outcome.subscribe)      //  resources/(un)subscribe: this gateway's table
+                sb_gateway_subscribe (self, &ctx, &outcome);
             sb_http_send_json (req, outcome.http_status, outcome.body);
             break;
         case SB_MCP_ACCEPTED:

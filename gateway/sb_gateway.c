@@ -243,6 +243,11 @@ sb_gateway_new (sb_config_t *config)
     if (!self->sessions || !self->origin)
         goto fail;
     const char *dir = sb_config_str (config, "connectors");
+    self->connectors_dir = strdup (dir);
+    self->subs = sb_subs_new ();
+    if (!self->connectors_dir || !self->subs)
+        goto fail;
+    sb_sessions_on_end (self->sessions, sb_gateway_session_ended, self);
     self->connectors = sb_connectors_load (dir, &error);
     if (!self->connectors) {
         sb_log_error ("connectors_invalid", "%s", error? error: dir);
@@ -305,6 +310,8 @@ sb_gateway_destroy (sb_gateway_t **self_p)
     else
         free (self->server);
     sb_connectors_destroy (&self->connectors);
+    sb_subs_destroy (&self->subs);
+    free (self->connectors_dir);
     free (self->metadata);
     memset (self->key, 0, sizeof self->key);
     free (self);
@@ -315,7 +322,7 @@ int
 sb_gateway_run (sb_gateway_t *self)
 {
     while (!self->stop)
-        h2o_evloop_run (self->loop, SB_GATEWAY_LOOP_MS);
+        sb_gateway_poll (self, SB_GATEWAY_LOOP_MS);
 
     //  Stop accepting; pending calls end by reply or by their own deadline.
     sb_log_info ("stopping", "pending=%zu", sb_broker_client_pending (self->broker));
@@ -333,10 +340,11 @@ sb_gateway_run (sb_gateway_t *self)
     while (sb_clock_left_ms (flush_until) > 0)
         h2o_evloop_run (self->loop, (int32_t) sb_clock_left_ms (flush_until));
     sb_log_info ("stopped", "dropped_replies=%llu cancelled=%llu notifications_dropped=%llu "
-                 "asks_refused=%llu",
+                 "asks_refused=%llu reloads=%llu reload_failures=%llu",
                  (unsigned long long) sb_broker_client_dropped (self->broker),
                  (unsigned long long) self->cancelled, (unsigned long long) self->notes_dropped,
-                 (unsigned long long) self->asks_refused);
+                 (unsigned long long) self->asks_refused, (unsigned long long) self->reloads,
+                 (unsigned long long) self->reload_failures);
     return 0;
 }
 
@@ -344,6 +352,22 @@ void
 sb_gateway_stop (sb_gateway_t *self)
 {
     self->stop = 1;
+}
+
+void
+sb_gateway_request_reload (sb_gateway_t *self)
+{
+    self->reload = 1;
+}
+
+void
+sb_gateway_poll (sb_gateway_t *self, int timeout_ms)
+{
+    if (self->reload) {
+        self->reload = 0;
+        sb_gateway_reload (self);       //  logs its outcome either way
+    }
+    h2o_evloop_run (self->loop, timeout_ms);
 }
 
 int

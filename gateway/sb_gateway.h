@@ -45,6 +45,27 @@ int sb_gateway_run (sb_gateway_t *self);
 /*  Asks the loop to stop. Async-signal-safe (sets a flag). */
 void sb_gateway_stop (sb_gateway_t *self);
 
+/*  Asks the loop to reload the connectors (what SIGHUP does).
+    Async-signal-safe (sets a flag); the next turn of the loop reloads. */
+void sb_gateway_request_reload (sb_gateway_t *self);
+
+/*  Reloads the connectors now; call on the loop's thread. Re-reads the
+    --connectors folder: when the new set fails to load, keeps the old one,
+    logs connectors_reload_failed with the loader's sentence and returns -1
+    (nothing is sent). Otherwise swaps the sets, sends
+    notifications/tools/list_changed, prompts/list_changed and
+    resources/list_changed (for each list that publishes differently) on
+    every open standalone GET stream of this gateway, and
+    notifications/resources/updated on a session's streams for each URI it
+    subscribed to whose contents changed or that disappeared; returns 0.
+    Calls in flight keep the set they started with until they end. */
+int sb_gateway_reload (sb_gateway_t *self);
+
+/*  One turn of the loop: a requested reload first, then events for at most
+    `timeout_ms`. sb_gateway_run turns it until stopped; tests that drive
+    the gateway in-process turn it themselves. */
+void sb_gateway_poll (sb_gateway_t *self, int timeout_ms);
+
 /*  The TCP port actually listened on (useful with port 0). */
 int sb_gateway_port (sb_gateway_t *self);
 

@@ -1,7 +1,8 @@
-/*  gateway/sb_gateway_int.h — the gateway's state, shared by its two
-    files: sb_gateway.c (options, h2o setup, routing, the loop) and
-    sb_endpoint.c (the MCP endpoint: POST, GET and DELETE /mcp). Not a
-    public header. */
+/*  gateway/sb_gateway_int.h — the gateway's state, shared by its files:
+    sb_gateway.c (options, h2o setup, routing, the loop), sb_endpoint.c
+    (the MCP endpoint: POST, GET and DELETE /mcp), sb_call.c (tool calls)
+    and sb_notify.c (connector reloads, change notifications and resource
+    subscriptions). Not a public header. */
 #ifndef SB_GATEWAY_INT_H_INCLUDED
 #define SB_GATEWAY_INT_H_INCLUDED
 
@@ -14,6 +15,7 @@
 #include "gateway/sb_relay.h"
 #include "gateway/sb_session.h"
 #include "gateway/sb_sse.h"
+#include "gateway/sb_subs.h"
 #include "common/sb_connector.h"
 #include "common/sb_token.h"
 
@@ -28,7 +30,12 @@ struct _sb_gateway_t {
     h2o_socket_t *listener;                     /* listening socket, NULL once stopped */
     int port;                                   /* port actually bound */
     sb_broker_client_t *broker;                 /* DEALER + in-flight table */
-    sb_connectors_t *connectors;                /* tools and schemas */
+    sb_connectors_t *connectors;                /* tools and schemas (one reference; calls hold theirs) */
+    char *connectors_dir;                       /* --connectors, re-read by sb_gateway_reload */
+    volatile sig_atomic_t reload;               /* set by sb_gateway_request_reload */
+    uint64_t reloads;                           /* reloads that swapped the set */
+    uint64_t reload_failures;                   /* reloads that kept the old set */
+    sb_subs_t *subs;                            /* resources/subscribe, per session */
     sb_sessions_t *sessions;                    /* Mcp-Session-Id issue / verify / end */
     sb_origin_t *origin;                        /* Origin and Host allow-lists */
     sb_sse_hub_t *sse;                          /* SSE streams and the replay ring */
@@ -93,6 +100,19 @@ void sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *
     MCP says). */
 int sb_call_cancel (sb_gateway_t *self, const sb_request_ctx_t *ctx,
                     const json_t *request_id);
+
+/*  resources/subscribe and unsubscribe (sb_notify.c): applies the
+    outcome sb_mcp_handle gave (outcome->subscribe set; the URI already
+    checked) to this gateway's table for the request's session. On refusal
+    (no session, a limit of sb_subs.h) outcome->body becomes a JSON-RPC
+    error -32000 with the reason. Unsubscribing what was not subscribed is
+    answered {} as well. */
+void sb_gateway_subscribe (sb_gateway_t *self, const sb_request_ctx_t *ctx,
+                           sb_mcp_outcome_t *outcome);
+
+/*  The sb_sessions_on_end hook: forgets the ended session's subscriptions
+    (`arg` is the gateway). */
+void sb_gateway_session_ended (const sb_session_t *session, void *arg);
 
 /*  The client POSTed a JSON-RPC response (`response`, the whole message).
     If its id is "sb:<corr_id>:<ask_id>" it answers a question a worker asked

@@ -1,5 +1,6 @@
 /*  gateway/sb_gateway_main.c — sb-gateway: options, logging, signals, and
-    the gateway component's loop. */
+    the gateway component's loop. SIGTERM/SIGINT stop it gracefully; SIGHUP
+    reloads the connectors folder. */
 #include "gateway/sb_gateway.h"
 #include "common/sb_config.h"
 #include "common/sb_log.h"
@@ -17,6 +18,14 @@ s_on_signal (int signum)
     s_stop = 1;
     if (s_gateway)
         sb_gateway_stop (s_gateway);
+}
+
+//  SIGHUP: reload the connectors (the loop does it; see sb_gateway_reload).
+static void
+s_on_hangup (int signum)
+{
+    if (s_gateway)
+        sb_gateway_request_reload (s_gateway);
 }
 
 int
@@ -44,6 +53,9 @@ main (int argc, char **argv)
     sigemptyset (&action.sa_mask);
     sigaction (SIGTERM, &action, NULL);
     sigaction (SIGINT, &action, NULL);
+    struct sigaction hangup = { .sa_handler = s_on_hangup };
+    sigemptyset (&hangup.sa_mask);
+    sigaction (SIGHUP, &hangup, NULL);
     signal (SIGPIPE, SIG_IGN);
 
     s_gateway = sb_gateway_new (config);

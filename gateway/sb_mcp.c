@@ -91,12 +91,13 @@ s_initialize (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
             return;
         }
     }
-    //  Advertise only what is answered: list_changed and resource updates
-    //  are not sent yet, so they stay false.
+    //  Every revision initialize negotiates has GET streams, where a
+    //  connectors reload sends list_changed and resources/updated
+    //  (gateway/sb_notify.c).
     json_t *caps = json_pack ("{s:{s:b}, s:{}, s:{s:b, s:b}, s:{s:b}, s:{}}",
-                              "tools", "listChanged", 0, "logging",
-                              "resources", "subscribe", 0, "listChanged", 0,
-                              "prompts", "listChanged", 0, "completions");
+                              "tools", "listChanged", 1, "logging",
+                              "resources", "subscribe", 1, "listChanged", 1,
+                              "prompts", "listChanged", 1, "completions");
     const char *negotiated = sb_mcp_negotiate_version (requested);
     json_t *result = json_pack ("{s:s, s:o, s:{s:s, s:s}, s:s}",
         "protocolVersion", negotiated,
@@ -327,6 +328,24 @@ s_catalog_list (sb_rpc_t *rpc, const sb_mcp_env_t *env, const char *key,
     s_result (out, rpc->id, json_pack ("{s:o}", key, items));
 }
 
+//  resources/read or subscribe of a URI no resource or template matches:
+//  -32002 with the URI in data.
+static void
+s_not_found (sb_rpc_t *rpc, const char *uri, sb_mcp_outcome_t *out)
+{
+    char message [SB_MAX_RPC_ERROR_LEN];
+    snprintf (message, sizeof message, "Resource not found: %.160s", uri);
+    json_t *reply = json_pack ("{s:s, s:O, s:{s:i, s:s, s:{s:s}}}", "jsonrpc", "2.0", "id", rpc->id,
+                               "error", "code", SB_RPC_RESOURCE_NOT_FOUND, "message", message,
+                               "data", "uri", uri);
+    out->action = SB_MCP_REPLY;
+    out->http_status = 200;
+    out->body = reply? json_dumps (reply, JSON_COMPACT): NULL;
+    json_decref (reply);
+    if (!out->body)
+        s_error (out, 200, rpc->id, SB_RPC_RESOURCE_NOT_FOUND, "Resource not found");
+}
+
 static void
 s_resources_read (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
 {
@@ -336,33 +355,38 @@ s_resources_read (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
     json_t *contents = NULL;
     char *error = NULL;
     if (!env->connectors || sb_connectors_resource_read (env->connectors, uri, &contents, &error)) {
-        char message [SB_MAX_RPC_ERROR_LEN];
-        snprintf (message, sizeof message, "Resource not found: %.160s", uri);
-        out->action = SB_MCP_REPLY;
-        out->http_status = 200;
-        json_t *err = json_pack ("{s:i, s:s, s:{s:s}}", "code", SB_RPC_RESOURCE_NOT_FOUND,
-                                 "message", message, "data", "uri", uri);
-        char *body = NULL;
-        json_t *reply = err? json_pack ("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", rpc->id, "error", err): NULL;
-        body = reply? json_dumps (reply, JSON_COMPACT): NULL;
-        json_decref (reply);
         free (error);
-        if (body)
-            out->body = body;
-        else
-            s_error (out, 200, rpc->id, SB_RPC_RESOURCE_NOT_FOUND, "Resource not found");
+        s_not_found (rpc, uri, out);
         return;
     }
     s_result (out, rpc->id, json_pack ("{s:o}", "contents", contents));
 }
 
+//  resources/subscribe (a URI a resource or template matches) and
+//  unsubscribe (any URI): {}, with the URI in `out` for the gateway's
+//  table (sb_gateway_subscribe), which may still refuse it.
 static void
-s_resources_subscribe (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
+s_resources_subscribe (sb_rpc_t *rpc, const sb_mcp_env_t *env, bool on, sb_mcp_outcome_t *out)
 {
-    //  Acknowledged; notifications/resources/updated are not sent yet
-    //  (initialize advertises subscribe: false).
-    if (s_string_param (rpc, rpc->params, "uri", out))
-        s_result (out, rpc->id, json_object ());
+    const char *uri = s_string_param (rpc, rpc->params, "uri", out);
+    if (!uri)
+        return;
+    json_t *contents = NULL;
+    char *error = NULL;
+    if (on && (!env->connectors
+           ||  sb_connectors_resource_read (env->connectors, uri, &contents, &error))) {
+        free (error);
+        s_not_found (rpc, uri, out);
+        return;
+    }
+    json_decref (contents);
+    out->subscribe_uri = strdup (uri);
+    if (!out->subscribe_uri) {
+        s_error (out, 500, rpc->id, SB_RPC_INTERNAL_ERROR, "Internal error");
+        return;
+    }
+    out->subscribe = on? 1: -1;
+    s_result (out, rpc->id, json_object ());
 }
 
 //  The required arguments of prompt `name` that `args` lacks (new array of
@@ -686,6 +710,8 @@ s_modern_check (sb_rpc_t *rpc, const sb_mcp_headers_t *h, sb_mcp_outcome_t *out)
 static void
 s_discover (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
 {
+    //  2026-07-28 delivers list_changed and resources/updated only on a
+    //  subscriptions/listen stream, which is not served yet: false.
     json_t *caps = json_pack ("{s:{s:b}, s:{}, s:{s:b, s:b}, s:{s:b}, s:{}}",
                               "tools", "listChanged", 0, "logging",
                               "resources", "subscribe", 0, "listChanged", 0,
@@ -928,7 +954,7 @@ sb_mcp_handle (const sb_mcp_env_t *env, const char *body, size_t len, sb_mcp_out
     else
     if ((strcmp (m, "resources/subscribe") == 0 || strcmp (m, "resources/unsubscribe") == 0)) {
         if (s_params (&rpc, out))
-            s_resources_subscribe (&rpc, out);
+            s_resources_subscribe (&rpc, env, strcmp (m, "resources/subscribe") == 0, out);
     }
     else
     if (strcmp (m, "prompts/get") == 0) {
@@ -960,6 +986,7 @@ sb_mcp_outcome_clear (sb_mcp_outcome_t *out)
     json_decref (out->cancel_id);
     json_decref (out->input_responses);
     free (out->request_state);
+    free (out->subscribe_uri);
     memset (out, 0, sizeof *out);
 }
 

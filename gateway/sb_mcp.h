@@ -86,6 +86,8 @@ typedef struct {
     unsigned caps;              /* modern: the SB_CLIENT_* bits of _meta clientCapabilities */
     json_t *input_responses;    /* CALL, modern: params.inputResponses (owned object), or NULL */
     char *request_state;        /* CALL, modern: params.requestState (owned), or NULL */
+    int subscribe;              /* REPLY {} to resources/subscribe: 1, unsubscribe: -1; else 0 */
+    char *subscribe_uri;        /* its params.uri (owned), for the gateway's table */
 } sb_mcp_outcome_t;
 
 /*  Handles one request body in `env`. Always fills `out`; call

@@ -21,6 +21,8 @@ struct _sb_sessions_t {
     uint8_t cursor_key [SB_HMAC_SHA256_LEN];    /* signs list cursors */
     s_ended_t *ended;                           /* SB_MAX_ENDED_SESSIONS slots */
     size_t ended_count;                         /* slots in use (packed at the front) */
+    sb_sessions_end_fn *on_end;                 /* called by sb_sessions_end, or NULL */
+    void *on_end_arg;                           /* its argument */
 };
 
 sb_sessions_t *
@@ -205,6 +207,8 @@ out:
 void
 sb_sessions_end (sb_sessions_t *self, const sb_session_t *session, int64_t now)
 {
+    if (self->on_end)
+        self->on_end (session, self->on_end_arg);
     s_ended_expire (self, now);
     if (s_ended_has (self, session->mac))
         return;
@@ -226,4 +230,11 @@ sb_sessions_ended_count (sb_sessions_t *self, int64_t now)
 {
     s_ended_expire (self, now);
     return self->ended_count;
+}
+
+void
+sb_sessions_on_end (sb_sessions_t *self, sb_sessions_end_fn *fn, void *arg)
+{
+    self->on_end = fn;
+    self->on_end_arg = arg;
 }

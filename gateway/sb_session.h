@@ -64,8 +64,14 @@ char *sb_sessions_issue (sb_sessions_t *self, const char *tenant, const char *pr
 int sb_sessions_verify (sb_sessions_t *self, const char *id, size_t len, int64_t now,
                         sb_session_t *session) __attribute__ ((warn_unused_result));
 
-/*  Ends `session` on this gateway (see the limitation above). */
+/*  Ends `session` on this gateway (see the limitation above), then calls
+    the end hook, if one is set. */
 void sb_sessions_end (sb_sessions_t *self, const sb_session_t *session, int64_t now);
+
+/*  Sets the hook sb_sessions_end calls with the ended session and `arg`
+    (e.g. to forget the session's resource subscriptions); NULL: none. */
+typedef void (sb_sessions_end_fn) (const sb_session_t *session, void *arg);
+void sb_sessions_on_end (sb_sessions_t *self, sb_sessions_end_fn *fn, void *arg);
 
 /*  Sessions in the ended set now (after dropping expired ones at `now`). */
 size_t sb_sessions_ended_count (sb_sessions_t *self, int64_t now);

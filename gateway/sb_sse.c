@@ -322,11 +322,14 @@ sb_sse_send (sb_sse_t *stream, const char *json)
         line += n + 1;
     }
     text [len++] = '\n';
-    if (stream->conn) {
-        s_conn_append (stream->conn, text, len);
-        s_conn_flush (stream->conn);
-    }
+    //  Flushing comes last: a connection past SB_MAX_SSE_PENDING ends in it,
+    //  and a standalone stream is freed with its connection.
+    s_conn_t *conn = stream->conn;
+    if (conn)
+        s_conn_append (conn, text, len);
     s_ring_add (stream->hub, stream, text, len);
+    if (conn)
+        s_conn_flush (conn);
     return 0;
 }
 
@@ -427,10 +430,26 @@ sb_sse_count (sb_sse_hub_t *self, const char *owner)
 size_t
 sb_sse_notify (sb_sse_hub_t *self, const char *owner, const char *json)
 {
+    //  A send may end its own stream (a reader too slow: the connection
+    //  ends and a standalone stream goes with it), so step on first.
     size_t count = 0;
-    for (sb_sse_t *s = self->streams; s; s = s->next)
+    for (sb_sse_t *s = self->streams, *next; s; s = next) {
+        next = s->next;
         if (s->standalone && strcmp (s->owner, owner) == 0 && sb_sse_send (s, json) == 0)
             count++;
+    }
+    return count;
+}
+
+size_t
+sb_sse_broadcast (sb_sse_hub_t *self, const char *json)
+{
+    size_t count = 0;
+    for (sb_sse_t *s = self->streams, *next; s; s = next) {
+        next = s->next;                 //  as in sb_sse_notify
+        if (s->standalone && sb_sse_send (s, json) == 0)
+            count++;
+    }
     return count;
 }
 

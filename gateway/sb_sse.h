@@ -85,6 +85,11 @@ size_t sb_sse_count (sb_sse_hub_t *self, const char *owner);
     messages: list_changed, resources/updated…). Returns how many. */
 size_t sb_sse_notify (sb_sse_hub_t *self, const char *owner, const char *json);
 
+/*  Sends `json` on every standalone stream of every owner (a change that
+    concerns every session, e.g. notifications/tools/list_changed). Returns
+    how many. */
+size_t sb_sse_broadcast (sb_sse_hub_t *self, const char *json);
+
 /*  Ends the standalone streams of `owner` (NULL: of everyone) cleanly. */
 void sb_sse_close_standalone (sb_sse_hub_t *self, const char *owner);
 

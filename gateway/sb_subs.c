@@ -1,0 +1,239 @@
+/*  gateway/sb_subs.c — the subscription table (see sb_subs.h): a hash of
+    session key → the session's owner, expiry and URIs (an array in the
+    order subscribed, at most SB_MAX_SUBS_PER_SESSION). */
+#include "gateway/sb_subs.h"
+
+#include <czmq.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_STR2(x) #x
+#define S_STR(x) S_STR2 (x)                 /* a limit's digits, for sentences */
+
+/*  One session's subscriptions. */
+typedef struct {
+    char *owner;                                /* its streams' owner (Mcp-Session-Id) */
+    int64_t expires;                            /* forgotten by sb_subs_purge after this */
+    char *uris [SB_MAX_SUBS_PER_SESSION];       /* followed URIs, in the order subscribed */
+    size_t count;                               /* entries in uris */
+    size_t bytes;                               /* owner and URIs, bytes (counted in the total) */
+} s_session_t;
+
+struct _sb_subs_t {
+    zhashx_t *sessions;                         /* key → s_session_t (owned) */
+    size_t bytes;                               /* every session's bytes */
+};
+
+static void
+s_session_free (void **item_p)
+{
+    s_session_t *session = *item_p;
+    if (!session)
+        return;
+    for (size_t i = 0; i < session->count; i++)
+        free (session->uris [i]);
+    free (session->owner);
+    free (session);
+    *item_p = NULL;
+}
+
+sb_subs_t *
+sb_subs_new (void)
+{
+    sb_subs_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->sessions = zhashx_new ();
+    if (!self->sessions) {
+        free (self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->sessions, s_session_free);
+    return self;
+}
+
+void
+sb_subs_destroy (sb_subs_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sb_subs_t *self = *self_p;
+    zhashx_destroy (&self->sessions);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Forgets session `key` (and its bytes).
+static void
+s_forget (sb_subs_t *self, const char *key)
+{
+    s_session_t *session = zhashx_lookup (self->sessions, key);
+    if (!session)
+        return;
+    self->bytes -= session->bytes;
+    zhashx_delete (self->sessions, key);
+}
+
+//  The index of `uri` in the session, or -1.
+static int
+s_find (const s_session_t *session, const char *uri)
+{
+    for (size_t i = 0; i < session->count; i++)
+        if (strcmp (session->uris [i], uri) == 0)
+            return (int) i;
+    return -1;
+}
+
+int
+sb_subs_add (sb_subs_t *self, const char *key, const char *owner, int64_t expires,
+             int64_t now, const char *uri)
+{
+    if (!key || !*key || strlen (key) > SB_MAX_SUB_KEY_LEN
+    ||  !owner || !*owner || strlen (owner) > SB_MAX_SUB_OWNER_LEN || !uri)
+        return SB_SUBS_INVALID;
+    size_t uri_len = strlen (uri);
+    if (uri_len > SB_MAX_SUB_URI_LEN)
+        return SB_SUBS_URI_TOO_LONG;
+    s_session_t *session = zhashx_lookup (self->sessions, key);
+    if (session && s_find (session, uri) >= 0)
+        return SB_SUBS_OK;
+    if (session && session->count == SB_MAX_SUBS_PER_SESSION)
+        return SB_SUBS_SESSION_FULL;
+    size_t need = uri_len + 1 + (session? 0: strlen (owner) + 1);
+    if (self->bytes + need > SB_MAX_SUBS_BYTES
+    ||  (!session && zhashx_size (self->sessions) == SB_MAX_SUB_SESSIONS)) {
+        //  Room made by sessions that aged out, never by evicting live ones.
+        sb_subs_purge (self, now);
+        session = zhashx_lookup (self->sessions, key);
+        need = uri_len + 1 + (session? 0: strlen (owner) + 1);
+        if (self->bytes + need > SB_MAX_SUBS_BYTES
+        ||  (!session && zhashx_size (self->sessions) == SB_MAX_SUB_SESSIONS))
+            return SB_SUBS_TABLE_FULL;
+    }
+    char *copy = strdup (uri);
+    if (!copy)
+        return SB_SUBS_NO_MEMORY;
+    if (!session) {
+        session = calloc (1, sizeof *session);
+        if (!session || !(session->owner = strdup (owner))) {
+            free (session);
+            free (copy);
+            return SB_SUBS_NO_MEMORY;
+        }
+        session->bytes = strlen (owner) + 1;
+        self->bytes += session->bytes;
+        zhashx_insert (self->sessions, key, session);
+    }
+    session->expires = expires;
+    session->uris [session->count++] = copy;
+    session->bytes += uri_len + 1;
+    self->bytes += uri_len + 1;
+    return SB_SUBS_OK;
+}
+
+int
+sb_subs_remove (sb_subs_t *self, const char *key, const char *uri)
+{
+    s_session_t *session = key && uri? zhashx_lookup (self->sessions, key): NULL;
+    int index = session? s_find (session, uri): -1;
+    if (index < 0)
+        return -1;
+    size_t len = strlen (session->uris [index]) + 1;
+    free (session->uris [index]);
+    memmove (&session->uris [index], &session->uris [index + 1],
+             (session->count - (size_t) index - 1) * sizeof (char *));
+    session->count--;
+    session->bytes -= len;
+    self->bytes -= len;
+    if (session->count == 0)
+        s_forget (self, key);
+    return 0;
+}
+
+void
+sb_subs_drop (sb_subs_t *self, const char *key)
+{
+    if (key)
+        s_forget (self, key);
+}
+
+size_t
+sb_subs_purge (sb_subs_t *self, int64_t now)
+{
+    zlistx_t *expired = zlistx_new ();
+    if (!expired)
+        return 0;
+    for (s_session_t *session = zhashx_first (self->sessions); session;
+         session = zhashx_next (self->sessions))
+        if (session->expires < now)
+            zlistx_add_end (expired, (void *) zhashx_cursor (self->sessions));
+    //  The keys are the table's own: delete after the walk, one by one.
+    size_t count = 0;
+    for (const char *key = zlistx_first (expired); key; key = zlistx_next (expired)) {
+        char copy [SB_MAX_SUB_KEY_LEN + 1];
+        snprintf (copy, sizeof copy, "%s", key);
+        s_forget (self, copy);
+        count++;
+    }
+    zlistx_destroy (&expired);
+    return count;
+}
+
+bool
+sb_subs_has (sb_subs_t *self, const char *key, const char *uri)
+{
+    s_session_t *session = key && uri? zhashx_lookup (self->sessions, key): NULL;
+    return session && s_find (session, uri) >= 0;
+}
+
+size_t
+sb_subs_count (sb_subs_t *self, const char *key)
+{
+    s_session_t *session = key? zhashx_lookup (self->sessions, key): NULL;
+    return session? session->count: 0;
+}
+
+size_t
+sb_subs_sessions (sb_subs_t *self)
+{
+    return zhashx_size (self->sessions);
+}
+
+size_t
+sb_subs_bytes (sb_subs_t *self)
+{
+    return self->bytes;
+}
+
+void
+sb_subs_each (sb_subs_t *self, sb_subs_fn *fn, void *arg)
+{
+    for (s_session_t *session = zhashx_first (self->sessions); session;
+         session = zhashx_next (self->sessions))
+        for (size_t i = 0; i < session->count; i++)
+            fn (session->owner, session->uris [i], arg);
+}
+
+const char *
+sb_subs_strerror (int rc)
+{
+    switch (rc) {
+        case SB_SUBS_OK:
+            return "Subscribed.";
+        case SB_SUBS_URI_TOO_LONG:
+            return "The resource URI is too long to subscribe to (at most "
+                   S_STR (SB_MAX_SUB_URI_LEN) " bytes).";
+        case SB_SUBS_SESSION_FULL:
+            return "This session already follows " S_STR (SB_MAX_SUBS_PER_SESSION) " resources, the most one "
+                   "session may; "
+                   "unsubscribe from one first.";
+        case SB_SUBS_TABLE_FULL:
+            return "This server follows as many resource subscriptions as it can hold right now; "
+                   "try again later.";
+        case SB_SUBS_INVALID:
+            return "resources/subscribe needs a session (an Mcp-Session-Id from initialize): "
+                   "updates are sent on the session's GET stream.";
+        default:
+            return "The subscription could not be stored (out of memory); try again.";
+    }
+}
