@@ -47,3 +47,10 @@ sb_add_test(38_workers_inputs
     LIBS ${SB_WORKERS_TEST_LIBS}
     TIMEOUT 60)
 add_dependencies(38_workers_inputs sb-worker)
+
+# SIGHUP reloads the api worker's connectors while a job is in flight.
+sb_add_test(38_workers_reload
+    SOURCES 38_workers_reload.c 38_workers_fake.c
+    LIBS ${SB_WORKERS_TEST_LIBS}
+    TIMEOUT 60)
+add_dependencies(38_workers_reload sb-worker)

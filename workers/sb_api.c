@@ -16,6 +16,7 @@
 #include "common/sb_clock.h"
 #include "common/sb_connector.h"
 #include "common/sb_log.h"
+#include "common/sb_text.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -27,7 +28,9 @@ typedef struct _s_call_t s_call_t;
 struct _sb_api_t {
     sb_worker_t *worker;            /* our worker (borrowed) */
     sb_reactor_t *reactor;          /* its loop (borrowed) */
-    sb_connectors_t *connectors;    /* loaded connector definitions */
+    sb_connectors_t *connectors;    /* loaded connector definitions (one reference) */
+    char *connectors_dir;           /* the folder, re-read by sb_api_reload */
+    char *connector_urls;           /* base-URL overrides applied to every load */
     CURLM *multi;                   /* all transfers; holds the connection cache */
     int curl_timer;                 /* reactor timer curl asked for */
     int retry_timer;                /* reactor timer for the nearest retry */
@@ -39,8 +42,9 @@ struct _s_call_t {
     sb_api_t *api;                  /* owner */
     sb_worker_job_t *job;           /* the job this call answers */
     void *handle;                   /* our item in api->calls */
-    const sb_tool_t *tool;          /* tool being run (borrowed) */
-    const sb_connector_t *connector;/* its connector (borrowed) */
+    sb_connectors_t *set;           /* a reference to the set tool and connector belong to */
+    const sb_tool_t *tool;          /* tool being run (borrowed from set) */
+    const sb_connector_t *connector;/* its connector (borrowed from set) */
     sb_upstream_req_t req;          /* rendered request */
     CURL *easy;                     /* transfer handle */
     struct curl_slist *headers;     /* request headers */
@@ -118,6 +122,7 @@ s_call_destroy (s_call_t **call_p)
     sb_upstream_req_clear (&call->req);
     free (call->body);
     free (call->not_asked);
+    sb_connectors_destroy (&call->set);     //  the last call on a replaced set frees it
     free (call);
     *call_p = NULL;
 }
@@ -629,6 +634,7 @@ s_tools_call (sb_api_t *self, sb_worker_job_t *job)
     }
     call->api = self;
     call->job = job;
+    call->set = sb_connectors_ref (self->connectors);
     call->tool = tool;
     call->connector = connector;
     call->retry_at = -1;
@@ -707,6 +713,56 @@ const sb_worker_role_t sb_api_role = { s_start, s_abandon };
 //  ---------------------------------------------------------------------
 //  Lifecycle
 
+//  Loads the connectors folder with the base-URL overrides, refusing a
+//  builtin tool this worker has no fixture for. Returns the set, or NULL
+//  with *error a new sentence.
+static sb_connectors_t *
+s_load (sb_api_t *self, char **error)
+{
+    const char *dir = self->connectors_dir;
+    char *why = NULL;
+    sb_connectors_t *set = sb_connectors_load (dir, &why);
+    if (!set) {
+        *error = sb_strfmt ("%s: %s", dir, why ? why : "cannot load");
+        free (why);
+        return NULL;
+    }
+    if (*self->connector_urls && sb_connectors_set_base_urls (set, self->connector_urls)) {
+        *error = sb_strfmt ("bad --connector-urls \"%s\"", self->connector_urls);
+        sb_connectors_destroy (&set);
+        return NULL;
+    }
+    for (size_t i = 0; i < sb_connectors_tool_count (set); i++) {
+        const sb_tool_t *tool = sb_connectors_tool_at (set, i);
+        if (sb_tool_builtin (tool) && !sb_fixture_known (sb_tool_builtin (tool))) {
+            *error = sb_strfmt ("%s: tool \"%s\": this worker has no builtin fixture \"%s\"", dir,
+                                sb_tool_name (tool), sb_tool_builtin (tool));
+            sb_connectors_destroy (&set);
+            return NULL;
+        }
+    }
+    return set;
+}
+
+int
+sb_api_reload (sb_api_t *self)
+{
+    char *error = NULL;
+    sb_connectors_t *fresh = s_load (self, &error);
+    if (!fresh) {
+        sb_log_error ("connectors_reload_failed", "%s (the %zu tool(s) loaded before stay)",
+                      error ? error : "out of memory", sb_connectors_tool_count (self->connectors));
+        free (error);
+        return -1;
+    }
+    sb_connectors_t *before = self->connectors;
+    self->connectors = fresh;
+    sb_log_info ("connectors_reloaded", "dir=%s tools=%zu calls_on_old_set=%d", self->connectors_dir,
+                 sb_connectors_tool_count (fresh), sb_connectors_refs (before) - 1);
+    sb_connectors_destroy (&before);        //  calls in flight hold their own references
+    return 0;
+}
+
 sb_api_t *
 sb_api_new (sb_worker_t *worker, const char *connectors_dir, const char *connector_urls)
 {
@@ -717,29 +773,15 @@ sb_api_new (sb_worker_t *worker, const char *connectors_dir, const char *connect
     self->reactor = sb_worker_reactor (worker);
     self->curl_timer = -1;
     self->retry_timer = -1;
+    self->connectors_dir = strdup (connectors_dir);
+    self->connector_urls = strdup (connector_urls ? connector_urls : "");
     char *error = NULL;
-    self->connectors = sb_connectors_load (connectors_dir, &error);
+    self->connectors = self->connectors_dir && self->connector_urls ? s_load (self, &error) : NULL;
     if (!self->connectors) {
-        sb_log_error ("connectors_invalid", "%s: %s", connectors_dir, error ? error : "cannot load");
+        sb_log_error ("connectors_invalid", "%s", error ? error : "out of memory");
         free (error);
         sb_api_destroy (&self);
         return NULL;
-    }
-    if (connector_urls && *connector_urls
-    &&  sb_connectors_set_base_urls (self->connectors, connector_urls)) {
-        sb_log_error ("connector_urls_invalid", "bad --connector-urls \"%s\"", connector_urls);
-        sb_api_destroy (&self);
-        return NULL;
-    }
-    for (size_t i = 0; i < sb_connectors_tool_count (self->connectors); i++) {
-        const sb_tool_t *tool = sb_connectors_tool_at (self->connectors, i);
-        if (sb_tool_builtin (tool) && !sb_fixture_known (sb_tool_builtin (tool))) {
-            sb_log_error ("connectors_invalid", "%s: tool \"%s\": this worker has no builtin "
-                          "fixture \"%s\"", connectors_dir, sb_tool_name (tool),
-                          sb_tool_builtin (tool));
-            sb_api_destroy (&self);
-            return NULL;
-        }
     }
     self->fixtures = sb_fixture_new (self->reactor);
     if (!self->fixtures) {
@@ -790,6 +832,8 @@ sb_api_destroy (sb_api_t **self_p)
         sb_reactor_timer_free (self->reactor, self->retry_timer);
     }
     sb_connectors_destroy (&self->connectors);
+    free (self->connectors_dir);
+    free (self->connector_urls);
     free (self);
     *self_p = NULL;
 }

@@ -36,6 +36,15 @@ sb_api_t *sb_api_new (sb_worker_t *worker, const char *connectors_dir,
 /*  Abandons calls in progress, frees everything, nulls the caller's pointer. */
 void sb_api_destroy (sb_api_t **self_p);
 
+/*  Reloads the connectors (what SIGHUP does, through sb-worker's loop):
+    re-reads the folder given to sb_api_new with the same base-URL
+    overrides and builtin-fixture checks. When the new set fails, keeps the
+    old one, logs connectors_reload_failed with the reason and returns -1.
+    Otherwise jobs from now on run against the new set and it returns 0;
+    calls in flight hold a reference to the set they started with, which
+    is freed when the last of them ends. */
+int sb_api_reload (sb_api_t *self);
+
 /*  The callbacks to pass to sb_worker_set_role with the sb_api_t. */
 extern const sb_worker_role_t sb_api_role;
 

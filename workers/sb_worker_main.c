@@ -4,7 +4,10 @@
 
     Reads the configuration, builds the worker core and the chosen role,
     runs the loop until SIGTERM/SIGINT has drained it, exits 0. Exit 2 on a
-    configuration error, 1 when start-up fails. */
+    configuration error, 1 when start-up fails. SIGHUP reloads the api
+    role's connectors folder (sb_api_reload); the other roles load none and
+    only log it. The handler sets a flag and writes a byte to a pipe the
+    loop watches, so the loop does the reload. */
 #include "common/sb_config.h"
 #include "common/sb_log.h"
 #include "workers/sb_api.h"
@@ -12,8 +15,12 @@
 #include "workers/sb_webhook_role.h"
 #include "workers/sb_worker.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef SB_DEFAULT_CONNECTORS_DIR
 #define SB_DEFAULT_CONNECTORS_DIR "connectors"
@@ -43,6 +50,53 @@ static const sb_option_t s_options [] = {
       "debug, info, warn or error" },
     { NULL }
 };
+
+static volatile sig_atomic_t s_hangup;     /* SIGHUP seen, reload not done yet */
+static int s_wake [2] = { -1, -1 };         /* self-pipe: the handler writes, the loop reads */
+
+static void
+s_on_hangup (int signum)
+{
+    int saved = errno;
+    s_hangup = 1;
+    if (s_wake [1] >= 0 && write (s_wake [1], "h", 1) < 0) {
+        //  Full pipe: a wake-up is already pending.
+    }
+    errno = saved;
+}
+
+//  The pipe is readable: drain it and do the reload the flag asks for.
+static void
+s_on_wake (sb_reactor_t *reactor, int fd, short revents, void *arg)
+{
+    char drain [64];
+    while (read (fd, drain, sizeof drain) > 0)
+        ;
+    if (!s_hangup)
+        return;
+    s_hangup = 0;
+    sb_api_t *api = arg;
+    if (api)
+        sb_api_reload (api);            //  logs connectors_reloaded or connectors_reload_failed
+    else
+        sb_log_info ("reload_ignored", "SIGHUP: this role loads no connectors");
+}
+
+//  SIGHUP → s_on_wake on the worker's loop. Returns 0 or -1.
+static int
+s_watch_hangup (sb_worker_t *worker, sb_api_t *api)
+{
+    if (pipe2 (s_wake, O_NONBLOCK | O_CLOEXEC))
+        return -1;
+    if (sb_reactor_watch_fd (sb_worker_reactor (worker), s_wake [0], ZMQ_POLLIN, s_on_wake, api))
+        return -1;
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    action.sa_handler = s_on_hangup;
+    action.sa_flags = SA_RESTART;
+    sigemptyset (&action.sa_mask);
+    return sigaction (SIGHUP, &action, NULL);
+}
 
 int
 main (int argc, char **argv)
@@ -99,6 +153,10 @@ main (int argc, char **argv)
     }
     else
         sb_worker_set_role (worker, &sb_webhook_role, NULL);
+    if (s_watch_hangup (worker, api)) {
+        sb_log_error ("start_failed", "cannot watch for SIGHUP: %s", strerror (errno));
+        goto out;
+    }
 
     rc = sb_worker_run (worker);
     if (rc == 0)
@@ -108,6 +166,9 @@ out:
     sb_api_destroy (&api);
     sb_token_role_destroy (&token);
     sb_worker_destroy (&worker);
+    for (int i = 0; i < 2; i++)
+        if (s_wake [i] >= 0)
+            close (s_wake [i]);
     sb_config_destroy (&config);
     return exit_code;
 }
