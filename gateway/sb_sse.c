@@ -292,6 +292,7 @@ sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, bool standal
     }
     else    //  a comment, so that the headers go out now
         S_APPEND_LITERAL (conn, ": stream open\n\n");
+    sb_log_debug ("sse_opened", "stream=%" PRIu64 " standalone=%d", stream->number, standalone);
     s_conn_flush (conn);
     return stream;
 }

@@ -301,3 +301,114 @@ test('a client without elicitation is not asked: the call goes ahead and says so
 
 test('resumes an interrupted SSE stream with Last-Event-ID',
      { todo: 'the SDK client resumes only after a network error mid-stream; no fault hook in the farm yet to cut a stream' });
+
+// ---------------------------------------------------------------------------
+// Connector reloads (SIGHUP). The test starts a gateway of its own with the
+// farm gateway's options (read from its command line; the farm records PIDs
+// in SB_FARM_DIR/pids) but on a copy of the connectors folder, so it can
+// change definitions without touching the repository's; it shares the farm's
+// broker and token key.
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema }
+    from '@modelcontextprotocol/sdk/types.js';
+
+// The farm gateway's argv (binary first).
+function farmGatewayArgv() {
+    const line = readFileSync(join(FARM_DIR, 'pids'), 'utf8').split('\n')
+        .find((l) => l.startsWith('gateway '));
+    assert.ok(line, 'the farm recorded its gateway PID');
+    return readFileSync(`/proc/${line.split(' ')[1]}/cmdline`, 'utf8').split('\0').filter((a) => a);
+}
+
+// `argv` with option `name` set to `value`.
+function withOption(argv, name, value) {
+    const out = [...argv];
+    const i = out.indexOf(name);
+    if (i >= 0)
+        out[i + 1] = value;
+    else
+        out.push(name, value);
+    return out;
+}
+
+// Starts sb-gateway on `connectors` and a free port; resolves once it is ready.
+async function startGateway(argv, connectors) {
+    const [bin, ...args] = argv;
+    let options = withOption(args, '--listen', '127.0.0.1:0');
+    options = withOption(options, '--connectors', connectors);
+    options = withOption(options, '--log-level', 'debug');     // sse_opened is a debug line
+    const child = spawn(bin, options, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const gateway = { child, lines: [], exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+    let partial = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk) => {
+        const parts = (partial + chunk).split('\n');
+        partial = parts.pop();
+        gateway.lines.push(...parts);
+    });
+    const ready = await eventually('our gateway to be ready',
+        () => gateway.lines.find((l) => l.includes('"event":"ready"')));
+    gateway.url = new URL(`http://127.0.0.1:${/port=(\d+)/.exec(ready)[1]}/mcp`);
+    return gateway;
+}
+
+test('SIGHUP reloads the connectors: the SDK client hears tools/list_changed and resources/updated', async () => {
+    const argv = farmGatewayArgv();
+    const dir = mkdtempSync(join(tmpdir(), 'sb-interop-reload-'));
+    let gateway;
+    let client;
+    try {
+        cpSync(argv[argv.indexOf('--connectors') + 1], dir, { recursive: true });
+        gateway = await startGateway(argv, dir);
+        const heard = [];
+        client = new Client({ name: 'switchboard-interop-reload', version: '1.0.0' }, { capabilities: {} });
+        client.setNotificationHandler(ToolListChangedNotificationSchema, (n) => { heard.push(n.method); });
+        client.setNotificationHandler(ResourceUpdatedNotificationSchema,
+                                      (n) => { heard.push(`${n.method} ${n.params.uri}`); });
+        const transport = new StreamableHTTPClientTransport(gateway.url, {
+            requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } },
+        });
+        await client.connect(transport);
+        const caps = client.getServerCapabilities();
+        assert.equal(caps.tools?.listChanged, true, 'tools.listChanged');
+        assert.equal(caps.resources?.subscribe, true, 'resources.subscribe');
+        await client.subscribeResource({ uri: 'test://watched-resource' });
+        // The SDK opens its GET stream by itself after initialize: reload once it is open.
+        await eventually('the SDK client\'s GET stream', () =>
+            gateway.lines.some((l) => l.includes('"sse_opened"') && l.includes('standalone=1')));
+
+        // A tool more, and the watched resource's text changed; written aside, then renamed.
+        const file = join(dir, 'conformance.json');
+        const definition = JSON.parse(readFileSync(file, 'utf8'));
+        definition.tools.push({ name: 'test_reloaded_tool', description: 'Added by a reload',
+                                inputSchema: { type: 'object' }, request: { builtin: 'test_simple_text' } });
+        definition.resources.find((r) => r.uri === 'test://watched-resource').text = 'Reloaded content';
+        writeFileSync(`${file}.tmp`, JSON.stringify(definition));
+        renameSync(`${file}.tmp`, file);
+        process.kill(gateway.child.pid, 'SIGHUP');
+
+        await eventually('two notifications', () => heard.length >= 2);
+        assert.deepEqual(heard, ['notifications/tools/list_changed',
+                                 'notifications/resources/updated test://watched-resource']);
+        const names = [];
+        let cursor;
+        do {
+            const page = await client.listTools(cursor ? { cursor } : {});
+            names.push(...page.tools.map((t) => t.name));
+            cursor = page.nextCursor;
+        } while (cursor);
+        assert.ok(names.includes('test_reloaded_tool'), 'the new tool is listed');
+        const read = await client.readResource({ uri: 'test://watched-resource' });
+        assert.equal(read.contents[0].text, 'Reloaded content');
+        await transport.terminateSession();
+    } finally {
+        await client?.close().catch(() => {});
+        if (gateway) {
+            gateway.child.kill('SIGTERM');
+            assert.equal(await gateway.exited, 0, 'our gateway exits 0 on SIGTERM (no sanitizer report)');
+        }
+        rmSync(dir, { recursive: true, force: true });
+    }
+});
