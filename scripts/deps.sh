@@ -11,6 +11,7 @@ SB_DEPS=(
     libcmocka-dev libpcre2-dev
     postgresql
     docker-compose      # only to validate docker/docker-compose.yml in the tests
+    wrk                 # the benchmarks' load generator (bench/load)
     curl ca-certificates
 )
 

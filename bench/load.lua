@@ -1,0 +1,54 @@
+-- bench/load.lua — the wrk script behind bench/load: sends one POST again and
+-- again on every connection, checks each answer, and prints the summary as
+-- one `key=value` line for scripts.
+--
+-- Environment (set by bench/load): SB_LOAD_BODY (request body),
+-- SB_LOAD_HEADERS ("Name: value" lines), SB_LOAD_EXPECT (text an OK answer
+-- contains; empty: any 2xx), SB_LOAD_CONNECTIONS (for the report).
+-- An answer is an error unless its status is 2xx and its body contains
+-- SB_LOAD_EXPECT; socket errors and timeouts count too.
+
+local expect = os.getenv("SB_LOAD_EXPECT") or ""
+local threads = {}
+
+wrk.method = "POST"
+wrk.body = os.getenv("SB_LOAD_BODY") or ""
+for line in (os.getenv("SB_LOAD_HEADERS") or ""):gmatch("[^\n]+") do
+    local name, value = line:match("^([^:]+):%s*(.*)$")
+    if name then wrk.headers[name] = value end
+end
+
+function setup(thread)
+    table.insert(threads, thread)
+end
+
+function init(args)
+    bad = 0
+    first = nil
+end
+
+function response(status, headers, body)
+    if status < 200 or status > 299
+       or (expect ~= "" and not string.find(body, expect, 1, true)) then
+        bad = bad + 1
+        if not first then first = status .. " " .. string.sub(body, 1, 200) end
+    end
+end
+
+function done(summary, latency, requests)
+    local bad_total, first_bad = 0, nil
+    for _, thread in ipairs(threads) do
+        bad_total = bad_total + thread:get("bad")
+        first_bad = first_bad or thread:get("first")
+    end
+    local e = summary.errors
+    local errors = bad_total + e.connect + e.read + e.write + e.timeout
+    local seconds = summary.duration / 1e6
+    if first_bad then io.stderr:write("first error: " .. first_bad .. "\n") end
+    io.write(string.format(
+        "connections=%s duration_s=%.2f requests=%d errors=%d rps=%.1f " ..
+        "p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
+        os.getenv("SB_LOAD_CONNECTIONS") or "?", seconds, summary.requests, errors,
+        summary.requests / seconds, latency:percentile(50) / 1000,
+        latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+end
