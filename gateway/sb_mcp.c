@@ -5,6 +5,7 @@
 #include "gateway/sb_relay.h"
 #include "gateway/sb_session.h"
 #include "common/sb_crypto.h"
+#include "common/sb_json_scan.h"
 #include "proto/sb_job.h"
 
 #include <errno.h>
@@ -1050,16 +1051,27 @@ char *
 sb_mcp_call_reply (const json_t *id, sb_status_t status, const uint8_t *payload, size_t size)
 {
     char sentence [512];
-    json_t *detail = s_payload_json (payload, size);
+    if (status == SB_STATUS_OK) {
+        //  The worker's CallToolResult goes out as it came: checked by a
+        //  scan, not parsed and printed again (the costliest step of a
+        //  reply when it was done with jansson).
+        sb_job_result_t ok = { 0 };
+        char content = 0;
+        char *body = NULL;
+        if (payload && sb_job_result_decode (payload, size, &ok) == 0 && ok.result
+        &&  sb_json_scan (ok.result, strlen (ok.result), "content", &content) == 0
+        &&  content == '[')         //  an object whose content is an array
+            body = sb_rpc_result_text (id, ok.result, strlen (ok.result));
+        sb_job_result_clear (&ok);
+        if (body)
+            return body;
+    }
+    json_t *detail = status == SB_STATUS_OK? NULL: s_payload_json (payload, size);
     json_t *result = NULL;
     const char *type = sb_status_name (status);
 
     switch (status) {
         case SB_STATUS_OK:
-            if (detail && json_is_array (json_object_get (detail, "content"))) {
-                result = json_incref (detail);
-                break;
-            }
             result = sb_mcp_error_result (
                 "switchboard received an unreadable answer from the service running this tool. "
                 "Please try again; if it keeps happening, contact support.", "malformed", 0);

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 //  Marks `rpc` invalid with `code` and a formatted message; returns code.
@@ -114,6 +115,29 @@ char *
 sb_rpc_result (const json_t *id, json_t *result)
 {
     return s_reply (id, "result", result);
+}
+
+char *
+sb_rpc_result_text (const json_t *id, const char *result, size_t len)
+{
+    char *id_text = id? json_dumps (id, JSON_COMPACT | JSON_ENCODE_ANY): NULL;
+    const char *id_json = id_text? id_text: "null";
+    static const char head [] = "{\"jsonrpc\":\"2.0\",\"id\":";
+    static const char middle [] = ",\"result\":";
+    size_t id_len = strlen (id_json);
+    size_t size = sizeof head - 1 + id_len + sizeof middle - 1 + len + 2;
+    char *text = (id_text || !id)? malloc (size): NULL;
+    if (text) {
+        char *at = text;
+        memcpy (at, head, sizeof head - 1);     at += sizeof head - 1;
+        memcpy (at, id_json, id_len);           at += id_len;
+        memcpy (at, middle, sizeof middle - 1); at += sizeof middle - 1;
+        memcpy (at, result, len);               at += len;
+        *at++ = '}';
+        *at = 0;
+    }
+    free (id_text);
+    return text;
 }
 
 char *

@@ -54,6 +54,11 @@ void sb_rpc_clear (sb_rpc_t *rpc);
     NULL gives "id":null. Returns NULL only when out of memory. */
 char *sb_rpc_result (const json_t *id, json_t *result);
 
+/*  The same reply around `result`, `len` bytes of JSON text that the caller
+    has already checked (sb_json_scan): spliced in as they are, not parsed
+    and printed again. Returns a new string, or NULL when out of memory. */
+char *sb_rpc_result_text (const json_t *id, const char *result, size_t len);
+
 /*  {"jsonrpc":"2.0","id":id,"error":{"code":code,"message":message}}, same
     ownership as sb_rpc_result. */
 char *sb_rpc_error (const json_t *id, int code, const char *message);

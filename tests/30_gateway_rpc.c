@@ -464,10 +464,29 @@ test_call_reply_mapping (void **state)
     assert_null (json_object_get (r, "isError"));
     json_decref (r);
 
-    r = s_call_reply (SB_STATUS_OK, "not json");
-    assert_true (json_is_true (json_object_get (r, "isError")));
-    assert_string_equal (s_error_type (r), "malformed");
-    json_decref (r);
+    //  A spliced reply keeps a string id intact, escapes and all.
+    zframe_t *frame = sb_job_result_encode ("{\"content\":[]}");
+    json_t *id = json_string ("id \"9\" \u00e9");
+    char *spliced = sb_mcp_call_reply (id, SB_STATUS_OK, zframe_data (frame), zframe_size (frame));
+    json_t *reply = json_loads (spliced, 0, NULL);
+    assert_non_null (reply);
+    assert_true (json_equal (json_object_get (reply, "id"), id));
+    assert_true (json_is_array (json_object_get (json_object_get (reply, "result"), "content")));
+    json_decref (reply);
+    free (spliced);
+    json_decref (id);
+    zframe_destroy (&frame);
+
+    //  Anything but an object with a content array is refused, not relayed.
+    const char *unusable [] = { "not json", "{\"content\":{}}", "[{\"content\":[]}]",
+                                "{\"content\":[]", "{\"content\":[\"\xff\"]}",
+                                "{\"content\":[]} {}", NULL };
+    for (int i = 0; unusable [i]; i++) {
+        r = s_call_reply (SB_STATUS_OK, unusable [i]);
+        assert_true (json_is_true (json_object_get (r, "isError")));
+        assert_string_equal (s_error_type (r), "malformed");
+        json_decref (r);
+    }
 
     r = s_call_reply (SB_STATUS_TIMEOUT, NULL);
     assert_true (json_is_true (json_object_get (r, "isError")));

@@ -6,3 +6,6 @@ sb_add_test(14_common_log_config SOURCES 14_common_log_config.c LIBS sb_common P
 add_test(NAME 14_config_docs_current
          COMMAND ${CMAKE_SOURCE_DIR}/scripts/config-docs --check ${CMAKE_BINARY_DIR})
 set_tests_properties(14_config_docs_current PROPERTIES TIMEOUT 30)
+
+# The JSON scanner the gateway splices worker results with (against jansson too).
+sb_add_test(17_json_scan_unit SOURCES 17_json_scan_unit.c LIBS sb_common PkgConfig::JANSSON PkgConfig::CMOCKA)

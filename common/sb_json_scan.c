@@ -1,0 +1,250 @@
+/*  common/sb_json_scan.c — a validating JSON scanner that builds nothing.
+    One pass over the text with an explicit stack of open containers (no
+    recursion, so hostile nesting costs a bounded array). The grammar is
+    RFC 8259's; strings must be UTF-8 without overlongs, surrogates or
+    code points past U+10FFFF, and \u escapes must pair surrogates, as
+    jansson (what the rest of switchboard parses with) requires. */
+#include "common/sb_json_scan.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    const unsigned char *p;     /* next byte */
+    const unsigned char *end;   /* one past the last byte */
+} s_scan_t;
+
+static void
+s_space (s_scan_t *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static bool
+s_literal (s_scan_t *s, const char *word, size_t len)
+{
+    if ((size_t) (s->end - s->p) < len || memcmp (s->p, word, len) != 0)
+        return false;
+    s->p += len;
+    return true;
+}
+
+static bool
+s_digits (s_scan_t *s)
+{
+    const unsigned char *start = s->p;
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+        s->p++;
+    return s->p > start;
+}
+
+static bool
+s_number (s_scan_t *s)
+{
+    if (s->p < s->end && *s->p == '-')
+        s->p++;
+    if (s->p < s->end && *s->p == '0')
+        s->p++;
+    else
+    if (s->p >= s->end || *s->p < '1' || *s->p > '9' || !s_digits (s))
+        return false;
+    if (s->p < s->end && *s->p == '.') {
+        s->p++;
+        if (!s_digits (s))
+            return false;
+    }
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+        s->p++;
+        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+            s->p++;
+        if (!s_digits (s))
+            return false;
+    }
+    return true;
+}
+
+//  Four hex digits after \u; -1 when malformed.
+static long
+s_hex4 (s_scan_t *s)
+{
+    if (s->end - s->p < 4)
+        return -1;
+    long value = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = *s->p++;
+        value <<= 4;
+        if (c >= '0' && c <= '9')      value |= c - '0';
+        else if (c >= 'a' && c <= 'f') value |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') value |= c - 'A' + 10;
+        else return -1;
+    }
+    return value;
+}
+
+//  One UTF-8 sequence starting at a byte >= 0x80 (RFC 3629 table).
+static bool
+s_utf8 (s_scan_t *s)
+{
+    unsigned char c = *s->p++;
+    int more;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) more = 1;
+    else if (c == 0xE0) { more = 2; lo = 0xA0; }
+    else if (c == 0xED) { more = 2; hi = 0x9F; }      // no surrogates
+    else if (c >= 0xE1 && c <= 0xEF) more = 2;
+    else if (c == 0xF0) { more = 3; lo = 0x90; }
+    else if (c == 0xF4) { more = 3; hi = 0x8F; }      // nothing past U+10FFFF
+    else if (c >= 0xF1 && c <= 0xF3) more = 3;
+    else return false;
+    if (s->end - s->p < more)
+        return false;
+    if (*s->p < lo || *s->p > hi)
+        return false;
+    s->p++;
+    for (int i = 1; i < more; i++, s->p++)
+        if (*s->p < 0x80 || *s->p > 0xBF)
+            return false;
+    return true;
+}
+
+//  A string, the opening quote already consumed. Sets *plain to whether it
+//  held no escapes (so its raw bytes are its value).
+static bool
+s_string (s_scan_t *s, bool *plain)
+{
+    *plain = true;
+    while (s->p < s->end) {
+        unsigned char c = *s->p;
+        if (c == '"') {
+            s->p++;
+            return true;
+        }
+        if (c < 0x20)
+            return false;
+        if (c >= 0x80) {
+            if (!s_utf8 (s))
+                return false;
+            continue;
+        }
+        s->p++;
+        if (c != '\\')
+            continue;
+        *plain = false;
+        if (s->p >= s->end)
+            return false;
+        c = *s->p++;
+        if (c == 'u') {
+            long unit = s_hex4 (s);
+            if (unit <= 0 || (unit >= 0xDC00 && unit <= 0xDFFF))
+                return false;           // \u0000, malformed, or a lone low surrogate
+            if (unit >= 0xD800 && unit <= 0xDBFF) {
+                if (!s_literal (s, "\\u", 2))
+                    return false;
+                long low = s_hex4 (s);
+                if (low < 0xDC00 || low > 0xDFFF)
+                    return false;
+            }
+        }
+        else
+        if (!strchr ("\"\\/bfnrt", c) || c == 0)
+            return false;
+    }
+    return false;
+}
+
+int
+sb_json_scan (const char *text, size_t len, const char *member, char *member_type)
+{
+    if (member_type)
+        *member_type = 0;
+    if (!text)
+        return -1;
+    s_scan_t s = { (const unsigned char *) text, (const unsigned char *) text + len };
+    char stack [SB_JSON_SCAN_MAX_DEPTH];    // '{' or '[' per open container
+    int depth = 0;
+    size_t member_len = member? strlen (member): 0;
+    bool want_member = false;               // the next value is the named top-level member's
+
+    s_space (&s);
+    while (true) {
+        //  A value.
+        if (s.p >= s.end)
+            return -1;
+        unsigned char c = *s.p;
+        bool plain;
+        if (want_member && member_type)
+            *member_type = (c == '-' || (c >= '0' && c <= '9'))? '0': (char) c;
+        want_member = false;
+        if (c == '{' || c == '[') {
+            if (depth == SB_JSON_SCAN_MAX_DEPTH)
+                return -1;
+            stack [depth++] = (char) c;
+            s.p++;
+            s_space (&s);
+            if (s.p < s.end && *s.p == (c == '{'? '}': ']')) {
+                s.p++;
+                depth--;
+            }
+            else
+            if (c == '[')
+                continue;           // the first element
+            else
+                goto key;
+        }
+        else
+        if (c == '"') {
+            s.p++;
+            if (!s_string (&s, &plain))
+                return -1;
+        }
+        else
+        if (c == 't' || c == 'f' || c == 'n') {
+            if (!s_literal (&s, c == 't'? "true": c == 'f'? "false": "null", c == 'f'? 5: 4))
+                return -1;
+        }
+        else
+        if (!s_number (&s))
+            return -1;
+
+        //  After a value: close containers, or move to the next element.
+        while (true) {
+            s_space (&s);
+            if (depth == 0)
+                return s.p == s.end? 0: -1;
+            if (s.p >= s.end)
+                return -1;
+            char open = stack [depth - 1];
+            if (*s.p == (open == '{'? '}': ']')) {
+                s.p++;
+                depth--;
+                continue;
+            }
+            if (*s.p != ',')
+                return -1;
+            s.p++;
+            s_space (&s);
+            if (open == '[')
+                break;              // the next element
+            goto key;
+        }
+        continue;
+key:
+        //  An object member's name and colon; its value is next.
+        if (s.p >= s.end || *s.p != '"')
+            return -1;
+        s.p++;
+        const unsigned char *name = s.p;
+        if (!s_string (&s, &plain))
+            return -1;
+        if (member && depth == 1 && plain && (size_t) (s.p - 1 - name) == member_len
+        &&  memcmp (name, member, member_len) == 0)
+            want_member = true;
+        s_space (&s);
+        if (s.p >= s.end || *s.p != ':')
+            return -1;
+        s.p++;
+        s_space (&s);
+    }
+}
