@@ -2,7 +2,10 @@
     CallToolResult.
 
     Success gives a short text for the model to read ("Found 3 accounts:
-    Acme Corp (Manufacturing), …") and the mapped data as structuredContent.
+    Acme Corp (Manufacturing), …") and the mapped data as structuredContent,
+    also serialised as a second text item (MCP: a tool that returns
+    structured content should return the same JSON as text, for clients
+    that do not read structuredContent).
     Failure gives isError with one sentence a person understands and a
     machine-readable _meta {error_type, upstream_status, retry_after}. The
     text stays short on purpose: ChatGPT reads all of it on every call. */
@@ -333,6 +336,22 @@ s_error_result (const char *text, const char *error_type, long status, long retr
                       "_meta", meta);
 }
 
+//  A success: the summary, the same JSON as text, and structuredContent
+//  (taken). NULL when out of memory.
+static json_t *
+s_ok_result (const char *summary, json_t *structured)
+{
+    char *json = structured? json_dumps (structured, JSON_COMPACT): NULL;
+    json_t *result = json? json_pack ("{s:[{s:s, s:s}, {s:s, s:s}], s:o, s:b}",
+                                      "content", "type", "text", "text", summary,
+                                      "type", "text", "text", json,
+                                      "structuredContent", structured, "isError", 0): NULL;
+    if (!json)
+        json_decref (structured);   //  json_pack releases what "o" took, even when it fails
+    free (json);
+    return result;
+}
+
 //  The connector's display name with its first letter capitalised.
 static void
 s_text_add_display (s_text_t *self, const sb_tool_t *tool)
@@ -353,8 +372,7 @@ s_map_success (const sb_tool_t *tool, long status, const char *body, size_t body
         //  204 No Content and friends: the call worked, there is nothing to show.
         s_text_add_summary (&text, tool, -1);
         s_text_add (&text, ".");
-        return json_pack ("{s:[{s:s, s:s}], s:{}, s:b}", "content", "type", "text",
-                          "text", text.data, "structuredContent", "isError", 0);
+        return s_ok_result (text.data, json_object ());
     }
     root = body ? json_loadb (body, body_len, 0, NULL) : NULL;
     json_t *target = root ? s_pointer_get (root, tool->pointer) : NULL;
@@ -401,8 +419,7 @@ s_map_success (const sb_tool_t *tool, long status, const char *body, size_t body
         s_text_add (&text, ".");
         if (json_object_get (structured, "next_cursor"))
             s_text_add (&text, " More results are available (next_cursor).");
-        result = json_pack ("{s:[{s:s, s:s}], s:o, s:b}", "content", "type", "text",
-                            "text", text.data, "structuredContent", structured, "isError", 0);
+        result = s_ok_result (text.data, structured);
     }
     else {
         json_t *structured = s_project (target, tool->fields);
@@ -410,8 +427,7 @@ s_map_success (const sb_tool_t *tool, long status, const char *body, size_t body
         s_text_add (&text, ": ");
         s_text_add_label (&text, tool, target);
         s_text_add (&text, ".");
-        result = json_pack ("{s:[{s:s, s:s}], s:o, s:b}", "content", "type", "text",
-                            "text", text.data, "structuredContent", structured, "isError", 0);
+        result = s_ok_result (text.data, structured);
     }
 out:
     json_decref (root);

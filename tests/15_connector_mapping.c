@@ -44,9 +44,17 @@ s_map (const char *tool_name, long status, const char *body)
     assert_non_null (tool);
     json_t *result = sb_tool_map_result (tool, status, body, body ? strlen (body) : 0);
     assert_non_null (result);
-    //  Every result has exactly one text content item.
+    //  Every result has a short text first; a success then has the same
+    //  JSON as its structuredContent as a second text item.
     json_t *content = json_object_get (result, "content");
-    assert_int_equal (json_array_size (content), 1);
+    json_t *structured = json_object_get (result, "structuredContent");
+    assert_int_equal (json_array_size (content), structured? 2: 1);
+    if (structured) {
+        json_t *copy = json_loads (json_string_value (json_object_get (json_array_get (content, 1),
+                                                                       "text")), 0, NULL);
+        assert_true (json_equal (copy, structured));
+        json_decref (copy);
+    }
     assert_string_equal (json_string_value (json_object_get (json_array_get (content, 0), "type")),
                          "text");
     assert_true (strlen (json_string_value (json_object_get (json_array_get (content, 0),
