@@ -270,10 +270,14 @@ sb_relay_state_encode (const uint8_t *key, const sb_relay_binding_t *binding,
                     ? sb_base64url_encode (mac, sizeof mac): NULL;
     char *token = NULL;
     if (signature) {
-        size_t size = strlen (payload) + strlen (signature) + 2;
+        size_t payload_len = strlen (payload), signature_len = strlen (signature);
+        size_t size = payload_len + signature_len + 2;
         token = size <= SB_MAX_REQUEST_STATE_LEN + 1? malloc (size): NULL;
-        if (token)
-            snprintf (token, size, "%s.%s", payload, signature);
+        if (token) {            //  "<payload>.<signature>"
+            memcpy (token, payload, payload_len);
+            token [payload_len] = '.';
+            memcpy (token + payload_len + 1, signature, signature_len + 1);
+        }
     }
     free (payload);
     free (signature);
