@@ -11,6 +11,7 @@
 
 static sb_gateway_t *s_gateway;
 static volatile sig_atomic_t s_stop;
+static volatile sig_atomic_t s_hangup;     /* SIGHUP seen (also during start-up) */
 
 static void
 s_on_signal (int signum)
@@ -24,6 +25,7 @@ s_on_signal (int signum)
 static void
 s_on_hangup (int signum)
 {
+    s_hangup = 1;
     if (s_gateway)
         sb_gateway_request_reload (s_gateway);
 }
@@ -65,6 +67,8 @@ main (int argc, char **argv)
     }
     if (s_stop)
         sb_gateway_stop (s_gateway);
+    if (s_hangup)                       //  came while the connectors were loading
+        sb_gateway_request_reload (s_gateway);
     rc = sb_gateway_run (s_gateway);
     sb_gateway_t *gateway = s_gateway;
     s_gateway = NULL;

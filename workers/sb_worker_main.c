@@ -82,13 +82,13 @@ s_on_wake (sb_reactor_t *reactor, int fd, short revents, void *arg)
         sb_log_info ("reload_ignored", "SIGHUP: this role loads no connectors");
 }
 
-//  SIGHUP → s_on_wake on the worker's loop. Returns 0 or -1.
+//  SIGHUP sets the flag and wakes the pipe from now on (installed before
+//  start-up work, so an early SIGHUP never kills the process). Returns 0
+//  or -1.
 static int
-s_watch_hangup (sb_worker_t *worker, sb_api_t *api)
+s_handle_hangup (void)
 {
     if (pipe2 (s_wake, O_NONBLOCK | O_CLOEXEC))
-        return -1;
-    if (sb_reactor_watch_fd (sb_worker_reactor (worker), s_wake [0], ZMQ_POLLIN, s_on_wake, api))
         return -1;
     struct sigaction action;
     memset (&action, 0, sizeof action);
@@ -129,6 +129,10 @@ main (int argc, char **argv)
         return 2;
     }
     sb_worker_handle_signals ();
+    if (s_handle_hangup ()) {
+        sb_log_error ("start_failed", "cannot handle SIGHUP: %s", strerror (errno));
+        goto out;
+    }
     worker = sb_worker_new (sb_config_str (config, "broker"), role,
                             (uint32_t) sb_config_int (config, "credit"),
                             (uint32_t) sb_config_int (config, "heartbeat-ms"));
@@ -153,8 +157,9 @@ main (int argc, char **argv)
     }
     else
         sb_worker_set_role (worker, &sb_webhook_role, NULL);
-    if (s_watch_hangup (worker, api)) {
-        sb_log_error ("start_failed", "cannot watch for SIGHUP: %s", strerror (errno));
+    //  A SIGHUP that came during start-up is waiting in the pipe.
+    if (sb_reactor_watch_fd (sb_worker_reactor (worker), s_wake [0], ZMQ_POLLIN, s_on_wake, api)) {
+        sb_log_error ("start_failed", "cannot watch the SIGHUP pipe");
         goto out;
     }
 
