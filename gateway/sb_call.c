@@ -6,9 +6,12 @@
     the local deadline) arrives. With a JSON response the request may vanish
     first (client gone, HTTP/2 stream reset): a small object in the
     request's pool, allocated with a dispose callback, tells us so, and the
-    call is forgotten there (a disconnect is not a cancellation: no CANCEL).
-    With an SSE response the call keeps running when the client leaves and
-    its messages wait in the replay ring.
+    call is forgotten there (under 2025-06-18 and 2025-11-25 a disconnect is
+    not a cancellation: no CANCEL). With an SSE response the call keeps
+    running when the client leaves and its messages wait in the replay ring.
+    Under 2026-07-28 closing the response, JSON or SSE, cancels the request:
+    the gateway sends CANCEL and forgets the call (that revision has no
+    resumption, so its events carry no IDs and are not kept).
 
     Each live call is also in the gateway's call_keys table under
     "<owner>\n<JSON-RPC id>", so that notifications/cancelled finds it.
@@ -218,7 +221,25 @@ s_input_required (s_call_t *call, const uint8_t *payload, size_t size)
                                                                     "Internal error");
 }
 
-//  The request went away before the broker answered (JSON mode only).
+//  The client went away before the broker answered. Under 2025-xx a
+//  disconnect is not a cancellation: the job runs on, its reply is dropped.
+//  Under 2026-07-28 closing the response is the cancellation: CANCEL stops
+//  the job in the broker and the worker.
+static void
+s_client_gone (s_call_t *call)
+{
+    sb_log_info ("client_gone", "modern=%d: the client left before the tool call's reply",
+                 call->modern);
+    if (call->modern) {
+        call->gateway->cancelled++;
+        (void) sb_broker_client_abort (call->gateway->broker, &call->handle);
+    }
+    else
+        sb_broker_client_cancel (call->gateway->broker, &call->handle);
+    s_call_free (call);
+}
+
+//  The request went away before the broker answered (JSON mode).
 static void
 s_on_req_disposed (void *p)
 {
@@ -226,9 +247,14 @@ s_on_req_disposed (void *p)
     s_call_t *call = ref->call;
     if (!call)
         return;                         //  answered already
-    sb_log_info ("client_gone", "the HTTP request ended before the tool call's reply");
-    sb_broker_client_cancel (call->gateway->broker, &call->handle);
-    s_call_free (call);
+    s_client_gone (call);
+}
+
+//  A 2026-07-28 call's SSE response lost its client.
+static void
+s_on_stream_gone (void *arg)
+{
+    s_client_gone (arg);
 }
 
 //  The broker answered (or the local deadline passed).
@@ -452,9 +478,10 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
         call->caps = outcome->caps;
     self->calls++;
     if (stream) {
-        //  Priming events serve resumption, which 2026-07-28 dropped.
-        bool priming = !call->modern && strcmp (ctx->protocol, SB_PROTOCOL_PRIMING) >= 0;
-        call->sse = sb_sse_open (self->sse, req, ctx->owner, false, priming);
+        //  Event IDs and priming serve resumption, which 2026-07-28 dropped.
+        bool priming = strcmp (ctx->protocol, SB_PROTOCOL_PRIMING) >= 0;
+        call->sse = sb_sse_open (self->sse, req, ctx->owner,
+                                 call->modern? SB_SSE_UNNUMBERED: priming? SB_SSE_PRIMING: 0);
         if (!call->sse) {
             zframe_destroy (&payload);
             sb_http_send_error (req, 500, "internal", "Out of memory.");
@@ -474,6 +501,9 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
             call->ref = h2o_mem_alloc_shared (&req->pool, sizeof (s_req_ref_t), s_on_req_disposed);
             call->ref->call = call;
         }
+        else
+        if (call->modern)
+            sb_sse_on_gone (call->sse, s_on_stream_gone, call);
         sb_log_debug ("call_sent", "tenant=%s tool=%s sse=%d", ctx->claims.tenant,
                       sb_tool_name (tool), stream);
         return;

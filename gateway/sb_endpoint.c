@@ -311,7 +311,7 @@ sb_endpoint_get (sb_gateway_t *self, h2o_req_t *req)
         return;
     }
     bool priming = strcmp (ctx.protocol, SB_PROTOCOL_PRIMING) >= 0;
-    if (!sb_sse_open (self->sse, req, ctx.owner, true, priming))
+    if (!sb_sse_open (self->sse, req, ctx.owner, SB_SSE_STANDALONE | (priming? SB_SSE_PRIMING: 0)))
         sb_http_send_error (req, 500, "internal", "Out of memory.");
 }
 

@@ -22,6 +22,9 @@ struct _sb_sse_t {
     uint64_t seq;               /* last event sequence used */
     char *owner;                /* who may resume, owned */
     bool standalone;            /* GET stream: freed with its connection */
+    bool unnumbered;            /* no event IDs, nothing kept for resumption */
+    sb_sse_gone_fn *on_gone;    /* POST stream: its client left, or NULL */
+    void *gone_arg;             /* on_gone's argument */
     s_conn_t *conn;             /* current connection, or NULL */
     sb_sse_t *prev, *next;      /* hub's list of open streams */
 };
@@ -58,8 +61,9 @@ struct _sb_sse_hub_t {
     sb_sse_t *streams;                  /* open streams */
     s_event_t *ring;                    /* SB_MAX_SSE_REPLAY slots */
     size_t head, count, bytes;          /* oldest slot, events, their bytes */
-    h2o_timeout_t keepalive;            /* SB_SSE_KEEPALIVE_MS */
+    h2o_timeout_t keepalive;            /* SB_SSE_PROBE_MS */
     h2o_timeout_entry_t keepalive_entry;
+    uint64_t ticks;                     /* keepalive timer runs so far */
 };
 
 
@@ -110,6 +114,14 @@ s_conn_detach (s_conn_t *conn)
     stream->conn = NULL;
     if (stream->standalone)
         s_stream_free (stream);
+    else
+    if (stream->on_gone && !conn->done) {
+        //  The client left an open POST stream. Last thing here: the
+        //  callback may free the stream.
+        sb_sse_gone_fn *fn = stream->on_gone;
+        stream->on_gone = NULL;
+        fn (stream->gone_arg);
+    }
 }
 
 static void
@@ -188,6 +200,8 @@ s_conn_start (h2o_req_t *req)
                     H2O_STRLIT ("text/event-stream"));
     h2o_add_header (&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                     H2O_STRLIT ("no-cache"));
+    h2o_add_header_by_str (&req->pool, &req->res.headers, H2O_STRLIT ("x-accel-buffering"), 0,
+                           NULL, H2O_STRLIT ("no"));
     h2o_start_response (req, &conn->generator);
     return conn;
 }
@@ -262,8 +276,11 @@ s_ring_add (sb_sse_hub_t *hub, sb_sse_t *stream, char *text, size_t len)
 }
 
 sb_sse_t *
-sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, bool standalone, bool priming)
+sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, int flags)
 {
+    bool standalone = flags & SB_SSE_STANDALONE;
+    bool unnumbered = flags & SB_SSE_UNNUMBERED;
+    bool priming = (flags & SB_SSE_PRIMING) && !unnumbered;
     sb_sse_t *stream = calloc (1, sizeof *stream);
     if (!stream || !(stream->owner = strdup (owner))) {
         free (stream);
@@ -278,6 +295,7 @@ sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, bool standal
     stream->hub = self;
     stream->number = ++self->next_stream;
     stream->standalone = standalone;
+    stream->unnumbered = unnumbered;
     stream->next = self->streams;
     if (self->streams)
         self->streams->prev = stream;
@@ -300,9 +318,10 @@ sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, bool standal
 int
 sb_sse_send (sb_sse_t *stream, const char *json)
 {
-    char id [SB_MAX_SSE_EVENT_ID_LEN];
-    s_event_id (stream->hub, stream->number, ++stream->seq, id, sizeof id);
-    //  "id: …\nevent: message\n" + one "data: " line per line of json.
+    char id [SB_MAX_SSE_EVENT_ID_LEN] = "";
+    if (!stream->unnumbered)
+        s_event_id (stream->hub, stream->number, ++stream->seq, id, sizeof id);
+    //  ["id: …\n"] "event: message\n" + one "data: " line per line of json.
     size_t lines = 1;
     for (const char *p = json; *p; p++)
         lines += *p == '\n';
@@ -310,7 +329,8 @@ sb_sse_send (sb_sse_t *stream, const char *json)
     char *text = malloc (size);
     if (!text)
         return -1;
-    size_t len = (size_t) snprintf (text, size, "id: %s\nevent: message\n", id);
+    size_t len = (size_t) snprintf (text, size, "%s%s%sevent: message\n",
+                                    *id? "id: ": "", id, *id? "\n": "");
     const char *line = json;
     while (true) {
         size_t n = strcspn (line, "\n");
@@ -328,10 +348,20 @@ sb_sse_send (sb_sse_t *stream, const char *json)
     s_conn_t *conn = stream->conn;
     if (conn)
         s_conn_append (conn, text, len);
-    s_ring_add (stream->hub, stream, text, len);
+    if (stream->unnumbered)
+        free (text);                //  nobody can ask for it again
+    else
+        s_ring_add (stream->hub, stream, text, len);
     if (conn)
         s_conn_flush (conn);
     return 0;
+}
+
+void
+sb_sse_on_gone (sb_sse_t *stream, sb_sse_gone_fn *fn, void *arg)
+{
+    stream->on_gone = fn;
+    stream->gone_arg = arg;
 }
 
 void
@@ -473,11 +503,19 @@ static void
 s_on_keepalive (h2o_timeout_entry_t *entry)
 {
     sb_sse_hub_t *self = (sb_sse_hub_t *) ((char *) entry - offsetof (sb_sse_hub_t, keepalive_entry));
-    for (sb_sse_t *s = self->streams; s; s = s->next)
-        if (s->conn) {
+    //  Every stream gets a comment each SB_SSE_KEEPALIVE_MS; a 2026-07-28
+    //  call's stream every tick, since writing is how an HTTP/1.1 server
+    //  learns that its client left (h2o reads nothing while it answers),
+    //  and there leaving cancels the call.
+    bool all = ++self->ticks % (SB_SSE_KEEPALIVE_MS / SB_SSE_PROBE_MS) == 0;
+    sb_sse_t *next;
+    for (sb_sse_t *s = self->streams; s; s = next) {
+        next = s->next;     //  a flush may end the connection and free s
+        if (s->conn && (all || (s->unnumbered && !s->standalone))) {
             S_APPEND_LITERAL (s->conn, ": keep-alive\n\n");
             s_conn_flush (s->conn);
         }
+    }
     h2o_timeout_link (self->loop, &self->keepalive, &self->keepalive_entry);
 }
 
@@ -496,7 +534,7 @@ sb_sse_hub_new (h2o_loop_t *loop)
     }
     sb_hex_encode (tag, sizeof tag, self->tag);
     self->loop = loop;
-    h2o_timeout_init (loop, &self->keepalive, SB_SSE_KEEPALIVE_MS);
+    h2o_timeout_init (loop, &self->keepalive, SB_SSE_PROBE_MS);
     self->keepalive_entry.cb = s_on_keepalive;
     h2o_timeout_link (loop, &self->keepalive, &self->keepalive_entry);
     return self;

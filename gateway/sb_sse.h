@@ -36,6 +36,7 @@
 #define SB_MAX_SSE_PENDING        (8u << 20)        /* unsent bytes per connection */
 #define SB_MAX_SSE_EVENT_ID_LEN   64                /* Last-Event-ID accepted, bytes */
 #define SB_SSE_KEEPALIVE_MS       15000             /* comment line on idle streams */
+#define SB_SSE_PROBE_MS           1000              /* the same on 2026-07-28 call streams */
 #define SB_SSE_RETRY_MS           1000              /* "retry:" sent in priming events */
 
 typedef struct _sb_sse_hub_t sb_sse_hub_t;
@@ -49,15 +50,29 @@ sb_sse_hub_t *sb_sse_hub_new (h2o_loop_t *loop);
     callers must have been ended first. */
 void sb_sse_hub_destroy (sb_sse_hub_t **self_p);
 
+/*  How a stream behaves (flags for sb_sse_open). */
+#define SB_SSE_STANDALONE   1   /* a GET stream, freed by the hub when its connection ends;
+                                   otherwise a POST stream the caller ends with sb_sse_end */
+#define SB_SSE_PRIMING      2   /* send an event with an ID, "retry:" and empty data first
+                                   (2025-11-25) */
+#define SB_SSE_UNNUMBERED   4   /* events carry no ID and are not kept for resumption
+                                   (2026-07-28: no Last-Event-ID) */
+
 /*  Starts a 200 text/event-stream response on `req` (headers the caller
-    added stay) and returns its stream. `owner` (copied) names who may
-    resume it (the session ID, or "tenant:<t>" without one). `standalone`:
-    a GET stream, freed by the hub when its connection ends; otherwise a
-    POST stream that the caller ends with sb_sse_end. `priming`: send an
-    event with an ID, "retry:" and empty data first (2025-11-25). Returns
-    NULL when out of memory (nothing was sent). */
-sb_sse_t *sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner,
-                       bool standalone, bool priming);
+    added stay; X-Accel-Buffering: no is added so proxies pass events on at
+    once) and returns its stream. `owner` (copied) names who may resume it
+    (the session ID, or "tenant:<t>" without one). `flags`: SB_SSE_*.
+    Returns NULL when out of memory (nothing was sent). */
+sb_sse_t *sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, int flags);
+
+/*  Called once when the client's connection goes away while a POST stream
+    is still open (never after sb_sse_end). The stream stays valid; the
+    callback may end it. */
+typedef void (sb_sse_gone_fn) (void *arg);
+
+/*  Sets the callback for a POST stream's connection going away. Under
+    2026-07-28, closing the response stream cancels the request. */
+void sb_sse_on_gone (sb_sse_t *stream, sb_sse_gone_fn *fn, void *arg);
 
 /*  Sends one JSON-RPC message (JSON text, no newlines needed) as an event
     with a new ID, and keeps it for resumption. Returns 0, or -1 when out of

@@ -58,28 +58,6 @@ s_first_id (tg_http_t *h)
     return copy;
 }
 
-//  Waits until the stream holds an event with `method`; returns it (new ref).
-static json_t *
-s_wait_method (tg_http_t *h, const char *method)
-{
-    int64_t deadline = zclock_mono () + TG_WAIT_MS;
-    while (zclock_mono () < deadline) {
-        json_t *events = tg_events (h), *found = NULL;
-        size_t i;
-        json_t *event;
-        json_array_foreach (events, i, event)
-            if (!found && json_is_string (json_object_get (event, "method"))
-            &&  streq (json_string_value (json_object_get (event, "method")), method))
-                found = json_incref (event);
-        json_decref (events);
-        if (found)
-            return found;
-        zclock_sleep (10);
-    }
-    fail_msg ("no %s on the stream", method);
-    return NULL;
-}
-
 //  A new session with client capabilities `caps` (JSON object text).
 static char *
 s_session (const char *caps)
@@ -219,7 +197,7 @@ test_ask_and_answer (void **state)
     char *session = s_session ("{\"elicitation\":{}}");
     int answers = tg_broker_int ("ANSWERS");
     tg_http_t *h = s_start (session, tg_token, CALL ("\"e-1\"", "ask", ""));
-    json_t *ask = s_wait_method (h, "elicitation/create");
+    json_t *ask = tg_wait_method (h, "elicitation/create");
     const char *id = json_string_value (json_object_get (ask, "id"));
     assert_non_null (id);
     assert_true (strncmp (id, "sb:", 3) == 0);
@@ -330,7 +308,7 @@ test_cancel (void **state)
     int received = tg_broker_int ("RECEIVED");
     tg_http_t *h = s_start (session, tg_token, CALL ("\"c-1\"", "hold", ""));
     tg_wait_count ("RECEIVED", received + 1);
-    json_decref (s_wait_method (h, "notifications/message"));
+    json_decref (tg_wait_method (h, "notifications/message"));
 
     //  Unknown ids, another session, malformed: ignored (202), nothing cancelled.
     char *stranger = s_session ("{}");

@@ -262,6 +262,47 @@ test_call_notifications (void **state)
     tg_free (h);
 }
 
+//  2026-07-28: closing the response is the cancellation. A client that
+//  leaves a streamed call (HTTP/2 or HTTP/1.1), or a JSON one (HTTP/2),
+//  gets its job CANCELled in the broker; the stream's events carry no IDs
+//  (no resumption in that revision). An HTTP/1.1 JSON call is only seen to
+//  be abandoned when its reply is written (h2o reads nothing meanwhile).
+static void
+test_close_cancels (void **state)
+{
+    const char *headers [] = { H_VERSION, H_CALL, H_TOOL, NULL };
+    const char *modes [] = { ",\"progressToken\":\"t7\"", ",\"progressToken\":\"t8\"", "" };
+    for (int i = 0; i < 3; i++) {
+        char body [1024];
+        snprintf (body, sizeof body,
+                  "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":"
+                  "{\"name\":\"search_accounts\",\"arguments\":{\"query\":\"hold\"},"
+                  "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+                  "\"io.modelcontextprotocol/clientInfo\":{\"name\":\"t\",\"version\":\"1\"},"
+                  "\"io.modelcontextprotocol/clientCapabilities\":{},"
+                  "\"io.modelcontextprotocol/logLevel\":\"info\"%s}}}", 70 + i, modes [i]);
+        int received = tg_broker_int ("RECEIVED");
+        int cancels = tg_broker_int ("CANCELS");
+        tg_http_t *h = i == 1? tg_start (headers, tg_token, body)
+                             : tg_start_http2 (headers, tg_token, body);
+        tg_wait_count ("RECEIVED", received + 1);
+        if (i < 2) {
+            //  The held job's info message arrives, without an event ID.
+            json_decref (tg_wait_method (h, "notifications/message"));
+            pthread_mutex_lock (&h->lock);
+            assert_null (strstr (h->body, "id:"));
+            pthread_mutex_unlock (&h->lock);
+        }
+        tg_hang_up (h);
+        tg_wait_count ("CANCELS", cancels + 1);
+        tg_free (h);
+    }
+    //  The gateway still serves (nothing freed twice, nothing leaked).
+    json_t *reply = s_expect (headers, CALL ("79", "plain", META ("{}", "")), 200);
+    s_assert_modern (reply, false);
+    json_decref (reply);
+}
+
 //  A worker's question inside a 2026-07-28 call is answered at once with
 //  an error, even for a client declaring elicitation: no server request is
 //  ever sent on its stream.
@@ -466,6 +507,7 @@ main (void)
         cmocka_unit_test (test_catalog),
         cmocka_unit_test (test_call),
         cmocka_unit_test (test_call_notifications),
+        cmocka_unit_test (test_close_cancels),
         cmocka_unit_test (test_ask_refused),
         cmocka_unit_test (test_call_inputs),
         cmocka_unit_test (test_prompt_inputs),

@@ -296,6 +296,18 @@ s_on_body (char *ptr, size_t size, size_t nmemb, void *userdata)
     return grown? n: 0;
 }
 
+//  curl calls this at least once a second, data or not: the way to leave.
+static int
+s_on_progress (void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+               curl_off_t ulnow)
+{
+    tg_http_t *h = userdata;
+    pthread_mutex_lock (&h->lock);
+    bool leave = h->hang_up;
+    pthread_mutex_unlock (&h->lock);
+    return leave? 1: 0;
+}
+
 static void
 s_header_value (const char *line, size_t n, const char *name, char *out, size_t size)
 {
@@ -341,6 +353,9 @@ s_easy (tg_http_t *h, struct curl_slist **headers)
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, h);
     curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_on_header);
     curl_easy_setopt (curl, CURLOPT_HEADERDATA, h);
+    curl_easy_setopt (curl, CURLOPT_XFERINFOFUNCTION, s_on_progress);
+    curl_easy_setopt (curl, CURLOPT_XFERINFODATA, h);
+    curl_easy_setopt (curl, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) TG_WAIT_MS);
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
     if (h->http2) {
@@ -390,6 +405,46 @@ tg_start (const char **headers, const char *token, const char *body)
     tg_http_t *h = s_new (headers, token, body);
     pthread_create (&h->thread, NULL, s_perform, h);
     return h;
+}
+
+tg_http_t *
+tg_start_http2 (const char **headers, const char *token, const char *body)
+{
+    tg_http_t *h = s_new (headers, token, body);
+    h->http2 = true;
+    pthread_create (&h->thread, NULL, s_perform, h);
+    return h;
+}
+
+//  Waits until the stream holds an event with `method`; returns it (new ref).
+json_t *
+tg_wait_method (tg_http_t *h, const char *method)
+{
+    int64_t deadline = zclock_mono () + TG_WAIT_MS;
+    while (zclock_mono () < deadline) {
+        json_t *events = tg_events (h), *found = NULL;
+        size_t i;
+        json_t *event;
+        json_array_foreach (events, i, event)
+            if (!found && json_is_string (json_object_get (event, "method"))
+            &&  streq (json_string_value (json_object_get (event, "method")), method))
+                found = json_incref (event);
+        json_decref (events);
+        if (found)
+            return found;
+        zclock_sleep (10);
+    }
+    fail_msg ("no %s on the stream", method);
+    return NULL;
+}
+
+void
+tg_hang_up (tg_http_t *h)
+{
+    pthread_mutex_lock (&h->lock);
+    h->hang_up = true;
+    pthread_mutex_unlock (&h->lock);
+    tg_join (h);
 }
 
 void

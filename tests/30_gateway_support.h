@@ -61,12 +61,24 @@ typedef struct {
     const char *token;
     char *request;
     bool http2;
+    bool hang_up;               /* set (under lock) to drop the connection */
     pthread_t thread;
 } tg_http_t;
 
 /*  Starts a POST of `body` with `token` and up to 5 extra headers
     (NULL-terminated, copied; may be NULL) in a thread. */
 tg_http_t *tg_start (const char **headers, const char *token, const char *body);
+
+/*  Waits until the stream holds an event with `method` (asserts); returns
+    it (new reference). */
+json_t *tg_wait_method (tg_http_t *h, const char *method);
+
+/*  Drops the POST's connection mid-response (the client leaving), then
+    waits for its thread to end. */
+void tg_hang_up (tg_http_t *h);
+
+/*  The same over HTTP/2 (h2c with prior knowledge). */
+tg_http_t *tg_start_http2 (const char **headers, const char *token, const char *body);
 
 /*  Waits for the POST's thread to end. */
 void tg_join (tg_http_t *h);
