@@ -162,6 +162,12 @@ void sb_upstream_req_clear (sb_upstream_req_t *req);
 json_t *sb_tool_map_result (const sb_tool_t *self, long http_status,
                             const char *body, size_t body_len);
 
+/*  Prints a CallToolResult as compact JSON (new string; NULL when out of
+    memory). A success with structuredContent also gets that JSON as a
+    last text item in content, as MCP asks of tools with structured output;
+    the data is serialised once for both. */
+char *sb_tool_result_text (const json_t *result);
+
 /*  ---------------------------------------------------------------------
     Resources, prompts and completions (MCP), declared in connector files
     next to tools (format in connectors/README.md). Static content lives in

@@ -2,10 +2,10 @@
     CallToolResult.
 
     Success gives a short text for the model to read ("Found 3 accounts:
-    Acme Corp (Manufacturing), …") and the mapped data as structuredContent,
-    also serialised as a second text item (MCP: a tool that returns
-    structured content should return the same JSON as text, for clients
-    that do not read structuredContent).
+    Acme Corp (Manufacturing), …") and the mapped data as structuredContent;
+    printed by sb_tool_result_text, it also carries that JSON as a second
+    text item (MCP: a tool that returns structured content should return
+    the same JSON as text, for clients that do not read structuredContent).
     Failure gives isError with one sentence a person understands and a
     machine-readable _meta {error_type, upstream_status, retry_after}. The
     text stays short on purpose: ChatGPT reads all of it on every call. */
@@ -336,20 +336,14 @@ s_error_result (const char *text, const char *error_type, long status, long retr
                       "_meta", meta);
 }
 
-//  A success: the summary, the same JSON as text, and structuredContent
-//  (taken). NULL when out of memory.
+//  A success: the summary and structuredContent (taken). The same JSON as
+//  text is added when the result is printed (sb_tool_result_text), so the
+//  data is serialised once. NULL when out of memory.
 static json_t *
 s_ok_result (const char *summary, json_t *structured)
 {
-    char *json = structured? json_dumps (structured, JSON_COMPACT): NULL;
-    json_t *result = json? json_pack ("{s:[{s:s, s:s}, {s:s, s:s}], s:o, s:b}",
-                                      "content", "type", "text", "text", summary,
-                                      "type", "text", "text", json,
-                                      "structuredContent", structured, "isError", 0): NULL;
-    if (!json)
-        json_decref (structured);   //  json_pack releases what "o" took, even when it fails
-    free (json);
-    return result;
+    return json_pack ("{s:[{s:s, s:s}], s:o, s:b}", "content", "type", "text", "text", summary,
+                      "structuredContent", structured, "isError", 0);
 }
 
 //  The connector's display name with its first letter capitalised.
@@ -520,4 +514,43 @@ sb_tool_map_result (const sb_tool_t *self, long http_status,
     s_text_add_display (&text, self);
     s_text_addf (&text, " gave an answer switchboard did not expect (HTTP %ld).", http_status);
     return s_error_result (text.data, "upstream_unexpected", http_status, -1);
+}
+
+char *
+sb_tool_result_text (const json_t *result)
+{
+    json_t *structured = json_object_get (result, "structuredContent");
+    json_t *content = json_object_get (result, "content");
+    if (!json_is_object (structured) || !json_is_array (content)
+    ||  json_is_true (json_object_get (result, "isError")))
+        return json_dumps (result, JSON_COMPACT);
+    //  The data once as text; the rest around it, without the data, which
+    //  is spliced back in instead of being serialised a second time.
+    char *data = json_dumps (structured, JSON_COMPACT);
+    json_t *items = json_copy (content);
+    json_t *rest = json_copy ((json_t *) result);
+    char *head = NULL, *text = NULL;
+    if (data && items && rest
+    &&  json_array_append_new (items, json_pack ("{s:s, s:s}", "type", "text", "text", data)) == 0
+    &&  json_object_set (rest, "content", items) == 0
+    &&  json_object_del (rest, "structuredContent") == 0)
+        head = json_dumps (rest, JSON_COMPACT);
+    size_t head_len = head? strlen (head): 0;
+    if (head_len >= 2 && head [head_len - 1] == '}') {
+        static const char key [] = ",\"structuredContent\":";
+        size_t data_len = strlen (data);
+        text = malloc (head_len - 1 + sizeof key - 1 + data_len + 2);
+        if (text) {
+            char *at = text;
+            memcpy (at, head, head_len - 1);        at += head_len - 1;
+            memcpy (at, key, sizeof key - 1);       at += sizeof key - 1;
+            memcpy (at, data, data_len);            at += data_len;
+            memcpy (at, "}", 2);
+        }
+    }
+    free (head);
+    free (data);
+    json_decref (items);
+    json_decref (rest);
+    return text;
 }

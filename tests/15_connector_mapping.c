@@ -37,6 +37,13 @@ s_teardown (void **state)
     return 0;
 }
 
+//  json_equal, with two absent values the same.
+static bool
+s_same (json_t *a, json_t *b)
+{
+    return (!a && !b) || json_equal (a, b);
+}
+
 static json_t *
 s_map (const char *tool_name, long status, const char *body)
 {
@@ -44,17 +51,30 @@ s_map (const char *tool_name, long status, const char *body)
     assert_non_null (tool);
     json_t *result = sb_tool_map_result (tool, status, body, body ? strlen (body) : 0);
     assert_non_null (result);
-    //  Every result has a short text first; a success then has the same
-    //  JSON as its structuredContent as a second text item.
+    //  Every result has exactly one text item; printed, a success gets the
+    //  same JSON as its structuredContent as a second one.
     json_t *content = json_object_get (result, "content");
+    assert_int_equal (json_array_size (content), 1);
+    char *text = sb_tool_result_text (result);
+    json_t *printed = json_loads (text, 0, NULL);
+    free (text);
+    assert_non_null (printed);
     json_t *structured = json_object_get (result, "structuredContent");
-    assert_int_equal (json_array_size (content), structured? 2: 1);
-    if (structured) {
-        json_t *copy = json_loads (json_string_value (json_object_get (json_array_get (content, 1),
+    json_t *items = json_object_get (printed, "content");
+    assert_true (s_same (json_object_get (printed, "structuredContent"), structured));
+    assert_true (s_same (json_array_get (items, 0), json_array_get (content, 0)));
+    assert_true (s_same (json_object_get (printed, "isError"), json_object_get (result, "isError")));
+    assert_true (s_same (json_object_get (printed, "_meta"), json_object_get (result, "_meta")));
+    if (structured && !json_is_true (json_object_get (result, "isError"))) {
+        assert_int_equal (json_array_size (items), 2);
+        json_t *copy = json_loads (json_string_value (json_object_get (json_array_get (items, 1),
                                                                        "text")), 0, NULL);
         assert_true (json_equal (copy, structured));
         json_decref (copy);
     }
+    else
+        assert_int_equal (json_array_size (items), 1);
+    json_decref (printed);
     assert_string_equal (json_string_value (json_object_get (json_array_get (content, 0), "type")),
                          "text");
     assert_true (strlen (json_string_value (json_object_get (json_array_get (content, 0),

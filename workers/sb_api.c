@@ -349,8 +349,10 @@ s_call_done (s_call_t *call, CURLcode code)
         sb_log_debug ("upstream_done", "corr_id=%s tool=%s status=%ld bytes=%zu attempts=%d",
                       sb_worker_job_corr_id (call->job), sb_tool_name (call->tool),
                       status, call->body_len, call->attempt);
-        s_call_finish (call, result ? s_dump (result)
-                     : s_error_result ("upstream_error", "The upstream answer could not be read.", status));
+        char *printed = result? sb_tool_result_text (result)
+                      : s_error_result ("upstream_error", "The upstream answer could not be read.", status);
+        json_decref (result);
+        s_call_finish (call, printed);
         return;
     }
     if (call->too_large || code == CURLE_FILESIZE_EXCEEDED) {
