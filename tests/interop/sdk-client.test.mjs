@@ -299,8 +299,66 @@ test('a client without elicitation is not asked: the call goes ahead and says so
     assert.deepEqual(await taskTitles(title), [title]);
 });
 
-test('resumes an interrupted SSE stream with Last-Event-ID',
-     { todo: 'the SDK client resumes only after a network error mid-stream; no fault hook in the farm yet to cut a stream' });
+// The SDK resumes a POST stream after a network error once it has seen an
+// event ID (2025-11-25 priming). A fetch wrapper plays the network: it cuts
+// the tools/call response right after the first progress event, and records
+// the GET the SDK then sends with Last-Event-ID. The gateway replays what
+// the client missed (the call ran on meanwhile), and the call completes.
+test('resumes an interrupted SSE stream with Last-Event-ID', async () => {
+    const seen = { cut: false, resumedWith: null };
+    const cuttingFetch = async (url, init) => {
+        const response = await fetch(url, init);
+        const method = init?.method ?? 'GET';
+        const headers = new Headers(init?.headers);
+        if (method === 'GET' && headers.get('last-event-id'))
+            seen.resumedWith = headers.get('last-event-id');
+        const body = typeof init?.body === 'string' ? init.body : '';
+        if (method !== 'POST' || !body.includes('test_tool_with_progress') || seen.cut
+        ||  !response.body || !(response.headers.get('content-type') ?? '').includes('text/event-stream'))
+            return response;
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
+        let text = '';
+        const cut = new ReadableStream({
+            async pull(controller) {
+                const { value, done } = await reader.read();
+                if (done)
+                    return controller.close();
+                controller.enqueue(value);
+                text += decoder.decode(value, { stream: true });
+                if (text.includes('notifications/progress') && text.endsWith('\n\n')) {
+                    seen.cut = true;
+                    await reader.cancel();          // the connection goes away
+                    controller.error(new TypeError('network error (cut by the test)'));
+                }
+            },
+        });
+        return new Response(cut, { status: response.status, headers: response.headers });
+    };
+    const client = new Client({ name: 'switchboard-interop-resume', version: '1.0.0' }, { capabilities: {} });
+    const transport = new StreamableHTTPClientTransport(MCP_URL, {
+        requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } },
+        fetch: cuttingFetch,
+        reconnectionOptions: { initialReconnectionDelay: 50, maxReconnectionDelay: 500,
+                               reconnectionDelayGrowFactor: 1.5, maxRetries: 5 },
+    });
+    transport.onerror = () => {};                   // the cut is reported there; expected
+    await client.connect(transport);
+    try {
+        const progress = [];
+        const result = await client.callTool({ name: 'test_tool_with_progress', arguments: {} },
+            undefined, { onprogress: (p) => progress.push(p.progress), timeout: 10000 });
+        assert.ok(seen.cut, 'the response stream was cut mid-call');
+        assert.ok(seen.resumedWith, 'the SDK resumed with a GET carrying Last-Event-ID');
+        assert.notEqual(result.isError, true, JSON.stringify(result.content));
+        assert.equal(result.content[0].text, 'Tool with progress executed successfully');
+        assert.ok(progress.length >= 2, `${progress.length} progress notifications`);
+        assert.deepEqual(progress, [...new Set(progress)].sort((a, b) => a - b),
+                         'each progress once, in order, across the cut');
+    } finally {
+        await client.close();
+    }
+});
 
 // ---------------------------------------------------------------------------
 // Connector reloads (SIGHUP). The test starts a gateway of its own with the
