@@ -21,9 +21,10 @@ struct _sb_sse_t {
     uint64_t number;            /* stream number on this gateway */
     uint64_t seq;               /* last event sequence used */
     char *owner;                /* who may resume, owned */
-    bool standalone;            /* GET stream: freed with its connection */
+    bool standalone;            /* GET or listen stream: freed with its connection */
+    bool listen;                /* a listen stream: no session's (sb_sse.h) */
     bool unnumbered;            /* no event IDs, nothing kept for resumption */
-    sb_sse_gone_fn *on_gone;    /* POST stream: its client left, or NULL */
+    sb_sse_gone_fn *on_gone;    /* its client left (POST or listen stream), or NULL */
     void *gone_arg;             /* on_gone's argument */
     s_conn_t *conn;             /* current connection, or NULL */
     sb_sse_t *prev, *next;      /* hub's list of open streams */
@@ -112,8 +113,16 @@ s_conn_detach (s_conn_t *conn)
     if (!stream)
         return;
     stream->conn = NULL;
-    if (stream->standalone)
+    if (stream->standalone) {
+        //  The owner forgets it first (a listen stream's table entry),
+        //  whether the client left or the stream overflowed.
+        if (stream->on_gone) {
+            sb_sse_gone_fn *fn = stream->on_gone;
+            stream->on_gone = NULL;
+            fn (stream->gone_arg);
+        }
         s_stream_free (stream);
+    }
     else
     if (stream->on_gone && !conn->done) {
         //  The client left an open POST stream. Last thing here: the
@@ -295,6 +304,7 @@ sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, int flags)
     stream->hub = self;
     stream->number = ++self->next_stream;
     stream->standalone = standalone;
+    stream->listen = standalone && (flags & SB_SSE_LISTEN);
     stream->unnumbered = unnumbered;
     stream->next = self->streams;
     if (self->streams)
@@ -310,7 +320,8 @@ sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, int flags)
     }
     else    //  a comment, so that the headers go out now
         S_APPEND_LITERAL (conn, ": stream open\n\n");
-    sb_log_debug ("sse_opened", "stream=%" PRIu64 " standalone=%d", stream->number, standalone);
+    sb_log_debug ("sse_opened", "stream=%" PRIu64 " standalone=%d listen=%d", stream->number,
+                  standalone, stream->listen);
     s_conn_flush (conn);
     return stream;
 }
@@ -413,7 +424,9 @@ sb_sse_resume (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, const char
     sb_sse_t *live = self->streams;
     while (live && live->number != number)
         live = live->next;
-    if (live && strcmp (live->owner, owner) != 0)
+    //  A 2026-07-28 stream (a call's, a listen stream) is not resumable:
+    //  its number is never handed out, and no other request may take it.
+    if (live && (strcmp (live->owner, owner) != 0 || live->unnumbered))
         return -1;
     bool known = live != NULL;
     for (size_t i = 0; i < self->count && !known; i++) {
@@ -454,7 +467,7 @@ sb_sse_count (sb_sse_hub_t *self, const char *owner)
 {
     size_t count = 0;
     for (sb_sse_t *s = self->streams; s; s = s->next)
-        count += s->standalone && strcmp (s->owner, owner) == 0;
+        count += s->standalone && !s->listen && strcmp (s->owner, owner) == 0;
     return count;
 }
 
@@ -466,7 +479,7 @@ sb_sse_notify (sb_sse_hub_t *self, const char *owner, const char *json)
     size_t count = 0;
     for (sb_sse_t *s = self->streams, *next; s; s = next) {
         next = s->next;
-        if (s->standalone && strcmp (s->owner, owner) == 0 && sb_sse_send (s, json) == 0)
+        if (s->standalone && !s->listen && strcmp (s->owner, owner) == 0 && sb_sse_send (s, json) == 0)
             count++;
     }
     return count;
@@ -478,7 +491,7 @@ sb_sse_broadcast (sb_sse_hub_t *self, const char *json)
     size_t count = 0;
     for (sb_sse_t *s = self->streams, *next; s; s = next) {
         next = s->next;                 //  as in sb_sse_notify
-        if (s->standalone && sb_sse_send (s, json) == 0)
+        if (s->standalone && !s->listen && sb_sse_send (s, json) == 0)
             count++;
     }
     return count;
@@ -490,7 +503,7 @@ sb_sse_close_standalone (sb_sse_hub_t *self, const char *owner)
     sb_sse_t *s = self->streams;
     while (s) {
         sb_sse_t *next = s->next;
-        if (s->standalone && (!owner || strcmp (s->owner, owner) == 0))
+        if (s->standalone && !s->listen && (!owner || strcmp (s->owner, owner) == 0))
             s_stream_free (s);
         s = next;
     }
@@ -504,14 +517,15 @@ s_on_keepalive (h2o_timeout_entry_t *entry)
 {
     sb_sse_hub_t *self = (sb_sse_hub_t *) ((char *) entry - offsetof (sb_sse_hub_t, keepalive_entry));
     //  Every stream gets a comment each SB_SSE_KEEPALIVE_MS; a 2026-07-28
-    //  call's stream every tick, since writing is how an HTTP/1.1 server
-    //  learns that its client left (h2o reads nothing while it answers),
-    //  and there leaving cancels the call.
+    //  call's or listen stream every tick, since writing is how an
+    //  HTTP/1.1 server learns that its client left (h2o reads nothing
+    //  while it answers), and there leaving cancels the call or ends the
+    //  subscription.
     bool all = ++self->ticks % (SB_SSE_KEEPALIVE_MS / SB_SSE_PROBE_MS) == 0;
     sb_sse_t *next;
     for (sb_sse_t *s = self->streams; s; s = next) {
         next = s->next;     //  a flush may end the connection and free s
-        if (s->conn && (all || (s->unnumbered && !s->standalone))) {
+        if (s->conn && (all || (s->unnumbered && (!s->standalone || s->listen)))) {
             S_APPEND_LITERAL (s->conn, ": keep-alive\n\n");
             s_conn_flush (s->conn);
         }

@@ -19,6 +19,12 @@
     streams end when the client leaves, when their session is ended, or
     when the gateway stops.
 
+    A listen stream (2026-07-28 subscriptions/listen: a POST response that
+    stays open) is standalone in that the hub frees it when its client
+    leaves, telling its owner first (sb_sse_on_gone); but it belongs to no
+    session: the session calls (count, notify, broadcast, close) pass it
+    by, and its owner sends to it and ends it itself.
+
     h2o 2.2.5 allows one h2o_send in flight per request: data written while
     one is in flight waits in a per-connection buffer (SB_MAX_SSE_PENDING
     bytes; past it the connection is ended). */
@@ -57,6 +63,8 @@ void sb_sse_hub_destroy (sb_sse_hub_t **self_p);
                                    (2025-11-25) */
 #define SB_SSE_UNNUMBERED   4   /* events carry no ID and are not kept for resumption
                                    (2026-07-28: no Last-Event-ID) */
+#define SB_SSE_LISTEN       8   /* with SB_SSE_STANDALONE: a listen stream (see above); probed
+                                   every SB_SSE_PROBE_MS like a 2026-07-28 call stream */
 
 /*  Starts a 200 text/event-stream response on `req` (headers the caller
     added stay; X-Accel-Buffering: no is added so proxies pass events on at
@@ -65,13 +73,16 @@ void sb_sse_hub_destroy (sb_sse_hub_t **self_p);
     Returns NULL when out of memory (nothing was sent). */
 sb_sse_t *sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, int flags);
 
-/*  Called once when the client's connection goes away while a POST stream
-    is still open (never after sb_sse_end). The stream stays valid; the
-    callback may end it. */
+/*  Called once when the client's connection goes away while a stream is
+    still open (never after sb_sse_end). A POST stream stays valid and the
+    callback may end it; a standalone stream is freed by the hub right
+    after the callback returns, so the callback must not end it or send on
+    it, only forget it. */
 typedef void (sb_sse_gone_fn) (void *arg);
 
-/*  Sets the callback for a POST stream's connection going away. Under
-    2026-07-28, closing the response stream cancels the request. */
+/*  Sets the callback for a stream's connection going away. Under
+    2026-07-28, closing the response stream cancels the request (a call)
+    or ends the subscription (a listen stream). */
 void sb_sse_on_gone (sb_sse_t *stream, sb_sse_gone_fn *fn, void *arg);
 
 /*  Sends one JSON-RPC message (JSON text, no newlines needed) as an event
@@ -79,8 +90,9 @@ void sb_sse_on_gone (sb_sse_t *stream, sb_sse_gone_fn *fn, void *arg);
     memory. The stream need not be connected. */
 int sb_sse_send (sb_sse_t *stream, const char *json);
 
-/*  Ends a POST stream: final chunk if connected, then forgets it (its
-    events stay replayable). Nulls the caller's pointer. */
+/*  Ends a POST or listen stream: final chunk if connected, then forgets it
+    (its events stay replayable; its on_gone is not called). Nulls the
+    caller's pointer. */
 void sb_sse_end (sb_sse_t **stream_p);
 
 /*  True while the stream has a connection. */
@@ -89,11 +101,12 @@ bool sb_sse_connected (sb_sse_t *stream);
 /*  Resumes after `last_id` (len bytes) for `owner` on `req`: replays the
     events after it, then attaches `req` to the stream if it is still open,
     or ends the response. Returns 0 when it answered `req`, -1 when the ID
-    is not one of this gateway's streams for this owner (nothing sent). */
+    is not one of this gateway's streams for this owner, or names an
+    SB_SSE_UNNUMBERED stream (nothing sent). */
 int sb_sse_resume (sb_sse_hub_t *self, h2o_req_t *req, const char *owner,
                    const char *last_id, size_t len);
 
-/*  Standalone streams of `owner` open now. */
+/*  Standalone streams of `owner` open now (listen streams not counted). */
 size_t sb_sse_count (sb_sse_hub_t *self, const char *owner);
 
 /*  Sends `json` on every standalone stream of `owner` (server-initiated
@@ -105,7 +118,8 @@ size_t sb_sse_notify (sb_sse_hub_t *self, const char *owner, const char *json);
     how many. */
 size_t sb_sse_broadcast (sb_sse_hub_t *self, const char *json);
 
-/*  Ends the standalone streams of `owner` (NULL: of everyone) cleanly. */
+/*  Ends the standalone streams of `owner` (NULL: of everyone) cleanly;
+    not the listen streams, which their owner ends. */
 void sb_sse_close_standalone (sb_sse_hub_t *self, const char *owner);
 
 #endif
