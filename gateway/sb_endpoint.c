@@ -14,9 +14,10 @@
     and Mcp-Name headers and its _meta (sb_mcp.h), and GET and DELETE get
     405: that revision has neither.
 
-    tools/call is handed to sb_call.c; notifications/cancelled cancels a
-    call there; a client's response to a worker's question ("sb:" id) is
-    routed to the broker as ANSWER; logging/setLevel is kept per session. */
+    tools/call is handed to sb_call.c, subscriptions/listen (2026-07-28)
+    to sb_notify.c; notifications/cancelled cancels a call there; a
+    client's response to a worker's question ("sb:" id) is routed to the
+    broker as ANSWER; logging/setLevel is kept per session. */
 #include "gateway/sb_gateway_int.h"
 #include "gateway/sb_mcp.h"
 #include "common/sb_clock.h"
@@ -269,6 +270,9 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
             //  token or (2026-07-28) a log level. Otherwise a JSON response.
             sb_call_start (self, req, &ctx, &outcome,
                            ctx.has_session || outcome.progress || outcome.log_level);
+            break;
+        case SB_MCP_LISTEN:         //  2026-07-28: a stream that stays open (sb_notify.c)
+            sb_gateway_listen (self, req, &ctx, &outcome);
             break;
     }
     sb_mcp_outcome_clear (&outcome);

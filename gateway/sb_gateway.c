@@ -328,6 +328,7 @@ sb_gateway_run (sb_gateway_t *self)
     sb_log_info ("stopping", "pending=%zu", sb_broker_client_pending (self->broker));
     h2o_socket_close (self->listener);
     self->listener = NULL;
+    sb_gateway_listen_end_all (self);       //  2026-07-28 listen streams: their result first
     sb_sse_close_standalone (self->sse, NULL);
     int64_t drain_until = sb_clock_mono_ms () + SB_GATEWAY_DRAIN_MS;
     while (self->calls > 0 && sb_clock_left_ms (drain_until) > 0)

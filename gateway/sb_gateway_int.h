@@ -35,7 +35,7 @@ struct _sb_gateway_t {
     volatile sig_atomic_t reload;               /* set by sb_gateway_request_reload */
     uint64_t reloads;                           /* reloads that swapped the set */
     uint64_t reload_failures;                   /* reloads that kept the old set */
-    sb_subs_t *subs;                            /* resources/subscribe, per session */
+    sb_subs_t *subs;                            /* resources/subscribe per session; listen streams */
     sb_sessions_t *sessions;                    /* Mcp-Session-Id issue / verify / end */
     sb_origin_t *origin;                        /* Origin and Host allow-lists */
     sb_sse_hub_t *sse;                          /* SSE streams and the replay ring */
@@ -113,6 +113,24 @@ void sb_gateway_subscribe (sb_gateway_t *self, const sb_request_ctx_t *ctx,
 /*  The sb_sessions_on_end hook: forgets the ended session's subscriptions
     (`arg` is the gateway). */
 void sb_gateway_session_ended (const sb_session_t *session, void *arg);
+
+/*  A 2026-07-28 subscriptions/listen (outcome->action SB_MCP_LISTEN, its
+    filter checked; sb_notify.c): keeps the stream's filter in this
+    gateway's table and answers `req` with an SSE stream that stays open,
+    its first event outcome->body (the acknowledgement), then keep-alives
+    and, after each reload, the notifications the filter asked for. When a
+    limit of sb_subs.h refuses it, `req` gets a JSON-RPC error -32000 with
+    the reason instead (HTTP 200). The stream ends when its client leaves
+    (the subscription is forgotten) or when the gateway stops
+    (sb_gateway_listen_end_all). */
+void sb_gateway_listen (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
+                        const sb_mcp_outcome_t *outcome);
+
+/*  Ends every listen stream gracefully: each gets the subscriptions/listen
+    result (resultType "complete", its subscriptionId) as the response to
+    its request, then its stream ends and its subscription is forgotten.
+    Called when the gateway stops, before the other streams are closed. */
+void sb_gateway_listen_end_all (sb_gateway_t *self);
 
 /*  The client POSTed a JSON-RPC response (`response`, the whole message).
     If its id is "sb:<corr_id>:<ask_id>" it answers a question a worker asked

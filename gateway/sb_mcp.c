@@ -4,6 +4,7 @@
 #include "gateway/sb_mcp.h"
 #include "gateway/sb_relay.h"
 #include "gateway/sb_session.h"
+#include "gateway/sb_subs.h"
 #include "common/sb_crypto.h"
 #include "common/sb_json_scan.h"
 #include "proto/sb_job.h"
@@ -26,6 +27,7 @@ static const char s_instructions [] =
 #define SB_META_CAPS        "io.modelcontextprotocol/clientCapabilities"
 #define SB_META_LOG_LEVEL   "io.modelcontextprotocol/logLevel"
 #define SB_META_SERVER_INFO "io.modelcontextprotocol/serverInfo"
+#define SB_META_SUBSCRIPTION "io.modelcontextprotocol/subscriptionId"
 #define SB_BASE64_PREFIX    "=?base64?"
 #define SB_BASE64_SUFFIX    "?="
 
@@ -711,17 +713,166 @@ s_modern_check (sb_rpc_t *rpc, const sb_mcp_headers_t *h, sb_mcp_outcome_t *out)
 static void
 s_discover (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
 {
-    //  2026-07-28 delivers list_changed and resources/updated only on a
-    //  subscriptions/listen stream, which is not served yet: false.
+    //  2026-07-28 delivers list_changed and resources/updated on
+    //  subscriptions/listen streams (sb_notify.c), after a reload.
     json_t *caps = json_pack ("{s:{s:b}, s:{}, s:{s:b, s:b}, s:{s:b}, s:{}}",
-                              "tools", "listChanged", 0, "logging",
-                              "resources", "subscribe", 0, "listChanged", 0,
-                              "prompts", "listChanged", 0, "completions");
+                              "tools", "listChanged", 1, "logging",
+                              "resources", "subscribe", 1, "listChanged", 1,
+                              "prompts", "listChanged", 1, "completions");
     json_t *versions = json_pack ("[s]", SB_MCP_PROTOCOL_MODERN);
     for (int i = 0; versions && s_versions [i]; i++)
         json_array_append_new (versions, json_string (s_versions [i]));
     s_result (out, rpc->id, json_pack ("{s:o, s:o, s:s}", "supportedVersions", versions,
                                        "capabilities", caps, "instructions", s_instructions));
+}
+
+//  The list_changed keys of a subscriptions/listen filter and their bits.
+static const struct {
+    const char *key;                /* SubscriptionFilter field */
+    unsigned bit;                   /* SB_LIST_* */
+} s_listen_lists [] = {
+    { "toolsListChanged", SB_LIST_TOOLS },
+    { "promptsListChanged", SB_LIST_PROMPTS },
+    { "resourcesListChanged", SB_LIST_RESOURCES },
+};
+
+//  The resourceSubscriptions of a listen filter (`asked`, present): fills
+//  `uris` (an empty array) with those a resource or template matches,
+//  each once. Returns 0, or answers -32602 and returns -1.
+static int
+s_listen_uris (sb_rpc_t *rpc, const sb_mcp_env_t *env, json_t *asked, json_t *uris,
+               sb_mcp_outcome_t *out)
+{
+    char message [SB_MAX_RPC_ERROR_LEN];
+    if (!json_is_array (asked)) {
+        s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, "params.notifications.resourceSubscriptions "
+                 "must be an array of resource URIs (strings).");
+        return -1;
+    }
+    if (json_array_size (asked) > SB_MAX_LISTEN_URIS) {
+        s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, sb_subs_strerror (SB_SUBS_TOO_MANY_URIS));
+        return -1;
+    }
+    size_t index;
+    json_t *uri;
+    json_array_foreach (asked, index, uri) {
+        if (!json_is_string (uri) || json_string_length (uri) > SB_MAX_SUB_URI_LEN) {
+            snprintf (message, sizeof message, "params.notifications.resourceSubscriptions[%zu] must be a "
+                      "resource URI: a string of at most %d bytes.", index, SB_MAX_SUB_URI_LEN);
+            s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, message);
+            return -1;
+        }
+    }
+    //  A URI no resource or template matches now is not followed, and the
+    //  acknowledgement leaves it out: "the subset the server agreed to honor".
+    json_array_foreach (asked, index, uri) {
+        bool seen = false;
+        for (size_t i = 0; i < json_array_size (uris) && !seen; i++)
+            seen = json_equal (json_array_get (uris, i), uri);
+        json_t *contents = NULL;
+        char *error = NULL;
+        if (!seen && env->connectors
+        &&  sb_connectors_resource_read (env->connectors, json_string_value (uri), &contents, &error) == 0)
+            json_array_append (uris, uri);
+        json_decref (contents);
+        free (error);
+    }
+    return 0;
+}
+
+//  subscriptions/listen (2026-07-28): the filter checked, the stream to
+//  open described in `out` (SB_MCP_LISTEN), its acknowledgement in body.
+static void
+s_listen (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
+{
+    char message [SB_MAX_RPC_ERROR_LEN];
+    json_t *filter = json_object_get (rpc->params, "notifications");
+    if (!json_is_object (filter)) {
+        s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, "subscriptions/listen needs "
+                 "params.notifications, an object saying which notifications to send.");
+        return;
+    }
+    char *id = json_dumps (rpc->id, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t id_len = id? strlen (id): 0;
+    free (id);
+    if (id_len == 0 || id_len > SB_MAX_LISTEN_ID_LEN) {
+        snprintf (message, sizeof message, "The id of a subscriptions/listen request must be at most "
+                  "%d bytes of JSON (it names the subscription).", SB_MAX_LISTEN_ID_LEN);
+        s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, message);
+        return;
+    }
+    unsigned lists = 0;
+    json_t *honoured = json_object ();
+    for (size_t i = 0; i < sizeof s_listen_lists / sizeof s_listen_lists [0]; i++) {
+        json_t *value = json_object_get (filter, s_listen_lists [i].key);
+        if (value && !json_is_boolean (value)) {
+            snprintf (message, sizeof message, "params.notifications.%s must be true or false.",
+                      s_listen_lists [i].key);
+            s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, message);
+            json_decref (honoured);
+            return;
+        }
+        if (json_is_true (value)) {
+            lists |= s_listen_lists [i].bit;
+            json_object_set_new (honoured, s_listen_lists [i].key, json_true ());
+        }
+    }
+    json_t *asked = json_object_get (filter, "resourceSubscriptions");
+    json_t *uris = asked? json_array (): NULL;
+    if (asked && s_listen_uris (rpc, env, asked, uris, out)) {
+        json_decref (uris);
+        json_decref (honoured);
+        return;
+    }
+    if (uris)
+        json_object_set (honoured, "resourceSubscriptions", uris);
+    json_t *ack = json_pack ("{s:s, s:s, s:{s:{s:O}, s:o}}", "jsonrpc", "2.0",
+                             "method", "notifications/subscriptions/acknowledged",
+                             "params", "_meta", SB_META_SUBSCRIPTION, rpc->id, "notifications", honoured);
+    out->body = ack? json_dumps (ack, JSON_COMPACT): NULL;
+    json_decref (ack);
+    if (!out->body) {
+        json_decref (uris);
+        s_error (out, 500, rpc->id, SB_RPC_INTERNAL_ERROR, "Internal error");
+        return;
+    }
+    out->action = SB_MCP_LISTEN;
+    out->http_status = 200;
+    out->id = json_incref (rpc->id);
+    out->listen_lists = lists;
+    out->listen_uris = uris;
+}
+
+char *
+sb_mcp_listen_end (const char *id, const char *version)
+{
+    json_t *value = id? json_loads (id, JSON_DECODE_ANY, NULL): NULL;
+    json_t *reply = value? json_pack ("{s:s, s:O, s:{s:s, s:{s:O, s:{s:s, s:s}}}}", "jsonrpc", "2.0",
+                                      "id", value, "result", "resultType", "complete",
+                                      "_meta", SB_META_SUBSCRIPTION, value, SB_META_SERVER_INFO,
+                                      "name", "switchboard", "version", version? version: "0"): NULL;
+    char *text = reply? json_dumps (reply, JSON_COMPACT): NULL;
+    json_decref (reply);
+    json_decref (value);
+    return text;
+}
+
+char *
+sb_mcp_listen_note (const char *id, const char *method, const char *uri)
+{
+    json_t *value = id? json_loads (id, JSON_DECODE_ANY, NULL): NULL;
+    json_t *note = value && method? json_pack ("{s:s, s:s, s:{s:{s:O}}}", "jsonrpc", "2.0",
+                                               "method", method, "params", "_meta",
+                                               SB_META_SUBSCRIPTION, value): NULL;
+    if (note && uri
+    &&  json_object_set_new (json_object_get (note, "params"), "uri", json_string (uri))) {
+        json_decref (note);
+        note = NULL;
+    }
+    char *text = note? json_dumps (note, JSON_COMPACT): NULL;
+    json_decref (note);
+    json_decref (value);
+    return text;
 }
 
 char *
@@ -798,6 +949,9 @@ s_modern_request (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
     const char *m = rpc->method;
     if (strcmp (m, "server/discover") == 0)
         s_discover (rpc, out);
+    else
+    if (strcmp (m, "subscriptions/listen") == 0)
+        s_listen (rpc, env, out);
     else
     if (strcmp (m, "tools/list") == 0)
         s_tools_list (rpc, env, out);
@@ -988,6 +1142,7 @@ sb_mcp_outcome_clear (sb_mcp_outcome_t *out)
     json_decref (out->input_responses);
     free (out->request_state);
     free (out->subscribe_uri);
+    json_decref (out->listen_uris);
     memset (out, 0, sizeof *out);
 }
 

@@ -17,6 +17,7 @@
 #include "common/sb_connector.h"
 #include "gateway/sb_param_header.h"
 #include "gateway/sb_rpc.h"
+#include "gateway/sb_subs.h"
 #include "proto/sb_msg.h"
 
 #define SB_MCP_PROTOCOL_LATEST      "2025-11-25"    /* answered when the client's is unknown */
@@ -64,14 +65,15 @@ typedef enum {
     SB_MCP_REPLY    = 0,    /* answer now: http_status + body */
     SB_MCP_ACCEPTED = 1,    /* notification or response: 202, no body */
     SB_MCP_CALL     = 2,    /* tools/call: send a job to the broker */
+    SB_MCP_LISTEN   = 3,    /* 2026-07-28 subscriptions/listen: open a listen stream */
 } sb_mcp_action_t;
 
 /*  What to do with one POST /mcp body. */
 typedef struct {
-    sb_mcp_action_t action;     /* which of the three */
+    sb_mcp_action_t action;     /* which of the four */
     int http_status;            /* REPLY: HTTP status (200, or 400 for bad envelopes) */
-    char *body;                 /* REPLY: JSON text, owned */
-    json_t *id;                 /* CALL: JSON-RPC id to answer with, owned reference */
+    char *body;                 /* REPLY: JSON text; LISTEN: the acknowledgement to send first; owned */
+    json_t *id;                 /* CALL, LISTEN: JSON-RPC id to answer with, owned reference */
     const sb_tool_t *tool;      /* CALL: the tool, borrowed from the connector set */
     char *args;                 /* CALL: arguments as compact JSON object text, owned */
     bool progress;              /* CALL: the request carries _meta.progressToken */
@@ -88,6 +90,8 @@ typedef struct {
     char *request_state;        /* CALL, modern: params.requestState (owned), or NULL */
     int subscribe;              /* REPLY {} to resources/subscribe: 1, unsubscribe: -1; else 0 */
     char *subscribe_uri;        /* its params.uri (owned), for the gateway's table */
+    unsigned listen_lists;      /* LISTEN: the SB_LIST_* bits the stream follows */
+    json_t *listen_uris;        /* LISTEN: the resource URIs it follows (owned array of strings) */
 } sb_mcp_outcome_t;
 
 /*  Handles one request body in `env`. Always fills `out`; call
@@ -117,6 +121,16 @@ typedef struct {
     elicitation, is answered with an input-required result asking for them
     under SB_MCP_PROMPT_INPUT_KEY (a form of strings), and the retry's
     accepted answer fills them in (declined or cancelled: -32602).
+    A modern subscriptions/listen becomes SB_MCP_LISTEN: params.notifications
+    must be an object whose toolsListChanged, promptsListChanged and
+    resourcesListChanged are booleans and resourceSubscriptions an array of
+    at most SB_MAX_LISTEN_URIS strings of at most SB_MAX_SUB_URI_LEN bytes
+    (gateway/sb_subs.h), and the id at most SB_MAX_LISTEN_ID_LEN bytes of
+    JSON (-32602 otherwise, HTTP 200). The stream follows the lists asked
+    true and the URIs that a resource or template matches now; the others
+    (unknown URIs, unknown filter keys) are left out, and out->body is the
+    notifications/subscriptions/acknowledged that says so, tagged with the
+    request's id as io.modelcontextprotocol/subscriptionId.
     Any other request (older revision) is answered as before, except that a
     body _meta protocolVersion differing from the header is -32020. */
 void sb_mcp_handle (const sb_mcp_env_t *env, const char *body, size_t len,
@@ -142,6 +156,17 @@ json_t *sb_mcp_error_result (const char *text, const char *error_type, int retry
     did not declare): that JSON-RPC error for request `id` (new text),
     which goes out with HTTP 400. NULL for any other payload. */
 char *sb_mcp_call_error (const json_t *id, const uint8_t *payload, size_t size);
+
+/*  The subscriptions/listen result that ends listen stream `id` (its
+    JSON-RPC id as compact JSON text) gracefully: {"resultType":
+    "complete", "_meta": {subscriptionId, serverInfo}} as the response to
+    that request (new text), or NULL when out of memory or `id` is not JSON. */
+char *sb_mcp_listen_end (const char *id, const char *version);
+
+/*  A notification `method` (e.g. "notifications/tools/list_changed") for
+    listen stream `id` (JSON text): params._meta carries the subscriptionId,
+    and params.uri `uri` when not NULL (new text; NULL when out of memory). */
+char *sb_mcp_listen_note (const char *id, const char *method, const char *uri);
 
 /*  For a modern request: `body` (a JSON-RPC response text, taken) with
     resultType "complete" (unless it has one, e.g. "input_required") and

@@ -3,6 +3,10 @@
     prompts/list_changed and resources/list_changed on every open
     standalone GET stream, and notifications/resources/updated for the
     URIs a session subscribed to (resources/subscribe, kept in sb_subs).
+    Under 2026-07-28, which has neither GET streams nor sessions, the same
+    notifications go to subscriptions/listen streams instead, each only
+    what its filter asked for and tagged with its subscriptionId; a
+    gateway that stops ends those streams with the listen result.
 
     A reload loads the folder into a new set first; only a set that loads
     whole replaces the old one. The gateway holds one reference to its set
@@ -22,6 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef SB_VERSION
+#define SB_VERSION "0.0.0"
+#endif
+
 #define SB_RPC_SUBSCRIBE_REFUSED    -32000  /* server error: the subscription was not kept */
 
 #define S_LIST_CHANGED(what) \
@@ -38,19 +46,34 @@ typedef struct {
     zhashx_t *verdicts;             /* URI → "changed" / "same", each URI read once */
     size_t sent;                    /* resources/updated sent (streams) */
     size_t changed;                 /* subscriptions whose resource changed */
+    unsigned lists;                 /* SB_LIST_* that changed */
+    zlistx_t *notes;                /* listen notifications to send (s_note_t, owned) */
 } s_walk_t;
+
+/*  One notification for one listen stream, composed before any is sent. */
+typedef struct {
+    uint64_t listener;              /* sb_subs_listen_number, looked up again to send */
+    char *text;                     /* the JSON-RPC notification, owned */
+} s_note_t;
+
+//  True when `uri` reads differently after the reload (or is gone).
+static bool
+s_resource_changed (s_walk_t *walk, const char *uri)
+{
+    const char *verdict = zhashx_lookup (walk->verdicts, uri);
+    if (!verdict) {
+        verdict = sb_connectors_resource_changed (walk->before, walk->after, uri)? "changed": "same";
+        zhashx_insert (walk->verdicts, uri, (void *) verdict);
+    }
+    return strcmp (verdict, "changed") == 0;
+}
 
 //  One (session, URI): tell the session when the URI reads differently now.
 static void
 s_on_subscription (const char *owner, const char *uri, void *arg)
 {
     s_walk_t *walk = arg;
-    const char *verdict = zhashx_lookup (walk->verdicts, uri);
-    if (!verdict) {
-        verdict = sb_connectors_resource_changed (walk->before, walk->after, uri)? "changed": "same";
-        zhashx_insert (walk->verdicts, uri, (void *) verdict);
-    }
-    if (strcmp (verdict, "changed") != 0)
+    if (!s_resource_changed (walk, uri))
         return;
     walk->changed++;
     json_t *note = json_pack ("{s:s, s:s, s:{s:s}}", "jsonrpc", "2.0",
@@ -60,6 +83,69 @@ s_on_subscription (const char *owner, const char *uri, void *arg)
     if (text)
         walk->sent += sb_sse_notify (walk->gateway->sse, owner, text);
     free (text);
+}
+
+static void
+s_note_free (void **item_p)
+{
+    s_note_t *note = *item_p;
+    if (note) {
+        free (note->text);
+        free (note);
+    }
+    *item_p = NULL;
+}
+
+//  Queues `method` (uri: NULL, or the resource) for `listener`.
+static void
+s_queue_note (s_walk_t *walk, sb_subs_listener_t *listener, const char *method, const char *uri)
+{
+    s_note_t *note = calloc (1, sizeof *note);
+    if (note)
+        note->text = sb_mcp_listen_note (sb_subs_listen_id (listener), method, uri);
+    if (!note || !note->text || !zlistx_add_end (walk->notes, note)) {
+        sb_log_warn ("listen_note_lost", "out of memory: %s not sent to a listen stream", method);
+        s_note_free ((void **) &note);
+        return;
+    }
+    note->listener = sb_subs_listen_number (listener);
+}
+
+//  One listen stream: what its filter asked for, lists first, then the
+//  resources it follows that changed (as on GET streams).
+static void
+s_on_listener (sb_subs_listener_t *listener, void *arg)
+{
+    s_walk_t *walk = arg;
+    unsigned lists = walk->lists & sb_subs_listen_lists (listener);
+    if (lists & SB_LIST_TOOLS)
+        s_queue_note (walk, listener, "notifications/tools/list_changed", NULL);
+    if (lists & SB_LIST_PROMPTS)
+        s_queue_note (walk, listener, "notifications/prompts/list_changed", NULL);
+    if (lists & SB_LIST_RESOURCES)
+        s_queue_note (walk, listener, "notifications/resources/list_changed", NULL);
+    for (size_t i = 0; i < sb_subs_listen_uri_count (listener); i++) {
+        const char *uri = sb_subs_listen_uri (listener, i);
+        if (s_resource_changed (walk, uri)) {
+            walk->changed++;
+            s_queue_note (walk, listener, "notifications/resources/updated", uri);
+        }
+    }
+}
+
+//  Sends the queued listen notifications. A send may end its stream (a
+//  reader too slow), which forgets its listener: each is looked up again.
+static size_t
+s_send_notes (sb_gateway_t *self, zlistx_t *notes)
+{
+    size_t sent = 0;
+    for (s_note_t *note = zlistx_first (notes); note; note = zlistx_next (notes)) {
+        sb_subs_listener_t *listener = sb_subs_listen_lookup (self->subs, note->listener);
+        sb_sse_t *stream = listener? sb_subs_listen_stream (listener): NULL;
+        if (stream && sb_sse_send (stream, note->text) == 0)
+            sent++;
+    }
+    return sent;
 }
 
 int
@@ -90,20 +176,29 @@ sb_gateway_reload (sb_gateway_t *self)
     if (lists & SB_LIST_RESOURCES)
         streams += sb_sse_broadcast (self->sse, S_LIST_CHANGED ("resources"));
     sb_subs_purge (self->subs, sb_clock_wall_ms () / 1000);
-    s_walk_t walk = { self, before, fresh, zhashx_new (), 0, 0 };
-    if (walk.verdicts)
+    s_walk_t walk = { self, before, fresh, zhashx_new (), 0, 0, lists, zlistx_new () };
+    size_t listen_sent = 0;
+    if (walk.verdicts && walk.notes) {
+        zlistx_set_destructor (walk.notes, s_note_free);
         sb_subs_each (self->subs, s_on_subscription, &walk);
+        //  Listen streams: every notification composed first, then sent.
+        sb_subs_listen_each (self->subs, s_on_listener, &walk);
+        listen_sent = s_send_notes (self, walk.notes);
+    }
     else
         sb_log_warn ("resources_updated_lost", "out of memory: no notifications/resources/updated");
     zhashx_destroy (&walk.verdicts);
+    zlistx_destroy (&walk.notes);
     char what [32] = "none";
     if (lists)
         snprintf (what, sizeof what, "%s%s%s", lists & SB_LIST_TOOLS? ",tools": "",
                   lists & SB_LIST_PROMPTS? ",prompts": "", lists & SB_LIST_RESOURCES? ",resources": "");
     sb_log_info ("connectors_reloaded", "dir=%s tools=%zu lists_changed=%s list_changed_sent=%zu "
-                 "subscriptions_changed=%zu resources_updated_sent=%zu calls_on_old_set=%d",
+                 "subscriptions_changed=%zu resources_updated_sent=%zu listen_streams=%zu "
+                 "listen_sent=%zu calls_on_old_set=%d",
                  self->connectors_dir, sb_connectors_tool_count (fresh), what + (lists? 1: 0),
-                 streams, walk.changed, walk.sent, sb_connectors_refs (before) - 1);
+                 streams, walk.changed, walk.sent, sb_subs_listeners (self->subs, NULL), listen_sent,
+                 sb_connectors_refs (before) - 1);
     sb_connectors_destroy (&before);    //  calls in flight keep their own references
     return 0;
 }
@@ -158,4 +253,127 @@ sb_gateway_session_ended (const sb_session_t *session, void *arg)
     char key [2 * SB_HMAC_SHA256_LEN + 1];
     sb_hex_encode (session->mac, sizeof session->mac, key);
     sb_subs_drop (self->subs, key);
+}
+
+//  ---------------------------------------------------------------------------
+//  subscriptions/listen (2026-07-28)
+
+//  The listen stream's client left: its subscription ends (the hub frees
+//  the stream next).
+static void
+s_on_listen_gone (void *arg)
+{
+    sb_subs_listener_t *listener = arg;
+    sb_log_debug ("listen_gone", "tenant=%s id=%s", sb_subs_listen_tenant (listener),
+                  sb_subs_listen_id (listener));
+    sb_subs_listen_remove (&listener);
+}
+
+//  Refuses a listen with -32000 `message` and HTTP `status`.
+static void
+s_listen_refuse (h2o_req_t *req, const json_t *id, int status, const char *message)
+{
+    char *body = sb_rpc_error (id, SB_RPC_SUBSCRIBE_REFUSED, message);
+    sb_http_send_json (req, status, body? body: "{}");
+    free (body);
+}
+
+void
+sb_gateway_listen (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
+                   const sb_mcp_outcome_t *outcome)
+{
+    if (self->stop) {
+        //  Its stream would be cut at once: the client goes elsewhere.
+        sb_http_add_header (req, H2O_TOKEN_RETRY_AFTER, "1");
+        s_listen_refuse (req, outcome->id, 503, "This server is stopping; open the stream again "
+                                                "in a moment (another server may take it).");
+        return;
+    }
+    const char *uris [SB_MAX_LISTEN_URIS + 1];
+    size_t count = json_array_size (outcome->listen_uris);
+    for (size_t i = 0; i < count && i <= SB_MAX_LISTEN_URIS; i++)
+        uris [i] = json_string_value (json_array_get (outcome->listen_uris, i));
+    char *id = json_dumps (outcome->id, JSON_COMPACT | JSON_ENCODE_ANY);
+    sb_subs_listener_t *listener = NULL;
+    int rc = !id? SB_SUBS_NO_MEMORY
+           : count > SB_MAX_LISTEN_URIS? SB_SUBS_TOO_MANY_URIS
+           : sb_subs_listen_add (self->subs, ctx->claims.tenant, id, outcome->listen_lists,
+                                 uris, count, &listener);
+    free (id);
+    if (rc != SB_SUBS_OK) {
+        sb_log_info ("listen_refused", "tenant=%s streams=%zu tenant_streams=%zu bytes=%zu: %s",
+                     ctx->claims.tenant, sb_subs_listeners (self->subs, NULL),
+                     sb_subs_listeners (self->subs, ctx->claims.tenant), sb_subs_bytes (self->subs),
+                     sb_subs_strerror (rc));
+        s_listen_refuse (req, outcome->id, 200, sb_subs_strerror (rc));
+        return;
+    }
+    sb_sse_t *stream = sb_sse_open (self->sse, req, ctx->owner,
+                                    SB_SSE_STANDALONE | SB_SSE_UNNUMBERED | SB_SSE_LISTEN);
+    if (!stream) {
+        sb_subs_listen_remove (&listener);
+        sb_http_send_error (req, 500, "internal", "Out of memory.");
+        return;
+    }
+    sb_subs_listen_set_stream (listener, stream);
+    sb_sse_on_gone (stream, s_on_listen_gone, listener);
+    sb_log_debug ("listen_opened", "tenant=%s lists=%u uris=%zu streams=%zu", ctx->claims.tenant,
+                  outcome->listen_lists, sb_subs_listen_uri_count (listener),
+                  sb_subs_listeners (self->subs, NULL));
+    //  The acknowledgement first: nothing is sent on the stream before it.
+    //  Last thing here: a send may end the stream and forget the listener.
+    sb_sse_send (stream, outcome->body);
+}
+
+/*  The numbers of the listeners, taken before acting on any. */
+typedef struct {
+    uint64_t *numbers;              /* room for `size` */
+    size_t size;                    /* numbers' length */
+    size_t count;                   /* filled */
+} s_collect_t;
+
+static void
+s_collect (sb_subs_listener_t *listener, void *arg)
+{
+    s_collect_t *collect = arg;
+    if (collect->count < collect->size)
+        collect->numbers [collect->count++] = sb_subs_listen_number (listener);
+}
+
+void
+sb_gateway_listen_end_all (sb_gateway_t *self)
+{
+    size_t total = sb_subs_listeners (self->subs, NULL);
+    if (total == 0)
+        return;
+    uint64_t *numbers = calloc (total, sizeof *numbers);
+    if (!numbers) {
+        //  Not even the list: the streams end without their result when
+        //  the hub goes (an abrupt close, which clients must handle anyway).
+        sb_log_warn ("listen_end_lost", "out of memory: %zu listen streams end without a result", total);
+        return;
+    }
+    s_collect_t collect = { numbers, total, 0 };
+    sb_subs_listen_each (self->subs, s_collect, &collect);
+    size_t ended = 0;
+    for (size_t i = 0; i < collect.count; i++) {
+        sb_subs_listener_t *listener = sb_subs_listen_lookup (self->subs, numbers [i]);
+        if (!listener)
+            continue;
+        char *text = sb_mcp_listen_end (sb_subs_listen_id (listener), SB_VERSION);
+        sb_sse_t *stream = sb_subs_listen_stream (listener);
+        if (text && stream)
+            sb_sse_send (stream, text);
+        free (text);
+        //  The send may have ended the stream (and forgotten the listener).
+        listener = sb_subs_listen_lookup (self->subs, numbers [i]);
+        if (!listener)
+            continue;
+        stream = sb_subs_listen_stream (listener);
+        sb_subs_listen_remove (&listener);
+        sb_sse_end (&stream);
+        ended++;
+    }
+    free (numbers);
+    sb_log_info ("listen_ended", "streams=%zu", ended);
 }

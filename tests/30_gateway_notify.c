@@ -773,14 +773,14 @@ test_subscribe_refused (void **state)
     json_decref (reply);
     s_subscribed (session, "test://note/one");
 
-    //  2026-07-28 has no resources/subscribe, and discover says so.
-    const char *modern [] = { "MCP-Protocol-Version: 2026-07-28", "Mcp-Method: server/discover", NULL };
-    reply = s_rpc (s_token, NULL, modern, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"server/discover\","
-                   "\"params\":{\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
-                   "\"io.modelcontextprotocol/clientCapabilities\":{}}}}");
-    json_t *caps = json_object_get (json_object_get (reply, "result"), "capabilities");
-    assert_true (json_is_false (json_object_get (json_object_get (caps, "tools"), "listChanged")));
-    assert_true (json_is_false (json_object_get (json_object_get (caps, "resources"), "subscribe")));
+    //  2026-07-28 has no resources/subscribe (subscriptions/listen instead:
+    //  tests/30_gateway_listen.c).
+    const char *modern [] = { "MCP-Protocol-Version: 2026-07-28", "Mcp-Method: resources/subscribe", NULL };
+    reply = s_rpc (s_token, NULL, modern, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/subscribe\","
+                   "\"params\":{\"uri\":\"test://note/one\",\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":"
+                   "\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{}}}}");
+    error = json_object_get (reply, "error");
+    assert_int_equal (json_integer_value (json_object_get (error, "code")), -32601);
     json_decref (reply);
 
     s_http_t *h = s_start ("DELETE", s_token, session, NULL, NULL);

@@ -33,3 +33,7 @@ sb_add_test(30_gateway_notify SOURCES 30_gateway_notify.c
             LIBS sb_gateway_lib sb_harness PkgConfig::CURL PkgConfig::CMOCKA Threads::Threads
             TIMEOUT 120)
 add_dependencies(30_gateway_notify sb-gateway)
+# MCP 2026-07-28 subscriptions/listen: the filter, the listen table, the streams.
+sb_add_test(30_gateway_listen SOURCES 30_gateway_listen.c
+            LIBS sb_gateway_lib sb_harness PkgConfig::CURL PkgConfig::CMOCKA Threads::Threads
+            TIMEOUT 120)

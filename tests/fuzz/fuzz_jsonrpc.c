@@ -136,6 +136,14 @@ s_handle (const sb_mcp_env_t *env, const uint8_t *data, size_t size)
             CHECK (out.modern || out.log_level == 0);
             break;
         }
+        case SB_MCP_LISTEN: {
+            CHECK (out.modern && out.http_status == 200 && sb_rpc_id_valid (out.id));
+            CHECK (!out.listen_uris || json_array_size (out.listen_uris) <= SB_MAX_LISTEN_URIS);
+            json_t *ack = json_loads (out.body, 0, NULL);
+            CHECK (json_is_object (json_object_get (json_object_get (ack, "params"), "notifications")));
+            json_decref (ack);
+            break;
+        }
     }
     sb_mcp_outcome_clear (&out);
 }
