@@ -27,6 +27,7 @@ typedef enum {
     F_HEARTBEAT,
     F_STATUS,
     F_ASK_ID,
+    F_TOPIC,
 } s_field_t;
 
 #define S_MAX_FIELDS    6       /* most fields of any command */
@@ -53,6 +54,7 @@ static const s_layout_t s_layouts [SB_CMD_MAX + 1] = {
     [SB_CMD_CANCEL]     = { "cancel", false, { F_CORR_ID, F_END } },
     [SB_CMD_ASK]        = { "ask", true, { F_CORR_ID, F_ASK_ID, F_END } },
     [SB_CMD_ANSWER]     = { "answer", true, { F_CORR_ID, F_TENANT, F_ASK_ID, F_END } },
+    [SB_CMD_BROADCAST]  = { "broadcast", true, { F_TENANT, F_TOPIC, F_END } },
 };
 
 static const char *s_status_names [SB_STATUS_MAX + 1] = {
@@ -145,6 +147,13 @@ s_pack_str (msgpack_packer *pk, const char *text)
     msgpack_pack_str_body (pk, text, len);
 }
 
+//  The largest payload `command` may carry.
+static size_t
+s_payload_limit (sb_cmd_t command)
+{
+    return command == SB_CMD_BROADCAST? SB_MAX_BROADCAST_SIZE: SB_MAX_PAYLOAD_SIZE;
+}
+
 //  Checks the fields the command uses; a failure is a caller bug.
 static bool
 s_encodable (const sb_msg_t *self)
@@ -189,12 +198,16 @@ s_encodable (const sb_msg_t *self)
                 if (self->ask_id == 0)
                     return false;
                 break;
+            case F_TOPIC:
+                if (!s_valid_ident (self->topic, strlen (self->topic), SB_MAX_TOPIC_LEN))
+                    return false;
+                break;
             case F_FLAGS:
             case F_END:
                 break;
         }
     }
-    if (self->payload && zframe_size (self->payload) > SB_MAX_PAYLOAD_SIZE)
+    if (self->payload && zframe_size (self->payload) > s_payload_limit (self->command))
         return false;
     return true;
 }
@@ -226,6 +239,7 @@ s_encode_header (const sb_msg_t *self)
             case F_HEARTBEAT: msgpack_pack_uint32 (&pk, self->heartbeat_ms); break;
             case F_STATUS:    msgpack_pack_uint32 (&pk, (uint32_t) self->status); break;
             case F_ASK_ID:    msgpack_pack_uint32 (&pk, self->ask_id); break;
+            case F_TOPIC:     s_pack_str (&pk, self->topic); break;
             case F_END:       break;
         }
     }
@@ -287,6 +301,7 @@ s_decode_field (s_field_t field, const msgpack_object *o, sb_msg_t *self)
         case F_CORR_ID: return s_get_ident (o, self->corr_id, SB_MAX_CORR_ID_LEN);
         case F_SERVICE: return s_get_ident (o, self->service, SB_MAX_SERVICE_LEN);
         case F_TENANT:  return s_get_ident (o, self->tenant, SB_MAX_TENANT_LEN);
+        case F_TOPIC:   return s_get_ident (o, self->topic, SB_MAX_TOPIC_LEN);
         case F_END:     return -1;
         default:        break;
     }
@@ -412,7 +427,7 @@ sb_msg_decode (zmsg_t **zmsg_p, sb_msg_t *self)
         goto out;
     if (has_payload) {
         zframe_t *payload = zmsg_next (zmsg);
-        if (zframe_size (payload) > SB_MAX_PAYLOAD_SIZE)
+        if (zframe_size (payload) > s_payload_limit (self->command))
             goto out;
         zmsg_remove (zmsg, payload);
         self->payload = payload;
@@ -609,6 +624,21 @@ sb_msg_set_disconnect (sb_msg_t *self)
 {
     sb_msg_reset (self);
     self->command = SB_CMD_DISCONNECT;
+}
+
+int
+sb_msg_set_broadcast (sb_msg_t *self, const char *tenant, const char *topic, zframe_t **payload)
+{
+    sb_msg_reset (self);
+    if (payload) {
+        self->payload = *payload;
+        *payload = NULL;
+    }
+    self->command = SB_CMD_BROADCAST;
+    if (s_copy_ident (self->tenant, tenant, SB_MAX_TENANT_LEN)
+    ||  s_copy_ident (self->topic, topic, SB_MAX_TOPIC_LEN))
+        return -1;
+    return 0;
 }
 
 void

@@ -4,7 +4,8 @@
     message of one or two frames (see proto/PROTOCOL.md):
 
         frame 0  header   msgpack array [version, command, fields…]
-        frame 1  payload  opaque bytes (present for REQUEST, REPLY, JOB, RESULT)
+        frame 1  payload  opaque bytes (REQUEST, REPLY, JOB, RESULT, NOTIFY,
+                          ASK, ANSWER, BROADCAST)
 
     On a ROUTER socket the routing-id frame comes first; sb_msg_recv and
     sb_msg_send handle it. This codec is the only code that reads or writes
@@ -31,6 +32,13 @@
 #define SB_MAX_PAYLOAD_SIZE     (4u << 20)  /* payload frame, bytes (4 MiB) */
 #define SB_MAX_TIMEOUT_MS       600000u     /* longest deadline a job may ask for */
 #define SB_MAX_CREDIT           10000u      /* most jobs one worker may hold */
+#define SB_MAX_TOPIC_LEN        32          /* BROADCAST topic, bytes */
+#define SB_MAX_BROADCAST_SIZE   1024u       /* BROADCAST payload, bytes */
+
+/* Gateways heartbeat the broker at this interval; the broker forgets a
+   gateway (sends it no BROADCAST) after SB_GATEWAY_LIVENESS silent ones. */
+#define SB_GATEWAY_HEARTBEAT_MS 1000u
+#define SB_GATEWAY_LIVENESS     3u
 
 /* Return codes of sb_msg_decode / sb_msg_recv. */
 #define SB_MSG_OK               0
@@ -50,10 +58,11 @@ typedef enum {
     SB_CMD_CANCEL     = 9,  /* gateway → broker → worker: stop this job, answer nothing */
     SB_CMD_ASK        = 10, /* worker → broker → asking gateway: a request to the client */
     SB_CMD_ANSWER     = 11, /* any gateway → broker → worker: the client's response to an ASK */
+    SB_CMD_BROADCAST  = 12, /* gateway → broker → every other gateway: news for all of them */
 } sb_cmd_t;
 
 #define SB_CMD_MIN SB_CMD_REQUEST
-#define SB_CMD_MAX SB_CMD_ANSWER
+#define SB_CMD_MAX SB_CMD_BROADCAST
 
 typedef enum {
     SB_STATUS_OK          = 0,  /* the worker ran the job; payload is its result */
@@ -79,7 +88,9 @@ typedef struct {
     sb_cmd_t command;                       /* which message this is */
     char corr_id [SB_MAX_CORR_ID_LEN + 1];  /* every command but READY HEARTBEAT DISCONNECT */
     char service [SB_MAX_SERVICE_LEN + 1];  /* REQUEST READY: service name ("api", "token"…) */
-    char tenant [SB_MAX_TENANT_LEN + 1];    /* REQUEST JOB ANSWER: tenant the job runs for */
+    char tenant [SB_MAX_TENANT_LEN + 1];    /* REQUEST JOB ANSWER: tenant the job runs for;
+                                               BROADCAST: tenant whose token caused it */
+    char topic [SB_MAX_TOPIC_LEN + 1];      /* BROADCAST: what it is about ("session_ended"…) */
     uint32_t timeout_ms;                    /* REQUEST JOB: time left before the deadline */
     uint32_t flags;                         /* REQUEST JOB: SB_FLAG_* */
     uint32_t attempt;                       /* JOB: 1 for the first dispatch, 2… for retries */
@@ -87,7 +98,8 @@ typedef struct {
     uint32_t heartbeat_ms;                  /* READY: the worker's heartbeat interval */
     uint32_t ask_id;                        /* ASK ANSWER: the request's number within its job */
     sb_status_t status;                     /* REPLY RESULT: outcome */
-    zframe_t *payload;                      /* REQUEST REPLY JOB RESULT NOTIFY ASK ANSWER: body, owned */
+    zframe_t *payload;                      /* REQUEST REPLY JOB RESULT NOTIFY ASK ANSWER
+                                               BROADCAST: body, owned */
 } sb_msg_t;
 
 /*  Frees the payload and zeroes every field. Safe on a zeroed message. */
@@ -138,6 +150,12 @@ int sb_msg_set_ask (sb_msg_t *self, const char *corr_id, uint32_t ask_id, zframe
 int sb_msg_set_answer (sb_msg_t *self, const char *corr_id, const char *tenant,
                        uint32_t ask_id, zframe_t **payload);
 void sb_msg_set_disconnect (sb_msg_t *self);
+
+/*  BROADCAST for `tenant` about `topic` (1..SB_MAX_TOPIC_LEN printable
+    ASCII bytes, no space). A payload larger than SB_MAX_BROADCAST_SIZE
+    makes sb_msg_encode fail (and is malformed on the wire). */
+int sb_msg_set_broadcast (sb_msg_t *self, const char *tenant, const char *topic,
+                          zframe_t **payload);
 
 /*  Names for logs and metrics: "request", "reply"…; "ok", "timeout"…
     Unknown values give "unknown". */

@@ -140,6 +140,85 @@ test_call_messages_round_trip (void **state)
 }
 
 static void
+test_broadcast (void **state)
+{
+    sb_msg_t in = { 0 }, out = { 0 };
+    zframe_t *body = zframe_new ("s1.abc.def", 10);
+    assert_int_equal (sb_msg_set_broadcast (&in, "acme", "session_ended", &body), 0);
+    assert_null (body);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.command, SB_CMD_BROADCAST);
+    assert_string_equal (out.tenant, "acme");
+    assert_string_equal (out.topic, "session_ended");
+    assert_true (out.corr_id [0] == 0);
+    assert_int_equal (zframe_size (out.payload), 10);
+    assert_memory_equal (zframe_data (out.payload), "s1.abc.def", 10);
+    assert_string_equal (sb_cmd_name (SB_CMD_BROADCAST), "broadcast");
+    sb_msg_reset (&out);
+
+    //  No payload travels as an empty frame; exactly the limit is fine.
+    assert_int_equal (sb_msg_set_broadcast (&in, "acme", "log_level", NULL), 0);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (zframe_size (out.payload), 0);
+    sb_msg_reset (&out);
+    body = zframe_new (NULL, SB_MAX_BROADCAST_SIZE);
+    memset (zframe_data (body), 'p', SB_MAX_BROADCAST_SIZE);
+    assert_int_equal (sb_msg_set_broadcast (&in, "acme", "t", &body), 0);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (zframe_size (out.payload), SB_MAX_BROADCAST_SIZE);
+    sb_msg_reset (&out);
+
+    //  Bad fields: the builder refuses them; an oversized payload cannot be encoded.
+    char topic [SB_MAX_TOPIC_LEN + 2];
+    memset (topic, 'x', sizeof topic - 1);
+    topic [sizeof topic - 1] = 0;
+    assert_int_equal (sb_msg_set_broadcast (&in, "acme", topic, NULL), -1);
+    topic [SB_MAX_TOPIC_LEN] = 0;
+    assert_int_equal (sb_msg_set_broadcast (&in, "acme", topic, NULL), 0);
+    sb_msg_reset (&in);
+    assert_int_equal (sb_msg_set_broadcast (&in, "acme", "", NULL), -1);
+    assert_int_equal (sb_msg_set_broadcast (&in, "acme", "log level", NULL), -1);
+    assert_int_equal (sb_msg_set_broadcast (&in, "", "log_level", NULL), -1);
+    assert_int_equal (sb_msg_set_broadcast (&in, NULL, "log_level", NULL), -1);
+    body = zframe_new (NULL, SB_MAX_BROADCAST_SIZE + 1);
+    memset (zframe_data (body), 'p', SB_MAX_BROADCAST_SIZE + 1);
+    assert_int_equal (sb_msg_set_broadcast (&in, "acme", "t", &body), 0);
+    assert_null (sb_msg_encode (&in));
+    sb_msg_reset (&in);
+
+    //  On the wire: an oversized payload, a missing payload frame, a
+    //  missing or ill-typed topic are malformed.
+    assert_int_equal (sb_msg_set_broadcast (&in, "acme", "t", NULL), 0);
+    zmsg_t *zmsg = sb_msg_encode (&in);
+    zframe_t *empty = zmsg_last (zmsg);
+    zmsg_remove (zmsg, empty);
+    zframe_destroy (&empty);
+    zmsg_t *copy = zmsg_dup (zmsg);
+    char big [SB_MAX_BROADCAST_SIZE + 1];
+    memset (big, 'p', sizeof big);
+    zmsg_addmem (zmsg, big, sizeof big);
+    assert_int_equal (sb_msg_decode (&zmsg, &out), SB_MSG_MALFORMED);
+    assert_int_equal (sb_msg_decode (&copy, &out), SB_MSG_MALFORMED);
+    //  [1, 12, "acme"]: no topic
+    assert_int_equal (sb_msg_decode_header ((const uint8_t *) "\x93\x01\x0c\xa4" "acme", 8, &out),
+                      SB_MSG_MALFORMED);
+    //  [1, 12, "acme", 5]: a number for a topic
+    assert_int_equal (sb_msg_decode_header ((const uint8_t *) "\x94\x01\x0c\xa4" "acme\x05", 9, &out),
+                      SB_MSG_MALFORMED);
+    //  [1, 12, "acme", "a b"]: a space in the topic
+    assert_int_equal (sb_msg_decode_header ((const uint8_t *) "\x94\x01\x0c\xa4" "acme\xa3" "a b", 12, &out),
+                      SB_MSG_MALFORMED);
+    //  [1, 12, "acme", "t"] decodes
+    assert_int_equal (sb_msg_decode_header ((const uint8_t *) "\x94\x01\x0c\xa4" "acme\xa1" "t", 10, &out),
+                      SB_MSG_OK);
+    assert_string_equal (out.topic, "t");
+    sb_msg_reset (&out);
+    //  Command 13 is not one (yet).
+    assert_int_equal (sb_msg_decode_header ((const uint8_t *) "\x92\x01\x0d", 3, &out),
+                      SB_MSG_MALFORMED);
+}
+
+static void
 test_builders_refuse_bad_fields (void **state)
 {
     sb_msg_t msg = { 0 };
@@ -387,6 +466,7 @@ main (void)
         cmocka_unit_test (test_request_round_trip),
         cmocka_unit_test (test_every_command_round_trips),
         cmocka_unit_test (test_call_messages_round_trip),
+        cmocka_unit_test (test_broadcast),
         cmocka_unit_test (test_builders_refuse_bad_fields),
         cmocka_unit_test (test_malformed_headers),
         cmocka_unit_test (test_frame_counts),

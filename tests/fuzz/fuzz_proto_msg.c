@@ -29,6 +29,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         assert (again.timeout_ms == msg.timeout_ms);
         assert (again.ask_id == msg.ask_id);
         assert (strcmp (again.tenant, msg.tenant) == 0);
+        assert (strcmp (again.topic, msg.topic) == 0);
         sb_msg_reset (&again);
     }
     sb_msg_reset (&msg);
