@@ -7,6 +7,10 @@
         worker RESULT              → route_result, then dispatch_jobs
         worker HEARTBEAT           → (any message) touch the worker
         worker DISCONNECT          → expire_worker ("disconnect")
+        any gateway message        → touch_gateway (remember it for broadcasts)
+        gateway BROADCAST          → broadcast (to every other gateway known)
+        gateway DISCONNECT         → forget_gateway
+        a gateway's expiry passes  → expire_gateways
         a worker's expiry passes   → expire_worker ("expired")
         a job's deadline passes    → expire_jobs (REPLY timeout)
         a worker's heartbeat due   → heartbeat_workers
@@ -23,6 +27,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "broker/sb_gateways.h"
 #include "broker/sb_inflight.h"
 #include "broker/sb_queue.h"
 #include "broker/sb_registry.h"
@@ -43,6 +48,7 @@ struct _sb_broker_t {
     char *frontend_endpoint;            /* endpoint bound, e.g. tcp://127.0.0.1:49152 */
     char *backend_endpoint;             /* endpoint bound */
     sb_registry_t *registry;            /* workers by routing id and service */
+    sb_gateways_t *gateways;            /* gateways heard from lately (BROADCAST targets) */
     sb_inflight_t *inflight;            /* every job held, by corr_id and due time */
     zhashx_t *queues;                   /* service → sb_queue_t *, owned */
     sb_broker_counters_t counters;      /* what has happened so far */
@@ -73,6 +79,7 @@ sb_broker_config_defaults (sb_broker_config_t *config)
     config->late_grace_ms = 5000;
     config->stats_ms = 10000;
     config->drain_ms = 5000;
+    config->gateway_expiry_ms = SB_GATEWAY_LIVENESS * SB_GATEWAY_HEARTBEAT_MS;
 }
 
 static void
@@ -116,7 +123,10 @@ sb_broker_new (const sb_broker_config_t *config)
     self->registry = sb_registry_new (SB_MAX_WORKERS);
     self->inflight = sb_inflight_new (SB_MAX_IN_FLIGHT);
     self->queues = zhashx_new ();
-    if (!self->registry || !self->inflight || !self->queues)
+    self->gateways = sb_gateways_new (SB_MAX_GATEWAYS, self->config.gateway_expiry_ms
+                                      ? self->config.gateway_expiry_ms
+                                      : SB_GATEWAY_LIVENESS * SB_GATEWAY_HEARTBEAT_MS);
+    if (!self->registry || !self->inflight || !self->queues || !self->gateways)
         goto fail;
     zhashx_set_destructor (self->queues, s_queue_destroy);
     self->frontend = s_router_new (config->frontend, &self->frontend_endpoint);
@@ -150,6 +160,7 @@ sb_broker_destroy (sb_broker_t **self_p)
     zhashx_destroy (&self->queues);
     sb_registry_destroy (&self->registry);
     sb_inflight_destroy (&self->inflight);
+    sb_gateways_destroy (&self->gateways);
     free (self);
     *self_p = NULL;
 }
@@ -171,6 +182,7 @@ sb_broker_counters (sb_broker_t *self, sb_broker_counters_t *out)
 {
     *out = self->counters;
     out->workers = sb_registry_size (self->registry);
+    out->gateways = sb_gateways_size (self->gateways);
     out->jobs_queued = 0;
     for (sb_queue_t *queue = (sb_queue_t *) zhashx_first (self->queues); queue;
          queue = (sb_queue_t *) zhashx_next (self->queues))
@@ -599,6 +611,105 @@ s_route_to_gateway (sb_broker_t *self, sb_worker_t *worker, sb_msg_t *msg)
 
 
 //  --------------------------------------------------------------------------
+//  Gateways and broadcasts
+
+//  Action touch_gateway: any well-formed message from a gateway keeps it
+//  on the list of those a BROADCAST goes to.
+static void
+s_touch_gateway (sb_broker_t *self, zframe_t *gateway, int64_t now)
+{
+    int rc = sb_gateways_touch (self->gateways, gateway, now);
+    if (rc == SB_GATEWAYS_ADDED) {
+        self->counters.gateways_joined++;
+        sb_log_info ("gateway_joined", "gateways=%zu", sb_gateways_size (self->gateways));
+    }
+    else
+    if (rc == SB_GATEWAYS_FULL) {
+        //  Its jobs are still served; only broadcasts miss it
+        if (self->counters.gateways_refused++ == 0)
+            sb_log_warn ("gateway_refused", "gateways=%zu: the table is full (SB_MAX_GATEWAYS); "
+                         "this gateway gets no broadcasts", sb_gateways_size (self->gateways));
+    }
+}
+
+//  Action forget_gateway: a gateway said DISCONNECT.
+static void
+s_forget_gateway (sb_broker_t *self, zframe_t *gateway)
+{
+    if (sb_gateways_remove (self->gateways, gateway) == 0) {
+        self->counters.gateways_expired++;
+        sb_log_info ("gateway_left", "reason=disconnect gateways=%zu",
+                     sb_gateways_size (self->gateways));
+    }
+}
+
+static void
+s_frame_destroy (void **item_p)
+{
+    zframe_destroy ((zframe_t **) item_p);
+}
+
+//  Action broadcast: passes a BROADCAST from `sender` to every other
+//  gateway known, unread (the sender applied it already). A gateway that
+//  cannot take its copy is forgotten until it is heard from again.
+static void
+s_broadcast (sb_broker_t *self, sb_msg_t *broadcast, zframe_t *sender)
+{
+    self->counters.broadcasts_received++;
+    zlistx_t *targets = zlistx_new ();
+    zlistx_t *failed = zlistx_new ();
+    assert (targets && failed);
+    zlistx_set_destructor (failed, s_frame_destroy);
+    sb_gateways_collect (self->gateways, targets);
+    size_t delivered = 0;
+    for (zframe_t *gateway = (zframe_t *) zlistx_first (targets); gateway;
+         gateway = (zframe_t *) zlistx_next (targets)) {
+        if (zframe_eq (gateway, sender))
+            continue;
+        sb_msg_t copy = { 0 };
+        zframe_t *payload = broadcast->payload? zframe_dup (broadcast->payload): NULL;
+        int rc = sb_msg_set_broadcast (&copy, broadcast->tenant, broadcast->topic, &payload);
+        if (rc == 0)
+            rc = sb_msg_send (self->frontend, &copy, gateway);
+        sb_msg_reset (&copy);
+        if (rc == 0) {
+            delivered++;
+            self->counters.broadcasts_delivered++;
+        }
+        else {
+            self->counters.broadcasts_undeliverable++;
+            zlistx_add_end (failed, zframe_dup (gateway));
+        }
+    }
+    zlistx_destroy (&targets);
+    for (zframe_t *gateway = (zframe_t *) zlistx_first (failed); gateway;
+         gateway = (zframe_t *) zlistx_next (failed))
+        if (sb_gateways_remove (self->gateways, gateway) == 0) {
+            self->counters.gateways_expired++;
+            sb_log_info ("gateway_left", "reason=unreachable gateways=%zu",
+                         sb_gateways_size (self->gateways));
+        }
+    sb_log_debug ("broadcast", "tenant=%s topic=%s bytes=%zu delivered=%zu failed=%zu",
+                  broadcast->tenant, broadcast->topic,
+                  broadcast->payload? zframe_size (broadcast->payload): 0,
+                  delivered, zlistx_size (failed));
+    zlistx_destroy (&failed);
+}
+
+//  Action expire_gateways: forgets the gateways not heard from lately.
+static void
+s_expire_gateways (sb_broker_t *self, int64_t now)
+{
+    size_t gone = sb_gateways_expire (self->gateways, now);
+    if (gone) {
+        self->counters.gateways_expired += gone;
+        sb_log_info ("gateway_left", "reason=expired count=%zu gateways=%zu",
+                     gone, sb_gateways_size (self->gateways));
+    }
+}
+
+
+//  --------------------------------------------------------------------------
 //  Timers
 
 //  Action expire_jobs: answers `timeout` for every job whose deadline has
@@ -692,7 +803,10 @@ s_log_stats (sb_broker_t *self)
                  "\"replies_undeliverable\":%llu,\"workers_registered\":%llu,"
                  "\"workers_expired\":%llu,\"workers_disconnected\":%llu,"
                  "\"jobs_cancelled\":%llu,\"call_messages_routed\":%llu,"
-                 "\"call_messages_dropped\":%llu,"
+                 "\"call_messages_dropped\":%llu,\"broadcasts_received\":%llu,"
+                 "\"broadcasts_delivered\":%llu,\"broadcasts_undeliverable\":%llu,"
+                 "\"gateways_joined\":%llu,\"gateways_expired\":%llu,\"gateways_refused\":%llu,"
+                 "\"gateways\":%llu,"
                  "\"workers\":%llu,\"jobs_queued\":%llu,\"jobs_running\":%llu}",
                  (unsigned long long) c.jobs_received, (unsigned long long) c.jobs_dispatched,
                  (unsigned long long) c.jobs_retried, (unsigned long long) c.jobs_replied,
@@ -706,7 +820,11 @@ s_log_stats (sb_broker_t *self)
                  (unsigned long long) c.workers_registered, (unsigned long long) c.workers_expired,
                  (unsigned long long) c.workers_disconnected,
                  (unsigned long long) c.jobs_cancelled, (unsigned long long) c.call_messages_routed,
-                 (unsigned long long) c.call_messages_dropped, (unsigned long long) c.workers,
+                 (unsigned long long) c.call_messages_dropped,
+                 (unsigned long long) c.broadcasts_received, (unsigned long long) c.broadcasts_delivered,
+                 (unsigned long long) c.broadcasts_undeliverable, (unsigned long long) c.gateways_joined,
+                 (unsigned long long) c.gateways_expired, (unsigned long long) c.gateways_refused,
+                 (unsigned long long) c.gateways, (unsigned long long) c.workers,
                  (unsigned long long) c.jobs_queued, (unsigned long long) c.jobs_running);
 }
 
@@ -718,6 +836,7 @@ s_log_stats (sb_broker_t *self)
 static void
 s_frontend_ready (sb_broker_t *self)
 {
+    int64_t now = sb_clock_mono_ms ();
     for (int i = 0; i < SB_BROKER_BATCH; i++) {
         sb_msg_t msg = { 0 };
         zframe_t *gateway = NULL;
@@ -733,18 +852,34 @@ s_frontend_ready (sb_broker_t *self)
                 s_reply (self, gateway, msg.corr_id, SB_STATUS_BAD_VERSION, NULL);
         }
         else
-        if (msg.command == SB_CMD_REQUEST)
-            s_accept_job (self, &msg, &gateway);
-        else
-        if (msg.command == SB_CMD_CANCEL)
-            s_cancel_job (self, &msg, gateway);
-        else
-        if (msg.command == SB_CMD_ANSWER)
-            s_route_answer (self, &msg);
-        else
-        if (msg.command != SB_CMD_HEARTBEAT && msg.command != SB_CMD_DISCONNECT)
-            s_malformed (self, true, sb_cmd_name (msg.command));
-        //  A gateway's HEARTBEAT or DISCONNECT needs nothing: it holds no credit
+        switch (msg.command) {
+            case SB_CMD_REQUEST:
+                s_touch_gateway (self, gateway, now);
+                s_accept_job (self, &msg, &gateway);
+                break;
+            case SB_CMD_CANCEL:
+                s_touch_gateway (self, gateway, now);
+                s_cancel_job (self, &msg, gateway);
+                break;
+            case SB_CMD_ANSWER:
+                s_touch_gateway (self, gateway, now);
+                s_route_answer (self, &msg);
+                break;
+            case SB_CMD_BROADCAST:
+                s_touch_gateway (self, gateway, now);
+                s_broadcast (self, &msg, gateway);
+                break;
+            case SB_CMD_HEARTBEAT:
+                //  Gateways hold no credit: a heartbeat only keeps them known
+                s_touch_gateway (self, gateway, now);
+                break;
+            case SB_CMD_DISCONNECT:
+                s_forget_gateway (self, gateway);
+                break;
+            default:
+                s_malformed (self, true, sb_cmd_name (msg.command));
+                break;
+        }
         sb_msg_reset (&msg);
         zframe_destroy (&gateway);
     }
@@ -938,6 +1073,7 @@ sb_broker_run (sb_broker_t *self, volatile sig_atomic_t *stop, zsock_t *pipe)
         s_expire_jobs (self, now);
         if (now >= self->tick_at) {
             s_heartbeat_workers (self, now);
+            s_expire_gateways (self, now);
             self->tick_at = now + SB_BROKER_TICK_MS;
         }
         if (self->config.stats_ms && now >= self->stats_at) {

@@ -1,6 +1,8 @@
 /*  broker/sb_broker.h — the switchboard broker, as a component.
 
-    Gateways connect DEALER sockets to the frontend ROUTER and send REQUEST;
+    Gateways connect DEALER sockets to the frontend ROUTER and send REQUEST
+    (and HEARTBEAT, so the broker knows them; a BROADCAST from one is passed
+    to every other gateway heard from lately: sb_gateways.h);
     workers connect DEALER sockets to the backend ROUTER and send READY,
     HEARTBEAT, RESULT and DISCONNECT (proto/PROTOCOL.md). The broker queues
     each job per (service, tenant), dispatches it to a worker with free
@@ -38,6 +40,7 @@ typedef struct {
     uint32_t late_grace_ms;     /* how long a timed-out job holds its worker's credit */
     uint32_t stats_ms;          /* period of the counters log line, 0 = never */
     uint32_t drain_ms;          /* on stop, longest wait for running jobs */
+    uint32_t gateway_expiry_ms; /* a gateway silent this long gets no more BROADCASTs */
 } sb_broker_config_t;
 
 /*  What the broker has done since it started (and three gauges). */
@@ -63,6 +66,13 @@ typedef struct {
     uint64_t jobs_cancelled;        /* CANCELs that stopped a queued or running job */
     uint64_t call_messages_routed;  /* NOTIFY, ASK and ANSWER passed on */
     uint64_t call_messages_dropped; /* those refused: job not held, wrong sender or tenant, over the cap */
+    uint64_t broadcasts_received;   /* well-formed BROADCASTs from gateways */
+    uint64_t broadcasts_delivered;  /* copies of them sent to other gateways */
+    uint64_t broadcasts_undeliverable; /* copies the socket refused (gateway gone, HWM) */
+    uint64_t gateways_joined;       /* gateways heard from for the first time (or again after expiry) */
+    uint64_t gateways_expired;      /* gateways forgotten: silence, DISCONNECT or unreachable */
+    uint64_t gateways_refused;      /* gateways not remembered: the table was full */
+    uint64_t gateways;              /* gauge: gateways known now */
     uint64_t workers;               /* gauge: registered now */
     uint64_t jobs_queued;           /* gauge: waiting for a worker */
     uint64_t jobs_running;          /* gauge: held by workers */
@@ -73,7 +83,8 @@ typedef struct _sb_broker_t sb_broker_t;
 /*  Fills `config` with the defaults: tcp://127.0.0.1:5555 / :5556,
     heartbeat 1000 ms, queues SB_DEFAULT_TENANT_QUEUE /
     SB_DEFAULT_SERVICE_QUEUE, 3 attempts, grace 5000 ms, stats every
-    10000 ms, drain 5000 ms. */
+    10000 ms, drain 5000 ms, gateway expiry SB_GATEWAY_LIVENESS ×
+    SB_GATEWAY_HEARTBEAT_MS. */
 void sb_broker_config_defaults (sb_broker_config_t *config);
 
 /*  Creates the broker and binds both sockets (`tcp://127.0.0.1:*` picks a
