@@ -4,7 +4,10 @@
     Lifetimes: a call lives in the table from a successful send until exactly
     one of: its REPLY arrives, its local deadline fires, or its requester
     cancels it. Each path removes it from the table and unlinks its timer
-    before anything else, so no path sees a freed call. */
+    before anything else, so no path sees a freed call.
+
+    A heartbeat timer sends HEARTBEAT every SB_GATEWAY_HEARTBEAT_MS (and
+    one at start), so the broker keeps this gateway on its broadcast list. */
 #include "gateway/sb_broker_client.h"
 #include "common/sb_log.h"
 
@@ -32,6 +35,12 @@ struct _sb_broker_client_t {
     h2o_timeout_t soon;                     /* 0 ms: drain again on the next loop turn */
     h2o_timeout_entry_t drain_entry;        /* linked into `soon` when a drain is due */
     uint64_t dropped;                       /* replies nobody waited for, malformed frames */
+    h2o_timeout_t heartbeat;                /* SB_GATEWAY_HEARTBEAT_MS */
+    h2o_timeout_entry_t heartbeat_entry;    /* linked into `heartbeat` while the client lives */
+    sb_broker_broadcast_fn *on_broadcast;   /* who wants BROADCASTs, or NULL */
+    void *on_broadcast_arg;                 /* its argument */
+    uint64_t broadcasts_sent;               /* BROADCASTs queued to the broker */
+    uint64_t broadcasts_received;           /* BROADCASTs from other gateways */
 };
 
 static void s_drain (sb_broker_client_t *self);
@@ -77,12 +86,40 @@ s_drain_soon (sb_broker_client_t *self)
         h2o_timeout_link (self->loop, &self->soon, &self->drain_entry);
 }
 
+//  Sends HEARTBEAT now and arms the next one.
+static void
+s_heartbeat (sb_broker_client_t *self)
+{
+    sb_msg_t msg = { 0 };
+    sb_msg_set_heartbeat (&msg);
+    if (sb_msg_send (self->sock, &msg, NULL))
+        sb_log_debug ("heartbeat_not_sent", "the broker is unreachable or slow");
+    sb_msg_reset (&msg);
+    h2o_timeout_link (self->loop, &self->heartbeat, &self->heartbeat_entry);
+    s_drain_soon (self);
+}
+
+static void
+s_on_heartbeat_due (h2o_timeout_entry_t *entry)
+{
+    sb_broker_client_t *self = H2O_STRUCT_FROM_MEMBER (sb_broker_client_t, heartbeat_entry, entry);
+    s_heartbeat (self);
+}
+
 //  Handles one decoded message from the broker.
 static void
 s_dispatch (sb_broker_client_t *self, sb_msg_t *msg)
 {
     const uint8_t *data = msg->payload? zframe_data (msg->payload): NULL;
     size_t size = msg->payload? zframe_size (msg->payload): 0;
+    if (msg->command == SB_CMD_BROADCAST) {
+        self->broadcasts_received++;
+        sb_log_debug ("broadcast_received", "tenant=%s topic=%s bytes=%zu",
+                      msg->tenant, msg->topic, size);
+        if (self->on_broadcast)
+            self->on_broadcast (self->on_broadcast_arg, msg->tenant, msg->topic, data, size);
+        return;
+    }
     if (msg->command == SB_CMD_NOTIFY || msg->command == SB_CMD_ASK) {
         sb_broker_call_t *call = zhashx_lookup (self->inflight, msg->corr_id);
         if (!call || !call->on_event) {
@@ -153,16 +190,19 @@ sb_broker_client_new (h2o_loop_t *loop, const char *endpoint, uint32_t timeout_m
     }
     h2o_timeout_init (loop, &self->deadline, (uint64_t) timeout_ms + SB_BROKER_GRACE_MS);
     h2o_timeout_init (loop, &self->soon, 0);
+    h2o_timeout_init (loop, &self->heartbeat, SB_GATEWAY_HEARTBEAT_MS);
     self->drain_entry.cb = s_on_drain_due;
+    self->heartbeat_entry.cb = s_on_heartbeat_due;
     self->watcher = h2o_evloop_socket_create (loop, zsock_fd (self->sock), H2O_SOCKET_FLAG_DONT_READ);
     if (!self->watcher) {
         h2o_timeout_dispose (loop, &self->deadline);
         h2o_timeout_dispose (loop, &self->soon);
+        h2o_timeout_dispose (loop, &self->heartbeat);
         goto fail;
     }
     self->watcher->data = self;
     h2o_socket_read_start (self->watcher, s_on_readable);
-    s_drain_soon (self);
+    s_heartbeat (self);         //  queued until connected: the broker knows us at once
     return self;
 fail:
     zsock_destroy (&self->sock);
@@ -184,12 +224,15 @@ sb_broker_client_destroy (sb_broker_client_t **self_p)
     }
     if (h2o_timeout_is_linked (&self->drain_entry))
         h2o_timeout_unlink (&self->drain_entry);
+    if (h2o_timeout_is_linked (&self->heartbeat_entry))
+        h2o_timeout_unlink (&self->heartbeat_entry);
     //  Detach the fd from h2o without closing it: it belongs to libzmq.
     h2o_socket_export_t info;
     if (h2o_socket_export (self->watcher, &info) == 0)
         h2o_buffer_dispose (&info.input);
     h2o_timeout_dispose (self->loop, &self->deadline);
     h2o_timeout_dispose (self->loop, &self->soon);
+    h2o_timeout_dispose (self->loop, &self->heartbeat);
     zsock_destroy (&self->sock);
     zhashx_destroy (&self->inflight);
     free (self);
@@ -295,6 +338,45 @@ sb_broker_client_answer (sb_broker_client_t *self, const char *corr_id, const ch
         zframe_destroy (payload);
     sb_msg_reset (&msg);
     return rc;
+}
+
+int
+sb_broker_client_broadcast (sb_broker_client_t *self, const char *tenant, const char *topic,
+                            const void *payload, size_t size)
+{
+    int rc = SB_BROKER_SENT;
+    sb_msg_t msg = { 0 };
+    zframe_t *frame = size <= SB_MAX_BROADCAST_SIZE? zframe_new (payload, size): NULL;
+    if (!frame || sb_msg_set_broadcast (&msg, tenant, topic, &frame))
+        rc = SB_BROKER_INVALID;
+    else
+    if (sb_msg_send (self->sock, &msg, NULL))
+        rc = SB_BROKER_BUSY;
+    else
+        self->broadcasts_sent++;
+    s_drain_soon (self);
+    zframe_destroy (&frame);
+    sb_msg_reset (&msg);
+    return rc;
+}
+
+void
+sb_broker_client_on_broadcast (sb_broker_client_t *self, sb_broker_broadcast_fn *fn, void *arg)
+{
+    self->on_broadcast = fn;
+    self->on_broadcast_arg = arg;
+}
+
+uint64_t
+sb_broker_client_broadcasts_sent (sb_broker_client_t *self)
+{
+    return self->broadcasts_sent;
+}
+
+uint64_t
+sb_broker_client_broadcasts_received (sb_broker_client_t *self)
+{
+    return self->broadcasts_received;
 }
 
 void

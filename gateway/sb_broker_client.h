@@ -12,7 +12,15 @@
     Inside a call (proto/PROTOCOL.md, "Inside a call") the broker also passes
     NOTIFY and ASK for a waiting call; they go to the call's event callback
     (dropped and counted when no call waits). The gateway sends CANCEL for
-    its own calls and ANSWER for any call (no state needed). */
+    its own calls and ANSWER for any call (no state needed).
+
+    Gateways tell each other news through the broker (PROTOCOL.md,
+    "Broadcasts"): sb_broker_client_broadcast sends a BROADCAST, which the
+    broker passes to every other gateway it heard from lately; the
+    BROADCASTs that arrive here go to the callback of
+    sb_broker_client_on_broadcast. So that the broker knows this gateway,
+    the client sends HEARTBEAT when it starts and every
+    SB_GATEWAY_HEARTBEAT_MS. */
 #ifndef SB_BROKER_CLIENT_H_INCLUDED
 #define SB_BROKER_CLIENT_H_INCLUDED
 
@@ -44,6 +52,13 @@ typedef void (sb_broker_reply_fn) (void *arg, sb_status_t status,
     for the duration of the callback. It must not cancel or abort the call. */
 typedef void (sb_broker_event_fn) (void *arg, sb_cmd_t command, uint32_t ask_id,
                                    const uint8_t *payload, size_t size);
+
+/*  Called for each BROADCAST another gateway sent: `tenant` (whose token
+    caused it), `topic` and `payload` (at most SB_MAX_BROADCAST_SIZE bytes)
+    are borrowed for the duration of the callback. The payload is as the
+    sender wrote it: the callback checks it. */
+typedef void (sb_broker_broadcast_fn) (void *arg, const char *tenant, const char *topic,
+                                       const uint8_t *payload, size_t size);
 
 /*  Return codes of sb_broker_client_request. */
 #define SB_BROKER_SENT      0       /* the job is on its way; the callback will come */
@@ -94,6 +109,27 @@ int sb_broker_client_abort (sb_broker_client_t *self, sb_broker_call_t **call_p)
 int sb_broker_client_answer (sb_broker_client_t *self, const char *corr_id, const char *tenant,
                              uint32_t ask_id, zframe_t **payload)
     __attribute__ ((warn_unused_result));
+
+/*  Sends BROADCAST `topic` for `tenant` with `size` bytes of `payload`
+    (copied; at most SB_MAX_BROADCAST_SIZE) to the broker, which passes it
+    to every other gateway (not back to this one). Fire and forget: nothing
+    is answered, and a gateway the broker does not know at that moment
+    (starting, cut off) never gets it. Returns SB_BROKER_SENT,
+    SB_BROKER_BUSY (not queued: broker unreachable, HWM) or
+    SB_BROKER_INVALID (a field or the size breaks a limit). */
+int sb_broker_client_broadcast (sb_broker_client_t *self, const char *tenant, const char *topic,
+                                const void *payload, size_t size)
+    __attribute__ ((warn_unused_result));
+
+/*  Routes the BROADCASTs that arrive to `fn(arg, …)`; NULL: they are
+    dropped (and counted as received). */
+void sb_broker_client_on_broadcast (sb_broker_client_t *self, sb_broker_broadcast_fn *fn,
+                                    void *arg);
+
+/*  BROADCASTs sent by this gateway (queued to the broker) and received
+    from others, since the client started. */
+uint64_t sb_broker_client_broadcasts_sent (sb_broker_client_t *self);
+uint64_t sb_broker_client_broadcasts_received (sb_broker_client_t *self);
 
 /*  Answers every waiting call now with SB_STATUS_TIMEOUT (used when the
     gateway stops and cannot wait any longer). */

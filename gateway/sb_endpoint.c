@@ -19,6 +19,7 @@
     client's response to a worker's question ("sb:" id) is routed to the
     broker as ANSWER; logging/setLevel is kept per session. */
 #include "gateway/sb_gateway_int.h"
+#include "gateway/sb_cluster.h"
 #include "gateway/sb_mcp.h"
 #include "common/sb_clock.h"
 #include "common/sb_log.h"
@@ -255,8 +256,10 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
             }
             //  Levels are kept per session; without one there is nobody to
             //  keep it for (documented in sb_relay.h).
-            if (outcome.set_level && ctx.has_session)
+            if (outcome.set_level && ctx.has_session) {
                 sb_levels_set (self->levels, ctx.level_key, outcome.set_level - 1);
+                sb_cluster_log_level (self, &ctx, outcome.set_level - 1);  //  and on every gateway
+            }
             if (outcome.subscribe)      //  resources/(un)subscribe: this gateway's table
                 sb_gateway_subscribe (self, &ctx, &outcome);
             sb_http_send_json (req, outcome.http_status, outcome.body);
@@ -330,6 +333,7 @@ sb_endpoint_delete (sb_gateway_t *self, h2o_req_t *req)
         return;
     }
     sb_sessions_end (self->sessions, &ctx.session, sb_clock_wall_ms () / 1000);
+    sb_cluster_session_ended (self, &ctx);      //  every other gateway ends it too
     sb_sse_close_standalone (self->sse, ctx.owner);
     sb_log_info ("session_ended", "tenant=%s", ctx.claims.tenant);
     sb_http_send_json (req, 200, NULL);

@@ -1,6 +1,7 @@
 /*  gateway/sb_gateway.c — the gateway component: options, h2o setup,
     routing and the loop. The MCP endpoint itself is in sb_endpoint.c. */
 #include "gateway/sb_gateway_int.h"
+#include "gateway/sb_cluster.h"
 #include "gateway/sb_keyfile.h"
 #include "gateway/sb_mcp.h"
 #include "common/sb_clock.h"
@@ -279,6 +280,7 @@ sb_gateway_new (sb_config_t *config)
                                          (uint32_t) sb_config_int (config, "call-timeout-ms"));
     if (!self->broker || s_listen (self, sb_config_str (config, "listen")))
         goto fail;
+    sb_cluster_start (self);        //  ended sessions and log levels from the other gateways
     sb_log_info ("ready", "listen=%s port=%d broker=%s tools=%zu mcp=%s",
                  sb_config_str (config, "listen"), self->port, sb_config_str (config, "broker"),
                  sb_connectors_tool_count (self->connectors), self->audience);

@@ -25,9 +25,9 @@
     SB_REQUEST_STATE_TTL_S.
 
     Plus the bounded per-gateway map of logging levels set by
-    logging/setLevel. Limitation: the map is local; a session whose requests
-    reach several gateways has its level only where logging/setLevel went
-    (elsewhere every message is sent). */
+    logging/setLevel. Each gateway keeps its own map; the gateway that took
+    the logging/setLevel tells the others (sb_cluster.h), so a session's
+    level holds wherever its calls run. */
 #ifndef SB_RELAY_H_INCLUDED
 #define SB_RELAY_H_INCLUDED
 

@@ -1,6 +1,6 @@
 /*  gateway/sb_session.h — MCP sessions (Mcp-Session-Id) that any gateway
-    process validates without shared storage, and the small per-gateway set
-    of sessions ended by DELETE.
+    process validates without shared storage, and the bounded set of
+    sessions ended by DELETE.
 
     A session ID is "s1.<payload>.<mac>": payload is base64url of compact
     JSON {"t":tenant,"v":negotiated version,"c":client capability bits,
@@ -9,11 +9,14 @@
     character is visible ASCII, as the transport requires. Whoever holds the
     token key can verify it; nobody else can forge or alter one.
 
-    Limitation: ending a session is local. DELETE puts the ID in the ended
-    set of the gateway that received it; another gateway behind the same load
-    balancer keeps accepting that ID until its own DELETE reaches it, or until
-    the session ages out (SB_MAX_SESSION_AGE_S). The set is bounded: when it
-    is full the entry closest to its own expiry is forgotten first. */
+    Ending a session: DELETE puts its signature in the ended set of the
+    gateway that received it, and that gateway broadcasts the end through
+    the broker (sb_cluster.h), so every other gateway puts it in its own
+    set too. A gateway that missed the broadcast (not connected to the
+    broker at that moment) accepts the ID until the session ages out
+    (SB_MAX_SESSION_AGE_S). The set is bounded (SB_MAX_ENDED_SESSIONS, the
+    ends of every gateway together): when it is full the entry closest to
+    its own expiry is forgotten first. */
 #ifndef SB_SESSION_H_INCLUDED
 #define SB_SESSION_H_INCLUDED
 
@@ -27,7 +30,7 @@
 #define SB_MAX_SESSION_ID_LEN    384         /* Mcp-Session-Id, bytes */
 #define SB_MAX_SESSION_AGE_S     86400       /* a session older than this is unknown (404) */
 #define SB_SESSION_SKEW_S        300         /* issued-at this far in the future still accepted */
-#define SB_MAX_ENDED_SESSIONS    4096        /* DELETEd sessions remembered per gateway */
+#define SB_MAX_ENDED_SESSIONS    4096        /* ended sessions each gateway remembers */
 #define SB_MAX_PROTOCOL_LEN      16          /* "2025-11-25" */
 
 /* Client capability bits carried in the session. */
@@ -64,8 +67,8 @@ char *sb_sessions_issue (sb_sessions_t *self, const char *tenant, const char *pr
 int sb_sessions_verify (sb_sessions_t *self, const char *id, size_t len, int64_t now,
                         sb_session_t *session) __attribute__ ((warn_unused_result));
 
-/*  Ends `session` on this gateway (see the limitation above), then calls
-    the end hook, if one is set. */
+/*  Ends `session` on this gateway (the caller tells the others), calling
+    the end hook, if one is set, first. */
 void sb_sessions_end (sb_sessions_t *self, const sb_session_t *session, int64_t now);
 
 /*  Sets the hook sb_sessions_end calls with the ended session and `arg`

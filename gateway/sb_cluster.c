@@ -1,0 +1,145 @@
+/*  gateway/sb_cluster.c — session news shared by every gateway through the
+    broker's BROADCAST: ended sessions and logging levels. See sb_cluster.h.
+
+    Payloads are short text, checked here before use: the sending gateway
+    is trusted no more than any peer on the broker's frontend, so every
+    session ID is verified again (signature, age, not ended) and must
+    belong to the broadcast's tenant. */
+#include "gateway/sb_cluster.h"
+#include "common/sb_clock.h"
+#include "common/sb_log.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+/*  MCP's names of the levels, in sb_relay's order (0 = debug). */
+static const char *const s_level_names [] = {
+    "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"
+};
+
+//  Verifies the session ID `id` (`len` bytes) for `tenant`. Returns 0 and
+//  fills *session, or -1 after logging why (never the ID itself).
+static int
+s_session_for (sb_gateway_t *self, const char *tenant, const char *topic,
+               const char *id, size_t len, sb_session_t *session)
+{
+    if (sb_sessions_verify (self->sessions, id, len, sb_clock_wall_ms () / 1000, session)) {
+        //  Ended here already (the usual case for a repeat), aged out or forged
+        sb_log_debug ("broadcast_ignored", "topic=%s tenant=%s: the session is not valid here",
+                      topic, tenant);
+        return -1;
+    }
+    if (strcmp (session->tenant, tenant) != 0) {
+        sb_log_warn ("cross_tenant_refused", "command=broadcast topic=%s session_tenant=%s "
+                     "from_tenant=%s", topic, session->tenant, tenant);
+        return -1;
+    }
+    return 0;
+}
+
+//  Ends session `id` here as DELETE would have: 404 from now on, its GET
+//  streams closed, its subscriptions forgotten (the sessions' end hook).
+static void
+s_apply_session_ended (sb_gateway_t *self, const char *tenant, const uint8_t *payload, size_t size)
+{
+    char id [SB_MAX_SESSION_ID_LEN + 1];
+    if (size == 0 || size > SB_MAX_SESSION_ID_LEN) {
+        sb_log_warn ("broadcast_malformed", "topic=" SB_TOPIC_SESSION_ENDED " tenant=%s bytes=%zu",
+                     tenant, size);
+        return;
+    }
+    memcpy (id, payload, size);
+    id [size] = 0;
+    sb_session_t session;
+    if (s_session_for (self, tenant, SB_TOPIC_SESSION_ENDED, id, size, &session))
+        return;
+    sb_sessions_end (self->sessions, &session, sb_clock_wall_ms () / 1000);
+    //  The owner of a session's streams is its ID (sb_endpoint.c)
+    sb_sse_close_standalone (self->sse, id);
+    sb_log_info ("session_ended", "tenant=%s by=broadcast", tenant);
+}
+
+//  Sets the logging level of session `id` here, from "<level> <id>".
+static void
+s_apply_log_level (sb_gateway_t *self, const char *tenant, const uint8_t *payload, size_t size)
+{
+    const uint8_t *space = size <= SB_MAX_BROADCAST_SIZE? memchr (payload, ' ', size): NULL;
+    size_t name_len = space? (size_t) (space - payload): 0;
+    size_t id_len = space? size - name_len - 1: 0;
+    char name [16], id [SB_MAX_SESSION_ID_LEN + 1];
+    int level = -1;
+    if (name_len > 0 && name_len < sizeof name && id_len > 0 && id_len <= SB_MAX_SESSION_ID_LEN) {
+        memcpy (name, payload, name_len);
+        name [name_len] = 0;
+        memcpy (id, space + 1, id_len);
+        id [id_len] = 0;
+        level = sb_relay_level (name);
+    }
+    if (level < 0) {
+        sb_log_warn ("broadcast_malformed", "topic=" SB_TOPIC_LOG_LEVEL " tenant=%s bytes=%zu",
+                     tenant, size);
+        return;
+    }
+    sb_session_t session;
+    if (s_session_for (self, tenant, SB_TOPIC_LOG_LEVEL, id, id_len, &session))
+        return;
+    char key [2 * SB_HMAC_SHA256_LEN + 1];
+    sb_hex_encode (session.mac, sizeof session.mac, key);
+    sb_levels_set (self->levels, key, level);
+    sb_log_debug ("log_level_set", "tenant=%s level=%s by=broadcast", tenant, name);
+}
+
+void
+sb_cluster_on_broadcast (void *arg, const char *tenant, const char *topic,
+                         const uint8_t *payload, size_t size)
+{
+    sb_gateway_t *self = arg;
+    if (strcmp (topic, SB_TOPIC_SESSION_ENDED) == 0)
+        s_apply_session_ended (self, tenant, payload, size);
+    else
+    if (strcmp (topic, SB_TOPIC_LOG_LEVEL) == 0)
+        s_apply_log_level (self, tenant, payload, size);
+    else    //  a newer gateway's news: not for us
+        sb_log_debug ("broadcast_ignored", "topic=%s tenant=%s: unknown topic", topic, tenant);
+}
+
+void
+sb_cluster_start (sb_gateway_t *self)
+{
+    for (int level = SB_LOG_LEVEL_DEBUG; level <= SB_LOG_LEVEL_EMERGENCY; level++)
+        assert (sb_relay_level (s_level_names [level]) == level);   //  the two tables agree
+    sb_broker_client_on_broadcast (self->broker, sb_cluster_on_broadcast, self);
+}
+
+//  Sends one broadcast; logs a failure (the request itself succeeded here).
+static void
+s_send (sb_gateway_t *self, const char *tenant, const char *topic, const char *payload, size_t size)
+{
+    int rc = sb_broker_client_broadcast (self->broker, tenant, topic, payload, size);
+    if (rc != SB_BROKER_SENT)
+        sb_log_warn ("broadcast_not_sent", "topic=%s tenant=%s reason=%s: other gateways "
+                     "learn of it only when the session ages out", topic, tenant,
+                     rc == SB_BROKER_BUSY? "broker_unreachable": "invalid");
+}
+
+void
+sb_cluster_session_ended (sb_gateway_t *self, const sb_request_ctx_t *ctx)
+{
+    if (!ctx->has_session)
+        return;
+    //  ctx->owner is the Mcp-Session-Id exactly as the client sent it
+    s_send (self, ctx->claims.tenant, SB_TOPIC_SESSION_ENDED, ctx->owner, strlen (ctx->owner));
+}
+
+void
+sb_cluster_log_level (sb_gateway_t *self, const sb_request_ctx_t *ctx, int level)
+{
+    if (!ctx->has_session || level < SB_LOG_LEVEL_DEBUG || level > SB_LOG_LEVEL_EMERGENCY)
+        return;
+    char payload [16 + SB_MAX_OWNER_LEN];
+    int n = snprintf (payload, sizeof payload, "%s %s", s_level_names [level], ctx->owner);
+    if (n < 0 || (size_t) n >= sizeof payload)
+        return;
+    s_send (self, ctx->claims.tenant, SB_TOPIC_LOG_LEVEL, payload, (size_t) n);
+}

@@ -1,0 +1,55 @@
+/*  gateway/sb_cluster.h — what one gateway tells all the others, through
+    the broker's BROADCAST (proto/PROTOCOL.md, "Broadcasts"), so that the
+    session state a client changes on one gateway holds on every gateway
+    behind the same load balancer:
+
+      - "session_ended": DELETE /mcp ended a session. Every gateway adds it
+        to its ended set (404 from then on), closes that session's GET
+        streams and forgets its resource subscriptions. Payload: the
+        Mcp-Session-Id.
+      - "log_level": logging/setLevel set a session's level. Every gateway
+        filters the notifications/message it relays for that session by
+        it. Payload: "<level name> <Mcp-Session-Id>".
+
+    Each broadcast carries the tenant of the token that caused it, and a
+    receiver applies it only when the session ID verifies (signed by the
+    gateways' key, not aged out, not ended already) and was issued to that
+    tenant: a session ID alone does not let one tenant act on another's
+    session, and a forged one is ignored. What is applied or refused is
+    logged, never with the session ID (the broker client counts the
+    broadcasts sent and received).
+
+    Delivery is best effort and one hop: a gateway the broker does not know
+    at that moment (starting, cut off from the broker) misses the news, and
+    a request reaching another gateway in the instant before the broadcast
+    does is served as before. Such a gateway still ends the session when it
+    ages out (SB_MAX_SESSION_AGE_S). */
+#ifndef SB_CLUSTER_H_INCLUDED
+#define SB_CLUSTER_H_INCLUDED
+
+#include "gateway/sb_gateway_int.h"
+
+#define SB_TOPIC_SESSION_ENDED  "session_ended"     /* payload: the Mcp-Session-Id */
+#define SB_TOPIC_LOG_LEVEL      "log_level"         /* payload: "<level> <Mcp-Session-Id>" */
+
+/*  Routes the BROADCASTs this gateway's broker client receives to the
+    handlers below (`self` must outlive its broker client). */
+void sb_cluster_start (sb_gateway_t *self);
+
+/*  DELETE /mcp ended the session of `ctx` here (ctx->has_session): tells
+    the other gateways. Never fails the request: a broadcast that cannot
+    be sent is logged (the others then learn of it only by ageing out). */
+void sb_cluster_session_ended (sb_gateway_t *self, const sb_request_ctx_t *ctx);
+
+/*  logging/setLevel set `level` (SB_LOG_LEVEL_DEBUG…EMERGENCY) for the
+    session of `ctx` here: tells the other gateways. Same outcome on
+    failure as sb_cluster_session_ended. */
+void sb_cluster_log_level (sb_gateway_t *self, const sb_request_ctx_t *ctx, int level);
+
+/*  Applies one BROADCAST from another gateway (the sb_broker_broadcast_fn
+    that sb_cluster_start installs; `arg` is the gateway). Public so that
+    tests can feed it directly. */
+void sb_cluster_on_broadcast (void *arg, const char *tenant, const char *topic,
+                              const uint8_t *payload, size_t size);
+
+#endif
