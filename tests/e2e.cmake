@@ -12,3 +12,9 @@ endforeach()
 sb_add_test(43_e2e_input_required SOURCES 43_e2e_input_required.c
             LIBS sb_farm sb_proto PkgConfig::CMOCKA PkgConfig::JANSSON TIMEOUT 180)
 set_tests_properties(43_e2e_input_required PROPERTIES RUN_SERIAL TRUE)
+
+# Two gateways on one broker: ended sessions and log levels hold on both (BROADCAST).
+find_package(Threads REQUIRED)
+sb_add_test(44_e2e_cluster SOURCES 44_e2e_cluster.c
+            LIBS sb_farm sb_proto PkgConfig::CMOCKA PkgConfig::CZMQ Threads::Threads TIMEOUT 180)
+set_tests_properties(44_e2e_cluster PROPERTIES RUN_SERIAL TRUE)

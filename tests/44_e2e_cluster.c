@@ -1,0 +1,452 @@
+/*  tests/44_e2e_cluster.c — two real sb-gateway processes on one broker,
+    as behind a load balancer (same token key, same public URL), and what
+    a client's session does across them through the broker's BROADCAST:
+
+      - a session begun on gateway A is valid on gateway B; DELETE on A
+        ends it on B too (404), and closes its GET stream open on B;
+      - logging/setLevel on A filters the log messages B relays for that
+        session, and the other way round;
+      - another tenant cannot end the session: its DELETE is refused on
+        either gateway, and a BROADCAST that names the session for another
+        tenant (or a forged session ID) is ignored by every gateway.
+
+    The broadcasts are asynchronous. A test waits for one by polling until
+    its effect shows, and uses ordering as a barrier: broadcasts from one
+    sender reach each gateway in the order sent, so once a throwaway
+    session ended after some news is 404 on a gateway, that gateway has
+    applied the news too. The token worker is not started (no PostgreSQL). */
+#include "proto/sb_msg.h"
+#include "tests/sb_farm.h"
+#include "tests/sb_harness.h"
+
+#include <curl/curl.h>
+#include <czmq.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#define CALL_WAIT_MS    15000   /* one HTTP exchange */
+#define NEWS_WAIT_MS    5000    /* a broadcast reaching a gateway */
+#define STREAM_WAIT_MS  8000    /* a GET stream left open this long was not closed */
+#define PROTOCOL        "2025-11-25"
+
+static sb_farm_t *s_farm;
+static pid_t s_gateway_b;                   /* the second gateway */
+static char s_url_a [64], s_url_b [64];     /* http://127.0.0.1:P of each */
+static char s_other_token [2048];           /* a token for tenant "other" */
+
+//  ---------------------------------------------------------------------------
+//  HTTP
+
+typedef struct {
+    char *body;                     /* response body so far (NUL-terminated) */
+    size_t len;                     /* bytes of it */
+    char session [512];             /* Mcp-Session-Id of the response, if any */
+    atomic_bool got_bytes;          /* any body byte arrived */
+} s_response_t;
+
+static size_t
+s_on_body (char *data, size_t size, size_t nmemb, void *arg)
+{
+    s_response_t *r = arg;
+    size_t n = size * nmemb;
+    char *grown = realloc (r->body, r->len + n + 1);
+    if (!grown)
+        return 0;
+    r->body = grown;
+    memcpy (r->body + r->len, data, n);
+    r->len += n;
+    r->body [r->len] = 0;
+    atomic_store (&r->got_bytes, true);
+    return n;
+}
+
+static size_t
+s_on_header (char *data, size_t size, size_t nmemb, void *arg)
+{
+    s_response_t *r = arg;
+    size_t n = size * nmemb;
+    static const char name [] = "mcp-session-id:";
+    if (n > sizeof name - 1 && strncasecmp (data, name, sizeof name - 1) == 0) {
+        const char *value = data + sizeof name - 1;
+        size_t len = n - (sizeof name - 1);
+        while (len > 0 && *value == ' ')
+            value++, len--;
+        while (len > 0 && (value [len - 1] == '\r' || value [len - 1] == '\n'))
+            len--;
+        if (len < sizeof r->session) {
+            memcpy (r->session, value, len);
+            r->session [len] = 0;
+        }
+    }
+    return n;
+}
+
+//  One request to `base`/mcp with `token` and `session` (may be NULL).
+//  Returns the curl code; *status and `r` filled.
+static CURLcode
+s_http (const char *method, const char *base, const char *token, const char *session,
+        const char *body, int timeout_ms, long *status, s_response_t *r)
+{
+    CURL *curl = curl_easy_init ();
+    assert_non_null (curl);
+    char url [128], auth [2200], session_header [600];
+    snprintf (url, sizeof url, "%s/mcp", base);
+    snprintf (auth, sizeof auth, "Authorization: Bearer %s", token);
+    struct curl_slist *headers = curl_slist_append (NULL, auth);
+    headers = curl_slist_append (headers, "MCP-Protocol-Version: " PROTOCOL);
+    headers = curl_slist_append (headers, strcmp (method, "GET") == 0
+                                 ? "Accept: text/event-stream"
+                                 : "Accept: application/json, text/event-stream");
+    if (body)
+        headers = curl_slist_append (headers, "Content-Type: application/json");
+    if (session) {
+        snprintf (session_header, sizeof session_header, "Mcp-Session-Id: %s", session);
+        headers = curl_slist_append (headers, session_header);
+    }
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    if (body)
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt (curl, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform (curl);
+    *status = 0;
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, status);
+    curl_slist_free_all (headers);
+    curl_easy_cleanup (curl);
+    return rc;
+}
+
+//  POSTs `body`; returns the HTTP status, the body in *resp (new, may be NULL).
+static long
+s_post (const char *base, const char *token, const char *session, const char *body, char **resp)
+{
+    s_response_t r = { 0 };
+    long status = 0;
+    assert_int_equal (s_http ("POST", base, token, session, body, CALL_WAIT_MS, &status, &r), CURLE_OK);
+    if (resp)
+        *resp = r.body;
+    else
+        free (r.body);
+    return status;
+}
+
+//  initialize on `base` for `token`; returns the session ID (new).
+static char *
+s_initialize (const char *base, const char *token)
+{
+    s_response_t r = { 0 };
+    long status = 0;
+    const char *body = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{"
+                       "\"protocolVersion\":\"" PROTOCOL "\",\"capabilities\":{},"
+                       "\"clientInfo\":{\"name\":\"e2e-cluster\",\"version\":\"1\"}}}";
+    assert_int_equal (s_http ("POST", base, token, NULL, body, CALL_WAIT_MS, &status, &r), CURLE_OK);
+    assert_int_equal (status, 200);
+    assert_true (r.session [0] != 0);
+    free (r.body);
+    return strdup (r.session);
+}
+
+//  The status of a ping in `session` on `base` with `token`.
+static long
+s_ping (const char *base, const char *token, const char *session)
+{
+    return s_post (base, token, session, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}", NULL);
+}
+
+//  DELETE of `session` on `base` with `token`; its status.
+static long
+s_delete (const char *base, const char *token, const char *session)
+{
+    s_response_t r = { 0 };
+    long status = 0;
+    assert_int_equal (s_http ("DELETE", base, token, session, NULL, CALL_WAIT_MS, &status, &r),
+                      CURLE_OK);
+    free (r.body);
+    return status;
+}
+
+//  Polls `base` until `session` gets 404 (the news arrived). Asserts.
+static void
+s_wait_ended (const char *base, const char *session)
+{
+    int64_t deadline = zclock_mono () + NEWS_WAIT_MS;
+    long status = 0;
+    while ((status = s_ping (base, s_farm->token, session)) != 404 && zclock_mono () < deadline)
+        zmq_poll (NULL, 0, 5);      //  back-off between two polls of the condition
+    assert_int_equal (status, 404);
+}
+
+//  A broadcast barrier from the gateway at `from`: a throwaway session is
+//  begun and ended there; once `to` answers it 404, `to` has applied
+//  everything `from` broadcast before.
+static void
+s_barrier (const char *from, const char *to)
+{
+    char *session = s_initialize (from, s_farm->token);
+    assert_int_equal (s_delete (from, s_farm->token, session), 200);
+    s_wait_ended (to, session);
+    free (session);
+}
+
+//  Calls the fixture tool that logs three info messages, in `session` on
+//  `base`; returns how many notifications/message the stream carried.
+static int
+s_log_messages (const char *base, const char *session)
+{
+    char *resp = NULL;
+    long status = s_post (base, s_farm->token, session,
+                          "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":"
+                          "{\"name\":\"test_tool_with_logging\",\"arguments\":{}}}", &resp);
+    assert_int_equal (status, 200);
+    assert_non_null (resp);
+    assert_non_null (strstr (resp, "Tool with logging executed successfully"));
+    int count = 0;
+    for (const char *p = resp; (p = strstr (p, "notifications/message")); p++)
+        count++;
+    free (resp);
+    return count;
+}
+
+//  ---------------------------------------------------------------------------
+//  A GET stream held open in a thread
+
+typedef struct {
+    pthread_t thread;
+    const char *base;
+    const char *session;
+    s_response_t response;
+    long status;
+    CURLcode rc;
+} s_stream_t;
+
+static void *
+s_stream_run (void *arg)
+{
+    s_stream_t *stream = arg;
+    stream->rc = s_http ("GET", stream->base, s_farm->token, stream->session, NULL,
+                         STREAM_WAIT_MS, &stream->status, &stream->response);
+    return NULL;
+}
+
+//  Opens the GET stream of `session` on `base` and waits until its first
+//  bytes (priming event or keep-alive) arrived: it is open.
+static s_stream_t *
+s_stream_open (const char *base, const char *session)
+{
+    s_stream_t *stream = calloc (1, sizeof *stream);
+    stream->base = base;
+    stream->session = session;
+    assert_int_equal (pthread_create (&stream->thread, NULL, s_stream_run, stream), 0);
+    int64_t deadline = zclock_mono () + CALL_WAIT_MS;
+    while (!atomic_load (&stream->response.got_bytes) && zclock_mono () < deadline)
+        zmq_poll (NULL, 0, 5);
+    assert_true (atomic_load (&stream->response.got_bytes));
+    return stream;
+}
+
+//  Waits for the stream to end; returns true when the server ended it
+//  (not the client's timeout).
+static bool
+s_stream_closed_by_server (s_stream_t **stream_p)
+{
+    s_stream_t *stream = *stream_p;
+    pthread_join (stream->thread, NULL);
+    bool closed = stream->rc == CURLE_OK && stream->status == 200;
+    free (stream->response.body);
+    free (stream);
+    *stream_p = NULL;
+    return closed;
+}
+
+//  ---------------------------------------------------------------------------
+//  Setup
+
+//  Mints a token for `tenant` into `token`; 0 or -1.
+static int
+s_mint (const char *tenant, char *token, size_t size)
+{
+    char command [1024];
+    snprintf (command, sizeof command,
+              "%s --key-file %s --tenant %s --subject e2e --client-id e2e-tests "
+              "--audience %s/mcp --ttl 3600", sb_harness_bin ("sb-token"), s_farm->key_file,
+              tenant, s_farm->gateway_url);
+    FILE *pipe = popen (command, "r");
+    if (!pipe)
+        return -1;
+    if (!fgets (token, (int) size, pipe))
+        *token = 0;
+    token [strcspn (token, "\r\n")] = 0;
+    return pclose (pipe) == 0 && *token? 0: -1;
+}
+
+static int
+s_setup (void **state)
+{
+    curl_global_init (CURL_GLOBAL_ALL);
+    s_farm = sb_farm_start (&(sb_farm_opts_t) { .api_workers = 1, .no_token_worker = true });
+    if (!s_farm || s_mint ("other", s_other_token, sizeof s_other_token))
+        return -1;
+    //  Gateway B: same broker, key and public URL (the token's audience), its own port.
+    int port = sb_harness_free_port ();
+    char listen [64], healthz [128];
+    snprintf (listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf (s_url_a, sizeof s_url_a, "%s", s_farm->gateway_url);
+    snprintf (s_url_b, sizeof s_url_b, "http://127.0.0.1:%d", port);
+    const char *argv [] = { sb_harness_bin ("sb-gateway"), "--listen", listen,
+                            "--broker", s_farm->frontend, "--token-key-file", s_farm->key_file,
+                            "--public-url", s_farm->gateway_url, "--call-timeout-ms", "10000", NULL };
+    s_gateway_b = sb_harness_spawn (argv, NULL);
+    snprintf (healthz, sizeof healthz, "%s/healthz", s_url_b);
+    if (s_gateway_b < 0 || sb_harness_wait_http_ok (healthz, SB_HARNESS_WAIT_MS))
+        return -1;
+    //  Both gateways are known to the broker once a broadcast from each
+    //  reached the other.
+    s_barrier (s_url_a, s_url_b);
+    s_barrier (s_url_b, s_url_a);
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    int rc = 0;
+    if (s_gateway_b > 0) {
+        int status = sb_harness_stop (s_gateway_b);
+        if (status == -1 || !WIFEXITED (status) || WEXITSTATUS (status) != 0) {
+            fprintf (stderr, "gateway B did not exit cleanly (status 0x%x)\n", (unsigned) status);
+            rc = -1;
+        }
+    }
+    sb_farm_stop (&s_farm);
+    curl_global_cleanup ();
+    return rc;
+}
+
+//  ---------------------------------------------------------------------------
+//  Tests
+
+static void
+test_delete_on_one_gateway_ends_the_session_on_the_other (void **state)
+{
+    char *session = s_initialize (s_url_a, s_farm->token);
+    assert_int_equal (s_ping (s_url_b, s_farm->token, session), 200);   //  signed: B knows it
+    s_stream_t *stream = s_stream_open (s_url_b, session);
+
+    assert_int_equal (s_delete (s_url_a, s_farm->token, session), 200);
+    assert_int_equal (s_ping (s_url_a, s_farm->token, session), 404);
+    s_wait_ended (s_url_b, session);
+    assert_int_equal (s_delete (s_url_b, s_farm->token, session), 404);
+    //  B closed the session's GET stream (else it would run to its timeout)
+    assert_true (s_stream_closed_by_server (&stream));
+    free (session);
+}
+
+static void
+test_set_level_holds_on_every_gateway (void **state)
+{
+    char *session = s_initialize (s_url_a, s_farm->token);
+    //  No level set: B relays all three info messages.
+    assert_int_equal (s_log_messages (s_url_b, session), 3);
+
+    //  "warning" on A: B relays none of them.
+    char *resp = NULL;
+    assert_int_equal (s_post (s_url_a, s_farm->token, session,
+                              "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"logging/setLevel\","
+                              "\"params\":{\"level\":\"warning\"}}", &resp), 200);
+    assert_non_null (strstr (resp, "\"result\""));
+    free (resp);
+    assert_int_equal (s_log_messages (s_url_a, session), 0);
+    s_barrier (s_url_a, s_url_b);
+    assert_int_equal (s_log_messages (s_url_b, session), 0);
+
+    //  "debug" on B: A relays them again.
+    assert_int_equal (s_post (s_url_b, s_farm->token, session,
+                              "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"logging/setLevel\","
+                              "\"params\":{\"level\":\"debug\"}}", NULL), 200);
+    s_barrier (s_url_b, s_url_a);
+    assert_int_equal (s_log_messages (s_url_a, session), 3);
+    assert_int_equal (s_delete (s_url_b, s_farm->token, session), 200);
+    free (session);
+}
+
+//  Sends BROADCAST `topic` for `tenant` with `payload` straight to the
+//  broker, as a gateway would (asserts it was queued).
+static void
+s_inject (zsock_t *dealer, const char *tenant, const char *topic, const char *payload)
+{
+    sb_msg_t msg = { 0 };
+    zframe_t *frame = zframe_new (payload, strlen (payload));
+    assert_int_equal (sb_msg_set_broadcast (&msg, tenant, topic, &frame), 0);
+    assert_int_equal (sb_msg_send (dealer, &msg, NULL), 0);
+    sb_msg_reset (&msg);
+}
+
+static void
+test_another_tenant_cannot_end_the_session (void **state)
+{
+    char *session = s_initialize (s_url_a, s_farm->token);
+    //  Its DELETE is refused on both gateways: the session is not its own.
+    assert_int_equal (s_delete (s_url_a, s_other_token, session), 404);
+    assert_int_equal (s_delete (s_url_b, s_other_token, session), 404);
+
+    //  A gateway that broadcast the session's end, or a level, for the
+    //  other tenant, or for a forged ID, is ignored everywhere. The
+    //  throwaway session ended last is the barrier (same sender, in order).
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    assert_non_null (dealer);
+    zsock_set_linger (dealer, 0);
+    zsock_set_sndtimeo (dealer, 2000);
+    assert_int_equal (zsock_connect (dealer, "%s", s_farm->frontend), 0);
+    char *forged = strdup (session);
+    forged [strlen (forged) - 2] = forged [strlen (forged) - 2] == 'A'? 'B': 'A';
+    char level [600];
+    snprintf (level, sizeof level, "emergency %s", session);
+    s_inject (dealer, "other", "session_ended", session);
+    s_inject (dealer, "other", "log_level", level);
+    s_inject (dealer, "demo", "session_ended", forged);
+    s_inject (dealer, "demo", "log_level", "loud");
+    s_inject (dealer, "demo", "no_such_topic", session);
+    char *barrier = s_initialize (s_url_a, s_farm->token);
+    s_inject (dealer, "demo", "session_ended", barrier);
+    s_wait_ended (s_url_a, barrier);
+    s_wait_ended (s_url_b, barrier);
+
+    assert_int_equal (s_ping (s_url_a, s_farm->token, session), 200);
+    assert_int_equal (s_ping (s_url_b, s_farm->token, session), 200);
+    assert_int_equal (s_log_messages (s_url_b, session), 3);     //  no "emergency" level
+
+    //  Its own tenant ends it, everywhere.
+    assert_int_equal (s_delete (s_url_b, s_farm->token, session), 200);
+    s_wait_ended (s_url_a, session);
+    zsock_destroy (&dealer);
+    free (forged);
+    free (barrier);
+    free (session);
+}
+
+int
+main (void)
+{
+    zsys_init ();
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_delete_on_one_gateway_ends_the_session_on_the_other),
+        cmocka_unit_test (test_set_level_holds_on_every_gateway),
+        cmocka_unit_test (test_another_tenant_cannot_end_the_session),
+    };
+    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+}
