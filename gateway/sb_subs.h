@@ -4,7 +4,7 @@
 
     Sessions are signed, not stored (sb_session.h), so this table is the
     only state a subscription has, and it is local to the gateway process
-    that took the resources/subscribe, like log levels and GET streams. A
+    that took the resources/subscribe, like GET streams. A
     session is known here by its key (the hex of its signature) and carries
     its owner string (the Mcp-Session-Id, which names its SSE streams).
 
