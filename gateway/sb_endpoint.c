@@ -318,7 +318,11 @@ sb_endpoint_get (sb_gateway_t *self, h2o_req_t *req)
         return;
     }
     bool priming = strcmp (ctx.protocol, SB_PROTOCOL_PRIMING) >= 0;
-    if (!sb_sse_open (self->sse, req, ctx.owner, SB_SSE_STANDALONE | (priming? SB_SSE_PRIMING: 0)))
+    sb_sse_t *stream = sb_sse_open (self->sse, req, ctx.owner,
+                                    SB_SSE_STANDALONE | (priming? SB_SSE_PRIMING: 0));
+    if (stream)
+        sb_sse_set_expiry (stream, ctx.claims.expires_at * 1000);
+    else
         sb_http_send_error (req, 500, "internal", "Out of memory.");
 }
 

@@ -317,6 +317,7 @@ sb_gateway_listen (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *c
     }
     sb_subs_listen_set_stream (listener, stream);
     sb_sse_on_gone (stream, s_on_listen_gone, listener);
+    sb_sse_set_expiry (stream, ctx->claims.expires_at * 1000);
     sb_log_debug ("listen_opened", "tenant=%s lists=%u uris=%zu streams=%zu", ctx->claims.tenant,
                   outcome->listen_lists, sb_subs_listen_uri_count (listener),
                   sb_subs_listeners (self->subs, NULL));

@@ -26,6 +26,7 @@ struct _sb_sse_t {
     bool unnumbered;            /* no event IDs, nothing kept for resumption */
     sb_sse_gone_fn *on_gone;    /* its client left (POST or listen stream), or NULL */
     void *gone_arg;             /* on_gone's argument */
+    int64_t expires_ms;         /* GET or listen stream: ended then (wall clock), 0: never */
     s_conn_t *conn;             /* current connection, or NULL */
     sb_sse_t *prev, *next;      /* hub's list of open streams */
 };
@@ -376,6 +377,12 @@ sb_sse_on_gone (sb_sse_t *stream, sb_sse_gone_fn *fn, void *arg)
 }
 
 void
+sb_sse_set_expiry (sb_sse_t *stream, int64_t wall_ms)
+{
+    stream->expires_ms = wall_ms;
+}
+
+void
 sb_sse_end (sb_sse_t **stream_p)
 {
     if (!stream_p || !*stream_p)
@@ -522,9 +529,23 @@ s_on_keepalive (h2o_timeout_entry_t *entry)
     //  while it answers), and there leaving cancels the call or ends the
     //  subscription.
     bool all = ++self->ticks % (SB_SSE_KEEPALIVE_MS / SB_SSE_PROBE_MS) == 0;
+    int64_t now = sb_clock_wall_ms ();
     sb_sse_t *next;
     for (sb_sse_t *s = self->streams; s; s = next) {
         next = s->next;     //  a flush may end the connection and free s
+        if (s->standalone && s->expires_ms && now >= s->expires_ms) {
+            //  Its token expired: the owner forgets it first, as when the
+            //  client leaves; the client reconnects with a fresh token.
+            sb_log_info ("sse_expired", "stream=%" PRIu64 " listen=%d: the access token expired",
+                         s->number, s->listen);
+            if (s->on_gone) {
+                sb_sse_gone_fn *fn = s->on_gone;
+                s->on_gone = NULL;
+                fn (s->gone_arg);
+            }
+            s_stream_free (s);
+            continue;
+        }
         if (s->conn && (all || (s->unnumbered && (!s->standalone || s->listen)))) {
             S_APPEND_LITERAL (s->conn, ": keep-alive\n\n");
             s_conn_flush (s->conn);

@@ -90,6 +90,13 @@ void sb_sse_on_gone (sb_sse_t *stream, sb_sse_gone_fn *fn, void *arg);
     memory. The stream need not be connected. */
 int sb_sse_send (sb_sse_t *stream, const char *json);
 
+/*  Ends a GET or listen stream cleanly (final chunk; its owner told first
+    through on_gone, as when the client leaves) once the wall clock passes
+    `wall_ms`: the expiry of the access token that opened it, so a stream
+    never outlives the right to read it. Checked every SB_SSE_PROBE_MS.
+    0 (the default): no end. POST streams end with their call. */
+void sb_sse_set_expiry (sb_sse_t *stream, int64_t wall_ms);
+
 /*  Ends a POST or listen stream: final chunk if connected, then forgets it
     (its events stay replayable; its on_gone is not called). Nulls the
     caller's pointer. */

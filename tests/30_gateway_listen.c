@@ -765,7 +765,7 @@ s_raw_close (s_raw_t *raw)
 //  Fixture
 
 static char *
-s_issue (const char *tenant)
+s_issue_for (const char *tenant, int64_t lifetime_s)
 {
     sb_token_claims_t c;
     memset (&c, 0, sizeof c);
@@ -773,8 +773,14 @@ s_issue (const char *tenant)
     snprintf (c.subject, sizeof c.subject, "tester");
     snprintf (c.audience, sizeof c.audience, "%s/mcp", s_base);
     c.issued_at = time (NULL) - 10;
-    c.expires_at = time (NULL) + 3600;
+    c.expires_at = time (NULL) + lifetime_s;
     return sb_token_issue (&c, s_key, sizeof s_key);
+}
+
+static char *
+s_issue (const char *tenant)
+{
+    return s_issue_for (tenant, 3600);
 }
 
 static int
@@ -860,6 +866,35 @@ s_legacy_session (s_http_t **stream_p)
     assert_true (json_is_object (json_object_get (reply, "result")));
     json_decref (reply);
     return session;
+}
+
+//  A stream never outlives the token that opened it: a listen stream and
+//  an older revision's GET stream both end (cleanly, the listen stream's
+//  table entry gone too) once their token expires. (Streams opened with
+//  the hour-long token stay open through the tests below.)
+static void
+test_streams_expire (void **state)
+{
+    char *brief = s_issue_for ("acme", 2);
+    size_t listeners = sb_subs_listeners (s_gw->subs, NULL);
+    s_http_t *listen = s_listen (brief, "51", "{\"toolsListChanged\":true}", "{\"toolsListChanged\":true}");
+    s_http_t *h = s_start ("POST", brief, NULL, NULL,
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+        "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}");
+    s_finish (h);
+    assert_int_equal (h->status, 200);
+    s_http_t *get = s_start ("GET", brief, h->session, NULL, NULL);
+    s_free (h);
+    WAIT_FOR (s_has (get, "\n\n"));
+    assert_int_equal (sb_subs_listeners (s_gw->subs, NULL), listeners + 1);
+    s_finish (listen);
+    s_finish (get);
+    assert_int_equal (listen->status, 200);
+    assert_int_equal (get->status, 200);
+    assert_int_equal (sb_subs_listeners (s_gw->subs, NULL), listeners);
+    s_free (listen);
+    s_free (get);
+    free (brief);
 }
 
 static void
@@ -1082,6 +1117,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_filter_checked),
         cmocka_unit_test (test_listen_table),
+        cmocka_unit_test (test_streams_expire),
         cmocka_unit_test (test_listen_delivers),
         cmocka_unit_test (test_listen_limits),
         cmocka_unit_test (test_listen_stop),
