@@ -11,7 +11,10 @@
     running when the client leaves and its messages wait in the replay ring.
     Under 2026-07-28 closing the response, JSON or SSE, cancels the request:
     the gateway sends CANCEL and forgets the call (that revision has no
-    resumption, so its events carry no IDs and are not kept).
+    resumption, so its events carry no IDs and are not kept). Such a call
+    that asked for a stream (progress token, log level) gets one only with
+    its first notification; one that ends before is answered as JSON, with
+    the HTTP status its outcome needs.
 
     Each live call is also in the gateway's call_keys table under
     "<owner>\n<JSON-RPC id>", so that notifications/cancelled finds it.
@@ -78,6 +81,8 @@ struct _s_call_t {
     const char *tool_name;              /* modern: the tool (borrowed from the connector set) */
     sb_connectors_t *connectors;        /* a reference: keeps tool_name's set alive across a reload */
     uint32_t round;                     /* modern: the round the job runs */
+    bool stream_later;                  /* modern: stream once there is something to stream */
+    char owner [SB_MAX_OWNER_LEN + 1];  /* for that stream */
 };
 
 //  ---------------------------------------------------------------------------
@@ -290,6 +295,25 @@ s_on_reply (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
     s_call_free (call);
 }
 
+//  Turns a 2026-07-28 call's pending JSON response into its SSE stream
+//  (unnumbered: that revision has no resumption; its closing cancels the
+//  call). Returns 0, or -1 when out of memory (the call stays JSON).
+static int
+s_stream_now (s_call_t *call)
+{
+    sb_sse_t *stream = sb_sse_open (call->gateway->sse, call->req, call->owner, SB_SSE_UNNUMBERED);
+    if (!stream)
+        return -1;
+    if (call->ref)
+        call->ref->call = NULL;         //  the stream tells of the client leaving now
+    call->ref = NULL;
+    call->req = NULL;
+    call->sse = stream;
+    call->stream_later = false;
+    sb_sse_on_gone (stream, s_on_stream_gone, call);
+    return 0;
+}
+
 //  A NOTIFY: relayed on the call's stream unless filtered.
 static void
 s_notify (s_call_t *call, const uint8_t *payload, size_t size)
@@ -297,11 +321,16 @@ s_notify (s_call_t *call, const uint8_t *payload, size_t size)
     sb_gateway_t *self = call->gateway;
     const char *why = "no_stream";
     char *text = NULL;
-    if (call->sse) {
+    if (call->sse || call->stream_later) {
         int min_level = call->modern? (call->log_level? call->log_level - 1: SB_LOG_LEVEL_EMERGENCY + 1)
                       : call->has_session? sb_levels_get (self->levels, call->level_key)
                       : SB_LOG_LEVEL_DEBUG;
         text = sb_relay_notification (payload, size, call->progress_token, min_level, &why);
+    }
+    if (text && call->stream_later && s_stream_now (call)) {
+        why = "out_of_memory";
+        free (text);
+        text = NULL;
     }
     if (!text) {
         self->notes_dropped++;
@@ -477,11 +506,18 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
     if (call->modern)
         call->caps = outcome->caps;
     self->calls++;
+    if (stream && call->modern) {
+        //  2026-07-28 streams only to carry notifications: the stream opens
+        //  with the first one, so a call that ends first is answered as
+        //  JSON, with the HTTP status its outcome needs (-32021: 400).
+        call->stream_later = true;
+        snprintf (call->owner, sizeof call->owner, "%s", ctx->owner);
+        stream = false;
+    }
     if (stream) {
         //  Event IDs and priming serve resumption, which 2026-07-28 dropped.
         bool priming = strcmp (ctx->protocol, SB_PROTOCOL_PRIMING) >= 0;
-        call->sse = sb_sse_open (self->sse, req, ctx->owner,
-                                 call->modern? SB_SSE_UNNUMBERED: priming? SB_SSE_PRIMING: 0);
+        call->sse = sb_sse_open (self->sse, req, ctx->owner, priming? SB_SSE_PRIMING: 0);
         if (!call->sse) {
             zframe_destroy (&payload);
             sb_http_send_error (req, 500, "internal", "Out of memory.");
@@ -501,9 +537,6 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
             call->ref = h2o_mem_alloc_shared (&req->pool, sizeof (s_req_ref_t), s_on_req_disposed);
             call->ref->call = call;
         }
-        else
-        if (call->modern)
-            sb_sse_on_gone (call->sse, s_on_stream_gone, call);
         sb_log_debug ("call_sent", "tenant=%s tool=%s sse=%d", ctx->claims.tenant,
                       sb_tool_name (tool), stream);
         return;

@@ -406,6 +406,15 @@ test_capabilities (void **state)
     assert_true (json_is_object (json_object_get (required, "sampling")));
     json_decref (reply);
 
+    //  A progress token asks for a stream, but the stream would only open
+    //  with a notification: the error still comes as JSON with its 400.
+    json_t *params = json_pack ("{s:{}}", "arguments");
+    reply = s_post (NULL, "tools/call", "test_missing_capability", params, "{}",
+                    "{\"progressToken\":\"p2\"}", &status);
+    assert_int_equal (status, 400);
+    s_assert_error (reply, -32021, NULL);
+    json_decref (reply);
+
     reply = s_call ("test_missing_capability", "{\"sampling\":{}}", NULL, NULL, &status);
     assert_int_equal (status, 200);
     request_state = s_assert_input_required (reply, (const char *[]) { "completion", NULL });
