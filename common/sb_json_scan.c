@@ -154,11 +154,9 @@ s_string (s_scan_t *s, bool *plain)
     return false;
 }
 
-int
-sb_json_scan (const char *text, size_t len, const char *member, char *member_type)
+static int
+s_scan_value (const char *text, size_t len, const char *member, char *member_type)
 {
-    if (member_type)
-        *member_type = 0;
     if (!text)
         return -1;
     s_scan_t s = { (const unsigned char *) text, (const unsigned char *) text + len };
@@ -174,7 +172,7 @@ sb_json_scan (const char *text, size_t len, const char *member, char *member_typ
             return -1;
         unsigned char c = *s.p;
         bool plain;
-        if (want_member && member_type)
+        if (want_member)
             *member_type = (c == '-' || (c >= '0' && c <= '9'))? '0': (char) c;
         want_member = false;
         if (c == '{' || c == '[') {
@@ -247,4 +245,14 @@ key:
         s.p++;
         s_space (&s);
     }
+}
+
+int
+sb_json_scan (const char *text, size_t len, const char *member, char *member_type)
+{
+    char type = 0;
+    int rc = s_scan_value (text, len, member, &type);
+    if (member_type)
+        *member_type = rc == 0? type: 0;
+    return rc;
 }

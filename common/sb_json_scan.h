@@ -17,8 +17,9 @@
     When `member` is not NULL and the value is an object, *member_type
     receives the first character class of the last top-level member with
     that exact (unescaped) name: '{', '[', '"', 'n' (null), 't', 'f' or
-    '0' (number); 0 when the object has no such member or is not an object.
-    Returns 0 when the text is valid, -1 otherwise. */
+    '0' (number); 0 when the object has no such member, is not an object,
+    or the text is not valid. Returns 0 when the text is valid, -1
+    otherwise. */
 int sb_json_scan (const char *text, size_t len, const char *member, char *member_type)
     __attribute__ ((warn_unused_result));
 

@@ -92,9 +92,10 @@ test_member (void **state)
     text = "{\"conten\":[],\"contents\":[]}";
     assert_int_equal (sb_json_scan (text, strlen (text), "content", &type), 0);
     assert_int_equal (type, 0);
-    //  Invalid text: -1, and the type says nothing.
+    //  Invalid text: -1, and no type.
     text = "{\"content\":[}";
     assert_int_equal (sb_json_scan (text, strlen (text), "content", &type), -1);
+    assert_int_equal (type, 0);
 }
 
 //  Mutates valid seeds byte by byte; the scanner and jansson must agree,
