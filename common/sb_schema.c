@@ -1,8 +1,17 @@
 /*  common/sb_schema.c — call-time checks: do a tools/call's arguments
     satisfy the tool's inputSchema (JSON Schema 2020-12, the keywords
     listed in sb_schema.h)? Walks schema and value together, keeping the
-    readable path of the field being checked ("contact.email", "items[2]")
-    so that the first broken rule becomes a sentence that names it.
+    trail of members and items to the field being checked, so that the
+    first broken rule becomes a sentence that names it by its readable
+    path ("contact.email", "items[2]").
+
+    The check runs on every call, so it does at call time only what
+    depends on the value: a compiled checker (sb_schema_new) holds a node
+    per subschema with its keywords already looked up, its $ref resolved
+    and its pattern compiled (sb_schema_node_t), and a subschema without a
+    group of keywords skips that group unseen. The readable path is
+    written only when a rule breaks; until then the trail is a stack of
+    borrowed names and indexes.
 
     Every check is bounded: SB_MAX_SCHEMA_WORK steps in all, subschemas
     open at once (SB_MAX_SCHEMA_EVAL_DEPTH, which stops $ref loops), the
@@ -11,22 +20,39 @@
     sb_schema_load.c; formats and regexes in sb_schema_format.c. */
 #include "common/sb_schema_int.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+//  One step of the trail from the arguments to the field being checked.
+typedef struct {
+    const char *key;                        /* a member's name (borrowed), or NULL */
+    size_t index;                           /* an item's index, when key is NULL */
+} s_frame_t;
+
+//  Steps a trail can hold. A member or item is entered only to be checked
+//  by s_eval_child, which refuses to go past SB_MAX_SCHEMA_DEPTH levels of
+//  the value, so the trail is at most one step longer than that: the
+//  member entered last, or a missing member being named.
+#define S_MAX_FRAMES (SB_MAX_SCHEMA_DEPTH + 1)
+
 //  One check in progress.
 typedef struct {
     const json_t *root;                     /* the whole schema, for $ref */
     const sb_schema_anchors_t *anchors;     /* its $anchors, for $ref "#name" */
     const sb_schema_regexes_t *compiled;    /* patterns compiled at load, or NULL */
-    sb_schema_regexes_t scratch;            /* patterns compiled during this check */
+    const sb_schema_program_t *program;     /* nodes made at load, or NULL */
+    sb_schema_regexes_t *scratch;           /* patterns compiled during this check, or
+                                               NULL to compile each one for its match */
+    sb_schema_matcher_t matcher;            /* what this check's matches use */
     size_t work;                            /* steps left */
     int eval_depth;                         /* subschemas open */
     int value_depth;                        /* nesting of the value being checked */
-    char path [SB_MAX_SCHEMA_PATH];         /* the field being checked, "" for the arguments */
+    s_frame_t frame [S_MAX_FRAMES];         /* the trail to the field being checked */
+    size_t frames;                          /* steps of it, 0 for the arguments */
     char *abort;                            /* sentence when a limit stopped the check */
 } s_check_t;
 
@@ -49,6 +75,7 @@ struct _sb_schema_t {
     json_t *schema;                         /* the inputSchema, a reference */
     sb_schema_regexes_t regexes;            /* its patterns, compiled */
     sb_schema_anchors_t anchors;            /* its $anchors */
+    sb_schema_program_t program;            /* its subschemas, looked up */
 };
 
 static int s_eval (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *error);
@@ -61,6 +88,46 @@ s_error_clear (s_error_t *error)
     free (error->missing);
     error->message = error->expected = error->missing = NULL;
     error->path_length = error->missing_at = 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The trail and the readable path
+
+static void
+s_push_key (s_check_t *ctx, const char *key)
+{
+    //  Never full: see S_MAX_FRAMES.
+    assert (ctx->frames < S_MAX_FRAMES);
+    ctx->frame [ctx->frames++] = (s_frame_t) { .key = key };
+}
+
+static void
+s_push_index (s_check_t *ctx, size_t index)
+{
+    assert (ctx->frames < S_MAX_FRAMES);
+    ctx->frame [ctx->frames++] = (s_frame_t) { .index = index };
+}
+
+static void
+s_pop (s_check_t *ctx)
+{
+    ctx->frames--;
+}
+
+//  Writes the readable path of the first `frames` steps of the trail into
+//  `path` (SB_MAX_SCHEMA_PATH bytes): "" for none, "contact.email",
+//  "items[2]". Returns its length. Pushing the same steps one by one as
+//  the walk goes, and cutting back on the way out, would write the same.
+static size_t
+s_path (const s_check_t *ctx, size_t frames, char *path)
+{
+    path [0] = 0;
+    for (size_t i = 0; i < frames; i++)
+        if (ctx->frame [i].key)
+            sb_schema_path_push_key (path, SB_MAX_SCHEMA_PATH, ctx->frame [i].key);
+        else
+            sb_schema_path_push_index (path, SB_MAX_SCHEMA_PATH, ctx->frame [i].index);
+    return strlen (path);
 }
 
 //  Fails the check with "Argument '<path>' <rule>" (or "The arguments
@@ -81,10 +148,12 @@ s_fail (s_check_t *ctx, s_error_t *error, const char *fmt, ...)
     //  A sentence costs far more than a step: count it so (see anyOf).
     ctx->work = ctx->work > SB_SCHEMA_FAIL_COST ? ctx->work - SB_SCHEMA_FAIL_COST : 0;
     s_error_clear (error);
+    char path [SB_MAX_SCHEMA_PATH];
+    size_t length = s_path (ctx, ctx->frames, path);
     if (rule)
-        error->message = ctx->path [0] ? sb_strfmt ("Argument '%s' %s", ctx->path, rule)
-                                       : sb_strfmt ("The arguments %s", rule);
-    error->path_length = strlen (ctx->path);
+        error->message = path [0] ? sb_strfmt ("Argument '%s' %s", path, rule)
+                                  : sb_strfmt ("The arguments %s", rule);
+    error->path_length = length;
     free (rule);
     return S_FAIL;
 }
@@ -125,9 +194,12 @@ s_equal (s_check_t *ctx, const json_t *a, const json_t *b, int depth)
 {
     if (s_spend (ctx, 1))
         return S_ABORT;
-    if (depth > SB_MAX_EQUAL_DEPTH)
+    if (depth > SB_MAX_EQUAL_DEPTH) {
+        char path [SB_MAX_SCHEMA_PATH];
+        s_path (ctx, ctx->frames, path);
         return s_abort (ctx, "Argument '%s' is nested too deeply to compare (more than %d "
-                             "levels).", ctx->path, SB_MAX_EQUAL_DEPTH);
+                             "levels).", path, SB_MAX_EQUAL_DEPTH);
+    }
     if (json_is_number (a) && json_is_number (b)) {
         if (json_is_integer (a) && json_is_integer (b))
             return json_integer_value (a) == json_integer_value (b);
@@ -176,43 +248,49 @@ s_compare (const json_t *a, const json_t *b)
 }
 
 //  --------------------------------------------------------------------------
-//  The rules, one function per group of keywords. Each returns 0, S_FAIL or
-//  S_ABORT.
+//  The rules, one function per group of keywords, each reading the
+//  keywords of `node`, the subschema being applied. Each returns 0, S_FAIL
+//  or S_ABORT.
 
 static int
-s_rule_ref (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *error)
+s_rule_ref (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value, s_error_t *error)
 {
-    const char *ref = json_string_value (json_object_get (schema, "$ref"));
+    const char *ref = json_string_value (node->keyword [SB_KW_REF]);
     if (!ref)
         return 0;
-    const json_t *target = sb_schema_resolve_ref (ctx->root, ctx->anchors, ref);
-    if (!target)
+    if (!node->ref)
         return s_abort (ctx, "This tool's input schema is broken ($ref \"%.64s\" points "
                              "nowhere); the arguments cannot be checked.", ref);
-    return s_eval (ctx, target, value, error);
+    return s_eval (ctx, node->ref, value, error);
 }
 
-static bool
-s_type_matches (const json_t *value, const char *type)
+//  The SB_TYPE_* bits of `value`: an integer is a number, and so is a real
+//  with no fraction (within 2^53, where a double still counts in ones).
+static unsigned
+s_value_types (const json_t *value)
 {
-    if (strcmp (type, "string") == 0)
-        return json_is_string (value);
-    if (strcmp (type, "integer") == 0)
-        return json_is_integer (value)
-            || (json_is_real (value) && json_real_value (value) > -9007199254740992.0
-                && json_real_value (value) < 9007199254740992.0
-                && floor (json_real_value (value)) == json_real_value (value));
-    if (strcmp (type, "number") == 0)
-        return json_is_number (value);
-    if (strcmp (type, "boolean") == 0)
-        return json_is_boolean (value);
-    if (strcmp (type, "object") == 0)
-        return json_is_object (value);
-    if (strcmp (type, "array") == 0)
-        return json_is_array (value);
-    if (strcmp (type, "null") == 0)
-        return json_is_null (value);
-    return false;
+    switch (json_typeof (value)) {
+        case JSON_OBJECT:
+            return SB_TYPE_OBJECT;
+        case JSON_ARRAY:
+            return SB_TYPE_ARRAY;
+        case JSON_STRING:
+            return SB_TYPE_STRING;
+        case JSON_INTEGER:
+            return SB_TYPE_INTEGER | SB_TYPE_NUMBER;
+        case JSON_REAL: {
+            double number = json_real_value (value);
+            bool whole = number > -9007199254740992.0 && number < 9007199254740992.0
+                      && floor (number) == number;
+            return SB_TYPE_NUMBER | (whole ? SB_TYPE_INTEGER : 0);
+        }
+        case JSON_TRUE:
+        case JSON_FALSE:
+            return SB_TYPE_BOOLEAN;
+        case JSON_NULL:
+            return SB_TYPE_NULL;
+    }
+    return 0;
 }
 
 static const char *
@@ -224,23 +302,24 @@ s_type_phrase (const char *type)
 }
 
 static int
-s_rule_type (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *error)
+s_rule_type (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
+             s_error_t *error)
 {
-    const json_t *type = json_object_get (schema, "type");
+    if (node->types & s_value_types (value))
+        return 0;
+    //  Only a type name or an array of them gets here (sb_schema_node_t):
+    //  say what the value must be, in the schema's order.
+    const json_t *type = node->keyword [SB_KW_TYPE];
     char expected [160] = "";
-    if (json_is_string (type)) {
-        if (s_type_matches (value, json_string_value (type)))
-            return 0;
+    if (json_is_string (type))
         snprintf (expected, sizeof expected, "%s%s", s_type_phrase (json_string_value (type)),
                   strcmp (json_string_value (type), "null") ? json_string_value (type) : "");
-    }
-    else
-    if (json_is_array (type) && json_array_size (type) > 0) {
+    else {
         size_t index;
         json_t *item;
         json_array_foreach (type, index, item) {
             const char *name = json_string_value (item);
-            if (!name || s_type_matches (value, name))
+            if (!name)
                 return 0;
             size_t used = strlen (expected);
             snprintf (expected + used, sizeof expected - used, "%s%s%s",
@@ -248,17 +327,16 @@ s_rule_type (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_
                       strcmp (name, "null") ? name : "");
         }
     }
-    else
-        return 0;
     s_fail (ctx, error, "must be %s.", expected);
     error->expected = strdup (expected);
     return S_FAIL;
 }
 
 static int
-s_rule_enum (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *error)
+s_rule_enum (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
+             s_error_t *error)
 {
-    const json_t *list = json_object_get (schema, "enum");
+    const json_t *list = node->keyword [SB_KW_ENUM];
     if (json_is_array (list)) {
         size_t index;
         json_t *item;
@@ -277,7 +355,7 @@ s_rule_enum (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_
             return S_FAIL;
         }
     }
-    const json_t *constant = json_object_get (schema, "const");
+    const json_t *constant = node->keyword [SB_KW_CONST];
     if (constant) {
         int same = s_equal (ctx, value, constant, 0);
         if (same == S_ABORT)
@@ -293,24 +371,25 @@ s_rule_enum (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_
 }
 
 static int
-s_rule_number (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *error)
+s_rule_number (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
+               s_error_t *error)
 {
     if (!json_is_number (value))
         return 0;
     static const struct {
-        const char *keyword;            /* the bound */
+        sb_schema_kw_t keyword;         /* the bound */
         int side;                       /* -1 a lower bound, 1 an upper one */
         bool inclusive;                 /* the bound itself is allowed */
         const char *rule;               /* the sentence's end */
     } bounds [] = {
-        { "minimum",          -1, true,  "must be at least %s." },
-        { "maximum",           1, true,  "must be at most %s." },
-        { "exclusiveMinimum", -1, false, "must be greater than %s." },
-        { "exclusiveMaximum",  1, false, "must be less than %s." },
+        { SB_KW_MINIMUM,           -1, true,  "must be at least %s." },
+        { SB_KW_MAXIMUM,            1, true,  "must be at most %s." },
+        { SB_KW_EXCLUSIVE_MINIMUM, -1, false, "must be greater than %s." },
+        { SB_KW_EXCLUSIVE_MAXIMUM,  1, false, "must be less than %s." },
     };
     char text [64];
     for (size_t i = 0; i < sizeof bounds / sizeof bounds [0]; i++) {
-        const json_t *bound = json_object_get (schema, bounds [i].keyword);
+        const json_t *bound = node->keyword [bounds [i].keyword];
         if (!json_is_number (bound))
             continue;
         int order = s_compare (value, bound);
@@ -319,7 +398,7 @@ s_rule_number (s_check_t *ctx, const json_t *schema, const json_t *value, s_erro
             return s_fail (ctx, error, bounds [i].rule, text);
         }
     }
-    const json_t *step = json_object_get (schema, "multipleOf");
+    const json_t *step = node->keyword [SB_KW_MULTIPLE_OF];
     if (json_is_number (step) && json_number_value (step) > 0) {
         bool multiple;
         if (json_is_integer (value) && json_is_integer (step))
@@ -345,7 +424,7 @@ s_regex (s_check_t *ctx, const void *id, const char *pattern, size_t length, boo
     *temporary = false;
     pcre2_code *code = sb_schema_regexes_find (ctx->compiled, id);
     if (!code)
-        code = sb_schema_regexes_find (&ctx->scratch, id);
+        code = sb_schema_regexes_find (ctx->scratch, id);
     if (code)
         return code;
     char *why = NULL;
@@ -356,72 +435,84 @@ s_regex (s_check_t *ctx, const void *id, const char *pattern, size_t length, boo
         free (why);
         return NULL;
     }
-    if (ctx->scratch.count < SB_MAX_SCHEMA_PATTERNS) {
-        ctx->scratch.id [ctx->scratch.count] = id;
-        ctx->scratch.code [ctx->scratch.count++] = code;
+    if (ctx->scratch && ctx->scratch->count < SB_MAX_SCHEMA_PATTERNS) {
+        ctx->scratch->id [ctx->scratch->count] = id;
+        ctx->scratch->code [ctx->scratch->count++] = code;
     }
     else
         *temporary = true;
     return code;
 }
 
-//  Searches `text` for the pattern held by `id`: 1 found, 0 not, S_ABORT.
+//  Searches `text` for the pattern held by `id`, with `code` when it was
+//  found at load (else looked up or compiled now): 1 found, 0 not, S_ABORT.
 static int
-s_search (s_check_t *ctx, const void *id, const char *pattern, const char *text, size_t length)
+s_search (s_check_t *ctx, pcre2_code *code, const void *id, const char *pattern,
+          const char *text, size_t length)
 {
     if (s_spend (ctx, SB_SCHEMA_MATCH_COST + length / 64))
         return S_ABORT;
-    bool temporary;
-    pcre2_code *code = s_regex (ctx, id, pattern, strlen (pattern), &temporary);
+    bool temporary = false;
+    if (!code)
+        code = s_regex (ctx, id, pattern, strlen (pattern), &temporary);
     if (!code)
         return S_ABORT;
-    int rc = sb_schema_regex_search (code, text, length);
+    int rc = sb_schema_regex_search (&ctx->matcher, code, text, length);
     if (temporary)
         pcre2_code_free (code);
-    if (rc < 0)
+    if (rc < 0) {
+        char path [SB_MAX_SCHEMA_PATH];
+        s_path (ctx, ctx->frames, path);
         return s_abort (ctx, "Argument '%s' is too long or complex to check against the "
                              "pattern %.100s; send a shorter, simpler value.",
-                        ctx->path [0] ? ctx->path : "(name)", pattern);
+                        path [0] ? path : "(name)", pattern);
+    }
     return rc;
 }
 
 static int
-s_rule_string (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *error)
+s_rule_string (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
+               s_error_t *error)
 {
     if (!json_is_string (value))
         return 0;
     const char *text = json_string_value (value);
     size_t bytes = json_string_length (value);
-    size_t length = sb_schema_utf8_length (text, bytes);
-    const json_t *bound = json_object_get (schema, "minLength");
-    if (json_is_integer (bound) && (json_int_t) length < json_integer_value (bound))
-        return s_fail (ctx, error, "must be at least %" JSON_INTEGER_FORMAT " characters long.",
-                       json_integer_value (bound));
-    bound = json_object_get (schema, "maxLength");
-    if (json_is_integer (bound) && (json_int_t) length > json_integer_value (bound))
-        return s_fail (ctx, error, "must be at most %" JSON_INTEGER_FORMAT " characters long.",
-                       json_integer_value (bound));
-    const json_t *pattern = json_object_get (schema, "pattern");
+    const json_t *least = node->keyword [SB_KW_MIN_LENGTH];
+    const json_t *most = node->keyword [SB_KW_MAX_LENGTH];
+    if (json_is_integer (least) || json_is_integer (most)) {
+        size_t length = sb_schema_utf8_length (text, bytes);
+        if (json_is_integer (least) && (json_int_t) length < json_integer_value (least))
+            return s_fail (ctx, error, "must be at least %" JSON_INTEGER_FORMAT
+                           " characters long.", json_integer_value (least));
+        if (json_is_integer (most) && (json_int_t) length > json_integer_value (most))
+            return s_fail (ctx, error, "must be at most %" JSON_INTEGER_FORMAT
+                           " characters long.", json_integer_value (most));
+    }
+    const json_t *pattern = node->keyword [SB_KW_PATTERN];
     if (json_is_string (pattern)) {
-        int rc = s_search (ctx, pattern, json_string_value (pattern), text, bytes);
+        int rc = s_search (ctx, node->pattern, pattern, json_string_value (pattern), text, bytes);
         if (rc == S_ABORT)
             return S_ABORT;
         if (rc == 0)
             return s_fail (ctx, error, "must match the pattern %s.", json_string_value (pattern));
     }
-    const char *format = json_string_value (json_object_get (schema, "format"));
+    const char *format = json_string_value (node->keyword [SB_KW_FORMAT]);
     if (format && !sb_schema_format_ok (format, text, bytes))
         return s_fail (ctx, error, "must be %s.", sb_schema_format_phrase (format));
     return 0;
 }
 
-//  Checks one member or item: `push` already put its name on the path.
+//  Checks one member or item: its name or index is already on the trail.
 static int
 s_eval_child (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *error)
 {
-    if (ctx->value_depth >= SB_MAX_SCHEMA_DEPTH)
+    if (ctx->value_depth >= SB_MAX_SCHEMA_DEPTH) {
+        char path [SB_MAX_SCHEMA_PATH];
+        s_path (ctx, ctx->frames, path);
         return s_abort (ctx, "Argument '%s' is nested too deeply (more than %d levels).",
-                        ctx->path, SB_MAX_SCHEMA_DEPTH);
+                        path, SB_MAX_SCHEMA_DEPTH);
+    }
     ctx->value_depth++;
     int rc = s_eval (ctx, schema, value, error);
     ctx->value_depth--;
@@ -435,22 +526,23 @@ s_plural (json_int_t count, const char *one, const char *many)
 }
 
 static int
-s_rule_array (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *error)
+s_rule_array (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
+              s_error_t *error)
 {
     if (!json_is_array (value))
         return 0;
     size_t size = json_array_size (value);
-    const json_t *bound = json_object_get (schema, "minItems");
+    const json_t *bound = node->keyword [SB_KW_MIN_ITEMS];
     if (json_is_integer (bound) && (json_int_t) size < json_integer_value (bound))
         return s_fail (ctx, error, "must have at least %" JSON_INTEGER_FORMAT " %s.",
                        json_integer_value (bound),
                        s_plural (json_integer_value (bound), "item", "items"));
-    bound = json_object_get (schema, "maxItems");
+    bound = node->keyword [SB_KW_MAX_ITEMS];
     if (json_is_integer (bound) && (json_int_t) size > json_integer_value (bound))
         return s_fail (ctx, error, "must have at most %" JSON_INTEGER_FORMAT " %s.",
                        json_integer_value (bound),
                        s_plural (json_integer_value (bound), "item", "items"));
-    if (json_is_true (json_object_get (schema, "uniqueItems")) && size > 1) {
+    if (json_is_true (node->keyword [SB_KW_UNIQUE_ITEMS]) && size > 1) {
         if (s_spend (ctx, size * (size - 1) / 2))
             return S_ABORT;
         for (size_t i = 0; i < size; i++)
@@ -464,9 +556,9 @@ s_rule_array (s_check_t *ctx, const json_t *schema, const json_t *value, s_error
                                    "and %zu are equal).", i, j);
             }
     }
-    const json_t *prefix = json_object_get (schema, "prefixItems");
+    const json_t *prefix = node->keyword [SB_KW_PREFIX_ITEMS];
     size_t prefixed = json_is_array (prefix) ? json_array_size (prefix) : 0;
-    const json_t *items = json_object_get (schema, "items");
+    const json_t *items = node->keyword [SB_KW_ITEMS];
     if (json_is_false (items) && size > prefixed)
         return s_fail (ctx, error, "must have at most %zu %s.", prefixed,
                        s_plural ((json_int_t) prefixed, "item", "items"));
@@ -474,24 +566,24 @@ s_rule_array (s_check_t *ctx, const json_t *schema, const json_t *value, s_error
         const json_t *item_schema = i < prefixed ? json_array_get (prefix, i) : items;
         if (!item_schema)
             break;
-        size_t old = sb_schema_path_push_index (ctx->path, sizeof ctx->path, i);
+        s_push_index (ctx, i);
         int rc = s_eval_child (ctx, item_schema, json_array_get (value, i), error);
-        ctx->path [old] = 0;
+        s_pop (ctx);
         if (rc)
             return rc;
     }
-    const json_t *contains = json_object_get (schema, "contains");
+    const json_t *contains = node->keyword [SB_KW_CONTAINS];
     if (contains) {
         json_int_t least = 1, most = -1, count = 0;
-        if (json_is_integer (json_object_get (schema, "minContains")))
-            least = json_integer_value (json_object_get (schema, "minContains"));
-        if (json_is_integer (json_object_get (schema, "maxContains")))
-            most = json_integer_value (json_object_get (schema, "maxContains"));
+        if (json_is_integer (node->keyword [SB_KW_MIN_CONTAINS]))
+            least = json_integer_value (node->keyword [SB_KW_MIN_CONTAINS]);
+        if (json_is_integer (node->keyword [SB_KW_MAX_CONTAINS]))
+            most = json_integer_value (node->keyword [SB_KW_MAX_CONTAINS]);
         for (size_t i = 0; i < size; i++) {
             s_error_t ignored = { 0 };
-            size_t old = sb_schema_path_push_index (ctx->path, sizeof ctx->path, i);
+            s_push_index (ctx, i);
             int rc = s_eval_child (ctx, contains, json_array_get (value, i), &ignored);
-            ctx->path [old] = 0;
+            s_pop (ctx);
             s_error_clear (&ignored);
             if (rc == S_ABORT)
                 return S_ABORT;
@@ -513,25 +605,25 @@ s_rule_array (s_check_t *ctx, const json_t *schema, const json_t *value, s_error
 }
 
 //  Checks one member against properties, patternProperties and
-//  additionalProperties.
+//  additionalProperties: its name is on top of the trail.
 static int
-s_check_member (s_check_t *ctx, const json_t *schema, const char *key, const json_t *member,
-                const char *parent, s_error_t *error)
+s_check_member (s_check_t *ctx, const sb_schema_node_t *node, const char *key,
+                const json_t *member, s_error_t *error)
 {
     bool matched = false;
-    const json_t *property = json_object_get (json_object_get (schema, "properties"), key);
+    const json_t *property = json_object_get (node->keyword [SB_KW_PROPERTIES], key);
     if (property) {
         matched = true;
         int rc = s_eval_child (ctx, property, member, error);
         if (rc)
             return rc;
     }
-    const json_t *patterns = json_object_get (schema, "patternProperties");
+    const json_t *patterns = node->keyword [SB_KW_PATTERN_PROPERTIES];
     if (json_is_object (patterns)) {
         const char *pattern;
         json_t *pattern_schema;
         json_object_foreach ((json_t *) patterns, pattern, pattern_schema) {
-            int found = s_search (ctx, pattern, pattern, key, strlen (key));
+            int found = s_search (ctx, NULL, pattern, pattern, key, strlen (key));
             if (found == S_ABORT)
                 return S_ABORT;
             if (!found)
@@ -542,9 +634,10 @@ s_check_member (s_check_t *ctx, const json_t *schema, const char *key, const jso
                 return rc;
         }
     }
-    const json_t *additional = json_object_get (schema, "additionalProperties");
+    const json_t *additional = node->keyword [SB_KW_ADDITIONAL_PROPERTIES];
     if (!matched && json_is_false (additional)) {
-        if (*parent)
+        char parent [SB_MAX_SCHEMA_PATH];
+        if (s_path (ctx, ctx->frames - 1, parent))
             return s_fail (ctx, error, "is not allowed: '%s' has no such field.", parent);
         return s_fail (ctx, error, "is not allowed: this tool takes no such argument.");
     }
@@ -554,76 +647,80 @@ s_check_member (s_check_t *ctx, const json_t *schema, const char *key, const jso
 }
 
 static int
-s_rule_object (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *error)
+s_rule_object (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
+               s_error_t *error)
 {
     if (!json_is_object (value))
         return 0;
     int rc = 0;
     size_t index;
     json_t *item;
-    json_array_foreach (json_object_get (schema, "required"), index, item) {
+    json_array_foreach (node->keyword [SB_KW_REQUIRED], index, item) {
         const char *name = json_string_value (item);
         if (name && !json_object_get (value, name)) {
-            size_t old = sb_schema_path_push_key (ctx->path, sizeof ctx->path, name);
+            char path [SB_MAX_SCHEMA_PATH];
+            size_t old = s_path (ctx, ctx->frames, path);
+            s_push_key (ctx, name);
             rc = s_fail (ctx, error, "is required.");
-            error->missing = strdup (ctx->path);
+            s_path (ctx, ctx->frames, path);
+            error->missing = strdup (path);
             //  A branch that lacks a member got only as far as the object.
             error->missing_at = error->path_length = old;
-            ctx->path [old] = 0;
+            s_pop (ctx);
             return rc;
         }
     }
     json_int_t size = (json_int_t) json_object_size (value);
-    const json_t *bound = json_object_get (schema, "minProperties");
+    const json_t *bound = node->keyword [SB_KW_MIN_PROPERTIES];
     if (json_is_integer (bound) && size < json_integer_value (bound))
         return s_fail (ctx, error, "must have at least %" JSON_INTEGER_FORMAT " %s.",
                        json_integer_value (bound),
                        s_plural (json_integer_value (bound), "field", "fields"));
-    bound = json_object_get (schema, "maxProperties");
+    bound = node->keyword [SB_KW_MAX_PROPERTIES];
     if (json_is_integer (bound) && size > json_integer_value (bound))
         return s_fail (ctx, error, "must have at most %" JSON_INTEGER_FORMAT " %s.",
                        json_integer_value (bound),
                        s_plural (json_integer_value (bound), "field", "fields"));
 
-    const json_t *dependent = json_object_get (schema, "dependentRequired");
     const char *key;
     json_t *list;
-    json_object_foreach ((json_t *) dependent, key, list) {
+    json_object_foreach ((json_t *) node->keyword [SB_KW_DEPENDENT_REQUIRED], key, list) {
         if (!json_object_get (value, key))
             continue;
         json_array_foreach (list, index, item) {
             const char *name = json_string_value (item);
             if (name && !json_object_get (value, name)) {
                 char given [SB_MAX_SCHEMA_PATH];
-                snprintf (given, sizeof given, "%s", ctx->path);
+                s_path (ctx, ctx->frames, given);
                 sb_schema_path_push_key (given, sizeof given, key);
-                size_t old = sb_schema_path_push_key (ctx->path, sizeof ctx->path, name);
+                s_push_key (ctx, name);
                 rc = s_fail (ctx, error, "is required when '%s' is given.", given);
-                ctx->path [old] = 0;
+                s_pop (ctx);
                 return rc;
             }
         }
     }
-    char parent [SB_MAX_SCHEMA_PATH];
-    snprintf (parent, sizeof parent, "%s", ctx->path);
-    const json_t *names = json_object_get (schema, "propertyNames");
+    const json_t *names = node->keyword [SB_KW_PROPERTY_NAMES];
+    bool members = names || node->keyword [SB_KW_PROPERTIES]
+                || node->keyword [SB_KW_PATTERN_PROPERTIES]
+                || node->keyword [SB_KW_ADDITIONAL_PROPERTIES];
     json_t *member;
-    json_object_foreach ((json_t *) value, key, member) {
-        size_t old = sb_schema_path_push_key (ctx->path, sizeof ctx->path, key);
-        rc = s_check_member (ctx, schema, key, member, parent, error);
-        if (!rc && names) {
-            json_t *name = json_string (key);
-            rc = name ? s_eval (ctx, names, name, error)
-                      : s_abort (ctx, "The arguments could not be checked (out of memory).");
-            json_decref (name);
+    if (members)
+        json_object_foreach ((json_t *) value, key, member) {
+            s_push_key (ctx, key);
+            rc = s_check_member (ctx, node, key, member, error);
+            if (!rc && names) {
+                json_t *name = json_string (key);
+                rc = name ? s_eval (ctx, names, name, error)
+                          : s_abort (ctx, "The arguments could not be checked (out of memory).");
+                json_decref (name);
+            }
+            s_pop (ctx);
+            if (rc)
+                return rc;
         }
-        ctx->path [old] = 0;
-        if (rc)
-            return rc;
-    }
-    const json_t *schemas = json_object_get (schema, "dependentSchemas");
     json_t *subschema;
-    json_object_foreach ((json_t *) schemas, key, subschema)
+    json_object_foreach ((json_t *) node->keyword [SB_KW_DEPENDENT_SCHEMAS], key, subschema)
         if (json_object_get (value, key)) {
             rc = s_eval (ctx, subschema, value, error);
             if (rc)
@@ -639,9 +736,10 @@ s_rule_object (s_check_t *ctx, const json_t *schema, const json_t *value, s_erro
 static int
 s_missing_error (s_check_t *ctx, s_error_t *errors, size_t count, s_error_t *error)
 {
-    size_t here = strlen (ctx->path);
     if (count > SB_SCHEMA_MERGED_MAX)
         return 0;
+    char path [SB_MAX_SCHEMA_PATH];
+    size_t here = s_path (ctx, ctx->frames, path);
     for (size_t i = 0; i < count; i++)
         if (!errors [i].missing || errors [i].missing_at != here)
             return 0;
@@ -677,7 +775,8 @@ s_best_error (s_check_t *ctx, s_error_t *errors, size_t count, s_error_t *error)
 {
     if (s_missing_error (ctx, errors, count, error))
         return S_FAIL;
-    size_t here = strlen (ctx->path);
+    char path [SB_MAX_SCHEMA_PATH];
+    size_t here = s_path (ctx, ctx->frames, path);
     size_t best = count;
     bool all_types = true;
     for (size_t i = 0; i < count; i++) {
@@ -746,23 +845,24 @@ out:
 }
 
 static int
-s_rule_logic (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *error)
+s_rule_logic (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
+              s_error_t *error)
 {
     int rc;
     size_t index;
     json_t *branch;
-    json_array_foreach (json_object_get (schema, "allOf"), index, branch) {
+    json_array_foreach (node->keyword [SB_KW_ALL_OF], index, branch) {
         rc = s_eval (ctx, branch, value, error);
         if (rc)
             return rc;
     }
-    const json_t *branches = json_object_get (schema, "anyOf");
+    const json_t *branches = node->keyword [SB_KW_ANY_OF];
     if (json_is_array (branches) && (rc = s_rule_choice (ctx, branches, false, value, error)))
         return rc;
-    branches = json_object_get (schema, "oneOf");
+    branches = node->keyword [SB_KW_ONE_OF];
     if (json_is_array (branches) && (rc = s_rule_choice (ctx, branches, true, value, error)))
         return rc;
-    const json_t *negated = json_object_get (schema, "not");
+    const json_t *negated = node->keyword [SB_KW_NOT];
     if (negated) {
         s_error_t ignored = { 0 };
         rc = s_eval (ctx, negated, value, &ignored);
@@ -784,30 +884,73 @@ s_rule_logic (s_check_t *ctx, const json_t *schema, const json_t *value, s_error
             return S_FAIL;
         }
     }
-    const json_t *condition = json_object_get (schema, "if");
+    const json_t *condition = node->keyword [SB_KW_IF];
     if (condition) {
         s_error_t ignored = { 0 };
         rc = s_eval (ctx, condition, value, &ignored);
         s_error_clear (&ignored);
         if (rc == S_ABORT)
             return S_ABORT;
-        const json_t *then = json_object_get (schema, rc == 0 ? "then" : "else");
+        const json_t *then = node->keyword [rc == 0 ? SB_KW_THEN : SB_KW_ELSE];
         if (then)
             return s_eval (ctx, then, value, error);
     }
     return 0;
 }
 
-typedef int (s_rule_fn) (s_check_t *ctx, const json_t *schema, const json_t *value,
-                         s_error_t *error);
+//  Applies the subschema of `node` to `value`: the rules in a fixed order
+//  (the first broken one is the error), each group only when the
+//  subschema has a keyword of it and the value is of its type.
+static int
+s_eval_node (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
+             s_error_t *error)
+{
+    int rc = s_rule_ref (ctx, node, value, error);
+    if (!rc)
+        rc = s_rule_type (ctx, node, value, error);
+    if (!rc && (node->rules & SB_RULES_ENUM))
+        rc = s_rule_enum (ctx, node, value, error);
+    if (!rc && (node->rules & SB_RULES_NUMBER))
+        rc = s_rule_number (ctx, node, value, error);
+    if (!rc && (node->rules & SB_RULES_STRING))
+        rc = s_rule_string (ctx, node, value, error);
+    if (!rc && (node->rules & SB_RULES_ARRAY))
+        rc = s_rule_array (ctx, node, value, error);
+    if (!rc && (node->rules & SB_RULES_OBJECT))
+        rc = s_rule_object (ctx, node, value, error);
+    if (!rc && (node->rules & SB_RULES_LOGIC))
+        rc = s_rule_logic (ctx, node, value, error);
+    return rc;
+}
+
+//  The node made at load for `schema`, or NULL.
+static const sb_schema_node_t *
+s_node_find (const sb_schema_program_t *program, const json_t *schema)
+{
+    if (!program || !program->slot)
+        return NULL;
+    //  At most half the slots are used: the probe always meets a free one.
+    for (size_t slot = sb_schema_program_hash (program, schema); program->slot [slot];
+         slot = (slot + 1) & program->mask)
+        if (program->slot [slot]->schema == schema)
+            return program->slot [slot];
+    return NULL;
+}
+
+//  Applies a subschema that has no node made at load (sb_schema_check):
+//  its keywords are looked up now. Apart, so that the node's room on the
+//  stack is taken only here.
+static int __attribute__ ((noinline))
+s_eval_unloaded (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *error)
+{
+    sb_schema_node_t node;
+    sb_schema_node_fill (&node, schema, ctx->root, ctx->anchors, NULL);
+    return s_eval_node (ctx, &node, value, error);
+}
 
 static int
 s_eval (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *error)
 {
-    static s_rule_fn *const rules [] = {
-        s_rule_ref, s_rule_type, s_rule_enum, s_rule_number, s_rule_string,
-        s_rule_array, s_rule_object, s_rule_logic
-    };
     if (json_is_true (schema))
         return 0;
     if (json_is_false (schema))
@@ -820,9 +963,9 @@ s_eval (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *er
         return s_abort (ctx, "This tool's input schema nests or refers to itself too deeply "
                              "to check these arguments.");
     ctx->eval_depth++;
-    int rc = 0;
-    for (size_t i = 0; !rc && i < sizeof rules / sizeof rules [0]; i++)
-        rc = rules [i] (ctx, schema, value, error);
+    const sb_schema_node_t *node = s_node_find (ctx->program, schema);
+    int rc = node ? s_eval_node (ctx, node, value, error)
+                  : s_eval_unloaded (ctx, schema, value, error);
     ctx->eval_depth--;
     return rc;
 }
@@ -830,11 +973,13 @@ s_eval (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *er
 //  --------------------------------------------------------------------------
 //  Public API
 
-//  Checks `value`; `compiled` and `anchors` come from sb_schema_new, or
-//  are NULL to compile patterns and find anchors during this check.
+//  Checks `value`; `compiled`, `anchors` and `program` come from
+//  sb_schema_new, or are NULL to find anchors and look keywords up during
+//  this check and compile patterns into `scratch`.
 static int
 s_run (const json_t *schema, const sb_schema_regexes_t *compiled,
-       const sb_schema_anchors_t *anchors, const json_t *value, char **error)
+       const sb_schema_anchors_t *anchors, const sb_schema_program_t *program,
+       sb_schema_regexes_t *scratch, const json_t *value, char **error)
 {
     *error = NULL;
     if (!json_is_object (value)) {
@@ -842,7 +987,7 @@ s_run (const json_t *schema, const sb_schema_regexes_t *compiled,
         return -1;
     }
     s_check_t ctx = { .root = schema, .anchors = anchors, .compiled = compiled,
-                      .work = SB_MAX_SCHEMA_WORK };
+                      .program = program, .scratch = scratch, .work = SB_MAX_SCHEMA_WORK };
     sb_schema_anchors_t found;
     if (!anchors) {
         sb_schema_anchors_collect (schema, &found);
@@ -850,7 +995,7 @@ s_run (const json_t *schema, const sb_schema_regexes_t *compiled,
     }
     s_error_t failure = { 0 };
     int rc = s_eval (&ctx, schema, value, &failure);
-    sb_schema_regexes_clear (&ctx.scratch);
+    sb_schema_matcher_clear (&ctx.matcher);
     if (rc == S_ABORT) {
         *error = ctx.abort ? ctx.abort : strdup ("The arguments could not be checked.");
         ctx.abort = NULL;
@@ -869,7 +1014,10 @@ s_run (const json_t *schema, const sb_schema_regexes_t *compiled,
 int
 sb_schema_check (const json_t *schema, const json_t *value, char **error)
 {
-    return s_run (schema, NULL, NULL, value, error);
+    sb_schema_regexes_t scratch = { .count = 0 };
+    int rc = s_run (schema, NULL, NULL, NULL, &scratch, value, error);
+    sb_schema_regexes_clear (&scratch);
+    return rc;
 }
 
 sb_schema_t *
@@ -880,7 +1028,7 @@ sb_schema_new (const json_t *schema, const char *where, char **why)
         *why = sb_strfmt ("%s: out of memory", where);
         return NULL;
     }
-    if (sb_schema_load (schema, where, why, &self->regexes, &self->anchors)) {
+    if (sb_schema_load (schema, where, why, &self->regexes, &self->anchors, &self->program)) {
         sb_schema_destroy (&self);
         return NULL;
     }
@@ -895,6 +1043,7 @@ sb_schema_destroy (sb_schema_t **self_p)
         return;
     sb_schema_t *self = *self_p;
     sb_schema_regexes_clear (&self->regexes);
+    sb_schema_program_clear (&self->program);
     json_decref (self->schema);
     free (self);
     *self_p = NULL;
@@ -903,5 +1052,7 @@ sb_schema_destroy (sb_schema_t **self_p)
 int
 sb_schema_check_compiled (const sb_schema_t *self, const json_t *value, char **error)
 {
-    return s_run (self->schema, &self->regexes, &self->anchors, value, error);
+    //  Every pattern was compiled at load: no scratch.
+    return s_run (self->schema, &self->regexes, &self->anchors, &self->program, NULL, value,
+                  error);
 }

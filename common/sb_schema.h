@@ -77,16 +77,17 @@ int sb_schema_check (const json_t *schema, const json_t *value, char **error)
     __attribute__ ((warn_unused_result));
 
 /*  Validates `schema` as sb_schema_validate does and returns a checker
-    holding a reference to it, its patterns compiled and its $anchors
-    found, or NULL with *why
-    (caller frees). The checker is read-only afterwards: several threads
-    may check with it at once. */
+    holding a reference to it, its patterns compiled, its $anchors found
+    and each subschema's keywords looked up (a few hundred bytes per
+    subschema), or NULL with *why (caller frees). The checker is
+    read-only afterwards: several threads may check with it at once. */
 sb_schema_t *sb_schema_new (const json_t *schema, const char *where, char **why);
 
 /*  Destroys a checker; idempotent, nulls the caller's pointer. */
 void sb_schema_destroy (sb_schema_t **self_p);
 
-/*  sb_schema_check with the patterns compiled at sb_schema_new. */
+/*  sb_schema_check with what sb_schema_new prepared; it answers exactly
+    as sb_schema_check does, word for word. */
 int sb_schema_check_compiled (const sb_schema_t *self, const json_t *value, char **error)
     __attribute__ ((warn_unused_result));
 

@@ -47,22 +47,33 @@ sb_schema_regex_compile (const char *pattern, size_t length, char **why)
 }
 
 int
-sb_schema_regex_search (const pcre2_code *code, const char *text, size_t length)
+sb_schema_regex_search (sb_schema_matcher_t *matcher, const pcre2_code *code,
+                        const char *text, size_t length)
 {
-    pcre2_match_context *context = pcre2_match_context_create (NULL);
-    pcre2_match_data *data = pcre2_match_data_create (1, NULL);
-    int result = -1;
-    if (context && data) {
-        pcre2_set_match_limit (context, SB_MAX_REGEX_STEPS);
-        pcre2_set_depth_limit (context, SB_MAX_REGEX_DEPTH);
-        pcre2_set_heap_limit (context, SB_MAX_REGEX_HEAP_KIB);
-        int rc = pcre2_match (code, (PCRE2_SPTR) text, length, 0, 0, data, context);
-        //  0 is a match whose offsets did not fit the one-pair vector.
-        result = rc >= 0 ? 1 : rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+    if (!matcher->context) {
+        matcher->context = pcre2_match_context_create (NULL);
+        if (!matcher->context)
+            return -1;
+        pcre2_set_match_limit (matcher->context, SB_MAX_REGEX_STEPS);
+        pcre2_set_depth_limit (matcher->context, SB_MAX_REGEX_DEPTH);
+        pcre2_set_heap_limit (matcher->context, SB_MAX_REGEX_HEAP_KIB);
     }
-    pcre2_match_data_free (data);
-    pcre2_match_context_free (context);
-    return result;
+    if (!matcher->data)
+        matcher->data = pcre2_match_data_create (1, NULL);
+    if (!matcher->data)
+        return -1;
+    int rc = pcre2_match (code, (PCRE2_SPTR) text, length, 0, 0, matcher->data,
+                          matcher->context);
+    //  0 is a match whose offsets did not fit the one-pair vector.
+    return rc >= 0 ? 1 : rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
+
+void
+sb_schema_matcher_clear (sb_schema_matcher_t *matcher)
+{
+    pcre2_match_data_free (matcher->data);
+    pcre2_match_context_free (matcher->context);
+    *matcher = (sb_schema_matcher_t) { 0 };
 }
 
 pcre2_code *

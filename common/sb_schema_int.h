@@ -9,6 +9,7 @@
 #include <pcre2.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/sb_schema.h"
 #include "common/sb_text.h"
@@ -42,11 +43,86 @@ typedef struct {
     size_t count;                               /* entries used */
 } sb_schema_anchors_t;
 
+//  The keywords a check reads, each a slot of sb_schema_node_t.keyword.
+typedef enum {
+    SB_KW_REF, SB_KW_TYPE, SB_KW_ENUM, SB_KW_CONST,
+    SB_KW_MINIMUM, SB_KW_MAXIMUM, SB_KW_EXCLUSIVE_MINIMUM, SB_KW_EXCLUSIVE_MAXIMUM,
+    SB_KW_MULTIPLE_OF,
+    SB_KW_MIN_LENGTH, SB_KW_MAX_LENGTH, SB_KW_PATTERN, SB_KW_FORMAT,
+    SB_KW_MIN_ITEMS, SB_KW_MAX_ITEMS, SB_KW_UNIQUE_ITEMS, SB_KW_PREFIX_ITEMS, SB_KW_ITEMS,
+    SB_KW_CONTAINS, SB_KW_MIN_CONTAINS, SB_KW_MAX_CONTAINS,
+    SB_KW_REQUIRED, SB_KW_MIN_PROPERTIES, SB_KW_MAX_PROPERTIES, SB_KW_DEPENDENT_REQUIRED,
+    SB_KW_PROPERTY_NAMES, SB_KW_PROPERTIES, SB_KW_PATTERN_PROPERTIES,
+    SB_KW_ADDITIONAL_PROPERTIES, SB_KW_DEPENDENT_SCHEMAS,
+    SB_KW_ALL_OF, SB_KW_ANY_OF, SB_KW_ONE_OF, SB_KW_NOT, SB_KW_IF, SB_KW_THEN, SB_KW_ELSE,
+    SB_KW_COUNT
+} sb_schema_kw_t;
+
+//  JSON types as bits, for "type" (sb_schema_node_t.types).
+#define SB_TYPE_STRING  0x01u
+#define SB_TYPE_INTEGER 0x02u           /* also a real with no fraction */
+#define SB_TYPE_NUMBER  0x04u
+#define SB_TYPE_BOOLEAN 0x08u
+#define SB_TYPE_OBJECT  0x10u
+#define SB_TYPE_ARRAY   0x20u
+#define SB_TYPE_NULL    0x40u
+#define SB_TYPE_ANY     0x7Fu
+
+//  Groups of keywords as bits (sb_schema_node_t.rules): a group with no
+//  keyword in a subschema is skipped without looking.
+#define SB_RULES_ENUM   0x01u           /* enum, const */
+#define SB_RULES_NUMBER 0x02u           /* minimum … multipleOf */
+#define SB_RULES_STRING 0x04u           /* minLength, maxLength, pattern, format */
+#define SB_RULES_ARRAY  0x08u           /* minItems … contains */
+#define SB_RULES_OBJECT 0x10u           /* required … dependentSchemas */
+#define SB_RULES_LOGIC  0x20u           /* allOf, anyOf, oneOf, not, if */
+
+//  What a check needs of one object subschema, looked up once: each
+//  keyword's value, where its $ref points, its pattern compiled, the types
+//  it allows. Pointers are borrowed from the schema (and its regexes),
+//  stable while it lives.
+typedef struct {
+    const json_t *schema;                   /* the subschema */
+    const json_t *keyword [SB_KW_COUNT];    /* each keyword's value, NULL when absent */
+    const json_t *ref;                      /* the subschema $ref points at, or NULL */
+    pcre2_code *pattern;                    /* "pattern" compiled at load, or NULL */
+    unsigned types;                         /* SB_TYPE_* bits a value may have */
+    unsigned rules;                         /* SB_RULES_* groups with a keyword here */
+} sb_schema_node_t;
+
+//  Every object subschema of a loaded schema as a node, found by its
+//  address: what sb_schema_new precomputes so that a check looks nothing
+//  up by name in the schema.
+typedef struct {
+    sb_schema_node_t *node;                 /* the nodes, owned */
+    size_t count;                           /* nodes */
+    const sb_schema_node_t **slot;          /* open addressing by address, owned */
+    size_t mask;                            /* slots - 1 (slots is a power of two) */
+} sb_schema_program_t;
+
+//  The first slot to probe for `schema` in a program's table.
+static inline size_t
+sb_schema_program_hash (const sb_schema_program_t *self, const json_t *schema)
+{
+    return (size_t) ((((uintptr_t) schema >> 4) * 0x9E3779B97F4A7C15ull) >> 32) & self->mask;
+}
+
+//  Fills `node` for the object subschema `schema`: its keywords, its $ref
+//  resolved inside `root` (with `anchors`), its pattern's code from
+//  `regexes` when not NULL.
+void sb_schema_node_fill (sb_schema_node_t *node, const json_t *schema, const json_t *root,
+                          const sb_schema_anchors_t *anchors, const sb_schema_regexes_t *regexes);
+
+//  Frees a program's nodes and table and empties it; idempotent.
+void sb_schema_program_clear (sb_schema_program_t *self);
+
 //  sb_schema_validate, and when `regexes` is not NULL, keeps every pattern
-//  compiled there; when `anchors` is not NULL, fills it with every $anchor
-//  (sb_schema_load.c).
+//  compiled there; when `anchors` is not NULL, fills it with every $anchor;
+//  when `program` is not NULL (with both of those), fills it with a node
+//  for every object subschema (sb_schema_load.c).
 int sb_schema_load (const json_t *schema, const char *where, char **why,
-                    sb_schema_regexes_t *regexes, sb_schema_anchors_t *anchors)
+                    sb_schema_regexes_t *regexes, sb_schema_anchors_t *anchors,
+                    sb_schema_program_t *program)
     __attribute__ ((warn_unused_result));
 
 //  Fills `anchors` with the $anchors of a schema that was not loaded (the
@@ -65,10 +141,22 @@ bool sb_schema_anchor_ok (const char *name);
 //  or NULL with *why a new string saying what is wrong (caller frees).
 pcre2_code *sb_schema_regex_compile (const char *pattern, size_t length, char **why);
 
+//  What the matches of one check use, made at its first match and kept
+//  for the others (one thread's).
+typedef struct {
+    pcre2_match_context *context;           /* the SB_MAX_REGEX_* limits, owned */
+    pcre2_match_data *data;                 /* room for one match, owned */
+} sb_schema_matcher_t;
+
 //  Searches `text` for `code` (unanchored, as JSON Schema's pattern does),
-//  within the SB_MAX_REGEX_* limits. Returns 1 found, 0 not found, -1 when
-//  the match ran past its limits.
-int sb_schema_regex_search (const pcre2_code *code, const char *text, size_t length);
+//  within the SB_MAX_REGEX_* limits, with `matcher` (zeroed before the
+//  first search). Returns 1 found, 0 not found, -1 when the match ran past
+//  its limits (or there was no memory for it).
+int sb_schema_regex_search (sb_schema_matcher_t *matcher, const pcre2_code *code,
+                            const char *text, size_t length);
+
+//  Frees what a matcher made and zeroes it; idempotent.
+void sb_schema_matcher_clear (sb_schema_matcher_t *matcher);
 
 //  Compiled code for the pattern held by `id`, or NULL.
 pcre2_code *sb_schema_regexes_find (const sb_schema_regexes_t *self, const void *id);

@@ -14,7 +14,11 @@
 
     Two passes over the schema tree: the first checks keywords, counts and
     records every subschema and $anchor; the second, with all of them
-    known, checks $ref targets and looks for loops. */
+    known, checks $ref targets and looks for loops. For a compiled checker
+    (sb_schema_new) a last step turns every object subschema recorded into
+    a node (sb_schema_node_t): its keywords looked up, its $ref resolved,
+    its pattern's code found, so that a check asks the schema nothing by
+    name. */
 #include "common/sb_schema_int.h"
 
 #include <stdarg.h>
@@ -547,9 +551,164 @@ s_check_top (s_load_t *ld, const json_t *schema)
     return 0;
 }
 
+//  --------------------------------------------------------------------------
+//  Nodes: what a check needs of each object subschema, looked up once
+
+//  The keywords of sb_schema_kw_t by name.
+static const char *const s_keywords [SB_KW_COUNT] = {
+    [SB_KW_REF] = "$ref",                   [SB_KW_TYPE] = "type",
+    [SB_KW_ENUM] = "enum",                  [SB_KW_CONST] = "const",
+    [SB_KW_MINIMUM] = "minimum",            [SB_KW_MAXIMUM] = "maximum",
+    [SB_KW_EXCLUSIVE_MINIMUM] = "exclusiveMinimum",
+    [SB_KW_EXCLUSIVE_MAXIMUM] = "exclusiveMaximum",
+    [SB_KW_MULTIPLE_OF] = "multipleOf",
+    [SB_KW_MIN_LENGTH] = "minLength",       [SB_KW_MAX_LENGTH] = "maxLength",
+    [SB_KW_PATTERN] = "pattern",            [SB_KW_FORMAT] = "format",
+    [SB_KW_MIN_ITEMS] = "minItems",         [SB_KW_MAX_ITEMS] = "maxItems",
+    [SB_KW_UNIQUE_ITEMS] = "uniqueItems",   [SB_KW_PREFIX_ITEMS] = "prefixItems",
+    [SB_KW_ITEMS] = "items",                [SB_KW_CONTAINS] = "contains",
+    [SB_KW_MIN_CONTAINS] = "minContains",   [SB_KW_MAX_CONTAINS] = "maxContains",
+    [SB_KW_REQUIRED] = "required",          [SB_KW_MIN_PROPERTIES] = "minProperties",
+    [SB_KW_MAX_PROPERTIES] = "maxProperties",
+    [SB_KW_DEPENDENT_REQUIRED] = "dependentRequired",
+    [SB_KW_PROPERTY_NAMES] = "propertyNames",
+    [SB_KW_PROPERTIES] = "properties",
+    [SB_KW_PATTERN_PROPERTIES] = "patternProperties",
+    [SB_KW_ADDITIONAL_PROPERTIES] = "additionalProperties",
+    [SB_KW_DEPENDENT_SCHEMAS] = "dependentSchemas",
+    [SB_KW_ALL_OF] = "allOf",               [SB_KW_ANY_OF] = "anyOf",
+    [SB_KW_ONE_OF] = "oneOf",               [SB_KW_NOT] = "not",
+    [SB_KW_IF] = "if",                      [SB_KW_THEN] = "then",
+    [SB_KW_ELSE] = "else",
+};
+
+//  The group of rules each keyword belongs to (0: read by another keyword's
+//  rule, or by s_eval itself).
+static const unsigned s_keyword_rules [SB_KW_COUNT] = {
+    [SB_KW_ENUM] = SB_RULES_ENUM,                   [SB_KW_CONST] = SB_RULES_ENUM,
+    [SB_KW_MINIMUM] = SB_RULES_NUMBER,              [SB_KW_MAXIMUM] = SB_RULES_NUMBER,
+    [SB_KW_EXCLUSIVE_MINIMUM] = SB_RULES_NUMBER,    [SB_KW_EXCLUSIVE_MAXIMUM] = SB_RULES_NUMBER,
+    [SB_KW_MULTIPLE_OF] = SB_RULES_NUMBER,
+    [SB_KW_MIN_LENGTH] = SB_RULES_STRING,           [SB_KW_MAX_LENGTH] = SB_RULES_STRING,
+    [SB_KW_PATTERN] = SB_RULES_STRING,              [SB_KW_FORMAT] = SB_RULES_STRING,
+    [SB_KW_MIN_ITEMS] = SB_RULES_ARRAY,             [SB_KW_MAX_ITEMS] = SB_RULES_ARRAY,
+    [SB_KW_UNIQUE_ITEMS] = SB_RULES_ARRAY,          [SB_KW_PREFIX_ITEMS] = SB_RULES_ARRAY,
+    [SB_KW_ITEMS] = SB_RULES_ARRAY,                 [SB_KW_CONTAINS] = SB_RULES_ARRAY,
+    [SB_KW_REQUIRED] = SB_RULES_OBJECT,             [SB_KW_MIN_PROPERTIES] = SB_RULES_OBJECT,
+    [SB_KW_MAX_PROPERTIES] = SB_RULES_OBJECT,       [SB_KW_DEPENDENT_REQUIRED] = SB_RULES_OBJECT,
+    [SB_KW_PROPERTY_NAMES] = SB_RULES_OBJECT,       [SB_KW_PROPERTIES] = SB_RULES_OBJECT,
+    [SB_KW_PATTERN_PROPERTIES] = SB_RULES_OBJECT,
+    [SB_KW_ADDITIONAL_PROPERTIES] = SB_RULES_OBJECT,
+    [SB_KW_DEPENDENT_SCHEMAS] = SB_RULES_OBJECT,
+    [SB_KW_ALL_OF] = SB_RULES_LOGIC,                [SB_KW_ANY_OF] = SB_RULES_LOGIC,
+    [SB_KW_ONE_OF] = SB_RULES_LOGIC,                [SB_KW_NOT] = SB_RULES_LOGIC,
+    [SB_KW_IF] = SB_RULES_LOGIC,
+};
+
+//  The SB_TYPE_* bit of a type name; 0 for a name no value has.
+static unsigned
+s_type_bit (const char *name)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } types [] = {
+        { "string", SB_TYPE_STRING }, { "integer", SB_TYPE_INTEGER },
+        { "number", SB_TYPE_NUMBER }, { "boolean", SB_TYPE_BOOLEAN },
+        { "object", SB_TYPE_OBJECT }, { "array", SB_TYPE_ARRAY }, { "null", SB_TYPE_NULL },
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types [0]; i++)
+        if (strcmp (name, types [i].name) == 0)
+            return types [i].bit;
+    return 0;
+}
+
+//  The types "type" allows, as the check reads it: a name; an array of
+//  names (any member that is not a string lets every value pass); anything
+//  else (no "type", an empty array) checks nothing.
+static unsigned
+s_types (const json_t *type)
+{
+    if (json_is_string (type))
+        return s_type_bit (json_string_value (type));
+    if (!json_is_array (type) || json_array_size (type) == 0)
+        return SB_TYPE_ANY;
+    unsigned types = 0;
+    size_t index;
+    json_t *item;
+    json_array_foreach (type, index, item) {
+        if (!json_is_string (item))
+            return SB_TYPE_ANY;
+        types |= s_type_bit (json_string_value (item));
+    }
+    return types;
+}
+
+void
+sb_schema_node_fill (sb_schema_node_t *node, const json_t *schema, const json_t *root,
+                     const sb_schema_anchors_t *anchors, const sb_schema_regexes_t *regexes)
+{
+    memset (node, 0, sizeof *node);
+    node->schema = schema;
+    //  A lookup per keyword, not a pass over the members: bounded however
+    //  many annotations the subschema has.
+    for (size_t k = 0; k < SB_KW_COUNT; k++) {
+        node->keyword [k] = json_object_get (schema, s_keywords [k]);
+        if (node->keyword [k])
+            node->rules |= s_keyword_rules [k];
+    }
+    node->types = s_types (node->keyword [SB_KW_TYPE]);
+    const char *ref = json_string_value (node->keyword [SB_KW_REF]);
+    if (ref)
+        node->ref = sb_schema_resolve_ref (root, anchors, ref);
+    if (regexes && json_is_string (node->keyword [SB_KW_PATTERN]))
+        node->pattern = sb_schema_regexes_find (regexes, node->keyword [SB_KW_PATTERN]);
+}
+
+//  Fills `program` with a node for every object subschema in the load's
+//  table, all known after pass 2.
+static int
+s_program (s_load_t *ld, const sb_schema_regexes_t *regexes, sb_schema_program_t *program)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < S_TABLE_SIZE; i++)
+        count += json_is_object (ld->table [i].node);
+    size_t slots = 16;
+    while (slots < 2 * count)
+        slots *= 2;
+    program->node = calloc (count ? count : 1, sizeof *program->node);
+    program->slot = calloc (slots, sizeof *program->slot);
+    program->mask = slots - 1;
+    if (!program->node || !program->slot) {
+        sb_schema_program_clear (program);
+        *ld->why = sb_strfmt ("%s: out of memory", ld->where);
+        return -1;
+    }
+    for (size_t i = 0; i < S_TABLE_SIZE; i++) {
+        const json_t *schema = ld->table [i].node;
+        if (!json_is_object (schema))
+            continue;
+        sb_schema_node_t *node = &program->node [program->count++];
+        sb_schema_node_fill (node, schema, ld->root, &ld->anchors, regexes);
+        size_t slot = sb_schema_program_hash (program, schema);
+        while (program->slot [slot])
+            slot = (slot + 1) & program->mask;
+        program->slot [slot] = node;
+    }
+    return 0;
+}
+
+void
+sb_schema_program_clear (sb_schema_program_t *self)
+{
+    free (self->node);
+    free (self->slot);
+    *self = (sb_schema_program_t) { 0 };
+}
+
 int
 sb_schema_load (const json_t *schema, const char *where, char **why, sb_schema_regexes_t *regexes,
-                sb_schema_anchors_t *anchors)
+                sb_schema_anchors_t *anchors, sb_schema_program_t *program)
 {
     *why = NULL;
     s_load_t ld = { .root = schema, .where = where, .why = why, .regexes = regexes,
@@ -566,6 +725,8 @@ sb_schema_load (const json_t *schema, const char *where, char **why, sb_schema_r
         ld.pass = 2;
         rc = s_walk (&ld, schema, 0);
     }
+    if (!rc && program)
+        rc = s_program (&ld, regexes, program);
     free (ld.table);
     if (rc && regexes)
         sb_schema_regexes_clear (regexes);
@@ -577,7 +738,7 @@ sb_schema_load (const json_t *schema, const char *where, char **why, sb_schema_r
 int
 sb_schema_validate (const json_t *schema, const char *where, char **why)
 {
-    return sb_schema_load (schema, where, why, NULL, NULL);
+    return sb_schema_load (schema, where, why, NULL, NULL, NULL);
 }
 
 //  --------------------------------------------------------------------------

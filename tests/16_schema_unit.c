@@ -890,6 +890,21 @@ test_hostile (void **state)
         s_cat (value, sizeof value, "}]");
     s_cat (value, sizeof value, "}");
     s_expect_text (tree, value, "is nested too deeply (more than 32 levels).");
+    //  As deep as a value may go, a missing member is still named.
+    const char *chain = "{\"type\":\"object\",\"properties\":{\"k\":{\"$ref\":\"#\"},"
+                        "\"r\":{}},\"required\":[\"r\"]}";
+    char path [128] = "";
+    value [0] = 0;
+    for (int i = 0; i < SB_MAX_SCHEMA_DEPTH; i++) {
+        s_cat (value, sizeof value, "{\"r\":1,\"k\":");
+        s_cat (path, sizeof path, "k.");
+    }
+    s_cat (value, sizeof value, "{}");
+    for (int i = 0; i < SB_MAX_SCHEMA_DEPTH; i++)
+        s_cat (value, sizeof value, "}");
+    char missing [160];
+    snprintf (missing, sizeof missing, "Argument '%sr' is required.", path);
+    s_expect_text (chain, value, missing);
 
     //  Catastrophic backtracking stops at the PCRE2 match limit.
     const char *evil = "{\"type\":\"object\",\"properties\":{\"s\":{\"type\":\"string\","
@@ -984,6 +999,173 @@ test_hostile (void **state)
         fail_msg ("hostile cases took %.2f s", elapsed);
 }
 
+//  A schema {"type":"object","properties":{k0:{…{k2:{"type":"string"}}}}}
+//  nesting the three names, and a value with a number at the bottom.
+static void
+s_nest (const char *const names [3], json_t **schema, json_t **value)
+{
+    *schema = json_pack ("{s:s}", "type", "string");
+    *value = json_integer (1);
+    for (int i = 2; i >= 0; i--) {
+        *schema = json_pack ("{s:s, s:{s:o}}", "type", "object", "properties", names [i], *schema);
+        *value = json_pack ("{s:o}", names [i], *value);
+    }
+    assert_non_null (*schema);
+    assert_non_null (*value);
+}
+
+//  Checks `value` against `schema` both ways, expecting exactly `message`.
+static void
+s_expect_exactly (const json_t *schema, const json_t *value, const char *message)
+{
+    char *text = json_dumps (value, JSON_COMPACT);
+    assert_non_null (text);
+    s_expect (schema, text, message);
+    free (text);
+    char *error = NULL;
+    assert_int_equal (sb_schema_check (schema, value, &error), -1);
+    assert_string_equal (error, message);
+    free (error);
+}
+
+static void
+test_paths (void **state)
+{
+    (void) state;
+    //  The path names the field the rule broke on, however it got there:
+    //  a sibling checked before leaves nothing behind.
+    const char *text = "{\"type\":\"object\",\"properties\":{"
+                       "\"a\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"integer\"}}},"
+                       "\"b\":{\"type\":\"object\",\"properties\":{\"y\":{\"type\":\"string\"}}},"
+                       "\"list\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":"
+                       "  {\"x y\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}}}},"
+                       "\"o\":{\"type\":\"object\",\"properties\":{\"i\":{\"type\":\"object\","
+                       "  \"additionalProperties\":false}},\"dependentRequired\":{\"a\":[\"b\"]},"
+                       "  \"propertyNames\":{\"maxLength\":3}},"
+                       "\"c\":{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"p\":{\"type\":"
+                       "  \"object\",\"properties\":{\"q\":{\"type\":\"string\"}}}}},"
+                       "  {\"type\":\"object\",\"required\":[\"r\"]}]}}}";
+    s_expect_text (text, "{\"a\":{\"x\":1},\"b\":{\"y\":\"s\"},\"list\":[{\"x y\":[1,2]}]}", NULL);
+    s_expect_text (text, "{\"a\":{\"x\":1},\"b\":{\"y\":2}}", "Argument 'b.y' must be a string.");
+    s_expect_text (text, "{\"list\":[{\"x y\":[1]},{\"x y\":[1,\"2\"]}]}",
+                   "Argument 'list[1][\"x y\"][1]' must be an integer.");
+    s_expect_text (text, "{\"o\":{\"i\":{\"zzz\":1}}}",
+                   "Argument 'o.i.zzz' is not allowed: 'o.i' has no such field.");
+    s_expect_text (text, "{\"o\":{\"a\":1}}", "Argument 'o.b' is required when 'o.a' is given.");
+    s_expect_text (text, "{\"o\":{\"long\":1}}",
+                   "Argument 'o.long' must be at most 3 characters long.");
+    //  Of the branches, the error deepest in the value.
+    s_expect_text (text, "{\"c\":{\"p\":{\"q\":1}}}", "Argument 'c.p.q' must be a string.");
+    s_expect_text (text, "{\"c\":{\"p\":{}},\"a\":{\"x\":true}}", "Argument 'a.x' must be an integer.");
+
+    //  A path longer than SB_MAX_SCHEMA_PATH ends in "…" …
+    char a [101], b [101], c [101];
+    memset (a, 'a', 100), memset (b, 'b', 100), memset (c, 'c', 100);
+    a [100] = b [100] = c [100] = 0;
+    json_t *schema, *value;
+    s_nest ((const char *const []) { a, b, c }, &schema, &value);
+    char message [600];
+    snprintf (message, sizeof message, "Argument '%s.%s.%.50s…' must be a string.", a, b, c);
+    s_expect_exactly (schema, value, message);
+    json_decref (schema);
+    json_decref (value);
+    //  … never cutting a character in half (é is two bytes).
+    char a2 [121], b2 [121], e [41] = "";
+    memset (a2, 'a', 120), memset (b2, 'b', 120);
+    a2 [120] = b2 [120] = 0;
+    for (int i = 0; i < 20; i++)
+        s_cat (e, sizeof e, "\xc3\xa9");
+    s_nest ((const char *const []) { a2, b2, e }, &schema, &value);
+    snprintf (message, sizeof message,
+              "Argument '%s.%s[\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9…]' must be a string.", a2, b2);
+    s_expect_exactly (schema, value, message);
+    json_decref (schema);
+    json_decref (value);
+}
+
+static void
+test_lookups (void **state)
+{
+    (void) state;
+    //  A keyword is a member of exactly that name: "maxLength\0x" is not
+    //  maxLength, and a property "a\0b" is not "a".
+    json_t *schema = s_json ("{\"type\":\"object\",\"properties\":{\"s\":{\"type\":\"string\"}},"
+                             "\"additionalProperties\":false}");
+    json_t *property = json_object_get (json_object_get (schema, "properties"), "s");
+    assert_int_equal (json_object_setn_new (property, "maxLength\0x", 11, json_integer (1)), 0);
+    assert_int_equal (json_object_setn_new (json_object_get (schema, "properties"), "a\0b", 3,
+                                            json_object ()), 0);
+    s_expect (schema, "{\"s\":\"abcdef\"}", NULL);
+    s_expect (schema, "{\"a\":1}", "Argument 'a' is not allowed: this tool takes no such argument.");
+    json_decref (schema);
+
+    //  "type" as the check has always read it, in a schema that never
+    //  passed sb_schema_validate: a member that is not a string lets every
+    //  value through, an unknown name none, an empty array or a number
+    //  checks nothing.
+    schema = s_json ("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":[\"string\",5]},"
+                     "\"b\":{\"type\":\"foo\"},\"c\":{\"type\":[]},\"d\":{\"type\":7},"
+                     "\"i\":{\"type\":\"integer\"}}}");
+    s_expect (schema, "{\"a\":1,\"c\":1,\"d\":[]}", NULL);
+    s_expect (schema, "{\"b\":1}", "Argument 'b' must be a foo.");
+    //  A real with no fraction is an integer while a double counts in ones.
+    s_expect (schema, "{\"i\":9007199254740991.0}", NULL);
+    s_expect (schema, "{\"i\":9007199254740992.0}", "Argument 'i' must be an integer.");
+    json_decref (schema);
+
+    //  One subschema in two places (a shared jansson value) is one node.
+    json_t *shared = s_json ("{\"type\":\"integer\",\"minimum\":2}");
+    schema = json_pack ("{s:s, s:{s:O, s:O}}", "type", "object", "properties", "a", shared,
+                        "b", shared);
+    json_decref (shared);
+    s_expect (schema, "{\"a\":2,\"b\":3}", NULL);
+    s_expect (schema, "{\"a\":2,\"b\":1}", "Argument 'b' must be at least 2.");
+    json_decref (schema);
+
+    //  As many subschemas as an inputSchema may have, each found.
+    schema = json_pack ("{s:s, s:o}", "type", "object", "properties", json_object ());
+    for (int i = 0; i < SB_MAX_SCHEMA_NODES - 1; i++) {
+        char name [16];
+        snprintf (name, sizeof name, "p%d", i);
+        json_object_set_new (json_object_get (schema, "properties"), name,
+                             json_pack ("{s:s}", "type", i % 2 ? "integer" : "string"));
+    }
+    s_expect (schema, "{\"p0\":\"x\",\"p1\":1,\"p1997\":2,\"p1998\":\"y\"}", NULL);
+    s_expect (schema, "{\"p0\":\"x\",\"p1997\":\"2\"}", "Argument 'p1997' must be an integer.");
+    json_decref (schema);
+}
+
+static void
+test_matches (void **state)
+{
+    (void) state;
+    //  Many matches in one check, each against its own pattern; the limits
+    //  hold for a later match as for the first.
+    char text [2048] = "{\"type\":\"object\",\"properties\":{";
+    for (int i = 0; i < 10; i++) {
+        size_t used = strlen (text);
+        snprintf (text + used, sizeof text - used, "\"p%d\":{\"type\":\"string\","
+                  "\"pattern\":\"^x%d$\"},", i, i);
+    }
+    s_cat (text, sizeof text, "\"evil\":{\"type\":\"string\",\"pattern\":\"^(a+)+$\"}},"
+                              "\"patternProperties\":{\"^n[0-9]$\":{\"type\":\"integer\"}}}");
+    char value [1024] = "{";
+    for (int i = 0; i < 10; i++) {
+        size_t used = strlen (value);
+        snprintf (value + used, sizeof value - used, "\"p%d\":\"x%d\",\"n%d\":%d,", i, i, i, i);
+    }
+    char good [1100], bad [1100], evil [1100];
+    snprintf (good, sizeof good, "%s\"evil\":\"aaaa\"}", value);
+    snprintf (bad, sizeof bad, "%s\"p7\":\"x8\"}", value);
+    snprintf (evil, sizeof evil, "%s\"evil\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\"}",
+              value);
+    s_expect_text (text, good, NULL);
+    //  p7 appears twice in the text; the last one counts.
+    s_expect_text (text, bad, "Argument 'p7' must match the pattern ^x7$.");
+    s_expect_text (text, evil, "Argument 'evil' is too long or complex to check against the "
+                               "pattern ^(a+)+$; send a shorter, simpler value.");
+}
+
 static void
 test_compiled (void **state)
 {
@@ -1036,6 +1218,9 @@ main (void)
         cmocka_unit_test (test_header_annotations),
         cmocka_unit_test (test_hostile),
         cmocka_unit_test (test_compiled),
+        cmocka_unit_test (test_paths),
+        cmocka_unit_test (test_lookups),
+        cmocka_unit_test (test_matches),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
