@@ -20,6 +20,7 @@
 #include "gateway/sb_mcp.h"
 #include "gateway/sb_session.h"
 #include "gateway/sb_subs.h"
+#include "30_gateway_inproc.h"
 
 #define NOW     1750000000
 #define LATER   (NOW + 100)
@@ -198,44 +199,6 @@ test_session_end_hook (void **state)
 
 static char s_dir [128];
 
-//  Writes <s_dir>/notes.json: tools `tools` (comma-separated names, each
-//  the builtin test_simple_text), resources note/one..three with the texts
-//  given (NULL: absent), the template test://note/{id}/raw rendering
-//  `raw`, and one prompt described `prompt`.
-static void
-s_write (const char *tools, const char *one, const char *two, const char *three,
-         const char *raw, const char *prompt)
-{
-    json_t *tool_list = json_array ();
-    char names [256];
-    snprintf (names, sizeof names, "%s", tools);
-    for (char *name = strtok (names, ","); name; name = strtok (NULL, ","))
-        json_array_append_new (tool_list, json_pack (
-            "{s:s, s:s, s:{s:s, s:{}, s:b}, s:{s:s}}", "name", name, "description", "A note tool",
-            "inputSchema", "type", "object", "properties", "additionalProperties", 0,
-            "request", "builtin", "test_simple_text"));
-    json_t *resources = json_array ();
-    const char *texts [] = { one, two, three };
-    const char *uris [] = { "test://note/one", "test://note/two", "test://note/three" };
-    for (int i = 0; i < 3; i++)
-        if (texts [i])
-            json_array_append_new (resources, json_pack ("{s:s, s:s, s:s, s:s}", "uri", uris [i],
-                                   "name", uris [i] + 12, "mimeType", "text/plain", "text", texts [i]));
-    json_t *doc = json_pack ("{s:s, s:s, s:{s:s}, s:o, s:o, s:[{s:s, s:s, s:s, s:s}], "
-                             "s:[{s:s, s:s, s:[{s:s, s:{s:s, s:s}}]}]}",
-        "name", "notes", "title", "Notes", "auth", "type", "none",
-        "tools", tool_list, "resources", resources,
-        "resource_templates", "uriTemplate", "test://note/{id}/raw", "name", "raw",
-        "mimeType", "text/plain", "text", raw,
-        "prompts", "name", "note_prompt", "description", prompt,
-        "messages", "role", "user", "content", "type", "text", "text", "Hello.");
-    assert_non_null (doc);
-    char path [256];
-    snprintf (path, sizeof path, "%s/notes.json", s_dir);
-    assert_int_equal (json_dump_file (doc, path, JSON_INDENT (2)), 0);
-    json_decref (doc);
-}
-
 static sb_connectors_t *
 s_load (void)
 {
@@ -253,7 +216,7 @@ test_connectors_diff (void **state)
 {
     snprintf (s_dir, sizeof s_dir, "/tmp/sb-30-subs-%d", (int) getpid ());
     assert_int_equal (mkdir (s_dir, 0700), 0);
-    s_write ("note_tool", "first", "second", "third", "raw {id}", "A prompt");
+    gi_write (s_dir, "note_tool", "first", "second", "third", "raw {id}", "A prompt");
     sb_connectors_t *a = s_load ();
     sb_connectors_t *same = s_load ();
     assert_int_equal (sb_connectors_diff (a, same), 0);
@@ -263,7 +226,7 @@ test_connectors_diff (void **state)
 
     //  A tool more; one's text edited (same size: the list is the same);
     //  three gone (the list changes).
-    s_write ("note_tool,note_tool_2", "FIRST", "second", NULL, "raw {id}", "A prompt");
+    gi_write (s_dir, "note_tool,note_tool_2", "FIRST", "second", NULL, "raw {id}", "A prompt");
     sb_connectors_t *b = s_load ();
     assert_int_equal (sb_connectors_diff (a, b), SB_LIST_TOOLS | SB_LIST_RESOURCES);
     assert_true (sb_connectors_resource_changed (a, b, "test://note/one"));
@@ -273,14 +236,14 @@ test_connectors_diff (void **state)
     assert_false (sb_connectors_resource_changed (a, b, "test://note/5/raw"));
 
     //  The template's content, and a prompt's description.
-    s_write ("note_tool", "first", "second", "third", "RAW {id}", "Another prompt");
+    gi_write (s_dir, "note_tool", "first", "second", "third", "RAW {id}", "Another prompt");
     sb_connectors_t *c = s_load ();
     assert_int_equal (sb_connectors_diff (a, c), SB_LIST_PROMPTS);
     assert_true (sb_connectors_resource_changed (a, c, "test://note/5/raw"));
     assert_false (sb_connectors_resource_changed (a, c, "test://note/one"));
 
     //  A text of another size changes resources/list (its "size").
-    s_write ("note_tool", "first!", "second", "third", "raw {id}", "A prompt");
+    gi_write (s_dir, "note_tool", "first!", "second", "third", "raw {id}", "A prompt");
     sb_connectors_t *d = s_load ();
     assert_int_equal (sb_connectors_diff (a, d), SB_LIST_RESOURCES);
 
@@ -328,7 +291,7 @@ test_mcp_subscribe (void **state)
 {
     snprintf (s_dir, sizeof s_dir, "/tmp/sb-30-subs-mcp-%d", (int) getpid ());
     assert_int_equal (mkdir (s_dir, 0700), 0);
-    s_write ("note_tool", "first", "second", "third", "raw {id}", "A prompt");
+    gi_write (s_dir, "note_tool", "first", "second", "third", "raw {id}", "A prompt");
     sb_connectors_t *set = s_load ();
     sb_mcp_outcome_t out;
 

@@ -28,12 +28,13 @@ sb_add_test(30_gateway_modern SOURCES 30_gateway_modern.c 30_gateway_support.c
 add_dependencies(30_gateway_modern sb-gateway)
 sb_add_test(30_gateway_inputs SOURCES 30_gateway_inputs.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
 # Connector reloads: the subscription table, change detection, subscribe outcomes.
-sb_add_test(30_gateway_subs SOURCES 30_gateway_subs.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
-sb_add_test(30_gateway_notify SOURCES 30_gateway_notify.c
+sb_add_test(30_gateway_subs SOURCES 30_gateway_subs.c 30_gateway_inproc.c
+            LIBS sb_gateway_lib PkgConfig::CURL PkgConfig::CMOCKA Threads::Threads)
+sb_add_test(30_gateway_notify SOURCES 30_gateway_notify.c 30_gateway_inproc.c
             LIBS sb_gateway_lib sb_harness PkgConfig::CURL PkgConfig::CMOCKA Threads::Threads
             TIMEOUT 120)
 add_dependencies(30_gateway_notify sb-gateway)
 # MCP 2026-07-28 subscriptions/listen: the filter, the listen table, the streams.
-sb_add_test(30_gateway_listen SOURCES 30_gateway_listen.c
+sb_add_test(30_gateway_listen SOURCES 30_gateway_listen.c 30_gateway_inproc.c
             LIBS sb_gateway_lib sb_harness PkgConfig::CURL PkgConfig::CMOCKA Threads::Threads
             TIMEOUT 120)
