@@ -15,11 +15,45 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/sb_crypto.h"
 #include "common/sb_token.h"
 #include "30_gateway_inproc.h"
 
 sb_gateway_t *gi_gw;
 char gi_base [64];
+char gi_key_path [160];
+static uint8_t s_key [32];          /* the token key */
+
+//  ---------------------------------------------------------------------------
+//  Tokens
+
+int
+gi_key_make (const char *tag)
+{
+    if (sb_crypto_random (s_key, sizeof s_key))
+        return -1;
+    snprintf (gi_key_path, sizeof gi_key_path, "/tmp/sb-30-%s-key-%d", tag, (int) getpid ());
+    FILE *file = fopen (gi_key_path, "w");
+    if (!file)
+        return -1;
+    char hex [2 * sizeof s_key + 1];
+    sb_hex_encode (s_key, sizeof s_key, hex);
+    fprintf (file, "%s\n", hex);
+    return fclose (file) == 0? 0: -1;
+}
+
+char *
+gi_issue (const char *tenant, int64_t lifetime_s)
+{
+    sb_token_claims_t c;
+    memset (&c, 0, sizeof c);
+    snprintf (c.tenant, sizeof c.tenant, "%s", tenant);
+    snprintf (c.subject, sizeof c.subject, "tester");
+    snprintf (c.audience, sizeof c.audience, "%s/mcp", gi_base);
+    c.issued_at = time (NULL) - 10;
+    c.expires_at = time (NULL) + lifetime_s;
+    return sb_token_issue (&c, s_key, sizeof s_key);
+}
 
 //  ---------------------------------------------------------------------------
 //  Waiting

@@ -22,6 +22,15 @@
 
 extern sb_gateway_t *gi_gw;     /* the gateway in this process, or NULL */
 extern char gi_base [64];       /* http://127.0.0.1:port of the gateway under test */
+extern char gi_key_path [160];  /* the token key file gi_key_make wrote */
+
+/*  Makes a random token key and writes it (hex) to /tmp/sb-30-<tag>-key-<pid>
+    (gi_key_path) for --token-key-file. Returns 0 or -1. */
+int gi_key_make (const char *tag);
+
+/*  A token of that key for `tenant`, subject "tester", audience
+    gi_base/mcp, valid for `lifetime_s` seconds (new string). */
+char *gi_issue (const char *tenant, int64_t lifetime_s);
 
 /*  Monotonic milliseconds. */
 int64_t gi_now_ms (void);

@@ -55,8 +55,6 @@
 
 static int s_port;              /* its port */
 static char s_dir [128];        /* the connectors folder */
-static char s_key_path [160];   /* the token key file */
-static uint8_t s_key [32];
 static char *s_token;           /* tenant "acme" */
 static char *s_other;           /* tenant "globex" */
 static zlistx_t *s_open;        /* listen streams left open for test_listen_stop */
@@ -436,25 +434,6 @@ s_raw_close (s_raw_t *raw)
 //  ---------------------------------------------------------------------------
 //  Fixture
 
-static char *
-s_issue_for (const char *tenant, int64_t lifetime_s)
-{
-    sb_token_claims_t c;
-    memset (&c, 0, sizeof c);
-    snprintf (c.tenant, sizeof c.tenant, "%s", tenant);
-    snprintf (c.subject, sizeof c.subject, "tester");
-    snprintf (c.audience, sizeof c.audience, "%s/mcp", gi_base);
-    c.issued_at = time (NULL) - 10;
-    c.expires_at = time (NULL) + lifetime_s;
-    return sb_token_issue (&c, s_key, sizeof s_key);
-}
-
-static char *
-s_issue (const char *tenant)
-{
-    return s_issue_for (tenant, 3600);
-}
-
 static int
 s_setup (void **state)
 {
@@ -463,14 +442,8 @@ s_setup (void **state)
     zsys_handler_set (NULL);
     signal (SIGPIPE, SIG_IGN);          //  as sb-gateway's main: clients leave mid-stream
     sb_log_init ("gateway-test", SB_LOG_INFO);
-    if (sb_crypto_random (s_key, sizeof s_key))
+    if (gi_key_make ("listen"))
         return -1;
-    snprintf (s_key_path, sizeof s_key_path, "/tmp/sb-30-listen-key-%d", (int) getpid ());
-    FILE *file = fopen (s_key_path, "w");
-    char hex [65];
-    sb_hex_encode (s_key, sizeof s_key, hex);
-    fprintf (file, "%s\n", hex);
-    fclose (file);
     snprintf (s_dir, sizeof s_dir, "/tmp/sb-30-listen-%d", (int) getpid ());
     if (mkdir (s_dir, 0700))
         return -1;
@@ -483,15 +456,15 @@ s_setup (void **state)
     //  No broker: nothing here sends a job (the DEALER connects to nothing).
     char *argv [] = {
         "sb-gateway", "--listen", listen, "--broker", "tcp://127.0.0.1:9", "--token-key-file",
-        s_key_path, "--connectors", s_dir, "--public-url", gi_base, NULL
+        gi_key_path, "--connectors", s_dir, "--public-url", gi_base, NULL
     };
     sb_config_t *config = sb_config_new ("sb-gateway", sb_gateway_options);
     if (!config || sb_config_load (config, 11, argv))
         return -1;
     gi_gw = sb_gateway_new (config);
     sb_config_destroy (&config);
-    s_token = s_issue ("acme");
-    s_other = s_issue ("globex");
+    s_token = gi_issue ("acme", 3600);
+    s_other = gi_issue ("globex", 3600);
     return gi_gw && s_token && s_other? 0: -1;
 }
 
@@ -507,7 +480,7 @@ s_teardown (void **state)
     }
     free (s_token);
     free (s_other);
-    unlink (s_key_path);
+    unlink (gi_key_path);
     char path [256];
     snprintf (path, sizeof path, "%s/notes.json", s_dir);
     unlink (path);
@@ -547,7 +520,7 @@ s_legacy_session (gi_http_t **stream_p)
 static void
 test_streams_expire (void **state)
 {
-    char *brief = s_issue_for ("acme", 2);
+    char *brief = gi_issue ("acme", 2);
     size_t listeners = sb_subs_listeners (gi_gw->subs, NULL);
     gi_http_t *listen = s_listen (brief, "51", "{\"toolsListChanged\":true}", "{\"toolsListChanged\":true}");
     gi_http_t *h = gi_start ("POST", brief, NULL, NULL,

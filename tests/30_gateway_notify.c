@@ -49,8 +49,6 @@
 
 static zactor_t *s_broker;      /* the fake broker */
 static char s_dir [128];        /* the connectors folder */
-static char s_key_path [160];   /* the token key file */
-static uint8_t s_key [32];
 static char *s_token;           /* tenant "acme" */
 static char *s_other;           /* tenant "globex" */
 
@@ -220,19 +218,6 @@ s_tool_names (void)
 //  ---------------------------------------------------------------------------
 //  Fixture: the gateway in this process
 
-static char *
-s_issue (const char *tenant)
-{
-    sb_token_claims_t c;
-    memset (&c, 0, sizeof c);
-    snprintf (c.tenant, sizeof c.tenant, "%s", tenant);
-    snprintf (c.subject, sizeof c.subject, "tester");
-    snprintf (c.audience, sizeof c.audience, "%s/mcp", gi_base);
-    c.issued_at = time (NULL) - 10;
-    c.expires_at = time (NULL) + 3600;
-    return sb_token_issue (&c, s_key, sizeof s_key);
-}
-
 static int
 s_setup (void **state)
 {
@@ -244,14 +229,8 @@ s_setup (void **state)
     char *port_text = zstr_recv (s_broker);
     int broker_port = port_text? (int) strtol (port_text, NULL, 10): -1;
     zstr_free (&port_text);
-    if (broker_port <= 0 || sb_crypto_random (s_key, sizeof s_key))
+    if (broker_port <= 0 || gi_key_make ("notify"))
         return -1;
-    snprintf (s_key_path, sizeof s_key_path, "/tmp/sb-30-notify-key-%d", (int) getpid ());
-    FILE *file = fopen (s_key_path, "w");
-    char hex [65];
-    sb_hex_encode (s_key, sizeof s_key, hex);
-    fprintf (file, "%s\n", hex);
-    fclose (file);
     snprintf (s_dir, sizeof s_dir, "/tmp/sb-30-notify-%d", (int) getpid ());
     if (mkdir (s_dir, 0700))
         return -1;
@@ -263,7 +242,7 @@ s_setup (void **state)
     snprintf (broker, sizeof broker, "tcp://127.0.0.1:%d", broker_port);
     snprintf (gi_base, sizeof gi_base, "http://127.0.0.1:%d", port);
     char *argv [] = {
-        "sb-gateway", "--listen", listen, "--broker", broker, "--token-key-file", s_key_path,
+        "sb-gateway", "--listen", listen, "--broker", broker, "--token-key-file", gi_key_path,
         "--connectors", s_dir, "--public-url", gi_base, "--call-timeout-ms", "20000", NULL
     };
     sb_config_t *config = sb_config_new ("sb-gateway", sb_gateway_options);
@@ -271,8 +250,8 @@ s_setup (void **state)
         return -1;
     gi_gw = sb_gateway_new (config);
     sb_config_destroy (&config);
-    s_token = s_issue ("acme");
-    s_other = s_issue ("globex");
+    s_token = gi_issue ("acme", 3600);
+    s_other = gi_issue ("globex", 3600);
     return gi_gw && s_token && s_other? 0: -1;
 }
 
@@ -290,7 +269,7 @@ s_teardown (void **state)
     zactor_destroy (&s_broker);
     free (s_token);
     free (s_other);
-    unlink (s_key_path);
+    unlink (gi_key_path);
     gi_remove_dir (s_dir);
     curl_global_cleanup ();
     return 0;
@@ -518,10 +497,10 @@ test_sighup (void **state)
     char listen [64];
     snprintf (listen, sizeof listen, "127.0.0.1:%d", port);
     snprintf (gi_base, sizeof gi_base, "http://127.0.0.1:%d", port);
-    char *token = s_issue ("acme");
+    char *token = gi_issue ("acme", 3600);
     const char *argv [] = {
         sb_harness_bin ("sb-gateway"), "--listen", listen, "--broker", "tcp://127.0.0.1:9",
-        "--token-key-file", s_key_path, "--connectors", dir, "--public-url", gi_base, NULL
+        "--token-key-file", gi_key_path, "--connectors", dir, "--public-url", gi_base, NULL
     };
     pid_t gateway = sb_harness_spawn (argv, NULL);
     char health [128];
