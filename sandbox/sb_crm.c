@@ -376,19 +376,37 @@ sb_crm_get (sb_crm_t *self, sb_crm_type_t type, const char *id)
     return json_object_get (self->index [type], id);
 }
 
+//  Whether `hay` contains `needle` ignoring ASCII case, as strcasestr does
+//  in the C locale; `needle` is already lower-case. The fields searched are
+//  short, so the plain scan beats strcasestr's per-call set-up.
 static bool
-s_matches (const json_t *record, sb_crm_type_t type, const sb_crm_query_t *query)
+s_contains_nocase (const char *hay, const char *needle, size_t needle_len)
+{
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < needle_len && hay [i] && tolower ((unsigned char) hay [i]) == needle [i])
+            i++;
+        if (i == needle_len)
+            return true;
+    }
+    return false;
+}
+
+//  `q` is query->q in lower case (NULL or "" when there is none).
+static bool
+s_matches (const json_t *record, sb_crm_type_t type, const sb_crm_query_t *query,
+           const char *q, size_t q_len)
 {
     for (size_t i = 0; i < query->filter_count; i++) {
         const char *value = json_string_value (json_object_get (record, query->filter_names [i]));
         if (!value || strcmp (value, query->filter_values [i]))
             return false;
     }
-    if (!query->q || !*query->q)
+    if (!q || q_len == 0)
         return true;
     for (int f = 0; s_search_fields [type][f]; f++) {
         const char *value = json_string_value (json_object_get (record, s_search_fields [type][f]));
-        if (value && strcasestr (value, query->q))
+        if (value && s_contains_nocase (value, q, q_len))
             return true;
     }
     return false;
@@ -399,17 +417,27 @@ sb_crm_search (sb_crm_t *self, sb_crm_type_t type, const sb_crm_query_t *query,
                size_t *total, bool *more)
 {
     json_t *page = json_array ();
+    char *q = query->q? strdup (query->q): NULL;
+    if (!page || (query->q && !q)) {
+        json_decref (page);
+        free (q);
+        return NULL;
+    }
+    size_t q_len = q? strlen (q): 0;
+    for (size_t i = 0; i < q_len; i++)
+        q [i] = (char) tolower ((unsigned char) q [i]);
     size_t index;
     json_t *record;
     *total = 0;
     json_array_foreach (self->records [type], index, record) {
-        if (!s_matches (record, type, query))
+        if (!s_matches (record, type, query, q, q_len))
             continue;
         if (*total >= query->offset && *total < query->offset + query->limit)
             json_array_append (page, record);
         (*total)++;
     }
     *more = *total > query->offset + query->limit;
+    free (q);
     return page;
 }
 

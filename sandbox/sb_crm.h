@@ -63,7 +63,8 @@ size_t sb_crm_count (sb_crm_t *self, sb_crm_type_t type);
 json_t *sb_crm_get (sb_crm_t *self, sb_crm_type_t type, const char *id);
 
 /*  A page of matches (new array; records shared by reference), the total
-    number of matches, and whether more follow the page. */
+    number of matches, and whether more follow the page; NULL when memory
+    ran out. `q` matches case-insensitively (ASCII, as in the C locale). */
 json_t *sb_crm_search (sb_crm_t *self, sb_crm_type_t type, const sb_crm_query_t *query,
                        size_t *total, bool *more);
 
