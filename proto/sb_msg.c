@@ -641,22 +641,36 @@ sb_msg_set_broadcast (sb_msg_t *self, const char *tenant, const char *topic, zfr
     return 0;
 }
 
+//  Random bytes are fetched SB_CORR_POOL at a time: one getrandom call per
+//  32 IDs instead of one per call. The pool is per thread; a forked child
+//  that goes on without exec would repeat its parent's next IDs, and no
+//  switchboard process does that.
+#define SB_CORR_POOL  512
+
 void
 sb_msg_new_corr_id (char *buf)
 {
-    uint8_t bytes [16];
-    size_t got = 0;
-    while (got < sizeof bytes) {
-        ssize_t n = getrandom (bytes + got, sizeof bytes - got, 0);
-        if (n < 0 && errno != EINTR)
-            abort ();   //  no kernel randomness: nothing sensible to continue with
-        if (n > 0)
-            got += (size_t) n;
+    static __thread uint8_t pool [SB_CORR_POOL];
+    static __thread size_t used = SB_CORR_POOL;
+    enum { ID_BYTES = 16 };
+    if (used + ID_BYTES > sizeof pool) {
+        size_t got = 0;
+        while (got < sizeof pool) {
+            ssize_t n = getrandom (pool + got, sizeof pool - got, 0);
+            if (n < 0 && errno != EINTR)
+                abort ();   //  no kernel randomness: nothing sensible to continue with
+            if (n > 0)
+                got += (size_t) n;
+        }
+        used = 0;
     }
+    const uint8_t *bytes = pool + used;
     static const char hex [] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof bytes; i++) {
+    for (size_t i = 0; i < ID_BYTES; i++) {
         buf [2 * i] = hex [bytes [i] >> 4];
         buf [2 * i + 1] = hex [bytes [i] & 0xf];
     }
-    buf [2 * sizeof bytes] = 0;
+    buf [2 * ID_BYTES] = 0;
+    explicit_bzero (pool + used, ID_BYTES);     //  an ID's bytes are not kept once given out
+    used += ID_BYTES;
 }

@@ -455,6 +455,15 @@ test_names_and_ids (void **state)
     sb_msg_new_corr_id (b);
     assert_int_equal (strlen (a), 32);
     assert_string_not_equal (a, b);
+    //  Across several refills of the random pool: all hex, all different.
+    enum { IDS = 100 };
+    char ids [IDS][33];
+    for (int i = 0; i < IDS; i++) {
+        sb_msg_new_corr_id (ids [i]);
+        assert_int_equal (strspn (ids [i], "0123456789abcdef"), 32);
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal (ids [i], ids [j]);
+    }
 }
 
 int
