@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +251,120 @@ out:
     json_decref (header);
     json_decref (body);
     return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  The verified-token cache
+
+typedef struct {
+    char *token;                //  the token's text, NULL when the slot is empty
+    size_t len;
+    sb_token_claims_t claims;   //  what sb_token_verify gave for it
+} s_slot_t;
+
+struct _sb_token_cache_t {
+    uint8_t key [SB_MAX_TOKEN_PART];
+    size_t key_len;
+    char *audience;             //  NULL: no audience check
+    uint64_t seed;              //  hash seed, random per cache
+    uint64_t hits, misses;
+    s_slot_t slots [SB_TOKEN_CACHE_SLOTS];
+};
+
+sb_token_cache_t *
+sb_token_cache_new (const uint8_t *key, size_t key_len, const char *audience)
+{
+    if (!key || key_len < SB_MIN_TOKEN_KEY_LEN || key_len > SB_MAX_TOKEN_PART)
+        return NULL;
+    sb_token_cache_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    memcpy (self->key, key, key_len);
+    self->key_len = key_len;
+    if ((audience && !(self->audience = strdup (audience)))
+    ||  getrandom (&self->seed, sizeof self->seed, 0) != (ssize_t) sizeof self->seed) {
+        sb_token_cache_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+static void
+s_slot_clear (s_slot_t *slot)
+{
+    if (slot->token) {
+        explicit_bzero (slot->token, slot->len);
+        free (slot->token);
+    }
+    explicit_bzero (slot, sizeof *slot);
+}
+
+void
+sb_token_cache_destroy (sb_token_cache_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sb_token_cache_t *self = *self_p;
+    for (size_t i = 0; i < SB_TOKEN_CACHE_SLOTS; i++)
+        s_slot_clear (&self->slots [i]);
+    free (self->audience);
+    explicit_bzero (self, sizeof *self);
+    free (self);
+    *self_p = NULL;
+}
+
+//  FNV-1a over the token from a random start: picks a slot, nothing more
+//  (a collision costs a verification, never a wrong answer).
+static size_t
+s_slot_of (const sb_token_cache_t *self, const char *token, size_t len)
+{
+    uint64_t hash = 0xcbf29ce484222325ULL ^ self->seed;
+    for (size_t i = 0; i < len; i++)
+        hash = (hash ^ (unsigned char) token [i]) * 0x100000001b3ULL;
+    return (size_t) ((hash ^ (hash >> 32)) % SB_TOKEN_CACHE_SLOTS);
+}
+
+sb_token_rc_t
+sb_token_cache_verify (sb_token_cache_t *self, const char *token, int64_t now_s,
+                       sb_token_claims_t *claims)
+{
+    if (!self || !token || !claims)
+        return SB_TOKEN_MALFORMED;
+    size_t len = strnlen (token, SB_MAX_TOKEN_LEN + 1);
+    if (len == 0 || len > SB_MAX_TOKEN_LEN)
+        return SB_TOKEN_MALFORMED;
+    s_slot_t *slot = &self->slots [s_slot_of (self, token, len)];
+    if (slot->token && slot->len == len && sb_crypto_equal (slot->token, token, len)) {
+        if (slot->claims.expires_at < now_s - SB_TOKEN_LEEWAY_S) {
+            s_slot_clear (slot);
+            self->misses++;
+            return SB_TOKEN_EXPIRED;
+        }
+        self->hits++;
+        *claims = slot->claims;
+        return SB_TOKEN_OK;
+    }
+    self->misses++;
+    sb_token_rc_t rc = sb_token_verify (token, self->key, self->key_len, self->audience,
+                                        now_s, claims);
+    if (rc == SB_TOKEN_OK) {
+        char *copy = malloc (len);
+        if (copy) {                 //  no memory: verified all the same, just not kept
+            memcpy (copy, token, len);
+            s_slot_clear (slot);
+            slot->token = copy;
+            slot->len = len;
+            slot->claims = *claims;
+        }
+    }
+    return rc;
+}
+
+void
+sb_token_cache_counts (const sb_token_cache_t *self, uint64_t *hits, uint64_t *misses)
+{
+    *hits = self? self->hits: 0;
+    *misses = self? self->misses: 0;
 }
 
 const char *

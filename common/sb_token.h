@@ -47,6 +47,38 @@ sb_token_rc_t sb_token_verify (const char *token, const uint8_t *key, size_t key
                                sb_token_claims_t *claims)
     __attribute__ ((warn_unused_result));
 
+/*  A cache of verified tokens, so that a client sending the same token on
+    every request has its signature checked and its claims decoded once.
+    It is keyed on the whole token text, compared in constant time: a hit
+    is a token this cache already verified with its own key and audience,
+    so it proves nothing new and skips nothing that could differ. Expiry is
+    checked again on every hit against the caller's clock. Direct-mapped,
+    SB_TOKEN_CACHE_SLOTS entries chosen by a hash seeded at random: a new
+    token takes its slot from whichever token held it. Only tokens that
+    verified are kept; refusals are never cached. Not thread-safe: one
+    cache per event loop. */
+#define SB_TOKEN_CACHE_SLOTS    1024
+
+typedef struct _sb_token_cache_t sb_token_cache_t;
+
+/*  A new, empty cache verifying with `key` (copied) and `audience` (copied;
+    NULL to skip the audience check). NULL on a short key or no memory. */
+sb_token_cache_t *sb_token_cache_new (const uint8_t *key, size_t key_len, const char *audience);
+
+/*  Destroys the cache, wiping the keys and tokens it held. NULL-safe. */
+void sb_token_cache_destroy (sb_token_cache_t **self_p);
+
+/*  sb_token_verify (token, key, key_len, audience, now_s, claims) with the
+    cache's key and audience, answered from the cache when `token` (NUL-
+    terminated) verified before and has not expired. */
+sb_token_rc_t sb_token_cache_verify (sb_token_cache_t *self, const char *token, int64_t now_s,
+                                     sb_token_claims_t *claims)
+    __attribute__ ((warn_unused_result));
+
+/*  Counters for tests and stats: verifications answered from the cache,
+    and those that had to verify the token. */
+void sb_token_cache_counts (const sb_token_cache_t *self, uint64_t *hits, uint64_t *misses);
+
 /*  Human-readable reason for an rc ("expired", "bad signature"…). */
 const char *sb_token_strerror (sb_token_rc_t rc);
 

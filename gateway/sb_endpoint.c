@@ -84,8 +84,8 @@ s_authenticate (sb_gateway_t *self, h2o_req_t *req, sb_token_claims_t *claims)
     char token [SB_MAX_TOKEN_LEN + 1];
     memcpy (token, start, len);
     token [len] = 0;
-    sb_token_rc_t rc = sb_token_verify (token, self->key, self->key_len, self->audience,
-                                        sb_clock_wall_ms () / 1000, claims);
+    sb_token_rc_t rc = sb_token_cache_verify (self->tokens, token, sb_clock_wall_ms () / 1000,
+                                              claims);
     if (rc != SB_TOKEN_OK) {
         char message [128];
         snprintf (message, sizeof message, "The access token was refused: %s.", sb_token_strerror (rc));

@@ -238,10 +238,11 @@ sb_gateway_new (sb_config_t *config)
         goto fail;
     self->tools_page_size = (size_t) sb_config_int (config, "tools-page-size");
     self->sessions = sb_sessions_new (self->key, self->key_len);
+    self->tokens = sb_token_cache_new (self->key, self->key_len, self->audience);
     self->origin = sb_origin_new (sb_config_str (config, "allowed-origins"),
                                   sb_config_str (config, "allowed-hosts"),
                                   sb_config_str (config, "public-url"));
-    if (!self->sessions || !self->origin)
+    if (!self->sessions || !self->tokens || !self->origin)
         goto fail;
     const char *dir = sb_config_str (config, "connectors");
     self->connectors_dir = strdup (dir);
@@ -313,6 +314,7 @@ sb_gateway_destroy (sb_gateway_t **self_p)
         free (self->server);
     sb_connectors_destroy (&self->connectors);
     sb_subs_destroy (&self->subs);
+    sb_token_cache_destroy (&self->tokens);
     free (self->connectors_dir);
     free (self->metadata);
     memset (self->key, 0, sizeof self->key);

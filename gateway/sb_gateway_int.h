@@ -41,6 +41,7 @@ struct _sb_gateway_t {
     sb_sse_hub_t *sse;                          /* SSE streams and the replay ring */
     size_t tools_page_size;                     /* --tools-page-size */
     uint8_t key [SB_MAX_TOKEN_KEY_LEN];         /* HS256 token key */
+    sb_token_cache_t *tokens;                   /* bearer tokens verified with it */
     size_t key_len;                             /* bytes of key */
     char audience [SB_MAX_PUBLIC_URL_LEN + 8];  /* <public-url>/mcp */
     char www_authenticate [SB_MAX_PUBLIC_URL_LEN + 96];  /* 401 challenge, no error */

@@ -1,6 +1,6 @@
 /*  tests/13_token_unit.c — unit tests of common/sb_token: issue/verify
     round trip, expiry, signature, tampering, refused algorithms, audience,
-    garbage and over-long input. */
+    garbage and over-long input; the verified-token cache. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -221,6 +221,79 @@ test_too_long (void **state)
     }
 }
 
+//  The cache answers a token it verified, with the same claims; it never
+//  keeps a refusal, re-checks expiry on every hit, and a token differing
+//  in one byte is verified (and refused) in full.
+static void
+test_cache (void **state)
+{
+    (void) state;
+    assert_null (sb_token_cache_new (s_key, 8, AUD));           //  key too short
+    sb_token_cache_t *cache = sb_token_cache_new (s_key, sizeof s_key, AUD);
+    assert_non_null (cache);
+    sb_token_claims_t in, out, direct;
+    s_claims (&in, NOW, NOW + 60);
+    char *token = sb_token_issue (&in, s_key, sizeof s_key);
+    assert_non_null (token);
+    uint64_t hits, misses;
+
+    assert_int_equal (sb_token_cache_verify (cache, token, NOW, &out), SB_TOKEN_OK);
+    assert_int_equal (sb_token_verify (token, s_key, sizeof s_key, AUD, NOW, &direct), SB_TOKEN_OK);
+    assert_memory_equal (&out, &direct, sizeof out);
+    memset (&out, 0, sizeof out);
+    assert_int_equal (sb_token_cache_verify (cache, token, NOW + 1, &out), SB_TOKEN_OK);
+    assert_memory_equal (&out, &direct, sizeof out);
+    sb_token_cache_counts (cache, &hits, &misses);
+    assert_int_equal (hits, 1);
+    assert_int_equal (misses, 1);
+
+    //  One byte changed in the signature: a miss, and refused.
+    char *tampered = strdup (token);
+    size_t len = strlen (tampered);
+    tampered [len - 2] = tampered [len - 2] == 'A'? 'B': 'A';
+    assert_int_equal (sb_token_cache_verify (cache, tampered, NOW, &out), SB_TOKEN_BAD_SIG);
+    assert_int_equal (sb_token_cache_verify (cache, tampered, NOW, &out), SB_TOKEN_BAD_SIG);
+    sb_token_cache_counts (cache, &hits, &misses);
+    assert_int_equal (hits, 1);
+    assert_int_equal (misses, 3);
+
+    //  Past exp and the leeway: refused on the hit, and dropped.
+    assert_int_equal (sb_token_cache_verify (cache, token, NOW + 60 + 31, &out), SB_TOKEN_EXPIRED);
+    assert_int_equal (sb_token_cache_verify (cache, token, NOW + 60 + 31, &out), SB_TOKEN_EXPIRED);
+    sb_token_cache_counts (cache, &hits, &misses);
+    assert_int_equal (hits, 1);
+    assert_int_equal (misses, 5);
+
+    //  Audience and key are the cache's own.
+    sb_token_cache_t *other = sb_token_cache_new (s_key, sizeof s_key, "https://elsewhere/mcp");
+    assert_int_equal (sb_token_cache_verify (other, token, NOW, &out), SB_TOKEN_AUDIENCE);
+    assert_int_equal (sb_token_cache_verify (other, token, NOW, &out), SB_TOKEN_AUDIENCE);
+    sb_token_cache_destroy (&other);
+    static const uint8_t key2 [32] = "fedcba9876543210fedcba9876543210";
+    other = sb_token_cache_new (key2, sizeof key2, AUD);
+    assert_int_equal (sb_token_cache_verify (other, token, NOW, &out), SB_TOKEN_BAD_SIG);
+    sb_token_cache_destroy (&other);
+
+    //  Garbage and NULLs, through the cache.
+    assert_int_equal (sb_token_cache_verify (cache, "", NOW, &out), SB_TOKEN_MALFORMED);
+    assert_int_equal (sb_token_cache_verify (cache, "a.b.c", NOW, &out), SB_TOKEN_MALFORMED);
+    assert_int_equal (sb_token_cache_verify (NULL, token, NOW, &out), SB_TOKEN_MALFORMED);
+
+    //  More tokens than slots: all verify; the cache stays bounded.
+    for (int i = 0; i < SB_TOKEN_CACHE_SLOTS + 50; i++) {
+        s_claims (&in, NOW, NOW + 3600 + i);
+        char *each = sb_token_issue (&in, s_key, sizeof s_key);
+        assert_int_equal (sb_token_cache_verify (cache, each, NOW, &out), SB_TOKEN_OK);
+        assert_int_equal (out.expires_at, NOW + 3600 + i);
+        free (each);
+    }
+    free (tampered);
+    free (token);
+    sb_token_cache_destroy (&cache);
+    assert_null (cache);
+    sb_token_cache_destroy (&cache);
+}
+
 int
 main (void)
 {
@@ -234,6 +307,7 @@ main (void)
         cmocka_unit_test (test_wrong_audience),
         cmocka_unit_test (test_garbage),
         cmocka_unit_test (test_too_long),
+        cmocka_unit_test (test_cache),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
