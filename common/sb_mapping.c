@@ -304,7 +304,10 @@ sb_mapping_parse (sb_tool_t *self, const json_t *result, const char *where, char
     return 0;
 }
 
-//  Keeps only `fields` of an object (new reference).
+//  Keeps only `fields` of an object (new reference). The kept values are
+//  shared with `item`, not copied: results are built, checked, printed and
+//  freed, and nothing writes into them on the way. Field names were checked
+//  as UTF-8 when the connector loaded.
 static json_t *
 s_project (const json_t *item, const json_t *fields)
 {
@@ -314,9 +317,12 @@ s_project (const json_t *item, const json_t *fields)
     size_t index;
     json_t *field;
     json_array_foreach (fields, index, field) {
-        json_t *value = json_object_get (item, json_string_value (field));
-        if (value)
-            json_object_set_new (out, json_string_value (field), json_deep_copy (value));
+        json_t *value = json_object_getn (item, json_string_value (field), json_string_length (field));
+        if (value && json_object_setn_nocheck (out, json_string_value (field),
+                                               json_string_length (field), value) != 0) {
+            json_decref (out);
+            return NULL;
+        }
     }
     return out;
 }
