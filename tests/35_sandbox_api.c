@@ -109,7 +109,22 @@ test_search (void **state)
     json_t *item;
     json_array_foreach (items, index, item)
         assert_non_null (strcasestr (json_string_value (json_object_get (item, "name")), "acme"));
-    assert_true (json_integer_value (json_object_get (json, "total")) >= 1);
+    json_int_t total = json_integer_value (json_object_get (json, "total"));
+    assert_true (total >= 1);
+    json_decref (json);
+    //  Case is ignored on both sides, anywhere in the text.
+    json = s_call ("GET", "/v1/accounts?q=aCmE&limit=5", s_auth, NULL, &status);
+    assert_int_equal (json_integer_value (json_object_get (json, "total")), total);
+    json_decref (json);
+    json = s_call ("GET", "/v1/accounts?q=CME%20cOR&limit=5", s_auth, NULL, &status);
+    assert_int_equal (status, 200);
+    assert_string_equal (json_string_value (json_object_get (
+        json_array_get (json_object_get (json, "items"), 0), "name")), "Acme Corp");
+    json_decref (json);
+    //  Non-ASCII text is compared as it is (no match here, no harm).
+    json = s_call ("GET", "/v1/accounts?q=%C3%A9%C3%A9", s_auth, NULL, &status);
+    assert_int_equal (status, 200);
+    assert_int_equal (json_array_size (json_object_get (json, "items")), 0);
     json_decref (json);
 
     //  Contacts match on email and company too; a filter narrows.
