@@ -10,6 +10,7 @@
     machine-readable _meta {error_type, upstream_status, retry_after}. The
     text stays short on purpose: ChatGPT reads all of it on every call. */
 #include "common/sb_connector_int.h"
+#include "common/sb_json.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -374,7 +375,7 @@ s_map_success (const sb_tool_t *tool, long status, const char *body, size_t body
         s_text_add (&text, ".");
         return s_ok_result (text.data, json_object ());
     }
-    root = body ? json_loadb (body, body_len, 0, NULL) : NULL;
+    root = body ? sb_json_parse (body, body_len, 0, NULL) : NULL;
     json_t *target = root ? s_pointer_get (root, tool->pointer) : NULL;
     bool shape_ok = tool->map_kind == SB_MAP_LIST ? json_is_array (target)
                                                   : json_is_object (target);
@@ -438,7 +439,7 @@ out:
 static bool
 s_upstream_message (const char *body, size_t body_len, char *buf, size_t size)
 {
-    json_t *root = body ? json_loadb (body, body_len, 0, NULL) : NULL;
+    json_t *root = body ? sb_json_parse (body, body_len, 0, NULL) : NULL;
     json_t *message = json_object_get (root, "message");
     if (!json_is_string (message))
         message = json_object_get (root, "error_description");
@@ -452,7 +453,7 @@ s_upstream_message (const char *body, size_t body_len, char *buf, size_t size)
 static long
 s_retry_after (const char *body, size_t body_len)
 {
-    json_t *root = body ? json_loadb (body, body_len, 0, NULL) : NULL;
+    json_t *root = body ? sb_json_parse (body, body_len, 0, NULL) : NULL;
     json_t *value = json_object_get (root, "retry_after");
     long seconds = -1;
     if (json_is_integer (value) && json_integer_value (value) >= 0
@@ -529,10 +530,10 @@ sb_tool_result_text (const json_t *result)
     json_t *content = json_object_get (result, "content");
     if (!json_is_object (structured) || !json_is_array (content)
     ||  json_is_true (json_object_get (result, "isError")))
-        return json_dumps (result, JSON_COMPACT);
+        return sb_json_dump (result, NULL);
     //  The data once as text; the rest around it, without the data, which
     //  is spliced back in instead of being serialised a second time.
-    char *data = json_dumps (structured, JSON_COMPACT);
+    char *data = sb_json_dump (structured, NULL);
     json_t *items = json_copy (content);
     json_t *rest = json_copy ((json_t *) result);
     char *head = NULL, *text = NULL;
@@ -540,7 +541,7 @@ sb_tool_result_text (const json_t *result)
     &&  json_array_append_new (items, json_pack ("{s:s, s:s}", "type", "text", "text", data)) == 0
     &&  json_object_set (rest, "content", items) == 0
     &&  json_object_del (rest, "structuredContent") == 0)
-        head = json_dumps (rest, JSON_COMPACT);
+        head = sb_json_dump (rest, NULL);
     size_t head_len = head? strlen (head): 0;
     if (head_len >= 2 && head [head_len - 1] == '}') {
         static const char key [] = ",\"structuredContent\":";

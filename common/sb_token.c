@@ -6,6 +6,7 @@
     claims are parsed, so unsigned JSON never gets further than the header. */
 #include "common/sb_token.h"
 #include "common/sb_crypto.h"
+#include "common/sb_json.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -125,7 +126,7 @@ s_decode_json_part (const char *part, size_t len)
     json_t *obj = NULL;
     size_t out_len = 0;
     if (sb_base64url_decode (part, len, buf, SB_MAX_TOKEN_PART, &out_len) == 0) {
-        obj = json_loadb ((const char *) buf, out_len, JSON_REJECT_DUPLICATES, NULL);
+        obj = sb_json_parse ((const char *) buf, out_len, JSON_REJECT_DUPLICATES, NULL);
         if (obj && !json_is_object (obj)) {
             json_decref (obj);
             obj = NULL;

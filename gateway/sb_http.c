@@ -1,5 +1,6 @@
 /*  gateway/sb_http.c — h2o request/response helpers for JSON endpoints. */
 #include "gateway/sb_http.h"
+#include "common/sb_json.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -71,7 +72,7 @@ void
 sb_http_send_error (h2o_req_t *req, int status, const char *error, const char *message)
 {
     json_t *obj = json_pack ("{s:s, s:s}", "error", error, "message", message);
-    char *text = obj? json_dumps (obj, JSON_COMPACT): NULL;
+    char *text = obj? sb_json_dump (obj, NULL): NULL;
     sb_http_send_json (req, status, text? text: "{\"error\":\"internal\"}");
     free (text);
     json_decref (obj);

@@ -2,6 +2,7 @@
     the mapping of broker replies into tool results. Every error a person may
     see is a full sentence. */
 #include "gateway/sb_mcp.h"
+#include "common/sb_json.h"
 #include "gateway/sb_relay.h"
 #include "gateway/sb_session.h"
 #include "gateway/sb_subs.h"
@@ -265,7 +266,7 @@ s_tools_call (sb_rpc_t *rpc, sb_connectors_t *connectors, sb_mcp_outcome_t *out)
         json_decref (empty);
         return;
     }
-    out->args = json_dumps (args, JSON_COMPACT);
+    out->args = sb_json_dump (args, NULL);
     json_decref (empty);
     json_t *meta = json_object_get (rpc->params, "_meta");
     json_t *token = json_is_object (meta)? json_object_get (meta, "progressToken"): NULL;
@@ -343,7 +344,7 @@ s_not_found (sb_rpc_t *rpc, const char *uri, sb_mcp_outcome_t *out)
                                "data", "uri", uri);
     out->action = SB_MCP_REPLY;
     out->http_status = 200;
-    out->body = reply? json_dumps (reply, JSON_COMPACT): NULL;
+    out->body = reply? sb_json_dump (reply, NULL): NULL;
     json_decref (reply);
     if (!out->body)
         s_error (out, 200, rpc->id, SB_RPC_RESOURCE_NOT_FOUND, "Resource not found");

@@ -2,6 +2,7 @@
     Every check fails into one INVALID outcome with the standard code and a
     sentence; nothing here trusts the body's shape. */
 #include "gateway/sb_rpc.h"
+#include "common/sb_json.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,7 +38,7 @@ sb_rpc_parse (const char *body, size_t len, sb_rpc_t *rpc)
         return s_invalid (rpc, SB_RPC_INVALID_REQUEST, "Request body is larger than %u bytes",
                           (unsigned) SB_MAX_HTTP_BODY);
     json_error_t error;
-    rpc->root = json_loadb (body, len, JSON_DECODE_ANY, &error);
+    rpc->root = sb_json_parse (body, len, JSON_DECODE_ANY, &error);
     if (!rpc->root)
         return s_invalid (rpc, SB_RPC_PARSE_ERROR, "Parse error: %s (line %d, column %d)",
                           error.text, error.line, error.column);
@@ -104,7 +105,7 @@ s_reply (const json_t *id, const char *key, json_t *member)
     ||  json_object_set_new (reply, "id", id_copy)
     ||  json_object_set (reply, key, member))
         goto out;
-    text = json_dumps (reply, JSON_COMPACT);
+    text = sb_json_dump (reply, NULL);
 out:
     json_decref (member);
     json_decref (reply);

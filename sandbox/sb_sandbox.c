@@ -3,6 +3,7 @@
     fault injection (delays run on h2o timers, so a delayed request never
     blocks the loop or any other request). */
 #include "sandbox/sb_sandbox_int.h"
+#include "common/sb_json.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -117,7 +118,7 @@ s_sandbox_of (h2o_req_t *req)
 void
 sb_sandbox_send_json (h2o_req_t *req, int status, json_t *body)
 {
-    char *text = json_dumps (body, JSON_COMPACT);
+    char *text = sb_json_dump (body, NULL);
     json_decref (body);
     if (!text) {
         status = 500;

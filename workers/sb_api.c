@@ -12,6 +12,7 @@
     Every mapped result of a tool with an outputSchema is checked against
     it; a mismatch is answered as an isError result, never passed on. */
 #include "workers/sb_api.h"
+#include "common/sb_json.h"
 #include "workers/sb_fixture.h"
 #include "common/sb_clock.h"
 #include "common/sb_connector.h"
@@ -607,8 +608,8 @@ s_tools_call (sb_api_t *self, sb_worker_job_t *job)
         return;
     }
     json_error_t jerr;
-    json_t *args = json_loads (spec->args && *spec->args ? spec->args : "{}",
-                               JSON_REJECT_DUPLICATES, &jerr);
+    const char *args_text = spec->args && *spec->args ? spec->args : "{}";
+    json_t *args = sb_json_parse (args_text, strlen (args_text), JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object (args)) {
         json_decref (args);
         sb_worker_job_fail (&job, "malformed job: args is not a JSON object");
