@@ -37,6 +37,8 @@ struct _sb_api_t {
     int retry_timer;                /* reactor timer for the nearest retry */
     zlistx_t *calls;                /* every live s_call_t (owned via their jobs) */
     sb_fixture_t *fixtures;         /* builtin tools (workers/sb_fixture.c) */
+    CURL *idle [SB_API_IDLE_HANDLES];   /* finished transfer handles, reset, for reuse */
+    size_t idle_count;
 };
 
 struct _s_call_t {
@@ -113,9 +115,18 @@ s_call_destroy (s_call_t **call_p)
     if (!call)
         return;
     if (call->easy) {
+        sb_api_t *api = call->api;
         if (call->in_multi)
-            curl_multi_remove_handle (call->api->multi, call->easy);
-        curl_easy_cleanup (call->easy);
+            curl_multi_remove_handle (api->multi, call->easy);
+        //  Kept for the next call: reset drops every option (URL, headers,
+        //  this call's pointers) and keeps nothing of the call's but the
+        //  multi handle's connection cache, which holds no request data.
+        if (api->idle_count < SB_API_IDLE_HANDLES) {
+            curl_easy_reset (call->easy);
+            api->idle [api->idle_count++] = call->easy;
+        }
+        else
+            curl_easy_cleanup (call->easy);
     }
     if (call->handle)
         zlistx_delete (call->api->calls, call->handle);
@@ -209,7 +220,8 @@ s_on_write (char *data, size_t size, size_t nmemb, void *arg)
 static int
 s_call_prepare (s_call_t *call)
 {
-    CURL *easy = curl_easy_init ();
+    sb_api_t *api = call->api;
+    CURL *easy = api->idle_count? api->idle [--api->idle_count]: curl_easy_init ();
     if (!easy)
         return -1;
     call->easy = easy;
@@ -828,6 +840,8 @@ sb_api_destroy (sb_api_t **self_p)
         zlistx_destroy (&self->calls);
     }
     sb_fixture_destroy (&self->fixtures);
+    while (self->idle_count)
+        curl_easy_cleanup (self->idle [--self->idle_count]);
     if (self->multi)
         curl_multi_cleanup (self->multi);
     if (self->reactor) {

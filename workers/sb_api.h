@@ -23,6 +23,7 @@
 #define SB_MAX_API_RESPONSE     (8u << 20)  /* upstream body kept, whatever the connector says */
 #define SB_API_MAX_CONNECTIONS  (SB_MAX_REACTOR_ITEMS - 64) /* open upstream sockets; more calls queue in curl */
 #define SB_API_CACHED_CONNECTIONS 256       /* idle keep-alive connections kept */
+#define SB_API_IDLE_HANDLES     64          /* finished curl handles kept for reuse */
 
 typedef struct _sb_api_t sb_api_t;
 
