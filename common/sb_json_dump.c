@@ -24,6 +24,7 @@
     C stack. Cycles are only looked for past SB_JSON_MAX_DEPTH, where a tree
     from a parser never goes and where every cycle eventually leads. */
 #include "common/sb_json.h"
+#include "common/sb_json_int.h"
 
 #include <locale.h>
 #include <math.h>
@@ -109,52 +110,6 @@ s_putc (s_out_t *out, char c)
     return true;
 }
 
-//  Length of the UTF-8 sequence at `p` (first byte >= 0x80) when it is
-//  valid and fits before `end`, else 0. The same sequences as jansson's
-//  utf8_iterate takes: 2 to 4 bytes, no overlongs, no surrogates, nothing
-//  past U+10FFFF.
-static inline size_t
-s_utf8_length (const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p [0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t length;
-    if (c >= 0xC2 && c <= 0xDF)
-        length = 2;
-    else
-    if (c >= 0xE0 && c <= 0xEF) {
-        length = 3;
-        if (c == 0xE0) lo = 0xA0;                   // overlong
-        if (c == 0xED) hi = 0x9F;                   // surrogates
-    }
-    else
-    if (c >= 0xF0 && c <= 0xF4) {
-        length = 4;
-        if (c == 0xF0) lo = 0x90;                   // overlong
-        if (c == 0xF4) hi = 0x8F;                   // past U+10FFFF
-    }
-    else
-        return 0;
-    if ((size_t) (end - p) < length || p [1] < lo || p [1] > hi)
-        return 0;
-    for (size_t i = 2; i < length; i++)
-        if (p [i] < 0x80 || p [i] > 0xBF)
-            return 0;
-    return length;
-}
-
-//  The 8 bytes at `p` as a number whose lowest byte is p [0].
-static inline uint64_t
-s_load8 (const unsigned char *p)
-{
-    uint64_t word;
-    memcpy (&word, p, 8);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    word = __builtin_bswap64 (word);
-#endif
-    return word;
-}
-
 //  Stores `word` at `w`, its lowest byte first.
 static inline void
 s_store8 (unsigned char *w, uint64_t word)
@@ -165,7 +120,7 @@ s_store8 (unsigned char *w, uint64_t word)
     memcpy (w, &word, 8);
 }
 
-//  The `n` (1 to 7) bytes at `p` as s_load8 would load them, without
+//  The `n` (1 to 7) bytes at `p` as sb_json_load8 would load them, without
 //  reading past them; the bytes above are spaces, which need no escape.
 static inline uint64_t
 s_load_short (const unsigned char *p, size_t n)
@@ -188,19 +143,6 @@ s_load_short (const unsigned char *p, size_t n)
     else
         word = p [0];
     return word | (0x2020202020202020ull << (8 * n));
-}
-
-//  Marks with 0x80 the lowest byte of `word` that is below 0x20, '"', '\\'
-//  or 0x80 and up (no mark: none is). Bytes above a marked one may be
-//  marked wrongly (borrows), so only the lowest mark counts.
-static inline uint64_t
-s_special (uint64_t word)
-{
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    uint64_t quote = word ^ (ones * '"');
-    uint64_t backslash = word ^ (ones * '\\');
-    return ((word - ones * 0x20) | word
-            | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)) & high;
 }
 
 //  Writes the `len` bytes at `str` as a JSON string. Returns 0, -1 when
@@ -229,9 +171,9 @@ s_string (s_out_t *out, const char *str, size_t len)
         while (p < chunk_end) {
             size_t avail = (size_t) (end - p);
             size_t n = avail < 8? avail: 8;
-            uint64_t word = n == 8? s_load8 (p): s_load_short (p, n);
+            uint64_t word = n == 8? sb_json_load8 (p): s_load_short (p, n);
             s_store8 (w, word);                 // clean bytes stay; the rest is overwritten
-            uint64_t special = s_special (word);
+            uint64_t special = sb_json_special8 (word);
             if (!special) {
                 p += n;
                 w += n;
@@ -242,7 +184,7 @@ s_string (s_out_t *out, const char *str, size_t len)
             w += clean;
             unsigned char c = *p;
             if (c >= 0x80) {
-                size_t length = s_utf8_length (p, end);
+                size_t length = sb_json_utf8_len (p, end);
                 if (length == 0) {
                     out->used = committed;
                     return 1;

@@ -28,6 +28,7 @@
     fixed when the key is first inserted, and a later duplicate replaces the
     value in place, whether inserted before or after its value is filled. */
 #include "common/sb_json.h"
+#include "common/sb_json_int.h"
 
 #include <errno.h>
 #include <float.h>
@@ -169,50 +170,12 @@ s_fail_memory (s_parse_t *self)
     s_fail (self, json_error_out_of_memory, self->p, "out of memory");
 }
 
-//  Length of the UTF-8 sequence at p (a byte >= 0x80), or 0 when it is
-//  not valid: an overlong, a surrogate, past U+10FFFF, or cut short.
-static inline size_t
-s_utf8_len (const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = *p;
-    size_t len;
-    unsigned char low = 0x80, high = 0xBF;      // the second byte's range
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else
-    if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            low = 0xA0;                         // no overlongs
-        else
-        if (c == 0xED)
-            high = 0x9F;                        // no surrogates
-    }
-    else
-    if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            low = 0x90;                         // no overlongs
-        else
-        if (c == 0xF4)
-            high = 0x8F;                        // nothing past U+10FFFF
-    }
-    else
-        return 0;
-    if ((size_t) (end - p) < len || p [1] < low || p [1] > high)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (p [i] < 0x80 || p [i] > 0xBF)
-            return 0;
-    return len;
-}
-
 //  Whether the byte at p, which jansson's stream is about to read, makes it
 //  fail: a byte >= 0x80 that does not start a valid UTF-8 sequence. Reports it.
 static inline bool
 s_bad_byte (s_parse_t *self, const unsigned char *p)
 {
-    if (p < self->end && *p >= 0x80 && !s_utf8_len (p, self->end)) {
+    if (p < self->end && *p >= 0x80 && !sb_json_utf8_len (p, self->end)) {
         s_fail (self, json_error_invalid_utf8, p, "unable to decode byte 0x%x", *p);
         return true;
     }
@@ -270,19 +233,6 @@ s_hex4 (const unsigned char *p)
     return (long) ((a << 12) | (b << 8) | (c << 4) | d);
 }
 
-//  Nonzero when one of the eight bytes in x is '"', '\\', below 0x20 or
-//  >= 0x80; its lowest set bit marks the first such byte (in memory
-//  order on a little-endian machine); bits above it may be false alarms
-//  (a borrow carried from that byte).
-static inline uint64_t
-s_special8 (uint64_t x)
-{
-    const uint64_t ones = 0x0101010101010101ull;
-    uint64_t quote = x ^ (ones * '"');
-    uint64_t backslash = x ^ (ones * '\\');
-    return ((x - ones * 0x20) | (quote - ones) | (backslash - ones) | x) & (ones * 0x80);
-}
-
 //  A string token, self->token at its opening quote. As jansson, reads it
 //  whole first: a control byte, a bad escape or bad UTF-8 anywhere in it is
 //  reported before a bad surrogate, which is reported at the closing quote.
@@ -297,18 +247,14 @@ s_lex_string (s_parse_t *self)
     long bad_unicode = -1, bad_second = -1;     // the first bad \u escape(s)
 
     while (true) {
-#if defined (__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         while (end - p >= 8) {
-            uint64_t x;
-            memcpy (&x, p, 8);
-            uint64_t special = s_special8 (x);
+            uint64_t special = sb_json_special8 (sb_json_load8 (p));
             if (special) {
                 p += __builtin_ctzll (special) >> 3;
                 goto special;
             }
             p += 8;
         }
-#endif
         while (p < end && *p != '"' && *p != '\\' && *p >= 0x20 && *p < 0x80)
             p++;
         if (p == end) {
@@ -320,7 +266,7 @@ special:;
         if (c == '"')
             break;
         if (c >= 0x80) {
-            size_t len = s_utf8_len (p, end);
+            size_t len = sb_json_utf8_len (p, end);
             if (!len) {
                 s_fail (self, json_error_invalid_utf8, p, "unable to decode byte 0x%x", c);
                 return S_TOKEN_ERROR;
@@ -673,7 +619,7 @@ s_lex_other (s_parse_t *self)
     }
     if (c >= 0x80) {
         //  A whole character that starts no token, or bad UTF-8.
-        size_t len = s_utf8_len (p, end);
+        size_t len = sb_json_utf8_len (p, end);
         if (!len) {
             s_fail (self, json_error_invalid_utf8, p, "unable to decode byte 0x%x", c);
             return S_TOKEN_ERROR;

@@ -5,6 +5,7 @@
     code points past U+10FFFF, and \u escapes must pair surrogates, as
     jansson (what the rest of switchboard parses with) requires. */
 #include "common/sb_json_scan.h"
+#include "common/sb_json_int.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -83,32 +84,6 @@ s_hex4 (s_scan_t *s)
     return value;
 }
 
-//  One UTF-8 sequence starting at a byte >= 0x80 (RFC 3629 table).
-static bool
-s_utf8 (s_scan_t *s)
-{
-    unsigned char c = *s->p++;
-    int more;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) more = 1;
-    else if (c == 0xE0) { more = 2; lo = 0xA0; }
-    else if (c == 0xED) { more = 2; hi = 0x9F; }      // no surrogates
-    else if (c >= 0xE1 && c <= 0xEF) more = 2;
-    else if (c == 0xF0) { more = 3; lo = 0x90; }
-    else if (c == 0xF4) { more = 3; hi = 0x8F; }      // nothing past U+10FFFF
-    else if (c >= 0xF1 && c <= 0xF3) more = 3;
-    else return false;
-    if (s->end - s->p < more)
-        return false;
-    if (*s->p < lo || *s->p > hi)
-        return false;
-    s->p++;
-    for (int i = 1; i < more; i++, s->p++)
-        if (*s->p < 0x80 || *s->p > 0xBF)
-            return false;
-    return true;
-}
-
 //  A string, the opening quote already consumed. Sets *plain to whether it
 //  held no escapes (so its raw bytes are its value).
 static bool
@@ -116,6 +91,17 @@ s_string (s_scan_t *s, bool *plain)
 {
     *plain = true;
     while (s->p < s->end) {
+        //  The plain part eight bytes at a time.
+        while (s->end - s->p >= 8) {
+            uint64_t special = sb_json_special8 (sb_json_load8 (s->p));
+            if (special) {
+                s->p += __builtin_ctzll (special) >> 3;
+                break;
+            }
+            s->p += 8;
+        }
+        if (s->p >= s->end)
+            break;
         unsigned char c = *s->p;
         if (c == '"') {
             s->p++;
@@ -124,8 +110,10 @@ s_string (s_scan_t *s, bool *plain)
         if (c < 0x20)
             return false;
         if (c >= 0x80) {
-            if (!s_utf8 (s))
+            size_t len = sb_json_utf8_len (s->p, s->end);
+            if (len == 0)
                 return false;
+            s->p += len;
             continue;
         }
         s->p++;
