@@ -1,6 +1,7 @@
 /*  common/sb_json_int.h — what the JSON scanner, reader and writer share:
-    the UTF-8 rule jansson applies, and the eight-bytes-at-a-time test that
-    lets each of them skip the plain part of a string. Internal to common/. */
+    the UTF-8 rule jansson applies, \u escapes' hex digits, and the eight-
+    bytes-at-a-time test that lets each of them skip the plain part of a
+    string. Internal to common/. */
 #ifndef SB_JSON_INT_H_INCLUDED
 #define SB_JSON_INT_H_INCLUDED
 
@@ -43,6 +44,31 @@ sb_json_utf8_len (const unsigned char *p, const unsigned char *end)
         if (p [i] < 0x80 || p [i] > 0xBF)
             return 0;
     return len;
+}
+
+/*  The value of the hex digit `c`, or -1 when it is not one. */
+static inline int
+sb_json_hex (unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/*  The value of the four hex digits at `p` (all four must be readable),
+    or -1 when one is not a hex digit. */
+static inline long
+sb_json_hex4 (const unsigned char *p)
+{
+    int a = sb_json_hex (p [0]), b = sb_json_hex (p [1]);
+    int c = sb_json_hex (p [2]), d = sb_json_hex (p [3]);
+    if ((a | b | c | d) < 0)
+        return -1;
+    return (long) ((a << 12) | (b << 8) | (c << 4) | d);
 }
 
 /*  The 8 bytes at `p` as a number whose lowest byte is p [0]. */

@@ -211,28 +211,6 @@ s_buffer_grow (s_buffer_t *self, size_t more, size_t hint)
     return true;
 }
 
-static inline int
-s_hex (unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-//  The four hex digits at p, or -1.
-static inline long
-s_hex4 (const unsigned char *p)
-{
-    int a = s_hex (p [0]), b = s_hex (p [1]), c = s_hex (p [2]), d = s_hex (p [3]);
-    if ((a | b | c | d) < 0)
-        return -1;
-    return (long) ((a << 12) | (b << 8) | (c << 4) | d);
-}
-
 //  A string token, self->token at its opening quote. As jansson, reads it
 //  whole first: a control byte, a bad escape or bad UTF-8 anywhere in it is
 //  reported before a bad surrogate, which is reported at the closing quote.
@@ -309,7 +287,7 @@ special:;
             for (int i = 0; i < 4; i++, p++) {
                 if (s_bad_byte (self, p))
                     return S_TOKEN_ERROR;
-                int digit = p < end? s_hex (*p): -1;
+                int digit = p < end? sb_json_hex (*p): -1;
                 if (digit < 0) {
                     s_fail (self, json_error_invalid_syntax, p < end? p + 1: p, "invalid escape");
                     return S_TOKEN_ERROR;
@@ -322,7 +300,7 @@ special:;
             if (value >= 0xD800 && value <= 0xDBFF) {
                 //  A high surrogate: a low one must follow. When the next
                 //  escape is a \u without four hex digits, the loop finds it.
-                long low = end - p >= 6 && p [0] == '\\' && p [1] == 'u'? s_hex4 (p + 2): -1;
+                long low = end - p >= 6 && p [0] == '\\' && p [1] == 'u'? sb_json_hex4 (p + 2): -1;
                 if (low >= 0xDC00 && low <= 0xDFFF) {
                     unsigned long code = 0x10000 + ((unsigned long) (value - 0xD800) << 10)
                                        + (unsigned long) (low - 0xDC00);

@@ -72,15 +72,8 @@ s_hex4 (s_scan_t *s)
 {
     if (s->end - s->p < 4)
         return -1;
-    long value = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char c = *s->p++;
-        value <<= 4;
-        if (c >= '0' && c <= '9')      value |= c - '0';
-        else if (c >= 'a' && c <= 'f') value |= c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') value |= c - 'A' + 10;
-        else return -1;
-    }
+    long value = sb_json_hex4 (s->p);
+    s->p += 4;
     return value;
 }
 
