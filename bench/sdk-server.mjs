@@ -3,7 +3,7 @@
 // stateless, JSON responses — the SDK's documented stateless pattern, one
 // server and transport per request) on node's own http module, exposing a
 // `search_accounts` tool with the same input schema as the sandbox
-// connector's. Its tool does no I/O: it answers from memory, so the figure
+// connector's, and `test_simple_text` as the conformance connector has it. Its tool does no I/O: it answers from memory, so the figure
 // is an upper bound for the SDK, while switchboard's tool goes through the
 // broker and a worker to the sandbox CRM.
 //
@@ -33,6 +33,11 @@ function newServer() {
       structuredContent: { items, count: items.length },
     };
   });
+  // The same trivial tool the conformance connector's worker fixture answers:
+  // bench/compare's "no tool work" row compares the two paths alone.
+  server.registerTool('test_simple_text', {
+    description: 'Tests simple text content response',
+  }, async () => ({ content: [{ type: 'text', text: 'This is a simple text response for testing.' }] }));
   return server;
 }
 
