@@ -8,6 +8,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,18 +144,63 @@ sb_hex_decode (const char *in, uint8_t *out, size_t out_size, size_t *out_len)
     return 0;
 }
 
+//  HMAC (RFC 2104) over SHA-256 from a digest fetched once. OpenSSL 3's
+//  one-shot HMAC () looks the MAC and the digest up by name on every call,
+//  which cost more than the hashing itself on a token or session ID.
+#define SB_SHA256_BLOCK  64
+
+static EVP_MD *s_sha256;
+static pthread_once_t s_sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+s_sha256_fetch (void)
+{
+    s_sha256 = EVP_MD_fetch (NULL, "SHA256", NULL);
+}
+
+//  H (head || data) into out, on `ctx`; false on failure.
+static bool
+s_digest2 (EVP_MD_CTX *ctx, const uint8_t *head, size_t head_len,
+           const uint8_t *data, size_t len, uint8_t *out)
+{
+    unsigned int out_len = 0;
+    return EVP_DigestInit_ex2 (ctx, s_sha256, NULL)
+        && EVP_DigestUpdate (ctx, head, head_len)
+        && (len == 0 || EVP_DigestUpdate (ctx, data, len))
+        && EVP_DigestFinal_ex (ctx, out, &out_len)
+        && out_len == SB_HMAC_SHA256_LEN;
+}
+
 void
 sb_hmac_sha256 (const uint8_t *key, size_t key_len, const uint8_t *data,
                 size_t len, uint8_t out [SB_HMAC_SHA256_LEN])
 {
-    unsigned int out_len = SB_HMAC_SHA256_LEN;
-    static const uint8_t empty [1] = { 0 };
-    //  HMAC() treats a NULL key as "reuse the previous one"; never pass NULL.
     //  Failure here means OpenSSL is broken: fatal, never a zero MAC that
     //  could compare equal to an attacker's.
-    if (key_len > INT_MAX
-    || !HMAC (EVP_sha256 (), key? key: empty, (int) key_len,
-              data? data: empty, len, out, &out_len))
+    pthread_once (&s_sha256_once, s_sha256_fetch);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
+    if (!s_sha256 || !ctx)
+        abort ();
+    uint8_t block [SB_SHA256_BLOCK] = { 0 };
+    if (key_len > SB_SHA256_BLOCK) {            //  long keys are hashed first
+        if (!s_digest2 (ctx, key, key_len, NULL, 0, block))
+            abort ();
+    }
+    else
+    if (key_len)
+        memcpy (block, key, key_len);
+    uint8_t pad [SB_SHA256_BLOCK], inner [SB_HMAC_SHA256_LEN];
+    for (size_t i = 0; i < SB_SHA256_BLOCK; i++)
+        pad [i] = block [i] ^ 0x36;
+    bool ok = s_digest2 (ctx, pad, sizeof pad, data, data? len: 0, inner);
+    for (size_t i = 0; i < SB_SHA256_BLOCK; i++)
+        pad [i] = block [i] ^ 0x5c;
+    ok = ok && s_digest2 (ctx, pad, sizeof pad, inner, sizeof inner, out);
+    EVP_MD_CTX_free (ctx);
+    OPENSSL_cleanse (block, sizeof block);
+    OPENSSL_cleanse (pad, sizeof pad);
+    OPENSSL_cleanse (inner, sizeof inner);
+    if (!ok)
         abort ();
 }
 

@@ -1,6 +1,7 @@
 /*  gateway/sb_session.c — signed, stateless MCP session IDs and the
     bounded set of sessions ended on this gateway. */
 #include "gateway/sb_session.h"
+#include "common/sb_json.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -177,7 +178,7 @@ sb_sessions_verify (sb_sessions_t *self, const char *id, size_t len, int64_t now
     size_t size = 0;
     if (sb_base64url_decode (payload_b64, payload_len, payload, sizeof payload, &size))
         return -1;
-    json_t *doc = json_loadb ((const char *) payload, size, 0, NULL);
+    json_t *doc = sb_json_parse ((const char *) payload, size, 0, NULL);
     json_t *tenant = json_object_get (doc, "t");
     json_t *protocol = json_object_get (doc, "v");
     json_t *caps = json_object_get (doc, "c");

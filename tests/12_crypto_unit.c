@@ -11,6 +11,9 @@
 
 #include "common/sb_crypto.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 static void
 test_base64url_vectors (void **state)
 {
@@ -92,6 +95,30 @@ test_hmac_rfc4231 (void **state)
     sb_hmac_sha256 (key, sizeof key, (const uint8_t *) "Hi There", 8, mac);
     sb_hex_encode (mac, sizeof mac, hex);
     assert_string_equal (hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+
+    //  RFC 4231 test case 6: a key longer than the block is hashed first.
+    uint8_t long_key [131];
+    memset (long_key, 0xaa, sizeof long_key);
+    const char *text = "Test Using Larger Than Block-Size Key - Hash Key First";
+    sb_hmac_sha256 (long_key, sizeof long_key, (const uint8_t *) text, strlen (text), mac);
+    sb_hex_encode (mac, sizeof mac, hex);
+    assert_string_equal (hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+
+    //  Against OpenSSL's own HMAC () for every key length around the block
+    //  size (0 to 130 bytes) and data of 0 to 199 bytes.
+    uint8_t bytes [200];
+    for (size_t i = 0; i < sizeof bytes; i++)
+        bytes [i] = (uint8_t) (i * 37 + 11);
+    for (size_t key_len = 0; key_len <= 130; key_len++) {
+        size_t data_len = (key_len * 7) % sizeof bytes;
+        uint8_t reference [SB_HMAC_SHA256_LEN];
+        unsigned int reference_len = 0;
+        static const uint8_t zero [1] = { 0 };
+        assert_non_null (HMAC (EVP_sha256 (), key_len? bytes + 50: zero, (int) key_len,
+                               data_len? bytes: zero, data_len, reference, &reference_len));
+        sb_hmac_sha256 (bytes + 50, key_len, data_len? bytes: NULL, data_len, mac);
+        assert_memory_equal (mac, reference, sizeof mac);
+    }
 }
 
 static void
