@@ -283,7 +283,8 @@ s_on_reply (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
     if (status != SB_STATUS_OK)
         sb_log_info ("call_failed", "status=%s", sb_status_name (status));
     if (call->sse) {
-        if (!body || sb_sse_send (call->sse, body))
+        //  The reply and the end of the stream in one write.
+        if (!body || sb_sse_send_last (&call->sse, body))
             sb_log_warn ("sse_reply_lost", "the reply could not be built or kept");
     }
     else
@@ -517,7 +518,7 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
     if (stream) {
         //  Event IDs and priming serve resumption, which 2026-07-28 dropped.
         bool priming = strcmp (ctx->protocol, SB_PROTOCOL_PRIMING) >= 0;
-        call->sse = sb_sse_open (self->sse, req, ctx->owner, priming? SB_SSE_PRIMING: 0);
+        call->sse = sb_sse_open (self->sse, req, ctx->owner, priming? SB_SSE_PRIMING: SB_SSE_QUIET);
         if (!call->sse) {
             zframe_destroy (&payload);
             sb_http_send_error (req, 500, "internal", "Out of memory.");

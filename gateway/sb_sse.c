@@ -319,7 +319,8 @@ sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, int flags)
         int n = snprintf (text, sizeof text, "id: %s\nretry: %d\ndata: \n\n", id, SB_SSE_RETRY_MS);
         s_conn_append (conn, text, (size_t) n);
     }
-    else    //  a comment, so that the headers go out now
+    else
+    if (!(flags & SB_SSE_QUIET))    //  a comment, so that the headers go out now
         S_APPEND_LITERAL (conn, ": stream open\n\n");
     sb_log_debug ("sse_opened", "stream=%" PRIu64 " standalone=%d listen=%d", stream->number,
                   standalone, stream->listen);
@@ -327,8 +328,10 @@ sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, int flags)
     return stream;
 }
 
-int
-sb_sse_send (sb_sse_t *stream, const char *json)
+//  One event on `stream`; with `last`, the stream ends after it (freed),
+//  the event and the final chunk going out in one h2o_send.
+static int
+s_send (sb_sse_t *stream, const char *json, bool last)
 {
     char id [SB_MAX_SSE_EVENT_ID_LEN] = "";
     if (!stream->unnumbered)
@@ -339,8 +342,11 @@ sb_sse_send (sb_sse_t *stream, const char *json)
         lines += *p == '\n';
     size_t size = strlen (id) + 32 + strlen (json) + 7 * lines + 2;
     char *text = malloc (size);
-    if (!text)
+    if (!text) {
+        if (last)
+            s_stream_free (stream);
         return -1;
+    }
     size_t len = (size_t) snprintf (text, size, "%s%s%sevent: message\n",
                                     *id? "id: ": "", id, *id? "\n": "");
     const char *line = json;
@@ -364,9 +370,26 @@ sb_sse_send (sb_sse_t *stream, const char *json)
         free (text);                //  nobody can ask for it again
     else
         s_ring_add (stream->hub, stream, text, len);
+    if (last)
+        s_stream_free (stream);     //  ends the connection: pending bytes and final chunk
+    else
     if (conn)
         s_conn_flush (conn);
     return 0;
+}
+
+int
+sb_sse_send (sb_sse_t *stream, const char *json)
+{
+    return s_send (stream, json, false);
+}
+
+int
+sb_sse_send_last (sb_sse_t **stream_p, const char *json)
+{
+    sb_sse_t *stream = *stream_p;
+    *stream_p = NULL;
+    return s_send (stream, json, true);
 }
 
 void

@@ -65,6 +65,9 @@ void sb_sse_hub_destroy (sb_sse_hub_t **self_p);
                                    (2026-07-28: no Last-Event-ID) */
 #define SB_SSE_LISTEN       8   /* with SB_SSE_STANDALONE: a listen stream (see above); probed
                                    every SB_SSE_PROBE_MS like a 2026-07-28 call stream */
+#define SB_SSE_QUIET        16  /* without SB_SSE_PRIMING: nothing is written at open, so the
+                                   headers leave with the first event (a call answered before
+                                   any notification takes one write, not three) */
 
 /*  Starts a 200 text/event-stream response on `req` (headers the caller
     added stay; X-Accel-Buffering: no is added so proxies pass events on at
@@ -89,6 +92,11 @@ void sb_sse_on_gone (sb_sse_t *stream, sb_sse_gone_fn *fn, void *arg);
     with a new ID, and keeps it for resumption. Returns 0, or -1 when out of
     memory. The stream need not be connected. */
 int sb_sse_send (sb_sse_t *stream, const char *json);
+
+/*  sb_sse_send, then sb_sse_end, the event and the end of the response
+    leaving in one write when the connection is idle. Nulls *stream_p;
+    the stream is ended even when sending fails (-1, out of memory). */
+int sb_sse_send_last (sb_sse_t **stream_p, const char *json);
 
 /*  Ends a GET or listen stream cleanly (final chunk; its owner told first
     through on_gone, as when the client leaves) once the wall clock passes

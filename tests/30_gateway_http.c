@@ -915,9 +915,11 @@ test_sse_post_response (void **state)
     free (id);
 }
 
-//  A 2025-06-18 session has no priming event: its stream opens with a
-//  comment. Every byte of the stream must be text: a hand-counted length
-//  once sent a NUL after that comment, which SSE parsers choke on.
+//  A 2025-06-18 session has no priming event: a call's stream writes
+//  nothing at open, so its headers, its one event and its end leave
+//  together. Every byte of the stream must be text: a hand-counted length
+//  once sent a NUL after the comment that used to open it, which SSE
+//  parsers choke on.
 static void
 test_sse_2025_06_18_stream_is_clean (void **state)
 {
@@ -938,6 +940,7 @@ test_sse_2025_06_18_stream_is_clean (void **state)
     assert_true (r.len > 0);
     assert_null (memchr (r.body, 0, r.len));
     assert_int_equal (strlen (r.body), r.len);
+    assert_true (strncmp (r.body, "id: ", 4) == 0);   //  no comment before the event
     s_events_t events;
     char *copy;
     s_parse_sse (r.body, &events, &copy);
