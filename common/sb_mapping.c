@@ -533,19 +533,29 @@ sb_tool_result_text (const json_t *result)
         return sb_json_dump (result, NULL);
     //  The data once as text; the rest around it, without the data, which
     //  is spliced back in instead of being serialised a second time.
-    char *data = sb_json_dump (structured, NULL);
+    size_t data_len = 0;
+    char *data = sb_json_dump (structured, &data_len);
     json_t *items = json_copy (content);
     json_t *rest = json_copy ((json_t *) result);
+    //  The text item, without json_pack's UTF-8 pass over text sb_json_dump
+    //  has just written (valid by construction).
+    json_t *item = data? json_object (): NULL;
+    bool built = item && items && rest
+        && json_object_set_new_nocheck (item, "type", json_string_nocheck ("text")) == 0
+        && json_object_set_new_nocheck (item, "text", json_stringn_nocheck (data, data_len)) == 0;
+    if (!built) {
+        json_decref (item);
+        item = NULL;
+    }
     char *head = NULL, *text = NULL;
-    if (data && items && rest
-    &&  json_array_append_new (items, json_pack ("{s:s, s:s}", "type", "text", "text", data)) == 0
+    if (item
+    &&  json_array_append_new (items, item) == 0        //  takes the item, even on failure
     &&  json_object_set (rest, "content", items) == 0
     &&  json_object_del (rest, "structuredContent") == 0)
         head = sb_json_dump (rest, NULL);
     size_t head_len = head? strlen (head): 0;
     if (head_len >= 2 && head [head_len - 1] == '}') {
         static const char key [] = ",\"structuredContent\":";
-        size_t data_len = strlen (data);
         text = malloc (head_len - 1 + sizeof key - 1 + data_len + 2);
         if (text) {
             char *at = text;

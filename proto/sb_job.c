@@ -213,21 +213,48 @@ sb_job_clear (sb_job_t *job)
     memset (job, 0, sizeof *job);
 }
 
+//  A msgpack writer into a fixed buffer (the packer's callback).
+typedef struct {
+    char data [64];
+    size_t used;
+} s_head_t;
+
+static int
+s_head_write (void *arg, const char *buf, size_t len)
+{
+    s_head_t *head = arg;
+    if (len > sizeof head->data - head->used)
+        return -1;
+    memcpy (head->data + head->used, buf, len);
+    head->used += len;
+    return 0;
+}
+
 zframe_t *
 sb_job_result_encode (const char *result_json)
 {
-    if (!result_json || strlen (result_json) > SB_MAX_JSON_SIZE)
+    size_t len = result_json? strlen (result_json): 0;
+    if (!result_json || len > SB_MAX_JSON_SIZE)
         return NULL;
-    msgpack_sbuffer sbuf;
-    msgpack_sbuffer_init (&sbuf);
+    //  Everything before the result's bytes is packed on the stack, then
+    //  the frame is made at its exact size: results are the largest
+    //  payloads, and this spares a growing buffer and a copy of each.
+    s_head_t head = { .used = 0 };
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 2);
-    msgpack_pack_str (&pk, 1);
-    msgpack_pack_str_body (&pk, "v", 1);
-    msgpack_pack_uint32 (&pk, SB_JOB_VERSION);
-    s_pack_kv (&pk, "result", result_json);
-    return s_frame_from (&sbuf);
+    msgpack_packer_init (&pk, &head, s_head_write);
+    if (msgpack_pack_map (&pk, 2)
+    ||  msgpack_pack_str (&pk, 1) || msgpack_pack_str_body (&pk, "v", 1)
+    ||  msgpack_pack_uint32 (&pk, SB_JOB_VERSION)
+    ||  msgpack_pack_str (&pk, 6) || msgpack_pack_str_body (&pk, "result", 6)
+    ||  msgpack_pack_str (&pk, len)
+    ||  head.used + len > SB_MAX_PAYLOAD_SIZE)
+        return NULL;
+    zframe_t *frame = zframe_new (NULL, head.used + len);
+    if (frame) {
+        memcpy (zframe_data (frame), head.data, head.used);
+        memcpy (zframe_data (frame) + head.used, result_json, len);
+    }
+    return frame;
 }
 
 int

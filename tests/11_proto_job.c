@@ -50,6 +50,28 @@ test_result_round_trip (void **state)
     sb_job_result_clear (&result);
     zframe_destroy (&frame);
     assert_null (sb_job_result_encode (NULL));
+
+    //  Every msgpack string header size, up to the largest result allowed;
+    //  the frame is exactly as long as the map it holds.
+    const size_t sizes [] = { 0, 31, 32, 255, 256, 65535, 65536, SB_MAX_JSON_SIZE };
+    char *text = malloc (SB_MAX_JSON_SIZE + 2);
+    assert_non_null (text);
+    memset (text, 'x', SB_MAX_JSON_SIZE + 1);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes [0]; i++) {
+        text [sizes [i]] = 0;
+        frame = sb_job_result_encode (text);
+        assert_non_null (frame);
+        assert_true (zframe_size (frame) > sizes [i] && zframe_size (frame) <= sizes [i] + 16);
+        assert_int_equal (sb_job_result_decode (zframe_data (frame), zframe_size (frame), &result), 0);
+        assert_int_equal (strlen (result.result), sizes [i]);
+        assert_memory_equal (result.result, text, sizes [i]);
+        sb_job_result_clear (&result);
+        zframe_destroy (&frame);
+        text [sizes [i]] = 'x';
+    }
+    text [SB_MAX_JSON_SIZE + 1] = 0;
+    assert_null (sb_job_result_encode (text));          //  one byte too many
+    free (text);
 }
 
 static int
