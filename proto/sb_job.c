@@ -80,6 +80,20 @@ s_check_version (const msgpack_object *o)
     return (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 >= 1) ? 0 : -1;
 }
 
+//  A task id: 1..SB_MAX_TASK_ID_LEN bytes, each printable ASCII but space
+//  (it goes into logs and JSON as is, and is a primary key).
+static bool
+s_task_id_valid (const char *task)
+{
+    size_t len = strlen (task);
+    if (len == 0 || len > SB_MAX_TASK_ID_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char) task [i] < 0x21 || (unsigned char) task [i] > 0x7e)
+            return false;
+    return true;
+}
+
 static void
 s_pack_uint (msgpack_packer *pk, const char *key, uint32_t value)
 {
@@ -97,14 +111,21 @@ sb_job_encode (const sb_job_t *job)
     ||  (job->tool && strlen (job->tool) > SB_MAX_NAME_LEN)
     ||  (job->args && strlen (job->args) > SB_MAX_JSON_SIZE)
     ||  (job->inputs && strlen (job->inputs) > SB_MAX_JSON_SIZE)
-    ||  (job->inputs && job->round > SB_MAX_INPUT_ROUNDS))
+    ||  ((job->inputs || job->task) && job->round > SB_MAX_INPUT_ROUNDS)
+    ||  (job->task && !s_task_id_valid (job->task))
+    ||  (job->subject && strlen (job->subject) > SB_MAX_SUBJECT_LEN)
+    ||  (job->data && strlen (job->data) > SB_MAX_JSON_SIZE))
         return NULL;
 
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init (&sbuf);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    size_t keys = 2 + !!job->connector + !!job->tool + !!job->args + (job->inputs? 3: 0);
+    //  caps and round go with inputs, and with a task (task/create keeps
+    //  them for the task's later rounds even when no answer came yet).
+    bool rounds = job->inputs || job->task;
+    size_t keys = 2 + !!job->connector + !!job->tool + !!job->args + !!job->inputs
+                + (rounds? 2: 0) + !!job->task + !!job->subject + !!job->data;
     msgpack_pack_map (&pk, keys);
     msgpack_pack_str (&pk, 1);
     msgpack_pack_str_body (&pk, "v", 1);
@@ -116,11 +137,18 @@ sb_job_encode (const sb_job_t *job)
         s_pack_kv (&pk, "tool", job->tool);
     if (job->args)
         s_pack_kv (&pk, "args", job->args);
-    if (job->inputs) {
+    if (job->inputs)
         s_pack_kv (&pk, "inputs", job->inputs);
+    if (rounds) {
         s_pack_uint (&pk, "caps", job->caps);
         s_pack_uint (&pk, "round", job->round? job->round: 1);
     }
+    if (job->task)
+        s_pack_kv (&pk, "task", job->task);
+    if (job->subject)
+        s_pack_kv (&pk, "subject", job->subject);
+    if (job->data)
+        s_pack_kv (&pk, "data", job->data);
     return s_frame_from (&sbuf);
 }
 
@@ -186,6 +214,9 @@ sb_job_decode (const uint8_t *data, size_t size, sb_job_t *job)
         { "tool", SB_MAX_NAME_LEN, &job->tool },
         { "args", SB_MAX_JSON_SIZE, &job->args },
         { "inputs", SB_MAX_JSON_SIZE, &job->inputs },
+        { "task", SB_MAX_TASK_ID_LEN, &job->task },
+        { "subject", SB_MAX_SUBJECT_LEN, &job->subject },
+        { "data", SB_MAX_JSON_SIZE, &job->data },
     };
     const s_uint_field_t uints [] = {
         { "caps", 0, UINT32_MAX, &job->caps },
@@ -193,7 +224,8 @@ sb_job_decode (const uint8_t *data, size_t size, sb_job_t *job)
     };
     if (s_decode_fields (data, size, fields, sizeof fields / sizeof fields [0],
                          uints, sizeof uints / sizeof uints [0])
-    ||  !job->op || !*job->op) {
+    ||  !job->op || !*job->op
+    ||  (job->task && !s_task_id_valid (job->task))) {
         sb_job_clear (job);
         return SB_MSG_MALFORMED;
     }
@@ -210,6 +242,9 @@ sb_job_clear (sb_job_t *job)
     free (job->tool);
     free (job->args);
     free (job->inputs);
+    free (job->task);
+    free (job->subject);
+    free (job->data);
     memset (job, 0, sizeof *job);
 }
 

@@ -2,7 +2,8 @@
     REPLY/RESULT frames), msgpack maps. The broker never reads these.
 
     Job:    { "v": 1, "op": str, "connector": str, "tool": str, "args": str,
-              "inputs": str, "caps": uint, "round": uint }
+              "inputs": str, "caps": uint, "round": uint,
+              "task": str, "subject": str, "data": str }
             op "tools/call": run connector tool with args (JSON object text)
             op "ping":       prove the worker (and its database) is alive
             inputs (MCP 2026-07-28 calls only): the client's answers so far,
@@ -10,6 +11,9 @@
             questions go back as an input-required result, never as ASK.
             caps: the SB_JOB_CAP_* the client declared; round: which
             request of the call this is (1 = the first, no requestState).
+            task, subject, data (the task store's ops, service "task",
+            workers/sb_task_role.h): the task's id, the token's subject
+            (the user; "" allowed), and op-specific JSON text.
     Result: { "v": 1, "result": str }    result: JSON text. For tools/call it
             is an MCP CallToolResult (content, structuredContent, isError, _meta).
 
@@ -28,6 +32,8 @@
 #define SB_MAX_JSON_SIZE        (SB_MAX_PAYLOAD_SIZE - 1024)  /* args / result text */
 #define SB_MAX_INPUT_ROUNDS     16          /* input-required rounds one call may take */
 #define SB_MAX_INPUT_KEY_LEN    64          /* an inputRequests key, bytes */
+#define SB_MAX_TASK_ID_LEN      64          /* a task id: printable ASCII, no space, bytes */
+#define SB_MAX_SUBJECT_LEN      256         /* a token's subject (the user), bytes */
 
 /*  Client capabilities a job carries (the "caps" bits). */
 #define SB_JOB_CAP_SAMPLING     0x01u       /* sampling/createMessage */
@@ -42,8 +48,11 @@ typedef struct {
     char *tool;         /* tools/call: tool name */
     char *args;         /* tools/call: arguments, JSON object text */
     char *inputs;       /* 2026-07-28 calls: the client's answers, JSON object text; NULL: none */
-    uint32_t caps;      /* with inputs: SB_JOB_CAP_* bits */
-    uint32_t round;     /* with inputs: 1..SB_MAX_INPUT_ROUNDS (0 when absent) */
+    uint32_t caps;      /* with inputs or a task: SB_JOB_CAP_* bits */
+    uint32_t round;     /* with inputs or a task: 1..SB_MAX_INPUT_ROUNDS (0 when absent) */
+    char *task;         /* task store ops: the task id, 1..SB_MAX_TASK_ID_LEN bytes 0x21..0x7e */
+    char *subject;      /* task store ops: the token's subject, ≤ SB_MAX_SUBJECT_LEN bytes */
+    char *data;         /* task store ops: op-specific JSON text, ≤ SB_MAX_JSON_SIZE bytes */
 } sb_job_t;
 
 /*  A result payload. */
@@ -51,16 +60,18 @@ typedef struct {
     char *result;       /* JSON text */
 } sb_job_result_t;
 
-/*  Encodes a job into a new frame; NULL if a field breaks a limit, op is
+/*  Encodes a job into a new frame; NULL if a field breaks a limit (a task
+    id that is empty or holds a byte outside 0x21..0x7e included), op is
     NULL or the whole payload is larger than SB_MAX_PAYLOAD_SIZE. "caps" and
-    "round" are written only with inputs (round 0 is written as 1). */
+    "round" are written only with inputs or a task (round 0 is written as 1). */
 zframe_t *sb_job_encode (const sb_job_t *job);
 
 /*  Decodes `size` bytes into `job` (zeroed by the caller or by sb_job_clear).
     Returns 0, or -2 (SB_MSG_MALFORMED) with `job` cleared: a known key of the
-    wrong type, text over its limit or with a NUL byte, "caps" above
-    UINT32_MAX, "round" outside 1..SB_MAX_INPUT_ROUNDS, or no "op". With
-    inputs and no "round", round is 1. */
+    wrong type, text over its limit or with a NUL byte, a "task" that is
+    empty or holds a byte outside 0x21..0x7e, "caps" above UINT32_MAX,
+    "round" outside 1..SB_MAX_INPUT_ROUNDS, or no "op". With inputs and no
+    "round", round is 1. */
 int sb_job_decode (const uint8_t *data, size_t size, sb_job_t *job);
 
 /*  Frees the strings of `job` and zeroes it. */

@@ -261,6 +261,185 @@ test_job_malformed (void **state)
     assert_int_equal (sb_job_decode (NULL, 0, &job), SB_MSG_MALFORMED);
 }
 
+//  The task store's fields: task id, subject, data.
+static void
+test_job_task_fields (void **state)
+{
+    sb_job_t in = { .op = "task/create", .task = "AbC-_09xyz", .subject = "user@example.com",
+                    .connector = "sandbox-crm", .tool = "create_task", .args = "{}",
+                    .data = "{\"ttlMs\":60000,\"pollIntervalMs\":1000,\"runMs\":30000}" };
+    zframe_t *frame = sb_job_encode (&in);
+    assert_non_null (frame);
+    sb_job_t out = { 0 };
+    assert_int_equal (sb_job_decode (zframe_data (frame), zframe_size (frame), &out), 0);
+    assert_string_equal (out.op, "task/create");
+    assert_string_equal (out.task, in.task);
+    assert_string_equal (out.subject, in.subject);
+    assert_string_equal (out.data, in.data);
+    assert_string_equal (out.tool, "create_task");
+    assert_null (out.inputs);
+    sb_job_clear (&out);
+    assert_null (out.task);
+    assert_null (out.subject);
+    assert_null (out.data);
+    zframe_destroy (&frame);
+
+    //  With a task, caps and round travel without inputs (task/create of a
+    //  call whose client has answered nothing yet).
+    in.caps = SB_JOB_CAP_ELICITATION;
+    in.round = 2;
+    frame = sb_job_encode (&in);
+    assert_int_equal (sb_job_decode (zframe_data (frame), zframe_size (frame), &out), 0);
+    assert_int_equal (out.caps, SB_JOB_CAP_ELICITATION);
+    assert_int_equal (out.round, 2);
+    assert_null (out.inputs);
+    sb_job_clear (&out);
+    zframe_destroy (&frame);
+    in.round = SB_MAX_INPUT_ROUNDS + 1;
+    assert_null (sb_job_encode (&in));
+
+    //  An empty subject is a subject; absent fields stay NULL.
+    sb_job_t get = { .op = "task/get", .task = "t1", .subject = "" };
+    frame = sb_job_encode (&get);
+    assert_non_null (frame);
+    assert_int_equal (sb_job_decode (zframe_data (frame), zframe_size (frame), &out), 0);
+    assert_string_equal (out.subject, "");
+    assert_null (out.data);
+    sb_job_clear (&out);
+    zframe_destroy (&frame);
+
+    //  Every limit, at its edge and one past it.
+    char id [SB_MAX_TASK_ID_LEN + 2];
+    memset (id, '~', sizeof id - 1);
+    id [SB_MAX_TASK_ID_LEN] = 0;
+    sb_job_t edge = { .op = "task/get", .task = id };
+    frame = sb_job_encode (&edge);
+    assert_non_null (frame);
+    assert_int_equal (sb_job_decode (zframe_data (frame), zframe_size (frame), &out), 0);
+    assert_int_equal (strlen (out.task), SB_MAX_TASK_ID_LEN);
+    sb_job_clear (&out);
+    zframe_destroy (&frame);
+    id [SB_MAX_TASK_ID_LEN] = '~';
+    id [SB_MAX_TASK_ID_LEN + 1] = 0;
+    assert_null (sb_job_encode (&edge));
+    const char *bad_ids [] = { "", "a b", "tab\there", "caf\xc3\xa9", "del\x7f", NULL };
+    for (int i = 0; bad_ids [i]; i++) {
+        edge.task = (char *) bad_ids [i];
+        assert_null (sb_job_encode (&edge));
+    }
+    char subject [SB_MAX_SUBJECT_LEN + 2];
+    memset (subject, 's', sizeof subject - 1);
+    subject [SB_MAX_SUBJECT_LEN + 1] = 0;
+    sb_job_t long_subject = { .op = "task/get", .task = "t", .subject = subject };
+    assert_null (sb_job_encode (&long_subject));
+    subject [SB_MAX_SUBJECT_LEN] = 0;
+    frame = sb_job_encode (&long_subject);
+    assert_non_null (frame);
+    zframe_destroy (&frame);
+    char *big = malloc (SB_MAX_JSON_SIZE + 2);
+    assert_non_null (big);
+    memset (big, 'x', SB_MAX_JSON_SIZE + 1);
+    big [SB_MAX_JSON_SIZE + 1] = 0;
+    sb_job_t big_data = { .op = "task/finish", .task = "t", .data = big };
+    assert_null (sb_job_encode (&big_data));
+    free (big);
+}
+
+static void s_fill_task (msgpack_packer *pk, const char *key, const char *value, size_t len)
+{
+    msgpack_pack_map (pk, 2);
+    s_kv (pk, "op", "task/get", 8);
+    s_kv (pk, key, value, len);
+}
+static void s_fill_task_int (msgpack_packer *pk)
+{
+    msgpack_pack_map (pk, 2);
+    s_kv (pk, "op", "task/get", 8);
+    msgpack_pack_str (pk, 4);
+    msgpack_pack_str_body (pk, "task", 4);
+    msgpack_pack_int (pk, 7);
+}
+static void s_fill_subject_nil (msgpack_packer *pk)
+{
+    msgpack_pack_map (pk, 2);
+    s_kv (pk, "op", "task/get", 8);
+    msgpack_pack_str (pk, 7);
+    msgpack_pack_str_body (pk, "subject", 7);
+    msgpack_pack_nil (pk);
+}
+static void s_fill_data_map (msgpack_packer *pk)
+{
+    msgpack_pack_map (pk, 2);
+    s_kv (pk, "op", "task/finish", 11);
+    msgpack_pack_str (pk, 4);
+    msgpack_pack_str_body (pk, "data", 4);
+    msgpack_pack_map (pk, 0);
+}
+static void s_fill_task_empty (msgpack_packer *pk) { s_fill_task (pk, "task", "", 0); }
+static void s_fill_task_space (msgpack_packer *pk) { s_fill_task (pk, "task", "a b", 3); }
+static void s_fill_task_nul (msgpack_packer *pk) { s_fill_task (pk, "task", "a\0b", 3); }
+static void s_fill_task_high (msgpack_packer *pk) { s_fill_task (pk, "task", "\xc3\xa9", 2); }
+static void s_fill_task_long (msgpack_packer *pk)
+{
+    char id [SB_MAX_TASK_ID_LEN + 1];
+    memset (id, 'i', sizeof id);
+    s_fill_task (pk, "task", id, sizeof id);
+}
+static void s_fill_subject_long (msgpack_packer *pk)
+{
+    char subject [SB_MAX_SUBJECT_LEN + 1];
+    memset (subject, 's', sizeof subject);
+    s_fill_task (pk, "subject", subject, sizeof subject);
+}
+static void s_fill_subject_nul (msgpack_packer *pk) { s_fill_task (pk, "subject", "u\0v", 3); }
+static void s_fill_data_nul (msgpack_packer *pk) { s_fill_task (pk, "data", "{\"a\":\0}", 7); }
+static void s_fill_data_long (msgpack_packer *pk)
+{
+    char *big = malloc (SB_MAX_JSON_SIZE + 1);
+    memset (big, ' ', SB_MAX_JSON_SIZE + 1);
+    s_fill_task (pk, "data", big, SB_MAX_JSON_SIZE + 1);
+    free (big);
+}
+
+static void
+test_job_task_malformed (void **state)
+{
+    void (*fills []) (msgpack_packer *) = {
+        s_fill_task_int, s_fill_subject_nil, s_fill_data_map, s_fill_task_empty, s_fill_task_space,
+        s_fill_task_nul, s_fill_task_high, s_fill_task_long, s_fill_subject_long,
+        s_fill_subject_nul, s_fill_data_nul, s_fill_data_long,
+    };
+    for (size_t i = 0; i < sizeof fills / sizeof fills [0]; i++) {
+        sb_job_t job = { 0 };
+        if (s_decode_map (fills [i], &job) != SB_MSG_MALFORMED)
+            fail_msg ("fill %zu was not refused", i);
+        assert_null (job.op);
+        assert_null (job.task);
+        assert_null (job.subject);
+        assert_null (job.data);
+    }
+    //  The longest of each is accepted.
+    sb_job_t job = { 0 };
+    char id [SB_MAX_TASK_ID_LEN + 1];
+    memset (id, '!', SB_MAX_TASK_ID_LEN);
+    id [SB_MAX_TASK_ID_LEN] = 0;
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    char subject [SB_MAX_SUBJECT_LEN];
+    memset (subject, 's', sizeof subject);
+    msgpack_pack_map (&pk, 3);
+    s_kv (&pk, "op", "task/get", 8);
+    s_kv (&pk, "task", id, SB_MAX_TASK_ID_LEN);
+    s_kv (&pk, "subject", subject, sizeof subject);
+    assert_int_equal (sb_job_decode ((const uint8_t *) sbuf.data, sbuf.size, &job), 0);
+    msgpack_sbuffer_destroy (&sbuf);
+    assert_string_equal (job.task, id);
+    assert_int_equal (strlen (job.subject), SB_MAX_SUBJECT_LEN);
+    sb_job_clear (&job);
+}
+
 static void
 test_msgpack_bounds (void **state)
 {
@@ -293,6 +472,8 @@ main (void)
         cmocka_unit_test (test_job_malformed),
         cmocka_unit_test (test_job_inputs),
         cmocka_unit_test (test_job_inputs_malformed),
+        cmocka_unit_test (test_job_task_fields),
+        cmocka_unit_test (test_job_task_malformed),
         cmocka_unit_test (test_msgpack_bounds),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
