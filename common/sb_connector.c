@@ -273,12 +273,35 @@ s_tool_parse_http (sb_tool_t *self, const json_t *def, const json_t *request,
     return sb_mapping_parse (self, result, where, why);
 }
 
+//  Reads the tool's "taskSupport": "forbidden" (default), "optional" or
+//  "required". Returns 0, or -1 with *why naming the tool and the value.
+static int
+s_get_task_support (const json_t *def, const char *where, sb_task_support_t *out, char **why)
+{
+    static const char *const names [] = { "forbidden", "optional", "required" };
+    json_t *value = json_object_get (def, "taskSupport");
+    *out = SB_TASK_FORBIDDEN;
+    if (!value)
+        return 0;
+    const char *text = json_string_value (value);
+    for (size_t i = 0; text && i < sizeof names / sizeof names [0]; i++)
+        if (strcmp (text, names [i]) == 0) {
+            *out = (sb_task_support_t) i;
+            return 0;
+        }
+    char *shown = json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY);
+    *why = sb_strfmt ("%s: \"taskSupport\" must be \"forbidden\", \"optional\" or "
+                      "\"required\", not %.64s", where, shown ? shown : "that value");
+    free (shown);
+    return -1;
+}
+
 static sb_tool_t *
 s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, char **why)
 {
     static const char *const tool_keys [] = {
         "name", "title", "description", "annotations", "inputSchema", "outputSchema",
-        "_meta", "securitySchemes", "confirm", "request", "result", NULL
+        "_meta", "securitySchemes", "confirm", "taskSupport", "request", "result", NULL
     };
     static const char *const annotation_keys [] = {
         "title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint", NULL
@@ -324,7 +347,8 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, ch
     self->name = strdup (name);
     self->title = title ? strdup (title) : NULL;
     self->connector = connector;
-    if (sb_def_get_bool (def, "confirm", false, where, &self->confirm, why))
+    if (sb_def_get_bool (def, "confirm", false, where, &self->confirm, why)
+    ||  s_get_task_support (def, where, &self->task_support, why))
         goto fail;
 
     //  Annotations: the MCP hints; read-only defaults to false (safe side).
@@ -904,6 +928,12 @@ json_t *
 sb_tool_descriptor (const sb_tool_t *self)
 {
     return json_deep_copy (self->descriptor);
+}
+
+sb_task_support_t
+sb_tool_task_support (const sb_tool_t *self)
+{
+    return self->task_support;
 }
 
 const json_t *

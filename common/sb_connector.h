@@ -107,6 +107,24 @@ bool sb_tool_retry_safe (const sb_tool_t *self);    /* read-only/idempotent */
     (workers/sb_fixture.c) instead of calling an upstream. */
 const char *sb_tool_builtin (const sb_tool_t *self);
 
+/*  Whether a call of the tool may become a task (MCP Tasks extension,
+    SEP-2663), from the tool's "taskSupport" key (connectors/README.md):
+    FORBIDDEN (the default) — always answered synchronously; OPTIONAL — a
+    call from a client that declared io.modelcontextprotocol/tasks may
+    become a task when the worker running it sends the promote signal
+    (sb_worker_job_promote); REQUIRED — the same, and a client without the
+    extension is refused with -32021. The gateway decides from it; the api
+    worker promotes a call of a non-forbidden HTTP tool whose upstream
+    request is still running after --task-promote-ms. Internal only: never
+    part of sb_tool_descriptor. */
+typedef enum {
+    SB_TASK_FORBIDDEN = 0,
+    SB_TASK_OPTIONAL = 1,
+    SB_TASK_REQUIRED = 2
+} sb_task_support_t;
+
+sb_task_support_t sb_tool_task_support (const sb_tool_t *self);
+
 /*  Call-time policy for the api worker.
 
     True when the tool calls an upstream and is annotated destructiveHint

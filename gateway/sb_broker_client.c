@@ -32,6 +32,8 @@ struct _sb_broker_client_t {
     zhashx_t *inflight;                     /* corr_id → sb_broker_call_t (not owned by hash) */
     uint32_t timeout_ms;                    /* job deadline sent with every REQUEST */
     h2o_timeout_t deadline;                 /* timeout_ms + grace: local deadlines */
+    uint32_t long_timeout_ms;               /* job deadline of sb_broker_client_request_long */
+    h2o_timeout_t long_deadline;            /* long_timeout_ms + grace */
     h2o_timeout_t soon;                     /* 0 ms: drain again on the next loop turn */
     h2o_timeout_entry_t drain_entry;        /* linked into `soon` when a drain is due */
     uint64_t dropped;                       /* replies nobody waited for, malformed frames */
@@ -172,11 +174,19 @@ s_drain (sb_broker_client_t *self)
 sb_broker_client_t *
 sb_broker_client_new (h2o_loop_t *loop, const char *endpoint, uint32_t timeout_ms)
 {
+    return sb_broker_client_new_long (loop, endpoint, timeout_ms, timeout_ms);
+}
+
+sb_broker_client_t *
+sb_broker_client_new_long (h2o_loop_t *loop, const char *endpoint, uint32_t timeout_ms,
+                           uint32_t long_timeout_ms)
+{
     sb_broker_client_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->loop = loop;
     self->timeout_ms = timeout_ms;
+    self->long_timeout_ms = long_timeout_ms;
     self->inflight = zhashx_new ();
     self->sock = zsock_new (ZMQ_DEALER);
     if (!self->inflight || !self->sock)
@@ -189,6 +199,7 @@ sb_broker_client_new (h2o_loop_t *loop, const char *endpoint, uint32_t timeout_m
         goto fail;
     }
     h2o_timeout_init (loop, &self->deadline, (uint64_t) timeout_ms + SB_BROKER_GRACE_MS);
+    h2o_timeout_init (loop, &self->long_deadline, (uint64_t) long_timeout_ms + SB_BROKER_GRACE_MS);
     h2o_timeout_init (loop, &self->soon, 0);
     h2o_timeout_init (loop, &self->heartbeat, SB_GATEWAY_HEARTBEAT_MS);
     self->drain_entry.cb = s_on_drain_due;
@@ -196,6 +207,7 @@ sb_broker_client_new (h2o_loop_t *loop, const char *endpoint, uint32_t timeout_m
     self->watcher = h2o_evloop_socket_create (loop, zsock_fd (self->sock), H2O_SOCKET_FLAG_DONT_READ);
     if (!self->watcher) {
         h2o_timeout_dispose (loop, &self->deadline);
+        h2o_timeout_dispose (loop, &self->long_deadline);
         h2o_timeout_dispose (loop, &self->soon);
         h2o_timeout_dispose (loop, &self->heartbeat);
         goto fail;
@@ -231,6 +243,7 @@ sb_broker_client_destroy (sb_broker_client_t **self_p)
     if (h2o_socket_export (self->watcher, &info) == 0)
         h2o_buffer_dispose (&info.input);
     h2o_timeout_dispose (self->loop, &self->deadline);
+    h2o_timeout_dispose (self->loop, &self->long_deadline);
     h2o_timeout_dispose (self->loop, &self->soon);
     h2o_timeout_dispose (self->loop, &self->heartbeat);
     zsock_destroy (&self->sock);
@@ -239,10 +252,31 @@ sb_broker_client_destroy (sb_broker_client_t **self_p)
     *self_p = NULL;
 }
 
+static int
+s_request (sb_broker_client_t *self, const char *service, const char *tenant, uint32_t flags,
+           bool is_long, zframe_t **payload, sb_broker_reply_fn *cb, void *arg,
+           sb_broker_call_t **call_p);
+
 int
 sb_broker_client_request (sb_broker_client_t *self, const char *service,
                           const char *tenant, uint32_t flags, zframe_t **payload,
                           sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
+{
+    return s_request (self, service, tenant, flags, false, payload, cb, arg, call_p);
+}
+
+int
+sb_broker_client_request_long (sb_broker_client_t *self, const char *service,
+                               const char *tenant, uint32_t flags, zframe_t **payload,
+                               sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
+{
+    return s_request (self, service, tenant, flags, true, payload, cb, arg, call_p);
+}
+
+static int
+s_request (sb_broker_client_t *self, const char *service, const char *tenant, uint32_t flags,
+           bool is_long, zframe_t **payload, sb_broker_reply_fn *cb, void *arg,
+           sb_broker_call_t **call_p)
 {
     int rc = SB_BROKER_SENT;
     sb_broker_call_t *call = NULL;
@@ -262,7 +296,8 @@ sb_broker_client_request (sb_broker_client_t *self, const char *service,
     call->arg = arg;
     call->timer.cb = s_call_expired;
     sb_msg_new_corr_id (call->corr_id);
-    if (sb_msg_set_request (&msg, call->corr_id, service, tenant, self->timeout_ms, flags, payload)) {
+    if (sb_msg_set_request (&msg, call->corr_id, service, tenant,
+                            is_long? self->long_timeout_ms: self->timeout_ms, flags, payload)) {
         rc = SB_BROKER_INVALID;
         goto out;
     }
@@ -272,7 +307,7 @@ sb_broker_client_request (sb_broker_client_t *self, const char *service,
     }
     //  Cannot collide: IDs are 128 random bits.
     zhashx_insert (self->inflight, call->corr_id, call);
-    h2o_timeout_link (self->loop, &self->deadline, &call->timer);
+    h2o_timeout_link (self->loop, is_long? &self->long_deadline: &self->deadline, &call->timer);
     *call_p = call;
     call = NULL;
 out:

@@ -71,6 +71,11 @@ typedef void (sb_broker_broadcast_fn) (void *arg, const char *tenant, const char
 sb_broker_client_t *sb_broker_client_new (h2o_loop_t *loop, const char *endpoint,
                                           uint32_t timeout_ms);
 
+/*  The same, and calls sent with sb_broker_client_request_long get
+    `long_timeout_ms` (the jobs of tool calls that may become tasks). */
+sb_broker_client_t *sb_broker_client_new_long (h2o_loop_t *loop, const char *endpoint,
+                                               uint32_t timeout_ms, uint32_t long_timeout_ms);
+
 /*  Stops watching the socket, answers nothing more (pending calls are
     cancelled without callbacks: destroy them first if they matter), closes
     the socket and nulls the caller's pointer. Idempotent. */
@@ -82,6 +87,12 @@ void sb_broker_client_destroy (sb_broker_client_t **self_p);
 int sb_broker_client_request (sb_broker_client_t *self, const char *service,
                               const char *tenant, uint32_t flags, zframe_t **payload,
                               sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
+    __attribute__ ((warn_unused_result));
+
+/*  sb_broker_client_request with the long job deadline. */
+int sb_broker_client_request_long (sb_broker_client_t *self, const char *service,
+                                   const char *tenant, uint32_t flags, zframe_t **payload,
+                                   sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
     __attribute__ ((warn_unused_result));
 
 /*  Forgets a call whose requester is gone: no callback will come, a late

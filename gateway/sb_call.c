@@ -52,6 +52,13 @@ _Static_assert (SB_JOB_CAP_SAMPLING == SB_CLIENT_SAMPLING && SB_JOB_CAP_ELICITAT
 
 typedef struct _s_call_t s_call_t;
 
+/*  A call on its way to being a task. */
+typedef enum {
+    S_TASK_NONE = 0,        /* an ordinary call (or not promoted yet) */
+    S_TASK_CREATING,        /* promoted: task/create is out; the client still waits */
+    S_TASK_RUNNING,         /* a task: the client has its taskId; the RESULT goes to the store */
+} s_task_state_t;
+
 /*  Lives in the request's pool; its dispose callback runs when h2o frees
     the request, whether or not we answered it. */
 typedef struct {
@@ -83,6 +90,14 @@ struct _s_call_t {
     uint32_t round;                     /* modern: the round the job runs */
     bool stream_later;                  /* modern: stream once there is something to stream */
     char owner [SB_MAX_OWNER_LEN + 1];  /* for that stream */
+    bool task_capable;                  /* modern: may become a task (the long deadline) */
+    s_task_state_t task_state;          /* where it is on the way to being a task */
+    char task_id [SB_MAX_TASK_ID_TEXT + 1];         /* its taskId once promoted */
+    sb_broker_call_t *store;            /* task/create on its way to the store, or NULL */
+    bool held;                          /* the job's REPLY came while task/create was out */
+    sb_status_t held_status;            /* that REPLY */
+    uint8_t *held_payload;              /* its payload (owned), or NULL */
+    size_t held_size;
 };
 
 //  ---------------------------------------------------------------------------
@@ -148,6 +163,11 @@ s_call_free (s_call_t *call)
 {
     call->gateway->calls--;
     s_table_remove (call);
+    if (call->task_state == S_TASK_RUNNING
+    &&  zhashx_lookup (call->gateway->task_calls, call->task_id) == call)
+        zhashx_delete (call->gateway->task_calls, call->task_id);
+    sb_broker_client_cancel (call->gateway->broker, &call->store);
+    free (call->held_payload);
     sb_sse_end (&call->sse);
     json_decref (call->id);
     json_decref (call->progress_token);
@@ -163,6 +183,22 @@ s_state_key (sb_gateway_t *self, uint8_t key [SB_HMAC_SHA256_LEN])
 {
     sb_hmac_sha256 (sb_sessions_cursor_key (self->sessions), SB_HMAC_SHA256_LEN,
                     (const uint8_t *) S_STATE_KEY_LABEL, strlen (S_STATE_KEY_LABEL), key);
+}
+
+//  The answers an input-required job used (new object): those are carried
+//  to the next round; anything else the client sent is not.
+static json_t *
+s_kept_answers (s_call_t *call, const json_t *used)
+{
+    json_t *kept = json_object ();
+    size_t index;
+    json_t *key;
+    json_array_foreach (used, index, key) {
+        json_t *answer = json_object_get (call->answers, json_string_value (key));
+        if (answer && kept)
+            json_object_set (kept, json_string_value (key), answer);
+    }
+    return kept;
 }
 
 //  The JSON-RPC response for a modern call's input-required REPLY, or NULL
@@ -188,16 +224,7 @@ s_input_required (s_call_t *call, const uint8_t *payload, size_t size)
         result = sb_mcp_error_result (text, "too_many_rounds", 0);
     }
     else {
-        //  Keep the answers the job used; anything else the client sent is
-        //  not carried forward.
-        json_t *kept = json_object ();
-        size_t index;
-        json_t *key;
-        json_array_foreach (used, index, key) {
-            json_t *answer = json_object_get (call->answers, json_string_value (key));
-            if (answer)
-                json_object_set (kept, json_string_value (key), answer);
-        }
+        json_t *kept = s_kept_answers (call, used);
         uint8_t state_key [SB_HMAC_SHA256_LEN];
         s_state_key (call->gateway, state_key);
         sb_relay_binding_t binding = { call->tenant, call->subject, "tools/call", call->tool_name,
@@ -224,6 +251,301 @@ s_input_required (s_call_t *call, const uint8_t *payload, size_t size)
     json_decref (used);
     return result? sb_rpc_result (call->id, result): sb_rpc_error (call->id, SB_RPC_INTERNAL_ERROR,
                                                                     "Internal error");
+}
+
+//  ---------------------------------------------------------------------------
+//  Calls that become tasks
+
+static void s_on_reply (void *arg, sb_status_t status, const uint8_t *payload, size_t size);
+static void s_on_event (void *arg, sb_cmd_t command, uint32_t ask_id, const uint8_t *payload,
+                        size_t size);
+
+//  The store's answer to task/finish: nothing waits for it but the log.
+//  (No argument: a gateway that stops before the answer frees nothing.)
+static void
+s_on_finished (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
+{
+    json_t *detail = NULL;
+    if (status == SB_STATUS_OK) {
+        sb_job_result_t result = { 0 };
+        if (sb_job_result_decode (payload, size, &result) == 0 && result.result)
+            detail = json_loads (result.result, 0, NULL);
+        sb_job_result_clear (&result);
+    }
+    if (status != SB_STATUS_OK || !detail)
+        sb_log_error ("task_finish_lost", "status=%s: the store did not record a task's outcome; "
+                      "that task fails at its run deadline", sb_status_name (status));
+    else
+    if (!json_is_true (json_object_get (detail, "applied")))
+        sb_log_info ("task_finish_ignored", "a task's outcome came after it was cancelled or expired");
+    json_decref (detail);
+}
+
+//  What the store keeps for a task's job that ended with `status` and
+//  `payload` (new object): completed with the CallToolResult the call would
+//  have answered, failed with the worker's JSON-RPC error, or
+//  input_required with its questions, the answers kept and the round run.
+static json_t *
+s_task_outcome (s_call_t *call, sb_status_t status, const uint8_t *payload, size_t size)
+{
+    if (status == SB_STATUS_OK) {
+        json_t *requests = NULL, *used = NULL;
+        int rc = sb_relay_input_required (payload, size, call->caps, &requests, &used);
+        json_t *outcome = NULL;
+        if (rc > 0 && call->round < SB_MAX_INPUT_ROUNDS) {
+            json_t *kept = s_kept_answers (call, used);
+            outcome = kept? json_pack ("{s:s, s:O, s:o, s:i}", "status", "input_required",
+                                       "inputRequests", requests, "inputs", kept,
+                                       "round", (json_int_t) call->round): NULL;
+        }
+        else
+        if (rc != 0) {
+            char text [200];
+            snprintf (text, sizeof text, rc < 0? "The tool asked the client something switchboard cannot "
+                      "pass on (a malformed question).": "The tool kept asking for more input; "
+                      "switchboard stopped it after %d rounds.", SB_MAX_INPUT_ROUNDS);
+            outcome = json_pack ("{s:s, s:o}", "status", "completed", "result",
+                                 sb_mcp_error_result (text, rc < 0? "malformed": "too_many_rounds", 0));
+        }
+        json_decref (requests);
+        json_decref (used);
+        if (rc != 0)
+            return outcome;
+    }
+    if (status == SB_STATUS_FAILED) {
+        json_t *error = sb_mcp_rpc_error (payload, size);
+        if (error)
+            return json_pack ("{s:s, s:o}", "status", "failed", "error", error);
+    }
+    //  What a synchronous call would have answered, as the task's result.
+    char *body = sb_mcp_call_reply (call->id, status, payload, size);
+    json_t *reply = body? json_loads (body, 0, NULL): NULL;
+    free (body);
+    json_t *result = json_object_get (reply, "result");
+    json_t *outcome = json_is_object (result)? json_pack ("{s:s, s:O}", "status", "completed",
+                                                          "result", result): NULL;
+    json_decref (reply);
+    return outcome;
+}
+
+//  A task's job ended: its outcome goes to the store; the call is done.
+static void
+s_task_finish (s_call_t *call, sb_status_t status, const uint8_t *payload, size_t size)
+{
+    sb_gateway_t *self = call->gateway;
+    json_t *outcome = NULL;
+    if (self->stop && status == SB_STATUS_TIMEOUT)
+        //  The gateway is stopping: its local deadlines were cut short.
+        outcome = json_pack ("{s:s, s:{s:i, s:s}}", "status", "failed", "error",
+                             "code", SB_RPC_INTERNAL_ERROR, "message",
+                             "The task stopped: the gateway running it shut down. Start it again.");
+    else
+        outcome = s_task_outcome (call, status, payload, size);
+    char *data = outcome? json_dumps (outcome, JSON_COMPACT): NULL;
+    json_decref (outcome);
+    sb_job_t job = { .op = (char *) "task/finish", .task = call->task_id, .data = data };
+    sb_broker_call_t *handle = NULL;
+    int rc = data? sb_task_store_send (self, call->tenant, &job, s_on_finished, NULL, &handle)
+                 : SB_BROKER_INVALID;
+    if (rc != SB_BROKER_SENT)
+        sb_log_error ("task_finish_lost", "task=%.8s… rc=%d: the outcome could not be sent to the store; "
+                      "the task fails at its run deadline", call->task_id, rc);
+    else
+        sb_log_info ("task_finished", "tenant=%s tool=%s task=%.8s… status=%s", call->tenant,
+                     call->tool_name, call->task_id, sb_status_name (status));
+    free (data);
+    s_call_free (call);
+}
+
+//  The store created the task (or could not): the client gets
+//  CreateTaskResult, or the call goes on as an ordinary one.
+static void
+s_on_created (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
+{
+    s_call_t *call = arg;
+    sb_gateway_t *self = call->gateway;
+    call->store = NULL;
+    json_t *detail = NULL;
+    if (status == SB_STATUS_OK) {
+        sb_job_result_t result = { 0 };
+        if (sb_job_result_decode (payload, size, &result) == 0 && result.result)
+            detail = json_loads (result.result, 0, NULL);
+        sb_job_result_clear (&result);
+    }
+    json_t *task = json_object_get (detail, "task");
+    char *body = NULL;
+    if (json_is_object (task)) {
+        json_t *created = json_deep_copy (task);
+        if (created)
+            json_object_set_new (created, "resultType", json_string ("task"));
+        body = created? sb_rpc_result (call->id, created): NULL;
+        body = body? sb_mcp_modern_reply (body, SB_VERSION, false): NULL;
+    }
+    json_decref (detail);
+    if (!body) {
+        //  No task: the call goes on and is answered when it ends.
+        sb_log_warn ("task_not_created", "tenant=%s tool=%s status=%s: answering synchronously",
+                     call->tenant, call->tool_name, sb_status_name (status));
+        call->task_state = S_TASK_NONE;
+        call->task_capable = false;
+        if (call->held) {
+            uint8_t *held = call->held_payload;
+            call->held_payload = NULL;
+            s_on_reply (call, call->held_status, held, call->held_size);
+            free (held);
+        }
+        return;
+    }
+    //  The client has its task: nothing more goes to it.
+    if (call->ref)
+        call->ref->call = NULL;
+    call->ref = NULL;
+    if (call->sse)
+        sb_sse_send_last (&call->sse, body);
+    else
+        sb_http_send_json (call->req, 200, body);
+    free (body);
+    call->req = NULL;
+    call->stream_later = false;
+    s_table_remove (call);              //  no notifications/cancelled for a task
+    call->task_state = S_TASK_RUNNING;
+    self->tasks_created++;
+    if (zhashx_insert (self->task_calls, call->task_id, call))
+        sb_log_warn ("task_untracked", "task=%.8s…: tasks/cancel will not stop its job early",
+                     call->task_id);
+    sb_log_info ("task_created", "tenant=%s tool=%s task=%.8s…", call->tenant, call->tool_name,
+                 call->task_id);
+    if (call->held) {
+        uint8_t *held = call->held_payload;
+        call->held_payload = NULL;
+        s_task_finish (call, call->held_status, held, call->held_size);
+        free (held);
+    }
+}
+
+//  The worker says the call may become a task: ask the store for one.
+static void
+s_promote (s_call_t *call)
+{
+    sb_gateway_t *self = call->gateway;
+    if (!call->task_capable || call->task_state != S_TASK_NONE || !call->handle)
+        return;                         //  not for this client, or a task already
+    if (sb_task_new_id (call->task_id)) {
+        sb_log_error ("task_not_created", "no randomness for a taskId: answering synchronously");
+        return;
+    }
+    json_t *limits = json_pack ("{s:i, s:i, s:i}", "ttlMs", (json_int_t) self->task_ttl_ms,
+                                "pollIntervalMs", (json_int_t) self->task_poll_ms,
+                                "runMs", (json_int_t) self->task_timeout_ms);
+    char *data = limits? json_dumps (limits, JSON_COMPACT): NULL;
+    json_decref (limits);
+    char *inputs = call->answers? json_dumps (call->answers, JSON_COMPACT): NULL;
+    sb_job_t job = {
+        .op = (char *) "task/create", .task = call->task_id, .subject = call->subject,
+        .connector = (char *) sb_connector_name (sb_tool_connector (
+                         sb_connectors_find_tool (call->connectors, call->tool_name))),
+        .tool = (char *) call->tool_name, .args = call->args, .inputs = inputs,
+        .caps = call->caps, .round = call->round, .data = data,
+    };
+    int rc = data && job.connector? sb_task_store_send (self, call->tenant, &job, s_on_created, call,
+                                                        &call->store): SB_BROKER_INVALID;
+    free (data);
+    free (inputs);
+    if (rc != SB_BROKER_SENT) {
+        sb_log_warn ("task_not_created", "tenant=%s tool=%s rc=%d: answering synchronously",
+                     call->tenant, call->tool_name, rc);
+        call->task_capable = false;
+        return;
+    }
+    call->task_state = S_TASK_CREATING;
+}
+
+void
+sb_call_task_cancelled (sb_gateway_t *self, const char *tenant, const char *task_id)
+{
+    s_call_t *call = zhashx_lookup (self->task_calls, task_id);
+    if (!call)
+        return;                         //  its job runs elsewhere, or is done
+    if (strcmp (call->tenant, tenant) != 0) {
+        sb_log_warn ("cross_tenant_refused", "command=task_cancel task_tenant=%s from_tenant=%s",
+                     call->tenant, tenant);
+        return;
+    }
+    sb_log_info ("task_cancelled", "tenant=%s task=%.8s…: its job is stopped", tenant, task_id);
+    (void) sb_broker_client_abort (self->broker, &call->handle);
+    self->cancelled++;
+    s_call_free (call);
+}
+
+void
+sb_call_task_resume (sb_gateway_t *self, const char *tenant, const char *subject,
+                     const char *task_id, const json_t *resume)
+{
+    const char *tool_name = json_string_value (json_object_get (resume, "tool"));
+    const char *args = json_string_value (json_object_get (resume, "args"));
+    const char *inputs = json_string_value (json_object_get (resume, "inputs"));
+    json_int_t caps = json_integer_value (json_object_get (resume, "caps"));
+    json_int_t round = json_integer_value (json_object_get (resume, "round"));
+    const sb_tool_t *tool = tool_name? sb_connectors_find_tool (self->connectors, tool_name): NULL;
+    s_call_t *call = calloc (1, sizeof *call);
+    if (!call) {
+        sb_log_error ("task_resume_failed", "task=%.8s…: out of memory", task_id);
+        return;
+    }
+    call->gateway = self;
+    self->calls++;
+    call->connectors = sb_connectors_ref (self->connectors);
+    call->id = json_integer (0);
+    snprintf (call->tenant, sizeof call->tenant, "%s", tenant);
+    snprintf (call->subject, sizeof call->subject, "%s", subject);
+    snprintf (call->task_id, sizeof call->task_id, "%s", task_id);
+    call->modern = true;
+    call->task_capable = true;
+    call->task_state = S_TASK_RUNNING;
+    call->caps = (unsigned) caps;
+    call->round = round >= 1 && round <= SB_MAX_INPUT_ROUNDS? (uint32_t) round: SB_MAX_INPUT_ROUNDS;
+    call->tool_name = tool? sb_tool_name (tool): "(unknown)";
+    call->args = args? strdup (args): NULL;
+    call->answers = inputs? json_loads (inputs, 0, NULL): NULL;
+    zhashx_insert (self->task_calls, call->task_id, call);
+    if (!tool || !call->args || !json_is_object (call->answers)) {
+        //  The tool is gone since (a reload), or the store's row is not ours.
+        char text [256];
+        snprintf (text, sizeof text, "The task could not go on: the tool %.64s is no longer available "
+                  "here.", tool_name? tool_name: "(unknown)");
+        json_t *result = sb_mcp_error_result (text, "tool_gone", 0);
+        char *body = result? json_dumps (result, JSON_COMPACT): NULL;
+        json_decref (result);
+        zframe_t *frame = body? sb_job_result_encode (body): NULL;
+        free (body);
+        //  Finished as if the worker had answered this.
+        s_task_finish (call, frame? SB_STATUS_OK: SB_STATUS_FAILED, frame? zframe_data (frame): NULL,
+                       frame? zframe_size (frame): 0);
+        zframe_destroy (&frame);
+        return;
+    }
+    sb_job_t job = {
+        .op = (char *) "tools/call",
+        .connector = (char *) sb_connector_name (sb_tool_connector (tool)),
+        .tool = (char *) sb_tool_name (tool), .args = call->args,
+        .inputs = (char *) inputs, .caps = call->caps, .round = call->round,
+    };
+    zframe_t *payload = sb_job_encode (&job);
+    uint32_t flags = sb_tool_retry_safe (tool)? SB_FLAG_RETRY_SAFE: 0;
+    int rc = payload? sb_broker_client_request_long (self->broker, "api", tenant, flags, &payload,
+                                                     s_on_reply, call, &call->handle)
+                    : SB_BROKER_INVALID;
+    zframe_destroy (&payload);
+    if (rc != SB_BROKER_SENT) {
+        sb_log_warn ("task_resume_failed", "task=%.8s… rc=%d", task_id, rc);
+        s_task_finish (call, SB_STATUS_OVERLOADED, NULL, 0);
+        return;
+    }
+    //  No client to talk to: notifications are dropped (SEP-2663 has none
+    //  for tasks), a question ends the round as input-required.
+    sb_broker_client_on_event (call->handle, s_on_event);
+    sb_log_info ("task_resumed", "tenant=%s tool=%s task=%.8s… round=%u", tenant, call->tool_name,
+                 task_id, call->round);
 }
 
 //  The client went away before the broker answered. Under 2025-xx a
@@ -268,6 +590,22 @@ s_on_reply (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
 {
     s_call_t *call = arg;
     call->handle = NULL;                //  the client frees it after we return
+    if (call->task_state == S_TASK_CREATING) {
+        //  Answered when the store has created the task (or could not).
+        call->held = true;
+        call->held_status = status;
+        call->held_size = size;
+        call->held_payload = size? malloc (size): NULL;
+        if (call->held_payload)
+            memcpy (call->held_payload, payload, size);
+        else
+            call->held_size = 0;
+        return;
+    }
+    if (call->task_state == S_TASK_RUNNING) {
+        s_task_finish (call, status, payload, size);
+        return;
+    }
     if (call->ref)
         call->ref->call = NULL;         //  unhook before h2o may dispose the request
     char *body = NULL;
@@ -320,6 +658,10 @@ static void
 s_notify (s_call_t *call, const uint8_t *payload, size_t size)
 {
     sb_gateway_t *self = call->gateway;
+    if (sb_task_is_promote (payload, size)) {
+        s_promote (call);
+        return;
+    }
     const char *why = "no_stream";
     char *text = NULL;
     if (call->sse || call->stream_later) {
@@ -503,6 +845,7 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
     call->caps = ctx->has_session? ctx->session.caps: 0;
     snprintf (call->level_key, sizeof call->level_key, "%s", ctx->level_key);
     call->modern = outcome->modern;
+    call->task_capable = outcome->task_capable;
     call->log_level = outcome->log_level;
     if (call->modern)
         call->caps = outcome->caps;
@@ -529,7 +872,12 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
     else
         call->req = req;
     uint32_t flags = sb_tool_retry_safe (tool)? SB_FLAG_RETRY_SAFE: 0;
-    int rc = sb_broker_client_request (self->broker, "api", ctx->claims.tenant, flags, &payload,
+    //  A call that may become a task gets the task's deadline: the client
+    //  waits only until the worker promotes it.
+    int rc = call->task_capable
+           ? sb_broker_client_request_long (self->broker, "api", ctx->claims.tenant, flags, &payload,
+                                            s_on_reply, call, &call->handle)
+           : sb_broker_client_request (self->broker, "api", ctx->claims.tenant, flags, &payload,
                                        s_on_reply, call, &call->handle);
     if (rc == SB_BROKER_SENT) {
         sb_broker_client_on_event (call->handle, s_on_event);

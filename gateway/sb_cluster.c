@@ -90,6 +90,26 @@ s_apply_log_level (sb_gateway_t *self, const char *tenant, const uint8_t *payloa
     sb_log_debug ("log_level_set", "tenant=%s level=%s by=broadcast", tenant, name);
 }
 
+//  Task `payload` of `tenant` was cancelled elsewhere: stops its job if it
+//  runs from here (sb_call.c checks the tenant).
+static void
+s_apply_task_cancelled (sb_gateway_t *self, const char *tenant, const uint8_t *payload, size_t size)
+{
+    char id [SB_MAX_TASK_ID_TEXT + 1];
+    bool ok = size > 0 && size <= SB_MAX_TASK_ID_TEXT;
+    for (size_t i = 0; ok && i < size; i++)
+        ok = (payload [i] >= 'A' && payload [i] <= 'Z') || (payload [i] >= 'a' && payload [i] <= 'z')
+          || (payload [i] >= '0' && payload [i] <= '9') || payload [i] == '-' || payload [i] == '_';
+    if (!ok) {
+        sb_log_warn ("broadcast_malformed", "topic=" SB_TOPIC_TASK_CANCELLED " tenant=%s bytes=%zu",
+                     tenant, size);
+        return;
+    }
+    memcpy (id, payload, size);
+    id [size] = 0;
+    sb_call_task_cancelled (self, tenant, id);
+}
+
 void
 sb_cluster_on_broadcast (void *arg, const char *tenant, const char *topic,
                          const uint8_t *payload, size_t size)
@@ -100,6 +120,9 @@ sb_cluster_on_broadcast (void *arg, const char *tenant, const char *topic,
     else
     if (strcmp (topic, SB_TOPIC_LOG_LEVEL) == 0)
         s_apply_log_level (self, tenant, payload, size);
+    else
+    if (strcmp (topic, SB_TOPIC_TASK_CANCELLED) == 0)
+        s_apply_task_cancelled (self, tenant, payload, size);
     else    //  a newer gateway's news: not for us
         sb_log_debug ("broadcast_ignored", "topic=%s tenant=%s: unknown topic", topic, tenant);
 }

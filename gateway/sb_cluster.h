@@ -31,6 +31,7 @@
 
 #define SB_TOPIC_SESSION_ENDED  "session_ended"     /* payload: the Mcp-Session-Id */
 #define SB_TOPIC_LOG_LEVEL      "log_level"         /* payload: "<level> <Mcp-Session-Id>" */
+#define SB_TOPIC_TASK_CANCELLED "task_cancelled"    /* payload: the taskId */
 
 /*  Routes the BROADCASTs this gateway's broker client receives to the
     handlers below (`self` must outlive its broker client). */

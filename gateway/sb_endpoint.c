@@ -277,6 +277,9 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
         case SB_MCP_LISTEN:         //  2026-07-28: a stream that stays open (sb_notify.c)
             sb_gateway_listen (self, req, &ctx, &outcome);
             break;
+        case SB_MCP_TASK:           //  2026-07-28 tasks/…: the task store answers (sb_task.c)
+            sb_task_request (self, req, &ctx, &outcome);
+            break;
     }
     sb_mcp_outcome_clear (&outcome);
 }

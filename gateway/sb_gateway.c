@@ -45,6 +45,12 @@ const sb_option_t sb_gateway_options [] = {
       "URL clients reach this gateway at; token audience is <public-url>/mcp" },
     { "call-timeout-ms", SB_OPT_INT, "30000", 100, SB_MAX_TIMEOUT_MS, "SB_CALL_TIMEOUT_MS",
       "deadline of one tool call, milliseconds" },
+    { "task-timeout-ms", SB_OPT_INT, "600000", 1000, SB_MAX_TIMEOUT_MS, "SB_TASK_TIMEOUT_MS",
+      "deadline of a tool call that may become a task (MCP 2026-07-28 tasks), milliseconds" },
+    { "task-ttl-ms", SB_OPT_INT, "3600000", 60000, 86400000, "SB_TASK_TTL_MS",
+      "how long a task and its result are kept after it is created, milliseconds" },
+    { "task-poll-ms", SB_OPT_INT, "1000", 100, 60000, "SB_TASK_POLL_MS",
+      "pollIntervalMs suggested to clients polling a task, milliseconds" },
     { "allowed-origins", SB_OPT_STR, "", 0, 0, "SB_ALLOWED_ORIGINS",
       "comma-separated Origins allowed besides the public URL's and localhost (\"*\": any)" },
     { "allowed-hosts", SB_OPT_STR, "", 0, 0, "SB_ALLOWED_HOSTS",
@@ -274,11 +280,16 @@ sb_gateway_new (sb_config_t *config)
     server->accept_ctx.hosts = server->config.hosts;
     self->sse = sb_sse_hub_new (self->loop);
     self->call_keys = zhashx_new ();
+    self->task_calls = zhashx_new ();
     self->levels = sb_levels_new ();
-    if (!self->sse || !self->call_keys || !self->levels)
+    if (!self->sse || !self->call_keys || !self->task_calls || !self->levels)
         goto fail;
-    self->broker = sb_broker_client_new (self->loop, sb_config_str (config, "broker"),
-                                         (uint32_t) sb_config_int (config, "call-timeout-ms"));
+    self->task_timeout_ms = (uint32_t) sb_config_int (config, "task-timeout-ms");
+    self->task_ttl_ms = (uint32_t) sb_config_int (config, "task-ttl-ms");
+    self->task_poll_ms = (uint32_t) sb_config_int (config, "task-poll-ms");
+    self->broker = sb_broker_client_new_long (self->loop, sb_config_str (config, "broker"),
+                                              (uint32_t) sb_config_int (config, "call-timeout-ms"),
+                                              self->task_timeout_ms);
     if (!self->broker || s_listen (self, sb_config_str (config, "listen")))
         goto fail;
     sb_cluster_start (self);        //  ended sessions and log levels from the other gateways
@@ -303,6 +314,7 @@ sb_gateway_destroy (sb_gateway_t **self_p)
     sb_broker_client_destroy (&self->broker);
     sb_sse_hub_destroy (&self->sse);
     zhashx_destroy (&self->call_keys);
+    zhashx_destroy (&self->task_calls);
     sb_levels_destroy (&self->levels);
     sb_sessions_destroy (&self->sessions);
     sb_origin_destroy (&self->origin);

@@ -18,6 +18,7 @@
 #include "gateway/sb_subs.h"
 #include "common/sb_connector.h"
 #include "common/sb_token.h"
+#include "proto/sb_job.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -54,6 +55,11 @@ struct _sb_gateway_t {
     uint64_t notes_dropped;                     /* NOTIFYs not sent (no stream, level, malformed) */
     uint64_t asks_refused;                      /* ASKs answered with an error at once */
     uint64_t cancelled;                         /* calls cancelled by notifications/cancelled */
+    zhashx_t *task_calls;                       /* taskId → the s_call_t running its job here */
+    uint32_t task_timeout_ms;                   /* --task-timeout-ms: a task's run deadline */
+    uint32_t task_ttl_ms;                       /* --task-ttl-ms: how long a task is kept */
+    uint32_t task_poll_ms;                      /* --task-poll-ms: pollIntervalMs we suggest */
+    uint64_t tasks_created;                     /* calls this gateway turned into tasks */
 };
 
 #define SB_PROTOCOL_PRIMING     "2025-11-25"    /* first revision with priming events */
@@ -140,5 +146,46 @@ void sb_gateway_listen_end_all (sb_gateway_t *self);
     sent on, -1 when the id is not such an id (the POST gets 400), -2 when
     the broker cannot take it now (503). */
 int sb_gateway_route_answer (sb_gateway_t *self, const char *tenant, const json_t *response);
+
+/*  ---------------------------------------------------------------------
+    Tasks (SEP-2663; sb_task.c and the task half of sb_call.c). The task
+    store is the `task` worker role (PostgreSQL): every gateway reads and
+    writes tasks through it, so any gateway serves any task.
+
+    A 2026-07-28 tools/call whose client declared the extension, for a tool
+    whose taskSupport is not forbidden, is sent with the long deadline
+    (--task-timeout-ms). When its worker sends the promote signal the call
+    becomes a task: task/create, then CreateTaskResult to the client, then
+    the job's RESULT goes to the store (task/finish) instead of the client.
+    A call that ends before any promote is answered as usual. */
+
+/*  tasks/get, tasks/update, tasks/cancel (outcome->action SB_MCP_TASK):
+    asks the store for the token's tenant and subject and answers `req`. */
+void sb_task_request (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
+                      sb_mcp_outcome_t *outcome);
+
+/*  Sends `job` (op task/…) to the store for `tenant`; SB_BROKER_* codes. */
+int sb_task_store_send (sb_gateway_t *self, const char *tenant, const sb_job_t *job,
+                        sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **handle_p)
+    __attribute__ ((warn_unused_result));
+
+/*  True when a NOTIFY payload is the promote signal
+    ({"jsonrpc":"2.0","method":"switchboard/promote"}). */
+bool sb_task_is_promote (const uint8_t *payload, size_t size);
+
+/*  A new taskId: 128 random bits as base64url (22 characters). Returns 0,
+    or -1 when no randomness could be had. */
+int sb_task_new_id (char id [SB_MAX_TASK_ID_TEXT + 1]) __attribute__ ((warn_unused_result));
+
+/*  Runs the next round of task `task_id` after tasks/update answered its
+    questions: `resume` is the store's {"connector", "tool", "args",
+    "inputs", "caps", "round"}. The job's RESULT goes to the store. */
+void sb_call_task_resume (sb_gateway_t *self, const char *tenant, const char *subject,
+                          const char *task_id, const json_t *resume);
+
+/*  Task `task_id` of `tenant` was cancelled (here, or news from another
+    gateway): if its job runs from here, CANCEL it and forget it (the store
+    already says cancelled). */
+void sb_call_task_cancelled (sb_gateway_t *self, const char *tenant, const char *task_id);
 
 #endif

@@ -229,6 +229,107 @@ s_input_params (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
     return true;
 }
 
+//  ---------------------------------------------------------------------------
+//  The tasks extension (SEP-2663, 2026-07-28 only)
+
+//  True for the methods of the tasks extension this gateway serves.
+static bool
+s_task_method (const char *m)
+{
+    return strcmp (m, "tasks/get") == 0 || strcmp (m, "tasks/update") == 0
+        || strcmp (m, "tasks/cancel") == 0;
+}
+
+//  Answers -32021 naming the tasks extension as the missing capability
+//  (HTTP 400, like every 2026-07-28 -32021).
+static void
+s_missing_tasks (sb_mcp_outcome_t *out, const json_t *id, const char *message)
+{
+    json_t *reply = json_pack ("{s:s, s:O, s:{s:i, s:s, s:{s:{s:{s:{}}}}}}", "jsonrpc", "2.0",
+                               "id", id? (json_t *) id: json_null (), "error",
+                               "code", SB_RPC_MISSING_CAPABILITY, "message", message,
+                               "data", "requiredCapabilities", "extensions", SB_MCP_TASKS_EXTENSION);
+    out->action = SB_MCP_REPLY;
+    out->http_status = 400;
+    out->body = reply? json_dumps (reply, JSON_COMPACT): NULL;
+    json_decref (reply);
+    if (!out->body)
+        s_error (out, 500, id, SB_RPC_INTERNAL_ERROR, "Internal error");
+}
+
+//  True when `id` could be a taskId this gateway issued: 1..64 bytes of
+//  base64url. Anything else is no task of ours.
+static bool
+s_task_id_ok (const json_t *id)
+{
+    if (!json_is_string (id))
+        return false;
+    const char *text = json_string_value (id);
+    size_t len = json_string_length (id);
+    if (len == 0 || len > SB_MAX_TASK_ID_TEXT)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text [i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+           || c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+//  tasks/get, tasks/update, tasks/cancel: checked here, answered by the
+//  task store (SB_MCP_TASK). An id we could not have issued is unknown.
+static void
+s_tasks_request (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
+{
+    const char *m = rpc->method;
+    if (!out->tasks) {
+        char message [SB_MAX_RPC_ERROR_LEN];
+        snprintf (message, sizeof message, "%s needs the client to declare the " SB_MCP_TASKS_EXTENSION
+                  " extension in _meta clientCapabilities.extensions.", m);
+        s_missing_tasks (out, rpc->id, message);
+        return;
+    }
+    if (!json_is_object (rpc->params) || !json_is_string (json_object_get (rpc->params, "taskId"))) {
+        s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, "params.taskId must be the taskId (a string) "
+                 "the server returned when it created the task.");
+        return;
+    }
+    json_t *task_id = json_object_get (rpc->params, "taskId");
+    if (!s_task_id_ok (task_id)) {
+        s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, "Unknown task: no task has this taskId.");
+        return;
+    }
+    if (strcmp (m, "tasks/update") == 0) {
+        json_t *responses = json_object_get (rpc->params, "inputResponses");
+        if (!json_is_object (responses)) {
+            s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, "tasks/update needs params.inputResponses: "
+                     "an object with the client's result for each inputRequests key it answers.");
+            return;
+        }
+        const char *key;
+        json_t *value;
+        json_object_foreach (responses, key, value)
+            if (!json_is_object (value)) {
+                char message [SB_MAX_RPC_ERROR_LEN];
+                snprintf (message, sizeof message, "inputResponses.%.64s must be an object: the client's "
+                          "result for that request.", key);
+                s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, message);
+                return;
+            }
+        out->input_responses = json_incref (responses);
+    }
+    out->task_id = strdup (json_string_value (task_id));
+    out->id = json_deep_copy (rpc->id);
+    if (!out->task_id || !out->id) {
+        s_error (out, 500, rpc->id, SB_RPC_INTERNAL_ERROR, "Internal error");
+        return;
+    }
+    out->action = SB_MCP_TASK;
+    out->task_method = strcmp (m, "tasks/get") == 0? "tasks/get":
+                       strcmp (m, "tasks/update") == 0? "tasks/update": "tasks/cancel";
+}
+
 static void
 s_tools_call (sb_rpc_t *rpc, sb_connectors_t *connectors, sb_mcp_outcome_t *out)
 {
@@ -248,6 +349,24 @@ s_tools_call (sb_rpc_t *rpc, sb_connectors_t *connectors, sb_mcp_outcome_t *out)
         s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, message);
         return;
     }
+    sb_task_support_t task_support = sb_tool_task_support (tool);
+    if (task_support == SB_TASK_REQUIRED && !out->tasks) {
+        //  It runs only as a task, and only a 2026-07-28 client that
+        //  declares the extension can take one.
+        if (out->modern) {
+            snprintf (message, sizeof message, "The tool %.64s runs as a task: the client must declare "
+                      "the " SB_MCP_TASKS_EXTENSION " extension to call it.", json_string_value (name));
+            s_missing_tasks (out, rpc->id, message);
+        }
+        else {
+            snprintf (message, sizeof message, "The tool %.64s runs only as a task, which needs an "
+                      "MCP 2026-07-28 client that supports the " SB_MCP_TASKS_EXTENSION " extension.",
+                      json_string_value (name));
+            s_result (out, rpc->id, sb_mcp_error_result (message, "needs_tasks", 0));
+        }
+        return;
+    }
+    out->task_capable = out->tasks && task_support != SB_TASK_FORBIDDEN;
     json_t *args = json_object_get (rpc->params, "arguments");
     if (args && !json_is_object (args)) {
         s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, "tools/call \"arguments\" must be an object");
@@ -661,7 +780,8 @@ s_modern_check (sb_rpc_t *rpc, const sb_mcp_headers_t *h, sb_mcp_outcome_t *out)
         return false;
     }
     const char *key = strcmp (m, "tools/call") == 0 || strcmp (m, "prompts/get") == 0? "name":
-                      strcmp (m, "resources/read") == 0? "uri": NULL;
+                      strcmp (m, "resources/read") == 0? "uri":
+                      s_task_method (m)? "taskId": NULL;
     if (key) {
         if (!h->name) {
             s_mismatch (out, rpc->id, "Mcp-Name", "is missing");
@@ -698,6 +818,8 @@ s_modern_check (sb_rpc_t *rpc, const sb_mcp_headers_t *h, sb_mcp_outcome_t *out)
         return false;
     }
     out->caps = sb_session_caps_from_json (caps);
+    json_t *extensions = json_object_get (caps, "extensions");
+    out->tasks = json_is_object (json_object_get (extensions, SB_MCP_TASKS_EXTENSION));
     if (level) {
         int value = sb_relay_level (json_string_value (level));
         if (value < 0) {
@@ -716,10 +838,11 @@ s_discover (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
 {
     //  2026-07-28 delivers list_changed and resources/updated on
     //  subscriptions/listen streams (sb_notify.c), after a reload.
-    json_t *caps = json_pack ("{s:{s:b}, s:{}, s:{s:b, s:b}, s:{s:b}, s:{}}",
+    json_t *caps = json_pack ("{s:{s:b}, s:{}, s:{s:b, s:b}, s:{s:b}, s:{}, s:{s:{}}}",
                               "tools", "listChanged", 1, "logging",
                               "resources", "subscribe", 1, "listChanged", 1,
-                              "prompts", "listChanged", 1, "completions");
+                              "prompts", "listChanged", 1, "completions",
+                              "extensions", SB_MCP_TASKS_EXTENSION);
     json_t *versions = json_pack ("[s]", SB_MCP_PROTOCOL_MODERN);
     for (int i = 0; versions && s_versions [i]; i++)
         json_array_append_new (versions, json_string (s_versions [i]));
@@ -818,6 +941,14 @@ s_listen (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
             json_object_set_new (honoured, s_listen_lists [i].key, json_true ());
         }
     }
+    if (json_object_get (filter, "taskIds") && !out->tasks) {
+        json_decref (honoured);
+        s_missing_tasks (out, rpc->id, "Task status notifications (params.notifications.taskIds) need the "
+                         "client to declare the " SB_MCP_TASKS_EXTENSION " extension.");
+        return;
+    }
+    //  Task status is polled (tasks/get): taskIds are not honoured, so the
+    //  acknowledgement leaves them out.
     json_t *asked = json_object_get (filter, "resourceSubscriptions");
     json_t *uris = asked? json_array (): NULL;
     if (asked && s_listen_uris (rpc, env, asked, uris, out)) {
@@ -984,6 +1115,9 @@ s_modern_request (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
     else
     if (strcmp (m, "completion/complete") == 0)
         s_complete (rpc, env, out);
+    else
+    if (s_task_method (m))
+        s_tasks_request (rpc, out);
     else {
         //  Unknown, or gone in this revision (initialize, ping,
         //  logging/setLevel, resources/subscribe…): 404 as the transport says.
@@ -1137,6 +1271,7 @@ sb_mcp_outcome_clear (sb_mcp_outcome_t *out)
     free (out->args);
     json_decref (out->id);
     json_decref (out->client_caps);
+    free (out->task_id);
     json_decref (out->response);
     json_decref (out->progress_token);
     json_decref (out->cancel_id);
@@ -1201,6 +1336,23 @@ sb_mcp_call_error (const json_t *id, const uint8_t *payload, size_t size)
     }
     json_decref (detail);
     return body;
+}
+
+json_t *
+sb_mcp_rpc_error (const uint8_t *payload, size_t size)
+{
+    json_t *detail = s_payload_json (payload, size);
+    json_t *error = json_object_get (detail, "rpc_error");
+    json_t *data = json_object_get (error, "data");
+    json_t *copy = NULL;
+    if (json_is_integer (json_object_get (error, "code"))
+    &&  json_is_string (json_object_get (error, "message")))
+        copy = json_pack ("{s:O, s:O}", "code", json_object_get (error, "code"),
+                          "message", json_object_get (error, "message"));
+    if (copy && data)
+        json_object_set (copy, "data", data);
+    json_decref (detail);
+    return copy;
 }
 
 char *

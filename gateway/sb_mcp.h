@@ -35,6 +35,10 @@
 #define SB_RPC_HEADER_MISMATCH      -32020  /* headers missing, malformed or not as the body */
 #define SB_RPC_MISSING_CAPABILITY   -32021  /* data: {requiredCapabilities: ClientCapabilities} */
 #define SB_RPC_UNSUPPORTED_VERSION  -32022  /* data: {supported: [...], requested} */
+/* The tasks extension (SEP-2663), for 2026-07-28 requests that declare it
+   under _meta clientCapabilities.extensions. */
+#define SB_MCP_TASKS_EXTENSION      "io.modelcontextprotocol/tasks"
+#define SB_MAX_TASK_ID_TEXT         64      /* a taskId this gateway issues: bytes */
 
 /* The inputRequests key under which a 2026-07-28 prompts/get asks for the
    prompt's missing required arguments. */
@@ -66,6 +70,7 @@ typedef enum {
     SB_MCP_ACCEPTED = 1,    /* notification or response: 202, no body */
     SB_MCP_CALL     = 2,    /* tools/call: send a job to the broker */
     SB_MCP_LISTEN   = 3,    /* 2026-07-28 subscriptions/listen: open a listen stream */
+    SB_MCP_TASK     = 4,    /* 2026-07-28 tasks/get, tasks/update, tasks/cancel: ask the task store */
 } sb_mcp_action_t;
 
 /*  What to do with one POST /mcp body. */
@@ -92,6 +97,10 @@ typedef struct {
     char *subscribe_uri;        /* its params.uri (owned), for the gateway's table */
     unsigned listen_lists;      /* LISTEN: the SB_LIST_* bits the stream follows */
     json_t *listen_uris;        /* LISTEN: the resource URIs it follows (owned array of strings) */
+    bool tasks;                 /* modern: the request declared the tasks extension */
+    bool task_capable;          /* CALL: tasks and a tool whose taskSupport is not forbidden */
+    const char *task_method;    /* TASK: "tasks/get", "tasks/update" or "tasks/cancel" (static) */
+    char *task_id;              /* TASK: params.taskId (owned) */
 } sb_mcp_outcome_t;
 
 /*  Handles one request body in `env`. Always fills `out`; call
@@ -131,6 +140,21 @@ typedef struct {
     (unknown URIs, unknown filter keys) are left out, and out->body is the
     notifications/subscriptions/acknowledged that says so, tagged with the
     request's id as io.modelcontextprotocol/subscriptionId.
+    The tasks extension (SEP-2663): out->tasks tells whether the request
+    declared io.modelcontextprotocol/tasks (clientCapabilities.extensions);
+    server/discover advertises it. A tools/call of a tool whose taskSupport
+    is "required" from a client without it is -32021 naming it (HTTP 400;
+    an older revision gets an isError result); with it, out->task_capable
+    is set when the tool's taskSupport is not "forbidden". tasks/get,
+    tasks/update and tasks/cancel become SB_MCP_TASK (out->task_method,
+    out->task_id, for tasks/update out->input_responses) after their checks:
+    Mcp-Name must equal params.taskId (-32020), the extension must be
+    declared (-32021), the taskId must be 1..SB_MAX_TASK_ID_TEXT base64url
+    characters (otherwise no task of ours: -32602 "Unknown task") and
+    tasks/update needs inputResponses, an object of objects (-32602). A
+    subscriptions/listen asking for taskIds without the extension is
+    -32021; with it, taskIds are not honoured (tasks are polled) and the
+    acknowledgement leaves them out.
     Any other request (older revision) is answered as before, except that a
     body _meta protocolVersion differing from the header is -32020. */
 void sb_mcp_handle (const sb_mcp_env_t *env, const char *body, size_t len,
@@ -156,6 +180,11 @@ json_t *sb_mcp_error_result (const char *text, const char *error_type, int retry
     did not declare): that JSON-RPC error for request `id` (new text),
     which goes out with HTTP 400. NULL for any other payload. */
 char *sb_mcp_call_error (const json_t *id, const uint8_t *payload, size_t size);
+
+/*  The JSON-RPC error a `failed` REPLY carries (sb_worker_job_fail_rpc):
+    a new {"code", "message"[, "data"]} object, or NULL when the payload
+    has none (a plain failure). */
+json_t *sb_mcp_rpc_error (const uint8_t *payload, size_t size);
 
 /*  The subscriptions/listen result that ends listen stream `id` (its
     JSON-RPC id as compact JSON text) gracefully: {"resultType":

@@ -16,7 +16,7 @@
 # port; 0 means any free port), SB_LOG_LEVEL (info, or debug),
 # SB_FARM_READY_S (seconds each process may take to be ready, default 30),
 # SB_FARM_FSYNC (PostgreSQL fsync, default on), SB_FARM_PG=0 (no PostgreSQL
-# and no token worker), SB_FARM_PUBLIC_URL (the URL clients use when a proxy
+# and no token or task worker), SB_FARM_PUBLIC_URL (the URL clients use when a proxy
 # stands in front; default the gateway's), SB_FARM_API_WORKERS (default 1),
 # SB_FARM_CONNECTORS (default <source>/connectors), SB_FARM_GATEWAY_ARGS
 # (more sb-gateway options, as words), GLIBC_TUNABLES (default
@@ -159,14 +159,18 @@ sb_farm_start () {
     s_farm_wait_ready sandbox || return 1
     s_farm_wait_ready broker || return 1
 
-    # The token worker applies the migrations; the others start beside it.
+    # The token and task workers apply the migrations (one at a time, under
+    # an advisory lock); the others start beside them.
     local names=() i
     if [[ $with_pg == 1 ]]; then
         s_farm_spawn token-worker -- \
             "$SB_FARM_BIN/sb-worker" --role token --broker "$backend" --db "$conninfo" \
             --migrations "$SB_SOURCE_DIR/common/migrations" --connectors "$connectors" \
             --log-level "$level"
-        names+=(token-worker)
+        s_farm_spawn task-worker -- \
+            "$SB_FARM_BIN/sb-worker" --role task --broker "$backend" --db "$conninfo" \
+            --migrations "$SB_SOURCE_DIR/common/migrations" --log-level "$level"
+        names+=(token-worker task-worker)
     fi
     for ((i = 1; i <= ${SB_FARM_API_WORKERS:-1}; i++)); do
         s_farm_spawn "api-worker-$i" SB_SANDBOX_CRM_TOKEN="$sandbox_key" -- \

@@ -3,7 +3,8 @@
     naming the file and the problem; tool descriptors, retry safety, auth
     headers, base-URL overrides; sb_tool_check_args, one case per rule;
     the call-time policy the api worker applies (confirmation of destructive
-    or "confirm" tools, the question asked, outputSchema checks). */
+    or "confirm" tools, the question asked, outputSchema checks); a tool's
+    "taskSupport" (kept out of its descriptor). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -465,6 +466,85 @@ test_call_policy (void **state)
     s_clean_dir ();
 }
 
+//  "taskSupport": forbidden by default, optional or required, anything else
+//  refused naming the tool and the value; never in the tools/list descriptor.
+static void
+test_task_support (void **state)
+{
+    s_clean_dir ();
+    char *plain = s_tool ("plain"), *opt = s_tool ("opt"), *forb = s_tool ("forb");
+    char *optional = NULL, *required = NULL, *forbidden = NULL;
+    assert_true (asprintf (&optional, "{\"taskSupport\":\"optional\",%s", opt + 1) > 0);
+    assert_true (asprintf (&required, "{\"taskSupport\":\"required\",\"name\":\"req\","
+                           "\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+                           "\"request\":{\"builtin\":\"slow_compute\"}}") > 0);
+    assert_true (asprintf (&forbidden, "{\"taskSupport\":\"forbidden\",%s", forb + 1) > 0);
+    free (opt);
+    free (forb);
+    char *tools = NULL;
+    assert_true (asprintf (&tools, "%s,%s,%s,%s", plain, optional, required, forbidden) > 0);
+    char *text = s_connector ("tasks", tools);
+    s_write ("a.json", text);
+    free (text);
+    char *error = NULL;
+    sb_connectors_t *set = sb_connectors_load (s_dir, &error);
+    if (!set)
+        fail_msg ("load failed: %s", error);
+    static const struct { const char *name; sb_task_support_t support; } expect [] = {
+        { "plain", SB_TASK_FORBIDDEN }, { "opt", SB_TASK_OPTIONAL },
+        { "req", SB_TASK_REQUIRED }, { "forb", SB_TASK_FORBIDDEN },
+    };
+    for (size_t i = 0; i < sizeof expect / sizeof expect [0]; i++) {
+        const sb_tool_t *tool = sb_connectors_find_tool (set, expect [i].name);
+        assert_non_null (tool);
+        assert_int_equal (sb_tool_task_support (tool), expect [i].support);
+        json_t *descriptor = sb_tool_descriptor (tool);
+        char *dumped = json_dumps (descriptor, JSON_COMPACT);
+        if (strstr (dumped, "taskSupport") || json_object_get (descriptor, "execution"))
+            fail_msg ("descriptor of %s shows task support: %s", expect [i].name, dumped);
+        free (dumped);
+        json_decref (descriptor);
+    }
+    sb_connectors_destroy (&set);
+    free (tools);
+
+    //  The real conformance fixtures: greet never, the task fixtures may or must.
+    set = sb_connectors_load (CONNECTORS_DIR, &error);
+    assert_non_null (set);
+    static const struct { const char *name; sb_task_support_t support; } fixtures [] = {
+        { "greet", SB_TASK_FORBIDDEN }, { "slow_compute", SB_TASK_OPTIONAL },
+        { "failing_job", SB_TASK_REQUIRED }, { "protocol_error_job", SB_TASK_OPTIONAL },
+        { "confirm_delete", SB_TASK_OPTIONAL }, { "multi_input", SB_TASK_OPTIONAL },
+        { "test_tool_with_task", SB_TASK_REQUIRED }, { "test_simple_text", SB_TASK_FORBIDDEN },
+        { "get_account", SB_TASK_FORBIDDEN },
+    };
+    for (size_t i = 0; i < sizeof fixtures / sizeof fixtures [0]; i++) {
+        const sb_tool_t *tool = sb_connectors_find_tool (set, fixtures [i].name);
+        if (!tool)
+            fail_msg ("tool %s missing", fixtures [i].name);
+        assert_int_equal (sb_tool_task_support (tool), fixtures [i].support);
+    }
+    sb_connectors_destroy (&set);
+
+    //  Anything else is a load error naming the tool and the value.
+    char *bad = NULL;
+    assert_true (asprintf (&bad, "{\"taskSupport\":\"sometimes\",%s", plain + 1) > 0);
+    s_expect_bad_tool (bad, "tool \"plain\": \"taskSupport\" must be \"forbidden\", \"optional\" "
+                       "or \"required\", not \"sometimes\"");
+    free (bad);
+    assert_true (asprintf (&bad, "{\"taskSupport\":true,%s", plain + 1) > 0);
+    s_expect_bad_tool (bad, "tool \"plain\": \"taskSupport\" must be");
+    free (bad);
+    assert_true (asprintf (&bad, "{\"taskSupport\":\"Optional\",%s", plain + 1) > 0);
+    s_expect_bad_tool (bad, "not \"Optional\"");
+    free (bad);
+    free (plain);
+    free (optional);
+    free (required);
+    free (forbidden);
+    s_clean_dir ();
+}
+
 int
 main (void)
 {
@@ -476,6 +556,7 @@ main (void)
         cmocka_unit_test (test_bad_definitions),
         cmocka_unit_test (test_check_args),
         cmocka_unit_test (test_call_policy),
+        cmocka_unit_test (test_task_support),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     s_clean_dir ();

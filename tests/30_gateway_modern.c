@@ -501,6 +501,91 @@ test_removed_and_versions (void **state)
     }
 }
 
+//  The tasks extension at the gateway, before any job: server/discover
+//  advertises it (under extensions, not a v1 "tasks" slot); tasks/get,
+//  update and cancel need it declared (-32021 naming it, HTTP 400), Mcp-Name
+//  equal to params.taskId (-32020), a taskId we could have issued (else
+//  unknown: -32602) and, for tasks/update, inputResponses an object of
+//  objects (-32602); a tool whose taskSupport is "required" is refused to a
+//  client without it (-32021); listen with taskIds needs it too; the v1
+//  methods tasks/result and tasks/list do not exist (404, -32601). None of
+//  these reaches the broker.
+#define EXT "{\"extensions\":{\"io.modelcontextprotocol/tasks\":{}}}"
+
+//  Asserts a -32021 reply naming the tasks extension; frees it.
+static void
+s_assert_needs_tasks (json_t *reply)
+{
+    json_t *data = json_object_get (json_object_get (reply, "error"), "data");
+    json_t *extensions = json_object_get (json_object_get (data, "requiredCapabilities"), "extensions");
+    assert_true (json_is_object (json_object_get (extensions, "io.modelcontextprotocol/tasks")));
+    s_assert_error (reply, -32021, "io.modelcontextprotocol/tasks");
+}
+
+static void
+test_tasks_gateway (void **state)
+{
+    int received = tg_broker_int ("RECEIVED");
+    const char *discover [] = { H_VERSION, "Mcp-Method: server/discover", NULL };
+    json_t *reply = s_expect (discover, REQ ("1", "server/discover", META ("{}", "")), 200);
+    json_t *caps = json_object_get (s_assert_modern (reply, true), "capabilities");
+    assert_true (json_is_object (json_object_get (json_object_get (caps, "extensions"),
+                                                  "io.modelcontextprotocol/tasks")));
+    assert_null (json_object_get (caps, "tasks"));
+    json_decref (reply);
+
+    const char *methods [] = { "tasks/get", "tasks/update", "tasks/cancel", NULL };
+    for (int i = 0; methods [i]; i++) {
+        char method [64], body [1024];
+        snprintf (method, sizeof method, "Mcp-Method: %s", methods [i]);
+        const char *headers [] = { H_VERSION, method, "Mcp-Name: abc", NULL };
+        snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\",\"params\":"
+                  "{\"taskId\":\"abc\",\"inputResponses\":{},%s}}", methods [i], META ("{}", ""));
+        s_assert_needs_tasks (s_expect (headers, body, 400));
+        //  Declared, but no task of ours could have that id.
+        const char *odd [] = { H_VERSION, method, "Mcp-Name: ../etc", NULL };
+        snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"%s\",\"params\":"
+                  "{\"taskId\":\"../etc\",\"inputResponses\":{},%s}}", methods [i], META (EXT, ""));
+        s_assert_error (s_expect (odd, body, 200), -32602, "Unknown task");
+        //  Mcp-Name missing or not the taskId.
+        const char *no_name [] = { H_VERSION, method, NULL };
+        s_assert_error (s_expect (no_name, body, 400), -32020, "Mcp-Name header is missing");
+        const char *other [] = { H_VERSION, method, "Mcp-Name: abd", NULL };
+        snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"%s\",\"params\":"
+                  "{\"taskId\":\"abc\",\"inputResponses\":{},%s}}", methods [i], META (EXT, ""));
+        s_assert_error (s_expect (other, body, 400), -32020, "params.taskId");
+        //  No taskId at all.
+        snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"%s\",\"params\":{%s}}",
+                  methods [i], META (EXT, ""));
+        s_assert_error (s_expect (no_name, body, 400), -32020, "Mcp-Name");
+    }
+    const char *update [] = { H_VERSION, "Mcp-Method: tasks/update", "Mcp-Name: abc", NULL };
+    s_assert_error (s_expect (update, REQ ("5", "tasks/update", "\"taskId\":\"abc\"," META (EXT, "")), 200),
+                    -32602, "inputResponses");
+    s_assert_error (s_expect (update, REQ ("6", "tasks/update", "\"taskId\":\"abc\",\"inputResponses\":"
+                                          "{\"k\":1}," META (EXT, "")), 200), -32602, "inputResponses.k");
+
+    //  A tool that runs only as a task.
+    const char *required [] = { H_VERSION, H_CALL, "Mcp-Name: failing_job", NULL };
+    s_assert_needs_tasks (s_expect (required, REQ ("7", "tools/call", "\"name\":\"failing_job\","
+                                                   "\"arguments\":{}," META ("{}", "")), 400));
+    //  Task notifications on a listen stream.
+    const char *listen [] = { H_VERSION, "Mcp-Method: subscriptions/listen", NULL };
+    s_assert_needs_tasks (s_expect (listen, REQ ("8", "subscriptions/listen", "\"notifications\":"
+                                                 "{\"taskIds\":[\"abc\"]}," META ("{}", "")), 400));
+    //  The v1 methods are gone.
+    const char *gone [] = { "tasks/result", "tasks/list", NULL };
+    for (int i = 0; gone [i]; i++) {
+        char method [64], body [1024];
+        snprintf (method, sizeof method, "Mcp-Method: %s", gone [i]);
+        const char *headers [] = { H_VERSION, method, NULL };
+        snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"%s\",\"params\":{%s}}",
+                  gone [i], META (EXT, ""));
+        s_assert_error (s_expect (headers, body, 404), -32601, gone [i]);
+    }
+    assert_int_equal (tg_broker_int ("RECEIVED"), received);
+}
+
 int
 main (void)
 {
@@ -516,6 +601,7 @@ main (void)
         cmocka_unit_test (test_header_mismatch),
         cmocka_unit_test (test_bad_meta),
         cmocka_unit_test (test_removed_and_versions),
+        cmocka_unit_test (test_tasks_gateway),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -5,7 +5,11 @@
     calls, many calls held at once, deadlines, retries, size caps, bad jobs,
     confirmation of a tool that asks first (the ASK answered as a client
     would: accept, decline, cancel, an error), results checked against the
-    tool's outputSchema, broker restarts and a graceful drain on SIGTERM. */
+    tool's outputSchema, broker restarts and a graceful drain on SIGTERM;
+    the tasks extension's fixtures as older revisions run them (the promote
+    NOTIFY, then questions by ASK), and the promote signal of a connector
+    tool that may become a task once its upstream request runs longer than
+    --task-promote-ms (a second worker on a connector folder of its own). */
 #include <czmq.h>
 #include <jansson.h>
 #include <setjmp.h>
@@ -14,7 +18,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "38_workers_fake.h"
@@ -556,6 +562,201 @@ test_sigterm_drains (void **state)
     assert_int_equal (WEXITSTATUS (wstatus), 0);
 }
 
+//  ---------------------------------------------------------------------
+//  The tasks extension
+
+#define PROMOTE_JSON    "{\"jsonrpc\":\"2.0\",\"method\":\"switchboard/promote\"}"
+
+//  Sends tools/call `tool` of `connector` (fake_broker_send_op guesses the
+//  connector from the tool's name; these tools need it said).
+static void
+s_send_tool (fake_broker_t *broker, const char *corr_id, uint32_t timeout_ms,
+             const char *connector, const char *tool, const char *args)
+{
+    sb_job_t job = { .op = "tools/call", .connector = (char *) connector, .tool = (char *) tool,
+                     .args = (char *) args };
+    zframe_t *payload = sb_job_encode (&job);
+    assert_non_null (payload);
+    assert_int_equal (fake_broker_send_job (broker, corr_id, timeout_ms, 0, &payload), 0);
+}
+
+//  The next message from `broker` must be the promote NOTIFY of `corr_id`.
+static void
+s_expect_promote (fake_broker_t *broker, const char *corr_id)
+{
+    sb_msg_t msg = { 0 };
+    assert_int_equal (fake_broker_recv (broker, &msg, WAIT_MS), 0);
+    if (msg.command != SB_CMD_NOTIFY || strcmp (msg.corr_id, corr_id) != 0 || !msg.payload)
+        fail_msg ("expected the promote NOTIFY of %s, got %s %s", corr_id,
+                  sb_cmd_name (msg.command), msg.corr_id);
+    sb_job_result_t note = { 0 };
+    assert_int_equal (sb_job_result_decode (zframe_data (msg.payload), zframe_size (msg.payload), &note), 0);
+    assert_string_equal (note.result, PROMOTE_JSON);
+    sb_job_result_clear (&note);
+    sb_msg_reset (&msg);
+}
+
+//  Waits for the ASK of `corr_id` and returns its id; the request names `text`.
+static uint32_t
+s_expect_ask (const char *corr_id, const char *text)
+{
+    uint32_t ask_id = 0;
+    char *request = NULL;
+    assert_int_equal (fake_broker_ask (s_broker, corr_id, WAIT_MS, &ask_id, &request), 0);
+    if (!strstr (request, text))
+        fail_msg ("ASK of %s lacks \"%s\": %s", corr_id, text, request);
+    free (request);
+    return ask_id;
+}
+
+//  Older revisions (no inputs): greet answers with no promote; the asking
+//  fixtures promote first, then ask by ASK, then answer.
+static void
+test_task_fixtures_by_ask (void **state)
+{
+    sb_status_t status;
+    char *text = NULL;
+    s_send_tool (s_broker, "tf-greet", 3000, "conformance", "greet", "{\"name\":\"World\"}");
+    assert_int_equal (fake_broker_result (s_broker, "tf-greet", WAIT_MS, &status, &text), 0);
+    json_t *result = json_loads (text, 0, NULL);
+    free (text);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_string_equal (s_text_of (result), "Hello, World!");
+    json_decref (result);
+
+    s_send_tool (s_broker, "tf-cd", 5000, "conformance", "confirm_delete", "{\"filename\":\"notes.txt\"}");
+    s_expect_promote (s_broker, "tf-cd");
+    uint32_t ask = s_expect_ask ("tf-cd", "Delete notes.txt?");
+    assert_int_equal (fake_broker_answer (s_broker, "tf-cd", ask,
+        "{\"result\":{\"action\":\"accept\",\"content\":{\"confirm\":true}}}"), 0);
+    assert_int_equal (fake_broker_result (s_broker, "tf-cd", WAIT_MS, &status, &text), 0);
+    result = json_loads (text, 0, NULL);
+    free (text);
+    assert_string_equal (s_text_of (result), "Deleted notes.txt");
+    json_decref (result);
+
+    //  Two questions out at once; answered in the other order.
+    s_send_tool (s_broker, "tf-mi", 5000, "conformance", "multi_input", "{}");
+    s_expect_promote (s_broker, "tf-mi");
+    uint32_t first = s_expect_ask ("tf-mi", "What is your name?");
+    uint32_t second = s_expect_ask ("tf-mi", "Whom shall I greet with you?");
+    assert_int_not_equal (first, second);
+    assert_int_equal (fake_broker_answer (s_broker, "tf-mi", second,
+        "{\"result\":{\"action\":\"accept\",\"content\":{\"name\":\"Bea\"}}}"), 0);
+    assert_int_equal (fake_broker_answer (s_broker, "tf-mi", first,
+        "{\"result\":{\"action\":\"accept\",\"content\":{\"name\":\"Ada\"}}}"), 0);
+    assert_int_equal (fake_broker_result (s_broker, "tf-mi", WAIT_MS, &status, &text), 0);
+    result = json_loads (text, 0, NULL);
+    free (text);
+    assert_string_equal (s_text_of (result), "Hello, Ada and Bea!");
+    json_decref (result);
+}
+
+//  A connector of account tools that may, must or must not become tasks.
+#define S_ACCOUNT_TOOL(name, support) \
+    "{\"name\":\"" name "\",\"description\":\"d\"," support \
+    "\"annotations\":{\"readOnlyHint\":true}," \
+    "\"inputSchema\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"]}," \
+    "\"request\":{\"method\":\"GET\",\"path\":\"/v1/accounts/{id}\"}," \
+    "\"result\":{\"mapping\":\"object\",\"noun\":\"account\"}}"
+static const char s_task_connector [] =
+    "{\"name\":\"slowcrm\",\"title\":\"Slow CRM\",\"base_url\":\"http://127.0.0.1:1\","
+    "\"auth\":{\"type\":\"bearer\",\"token_env\":\"SB_SANDBOX_CRM_TOKEN\"},\"tools\":["
+    S_ACCOUNT_TOOL ("account_maybe_task", "\"taskSupport\":\"optional\",") ","
+    S_ACCOUNT_TOOL ("account_task", "\"taskSupport\":\"required\",") ","
+    S_ACCOUNT_TOOL ("account_never_task", "") "]}";
+
+#define PROMOTE_MS      150     /* the second worker's --task-promote-ms */
+#define SLOW_MS         700     /* the upstream's delay while it should promote */
+
+//  Sends `tool` to `broker`; returns the result's status after checking
+//  whether a promote NOTIFY came first (and when).
+static sb_status_t
+s_promote_call (fake_broker_t *broker, const char *corr_id, const char *tool, bool promote)
+{
+    int64_t sent = s_now_ms ();
+    s_send_tool (broker, corr_id, 10000, "slowcrm", tool, "{\"id\":\"acc_0042\"}");
+    if (promote) {
+        s_expect_promote (broker, corr_id);
+        int64_t after = s_now_ms () - sent;
+        if (after < PROMOTE_MS - 10 || after >= SLOW_MS)
+            fail_msg ("%s promoted after %lld ms, not after about %d", corr_id, (long long) after,
+                      PROMOTE_MS);
+    }
+    sb_status_t status;
+    char *text = NULL;
+    assert_int_equal (fake_broker_result (broker, corr_id, WAIT_MS, &status, &text), 0);
+    assert_non_null (strstr (text, "acc_0042"));
+    free (text);
+    return status;
+}
+
+static void
+test_task_promote (void **state)
+{
+    char dir [] = "/tmp/sb-promote-XXXXXX";
+    assert_non_null (mkdtemp (dir));
+    char file [128];
+    snprintf (file, sizeof file, "%s/slowcrm.json", dir);
+    FILE *out = fopen (file, "w");
+    assert_non_null (out);
+    fputs (s_task_connector, out);
+    fclose (out);
+
+    //  Out of range: refused at start-up.
+    const char *bad [] = { sb_harness_bin ("sb-worker"), "--role", "api", "--connectors", dir,
+                           "--task-promote-ms", "0", NULL };
+    pid_t pid = sb_harness_spawn (bad, NULL);
+    int wstatus = 0;
+    assert_int_equal (waitpid (pid, &wstatus, 0), pid);
+    assert_true (WIFEXITED (wstatus));
+    assert_int_equal (WEXITSTATUS (wstatus), 2);
+
+    fake_broker_t *broker = fake_broker_new (sb_harness_free_port ());
+    assert_non_null (broker);
+    char urls [128], promote [16];
+    snprintf (urls, sizeof urls, "slowcrm=%s", fake_upstream_url (s_up));
+    snprintf (promote, sizeof promote, "%d", PROMOTE_MS);
+    const char *argv [] = {
+        sb_harness_bin ("sb-worker"), "--role", "api", "--broker", broker->endpoint,
+        "--credit", "4", "--heartbeat-ms", "200", "--connectors", dir,
+        "--connector-urls", urls, "--task-promote-ms", promote, "--log-level", "info", NULL
+    };
+    const char *env [] = { "SB_SANDBOX_CRM_TOKEN=test-token", NULL };
+    pid_t worker = sb_harness_spawn (argv, env);
+    assert_true (worker > 0);
+    sb_msg_t msg = { 0 };
+    assert_int_equal (fake_broker_recv (broker, &msg, 10000), 0);
+    assert_int_equal (msg.command, SB_CMD_READY);
+    sb_msg_reset (&msg);
+
+    //  Slow upstream: the tools that may become tasks promote once, after
+    //  --task-promote-ms, and still answer; the other one never promotes.
+    fake_upstream_set_delay (s_up, SLOW_MS);
+    assert_int_equal (s_promote_call (broker, "tp-maybe", "account_maybe_task", true), SB_STATUS_OK);
+    assert_int_equal (s_promote_call (broker, "tp-must", "account_task", true), SB_STATUS_OK);
+    assert_int_equal (s_promote_call (broker, "tp-never", "account_never_task", false), SB_STATUS_OK);
+
+    //  Fast upstream: answered before the time is up, no promote, then or later.
+    fake_upstream_set_delay (s_up, 0);
+    assert_int_equal (s_promote_call (broker, "tp-fast", "account_maybe_task", false), SB_STATUS_OK);
+    if (fake_broker_recv (broker, &msg, 2 * PROMOTE_MS) == 0)
+        fail_msg ("unexpected %s for %s", sb_cmd_name (msg.command), msg.corr_id);
+
+    //  A job that ends at its deadline while promoted: nothing more is sent.
+    fake_upstream_set_delay (s_up, SLOW_MS);
+    s_send_tool (broker, "tp-late", 400, "slowcrm", "account_maybe_task", "{\"id\":\"acc_0042\"}");
+    s_expect_promote (broker, "tp-late");
+    if (fake_broker_recv (broker, &msg, SLOW_MS) == 0)
+        fail_msg ("unexpected %s for %s", sb_cmd_name (msg.command), msg.corr_id);
+    fake_upstream_set_delay (s_up, 0);
+
+    assert_int_equal (sb_harness_stop (worker), 0);
+    fake_broker_destroy (&broker);
+    unlink (file);
+    rmdir (dir);
+}
+
 int
 main (void)
 {
@@ -571,6 +772,8 @@ main (void)
         cmocka_unit_test (test_builtin_fixtures),
         cmocka_unit_test (test_confirmation),
         cmocka_unit_test (test_output_schema),
+        cmocka_unit_test (test_task_fixtures_by_ask),
+        cmocka_unit_test (test_task_promote),
         cmocka_unit_test (test_broker_restart),
         cmocka_unit_test (test_sigterm_drains),
     };

@@ -1,6 +1,9 @@
 /*  tests/38_workers_reactor.c — unit tests of the workers' event loop
     (workers/sb_reactor.c): raw fds, ZeroMQ sockets, timers, and changes to
-    the registrations made from inside callbacks. */
+    the registrations made from inside callbacks; and, in process on that
+    loop, the worker core's promote signal (sb_worker_job_promote): one
+    NOTIFY with exactly the promote JSON per job run, however often a role
+    calls it. */
 #include <czmq.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +13,10 @@
 
 #include "common/sb_clock.h"
 #include "workers/sb_reactor.h"
+#include "workers/sb_worker.h"
+
+#include <jansson.h>
+#include <string.h>
 
 typedef struct {
     int calls;              /* times the callback ran */
@@ -134,6 +141,150 @@ test_zmq_socket (void **state)
     sb_reactor_destroy (&reactor);
 }
 
+//  ---------------------------------------------------------------------
+//  The promote signal, with the broker side on the worker's own loop
+
+#define PROMOTE_JOBS    2       /* jobs sent; each must promote once */
+
+typedef struct {
+    zsock_t *router;            /* the broker's side */
+    sb_worker_t *worker;        /* the worker under test */
+    int64_t deadline;           /* the test gives up (and stops the worker) then */
+    int watch;                  /* timer that reads the router too */
+    int jobs_sent;              /* JOBs sent after READY */
+    int results;                /* RESULTs received */
+    int notifies [PROMOTE_JOBS];/* NOTIFYs received per job */
+    char *notification [PROMOTE_JOBS];  /* the last one's JSON */
+    int promote_rc [PROMOTE_JOBS][3];   /* what three calls returned */
+    int calls;                  /* jobs the role started */
+    bool timed_out;             /* the deadline passed */
+} s_promote_test_t;
+
+//  The role: promotes three times, then answers.
+static void
+s_promote_start (void *state, sb_worker_job_t *job)
+{
+    s_promote_test_t *test = state;
+    int index = test->calls++;
+    for (int i = 0; i < 3 && index < PROMOTE_JOBS; i++)
+        test->promote_rc [index][i] = sb_worker_job_promote (job);
+    sb_worker_job_done (&job, SB_STATUS_OK, "{}");
+}
+
+static void
+s_promote_abandon (void *state, sb_worker_job_t *job)
+{
+}
+
+static const sb_worker_role_t s_promote_role = { s_promote_start, s_promote_abandon };
+
+//  Reads everything the worker sent: READY → the jobs, NOTIFY and RESULT
+//  counted; stops the worker once every job has its result.
+static void
+s_promote_broker (s_promote_test_t *test)
+{
+    while (zsock_events (test->router) & ZMQ_POLLIN) {
+        zframe_t *from = NULL;
+        sb_msg_t msg = { 0 };
+        if (sb_msg_recv (test->router, &msg, &from) != SB_MSG_OK) {
+            zframe_destroy (&from);
+            sb_msg_reset (&msg);
+            continue;
+        }
+        if (msg.command == SB_CMD_READY) {
+            for (; test->jobs_sent < PROMOTE_JOBS; test->jobs_sent++) {
+                sb_job_t spec = { .op = "tools/call", .tool = "t", .args = "{}" };
+                sb_msg_t job = { 0 };
+                job.command = SB_CMD_JOB;
+                snprintf (job.corr_id, sizeof job.corr_id, "promote-%d", test->jobs_sent);
+                snprintf (job.tenant, sizeof job.tenant, "demo");
+                job.timeout_ms = 5000;
+                job.attempt = 1;
+                job.payload = sb_job_encode (&spec);
+                assert_non_null (job.payload);
+                assert_int_equal (sb_msg_send (test->router, &job, from), 0);
+                sb_msg_reset (&job);
+            }
+        }
+        int index = -1;
+        if (sscanf (msg.corr_id, "promote-%d", &index) != 1 || index < 0 || index >= PROMOTE_JOBS)
+            index = -1;
+        if (msg.command == SB_CMD_NOTIFY && index >= 0 && msg.payload) {
+            sb_job_result_t note = { 0 };
+            assert_int_equal (sb_job_result_decode (zframe_data (msg.payload),
+                                                    zframe_size (msg.payload), &note), 0);
+            test->notifies [index]++;
+            free (test->notification [index]);
+            test->notification [index] = note.result;
+            note.result = NULL;
+            sb_job_result_clear (&note);
+        }
+        if (msg.command == SB_CMD_RESULT && index >= 0 && ++test->results == PROMOTE_JOBS)
+            sb_worker_stop (test->worker);
+        zframe_destroy (&from);
+        sb_msg_reset (&msg);
+    }
+}
+
+static void
+s_on_promote_socket (sb_reactor_t *reactor, int fd, short revents, void *arg)
+{
+    s_promote_broker (arg);
+}
+
+//  Also reads on a timer (ZeroMQ signals edge-style) and enforces the deadline.
+static void
+s_on_promote_watch (sb_reactor_t *reactor, void *arg)
+{
+    s_promote_test_t *test = arg;
+    s_promote_broker (test);
+    if (sb_clock_mono_ms () >= test->deadline) {
+        test->timed_out = true;
+        sb_worker_stop (test->worker);
+    }
+    else
+        sb_reactor_timer_set (reactor, test->watch, sb_clock_mono_ms () + 20);
+}
+
+static void
+test_promote_once (void **state)
+{
+    s_promote_test_t test = { .deadline = sb_clock_mono_ms () + 10000 };
+    test.router = zsock_new (ZMQ_ROUTER);
+    assert_non_null (test.router);
+    zsock_set_linger (test.router, 0);
+    int port = zsock_bind (test.router, "tcp://127.0.0.1:*");
+    assert_true (port > 0);
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    test.worker = sb_worker_new (endpoint, "promote-test", 4, 1000);
+    assert_non_null (test.worker);
+    sb_worker_set_role (test.worker, &s_promote_role, &test);
+    sb_reactor_t *reactor = sb_worker_reactor (test.worker);
+    assert_int_equal (sb_reactor_watch_socket (reactor, test.router, s_on_promote_socket, &test), 0);
+    test.watch = sb_reactor_timer_new (reactor, s_on_promote_watch, &test);
+    assert_true (test.watch >= 0);
+    sb_reactor_timer_set (reactor, test.watch, sb_clock_mono_ms ());
+    assert_int_equal (sb_worker_run (test.worker), 0);
+    assert_false (test.timed_out);
+    assert_int_equal (test.results, PROMOTE_JOBS);
+    for (int i = 0; i < PROMOTE_JOBS; i++) {
+        //  Every call returned 0; only the first one sent anything.
+        for (int k = 0; k < 3; k++)
+            assert_int_equal (test.promote_rc [i][k], 0);
+        assert_int_equal (test.notifies [i], 1);
+        assert_string_equal (test.notification [i], "{\"jsonrpc\":\"2.0\",\"method\":\"switchboard/promote\"}");
+        assert_string_equal (test.notification [i], SB_WORKER_PROMOTE_JSON);
+        free (test.notification [i]);
+    }
+    //  No job: nothing to promote.
+    assert_int_equal (sb_worker_job_promote (NULL), -1);
+    sb_reactor_unwatch_socket (reactor, test.router);
+    sb_reactor_timer_free (reactor, test.watch);
+    sb_worker_destroy (&test.worker);
+    zsock_destroy (&test.router);
+}
+
 int
 main (void)
 {
@@ -142,6 +293,7 @@ main (void)
         cmocka_unit_test (test_fd_and_unwatch),
         cmocka_unit_test (test_timers),
         cmocka_unit_test (test_zmq_socket),
+        cmocka_unit_test (test_promote_once),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

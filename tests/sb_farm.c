@@ -65,8 +65,9 @@ s_start_worker (sb_farm_t *farm, const char *role)
     char connector_urls [128], credit [16];
     snprintf (connector_urls, sizeof connector_urls, "sandbox-crm=%s", farm->sandbox_url);
     snprintf (credit, sizeof credit, "%d", farm->opts.api_credit > 0 ? farm->opts.api_credit : 16);
-    char *conninfo = strcmp (role, "token") == 0 ? sb_harness_pg_conninfo () : NULL;
-    if (strcmp (role, "token") == 0 && !conninfo)
+    bool with_db = strcmp (role, "token") == 0 || strcmp (role, "task") == 0;
+    char *conninfo = with_db ? sb_harness_pg_conninfo () : NULL;
+    if (with_db && !conninfo)
         s_fail ("no test PostgreSQL: the pg_start fixture did not run");
     const char *argv [] = {
         sb_harness_bin ("sb-worker"), "--role", role, "--broker", farm->backend,
@@ -121,8 +122,10 @@ sb_farm_start (const sb_farm_opts_t *opts)
 
     for (int i = 0; i < opts->api_workers; i++)
         sb_farm_add_api_worker (farm);
-    if (!opts->no_token_worker)
+    if (!opts->no_token_worker) {
         farm->token_worker = s_start_worker (farm, "token");
+        farm->task_worker = s_start_worker (farm, "task");
+    }
     farm->webhook_worker = s_start_worker (farm, "webhook");
 
     char timeout [16];
@@ -173,6 +176,7 @@ sb_farm_stop (sb_farm_t **farm_p)
     int failures = 0;
     failures += s_stop_clean (farm->gateway, "sb-gateway") != 0;
     failures += s_stop_clean (farm->token_worker, "sb-worker --role token") != 0;
+    failures += s_stop_clean (farm->task_worker, "sb-worker --role task") != 0;
     failures += s_stop_clean (farm->webhook_worker, "sb-worker --role webhook") != 0;
     for (int i = 0; i < farm->api_count; i++)
         failures += s_stop_clean (farm->api_workers [i], "sb-worker --role api") != 0;

@@ -1,5 +1,5 @@
 /*  tests/sb_farm.h — a whole farm for end-to-end tests: the sandbox SaaS,
-    the broker, api/token/webhook workers and a gateway, each a real process
+    the broker, api/token/task/webhook workers and a gateway, each a real process
     on 127.0.0.1 with free ports, plus a signed token for tenant "demo".
 
         sb_farm_t *farm = sb_farm_start (&(sb_farm_opts_t) { .api_workers = 1 });
@@ -20,7 +20,7 @@ typedef struct {
     int api_workers;            /* api workers to start (0 allowed) */
     int api_credit;             /* credit of each api worker (0: default) */
     int call_timeout_ms;        /* gateway --call-timeout-ms (0: default) */
-    bool no_token_worker;       /* skip the token worker (and PostgreSQL) */
+    bool no_token_worker;       /* skip the token and task workers (and PostgreSQL) */
 } sb_farm_opts_t;
 
 typedef struct {
@@ -28,6 +28,7 @@ typedef struct {
     pid_t broker;                           /* sb-broker */
     pid_t gateway;                          /* sb-gateway */
     pid_t token_worker;                     /* sb-worker --role token */
+    pid_t task_worker;                      /* sb-worker --role task */
     pid_t webhook_worker;                   /* sb-worker --role webhook */
     pid_t api_workers [SB_FARM_MAX_WORKERS];/* sb-worker --role api */
     int api_count;                          /* entries used above */

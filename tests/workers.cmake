@@ -54,3 +54,12 @@ sb_add_test(38_workers_reload
     LIBS ${SB_WORKERS_TEST_LIBS}
     TIMEOUT 60)
 add_dependencies(38_workers_reload sb-worker)
+
+# The task role (the MCP Tasks extension's store) against the real test
+# PostgreSQL: every op, the run deadline, expiry and the sweep, racing updates.
+sb_add_test(38_workers_task
+    SOURCES 38_workers_task.c 38_workers_fake.c
+    LIBS ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ
+    FIXTURES postgres
+    TIMEOUT 120)
+add_dependencies(38_workers_task sb-worker)

@@ -9,6 +9,12 @@
     tool that needs confirmation (destructiveHint, "confirm"), first
     waiting for the user's answer to an elicitation (ask_id set).
 
+    A call of a tool that may become a task (taskSupport optional or
+    required) sends the promote signal when its upstream request is still
+    running --task-promote-ms after its first attempt started (promote_at,
+    one reactor timer for the nearest); the gateway decides whether the
+    call becomes a task, and the call goes on the same either way.
+
     Every mapped result of a tool with an outputSchema is checked against
     it; a mismatch is answered as an isError result, never passed on. */
 #include "workers/sb_api.h"
@@ -35,6 +41,8 @@ struct _sb_api_t {
     CURLM *multi;                   /* all transfers; holds the connection cache */
     int curl_timer;                 /* reactor timer curl asked for */
     int retry_timer;                /* reactor timer for the nearest retry */
+    int promote_timer;              /* reactor timer for the nearest promote signal */
+    uint32_t promote_ms;            /* --task-promote-ms */
     zlistx_t *calls;                /* every live s_call_t (owned via their jobs) */
     sb_fixture_t *fixtures;         /* builtin tools (workers/sb_fixture.c) */
     CURL *idle [SB_API_IDLE_HANDLES];   /* finished transfer handles, reset, for reuse */
@@ -55,6 +63,7 @@ struct _s_call_t {
     bool retry_safe;                /* request may be sent again */
     int attempt;                    /* attempts started so far */
     int64_t retry_at;               /* monotonic time of the next attempt, -1: none */
+    int64_t promote_at;             /* when to send the promote signal, -1: never or sent */
     char *body;                     /* response so far */
     size_t body_len;                /* bytes in body */
     size_t body_alloc;              /* bytes allocated */
@@ -270,6 +279,38 @@ s_call_prepare (s_call_t *call)
     return 0;
 }
 
+static void
+s_arm_promote_timer (sb_api_t *self)
+{
+    int64_t due = -1;
+    for (s_call_t *call = zlistx_first (self->calls); call; call = zlistx_next (self->calls))
+        if (call->promote_at >= 0 && (due < 0 || call->promote_at < due))
+            due = call->promote_at;
+    sb_reactor_timer_set (self->reactor, self->promote_timer, due);
+}
+
+//  Calls whose upstream request has run --task-promote-ms: the promote
+//  signal, once (the call itself goes on).
+static void
+s_on_promote_timer (sb_reactor_t *reactor, void *arg)
+{
+    sb_api_t *self = arg;
+    int64_t now = sb_clock_mono_ms ();
+    for (s_call_t *call = zlistx_first (self->calls); call; call = zlistx_next (self->calls)) {
+        if (call->promote_at < 0 || call->promote_at > now)
+            continue;
+        call->promote_at = -1;
+        if (sb_worker_job_promote (call->job))
+            sb_log_warn ("promote_failed", "corr_id=%s tool=%s", sb_worker_job_corr_id (call->job),
+                         sb_tool_name (call->tool));
+        else
+            sb_log_debug ("call_promoted", "corr_id=%s tool=%s after %u ms",
+                          sb_worker_job_corr_id (call->job), sb_tool_name (call->tool),
+                          self->promote_ms);
+    }
+    s_arm_promote_timer (self);
+}
+
 //  Starts (or restarts) the transfer with the time the job has left.
 static int
 s_call_start (s_call_t *call)
@@ -285,6 +326,10 @@ s_call_start (s_call_t *call)
     call->errbuf [0] = 0;
     call->retry_at = -1;
     call->attempt++;
+    if (call->attempt == 1 && sb_tool_task_support (call->tool) != SB_TASK_FORBIDDEN) {
+        call->promote_at = sb_clock_mono_ms () + call->api->promote_ms;
+        s_arm_promote_timer (call->api);
+    }
     curl_easy_setopt (call->easy, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt (call->easy, CURLOPT_CONNECTTIMEOUT_MS,
                       timeout < SB_API_CONNECT_TIMEOUT_MS ? timeout : SB_API_CONNECT_TIMEOUT_MS);
@@ -653,6 +698,7 @@ s_tools_call (sb_api_t *self, sb_worker_job_t *job)
     call->tool = tool;
     call->connector = connector;
     call->retry_at = -1;
+    call->promote_at = -1;
     call->retry_safe = (sb_worker_job_flags (job) & SB_FLAG_RETRY_SAFE) || sb_tool_retry_safe (tool);
     size_t cap = sb_connector_max_response (connector);
     call->body_cap = cap > 0 && cap < SB_MAX_API_RESPONSE ? cap : SB_MAX_API_RESPONSE;
@@ -725,6 +771,15 @@ s_abandon (void *state, sb_worker_job_t *job)
 
 const sb_worker_role_t sb_api_role = { s_start, s_abandon };
 
+int
+sb_api_set_task_promote_ms (sb_api_t *self, uint32_t promote_ms)
+{
+    if (!self || promote_ms == 0 || promote_ms > SB_MAX_TASK_PROMOTE_MS)
+        return -1;
+    self->promote_ms = promote_ms;
+    return 0;
+}
+
 //  ---------------------------------------------------------------------
 //  Lifecycle
 
@@ -788,6 +843,8 @@ sb_api_new (sb_worker_t *worker, const char *connectors_dir, const char *connect
     self->reactor = sb_worker_reactor (worker);
     self->curl_timer = -1;
     self->retry_timer = -1;
+    self->promote_timer = -1;
+    self->promote_ms = SB_API_TASK_PROMOTE_MS;
     self->connectors_dir = strdup (connectors_dir);
     self->connector_urls = strdup (connector_urls ? connector_urls : "");
     char *error = NULL;
@@ -808,7 +865,9 @@ sb_api_new (sb_worker_t *worker, const char *connectors_dir, const char *connect
     self->calls = zlistx_new ();
     self->curl_timer = sb_reactor_timer_new (self->reactor, s_on_curl_timer, self);
     self->retry_timer = sb_reactor_timer_new (self->reactor, s_on_retry_timer, self);
-    if (!self->multi || !self->calls || self->curl_timer < 0 || self->retry_timer < 0) {
+    self->promote_timer = sb_reactor_timer_new (self->reactor, s_on_promote_timer, self);
+    if (!self->multi || !self->calls || self->curl_timer < 0 || self->retry_timer < 0
+    ||  self->promote_timer < 0) {
         sb_log_error ("api_init_failed", "cannot set up the curl multi handle");
         sb_api_destroy (&self);
         return NULL;
@@ -847,6 +906,7 @@ sb_api_destroy (sb_api_t **self_p)
     if (self->reactor) {
         sb_reactor_timer_free (self->reactor, self->curl_timer);
         sb_reactor_timer_free (self->reactor, self->retry_timer);
+        sb_reactor_timer_free (self->reactor, self->promote_timer);
     }
     sb_connectors_destroy (&self->connectors);
     free (self->connectors_dir);

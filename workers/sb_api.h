@@ -8,8 +8,10 @@
     min(time left, connector timeout) and a response-size cap; retry
     retry-safe requests on connect errors and 429/502/503/504 with
     exponential backoff, jitter and Retry-After, always inside the job's
-    deadline; map the response into an MCP CallToolResult (RESULT OK).
-    Op "ping" answers {"pong":true,"role":"api"}. */
+    deadline; map the response into an MCP CallToolResult (RESULT OK). A
+    call of a tool that may become a task (taskSupport optional or
+    required) whose upstream request runs longer than --task-promote-ms
+    sends the promote signal. Op "ping" answers {"pong":true,"role":"api"}. */
 #ifndef SB_API_H_INCLUDED
 #define SB_API_H_INCLUDED
 
@@ -24,6 +26,8 @@
 #define SB_API_MAX_CONNECTIONS  (SB_MAX_REACTOR_ITEMS - 64) /* open upstream sockets; more calls queue in curl */
 #define SB_API_CACHED_CONNECTIONS 256       /* idle keep-alive connections kept */
 #define SB_API_IDLE_HANDLES     64          /* finished curl handles kept for reuse */
+#define SB_API_TASK_PROMOTE_MS  1000        /* default of --task-promote-ms */
+#define SB_MAX_TASK_PROMOTE_MS  600000      /* its largest value */
 
 typedef struct _sb_api_t sb_api_t;
 
@@ -45,6 +49,15 @@ void sb_api_destroy (sb_api_t **self_p);
     calls in flight hold a reference to the set they started with, which
     is freed when the last of them ends. */
 int sb_api_reload (sb_api_t *self);
+
+/*  Sets --task-promote-ms (1..SB_MAX_TASK_PROMOTE_MS; default
+    SB_API_TASK_PROMOTE_MS): a call of an HTTP tool whose taskSupport is not
+    "forbidden" sends the promote signal (sb_worker_job_promote) when its
+    upstream request is still running this long after it started, so a
+    2026-07-28 client that declared the tasks extension gets a task instead
+    of waiting. Applies to calls that start afterwards. Returns 0, or -1 for
+    a value out of range. */
+int sb_api_set_task_promote_ms (sb_api_t *self, uint32_t promote_ms);
 
 /*  The callbacks to pass to sb_worker_set_role with the sb_api_t. */
 extern const sb_worker_role_t sb_api_role;

@@ -7,7 +7,15 @@
     (S_INPUTS, the 2026-07-28 input-required ones) ask a table of keyed
     questions in stages, each stage once the one before is answered, and
     build their result from the answers. The texts and shapes follow the
-    conformance suite's everything-server and scenario descriptions. */
+    conformance suite's everything-server and scenario descriptions.
+
+    Task fixtures (the tasks extension, SEP-2663) send the promote signal
+    (sb_worker_job_promote) themselves: S_LATER ones promote at once and
+    answer from a timer (greet, with no delay, answers at once and never
+    promotes); S_INPUTS ones promote before asking (the questions then
+    belong to the task) or, like test_tool_with_task, ask first and promote
+    once every answer was an acceptance, then answer from a timer. Every
+    timer belongs to its s_run_t, so abandoning the job releases it. */
 #include "workers/sb_fixture.h"
 #include "common/sb_clock.h"
 #include "common/sb_log.h"
@@ -31,7 +39,19 @@ typedef enum {
     S_SAMPLING,         /* asks sampling/createMessage */
     S_ELICIT,           /* asks elicitation/create */
     S_INPUTS,           /* asks keyed questions in stages (s_question_t) */
+    S_LATER,            /* answers after a delay from its spec or its arguments */
 } s_kind_t;
+
+/*  When a task fixture sends the promote signal. */
+typedef enum {
+    S_PROMOTE_NEVER = 0,        /* an ordinary tool */
+    S_PROMOTE_FIRST,            /* before anything else (S_LATER: when it waits at all) */
+    S_PROMOTE_ACCEPTED,         /* S_INPUTS: once every question was accepted; then it
+                                   answers after delay_ms */
+} s_promote_t;
+
+#define S_DELAY_FROM_ARGS   (-1)        /* delay_ms: the "seconds" argument */
+#define S_MAX_DELAY_MS      600000      /* longest wait a fixture's arguments may ask */
 
 #define S_MAX_QUESTIONS 4       /* questions one S_INPUTS fixture asks */
 
@@ -50,8 +70,17 @@ typedef struct {
     s_kind_t kind;              /* how it runs */
     const char *result;         /* S_CONTENT / S_DELAY: the CallToolResult; asks: result prefix */
     const s_question_t *questions;          /* S_INPUTS: up to S_MAX_QUESTIONS, NULL key ends */
-    char *(*finish) (const s_run_t *run);   /* S_INPUTS: the result text from the answers */
+    char *(*finish) (const s_run_t *run);   /* S_INPUTS, S_LATER: the result text */
 } s_spec_t;
+
+/*  How a task fixture runs, beyond its s_spec_t (same name). */
+typedef struct {
+    const char *name;           /* the fixture */
+    s_promote_t promote;        /* when it sends the promote signal */
+    int delay_ms;               /* S_LATER, S_PROMOTE_ACCEPTED: wait before the answer */
+    bool is_error;              /* S_LATER: the result is a tool execution error */
+    const char *rpc_error;      /* S_LATER: end with this JSON-RPC error instead */
+} s_task_t;
 
 #define S_ASK_NAME(message) \
     "{\"method\":\"elicitation/create\",\"params\":{\"mode\":\"form\",\"message\":\"" message "\"," \
@@ -61,6 +90,10 @@ typedef struct {
     "{\"method\":\"elicitation/create\",\"params\":{\"mode\":\"form\",\"message\":\"" message "\"," \
     "\"requestedSchema\":{\"type\":\"object\",\"properties\":{\"ok\":{\"type\":\"boolean\"}}," \
     "\"required\":[\"ok\"]}}}"
+#define S_ASK_YES(message) \
+    "{\"method\":\"elicitation/create\",\"params\":{\"mode\":\"form\",\"message\":\"" message "\"," \
+    "\"requestedSchema\":{\"type\":\"object\",\"properties\":{\"confirm\":{\"type\":\"boolean\"}}," \
+    "\"required\":[\"confirm\"]}}}"
 #define S_SAMPLE(text, tokens) \
     "{\"method\":\"sampling/createMessage\",\"params\":{\"messages\":[{\"role\":\"user\"," \
     "\"content\":{\"type\":\"text\",\"text\":\"" text "\"}}],\"maxTokens\":" #tokens "}}"
@@ -90,6 +123,12 @@ static const s_question_t s_q_needs_sampling [] = {
     { "completion", 0, false, S_SAMPLE ("Say hello.", 20) }, { NULL, 0, false, NULL } };
 static const s_question_t s_q_streaming [] = {
     { "confirm", 0, false, S_ASK_CONFIRM ("Please confirm to continue") }, { NULL, 0, false, NULL } };
+//  Task fixtures. A message's {argument} is replaced by the call's argument.
+static const s_question_t s_q_delete [] = {
+    { "confirm", 0, false, S_ASK_YES ("Delete {filename}?") }, { NULL, 0, false, NULL } };
+static const s_question_t s_q_two [] = {
+    { "user_name", 0, false, S_ASK_NAME ("What is your name?") },
+    { "friend_name", 0, false, S_ASK_NAME ("Whom shall I greet with you?") }, { NULL, 0, false, NULL } };
 
 static char *s_finish_hello (const s_run_t *run);
 static char *s_finish_sampled (const s_run_t *run);
@@ -98,6 +137,17 @@ static char *s_finish_confirm (const s_run_t *run);
 static char *s_finish_multiple (const s_run_t *run);
 static char *s_finish_rounds (const s_run_t *run);
 static char *s_finish_listing (const s_run_t *run);
+static char *s_finish_greet (const s_run_t *run);
+static char *s_finish_computed (const s_run_t *run);
+static char *s_finish_failing (const s_run_t *run);
+static char *s_finish_delete (const s_run_t *run);
+static char *s_finish_two (const s_run_t *run);
+static char *s_finish_task_hello (const s_run_t *run);
+
+//  protocol_error_job's ending: a JSON-RPC error, not a result.
+#define S_PROTOCOL_ERROR \
+    "{\"code\":-32603,\"message\":\"protocol_error_job failed on purpose: an internal error, " \
+    "reported as a JSON-RPC error\"}"
 
 static const char s_elicit_1034 [] =
     "{\"method\":\"elicitation/create\",\"params\":{\"mode\":\"form\","
@@ -171,7 +221,28 @@ static const s_spec_t s_specs [] = {
     { "test_input_required_result_capabilities", S_INPUTS, NULL, s_q_capabilities, s_finish_listing },
     { "test_missing_capability", S_INPUTS, NULL, s_q_needs_sampling, s_finish_sampled },
     { "test_streaming_elicitation", S_INPUTS, NULL, s_q_streaming, s_finish_listing },
+    //  The tasks extension (SEP-2663; conformance 0.2's tasks-* scenarios), with s_tasks.
+    { "greet", S_LATER, NULL, NULL, s_finish_greet },
+    { "slow_compute", S_LATER, NULL, NULL, s_finish_computed },
+    { "failing_job", S_LATER, NULL, NULL, s_finish_failing },
+    { "protocol_error_job", S_LATER, NULL, NULL, NULL },
+    { "confirm_delete", S_INPUTS, NULL, s_q_delete, s_finish_delete },
+    { "multi_input", S_INPUTS, NULL, s_q_two, s_finish_two },
+    { "test_tool_with_task", S_INPUTS, NULL, s_q_elicitation, s_finish_task_hello },
 };
+
+static const s_task_t s_tasks [] = {
+    { "greet", S_PROMOTE_NEVER, 0, false, NULL },
+    { "slow_compute", S_PROMOTE_FIRST, S_DELAY_FROM_ARGS, false, NULL },
+    { "failing_job", S_PROMOTE_FIRST, SB_FIXTURE_FAIL_MS, true, NULL },
+    { "protocol_error_job", S_PROMOTE_FIRST, SB_FIXTURE_RPC_ERROR_MS, false, S_PROTOCOL_ERROR },
+    { "confirm_delete", S_PROMOTE_FIRST, 0, false, NULL },
+    { "multi_input", S_PROMOTE_FIRST, 0, false, NULL },
+    { "test_tool_with_task", S_PROMOTE_ACCEPTED, SB_FIXTURE_TASK_MS, false, NULL },
+};
+
+//  Every other fixture: never promotes.
+static const s_task_t s_no_task = { NULL, S_PROMOTE_NEVER, 0, false, NULL };
 
 /*  The argument of an S_INPUTS question's answer callback. */
 typedef struct {
@@ -183,11 +254,13 @@ struct _s_run_t {
     sb_fixture_t *owner;        /* runner */
     sb_worker_job_t *job;       /* the job it answers */
     const s_spec_t *spec;       /* what it runs */
+    const s_task_t *task;       /* how it runs as a task (s_no_task: never one) */
     int step;                   /* notifications sent so far */
     int64_t due;                /* monotonic ms of the next step, -1: waiting for an answer */
     int stage;                  /* S_INPUTS: the stage being asked */
     int waiting;                /* S_INPUTS: its questions not answered yet */
     json_t *answers;            /* S_INPUTS: key → the client's {"result"|"error": …} */
+    json_t *args;               /* S_INPUTS, S_LATER: a copy of the call's arguments */
     s_slot_t slots [S_MAX_QUESTIONS];   /* S_INPUTS: callback arguments */
 };
 
@@ -251,6 +324,7 @@ s_run_drop (s_run_t *run)
     if (handle)
         zlistx_delete (self->runs, handle);
     json_decref (run->answers);
+    json_decref (run->args);
     free (run);
     s_arm (self);
 }
@@ -264,10 +338,42 @@ s_run_finish (s_run_t *run, json_t *result)
     s_answer (&job, result);
 }
 
+//  Sends the promote signal for the run's job (the gateway may make the
+//  call a task; see sb_worker_job_promote).
+static void
+s_promote (s_run_t *run)
+{
+    if (sb_worker_job_promote (run->job))
+        sb_log_warn ("fixture_promote_failed", "corr_id=%s fixture=%s",
+                     sb_worker_job_corr_id (run->job), run->spec->name);
+}
+
+//  The end of an S_LATER run, or of an S_INPUTS run that waited after its
+//  answers: the result its finish builds, or the spec's JSON-RPC error.
+static void
+s_run_end (s_run_t *run)
+{
+    const char *rpc_error = run->task->rpc_error;
+    if (rpc_error) {
+        sb_worker_job_t *job = run->job;
+        s_run_drop (run);
+        sb_worker_job_fail_rpc (&job, rpc_error);
+        return;
+    }
+    char *text = run->spec->finish (run);
+    s_run_finish (run, s_text_result (text ? text : "The tool could not build its answer.",
+                                      !text || run->task->is_error));
+    free (text);
+}
+
 //  One step of a timed fixture: a notification, or the final answer.
 static void
 s_run_step (s_run_t *run)
 {
+    if (run->spec->kind == S_LATER || run->spec->kind == S_INPUTS) {
+        s_run_end (run);
+        return;
+    }
     static const char *const logs [] = {
         "Tool execution started", "Tool processing data", "Tool execution completed"
     };
@@ -509,6 +615,126 @@ s_finish_listing (const s_run_t *run)
     return text;
 }
 
+//  A string argument of the call, or `otherwise`.
+static const char *
+s_arg_or (const s_run_t *run, const char *name, const char *otherwise)
+{
+    const char *value = json_string_value (json_object_get (run->args, name));
+    return value ? value : otherwise;
+}
+
+//  True when the elicitation answered under `key` was accepted with
+//  content.confirm true.
+static bool
+s_confirmed (const s_run_t *run, const char *key)
+{
+    json_t *result = s_result_of (run, key);
+    const char *action = json_string_value (json_object_get (result, "action"));
+    return action && strcmp (action, "accept") == 0
+        && json_is_true (json_object_get (json_object_get (result, "content"), "confirm"));
+}
+
+static char *
+s_finish_greet (const s_run_t *run)
+{
+    return sb_strfmt ("Hello, %s!", s_arg_or (run, "name", ""));
+}
+
+//  slow_compute: "Computed {label} in {seconds}s", whole seconds without a
+//  decimal point.
+static char *
+s_finish_computed (const s_run_t *run)
+{
+    json_t *seconds = json_object_get (run->args, "seconds");
+    const char *label = s_arg_or (run, "label", "slow_compute");
+    if (json_is_integer (seconds))
+        return sb_strfmt ("Computed %s in %llds", label, (long long) json_integer_value (seconds));
+    return sb_strfmt ("Computed %s in %gs", label, json_number_value (seconds));
+}
+
+static char *
+s_finish_failing (const s_run_t *run)
+{
+    return strdup ("failing_job failed on purpose: a tool execution error, reported as a result "
+                   "with isError true.");
+}
+
+static char *
+s_finish_delete (const s_run_t *run)
+{
+    return sb_strfmt ("%s %s", s_confirmed (run, "confirm") ? "Deleted" : "Kept",
+                      s_arg_or (run, "filename", ""));
+}
+
+//  multi_input: both names, or "someone" for a question not accepted.
+static char *
+s_finish_two (const s_run_t *run)
+{
+    const char *user = s_elicited (run, "user_name", "name");
+    const char *friend = s_elicited (run, "friend_name", "name");
+    return sb_strfmt ("Hello, %s and %s!", user ? user : "someone", friend ? friend : "someone");
+}
+
+static char *
+s_finish_task_hello (const s_run_t *run)
+{
+    const char *name = s_elicited (run, "user_name", "name");
+    return name ? sb_strfmt ("Hello, %s! (finished as a task)", name)
+                : strdup ("No name was given, so nobody was greeted.");
+}
+
+//  True when every question of the run was answered with an accepted
+//  elicitation.
+static bool
+s_all_accepted (const s_run_t *run)
+{
+    for (const s_question_t *q = run->spec->questions; q->key; q++) {
+        const char *action = json_string_value (json_object_get (s_result_of (run, q->key), "action"));
+        if (!action || strcmp (action, "accept") != 0)
+            return false;
+    }
+    return true;
+}
+
+//  The request of question `q` for this run (new string): params.message's
+//  {argument} placeholders replaced by the call's string arguments.
+static char *
+s_question_request (const s_run_t *run, const s_question_t *q)
+{
+    json_t *request = json_loads (q->request, 0, NULL);
+    json_t *params = json_object_get (request, "params");
+    const char *message = json_string_value (json_object_get (params, "message"));
+    if (!message || !strchr (message, '{')) {
+        json_decref (request);
+        return strdup (q->request);
+    }
+    char *text = strdup ("");
+    const char *at = message;
+    while (text && *at) {
+        //  The text up to the next {name}, then the argument it names
+        //  (a brace that names no string argument stays as it is).
+        const char *open = strchr (at, '{');
+        const char *close = open ? strchr (open, '}') : NULL;
+        const char *value = NULL;
+        char name [64];
+        if (close && (size_t) (close - open) <= sizeof name) {
+            snprintf (name, sizeof name, "%.*s", (int) (close - open - 1), open + 1);
+            value = json_string_value (json_object_get (run->args, name));
+        }
+        size_t plain = open ? (size_t) (open - at) : strlen (at);
+        char *more = sb_strfmt ("%s%.*s%s", text, (int) plain, at, value ? value : open ? "{" : "");
+        free (text);
+        text = more;
+        at += plain + (value ? (size_t) (close - open + 1) : open ? 1 : 0);
+    }
+    char *dumped = NULL;
+    if (text && json_object_set_new (params, "message", json_string (text)) == 0)
+        dumped = json_dumps (request, JSON_COMPACT);
+    free (text);
+    json_decref (request);
+    return dumped;
+}
+
 static void s_inputs_ask (s_run_t *run);
 
 //  The client's response to one question of an S_INPUTS fixture.
@@ -558,7 +784,11 @@ s_inputs_ask (s_run_t *run)
             continue;
         run->slots [i].run = run;
         run->slots [i].index = i;
-        if (sb_worker_job_ask_key (run->job, q->key, q->request, s_on_input, &run->slots [i]) < 0) {
+        char *request = s_question_request (run, q);
+        int id = request ? sb_worker_job_ask_key (run->job, q->key, request, s_on_input,
+                                                  &run->slots [i]) : -1;
+        free (request);
+        if (id < 0) {
             //  Questions asked before stay with the job, which ends here.
             s_run_finish (run, s_text_result ("switchboard could not ask the client (too many "
                                               "open questions, or the broker is gone).", true));
@@ -566,11 +796,16 @@ s_inputs_ask (s_run_t *run)
         }
         run->waiting++;
     }
-    if (run->waiting == 0) {
-        char *text = run->spec->finish (run);
-        s_run_finish (run, s_text_result (text ? text : "The tool could not build its answer.", !text));
-        free (text);
+    if (run->waiting > 0)
+        return;
+    if (run->task->promote == S_PROMOTE_ACCEPTED && s_all_accepted (run)) {
+        //  The answers are in: the rest of the work is a task's.
+        s_promote (run);
+        run->due = sb_clock_mono_ms () + run->task->delay_ms;
+        s_arm (run->owner);
+        return;
     }
+    s_run_end (run);
 }
 
 static const char *
@@ -640,8 +875,17 @@ sb_fixture_start (sb_fixture_t *self, sb_worker_job_t *job, const char *name,
     run->owner = self;
     run->job = job;
     run->spec = spec;
+    run->task = &s_no_task;
+    for (size_t i = 0; i < sizeof s_tasks / sizeof s_tasks [0]; i++)
+        if (strcmp (s_tasks [i].name, spec->name) == 0)
+            run->task = &s_tasks [i];
     run->due = -1;
     sb_worker_job_set_data (job, run);
+    run->args = args ? json_deep_copy (args) : json_object ();
+    if (!run->args) {
+        s_run_finish (run, s_text_result ("out of memory", true));
+        return;
+    }
     if (spec->kind == S_LOGGING || spec->kind == S_PROGRESS) {
         s_run_step (run);               // the first notification goes out at once
         return;
@@ -657,7 +901,29 @@ sb_fixture_start (sb_fixture_t *self, sb_worker_job_t *job, const char *name,
             s_run_finish (run, s_text_result ("out of memory", true));
             return;
         }
+        if (run->task->promote == S_PROMOTE_FIRST)
+            s_promote (run);            //  before the questions, which belong to the task
         s_inputs_ask (run);
+        return;
+    }
+    if (spec->kind == S_LATER) {
+        int64_t delay = run->task->delay_ms;
+        if (delay == S_DELAY_FROM_ARGS) {
+            double seconds = json_number_value (json_object_get (args, "seconds"));
+            delay = seconds <= 0 ? 0
+                  : seconds * 1000 >= S_MAX_DELAY_MS ? S_MAX_DELAY_MS
+                  : (int64_t) (seconds * 1000 + 0.5);
+            if (seconds > 0 && delay == 0)
+                delay = 1;
+        }
+        if (delay <= 0) {
+            s_run_end (run);            //  nothing to wait for: no task either
+            return;
+        }
+        if (run->task->promote == S_PROMOTE_FIRST)
+            s_promote (run);
+        run->due = sb_clock_mono_ms () + delay;
+        s_arm (self);
         return;
     }
     char *request = s_ask_request (spec, args);
@@ -705,6 +971,7 @@ sb_fixture_destroy (sb_fixture_t **self_p)
         sb_worker_job_set_data (run->job, NULL);
         zlistx_delete (self->runs, zlistx_cursor (self->runs));
         json_decref (run->answers);
+        json_decref (run->args);
         free (run);
     }
     zlistx_destroy (&self->runs);

@@ -41,6 +41,7 @@ struct _sb_worker_job_t {
     json_t *used;                           /* 2026-07-28: keys answered from inputs */
     uint32_t delivered;                     /* 2026-07-28: answers delivered so far */
     bool queued;                            /* 2026-07-28: in the worker's settle list */
+    bool promoted;                          /* the promote signal was sent */
 };
 
 struct _sb_worker_t {
@@ -739,6 +740,20 @@ sb_worker_job_notify (sb_worker_job_t *job, const char *notification_json)
     if (!job || !notification_json)
         return -1;
     return s_send_call_message (job->worker, job->corr_id, 0, notification_json);
+}
+
+int
+sb_worker_job_promote (sb_worker_job_t *job)
+{
+    if (!job)
+        return -1;
+    if (job->promoted)
+        return 0;
+    if (s_send_call_message (job->worker, job->corr_id, 0, SB_WORKER_PROMOTE_JSON))
+        return -1;
+    job->promoted = true;
+    sb_log_debug ("job_promote", "corr_id=%s", job->corr_id);
+    return 0;
 }
 
 //  ---------------------------------------------------------------------

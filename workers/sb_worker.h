@@ -147,6 +147,27 @@ void sb_worker_job_fail_unknown_op (sb_worker_job_t **job_p);
 int sb_worker_job_notify (sb_worker_job_t *job, const char *notification_json)
     __attribute__ ((warn_unused_result));
 
+/*  The notification a job sends to ask that its call become a task. */
+#define SB_WORKER_PROMOTE_JSON  "{\"jsonrpc\":\"2.0\",\"method\":\"switchboard/promote\"}"
+
+/*  Asks the gateway to turn the job's call into a task (MCP Tasks
+    extension, SEP-2663): sends NOTIFY with exactly SB_WORKER_PROMOTE_JSON.
+    A role calls it when the call will take a while (the api role when an
+    upstream request runs longer than --task-promote-ms; task fixtures at
+    once). The gateway decides: for a 2026-07-28 call of a task-capable
+    tool from a client that declared io.modelcontextprotocol/tasks, it
+    answers the client with CreateTaskResult and keeps waiting for this
+    job's RESULT, which becomes the task's outcome; for any other call it
+    ignores the signal (never relays it to the client) and the job goes on
+    as before. Nothing changes for the job either way: it still ends with
+    sb_worker_job_done, and in 2026-07-28 input-required mode its questions
+    still end it with an input-required result — promote BEFORE asking
+    the questions that belong to the task, so the gateway knows of the task
+    first. Sent at most once per job run: later calls send nothing and
+    return 0. Returns 0, or -1 when it could not be sent (no broker). */
+int sb_worker_job_promote (sb_worker_job_t *job)
+    __attribute__ ((warn_unused_result));
+
 /*  Called once with the client's JSON-RPC response text (borrowed: a
     {"result": …} or {"error": …} object) to an ask. The callback may end
     the job. Not called if the job ends first. */

@@ -1,6 +1,6 @@
-/*  workers/sb_worker_main.c — sb-worker: one executable, three roles.
+/*  workers/sb_worker_main.c — sb-worker: one executable, four roles.
 
-        sb-worker --role api|token|webhook --broker tcp://127.0.0.1:5556 …
+        sb-worker --role api|token|task|webhook --broker tcp://127.0.0.1:5556 …
 
     Reads the configuration, builds the worker core and the chosen role,
     runs the loop until SIGTERM/SIGINT has drained it, exits 0. Exit 2 on a
@@ -11,6 +11,7 @@
 #include "common/sb_config.h"
 #include "common/sb_log.h"
 #include "workers/sb_api.h"
+#include "workers/sb_task_role.h"
 #include "workers/sb_token_role.h"
 #include "workers/sb_webhook_role.h"
 #include "workers/sb_worker.h"
@@ -31,7 +32,7 @@
 
 static const sb_option_t s_options [] = {
     { "role", SB_OPT_STR, "api", 0, 0, "SB_WORKER_ROLE",
-      "what this worker does: api, token or webhook" },
+      "what this worker does: api, token, task or webhook" },
     { "broker", SB_OPT_STR, "tcp://127.0.0.1:5556", 0, 0, "SB_WORKER_BROKER",
       "the broker's backend endpoint" },
     { "credit", SB_OPT_INT, "64", 1, SB_MAX_CREDIT, "SB_WORKER_CREDIT",
@@ -42,10 +43,12 @@ static const sb_option_t s_options [] = {
       "folder of connector definitions (api role)" },
     { "connector-urls", SB_OPT_STR, "", 0, 0, "SB_CONNECTOR_URLS",
       "base-URL overrides, \"name=url,name2=url2\" (api role)" },
+    { "task-promote-ms", SB_OPT_INT, "1000", 1, SB_MAX_TASK_PROMOTE_MS, "SB_TASK_PROMOTE_MS",
+      "api role: promote a call of a task-capable connector tool to a task when its upstream request runs longer than this" },
     { "db", SB_OPT_STR, "", 0, 0, "SB_DATABASE_URL",
-      "PostgreSQL conninfo (token role)" },
+      "PostgreSQL conninfo (token and task roles)" },
     { "migrations", SB_OPT_STR, SB_DEFAULT_MIGRATIONS_DIR, 0, 0, "SB_MIGRATIONS_DIR",
-      "folder of numbered SQL migrations (token role)" },
+      "folder of numbered SQL migrations (token and task roles)" },
     { "log-level", SB_OPT_STR, "info", 0, 0, "SB_LOG_LEVEL",
       "debug, info, warn or error" },
     { NULL }
@@ -104,6 +107,7 @@ main (int argc, char **argv)
     int exit_code = 1;
     sb_api_t *api = NULL;
     sb_token_role_t *token = NULL;
+    sb_task_role_t *task = NULL;
     sb_worker_t *worker = NULL;
     sb_config_t *config = sb_config_new ("sb-worker", s_options);
     if (!config)
@@ -123,8 +127,9 @@ main (int argc, char **argv)
     char proc [48];
     snprintf (proc, sizeof proc, "worker-%.32s", role);
     sb_log_init (proc, level);
-    if (strcmp (role, "api") && strcmp (role, "token") && strcmp (role, "webhook")) {
-        fprintf (stderr, "sb-worker: --role must be api, token or webhook, not \"%s\"\n", role);
+    if (strcmp (role, "api") && strcmp (role, "token") && strcmp (role, "task")
+    &&  strcmp (role, "webhook")) {
+        fprintf (stderr, "sb-worker: --role must be api, token, task or webhook, not \"%s\"\n", role);
         sb_config_destroy (&config);
         return 2;
     }
@@ -143,7 +148,7 @@ main (int argc, char **argv)
     if (strcmp (role, "api") == 0) {
         api = sb_api_new (worker, sb_config_str (config, "connectors"),
                           sb_config_str (config, "connector-urls"));
-        if (!api)
+        if (!api || sb_api_set_task_promote_ms (api, (uint32_t) sb_config_int (config, "task-promote-ms")))
             goto out;
         sb_worker_set_role (worker, &sb_api_role, api);
     }
@@ -154,6 +159,14 @@ main (int argc, char **argv)
         if (!token)
             goto out;
         sb_worker_set_role (worker, &sb_token_role, token);
+    }
+    else
+    if (strcmp (role, "task") == 0) {
+        task = sb_task_role_new (worker, sb_config_str (config, "db"),
+                                 sb_config_str (config, "migrations"));
+        if (!task)
+            goto out;
+        sb_worker_set_role (worker, &sb_task_role, task);
     }
     else
         sb_worker_set_role (worker, &sb_webhook_role, NULL);
@@ -170,6 +183,7 @@ out:
     //  Roles first: their fds and timers live on the worker's reactor
     sb_api_destroy (&api);
     sb_token_role_destroy (&token);
+    sb_task_role_destroy (&task);
     sb_worker_destroy (&worker);
     for (int i = 0; i < 2; i++)
         if (s_wake [i] >= 0)

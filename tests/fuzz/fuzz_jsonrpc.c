@@ -144,6 +144,13 @@ s_handle (const sb_mcp_env_t *env, const uint8_t *data, size_t size)
             json_decref (ack);
             break;
         }
+        case SB_MCP_TASK:
+            CHECK (out.modern && out.tasks && sb_rpc_id_valid (out.id));
+            CHECK (out.task_id && strlen (out.task_id) > 0 && strlen (out.task_id) <= SB_MAX_TASK_ID_TEXT);
+            CHECK (out.task_method && strncmp (out.task_method, "tasks/", 6) == 0);
+            CHECK (!out.input_responses || json_is_object (out.input_responses));
+            CHECK (strcmp (out.task_method, "tasks/update") != 0 || out.input_responses);
+            break;
     }
     sb_mcp_outcome_clear (&out);
 }
@@ -169,6 +176,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     const char *name = json_string_value (json_object_get (params, "name"));
     if (!name)
         name = json_string_value (json_object_get (params, "uri"));
+    if (!name)
+        name = json_string_value (json_object_get (params, "taskId"));
     sb_mcp_headers_t headers = {
         .protocol = SB_MCP_PROTOCOL_MODERN, .protocol_len = strlen (SB_MCP_PROTOCOL_MODERN),
         .method = method, .method_len = method? strlen (method): 0,

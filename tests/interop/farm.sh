@@ -96,14 +96,15 @@ sb_interop_start () {
     SB_FARM_DIR=$(cd "$farm" && pwd)
     s_interop_stop_stale_proxy      # before sb_farm_start forgets the old PIDs
 
-    # The shared farm without PostgreSQL; clients reach it through the
+    # The shared farm, without PostgreSQL unless SB_INTEROP_PG=1 (the
+    # tasks extension keeps its tasks there); clients reach it through the
     # proxy, so the proxy's URL is the public one (Host/Origin checks).
     local proxy_port
     proxy_port=$(sb_free_port) || return 1
     local gateway_options="--call-timeout-ms ${SB_INTEROP_CALL_TIMEOUT_MS:-30000}"
     [[ -n "${SB_INTEROP_TOOLS_PAGE_SIZE:-}" ]] &&
         gateway_options+=" --tools-page-size $SB_INTEROP_TOOLS_PAGE_SIZE"
-    SB_FARM_PG=0 SB_GATEWAY_PORT=0 SB_FARM_PUBLIC_URL="http://127.0.0.1:$proxy_port" \
+    SB_FARM_PG=${SB_INTEROP_PG:-0} SB_FARM_FSYNC=off SB_GATEWAY_PORT=0 SB_FARM_PUBLIC_URL="http://127.0.0.1:$proxy_port" \
     SB_FARM_API_WORKERS=${SB_INTEROP_API_WORKERS:-1} \
     SB_FARM_CONNECTORS=${SB_INTEROP_CONNECTORS:-} SB_FARM_GATEWAY_ARGS=$gateway_options \
         sb_farm_start "$build" "$farm" || return 1

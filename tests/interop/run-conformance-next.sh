@@ -20,4 +20,8 @@ if [[ $# -lt 2 ]]; then
 fi
 rev=$1
 shift
-SB_CONFORMANCE_REQUIREMENTS=$rev exec "$(dirname "${BASH_SOURCE[0]}")/run-conformance.sh" "$@"
+# 2026-07-28 runs the tasks extension's scenarios: its task store needs
+# PostgreSQL in the farm.
+pg=0
+[[ $rev == 2026-07-28 ]] && pg=1
+SB_INTEROP_PG=$pg SB_CONFORMANCE_REQUIREMENTS=$rev exec "$(dirname "${BASH_SOURCE[0]}")/run-conformance.sh" "$@"

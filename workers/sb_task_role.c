@@ -1,0 +1,797 @@
+/*  workers/sb_task_role.c — the task role (see sb_task_role.h).
+
+    Each op is checked here first (fields, data's JSON shape, limits) and
+    then is ONE call of a function of migration 003 (task_create, task_get,
+    task_finish, task_update, task_cancel) with every value a parameter.
+    One statement per op matters: the asynchronous connection is shared by
+    every job, so nothing here may hold a transaction open across loop
+    turns; the functions lock what they read-modify-write.
+
+    As in the token role, the sb_db_t lives on the worker's reactor (its
+    socket watched for what libpq wants, a timer for sb_db_timeout_ms, the
+    registration brought up to date after every call into sb_db), and an
+    op's context outlives its job when the database is slow: the guard
+    timer ends the job before its deadline and detaches it; the context is
+    freed when sb_db calls back (it always does, once). */
+#include "workers/sb_task_role.h"
+#include "common/sb_clock.h"
+#include "common/sb_db.h"
+#include "common/sb_json.h"
+#include "common/sb_log.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_GUARD_MARGIN_MS   20      /* a job is ended this long before its deadline */
+#define S_UNAVAILABLE       "the task store is unavailable"
+
+typedef enum {
+    S_OP_PING,
+    S_OP_CREATE,
+    S_OP_GET,
+    S_OP_FINISH,
+    S_OP_UPDATE,
+    S_OP_CANCEL,
+} s_kind_t;
+
+typedef struct {
+    sb_task_role_t *role;       /* owner */
+    sb_worker_job_t *job;       /* job to answer, NULL once answered or abandoned */
+    void *handle;               /* item in role->ops while job is set */
+    int64_t give_up_ms;         /* end the job at this monotonic time */
+    s_kind_t kind;              /* which op */
+} s_op_t;
+
+struct _sb_task_role_t {
+    sb_worker_t *worker;        /* our worker (borrowed) */
+    sb_reactor_t *reactor;      /* its loop (borrowed) */
+    sb_db_t *db;                /* asynchronous connection */
+    int db_fd;                  /* fd currently watched, -1: none */
+    int db_timer;               /* reactor timer for sb_db_timeout_ms */
+    int guard_timer;            /* reactor timer for the nearest op give-up */
+    int sweep_timer;            /* reactor timer for the next sweep */
+    bool sweeping;              /* a sweep query is out */
+    bool closing;               /* being destroyed: callbacks only clean up */
+    zlistx_t *ops;              /* s_op_t waiting for the database (not owned) */
+};
+
+static const char s_pong_down [] = "{\"pong\":false,\"role\":\"task\",\"db\":\"unavailable\"}";
+
+//  ---------------------------------------------------------------------------
+//  The database on the reactor
+
+static void s_db_sync (sb_task_role_t *self);
+
+static void
+s_on_db_fd (sb_reactor_t *reactor, int fd, short revents, void *arg)
+{
+    sb_task_role_t *self = arg;
+    sb_db_process (self->db);
+    s_db_sync (self);
+}
+
+static void
+s_on_db_timer (sb_reactor_t *reactor, void *arg)
+{
+    sb_task_role_t *self = arg;
+    sb_db_process (self->db);
+    s_db_sync (self);
+}
+
+//  Brings the reactor's view of the database socket and timer up to date.
+static void
+s_db_sync (sb_task_role_t *self)
+{
+    int fd = sb_db_fd (self->db);
+    //  sb_db speaks poll(2) bits; zmq_poll wants ZMQ_POLL* (POLLOUT is 4, ZMQ_POLLOUT 2)
+    short db_wants = fd >= 0 ? sb_db_wants (self->db) : 0;
+    short wants = (db_wants & (POLLIN | ZMQ_POLLIN) ? ZMQ_POLLIN : 0)
+                | (db_wants & (POLLOUT | ZMQ_POLLOUT) ? ZMQ_POLLOUT : 0);
+    if (self->db_fd >= 0 && (self->db_fd != fd || !wants)) {
+        sb_reactor_unwatch_fd (self->reactor, self->db_fd);
+        self->db_fd = -1;
+    }
+    if (fd >= 0 && wants) {
+        if (sb_reactor_watch_fd (self->reactor, fd, wants, s_on_db_fd, self) == 0)
+            self->db_fd = fd;
+        else
+            sb_log_error ("reactor_full", "cannot watch the database socket");
+    }
+    int timeout = sb_db_timeout_ms (self->db);
+    sb_reactor_timer_set (self->reactor, self->db_timer,
+                          timeout < 0 ? -1 : sb_clock_mono_ms () + timeout);
+}
+
+//  ---------------------------------------------------------------------------
+//  Ops waiting for the database
+
+static void
+s_arm_guard (sb_task_role_t *self)
+{
+    int64_t due = -1;
+    for (s_op_t *op = zlistx_first (self->ops); op; op = zlistx_next (self->ops))
+        if (due < 0 || op->give_up_ms < due)
+            due = op->give_up_ms;
+    sb_reactor_timer_set (self->reactor, self->guard_timer, due);
+}
+
+//  Detaches the op from its job (the job is answered or gone); returns the job.
+static sb_worker_job_t *
+s_op_detach (s_op_t *op)
+{
+    sb_worker_job_t *job = op->job;
+    if (job) {
+        sb_worker_job_set_data (job, NULL);
+        op->job = NULL;
+    }
+    if (op->handle) {
+        zlistx_delete (op->role->ops, op->handle);
+        op->handle = NULL;
+    }
+    return job;
+}
+
+//  Ends a job whose op could not get an answer from the database.
+static void
+s_fail_unavailable (sb_worker_job_t **job_p, s_kind_t kind)
+{
+    if (kind == S_OP_PING)
+        sb_worker_job_done (job_p, SB_STATUS_OK, s_pong_down);
+    else
+        sb_worker_job_fail (job_p, S_UNAVAILABLE);
+}
+
+static void
+s_on_guard_timer (sb_reactor_t *reactor, void *arg)
+{
+    sb_task_role_t *self = arg;
+    int64_t now = sb_clock_mono_ms ();
+    s_op_t *op = zlistx_first (self->ops);
+    while (op) {
+        s_op_t *next = zlistx_next (self->ops);
+        if (op->give_up_ms <= now) {
+            sb_worker_job_t *job = s_op_detach (op);       //  op freed by its callback
+            sb_log_warn ("db_unavailable", "task store: no answer from the database in time");
+            s_fail_unavailable (&job, op->kind);
+        }
+        op = next;
+    }
+    s_arm_guard (self);
+}
+
+//  Ends the job with `result` (taken JSON, may be NULL: out of memory).
+static void
+s_done_json (sb_worker_job_t **job_p, json_t *result)
+{
+    char *text = result ? sb_json_dump (result, NULL) : NULL;
+    json_decref (result);
+    if (text)
+        sb_worker_job_done (job_p, SB_STATUS_OK, text);
+    else
+        sb_worker_job_fail (job_p, "out of memory");
+    free (text);
+}
+
+//  ---------------------------------------------------------------------------
+//  Rows to answers
+
+//  A column's integer value; -1 when it is NULL or not an integer.
+static long long
+s_int_value (const PGresult *res, int row, int col)
+{
+    if (PQgetisnull (res, row, col))
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    long long value = strtoll (PQgetvalue (res, row, col), &end, 10);
+    return errno || !end || *end ? -1 : value;
+}
+
+//  A column's JSON text as a new tree; NULL when it is NULL or not JSON.
+static json_t *
+s_json_value (const PGresult *res, int row, int col)
+{
+    if (PQgetisnull (res, row, col))
+        return NULL;
+    return sb_json_parse (PQgetvalue (res, row, col), (size_t) PQgetlength (res, row, col),
+                          JSON_DECODE_ANY, NULL);
+}
+
+static bool
+s_bool_value (const PGresult *res, int row, int col)
+{
+    return !PQgetisnull (res, row, col) && strcmp (PQgetvalue (res, row, col), "t") == 0;
+}
+
+//  A task_view row (migration 003) as a Task (`detailed` false) or a
+//  DetailedTask. Returns a new object, or NULL when the row is not one.
+static json_t *
+s_task_of (const PGresult *res, int row, bool detailed)
+{
+    if (PQnfields (res) != 10)
+        return NULL;
+    json_t *task = json_pack ("{s:s, s:s, s:s, s:s, s:I, s:I}",
+                              "taskId", PQgetvalue (res, row, 0),
+                              "status", PQgetvalue (res, row, 1),
+                              "createdAt", PQgetvalue (res, row, 3),
+                              "lastUpdatedAt", PQgetvalue (res, row, 4),
+                              "ttlMs", (json_int_t) s_int_value (res, row, 5),
+                              "pollIntervalMs", (json_int_t) s_int_value (res, row, 6));
+    if (!task || !detailed)
+        return task;
+    if (!PQgetisnull (res, row, 2)
+    &&  json_object_set_new (task, "statusMessage", json_string (PQgetvalue (res, row, 2))))
+        goto fail;
+    const char *status = PQgetvalue (res, row, 1);
+    const char *field = strcmp (status, "completed") == 0 ? "result"
+                      : strcmp (status, "failed") == 0 ? "error"
+                      : strcmp (status, "input_required") == 0 ? "inputRequests" : NULL;
+    int col = strcmp (status, "completed") == 0 ? 7 : strcmp (status, "failed") == 0 ? 8 : 9;
+    if (field) {
+        json_t *value = s_json_value (res, row, col);
+        if (!json_is_object (value) || json_object_set_new (task, field, value)) {
+            if (!json_is_object (value))
+                json_decref (value);
+            goto fail;
+        }
+    }
+    return task;
+fail:
+    json_decref (task);
+    return NULL;
+}
+
+//  The answer to `kind` from its query's rows; NULL when they are not
+//  what the function returns (a mismatched schema). `*refused` is set to
+//  a sentence when the op cannot be done (create: the id is another's).
+static json_t *
+s_answer_of (s_kind_t kind, const PGresult *res, const char **refused)
+{
+    int rows = PQntuples (res);
+    switch (kind) {
+        case S_OP_PING: {
+            long long count = rows == 1 ? s_int_value (res, 0, 0) : -1;
+            return json_pack ("{s:b, s:s, s:s, s:I}", "pong", 1, "role", "task", "db", "ok",
+                              "migrations", (json_int_t) count);
+        }
+        case S_OP_CREATE: {
+            if (rows == 0) {
+                *refused = "task/create: this task id is already in use";
+                return NULL;
+            }
+            json_t *task = s_task_of (res, 0, false);
+            return task ? json_pack ("{s:o}", "task", task) : NULL;
+        }
+        case S_OP_GET: {
+            if (rows == 0)
+                return json_pack ("{s:b}", "found", 0);
+            json_t *task = s_task_of (res, 0, true);
+            return task ? json_pack ("{s:b, s:o}", "found", 1, "task", task) : NULL;
+        }
+        case S_OP_FINISH:
+            return rows == 1 && PQnfields (res) == 1
+                 ? json_pack ("{s:b}", "applied", s_bool_value (res, 0, 0)) : NULL;
+        case S_OP_CANCEL:
+            return rows == 1 && PQnfields (res) == 1
+                 ? json_pack ("{s:b}", "found", s_bool_value (res, 0, 0)) : NULL;
+        case S_OP_UPDATE: {
+            if (rows == 0)
+                return json_pack ("{s:b}", "found", 0);
+            if (PQnfields (res) != 7)
+                return NULL;
+            if (!s_bool_value (res, 0, 0))
+                return json_pack ("{s:b}", "found", 1);
+            long long caps = s_int_value (res, 0, 5), round = s_int_value (res, 0, 6);
+            if (caps < 0 || caps > UINT32_MAX || round < 1)
+                return NULL;
+            return json_pack ("{s:b, s:{s:s, s:s, s:s, s:s, s:I, s:I}}", "found", 1, "resume",
+                              "connector", PQgetvalue (res, 0, 1), "tool", PQgetvalue (res, 0, 2),
+                              "args", PQgetvalue (res, 0, 3), "inputs", PQgetvalue (res, 0, 4),
+                              "caps", (json_int_t) caps, "round", (json_int_t) round);
+        }
+    }
+    return NULL;
+}
+
+static const char *
+s_kind_name (s_kind_t kind)
+{
+    static const char *names [] = { "ping", "task/create", "task/get", "task/finish",
+                                    "task/update", "task/cancel" };
+    return names [kind];
+}
+
+static void
+s_on_op_result (const PGresult *res, const char *error, void *arg)
+{
+    s_op_t *op = arg;
+    sb_worker_job_t *job = s_op_detach (op);
+    if (job) {
+        const char *refused = NULL;
+        json_t *answer = NULL;
+        if (res && PQresultStatus (res) == PGRES_TUPLES_OK)
+            answer = s_answer_of (op->kind, res, &refused);
+        if (answer)
+            s_done_json (&job, answer);
+        else
+        if (refused)
+            sb_worker_job_fail (&job, refused);
+        else {
+            sb_log_warn ("db_unavailable", "%s: %s", s_kind_name (op->kind),
+                         error ? error : res ? "unexpected rows" : "no result");
+            s_fail_unavailable (&job, op->kind);
+        }
+    }
+    free (op);
+}
+
+//  Queues `sql` with `params` for the job; the answer comes in s_on_op_result.
+static void
+s_submit (sb_task_role_t *self, sb_worker_job_t *job, s_kind_t kind, const char *sql,
+          int nparams, const char *const *params)
+{
+    if (zlistx_size (self->ops) >= SB_MAX_TASK_OPS) {
+        sb_log_warn ("db_busy", "%s: %d jobs already wait for the database", s_kind_name (kind),
+                     SB_MAX_TASK_OPS);
+        s_fail_unavailable (&job, kind);
+        return;
+    }
+    s_op_t *op = calloc (1, sizeof (s_op_t));
+    if (!op) {
+        sb_worker_job_fail (&job, "out of memory");
+        return;
+    }
+    op->role = self;
+    op->job = job;
+    op->kind = kind;
+    int64_t left = sb_clock_left_ms (sb_worker_job_deadline (job)) - S_GUARD_MARGIN_MS;
+    if (kind == S_OP_PING && left > SB_TASK_PING_DB_MS)
+        left = SB_TASK_PING_DB_MS;
+    op->give_up_ms = sb_clock_mono_ms () + (left > 0 ? left : 0);
+    if (sb_db_query (self->db, sql, nparams, params, s_on_op_result, op)) {
+        free (op);
+        s_fail_unavailable (&job, kind);
+        return;
+    }
+    op->handle = zlistx_add_end (self->ops, op);
+    sb_worker_job_set_data (job, op);
+    s_arm_guard (self);
+    sb_db_process (self->db);
+    s_db_sync (self);
+}
+
+//  ---------------------------------------------------------------------------
+//  Checking what a job brings
+
+//  True when `text` is valid UTF-8 (PostgreSQL refuses the rest with an
+//  error that would read as an outage).
+static bool
+s_utf8 (const char *text)
+{
+    json_t *string = json_string (text);
+    json_decref (string);
+    return string != NULL;
+}
+
+//  Parses `text` as a JSON object; NULL when it is absent or not one.
+static json_t *
+s_object (const char *text)
+{
+    json_t *value = text ? sb_json_parse (text, strlen (text), 0, NULL) : NULL;
+    if (value && !json_is_object (value)) {
+        json_decref (value);
+        value = NULL;
+    }
+    return value;
+}
+
+//  An integer member of `object` within min..max, or -1.
+static json_int_t
+s_member_int (const json_t *object, const char *key, json_int_t min, json_int_t max)
+{
+    json_t *value = json_object_get (object, key);
+    if (!json_is_integer (value))
+        return -1;
+    json_int_t number = json_integer_value (value);
+    return number >= min && number <= max ? number : -1;
+}
+
+//  The fields every op but ping needs; ends the job with a sentence and
+//  returns -1 when one is missing or bad.
+static int
+s_check_job (sb_worker_job_t **job_p, bool needs_subject)
+{
+    const sb_job_t *spec = sb_worker_job_spec (*job_p);
+    char sentence [128];
+    const char *missing = !spec->task ? "a task id"
+                        : needs_subject && !spec->subject ? "a subject"
+                        : needs_subject && !s_utf8 (spec->subject) ? "a subject in UTF-8"
+                        : !*sb_worker_job_tenant (*job_p) ? "a tenant" : NULL;
+    if (!missing)
+        return 0;
+    snprintf (sentence, sizeof sentence, "%s needs %s", spec->op, missing);
+    sb_worker_job_fail (job_p, sentence);
+    return -1;
+}
+
+//  ---------------------------------------------------------------------------
+//  The ops
+
+static void
+s_create (sb_task_role_t *self, sb_worker_job_t *job)
+{
+    if (s_check_job (&job, true))
+        return;
+    const sb_job_t *spec = sb_worker_job_spec (job);
+    const char *problem = NULL;
+    json_t *args = NULL, *inputs = NULL, *data = NULL;
+    if (!spec->connector || !spec->tool || !s_utf8 (spec->connector) || !s_utf8 (spec->tool))
+        problem = "task/create needs the connector and tool the task runs";
+    else
+    if (!(args = s_object (spec->args)))
+        problem = "task/create: args must be a JSON object";
+    else
+    if (spec->inputs && !(inputs = s_object (spec->inputs)))
+        problem = "task/create: inputs must be a JSON object";
+    else
+    if (!(data = s_object (spec->data)))
+        problem = "task/create: data must be a JSON object with ttlMs, pollIntervalMs and runMs";
+    json_int_t ttl = s_member_int (data, "ttlMs", 1, SB_MAX_TASK_TTL_MS);
+    json_int_t poll = s_member_int (data, "pollIntervalMs", 1, SB_MAX_TASK_POLL_MS);
+    json_int_t run = s_member_int (data, "runMs", 1, SB_MAX_TASK_RUN_MS);
+    if (!problem && ttl < 0)
+        problem = "task/create: ttlMs must be an integer from 1 to 86400000";
+    else
+    if (!problem && poll < 0)
+        problem = "task/create: pollIntervalMs must be an integer from 1 to 3600000";
+    else
+    if (!problem && run < 0)
+        problem = "task/create: runMs must be an integer from 1 to 600000";
+    json_decref (args);
+    json_decref (inputs);
+    json_decref (data);
+    if (problem) {
+        sb_worker_job_fail (&job, problem);
+        return;
+    }
+    char caps [16], round [16], ttl_text [16], poll_text [16], run_text [16];
+    snprintf (caps, sizeof caps, "%u", spec->caps);
+    snprintf (round, sizeof round, "%u", spec->round ? spec->round : 1);
+    snprintf (ttl_text, sizeof ttl_text, "%lld", (long long) ttl);
+    snprintf (poll_text, sizeof poll_text, "%lld", (long long) poll);
+    snprintf (run_text, sizeof run_text, "%lld", (long long) run);
+    const char *params [] = {
+        sb_worker_job_tenant (job), spec->task, spec->subject, spec->connector, spec->tool,
+        spec->args, spec->inputs ? spec->inputs : "{}", caps, round, ttl_text, poll_text, run_text
+    };
+    s_submit (self, job, S_OP_CREATE,
+              "SELECT * FROM task_create ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+              12, params);
+}
+
+static void
+s_get (sb_task_role_t *self, sb_worker_job_t *job)
+{
+    if (s_check_job (&job, true))
+        return;
+    const sb_job_t *spec = sb_worker_job_spec (job);
+    const char *params [] = { sb_worker_job_tenant (job), spec->task, spec->subject };
+    s_submit (self, job, S_OP_GET, "SELECT * FROM task_get ($1, $2, $3)", 3, params);
+}
+
+static void
+s_cancel (sb_task_role_t *self, sb_worker_job_t *job)
+{
+    if (s_check_job (&job, true))
+        return;
+    const sb_job_t *spec = sb_worker_job_spec (job);
+    const char *params [] = { sb_worker_job_tenant (job), spec->task, spec->subject };
+    s_submit (self, job, S_OP_CANCEL, "SELECT task_cancel ($1, $2, $3)", 3, params);
+}
+
+static void
+s_update (sb_task_role_t *self, sb_worker_job_t *job)
+{
+    if (s_check_job (&job, true))
+        return;
+    const sb_job_t *spec = sb_worker_job_spec (job);
+    json_t *responses = s_object (spec->data);
+    json_decref (responses);
+    if (!responses) {
+        sb_worker_job_fail (&job, "task/update: data must be the client's inputResponses, "
+                                  "a JSON object");
+        return;
+    }
+    const char *params [] = { sb_worker_job_tenant (job), spec->task, spec->subject, spec->data };
+    s_submit (self, job, S_OP_UPDATE, "SELECT * FROM task_update ($1, $2, $3, $4)", 4, params);
+}
+
+//  Checks an inputRequests object: at least one request, each key
+//  1..SB_MAX_INPUT_KEY_LEN bytes, each request an object with a string
+//  "method". Returns a sentence, or NULL when it is fine.
+static const char *
+s_check_requests (const json_t *requests)
+{
+    if (!json_is_object (requests) || json_object_size (requests) == 0)
+        return "task/finish: inputRequests must be an object with at least one request";
+    const char *key;
+    json_t *request;
+    json_object_foreach ((json_t *) requests, key, request) {
+        if (strlen (key) == 0 || strlen (key) > SB_MAX_INPUT_KEY_LEN)
+            return "task/finish: each inputRequests key must be 1 to 64 bytes";
+        if (!json_is_object (request) || !json_is_string (json_object_get (request, "method")))
+            return "task/finish: each of inputRequests must be a request object with a method";
+    }
+    return NULL;
+}
+
+//  The outcome `data` stands for, as the parameters of task_finish (texts
+//  into `texts`, owned by the caller). Returns a sentence when data is not
+//  an outcome, NULL when the parameters are set.
+static const char *
+s_finish_params (const json_t *data, char *texts [4], char *round, size_t round_size,
+                 const char **status_p)
+{
+    const char *status = json_string_value (json_object_get (data, "status"));
+    *status_p = status;
+    if (!status)
+        return "task/finish: data must be a JSON object with a status";
+    if (strcmp (status, "completed") == 0) {
+        json_t *result = json_object_get (data, "result");
+        if (!json_is_object (result))
+            return "task/finish: a completed task needs a result object";
+        size_t size = 0;
+        texts [0] = sb_json_dump (result, &size);
+        if (texts [0] && size > SB_MAX_TASK_OUTCOME_SIZE) {
+            //  Kept as failed: a task/get answer must fit in one payload.
+            free (texts [0]);
+            texts [0] = NULL;
+            char message [160];
+            snprintf (message, sizeof message, "The task's result was too large to keep "
+                      "(%zu bytes; at most %d).", size, (int) SB_MAX_TASK_OUTCOME_SIZE);
+            json_t *error = json_pack ("{s:i, s:s}", "code", -32603, "message", message);
+            texts [1] = error ? sb_json_dump (error, NULL) : NULL;
+            texts [2] = strdup (message);
+            json_decref (error);
+            *status_p = "failed";
+            return texts [1] && texts [2] ? NULL : "out of memory";
+        }
+        return texts [0] ? NULL : "out of memory";
+    }
+    if (strcmp (status, "failed") == 0) {
+        json_t *error = json_object_get (data, "error");
+        json_t *code = json_object_get (error, "code");
+        json_t *message = json_object_get (error, "message");
+        if (!json_is_integer (code) || !json_is_string (message))
+            return "task/finish: a failed task needs an error object with an integer code "
+                   "and a string message";
+        json_t *kept = json_pack ("{s:O, s:O}", "code", code, "message", message);
+        if (kept && json_object_get (error, "data"))
+            json_object_set (kept, "data", json_object_get (error, "data"));
+        size_t size = 0;
+        texts [1] = kept ? sb_json_dump (kept, &size) : NULL;
+        json_decref (kept);
+        if (texts [1] && size > SB_MAX_TASK_OUTCOME_SIZE)
+            return "task/finish: the error is too large";
+        texts [2] = strdup (json_string_value (message));
+        return texts [1] && texts [2] ? NULL : "out of memory";
+    }
+    if (strcmp (status, "input_required") == 0) {
+        json_t *requests = json_object_get (data, "inputRequests");
+        const char *problem = s_check_requests (requests);
+        if (problem)
+            return problem;
+        json_t *inputs = json_object_get (data, "inputs");
+        if (inputs && !json_is_object (inputs))
+            return "task/finish: inputs must be an object of the answers kept";
+        json_int_t number = s_member_int (data, "round", 1, SB_MAX_INPUT_ROUNDS);
+        if (number < 0)
+            return "task/finish: round must be an integer from 1 to 16";
+        size_t size = 0;
+        texts [3] = sb_json_dump (requests, &size);
+        if (texts [3] && size > SB_MAX_TASK_OUTCOME_SIZE)
+            return "task/finish: the inputRequests are too large";
+        texts [0] = inputs ? sb_json_dump (inputs, NULL) : strdup ("{}");
+        snprintf (round, round_size, "%lld", (long long) number);
+        //  texts [0] carries the inputs here (task_finish's p_inputs)
+        return texts [0] && texts [3] ? NULL : "out of memory";
+    }
+    return "task/finish: status must be completed, failed or input_required";
+}
+
+static void
+s_finish (sb_task_role_t *self, sb_worker_job_t *job)
+{
+    if (s_check_job (&job, false))
+        return;
+    const sb_job_t *spec = sb_worker_job_spec (job);
+    json_t *data = s_object (spec->data);
+    char *texts [4] = { NULL, NULL, NULL, NULL };
+    char round [16] = "";
+    const char *status = NULL;
+    const char *problem = data ? s_finish_params (data, texts, round, sizeof round, &status)
+                               : "task/finish: data must be a JSON object with a status";
+    if (problem)
+        sb_worker_job_fail (&job, problem);
+    else {
+        bool input_required = strcmp (status, "input_required") == 0;
+        const char *params [] = {
+            sb_worker_job_tenant (job), spec->task, status,
+            input_required ? NULL : texts [0],      //  p_result
+            texts [1],                              //  p_error
+            texts [2],                              //  p_status_message
+            texts [3],                              //  p_input_requests
+            input_required ? texts [0] : NULL,      //  p_inputs
+            input_required ? round : NULL,          //  p_round
+        };
+        s_submit (self, job, S_OP_FINISH,
+                  "SELECT task_finish ($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9, params);
+    }
+    for (int i = 0; i < 4; i++)
+        free (texts [i]);
+    json_decref (data);
+}
+
+static void
+s_ping (sb_task_role_t *self, sb_worker_job_t *job)
+{
+    s_submit (self, job, S_OP_PING, "SELECT count(*) FROM schema_migrations", 0, NULL);
+}
+
+static void
+s_start (void *state, sb_worker_job_t *job)
+{
+    sb_task_role_t *self = state;
+    const char *op = sb_worker_job_spec (job)->op;
+    sb_log_debug ("task_op", "op=%s tenant=%s", op, sb_worker_job_tenant (job));
+    if (strcmp (op, "task/get") == 0)
+        s_get (self, job);
+    else
+    if (strcmp (op, "task/create") == 0)
+        s_create (self, job);
+    else
+    if (strcmp (op, "task/finish") == 0)
+        s_finish (self, job);
+    else
+    if (strcmp (op, "task/update") == 0)
+        s_update (self, job);
+    else
+    if (strcmp (op, "task/cancel") == 0)
+        s_cancel (self, job);
+    else
+    if (strcmp (op, "ping") == 0)
+        s_ping (self, job);
+    else
+        sb_worker_job_fail_unknown_op (&job);
+}
+
+static void
+s_abandon (void *state, sb_worker_job_t *job)
+{
+    s_op_t *op = sb_worker_job_data (job);
+    if (op) {
+        s_op_detach (op);              //  freed when the database calls back
+        s_arm_guard ((sb_task_role_t *) state);
+    }
+}
+
+const sb_worker_role_t sb_task_role = { s_start, s_abandon };
+
+//  ---------------------------------------------------------------------------
+//  The sweep of expired tasks
+
+static void
+s_on_sweep_result (const PGresult *res, const char *error, void *arg)
+{
+    sb_task_role_t *self = arg;
+    self->sweeping = false;
+    if (self->closing)
+        return;
+    if (res && PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1) {
+        long long count = s_int_value (res, 0, 0);
+        if (count > 0)
+            sb_log_info ("tasks_swept", "deleted %lld expired tasks", count);
+    }
+    else
+        sb_log_warn ("tasks_sweep_failed", "%s: trying again in %d ms",
+                     error ? error : "unexpected rows", SB_TASK_SWEEP_MS);
+}
+
+static void
+s_on_sweep_timer (sb_reactor_t *reactor, void *arg)
+{
+    sb_task_role_t *self = arg;
+    sb_reactor_timer_set (self->reactor, self->sweep_timer,
+                          sb_clock_mono_ms () + SB_TASK_SWEEP_MS);
+    if (self->sweeping)
+        return;                         //  the last one has not come back yet
+    char limit [16];
+    snprintf (limit, sizeof limit, "%d", SB_TASK_SWEEP_MAX);
+    const char *params [] = { limit };
+    if (sb_db_query (self->db, "SELECT task_sweep ($1)", 1, params, s_on_sweep_result, self)) {
+        sb_log_warn ("tasks_sweep_failed", "the database queue is full: trying again in %d ms",
+                     SB_TASK_SWEEP_MS);
+        return;
+    }
+    self->sweeping = true;
+    sb_db_process (self->db);
+    s_db_sync (self);
+}
+
+//  ---------------------------------------------------------------------------
+//  Life cycle
+
+sb_task_role_t *
+sb_task_role_new (sb_worker_t *worker, const char *conninfo, const char *migrations_dir)
+{
+    if (!conninfo || !*conninfo) {
+        sb_log_error ("db_missing", "--db (or SB_DATABASE_URL) is required with --role task");
+        return NULL;
+    }
+    char *error = NULL;
+    PGconn *conn = sb_db_connect_blocking (conninfo, SB_TASK_CONNECT_TIMEOUT_MS, &error);
+    if (!conn) {
+        sb_log_error ("db_connect_failed", "%s", error ? error : "cannot connect");
+        free (error);
+        return NULL;
+    }
+    //  The token role migrates too; the advisory lock makes one of us wait.
+    int rc = sb_db_migrate (conn, migrations_dir, &error);
+    PQfinish (conn);
+    if (rc) {
+        sb_log_error ("db_migrate_failed", "%s", error ? error : "migrations failed");
+        free (error);
+        return NULL;
+    }
+    sb_task_role_t *self = calloc (1, sizeof (sb_task_role_t));
+    if (!self)
+        return NULL;
+    self->worker = worker;
+    self->reactor = sb_worker_reactor (worker);
+    self->db_fd = -1;
+    self->db_timer = sb_reactor_timer_new (self->reactor, s_on_db_timer, self);
+    self->guard_timer = sb_reactor_timer_new (self->reactor, s_on_guard_timer, self);
+    self->sweep_timer = sb_reactor_timer_new (self->reactor, s_on_sweep_timer, self);
+    self->ops = zlistx_new ();
+    self->db = sb_db_new (conninfo);
+    if (self->db_timer < 0 || self->guard_timer < 0 || self->sweep_timer < 0
+    ||  !self->ops || !self->db) {
+        sb_log_error ("task_init_failed", "cannot set up the database connection");
+        sb_task_role_destroy (&self);
+        return NULL;
+    }
+    sb_db_process (self->db);           //  start connecting now, not at the first job
+    s_db_sync (self);
+    //  The first sweep at once: tasks that expired while no worker ran go first.
+    sb_reactor_timer_set (self->reactor, self->sweep_timer, sb_clock_mono_ms ());
+    sb_log_info ("task_ready", "database migrated (%s)", migrations_dir);
+    return self;
+}
+
+void
+sb_task_role_destroy (sb_task_role_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sb_task_role_t *self = *self_p;
+    self->closing = true;
+    //  Jobs still waiting are the worker's to abandon; detach them first
+    s_op_t *op;
+    while (self->ops && (op = zlistx_first (self->ops)))
+        s_op_detach (op);
+    if (self->db_fd >= 0)
+        sb_reactor_unwatch_fd (self->reactor, self->db_fd);
+    sb_db_destroy (&self->db);          //  calls back each pending query: frees ops
+    zlistx_destroy (&self->ops);
+    if (self->reactor) {
+        sb_reactor_timer_free (self->reactor, self->db_timer);
+        sb_reactor_timer_free (self->reactor, self->guard_timer);
+        sb_reactor_timer_free (self->reactor, self->sweep_timer);
+    }
+    free (self);
+    *self_p = NULL;
+}
