@@ -37,32 +37,14 @@ static sb_farm_t *s_farm;
 static char s_other_token [2048];           /* a token for tenant "other" */
 static char s_colleague_token [2048];       /* a token for another user of tenant "demo" */
 
-//  Mints a token for `tenant` and `subject` into `token`; 0 or -1.
-static int
-s_mint (const char *tenant, const char *subject, char *token, size_t size)
-{
-    char command [1024];
-    snprintf (command, sizeof command,
-              "%s --key-file %s --tenant %s --subject %s --client-id e2e-tests "
-              "--audience %s/mcp --ttl 3600", sb_harness_bin ("sb-token"), s_farm->key_file,
-              tenant, subject, s_farm->gateway_url);
-    FILE *pipe = popen (command, "r");
-    if (!pipe)
-        return -1;
-    if (!fgets (token, (int) size, pipe))
-        *token = 0;
-    token [strcspn (token, "\r\n")] = 0;
-    return pclose (pipe) == 0 && *token? 0: -1;
-}
-
 static int
 s_setup (void **state)
 {
     s_farm = sb_farm_start (&(sb_farm_opts_t) { .api_workers = 1, .no_token_worker = true });
     if (!s_farm)
         return -1;
-    if (s_mint ("other", "e2e", s_other_token, sizeof s_other_token)
-    ||  s_mint ("demo", "colleague", s_colleague_token, sizeof s_colleague_token))
+    if (sb_farm_mint (s_farm, "other", "e2e", s_other_token, sizeof s_other_token)
+    ||  sb_farm_mint (s_farm, "demo", "colleague", s_colleague_token, sizeof s_colleague_token))
         return -1;
     return 0;
 }

@@ -276,30 +276,12 @@ s_stream_closed_by_server (s_stream_t **stream_p)
 //  ---------------------------------------------------------------------------
 //  Setup
 
-//  Mints a token for `tenant` into `token`; 0 or -1.
-static int
-s_mint (const char *tenant, char *token, size_t size)
-{
-    char command [1024];
-    snprintf (command, sizeof command,
-              "%s --key-file %s --tenant %s --subject e2e --client-id e2e-tests "
-              "--audience %s/mcp --ttl 3600", sb_harness_bin ("sb-token"), s_farm->key_file,
-              tenant, s_farm->gateway_url);
-    FILE *pipe = popen (command, "r");
-    if (!pipe)
-        return -1;
-    if (!fgets (token, (int) size, pipe))
-        *token = 0;
-    token [strcspn (token, "\r\n")] = 0;
-    return pclose (pipe) == 0 && *token? 0: -1;
-}
-
 static int
 s_setup (void **state)
 {
     curl_global_init (CURL_GLOBAL_ALL);
     s_farm = sb_farm_start (&(sb_farm_opts_t) { .api_workers = 1, .no_token_worker = true });
-    if (!s_farm || s_mint ("other", s_other_token, sizeof s_other_token))
+    if (!s_farm || sb_farm_mint (s_farm, "other", "e2e", s_other_token, sizeof s_other_token))
         return -1;
     //  Gateway B: same broker, key and public URL (the token's audience), its own port.
     int port = sb_harness_free_port ();

@@ -67,24 +67,6 @@ s_backoff (void)
     nanosleep (&(struct timespec) { .tv_sec = 0, .tv_nsec = 50 * 1000000 }, NULL);
 }
 
-//  Mints a token for `tenant` and `subject` into `token`; 0 or -1.
-static int
-s_mint (const char *tenant, const char *subject, char *token, size_t size)
-{
-    char command [1024];
-    snprintf (command, sizeof command,
-              "%s --key-file %s --tenant %s --subject %s --client-id e2e-tests "
-              "--audience %s/mcp --ttl 3600", sb_harness_bin ("sb-token"), s_farm->key_file,
-              tenant, subject, s_farm->gateway_url);
-    FILE *pipe = popen (command, "r");
-    if (!pipe)
-        return -1;
-    if (!fgets (token, (int) size, pipe))
-        *token = 0;
-    token [strcspn (token, "\r\n")] = 0;
-    return pclose (pipe) == 0 && *token? 0: -1;
-}
-
 //  A second gateway, same broker, same key and public URL (the token's
 //  audience), so the farm's tokens are good on both.
 static int
@@ -113,8 +95,8 @@ s_setup (void **state)
     s_farm = sb_farm_start (&(sb_farm_opts_t) { .api_workers = 1, .api_credit = 1 });
     if (!s_farm)
         return -1;
-    if (s_mint ("other", "e2e", s_other_token, sizeof s_other_token)
-    ||  s_mint ("demo", "colleague", s_colleague_token, sizeof s_colleague_token))
+    if (sb_farm_mint (s_farm, "other", "e2e", s_other_token, sizeof s_other_token)
+    ||  sb_farm_mint (s_farm, "demo", "colleague", s_colleague_token, sizeof s_colleague_token))
         return -1;
     return s_start_gateway_b ();
 }

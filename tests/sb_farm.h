@@ -48,6 +48,11 @@ sb_farm_t *sb_farm_start (const sb_farm_opts_t *opts);
     unless each exits 0 (so sanitizer reports at exit are caught). Idempotent. */
 void sb_farm_stop (sb_farm_t **farm_p);
 
+/*  Mints a bearer token for `tenant` and `subject` (the user) that the
+    farm's gateway accepts, into `token` (`size` bytes). Returns 0, or -1
+    when sb-token failed. */
+int sb_farm_mint (sb_farm_t *farm, const char *tenant, const char *subject, char *token, size_t size);
+
 /*  Starts one more api worker; returns its PID. */
 pid_t sb_farm_add_api_worker (sb_farm_t *farm);
 
