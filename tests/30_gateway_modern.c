@@ -569,6 +569,17 @@ test_tasks_gateway (void **state)
     const char *required [] = { H_VERSION, H_CALL, "Mcp-Name: failing_job", NULL };
     s_assert_needs_tasks (s_expect (required, REQ ("7", "tools/call", "\"name\":\"failing_job\","
                                                    "\"arguments\":{}," META ("{}", "")), 400));
+    //  An older revision has no tasks at all: a sentence, as a tool error.
+    const char *legacy [] = { "MCP-Protocol-Version: 2025-11-25", NULL };
+    reply = s_expect (legacy, "{\"jsonrpc\":\"2.0\",\"id\":71,\"method\":\"tools/call\",\"params\":"
+                      "{\"name\":\"failing_job\",\"arguments\":{}}}", 200);
+    json_t *legacy_result = json_object_get (reply, "result");
+    assert_true (json_is_true (json_object_get (legacy_result, "isError")));
+    const char *text = json_string_value (json_object_get (json_array_get (
+        json_object_get (legacy_result, "content"), 0), "text"));
+    assert_non_null (text);
+    assert_non_null (strstr (text, "runs only as a task"));
+    json_decref (reply);
     //  Task notifications on a listen stream.
     const char *listen [] = { H_VERSION, "Mcp-Method: subscriptions/listen", NULL };
     s_assert_needs_tasks (s_expect (listen, REQ ("8", "subscriptions/listen", "\"notifications\":"

@@ -15,7 +15,9 @@
       - questions only for the capabilities the client declared; a tool
         that cannot go on without one gets -32021 with HTTP 400;
       - on an SSE response the result is the last event and no server
-        request is ever sent on the stream.
+        request is ever sent on the stream;
+      - with no task store (no task worker), a call that would become a
+        task is answered synchronously, and tasks/get gets -32603.
 
     The token worker is not started (no PostgreSQL needed). */
 #include "proto/sb_job.h"
@@ -40,7 +42,10 @@ static char s_colleague_token [2048];       /* a token for another user of tenan
 static int
 s_setup (void **state)
 {
-    s_farm = sb_farm_start (&(sb_farm_opts_t) { .api_workers = 1, .no_token_worker = true });
+    //  A short call deadline: test_no_task_store waits for task/create to
+    //  time out (there is no task worker).
+    s_farm = sb_farm_start (&(sb_farm_opts_t) { .api_workers = 1, .no_token_worker = true,
+                                                .call_timeout_ms = 3000 });
     if (!s_farm)
         return -1;
     if (sb_farm_mint (s_farm, "other", "e2e", s_other_token, sizeof s_other_token)
@@ -187,6 +192,7 @@ s_assert_error (json_t *reply, int code, const char *text)
 }
 
 #define ALL_CAPS    "{\"elicitation\":{},\"sampling\":{},\"roots\":{}}"
+#define TASKS_CAPS  "{\"extensions\":{\"io.modelcontextprotocol/tasks\":{}}}"
 #define ALICE       "{\"user_name\":{\"action\":\"accept\",\"content\":{\"name\":\"Alice\"}}}"
 
 //  One round: asked, answered with the requestState, done.
@@ -419,6 +425,29 @@ test_streamed (void **state)
     free (request_state);
 }
 
+//  No task store (this farm runs no task worker): a call that would become
+//  a task is answered synchronously once task/create has timed out, and
+//  tasks/get says the store is unavailable (-32603), never a hang.
+static void
+test_no_task_store (void **state)
+{
+    long status = 0;
+    json_t *params = json_pack ("{s:{s:i}}", "arguments", "seconds", 1);
+    json_t *reply = s_post (NULL, "tools/call", "slow_compute", params, TASKS_CAPS, NULL, &status);
+    assert_int_equal (status, 200);
+    json_t *result = json_object_get (reply, "result");
+    assert_string_equal (json_string_value (json_object_get (result, "resultType")), "complete");
+    assert_null (json_object_get (result, "taskId"));
+    assert_non_null (strstr (s_text_of (reply), "Computed"));
+    json_decref (reply);
+
+    params = json_pack ("{s:s}", "taskId", "AAAAAAAAAAAAAAAAAAAAAA");
+    reply = s_post (NULL, "tasks/get", "AAAAAAAAAAAAAAAAAAAAAA", params, TASKS_CAPS, NULL, &status);
+    assert_int_equal (status, 200);
+    s_assert_error (reply, -32603, "task store is unavailable");
+    json_decref (reply);
+}
+
 int
 main (void)
 {
@@ -430,6 +459,7 @@ main (void)
         cmocka_unit_test (test_state_refused),
         cmocka_unit_test (test_capabilities),
         cmocka_unit_test (test_streamed),
+        cmocka_unit_test (test_no_task_store),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
