@@ -24,7 +24,9 @@
         answer or cancel a task (unknown, -32602), nor can anyone reach a
         task that does not exist;
       - a second gateway on the same broker serves the tasks of the first,
-        and its tasks/cancel stops the job the first one runs.
+        and its tasks/cancel stops the job the first one runs;
+      - a connector tool whose upstream call outlasts the api worker's
+        --task-promote-ms becomes a task and ends with the upstream's answer.
 
     Waiting is polling with a deadline, never a bare sleep. */
 #include "tests/sb_farm.h"
@@ -507,6 +509,31 @@ test_two_gateways (void **state)
     free (id);
 }
 
+//  A connector tool marked "taskSupport": "optional": a slow upstream call
+//  becomes a task once it outlasts the api worker's --task-promote-ms
+//  (1 s), and the task ends with the upstream's answer; a fast one is
+//  answered as usual.
+static void
+test_connector_tool (void **state)
+{
+    json_t *reply = s_call ("search_accounts", "{\"query\":\"Acme\"}", EXT, NULL);
+    json_t *r = s_result (reply);
+    assert_string_equal (json_string_value (json_object_get (r, "resultType")), "complete");
+    assert_null (json_object_get (r, "taskId"));
+    json_decref (reply);
+
+    sb_farm_sandbox_faults (s_farm, "{\"delay_ms\":2500,\"count\":1,\"path_prefix\":\"/v1/accounts\"}");
+    reply = s_call ("search_accounts", "{\"query\":\"Acme\"}", EXT, NULL);
+    char *id = s_assert_created (reply);
+    json_decref (reply);
+    reply = s_wait_status (NULL, id, "completed");
+    json_t *result = json_object_get (s_result (reply), "result");
+    assert_false (json_is_true (json_object_get (result, "isError")));
+    assert_non_null (strstr (s_text (result), "Acme"));
+    json_decref (reply);
+    free (id);
+}
+
 int
 main (void)
 {
@@ -518,6 +545,7 @@ main (void)
         cmocka_unit_test (test_input_before_task),
         cmocka_unit_test (test_isolation),
         cmocka_unit_test (test_two_gateways),
+        cmocka_unit_test (test_connector_tool),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
