@@ -7,22 +7,20 @@
     every job, so nothing here may hold a transaction open across loop
     turns; the functions lock what they read-modify-write.
 
-    As in the token role, the sb_db_t lives on the worker's reactor (its
-    socket watched for what libpq wants, a timer for sb_db_timeout_ms, the
-    registration brought up to date after every call into sb_db), and an
-    op's context outlives its job when the database is slow: the guard
-    timer ends the job before its deadline and detaches it; the context is
-    freed when sb_db calls back (it always does, once). */
+    As in the token role, the connection lives on the worker's reactor
+    (workers/sb_db_loop.h), and a job the database does not answer in time
+    is ended before its deadline by the loop's guard timer; the query's
+    late answer then finds no job. */
 #include "workers/sb_task_role.h"
 #include "common/sb_clock.h"
 #include "common/sb_db.h"
 #include "common/sb_json.h"
 #include "common/sb_log.h"
+#include "workers/sb_db_loop.h"
 
-#include <czmq.h>
 #include <errno.h>
 #include <jansson.h>
-#include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,102 +36,23 @@ typedef enum {
     S_OP_CANCEL,
 } s_kind_t;
 
-typedef struct {
-    sb_task_role_t *role;       /* owner */
-    sb_worker_job_t *job;       /* job to answer, NULL once answered or abandoned */
-    void *handle;               /* item in role->ops while job is set */
-    int64_t give_up_ms;         /* end the job at this monotonic time */
-    s_kind_t kind;              /* which op */
-} s_op_t;
-
 struct _sb_task_role_t {
     sb_worker_t *worker;        /* our worker (borrowed) */
     sb_reactor_t *reactor;      /* its loop (borrowed) */
-    sb_db_t *db;                /* asynchronous connection */
-    int db_fd;                  /* fd currently watched, -1: none */
-    int db_timer;               /* reactor timer for sb_db_timeout_ms */
-    int guard_timer;            /* reactor timer for the nearest op give-up */
+    sb_db_loop_t *db_loop;      /* asynchronous connection on the reactor */
     int sweep_timer;            /* reactor timer for the next sweep */
     bool sweeping;              /* a sweep query is out */
     bool closing;               /* being destroyed: callbacks only clean up */
-    zlistx_t *ops;              /* s_op_t waiting for the database (not owned) */
 };
 
 static const char s_pong_down [] = "{\"pong\":false,\"role\":\"task\",\"db\":\"unavailable\"}";
 
 //  ---------------------------------------------------------------------------
-//  The database on the reactor
-
-static void s_db_sync (sb_task_role_t *self);
-
-static void
-s_on_db_fd (sb_reactor_t *reactor, int fd, short revents, void *arg)
-{
-    sb_task_role_t *self = arg;
-    sb_db_process (self->db);
-    s_db_sync (self);
-}
-
-static void
-s_on_db_timer (sb_reactor_t *reactor, void *arg)
-{
-    sb_task_role_t *self = arg;
-    sb_db_process (self->db);
-    s_db_sync (self);
-}
-
-//  Brings the reactor's view of the database socket and timer up to date.
-static void
-s_db_sync (sb_task_role_t *self)
-{
-    int fd = sb_db_fd (self->db);
-    //  sb_db speaks poll(2) bits; zmq_poll wants ZMQ_POLL* (POLLOUT is 4, ZMQ_POLLOUT 2)
-    short db_wants = fd >= 0 ? sb_db_wants (self->db) : 0;
-    short wants = (db_wants & (POLLIN | ZMQ_POLLIN) ? ZMQ_POLLIN : 0)
-                | (db_wants & (POLLOUT | ZMQ_POLLOUT) ? ZMQ_POLLOUT : 0);
-    if (self->db_fd >= 0 && (self->db_fd != fd || !wants)) {
-        sb_reactor_unwatch_fd (self->reactor, self->db_fd);
-        self->db_fd = -1;
-    }
-    if (fd >= 0 && wants) {
-        if (sb_reactor_watch_fd (self->reactor, fd, wants, s_on_db_fd, self) == 0)
-            self->db_fd = fd;
-        else
-            sb_log_error ("reactor_full", "cannot watch the database socket");
-    }
-    int timeout = sb_db_timeout_ms (self->db);
-    sb_reactor_timer_set (self->reactor, self->db_timer,
-                          timeout < 0 ? -1 : sb_clock_mono_ms () + timeout);
-}
-
-//  ---------------------------------------------------------------------------
 //  Ops waiting for the database
 
-static void
-s_arm_guard (sb_task_role_t *self)
-{
-    int64_t due = -1;
-    for (s_op_t *op = zlistx_first (self->ops); op; op = zlistx_next (self->ops))
-        if (due < 0 || op->give_up_ms < due)
-            due = op->give_up_ms;
-    sb_reactor_timer_set (self->reactor, self->guard_timer, due);
-}
-
-//  Detaches the op from its job (the job is answered or gone); returns the job.
-static sb_worker_job_t *
-s_op_detach (s_op_t *op)
-{
-    sb_worker_job_t *job = op->job;
-    if (job) {
-        sb_worker_job_set_data (job, NULL);
-        op->job = NULL;
-    }
-    if (op->handle) {
-        zlistx_delete (op->role->ops, op->handle);
-        op->handle = NULL;
-    }
-    return job;
-}
+//  An op's kind as the argument of its sb_db_loop callbacks, and back.
+#define S_KIND_ARG(kind)    ((void *) (intptr_t) (kind))
+#define S_ARG_KIND(arg)     ((s_kind_t) (intptr_t) (arg))
 
 //  Ends a job whose op could not get an answer from the database.
 static void
@@ -146,21 +65,10 @@ s_fail_unavailable (sb_worker_job_t **job_p, s_kind_t kind)
 }
 
 static void
-s_on_guard_timer (sb_reactor_t *reactor, void *arg)
+s_on_op_give_up (sb_worker_job_t **job_p, void *arg)
 {
-    sb_task_role_t *self = arg;
-    int64_t now = sb_clock_mono_ms ();
-    s_op_t *op = zlistx_first (self->ops);
-    while (op) {
-        s_op_t *next = zlistx_next (self->ops);
-        if (op->give_up_ms <= now) {
-            sb_worker_job_t *job = s_op_detach (op);       //  op freed by its callback
-            sb_log_warn ("db_unavailable", "task store: no answer from the database in time");
-            s_fail_unavailable (&job, op->kind);
-        }
-        op = next;
-    }
-    s_arm_guard (self);
+    sb_log_warn ("db_unavailable", "task store: no answer from the database in time");
+    s_fail_unavailable (job_p, S_ARG_KIND (arg));
 }
 
 //  Ends the job with `result` (taken JSON, may be NULL: out of memory).
@@ -306,27 +214,23 @@ s_kind_name (s_kind_t kind)
 }
 
 static void
-s_on_op_result (const PGresult *res, const char *error, void *arg)
+s_on_op_result (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
 {
-    s_op_t *op = arg;
-    sb_worker_job_t *job = s_op_detach (op);
-    if (job) {
-        const char *refused = NULL;
-        json_t *answer = NULL;
-        if (res && PQresultStatus (res) == PGRES_TUPLES_OK)
-            answer = s_answer_of (op->kind, res, &refused);
-        if (answer)
-            s_done_json (&job, answer);
-        else
-        if (refused)
-            sb_worker_job_fail (&job, refused);
-        else {
-            sb_log_warn ("db_unavailable", "%s: %s", s_kind_name (op->kind),
-                         error ? error : res ? "unexpected rows" : "no result");
-            s_fail_unavailable (&job, op->kind);
-        }
+    s_kind_t kind = S_ARG_KIND (arg);
+    const char *refused = NULL;
+    json_t *answer = NULL;
+    if (res && PQresultStatus (res) == PGRES_TUPLES_OK)
+        answer = s_answer_of (kind, res, &refused);
+    if (answer)
+        s_done_json (job_p, answer);
+    else
+    if (refused)
+        sb_worker_job_fail (job_p, refused);
+    else {
+        sb_log_warn ("db_unavailable", "%s: %s", s_kind_name (kind),
+                     error ? error : res ? "unexpected rows" : "no result");
+        s_fail_unavailable (job_p, kind);
     }
-    free (op);
 }
 
 //  Queues `sql` with `params` for the job; the answer comes in s_on_op_result.
@@ -334,34 +238,23 @@ static void
 s_submit (sb_task_role_t *self, sb_worker_job_t *job, s_kind_t kind, const char *sql,
           int nparams, const char *const *params)
 {
-    if (zlistx_size (self->ops) >= SB_MAX_TASK_OPS) {
+    if (sb_db_loop_jobs (self->db_loop) >= SB_MAX_TASK_OPS) {
         sb_log_warn ("db_busy", "%s: %d jobs already wait for the database", s_kind_name (kind),
                      SB_MAX_TASK_OPS);
         s_fail_unavailable (&job, kind);
         return;
     }
-    s_op_t *op = calloc (1, sizeof (s_op_t));
-    if (!op) {
-        sb_worker_job_fail (&job, "out of memory");
-        return;
-    }
-    op->role = self;
-    op->job = job;
-    op->kind = kind;
     int64_t left = sb_clock_left_ms (sb_worker_job_deadline (job)) - S_GUARD_MARGIN_MS;
     if (kind == S_OP_PING && left > SB_TASK_PING_DB_MS)
         left = SB_TASK_PING_DB_MS;
-    op->give_up_ms = sb_clock_mono_ms () + (left > 0 ? left : 0);
-    if (sb_db_query (self->db, sql, nparams, params, s_on_op_result, op)) {
-        free (op);
+    int rc = sb_db_loop_job_query (self->db_loop, job, sb_clock_mono_ms () + (left > 0 ? left : 0),
+                                   sql, nparams, params, s_on_op_result, s_on_op_give_up,
+                                   S_KIND_ARG (kind));
+    if (rc == -1)
+        sb_worker_job_fail (&job, "out of memory");
+    else
+    if (rc)
         s_fail_unavailable (&job, kind);
-        return;
-    }
-    op->handle = zlistx_add_end (self->ops, op);
-    sb_worker_job_set_data (job, op);
-    s_arm_guard (self);
-    sb_db_process (self->db);
-    s_db_sync (self);
 }
 
 //  ---------------------------------------------------------------------------
@@ -672,11 +565,8 @@ s_start (void *state, sb_worker_job_t *job)
 static void
 s_abandon (void *state, sb_worker_job_t *job)
 {
-    s_op_t *op = sb_worker_job_data (job);
-    if (op) {
-        s_op_detach (op);              //  freed when the database calls back
-        s_arm_guard ((sb_task_role_t *) state);
-    }
+    sb_task_role_t *self = state;
+    sb_db_loop_job_abandon (self->db_loop, job);
 }
 
 const sb_worker_role_t sb_task_role = { s_start, s_abandon };
@@ -712,14 +602,14 @@ s_on_sweep_timer (sb_reactor_t *reactor, void *arg)
     char limit [16];
     snprintf (limit, sizeof limit, "%d", SB_TASK_SWEEP_MAX);
     const char *params [] = { limit };
-    if (sb_db_query (self->db, "SELECT task_sweep ($1)", 1, params, s_on_sweep_result, self)) {
+    //  Set first: the connection runs on at once and may call back already
+    self->sweeping = true;
+    if (sb_db_loop_query (self->db_loop, "SELECT task_sweep ($1)", 1, params,
+                          s_on_sweep_result, self)) {
+        self->sweeping = false;
         sb_log_warn ("tasks_sweep_failed", "the database queue is full: trying again in %d ms",
                      SB_TASK_SWEEP_MS);
-        return;
     }
-    self->sweeping = true;
-    sb_db_process (self->db);
-    s_db_sync (self);
 }
 
 //  ---------------------------------------------------------------------------
@@ -752,20 +642,13 @@ sb_task_role_new (sb_worker_t *worker, const char *conninfo, const char *migrati
         return NULL;
     self->worker = worker;
     self->reactor = sb_worker_reactor (worker);
-    self->db_fd = -1;
-    self->db_timer = sb_reactor_timer_new (self->reactor, s_on_db_timer, self);
-    self->guard_timer = sb_reactor_timer_new (self->reactor, s_on_guard_timer, self);
+    self->db_loop = sb_db_loop_new (self->reactor, conninfo);
     self->sweep_timer = sb_reactor_timer_new (self->reactor, s_on_sweep_timer, self);
-    self->ops = zlistx_new ();
-    self->db = sb_db_new (conninfo);
-    if (self->db_timer < 0 || self->guard_timer < 0 || self->sweep_timer < 0
-    ||  !self->ops || !self->db) {
+    if (!self->db_loop || self->sweep_timer < 0) {
         sb_log_error ("task_init_failed", "cannot set up the database connection");
         sb_task_role_destroy (&self);
         return NULL;
     }
-    sb_db_process (self->db);           //  start connecting now, not at the first job
-    s_db_sync (self);
     //  The first sweep at once: tasks that expired while no worker ran go first.
     sb_reactor_timer_set (self->reactor, self->sweep_timer, sb_clock_mono_ms ());
     sb_log_info ("task_ready", "database migrated (%s)", migrations_dir);
@@ -779,19 +662,10 @@ sb_task_role_destroy (sb_task_role_t **self_p)
         return;
     sb_task_role_t *self = *self_p;
     self->closing = true;
-    //  Jobs still waiting are the worker's to abandon; detach them first
-    s_op_t *op;
-    while (self->ops && (op = zlistx_first (self->ops)))
-        s_op_detach (op);
-    if (self->db_fd >= 0)
-        sb_reactor_unwatch_fd (self->reactor, self->db_fd);
-    sb_db_destroy (&self->db);          //  calls back each pending query: frees ops
-    zlistx_destroy (&self->ops);
-    if (self->reactor) {
-        sb_reactor_timer_free (self->reactor, self->db_timer);
-        sb_reactor_timer_free (self->reactor, self->guard_timer);
+    //  Jobs still waiting stay the worker's; the sweep's callback only cleans up
+    sb_db_loop_destroy (&self->db_loop);
+    if (self->reactor)
         sb_reactor_timer_free (self->reactor, self->sweep_timer);
-    }
     free (self);
     *self_p = NULL;
 }

@@ -1,181 +1,69 @@
 /*  workers/sb_token_role.c — the token role (see sb_token_role.h).
 
-    The asynchronous sb_db_t lives on the worker's reactor: its socket is
-    watched for what libpq wants, and a timer covers sb_db_timeout_ms. After
-    every call into sb_db the registration is brought up to date, because
-    the socket changes when the connection is re-established.
-
-    A ping's context outlives its job when the database is slow: the guard
-    timer answers the job "unavailable" and detaches it; the context is
-    freed when sb_db finally calls back (it always does, once). */
+    The asynchronous connection lives on the worker's reactor
+    (workers/sb_db_loop.h). A ping that the database does not answer in
+    time is answered "unavailable" by the loop's guard timer; the query's
+    late answer then finds no job. */
 #include "workers/sb_token_role.h"
 #include "common/sb_clock.h"
 #include "common/sb_db.h"
 #include "common/sb_log.h"
+#include "workers/sb_db_loop.h"
 
-#include <czmq.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    sb_token_role_t *role;      /* owner */
-    sb_worker_job_t *job;       /* job to answer, NULL once answered or abandoned */
-    void *handle;               /* item in role->pings while job is set */
-    int64_t give_up_ms;         /* answer "unavailable" at this monotonic time */
-} s_ping_t;
-
 struct _sb_token_role_t {
     sb_worker_t *worker;        /* our worker (borrowed) */
-    sb_reactor_t *reactor;      /* its loop (borrowed) */
-    sb_db_t *db;                /* asynchronous connection */
-    int db_fd;                  /* fd currently watched, -1: none */
-    int db_timer;               /* reactor timer for sb_db_timeout_ms */
-    int guard_timer;            /* reactor timer for the nearest ping give-up */
-    zlistx_t *pings;            /* s_ping_t waiting for the database (not owned) */
+    sb_db_loop_t *db_loop;      /* asynchronous connection on the worker's reactor */
 };
 
 static const char s_unavailable [] = "{\"pong\":false,\"role\":\"token\",\"db\":\"unavailable\"}";
 
-static void s_db_sync (sb_token_role_t *self);
-
 static void
-s_on_db_fd (sb_reactor_t *reactor, int fd, short revents, void *arg)
+s_on_ping_result (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
 {
-    sb_token_role_t *self = arg;
-    sb_db_process (self->db);
-    s_db_sync (self);
+    if (res && PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1) {
+        char *end = NULL;
+        errno = 0;
+        long long count = strtoll (PQgetvalue (res, 0, 0), &end, 10);
+        char text [128];
+        snprintf (text, sizeof text,
+                  "{\"pong\":true,\"role\":\"token\",\"db\":\"ok\",\"migrations\":%lld}",
+                  errno || !end || *end ? -1LL : count);
+        sb_worker_job_done (job_p, SB_STATUS_OK, text);
+    }
+    else {
+        sb_log_warn ("db_unavailable", "ping: %s", error ? error : PQresultErrorMessage (res));
+        sb_worker_job_done (job_p, SB_STATUS_OK, s_unavailable);
+    }
 }
 
 static void
-s_on_db_timer (sb_reactor_t *reactor, void *arg)
+s_on_ping_give_up (sb_worker_job_t **job_p, void *arg)
 {
-    sb_token_role_t *self = arg;
-    sb_db_process (self->db);
-    s_db_sync (self);
-}
-
-//  Brings the reactor's view of the database socket and timer up to date.
-static void
-s_db_sync (sb_token_role_t *self)
-{
-    int fd = sb_db_fd (self->db);
-    //  sb_db speaks poll(2) bits; zmq_poll wants ZMQ_POLL* (POLLOUT is 4, ZMQ_POLLOUT 2)
-    short db_wants = fd >= 0 ? sb_db_wants (self->db) : 0;
-    short wants = (db_wants & (POLLIN | ZMQ_POLLIN) ? ZMQ_POLLIN : 0)
-                | (db_wants & (POLLOUT | ZMQ_POLLOUT) ? ZMQ_POLLOUT : 0);
-    if (self->db_fd >= 0 && (self->db_fd != fd || !wants)) {
-        sb_reactor_unwatch_fd (self->reactor, self->db_fd);
-        self->db_fd = -1;
-    }
-    if (fd >= 0 && wants) {
-        if (sb_reactor_watch_fd (self->reactor, fd, wants, s_on_db_fd, self) == 0)
-            self->db_fd = fd;
-        else
-            sb_log_error ("reactor_full", "cannot watch the database socket");
-    }
-    int timeout = sb_db_timeout_ms (self->db);
-    sb_reactor_timer_set (self->reactor, self->db_timer,
-                          timeout < 0 ? -1 : sb_clock_mono_ms () + timeout);
-}
-
-static void
-s_arm_guard (sb_token_role_t *self)
-{
-    int64_t due = -1;
-    for (s_ping_t *ping = zlistx_first (self->pings); ping; ping = zlistx_next (self->pings))
-        if (due < 0 || ping->give_up_ms < due)
-            due = ping->give_up_ms;
-    sb_reactor_timer_set (self->reactor, self->guard_timer, due);
-}
-
-//  Detaches the ping from its job (the job is answered or gone).
-static sb_worker_job_t *
-s_ping_detach (s_ping_t *ping)
-{
-    sb_worker_job_t *job = ping->job;
-    if (job) {
-        sb_worker_job_set_data (job, NULL);
-        ping->job = NULL;
-    }
-    if (ping->handle) {
-        zlistx_delete (ping->role->pings, ping->handle);
-        ping->handle = NULL;
-    }
-    return job;
-}
-
-static void
-s_on_ping_result (const PGresult *res, const char *error, void *arg)
-{
-    s_ping_t *ping = arg;
-    sb_worker_job_t *job = s_ping_detach (ping);
-    if (job) {
-        if (res && PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1) {
-            char *end = NULL;
-            errno = 0;
-            long long count = strtoll (PQgetvalue (res, 0, 0), &end, 10);
-            char text [128];
-            snprintf (text, sizeof text,
-                      "{\"pong\":true,\"role\":\"token\",\"db\":\"ok\",\"migrations\":%lld}",
-                      errno || !end || *end ? -1LL : count);
-            sb_worker_job_done (&job, SB_STATUS_OK, text);
-        }
-        else {
-            sb_log_warn ("db_unavailable", "ping: %s", error ? error : PQresultErrorMessage (res));
-            sb_worker_job_done (&job, SB_STATUS_OK, s_unavailable);
-        }
-    }
-    free (ping);
-}
-
-static void
-s_on_guard_timer (sb_reactor_t *reactor, void *arg)
-{
-    sb_token_role_t *self = arg;
-    int64_t now = sb_clock_mono_ms ();
-    s_ping_t *ping = zlistx_first (self->pings);
-    while (ping) {
-        s_ping_t *next = zlistx_next (self->pings);
-        if (ping->give_up_ms <= now) {
-            sb_worker_job_t *job = s_ping_detach (ping);       // ping freed by its callback
-            sb_log_warn ("db_unavailable", "ping: no answer from the database in time");
-            sb_worker_job_done (&job, SB_STATUS_OK, s_unavailable);
-        }
-        ping = next;
-    }
-    s_arm_guard (self);
+    sb_log_warn ("db_unavailable", "ping: no answer from the database in time");
+    sb_worker_job_done (job_p, SB_STATUS_OK, s_unavailable);
 }
 
 static void
 s_ping (sb_token_role_t *self, sb_worker_job_t *job)
 {
-    if (zlistx_size (self->pings) >= SB_MAX_TOKEN_PINGS) {
+    if (sb_db_loop_jobs (self->db_loop) >= SB_MAX_TOKEN_PINGS) {
         sb_worker_job_done (&job, SB_STATUS_OK, s_unavailable);
         return;
     }
-    s_ping_t *ping = calloc (1, sizeof (s_ping_t));
-    if (!ping) {
-        sb_worker_job_fail (&job, "out of memory");
-        return;
-    }
-    ping->role = self;
-    ping->job = job;
     int64_t left = sb_clock_left_ms (sb_worker_job_deadline (job));
     int64_t wait = left - 20 < SB_TOKEN_PING_DB_MS ? left - 20 : SB_TOKEN_PING_DB_MS;
-    ping->give_up_ms = sb_clock_mono_ms () + (wait > 0 ? wait : 0);
-    if (sb_db_query (self->db, "SELECT count(*) FROM schema_migrations", 0, NULL,
-                     s_on_ping_result, ping)) {
-        free (ping);
+    int rc = sb_db_loop_job_query (self->db_loop, job, sb_clock_mono_ms () + (wait > 0 ? wait : 0),
+                                   "SELECT count(*) FROM schema_migrations", 0, NULL,
+                                   s_on_ping_result, s_on_ping_give_up, NULL);
+    if (rc == -1)
+        sb_worker_job_fail (&job, "out of memory");
+    else
+    if (rc)
         sb_worker_job_done (&job, SB_STATUS_OK, s_unavailable);
-        return;
-    }
-    ping->handle = zlistx_add_end (self->pings, ping);
-    sb_worker_job_set_data (job, ping);
-    s_arm_guard (self);
-    sb_db_process (self->db);
-    s_db_sync (self);
 }
 
 static void
@@ -192,11 +80,8 @@ s_start (void *state, sb_worker_job_t *job)
 static void
 s_abandon (void *state, sb_worker_job_t *job)
 {
-    s_ping_t *ping = sb_worker_job_data (job);
-    if (ping) {
-        s_ping_detach (ping);          // freed when the database calls back
-        s_arm_guard ((sb_token_role_t *) state);
-    }
+    sb_token_role_t *self = state;
+    sb_db_loop_job_abandon (self->db_loop, job);
 }
 
 const sb_worker_role_t sb_token_role = { s_start, s_abandon };
@@ -226,19 +111,12 @@ sb_token_role_new (sb_worker_t *worker, const char *conninfo, const char *migrat
     if (!self)
         return NULL;
     self->worker = worker;
-    self->reactor = sb_worker_reactor (worker);
-    self->db_fd = -1;
-    self->db_timer = sb_reactor_timer_new (self->reactor, s_on_db_timer, self);
-    self->guard_timer = sb_reactor_timer_new (self->reactor, s_on_guard_timer, self);
-    self->pings = zlistx_new ();
-    self->db = sb_db_new (conninfo);
-    if (self->db_timer < 0 || self->guard_timer < 0 || !self->pings || !self->db) {
+    self->db_loop = sb_db_loop_new (sb_worker_reactor (worker), conninfo);
+    if (!self->db_loop) {
         sb_log_error ("token_init_failed", "cannot set up the database connection");
         sb_token_role_destroy (&self);
         return NULL;
     }
-    sb_db_process (self->db);           // start connecting now, not at the first ping
-    s_db_sync (self);
     sb_log_info ("token_ready", "database migrated (%s)", migrations_dir);
     return self;
 }
@@ -249,18 +127,7 @@ sb_token_role_destroy (sb_token_role_t **self_p)
     if (!self_p || !*self_p)
         return;
     sb_token_role_t *self = *self_p;
-    //  Jobs still waiting are the worker's to abandon; detach them first
-    s_ping_t *ping;
-    while (self->pings && (ping = zlistx_first (self->pings)))
-        s_ping_detach (ping);
-    if (self->db_fd >= 0)
-        sb_reactor_unwatch_fd (self->reactor, self->db_fd);
-    sb_db_destroy (&self->db);          // calls back each pending query: frees pings
-    zlistx_destroy (&self->pings);
-    if (self->reactor) {
-        sb_reactor_timer_free (self->reactor, self->db_timer);
-        sb_reactor_timer_free (self->reactor, self->guard_timer);
-    }
+    sb_db_loop_destroy (&self->db_loop);    //  jobs still waiting stay the worker's
     free (self);
     *self_p = NULL;
 }
