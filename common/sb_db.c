@@ -372,6 +372,28 @@ out:
     return rc;
 }
 
+int
+sb_db_prepare (const char *conninfo, const char *dir, int timeout_ms)
+{
+    char *error = NULL;
+    PGconn *conn = sb_db_connect_blocking (conninfo, timeout_ms, &error);
+    if (!conn) {
+        sb_log_error ("db_connect_failed", "%s", error ? error : "cannot connect");
+        free (error);
+        return -1;
+    }
+    //  Several processes may start at once: sb_db_migrate's advisory lock
+    //  makes the others wait while one migrates.
+    int rc = sb_db_migrate (conn, dir, &error);
+    PQfinish (conn);
+    if (rc) {
+        sb_log_error ("db_migrate_failed", "%s", error ? error : "migrations failed");
+        free (error);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /*  Asynchronous connection                                                */
 

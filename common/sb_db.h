@@ -32,6 +32,13 @@ PGconn *sb_db_connect_blocking (const char *conninfo, int timeout_ms, char **err
 int sb_db_migrate (PGconn *conn, const char *dir, char **error)
     __attribute__ ((warn_unused_result));
 
+/*  Start-up of a process that uses the database: a blocking connect (at
+    most `timeout_ms`) and sb_db_migrate of `dir`, then the connection is
+    closed. Returns 0, or -1 after logging why (db_connect_failed,
+    db_migrate_failed). Blocking: call it before any loop runs. */
+int sb_db_prepare (const char *conninfo, const char *dir, int timeout_ms)
+    __attribute__ ((warn_unused_result));
+
 typedef struct _sb_db_t sb_db_t;
 
 /*  Called once per query: `res` (borrowed, NULL on error) or `error`. */

@@ -622,21 +622,8 @@ sb_task_role_new (sb_worker_t *worker, const char *conninfo, const char *migrati
         sb_log_error ("db_missing", "--db (or SB_DATABASE_URL) is required with --role task");
         return NULL;
     }
-    char *error = NULL;
-    PGconn *conn = sb_db_connect_blocking (conninfo, SB_TASK_CONNECT_TIMEOUT_MS, &error);
-    if (!conn) {
-        sb_log_error ("db_connect_failed", "%s", error ? error : "cannot connect");
-        free (error);
+    if (sb_db_prepare (conninfo, migrations_dir, SB_TASK_CONNECT_TIMEOUT_MS))
         return NULL;
-    }
-    //  The token role migrates too; the advisory lock makes one of us wait.
-    int rc = sb_db_migrate (conn, migrations_dir, &error);
-    PQfinish (conn);
-    if (rc) {
-        sb_log_error ("db_migrate_failed", "%s", error ? error : "migrations failed");
-        free (error);
-        return NULL;
-    }
     sb_task_role_t *self = calloc (1, sizeof (sb_task_role_t));
     if (!self)
         return NULL;
