@@ -335,7 +335,8 @@ s_task_finish (s_call_t *call, sb_status_t status, const uint8_t *payload, size_
     sb_gateway_t *self = call->gateway;
     json_t *outcome = NULL;
     if (self->stop && status == SB_STATUS_TIMEOUT)
-        //  The gateway is stopping: its local deadlines were cut short.
+        //  The gateway is stopping (sb_call_tasks_stop, or its last
+        //  pending calls cut short).
         outcome = json_pack ("{s:s, s:{s:i, s:s}}", "status", "failed", "error",
                              "code", SB_RPC_INTERNAL_ERROR, "message",
                              "The task stopped: the gateway running it shut down. Start it again.");
@@ -475,6 +476,18 @@ sb_call_task_cancelled (sb_gateway_t *self, const char *tenant, const char *task
     (void) sb_broker_client_abort (self->broker, &call->handle);
     self->cancelled++;
     s_call_free (call);
+}
+
+void
+sb_call_tasks_stop (sb_gateway_t *self)
+{
+    //  Nobody would be left to record their outcome: stop each job and say so.
+    s_call_t *call;
+    while ((call = zhashx_first (self->task_calls))) {
+        zhashx_delete (self->task_calls, call->task_id);
+        (void) sb_broker_client_abort (self->broker, &call->handle);
+        s_task_finish (call, SB_STATUS_TIMEOUT, NULL, 0);   //  failed: the gateway shut down
+    }
 }
 
 void

@@ -346,6 +346,7 @@ sb_gateway_run (sb_gateway_t *self)
     self->listener = NULL;
     sb_gateway_listen_end_all (self);       //  2026-07-28 listen streams: their result first
     sb_sse_close_standalone (self->sse, NULL);
+    sb_call_tasks_stop (self);              //  their jobs stopped, the tasks failed
     int64_t drain_until = sb_clock_mono_ms () + SB_GATEWAY_DRAIN_MS;
     while (self->calls > 0 && sb_clock_left_ms (drain_until) > 0)
         h2o_evloop_run (self->loop, SB_GATEWAY_LOOP_MS);

@@ -177,6 +177,11 @@ bool sb_task_is_promote (const uint8_t *payload, size_t size);
     or -1 when no randomness could be had. */
 int sb_task_new_id (char id [SB_MAX_TASK_ID_TEXT + 1]) __attribute__ ((warn_unused_result));
 
+/*  The gateway is stopping: every task whose job runs from here has that
+    job CANCELled and is finished failed ("the gateway running it shut
+    down"), so no worker keeps running work nobody will record. */
+void sb_call_tasks_stop (sb_gateway_t *self);
+
 /*  Runs the next round of task `task_id` after tasks/update answered its
     questions: `resume` is the store's {"connector", "tool", "args",
     "inputs", "caps", "round"}. The job's RESULT goes to the store. */

@@ -26,7 +26,9 @@
       - a second gateway on the same broker serves the tasks of the first,
         and its tasks/cancel stops the job the first one runs;
       - a connector tool whose upstream call outlasts the api worker's
-        --task-promote-ms becomes a task and ends with the upstream's answer.
+        --task-promote-ms becomes a task and ends with the upstream's answer;
+      - a gateway that stops while it runs a task's job stops the job, and
+        the task reads as failed from the other gateway.
 
     Waiting is polling with a deadline, never a bare sleep. */
 #include "tests/sb_farm.h"
@@ -534,6 +536,33 @@ test_connector_tool (void **state)
     free (id);
 }
 
+//  A gateway that stops while it runs a task's job stops that job and marks
+//  the task failed: another gateway reports it, and the one worker is free.
+//  (Last: it stops the second gateway.)
+static void
+test_gateway_stops (void **state)
+{
+    long status = 0;
+    json_t *params = json_pack ("{s:s, s:{s:i}}", "name", "slow_compute", "arguments", "seconds", 60);
+    json_t *reply = s_post (s_gateway_b_url, NULL, "tools/call", "slow_compute", params, EXT, &status);
+    assert_int_equal (status, 200);
+    char *id = s_assert_created (reply);
+    json_decref (reply);
+    assert_int_equal (sb_harness_stop (s_gateway_b), 0);
+    s_gateway_b = 0;
+    reply = s_wait_status (NULL, id, "failed");
+    json_t *r = s_result (reply);
+    assert_string_equal (json_string_value (json_object_get (r, "status")), "failed");
+    const char *message = json_string_value (json_object_get (json_object_get (r, "error"), "message"));
+    assert_non_null (message);
+    assert_non_null (strstr (message, "shut down"));
+    json_decref (reply);
+    reply = s_call ("greet", "{\"name\":\"still here\"}", EXT, NULL);
+    assert_string_equal (s_text (s_result (reply)), "Hello, still here!");
+    json_decref (reply);
+    free (id);
+}
+
 int
 main (void)
 {
@@ -546,6 +575,7 @@ main (void)
         cmocka_unit_test (test_isolation),
         cmocka_unit_test (test_two_gateways),
         cmocka_unit_test (test_connector_tool),
+        cmocka_unit_test (test_gateway_stops),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
