@@ -56,21 +56,6 @@ static char s_colleague_token [2048];       /* another user of tenant "demo" */
 static pid_t s_gateway_b;                   /* a second gateway on the same broker */
 static char s_gateway_b_url [64];
 
-static int64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-//  Back-off between two polls of a condition (not a wait for an event).
-static void
-s_backoff (void)
-{
-    nanosleep (&(struct timespec) { .tv_sec = 0, .tv_nsec = 50 * 1000000 }, NULL);
-}
-
 //  A second gateway, same broker, same key and public URL (the token's
 //  audience), so the farm's tokens are good on both.
 static int
@@ -224,7 +209,7 @@ s_assert_created (json_t *reply)
 static json_t *
 s_wait_status (const char *base, const char *task_id, const char *status)
 {
-    int64_t until = s_now_ms () + TASK_WAIT_MS;
+    int64_t until = sb_harness_now_ms () + TASK_WAIT_MS;
     for (;;) {
         json_t *reply = s_task (base, NULL, "tasks/get", task_id, NULL);
         json_t *r = s_result (reply);
@@ -237,9 +222,9 @@ s_wait_status (const char *base, const char *task_id, const char *status)
         ||  strcmp (now, "cancelled") == 0)
             return reply;
         json_decref (reply);
-        if (s_now_ms () > until)
+        if (sb_harness_now_ms () > until)
             fail_msg ("task %s did not become %s in %d ms (still %s)", task_id, status, TASK_WAIT_MS, now);
-        s_backoff ();
+        sb_harness_pause_ms (50);
     }
 }
 

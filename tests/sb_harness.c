@@ -40,16 +40,16 @@ typedef struct {
 
 static s_reaped_t s_reaped [SB_HARNESS_MAX_REAPED];
 
-static int64_t
-s_now_ms (void)
+int64_t
+sb_harness_now_ms (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
-s_sleep_ms (int ms)
+void
+sb_harness_pause_ms (int ms)
 {
     poll (NULL, 0, ms);
 }
@@ -168,30 +168,30 @@ s_port_accepts (int port, int timeout_ms)
 int
 sb_harness_wait_port (int port, int timeout_ms)
 {
-    int64_t deadline = s_now_ms () + timeout_ms;
+    int64_t deadline = sb_harness_now_ms () + timeout_ms;
     while (true) {
         if (s_port_accepts (port, 200))
             return 0;
-        if (s_now_ms () >= deadline)
+        if (sb_harness_now_ms () >= deadline)
             return -1;
-        s_sleep_ms (SB_HARNESS_POLL_MS);
+        sb_harness_pause_ms (SB_HARNESS_POLL_MS);
     }
 }
 
 int
 sb_harness_wait_http_ok (const char *url, int timeout_ms)
 {
-    int64_t deadline = s_now_ms () + timeout_ms;
+    int64_t deadline = sb_harness_now_ms () + timeout_ms;
     while (true) {
         long status = 0;
-        int64_t left = deadline - s_now_ms ();
+        int64_t left = deadline - sb_harness_now_ms ();
         int call_ms = left < 1000? (left > 50? (int) left: 50): 1000;
         if (sb_harness_http ("GET", url, NULL, NULL, 0, call_ms, &status, NULL) == 0
         &&  status == 200)
             return 0;
-        if (s_now_ms () >= deadline)
+        if (sb_harness_now_ms () >= deadline)
             return -1;
-        s_sleep_ms (SB_HARNESS_POLL_MS);
+        sb_harness_pause_ms (SB_HARNESS_POLL_MS);
     }
 }
 
@@ -205,14 +205,14 @@ sb_harness_stop (pid_t pid)
         return status;
     if (kill (pid, SIGTERM) && errno == ESRCH)
         return -1;
-    int64_t deadline = s_now_ms () + SB_HARNESS_STOP_MS;
-    while (s_now_ms () < deadline) {
+    int64_t deadline = sb_harness_now_ms () + SB_HARNESS_STOP_MS;
+    while (sb_harness_now_ms () < deadline) {
         pid_t rc = waitpid (pid, &status, WNOHANG);
         if (rc == pid)
             return status;
         if (rc < 0)
             return -1;
-        s_sleep_ms (10);
+        sb_harness_pause_ms (10);
     }
     fprintf (stderr, "sb_harness: pid %d ignored SIGTERM for %d ms; killing\n",
              (int) pid, SB_HARNESS_STOP_MS);

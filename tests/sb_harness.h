@@ -10,6 +10,7 @@
 #define SB_HARNESS_H_INCLUDED
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -26,6 +27,13 @@ const char *sb_harness_bin (const char *name);
     stderr go to the test's stderr with a "[name] " prefix is NOT added —
     they are inherited. Returns the PID or -1. */
 pid_t sb_harness_spawn (const char *const argv [], const char *const env []);
+
+/*  The monotonic clock in milliseconds. */
+int64_t sb_harness_now_ms (void);
+
+/*  Pauses `ms` milliseconds: only as a back-off between two looks at a
+    condition the caller polls with its own deadline. */
+void sb_harness_pause_ms (int ms);
 
 /*  Waits until 127.0.0.1:port accepts a TCP connection. Returns 0 or -1 on timeout. */
 int sb_harness_wait_port (int port, int timeout_ms);
