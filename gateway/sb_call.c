@@ -265,13 +265,7 @@ static void s_on_event (void *arg, sb_cmd_t command, uint32_t ask_id, const uint
 static void
 s_on_finished (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
 {
-    json_t *detail = NULL;
-    if (status == SB_STATUS_OK) {
-        sb_job_result_t result = { 0 };
-        if (sb_job_result_decode (payload, size, &result) == 0 && result.result)
-            detail = json_loads (result.result, 0, NULL);
-        sb_job_result_clear (&result);
-    }
+    json_t *detail = sb_task_store_answer (status, payload, size);
     if (status != SB_STATUS_OK || !detail)
         sb_log_error ("task_finish_lost", "status=%s: the store did not record a task's outcome; "
                       "that task fails at its run deadline", sb_status_name (status));
@@ -366,13 +360,7 @@ s_on_created (void *arg, sb_status_t status, const uint8_t *payload, size_t size
     s_call_t *call = arg;
     sb_gateway_t *self = call->gateway;
     call->store = NULL;
-    json_t *detail = NULL;
-    if (status == SB_STATUS_OK) {
-        sb_job_result_t result = { 0 };
-        if (sb_job_result_decode (payload, size, &result) == 0 && result.result)
-            detail = json_loads (result.result, 0, NULL);
-        sb_job_result_clear (&result);
-    }
+    json_t *detail = sb_task_store_answer (status, payload, size);
     json_t *task = json_object_get (detail, "task");
     char *body = NULL;
     if (json_is_object (task)) {

@@ -169,6 +169,10 @@ int sb_task_store_send (sb_gateway_t *self, const char *tenant, const sb_job_t *
                         sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **handle_p)
     __attribute__ ((warn_unused_result));
 
+/*  The store's answer in a REPLY (new JSON object), or NULL when the
+    status is not ok or the payload is not a result holding an object. */
+json_t *sb_task_store_answer (sb_status_t status, const uint8_t *payload, size_t size);
+
 /*  True when a NOTIFY payload is the promote signal
     ({"jsonrpc":"2.0","method":"switchboard/promote"}). */
 bool sb_task_is_promote (const uint8_t *payload, size_t size);

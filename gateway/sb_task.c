@@ -59,6 +59,23 @@ sb_task_store_send (sb_gateway_t *self, const char *tenant, const sb_job_t *job,
                                      cb, arg, handle_p);
 }
 
+json_t *
+sb_task_store_answer (sb_status_t status, const uint8_t *payload, size_t size)
+{
+    json_t *detail = NULL;
+    if (status == SB_STATUS_OK) {
+        sb_job_result_t result = { 0 };
+        if (sb_job_result_decode (payload, size, &result) == 0 && result.result)
+            detail = json_loads (result.result, 0, NULL);
+        sb_job_result_clear (&result);
+    }
+    if (detail && !json_is_object (detail)) {
+        json_decref (detail);
+        detail = NULL;
+    }
+    return detail;
+}
+
 bool
 sb_task_is_promote (const uint8_t *payload, size_t size)
 {
@@ -147,15 +164,9 @@ s_on_store (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
     s_ask_t *ask = arg;
     ask->handle = NULL;
     ask->ref->ask = NULL;
-    json_t *detail = NULL;
-    if (status == SB_STATUS_OK) {
-        sb_job_result_t result = { 0 };
-        if (sb_job_result_decode (payload, size, &result) == 0 && result.result)
-            detail = json_loads (result.result, 0, NULL);
-        sb_job_result_clear (&result);
-    }
+    json_t *detail = sb_task_store_answer (status, payload, size);
     char *body = NULL;
-    if (!json_is_object (detail)) {
+    if (!detail) {
         sb_log_warn ("task_store_failed", "method=%s tenant=%s status=%s", ask->method, ask->tenant,
                      sb_status_name (status));
         body = sb_rpc_error (ask->id, SB_RPC_INTERNAL_ERROR, "The task store is unavailable right now; "
