@@ -42,6 +42,7 @@ struct _sb_api_t {
     int curl_timer;                 /* reactor timer curl asked for */
     int retry_timer;                /* reactor timer for the nearest retry */
     int promote_timer;              /* reactor timer for the nearest promote signal */
+    int64_t promote_due;            /* when it is set to fire, -1: not set */
     uint32_t promote_ms;            /* --task-promote-ms */
     zlistx_t *calls;                /* every live s_call_t (owned via their jobs) */
     sb_fixture_t *fixtures;         /* builtin tools (workers/sb_fixture.c) */
@@ -286,6 +287,7 @@ s_arm_promote_timer (sb_api_t *self)
     for (s_call_t *call = zlistx_first (self->calls); call; call = zlistx_next (self->calls))
         if (call->promote_at >= 0 && (due < 0 || call->promote_at < due))
             due = call->promote_at;
+    self->promote_due = due;
     sb_reactor_timer_set (self->reactor, self->promote_timer, due);
 }
 
@@ -327,8 +329,13 @@ s_call_start (s_call_t *call)
     call->retry_at = -1;
     call->attempt++;
     if (call->attempt == 1 && sb_tool_task_support (call->tool) != SB_TASK_FORBIDDEN) {
+        //  Every call waits the same promote_ms, so a new one is never due
+        //  before those already waiting: the timer changes only when unset.
         call->promote_at = sb_clock_mono_ms () + call->api->promote_ms;
-        s_arm_promote_timer (call->api);
+        if (call->api->promote_due < 0) {
+            call->api->promote_due = call->promote_at;
+            sb_reactor_timer_set (call->api->reactor, call->api->promote_timer, call->promote_at);
+        }
     }
     curl_easy_setopt (call->easy, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt (call->easy, CURLOPT_CONNECTTIMEOUT_MS,
@@ -844,6 +851,7 @@ sb_api_new (sb_worker_t *worker, const char *connectors_dir, const char *connect
     self->curl_timer = -1;
     self->retry_timer = -1;
     self->promote_timer = -1;
+    self->promote_due = -1;
     self->promote_ms = SB_API_TASK_PROMOTE_MS;
     self->connectors_dir = strdup (connectors_dir);
     self->connector_urls = strdup (connector_urls ? connector_urls : "");
