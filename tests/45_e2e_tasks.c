@@ -221,9 +221,9 @@ s_wait_status (const char *base, const char *task_id, const char *status)
         if (strcmp (now, status) == 0 || strcmp (now, "completed") == 0 || strcmp (now, "failed") == 0
         ||  strcmp (now, "cancelled") == 0)
             return reply;
-        json_decref (reply);
         if (sb_harness_now_ms () > until)
             fail_msg ("task %s did not become %s in %d ms (still %s)", task_id, status, TASK_WAIT_MS, now);
+        json_decref (reply);
         sb_harness_pause_ms (50);
     }
 }
@@ -521,6 +521,32 @@ test_connector_tool (void **state)
     free (id);
 }
 
+//  A worker that dies while it runs a task's job: slow_compute is
+//  read-only, so the broker queues the job again, a worker that joins later
+//  runs it from the start (its second promote changes nothing), and the
+//  task completes with the tool's own result.
+static void
+test_worker_dies (void **state)
+{
+    json_t *reply = s_call ("slow_compute", "{\"seconds\":2,\"label\":\"again\"}", EXT, NULL);
+    char *id = s_assert_created (reply);
+    json_decref (reply);
+    sb_harness_kill (s_farm->api_workers [0]);
+    s_farm->api_workers [0] = -1;
+    reply = s_task (NULL, NULL, "tasks/get", id, NULL);
+    assert_string_equal (json_string_value (json_object_get (s_result (reply), "status")), "working");
+    json_decref (reply);
+    sb_farm_add_api_worker (s_farm);
+    reply = s_wait_status (NULL, id, "completed");
+    json_t *r = s_result (reply);
+    assert_string_equal (json_string_value (json_object_get (r, "status")), "completed");
+    json_t *result = json_object_get (r, "result");
+    assert_false (json_is_true (json_object_get (result, "isError")));
+    assert_non_null (strstr (s_text (result), "again"));
+    json_decref (reply);
+    free (id);
+}
+
 //  A gateway that stops while it runs a task's job stops that job and marks
 //  the task failed: another gateway reports it, and the one worker is free.
 //  (Last: it stops the second gateway.)
@@ -560,6 +586,7 @@ main (void)
         cmocka_unit_test (test_isolation),
         cmocka_unit_test (test_two_gateways),
         cmocka_unit_test (test_connector_tool),
+        cmocka_unit_test (test_worker_dies),
         cmocka_unit_test (test_gateway_stops),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
