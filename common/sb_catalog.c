@@ -551,7 +551,7 @@ static int
 s_prompt_parse (sb_catalog_t *self, const json_t *def, const char *file, char **why)
 {
     static const char *const keys [] = {
-        "name", "title", "description", "arguments", "messages", "_meta", NULL
+        "name", "title", "description", "arguments", "messages", "_meta", "hidden", NULL
     };
     static const char *const arg_keys [] = {
         "name", "title", "description", "required", "completions", NULL
@@ -581,10 +581,14 @@ s_prompt_parse (sb_catalog_t *self, const json_t *def, const char *file, char **
     json_t *pdef = json_pack ("{s:o, s:o}", "names", names, "completions", completions);
     json_array_append_new (self->prompts, descriptor);
     json_array_append_new (self->prompt_defs, pdef);
+    bool hidden;
     if (sb_def_check_keys (def, keys, where, why)
     ||  s_copy_strings (descriptor, def, strings, where, why)
-    ||  s_copy_object (descriptor, def, "_meta", where, why))
+    ||  s_copy_object (descriptor, def, "_meta", where, why)
+    ||  sb_def_get_bool (def, "hidden", false, where, &hidden, why))
         return -1;
+    if (hidden)
+        json_object_set_new (pdef, "hidden", json_true ());
 
     json_t *arguments = json_object_get (def, "arguments");
     if (arguments && !json_is_array (arguments)) {
@@ -968,6 +972,13 @@ s_find_prompt (sb_connectors_t *self, const char *name, json_t **def)
     return NULL;
 }
 
+bool
+sb_connectors_prompt_hidden (sb_connectors_t *self, const char *name)
+{
+    json_t *def = NULL;
+    return s_find_prompt (self, name, &def) && json_is_true (json_object_get (def, "hidden"));
+}
+
 int
 sb_connectors_prompt_get (sb_connectors_t *self, const char *name,
                           const json_t *args, json_t **result, char **error)
@@ -1119,4 +1130,12 @@ const char *
 sb_tool_builtin (const sb_tool_t *self)
 {
     return self->builtin;
+}
+
+unsigned
+sb_tool_gateway_builtin (const sb_tool_t *self)
+{
+    return !self->builtin? 0:
+           strcmp (self->builtin, SB_BUILTIN_TOGGLE_TOOLS) == 0? SB_LIST_TOOLS:
+           strcmp (self->builtin, SB_BUILTIN_TOGGLE_PROMPTS) == 0? SB_LIST_PROMPTS: 0;
 }

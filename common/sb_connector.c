@@ -301,7 +301,7 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, ch
 {
     static const char *const tool_keys [] = {
         "name", "title", "description", "annotations", "inputSchema", "outputSchema",
-        "_meta", "securitySchemes", "confirm", "taskSupport", "request", "result", NULL
+        "_meta", "securitySchemes", "confirm", "taskSupport", "hidden", "request", "result", NULL
     };
     static const char *const annotation_keys [] = {
         "title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint", NULL
@@ -348,6 +348,7 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, ch
     self->title = title ? strdup (title) : NULL;
     self->connector = connector;
     if (sb_def_get_bool (def, "confirm", false, where, &self->confirm, why)
+    ||  sb_def_get_bool (def, "hidden", false, where, &self->hidden, why)
     ||  s_get_task_support (def, where, &self->task_support, why))
         goto fail;
 
@@ -928,6 +929,12 @@ json_t *
 sb_tool_descriptor (const sb_tool_t *self)
 {
     return json_deep_copy (self->descriptor);
+}
+
+bool
+sb_tool_hidden (const sb_tool_t *self)
+{
+    return self->hidden;
 }
 
 sb_task_support_t

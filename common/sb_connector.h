@@ -107,6 +107,15 @@ bool sb_tool_retry_safe (const sb_tool_t *self);    /* read-only/idempotent */
     (workers/sb_fixture.c) instead of calling an upstream. */
 const char *sb_tool_builtin (const sb_tool_t *self);
 
+/*  Builtins the gateway runs itself, never a worker: they show the caller's
+    tenant its "hidden" tools or prompts, or hide them again (gateway/sb_lists.h). */
+#define SB_BUILTIN_TOGGLE_TOOLS     "toggle_hidden_tools"
+#define SB_BUILTIN_TOGGLE_PROMPTS   "toggle_hidden_prompts"
+
+/*  SB_LIST_TOOLS or SB_LIST_PROMPTS when the tool's builtin is one of the
+    gateway's own (above), else 0. */
+unsigned sb_tool_gateway_builtin (const sb_tool_t *self);
+
 /*  Whether a call of the tool may become a task (MCP Tasks extension,
     SEP-2663), from the tool's "taskSupport" key (connectors/README.md):
     FORBIDDEN (the default) — always answered synchronously; OPTIONAL — a
@@ -124,6 +133,11 @@ typedef enum {
 } sb_task_support_t;
 
 sb_task_support_t sb_tool_task_support (const sb_tool_t *self);
+
+/*  True when the tool is "hidden": left out of tools/list and refused as
+    unknown for a tenant until that tenant shows its hidden tools (the
+    gateway's list-change builtins, gateway/sb_lists.h). Never published. */
+bool sb_tool_hidden (const sb_tool_t *self);
 
 /*  Call-time policy for the api worker.
 
@@ -207,6 +221,9 @@ int sb_connectors_resource_read (sb_connectors_t *self, const char *uri,
 
 /*  MCP Prompt objects (name, title, description, arguments) (JSON array). */
 json_t *sb_connectors_prompts (sb_connectors_t *self);
+
+/*  True when prompt `name` exists and is "hidden" (as sb_tool_hidden). */
+bool sb_connectors_prompt_hidden (sb_connectors_t *self, const char *name);
 
 /*  Renders prompt `name` with `args` (JSON object or NULL) into an MCP
     GetPromptResult {description, messages}. Returns 0, or -1 with *error

@@ -52,6 +52,7 @@ struct _sb_tool_t {
     bool destructive;           /* annotations.destructiveHint */
     bool confirm;               /* "confirm": ask the user before every call */
     sb_task_support_t task_support; /* "taskSupport" (never in the descriptor) */
+    bool hidden;                /* "hidden": only for tenants that showed their hidden tools */
     char method [8];            /* upstream HTTP method */
     char *path;                 /* path template, starts with "/" */
     json_t *query;              /* object: param name -> string template, or NULL */

@@ -1,5 +1,6 @@
-/*  gateway/sb_cluster.c — session news shared by every gateway through the
-    broker's BROADCAST: ended sessions and logging levels. See sb_cluster.h.
+/*  gateway/sb_cluster.c — news shared by every gateway through the
+    broker's BROADCAST: ended sessions, logging levels, cancelled tasks and
+    a tenant's list changes. See sb_cluster.h.
 
     Payloads are short text, checked here before use: the sending gateway
     is trusted no more than any peer on the broker's frontend, so every
@@ -110,6 +111,22 @@ s_apply_task_cancelled (sb_gateway_t *self, const char *tenant, const uint8_t *p
     sb_call_task_cancelled (self, tenant, id);
 }
 
+//  "<tools|prompts> <shown|hidden>": another gateway changed a list of
+//  `tenant`; the same here.
+static void
+s_apply_lists_changed (sb_gateway_t *self, const char *tenant, const uint8_t *payload, size_t size)
+{
+    static const char *const forms [] = { "tools shown", "tools hidden", "prompts shown",
+                                          "prompts hidden" };
+    for (int i = 0; i < 4; i++)
+        if (size == strlen (forms [i]) && memcmp (payload, forms [i], size) == 0) {
+            sb_gateway_lists_set (self, tenant, i < 2? SB_LIST_TOOLS: SB_LIST_PROMPTS, i % 2 == 0);
+            return;
+        }
+    sb_log_warn ("broadcast_malformed", "topic=" SB_TOPIC_LISTS_CHANGED " tenant=%s bytes=%zu",
+                 tenant, size);
+}
+
 void
 sb_cluster_on_broadcast (void *arg, const char *tenant, const char *topic,
                          const uint8_t *payload, size_t size)
@@ -123,6 +140,9 @@ sb_cluster_on_broadcast (void *arg, const char *tenant, const char *topic,
     else
     if (strcmp (topic, SB_TOPIC_TASK_CANCELLED) == 0)
         s_apply_task_cancelled (self, tenant, payload, size);
+    else
+    if (strcmp (topic, SB_TOPIC_LISTS_CHANGED) == 0)
+        s_apply_lists_changed (self, tenant, payload, size);
     else    //  a newer gateway's news: not for us
         sb_log_debug ("broadcast_ignored", "topic=%s tenant=%s: unknown topic", topic, tenant);
 }
@@ -142,7 +162,7 @@ s_send (sb_gateway_t *self, const char *tenant, const char *topic, const char *p
     int rc = sb_broker_client_broadcast (self->broker, tenant, topic, payload, size);
     if (rc != SB_BROKER_SENT)
         sb_log_warn ("broadcast_not_sent", "topic=%s tenant=%s reason=%s: other gateways "
-                     "learn of it only when the session ages out", topic, tenant,
+                     "do not learn of it", topic, tenant,
                      rc == SB_BROKER_BUSY? "broker_unreachable": "invalid");
 }
 
@@ -165,4 +185,13 @@ sb_cluster_log_level (sb_gateway_t *self, const sb_request_ctx_t *ctx, int level
     if (n < 0 || (size_t) n >= sizeof payload)
         return;
     s_send (self, ctx->claims.tenant, SB_TOPIC_LOG_LEVEL, payload, (size_t) n);
+}
+
+void
+sb_cluster_lists_changed (sb_gateway_t *self, const sb_request_ctx_t *ctx, unsigned which, bool on)
+{
+    char payload [32];
+    int n = snprintf (payload, sizeof payload, "%s %s", which == SB_LIST_TOOLS? "tools": "prompts",
+                      on? "shown": "hidden");
+    s_send (self, ctx->claims.tenant, SB_TOPIC_LISTS_CHANGED, payload, (size_t) n);
 }

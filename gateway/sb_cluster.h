@@ -10,6 +10,11 @@
       - "log_level": logging/setLevel set a session's level. Every gateway
         filters the notifications/message it relays for that session by
         it. Payload: "<level name> <Mcp-Session-Id>".
+      - "task_cancelled": tasks/cancel; the gateway running that task's
+        job stops it. Payload: the taskId.
+      - "lists_changed": a tenant showed or hid its hidden tools or
+        prompts (sb_lists.h); every gateway does the same and tells that
+        tenant's streams. Payload: "tools|prompts shown|hidden".
 
     Each broadcast carries the tenant of the token that caused it, and a
     receiver applies it only when the session ID verifies (signed by the
@@ -32,6 +37,7 @@
 #define SB_TOPIC_SESSION_ENDED  "session_ended"     /* payload: the Mcp-Session-Id */
 #define SB_TOPIC_LOG_LEVEL      "log_level"         /* payload: "<level> <Mcp-Session-Id>" */
 #define SB_TOPIC_TASK_CANCELLED "task_cancelled"    /* payload: the taskId */
+#define SB_TOPIC_LISTS_CHANGED  "lists_changed"     /* payload: "tools|prompts shown|hidden" */
 
 /*  Routes the BROADCASTs this gateway's broker client receives to the
     handlers below (`self` must outlive its broker client). */
@@ -46,6 +52,13 @@ void sb_cluster_session_ended (sb_gateway_t *self, const sb_request_ctx_t *ctx);
     session of `ctx` here: tells the other gateways. Same outcome on
     failure as sb_cluster_session_ended. */
 void sb_cluster_log_level (sb_gateway_t *self, const sb_request_ctx_t *ctx, int level);
+
+/*  The tenant of `ctx` showed (`on`) or hid its hidden entries of the
+    lists in `which` (SB_LIST_TOOLS, SB_LIST_PROMPTS) here: tells the other
+    gateways, which do the same (sb_gateway_lists_set). Same outcome on
+    failure as sb_cluster_session_ended. */
+void sb_cluster_lists_changed (sb_gateway_t *self, const sb_request_ctx_t *ctx, unsigned which,
+                               bool on);
 
 /*  Applies one BROADCAST from another gateway (the sb_broker_broadcast_fn
     that sb_cluster_start installs; `arg` is the gateway). Public so that

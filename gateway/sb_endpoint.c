@@ -240,6 +240,7 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
         .page_size = self->tools_page_size,
         .cursor_key = sb_sessions_cursor_key (self->sessions),
         .headers = &headers,
+        .shown = sb_lists_shown (self->lists, ctx.claims.tenant),
     };
     sb_mcp_outcome_t outcome;
     sb_mcp_handle (&env, req->entity.base? req->entity.base: "", req->entity.len, &outcome);
@@ -271,6 +272,9 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
             //  Stream when the call may produce messages for the client: in
             //  a session (server requests, notifications), with a progress
             //  token or (2026-07-28) a log level. Otherwise a JSON response.
+            //  The list-change builtins run here (sb_notify.c).
+            if (sb_gateway_list_builtin (self, req, &ctx, &outcome))
+                break;
             sb_call_start (self, req, &ctx, &outcome,
                            ctx.has_session || outcome.progress || outcome.log_level);
             break;

@@ -253,7 +253,8 @@ sb_gateway_new (sb_config_t *config)
     const char *dir = sb_config_str (config, "connectors");
     self->connectors_dir = strdup (dir);
     self->subs = sb_subs_new ();
-    if (!self->connectors_dir || !self->subs)
+    self->lists = sb_lists_new ();
+    if (!self->connectors_dir || !self->subs || !self->lists)
         goto fail;
     sb_sessions_on_end (self->sessions, sb_gateway_session_ended, self);
     self->connectors = sb_connectors_load (dir, &error);
@@ -326,6 +327,7 @@ sb_gateway_destroy (sb_gateway_t **self_p)
         free (self->server);
     sb_connectors_destroy (&self->connectors);
     sb_subs_destroy (&self->subs);
+    sb_lists_destroy (&self->lists);
     sb_token_cache_destroy (&self->tokens);
     free (self->connectors_dir);
     free (self->metadata);

@@ -10,6 +10,7 @@
 #include "gateway/sb_broker_client.h"
 #include "gateway/sb_http.h"
 #include "gateway/sb_keyfile.h"
+#include "gateway/sb_lists.h"
 #include "gateway/sb_mcp.h"
 #include "gateway/sb_origin.h"
 #include "gateway/sb_relay.h"
@@ -37,6 +38,7 @@ struct _sb_gateway_t {
     uint64_t reloads;                           /* reloads that swapped the set */
     uint64_t reload_failures;                   /* reloads that kept the old set */
     sb_subs_t *subs;                            /* resources/subscribe per session; listen streams */
+    sb_lists_t *lists;                          /* tenants that see their hidden tools, prompts */
     sb_sessions_t *sessions;                    /* Mcp-Session-Id issue / verify / end */
     sb_origin_t *origin;                        /* Origin and Host allow-lists */
     sb_sse_hub_t *sse;                          /* SSE streams and the replay ring */
@@ -132,6 +134,23 @@ void sb_gateway_session_ended (const sb_session_t *session, void *arg);
     (sb_gateway_listen_end_all). */
 void sb_gateway_listen (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
                         const sb_mcp_outcome_t *outcome);
+
+/*  Shows (`on`) or hides `tenant`'s hidden entries of the lists in `which`
+    (SB_LIST_TOOLS, SB_LIST_PROMPTS; sb_lists.h) on this gateway, and tells
+    the tenant's clients here what changed: notifications/tools/list_changed
+    or prompts/list_changed on the GET streams of its sessions and on its
+    listen streams that follow that list (sb_notify.c). Returns the bits
+    that changed, 0, or SB_LISTS_FULL (logged; nothing changed). */
+int sb_gateway_lists_set (sb_gateway_t *self, const char *tenant, unsigned which, bool on);
+
+/*  A tools/call (outcome->action SB_MCP_CALL) of a tool whose builtin the
+    gateway runs itself: "toggle_hidden_tools" or "toggle_hidden_prompts"
+    shows the caller's tenant its hidden tools or prompts, or hides them
+    again (sb_gateway_lists_set), tells the other gateways
+    (sb_cluster_lists_changed) and answers `req` with a CallToolResult
+    saying which. Returns false, having done nothing, for any other tool. */
+bool sb_gateway_list_builtin (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
+                              const sb_mcp_outcome_t *outcome);
 
 /*  Ends every listen stream gracefully: each gets the subscriptions/listen
     result (resultType "complete", its subscriptionId) as the response to

@@ -149,6 +149,21 @@ s_cursor_decode (const sb_mcp_env_t *env, const char *cursor, size_t count, size
     return 0;
 }
 
+//  True when the caller may see and call `tool`.
+static bool
+s_tool_shown (const sb_mcp_env_t *env, const sb_tool_t *tool)
+{
+    return !sb_tool_hidden (tool) || (env->shown & SB_LIST_TOOLS);
+}
+
+//  True when the caller may see and get prompt `name`.
+static bool
+s_prompt_shown (const sb_mcp_env_t *env, const char *name)
+{
+    return (env->shown & SB_LIST_PROMPTS) || !env->connectors
+        || !sb_connectors_prompt_hidden (env->connectors, name);
+}
+
 static void
 s_tools_list (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
 {
@@ -168,16 +183,23 @@ s_tools_list (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
                  "The cursor is not valid; list the tools again from the start.");
         return;
     }
+    //  A page holds up to `page` tools the caller may see; the cursor is the
+    //  index after the last one looked at, so hidden tools only shorten it.
     size_t page = env->page_size? env->page_size: SB_MAX_TOOLS;
-    size_t end = count - offset > page? offset + page: count;
+    size_t end = offset;
     json_t *tools = json_array ();
-    for (size_t i = offset; tools && i < end; i++) {
-        json_t *descriptor = sb_tool_descriptor (sb_connectors_tool_at (env->connectors, i));
+    for (; tools && end < count && json_array_size (tools) < page; end++) {
+        const sb_tool_t *tool = sb_connectors_tool_at (env->connectors, end);
+        if (!s_tool_shown (env, tool))
+            continue;
+        json_t *descriptor = sb_tool_descriptor (tool);
         if (!descriptor || json_array_append_new (tools, descriptor)) {
             json_decref (tools);
             tools = NULL;
         }
     }
+    while (end < count && !s_tool_shown (env, sb_connectors_tool_at (env->connectors, end)))
+        end++;                          //  no cursor to a page of hidden tools only
     json_t *result = tools? json_pack ("{s:o}", "tools", tools): NULL;
     if (result && end < count) {
         char mac [64], next [SB_MAX_CURSOR_LEN];
@@ -331,8 +353,9 @@ s_tasks_request (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
 }
 
 static void
-s_tools_call (sb_rpc_t *rpc, sb_connectors_t *connectors, sb_mcp_outcome_t *out)
+s_tools_call (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
 {
+    sb_connectors_t *connectors = env->connectors;
     char message [SB_MAX_RPC_ERROR_LEN];
     if (!json_is_object (rpc->params)) {
         s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, "tools/call params must be an object");
@@ -344,7 +367,7 @@ s_tools_call (sb_rpc_t *rpc, sb_connectors_t *connectors, sb_mcp_outcome_t *out)
         return;
     }
     const sb_tool_t *tool = connectors? sb_connectors_find_tool (connectors, json_string_value (name)): NULL;
-    if (!tool) {
+    if (!tool || !s_tool_shown (env, tool)) {
         snprintf (message, sizeof message, "Unknown tool: %.128s", json_string_value (name));
         s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, message);
         return;
@@ -448,6 +471,10 @@ s_catalog_list (sb_rpc_t *rpc, const sb_mcp_env_t *env, const char *key,
         s_error (out, 500, rpc->id, SB_RPC_INTERNAL_ERROR, "Internal error");
         return;
     }
+    for (size_t i = json_array_size (items); list == sb_connectors_prompts && i-- > 0;)
+        if (!s_prompt_shown (env, json_string_value (json_object_get (json_array_get (items, i),
+                                                                      "name"))))
+            json_array_remove (items, i);
     s_result (out, rpc->id, json_pack ("{s:o}", key, items));
 }
 
@@ -623,6 +650,12 @@ s_prompts_get (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
     const char *name = s_string_param (rpc, rpc->params, "name", out);
     if (!name)
         return;
+    if (!s_prompt_shown (env, name)) {
+        char message [SB_MAX_RPC_ERROR_LEN];
+        snprintf (message, sizeof message, "There is no prompt named \"%.64s\".", name);
+        s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, message);
+        return;
+    }
     json_t *args = json_incref (json_object_get (rpc->params, "arguments"));
     if (args && !json_is_object (args)) {
         s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, "prompts/get \"arguments\" must be an object");
@@ -666,7 +699,8 @@ s_complete (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
                  "and argument {name, value}");
         return;
     }
-    json_t *completion = env->connectors
+    bool unseen = strcmp (key, "name") == 0 && !s_prompt_shown (env, json_string_value (ref_name));
+    json_t *completion = env->connectors && !unseen
         ? sb_connectors_complete (env->connectors, ref_type, json_string_value (ref_name),
                                   json_string_value (arg_name), json_string_value (value))
         : json_pack ("{s:[], s:i, s:b}", "values", "total", 0, "hasMore", 0);
@@ -1095,7 +1129,7 @@ s_modern_request (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
                                          problem, sizeof problem))
             s_error (out, 400, rpc->id, SB_RPC_HEADER_MISMATCH, problem);
         else
-            s_tools_call (rpc, env->connectors, out);
+            s_tools_call (rpc, env, out);
     }
     else
     if (strcmp (m, "resources/list") == 0)
@@ -1221,7 +1255,7 @@ sb_mcp_handle (const sb_mcp_env_t *env, const char *body, size_t len, sb_mcp_out
         s_tools_list (&rpc, env, out);
     else
     if (strcmp (m, "tools/call") == 0)
-        s_tools_call (&rpc, env->connectors, out);
+        s_tools_call (&rpc, env, out);
     else
     if (strcmp (m, "logging/setLevel") == 0) {
         if (s_params (&rpc, out))

@@ -63,6 +63,8 @@ typedef struct {
     size_t page_size;               /* tools per tools/list page (0: SB_MAX_TOOLS) */
     const uint8_t *cursor_key;      /* SB_HMAC_SHA256_LEN bytes signing cursors; NULL: a fixed key */
     const sb_mcp_headers_t *headers;/* the request's headers; NULL: none were given */
+    unsigned shown;                 /* SB_LIST_TOOLS, SB_LIST_PROMPTS: the caller's tenant sees
+                                       the "hidden" tools, prompts (gateway/sb_lists.h) */
 } sb_mcp_env_t;
 
 typedef enum {

@@ -19,6 +19,9 @@
     sent SIGHUP), and a subscription lives where resources/subscribe was
     answered. */
 #include "gateway/sb_gateway_int.h"
+#include "gateway/sb_cluster.h"
+#include "gateway/sb_lists.h"
+#include "gateway/sb_rpc.h"
 #include "common/sb_clock.h"
 #include "common/sb_log.h"
 
@@ -38,9 +41,10 @@
 //  ---------------------------------------------------------------------------
 //  Reload
 
-/*  What one reload walks the subscriptions with. */
+/*  What one reload (or one tenant's list change) walks the subscriptions with. */
 typedef struct {
     sb_gateway_t *gateway;          /* whose streams */
+    const char *tenant;             /* a list change: only this tenant's listen streams */
     sb_connectors_t *before;        /* the set being replaced */
     sb_connectors_t *after;         /* the set replacing it */
     zhashx_t *verdicts;             /* URI → "changed" / "same", each URI read once */
@@ -148,6 +152,113 @@ s_send_notes (sb_gateway_t *self, zlistx_t *notes)
     return sent;
 }
 
+//  ---------------------------------------------------------------------------
+//  One tenant's lists change (sb_lists.h)
+
+/*  The tenant a list change is for, and the gateway to verify sessions with. */
+typedef struct {
+    sb_gateway_t *gateway;
+    const char *tenant;
+} s_tenant_t;
+
+//  True when GET stream owner `owner` (an Mcp-Session-Id) is a live
+//  session of the tenant in `arg`.
+static bool
+s_owner_of_tenant (const char *owner, void *arg)
+{
+    s_tenant_t *filter = arg;
+    sb_session_t session;
+    return sb_sessions_verify (filter->gateway->sessions, owner, strlen (owner),
+                               sb_clock_wall_ms () / 1000, &session) == 0
+        && strcmp (session.tenant, filter->tenant) == 0;
+}
+
+//  One listen stream: the list_changed its filter asks for, if it is the
+//  tenant's.
+static void
+s_on_tenant_listener (sb_subs_listener_t *listener, void *arg)
+{
+    s_walk_t *walk = arg;
+    if (strcmp (sb_subs_listen_tenant (listener), walk->tenant) != 0)
+        return;
+    unsigned lists = walk->lists & sb_subs_listen_lists (listener);
+    if (lists & SB_LIST_TOOLS)
+        s_queue_note (walk, listener, "notifications/tools/list_changed", NULL);
+    if (lists & SB_LIST_PROMPTS)
+        s_queue_note (walk, listener, "notifications/prompts/list_changed", NULL);
+}
+
+int
+sb_gateway_lists_set (sb_gateway_t *self, const char *tenant, unsigned which, bool on)
+{
+    int changed = sb_lists_set (self->lists, tenant, which, on);
+    if (changed == SB_LISTS_FULL)
+        sb_log_warn ("lists_full", "tenant=%s: %d tenants show hidden entries here already; "
+                     "nothing changed", tenant, SB_MAX_LISTS_TENANTS);
+    if (changed <= 0)
+        return changed;
+    s_tenant_t filter = { self, tenant };
+    size_t streams = 0;
+    if (changed & SB_LIST_TOOLS)
+        streams += sb_sse_notify_if (self->sse, S_LIST_CHANGED ("tools"), s_owner_of_tenant, &filter);
+    if (changed & SB_LIST_PROMPTS)
+        streams += sb_sse_notify_if (self->sse, S_LIST_CHANGED ("prompts"), s_owner_of_tenant, &filter);
+    s_walk_t walk = { .gateway = self, .tenant = tenant, .lists = (unsigned) changed,
+                      .notes = zlistx_new () };
+    size_t listen_sent = 0;
+    if (walk.notes) {
+        zlistx_set_destructor (walk.notes, s_note_free);
+        sb_subs_listen_each (self->subs, s_on_tenant_listener, &walk);
+        listen_sent = s_send_notes (self, walk.notes);
+        zlistx_destroy (&walk.notes);
+    }
+    else
+        sb_log_warn ("listen_note_lost", "out of memory: no list_changed on listen streams");
+    sb_log_info ("lists_changed", "tenant=%s lists=%s%s now=%s list_changed_sent=%zu listen_sent=%zu",
+                 tenant, changed & SB_LIST_TOOLS? "tools": "",
+                 changed == (SB_LIST_TOOLS | SB_LIST_PROMPTS)? ",prompts":
+                 changed & SB_LIST_PROMPTS? "prompts": "", on? "shown": "hidden", streams, listen_sent);
+    return changed;
+}
+
+bool
+sb_gateway_list_builtin (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
+                         const sb_mcp_outcome_t *outcome)
+{
+    unsigned which = sb_tool_gateway_builtin (outcome->tool);
+    if (!which)
+        return false;
+    const char *tenant = ctx->claims.tenant;
+    const char *what = which == SB_LIST_TOOLS? "tool": "prompt";
+    bool on = !(sb_lists_shown (self->lists, tenant) & which);
+    json_t *result;
+    if (sb_gateway_lists_set (self, tenant, which, on) == SB_LISTS_FULL) {
+        char text [256];
+        snprintf (text, sizeof text, "The %s list could not be changed: too many organisations "
+                  "have changed theirs on this server. Please try again later.", what);
+        result = sb_mcp_error_result (text, "overloaded", 0);
+    }
+    else {
+        sb_cluster_lists_changed (self, ctx, which, on);    //  the same on every gateway
+        char text [256];
+        snprintf (text, sizeof text, "The %s list changed: its hidden %ss are %s.", what, what,
+                  on? "listed now": "no longer listed");
+        result = json_pack ("{s:[{s:s, s:s}]}", "content", "type", "text", "text", text);
+    }
+    char *text = result? json_dumps (result, JSON_COMPACT): NULL;
+    json_decref (result);
+    char *body = text? sb_rpc_result_text (outcome->id, text, strlen (text)): NULL;
+    free (text);
+    if (body && outcome->modern)
+        body = sb_mcp_modern_reply (body, SB_VERSION, false);
+    if (body)
+        sb_http_send_json (req, 200, body);
+    else
+        sb_http_send_error (req, 500, "internal", "The reply could not be built.");
+    free (body);
+    return true;
+}
+
 int
 sb_gateway_reload (sb_gateway_t *self)
 {
@@ -176,7 +287,7 @@ sb_gateway_reload (sb_gateway_t *self)
     if (lists & SB_LIST_RESOURCES)
         streams += sb_sse_broadcast (self->sse, S_LIST_CHANGED ("resources"));
     sb_subs_purge (self->subs, sb_clock_wall_ms () / 1000);
-    s_walk_t walk = { self, before, fresh, zhashx_new (), 0, 0, lists, zlistx_new () };
+    s_walk_t walk = { self, NULL, before, fresh, zhashx_new (), 0, 0, lists, zlistx_new () };
     size_t listen_sent = 0;
     if (walk.verdicts && walk.notes) {
         zlistx_set_destructor (walk.notes, s_note_free);

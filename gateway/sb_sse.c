@@ -527,6 +527,18 @@ sb_sse_broadcast (sb_sse_hub_t *self, const char *json)
     return count;
 }
 
+size_t
+sb_sse_notify_if (sb_sse_hub_t *self, const char *json, sb_sse_owner_fn *want, void *arg)
+{
+    size_t count = 0;
+    for (sb_sse_t *s = self->streams, *next; s; s = next) {
+        next = s->next;                 //  as in sb_sse_notify
+        if (s->standalone && !s->listen && want (s->owner, arg) && sb_sse_send (s, json) == 0)
+            count++;
+    }
+    return count;
+}
+
 void
 sb_sse_close_standalone (sb_sse_hub_t *self, const char *owner)
 {

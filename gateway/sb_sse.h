@@ -133,6 +133,13 @@ size_t sb_sse_notify (sb_sse_hub_t *self, const char *owner, const char *json);
     how many. */
 size_t sb_sse_broadcast (sb_sse_hub_t *self, const char *json);
 
+/*  Whether the standalone streams of `owner` get a message (sb_sse_notify_if). */
+typedef bool (sb_sse_owner_fn) (const char *owner, void *arg);
+
+/*  Sends `json` on every standalone stream whose owner `want` accepts (a
+    change that concerns some sessions, e.g. one tenant's). Returns how many. */
+size_t sb_sse_notify_if (sb_sse_hub_t *self, const char *json, sb_sse_owner_fn *want, void *arg);
+
 /*  Ends the standalone streams of `owner` (NULL: of everyone) cleanly;
     not the listen streams, which their owner ends. */
 void sb_sse_close_standalone (sb_sse_hub_t *self, const char *owner);

@@ -466,6 +466,76 @@ test_call_policy (void **state)
     s_clean_dir ();
 }
 
+//  "hidden": a tool or prompt left out of its lists until a tenant shows
+//  it (gateway/sb_lists.h); never in what is published; true or false only.
+//  The gateway runs the two toggle builtins itself.
+static void
+test_hidden (void **state)
+{
+    s_clean_dir ();
+    char *plain = s_tool ("plain"), *secret = s_tool ("secret");
+    char *hidden = NULL, *tools = NULL;
+    assert_true (asprintf (&hidden, "{\"hidden\":true,%s", secret + 1) > 0);
+    assert_true (asprintf (&tools, "%s,%s", plain, hidden) > 0);
+    char *text = s_connector ("hiding", tools);
+    s_write ("a.json", text);
+    free (text);
+    char *error = NULL;
+    sb_connectors_t *set = sb_connectors_load (s_dir, &error);
+    if (!set)
+        fail_msg ("load failed: %s", error);
+    assert_false (sb_tool_hidden (sb_connectors_find_tool (set, "plain")));
+    const sb_tool_t *tool = sb_connectors_find_tool (set, "secret");
+    assert_true (sb_tool_hidden (tool));
+    json_t *descriptor = sb_tool_descriptor (tool);
+    assert_null (json_object_get (descriptor, "hidden"));
+    json_decref (descriptor);
+    assert_int_equal (sb_tool_gateway_builtin (tool), 0);
+    sb_connectors_destroy (&set);
+
+    //  The conformance connector's: the hidden tool and prompt, the toggles.
+    set = sb_connectors_load (CONNECTORS_DIR, &error);
+    assert_non_null (set);
+    assert_true (sb_tool_hidden (sb_connectors_find_tool (set, "test_dynamic_tool")));
+    assert_false (sb_tool_hidden (sb_connectors_find_tool (set, "test_simple_text")));
+    assert_int_equal (sb_tool_gateway_builtin (sb_connectors_find_tool (set, "test_trigger_tool_change")),
+                      SB_LIST_TOOLS);
+    assert_int_equal (sb_tool_gateway_builtin (sb_connectors_find_tool (set, "test_trigger_prompt_change")),
+                      SB_LIST_PROMPTS);
+    assert_int_equal (sb_tool_gateway_builtin (sb_connectors_find_tool (set, "test_simple_text")), 0);
+    assert_true (sb_connectors_prompt_hidden (set, "test_dynamic_prompt"));
+    assert_false (sb_connectors_prompt_hidden (set, "test_simple_prompt"));
+    assert_false (sb_connectors_prompt_hidden (set, "no_such_prompt"));
+    json_t *prompts = sb_connectors_prompts (set);
+    char *dumped = json_dumps (prompts, JSON_COMPACT);
+    assert_non_null (strstr (dumped, "test_dynamic_prompt"));
+    assert_null (strstr (dumped, "\"hidden\""));
+    free (dumped);
+    json_decref (prompts);
+    sb_connectors_destroy (&set);
+
+    //  Anything but true or false is a load error naming the entry.
+    char *bad = NULL;
+    assert_true (asprintf (&bad, "{\"hidden\":\"yes\",%s", plain + 1) > 0);
+    s_expect_bad_tool (bad, "tool \"plain\": \"hidden\" must be true or false");
+    free (bad);
+    s_clean_dir ();
+    text = s_connector ("p", plain);
+    char *with_prompt = NULL;
+    assert_true (asprintf (&with_prompt, "%.*s,\"prompts\":[{\"name\":\"quiet\",\"hidden\":1,"
+                           "\"messages\":[{\"role\":\"user\",\"content\":{\"type\":\"text\","
+                           "\"text\":\"x\"}}]}]}", (int) strlen (text) - 1, text) > 0);
+    s_write ("a.json", with_prompt);
+    free (with_prompt);
+    free (text);
+    s_expect_error ("prompt \"quiet\": \"hidden\" must be true or false", NULL);
+    free (plain);
+    free (secret);
+    free (hidden);
+    free (tools);
+    s_clean_dir ();
+}
+
 //  "taskSupport": forbidden by default, optional or required, anything else
 //  refused naming the tool and the value; never in the tools/list descriptor.
 static void
@@ -557,6 +627,7 @@ main (void)
         cmocka_unit_test (test_check_args),
         cmocka_unit_test (test_call_policy),
         cmocka_unit_test (test_task_support),
+        cmocka_unit_test (test_hidden),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     s_clean_dir ();

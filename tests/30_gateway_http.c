@@ -29,6 +29,7 @@
 #include "proto/sb_job.h"
 #include "proto/sb_msg.h"
 #include "tests/sb_harness.h"
+#include "tests/sb_listed.h"
 
 #define CALL_TIMEOUT_MS     500     /* --call-timeout-ms; local deadline is +2 s */
 #define SLOW_REPLY_MS       1000    /* the fake broker's delay for "slow" */
@@ -1109,7 +1110,7 @@ static void
 test_tools_pages_http (void **state)
 {
     //  --tools-page-size 2: walking the cursor covers every tool once.
-    size_t count = sb_connectors_tool_count (s_connectors), seen = 0;
+    size_t count = sb_listed_count (s_connectors), seen = 0;
     char *cursor = NULL;
     do {
         char body [512];
@@ -1122,7 +1123,7 @@ test_tools_pages_http (void **state)
         for (size_t i = 0; i < json_array_size (tools); i++)
             assert_ptr_equal (sb_connectors_find_tool (s_connectors,
                                   json_string_value (json_object_get (json_array_get (tools, i), "name"))),
-                              sb_connectors_tool_at (s_connectors, seen + i));
+                              sb_listed_at (s_connectors, seen + i));
         seen += json_array_size (tools);
         free (cursor);
         json_t *next = json_object_get (result, "nextCursor");

@@ -48,7 +48,9 @@
 #include "common/sb_crypto.h"
 #include "common/sb_log.h"
 #include "common/sb_token.h"
+#include "gateway/sb_cluster.h"
 #include "gateway/sb_gateway_int.h"
+#include "gateway/sb_lists.h"
 #include "tests/sb_harness.h"
 #include "30_gateway_inproc.h"
 
@@ -542,6 +544,196 @@ test_streams_expire (void **state)
     free (brief);
 }
 
+//  A tenant's lists change at run time (gateway/sb_lists.h): the
+//  connector's toggle tools, answered by the gateway itself, show that
+//  tenant its hidden tool or prompt, or hide them again. Its listen
+//  streams that follow the list and its sessions' GET streams hear
+//  list_changed; another tenant's hear nothing and its lists stay as
+//  they were; a broadcast from another gateway does the same as a call here.
+static const char s_lists_connector [] =
+    "{\"name\":\"lists\",\"title\":\"Lists\",\"description\":\"List changes\",\"auth\":{\"type\":\"none\"},"
+    "\"tools\":["
+    "{\"name\":\"toggle_tools\",\"description\":\"Shows or hides the hidden tools\","
+    "\"inputSchema\":{\"type\":\"object\"},\"request\":{\"builtin\":\"toggle_hidden_tools\"}},"
+    "{\"name\":\"toggle_prompts\",\"description\":\"Shows or hides the hidden prompts\","
+    "\"inputSchema\":{\"type\":\"object\"},\"request\":{\"builtin\":\"toggle_hidden_prompts\"}},"
+    "{\"name\":\"secret_tool\",\"description\":\"Hidden until shown\",\"hidden\":true,"
+    "\"inputSchema\":{\"type\":\"object\"},\"request\":{\"builtin\":\"test_simple_text\"}}],"
+    "\"prompts\":[{\"name\":\"secret_prompt\",\"description\":\"Hidden until shown\",\"hidden\":true,"
+    "\"messages\":[{\"role\":\"user\",\"content\":{\"type\":\"text\",\"text\":\"psst\"}}]}]}";
+
+//  A 2026-07-28 request `method` with `params` (JSON text, without _meta)
+//  as `token`, Mcp-Name `name` (may be NULL); its reply (new reference).
+static json_t *
+s_modern (const char *token, const char *method, const char *name, const char *params)
+{
+    char *body = zsys_sprintf ("{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"%s\",\"params\":{%s%s"
+                               "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+                               "\"io.modelcontextprotocol/clientCapabilities\":{}}}}",
+                               method, params, *params? ",": "");
+    char method_header [64], name_header [128];
+    snprintf (method_header, sizeof method_header, "Mcp-Method: %s", method);
+    snprintf (name_header, sizeof name_header, "Mcp-Name: %s", name? name: "");
+    const char *extra [] = { "MCP-Protocol-Version: 2026-07-28", method_header,
+                             name? name_header: NULL, NULL };
+    long status = 0;
+    json_t *reply = gi_rpc (token, NULL, extra, body, &status);
+    free (body);
+    assert_non_null (reply);
+    return reply;
+}
+
+//  True when `token`'s tools/list (or prompts/list: `key` "prompts") names `name`.
+static bool
+s_lists (const char *token, const char *key, const char *name)
+{
+    json_t *reply = s_modern (token, strcmp (key, "tools") == 0? "tools/list": "prompts/list", NULL, "");
+    json_t *items = json_object_get (json_object_get (reply, "result"), key);
+    assert_true (json_is_array (items));
+    bool found = false;
+    size_t i;
+    json_t *item;
+    json_array_foreach (items, i, item) {
+        found |= strcmp (json_string_value (json_object_get (item, "name")), name) == 0;
+        assert_null (json_object_get (item, "hidden"));     //  never published
+    }
+    json_decref (reply);
+    return found;
+}
+
+//  tools/call of toggle tool `tool` as `token`: its CallToolResult's text.
+static char *
+s_toggle (const char *token, const char *tool)
+{
+    char params [128];
+    snprintf (params, sizeof params, "\"name\":\"%s\",\"arguments\":{}", tool);
+    json_t *reply = s_modern (token, "tools/call", tool, params);
+    json_t *result = json_object_get (reply, "result");
+    assert_string_equal (json_string_value (json_object_get (result, "resultType")), "complete");
+    assert_false (json_is_true (json_object_get (result, "isError")));
+    char *text = strdup (json_string_value (json_object_get (json_array_get (
+        json_object_get (result, "content"), 0), "text")));
+    json_decref (reply);
+    return text;
+}
+
+//  Asserts that `reply` is error -32602 (an unknown tool or prompt).
+static void
+s_expect_unknown (json_t *reply)
+{
+    assert_int_equal (json_integer_value (json_object_get (json_object_get (reply, "error"), "code")),
+                      -32602);
+    json_decref (reply);
+}
+
+static void
+test_tenant_lists_change (void **state)
+{
+    gi_write_file (s_dir, "lists.json", s_lists_connector);
+    assert_int_equal (sb_gateway_reload (gi_gw), 0);
+    assert_false (s_lists (s_token, "tools", "secret_tool"));
+    assert_true (s_lists (s_token, "tools", "toggle_tools"));
+    assert_false (s_lists (s_token, "prompts", "secret_prompt"));
+    s_expect_unknown (s_modern (s_token, "tools/call", "secret_tool",
+                                "\"name\":\"secret_tool\",\"arguments\":{}"));
+    s_expect_unknown (s_modern (s_token, "prompts/get", "secret_prompt", "\"name\":\"secret_prompt\""));
+
+    gi_http_t *mine = s_listen (s_token, "51", "{\"toolsListChanged\":true,\"promptsListChanged\":true}",
+                                "{\"promptsListChanged\":true,\"toolsListChanged\":true}");
+    gi_http_t *tools_only = s_listen (s_token, "52", "{\"toolsListChanged\":true}",
+                                      "{\"toolsListChanged\":true}");
+    gi_http_t *theirs = s_listen (s_other, "53", "{\"toolsListChanged\":true,\"promptsListChanged\":true}",
+                                  "{\"promptsListChanged\":true,\"toolsListChanged\":true}");
+    gi_http_t *legacy = NULL;
+    char *session = s_legacy_session (&legacy);
+
+    //  acme shows its hidden tool: acme's streams hear it, globex's do not.
+    char *text = s_toggle (s_token, "toggle_tools");
+    assert_non_null (strstr (text, "listed now"));
+    free (text);
+    gi_expect (mine, 1, "notifications/tools/list_changed#51");
+    gi_expect (tools_only, 1, "notifications/tools/list_changed#52");
+    gi_expect (legacy, 1, "notifications/tools/list_changed");
+    assert_true (s_lists (s_token, "tools", "secret_tool"));
+    assert_false (s_lists (s_other, "tools", "secret_tool"));
+    s_expect_unknown (s_modern (s_other, "tools/call", "secret_tool",
+                                "\"name\":\"secret_tool\",\"arguments\":{}"));
+
+    //  The prompt: only the streams that follow prompts.
+    text = s_toggle (s_token, "toggle_prompts");
+    assert_non_null (strstr (text, "prompt list changed"));
+    free (text);
+    gi_expect (mine, 1, "notifications/prompts/list_changed#51");
+    gi_expect (legacy, 1, "notifications/prompts/list_changed");
+    assert_true (s_lists (s_token, "prompts", "secret_prompt"));
+    json_t *reply = s_modern (s_token, "prompts/get", "secret_prompt", "\"name\":\"secret_prompt\"");
+    char *dump = json_dumps (reply, JSON_COMPACT);
+    assert_non_null (strstr (dump, "psst"));
+    free (dump);
+    json_decref (reply);
+    s_expect_unknown (s_modern (s_other, "prompts/get", "secret_prompt", "\"name\":\"secret_prompt\""));
+
+    //  globex shows its own: only globex's stream hears (acme's next events
+    //  below are what acme does next).
+    text = s_toggle (s_other, "toggle_tools");
+    free (text);
+    gi_expect (theirs, 1, "notifications/tools/list_changed#53");
+    assert_true (s_lists (s_other, "tools", "secret_tool"));
+
+    //  Another gateway's news: hidden again for acme, then shown; a payload
+    //  that does not parse changes nothing.
+    sb_cluster_on_broadcast (gi_gw, "acme", "lists_changed", (const uint8_t *) "tools maybe", 11);
+    assert_true (s_lists (s_token, "tools", "secret_tool"));
+    sb_cluster_on_broadcast (gi_gw, "acme", "lists_changed", (const uint8_t *) "tools hidden", 12);
+    gi_expect (mine, 1, "notifications/tools/list_changed#51");
+    gi_expect (tools_only, 1, "notifications/tools/list_changed#52");
+    gi_expect (legacy, 1, "notifications/tools/list_changed");
+    assert_false (s_lists (s_token, "tools", "secret_tool"));
+    assert_true (s_lists (s_other, "tools", "secret_tool"));
+    //  Already hidden: nothing to tell.
+    sb_cluster_on_broadcast (gi_gw, "acme", "lists_changed", (const uint8_t *) "tools hidden", 12);
+
+    //  acme hides its prompt again (a toggle): the next thing acme's
+    //  streams hear, so the broadcast just above sent nothing.
+    text = s_toggle (s_token, "toggle_prompts");
+    assert_non_null (strstr (text, "no longer listed"));
+    free (text);
+    gi_expect (mine, 1, "notifications/prompts/list_changed#51");
+    gi_expect (legacy, 1, "notifications/prompts/list_changed");
+    assert_false (s_lists (s_token, "prompts", "secret_prompt"));
+    assert_int_equal (sb_lists_shown (gi_gw->lists, "acme"), 0);
+    assert_int_equal (sb_lists_shown (gi_gw->lists, "globex"), SB_LIST_TOOLS);
+
+    //  Leave as found: globex hides its tool, the connector goes (every
+    //  stream hears of that reload), the streams end.
+    free (s_toggle (s_other, "toggle_tools"));
+    gi_expect (theirs, 1, "notifications/tools/list_changed#53");
+    assert_int_equal (sb_lists_size (gi_gw->lists), 0);
+    char path [256];
+    snprintf (path, sizeof path, "%s/lists.json", s_dir);
+    unlink (path);
+    assert_int_equal (sb_gateway_reload (gi_gw), 0);
+    gi_expect (mine, 2, "notifications/tools/list_changed#51; notifications/prompts/list_changed#51");
+    gi_expect (theirs, 2, "notifications/tools/list_changed#53; notifications/prompts/list_changed#53");
+    gi_expect (tools_only, 1, "notifications/tools/list_changed#52");
+    gi_http_t *streams [] = { mine, tools_only, theirs };
+    for (int i = 0; i < 3; i++) {
+        pthread_mutex_lock (&streams [i]->lock);
+        streams [i]->leave = true;
+        pthread_mutex_unlock (&streams [i]->lock);
+        GI_WAIT_FOR (gi_done (streams [i]));
+        pthread_join (streams [i]->thread, NULL);
+        gi_free (streams [i]);
+    }
+    GI_WAIT_FOR (sb_subs_listeners (gi_gw->subs, NULL) == 0);
+    gi_http_t *h = gi_start ("DELETE", s_token, session, NULL, NULL);
+    gi_finish (h);
+    gi_free (h);
+    gi_finish (legacy);
+    gi_free (legacy);
+    free (session);
+}
+
 static void
 test_listen_delivers (void **state)
 {
@@ -763,6 +955,7 @@ main (void)
         cmocka_unit_test (test_filter_checked),
         cmocka_unit_test (test_listen_table),
         cmocka_unit_test (test_streams_expire),
+        cmocka_unit_test (test_tenant_lists_change),
         cmocka_unit_test (test_listen_delivers),
         cmocka_unit_test (test_listen_limits),
         cmocka_unit_test (test_listen_stop),

@@ -12,6 +12,7 @@
 #include "gateway/sb_mcp.h"
 #include "gateway/sb_rpc.h"
 #include "proto/sb_job.h"
+#include "tests/sb_listed.h"
 
 static sb_connectors_t *s_connectors;
 
@@ -225,7 +226,12 @@ test_tools_list (void **state)
     json_t *reply = s_handle ("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":{}}", &out);
     json_t *tools = json_object_get (json_object_get (reply, "result"), "tools");
     assert_true (json_is_array (tools));
-    assert_int_equal (json_array_size (tools), sb_connectors_tool_count (s_connectors));
+    assert_int_equal (json_array_size (tools), sb_listed_count (s_connectors));
+    assert_true (sb_listed_count (s_connectors) < sb_connectors_tool_count (s_connectors));   //  one is hidden
+    assert_true (sb_tool_hidden (sb_connectors_find_tool (s_connectors, "test_dynamic_tool")));
+    for (size_t i = 0; i < json_array_size (tools); i++)
+        assert_string_not_equal (json_string_value (json_object_get (json_array_get (tools, i), "name")),
+                                 "test_dynamic_tool");
     assert_true (json_array_size (tools) >= 2);
     json_t *first = json_array_get (tools, 0);
     assert_true (json_is_string (json_object_get (first, "name")));
@@ -331,7 +337,7 @@ s_walk (size_t page)
     uint8_t key [32] = { 1, 2, 3 };
     sb_mcp_env_t env = { .connectors = s_connectors, .version = "1", .page_size = page,
                          .cursor_key = key };
-    size_t count = sb_connectors_tool_count (s_connectors);
+    size_t count = sb_listed_count (s_connectors);
     size_t seen = 0, pages = 0;
     char *cursor = NULL;
     while (true) {
@@ -349,7 +355,7 @@ s_walk (size_t page)
         for (size_t i = 0; i < json_array_size (tools); i++) {
             const char *name = json_string_value (json_object_get (json_array_get (tools, i), "name"));
             assert_ptr_equal (sb_connectors_find_tool (s_connectors, name),
-                              sb_connectors_tool_at (s_connectors, seen + i));
+                              sb_listed_at (s_connectors, seen + i));
         }
         seen += json_array_size (tools);
         pages++;

@@ -366,6 +366,71 @@ test_set_level_holds_on_every_gateway (void **state)
     free (session);
 }
 
+//  True when tools/list on `base` for `token` (stateless) names `tool`.
+static bool
+s_lists_tool (const char *base, const char *token, const char *tool)
+{
+    char *resp = NULL;
+    assert_int_equal (s_post (base, token, NULL, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/list\"}",
+                              &resp), 200);
+    char quoted [128];
+    snprintf (quoted, sizeof quoted, "\"name\":\"%s\"", tool);
+    bool found = resp && strstr (resp, quoted);
+    free (resp);
+    return found;
+}
+
+//  Polls tools/list on `base` (tenant demo) until naming `tool` is `listed`.
+static void
+s_wait_listed (const char *base, const char *tool, bool listed)
+{
+    int64_t deadline = zclock_mono () + NEWS_WAIT_MS;
+    while (s_lists_tool (base, s_farm->token, tool) != listed && zclock_mono () < deadline)
+        zmq_poll (NULL, 0, 5);      //  back-off between two polls of the condition
+    assert_true (s_lists_tool (base, s_farm->token, tool) == listed);
+}
+
+//  A tenant's list change on gateway A (the conformance connector's
+//  test_trigger_tool_change) holds on gateway B too, where that tenant's
+//  GET stream hears notifications/tools/list_changed; another tenant's
+//  list stays as it was everywhere.
+static void
+test_list_change_holds_on_every_gateway (void **state)
+{
+    assert_false (s_lists_tool (s_url_b, s_farm->token, "test_dynamic_tool"));
+    char *session = s_initialize (s_url_a, s_farm->token);
+    s_stream_t *stream = s_stream_open (s_url_b, session);
+    const char *toggle = "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
+                         "{\"name\":\"test_trigger_tool_change\",\"arguments\":{}}}";
+    char *resp = NULL;
+    assert_int_equal (s_post (s_url_a, s_farm->token, NULL, toggle, &resp), 200);
+    assert_non_null (strstr (resp, "listed now"));
+    free (resp);
+    assert_true (s_lists_tool (s_url_a, s_farm->token, "test_dynamic_tool"));
+    s_wait_listed (s_url_b, "test_dynamic_tool", true);
+    assert_false (s_lists_tool (s_url_a, s_other_token, "test_dynamic_tool"));
+    assert_false (s_lists_tool (s_url_b, s_other_token, "test_dynamic_tool"));
+
+    //  The session ends after the news (in order): B closes the stream,
+    //  which carried the news first.
+    assert_int_equal (s_delete (s_url_a, s_farm->token, session), 200);
+    pthread_join (stream->thread, NULL);
+    assert_int_equal (stream->rc, CURLE_OK);
+    assert_int_equal (stream->status, 200);
+    assert_non_null (stream->response.body);
+    assert_non_null (strstr (stream->response.body, "notifications/tools/list_changed"));
+    free (stream->response.body);
+    free (stream);
+    free (session);
+
+    //  Hidden again from B: A follows.
+    assert_int_equal (s_post (s_url_b, s_farm->token, NULL, toggle, &resp), 200);
+    assert_non_null (strstr (resp, "no longer listed"));
+    free (resp);
+    s_wait_listed (s_url_a, "test_dynamic_tool", false);
+    assert_false (s_lists_tool (s_url_b, s_farm->token, "test_dynamic_tool"));
+}
+
 //  Sends BROADCAST `topic` for `tenant` with `payload` straight to the
 //  broker, as a gateway would (asserts it was queued).
 static void
@@ -428,6 +493,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_delete_on_one_gateway_ends_the_session_on_the_other),
         cmocka_unit_test (test_set_level_holds_on_every_gateway),
+        cmocka_unit_test (test_list_change_holds_on_every_gateway),
         cmocka_unit_test (test_another_tenant_cannot_end_the_session),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);

@@ -811,7 +811,8 @@ s_load (sb_api_t *self, char **error)
     }
     for (size_t i = 0; i < sb_connectors_tool_count (set); i++) {
         const sb_tool_t *tool = sb_connectors_tool_at (set, i);
-        if (sb_tool_builtin (tool) && !sb_fixture_known (sb_tool_builtin (tool))) {
+        if (sb_tool_builtin (tool) && !sb_tool_gateway_builtin (tool)
+        &&  !sb_fixture_known (sb_tool_builtin (tool))) {
             *error = sb_strfmt ("%s: tool \"%s\": this worker has no builtin fixture \"%s\"", dir,
                                 sb_tool_name (tool), sb_tool_builtin (tool));
             sb_connectors_destroy (&set);
