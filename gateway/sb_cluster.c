@@ -1,6 +1,6 @@
 /*  gateway/sb_cluster.c — news shared by every gateway through the
-    broker's BROADCAST: ended sessions, logging levels, cancelled tasks and
-    a tenant's list changes. See sb_cluster.h.
+    broker's BROADCAST: ended sessions, logging levels, cancelled tasks,
+    resource subscriptions and a tenant's list changes. See sb_cluster.h.
 
     Payloads are short text, checked here before use: the sending gateway
     is trusted no more than any peer on the broker's frontend, so every
@@ -111,6 +111,43 @@ s_apply_task_cancelled (sb_gateway_t *self, const char *tenant, const uint8_t *p
     sb_call_task_cancelled (self, tenant, id);
 }
 
+//  "on|off <id> <uri>": another gateway subscribed session `id` of `tenant`
+//  to `uri`, or unsubscribed it; the same here.
+static void
+s_apply_subscribed (sb_gateway_t *self, const char *tenant, const uint8_t *payload, size_t size)
+{
+    bool on = size > 3 && memcmp (payload, "on ", 3) == 0;
+    size_t skip = on? 3: size > 4 && memcmp (payload, "off ", 4) == 0? 4: 0;
+    const uint8_t *id = payload + skip;
+    const uint8_t *space = skip? memchr (id, ' ', size - skip): NULL;
+    size_t id_len = space? (size_t) (space - id): 0;
+    size_t uri_len = space? size - skip - id_len - 1: 0;
+    if (!space || id_len == 0 || id_len > SB_MAX_SESSION_ID_LEN || uri_len == 0
+    ||  uri_len > SB_MAX_SUB_URI_LEN || memchr (space + 1, 0, uri_len)) {
+        sb_log_warn ("broadcast_malformed", "topic=" SB_TOPIC_SUBSCRIBED " tenant=%s bytes=%zu",
+                     tenant, size);
+        return;
+    }
+    char id_text [SB_MAX_SESSION_ID_LEN + 1], uri [SB_MAX_SUB_URI_LEN + 1];
+    memcpy (id_text, id, id_len);
+    id_text [id_len] = 0;
+    memcpy (uri, space + 1, uri_len);
+    uri [uri_len] = 0;
+    sb_session_t session;
+    if (s_session_for (self, tenant, SB_TOPIC_SUBSCRIBED, id_text, id_len, &session))
+        return;
+    char key [2 * SB_HMAC_SHA256_LEN + 1];
+    sb_hex_encode (session.mac, sizeof session.mac, key);
+    if (!on) {
+        sb_subs_remove (self->subs, key, uri);
+        return;
+    }
+    int64_t now = sb_clock_wall_ms () / 1000;
+    int rc = sb_subs_add (self->subs, key, id_text, session.issued_at + SB_MAX_SESSION_AGE_S, now, uri);
+    if (rc != SB_SUBS_OK)
+        sb_log_warn ("subscribe_not_kept", "tenant=%s by=broadcast: %s", tenant, sb_subs_strerror (rc));
+}
+
 //  "<tools|prompts> <shown|hidden>": another gateway changed a list of
 //  `tenant`; the same here.
 static void
@@ -143,6 +180,9 @@ sb_cluster_on_broadcast (void *arg, const char *tenant, const char *topic,
     else
     if (strcmp (topic, SB_TOPIC_LISTS_CHANGED) == 0)
         s_apply_lists_changed (self, tenant, payload, size);
+    else
+    if (strcmp (topic, SB_TOPIC_SUBSCRIBED) == 0)
+        s_apply_subscribed (self, tenant, payload, size);
     else    //  a newer gateway's news: not for us
         sb_log_debug ("broadcast_ignored", "topic=%s tenant=%s: unknown topic", topic, tenant);
 }
@@ -194,4 +234,15 @@ sb_cluster_lists_changed (sb_gateway_t *self, const sb_request_ctx_t *ctx, unsig
     int n = snprintf (payload, sizeof payload, "%s %s", which == SB_LIST_TOOLS? "tools": "prompts",
                       on? "shown": "hidden");
     s_send (self, ctx->claims.tenant, SB_TOPIC_LISTS_CHANGED, payload, (size_t) n);
+}
+
+void
+sb_cluster_subscribed (sb_gateway_t *self, const sb_request_ctx_t *ctx, const char *uri, bool on)
+{
+    if (!ctx->has_session)
+        return;
+    char payload [SB_MAX_BROADCAST_SIZE];
+    int n = snprintf (payload, sizeof payload, "%s %s %s", on? "on": "off", ctx->owner, uri);
+    if (n > 0 && (size_t) n < sizeof payload)
+        s_send (self, ctx->claims.tenant, SB_TOPIC_SUBSCRIBED, payload, (size_t) n);
 }

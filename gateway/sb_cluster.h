@@ -12,6 +12,10 @@
         it. Payload: "<level name> <Mcp-Session-Id>".
       - "task_cancelled": tasks/cancel; the gateway running that task's
         job stops it. Payload: the taskId.
+      - "subscribed": resources/subscribe or unsubscribe changed a
+        session's subscriptions; every gateway keeps the same, so the
+        session's GET streams hear resources/updated wherever they are
+        open. Payload: "on|off <Mcp-Session-Id> <uri>".
       - "lists_changed": a tenant showed or hid its hidden tools or
         prompts (sb_lists.h); every gateway does the same and tells that
         tenant's streams. Payload: "tools|prompts shown|hidden".
@@ -38,6 +42,7 @@
 #define SB_TOPIC_LOG_LEVEL      "log_level"         /* payload: "<level> <Mcp-Session-Id>" */
 #define SB_TOPIC_TASK_CANCELLED "task_cancelled"    /* payload: the taskId */
 #define SB_TOPIC_LISTS_CHANGED  "lists_changed"     /* payload: "tools|prompts shown|hidden" */
+#define SB_TOPIC_SUBSCRIBED     "subscribed"        /* payload: "on|off <Mcp-Session-Id> <uri>" */
 
 /*  Routes the BROADCASTs this gateway's broker client receives to the
     handlers below (`self` must outlive its broker client). */
@@ -52,6 +57,13 @@ void sb_cluster_session_ended (sb_gateway_t *self, const sb_request_ctx_t *ctx);
     session of `ctx` here: tells the other gateways. Same outcome on
     failure as sb_cluster_session_ended. */
 void sb_cluster_log_level (sb_gateway_t *self, const sb_request_ctx_t *ctx, int level);
+
+/*  resources/subscribe (`on`) or unsubscribe of `uri` in the session of
+    `ctx` (ctx->has_session) was applied here: tells the other gateways,
+    which apply it to their tables. Same outcome on failure as
+    sb_cluster_session_ended (the subscription then holds here only). */
+void sb_cluster_subscribed (sb_gateway_t *self, const sb_request_ctx_t *ctx, const char *uri,
+                            bool on);
 
 /*  The tenant of `ctx` showed (`on`) or hid its hidden entries of the
     lists in `which` (SB_LIST_TOOLS, SB_LIST_PROMPTS) here: tells the other

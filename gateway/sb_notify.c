@@ -13,11 +13,12 @@
     and every tool call in flight holds another (sb_call.c), so the old set
     lives until the last call that started with it ends.
 
-    Everything here is local to this gateway process, as GET streams and
-    log levels are: a client whose GET stream is open on another gateway
-    hears of a reload only from that gateway's own reload (each process is
-    sent SIGHUP), and a subscription lives where resources/subscribe was
-    answered. */
+    A reload is local to this gateway process, as GET streams are: a
+    client whose GET stream is open on another gateway hears of a reload
+    from that gateway's own reload (each process is sent SIGHUP). So that it
+    does, every gateway keeps every session's subscriptions: a
+    resources/subscribe or unsubscribe answered here is told to the others
+    (sb_cluster_subscribed, best effort), as a tenant's list changes are. */
 #include "gateway/sb_gateway_int.h"
 #include "gateway/sb_cluster.h"
 #include "gateway/sb_lists.h"
@@ -338,8 +339,10 @@ sb_gateway_subscribe (sb_gateway_t *self, const sb_request_ctx_t *ctx, sb_mcp_ou
     if (!uri || outcome->http_status != 200)
         return;
     if (outcome->subscribe < 0) {
-        if (ctx->has_session)
+        if (ctx->has_session) {
             sb_subs_remove (self->subs, ctx->level_key, uri);
+            sb_cluster_subscribed (self, ctx, uri, false);     //  and on every gateway
+        }
         return;                         //  {}: not following it either way
     }
     int64_t now = sb_clock_wall_ms () / 1000;
@@ -348,6 +351,7 @@ sb_gateway_subscribe (sb_gateway_t *self, const sb_request_ctx_t *ctx, sb_mcp_ou
                           ctx->session.issued_at + SB_MAX_SESSION_AGE_S, now, uri)
            : SB_SUBS_INVALID;
     if (rc == SB_SUBS_OK) {
+        sb_cluster_subscribed (self, ctx, uri, true);           //  and on every gateway
         sb_log_debug ("subscribed", "tenant=%s uris=%zu sessions=%zu", ctx->claims.tenant,
                       sb_subs_count (self->subs, ctx->level_key), sb_subs_sessions (self->subs));
         return;

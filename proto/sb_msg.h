@@ -33,7 +33,7 @@
 #define SB_MAX_TIMEOUT_MS       600000u     /* longest deadline a job may ask for */
 #define SB_MAX_CREDIT           10000u      /* most jobs one worker may hold */
 #define SB_MAX_TOPIC_LEN        32          /* BROADCAST topic, bytes */
-#define SB_MAX_BROADCAST_SIZE   1024u       /* BROADCAST payload, bytes */
+#define SB_MAX_BROADCAST_SIZE   4096u       /* BROADCAST payload, bytes (a session ID and a URI fit) */
 
 /* Gateways heartbeat the broker at this interval; the broker forgets a
    gateway (sends it no BROADCAST) after SB_GATEWAY_LIVENESS silent ones. */

@@ -30,7 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #define CALL_WAIT_MS    15000   /* one HTTP exchange */
@@ -42,6 +45,7 @@ static sb_farm_t *s_farm;
 static pid_t s_gateway_b;                   /* the second gateway */
 static char s_url_a [64], s_url_b [64];     /* http://127.0.0.1:P of each */
 static char s_other_token [2048];           /* a token for tenant "other" */
+static char s_dir_b [128];                  /* gateway B's connectors: a copy it may reload */
 
 //  ---------------------------------------------------------------------------
 //  HTTP
@@ -276,6 +280,37 @@ s_stream_closed_by_server (s_stream_t **stream_p)
 //  ---------------------------------------------------------------------------
 //  Setup
 
+//  Copies file `name` from `from` to `to`, replacing `old` by `new` (when
+//  not NULL) in its text; written aside and renamed, as a reload wants.
+static void
+s_copy_file (const char *from, const char *to, const char *name, const char *old, const char *new)
+{
+    char path [512], aside [512];
+    snprintf (path, sizeof path, "%s/%s", from, name);
+    zfile_t *source = zfile_new (NULL, path);
+    zchunk_t *chunk = source && zfile_input (source) == 0? zfile_read (source, zfile_cursize (source), 0)
+                                                          : NULL;
+    assert_non_null (chunk);
+    char *text = zchunk_strdup (chunk);
+    zchunk_destroy (&chunk);
+    zfile_destroy (&source);
+    assert_non_null (text);
+    char *at = old? strstr (text, old): NULL;
+    if (old)
+        assert_non_null (at);
+    snprintf (path, sizeof path, "%s/%s", to, name);
+    snprintf (aside, sizeof aside, "%s/.%s.new", to, name);
+    FILE *file = fopen (aside, "w");
+    assert_non_null (file);
+    if (at)
+        fprintf (file, "%.*s%s%s", (int) (at - text), text, new, at + strlen (old));
+    else
+        fputs (text, file);
+    assert_int_equal (fclose (file), 0);
+    assert_int_equal (rename (aside, path), 0);
+    free (text);
+}
+
 static int
 s_setup (void **state)
 {
@@ -283,15 +318,22 @@ s_setup (void **state)
     s_farm = sb_farm_start (&(sb_farm_opts_t) { .api_workers = 1, .no_token_worker = true });
     if (!s_farm || sb_farm_mint (s_farm, "other", "e2e", s_other_token, sizeof s_other_token))
         return -1;
-    //  Gateway B: same broker, key and public URL (the token's audience), its own port.
+    //  Gateway B: same broker, key and public URL (the token's audience), its
+    //  own port, its own connectors folder (a copy it may reload alone).
     int port = sb_harness_free_port ();
     char listen [64], healthz [128];
     snprintf (listen, sizeof listen, "127.0.0.1:%d", port);
     snprintf (s_url_a, sizeof s_url_a, "%s", s_farm->gateway_url);
     snprintf (s_url_b, sizeof s_url_b, "http://127.0.0.1:%d", port);
+    snprintf (s_dir_b, sizeof s_dir_b, "/tmp/sb-44-connectors-%d", (int) getpid ());
+    if (mkdir (s_dir_b, 0700))
+        return -1;
+    //  B serves the conformance fixtures only (the tests call nothing else).
+    s_copy_file (SB_SOURCE_DIR "/connectors", s_dir_b, "conformance.json", NULL, NULL);
     const char *argv [] = { sb_harness_bin ("sb-gateway"), "--listen", listen,
                             "--broker", s_farm->frontend, "--token-key-file", s_farm->key_file,
-                            "--public-url", s_farm->gateway_url, "--call-timeout-ms", "10000", NULL };
+                            "--public-url", s_farm->gateway_url, "--call-timeout-ms", "10000",
+                            "--connectors", s_dir_b, NULL };
     s_gateway_b = sb_harness_spawn (argv, NULL);
     snprintf (healthz, sizeof healthz, "%s/healthz", s_url_b);
     if (s_gateway_b < 0 || sb_harness_wait_http_ok (healthz, SB_HARNESS_WAIT_MS))
@@ -315,6 +357,10 @@ s_teardown (void **state)
         }
     }
     sb_farm_stop (&s_farm);
+    char path [256];
+    snprintf (path, sizeof path, "%s/conformance.json", s_dir_b);
+    unlink (path);
+    rmdir (s_dir_b);
     curl_global_cleanup ();
     return rc;
 }
@@ -364,6 +410,57 @@ test_set_level_holds_on_every_gateway (void **state)
     assert_int_equal (s_log_messages (s_url_a, session), 3);
     assert_int_equal (s_delete (s_url_b, s_farm->token, session), 200);
     free (session);
+}
+
+//  resources/subscribe on gateway A holds on gateway B: when B reloads a
+//  changed resource, the session's GET stream open on B hears
+//  notifications/resources/updated. (Before, only A kept the subscription,
+//  and A had no stream to tell.)
+static void
+test_subscription_holds_on_every_gateway (void **state)
+{
+    const char *uri = "test://watched-resource";
+    char *session = s_initialize (s_url_a, s_farm->token);
+    s_stream_t *stream = s_stream_open (s_url_b, session);
+    char *resp = NULL;
+    assert_int_equal (s_post (s_url_a, s_farm->token, session,
+                              "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"resources/subscribe\","
+                              "\"params\":{\"uri\":\"test://watched-resource\"}}", &resp), 200);
+    assert_non_null (strstr (resp, "\"result\""));
+    free (resp);
+    s_barrier (s_url_a, s_url_b);       //  B has applied the subscription
+
+    //  The resource changes in B's folder; B alone reloads.
+    s_copy_file (SB_SOURCE_DIR "/connectors", s_dir_b, "conformance.json",
+                 "\"Watched resource content\"", "\"Watched resource content, changed\"");
+    assert_int_equal (kill (s_gateway_b, SIGHUP), 0);
+    const char *read = "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"resources/read\","
+                       "\"params\":{\"uri\":\"test://watched-resource\"}}";
+    int64_t deadline = zclock_mono () + NEWS_WAIT_MS;
+    bool changed = false;
+    while (!changed && zclock_mono () < deadline) {
+        assert_int_equal (s_post (s_url_b, s_farm->token, session, read, &resp), 200);
+        changed = strstr (resp, "content, changed") != NULL;
+        free (resp);
+        if (!changed)
+            zmq_poll (NULL, 0, 5);  //  back-off between two polls of the condition
+    }
+    assert_true (changed);
+
+    //  The session ends (on A): B closes the stream, which carried the news.
+    assert_int_equal (s_delete (s_url_a, s_farm->token, session), 200);
+    pthread_join (stream->thread, NULL);
+    assert_int_equal (stream->rc, CURLE_OK);
+    assert_int_equal (stream->status, 200);
+    assert_non_null (stream->response.body);
+    assert_non_null (strstr (stream->response.body, "notifications/resources/updated"));
+    assert_non_null (strstr (stream->response.body, uri));
+    free (stream->response.body);
+    free (stream);
+    free (session);
+    //  B's folder as it was.
+    s_copy_file (SB_SOURCE_DIR "/connectors", s_dir_b, "conformance.json", NULL, NULL);
+    assert_int_equal (kill (s_gateway_b, SIGHUP), 0);
 }
 
 //  True when tools/list on `base` for `token` (stateless) names `tool`.
@@ -494,6 +591,7 @@ main (void)
         cmocka_unit_test (test_delete_on_one_gateway_ends_the_session_on_the_other),
         cmocka_unit_test (test_set_level_holds_on_every_gateway),
         cmocka_unit_test (test_list_change_holds_on_every_gateway),
+        cmocka_unit_test (test_subscription_holds_on_every_gateway),
         cmocka_unit_test (test_another_tenant_cannot_end_the_session),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
