@@ -7,6 +7,7 @@
 #include "broker/sb_queue.h"
 #include "common/sb_config.h"
 #include "common/sb_log.h"
+#include "common/sb_sched.h"
 
 static const sb_option_t s_options [] = {
     { "frontend", SB_OPT_STR, "tcp://127.0.0.1:5555", 0, 0,
@@ -15,6 +16,7 @@ static const sb_option_t s_options [] = {
       "SB_BROKER_BACKEND", "endpoint workers connect to (ROUTER)" },
     { "log-level", SB_OPT_STR, "info", 0, 0,
       "SB_LOG_LEVEL", "debug, info, warn or error" },
+    SB_CPU_POLICY_OPTION,
     { "heartbeat-ms", SB_OPT_INT, "1000", 50, 60000,
       "SB_BROKER_HEARTBEAT_MS", "heartbeat interval for workers that do not give one" },
     { "max-tenant-queue", SB_OPT_INT, "1000", 1, SB_MAX_TENANT_QUEUE,
@@ -59,6 +61,10 @@ main (int argc, char **argv)
         return 2;
     }
     sb_log_init ("broker", level);
+    if (sb_sched_apply (sb_config_str (config, "cpu-policy"))) {
+        sb_config_destroy (&config);
+        return 2;
+    }
 
     //  Our handlers only set a flag; CZMQ's own would also set one we don't read
     zsys_handler_set (NULL);

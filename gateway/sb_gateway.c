@@ -7,6 +7,7 @@
 #include "common/sb_clock.h"
 #include "common/sb_connector.h"
 #include "common/sb_log.h"
+#include "common/sb_sched.h"
 #include "common/sb_token.h"
 #include "proto/sb_job.h"
 
@@ -59,6 +60,7 @@ const sb_option_t sb_gateway_options [] = {
       "tools per tools/list page" },
     { "log-level", SB_OPT_STR, "info", 0, 0, "SB_LOG_LEVEL",
       "debug, info, warn or error" },
+    SB_CPU_POLICY_OPTION,
     { NULL }
 };
 

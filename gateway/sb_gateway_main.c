@@ -4,6 +4,7 @@
 #include "gateway/sb_gateway.h"
 #include "common/sb_config.h"
 #include "common/sb_log.h"
+#include "common/sb_sched.h"
 
 #include <czmq.h>
 #include <signal.h>
@@ -48,6 +49,10 @@ main (int argc, char **argv)
         return 2;
     }
     sb_log_init ("gateway", level);
+    if (sb_sched_apply (sb_config_str (config, "cpu-policy"))) {
+        sb_config_destroy (&config);
+        return 2;
+    }
 
     //  Our handlers, not CZMQ's: they only set flags the loop checks.
     zsys_handler_set (NULL);

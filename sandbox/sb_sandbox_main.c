@@ -7,6 +7,7 @@
 
 #include "common/sb_config.h"
 #include "common/sb_log.h"
+#include "common/sb_sched.h"
 #include "sandbox/sb_sandbox.h"
 
 static volatile sig_atomic_t s_stop;
@@ -27,6 +28,7 @@ static const sb_option_t s_options [] = {
       "seed of the generated data (same seed, same records)" },
     { "log-level", SB_OPT_STR, "info", 0, 0, "SB_LOG_LEVEL",
       "debug, info, warn or error" },
+    SB_CPU_POLICY_OPTION,
     { NULL }
 };
 
@@ -47,6 +49,10 @@ main (int argc, char *argv [])
         return 2;
     }
     sb_log_init ("sandbox", level);
+    if (sb_sched_apply (sb_config_str (config, "cpu-policy"))) {
+        sb_config_destroy (&config);
+        return 2;
+    }
 
     struct sigaction action;
     memset (&action, 0, sizeof action);

@@ -3,7 +3,9 @@
 #include "common/sb_config.h"
 #include "common/sb_log.h"
 #include "common/sb_clock.h"
+#include "common/sb_sched.h"
 
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -133,6 +135,20 @@ test_clock (void **state)
     assert_true (sb_clock_wall_ms () > 1700000000000LL);
 }
 
+//  --cpu-policy: batch and normal are applied (to this thread), anything
+//  else refused.
+static void
+test_cpu_policy (void **state)
+{
+    assert_int_equal (sb_sched_apply ("batch"), 0);
+    assert_int_equal (sched_getscheduler (0), SCHED_BATCH);
+    assert_int_equal (sb_sched_apply ("normal"), 0);
+    assert_int_equal (sched_getscheduler (0), SCHED_OTHER);
+    assert_int_equal (sb_sched_apply ("turbo"), -1);
+    assert_int_equal (sb_sched_apply (""), -1);
+    assert_int_equal (sched_getscheduler (0), SCHED_OTHER);
+}
+
 int
 main (void)
 {
@@ -142,6 +158,7 @@ main (void)
         cmocka_unit_test (test_config_precedence),
         cmocka_unit_test (test_config_errors),
         cmocka_unit_test (test_clock),
+        cmocka_unit_test (test_cpu_policy),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

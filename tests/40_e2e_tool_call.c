@@ -8,6 +8,8 @@
 #include "tests/sb_farm.h"
 #include "tests/sb_harness.h"
 
+#include <dirent.h>
+#include <sched.h>
 #include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -202,6 +204,33 @@ test_every_worker_kind_answers (void **state)
     json_decref (pong);
 }
 
+//  Every farm process runs SCHED_BATCH (--cpu-policy's default), and so
+//  do the threads it started (ZeroMQ's I/O thread among them).
+static void
+test_processes_run_batch (void **state)
+{
+    pid_t pids [] = { s_farm->gateway, s_farm->broker, s_farm->api_workers [0], s_farm->token_worker,
+                      s_farm->task_worker, s_farm->webhook_worker, s_farm->sandbox };
+    for (size_t i = 0; i < sizeof pids / sizeof pids [0]; i++) {
+        char path [64];
+        snprintf (path, sizeof path, "/proc/%d/task", (int) pids [i]);
+        DIR *tasks = opendir (path);
+        assert_non_null (tasks);
+        int threads = 0;
+        for (struct dirent *entry; (entry = readdir (tasks));) {
+            if (entry->d_name [0] == '.')
+                continue;
+            int policy = sched_getscheduler ((pid_t) atoi (entry->d_name));
+            if (policy != SCHED_BATCH)
+                fail_msg ("pid %d thread %s runs policy %d, not SCHED_BATCH", (int) pids [i],
+                          entry->d_name, policy);
+            threads++;
+        }
+        closedir (tasks);
+        assert_true (threads >= 1);
+    }
+}
+
 int
 main (void)
 {
@@ -213,6 +242,7 @@ main (void)
         cmocka_unit_test (test_unknown_id_is_a_clear_error),
         cmocka_unit_test (test_no_token_is_refused),
         cmocka_unit_test (test_every_worker_kind_answers),
+        cmocka_unit_test (test_processes_run_batch),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

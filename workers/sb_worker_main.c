@@ -10,6 +10,7 @@
     loop watches, so the loop does the reload. */
 #include "common/sb_config.h"
 #include "common/sb_log.h"
+#include "common/sb_sched.h"
 #include "workers/sb_api.h"
 #include "workers/sb_task_role.h"
 #include "workers/sb_token_role.h"
@@ -51,6 +52,7 @@ static const sb_option_t s_options [] = {
       "folder of numbered SQL migrations (token and task roles)" },
     { "log-level", SB_OPT_STR, "info", 0, 0, "SB_LOG_LEVEL",
       "debug, info, warn or error" },
+    SB_CPU_POLICY_OPTION,
     { NULL }
 };
 
@@ -127,6 +129,10 @@ main (int argc, char **argv)
     char proc [48];
     snprintf (proc, sizeof proc, "worker-%.32s", role);
     sb_log_init (proc, level);
+    if (sb_sched_apply (sb_config_str (config, "cpu-policy"))) {
+        sb_config_destroy (&config);
+        return 2;
+    }
     if (strcmp (role, "api") && strcmp (role, "token") && strcmp (role, "task")
     &&  strcmp (role, "webhook")) {
         fprintf (stderr, "sb-worker: --role must be api, token, task or webhook, not \"%s\"\n", role);
