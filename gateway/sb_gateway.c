@@ -351,11 +351,15 @@ sb_gateway_run (sb_gateway_t *self)
     sb_gateway_listen_end_all (self);       //  2026-07-28 listen streams: their result first
     sb_sse_close_standalone (self->sse, NULL);
     sb_call_tasks_stop (self);              //  their jobs stopped, the tasks failed
+    //  Until the calls are answered and the broker has answered everything
+    //  sent (the task store's acknowledgements of those failures among it).
     int64_t drain_until = sb_clock_mono_ms () + SB_GATEWAY_DRAIN_MS;
-    while (self->calls > 0 && sb_clock_left_ms (drain_until) > 0)
+    while ((self->calls > 0 || sb_broker_client_pending (self->broker) > 0)
+    &&     sb_clock_left_ms (drain_until) > 0)
         h2o_evloop_run (self->loop, SB_GATEWAY_LOOP_MS);
-    if (self->calls > 0) {
-        sb_log_warn ("stop_timeout", "answering %zu pending calls with a timeout", self->calls);
+    if (self->calls > 0 || sb_broker_client_pending (self->broker) > 0) {
+        sb_log_warn ("stop_timeout", "answering %zu pending calls and %zu requests with a timeout",
+                     self->calls, sb_broker_client_pending (self->broker));
         sb_broker_client_expire_all (self->broker);
     }
     int64_t flush_until = sb_clock_mono_ms () + SB_GATEWAY_FLUSH_MS;

@@ -37,9 +37,11 @@ sb_gateway_t *sb_gateway_new (sb_config_t *config);
 /*  Destroys the gateway and nulls the caller's pointer. Idempotent. */
 void sb_gateway_destroy (sb_gateway_t **self_p);
 
-/*  Runs the loop until sb_gateway_stop, then stops accepting, gives pending
-    calls up to SB_GATEWAY_DRAIN_MS to finish (then answers them with a
-    timeout), flushes responses and returns 0. */
+/*  Runs the loop until sb_gateway_stop, then stops accepting, fails the
+    tasks whose jobs it runs (sb_call_tasks_stop), gives pending calls and
+    its requests to the broker (the task store's acknowledgements of those
+    failures among them) up to SB_GATEWAY_DRAIN_MS to finish (then answers
+    them with a timeout), flushes responses and returns 0. */
 int sb_gateway_run (sb_gateway_t *self);
 
 /*  Asks the loop to stop. Async-signal-safe (sets a flag). */
