@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/sb_clock.h"
 #include "common/sb_config.h"
 #include "common/sb_crypto.h"
 #include "common/sb_log.h"
@@ -734,6 +735,65 @@ test_tenant_lists_change (void **state)
     free (session);
 }
 
+//  A "subscribed" broadcast from another gateway (sb_cluster.c): applied
+//  to the named session's subscriptions here when the session verifies and
+//  is the broadcast's tenant's; anything else changes nothing.
+static void
+s_subscribed (const char *tenant, const char *payload)
+{
+    sb_cluster_on_broadcast (gi_gw, tenant, "subscribed", (const uint8_t *) payload, strlen (payload));
+}
+
+static void
+test_subscribed_broadcast (void **state)
+{
+    gi_http_t *legacy = NULL;
+    char *session = s_legacy_session (&legacy);     //  subscribed to test://note/two here
+    sb_session_t verified;
+    assert_int_equal (sb_sessions_verify (gi_gw->sessions, session, strlen (session),
+                                          sb_clock_wall_ms () / 1000, &verified), 0);
+    char key [2 * SB_HMAC_SHA256_LEN + 1];
+    sb_hex_encode (verified.mac, sizeof verified.mac, key);
+    assert_true (sb_subs_has (gi_gw->subs, key, "test://note/two"));
+
+    char payload [1024];
+    snprintf (payload, sizeof payload, "off %s test://note/two", session);
+    s_subscribed ("acme", payload);
+    assert_false (sb_subs_has (gi_gw->subs, key, "test://note/two"));
+    snprintf (payload, sizeof payload, "on %s test://note/two", session);
+    s_subscribed ("globex", payload);               //  not globex's session
+    assert_false (sb_subs_has (gi_gw->subs, key, "test://note/two"));
+    s_subscribed ("acme", payload);
+    assert_true (sb_subs_has (gi_gw->subs, key, "test://note/two"));
+    assert_int_equal (sb_subs_count (gi_gw->subs, key), 1);
+
+    //  Forged, malformed: nothing changes.
+    char *forged = strdup (session);
+    forged [strlen (forged) - 2] = forged [strlen (forged) - 2] == 'A'? 'B': 'A';
+    snprintf (payload, sizeof payload, "on %s test://note/one", forged);
+    s_subscribed ("acme", payload);
+    snprintf (payload, sizeof payload, "maybe %s test://note/one", session);
+    s_subscribed ("acme", payload);
+    snprintf (payload, sizeof payload, "on %s", session);
+    s_subscribed ("acme", payload);
+    snprintf (payload, sizeof payload, "on %s ", session);
+    s_subscribed ("acme", payload);
+    s_subscribed ("acme", "on");
+    s_subscribed ("acme", "off ");
+    sb_cluster_on_broadcast (gi_gw, "acme", "subscribed", (const uint8_t *) "on x\0y z", 8);
+    assert_false (sb_subs_has (gi_gw->subs, key, "test://note/one"));
+    assert_int_equal (sb_subs_count (gi_gw->subs, key), 1);
+    free (forged);
+
+    gi_http_t *h = gi_start ("DELETE", s_token, session, NULL, NULL);
+    gi_finish (h);
+    gi_free (h);
+    gi_finish (legacy);
+    gi_free (legacy);
+    free (session);
+    assert_int_equal (sb_subs_count (gi_gw->subs, key), 0);
+}
+
 static void
 test_listen_delivers (void **state)
 {
@@ -956,6 +1016,7 @@ main (void)
         cmocka_unit_test (test_listen_table),
         cmocka_unit_test (test_streams_expire),
         cmocka_unit_test (test_tenant_lists_change),
+        cmocka_unit_test (test_subscribed_broadcast),
         cmocka_unit_test (test_listen_delivers),
         cmocka_unit_test (test_listen_limits),
         cmocka_unit_test (test_listen_stop),
