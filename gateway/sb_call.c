@@ -260,11 +260,20 @@ static void s_on_reply (void *arg, sb_status_t status, const uint8_t *payload, s
 static void s_on_event (void *arg, sb_cmd_t command, uint32_t ask_id, const uint8_t *payload,
                         size_t size);
 
-//  The store's answer to task/finish: nothing waits for it but the log.
-//  (No argument: a gateway that stops before the answer frees nothing.)
+/*  Whose task a task/finish was for (the store's answer carries no name). */
+typedef struct {
+    sb_gateway_t *gateway;
+    char tenant [SB_MAX_TENANT_LEN + 1];
+    char task_id [SB_MAX_TASK_ID_TEXT + 1];
+} s_finish_t;
+
+//  The store's answer to task/finish: the log, and the listen streams that
+//  follow the task (sb_task_changed). Every pending answer comes before the
+//  gateway is destroyed (its stop drains or expires them).
 static void
 s_on_finished (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
 {
+    s_finish_t *finish = arg;
     json_t *detail = sb_task_store_answer (status, payload, size);
     if (status != SB_STATUS_OK || !detail)
         sb_log_error ("task_finish_lost", "status=%s: the store did not record a task's outcome; "
@@ -272,7 +281,10 @@ s_on_finished (void *arg, sb_status_t status, const uint8_t *payload, size_t siz
     else
     if (!json_is_true (json_object_get (detail, "applied")))
         sb_log_info ("task_finish_ignored", "a task's outcome came after it was cancelled or expired");
+    else
+        sb_task_changed (finish->gateway, finish->tenant, finish->task_id, true);
     json_decref (detail);
+    free (finish);
 }
 
 //  What the store keeps for a task's job that ended with `status` and
@@ -340,8 +352,16 @@ s_task_finish (s_call_t *call, sb_status_t status, const uint8_t *payload, size_
     json_decref (outcome);
     sb_job_t job = { .op = (char *) "task/finish", .task = call->task_id, .data = data };
     sb_broker_call_t *handle = NULL;
-    int rc = data? sb_task_store_send (self, call->tenant, &job, s_on_finished, NULL, &handle)
-                 : SB_BROKER_INVALID;
+    s_finish_t *finish = data? calloc (1, sizeof *finish): NULL;
+    if (finish) {
+        finish->gateway = self;
+        snprintf (finish->tenant, sizeof finish->tenant, "%s", call->tenant);
+        snprintf (finish->task_id, sizeof finish->task_id, "%s", call->task_id);
+    }
+    int rc = finish? sb_task_store_send (self, call->tenant, &job, s_on_finished, finish, &handle)
+                   : SB_BROKER_INVALID;
+    if (rc != SB_BROKER_SENT)
+        free (finish);
     if (rc != SB_BROKER_SENT)
         sb_log_error ("task_finish_lost", "task=%.8s… rc=%d: the outcome could not be sent to the store; "
                       "the task fails at its run deadline", call->task_id, rc);

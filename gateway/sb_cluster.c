@@ -92,9 +92,11 @@ s_apply_log_level (sb_gateway_t *self, const char *tenant, const uint8_t *payloa
 }
 
 //  Task `payload` of `tenant` was cancelled elsewhere: stops its job if it
-//  runs from here (sb_call.c checks the tenant).
+//  runs from here (sb_call.c checks the tenant). Or its status changed: the
+//  listen streams here that follow it get its state (sb_task.c).
 static void
-s_apply_task_cancelled (sb_gateway_t *self, const char *tenant, const uint8_t *payload, size_t size)
+s_apply_task (sb_gateway_t *self, const char *tenant, const char *topic, const uint8_t *payload,
+              size_t size)
 {
     char id [SB_MAX_TASK_ID_TEXT + 1];
     bool ok = size > 0 && size <= SB_MAX_TASK_ID_TEXT;
@@ -102,13 +104,15 @@ s_apply_task_cancelled (sb_gateway_t *self, const char *tenant, const uint8_t *p
         ok = (payload [i] >= 'A' && payload [i] <= 'Z') || (payload [i] >= 'a' && payload [i] <= 'z')
           || (payload [i] >= '0' && payload [i] <= '9') || payload [i] == '-' || payload [i] == '_';
     if (!ok) {
-        sb_log_warn ("broadcast_malformed", "topic=" SB_TOPIC_TASK_CANCELLED " tenant=%s bytes=%zu",
-                     tenant, size);
+        sb_log_warn ("broadcast_malformed", "topic=%s tenant=%s bytes=%zu", topic, tenant, size);
         return;
     }
     memcpy (id, payload, size);
     id [size] = 0;
-    sb_call_task_cancelled (self, tenant, id);
+    if (strcmp (topic, SB_TOPIC_TASK_CANCELLED) == 0)
+        sb_call_task_cancelled (self, tenant, id);
+    else
+        sb_task_changed (self, tenant, id, false);
 }
 
 //  "on|off <id> <uri>": another gateway subscribed session `id` of `tenant`
@@ -175,8 +179,8 @@ sb_cluster_on_broadcast (void *arg, const char *tenant, const char *topic,
     if (strcmp (topic, SB_TOPIC_LOG_LEVEL) == 0)
         s_apply_log_level (self, tenant, payload, size);
     else
-    if (strcmp (topic, SB_TOPIC_TASK_CANCELLED) == 0)
-        s_apply_task_cancelled (self, tenant, payload, size);
+    if (strcmp (topic, SB_TOPIC_TASK_CANCELLED) == 0 || strcmp (topic, SB_TOPIC_TASK_CHANGED) == 0)
+        s_apply_task (self, tenant, topic, payload, size);
     else
     if (strcmp (topic, SB_TOPIC_LISTS_CHANGED) == 0)
         s_apply_lists_changed (self, tenant, payload, size);

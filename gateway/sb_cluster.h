@@ -12,6 +12,8 @@
         it. Payload: "<level name> <Mcp-Session-Id>".
       - "task_cancelled": tasks/cancel; the gateway running that task's
         job stops it. Payload: the taskId.
+      - "task_changed": a task's status was written; the listen streams
+        following it get its state. Payload: the taskId.
       - "subscribed": resources/subscribe or unsubscribe changed a
         session's subscriptions; every gateway keeps the same, so the
         session's GET streams hear resources/updated wherever they are
@@ -43,6 +45,7 @@
 #define SB_TOPIC_TASK_CANCELLED "task_cancelled"    /* payload: the taskId */
 #define SB_TOPIC_LISTS_CHANGED  "lists_changed"     /* payload: "tools|prompts shown|hidden" */
 #define SB_TOPIC_SUBSCRIBED     "subscribed"        /* payload: "on|off <Mcp-Session-Id> <uri>" */
+#define SB_TOPIC_TASK_CHANGED   "task_changed"      /* payload: the taskId */
 
 /*  Routes the BROADCASTs this gateway's broker client receives to the
     handlers below (`self` must outlive its broker client). */

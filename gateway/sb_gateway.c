@@ -284,8 +284,9 @@ sb_gateway_new (sb_config_t *config)
     self->sse = sb_sse_hub_new (self->loop);
     self->call_keys = zhashx_new ();
     self->task_calls = zhashx_new ();
+    self->task_watches = zlistx_new ();
     self->levels = sb_levels_new ();
-    if (!self->sse || !self->call_keys || !self->task_calls || !self->levels)
+    if (!self->sse || !self->call_keys || !self->task_calls || !self->task_watches || !self->levels)
         goto fail;
     self->task_timeout_ms = (uint32_t) sb_config_int (config, "task-timeout-ms");
     self->task_ttl_ms = (uint32_t) sb_config_int (config, "task-ttl-ms");
@@ -318,6 +319,7 @@ sb_gateway_destroy (sb_gateway_t **self_p)
     sb_sse_hub_destroy (&self->sse);
     zhashx_destroy (&self->call_keys);
     zhashx_destroy (&self->task_calls);
+    zlistx_destroy (&self->task_watches);       //  its destructor frees each watch
     sb_levels_destroy (&self->levels);
     sb_sessions_destroy (&self->sessions);
     sb_origin_destroy (&self->origin);

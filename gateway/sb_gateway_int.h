@@ -58,6 +58,7 @@ struct _sb_gateway_t {
     uint64_t asks_refused;                      /* ASKs answered with an error at once */
     uint64_t cancelled;                         /* calls cancelled by notifications/cancelled */
     zhashx_t *task_calls;                       /* taskId → the s_call_t running its job here */
+    zlistx_t *task_watches;                     /* listen streams following taskIds (sb_task.c) */
     uint32_t task_timeout_ms;                   /* --task-timeout-ms: a task's run deadline */
     uint32_t task_ttl_ms;                       /* --task-ttl-ms: how long a task is kept */
     uint32_t task_poll_ms;                      /* --task-poll-ms: pollIntervalMs we suggest */
@@ -195,6 +196,20 @@ json_t *sb_task_store_answer (sb_status_t status, const uint8_t *payload, size_t
 /*  True when a NOTIFY payload is the promote signal
     ({"jsonrpc":"2.0","method":"switchboard/promote"}). */
 bool sb_task_is_promote (const uint8_t *payload, size_t size);
+
+/*  A 2026-07-28 listen stream (listener `number` of self->subs) opened
+    with taskIds (`task_ids`, an array of well-formed ids, sb_mcp.h) by
+    `tenant`'s `subject`: it gets notifications/tasks with each task's
+    current state now, and again each time the task's status changes
+    (sb_task_changed), as tasks/get gives it to that subject: a task that
+    is not theirs is never sent. Forgotten when the listener goes. */
+void sb_task_watch (sb_gateway_t *self, uint64_t number, const char *tenant, const char *subject,
+                    const json_t *task_ids);
+
+/*  The status of task `task_id` of `tenant` changed (this gateway wrote
+    it): the listen streams that follow it, here and (`spread`: BROADCAST
+    task_changed) on every other gateway, get its new state. */
+void sb_task_changed (sb_gateway_t *self, const char *tenant, const char *task_id, bool spread);
 
 /*  A new taskId: 128 random bits as base64url (22 characters). Returns 0,
     or -1 when no randomness could be had. */

@@ -981,12 +981,35 @@ s_listen (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
                          "client to declare the " SB_MCP_TASKS_EXTENSION " extension.");
         return;
     }
-    //  Task status is polled (tasks/get): taskIds are not honoured, so the
-    //  acknowledgement leaves them out.
+    //  Task status: followed for the well-formed ids (whose tasks they are
+    //  is checked with each tasks/get the gateway makes for the stream).
+    json_t *task_ids = json_object_get (filter, "taskIds");
+    json_t *tasks = NULL;
+    if (task_ids) {
+        if (!json_is_array (task_ids) || json_array_size (task_ids) > SB_MAX_LISTEN_TASKS) {
+            snprintf (message, sizeof message, "params.notifications.taskIds must be an array of at "
+                      "most %d taskIds.", SB_MAX_LISTEN_TASKS);
+            s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, message);
+            json_decref (honoured);
+            return;
+        }
+        tasks = json_array ();
+        size_t i;
+        json_t *task_id;
+        json_array_foreach (task_ids, i, task_id) {
+            bool seen = false;
+            for (size_t j = 0; j < json_array_size (tasks) && !seen; j++)
+                seen = json_equal (json_array_get (tasks, j), task_id);
+            if (!seen && s_task_id_ok (task_id))
+                json_array_append (tasks, task_id);
+        }
+        json_object_set (honoured, "taskIds", tasks);
+    }
     json_t *asked = json_object_get (filter, "resourceSubscriptions");
     json_t *uris = asked? json_array (): NULL;
     if (asked && s_listen_uris (rpc, env, asked, uris, out)) {
         json_decref (uris);
+        json_decref (tasks);
         json_decref (honoured);
         return;
     }
@@ -999,10 +1022,12 @@ s_listen (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
     json_decref (ack);
     if (!out->body) {
         json_decref (uris);
+        json_decref (tasks);
         s_error (out, 500, rpc->id, SB_RPC_INTERNAL_ERROR, "Internal error");
         return;
     }
     out->action = SB_MCP_LISTEN;
+    out->listen_tasks = tasks;
     out->http_status = 200;
     out->id = json_incref (rpc->id);
     out->listen_lists = lists;
@@ -1037,6 +1062,22 @@ sb_mcp_listen_note (const char *id, const char *method, const char *uri)
     }
     char *text = note? json_dumps (note, JSON_COMPACT): NULL;
     json_decref (note);
+    json_decref (value);
+    return text;
+}
+
+char *
+sb_mcp_listen_task_note (const char *id, const json_t *task)
+{
+    json_t *value = id? json_loads (id, JSON_DECODE_ANY, NULL): NULL;
+    json_t *params = value && json_is_object (task)? json_deep_copy (task): NULL;
+    json_t *note = NULL;
+    if (params && !json_object_set_new (params, "_meta", json_pack ("{s:O}", SB_META_SUBSCRIPTION, value)))
+        note = json_pack ("{s:s, s:s, s:O}", "jsonrpc", "2.0", "method", "notifications/tasks",
+                          "params", params);
+    char *text = note? json_dumps (note, JSON_COMPACT): NULL;
+    json_decref (note);
+    json_decref (params);
     json_decref (value);
     return text;
 }
@@ -1313,6 +1354,7 @@ sb_mcp_outcome_clear (sb_mcp_outcome_t *out)
     free (out->request_state);
     free (out->subscribe_uri);
     json_decref (out->listen_uris);
+    json_decref (out->listen_tasks);
     memset (out, 0, sizeof *out);
 }
 

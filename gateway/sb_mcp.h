@@ -44,6 +44,8 @@
    prompt's missing required arguments. */
 #define SB_MCP_PROMPT_INPUT_KEY     "prompt_arguments"
 
+#define SB_MAX_LISTEN_TASKS         16              /* taskIds one listen stream follows */
+
 /*  The HTTP headers a 2026-07-28 request mirrors from its body: borrowed,
     not NUL-terminated; a NULL pointer means the header was absent. */
 typedef struct {
@@ -99,6 +101,7 @@ typedef struct {
     char *subscribe_uri;        /* its params.uri (owned), for the gateway's table */
     unsigned listen_lists;      /* LISTEN: the SB_LIST_* bits the stream follows */
     json_t *listen_uris;        /* LISTEN: the resource URIs it follows (owned array of strings) */
+    json_t *listen_tasks;       /* LISTEN: the taskIds it follows (owned array of strings), or NULL */
     bool tasks;                 /* modern: the request declared the tasks extension */
     bool task_capable;          /* CALL: tasks and a tool whose taskSupport is not forbidden */
     const char *task_method;    /* TASK: "tasks/get", "tasks/update" or "tasks/cancel" (static) */
@@ -155,8 +158,11 @@ typedef struct {
     characters (otherwise no task of ours: -32602 "Unknown task") and
     tasks/update needs inputResponses, an object of objects (-32602). A
     subscriptions/listen asking for taskIds without the extension is
-    -32021; with it, taskIds are not honoured (tasks are polled) and the
-    acknowledgement leaves them out.
+    -32021; with it, taskIds must be an array of at most
+    SB_MAX_LISTEN_TASKS strings (-32602), and those that could be taskIds
+    of ours are followed (out->listen_tasks) and acknowledged: the stream
+    gets notifications/tasks with each task's state as tasks/get gives it,
+    for the caller's own tasks only (sb_task.c).
     Any other request (older revision) is answered as before, except that a
     body _meta protocolVersion differing from the header is -32020. */
 void sb_mcp_handle (const sb_mcp_env_t *env, const char *body, size_t len,
@@ -198,6 +204,11 @@ char *sb_mcp_listen_end (const char *id, const char *version);
     listen stream `id` (JSON text): params._meta carries the subscriptionId,
     and params.uri `uri` when not NULL (new text; NULL when out of memory). */
 char *sb_mcp_listen_note (const char *id, const char *method, const char *uri);
+
+/*  notifications/tasks for listen stream `id` (JSON text): params are the
+    `task` object as tasks/get gives it, _meta carrying the subscriptionId
+    (new text; NULL when out of memory or `id` is not JSON). */
+char *sb_mcp_listen_task_note (const char *id, const json_t *task);
 
 /*  For a modern request: `body` (a JSON-RPC response text, taken) with
     resultType "complete" (unless it has one, e.g. "input_required") and

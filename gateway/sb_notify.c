@@ -436,9 +436,12 @@ sb_gateway_listen (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *c
     sb_log_debug ("listen_opened", "tenant=%s lists=%u uris=%zu streams=%zu", ctx->claims.tenant,
                   outcome->listen_lists, sb_subs_listen_uri_count (listener),
                   sb_subs_listeners (self->subs, NULL));
-    //  The acknowledgement first: nothing is sent on the stream before it.
-    //  Last thing here: a send may end the stream and forget the listener.
-    sb_sse_send (stream, outcome->body);
+    //  The acknowledgement first: nothing is sent on the stream before it
+    //  (the tasks' states come later, from the store).
+    uint64_t number = sb_subs_listen_number (listener);
+    sb_sse_send (stream, outcome->body);   //  may end the stream and forget the listener
+    if (outcome->listen_tasks && sb_subs_listen_lookup (self->subs, number))
+        sb_task_watch (self, number, ctx->claims.tenant, ctx->claims.subject, outcome->listen_tasks);
 }
 
 /*  The numbers of the listeners, taken before acting on any. */

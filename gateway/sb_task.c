@@ -9,7 +9,15 @@
     tasks/update may hand back a round to run (the last question answered):
     this gateway then runs it (sb_call_task_resume). tasks/cancel also tells
     the gateway running the task's job, here or elsewhere (BROADCAST
-    task_cancelled), to stop it. */
+    task_cancelled), to stop it.
+
+    Listen streams that follow taskIds are kept here too (a watch per
+    stream). When a gateway writes a task's status (its job's outcome,
+    tasks/update, tasks/cancel) it says so to every gateway (BROADCAST
+    task_changed); each then asks the store for the task as each watching
+    stream's subject, and sends what tasks/get would answer as
+    notifications/tasks. The store's per-subject check is what keeps
+    another's task off a stream. */
 #include "gateway/sb_gateway_int.h"
 #include "gateway/sb_cluster.h"
 #include "common/sb_crypto.h"
@@ -192,6 +200,7 @@ s_on_store (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
             if (json_is_object (resume))
                 sb_call_task_resume (ask->gateway, ask->tenant, ask->subject, ask->task_id, resume);
         }
+        sb_task_changed (ask->gateway, ask->tenant, ask->task_id, true);
     }
     s_answer (ask, body);
     json_decref (detail);
@@ -237,4 +246,133 @@ sb_task_request (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx
     }
     ask->ref = h2o_mem_alloc_shared (&req->pool, sizeof (s_ask_ref_t), s_on_req_disposed);
     ask->ref->ask = ask;
+}
+
+//  ---------------------------------------------------------------------------
+//  Watches: listen streams following taskIds
+
+/*  One listen stream's taskIds. */
+typedef struct {
+    uint64_t listener;                  /* sb_subs_listen_number, looked up again to send */
+    char tenant [SB_MAX_TENANT_LEN + 1];
+    char subject [sizeof ((sb_token_claims_t *) 0)->subject];
+    size_t count;
+    char ids [SB_MAX_LISTEN_TASKS][SB_MAX_TASK_ID_TEXT + 1];
+} s_watch_t;
+
+/*  One tasks/get the gateway makes for a watching stream. */
+typedef struct {
+    sb_gateway_t *gateway;
+    uint64_t listener;
+} s_peek_t;
+
+static void
+s_watch_free (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
+//  The store's answer for a watching stream: notifications/tasks with the
+//  task, if it is still the stream's and the stream is still open.
+static void
+s_on_peek (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
+{
+    s_peek_t *peek = arg;
+    sb_gateway_t *self = peek->gateway;
+    json_t *detail = sb_task_store_answer (status, payload, size);
+    json_t *task = json_object_get (detail, "task");
+    sb_subs_listener_t *listener = sb_subs_listen_lookup (self->subs, peek->listener);
+    sb_sse_t *stream = listener? sb_subs_listen_stream (listener): NULL;
+    char *text = stream && json_is_true (json_object_get (detail, "found")) && json_is_object (task)
+               ? sb_mcp_listen_task_note (sb_subs_listen_id (listener), task): NULL;
+    if (text)
+        sb_sse_send (stream, text);
+    else
+    if (status != SB_STATUS_OK)
+        sb_log_debug ("task_note_lost", "status=%s: a listen stream misses a task's state",
+                      sb_status_name (status));
+    free (text);
+    json_decref (detail);
+    free (peek);
+}
+
+//  Asks the store for task `task_id` as `watch`'s subject, for its stream.
+static void
+s_peek (sb_gateway_t *self, const s_watch_t *watch, const char *task_id)
+{
+    s_peek_t *peek = calloc (1, sizeof *peek);
+    if (!peek)
+        return;
+    peek->gateway = self;
+    peek->listener = watch->listener;
+    sb_job_t job = { .op = (char *) "task/get", .task = (char *) task_id,
+                     .subject = (char *) watch->subject };
+    sb_broker_call_t *handle = NULL;
+    if (sb_task_store_send (self, watch->tenant, &job, s_on_peek, peek, &handle) != SB_BROKER_SENT) {
+        sb_log_warn ("task_note_lost", "tenant=%s: the task store is out of reach; a listen stream "
+                     "misses a task's state", watch->tenant);
+        free (peek);
+    }
+}
+
+//  Forgets the watches whose stream has gone, so the list holds at most
+//  one per open listen stream. (A delete moves the cursor, so each starts
+//  the walk again; they are few.)
+static void
+s_watch_purge (sb_gateway_t *self)
+{
+    zlistx_t *list = self->task_watches;
+    s_watch_t *watch = zlistx_first (list);
+    while (watch)
+        if (!sb_subs_listen_lookup (self->subs, watch->listener)) {
+            zlistx_delete (list, zlistx_cursor (list));
+            watch = zlistx_first (list);
+        }
+        else
+            watch = zlistx_next (list);
+}
+
+void
+sb_task_watch (sb_gateway_t *self, uint64_t number, const char *tenant, const char *subject,
+               const json_t *task_ids)
+{
+    zlistx_set_destructor (self->task_watches, s_watch_free);  //  the same each time
+    s_watch_purge (self);
+    s_watch_t *watch = calloc (1, sizeof *watch);
+    if (!watch || !zlistx_add_end (self->task_watches, watch)) {
+        free (watch);
+        sb_log_warn ("task_watch_lost", "out of memory: a listen stream gets no task states");
+        return;
+    }
+    watch->listener = number;
+    snprintf (watch->tenant, sizeof watch->tenant, "%s", tenant);
+    snprintf (watch->subject, sizeof watch->subject, "%s", subject);
+    size_t i;
+    json_t *task_id;
+    json_array_foreach (task_ids, i, task_id)
+        if (watch->count < SB_MAX_LISTEN_TASKS && json_string_length (task_id) <= SB_MAX_TASK_ID_TEXT)
+            snprintf (watch->ids [watch->count++], SB_MAX_TASK_ID_TEXT + 1, "%s",
+                      json_string_value (task_id));
+    for (i = 0; i < watch->count; i++)
+        s_peek (self, watch, watch->ids [i]);      //  the state now
+}
+
+void
+sb_task_changed (sb_gateway_t *self, const char *tenant, const char *task_id, bool spread)
+{
+    if (spread) {
+        int rc = sb_broker_client_broadcast (self->broker, tenant, SB_TOPIC_TASK_CHANGED, task_id,
+                                             strlen (task_id));
+        if (rc != SB_BROKER_SENT)
+            sb_log_warn ("broadcast_not_sent", "topic=" SB_TOPIC_TASK_CHANGED " tenant=%s rc=%d: "
+                         "listen streams on other gateways miss a task's state", tenant, rc);
+    }
+    s_watch_purge (self);
+    zlistx_t *list = self->task_watches;
+    for (s_watch_t *watch = zlistx_first (list); watch; watch = zlistx_next (list))
+        if (strcmp (watch->tenant, tenant) == 0)
+            for (size_t i = 0; i < watch->count; i++)
+                if (strcmp (watch->ids [i], task_id) == 0)
+                    s_peek (self, watch, task_id);
 }

@@ -248,6 +248,57 @@ test_filter_checked (void **state)
 //  ---------------------------------------------------------------------------
 //  Unit: the listen table
 
+//  taskIds (the tasks extension declared): an array of at most 16; the
+//  ids that could be ours are followed and acknowledged, once each.
+static void
+s_handle_tasks (const char *task_ids, sb_mcp_outcome_t *out)
+{
+    sb_mcp_headers_t headers = {
+        .protocol = "2026-07-28", .protocol_len = 10,
+        .method = "subscriptions/listen", .method_len = strlen ("subscriptions/listen"),
+    };
+    sb_mcp_env_t env = { .version = "9.9", .headers = &headers };
+    char *body = zsys_sprintf ("{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"subscriptions/listen\",\"params\":"
+                               "{\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+                               "\"io.modelcontextprotocol/clientCapabilities\":{\"extensions\":"
+                               "{\"io.modelcontextprotocol/tasks\":{}}}},\"notifications\":"
+                               "{\"taskIds\":%s}}}", task_ids);
+    sb_mcp_handle (&env, body, strlen (body), out);
+    zstr_free (&body);
+}
+
+static void
+test_filter_task_ids (void **state)
+{
+    sb_mcp_outcome_t out;
+    s_handle_tasks ("[\"AAAAAAAAAAAAAAAAAAAAAA\",\"b_-9\",\"AAAAAAAAAAAAAAAAAAAAAA\",\"no spaces\",7,\"\"]", &out);
+    assert_int_equal (out.action, SB_MCP_LISTEN);
+    char *tasks = json_dumps (out.listen_tasks, JSON_COMPACT);
+    assert_string_equal (tasks, "[\"AAAAAAAAAAAAAAAAAAAAAA\",\"b_-9\"]");
+    free (tasks);
+    assert_non_null (strstr (out.body, "\"taskIds\":[\"AAAAAAAAAAAAAAAAAAAAAA\",\"b_-9\"]"));
+    sb_mcp_outcome_clear (&out);
+
+    s_handle_tasks ("\"AAAA\"", &out);
+    assert_int_equal (out.action, SB_MCP_REPLY);
+    assert_non_null (strstr (out.body, "-32602"));
+    assert_non_null (strstr (out.body, "taskIds must be an array"));
+    sb_mcp_outcome_clear (&out);
+    char many [512] = "[";
+    for (int i = 0; i < SB_MAX_LISTEN_TASKS + 1; i++)
+        snprintf (many + strlen (many), sizeof many - strlen (many), "%s\"t%d\"", i? ",": "", i);
+    strcat (many, "]");
+    s_handle_tasks (many, &out);
+    assert_int_equal (out.action, SB_MCP_REPLY);
+    assert_non_null (strstr (out.body, "at most 16"));
+    sb_mcp_outcome_clear (&out);
+    //  Without them: no list to follow.
+    s_handle (NULL, "1", "{\"toolsListChanged\":true}", &out);
+    assert_int_equal (out.action, SB_MCP_LISTEN);
+    assert_null (out.listen_tasks);
+    sb_mcp_outcome_clear (&out);
+}
+
 static void
 test_listen_table (void **state)
 {
@@ -1013,6 +1064,7 @@ main (void)
     //  In this order: each gateway case uses the streams the one before left.
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_filter_checked),
+        cmocka_unit_test (test_filter_task_ids),
         cmocka_unit_test (test_listen_table),
         cmocka_unit_test (test_streams_expire),
         cmocka_unit_test (test_tenant_lists_change),

@@ -412,6 +412,25 @@ test_set_level_holds_on_every_gateway (void **state)
     free (session);
 }
 
+//  Ends `session` on gateway A; its GET stream (on B) is then closed by B:
+//  asserts it was, and that it carried `text` and `more` (when not NULL).
+static void
+s_end_after (const char *session, s_stream_t **stream_p, const char *text, const char *more)
+{
+    s_stream_t *stream = *stream_p;
+    assert_int_equal (s_delete (s_url_a, s_farm->token, session), 200);
+    pthread_join (stream->thread, NULL);
+    assert_int_equal (stream->rc, CURLE_OK);
+    assert_int_equal (stream->status, 200);
+    assert_non_null (stream->response.body);
+    assert_non_null (strstr (stream->response.body, text));
+    if (more)
+        assert_non_null (strstr (stream->response.body, more));
+    free (stream->response.body);
+    free (stream);
+    *stream_p = NULL;
+}
+
 //  resources/subscribe on gateway A holds on gateway B: when B reloads a
 //  changed resource, the session's GET stream open on B hears
 //  notifications/resources/updated. (Before, only A kept the subscription,
@@ -448,15 +467,7 @@ test_subscription_holds_on_every_gateway (void **state)
     assert_true (changed);
 
     //  The session ends (on A): B closes the stream, which carried the news.
-    assert_int_equal (s_delete (s_url_a, s_farm->token, session), 200);
-    pthread_join (stream->thread, NULL);
-    assert_int_equal (stream->rc, CURLE_OK);
-    assert_int_equal (stream->status, 200);
-    assert_non_null (stream->response.body);
-    assert_non_null (strstr (stream->response.body, "notifications/resources/updated"));
-    assert_non_null (strstr (stream->response.body, uri));
-    free (stream->response.body);
-    free (stream);
+    s_end_after (session, &stream, "notifications/resources/updated", uri);
     free (session);
     //  B's folder as it was.
     s_copy_file (SB_SOURCE_DIR "/connectors", s_dir_b, "conformance.json", NULL, NULL);
@@ -510,14 +521,7 @@ test_list_change_holds_on_every_gateway (void **state)
 
     //  The session ends after the news (in order): B closes the stream,
     //  which carried the news first.
-    assert_int_equal (s_delete (s_url_a, s_farm->token, session), 200);
-    pthread_join (stream->thread, NULL);
-    assert_int_equal (stream->rc, CURLE_OK);
-    assert_int_equal (stream->status, 200);
-    assert_non_null (stream->response.body);
-    assert_non_null (strstr (stream->response.body, "notifications/tools/list_changed"));
-    free (stream->response.body);
-    free (stream);
+    s_end_after (session, &stream, "notifications/tools/list_changed", NULL);
     free (session);
 
     //  Hidden again from B: A follows.

@@ -27,6 +27,10 @@
         and its tasks/cancel stops the job the first one runs;
       - a connector tool whose upstream call outlasts the api worker's
         --task-promote-ms becomes a task and ends with the upstream's answer;
+      - a listen stream following taskIds gets notifications/tasks with
+        each task's state at once and when it ends, for the user's own
+        tasks only;
+      - a worker killed mid-task: the read-only job runs again elsewhere;
       - a gateway that stops while it runs a task's job stops the job, and
         the task reads as failed from the other gateway.
 
@@ -34,7 +38,11 @@
 #include "tests/sb_farm.h"
 #include "tests/sb_harness.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -259,6 +267,63 @@ s_assert_ack (json_t *reply)
     for (int i = 0; fields [i]; i++)
         assert_null (json_object_get (r, fields [i]));
     json_decref (reply);
+}
+
+//  ---------------------------------------------------------------------------
+//  A listen stream read raw (non-blocking, in this thread)
+
+typedef struct {
+    int fd;
+    char buf [65536];               /* what came so far, NUL-terminated */
+    size_t len;
+} s_raw_t;
+
+//  Opens a 2026-07-28 subscriptions/listen on gateway `base` (its URL) as
+//  the farm's token, following `task_ids` (a JSON array text).
+static void
+s_raw_listen (s_raw_t *raw, const char *base, const char *task_ids)
+{
+    int port = atoi (strrchr (base, ':') + 1);
+    raw->fd = socket (AF_INET, SOCK_STREAM, 0);
+    assert_true (raw->fd >= 0);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+    inet_pton (AF_INET, "127.0.0.1", &addr.sin_addr);
+    assert_int_equal (connect (raw->fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    char body [1024];
+    int body_len = snprintf (body, sizeof body,
+        "{\"jsonrpc\":\"2.0\",\"id\":\"watch\",\"method\":\"subscriptions/listen\",\"params\":{"
+        "\"notifications\":{\"taskIds\":%s},\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":"
+        "\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":%s}}}", task_ids, EXT);
+    char *request = NULL;
+    int len = asprintf (&request, "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
+                        "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+                        "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: subscriptions/listen\r\n"
+                        "Content-Length: %d\r\n\r\n%s", port, s_farm->token, body_len, body);
+    assert_true (len > 0);
+    assert_int_equal (send (raw->fd, request, (size_t) len, 0), len);
+    free (request);
+    raw->len = 0;
+    raw->buf [0] = 0;
+}
+
+//  Reads until what came holds `text`; fails after TASK_WAIT_MS.
+static void
+s_raw_wait (s_raw_t *raw, const char *text)
+{
+    int64_t until = sb_harness_now_ms () + TASK_WAIT_MS;
+    while (!strstr (raw->buf, text)) {
+        int64_t left = until - sb_harness_now_ms ();
+        if (left <= 0)
+            fail_msg ("the listen stream never carried %s; it has: %s", text, raw->buf);
+        struct pollfd pfd = { .fd = raw->fd, .events = POLLIN };
+        if (poll (&pfd, 1, (int) left) <= 0)
+            continue;
+        ssize_t n = recv (raw->fd, raw->buf + raw->len, sizeof raw->buf - 1 - raw->len, 0);
+        if (n <= 0)
+            fail_msg ("the listen stream ended before %s: %s", text, raw->buf);
+        raw->len += (size_t) n;
+        raw->buf [raw->len] = 0;
+    }
 }
 
 //  ---------------------------------------------------------------------------
@@ -521,6 +586,46 @@ test_connector_tool (void **state)
     free (id);
 }
 
+//  A listen stream that follows taskIds (on gateway B, the tasks run from
+//  A): each task's state at once, then again when its status changes,
+//  as tasks/get gives it to this user: another tenant's task, though
+//  named, never shows; an id that cannot be ours is left out of the
+//  acknowledgement.
+static void
+test_task_notifications (void **state)
+{
+    long status = 0;
+    json_t *params = json_pack ("{s:s, s:{s:i, s:s}}", "name", "slow_compute", "arguments", "seconds", 1,
+                                "label", "theirs");
+    json_t *reply = s_post (NULL, s_other_token, "tools/call", "slow_compute", params, EXT, &status);
+    char *theirs = s_assert_created (reply);
+    json_decref (reply);
+    reply = s_call ("slow_compute", "{\"seconds\":2,\"label\":\"watched\"}", EXT, NULL);
+    char *mine = s_assert_created (reply);
+    json_decref (reply);
+
+    s_raw_t raw;
+    char ids [256], expect [256];
+    snprintf (ids, sizeof ids, "[\"%s\",\"%s\",\"not a task id\"]", mine, theirs);
+    s_raw_listen (&raw, s_gateway_b_url, ids);
+    snprintf (expect, sizeof expect, "\"taskIds\":[\"%s\",\"%s\"]", mine, theirs);
+    s_raw_wait (&raw, "notifications/subscriptions/acknowledged");
+    s_raw_wait (&raw, expect);
+    snprintf (expect, sizeof expect, "\"taskId\":\"%s\"", mine);
+    s_raw_wait (&raw, expect);                          //  its state now
+    s_raw_wait (&raw, "\"status\":\"completed\"");      //  and when it ended
+    s_raw_wait (&raw, "watched");
+    assert_non_null (strstr (raw.buf, "\"method\":\"notifications/tasks\""));
+    assert_non_null (strstr (raw.buf, "\"io.modelcontextprotocol/subscriptionId\":\"watch\""));
+    reply = s_wait_status (NULL, mine, "completed");
+    json_decref (reply);
+    snprintf (expect, sizeof expect, "\"taskId\":\"%s\"", theirs);
+    assert_null (strstr (raw.buf, expect));
+    close (raw.fd);
+    free (mine);
+    free (theirs);
+}
+
 //  A worker that dies while it runs a task's job: slow_compute is
 //  read-only, so the broker queues the job again, a worker that joins later
 //  runs it from the start (its second promote changes nothing), and the
@@ -588,6 +693,7 @@ main (void)
         cmocka_unit_test (test_isolation),
         cmocka_unit_test (test_two_gateways),
         cmocka_unit_test (test_connector_tool),
+        cmocka_unit_test (test_task_notifications),
         cmocka_unit_test (test_worker_dies),
         cmocka_unit_test (test_gateway_stops),
     };
