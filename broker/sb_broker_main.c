@@ -31,7 +31,7 @@ static const sb_option_t s_options [] = {
       "SB_BROKER_STATS_MS", "period of the counters log line (0: never)" },
     { "drain-ms", SB_OPT_INT, "5000", 0, 600000,
       "SB_BROKER_DRAIN_MS", "on SIGTERM, longest wait for running jobs" },
-    { NULL }
+    { .name = NULL }
 };
 
 static volatile sig_atomic_t s_stop = 0;   /* set by SIGTERM/SIGINT, read by the loop */

@@ -61,7 +61,7 @@ const sb_option_t sb_gateway_options [] = {
     { "log-level", SB_OPT_STR, "info", 0, 0, "SB_LOG_LEVEL",
       "debug, info, warn or error" },
     SB_CPU_POLICY_OPTION,
-    { NULL }
+    { .name = NULL }
 };
 
 /*  h2o's state for one loop. h2o 2.2.5 cannot close the connections still

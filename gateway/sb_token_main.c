@@ -21,7 +21,7 @@ static const sb_option_t s_options [] = {
     { "ttl", SB_OPT_INT, "3600", 1, 31536000, NULL, "lifetime in seconds" },
     { "audience", SB_OPT_STR, "http://127.0.0.1:8080/mcp", 0, 0, "SB_TOKEN_AUDIENCE",
       "MCP resource URL the token is for (<public-url>/mcp)" },
-    { NULL }
+    { .name = NULL }
 };
 
 //  Copies `value` into a claim buffer; -1 with a message if it does not fit.

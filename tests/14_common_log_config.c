@@ -61,7 +61,7 @@ static const sb_option_t s_options [] = {
     { "listen", SB_OPT_STR, "127.0.0.1:8080", 0, 0, "SB_TEST_LISTEN", "where to listen" },
     { "credit", SB_OPT_INT, "64", 1, 1000, "SB_TEST_CREDIT", "jobs at once" },
     { "verbose", SB_OPT_BOOL, "false", 0, 0, NULL, "more logs" },
-    { NULL }
+    { .name = NULL }
 };
 
 static int

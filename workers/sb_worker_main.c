@@ -53,7 +53,7 @@ static const sb_option_t s_options [] = {
     { "log-level", SB_OPT_STR, "info", 0, 0, "SB_LOG_LEVEL",
       "debug, info, warn or error" },
     SB_CPU_POLICY_OPTION,
-    { NULL }
+    { .name = NULL }
 };
 
 static volatile sig_atomic_t s_hangup;     /* SIGHUP seen, reload not done yet */
