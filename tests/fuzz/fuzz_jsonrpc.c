@@ -5,9 +5,10 @@
     Each input is fed (1) as an HTTP body to sb_mcp_handle against the repo's
     connectors, and (2) as a REPLY payload to sb_mcp_call_reply for every
     status, and (3) as the JSON text of a NOTIFY or ASK inside a call and as
-    an "sb:" answer id (gateway/sb_relay.c). (1) runs three times: with no
-    headers, as a 2026-07-28 request whose Mcp-Method / Mcp-Name mirror the
-    body, and with headers that do not. Invariants: a reply body is always a JSON-RPC 2.0 object with an
+    an "sb:" answer id (gateway/sb_relay.c). (1) runs four times: with no
+    headers (for a tenant that sees no hidden tools or prompts, then for one
+    shown them), as a 2026-07-28 request whose Mcp-Method / Mcp-Name mirror
+    the body, and with headers that do not. Invariants: a reply body is always a JSON-RPC 2.0 object with an
     id and exactly one of result / error; a CALL outcome has a tool and
     object arguments; nothing crashes or leaks. A violation aborts.
 
@@ -139,6 +140,7 @@ s_handle (const sb_mcp_env_t *env, const uint8_t *data, size_t size)
         case SB_MCP_LISTEN: {
             CHECK (out.modern && out.http_status == 200 && sb_rpc_id_valid (out.id));
             CHECK (!out.listen_uris || json_array_size (out.listen_uris) <= SB_MAX_LISTEN_URIS);
+            CHECK (!out.listen_tasks || json_array_size (out.listen_tasks) <= SB_MAX_LISTEN_TASKS);
             json_t *ack = json_loads (out.body, 0, NULL);
             CHECK (json_is_object (json_object_get (json_object_get (ack, "params"), "notifications")));
             json_decref (ack);
@@ -167,6 +169,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     sb_mcp_env_t env = { .connectors = s_connectors, .version = "fuzz", .page_size = 2,
                          .cursor_key = key };
     s_handle (&env, data, size);
+    //  And for a tenant that sees its hidden tools and prompts.
+    sb_mcp_env_t shown = env;
+    shown.shown = SB_LIST_TOOLS | SB_LIST_PROMPTS;
+    s_handle (&shown, data, size);
 
     //  Again as a 2026-07-28 request, its Mcp-Method and Mcp-Name taken from
     //  the body (so the checks pass and the methods run) and then wrong.
