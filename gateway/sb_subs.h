@@ -3,8 +3,10 @@
     notifications/resources/updated to the sessions whose resources changed.
 
     Sessions are signed, not stored (sb_session.h), so this table is the
-    only state a subscription has, and it is local to the gateway process
-    that took the resources/subscribe, like GET streams. A
+    only state a subscription has. Each gateway process has its own; the
+    one that took the resources/subscribe tells the others (BROADCAST
+    "subscribed", sb_cluster.h), so every table holds every session's
+    subscriptions, best effort. A
     session is known here by its key (the hex of its signature) and carries
     its owner string (the Mcp-Session-Id, which names its SSE streams).
 
