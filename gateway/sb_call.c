@@ -16,11 +16,14 @@
     its first notification; one that ends before is answered as JSON, with
     the HTTP status its outcome needs.
 
-    Each live call is also in the gateway's call_keys table under
-    "<owner>\n<JSON-RPC id>", so that notifications/cancelled finds it.
-    Several calls may share a key (stateless clients of one tenant pick
-    their ids independently): the table holds the newest, each call links
-    to the next older one.
+    Each live call made in a session is also in the gateway's call_keys
+    table under "<owner>\n<JSON-RPC id>", so that notifications/cancelled
+    finds it. Several calls may share a key (a client that reuses an id
+    while the first call runs): the table holds the newest, each call links
+    to the next older one. A call without a session is not kept there:
+    nothing could cancel it (sb_call_cancel), and a tenant's stateless
+    clients, picking their ids independently, would share keys by the
+    thousand.
 
     A 2026-07-28 call has no server requests. Its job carries the answers
     the client has given so far — those in params.inputResponses plus those
@@ -902,7 +905,8 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
                                        s_on_reply, call, &call->handle);
     if (rc == SB_BROKER_SENT) {
         sb_broker_client_on_event (call->handle, s_on_event);
-        s_table_add (call, ctx->owner);
+        if (ctx->has_session)
+            s_table_add (call, ctx->owner);
         if (!stream) {
             call->ref = h2o_mem_alloc_shared (&req->pool, sizeof (s_req_ref_t), s_on_req_disposed);
             call->ref->call = call;
