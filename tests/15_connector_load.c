@@ -74,6 +74,21 @@ s_tool (const char *name)
     return text;
 }
 
+//  Writes connector `name` with `tools` (array contents) as s_dir/a.json
+//  and loads the folder; fails the test when it does not load.
+static sb_connectors_t *
+s_load_tools (const char *name, const char *tools)
+{
+    char *text = s_connector (name, tools);
+    s_write ("a.json", text);
+    free (text);
+    char *error = NULL;
+    sb_connectors_t *set = sb_connectors_load (s_dir, &error);
+    if (!set)
+        fail_msg ("load failed: %s", error);
+    return set;
+}
+
 //  Loads s_dir expecting failure; checks the error holds both fragments.
 static void
 s_expect_error (const char *fragment1, const char *fragment2)
@@ -477,13 +492,8 @@ test_hidden (void **state)
     char *hidden = NULL, *tools = NULL;
     assert_true (asprintf (&hidden, "{\"hidden\":true,%s", secret + 1) > 0);
     assert_true (asprintf (&tools, "%s,%s", plain, hidden) > 0);
-    char *text = s_connector ("hiding", tools);
-    s_write ("a.json", text);
-    free (text);
+    sb_connectors_t *set = s_load_tools ("hiding", tools);
     char *error = NULL;
-    sb_connectors_t *set = sb_connectors_load (s_dir, &error);
-    if (!set)
-        fail_msg ("load failed: %s", error);
     assert_false (sb_tool_hidden (sb_connectors_find_tool (set, "plain")));
     const sb_tool_t *tool = sb_connectors_find_tool (set, "secret");
     assert_true (sb_tool_hidden (tool));
@@ -520,7 +530,7 @@ test_hidden (void **state)
     s_expect_bad_tool (bad, "tool \"plain\": \"hidden\" must be true or false");
     free (bad);
     s_clean_dir ();
-    text = s_connector ("p", plain);
+    char *text = s_connector ("p", plain);
     char *with_prompt = NULL;
     assert_true (asprintf (&with_prompt, "%.*s,\"prompts\":[{\"name\":\"quiet\",\"hidden\":1,"
                            "\"messages\":[{\"role\":\"user\",\"content\":{\"type\":\"text\","
@@ -553,13 +563,8 @@ test_task_support (void **state)
     free (forb);
     char *tools = NULL;
     assert_true (asprintf (&tools, "%s,%s,%s,%s", plain, optional, required, forbidden) > 0);
-    char *text = s_connector ("tasks", tools);
-    s_write ("a.json", text);
-    free (text);
+    sb_connectors_t *set = s_load_tools ("tasks", tools);
     char *error = NULL;
-    sb_connectors_t *set = sb_connectors_load (s_dir, &error);
-    if (!set)
-        fail_msg ("load failed: %s", error);
     static const struct { const char *name; sb_task_support_t support; } expect [] = {
         { "plain", SB_TASK_FORBIDDEN }, { "opt", SB_TASK_OPTIONAL },
         { "req", SB_TASK_REQUIRED }, { "forb", SB_TASK_FORBIDDEN },
