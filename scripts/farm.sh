@@ -35,8 +35,11 @@ SB_FARM_PROTOCOL=2025-06-18
 # glibc malloc for jansson's many small blocks: no fastbins (whose
 # consolidation every large allocation paid for) and 256 cached blocks per
 # size instead of 7. The api worker spends about a fifth less CPU per tool
-# call with it (README, Benchmark). docker/Dockerfile sets the same value.
-SB_FARM_MALLOC_TUNABLES=glibc.malloc.mxfast=0:glibc.malloc.tcache_count=256
+# call with it (README, Benchmark). And no heap trimming below 16 MiB of
+# free top: each free of a message buffer gave memory back (madvise) that
+# the next message took again, a tenth of the broker's CPU.
+# docker/Dockerfile sets the same value.
+SB_FARM_MALLOC_TUNABLES=glibc.malloc.mxfast=0:glibc.malloc.tcache_count=256:glibc.malloc.trim_threshold=16777216
 
 # s_farm_spawn NAME ENV_ASSIGNMENTS… -- ARGV… — starts one process in the
 # background with its stdout+stderr in logs/NAME.log, records its PID.
