@@ -4,11 +4,14 @@
 --
 -- Environment (set by bench/load): SB_LOAD_BODY (request body),
 -- SB_LOAD_HEADERS ("Name: value" lines), SB_LOAD_EXPECT (text an OK answer
--- contains; empty: any 2xx), SB_LOAD_CONNECTIONS (for the report).
--- An answer is an error unless its status is 2xx and its body contains
--- SB_LOAD_EXPECT; socket errors and timeouts count too.
+-- contains; empty: any 2xx), SB_LOAD_REJECT (text an OK answer never
+-- contains, e.g. an error result's "isError":true; empty: none),
+-- SB_LOAD_CONNECTIONS (for the report).
+-- An answer is an error unless its status is 2xx, its body contains
+-- SB_LOAD_EXPECT and not SB_LOAD_REJECT; socket errors and timeouts count too.
 
 local expect = os.getenv("SB_LOAD_EXPECT") or ""
+local reject = os.getenv("SB_LOAD_REJECT") or ""
 local threads = {}
 
 wrk.method = "POST"
@@ -29,7 +32,8 @@ end
 
 function response(status, headers, body)
     if status < 200 or status > 299
-       or (expect ~= "" and not string.find(body, expect, 1, true)) then
+       or (expect ~= "" and not string.find(body, expect, 1, true))
+       or (reject ~= "" and string.find(body, reject, 1, true)) then
         bad = bad + 1
         if not first then first = status .. " " .. string.sub(body, 1, 200) end
     end
