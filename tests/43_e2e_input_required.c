@@ -33,6 +33,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "tests/sb_rpc_assert.h"
+
 #define CALL_WAIT_MS    15000
 
 static sb_farm_t *s_farm;
@@ -179,18 +181,6 @@ s_text_of (json_t *reply)
     return json_string_value (json_object_get (json_array_get (json_object_get (result, "content"), 0), "text"));
 }
 
-static void
-s_assert_error (json_t *reply, int code, const char *text)
-{
-    json_t *error = json_object_get (reply, "error");
-    if (!error)
-        fail_msg ("expected error %d: %s", code, json_dumps (reply, JSON_COMPACT));
-    assert_int_equal (json_integer_value (json_object_get (error, "code")), code);
-    const char *message = json_string_value (json_object_get (error, "message"));
-    if (text && (!message || !strstr (message, text)))
-        fail_msg ("\"%s\" lacks \"%s\"", message? message: "", text);
-}
-
 #define ALL_CAPS    "{\"elicitation\":{},\"sampling\":{},\"roots\":{}}"
 #define TASKS_CAPS  "{\"extensions\":{\"io.modelcontextprotocol/tasks\":{}}}"
 #define ALICE       "{\"user_name\":{\"action\":\"accept\",\"content\":{\"name\":\"Alice\"}}}"
@@ -276,7 +266,7 @@ test_missing_and_multiple (void **state)
     json_decref (reply);
     //  Not an object: a protocol error.
     reply = s_call ("test_input_required_result_elicitation", ALL_CAPS, "{\"user_name\":12345}", NULL, &status);
-    s_assert_error (reply, -32602, "inputResponses.user_name");
+    sb_assert_rpc_error (reply, -32602, "inputResponses.user_name");
     json_decref (reply);
 
     reply = s_call ("test_input_required_result_multiple_inputs", ALL_CAPS, NULL, NULL, &status);
@@ -333,26 +323,26 @@ test_state_refused (void **state)
     snprintf (tampered, size, "%s-TAMPERED", good);
     reply = s_call ("test_input_required_result_tampered_state", ALL_CAPS, answer, tampered, &status);
     assert_int_equal (status, 200);
-    s_assert_error (reply, -32602, "requestState is not valid");
+    sb_assert_rpc_error (reply, -32602, "requestState is not valid");
     json_decref (reply);
     free (tampered);
     //  Another tool.
     reply = s_call ("test_input_required_result_request_state", ALL_CAPS, answer, good, &status);
-    s_assert_error (reply, -32602, "requestState is not valid");
+    sb_assert_rpc_error (reply, -32602, "requestState is not valid");
     json_decref (reply);
     //  Another tenant.
     json_t *params = json_pack ("{s:{}, s:s, s:o}", "arguments", "requestState", good,
                                 "inputResponses", json_loads (answer, 0, NULL));
     reply = s_post (s_other_token, "tools/call", "test_input_required_result_tampered_state", params,
                     ALL_CAPS, NULL, &status);
-    s_assert_error (reply, -32602, "requestState is not valid");
+    sb_assert_rpc_error (reply, -32602, "requestState is not valid");
     json_decref (reply);
     //  Another user of the same tenant.
     params = json_pack ("{s:{}, s:s, s:o}", "arguments", "requestState", good,
                         "inputResponses", json_loads (answer, 0, NULL));
     reply = s_post (s_colleague_token, "tools/call", "test_input_required_result_tampered_state", params,
                     ALL_CAPS, NULL, &status);
-    s_assert_error (reply, -32602, "requestState is not valid");
+    sb_assert_rpc_error (reply, -32602, "requestState is not valid");
     json_decref (reply);
     //  The right one still works.
     reply = s_call ("test_input_required_result_tampered_state", ALL_CAPS, answer, good, &status);
@@ -369,7 +359,7 @@ test_state_refused (void **state)
                         "requestState", sampling, "inputResponses", "input_1", "role", "assistant",
                         "content", "type", "text", "text", "x");
     reply = s_post (NULL, "tools/call", "test_sampling", params, ALL_CAPS, NULL, &status);
-    s_assert_error (reply, -32602, "requestState is not valid");
+    sb_assert_rpc_error (reply, -32602, "requestState is not valid");
     json_decref (reply);
     free (sampling);
 }
@@ -387,7 +377,7 @@ test_capabilities (void **state)
 
     reply = s_call ("test_missing_capability", "{}", NULL, NULL, &status);
     assert_int_equal (status, 400);
-    s_assert_error (reply, -32021, NULL);
+    sb_assert_rpc_error (reply, -32021, NULL);
     assert_int_equal (json_integer_value (json_object_get (reply, "id")), 7);
     json_t *required = json_object_get (json_object_get (json_object_get (reply, "error"), "data"),
                                         "requiredCapabilities");
@@ -400,7 +390,7 @@ test_capabilities (void **state)
     reply = s_post (NULL, "tools/call", "test_missing_capability", params, "{}",
                     "{\"progressToken\":\"p2\"}", &status);
     assert_int_equal (status, 400);
-    s_assert_error (reply, -32021, NULL);
+    sb_assert_rpc_error (reply, -32021, NULL);
     json_decref (reply);
 
     reply = s_call ("test_missing_capability", "{\"sampling\":{}}", NULL, NULL, &status);
@@ -444,7 +434,7 @@ test_no_task_store (void **state)
     params = json_pack ("{s:s}", "taskId", "AAAAAAAAAAAAAAAAAAAAAA");
     reply = s_post (NULL, "tasks/get", "AAAAAAAAAAAAAAAAAAAAAA", params, TASKS_CAPS, NULL, &status);
     assert_int_equal (status, 200);
-    s_assert_error (reply, -32603, "task store is unavailable");
+    sb_assert_rpc_error (reply, -32603, "task store is unavailable");
     json_decref (reply);
 }
 

@@ -53,6 +53,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tests/sb_rpc_assert.h"
+
 #define CALL_WAIT_MS    15000       /* one HTTP request */
 #define TASK_WAIT_MS    20000       /* a task reaching the status a test waits for */
 #define EXT             "{\"extensions\":{\"io.modelcontextprotocol/tasks\":{}},\"elicitation\":{}}"
@@ -244,16 +246,11 @@ s_text (json_t *result)
                                                "text"));
 }
 
+//  Asserts error `code` (message holding `text`) and frees `reply`.
 static void
 s_assert_error (json_t *reply, int code, const char *text)
 {
-    json_t *error = json_object_get (reply, "error");
-    if (!error)
-        fail_msg ("expected error %d: %s", code, json_dumps (reply, JSON_COMPACT));
-    assert_int_equal (json_integer_value (json_object_get (error, "code")), code);
-    const char *message = json_string_value (json_object_get (error, "message"));
-    if (text && (!message || !strstr (message, text)))
-        fail_msg ("message \"%s\" lacks \"%s\"", message? message: "", text);
+    sb_assert_rpc_error (reply, code, text);
     json_decref (reply);
 }
 
