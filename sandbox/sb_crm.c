@@ -1,8 +1,14 @@
 /*  sandbox/sb_crm.c — the sandbox CRM's records: seeded at start from name
     lists with a fixed pseudo-random sequence (the same seed always gives
     the same data, so tests and benchmarks can rely on it), searched by
-    case-insensitive substring, looked up by ID through a hash index. */
+    case-insensitive substring, looked up by ID through a hash index.
+
+    Records never change once added, so each keeps what a search reads made
+    once: its JSON text and its search fields in lower case. A search is
+    then a substring scan over short strings and a copy of the page's
+    texts, no JSON walked or written per request. */
 #include "sandbox/sb_crm.h"
+#include "common/sb_json.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -13,10 +19,20 @@
 
 #define SB_CRM_MAX_TITLE 200    /* task title, characters */
 #define SB_CRM_MAX_NOTES 2000   /* task notes, characters */
+#define SB_CRM_SEARCH_FIELDS 3  /* text fields a q= search looks in, at most */
+
+//  What a search reads of one record, made when the record is added.
+typedef struct {
+    char *json;                             /* the record as compact JSON */
+    size_t json_len;
+    char *search [SB_CRM_SEARCH_FIELDS];    /* search fields, lower case; NULL if absent */
+} s_entry_t;
 
 struct _sb_crm_t {
     json_t *records [SB_CRM_TYPES];     /* arrays of record objects, in ID order */
     json_t *index [SB_CRM_TYPES];       /* objects: id -> record (borrowed refs) */
+    s_entry_t *entries [SB_CRM_TYPES];  /* parallel to records */
+    size_t capacity [SB_CRM_TYPES];     /* entries allocated */
     uint64_t rng;                       /* xorshift64* state */
 };
 
@@ -85,7 +101,7 @@ static const char *s_type_nouns [] = { "account", "contact", "lead", "opportunit
 static const char *s_id_prefixes [] = { "acc", "con", "lead", "opp", "task" };
 
 //  Fields the q= search looks in, per type.
-static const char *const s_search_fields [SB_CRM_TYPES][4] = {
+static const char *const s_search_fields [SB_CRM_TYPES][SB_CRM_SEARCH_FIELDS + 1] = {
     { "name", "website", NULL },
     { "name", "email", "account_name", NULL },
     { "name", "email", "company", NULL },
@@ -145,19 +161,80 @@ s_slug (const char *name, char *out, size_t size)
     out [at] = 0;
 }
 
-//  Adds `record` (taken) under the next ID; returns the stored record.
+//  ASCII lower case, inline: tolower () is a call through the locale table.
+static inline int
+s_lower (int c)
+{
+    return c >= 'A' && c <= 'Z'? c + ('a' - 'A'): c;
+}
+
+static void
+s_entry_free (s_entry_t *entry)
+{
+    free (entry->json);
+    for (int f = 0; f < SB_CRM_SEARCH_FIELDS; f++)
+        free (entry->search [f]);
+}
+
+//  Fills `entry` from `record`; returns 0, or -1 (nothing held) when memory
+//  ran out.
+static int
+s_entry_make (s_entry_t *entry, sb_crm_type_t type, const json_t *record)
+{
+    size_t json_len;
+    *entry = (s_entry_t) { .json = sb_json_dump (record, &json_len) };
+    if (!entry->json)
+        return -1;
+    entry->json_len = json_len;
+    for (int f = 0; s_search_fields [type][f]; f++) {
+        const char *value = json_string_value (json_object_get (record, s_search_fields [type][f]));
+        if (!value)
+            continue;
+        entry->search [f] = strdup (value);
+        if (!entry->search [f]) {
+            s_entry_free (entry);
+            return -1;
+        }
+        for (char *p = entry->search [f]; *p; p++)
+            *p = (char) s_lower ((unsigned char) *p);
+    }
+    return 0;
+}
+
+//  Adds `record` (taken) under the next ID; returns the stored record, or
+//  NULL when memory ran out (nothing added).
 static json_t *
 s_add (sb_crm_t *self, sb_crm_type_t type, json_t *record)
 {
+    size_t count = json_array_size (self->records [type]);
+    if (count == self->capacity [type]) {
+        size_t capacity = count? count * 2: 64;
+        s_entry_t *entries = realloc (self->entries [type], capacity * sizeof *entries);
+        if (!entries) {
+            json_decref (record);
+            return NULL;
+        }
+        self->entries [type] = entries;
+        self->capacity [type] = capacity;
+    }
     char id [32];
-    snprintf (id, sizeof id, "%s_%04zu", s_id_prefixes [type],
-              json_array_size (self->records [type]) + 1);
+    snprintf (id, sizeof id, "%s_%04zu", s_id_prefixes [type], count + 1);
     //  The ID first, then the fields, as a person reading the JSON expects.
     json_t *ordered = json_pack ("{s:s}", "id", id);
-    json_object_update (ordered, record);
+    if (ordered)
+        json_object_update (ordered, record);
     json_decref (record);
+    if (!ordered || s_entry_make (&self->entries [type][count], type, ordered)) {
+        json_decref (ordered);
+        return NULL;
+    }
+    if (json_array_append (self->records [type], ordered)) {
+        s_entry_free (&self->entries [type][count]);
+        json_decref (ordered);
+        return NULL;
+    }
     json_object_set (self->index [type], id, ordered);
-    json_array_append_new (self->records [type], ordered);
+    json_decref (ordered);
     return ordered;
 }
 
@@ -328,6 +405,9 @@ sb_crm_destroy (sb_crm_t **self_p)
     if (!self)
         return;
     for (int type = 0; type < SB_CRM_TYPES; type++) {
+        for (size_t i = 0; i < json_array_size (self->records [type]); i++)
+            s_entry_free (&self->entries [type][i]);
+        free (self->entries [type]);
         json_decref (self->records [type]);
         json_decref (self->index [type]);
     }
@@ -376,79 +456,70 @@ sb_crm_get (sb_crm_t *self, sb_crm_type_t type, const char *id)
     return json_object_get (self->index [type], id);
 }
 
-//  ASCII lower case, inline: tolower () is a call through the locale table.
-static inline int
-s_lower (int c)
-{
-    return c >= 'A' && c <= 'Z'? c + ('a' - 'A'): c;
-}
-
-//  Whether `hay` contains `needle` ignoring ASCII case, as strcasestr does
-//  in the C locale; `needle` is already lower-case and not empty. The
-//  fields searched are short, so this plain scan takes half strcasestr's
-//  time on them.
-static bool
-s_contains_nocase (const char *hay, const char *needle, size_t needle_len)
-{
-    for (; *hay; hay++) {
-        if (s_lower ((unsigned char) *hay) != (unsigned char) needle [0])
-            continue;
-        size_t i = 1;
-        while (i < needle_len && hay [i] && s_lower ((unsigned char) hay [i]) == (unsigned char) needle [i])
-            i++;
-        if (i == needle_len)
-            return true;
-    }
-    return false;
-}
-
 //  `q` is query->q in lower case (NULL or "" when there is none).
 static bool
-s_matches (const json_t *record, sb_crm_type_t type, const sb_crm_query_t *query,
-           const char *q, size_t q_len)
+s_matches (sb_crm_t *self, sb_crm_type_t type, size_t at, const sb_crm_query_t *query,
+           const char *q)
 {
-    for (size_t i = 0; i < query->filter_count; i++) {
-        const char *value = json_string_value (json_object_get (record, query->filter_names [i]));
-        if (!value || strcmp (value, query->filter_values [i]))
-            return false;
+    if (query->filter_count) {
+        const json_t *record = json_array_get (self->records [type], at);
+        for (size_t i = 0; i < query->filter_count; i++) {
+            const char *value = json_string_value (json_object_get (record, query->filter_names [i]));
+            if (!value || strcmp (value, query->filter_values [i]))
+                return false;
+        }
     }
-    if (!q || q_len == 0)
+    if (!q || !*q)
         return true;
-    for (int f = 0; s_search_fields [type][f]; f++) {
-        const char *value = json_string_value (json_object_get (record, s_search_fields [type][f]));
-        if (value && s_contains_nocase (value, q, q_len))
+    const s_entry_t *entry = &self->entries [type][at];
+    for (int f = 0; f < SB_CRM_SEARCH_FIELDS; f++)
+        if (entry->search [f] && strstr (entry->search [f], q))
             return true;
-    }
     return false;
 }
 
-json_t *
+char *
 sb_crm_search (sb_crm_t *self, sb_crm_type_t type, const sb_crm_query_t *query,
-               size_t *total, bool *more)
+               size_t *len, size_t *total, bool *more)
 {
-    json_t *page = json_array ();
+    size_t room = query->limit < SB_CRM_MAX_PAGE? query->limit: SB_CRM_MAX_PAGE;
+    size_t page [SB_CRM_MAX_PAGE];      /* indexes of the page's records */
+    size_t count = 0;
+    size_t bytes = 2;                   /* "[" and "]" */
     char *q = query->q? strdup (query->q): NULL;
-    if (!page || (query->q && !q)) {
-        json_decref (page);
-        free (q);
+    if (query->q && !q)
         return NULL;
-    }
-    size_t q_len = q? strlen (q): 0;
-    for (size_t i = 0; i < q_len; i++)
-        q [i] = (char) s_lower ((unsigned char) q [i]);
-    size_t index;
-    json_t *record;
+    for (char *p = q; p && *p; p++)
+        *p = (char) s_lower ((unsigned char) *p);
     *total = 0;
-    json_array_foreach (self->records [type], index, record) {
-        if (!s_matches (record, type, query, q, q_len))
+    size_t records = json_array_size (self->records [type]);
+    for (size_t at = 0; at < records; at++) {
+        if (!s_matches (self, type, at, query, q))
             continue;
-        if (*total >= query->offset && *total < query->offset + query->limit)
-            json_array_append (page, record);
+        if (*total >= query->offset && count < room) {
+            page [count++] = at;
+            bytes += self->entries [type][at].json_len + 1;
+        }
         (*total)++;
     }
-    *more = *total > query->offset + query->limit;
     free (q);
-    return page;
+    *more = *total > query->offset + room;
+    char *text = malloc (bytes + 1);
+    if (!text)
+        return NULL;
+    size_t used = 0;
+    text [used++] = '[';
+    for (size_t i = 0; i < count; i++) {
+        const s_entry_t *entry = &self->entries [type][page [i]];
+        if (i)
+            text [used++] = ',';
+        memcpy (text + used, entry->json, entry->json_len);
+        used += entry->json_len;
+    }
+    text [used++] = ']';
+    text [used] = 0;
+    *len = used;
+    return text;
 }
 
 //  Number of UTF-8 characters in a string value.

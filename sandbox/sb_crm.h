@@ -17,6 +17,7 @@
 #define SB_CRM_TASKS_SEEDED         300
 #define SB_CRM_MAX_TASKS            20000   /* tasks held at once (seeded + created) */
 #define SB_CRM_MAX_FILTERS          4       /* exact-match filters in one search */
+#define SB_CRM_MAX_PAGE             100     /* records on one page of a search */
 
 typedef enum {
     SB_CRM_ACCOUNTS = 0,
@@ -62,11 +63,12 @@ size_t sb_crm_count (sb_crm_t *self, sb_crm_type_t type);
 /*  The record with `id`, or NULL (borrowed). */
 json_t *sb_crm_get (sb_crm_t *self, sb_crm_type_t type, const char *id);
 
-/*  A page of matches (new array; records shared by reference), the total
+/*  A page of matches (at most SB_CRM_MAX_PAGE) as the text of a JSON array
+    of records (new string, caller frees; its length in *len), the total
     number of matches, and whether more follow the page; NULL when memory
     ran out. `q` matches case-insensitively (ASCII, as in the C locale). */
-json_t *sb_crm_search (sb_crm_t *self, sb_crm_type_t type, const sb_crm_query_t *query,
-                       size_t *total, bool *more);
+char *sb_crm_search (sb_crm_t *self, sb_crm_type_t type, const sb_crm_query_t *query,
+                     size_t *len, size_t *total, bool *more);
 
 /*  Validates `input` and creates a task. Returns 0 with *task (borrowed),
     or -1 with *message a new sentence (and *status 422 for invalid input,

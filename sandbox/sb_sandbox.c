@@ -118,16 +118,23 @@ s_sandbox_of (h2o_req_t *req)
 void
 sb_sandbox_send_json (h2o_req_t *req, int status, json_t *body)
 {
-    char *text = sb_json_dump (body, NULL);
+    size_t len = 0;
+    char *text = sb_json_dump (body, &len);
     json_decref (body);
     if (!text) {
         status = 500;
         text = strdup ("{\"error\":\"internal\",\"message\":\"Could not encode the answer.\"}");
+        len = text? strlen (text): 0;
     }
+    sb_sandbox_send_text (req, status, text, len);
+}
+
+void
+sb_sandbox_send_text (h2o_req_t *req, int status, char *text, size_t len)
+{
     sb_sandbox_t *self = s_sandbox_of (req);
     if (status >= 100 && status < 600)
         self->by_status [status / 100]++;
-    size_t len = strlen (text);
     req->res.status = status;
     req->res.reason = s_reason (status);
     req->res.content_length = len;

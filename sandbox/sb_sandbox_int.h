@@ -17,6 +17,9 @@
 /*  Sends `body` (taken) as JSON with `status`. */
 void sb_sandbox_send_json (h2o_req_t *req, int status, json_t *body);
 
+/*  Sends `text` (JSON of `len` bytes, taken: freed here) with `status`. */
+void sb_sandbox_send_text (h2o_req_t *req, int status, char *text, size_t len);
+
 /*  Sends {"error": code, "message": message} with `status`. */
 void sb_sandbox_send_error (h2o_req_t *req, int status, const char *code, const char *message);
 

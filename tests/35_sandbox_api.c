@@ -107,8 +107,15 @@ test_search (void **state)
     assert_true (json_array_size (items) >= 1 && json_array_size (items) <= 5);
     size_t index;
     json_t *item;
-    json_array_foreach (items, index, item)
+    json_array_foreach (items, index, item) {
         assert_non_null (strcasestr (json_string_value (json_object_get (item, "name")), "acme"));
+        //  A page holds each record as it is stored.
+        char path [128];
+        snprintf (path, sizeof path, "/v1/accounts/%s", json_string_value (json_object_get (item, "id")));
+        json_t *record = s_call ("GET", path, s_auth, NULL, &status);
+        assert_true (json_equal (record, item));
+        json_decref (record);
+    }
     json_int_t total = json_integer_value (json_object_get (json, "total"));
     assert_true (total >= 1);
     json_decref (json);
@@ -244,15 +251,21 @@ test_create_task (void **state)
     char path [128];
     snprintf (path, sizeof path, "/v1/tasks/%s", id);
     json_decref (json);
-    json = s_call ("GET", path, s_auth, NULL, &status);
+    json_t *task = s_call ("GET", path, s_auth, NULL, &status);
     assert_int_equal (status, 200);
-    assert_string_equal (json_string_value (json_object_get (json, "title")),
+    assert_string_equal (json_string_value (json_object_get (task, "title")),
                          "Call Acme about the renewal");
-    json_decref (json);
     json = s_call ("GET", "/v1/tasks?q=renewal&account_id=acc_0001", s_auth, NULL, &status);
     assert_int_equal (status, 200);
     assert_true (json_array_size (json_object_get (json, "items")) >= 1);
     json_decref (json);
+    //  A search finds a task created after start, in any case, as stored.
+    json = s_call ("GET", "/v1/tasks?q=ACME%20About%20THE%20renewal", s_auth, NULL, &status);
+    assert_int_equal (status, 200);
+    assert_int_equal (json_integer_value (json_object_get (json, "total")), 1);
+    assert_true (json_equal (json_array_get (json_object_get (json, "items"), 0), task));
+    json_decref (json);
+    json_decref (task);
 
     s_expect_error ("POST", "/v1/tasks", s_auth_json, "{\"notes\":\"x\"}", 422, "validation_failed");
     s_expect_error ("POST", "/v1/tasks", s_auth_json, "{\"title\":\"\"}", 422, "validation_failed");
