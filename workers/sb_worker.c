@@ -56,6 +56,8 @@ struct _sb_worker_t {
     int timer;                      /* core timer id */
     zhashx_t *jobs;                 /* corr_id → sb_worker_job_t * (not owned by the hash) */
     zlistx_t *settle;               /* corr_ids of 2026-07-28 jobs with questions to settle */
+    int64_t earliest_ms;            /* no held job's deadline comes before this (a bound,
+                                       made exact by each walk of the jobs; INT64_MAX: none) */
     int64_t last_recv_ms;           /* when the broker last spoke */
     int64_t next_heartbeat_ms;      /* when we send our next heartbeat */
     int64_t reconnect_ms;           /* when to open a new session (-1: in session) */
@@ -103,6 +105,7 @@ sb_worker_new (const char *endpoint, const char *service, uint32_t credit, uint3
     if (self->settle)
         zlistx_set_destructor (self->settle, (zlistx_destructor_fn *) zstr_free);
     self->reconnect_ms = 0;
+    self->earliest_ms = INT64_MAX;
     self->backoff_ms = heartbeat_ms < 1000 ? heartbeat_ms : 1000;
     if (!self->endpoint || !self->reactor || !self->jobs || !self->settle) {
         sb_worker_destroy (&self);
@@ -373,6 +376,8 @@ s_on_job (sb_worker_t *self, sb_msg_t *msg)
     job->flags = msg->flags;
     job->attempt = msg->attempt;
     job->deadline_ms = sb_clock_mono_ms () + msg->timeout_ms;
+    if (job->deadline_ms < self->earliest_ms)
+        self->earliest_ms = job->deadline_ms;
 
     const uint8_t *data = msg->payload ? zframe_data (msg->payload) : NULL;
     size_t size = msg->payload ? zframe_size (msg->payload) : 0;
@@ -411,14 +416,23 @@ s_on_job (sb_worker_t *self, sb_msg_t *msg)
 static void
 s_expire_jobs (sb_worker_t *self, int64_t now)
 {
+    //  Called per job and per turn: walk the jobs only when one may be due
+    if (now < self->earliest_ms)
+        return;
     zlistx_t *expired = NULL;
+    self->earliest_ms = INT64_MAX;
     for (sb_worker_job_t *job = zhashx_first (self->jobs); job; job = zhashx_next (self->jobs)) {
         if (job->deadline_ms <= now) {
             if (!expired)
                 expired = zlistx_new ();
             if (expired)
                 zlistx_add_end (expired, job);
+            else
+                self->earliest_ms = now;        //  try again next turn
         }
+        else
+        if (job->deadline_ms < self->earliest_ms)
+            self->earliest_ms = job->deadline_ms;
     }
     if (!expired)
         return;
@@ -584,9 +598,8 @@ s_tick (sb_worker_t *self)
     else
     if (self->reconnect_ms >= 0 && self->reconnect_ms < due)
         due = self->reconnect_ms;
-    for (sb_worker_job_t *job = zhashx_first (self->jobs); job; job = zhashx_next (self->jobs))
-        if (job->deadline_ms < due)
-            due = job->deadline_ms;
+    if (self->earliest_ms < due)
+        due = self->earliest_ms;
     return due;
 }
 
