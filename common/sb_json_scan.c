@@ -77,6 +77,19 @@ s_hex4 (s_scan_t *s)
     return value;
 }
 
+//  Whether `c` may follow a backslash as a one-character escape. A switch,
+//  not strchr: results hold JSON as text, with an escape every few bytes.
+static inline bool
+s_simple_escape (unsigned char c)
+{
+    switch (c) {
+        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+            return true;
+        default:
+            return false;
+    }
+}
+
 //  A string, the opening quote already consumed. Sets *plain to whether it
 //  held no escapes (so its raw bytes are its value).
 static bool
@@ -129,7 +142,7 @@ s_string (s_scan_t *s, bool *plain)
             }
         }
         else
-        if (!strchr ("\"\\/bfnrt", c) || c == 0)
+        if (!s_simple_escape (c))
             return false;
     }
     return false;
