@@ -611,5 +611,10 @@ sb_crm_create_task (sb_crm_t *self, const json_t *input, json_t **task,
     json_object_set_new (record, "contact_id", contact_id ? json_incref (contact_id) : json_null ());
     json_object_set_new (record, "notes", notes ? json_incref (notes) : json_string (""));
     *task = s_add (self, SB_CRM_TASKS, record);
+    if (!*task) {
+        *status = 500;
+        *message = strdup ("The sandbox ran out of memory.");
+        return -1;
+    }
     return 0;
 }

@@ -72,7 +72,7 @@ char *sb_crm_search (sb_crm_t *self, sb_crm_type_t type, const sb_crm_query_t *q
 
 /*  Validates `input` and creates a task. Returns 0 with *task (borrowed),
     or -1 with *message a new sentence (and *status 422 for invalid input,
-    409 when the store is full). */
+    409 when the store is full, 500 when memory ran out). */
 int sb_crm_create_task (sb_crm_t *self, const json_t *input, json_t **task,
                         int *status, char **message);
 

@@ -136,8 +136,9 @@ s_create_task (sb_crm_t *crm, h2o_req_t *req)
     int status;
     char *message;
     if (sb_crm_create_task (crm, input, &task, &status, &message)) {
-        sb_sandbox_send_error (req, status, status == 422 ? "validation_failed" : "conflict",
-                               message);
+        sb_sandbox_send_error (req, status, status == 422 ? "validation_failed"
+                                          : status == 409 ? "conflict" : "internal",
+                               message? message: "The sandbox ran out of memory.");
         free (message);
     }
     else
