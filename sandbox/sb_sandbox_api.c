@@ -10,6 +10,10 @@
 #define SB_SANDBOX_DEFAULT_LIMIT 20     /* page size when limit= is absent */
 #define SB_SANDBOX_MAX_LIMIT     SB_CRM_MAX_PAGE    /* largest page: 100 */
 #define SB_SANDBOX_CURSOR_KEY    0x5EEDu    /* cursors are opaque, not offsets */
+//  What wraps a page's records, at most: {"items": (9) ,"total": (9) and
+//  20 digits, ,"limit": (9) and 20, ,"next_cursor":" (16), a cursor (31),
+//  "} (2) and the NUL: 117 bytes.
+#define SB_SANDBOX_PAGE_WRAP     128
 
 //  Parses a decimal integer within [min, max]; -1 if not one.
 static int
@@ -104,7 +108,7 @@ s_search (sb_crm_t *crm, h2o_req_t *req, sb_crm_type_t type)
     char next [32] = "";
     if (more)
         s_cursor_encode (query.offset + query.limit, next);
-    size_t size = items_len + sizeof next + 80;
+    size_t size = items_len + SB_SANDBOX_PAGE_WRAP;
     char *body = malloc (size);
     int len = body? snprintf (body, size, "{\"items\":%s,\"total\":%zu,\"limit\":%zu%s%s%s}",
                               items, total, query.limit,
