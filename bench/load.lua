@@ -1,8 +1,9 @@
--- bench/load.lua — the wrk script behind bench/load: sends one POST again and
--- again on every connection, checks each answer, and prints the summary as
--- one `key=value` line for scripts.
+-- bench/load.lua — the wrk script behind bench/load: sends one request (a
+-- POST or a GET) again and again on every connection, checks each answer,
+-- and prints the summary as one `key=value` line for scripts.
 --
--- Environment (set by bench/load): SB_LOAD_BODY (request body),
+-- Environment (set by bench/load): SB_LOAD_METHOD (POST or GET),
+-- SB_LOAD_BODY (the POST's body),
 -- SB_LOAD_HEADERS ("Name: value" lines), SB_LOAD_EXPECT (text an OK answer
 -- contains; empty: any 2xx), SB_LOAD_REJECT (text an OK answer never
 -- contains, e.g. an error result's "isError":true; empty: none),
@@ -14,8 +15,8 @@ local expect = os.getenv("SB_LOAD_EXPECT") or ""
 local reject = os.getenv("SB_LOAD_REJECT") or ""
 local threads = {}
 
-wrk.method = "POST"
-wrk.body = os.getenv("SB_LOAD_BODY") or ""
+wrk.method = os.getenv("SB_LOAD_METHOD") or "POST"
+if wrk.method == "POST" then wrk.body = os.getenv("SB_LOAD_BODY") or "" end
 for line in (os.getenv("SB_LOAD_HEADERS") or ""):gmatch("[^\n]+") do
     local name, value = line:match("^([^:]+):%s*(.*)$")
     if name then wrk.headers[name] = value end

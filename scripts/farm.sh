@@ -10,7 +10,8 @@
 #   sb_farm_call TOKEN METHOD PARAMS_JSON [ID]   one JSON-RPC call to /mcp (prints the body)
 #
 # After sb_farm_start: SB_FARM_URL (public URL), SB_FARM_MCP_URL, SB_FARM_DIR,
-# SB_FARM_BIN, SB_FARM_GATEWAY_URL (the gateway itself), SB_FARM_SANDBOX_URL;
+# SB_FARM_BIN, SB_FARM_GATEWAY_URL (the gateway itself), SB_FARM_SANDBOX_URL,
+# SB_FARM_SANDBOX_KEY (the sandbox's API key, for calling it directly);
 # logs are in FARM_DIR/logs/<name>.log, PIDs in FARM_DIR/pids.
 # Environment knobs: SB_GATEWAY_PORT (default 8080 when free, else any free
 # port; 0 means any free port), SB_LOG_LEVEL (info, or debug),
@@ -135,12 +136,13 @@ sb_farm_start () {
     fi
     s_farm_token_key "$SB_FARM_DIR/token.key"
 
-    local sandbox_port frontend_port backend_port gateway_port sandbox_key
+    local sandbox_port frontend_port backend_port gateway_port
     sandbox_port=$(sb_free_port) || return 1
     frontend_port=$(sb_free_port) || return 1
     backend_port=$(sb_free_port) || return 1
     gateway_port=$(s_farm_gateway_port) || return 1
-    sandbox_key=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+    SB_FARM_SANDBOX_KEY=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+    local sandbox_key=$SB_FARM_SANDBOX_KEY
     SB_FARM_GATEWAY_URL="http://127.0.0.1:$gateway_port"
     SB_FARM_SANDBOX_URL="http://127.0.0.1:$sandbox_port"
     SB_FARM_URL=${SB_FARM_PUBLIC_URL:-$SB_FARM_GATEWAY_URL}
