@@ -25,3 +25,10 @@ bench_cpu_report () {
         awk -v calls="$calls" -v hz="$hz" '
             calls > 0 { us = ($3 - $2) * 1e6 / hz / calls; if (us >= 0.5) printf "  %-16s %7.1f µs\n", $1, us }'
 }
+
+# The whole machine's busy clock ticks so far, all CPUs (/proc/stat: user,
+# nice, system, irq, softirq; not idle, iowait or time stolen by the host):
+# the CPU a run costs, load generator and every server included.
+bench_machine_ticks () {
+    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat
+}
