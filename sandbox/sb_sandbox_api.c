@@ -84,7 +84,7 @@ s_search (sb_crm_t *crm, h2o_req_t *req, sb_crm_type_t type)
         return;
     }
     const char *const *filters = sb_crm_type_filters (type);
-    for (size_t i = 0; filters [i] && i < SB_CRM_MAX_FILTERS; i++) {
+    for (size_t i = 0; i < SB_CRM_MAX_FILTERS && filters [i]; i++) {
         rc = sb_sandbox_query_param (req, filters [i], values [query.filter_count],
                                      SB_SANDBOX_MAX_PARAM);
         if (rc < 0) {
