@@ -181,10 +181,13 @@ s_listen (sb_gateway_t *self, const char *address)
     }
     int fd = socket (info->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int on = 1;
+    struct sockaddr_storage bound;
+    socklen_t bound_len = sizeof bound;
     if (fd < 0
     ||  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on)
     ||  bind (fd, info->ai_addr, info->ai_addrlen)
-    ||  listen (fd, SOMAXCONN)) {
+    ||  listen (fd, SOMAXCONN)
+    ||  getsockname (fd, (struct sockaddr *) &bound, &bound_len)) {
         sb_log_error ("listen_failed", "cannot listen on %s: %s", address, strerror (errno));
         if (fd >= 0)
             close (fd);
@@ -192,9 +195,6 @@ s_listen (sb_gateway_t *self, const char *address)
         return -1;
     }
     freeaddrinfo (info);
-    struct sockaddr_storage bound;
-    socklen_t bound_len = sizeof bound;
-    getsockname (fd, (struct sockaddr *) &bound, &bound_len);
     self->port = ntohs (bound.ss_family == AF_INET6
                         ? ((struct sockaddr_in6 *) &bound)->sin6_port
                         : ((struct sockaddr_in *) &bound)->sin_port);

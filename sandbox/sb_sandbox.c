@@ -603,17 +603,17 @@ s_listen (sb_sandbox_t *self, const char *address)
     }
     int fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int on = 1;
+    socklen_t len = sizeof addr;
     if (fd < 0
     ||  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on)
     ||  bind (fd, (struct sockaddr *) &addr, sizeof addr)
-    ||  listen (fd, SOMAXCONN)) {
+    ||  listen (fd, SOMAXCONN)
+    ||  getsockname (fd, (struct sockaddr *) &addr, &len)) {
         sb_log_error ("listen_failed", "cannot listen on %s: %s", address, strerror (errno));
         if (fd >= 0)
             close (fd);
         return -1;
     }
-    socklen_t len = sizeof addr;
-    getsockname (fd, (struct sockaddr *) &addr, &len);
     self->port = ntohs (addr.sin_port);
     self->listener = h2o_evloop_socket_create (self->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     self->listener->data = self;
