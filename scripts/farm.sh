@@ -142,7 +142,6 @@ sb_farm_start () {
     backend_port=$(sb_free_port) || return 1
     gateway_port=$(s_farm_gateway_port) || return 1
     SB_FARM_SANDBOX_KEY=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
-    local sandbox_key=$SB_FARM_SANDBOX_KEY
     SB_FARM_GATEWAY_URL="http://127.0.0.1:$gateway_port"
     SB_FARM_SANDBOX_URL="http://127.0.0.1:$sandbox_port"
     SB_FARM_URL=${SB_FARM_PUBLIC_URL:-$SB_FARM_GATEWAY_URL}
@@ -156,7 +155,7 @@ sb_farm_start () {
     local backend="tcp://127.0.0.1:$backend_port"
 
     sb_say "starting the farm (logs in $SB_FARM_DIR/logs)"
-    s_farm_spawn sandbox SB_SANDBOX_API_KEY="$sandbox_key" -- \
+    s_farm_spawn sandbox SB_SANDBOX_API_KEY="$SB_FARM_SANDBOX_KEY" -- \
         "$SB_FARM_BIN/sb-sandbox" --listen "127.0.0.1:$sandbox_port" --log-level "$level"
     s_farm_spawn broker -- \
         "$SB_FARM_BIN/sb-broker" --frontend "tcp://127.0.0.1:$frontend_port" \
@@ -178,7 +177,7 @@ sb_farm_start () {
         names+=(token-worker task-worker)
     fi
     for ((i = 1; i <= ${SB_FARM_API_WORKERS:-1}; i++)); do
-        s_farm_spawn "api-worker-$i" SB_SANDBOX_CRM_TOKEN="$sandbox_key" -- \
+        s_farm_spawn "api-worker-$i" SB_SANDBOX_CRM_TOKEN="$SB_FARM_SANDBOX_KEY" -- \
             "$SB_FARM_BIN/sb-worker" --role api --broker "$backend" --connectors "$connectors" \
             --connector-urls "sandbox-crm=$SB_FARM_SANDBOX_URL" --log-level "$level"
         names+=("api-worker-$i")
