@@ -1,5 +1,5 @@
 /*  bench/schema_bench.c — sb-schema-bench: how long the JSON Schema checker
-    (common/sb_schema*.c) takes on the hot path, without a farm.
+    (schema/sb_schema*.c) takes on the hot path, without a farm.
 
     Loads the connectors folder, maps a fixed sandbox-like search_accounts
     body (10 accounts, 11 fields each, as the sandbox CRM answers) through
@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/sb_connector.h"
+#include "sb_connector.h"
 
 #define S_ACCOUNTS      10          /* accounts in the mapped page */
 #define S_MAX_ROUNDS    101         /* rounds one row may run */

@@ -22,18 +22,18 @@
     dropped and counted by s_malformed, which logs at most once per
     SB_LOG_RATE_MS.
 */
-#include "broker/sb_broker.h"
+#include "sb_broker.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "broker/sb_gateways.h"
-#include "broker/sb_inflight.h"
-#include "broker/sb_queue.h"
-#include "broker/sb_registry.h"
-#include "common/sb_clock.h"
-#include "common/sb_log.h"
-#include "proto/sb_msg.h"
+#include "sb_gateways.h"
+#include "sb_inflight.h"
+#include "sb_queue.h"
+#include "sb_registry.h"
+#include "sb_clock.h"
+#include "sb_log.h"
+#include "sb_msg.h"
 
 /*  A ROUTER refuses frames larger than this by dropping the connection;
     frames up to it reach the codec, which counts the oversized ones. */

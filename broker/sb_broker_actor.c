@@ -2,7 +2,7 @@
     tests can start it in-process and talk to it: its endpoints come back on
     start, "COUNTERS" returns its counters, "STOP" drains, "$TERM" ends.
     The product's own process uses sb_broker_run directly (sb_broker_main.c). */
-#include "broker/sb_broker.h"
+#include "sb_broker.h"
 
 #include <string.h>
 

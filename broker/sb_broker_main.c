@@ -3,11 +3,11 @@
 #include <signal.h>
 #include <string.h>
 
-#include "broker/sb_broker.h"
-#include "broker/sb_queue.h"
-#include "common/sb_config.h"
-#include "common/sb_log.h"
-#include "common/sb_sched.h"
+#include "sb_broker.h"
+#include "sb_queue.h"
+#include "sb_config.h"
+#include "sb_log.h"
+#include "sb_sched.h"
 
 static const sb_option_t s_options [] = {
     { "frontend", SB_OPT_STR, "tcp://127.0.0.1:5555", 0, 0,

@@ -4,7 +4,7 @@
     Every frontend message passes through sb_gateways_touch, so the lookup
     key is built on the stack (hex of the routing id) and an allocation
     happens only for a gateway not seen before. */
-#include "broker/sb_gateways.h"
+#include "sb_gateways.h"
 
 #include <string.h>
 

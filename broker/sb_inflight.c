@@ -1,6 +1,6 @@
 /*  broker/sb_inflight.c — the table of held jobs: a hash by correlation ID
     plus a binary min-heap on due time. See sb_inflight.h. */
-#include "broker/sb_inflight.h"
+#include "sb_inflight.h"
 
 #include <string.h>
 

@@ -18,7 +18,7 @@
 
 #include <czmq.h>
 #include <stdint.h>
-#include "proto/sb_msg.h"
+#include "sb_msg.h"
 
 #define SB_MAX_IN_FLIGHT        1000000     /* most jobs the broker holds at once */
 

@@ -5,7 +5,7 @@
     tenant at its head, then moves that tenant to the tail. A tenant whose
     FIFO empties is freed, so memory follows the jobs waiting, not the
     tenants ever seen. */
-#include "broker/sb_queue.h"
+#include "sb_queue.h"
 
 #include <czmq.h>
 #include <string.h>

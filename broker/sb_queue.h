@@ -15,7 +15,7 @@
 #define SB_QUEUE_H_INCLUDED
 
 #include <stddef.h>
-#include "broker/sb_inflight.h"
+#include "sb_inflight.h"
 
 #define SB_MAX_TENANT_QUEUE     10000       /* hard cap: jobs waiting per (service, tenant) */
 #define SB_MAX_SERVICE_QUEUE    100000      /* hard cap: jobs waiting per service */

@@ -1,6 +1,6 @@
 /*  broker/sb_registry.c — workers by routing id and by service.
     See sb_registry.h. */
-#include "broker/sb_registry.h"
+#include "sb_registry.h"
 
 #include <string.h>
 

@@ -15,7 +15,7 @@
 
 #include <czmq.h>
 #include <stdint.h>
-#include "proto/sb_msg.h"
+#include "sb_msg.h"
 
 #define SB_MAX_WORKERS          4096    /* most workers registered at once */
 #define SB_HEARTBEAT_LIVENESS   3       /* missed intervals before a worker expires */

@@ -1,5 +1,5 @@
 /*  common/sb_clock.c — monotonic and wall clocks in milliseconds. */
-#include "common/sb_clock.h"
+#include "sb_clock.h"
 
 #include <time.h>
 

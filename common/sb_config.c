@@ -3,7 +3,7 @@
 
     Values are kept as text (one bounded copy per option) and converted on
     read; validation happens once in sb_config_load so readers never fail. */
-#include "common/sb_config.h"
+#include "sb_config.h"
 
 #include <assert.h>
 #include <errno.h>

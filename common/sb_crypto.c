@@ -1,7 +1,7 @@
 /*  common/sb_crypto.c — small crypto helpers over OpenSSL: random bytes,
     base64url (RFC 4648 §5), hex, HMAC-SHA256 and constant-time comparison.
     Decoders read untrusted input: every output write is bounds-checked. */
-#include "common/sb_crypto.h"
+#include "sb_crypto.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

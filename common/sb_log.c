@@ -3,7 +3,7 @@
     One line is formatted into a fixed buffer and written with one write(2),
     so lines from concurrent processes sharing a file do not interleave.
     Messages longer than SB_MAX_LOG_LINE are truncated, never grown. */
-#include "common/sb_log.h"
+#include "sb_log.h"
 
 #include <ctype.h>
 #include <stdbool.h>

@@ -1,6 +1,6 @@
 /*  common/sb_sched.c — the process's CPU scheduling policy. See sb_sched.h. */
-#include "common/sb_sched.h"
-#include "common/sb_log.h"
+#include "sb_sched.h"
+#include "sb_log.h"
 
 #include <errno.h>
 #include <sched.h>

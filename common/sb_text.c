@@ -1,5 +1,5 @@
 /*  common/sb_text.c — small text helpers (see sb_text.h). */
-#include "common/sb_text.h"
+#include "sb_text.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -8,8 +8,8 @@
 
     A heartbeat timer sends HEARTBEAT every SB_GATEWAY_HEARTBEAT_MS (and
     one at start), so the broker keeps this gateway on its broadcast list. */
-#include "gateway/sb_broker_client.h"
-#include "common/sb_log.h"
+#include "sb_broker_client.h"
+#include "sb_log.h"
 
 #include <stdlib.h>
 #include <string.h>

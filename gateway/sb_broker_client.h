@@ -31,7 +31,7 @@
 #include <czmq.h>
 #include <stdint.h>
 
-#include "proto/sb_msg.h"
+#include "sb_msg.h"
 
 #define SB_MAX_GATEWAY_INFLIGHT     10000   /* calls waiting for a reply at once */
 #define SB_BROKER_GRACE_MS          2000    /* local deadline = job timeout + this */

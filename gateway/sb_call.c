@@ -32,11 +32,11 @@
     REPLY that is an input-required result goes to the client with a new
     requestState (sb_relay.h): the answers the job used and the next round
     number, signed for this tenant, user, tool and arguments. */
-#include "gateway/sb_gateway_int.h"
-#include "common/sb_clock.h"
-#include "common/sb_crypto.h"
-#include "common/sb_log.h"
-#include "proto/sb_job.h"
+#include "sb_gateway_int.h"
+#include "sb_clock.h"
+#include "sb_crypto.h"
+#include "sb_log.h"
+#include "sb_job.h"
 
 //  The job's capability bits are the session's: one table of meanings.
 _Static_assert (SB_JOB_CAP_SAMPLING == SB_CLIENT_SAMPLING && SB_JOB_CAP_ELICITATION == SB_CLIENT_ELICITATION

@@ -6,9 +6,9 @@
     is trusted no more than any peer on the broker's frontend, so every
     session ID is verified again (signature, age, not ended) and must
     belong to the broadcast's tenant. */
-#include "gateway/sb_cluster.h"
-#include "common/sb_clock.h"
-#include "common/sb_log.h"
+#include "sb_cluster.h"
+#include "sb_clock.h"
+#include "sb_log.h"
 
 #include <assert.h>
 #include <stdio.h>

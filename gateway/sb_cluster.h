@@ -38,7 +38,7 @@
 #ifndef SB_CLUSTER_H_INCLUDED
 #define SB_CLUSTER_H_INCLUDED
 
-#include "gateway/sb_gateway_int.h"
+#include "sb_gateway_int.h"
 
 #define SB_TOPIC_SESSION_ENDED  "session_ended"     /* payload: the Mcp-Session-Id */
 #define SB_TOPIC_LOG_LEVEL      "log_level"         /* payload: "<level> <Mcp-Session-Id>" */

@@ -18,11 +18,11 @@
     to sb_notify.c; notifications/cancelled cancels a call there; a
     client's response to a worker's question ("sb:" id) is routed to the
     broker as ANSWER; logging/setLevel is kept per session. */
-#include "gateway/sb_gateway_int.h"
-#include "gateway/sb_cluster.h"
-#include "gateway/sb_mcp.h"
-#include "common/sb_clock.h"
-#include "common/sb_log.h"
+#include "sb_gateway_int.h"
+#include "sb_cluster.h"
+#include "sb_mcp.h"
+#include "sb_clock.h"
+#include "sb_log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,15 +1,15 @@
 /*  gateway/sb_gateway.c — the gateway component: options, h2o setup,
     routing and the loop. The MCP endpoint itself is in sb_endpoint.c. */
-#include "gateway/sb_gateway_int.h"
-#include "gateway/sb_cluster.h"
-#include "gateway/sb_keyfile.h"
-#include "gateway/sb_mcp.h"
-#include "common/sb_clock.h"
-#include "common/sb_connector.h"
-#include "common/sb_log.h"
-#include "common/sb_sched.h"
-#include "common/sb_token.h"
-#include "proto/sb_job.h"
+#include "sb_gateway_int.h"
+#include "sb_cluster.h"
+#include "sb_keyfile.h"
+#include "sb_mcp.h"
+#include "sb_clock.h"
+#include "sb_connector.h"
+#include "sb_log.h"
+#include "sb_sched.h"
+#include "sb_token.h"
+#include "sb_job.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

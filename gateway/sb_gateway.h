@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "common/sb_config.h"
+#include "sb_config.h"
 
 #define SB_MAX_HTTP_BODY_HARD   (4u * (1u << 20))   /* h2o refuses bodies past this itself */
 #define SB_MAX_PUBLIC_URL_LEN   512                 /* --public-url, bytes */

@@ -6,20 +6,20 @@
 #ifndef SB_GATEWAY_INT_H_INCLUDED
 #define SB_GATEWAY_INT_H_INCLUDED
 
-#include "gateway/sb_gateway.h"
-#include "gateway/sb_broker_client.h"
-#include "gateway/sb_http.h"
-#include "gateway/sb_keyfile.h"
-#include "gateway/sb_lists.h"
-#include "gateway/sb_mcp.h"
-#include "gateway/sb_origin.h"
-#include "gateway/sb_relay.h"
-#include "gateway/sb_session.h"
-#include "gateway/sb_sse.h"
-#include "gateway/sb_subs.h"
-#include "common/sb_connector.h"
-#include "common/sb_token.h"
-#include "proto/sb_job.h"
+#include "sb_gateway.h"
+#include "sb_broker_client.h"
+#include "sb_http.h"
+#include "sb_keyfile.h"
+#include "sb_lists.h"
+#include "sb_mcp.h"
+#include "sb_origin.h"
+#include "sb_relay.h"
+#include "sb_session.h"
+#include "sb_sse.h"
+#include "sb_subs.h"
+#include "sb_connector.h"
+#include "sb_token.h"
+#include "sb_job.h"
 
 #include <jansson.h>
 #include <signal.h>

@@ -1,10 +1,10 @@
 /*  gateway/sb_gateway_main.c — sb-gateway: options, logging, signals, and
     the gateway component's loop. SIGTERM/SIGINT stop it gracefully; SIGHUP
     reloads the connectors folder. */
-#include "gateway/sb_gateway.h"
-#include "common/sb_config.h"
-#include "common/sb_log.h"
-#include "common/sb_sched.h"
+#include "sb_gateway.h"
+#include "sb_config.h"
+#include "sb_log.h"
+#include "sb_sched.h"
 
 #include <czmq.h>
 #include <signal.h>

@@ -1,6 +1,6 @@
 /*  gateway/sb_http.c — h2o request/response helpers for JSON endpoints. */
-#include "gateway/sb_http.h"
-#include "common/sb_json.h"
+#include "sb_http.h"
+#include "sb_json.h"
 
 #include <jansson.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /*  gateway/sb_keyfile.c — the token key file reader. */
-#include "gateway/sb_keyfile.h"
-#include "common/sb_crypto.h"
-#include "common/sb_log.h"
-#include "common/sb_token.h"
+#include "sb_keyfile.h"
+#include "sb_crypto.h"
+#include "sb_log.h"
+#include "sb_token.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /*  gateway/sb_lists.c — which tenants see their hidden tools and prompts.
     See sb_lists.h. A hash of tenant → SB_LIST_* bits; a tenant whose bits
     fall to 0 is removed, so the table holds only those that show something. */
-#include "gateway/sb_lists.h"
-#include "common/sb_connector.h"
+#include "sb_lists.h"
+#include "sb_connector.h"
 
 #include <czmq.h>
 #include <stdint.h>

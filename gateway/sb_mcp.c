@@ -1,14 +1,14 @@
 /*  gateway/sb_mcp.c — MCP method dispatch over a parsed JSON-RPC message and
     the mapping of broker replies into tool results. Every error a person may
     see is a full sentence. */
-#include "gateway/sb_mcp.h"
-#include "common/sb_json.h"
-#include "gateway/sb_relay.h"
-#include "gateway/sb_session.h"
-#include "gateway/sb_subs.h"
-#include "common/sb_crypto.h"
-#include "common/sb_json_scan.h"
-#include "proto/sb_job.h"
+#include "sb_mcp.h"
+#include "sb_json.h"
+#include "sb_relay.h"
+#include "sb_session.h"
+#include "sb_subs.h"
+#include "sb_crypto.h"
+#include "sb_json_scan.h"
+#include "sb_job.h"
 
 #include <errno.h>
 #include <stdio.h>

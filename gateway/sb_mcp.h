@@ -14,11 +14,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "common/sb_connector.h"
-#include "gateway/sb_param_header.h"
-#include "gateway/sb_rpc.h"
-#include "gateway/sb_subs.h"
-#include "proto/sb_msg.h"
+#include "sb_connector.h"
+#include "sb_param_header.h"
+#include "sb_rpc.h"
+#include "sb_subs.h"
+#include "sb_msg.h"
 
 #define SB_MCP_PROTOCOL_LATEST      "2025-11-25"    /* answered when the client's is unknown */
 #define SB_MCP_PROTOCOL_MODERN      "2026-07-28"    /* stateless: version and capabilities in _meta */

@@ -19,12 +19,12 @@
     does, every gateway keeps every session's subscriptions: a
     resources/subscribe or unsubscribe answered here is told to the others
     (sb_cluster_subscribed, best effort), as a tenant's list changes are. */
-#include "gateway/sb_gateway_int.h"
-#include "gateway/sb_cluster.h"
-#include "gateway/sb_lists.h"
-#include "gateway/sb_rpc.h"
-#include "common/sb_clock.h"
-#include "common/sb_log.h"
+#include "sb_gateway_int.h"
+#include "sb_cluster.h"
+#include "sb_lists.h"
+#include "sb_rpc.h"
+#include "sb_clock.h"
+#include "sb_log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /*  gateway/sb_origin.c — Origin, Host and Accept checks. */
-#include "gateway/sb_origin.h"
-#include "common/sb_log.h"
+#include "sb_origin.h"
+#include "sb_log.h"
 
 #include <ctype.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
     tool's inputSchema through "properties" alone, as the annotations may
     only stand there, with the argument at the same path beside it; the
     first header that disagrees becomes the sentence of the -32020 error. */
-#include "gateway/sb_param_header.h"
+#include "sb_param_header.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common/sb_schema.h"
+#include "sb_schema.h"
 
 #define S_BASE64_PREFIX "=?base64?"     /* a Base64-encoded value starts so… */
 #define S_BASE64_SUFFIX "?="            /* …and ends so (both case-sensitive) */

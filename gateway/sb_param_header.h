@@ -18,7 +18,7 @@
 
     Pure: the HTTP layer hands in (name, value) pairs; no h2o, no sockets.
     The annotations themselves are checked when connectors load
-    (common/sb_schema.h), so a published tool is one clients keep. */
+    (schema/sb_schema.h), so a published tool is one clients keep. */
 #ifndef SB_PARAM_HEADER_H_INCLUDED
 #define SB_PARAM_HEADER_H_INCLUDED
 
@@ -26,7 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "common/sb_connector.h"
+#include "sb_connector.h"
 
 #define SB_PARAM_HEADER_PREFIX      "mcp-param-"    /* header names, compared without case */
 #define SB_MAX_PARAM_HEADERS        64              /* Mcp-Param-* headers kept from one request */

@@ -1,10 +1,10 @@
 /*  gateway/sb_relay.c — notifications, questions and answers inside a call,
     and the logging levels of sessions. */
-#include "gateway/sb_relay.h"
-#include "gateway/sb_rpc.h"
-#include "gateway/sb_session.h"
-#include "common/sb_crypto.h"
-#include "proto/sb_job.h"
+#include "sb_relay.h"
+#include "sb_rpc.h"
+#include "sb_session.h"
+#include "sb_crypto.h"
+#include "sb_job.h"
 
 #include <czmq.h>
 #include <stdio.h>

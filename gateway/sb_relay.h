@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/sb_msg.h"
+#include "sb_msg.h"
 
 #define SB_MAX_LOG_LEVELS       4096    /* sessions whose logging level a gateway keeps */
 #define SB_RELAY_ID_PREFIX      "sb:"   /* ids of the requests a worker asks */

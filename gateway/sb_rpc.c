@@ -1,8 +1,8 @@
 /*  gateway/sb_rpc.c — JSON-RPC 2.0 envelope parsing and reply building.
     Every check fails into one INVALID outcome with the standard code and a
     sentence; nothing here trusts the body's shape. */
-#include "gateway/sb_rpc.h"
-#include "common/sb_json.h"
+#include "sb_rpc.h"
+#include "sb_json.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*  gateway/sb_session.c — signed, stateless MCP session IDs and the
     bounded set of sessions ended on this gateway. */
-#include "gateway/sb_session.h"
-#include "common/sb_json.h"
+#include "sb_session.h"
+#include "sb_json.h"
 
 #include <jansson.h>
 #include <stdio.h>

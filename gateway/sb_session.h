@@ -24,8 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/sb_crypto.h"
-#include "proto/sb_msg.h"
+#include "sb_crypto.h"
+#include "sb_msg.h"
 
 #define SB_MAX_SESSION_ID_LEN    384         /* Mcp-Session-Id, bytes */
 #define SB_MAX_SESSION_AGE_S     86400       /* a session older than this is unknown (404) */

@@ -4,10 +4,10 @@
     for GET streams or by a call for POST streams) and the connection
     (s_conn_t, one HTTP response, freed when h2o disposes the request).
     Either may go first; each unhooks itself from the other. */
-#include "gateway/sb_sse.h"
-#include "common/sb_clock.h"
-#include "common/sb_crypto.h"
-#include "common/sb_log.h"
+#include "sb_sse.h"
+#include "sb_clock.h"
+#include "sb_crypto.h"
+#include "sb_log.h"
 
 #include <inttypes.h>
 #include <stdio.h>

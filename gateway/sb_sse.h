@@ -31,7 +31,7 @@
 #ifndef SB_SSE_H_INCLUDED
 #define SB_SSE_H_INCLUDED
 
-#include "gateway/sb_http.h"
+#include "sb_http.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -2,7 +2,7 @@
     session key → the session's owner, expiry and URIs (an array in the
     order subscribed, at most SB_MAX_SUBS_PER_SESSION); and the listen
     streams of 2026-07-28, a list oldest first with a hash by number. */
-#include "gateway/sb_subs.h"
+#include "sb_subs.h"
 
 #include <czmq.h>
 #include <inttypes.h>

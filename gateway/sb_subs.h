@@ -108,7 +108,7 @@ typedef struct _sb_subs_listener_t sb_subs_listener_t;
 
 /*  Adds a listen stream of `tenant` whose request had the JSON-RPC id `id`
     (its compact JSON text, e.g. "7" or "\"a\""), following the lists of
-    `lists` (SB_LIST_* bits of common/sb_connector.h) and the `count` URIs
+    `lists` (SB_LIST_* bits of connector/sb_connector.h) and the `count` URIs
     of `uris` (all copied; a URI given twice is kept once). Its stream is
     set afterwards (sb_subs_listen_set_stream). On SB_SUBS_OK sets
     *listener_p to the new listener, owned by the table; otherwise leaves

@@ -18,10 +18,10 @@
     stream's subject, and sends what tasks/get would answer as
     notifications/tasks. The store's per-subject check is what keeps
     another's task off a stream. */
-#include "gateway/sb_gateway_int.h"
-#include "gateway/sb_cluster.h"
-#include "common/sb_crypto.h"
-#include "common/sb_log.h"
+#include "sb_gateway_int.h"
+#include "sb_cluster.h"
+#include "sb_crypto.h"
+#include "sb_log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,11 +1,11 @@
 /*  gateway/sb_token_main.c — sb-token: issues a signed access token (JWT
     HS256) for a tenant and prints it on stdout. For operators, the demo and
     tests; the OAuth server issues tokens the same way. */
-#include "gateway/sb_keyfile.h"
-#include "common/sb_clock.h"
-#include "common/sb_config.h"
-#include "common/sb_log.h"
-#include "common/sb_token.h"
+#include "sb_keyfile.h"
+#include "sb_clock.h"
+#include "sb_config.h"
+#include "sb_log.h"
+#include "sb_token.h"
 
 #include <stdio.h>
 #include <stdlib.h>

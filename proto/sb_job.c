@@ -4,8 +4,8 @@
     text) and lenient about what it does not (unknown keys are skipped), so
     a newer gateway can add a field without breaking older workers.
 */
-#include "proto/sb_job.h"
-#include "proto/sb_msgpack.h"
+#include "sb_job.h"
+#include "sb_msgpack.h"
 
 #include <msgpack.h>
 #include <string.h>

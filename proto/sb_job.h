@@ -24,7 +24,7 @@
 #define SB_JOB_H_INCLUDED
 
 #include <czmq.h>
-#include "proto/sb_msg.h"
+#include "sb_msg.h"
 
 #define SB_JOB_VERSION          1
 #define SB_MAX_OP_LEN           32          /* op name, bytes */

@@ -6,8 +6,8 @@
     s_layouts below, so encoder and decoder cannot drift apart; PROTOCOL.md
     documents the same table for people.
 */
-#include "proto/sb_msg.h"
-#include "proto/sb_msgpack.h"
+#include "sb_msg.h"
+#include "sb_msgpack.h"
 
 #include <errno.h>
 #include <msgpack.h>

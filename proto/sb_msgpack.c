@@ -1,5 +1,5 @@
 /*  proto/sb_msgpack.c — allocation-free msgpack bounds walker. See the header. */
-#include "proto/sb_msgpack.h"
+#include "sb_msgpack.h"
 
 //  Reads a big-endian unsigned of `width` bytes at data[*pos].
 static int

@@ -7,8 +7,8 @@
     once: its JSON text and its search fields in lower case. A search is
     then a substring scan over short strings and a copy of the page's
     texts, no JSON walked or written per request. */
-#include "sandbox/sb_crm.h"
-#include "common/sb_json.h"
+#include "sb_crm.h"
+#include "sb_json.h"
 
 #include <ctype.h>
 #include <stdarg.h>

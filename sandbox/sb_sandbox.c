@@ -2,8 +2,8 @@
     routing, the Bearer API key, JSON responses, request statistics, and
     fault injection (delays run on h2o timers, so a delayed request never
     blocks the loop or any other request). */
-#include "sandbox/sb_sandbox_int.h"
-#include "common/sb_json.h"
+#include "sb_sandbox_int.h"
+#include "sb_json.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,7 +18,7 @@
 
 #include <openssl/crypto.h>
 
-#include "common/sb_log.h"
+#include "sb_log.h"
 
 #define SB_SANDBOX_MAX_SEGMENTS 8       /* path segments looked at */
 #define SB_SANDBOX_MAX_PATH     2048    /* request path, bytes */

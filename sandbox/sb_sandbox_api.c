@@ -1,7 +1,7 @@
 /*  sandbox/sb_sandbox_api.c — the sandbox's CRM REST API under /v1:
     search with paging, get by ID, create a task. Authentication, faults
     and routing happen before this, in sb_sandbox.c. */
-#include "sandbox/sb_sandbox_int.h"
+#include "sb_sandbox_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

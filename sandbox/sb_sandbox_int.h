@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sandbox/sb_crm.h"
-#include "sandbox/sb_sandbox.h"
+#include "sb_crm.h"
+#include "sb_sandbox.h"
 
 #define SB_SANDBOX_MAX_PARAM 512    /* one decoded query parameter value, bytes */
 

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/sb_config.h"
-#include "common/sb_log.h"
-#include "common/sb_sched.h"
-#include "sandbox/sb_sandbox.h"
+#include "sb_config.h"
+#include "sb_log.h"
+#include "sb_sched.h"
+#include "sb_sandbox.h"
 
 static volatile sig_atomic_t s_stop;
 

@@ -169,11 +169,11 @@ sb_farm_start () {
     if [[ $with_pg == 1 ]]; then
         s_farm_spawn token-worker -- \
             "$SB_FARM_BIN/sb-worker" --role token --broker "$backend" --db "$conninfo" \
-            --migrations "$SB_SOURCE_DIR/common/migrations" --connectors "$connectors" \
+            --migrations "$SB_SOURCE_DIR/db/migrations" --connectors "$connectors" \
             --log-level "$level"
         s_farm_spawn task-worker -- \
             "$SB_FARM_BIN/sb-worker" --role task --broker "$backend" --db "$conninfo" \
-            --migrations "$SB_SOURCE_DIR/common/migrations" --log-level "$level"
+            --migrations "$SB_SOURCE_DIR/db/migrations" --log-level "$level"
         names+=(token-worker task-worker)
     fi
     for ((i = 1; i <= ${SB_FARM_API_WORKERS:-1}; i++)); do

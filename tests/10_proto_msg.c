@@ -1,7 +1,7 @@
 /*  tests/10_proto_msg.c — unit tests of the envelope codec (proto/sb_msg):
     every command round-trips through encode/decode and through real
     ROUTER/DEALER sockets; every malformed shape is refused. */
-#include "proto/sb_msg.h"
+#include "sb_msg.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

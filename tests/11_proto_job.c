@@ -1,6 +1,6 @@
 /*  tests/11_proto_job.c — unit tests of the job / result payload codec. */
-#include "proto/sb_job.h"
-#include "proto/sb_msgpack.h"
+#include "sb_job.h"
+#include "sb_msgpack.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

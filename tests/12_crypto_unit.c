@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/sb_crypto.h"
+#include "sb_crypto.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

@@ -1,4 +1,4 @@
-/*  tests/13_token_unit.c — unit tests of common/sb_token: issue/verify
+/*  tests/13_token_unit.c — unit tests of gateway/sb_token: issue/verify
     round trip, expiry, signature, tampering, refused algorithms, audience,
     garbage and over-long input; the verified-token cache. */
 #include <stdarg.h>
@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/sb_crypto.h"
-#include "common/sb_token.h"
+#include "sb_crypto.h"
+#include "sb_token.h"
 
 #define NOW 1800000000
 #define AUD "http://127.0.0.1:8080/mcp"

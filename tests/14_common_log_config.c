@@ -1,9 +1,9 @@
 /*  tests/14_common_log_config.c — unit tests of logging (redaction) and
     configuration (precedence file < environment < command line, bounds). */
-#include "common/sb_config.h"
-#include "common/sb_log.h"
-#include "common/sb_clock.h"
-#include "common/sb_sched.h"
+#include "sb_config.h"
+#include "sb_log.h"
+#include "sb_clock.h"
+#include "sb_sched.h"
 
 #include <sched.h>
 #include <setjmp.h>

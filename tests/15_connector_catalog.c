@@ -1,6 +1,6 @@
 /*  tests/15_connector_catalog.c — resources, resource templates, prompts,
     completions, outputSchema and _meta in connector definitions
-    (common/sb_catalog.c): the real connectors folder, the answers, bad
+    (connector/sb_catalog.c): the real connectors folder, the answers, bad
     definitions refused with named errors, and template matching against
     hostile URIs. */
 #include <setjmp.h>
@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/sb_connector.h"
-#include "common/sb_schema.h"
+#include "sb_connector.h"
+#include "sb_schema.h"
 
 #define CONNECTORS_DIR SB_SOURCE_DIR "/connectors"
 

@@ -16,8 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/sb_connector.h"
-#include "common/sb_connector_int.h"
+#include "sb_connector.h"
+#include "sb_connector_int.h"
 
 #define CONNECTORS_DIR SB_SOURCE_DIR "/connectors"
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/sb_connector_int.h"
+#include "sb_connector_int.h"
 
 #define CONNECTORS_DIR SB_SOURCE_DIR "/connectors"
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/sb_connector_int.h"
+#include "sb_connector_int.h"
 
 #define CONNECTORS_DIR SB_SOURCE_DIR "/connectors"
 #define BASE "http://127.0.0.1:8090"

@@ -1,4 +1,4 @@
-/*  tests/16_schema_unit.c — unit tests of common/sb_schema (JSON Schema
+/*  tests/16_schema_unit.c — unit tests of schema/sb_schema (JSON Schema
     2020-12 for tool input schemas). Each keyword accepts a good value and
     refuses a bad one with a sentence that names the field by its path and
     the rule; every case runs through both sb_schema_check (patterns
@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/sb_schema.h"
+#include "sb_schema.h"
 
 //  One schema that uses the classic rules.
 static const char *s_schema_text =

@@ -1,4 +1,4 @@
-/*  tests/17_json_dump_unit.c — unit tests of sb_json_dump (common/sb_json.h):
+/*  tests/17_json_dump_unit.c — unit tests of sb_json_dump (json/sb_json.h):
     every case is also written by json_dumps (value, JSON_COMPACT |
     JSON_ENCODE_ANY) and the two must agree byte for byte, or both fail:
     scalars, reals at the edges of "%.17g", every escape and control byte,
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/sb_json.h"
+#include "sb_json.h"
 
 #define DUMP_FLAGS  (JSON_COMPACT | JSON_ENCODE_ANY)
 

@@ -1,4 +1,4 @@
-/*  tests/17_json_parse_unit.c — unit tests of sb_json_parse (common/sb_json.h)
+/*  tests/17_json_parse_unit.c — unit tests of sb_json_parse (json/sb_json.h)
     against json_loadb, which it replaces: every text is read both ways and
     the two must agree on success, on the tree (json_equal, and json_dumps
     byte for byte, so object key order too) and on the error (text, code,
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/sb_json.h"
+#include "sb_json.h"
 
 #define DUMP_FLAGS  (JSON_COMPACT | JSON_ENCODE_ANY)
 

@@ -1,4 +1,4 @@
-/*  tests/17_json_scan_unit.c — unit tests of common/sb_json_scan: RFC 8259
+/*  tests/17_json_scan_unit.c — unit tests of json/sb_json_scan: RFC 8259
     accept and refuse cases, UTF-8 and escapes, the nesting limit, the
     top-level member report, and a differential check against jansson on
     thousands of mutated texts (both must agree on valid/invalid). */
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/sb_json_scan.h"
+#include "sb_json_scan.h"
 
 static int
 s_scan (const char *text)

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "20_broker_support.h"
-#include "broker/sb_gateways.h"
+#include "sb_gateways.h"
 
 //  Sends `msg` on `sock` (asserts it was queued).
 static void

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "20_broker_support.h"
-#include "common/sb_clock.h"
-#include "common/sb_log.h"
+#include "sb_clock.h"
+#include "sb_log.h"
 
 //  A job whose deadline passes while a worker holds it: the gateway gets
 //  exactly one REPLY `timeout`; the worker's late result is dropped and

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "20_broker_support.h"
-#include "common/sb_log.h"
+#include "sb_log.h"
 
 #define S_HUGE_SIZE     (SB_MAX_PAYLOAD_SIZE + 1024)    /* past the codec's limit */
 #define S_GIANT_SIZE    (SB_MAX_PAYLOAD_SIZE * 3)       /* past the socket's limit */

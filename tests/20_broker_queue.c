@@ -9,9 +9,9 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "broker/sb_inflight.h"
-#include "broker/sb_queue.h"
-#include "broker/sb_registry.h"
+#include "sb_inflight.h"
+#include "sb_queue.h"
+#include "sb_registry.h"
 
 static sb_flight_t *
 s_add (sb_inflight_t *table, const char *corr_id, const char *tenant, int64_t deadline)

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "20_broker_support.h"
-#include "common/sb_log.h"
-#include "proto/sb_job.h"
+#include "sb_log.h"
+#include "sb_job.h"
 
 //  One gateway asks, one worker answers; the payload passes through unread
 //  in both directions, and the JOB carries tenant, flags, attempt and the

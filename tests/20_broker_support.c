@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/sb_clock.h"
+#include "sb_clock.h"
 
 #define TB_CHECK(cond, ...) do { if (!(cond)) { \
     fprintf (stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \

@@ -8,8 +8,8 @@
 #include <czmq.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include "broker/sb_broker.h"
-#include "proto/sb_msg.h"
+#include "sb_broker.h"
+#include "sb_msg.h"
 
 #define TB_WAIT_MS      3000    /* default wait for something that must happen */
 #define TB_QUIET_MS     150     /* wait that shows something does NOT happen */

@@ -23,13 +23,13 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "common/sb_connector.h"
-#include "common/sb_crypto.h"
-#include "common/sb_token.h"
-#include "proto/sb_job.h"
-#include "proto/sb_msg.h"
-#include "tests/sb_harness.h"
-#include "tests/sb_listed.h"
+#include "sb_connector.h"
+#include "sb_crypto.h"
+#include "sb_token.h"
+#include "sb_job.h"
+#include "sb_msg.h"
+#include "sb_harness.h"
+#include "sb_listed.h"
 
 #define CALL_TIMEOUT_MS     500     /* --call-timeout-ms; local deadline is +2 s */
 #define SLOW_REPLY_MS       1000    /* the fake broker's delay for "slow" */

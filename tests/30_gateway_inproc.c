@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/sb_crypto.h"
-#include "common/sb_token.h"
+#include "sb_crypto.h"
+#include "sb_token.h"
 #include "30_gateway_inproc.h"
 
 sb_gateway_t *gi_gw;

@@ -10,7 +10,7 @@
 #ifndef SB_GATEWAY_INPROC_H_INCLUDED
 #define SB_GATEWAY_INPROC_H_INCLUDED
 
-#include "gateway/sb_gateway.h"
+#include "sb_gateway.h"
 
 #include <jansson.h>
 #include <pthread.h>

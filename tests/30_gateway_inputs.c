@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/sb_crypto.h"
-#include "gateway/sb_mcp.h"
-#include "gateway/sb_relay.h"
-#include "gateway/sb_session.h"
-#include "proto/sb_job.h"
+#include "sb_crypto.h"
+#include "sb_mcp.h"
+#include "sb_relay.h"
+#include "sb_session.h"
+#include "sb_job.h"
 
 static sb_connectors_t *s_connectors;
 static const uint8_t s_key [SB_HMAC_SHA256_LEN] = { 1, 2, 3, 4 };

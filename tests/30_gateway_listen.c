@@ -44,15 +44,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/sb_clock.h"
-#include "common/sb_config.h"
-#include "common/sb_crypto.h"
-#include "common/sb_log.h"
-#include "common/sb_token.h"
-#include "gateway/sb_cluster.h"
-#include "gateway/sb_gateway_int.h"
-#include "gateway/sb_lists.h"
-#include "tests/sb_harness.h"
+#include "sb_clock.h"
+#include "sb_config.h"
+#include "sb_crypto.h"
+#include "sb_log.h"
+#include "sb_token.h"
+#include "sb_cluster.h"
+#include "sb_gateway_int.h"
+#include "sb_lists.h"
+#include "sb_harness.h"
 #include "30_gateway_inproc.h"
 
 

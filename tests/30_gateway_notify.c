@@ -36,14 +36,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/sb_config.h"
-#include "common/sb_crypto.h"
-#include "common/sb_log.h"
-#include "common/sb_token.h"
-#include "gateway/sb_gateway_int.h"
-#include "proto/sb_job.h"
-#include "proto/sb_msg.h"
-#include "tests/sb_harness.h"
+#include "sb_config.h"
+#include "sb_crypto.h"
+#include "sb_log.h"
+#include "sb_token.h"
+#include "sb_gateway_int.h"
+#include "sb_job.h"
+#include "sb_msg.h"
+#include "sb_harness.h"
 #include "30_gateway_inproc.h"
 
 

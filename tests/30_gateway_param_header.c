@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/sb_param_header.h"
+#include "sb_param_header.h"
 
 //  The scenario's kind of tool, plus a nested property and a number.
 static const char *s_schema_text =

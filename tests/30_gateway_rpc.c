@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/sb_mcp.h"
-#include "gateway/sb_rpc.h"
-#include "proto/sb_job.h"
-#include "tests/sb_listed.h"
+#include "sb_mcp.h"
+#include "sb_rpc.h"
+#include "sb_job.h"
+#include "sb_listed.h"
 
 static sb_connectors_t *s_connectors;
 

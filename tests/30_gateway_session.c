@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/sb_origin.h"
-#include "gateway/sb_session.h"
+#include "sb_origin.h"
+#include "sb_session.h"
 
 #define NOW 1750000000
 

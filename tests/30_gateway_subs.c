@@ -16,10 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/sb_connector.h"
-#include "gateway/sb_mcp.h"
-#include "gateway/sb_session.h"
-#include "gateway/sb_subs.h"
+#include "sb_connector.h"
+#include "sb_mcp.h"
+#include "sb_session.h"
+#include "sb_subs.h"
 #include "30_gateway_inproc.h"
 
 #define NOW     1750000000

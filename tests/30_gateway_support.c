@@ -17,11 +17,11 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "common/sb_crypto.h"
-#include "common/sb_token.h"
-#include "proto/sb_job.h"
-#include "proto/sb_msg.h"
-#include "tests/sb_harness.h"
+#include "sb_crypto.h"
+#include "sb_token.h"
+#include "sb_job.h"
+#include "sb_msg.h"
+#include "sb_harness.h"
 
 #define MAX_ANSWERS     32      /* ANSWERs the fake broker remembers */
 #define MAX_WAITING     8       /* jobs waiting for an ANSWER */

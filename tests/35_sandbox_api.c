@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/sb_connector.h"
-#include "tests/sb_harness.h"
+#include "sb_connector.h"
+#include "sb_harness.h"
 
 #define API_KEY "test-key-35"
 #define TIMEOUT_MS 10000

@@ -3,7 +3,7 @@
     is abandoned at once, the broker gets RESULT `cancelled` long before the
     upstream would have answered, and the worker keeps serving. */
 #include "38_workers_fake.h"
-#include "tests/sb_harness.h"
+#include "sb_harness.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

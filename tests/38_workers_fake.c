@@ -2,7 +2,7 @@
     integration tests (see 38_workers_fake.h). Test code: simple, blocking
     where the test thread can afford it, always with a deadline. */
 #include "38_workers_fake.h"
-#include "tests/sb_harness.h"
+#include "sb_harness.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -15,8 +15,8 @@
 
 #include <czmq.h>
 #include <stdbool.h>
-#include "proto/sb_msg.h"
-#include "proto/sb_job.h"
+#include "sb_msg.h"
+#include "sb_job.h"
 
 //  ---------------------------------------------------------------------
 //  Fake broker

@@ -31,7 +31,7 @@
 #include <cmocka.h>
 
 #include "38_workers_fake.h"
-#include "tests/sb_harness.h"
+#include "sb_harness.h"
 
 #define WAIT_MS     5000
 #define ALL_CAPS    (SB_JOB_CAP_SAMPLING | SB_JOB_CAP_ELICITATION | SB_JOB_CAP_ROOTS)

@@ -11,9 +11,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "common/sb_clock.h"
-#include "workers/sb_reactor.h"
-#include "workers/sb_worker.h"
+#include "sb_clock.h"
+#include "sb_reactor.h"
+#include "sb_worker.h"
 
 #include <jansson.h>
 #include <string.h>

@@ -11,7 +11,7 @@
     is an event there (connectors_reloaded, with the number of calls still
     on the old set), so the test waits on it, never on time. */
 #include "38_workers_fake.h"
-#include "tests/sb_harness.h"
+#include "sb_harness.h"
 
 #include <fcntl.h>
 #include <jansson.h>

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "38_workers_fake.h"
-#include "tests/sb_harness.h"
+#include "sb_harness.h"
 
 #define HEARTBEAT_MS    200
 #define WAIT_MS         5000
@@ -95,7 +95,7 @@ test_token_ping_db (void **state)
     char *conninfo = sb_harness_pg_conninfo ();
     assert_non_null (conninfo);
     char migrations [512];
-    snprintf (migrations, sizeof migrations, "--migrations=%s/common/migrations", SB_SOURCE_DIR);
+    snprintf (migrations, sizeof migrations, "--migrations=%s/db/migrations", SB_SOURCE_DIR);
     char db [1024];
     snprintf (db, sizeof db, "--db=%s", conninfo);
     free (conninfo);

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "38_workers_fake.h"
-#include "tests/sb_harness.h"
+#include "sb_harness.h"
 
 #define CREDIT          8
 #define WAIT_MS         5000

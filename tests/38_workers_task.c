@@ -30,7 +30,7 @@
 #include <cmocka.h>
 
 #include "38_workers_fake.h"
-#include "tests/sb_harness.h"
+#include "sb_harness.h"
 
 #define HEARTBEAT_MS    200
 #define WAIT_MS         10000       /* a RESULT, at most */
@@ -103,7 +103,7 @@ s_start (s_worker_t *w)
     char heartbeat [16], db [1024], migrations [512];
     snprintf (heartbeat, sizeof heartbeat, "%d", HEARTBEAT_MS);
     snprintf (db, sizeof db, "--db=%s", s_conninfo);
-    snprintf (migrations, sizeof migrations, "--migrations=%s/common/migrations", SB_SOURCE_DIR);
+    snprintf (migrations, sizeof migrations, "--migrations=%s/db/migrations", SB_SOURCE_DIR);
     const char *argv [] = {
         sb_harness_bin ("sb-worker"), "--role", "task", "--broker", w->broker->endpoint,
         "--credit", "8", "--heartbeat-ms", heartbeat, db, migrations, NULL

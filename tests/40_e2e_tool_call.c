@@ -3,10 +3,10 @@
     broker → api worker → sandbox CRM → back. The token and webhook workers
     answer a ping through the real broker (the token worker through the
     real PostgreSQL). */
-#include "proto/sb_job.h"
-#include "proto/sb_msg.h"
-#include "tests/sb_farm.h"
-#include "tests/sb_harness.h"
+#include "sb_job.h"
+#include "sb_msg.h"
+#include "sb_farm.h"
+#include "sb_harness.h"
 
 #include <dirent.h>
 #include <sched.h>

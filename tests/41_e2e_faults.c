@@ -5,10 +5,10 @@
     The sandbox's fault API makes upstream calls slow on demand, and its
     stats say how many requests it is holding back right now ("delayed_now"), so the test
     acts at the moment a job is really inside a worker — no sleeps. */
-#include "proto/sb_job.h"
-#include "proto/sb_msg.h"
-#include "tests/sb_farm.h"
-#include "tests/sb_harness.h"
+#include "sb_job.h"
+#include "sb_msg.h"
+#include "sb_farm.h"
+#include "sb_harness.h"
 
 #include <jansson.h>
 #include <setjmp.h>

@@ -3,9 +3,9 @@
     the gateway; malformed protocol frames straight at both broker sockets.
     Each gets a clear error or is dropped, no process crashes, and a normal
     tool call still works afterwards. */
-#include "proto/sb_msg.h"
-#include "tests/sb_farm.h"
-#include "tests/sb_harness.h"
+#include "sb_msg.h"
+#include "sb_farm.h"
+#include "sb_harness.h"
 
 #include <jansson.h>
 #include <setjmp.h>

@@ -20,9 +20,9 @@
         task is answered synchronously, and tasks/get gets -32603.
 
     The token worker is not started (no PostgreSQL needed). */
-#include "proto/sb_job.h"
-#include "tests/sb_farm.h"
-#include "tests/sb_harness.h"
+#include "sb_job.h"
+#include "sb_farm.h"
+#include "sb_harness.h"
 
 #include <jansson.h>
 #include <setjmp.h>
@@ -33,7 +33,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "tests/sb_rpc_assert.h"
+#include "sb_rpc_assert.h"
 
 #define CALL_WAIT_MS    15000
 

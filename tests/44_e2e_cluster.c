@@ -15,9 +15,9 @@
     sender reach each gateway in the order sent, so once a throwaway
     session ended after some news is 404 on a gateway, that gateway has
     applied the news too. The token worker is not started (no PostgreSQL). */
-#include "proto/sb_msg.h"
-#include "tests/sb_farm.h"
-#include "tests/sb_harness.h"
+#include "sb_msg.h"
+#include "sb_farm.h"
+#include "sb_harness.h"
 
 #include <curl/curl.h>
 #include <czmq.h>

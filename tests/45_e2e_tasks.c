@@ -35,8 +35,8 @@
         the task reads as failed from the other gateway.
 
     Waiting is polling with a deadline, never a bare sleep. */
-#include "tests/sb_farm.h"
-#include "tests/sb_harness.h"
+#include "sb_farm.h"
+#include "sb_harness.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -53,7 +53,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "tests/sb_rpc_assert.h"
+#include "sb_rpc_assert.h"
 
 #define CALL_WAIT_MS    15000       /* one HTTP request */
 #define TASK_WAIT_MS    20000       /* a task reaching the status a test waits for */

@@ -1,4 +1,4 @@
-/*  tests/50_db_integration.c — common/sb_db against a real PostgreSQL:
+/*  tests/50_db_integration.c — db/sb_db against a real PostgreSQL:
     migrations (twice, and four processes at once, on fresh databases),
     row-level security, the asynchronous connection (FIFO answers, errors
     through the callback, the queue limit, a query timeout, a killed
@@ -6,9 +6,9 @@
 
     Uses the ctest `postgres` fixture for most cases; the stop/start case
     runs its own private cluster through scripts/pg.sh, so it can stop it. */
-#include "common/sb_db.h"
-#include "common/sb_clock.h"
-#include "tests/sb_harness.h"
+#include "sb_db.h"
+#include "sb_clock.h"
+#include "sb_harness.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -172,7 +172,7 @@ test_migrate_twice_is_idempotent (void **state)
     PGconn *conn = sb_db_connect_blocking (conninfo, 10000, &error);
     assert_non_null (conn);
 
-    int rc = sb_db_migrate (conn, SB_SOURCE_DIR "/common/migrations", &error);
+    int rc = sb_db_migrate (conn, SB_SOURCE_DIR "/db/migrations", &error);
     if (rc)
         fail_msg ("first migrate: %s", error);
     long applied = s_scalar (conn, "SELECT count(*) FROM schema_migrations");

@@ -2,7 +2,7 @@
     free ports, spawning with extra environment, exit statuses through
     alive/stop/kill, SIGTERM escalation to SIGKILL, waiting on a port, and
     the HTTP helper against a tiny HTTP server forked by this test. */
-#include "tests/sb_harness.h"
+#include "sb_harness.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

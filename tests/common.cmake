@@ -8,9 +8,9 @@ add_test(NAME 14_config_docs_current
 set_tests_properties(14_config_docs_current PROPERTIES TIMEOUT 30)
 
 # The JSON scanner the gateway splices worker results with (against jansson too).
-sb_add_test(17_json_scan_unit SOURCES 17_json_scan_unit.c LIBS sb_common PkgConfig::JANSSON PkgConfig::CMOCKA)
+sb_add_test(17_json_scan_unit SOURCES 17_json_scan_unit.c LIBS sb_json PkgConfig::JANSSON PkgConfig::CMOCKA)
 sb_add_fuzz(fuzz_json_scan SOURCE fuzz/fuzz_json_scan.c CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/json_scan
-            LIBS sb_common PkgConfig::JANSSON)
+            LIBS sb_json PkgConfig::JANSSON)
 
 # The call path's JSON reader and writer, against jansson's.
 sb_add_test(17_json_parse_unit SOURCES 17_json_parse_unit.c LIBS sb_json PkgConfig::CMOCKA)

@@ -1,5 +1,5 @@
 # tests/connector.cmake — connector definitions, input schemas, templates,
-# result mapping (common/sb_connector.c, sb_schema.c, sb_template.c,
+# result mapping (connector/sb_connector.c, sb_schema.c, sb_template.c,
 # sb_mapping.c) and the template fuzz target, whose seed corpus every ctest
 # run replays.
 set(SB_CONNECTOR_TEST_LIBS sb_connector PkgConfig::CMOCKA PkgConfig::JANSSON)

@@ -1,19 +1,19 @@
 # tests/gateway.cmake — crypto and token unit tests, the gateway's JSON-RPC
 # unit tests, its HTTP integration test and the JSON-RPC fuzz-corpus replay.
 sb_add_test(12_crypto_unit SOURCES 12_crypto_unit.c LIBS sb_common PkgConfig::CMOCKA)
-sb_add_test(13_token_unit SOURCES 13_token_unit.c LIBS sb_token PkgConfig::CMOCKA)
+sb_add_test(13_token_unit SOURCES 13_token_unit.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
 sb_add_test(30_gateway_rpc SOURCES 30_gateway_rpc.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
 sb_add_test(30_gateway_session SOURCES 30_gateway_session.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
 sb_add_test(30_gateway_param_header SOURCES 30_gateway_param_header.c
             LIBS sb_gateway_lib PkgConfig::CMOCKA)
 sb_add_test(30_gateway_http SOURCES 30_gateway_http.c
-            LIBS sb_harness sb_proto sb_token sb_connector PkgConfig::CURL PkgConfig::CZMQ
+            LIBS sb_harness sb_proto sb_gateway_lib sb_connector PkgConfig::CURL PkgConfig::CZMQ
                  PkgConfig::CMOCKA PkgConfig::JANSSON
             TIMEOUT 120)
 add_dependencies(30_gateway_http sb-gateway)
 find_package(Threads REQUIRED)
 sb_add_test(30_gateway_calls SOURCES 30_gateway_calls.c 30_gateway_support.c
-            LIBS sb_harness sb_proto sb_token PkgConfig::CURL PkgConfig::CZMQ PkgConfig::CMOCKA
+            LIBS sb_harness sb_proto sb_gateway_lib PkgConfig::CURL PkgConfig::CZMQ PkgConfig::CMOCKA
                  PkgConfig::JANSSON Threads::Threads
             TIMEOUT 120)
 add_dependencies(30_gateway_calls sb-gateway)
@@ -22,7 +22,7 @@ add_dependencies(30_gateway_calls sb-gateway)
 sb_add_fuzz(fuzz_jsonrpc SOURCE fuzz/fuzz_jsonrpc.c CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/jsonrpc
             LIBS sb_gateway_lib)
 sb_add_test(30_gateway_modern SOURCES 30_gateway_modern.c 30_gateway_support.c
-            LIBS sb_harness sb_proto sb_token PkgConfig::CURL PkgConfig::CZMQ PkgConfig::CMOCKA
+            LIBS sb_harness sb_proto sb_gateway_lib PkgConfig::CURL PkgConfig::CZMQ PkgConfig::CMOCKA
                  PkgConfig::JANSSON Threads::Threads
             TIMEOUT 120)
 add_dependencies(30_gateway_modern sb-gateway)

@@ -37,3 +37,27 @@ add_test(NAME 50_up_check
                  ${CMAKE_SOURCE_DIR}/scripts/up --check
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(50_up_check PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
+
+# DESIGN §6 is the build's: a forbidden include does not compile, and a
+# forbidden link fails configuration (cmake/sb_layers.cmake). Each case is
+# built on demand and must fail for the stated reason.
+foreach(case broker_includes_json:sb_broker_lib:sb_json.h
+             gateway_includes_db:sb_gateway_lib:sb_db.h
+             worker_includes_gateway:sb_workers_lib:sb_session.h)
+    string(REPLACE ":" ";" parts ${case})
+    list(GET parts 0 name)
+    list(GET parts 1 lib)
+    list(GET parts 2 header)
+    add_executable(layers_${name} EXCLUDE_FROM_ALL layers/${name}.c)
+    target_link_libraries(layers_${name} PRIVATE ${lib})
+    add_test(NAME 12_layers_include_${name}
+             COMMAND ${CMAKE_COMMAND} --build ${CMAKE_BINARY_DIR} --target layers_${name})
+    set_tests_properties(12_layers_include_${name} PROPERTIES TIMEOUT 120
+        RESOURCE_LOCK build_tree
+        PASS_REGULAR_EXPRESSION "${header}: No such file or directory")
+endforeach()
+add_test(NAME 12_layers_link
+         COMMAND ${CMAKE_COMMAND} -S ${CMAKE_SOURCE_DIR} -B ${CMAKE_BINARY_DIR}/layers-selftest
+                 -DSB_LAYERS_SELFTEST=ON)
+set_tests_properties(12_layers_link PROPERTIES TIMEOUT 120
+    PASS_REGULAR_EXPRESSION "sb-broker may not link PkgConfig::CURL")

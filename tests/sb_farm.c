@@ -1,8 +1,8 @@
 /*  tests/sb_farm.c — starts and stops a whole farm for end-to-end tests.
     See sb_farm.h. Every failure to come up fails the test at once with a
     message naming the part, rather than leaving a later check to time out. */
-#include "tests/sb_farm.h"
-#include "tests/sb_harness.h"
+#include "sb_farm.h"
+#include "sb_harness.h"
 
 #include <assert.h>
 #include <jansson.h>

@@ -5,7 +5,7 @@
 
     Children get PR_SET_PDEATHSIG (SIGKILL), so a test that crashes or
     times out does not leave processes behind holding ports. */
-#include "tests/sb_harness.h"
+#include "sb_harness.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -4,7 +4,7 @@
 #ifndef SB_LISTED_H_INCLUDED
 #define SB_LISTED_H_INCLUDED
 
-#include "common/sb_connector.h"
+#include "sb_connector.h"
 
 //  The `k`-th tool tools/list shows, or NULL.
 static inline const sb_tool_t *

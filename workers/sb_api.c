@@ -17,13 +17,13 @@
 
     Every mapped result of a tool with an outputSchema is checked against
     it; a mismatch is answered as an isError result, never passed on. */
-#include "workers/sb_api.h"
-#include "common/sb_json.h"
-#include "workers/sb_fixture.h"
-#include "common/sb_clock.h"
-#include "common/sb_connector.h"
-#include "common/sb_log.h"
-#include "common/sb_text.h"
+#include "sb_api.h"
+#include "sb_json.h"
+#include "sb_fixture.h"
+#include "sb_clock.h"
+#include "sb_connector.h"
+#include "sb_log.h"
+#include "sb_text.h"
 
 #include <curl/curl.h>
 #include <jansson.h>

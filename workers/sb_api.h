@@ -15,7 +15,7 @@
 #ifndef SB_API_H_INCLUDED
 #define SB_API_H_INCLUDED
 
-#include "workers/sb_worker.h"
+#include "sb_worker.h"
 
 #define SB_API_MAX_ATTEMPTS     4           /* tries per upstream request */
 #define SB_API_BACKOFF_BASE_MS  100         /* first retry waits about this */

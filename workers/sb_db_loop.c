@@ -9,9 +9,9 @@
     back. While the job waits, the context is in `waits` (for the guard
     timer) and in the job's data slot (for abandon); detaching clears both
     and leaves the context for the callback to free. */
-#include "workers/sb_db_loop.h"
-#include "common/sb_clock.h"
-#include "common/sb_log.h"
+#include "sb_db_loop.h"
+#include "sb_clock.h"
+#include "sb_log.h"
 
 #include <assert.h>
 #include <czmq.h>

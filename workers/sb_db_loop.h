@@ -1,5 +1,5 @@
 /*  workers/sb_db_loop.h — an asynchronous PostgreSQL connection
-    (common/sb_db.h) on a worker's reactor, and the jobs that wait on it.
+    (db/sb_db.h) on a worker's reactor, and the jobs that wait on it.
     The token and task roles each own one.
 
     The loop watches sb_db's socket for what libpq wants and keeps a timer
@@ -19,9 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/sb_db.h"
-#include "workers/sb_reactor.h"
-#include "workers/sb_worker.h"
+#include "sb_db.h"
+#include "sb_reactor.h"
+#include "sb_worker.h"
 
 typedef struct _sb_db_loop_t sb_db_loop_t;
 

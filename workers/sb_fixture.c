@@ -16,10 +16,10 @@
     belong to the task) or, like test_tool_with_task, ask first and promote
     once every answer was an acceptance, then answer from a timer. Every
     timer belongs to its s_run_t, so abandoning the job releases it. */
-#include "workers/sb_fixture.h"
-#include "common/sb_clock.h"
-#include "common/sb_log.h"
-#include "common/sb_text.h"
+#include "sb_fixture.h"
+#include "sb_clock.h"
+#include "sb_log.h"
+#include "sb_text.h"
 
 #include <czmq.h>
 #include <stdarg.h>

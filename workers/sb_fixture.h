@@ -34,7 +34,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "workers/sb_worker.h"
+#include "sb_worker.h"
 
 #define SB_FIXTURE_STEP_MS  50      /* gap between a fixture's notifications */
 #define SB_FIXTURE_FAIL_MS  1000    /* failing_job's run before its error result */

@@ -2,8 +2,8 @@
     See sb_reactor.h for the contract. The registration table is small and
     searched linearly: a worker watches one socket plus about one fd per
     upstream connection it holds open, which is bounded by its credit. */
-#include "workers/sb_reactor.h"
-#include "common/sb_clock.h"
+#include "sb_reactor.h"
+#include "sb_clock.h"
 
 #include <assert.h>
 #include <czmq.h>

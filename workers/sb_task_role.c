@@ -11,12 +11,12 @@
     (workers/sb_db_loop.h), and a job the database does not answer in time
     is ended before its deadline by the loop's guard timer; the query's
     late answer then finds no job. */
-#include "workers/sb_task_role.h"
-#include "common/sb_clock.h"
-#include "common/sb_db.h"
-#include "common/sb_json.h"
-#include "common/sb_log.h"
-#include "workers/sb_db_loop.h"
+#include "sb_task_role.h"
+#include "sb_clock.h"
+#include "sb_db.h"
+#include "sb_json.h"
+#include "sb_log.h"
+#include "sb_db_loop.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -1,6 +1,6 @@
 /*  workers/sb_task_role.h — the task role (service "task"): the task store
     of the MCP Tasks extension (SEP-2663). Tasks live in PostgreSQL, table
-    `tasks` (common/migrations/003_tasks.sql), written only by this role, so
+    `tasks` (db/migrations/003_tasks.sql), written only by this role, so
     any gateway can answer tasks/get, tasks/update and tasks/cancel for any
     task by sending a job here. The tenant is always the JOB's tenant; a
     task of another tenant or (get, update, cancel) another subject is "not
@@ -47,7 +47,7 @@
 #ifndef SB_TASK_ROLE_H_INCLUDED
 #define SB_TASK_ROLE_H_INCLUDED
 
-#include "workers/sb_worker.h"
+#include "sb_worker.h"
 
 #define SB_TASK_CONNECT_TIMEOUT_MS  10000       /* start-up connect, at most */
 #define SB_TASK_PING_DB_MS          1000        /* a ping waits this long for the database */

@@ -4,11 +4,11 @@
     (workers/sb_db_loop.h). A ping that the database does not answer in
     time is answered "unavailable" by the loop's guard timer; the query's
     late answer then finds no job. */
-#include "workers/sb_token_role.h"
-#include "common/sb_clock.h"
-#include "common/sb_db.h"
-#include "common/sb_log.h"
-#include "workers/sb_db_loop.h"
+#include "sb_token_role.h"
+#include "sb_clock.h"
+#include "sb_db.h"
+#include "sb_log.h"
+#include "sb_db_loop.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
 #ifndef SB_TOKEN_ROLE_H_INCLUDED
 #define SB_TOKEN_ROLE_H_INCLUDED
 
-#include "workers/sb_worker.h"
+#include "sb_worker.h"
 
 #define SB_TOKEN_CONNECT_TIMEOUT_MS 10000   /* start-up connect, at most */
 #define SB_TOKEN_PING_DB_MS         1000    /* a ping waits this long for the database */

@@ -1,6 +1,6 @@
 /*  workers/sb_webhook_role.c — the webhook role (see sb_webhook_role.h).
     Stateless for now: every job is answered during start. */
-#include "workers/sb_webhook_role.h"
+#include "sb_webhook_role.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -4,7 +4,7 @@
 #ifndef SB_WEBHOOK_ROLE_H_INCLUDED
 #define SB_WEBHOOK_ROLE_H_INCLUDED
 
-#include "workers/sb_worker.h"
+#include "sb_worker.h"
 
 /*  The callbacks to pass to sb_worker_set_role (state may be NULL). */
 extern const sb_worker_role_t sb_webhook_role;

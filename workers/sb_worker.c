@@ -2,9 +2,9 @@
     liveness, reconnect with backoff), job table with deadlines, graceful
     drain. See sb_worker.h. The role does the work; this file only moves
     jobs in and results out. */
-#include "workers/sb_worker.h"
-#include "common/sb_clock.h"
-#include "common/sb_log.h"
+#include "sb_worker.h"
+#include "sb_clock.h"
+#include "sb_log.h"
 
 #include <assert.h>
 #include <czmq.h>

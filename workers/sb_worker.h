@@ -24,9 +24,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "proto/sb_msg.h"
-#include "proto/sb_job.h"
-#include "workers/sb_reactor.h"
+#include "sb_msg.h"
+#include "sb_job.h"
+#include "sb_reactor.h"
 
 #define SB_WORKER_LIVENESS          3       /* missed broker intervals before reconnect */
 #define SB_WORKER_MAX_BACKOFF_MS    5000    /* longest wait between reconnects */

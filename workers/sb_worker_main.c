@@ -8,14 +8,14 @@
     role's connectors folder (sb_api_reload); the other roles load none and
     only log it. The handler sets a flag and writes a byte to a pipe the
     loop watches, so the loop does the reload. */
-#include "common/sb_config.h"
-#include "common/sb_log.h"
-#include "common/sb_sched.h"
-#include "workers/sb_api.h"
-#include "workers/sb_task_role.h"
-#include "workers/sb_token_role.h"
-#include "workers/sb_webhook_role.h"
-#include "workers/sb_worker.h"
+#include "sb_config.h"
+#include "sb_log.h"
+#include "sb_sched.h"
+#include "sb_api.h"
+#include "sb_task_role.h"
+#include "sb_token_role.h"
+#include "sb_webhook_role.h"
+#include "sb_worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +28,7 @@
 #define SB_DEFAULT_CONNECTORS_DIR "connectors"
 #endif
 #ifndef SB_DEFAULT_MIGRATIONS_DIR
-#define SB_DEFAULT_MIGRATIONS_DIR "common/migrations"
+#define SB_DEFAULT_MIGRATIONS_DIR "db/migrations"
 #endif
 
 static const sb_option_t s_options [] = {

@@ -1,4 +1,4 @@
-/*  tests/fuzz/fuzz_json_parse.c — differential fuzz target for common/sb_json
+/*  tests/fuzz/fuzz_json_parse.c — differential fuzz target for json/sb_json
     (sb_json_parse and sb_json_dump) against jansson, whose reader and writer
     they replace on the call path. For any input and each flag set the two
     readers must agree: both refuse it with the same error (text, line,
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/sb_json.h"
+#include "sb_json.h"
 
 #define CHECK(cond) do { if (!(cond)) { \
     fprintf (stderr, "fuzz_json_parse: invariant failed: %s (line %d)\n", #cond, __LINE__); \

@@ -1,5 +1,5 @@
 /*  tests/fuzz/fuzz_json_scan.c — differential fuzz target for
-    common/sb_json_scan against jansson, the parser the rest of switchboard
+    json/sb_json_scan against jansson, the parser the rest of switchboard
     trusts: for any input, both must agree on whether it is one valid JSON
     value (jansson's refusals of numbers it cannot store excepted: those
     are a storage limit, not a syntax rule), and when the scan reports the
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/sb_json_scan.h"
+#include "sb_json_scan.h"
 
 #define CHECK(cond) do { if (!(cond)) { \
     fprintf (stderr, "fuzz_json_scan: invariant failed: %s (line %d)\n", #cond, __LINE__); \

@@ -20,11 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/sb_mcp.h"
-#include "gateway/sb_relay.h"
-#include "gateway/sb_rpc.h"
-#include "gateway/sb_session.h"
-#include "proto/sb_job.h"
+#include "sb_mcp.h"
+#include "sb_relay.h"
+#include "sb_rpc.h"
+#include "sb_session.h"
+#include "sb_job.h"
 
 #define CHECK(cond) do { if (!(cond)) { \
     fprintf (stderr, "fuzz_jsonrpc: invariant failed: %s (line %d)\n", #cond, __LINE__); \

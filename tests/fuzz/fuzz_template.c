@@ -1,5 +1,5 @@
 /*  tests/fuzz/fuzz_template.c — fuzz target for connector templates
-    (common/sb_template.c).
+    (connector/sb_template.c).
 
     Input is either
       - a JSON object {"path": "...", "query": {...}, "body": ..., "args": {...}}
@@ -13,7 +13,7 @@
 
     With -DSB_FUZZ=ON (clang) it is a libFuzzer target; otherwise
     tests/fuzz/sb_fuzz_replay.c replays its corpus on every ctest run. */
-#include "common/sb_connector_int.h"
+#include "sb_connector_int.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,12 +1,12 @@
-/*  common/sb_token.c — the gateway's signed access tokens (JWT, HS256).
+/*  gateway/sb_token.c — the gateway's signed access tokens (JWT, HS256).
 
     A token is base64url(header) "." base64url(claims) "." base64url(HMAC).
     Verification order matters: size limit, shape, header (alg must be
     exactly HS256), then the signature in constant time, and only then the
     claims are parsed, so unsigned JSON never gets further than the header. */
-#include "common/sb_token.h"
-#include "common/sb_crypto.h"
-#include "common/sb_json.h"
+#include "sb_token.h"
+#include "sb_crypto.h"
+#include "sb_json.h"
 
 #include <jansson.h>
 #include <stdbool.h>

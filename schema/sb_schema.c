@@ -1,4 +1,4 @@
-/*  common/sb_schema.c — call-time checks: do a tools/call's arguments
+/*  schema/sb_schema.c — call-time checks: do a tools/call's arguments
     satisfy the tool's inputSchema (JSON Schema 2020-12, the keywords
     listed in sb_schema.h)? Walks schema and value together, keeping the
     trail of members and items to the field being checked, so that the
@@ -18,7 +18,7 @@
     value's nesting (SB_MAX_SCHEMA_DEPTH) and each regular expression
     match (sb_schema_format.c). Load-time validation is in
     sb_schema_load.c; formats and regexes in sb_schema_format.c. */
-#include "common/sb_schema_int.h"
+#include "sb_schema_int.h"
 
 #include <assert.h>
 #include <math.h>

@@ -1,4 +1,4 @@
-/*  common/sb_db.h — PostgreSQL access: start-up connection and migrations
+/*  db/sb_db.h — PostgreSQL access: start-up connection and migrations
     (blocking, before any loop runs) and an asynchronous connection for use
     inside event loops (libpq non-blocking API; never blocks).
 

@@ -1,7 +1,7 @@
--- common/migrations/001_init.sql — the first schema: tenants, their
+-- db/migrations/001_init.sql — the first schema: tenants, their
 -- upstream connections, and the audit log.
 --
--- Migrations are applied by sb_db_migrate (common/sb_db.c) in order, each
+-- Migrations are applied by sb_db_migrate (db/sb_db.c) in order, each
 -- in its own transaction, recorded in schema_migrations; so files hold no
 -- BEGIN/COMMIT and are never edited once released — add a new number.
 --

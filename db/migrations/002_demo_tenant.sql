@@ -1,4 +1,4 @@
--- common/migrations/002_demo_tenant.sql — the `demo` tenant that `scripts/up`
+-- db/migrations/002_demo_tenant.sql — the `demo` tenant that `scripts/up`
 -- mints a token for, connected to the sandbox CRM (its API key comes from
 -- the worker's environment, so the connection row holds no secret).
 INSERT INTO tenants (id, name, plan)

@@ -1,4 +1,4 @@
-/*  common/sb_connector.c — loads and validates connector definitions
+/*  connector/sb_connector.c — loads and validates connector definitions
     (the .json files in connectors/, format in connectors/README.md), answers the
     gateway's questions about tools, and checks call arguments against a
     tool's input schema (the schema rules themselves are in sb_schema.c).
@@ -7,8 +7,8 @@
     names no schema property or a duplicate tool name stops the load with
     an error naming the file and the problem, so a typo in a definition is
     found at start-up rather than in front of a user. */
-#include "common/sb_connector_int.h"
-#include "common/sb_schema.h"
+#include "sb_connector_int.h"
+#include "sb_schema.h"
 
 #include <ctype.h>
 #include <dirent.h>

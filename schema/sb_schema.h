@@ -1,4 +1,4 @@
-/*  common/sb_schema.h — JSON Schema 2020-12 for tool input schemas: the
+/*  schema/sb_schema.h — JSON Schema 2020-12 for tool input schemas: the
     gateway checks every tools/call's arguments against the tool's
     inputSchema before any job is sent.
 

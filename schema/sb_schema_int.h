@@ -1,4 +1,4 @@
-/*  common/sb_schema_int.h — what the three parts of sb_schema share:
+/*  schema/sb_schema_int.h — what the three parts of sb_schema share:
     sb_schema.c (call-time checks), sb_schema_load.c (load-time
     validation) and sb_schema_format.c (formats, regular expressions,
     $ref resolution, text helpers). Not for use outside them. */
@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/sb_schema.h"
-#include "common/sb_text.h"
+#include "sb_schema.h"
+#include "sb_text.h"
 
 #define SB_MAX_SCHEMA_EVAL_DEPTH 128    /* subschemas open at once in one check ($ref, allOf…) */
 #define SB_MAX_EQUAL_DEPTH       256    /* nesting compared by enum, const, uniqueItems */

@@ -1,4 +1,4 @@
--- common/migrations/003_tasks.sql — the task store of the MCP Tasks
+-- db/migrations/003_tasks.sql — the task store of the MCP Tasks
 -- extension (SEP-2663): one row per task, written only by the `task`
 -- worker role (workers/sb_task_role.c), which reaches it only through the
 -- functions below — each op one statement, so the role's shared

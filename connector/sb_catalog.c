@@ -1,4 +1,4 @@
-/*  common/sb_catalog.c — the MCP resources, resource templates, prompts
+/*  connector/sb_catalog.c — the MCP resources, resource templates, prompts
     and completions that connector definitions declare next to their tools
     (format in connectors/README.md), and the tool accessors that go with
     them (outputSchema, _meta, builtin fixtures).
@@ -13,7 +13,7 @@
     it stood in the URI (still percent-encoded, so it holds no quote, angle
     bracket or backslash), a "json" content template gets it decoded and
     escaped by jansson as a JSON string. */
-#include "common/sb_connector_int.h"
+#include "sb_connector_int.h"
 
 #include <ctype.h>
 #include <errno.h>

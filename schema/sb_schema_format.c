@@ -1,8 +1,8 @@
-/*  common/sb_schema_format.c — the parts of sb_schema that look inside
+/*  schema/sb_schema_format.c — the parts of sb_schema that look inside
     strings: the formats (email, date, date-time per RFC 3339, uri per RFC
     3986), regular expressions through PCRE2 with match limits, local $ref
     resolution, readable field paths and quoted values for messages. */
-#include "common/sb_schema_int.h"
+#include "sb_schema_int.h"
 
 #include <arpa/inet.h>
 #include <math.h>

@@ -1,4 +1,4 @@
-/*  common/sb_template.c — renders a tool's upstream request from its
+/*  connector/sb_template.c — renders a tool's upstream request from its
     template and the call's arguments.
 
     The whole point of this file is that arguments can never change the
@@ -10,7 +10,7 @@
         parameter whose argument is absent or null is dropped;
       - a JSON body value is inserted as a JSON value, never spliced as text.
     Numbers and booleans render canonically ("20", "1.5", "true"). */
-#include "common/sb_connector_int.h"
+#include "sb_connector_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>

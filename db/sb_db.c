@@ -1,4 +1,4 @@
-/*  common/sb_db.c — PostgreSQL access layer: a blocking start-up connection,
+/*  db/sb_db.c — PostgreSQL access layer: a blocking start-up connection,
     numbered migrations under an advisory lock, and an asynchronous
     connection (libpq non-blocking API) that event loops drive through
     sb_db_fd / sb_db_wants / sb_db_timeout_ms / sb_db_process.
@@ -22,9 +22,9 @@
 
     sb_db_wants returns poll(2) bits (POLLIN = 1, POLLOUT = 4); zmq_poll
     users translate POLLOUT to ZMQ_POLLOUT (2). */
-#include "common/sb_db.h"
-#include "common/sb_clock.h"
-#include "common/sb_log.h"
+#include "sb_db.h"
+#include "sb_clock.h"
+#include "sb_log.h"
 
 #include <assert.h>
 #include <dirent.h>

@@ -1,4 +1,4 @@
-/*  common/sb_json_int.h — what the JSON scanner, reader and writer share:
+/*  json/sb_json_int.h — what the JSON scanner, reader and writer share:
     the UTF-8 rule jansson applies, \u escapes' hex digits, and the eight-
     bytes-at-a-time test that lets each of them skip the plain part of a
     string. Internal to common/. */

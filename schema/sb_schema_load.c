@@ -1,4 +1,4 @@
-/*  common/sb_schema_load.c — load-time checks of a tool's inputSchema:
+/*  schema/sb_schema_load.c — load-time checks of a tool's inputSchema:
     is it a JSON Schema that sb_schema.c can enforce? Every keyword it
     enforces must have the right JSON type, every subschema must be a
     schema, every pattern must compile, every $anchor must be a plain name
@@ -19,7 +19,7 @@
     a node (sb_schema_node_t): its keywords looked up, its $ref resolved,
     its pattern's code found, so that a check asks the schema nothing by
     name. */
-#include "common/sb_schema_int.h"
+#include "sb_schema_int.h"
 
 #include <stdarg.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/*  common/sb_mapping.c — turns an upstream HTTP response into an MCP
+/*  connector/sb_mapping.c — turns an upstream HTTP response into an MCP
     CallToolResult.
 
     Success gives a short text for the model to read ("Found 3 accounts:
@@ -9,8 +9,8 @@
     Failure gives isError with one sentence a person understands and a
     machine-readable _meta {error_type, upstream_status, retry_after}. The
     text stays short on purpose: ChatGPT reads all of it on every call. */
-#include "common/sb_connector_int.h"
-#include "common/sb_json.h"
+#include "sb_connector_int.h"
+#include "sb_json.h"
 
 #include <ctype.h>
 #include <stdarg.h>

@@ -1,11 +1,11 @@
-/*  common/sb_json_scan.c — a validating JSON scanner that builds nothing.
+/*  json/sb_json_scan.c — a validating JSON scanner that builds nothing.
     One pass over the text with an explicit stack of open containers (no
     recursion, so hostile nesting costs a bounded array). The grammar is
     RFC 8259's; strings must be UTF-8 without overlongs, surrogates or
     code points past U+10FFFF, and \u escapes must pair surrogates, as
     jansson (what the rest of switchboard parses with) requires. */
-#include "common/sb_json_scan.h"
-#include "common/sb_json_int.h"
+#include "sb_json_scan.h"
+#include "sb_json_int.h"
 
 #include <stdbool.h>
 #include <stdint.h>

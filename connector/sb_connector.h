@@ -1,4 +1,4 @@
-/*  common/sb_connector.h — declarative connector definitions (the .json files in connectors/).
+/*  connector/sb_connector.h — declarative connector definitions (the .json files in connectors/).
 
     A connector is data, not C: its base URL, auth scheme, limits and tools
     (name, description, input schema, annotations, request template, result

@@ -1,4 +1,4 @@
-/*  common/sb_json_scan.h — checks that a text is one well-formed JSON value
+/*  json/sb_json_scan.h — checks that a text is one well-formed JSON value
     without building it. The gateway forwards a worker's CallToolResult as
     it came (spliced into the JSON-RPC reply) instead of parsing it into a
     tree and printing it again; this scan is what keeps that safe: the reply

@@ -1,4 +1,4 @@
-/*  common/sb_token.h — the gateway's signed access tokens (JWT, HS256).
+/*  gateway/sb_token.h — the gateway's signed access tokens (JWT, HS256).
 
     The gateway validates a bearer token without any database: the token is
     a JWT signed with HMAC-SHA256 under the gateway's token key. Claims:
@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/sb_msg.h"
+#include "sb_msg.h"
 
 #define SB_MAX_TOKEN_LEN        4096    /* longest bearer token accepted, bytes */
 #define SB_MIN_TOKEN_KEY_LEN    32      /* shortest signing key, bytes */

@@ -1,4 +1,4 @@
-/*  common/sb_json_parse.c — JSON text to a jansson tree in one pass.
+/*  json/sb_json_parse.c — JSON text to a jansson tree in one pass.
     json_loadb reads through a callback per byte, keeps every token's text
     in a buffer and converts it afterwards; here the lexer works on the
     buffer itself: strings without escapes are found eight bytes at a time
@@ -27,8 +27,8 @@
     Attaching early builds the same tree: a key's position in its object is
     fixed when the key is first inserted, and a later duplicate replaces the
     value in place, whether inserted before or after its value is filled. */
-#include "common/sb_json.h"
-#include "common/sb_json_int.h"
+#include "sb_json.h"
+#include "sb_json_int.h"
 
 #include <errno.h>
 #include <float.h>

@@ -1,4 +1,4 @@
-/*  common/sb_connector_int.h — private to sb_connector.c, sb_catalog.c,
+/*  connector/sb_connector_int.h — private to sb_connector.c, sb_catalog.c,
     sb_template.c and sb_mapping.c: the parsed shape of a connector
     definition, the definition-checking helpers they share, and the template
     helpers that tests and the template fuzz target reach directly.
@@ -8,9 +8,9 @@
 #ifndef SB_CONNECTOR_INT_H_INCLUDED
 #define SB_CONNECTOR_INT_H_INCLUDED
 
-#include "common/sb_connector.h"
-#include "common/sb_text.h"
-#include "common/sb_schema.h"
+#include "sb_connector.h"
+#include "sb_text.h"
+#include "sb_schema.h"
 
 #include <stdatomic.h>
 

@@ -1,4 +1,4 @@
-/*  common/sb_json_dump.c — a jansson tree to compact JSON text in one pass.
+/*  json/sb_json_dump.c — a jansson tree to compact JSON text in one pass.
     json_dumps writes through a callback per token and validates strings one
     code point at a time; here the text goes into one growable buffer,
     strings are copied 8 bytes at a time up to the next byte that needs an
@@ -23,8 +23,8 @@
     Containers are walked with an explicit stack, so nesting costs heap, not
     C stack. Cycles are only looked for past SB_JSON_MAX_DEPTH, where a tree
     from a parser never goes and where every cycle eventually leads. */
-#include "common/sb_json.h"
-#include "common/sb_json_int.h"
+#include "sb_json.h"
+#include "sb_json_int.h"
 
 #include <locale.h>
 #include <math.h>

@@ -1,4 +1,4 @@
-/*  common/sb_json.h — JSON text to jansson trees and back, on the call path.
+/*  json/sb_json.h — JSON text to jansson trees and back, on the call path.
     jansson (what switchboard builds and inspects JSON with) reads and writes
     text slowly: its reader costs about 16 ns a byte and its writer about
     6, most of it in per-character stream calls, not in building the tree.
