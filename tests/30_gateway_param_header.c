@@ -271,7 +271,7 @@ test_fixture_tool (void **state)
 {
     (void) state;
     char *error = NULL;
-    sb_connectors_t *connectors = sb_connectors_load (SB_SOURCE_DIR "/connectors", &error);
+    sb_connectors_t *connectors = sb_connectors_load (SB_TEST_CONNECTORS, &error);
     if (!connectors)
         fail_msg ("connectors: %s", error ? error : "?");
     json_t *params = s_json ("{\"name\":\"test_param_headers\",\"arguments\":{\"region\":\"Hello\","

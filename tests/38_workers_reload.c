@@ -193,7 +193,7 @@ s_setup (void **state)
     char urls [128];
     snprintf (urls, sizeof urls, "sandbox-crm=%s", fake_upstream_url (s_up));
     const char *argv [] = {
-        sb_harness_bin ("sb-worker"), "--role", "api", "--broker", s_broker->endpoint,
+        sb_harness_bin ("sb-worker-fixtures"), "--role", "api", "--broker", s_broker->endpoint,
         "--credit", "4", "--heartbeat-ms", "500", "--connectors", s_dir,
         "--connector-urls", urls, NULL
     };
