@@ -3,7 +3,8 @@
     mirror). Each rule accepts a matching header and refuses a bad one with
     the sentence the -32020 error carries; the cases of the conformance
     suite's http-custom-header-server-validation scenario are here too, as
-    is the fixture tool of connectors/conformance-schema.json. No sockets. */
+    is the fixture tool of tests/fixtures/connectors/conformance-schema.json.
+    No sockets. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,9 +1,9 @@
 /*  tests/38_workers_api.c — the api worker as a real process (the test
     worker sb-worker-fixtures --role api: the product's sb-worker with the
-    conformance fixtures as builtin tools) between a fake broker (ROUTER + the real codec) and a fake
-    upstream HTTP server that serves the sandbox-crm connector's account
-    endpoints (tests/38_workers_fake.c): registration and heartbeats, tool
-    calls, many calls held at once, deadlines, retries, size caps, bad jobs,
+    conformance fixtures as builtin tools) between a fake broker (ROUTER +
+    the real codec) and a fake upstream HTTP server that serves the
+    sandbox-crm connector's account endpoints (tests/38_workers_fake.c):
+    registration and heartbeats, tool calls, many calls held at once, deadlines, retries, size caps, bad jobs,
     confirmation of a tool that asks first (the ASK answered as a client
     would: accept, decline, cancel, an error), results checked against the
     tool's outputSchema, broker restarts and a graceful drain on SIGTERM;
@@ -323,8 +323,9 @@ s_restart_broker (bool disconnect_unknown)
     json_decref (result);
 }
 
-//  Builtin fixtures (connectors/conformance.json, workers/sb_fixture.c): the
-//  worker answers them itself, with the content the conformance suite expects.
+//  Builtin fixtures (tests/fixtures/connectors/conformance.json,
+//  tests/fixtures/sb_fixture.c): the worker answers them itself, with the
+//  content the conformance suite expects.
 static void
 test_builtin_fixtures (void **state)
 {
