@@ -653,14 +653,65 @@ out:
 //  --------------------------------------------------------------------------
 //  The set
 
+//  The file name of a path (after its last '/').
+static const char *
+s_base_name (const char *path)
+{
+    const char *slash = strrchr (path, '/');
+    return slash ? slash + 1 : path;
+}
+
+//  Orders paths by file name, whatever their folder; then by folder.
 static int
 s_compare_names (const void *a, const void *b)
 {
-    return strcmp (*(char *const *) a, *(char *const *) b);
+    const char *left = *(char *const *) a, *right = *(char *const *) b;
+    int order = strcmp (s_base_name (left), s_base_name (right));
+    return order ? order : strcmp (left, right);
+}
+
+//  Adds the path of every *.json file in folder `dir` (`len` bytes) to
+//  `paths`. Returns 0, or -1 with *error a new sentence.
+static int
+s_list_folder (const char *dir, size_t len, char **paths, size_t *count, char **error)
+{
+    char *folder = strndup (dir, len);
+    DIR *handle = folder ? opendir (folder) : NULL;
+    int rc = -1;
+    if (!folder) {
+        *error = sb_strfmt ("%s: out of memory", dir);
+        goto out;
+    }
+    if (!handle) {
+        *error = sb_strfmt ("%s: cannot open connectors directory: %s", folder, strerror (errno));
+        goto out;
+    }
+    struct dirent *entry;
+    while ((entry = readdir (handle))) {
+        size_t name_len = strlen (entry->d_name);
+        if (name_len < 6 || entry->d_name [0] == '.' || strcmp (entry->d_name + name_len - 5, ".json"))
+            continue;
+        if (*count == SB_MAX_CONNECTORS) {
+            *error = sb_strfmt ("%s: more than %d connector files", folder, SB_MAX_CONNECTORS);
+            goto out;
+        }
+        paths [*count] = sb_strfmt ("%s/%s", folder, entry->d_name);
+        if (!paths [*count]) {
+            *error = sb_strfmt ("%s: out of memory", folder);
+            goto out;
+        }
+        (*count)++;
+    }
+    rc = 0;
+out:
+    if (handle)
+        closedir (handle);
+    free (folder);
+    return rc;
 }
 
 sb_connectors_t *
-sb_connectors_load (const char *dir, char **error)
+sb_connectors_load (const char *dirs, char **error)
 {
     *error = NULL;
     sb_connectors_t *self = calloc (1, sizeof *self);
@@ -668,31 +719,33 @@ sb_connectors_load (const char *dir, char **error)
         atomic_init (&self->refs, 1);
     char **names = calloc (SB_MAX_CONNECTORS + 1, sizeof (char *));
     size_t name_count = 0;
-    DIR *handle = NULL;
     if (!self || !names) {
-        *error = sb_strfmt ("%s: out of memory", dir);
+        *error = sb_strfmt ("%s: out of memory", dirs);
         goto fail;
     }
-    handle = opendir (dir);
-    if (!handle) {
-        *error = sb_strfmt ("%s: cannot open connectors directory: %s", dir, strerror (errno));
+    //  One or more folders, separated by ':' (PATH-like).
+    size_t folders = 1;
+    for (const char *colon = strchr (dirs, ':'); colon; colon = strchr (colon + 1, ':'))
+        folders++;
+    if (folders > SB_MAX_CONNECTOR_DIRS) {
+        *error = sb_strfmt ("%s: more than %d folders in the list", dirs, SB_MAX_CONNECTOR_DIRS);
         goto fail;
     }
-    struct dirent *entry;
-    while ((entry = readdir (handle))) {
-        size_t len = strlen (entry->d_name);
-        if (len < 6 || entry->d_name [0] == '.' || strcmp (entry->d_name + len - 5, ".json"))
-            continue;
-        if (name_count == SB_MAX_CONNECTORS) {
-            *error = sb_strfmt ("%s: more than %d connector files", dir, SB_MAX_CONNECTORS);
+    for (const char *dir = dirs; ; ) {
+        size_t len = strcspn (dir, ":");
+        if (len == 0) {
+            *error = sb_strfmt ("%s: an empty folder name in the list (folders are separated "
+                                "by ':')", dirs);
             goto fail;
         }
-        names [name_count++] = strdup (entry->d_name);
+        if (s_list_folder (dir, len, names, &name_count, error))
+            goto fail;
+        if (dir [len] == 0)
+            break;
+        dir += len + 1;
     }
-    closedir (handle);
-    handle = NULL;
     if (name_count == 0) {
-        *error = sb_strfmt ("%s: no connector definitions (*.json)", dir);
+        *error = sb_strfmt ("%s: no connector definitions (*.json)", dirs);
         goto fail;
     }
     qsort (names, name_count, sizeof (char *), s_compare_names);
@@ -702,17 +755,14 @@ sb_connectors_load (const char *dir, char **error)
         goto fail;
 
     for (size_t i = 0; i < name_count; i++) {
-        char *path = sb_strfmt ("%s/%s", dir, names [i]);
-        sb_connector_t *connector = path ? s_connector_load (path, error) : NULL;
-        if (!connector) {
-            free (path);
+        const char *path = names [i];
+        sb_connector_t *connector = s_connector_load (path, error);
+        if (!connector)
             goto fail;
-        }
         self->connectors [self->count++] = connector;
         if (sb_connectors_find (self, connector->name) != connector) {
             *error = sb_strfmt ("%s: connector name \"%s\" is already used by another file",
                                 path, connector->name);
-            free (path);
             goto fail;
         }
         for (size_t t = 0; t < connector->tool_count; t++) {
@@ -721,17 +771,14 @@ sb_connectors_load (const char *dir, char **error)
             if (twin) {
                 *error = sb_strfmt ("%s: tool name \"%s\" is already used (in %s)",
                                     path, tool->name, twin->connector->file);
-                free (path);
                 goto fail;
             }
             if (self->tool_count == SB_MAX_TOOLS) {
                 *error = sb_strfmt ("%s: more than %d tools in all", path, SB_MAX_TOOLS);
-                free (path);
                 goto fail;
             }
             self->tools [self->tool_count++] = tool;
         }
-        free (path);
     }
     if (sb_catalog_check_set (self, error))
         goto fail;
@@ -741,14 +788,12 @@ sb_connectors_load (const char *dir, char **error)
     return self;
 
 fail:
-    if (handle)
-        closedir (handle);
     for (size_t i = 0; names && i < name_count; i++)
         free (names [i]);
     free (names);
     sb_connectors_destroy (&self);
     if (!*error)
-        *error = sb_strfmt ("%s: out of memory", dir);
+        *error = sb_strfmt ("%s: out of memory", dirs);
     return NULL;
 }
 

@@ -19,6 +19,7 @@
 
 #define SB_MAX_CONNECTOR_FILE   (1u << 20)  /* one definition file, bytes */
 #define SB_MAX_CONNECTORS       256         /* connectors loaded at once */
+#define SB_MAX_CONNECTOR_DIRS   16          /* folders in one connectors list */
 #define SB_MAX_TOOLS            4096        /* tools over all connectors */
 #define SB_MAX_URL_LEN          8192        /* rendered upstream URL, bytes */
 #define SB_MAX_UPSTREAM_BODY    (1u << 20)  /* rendered request body, bytes */
@@ -27,10 +28,14 @@ typedef struct _sb_connectors_t sb_connectors_t;   /* every loaded connector */
 typedef struct _sb_connector_t sb_connector_t;     /* one connector (owned by the set) */
 typedef struct _sb_tool_t sb_tool_t;               /* one tool (owned by its connector) */
 
-/*  Loads every *.json file in `dir`, sorted by name. Returns the set, or NULL
-    with *error set to a new string naming the file and the problem
-    (caller frees). Tool names must be unique across connectors. */
-sb_connectors_t *sb_connectors_load (const char *dir, char **error);
+/*  Loads every *.json file in `dirs`: one folder, or up to
+    SB_MAX_CONNECTOR_DIRS of them separated by ':' (PATH-like, e.g. the
+    product's connectors/ plus a test's fixtures), all sorted together by
+    file name. Returns the set, or NULL with *error set to a new string
+    naming the file (or folder) and the problem (caller frees). Connector
+    and tool names must be unique across all of them; a "file" a connector
+    reads is relative to that connector's own folder. */
+sb_connectors_t *sb_connectors_load (const char *dirs, char **error);
 
 /*  Releases the caller's reference to the set and nulls the caller's
     pointer; the set is freed with its last reference. Idempotent. A set
@@ -102,9 +107,12 @@ const char *sb_tool_title (const sb_tool_t *self);      /* its title, else its n
 const sb_connector_t *sb_tool_connector (const sb_tool_t *self);
 bool sb_tool_retry_safe (const sb_tool_t *self);    /* read-only/idempotent */
 
-/*  The fixture a builtin tool runs ("request": {"builtin": "<fixture>"}),
-    or NULL for an HTTP tool (borrowed). The api worker runs fixtures itself
-    (workers/sb_fixture.c) instead of calling an upstream. */
+/*  The builtin a builtin tool runs ("request": {"builtin": "<name>"}), or
+    NULL for an HTTP tool (borrowed). The gateway runs its own two (below);
+    an api worker runs the others itself, instead of calling an upstream,
+    when it was built with them (the product sb-worker has none; the test
+    worker sb-worker-fixtures has the conformance fixtures,
+    tests/fixtures/sb_fixture.c). */
 const char *sb_tool_builtin (const sb_tool_t *self);
 
 /*  Builtins the gateway runs itself, never a worker: they show the caller's

@@ -41,7 +41,7 @@ const sb_option_t sb_gateway_options [] = {
     { "token-key-file", SB_OPT_STR, NULL, 0, 0, "SB_TOKEN_KEY_FILE",
       "file holding the HS256 token key as 64+ hex digits" },
     { "connectors", SB_OPT_STR, SB_DEFAULT_CONNECTORS_DIR, 0, 0, "SB_CONNECTORS_DIR",
-      "directory of connector definitions (*.json)" },
+      "directory of connector definitions (*.json), or directories separated by ':'" },
     { "public-url", SB_OPT_STR, "http://127.0.0.1:8080", 0, 0, "SB_PUBLIC_URL",
       "URL clients reach this gateway at; token audience is <public-url>/mcp" },
     { "call-timeout-ms", SB_OPT_INT, "30000", 100, SB_MAX_TIMEOUT_MS, "SB_CALL_TIMEOUT_MS",

@@ -4,12 +4,14 @@
     clients are told with notifications/tools/list_changed and
     prompts/list_changed (gateway/sb_notify.c).
 
-    The conformance connector's two list-change tools
-    (test_trigger_tool_change, test_trigger_prompt_change) are what shows
-    and hides them today; the table is per gateway, kept the same on every
-    gateway by the broker's BROADCAST (topic SB_TOPIC_LISTS_CHANGED), best
-    effort as log levels are. Nothing is stored: a gateway that starts (or
-    restarts) shows every tenant no hidden entry until it hears a change.
+    The conformance fixtures' two list-change tools
+    (tests/fixtures/connectors/conformance.json: test_trigger_tool_change,
+    test_trigger_prompt_change) are what shows and hides them today (no
+    product connector has one; proto/PROTOCOL.md, "Broadcasts"); the
+    table is per gateway, kept the same on every gateway by the broker's
+    BROADCAST (topic SB_TOPIC_LISTS_CHANGED), best effort as log levels
+    are. Nothing is stored: a gateway that starts (or restarts) shows
+    every tenant no hidden entry until it hears a change.
 
     Bounded: at most SB_MAX_LISTS_TENANTS tenants show anything; showing
     for one more is refused (SB_LISTS_FULL), never an eviction. Hiding

@@ -12,6 +12,7 @@ SB_DEPS=(
     postgresql
     docker-compose      # only to validate docker/docker-compose.yml in the tests
     wrk                 # the benchmarks' load generator (bench/load)
+    jq                  # scripts/up --check compares tools/list with the CRM's tools
     curl ca-certificates
 )
 

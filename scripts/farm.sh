@@ -19,7 +19,9 @@
 # SB_FARM_FSYNC (PostgreSQL fsync, default on), SB_FARM_PG=0 (no PostgreSQL
 # and no token or task worker), SB_FARM_PUBLIC_URL (the URL clients use when a proxy
 # stands in front; default the gateway's), SB_FARM_API_WORKERS (default 1),
-# SB_FARM_CONNECTORS (default <source>/connectors), SB_FARM_GATEWAY_ARGS
+# SB_FARM_CONNECTORS (default <source>/connectors; folders separated by ':'),
+# SB_FARM_API_WORKER (the api workers' program in BUILD_DIR/bin, default
+# sb-worker; the test farms give sb-worker-fixtures), SB_FARM_GATEWAY_ARGS
 # (more sb-gateway options, as words), GLIBC_TUNABLES (default
 # SB_FARM_MALLOC_TUNABLES below).
 
@@ -178,7 +180,7 @@ sb_farm_start () {
     fi
     for ((i = 1; i <= ${SB_FARM_API_WORKERS:-1}; i++)); do
         s_farm_spawn "api-worker-$i" SB_SANDBOX_CRM_TOKEN="$SB_FARM_SANDBOX_KEY" -- \
-            "$SB_FARM_BIN/sb-worker" --role api --broker "$backend" --connectors "$connectors" \
+            "$SB_FARM_BIN/${SB_FARM_API_WORKER:-sb-worker}" --role api --broker "$backend" --connectors "$connectors" \
             --connector-urls "sandbox-crm=$SB_FARM_SANDBOX_URL" --log-level "$level"
         names+=("api-worker-$i")
     done

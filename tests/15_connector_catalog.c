@@ -17,7 +17,7 @@
 #include "sb_connector.h"
 #include "sb_schema.h"
 
-#define CONNECTORS_DIR SB_SOURCE_DIR "/connectors"
+#define CONNECTORS_DIR SB_TEST_CONNECTORS
 
 static char s_dir [256];
 

@@ -14,12 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sb_connector.h"
 #include "sb_connector_int.h"
 
-#define CONNECTORS_DIR SB_SOURCE_DIR "/connectors"
+#define CONNECTORS_DIR SB_TEST_CONNECTORS
 
 //  A minimal valid connector, as a format string with one %s where a tool's
 //  extra members (or an override) go.
@@ -620,6 +621,100 @@ test_task_support (void **state)
     s_clean_dir ();
 }
 
+//  --connectors takes one folder or several separated by ':': the product's
+//  folder alone has the CRM and no builtin tool; with the fixtures' folder
+//  the files sort together by name; names stay unique across folders; a
+//  bad list is refused with a sentence.
+static void
+test_folder_list (void **state)
+{
+    char *error = NULL;
+    sb_connectors_t *product = sb_connectors_load (SB_SOURCE_DIR "/connectors", &error);
+    if (!product)
+        fail_msg ("load failed: %s", error);
+    size_t product_tools = sb_connectors_tool_count (product);
+    assert_true (product_tools >= 8);
+    for (size_t i = 0; i < product_tools; i++) {
+        const sb_tool_t *tool = sb_connectors_tool_at (product, i);
+        assert_string_equal (sb_connector_name (sb_tool_connector (tool)), "sandbox-crm");
+        assert_null (sb_tool_builtin (tool));
+    }
+    sb_connectors_t *fixtures = sb_connectors_load (SB_SOURCE_DIR "/tests/fixtures/connectors", &error);
+    if (!fixtures)
+        fail_msg ("load failed: %s", error);
+    sb_connectors_t *both = sb_connectors_load (SB_TEST_CONNECTORS, &error);
+    if (!both)
+        fail_msg ("load failed: %s", error);
+    assert_int_equal (sb_connectors_tool_count (both),
+                      product_tools + sb_connectors_tool_count (fixtures));
+    //  conformance-schema.json, conformance.json, then sandbox-crm.json.
+    assert_string_equal (sb_tool_name (sb_connectors_tool_at (both, 0)), "test_param_headers");
+    assert_string_equal (sb_tool_name (sb_connectors_tool_at (both, sb_connectors_tool_count (both) - 1)),
+                         sb_tool_name (sb_connectors_tool_at (product, product_tools - 1)));
+    sb_connectors_destroy (&product);
+    sb_connectors_destroy (&fixtures);
+    sb_connectors_destroy (&both);
+
+    //  b.json in s_dir, a.json in s_dir/sub: a.json's tools come first.
+    s_clean_dir ();
+    char sub [300], list [640], path [512];
+    snprintf (sub, sizeof sub, "%s/sub", s_dir);
+    snprintf (path, sizeof path, "%s/a.json", sub);
+    assert_int_equal (mkdir (sub, 0700), 0);
+    char *tool = s_tool ("two"), *text = s_connector ("b", tool);
+    s_write ("b.json", text);
+    free (text);
+    free (tool);
+    tool = s_tool ("one");
+    text = s_connector ("a", tool);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fputs (text, file);
+    fclose (file);
+    free (text);
+    snprintf (list, sizeof list, "%s:%s", s_dir, sub);
+    sb_connectors_t *set = sb_connectors_load (list, &error);
+    if (!set)
+        fail_msg ("load failed: %s", error);
+    assert_int_equal (sb_connectors_tool_count (set), 2);
+    assert_string_equal (sb_tool_name (sb_connectors_tool_at (set, 0)), "one");
+    assert_string_equal (sb_tool_name (sb_connectors_tool_at (set, 1)), "two");
+    sb_connectors_destroy (&set);
+
+    //  A tool name used in both folders.
+    text = s_connector ("b", tool);
+    s_write ("b.json", text);
+    free (text);
+    free (tool);
+    assert_null (sb_connectors_load (list, &error));
+    assert_non_null (strstr (error, "tool name \"one\" is already used"));
+    free (error);
+
+    //  An empty entry, a missing folder, too many folders.
+    const char *empty [] = { ":", "%s:", ":%s", "%s::%s" };
+    for (size_t i = 0; i < sizeof empty / sizeof empty [0]; i++) {
+        snprintf (list, sizeof list, empty [i], s_dir, s_dir);
+        assert_null (sb_connectors_load (list, &error));
+        assert_non_null (strstr (error, "an empty folder name in the list"));
+        free (error);
+    }
+    snprintf (list, sizeof list, "%s:/nonexistent/fixtures", sub);
+    assert_null (sb_connectors_load (list, &error));
+    assert_non_null (strstr (error, "/nonexistent/fixtures: cannot open connectors directory"));
+    free (error);
+    char many [SB_MAX_CONNECTOR_DIRS * 4 + 8];
+    size_t used = 0;
+    for (int i = 0; i <= SB_MAX_CONNECTOR_DIRS; i++)
+        used += (size_t) snprintf (many + used, sizeof many - used, i ? ":/a" : "/a");
+    assert_null (sb_connectors_load (many, &error));
+    assert_non_null (strstr (error, "folders in the list"));
+    free (error);
+
+    unlink (path);
+    rmdir (sub);
+    s_clean_dir ();
+}
+
 int
 main (void)
 {
@@ -633,6 +728,7 @@ main (void)
         cmocka_unit_test (test_call_policy),
         cmocka_unit_test (test_task_support),
         cmocka_unit_test (test_hidden),
+        cmocka_unit_test (test_folder_list),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     s_clean_dir ();

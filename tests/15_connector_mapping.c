@@ -13,7 +13,7 @@
 
 #include "sb_connector_int.h"
 
-#define CONNECTORS_DIR SB_SOURCE_DIR "/connectors"
+#define CONNECTORS_DIR SB_TEST_CONNECTORS
 
 static sb_connectors_t *s_set;
 

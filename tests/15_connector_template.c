@@ -14,7 +14,7 @@
 
 #include "sb_connector_int.h"
 
-#define CONNECTORS_DIR SB_SOURCE_DIR "/connectors"
+#define CONNECTORS_DIR SB_TEST_CONNECTORS
 #define BASE "http://127.0.0.1:8090"
 
 static sb_connectors_t *s_set;

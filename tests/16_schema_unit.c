@@ -610,7 +610,7 @@ test_validate (void **state)
 }
 
 //  The inputSchema of the conformance suite's json_schema_2020_12_tool
-//  (SEP-1613, SEP-2106), as connectors/conformance.json publishes it.
+//  (SEP-1613, SEP-2106), as tests/fixtures/connectors/conformance.json publishes it.
 static const char *s_contact_schema =
     "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"type\":\"object\","
     " \"$defs\":{\"address\":{\"$anchor\":\"addressDef\",\"type\":\"object\","

@@ -336,7 +336,7 @@ s_setup (void **state)
     zsys_init ();
     zsys_handler_set (NULL);
     char *error = NULL;
-    s_connectors = sb_connectors_load (SB_SOURCE_DIR "/connectors", &error);
+    s_connectors = sb_connectors_load (SB_TEST_CONNECTORS, &error);
     free (error);
     if (!s_connectors)
         return -1;
@@ -366,7 +366,7 @@ s_setup (void **state)
     snprintf (timeout, sizeof timeout, "%d", CALL_TIMEOUT_MS);
     const char *argv [] = {
         sb_harness_bin ("sb-gateway"), "--listen", listen, "--broker", broker,
-        "--token-key-file", s_key_path, "--connectors", SB_SOURCE_DIR "/connectors",
+        "--token-key-file", s_key_path, "--connectors", SB_TEST_CONNECTORS,
         "--public-url", public_url, "--call-timeout-ms", timeout, "--log-level", "info",
         "--tools-page-size", "2", "--allowed-origins", "https://allowed.example",
         "--allowed-hosts", "allowed-host.example", NULL

@@ -28,7 +28,7 @@ static int
 s_setup (void **state)
 {
     char *error = NULL;
-    s_connectors = sb_connectors_load (SB_SOURCE_DIR "/connectors", &error);
+    s_connectors = sb_connectors_load (SB_TEST_CONNECTORS, &error);
     if (!s_connectors)
         fprintf (stderr, "connectors: %s\n", error? error: "?");
     free (error);

@@ -3,7 +3,8 @@
     mirror). Each rule accepts a matching header and refuses a bad one with
     the sentence the -32020 error carries; the cases of the conformance
     suite's http-custom-header-server-validation scenario are here too, as
-    is the fixture tool of connectors/conformance-schema.json. No sockets. */
+    is the fixture tool of tests/fixtures/connectors/conformance-schema.json.
+    No sockets. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -271,7 +272,7 @@ test_fixture_tool (void **state)
 {
     (void) state;
     char *error = NULL;
-    sb_connectors_t *connectors = sb_connectors_load (SB_SOURCE_DIR "/connectors", &error);
+    sb_connectors_t *connectors = sb_connectors_load (SB_TEST_CONNECTORS, &error);
     if (!connectors)
         fail_msg ("connectors: %s", error ? error : "?");
     json_t *params = s_json ("{\"name\":\"test_param_headers\",\"arguments\":{\"region\":\"Hello\","

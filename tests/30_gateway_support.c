@@ -545,7 +545,7 @@ tg_fixture_start (const char *tag)
     snprintf (tg_base, sizeof tg_base, "http://127.0.0.1:%d", port);
     const char *argv [] = {
         sb_harness_bin ("sb-gateway"), "--listen", listen, "--broker", broker,
-        "--token-key-file", s_key_path, "--connectors", SB_SOURCE_DIR "/connectors",
+        "--token-key-file", s_key_path, "--connectors", SB_TEST_CONNECTORS,
         "--public-url", tg_base, "--call-timeout-ms", "20000", "--log-level", "info", NULL
     };
     tg_gateway = sb_harness_spawn (argv, NULL);

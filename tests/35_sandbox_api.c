@@ -529,7 +529,7 @@ static void
 test_connector_roundtrip (void **state)
 {
     char *error = NULL;
-    sb_connectors_t *set = sb_connectors_load (SB_SOURCE_DIR "/connectors", &error);
+    sb_connectors_t *set = sb_connectors_load (SB_TEST_CONNECTORS, &error);
     assert_non_null (set);
     assert_int_equal (sb_connectors_set_base_url (set, "sandbox-crm", s_base), 0);
     setenv ("SB_SANDBOX_CRM_TOKEN", API_KEY, 1);

@@ -1,16 +1,20 @@
-/*  tests/38_workers_api.c — the api worker as a real process (sb-worker
-    --role api) between a fake broker (ROUTER + the real codec) and a fake
-    upstream HTTP server that serves the sandbox-crm connector's account
-    endpoints (tests/38_workers_fake.c): registration and heartbeats, tool
-    calls, many calls held at once, deadlines, retries, size caps, bad jobs,
+/*  tests/38_workers_api.c — the api worker as a real process (the test
+    worker sb-worker-fixtures --role api: the product's sb-worker with the
+    conformance fixtures as builtin tools) between a fake broker (ROUTER +
+    the real codec) and a fake upstream HTTP server that serves the
+    sandbox-crm connector's account endpoints (tests/38_workers_fake.c):
+    registration and heartbeats, tool calls, many calls held at once, deadlines, retries, size caps, bad jobs,
     confirmation of a tool that asks first (the ASK answered as a client
     would: accept, decline, cancel, an error), results checked against the
     tool's outputSchema, broker restarts and a graceful drain on SIGTERM;
     the tasks extension's fixtures as older revisions run them (the promote
     NOTIFY, then questions by ASK), and the promote signal of a connector
     tool that may become a task once its upstream request runs longer than
-    --task-promote-ms (a second worker on a connector folder of its own). */
+    --task-promote-ms (a second worker, the product's sb-worker, on a
+    connector folder of its own); and the product's sb-worker, which has
+    no builtin tools, refusing the fixture connectors at start-up. */
 #include <czmq.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -53,9 +57,9 @@ s_setup (void **state)
     snprintf (credit, sizeof credit, "%d", CREDIT);
     snprintf (heartbeat, sizeof heartbeat, "%d", HEARTBEAT_MS);
     snprintf (urls, sizeof urls, "sandbox-crm=%s", fake_upstream_url (s_up));
-    snprintf (connectors, sizeof connectors, "%s/connectors", SB_SOURCE_DIR);
+    snprintf (connectors, sizeof connectors, "%s", SB_TEST_CONNECTORS);
     const char *argv [] = {
-        sb_harness_bin ("sb-worker"), "--role", "api", "--broker", s_broker->endpoint,
+        sb_harness_bin ("sb-worker-fixtures"), "--role", "api", "--broker", s_broker->endpoint,
         "--credit", credit, "--heartbeat-ms", heartbeat, "--connectors", connectors,
         "--connector-urls", urls, "--log-level", "info", NULL
     };
@@ -319,8 +323,9 @@ s_restart_broker (bool disconnect_unknown)
     json_decref (result);
 }
 
-//  Builtin fixtures (connectors/conformance.json, workers/sb_fixture.c): the
-//  worker answers them itself, with the content the conformance suite expects.
+//  Builtin fixtures (tests/fixtures/connectors/conformance.json,
+//  tests/fixtures/sb_fixture.c): the worker answers them itself, with the
+//  content the conformance suite expects.
 static void
 test_builtin_fixtures (void **state)
 {
@@ -757,6 +762,50 @@ test_task_promote (void **state)
     rmdir (dir);
 }
 
+//  The product's sb-worker holds no fixture code: given the fixture
+//  connectors (SB_TEST_CONNECTORS) it refuses them at start-up, exit 1,
+//  with connectors_invalid naming a tool and the builtin it lacks.
+static void
+test_product_worker_refuses_fixtures (void **state)
+{
+    char log [64];
+    snprintf (log, sizeof log, "/tmp/sb-38-api-refuse-%d.log", (int) getpid ());
+    const char *argv [] = { sb_harness_bin ("sb-worker"), "--role", "api",
+                            "--broker", "tcp://127.0.0.1:9", "--connectors", SB_TEST_CONNECTORS,
+                            NULL };
+    //  Its stderr (the log) goes to a file: spawned with fd 2 on it.
+    int log_fd = open (log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true (log_fd >= 0);
+    int saved = dup (2);
+    fflush (stderr);
+    dup2 (log_fd, 2);
+    pid_t pid = sb_harness_spawn (argv, NULL);
+    dup2 (saved, 2);
+    close (saved);
+    close (log_fd);
+    assert_true (pid > 0);
+    //  It must end by itself; one that started (with fixtures) is stopped.
+    int64_t deadline = s_now_ms () + WAIT_MS;
+    while (sb_harness_alive (pid) && s_now_ms () < deadline)
+        sb_harness_pause_ms (20);
+    bool ended = !sb_harness_alive (pid);
+    int wstatus = sb_harness_stop (pid);
+    assert_true (ended);
+    assert_true (WIFEXITED (wstatus));
+    assert_int_equal (WEXITSTATUS (wstatus), 1);
+
+    FILE *file = fopen (log, "r");
+    assert_non_null (file);
+    char line [4096];
+    bool refused = false;
+    while (!refused && fgets (line, sizeof line, file))
+        refused = strstr (line, "\"connectors_invalid\"")
+               && strstr (line, "this worker has no builtin \\\"test_simple_text\\\"");
+    fclose (file);
+    unlink (log);
+    assert_true (refused);
+}
+
 int
 main (void)
 {
@@ -774,6 +823,7 @@ main (void)
         cmocka_unit_test (test_output_schema),
         cmocka_unit_test (test_task_fixtures_by_ask),
         cmocka_unit_test (test_task_promote),
+        cmocka_unit_test (test_product_worker_refuses_fixtures),
         cmocka_unit_test (test_broker_restart),
         cmocka_unit_test (test_sigterm_drains),
     };

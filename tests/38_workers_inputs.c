@@ -50,9 +50,9 @@ s_setup (void **state)
     assert_non_null (s_broker);
     char urls [128], connectors [512];
     snprintf (urls, sizeof urls, "sandbox-crm=%s", fake_upstream_url (s_up));
-    snprintf (connectors, sizeof connectors, "%s/connectors", SB_SOURCE_DIR);
+    snprintf (connectors, sizeof connectors, "%s", SB_TEST_CONNECTORS);
     const char *argv [] = {
-        sb_harness_bin ("sb-worker"), "--role", "api", "--broker", s_broker->endpoint,
+        sb_harness_bin ("sb-worker-fixtures"), "--role", "api", "--broker", s_broker->endpoint,
         "--credit", "8", "--heartbeat-ms", "200", "--connectors", connectors,
         "--connector-urls", urls, "--log-level", "info", NULL
     };

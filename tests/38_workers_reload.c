@@ -1,11 +1,11 @@
 /*  tests/38_workers_reload.c — SIGHUP reloads a real api worker's
-    connectors (sb-worker --role api, sb_api_reload) while a job is in
-    flight: jobs from then on run against the new set (a tool added, one
-    removed), the job that started before finishes on the set it started
-    with (the worker is built with ASan in the sanitizer build: a freed
-    set read by that job aborts it, and the worker must exit 0), and a
-    folder that fails to load leaves the worker on the set it had, with
-    connectors_reload_failed logged.
+    connectors (sb-worker-fixtures --role api, sb_api_reload; the reload
+    adds a builtin tool) while a job is in flight: jobs from then on run
+    against the new set (a tool added, one removed), the job that started
+    before finishes on the set it started with (the worker is built with
+    ASan in the sanitizer build: a freed set read by that job aborts it,
+    and the worker must exit 0), and a folder that fails to load leaves
+    the worker on the set it had, with connectors_reload_failed logged.
 
     The worker's log (its stderr) goes to a file the test reads: a reload
     is an event there (connectors_reloaded, with the number of calls still
@@ -193,7 +193,7 @@ s_setup (void **state)
     char urls [128];
     snprintf (urls, sizeof urls, "sandbox-crm=%s", fake_upstream_url (s_up));
     const char *argv [] = {
-        sb_harness_bin ("sb-worker"), "--role", "api", "--broker", s_broker->endpoint,
+        sb_harness_bin ("sb-worker-fixtures"), "--role", "api", "--broker", s_broker->endpoint,
         "--credit", "4", "--heartbeat-ms", "500", "--connectors", s_dir,
         "--connector-urls", urls, NULL
     };

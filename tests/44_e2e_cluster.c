@@ -353,7 +353,7 @@ s_setup (void **state)
     if (mkdir (s_dir_b, 0700))
         return -1;
     //  B serves the conformance fixtures only (the tests call nothing else).
-    s_copy_file (SB_SOURCE_DIR "/connectors", s_dir_b, "conformance.json", NULL, NULL);
+    s_copy_file (SB_SOURCE_DIR "/tests/fixtures/connectors", s_dir_b, "conformance.json", NULL, NULL);
     const char *argv [] = { sb_harness_bin ("sb-gateway"), "--listen", listen,
                             "--broker", s_farm->frontend, "--token-key-file", s_farm->key_file,
                             "--public-url", s_farm->gateway_url, "--call-timeout-ms", "10000",
@@ -472,7 +472,7 @@ test_subscription_holds_on_every_gateway (void **state)
     s_barrier (s_url_a, s_url_b);       //  B has applied the subscription
 
     //  The resource changes in B's folder; B alone reloads.
-    s_copy_file (SB_SOURCE_DIR "/connectors", s_dir_b, "conformance.json",
+    s_copy_file (SB_SOURCE_DIR "/tests/fixtures/connectors", s_dir_b, "conformance.json",
                  "\"Watched resource content\"", "\"Watched resource content, changed\"");
     assert_int_equal (kill (s_gateway_b, SIGHUP), 0);
     const char *read = "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"resources/read\","
@@ -492,7 +492,7 @@ test_subscription_holds_on_every_gateway (void **state)
     s_end_after (session, &stream, "notifications/resources/updated", uri);
     free (session);
     //  B's folder as it was.
-    s_copy_file (SB_SOURCE_DIR "/connectors", s_dir_b, "conformance.json", NULL, NULL);
+    s_copy_file (SB_SOURCE_DIR "/tests/fixtures/connectors", s_dir_b, "conformance.json", NULL, NULL);
     assert_int_equal (kill (s_gateway_b, SIGHUP), 0);
 }
 

@@ -1,6 +1,7 @@
 # e2e — the whole farm as real processes: tool calls end to end, faults, bad input.
 add_library(sb_farm STATIC sb_farm.c)
 target_link_libraries(sb_farm PUBLIC sb_harness PkgConfig::JANSSON)
+target_compile_definitions(sb_farm PRIVATE SB_TEST_CONNECTORS="${SB_TEST_CONNECTORS}")
 
 foreach(t 40_e2e_tool_call 41_e2e_faults 42_e2e_bad_input)
     sb_add_test(${t} SOURCES ${t}.c LIBS sb_farm sb_proto PkgConfig::CMOCKA PkgConfig::JANSSON

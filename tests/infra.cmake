@@ -28,7 +28,8 @@ add_test(NAME 50_compose_config
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(50_compose_config PROPERTIES TIMEOUT 60)
 
-# The whole farm through the README's first command: one real tools/call.
+# The whole farm through the README's first command: one real tools/call,
+# and a tools/list that names the CRM connector's tools only (no fixture).
 # It builds nothing (SB_UP_NO_BUILD) and uses this build's binaries.
 add_test(NAME 50_up_check
          COMMAND ${CMAKE_COMMAND} -E env SB_UP_NO_BUILD=1 SB_UP_NO_DEPS=1

@@ -3,12 +3,14 @@
 # the official TypeScript SDK client (@modelcontextprotocol/sdk), under Node 22
 # from tests/interop/node_modules (npm ci from the committed
 # package-lock.json; see tests/interop/README.md). Each test starts its own
-# farm (sandbox, broker, api worker, gateway, auth proxy) on free ports and
-# stops it by PID; a farm process that does not exit 0 fails the test.
+# farm (sandbox, broker, api worker, gateway, auth proxy) on free ports, with
+# the conformance fixtures (tests/fixtures/: their connectors and the test
+# worker sb-worker-fixtures), and stops it by PID; a farm process that does
+# not exit 0 fails the test.
 
 set(SB_INTEROP_DIR ${CMAKE_SOURCE_DIR}/tests/interop)
 set(SB_INTEROP_BINARIES
-    $<TARGET_FILE:sb-sandbox> $<TARGET_FILE:sb-broker> $<TARGET_FILE:sb-worker>
+    $<TARGET_FILE:sb-sandbox> $<TARGET_FILE:sb-broker> $<TARGET_FILE:sb-worker-fixtures>
     $<TARGET_FILE:sb-gateway> $<TARGET_FILE:sb-token>)
 
 # Node 22 and the pinned packages, installed once per run (a no-op when

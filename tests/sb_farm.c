@@ -76,9 +76,12 @@ s_start_worker (sb_farm_t *farm, const char *role)
     char *conninfo = with_db ? sb_harness_pg_conninfo () : NULL;
     if (with_db && !conninfo)
         s_fail ("no test PostgreSQL: the pg_start fixture did not run");
+    //  The api workers run the conformance fixtures too: the test worker.
+    bool api = strcmp (role, "api") == 0;
     const char *argv [] = {
-        sb_harness_bin ("sb-worker"), "--role", role, "--broker", farm->backend,
-        "--credit", credit, "--heartbeat-ms", "500", "--connector-urls", connector_urls,
+        sb_harness_bin (api ? "sb-worker-fixtures" : "sb-worker"), "--role", role,
+        "--broker", farm->backend, "--credit", credit, "--heartbeat-ms", "500",
+        "--connectors", SB_TEST_CONNECTORS, "--connector-urls", connector_urls,
         "--db", conninfo ? conninfo : "", NULL
     };
     const char *env [] = { "SB_SANDBOX_CRM_TOKEN=" SB_FARM_SANDBOX_KEY, NULL };
@@ -141,6 +144,7 @@ sb_farm_start (const sb_farm_opts_t *opts)
     const char *gateway_argv [] = { sb_harness_bin ("sb-gateway"), "--listen", listen,
                                     "--broker", farm->frontend, "--token-key-file", farm->key_file,
                                     "--public-url", farm->gateway_url,
+                                    "--connectors", SB_TEST_CONNECTORS,
                                     "--call-timeout-ms", timeout, NULL };
     farm->gateway = sb_harness_spawn (gateway_argv, NULL);
 
@@ -186,7 +190,7 @@ sb_farm_stop (sb_farm_t **farm_p)
     failures += s_stop_clean (farm->task_worker, "sb-worker --role task") != 0;
     failures += s_stop_clean (farm->webhook_worker, "sb-worker --role webhook") != 0;
     for (int i = 0; i < farm->api_count; i++)
-        failures += s_stop_clean (farm->api_workers [i], "sb-worker --role api") != 0;
+        failures += s_stop_clean (farm->api_workers [i], "sb-worker-fixtures --role api") != 0;
     failures += s_stop_clean (farm->broker, "sb-broker") != 0;
     failures += s_stop_clean (farm->sandbox, "sb-sandbox") != 0;
     unlink (farm->key_file);

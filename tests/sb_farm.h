@@ -1,6 +1,9 @@
 /*  tests/sb_farm.h — a whole farm for end-to-end tests: the sandbox SaaS,
     the broker, api/token/task/webhook workers and a gateway, each a real process
-    on 127.0.0.1 with free ports, plus a signed token for tenant "demo".
+    on 127.0.0.1 with free ports, plus a signed token for tenant "demo". The
+    gateway and the api workers load the product's connectors and the
+    conformance fixtures (SB_TEST_CONNECTORS); the api workers are the test
+    worker sb-worker-fixtures, which runs the fixtures' builtin tools.
 
         sb_farm_t *farm = sb_farm_start (&(sb_farm_opts_t) { .api_workers = 1 });
         long status; char *body;
@@ -30,7 +33,7 @@ typedef struct {
     pid_t token_worker;                     /* sb-worker --role token */
     pid_t task_worker;                      /* sb-worker --role task */
     pid_t webhook_worker;                   /* sb-worker --role webhook */
-    pid_t api_workers [SB_FARM_MAX_WORKERS];/* sb-worker --role api */
+    pid_t api_workers [SB_FARM_MAX_WORKERS];/* sb-worker-fixtures --role api */
     int api_count;                          /* entries used above */
     char sandbox_url [64];                  /* http://127.0.0.1:P */
     char gateway_url [64];                  /* http://127.0.0.1:P */

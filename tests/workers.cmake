@@ -1,7 +1,8 @@
 # tests/workers.cmake — the workers' event loop (unit), then sb-worker as a
 # real process against a fake broker and a fake upstream
 # (tests/38_workers_fake.c), the real sandbox, and (token role) the real test
-# PostgreSQL.
+# PostgreSQL. Tests that run the conformance fixtures start the test worker
+# sb-worker-fixtures (tests/fixtures.cmake) instead.
 
 # The event loop on its own.
 sb_add_test(38_workers_reactor
@@ -16,7 +17,7 @@ sb_add_test(38_workers_api
     SOURCES 38_workers_api.c 38_workers_fake.c
     LIBS ${SB_WORKERS_TEST_LIBS}
     TIMEOUT 120)
-add_dependencies(38_workers_api sb-worker)
+add_dependencies(38_workers_api sb-worker sb-worker-fixtures)
 
 sb_add_test(38_workers_roles
     SOURCES 38_workers_roles.c 38_workers_fake.c
@@ -46,14 +47,14 @@ sb_add_test(38_workers_inputs
     SOURCES 38_workers_inputs.c 38_workers_fake.c
     LIBS ${SB_WORKERS_TEST_LIBS}
     TIMEOUT 60)
-add_dependencies(38_workers_inputs sb-worker)
+add_dependencies(38_workers_inputs sb-worker sb-worker-fixtures)
 
 # SIGHUP reloads the api worker's connectors while a job is in flight.
 sb_add_test(38_workers_reload
     SOURCES 38_workers_reload.c 38_workers_fake.c
     LIBS ${SB_WORKERS_TEST_LIBS}
     TIMEOUT 60)
-add_dependencies(38_workers_reload sb-worker)
+add_dependencies(38_workers_reload sb-worker sb-worker-fixtures)
 
 # The task role (the MCP Tasks extension's store) against the real test
 # PostgreSQL: every op, the run deadline, expiry and the sweep, racing updates.

@@ -19,7 +19,6 @@
     it; a mismatch is answered as an isError result, never passed on. */
 #include "sb_api.h"
 #include "sb_json.h"
-#include "sb_fixture.h"
 #include "sb_clock.h"
 #include "sb_connector.h"
 #include "sb_log.h"
@@ -45,7 +44,8 @@ struct _sb_api_t {
     int64_t promote_due;            /* when it is set to fire, -1: not set */
     uint32_t promote_ms;            /* --task-promote-ms */
     zlistx_t *calls;                /* every live s_call_t (owned via their jobs) */
-    sb_fixture_t *fixtures;         /* builtin tools (workers/sb_fixture.c) */
+    const sb_api_builtins_t *builtins;  /* runners of builtin tools, or NULL (borrowed) */
+    void *builtin_state;            /* their state, when builtins is set */
     CURL *idle [SB_API_IDLE_HANDLES];   /* finished transfer handles, reset, for reuse */
     size_t idle_count;
 };
@@ -681,7 +681,8 @@ s_tools_call (sb_api_t *self, sb_worker_job_t *job)
     }
     char *error = NULL;
     if (sb_tool_builtin (tool)) {
-        //  A fixture the worker runs itself: no upstream request.
+        //  A builtin the worker runs itself (s_load made sure it has it):
+        //  no upstream request.
         if (sb_tool_check_args (tool, args, &error)) {
             snprintf (text, sizeof text, "The arguments for %s were not accepted: %s",
                       sb_tool_name (tool), error ? error : "invalid arguments");
@@ -689,7 +690,7 @@ s_tools_call (sb_api_t *self, sb_worker_job_t *job)
             s_answer_ok (&job, s_error_result ("invalid_arguments", text, 0));
         }
         else
-            sb_fixture_start (self->fixtures, job, sb_tool_builtin (tool), args);
+            self->builtins->start (self->builtin_state, job, sb_tool_builtin (tool), args);
         json_decref (args);
         return;
     }
@@ -766,13 +767,14 @@ s_start (void *state, sb_worker_job_t *job)
 static void
 s_abandon (void *state, sb_worker_job_t *job)
 {
-    if (sb_fixture_abandon (((sb_api_t *) state)->fixtures, job))
+    sb_api_t *self = state;
+    if (self->builtins && self->builtins->abandon (self->builtin_state, job))
         return;
     s_call_t *call = sb_worker_job_data (job);
     if (call) {
         sb_worker_job_set_data (job, NULL);
         s_call_destroy (&call);           // removes the transfer from the multi
-        s_arm_retry_timer ((sb_api_t *) state);
+        s_arm_retry_timer (self);
     }
 }
 
@@ -790,8 +792,8 @@ sb_api_set_task_promote_ms (sb_api_t *self, uint32_t promote_ms)
 //  ---------------------------------------------------------------------
 //  Lifecycle
 
-//  Loads the connectors folder with the base-URL overrides, refusing a
-//  builtin tool this worker has no fixture for. Returns the set, or NULL
+//  Loads the connectors folders with the base-URL overrides, refusing a
+//  builtin tool this worker has no runner for. Returns the set, or NULL
 //  with *error a new sentence.
 static sb_connectors_t *
 s_load (sb_api_t *self, char **error)
@@ -812,8 +814,9 @@ s_load (sb_api_t *self, char **error)
     for (size_t i = 0; i < sb_connectors_tool_count (set); i++) {
         const sb_tool_t *tool = sb_connectors_tool_at (set, i);
         if (sb_tool_builtin (tool) && !sb_tool_gateway_builtin (tool)
-        &&  !sb_fixture_known (sb_tool_builtin (tool))) {
-            *error = sb_strfmt ("%s: tool \"%s\": this worker has no builtin fixture \"%s\"", dir,
+        &&  !(self->builtins && self->builtins->known (sb_tool_builtin (tool)))) {
+            *error = sb_strfmt ("%s: tool \"%s\": this worker has no builtin \"%s\" (builtin "
+                                "tools are test fixtures: sb-worker-fixtures runs them)", dir,
                                 sb_tool_name (tool), sb_tool_builtin (tool));
             sb_connectors_destroy (&set);
             return NULL;
@@ -842,7 +845,8 @@ sb_api_reload (sb_api_t *self)
 }
 
 sb_api_t *
-sb_api_new (sb_worker_t *worker, const char *connectors_dir, const char *connector_urls)
+sb_api_new (sb_worker_t *worker, const char *connectors_dir, const char *connector_urls,
+            const sb_api_builtins_t *builtins)
 {
     sb_api_t *self = calloc (1, sizeof (sb_api_t));
     if (!self)
@@ -854,6 +858,7 @@ sb_api_new (sb_worker_t *worker, const char *connectors_dir, const char *connect
     self->promote_timer = -1;
     self->promote_due = -1;
     self->promote_ms = SB_API_TASK_PROMOTE_MS;
+    self->builtins = builtins;
     self->connectors_dir = strdup (connectors_dir);
     self->connector_urls = strdup (connector_urls ? connector_urls : "");
     char *error = NULL;
@@ -864,10 +869,12 @@ sb_api_new (sb_worker_t *worker, const char *connectors_dir, const char *connect
         sb_api_destroy (&self);
         return NULL;
     }
-    self->fixtures = sb_fixture_new (self->reactor);
-    if (!self->fixtures) {
-        sb_api_destroy (&self);
-        return NULL;
+    if (builtins) {
+        self->builtin_state = builtins->create (self->reactor);
+        if (!self->builtin_state) {
+            sb_api_destroy (&self);
+            return NULL;
+        }
     }
     curl_global_init (CURL_GLOBAL_DEFAULT);
     self->multi = curl_multi_init ();
@@ -907,7 +914,8 @@ sb_api_destroy (sb_api_t **self_p)
         }
         zlistx_destroy (&self->calls);
     }
-    sb_fixture_destroy (&self->fixtures);
+    if (self->builtins && self->builtin_state)
+        self->builtins->destroy (&self->builtin_state);
     while (self->idle_count)
         curl_easy_cleanup (self->idle [--self->idle_count]);
     if (self->multi)

@@ -11,9 +11,18 @@
     deadline; map the response into an MCP CallToolResult (RESULT OK). A
     call of a tool that may become a task (taskSupport optional or
     required) whose upstream request runs longer than --task-promote-ms
-    sends the promote signal. Op "ping" answers {"pong":true,"role":"api"}. */
+    sends the promote signal. Op "ping" answers {"pong":true,"role":"api"}.
+
+    A tool marked "request": {"builtin": "<name>"} is run by the worker
+    itself, with no upstream, by the builtin runners given to sb_api_new
+    (sb_api_builtins_t). The product sb-worker gives none, so it refuses
+    a connector with such a tool at load; the test worker
+    sb-worker-fixtures (tests/fixtures/) gives the conformance fixtures. */
 #ifndef SB_API_H_INCLUDED
 #define SB_API_H_INCLUDED
+
+#include <jansson.h>
+#include <stdbool.h>
 
 #include "sb_worker.h"
 
@@ -31,19 +40,44 @@
 
 typedef struct _sb_api_t sb_api_t;
 
+/*  Runners of builtin tools, one table for all of them: the hook through
+    which a build adds tools the api worker answers itself. Every member
+    is required. */
+typedef struct {
+    /*  True when `name` is a builtin these runners have. */
+    bool (*known) (const char *name);
+    /*  Their state on `reactor` (borrowed), or NULL when out of memory. */
+    void *(*create) (sb_reactor_t *reactor);
+    /*  Releases every builtin still running (their jobs are not
+        answered), frees the state, nulls the caller's pointer. */
+    void (*destroy) (void **state_p);
+    /*  Runs builtin `name` for `job` with `args` (borrowed JSON object,
+        already checked against the tool's inputSchema); ends the job now
+        or later. */
+    void (*start) (void *state, sb_worker_job_t *job, const char *name, const json_t *args);
+    /*  If `job` is running a builtin, releases its state and returns
+        true (the job is not answered); false for any other job. */
+    bool (*abandon) (void *state, sb_worker_job_t *job);
+} sb_api_builtins_t;
+
 /*  Creates the api role for `worker` (borrowed): loads the connectors in
-    `connectors_dir`, applies base-URL overrides `connector_urls`
+    `connectors_dir` (one folder or a ':'-separated list,
+    sb_connectors_load), applies base-URL overrides `connector_urls`
     ("name=url,…", may be empty) and sets up the curl multi handle on the
-    worker's reactor. Returns NULL with an error logged. */
+    worker's reactor. `builtins` (borrowed, static; NULL: none) runs the
+    builtin tools; a connector with a builtin tool that `builtins` does
+    not know (other than the gateway's own, SB_BUILTIN_TOGGLE_*) is
+    refused at load with an error naming the tool. Returns NULL with an
+    error logged. */
 sb_api_t *sb_api_new (sb_worker_t *worker, const char *connectors_dir,
-                      const char *connector_urls);
+                      const char *connector_urls, const sb_api_builtins_t *builtins);
 
 /*  Abandons calls in progress, frees everything, nulls the caller's pointer. */
 void sb_api_destroy (sb_api_t **self_p);
 
 /*  Reloads the connectors (what SIGHUP does, through sb-worker's loop):
-    re-reads the folder given to sb_api_new with the same base-URL
-    overrides and builtin-fixture checks. When the new set fails, keeps the
+    re-reads the folders given to sb_api_new with the same base-URL
+    overrides and builtin checks. When the new set fails, keeps the
     old one, logs connectors_reload_failed with the reason and returns -1.
     Otherwise jobs from now on run against the new set and it returns 0;
     calls in flight hold a reference to the set they started with, which

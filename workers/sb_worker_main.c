@@ -7,7 +7,12 @@
     configuration error, 1 when start-up fails. SIGHUP reloads the api
     role's connectors folder (sb_api_reload); the other roles load none and
     only log it. The handler sets a flag and writes a byte to a pipe the
-    loop watches, so the loop does the reload. */
+    loop watches, so the loop does the reload.
+
+    The product's api role runs no builtin tools. The test worker
+    sb-worker-fixtures is this same file built with SB_WORKER_BUILTINS
+    naming the sb_api_builtins_t table of the conformance fixtures
+    (tests/fixtures.cmake), so tests run the product's main with them. */
 #include "sb_config.h"
 #include "sb_log.h"
 #include "sb_sched.h"
@@ -30,6 +35,12 @@
 #ifndef SB_DEFAULT_MIGRATIONS_DIR
 #define SB_DEFAULT_MIGRATIONS_DIR "db/migrations"
 #endif
+#ifdef SB_WORKER_BUILTINS
+extern const sb_api_builtins_t SB_WORKER_BUILTINS;
+#define S_BUILTINS (&SB_WORKER_BUILTINS)
+#else
+#define S_BUILTINS NULL         /* the product: no builtin tools */
+#endif
 
 static const sb_option_t s_options [] = {
     { "role", SB_OPT_STR, "api", 0, 0, "SB_WORKER_ROLE",
@@ -41,7 +52,7 @@ static const sb_option_t s_options [] = {
     { "heartbeat-ms", SB_OPT_INT, "1000", 50, 60000, "SB_WORKER_HEARTBEAT_MS",
       "heartbeat interval; the broker is presumed gone after 3 silent intervals" },
     { "connectors", SB_OPT_STR, SB_DEFAULT_CONNECTORS_DIR, 0, 0, "SB_CONNECTORS_DIR",
-      "folder of connector definitions (api role)" },
+      "folder of connector definitions, or folders separated by ':' (api role)" },
     { "connector-urls", SB_OPT_STR, "", 0, 0, "SB_CONNECTOR_URLS",
       "base-URL overrides, \"name=url,name2=url2\" (api role)" },
     { "task-promote-ms", SB_OPT_INT, "1000", 1, SB_MAX_TASK_PROMOTE_MS, "SB_TASK_PROMOTE_MS",
@@ -153,7 +164,7 @@ main (int argc, char **argv)
     }
     if (strcmp (role, "api") == 0) {
         api = sb_api_new (worker, sb_config_str (config, "connectors"),
-                          sb_config_str (config, "connector-urls"));
+                          sb_config_str (config, "connector-urls"), S_BUILTINS);
         if (!api || sb_api_set_task_promote_ms (api, (uint32_t) sb_config_int (config, "task-promote-ms")))
             goto out;
         sb_worker_set_role (worker, &sb_api_role, api);

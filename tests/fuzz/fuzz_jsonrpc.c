@@ -162,7 +162,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     if (!s_connectors) {
         char *error = NULL;
-        s_connectors = sb_connectors_load (SB_SOURCE_DIR "/connectors", &error);
+        s_connectors = sb_connectors_load (SB_TEST_CONNECTORS, &error);
         free (error);
     }
     static const uint8_t key [32] = { 7 };

@@ -21,7 +21,12 @@
 #   SB_INTEROP_TOKEN_FILE       the demo tenant's bearer token (mode 600)
 #   SB_INTEROP_SANDBOX_URL      the sandbox CRM
 #   SB_FARM_DIR, SB_FARM_BIN    as scripts/farm.sh; logs in SB_FARM_DIR/logs/<name>.log
-# Knobs: SB_INTEROP_CONNECTORS (connector folder, default connectors/),
+# The farm serves the product's connectors and the conformance fixtures
+# (SB_INTEROP_FIXTURES: tests/fixtures/connectors), with the test worker
+# sb-worker-fixtures as its api workers (the product's sb-worker has no
+# builtin tools).
+# Knobs: SB_INTEROP_CONNECTORS (connector folders separated by ':', default
+# connectors/ and the fixtures),
 # SB_INTEROP_API_WORKERS (default 1), SB_INTEROP_CALL_TIMEOUT_MS (default 30000),
 # SB_INTEROP_TOOLS_PAGE_SIZE (gateway --tools-page-size; default: the gateway's),
 # SB_LOG_LEVEL, SB_FARM_READY_S (as scripts/farm.sh).
@@ -30,6 +35,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/farm.sh"
 
 SB_INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SB_INTEROP_FIXTURES=$SB_SOURCE_DIR/tests/fixtures/connectors
 SB_INTEROP_NODE=$SB_INTEROP_DIR/node_modules/.bin/node
 SB_INTEROP_NODE_MAJOR=22
 SB_INTEROP_MCP_URL=
@@ -106,7 +112,8 @@ sb_interop_start () {
         gateway_options+=" --tools-page-size $SB_INTEROP_TOOLS_PAGE_SIZE"
     SB_FARM_PG=${SB_INTEROP_PG:-0} SB_FARM_FSYNC=off SB_GATEWAY_PORT=0 SB_FARM_PUBLIC_URL="http://127.0.0.1:$proxy_port" \
     SB_FARM_API_WORKERS=${SB_INTEROP_API_WORKERS:-1} \
-    SB_FARM_CONNECTORS=${SB_INTEROP_CONNECTORS:-} SB_FARM_GATEWAY_ARGS=$gateway_options \
+    SB_FARM_CONNECTORS=${SB_INTEROP_CONNECTORS:-$SB_SOURCE_DIR/connectors:$SB_INTEROP_FIXTURES} \
+    SB_FARM_API_WORKER=sb-worker-fixtures SB_FARM_GATEWAY_ARGS=$gateway_options \
         sb_farm_start "$build" "$farm" || return 1
     SB_INTEROP_MCP_URL=$SB_FARM_MCP_URL
     SB_INTEROP_GATEWAY_MCP_URL="$SB_FARM_GATEWAY_URL/mcp"

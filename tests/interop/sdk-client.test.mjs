@@ -363,7 +363,7 @@ test('resumes an interrupted SSE stream with Last-Event-ID', async () => {
 // ---------------------------------------------------------------------------
 // Connector reloads (SIGHUP). The test starts a gateway of its own with the
 // farm gateway's options (read from its command line; the farm records PIDs
-// in SB_FARM_DIR/pids) but on a copy of the connectors folder, so it can
+// in SB_FARM_DIR/pids) but on one copy of its connectors folders, so it can
 // change definitions without touching the repository's; it shares the farm's
 // broker and token key.
 import { spawn } from 'node:child_process';
@@ -418,7 +418,9 @@ test('SIGHUP reloads the connectors: the SDK client hears tools/list_changed and
     let gateway;
     let client;
     try {
-        cpSync(argv[argv.indexOf('--connectors') + 1], dir, { recursive: true });
+        // The farm's --connectors list (the product's folder and the fixtures'), merged.
+        for (const folder of argv[argv.indexOf('--connectors') + 1].split(':'))
+            cpSync(folder, dir, { recursive: true });
         gateway = await startGateway(argv, dir);
         const heard = [];
         client = new Client({ name: 'switchboard-interop-reload', version: '1.0.0' }, { capabilities: {} });
