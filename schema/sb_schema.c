@@ -1134,7 +1134,7 @@ sb_schema_check_at (const sb_schema_t *self, const json_t *value, sb_schema_fail
     *failure = (sb_schema_failure_t) { 0 };
     s_check_t ctx = { .root = self->schema, .anchors = &self->anchors,
                       .compiled = &self->regexes, .program = &self->program,
-                      .work = SB_MAX_SCHEMA_WORK, .located = true };
+                      .work = SB_MAX_SCHEMA_DOC_WORK, .located = true };
     s_error_t error = { 0 };
     int rc = s_eval (&ctx, self->schema, value, &error);
     sb_schema_matcher_clear (&ctx.matcher);

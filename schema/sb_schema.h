@@ -56,6 +56,8 @@
 #define SB_MAX_SCHEMA_HEADERS   32      /* x-mcp-header annotations in one inputSchema */
 #define SB_MAX_SCHEMA_HEADER_NAME 64    /* bytes of one x-mcp-header name */
 #define SB_MAX_SCHEMA_WORK      1000000 /* steps of one check: subschemas, comparisons, matches */
+#define SB_MAX_SCHEMA_DOC_WORK  50000000 /* steps of one sb_schema_check_at: a whole document
+                                            (a connector file of up to 1 MiB), not arguments */
 
 typedef struct _sb_schema_t sb_schema_t;
 
@@ -113,7 +115,9 @@ typedef struct {
 
 /*  Checks any JSON value (not only an object: the schema's "type" decides)
     against the checker's schema and tells the first broken rule in parts,
-    found as sb_schema_check_compiled finds it. Returns 0 with *failure
+    found as sb_schema_check_compiled finds it, within SB_MAX_SCHEMA_DOC_WORK
+    steps (a document holds far more than a call's arguments; a check that
+    runs past it fails at "" with a rule saying so). Returns 0 with *failure
     zeroed, or -1 with *failure filled (pointer and rule never NULL;
     release with sb_schema_failure_clear). */
 int sb_schema_check_at (const sb_schema_t *self, const json_t *value,

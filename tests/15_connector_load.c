@@ -443,6 +443,25 @@ test_format (void **state)
     char path [512];
     snprintf (path, sizeof path, "%s/c.schema.json", s_dir);
     unlink (path);
+
+    //  A definition holds far more than a call's arguments: a thousand
+    //  tools are checked within the document's budget of work
+    //  (SB_MAX_SCHEMA_DOC_WORK), not the arguments' one.
+    size_t size = 1000 * 256 + 256, used = 0;
+    char *tools = malloc (size);
+    assert_non_null (tools);
+    for (int i = 0; i < 1000; i++)
+        used += (size_t) snprintf (tools + used, size - used, "%s{\"name\":\"t%d\","
+                                   "\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+                                   "\"request\":{\"method\":\"GET\",\"path\":\"/x\"},"
+                                   "\"result\":{\"mapping\":\"list\",\"noun\":\"n\","
+                                   "\"next_cursor\":\"/next\",\"total\":\"/total\"}}",
+                                   i ? "," : "", i);
+    assert_true (used < size - 1);
+    set = s_load_tools ("large", tools);
+    assert_int_equal (sb_connectors_tool_count (set), 1000);
+    sb_connectors_destroy (&set);
+    free (tools);
     s_clean_dir ();
 }
 
