@@ -1,7 +1,8 @@
 /*  connector/sb_connector_int.h — private to sb_connector.c, sb_catalog.c,
     sb_template.c and sb_mapping.c: the parsed shape of a connector
-    definition, the definition-checking helpers they share, and the template
-    helpers that tests and the template fuzz target reach directly.
+    definition, the embedded format (connectors/connector.schema.json) and
+    the readers of members it checked, and the template helpers that tests
+    and the template fuzz target reach directly.
 
     Nothing outside those files and their tests includes this file; everyone
     else uses sb_connector.h. */
