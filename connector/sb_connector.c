@@ -378,11 +378,11 @@ s_connector_parse (const json_t *root, const char *file, char **why)
     self->name = strdup (sb_def_string (root, "name"));
     self->title = strdup (title);
     self->display_name = strdup (display ? display : title);
-    //  Never refused here (the format has the same rule), but shared with
-    //  the --connector-urls overrides, which it does not see.
+    //  The format has the same rule, but counts characters where this
+    //  counts bytes; shared with the --connector-urls overrides.
     if (base_url && s_set_base_url (self, base_url)) {
-        *why = sb_strfmt ("%s: /base_url: must be an http:// or https:// URL without query",
-                          file);
+        *why = sb_strfmt ("%s: /base_url: must be an http:// or https:// URL of at most %d "
+                          "bytes, without query or fragment", file, SB_MAX_URL_LEN / 2);
         goto fail;
     }
 
