@@ -4,7 +4,10 @@
     them (outputSchema, _meta, builtin fixtures).
 
     Everything here is static data, checked strictly at load and answered
-    without a job. Placeholders are {name} with letters, digits and '_';
+    without a job. Its shape is checked before it gets here, against the
+    connector format (connectors/connector.schema.json, sb_connector.c);
+    the parsers check only what a schema cannot say, and name the place by
+    its JSON pointer in the definition ("a.json: /prompts/2/messages: …"). Placeholders are {name} with letters, digits and '_';
     other braces are literal text, so prompts may quote JSON.
 
     Resource templates are RFC 6570 level 1 ({var} only). A variable matches
@@ -25,7 +28,6 @@
 #include <sys/stat.h>
 
 #define SB_MAX_TEMPLATE_VARS    8       /* variables in one URI template */
-#define SB_MAX_COMPLETION_LIST  1000    /* static values declared for one argument */
 
 struct _sb_catalog_t {
     json_t *resources;          /* MCP Resource objects */
@@ -210,30 +212,13 @@ s_base64_size (const char *text)
 //  --------------------------------------------------------------------------
 //  Parsing
 
-//  A URI: a scheme ("test:", "ui:", "https:") then no whitespace or controls.
-static bool
-s_valid_uri (const char *uri)
-{
-    size_t len = strlen (uri), i = 0;
-    if (len == 0 || len > SB_MAX_RESOURCE_URI || !isalpha ((unsigned char) uri [0]))
-        return false;
-    while (isalnum ((unsigned char) uri [i]) || uri [i] == '+' || uri [i] == '-' || uri [i] == '.')
-        i++;
-    if (uri [i] != ':')
-        return false;
-    for (; i < len; i++)
-        if ((unsigned char) uri [i] <= ' ' || uri [i] == 0x7f)
-            return false;
-    return true;
-}
-
 //  Reads static content from "file" (relative to the connectors dir) into
 //  item: "text" when it is UTF-8 without NULs, otherwise "blob".
 static int
 s_read_file (json_t *item, const char *file, const char *rel, const char *where, char **why)
 {
     if (rel [0] == '/' || strstr (rel, "..") || strchr (rel, '\\')) {
-        *why = sb_strfmt ("%s: \"file\" must be a path inside the connectors folder, "
+        *why = sb_strfmt ("%s/file: must be a path inside the connectors folder, "
                           "without \"..\"", where);
         return -1;
     }
@@ -244,19 +229,19 @@ s_read_file (json_t *item, const char *file, const char *rel, const char *where,
     int rc = -1;
     unsigned char *data = NULL;
     if (!handle || fstat (fileno (handle), &info) || !S_ISREG (info.st_mode)) {
-        *why = sb_strfmt ("%s: cannot read file \"%s\": %s", where, rel,
+        *why = sb_strfmt ("%s/file: cannot read \"%s\": %s", where, rel,
                           handle ? "not a regular file" : strerror (errno));
         goto out;
     }
     if (info.st_size > (off_t) SB_MAX_RESOURCE_BYTES) {
-        *why = sb_strfmt ("%s: file \"%s\" is larger than %u bytes", where, rel,
+        *why = sb_strfmt ("%s/file: \"%s\" is larger than %u bytes", where, rel,
                           (unsigned) SB_MAX_RESOURCE_BYTES);
         goto out;
     }
     data = malloc ((size_t) info.st_size + 1);
     size_t len = data ? fread (data, 1, (size_t) info.st_size, handle) : 0;
     if (!data || len != (size_t) info.st_size) {
-        *why = sb_strfmt ("%s: cannot read file \"%s\"", where, rel);
+        *why = sb_strfmt ("%s/file: cannot read \"%s\"", where, rel);
         goto out;
     }
     json_t *text = memchr (data, 0, len) ? NULL : json_stringn ((char *) data, len);
@@ -276,103 +261,47 @@ out:
     return rc;
 }
 
-//  Copies the optional string members `keys` of `def` into `out`.
-static int
-s_copy_strings (json_t *out, const json_t *def, const char *const keys [], const char *where,
-                char **why)
+//  Copies the members `keys` of `def` that it has into `out`.
+static void
+s_copy_members (json_t *out, const json_t *def, const char *const keys [])
 {
     for (size_t i = 0; keys [i]; i++) {
-        const char *text;
-        if (sb_def_get_string (def, keys [i], false, where, &text, why))
-            return -1;
-        if (text)
-            json_object_set_new (out, keys [i], json_string (text));
+        json_t *value = json_object_get (def, keys [i]);
+        if (value)
+            json_object_set_new (out, keys [i], json_deep_copy (value));
     }
-    return 0;
 }
 
-//  An optional object member copied as is ("_meta", "annotations").
+//  Resource `index` of `file`. The format checked its shape (a URI with a
+//  scheme, a name, exactly one of text, blob or file); left are the blob's
+//  base64, the file (read now) and the content's size.
 static int
-s_copy_object (json_t *out, const json_t *def, const char *key, const char *where, char **why)
-{
-    json_t *value = json_object_get (def, key);
-    if (value && !json_is_object (value)) {
-        *why = sb_strfmt ("%s: \"%s\" must be an object", where, key);
-        return -1;
-    }
-    if (value)
-        json_object_set_new (out, key, json_deep_copy (value));
-    return 0;
-}
-
-//  A completion list: an array of at most SB_MAX_COMPLETION_LIST strings.
-static int
-s_check_values (const json_t *values, const char *where, char **why)
-{
-    size_t index;
-    json_t *item;
-    bool ok = json_is_array (values) && json_array_size (values) <= SB_MAX_COMPLETION_LIST;
-    json_array_foreach (values, index, item)
-        ok &= json_is_string (item);
-    if (!ok)
-        *why = sb_strfmt ("%s: \"completions\" must be an array of at most %d strings",
-                          where, SB_MAX_COMPLETION_LIST);
-    return ok ? 0 : -1;
-}
-
-static int
-s_resource_parse (sb_catalog_t *self, const json_t *def, const char *file, char **why)
+s_resource_parse (sb_catalog_t *self, const json_t *def, const char *file, size_t index,
+                  char **why)
 {
     static const char *const keys [] = {
-        "uri", "name", "title", "description", "mimeType", "annotations", "_meta",
-        "text", "blob", "file", NULL
+        "name", "title", "description", "mimeType", "annotations", "_meta", NULL
     };
-    static const char *const strings [] = { "name", "title", "description", "mimeType", NULL };
-    char where [SB_MAX_RESOURCE_URI + 256];
-    const char *uri, *text;
-    snprintf (where, sizeof where, "%s: a resource", file);
-    if (!json_is_object (def)) {
-        *why = sb_strfmt ("%s: every entry of \"resources\" must be an object", file);
-        return -1;
-    }
-    if (sb_def_get_string (def, "uri", true, where, &uri, why))
-        return -1;
-    snprintf (where, sizeof where, "%s: resource \"%.*s\"", file, SB_MAX_RESOURCE_URI, uri);
-    if (!s_valid_uri (uri)) {
-        *why = sb_strfmt ("%s: \"uri\" must be a URI with a scheme (e.g. ui://…), at most %d "
-                          "bytes, without spaces", where, SB_MAX_RESOURCE_URI);
-        return -1;
-    }
-    if (sb_def_check_keys (def, keys, where, why)
-    ||  sb_def_get_string (def, "name", true, where, &text, why))
-        return -1;
-    int sources = !!json_object_get (def, "text") + !!json_object_get (def, "blob")
-                + !!json_object_get (def, "file");
-    if (sources != 1) {
-        *why = sb_strfmt ("%s: give exactly one of \"text\", \"blob\" (base64) or \"file\"", where);
-        return -1;
-    }
+    char where [512];
+    snprintf (where, sizeof where, "%.400s: /resources/%zu", file, index);
+    const char *uri = sb_def_string (def, "uri");
     json_t *descriptor = json_pack ("{s:s}", "uri", uri);
     json_t *item = json_pack ("{s:s}", "uri", uri);
     json_array_append_new (self->resources, descriptor);
     json_array_append_new (self->contents, item);
-    if (s_copy_strings (descriptor, def, strings, where, why)
-    ||  s_copy_object (descriptor, def, "annotations", where, why)
-    ||  s_copy_object (descriptor, def, "_meta", where, why)
-    ||  sb_def_get_string (def, "text", false, where, &text, why))
-        return -1;
+    s_copy_members (descriptor, def, keys);
+    const char *text = sb_def_string (def, "text");
     if (text)
         json_object_set_new (item, "text", json_string (text));
-    if (sb_def_get_string (def, "blob", false, where, &text, why))
-        return -1;
+    text = sb_def_string (def, "blob");
     if (text && s_base64_size (text) < 0) {
-        *why = sb_strfmt ("%s: \"blob\" must be standard padded base64", where);
+        *why = sb_strfmt ("%s/blob: must be standard padded base64", where);
         return -1;
     }
     if (text)
         json_object_set_new (item, "blob", json_string (text));
-    if (sb_def_get_string (def, "file", false, where, &text, why)
-    ||  (text && s_read_file (item, file, text, where, why)))
+    text = sb_def_string (def, "file");
+    if (text && s_read_file (item, file, text, where, why))
         return -1;
     json_t *mime = json_object_get (descriptor, "mimeType");
     if (mime)
@@ -401,23 +330,23 @@ s_template_vars (const char *tmpl, json_t *vars, const char *where, char **why)
     size_t len;
     for (const char *q = tmpl; *q; q++)
         if (*q == '}' && (q == tmpl || !(isalnum ((unsigned char) q [-1]) || q [-1] == '_'))) {
-            *why = sb_strfmt ("%s: \"uriTemplate\" has a '}' without '{'", where);
+            *why = sb_strfmt ("%s/uriTemplate: has a '}' without '{'", where);
             return -1;
         }
     while ((p = strchr (p, '{'))) {
         if (s_next_placeholder (p, &name, &len) != p) {
-            *why = sb_strfmt ("%s: \"uriTemplate\" supports only level-1 {name} expressions "
+            *why = sb_strfmt ("%s/uriTemplate: supports only level-1 {name} expressions "
                               "(letters, digits, _)", where);
             return -1;
         }
         char next = p [len + 2];
         if (next && (isalnum ((unsigned char) next) || strchr ("-._~%{", next))) {
-            *why = sb_strfmt ("%s: in \"uriTemplate\", {%.*s} must be followed by the end or "
+            *why = sb_strfmt ("%s/uriTemplate: {%.*s} must be followed by the end or "
                               "a delimiter such as '/', '?', '&', '=' or ','", where, (int) len, name);
             return -1;
         }
         if (s_names_hold (vars, name, len) || json_array_size (vars) == SB_MAX_TEMPLATE_VARS) {
-            *why = sb_strfmt ("%s: \"uriTemplate\" repeats {%.*s} or has more than %d variables",
+            *why = sb_strfmt ("%s/uriTemplate: repeats {%.*s} or has more than %d variables",
                               where, (int) len, name, SB_MAX_TEMPLATE_VARS);
             return -1;
         }
@@ -425,13 +354,14 @@ s_template_vars (const char *tmpl, json_t *vars, const char *where, char **why)
         p += len + 2;
     }
     if (json_array_size (vars) == 0) {
-        *why = sb_strfmt ("%s: \"uriTemplate\" has no {variable}; declare a resource instead", where);
+        *why = sb_strfmt ("%s/uriTemplate: has no {variable}; declare a resource instead", where);
         return -1;
     }
     return 0;
 }
 
-//  "completions": {name: [values]} where every name is in `names`.
+//  "completions": {name: [values]} where every name is in `names` (the
+//  format checked the values: arrays of strings).
 static int
 s_completions_parse (json_t *out, const json_t *def, const json_t *names, const char *where,
                      char **why)
@@ -441,216 +371,105 @@ s_completions_parse (json_t *out, const json_t *def, const json_t *names, const 
     json_t *values;
     if (!completions)
         return 0;
-    if (!json_is_object (completions)) {
-        *why = sb_strfmt ("%s: \"completions\" must be an object: variable -> array of values", where);
-        return -1;
-    }
-    json_object_foreach (completions, key, values) {
+    json_object_foreach (completions, key, values)
         if (!s_names_hold (names, key, strlen (key))) {
-            *why = sb_strfmt ("%s: \"completions\" names \"%s\", which is not a variable", where, key);
+            *why = sb_strfmt ("%s/completions: names \"%s\", which is not a variable of "
+                              "the uriTemplate", where, key);
             return -1;
         }
-        if (s_check_values (values, where, why))
-            return -1;
-    }
     json_object_set_new (out, "completions", json_deep_copy (completions));
     return 0;
 }
 
+//  Resource template `index` of `file`. The format checked its shape (a
+//  URI with a scheme, a name, exactly one of text or json); left are the
+//  template's own syntax, the variables its completions and placeholders
+//  name.
 static int
-s_template_parse (sb_catalog_t *self, const json_t *def, const char *file, char **why)
+s_template_parse (sb_catalog_t *self, const json_t *def, const char *file, size_t index,
+                  char **why)
 {
     static const char *const keys [] = {
-        "uriTemplate", "name", "title", "description", "mimeType", "annotations", "_meta",
-        "text", "json", "completions", NULL
+        "name", "title", "description", "mimeType", "annotations", "_meta", NULL
     };
-    static const char *const strings [] = { "name", "title", "description", "mimeType", NULL };
-    char where [SB_MAX_RESOURCE_URI + 256];
-    const char *uri, *text;
-    if (!json_is_object (def)) {
-        *why = sb_strfmt ("%s: every entry of \"resource_templates\" must be an object", file);
-        return -1;
-    }
-    snprintf (where, sizeof where, "%s: a resource template", file);
-    if (sb_def_get_string (def, "uriTemplate", true, where, &uri, why))
-        return -1;
-    snprintf (where, sizeof where, "%s: resource template \"%.*s\"", file,
-              SB_MAX_RESOURCE_URI, uri);
+    char where [512], inner [600];
+    snprintf (where, sizeof where, "%.400s: /resource_templates/%zu", file, index);
+    const char *uri = sb_def_string (def, "uriTemplate");
     json_t *vars = json_array ();
     json_t *descriptor = json_pack ("{s:s}", "uriTemplate", uri);
     json_t *tdef = json_pack ("{s:o}", "vars", vars);
     json_array_append_new (self->templates, descriptor);
     json_array_append_new (self->template_defs, tdef);
-    if (!s_valid_uri (uri)) {
-        *why = sb_strfmt ("%s: \"uriTemplate\" must be a URI with a scheme, at most %d bytes, "
-                          "without spaces", where, SB_MAX_RESOURCE_URI);
-        return -1;
-    }
-    if (sb_def_check_keys (def, keys, where, why)
-    ||  sb_def_get_string (def, "name", true, where, &text, why)
-    ||  s_template_vars (uri, vars, where, why)
-    ||  s_copy_strings (descriptor, def, strings, where, why)
-    ||  s_copy_object (descriptor, def, "annotations", where, why)
-    ||  s_copy_object (descriptor, def, "_meta", where, why)
+    s_copy_members (descriptor, def, keys);
+    if (s_template_vars (uri, vars, where, why)
     ||  s_completions_parse (tdef, def, vars, where, why))
         return -1;
     json_t *content_text = json_object_get (def, "text");
-    json_t *content_json = json_object_get (def, "json");
-    if (!content_text == !content_json || (content_text && !json_is_string (content_text))) {
-        *why = sb_strfmt ("%s: give exactly one of \"text\" (a string template) or \"json\" "
-                          "(JSON whose strings are templates)", where);
-        return -1;
-    }
-    json_t *content = content_text ? content_text : content_json;
-    if (s_check_placeholders (content, vars, where, why))
+    json_t *content = content_text ? content_text : json_object_get (def, "json");
+    snprintf (inner, sizeof inner, "%s/%s", where, content_text ? "text" : "json");
+    if (s_check_placeholders (content, vars, inner, why))
         return -1;
     json_object_set_new (tdef, content_text ? "text" : "json", json_deep_copy (content));
     return 0;
 }
 
-//  One prompt message content item, checked by type.
+//  Prompt `index` of `file`. The format checked its shape (names, roles,
+//  each content item by its type); left are argument names used once,
+//  base64 image and audio data, and placeholders naming arguments.
 static int
-s_content_check (const json_t *content, const char *where, char **why)
+s_prompt_parse (sb_catalog_t *self, const json_t *def, const char *file, size_t index,
+                char **why)
 {
-    const char *type = json_string_value (json_object_get (content, "type"));
-    const char *need = NULL;
-    if (!type)
-        need = "an object with \"type\"";
-    else
-    if (strcmp (type, "text") == 0 && !json_is_string (json_object_get (content, "text")))
-        need = "\"text\" for type text";
-    else
-    if ((strcmp (type, "image") == 0 || strcmp (type, "audio") == 0)
-    &&  (!json_is_string (json_object_get (content, "mimeType"))
-    ||   !json_is_string (json_object_get (content, "data"))
-    ||   s_base64_size (json_string_value (json_object_get (content, "data"))) < 0))
-        need = "base64 \"data\" and \"mimeType\" for type image/audio";
-    else
-    if (strcmp (type, "resource") == 0) {
-        json_t *resource = json_object_get (content, "resource");
-        if (!json_is_string (json_object_get (resource, "uri"))
-        ||  (!json_is_string (json_object_get (resource, "text"))
-        &&   !json_is_string (json_object_get (resource, "blob"))))
-            need = "\"resource\" with \"uri\" and \"text\" or \"blob\" for type resource";
-    }
-    else
-    if (strcmp (type, "resource_link") == 0) {
-        if (!json_is_string (json_object_get (content, "uri"))
-        ||  !json_is_string (json_object_get (content, "name")))
-            need = "\"uri\" and \"name\" for type resource_link";
-    }
-    else
-    if (strcmp (type, "text") && strcmp (type, "image") && strcmp (type, "audio"))
-        need = "type text, image, audio, resource or resource_link";
-    if (need)
-        *why = sb_strfmt ("%s: a message content needs %s", where, need);
-    return need ? -1 : 0;
-}
-
-static int
-s_prompt_parse (sb_catalog_t *self, const json_t *def, const char *file, char **why)
-{
-    static const char *const keys [] = {
-        "name", "title", "description", "arguments", "messages", "_meta", "hidden", NULL
-    };
-    static const char *const arg_keys [] = {
-        "name", "title", "description", "required", "completions", NULL
-    };
-    static const char *const strings [] = { "title", "description", NULL };
-    char where [SB_MAX_CONNECTOR_NAME + 256];
-    const char *name, *text;
-    if (!json_is_object (def)) {
-        *why = sb_strfmt ("%s: every entry of \"prompts\" must be an object", file);
-        return -1;
-    }
-    snprintf (where, sizeof where, "%s: a prompt", file);
-    if (sb_def_get_string (def, "name", true, where, &name, why))
-        return -1;
-    snprintf (where, sizeof where, "%s: prompt \"%.64s\"", file, name);
-    size_t len = strlen (name);
-    bool ok = len <= SB_MAX_CONNECTOR_NAME;
-    for (size_t i = 0; i < len; i++)
-        ok &= isalnum ((unsigned char) name [i]) || strchr ("_-.", name [i]) != NULL;
-    if (!ok) {
-        *why = sb_strfmt ("%s: name must be 1-64 letters, digits, '_', '-' or '.'", where);
-        return -1;
-    }
+    static const char *const keys [] = { "title", "description", "_meta", NULL };
+    static const char *const arg_keys [] = { "title", "description", NULL };
+    char where [512], inner [600];
+    snprintf (where, sizeof where, "%.400s: /prompts/%zu", file, index);
     json_t *names = json_array ();
     json_t *completions = json_object ();
-    json_t *descriptor = json_pack ("{s:s}", "name", name);
+    json_t *descriptor = json_pack ("{s:s}", "name", sb_def_string (def, "name"));
     json_t *pdef = json_pack ("{s:o, s:o}", "names", names, "completions", completions);
     json_array_append_new (self->prompts, descriptor);
     json_array_append_new (self->prompt_defs, pdef);
-    bool hidden;
-    if (sb_def_check_keys (def, keys, where, why)
-    ||  s_copy_strings (descriptor, def, strings, where, why)
-    ||  s_copy_object (descriptor, def, "_meta", where, why)
-    ||  sb_def_get_bool (def, "hidden", false, where, &hidden, why))
-        return -1;
-    if (hidden)
+    s_copy_members (descriptor, def, keys);
+    if (sb_def_bool (def, "hidden", false))
         json_object_set_new (pdef, "hidden", json_true ());
 
-    json_t *arguments = json_object_get (def, "arguments");
-    if (arguments && !json_is_array (arguments)) {
-        *why = sb_strfmt ("%s: \"arguments\" must be an array", where);
-        return -1;
-    }
     json_t *out_args = json_array ();
     json_object_set_new (descriptor, "arguments", out_args);
-    size_t index;
+    size_t at;
     json_t *arg;
-    json_array_foreach (arguments, index, arg) {
-        bool required;
-        if (!json_is_object (arg)) {
-            *why = sb_strfmt ("%s: every argument must be an object", where);
+    json_array_foreach (json_object_get (def, "arguments"), at, arg) {
+        const char *name = sb_def_string (arg, "name");
+        if (s_names_hold (names, name, strlen (name))) {
+            *why = sb_strfmt ("%s/arguments/%zu/name: \"%s\" is already the name of another "
+                              "argument", where, at, name);
             return -1;
         }
-        if (sb_def_check_keys (arg, arg_keys, where, why)
-        ||  sb_def_get_string (arg, "name", true, where, &text, why)
-        ||  sb_def_get_bool (arg, "required", false, where, &required, why))
-            return -1;
-        const char *end = text;
-        while (isalnum ((unsigned char) *end) || *end == '_')
-            end++;
-        if (*end || end - text > SB_MAX_CONNECTOR_NAME || s_names_hold (names, text, strlen (text))) {
-            *why = sb_strfmt ("%s: argument \"%.64s\" must be a unique name of letters, digits "
-                              "and '_' (at most 64)", where, text);
-            return -1;
-        }
-        json_array_append_new (names, json_string (text));
-        json_t *out = json_pack ("{s:s, s:b}", "name", text, "required", required);
+        json_array_append_new (names, json_string (name));
+        json_t *out = json_pack ("{s:s, s:b}", "name", name,
+                                 "required", sb_def_bool (arg, "required", false));
         json_array_append_new (out_args, out);
-        if (s_copy_strings (out, arg, strings, where, why))
-            return -1;
+        s_copy_members (out, arg, arg_keys);
         json_t *values = json_object_get (arg, "completions");
-        if (values && s_check_values (values, where, why))
-            return -1;
         if (values)
-            json_object_set_new (completions, text, json_deep_copy (values));
+            json_object_set_new (completions, name, json_deep_copy (values));
     }
 
     json_t *messages = json_object_get (def, "messages");
-    if (!json_is_array (messages) || json_array_size (messages) == 0) {
-        *why = sb_strfmt ("%s: \"messages\" must be a non-empty array", where);
-        return -1;
-    }
     json_t *msg;
-    json_array_foreach (messages, index, msg) {
-        static const char *const msg_keys [] = { "role", "content", NULL };
-        if (!json_is_object (msg) || sb_def_check_keys (msg, msg_keys, where, why)
-        ||  sb_def_get_string (msg, "role", true, where, &text, why)) {
-            if (!*why)
-                *why = sb_strfmt ("%s: every message must be an object", where);
+    json_array_foreach (messages, at, msg) {
+        json_t *content = json_object_get (msg, "content");
+        json_t *data = json_object_get (content, "data");
+        const char *type = sb_def_string (content, "type");
+        if ((strcmp (type, "image") == 0 || strcmp (type, "audio") == 0)
+        &&  s_base64_size (json_string_value (data)) < 0) {
+            *why = sb_strfmt ("%s/messages/%zu/content/data: must be standard padded base64",
+                              where, at);
             return -1;
         }
-        if (strcmp (text, "user") && strcmp (text, "assistant")) {
-            *why = sb_strfmt ("%s: a message role must be \"user\" or \"assistant\"", where);
-            return -1;
-        }
-        if (s_content_check (json_object_get (msg, "content"), where, why))
-            return -1;
     }
-    if (s_check_placeholders (messages, names, where, why))
+    snprintf (inner, sizeof inner, "%s/messages", where);
+    if (s_check_placeholders (messages, names, inner, why))
         return -1;
     json_object_set_new (pdef, "messages", json_deep_copy (messages));
     return 0;
@@ -675,7 +494,7 @@ sb_catalog_destroy (sb_catalog_t **self_p)
 sb_catalog_t *
 sb_catalog_parse (const json_t *root, const char *file, char **why)
 {
-    typedef int (s_parse_fn) (sb_catalog_t *, const json_t *, const char *, char **);
+    typedef int (s_parse_fn) (sb_catalog_t *, const json_t *, const char *, size_t, char **);
     static const char *const lists [] = { "resources", "resource_templates", "prompts" };
     static s_parse_fn *const parsers [] = { s_resource_parse, s_template_parse, s_prompt_parse };
     sb_catalog_t *self = calloc (1, sizeof *self);
@@ -688,19 +507,10 @@ sb_catalog_parse (const json_t *root, const char *file, char **why)
     self->prompts = json_array ();
     self->prompt_defs = json_array ();
     for (size_t l = 0; l < 3; l++) {
-        json_t *list = json_object_get (root, lists [l]);
         size_t index;
         json_t *def;
-        if (list && !json_is_array (list)) {
-            *why = sb_strfmt ("%s: \"%s\" must be an array", file, lists [l]);
-            goto fail;
-        }
-        if (json_array_size (list) > SB_MAX_TOOLS) {
-            *why = sb_strfmt ("%s: more than %d %s", file, SB_MAX_TOOLS, lists [l]);
-            goto fail;
-        }
-        json_array_foreach (list, index, def)
-            if (parsers [l] (self, def, file, why))
+        json_array_foreach (json_object_get (root, lists [l]), index, def)
+            if (parsers [l] (self, def, file, index, why))
                 goto fail;
     }
     return self;
@@ -749,44 +559,25 @@ s_count_named (sb_connectors_t *self, size_t list_offset, const char *key, const
 }
 
 int
-sb_catalog_check_tool_meta (const json_t *meta, const char *where, char **why)
-{
-    if (!json_is_object (meta)) {
-        *why = sb_strfmt ("%s: \"_meta\" must be an object", where);
-        return -1;
-    }
-    json_t *ui = json_object_get (meta, "ui");
-    json_t *uri = json_object_get (ui, "resourceUri");
-    json_t *template = json_object_get (meta, "openai/outputTemplate");
-    if ((ui && !json_is_object (ui)) || (ui && !json_is_string (uri))
-    ||  (uri && strncmp (json_string_value (uri), "ui://", 5))
-    ||  (template && (!json_is_string (template) || strncmp (json_string_value (template), "ui://", 5)))) {
-        *why = sb_strfmt ("%s: _meta.ui must be an object with \"resourceUri\", and "
-                          "_meta.ui.resourceUri / \"openai/outputTemplate\" ui:// URIs", where);
-        return -1;
-    }
-    return 0;
-}
-
-int
 sb_catalog_check_set (sb_connectors_t *self, char **why)
 {
-    static const struct { size_t offset; const char *key, *what; } unique [] = {
-        { offsetof (sb_catalog_t, resources), "uri", "resource URI" },
-        { offsetof (sb_catalog_t, templates), "uriTemplate", "resource template" },
-        { offsetof (sb_catalog_t, prompts), "name", "prompt name" },
+    static const struct { size_t offset; const char *key, *list; } unique [] = {
+        { offsetof (sb_catalog_t, resources), "uri", "resources" },
+        { offsetof (sb_catalog_t, templates), "uriTemplate", "resource_templates" },
+        { offsetof (sb_catalog_t, prompts), "name", "prompts" },
     };
-    for (size_t c = 0; c < self->count; c++) {
+    //  Last to first, so that the error names a repetition, not the original.
+    for (size_t c = self->count; c-- > 0;) {
         sb_connector_t *connector = self->connectors [c];
         for (size_t u = 0; u < 3; u++) {
             json_t *list = *(json_t **) ((char *) connector->catalog + unique [u].offset);
-            size_t index;
-            json_t *entry;
-            json_array_foreach (list, index, entry) {
+            for (size_t index = json_array_size (list); index-- > 0;) {
+                json_t *entry = json_array_get (list, index);
                 const char *value = json_string_value (json_object_get (entry, unique [u].key));
                 if (s_count_named (self, unique [u].offset, unique [u].key, value) > 1) {
-                    *why = sb_strfmt ("%s: %s \"%s\" is declared more than once (over all "
-                                      "connectors)", connector->file, unique [u].what, value);
+                    *why = sb_strfmt ("%s: /%s/%zu/%s: \"%s\" is declared more than once "
+                                      "(over all connectors)", connector->file, unique [u].list,
+                                      index, unique [u].key, value);
                     return -1;
                 }
             }
@@ -805,9 +596,9 @@ sb_catalog_check_set (sb_connectors_t *self, char **why)
                 const json_t *resource = s_find_resource (self, refs [r], NULL);
                 const char *mime = json_string_value (json_object_get (resource, "mimeType"));
                 if (!resource || !mime || strcmp (mime, mimes [r])) {
-                    *why = sb_strfmt ("%s: tool \"%s\": %s names \"%s\", which must be a declared "
-                                      "resource with mimeType \"%s\"", connector->file, tool->name,
-                                      r ? "_meta[\"openai/outputTemplate\"]" : "_meta.ui.resourceUri",
+                    *why = sb_strfmt ("%s: /tools/%zu/_meta/%s: \"%s\" must be a declared "
+                                      "resource with mimeType \"%s\"", connector->file, t,
+                                      r ? "openai~1outputTemplate" : "ui/resourceUri",
                                       refs [r], mimes [r]);
                     return -1;
                 }

@@ -3,110 +3,92 @@
     gateway's questions about tools, and checks call arguments against a
     tool's input schema (the schema rules themselves are in sb_schema.c).
 
-    Loading is strict: an unknown key, a missing field, a placeholder that
-    names no schema property or a duplicate tool name stops the load with
-    an error naming the file and the problem, so a typo in a definition is
-    found at start-up rather than in front of a user. */
+    Loading is strict, in two steps. First every definition is checked
+    against the format, connectors/connector.schema.json (JSON Schema
+    2020-12, compiled into the library at build time and checked by
+    schema/): an unknown key, a missing field, a value of the wrong type or
+    out of its range stops the load with "<file>: <JSON pointer>: <rule>
+    (<keyword>)". Then fields are only read, and what a schema cannot say
+    is checked here and in sb_catalog.c / sb_mapping.c, with errors in the
+    same form: a template placeholder that names no inputSchema property (a
+    path placeholder no required one), an inputSchema or outputSchema the
+    checker cannot enforce, names unique over all files (connectors, tools,
+    resource URIs and templates, prompts), URI template syntax, base64,
+    files readable; builtins the api worker lacks are its own check
+    (workers/sb_fixture.c). A typo in a definition is found at start-up or
+    on SIGHUP, never in front of a user. */
 #include "sb_connector_int.h"
 #include "sb_schema.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 //  --------------------------------------------------------------------------
-//  Small helpers
+//  The format: connectors/connector.schema.json, compiled in
+//  (connector/sb_embed.cmake) and compiled into a checker once per process
 
-static bool
-s_valid_name (const char *name, bool allow_underscore)
+static pthread_once_t s_format_once = PTHREAD_ONCE_INIT;
+static sb_schema_t *s_format;           /* the checker, kept for the process */
+static char *s_format_error;            /* why it could not be made, or NULL */
+
+static void
+s_format_compile (void)
 {
-    size_t len = strlen (name);
-    if (len == 0 || len > SB_MAX_CONNECTOR_NAME)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name [i];
-        if (!(isalnum ((unsigned char) c) || c == '-' || (allow_underscore && c == '_')))
-            return false;
+    json_error_t jerr;
+    json_t *schema = json_loadb (sb_connector_schema_text, sb_connector_schema_size,
+                                 JSON_REJECT_DUPLICATES, &jerr);
+    if (!schema) {
+        s_format_error = sb_strfmt ("connector.schema.json:%d:%d: invalid JSON: %s",
+                                    jerr.line, jerr.column, jerr.text);
+        return;
     }
-    return true;
+    s_format = sb_schema_new (schema, "connector.schema.json", &s_format_error);
+    json_decref (schema);
 }
 
-//  Checks that `obj` has only keys from the NULL-terminated `allowed`.
-int
-sb_def_check_keys (const json_t *obj, const char *const allowed [], const char *where, char **why)
-{
-    const char *key;
-    json_t *value;
-    json_object_foreach ((json_t *) obj, key, value) {
-        bool known = strcmp (key, "$comment") == 0;
-        for (size_t i = 0; !known && allowed [i]; i++)
-            known = strcmp (key, allowed [i]) == 0;
-        if (!known) {
-            *why = sb_strfmt ("%s: unknown key \"%s\"", where, key);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-//  Reads an optional/required string member. Returns 0 (and *out borrowed,
-//  NULL when optional and absent) or -1 with *why.
-int
-sb_def_get_string (const json_t *obj, const char *key, bool required, const char *where,
-              const char **out, char **why)
-{
-    json_t *value = json_object_get (obj, key);
-    *out = NULL;
-    if (!value) {
-        if (required) {
-            *why = sb_strfmt ("%s: \"%s\" is required", where, key);
-            return -1;
-        }
-        return 0;
-    }
-    if (!json_is_string (value) || json_string_length (value) == 0) {
-        *why = sb_strfmt ("%s: \"%s\" must be a non-empty string", where, key);
-        return -1;
-    }
-    *out = json_string_value (value);
-    return 0;
-}
-
-int
-sb_def_get_bool (const json_t *obj, const char *key, bool def, const char *where,
-            bool *out, char **why)
-{
-    json_t *value = json_object_get (obj, key);
-    *out = def;
-    if (!value)
-        return 0;
-    if (!json_is_boolean (value)) {
-        *why = sb_strfmt ("%s: \"%s\" must be true or false", where, key);
-        return -1;
-    }
-    *out = json_is_true (value);
-    return 0;
-}
-
+//  Checks definition `root`, read from `file`, against the format. Returns
+//  0, or -1 with *why "<file>: <JSON pointer>: <rule> (<keyword>)", e.g.
+//  `a.json: /tools/3/request/method: must be one of ["GET",…] (enum)`.
 static int
-s_get_int (const json_t *obj, const char *key, long def, long min, long max,
-           const char *where, long *out, char **why)
+s_format_check (const json_t *root, const char *file, char **why)
 {
-    json_t *value = json_object_get (obj, key);
-    *out = def;
-    if (!value)
-        return 0;
-    if (!json_is_integer (value) || json_integer_value (value) < min
-    ||  json_integer_value (value) > max) {
-        *why = sb_strfmt ("%s: \"%s\" must be an integer from %ld to %ld", where, key, min, max);
+    pthread_once (&s_format_once, s_format_compile);
+    if (!s_format) {
+        *why = sb_strfmt ("%s: cannot be checked: the connector format does not load: %s",
+                          file, s_format_error ? s_format_error : "out of memory");
         return -1;
     }
-    *out = (long) json_integer_value (value);
-    return 0;
+    sb_schema_failure_t failure;
+    if (sb_schema_check_at (s_format, root, &failure) == 0)
+        return 0;
+    *why = sb_strfmt ("%s: %s%s%s%s%s%s", file, failure.pointer,
+                      failure.pointer [0] ? ": " : "", failure.rule,
+                      failure.keyword ? " (" : "", failure.keyword ? failure.keyword : "",
+                      failure.keyword ? ")" : "");
+    sb_schema_failure_clear (&failure);
+    return -1;
+}
+
+//  --------------------------------------------------------------------------
+//  Reading members whose shape the format already checked
+
+const char *
+sb_def_string (const json_t *obj, const char *key)
+{
+    return json_string_value (json_object_get (obj, key));
+}
+
+bool
+sb_def_bool (const json_t *obj, const char *key, bool def)
+{
+    json_t *value = json_object_get (obj, key);
+    return json_is_boolean (value) ? json_is_true (value) : def;
 }
 
 //  --------------------------------------------------------------------------
@@ -176,7 +158,7 @@ s_check_body (const json_t *tmpl, const json_t *props, const char *where, char *
     if (json_is_string (tmpl)) {
         char *error = NULL;
         if (sb_template_check (json_string_value (tmpl), s_is_property, (void *) props, &error)) {
-            *why = sb_strfmt ("%s: request.body: %s", where, error);
+            *why = sb_strfmt ("%s/request/body: %s", where, error);
             free (error);
             return -1;
         }
@@ -196,36 +178,21 @@ s_check_body (const json_t *tmpl, const json_t *props, const char *where, char *
     return 0;
 }
 
-//  The HTTP request template and result mapping of a tool.
+//  The HTTP request template and result mapping of a tool. The format
+//  checked their shape (method, a path starting with "/" without query, a
+//  body only with POST, PUT or PATCH); what is left is what it cannot see:
+//  every placeholder must name an inputSchema property, and a path's a
+//  required one.
 static int
 s_tool_parse_http (sb_tool_t *self, const json_t *def, const json_t *request,
                    const json_t *schema, const json_t *props, const char *where, char **why)
 {
-    static const char *const request_keys [] = { "method", "path", "query", "body", NULL };
-    static const char *const methods [] = { "GET", "POST", "PUT", "PATCH", "DELETE", NULL };
-    const char *method, *path;
-
-    if (sb_def_check_keys (request, request_keys, where, why)
-    ||  sb_def_get_string (request, "method", true, where, &method, why)
-    ||  sb_def_get_string (request, "path", true, where, &path, why))
-        return -1;
-    bool method_ok = false;
-    for (size_t i = 0; methods [i]; i++)
-        method_ok |= strcmp (method, methods [i]) == 0;
-    if (!method_ok) {
-        *why = sb_strfmt ("%s: request.method must be GET, POST, PUT, PATCH or DELETE", where);
-        return -1;
-    }
-    snprintf (self->method, sizeof self->method, "%s", method);
-    if (path [0] != '/' || strchr (path, '?') || strchr (path, '#')) {
-        *why = sb_strfmt ("%s: request.path must start with \"/\" and hold no query "
-                          "(use request.query)", where);
-        return -1;
-    }
+    const char *path = sb_def_string (request, "path");
+    snprintf (self->method, sizeof self->method, "%s", sb_def_string (request, "method"));
     char *error = NULL;
     s_path_check_t path_check = { props, json_object_get ((json_t *) schema, "required") };
     if (sb_template_check (path, s_is_required_property, &path_check, &error)) {
-        *why = sb_strfmt ("%s: request.path: %s (path placeholders must be required "
+        *why = sb_strfmt ("%s/request/path: %s (path placeholders must be required "
                           "properties)", where, error);
         free (error);
         return -1;
@@ -233,102 +200,43 @@ s_tool_parse_http (sb_tool_t *self, const json_t *def, const json_t *request,
     self->path = strdup (path);
 
     json_t *query = json_object_get (request, "query");
-    if (query) {
-        if (!json_is_object (query)) {
-            *why = sb_strfmt ("%s: request.query must be an object of string templates", where);
+    const char *key;
+    json_t *tmpl;
+    json_object_foreach (query, key, tmpl)
+        if (sb_template_check (json_string_value (tmpl), s_is_property, (void *) props, &error)) {
+            *why = sb_strfmt ("%s/request/query/%s: %s", where, key, error);
+            free (error);
             return -1;
         }
-        const char *key;
-        json_t *tmpl;
-        json_object_foreach (query, key, tmpl) {
-            if (!json_is_string (tmpl)) {
-                *why = sb_strfmt ("%s: request.query.%s must be a string template", where, key);
-                return -1;
-            }
-            if (sb_template_check (json_string_value (tmpl), s_is_property, (void *) props, &error)) {
-                *why = sb_strfmt ("%s: request.query.%s: %s", where, key, error);
-                free (error);
-                return -1;
-            }
-        }
+    if (query)
         self->query = json_incref (query);
-    }
     json_t *body = json_object_get (request, "body");
-    if (body) {
-        if (strcmp (method, "GET") == 0 || strcmp (method, "DELETE") == 0) {
-            *why = sb_strfmt ("%s: request.body is only allowed with POST, PUT or PATCH", where);
-            return -1;
-        }
-        if (s_check_body (body, props, where, why))
-            return -1;
+    if (body && s_check_body (body, props, where, why))
+        return -1;
+    if (body)
         self->body = json_deep_copy (body);
-    }
 
     //  Result mapping (sb_mapping.c).
-    json_t *result = json_object_get (def, "result");
-    if (!json_is_object (result)) {
-        *why = sb_strfmt ("%s: \"result\" must be an object", where);
-        return -1;
-    }
-    return sb_mapping_parse (self, result, where, why);
+    return sb_mapping_parse (self, json_object_get (def, "result"), where, why);
 }
 
-//  Reads the tool's "taskSupport": "forbidden" (default), "optional" or
-//  "required". Returns 0, or -1 with *why naming the tool and the value.
-static int
-s_get_task_support (const json_t *def, const char *where, sb_task_support_t *out, char **why)
-{
-    static const char *const names [] = { "forbidden", "optional", "required" };
-    json_t *value = json_object_get (def, "taskSupport");
-    *out = SB_TASK_FORBIDDEN;
-    if (!value)
-        return 0;
-    const char *text = json_string_value (value);
-    for (size_t i = 0; text && i < sizeof names / sizeof names [0]; i++)
-        if (strcmp (text, names [i]) == 0) {
-            *out = (sb_task_support_t) i;
-            return 0;
-        }
-    char *shown = json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY);
-    *why = sb_strfmt ("%s: \"taskSupport\" must be \"forbidden\", \"optional\" or "
-                      "\"required\", not %.64s", where, shown ? shown : "that value");
-    free (shown);
-    return -1;
-}
-
+//  Tool `index` of `file`, whose shape the format checked; `where` names it
+//  by its JSON pointer ("a.json: /tools/3") in the sentences of the checks
+//  that remain: its input and output schemas are ones the checker can
+//  enforce (sb_schema_new), and its templates name their arguments.
 static sb_tool_t *
-s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, char **why)
+s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, size_t index,
+              char **why)
 {
-    static const char *const tool_keys [] = {
-        "name", "title", "description", "annotations", "inputSchema", "outputSchema",
-        "_meta", "securitySchemes", "confirm", "taskSupport", "hidden", "request", "result", NULL
-    };
-    static const char *const annotation_keys [] = {
-        "title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint", NULL
-    };
-
-    char where [SB_MAX_CONNECTOR_NAME + 256];
-    const char *name, *title, *description, *text;
+    static const char *const task_support [] = { "forbidden", "optional", "required" };
+    char where [512];
     sb_tool_t *self = NULL;
+    snprintf (where, sizeof where, "%.400s: /tools/%zu", file, index);
+    const char *name = sb_def_string (def, "name");
+    const char *title = sb_def_string (def, "title");
+    const char *description = sb_def_string (def, "description");
 
-    if (!json_is_object (def)) {
-        *why = sb_strfmt ("%s: every entry of \"tools\" must be an object", file);
-        return NULL;
-    }
-    snprintf (where, sizeof where, "%s: a tool", file);
-    if (sb_def_get_string (def, "name", true, where, &name, why))
-        return NULL;
-    if (!s_valid_name (name, true)) {
-        *why = sb_strfmt ("%s: tool name \"%.64s\" must be 1-64 letters, digits, '_' or '-'",
-                          file, name);
-        return NULL;
-    }
-    snprintf (where, sizeof where, "%s: tool \"%s\"", file, name);
-    if (sb_def_check_keys (def, tool_keys, where, why)
-    ||  sb_def_get_string (def, "title", false, where, &title, why)
-    ||  sb_def_get_string (def, "description", true, where, &description, why))
-        return NULL;
-
+    //  Its own errors name the place from "inputSchema" down.
     json_t *schema = json_object_get (def, "inputSchema");
     sb_schema_t *checker = sb_schema_new (schema, where, why);
     if (!checker)
@@ -347,49 +255,24 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, ch
     self->name = strdup (name);
     self->title = title ? strdup (title) : NULL;
     self->connector = connector;
-    if (sb_def_get_bool (def, "confirm", false, where, &self->confirm, why)
-    ||  sb_def_get_bool (def, "hidden", false, where, &self->hidden, why)
-    ||  s_get_task_support (def, where, &self->task_support, why))
-        goto fail;
+    self->confirm = sb_def_bool (def, "confirm", false);
+    self->hidden = sb_def_bool (def, "hidden", false);
+    const char *support = sb_def_string (def, "taskSupport");
+    for (size_t i = 0; support && i < sizeof task_support / sizeof task_support [0]; i++)
+        if (strcmp (support, task_support [i]) == 0)
+            self->task_support = (sb_task_support_t) i;
 
     //  Annotations: the MCP hints; read-only defaults to false (safe side).
     json_t *annotations = json_object_get (def, "annotations");
-    bool open_world;
-    if (annotations && !json_is_object (annotations)) {
-        *why = sb_strfmt ("%s: \"annotations\" must be an object", where);
-        goto fail;
-    }
-    if (annotations
-    &&  (sb_def_check_keys (annotations, annotation_keys, where, why)
-    ||   sb_def_get_bool (annotations, "readOnlyHint", false, where, &self->read_only, why)
-    ||   sb_def_get_bool (annotations, "destructiveHint", false, where, &self->destructive, why)
-    ||   sb_def_get_bool (annotations, "idempotentHint", false, where, &self->idempotent, why)
-    ||   sb_def_get_bool (annotations, "openWorldHint", true, where, &open_world, why)))
-        goto fail;
+    self->read_only = sb_def_bool (annotations, "readOnlyHint", false);
+    self->destructive = sb_def_bool (annotations, "destructiveHint", false);
+    self->idempotent = sb_def_bool (annotations, "idempotentHint", false);
 
     json_t *request = json_object_get (def, "request");
-    if (!json_is_object (request)) {
-        *why = sb_strfmt ("%s: \"request\" must be an object", where);
-        goto fail;
-    }
-    if (json_object_get (request, "builtin")) {
+    const char *builtin = sb_def_string (request, "builtin");
+    if (builtin)
         //  A fixture the worker runs itself: nothing is sent upstream.
-        static const char *const builtin_keys [] = { "builtin", NULL };
-        if (sb_def_check_keys (request, builtin_keys, where, why)
-        ||  sb_def_get_string (request, "builtin", true, where, &text, why))
-            goto fail;
-        if (!s_valid_name (text, true) || json_object_get (def, "result")) {
-            *why = sb_strfmt ("%s: request.builtin must name a fixture (letters, digits, '_', "
-                              "'-') and a builtin tool has no \"result\"", where);
-            goto fail;
-        }
-        if (self->confirm) {
-            *why = sb_strfmt ("%s: \"confirm\" is for tools that call an upstream, not for a "
-                              "builtin fixture", where);
-            goto fail;
-        }
-        self->builtin = strdup (text);
-    }
+        self->builtin = strdup (builtin);
     else
     if (s_tool_parse_http (self, def, request, schema, props, where, why))
         goto fail;
@@ -398,19 +281,10 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, ch
     json_t *output = json_object_get (def, "outputSchema");
     json_t *meta = json_object_get (def, "_meta");
     json_t *schemes = json_object_get (def, "securitySchemes");
-    const char *output_type = json_string_value (json_object_get (output, "type"));
-    if (output && (!output_type || strcmp (output_type, "object"))) {
-        *why = sb_strfmt ("%s: \"outputSchema\" must be a JSON Schema with type \"object\"", where);
+    char inner [600];
+    snprintf (inner, sizeof inner, "%s/outputSchema", where);
+    if (output && !(self->output_checker = sb_schema_new (output, inner, why)))
         goto fail;
-    }
-    if (output && !(self->output_checker = sb_schema_new (output, where, why)))
-        goto fail;
-    if (meta && sb_catalog_check_tool_meta (meta, where, why))
-        goto fail;
-    if (schemes && !json_is_array (schemes)) {
-        *why = sb_strfmt ("%s: \"securitySchemes\" must be an array", where);
-        goto fail;
-    }
 
     //  The MCP Tool object, built once.
     self->descriptor = json_pack ("{s:s, s:s, s:O}",
@@ -488,120 +362,57 @@ s_set_base_url (sb_connector_t *self, const char *url)
     return 0;
 }
 
+//  The connector in definition `root` (read from `file`), which the format
+//  checked: reads its fields, then its tools and catalog, each of which
+//  checks what the format cannot.
 static sb_connector_t *
 s_connector_parse (const json_t *root, const char *file, char **why)
 {
-    static const char *const keys [] = {
-        "name", "title", "description", "display_name", "base_url", "auth", "limits",
-        "tools", "resources", "resource_templates", "prompts", NULL
-    };
-    static const char *const auth_keys [] = { "type", "token_env", "header", "prefix", NULL };
-    static const char *const limit_keys [] = { "timeout_ms", "max_response_bytes", NULL };
-    const char *name, *title, *display, *base_url, *description, *text;
-
-    if (!json_is_object (root)) {
-        *why = sb_strfmt ("%s: the file must hold one JSON object", file);
-        return NULL;
-    }
-    if (sb_def_check_keys (root, keys, file, why)
-    ||  sb_def_get_string (root, "name", true, file, &name, why)
-    ||  sb_def_get_string (root, "title", true, file, &title, why)
-    ||  sb_def_get_string (root, "description", false, file, &description, why)
-    ||  sb_def_get_string (root, "display_name", false, file, &display, why)
-    ||  sb_def_get_string (root, "base_url", false, file, &base_url, why))
-        return NULL;
-    if (!s_valid_name (name, false)) {
-        *why = sb_strfmt ("%s: connector name must be 1-64 letters, digits or '-'", file);
-        return NULL;
-    }
+    const char *title = sb_def_string (root, "title");
+    const char *display = sb_def_string (root, "display_name");
+    const char *base_url = sb_def_string (root, "base_url");
     sb_connector_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->file = strdup (file);
-    self->name = strdup (name);
+    self->name = strdup (sb_def_string (root, "name"));
     self->title = strdup (title);
     self->display_name = strdup (display ? display : title);
+    //  The format has the same rule, but counts characters where this
+    //  counts bytes; shared with the --connector-urls overrides.
     if (base_url && s_set_base_url (self, base_url)) {
-        *why = sb_strfmt ("%s: base_url must be an http:// or https:// URL without query", file);
+        *why = sb_strfmt ("%s: /base_url: must be an http:// or https:// URL of at most %d "
+                          "bytes, without query or fragment", file, SB_MAX_URL_LEN / 2);
         goto fail;
     }
 
     json_t *auth = json_object_get (root, "auth");
-    if (auth) {
-        if (!json_is_object (auth)) {
-            *why = sb_strfmt ("%s: \"auth\" must be an object", file);
-            goto fail;
-        }
-        if (sb_def_check_keys (auth, auth_keys, file, why)
-        ||  sb_def_get_string (auth, "type", true, file, &text, why))
-            goto fail;
-        if (strcmp (text, "none") == 0)
-            self->auth_type = SB_AUTH_NONE;
-        else
-        if (strcmp (text, "bearer") == 0)
-            self->auth_type = SB_AUTH_BEARER;
-        else
-        if (strcmp (text, "api_key_header") == 0)
-            self->auth_type = SB_AUTH_API_KEY_HEADER;
-        else {
-            *why = sb_strfmt ("%s: auth.type must be none, bearer or api_key_header", file);
-            goto fail;
-        }
-        if (self->auth_type != SB_AUTH_NONE) {
-            if (sb_def_get_string (auth, "token_env", true, file, &text, why))
-                goto fail;
-            self->token_env = strdup (text);
-        }
-        if (sb_def_get_string (auth, "header", self->auth_type == SB_AUTH_API_KEY_HEADER,
-                          file, &text, why))
-            goto fail;
-        self->auth_header = strdup (text ? text : "Authorization");
-        if (sb_def_get_string (auth, "prefix", false, file, &text, why))
-            goto fail;
-        self->auth_prefix = strdup (text ? text : "");
+    const char *type = sb_def_string (auth, "type");
+    const char *header = sb_def_string (auth, "header");
+    const char *prefix = sb_def_string (auth, "prefix");
+    self->auth_type = !type || strcmp (type, "none") == 0 ? SB_AUTH_NONE
+                    : strcmp (type, "bearer") == 0 ? SB_AUTH_BEARER
+                    : SB_AUTH_API_KEY_HEADER;
+    if (self->auth_type != SB_AUTH_NONE) {
+        self->token_env = strdup (sb_def_string (auth, "token_env"));
+        self->auth_header = strdup (header ? header : "Authorization");
+        self->auth_prefix = strdup (prefix ? prefix : "");
     }
 
-    long max_response = 0;
     json_t *limits = json_object_get (root, "limits");
-    self->timeout_ms = 10000;
-    max_response = 4L << 20;
-    if (limits) {
-        if (!json_is_object (limits)) {
-            *why = sb_strfmt ("%s: \"limits\" must be an object", file);
-            goto fail;
-        }
-        if (sb_def_check_keys (limits, limit_keys, file, why)
-        ||  s_get_int (limits, "timeout_ms", 10000, 100, 120000, file, &self->timeout_ms, why)
-        ||  s_get_int (limits, "max_response_bytes", 4L << 20, 1024, 64L << 20, file,
-                       &max_response, why))
-            goto fail;
-    }
-    self->max_response = (size_t) max_response;
+    json_t *timeout = json_object_get (limits, "timeout_ms");
+    json_t *max_response = json_object_get (limits, "max_response_bytes");
+    self->timeout_ms = timeout ? (long) json_integer_value (timeout) : 10000;
+    self->max_response = max_response ? (size_t) json_integer_value (max_response) : 4u << 20;
 
     json_t *tools = json_object_get (root, "tools");
-    //  Only a connector whose tools are all builtin fixtures needs no upstream.
-    bool all_builtin = json_array_size (tools) > 0;
-    size_t index;
-    json_t *def;
-    json_array_foreach (tools, index, def)
-        all_builtin &= json_object_get (json_object_get (def, "request"), "builtin") != NULL;
-    if (!self->base_url && !all_builtin) {
-        *why = sb_strfmt ("%s: \"base_url\" is required", file);
-        goto fail;
-    }
-    if (!json_is_array (tools) || json_array_size (tools) == 0) {
-        *why = sb_strfmt ("%s: \"tools\" must be a non-empty array", file);
-        goto fail;
-    }
-    if (json_array_size (tools) > SB_MAX_TOOLS) {
-        *why = sb_strfmt ("%s: more than %d tools", file, SB_MAX_TOOLS);
-        goto fail;
-    }
     self->tools = calloc (json_array_size (tools), sizeof (sb_tool_t *));
     if (!self->tools)
         goto fail;
+    size_t index;
+    json_t *def;
     json_array_foreach (tools, index, def) {
-        sb_tool_t *tool = s_tool_parse (def, self, file, why);
+        sb_tool_t *tool = s_tool_parse (def, self, file, index, why);
         if (!tool)
             goto fail;
         self->tools [self->tool_count++] = tool;
@@ -643,7 +454,9 @@ s_connector_load (const char *path, char **why)
         *why = sb_strfmt ("%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column, jerr.text);
         goto out;
     }
-    connector = s_connector_parse (root, path, why);
+    //  The shape first, against the format; then only the fields.
+    if (s_format_check (root, path, why) == 0)
+        connector = s_connector_parse (root, path, why);
     json_decref (root);
 out:
     free (text);
@@ -688,8 +501,11 @@ s_list_folder (const char *dir, size_t len, char **paths, size_t *count, char **
     }
     struct dirent *entry;
     while ((entry = readdir (handle))) {
+        //  Definitions are *.json; the format itself (connector.schema.json)
+        //  and any other *.schema.json next to them are JSON Schemas.
         size_t name_len = strlen (entry->d_name);
-        if (name_len < 6 || entry->d_name [0] == '.' || strcmp (entry->d_name + name_len - 5, ".json"))
+        if (name_len < 6 || entry->d_name [0] == '.' || strcmp (entry->d_name + name_len - 5, ".json")
+        ||  (name_len > 12 && strcmp (entry->d_name + name_len - 12, ".schema.json") == 0))
             continue;
         if (*count == SB_MAX_CONNECTORS) {
             *error = sb_strfmt ("%s: more than %d connector files", folder, SB_MAX_CONNECTORS);
@@ -761,7 +577,7 @@ sb_connectors_load (const char *dirs, char **error)
             goto fail;
         self->connectors [self->count++] = connector;
         if (sb_connectors_find (self, connector->name) != connector) {
-            *error = sb_strfmt ("%s: connector name \"%s\" is already used by another file",
+            *error = sb_strfmt ("%s: /name: \"%s\" is already the name of another connector",
                                 path, connector->name);
             goto fail;
         }
@@ -769,8 +585,8 @@ sb_connectors_load (const char *dirs, char **error)
             sb_tool_t *tool = connector->tools [t];
             const sb_tool_t *twin = sb_connectors_find_tool (self, tool->name);
             if (twin) {
-                *error = sb_strfmt ("%s: tool name \"%s\" is already used (in %s)",
-                                    path, tool->name, twin->connector->file);
+                *error = sb_strfmt ("%s: /tools/%zu/name: \"%s\" is already the name of a "
+                                    "tool (in %s)", path, t, tool->name, twin->connector->file);
                 goto fail;
             }
             if (self->tool_count == SB_MAX_TOOLS) {

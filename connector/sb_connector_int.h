@@ -1,7 +1,8 @@
 /*  connector/sb_connector_int.h — private to sb_connector.c, sb_catalog.c,
     sb_template.c and sb_mapping.c: the parsed shape of a connector
-    definition, the definition-checking helpers they share, and the template
-    helpers that tests and the template fuzz target reach directly.
+    definition, the embedded format (connectors/connector.schema.json) and
+    the readers of members it checked, and the template helpers that tests
+    and the template fuzz target reach directly.
 
     Nothing outside those files and their tests includes this file; everyone
     else uses sb_connector.h. */
@@ -94,21 +95,25 @@ struct _sb_connectors_t {
     size_t tool_count;              /* entries in tools */
 };
 
-/*  Definition checks shared by sb_connector.c and sb_catalog.c. Each returns
-    0, or -1 with *why a new sentence starting with `where`. */
-int sb_def_check_keys (const json_t *obj, const char *const allowed [], const char *where,
-                       char **why);
-int sb_def_get_string (const json_t *obj, const char *key, bool required, const char *where,
-                       const char **out, char **why);
-int sb_def_get_bool (const json_t *obj, const char *key, bool def, const char *where,
-                     bool *out, char **why);
+/*  connectors/connector.schema.json, the format of a definition, as the
+    build embedded it (connector/sb_embed.cmake): its bytes and a NUL. */
+extern const char sb_connector_schema_text [];
+extern const size_t sb_connector_schema_size;
 
-/*  Parses a tool's "result" block into its mapping fields (sb_mapping.c). */
+/*  Members of a definition that the format already checked (sb_connector.c):
+    a string member (borrowed) or NULL when absent; a boolean member or `def`. */
+const char *sb_def_string (const json_t *obj, const char *key);
+bool sb_def_bool (const json_t *obj, const char *key, bool def);
+
+/*  Reads a tool's "result" block, which the format checked, into its
+    mapping fields; `where` names the tool ("a.json: /tools/3") in the
+    error of the one check left, the summary template (sb_mapping.c). */
 int sb_mapping_parse (sb_tool_t *self, const json_t *result, const char *where, char **why);
 
-/*  Parses the "resources", "resource_templates" and "prompts" of connector
+/*  Reads the "resources", "resource_templates" and "prompts" of connector
     definition `root` (read from `file`, whose directory holds any "file"
-    content). Returns the catalog (possibly empty), or NULL with *why. */
+    content), whose shape the format checked, and checks what it cannot
+    (sb_catalog.c). Returns the catalog (possibly empty), or NULL with *why. */
 sb_catalog_t *sb_catalog_parse (const json_t *root, const char *file, char **why);
 void sb_catalog_destroy (sb_catalog_t **self_p);
 
@@ -117,9 +122,6 @@ void sb_catalog_destroy (sb_catalog_t **self_p);
     _meta.ui.resourceUri / openai/outputTemplate naming a declared ui://
     resource of the right mimeType. Returns 0 or -1 with *why. */
 int sb_catalog_check_set (sb_connectors_t *self, char **why);
-
-/*  Checks a tool's "_meta" object (shape of the ui / openai keys). */
-int sb_catalog_check_tool_meta (const json_t *meta, const char *where, char **why);
 
 /*  Appends `len` bytes of `value`, percent-encoded for `ctx`, to `out`
     (capacity `cap`, *used bytes used, kept NUL-terminated). Only RFC 3986

@@ -200,34 +200,6 @@ s_pointer_get (json_t *root, const char *pointer)
 //  --------------------------------------------------------------------------
 //  The "result" block of a tool definition
 
-static int
-s_check_string_array (const json_t *value, const char *where, const char *key, char **why)
-{
-    if (!json_is_array (value)) {
-        *why = sb_strfmt ("%s: \"%s\" must be an array of strings", where, key);
-        return -1;
-    }
-    size_t index;
-    json_t *item;
-    json_array_foreach (value, index, item)
-        if (!json_is_string (item)) {
-            *why = sb_strfmt ("%s: \"%s\" must be an array of strings", where, key);
-            return -1;
-        }
-    return 0;
-}
-
-static int
-s_check_pointer (const char *pointer, const char *where, const char *key, char **why)
-{
-    if (pointer && pointer [0] && pointer [0] != '/') {
-        *why = sb_strfmt ("%s: \"%s\" must be a JSON pointer (\"\" or starting with \"/\")",
-                          where, key);
-        return -1;
-    }
-    return 0;
-}
-
 static char *
 s_strdup_or_null (const char *text)
 {
@@ -237,71 +209,33 @@ s_strdup_or_null (const char *text)
 int
 sb_mapping_parse (sb_tool_t *self, const json_t *result, const char *where, char **why)
 {
-    static const char *const result_keys [] = {
-        "mapping", "pointer", "next_cursor", "total", "title", "subtitle", "fields",
-        "noun", "noun_plural", "summary", NULL
-    };
-    const char *mapping, *text;
+    //  The format checked the shape: a mapping of "list" or "object", JSON
+    //  pointers, arrays of strings, a noun.
+    const char *pointer = sb_def_string (result, "pointer");
+    const char *text = sb_def_string (result, "summary");
     char *error = NULL;
-
-    if (sb_def_check_keys (result, result_keys, where, why)
-    ||  sb_def_get_string (result, "mapping", true, where, &mapping, why))
-        return -1;
-    if (strcmp (mapping, "list") == 0)
-        self->map_kind = SB_MAP_LIST;
-    else
-    if (strcmp (mapping, "object") == 0)
-        self->map_kind = SB_MAP_OBJECT;
-    else {
-        *why = sb_strfmt ("%s: result.mapping must be \"list\" or \"object\"", where);
-        return -1;
-    }
-    json_t *pointer = json_object_get (result, "pointer");
-    if (pointer && !json_is_string (pointer)) {
-        *why = sb_strfmt ("%s: result.pointer must be a string", where);
-        return -1;
-    }
-    self->pointer = strdup (pointer ? json_string_value (pointer) : "");
-    if (s_check_pointer (self->pointer, where, "result.pointer", why))
-        return -1;
-    if (sb_def_get_string (result, "next_cursor", false, where, &text, why)
-    ||  s_check_pointer (text, where, "result.next_cursor", why))
-        return -1;
-    self->cursor_pointer = s_strdup_or_null (text);
-    if (sb_def_get_string (result, "total", false, where, &text, why)
-    ||  s_check_pointer (text, where, "result.total", why))
-        return -1;
-    self->total_pointer = s_strdup_or_null (text);
-    if (sb_def_get_string (result, "title", false, where, &text, why))
-        return -1;
-    self->title_field = s_strdup_or_null (text);
-    json_t *subtitle = json_object_get (result, "subtitle");
-    if (subtitle) {
-        if (s_check_string_array (subtitle, where, "result.subtitle", why))
-            return -1;
-        self->subtitle_fields = json_incref (subtitle);
-    }
-    json_t *fields = json_object_get (result, "fields");
-    if (fields) {
-        if (s_check_string_array (fields, where, "result.fields", why))
-            return -1;
-        self->fields = json_incref (fields);
-    }
-    if (sb_def_get_string (result, "noun", true, where, &text, why))
-        return -1;
-    self->noun = strdup (text);
-    if (sb_def_get_string (result, "noun_plural", false, where, &text, why))
-        return -1;
-    self->noun_plural = text ? strdup (text) : sb_strfmt ("%ss", self->noun);
-    if (sb_def_get_string (result, "summary", false, where, &text, why))
-        return -1;
     if (text && sb_template_check (text, NULL, NULL, &error)) {
-        *why = sb_strfmt ("%s: result.summary: %s", where, error);
+        *why = sb_strfmt ("%s/result/summary: %s", where, error);
         free (error);
         return -1;
     }
+    self->map_kind = strcmp (sb_def_string (result, "mapping"), "list") == 0 ? SB_MAP_LIST
+                                                                          : SB_MAP_OBJECT;
     self->summary = strdup (text ? text
                             : self->map_kind == SB_MAP_LIST ? "Found {count} {noun}" : "{Noun}");
+    self->pointer = strdup (pointer ? pointer : "");
+    self->cursor_pointer = s_strdup_or_null (sb_def_string (result, "next_cursor"));
+    self->total_pointer = s_strdup_or_null (sb_def_string (result, "total"));
+    self->title_field = s_strdup_or_null (sb_def_string (result, "title"));
+    json_t *subtitle = json_object_get (result, "subtitle");
+    if (subtitle)
+        self->subtitle_fields = json_incref (subtitle);
+    json_t *fields = json_object_get (result, "fields");
+    if (fields)
+        self->fields = json_incref (fields);
+    self->noun = strdup (sb_def_string (result, "noun"));
+    text = sb_def_string (result, "noun_plural");
+    self->noun_plural = text ? strdup (text) : sb_strfmt ("%ss", self->noun);
     return 0;
 }
 

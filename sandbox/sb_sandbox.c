@@ -6,6 +6,7 @@
 #include "sb_json.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -63,6 +64,8 @@ struct _sb_sandbox_t {
     h2o_socket_t *listener;                 /* listening socket, NULL once closed */
     int port;                               /* bound port */
     char api_key [SB_SANDBOX_MAX_API_KEY];  /* expected Bearer token */
+    char key_header [SB_SANDBOX_MAX_KEY_HEADER];    /* header carrying the bare key (lower
+                                                       case), or "" for Authorization: Bearer */
     sb_crm_t *crm;                          /* the data */
     s_fault_t faults [SB_SANDBOX_MAX_FAULTS];   /* active fault rules */
     size_t fault_count;                     /* entries in faults */
@@ -478,14 +481,21 @@ s_admin (sb_sandbox_t *self, h2o_req_t *req, const char *path)
 //  --------------------------------------------------------------------------
 //  Routing
 
+//  The key as "Authorization: Bearer <key>", or as "<key header>: <key>"
+//  (and only so) when the sandbox was given a key header.
 static bool
 s_authorized (sb_sandbox_t *self, h2o_req_t *req)
 {
-    ssize_t at = h2o_find_header (&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    ssize_t at = self->key_header [0]
+               ? h2o_find_header_by_str (&req->headers, self->key_header,
+                                         strlen (self->key_header), -1)
+               : h2o_find_header (&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (at < 0)
         return false;
     h2o_iovec_t value = req->headers.entries [at].value;
     size_t key_len = strlen (self->api_key);
+    if (self->key_header [0])
+        return value.len == key_len && CRYPTO_memcmp (value.base, self->api_key, key_len) == 0;
     if (value.len != 7 + key_len || strncasecmp (value.base, "Bearer ", 7))
         return false;
     return CRYPTO_memcmp (value.base + 7, self->api_key, key_len) == 0;
@@ -556,8 +566,9 @@ s_on_req (h2o_handler_t *handler, h2o_req_t *req)
         self->unauthorized++;
         h2o_add_header (&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
                         H2O_STRLIT ("Bearer realm=\"sandbox\""));
-        sb_sandbox_send_error (req, 401, "unauthorized",
-                               "A valid API key is required (Authorization: Bearer <key>).");
+        sb_sandbox_send_error (req, 401, "unauthorized", self->key_header [0]
+                               ? "A valid API key is required (in the sandbox's key header)."
+                               : "A valid API key is required (Authorization: Bearer <key>).");
         return 0;
     }
     if (s_apply_fault (self, req, path))
@@ -622,16 +633,27 @@ s_listen (sb_sandbox_t *self, const char *address)
 }
 
 sb_sandbox_t *
-sb_sandbox_new (const char *listen, const char *api_key, unsigned seed)
+sb_sandbox_new (const char *listen, const char *api_key, const char *key_header, unsigned seed)
 {
     if (strlen (api_key) == 0 || strlen (api_key) >= SB_SANDBOX_MAX_API_KEY) {
         sb_log_error ("bad_api_key", "the API key must be 1-255 bytes");
+        return NULL;
+    }
+    size_t header_len = key_header ? strlen (key_header) : 0;
+    bool header_ok = header_len < SB_SANDBOX_MAX_KEY_HEADER;
+    for (size_t i = 0; i < header_len && header_ok; i++)
+        header_ok = isalnum ((unsigned char) key_header [i]) || key_header [i] == '-';
+    if (!header_ok) {
+        sb_log_error ("bad_api_key_header", "the API key header must be at most %d letters, "
+                      "digits or '-'", SB_SANDBOX_MAX_KEY_HEADER - 1);
         return NULL;
     }
     sb_sandbox_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     snprintf (self->api_key, sizeof self->api_key, "%s", api_key);
+    for (size_t i = 0; i < header_len; i++)
+        self->key_header [i] = (char) tolower ((unsigned char) key_header [i]);
     self->crm = sb_crm_new (seed);
 
     h2o_config_init (&self->config);

@@ -13,8 +13,11 @@
                                                "path_prefix","retry_after"}
         GET    /_sandbox/faults, DELETE /_sandbox/faults
         GET    /_sandbox/stats                request counts
-    The /v1 API wants "Authorization: Bearer <api key>"; /healthz and
-    /_sandbox do not (the sandbox listens on loopback for tests). */
+    The /v1 API wants "Authorization: Bearer <api key>", or, when the
+    sandbox is given a key header (--api-key-header X-API-Key), the bare key
+    in that header and nowhere else (as an api_key_header connector sends
+    it); /healthz and /_sandbox do not (the sandbox listens on loopback for
+    tests). */
 #ifndef SB_SANDBOX_H_INCLUDED
 #define SB_SANDBOX_H_INCLUDED
 
@@ -25,13 +28,18 @@
 #define SB_SANDBOX_MAX_DELAY_MS 60000       /* longest injected delay */
 #define SB_SANDBOX_MAX_TIMERS   32          /* distinct delay values in use at once */
 #define SB_SANDBOX_DRAIN_MS     3000        /* wait for delayed requests at shutdown */
+#define SB_SANDBOX_MAX_KEY_HEADER 65        /* API key header name, bytes with the NUL */
 
 typedef struct _sb_sandbox_t sb_sandbox_t;
 
 /*  Creates the server listening on `listen` ("127.0.0.1:8090"; port 0 picks
-    one) with the given API key and data seed. Returns NULL (logged) when the
-    address cannot be bound. */
-sb_sandbox_t *sb_sandbox_new (const char *listen, const char *api_key, unsigned seed);
+    one) with the given API key and data seed. The key is wanted as
+    "Authorization: Bearer <key>" when `key_header` is NULL or "", else as
+    "<key_header>: <key>" only (a header name of letters, digits and '-',
+    any case). Returns NULL (logged) when the key or header is malformed or
+    the address cannot be bound. */
+sb_sandbox_t *sb_sandbox_new (const char *listen, const char *api_key, const char *key_header,
+                              unsigned seed);
 
 /*  The port it listens on. */
 int sb_sandbox_port (sb_sandbox_t *self);

@@ -24,6 +24,9 @@ static const sb_option_t s_options [] = {
       "address:port to serve the sandbox CRM API on (port 0 picks a free one)" },
     { "api-key", SB_OPT_STR, "sandbox-key", 0, 0, "SB_SANDBOX_API_KEY",
       "the Bearer API key clients must send" },
+    { "api-key-header", SB_OPT_STR, "", 0, 0, "SB_SANDBOX_API_KEY_HEADER",
+      "when set (e.g. X-API-Key), the API key is wanted bare in this header instead of "
+      "as Authorization: Bearer" },
     { "seed", SB_OPT_INT, "42", 0, 2147483647, "SB_SANDBOX_SEED",
       "seed of the generated data (same seed, same records)" },
     { "log-level", SB_OPT_STR, "info", 0, 0, "SB_LOG_LEVEL",
@@ -63,6 +66,7 @@ main (int argc, char *argv [])
 
     sb_sandbox_t *sandbox = sb_sandbox_new (sb_config_str (config, "listen"),
                                             sb_config_str (config, "api-key"),
+                                            sb_config_str (config, "api-key-header"),
                                             (unsigned) sb_config_int (config, "seed"));
     sb_config_destroy (&config);
     if (!sandbox)

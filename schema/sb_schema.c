@@ -11,7 +11,9 @@
     and its pattern compiled (sb_schema_node_t), and a subschema without a
     group of keywords skips that group unseen. The readable path is
     written only when a rule breaks; until then the trail is a stack of
-    borrowed names and indexes.
+    borrowed names and indexes. A located check (sb_schema_check_at) also
+    writes the trail as a JSON Pointer then, and keeps the keyword and the
+    rule apart from the sentence.
 
     Every check is bounded: SB_MAX_SCHEMA_WORK steps in all, subschemas
     open at once (SB_MAX_SCHEMA_EVAL_DEPTH, which stops $ref loops), the
@@ -54,6 +56,7 @@ typedef struct {
     s_frame_t frame [S_MAX_FRAMES];         /* the trail to the field being checked */
     size_t frames;                          /* steps of it, 0 for the arguments */
     char *abort;                            /* sentence when a limit stopped the check */
+    bool located;                           /* also tell failures in parts (sb_schema_check_at) */
 } s_check_t;
 
 //  Why a value failed a subschema.
@@ -63,6 +66,10 @@ typedef struct {
     char *expected;                         /* for a type mismatch, what the value must be */
     char *missing;                          /* for a missing member, its path */
     size_t missing_at;                      /* path length of the object that lacks it */
+    const char *missing_key;                /* for a missing member, its name (borrowed) */
+    const char *keyword;                    /* the keyword whose rule broke (static) */
+    char *pointer;                          /* located checks: JSON Pointer to the value */
+    char *rule;                             /* located checks: the rule, without place or period */
 } s_error_t;
 
 #define SB_SCHEMA_FAIL_COST 50              /* steps a failure (its sentence) counts for */
@@ -86,8 +93,9 @@ s_error_clear (s_error_t *error)
     free (error->message);
     free (error->expected);
     free (error->missing);
-    error->message = error->expected = error->missing = NULL;
-    error->path_length = error->missing_at = 0;
+    free (error->pointer);
+    free (error->rule);
+    *error = (s_error_t) { 0 };
 }
 
 //  --------------------------------------------------------------------------
@@ -130,14 +138,47 @@ s_path (const s_check_t *ctx, size_t frames, char *path)
     return strlen (path);
 }
 
+//  The JSON Pointer (RFC 6901) of the first `frames` steps of the trail:
+//  "" for none, "/tools/3/request" ('~' and '/' in names as ~0 and ~1).
+//  A new string, or NULL when out of memory.
+static char *
+s_pointer (const s_check_t *ctx, size_t frames)
+{
+    size_t size = 1;
+    for (size_t i = 0; i < frames; i++)
+        size += ctx->frame [i].key ? 1 + 2 * strlen (ctx->frame [i].key) : 24;
+    char *pointer = malloc (size);
+    if (!pointer)
+        return NULL;
+    size_t used = 0;
+    for (size_t i = 0; i < frames; i++) {
+        const char *key = ctx->frame [i].key;
+        if (!key) {
+            used += (size_t) snprintf (pointer + used, size - used, "/%zu", ctx->frame [i].index);
+            continue;
+        }
+        pointer [used++] = '/';
+        for (; *key; key++)
+            if (*key == '~' || *key == '/') {
+                pointer [used++] = '~';
+                pointer [used++] = *key == '~' ? '0' : '1';
+            }
+            else
+                pointer [used++] = *key;
+    }
+    pointer [used] = 0;
+    return pointer;
+}
+
 //  Fails the check with "Argument '<path>' <rule>" (or "The arguments
-//  <rule>" at the top).
+//  <rule>" at the top), broken by `keyword`; a located check also keeps
+//  the place as a JSON Pointer and the rule on its own.
 static int
-s_fail (s_check_t *ctx, s_error_t *error, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+s_fail (s_check_t *ctx, s_error_t *error, const char *keyword, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
 
 static int
-s_fail (s_check_t *ctx, s_error_t *error, const char *fmt, ...)
+s_fail (s_check_t *ctx, s_error_t *error, const char *keyword, const char *fmt, ...)
 {
     va_list ap;
     va_start (ap, fmt);
@@ -154,6 +195,15 @@ s_fail (s_check_t *ctx, s_error_t *error, const char *fmt, ...)
         error->message = path [0] ? sb_strfmt ("Argument '%s' %s", path, rule)
                                   : sb_strfmt ("The arguments %s", rule);
     error->path_length = length;
+    error->keyword = keyword;
+    if (ctx->located && rule) {
+        size_t end = strlen (rule);
+        if (end > 0 && rule [end - 1] == '.')
+            rule [end - 1] = 0;
+        error->pointer = s_pointer (ctx, ctx->frames);
+        error->rule = rule;
+        rule = NULL;
+    }
     free (rule);
     return S_FAIL;
 }
@@ -327,7 +377,7 @@ s_rule_type (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
                       strcmp (name, "null") ? name : "");
         }
     }
-    s_fail (ctx, error, "must be %s.", expected);
+    s_fail (ctx, error, "type", "must be %s.", expected);
     error->expected = strdup (expected);
     return S_FAIL;
 }
@@ -350,7 +400,7 @@ s_rule_enum (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
             return S_ABORT;
         if (!found) {
             char *text = sb_schema_quote (list);
-            s_fail (ctx, error, "must be one of %s.", text ? text : "the allowed values");
+            s_fail (ctx, error, "enum", "must be one of %s.", text ? text : "the allowed values");
             free (text);
             return S_FAIL;
         }
@@ -362,7 +412,7 @@ s_rule_enum (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
             return S_ABORT;
         if (!same) {
             char *text = sb_schema_quote (constant);
-            s_fail (ctx, error, "must be exactly %s.", text ? text : "the allowed value");
+            s_fail (ctx, error, "const", "must be exactly %s.", text ? text : "the allowed value");
             free (text);
             return S_FAIL;
         }
@@ -378,14 +428,15 @@ s_rule_number (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value
         return 0;
     static const struct {
         sb_schema_kw_t keyword;         /* the bound */
+        const char *name;               /* its name */
         int side;                       /* -1 a lower bound, 1 an upper one */
         bool inclusive;                 /* the bound itself is allowed */
         const char *rule;               /* the sentence's end */
     } bounds [] = {
-        { SB_KW_MINIMUM,           -1, true,  "must be at least %s." },
-        { SB_KW_MAXIMUM,            1, true,  "must be at most %s." },
-        { SB_KW_EXCLUSIVE_MINIMUM, -1, false, "must be greater than %s." },
-        { SB_KW_EXCLUSIVE_MAXIMUM,  1, false, "must be less than %s." },
+        { SB_KW_MINIMUM, "minimum",                    -1, true,  "must be at least %s." },
+        { SB_KW_MAXIMUM, "maximum",                     1, true,  "must be at most %s." },
+        { SB_KW_EXCLUSIVE_MINIMUM, "exclusiveMinimum", -1, false, "must be greater than %s." },
+        { SB_KW_EXCLUSIVE_MAXIMUM, "exclusiveMaximum",  1, false, "must be less than %s." },
     };
     char text [64];
     for (size_t i = 0; i < sizeof bounds / sizeof bounds [0]; i++) {
@@ -395,7 +446,7 @@ s_rule_number (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value
         int order = s_compare (value, bound);
         if (order == bounds [i].side || (order == 0 && !bounds [i].inclusive)) {
             sb_schema_number_text (bound, text, sizeof text);
-            return s_fail (ctx, error, bounds [i].rule, text);
+            return s_fail (ctx, error, bounds [i].name, bounds [i].rule, text);
         }
     }
     const json_t *step = node->keyword [SB_KW_MULTIPLE_OF];
@@ -410,7 +461,7 @@ s_rule_number (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value
         }
         if (!multiple) {
             sb_schema_number_text (step, text, sizeof text);
-            return s_fail (ctx, error, "must be a multiple of %s.", text);
+            return s_fail (ctx, error, "multipleOf", "must be a multiple of %s.", text);
         }
     }
     return 0;
@@ -483,10 +534,10 @@ s_rule_string (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value
     if (json_is_integer (least) || json_is_integer (most)) {
         size_t length = sb_schema_utf8_length (text, bytes);
         if (json_is_integer (least) && (json_int_t) length < json_integer_value (least))
-            return s_fail (ctx, error, "must be at least %" JSON_INTEGER_FORMAT
+            return s_fail (ctx, error, "minLength", "must be at least %" JSON_INTEGER_FORMAT
                            " characters long.", json_integer_value (least));
         if (json_is_integer (most) && (json_int_t) length > json_integer_value (most))
-            return s_fail (ctx, error, "must be at most %" JSON_INTEGER_FORMAT
+            return s_fail (ctx, error, "maxLength", "must be at most %" JSON_INTEGER_FORMAT
                            " characters long.", json_integer_value (most));
     }
     const json_t *pattern = node->keyword [SB_KW_PATTERN];
@@ -495,11 +546,11 @@ s_rule_string (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value
         if (rc == S_ABORT)
             return S_ABORT;
         if (rc == 0)
-            return s_fail (ctx, error, "must match the pattern %s.", json_string_value (pattern));
+            return s_fail (ctx, error, "pattern", "must match the pattern %s.", json_string_value (pattern));
     }
     const char *format = json_string_value (node->keyword [SB_KW_FORMAT]);
     if (format && !sb_schema_format_ok (format, text, bytes))
-        return s_fail (ctx, error, "must be %s.", sb_schema_format_phrase (format));
+        return s_fail (ctx, error, "format", "must be %s.", sb_schema_format_phrase (format));
     return 0;
 }
 
@@ -534,12 +585,12 @@ s_rule_array (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
     size_t size = json_array_size (value);
     const json_t *bound = node->keyword [SB_KW_MIN_ITEMS];
     if (json_is_integer (bound) && (json_int_t) size < json_integer_value (bound))
-        return s_fail (ctx, error, "must have at least %" JSON_INTEGER_FORMAT " %s.",
+        return s_fail (ctx, error, "minItems", "must have at least %" JSON_INTEGER_FORMAT " %s.",
                        json_integer_value (bound),
                        s_plural (json_integer_value (bound), "item", "items"));
     bound = node->keyword [SB_KW_MAX_ITEMS];
     if (json_is_integer (bound) && (json_int_t) size > json_integer_value (bound))
-        return s_fail (ctx, error, "must have at most %" JSON_INTEGER_FORMAT " %s.",
+        return s_fail (ctx, error, "maxItems", "must have at most %" JSON_INTEGER_FORMAT " %s.",
                        json_integer_value (bound),
                        s_plural (json_integer_value (bound), "item", "items"));
     if (json_is_true (node->keyword [SB_KW_UNIQUE_ITEMS]) && size > 1) {
@@ -552,7 +603,7 @@ s_rule_array (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
                 if (same == S_ABORT)
                     return S_ABORT;
                 if (same)
-                    return s_fail (ctx, error, "must not hold the same item twice (items %zu "
+                    return s_fail (ctx, error, "uniqueItems", "must not hold the same item twice (items %zu "
                                    "and %zu are equal).", i, j);
             }
     }
@@ -560,7 +611,7 @@ s_rule_array (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
     size_t prefixed = json_is_array (prefix) ? json_array_size (prefix) : 0;
     const json_t *items = node->keyword [SB_KW_ITEMS];
     if (json_is_false (items) && size > prefixed)
-        return s_fail (ctx, error, "must have at most %zu %s.", prefixed,
+        return s_fail (ctx, error, "items", "must have at most %zu %s.", prefixed,
                        s_plural ((json_int_t) prefixed, "item", "items"));
     for (size_t i = 0; i < size; i++) {
         const json_t *item_schema = i < prefixed ? json_array_get (prefix, i) : items;
@@ -592,10 +643,11 @@ s_rule_array (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
         if (count < least || (most >= 0 && count > most)) {
             char *text = sb_schema_quote (contains);
             if (count < least)
-                s_fail (ctx, error, "must hold at least %" JSON_INTEGER_FORMAT " %s matching %s.",
+                s_fail (ctx, error, node->keyword [SB_KW_MIN_CONTAINS] ? "minContains" : "contains",
+                        "must hold at least %" JSON_INTEGER_FORMAT " %s matching %s.",
                         least, s_plural (least, "item", "items"), text ? text : "its schema");
             else
-                s_fail (ctx, error, "must hold at most %" JSON_INTEGER_FORMAT " %s matching %s.",
+                s_fail (ctx, error, "maxContains", "must hold at most %" JSON_INTEGER_FORMAT " %s matching %s.",
                         most, s_plural (most, "item", "items"), text ? text : "its schema");
             free (text);
             return S_FAIL;
@@ -637,9 +689,13 @@ s_check_member (s_check_t *ctx, const sb_schema_node_t *node, const char *key,
     const json_t *additional = node->keyword [SB_KW_ADDITIONAL_PROPERTIES];
     if (!matched && json_is_false (additional)) {
         char parent [SB_MAX_SCHEMA_PATH];
+        if (ctx->located)
+            return s_fail (ctx, error, "additionalProperties", "is not an allowed member here.");
         if (s_path (ctx, ctx->frames - 1, parent))
-            return s_fail (ctx, error, "is not allowed: '%s' has no such field.", parent);
-        return s_fail (ctx, error, "is not allowed: this tool takes no such argument.");
+            return s_fail (ctx, error, "additionalProperties",
+                           "is not allowed: '%s' has no such field.", parent);
+        return s_fail (ctx, error, "additionalProperties",
+                       "is not allowed: this tool takes no such argument.");
     }
     if (!matched && additional)
         return s_eval_child (ctx, additional, member, error);
@@ -661,7 +717,8 @@ s_rule_object (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value
             char path [SB_MAX_SCHEMA_PATH];
             size_t old = s_path (ctx, ctx->frames, path);
             s_push_key (ctx, name);
-            rc = s_fail (ctx, error, "is required.");
+            rc = s_fail (ctx, error, "required", "is required.");
+            error->missing_key = name;
             s_path (ctx, ctx->frames, path);
             error->missing = strdup (path);
             //  A branch that lacks a member got only as far as the object.
@@ -673,13 +730,13 @@ s_rule_object (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value
     json_int_t size = (json_int_t) json_object_size (value);
     const json_t *bound = node->keyword [SB_KW_MIN_PROPERTIES];
     if (json_is_integer (bound) && size < json_integer_value (bound))
-        return s_fail (ctx, error, "must have at least %" JSON_INTEGER_FORMAT " %s.",
-                       json_integer_value (bound),
+        return s_fail (ctx, error, "minProperties", "must have at least %" JSON_INTEGER_FORMAT
+                       " %s.", json_integer_value (bound),
                        s_plural (json_integer_value (bound), "field", "fields"));
     bound = node->keyword [SB_KW_MAX_PROPERTIES];
     if (json_is_integer (bound) && size > json_integer_value (bound))
-        return s_fail (ctx, error, "must have at most %" JSON_INTEGER_FORMAT " %s.",
-                       json_integer_value (bound),
+        return s_fail (ctx, error, "maxProperties", "must have at most %" JSON_INTEGER_FORMAT
+                       " %s.", json_integer_value (bound),
                        s_plural (json_integer_value (bound), "field", "fields"));
 
     const char *key;
@@ -694,7 +751,7 @@ s_rule_object (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value
                 s_path (ctx, ctx->frames, given);
                 sb_schema_path_push_key (given, sizeof given, key);
                 s_push_key (ctx, name);
-                rc = s_fail (ctx, error, "is required when '%s' is given.", given);
+                rc = s_fail (ctx, error, "dependentRequired", "is required when '%s' is given.", given);
                 s_pop (ctx);
                 return rc;
             }
@@ -763,6 +820,20 @@ s_missing_error (s_check_t *ctx, s_error_t *errors, size_t count, s_error_t *err
     ctx->work = ctx->work > SB_SCHEMA_FAIL_COST ? ctx->work - SB_SCHEMA_FAIL_COST : 0;
     error->message = sb_strfmt ("Argument %s is required.", names);
     error->path_length = here;
+    error->keyword = "required";
+    if (ctx->located) {
+        //  The object that lacks them, and their names alone: "must have
+        //  "phone" or "email"".
+        char keys [SB_MAX_SCHEMA_PATH * 2] = "";
+        for (size_t j = 0; j < listed; j++) {
+            size_t used = strlen (keys);
+            snprintf (keys + used, sizeof keys - used, "%s\"%s\"",
+                      j == 0 ? "" : j + 1 == listed ? " or " : ", ",
+                      errors [distinct [j]].missing_key ? errors [distinct [j]].missing_key : "?");
+        }
+        error->pointer = s_pointer (ctx, ctx->frames);
+        error->rule = sb_strfmt ("must have %s", keys);
+    }
     return S_FAIL;
 }
 
@@ -796,7 +867,7 @@ s_best_error (s_check_t *ctx, s_error_t *errors, size_t count, s_error_t *error)
             snprintf (expected + used, sizeof expected - used, "%s%s", used ? " or " : "",
                       errors [i].expected);
         }
-        s_fail (ctx, error, "must be %s.", expected);
+        s_fail (ctx, error, "type", "must be %s.", expected);
         error->expected = strdup (expected);
         return S_FAIL;
     }
@@ -828,7 +899,7 @@ s_rule_choice (s_check_t *ctx, const json_t *branches, bool exactly, const json_
         if (branch == 0 && passed++ == 0)
             first = i;
         if (branch == 0 && passed == 2) {
-            rc = s_fail (ctx, error, "fits more than one of the allowed forms (forms %zu and "
+            rc = s_fail (ctx, error, "oneOf", "fits more than one of the allowed forms (forms %zu and "
                          "%zu); it must fit exactly one.", first + 1, i + 1);
             goto out;
         }
@@ -874,12 +945,12 @@ s_rule_logic (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
             const json_t *list = json_object_get (negated, "enum");
             char *text = sb_schema_quote (constant ? constant : list ? list : negated);
             if (constant)
-                s_fail (ctx, error, "must not be %s.", text ? text : "this value");
+                s_fail (ctx, error, "not", "must not be %s.", text ? text : "this value");
             else
             if (list)
-                s_fail (ctx, error, "must not be any of %s.", text ? text : "these values");
+                s_fail (ctx, error, "not", "must not be any of %s.", text ? text : "these values");
             else
-                s_fail (ctx, error, "must not match %s.", text ? text : "this schema");
+                s_fail (ctx, error, "not", "must not match %s.", text ? text : "this schema");
             free (text);
             return S_FAIL;
         }
@@ -954,7 +1025,7 @@ s_eval (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *er
     if (json_is_true (schema))
         return 0;
     if (json_is_false (schema))
-        return s_fail (ctx, error, "is not allowed.");
+        return s_fail (ctx, error, "false", "is not allowed.");
     if (!json_is_object (schema))
         return 0;
     if (s_spend (ctx, 1))
@@ -1055,4 +1126,45 @@ sb_schema_check_compiled (const sb_schema_t *self, const json_t *value, char **e
     //  Every pattern was compiled at load: no scratch.
     return s_run (self->schema, &self->regexes, &self->anchors, &self->program, NULL, value,
                   error);
+}
+
+int
+sb_schema_check_at (const sb_schema_t *self, const json_t *value, sb_schema_failure_t *failure)
+{
+    *failure = (sb_schema_failure_t) { 0 };
+    s_check_t ctx = { .root = self->schema, .anchors = &self->anchors,
+                      .compiled = &self->regexes, .program = &self->program,
+                      .work = SB_MAX_SCHEMA_DOC_WORK, .located = true };
+    s_error_t error = { 0 };
+    int rc = s_eval (&ctx, self->schema, value, &error);
+    sb_schema_matcher_clear (&ctx.matcher);
+    if (rc == S_ABORT) {
+        //  Its sentence speaks of arguments: say what stopped it instead.
+        failure->pointer = strdup ("");
+        failure->rule = strdup ("is too large, too deeply nested or too complex to check "
+                                "(the checker's limits)");
+    }
+    else
+    if (rc) {
+        failure->pointer = error.pointer;
+        failure->keyword = error.keyword;
+        failure->rule = error.rule;
+        error.pointer = error.rule = NULL;
+    }
+    s_error_clear (&error);
+    free (ctx.abort);
+    if (rc && (!failure->pointer || !failure->rule)) {
+        sb_schema_failure_clear (failure);
+        failure->pointer = strdup ("");
+        failure->rule = strdup ("could not be checked (out of memory)");
+    }
+    return rc ? -1 : 0;
+}
+
+void
+sb_schema_failure_clear (sb_schema_failure_t *failure)
+{
+    free (failure->pointer);
+    free (failure->rule);
+    *failure = (sb_schema_failure_t) { 0 };
 }

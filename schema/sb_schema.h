@@ -38,7 +38,12 @@
     Call-time error sentences name the field by its path and the rule, in
     words a person or a model can act on: "Argument 'limit' must be at
     most 100.", "Argument 'contact.email' must be an email address.",
-    "Argument 'items[2]' must be a string." */
+    "Argument 'items[2]' must be a string."
+
+    A caller that names the place itself (the connector loader checking a
+    definition file against connectors/connector.schema.json) asks
+    sb_schema_check_at instead: the same first broken rule, in parts — the
+    value's JSON Pointer, the keyword, the rule without the place. */
 #ifndef SB_SCHEMA_H_INCLUDED
 #define SB_SCHEMA_H_INCLUDED
 
@@ -51,6 +56,8 @@
 #define SB_MAX_SCHEMA_HEADERS   32      /* x-mcp-header annotations in one inputSchema */
 #define SB_MAX_SCHEMA_HEADER_NAME 64    /* bytes of one x-mcp-header name */
 #define SB_MAX_SCHEMA_WORK      1000000 /* steps of one check: subschemas, comparisons, matches */
+#define SB_MAX_SCHEMA_DOC_WORK  50000000 /* steps of one sb_schema_check_at: a whole document
+                                            (a connector file of up to 1 MiB), not arguments */
 
 typedef struct _sb_schema_t sb_schema_t;
 
@@ -90,5 +97,34 @@ void sb_schema_destroy (sb_schema_t **self_p);
     as sb_schema_check does, word for word. */
 int sb_schema_check_compiled (const sb_schema_t *self, const json_t *value, char **error)
     __attribute__ ((warn_unused_result));
+
+/*  Why a value fails a schema, in parts, for a caller that names the place
+    itself, e.g. a connector file: "<file>: /tools/3/request/method: must
+    be one of [...] (enum)". */
+typedef struct {
+    char *pointer;          /* JSON Pointer (RFC 6901) to the value that broke the rule: ""
+                               for the value itself, "/tools/3/name"; for a missing
+                               member, where it belongs ("/tools/3/request/path"); owned */
+    const char *keyword;    /* the keyword whose rule broke: "enum", "required",
+                               "additionalProperties", "false" (a false schema)…; NULL
+                               when a limit stopped the check (static) */
+    char *rule;             /* what the rule wants, without the place or a final period:
+                               "must be one of [\"GET\",\"POST\"]", "is required",
+                               "is not an allowed member here"; owned */
+} sb_schema_failure_t;
+
+/*  Checks any JSON value (not only an object: the schema's "type" decides)
+    against the checker's schema and tells the first broken rule in parts,
+    found as sb_schema_check_compiled finds it, within SB_MAX_SCHEMA_DOC_WORK
+    steps (a document holds far more than a call's arguments; a check that
+    runs past it fails at "" with a rule saying so). Returns 0 with *failure
+    zeroed, or -1 with *failure filled (pointer and rule never NULL;
+    release with sb_schema_failure_clear). */
+int sb_schema_check_at (const sb_schema_t *self, const json_t *value,
+                        sb_schema_failure_t *failure)
+    __attribute__ ((warn_unused_result));
+
+/*  Frees what a failure holds and zeroes it; idempotent. */
+void sb_schema_failure_clear (sb_schema_failure_t *failure);
 
 #endif

@@ -55,16 +55,22 @@ s_write_connector (const char *name, const char *extra, const char *tool_extra)
     s_write (file, text);
 }
 
+//  Loads s_dir expecting failure with exactly "<s_dir>/<file>: <tail>":
+//  the JSON pointer, the rule and, for a rule of the connector format
+//  (connectors/connector.schema.json), its keyword.
 static void
-s_expect_error (const char *needle)
+s_expect_error (const char *file, const char *tail)
 {
     char *error = NULL;
     sb_connectors_t *set = sb_connectors_load (s_dir, &error);
-    if (set || !error || !strstr (error, needle))
-        fprintf (stderr, "ERROR: error \"%s\" lacks \"%s\"\n", error ? error : "(none)", needle);
+    char want [2048];
+    snprintf (want, sizeof want, "%s/%s: %s", s_dir, file, tail);
+    if (set || !error || strcmp (error, want))
+        fprintf (stderr, "ERROR: error\n  \"%s\"\nwanted\n  \"%s\"\n", error ? error : "(none)",
+                 want);
     assert_null (set);
     assert_non_null (error);
-    assert_non_null (strstr (error, needle));
+    assert_string_equal (error, want);
     free (error);
 }
 
@@ -305,60 +311,94 @@ test_template_hostile_uris (void **state)
 static void
 test_bad_definitions (void **state)
 {
-    struct { const char *extra, *tool_extra, *needle; } cases [] = {
-        { ",\"resources\":{}", "", "\"resources\" must be an array" },
-        { ",\"resources\":[{\"name\":\"n\",\"text\":\"t\"}]", "", "\"uri\" is required" },
-        { ",\"resources\":[{\"uri\":\"no-scheme\",\"name\":\"n\",\"text\":\"t\"}]", "", "with a scheme" },
-        { ",\"resources\":[{\"uri\":\"x://a\",\"name\":\"n\"}]", "", "exactly one of" },
-        { ",\"resources\":[{\"uri\":\"x://a\",\"name\":\"n\",\"text\":\"t\",\"blob\":\"AAAA\"}]", "", "exactly one of" },
-        { ",\"resources\":[{\"uri\":\"x://a\",\"name\":\"n\",\"blob\":\"not base64!\"}]", "", "padded base64" },
-        { ",\"resources\":[{\"uri\":\"x://a\",\"name\":\"n\",\"file\":\"../etc/passwd\"}]", "", "without \"..\"" },
-        { ",\"resources\":[{\"uri\":\"x://a\",\"name\":\"n\",\"file\":\"/etc/passwd\"}]", "", "inside the connectors folder" },
-        { ",\"resources\":[{\"uri\":\"x://a\",\"name\":\"n\",\"file\":\"missing.html\"}]", "", "cannot read file" },
-        { ",\"resources\":[{\"uri\":\"x://a\",\"name\":\"n\",\"text\":\"t\",\"colour\":1}]", "", "unknown key \"colour\"" },
+    struct { const char *extra, *tool_extra, *tail; } cases [] = {
+        { ",\"resources\":{}", "",
+          "/resources: must be an array (type)" },
+        { ",\"resources\":[{\"name\":\"n\",\"text\":\"t\"}]", "",
+          "/resources/0/uri: is required (required)" },
+        { ",\"resources\":[{\"uri\":\"no-scheme\",\"name\":\"n\",\"text\":\"t\"}]", "",
+          "/resources/0/uri: must match the pattern ^[A-Za-z][A-Za-z0-9+.-]*:[!-~]*$ (pattern)" },
+        { ",\"resources\":[{\"uri\":\"x://a\",\"name\":\"n\"}]", "",
+          "/resources/0: must have \"text\", \"blob\" or \"file\" (required)" },
+        { ",\"resources\":[{\"uri\":\"x://a\",\"name\":\"n\",\"text\":\"t\",\"blob\":\"AAAA\"}]", "",
+          "/resources/0: fits more than one of the allowed forms (forms 1 and 2); it must fit exactly one (oneOf)" },
+        { ",\"resources\":[{\"uri\":\"x://a\",\"name\":\"n\",\"blob\":\"not base64!\"}]", "",
+          "/resources/0/blob: must be standard padded base64" },
+        { ",\"resources\":[{\"uri\":\"x://a\",\"name\":\"n\",\"file\":\"../etc/passwd\"}]", "",
+          "/resources/0/file: must not match {\"pattern\":\"\\\\.\\\\.\"} (not)" },
+        { ",\"resources\":[{\"uri\":\"x://a\",\"name\":\"n\",\"file\":\"/etc/passwd\"}]", "",
+          "/resources/0/file: must match the pattern ^[^/\\\\][^\\\\]*$ (pattern)" },
+        { ",\"resources\":[{\"uri\":\"x://a\",\"name\":\"n\",\"file\":\"missing.html\"}]", "",
+          "/resources/0/file: cannot read \"missing.html\": No such file or directory" },
+        { ",\"resources\":[{\"uri\":\"x://a\",\"name\":\"n\",\"text\":\"t\",\"colour\":1}]", "",
+          "/resources/0/colour: is not an allowed member here (additionalProperties)" },
         { ",\"resources\":[{\"uri\":\"x://a\",\"name\":\"n\",\"text\":\"t\"},{\"uri\":\"x://a\",\"name\":\"m\",\"text\":\"t\"}]",
-          "", "resource URI \"x://a\" is declared more than once" },
-        { ",\"resource_templates\":[{\"uriTemplate\":\"x://a\",\"name\":\"n\",\"text\":\"t\"}]", "", "has no {variable}" },
-        { ",\"resource_templates\":[{\"uriTemplate\":\"x://{+a}\",\"name\":\"n\",\"text\":\"t\"}]", "", "level-1" },
-        { ",\"resource_templates\":[{\"uriTemplate\":\"x://{a}{b}\",\"name\":\"n\",\"text\":\"t\"}]", "", "must be followed by" },
-        { ",\"resource_templates\":[{\"uriTemplate\":\"x://{a}.json\",\"name\":\"n\",\"text\":\"t\"}]", "", "must be followed by" },
-        { ",\"resource_templates\":[{\"uriTemplate\":\"x://{a}/{a}\",\"name\":\"n\",\"text\":\"t\"}]", "", "repeats {a}" },
-        { ",\"resource_templates\":[{\"uriTemplate\":\"x://{a}\",\"name\":\"n\",\"text\":\"{b}\"}]", "", "placeholder {b}" },
-        { ",\"resource_templates\":[{\"uriTemplate\":\"x://{a}\",\"name\":\"n\"}]", "", "exactly one of \"text\"" },
+          "",
+          "/resources/1/uri: \"x://a\" is declared more than once (over all connectors)" },
+        { ",\"resource_templates\":[{\"uriTemplate\":\"x://a\",\"name\":\"n\",\"text\":\"t\"}]", "",
+          "/resource_templates/0/uriTemplate: has no {variable}; declare a resource instead" },
+        { ",\"resource_templates\":[{\"uriTemplate\":\"x://{+a}\",\"name\":\"n\",\"text\":\"t\"}]", "",
+          "/resource_templates/0/uriTemplate: supports only level-1 {name} expressions (letters, digits, _)" },
+        { ",\"resource_templates\":[{\"uriTemplate\":\"x://{a}{b}\",\"name\":\"n\",\"text\":\"t\"}]", "",
+          "/resource_templates/0/uriTemplate: {a} must be followed by the end or a delimiter such as '/', '?', '&', '=' or ','" },
+        { ",\"resource_templates\":[{\"uriTemplate\":\"x://{a}.json\",\"name\":\"n\",\"text\":\"t\"}]", "",
+          "/resource_templates/0/uriTemplate: {a} must be followed by the end or a delimiter such as '/', '?', '&', '=' or ','" },
+        { ",\"resource_templates\":[{\"uriTemplate\":\"x://{a}/{a}\",\"name\":\"n\",\"text\":\"t\"}]", "",
+          "/resource_templates/0/uriTemplate: repeats {a} or has more than 8 variables" },
+        { ",\"resource_templates\":[{\"uriTemplate\":\"x://{a}\",\"name\":\"n\",\"text\":\"{b}\"}]", "",
+          "/resource_templates/0/text: placeholder {b} names no declared argument or variable" },
+        { ",\"resource_templates\":[{\"uriTemplate\":\"x://{a}\",\"name\":\"n\"}]", "",
+          "/resource_templates/0: must have \"text\" or \"json\" (required)" },
         { ",\"resource_templates\":[{\"uriTemplate\":\"x://{a}\",\"name\":\"n\",\"text\":\"t\",\"completions\":{\"b\":[]}}]",
-          "", "not a variable" },
-        { ",\"prompts\":[{\"name\":\"p\"}]", "", "\"messages\" must be a non-empty array" },
-        { ",\"prompts\":[{\"name\":\"p q\",\"messages\":[]}]", "", "name must be" },
+          "",
+          "/resource_templates/0/completions: names \"b\", which is not a variable of the uriTemplate" },
+        { ",\"prompts\":[{\"name\":\"p\"}]", "",
+          "/prompts/0/messages: is required (required)" },
+        { ",\"prompts\":[{\"name\":\"p q\",\"messages\":[]}]", "",
+          "/prompts/0/name: must match the pattern ^[A-Za-z0-9_.-]{1,64}$ (pattern)" },
         { ",\"prompts\":[{\"name\":\"p\",\"messages\":[{\"role\":\"system\",\"content\":{\"type\":\"text\",\"text\":\"t\"}}]}]",
-          "", "role must be" },
+          "",
+          "/prompts/0/messages/0/role: must be one of [\"user\",\"assistant\"] (enum)" },
         { ",\"prompts\":[{\"name\":\"p\",\"messages\":[{\"role\":\"user\",\"content\":{\"type\":\"video\"}}]}]",
-          "", "type text, image" },
+          "",
+          "/prompts/0/messages/0/content/type: must be one of [\"text\",\"image\",\"audio\",\"resource\",\"resource_link\"] (enum)" },
         { ",\"prompts\":[{\"name\":\"p\",\"messages\":[{\"role\":\"user\",\"content\":{\"type\":\"image\",\"data\":\"??\",\"mimeType\":\"image/png\"}}]}]",
-          "", "base64 \"data\"" },
+          "",
+          "/prompts/0/messages/0/content/data: must be standard padded base64" },
         { ",\"prompts\":[{\"name\":\"p\",\"messages\":[{\"role\":\"user\",\"content\":{\"type\":\"text\",\"text\":\"{who}\"}}]}]",
-          "", "placeholder {who}" },
+          "",
+          "/prompts/0/messages: placeholder {who} names no declared argument or variable" },
         { ",\"prompts\":[{\"name\":\"p\",\"arguments\":[{\"name\":\"a\"},{\"name\":\"a\"}],\"messages\":[{\"role\":\"user\",\"content\":{\"type\":\"text\",\"text\":\"x\"}}]}]",
-          "", "unique name" },
+          "",
+          "/prompts/0/arguments/1/name: \"a\" is already the name of another argument" },
         { ",\"prompts\":[{\"name\":\"p\",\"arguments\":[{\"name\":\"a\",\"completions\":[1]}],\"messages\":[{\"role\":\"user\",\"content\":{\"type\":\"text\",\"text\":\"x\"}}]}]",
-          "", "\"completions\" must be an array" },
-        { "", ",\"outputSchema\":{\"type\":\"array\"}", "\"outputSchema\" must be a JSON Schema with type \"object\"" },
-        { "", ",\"_meta\":[]", "\"_meta\" must be an object" },
-        { "", ",\"_meta\":{\"ui\":{\"resourceUri\":\"https://x\"}}", "ui:// URIs" },
-        { "", ",\"_meta\":{\"ui\":{\"resourceUri\":\"ui://missing.html\"}}", "must be a declared resource" },
+          "",
+          "/prompts/0/arguments/0/completions/0: must be a string (type)" },
+        { "", ",\"outputSchema\":{\"type\":\"array\"}", 
+          "/tools/0/outputSchema/type: must be exactly \"object\" (const)" },
+        { "", ",\"_meta\":[]", 
+          "/tools/0/_meta: must be an object (type)" },
+        { "", ",\"_meta\":{\"ui\":{\"resourceUri\":\"https://x\"}}", 
+          "/tools/0/_meta/ui/resourceUri: must match the pattern ^ui:// (pattern)" },
+        { "", ",\"_meta\":{\"ui\":{\"resourceUri\":\"ui://missing.html\"}}", 
+          "/tools/0/_meta/ui/resourceUri: \"ui://missing.html\" must be a declared resource with mimeType \"text/html;profile=mcp-app\"" },
         { ",\"resources\":[{\"uri\":\"ui://w.html\",\"name\":\"n\",\"mimeType\":\"text/html\",\"text\":\"t\"}]",
-          ",\"_meta\":{\"openai/outputTemplate\":\"ui://w.html\"}", "mimeType \"text/html+skybridge\"" },
-        { "", ",\"result\":{\"mapping\":\"list\",\"noun\":\"x\"}", "a builtin tool has no \"result\"" },
+          ",\"_meta\":{\"openai/outputTemplate\":\"ui://w.html\"}", 
+          "/tools/0/_meta/openai~1outputTemplate: \"ui://w.html\" must be a declared resource with mimeType \"text/html+skybridge\"" },
+        { "", ",\"result\":{\"mapping\":\"list\",\"noun\":\"x\"}", 
+          "/tools/0/result: is not allowed (false)" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
         s_clean_dir ();
         s_write_connector ("c", cases [i].extra, cases [i].tool_extra);
-        s_expect_error (cases [i].needle);
+        s_expect_error ("c.json", cases [i].tail);
     }
     //  Names are unique over connectors; HTTP tools need a base_url.
     s_clean_dir ();
     s_write_connector ("a", ",\"prompts\":[{\"name\":\"p\",\"messages\":[{\"role\":\"user\",\"content\":{\"type\":\"text\",\"text\":\"x\"}}]}]", "");
     s_write_connector ("b", ",\"prompts\":[{\"name\":\"p\",\"messages\":[{\"role\":\"user\",\"content\":{\"type\":\"text\",\"text\":\"y\"}}]}]", "");
-    s_expect_error ("prompt name \"p\" is declared more than once");
+    s_expect_error ("b.json", "/prompts/0/name: \"p\" is declared more than once (over all "
+                    "connectors)");
 
     //  A good one with a file resource loads; a binary file becomes a blob.
     s_clean_dir ();

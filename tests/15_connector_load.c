@@ -1,6 +1,8 @@
 /*  tests/15_connector_load.c — loading connector definitions: the real
     connectors/ folder loads; broken definitions are refused with an error
-    naming the file and the problem; tool descriptors, retry safety, auth
+    naming the file, the JSON pointer and the rule (and for a rule of
+    connectors/connector.schema.json its keyword); the loader's format is
+    that file byte for byte; tool descriptors, retry safety, auth
     headers, base-URL overrides; sb_tool_check_args, one case per rule;
     the call-time policy the api worker applies (confirmation of destructive
     or "confirm" tools, the question asked, outputSchema checks); a tool's
@@ -92,7 +94,7 @@ s_load_tools (const char *name, const char *tools)
 
 //  Loads s_dir expecting failure; checks the error holds both fragments.
 static void
-s_expect_error (const char *fragment1, const char *fragment2)
+s_expect_fragments (const char *fragment1, const char *fragment2)
 {
     char *error = NULL;
     sb_connectors_t *set = sb_connectors_load (s_dir, &error);
@@ -104,14 +106,49 @@ s_expect_error (const char *fragment1, const char *fragment2)
     free (error);
 }
 
+//  Loads s_dir expecting failure with the error "<s_dir>/<file>: <tail>"
+//  (the JSON pointer, the rule and, for a rule of the format, its keyword),
+//  exactly, or only starting so when `prefix`.
 static void
-s_expect_bad_tool (const char *tool_text, const char *fragment)
+s_expect_at (const char *file, const char *tail, bool prefix)
+{
+    char *error = NULL;
+    sb_connectors_t *set = sb_connectors_load (s_dir, &error);
+    assert_null (set);
+    assert_non_null (error);
+    char want [2048];
+    snprintf (want, sizeof want, "%s/%s: %s", s_dir, file, tail);
+    if (prefix ? strncmp (error, want, strlen (want)) : strcmp (error, want))
+        fail_msg ("error\n  \"%s\"\nwanted%s\n  \"%s\"", error, prefix ? " to start with" : "",
+                  want);
+    free (error);
+}
+
+static void
+s_expect_error (const char *file, const char *tail)
+{
+    s_expect_at (file, tail, false);
+}
+
+static void
+s_expect_bad_tool (const char *tool_text, const char *tail)
 {
     s_clean_dir ();
     char *text = s_connector ("bad", tool_text);
     s_write ("a.json", text);
     free (text);
-    s_expect_error ("a.json", fragment);
+    s_expect_error ("a.json", tail);
+}
+
+//  As s_expect_bad_tool, for errors that go on past `start`.
+static void
+s_expect_bad_tool_start (const char *tool_text, const char *start)
+{
+    s_clean_dir ();
+    char *text = s_connector ("bad", tool_text);
+    s_write ("a.json", text);
+    free (text);
+    s_expect_at ("a.json", start, true);
 }
 
 static void
@@ -188,33 +225,69 @@ test_bad_definitions (void **state)
     free (error);
 
     s_clean_dir ();
-    s_expect_error ("no connector definitions", NULL);
+    s_expect_fragments ("no connector definitions", NULL);
 
     s_write ("a.json", "{\"name\": ");
-    s_expect_error ("a.json", "invalid JSON");
+    s_expect_fragments ("a.json:1:", "invalid JSON");
 
+    //  Each error names the file, the JSON pointer of the value, the rule
+    //  and the keyword of connectors/connector.schema.json that says it.
     s_clean_dir ();
-    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"tools\":[]}");
-    s_expect_error ("a.json", "\"base_url\" is required");
+    s_write ("a.json", "[1]");
+    s_expect_error ("a.json", "must be an object (type)");
 
-    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\",\"tools\":[]}");
-    s_expect_error ("a.json", "\"tools\" must be a non-empty array");
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"tools\":[]}");
+    s_expect_error ("a.json", "/tools: must have at least 1 item (minItems)");
+
+    char *t1 = s_tool ("dup");
+    char *text = NULL;
+    assert_true (asprintf (&text, "{\"name\":\"x\",\"title\":\"T\",\"tools\":[%s]}", t1) > 0);
+    s_write ("a.json", text);
+    free (text);
+    s_expect_error ("a.json", "/base_url: is required (required)");
 
     s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"file:///etc\",\"tools\":[]}");
-    s_expect_error ("a.json", "base_url");
+    s_expect_error ("a.json", "/base_url: must match the pattern ^https?://[^?#\\s]+$ (pattern)");
 
-    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\",\"colour\":1}");
-    s_expect_error ("a.json", "unknown key \"colour\"");
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\",\"colour\":1,"
+                       "\"tools\":[]}");
+    s_expect_error ("a.json", "/colour: is not an allowed member here (additionalProperties)");
+
+    s_write ("a.json", "{\"name\":\"x y\",\"title\":\"T\",\"tools\":[]}");
+    s_expect_error ("a.json", "/name: must match the pattern ^[A-Za-z0-9-]{1,64}$ (pattern)");
 
     s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
+                       "\"limits\":{\"timeout_ms\":50},\"tools\":[]}");
+    s_expect_error ("a.json", "/limits/timeout_ms: must be at least 100 (minimum)");
+
+    //  Auth: a known scheme, a secret's variable, a header for api_key_header only.
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
                        "\"auth\":{\"type\":\"magic\"},\"tools\":[]}");
-    s_expect_error ("a.json", "auth.type");
+    s_expect_error ("a.json", "/auth/type: must be one of [\"none\",\"bearer\",\"api_key_header\"] "
+                              "(enum)");
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
+                       "\"auth\":{\"type\":\"bearer\"},\"tools\":[]}");
+    s_expect_error ("a.json", "/auth/token_env: is required (required)");
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
+                       "\"auth\":{\"type\":\"api_key_header\",\"token_env\":\"K\"},\"tools\":[]}");
+    s_expect_error ("a.json", "/auth/header: is required (required)");
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
+                       "\"auth\":{\"type\":\"bearer\",\"token_env\":\"K\",\"header\":\"X-Key\"},"
+                       "\"tools\":[]}");
+    s_expect_error ("a.json", "/auth/header: is not allowed (false)");
+    //  A header name is a token: no line break can smuggle in another header.
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
+                       "\"auth\":{\"type\":\"api_key_header\",\"token_env\":\"K\","
+                       "\"header\":\"X-Key: 1\\r\\nX-Admin\"},\"tools\":[]}");
+    s_expect_at ("a.json", "/auth/header: must match the pattern", true);
 
     //  Tool-level problems.
-    char *t1 = s_tool ("dup");
     char *both = NULL;
     assert_true (asprintf (&both, "%s,%s", t1, t1) > 0);
-    s_expect_bad_tool (both, "tool name \"dup\" is already used");
+    char tail [1024];
+    snprintf (tail, sizeof tail, "/tools/1/name: \"dup\" is already the name of a tool (in %s/a.json)",
+              s_dir);
+    s_expect_bad_tool (both, tail);
     free (both);
 
     //  Duplicate across two files names the second file and the first.
@@ -223,62 +296,173 @@ test_bad_definitions (void **state)
     char *c2 = s_connector ("two", t1);
     s_write ("a.json", c1);
     s_write ("b.json", c2);
-    s_expect_error ("b.json", "already used (in");
+    snprintf (tail, sizeof tail, "/tools/0/name: \"dup\" is already the name of a tool (in %s/a.json)",
+              s_dir);
+    s_expect_error ("b.json", tail);
     free (c1);
     free (c2);
     free (t1);
 
+    //  What the format cannot say: templates name inputSchema properties.
     s_expect_bad_tool (
         "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
         " \"request\":{\"method\":\"GET\",\"path\":\"/x/{id}\"},"
         " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
-        "placeholder {id} is not a property");
+        "/tools/0/request/path: template \"/x/{id}\": placeholder {id} is not a property of "
+        "inputSchema (path placeholders must be required properties)");
     s_expect_bad_tool (
         "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\","
         "  \"properties\":{\"id\":{\"type\":\"string\"}}},"
         " \"request\":{\"method\":\"GET\",\"path\":\"/x/{id}\"},"
         " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
-        "path placeholders must be required");
+        "/tools/0/request/path: template \"/x/{id}\": placeholder {id} is not a property of "
+        "inputSchema (path placeholders must be required properties)");
+    s_expect_bad_tool_start (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x\",\"query\":{\"q\":\"{q\"}},"
+        " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
+        "/tools/0/request/query/q: template \"{q\" has a malformed placeholder");
+    s_expect_bad_tool_start (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"method\":\"POST\",\"path\":\"/x\",\"body\":{\"a\":[\"{nope}\"]}},"
+        " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
+        "/tools/0/request/body: template \"{nope}\": placeholder {nope} is not a property");
+    s_expect_bad_tool_start (
+        "{\"name\":\"t\",\"description\":\"d\","
+        " \"inputSchema\":{\"type\":\"object\",\"properties\":{\"n\":{\"maximum\":\"x\"}}},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x\"},"
+        " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
+        "/tools/0: inputSchema.properties.n.maximum must be a number");
+
+    //  What the format says.
     s_expect_bad_tool (
         "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
         " \"request\":{\"method\":\"FETCH\",\"path\":\"/x\"},"
         " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
-        "request.method");
+        "/tools/0/request/method: must be one of [\"GET\",\"POST\",\"PUT\",\"PATCH\",\"DELETE\"] "
+        "(enum)");
+    s_expect_bad_tool (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x?a=1\"},"
+        " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
+        "/tools/0/request/path: must match the pattern ^/[^?#]*$ (pattern)");
     s_expect_bad_tool (
         "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
         " \"request\":{\"method\":\"GET\",\"path\":\"/x\",\"body\":{}},"
         " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
-        "request.body is only allowed");
+        "/tools/0/request/body: is not allowed (false)");
     s_expect_bad_tool (
         "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
-        " \"request\":{\"method\":\"GET\",\"path\":\"/x\",\"query\":{\"q\":\"{q\"}},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x\",\"query\":{\"q\":1}},"
         " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
-        "malformed placeholder");
+        "/tools/0/request/query/q: must be a string (type)");
     s_expect_bad_tool (
         "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
         " \"request\":{\"method\":\"GET\",\"path\":\"/x\"},"
         " \"result\":{\"mapping\":\"table\",\"noun\":\"n\"}}",
-        "result.mapping");
+        "/tools/0/result/mapping: must be one of [\"list\",\"object\"] (enum)");
+    s_expect_bad_tool (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x\"},"
+        " \"result\":{\"mapping\":\"list\",\"noun\":\"n\",\"next_cursor\":\"cursor\"}}",
+        "/tools/0/result/next_cursor: must match the pattern ^(/|$) (pattern)");
+    s_expect_bad_tool (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x\"}}",
+        "/tools/0/result: is required (required)");
     s_expect_bad_tool (
         "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"string\"},"
         " \"request\":{\"method\":\"GET\",\"path\":\"/x\"},"
         " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
-        "inputSchema must be an object schema");
+        "/tools/0/inputSchema/type: must be exactly \"object\" (const)");
     s_expect_bad_tool (
         "{\"name\":\"t\",\"inputSchema\":{\"type\":\"object\"},"
         " \"request\":{\"method\":\"GET\",\"path\":\"/x\"},"
         " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
-        "\"description\" is required");
+        "/tools/0/description: is required (required)");
     s_expect_bad_tool (
         "{\"name\":\"bad name!\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
         " \"request\":{\"method\":\"GET\",\"path\":\"/x\"},"
         " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
-        "tool name");
+        "/tools/0/name: must match the pattern ^[A-Za-z0-9_-]{1,64}$ (pattern)");
     s_expect_bad_tool (
         "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
         " \"request\":{\"method\":\"GET\",\"path\":\"/x\"},\"extra\":1,"
         " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
-        "tool \"t\": unknown key \"extra\"");
+        "/tools/0/extra: is not an allowed member here (additionalProperties)");
+    s_expect_bad_tool (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"annotations\":{\"readOnlyHint\":\"yes\"},"
+        " \"request\":{\"method\":\"GET\",\"path\":\"/x\"},"
+        " \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
+        "/tools/0/annotations/readOnlyHint: must be a boolean (type)");
+    s_expect_bad_tool (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"builtin\":\"x\",\"method\":\"GET\"}}",
+        "/tools/0/request/method: is not an allowed member here (additionalProperties)");
+    s_expect_bad_tool (
+        "{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"builtin\":\"x\"},\"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}",
+        "/tools/0/result: is not allowed (false)");
+    s_clean_dir ();
+}
+
+//  The format as the loader knows it is connectors/connector.schema.json
+//  byte for byte; "$schema" and "$comment" are welcome in a definition, and
+//  *.schema.json files next to the definitions are not loaded as ones.
+static void
+test_format (void **state)
+{
+    FILE *file = fopen (SB_SOURCE_DIR "/connectors/connector.schema.json", "rb");
+    assert_non_null (file);
+    char *text = malloc (SB_MAX_CONNECTOR_FILE);
+    assert_non_null (text);
+    size_t len = fread (text, 1, SB_MAX_CONNECTOR_FILE, file);
+    fclose (file);
+    assert_int_equal (len, sb_connector_schema_size);
+    assert_memory_equal (text, sb_connector_schema_text, len);
+    assert_int_equal (sb_connector_schema_text [len], 0);
+    free (text);
+
+    s_clean_dir ();
+    char *tool = s_tool ("t");
+    char *connector = s_connector ("with-schema", tool);
+    char *annotated = NULL;
+    assert_true (asprintf (&annotated, "{\"$schema\":\"connector.schema.json\","
+                           "\"$comment\":\"a note\",%s", connector + 1) > 0);
+    s_write ("a.json", annotated);
+    s_write ("c.schema.json", "{\"not\":\"a connector\"}");
+    char *error = NULL;
+    sb_connectors_t *set = sb_connectors_load (s_dir, &error);
+    if (!set)
+        fail_msg ("load failed: %s", error);
+    assert_int_equal (sb_connectors_tool_count (set), 1);
+    sb_connectors_destroy (&set);
+    free (annotated);
+    free (connector);
+    free (tool);
+    char path [512];
+    snprintf (path, sizeof path, "%s/c.schema.json", s_dir);
+    unlink (path);
+
+    //  A definition holds far more than a call's arguments: a thousand
+    //  tools are checked within the document's budget of work
+    //  (SB_MAX_SCHEMA_DOC_WORK), not the arguments' one.
+    size_t size = 1000 * 256 + 256, used = 0;
+    char *tools = malloc (size);
+    assert_non_null (tools);
+    for (int i = 0; i < 1000; i++)
+        used += (size_t) snprintf (tools + used, size - used, "%s{\"name\":\"t%d\","
+                                   "\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+                                   "\"request\":{\"method\":\"GET\",\"path\":\"/x\"},"
+                                   "\"result\":{\"mapping\":\"list\",\"noun\":\"n\","
+                                   "\"next_cursor\":\"/next\",\"total\":\"/total\"}}",
+                                   i ? "," : "", i);
+    assert_true (used < size - 1);
+    set = s_load_tools ("large", tools);
+    assert_int_equal (sb_connectors_tool_count (set), 1000);
+    sb_connectors_destroy (&set);
+    free (tools);
     s_clean_dir ();
 }
 
@@ -473,11 +657,11 @@ test_call_policy (void **state)
 
     char *plain = s_tool ("x");
     assert_true (asprintf (&tool, "{\"confirm\":\"yes\",%s", plain + 1) > 0);
-    s_expect_bad_tool (tool, "\"confirm\" must be true or false");
+    s_expect_bad_tool (tool, "/tools/0/confirm: must be a boolean (type)");
     free (tool);
     s_expect_bad_tool ("{\"name\":\"fx\",\"description\":\"d\",\"confirm\":true,"
                        " \"inputSchema\":{\"type\":\"object\"},\"request\":{\"builtin\":\"x\"}}",
-                       "\"confirm\" is for tools that call an upstream");
+                       "/tools/0/confirm: must be exactly false (const)");
     free (plain);
     s_clean_dir ();
 }
@@ -528,7 +712,7 @@ test_hidden (void **state)
     //  Anything but true or false is a load error naming the entry.
     char *bad = NULL;
     assert_true (asprintf (&bad, "{\"hidden\":\"yes\",%s", plain + 1) > 0);
-    s_expect_bad_tool (bad, "tool \"plain\": \"hidden\" must be true or false");
+    s_expect_bad_tool (bad, "/tools/0/hidden: must be a boolean (type)");
     free (bad);
     s_clean_dir ();
     char *text = s_connector ("p", plain);
@@ -539,7 +723,7 @@ test_hidden (void **state)
     s_write ("a.json", with_prompt);
     free (with_prompt);
     free (text);
-    s_expect_error ("prompt \"quiet\": \"hidden\" must be true or false", NULL);
+    s_expect_error ("a.json", "/prompts/0/hidden: must be a boolean (type)");
     free (plain);
     free (secret);
     free (hidden);
@@ -605,14 +789,16 @@ test_task_support (void **state)
     //  Anything else is a load error naming the tool and the value.
     char *bad = NULL;
     assert_true (asprintf (&bad, "{\"taskSupport\":\"sometimes\",%s", plain + 1) > 0);
-    s_expect_bad_tool (bad, "tool \"plain\": \"taskSupport\" must be \"forbidden\", \"optional\" "
-                       "or \"required\", not \"sometimes\"");
+    s_expect_bad_tool (bad, "/tools/0/taskSupport: must be one of [\"forbidden\",\"optional\","
+                       "\"required\"] (enum)");
     free (bad);
     assert_true (asprintf (&bad, "{\"taskSupport\":true,%s", plain + 1) > 0);
-    s_expect_bad_tool (bad, "tool \"plain\": \"taskSupport\" must be");
+    s_expect_bad_tool (bad, "/tools/0/taskSupport: must be one of [\"forbidden\",\"optional\","
+                       "\"required\"] (enum)");
     free (bad);
     assert_true (asprintf (&bad, "{\"taskSupport\":\"Optional\",%s", plain + 1) > 0);
-    s_expect_bad_tool (bad, "not \"Optional\"");
+    s_expect_bad_tool (bad, "/tools/0/taskSupport: must be one of [\"forbidden\",\"optional\","
+                       "\"required\"] (enum)");
     free (bad);
     free (plain);
     free (optional);
@@ -687,7 +873,7 @@ test_folder_list (void **state)
     free (text);
     free (tool);
     assert_null (sb_connectors_load (list, &error));
-    assert_non_null (strstr (error, "tool name \"one\" is already used"));
+    assert_non_null (strstr (error, "/tools/0/name: \"one\" is already the name of a tool"));
     free (error);
 
     //  An empty entry, a missing folder, too many folders.
@@ -724,6 +910,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_real_connectors_load),
         cmocka_unit_test (test_bad_definitions),
+        cmocka_unit_test (test_format),
         cmocka_unit_test (test_check_args),
         cmocka_unit_test (test_call_policy),
         cmocka_unit_test (test_task_support),

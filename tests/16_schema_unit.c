@@ -1195,6 +1195,85 @@ test_compiled (void **state)
     sb_schema_destroy (NULL);
 }
 
+//  sb_schema_check_at: the failing value's JSON Pointer, the keyword and
+//  the rule on its own, for any value (here a connector-like document).
+static void
+s_expect_at (const sb_schema_t *checker, const char *value_text, const char *pointer,
+             const char *keyword, const char *rule)
+{
+    json_t *value = s_json (value_text);
+    sb_schema_failure_t failure;
+    int rc = sb_schema_check_at (checker, value, &failure);
+    json_decref (value);
+    if (!pointer) {
+        if (rc)
+            fail_msg ("%s: unexpected failure %s: %s (%s)", value_text, failure.pointer,
+                      failure.rule, failure.keyword ? failure.keyword : "-");
+        assert_null (failure.pointer);
+        assert_null (failure.rule);
+        return;
+    }
+    assert_int_equal (rc, -1);
+    assert_non_null (failure.pointer);
+    assert_non_null (failure.rule);
+    if (strcmp (failure.pointer, pointer) || strcmp (failure.rule, rule)
+    ||  (keyword ? !failure.keyword || strcmp (failure.keyword, keyword) : failure.keyword != NULL))
+        fail_msg ("%s: got %s / %s / %s, want %s / %s / %s", value_text, failure.pointer,
+                  failure.keyword ? failure.keyword : "-", failure.rule, pointer,
+                  keyword ? keyword : "-", rule);
+    sb_schema_failure_clear (&failure);
+    sb_schema_failure_clear (&failure);
+}
+
+static void
+test_check_at (void **state)
+{
+    json_t *schema = s_json (
+        "{\"type\":\"object\",\"required\":[\"tools\"],\"additionalProperties\":false,"
+        " \"properties\":{\"tools\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/tool\"}},"
+        "                \"a/b~c\":{\"type\":\"integer\",\"maximum\":3}},"
+        " \"$defs\":{\"tool\":{\"type\":\"object\",\"required\":[\"name\"],"
+        "   \"additionalProperties\":false,"
+        "   \"properties\":{\"name\":{\"type\":\"string\",\"pattern\":\"^[a-z]+$\"},"
+        "                   \"method\":{\"enum\":[\"GET\",\"POST\"]},"
+        "                   \"text\":{\"type\":\"string\"},\"blob\":{\"type\":\"string\"},"
+        "                   \"result\":false},"
+        "   \"anyOf\":[{\"required\":[\"text\"]},{\"required\":[\"blob\"]}]}}}");
+    char *why = NULL;
+    sb_schema_t *checker = sb_schema_new (schema, "test", &why);
+    json_decref (schema);
+    if (!checker)
+        fail_msg ("schema refused: %s", why);
+
+    s_expect_at (checker, "{\"tools\":[{\"name\":\"a\",\"text\":\"t\"}]}", NULL, NULL, NULL);
+    s_expect_at (checker, "[]", "", "type", "must be an object");
+    s_expect_at (checker, "{}", "/tools", "required", "is required");
+    s_expect_at (checker, "{\"tools\":[{\"name\":\"a\",\"text\":\"t\"},"
+                          "{\"name\":\"b\",\"text\":\"t\",\"method\":\"FETCH\"}]}",
+                 "/tools/1/method", "enum", "must be one of [\"GET\",\"POST\"]");
+    s_expect_at (checker, "{\"tools\":[{\"name\":\"A\",\"text\":\"t\"}]}",
+                 "/tools/0/name", "pattern", "must match the pattern ^[a-z]+$");
+    s_expect_at (checker, "{\"tools\":[{\"name\":\"a\",\"text\":\"t\",\"nmae\":1}]}",
+                 "/tools/0/nmae", "additionalProperties", "is not an allowed member here");
+    s_expect_at (checker, "{\"tools\":[{\"name\":\"a\",\"text\":\"t\",\"result\":{}}]}",
+                 "/tools/0/result", "false", "is not allowed");
+    //  Every anyOf branch wants a member: one rule naming them all.
+    s_expect_at (checker, "{\"tools\":[{\"name\":\"a\"}]}",
+                 "/tools/0", "required", "must have \"text\" or \"blob\"");
+    //  '/' and '~' in a member name are escaped as RFC 6901 says.
+    s_expect_at (checker, "{\"tools\":[],\"a/b~c\":4}", "/a~1b~0c", "maximum",
+                 "must be at most 3");
+    //  The call-time sentence is unchanged by it.
+    json_t *args = s_json ("{\"tools\":[{\"name\":\"a\",\"text\":\"t\",\"nmae\":1}]}");
+    char *error = NULL;
+    assert_int_equal (sb_schema_check_compiled (checker, args, &error), -1);
+    assert_string_equal (error, "Argument 'tools[0].nmae' is not allowed: 'tools[0]' has no "
+                                "such field.");
+    free (error);
+    json_decref (args);
+    sb_schema_destroy (&checker);
+}
+
 int
 main (void)
 {
@@ -1221,6 +1300,7 @@ main (void)
         cmocka_unit_test (test_paths),
         cmocka_unit_test (test_lookups),
         cmocka_unit_test (test_matches),
+        cmocka_unit_test (test_check_at),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

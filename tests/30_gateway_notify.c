@@ -334,6 +334,16 @@ test_reload_notifies (void **state)
     names = s_tool_names ();
     assert_string_equal (names, "note_tool,note_tool_2");
     free (names);
+    //  So does well-formed JSON that breaks the connector format.
+    gi_write_file (s_dir, "broken.json",
+        "{\"name\":\"broken\",\"title\":\"B\",\"tools\":[{\"name\":\"broken_tool\","
+        " \"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+        " \"request\":{\"builtin\":\"test_simple_text\"},\"confirm\":\"yes\"}]}");
+    assert_int_equal (sb_gateway_reload (gi_gw), -1);
+    assert_int_equal (gi_gw->reload_failures, 2);
+    names = s_tool_names ();
+    assert_string_equal (names, "note_tool,note_tool_2");
+    free (names);
     char path [256];
     snprintf (path, sizeof path, "%s/broken.json", s_dir);
     unlink (path);

@@ -326,6 +326,26 @@ test_failed_reload_keeps_set (void **state)
     assert_null (strstr (json, "unknown_tool"));
     free (json);
 
+    //  Well-formed JSON that breaks the connector format is refused the
+    //  same way, the log naming the file, the JSON pointer and the rule.
+    s_write_file ("broken.json",
+        "{\"name\":\"broken\",\"title\":\"B\",\"base_url\":\"http://127.0.0.1:1\","
+        " \"tools\":[{\"name\":\"broken_tool\",\"description\":\"d\","
+        "   \"inputSchema\":{\"type\":\"object\"},\"request\":{\"method\":\"FETCH\",\"path\":\"/x\"},"
+        "   \"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}]}");
+    assert_int_equal (kill (s_worker, SIGHUP), 0);
+    line = s_wait_log ("\"connectors_reload_failed\"", 2);
+    assert_non_null (strstr (line, "broken.json: /tools/0/request/method: must be one of"));
+    assert_non_null (strstr (line, "(enum)"));
+    free (line);
+    json = s_call ("kept-3", "get_account", "{\"id\":\"acc_001\"}", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_null (strstr (json, "unknown_tool"));
+    free (json);
+    json = s_call ("kept-4", "broken_tool", "{}", &status);
+    assert_non_null (strstr (json, "unknown_tool"));
+    free (json);
+
     //  Fixed: the next SIGHUP loads again.
     char path [256];
     snprintf (path, sizeof path, "%s/broken.json", s_dir);

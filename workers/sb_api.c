@@ -241,12 +241,15 @@ s_call_prepare (s_call_t *call)
     call->headers = curl_slist_append (call->headers, "Expect:");
     if (call->req.body)
         call->headers = curl_slist_append (call->headers, "Content-Type: application/json");
+    //  The credential goes under the header its scheme names: Authorization
+    //  for bearer, the connector's own (X-API-Key…) for api_key_header.
     char *auth = sb_connector_auth_header (call->connector);
+    const char *auth_name = sb_connector_auth_header_name (call->connector);
     if (auth) {
-        size_t size = strlen (auth) + 32;
+        size_t size = strlen (auth_name) + strlen (auth) + 3;
         char *line = malloc (size);
         if (line) {
-            snprintf (line, size, "Authorization: %s", auth);
+            snprintf (line, size, "%s: %s", auth_name, auth);
             call->headers = curl_slist_append (call->headers, line);
             explicit_bzero (line, size);
             free (line);
