@@ -131,4 +131,6 @@ for pid in $pids $pg; do
     done
 done
 if sb_pg_running "$farm/pg"; then fail "PostgreSQL still runs after up stopped"; fi
+# Restarted processes stopped cleanly too (a sanitizer build reports in the logs).
+if grep -l 'Sanitizer' "$farm"/logs/*.log; then fail "a sanitizer report in the logs above"; fi
 echo "up heals: OK"
