@@ -182,12 +182,13 @@ s_dispatch (sb_broker_client_t *self, sb_msg_t *msg)
     }
     s_call_detach (call);
     zframe_t *advice = NULL;
-    if (msg->status == SB_STATUS_UNAVAILABLE && msg->retry_after_ms && size == 0) {
+    if (msg->status == SB_STATUS_UNAVAILABLE && size == 0) {
         //  The broker's retry advice, as the result detail the status
-        //  mapping reads (whole seconds, rounded up)
+        //  mapping reads (whole seconds, rounded up; 1 when it gave none).
+        //  A payload marks the outcome as the broker's, not this gateway's
         char detail [64];
         snprintf (detail, sizeof detail, "{\"retry_after\":%u}",
-                  (unsigned) ((msg->retry_after_ms + 999) / 1000));
+                  msg->retry_after_ms? (unsigned) ((msg->retry_after_ms + 999) / 1000): 1u);
         advice = sb_job_result_encode (detail);
         if (advice) {
             data = zframe_data (advice);

@@ -28,9 +28,9 @@
     unreachable: a new request is not sent but refused at once with
     SB_BROKER_UNREACHABLE, so the caller can answer its client now rather
     than after the whole deadline. The first message from the broker ends
-    that. A REPLY `unavailable` that carries retry_after_ms reaches the
-    callback with a result payload {"retry_after": seconds}, as a worker's
-    `overloaded` would. */
+    that. A REPLY `unavailable` reaches the callback with a result payload
+    {"retry_after": seconds} made from its retry_after_ms (1 s without
+    one), as a worker's `overloaded` would carry it. */
 #ifndef SB_BROKER_CLIENT_H_INCLUDED
 #define SB_BROKER_CLIENT_H_INCLUDED
 
