@@ -8,15 +8,18 @@
         worker HEARTBEAT           → (any message) touch the worker
         worker DISCONNECT          → expire_worker ("disconnect")
         any gateway message        → touch_gateway (remember it for broadcasts)
+        gateway HEARTBEAT          → a HEARTBEAT back (the gateway's sign of our life)
         gateway BROADCAST          → broadcast (to every other gateway known)
         gateway DISCONNECT         → forget_gateway
         a gateway's expiry passes  → expire_gateways
         a worker's expiry passes   → expire_worker ("expired")
         a job's deadline passes    → expire_jobs (REPLY timeout)
+        a service's no-worker grace passes → refuse_workerless (REPLY unavailable)
         a worker's heartbeat due   → heartbeat_workers
         stop flag / "STOP"         → drain_begin … drain_end
 
-    Every job is answered once, by s_answer; s_release is the one place a
+    Every job is answered once, by s_answer (a REQUEST refused before it
+    is held, by s_reply, which s_answer calls); s_release is the one place a
     job leaves its queue, its worker and the in-flight table. Wire data is
     only read through the proto codec; a message that does not decode is
     dropped and counted by s_malformed, which logs at most once per
@@ -58,6 +61,9 @@ struct _sb_broker_t {
     int64_t stats_at;                   /* next counters log line */
     int64_t malformed_log_at;           /* earliest next malformed-frame log line */
     uint64_t malformed_suppressed;      /* malformed frames not logged since the last line */
+    int64_t started_at;                 /* monotonic ms: the no-worker grace of every service starts here */
+    zhashx_t *workerless;               /* service → int64_t * (owned): when its last worker left,
+                                           kept for no_worker_grace_ms */
 };
 
 static void s_dispatch_jobs (sb_broker_t *self, const char *service);
@@ -80,6 +86,14 @@ sb_broker_config_defaults (sb_broker_config_t *config)
     config->stats_ms = 10000;
     config->drain_ms = 5000;
     config->gateway_expiry_ms = SB_GATEWAY_LIVENESS * SB_GATEWAY_HEARTBEAT_MS;
+    config->no_worker_grace_ms = SB_DEFAULT_NO_WORKER_GRACE_MS;
+}
+
+static void
+s_time_destroy (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
 }
 
 static void
@@ -123,12 +137,15 @@ sb_broker_new (const sb_broker_config_t *config)
     self->registry = sb_registry_new (SB_MAX_WORKERS);
     self->inflight = sb_inflight_new (SB_MAX_IN_FLIGHT);
     self->queues = zhashx_new ();
+    self->workerless = zhashx_new ();
     self->gateways = sb_gateways_new (SB_MAX_GATEWAYS, self->config.gateway_expiry_ms
                                       ? self->config.gateway_expiry_ms
                                       : SB_GATEWAY_LIVENESS * SB_GATEWAY_HEARTBEAT_MS);
-    if (!self->registry || !self->inflight || !self->queues || !self->gateways)
+    if (!self->registry || !self->inflight || !self->queues || !self->gateways
+    ||  !self->workerless)
         goto fail;
     zhashx_set_destructor (self->queues, s_queue_destroy);
+    zhashx_set_destructor (self->workerless, s_time_destroy);
     self->frontend = s_router_new (config->frontend, &self->frontend_endpoint);
     if (!self->frontend)
         goto fail;
@@ -140,6 +157,7 @@ sb_broker_new (const sb_broker_config_t *config)
     int64_t now = sb_clock_mono_ms ();
     self->tick_at = now + SB_BROKER_TICK_MS;
     self->stats_at = now + self->config.stats_ms;
+    self->started_at = now;
     return self;
 fail:
     sb_broker_destroy (&self);
@@ -158,6 +176,7 @@ sb_broker_destroy (sb_broker_t **self_p)
     free (self->backend_endpoint);
     //  Queues and workers only point at jobs; the table frees them last
     zhashx_destroy (&self->queues);
+    zhashx_destroy (&self->workerless);
     sb_registry_destroy (&self->registry);
     sb_inflight_destroy (&self->inflight);
     sb_gateways_destroy (&self->gateways);
@@ -220,6 +239,8 @@ s_send_reply (sb_broker_t *self, zframe_t *gateway, const char *corr_id,
 {
     sb_msg_t msg = { 0 };
     int rc = sb_msg_set_reply (&msg, corr_id, status, payload);
+    if (status == SB_STATUS_UNAVAILABLE)
+        msg.retry_after_ms = SB_BROKER_UNAVAILABLE_RETRY_MS;
     if (rc == 0)
         rc = sb_msg_send (self->frontend, &msg, gateway);
     sb_msg_reset (&msg);
@@ -243,6 +264,7 @@ s_reply (sb_broker_t *self, zframe_t *gateway, const char *corr_id,
         case SB_STATUS_WORKER_LOST: self->counters.worker_lost++; break;
         case SB_STATUS_OVERLOADED:  self->counters.overloaded++; break;
         case SB_STATUS_DUPLICATE:   self->counters.duplicates++; break;
+        case SB_STATUS_UNAVAILABLE: self->counters.unavailable++; break;
         default:                    break;
     }
     s_send_reply (self, gateway, corr_id, status, payload);
@@ -312,6 +334,30 @@ s_answer (sb_broker_t *self, sb_flight_t **flight_p, sb_status_t status, zframe_
     s_release (self, flight_p);
 }
 
+//  True when `service` has no registered worker and has had none for the
+//  whole grace (since the broker started, or since its last worker left):
+//  its jobs are then answered `unavailable` rather than left to wait.
+static bool
+s_workerless (sb_broker_t *self, const char *service, int64_t now)
+{
+    if (sb_registry_service_size (self->registry, service) > 0)
+        return false;
+    int64_t *left_at = (int64_t *) zhashx_lookup (self->workerless, service);
+    int64_t since = left_at ? *left_at : self->started_at;
+    return now - since >= (int64_t) self->config.no_worker_grace_ms;
+}
+
+//  The last worker of `service` left at `now`: its grace starts.
+static void
+s_note_workerless (sb_broker_t *self, const char *service, int64_t now)
+{
+    int64_t *left_at = (int64_t *) malloc (sizeof *left_at);
+    if (!left_at)
+        return;                 //  then the grace counts from the start: shorter, still safe
+    *left_at = now;
+    zhashx_update (self->workerless, service, left_at);
+}
+
 //  Action accept_job: a well-formed REQUEST from `gateway` (taken).
 static void
 s_accept_job (sb_broker_t *self, sb_msg_t *request, zframe_t **gateway)
@@ -325,8 +371,15 @@ s_accept_job (sb_broker_t *self, sb_msg_t *request, zframe_t **gateway)
         s_reply (self, *gateway, request->corr_id, SB_STATUS_DUPLICATE, NULL);
         return;
     }
+    int64_t now = sb_clock_mono_ms ();
+    if (s_workerless (self, request->service, now)) {
+        sb_log_debug ("job_refused", "corr_id=%s service=%s tenant=%s reason=no_worker",
+                      request->corr_id, request->service, request->tenant);
+        s_reply (self, *gateway, request->corr_id, SB_STATUS_UNAVAILABLE, NULL);
+        return;
+    }
     sb_queue_t *queue = s_queue_for (self, request->service, false);
-    int64_t deadline = sb_clock_mono_ms () + request->timeout_ms;
+    int64_t deadline = now + request->timeout_ms;
     sb_flight_t *flight = queue
         ? sb_inflight_add (self->inflight, request, gateway, deadline) : NULL;
     if (!flight) {
@@ -467,7 +520,14 @@ s_expire_worker (sb_broker_t *self, sb_worker_t **worker_p, const char *reason)
         //  It may still be alive (just slow): tell it to register again
         (void) s_send_worker (self, worker->identity, SB_CMD_DISCONNECT);
     }
+    char service [SB_MAX_SERVICE_LEN + 1];
+    memcpy (service, worker->service, sizeof service);
     sb_registry_remove (self->registry, worker_p);
+    if (sb_registry_service_size (self->registry, service) == 0) {
+        sb_log_warn ("service_without_worker", "service=%s grace_ms=%u: its jobs wait that long, "
+                     "then are answered unavailable", service, self->config.no_worker_grace_ms);
+        s_note_workerless (self, service, now);
+    }
 }
 
 //  Action register_worker: a READY from `identity` (borrowed).
@@ -492,6 +552,7 @@ s_register_worker (sb_broker_t *self, sb_msg_t *ready, zframe_t *identity, sb_wo
         return;
     }
     self->counters.workers_registered++;
+    zhashx_delete (self->workerless, worker->service);
     sb_log_info ("worker_ready", "service=%s credit=%u heartbeat_ms=%u workers=%zu",
                  worker->service, worker->credit, worker->heartbeat_ms,
                  sb_registry_service_size (self->registry, worker->service));
@@ -742,6 +803,47 @@ s_expire_jobs (sb_broker_t *self, int64_t now)
     }
 }
 
+//  Action refuse_workerless: answers `unavailable` for every job waiting
+//  for a service whose no-worker grace has passed, and forgets the
+//  departure times older than the grace (the start time then stands in,
+//  which is older still).
+static void
+s_refuse_workerless (sb_broker_t *self, int64_t now)
+{
+    zlistx_t *refused = zlistx_new ();
+    assert (refused);
+    for (sb_queue_t *queue = (sb_queue_t *) zhashx_first (self->queues); queue;
+         queue = (sb_queue_t *) zhashx_next (self->queues))
+        if (sb_queue_size (queue) > 0 && s_workerless (self, sb_queue_service (queue), now))
+            zlistx_add_end (refused, queue);
+    for (sb_queue_t *queue = (sb_queue_t *) zlistx_first (refused); queue;
+         queue = (sb_queue_t *) zlistx_next (refused)) {
+        size_t count = 0;
+        while (sb_queue_size (queue) > 0) {
+            sb_flight_t *flight = sb_queue_pop (queue);
+            s_answer (self, &flight, SB_STATUS_UNAVAILABLE, NULL);
+            count++;
+        }
+        sb_log_warn ("jobs_unavailable", "service=%s count=%zu: no worker within %u ms",
+                     sb_queue_service (queue), count, self->config.no_worker_grace_ms);
+    }
+    zlistx_destroy (&refused);
+
+    zlistx_t *old = zlistx_new ();
+    assert (old);
+    for (int64_t *left_at = (int64_t *) zhashx_first (self->workerless); left_at;
+         left_at = (int64_t *) zhashx_next (self->workerless))
+        if (now - *left_at >= (int64_t) self->config.no_worker_grace_ms)
+            zlistx_add_end (old, (void *) zhashx_cursor (self->workerless));
+    for (const char *service = (const char *) zlistx_first (old); service;
+         service = (const char *) zlistx_next (old)) {
+        char name [SB_MAX_SERVICE_LEN + 1];
+        snprintf (name, sizeof name, "%s", service);
+        zhashx_delete (self->workerless, name);
+    }
+    zlistx_destroy (&old);
+}
+
 //  Action heartbeat_workers: expires silent workers and heartbeats the
 //  others at their own interval; drops empty queues.
 static void
@@ -797,7 +899,7 @@ s_log_stats (sb_broker_t *self)
     sb_log_info ("broker_stats",
                  "{\"jobs_received\":%llu,\"jobs_dispatched\":%llu,\"jobs_retried\":%llu,"
                  "\"jobs_replied\":%llu,\"results_routed\":%llu,\"timeouts\":%llu,"
-                 "\"worker_lost\":%llu,\"overloaded\":%llu,\"duplicates\":%llu,"
+                 "\"worker_lost\":%llu,\"overloaded\":%llu,\"duplicates\":%llu,\"unavailable\":%llu,"
                  "\"malformed_frontend\":%llu,\"malformed_backend\":%llu,\"bad_version\":%llu,"
                  "\"late_results_dropped\":%llu,\"unknown_worker_dropped\":%llu,"
                  "\"replies_undeliverable\":%llu,\"workers_registered\":%llu,"
@@ -812,7 +914,8 @@ s_log_stats (sb_broker_t *self)
                  (unsigned long long) c.jobs_retried, (unsigned long long) c.jobs_replied,
                  (unsigned long long) c.results_routed, (unsigned long long) c.timeouts,
                  (unsigned long long) c.worker_lost, (unsigned long long) c.overloaded,
-                 (unsigned long long) c.duplicates, (unsigned long long) c.malformed_frontend,
+                 (unsigned long long) c.duplicates, (unsigned long long) c.unavailable,
+                 (unsigned long long) c.malformed_frontend,
                  (unsigned long long) c.malformed_backend, (unsigned long long) c.bad_version,
                  (unsigned long long) c.late_results_dropped,
                  (unsigned long long) c.unknown_worker_dropped,
@@ -869,10 +972,17 @@ s_frontend_ready (sb_broker_t *self)
                 s_touch_gateway (self, gateway, now);
                 s_broadcast (self, &msg, gateway);
                 break;
-            case SB_CMD_HEARTBEAT:
-                //  Gateways hold no credit: a heartbeat only keeps them known
+            case SB_CMD_HEARTBEAT: {
+                //  Gateways hold no credit: a heartbeat keeps them known, and
+                //  ours back tells them the broker lives (an unsendable one
+                //  means the gateway is gone: nothing to do)
                 s_touch_gateway (self, gateway, now);
+                sb_msg_t beat = { 0 };
+                sb_msg_set_heartbeat (&beat);
+                (void) sb_msg_send (self->frontend, &beat, gateway);
+                sb_msg_reset (&beat);
                 break;
+            }
             case SB_CMD_DISCONNECT:
                 s_forget_gateway (self, gateway);
                 break;
@@ -1073,6 +1183,7 @@ sb_broker_run (sb_broker_t *self, volatile sig_atomic_t *stop, zsock_t *pipe)
         s_expire_jobs (self, now);
         if (now >= self->tick_at) {
             s_heartbeat_workers (self, now);
+            s_refuse_workerless (self, now);
             s_expire_gateways (self, now);
             self->tick_at = now + SB_BROKER_TICK_MS;
         }

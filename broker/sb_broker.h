@@ -9,7 +9,15 @@
     credit, and routes the worker's RESULT back to the gateway that asked as
     a REPLY, by correlation ID. Every job is answered exactly once: with the
     worker's result, or `timeout`, `worker_lost`, `overloaded`, `duplicate`,
-    `malformed` or `bad_version`. The payload is never decoded.
+    `unavailable`, `malformed` or `bad_version`. The payload is never decoded.
+
+    A service with no registered worker (PROTOCOL.md, "No worker") keeps its
+    jobs waiting for no_worker_grace_ms from the broker's start or from the
+    moment its last worker left; after that its waiting jobs, and every new
+    one, are answered `unavailable` with retry_after_ms
+    SB_BROKER_UNAVAILABLE_RETRY_MS. A service whose workers are all busy is
+    not unavailable: its jobs wait for credit. A gateway's HEARTBEAT is
+    answered with a HEARTBEAT, so gateways can tell a live broker.
 
     One thread, one poll loop, no blocking call. sb-broker (sb_broker_main.c)
     is a thin main around it; tests start it in-process through
@@ -28,6 +36,8 @@
 #define SB_MAX_CALL_MESSAGES    10000   /* NOTIFY + ASK + ANSWER passed on per job */
 #define SB_BROKER_TICK_MS       25      /* housekeeping period (heartbeats, expiry) */
 #define SB_LOG_RATE_MS          1000    /* at most one malformed-frame log line per period */
+#define SB_DEFAULT_NO_WORKER_GRACE_MS 2000  /* wait for a (re)starting worker before `unavailable` */
+#define SB_BROKER_UNAVAILABLE_RETRY_MS 5000 /* retry_after_ms sent with `unavailable` */
 
 /*  Settings (sb_broker_config_defaults fills every field). */
 typedef struct {
@@ -41,6 +51,7 @@ typedef struct {
     uint32_t stats_ms;          /* period of the counters log line, 0 = never */
     uint32_t drain_ms;          /* on stop, longest wait for running jobs */
     uint32_t gateway_expiry_ms; /* a gateway silent this long gets no more BROADCASTs */
+    uint32_t no_worker_grace_ms;/* a service with no worker this long gets `unavailable` */
 } sb_broker_config_t;
 
 /*  What the broker has done since it started (and three gauges). */
@@ -54,6 +65,7 @@ typedef struct {
     uint64_t worker_lost;           /* REPLY worker_lost */
     uint64_t overloaded;            /* REPLY overloaded */
     uint64_t duplicates;            /* REPLY duplicate */
+    uint64_t unavailable;           /* REPLY unavailable (no worker for the service) */
     uint64_t malformed_frontend;    /* bad messages from gateways (answered or not) */
     uint64_t malformed_backend;     /* bad messages from workers */
     uint64_t bad_version;           /* messages of another protocol version, either side */
@@ -84,7 +96,7 @@ typedef struct _sb_broker_t sb_broker_t;
     heartbeat 1000 ms, queues SB_DEFAULT_TENANT_QUEUE /
     SB_DEFAULT_SERVICE_QUEUE, 3 attempts, grace 5000 ms, stats every
     10000 ms, drain 5000 ms, gateway expiry SB_GATEWAY_LIVENESS ×
-    SB_GATEWAY_HEARTBEAT_MS. */
+    SB_GATEWAY_HEARTBEAT_MS, no-worker grace SB_DEFAULT_NO_WORKER_GRACE_MS. */
 void sb_broker_config_defaults (sb_broker_config_t *config);
 
 /*  Creates the broker and binds both sockets (`tcp://127.0.0.1:*` picks a

@@ -31,6 +31,9 @@ static const sb_option_t s_options [] = {
       "SB_BROKER_STATS_MS", "period of the counters log line (0: never)" },
     { "drain-ms", SB_OPT_INT, "5000", 0, 600000,
       "SB_BROKER_DRAIN_MS", "on SIGTERM, longest wait for running jobs" },
+    { "no-worker-grace-ms", SB_OPT_INT, "2000", 0, 600000,
+      "SB_BROKER_NO_WORKER_GRACE_MS", "how long jobs wait for a service with no worker "
+      "(from the start, or from its last worker leaving) before `unavailable`" },
     { .name = NULL }
 };
 
@@ -87,6 +90,7 @@ main (int argc, char **argv)
     settings.late_grace_ms = (uint32_t) sb_config_int (config, "late-grace-ms");
     settings.stats_ms = (uint32_t) sb_config_int (config, "stats-ms");
     settings.drain_ms = (uint32_t) sb_config_int (config, "drain-ms");
+    settings.no_worker_grace_ms = (uint32_t) sb_config_int (config, "no-worker-grace-ms");
 
     sb_broker_t *broker = sb_broker_new (&settings);
     if (!broker) {

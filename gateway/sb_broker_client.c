@@ -7,8 +7,13 @@
     before anything else, so no path sees a freed call.
 
     A heartbeat timer sends HEARTBEAT every SB_GATEWAY_HEARTBEAT_MS (and
-    one at start), so the broker keeps this gateway on its broadcast list. */
+    one at start), so the broker keeps this gateway on its broadcast list;
+    the broker answers each, and any message from it marks it alive. The
+    same timer notices SB_BROKER_SILENT_MS of silence (logged once), after
+    which requests are refused at once (SB_BROKER_UNREACHABLE). */
 #include "sb_broker_client.h"
+#include "sb_clock.h"
+#include "sb_job.h"
 #include "sb_log.h"
 
 #include <stdlib.h>
@@ -43,6 +48,8 @@ struct _sb_broker_client_t {
     void *on_broadcast_arg;                 /* its argument */
     uint64_t broadcasts_sent;               /* BROADCASTs queued to the broker */
     uint64_t broadcasts_received;           /* BROADCASTs from other gateways */
+    int64_t heard_at;                       /* monotonic ms: last message from the broker (or start) */
+    bool silent;                            /* the broker was held unreachable (for the log lines) */
 };
 
 static void s_drain (sb_broker_client_t *self);
@@ -88,10 +95,37 @@ s_drain_soon (sb_broker_client_t *self)
         h2o_timeout_link (self->loop, &self->soon, &self->drain_entry);
 }
 
-//  Sends HEARTBEAT now and arms the next one.
+//  Something came from the broker: it is alive.
+static void
+s_heard (sb_broker_client_t *self)
+{
+    self->heard_at = sb_clock_mono_ms ();
+    if (self->silent) {
+        self->silent = false;
+        sb_log_info ("broker_reachable", "calls are sent again");
+    }
+}
+
+//  True while the broker is heard from; logs (once) when it falls silent.
+static bool
+s_alive (sb_broker_client_t *self)
+{
+    if (sb_broker_client_reachable (self))
+        return true;
+    if (!self->silent) {
+        self->silent = true;
+        sb_log_warn ("broker_unreachable", "nothing from the broker for %u ms: tool calls are "
+                     "answered unavailable at once until it answers again", SB_BROKER_SILENT_MS);
+    }
+    return false;
+}
+
+//  Sends HEARTBEAT now and arms the next one; notes when the broker has
+//  been silent too long.
 static void
 s_heartbeat (sb_broker_client_t *self)
 {
+    (void) s_alive (self);
     sb_msg_t msg = { 0 };
     sb_msg_set_heartbeat (&msg);
     if (sb_msg_send (self->sock, &msg, NULL))
@@ -147,7 +181,22 @@ s_dispatch (sb_broker_client_t *self, sb_msg_t *msg)
         return;
     }
     s_call_detach (call);
+    zframe_t *advice = NULL;
+    if (msg->status == SB_STATUS_UNAVAILABLE && size == 0) {
+        //  The broker's retry advice, as the result detail the status
+        //  mapping reads (whole seconds, rounded up; 1 when it gave none).
+        //  A payload marks the outcome as the broker's, not this gateway's
+        char detail [64];
+        snprintf (detail, sizeof detail, "{\"retry_after\":%u}",
+                  msg->retry_after_ms? (unsigned) ((msg->retry_after_ms + 999) / 1000): 1u);
+        advice = sb_job_result_encode (detail);
+        if (advice) {
+            data = zframe_data (advice);
+            size = zframe_size (advice);
+        }
+    }
     call->cb (call->arg, msg->status, data, size);
+    zframe_destroy (&advice);
     free (call);
 }
 
@@ -160,6 +209,7 @@ s_drain (sb_broker_client_t *self)
         int rc = sb_msg_recv (self->sock, &msg, NULL);
         if (rc == SB_MSG_NONE)
             return;
+        s_heard (self);         //  even a bad frame shows the broker is there
         if (rc == SB_MSG_OK)
             s_dispatch (self, &msg);
         else {
@@ -185,6 +235,7 @@ sb_broker_client_new_long (h2o_loop_t *loop, const char *endpoint, uint32_t time
     if (!self)
         return NULL;
     self->loop = loop;
+    self->heard_at = sb_clock_mono_ms ();   //  it has one silence period to answer first
     self->timeout_ms = timeout_ms;
     self->long_timeout_ms = long_timeout_ms;
     self->inflight = zhashx_new ();
@@ -282,6 +333,10 @@ s_request (sb_broker_client_t *self, const char *service, const char *tenant, ui
     sb_broker_call_t *call = NULL;
     sb_msg_t msg = { 0 };
 
+    if (!s_alive (self)) {
+        rc = SB_BROKER_UNREACHABLE;
+        goto out;
+    }
     if (zhashx_size (self->inflight) >= SB_MAX_GATEWAY_INFLIGHT) {
         rc = SB_BROKER_FULL;
         goto out;
@@ -423,6 +478,12 @@ sb_broker_client_expire_all (sb_broker_client_t *self)
         call->cb (call->arg, SB_STATUS_TIMEOUT, NULL, 0);
         free (call);
     }
+}
+
+bool
+sb_broker_client_reachable (sb_broker_client_t *self)
+{
+    return sb_clock_mono_ms () - self->heard_at < (int64_t) SB_BROKER_SILENT_MS;
 }
 
 size_t

@@ -20,7 +20,17 @@
     BROADCASTs that arrive here go to the callback of
     sb_broker_client_on_broadcast. So that the broker knows this gateway,
     the client sends HEARTBEAT when it starts and every
-    SB_GATEWAY_HEARTBEAT_MS. */
+    SB_GATEWAY_HEARTBEAT_MS.
+
+    The broker answers each HEARTBEAT, so a live broker is heard at least
+    once an interval. When nothing has come from it for SB_BROKER_SILENT_MS
+    (since the client started, or since its last message), the broker is
+    unreachable: a new request is not sent but refused at once with
+    SB_BROKER_UNREACHABLE, so the caller can answer its client now rather
+    than after the whole deadline. The first message from the broker ends
+    that. A REPLY `unavailable` reaches the callback with a result payload
+    {"retry_after": seconds} made from its retry_after_ms (1 s without
+    one), as a worker's `overloaded` would carry it. */
 #ifndef SB_BROKER_CLIENT_H_INCLUDED
 #define SB_BROKER_CLIENT_H_INCLUDED
 
@@ -36,6 +46,8 @@
 #define SB_MAX_GATEWAY_INFLIGHT     10000   /* calls waiting for a reply at once */
 #define SB_BROKER_GRACE_MS          2000    /* local deadline = job timeout + this */
 #define SB_BROKER_SNDHWM            20000   /* messages queued toward the broker */
+/* Silence after which the broker is held unreachable (PROTOCOL.md, "Gateway heartbeats"). */
+#define SB_BROKER_SILENT_MS         (SB_GATEWAY_LIVENESS * SB_GATEWAY_HEARTBEAT_MS)
 
 typedef struct _sb_broker_client_t sb_broker_client_t;
 typedef struct _sb_broker_call_t sb_broker_call_t;
@@ -65,6 +77,7 @@ typedef void (sb_broker_broadcast_fn) (void *arg, const char *tenant, const char
 #define SB_BROKER_FULL     -1       /* SB_MAX_GATEWAY_INFLIGHT calls already wait */
 #define SB_BROKER_BUSY     -2       /* the socket would block (broker unreachable, HWM) */
 #define SB_BROKER_INVALID  -3       /* a field breaks a protocol limit */
+#define SB_BROKER_UNREACHABLE -4    /* not sent: nothing heard from the broker for SB_BROKER_SILENT_MS */
 
 /*  Connects a DEALER to `endpoint` and watches it on `loop`. Every call
     gets `timeout_ms` as its job deadline. Returns NULL on failure. */
@@ -145,6 +158,10 @@ uint64_t sb_broker_client_broadcasts_received (sb_broker_client_t *self);
 /*  Answers every waiting call now with SB_STATUS_TIMEOUT (used when the
     gateway stops and cannot wait any longer). */
 void sb_broker_client_expire_all (sb_broker_client_t *self);
+
+/*  False while the broker is held unreachable: nothing heard from it for
+    SB_BROKER_SILENT_MS (requests are then refused with SB_BROKER_UNREACHABLE). */
+bool sb_broker_client_reachable (sb_broker_client_t *self);
 
 /*  Calls waiting for a reply now. */
 size_t sb_broker_client_pending (sb_broker_client_t *self);

@@ -924,9 +924,13 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
         free (body);
     }
     else {
-        //  Busy or invalid: the broker cannot take it now.
+        //  Busy or invalid: the broker cannot take it now. Unreachable: it
+        //  has been silent past its heartbeats, so waiting would only end
+        //  in a timeout; say so at once.
         sb_log_warn ("call_not_sent", "rc=%d", rc);
-        char *body = sb_mcp_call_reply (call->id, SB_STATUS_OVERLOADED, NULL, 0);
+        char *body = rc == SB_BROKER_UNREACHABLE
+                   ? sb_mcp_call_reply (call->id, SB_STATUS_UNAVAILABLE, NULL, 0)
+                   : sb_mcp_call_reply (call->id, SB_STATUS_OVERLOADED, NULL, 0);
         if (call->modern)
             body = sb_mcp_modern_reply (body, SB_VERSION, false);
         s_call_answer_now (call, req, 200, body);

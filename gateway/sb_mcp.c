@@ -1481,6 +1481,24 @@ sb_mcp_call_reply (const json_t *id, sb_status_t status, const uint8_t *payload,
             result = sb_mcp_error_result (sentence, type, (int) seconds);
             break;
         }
+        case SB_STATUS_UNAVAILABLE: {
+            //  From the broker (no worker serves the tool's service: it
+            //  gives its retry advice) or from the gateway itself (the
+            //  broker is unreachable: no advice, the heartbeat silence)
+            json_t *after = detail? json_object_get (detail, "retry_after"): NULL;
+            bool broker = json_is_integer (after);
+            json_int_t seconds = broker? json_integer_value (after): SB_MCP_UNREACHABLE_RETRY_S;
+            if (seconds < 1 || seconds > 86400)
+                seconds = SB_MCP_DEFAULT_RETRY_S;
+            snprintf (sentence, sizeof sentence, "%s Please try again in %d second%s.",
+                      broker? "The service that runs this tool is unavailable right now "
+                              "(none of its workers is running)."
+                            : "switchboard cannot reach its job broker right now, so the tool "
+                              "was not run.",
+                      (int) seconds, seconds == 1? "": "s");
+            result = sb_mcp_error_result (sentence, type, (int) seconds);
+            break;
+        }
         case SB_STATUS_FAILED: {
             json_t *error = detail? json_object_get (detail, "error"): NULL;
             if (json_is_string (error))

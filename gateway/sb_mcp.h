@@ -24,6 +24,9 @@
 #define SB_MCP_PROTOCOL_MODERN      "2026-07-28"    /* stateless: version and capabilities in _meta */
 #define SB_MAX_MCP_NAME_HEADER      1024            /* Mcp-Name header (encoded), bytes */
 #define SB_MCP_DEFAULT_RETRY_S      1               /* retry_after when the broker gives none */
+/* retry_after of a call the gateway refused because the broker was silent
+   for its heartbeat liveness (gateway/sb_broker_client.h), whole seconds */
+#define SB_MCP_UNREACHABLE_RETRY_S  ((int) ((SB_GATEWAY_LIVENESS * SB_GATEWAY_HEARTBEAT_MS + 999) / 1000))
 #define SB_MAX_MCP_ERROR_DETAIL     200             /* worker error text quoted to users, bytes */
 #define SB_MAX_TOOLS_PAGE           1000            /* --tools-page-size upper bound */
 #define SB_MAX_CURSOR_LEN           128             /* a list cursor, bytes */
@@ -175,7 +178,10 @@ void sb_mcp_outcome_clear (sb_mcp_outcome_t *out);
     back with `status` and `payload` (a sb_job result; may be NULL/0):
     OK → the worker's CallToolResult as the result; every other outcome → a
     CallToolResult with isError true, a sentence for a person and
-    _meta {"error_type": <status name>, "retry_after": s (overloaded only)}. */
+    _meta {"error_type": <status name>, "retry_after": s (overloaded and
+    unavailable only)}. `unavailable` with a payload is the broker's (no
+    worker; its retry advice in the payload); without one it is the
+    gateway's own: the broker is unreachable. */
 char *sb_mcp_call_reply (const json_t *id, sb_status_t status,
                          const uint8_t *payload, size_t size);
 

@@ -28,6 +28,8 @@ typedef enum {
     F_STATUS,
     F_ASK_ID,
     F_TOPIC,
+    F_RETRY_AFTER,
+    F_OPTIONAL,     /* not a field: those after it may be absent on the wire */
 } s_field_t;
 
 #define S_MAX_FIELDS    6       /* most fields of any command */
@@ -43,7 +45,8 @@ typedef struct {
 static const s_layout_t s_layouts [SB_CMD_MAX + 1] = {
     [SB_CMD_REQUEST]    = { "request", true,
                             { F_CORR_ID, F_SERVICE, F_TENANT, F_TIMEOUT, F_FLAGS, F_END } },
-    [SB_CMD_REPLY]      = { "reply", true, { F_CORR_ID, F_STATUS, F_END } },
+    [SB_CMD_REPLY]      = { "reply", true,
+                            { F_CORR_ID, F_STATUS, F_OPTIONAL, F_RETRY_AFTER, F_END } },
     [SB_CMD_READY]      = { "ready", false, { F_SERVICE, F_CREDIT, F_HEARTBEAT, F_END } },
     [SB_CMD_JOB]        = { "job", true,
                             { F_CORR_ID, F_TENANT, F_TIMEOUT, F_FLAGS, F_ATTEMPT, F_END } },
@@ -59,7 +62,7 @@ static const s_layout_t s_layouts [SB_CMD_MAX + 1] = {
 
 static const char *s_status_names [SB_STATUS_MAX + 1] = {
     "ok", "timeout", "worker_lost", "overloaded", "malformed",
-    "bad_version", "failed", "duplicate", "cancelled",
+    "bad_version", "failed", "duplicate", "cancelled", "unavailable",
 };
 
 /*  Bounds of numeric fields: a value outside is malformed. */
@@ -202,7 +205,12 @@ s_encodable (const sb_msg_t *self)
                 if (!s_valid_ident (self->topic, strlen (self->topic), SB_MAX_TOPIC_LEN))
                     return false;
                 break;
+            case F_RETRY_AFTER:
+                if (self->retry_after_ms > SB_MAX_RETRY_AFTER_MS)
+                    return false;
+                break;
             case F_FLAGS:
+            case F_OPTIONAL:
             case F_END:
                 break;
         }
@@ -220,11 +228,14 @@ s_encode_header (const sb_msg_t *self)
     msgpack_packer_init (&pk, &fb, s_fixed_write);
 
     const s_layout_t *layout = &s_layouts [self->command];
-    size_t nfields = 0;
-    while (layout->fields [nfields] != F_END)
+    size_t nfields = 0, written = 0;
+    while (layout->fields [nfields] != F_END) {
+        if (layout->fields [nfields] != F_OPTIONAL)
+            written++;          //  optional fields are always written
         nfields++;
+    }
 
-    msgpack_pack_array (&pk, 2 + nfields);
+    msgpack_pack_array (&pk, 2 + written);
     msgpack_pack_uint32 (&pk, SB_PROTO_VERSION);
     msgpack_pack_uint32 (&pk, (uint32_t) self->command);
     for (size_t i = 0; i < nfields; i++) {
@@ -240,6 +251,8 @@ s_encode_header (const sb_msg_t *self)
             case F_STATUS:    msgpack_pack_uint32 (&pk, (uint32_t) self->status); break;
             case F_ASK_ID:    msgpack_pack_uint32 (&pk, self->ask_id); break;
             case F_TOPIC:     s_pack_str (&pk, self->topic); break;
+            case F_RETRY_AFTER: msgpack_pack_uint32 (&pk, self->retry_after_ms); break;
+            case F_OPTIONAL:
             case F_END:       break;
         }
     }
@@ -302,6 +315,7 @@ s_decode_field (s_field_t field, const msgpack_object *o, sb_msg_t *self)
         case F_SERVICE: return s_get_ident (o, self->service, SB_MAX_SERVICE_LEN);
         case F_TENANT:  return s_get_ident (o, self->tenant, SB_MAX_TENANT_LEN);
         case F_TOPIC:   return s_get_ident (o, self->topic, SB_MAX_TOPIC_LEN);
+        case F_OPTIONAL:
         case F_END:     return -1;
         default:        break;
     }
@@ -340,6 +354,11 @@ s_decode_field (s_field_t field, const msgpack_object *o, sb_msg_t *self)
             if (value == 0)
                 return -1;
             self->ask_id = value;
+            return 0;
+        case F_RETRY_AFTER:
+            if (value > SB_MAX_RETRY_AFTER_MS)
+                return -1;
+            self->retry_after_ms = value;
             return 0;
         default:
             return -1;
@@ -383,11 +402,20 @@ sb_msg_decode_header (const uint8_t *data, size_t size, sb_msg_t *self)
 
     const s_layout_t *layout = &s_layouts [command];
     size_t index = 2;
-    for (const s_field_t *f = layout->fields; *f != F_END; f++, index++) {
-        if (index >= root->via.array.size)
+    bool optional = false;
+    for (const s_field_t *f = layout->fields; *f != F_END; f++) {
+        if (*f == F_OPTIONAL) {
+            optional = true;
+            continue;
+        }
+        if (index >= root->via.array.size) {
+            if (optional)
+                break;          //  an older peer: the rest reads as 0
             goto out;
+        }
         if (s_decode_field (*f, &items [index], self))
             goto out;
+        index++;
     }
     rc = SB_MSG_OK;
 out:

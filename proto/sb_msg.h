@@ -34,9 +34,12 @@
 #define SB_MAX_CREDIT           10000u      /* most jobs one worker may hold */
 #define SB_MAX_TOPIC_LEN        32          /* BROADCAST topic, bytes */
 #define SB_MAX_BROADCAST_SIZE   4096u       /* BROADCAST payload, bytes (a session ID and a URI fit) */
+#define SB_MAX_RETRY_AFTER_MS   3600000u    /* REPLY retry_after_ms: an hour at most */
 
 /* Gateways heartbeat the broker at this interval; the broker forgets a
-   gateway (sends it no BROADCAST) after SB_GATEWAY_LIVENESS silent ones. */
+   gateway (sends it no BROADCAST) after SB_GATEWAY_LIVENESS silent ones,
+   and answers each with a HEARTBEAT: a gateway that hears nothing from the
+   broker for SB_GATEWAY_LIVENESS intervals holds it unreachable. */
 #define SB_GATEWAY_HEARTBEAT_MS 1000u
 #define SB_GATEWAY_LIVENESS     3u
 
@@ -74,9 +77,10 @@ typedef enum {
     SB_STATUS_FAILED      = 6,  /* the worker could not run the job; payload says why */
     SB_STATUS_DUPLICATE   = 7,  /* a job with this correlation ID is already in flight */
     SB_STATUS_CANCELLED   = 8,  /* RESULT only: the worker stopped the job after CANCEL */
+    SB_STATUS_UNAVAILABLE = 9,  /* no worker serves the service, or the broker is unreachable */
 } sb_status_t;
 
-#define SB_STATUS_MAX SB_STATUS_CANCELLED
+#define SB_STATUS_MAX SB_STATUS_UNAVAILABLE
 
 /* Flags of REQUEST and JOB. */
 #define SB_FLAG_RETRY_SAFE      0x1u    /* may be re-dispatched if its worker dies */
@@ -98,6 +102,7 @@ typedef struct {
     uint32_t heartbeat_ms;                  /* READY: the worker's heartbeat interval */
     uint32_t ask_id;                        /* ASK ANSWER: the request's number within its job */
     sb_status_t status;                     /* REPLY RESULT: outcome */
+    uint32_t retry_after_ms;                /* REPLY (optional, 0 = none): try again after this */
     zframe_t *payload;                      /* REQUEST REPLY JOB RESULT NOTIFY ASK ANSWER
                                                BROADCAST: body, owned */
 } sb_msg_t;

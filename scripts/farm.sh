@@ -8,6 +8,7 @@
 #   sb_farm_token [TTL]                mint a demo-tenant token (prints it)
 #   sb_farm_session TOKEN              `initialize`; prints the Mcp-Session-Id (if any)
 #   sb_farm_call TOKEN METHOD PARAMS_JSON [ID]   one JSON-RPC call to /mcp (prints the body)
+#   sb_farm_respawn NAME               start process NAME again as it was first started
 #
 # After sb_farm_start: SB_FARM_URL (public URL), SB_FARM_MCP_URL, SB_FARM_DIR,
 # SB_FARM_BIN, SB_FARM_GATEWAY_URL (the gateway itself), SB_FARM_SANDBOX_URL,
@@ -30,6 +31,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/pg.sh"
 
 SB_SOURCE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SB_FARM_PIDS=()         # "name:pid", in start order
+declare -gA SB_FARM_SPAWNS=()   # name → its s_farm_spawn arguments, shell-quoted (for sb_farm_respawn)
 SB_FARM_DIR=
 SB_FARM_BIN=
 SB_FARM_URL=
@@ -52,7 +54,9 @@ s_farm_spawn () {
     while [[ $1 != -- ]]; do envs+=("$1"); shift; done
     shift
     local log="$SB_FARM_DIR/logs/$name.log"
-    : >"$log"
+    SB_FARM_SPAWNS[$name]=$(printf '%q ' "$name" "${envs[@]}" -- "$@")
+    # A restart appends to the log of the process it replaces.
+    [[ ${s_farm_respawning:-0} == 1 ]] || : >"$log"
     # setsid: a Ctrl-C in the terminal reaches `up` only; up stops the rest
     # in order, by PID.
     env GLIBC_TUNABLES="${GLIBC_TUNABLES:-$SB_FARM_MALLOC_TUNABLES}" "${envs[@]}" \
@@ -236,6 +240,33 @@ sb_farm_alive () {
         fi
     done
     return $ok
+}
+
+# sb_farm_respawn NAME — starts NAME (a name in SB_FARM_PIDS, whose process
+# has exited) again with the same command line and environment, appending
+# to its log; its entry in SB_FARM_PIDS (same place: the stop order holds)
+# and FARM_DIR/pids get the new PID, also left in SB_FARM_RESPAWNED_PID.
+# Call it in this shell (not in $(…)): the process must be its child.
+SB_FARM_RESPAWNED_PID=
+sb_farm_respawn () {
+    local name=$1 i index=-1 entry
+    [[ -n "${SB_FARM_SPAWNS[$name]:-}" ]] || { sb_say "error: no process named $name"; return 1; }
+    for ((i = 0; i < ${#SB_FARM_PIDS[@]}; i++)); do
+        [[ ${SB_FARM_PIDS[$i]%%:*} == "$name" ]] && index=$i
+    done
+    ((index >= 0)) || { sb_say "error: $name is not in the farm"; return 1; }
+    local s_farm_respawning=1 args
+    eval "args=(${SB_FARM_SPAWNS[$name]})"
+    s_farm_spawn "${args[@]}"
+    # s_farm_spawn appended the new entry: move it to the old one's place.
+    SB_FARM_PIDS[index]=${SB_FARM_PIDS[-1]}
+    unset 'SB_FARM_PIDS[-1]'
+    : >"$SB_FARM_DIR/pids"
+    for entry in "${SB_FARM_PIDS[@]}"; do
+        echo "${entry%%:*} ${entry##*:}" >>"$SB_FARM_DIR/pids"
+    done
+    # shellcheck disable=SC2034  # read by scripts/up
+    SB_FARM_RESPAWNED_PID=${SB_FARM_PIDS[index]##*:}
 }
 
 # sb_farm_token [TTL] — a token for tenant demo, audience <public-url>/mcp.

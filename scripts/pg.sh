@@ -6,6 +6,8 @@
 #   sb_pg_stop DIR                          stop (pg_ctl stop, then by PID)
 #   sb_pg_conninfo DIR                      print the libpq conninfo
 #   sb_pg_destroy DIR                       stop and delete every file of the cluster
+#   sb_pg_pid DIR                           print the postmaster's PID (when it runs)
+#   sb_pg_restart DIR                       start a cluster that died, on its own port
 #
 # The cluster listens on 127.0.0.1 only, on a free port, with no unix
 # socket at all; authentication is `trust` for loopback TCP and nothing
@@ -165,6 +167,35 @@ sb_pg_stop () {
         fi
     fi
     return 0
+}
+
+# sb_pg_pid DIR — prints the PID of the cluster's postmaster; fails when
+# the cluster is not running.
+sb_pg_pid () {
+    local root pid
+    [[ -d "$1" ]] || return 1
+    root=$(s_pg_root "$1") || return 1
+    [[ -f "$root/data/postmaster.pid" ]] || return 1
+    pid=$(head -n 1 "$root/data/postmaster.pid")
+    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+    echo "$pid"
+}
+
+# sb_pg_restart DIR — starts again, with its data, a cluster of DIR that
+# sb_pg_start started and that has since died (killed, crashed): on the
+# same port (switchboard.conf keeps it), so the conninfo its clients hold
+# stays right. PostgreSQL recovers from its WAL. Fails when it does not
+# start (e.g. backends of the dead one still hold its shared memory: try
+# again a little later).
+sb_pg_restart () {
+    local dir=$1 root port
+    root=$(s_pg_root "$dir") || return 1
+    [[ -s "$dir/port" && -f "$root/data/switchboard.conf" ]] ||
+        { sb_say "pg: $dir was never started"; return 1; }
+    port=$(<"$dir/port")
+    s_pg_as_owner "$SB_PG_BIN/pg_ctl" -D "$root/data" -l "$root/postgres.log" \
+        -w -t 60 -s start >/dev/null 2>&1 || return 1
+    echo "host=127.0.0.1 port=$port dbname=switchboard user=switchboard" >"$dir/conninfo"
 }
 
 # sb_pg_conninfo DIR — prints the conninfo of a running cluster.

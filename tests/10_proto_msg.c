@@ -346,16 +346,86 @@ test_malformed_headers (void **state)
     assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_BAD_VERSION);
     assert_string_equal (msg.corr_id, "old-peer-1");
 
-    //  Extra trailing fields from a newer minor revision are accepted.
+    //  Extra trailing fields from a newer minor revision are accepted
+    //  (after REPLY's optional retry_after_ms too).
     s_pack_init (&p);
     msgpack_pack_array (&p.pk, 5);
     msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_RESULT);
     s_pack_str (&p.pk, "c1");
     msgpack_pack_uint32 (&p.pk, SB_STATUS_OK);
     s_pack_str (&p.pk, "future");
     assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_OK);
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 6);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_str (&p.pk, "c1");
+    msgpack_pack_uint32 (&p.pk, SB_STATUS_OK);
+    msgpack_pack_uint32 (&p.pk, 0);
+    s_pack_str (&p.pk, "future");
+    assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_OK);
     sb_msg_reset (&msg);
+}
+
+//  REPLY's optional retry_after_ms: written by this revision, read as 0
+//  from an older peer that leaves it out, bounded both ways.
+static void
+test_reply_retry_after (void **state)
+{
+    sb_msg_t in = { 0 }, out = { 0 };
+    assert_int_equal (sb_msg_set_reply (&in, "c1", SB_STATUS_UNAVAILABLE, NULL), 0);
+    in.retry_after_ms = 5000;
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.status, SB_STATUS_UNAVAILABLE);
+    assert_int_equal (out.retry_after_ms, 5000);
+    assert_string_equal (sb_status_name (SB_STATUS_UNAVAILABLE), "unavailable");
+    sb_msg_reset (&out);
+
+    //  An older peer's REPLY: [1, REPLY, corr_id, status] only
+    s_pack_t p;
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 4);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_str (&p.pk, "c2");
+    msgpack_pack_uint32 (&p.pk, SB_STATUS_OVERLOADED);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_OK);
+    assert_string_equal (out.corr_id, "c2");
+    assert_int_equal (out.status, SB_STATUS_OVERLOADED);
+    assert_int_equal (out.retry_after_ms, 0);
+
+    //  Present but out of bounds, or of the wrong type: malformed
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 5);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_str (&p.pk, "c3");
+    msgpack_pack_uint32 (&p.pk, SB_STATUS_UNAVAILABLE);
+    msgpack_pack_uint32 (&p.pk, SB_MAX_RETRY_AFTER_MS + 1);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 5);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_str (&p.pk, "c3");
+    msgpack_pack_uint32 (&p.pk, SB_STATUS_UNAVAILABLE);
+    s_pack_str (&p.pk, "soon");
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+
+    //  A required field is still required before the optional ones
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 3);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_str (&p.pk, "c4");
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+
+    assert_int_equal (sb_msg_set_reply (&in, "c5", SB_STATUS_UNAVAILABLE, NULL), 0);
+    in.retry_after_ms = SB_MAX_RETRY_AFTER_MS + 1;
+    assert_null (sb_msg_encode (&in));
+    sb_msg_reset (&in);
+    sb_msg_reset (&out);
 }
 
 static void
@@ -478,6 +548,7 @@ main (void)
         cmocka_unit_test (test_broadcast),
         cmocka_unit_test (test_builders_refuse_bad_fields),
         cmocka_unit_test (test_malformed_headers),
+        cmocka_unit_test (test_reply_retry_after),
         cmocka_unit_test (test_frame_counts),
         cmocka_unit_test (test_sockets),
         cmocka_unit_test (test_names_and_ids),

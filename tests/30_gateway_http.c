@@ -109,7 +109,11 @@ s_fake_broker (zsock_t *pipe, void *args)
         if (which == router) {
             sb_msg_t msg = { 0 };
             zframe_t *routing = NULL;
-            if (sb_msg_recv (router, &msg, &routing) == SB_MSG_OK && msg.command == SB_CMD_REQUEST) {
+            int rc = sb_msg_recv (router, &msg, &routing);
+            if (rc == SB_MSG_OK && msg.command == SB_CMD_HEARTBEAT)
+                (void) sb_msg_send (router, &msg, routing);    //  as the broker: "alive"
+            else
+            if (rc == SB_MSG_OK && msg.command == SB_CMD_REQUEST) {
                 received++;
                 sb_job_t job = { 0 };
                 if (msg.payload)

@@ -234,6 +234,9 @@ s_fake_broker (zsock_t *pipe, void *args)
                     cancels++;
                     snprintf (cancelled, sizeof cancelled, "%s", msg.corr_id);
                 }
+                else
+                if (msg.command == SB_CMD_HEARTBEAT)
+                    (void) sb_msg_send (router, &msg, routing);    //  as the broker: "alive"
             }
             zframe_destroy (&routing);
             sb_msg_reset (&msg);

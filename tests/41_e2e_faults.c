@@ -1,6 +1,8 @@
 /*  tests/41_e2e_faults.c — failure is normal: a worker killed with SIGKILL
-    mid-job, a second worker joining, a deadline passing. Each has a defined
-    outcome through the real farm, and nothing hangs.
+    mid-job, a second worker joining, a deadline passing, the last api
+    worker gone (answered `unavailable` long before the deadline, served
+    again once a worker is back). Each has a defined outcome through the
+    real farm, and nothing hangs.
 
     The sandbox's fault API makes upstream calls slow on demand, and its
     stats say how many requests it is holding back right now ("delayed_now"), so the test
@@ -146,6 +148,46 @@ test_deadline_gives_timeout_once (void **state)
     sb_farm_stop (&farm);
 }
 
+//  The only api worker is killed: a tool call is answered `unavailable`
+//  once the broker has expired it and its no-worker grace has passed —
+//  seconds, not the call's 30 s deadline. A new worker serves again.
+static void
+test_no_api_worker_unavailable (void **state)
+{
+    sb_farm_t *farm = sb_farm_start (&(sb_farm_opts_t) {
+        .api_workers = 1, .call_timeout_ms = 30000, .no_token_worker = true });
+    sb_harness_kill (farm->api_workers [0]);
+    farm->api_workers [0] = -1;
+
+    int64_t start = sb_harness_now_ms ();
+    sb_farm_call_t call = sb_farm_call_start (farm, S_SEARCH);
+    json_t *result = s_finish (&call, 30000 + 5000);
+    int64_t took = sb_harness_now_ms () - start;
+    assert_true (json_is_true (json_object_get (result, "isError")));
+    assert_string_equal (s_error_type (result), "unavailable");
+    assert_true (json_integer_value (json_object_get (json_object_get (result, "_meta"),
+                                                      "retry_after")) > 0);
+    assert_true (took < 30000 / 4);
+    json_decref (result);
+
+    sb_farm_add_api_worker (farm);
+    int64_t deadline = sb_harness_now_ms () + 15000;
+    bool served = false;
+    while (!served && sb_harness_now_ms () < deadline) {
+        call = sb_farm_call_start (farm, S_SEARCH);
+        result = s_finish (&call, 30000 + 5000);
+        served = !json_is_true (json_object_get (result, "isError"));
+        if (!served) {
+            //  Until the new worker's READY: still `unavailable`, at once
+            assert_string_equal (s_error_type (result), "unavailable");
+            sb_harness_pause_ms (100);
+        }
+        json_decref (result);
+    }
+    assert_true (served);
+    sb_farm_stop (&farm);
+}
+
 int
 main (void)
 {
@@ -155,6 +197,7 @@ main (void)
         cmocka_unit_test (test_killed_worker_retry_safe),
         cmocka_unit_test (test_second_worker_takes_load),
         cmocka_unit_test (test_deadline_gives_timeout_once),
+        cmocka_unit_test (test_no_api_worker_unavailable),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -17,6 +17,13 @@ sb_add_test(30_gateway_calls SOURCES 30_gateway_calls.c 30_gateway_support.c
                  PkgConfig::JANSSON Threads::Threads
             TIMEOUT 120)
 add_dependencies(30_gateway_calls sb-gateway)
+# Failures answered at once: no worker (the broker says so), the broker
+# killed (the gateway says so), the broker back (calls flow again).
+sb_add_test(30_gateway_broker_gone SOURCES 30_gateway_broker_gone.c
+            LIBS sb_harness sb_proto sb_gateway_lib PkgConfig::CURL PkgConfig::CMOCKA
+                 PkgConfig::JANSSON
+            TIMEOUT 120)
+add_dependencies(30_gateway_broker_gone sb-gateway sb-broker)
 
 # Fuzz target for POST /mcp bodies and REPLY payloads.
 sb_add_fuzz(fuzz_jsonrpc SOURCE fuzz/fuzz_jsonrpc.c CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/jsonrpc

@@ -39,6 +39,14 @@ add_test(NAME 50_up_check
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(50_up_check PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
 
+# scripts/up heals its farm: each kind of process killed (SIGKILL) is started
+# again and tool calls are served again; SIGINT then stops everything.
+add_test(NAME 50_up_heal
+         COMMAND ${CMAKE_SOURCE_DIR}/tests/50_up_heal.sh ${CMAKE_BINARY_DIR}
+                 ${CMAKE_BINARY_DIR}/test-farm-heal
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(50_up_heal PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE)
+
 # DESIGN §6 is the build's: a forbidden include does not compile, and a
 # forbidden link fails configuration (cmake/sb_layers.cmake). Each case is
 # built on demand and must fail for the stated reason.

@@ -30,6 +30,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         assert (again.ask_id == msg.ask_id);
         assert (strcmp (again.tenant, msg.tenant) == 0);
         assert (strcmp (again.topic, msg.topic) == 0);
+        assert (again.retry_after_ms == msg.retry_after_ms);
         sb_msg_reset (&again);
     }
     sb_msg_reset (&msg);
