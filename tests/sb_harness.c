@@ -302,6 +302,8 @@ s_on_body (char *ptr, size_t size, size_t nmemb, void *userdata)
     s_lock (exchange);
     bool kept = s_append (&response->body, &response->body_len, ptr, size * nmemb,
                           SB_HARNESS_MAX_BODY);
+    if (exchange->request->progress)
+        pthread_cond_broadcast (exchange->request->progress);
     s_unlock (exchange);
     return kept ? size * nmemb : 0;     //  0: curl reports a write error
 }
@@ -314,6 +316,8 @@ s_on_header (char *ptr, size_t size, size_t nmemb, void *userdata)
     s_lock (exchange);
     bool kept = s_append (&response->headers, &response->headers_len, ptr, size * nmemb,
                           SB_HARNESS_MAX_HEADERS);
+    if (exchange->request->progress)
+        pthread_cond_broadcast (exchange->request->progress);
     s_unlock (exchange);
     return kept ? size * nmemb : 0;
 }
@@ -418,6 +422,181 @@ sb_harness_response_clear (sb_harness_response_t *response)
     free (response->headers);
     free (response->body);
     *response = (sb_harness_response_t) { 0 };
+}
+
+//  ---------------------------------------------------------------------------
+//  A request in a thread of its own
+
+#define SB_HARNESS_CALL_HEADERS 16      /* request headers a call copies */
+
+struct _sb_harness_call_t {
+    pthread_mutex_t lock;               /* guards response, done, done_ms, hang_up, rc */
+    pthread_cond_t changed;             /* broadcast when response or done change */
+    sb_harness_request_t request;       /* what is sent; strings below */
+    char *url;                          /* the URL, owned */
+    char *method;                       /* the method, owned */
+    char *body;                         /* the body, owned, or NULL */
+    char *headers [SB_HARNESS_CALL_HEADERS + 1];    /* the headers, owned, NULL-terminated */
+    sb_harness_response_t response;     /* what came so far */
+    bool hang_up;                       /* set to drop the connection */
+    bool done;                          /* the request ended */
+    int64_t done_ms;                    /* when it ended */
+    int rc;                             /* what sb_harness_request returned */
+    bool joined;                        /* the thread was joined */
+    pthread_t thread;                   /* runs the request */
+};
+
+static void *
+s_call_run (void *arg)
+{
+    sb_harness_call_t *self = arg;
+    int rc = sb_harness_request (&self->request, &self->response);
+    pthread_mutex_lock (&self->lock);
+    self->rc = rc;
+    self->done = true;
+    self->done_ms = sb_harness_now_ms ();
+    pthread_cond_broadcast (&self->changed);
+    pthread_mutex_unlock (&self->lock);
+    return NULL;
+}
+
+sb_harness_call_t *
+sb_harness_call_start (const sb_harness_request_t *request)
+{
+    sb_harness_call_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_condattr_t attributes;
+    pthread_condattr_init (&attributes);
+    pthread_condattr_setclock (&attributes, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->changed, &attributes);
+    pthread_condattr_destroy (&attributes);
+    self->joined = true;
+    self->request = *request;
+    self->url = strdup (request->url);
+    self->method = strdup (request->method);
+    self->body = request->body ? malloc (request->body_len + 1) : NULL;
+    if (self->body) {
+        memcpy (self->body, request->body, request->body_len);
+        self->body [request->body_len] = 0;
+    }
+    bool ok = self->url && self->method && (self->body || !request->body);
+    for (size_t i = 0; request->headers && request->headers [i]; i++) {
+        if (i == SB_HARNESS_CALL_HEADERS) {
+            ok = false;
+            break;
+        }
+        self->headers [i] = strdup (request->headers [i]);
+        ok = ok && self->headers [i];
+    }
+    self->request.url = self->url;
+    self->request.method = self->method;
+    self->request.body = self->body;
+    self->request.headers = (const char *const *) self->headers;
+    self->request.lock = &self->lock;
+    self->request.hang_up = &self->hang_up;
+    self->request.progress = &self->changed;
+    if (ok && pthread_create (&self->thread, NULL, s_call_run, self) == 0)
+        self->joined = false;
+    else
+        sb_harness_call_destroy (&self);
+    return self;
+}
+
+//  The monotonic time `timeout_ms` from now, for pthread_cond_timedwait.
+static struct timespec
+s_deadline (int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime (CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    return deadline;
+}
+
+bool
+sb_harness_call_wait_for (sb_harness_call_t *self, const char *text, int timeout_ms)
+{
+    struct timespec deadline = s_deadline (timeout_ms);
+    pthread_mutex_lock (&self->lock);
+    bool has = false, in_time = true;
+    while (!(has = self->response.body && strstr (self->response.body, text))
+    &&     !self->done && in_time)
+        in_time = pthread_cond_timedwait (&self->changed, &self->lock, &deadline) == 0;
+    pthread_mutex_unlock (&self->lock);
+    return has;
+}
+
+bool
+sb_harness_call_header (sb_harness_call_t *self, const char *name, char *value, size_t size)
+{
+    pthread_mutex_lock (&self->lock);
+    bool found = sb_harness_header (&self->response, name, value, size);
+    pthread_mutex_unlock (&self->lock);
+    return found;
+}
+
+bool
+sb_harness_call_done (sb_harness_call_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    bool done = self->done;
+    pthread_mutex_unlock (&self->lock);
+    return done;
+}
+
+int
+sb_harness_call_wait (sb_harness_call_t *self, int timeout_ms, bool hang_up,
+                      const sb_harness_response_t **response, int64_t *done_ms)
+{
+    struct timespec deadline = s_deadline (timeout_ms);
+    bool in_time = true;
+    pthread_mutex_lock (&self->lock);
+    self->hang_up = self->hang_up || hang_up;
+    while (!self->done && in_time)
+        in_time = pthread_cond_timedwait (&self->changed, &self->lock, &deadline) == 0
+               || self->done;
+    if (!in_time)
+        self->hang_up = true;           //  the thread ends within a second
+    pthread_mutex_unlock (&self->lock);
+    if (!self->joined) {
+        pthread_join (self->thread, NULL);
+        self->joined = true;
+    }
+    if (response)
+        *response = &self->response;
+    if (done_ms)
+        *done_ms = self->done_ms;
+    return in_time ? self->rc : -1;
+}
+
+void
+sb_harness_call_destroy (sb_harness_call_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sb_harness_call_t *self = *self_p;
+    if (!self->joined) {
+        pthread_mutex_lock (&self->lock);
+        self->hang_up = true;
+        pthread_mutex_unlock (&self->lock);
+        pthread_join (self->thread, NULL);
+    }
+    sb_harness_response_clear (&self->response);
+    for (size_t i = 0; i < SB_HARNESS_CALL_HEADERS; i++)
+        free (self->headers [i]);
+    free (self->url);
+    free (self->method);
+    free (self->body);
+    pthread_cond_destroy (&self->changed);
+    pthread_mutex_destroy (&self->lock);
+    free (self);
+    *self_p = NULL;
 }
 
 int

@@ -69,6 +69,8 @@ typedef struct {
                                        another thread (a stream read as it comes), or NULL */
     const bool *hang_up;            /* read under lock about once a second: true drops the
                                        connection mid-response (the client leaving), or NULL */
+    pthread_cond_t *progress;       /* broadcast under lock after each piece of the
+                                       response is written, or NULL */
 } sb_harness_request_t;
 
 /*  What came back. Strings are NUL-terminated and owned by the response. */
@@ -95,6 +97,38 @@ bool sb_harness_header (const sb_harness_response_t *response, const char *name,
 
 /*  Frees what a response holds and empties it; idempotent. */
 void sb_harness_response_clear (sb_harness_response_t *response);
+
+/*  A request run by a thread of its own, for a test that acts while the
+    answer comes (a stream, a request held by the server). */
+typedef struct _sb_harness_call_t sb_harness_call_t;
+
+/*  Starts `request` in a thread (its URL, headers and body copied; its
+    lock and hang_up are the call's own). Returns the call, or NULL. */
+sb_harness_call_t *sb_harness_call_start (const sb_harness_request_t *request);
+
+/*  Waits up to `timeout_ms` until the body holds `text` (woken by each
+    piece that comes). Returns true when it does; false when the request
+    ended or the time ran out without it. */
+bool sb_harness_call_wait_for (sb_harness_call_t *self, const char *text, int timeout_ms);
+
+/*  sb_harness_header on the response so far. */
+bool sb_harness_call_header (sb_harness_call_t *self, const char *name, char *value, size_t size);
+
+/*  True once the request has ended. */
+bool sb_harness_call_done (sb_harness_call_t *self);
+
+/*  Waits up to `timeout_ms` for the request to end (with hang_up, drops the
+    connection first), then joins its thread. Returns what
+    sb_harness_request returned, or -1 when it did not end in time (the
+    call then hangs up and ends). *response (may be NULL) borrows the
+    response, *done_ms (may be NULL) gets sb_harness_now_ms when it ended;
+    both stay valid until the call is destroyed. */
+int sb_harness_call_wait (sb_harness_call_t *self, int timeout_ms, bool hang_up,
+                          const sb_harness_response_t **response, int64_t *done_ms);
+
+/*  Ends the call (hanging up if it still runs), frees it and nulls the
+    caller's pointer; idempotent. */
+void sb_harness_call_destroy (sb_harness_call_t **self_p);
 
 /*  sb_harness_request in one call. `headers`: NULL-terminated "Name: value"
     list or NULL. Returns 0 with *status and *resp_body (new, NUL-terminated;
