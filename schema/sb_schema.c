@@ -83,6 +83,8 @@ struct _sb_schema_t {
     sb_schema_regexes_t regexes;            /* its patterns, compiled */
     sb_schema_anchors_t anchors;            /* its $anchors */
     sb_schema_program_t program;            /* its subschemas, looked up */
+    bool any_value;                         /* made by sb_schema_new_any: a value
+                                               need not be an object */
 };
 
 static int s_eval (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *error);
@@ -521,6 +523,17 @@ s_search (s_check_t *ctx, pcre2_code *code, const void *id, const char *pattern,
     return rc;
 }
 
+//  A count keyword's value (minLength, maxItems, minContains…): an integer,
+//  or a real with no fraction (2.0 is the integer 2 in JSON Schema, and
+//  the load let nothing else through); -1 when the keyword is absent.
+static json_int_t
+s_count (const json_t *bound)
+{
+    if (json_is_integer (bound))
+        return json_integer_value (bound);
+    return json_is_real (bound) ? (json_int_t) json_real_value (bound) : -1;
+}
+
 static int
 s_rule_string (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
                s_error_t *error)
@@ -529,16 +542,16 @@ s_rule_string (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value
         return 0;
     const char *text = json_string_value (value);
     size_t bytes = json_string_length (value);
-    const json_t *least = node->keyword [SB_KW_MIN_LENGTH];
-    const json_t *most = node->keyword [SB_KW_MAX_LENGTH];
-    if (json_is_integer (least) || json_is_integer (most)) {
+    json_int_t least = s_count (node->keyword [SB_KW_MIN_LENGTH]);
+    json_int_t most = s_count (node->keyword [SB_KW_MAX_LENGTH]);
+    if (least >= 0 || most >= 0) {
         size_t length = sb_schema_utf8_length (text, bytes);
-        if (json_is_integer (least) && (json_int_t) length < json_integer_value (least))
+        if (least >= 0 && (json_int_t) length < least)
             return s_fail (ctx, error, "minLength", "must be at least %" JSON_INTEGER_FORMAT
-                           " characters long.", json_integer_value (least));
-        if (json_is_integer (most) && (json_int_t) length > json_integer_value (most))
+                           " characters long.", least);
+        if (most >= 0 && (json_int_t) length > most)
             return s_fail (ctx, error, "maxLength", "must be at most %" JSON_INTEGER_FORMAT
-                           " characters long.", json_integer_value (most));
+                           " characters long.", most);
     }
     const json_t *pattern = node->keyword [SB_KW_PATTERN];
     if (json_is_string (pattern)) {
@@ -583,16 +596,14 @@ s_rule_array (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
     if (!json_is_array (value))
         return 0;
     size_t size = json_array_size (value);
-    const json_t *bound = node->keyword [SB_KW_MIN_ITEMS];
-    if (json_is_integer (bound) && (json_int_t) size < json_integer_value (bound))
+    json_int_t bound = s_count (node->keyword [SB_KW_MIN_ITEMS]);
+    if (bound >= 0 && (json_int_t) size < bound)
         return s_fail (ctx, error, "minItems", "must have at least %" JSON_INTEGER_FORMAT " %s.",
-                       json_integer_value (bound),
-                       s_plural (json_integer_value (bound), "item", "items"));
-    bound = node->keyword [SB_KW_MAX_ITEMS];
-    if (json_is_integer (bound) && (json_int_t) size > json_integer_value (bound))
+                       bound, s_plural (bound, "item", "items"));
+    bound = s_count (node->keyword [SB_KW_MAX_ITEMS]);
+    if (bound >= 0 && (json_int_t) size > bound)
         return s_fail (ctx, error, "maxItems", "must have at most %" JSON_INTEGER_FORMAT " %s.",
-                       json_integer_value (bound),
-                       s_plural (json_integer_value (bound), "item", "items"));
+                       bound, s_plural (bound, "item", "items"));
     if (json_is_true (node->keyword [SB_KW_UNIQUE_ITEMS]) && size > 1) {
         if (s_spend (ctx, size * (size - 1) / 2))
             return S_ABORT;
@@ -625,11 +636,9 @@ s_rule_array (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value,
     }
     const json_t *contains = node->keyword [SB_KW_CONTAINS];
     if (contains) {
-        json_int_t least = 1, most = -1, count = 0;
-        if (json_is_integer (node->keyword [SB_KW_MIN_CONTAINS]))
-            least = json_integer_value (node->keyword [SB_KW_MIN_CONTAINS]);
-        if (json_is_integer (node->keyword [SB_KW_MAX_CONTAINS]))
-            most = json_integer_value (node->keyword [SB_KW_MAX_CONTAINS]);
+        json_int_t least = 1, most = s_count (node->keyword [SB_KW_MAX_CONTAINS]), count = 0;
+        if (s_count (node->keyword [SB_KW_MIN_CONTAINS]) >= 0)
+            least = s_count (node->keyword [SB_KW_MIN_CONTAINS]);
         for (size_t i = 0; i < size; i++) {
             s_error_t ignored = { 0 };
             s_push_index (ctx, i);
@@ -728,16 +737,14 @@ s_rule_object (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value
         }
     }
     json_int_t size = (json_int_t) json_object_size (value);
-    const json_t *bound = node->keyword [SB_KW_MIN_PROPERTIES];
-    if (json_is_integer (bound) && size < json_integer_value (bound))
-        return s_fail (ctx, error, "minProperties", "must have at least %" JSON_INTEGER_FORMAT
-                       " %s.", json_integer_value (bound),
-                       s_plural (json_integer_value (bound), "field", "fields"));
-    bound = node->keyword [SB_KW_MAX_PROPERTIES];
-    if (json_is_integer (bound) && size > json_integer_value (bound))
-        return s_fail (ctx, error, "maxProperties", "must have at most %" JSON_INTEGER_FORMAT
-                       " %s.", json_integer_value (bound),
-                       s_plural (json_integer_value (bound), "field", "fields"));
+    json_int_t bound = s_count (node->keyword [SB_KW_MIN_PROPERTIES]);
+    if (bound >= 0 && size < bound)
+        return s_fail (ctx, error, "minProperties", "must have at least %" JSON_INTEGER_FORMAT " %s.",
+                       bound, s_plural (bound, "field", "fields"));
+    bound = s_count (node->keyword [SB_KW_MAX_PROPERTIES]);
+    if (bound >= 0 && size > bound)
+        return s_fail (ctx, error, "maxProperties", "must have at most %" JSON_INTEGER_FORMAT " %s.",
+                       bound, s_plural (bound, "field", "fields"));
 
     const char *key;
     json_t *list;
@@ -1050,10 +1057,10 @@ s_eval (s_check_t *ctx, const json_t *schema, const json_t *value, s_error_t *er
 static int
 s_run (const json_t *schema, const sb_schema_regexes_t *compiled,
        const sb_schema_anchors_t *anchors, const sb_schema_program_t *program,
-       sb_schema_regexes_t *scratch, const json_t *value, char **error)
+       sb_schema_regexes_t *scratch, bool any_value, const json_t *value, char **error)
 {
     *error = NULL;
-    if (!json_is_object (value)) {
+    if (any_value ? !value : !json_is_object (value)) {
         *error = strdup ("Arguments must be a JSON object.");
         return -1;
     }
@@ -1086,25 +1093,40 @@ int
 sb_schema_check (const json_t *schema, const json_t *value, char **error)
 {
     sb_schema_regexes_t scratch = { .count = 0 };
-    int rc = s_run (schema, NULL, NULL, NULL, &scratch, value, error);
+    int rc = s_run (schema, NULL, NULL, NULL, &scratch, false, value, error);
     sb_schema_regexes_clear (&scratch);
     return rc;
 }
 
-sb_schema_t *
-sb_schema_new (const json_t *schema, const char *where, char **why)
+//  sb_schema_new, or sb_schema_new_any when `any_value`.
+static sb_schema_t *
+s_new (const json_t *schema, const char *where, char **why, bool any_value)
 {
     sb_schema_t *self = calloc (1, sizeof *self);
     if (!self) {
         *why = sb_strfmt ("%s: out of memory", where);
         return NULL;
     }
-    if (sb_schema_load (schema, where, why, &self->regexes, &self->anchors, &self->program)) {
+    if (sb_schema_load (schema, where, why, &self->regexes, &self->anchors, &self->program,
+                        any_value)) {
         sb_schema_destroy (&self);
         return NULL;
     }
     self->schema = json_incref ((json_t *) schema);
+    self->any_value = any_value;
     return self;
+}
+
+sb_schema_t *
+sb_schema_new (const json_t *schema, const char *where, char **why)
+{
+    return s_new (schema, where, why, false);
+}
+
+sb_schema_t *
+sb_schema_new_any (const json_t *schema, const char *where, char **why)
+{
+    return s_new (schema, where, why, true);
 }
 
 void
@@ -1124,8 +1146,8 @@ int
 sb_schema_check_compiled (const sb_schema_t *self, const json_t *value, char **error)
 {
     //  Every pattern was compiled at load: no scratch.
-    return s_run (self->schema, &self->regexes, &self->anchors, &self->program, NULL, value,
-                  error);
+    return s_run (self->schema, &self->regexes, &self->anchors, &self->program, NULL,
+                  self->any_value, value, error);
 }
 
 int

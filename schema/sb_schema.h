@@ -7,18 +7,24 @@
     exclusiveMinimum, exclusiveMaximum, multipleOf; minLength, maxLength
     (counted in characters, not bytes), pattern (ECMA-262 style, run by
     PCRE2 with match limits), format email / date / date-time (RFC 3339) /
-    uri; items, prefixItems, minItems, maxItems, uniqueItems, contains;
-    properties, patternProperties, additionalProperties, required,
-    minProperties, maxProperties, propertyNames, dependentRequired,
-    dependentSchemas;
+    uri; items, prefixItems, minItems, maxItems, uniqueItems, contains,
+    minContains, maxContains; properties, patternProperties,
+    additionalProperties, required, minProperties, maxProperties,
+    propertyNames, dependentRequired, dependentSchemas;
     allOf, anyOf, oneOf, not, if/then/else; local $ref ("#",
     "#/$defs/name", "#/definitions/name", any "#/…" JSON pointer, or
-    "#name" naming a subschema's $anchor) with $defs. Boolean schemas
+    "#name" naming a subschema's $anchor) with $defs; $id at the top.
+    Counts (minLength…) may be written 2 or 2.0. Boolean schemas
     (true, false) are schemas. Other keywords — title, description,
     default, examples, $schema, $comment, unknown formats — are
-    annotations and are ignored; keywords we do not enforce
-    (unevaluatedProperties, unevaluatedItems, $dynamicRef, remote $ref)
-    are refused at load, never silently skipped. The schema itself is
+    annotations and are ignored. Refused at load, never silently skipped:
+    unevaluatedProperties, unevaluatedItems, $dynamicRef, $recursiveRef,
+    additionalItems and dependencies (older drafts), a $ref that is not
+    local (remote or relative URIs), $id below the top. An empty enum is
+    refused too. tests/16_schema_suite.c runs the official
+    JSON-Schema-Test-Suite (draft2020-12) and holds this list to be exact;
+    tests/data/schema_suite.json lists what the suite finds we do
+    otherwise (formats asserted, Unicode regex classes). The schema itself is
     never rewritten: what a connector publishes is what tools/list shows.
 
     "x-mcp-header" (MCP 2026-07-28, SEP-2243: the argument is mirrored in
@@ -89,6 +95,14 @@ int sb_schema_check (const json_t *schema, const json_t *value, char **error)
     subschema), or NULL with *why (caller frees). The checker is
     read-only afterwards: several threads may check with it at once. */
 sb_schema_t *sb_schema_new (const json_t *schema, const char *where, char **why);
+
+/*  sb_schema_new for a schema of any JSON value, not only of a tool's
+    arguments: the top need not be an object schema, and
+    sb_schema_check_compiled with this checker takes any value (NULL gets
+    "Arguments must be a JSON object."). Everything else — keywords
+    enforced and refused, limits, sentences — is as for sb_schema_new; the
+    official JSON-Schema-Test-Suite runs through it (tests/16_schema_suite.c). */
+sb_schema_t *sb_schema_new_any (const json_t *schema, const char *where, char **why);
 
 /*  Destroys a checker; idempotent, nulls the caller's pointer. */
 void sb_schema_destroy (sb_schema_t **self_p);

@@ -25,6 +25,7 @@
 #define SB_MAX_REF_LENGTH        512    /* bytes of one $ref */
 #define SB_MAX_SCHEMA_PATH       256    /* bytes of a field or schema path in a message */
 #define SB_MAX_QUOTED_VALUE      200    /* bytes of JSON quoted in a message (enum, const) */
+#define SB_MAX_SCHEMA_COUNT_REAL 1e15   /* a count written as a real (minLength: 2.0), at most */
 
 //  The regular expressions of one schema, compiled; looked up by the
 //  identity of what holds the pattern (the "pattern" string's json_t, or
@@ -119,10 +120,11 @@ void sb_schema_program_clear (sb_schema_program_t *self);
 //  sb_schema_validate, and when `regexes` is not NULL, keeps every pattern
 //  compiled there; when `anchors` is not NULL, fills it with every $anchor;
 //  when `program` is not NULL (with both of those), fills it with a node
-//  for every object subschema (sb_schema_load.c).
+//  for every object subschema; when `any_value`, the top may be any schema
+//  (sb_schema_new_any), not only an object schema (sb_schema_load.c).
 int sb_schema_load (const json_t *schema, const char *where, char **why,
                     sb_schema_regexes_t *regexes, sb_schema_anchors_t *anchors,
-                    sb_schema_program_t *program)
+                    sb_schema_program_t *program, bool any_value)
     __attribute__ ((warn_unused_result));
 
 //  Fills `anchors` with the $anchors of a schema that was not loaded (the

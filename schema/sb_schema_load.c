@@ -21,6 +21,7 @@
     name. */
 #include "sb_schema_int.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -368,7 +369,10 @@ s_check_keyword (s_load_t *ld, const json_t *schema, const char *key, const json
         return 0;
     }
     if (s_in (key, s_count_keys)) {
-        if (!json_is_integer (value) || json_integer_value (value) < 0)
+        //  2.0 is a whole number too (JSON Schema counts by value, not by spelling).
+        double number = json_number_value (value);
+        if (!json_is_number (value) || number < 0 || number != floor (number)
+        ||  (json_is_real (value) && number > SB_MAX_SCHEMA_COUNT_REAL))
             return s_bad_key (ld, key, "must be a whole number, 0 or more");
         return 0;
     }
@@ -708,7 +712,7 @@ sb_schema_program_clear (sb_schema_program_t *self)
 
 int
 sb_schema_load (const json_t *schema, const char *where, char **why, sb_schema_regexes_t *regexes,
-                sb_schema_anchors_t *anchors, sb_schema_program_t *program)
+                sb_schema_anchors_t *anchors, sb_schema_program_t *program, bool any_value)
 {
     *why = NULL;
     s_load_t ld = { .root = schema, .where = where, .why = why, .regexes = regexes,
@@ -718,7 +722,7 @@ sb_schema_load (const json_t *schema, const char *where, char **why, sb_schema_r
         *why = sb_strfmt ("%s: out of memory", where);
         return -1;
     }
-    int rc = s_check_top (&ld, schema);
+    int rc = any_value ? 0 : s_check_top (&ld, schema);
     if (!rc)
         rc = s_walk (&ld, schema, 0);
     if (!rc) {
@@ -738,7 +742,7 @@ sb_schema_load (const json_t *schema, const char *where, char **why, sb_schema_r
 int
 sb_schema_validate (const json_t *schema, const char *where, char **why)
 {
-    return sb_schema_load (schema, where, why, NULL, NULL, NULL);
+    return sb_schema_load (schema, where, why, NULL, NULL, NULL, false);
 }
 
 //  --------------------------------------------------------------------------

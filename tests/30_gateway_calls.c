@@ -12,7 +12,6 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <curl/curl.h>
 #include <czmq.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -52,7 +51,7 @@ static char *
 s_first_id (tg_http_t *h)
 {
     pthread_mutex_lock (&h->lock);
-    const char *id = h->body? strstr (h->body, "id: "): NULL;
+    const char *id = h->response.body? strstr (h->response.body, "id: "): NULL;
     char *copy = id? strndup (id + 4, strcspn (id + 4, "\n")): NULL;
     pthread_mutex_unlock (&h->lock);
     return copy;
@@ -79,7 +78,7 @@ s_expect_status (const char *session, const char *token, const char *body, long 
 {
     tg_http_t *h = s_post (session, token, body);
     if (h->status != status)
-        fail_msg ("status %ld, expected %ld for %s: %s", h->status, status, body, h->body? h->body: "");
+        fail_msg ("status %ld, expected %ld for %s: %s", h->status, status, body, h->response.body? h->response.body: "");
     tg_free (h);
 }
 
@@ -181,7 +180,7 @@ test_log_level (void **state)
     //  A stateless JSON-mode call drops notifications: one JSON response.
     h = s_post (NULL, tg_token, CALL ("6", "talk", ""));
     assert_string_equal (h->content_type, "application/json");
-    json_t *reply = json_loads (h->body, 0, NULL);
+    json_t *reply = json_loads (h->response.body, 0, NULL);
     assert_int_equal (json_integer_value (json_object_get (reply, "id")), 6);
     json_decref (reply);
     tg_free (h);
@@ -264,7 +263,7 @@ test_ask_refused (void **state)
     //  Stateless (no capabilities known), JSON mode: refused the same way.
     h = s_post (NULL, tg_token, CALL ("8", "ask", ""));
     assert_string_equal (h->content_type, "application/json");
-    assert_non_null (strstr (h->body, "cannot answer elicitation/create"));
+    assert_non_null (strstr (h->response.body, "cannot answer elicitation/create"));
     tg_free (h);
     free (session);
 }
@@ -344,7 +343,7 @@ test_cancel (void **state)
     char *ok = tg_broker_ask ("LATE");
     zstr_free (&ok);
     tg_http_t *next = s_post (session, tg_token, CALL ("9", "plain", ""));
-    assert_non_null (strstr (next->body, "plain"));
+    assert_non_null (strstr (next->response.body, "plain"));
     tg_free (next);
     char *first = s_first_id (h);
     assert_non_null (first);

@@ -185,45 +185,20 @@ typedef struct {
     char session_id [512];
 } s_response_t;
 
-static size_t
-s_on_body (char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    s_response_t *r = userdata;
-    size_t n = size * nmemb;
-    char *grown = realloc (r->body, r->len + n + 1);
-    if (!grown)
-        return 0;
-    memcpy (grown + r->len, ptr, n);
-    r->body = grown;
-    r->len += n;
-    r->body [r->len] = 0;
-    return n;
-}
-
+//  What the harness's response says, in s_response_t's shape (its body
+//  taken over).
 static void
-s_copy_header (const char *line, size_t n, const char *name, char *out, size_t out_size)
+s_take (sb_harness_response_t *response, s_response_t *r)
 {
-    size_t name_len = strlen (name);
-    if (n <= name_len || strncasecmp (line, name, name_len) != 0)
-        return;
-    const char *value = line + name_len;
-    size_t len = n - name_len;
-    while (len && (*value == ' '))
-        value++, len--;
-    while (len && (value [len - 1] == '\r' || value [len - 1] == '\n'))
-        len--;
-    snprintf (out, out_size, "%.*s", (int) len, value);
-}
-
-static size_t
-s_on_header (char *line, size_t size, size_t nmemb, void *userdata)
-{
-    s_response_t *r = userdata;
-    size_t n = size * nmemb;
-    s_copy_header (line, n, "www-authenticate:", r->www_authenticate, sizeof r->www_authenticate);
-    s_copy_header (line, n, "content-type:", r->content_type, sizeof r->content_type);
-    s_copy_header (line, n, "mcp-session-id:", r->session_id, sizeof r->session_id);
-    return n;
+    r->status = response->status;
+    r->body = response->body;
+    r->len = response->body_len;
+    response->body = NULL;
+    sb_harness_header (response, "WWW-Authenticate", r->www_authenticate,
+                       sizeof r->www_authenticate);
+    sb_harness_header (response, "Content-Type", r->content_type, sizeof r->content_type);
+    sb_harness_header (response, "Mcp-Session-Id", r->session_id, sizeof r->session_id);
+    sb_harness_response_clear (response);
 }
 
 //  One request. `token` NULL sends no Authorization; content_type NULL
@@ -237,36 +212,22 @@ s_request_ex (const char *method, const char *path, const char *token, const cha
     memset (r, 0, sizeof *r);
     char url [256], auth [SB_MAX_TOKEN_LEN + 64], type [128];
     snprintf (url, sizeof url, "%s%s", s_base, path);
-    struct curl_slist *headers = curl_slist_append (NULL, "Expect:");
+    const char *headers [16] = { type };
+    size_t count = 1;
+    snprintf (type, sizeof type, "Content-Type: %s", content_type? content_type: "");
     if (token) {
         snprintf (auth, sizeof auth, "Authorization: Bearer %s", token);
-        headers = curl_slist_append (headers, auth);
+        headers [count++] = auth;
     }
-    snprintf (type, sizeof type, "Content-Type: %s", content_type? content_type: "");
-    headers = curl_slist_append (headers, type);
-    for (int i = 0; s_extra && s_extra [i]; i++)
-        headers = curl_slist_append (headers, s_extra [i]);
-    CURL *curl = curl_easy_init ();
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
-    if (body) {
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
-    }
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_on_header);
-    curl_easy_setopt (curl, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    if (http2)
-        curl_easy_setopt (curl, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    CURLcode rc = curl_easy_perform (curl);
-    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_easy_cleanup (curl);
-    curl_slist_free_all (headers);
-    return (int) rc;
+    for (int i = 0; s_extra && s_extra [i] && count < 15; i++)
+        headers [count++] = s_extra [i];
+    sb_harness_request_t request = { .method = method, .url = url, .headers = headers,
+                                     .body = body, .body_len = len, .timeout_ms = timeout_ms,
+                                     .http2 = http2 };
+    sb_harness_response_t response;
+    int rc = sb_harness_request (&request, &response);
+    s_take (&response, r);
+    return rc;
 }
 
 static void
@@ -336,7 +297,6 @@ s_issue (const char *tenant, const char *audience, int64_t ttl, const uint8_t *k
 static int
 s_setup (void **state)
 {
-    curl_global_init (CURL_GLOBAL_DEFAULT);
     zsys_init ();
     zsys_handler_set (NULL);
     char *error = NULL;
@@ -404,7 +364,6 @@ s_teardown (void **state)
     sb_connectors_destroy (&s_connectors);
     free (s_token);
     unlink (s_key_path);
-    curl_global_cleanup ();
     return rc;
 }
 
@@ -1043,30 +1002,16 @@ test_get_stream (void **state)
     snprintf (header, sizeof header, "Mcp-Session-Id: %s", id);
     snprintf (auth, sizeof auth, "Authorization: Bearer %s", s_token);
     snprintf (url, sizeof url, "%s/mcp", s_base);
-    struct curl_slist *headers = curl_slist_append (NULL, auth);
-    headers = curl_slist_append (headers, header);
-    headers = curl_slist_append (headers, "Accept: text/event-stream");
-    s_response_t r;
-    memset (&r, 0, sizeof r);
-    CURL *curl = curl_easy_init ();
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_on_header);
-    curl_easy_setopt (curl, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 10000L);
-    CURLM *multi = curl_multi_init ();
-    curl_multi_add_handle (multi, curl);
-    int running = 1;
-    int64_t deadline = zclock_mono () + 5000;
-    while (running && !(r.body && strstr (r.body, "\n\n")) && zclock_mono () < deadline) {
-        curl_multi_perform (multi, &running);
-        curl_multi_poll (multi, NULL, 0, 20, NULL);
-    }
-    assert_non_null (r.body);
-    assert_non_null (strstr (r.body, "id: "));
-    assert_string_equal (r.content_type, "text/event-stream");
+    const char *headers [] = { auth, header, "Accept: text/event-stream", NULL };
+    sb_harness_request_t request = { .method = "GET", .url = url, .headers = headers,
+                                     .timeout_ms = 10000 };
+    sb_harness_call_t *stream = sb_harness_call_start (&request);
+    assert_non_null (stream);
+    assert_true (sb_harness_call_wait_for (stream, "\n\n", 5000));
+    assert_true (sb_harness_call_wait_for (stream, "id: ", 0));
+    char content_type [128];
+    sb_harness_call_header (stream, "Content-Type", content_type, sizeof content_type);
+    assert_string_equal (content_type, "text/event-stream");
 
     const char *with [] = { header, "Accept: text/event-stream", NULL };
 
@@ -1085,28 +1030,11 @@ test_get_stream (void **state)
     assert_int_equal (r2.status, 200);
     s_response_free (&r2);
 
-    deadline = zclock_mono () + 5000;
-    while (running && zclock_mono () < deadline) {
-        curl_multi_perform (multi, &running);
-        if (running)
-            curl_multi_poll (multi, NULL, 0, 20, NULL);
-    }
-    assert_int_equal (running, 0);
-    CURLMsg *msg;
-    int left = 0;
-    CURLcode result = CURLE_OK;
-    while ((msg = curl_multi_info_read (multi, &left)))
-        if (msg->msg == CURLMSG_DONE)
-            result = msg->data.result;
-    assert_int_equal (result, CURLE_OK);       //  ended cleanly, not reset
-    long code = 0;
-    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &code);
-    assert_int_equal (code, 200);
-    curl_multi_remove_handle (multi, curl);
-    curl_easy_cleanup (curl);
-    curl_multi_cleanup (multi);
-    curl_slist_free_all (headers);
-    s_response_free (&r);
+    //  The stream ends cleanly (not reset) with the session.
+    const sb_harness_response_t *response;
+    assert_int_equal (sb_harness_call_wait (stream, 5000, false, &response, NULL), 0);
+    assert_int_equal (response->status, 200);
+    sb_harness_call_destroy (&stream);
     free (id);
 }
 
@@ -1201,25 +1129,15 @@ test_stop_with_pending (void **state)
     char url [128], auth [SB_MAX_TOKEN_LEN + 64];
     snprintf (url, sizeof url, "%s/mcp", s_base);
     snprintf (auth, sizeof auth, "Authorization: Bearer %s", s_token);
-    struct curl_slist *headers = curl_slist_append (NULL, auth);
-    headers = curl_slist_append (headers, "Content-Type: application/json");
-    s_response_t r;
-    memset (&r, 0, sizeof r);
-    CURL *curl = curl_easy_init ();
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 15000L);
-    CURLM *multi = curl_multi_init ();
-    curl_multi_add_handle (multi, curl);
-    int running = 1;
+    const char *headers [] = { auth, "Content-Type: application/json", NULL };
+    sb_harness_request_t request = { .method = "POST", .url = url, .headers = headers,
+                                     .body = body, .body_len = strlen (body),
+                                     .timeout_ms = 15000 };
+    sb_harness_call_t *call = sb_harness_call_start (&request);
+    assert_non_null (call);
     int64_t deadline = zclock_mono () + 5000;
-    while (s_broker_count ("RECEIVED") == received_before && zclock_mono () < deadline) {
-        curl_multi_perform (multi, &running);
-        curl_multi_poll (multi, NULL, 0, 20, NULL);
-    }
+    while (s_broker_count ("RECEIVED") == received_before && zclock_mono () < deadline)
+        zclock_sleep (20);
     assert_int_equal (s_broker_count ("RECEIVED"), received_before + 1);
 
     int status = sb_harness_stop (s_gateway);
@@ -1227,27 +1145,17 @@ test_stop_with_pending (void **state)
     assert_true (WIFEXITED (status));
     assert_int_equal (WEXITSTATUS (status), 0);
 
-    deadline = zclock_mono () + 5000;
-    while (running && zclock_mono () < deadline) {
-        curl_multi_perform (multi, &running);
-        if (running)
-            curl_multi_poll (multi, NULL, 0, 20, NULL);
-    }
-    long code = 0;
-    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &code);
-    curl_multi_remove_handle (multi, curl);
-    curl_easy_cleanup (curl);
-    curl_multi_cleanup (multi);
-    curl_slist_free_all (headers);
-    assert_int_equal (code, 200);
-    json_t *reply = json_loads (r.body? r.body: "", 0, NULL);
+    const sb_harness_response_t *response;
+    assert_int_equal (sb_harness_call_wait (call, 5000, false, &response, NULL), 0);
+    assert_int_equal (response->status, 200);
+    json_t *reply = json_loads (response->body? response->body: "", 0, NULL);
     assert_non_null (reply);
     json_t *result = json_object_get (reply, "result");
     assert_true (json_is_true (json_object_get (result, "isError")));
     assert_string_equal (json_string_value (json_object_get (json_object_get (result, "_meta"), "error_type")),
                          "timeout");
     json_decref (reply);
-    s_response_free (&r);
+    sb_harness_call_destroy (&call);
 }
 
 int

@@ -4,7 +4,6 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <curl/curl.h>
 #include <czmq.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -80,55 +79,8 @@ gi_turn (void)
 //  ---------------------------------------------------------------------------
 //  HTTP in threads
 
-static size_t
-s_on_body (char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    gi_http_t *h = userdata;
-    size_t n = size * nmemb;
-    pthread_mutex_lock (&h->lock);
-    char *grown = realloc (h->body, h->len + n + 1);
-    if (grown) {
-        memcpy (grown + h->len, ptr, n);
-        h->body = grown;
-        h->len += n;
-        h->body [h->len] = 0;
-    }
-    pthread_mutex_unlock (&h->lock);
-    return grown? n: 0;
-}
-
-//  Curl's progress callback: non-zero aborts the transfer (the client leaves).
-static int
-s_on_progress (void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-               curl_off_t ulnow)
-{
-    gi_http_t *h = userdata;
-    pthread_mutex_lock (&h->lock);
-    bool leave = h->leave;
-    pthread_mutex_unlock (&h->lock);
-    return leave? 1: 0;
-}
-
-static size_t
-s_on_header (char *line, size_t size, size_t nmemb, void *userdata)
-{
-    gi_http_t *h = userdata;
-    size_t n = size * nmemb;
-    static const char name [] = "mcp-session-id:";
-    if (n > sizeof name && strncasecmp (line, name, sizeof name - 1) == 0) {
-        const char *value = line + sizeof name - 1;
-        size_t len = n - (sizeof name - 1);
-        while (len && *value == ' ')
-            value++, len--;
-        while (len && (value [len - 1] == '\r' || value [len - 1] == '\n'))
-            len--;
-        pthread_mutex_lock (&h->lock);
-        snprintf (h->session, sizeof h->session, "%.*s", (int) len, value);
-        pthread_mutex_unlock (&h->lock);
-    }
-    return n;
-}
-
+//  Runs h's request to its end (a thread): the harness's client writes the
+//  response under h->lock as it comes, and leaves when h->leave is set.
 static void *
 s_perform (void *arg)
 {
@@ -136,33 +88,19 @@ s_perform (void *arg)
     char url [128], auth [SB_MAX_TOKEN_LEN + 64];
     snprintf (url, sizeof url, "%s/mcp", gi_base);
     snprintf (auth, sizeof auth, "Authorization: Bearer %s", h->token);
-    struct curl_slist *headers = curl_slist_append (NULL, "Expect:");
-    headers = curl_slist_append (headers, auth);
+    const char *headers [11] = { auth };
     for (int i = 0; h->headers [i]; i++)
-        headers = curl_slist_append (headers, h->headers [i]);
-    CURL *curl = curl_easy_init ();
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, h->method);
-    if (h->request)
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, h->request);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, h);
-    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_on_header);
-    curl_easy_setopt (curl, CURLOPT_HEADERDATA, h);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) (3 * GI_WAIT_MS));
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt (curl, CURLOPT_XFERINFOFUNCTION, s_on_progress);
-    curl_easy_setopt (curl, CURLOPT_XFERINFODATA, h);
-    CURLcode rc = curl_easy_perform (curl);
-    long status = 0;
-    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup (curl);
-    curl_slist_free_all (headers);
+        headers [1 + i] = h->headers [i];
+    sb_harness_request_t request = { .method = h->method, .url = url, .headers = headers,
+                                     .body = h->request,
+                                     .body_len = h->request ? strlen (h->request) : 0,
+                                     .timeout_ms = 3 * GI_WAIT_MS, .lock = &h->lock,
+                                     .hang_up = &h->leave };
+    int rc = sb_harness_request (&request, &h->response);
     pthread_mutex_lock (&h->lock);
-    h->status = status;
-    h->rc = (int) rc;
+    h->status = h->response.status;
+    sb_harness_header (&h->response, "Mcp-Session-Id", h->session, sizeof h->session);
+    h->rc = rc;
     h->done = true;
     pthread_mutex_unlock (&h->lock);
     return NULL;
@@ -218,7 +156,7 @@ gi_free (gi_http_t *h)
     for (int i = 0; h->headers [i]; i++)
         free (h->headers [i]);
     free (h->request);
-    free (h->body);
+    sb_harness_response_clear (&h->response);
     pthread_mutex_destroy (&h->lock);
     free (h);
 }
@@ -228,7 +166,7 @@ char *
 gi_body (gi_http_t *h)
 {
     pthread_mutex_lock (&h->lock);
-    char *copy = strdup (h->body? h->body: "");
+    char *copy = strdup (h->response.body? h->response.body: "");
     pthread_mutex_unlock (&h->lock);
     return copy;
 }
@@ -265,7 +203,7 @@ bool
 gi_has (gi_http_t *h, const char *text)
 {
     pthread_mutex_lock (&h->lock);
-    bool has = h->body && strstr (h->body, text);
+    bool has = h->response.body && strstr (h->response.body, text);
     pthread_mutex_unlock (&h->lock);
     return has;
 }

@@ -11,6 +11,7 @@
 #define SB_GATEWAY_INPROC_H_INCLUDED
 
 #include "sb_gateway.h"
+#include "sb_harness.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -48,9 +49,8 @@ void gi_turn (void);
 
 /*  One request to gi_base/mcp, run by a thread of its own. */
 typedef struct {
-    pthread_mutex_t lock;
-    char *body;                 /* received so far */
-    size_t len;
+    pthread_mutex_t lock;       /* guards what the thread writes while it runs */
+    sb_harness_response_t response; /* received so far (body, headers) */
     long status;
     char session [512];         /* Mcp-Session-Id answered */
     bool done;

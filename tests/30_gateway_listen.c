@@ -491,7 +491,6 @@ s_raw_close (s_raw_t *raw)
 static int
 s_setup (void **state)
 {
-    curl_global_init (CURL_GLOBAL_DEFAULT);
     zsys_init ();
     zsys_handler_set (NULL);
     signal (SIGPIPE, SIG_IGN);          //  as sb-gateway's main: clients leave mid-stream
@@ -539,7 +538,6 @@ s_teardown (void **state)
     snprintf (path, sizeof path, "%s/notes.json", s_dir);
     unlink (path);
     rmdir (s_dir);
-    curl_global_cleanup ();
     return 0;
 }
 

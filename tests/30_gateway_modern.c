@@ -26,7 +26,6 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <curl/curl.h>
 #include <czmq.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -82,9 +81,9 @@ s_expect (const char **headers, const char *body, long status)
 {
     tg_http_t *h = tg_post (headers, tg_token, body);
     if (h->status != status)
-        fail_msg ("status %ld, expected %ld for %s: %s", h->status, status, body, h->body? h->body: "");
-    json_t *json = strcmp (h->content_type, "application/json") == 0 && h->body
-                 ? json_loads (h->body, 0, NULL): NULL;
+        fail_msg ("status %ld, expected %ld for %s: %s", h->status, status, body, h->response.body? h->response.body: "");
+    json_t *json = strcmp (h->content_type, "application/json") == 0 && h->response.body
+                 ? json_loads (h->response.body, 0, NULL): NULL;
     tg_free (h);
     return json;
 }
@@ -151,7 +150,7 @@ test_discover (void **state)
     tg_http_t *h = tg_post (headers, tg_token, REQ ("1", "server/discover", META ("{}", "")));
     assert_int_equal (h->status, 200);
     assert_string_equal (h->session_id, "");
-    json_t *reply = json_loads (h->body, 0, NULL);
+    json_t *reply = json_loads (h->response.body, 0, NULL);
     json_t *result = s_assert_modern (reply, true);
     json_t *versions = json_object_get (result, "supportedVersions");
     assert_int_equal (json_array_size (versions), 4);
@@ -199,7 +198,7 @@ test_call (void **state)
     assert_int_equal (h->status, 200);
     assert_string_equal (h->content_type, "application/json");
     assert_string_equal (h->session_id, "");
-    json_t *reply = json_loads (h->body, 0, NULL);
+    json_t *reply = json_loads (h->response.body, 0, NULL);
     assert_string_equal (json_string_value (json_object_get (reply, "id")), "c-1");
     json_t *result = s_assert_modern (reply, false);
     assert_string_equal (json_string_value (json_object_get (json_array_get (
@@ -230,7 +229,7 @@ test_call_notifications (void **state)
     //  Neither: a JSON response, the messages dropped.
     tg_http_t *h = tg_post (headers, tg_token, CALL ("4", "talk", META ("{}", "")));
     assert_string_equal (h->content_type, "application/json");
-    json_t *reply = json_loads (h->body, 0, NULL);
+    json_t *reply = json_loads (h->response.body, 0, NULL);
     s_assert_modern (reply, false);
     json_decref (reply);
     tg_free (h);
@@ -238,7 +237,7 @@ test_call_notifications (void **state)
     //  A progress token: progress, no log messages.
     h = tg_post (headers, tg_token, CALL ("5", "talk", META ("{}", ",\"progressToken\":\"t5\"")));
     assert_string_equal (h->content_type, "text/event-stream");
-    assert_null (strstr (h->body, "retry:"));
+    assert_null (strstr (h->response.body, "retry:"));
     json_t *events = tg_events (h);
     assert_int_equal (json_array_size (events), 4);
     for (size_t i = 0; i < 3; i++)
@@ -290,7 +289,7 @@ test_close_cancels (void **state)
             //  The held job's info message arrives, without an event ID.
             json_decref (tg_wait_method (h, "notifications/message"));
             pthread_mutex_lock (&h->lock);
-            assert_null (strstr (h->body, "id:"));
+            assert_null (strstr (h->response.body, "id:"));
             pthread_mutex_unlock (&h->lock);
         }
         tg_hang_up (h);
@@ -314,11 +313,11 @@ test_ask_refused (void **state)
     tg_http_t *h = tg_post (headers, tg_token, CALL ("7", "ask", META ("{\"elicitation\":{}}",
                                                    ",\"progressToken\":1")));
     assert_int_equal (h->status, 200);
-    assert_null (strstr (h->body, "elicitation/create"));
+    assert_null (strstr (h->response.body, "elicitation/create"));
     //  No notification came before the reply: JSON, although a progress
     //  token was given (the stream would only have opened for one).
     assert_string_equal (h->content_type, "application/json");
-    json_t *events = json_loads (h->body, 0, NULL);
+    json_t *events = json_loads (h->response.body, 0, NULL);
     json_t *result = s_assert_modern (events, false);
     json_t *answer = json_loads (json_string_value (json_object_get (json_object_get (result, "structuredContent"),
                                                                      "answer")), 0, NULL);

@@ -23,7 +23,6 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <curl/curl.h>
 #include <czmq.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -225,7 +224,6 @@ s_tool_names (void)
 static int
 s_setup (void **state)
 {
-    curl_global_init (CURL_GLOBAL_DEFAULT);
     zsys_init ();
     zsys_handler_set (NULL);
     sb_log_init ("gateway-test", SB_LOG_INFO);
@@ -275,7 +273,6 @@ s_teardown (void **state)
     free (s_other);
     unlink (gi_key_path);
     gi_remove_dir (s_dir);
-    curl_global_cleanup ();
     return 0;
 }
 

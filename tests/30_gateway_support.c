@@ -282,106 +282,29 @@ tg_wait_count (const char *command, int value)
 //  HTTP: plain requests, and a streamed POST read in a thread
 
 
-static size_t
-s_on_body (char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    tg_http_t *h = userdata;
-    size_t n = size * nmemb;
-    pthread_mutex_lock (&h->lock);
-    char *grown = realloc (h->body, h->len + n + 1);
-    if (grown) {
-        memcpy (grown + h->len, ptr, n);
-        h->body = grown;
-        h->len += n;
-        h->body [h->len] = 0;
-    }
-    pthread_mutex_unlock (&h->lock);
-    return grown? n: 0;
-}
-
-//  curl calls this at least once a second, data or not: the way to leave.
-static int
-s_on_progress (void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-               curl_off_t ulnow)
-{
-    tg_http_t *h = userdata;
-    pthread_mutex_lock (&h->lock);
-    bool leave = h->hang_up;
-    pthread_mutex_unlock (&h->lock);
-    return leave? 1: 0;
-}
-
-static void
-s_header_value (const char *line, size_t n, const char *name, char *out, size_t size)
-{
-    size_t len = strlen (name);
-    if (n <= len || strncasecmp (line, name, len) != 0)
-        return;
-    line += len, n -= len;
-    while (n && *line == ' ')
-        line++, n--;
-    while (n && (line [n - 1] == '\r' || line [n - 1] == '\n'))
-        n--;
-    snprintf (out, size, "%.*s", (int) n, line);
-}
-
-static size_t
-s_on_header (char *line, size_t size, size_t nmemb, void *userdata)
-{
-    tg_http_t *h = userdata;
-    size_t n = size * nmemb;
-    s_header_value (line, n, "mcp-session-id:", h->session_id, sizeof h->session_id);
-    s_header_value (line, n, "content-type:", h->content_type, sizeof h->content_type);
-    return n;
-}
-
-//  An easy handle for h's POST (headers kept in *headers, caller frees).
-static CURL *
-s_easy (tg_http_t *h, struct curl_slist **headers)
-{
-    char url [128], auth [SB_MAX_TOKEN_LEN + 64];
-    snprintf (url, sizeof url, "%s/mcp", tg_base);
-    snprintf (auth, sizeof auth, "Authorization: Bearer %s", h->token);
-    *headers = curl_slist_append (NULL, "Expect:");
-    *headers = curl_slist_append (*headers, auth);
-    *headers = curl_slist_append (*headers, "Content-Type: application/json");
-    *headers = curl_slist_append (*headers, "Accept: application/json, text/event-stream");
-    for (int i = 0; h->extra [i]; i++)
-        *headers = curl_slist_append (*headers, h->extra [i]);
-    CURL *curl = curl_easy_init ();
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, *headers);
-    curl_easy_setopt (curl, CURLOPT_POSTFIELDS, h->request);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, h);
-    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_on_header);
-    curl_easy_setopt (curl, CURLOPT_HEADERDATA, h);
-    curl_easy_setopt (curl, CURLOPT_XFERINFOFUNCTION, s_on_progress);
-    curl_easy_setopt (curl, CURLOPT_XFERINFODATA, h);
-    curl_easy_setopt (curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) TG_WAIT_MS);
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    if (h->http2) {
-        curl_easy_setopt (curl, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-        curl_easy_setopt (curl, CURLOPT_PIPEWAIT, 1L);
-    }
-    return curl;
-}
-
+//  Runs h's POST to its end (a thread): the harness's client writes the
+//  response under h->lock as it comes, and leaves when h->hang_up is set.
 static void *
 s_perform (void *arg)
 {
     tg_http_t *h = arg;
-    struct curl_slist *headers = NULL;
-    CURL *curl = s_easy (h, &headers);
-    CURLcode rc = curl_easy_perform (curl);
-    long status = 0;
-    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup (curl);
-    curl_slist_free_all (headers);
+    char url [128], auth [SB_MAX_TOKEN_LEN + 64];
+    snprintf (url, sizeof url, "%s/mcp", tg_base);
+    snprintf (auth, sizeof auth, "Authorization: Bearer %s", h->token);
+    const char *headers [10] = { auth, "Content-Type: application/json",
+                                 "Accept: application/json, text/event-stream" };
+    for (int i = 0; h->extra [i]; i++)
+        headers [3 + i] = h->extra [i];
+    sb_harness_request_t request = { .method = "POST", .url = url, .headers = headers,
+                                     .body = h->request, .body_len = strlen (h->request),
+                                     .timeout_ms = TG_WAIT_MS, .http2 = h->http2,
+                                     .lock = &h->lock, .hang_up = &h->hang_up };
+    int rc = sb_harness_request (&request, &h->response);
     pthread_mutex_lock (&h->lock);
-    h->status = status;
-    h->rc = (int) rc;
+    h->status = h->response.status;
+    sb_harness_header (&h->response, "Mcp-Session-Id", h->session_id, sizeof h->session_id);
+    sb_harness_header (&h->response, "Content-Type", h->content_type, sizeof h->content_type);
+    h->rc = rc;
     h->done = true;
     pthread_mutex_unlock (&h->lock);
     return NULL;
@@ -462,7 +385,7 @@ tg_free (tg_http_t *h)
     for (int i = 0; h->extra [i]; i++)
         free (h->extra [i]);
     free (h->request);
-    free (h->body);
+    sb_harness_response_clear (&h->response);
     pthread_mutex_destroy (&h->lock);
     free (h);
 }
@@ -483,7 +406,7 @@ tg_events (tg_http_t *h)
 {
     json_t *events = json_array ();
     pthread_mutex_lock (&h->lock);
-    char *copy = strdup (h->body? h->body: "");
+    char *copy = strdup (h->response.body? h->response.body: "");
     pthread_mutex_unlock (&h->lock);
     //  Complete events only: up to the last blank line.
     char *end = strstr (copy, "\n\n");
@@ -526,7 +449,6 @@ s_issue (const char *tenant)
 int
 tg_fixture_start (const char *tag)
 {
-    curl_global_init (CURL_GLOBAL_DEFAULT);
     zsys_init ();
     zsys_handler_set (NULL);
     s_broker = zactor_new (s_fake_broker, NULL);
@@ -576,6 +498,5 @@ tg_fixture_stop (void)
     free (tg_token);
     free (tg_other);
     unlink (s_key_path);
-    curl_global_cleanup ();
     return rc;
 }

@@ -15,7 +15,7 @@
 #ifndef SB_GATEWAY_SUPPORT_H_INCLUDED
 #define SB_GATEWAY_SUPPORT_H_INCLUDED
 
-#include <curl/curl.h>
+#include "sb_harness.h"
 #include <czmq.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -48,9 +48,8 @@ void tg_wait_count (const char *command, int value);
 
 /*  One POST to /mcp, read by a thread. */
 typedef struct {
-    pthread_mutex_t lock;
-    char *body;
-    size_t len;
+    pthread_mutex_t lock;       /* guards what the thread writes while it runs */
+    sb_harness_response_t response; /* what came so far (body, headers) */
     long status;
     char session_id [512];
     char content_type [128];

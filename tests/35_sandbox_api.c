@@ -10,7 +10,6 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -345,12 +344,6 @@ s_ms_since (const struct timespec *start)
     return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
 }
 
-static size_t
-s_discard (char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    return size * nmemb;
-}
-
 //  A delayed request waits on a timer; a request sent after it is answered
 //  first, so the loop is not blocked.
 static void
@@ -361,67 +354,41 @@ test_fault_delay (void **state)
                          "{\"delay_ms\":600,\"count\":1,\"path_prefix\":\"/v1/leads\"}", &status));
     assert_int_equal (status, 201);
 
-    CURLM *multi = curl_multi_init ();
-    struct curl_slist *headers = curl_slist_append (NULL, s_auth [0]);
     char slow_url [128], fast_url [128];
     snprintf (slow_url, sizeof slow_url, "%s/v1/leads/lead_0001", s_base);
     snprintf (fast_url, sizeof fast_url, "%s/v1/accounts/acc_0002", s_base);
-    CURL *slow = curl_easy_init ();
-    CURL *fast = curl_easy_init ();
-    CURL *handles [] = { slow, fast };
-    const char *urls [] = { slow_url, fast_url };
-    for (int i = 0; i < 2; i++) {
-        curl_easy_setopt (handles [i], CURLOPT_URL, urls [i]);
-        curl_easy_setopt (handles [i], CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt (handles [i], CURLOPT_WRITEFUNCTION, s_discard);
-        curl_easy_setopt (handles [i], CURLOPT_TIMEOUT_MS, (long) TIMEOUT_MS);
-    }
+    sb_harness_request_t slow_request = { .method = "GET", .url = slow_url,
+                                          .headers = s_auth, .timeout_ms = TIMEOUT_MS };
+    sb_harness_request_t fast_request = slow_request;
+    fast_request.url = fast_url;
     struct timespec start;
     clock_gettime (CLOCK_MONOTONIC, &start);
-    curl_multi_add_handle (multi, slow);
+    int64_t start_ms = sb_harness_now_ms ();
+    sb_harness_call_t *slow = sb_harness_call_start (&slow_request);
+    assert_non_null (slow);
     //  Wait until the server holds the slow request: its stats answer
     //  meanwhile, which already shows the delay does not block the loop.
-    int running = 1;
     long delayed_now = 0;
     while (delayed_now == 0 && s_ms_since (&start) < TIMEOUT_MS) {
-        curl_multi_perform (multi, &running);
-        curl_multi_wait (multi, NULL, 0, 10, NULL);
         json_t *stats = s_call ("GET", "/_sandbox/stats", NULL, NULL, &status);
         delayed_now = (long) json_integer_value (json_object_get (stats, "delayed_now"));
         json_decref (stats);
     }
     assert_int_equal (delayed_now, 1);
-    curl_multi_add_handle (multi, fast);
-    long done_ms [2] = { -1, -1 };
-    int order [2], finished = 0;
-    while (finished < 2 && s_ms_since (&start) < TIMEOUT_MS) {
-        curl_multi_perform (multi, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read (multi, &left)))
-            if (msg->msg == CURLMSG_DONE) {
-                int which = msg->easy_handle == slow ? 0 : 1;
-                assert_int_equal (msg->data.result, CURLE_OK);
-                done_ms [which] = s_ms_since (&start);
-                order [finished++] = which;
-            }
-        curl_multi_wait (multi, NULL, 0, 50, NULL);
-    }
-    assert_int_equal (finished, 2);
-    long slow_status = 0, fast_status = 0;
-    curl_easy_getinfo (slow, CURLINFO_RESPONSE_CODE, &slow_status);
-    curl_easy_getinfo (fast, CURLINFO_RESPONSE_CODE, &fast_status);
-    assert_int_equal (slow_status, 200);
-    assert_int_equal (fast_status, 200);
-    assert_int_equal (order [0], 1);            //  fast first
-    assert_true (done_ms [0] >= 600);           //  slow waited its delay
-    assert_true (done_ms [1] < done_ms [0]);
-    for (int i = 0; i < 2; i++) {
-        curl_multi_remove_handle (multi, handles [i]);
-        curl_easy_cleanup (handles [i]);
-    }
-    curl_slist_free_all (headers);
-    curl_multi_cleanup (multi);
+    sb_harness_call_t *fast = sb_harness_call_start (&fast_request);
+    assert_non_null (fast);
+    const sb_harness_response_t *slow_response, *fast_response;
+    int64_t slow_done, fast_done;
+    assert_int_equal (sb_harness_call_wait (fast, TIMEOUT_MS, false, &fast_response, &fast_done),
+                      0);
+    assert_int_equal (sb_harness_call_wait (slow, TIMEOUT_MS, false, &slow_response, &slow_done),
+                      0);
+    assert_int_equal (slow_response->status, 200);
+    assert_int_equal (fast_response->status, 200);
+    assert_true (fast_done < slow_done);                //  fast first
+    assert_true (slow_done - start_ms >= 600);          //  slow waited its delay
+    sb_harness_call_destroy (&slow);
+    sb_harness_call_destroy (&fast);
 
     //  The rule ran out: the next request is immediate and nothing waits.
     json_decref (s_call ("GET", "/v1/leads/lead_0001", s_auth, NULL, &status));
@@ -584,7 +551,6 @@ test_connector_roundtrip (void **state)
 int
 main (void)
 {
-    curl_global_init (CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_search),
         cmocka_unit_test (test_pagination),
@@ -597,6 +563,5 @@ main (void)
         cmocka_unit_test (test_malformed_requests),
     };
     int rc = cmocka_run_group_tests (tests, s_setup, s_teardown);
-    curl_global_cleanup ();
     return rc;
 }

@@ -19,12 +19,9 @@
 #include "sb_farm.h"
 #include "sb_harness.h"
 
-#include <curl/curl.h>
 #include <czmq.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,87 +49,54 @@ static char s_dir_b [128];                  /* gateway B's connectors: a copy it
 //  HTTP
 
 typedef struct {
-    char *body;                     /* response body so far (NUL-terminated) */
+    char *body;                     /* response body (NUL-terminated), or NULL */
     size_t len;                     /* bytes of it */
     char session [512];             /* Mcp-Session-Id of the response, if any */
-    atomic_bool got_bytes;          /* any body byte arrived */
 } s_response_t;
 
-static size_t
-s_on_body (char *data, size_t size, size_t nmemb, void *arg)
+//  The request headers of `method` with `token` and `session` (may be NULL)
+//  into `headers` (5 slots), `auth` and `session_header` holding theirs.
+static void
+s_headers (const char *method, const char *token, const char *session, bool body,
+           const char *headers [5], char auth [2200], char session_header [600])
 {
-    s_response_t *r = arg;
-    size_t n = size * nmemb;
-    char *grown = realloc (r->body, r->len + n + 1);
-    if (!grown)
-        return 0;
-    r->body = grown;
-    memcpy (r->body + r->len, data, n);
-    r->len += n;
-    r->body [r->len] = 0;
-    atomic_store (&r->got_bytes, true);
-    return n;
-}
-
-static size_t
-s_on_header (char *data, size_t size, size_t nmemb, void *arg)
-{
-    s_response_t *r = arg;
-    size_t n = size * nmemb;
-    static const char name [] = "mcp-session-id:";
-    if (n > sizeof name - 1 && strncasecmp (data, name, sizeof name - 1) == 0) {
-        const char *value = data + sizeof name - 1;
-        size_t len = n - (sizeof name - 1);
-        while (len > 0 && *value == ' ')
-            value++, len--;
-        while (len > 0 && (value [len - 1] == '\r' || value [len - 1] == '\n'))
-            len--;
-        if (len < sizeof r->session) {
-            memcpy (r->session, value, len);
-            r->session [len] = 0;
-        }
+    size_t count = 0;
+    snprintf (auth, 2200, "Authorization: Bearer %s", token);
+    headers [count++] = auth;
+    headers [count++] = "MCP-Protocol-Version: " PROTOCOL;
+    headers [count++] = strcmp (method, "GET") == 0 ? "Accept: text/event-stream"
+                                                    : "Accept: application/json, text/event-stream";
+    if (body)
+        headers [count++] = "Content-Type: application/json";
+    if (session) {
+        snprintf (session_header, 600, "Mcp-Session-Id: %s", session);
+        headers [count++] = session_header;
     }
-    return n;
+    while (count < 5)
+        headers [count++] = NULL;
 }
 
 //  One request to `base`/mcp with `token` and `session` (may be NULL).
-//  Returns the curl code; *status and `r` filled.
-static CURLcode
+//  Returns 0 or the curl code (sb_harness_request); *status and `r` filled.
+static int
 s_http (const char *method, const char *base, const char *token, const char *session,
         const char *body, int timeout_ms, long *status, s_response_t *r)
 {
-    CURL *curl = curl_easy_init ();
-    assert_non_null (curl);
     char url [128], auth [2200], session_header [600];
+    const char *headers [6] = { NULL };
     snprintf (url, sizeof url, "%s/mcp", base);
-    snprintf (auth, sizeof auth, "Authorization: Bearer %s", token);
-    struct curl_slist *headers = curl_slist_append (NULL, auth);
-    headers = curl_slist_append (headers, "MCP-Protocol-Version: " PROTOCOL);
-    headers = curl_slist_append (headers, strcmp (method, "GET") == 0
-                                 ? "Accept: text/event-stream"
-                                 : "Accept: application/json, text/event-stream");
-    if (body)
-        headers = curl_slist_append (headers, "Content-Type: application/json");
-    if (session) {
-        snprintf (session_header, sizeof session_header, "Mcp-Session-Id: %s", session);
-        headers = curl_slist_append (headers, session_header);
-    }
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
-    if (body)
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_on_header);
-    curl_easy_setopt (curl, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform (curl);
-    *status = 0;
-    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, status);
-    curl_slist_free_all (headers);
-    curl_easy_cleanup (curl);
+    s_headers (method, token, session, body != NULL, headers, auth, session_header);
+    sb_harness_request_t request = { .method = method, .url = url, .headers = headers,
+                                     .body = body, .body_len = body ? strlen (body) : 0,
+                                     .timeout_ms = timeout_ms };
+    sb_harness_response_t response;
+    int rc = sb_harness_request (&request, &response);
+    *status = response.status;
+    r->body = response.body;
+    r->len = response.body_len;
+    response.body = NULL;
+    sb_harness_header (&response, "Mcp-Session-Id", r->session, sizeof r->session);
+    sb_harness_response_clear (&response);
     return rc;
 }
 
@@ -142,7 +106,7 @@ s_post (const char *base, const char *token, const char *session, const char *bo
 {
     s_response_t r = { 0 };
     long status = 0;
-    assert_int_equal (s_http ("POST", base, token, session, body, CALL_WAIT_MS, &status, &r), CURLE_OK);
+    assert_int_equal (s_http ("POST", base, token, session, body, CALL_WAIT_MS, &status, &r), 0);
     if (resp)
         *resp = r.body;
     else
@@ -159,7 +123,7 @@ s_initialize (const char *base, const char *token)
     const char *body = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{"
                        "\"protocolVersion\":\"" PROTOCOL "\",\"capabilities\":{},"
                        "\"clientInfo\":{\"name\":\"e2e-cluster\",\"version\":\"1\"}}}";
-    assert_int_equal (s_http ("POST", base, token, NULL, body, CALL_WAIT_MS, &status, &r), CURLE_OK);
+    assert_int_equal (s_http ("POST", base, token, NULL, body, CALL_WAIT_MS, &status, &r), 0);
     assert_int_equal (status, 200);
     assert_true (r.session [0] != 0);
     free (r.body);
@@ -180,7 +144,7 @@ s_delete (const char *base, const char *token, const char *session)
     s_response_t r = { 0 };
     long status = 0;
     assert_int_equal (s_http ("DELETE", base, token, session, NULL, CALL_WAIT_MS, &status, &r),
-                      CURLE_OK);
+                      0);
     free (r.body);
     return status;
 }
@@ -253,51 +217,34 @@ s_log_messages (const char *base, const char *session)
 //  ---------------------------------------------------------------------------
 //  A GET stream held open in a thread
 
-typedef struct {
-    pthread_t thread;
-    const char *base;
-    const char *session;
-    s_response_t response;
-    long status;
-    CURLcode rc;
-} s_stream_t;
-
-static void *
-s_stream_run (void *arg)
-{
-    s_stream_t *stream = arg;
-    stream->rc = s_http ("GET", stream->base, s_farm->token, stream->session, NULL,
-                         STREAM_WAIT_MS, &stream->status, &stream->response);
-    return NULL;
-}
-
 //  Opens the GET stream of `session` on `base` and waits until its first
 //  bytes (priming event or keep-alive) arrived: it is open.
-static s_stream_t *
+static sb_harness_call_t *
 s_stream_open (const char *base, const char *session)
 {
-    s_stream_t *stream = calloc (1, sizeof *stream);
-    stream->base = base;
-    stream->session = session;
-    assert_int_equal (pthread_create (&stream->thread, NULL, s_stream_run, stream), 0);
-    int64_t deadline = zclock_mono () + CALL_WAIT_MS;
-    while (!atomic_load (&stream->response.got_bytes) && zclock_mono () < deadline)
-        zmq_poll (NULL, 0, 5);
-    assert_true (atomic_load (&stream->response.got_bytes));
+    char url [128], auth [2200], session_header [600];
+    const char *headers [6] = { NULL };
+    snprintf (url, sizeof url, "%s/mcp", base);
+    s_headers ("GET", s_farm->token, session, false, headers, auth, session_header);
+    sb_harness_request_t request = { .method = "GET", .url = url, .headers = headers,
+                                     .timeout_ms = STREAM_WAIT_MS };
+    sb_harness_call_t *stream = sb_harness_call_start (&request);
+    assert_non_null (stream);
+    assert_true (sb_harness_call_wait_for (stream, "", CALL_WAIT_MS));
     return stream;
 }
 
 //  Waits for the stream to end; returns true when the server ended it
-//  (not the client's timeout).
+//  (not the client's timeout). *body_p (may be NULL) gets its body (new).
 static bool
-s_stream_closed_by_server (s_stream_t **stream_p)
+s_stream_closed_by_server (sb_harness_call_t **stream_p, char **body_p)
 {
-    s_stream_t *stream = *stream_p;
-    pthread_join (stream->thread, NULL);
-    bool closed = stream->rc == CURLE_OK && stream->status == 200;
-    free (stream->response.body);
-    free (stream);
-    *stream_p = NULL;
+    const sb_harness_response_t *response;
+    int rc = sb_harness_call_wait (*stream_p, 2 * STREAM_WAIT_MS, false, &response, NULL);
+    bool closed = rc == 0 && response->status == 200;
+    if (body_p)
+        *body_p = strdup (response->body ? response->body : "");
+    sb_harness_call_destroy (stream_p);
     return closed;
 }
 
@@ -338,7 +285,6 @@ s_copy_file (const char *from, const char *to, const char *name, const char *old
 static int
 s_setup (void **state)
 {
-    curl_global_init (CURL_GLOBAL_ALL);
     s_farm = sb_farm_start (&(sb_farm_opts_t) { .api_workers = 1, .no_token_worker = true });
     if (!s_farm || sb_farm_mint (s_farm, "other", "e2e", s_other_token, sizeof s_other_token))
         return -1;
@@ -383,7 +329,6 @@ s_teardown (void **state)
     snprintf (path, sizeof path, "%s/conformance.json", s_dir_b);
     unlink (path);
     rmdir (s_dir_b);
-    curl_global_cleanup ();
     return rc;
 }
 
@@ -395,14 +340,14 @@ test_delete_on_one_gateway_ends_the_session_on_the_other (void **state)
 {
     char *session = s_initialize (s_url_a, s_farm->token);
     assert_int_equal (s_ping (s_url_b, s_farm->token, session), 200);   //  signed: B knows it
-    s_stream_t *stream = s_stream_open (s_url_b, session);
+    sb_harness_call_t *stream = s_stream_open (s_url_b, session);
 
     assert_int_equal (s_delete (s_url_a, s_farm->token, session), 200);
     assert_int_equal (s_ping (s_url_a, s_farm->token, session), 404);
     s_wait_ended (s_url_b, session);
     assert_int_equal (s_delete (s_url_b, s_farm->token, session), 404);
     //  B closed the session's GET stream (else it would run to its timeout)
-    assert_true (s_stream_closed_by_server (&stream));
+    assert_true (s_stream_closed_by_server (&stream, NULL));
     free (session);
 }
 
@@ -437,20 +382,16 @@ test_set_level_holds_on_every_gateway (void **state)
 //  Ends `session` on gateway A; its GET stream (on B) is then closed by B:
 //  asserts it was, and that it carried `text` and `more` (when not NULL).
 static void
-s_end_after (const char *session, s_stream_t **stream_p, const char *text, const char *more)
+s_end_after (const char *session, sb_harness_call_t **stream_p, const char *text,
+             const char *more)
 {
-    s_stream_t *stream = *stream_p;
     assert_int_equal (s_delete (s_url_a, s_farm->token, session), 200);
-    pthread_join (stream->thread, NULL);
-    assert_int_equal (stream->rc, CURLE_OK);
-    assert_int_equal (stream->status, 200);
-    assert_non_null (stream->response.body);
-    assert_non_null (strstr (stream->response.body, text));
+    char *body = NULL;
+    assert_true (s_stream_closed_by_server (stream_p, &body));
+    assert_non_null (strstr (body, text));
     if (more)
-        assert_non_null (strstr (stream->response.body, more));
-    free (stream->response.body);
-    free (stream);
-    *stream_p = NULL;
+        assert_non_null (strstr (body, more));
+    free (body);
 }
 
 //  resources/subscribe on gateway A holds on gateway B: when B reloads a
@@ -462,7 +403,7 @@ test_subscription_holds_on_every_gateway (void **state)
 {
     const char *uri = "test://watched-resource";
     char *session = s_initialize (s_url_a, s_farm->token);
-    s_stream_t *stream = s_stream_open (s_url_b, session);
+    sb_harness_call_t *stream = s_stream_open (s_url_b, session);
     char *resp = NULL;
     assert_int_equal (s_post (s_url_a, s_farm->token, session,
                               "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"resources/subscribe\","
@@ -529,7 +470,7 @@ test_list_change_holds_on_every_gateway (void **state)
 {
     assert_false (s_lists_tool (s_url_b, s_farm->token, "test_dynamic_tool"));
     char *session = s_initialize (s_url_a, s_farm->token);
-    s_stream_t *stream = s_stream_open (s_url_b, session);
+    sb_harness_call_t *stream = s_stream_open (s_url_b, session);
     const char *toggle = "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
                          "{\"name\":\"test_trigger_tool_change\",\"arguments\":{}}}";
     char *resp = NULL;

@@ -13,3 +13,7 @@ sb_add_test(16_schema_unit SOURCES 16_schema_unit.c LIBS ${SB_CONNECTOR_TEST_LIB
 # Fuzz target for connector templates; every ctest run replays its corpus.
 sb_add_fuzz(fuzz_template SOURCE fuzz/fuzz_template.c CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/template
             LIBS sb_connector)
+
+# The official JSON-Schema-Test-Suite (draft2020-12, tests/data/JSON-Schema-Test-Suite),
+# with the keywords refused at load and the known failures in tests/data/schema_suite.json.
+sb_add_test(16_schema_suite SOURCES 16_schema_suite.c LIBS sb_schema PkgConfig::CMOCKA PkgConfig::JANSSON)

@@ -36,7 +36,7 @@ add_dependencies(30_gateway_modern sb-gateway)
 sb_add_test(30_gateway_inputs SOURCES 30_gateway_inputs.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
 # Connector reloads: the subscription table, change detection, subscribe outcomes.
 sb_add_test(30_gateway_subs SOURCES 30_gateway_subs.c 30_gateway_inproc.c
-            LIBS sb_gateway_lib PkgConfig::CURL PkgConfig::CMOCKA Threads::Threads)
+            LIBS sb_gateway_lib sb_harness PkgConfig::CURL PkgConfig::CMOCKA Threads::Threads)
 sb_add_test(30_gateway_notify SOURCES 30_gateway_notify.c 30_gateway_inproc.c
             LIBS sb_gateway_lib sb_harness PkgConfig::CURL PkgConfig::CMOCKA Threads::Threads
             TIMEOUT 120)
