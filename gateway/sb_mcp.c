@@ -2,6 +2,7 @@
     the mapping of broker replies into tool results. Every error a person may
     see is a full sentence. */
 #include "sb_mcp.h"
+#include "sb_payload.h"
 #include "sb_json.h"
 #include "sb_relay.h"
 #include "sb_session.h"
@@ -1375,29 +1376,28 @@ sb_mcp_error_result (const char *text, const char *error_type, int retry_after)
     return result;
 }
 
-//  Decodes a REPLY payload into its result JSON (new reference) or NULL.
-static json_t *
-s_payload_json (const uint8_t *payload, size_t size)
+//  Decodes a failed REPLY payload into `out` (clear it afterwards); -1
+//  when it is not a failure as payload/sb_payload.h has it.
+static int
+s_failure (const uint8_t *payload, size_t size, sb_failure_t *out)
 {
-    if (!payload || size == 0)
-        return NULL;
+    memset (out, 0, sizeof *out);
     sb_job_result_t result = { 0 };
-    if (sb_job_result_decode (payload, size, &result))
-        return NULL;
-    json_t *json = result.result? json_loads (result.result, 0, NULL): NULL;
-    sb_job_result_clear (&result);
-    if (json && !json_is_object (json)) {
-        json_decref (json);
-        json = NULL;
+    if (!payload || size == 0 || sb_job_result_decode (payload, size, &result) || !result.result) {
+        sb_job_result_clear (&result);
+        return -1;
     }
-    return json;
+    const char *why = NULL;
+    int rc = sb_payload_failure_decode (result.result, strlen (result.result), out, &why);
+    sb_job_result_clear (&result);
+    return rc;
 }
 
 char *
 sb_mcp_call_error (const json_t *id, const uint8_t *payload, size_t size)
 {
-    json_t *detail = s_payload_json (payload, size);
-    json_t *error = json_object_get (detail, "rpc_error");
+    sb_failure_t failure;
+    json_t *error = s_failure (payload, size, &failure) == 0? failure.rpc_error: NULL;
     json_t *data = json_object_get (error, "data");
     const char *message = json_string_value (json_object_get (error, "message"));
     char *body = NULL;
@@ -1410,25 +1410,21 @@ sb_mcp_call_error (const json_t *id, const uint8_t *payload, size_t size)
         body = reply? json_dumps (reply, JSON_COMPACT): NULL;
         json_decref (reply);
     }
-    json_decref (detail);
+    sb_payload_failure_clear (&failure);
     return body;
 }
 
 json_t *
 sb_mcp_rpc_error (const uint8_t *payload, size_t size)
 {
-    json_t *detail = s_payload_json (payload, size);
-    json_t *error = json_object_get (detail, "rpc_error");
-    json_t *data = json_object_get (error, "data");
-    json_t *copy = NULL;
-    if (json_is_integer (json_object_get (error, "code"))
-    &&  json_is_string (json_object_get (error, "message")))
-        copy = json_pack ("{s:O, s:O}", "code", json_object_get (error, "code"),
-                          "message", json_object_get (error, "message"));
-    if (copy && data)
-        json_object_set (copy, "data", data);
-    json_decref (detail);
-    return copy;
+    sb_failure_t failure;
+    json_t *error = NULL;
+    if (s_failure (payload, size, &failure) == 0) {
+        error = failure.rpc_error;          //  taken
+        failure.rpc_error = NULL;
+    }
+    sb_payload_failure_clear (&failure);
+    return error;
 }
 
 char *
@@ -1450,7 +1446,9 @@ sb_mcp_call_reply (const json_t *id, sb_status_t status, const uint8_t *payload,
         if (body)
             return body;
     }
-    json_t *detail = status == SB_STATUS_OK? NULL: s_payload_json (payload, size);
+    sb_failure_t failure = { 0 };
+    if (status != SB_STATUS_OK && s_failure (payload, size, &failure))
+        sb_payload_failure_clear (&failure);        //  read as a failure that gives nothing
     json_t *result = NULL;
     const char *type = sb_status_name (status);
 
@@ -1471,10 +1469,7 @@ sb_mcp_call_reply (const json_t *id, sb_status_t status, const uint8_t *payload,
                 "because it may already have changed data; please check before trying again.", type, 0);
             break;
         case SB_STATUS_OVERLOADED: {
-            json_t *after = detail? json_object_get (detail, "retry_after"): NULL;
-            json_int_t seconds = json_is_integer (after)? json_integer_value (after): SB_MCP_DEFAULT_RETRY_S;
-            if (seconds < 1 || seconds > 86400)
-                seconds = SB_MCP_DEFAULT_RETRY_S;
+            int seconds = failure.retry_after? failure.retry_after: SB_MCP_DEFAULT_RETRY_S;
             snprintf (sentence, sizeof sentence,
                       "switchboard is handling too many requests right now. Please try again in %d "
                       "second%s.", (int) seconds, seconds == 1? "": "s");
@@ -1482,10 +1477,9 @@ sb_mcp_call_reply (const json_t *id, sb_status_t status, const uint8_t *payload,
             break;
         }
         case SB_STATUS_FAILED: {
-            json_t *error = detail? json_object_get (detail, "error"): NULL;
-            if (json_is_string (error))
+            if (failure.message)
                 snprintf (sentence, sizeof sentence, "The tool could not be run: %.*s",
-                          SB_MAX_MCP_ERROR_DETAIL, json_string_value (error));
+                          SB_MAX_MCP_ERROR_DETAIL, failure.message);
             else
                 snprintf (sentence, sizeof sentence, "The tool could not be run.");
             result = sb_mcp_error_result (sentence, type, 0);
@@ -1497,7 +1491,7 @@ sb_mcp_call_reply (const json_t *id, sb_status_t status, const uint8_t *payload,
                 "Please try again; if it keeps happening, contact support.", type, 0);
             break;
     }
-    json_decref (detail);
+    sb_payload_failure_clear (&failure);
     if (!result)
         return sb_rpc_error (id, SB_RPC_INTERNAL_ERROR, "Internal error");
     return sb_rpc_result (id, result);

@@ -22,6 +22,7 @@
 #include "sb_cluster.h"
 #include "sb_crypto.h"
 #include "sb_log.h"
+#include "sb_payload.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,6 @@
 #define SB_VERSION "0.0.0"
 #endif
 
-#define S_PROMOTE_METHOD    "switchboard/promote"
 #define S_TASK_ID_BYTES     16      /* random bytes in a taskId */
 
 typedef struct _s_ask_t s_ask_t;
@@ -90,16 +90,11 @@ sb_task_is_promote (const uint8_t *payload, size_t size)
     sb_job_result_t result = { 0 };
     bool promote = false;
     //  A cheap look first: most notifications are progress and logs.
-    static const char needle [] = S_PROMOTE_METHOD;
+    static const char needle [] = SB_PAYLOAD_PROMOTE_METHOD;
     if (payload && size >= sizeof needle - 1
     &&  memmem (payload, size, needle, sizeof needle - 1)
-    &&  sb_job_result_decode (payload, size, &result) == 0 && result.result) {
-        json_t *note = json_loads (result.result, 0, NULL);
-        promote = json_is_object (note) && !json_object_get (note, "id")
-               && json_is_string (json_object_get (note, "method"))
-               && strcmp (json_string_value (json_object_get (note, "method")), S_PROMOTE_METHOD) == 0;
-        json_decref (note);
-    }
+    &&  sb_job_result_decode (payload, size, &result) == 0 && result.result)
+        promote = sb_payload_is_promote (result.result, strlen (result.result));
     sb_job_result_clear (&result);
     return promote;
 }
