@@ -18,7 +18,14 @@
 
 #define SB_CURSOR_MAC_LEN   12      /* signature bytes kept in a cursor */
 
-static const char *s_versions [] = { "2025-11-25", "2025-06-18", "2025-03-26", NULL };
+//  The revisions' names, by sb_mcp_revision_t.
+static const char *s_revisions [] = {
+    [SB_MCP_2025_03_26] = "2025-03-26",
+    [SB_MCP_2025_06_18] = "2025-06-18",
+    [SB_MCP_2025_11_25] = "2025-11-25",
+    [SB_MCP_2026_07_28] = "2026-07-28",
+};
+#define S_REVISIONS (sizeof s_revisions / sizeof s_revisions [0])
 
 static const char s_instructions [] =
     "switchboard connects you to this organisation's business systems (CRM and "
@@ -33,44 +40,113 @@ static const char s_instructions [] =
 #define SB_BASE64_PREFIX    "=?base64?"
 #define SB_BASE64_SUFFIX    "?="
 
-bool
-sb_mcp_version_supported (const char *version, size_t len)
+//  The names of the revisions spoken, newest first (new array).
+static json_t *
+s_supported (void)
 {
-    if (version && len == strlen (SB_MCP_PROTOCOL_MODERN)
-    &&  memcmp (version, SB_MCP_PROTOCOL_MODERN, len) == 0)
-        return true;
-    for (int i = 0; version && s_versions [i]; i++)
-        if (strlen (s_versions [i]) == len && memcmp (version, s_versions [i], len) == 0)
-            return true;
-    return false;
+    json_t *versions = json_array ();
+    for (size_t i = S_REVISIONS; versions && i-- > 0; )
+        if (s_revisions [i])
+            json_array_append_new (versions, json_string (s_revisions [i]));
+    return versions;
+}
+
+sb_mcp_revision_t
+sb_mcp_revision_parse (const char *name, size_t len)
+{
+    for (size_t i = 0; name && i < S_REVISIONS; i++)
+        if (s_revisions [i] && strlen (s_revisions [i]) == len && memcmp (name, s_revisions [i], len) == 0)
+            return (sb_mcp_revision_t) i;
+    return SB_MCP_REVISION_NONE;
 }
 
 const char *
-sb_mcp_negotiate_version (const char *requested)
+sb_mcp_revision_name (sb_mcp_revision_t revision)
 {
-    for (int i = 0; requested && s_versions [i]; i++)
-        if (strcmp (requested, s_versions [i]) == 0)
-            return s_versions [i];
-    return SB_MCP_PROTOCOL_LATEST;
+    return (size_t) revision < S_REVISIONS? s_revisions [revision]: NULL;
+}
+
+sb_mcp_revision_t
+sb_mcp_negotiate (const char *requested)
+{
+    sb_mcp_revision_t revision = requested? sb_mcp_revision_parse (requested, strlen (requested))
+                                          : SB_MCP_REVISION_NONE;
+    return revision == SB_MCP_REVISION_NONE || SB_MCP_STATELESS (revision)? SB_MCP_REVISION_LATEST: revision;
+}
+
+//  Frees what the payload of `out`'s kind owns and zeroes it.
+static void
+s_release (sb_mcp_outcome_t *out)
+{
+    switch (out->action) {
+        case SB_MCP_REPLY:
+            free (out->as.reply.body);
+            json_decref (out->as.reply.client_caps);
+            free (out->as.reply.subscribe_uri);
+            break;
+        case SB_MCP_ACCEPTED:
+            json_decref (out->as.accepted.cancel_id);
+            json_decref (out->as.accepted.response);
+            break;
+        case SB_MCP_CALL:
+            json_decref (out->as.call.id);
+            free (out->as.call.args);
+            json_decref (out->as.call.progress_token);
+            json_decref (out->as.call.input_responses);
+            free (out->as.call.request_state);
+            break;
+        case SB_MCP_LISTEN:
+            json_decref (out->as.listen.id);
+            free (out->as.listen.body);
+            json_decref (out->as.listen.uris);
+            json_decref (out->as.listen.tasks);
+            break;
+        case SB_MCP_TASK:
+            json_decref (out->as.task.id);
+            free (out->as.task.task_id);
+            json_decref (out->as.task.input_responses);
+            break;
+    }
+    memset (&out->as, 0, sizeof out->as);
+}
+
+//  Makes `out` an outcome of kind `action`: the payload of another kind,
+//  half built when a check fails, is released first.
+static void
+s_become (sb_mcp_outcome_t *out, sb_mcp_action_t action)
+{
+    if (out->action != action) {
+        s_release (out);
+        out->action = action;
+    }
+}
+
+//  Makes `out` a reply of `http_status` with `body` (taken; NULL: out of
+//  memory, which makes it a 500 with no body).
+static void
+s_reply (sb_mcp_outcome_t *out, int http_status, char *body)
+{
+    s_become (out, SB_MCP_REPLY);
+    free (out->as.reply.body);
+    out->as.reply.body = body;
+    out->http_status = body? http_status: 500;
 }
 
 //  Fills `out` with a JSON-RPC error reply.
 static void
 s_error (sb_mcp_outcome_t *out, int http_status, const json_t *id, int code, const char *message)
 {
-    out->action = SB_MCP_REPLY;
-    out->http_status = http_status;
-    out->body = sb_rpc_error (id, code, message);
+    s_reply (out, http_status, sb_rpc_error (id, code, message));
 }
 
 //  Fills `out` with a JSON-RPC result reply (takes `result`).
 static void
 s_result (sb_mcp_outcome_t *out, const json_t *id, json_t *result)
 {
-    out->action = SB_MCP_REPLY;
-    out->http_status = 200;
-    out->body = sb_rpc_result (id, result);
-    if (!out->body)
+    char *body = sb_rpc_result (id, result);
+    if (body)
+        s_reply (out, 200, body);
+    else
         s_error (out, 500, id, SB_RPC_INTERNAL_ERROR, "Internal error");
 }
 
@@ -103,16 +179,16 @@ s_initialize (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
                               "tools", "listChanged", 1, "logging",
                               "resources", "subscribe", 1, "listChanged", 1,
                               "prompts", "listChanged", 1, "completions");
-    const char *negotiated = sb_mcp_negotiate_version (requested);
+    sb_mcp_revision_t negotiated = sb_mcp_negotiate (requested);
     json_t *result = json_pack ("{s:s, s:o, s:{s:s, s:s}, s:s}",
-        "protocolVersion", negotiated,
+        "protocolVersion", sb_mcp_revision_name (negotiated),
         "capabilities", caps,
         "serverInfo", "name", "switchboard", "version", env->version? env->version: "0",
         "instructions", s_instructions);
     s_result (out, rpc->id, result);
     if (out->http_status == 200) {
-        out->negotiated = negotiated;
-        out->client_caps = json_incref (client_caps);
+        out->as.reply.negotiated = negotiated;
+        out->as.reply.client_caps = json_incref (client_caps);
     }
 }
 
@@ -216,10 +292,12 @@ s_tools_list (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
 }
 
 //  A 2026-07-28 request's inputResponses (an object of objects: the client's
-//  result for each inputRequests key) and requestState (a string), copied
-//  into `out`; false after answering -32602 when either is malformed.
+//  result for each inputRequests key) and requestState (a string), checked
+//  and, when `responses` and `request_state` are given, copied there (new
+//  reference, new string; NULL when absent); false after answering -32602
+//  when either is malformed.
 static bool
-s_input_params (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
+s_input_params (sb_rpc_t *rpc, sb_mcp_outcome_t *out, json_t **responses_p, char **state_p)
 {
     char message [SB_MAX_RPC_ERROR_LEN];
     json_t *responses = json_object_get (rpc->params, "inputResponses");
@@ -243,12 +321,14 @@ s_input_params (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
                  "requestState must be the string the server sent, unchanged.");
         return false;
     }
-    out->input_responses = json_incref (responses);
-    out->request_state = state? strdup (json_string_value (state)): NULL;
-    if (state && !out->request_state) {
+    if (!responses_p)
+        return true;
+    *state_p = state? strdup (json_string_value (state)): NULL;
+    if (state && !*state_p) {
         s_error (out, 500, rpc->id, SB_RPC_INTERNAL_ERROR, "Internal error");
         return false;
     }
+    *responses_p = json_incref (responses);
     return true;
 }
 
@@ -272,11 +352,11 @@ s_missing_tasks (sb_mcp_outcome_t *out, const json_t *id, const char *message)
                                "id", id? (json_t *) id: json_null (), "error",
                                "code", SB_RPC_MISSING_CAPABILITY, "message", message,
                                "data", "requiredCapabilities", "extensions", SB_MCP_TASKS_EXTENSION);
-    out->action = SB_MCP_REPLY;
-    out->http_status = 400;
-    out->body = reply? json_dumps (reply, JSON_COMPACT): NULL;
+    char *body = reply? json_dumps (reply, JSON_COMPACT): NULL;
     json_decref (reply);
-    if (!out->body)
+    if (body)
+        s_reply (out, 400, body);
+    else
         s_error (out, 500, id, SB_RPC_INTERNAL_ERROR, "Internal error");
 }
 
@@ -323,8 +403,9 @@ s_tasks_request (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
         s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, "Unknown task: no task has this taskId.");
         return;
     }
+    json_t *responses = NULL;
     if (strcmp (m, "tasks/update") == 0) {
-        json_t *responses = json_object_get (rpc->params, "inputResponses");
+        responses = json_object_get (rpc->params, "inputResponses");
         if (!json_is_object (responses)) {
             s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, "tasks/update needs params.inputResponses: "
                      "an object with the client's result for each inputRequests key it answers.");
@@ -340,17 +421,17 @@ s_tasks_request (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
                 s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, message);
                 return;
             }
-        out->input_responses = json_incref (responses);
     }
-    out->task_id = strdup (json_string_value (task_id));
-    out->id = json_deep_copy (rpc->id);
-    if (!out->task_id || !out->id) {
+    s_become (out, SB_MCP_TASK);
+    out->as.task.input_responses = json_incref (responses);
+    out->as.task.task_id = strdup (json_string_value (task_id));
+    out->as.task.id = json_deep_copy (rpc->id);
+    if (!out->as.task.task_id || !out->as.task.id) {
         s_error (out, 500, rpc->id, SB_RPC_INTERNAL_ERROR, "Internal error");
         return;
     }
-    out->action = SB_MCP_TASK;
-    out->task_method = strcmp (m, "tasks/get") == 0? "tasks/get":
-                       strcmp (m, "tasks/update") == 0? "tasks/update": "tasks/cancel";
+    out->as.task.method = strcmp (m, "tasks/get") == 0? "tasks/get":
+                          strcmp (m, "tasks/update") == 0? "tasks/update": "tasks/cancel";
 }
 
 static void
@@ -377,7 +458,7 @@ s_tools_call (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
     if (task_support == SB_TASK_REQUIRED && !out->tasks) {
         //  It runs only as a task, and only a 2026-07-28 client that
         //  declares the extension can take one.
-        if (out->modern) {
+        if (SB_MCP_STATELESS (out->revision)) {
             snprintf (message, sizeof message, "The tool %.64s runs as a task: the client must declare "
                       "the " SB_MCP_TASKS_EXTENSION " extension to call it.", json_string_value (name));
             s_missing_tasks (out, rpc->id, message);
@@ -390,7 +471,6 @@ s_tools_call (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
         }
         return;
     }
-    out->task_capable = out->tasks && task_support != SB_TASK_FORBIDDEN;
     json_t *args = json_object_get (rpc->params, "arguments");
     if (args && !json_is_object (args)) {
         s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS, "tools/call \"arguments\" must be an object");
@@ -409,21 +489,22 @@ s_tools_call (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
         json_decref (empty);
         return;
     }
-    out->args = sb_json_dump (args, NULL);
+    s_become (out, SB_MCP_CALL);
+    out->as.call.task_capable = out->tasks && task_support != SB_TASK_FORBIDDEN;
+    out->as.call.args = sb_json_dump (args, NULL);
     json_decref (empty);
     json_t *meta = json_object_get (rpc->params, "_meta");
     json_t *token = json_is_object (meta)? json_object_get (meta, "progressToken"): NULL;
-    out->progress = json_is_string (token) || json_is_integer (token);
-    out->progress_token = out->progress? json_incref (token): NULL;
-    if (!out->args) {
+    out->as.call.progress = json_is_string (token) || json_is_integer (token);
+    out->as.call.progress_token = out->as.call.progress? json_incref (token): NULL;
+    out->as.call.tool = tool;
+    out->as.call.id = json_deep_copy (rpc->id);
+    if (!out->as.call.args || !out->as.call.id) {
         s_error (out, 500, rpc->id, SB_RPC_INTERNAL_ERROR, "Internal error");
         return;
     }
-    if (out->modern && !s_input_params (rpc, out))
-        return;
-    out->action = SB_MCP_CALL;
-    out->tool = tool;
-    out->id = json_deep_copy (rpc->id);
+    if (SB_MCP_STATELESS (out->revision))
+        s_input_params (rpc, out, &out->as.call.input_responses, &out->as.call.request_state);
 }
 
 //  True when params is an object; else answers -32602.
@@ -489,11 +570,11 @@ s_not_found (sb_rpc_t *rpc, const char *uri, sb_mcp_outcome_t *out)
     json_t *reply = json_pack ("{s:s, s:O, s:{s:i, s:s, s:{s:s}}}", "jsonrpc", "2.0", "id", rpc->id,
                                "error", "code", SB_RPC_RESOURCE_NOT_FOUND, "message", message,
                                "data", "uri", uri);
-    out->action = SB_MCP_REPLY;
-    out->http_status = 200;
-    out->body = reply? sb_json_dump (reply, NULL): NULL;
+    char *body = reply? sb_json_dump (reply, NULL): NULL;
     json_decref (reply);
-    if (!out->body)
+    if (body)
+        s_reply (out, 200, body);
+    else
         s_error (out, 200, rpc->id, SB_RPC_RESOURCE_NOT_FOUND, "Resource not found");
 }
 
@@ -531,13 +612,18 @@ s_resources_subscribe (sb_rpc_t *rpc, const sb_mcp_env_t *env, bool on, sb_mcp_o
         return;
     }
     json_decref (contents);
-    out->subscribe_uri = strdup (uri);
-    if (!out->subscribe_uri) {
+    char *copy = strdup (uri);
+    if (!copy) {
         s_error (out, 500, rpc->id, SB_RPC_INTERNAL_ERROR, "Internal error");
         return;
     }
-    out->subscribe = on? 1: -1;
     s_result (out, rpc->id, json_object ());
+    if (out->http_status == 200) {
+        out->as.reply.subscribe_uri = copy;
+        out->as.reply.subscribe = on? 1: -1;
+    }
+    else
+        free (copy);
 }
 
 //  The required arguments of prompt `name` that `args` lacks (new array of
@@ -663,7 +749,8 @@ s_prompts_get (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
         json_decref (args);
         return;
     }
-    if (out->modern && (!s_input_params (rpc, out) || s_prompt_inputs (rpc, env, name, &args, out))) {
+    if (SB_MCP_STATELESS (out->revision)
+    &&  (!s_input_params (rpc, out, NULL, NULL) || s_prompt_inputs (rpc, env, name, &args, out))) {
         json_decref (args);
         return;
     }
@@ -721,7 +808,7 @@ s_set_level (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
         //  from workers below it are not sent.
         s_result (out, rpc->id, json_object ());
         if (out->http_status == 200)
-            out->set_level = level + 1;
+            out->as.reply.set_level = level + 1;
         return;
     }
     s_error (out, 200, rpc->id, SB_RPC_INVALID_PARAMS,
@@ -800,7 +887,7 @@ s_header_decode (const char *value, size_t len, char *out, size_t size)
 
 //  The request checks of 2026-07-28; false after answering.
 static bool
-s_modern_check (sb_rpc_t *rpc, const sb_mcp_headers_t *h, sb_mcp_outcome_t *out)
+s_stateless_check (sb_rpc_t *rpc, const sb_mcp_headers_t *h, sb_mcp_outcome_t *out)
 {
     char message [SB_MAX_RPC_ERROR_LEN];
     const char *m = rpc->method;
@@ -878,9 +965,7 @@ s_discover (sb_rpc_t *rpc, sb_mcp_outcome_t *out)
                               "resources", "subscribe", 1, "listChanged", 1,
                               "prompts", "listChanged", 1, "completions",
                               "extensions", SB_MCP_TASKS_EXTENSION);
-    json_t *versions = json_pack ("[s]", SB_MCP_PROTOCOL_MODERN);
-    for (int i = 0; versions && s_versions [i]; i++)
-        json_array_append_new (versions, json_string (s_versions [i]));
+    json_t *versions = s_supported ();
     s_result (out, rpc->id, json_pack ("{s:o, s:o, s:s}", "supportedVersions", versions,
                                        "capabilities", caps, "instructions", s_instructions));
 }
@@ -1019,20 +1104,21 @@ s_listen (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
     json_t *ack = json_pack ("{s:s, s:s, s:{s:{s:O}, s:o}}", "jsonrpc", "2.0",
                              "method", "notifications/subscriptions/acknowledged",
                              "params", "_meta", SB_META_SUBSCRIPTION, rpc->id, "notifications", honoured);
-    out->body = ack? json_dumps (ack, JSON_COMPACT): NULL;
+    char *body = ack? json_dumps (ack, JSON_COMPACT): NULL;
     json_decref (ack);
-    if (!out->body) {
+    if (!body) {
         json_decref (uris);
         json_decref (tasks);
         s_error (out, 500, rpc->id, SB_RPC_INTERNAL_ERROR, "Internal error");
         return;
     }
-    out->action = SB_MCP_LISTEN;
-    out->listen_tasks = tasks;
+    s_become (out, SB_MCP_LISTEN);
     out->http_status = 200;
-    out->id = json_incref (rpc->id);
-    out->listen_lists = lists;
-    out->listen_uris = uris;
+    out->as.listen.body = body;
+    out->as.listen.tasks = tasks;
+    out->as.listen.id = json_incref (rpc->id);
+    out->as.listen.lists = lists;
+    out->as.listen.uris = uris;
 }
 
 char *
@@ -1086,9 +1172,7 @@ sb_mcp_listen_task_note (const char *id, const json_t *task)
 char *
 sb_mcp_unsupported_version (const json_t *id, const char *requested, size_t len)
 {
-    json_t *versions = json_pack ("[s]", SB_MCP_PROTOCOL_MODERN);
-    for (int i = 0; versions && s_versions [i]; i++)
-        json_array_append_new (versions, json_string (s_versions [i]));
+    json_t *versions = s_supported ();
     char text [72];
     snprintf (text, sizeof text, "%.*s", (int) (len < 64? len: 64), requested);
     json_t *asked = json_stringn (text, strlen (text));
@@ -1104,7 +1188,7 @@ sb_mcp_unsupported_version (const json_t *id, const char *requested, size_t len)
 }
 
 char *
-sb_mcp_modern_reply (char *body, const char *version, bool cacheable)
+sb_mcp_stateless_reply (char *body, const char *version, bool cacheable)
 {
     json_t *reply = body? json_loads (body, 0, NULL): NULL;
     json_t *result = json_object_get (reply, "result");
@@ -1152,7 +1236,7 @@ s_cacheable (const char *m)
 
 //  Dispatch of a checked 2026-07-28 request.
 static void
-s_modern_request (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
+s_stateless_request (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
 {
     const char *m = rpc->method;
     if (strcmp (m, "server/discover") == 0)
@@ -1202,13 +1286,13 @@ s_modern_request (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
         s_error (out, 404, rpc->id, SB_RPC_METHOD_NOT_FOUND, message);
         return;
     }
-    if (out->action == SB_MCP_REPLY && out->body)
-        out->body = sb_mcp_modern_reply (out->body, env->version, s_cacheable (m));
+    if (out->action == SB_MCP_REPLY && out->as.reply.body)
+        out->as.reply.body = sb_mcp_stateless_reply (out->as.reply.body, env->version, s_cacheable (m));
 }
 
-//  A 2026-07-28 message (out->modern set).
+//  A 2026-07-28 message.
 static void
-s_modern (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
+s_stateless (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
 {
     if (rpc->kind == SB_RPC_KIND_RESPONSE) {
         s_error (out, 400, rpc->id, SB_RPC_INVALID_REQUEST,
@@ -1219,22 +1303,14 @@ s_modern (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
     if (rpc->kind == SB_RPC_KIND_NOTIFICATION) {
         //  None is defined on HTTP in this revision (closing the stream
         //  cancels); taken and ignored.
-        out->action = SB_MCP_ACCEPTED;
+        s_become (out, SB_MCP_ACCEPTED);
         out->http_status = 202;
         return;
     }
-    if (s_modern_check (rpc, env->headers, out))
-        s_modern_request (rpc, env, out);
+    if (s_stateless_check (rpc, env->headers, out))
+        s_stateless_request (rpc, env, out);
     if (out->action != SB_MCP_CALL)
         out->log_level = 0;
-}
-
-//  True when the header names 2026-07-28.
-static bool
-s_header_modern (const sb_mcp_headers_t *h)
-{
-    return h && h->protocol && h->protocol_len == strlen (SB_MCP_PROTOCOL_MODERN)
-        && memcmp (h->protocol, SB_MCP_PROTOCOL_MODERN, h->protocol_len) == 0;
 }
 
 //  An older-revision request whose params._meta names a protocol version
@@ -1268,10 +1344,11 @@ sb_mcp_handle (const sb_mcp_env_t *env, const char *body, size_t len, sb_mcp_out
         return;
     }
     const char *m = rpc.method;
-    if (s_header_modern (env->headers)) {
-        out->modern = true;
-        s_modern (&rpc, env, out);
-    }
+    const sb_mcp_headers_t *h = env->headers;
+    out->revision = h && h->protocol? sb_mcp_revision_parse (h->protocol, h->protocol_len)
+                                    : SB_MCP_REVISION_DEFAULT;
+    if (SB_MCP_STATELESS (out->revision))
+        s_stateless (&rpc, env, out);
     else
     if (rpc.kind == SB_RPC_KIND_REQUEST && s_legacy_meta_mismatch (&rpc, env->headers, out))
         ;
@@ -1279,12 +1356,12 @@ sb_mcp_handle (const sb_mcp_env_t *env, const char *body, size_t len, sb_mcp_out
     if (rpc.kind != SB_RPC_KIND_REQUEST) {
         //  Notifications (initialized, cancelled…) and client responses
         //  need no answer.
-        out->action = SB_MCP_ACCEPTED;
+        s_become (out, SB_MCP_ACCEPTED);
         out->http_status = 202;
         if (rpc.kind == SB_RPC_KIND_RESPONSE)
-            out->response = json_incref (rpc.root);
+            out->as.accepted.response = json_incref (rpc.root);
         else
-            out->cancel_id = s_cancel_id (&rpc);
+            out->as.accepted.cancel_id = s_cancel_id (&rpc);
     }
     else
     if (strcmp (m, "initialize") == 0)
@@ -1343,19 +1420,7 @@ sb_mcp_handle (const sb_mcp_env_t *env, const char *body, size_t len, sb_mcp_out
 void
 sb_mcp_outcome_clear (sb_mcp_outcome_t *out)
 {
-    free (out->body);
-    free (out->args);
-    json_decref (out->id);
-    json_decref (out->client_caps);
-    free (out->task_id);
-    json_decref (out->response);
-    json_decref (out->progress_token);
-    json_decref (out->cancel_id);
-    json_decref (out->input_responses);
-    free (out->request_state);
-    free (out->subscribe_uri);
-    json_decref (out->listen_uris);
-    json_decref (out->listen_tasks);
+    s_release (out);
     memset (out, 0, sizeof *out);
 }
 

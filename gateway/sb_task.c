@@ -137,7 +137,7 @@ s_on_req_disposed (void *p)
 static void
 s_answer (s_ask_t *ask, char *body)
 {
-    body = body? sb_mcp_modern_reply (body, SB_VERSION, false): NULL;
+    body = body? sb_mcp_stateless_reply (body, SB_VERSION, false): NULL;
     if (body)
         sb_http_send_json (ask->req, 200, body);
     else
@@ -213,20 +213,20 @@ sb_task_request (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx
     }
     ask->gateway = self;
     ask->req = req;
-    ask->id = outcome->id;
-    outcome->id = NULL;
-    ask->method = outcome->task_method;
+    ask->id = outcome->as.task.id;
+    outcome->as.task.id = NULL;
+    ask->method = outcome->as.task.method;
     snprintf (ask->tenant, sizeof ask->tenant, "%s", ctx->claims.tenant);
     snprintf (ask->subject, sizeof ask->subject, "%s", ctx->claims.subject);
-    snprintf (ask->task_id, sizeof ask->task_id, "%s", outcome->task_id);
-    char *responses = outcome->input_responses? json_dumps (outcome->input_responses, JSON_COMPACT)
+    snprintf (ask->task_id, sizeof ask->task_id, "%s", outcome->as.task.task_id);
+    char *responses = outcome->as.task.input_responses? json_dumps (outcome->as.task.input_responses, JSON_COMPACT)
                                               : NULL;
     sb_job_t job = {
         .op = (char *) (strcmp (ask->method, "tasks/get") == 0? "task/get":
                         strcmp (ask->method, "tasks/update") == 0? "task/update": "task/cancel"),
         .task = ask->task_id, .subject = ask->subject, .data = responses,
     };
-    int rc = outcome->input_responses && !responses? SB_BROKER_INVALID
+    int rc = outcome->as.task.input_responses && !responses? SB_BROKER_INVALID
            : sb_task_store_send (self, ask->tenant, &job, s_on_store, ask, &ask->handle);
     free (responses);
     if (rc != SB_BROKER_SENT) {
