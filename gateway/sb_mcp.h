@@ -5,8 +5,12 @@
     response for a tool call.
 
     Pure: takes a request body, returns what to do with it (reply now,
-    accept with 202, or send a job to the broker). No sockets, no h2o, so it
-    is unit-tested and fuzzed directly. */
+    accept with 202, send a job to the broker, open a listen stream, ask
+    the task store) as a tagged union the endpoint applies. No sockets, no
+    h2o, so it is unit-tested and fuzzed directly. The revision a request
+    speaks is a sb_mcp_revision_t. Implemented by sb_mcp.c (dispatch),
+    sb_mcp_stateless.c (2026-07-28), sb_mcp_listen.c (listen streams) and
+    sb_mcp_reply.c (broker replies), sharing sb_mcp_int.h. */
 #ifndef SB_MCP_H_INCLUDED
 #define SB_MCP_H_INCLUDED
 
