@@ -85,10 +85,8 @@ sb_payload_question_required (uint32_t cap)
 //  ---------------------------------------------------------------------
 //  Input-required results
 
-//  Checks the inputRequests and inputsUsed of an input-required result;
-//  NULL when they keep the rules, else the rule broken.
-static const char *
-s_input_required_check (const json_t *requests, const json_t *used)
+const char *
+sb_payload_input_requests_check (const json_t *requests)
 {
     if (!json_is_object (requests) || json_object_size (requests) == 0)
         return "inputRequests must be an object with at least one question";
@@ -106,6 +104,17 @@ s_input_required_check (const json_t *requests, const json_t *used)
         if (!sb_payload_question_cap (json_string_value (json_object_get (request, "method")), params))
             return "a question's method must be elicitation/create, sampling/createMessage or roots/list";
     }
+    return NULL;
+}
+
+//  Checks the inputRequests and inputsUsed of an input-required result;
+//  NULL when they keep the rules, else the rule broken.
+static const char *
+s_input_required_check (const json_t *requests, const json_t *used)
+{
+    const char *why = sb_payload_input_requests_check (requests);
+    if (why)
+        return why;
     if (used && !json_is_array (used))
         return "inputsUsed must be an array of keys";
     if (json_array_size (used) > SB_MAX_INPUTS_USED)

@@ -73,6 +73,11 @@ typedef struct {
 char *sb_payload_input_required_encode (const sb_input_required_t *self)
     __attribute__ ((warn_unused_result));
 
+/*  Checks an inputRequests object alone, by the encoder's rules: NULL when
+    it keeps them, else a sentence naming the rule broken. (The task store
+    checks the questions a task keeps with it.) */
+const char *sb_payload_input_requests_check (const json_t *requests);
+
 /*  Reads `len` bytes of a RESULT's JSON text. Returns 0 when it is not an
     input-required result (not JSON, or no resultType "input_required": an
     ordinary result), `out` left empty; 1 with `out` filled (clear it

@@ -73,6 +73,7 @@ test_input_required_round_trip (void **state)
                                "input_2", "method", "roots/list", "params"),
         .used = json_pack ("[s]", "user_name")
     };
+    assert_null (sb_payload_input_requests_check (in.requests));
     char *text = sb_payload_input_required_encode (&in);
     assert_non_null (text);
     sb_input_required_t out;
@@ -153,6 +154,12 @@ test_input_required_malformed (void **state)
         assert_null (out.requests);
         assert_null (out.used);
     }
+    //  The questions alone, as the task store checks them.
+    json_t *no_params = json_pack ("{s:{s:s}}", "k", "method", "roots/list");
+    assert_non_null (strstr (sb_payload_input_requests_check (no_params), "exactly"));
+    json_decref (no_params);
+    assert_non_null (strstr (sb_payload_input_requests_check (NULL), "at least one question"));
+
     //  A key one byte too long, and one question too many.
     char key [SB_MAX_INPUT_KEY_LEN + 2];
     memset (key, 'k', sizeof key - 1);
