@@ -32,6 +32,10 @@
 #define SB_MAX_INPUT_REQUESTS       8       /* questions one input-required result carries */
 #define SB_MAX_INPUTS_USED          64      /* keys one input-required result says it used */
 #define SB_MAX_RETRY_AFTER_S        86400   /* largest retry_after a failure may give */
+/*  JSON-RPC error codes a question may be answered with. */
+#define SB_PAYLOAD_NOT_ASKED        -32601  /* no client is asked this method */
+#define SB_PAYLOAD_MISSING_CAPABILITY -32021 /* the client did not declare the capability;
+                                               data: {requiredCapabilities} */
 
 /*  ---------------------------------------------------------------------
     The promote signal: a worker asks the gateway to turn its call into a

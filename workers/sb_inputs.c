@@ -60,7 +60,7 @@ s_queue_settle (sb_worker_job_t *job)
 
 int
 sb_inputs_ask (sb_worker_job_t *job, size_t slot, uint32_t id, const char *key,
-              const char *request_json)
+               const char *request_json)
 {
     char name [SB_MAX_INPUT_KEY_LEN + 16];
     if (!key) {
@@ -92,14 +92,14 @@ sb_inputs_ask (sb_worker_job_t *job, size_t slot, uint32_t id, const char *key,
     char message [160];
     if (!needed) {
         snprintf (message, sizeof message, "MCP clients are not asked %.64s", method);
-        answer = sb_payload_answer_error (-32601, message, NULL);
+        answer = sb_payload_answer_error (SB_PAYLOAD_NOT_ASKED, message, NULL);
     }
     else
     if (!(job->spec.caps & needed)) {
         snprintf (message, sizeof message, "The client did not declare the capability "
                   "%.64s needs.", method);
         json_t *data = required ? json_pack ("{s:O}", "requiredCapabilities", required) : NULL;
-        answer = data ? sb_payload_answer_error (-32021, message, data) : NULL;
+        answer = data ? sb_payload_answer_error (SB_PAYLOAD_MISSING_CAPABILITY, message, data) : NULL;
         json_decref (data);
     }
     else
@@ -112,9 +112,11 @@ sb_inputs_ask (sb_worker_job_t *job, size_t slot, uint32_t id, const char *key,
     }
     else {
         //  Not answered yet, or not answered properly: ask (again).
-        json_t *doc = json_pack ("{s:s, s:O}", "method", method, "params", params ? params : json_object ());
+        json_t *empty = params ? NULL : json_object ();
+        json_t *doc = json_pack ("{s:s, s:O}", "method", method, "params", params ? params : empty);
         open = doc ? json_dumps (doc, JSON_COMPACT) : NULL;
         json_decref (doc);
+        json_decref (empty);
     }
     json_decref (required);
     json_decref (request);
