@@ -78,7 +78,7 @@ sb_broker_config_defaults (sb_broker_config_t *config)
     memset (config, 0, sizeof *config);
     config->frontend = "tcp://127.0.0.1:5555";
     config->backend = "tcp://127.0.0.1:5556";
-    config->heartbeat_ms = 1000;
+    config->heartbeat_ms = SB_DEFAULT_HEARTBEAT_MS;
     config->max_tenant_queue = SB_DEFAULT_TENANT_QUEUE;
     config->max_service_queue = SB_DEFAULT_SERVICE_QUEUE;
     config->max_attempts = 3;

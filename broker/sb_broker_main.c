@@ -17,7 +17,7 @@ static const sb_option_t s_options [] = {
     { "log-level", SB_OPT_STR, "info", 0, 0,
       "SB_LOG_LEVEL", "debug, info, warn or error" },
     SB_CPU_POLICY_OPTION,
-    { "heartbeat-ms", SB_OPT_INT, "1000", 50, 60000,
+    { "heartbeat-ms", SB_OPT_INT, "1000", SB_MIN_HEARTBEAT_MS, SB_MAX_HEARTBEAT_MS,
       "SB_BROKER_HEARTBEAT_MS", "heartbeat interval for workers that do not give one" },
     { "max-tenant-queue", SB_OPT_INT, "1000", 1, SB_MAX_TENANT_QUEUE,
       "SB_BROKER_MAX_TENANT_QUEUE", "jobs waiting per (service, tenant) before `overloaded`" },

@@ -18,9 +18,7 @@
 #include "sb_msg.h"
 
 #define SB_MAX_WORKERS          4096    /* most workers registered at once */
-#define SB_HEARTBEAT_LIVENESS   3       /* missed intervals before a worker expires */
-#define SB_MIN_HEARTBEAT_MS     50      /* shortest heartbeat interval (as PROTOCOL.md) */
-#define SB_MAX_HEARTBEAT_MS     60000   /* longest heartbeat interval accepted */
+/* SB_HEARTBEAT_LIVENESS, SB_MIN/MAX_HEARTBEAT_MS: proto/sb_limits.h */
 
 /*  One registered worker. A record shared with the broker state machine,
     so its fields are public; only the registry creates and frees it. */

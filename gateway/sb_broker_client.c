@@ -15,6 +15,7 @@
 #include "sb_clock.h"
 #include "sb_job.h"
 #include "sb_log.h"
+#include "sb_payload.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -186,10 +187,12 @@ s_dispatch (sb_broker_client_t *self, sb_msg_t *msg)
         //  The broker's retry advice, as the result detail the status
         //  mapping reads (whole seconds, rounded up; 1 when it gave none).
         //  A payload marks the outcome as the broker's, not this gateway's
-        char detail [64];
-        snprintf (detail, sizeof detail, "{\"retry_after\":%u}",
-                  msg->retry_after_ms? (unsigned) ((msg->retry_after_ms + 999) / 1000): 1u);
-        advice = sb_job_result_encode (detail);
+        sb_failure_t failure = { 0 };
+        uint64_t seconds = msg->retry_after_ms? (msg->retry_after_ms + 999) / 1000: 1;
+        failure.retry_after = (int) (seconds < SB_MAX_RETRY_AFTER_S? seconds: SB_MAX_RETRY_AFTER_S);
+        char *detail = sb_payload_failure_encode (&failure);
+        advice = detail? sb_job_result_encode (detail): NULL;
+        free (detail);
         if (advice) {
             data = zframe_data (advice);
             size = zframe_size (advice);

@@ -78,22 +78,22 @@ struct _s_call_t {
     json_t *progress_token;             /* the request's _meta.progressToken, or NULL */
     sb_broker_call_t *handle;           /* in the broker client's table */
     char tenant [SB_MAX_TENANT_LEN + 1];            /* the token's tenant */
-    char subject [sizeof ((sb_token_claims_t *) 0)->subject];   /* the token's subject (modern) */
+    char subject [sizeof ((sb_token_claims_t *) 0)->subject];   /* the token's subject (2026-07-28) */
     bool has_session;                   /* called in a session */
     unsigned caps;                      /* the session's SB_CLIENT_* bits */
     char level_key [2 * SB_HMAC_SHA256_LEN + 1];    /* the session's key in `levels` */
     char *key;                          /* in call_keys, or NULL */
     s_call_t *older;                    /* next call with the same key */
-    bool modern;                        /* a 2026-07-28 call */
-    int log_level;                      /* modern: 1 + its _meta logLevel, 0: no log messages */
-    json_t *answers;                    /* modern: the answers the job carries (owned object) */
-    char *args;                         /* modern: the arguments, for the next requestState */
-    const char *tool_name;              /* modern: the tool (borrowed from the connector set) */
+    sb_mcp_revision_t revision;         /* the revision the call speaks */
+    int log_level;                      /* 2026-07-28: 1 + its _meta logLevel, 0: no log messages */
+    json_t *answers;                    /* 2026-07-28: the answers the job carries (owned object) */
+    char *args;                         /* 2026-07-28: the arguments, for the next requestState */
+    const char *tool_name;              /* 2026-07-28: the tool (borrowed from the connector set) */
     sb_connectors_t *connectors;        /* a reference: keeps tool_name's set alive across a reload */
-    uint32_t round;                     /* modern: the round the job runs */
-    bool stream_later;                  /* modern: stream once there is something to stream */
+    uint32_t round;                     /* 2026-07-28: the round the job runs */
+    bool stream_later;                  /* 2026-07-28: stream once there is something to stream */
     char owner [SB_MAX_OWNER_LEN + 1];  /* for that stream */
-    bool task_capable;                  /* modern: may become a task (the long deadline) */
+    bool task_capable;                  /* 2026-07-28: may become a task (the long deadline) */
     s_task_state_t task_state;          /* where it is on the way to being a task */
     char task_id [SB_MAX_TASK_ID_TEXT + 1];         /* its taskId once promoted */
     sb_broker_call_t *store;            /* task/create on its way to the store, or NULL */
@@ -161,6 +161,13 @@ s_table_remove (s_call_t *call)
 //  ---------------------------------------------------------------------------
 //  Calls
 
+//  True for a call of a revision without sessions (2026-07-28).
+static bool
+s_stateless (const s_call_t *call)
+{
+    return SB_MCP_STATELESS (call->revision);
+}
+
 static void
 s_call_free (s_call_t *call)
 {
@@ -204,7 +211,7 @@ s_kept_answers (s_call_t *call, const json_t *used)
     return kept;
 }
 
-//  The JSON-RPC response for a modern call's input-required REPLY, or NULL
+//  The JSON-RPC response for a 2026-07-28 call's input-required REPLY, or NULL
 //  when the REPLY is not one: the questions and a new requestState, or an
 //  isError result when there is no next round to give.
 static char *
@@ -391,7 +398,7 @@ s_on_created (void *arg, sb_status_t status, const uint8_t *payload, size_t size
         if (created)
             json_object_set_new (created, "resultType", json_string ("task"));
         body = created? sb_rpc_result (call->id, created): NULL;
-        body = body? sb_mcp_modern_reply (body, SB_VERSION, false): NULL;
+        body = body? sb_mcp_stateless_reply (body, SB_VERSION, false): NULL;
     }
     json_decref (detail);
     if (!body) {
@@ -523,7 +530,7 @@ sb_call_task_resume (sb_gateway_t *self, const char *tenant, const char *subject
     snprintf (call->tenant, sizeof call->tenant, "%s", tenant);
     snprintf (call->subject, sizeof call->subject, "%s", subject);
     snprintf (call->task_id, sizeof call->task_id, "%s", task_id);
-    call->modern = true;
+    call->revision = SB_MCP_2026_07_28;       //  tasks are of that revision
     call->task_capable = true;
     call->task_state = S_TASK_RUNNING;
     call->caps = (unsigned) caps;
@@ -579,9 +586,9 @@ sb_call_task_resume (sb_gateway_t *self, const char *tenant, const char *subject
 static void
 s_client_gone (s_call_t *call)
 {
-    sb_log_info ("client_gone", "modern=%d: the client left before the tool call's reply",
-                 call->modern);
-    if (call->modern) {
+    sb_log_info ("client_gone", "revision=%s: the client left before the tool call's reply",
+                 sb_mcp_revision_name (call->revision));
+    if (s_stateless (call)) {
         call->gateway->cancelled++;
         (void) sb_broker_client_abort (call->gateway->broker, &call->handle);
     }
@@ -634,14 +641,14 @@ s_on_reply (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
         call->ref->call = NULL;         //  unhook before h2o may dispose the request
     char *body = NULL;
     int http_status = 200;
-    if (call->modern && status == SB_STATUS_OK)
+    if (s_stateless (call) && status == SB_STATUS_OK)
         body = s_input_required (call, payload, size);
-    if (call->modern && status == SB_STATUS_FAILED && (body = sb_mcp_call_error (call->id, payload, size)))
+    if (s_stateless (call) && status == SB_STATUS_FAILED && (body = sb_mcp_call_error (call->id, payload, size)))
         http_status = 400;              //  -32021: the client lacks a capability the tool needs
     if (!body)
         body = sb_mcp_call_reply (call->id, status, payload, size);
-    if (call->modern)
-        body = sb_mcp_modern_reply (body, SB_VERSION, false);
+    if (s_stateless (call))
+        body = sb_mcp_stateless_reply (body, SB_VERSION, false);
     if (status != SB_STATUS_OK)
         sb_log_info ("call_failed", "status=%s", sb_status_name (status));
     if (call->sse) {
@@ -689,7 +696,7 @@ s_notify (s_call_t *call, const uint8_t *payload, size_t size)
     const char *why = "no_stream";
     char *text = NULL;
     if (call->sse || call->stream_later) {
-        int min_level = call->modern? (call->log_level? call->log_level - 1: SB_LOG_LEVEL_EMERGENCY + 1)
+        int min_level = s_stateless (call)? (call->log_level? call->log_level - 1: SB_LOG_LEVEL_EMERGENCY + 1)
                       : call->has_session? sb_levels_get (self->levels, call->level_key)
                       : SB_LOG_LEVEL_DEBUG;
         text = sb_relay_notification (payload, size, call->progress_token, min_level, &why);
@@ -718,7 +725,7 @@ s_ask (s_call_t *call, uint32_t ask_id, const uint8_t *payload, size_t size)
     sb_gateway_t *self = call->gateway;
     const char *corr_id = sb_broker_call_corr_id (call->handle);
     char *request = NULL, *refusal = NULL;
-    if (call->modern)
+    if (s_stateless (call))
         //  2026-07-28 forbids server requests on the stream. A worker that
         //  knows the revision answers with an input-required result and
         //  never asks; this one predates it.
@@ -768,7 +775,7 @@ s_call_answer_now (s_call_t *call, h2o_req_t *req, int status, const char *body)
         sb_http_send_json (req, status, body);
 }
 
-//  A modern call's answers (new object): the verified requestState's, then
+//  A 2026-07-28 call's answers (new object): the verified requestState's, then
 //  params.inputResponses over them; *round is the round the job runs.
 //  NULL with *why (a sentence for the client) when the state is refused.
 static json_t *
@@ -777,29 +784,29 @@ s_answers (sb_gateway_t *self, const sb_request_ctx_t *ctx, const sb_mcp_outcome
 {
     json_t *answers = NULL;
     *round = 1;
-    if (outcome->request_state) {
+    if (outcome->as.call.request_state) {
         uint8_t key [SB_HMAC_SHA256_LEN];
         s_state_key (self, key);
         sb_relay_binding_t binding = { ctx->claims.tenant, ctx->claims.subject, "tools/call",
-                                       sb_tool_name (outcome->tool), outcome->args };
-        if (sb_relay_state_decode (key, &binding, outcome->request_state, sb_clock_wall_ms () / 1000,
+                                       sb_tool_name (outcome->as.call.tool), outcome->as.call.args };
+        if (sb_relay_state_decode (key, &binding, outcome->as.call.request_state, sb_clock_wall_ms () / 1000,
                                    round, &answers, why))
             return NULL;
     }
     else
         answers = json_object ();
-    if (answers && outcome->input_responses)
-        json_object_update (answers, outcome->input_responses);
+    if (answers && outcome->as.call.input_responses)
+        json_object_update (answers, outcome->as.call.input_responses);
     if (!answers)
         *why = "Out of memory.";
     return answers;
 }
 
-//  Answers a modern call's refusal before any job: -32602 with `why`.
+//  Answers a 2026-07-28 call's refusal before any job: -32602 with `why`.
 static void
-s_refuse_modern (h2o_req_t *req, const json_t *id, const char *why)
+s_refuse_stateless (h2o_req_t *req, const json_t *id, const char *why)
 {
-    char *body = sb_mcp_modern_reply (sb_rpc_error (id, SB_RPC_INVALID_PARAMS, why), SB_VERSION, false);
+    char *body = sb_mcp_stateless_reply (sb_rpc_error (id, SB_RPC_INVALID_PARAMS, why), SB_VERSION, false);
     sb_http_send_json (req, 200, body? body: "{}");
     free (body);
 }
@@ -808,33 +815,34 @@ void
 sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
                sb_mcp_outcome_t *outcome, bool stream)
 {
-    const sb_tool_t *tool = outcome->tool;
+    const sb_tool_t *tool = outcome->as.call.tool;
+    bool stateless = SB_MCP_STATELESS (outcome->revision);
     sb_job_t job = {
         .op = (char *) "tools/call",
         .connector = (char *) sb_connector_name (sb_tool_connector (tool)),
         .tool = (char *) sb_tool_name (tool),
-        .args = outcome->args,
+        .args = outcome->as.call.args,
     };
     json_t *answers = NULL;
-    if (outcome->modern) {
+    if (stateless) {
         const char *why = NULL;
         answers = s_answers (self, ctx, outcome, &job.round, &why);
         if (!answers) {
             sb_log_info ("request_state_refused", "tenant=%s tool=%s: %s", ctx->claims.tenant,
                          sb_tool_name (tool), why);
-            s_refuse_modern (req, outcome->id, why);
+            s_refuse_stateless (req, outcome->as.call.id, why);
             return;
         }
         job.inputs = json_dumps (answers, JSON_COMPACT);
         job.caps = outcome->caps;
     }
-    zframe_t *payload = (!outcome->modern || job.inputs)? sb_job_encode (&job): NULL;
+    zframe_t *payload = (!stateless || job.inputs)? sb_job_encode (&job): NULL;
     free (job.inputs);
     if (!payload) {
-        char *body = sb_rpc_error (outcome->id, SB_RPC_INVALID_PARAMS,
+        char *body = sb_rpc_error (outcome->as.call.id, SB_RPC_INVALID_PARAMS,
                                    "The arguments (and answers) are too large.");
-        if (outcome->modern)
-            body = sb_mcp_modern_reply (body, SB_VERSION, false);
+        if (stateless)
+            body = sb_mcp_stateless_reply (body, SB_VERSION, false);
         sb_http_send_json (req, 200, body);
         free (body);
         json_decref (answers);
@@ -850,7 +858,7 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
     call->answers = answers;
     call->round = job.round;
     call->tool_name = sb_tool_name (tool);
-    if (outcome->modern && !(call->args = strdup (outcome->args))) {
+    if (stateless && !(call->args = strdup (outcome->as.call.args))) {
         zframe_destroy (&payload);
         json_decref (answers);
         free (call);
@@ -858,23 +866,23 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
         return;
     }
     call->gateway = self;
-    call->connectors = sb_connectors_ref (self->connectors);   //  the set outcome->tool is of
-    call->id = outcome->id;
-    outcome->id = NULL;
-    call->progress_token = outcome->progress_token;
-    outcome->progress_token = NULL;
+    call->connectors = sb_connectors_ref (self->connectors);   //  the set outcome->as.call.tool is of
+    call->id = outcome->as.call.id;
+    outcome->as.call.id = NULL;
+    call->progress_token = outcome->as.call.progress_token;
+    outcome->as.call.progress_token = NULL;
     snprintf (call->tenant, sizeof call->tenant, "%s", ctx->claims.tenant);
     snprintf (call->subject, sizeof call->subject, "%s", ctx->claims.subject);
     call->has_session = ctx->has_session;
     call->caps = ctx->has_session? ctx->session.caps: 0;
     snprintf (call->level_key, sizeof call->level_key, "%s", ctx->level_key);
-    call->modern = outcome->modern;
-    call->task_capable = outcome->task_capable;
+    call->revision = outcome->revision;
+    call->task_capable = outcome->as.call.task_capable;
     call->log_level = outcome->log_level;
-    if (call->modern)
+    if (s_stateless (call))
         call->caps = outcome->caps;
     self->calls++;
-    if (stream && call->modern) {
+    if (stream && s_stateless (call)) {
         //  2026-07-28 streams only to carry notifications: the stream opens
         //  with the first one, so a call that ends first is answered as
         //  JSON, with the HTTP status its outcome needs (-32021: 400).
@@ -884,7 +892,7 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
     }
     if (stream) {
         //  Event IDs and priming serve resumption, which 2026-07-28 dropped.
-        bool priming = strcmp (ctx->protocol, SB_PROTOCOL_PRIMING) >= 0;
+        bool priming = ctx->revision >= SB_MCP_REVISION_PRIMING;
         call->sse = sb_sse_open (self->sse, req, ctx->owner, priming? SB_SSE_PRIMING: SB_SSE_QUIET);
         if (!call->sse) {
             zframe_destroy (&payload);
@@ -931,8 +939,8 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
         char *body = rc == SB_BROKER_UNREACHABLE
                    ? sb_mcp_call_reply (call->id, SB_STATUS_UNAVAILABLE, NULL, 0)
                    : sb_mcp_call_reply (call->id, SB_STATUS_OVERLOADED, NULL, 0);
-        if (call->modern)
-            body = sb_mcp_modern_reply (body, SB_VERSION, false);
+        if (s_stateless (call))
+            body = sb_mcp_stateless_reply (body, SB_VERSION, false);
         s_call_answer_now (call, req, 200, body);
         free (body);
     }

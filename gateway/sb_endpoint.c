@@ -29,7 +29,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define SB_PROTOCOL_DEFAULT     "2025-03-26"    /* no MCP-Protocol-Version header */
 #ifndef SB_VERSION
 #define SB_VERSION "0.0.0"
 #endif
@@ -133,9 +132,10 @@ s_prelude (sb_gateway_t *self, h2o_req_t *req, sb_request_ctx_t *ctx)
     if (s_authenticate (self, req, &ctx->claims))
         return -1;
     h2o_iovec_t version;
-    snprintf (ctx->protocol, sizeof ctx->protocol, "%s", SB_PROTOCOL_DEFAULT);
+    ctx->revision = SB_MCP_REVISION_DEFAULT;
     if (sb_http_header_str (req, "mcp-protocol-version", &version)) {
-        if (!sb_mcp_version_supported (version.base, version.len)) {
+        ctx->revision = sb_mcp_revision_parse (version.base, version.len);
+        if (ctx->revision == SB_MCP_REVISION_NONE) {
             //  -32022 with the versions spoken: what a 2026-07-28 client
             //  retries with; older clients only look at the 400.
             json_t *id = s_body_id (req);
@@ -145,12 +145,10 @@ s_prelude (sb_gateway_t *self, h2o_req_t *req, sb_request_ctx_t *ctx)
             free (body);
             return -1;
         }
-        snprintf (ctx->protocol, sizeof ctx->protocol, "%.*s", (int) version.len, version.base);
     }
     //  2026-07-28 has no sessions: an Mcp-Session-Id is ignored.
-    ctx->modern = strcmp (ctx->protocol, SB_MCP_PROTOCOL_MODERN) == 0;
     h2o_iovec_t id;
-    if (!ctx->modern && sb_http_header_str (req, "mcp-session-id", &id)) {
+    if (!SB_MCP_STATELESS (ctx->revision) && sb_http_header_str (req, "mcp-session-id", &id)) {
         if (sb_sessions_verify (self->sessions, id.base, id.len, sb_clock_wall_ms () / 1000, &ctx->session)
         ||  strcmp (ctx->session.tenant, ctx->claims.tenant) != 0) {
             s_refuse (req, 404, "Session not found: it ended, expired or never existed here. "
@@ -159,7 +157,10 @@ s_prelude (sb_gateway_t *self, h2o_req_t *req, sb_request_ctx_t *ctx)
         }
         ctx->has_session = true;
         sb_hex_encode (ctx->session.mac, sizeof ctx->session.mac, ctx->level_key);
-        snprintf (ctx->protocol, sizeof ctx->protocol, "%s", ctx->session.protocol);
+        sb_mcp_revision_t negotiated = sb_mcp_revision_parse (ctx->session.protocol,
+                                                              strlen (ctx->session.protocol));
+        if (negotiated != SB_MCP_REVISION_NONE)
+            ctx->revision = negotiated;
         snprintf (ctx->owner, sizeof ctx->owner, "%.*s", (int) id.len, id.base);
     }
     else
@@ -176,10 +177,10 @@ static void
 s_accepted (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
             const sb_mcp_outcome_t *outcome)
 {
-    if (outcome->cancel_id)
-        sb_call_cancel (self, ctx, outcome->cancel_id);
-    if (outcome->response) {
-        int rc = sb_gateway_route_answer (self, ctx->claims.tenant, outcome->response);
+    if (outcome->as.accepted.cancel_id)
+        sb_call_cancel (self, ctx, outcome->as.accepted.cancel_id);
+    if (outcome->as.accepted.response) {
+        int rc = sb_gateway_route_answer (self, ctx->claims.tenant, outcome->as.accepted.response);
         if (rc == -1) {
             s_refuse (req, 400, "This response answers no request of this server "
                                 "(its id is not one the server sent).");
@@ -246,9 +247,10 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
     sb_mcp_handle (&env, req->entity.base? req->entity.base: "", req->entity.len, &outcome);
     switch (outcome.action) {
         case SB_MCP_REPLY:
-            if (outcome.negotiated) {
-                char *id = sb_sessions_issue (self->sessions, ctx.claims.tenant, outcome.negotiated,
-                                              sb_session_caps_from_json (outcome.client_caps),
+            if (outcome.as.reply.negotiated) {
+                char *id = sb_sessions_issue (self->sessions, ctx.claims.tenant,
+                                              sb_mcp_revision_name (outcome.as.reply.negotiated),
+                                              sb_session_caps_from_json (outcome.as.reply.client_caps),
                                               sb_clock_wall_ms () / 1000);
                 if (id)
                     h2o_add_header_by_str (&req->pool, &req->res.headers, H2O_STRLIT ("mcp-session-id"),
@@ -257,13 +259,13 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
             }
             //  Levels are kept per session; without one there is nobody to
             //  keep it for (documented in sb_relay.h).
-            if (outcome.set_level && ctx.has_session) {
-                sb_levels_set (self->levels, ctx.level_key, outcome.set_level - 1);
-                sb_cluster_log_level (self, &ctx, outcome.set_level - 1);  //  and on every gateway
+            if (outcome.as.reply.set_level && ctx.has_session) {
+                sb_levels_set (self->levels, ctx.level_key, outcome.as.reply.set_level - 1);
+                sb_cluster_log_level (self, &ctx, outcome.as.reply.set_level - 1);  //  and on every gateway
             }
-            if (outcome.subscribe)      //  resources/(un)subscribe: this gateway's table
+            if (outcome.as.reply.subscribe)     //  resources/(un)subscribe: this gateway's table
                 sb_gateway_subscribe (self, &ctx, &outcome);
-            sb_http_send_json (req, outcome.http_status, outcome.body);
+            sb_http_send_json (req, outcome.http_status, outcome.as.reply.body);
             break;
         case SB_MCP_ACCEPTED:
             s_accepted (self, req, &ctx, &outcome);
@@ -276,7 +278,7 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
             if (sb_gateway_list_builtin (self, req, &ctx, &outcome))
                 break;
             sb_call_start (self, req, &ctx, &outcome,
-                           ctx.has_session || outcome.progress || outcome.log_level);
+                           ctx.has_session || outcome.as.call.progress || outcome.log_level);
             break;
         case SB_MCP_LISTEN:         //  2026-07-28: a stream that stays open (sb_notify.c)
             sb_gateway_listen (self, req, &ctx, &outcome);
@@ -290,9 +292,9 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
 
 //  GET and DELETE under 2026-07-28: 405, that revision has neither.
 static bool
-s_modern_405 (h2o_req_t *req, const sb_request_ctx_t *ctx)
+s_stateless_405 (h2o_req_t *req, const sb_request_ctx_t *ctx)
 {
-    if (!ctx->modern)
+    if (!SB_MCP_STATELESS (ctx->revision))
         return false;
     sb_http_add_header (req, H2O_TOKEN_ALLOW, "POST");
     s_refuse (req, 405, "MCP 2026-07-28 has no GET stream and no sessions: POST requests only.");
@@ -303,7 +305,7 @@ void
 sb_endpoint_get (sb_gateway_t *self, h2o_req_t *req)
 {
     sb_request_ctx_t ctx;
-    if (s_prelude (self, req, &ctx) || s_modern_405 (req, &ctx))
+    if (s_prelude (self, req, &ctx) || s_stateless_405 (req, &ctx))
         return;
     h2o_iovec_t accept;
     bool has_accept = sb_http_header (req, H2O_TOKEN_ACCEPT, &accept);
@@ -324,7 +326,7 @@ sb_endpoint_get (sb_gateway_t *self, h2o_req_t *req)
         s_refuse (req, 409, "This session already has as many open streams as allowed.");
         return;
     }
-    bool priming = strcmp (ctx.protocol, SB_PROTOCOL_PRIMING) >= 0;
+    bool priming = ctx.revision >= SB_MCP_REVISION_PRIMING;
     sb_sse_t *stream = sb_sse_open (self->sse, req, ctx.owner,
                                     SB_SSE_STANDALONE | (priming? SB_SSE_PRIMING: 0));
     if (stream)
@@ -337,7 +339,7 @@ void
 sb_endpoint_delete (sb_gateway_t *self, h2o_req_t *req)
 {
     sb_request_ctx_t ctx;
-    if (s_prelude (self, req, &ctx) || s_modern_405 (req, &ctx))
+    if (s_prelude (self, req, &ctx) || s_stateless_405 (req, &ctx))
         return;
     if (!ctx.has_session) {
         s_refuse (req, 400, "DELETE /mcp needs the Mcp-Session-Id of the session to end.");

@@ -65,7 +65,6 @@ struct _sb_gateway_t {
     uint64_t tasks_created;                     /* calls this gateway turned into tasks */
 };
 
-#define SB_PROTOCOL_PRIMING     "2025-11-25"    /* first revision with priming events */
 #define SB_MAX_OWNER_LEN        (SB_MAX_SESSION_ID_LEN + SB_MAX_TENANT_LEN + 16)
 
 /*  What the checks common to every /mcp request found. */
@@ -73,8 +72,8 @@ typedef struct {
     sb_token_claims_t claims;                   /* the verified token */
     bool has_session;                           /* Mcp-Session-Id given and valid */
     sb_session_t session;                       /* it, when has_session */
-    char protocol [SB_MAX_PROTOCOL_LEN + 1];    /* the revision this request speaks */
-    bool modern;                                /* it is 2026-07-28: no session, _meta per request */
+    sb_mcp_revision_t revision;                 /* the revision this request speaks (the session's
+                                                   when it has one); 2026-07-28: no session */
     char owner [SB_MAX_OWNER_LEN];              /* who may resume its streams */
     char level_key [2 * SB_HMAC_SHA256_LEN + 1];/* the session's key in `levels` ("" without one) */
 } sb_request_ctx_t;
@@ -91,9 +90,9 @@ void sb_endpoint_delete (sb_gateway_t *self, h2o_req_t *req);
     to its SSE stream (sb_relay.h). */
 
 /*  Sends the job for a validated tools/call (outcome->action SB_MCP_CALL;
-    takes outcome->id and ->progress_token) and answers `req` now or later:
+    takes outcome->as.call.id and .progress_token) and answers `req` now or later:
     as one JSON response, or as an SSE stream when `stream` is set. A
-    2026-07-28 call (outcome->modern) gets resultType and serverInfo on its
+    2026-07-28 call (SB_MCP_STATELESS (outcome->revision)) gets resultType and serverInfo on its
     result, log messages only at or above its _meta logLevel (none without
     one), no priming event, and every ASK of its worker answered at once
     with an error: input-required results are not relayed yet. */
@@ -112,9 +111,9 @@ int sb_call_cancel (sb_gateway_t *self, const sb_request_ctx_t *ctx,
                     const json_t *request_id);
 
 /*  resources/subscribe and unsubscribe (sb_notify.c): applies the
-    outcome sb_mcp_handle gave (outcome->subscribe set; the URI already
+    outcome sb_mcp_handle gave (outcome->as.reply.subscribe set; the URI already
     checked) to this gateway's table for the request's session. On refusal
-    (no session, a limit of sb_subs.h) outcome->body becomes a JSON-RPC
+    (no session, a limit of sb_subs.h) outcome->as.reply.body becomes a JSON-RPC
     error -32000 with the reason. Unsubscribing what was not subscribed is
     answered {} as well. */
 void sb_gateway_subscribe (sb_gateway_t *self, const sb_request_ctx_t *ctx,
@@ -127,7 +126,7 @@ void sb_gateway_session_ended (const sb_session_t *session, void *arg);
 /*  A 2026-07-28 subscriptions/listen (outcome->action SB_MCP_LISTEN, its
     filter checked; sb_notify.c): keeps the stream's filter in this
     gateway's table and answers `req` with an SSE stream that stays open,
-    its first event outcome->body (the acknowledgement), then keep-alives
+    its first event outcome->as.listen.body (the acknowledgement), then keep-alives
     and, after each reload, the notifications the filter asked for. When a
     limit of sb_subs.h refuses it, `req` gets a JSON-RPC error -32000 with
     the reason instead (HTTP 200). The stream ends when its client leaves

@@ -226,7 +226,7 @@ bool
 sb_gateway_list_builtin (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
                          const sb_mcp_outcome_t *outcome)
 {
-    unsigned which = sb_tool_gateway_builtin (outcome->tool);
+    unsigned which = sb_tool_gateway_builtin (outcome->as.call.tool);
     if (!which)
         return false;
     const char *tenant = ctx->claims.tenant;
@@ -248,10 +248,10 @@ sb_gateway_list_builtin (sb_gateway_t *self, h2o_req_t *req, const sb_request_ct
     }
     char *text = result? json_dumps (result, JSON_COMPACT): NULL;
     json_decref (result);
-    char *body = text? sb_rpc_result_text (outcome->id, text, strlen (text)): NULL;
+    char *body = text? sb_rpc_result_text (outcome->as.call.id, text, strlen (text)): NULL;
     free (text);
-    if (body && outcome->modern)
-        body = sb_mcp_modern_reply (body, SB_VERSION, false);
+    if (body && SB_MCP_STATELESS (outcome->revision))
+        body = sb_mcp_stateless_reply (body, SB_VERSION, false);
     if (body)
         sb_http_send_json (req, 200, body);
     else
@@ -322,23 +322,23 @@ sb_gateway_reload (sb_gateway_t *self)
 static void
 s_refuse (sb_mcp_outcome_t *outcome, const char *message)
 {
-    json_t *reply = outcome->body? json_loads (outcome->body, 0, NULL): NULL;
+    json_t *reply = outcome->as.reply.body? json_loads (outcome->as.reply.body, 0, NULL): NULL;
     char *body = sb_rpc_error (json_object_get (reply, "id"), SB_RPC_SUBSCRIBE_REFUSED, message);
     json_decref (reply);
     if (!body)
         return;                         //  out of memory: the {} stands
-    free (outcome->body);
-    outcome->body = body;
+    free (outcome->as.reply.body);
+    outcome->as.reply.body = body;
     outcome->http_status = 200;
 }
 
 void
 sb_gateway_subscribe (sb_gateway_t *self, const sb_request_ctx_t *ctx, sb_mcp_outcome_t *outcome)
 {
-    const char *uri = outcome->subscribe_uri;
+    const char *uri = outcome->as.reply.subscribe_uri;
     if (!uri || outcome->http_status != 200)
         return;
-    if (outcome->subscribe < 0) {
+    if (outcome->as.reply.subscribe < 0) {
         if (ctx->has_session) {
             sb_subs_remove (self->subs, ctx->level_key, uri);
             sb_cluster_subscribed (self, ctx, uri, false);     //  and on every gateway
@@ -400,19 +400,19 @@ sb_gateway_listen (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *c
     if (self->stop) {
         //  Its stream would be cut at once: the client goes elsewhere.
         sb_http_add_header (req, H2O_TOKEN_RETRY_AFTER, "1");
-        s_listen_refuse (req, outcome->id, 503, "This server is stopping; open the stream again "
+        s_listen_refuse (req, outcome->as.listen.id, 503, "This server is stopping; open the stream again "
                                                 "in a moment (another server may take it).");
         return;
     }
     const char *uris [SB_MAX_LISTEN_URIS + 1];
-    size_t count = json_array_size (outcome->listen_uris);
+    size_t count = json_array_size (outcome->as.listen.uris);
     for (size_t i = 0; i < count && i <= SB_MAX_LISTEN_URIS; i++)
-        uris [i] = json_string_value (json_array_get (outcome->listen_uris, i));
-    char *id = json_dumps (outcome->id, JSON_COMPACT | JSON_ENCODE_ANY);
+        uris [i] = json_string_value (json_array_get (outcome->as.listen.uris, i));
+    char *id = json_dumps (outcome->as.listen.id, JSON_COMPACT | JSON_ENCODE_ANY);
     sb_subs_listener_t *listener = NULL;
     int rc = !id? SB_SUBS_NO_MEMORY
            : count > SB_MAX_LISTEN_URIS? SB_SUBS_TOO_MANY_URIS
-           : sb_subs_listen_add (self->subs, ctx->claims.tenant, id, outcome->listen_lists,
+           : sb_subs_listen_add (self->subs, ctx->claims.tenant, id, outcome->as.listen.lists,
                                  uris, count, &listener);
     free (id);
     if (rc != SB_SUBS_OK) {
@@ -420,7 +420,7 @@ sb_gateway_listen (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *c
                      ctx->claims.tenant, sb_subs_listeners (self->subs, NULL),
                      sb_subs_listeners (self->subs, ctx->claims.tenant), sb_subs_bytes (self->subs),
                      sb_subs_strerror (rc));
-        s_listen_refuse (req, outcome->id, 200, sb_subs_strerror (rc));
+        s_listen_refuse (req, outcome->as.listen.id, 200, sb_subs_strerror (rc));
         return;
     }
     sb_sse_t *stream = sb_sse_open (self->sse, req, ctx->owner,
@@ -434,14 +434,14 @@ sb_gateway_listen (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *c
     sb_sse_on_gone (stream, s_on_listen_gone, listener);
     sb_sse_set_expiry (stream, ctx->claims.expires_at * 1000);
     sb_log_debug ("listen_opened", "tenant=%s lists=%u uris=%zu streams=%zu", ctx->claims.tenant,
-                  outcome->listen_lists, sb_subs_listen_uri_count (listener),
+                  outcome->as.listen.lists, sb_subs_listen_uri_count (listener),
                   sb_subs_listeners (self->subs, NULL));
     //  The acknowledgement first: nothing is sent on the stream before it
     //  (the tasks' states come later, from the store).
     uint64_t number = sb_subs_listen_number (listener);
-    sb_sse_send (stream, outcome->body);   //  may end the stream and forget the listener
-    if (outcome->listen_tasks && sb_subs_listen_lookup (self->subs, number))
-        sb_task_watch (self, number, ctx->claims.tenant, ctx->claims.subject, outcome->listen_tasks);
+    sb_sse_send (stream, outcome->as.listen.body);   //  may end the stream and forget the listener
+    if (outcome->as.listen.tasks && sb_subs_listen_lookup (self->subs, number))
+        sb_task_watch (self, number, ctx->claims.tenant, ctx->claims.subject, outcome->as.listen.tasks);
 }
 
 /*  The numbers of the listeners, taken before acting on any. */

@@ -5,6 +5,8 @@
 #include "sb_session.h"
 #include "sb_crypto.h"
 #include "sb_job.h"
+#include "sb_log.h"
+#include "sb_payload.h"
 
 #include <czmq.h>
 #include <stdio.h>
@@ -99,33 +101,17 @@ out:
     return text;
 }
 
-//  The SB_CLIENT_* capability a request to the client needs; 0 for a
-//  method no client is asked.
-static unsigned
-s_needed (const char *method, const json_t *params)
-{
-    if (strcmp (method, "elicitation/create") == 0) {
-        const char *mode = json_string_value (json_object_get (params, "mode"));
-        return mode && strcmp (mode, "url") == 0? SB_CLIENT_ELICIT_URL: SB_CLIENT_ELICITATION;
-    }
-    if (strcmp (method, "sampling/createMessage") == 0)
-        return SB_CLIENT_SAMPLING;
-    if (strcmp (method, "roots/list") == 0)
-        return SB_CLIENT_ROOTS;
-    return 0;
-}
+//  A session's SB_CLIENT_* bits are the job's SB_JOB_CAP_* bits, so the
+//  codec's answer to "which capability does this question need" is ours.
+_Static_assert (SB_CLIENT_SAMPLING == SB_JOB_CAP_SAMPLING && SB_CLIENT_ELICITATION == SB_JOB_CAP_ELICITATION
+                && SB_CLIENT_ROOTS == SB_JOB_CAP_ROOTS && SB_CLIENT_ELICIT_URL == SB_JOB_CAP_ELICIT_URL,
+                "SB_CLIENT_* and SB_JOB_CAP_* must name the same capabilities");
 
 //  A {"error": {code, message}} response for the worker.
 static char *
 s_refusal (int code, const char *message)
 {
-    json_t *doc = json_pack ("{s:{s:i, s:s}}", "error", "code", code, "message", message);
-    if (!doc)   //  the method quoted was cut inside a UTF-8 sequence
-        doc = json_pack ("{s:{s:i, s:s}}", "error", "code", code,
-                         "message", "the client cannot answer this request");
-    char *text = doc? json_dumps (doc, JSON_COMPACT): NULL;
-    json_decref (doc);
-    return text;
+    return sb_payload_answer_error (code, message, NULL);
 }
 
 int
@@ -142,7 +128,7 @@ sb_relay_ask (const uint8_t *payload, size_t size, const char *corr_id, uint32_t
     }
     const char *method = json_string_value (json_object_get (doc, "method"));
     json_t *params = json_object_get (doc, "params");
-    unsigned needed = s_needed (method, params);
+    unsigned needed = sb_payload_question_cap (method, params);
 
     if (!needed)
         snprintf (message, sizeof message, "the gateway does not pass %.64s to clients", method);
@@ -203,10 +189,15 @@ sb_relay_answer (const json_t *response)
     json_t *error = json_object_get (response, "error");
     if ((result != NULL) == (error != NULL))
         return NULL;
-    json_t *doc = json_pack ("{s:O}", result? "result": "error", result? result: error);
-    char *text = doc? json_dumps (doc, JSON_COMPACT): NULL;
-    json_decref (doc);
-    return text;
+    if (result)
+        return sb_payload_answer_result (result);
+    //  The worker gets a well-formed error whatever the client sent.
+    if (!sb_payload_rpc_error_ok (error))
+        return sb_payload_answer_error (SB_RPC_INVALID_REQUEST, "the client answered with a malformed "
+                                        "JSON-RPC error", NULL);
+    return sb_payload_answer_error ((int) json_integer_value (json_object_get (error, "code")),
+                                    json_string_value (json_object_get (error, "message")),
+                                    json_object_get (error, "data"));
 }
 
 //  ---------------------------------------------------------------------------
@@ -351,38 +342,33 @@ sb_relay_input_required (const uint8_t *payload, size_t size, unsigned caps,
 {
     *requests = *used = NULL;
     sb_job_result_t result = { 0 };
-    if (!payload || size == 0 || sb_job_result_decode (payload, size, &result))
-        return 0;
-    json_t *doc = result.result? json_loads (result.result, 0, NULL): NULL;
-    sb_job_result_clear (&result);
-    const char *type = json_string_value (json_object_get (doc, "resultType"));
-    if (!type || strcmp (type, "input_required") != 0) {
-        json_decref (doc);
+    if (!payload || size == 0 || sb_job_result_decode (payload, size, &result) || !result.result) {
+        sb_job_result_clear (&result);
         return 0;
     }
-    json_t *asked = json_object_get (doc, "inputRequests");
-    json_t *keys = json_object_get (doc, "inputsUsed");
-    bool ok = json_is_object (asked) && json_object_size (asked) > 0
-           && (!keys || json_is_array (keys));
+    sb_input_required_t asked = { 0 };
+    const char *why = NULL;
+    int rc = sb_payload_input_required_decode (result.result, strlen (result.result), &asked, &why);
+    sb_job_result_clear (&result);
+    if (rc <= 0) {
+        if (rc < 0)
+            sb_log_warn ("input_required_malformed", "%s", why);
+        return rc;
+    }
     const char *key;
     json_t *request;
-    json_object_foreach (asked, key, request) {
-        const char *method = json_string_value (json_object_get (request, "method"));
-        json_t *params = json_object_get (request, "params");
-        unsigned needed = method? s_needed (method, params): 0;
-        ok = ok && strlen (key) <= SB_MAX_INPUT_KEY_LEN && json_object_size (request) == 2
-                && json_is_object (params) && needed && (caps & needed);
+    json_object_foreach (asked.requests, key, request) {
+        unsigned needed = sb_payload_question_cap (json_string_value (json_object_get (request, "method")),
+                                                   json_object_get (request, "params"));
+        if (!(caps & needed)) {
+            sb_log_info ("input_required_refused", "the client did not declare what question %s needs", key);
+            sb_payload_input_required_clear (&asked);
+            return -1;
+        }
     }
-    size_t index;
-    json_t *each;
-    json_array_foreach (keys, index, each)
-        ok = ok && json_is_string (each);
-    if (ok) {
-        *used = keys? json_incref (keys): json_array ();
-        *requests = *used? json_incref (asked): NULL;
-    }
-    json_decref (doc);
-    return *requests? 1: -1;
+    *requests = asked.requests;
+    *used = asked.used;
+    return 1;
 }
 
 //  ---------------------------------------------------------------------------

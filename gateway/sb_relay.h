@@ -111,11 +111,12 @@ int sb_relay_state_decode (const uint8_t *key, const sb_relay_binding_t *binding
 /*  Reads a worker's REPLY payload (a sb_job result map). Returns 0 when it
     is not an input-required result; 1 with *requests (the inputRequests
     object) and *used (the keys answered from inputs, an array of strings)
-    as new references; -1 when it claims to be one but is malformed: no
-    request, a key longer than SB_MAX_INPUT_KEY_LEN, a request that is not
+    as new references; -1 when it claims to be one but breaks a rule of
+    payload/sb_payload.h (no question or more than SB_MAX_INPUT_REQUESTS, a
+    key of 0 or more than SB_MAX_INPUT_KEY_LEN bytes, a question that is not
     {method, params} of elicitation/create, sampling/createMessage or
-    roots/list, or one needing a capability missing from `caps`
-    (SB_CLIENT_* bits). */
+    roots/list), or asks a question needing a capability missing from
+    `caps` (SB_CLIENT_* bits). */
 int sb_relay_input_required (const uint8_t *payload, size_t size, unsigned caps,
                              json_t **requests, json_t **used);
 

@@ -22,6 +22,7 @@
 #include "sb_cluster.h"
 #include "sb_crypto.h"
 #include "sb_log.h"
+#include "sb_payload.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,6 @@
 #define SB_VERSION "0.0.0"
 #endif
 
-#define S_PROMOTE_METHOD    "switchboard/promote"
 #define S_TASK_ID_BYTES     16      /* random bytes in a taskId */
 
 typedef struct _s_ask_t s_ask_t;
@@ -90,16 +90,11 @@ sb_task_is_promote (const uint8_t *payload, size_t size)
     sb_job_result_t result = { 0 };
     bool promote = false;
     //  A cheap look first: most notifications are progress and logs.
-    static const char needle [] = S_PROMOTE_METHOD;
+    static const char needle [] = SB_PAYLOAD_PROMOTE_METHOD;
     if (payload && size >= sizeof needle - 1
     &&  memmem (payload, size, needle, sizeof needle - 1)
-    &&  sb_job_result_decode (payload, size, &result) == 0 && result.result) {
-        json_t *note = json_loads (result.result, 0, NULL);
-        promote = json_is_object (note) && !json_object_get (note, "id")
-               && json_is_string (json_object_get (note, "method"))
-               && strcmp (json_string_value (json_object_get (note, "method")), S_PROMOTE_METHOD) == 0;
-        json_decref (note);
-    }
+    &&  sb_job_result_decode (payload, size, &result) == 0 && result.result)
+        promote = sb_payload_is_promote (result.result, strlen (result.result));
     sb_job_result_clear (&result);
     return promote;
 }
@@ -142,7 +137,7 @@ s_on_req_disposed (void *p)
 static void
 s_answer (s_ask_t *ask, char *body)
 {
-    body = body? sb_mcp_modern_reply (body, SB_VERSION, false): NULL;
+    body = body? sb_mcp_stateless_reply (body, SB_VERSION, false): NULL;
     if (body)
         sb_http_send_json (ask->req, 200, body);
     else
@@ -218,20 +213,20 @@ sb_task_request (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx
     }
     ask->gateway = self;
     ask->req = req;
-    ask->id = outcome->id;
-    outcome->id = NULL;
-    ask->method = outcome->task_method;
+    ask->id = outcome->as.task.id;
+    outcome->as.task.id = NULL;
+    ask->method = outcome->as.task.method;
     snprintf (ask->tenant, sizeof ask->tenant, "%s", ctx->claims.tenant);
     snprintf (ask->subject, sizeof ask->subject, "%s", ctx->claims.subject);
-    snprintf (ask->task_id, sizeof ask->task_id, "%s", outcome->task_id);
-    char *responses = outcome->input_responses? json_dumps (outcome->input_responses, JSON_COMPACT)
+    snprintf (ask->task_id, sizeof ask->task_id, "%s", outcome->as.task.task_id);
+    char *responses = outcome->as.task.input_responses? json_dumps (outcome->as.task.input_responses, JSON_COMPACT)
                                               : NULL;
     sb_job_t job = {
         .op = (char *) (strcmp (ask->method, "tasks/get") == 0? "task/get":
                         strcmp (ask->method, "tasks/update") == 0? "task/update": "task/cancel"),
         .task = ask->task_id, .subject = ask->subject, .data = responses,
     };
-    int rc = outcome->input_responses && !responses? SB_BROKER_INVALID
+    int rc = outcome->as.task.input_responses && !responses? SB_BROKER_INVALID
            : sb_task_store_send (self, ask->tenant, &job, s_on_store, ask, &ask->handle);
     free (responses);
     if (rc != SB_BROKER_SENT) {

@@ -24,24 +24,8 @@
 
 #define SB_PROTO_VERSION        1
 
-/* Hard limits: a frame that exceeds one is malformed. */
-#define SB_MAX_CORR_ID_LEN      64          /* correlation ID, bytes */
-#define SB_MAX_SERVICE_LEN      32          /* service name, bytes */
-#define SB_MAX_TENANT_LEN       64          /* tenant ID, bytes */
-#define SB_MAX_HEADER_SIZE      512         /* encoded header frame, bytes */
-#define SB_MAX_PAYLOAD_SIZE     (4u << 20)  /* payload frame, bytes (4 MiB) */
-#define SB_MAX_TIMEOUT_MS       600000u     /* longest deadline a job may ask for */
-#define SB_MAX_CREDIT           10000u      /* most jobs one worker may hold */
-#define SB_MAX_TOPIC_LEN        32          /* BROADCAST topic, bytes */
-#define SB_MAX_BROADCAST_SIZE   4096u       /* BROADCAST payload, bytes (a session ID and a URI fit) */
-#define SB_MAX_RETRY_AFTER_MS   3600000u    /* REPLY retry_after_ms: an hour at most */
-
-/* Gateways heartbeat the broker at this interval; the broker forgets a
-   gateway (sends it no BROADCAST) after SB_GATEWAY_LIVENESS silent ones,
-   and answers each with a HEARTBEAT: a gateway that hears nothing from the
-   broker for SB_GATEWAY_LIVENESS intervals holds it unreachable. */
-#define SB_GATEWAY_HEARTBEAT_MS 1000u
-#define SB_GATEWAY_LIVENESS     3u
+/* Every limit of the protocol (field bounds, heartbeat timing). */
+#include "sb_limits.h"
 
 /* Return codes of sb_msg_decode / sb_msg_recv. */
 #define SB_MSG_OK               0

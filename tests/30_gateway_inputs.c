@@ -267,7 +267,7 @@ static int
 s_error_of (const sb_mcp_outcome_t *out, char *message, size_t size)
 {
     assert_int_equal (out->action, SB_MCP_REPLY);
-    json_t *reply = json_loads (out->body, 0, NULL);
+    json_t *reply = json_loads (out->as.reply.body, 0, NULL);
     json_t *error = json_object_get (reply, "error");
     snprintf (message, size, "%s", json_string_value (json_object_get (error, "message"))
                                    ? json_string_value (json_object_get (error, "message")): "");
@@ -286,18 +286,18 @@ test_call_input_params (void **state)
               "{\"action\":\"accept\"}},\"requestState\":\"abc.def\"," META ("{\"elicitation\":{},\"roots\":{}}") "}}",
               &out);
     assert_int_equal (out.action, SB_MCP_CALL);
-    assert_true (out.modern);
+    assert_int_equal (out.revision, SB_MCP_2026_07_28);
     assert_int_equal (out.caps, SB_CLIENT_ELICITATION | SB_CLIENT_ROOTS);
-    assert_non_null (json_object_get (out.input_responses, "user_name"));
-    assert_string_equal (out.request_state, "abc.def");
+    assert_non_null (json_object_get (out.as.call.input_responses, "user_name"));
+    assert_string_equal (out.as.call.request_state, "abc.def");
     sb_mcp_outcome_clear (&out);
 
     //  Neither given: nothing handed over.
     s_handle ("tools/call", "test_simple_text", "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\","
               "\"params\":{\"name\":\"test_simple_text\"," META ("{}") "}}", &out);
     assert_int_equal (out.action, SB_MCP_CALL);
-    assert_null (out.input_responses);
-    assert_null (out.request_state);
+    assert_null (out.as.call.input_responses);
+    assert_null (out.as.call.request_state);
     assert_int_equal (out.caps, 0);
     sb_mcp_outcome_clear (&out);
 
@@ -325,7 +325,7 @@ test_call_input_params (void **state)
                          "{\"name\":\"test_simple_text\",\"inputResponses\":5,\"requestState\":[]}}";
     sb_mcp_handle (&env, legacy, strlen (legacy), &out);
     assert_int_equal (out.action, SB_MCP_CALL);
-    assert_null (out.input_responses);
+    assert_null (out.as.call.input_responses);
     sb_mcp_outcome_clear (&out);
 }
 
@@ -340,7 +340,7 @@ s_result_of (const sb_mcp_outcome_t *out)
 {
     assert_int_equal (out->action, SB_MCP_REPLY);
     assert_int_equal (out->http_status, 200);
-    json_t *reply = json_loads (out->body, 0, NULL);
+    json_t *reply = json_loads (out->as.reply.body, 0, NULL);
     json_t *result = json_incref (json_object_get (reply, "result"));
     json_decref (reply);
     assert_non_null (result);
@@ -459,7 +459,7 @@ test_call_error (void **state)
     json_decref (id);
 
     //  An input-required result keeps its resultType.
-    char *body = sb_mcp_modern_reply (strdup ("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"resultType\":"
+    char *body = sb_mcp_stateless_reply (strdup ("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"resultType\":"
                                               "\"input_required\",\"inputRequests\":{}}}"), "1", false);
     json_t *reply = json_loads (body, 0, NULL);
     json_t *result = json_object_get (reply, "result");

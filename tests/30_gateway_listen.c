@@ -106,7 +106,7 @@ s_expect_invalid (sb_connectors_t *connectors, const char *filter, const char *w
     s_handle (connectors, "5", filter, &out);
     assert_int_equal (out.action, SB_MCP_REPLY);
     assert_int_equal (out.http_status, 200);
-    json_t *reply = json_loads (out.body, 0, NULL);
+    json_t *reply = json_loads (out.as.reply.body, 0, NULL);
     assert_int_equal (json_integer_value (json_object_get (reply, "id")), 5);
     json_t *error = json_object_get (reply, "error");
     assert_int_equal (json_integer_value (json_object_get (error, "code")), -32602);
@@ -160,8 +160,8 @@ test_filter_checked (void **state)
     sb_mcp_outcome_t out;
     s_handle (connectors, id, "{}", &out);
     assert_int_equal (out.action, SB_MCP_REPLY);
-    assert_non_null (strstr (out.body, "-32602"));
-    assert_non_null (strstr (out.body, "at most 256 bytes of JSON"));
+    assert_non_null (strstr (out.as.reply.body, "-32602"));
+    assert_non_null (strstr (out.as.reply.body, "at most 256 bytes of JSON"));
     sb_mcp_outcome_clear (&out);
 
     //  Honoured: the lists asked true, the URIs that exist now (a template
@@ -170,12 +170,12 @@ test_filter_checked (void **state)
               "\"resourcesListChanged\":true,\"tasks\":true,\"resourceSubscriptions\":"
               "[\"test://note/one\",\"test://nothing\",\"test://note/7/raw\",\"test://note/one\"]}", &out);
     assert_int_equal (out.action, SB_MCP_LISTEN);
-    assert_int_equal (out.listen_lists, SB_LIST_TOOLS | SB_LIST_RESOURCES);
-    assert_string_equal (json_string_value (out.id), "sub-1");
-    char *uris = json_dumps (out.listen_uris, JSON_COMPACT);
+    assert_int_equal (out.as.listen.lists, SB_LIST_TOOLS | SB_LIST_RESOURCES);
+    assert_string_equal (json_string_value (out.as.listen.id), "sub-1");
+    char *uris = json_dumps (out.as.listen.uris, JSON_COMPACT);
     assert_string_equal (uris, "[\"test://note/one\",\"test://note/7/raw\"]");
     free (uris);
-    json_t *ack = json_loads (out.body, 0, NULL);
+    json_t *ack = json_loads (out.as.listen.body, 0, NULL);
     assert_null (json_object_get (ack, "id"));
     assert_string_equal (json_string_value (json_object_get (ack, "method")),
                          "notifications/subscriptions/acknowledged");
@@ -192,10 +192,10 @@ test_filter_checked (void **state)
     //  Nothing asked: an empty subset, no URI list.
     s_handle (connectors, "3", "{}", &out);
     assert_int_equal (out.action, SB_MCP_LISTEN);
-    assert_int_equal (out.listen_lists, 0);
-    assert_null (out.listen_uris);
-    assert_non_null (strstr (out.body, "\"notifications\":{}"));
-    assert_non_null (strstr (out.body, "\"" GI_META_ID "\":3"));
+    assert_int_equal (out.as.listen.lists, 0);
+    assert_null (out.as.listen.uris);
+    assert_non_null (strstr (out.as.listen.body, "\"notifications\":{}"));
+    assert_non_null (strstr (out.as.listen.body, "\"" GI_META_ID "\":3"));
     sb_mcp_outcome_clear (&out);
 
     //  Older revisions have no such method.
@@ -204,7 +204,7 @@ test_filter_checked (void **state)
                        "\"params\":{\"notifications\":{}}}";
     sb_mcp_handle (&env, body, strlen (body), &out);
     assert_int_equal (out.action, SB_MCP_REPLY);
-    assert_non_null (strstr (out.body, "-32601"));
+    assert_non_null (strstr (out.as.reply.body, "-32601"));
     sb_mcp_outcome_clear (&out);
 
     //  server/discover says listen streams carry the notifications.
@@ -217,7 +217,7 @@ test_filter_checked (void **state)
            "{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
            "\"io.modelcontextprotocol/clientCapabilities\":{}}}}";
     sb_mcp_handle (&env, body, strlen (body), &out);
-    json_t *reply = json_loads (out.body, 0, NULL);
+    json_t *reply = json_loads (out.as.reply.body, 0, NULL);
     json_t *caps = json_object_get (json_object_get (reply, "result"), "capabilities");
     assert_true (json_is_true (json_object_get (json_object_get (caps, "tools"), "listChanged")));
     assert_true (json_is_true (json_object_get (json_object_get (caps, "prompts"), "listChanged")));
@@ -273,16 +273,16 @@ test_filter_task_ids (void **state)
     sb_mcp_outcome_t out;
     s_handle_tasks ("[\"AAAAAAAAAAAAAAAAAAAAAA\",\"b_-9\",\"AAAAAAAAAAAAAAAAAAAAAA\",\"no spaces\",7,\"\"]", &out);
     assert_int_equal (out.action, SB_MCP_LISTEN);
-    char *tasks = json_dumps (out.listen_tasks, JSON_COMPACT);
+    char *tasks = json_dumps (out.as.listen.tasks, JSON_COMPACT);
     assert_string_equal (tasks, "[\"AAAAAAAAAAAAAAAAAAAAAA\",\"b_-9\"]");
     free (tasks);
-    assert_non_null (strstr (out.body, "\"taskIds\":[\"AAAAAAAAAAAAAAAAAAAAAA\",\"b_-9\"]"));
+    assert_non_null (strstr (out.as.listen.body, "\"taskIds\":[\"AAAAAAAAAAAAAAAAAAAAAA\",\"b_-9\"]"));
     sb_mcp_outcome_clear (&out);
 
     s_handle_tasks ("\"AAAA\"", &out);
     assert_int_equal (out.action, SB_MCP_REPLY);
-    assert_non_null (strstr (out.body, "-32602"));
-    assert_non_null (strstr (out.body, "taskIds must be an array"));
+    assert_non_null (strstr (out.as.reply.body, "-32602"));
+    assert_non_null (strstr (out.as.reply.body, "taskIds must be an array"));
     sb_mcp_outcome_clear (&out);
     char many [512] = "[";
     for (int i = 0; i < SB_MAX_LISTEN_TASKS + 1; i++)
@@ -290,12 +290,12 @@ test_filter_task_ids (void **state)
     strcat (many, "]");
     s_handle_tasks (many, &out);
     assert_int_equal (out.action, SB_MCP_REPLY);
-    assert_non_null (strstr (out.body, "at most 16"));
+    assert_non_null (strstr (out.as.reply.body, "at most 16"));
     sb_mcp_outcome_clear (&out);
     //  Without them: no list to follow.
     s_handle (NULL, "1", "{\"toolsListChanged\":true}", &out);
     assert_int_equal (out.action, SB_MCP_LISTEN);
-    assert_null (out.listen_tasks);
+    assert_null (out.as.listen.tasks);
     sb_mcp_outcome_clear (&out);
 }
 

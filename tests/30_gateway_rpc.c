@@ -132,7 +132,7 @@ s_handle (const char *body, sb_mcp_outcome_t *out)
 {
     sb_mcp_env_t env = { .connectors = s_connectors, .version = "1.2.3" };
     sb_mcp_handle (&env, body, strlen (body), out);
-    return out->body? json_loads (out->body, 0, NULL): NULL;
+    return out->as.reply.body? json_loads (out->as.reply.body, 0, NULL): NULL;
 }
 
 static int
@@ -166,12 +166,29 @@ test_initialize (void **state)
     reply = s_handle ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
                       "{\"protocolVersion\":\"1999-01-01\"}}", &out);
     assert_string_equal (json_string_value (json_object_get (json_object_get (reply, "result"),
-                                                             "protocolVersion")), SB_MCP_PROTOCOL_LATEST);
+                                                             "protocolVersion")), "2025-11-25");
+    assert_int_equal (out.as.reply.negotiated, SB_MCP_REVISION_LATEST);
     json_decref (reply);
     sb_mcp_outcome_clear (&out);
-    assert_string_equal (sb_mcp_negotiate_version ("2025-06-18"), "2025-06-18");
-    assert_string_equal (sb_mcp_negotiate_version ("2025-11-25"), "2025-11-25");
-    assert_string_equal (sb_mcp_negotiate_version (NULL), SB_MCP_PROTOCOL_LATEST);
+    assert_int_equal (sb_mcp_negotiate ("2025-06-18"), SB_MCP_2025_06_18);
+    assert_int_equal (sb_mcp_negotiate ("2025-11-25"), SB_MCP_2025_11_25);
+    assert_int_equal (sb_mcp_negotiate ("2025-03-26"), SB_MCP_2025_03_26);
+    assert_int_equal (sb_mcp_negotiate (NULL), SB_MCP_REVISION_LATEST);
+    //  2026-07-28 has no handshake: initialize never negotiates it.
+    assert_int_equal (sb_mcp_negotiate ("2026-07-28"), SB_MCP_REVISION_LATEST);
+    //  The revisions by name, and back.
+    static const char *names [] = { "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28" };
+    for (size_t i = 0; i < sizeof names / sizeof names [0]; i++) {
+        sb_mcp_revision_t revision = sb_mcp_revision_parse (names [i], strlen (names [i]));
+        assert_int_equal (revision, SB_MCP_2025_03_26 + (int) i);
+        assert_string_equal (sb_mcp_revision_name (revision), names [i]);
+    }
+    assert_int_equal (sb_mcp_revision_parse ("2025-11-2", 9), SB_MCP_REVISION_NONE);
+    assert_int_equal (sb_mcp_revision_parse ("2025-11-25x", 11), SB_MCP_REVISION_NONE);
+    assert_int_equal (sb_mcp_revision_parse (NULL, 0), SB_MCP_REVISION_NONE);
+    assert_null (sb_mcp_revision_name (SB_MCP_REVISION_NONE));
+    assert_true (SB_MCP_STATELESS (SB_MCP_2026_07_28));
+    assert_false (SB_MCP_STATELESS (SB_MCP_2025_11_25));
 
     //  Bad params.
     reply = s_handle ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
@@ -298,9 +315,9 @@ test_tools_call_ready (void **state)
     sb_mcp_env_t env = { .connectors = s_connectors, .version = "1" };
     sb_mcp_handle (&env, body, strlen (body), &out);
     assert_int_equal (out.action, SB_MCP_CALL);
-    assert_ptr_equal (out.tool, tool);
-    assert_string_equal (json_string_value (out.id), "c1");
-    assert_string_equal (out.args, "{\"query\":\"acme\"}");
+    assert_ptr_equal (out.as.call.tool, tool);
+    assert_string_equal (json_string_value (out.as.call.id), "c1");
+    assert_string_equal (out.as.call.args, "{\"query\":\"acme\"}");
     sb_mcp_outcome_clear (&out);
 }
 
@@ -349,7 +366,7 @@ s_walk (size_t page)
             snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}");
         sb_mcp_outcome_t out;
         sb_mcp_handle (&env, body, strlen (body), &out);
-        json_t *reply = json_loads (out.body, 0, NULL);
+        json_t *reply = json_loads (out.as.reply.body, 0, NULL);
         json_t *tools = json_object_get (json_object_get (reply, "result"), "tools");
         assert_true (json_array_size (tools) <= page);
         for (size_t i = 0; i < json_array_size (tools); i++) {
@@ -390,9 +407,9 @@ test_tools_list_pages (void **state)
                   "\"params\":{\"cursor\":\"%s\"}}", bad [i]);
         sb_mcp_outcome_t out;
         sb_mcp_handle (&env, body, strlen (body), &out);
-        json_t *reply = json_loads (out.body, 0, NULL);
+        json_t *reply = json_loads (out.as.reply.body, 0, NULL);
         if (s_error_code (reply) != -32602)
-            fail_msg ("cursor '%s' accepted: %s", bad [i], out.body);
+            fail_msg ("cursor '%s' accepted: %s", bad [i], out.as.reply.body);
         json_decref (reply);
         sb_mcp_outcome_clear (&out);
     }
@@ -400,7 +417,7 @@ test_tools_list_pages (void **state)
     sb_mcp_outcome_t out;
     const char *first = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}";
     sb_mcp_handle (&env, first, strlen (first), &out);
-    json_t *reply = json_loads (out.body, 0, NULL);
+    json_t *reply = json_loads (out.as.reply.body, 0, NULL);
     const char *next = json_string_value (json_object_get (json_object_get (reply, "result"), "nextCursor"));
     assert_non_null (next);
     char body [256];
@@ -411,7 +428,7 @@ test_tools_list_pages (void **state)
     uint8_t other [32] = { 9 };
     env.cursor_key = other;
     sb_mcp_handle (&env, body, strlen (body), &out);
-    reply = json_loads (out.body, 0, NULL);
+    reply = json_loads (out.as.reply.body, 0, NULL);
     assert_int_equal (s_error_code (reply), -32602);
     json_decref (reply);
     sb_mcp_outcome_clear (&out);
@@ -450,7 +467,7 @@ test_logging_and_catalog_params (void **state)
     for (int i = 0; bad_catalog [i]; i++) {
         reply = s_handle (bad_catalog [i], &out);
         if (s_error_code (reply) != -32602)
-            fail_msg ("%s → %s", bad_catalog [i], out.body);
+            fail_msg ("%s → %s", bad_catalog [i], out.as.reply.body);
         json_decref (reply);
         sb_mcp_outcome_clear (&out);
     }
@@ -545,12 +562,12 @@ s_modern_name (const char *name, int *code)
     int action = out.action;
     *code = 0;
     if (out.action == SB_MCP_REPLY) {
-        json_t *reply = json_loads (out.body, 0, NULL);
+        json_t *reply = json_loads (out.as.reply.body, 0, NULL);
         *code = (int) json_integer_value (json_object_get (json_object_get (reply, "error"), "code"));
         assert_int_equal (out.http_status, 400);
         json_decref (reply);
     }
-    assert_true (out.modern);
+    assert_int_equal (out.revision, SB_MCP_2026_07_28);
     sb_mcp_outcome_clear (&out);
     return action;
 }
@@ -575,12 +592,12 @@ test_modern_name_header (void **state)
     }
 }
 
-//  sb_mcp_modern_reply: results gain resultType and serverInfo (and the
+//  sb_mcp_stateless_reply: results gain resultType and serverInfo (and the
 //  cache fields when asked), -32002 becomes -32602, anything else is kept.
 static void
 test_modern_reply (void **state)
 {
-    char *text = sb_mcp_modern_reply (strdup ("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"_meta\":{\"k\":1}}}"),
+    char *text = sb_mcp_stateless_reply (strdup ("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"_meta\":{\"k\":1}}}"),
                                       "9", true);
     json_t *reply = json_loads (text, 0, NULL);
     json_t *result = json_object_get (reply, "result");
@@ -593,14 +610,14 @@ test_modern_reply (void **state)
         "io.modelcontextprotocol/serverInfo"), "version")), "9");
     json_decref (reply);
     free (text);
-    text = sb_mcp_modern_reply (strdup ("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32002,\"message\":\"m\"}}"),
+    text = sb_mcp_stateless_reply (strdup ("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32002,\"message\":\"m\"}}"),
                                 "9", false);
     assert_non_null (strstr (text, "-32602"));
     free (text);
-    text = sb_mcp_modern_reply (strdup ("not json"), "9", false);
+    text = sb_mcp_stateless_reply (strdup ("not json"), "9", false);
     assert_string_equal (text, "not json");
     free (text);
-    assert_null (sb_mcp_modern_reply (NULL, "9", false));
+    assert_null (sb_mcp_stateless_reply (NULL, "9", false));
 }
 
 int

@@ -281,7 +281,7 @@ s_handle (sb_connectors_t *set, const char *body, sb_mcp_outcome_t *out)
     sb_mcp_env_t env = { .connectors = set, .version = "1" };
     sb_mcp_handle (&env, body, strlen (body), out);
     assert_int_equal (out->action, SB_MCP_REPLY);
-    json_t *reply = json_loads (out->body, 0, NULL);
+    json_t *reply = json_loads (out->as.reply.body, 0, NULL);
     assert_non_null (reply);
     return reply;
 }
@@ -304,8 +304,8 @@ test_mcp_subscribe (void **state)
         json_t *reply = s_handle (set, body, &out);
         assert_int_equal (json_object_size (json_object_get (reply, "result")), 0);
         assert_true (json_is_object (json_object_get (reply, "result")));
-        assert_int_equal (out.subscribe, 1);
-        assert_string_equal (out.subscribe_uri, known [i]);
+        assert_int_equal (out.as.reply.subscribe, 1);
+        assert_string_equal (out.as.reply.subscribe_uri, known [i]);
         json_decref (reply);
         sb_mcp_outcome_clear (&out);
     }
@@ -317,16 +317,16 @@ test_mcp_subscribe (void **state)
     assert_string_equal (json_string_value (json_object_get (json_object_get (error, "data"), "uri")),
                          "test://nothing");
     assert_int_equal (json_integer_value (json_object_get (reply, "id")), 4);
-    assert_int_equal (out.subscribe, 0);
-    assert_null (out.subscribe_uri);
+    assert_int_equal (out.as.reply.subscribe, 0);
+    assert_null (out.as.reply.subscribe_uri);
     json_decref (reply);
     sb_mcp_outcome_clear (&out);
     //  Unsubscribing any URI (one that disappeared, say) is {}.
     reply = s_handle (set, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"resources/unsubscribe\","
                       "\"params\":{\"uri\":\"test://gone\"}}", &out);
     assert_true (json_is_object (json_object_get (reply, "result")));
-    assert_int_equal (out.subscribe, -1);
-    assert_string_equal (out.subscribe_uri, "test://gone");
+    assert_int_equal (out.as.reply.subscribe, -1);
+    assert_string_equal (out.as.reply.subscribe_uri, "test://gone");
     json_decref (reply);
     sb_mcp_outcome_clear (&out);
     //  No uri: -32602.
@@ -334,7 +334,7 @@ test_mcp_subscribe (void **state)
                       "\"params\":{}}", &out);
     assert_int_equal (json_integer_value (json_object_get (json_object_get (reply, "error"), "code")),
                       -32602);
-    assert_int_equal (out.subscribe, 0);
+    assert_int_equal (out.as.reply.subscribe, 0);
     json_decref (reply);
     sb_mcp_outcome_clear (&out);
 

@@ -274,7 +274,7 @@ test_promote_once (void **state)
             assert_int_equal (test.promote_rc [i][k], 0);
         assert_int_equal (test.notifies [i], 1);
         assert_string_equal (test.notification [i], "{\"jsonrpc\":\"2.0\",\"method\":\"switchboard/promote\"}");
-        assert_string_equal (test.notification [i], SB_WORKER_PROMOTE_JSON);
+        assert_string_equal (test.notification [i], SB_PAYLOAD_PROMOTE_JSON);
         free (test.notification [i]);
     }
     //  No job: nothing to promote.

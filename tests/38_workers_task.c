@@ -294,7 +294,7 @@ s_input_required (const char *tenant, const char *id, const char *subject)
     s_assert_applied (s_op ("task/finish", tenant, id, NULL,
         "{\"status\":\"input_required\",\"inputRequests\":{"
         "\"k1\":{\"method\":\"elicitation/create\",\"params\":{\"message\":\"Name?\"}},"
-        "\"k2\":{\"method\":\"roots/list\"}},"
+        "\"k2\":{\"method\":\"roots/list\",\"params\":{}}},"
         "\"inputs\":{\"k0\":{\"action\":\"accept\",\"content\":{\"ok\":true}}},\"round\":2}"), true);
 }
 
@@ -565,7 +565,7 @@ test_update (void **state)
 
     //  The resumed round asks again: the answers it reports replace those kept.
     s_assert_applied (s_op ("task/finish", tenant, id, NULL,
-        "{\"status\":\"input_required\",\"inputRequests\":{\"k3\":{\"method\":\"roots/list\"}},"
+        "{\"status\":\"input_required\",\"inputRequests\":{\"k3\":{\"method\":\"roots/list\",\"params\":{}}},"
         "\"inputs\":{\"k2\":{\"roots\":[]}},\"round\":3}"), true);
     reply = s_op ("task/update", tenant, id, "alice", "{\"k3\":{\"roots\":[{\"uri\":\"file:///\"}]}}");
     resume = json_object_get (reply, "resume");

@@ -22,6 +22,7 @@
 #include "sb_clock.h"
 #include "sb_connector.h"
 #include "sb_log.h"
+#include "sb_payload.h"
 #include "sb_text.h"
 
 #include <curl/curl.h>
@@ -600,19 +601,23 @@ s_on_confirm (sb_worker_job_t *job, const char *response_json, void *arg)
 {
     s_call_t *call = arg;
     call->ask_id = 0;
-    json_t *response = json_loads (response_json ? response_json : "", 0, NULL);
-    json_t *result = json_object_get (response, "result");
-    if (!json_is_object (result)) {
+    json_t *result = NULL, *error = NULL;
+    const char *why = NULL;
+    if (sb_payload_answer_decode (response_json, response_json ? strlen (response_json) : 0,
+                                  &result, &error, &why) == 0 && !json_is_object (result)) {
+        json_decref (result);
+        result = NULL;
+    }
+    if (!result) {
         //  The client cannot be asked (no elicitation capability, no stream):
         //  it has its own confirmations; go ahead and say so in _meta.
-        const char *message = json_string_value (json_object_get (json_object_get (response, "error"),
-                                                                  "message"));
+        const char *message = error ? json_string_value (json_object_get (error, "message")) : why;
         call->confirmation = "not_asked";
         call->not_asked = strdup (message ? message : "the client gave no answer");
         sb_log_info ("confirmation_not_asked", "corr_id=%s tool=%s: %s",
                      sb_worker_job_corr_id (job), sb_tool_name (call->tool),
                      call->not_asked ? call->not_asked : "");
-        json_decref (response);
+        json_decref (error);
         s_call_go (call);
         return;
     }
@@ -620,12 +625,12 @@ s_on_confirm (sb_worker_job_t *job, const char *response_json, void *arg)
     json_t *confirm = json_object_get (json_object_get (result, "content"), "confirm");
     if (action && strcmp (action, "accept") == 0 && json_is_true (confirm)) {
         call->confirmation = "accepted";
-        json_decref (response);
+        json_decref (result);
         s_call_go (call);
         return;
     }
     s_call_declined (call, action && strcmp (action, "cancel") == 0 ? "cancel" : "decline");
-    json_decref (response);
+    json_decref (result);
 }
 
 //  Asks the user to confirm the call (form elicitation, one boolean).

@@ -16,6 +16,7 @@
 #include "sb_db.h"
 #include "sb_json.h"
 #include "sb_log.h"
+#include "sb_payload.h"
 #include "sb_db_loop.h"
 
 #include <errno.h>
@@ -26,6 +27,7 @@
 
 #define S_GUARD_MARGIN_MS   20      /* a job is ended this long before its deadline */
 #define S_UNAVAILABLE       "the task store is unavailable"
+#define S_MAX_PROBLEM       160     /* a refusal sentence written here, bytes */
 
 typedef enum {
     S_OP_PING,
@@ -403,31 +405,13 @@ s_update (sb_task_role_t *self, sb_worker_job_t *job)
     s_submit (self, job, S_OP_UPDATE, "SELECT * FROM task_update ($1, $2, $3, $4)", 4, params);
 }
 
-//  Checks an inputRequests object: at least one request, each key
-//  1..SB_MAX_INPUT_KEY_LEN bytes, each request an object with a string
-//  "method". Returns a sentence, or NULL when it is fine.
-static const char *
-s_check_requests (const json_t *requests)
-{
-    if (!json_is_object (requests) || json_object_size (requests) == 0)
-        return "task/finish: inputRequests must be an object with at least one request";
-    const char *key;
-    json_t *request;
-    json_object_foreach ((json_t *) requests, key, request) {
-        if (strlen (key) == 0 || strlen (key) > SB_MAX_INPUT_KEY_LEN)
-            return "task/finish: each inputRequests key must be 1 to 64 bytes";
-        if (!json_is_object (request) || !json_is_string (json_object_get (request, "method")))
-            return "task/finish: each of inputRequests must be a request object with a method";
-    }
-    return NULL;
-}
-
 //  The outcome `data` stands for, as the parameters of task_finish (texts
-//  into `texts`, owned by the caller). Returns a sentence when data is not
-//  an outcome, NULL when the parameters are set.
+//  into `texts`, owned by the caller). Returns a sentence (static, or
+//  written into `why`) when data is not an outcome, NULL when the
+//  parameters are set.
 static const char *
 s_finish_params (const json_t *data, char *texts [4], char *round, size_t round_size,
-                 const char **status_p)
+                 const char **status_p, char *why, size_t why_size)
 {
     const char *status = json_string_value (json_object_get (data, "status"));
     *status_p = status;
@@ -475,9 +459,13 @@ s_finish_params (const json_t *data, char *texts [4], char *round, size_t round_
     }
     if (strcmp (status, "input_required") == 0) {
         json_t *requests = json_object_get (data, "inputRequests");
-        const char *problem = s_check_requests (requests);
-        if (problem)
-            return problem;
+        //  The questions as the worker's input-required result had them
+        //  (payload/sb_payload.h), which the gateway passed on.
+        const char *problem = sb_payload_input_requests_check (requests);
+        if (problem) {
+            snprintf (why, why_size, "task/finish: %s", problem);
+            return why;
+        }
         json_t *inputs = json_object_get (data, "inputs");
         if (inputs && !json_is_object (inputs))
             return "task/finish: inputs must be an object of the answers kept";
@@ -506,7 +494,9 @@ s_finish (sb_task_role_t *self, sb_worker_job_t *job)
     char *texts [4] = { NULL, NULL, NULL, NULL };
     char round [16] = "";
     const char *status = NULL;
-    const char *problem = data ? s_finish_params (data, texts, round, sizeof round, &status)
+    char why [S_MAX_PROBLEM];
+    const char *problem = data ? s_finish_params (data, texts, round, sizeof round, &status,
+                                                  why, sizeof why)
                                : "task/finish: data must be a JSON object with a status";
     if (problem)
         sb_worker_job_fail (&job, problem);

@@ -1,8 +1,12 @@
 /*  workers/sb_worker.c — the worker core: broker session (READY, heartbeats,
     liveness, reconnect with backoff), job table with deadlines, graceful
     drain. See sb_worker.h. The role does the work; this file only moves
-    jobs in and results out. */
+    jobs in and results out. The questions of 2026-07-28 calls are settled
+    in sb_inputs.c; the shapes of results come from payload/sb_payload.h. */
 #include "sb_worker.h"
+#include "sb_worker_int.h"
+#include "sb_inputs.h"
+#include "sb_payload.h"
 #include "sb_clock.h"
 #include "sb_log.h"
 
@@ -17,55 +21,6 @@
 #define SB_MAX_DRAIN_PER_TURN   256     /* messages read before other work gets a turn */
 
 static volatile sig_atomic_t s_interrupted = 0;
-
-struct _sb_worker_job_t {
-    sb_worker_t *worker;                    /* owner */
-    char corr_id [SB_MAX_CORR_ID_LEN + 1];  /* correlation ID from the JOB */
-    char tenant [SB_MAX_TENANT_LEN + 1];    /* tenant the job runs for */
-    uint32_t flags;                         /* SB_FLAG_* */
-    uint32_t attempt;                       /* dispatch attempt */
-    int64_t deadline_ms;                    /* monotonic deadline */
-    sb_job_t spec;                          /* decoded payload */
-    void *data;                             /* role's per-job state */
-    bool started;                           /* handed to the role */
-    uint32_t last_ask_id;                   /* ids of this job's asks count from 1 */
-    struct {
-        uint32_t id;                        /* 0 = free slot */
-        sb_worker_answer_fn *on_answer;     /* callback */
-        void *arg;                          /* its argument */
-        char key [SB_MAX_INPUT_KEY_LEN + 1];/* 2026-07-28: its inputRequests key */
-        char *request;                      /* 2026-07-28: open, the request to send back */
-        char *answer;                       /* 2026-07-28: settled, the response to deliver */
-    } asks [SB_MAX_ASKS_PER_JOB];           /* questions awaiting the client's answer */
-    json_t *inputs;                         /* 2026-07-28: the client's answers, or NULL */
-    json_t *used;                           /* 2026-07-28: keys answered from inputs */
-    uint32_t delivered;                     /* 2026-07-28: answers delivered so far */
-    bool queued;                            /* 2026-07-28: in the worker's settle list */
-    bool promoted;                          /* the promote signal was sent */
-};
-
-struct _sb_worker_t {
-    char *endpoint;                 /* broker backend endpoint */
-    char service [SB_MAX_SERVICE_LEN + 1];  /* role name we serve */
-    uint32_t credit;                /* jobs held at once */
-    uint32_t heartbeat_ms;          /* our heartbeat interval */
-    const sb_worker_role_t *role;   /* role callbacks */
-    void *role_state;               /* role object */
-    sb_reactor_t *reactor;          /* the event loop */
-    zsock_t *sock;                  /* DEALER to the broker, NULL between sessions */
-    int timer;                      /* core timer id */
-    zhashx_t *jobs;                 /* corr_id → sb_worker_job_t * (not owned by the hash) */
-    zlistx_t *settle;               /* corr_ids of 2026-07-28 jobs with questions to settle */
-    int64_t earliest_ms;            /* no held job's deadline comes before this (a bound,
-                                       made exact by each walk of the jobs; INT64_MAX: none) */
-    int64_t last_recv_ms;           /* when the broker last spoke */
-    int64_t next_heartbeat_ms;      /* when we send our next heartbeat */
-    int64_t reconnect_ms;           /* when to open a new session (-1: in session) */
-    uint32_t backoff_ms;            /* wait before the next reconnect */
-    bool stopping;                  /* drain requested */
-    bool registered_log;            /* "ready" event already logged */
-    uint64_t malformed;             /* frames dropped as malformed */
-};
 
 static void
 s_on_signal (int signum)
@@ -114,8 +69,8 @@ sb_worker_new (const char *endpoint, const char *service, uint32_t credit, uint3
     return self;
 }
 
-static void
-s_job_free (sb_worker_job_t **job_p)
+void
+sb_worker_job_free (sb_worker_job_t **job_p)
 {
     sb_worker_job_t *job = *job_p;
     if (!job)
@@ -145,7 +100,7 @@ s_abandon_all (sb_worker_t *self)
         zhashx_delete (self->jobs, key);
         if (job->started && self->role && self->role->abandon)
             self->role->abandon (self->role_state, job);
-        s_job_free (&job);
+        sb_worker_job_free (&job);
     }
     zlistx_destroy (&keys);
 }
@@ -221,8 +176,8 @@ s_send (sb_worker_t *self, sb_msg_t *msg)
     return rc;
 }
 
-static void
-s_send_result (sb_worker_t *self, const char *corr_id, sb_status_t status, const char *json)
+void
+sb_worker_send_result (sb_worker_t *self, const char *corr_id, sb_status_t status, const char *json)
 {
     zframe_t *payload = sb_job_result_encode (json);
     if (!payload) {
@@ -239,8 +194,8 @@ s_send_result (sb_worker_t *self, const char *corr_id, sb_status_t status, const
 }
 
 //  Sends NOTIFY (ask_id 0) or ASK carrying JSON text in a result map.
-static int
-s_send_call_message (sb_worker_t *self, const char *corr_id, uint32_t ask_id, const char *json)
+int
+sb_worker_send_call_message (sb_worker_t *self, const char *corr_id, uint32_t ask_id, const char *json)
 {
     zframe_t *payload = sb_job_result_encode (json);
     if (!payload)
@@ -256,14 +211,13 @@ s_send_call_message (sb_worker_t *self, const char *corr_id, uint32_t ask_id, co
     return s_send (self, &msg);
 }
 
-static void
-s_send_failed (sb_worker_t *self, const char *corr_id, sb_status_t status, const char *message)
+void
+sb_worker_send_failed (sb_worker_t *self, const char *corr_id, sb_status_t status, const char *message)
 {
-    json_t *body = json_pack ("{s:s}", "error", message);
-    char *text = body ? json_dumps (body, JSON_COMPACT) : NULL;
-    s_send_result (self, corr_id, status, text ? text : "{\"error\":\"failed\"}");
+    sb_failure_t failure = { .message = (char *) message };
+    char *text = sb_payload_failure_encode (&failure);
+    sb_worker_send_result (self, corr_id, status, text ? text : "{\"error\":\"failed\"}");
     free (text);
-    json_decref (body);
 }
 
 static void
@@ -340,7 +294,6 @@ s_session_reset (sb_worker_t *self, uint32_t wait_ms, const char *why)
 //  Jobs
 
 static void s_expire_jobs (sb_worker_t *self, int64_t now);
-static void s_settle_all (sb_worker_t *self);
 
 static void
 s_on_job (sb_worker_t *self, sb_msg_t *msg)
@@ -350,7 +303,7 @@ s_on_job (sb_worker_t *self, sb_msg_t *msg)
         return;
     }
     if (self->stopping) {
-        s_send_failed (self, msg->corr_id, SB_STATUS_OVERLOADED, "worker is shutting down");
+        sb_worker_send_failed (self, msg->corr_id, SB_STATUS_OVERLOADED, "worker is shutting down");
         return;
     }
     //  The broker enforces credit and frees a slot at the job's deadline,
@@ -358,7 +311,7 @@ s_on_job (sb_worker_t *self, sb_msg_t *msg)
     //  keep only a safety limit against a broker that ignores credit.
     s_expire_jobs (self, sb_clock_mono_ms ());
     if (zhashx_size (self->jobs) >= SB_WORKER_MAX_JOBS (self->credit)) {
-        s_send_failed (self, msg->corr_id, SB_STATUS_OVERLOADED, "worker credit exhausted");
+        sb_worker_send_failed (self, msg->corr_id, SB_STATUS_OVERLOADED, "worker credit exhausted");
         return;
     }
     if (msg->timeout_ms == 0) {
@@ -367,7 +320,7 @@ s_on_job (sb_worker_t *self, sb_msg_t *msg)
     }
     sb_worker_job_t *job = calloc (1, sizeof (sb_worker_job_t));
     if (!job) {
-        s_send_failed (self, msg->corr_id, SB_STATUS_FAILED, "out of memory");
+        sb_worker_send_failed (self, msg->corr_id, SB_STATUS_FAILED, "out of memory");
         return;
     }
     job->worker = self;
@@ -384,24 +337,19 @@ s_on_job (sb_worker_t *self, sb_msg_t *msg)
     if (!data || sb_job_decode (data, size, &job->spec) != 0 || !job->spec.op) {
         sb_log_warn ("job_malformed", "corr_id=%s payload of %zu bytes undecodable",
                      job->corr_id, size);
-        s_send_failed (self, job->corr_id, SB_STATUS_FAILED, "malformed job");
-        s_job_free (&job);
+        sb_worker_send_failed (self, job->corr_id, SB_STATUS_FAILED, "malformed job");
+        sb_worker_job_free (&job);
         return;
     }
-    if (job->spec.inputs) {
-        //  A 2026-07-28 call: the answers its questions are settled against.
-        job->inputs = json_loads (job->spec.inputs, JSON_REJECT_DUPLICATES, NULL);
-        job->used = json_array ();
-        if (!json_is_object (job->inputs) || !job->used) {
-            sb_log_warn ("job_malformed", "corr_id=%s inputs are not a JSON object", job->corr_id);
-            s_send_failed (self, job->corr_id, SB_STATUS_FAILED, "malformed job");
-            s_job_free (&job);
-            return;
-        }
+    if (sb_inputs_load (job)) {
+        sb_log_warn ("job_malformed", "corr_id=%s inputs are not a JSON object", job->corr_id);
+        sb_worker_send_failed (self, job->corr_id, SB_STATUS_FAILED, "malformed job");
+        sb_worker_job_free (&job);
+        return;
     }
     if (zhashx_insert (self->jobs, job->corr_id, job)) {
-        s_send_failed (self, job->corr_id, SB_STATUS_FAILED, "job table error");
-        s_job_free (&job);
+        sb_worker_send_failed (self, job->corr_id, SB_STATUS_FAILED, "job table error");
+        sb_worker_job_free (&job);
         return;
     }
     sb_log_debug ("job_start", "corr_id=%s op=%s tenant=%s timeout_ms=%u",
@@ -443,7 +391,7 @@ s_expire_jobs (sb_worker_t *self, int64_t now)
         if (self->role && self->role->abandon)
             self->role->abandon (self->role_state, job);
         sb_worker_job_t *victim = job;
-        s_job_free (&victim);
+        sb_worker_job_free (&victim);
     }
     zlistx_destroy (&expired);
 }
@@ -463,8 +411,8 @@ s_on_cancel (sb_worker_t *self, sb_msg_t *msg)
     zhashx_delete (self->jobs, job->corr_id);
     if (job->started && self->role && self->role->abandon)
         self->role->abandon (self->role_state, job);
-    s_send_result (self, job->corr_id, SB_STATUS_CANCELLED, "{\"cancelled\":true}");
-    s_job_free (&job);
+    sb_worker_send_result (self, job->corr_id, SB_STATUS_CANCELLED, "{\"cancelled\":true}");
+    sb_worker_job_free (&job);
 }
 
 //  ANSWER: the client's response to one of a job's asks.
@@ -566,7 +514,7 @@ s_tick (sb_worker_t *self)
     int64_t now = sb_clock_mono_ms ();
     if (self->sock) {
         int64_t silent = now - self->last_recv_ms;
-        if (silent >= (int64_t) SB_WORKER_LIVENESS * self->heartbeat_ms && !self->stopping) {
+        if (silent >= (int64_t) SB_HEARTBEAT_LIVENESS * self->heartbeat_ms && !self->stopping) {
             uint32_t wait = self->backoff_ms;
             self->backoff_ms = wait * 2 > SB_WORKER_MAX_BACKOFF_MS
                              ? SB_WORKER_MAX_BACKOFF_MS : wait * 2;
@@ -585,13 +533,13 @@ s_tick (sb_worker_t *self)
         }
     }
     s_expire_jobs (self, now);
-    s_settle_all (self);
+    sb_inputs_settle_all (self);
 
     int64_t due = now + self->heartbeat_ms;
     if (self->sock) {
         if (self->next_heartbeat_ms < due)
             due = self->next_heartbeat_ms;
-        int64_t dead = self->last_recv_ms + (int64_t) SB_WORKER_LIVENESS * self->heartbeat_ms;
+        int64_t dead = self->last_recv_ms + (int64_t) SB_HEARTBEAT_LIVENESS * self->heartbeat_ms;
         if (dead < due)
             due = dead;
     }
@@ -717,12 +665,12 @@ sb_worker_job_done (sb_worker_job_t **job_p, sb_status_t status, const char *res
     if (zhashx_lookup (self->jobs, job->corr_id) == job) {
         zhashx_delete (self->jobs, job->corr_id);
         if (sb_clock_mono_ms () < job->deadline_ms)
-            s_send_result (self, job->corr_id, status, result_json ? result_json : "null");
+            sb_worker_send_result (self, job->corr_id, status, result_json ? result_json : "null");
         else
             sb_log_info ("job_late", "corr_id=%s finished after its deadline; dropped", job->corr_id);
         sb_log_debug ("job_done", "corr_id=%s status=%s", job->corr_id, sb_status_name (status));
     }
-    s_job_free (job_p);
+    sb_worker_job_free (job_p);
 }
 
 void
@@ -730,11 +678,10 @@ sb_worker_job_fail (sb_worker_job_t **job_p, const char *message)
 {
     if (!job_p || !*job_p)
         return;
-    json_t *body = json_pack ("{s:s}", "error", message ? message : "failed");
-    char *text = body ? json_dumps (body, JSON_COMPACT) : NULL;
+    sb_failure_t failure = { .message = (char *) message };
+    char *text = sb_payload_failure_encode (&failure);
     sb_worker_job_done (job_p, SB_STATUS_FAILED, text ? text : "{\"error\":\"failed\"}");
     free (text);
-    json_decref (body);
 }
 
 void
@@ -752,7 +699,7 @@ sb_worker_job_notify (sb_worker_job_t *job, const char *notification_json)
 {
     if (!job || !notification_json)
         return -1;
-    return s_send_call_message (job->worker, job->corr_id, 0, notification_json);
+    return sb_worker_send_call_message (job->worker, job->corr_id, 0, notification_json);
 }
 
 int
@@ -762,235 +709,11 @@ sb_worker_job_promote (sb_worker_job_t *job)
         return -1;
     if (job->promoted)
         return 0;
-    if (s_send_call_message (job->worker, job->corr_id, 0, SB_WORKER_PROMOTE_JSON))
+    if (sb_worker_send_call_message (job->worker, job->corr_id, 0, SB_PAYLOAD_PROMOTE_JSON))
         return -1;
     job->promoted = true;
     sb_log_debug ("job_promote", "corr_id=%s", job->corr_id);
     return 0;
-}
-
-//  ---------------------------------------------------------------------
-//  Questions of 2026-07-28 calls: settled here against the job's inputs
-
-//  The capability `method` with `params` needs (SB_JOB_CAP_*; 0: none the
-//  client can be asked) and its name in requiredCapabilities.
-static uint32_t
-s_needed_cap (const char *method, const json_t *params, json_t **required)
-{
-    *required = NULL;
-    if (strcmp (method, "elicitation/create") == 0) {
-        const char *mode = json_string_value (json_object_get (params, "mode"));
-        bool url = mode && strcmp (mode, "url") == 0;
-        *required = url ? json_pack ("{s:{s:{}}}", "elicitation", "url")
-                        : json_pack ("{s:{}}", "elicitation");
-        return url ? SB_JOB_CAP_ELICIT_URL : SB_JOB_CAP_ELICITATION;
-    }
-    if (strcmp (method, "sampling/createMessage") == 0) {
-        *required = json_pack ("{s:{}}", "sampling");
-        return SB_JOB_CAP_SAMPLING;
-    }
-    if (strcmp (method, "roots/list") == 0) {
-        *required = json_pack ("{s:{}}", "roots");
-        return SB_JOB_CAP_ROOTS;
-    }
-    return 0;
-}
-
-//  True when `response` has the shape of a client's result for `method`.
-static bool
-s_response_ok (const char *method, const json_t *response)
-{
-    if (!json_is_object (response))
-        return false;
-    if (strcmp (method, "elicitation/create") == 0) {
-        const char *action = json_string_value (json_object_get (response, "action"));
-        json_t *content = json_object_get (response, "content");
-        return action && (strcmp (action, "accept") == 0 || strcmp (action, "decline") == 0
-                          || strcmp (action, "cancel") == 0)
-            && (!content || json_is_object (content));
-    }
-    if (strcmp (method, "sampling/createMessage") == 0) {
-        json_t *content = json_object_get (response, "content");
-        return json_is_string (json_object_get (response, "role"))
-            && (json_is_object (content) || json_is_array (content));
-    }
-    return json_is_array (json_object_get (response, "roots"));
-}
-
-//  {"error": {code, message[, data: {requiredCapabilities}]}} (new text).
-static char *
-s_refusal (int code, const char *message, json_t *required)
-{
-    json_t *error = json_pack ("{s:i, s:s}", "code", code, "message", message);
-    if (error && required)
-        json_object_set_new (error, "data", json_pack ("{s:O}", "requiredCapabilities", required));
-    json_t *doc = error ? json_pack ("{s:o}", "error", error) : NULL;
-    char *text = doc ? json_dumps (doc, JSON_COMPACT) : NULL;
-    json_decref (doc);
-    return text;
-}
-
-static void
-s_queue_settle (sb_worker_job_t *job)
-{
-    if (job->queued)
-        return;
-    char *corr_id = strdup (job->corr_id);
-    if (corr_id && zlistx_add_end (job->worker->settle, corr_id))
-        job->queued = true;
-    else
-        free (corr_id);
-}
-
-//  Fills slot `slot` of a 2026-07-28 job for the question `request_json`
-//  under `key`: settled (answer) or open (request). 0, or -1 when refused.
-static int
-s_settle_ask (sb_worker_job_t *job, size_t slot, uint32_t id, const char *key,
-              const char *request_json)
-{
-    char name [SB_MAX_INPUT_KEY_LEN + 16];
-    if (!key) {
-        snprintf (name, sizeof name, "input_%u", id);
-        key = name;
-    }
-    size_t len = strlen (key);
-    if (len == 0 || len > SB_MAX_INPUT_KEY_LEN)
-        return -1;
-    for (size_t i = 0; i < SB_MAX_ASKS_PER_JOB; i++)
-        if (job->asks [i].id && strcmp (job->asks [i].key, key) == 0)
-            return -1;
-    size_t index;
-    json_t *done;
-    json_array_foreach (job->used, index, done)
-        if (strcmp (json_string_value (done), key) == 0)
-            return -1;
-    json_t *request = json_loads (request_json, JSON_REJECT_DUPLICATES, NULL);
-    const char *method = json_string_value (json_object_get (request, "method"));
-    json_t *params = json_object_get (request, "params");
-    if (!method || (params && !json_is_object (params))) {
-        json_decref (request);
-        return -1;
-    }
-    json_t *required = NULL;
-    uint32_t needed = s_needed_cap (method, params, &required);
-    json_t *response = json_object_get (job->inputs, key);
-    char *answer = NULL, *open = NULL;
-    char message [160];
-    if (!needed) {
-        snprintf (message, sizeof message, "MCP clients are not asked %.64s", method);
-        answer = s_refusal (-32601, message, NULL);
-    }
-    else
-    if (!(job->spec.caps & needed)) {
-        snprintf (message, sizeof message, "The client did not declare the capability "
-                  "%.64s needs.", method);
-        answer = s_refusal (-32021, message, required);
-    }
-    else
-    if (s_response_ok (method, response)) {
-        json_t *doc = json_pack ("{s:O}", "result", response);
-        answer = doc ? json_dumps (doc, JSON_COMPACT) : NULL;
-        json_decref (doc);
-        if (answer && json_array_append_new (job->used, json_string (key))) {
-            free (answer);
-            answer = NULL;
-        }
-    }
-    else {
-        //  Not answered yet, or not answered properly: ask (again).
-        json_t *doc = json_pack ("{s:s, s:O}", "method", method, "params", params ? params : json_object ());
-        open = doc ? json_dumps (doc, JSON_COMPACT) : NULL;
-        json_decref (doc);
-    }
-    json_decref (required);
-    json_decref (request);
-    if (!answer && !open)
-        return -1;
-    memcpy (job->asks [slot].key, key, len + 1);
-    job->asks [slot].answer = answer;
-    job->asks [slot].request = open;
-    s_queue_settle (job);
-    return 0;
-}
-
-//  Ends `job` with its open questions as an input-required result.
-static void
-s_input_required (sb_worker_t *self, sb_worker_job_t *job)
-{
-    json_t *requests = json_object ();
-    for (size_t i = 0; requests && i < SB_MAX_ASKS_PER_JOB; i++)
-        if (job->asks [i].id && job->asks [i].request)
-            json_object_set_new (requests, job->asks [i].key,
-                                 json_loads (job->asks [i].request, 0, NULL));
-    json_t *result = requests ? json_pack ("{s:s, s:o, s:O}", "resultType", "input_required",
-                                           "inputRequests", requests, "inputsUsed", job->used)
-                              : NULL;
-    char *text = result ? json_dumps (result, JSON_COMPACT) : NULL;
-    json_decref (result);
-    sb_log_info ("job_input_required", "corr_id=%s round=%u questions=%zu", job->corr_id,
-                 job->spec.round, requests ? json_object_size (requests) : 0);
-    zhashx_delete (self->jobs, job->corr_id);
-    if (!text)
-        s_send_failed (self, job->corr_id, SB_STATUS_FAILED, "out of memory");
-    else
-    if (sb_clock_mono_ms () < job->deadline_ms)
-        s_send_result (self, job->corr_id, SB_STATUS_OK, text);
-    free (text);
-    if (self->role && self->role->abandon)
-        self->role->abandon (self->role_state, job);
-    s_job_free (&job);
-}
-
-//  Delivers a 2026-07-28 job's settled answers (each may ask more), then
-//  ends it with an input-required result if a question is still open.
-static void
-s_settle (sb_worker_t *self, sb_worker_job_t *job)
-{
-    char corr_id [SB_MAX_CORR_ID_LEN + 1];
-    memcpy (corr_id, job->corr_id, sizeof corr_id);
-    while (true) {
-        size_t slot = SB_MAX_ASKS_PER_JOB;
-        for (size_t i = 0; i < SB_MAX_ASKS_PER_JOB && slot == SB_MAX_ASKS_PER_JOB; i++)
-            if (job->asks [i].id && job->asks [i].answer)
-                slot = i;
-        if (slot == SB_MAX_ASKS_PER_JOB)
-            break;
-        if (++job->delivered > SB_WORKER_MAX_LOCAL_ANSWERS) {
-            sb_worker_job_fail (&job, "the tool asked the client too many questions");
-            return;
-        }
-        sb_worker_answer_fn *on_answer = job->asks [slot].on_answer;
-        void *arg = job->asks [slot].arg;
-        char *answer = job->asks [slot].answer;
-        job->asks [slot].answer = NULL;
-        job->asks [slot].id = 0;            //  free the slot before the callback may end the job
-        on_answer (job, answer, arg);
-        free (answer);
-        job = zhashx_lookup (self->jobs, corr_id);
-        if (!job)
-            return;                         //  the role ended it
-    }
-    for (size_t i = 0; i < SB_MAX_ASKS_PER_JOB; i++)
-        if (job->asks [i].id && job->asks [i].request) {
-            s_input_required (self, job);
-            return;
-        }
-}
-
-//  Settles every queued job; answers may queue more, which run too.
-static void
-s_settle_all (sb_worker_t *self)
-{
-    char *corr_id;
-    while ((corr_id = zlistx_first (self->settle))) {
-        corr_id = zlistx_detach_cur (self->settle);
-        sb_worker_job_t *job = zhashx_lookup (self->jobs, corr_id);
-        free (corr_id);
-        if (job) {
-            job->queued = false;
-            s_settle (self, job);
-        }
-    }
 }
 
 int
@@ -1003,8 +726,8 @@ sb_worker_job_ask_key (sb_worker_job_t *job, const char *key, const char *reques
         if (job->asks [i].id)
             continue;
         uint32_t id = job->last_ask_id + 1;
-        if (job->inputs ? s_settle_ask (job, i, id, key, request_json)
-                        : s_send_call_message (job->worker, job->corr_id, id, request_json))
+        if (job->inputs ? sb_inputs_ask (job, i, id, key, request_json)
+                        : sb_worker_send_call_message (job->worker, job->corr_id, id, request_json))
             return -1;
         job->last_ask_id = id;
         job->asks [i].id = id;
@@ -1033,16 +756,16 @@ sb_worker_job_fail_rpc (sb_worker_job_t **job_p, const char *error_json)
 {
     if (!job_p || !*job_p)
         return;
-    json_t *error = error_json ? json_loads (error_json, 0, NULL) : NULL;
-    const char *message = json_string_value (json_object_get (error, "message"));
-    json_t *body = json_is_integer (json_object_get (error, "code")) && message
-                 ? json_pack ("{s:s, s:O}", "error", message, "rpc_error", error) : NULL;
-    char *text = body ? json_dumps (body, JSON_COMPACT) : NULL;
+    json_t *error = error_json ? json_loads (error_json, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    sb_failure_t failure = {
+        .message = (char *) json_string_value (json_object_get (error, "message")),
+        .rpc_error = error
+    };
+    char *text = sb_payload_rpc_error_ok (error) ? sb_payload_failure_encode (&failure) : NULL;
     if (text)
         sb_worker_job_done (job_p, SB_STATUS_FAILED, text);
     else
         sb_worker_job_fail (job_p, "the tool could not be run");
     free (text);
-    json_decref (body);
     json_decref (error);
 }

@@ -5,7 +5,8 @@
 
       - READY(service = role name, credit, heartbeat_ms) on connect;
       - HEARTBEAT every heartbeat_ms; any message from the broker proves it
-        alive; none for SB_WORKER_LIVENESS intervals → the socket is
+        alive; none for SB_HEARTBEAT_LIVENESS intervals
+        (proto/sb_limits.h) → the socket is
         recreated and READY sent again, with a growing backoff. Jobs of the
         old session are abandoned (the broker has already answered them);
       - JOB → decoded (proto/sb_job.h) and handed to the role; the role
@@ -26,9 +27,9 @@
 
 #include "sb_msg.h"
 #include "sb_job.h"
+#include "sb_payload.h"
 #include "sb_reactor.h"
 
-#define SB_WORKER_LIVENESS          3       /* missed broker intervals before reconnect */
 #define SB_WORKER_MAX_BACKOFF_MS    5000    /* longest wait between reconnects */
 #define SB_WORKER_DRAIN_LINGER_MS   1000    /* time DISCONNECT gets to leave on exit */
 #define SB_MAX_WORKER_DRAIN_MS      SB_MAX_TIMEOUT_MS   /* drain never outlasts a job */
@@ -129,7 +130,7 @@ void sb_worker_job_fail_unknown_op (sb_worker_job_t **job_p);
     How a question is answered depends on the call. For clients of MCP up to
     2025-11-25 the gateway numbers it, sends it to the client and routes the
     answer back (ASK/ANSWER). A 2026-07-28 call (sb_worker_job_round > 0)
-    has no server requests: the core settles each question itself against
+    has no server requests: the worker settles each question itself against
     the answers the job carries — the client lacks the capability (error
     -32021), or an answer is given (result) — and delivers that on the next
     loop turn; a question left open ends the job with an input-required
@@ -137,21 +138,20 @@ void sb_worker_job_fail_unknown_op (sb_worker_job_t **job_p);
     callback runs. The client then sends the request again, with the
     answer under the question's key, and the job runs again from the start:
     a role asks in the same order every run, and before it changes
-    anything. */
+    anything. That settlement lives in workers/sb_inputs.c. */
 
-#define SB_MAX_ASKS_PER_JOB 8   /* questions one job may have open at once */
-#define SB_WORKER_MAX_LOCAL_ANSWERS 64  /* answers one 2026-07-28 job may get from its inputs */
+#define SB_MAX_ASKS_PER_JOB SB_MAX_INPUT_REQUESTS   /* questions one job may have open at once */
+#define SB_WORKER_MAX_LOCAL_ANSWERS SB_MAX_INPUTS_USED  /* answers one 2026-07-28 job may get
+                                                           from its inputs */
 
 /*  Sends a notification (borrowed JSON text) for the job's call.
     Returns 0, or -1 when it could not be sent (too large, no broker). */
 int sb_worker_job_notify (sb_worker_job_t *job, const char *notification_json)
     __attribute__ ((warn_unused_result));
 
-/*  The notification a job sends to ask that its call become a task. */
-#define SB_WORKER_PROMOTE_JSON  "{\"jsonrpc\":\"2.0\",\"method\":\"switchboard/promote\"}"
-
 /*  Asks the gateway to turn the job's call into a task (MCP Tasks
-    extension, SEP-2663): sends NOTIFY with exactly SB_WORKER_PROMOTE_JSON.
+    extension, SEP-2663): sends NOTIFY with exactly SB_PAYLOAD_PROMOTE_JSON
+    (payload/sb_payload.h).
     A role calls it when the call will take a while (the api role when an
     upstream request runs longer than --task-promote-ms; task fixtures at
     once). The gateway decides: for a 2026-07-28 call of a task-capable

@@ -103,13 +103,13 @@ s_handle (const sb_mcp_env_t *env, const uint8_t *data, size_t size)
     sb_mcp_handle (env, (const char *) data, size, &out);
     switch (out.action) {
         case SB_MCP_REPLY:
-            CHECK (out.body);
+            CHECK (out.as.reply.body);
             CHECK (out.http_status == 200 || out.http_status == 400 || out.http_status == 500
-                   || (out.modern && out.http_status == 404));
-            CHECK (!out.negotiated || out.http_status == 200);
-            s_check_reply (out.body);
-            if (out.modern && out.http_status == 200) {
-                json_t *reply = json_loads (out.body, 0, NULL);
+                   || (SB_MCP_STATELESS (out.revision) && out.http_status == 404));
+            CHECK (!out.as.reply.negotiated || out.http_status == 200);
+            s_check_reply (out.as.reply.body);
+            if (SB_MCP_STATELESS (out.revision) && out.http_status == 200) {
+                json_t *reply = json_loads (out.as.reply.body, 0, NULL);
                 json_t *result = json_object_get (reply, "result");
                 CHECK (!result || strcmp (json_string_value (json_object_get (result, "resultType")),
                                           "complete") == 0);
@@ -117,11 +117,11 @@ s_handle (const sb_mcp_env_t *env, const uint8_t *data, size_t size)
             }
             break;
         case SB_MCP_ACCEPTED:
-            CHECK (!out.body && out.http_status == 202);
-            CHECK (!out.response || json_is_object (out.response));
-            CHECK (!out.cancel_id || sb_rpc_id_valid (out.cancel_id));
-            if (out.response) {
-                char *answer = sb_relay_answer (out.response);
+            CHECK (out.http_status == 202);
+            CHECK (!out.as.accepted.response || json_is_object (out.as.accepted.response));
+            CHECK (!out.as.accepted.cancel_id || sb_rpc_id_valid (out.as.accepted.cancel_id));
+            if (out.as.accepted.response) {
+                char *answer = sb_relay_answer (out.as.accepted.response);
                 json_t *json = answer? json_loads (answer, 0, NULL): NULL;
                 CHECK (!answer || (json_is_object (json) && json_object_size (json) == 1));
                 json_decref (json);
@@ -129,29 +129,31 @@ s_handle (const sb_mcp_env_t *env, const uint8_t *data, size_t size)
             }
             break;
         case SB_MCP_CALL: {
-            CHECK (out.tool && out.args && sb_rpc_id_valid (out.id));
-            json_t *args = json_loads (out.args, 0, NULL);
+            CHECK (out.as.call.tool && out.as.call.args && sb_rpc_id_valid (out.as.call.id));
+            json_t *args = json_loads (out.as.call.args, 0, NULL);
             CHECK (json_is_object (args));
             json_decref (args);
             CHECK (out.log_level >= 0 && out.log_level <= SB_LOG_LEVEL_EMERGENCY + 1);
-            CHECK (out.modern || out.log_level == 0);
+            CHECK (SB_MCP_STATELESS (out.revision) || out.log_level == 0);
             break;
         }
         case SB_MCP_LISTEN: {
-            CHECK (out.modern && out.http_status == 200 && sb_rpc_id_valid (out.id));
-            CHECK (!out.listen_uris || json_array_size (out.listen_uris) <= SB_MAX_LISTEN_URIS);
-            CHECK (!out.listen_tasks || json_array_size (out.listen_tasks) <= SB_MAX_LISTEN_TASKS);
-            json_t *ack = json_loads (out.body, 0, NULL);
+            CHECK (SB_MCP_STATELESS (out.revision) && out.http_status == 200
+                   && sb_rpc_id_valid (out.as.listen.id));
+            CHECK (!out.as.listen.uris || json_array_size (out.as.listen.uris) <= SB_MAX_LISTEN_URIS);
+            CHECK (!out.as.listen.tasks || json_array_size (out.as.listen.tasks) <= SB_MAX_LISTEN_TASKS);
+            json_t *ack = json_loads (out.as.listen.body, 0, NULL);
             CHECK (json_is_object (json_object_get (json_object_get (ack, "params"), "notifications")));
             json_decref (ack);
             break;
         }
         case SB_MCP_TASK:
-            CHECK (out.modern && out.tasks && sb_rpc_id_valid (out.id));
-            CHECK (out.task_id && strlen (out.task_id) > 0 && strlen (out.task_id) <= SB_MAX_TASK_ID_TEXT);
-            CHECK (out.task_method && strncmp (out.task_method, "tasks/", 6) == 0);
-            CHECK (!out.input_responses || json_is_object (out.input_responses));
-            CHECK (strcmp (out.task_method, "tasks/update") != 0 || out.input_responses);
+            CHECK (SB_MCP_STATELESS (out.revision) && out.tasks && sb_rpc_id_valid (out.as.task.id));
+            CHECK (out.as.task.task_id && strlen (out.as.task.task_id) > 0
+                   && strlen (out.as.task.task_id) <= SB_MAX_TASK_ID_TEXT);
+            CHECK (out.as.task.method && strncmp (out.as.task.method, "tasks/", 6) == 0);
+            CHECK (!out.as.task.input_responses || json_is_object (out.as.task.input_responses));
+            CHECK (strcmp (out.as.task.method, "tasks/update") != 0 || out.as.task.input_responses);
             break;
     }
     sb_mcp_outcome_clear (&out);
@@ -185,7 +187,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (!name)
         name = json_string_value (json_object_get (params, "taskId"));
     sb_mcp_headers_t headers = {
-        .protocol = SB_MCP_PROTOCOL_MODERN, .protocol_len = strlen (SB_MCP_PROTOCOL_MODERN),
+        .protocol = "2026-07-28", .protocol_len = strlen ("2026-07-28"),
         .method = method, .method_len = method? strlen (method): 0,
         .name = name, .name_len = name? strlen (name): 0,
     };
@@ -201,7 +203,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         char *reply = sb_mcp_call_reply (id, (sb_status_t) status, data, size);
         CHECK (reply);
         s_check_reply (reply);
-        reply = sb_mcp_modern_reply (reply, "fuzz", status & 1);
+        reply = sb_mcp_stateless_reply (reply, "fuzz", status & 1);
         CHECK (reply);
         s_check_reply (reply);
         free (reply);

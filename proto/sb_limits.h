@@ -1,0 +1,37 @@
+/*  proto/sb_limits.h — the wire protocol's limits, in one place: the bounds
+    of the envelope's fields and the heartbeat timing every peer keeps
+    (proto/PROTOCOL.md, "Heartbeats" and "Gateway heartbeats"). The broker,
+    gateways and workers take these from here; none defines its own.
+    sb_msg.h includes this header. */
+#ifndef SB_LIMITS_H_INCLUDED
+#define SB_LIMITS_H_INCLUDED
+
+/* Hard limits: a frame that exceeds one is malformed. */
+#define SB_MAX_CORR_ID_LEN      64          /* correlation ID, bytes */
+#define SB_MAX_SERVICE_LEN      32          /* service name, bytes */
+#define SB_MAX_TENANT_LEN       64          /* tenant ID, bytes */
+#define SB_MAX_HEADER_SIZE      512         /* encoded header frame, bytes */
+#define SB_MAX_PAYLOAD_SIZE     (4u << 20)  /* payload frame, bytes (4 MiB) */
+#define SB_MAX_TIMEOUT_MS       600000u     /* longest deadline a job may ask for */
+#define SB_MAX_CREDIT           10000u      /* most jobs one worker may hold */
+#define SB_MAX_TOPIC_LEN        32          /* BROADCAST topic, bytes */
+#define SB_MAX_BROADCAST_SIZE   4096u       /* BROADCAST payload, bytes (a session ID and a URI fit) */
+#define SB_MAX_RETRY_AFTER_MS   3600000u    /* REPLY retry_after_ms: an hour at most */
+
+/* Worker heartbeats: READY gives the interval, which the broker clamps to
+   [SB_MIN_HEARTBEAT_MS, SB_MAX_HEARTBEAT_MS] and also heartbeats the worker
+   at. Either side presumes the other gone after SB_HEARTBEAT_LIVENESS
+   silent intervals: the broker expires the worker, the worker reconnects. */
+#define SB_MIN_HEARTBEAT_MS     50u         /* shortest heartbeat interval */
+#define SB_MAX_HEARTBEAT_MS     60000u      /* longest heartbeat interval */
+#define SB_DEFAULT_HEARTBEAT_MS 1000u       /* a worker's, and the broker's for READY giving 0 */
+#define SB_HEARTBEAT_LIVENESS   3u          /* silent intervals before a peer is presumed gone */
+
+/* Gateways heartbeat the broker at this interval; the broker forgets a
+   gateway (sends it no BROADCAST) after SB_GATEWAY_LIVENESS silent ones,
+   and answers each with a HEARTBEAT: a gateway that hears nothing from the
+   broker for SB_GATEWAY_LIVENESS intervals holds it unreachable. */
+#define SB_GATEWAY_HEARTBEAT_MS 1000u
+#define SB_GATEWAY_LIVENESS     SB_HEARTBEAT_LIVENESS
+
+#endif
