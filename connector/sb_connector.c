@@ -679,6 +679,8 @@ sb_connectors_load (const char *dir, char **error)
         goto fail;
     }
     struct dirent *entry;
+    //  cppcheck-suppress readdirCalled ; readdir_r is deprecated: readdir is safe on a DIR
+    //  no other thread reads
     while ((entry = readdir (handle))) {
         size_t len = strlen (entry->d_name);
         if (len < 6 || entry->d_name [0] == '.' || strcmp (entry->d_name + len - 5, ".json"))

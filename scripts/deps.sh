@@ -12,6 +12,7 @@ SB_DEPS=(
     postgresql
     docker-compose      # only to validate docker/docker-compose.yml in the tests
     wrk                 # the benchmarks' load generator (bench/load)
+    cppcheck            # static analysis of the sources (tests/50_lint_cppcheck.sh)
     curl ca-certificates
 )
 
