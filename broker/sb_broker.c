@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "sb_attr.h"
 #include "sb_gateways.h"
 #include "sb_inflight.h"
 #include "sb_queue.h"
@@ -779,7 +780,7 @@ s_heartbeat_workers (sb_broker_t *self, int64_t now)
     for (sb_queue_t *queue = (sb_queue_t *) zhashx_first (self->queues); queue;
          queue = (sb_queue_t *) zhashx_next (self->queues))
         if (sb_queue_size (queue) == 0)
-            zlistx_add_end (empty, (void *) sb_queue_service (queue));
+            zlistx_add_end (empty, sb_unconst (sb_queue_service (queue)));
     for (const char *service = (const char *) zlistx_first (empty); service;
          service = (const char *) zlistx_next (empty)) {
         char name [SB_MAX_SERVICE_LEN + 1];

@@ -3,6 +3,7 @@
     start, "COUNTERS" returns its counters, "STOP" drains, "$TERM" ends.
     The product's own process uses sb_broker_run directly (sb_broker_main.c). */
 #include "sb_broker.h"
+#include "sb_attr.h"
 
 #include <string.h>
 
@@ -26,7 +27,7 @@ sb_broker_actor (zsock_t *pipe, void *args)
 zactor_t *
 sb_broker_actor_start (const sb_broker_config_t *config, char **frontend, char **backend)
 {
-    zactor_t *actor = zactor_new (sb_broker_actor, (void *) config);
+    zactor_t *actor = zactor_new (sb_broker_actor, sb_unconst (config));
     if (!actor)
         return NULL;
     char *status = NULL;

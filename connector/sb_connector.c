@@ -8,6 +8,7 @@
     an error naming the file and the problem, so a typo in a definition is
     found at start-up rather than in front of a user. */
 #include "sb_connector_int.h"
+#include "sb_attr.h"
 #include "sb_schema.h"
 
 #include <ctype.h>
@@ -41,7 +42,7 @@ sb_def_check_keys (const json_t *obj, const char *const allowed [], const char *
 {
     const char *key;
     json_t *value;
-    json_object_foreach ((json_t *) obj, key, value) {
+    json_object_foreach (sb_unconst (obj), key, value) {
         bool known = strcmp (key, "$comment") == 0;
         for (size_t i = 0; !known && allowed [i]; i++)
             known = strcmp (key, allowed [i]) == 0;
@@ -175,7 +176,7 @@ s_check_body (const json_t *tmpl, const json_t *props, const char *where, char *
 {
     if (json_is_string (tmpl)) {
         char *error = NULL;
-        if (sb_template_check (json_string_value (tmpl), s_is_property, (void *) props, &error)) {
+        if (sb_template_check (json_string_value (tmpl), s_is_property, sb_unconst (props), &error)) {
             *why = sb_strfmt ("%s: request.body: %s", where, error);
             free (error);
             return -1;
@@ -186,7 +187,7 @@ s_check_body (const json_t *tmpl, const json_t *props, const char *where, char *
     json_t *child;
     size_t index;
     if (json_is_object (tmpl))
-        json_object_foreach ((json_t *) tmpl, key, child)
+        json_object_foreach (sb_unconst (tmpl), key, child)
             if (s_check_body (child, props, where, why))
                 return -1;
     if (json_is_array (tmpl))
@@ -223,7 +224,7 @@ s_tool_parse_http (sb_tool_t *self, const json_t *def, const json_t *request,
         return -1;
     }
     char *error = NULL;
-    s_path_check_t path_check = { props, json_object_get ((json_t *) schema, "required") };
+    s_path_check_t path_check = { props, json_object_get (schema, "required") };
     if (sb_template_check (path, s_is_required_property, &path_check, &error)) {
         *why = sb_strfmt ("%s: request.path: %s (path placeholders must be required "
                           "properties)", where, error);
@@ -245,7 +246,7 @@ s_tool_parse_http (sb_tool_t *self, const json_t *def, const json_t *request,
                 *why = sb_strfmt ("%s: request.query.%s must be a string template", where, key);
                 return -1;
             }
-            if (sb_template_check (json_string_value (tmpl), s_is_property, (void *) props, &error)) {
+            if (sb_template_check (json_string_value (tmpl), s_is_property, sb_unconst (props), &error)) {
                 *why = sb_strfmt ("%s: request.query.%s: %s", where, key, error);
                 free (error);
                 return -1;
@@ -785,10 +786,20 @@ sb_connectors_refs (sb_connectors_t *self)
     return self? atomic_load (&self->refs): 0;
 }
 
+//  The connector called `name`, or NULL: sb_connectors_find, writable.
+static sb_connector_t *
+s_connectors_find (sb_connectors_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (strcmp (self->connectors [i]->name, name) == 0)
+            return self->connectors [i];
+    return NULL;
+}
+
 int
 sb_connectors_set_base_url (sb_connectors_t *self, const char *name, const char *url)
 {
-    sb_connector_t *connector = (sb_connector_t *) sb_connectors_find (self, name);
+    sb_connector_t *connector = s_connectors_find (self, name);
     if (!connector)
         return -1;
     return s_set_base_url (connector, url);
@@ -848,10 +859,7 @@ sb_connectors_find_tool (sb_connectors_t *self, const char *name)
 const sb_connector_t *
 sb_connectors_find (sb_connectors_t *self, const char *name)
 {
-    for (size_t i = 0; i < self->count; i++)
-        if (strcmp (self->connectors [i]->name, name) == 0)
-            return self->connectors [i];
-    return NULL;
+    return s_connectors_find (self, name);
 }
 
 const char *
@@ -1007,7 +1015,7 @@ sb_tool_confirm_message (const sb_tool_t *self, const json_t *args)
     const char *key;
     json_t *value;
     bool first = true;
-    json_object_foreach ((json_t *) args, key, value) {
+    json_object_foreach (sb_unconst (args), key, value) {
         if (full)
             break;
         bool quote = json_is_string (value);

@@ -33,6 +33,7 @@
     requestState (sb_relay.h): the answers the job used and the next round
     number, signed for this tenant, user, tool and arguments. */
 #include "sb_gateway_int.h"
+#include "sb_attr.h"
 #include "sb_clock.h"
 #include "sb_crypto.h"
 #include "sb_log.h"
@@ -454,9 +455,9 @@ s_promote (s_call_t *call)
     char *inputs = call->answers? json_dumps (call->answers, JSON_COMPACT): NULL;
     sb_job_t job = {
         .op = (char *) "task/create", .task = call->task_id, .subject = call->subject,
-        .connector = (char *) sb_connector_name (sb_tool_connector (
-                         sb_connectors_find_tool (call->connectors, call->tool_name))),
-        .tool = (char *) call->tool_name, .args = call->args, .inputs = inputs,
+        .connector = sb_unconst (sb_connector_name (sb_tool_connector (
+                         sb_connectors_find_tool (call->connectors, call->tool_name)))),
+        .tool = sb_unconst (call->tool_name), .args = call->args, .inputs = inputs,
         .caps = call->caps, .round = call->round, .data = data,
     };
     int rc = data && job.connector? sb_task_store_send (self, call->tenant, &job, s_on_created, call,
@@ -550,9 +551,9 @@ sb_call_task_resume (sb_gateway_t *self, const char *tenant, const char *subject
     }
     sb_job_t job = {
         .op = (char *) "tools/call",
-        .connector = (char *) sb_connector_name (sb_tool_connector (tool)),
-        .tool = (char *) sb_tool_name (tool), .args = call->args,
-        .inputs = (char *) inputs, .caps = call->caps, .round = call->round,
+        .connector = sb_unconst (sb_connector_name (sb_tool_connector (tool))),
+        .tool = sb_unconst (sb_tool_name (tool)), .args = call->args,
+        .inputs = sb_unconst (inputs), .caps = call->caps, .round = call->round,
     };
     zframe_t *payload = sb_job_encode (&job);
     uint32_t flags = sb_tool_retry_safe (tool)? SB_FLAG_RETRY_SAFE: 0;
@@ -811,8 +812,8 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
     const sb_tool_t *tool = outcome->tool;
     sb_job_t job = {
         .op = (char *) "tools/call",
-        .connector = (char *) sb_connector_name (sb_tool_connector (tool)),
-        .tool = (char *) sb_tool_name (tool),
+        .connector = sb_unconst (sb_connector_name (sb_tool_connector (tool))),
+        .tool = sb_unconst (sb_tool_name (tool)),
         .args = outcome->args,
     };
     json_t *answers = NULL;

@@ -2,6 +2,7 @@
     the mapping of broker replies into tool results. Every error a person may
     see is a full sentence. */
 #include "sb_mcp.h"
+#include "sb_attr.h"
 #include "sb_json.h"
 #include "sb_relay.h"
 #include "sb_session.h"
@@ -268,7 +269,7 @@ static void
 s_missing_tasks (sb_mcp_outcome_t *out, const json_t *id, const char *message)
 {
     json_t *reply = json_pack ("{s:s, s:O, s:{s:i, s:s, s:{s:{s:{s:{}}}}}}", "jsonrpc", "2.0",
-                               "id", id? (json_t *) id: json_null (), "error",
+                               "id", id? sb_unconst (id): json_null (), "error",
                                "code", SB_RPC_MISSING_CAPABILITY, "message", message,
                                "data", "requiredCapabilities", "extensions", SB_MCP_TASKS_EXTENSION);
     out->action = SB_MCP_REPLY;
@@ -1094,7 +1095,7 @@ sb_mcp_unsupported_version (const json_t *id, const char *requested, size_t len)
     if (!asked)
         asked = json_string ("");       //  not UTF-8
     json_t *reply = json_pack ("{s:s, s:O, s:{s:i, s:s, s:{s:o, s:o}}}", "jsonrpc", "2.0",
-        "id", id? (json_t *) id: json_null (),
+        "id", id? sb_unconst (id): json_null (),
         "error", "code", SB_RPC_UNSUPPORTED_VERSION, "message", "Unsupported protocol version",
         "data", "supported", versions, "requested", asked);
     char *body = reply? json_dumps (reply, JSON_COMPACT): NULL;
@@ -1404,7 +1405,7 @@ sb_mcp_call_error (const json_t *id, const uint8_t *payload, size_t size)
     if (json_integer_value (json_object_get (error, "code")) == SB_RPC_MISSING_CAPABILITY && message
     &&  json_is_object (json_object_get (data, "requiredCapabilities"))) {
         json_t *reply = json_pack ("{s:s, s:O, s:{s:i, s:s, s:{s:O}}}", "jsonrpc", "2.0",
-            "id", id? (json_t *) id: json_null (), "error", "code", SB_RPC_MISSING_CAPABILITY,
+            "id", id? sb_unconst (id): json_null (), "error", "code", SB_RPC_MISSING_CAPABILITY,
             "message", message, "data", "requiredCapabilities",
             json_object_get (data, "requiredCapabilities"));
         body = reply? json_dumps (reply, JSON_COMPACT): NULL;

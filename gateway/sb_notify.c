@@ -20,6 +20,7 @@
     resources/subscribe or unsubscribe answered here is told to the others
     (sb_cluster_subscribed, best effort), as a tenant's list changes are. */
 #include "sb_gateway_int.h"
+#include "sb_attr.h"
 #include "sb_cluster.h"
 #include "sb_lists.h"
 #include "sb_rpc.h"
@@ -68,7 +69,7 @@ s_resource_changed (s_walk_t *walk, const char *uri)
     const char *verdict = zhashx_lookup (walk->verdicts, uri);
     if (!verdict) {
         verdict = sb_connectors_resource_changed (walk->before, walk->after, uri)? "changed": "same";
-        zhashx_insert (walk->verdicts, uri, (void *) verdict);
+        zhashx_insert (walk->verdicts, uri, sb_unconst (verdict));
     }
     return strcmp (verdict, "changed") == 0;
 }

@@ -23,12 +23,12 @@
 
 //  A minimal valid connector, as a format string with one %s where a tool's
 //  extra members (or an override) go.
-static const char *s_valid_tool =
-    "{\"name\":\"%s\",\"description\":\"d\","
-    " \"inputSchema\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}},"
-    "                  \"required\":[\"id\"]},"
-    " \"request\":{\"method\":\"GET\",\"path\":\"/x/{id}\"},"
-    " \"result\":{\"mapping\":\"object\",\"noun\":\"thing\"}}";
+#define S_VALID_TOOL \
+    "{\"name\":\"%s\",\"description\":\"d\"," \
+    " \"inputSchema\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}}," \
+    "                  \"required\":[\"id\"]}," \
+    " \"request\":{\"method\":\"GET\",\"path\":\"/x/{id}\"}," \
+    " \"result\":{\"mapping\":\"object\",\"noun\":\"thing\"}}"
 
 static char s_dir [256];
 
@@ -70,7 +70,7 @@ static char *
 s_tool (const char *name)
 {
     char *text = NULL;
-    assert_true (asprintf (&text, s_valid_tool, name) > 0);
+    assert_true (asprintf (&text, S_VALID_TOOL, name) > 0);
     return text;
 }
 

@@ -12,6 +12,7 @@
     is ended before its deadline by the loop's guard timer; the query's
     late answer then finds no job. */
 #include "sb_task_role.h"
+#include "sb_attr.h"
 #include "sb_clock.h"
 #include "sb_db.h"
 #include "sb_json.h"
@@ -413,7 +414,7 @@ s_check_requests (const json_t *requests)
         return "task/finish: inputRequests must be an object with at least one request";
     const char *key;
     json_t *request;
-    json_object_foreach ((json_t *) requests, key, request) {
+    json_object_foreach (sb_unconst (requests), key, request) {
         if (strlen (key) == 0 || strlen (key) > SB_MAX_INPUT_KEY_LEN)
             return "task/finish: each inputRequests key must be 1 to 64 bytes";
         if (!json_is_object (request) || !json_is_string (json_object_get (request, "method")))

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sb_fuzz.h"
 #include "sb_crypto.h"
 #include "sb_param_header.h"
 

@@ -3,6 +3,7 @@
     chooses where the header frame ends), and the job / result payloads.
     Any crash, leak or sanitizer report is a bug; return values are checked
     for consistency (a decoded message must re-encode and decode the same). */
+#include "sb_fuzz.h"
 #include "sb_job.h"
 #include "sb_msg.h"
 

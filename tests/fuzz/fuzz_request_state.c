@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sb_fuzz.h"
 #include "sb_crypto.h"
 #include "sb_job.h"
 #include "sb_relay.h"

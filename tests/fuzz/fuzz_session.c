@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sb_fuzz.h"
 #include "sb_session.h"
 
 #define CHECK(cond) do { if (!(cond)) { \

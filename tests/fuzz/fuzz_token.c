@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sb_fuzz.h"
 #include "sb_crypto.h"
 #include "sb_token.h"
 
