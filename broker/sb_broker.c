@@ -565,8 +565,9 @@ s_cancel_job (sb_broker_t *self, sb_msg_t *cancel, zframe_t *gateway)
         return;
     }
     sb_msg_t msg = { 0 };
-    if (sb_msg_set_cancel (&msg, flight->corr_id) == 0)
-        (void) sb_msg_send (self->backend, &msg, flight->worker->identity);
+    if (sb_msg_set_cancel (&msg, flight->corr_id) != 0
+    ||  sb_msg_send (self->backend, &msg, flight->worker->identity) != 0)
+        sb_log_warn ("cancel_not_sent", "corr_id=%s: the job runs to its deadline", flight->corr_id);
     sb_msg_reset (&msg);
     flight->state = SB_FLIGHT_EXPIRED;
     self->counters.jobs_running--;

@@ -4,6 +4,7 @@
     The product's own process uses sb_broker_run directly (sb_broker_main.c). */
 #include "sb_broker.h"
 #include "sb_attr.h"
+#include "sb_log.h"
 
 #include <string.h>
 
@@ -20,7 +21,8 @@ sb_broker_actor (zsock_t *pipe, void *args)
         return;
     }
     zstr_sendx (pipe, "READY", sb_broker_frontend (self), sb_broker_backend (self), NULL);
-    (void) sb_broker_run (self, NULL, pipe);
+    if (sb_broker_run (self, NULL, pipe))
+        sb_log_error ("broker_failed", "the broker actor's loop ended on a socket error");
     sb_broker_destroy (&self);
 }
 

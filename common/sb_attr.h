@@ -1,10 +1,19 @@
 /*  common/sb_attr.h — what the build's discipline needs from the code
-    (the warning flags in the top-level CMakeLists.txt): the one sanctioned
-    way to drop a const. Header only. */
+    (the warning flags in the top-level CMakeLists.txt): the attribute that
+    makes ignoring a result an error, and the one sanctioned way to drop a
+    const. Header only. proto/ links nothing of common/, so its headers
+    spell SB_MUST_USE out as __attribute__ ((warn_unused_result)). */
 #ifndef SB_ATTR_H_INCLUDED
 #define SB_ATTR_H_INCLUDED
 
 #include <stdint.h>
+
+/*  On a function whose result must not be ignored: an error code the
+    caller has to act on, or a new object that leaks when dropped. A call
+    that really means to ignore it says so:
+        (void) !f ();    //  why ignoring it is right here
+    (gcc does not accept a plain (void) cast for this attribute). */
+#define SB_MUST_USE     __attribute__ ((warn_unused_result))
 
 /*  `pointer` without its const, for C APIs that take a non-const pointer
     to something they only read, keep for the caller, or reference-count:

@@ -413,8 +413,10 @@ s_on_created (void *arg, sb_status_t status, const uint8_t *payload, size_t size
     if (call->ref)
         call->ref->call = NULL;
     call->ref = NULL;
-    if (call->sse)
-        sb_sse_send_last (&call->sse, body);
+    if (call->sse) {
+        if (sb_sse_send_last (&call->sse, body))
+            sb_log_warn ("sse_reply_lost", "the task could not be kept on the stream");
+    }
     else
         sb_http_send_json (call->req, 200, body);
     free (body);
@@ -763,8 +765,10 @@ s_on_event (void *arg, sb_cmd_t command, uint32_t ask_id, const uint8_t *payload
 static void
 s_call_answer_now (s_call_t *call, h2o_req_t *req, int status, const char *body)
 {
-    if (call->sse)
-        sb_sse_send (call->sse, body);
+    if (call->sse) {
+        if (sb_sse_send (call->sse, body))
+            sb_log_warn ("sse_reply_lost", "the reply could not be kept on the stream");
+    }
     else
         sb_http_send_json (req, status, body);
 }

@@ -287,8 +287,10 @@ s_on_peek (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
     sb_sse_t *stream = listener? sb_subs_listen_stream (listener): NULL;
     char *text = stream && json_is_true (json_object_get (detail, "found")) && json_is_object (task)
                ? sb_mcp_listen_task_note (sb_subs_listen_id (listener), task): NULL;
-    if (text)
-        sb_sse_send (stream, text);
+    if (text) {
+        if (sb_sse_send (stream, text))
+            sb_log_debug ("task_note_lost", "out of memory: a listen stream misses a task's state");
+    }
     else
     if (status != SB_STATUS_OK)
         sb_log_debug ("task_note_lost", "status=%s: a listen stream misses a task's state",

@@ -20,6 +20,8 @@
 
 #include <signal.h>
 
+#include "sb_attr.h"
+
 #define SB_SANDBOX_MAX_BODY     (64u << 10) /* request body answered with JSON 413 above */
 #define SB_SANDBOX_MAX_FAULTS   16          /* fault rules active at once */
 #define SB_SANDBOX_MAX_DELAY_MS 60000       /* longest injected delay */
@@ -31,7 +33,7 @@ typedef struct _sb_sandbox_t sb_sandbox_t;
 /*  Creates the server listening on `listen` ("127.0.0.1:8090"; port 0 picks
     one) with the given API key and data seed. Returns NULL (logged) when the
     address cannot be bound. */
-sb_sandbox_t *sb_sandbox_new (const char *listen, const char *api_key, unsigned seed);
+sb_sandbox_t *sb_sandbox_new (const char *listen, const char *api_key, unsigned seed) SB_MUST_USE;
 
 /*  The port it listens on. */
 int sb_sandbox_port (sb_sandbox_t *self);

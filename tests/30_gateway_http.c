@@ -112,8 +112,9 @@ s_fake_broker (zsock_t *pipe, void *args)
             if (sb_msg_recv (router, &msg, &routing) == SB_MSG_OK && msg.command == SB_CMD_REQUEST) {
                 received++;
                 sb_job_t job = { 0 };
-                if (msg.payload)
-                    sb_job_decode (zframe_data (msg.payload), zframe_size (msg.payload), &job);
+                int decoded = msg.payload? sb_job_decode (zframe_data (msg.payload),
+                                                          zframe_size (msg.payload), &job): 0;
+                assert (decoded == 0);
                 const char *text = job.args? job.args: "";
                 if (strstr (text, "never"))
                     ;

@@ -75,7 +75,9 @@ fake_broker_destroy (fake_broker_t **self_p)
 static void
 s_send_cmd (fake_broker_t *self, zframe_t *to, sb_msg_t *msg)
 {
-    sb_msg_send (self->router, msg, to);
+    int rc = sb_msg_send (self->router, msg, to);
+    assert (rc == 0);
+    (void) rc;
     sb_msg_reset (msg);
 }
 

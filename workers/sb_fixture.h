@@ -34,6 +34,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "sb_attr.h"
 #include "sb_worker.h"
 
 #define SB_FIXTURE_STEP_MS  50      /* gap between a fixture's notifications */
@@ -44,7 +45,7 @@
 typedef struct _sb_fixture_t sb_fixture_t;
 
 /*  Creates the fixture runner on `reactor` (borrowed). NULL when out of memory. */
-sb_fixture_t *sb_fixture_new (sb_reactor_t *reactor);
+sb_fixture_t *sb_fixture_new (sb_reactor_t *reactor) SB_MUST_USE;
 
 /*  Releases every fixture still running (their jobs' data is cleared, the
     jobs are not answered), nulls the caller's pointer. Idempotent. */

@@ -41,7 +41,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         zmsg_addmem (zmsg, data + 1, split);
         if (split + 1 < size)
             zmsg_addmem (zmsg, data + 1 + split, size - 1 - split);
-        (void) sb_msg_decode (&zmsg, &msg);
+        int rc = sb_msg_decode (&zmsg, &msg);
+        assert (rc == SB_MSG_OK || rc == SB_MSG_MALFORMED || rc == SB_MSG_BAD_VERSION);
         assert (zmsg == NULL);
         sb_msg_reset (&msg);
     }
