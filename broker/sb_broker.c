@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "sb_attr.h"
 #include "sb_gateways.h"
 #include "sb_inflight.h"
 #include "sb_queue.h"
@@ -625,8 +626,9 @@ s_cancel_job (sb_broker_t *self, sb_msg_t *cancel, zframe_t *gateway)
         return;
     }
     sb_msg_t msg = { 0 };
-    if (sb_msg_set_cancel (&msg, flight->corr_id) == 0)
-        (void) sb_msg_send (self->backend, &msg, flight->worker->identity);
+    if (sb_msg_set_cancel (&msg, flight->corr_id) != 0
+    ||  sb_msg_send (self->backend, &msg, flight->worker->identity) != 0)
+        sb_log_warn ("cancel_not_sent", "corr_id=%s: the job runs to its deadline", flight->corr_id);
     sb_msg_reset (&msg);
     flight->state = SB_FLIGHT_EXPIRED;
     self->counters.jobs_running--;
@@ -834,7 +836,7 @@ s_refuse_workerless (sb_broker_t *self, int64_t now)
     for (int64_t *left_at = (int64_t *) zhashx_first (self->workerless); left_at;
          left_at = (int64_t *) zhashx_next (self->workerless))
         if (now - *left_at >= (int64_t) self->config.no_worker_grace_ms)
-            zlistx_add_end (old, (void *) zhashx_cursor (self->workerless));
+            zlistx_add_end (old, sb_unconst (zhashx_cursor (self->workerless)));
     for (const char *service = (const char *) zlistx_first (old); service;
          service = (const char *) zlistx_next (old)) {
         char name [SB_MAX_SERVICE_LEN + 1];
@@ -881,7 +883,7 @@ s_heartbeat_workers (sb_broker_t *self, int64_t now)
     for (sb_queue_t *queue = (sb_queue_t *) zhashx_first (self->queues); queue;
          queue = (sb_queue_t *) zhashx_next (self->queues))
         if (sb_queue_size (queue) == 0)
-            zlistx_add_end (empty, (void *) sb_queue_service (queue));
+            zlistx_add_end (empty, sb_unconst (sb_queue_service (queue)));
     for (const char *service = (const char *) zlistx_first (empty); service;
          service = (const char *) zlistx_next (empty)) {
         char name [SB_MAX_SERVICE_LEN + 1];
@@ -979,7 +981,7 @@ s_frontend_ready (sb_broker_t *self)
                 s_touch_gateway (self, gateway, now);
                 sb_msg_t beat = { 0 };
                 sb_msg_set_heartbeat (&beat);
-                (void) sb_msg_send (self->frontend, &beat, gateway);
+                (void) !sb_msg_send (self->frontend, &beat, gateway);
                 sb_msg_reset (&beat);
                 break;
             }

@@ -30,6 +30,8 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "sb_attr.h"
+
 #define SB_MAX_SERVICES         64      /* most services with jobs waiting at once */
 #define SB_MAX_ATTEMPTS         10      /* hard cap on the max-attempts setting */
 #define SB_BROKER_BATCH         256     /* messages read per socket per loop turn */
@@ -102,7 +104,7 @@ void sb_broker_config_defaults (sb_broker_config_t *config);
 /*  Creates the broker and binds both sockets (`tcp://127.0.0.1:*` picks a
     free port; sb_broker_frontend/backend give the real endpoint). The
     config is copied. Returns NULL (after logging why) when a bind fails. */
-sb_broker_t *sb_broker_new (const sb_broker_config_t *config);
+sb_broker_t *sb_broker_new (const sb_broker_config_t *config) SB_MUST_USE;
 
 /*  Destroys the broker, closing its sockets; nulls the caller's pointer.
     Idempotent. Jobs still held are dropped unanswered: call sb_broker_run
@@ -121,7 +123,7 @@ const char *sb_broker_backend (sb_broker_t *self);
     "$TERM" ends at once. "COUNTERS" on the pipe is answered with one
     frame holding an sb_broker_counters_t. Returns 0, or -1 on a socket
     error. */
-int sb_broker_run (sb_broker_t *self, volatile sig_atomic_t *stop, zsock_t *pipe);
+int sb_broker_run (sb_broker_t *self, volatile sig_atomic_t *stop, zsock_t *pipe) SB_MUST_USE;
 
 /*  Copies the counters. Only from the broker's own thread (or after
     sb_broker_run returned); other threads use sb_broker_actor_counters. */
@@ -135,11 +137,11 @@ void sb_broker_actor (zsock_t *pipe, void *args);
 /*  Starts a broker actor and reads its endpoints into `frontend` and
     `backend` (new strings, the caller frees). Returns NULL on failure. */
 zactor_t *sb_broker_actor_start (const sb_broker_config_t *config,
-                                 char **frontend, char **backend);
+                                 char **frontend, char **backend) SB_MUST_USE;
 
 /*  Asks a broker actor for its counters. Returns 0, or -1 when it did not
     answer within timeout_ms. */
 int sb_broker_actor_counters (zactor_t *actor, sb_broker_counters_t *out, int timeout_ms)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 #endif

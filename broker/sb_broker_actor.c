@@ -3,6 +3,8 @@
     start, "COUNTERS" returns its counters, "STOP" drains, "$TERM" ends.
     The product's own process uses sb_broker_run directly (sb_broker_main.c). */
 #include "sb_broker.h"
+#include "sb_attr.h"
+#include "sb_log.h"
 
 #include <string.h>
 
@@ -19,14 +21,15 @@ sb_broker_actor (zsock_t *pipe, void *args)
         return;
     }
     zstr_sendx (pipe, "READY", sb_broker_frontend (self), sb_broker_backend (self), NULL);
-    (void) sb_broker_run (self, NULL, pipe);
+    if (sb_broker_run (self, NULL, pipe))
+        sb_log_error ("broker_failed", "the broker actor's loop ended on a socket error");
     sb_broker_destroy (&self);
 }
 
 zactor_t *
 sb_broker_actor_start (const sb_broker_config_t *config, char **frontend, char **backend)
 {
-    zactor_t *actor = zactor_new (sb_broker_actor, (void *) config);
+    zactor_t *actor = zactor_new (sb_broker_actor, sb_unconst (config));
     if (!actor)
         return NULL;
     char *status = NULL;

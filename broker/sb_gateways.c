@@ -5,6 +5,7 @@
     key is built on the stack (hex of the routing id) and an allocation
     happens only for a gateway not seen before. */
 #include "sb_gateways.h"
+#include "sb_attr.h"
 
 #include <string.h>
 
@@ -129,7 +130,7 @@ sb_gateways_expire (sb_gateways_t *self, int64_t now)
             if (!gone)
                 return 0;       //  out of memory: the next pass tries again
         }
-        zlistx_add_end (gone, (void *) zhashx_cursor (self->gateways));
+        zlistx_add_end (gone, sb_unconst (zhashx_cursor (self->gateways)));
     }
     if (!gone)
         return 0;

@@ -18,6 +18,8 @@
 #include <czmq.h>
 #include <stdint.h>
 
+#include "sb_attr.h"
+
 #define SB_MAX_GATEWAYS         1024    /* gateways the broker remembers at once */
 
 /*  Return codes of sb_gateways_touch. */
@@ -30,7 +32,7 @@ typedef struct _sb_gateways_t sb_gateways_t;
 /*  Creates an empty table for at most `max_gateways` (clamped to
     1..SB_MAX_GATEWAYS); a gateway silent for `expiry_ms` expires. NULL
     when out of memory. */
-sb_gateways_t *sb_gateways_new (size_t max_gateways, int64_t expiry_ms);
+sb_gateways_t *sb_gateways_new (size_t max_gateways, int64_t expiry_ms) SB_MUST_USE;
 
 /*  Frees the table; nulls the caller's pointer. Idempotent. */
 void sb_gateways_destroy (sb_gateways_t **self_p);
@@ -38,7 +40,7 @@ void sb_gateways_destroy (sb_gateways_t **self_p);
 /*  Notes that the gateway with routing id `identity` (borrowed; copied
     when new) was heard at `now` (monotonic ms). Returns SB_GATEWAYS_KNOWN,
     SB_GATEWAYS_ADDED or SB_GATEWAYS_FULL. */
-int sb_gateways_touch (sb_gateways_t *self, zframe_t *identity, int64_t now);
+int sb_gateways_touch (sb_gateways_t *self, zframe_t *identity, int64_t now) SB_MUST_USE;
 
 /*  Forgets the gateway (DISCONNECT, or it could not be sent to). Returns
     0, or -1 when it was not known. */

@@ -18,6 +18,7 @@
 
 #include <czmq.h>
 #include <stdint.h>
+#include "sb_attr.h"
 #include "sb_msg.h"
 
 #define SB_MAX_IN_FLIGHT        1000000     /* most jobs the broker holds at once */
@@ -55,7 +56,7 @@ typedef struct _sb_inflight_t sb_inflight_t;
 
 /*  Creates an empty table that holds at most `max_size` entries
     (at most SB_MAX_IN_FLIGHT). Returns NULL on allocation failure. */
-sb_inflight_t *sb_inflight_new (size_t max_size);
+sb_inflight_t *sb_inflight_new (size_t max_size) SB_MUST_USE;
 
 /*  Frees every entry and the table; nulls the caller's pointer. Idempotent. */
 void sb_inflight_destroy (sb_inflight_t **self_p);
@@ -65,7 +66,7 @@ void sb_inflight_destroy (sb_inflight_t **self_p);
     held yet. Returns the entry (owned by the table), or NULL when the table
     is full (then nothing is taken). */
 sb_flight_t *sb_inflight_add (sb_inflight_t *self, sb_msg_t *request,
-                              zframe_t **gateway, int64_t deadline);
+                              zframe_t **gateway, int64_t deadline) SB_MUST_USE;
 
 /*  The entry for `corr_id`, or NULL. */
 sb_flight_t *sb_inflight_lookup (sb_inflight_t *self, const char *corr_id);

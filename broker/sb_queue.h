@@ -15,6 +15,7 @@
 #define SB_QUEUE_H_INCLUDED
 
 #include <stddef.h>
+#include "sb_attr.h"
 #include "sb_inflight.h"
 
 #define SB_MAX_TENANT_QUEUE     10000       /* hard cap: jobs waiting per (service, tenant) */
@@ -32,7 +33,7 @@ typedef struct _sb_queue_t sb_queue_t;
 
 /*  Creates the empty queue of `service` with the given limits (clamped to
     the hard caps). Returns NULL on allocation failure. */
-sb_queue_t *sb_queue_new (const char *service, size_t max_tenant, size_t max_service);
+sb_queue_t *sb_queue_new (const char *service, size_t max_tenant, size_t max_service) SB_MUST_USE;
 
 /*  Destroys the queue (not the jobs in it, whose queue fields are left
     stale); nulls the caller's pointer. Idempotent. */
@@ -41,16 +42,16 @@ void sb_queue_destroy (sb_queue_t **self_p);
 /*  Appends `flight` (QUEUED, not in any queue) to its tenant's FIFO.
     Returns SB_QUEUE_OK or a negative SB_QUEUE_* code (nothing changed). */
 int sb_queue_push (sb_queue_t *self, sb_flight_t *flight)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Puts `flight` at the front of its tenant's FIFO, beyond the limits.
     Returns SB_QUEUE_OK or SB_QUEUE_NO_MEMORY. */
 int sb_queue_push_front (sb_queue_t *self, sb_flight_t *flight)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Takes the next job, round-robin across tenants, or NULL when empty.
     The job's queue fields are cleared. */
-sb_flight_t *sb_queue_pop (sb_queue_t *self);
+sb_flight_t *sb_queue_pop (sb_queue_t *self) SB_MUST_USE;
 
 /*  Takes `flight` (which is in this queue) out. */
 void sb_queue_remove (sb_queue_t *self, sb_flight_t *flight);

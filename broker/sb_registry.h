@@ -15,6 +15,7 @@
 
 #include <czmq.h>
 #include <stdint.h>
+#include "sb_attr.h"
 #include "sb_msg.h"
 
 #define SB_MAX_WORKERS          4096    /* most workers registered at once */
@@ -38,7 +39,7 @@ typedef struct _sb_worker_t {
 typedef struct _sb_registry_t sb_registry_t;
 
 /*  Creates an empty registry for at most `max_workers` (≤ SB_MAX_WORKERS). */
-sb_registry_t *sb_registry_new (size_t max_workers);
+sb_registry_t *sb_registry_new (size_t max_workers) SB_MUST_USE;
 
 /*  Frees every worker and the registry; nulls the caller's pointer. Idempotent. */
 void sb_registry_destroy (sb_registry_t **self_p);
@@ -52,7 +53,7 @@ sb_worker_t *sb_registry_lookup (sb_registry_t *self, zframe_t *identity);
     the registry is full. */
 sb_worker_t *sb_registry_add (sb_registry_t *self, zframe_t *identity,
                               const char *service, uint32_t credit,
-                              uint32_t heartbeat_ms, int64_t now);
+                              uint32_t heartbeat_ms, int64_t now) SB_MUST_USE;
 
 /*  Unregisters and frees the worker; nulls the caller's pointer. */
 void sb_registry_remove (sb_registry_t *self, sb_worker_t **worker_p);

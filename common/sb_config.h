@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "sb_attr.h"
+
 #define SB_MAX_CONFIG_VALUE     4096    /* longest value, bytes */
 #define SB_MAX_CONFIG_FILE      65536   /* largest config file, bytes */
 
@@ -45,7 +47,7 @@ typedef struct _sb_config_t sb_config_t;
 
 /*  Creates a configuration for `program` over `options` (borrowed; must
     outlive the config; terminated by an entry with name NULL). */
-sb_config_t *sb_config_new (const char *program, const sb_option_t *options);
+sb_config_t *sb_config_new (const char *program, const sb_option_t *options) SB_MUST_USE;
 
 /*  Destroys the config and nulls the caller's pointer. Idempotent. */
 void sb_config_destroy (sb_config_t **self_p);
@@ -54,7 +56,7 @@ void sb_config_destroy (sb_config_t **self_p);
     are valid, 1 when --help was printed (caller exits 0), -1 when an error
     was printed to stderr (caller exits 2). */
 int sb_config_load (sb_config_t *self, int argc, char **argv)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Value of option `name` (which must exist in the table: asserted). The
     string is borrowed from the config. An unset STR without default is "". */

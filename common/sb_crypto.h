@@ -7,28 +7,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sb_attr.h"
+
 #define SB_HMAC_SHA256_LEN 32
 
 /*  Fills `buf` with `len` cryptographically secure random bytes.
     Returns 0, or -1 if the CSPRNG failed. */
-int sb_crypto_random (void *buf, size_t len) __attribute__ ((warn_unused_result));
+int sb_crypto_random (void *buf, size_t len) SB_MUST_USE;
 
 /*  Base64url without padding. Returns a new string (caller frees). */
-char *sb_base64url_encode (const uint8_t *data, size_t len);
+char *sb_base64url_encode (const uint8_t *data, size_t len) SB_MUST_USE;
 
 /*  Decodes `in_len` chars of unpadded (or padded) base64url into `out`.
     Returns 0 and sets *out_len, or -1 on a bad character or when the result
     does not fit `out_size`. */
 int sb_base64url_decode (const char *in, size_t in_len, uint8_t *out,
                          size_t out_size, size_t *out_len)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Lowercase hex of `len` bytes into `out` (2*len+1 bytes). */
 void sb_hex_encode (const uint8_t *data, size_t len, char *out);
 
 /*  Decodes hex text; returns 0 and sets *out_len, or -1. */
 int sb_hex_decode (const char *in, uint8_t *out, size_t out_size, size_t *out_len)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  HMAC-SHA256 of `data` under `key` into `out`. */
 void sb_hmac_sha256 (const uint8_t *key, size_t key_len, const uint8_t *data,

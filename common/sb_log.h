@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "sb_attr.h"
+
 typedef enum {
     SB_LOG_DEBUG = 0,
     SB_LOG_INFO  = 1,
@@ -23,7 +25,7 @@ typedef enum {
 void sb_log_init (const char *proc, sb_log_level_t level);
 
 /*  Parses "debug" / "info" / "warn" / "error"; returns -1 if unknown. */
-int sb_log_level_parse (const char *name, sb_log_level_t *level);
+int sb_log_level_parse (const char *name, sb_log_level_t *level) SB_MUST_USE;
 
 /*  Writes one log line when `level` is enabled. `event` is a short
     snake_case name that dashboards can group by. */

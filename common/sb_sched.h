@@ -15,6 +15,8 @@
 #ifndef SB_SCHED_H_INCLUDED
 #define SB_SCHED_H_INCLUDED
 
+#include "sb_attr.h"
+
 /*  The option entry (common/sb_config.h) each process lists. */
 #define SB_CPU_POLICY_OPTION \
     { "cpu-policy", SB_OPT_STR, "batch", 0, 0, "SB_CPU_POLICY", \
@@ -25,6 +27,6 @@
     the threads it starts later. Returns 0 (a kernel that refuses it is
     logged, and the process keeps the policy it had), or -1 after logging
     an unknown name. */
-int sb_sched_apply (const char *policy);
+int sb_sched_apply (const char *policy) SB_MUST_USE;
 
 #endif

@@ -17,6 +17,7 @@
     bracket or backslash), a "json" content template gets it decoded and
     escaped by jansson as a JSON string. */
 #include "sb_connector_int.h"
+#include "sb_attr.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -92,7 +93,7 @@ s_check_placeholders (const json_t *tmpl, const json_t *names, const char *where
     size_t index;
     json_t *child;
     if (json_is_object (tmpl))
-        json_object_foreach ((json_t *) tmpl, key, child)
+        json_object_foreach (sb_unconst (tmpl), key, child)
             if (s_check_placeholders (child, names, where, why))
                 return -1;
     if (json_is_array (tmpl))
@@ -160,7 +161,7 @@ s_render_json (const json_t *tmpl, const json_t *values)
     size_t index;
     json_t *child;
     if (json_is_object (tmpl))
-        json_object_foreach ((json_t *) tmpl, key, child)
+        json_object_foreach (sb_unconst (tmpl), key, child)
             if (json_object_set_new (out, key, s_render_json (child, values)))
                 json_decref (out), out = NULL;
     if (out && json_is_array (tmpl))
@@ -787,7 +788,7 @@ sb_connectors_prompt_get (sb_connectors_t *self, const char *name,
     }
     const char *key;
     json_t *value;
-    json_object_foreach ((json_t *) args, key, value) {
+    json_object_foreach (sb_unconst (args), key, value) {
         if (!s_names_hold (json_object_get (def, "names"), key, strlen (key))) {
             *error = sb_strfmt ("Prompt \"%s\" has no argument \"%.64s\".", name, key);
             return -1;

@@ -18,6 +18,7 @@
     (workers/sb_fixture.c). A typo in a definition is found at start-up or
     on SIGHUP, never in front of a user. */
 #include "sb_connector_int.h"
+#include "sb_attr.h"
 #include "sb_schema.h"
 
 #include <ctype.h>
@@ -157,7 +158,7 @@ s_check_body (const json_t *tmpl, const json_t *props, const char *where, char *
 {
     if (json_is_string (tmpl)) {
         char *error = NULL;
-        if (sb_template_check (json_string_value (tmpl), s_is_property, (void *) props, &error)) {
+        if (sb_template_check (json_string_value (tmpl), s_is_property, sb_unconst (props), &error)) {
             *why = sb_strfmt ("%s/request/body: %s", where, error);
             free (error);
             return -1;
@@ -168,7 +169,7 @@ s_check_body (const json_t *tmpl, const json_t *props, const char *where, char *
     json_t *child;
     size_t index;
     if (json_is_object (tmpl))
-        json_object_foreach ((json_t *) tmpl, key, child)
+        json_object_foreach (sb_unconst (tmpl), key, child)
             if (s_check_body (child, props, where, why))
                 return -1;
     if (json_is_array (tmpl))
@@ -190,7 +191,7 @@ s_tool_parse_http (sb_tool_t *self, const json_t *def, const json_t *request,
     const char *path = sb_def_string (request, "path");
     snprintf (self->method, sizeof self->method, "%s", sb_def_string (request, "method"));
     char *error = NULL;
-    s_path_check_t path_check = { props, json_object_get ((json_t *) schema, "required") };
+    s_path_check_t path_check = { props, json_object_get (schema, "required") };
     if (sb_template_check (path, s_is_required_property, &path_check, &error)) {
         *why = sb_strfmt ("%s/request/path: %s (path placeholders must be required "
                           "properties)", where, error);
@@ -203,7 +204,7 @@ s_tool_parse_http (sb_tool_t *self, const json_t *def, const json_t *request,
     const char *key;
     json_t *tmpl;
     json_object_foreach (query, key, tmpl)
-        if (sb_template_check (json_string_value (tmpl), s_is_property, (void *) props, &error)) {
+        if (sb_template_check (json_string_value (tmpl), s_is_property, sb_unconst (props), &error)) {
             *why = sb_strfmt ("%s/request/query/%s: %s", where, key, error);
             free (error);
             return -1;
@@ -500,6 +501,8 @@ s_list_folder (const char *dir, size_t len, char **paths, size_t *count, char **
         goto out;
     }
     struct dirent *entry;
+    //  cppcheck-suppress readdirCalled ; readdir_r is deprecated: readdir is safe on a DIR
+    //  no other thread reads
     while ((entry = readdir (handle))) {
         //  Definitions are *.json; the format itself (connector.schema.json)
         //  and any other *.schema.json next to them are JSON Schemas.
@@ -644,10 +647,20 @@ sb_connectors_refs (sb_connectors_t *self)
     return self? atomic_load (&self->refs): 0;
 }
 
+//  The connector called `name`, or NULL: sb_connectors_find, writable.
+static sb_connector_t *
+s_connectors_find (sb_connectors_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (strcmp (self->connectors [i]->name, name) == 0)
+            return self->connectors [i];
+    return NULL;
+}
+
 int
 sb_connectors_set_base_url (sb_connectors_t *self, const char *name, const char *url)
 {
-    sb_connector_t *connector = (sb_connector_t *) sb_connectors_find (self, name);
+    sb_connector_t *connector = s_connectors_find (self, name);
     if (!connector)
         return -1;
     return s_set_base_url (connector, url);
@@ -707,10 +720,7 @@ sb_connectors_find_tool (sb_connectors_t *self, const char *name)
 const sb_connector_t *
 sb_connectors_find (sb_connectors_t *self, const char *name)
 {
-    for (size_t i = 0; i < self->count; i++)
-        if (strcmp (self->connectors [i]->name, name) == 0)
-            return self->connectors [i];
-    return NULL;
+    return s_connectors_find (self, name);
 }
 
 const char *
@@ -866,7 +876,7 @@ sb_tool_confirm_message (const sb_tool_t *self, const json_t *args)
     const char *key;
     json_t *value;
     bool first = true;
-    json_object_foreach ((json_t *) args, key, value) {
+    json_object_foreach (sb_unconst (args), key, value) {
         if (full)
             break;
         bool quote = json_is_string (value);

@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sb_attr.h"
+
 #define SB_MAX_CONNECTOR_FILE   (1u << 20)  /* one definition file, bytes */
 #define SB_MAX_CONNECTORS       256         /* connectors loaded at once */
 #define SB_MAX_CONNECTOR_DIRS   16          /* folders in one connectors list */
@@ -35,7 +37,7 @@ typedef struct _sb_tool_t sb_tool_t;               /* one tool (owned by its con
     naming the file (or folder) and the problem (caller frees). Connector
     and tool names must be unique across all of them; a "file" a connector
     reads is relative to that connector's own folder. */
-sb_connectors_t *sb_connectors_load (const char *dirs, char **error);
+sb_connectors_t *sb_connectors_load (const char *dirs, char **error) SB_MUST_USE;
 
 /*  Releases the caller's reference to the set and nulls the caller's
     pointer; the set is freed with its last reference. Idempotent. A set
@@ -69,11 +71,12 @@ bool sb_connectors_resource_changed (sb_connectors_t *before, sb_connectors_t *a
 
 /*  Overrides the base URL of connector `name` (e.g. the sandbox on a test
     port). Returns 0, or -1 if there is no such connector. */
-int sb_connectors_set_base_url (sb_connectors_t *self, const char *name, const char *url);
+int sb_connectors_set_base_url (sb_connectors_t *self, const char *name, const char *url)
+    SB_MUST_USE;
 
 /*  Applies "name=url,name2=url2" overrides. Returns 0 or -1 (unknown name,
     bad syntax). An empty string is fine. */
-int sb_connectors_set_base_urls (sb_connectors_t *self, const char *spec);
+int sb_connectors_set_base_urls (sb_connectors_t *self, const char *spec) SB_MUST_USE;
 
 /*  Number of tools over all connectors; tool `index` in load order (borrowed). */
 size_t sb_connectors_tool_count (sb_connectors_t *self);
@@ -95,7 +98,7 @@ size_t sb_connector_max_response (const sb_connector_t *self);   /* bytes */
 /*  The Authorization header value for the connector ("Bearer …"), read
     from the environment variable its auth block names, or NULL when the
     scheme needs none or the variable is unset. Returns a new string. */
-char *sb_connector_auth_header (const sb_connector_t *self);
+char *sb_connector_auth_header (const sb_connector_t *self) SB_MUST_USE;
 
 /*  The name of the header that carries sb_connector_auth_header's value:
     "Authorization" for bearer, the configured name (e.g. "X-API-Key") for
@@ -158,18 +161,18 @@ bool sb_tool_needs_confirmation (const sb_tool_t *self);
 /*  The question put to the user, naming the action, the system and the
     arguments, e.g. `Create a task in the CRM with title "Call back"?`
     (new string, caller frees; NULL only when out of memory). */
-char *sb_tool_confirm_message (const sb_tool_t *self, const json_t *args);
+char *sb_tool_confirm_message (const sb_tool_t *self, const json_t *args) SB_MUST_USE;
 
 /*  Checks a result's structuredContent against the tool's outputSchema
     (compiled at load). Returns 0 when the tool has no outputSchema or the
     value matches, or -1 with *error a new sentence naming the field and
     the rule, e.g. "Field 'items[0].name' must be a string." (caller frees). */
 int sb_tool_check_output (const sb_tool_t *self, const json_t *structured, char **error)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  The MCP Tool object for tools/list: name, title, description,
     inputSchema, annotations (new reference). */
-json_t *sb_tool_descriptor (const sb_tool_t *self);
+json_t *sb_tool_descriptor (const sb_tool_t *self) SB_MUST_USE;
 
 /*  The tool's input schema (borrowed). */
 const json_t *sb_tool_input_schema (const sb_tool_t *self);
@@ -178,7 +181,7 @@ const json_t *sb_tool_input_schema (const sb_tool_t *self);
     issue #2: type object, required, property types, enum, min/max,
     minLength/maxLength, additionalProperties false). Returns 0, or -1 with
     *error a new sentence naming the field and the rule. */
-int sb_tool_check_args (const sb_tool_t *self, const json_t *args, char **error);
+int sb_tool_check_args (const sb_tool_t *self, const json_t *args, char **error) SB_MUST_USE;
 
 /*  One upstream request rendered from a tool's template. */
 typedef struct {
@@ -190,7 +193,7 @@ typedef struct {
 /*  Renders the tool's request for `args` against the connector's base URL.
     Returns 0, or -1 with *error a new string (e.g. missing argument). */
 int sb_tool_render (const sb_tool_t *self, const json_t *args,
-                    sb_upstream_req_t *req, char **error);
+                    sb_upstream_req_t *req, char **error) SB_MUST_USE;
 
 /*  Frees the strings of `req` and zeroes it. */
 void sb_upstream_req_clear (sb_upstream_req_t *req);
@@ -200,13 +203,13 @@ void sb_upstream_req_clear (sb_upstream_req_t *req);
     404 → isError with "not found" sentence; other statuses → isError with a
     sentence a person understands and _meta {error_type, upstream_status}. */
 json_t *sb_tool_map_result (const sb_tool_t *self, long http_status,
-                            const char *body, size_t body_len);
+                            const char *body, size_t body_len) SB_MUST_USE;
 
 /*  Prints a CallToolResult as compact JSON (new string; NULL when out of
     memory). A success with structuredContent also gets that JSON as a
     last text item in content, as MCP asks of tools with structured output;
     the data is serialised once for both. */
-char *sb_tool_result_text (const json_t *result);
+char *sb_tool_result_text (const json_t *result) SB_MUST_USE;
 
 /*  ---------------------------------------------------------------------
     Resources, prompts and completions (MCP), declared in connector files
@@ -215,20 +218,20 @@ char *sb_tool_result_text (const json_t *result);
     All return new references; NULL/-1 on error with *error a new sentence. */
 
 /*  MCP Resource objects of every connector, in load order (JSON array). */
-json_t *sb_connectors_resources (sb_connectors_t *self);
+json_t *sb_connectors_resources (sb_connectors_t *self) SB_MUST_USE;
 
 /*  MCP ResourceTemplate objects (JSON array). */
-json_t *sb_connectors_resource_templates (sb_connectors_t *self);
+json_t *sb_connectors_resource_templates (sb_connectors_t *self) SB_MUST_USE;
 
 /*  Reads resource `uri`: fills *contents with the MCP `contents` array
     (text or base64 blob items, with uri and mimeType). A URI matching a
     resource template is rendered from it (e.g. test://template/{id}/data).
     Returns 0, or -1 when no resource or template matches (*error set). */
 int sb_connectors_resource_read (sb_connectors_t *self, const char *uri,
-                                 json_t **contents, char **error);
+                                 json_t **contents, char **error) SB_MUST_USE;
 
 /*  MCP Prompt objects (name, title, description, arguments) (JSON array). */
-json_t *sb_connectors_prompts (sb_connectors_t *self);
+json_t *sb_connectors_prompts (sb_connectors_t *self) SB_MUST_USE;
 
 /*  True when prompt `name` exists and is "hidden" (as sb_tool_hidden). */
 bool sb_connectors_prompt_hidden (sb_connectors_t *self, const char *name);
@@ -237,7 +240,7 @@ bool sb_connectors_prompt_hidden (sb_connectors_t *self, const char *name);
     GetPromptResult {description, messages}. Returns 0, or -1 with *error
     (unknown prompt, missing required argument). */
 int sb_connectors_prompt_get (sb_connectors_t *self, const char *name,
-                              const json_t *args, json_t **result, char **error);
+                              const json_t *args, json_t **result, char **error) SB_MUST_USE;
 
 /*  Completion values for argument `arg_name` of a prompt (ref type
     "ref/prompt", `ref_name` = prompt name) or a resource template
@@ -246,7 +249,7 @@ int sb_connectors_prompt_get (sb_connectors_t *self, const char *name,
     values). Unknown refs give an empty list. */
 json_t *sb_connectors_complete (sb_connectors_t *self, const char *ref_type,
                                 const char *ref_name, const char *arg_name,
-                                const char *value);
+                                const char *value) SB_MUST_USE;
 
 /*  A tool's output schema (borrowed), or NULL when it declares none. */
 const json_t *sb_tool_output_schema (const sb_tool_t *self);

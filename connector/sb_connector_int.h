@@ -9,6 +9,7 @@
 #ifndef SB_CONNECTOR_INT_H_INCLUDED
 #define SB_CONNECTOR_INT_H_INCLUDED
 
+#include "sb_attr.h"
 #include "sb_connector.h"
 #include "sb_text.h"
 #include "sb_schema.h"
@@ -108,20 +109,21 @@ bool sb_def_bool (const json_t *obj, const char *key, bool def);
 /*  Reads a tool's "result" block, which the format checked, into its
     mapping fields; `where` names the tool ("a.json: /tools/3") in the
     error of the one check left, the summary template (sb_mapping.c). */
-int sb_mapping_parse (sb_tool_t *self, const json_t *result, const char *where, char **why);
+int sb_mapping_parse (sb_tool_t *self, const json_t *result, const char *where, char **why)
+    SB_MUST_USE;
 
 /*  Reads the "resources", "resource_templates" and "prompts" of connector
     definition `root` (read from `file`, whose directory holds any "file"
     content), whose shape the format checked, and checks what it cannot
     (sb_catalog.c). Returns the catalog (possibly empty), or NULL with *why. */
-sb_catalog_t *sb_catalog_parse (const json_t *root, const char *file, char **why);
+sb_catalog_t *sb_catalog_parse (const json_t *root, const char *file, char **why) SB_MUST_USE;
 void sb_catalog_destroy (sb_catalog_t **self_p);
 
 /*  Checks what only the whole set can tell: resource URIs, URI templates
     and prompt names unique over all connectors, and every tool's
     _meta.ui.resourceUri / openai/outputTemplate naming a declared ui://
     resource of the right mimeType. Returns 0 or -1 with *why. */
-int sb_catalog_check_set (sb_connectors_t *self, char **why);
+int sb_catalog_check_set (sb_connectors_t *self, char **why) SB_MUST_USE;
 
 /*  Appends `len` bytes of `value`, percent-encoded for `ctx`, to `out`
     (capacity `cap`, *used bytes used, kept NUL-terminated). Only RFC 3986
@@ -130,20 +132,21 @@ int sb_catalog_check_set (sb_connectors_t *self, char **why);
     Returns 0, or -1 when `cap` would be exceeded. */
 typedef enum { SB_ESC_PATH, SB_ESC_QUERY } sb_escape_ctx_t;
 int sb_template_escape (sb_escape_ctx_t ctx, const char *value, size_t len,
-                        char *out, size_t cap, size_t *used);
+                        char *out, size_t cap, size_t *used) SB_MUST_USE;
 
 /*  Checks a template string: balanced {name} placeholders, names of
     [A-Za-z0-9_]{1,64}. Calls `fn` for each name when non-NULL. Returns 0,
     or -1 with *error a new string. */
 typedef int (sb_template_name_fn) (const char *name, void *arg);
-int sb_template_check (const char *tmpl, sb_template_name_fn *fn, void *arg, char **error);
+int sb_template_check (const char *tmpl, sb_template_name_fn *fn, void *arg, char **error)
+    SB_MUST_USE;
 
 /*  Renders an arbitrary request description (as in a tool's "request"
     block) for `args`; used by the fuzz target without a loaded tool.
     Returns 0 or -1 with *error. */
 int sb_template_render_raw (const char *base_url, const char *method, const char *path,
                             const json_t *query, const json_t *body, const json_t *args,
-                            sb_upstream_req_t *req, char **error);
+                            sb_upstream_req_t *req, char **error) SB_MUST_USE;
 
 
 #endif

@@ -10,6 +10,7 @@
     machine-readable _meta {error_type, upstream_status, retry_after}. The
     text stays short on purpose: ChatGPT reads all of it on every call. */
 #include "sb_connector_int.h"
+#include "sb_attr.h"
 #include "sb_json.h"
 
 #include <ctype.h>
@@ -470,7 +471,7 @@ sb_tool_result_text (const json_t *result)
     size_t data_len = 0;
     char *data = sb_json_dump (structured, &data_len);
     json_t *items = json_copy (content);
-    json_t *rest = json_copy ((json_t *) result);
+    json_t *rest = json_copy (sb_unconst (result));
     //  The text item, without json_pack's UTF-8 pass over text sb_json_dump
     //  has just written (valid by construction).
     json_t *item = data? json_object (): NULL;

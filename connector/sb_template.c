@@ -11,6 +11,7 @@
       - a JSON body value is inserted as a JSON value, never spliced as text.
     Numbers and booleans render canonically ("20", "1.5", "true"). */
 #include "sb_connector_int.h"
+#include "sb_attr.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -279,7 +280,7 @@ s_render_json (const json_t *tmpl, const json_t *args, int depth, bool *omit, ch
         json_t *out = json_object ();
         const char *key;
         json_t *child;
-        json_object_foreach ((json_t *) tmpl, key, child) {
+        json_object_foreach (sb_unconst (tmpl), key, child) {
             bool child_omit;
             json_t *value = s_render_json (child, args, depth + 1, &child_omit, error);
             if (!value && !child_omit) {
@@ -350,7 +351,7 @@ sb_template_render_raw (const char *base_url, const char *method, const char *pa
         const char *key;
         json_t *tmpl;
         bool first = true;
-        json_object_foreach ((json_t *) query, key, tmpl) {
+        json_object_foreach (sb_unconst (query), key, tmpl) {
             if (!json_is_string (tmpl)) {
                 *error = sb_strfmt ("query template of '%s' is not a string", key);
                 goto out;

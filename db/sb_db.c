@@ -203,6 +203,8 @@ s_list_migrations (const char *dir, s_migration_t *list, char **error)
     }
     int count = 0;
     struct dirent *entry;
+    //  cppcheck-suppress readdirCalled ; readdir_r is deprecated: readdir is safe on a DIR
+    //  no other thread reads
     while ((entry = readdir (handle))) {
         long version = s_migration_version (entry->d_name);
         if (version < 0)

@@ -18,26 +18,28 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 
+#include "sb_attr.h"
+
 #define SB_MAX_DB_QUEUE         1024    /* queued async queries per connection */
 #define SB_DB_QUERY_TIMEOUT_MS  5000    /* a query still unanswered after this fails */
 
 /*  Blocking connect for start-up. Returns the connection or NULL with
     *error a new string. Gives up after `timeout_ms`. */
-PGconn *sb_db_connect_blocking (const char *conninfo, int timeout_ms, char **error);
+PGconn *sb_db_connect_blocking (const char *conninfo, int timeout_ms, char **error) SB_MUST_USE;
 
 /*  Applies the numbered migrations (NNN_name.sql, in order) in `dir` that
     are not yet recorded in table schema_migrations, each in its own
     transaction, under an advisory lock so concurrent starters are safe.
     Idempotent. Returns 0, or -1 with *error a new string. Blocking. */
 int sb_db_migrate (PGconn *conn, const char *dir, char **error)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Start-up of a process that uses the database: a blocking connect (at
     most `timeout_ms`) and sb_db_migrate of `dir`, then the connection is
     closed. Returns 0, or -1 after logging why (db_connect_failed,
     db_migrate_failed). Blocking: call it before any loop runs. */
 int sb_db_prepare (const char *conninfo, const char *dir, int timeout_ms)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 typedef struct _sb_db_t sb_db_t;
 
@@ -45,7 +47,7 @@ typedef struct _sb_db_t sb_db_t;
 typedef void (sb_db_cb_t) (const PGresult *res, const char *error, void *arg);
 
 /*  Creates an asynchronous connection (connects lazily, non-blocking). */
-sb_db_t *sb_db_new (const char *conninfo);
+sb_db_t *sb_db_new (const char *conninfo) SB_MUST_USE;
 
 /*  Destroys it; pending callbacks are called with error "shutting down". */
 void sb_db_destroy (sb_db_t **self_p);
@@ -54,7 +56,7 @@ void sb_db_destroy (sb_db_t **self_p);
     (SB_MAX_DB_QUEUE) — the callback is then not called. */
 int sb_db_query (sb_db_t *self, const char *sql, int nparams,
                  const char *const *params, sb_db_cb_t *cb, void *arg)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  The socket to poll (-1 when not connected) and the events wanted. */
 int sb_db_fd (sb_db_t *self);

@@ -41,6 +41,7 @@
 #include <czmq.h>
 #include <stdint.h>
 
+#include "sb_attr.h"
 #include "sb_msg.h"
 
 #define SB_MAX_GATEWAY_INFLIGHT     10000   /* calls waiting for a reply at once */
@@ -82,12 +83,13 @@ typedef void (sb_broker_broadcast_fn) (void *arg, const char *tenant, const char
 /*  Connects a DEALER to `endpoint` and watches it on `loop`. Every call
     gets `timeout_ms` as its job deadline. Returns NULL on failure. */
 sb_broker_client_t *sb_broker_client_new (h2o_loop_t *loop, const char *endpoint,
-                                          uint32_t timeout_ms);
+                                          uint32_t timeout_ms) SB_MUST_USE;
 
 /*  The same, and calls sent with sb_broker_client_request_long get
     `long_timeout_ms` (the jobs of tool calls that may become tasks). */
 sb_broker_client_t *sb_broker_client_new_long (h2o_loop_t *loop, const char *endpoint,
-                                               uint32_t timeout_ms, uint32_t long_timeout_ms);
+                                               uint32_t timeout_ms, uint32_t long_timeout_ms)
+    SB_MUST_USE;
 
 /*  Stops watching the socket, answers nothing more (pending calls are
     cancelled without callbacks: destroy them first if they matter), closes
@@ -100,13 +102,13 @@ void sb_broker_client_destroy (sb_broker_client_t **self_p);
 int sb_broker_client_request (sb_broker_client_t *self, const char *service,
                               const char *tenant, uint32_t flags, zframe_t **payload,
                               sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  sb_broker_client_request with the long job deadline. */
 int sb_broker_client_request_long (sb_broker_client_t *self, const char *service,
                                    const char *tenant, uint32_t flags, zframe_t **payload,
                                    sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Forgets a call whose requester is gone: no callback will come, a late
     reply is dropped. Nulls *call_p. Safe on NULL. */
@@ -132,7 +134,7 @@ int sb_broker_client_abort (sb_broker_client_t *self, sb_broker_call_t **call_p)
     Returns SB_BROKER_SENT, SB_BROKER_BUSY or SB_BROKER_INVALID. */
 int sb_broker_client_answer (sb_broker_client_t *self, const char *corr_id, const char *tenant,
                              uint32_t ask_id, zframe_t **payload)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Sends BROADCAST `topic` for `tenant` with `size` bytes of `payload`
     (copied; at most SB_MAX_BROADCAST_SIZE) to the broker, which passes it
@@ -143,7 +145,7 @@ int sb_broker_client_answer (sb_broker_client_t *self, const char *corr_id, cons
     SB_BROKER_INVALID (a field or the size breaks a limit). */
 int sb_broker_client_broadcast (sb_broker_client_t *self, const char *tenant, const char *topic,
                                 const void *payload, size_t size)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Routes the BROADCASTs that arrive to `fn(arg, …)`; NULL: they are
     dropped (and counted as received). */

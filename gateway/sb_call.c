@@ -33,6 +33,7 @@
     requestState (sb_relay.h): the answers the job used and the next round
     number, signed for this tenant, user, tool and arguments. */
 #include "sb_gateway_int.h"
+#include "sb_attr.h"
 #include "sb_clock.h"
 #include "sb_crypto.h"
 #include "sb_log.h"
@@ -419,8 +420,10 @@ s_on_created (void *arg, sb_status_t status, const uint8_t *payload, size_t size
     if (call->ref)
         call->ref->call = NULL;
     call->ref = NULL;
-    if (call->sse)
-        sb_sse_send_last (&call->sse, body);
+    if (call->sse) {
+        if (sb_sse_send_last (&call->sse, body))
+            sb_log_warn ("sse_reply_lost", "the task could not be kept on the stream");
+    }
     else
         sb_http_send_json (call->req, 200, body);
     free (body);
@@ -461,9 +464,9 @@ s_promote (s_call_t *call)
     char *inputs = call->answers? json_dumps (call->answers, JSON_COMPACT): NULL;
     sb_job_t job = {
         .op = (char *) "task/create", .task = call->task_id, .subject = call->subject,
-        .connector = (char *) sb_connector_name (sb_tool_connector (
-                         sb_connectors_find_tool (call->connectors, call->tool_name))),
-        .tool = (char *) call->tool_name, .args = call->args, .inputs = inputs,
+        .connector = sb_unconst (sb_connector_name (sb_tool_connector (
+                         sb_connectors_find_tool (call->connectors, call->tool_name)))),
+        .tool = sb_unconst (call->tool_name), .args = call->args, .inputs = inputs,
         .caps = call->caps, .round = call->round, .data = data,
     };
     int rc = data && job.connector? sb_task_store_send (self, call->tenant, &job, s_on_created, call,
@@ -557,9 +560,9 @@ sb_call_task_resume (sb_gateway_t *self, const char *tenant, const char *subject
     }
     sb_job_t job = {
         .op = (char *) "tools/call",
-        .connector = (char *) sb_connector_name (sb_tool_connector (tool)),
-        .tool = (char *) sb_tool_name (tool), .args = call->args,
-        .inputs = (char *) inputs, .caps = call->caps, .round = call->round,
+        .connector = sb_unconst (sb_connector_name (sb_tool_connector (tool))),
+        .tool = sb_unconst (sb_tool_name (tool)), .args = call->args,
+        .inputs = sb_unconst (inputs), .caps = call->caps, .round = call->round,
     };
     zframe_t *payload = sb_job_encode (&job);
     uint32_t flags = sb_tool_retry_safe (tool)? SB_FLAG_RETRY_SAFE: 0;
@@ -769,8 +772,10 @@ s_on_event (void *arg, sb_cmd_t command, uint32_t ask_id, const uint8_t *payload
 static void
 s_call_answer_now (s_call_t *call, h2o_req_t *req, int status, const char *body)
 {
-    if (call->sse)
-        sb_sse_send (call->sse, body);
+    if (call->sse) {
+        if (sb_sse_send (call->sse, body))
+            sb_log_warn ("sse_reply_lost", "the reply could not be kept on the stream");
+    }
     else
         sb_http_send_json (req, status, body);
 }
@@ -819,8 +824,8 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
     bool stateless = SB_MCP_STATELESS (outcome->revision);
     sb_job_t job = {
         .op = (char *) "tools/call",
-        .connector = (char *) sb_connector_name (sb_tool_connector (tool)),
-        .tool = (char *) sb_tool_name (tool),
+        .connector = sb_unconst (sb_connector_name (sb_tool_connector (tool))),
+        .tool = sb_unconst (sb_tool_name (tool)),
         .args = outcome->as.call.args,
     };
     json_t *answers = NULL;

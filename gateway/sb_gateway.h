@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 
+#include "sb_attr.h"
 #include "sb_config.h"
 
 #define SB_MAX_HTTP_BODY_HARD   (4u * (1u << 20))   /* h2o refuses bodies past this itself */
@@ -32,7 +33,7 @@ extern const sb_option_t sb_gateway_options [];
 /*  Creates a gateway from loaded options: reads the token key and the
     connectors, binds the listener, connects the broker socket. Returns
     NULL after logging why. */
-sb_gateway_t *sb_gateway_new (sb_config_t *config);
+sb_gateway_t *sb_gateway_new (sb_config_t *config) SB_MUST_USE;
 
 /*  Destroys the gateway and nulls the caller's pointer. Idempotent. */
 void sb_gateway_destroy (sb_gateway_t **self_p);
@@ -42,7 +43,7 @@ void sb_gateway_destroy (sb_gateway_t **self_p);
     its requests to the broker (the task store's acknowledgements of those
     failures among them) up to SB_GATEWAY_DRAIN_MS to finish (then answers
     them with a timeout), flushes responses and returns 0. */
-int sb_gateway_run (sb_gateway_t *self);
+int sb_gateway_run (sb_gateway_t *self) SB_MUST_USE;
 
 /*  Asks the loop to stop. Async-signal-safe (sets a flag). */
 void sb_gateway_stop (sb_gateway_t *self);

@@ -6,6 +6,7 @@
 #ifndef SB_GATEWAY_INT_H_INCLUDED
 #define SB_GATEWAY_INT_H_INCLUDED
 
+#include "sb_attr.h"
 #include "sb_gateway.h"
 #include "sb_broker_client.h"
 #include "sb_http.h"
@@ -164,7 +165,8 @@ void sb_gateway_listen_end_all (sb_gateway_t *self);
     (the token's; any gateway can route it: no state here). Returns 0 when
     sent on, -1 when the id is not such an id (the POST gets 400), -2 when
     the broker cannot take it now (503). */
-int sb_gateway_route_answer (sb_gateway_t *self, const char *tenant, const json_t *response);
+int sb_gateway_route_answer (sb_gateway_t *self, const char *tenant, const json_t *response)
+    SB_MUST_USE;
 
 /*  ---------------------------------------------------------------------
     Tasks (SEP-2663; sb_task.c and the task half of sb_call.c). The task
@@ -186,11 +188,11 @@ void sb_task_request (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t
 /*  Sends `job` (op task/…) to the store for `tenant`; SB_BROKER_* codes. */
 int sb_task_store_send (sb_gateway_t *self, const char *tenant, const sb_job_t *job,
                         sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **handle_p)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  The store's answer in a REPLY (new JSON object), or NULL when the
     status is not ok or the payload is not a result holding an object. */
-json_t *sb_task_store_answer (sb_status_t status, const uint8_t *payload, size_t size);
+json_t *sb_task_store_answer (sb_status_t status, const uint8_t *payload, size_t size) SB_MUST_USE;
 
 /*  True when a NOTIFY payload is the promote signal
     ({"jsonrpc":"2.0","method":"switchboard/promote"}). */
@@ -212,7 +214,7 @@ void sb_task_changed (sb_gateway_t *self, const char *tenant, const char *task_i
 
 /*  A new taskId: 128 random bits as base64url (22 characters). Returns 0,
     or -1 when no randomness could be had. */
-int sb_task_new_id (char id [SB_MAX_TASK_ID_TEXT + 1]) __attribute__ ((warn_unused_result));
+int sb_task_new_id (char id [SB_MAX_TASK_ID_TEXT + 1]) SB_MUST_USE;
 
 /*  The gateway is stopping: every task whose job runs from here has that
     job CANCELled and is finished failed ("the gateway running it shut

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sb_attr.h"
+
 #define SB_MAX_TOKEN_KEY_LEN    256     /* longest key, bytes (512 hex digits) */
 #define SB_MAX_KEY_FILE         4096    /* largest key file, bytes */
 
@@ -14,6 +16,6 @@
     0 and sets *key_len, or -1 with a log line saying what is wrong (missing
     file, not hex, shorter than SB_MIN_TOKEN_KEY_LEN bytes). */
 int sb_keyfile_load (const char *path, uint8_t *key, size_t *key_len)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 #endif

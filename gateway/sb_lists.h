@@ -22,13 +22,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sb_attr.h"
+
 #define SB_MAX_LISTS_TENANTS    4096    /* tenants that show hidden entries, per gateway */
 #define SB_LISTS_FULL           -1      /* sb_lists_set: the table holds SB_MAX_LISTS_TENANTS */
 
 typedef struct _sb_lists_t sb_lists_t;
 
 /*  A new, empty table (every tenant sees no hidden entry), or NULL. */
-sb_lists_t *sb_lists_new (void);
+sb_lists_t *sb_lists_new (void) SB_MUST_USE;
 
 /*  Frees the table; nulls the pointer. */
 void sb_lists_destroy (sb_lists_t **self_p);
@@ -40,7 +42,7 @@ unsigned sb_lists_shown (sb_lists_t *self, const char *tenant);
 /*  Shows (`on`) or hides the hidden entries of the lists in `which` for
     `tenant`. Returns the bits of `which` whose state changed (0: already
     so), or SB_LISTS_FULL when a new tenant does not fit (nothing changed). */
-int sb_lists_set (sb_lists_t *self, const char *tenant, unsigned which, bool on);
+int sb_lists_set (sb_lists_t *self, const char *tenant, unsigned which, bool on) SB_MUST_USE;
 
 /*  Tenants that show something now. */
 size_t sb_lists_size (sb_lists_t *self);

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sb_attr.h"
 #include "sb_connector.h"
 #include "sb_param_header.h"
 #include "sb_rpc.h"
@@ -221,38 +222,38 @@ void sb_mcp_outcome_clear (sb_mcp_outcome_t *out);
     worker; its retry advice in the payload); without one it is the
     gateway's own: the broker is unreachable. */
 char *sb_mcp_call_reply (const json_t *id, sb_status_t status,
-                         const uint8_t *payload, size_t size);
+                         const uint8_t *payload, size_t size) SB_MUST_USE;
 
 /*  A CallToolResult with isError true, `text` as its one text content and
     _meta {"error_type": error_type} (+ retry_after when > 0). New reference. */
-json_t *sb_mcp_error_result (const char *text, const char *error_type, int retry_after);
+json_t *sb_mcp_error_result (const char *text, const char *error_type, int retry_after) SB_MUST_USE;
 
 /*  For a 2026-07-28 tools/call whose REPLY came back `failed` with an rpc_error
     -32021 (sb_worker_job_fail_rpc: the tool needs a capability the client
     did not declare): that JSON-RPC error for request `id` (new text),
     which goes out with HTTP 400. NULL for any other payload. */
-char *sb_mcp_call_error (const json_t *id, const uint8_t *payload, size_t size);
+char *sb_mcp_call_error (const json_t *id, const uint8_t *payload, size_t size) SB_MUST_USE;
 
 /*  The JSON-RPC error a `failed` REPLY carries (sb_worker_job_fail_rpc):
     a new {"code", "message"[, "data"]} object, or NULL when the payload
     has none (a plain failure). */
-json_t *sb_mcp_rpc_error (const uint8_t *payload, size_t size);
+json_t *sb_mcp_rpc_error (const uint8_t *payload, size_t size) SB_MUST_USE;
 
 /*  The subscriptions/listen result that ends listen stream `id` (its
     JSON-RPC id as compact JSON text) gracefully: {"resultType":
     "complete", "_meta": {subscriptionId, serverInfo}} as the response to
     that request (new text), or NULL when out of memory or `id` is not JSON. */
-char *sb_mcp_listen_end (const char *id, const char *version);
+char *sb_mcp_listen_end (const char *id, const char *version) SB_MUST_USE;
 
 /*  A notification `method` (e.g. "notifications/tools/list_changed") for
     listen stream `id` (JSON text): params._meta carries the subscriptionId,
     and params.uri `uri` when not NULL (new text; NULL when out of memory). */
-char *sb_mcp_listen_note (const char *id, const char *method, const char *uri);
+char *sb_mcp_listen_note (const char *id, const char *method, const char *uri) SB_MUST_USE;
 
 /*  notifications/tasks for listen stream `id` (JSON text): params are the
     `task` object as tasks/get gives it, _meta carrying the subscriptionId
     (new text; NULL when out of memory or `id` is not JSON). */
-char *sb_mcp_listen_task_note (const char *id, const json_t *task);
+char *sb_mcp_listen_task_note (const char *id, const json_t *task) SB_MUST_USE;
 
 /*  For a 2026-07-28 request: `body` (a JSON-RPC response text, taken) with
     resultType "complete" (unless it has one, e.g. "input_required") and
@@ -260,12 +261,12 @@ char *sb_mcp_listen_task_note (const char *id, const json_t *task);
     0, cacheScope "private" when `cacheable`); an error's -32002 becomes
     -32602. Returns the new text, or `body` itself when it is not a result or
     error object. NULL only when `body` is NULL. */
-char *sb_mcp_stateless_reply (char *body, const char *version, bool cacheable);
+char *sb_mcp_stateless_reply (char *body, const char *version, bool cacheable) SB_MUST_USE;
 
 /*  The JSON-RPC error text (new string) for an unsupported protocol version
     `requested` (`len` bytes): -32022 with data {supported, requested}, for
     request `id` (NULL: id null). */
-char *sb_mcp_unsupported_version (const json_t *id, const char *requested, size_t len);
+char *sb_mcp_unsupported_version (const json_t *id, const char *requested, size_t len) SB_MUST_USE;
 
 /*  The revision `len` bytes of `name` name ("2025-06-18"…), or
     SB_MCP_REVISION_NONE when this gateway does not speak it (the

@@ -55,7 +55,7 @@ sb_mcp_call_error (const json_t *id, const uint8_t *payload, size_t size)
     if (json_integer_value (json_object_get (error, "code")) == SB_RPC_MISSING_CAPABILITY && message
     &&  json_is_object (json_object_get (data, "requiredCapabilities"))) {
         json_t *reply = json_pack ("{s:s, s:O, s:{s:i, s:s, s:{s:O}}}", "jsonrpc", "2.0",
-            "id", id? (json_t *) id: json_null (), "error", "code", SB_RPC_MISSING_CAPABILITY,
+            "id", id? sb_unconst (id): json_null (), "error", "code", SB_RPC_MISSING_CAPABILITY,
             "message", message, "data", "requiredCapabilities",
             json_object_get (data, "requiredCapabilities"));
         body = reply? json_dumps (reply, JSON_COMPACT): NULL;

@@ -67,7 +67,7 @@ void
 sb_mcp_missing_tasks (sb_mcp_outcome_t *out, const json_t *id, const char *message)
 {
     json_t *reply = json_pack ("{s:s, s:O, s:{s:i, s:s, s:{s:{s:{s:{}}}}}}", "jsonrpc", "2.0",
-                               "id", id? (json_t *) id: json_null (), "error",
+                               "id", id? sb_unconst (id): json_null (), "error",
                                "code", SB_RPC_MISSING_CAPABILITY, "message", message,
                                "data", "requiredCapabilities", "extensions", SB_MCP_TASKS_EXTENSION);
     char *body = reply? json_dumps (reply, JSON_COMPACT): NULL;
@@ -400,7 +400,7 @@ sb_mcp_unsupported_version (const json_t *id, const char *requested, size_t len)
     if (!asked)
         asked = json_string ("");       //  not UTF-8
     json_t *reply = json_pack ("{s:s, s:O, s:{s:i, s:s, s:{s:o, s:o}}}", "jsonrpc", "2.0",
-        "id", id? (json_t *) id: json_null (),
+        "id", id? sb_unconst (id): json_null (),
         "error", "code", SB_RPC_UNSUPPORTED_VERSION, "message", "Unsupported protocol version",
         "data", "supported", versions, "requested", asked);
     char *body = reply? json_dumps (reply, JSON_COMPACT): NULL;

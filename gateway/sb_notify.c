@@ -20,6 +20,7 @@
     resources/subscribe or unsubscribe answered here is told to the others
     (sb_cluster_subscribed, best effort), as a tenant's list changes are. */
 #include "sb_gateway_int.h"
+#include "sb_attr.h"
 #include "sb_cluster.h"
 #include "sb_lists.h"
 #include "sb_rpc.h"
@@ -68,7 +69,7 @@ s_resource_changed (s_walk_t *walk, const char *uri)
     const char *verdict = zhashx_lookup (walk->verdicts, uri);
     if (!verdict) {
         verdict = sb_connectors_resource_changed (walk->before, walk->after, uri)? "changed": "same";
-        zhashx_insert (walk->verdicts, uri, (void *) verdict);
+        zhashx_insert (walk->verdicts, uri, sb_unconst (verdict));
     }
     return strcmp (verdict, "changed") == 0;
 }
@@ -439,7 +440,8 @@ sb_gateway_listen (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *c
     //  The acknowledgement first: nothing is sent on the stream before it
     //  (the tasks' states come later, from the store).
     uint64_t number = sb_subs_listen_number (listener);
-    sb_sse_send (stream, outcome->as.listen.body);   //  may end the stream and forget the listener
+    if (sb_sse_send (stream, outcome->as.listen.body))   //  may end the stream and forget the listener
+        sb_log_warn ("listen_ack_lost", "the acknowledgement could not be kept on the stream");
     if (outcome->as.listen.tasks && sb_subs_listen_lookup (self->subs, number))
         sb_task_watch (self, number, ctx->claims.tenant, ctx->claims.subject, outcome->as.listen.tasks);
 }
@@ -481,8 +483,8 @@ sb_gateway_listen_end_all (sb_gateway_t *self)
             continue;
         char *text = sb_mcp_listen_end (sb_subs_listen_id (listener), SB_VERSION);
         sb_sse_t *stream = sb_subs_listen_stream (listener);
-        if (text && stream)
-            sb_sse_send (stream, text);
+        if (text && stream && sb_sse_send (stream, text))
+            sb_log_debug ("listen_end_lost", "the end of a listen stream could not be kept");
         free (text);
         //  The send may have ended the stream (and forgotten the listener).
         listener = sb_subs_listen_lookup (self->subs, numbers [i]);

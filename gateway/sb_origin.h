@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sb_attr.h"
+
 #define SB_MAX_ALLOWED_ENTRIES   64      /* entries per allow-list */
 #define SB_MAX_ORIGIN_LEN        256     /* one origin or host, bytes */
 
@@ -32,7 +34,7 @@ typedef struct _sb_origin_t sb_origin_t;
     empty) and the public URL. Returns NULL (after logging) when an entry is
     too long or there are too many. */
 sb_origin_t *sb_origin_new (const char *allowed_origins, const char *allowed_hosts,
-                            const char *public_url);
+                            const char *public_url) SB_MUST_USE;
 
 /*  Destroys it and nulls the caller's pointer. Idempotent. */
 void sb_origin_destroy (sb_origin_t **self_p);

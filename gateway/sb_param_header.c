@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sb_attr.h"
 #include "sb_schema.h"
 
 #define S_BASE64_PREFIX "=?base64?"     /* a Base64-encoded value starts so… */
@@ -254,7 +255,7 @@ s_walk (s_check_t *ctx, const json_t *schema, const json_t *value, int depth)
         return 0;
     const char *name;
     json_t *property;
-    json_object_foreach ((json_t *) properties, name, property) {
+    json_object_foreach (sb_unconst (properties), name, property) {
         if (++ctx->nodes > SB_MAX_SCHEMA_NODES)
             return 0;                   //  the loader allows no more
         const json_t *member = json_is_object (value) ? json_object_get (value, name) : NULL;

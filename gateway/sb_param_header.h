@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sb_attr.h"
 #include "sb_connector.h"
 
 #define SB_PARAM_HEADER_PREFIX      "mcp-param-"    /* header names, compared without case */
@@ -65,7 +66,7 @@ void sb_param_headers_add (sb_param_headers_t *self, const char *name, size_t na
     nothing, so it cannot fail for want of memory. */
 int sb_param_headers_check (const sb_param_headers_t *self, const json_t *schema,
                             const json_t *arguments, char *problem, size_t size)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  sb_param_headers_check for a tools/call's `params`: the tool named by
     params.name in `connectors`, and params.arguments. Returns 0 when there
@@ -73,6 +74,6 @@ int sb_param_headers_check (const sb_param_headers_t *self, const json_t *schema
     handler answers those) or the headers agree; else as above. */
 int sb_param_headers_check_call (const sb_param_headers_t *self, sb_connectors_t *connectors,
                                  const json_t *params, char *problem, size_t size)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 #endif

@@ -1,6 +1,7 @@
 /*  gateway/sb_relay.c — notifications, questions and answers inside a call,
     and the logging levels of sessions. */
 #include "sb_relay.h"
+#include "sb_attr.h"
 #include "sb_rpc.h"
 #include "sb_session.h"
 #include "sb_crypto.h"
@@ -78,7 +79,7 @@ sb_relay_notification (const uint8_t *payload, size_t size, const json_t *progre
             *why = "no_progress_token";
             goto out;
         }
-        json_object_set (params, "progressToken", (json_t *) progress_token);
+        json_object_set (params, "progressToken", sb_unconst (progress_token));
     }
     else
     if (strcmp (method, "notifications/message") == 0) {
@@ -249,7 +250,7 @@ sb_relay_state_encode (const uint8_t *key, const sb_relay_binding_t *binding,
                        int64_t expires, uint32_t round, const json_t *answers)
 {
     json_t *doc = json_pack ("{s:i, s:I, s:i, s:O}", "v", S_STATE_VERSION, "exp", (json_int_t) expires,
-                             "round", (int) round, "answers", (json_t *) answers);
+                             "round", (int) round, "answers", sb_unconst (answers));
     char *text = doc? json_dumps (doc, JSON_COMPACT): NULL;
     json_decref (doc);
     //  Base64url grows text by 4/3: refuse before encoding what cannot fit.

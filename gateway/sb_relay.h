@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sb_attr.h"
 #include "sb_msg.h"
 
 #define SB_MAX_LOG_LEVELS       4096    /* sessions whose logging level a gateway keeps */
@@ -61,7 +62,7 @@ int sb_relay_level (const char *name);
     _meta.progressToken, may be NULL) replaces any token the worker gave;
     messages below `min_level` are dropped. */
 char *sb_relay_notification (const uint8_t *payload, size_t size, const json_t *progress_token,
-                             int min_level, const char **why);
+                             int min_level, const char **why) SB_MUST_USE;
 
 /*  What to do with an ASK: exactly one of *request (the JSON-RPC request to
     send on the call's stream, id "sb:<corr_id>:<ask_id>") and *refusal (a
@@ -78,11 +79,11 @@ int sb_relay_ask (const uint8_t *payload, size_t size, const char *corr_id, uint
     printable ASCII bytes other than space and ':', ask_id decimal without
     leading zeros, 1–UINT32_MAX. Returns 0 and fills corr_id (at least
     SB_MAX_CORR_ID_LEN + 1 bytes) and *ask_id, or -1. */
-int sb_relay_parse_id (const char *id, char *corr_id, uint32_t *ask_id);
+int sb_relay_parse_id (const char *id, char *corr_id, uint32_t *ask_id) SB_MUST_USE;
 
 /*  The ANSWER text (new string) for a client's JSON-RPC response object:
     {"result": …} or {"error": …}, or NULL when it has neither or both. */
-char *sb_relay_answer (const json_t *response);
+char *sb_relay_answer (const json_t *response) SB_MUST_USE;
 
 /*  What a requestState is bound to (all borrowed). */
 typedef struct {
@@ -98,7 +99,7 @@ typedef struct {
     (SB_HMAC_SHA256_LEN bytes) for `binding`. NULL when it would be longer
     than SB_MAX_REQUEST_STATE_LEN or out of memory. */
 char *sb_relay_state_encode (const uint8_t *key, const sb_relay_binding_t *binding,
-                             int64_t expires, uint32_t round, const json_t *answers);
+                             int64_t expires, uint32_t round, const json_t *answers) SB_MUST_USE;
 
 /*  Verifies `token` for `binding` at `now` (Unix seconds). Returns 0 with
     *round (2..SB_MAX_INPUT_ROUNDS) and *answers (new reference, an object
@@ -106,7 +107,7 @@ char *sb_relay_state_encode (const uint8_t *key, const sb_relay_binding_t *bindi
     bound to something else, expired, malformed). */
 int sb_relay_state_decode (const uint8_t *key, const sb_relay_binding_t *binding,
                            const char *token, int64_t now, uint32_t *round,
-                           json_t **answers, const char **why);
+                           json_t **answers, const char **why) SB_MUST_USE;
 
 /*  Reads a worker's REPLY payload (a sb_job result map). Returns 0 when it
     is not an input-required result; 1 with *requests (the inputRequests
@@ -118,12 +119,12 @@ int sb_relay_state_decode (const uint8_t *key, const sb_relay_binding_t *binding
     roots/list), or asks a question needing a capability missing from
     `caps` (SB_CLIENT_* bits). */
 int sb_relay_input_required (const uint8_t *payload, size_t size, unsigned caps,
-                             json_t **requests, json_t **used);
+                             json_t **requests, json_t **used) SB_MUST_USE;
 
 /*  The logging levels set in sessions on this gateway. */
 typedef struct _sb_levels_t sb_levels_t;
 
-sb_levels_t *sb_levels_new (void);
+sb_levels_t *sb_levels_new (void) SB_MUST_USE;
 void sb_levels_destroy (sb_levels_t **self_p);
 
 /*  Sets the level of session `key`; when SB_MAX_LOG_LEVELS sessions are

@@ -12,6 +12,10 @@
 //  Marks `rpc` invalid with `code` and a formatted message; returns code.
 static int
 s_invalid (sb_rpc_t *rpc, int code, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+static int
+s_invalid (sb_rpc_t *rpc, int code, const char *fmt, ...)
 {
     va_list args;
     va_start (args, fmt);

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sb_attr.h"
+
 #define SB_MAX_HTTP_BODY            (1u << 20)  /* largest POST /mcp body, bytes */
 #define SB_MAX_RPC_METHOD_LEN       128         /* longest method name, bytes */
 #define SB_MAX_RPC_ERROR_LEN        256         /* longest error message, bytes */
@@ -44,7 +46,7 @@ typedef struct {
     Returns 0 for a valid message, or the JSON-RPC error code (negative) with
     rpc->kind INVALID; rpc->id is still set when the body had a valid id, so
     the error reply can carry it. Always call sb_rpc_clear afterwards. */
-int sb_rpc_parse (const char *body, size_t len, sb_rpc_t *rpc);
+int sb_rpc_parse (const char *body, size_t len, sb_rpc_t *rpc) SB_MUST_USE;
 
 /*  Releases rpc->root and zeroes `rpc`. Safe on a zeroed or cleared rpc. */
 void sb_rpc_clear (sb_rpc_t *rpc);
@@ -52,16 +54,16 @@ void sb_rpc_clear (sb_rpc_t *rpc);
 /*  {"jsonrpc":"2.0","id":id,"result":result} as compact JSON text (new
     string, caller frees). Takes the reference to `result`. `id` is borrowed;
     NULL gives "id":null. Returns NULL only when out of memory. */
-char *sb_rpc_result (const json_t *id, json_t *result);
+char *sb_rpc_result (const json_t *id, json_t *result) SB_MUST_USE;
 
 /*  The same reply around `result`, `len` bytes of JSON text that the caller
     has already checked (sb_json_scan): spliced in as they are, not parsed
     and printed again. Returns a new string, or NULL when out of memory. */
-char *sb_rpc_result_text (const json_t *id, const char *result, size_t len);
+char *sb_rpc_result_text (const json_t *id, const char *result, size_t len) SB_MUST_USE;
 
 /*  {"jsonrpc":"2.0","id":id,"error":{"code":code,"message":message}}, same
     ownership as sb_rpc_result. */
-char *sb_rpc_error (const json_t *id, int code, const char *message);
+char *sb_rpc_error (const json_t *id, int code, const char *message) SB_MUST_USE;
 
 /*  True when id is a valid JSON-RPC id for MCP (string or integer). */
 bool sb_rpc_id_valid (const json_t *id);

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sb_attr.h"
 #include "sb_crypto.h"
 #include "sb_msg.h"
 
@@ -52,7 +53,7 @@ typedef struct _sb_sessions_t sb_sessions_t;
 
 /*  Creates the session authority; its keys are derived from `token_key`
     (one for session IDs, one for list cursors). Returns NULL on failure. */
-sb_sessions_t *sb_sessions_new (const uint8_t *token_key, size_t key_len);
+sb_sessions_t *sb_sessions_new (const uint8_t *token_key, size_t key_len) SB_MUST_USE;
 
 /*  Destroys it and nulls the caller's pointer. Idempotent. */
 void sb_sessions_destroy (sb_sessions_t **self_p);
@@ -60,12 +61,12 @@ void sb_sessions_destroy (sb_sessions_t **self_p);
 /*  Issues a new session ID (new string, caller frees) for `tenant`,
     `protocol` and `caps`, issued at `now` (seconds). NULL on failure. */
 char *sb_sessions_issue (sb_sessions_t *self, const char *tenant, const char *protocol,
-                         unsigned caps, int64_t now);
+                         unsigned caps, int64_t now) SB_MUST_USE;
 
 /*  Verifies `len` bytes of `id` at time `now`: signature, shape, age, and
     that it was not ended here. Returns 0 and fills *session, or -1. */
 int sb_sessions_verify (sb_sessions_t *self, const char *id, size_t len, int64_t now,
-                        sb_session_t *session) __attribute__ ((warn_unused_result));
+                        sb_session_t *session) SB_MUST_USE;
 
 /*  Ends `session` on this gateway (the caller tells the others), calling
     the end hook, if one is set, first. */

@@ -31,6 +31,7 @@
 #ifndef SB_SSE_H_INCLUDED
 #define SB_SSE_H_INCLUDED
 
+#include "sb_attr.h"
 #include "sb_http.h"
 
 #include <stdbool.h>
@@ -49,7 +50,7 @@ typedef struct _sb_sse_hub_t sb_sse_hub_t;
 typedef struct _sb_sse_t sb_sse_t;
 
 /*  Creates the hub (stream table, replay ring, keep-alive timer) on `loop`. */
-sb_sse_hub_t *sb_sse_hub_new (h2o_loop_t *loop);
+sb_sse_hub_t *sb_sse_hub_new (h2o_loop_t *loop) SB_MUST_USE;
 
 /*  Ends every connection (final chunk), frees every stream and the ring,
     and nulls the caller's pointer. Idempotent. POST streams still held by
@@ -74,7 +75,8 @@ void sb_sse_hub_destroy (sb_sse_hub_t **self_p);
     once) and returns its stream. `owner` (copied) names who may resume it
     (the session ID, or "tenant:<t>" without one). `flags`: SB_SSE_*.
     Returns NULL when out of memory (nothing was sent). */
-sb_sse_t *sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, int flags);
+sb_sse_t *sb_sse_open (sb_sse_hub_t *self, h2o_req_t *req, const char *owner, int flags)
+    SB_MUST_USE;
 
 /*  Called once when the client's connection goes away while a stream is
     still open (never after sb_sse_end). A POST stream stays valid and the
@@ -91,12 +93,12 @@ void sb_sse_on_gone (sb_sse_t *stream, sb_sse_gone_fn *fn, void *arg);
 /*  Sends one JSON-RPC message (JSON text, no newlines needed) as an event
     with a new ID, and keeps it for resumption. Returns 0, or -1 when out of
     memory. The stream need not be connected. */
-int sb_sse_send (sb_sse_t *stream, const char *json);
+int sb_sse_send (sb_sse_t *stream, const char *json) SB_MUST_USE;
 
 /*  sb_sse_send, then sb_sse_end, the event and the end of the response
     leaving in one write when the connection is idle. Nulls *stream_p;
     the stream is ended even when sending fails (-1, out of memory). */
-int sb_sse_send_last (sb_sse_t **stream_p, const char *json);
+int sb_sse_send_last (sb_sse_t **stream_p, const char *json) SB_MUST_USE;
 
 /*  Ends a GET or listen stream cleanly (final chunk; its owner told first
     through on_gone, as when the client leaves) once the wall clock passes
@@ -119,7 +121,7 @@ bool sb_sse_connected (sb_sse_t *stream);
     is not one of this gateway's streams for this owner, or names an
     SB_SSE_UNNUMBERED stream (nothing sent). */
 int sb_sse_resume (sb_sse_hub_t *self, h2o_req_t *req, const char *owner,
-                   const char *last_id, size_t len);
+                   const char *last_id, size_t len) SB_MUST_USE;
 
 /*  Standalone streams of `owner` open now (listen streams not counted). */
 size_t sb_sse_count (sb_sse_hub_t *self, const char *owner);

@@ -3,6 +3,7 @@
     order subscribed, at most SB_MAX_SUBS_PER_SESSION); and the listen
     streams of 2026-07-28, a list oldest first with a hash by number. */
 #include "sb_subs.h"
+#include "sb_attr.h"
 
 #include <czmq.h>
 #include <inttypes.h>
@@ -198,7 +199,7 @@ sb_subs_purge (sb_subs_t *self, int64_t now)
     for (s_session_t *session = zhashx_first (self->sessions); session;
          session = zhashx_next (self->sessions))
         if (session->expires < now)
-            zlistx_add_end (expired, (void *) zhashx_cursor (self->sessions));
+            zlistx_add_end (expired, sb_unconst (zhashx_cursor (self->sessions)));
     //  The keys are the table's own: delete after the walk, one by one.
     size_t count = 0;
     for (const char *key = zlistx_first (expired); key; key = zlistx_next (expired)) {

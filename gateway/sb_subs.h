@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sb_attr.h"
+
 #define SB_MAX_SUBS_PER_SESSION 64              /* resource URIs one session follows */
 #define SB_MAX_SUB_SESSIONS     4096            /* sessions with subscriptions, per gateway */
 #define SB_MAX_SUB_URI_LEN      2048            /* one subscribed URI, bytes */
@@ -60,7 +62,7 @@ typedef enum {
 typedef struct _sb_subs_t sb_subs_t;
 
 /*  Creates an empty table. NULL when out of memory. */
-sb_subs_t *sb_subs_new (void);
+sb_subs_t *sb_subs_new (void) SB_MUST_USE;
 
 /*  Destroys the table and nulls the caller's pointer. Idempotent. */
 void sb_subs_destroy (sb_subs_t **self_p);
@@ -71,7 +73,7 @@ void sb_subs_destroy (sb_subs_t **self_p);
     and holds one entry. When the table is full, sessions expired at `now`
     are forgotten before refusing. Returns an sb_subs_rc_t. */
 int sb_subs_add (sb_subs_t *self, const char *key, const char *owner, int64_t expires,
-                 int64_t now, const char *uri) __attribute__ ((warn_unused_result));
+                 int64_t now, const char *uri) SB_MUST_USE;
 
 /*  Unsubscribes session `key` from `uri`; a session left with none is
     forgotten. Returns 0, or -1 when it was not subscribed (not an error for
@@ -118,7 +120,7 @@ typedef struct _sb_subs_listener_t sb_subs_listener_t;
     oversized tenant or id. Returns an sb_subs_rc_t. */
 int sb_subs_listen_add (sb_subs_t *self, const char *tenant, const char *id, unsigned lists,
                         const char *const *uris, size_t count, sb_subs_listener_t **listener_p)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Forgets the listener (its stream ended or went away) and nulls the
     caller's pointer. Idempotent. */

@@ -19,6 +19,7 @@
     notifications/tasks. The store's per-subject check is what keeps
     another's task off a stream. */
 #include "sb_gateway_int.h"
+#include "sb_attr.h"
 #include "sb_cluster.h"
 #include "sb_crypto.h"
 #include "sb_log.h"
@@ -281,8 +282,10 @@ s_on_peek (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
     sb_sse_t *stream = listener? sb_subs_listen_stream (listener): NULL;
     char *text = stream && json_is_true (json_object_get (detail, "found")) && json_is_object (task)
                ? sb_mcp_listen_task_note (sb_subs_listen_id (listener), task): NULL;
-    if (text)
-        sb_sse_send (stream, text);
+    if (text) {
+        if (sb_sse_send (stream, text))
+            sb_log_debug ("task_note_lost", "out of memory: a listen stream misses a task's state");
+    }
     else
     if (status != SB_STATUS_OK)
         sb_log_debug ("task_note_lost", "status=%s: a listen stream misses a task's state",
@@ -301,8 +304,8 @@ s_peek (sb_gateway_t *self, const s_watch_t *watch, const char *task_id)
         return;
     peek->gateway = self;
     peek->listener = watch->listener;
-    sb_job_t job = { .op = (char *) "task/get", .task = (char *) task_id,
-                     .subject = (char *) watch->subject };
+    sb_job_t job = { .op = "task/get", .task = sb_unconst (task_id),
+                     .subject = sb_unconst (watch->subject) };
     sb_broker_call_t *handle = NULL;
     if (sb_task_store_send (self, watch->tenant, &job, s_on_peek, peek, &handle) != SB_BROKER_SENT) {
         sb_log_warn ("task_note_lost", "tenant=%s: the task store is out of reach; a listen stream "

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sb_attr.h"
 #include "sb_msg.h"
 
 #define SB_MAX_TOKEN_LEN        4096    /* longest bearer token accepted, bytes */
@@ -38,14 +39,15 @@ typedef enum {
 
 /*  Issues a token for `claims` signed with `key`. Returns a new string
     (caller frees) or NULL if the key is too short or a claim is invalid. */
-char *sb_token_issue (const sb_token_claims_t *claims, const uint8_t *key, size_t key_len);
+char *sb_token_issue (const sb_token_claims_t *claims, const uint8_t *key, size_t key_len)
+    SB_MUST_USE;
 
 /*  Verifies `token` with `key` at time `now_s`. `audience` may be NULL to
     skip the audience check. Fills `claims` on SB_TOKEN_OK. */
 sb_token_rc_t sb_token_verify (const char *token, const uint8_t *key, size_t key_len,
                                const char *audience, int64_t now_s,
                                sb_token_claims_t *claims)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  A cache of verified tokens, so that a client sending the same token on
     every request has its signature checked and its claims decoded once.
@@ -63,7 +65,8 @@ typedef struct _sb_token_cache_t sb_token_cache_t;
 
 /*  A new, empty cache verifying with `key` (copied) and `audience` (copied;
     NULL to skip the audience check). NULL on a short key or no memory. */
-sb_token_cache_t *sb_token_cache_new (const uint8_t *key, size_t key_len, const char *audience);
+sb_token_cache_t *sb_token_cache_new (const uint8_t *key, size_t key_len, const char *audience)
+    SB_MUST_USE;
 
 /*  Destroys the cache, wiping the keys and tokens it held. NULL-safe. */
 void sb_token_cache_destroy (sb_token_cache_t **self_p);
@@ -73,7 +76,7 @@ void sb_token_cache_destroy (sb_token_cache_t **self_p);
     terminated) verified before and has not expired. */
 sb_token_rc_t sb_token_cache_verify (sb_token_cache_t *self, const char *token, int64_t now_s,
                                      sb_token_claims_t *claims)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Counters for tests and stats: verifications answered from the cache,
     and those that had to verify the token. */

@@ -12,6 +12,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "sb_attr.h"
+
 #define SB_JSON_MAX_DEPTH  JSON_PARSER_MAX_DEPTH    /* nesting refused past this, as jansson */
 
 /*  Parses the `len` bytes at `text` (no NUL needed) into a new tree, as
@@ -30,7 +32,7 @@
     One difference, on purpose: a NUL byte right after a number or
     true/false/null is refused; jansson skips it ("[1\0]" is [1] there). */
 json_t *sb_json_parse (const char *text, size_t len, size_t flags, json_error_t *error)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Writes `value` (any JSON value) as compact JSON text, byte for byte what
     json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY) writes: keys in the
@@ -42,6 +44,6 @@ json_t *sb_json_parse (const char *text, size_t len, size_t flags, json_error_t 
     fail on an object key that is not UTF-8 (only json_object_set*_nocheck
     makes one) but writes it cut short and unterminated, as jansson does. */
 char *sb_json_dump (const json_t *value, size_t *len)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 #endif

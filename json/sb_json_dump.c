@@ -24,6 +24,7 @@
     C stack. Cycles are only looked for past SB_JSON_MAX_DEPTH, where a tree
     from a parser never goes and where every cycle eventually leads. */
 #include "sb_json.h"
+#include "sb_attr.h"
 #include "sb_json_int.h"
 
 #include <locale.h>
@@ -417,7 +418,7 @@ s_value (s_out_t *out, s_stack_t *stack, const json_t *value, s_frame_t *inline_
             return s_push (stack, value, count, NULL, inline_frames) == 0? 0: -1;
         }
         case JSON_OBJECT: {
-            void *iter = json_object_iter ((json_t *) value);
+            void *iter = json_object_iter (sb_unconst (value));
             if (!iter)
                 return s_put (out, "{}", 2)? 0: -1;
             if (!s_putc (out, '{'))
@@ -466,7 +467,7 @@ sb_json_dump (const json_t *value, size_t *len)
                 rc = -1;
                 break;
             }
-            frame->iter = json_object_iter_next ((json_t *) frame->container, iter);
+            frame->iter = json_object_iter_next (sb_unconst (frame->container), iter);
             //  A key that is not UTF-8 is left unterminated, as jansson leaves it.
             if (s_string (&out, json_object_iter_key (iter), json_object_iter_key_len (iter)) < 0
             ||  !s_putc (&out, ':')) {

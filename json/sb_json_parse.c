@@ -674,6 +674,8 @@ sb_json_parse (const char *text, size_t len, size_t flags, json_error_t *error)
         self.scratch [i].max = sizeof self.scratch [i].inline_data;
     }
     self.current = 0;
+    self.integer = 0;
+    self.real = 0;
 
     json_t *inline_stack [SB_JSON_PARSE_INLINE_FRAMES];
     json_t **stack = inline_stack;      // open containers, innermost last (borrowed)

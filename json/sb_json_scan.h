@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "sb_attr.h"
+
 #define SB_JSON_SCAN_MAX_DEPTH  64      /* arrays and objects nested deeper are refused */
 
 /*  Checks that the `len` bytes at `text` are exactly one JSON value, with
@@ -21,6 +23,6 @@
     or the text is not valid. Returns 0 when the text is valid, -1
     otherwise. */
 int sb_json_scan (const char *text, size_t len, const char *member, char *member_type)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 #endif

@@ -2,6 +2,7 @@
     results (sb_payload.h). Each shape's rules are written once, in the
     checks here, and the encoder refuses what the decoder would. */
 #include "sb_payload.h"
+#include "sb_attr.h"
 #include "sb_json.h"
 
 #include <string.h>
@@ -94,7 +95,7 @@ sb_payload_input_requests_check (const json_t *requests)
         return "inputRequests holds more questions than one result may carry";
     const char *key;
     json_t *request;
-    json_object_foreach ((json_t *) requests, key, request) {
+    json_object_foreach (sb_unconst (requests), key, request) {
         if (!s_key_ok (key))
             return "each inputRequests key must be 1 to 64 bytes";
         json_t *params = json_object_get (request, "params");
@@ -264,7 +265,7 @@ sb_payload_failure_clear (sb_failure_t *self)
 char *
 sb_payload_answer_result (const json_t *result)
 {
-    json_t *doc = result? json_pack ("{s:O}", "result", (json_t *) result): NULL;
+    json_t *doc = result? json_pack ("{s:O}", "result", sb_unconst (result)): NULL;
     char *text = doc? sb_json_dump (doc, NULL): NULL;
     json_decref (doc);
     return text;
@@ -276,7 +277,7 @@ sb_payload_answer_error (int code, const char *message, const json_t *data)
     json_t *error = json_pack ("{s:i, s:s}", "code", code, "message", message? message: "");
     if (!error)         //  the message was cut inside a UTF-8 sequence
         error = json_pack ("{s:i, s:s}", "code", code, "message", "the client cannot answer this request");
-    if (error && data && json_object_set (error, "data", (json_t *) data)) {
+    if (error && data && json_object_set (error, "data", sb_unconst (data))) {
         json_decref (error);
         error = NULL;
     }

@@ -64,7 +64,7 @@ typedef struct {
     id that is empty or holds a byte outside 0x21..0x7e included), op is
     NULL or the whole payload is larger than SB_MAX_PAYLOAD_SIZE. "caps" and
     "round" are written only with inputs or a task (round 0 is written as 1). */
-zframe_t *sb_job_encode (const sb_job_t *job);
+zframe_t *sb_job_encode (const sb_job_t *job) __attribute__ ((warn_unused_result));
 
 /*  Decodes `size` bytes into `job` (zeroed by the caller or by sb_job_clear).
     Returns 0, or -2 (SB_MSG_MALFORMED) with `job` cleared: a known key of the
@@ -72,14 +72,16 @@ zframe_t *sb_job_encode (const sb_job_t *job);
     empty or holds a byte outside 0x21..0x7e, "caps" above UINT32_MAX,
     "round" outside 1..SB_MAX_INPUT_ROUNDS, or no "op". With inputs and no
     "round", round is 1. */
-int sb_job_decode (const uint8_t *data, size_t size, sb_job_t *job);
+int sb_job_decode (const uint8_t *data, size_t size, sb_job_t *job)
+    __attribute__ ((warn_unused_result));
 
 /*  Frees the strings of `job` and zeroes it. */
 void sb_job_clear (sb_job_t *job);
 
 /*  Same for results. */
-zframe_t *sb_job_result_encode (const char *result_json);
-int sb_job_result_decode (const uint8_t *data, size_t size, sb_job_result_t *result);
+zframe_t *sb_job_result_encode (const char *result_json) __attribute__ ((warn_unused_result));
+int sb_job_result_decode (const uint8_t *data, size_t size, sb_job_result_t *result)
+    __attribute__ ((warn_unused_result));
 void sb_job_result_clear (sb_job_result_t *result);
 
 #endif

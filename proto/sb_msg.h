@@ -98,53 +98,58 @@ void sb_msg_reset (sb_msg_t *self);
     command carries one; an absent payload is sent as an empty frame).
     Moves self->payload into the zmsg (self->payload becomes NULL).
     Returns NULL when a field breaks a limit (caller's bug, never wire data). */
-zmsg_t *sb_msg_encode (sb_msg_t *self);
+zmsg_t *sb_msg_encode (sb_msg_t *self) __attribute__ ((warn_unused_result));
 
 /*  Decodes the frames of *zmsg_p (routing frame already removed) into `self`
     and destroys the zmsg. Returns SB_MSG_OK, SB_MSG_MALFORMED or
     SB_MSG_BAD_VERSION; on error `self` is reset. */
-int sb_msg_decode (zmsg_t **zmsg_p, sb_msg_t *self);
+int sb_msg_decode (zmsg_t **zmsg_p, sb_msg_t *self) __attribute__ ((warn_unused_result));
 
 /*  Decodes one header frame from raw bytes (the fuzz target's entry point).
     On success self->payload is NULL. Same returns as sb_msg_decode. */
-int sb_msg_decode_header (const uint8_t *data, size_t size, sb_msg_t *self);
+int sb_msg_decode_header (const uint8_t *data, size_t size, sb_msg_t *self)
+    __attribute__ ((warn_unused_result));
 
 /*  Receives one message from `sock` without blocking. When `routing_id` is
     not NULL the socket is a ROUTER: the first frame is returned there (the
     caller owns it). Returns SB_MSG_OK, SB_MSG_NONE, SB_MSG_MALFORMED or
     SB_MSG_BAD_VERSION. Whenever `*routing_id` is set — on errors too, so
     the peer can be told — the caller owns it and must destroy it. */
-int sb_msg_recv (void *sock, sb_msg_t *self, zframe_t **routing_id);
+int sb_msg_recv (void *sock, sb_msg_t *self, zframe_t **routing_id)
+    __attribute__ ((warn_unused_result));
 
 /*  Encodes and sends `self` on `sock` without blocking, prefixed by
     `routing_id` (borrowed) when not NULL. Moves self->payload. Returns 0, or
     -1 when the message could not be queued (peer gone, HWM reached). */
-int sb_msg_send (void *sock, sb_msg_t *self, zframe_t *routing_id);
+int sb_msg_send (void *sock, sb_msg_t *self, zframe_t *routing_id)
+    __attribute__ ((warn_unused_result));
 
 /*  Convenience builders: fill `self` (reset first) for a command. `payload`
     is taken (may be NULL). Strings longer than their limit return -1. */
 int sb_msg_set_request (sb_msg_t *self, const char *corr_id, const char *service,
                         const char *tenant, uint32_t timeout_ms, uint32_t flags,
-                        zframe_t **payload);
+                        zframe_t **payload) __attribute__ ((warn_unused_result));
 int sb_msg_set_reply (sb_msg_t *self, const char *corr_id, sb_status_t status,
-                      zframe_t **payload);
+                      zframe_t **payload) __attribute__ ((warn_unused_result));
 int sb_msg_set_result (sb_msg_t *self, const char *corr_id, sb_status_t status,
-                       zframe_t **payload);
+                       zframe_t **payload) __attribute__ ((warn_unused_result));
 int sb_msg_set_ready (sb_msg_t *self, const char *service, uint32_t credit,
-                      uint32_t heartbeat_ms);
+                      uint32_t heartbeat_ms) __attribute__ ((warn_unused_result));
 void sb_msg_set_heartbeat (sb_msg_t *self);
-int sb_msg_set_notify (sb_msg_t *self, const char *corr_id, zframe_t **payload);
-int sb_msg_set_cancel (sb_msg_t *self, const char *corr_id);
-int sb_msg_set_ask (sb_msg_t *self, const char *corr_id, uint32_t ask_id, zframe_t **payload);
+int sb_msg_set_notify (sb_msg_t *self, const char *corr_id, zframe_t **payload)
+    __attribute__ ((warn_unused_result));
+int sb_msg_set_cancel (sb_msg_t *self, const char *corr_id) __attribute__ ((warn_unused_result));
+int sb_msg_set_ask (sb_msg_t *self, const char *corr_id, uint32_t ask_id, zframe_t **payload)
+    __attribute__ ((warn_unused_result));
 int sb_msg_set_answer (sb_msg_t *self, const char *corr_id, const char *tenant,
-                       uint32_t ask_id, zframe_t **payload);
+                       uint32_t ask_id, zframe_t **payload) __attribute__ ((warn_unused_result));
 void sb_msg_set_disconnect (sb_msg_t *self);
 
 /*  BROADCAST for `tenant` about `topic` (1..SB_MAX_TOPIC_LEN printable
     ASCII bytes, no space). A payload larger than SB_MAX_BROADCAST_SIZE
     makes sb_msg_encode fail (and is malformed on the wire). */
 int sb_msg_set_broadcast (sb_msg_t *self, const char *tenant, const char *topic,
-                          zframe_t **payload);
+                          zframe_t **payload) __attribute__ ((warn_unused_result));
 
 /*  Names for logs and metrics: "request", "reply"…; "ok", "timeout"…
     Unknown values give "unknown". */

@@ -15,6 +15,6 @@
 /*  Returns 0 when `data` is exactly one complete msgpack object with sane
     lengths, -1 otherwise (truncated, trailing bytes, reserved type byte,
     or a count larger than the bytes left). */
-int sb_msgpack_check (const uint8_t *data, size_t size);
+int sb_msgpack_check (const uint8_t *data, size_t size) __attribute__ ((warn_unused_result));
 
 #endif

@@ -8,6 +8,7 @@
     then a substring scan over short strings and a copy of the page's
     texts, no JSON walked or written per request. */
 #include "sb_crm.h"
+#include "sb_attr.h"
 #include "sb_json.h"
 
 #include <ctype.h>
@@ -566,7 +567,7 @@ sb_crm_create_task (sb_crm_t *self, const json_t *input, json_t **task,
         return s_invalid (status, message, "The body must be a JSON object.");
     const char *key;
     json_t *value;
-    json_object_foreach ((json_t *) input, key, value) {
+    json_object_foreach (sb_unconst (input), key, value) {
         bool known = false;
         for (int i = 0; allowed [i]; i++)
             known |= strcmp (key, allowed [i]) == 0;

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sb_attr.h"
+
 #define SB_CRM_ACCOUNTS_SEEDED      300
 #define SB_CRM_CONTACTS_SEEDED      1000
 #define SB_CRM_LEADS_SEEDED         400
@@ -42,13 +44,13 @@ typedef struct {
 } sb_crm_query_t;
 
 /*  Creates the store seeded from `seed` (same seed, same data). */
-sb_crm_t *sb_crm_new (unsigned seed);
+sb_crm_t *sb_crm_new (unsigned seed) SB_MUST_USE;
 
 /*  Destroys the store and nulls the caller's pointer. Idempotent. */
 void sb_crm_destroy (sb_crm_t **self_p);
 
 /*  Parses a collection name ("accounts"…) of `len` bytes. Returns 0 or -1. */
-int sb_crm_type_parse (const char *name, size_t len, sb_crm_type_t *type);
+int sb_crm_type_parse (const char *name, size_t len, sb_crm_type_t *type) SB_MUST_USE;
 
 /*  "accounts", and the singular "account" (static strings). */
 const char *sb_crm_type_name (sb_crm_type_t type);
@@ -61,19 +63,19 @@ const char *const *sb_crm_type_filters (sb_crm_type_t type);
 size_t sb_crm_count (sb_crm_t *self, sb_crm_type_t type);
 
 /*  The record with `id`, or NULL (borrowed). */
-json_t *sb_crm_get (sb_crm_t *self, sb_crm_type_t type, const char *id);
+json_t *sb_crm_get (sb_crm_t *self, sb_crm_type_t type, const char *id) SB_MUST_USE;
 
 /*  A page of matches (at most SB_CRM_MAX_PAGE) as the text of a JSON array
     of records (new string, caller frees; its length in *len), the total
     number of matches, and whether more follow the page; NULL when memory
     ran out. `q` matches case-insensitively (ASCII, as in the C locale). */
 char *sb_crm_search (sb_crm_t *self, sb_crm_type_t type, const sb_crm_query_t *query,
-                     size_t *len, size_t *total, bool *more);
+                     size_t *len, size_t *total, bool *more) SB_MUST_USE;
 
 /*  Validates `input` and creates a task. Returns 0 with *task (borrowed),
     or -1 with *message a new sentence (and *status 422 for invalid input,
     409 when the store is full, 500 when memory ran out). */
 int sb_crm_create_task (sb_crm_t *self, const json_t *input, json_t **task,
-                        int *status, char **message);
+                        int *status, char **message) SB_MUST_USE;
 
 #endif

@@ -23,6 +23,8 @@
 
 #include <signal.h>
 
+#include "sb_attr.h"
+
 #define SB_SANDBOX_MAX_BODY     (64u << 10) /* request body answered with JSON 413 above */
 #define SB_SANDBOX_MAX_FAULTS   16          /* fault rules active at once */
 #define SB_SANDBOX_MAX_DELAY_MS 60000       /* longest injected delay */
@@ -39,7 +41,7 @@ typedef struct _sb_sandbox_t sb_sandbox_t;
     any case). Returns NULL (logged) when the key or header is malformed or
     the address cannot be bound. */
 sb_sandbox_t *sb_sandbox_new (const char *listen, const char *api_key, const char *key_header,
-                              unsigned seed);
+                              unsigned seed) SB_MUST_USE;
 
 /*  The port it listens on. */
 int sb_sandbox_port (sb_sandbox_t *self);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sb_attr.h"
 #include "sb_crm.h"
 #include "sb_sandbox.h"
 
@@ -25,7 +26,7 @@ void sb_sandbox_send_error (h2o_req_t *req, int status, const char *code, const 
 
 /*  Finds query parameter `name` and percent-decodes it into `out`.
     Returns 1 found, 0 absent, -1 malformed or longer than `size` - 1. */
-int sb_sandbox_query_param (h2o_req_t *req, const char *name, char *out, size_t size);
+int sb_sandbox_query_param (h2o_req_t *req, const char *name, char *out, size_t size) SB_MUST_USE;
 
 /*  Handles a /v1 request (already authenticated) whose path segments after
     "/v1" are `segments` (decoded, `count` of them). Counts it in by_type. */

@@ -21,6 +21,7 @@
     match (sb_schema_format.c). Load-time validation is in
     sb_schema_load.c; formats and regexes in sb_schema_format.c. */
 #include "sb_schema_int.h"
+#include "sb_attr.h"
 
 #include <assert.h>
 #include <math.h>
@@ -277,7 +278,7 @@ s_equal (s_check_t *ctx, const json_t *a, const json_t *b, int depth)
             return 0;
         const char *key;
         json_t *member;
-        json_object_foreach ((json_t *) a, key, member) {
+        json_object_foreach (sb_unconst (a), key, member) {
             json_t *other = json_object_get (b, key);
             int rc = other ? s_equal (ctx, member, other, depth + 1) : 0;
             if (rc != 1)
@@ -433,12 +434,12 @@ s_rule_number (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value
         const char *name;               /* its name */
         int side;                       /* -1 a lower bound, 1 an upper one */
         bool inclusive;                 /* the bound itself is allowed */
-        const char *rule;               /* the sentence's end */
+        const char *rule;               /* the sentence, up to the bound */
     } bounds [] = {
-        { SB_KW_MINIMUM, "minimum",                    -1, true,  "must be at least %s." },
-        { SB_KW_MAXIMUM, "maximum",                     1, true,  "must be at most %s." },
-        { SB_KW_EXCLUSIVE_MINIMUM, "exclusiveMinimum", -1, false, "must be greater than %s." },
-        { SB_KW_EXCLUSIVE_MAXIMUM, "exclusiveMaximum",  1, false, "must be less than %s." },
+        { SB_KW_MINIMUM, "minimum",                    -1, true,  "must be at least" },
+        { SB_KW_MAXIMUM, "maximum",                     1, true,  "must be at most" },
+        { SB_KW_EXCLUSIVE_MINIMUM, "exclusiveMinimum", -1, false, "must be greater than" },
+        { SB_KW_EXCLUSIVE_MAXIMUM, "exclusiveMaximum",  1, false, "must be less than" },
     };
     char text [64];
     for (size_t i = 0; i < sizeof bounds / sizeof bounds [0]; i++) {
@@ -448,7 +449,7 @@ s_rule_number (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value
         int order = s_compare (value, bound);
         if (order == bounds [i].side || (order == 0 && !bounds [i].inclusive)) {
             sb_schema_number_text (bound, text, sizeof text);
-            return s_fail (ctx, error, bounds [i].name, bounds [i].rule, text);
+            return s_fail (ctx, error, bounds [i].name, "%s %s.", bounds [i].rule, text);
         }
     }
     const json_t *step = node->keyword [SB_KW_MULTIPLE_OF];
@@ -683,7 +684,7 @@ s_check_member (s_check_t *ctx, const sb_schema_node_t *node, const char *key,
     if (json_is_object (patterns)) {
         const char *pattern;
         json_t *pattern_schema;
-        json_object_foreach ((json_t *) patterns, pattern, pattern_schema) {
+        json_object_foreach (sb_unconst (patterns), pattern, pattern_schema) {
             int found = s_search (ctx, NULL, pattern, pattern, key, strlen (key));
             if (found == S_ABORT)
                 return S_ABORT;
@@ -748,7 +749,7 @@ s_rule_object (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value
 
     const char *key;
     json_t *list;
-    json_object_foreach ((json_t *) node->keyword [SB_KW_DEPENDENT_REQUIRED], key, list) {
+    json_object_foreach (sb_unconst (node->keyword [SB_KW_DEPENDENT_REQUIRED]), key, list) {
         if (!json_object_get (value, key))
             continue;
         json_array_foreach (list, index, item) {
@@ -770,7 +771,7 @@ s_rule_object (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value
                 || node->keyword [SB_KW_ADDITIONAL_PROPERTIES];
     json_t *member;
     if (members)
-        json_object_foreach ((json_t *) value, key, member) {
+        json_object_foreach (sb_unconst (value), key, member) {
             s_push_key (ctx, key);
             rc = s_check_member (ctx, node, key, member, error);
             if (!rc && names) {
@@ -784,7 +785,7 @@ s_rule_object (s_check_t *ctx, const sb_schema_node_t *node, const json_t *value
                 return rc;
         }
     json_t *subschema;
-    json_object_foreach ((json_t *) node->keyword [SB_KW_DEPENDENT_SCHEMAS], key, subschema)
+    json_object_foreach (sb_unconst (node->keyword [SB_KW_DEPENDENT_SCHEMAS]), key, subschema)
         if (json_object_get (value, key)) {
             rc = s_eval (ctx, subschema, value, error);
             if (rc)
@@ -1112,7 +1113,7 @@ s_new (const json_t *schema, const char *where, char **why, bool any_value)
         sb_schema_destroy (&self);
         return NULL;
     }
-    self->schema = json_incref ((json_t *) schema);
+    self->schema = json_incref (sb_unconst (schema));
     self->any_value = any_value;
     return self;
 }

@@ -55,6 +55,8 @@
 
 #include <jansson.h>
 
+#include "sb_attr.h"
+
 #define SB_MAX_SCHEMA_DEPTH     32      /* nesting of a schema, and of the value checked */
 #define SB_MAX_SCHEMA_NODES     2000    /* subschemas in one inputSchema */
 #define SB_MAX_SCHEMA_PATTERNS  64      /* pattern / patternProperties regexes in one inputSchema */
@@ -77,7 +79,7 @@ typedef struct _sb_schema_t sb_schema_t;
     naming the place, e.g. `where: inputSchema.properties.limit.maximum
     must be a number` (caller frees). */
 int sb_schema_validate (const json_t *schema, const char *where, char **why)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Checks `value` against `schema` (one that passed sb_schema_validate;
     patterns are compiled and $anchors found once per call). Returns 0 with *error NULL, or
@@ -87,14 +89,14 @@ int sb_schema_validate (const json_t *schema, const char *where, char **why)
     runs past its limits gets a sentence saying the arguments are too
     deeply nested or too complex, never a hang. */
 int sb_schema_check (const json_t *schema, const json_t *value, char **error)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Validates `schema` as sb_schema_validate does and returns a checker
     holding a reference to it, its patterns compiled, its $anchors found
     and each subschema's keywords looked up (a few hundred bytes per
     subschema), or NULL with *why (caller frees). The checker is
     read-only afterwards: several threads may check with it at once. */
-sb_schema_t *sb_schema_new (const json_t *schema, const char *where, char **why);
+sb_schema_t *sb_schema_new (const json_t *schema, const char *where, char **why) SB_MUST_USE;
 
 /*  sb_schema_new for a schema of any JSON value, not only of a tool's
     arguments: the top need not be an object schema, and
@@ -110,7 +112,7 @@ void sb_schema_destroy (sb_schema_t **self_p);
 /*  sb_schema_check with what sb_schema_new prepared; it answers exactly
     as sb_schema_check does, word for word. */
 int sb_schema_check_compiled (const sb_schema_t *self, const json_t *value, char **error)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Why a value fails a schema, in parts, for a caller that names the place
     itself, e.g. a connector file: "<file>: /tools/3/request/method: must

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sb_attr.h"
 #include "sb_schema.h"
 #include "sb_text.h"
 
@@ -125,7 +126,7 @@ void sb_schema_program_clear (sb_schema_program_t *self);
 int sb_schema_load (const json_t *schema, const char *where, char **why,
                     sb_schema_regexes_t *regexes, sb_schema_anchors_t *anchors,
                     sb_schema_program_t *program, bool any_value)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 //  Fills `anchors` with the $anchors of a schema that was not loaded (the
 //  first of a name wins; past SB_MAX_SCHEMA_ANCHORS, SB_MAX_SCHEMA_NODES
@@ -141,7 +142,7 @@ bool sb_schema_anchor_ok (const char *name);
 
 //  Compiles an ECMA-262 style pattern (UTF-8) with PCRE2. Returns the code,
 //  or NULL with *why a new string saying what is wrong (caller frees).
-pcre2_code *sb_schema_regex_compile (const char *pattern, size_t length, char **why);
+pcre2_code *sb_schema_regex_compile (const char *pattern, size_t length, char **why) SB_MUST_USE;
 
 //  What the matches of one check use, made at its first match and kept
 //  for the others (one thread's).
@@ -155,7 +156,7 @@ typedef struct {
 //  first search). Returns 1 found, 0 not found, -1 when the match ran past
 //  its limits (or there was no memory for it).
 int sb_schema_regex_search (sb_schema_matcher_t *matcher, const pcre2_code *code,
-                            const char *text, size_t length);
+                            const char *text, size_t length) SB_MUST_USE;
 
 //  Frees what a matcher made and zeroes it; idempotent.
 void sb_schema_matcher_clear (sb_schema_matcher_t *matcher);
@@ -196,6 +197,6 @@ void sb_schema_number_text (const json_t *number, char *buffer, size_t size);
 
 //  A new string of `value` as compact JSON, cut to SB_MAX_QUOTED_VALUE
 //  bytes with "…" (caller frees); NULL on allocation failure.
-char *sb_schema_quote (const json_t *value);
+char *sb_schema_quote (const json_t *value) SB_MUST_USE;
 
 #endif

@@ -20,6 +20,7 @@
     its pattern's code found, so that a check asks the schema nothing by
     name. */
 #include "sb_schema_int.h"
+#include "sb_attr.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -346,7 +347,7 @@ s_check_keyword (s_load_t *ld, const json_t *schema, const char *key, const json
             return s_bad_key (ld, key, "must be an object");
         const char *name;
         json_t *item;
-        json_object_foreach ((json_t *) value, name, item) {
+        json_object_foreach (sb_unconst (value), name, item) {
             if (strcmp (key, "patternProperties") == 0 && ld->pass == 1) {
                 size_t old = sb_schema_path_push_key (ld->path, sizeof ld->path, key);
                 int rc = s_check_pattern (ld, name, name, name, strlen (name));
@@ -409,7 +410,7 @@ s_check_keyword (s_load_t *ld, const json_t *schema, const char *key, const json
             return s_bad_key (ld, key, "must be an object of string arrays");
         const char *name;
         json_t *item;
-        json_object_foreach ((json_t *) value, name, item) {
+        json_object_foreach (sb_unconst (value), name, item) {
             size_t old = sb_schema_path_push_key (ld->path, sizeof ld->path, key);
             int rc = s_check_strings (ld, name, item);
             ld->path [old] = 0;
@@ -512,7 +513,7 @@ s_walk (s_load_t *ld, const json_t *node, int depth)
     }
     const char *key;
     json_t *value;
-    json_object_foreach ((json_t *) node, key, value) {
+    json_object_foreach (sb_unconst (node), key, value) {
         size_t old = strlen (ld->path);
         int rc = s_check_keyword (ld, node, key, value, depth);
         ld->path [old] = 0;
@@ -765,7 +766,7 @@ s_collect (const json_t *node, sb_schema_anchors_t *anchors, size_t *nodes, int 
     const char *key, *name;
     json_t *value, *item;
     size_t index;
-    json_object_foreach ((json_t *) node, key, value) {
+    json_object_foreach (sb_unconst (node), key, value) {
         if (s_in (key, s_schema_keys))
             s_collect (value, anchors, nodes, depth + 1);
         else

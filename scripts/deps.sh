@@ -13,6 +13,7 @@ SB_DEPS=(
     docker-compose      # only to validate docker/docker-compose.yml in the tests
     wrk                 # the benchmarks' load generator (bench/load)
     jq                  # scripts/up --check compares tools/list with the CRM's tools
+    cppcheck            # static analysis of the sources (tests/50_lint_cppcheck.sh)
     curl ca-certificates
 )
 

@@ -1,6 +1,7 @@
 /*  tests/14_common_log_config.c — unit tests of logging (redaction) and
     configuration (precedence file < environment < command line, bounds). */
 #include "sb_config.h"
+#include "sb_attr.h"
 #include "sb_log.h"
 #include "sb_clock.h"
 #include "sb_sched.h"
@@ -67,7 +68,7 @@ static const sb_option_t s_options [] = {
 static int
 s_load (sb_config_t *config, int argc, const char **argv)
 {
-    return sb_config_load (config, argc, (char **) argv);
+    return sb_config_load (config, argc, sb_unconst (argv));
 }
 
 static void

@@ -26,12 +26,12 @@
 
 //  A minimal valid connector, as a format string with one %s where a tool's
 //  extra members (or an override) go.
-static const char *s_valid_tool =
-    "{\"name\":\"%s\",\"description\":\"d\","
-    " \"inputSchema\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}},"
-    "                  \"required\":[\"id\"]},"
-    " \"request\":{\"method\":\"GET\",\"path\":\"/x/{id}\"},"
-    " \"result\":{\"mapping\":\"object\",\"noun\":\"thing\"}}";
+#define S_VALID_TOOL \
+    "{\"name\":\"%s\",\"description\":\"d\"," \
+    " \"inputSchema\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}}," \
+    "                  \"required\":[\"id\"]}," \
+    " \"request\":{\"method\":\"GET\",\"path\":\"/x/{id}\"}," \
+    " \"result\":{\"mapping\":\"object\",\"noun\":\"thing\"}}"
 
 static char s_dir [256];
 
@@ -73,7 +73,7 @@ static char *
 s_tool (const char *name)
 {
     char *text = NULL;
-    assert_true (asprintf (&text, s_valid_tool, name) > 0);
+    assert_true (asprintf (&text, S_VALID_TOOL, name) > 0);
     return text;
 }
 
@@ -877,9 +877,17 @@ test_folder_list (void **state)
     free (error);
 
     //  An empty entry, a missing folder, too many folders.
-    const char *empty [] = { ":", "%s:", ":%s", "%s::%s" };
+    //  Each pattern's 'D' stands for the test folder.
+    const char *empty [] = { ":", "D:", ":D", "D::D" };
     for (size_t i = 0; i < sizeof empty / sizeof empty [0]; i++) {
-        snprintf (list, sizeof list, empty [i], s_dir, s_dir);
+        list [0] = 0;
+        for (const char *p = empty [i]; *p; p++) {
+            size_t used = strlen (list);
+            if (*p == 'D')
+                snprintf (list + used, sizeof list - used, "%s", s_dir);
+            else
+                snprintf (list + used, sizeof list - used, "%c", *p);
+        }
         assert_null (sb_connectors_load (list, &error));
         assert_non_null (strstr (error, "an empty folder name in the list"));
         free (error);

@@ -104,8 +104,8 @@ static void
 test_agrees_with_jansson (void **state)
 {
     const char *seeds [] = {
-        "{\"content\":[{\"type\":\"text\",\"text\":\"Found 2 accounts\"}],\"structuredContent\":"
-        "{\"items\":[{\"id\":\"acc_1\",\"n\":-1.5e3,\"ok\":true,\"x\":null}],\"count\":2}}",
+        ("{\"content\":[{\"type\":\"text\",\"text\":\"Found 2 accounts\"}],\"structuredContent\":"
+         "{\"items\":[{\"id\":\"acc_1\",\"n\":-1.5e3,\"ok\":true,\"x\":null}],\"count\":2}}"),
         "[\"\\u00e9\\ud83d\\ude00\",\"caf\xc3\xa9\",[],{},0,-0.5,1E9,false]",
         "{\"a\":{\"b\":{\"c\":[1,[2,[3]]]}},\"s\":\"\\\"q\\\\\"}",
     };

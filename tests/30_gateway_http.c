@@ -111,13 +111,14 @@ s_fake_broker (zsock_t *pipe, void *args)
             zframe_t *routing = NULL;
             int rc = sb_msg_recv (router, &msg, &routing);
             if (rc == SB_MSG_OK && msg.command == SB_CMD_HEARTBEAT)
-                (void) sb_msg_send (router, &msg, routing);    //  as the broker: "alive"
+                (void) !sb_msg_send (router, &msg, routing);  //  as the broker: "alive" (one lost is missed only after 3)
             else
             if (rc == SB_MSG_OK && msg.command == SB_CMD_REQUEST) {
                 received++;
                 sb_job_t job = { 0 };
-                if (msg.payload)
-                    sb_job_decode (zframe_data (msg.payload), zframe_size (msg.payload), &job);
+                int decoded = msg.payload? sb_job_decode (zframe_data (msg.payload),
+                                                          zframe_size (msg.payload), &job): 0;
+                assert (decoded == 0);
                 const char *text = job.args? job.args: "";
                 if (strstr (text, "never"))
                     ;

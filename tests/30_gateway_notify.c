@@ -83,8 +83,10 @@ s_fake_broker (zsock_t *pipe, void *args)
                 if (corr_id) {
                     sb_msg_t msg = { 0 };
                     zframe_t *payload = sb_job_result_encode (command + 6);
-                    sb_msg_set_reply (&msg, corr_id, SB_STATUS_OK, &payload);
-                    sb_msg_send (router, &msg, routing);
+                    int rc = sb_msg_set_reply (&msg, corr_id, SB_STATUS_OK, &payload);
+                    if (rc == 0)
+                        rc = sb_msg_send (router, &msg, routing);
+                    assert (rc == 0);
                     sb_msg_reset (&msg);
                     zlistx_delete (held, zlistx_cursor (held));
                     zlistx_delete (routes, zlistx_cursor (routes));
@@ -101,7 +103,7 @@ s_fake_broker (zsock_t *pipe, void *args)
             zframe_t *routing = NULL;
             int rc = sb_msg_recv (router, &msg, &routing);
             if (rc == SB_MSG_OK && msg.command == SB_CMD_HEARTBEAT)
-                (void) sb_msg_send (router, &msg, routing);    //  as the broker: "alive"
+                (void) !sb_msg_send (router, &msg, routing);  //  as the broker: "alive" (one lost is missed only after 3)
             else
             if (rc == SB_MSG_OK && msg.command == SB_CMD_REQUEST) {
                 received++;

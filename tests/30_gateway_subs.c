@@ -138,8 +138,8 @@ test_subs_limits (void **state)
     assert_int_equal (sb_subs_bytes (subs), 0);
 
     //  Every refusal has a sentence.
-    for (int rc = SB_SUBS_OK; rc >= SB_SUBS_NO_MEMORY; rc--)
-        assert_true (strlen (sb_subs_strerror (rc)) > 10);
+    for (int code = SB_SUBS_OK; code >= SB_SUBS_NO_MEMORY; code--)
+        assert_true (strlen (sb_subs_strerror (code)) > 10);
     sb_subs_destroy (&subs);
 }
 

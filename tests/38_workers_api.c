@@ -29,6 +29,7 @@
 
 #include "38_workers_fake.h"
 #include "sb_harness.h"
+#include "sb_attr.h"
 
 #define CREDIT          8
 #define HEARTBEAT_MS    200
@@ -578,8 +579,8 @@ static void
 s_send_tool (fake_broker_t *broker, const char *corr_id, uint32_t timeout_ms,
              const char *connector, const char *tool, const char *args)
 {
-    sb_job_t job = { .op = "tools/call", .connector = (char *) connector, .tool = (char *) tool,
-                     .args = (char *) args };
+    sb_job_t job = { .op = "tools/call", .connector = sb_unconst (connector), .tool = sb_unconst (tool),
+                     .args = sb_unconst (args) };
     zframe_t *payload = sb_job_encode (&job);
     assert_non_null (payload);
     assert_int_equal (fake_broker_send_job (broker, corr_id, timeout_ms, 0, &payload), 0);

@@ -3,6 +3,7 @@
     where the test thread can afford it, always with a deadline. */
 #include "38_workers_fake.h"
 #include "sb_harness.h"
+#include "sb_attr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -74,7 +75,9 @@ fake_broker_destroy (fake_broker_t **self_p)
 static void
 s_send_cmd (fake_broker_t *self, zframe_t *to, sb_msg_t *msg)
 {
-    sb_msg_send (self->router, msg, to);
+    int rc = sb_msg_send (self->router, msg, to);
+    assert (rc == 0);
+    (void) rc;
     sb_msg_reset (msg);
 }
 
@@ -178,11 +181,11 @@ fake_broker_send_op (fake_broker_t *self, const char *corr_id, uint32_t timeout_
                      uint32_t flags, const char *op, const char *tool, const char *args)
 {
     sb_job_t job = {
-        .op = (char *) op,
+        .op = sb_unconst (op),
         .connector = !tool ? NULL : strncmp (tool, "test_", 5) && strncmp (tool, "json_schema_", 12)
                    ? (char *) "sandbox-crm" : (char *) "conformance",
-        .tool = (char *) tool,
-        .args = (char *) args,
+        .tool = sb_unconst (tool),
+        .args = sb_unconst (args),
     };
     zframe_t *payload = sb_job_encode (&job);
     if (!payload)

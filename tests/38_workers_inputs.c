@@ -32,6 +32,7 @@
 
 #include "38_workers_fake.h"
 #include "sb_harness.h"
+#include "sb_attr.h"
 
 #define WAIT_MS     5000
 #define ALL_CAPS    (SB_JOB_CAP_SAMPLING | SB_JOB_CAP_ELICITATION | SB_JOB_CAP_ROOTS)
@@ -83,8 +84,8 @@ static json_t *
 s_run (const char *corr_id, const char *tool, const char *args, const char *inputs,
        uint32_t caps, uint32_t round, sb_status_t *status)
 {
-    sb_job_t job = { .op = "tools/call", .connector = "conformance", .tool = (char *) tool,
-                     .args = (char *) (args ? args : "{}"), .inputs = (char *) inputs,
+    sb_job_t job = { .op = "tools/call", .connector = "conformance", .tool = sb_unconst (tool),
+                     .args = sb_unconst (args ? args : "{}"), .inputs = sb_unconst (inputs),
                      .caps = caps, .round = round };
     zframe_t *payload = sb_job_encode (&job);
     assert_non_null (payload);
@@ -314,7 +315,7 @@ test_confirmation (void **state)
     const char *args = "{\"title\":\"Call back\",\"priority\":\"high\"}";
     int created = fake_upstream_tasks_created (s_up);
     sb_job_t job = { .op = "tools/call", .connector = "sandbox-crm", .tool = "create_task",
-                     .args = (char *) args, .inputs = "{}", .caps = SB_JOB_CAP_ELICITATION, .round = 1 };
+                     .args = sb_unconst (args), .inputs = "{}", .caps = SB_JOB_CAP_ELICITATION, .round = 1 };
     zframe_t *payload = sb_job_encode (&job);
     assert_int_equal (fake_broker_send_job (s_broker, "cf-1", WAIT_MS, 0, &payload), 0);
     char *text = NULL;
@@ -397,8 +398,8 @@ s_run_task (const char *corr_id, const char *tool, const char *args, const char 
             uint32_t caps, uint32_t round, uint32_t timeout_ms, sb_status_t *status, s_seen_t *seen)
 {
     memset (seen, 0, sizeof *seen);
-    sb_job_t job = { .op = "tools/call", .connector = "conformance", .tool = (char *) tool,
-                     .args = (char *) (args ? args : "{}"), .inputs = (char *) inputs,
+    sb_job_t job = { .op = "tools/call", .connector = "conformance", .tool = sb_unconst (tool),
+                     .args = sb_unconst (args ? args : "{}"), .inputs = sb_unconst (inputs),
                      .caps = caps, .round = round };
     zframe_t *payload = sb_job_encode (&job);
     assert_non_null (payload);

@@ -31,6 +31,7 @@
 
 #include "38_workers_fake.h"
 #include "sb_harness.h"
+#include "sb_attr.h"
 
 #define HEARTBEAT_MS    200
 #define WAIT_MS         10000       /* a RESULT, at most */
@@ -215,10 +216,10 @@ static json_t *
 s_create_with (const char *tenant, const char *id, const char *subject, const char *data,
                const char *inputs, sb_status_t want)
 {
-    sb_job_t job = { .op = "task/create", .task = (char *) id, .subject = (char *) subject,
+    sb_job_t job = { .op = "task/create", .task = sb_unconst (id), .subject = sb_unconst (subject),
                      .connector = "conformance", .tool = "test_tool_with_task",
-                     .args = "{\"n\":1,\"text\":\"caf\\u00e9\"}", .inputs = (char *) inputs,
-                     .caps = 3, .round = 1, .data = (char *) data };
+                     .args = "{\"n\":1,\"text\":\"caf\\u00e9\"}", .inputs = sb_unconst (inputs),
+                     .caps = 3, .round = 1, .data = sb_unconst (data) };
     return s_call (&s_one, tenant, &job, want);
 }
 
@@ -232,8 +233,8 @@ s_create (const char *tenant, const char *id, const char *subject)
 static json_t *
 s_op (const char *op, const char *tenant, const char *id, const char *subject, const char *data)
 {
-    sb_job_t job = { .op = (char *) op, .task = (char *) id, .subject = (char *) subject,
-                     .data = (char *) data };
+    sb_job_t job = { .op = sb_unconst (op), .task = sb_unconst (id), .subject = sb_unconst (subject),
+                     .data = sb_unconst (data) };
     return s_call (&s_one, tenant, &job, SB_STATUS_OK);
 }
 
@@ -777,13 +778,13 @@ test_malformed (void **state)
     //  Fields every op needs
     const char *ops [] = { "task/get", "task/update", "task/cancel", "task/finish", "task/create" };
     for (size_t i = 0; i < sizeof ops / sizeof ops [0]; i++) {
-        sb_job_t no_task = { .op = (char *) ops [i], .subject = "alice", .data = "{}" };
+        sb_job_t no_task = { .op = sb_unconst (ops [i]), .subject = "alice", .data = "{}" };
         reply = s_call (&s_one, tenant, &no_task, SB_STATUS_FAILED);
         assert_non_null (strstr (s_str (reply, "error"), "needs a task id"));
         json_decref (reply);
     }
     for (size_t i = 0; i < 3; i++) {
-        sb_job_t no_subject = { .op = (char *) ops [i], .task = id, .data = "{}" };
+        sb_job_t no_subject = { .op = sb_unconst (ops [i]), .task = id, .data = "{}" };
         reply = s_call (&s_one, tenant, &no_subject, SB_STATUS_FAILED);
         assert_non_null (strstr (s_str (reply, "error"), "needs a subject"));
         json_decref (reply);
@@ -806,7 +807,7 @@ test_malformed (void **state)
         "\"inputs\":[],\"round\":1}",
     };
     for (size_t i = 0; i < sizeof bad_outcomes / sizeof bad_outcomes [0]; i++) {
-        sb_job_t finish = { .op = "task/finish", .task = id, .data = (char *) bad_outcomes [i] };
+        sb_job_t finish = { .op = "task/finish", .task = id, .data = sb_unconst (bad_outcomes [i]) };
         reply = s_call (&s_one, tenant, &finish, SB_STATUS_FAILED);
         if (!strstr (s_str (reply, "error"), "task/finish"))
             fail_msg ("outcome %zu: %s", i, s_str (reply, "error"));
@@ -820,7 +821,7 @@ test_malformed (void **state)
     const char *bad_responses [] = { NULL, "[]", "\"k1\"", "{\"k1\":" };
     for (size_t i = 0; i < sizeof bad_responses / sizeof bad_responses [0]; i++) {
         sb_job_t update = { .op = "task/update", .task = id, .subject = "alice",
-                            .data = (char *) bad_responses [i] };
+                            .data = sb_unconst (bad_responses [i]) };
         reply = s_call (&s_one, tenant, &update, SB_STATUS_FAILED);
         assert_non_null (strstr (s_str (reply, "error"), "inputResponses"));
         json_decref (reply);

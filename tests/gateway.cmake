@@ -1,5 +1,6 @@
 # tests/gateway.cmake — crypto and token unit tests, the gateway's JSON-RPC
-# unit tests, its HTTP integration test and the JSON-RPC fuzz-corpus replay.
+# unit tests, its HTTP integration test and the fuzz-corpus replays of the
+# decoders that face the network (JSON-RPC, token, session, headers, requestState).
 sb_add_test(12_crypto_unit SOURCES 12_crypto_unit.c LIBS sb_common PkgConfig::CMOCKA)
 sb_add_test(13_token_unit SOURCES 13_token_unit.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
 sb_add_test(30_gateway_rpc SOURCES 30_gateway_rpc.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
@@ -45,3 +46,10 @@ add_dependencies(30_gateway_notify sb-gateway)
 sb_add_test(30_gateway_listen SOURCES 30_gateway_listen.c 30_gateway_inproc.c
             LIBS sb_gateway_lib sb_harness PkgConfig::CURL PkgConfig::CMOCKA Threads::Threads
             TIMEOUT 120)
+
+# Fuzz targets for the other decoders that face the network: the bearer
+# token, the session ID, Mcp-Param-* headers and requestState.
+foreach(target token session param_header request_state)
+    sb_add_fuzz(fuzz_${target} SOURCE fuzz/fuzz_${target}.c
+                CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${target} LIBS sb_gateway_lib)
+endforeach()

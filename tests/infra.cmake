@@ -1,6 +1,6 @@
 # tests/infra.cmake — infrastructure tests: the harness itself, the
-# PostgreSQL access layer against a real cluster, the compose file, and the
-# README's first command (`scripts/up --check`).
+# PostgreSQL access layer against a real cluster, the compose file, the
+# cppcheck lint, and the README's first command (`scripts/up --check`).
 
 sb_add_test(50_harness_selftest
     SOURCES 50_harness_selftest.c
@@ -70,3 +70,9 @@ add_test(NAME 12_layers_link
                  -DSB_LAYERS_SELFTEST=ON)
 set_tests_properties(12_layers_link PROPERTIES TIMEOUT 120
     PASS_REGULAR_EXPRESSION "sb-broker may not link PkgConfig::CURL")
+
+# The build's own discipline: cppcheck over the product sources, no finding
+# left unless suppressed inline with its reason (tests/50_lint_cppcheck.sh).
+add_test(NAME 50_lint_cppcheck
+         COMMAND ${CMAKE_SOURCE_DIR}/tests/50_lint_cppcheck.sh ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR})
+set_tests_properties(50_lint_cppcheck PROPERTIES TIMEOUT 300)

@@ -6,6 +6,7 @@
     Children get PR_SET_PDEATHSIG (SIGKILL), so a test that crashes or
     times out does not leave processes behind holding ports. */
 #include "sb_harness.h"
+#include "sb_attr.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -137,7 +138,7 @@ sb_harness_spawn (const char *const argv [], const char *const env [])
         name [len] = 0;
         setenv (name, equals + 1, 1);
     }
-    execv (argv [0], (char *const *) argv);
+    execv (argv [0], sb_unconst (argv));
     fprintf (stderr, "sb_harness: cannot run %s: %s\n", argv [0], strerror (errno));
     _exit (127);
 }

@@ -10,7 +10,7 @@ sb_add_test(38_workers_reactor
     LIBS sb_workers_lib PkgConfig::CMOCKA
     TIMEOUT 30)
 
-set(SB_WORKERS_TEST_LIBS sb_proto sb_harness PkgConfig::CMOCKA PkgConfig::CZMQ
+set(SB_WORKERS_TEST_LIBS sb_proto sb_common sb_harness PkgConfig::CMOCKA PkgConfig::CZMQ
     PkgConfig::ZMQ PkgConfig::JANSSON pthread)
 
 sb_add_test(38_workers_api

@@ -21,6 +21,7 @@
 #ifndef SB_API_H_INCLUDED
 #define SB_API_H_INCLUDED
 
+#include "sb_attr.h"
 #include <jansson.h>
 #include <stdbool.h>
 
@@ -70,7 +71,7 @@ typedef struct {
     refused at load with an error naming the tool. Returns NULL with an
     error logged. */
 sb_api_t *sb_api_new (sb_worker_t *worker, const char *connectors_dir,
-                      const char *connector_urls, const sb_api_builtins_t *builtins);
+                      const char *connector_urls, const sb_api_builtins_t *builtins) SB_MUST_USE;
 
 /*  Abandons calls in progress, frees everything, nulls the caller's pointer. */
 void sb_api_destroy (sb_api_t **self_p);
@@ -91,7 +92,7 @@ int sb_api_reload (sb_api_t *self);
     2026-07-28 client that declared the tasks extension gets a task instead
     of waiting. Applies to calls that start afterwards. Returns 0, or -1 for
     a value out of range. */
-int sb_api_set_task_promote_ms (sb_api_t *self, uint32_t promote_ms);
+int sb_api_set_task_promote_ms (sb_api_t *self, uint32_t promote_ms) SB_MUST_USE;
 
 /*  The callbacks to pass to sb_worker_set_role with the sb_api_t. */
 extern const sb_worker_role_t sb_api_role;

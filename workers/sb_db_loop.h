@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sb_attr.h"
 #include "sb_db.h"
 #include "sb_reactor.h"
 #include "sb_worker.h"
@@ -39,7 +40,7 @@ typedef void (sb_db_loop_give_up_fn) (sb_worker_job_t **job_p, void *arg);
 /*  Creates the connection to `conninfo` on `reactor` (borrowed; must
     outlive the loop) and starts connecting at once. Takes two of the
     reactor's timers. Returns NULL when out of memory or timers. */
-sb_db_loop_t *sb_db_loop_new (sb_reactor_t *reactor, const char *conninfo);
+sb_db_loop_t *sb_db_loop_new (sb_reactor_t *reactor, const char *conninfo) SB_MUST_USE;
 
 /*  Detaches the jobs still waiting (they stay the worker's to abandon),
     stops watching the socket, closes the connection — every pending
@@ -53,7 +54,7 @@ void sb_db_loop_destroy (sb_db_loop_t **self_p);
     called. */
 int sb_db_loop_query (sb_db_loop_t *self, const char *sql, int nparams,
                       const char *const *params, sb_db_cb_t *cb, void *arg)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Queues a query for `job` (borrowed; not yet answered): `answer` is
     called with the result if it comes while the job waits, `give_up` if
@@ -65,7 +66,7 @@ int sb_db_loop_job_query (sb_db_loop_t *self, sb_worker_job_t *job, int64_t give
                           const char *sql, int nparams, const char *const *params,
                           sb_db_loop_answer_fn *answer, sb_db_loop_give_up_fn *give_up,
                           void *arg)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  The worker abandons `job`: if it waits on a query, detaches it (no
     callback will see it). For a role's sb_worker_role_t abandon. */

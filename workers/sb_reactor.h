@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sb_attr.h"
+
 #define SB_MAX_REACTOR_ITEMS    1024    /* sockets + fds watched at once */
 #define SB_MAX_REACTOR_TIMERS   16      /* timers (one or two per component) */
 
@@ -30,7 +32,7 @@ typedef void (sb_reactor_io_fn) (sb_reactor_t *reactor, int fd, short revents, v
 typedef void (sb_reactor_timer_fn) (sb_reactor_t *reactor, void *arg);
 
 /*  Creates an empty reactor. */
-sb_reactor_t *sb_reactor_new (void);
+sb_reactor_t *sb_reactor_new (void) SB_MUST_USE;
 
 /*  Destroys the reactor (not the sockets or fds it watched) and nulls the
     caller's pointer. Idempotent. */
@@ -40,7 +42,7 @@ void sb_reactor_destroy (sb_reactor_t **self_p);
     input. Returns 0, or -1 when SB_MAX_REACTOR_ITEMS is reached. */
 int sb_reactor_watch_socket (sb_reactor_t *self, void *zsock,
                              sb_reactor_io_fn *fn, void *arg)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Stops watching `zsock`. Unknown sockets are ignored. */
 void sb_reactor_unwatch_socket (sb_reactor_t *self, void *zsock);
@@ -50,14 +52,14 @@ void sb_reactor_unwatch_socket (sb_reactor_t *self, void *zsock);
     Returns 0, or -1 when full or fd < 0. */
 int sb_reactor_watch_fd (sb_reactor_t *self, int fd, short events,
                          sb_reactor_io_fn *fn, void *arg)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Stops watching `fd`. Unknown fds are ignored. */
 void sb_reactor_unwatch_fd (sb_reactor_t *self, int fd);
 
 /*  Creates a disarmed timer. Returns its id (>= 0), or -1 when
     SB_MAX_REACTOR_TIMERS is reached. */
-int sb_reactor_timer_new (sb_reactor_t *self, sb_reactor_timer_fn *fn, void *arg);
+int sb_reactor_timer_new (sb_reactor_t *self, sb_reactor_timer_fn *fn, void *arg) SB_MUST_USE;
 
 /*  Arms timer `id` to fire at monotonic time `due_ms` (sb_clock_mono_ms);
     a time in the past fires on the next turn. A negative `due_ms` disarms. */
@@ -69,6 +71,6 @@ void sb_reactor_timer_free (sb_reactor_t *self, int id);
 /*  Runs one turn: waits at most `max_wait_ms` (and never past the nearest
     timer), dispatches ready items, then due timers. Returns 0, or -1 when
     zmq_poll failed for a reason other than a signal (EINTR returns 0). */
-int sb_reactor_run_once (sb_reactor_t *self, int max_wait_ms);
+int sb_reactor_run_once (sb_reactor_t *self, int max_wait_ms) SB_MUST_USE;
 
 #endif

@@ -12,6 +12,7 @@
     is ended before its deadline by the loop's guard timer; the query's
     late answer then finds no job. */
 #include "sb_task_role.h"
+#include "sb_attr.h"
 #include "sb_clock.h"
 #include "sb_db.h"
 #include "sb_json.h"

@@ -47,6 +47,7 @@
 #ifndef SB_TASK_ROLE_H_INCLUDED
 #define SB_TASK_ROLE_H_INCLUDED
 
+#include "sb_attr.h"
 #include "sb_worker.h"
 
 #define SB_TASK_CONNECT_TIMEOUT_MS  10000       /* start-up connect, at most */
@@ -70,7 +71,7 @@ typedef struct _sb_task_role_t sb_task_role_t;
     opens the asynchronous connection on the worker's reactor and arms the
     sweep. Returns NULL with an error logged. */
 sb_task_role_t *sb_task_role_new (sb_worker_t *worker, const char *conninfo,
-                                  const char *migrations_dir);
+                                  const char *migrations_dir) SB_MUST_USE;
 
 /*  Closes the connection, frees the role and nulls the caller's pointer.
     Jobs still waiting are left to the worker to abandon. Idempotent. */

@@ -10,6 +10,7 @@
 #ifndef SB_TOKEN_ROLE_H_INCLUDED
 #define SB_TOKEN_ROLE_H_INCLUDED
 
+#include "sb_attr.h"
 #include "sb_worker.h"
 
 #define SB_TOKEN_CONNECT_TIMEOUT_MS 10000   /* start-up connect, at most */
@@ -22,7 +23,7 @@ typedef struct _sb_token_role_t sb_token_role_t;
     applies the migrations in `migrations_dir`, then opens the asynchronous
     connection on the worker's reactor. Returns NULL with an error logged. */
 sb_token_role_t *sb_token_role_new (sb_worker_t *worker, const char *conninfo,
-                                    const char *migrations_dir);
+                                    const char *migrations_dir) SB_MUST_USE;
 
 /*  Closes the connection, frees the role and nulls the caller's pointer. */
 void sb_token_role_destroy (sb_token_role_t **self_p);

@@ -214,7 +214,7 @@ sb_worker_send_call_message (sb_worker_t *self, const char *corr_id, uint32_t as
 void
 sb_worker_send_failed (sb_worker_t *self, const char *corr_id, sb_status_t status, const char *message)
 {
-    sb_failure_t failure = { .message = (char *) message };
+    sb_failure_t failure = { .message = sb_unconst (message) };
     char *text = sb_payload_failure_encode (&failure);
     sb_worker_send_result (self, corr_id, status, text ? text : "{\"error\":\"failed\"}");
     free (text);
@@ -678,7 +678,7 @@ sb_worker_job_fail (sb_worker_job_t **job_p, const char *message)
 {
     if (!job_p || !*job_p)
         return;
-    sb_failure_t failure = { .message = (char *) message };
+    sb_failure_t failure = { .message = sb_unconst (message) };
     char *text = sb_payload_failure_encode (&failure);
     sb_worker_job_done (job_p, SB_STATUS_FAILED, text ? text : "{\"error\":\"failed\"}");
     free (text);
@@ -758,7 +758,7 @@ sb_worker_job_fail_rpc (sb_worker_job_t **job_p, const char *error_json)
         return;
     json_t *error = error_json ? json_loads (error_json, JSON_REJECT_DUPLICATES, NULL) : NULL;
     sb_failure_t failure = {
-        .message = (char *) json_string_value (json_object_get (error, "message")),
+        .message = sb_unconst (json_string_value (json_object_get (error, "message"))),
         .rpc_error = error
     };
     char *text = sb_payload_rpc_error_ok (error) ? sb_payload_failure_encode (&failure) : NULL;

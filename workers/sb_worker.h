@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sb_attr.h"
 #include "sb_msg.h"
 #include "sb_job.h"
 #include "sb_payload.h"
@@ -58,7 +59,7 @@ typedef struct {
     number of jobs held at once (1..SB_MAX_CREDIT). Returns NULL on bad
     arguments or when out of memory. */
 sb_worker_t *sb_worker_new (const char *endpoint, const char *service,
-                            uint32_t credit, uint32_t heartbeat_ms);
+                            uint32_t credit, uint32_t heartbeat_ms) SB_MUST_USE;
 
 /*  Destroys the worker: abandons jobs still held, closes the socket, nulls
     the caller's pointer. Idempotent. */
@@ -81,7 +82,7 @@ void sb_worker_handle_signals (void);
 /*  Runs the loop until a stop was requested (signal or sb_worker_stop) and
     all jobs are done or abandoned. Returns 0, or -1 on a fatal error
     (socket creation or polling failed). */
-int sb_worker_run (sb_worker_t *self) __attribute__ ((warn_unused_result));
+int sb_worker_run (sb_worker_t *self) SB_MUST_USE;
 
 /*  Requests a graceful stop (same as SIGTERM). */
 void sb_worker_stop (sb_worker_t *self);
@@ -147,7 +148,7 @@ void sb_worker_job_fail_unknown_op (sb_worker_job_t **job_p);
 /*  Sends a notification (borrowed JSON text) for the job's call.
     Returns 0, or -1 when it could not be sent (too large, no broker). */
 int sb_worker_job_notify (sb_worker_job_t *job, const char *notification_json)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Asks the gateway to turn the job's call into a task (MCP Tasks
     extension, SEP-2663): sends NOTIFY with exactly SB_PAYLOAD_PROMOTE_JSON
@@ -166,7 +167,7 @@ int sb_worker_job_notify (sb_worker_job_t *job, const char *notification_json)
     first. Sent at most once per job run: later calls send nothing and
     return 0. Returns 0, or -1 when it could not be sent (no broker). */
 int sb_worker_job_promote (sb_worker_job_t *job)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Called once with the client's JSON-RPC response text (borrowed: a
     {"result": …} or {"error": …} object) to an ask. The callback may end
@@ -181,12 +182,12 @@ typedef void (sb_worker_answer_fn) (sb_worker_job_t *job, const char *response_j
     a JSON object with a string "method", or it could not be sent. */
 int sb_worker_job_ask_key (sb_worker_job_t *job, const char *key, const char *request_json,
                            sb_worker_answer_fn *on_answer, void *arg)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  sb_worker_job_ask_key with the key NULL. */
 int sb_worker_job_ask (sb_worker_job_t *job, const char *request_json,
                        sb_worker_answer_fn *on_answer, void *arg)
-    __attribute__ ((warn_unused_result));
+    SB_MUST_USE;
 
 /*  Which request of a 2026-07-28 call the job runs for (1 = the first,
     n = after n-1 input-required results whose requestState the gateway

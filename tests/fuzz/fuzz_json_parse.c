@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sb_fuzz.h"
 #include "sb_json.h"
 
 #define CHECK(cond) do { if (!(cond)) { \

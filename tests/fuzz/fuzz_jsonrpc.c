@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sb_fuzz.h"
 #include "sb_mcp.h"
 #include "sb_relay.h"
 #include "sb_rpc.h"

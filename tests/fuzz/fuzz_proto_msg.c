@@ -3,6 +3,7 @@
     chooses where the header frame ends), and the job / result payloads.
     Any crash, leak or sanitizer report is a bug; return values are checked
     for consistency (a decoded message must re-encode and decode the same). */
+#include "sb_fuzz.h"
 #include "sb_job.h"
 #include "sb_msg.h"
 
@@ -41,7 +42,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         zmsg_addmem (zmsg, data + 1, split);
         if (split + 1 < size)
             zmsg_addmem (zmsg, data + 1 + split, size - 1 - split);
-        (void) sb_msg_decode (&zmsg, &msg);
+        int rc = sb_msg_decode (&zmsg, &msg);
+        assert (rc == SB_MSG_OK || rc == SB_MSG_MALFORMED || rc == SB_MSG_BAD_VERSION);
         assert (zmsg == NULL);
         sb_msg_reset (&msg);
     }

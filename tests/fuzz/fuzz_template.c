@@ -13,6 +13,7 @@
 
     With -DSB_FUZZ=ON (clang) it is a libFuzzer target; otherwise
     tests/fuzz/sb_fuzz_replay.c replays its corpus on every ctest run. */
+#include "sb_fuzz.h"
 #include "sb_connector_int.h"
 
 #include <stdint.h>

@@ -12,9 +12,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SB_MAX_FUZZ_INPUT (8u << 20)    /* largest corpus file replayed, bytes */
+#include "sb_fuzz.h"
 
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+#define SB_MAX_FUZZ_INPUT (8u << 20)    /* largest corpus file replayed, bytes */
 
 static int
 s_replay_file (const char *path)
