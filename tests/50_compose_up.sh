@@ -34,7 +34,9 @@ SB_COMPOSE_EVENT_S=60       # a log line, a restart, a count after an action
 SB_COMPOSE_CALLS=5          # tool calls right after a worker is killed
 image=switchboard:test
 project=sbtest$(cksum <<<"$work" | cut -d' ' -f1)
-compose=(docker-compose --no-ansi -p "$project"
+# docker-compose (v1, Python) takes seconds to start: it runs the operator's
+# commands; polls and probes use the docker CLI on container IDs.
+compose=(docker-compose --ansi never -p "$project"
          -f docker/docker-compose.yml -f tests/docker/compose.test.yml)
 started_dockerd=
 t0=$SECONDS
@@ -76,16 +78,24 @@ if ! docker info >/dev/null 2>&1; then
     done
     s_phase "started dockerd (pid $started_dockerd; log $work/dockerd.log)"
 fi
-"${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true    # what a killed run left
+if [[ -n "$(docker ps -aq --filter "label=com.docker.compose.project=$project")" ]]; then
+    "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true    # what a killed run left
+fi
 
 # --- images -------------------------------------------------------------------
 docker/base-image.sh
-docker build -q -t switchboard-test/postgres:15 tests/docker/postgres >/dev/null ||
-    sb_die "the PostgreSQL stand-in image did not build"
-s_phase "base images ready"
-docker build -f docker/Dockerfile -t "$image" . >"$work/build.log" 2>&1 ||
+s_phase "base image ready"
+# Both builds at once (each mostly waits on apt when nothing is cached);
+# with the layer cache warm each takes seconds.
+docker build -t switchboard-test/postgres:15 tests/docker/postgres >"$work/build-postgres.log" 2>&1 &
+pg_build=$!
+build_rc=0
+docker build -f docker/Dockerfile -t "$image" . >"$work/build.log" 2>&1 || build_rc=$?
+wait "$pg_build" ||
+    { tail -n 40 "$work/build-postgres.log" >&2; sb_die "the PostgreSQL stand-in did not build (log: $work/build-postgres.log)"; }
+((build_rc == 0)) ||
     { tail -n 40 "$work/build.log" >&2; sb_die "docker build failed (log: $work/build.log)"; }
-s_phase "image $image built ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1 / 1e6}'))"
+s_phase "image $image built ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1 / 1e6}')), and the PostgreSQL stand-in"
 
 # Every binary finds its libraries, and the runtime stage has no compiler.
 libs=$(docker run --rm --entrypoint ldd "$image" /usr/local/bin/sb-broker /usr/local/bin/sb-gateway \
@@ -106,6 +116,7 @@ export SB_IMAGE=$image SB_SECRETS_DIR=$work/secrets SB_GATEWAY_BIND=127.0.0.1
 export SB_GATEWAY_PORT=$port SB_PUBLIC_URL=http://127.0.0.1:$port
 url=$SB_PUBLIC_URL/mcp
 "${compose[@]}" up -d >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; s_fail "docker-compose up"; }
+s_phase "docker-compose up -d returned (port $port)"
 
 # s_containers SERVICE — the IDs of the project's containers of SERVICE.
 s_containers () {
@@ -136,13 +147,17 @@ s_wait () {   # s_wait TIMEOUT_S WHAT CMD… — polls CMD until it succeeds
     done
 }
 s_wait "$SB_COMPOSE_READY_S" "not every service became healthy within $SB_COMPOSE_READY_S s" s_all_ready
-services=$("${compose[@]}" ps --services | sort | tr '\n' ' ')
+services=$(docker ps -a --filter "label=com.docker.compose.project=$project" \
+               --format '{{.Label "com.docker.compose.service"}}' | sort -u | tr '\n' ' ')
 [[ "$services" == "api-worker broker gateway postgres sandbox task-worker token-key token-worker webhook-worker " ]] ||
     s_fail "unexpected services: $services"
 s_phase "every service healthy: $services"
 
 # --- the README's first tool call -------------------------------------------
-token=$("${compose[@]}" exec -T gateway sb-token --key-file /opt/switchboard/keys/token.key \
+gw=$(s_containers gateway)
+broker=$(s_containers broker)
+pg=$(s_containers postgres)
+token=$(docker exec "$gw" sb-token --key-file /opt/switchboard/keys/token.key \
             --tenant demo --subject demo-user --scope mcp --audience "$url" --ttl 3600)
 [[ -n "$token" ]] || s_fail "sb-token printed no token"
 
@@ -163,7 +178,7 @@ s_phase "the README's call answered through 127.0.0.1:$port: $(head -c 120 <<<"$
 # psql in the postgres container reaches the server by its service name,
 # over the compose network, with the role's password (scram).
 s_sql () {
-    "${compose[@]}" exec -T postgres sh -c \
+    docker exec -i "$pg" sh -c \
         'PGPASSWORD=$(cat /run/secrets/db_password) exec psql -X -tA -v ON_ERROR_STOP=1 \
              "host=postgres dbname=switchboard user=switchboard"' <<<"$1"
 }
@@ -186,11 +201,12 @@ s_phase "RLS holds for role switchboard: demo sees $own row(s), another tenant 0
 # s_api_count N — true once the broker's latest api registration counts N.
 s_api_count () {
     local last
-    last=$("${compose[@]}" logs --no-color broker 2>/dev/null | grep 'worker_ready' |
+    last=$(docker logs "$broker" 2>&1 | grep 'worker_ready' |
            grep 'service=api ' | tail -n 1 | sed -nE 's/.*workers=([0-9]+).*/\1/p')
     [[ "$last" == "$1" ]]
 }
-"${compose[@]}" up -d --scale api-worker=3 >>"$work/up.log" 2>&1 || s_fail "--scale api-worker=3"
+"${compose[@]}" up -d --scale api-worker=3 api-worker >>"$work/up.log" 2>&1 ||
+    s_fail "--scale api-worker=3"
 s_wait "$SB_COMPOSE_EVENT_S" "the broker did not count 3 api workers" s_api_count 3
 mapfile -t api < <(s_containers api-worker)
 ((${#api[@]} == 3)) || s_fail "${#api[@]} api-worker containers, not 3"
@@ -200,7 +216,7 @@ s_phase "scaled: 3 api-worker containers, the broker counts workers=3 for api"
 # --- a worker killed inside its container ------------------------------------
 victim=${api[0]}
 restarts=$(docker inspect -f '{{.RestartCount}}' "$victim")
-registered=$("${compose[@]}" logs --no-color broker | grep -c 'worker_ready.*service=api ' || true)
+registered=$(docker logs "$broker" 2>&1 | grep -c 'worker_ready.*service=api ' || true)
 docker exec "$victim" sh -c 'kill -KILL $(cut -d" " -f1 /proc/1/task/1/children)' ||
     s_fail "could not kill the worker process in $victim"
 for ((i = 1; i <= SB_COMPOSE_CALLS; i++)); do
@@ -209,7 +225,7 @@ done
 s_restarted () { (($(docker inspect -f '{{.RestartCount}}' "$victim") > restarts)); }
 s_wait "$SB_COMPOSE_EVENT_S" "the killed worker's container was not restarted" s_restarted
 s_reregistered () {
-    (($("${compose[@]}" logs --no-color broker | grep -c 'worker_ready.*service=api ') > registered))
+    (($(docker logs "$broker" 2>&1 | grep -c 'worker_ready.*service=api ') > registered))
 }
 s_wait "$SB_COMPOSE_EVENT_S" "the restarted worker did not register with the broker" s_reregistered
 s_wait "$SB_COMPOSE_READY_S" "the restarted worker did not become healthy" s_all_ready
@@ -217,7 +233,6 @@ body=$(s_call) || s_fail "the call after the restart failed: $body"
 s_phase "killed the worker in ${victim:0:12}: $SB_COMPOSE_CALLS calls answered meanwhile; restarted (policy), registered again"
 
 # --- SIGHUP reloads the connectors ---------------------------------------------
-gw=$(s_containers gateway)
 s_reloads () {   # s_reloads ID — how many connectors_reloaded lines ID logged
     docker logs "$1" 2>&1 | grep -c '"connectors_reloaded"' || true
 }
