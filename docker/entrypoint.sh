@@ -38,7 +38,9 @@ for pair in ${SB_SECRET_ENV:-}; do
     case $var in
         ''|[0-9]*|*[!A-Za-z0-9_]*) s_die "SB_SECRET_ENV: '$pair' is not VAR=PATH" ;;
     esac
-    [ "$path" != "$pair" ] && [ -r "$path" ] || s_die "SB_SECRET_ENV: cannot read '$path' for $var"
+    if [ "$path" = "$pair" ] || [ ! -r "$path" ]; then
+        s_die "SB_SECRET_ENV: cannot read '$path' for $var"
+    fi
     value=$(head -n 1 "$path")
     [ -n "$value" ] || s_die "SB_SECRET_ENV: '$path' for $var is empty"
     export "$var=$value"

@@ -28,7 +28,7 @@ while [ $# -ge 2 ]; do
         listen) s_tcp 0A "$2" 2 || { echo "nothing listens on port $2"; exit 1; } ;;
         peer)
             child=$(cut -d' ' -f1 /proc/1/task/1/children)
-            [ -n "$child" ] && kill -0 "$child" || { echo "the process does not run"; exit 1; }
+            if [ -z "$child" ] || ! kill -0 "$child"; then echo "the process does not run"; exit 1; fi
             s_tcp 01 "$2" 3 || { echo "no connection to port $2 yet"; exit 1; } ;;
         http) curl -fsS -o /dev/null -m 2 "$2" || exit 1 ;;
         *) echo "sb-healthcheck: unknown check '$1'" >&2; exit 2 ;;

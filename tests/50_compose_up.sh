@@ -190,8 +190,9 @@ s_rls () {    # s_rls TENANT — how many connections rows TENANT sees
     s_sql "BEGIN; SELECT set_config('switchboard.tenant_id', '$1', true) \\g /dev/null
            SELECT count(*) FROM connections; COMMIT;" | grep -E '^[0-9]+$'
 }
-own=$(s_rls demo) && other=$(s_rls acme-other) && none=$(s_sql "SELECT count(*) FROM connections;") ||
-    s_fail "the RLS queries failed"
+own=$(s_rls demo) || s_fail "the RLS query as tenant demo failed"
+other=$(s_rls acme-other) || s_fail "the RLS query as another tenant failed"
+none=$(s_sql "SELECT count(*) FROM connections;") || s_fail "the RLS query as no tenant failed"
 [[ "$own" -ge 1 ]] || s_fail "tenant demo sees none of its own connections (got '$own')"
 [[ "$other" == 0 && "$none" == 0 ]] ||
     s_fail "row-level security leaks: another tenant sees $other rows, no tenant $none"

@@ -29,7 +29,7 @@ if [[ "${1:-}" == postgres && $(id -u) == 0 ]]; then
     mkdir -p "$PGDATA"
     chown postgres:postgres "$PGDATA"
     chmod 0700 "$PGDATA"
-    exec setpriv --reuid=postgres --regid=postgres --init-groups "$BASH_SOURCE" "$@"
+    exec setpriv --reuid=postgres --regid=postgres --init-groups "${BASH_SOURCE[0]}" "$@"
 fi
 
 if [[ "${1:-}" == postgres && ! -s "$PGDATA/PG_VERSION" ]]; then
@@ -37,6 +37,7 @@ if [[ "${1:-}" == postgres && ! -s "$PGDATA/PG_VERSION" ]]; then
     s_file_env POSTGRES_USER postgres
     s_file_env POSTGRES_DB "$POSTGRES_USER"
     [[ -n "$POSTGRES_PASSWORD" ]] || { echo "error: POSTGRES_PASSWORD(_FILE) is not set" >&2; exit 1; }
+    # shellcheck disable=SC2086  # POSTGRES_INITDB_ARGS is words, as in the official image
     initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
            -E UTF8 --locale=C.UTF-8 ${POSTGRES_INITDB_ARGS:-} >/dev/null
     printf '\nhost all all all %s\n' "${POSTGRES_HOST_AUTH_METHOD:-scram-sha-256}" >>"$PGDATA/pg_hba.conf"
@@ -48,7 +49,8 @@ if [[ "${1:-}" == postgres && ! -s "$PGDATA/PG_VERSION" ]]; then
     fi
     for f in /docker-entrypoint-initdb.d/*; do
         case $f in
-            *.sh) if [[ -x "$f" ]]; then echo "running $f"; "$f"; else echo "sourcing $f"; . "$f"; fi ;;
+            *.sh) if [[ -x "$f" ]]; then echo "running $f"; "$f"; else echo "sourcing $f"; # shellcheck disable=SC1090
+                      . "$f"; fi ;;
             *.sql) echo "running $f"; "${psql[@]}" --dbname "$POSTGRES_DB" -f "$f" ;;
             *) if [[ -e "$f" ]]; then echo "ignoring $f"; fi ;;
         esac
