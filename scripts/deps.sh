@@ -1,21 +1,41 @@
 #!/bin/bash
-# scripts/deps.sh — installs the Debian 12 packages switchboard needs, only
+# scripts/deps.sh [--build] — installs the Debian 12 packages switchboard needs, only
 # when some are missing (checked with dpkg-query first, so a second run is
 # quick and needs no network). Runs as root, or through sudo otherwise.
 set -euo pipefail
 
-SB_DEPS=(
+# What builds switchboard: docker/Dockerfile's build stage installs exactly
+# this list too (`deps.sh --build`), so the image and a machine cannot drift.
+SB_BUILD_DEPS=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmsgpack-dev libjansson-dev
     libcurl4-openssl-dev libssl-dev libpq-dev libh2o-evloop-dev
     libcmocka-dev libpcre2-dev
+    ca-certificates
+)
+# What the tests and tools need on top.
+SB_DEPS=(
+    "${SB_BUILD_DEPS[@]}"
     postgresql
-    docker-compose      # only to validate docker/docker-compose.yml in the tests
+    docker.io           # the engine the container test starts (tests/50_compose_up.sh)
+    docker-compose      # Debian's Compose v1: validates and runs docker/docker-compose.yml
+    debootstrap         # makes the debian:bookworm-slim base image (no registry here)
     wrk                 # the benchmarks' load generator (bench/load)
     jq                  # scripts/up --check compares tools/list with the CRM's tools
     cppcheck            # static analysis of the sources (tests/50_lint_cppcheck.sh)
-    curl ca-certificates
+    curl
 )
+
+# --build: only SB_BUILD_DEPS, no node/npm (docker/Dockerfile's build stage).
+if [[ "${1:-}" == --build ]]; then
+    SB_DEPS=("${SB_BUILD_DEPS[@]}")
+    sb_with_node=0
+elif [[ $# -gt 0 ]]; then
+    echo "usage: scripts/deps.sh [--build]" >&2
+    exit 2
+else
+    sb_with_node=1
+fi
 
 missing=()
 for pkg in "${SB_DEPS[@]}"; do
@@ -28,12 +48,12 @@ done
 # and SDK, pinned by tests/interop/package-lock.json). Any node >= 18 with
 # npm will do — the tests install Node 22 for themselves from npm — so a
 # machine that already has both (from any package) keeps them.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+if ((sb_with_node)) && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
     missing+=(nodejs npm)
 fi
 
 if ((${#missing[@]} == 0)); then
-    echo "deps: all ${#SB_DEPS[@]} packages and node/npm present"
+    echo "deps: all ${#SB_DEPS[@]} packages$( ((sb_with_node)) && echo " and node/npm") present"
     exit 0
 fi
 

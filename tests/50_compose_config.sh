@@ -2,7 +2,10 @@
 # tests/50_compose_config.sh DOCKER_COMPOSE — validates docker/docker-compose.yml
 # with Debian's docker-compose (no engine needed) and checks what the issue
 # asks of it: the services exist, scalable ones have no container_name or
-# fixed host ports, every long-running service has a healthcheck.
+# fixed host ports, every long-running service has a healthcheck, secrets
+# come from files and never from the environment, PostgreSQL keeps its data
+# in a volume, the key job runs before the gateway, and the image's build
+# stage installs scripts/deps.sh's own list. tests/50_compose_up.sh runs it.
 set -euo pipefail
 compose=${1:-docker-compose}
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,4 +34,20 @@ done
 for s in postgres broker gateway api-worker token-worker task-worker webhook-worker sandbox; do
     grep -q 'healthcheck:' <<<"$(section "$s")" || { echo "FAIL: $s has no healthcheck"; exit 1; }
 done
+# Secrets: files under /run/secrets, never a value in the environment.
+for name in postgres_password db_password sandbox_api_key; do
+    grep -Eq "^  $name:\$" <<<"$(awk '/^secrets:/ { on = 1; next } /^[^ ]/ { on = 0 } on' <<<"$out")" ||
+        { echo "FAIL: secret $name is not declared"; exit 1; }
+done
+if grep -Eq 'password=|POSTGRES_PASSWORD:|_API_KEY:|_TOKEN:' <<<"$out"; then
+    echo "FAIL: a secret is passed in the environment:"
+    grep -E 'password=|POSTGRES_PASSWORD:|_API_KEY:|_TOKEN:' <<<"$out"
+    exit 1
+fi
+grep -Eq -- '- pgdata:/var/lib/postgresql/data(:rw)?$' <<<"$(section postgres)" ||
+    { echo "FAIL: postgres keeps its data in no volume"; exit 1; }
+grep -A1 'token-key:' <<<"$(section gateway)" | grep -q 'condition: service_completed_successfully' ||
+    { echo "FAIL: the gateway does not wait for the token-key job"; exit 1; }
+grep -q 'deps.sh --build' docker/Dockerfile ||
+    { echo "FAIL: docker/Dockerfile's build stage does not install scripts/deps.sh --build"; exit 1; }
 echo "compose file valid: $(tr '\n' ' ' <<<"$services")"

@@ -1,6 +1,7 @@
 # tests/infra.cmake — infrastructure tests: the harness itself, the
-# PostgreSQL access layer against a real cluster, the compose file, the
-# cppcheck lint, and the README's first command (`scripts/up --check`).
+# PostgreSQL access layer against a real cluster, the compose file (checked,
+# then run under Docker), the cppcheck lint, and the README's first command
+# (`scripts/up --check`).
 
 sb_add_test(50_harness_selftest
     SOURCES 50_harness_selftest.c
@@ -17,8 +18,8 @@ sb_add_test(50_db_integration
     FIXTURES postgres
     TIMEOUT 180)
 
-# No Docker engine here: Debian's docker-compose parses and validates the file.
-# scripts/deps.sh installs docker-compose; without it this test fails, not skips.
+# The compose file's shape, without an engine: Debian's docker-compose parses
+# and validates it (scripts/deps.sh installs it; without it this fails).
 find_program(SB_DOCKER_COMPOSE docker-compose)
 if(NOT SB_DOCKER_COMPOSE)
     set(SB_DOCKER_COMPOSE docker-compose)
@@ -27,6 +28,20 @@ add_test(NAME 50_compose_config
          COMMAND ${CMAKE_SOURCE_DIR}/tests/50_compose_config.sh ${SB_DOCKER_COMPOSE}
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(50_compose_config PROPERTIES TIMEOUT 60)
+
+# The image built and the farm run from containers under a real engine
+# (started by the test when none runs): health, the README's call, RLS,
+# scaling, a killed worker, SIGHUP, down -v. It builds its own image from
+# the sources, so it runs in the plain pass only, not again under
+# SB_SANITIZE, and alone (its build takes both cores). Cold, with no base
+# image cached in /var/lib/docker, it makes them first (docker/README.md).
+if(NOT SB_SANITIZE)
+    add_test(NAME 50_compose_up
+             COMMAND ${CMAKE_SOURCE_DIR}/tests/50_compose_up.sh ${CMAKE_BINARY_DIR}/test-compose
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(50_compose_up PROPERTIES TIMEOUT 900 RUN_SERIAL TRUE
+        LABELS container)
+endif()
 
 # The whole farm through the README's first command: one real tools/call,
 # and a tools/list that names the CRM connector's tools only (no fixture).
