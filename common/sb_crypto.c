@@ -3,13 +3,17 @@
     Decoders read untrusted input: every output write is bounds-checked. */
 #include "sb_crypto.h"
 
+#include "sb_text.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,4 +212,59 @@ bool
 sb_crypto_equal (const void *a, const void *b, size_t len)
 {
     return CRYPTO_memcmp (a, b, len) == 0;
+}
+
+char *
+sb_secret_read_file (const char *path, char **why)
+{
+    *why = NULL;
+    FILE *file = fopen (path, "rb");
+    if (!file) {
+        *why = sb_strfmt ("%s: cannot read the secret: %s", path, strerror (errno));
+        return NULL;
+    }
+    //  One byte more than the limit tells an over-long line from a full one
+    char *line = calloc (1, SB_MAX_SECRET_LEN + 2);
+    size_t len = line? fread (line, 1, SB_MAX_SECRET_LEN + 1, file): 0;
+    bool failed = ferror (file);
+    fclose (file);
+    if (!line) {
+        *why = sb_strfmt ("%s: out of memory", path);
+        return NULL;
+    }
+    size_t end = strcspn (line, "\n");
+    if (end < len && line [end] == 0)
+        *why = sb_strfmt ("%s: the secret holds a NUL byte", path);
+    else
+    if (failed)
+        *why = sb_strfmt ("%s: cannot read the secret", path);
+    else
+    if (end > SB_MAX_SECRET_LEN)
+        *why = sb_strfmt ("%s: the secret's first line is longer than %d bytes", path,
+                          SB_MAX_SECRET_LEN);
+    else {
+        line [end] = 0;
+        if (end > 0 && line [end - 1] == '\r')
+            line [--end] = 0;           //  a file written with CRLF line ends
+        if (end == 0)
+            *why = sb_strfmt ("%s: the secret's first line is empty", path);
+        else
+        if (strchr (line, '\r'))
+            *why = sb_strfmt ("%s: the secret holds a carriage return", path);
+    }
+    if (*why) {
+        sb_secret_free (&line);
+        return NULL;
+    }
+    return line;
+}
+
+void
+sb_secret_free (char **secret_p)
+{
+    if (!secret_p || !*secret_p)
+        return;
+    OPENSSL_cleanse (*secret_p, strlen (*secret_p));
+    free (*secret_p);
+    *secret_p = NULL;
 }

@@ -40,4 +40,16 @@ void sb_hmac_sha256 (const uint8_t *key, size_t key_len, const uint8_t *data,
     where they differ. Use for every signature and secret comparison. */
 bool sb_crypto_equal (const void *a, const void *b, size_t len);
 
+#define SB_MAX_SECRET_LEN       4096    /* a secret read from a file: its first line, bytes */
+
+/*  Reads a secret from the file at `path` (a Compose or Kubernetes secret):
+    its first line, without the line end. Returns a new string (free it with
+    sb_secret_free), or NULL with *why a new sentence naming the file (a
+    missing or unreadable file, an empty first line, one longer than
+    SB_MAX_SECRET_LEN bytes, or a NUL or CR in it). */
+char *sb_secret_read_file (const char *path, char **why) SB_MUST_USE;
+
+/*  Wipes and frees a secret, and nulls the caller's pointer. */
+void sb_secret_free (char **secret_p);
+
 #endif

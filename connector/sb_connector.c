@@ -19,6 +19,7 @@
     on SIGHUP, never in front of a user. */
 #include "sb_connector_int.h"
 #include "sb_attr.h"
+#include "sb_crypto.h"
 #include "sb_schema.h"
 
 #include <ctype.h>
@@ -339,6 +340,7 @@ s_connector_destroy (sb_connector_t **self_p)
     free (self->display_name);
     free (self->base_url);
     free (self->token_env);
+    sb_secret_free (&self->secret);
     free (self->auth_header);
     free (self->auth_prefix);
     free (self);
@@ -398,6 +400,24 @@ s_connector_parse (const json_t *root, const char *file, char **why)
         self->token_env = strdup (sb_def_string (auth, "token_env"));
         self->auth_header = strdup (header ? header : "Authorization");
         self->auth_prefix = strdup (prefix ? prefix : "");
+        if (!self->token_env || !self->auth_header || !self->auth_prefix)
+            goto fail;
+        //  <token_env>_FILE names a file holding the secret (a Compose or
+        //  Kubernetes secret), so that no environment ever holds it: read
+        //  once here, at load and at each reload.
+        char *file_var = sb_strfmt ("%s_FILE", self->token_env);
+        const char *path = file_var ? getenv (file_var) : NULL;
+        if (path && *path) {
+            char *error = NULL;
+            self->secret = sb_secret_read_file (path, &error);
+            if (!self->secret) {
+                *why = sb_strfmt ("%s: /auth/token_env: %s (from %s)", file, error, file_var);
+                free (error);
+                free (file_var);
+                goto fail;
+            }
+        }
+        free (file_var);
     }
 
     json_t *limits = json_object_get (root, "limits");
@@ -764,7 +784,7 @@ sb_connector_auth_header (const sb_connector_t *self)
 {
     if (self->auth_type == SB_AUTH_NONE)
         return NULL;
-    const char *secret = getenv (self->token_env);
+    const char *secret = self->secret ? self->secret : getenv (self->token_env);
     if (!secret || !*secret || strpbrk (secret, "\r\n"))
         return NULL;
     if (self->auth_type == SB_AUTH_BEARER)

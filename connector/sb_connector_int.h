@@ -79,6 +79,8 @@ struct _sb_connector_t {
     char *base_url;             /* no trailing slash; NULL when every tool is builtin */
     sb_auth_type_t auth_type;   /* scheme */
     char *token_env;            /* environment variable holding the secret */
+    char *secret;               /* read at load from the file <token_env>_FILE names;
+                                   NULL: token_env is read at each call */
     char *auth_header;          /* header name (api_key_header) */
     char *auth_prefix;          /* value prefix (api_key_header), may be "" */
     long timeout_ms;            /* per upstream call */

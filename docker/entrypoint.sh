@@ -8,10 +8,9 @@
 #   SB_DATABASE_PASSWORD_FILE=PATH   the database password; it goes into a
 #       private libpq password file (PGPASSFILE, mode 0600), which libpq
 #       reads itself: the password is in no environment variable.
-#   SB_SECRET_ENV="VAR=PATH …"       sets each VAR to the first line of the
-#       file PATH, inside this container only: for what a binary reads from
-#       its environment alone (a connector's token, SB_<CONNECTOR>_TOKEN,
-#       the sandbox's SB_SANDBOX_API_KEY).
+# The binaries read every other secret from its file themselves: a
+# connector's token from the file SB_<CONNECTOR>_TOKEN_FILE names, the
+# sandbox's key from SB_SANDBOX_API_KEY_FILE; no environment holds one.
 set -eu
 
 s_die () {
@@ -31,21 +30,6 @@ if [ -n "${SB_DATABASE_PASSWORD_FILE:-}" ]; then
     export PGPASSFILE
     unset SB_DATABASE_PASSWORD_FILE
 fi
-
-for pair in ${SB_SECRET_ENV:-}; do
-    var=${pair%%=*}
-    path=${pair#*=}
-    case $var in
-        ''|[0-9]*|*[!A-Za-z0-9_]*) s_die "SB_SECRET_ENV: '$pair' is not VAR=PATH" ;;
-    esac
-    if [ "$path" = "$pair" ] || [ ! -r "$path" ]; then
-        s_die "SB_SECRET_ENV: cannot read '$path' for $var"
-    fi
-    value=$(head -n 1 "$path")
-    [ -n "$value" ] || s_die "SB_SECRET_ENV: '$path' for $var is empty"
-    export "$var=$value"
-done
-unset SB_SECRET_ENV pair var path value
 
 [ $# -gt 0 ] || s_die "no command to run"
 exec "$@"

@@ -2,10 +2,12 @@
     tests and the benchmark call through the sandbox-crm connector.
     A thin main: options (common/sb_config), signals, then sb_sandbox_run. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sb_config.h"
+#include "sb_crypto.h"
 #include "sb_log.h"
 #include "sb_sched.h"
 #include "sb_sandbox.h"
@@ -24,6 +26,8 @@ static const sb_option_t s_options [] = {
       "address:port to serve the sandbox CRM API on (port 0 picks a free one)" },
     { "api-key", SB_OPT_STR, "sandbox-key", 0, 0, "SB_SANDBOX_API_KEY",
       "the Bearer API key clients must send" },
+    { "api-key-file", SB_OPT_STR, "", 0, 0, "SB_SANDBOX_API_KEY_FILE",
+      "a file whose first line is the API key (a Compose secret); overrides --api-key" },
     { "api-key-header", SB_OPT_STR, "", 0, 0, "SB_SANDBOX_API_KEY_HEADER",
       "when set (e.g. X-API-Key), the API key is wanted bare in this header instead of "
       "as Authorization: Bearer" },
@@ -64,11 +68,25 @@ main (int argc, char *argv [])
     sigaction (SIGINT, &action, NULL);
     signal (SIGPIPE, SIG_IGN);
 
+    char *key_from_file = NULL;
+    const char *key_file = sb_config_str (config, "api-key-file");
+    if (*key_file) {
+        char *why = NULL;
+        key_from_file = sb_secret_read_file (key_file, &why);
+        if (!key_from_file) {
+            fprintf (stderr, "sb-sandbox: --api-key-file: %s\n", why);
+            free (why);
+            sb_config_destroy (&config);
+            return 2;
+        }
+    }
     sb_sandbox_t *sandbox = sb_sandbox_new (sb_config_str (config, "listen"),
-                                            sb_config_str (config, "api-key"),
+                                            key_from_file ? key_from_file
+                                                          : sb_config_str (config, "api-key"),
                                             sb_config_str (config, "api-key-header"),
                                             (unsigned) sb_config_int (config, "seed"));
     sb_config_destroy (&config);
+    sb_secret_free (&key_from_file);
     if (!sandbox)
         return 1;
     rc = sb_sandbox_run (sandbox, &s_stop);

@@ -1,6 +1,6 @@
 /*  tests/12_crypto_unit.c — unit tests of common/sb_crypto: base64url
     vectors (RFC 4648), hex, HMAC-SHA256 (RFC 4231 case 2), constant-time
-    equality and random bytes. */
+    equality, random bytes, and secrets read from files. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sb_crypto.h"
 
@@ -134,6 +135,79 @@ test_equal_and_random (void **state)
     assert_false (sb_crypto_equal (a, b, sizeof a));
 }
 
+//  Writes `len` bytes to a new temporary file; returns its path (free it).
+static char *
+s_temp_file (const void *data, size_t len)
+{
+    char *path = strdup ("/tmp/sb-secret-XXXXXX");
+    assert_non_null (path);
+    int fd = mkstemp (path);
+    assert_true (fd >= 0);
+    assert_int_equal (write (fd, data, len), (ssize_t) len);
+    close (fd);
+    return path;
+}
+
+//  A secret file: its first line, CRLF tolerated; every bad file refused
+//  with a sentence naming it.
+static void
+test_secret_file (void **state)
+{
+    struct { const char *data; size_t len; const char *secret; const char *why; } cases [] = {
+        { "s3cret\n", 7, "s3cret", NULL },
+        { "s3cret", 6, "s3cret", NULL },
+        { "s3cret\r\nsecond line\n", 20, "s3cret", NULL },
+        { "\n", 1, NULL, "is empty" },
+        { "", 0, NULL, "is empty" },
+        { "ab\0cd\n", 6, NULL, "NUL byte" },
+        { "a\rb\n", 4, NULL, "carriage return" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        char *path = s_temp_file (cases [i].data, cases [i].len);
+        char *why = NULL;
+        char *secret = sb_secret_read_file (path, &why);
+        if (cases [i].secret) {
+            assert_non_null (secret);
+            assert_string_equal (secret, cases [i].secret);
+            assert_null (why);
+        }
+        else {
+            assert_null (secret);
+            assert_non_null (why);
+            assert_non_null (strstr (why, path));
+            assert_non_null (strstr (why, cases [i].why));
+        }
+        sb_secret_free (&secret);
+        assert_null (secret);
+        free (why);
+        unlink (path);
+        free (path);
+    }
+    //  One byte past the limit is refused; the limit itself is fine
+    char *long_line = malloc (SB_MAX_SECRET_LEN + 2);
+    assert_non_null (long_line);
+    memset (long_line, 'k', SB_MAX_SECRET_LEN + 1);
+    for (size_t len = SB_MAX_SECRET_LEN; len <= SB_MAX_SECRET_LEN + 1; len++) {
+        char *path = s_temp_file (long_line, len);
+        char *why = NULL;
+        char *secret = sb_secret_read_file (path, &why);
+        assert_true ((secret != NULL) == (len == SB_MAX_SECRET_LEN));
+        if (secret)
+            assert_int_equal (strlen (secret), SB_MAX_SECRET_LEN);
+        else
+            assert_non_null (strstr (why, "longer than"));
+        sb_secret_free (&secret);
+        free (why);
+        unlink (path);
+        free (path);
+    }
+    free (long_line);
+    char *why = NULL;
+    assert_null (sb_secret_read_file ("/nonexistent/secret", &why));
+    assert_non_null (strstr (why, "/nonexistent/secret: cannot read the secret"));
+    free (why);
+}
+
 int
 main (void)
 {
@@ -143,6 +217,7 @@ main (void)
         cmocka_unit_test (test_hex),
         cmocka_unit_test (test_hmac_rfc4231),
         cmocka_unit_test (test_equal_and_random),
+        cmocka_unit_test (test_secret_file),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

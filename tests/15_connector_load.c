@@ -200,6 +200,35 @@ test_real_connectors_load (void **state)
     assert_string_equal (header, "Bearer sandbox-key");
     free (header);
     assert_string_equal (sb_connector_auth_header_name (crm), "Authorization");
+    sb_connectors_destroy (&set);
+
+    //  Or from the file that <token_env>_FILE names, read at load: then the
+    //  variable itself is not read (no environment needs to hold it).
+    char secret_path [] = "/tmp/sb-crm-token-XXXXXX";
+    int fd = mkstemp (secret_path);
+    assert_true (fd >= 0);
+    assert_int_equal (write (fd, "from-file\n", 10), 10);
+    close (fd);
+    setenv ("SB_SANDBOX_CRM_TOKEN_FILE", secret_path, 1);
+    set = sb_connectors_load (CONNECTORS_DIR, &error);
+    if (!set)
+        fail_msg ("load failed: %s", error);
+    crm = sb_connectors_find (set, "sandbox-crm");
+    header = sb_connector_auth_header (crm);
+    assert_string_equal (header, "Bearer from-file");
+    free (header);
+    sb_connectors_destroy (&set);
+    //  A file that cannot be read stops the load, naming the variable
+    unlink (secret_path);
+    assert_null (sb_connectors_load (CONNECTORS_DIR, &error));
+    assert_non_null (strstr (error, "sandbox-crm.json: /auth/token_env: "));
+    assert_non_null (strstr (error, "(from SB_SANDBOX_CRM_TOKEN_FILE)"));
+    free (error);
+    error = NULL;
+    unsetenv ("SB_SANDBOX_CRM_TOKEN_FILE");
+    set = sb_connectors_load (CONNECTORS_DIR, &error);
+    assert_non_null (set);
+    crm = sb_connectors_find (set, "sandbox-crm");
 
     //  Base URL overrides.
     assert_int_equal (sb_connectors_set_base_urls (set, ""), 0);

@@ -44,6 +44,12 @@ if grep -Eq 'password=|POSTGRES_PASSWORD:|_API_KEY:|_TOKEN:' <<<"$out"; then
     grep -E 'password=|POSTGRES_PASSWORD:|_API_KEY:|_TOKEN:' <<<"$out"
     exit 1
 fi
+# A binary reads its secret from the file <VAR>_FILE names, itself: the
+# entrypoint copies none into an environment variable any more.
+if grep -q 'SB_SECRET_ENV' <<<"$out"; then
+    echo "FAIL: SB_SECRET_ENV copies a secret into the environment; use <VAR>_FILE"
+    exit 1
+fi
 grep -Eq -- '- pgdata:/var/lib/postgresql/data(:rw)?$' <<<"$(section postgres)" ||
     { echo "FAIL: postgres keeps its data in no volume"; exit 1; }
 grep -A1 'token-key:' <<<"$(section gateway)" | grep -q 'condition: service_completed_successfully' ||
