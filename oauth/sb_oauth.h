@@ -30,6 +30,11 @@
 #define SB_OAUTH_PKCE_MAX           128
 #define SB_OAUTH_PKCE_S256_LEN      43      /* base64url of a SHA-256 without padding */
 
+//  The scopes the server offers, and what a client that registered none
+//  gets: reading tools, and tools that change data (issue 20, item 4).
+#define SB_OAUTH_SCOPES_SUPPORTED   "mcp:tools mcp:write"
+#define SB_OAUTH_SCOPE_DEFAULT      "mcp:tools"
+
 #define SB_OAUTH_CHATGPT_REDIRECT   "https://chatgpt.com/connector_platform_oauth_redirect"
 #define SB_OAUTH_CHATGPT_PREFIX     "https://chatgpt.com/connector/oauth/"
 #define SB_OAUTH_CHATGPT_MAX_ID     128     /* chars of the <id> in ChatGPT's second form */
