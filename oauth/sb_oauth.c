@@ -483,7 +483,8 @@ s_authorize_request (const sb_oauth_form_t *form, const sb_oauth_client_t *clien
     }
     //  The scope: asked, or the client's registered, or the default
     //  (ChatGPT omits it when a user reconnects).
-    const char *allowed = client->scope? client->scope: policy->scopes_supported;
+    const char *registered = client->scope && client->scope [0]? client->scope: NULL;
+    const char *allowed = registered? registered: policy->scopes_supported;
     const char *asked = sb_oauth_form_get (form, "scope");
     if (asked) {
         if (!sb_oauth_scope_valid (asked)) {
@@ -498,7 +499,7 @@ s_authorize_request (const sb_oauth_form_t *form, const sb_oauth_client_t *clien
         }
     }
     else
-        asked = client->scope? client->scope: policy->default_scope;
+        asked = registered? registered: policy->default_scope;
     if (s_copy (request->scope, sizeof request->scope, asked)) {
         s_error (error, SB_OAUTH_INVALID_SCOPE, "The scope is too long.");
         return -1;

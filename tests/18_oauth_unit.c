@@ -366,6 +366,17 @@ test_authorize_valid (void **state)
                               "&code_challenge_method=S256", &s_chatgpt);
     assert_int_equal (o->kind, SB_OAUTH_VALID);
     assert_string_equal (o->request.scope, "mcp:tools");
+    //  An empty registered scope is none registered.
+    sb_oauth_client_t empty = s_chatgpt;
+    empty.scope = "";
+    sb_oauth_authorize_outcome_t *other = malloc (sizeof *other);
+    assert_non_null (other);
+    const char *query = "response_type=code&client_id=chatgpt&code_challenge=" CHALLENGE
+                        "&code_challenge_method=S256";
+    sb_oauth_authorize_validate (query, strlen (query), &empty, &s_policy, other);
+    assert_int_equal (other->kind, SB_OAUTH_VALID);
+    assert_string_equal (other->request.scope, "mcp:tools");
+    free (other);
     //  No redirect_uri with exactly one registered: that one.
     assert_string_equal (o->request.redirect_uri, SB_OAUTH_CHATGPT_REDIRECT);
     assert_string_equal (o->request.state, "");
