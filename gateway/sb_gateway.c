@@ -4,6 +4,7 @@
 #include "sb_cluster.h"
 #include "sb_keyfile.h"
 #include "sb_mcp.h"
+#include "sb_oauth_meta.h"
 #include "sb_clock.h"
 #include "sb_connector.h"
 #include "sb_log.h"
@@ -136,6 +137,13 @@ s_on_req (h2o_handler_t *handler, h2o_req_t *req)
             s_method_not_allowed (req, "GET");
     }
     else
+    if (s_path_is (req, "/.well-known/oauth-authorization-server") && self->as_metadata) {
+        if (get)
+            sb_http_send_json (req, 200, self->as_metadata);
+        else
+            s_method_not_allowed (req, "GET");
+    }
+    else
         sb_http_send_error (req, 404, "not_found", "There is nothing at this path.");
     return 0;
 }
@@ -230,6 +238,15 @@ s_set_public_url (sb_gateway_t *self, const char *url)
                              "resource_name", "switchboard");
     self->metadata = doc? json_dumps (doc, JSON_COMPACT): NULL;
     json_decref (doc);
+    //  The authorization server's metadata (RFC 8414), issued under the
+    //  public URL. An issuer must be https (http only on loopback): behind
+    //  a plain-http public URL there is none, and the path answers 404.
+    char issuer [SB_MAX_PUBLIC_URL_LEN + 1];
+    snprintf (issuer, sizeof issuer, "%.*s", n, url);
+    self->as_metadata = sb_oauth_metadata_json (issuer, SB_OAUTH_SCOPES_SUPPORTED);
+    if (!self->as_metadata)
+        sb_log_info ("oauth_metadata_off", "--public-url is not an https URL (nor http on loopback): "
+                     "/.well-known/oauth-authorization-server is not served");
     return self->metadata? 0: -1;
 }
 
@@ -335,6 +352,7 @@ sb_gateway_destroy (sb_gateway_t **self_p)
     sb_token_cache_destroy (&self->tokens);
     free (self->connectors_dir);
     free (self->metadata);
+    free (self->as_metadata);
     memset (self->key, 0, sizeof self->key);
     free (self);
     *self_p = NULL;

@@ -10,6 +10,8 @@
       DELETE /mcp                             ends the Mcp-Session-Id session
       GET /healthz                            200 {"status":"ok"}
       GET /.well-known/oauth-protected-resource   RFC 9728 metadata
+      GET /.well-known/oauth-authorization-server RFC 8414 metadata (oauth/sb_oauth_meta.h),
+                                              when --public-url is https or loopback http
       anything else                           404 JSON */
 #ifndef SB_GATEWAY_H_INCLUDED
 #define SB_GATEWAY_H_INCLUDED

@@ -51,6 +51,7 @@ struct _sb_gateway_t {
     char www_authenticate [SB_MAX_PUBLIC_URL_LEN + 96];  /* 401 challenge, no error */
     char www_invalid [SB_MAX_PUBLIC_URL_LEN + 128];      /* 401 challenge, invalid_token */
     char *metadata;                             /* RFC 9728 document (JSON text) */
+    char *as_metadata;                          /* RFC 8414 document, NULL: issuer not https */
     volatile sig_atomic_t stop;                 /* set by sb_gateway_stop */
     size_t calls;                               /* call contexts alive */
     zhashx_t *call_keys;                        /* "<owner>\n<JSON-RPC id>" → newest s_call_t */

@@ -409,7 +409,28 @@ test_health_404_405 (void **state)
     char audience [128];
     snprintf (audience, sizeof audience, "%s/mcp", s_base);
     assert_string_equal (json_string_value (json_object_get (json, "resource")), audience);
+    //  It names the authorization server, whose RFC 8414 metadata answers.
+    json_t *servers = json_object_get (json, "authorization_servers");
+    assert_string_equal (json_string_value (json_array_get (servers, 0)), s_base);
     json_decref (json);
+    s_response_free (&r);
+
+    s_request ("GET", "/.well-known/oauth-authorization-server", NULL, NULL, NULL, &r);
+    assert_int_equal (r.status, 200);
+    json = s_json (&r);
+    assert_string_equal (json_string_value (json_object_get (json, "issuer")), s_base);
+    char token_endpoint [128];
+    snprintf (token_endpoint, sizeof token_endpoint, "%s/token", s_base);
+    assert_string_equal (json_string_value (json_object_get (json, "token_endpoint")), token_endpoint);
+    json_t *methods = json_object_get (json, "code_challenge_methods_supported");
+    assert_int_equal (json_array_size (methods), 1);
+    assert_string_equal (json_string_value (json_array_get (methods, 0)), "S256");
+    assert_true (json_is_true (json_object_get (json, "authorization_response_iss_parameter_supported")));
+    assert_true (json_is_true (json_object_get (json, "client_id_metadata_document_supported")));
+    json_decref (json);
+    s_response_free (&r);
+    s_request ("POST", "/.well-known/oauth-authorization-server", NULL, NULL, NULL, &r);
+    assert_int_equal (r.status, 405);
     s_response_free (&r);
 }
 

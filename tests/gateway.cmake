@@ -53,3 +53,9 @@ foreach(target token session param_header request_state)
     sb_add_fuzz(fuzz_${target} SOURCE fuzz/fuzz_${target}.c
                 CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${target} LIBS sb_gateway_lib)
 endforeach()
+
+# The OAuth core (oauth/, lib sb_oauth): unit tests of every rule and RFC
+# error, and the fuzz target of its form parser and request validators.
+sb_add_test(18_oauth_unit SOURCES 18_oauth_unit.c LIBS sb_oauth PkgConfig::CMOCKA PkgConfig::JANSSON)
+sb_add_fuzz(fuzz_oauth_form SOURCE fuzz/fuzz_oauth_form.c
+            CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/oauth_form LIBS sb_oauth)
