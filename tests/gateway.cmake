@@ -53,3 +53,9 @@ foreach(target token session param_header request_state)
     sb_add_fuzz(fuzz_${target} SOURCE fuzz/fuzz_${target}.c
                 CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${target} LIBS sb_gateway_lib)
 endforeach()
+
+# HTTPS: the real sb-gateway with a test CA made by the openssl CLI, checked
+# with curl, openssl s_client and a Node HTTP/2 client (reload on SIGHUP).
+add_test(NAME 30_gateway_tls
+         COMMAND ${CMAKE_SOURCE_DIR}/tests/30_gateway_tls.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(30_gateway_tls PROPERTIES TIMEOUT 120)
