@@ -291,6 +291,9 @@ sb_gateway_new (sb_config_t *config)
         self->tls = sb_tls_new (cert_file, key_file);
         if (!self->tls)
             goto fail;
+        if (strncasecmp (sb_config_str (config, "public-url"), "https://", 8))
+            sb_log_warn ("public_url_not_https", "HTTPS is served but --public-url is %s: clients "
+                         "are told that URL and tokens must name it", sb_config_str (config, "public-url"));
     }
     bool plain_ok = sb_config_bool (config, "allow-plain-http")
                  || strncasecmp (sb_config_str (config, "public-url"), "https://", 8) == 0;

@@ -53,6 +53,9 @@ s_describe (SSL_CTX *ctx, char *serial, size_t serial_size, char *not_after, siz
             not_after [n] = 0;
     }
     BIO_free (bio);
+    if (X509_cmp_current_time (X509_get0_notAfter (cert)) < 0)
+        sb_log_warn ("tls_expired", "the certificate (serial %s) expired %s: clients will refuse it",
+                     serial, not_after);
 }
 
 //  A new server context from the two files, or NULL with the reason in

@@ -4,7 +4,8 @@
 //   2. the certificate files are replaced by the second pair and the
 //      gateway is sent SIGHUP; new handshakes present the new serial (each
 //      probe is a fresh handshake, until one does or a deadline passes);
-//   3. the session opened before still answers, on its old certificate;
+//   3. the session opened before still answers, on its old certificate, and
+//      so does an HTTP/1.1 keep-alive connection opened before (reused);
 //   4. a key that is not the certificate's is written and SIGHUP sent: once
 //      the gateway has logged tls_reload_failed, new handshakes still
 //      present the second certificate.
@@ -12,6 +13,7 @@
 //                           NEW_CRT NEW_KEY BAD_KEY OLD_SERIAL NEW_SERIAL
 import fs from 'node:fs';
 import http2 from 'node:http2';
+import https from 'node:https';
 import tls from 'node:tls';
 
 const [port, caFile, pid, logFile, liveCrt, liveKey, newCrt, newKey, badKey, oldSerial, newSerial] =
@@ -39,6 +41,19 @@ function handshake() {
             resolve(result);
         });
         socket.on('error', reject);
+    });
+}
+
+// GET over HTTP/1.1 through `agent`; resolves with status, serial, reuse.
+function get1(agent, path) {
+    return new Promise((resolve, reject) => {
+        const req = https.get({ host: '127.0.0.1', port: Number(port), path, ca, servername: 'localhost',
+                                agent }, (res) => {
+            const serial = res.socket.getPeerCertificate().serialNumber;
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode, reused: req.reusedSocket, serial }));
+        });
+        req.on('error', reject);
     });
 }
 
@@ -73,6 +88,9 @@ check(session.alpnProtocol === 'h2', `ALPN negotiated h2 (got ${session.alpnProt
 check(session.socket.getPeerCertificate().serialNumber === hex(oldSerial), 'the first certificate is served');
 let reply = await get(session, '/healthz');
 check(reply.status === 200 && reply.body === '{"status":"ok"}', 'GET /healthz over HTTP/2 with the test CA');
+const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+let reply1 = await get1(agent, '/healthz');
+check(reply1.status === 200 && reply1.serial === hex(oldSerial), 'GET /healthz over HTTP/1.1 keep-alive');
 const first = await handshake();
 check(first.version === 'TLSv1.3' || first.version === 'TLSv1.2', `TLS ${first.version}`);
 
@@ -86,6 +104,10 @@ reply = await get(session, '/healthz');
 check(reply.status === 200, 'the session opened before the reload still answers');
 check(session.socket.getPeerCertificate().serialNumber === hex(oldSerial),
       'that session is still on the old certificate (same connection)');
+reply1 = await get1(agent, '/healthz');
+check(reply1.status === 200 && reply1.reused && reply1.serial === hex(oldSerial),
+      'the HTTP/1.1 keep-alive connection opened before is reused, on the old certificate');
+agent.destroy();
 
 const failuresBefore = fs.readFileSync(logFile, 'utf8').split('tls_reload_failed').length;
 fs.copyFileSync(badKey, liveKey);
