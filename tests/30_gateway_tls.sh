@@ -158,4 +158,13 @@ node "$src/tests/tls/h2_reload.mjs" "$port" ca.crt "$tls_pid" tls.log \
      live.crt live.key server2.crt server2.key other.key 1001 1002 \
     || fail "the Node HTTP/2 client and the reload checks"
 kill -0 "$tls_pid" || fail "the gateway died"
+# A clean stop with TLS connections behind it (exit 0; under -DSB_SANITIZE
+# a leak or an error would make it non-zero and be in the log).
+kill -TERM "$tls_pid"
+rc=0
+wait "$tls_pid" || rc=$?
+(( rc == 0 )) || fail "the gateway exited $rc at SIGTERM"
+grep -q 'Sanitizer' tls.log && fail "a sanitizer report"
+grep -q '"event":"stopped"' tls.log || fail "no stopped line"
+ok "stopped cleanly"
 echo "PASS"
