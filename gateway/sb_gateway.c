@@ -11,6 +11,7 @@
 #include "sb_sched.h"
 #include "sb_token.h"
 #include "sb_job.h"
+#include "sb_tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,7 +37,18 @@
 
 const sb_option_t sb_gateway_options [] = {
     { "listen", SB_OPT_STR, "127.0.0.1:8080", 0, 0, "SB_GATEWAY_LISTEN",
-      "address:port to serve HTTP on" },
+      "address:port to serve on: HTTPS with --tls-cert-file, else plain HTTP, which is "
+      "refused on an address that is not loopback unless --public-url is an https URL "
+      "(a TLS-terminating load balancer in front) or --allow-plain-http is set" },
+    { "tls-cert-file", SB_OPT_STR, "", 0, 0, "SB_TLS_CERT_FILE",
+      "PEM certificate (then its chain) to serve HTTPS with: TLS 1.2 or newer, HTTP/2 by ALPN; "
+      "re-read with --tls-key-file on SIGHUP (a pair that does not load is logged and the "
+      "old one kept)" },
+    { "tls-key-file", SB_OPT_STR, "", 0, 0, "SB_TLS_KEY_FILE",
+      "PEM private key of --tls-cert-file (both or neither)" },
+    { "allow-plain-http", SB_OPT_BOOL, "false", 0, 0, "SB_GATEWAY_ALLOW_PLAIN_HTTP",
+      "serve plain HTTP on a --listen address that is not loopback although --public-url is "
+      "http (a container whose port is published only on loopback or a private network)" },
     { "broker", SB_OPT_STR, "tcp://127.0.0.1:5555", 0, 0, "SB_GATEWAY_BROKER",
       "broker frontend endpoint" },
     { "token-key-file", SB_OPT_STR, NULL, 0, 0, "SB_TOKEN_KEY_FILE",
@@ -162,9 +174,26 @@ s_on_accept (h2o_socket_t *listener, const char *err)
     }
 }
 
+//  True when `addr` is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x).
+static bool
+s_is_loopback (const struct sockaddr *addr)
+{
+    if (addr->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *) addr;
+        return (ntohl (in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (addr->sa_family == AF_INET6) {
+        const struct in6_addr *in6 = &((const struct sockaddr_in6 *) addr)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK (in6)
+            || (IN6_IS_ADDR_V4MAPPED (in6) && in6->s6_addr [12] == 127);
+    }
+    return false;
+}
+
 //  Splits "host:port" (host may be [v6]) and binds a listening socket.
+//  Plain HTTP (no TLS) only on loopback unless `plain_ok` (see --listen).
 static int
-s_listen (sb_gateway_t *self, const char *address)
+s_listen (sb_gateway_t *self, const char *address, bool plain_ok)
 {
     char host [256];
     const char *colon = strrchr (address, ':');
@@ -185,6 +214,14 @@ s_listen (sb_gateway_t *self, const char *address)
     struct addrinfo *info = NULL;
     if (getaddrinfo (hlen? host: NULL, colon + 1, &hints, &info) || !info) {
         sb_log_error ("listen_invalid", "cannot resolve '%s'", address);
+        return -1;
+    }
+    if (!self->tls && !plain_ok && !s_is_loopback (info->ai_addr)) {
+        sb_log_error ("plain_http_refused", "--listen %s is not a loopback address, so plain HTTP "
+                      "is refused there: give --tls-cert-file and --tls-key-file, or an https "
+                      "--public-url when a TLS-terminating load balancer is in front, or "
+                      "--allow-plain-http", address);
+        freeaddrinfo (info);
         return -1;
     }
     int fd = socket (info->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -261,6 +298,22 @@ sb_gateway_new (sb_config_t *config)
         goto fail;
     if (s_set_public_url (self, sb_config_str (config, "public-url")))
         goto fail;
+    const char *cert_file = sb_config_str (config, "tls-cert-file");
+    const char *key_file = sb_config_str (config, "tls-key-file");
+    if (!*cert_file != !*key_file) {
+        sb_log_error ("tls_invalid", "--tls-cert-file and --tls-key-file go together: give both or neither");
+        goto fail;
+    }
+    if (*cert_file) {
+        self->tls = sb_tls_new (cert_file, key_file);
+        if (!self->tls)
+            goto fail;
+        if (strncasecmp (sb_config_str (config, "public-url"), "https://", 8))
+            sb_log_warn ("public_url_not_https", "HTTPS is served but --public-url is %s: clients "
+                         "are told that URL and tokens must name it", sb_config_str (config, "public-url"));
+    }
+    bool plain_ok = sb_config_bool (config, "allow-plain-http")
+                 || strncasecmp (sb_config_str (config, "public-url"), "https://", 8) == 0;
     self->tools_page_size = (size_t) sb_config_int (config, "tools-page-size");
     self->sessions = sb_sessions_new (self->key, self->key_len);
     self->tokens = sb_token_cache_new (self->key, self->key_len, self->audience);
@@ -298,6 +351,7 @@ sb_gateway_new (sb_config_t *config)
     h2o_context_init (&server->ctx, self->loop, &server->config);
     server->accept_ctx.ctx = &server->ctx;
     server->accept_ctx.hosts = server->config.hosts;
+    server->accept_ctx.ssl_ctx = self->tls? sb_tls_ctx (self->tls): NULL;
     self->sse = sb_sse_hub_new (self->loop);
     self->call_keys = zhashx_new ();
     self->task_calls = zhashx_new ();
@@ -311,11 +365,12 @@ sb_gateway_new (sb_config_t *config)
     self->broker = sb_broker_client_new_long (self->loop, sb_config_str (config, "broker"),
                                               (uint32_t) sb_config_int (config, "call-timeout-ms"),
                                               self->task_timeout_ms);
-    if (!self->broker || s_listen (self, sb_config_str (config, "listen")))
+    if (!self->broker || s_listen (self, sb_config_str (config, "listen"), plain_ok))
         goto fail;
     sb_cluster_start (self);        //  ended sessions and log levels from the other gateways
-    sb_log_info ("ready", "listen=%s port=%d broker=%s tools=%zu mcp=%s",
-                 sb_config_str (config, "listen"), self->port, sb_config_str (config, "broker"),
+    sb_log_info ("ready", "listen=%s port=%d scheme=%s broker=%s tools=%zu mcp=%s",
+                 sb_config_str (config, "listen"), self->port, self->tls? "https": "http",
+                 sb_config_str (config, "broker"),
                  sb_connectors_tool_count (self->connectors), self->audience);
     return self;
 fail:
@@ -340,6 +395,9 @@ sb_gateway_destroy (sb_gateway_t **self_p)
     sb_levels_destroy (&self->levels);
     sb_sessions_destroy (&self->sessions);
     sb_origin_destroy (&self->origin);
+    if (self->server)
+        self->server->accept_ctx.ssl_ctx = NULL;    //  the listener is closed: no more handshakes
+    sb_tls_destroy (&self->tls);
     if (self->server && self->loop) {
         self->server->next_parked = s_parked;
         s_parked = self->server;            //  and the loop, through its context
@@ -412,6 +470,9 @@ sb_gateway_poll (sb_gateway_t *self, int timeout_ms)
     if (self->reload) {
         self->reload = 0;
         sb_gateway_reload (self);       //  logs its outcome either way
+        //  New handshakes take the new certificate; open connections keep theirs.
+        if (self->tls && sb_tls_reload (self->tls) == 0)
+            self->server->accept_ctx.ssl_ctx = sb_tls_ctx (self->tls);
     }
     h2o_evloop_run (self->loop, timeout_ms);
 }

@@ -50,7 +50,8 @@ int sb_gateway_run (sb_gateway_t *self) SB_MUST_USE;
 /*  Asks the loop to stop. Async-signal-safe (sets a flag). */
 void sb_gateway_stop (sb_gateway_t *self);
 
-/*  Asks the loop to reload the connectors (what SIGHUP does).
+/*  Asks the loop to reload the connectors and, with TLS, the certificate
+    and key (what SIGHUP does).
     Async-signal-safe (sets a flag); the next turn of the loop reloads. */
 void sb_gateway_request_reload (sb_gateway_t *self);
 

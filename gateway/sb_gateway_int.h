@@ -21,6 +21,7 @@
 #include "sb_connector.h"
 #include "sb_token.h"
 #include "sb_job.h"
+#include "sb_tls.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -32,6 +33,7 @@ struct _sb_gateway_t {
     h2o_evloop_t *loop;                         /* the one event loop */
     h2o_socket_t *listener;                     /* listening socket, NULL once stopped */
     int port;                                   /* port actually bound */
+    sb_tls_t *tls;                              /* HTTPS (--tls-cert-file), NULL: plain HTTP */
     sb_broker_client_t *broker;                 /* DEALER + in-flight table */
     sb_connectors_t *connectors;                /* tools and schemas (one reference; calls hold theirs) */
     char *connectors_dir;                       /* --connectors, re-read by sb_gateway_reload */

@@ -1,6 +1,6 @@
 /*  gateway/sb_gateway_main.c — sb-gateway: options, logging, signals, and
     the gateway component's loop. SIGTERM/SIGINT stop it gracefully; SIGHUP
-    reloads the connectors folder. */
+    reloads the connectors folder and the TLS certificate. */
 #include "sb_gateway.h"
 #include "sb_config.h"
 #include "sb_log.h"
@@ -22,7 +22,7 @@ s_on_signal (int signum)
         sb_gateway_stop (s_gateway);
 }
 
-//  SIGHUP: reload the connectors (the loop does it; see sb_gateway_reload).
+//  SIGHUP: reload the connectors and the TLS certificate (the loop does it).
 static void
 s_on_hangup (int signum)
 {

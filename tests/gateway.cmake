@@ -59,3 +59,9 @@ endforeach()
 sb_add_test(18_oauth_unit SOURCES 18_oauth_unit.c LIBS sb_oauth PkgConfig::CMOCKA PkgConfig::JANSSON)
 sb_add_fuzz(fuzz_oauth_form SOURCE fuzz/fuzz_oauth_form.c
             CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/oauth_form LIBS sb_oauth)
+
+# HTTPS: the real sb-gateway with a test CA made by the openssl CLI, checked
+# with curl, openssl s_client and a Node HTTP/2 client (reload on SIGHUP).
+add_test(NAME 30_gateway_tls
+         COMMAND ${CMAKE_SOURCE_DIR}/tests/30_gateway_tls.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(30_gateway_tls PROPERTIES TIMEOUT 120)
