@@ -385,7 +385,19 @@ test_app_role_is_bound_by_rls (void **state)
     assert_string_equal (PQgetvalue (res, 0, 1), "f");
     assert_string_equal (PQgetvalue (res, 0, 2), "switchboard");
     PQclear (res);
+    assert_int_equal (sb_db_check_role (conn, &error), 0);
     PQfinish (conn);
+
+    //  The superuser is refused, by the check and at start-up.
+    char admin [S_MAX_CONNINFO];
+    snprintf (admin, sizeof admin, "%s user=postgres", s_conninfo);
+    conn = sb_db_connect_blocking (admin, 10000, &error);
+    assert_non_null (conn);
+    assert_int_equal (sb_db_check_role (conn, &error), -1);
+    assert_non_null (strstr (error, "\"postgres\" is a superuser or has BYPASSRLS"));
+    PQfinish (conn);
+    free (error);
+    assert_int_equal (sb_db_prepare (admin, NULL, 10000), -1);
 }
 
 //  Every table with a tenant_id: a foreign key on tenant_id alone to
