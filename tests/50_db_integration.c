@@ -448,7 +448,10 @@ test_tenant_tables_cascade_and_rls (void **state)
     assert_int_equal (PQresultStatus (res), PGRES_FATAL_ERROR);
     assert_non_null (strstr (PQresultErrorMessage (res), "tenants_plan_fkey"));
     PQclear (res);
-    res = PQexec (conn, "DELETE FROM plans WHERE id = 'enterprise'");      //  in use
+    //  001's CHECK list is gone: a new plan is a row.
+    s_exec_ok (conn, "INSERT INTO plans (id, name) VALUES ('team', 'Team')");
+    s_exec_ok (conn, "UPDATE tenants SET plan = 'team' WHERE id = 'big'");
+    res = PQexec (conn, "DELETE FROM plans WHERE id = 'team'");             //  in use
     assert_int_equal (PQresultStatus (res), PGRES_FATAL_ERROR);
     PQclear (res);
     PQfinish (conn);
