@@ -375,12 +375,43 @@ out:
 }
 
 int
+sb_db_check_role (PGconn *conn, char **error)
+{
+    PGresult *res = PQexec (conn,
+        "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user");
+    int rc = 0;
+    if (PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != 1) {
+        s_set_error (error, "cannot read the role's attributes: %s", PQresultErrorMessage (res));
+        rc = -1;
+    }
+    else
+    if (strcmp (PQgetvalue (res, 0, 1), "f") != 0 || strcmp (PQgetvalue (res, 0, 2), "f") != 0) {
+        s_set_error (error, "the database role \"%s\" is a superuser or has BYPASSRLS, so "
+                     "row-level security would not isolate tenants; connect as an "
+                     "application role (NOSUPERUSER NOBYPASSRLS), as scripts/pg.sh and "
+                     "docker/postgres-init/10-app-role.sh create it",
+                     PQgetvalue (res, 0, 0));
+        rc = -1;
+    }
+    PQclear (res);
+    return rc;
+}
+
+int
 sb_db_prepare (const char *conninfo, const char *dir, int timeout_ms)
 {
     char *error = NULL;
     PGconn *conn = sb_db_connect_blocking (conninfo, timeout_ms, &error);
     if (!conn) {
         sb_log_error ("db_connect_failed", "%s", error ? error : "cannot connect");
+        free (error);
+        return -1;
+    }
+    //  Tenant isolation rests on row-level security, which a superuser or
+    //  a BYPASSRLS role skips: such a role is refused before anything runs.
+    if (sb_db_check_role (conn, &error)) {
+        PQfinish (conn);
+        sb_log_error ("db_role_bypasses_rls", "%s", error ? error : "role check failed");
         free (error);
         return -1;
     }

@@ -34,10 +34,17 @@ PGconn *sb_db_connect_blocking (const char *conninfo, int timeout_ms, char **err
 int sb_db_migrate (PGconn *conn, const char *dir, char **error)
     SB_MUST_USE;
 
+/*  Checks that the connection's role is bound by row-level security: not
+    a superuser, no BYPASSRLS. Returns 0, or -1 with *error a new string
+    saying which role and what to do. Blocking. */
+int sb_db_check_role (PGconn *conn, char **error) SB_MUST_USE;
+
 /*  Start-up of a process that uses the database: a blocking connect (at
-    most `timeout_ms`) and sb_db_migrate of `dir`, then the connection is
-    closed. Returns 0, or -1 after logging why (db_connect_failed,
-    db_migrate_failed). Blocking: call it before any loop runs. */
+    most `timeout_ms`), sb_db_check_role (a role that bypasses row-level
+    security is refused) and sb_db_migrate of `dir`, then the connection
+    is closed. Returns 0, or -1 after logging why (db_connect_failed,
+    db_role_bypasses_rls, db_migrate_failed). Blocking: call it before
+    any loop runs. */
 int sb_db_prepare (const char *conninfo, const char *dir, int timeout_ms)
     SB_MUST_USE;
 

@@ -10,7 +10,7 @@ SB_BUILD_DEPS=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmsgpack-dev libjansson-dev
     libcurl4-openssl-dev libssl-dev libpq-dev libh2o-evloop-dev
-    libcmocka-dev libpcre2-dev
+    libcmocka-dev libpcre2-dev libargon2-dev
     ca-certificates
 )
 # What the tests and tools need on top.

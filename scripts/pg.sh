@@ -11,7 +11,13 @@
 #
 # The cluster listens on 127.0.0.1 only, on a free port, with no unix
 # socket at all; authentication is `trust` for loopback TCP and nothing
-# else. It has a database `switchboard` owned by the role `switchboard`.
+# else. It has a database `switchboard` owned by the role `switchboard`,
+# the application role the services connect as (the conninfo names it):
+# no superuser, no BYPASSRLS, so the FORCEd row-level security of
+# db/migrations binds it even though it owns the tables — as the compose
+# file's `switchboard` role (docker/postgres-init/10-app-role.sh). Only
+# this script and the tests' set-up use the superuser `postgres`. Trust on
+# loopback is sound as the cluster is private to this host's users.
 # initdb and pg_ctl refuse to run as root, so as root they run as the
 # `postgres` user, which must own (and reach) the data folder. When DIR is
 # under a folder `postgres` cannot enter (a clone in /root, say), the
@@ -134,7 +140,9 @@ CONF
                   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'switchboard') THEN
                     CREATE ROLE switchboard LOGIN;
                   END IF;
-                END \$\$;" || return 1
+                END \$\$;
+                ALTER ROLE switchboard NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;" ||
+                return 1
             if ! "$SB_PG_BIN/psql" -X -tAq -h 127.0.0.1 -p "$port" -U postgres -d postgres \
                    -c "SELECT 1 FROM pg_database WHERE datname = 'switchboard'" | grep -q 1; then
                 s_pg_psql "$dir" "CREATE DATABASE switchboard OWNER switchboard" || return 1

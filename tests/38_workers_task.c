@@ -137,7 +137,8 @@ s_stop (s_worker_t *w)
     fake_broker_destroy (&w->broker);
 }
 
-//  A tenant of this run: "<prefix>-<name>".
+//  A tenant of this run: "<prefix>-<name>", listed in `tenants` (a task
+//  belongs to a known tenant: migration 004).
 static const char *
 s_tenant (const char *name)
 {
@@ -145,6 +146,16 @@ s_tenant (const char *name)
     static int next;
     char *tenant = tenants [next++ % 4];
     snprintf (tenant, 64, "%s-%s", s_prefix, name);
+    PGconn *conn = PQconnectdb (s_conninfo);
+    assert_int_equal (PQstatus (conn), CONNECTION_OK);
+    const char *params [] = { tenant };
+    PGresult *res = PQexecParams (conn, "INSERT INTO tenants (id, name) VALUES ($1, $1) "
+                                        "ON CONFLICT (id) DO NOTHING",
+                                  1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus (res) != PGRES_COMMAND_OK)
+        fail_msg ("tenant %s: %s", tenant, PQresultErrorMessage (res));
+    PQclear (res);
+    PQfinish (conn);
     return tenant;
 }
 
@@ -883,7 +894,8 @@ s_teardown (void **state)
         snprintf (pattern, sizeof pattern, "%s-%%", s_prefix);
         PQclear (PQexec (conn, "SELECT set_config ('switchboard.system', 'on', false)"));
         const char *params [] = { pattern };
-        PGresult *res = PQexecParams (conn, "DELETE FROM tasks WHERE tenant_id LIKE $1",
+        //  Deleting the tenants deletes their tasks (the foreign key cascades).
+        PGresult *res = PQexecParams (conn, "DELETE FROM tenants WHERE id LIKE $1",
                                       1, NULL, params, NULL, NULL, 0);
         rc = PQresultStatus (res) == PGRES_COMMAND_OK ? 0 : -1;
         PQclear (res);

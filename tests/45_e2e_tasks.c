@@ -40,6 +40,7 @@
 
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -86,6 +87,28 @@ s_start_gateway_b (void)
     return s_gateway_b > 0 && sb_harness_wait_http_ok (url, SB_HARNESS_WAIT_MS) == 0? 0: -1;
 }
 
+//  Runs `sql` (with the tenant id `tenant` as $1) on the farm's database
+//  as the services' role, across tenants on purpose. Returns 0 or -1.
+static int
+s_db_exec (const char *sql, const char *tenant)
+{
+    char *conninfo = sb_harness_pg_conninfo ();
+    PGconn *conn = conninfo ? PQconnectdb (conninfo) : NULL;
+    free (conninfo);
+    int rc = -1;
+    if (conn && PQstatus (conn) == CONNECTION_OK) {
+        PQclear (PQexec (conn, "SELECT set_config ('switchboard.system', 'on', false)"));
+        const char *params [] = { tenant };
+        PGresult *res = PQexecParams (conn, sql, 1, NULL, params, NULL, NULL, 0);
+        rc = PQresultStatus (res) == PGRES_COMMAND_OK ? 0 : -1;
+        if (rc)
+            fprintf (stderr, "45_e2e_tasks: %s: %s", sql, PQresultErrorMessage (res));
+        PQclear (res);
+    }
+    PQfinish (conn);
+    return rc;
+}
+
 static int
 s_setup (void **state)
 {
@@ -93,6 +116,11 @@ s_setup (void **state)
     //  stopped on cancel blocks every later call.
     s_farm = sb_farm_start (&(sb_farm_opts_t) { .api_workers = 1, .api_credit = 1 });
     if (!s_farm)
+        return -1;
+    //  A task belongs to a tenant `tenants` lists (migration 004); the
+    //  farm's migrations made "demo".
+    if (s_db_exec ("INSERT INTO tenants (id, name) VALUES ($1, 'Other') "
+                   "ON CONFLICT (id) DO NOTHING", "other"))
         return -1;
     if (sb_farm_mint (s_farm, "other", "e2e", s_other_token, sizeof s_other_token)
     ||  sb_farm_mint (s_farm, "demo", "colleague", s_colleague_token, sizeof s_colleague_token))
@@ -106,7 +134,8 @@ s_teardown (void **state)
     if (s_gateway_b > 0)
         assert_int_equal (sb_harness_stop (s_gateway_b), 0);
     sb_farm_stop (&s_farm);
-    return 0;
+    //  Its tasks go with it (the foreign key cascades).
+    return s_db_exec ("DELETE FROM tenants WHERE id = $1", "other");
 }
 
 //  POSTs a 2026-07-28 request `method` with `params` (taken; _meta added

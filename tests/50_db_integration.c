@@ -1,6 +1,9 @@
 /*  tests/50_db_integration.c — db/sb_db against a real PostgreSQL:
     migrations (twice, and four processes at once, on fresh databases),
-    row-level security, the asynchronous connection (FIFO answers, errors
+    row-level security, the services' role (no superuser, no BYPASSRLS),
+    every tenant-owned table (found in information_schema, so a new one is
+    covered) cascading on tenant deletion and isolated by forced RLS, plans
+    as a table, the audit row task_create writes, the asynchronous connection (FIFO answers, errors
     through the callback, the queue limit, a query timeout, a killed
     backend) and a whole cluster stopped mid-query then started again.
 
@@ -275,6 +278,257 @@ test_row_level_security (void **state)
     PQfinish (conn);
 }
 
+/*  The tables with a tenant_id column (tenant-owned), by name, from
+    information_schema: a new table is covered without editing this list. */
+#define S_MAX_TENANT_TABLES 64
+
+static int
+s_tenant_tables (PGconn *conn, char names [][64])
+{
+    PGresult *res = PQexec (conn,
+        "SELECT c.table_name FROM information_schema.columns c"
+        " JOIN information_schema.tables t USING (table_schema, table_name)"
+        " WHERE c.table_schema = 'public' AND c.column_name = 'tenant_id'"
+        "   AND t.table_type = 'BASE TABLE' ORDER BY 1");
+    if (PQresultStatus (res) != PGRES_TUPLES_OK)
+        fail_msg ("tenant tables: %s", PQresultErrorMessage (res));
+    int count = PQntuples (res);
+    assert_in_range (count, 1, S_MAX_TENANT_TABLES);
+    for (int i = 0; i < count; i++)
+        snprintf (names [i], 64, "%s", PQgetvalue (res, i, 0));
+    PQclear (res);
+    return count;
+}
+
+/*  Rows of `table` whose tenant_id is `tenant`, as the session sees them. */
+static long
+s_count_of (PGconn *conn, const char *table, const char *tenant)
+{
+    char *ident = PQescapeIdentifier (conn, table, strlen (table));
+    assert_non_null (ident);
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM %s WHERE tenant_id = $1", ident);
+    PQfreemem (ident);
+    const char *params [] = { tenant };
+    PGresult *res = PQexecParams (conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != 1)
+        fail_msg ("%s: %s", sql, PQresultErrorMessage (res));
+    long value = strtol (PQgetvalue (res, 0, 0), NULL, 10);
+    PQclear (res);
+    return value;
+}
+
+/*  Runs `sql` with $1 = `tenant`; returns the status. */
+static ExecStatusType
+s_exec_as (PGconn *conn, const char *sql, const char *tenant, char *error, size_t size)
+{
+    const char *params [] = { tenant };
+    PGresult *res = PQexecParams (conn, sql, 1, NULL, params, NULL, NULL, 0);
+    ExecStatusType status = PQresultStatus (res);
+    if (error)
+        snprintf (error, size, "%s", PQresultErrorMessage (res));
+    PQclear (res);
+    return status;
+}
+
+/*  One row of `tenant` in every tenant-owned table of migrations 001-004,
+    written in one transaction acting for that tenant (so each passes the
+    tenant policy's WITH CHECK). The client "c1" must exist. */
+static void
+s_fill_tenant (PGconn *conn, const char *tenant)
+{
+    static const char *const statements [] = {
+        "SELECT set_config ('switchboard.tenant_id', $1, true)",
+        "INSERT INTO connections (tenant_id, connector) VALUES ($1, 'x')",
+        "SELECT audit ($1, 'test', 'filled', '{}')",
+        "SELECT * FROM task_create ($1, 't1', 'alice', 'x', 'y', '{}', '{}', 0, 1,"
+        "                           60000, 1000, 1000)",
+        "INSERT INTO users (tenant_id, email, password_hash)"
+        " VALUES ($1, 'alice@example.com', '$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA')",
+        "INSERT INTO oauth_grants (tenant_id, user_id, client_id, scope)"
+        " SELECT $1, id, 'c1', 'mcp' FROM users WHERE tenant_id = $1",
+        "INSERT INTO oauth_codes (code_hash, tenant_id, user_id, client_id, redirect_uri,"
+        "                         code_challenge, scope, expires_at)"
+        " SELECT sha256 (convert_to ($1 || '-code', 'UTF8')), $1, id, 'c1',"
+        "        'https://client.example/cb', repeat ('A', 43), 'mcp', now () + interval '1 minute'"
+        " FROM users WHERE tenant_id = $1",
+        "INSERT INTO refresh_families (tenant_id, user_id, client_id, scope)"
+        " SELECT $1, id, 'c1', 'mcp' FROM users WHERE tenant_id = $1",
+        "INSERT INTO refresh_tokens (token_hash, tenant_id, family_id, generation, expires_at)"
+        " SELECT sha256 (convert_to ($1 || '-refresh', 'UTF8')), $1, id, 1,"
+        "        now () + interval '30 days'"
+        " FROM refresh_families WHERE tenant_id = $1",
+    };
+    s_exec_ok (conn, "BEGIN");
+    for (size_t i = 0; i < sizeof statements / sizeof statements [0]; i++) {
+        char error [512];
+        ExecStatusType status = s_exec_as (conn, statements [i], tenant, error, sizeof error);
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+            fail_msg ("fill %s: %s: %s", tenant, statements [i], error);
+    }
+    s_exec_ok (conn, "COMMIT");
+}
+
+//  The services' role is no superuser and cannot bypass row-level
+//  security: the policies bind it although it owns the tables.
+static void
+test_app_role_is_bound_by_rls (void **state)
+{
+    char *error = NULL;
+    PGconn *conn = sb_db_connect_blocking (s_conninfo, 10000, &error);
+    assert_non_null (conn);
+    PGresult *res = PQexec (conn,
+        "SELECT rolsuper, rolbypassrls, current_user FROM pg_roles WHERE rolname = current_user");
+    assert_int_equal (PQresultStatus (res), PGRES_TUPLES_OK);
+    assert_int_equal (PQntuples (res), 1);
+    assert_string_equal (PQgetvalue (res, 0, 0), "f");
+    assert_string_equal (PQgetvalue (res, 0, 1), "f");
+    assert_string_equal (PQgetvalue (res, 0, 2), "switchboard");
+    PQclear (res);
+    assert_int_equal (sb_db_check_role (conn, &error), 0);
+    PQfinish (conn);
+
+    //  The superuser is refused, by the check and at start-up.
+    char admin [S_MAX_CONNINFO];
+    snprintf (admin, sizeof admin, "%s user=postgres", s_conninfo);
+    conn = sb_db_connect_blocking (admin, 10000, &error);
+    assert_non_null (conn);
+    assert_int_equal (sb_db_check_role (conn, &error), -1);
+    assert_non_null (strstr (error, "\"postgres\" is a superuser or has BYPASSRLS"));
+    PQfinish (conn);
+    free (error);
+    assert_int_equal (sb_db_prepare (admin, NULL, 10000), -1);
+}
+
+//  Every table with a tenant_id: a foreign key on tenant_id alone to
+//  tenants that cascades on delete, row-level security enabled and
+//  forced, and the tenant policy. Plans are a table tenants refer to.
+static void
+test_tenant_tables_cascade_and_rls (void **state)
+{
+    char conninfo [S_MAX_CONNINFO];
+    s_fresh_database ("tenancy", conninfo, sizeof conninfo);
+    char *error = NULL;
+    PGconn *conn = sb_db_connect_blocking (conninfo, 10000, &error);
+    assert_non_null (conn);
+    if (sb_db_migrate (conn, NULL, &error))
+        fail_msg ("migrate: %s", error);
+
+    char tables [S_MAX_TENANT_TABLES][64];
+    int count = s_tenant_tables (conn, tables);
+    assert_true (count >= 8);
+    for (int i = 0; i < count; i++) {
+        const char *params [] = { tables [i] };
+        PGresult *res = PQexecParams (conn,
+            "SELECT"
+            "  (SELECT count(*) FROM pg_constraint k"
+            "   JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attname = 'tenant_id'"
+            "   WHERE k.conrelid = c.oid AND k.contype = 'f'"
+            "     AND k.confrelid = 'tenants'::regclass AND k.conkey = ARRAY[a.attnum]"
+            "     AND k.confdeltype = 'c'),"
+            "  c.relrowsecurity, c.relforcerowsecurity,"
+            "  (SELECT count(*) FROM pg_policy p"
+            "   WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation')"
+            " FROM pg_class c WHERE c.oid = ('public.' || quote_ident ($1))::regclass",
+            1, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != 1)
+            fail_msg ("%s: %s", tables [i], PQresultErrorMessage (res));
+        if (strcmp (PQgetvalue (res, 0, 0), "1") != 0)
+            fail_msg ("%s: no ON DELETE CASCADE foreign key tenant_id -> tenants", tables [i]);
+        if (strcmp (PQgetvalue (res, 0, 1), "t") != 0 || strcmp (PQgetvalue (res, 0, 2), "t") != 0)
+            fail_msg ("%s: row-level security not enabled and forced", tables [i]);
+        if (strcmp (PQgetvalue (res, 0, 3), "1") != 0)
+            fail_msg ("%s: no tenant_isolation policy", tables [i]);
+        PQclear (res);
+    }
+    //  Plans: a table, not a CHECK list.
+    assert_int_equal (s_scalar (conn, "SELECT count(*) FROM plans WHERE id IN ('free', 'pro', 'enterprise')"), 3);
+    s_exec_ok (conn, "INSERT INTO tenants (id, name, plan) VALUES ('big', 'Big', 'enterprise')");
+    PGresult *res = PQexec (conn, "INSERT INTO tenants (id, name, plan) VALUES ('odd', 'Odd', 'gold')");
+    assert_int_equal (PQresultStatus (res), PGRES_FATAL_ERROR);
+    assert_non_null (strstr (PQresultErrorMessage (res), "tenants_plan_fkey"));
+    PQclear (res);
+    //  001's CHECK list is gone: a new plan is a row.
+    s_exec_ok (conn, "INSERT INTO plans (id, name) VALUES ('team', 'Team')");
+    s_exec_ok (conn, "UPDATE tenants SET plan = 'team' WHERE id = 'big'");
+    res = PQexec (conn, "DELETE FROM plans WHERE id = 'team'");             //  in use
+    assert_int_equal (PQresultStatus (res), PGRES_FATAL_ERROR);
+    PQclear (res);
+    PQfinish (conn);
+}
+
+//  As the services' role, acting for tenant A: B's rows, in every
+//  tenant-owned table, are invisible and can be neither written nor
+//  changed; a task of an unknown tenant is refused; deleting B removes
+//  its rows from every table and leaves A's.
+static void
+test_tenant_isolation_and_deletion (void **state)
+{
+    char conninfo [S_MAX_CONNINFO];
+    s_fresh_database ("isolation", conninfo, sizeof conninfo);
+    char *error = NULL;
+    PGconn *conn = sb_db_connect_blocking (conninfo, 10000, &error);
+    assert_non_null (conn);
+    if (sb_db_migrate (conn, NULL, &error))
+        fail_msg ("migrate: %s", error);
+    s_exec_ok (conn, "INSERT INTO tenants (id, name) VALUES ('ta', 'A'), ('tb', 'B')");
+    s_exec_ok (conn, "INSERT INTO oauth_clients (client_id, kind, redirect_uris)"
+                     " VALUES ('c1', 'registered', ARRAY['https://client.example/cb'])");
+    s_fill_tenant (conn, "ta");
+    s_fill_tenant (conn, "tb");
+
+    char tables [S_MAX_TENANT_TABLES][64];
+    int count = s_tenant_tables (conn, tables);
+    s_exec_ok (conn, "SELECT set_config ('switchboard.tenant_id', 'ta', false)");
+    for (int i = 0; i < count; i++) {
+        //  A sees its own row in every table (the fill covered them all) …
+        if (s_count_of (conn, tables [i], "ta") < 1)
+            fail_msg ("%s: tenant A's row is missing (is the table in s_fill_tenant?)", tables [i]);
+        //  … and none of B's.
+        if (s_count_of (conn, tables [i], "tb") != 0)
+            fail_msg ("%s: tenant A sees tenant B's rows", tables [i]);
+    }
+    //  The task_create of the fill is in A's audit log.
+    assert_int_equal (s_scalar (conn,
+        "SELECT count(*) FROM audit_log WHERE action = 'task_created' AND actor = 'alice'"
+        " AND detail->>'task' = 't1'"), 1);
+
+    //  Writing B's rows, or moving A's to B, is refused; changing or
+    //  deleting B's rows touches nothing.
+    char message [512];
+    assert_int_equal (s_exec_as (conn, "INSERT INTO users (tenant_id, email, password_hash)"
+                                       " VALUES ($1, 'mallory@example.com', '$argon2id$x')",
+                                 "tb", message, sizeof message), PGRES_FATAL_ERROR);
+    assert_non_null (strstr (message, "row-level security"));
+    assert_int_equal (s_exec_as (conn, "SELECT audit ($1, 'mallory', 'forged', '{}')",
+                                 "tb", message, sizeof message), PGRES_FATAL_ERROR);
+    assert_non_null (strstr (message, "row-level security"));
+    assert_int_equal (s_exec_as (conn, "UPDATE users SET tenant_id = $1",
+                                 "tb", message, sizeof message), PGRES_FATAL_ERROR);
+    assert_non_null (strstr (message, "row-level security"));
+    s_exec_ok (conn, "UPDATE users SET disabled_at = now () WHERE tenant_id = 'tb'");
+    s_exec_ok (conn, "DELETE FROM refresh_tokens WHERE tenant_id = 'tb'");
+    assert_int_equal (s_scalar (conn, "SELECT count(*) FROM users WHERE disabled_at IS NOT NULL"), 0);
+    //  A task of a tenant `tenants` does not list is refused, clearly.
+    assert_int_equal (s_exec_as (conn, "SELECT * FROM task_create ($1, 't2', 's', 'x', 'y', '{}',"
+                                       " '{}', 0, 1, 60000, 1000, 1000)",
+                                 "nobody", message, sizeof message), PGRES_FATAL_ERROR);
+    assert_non_null (strstr (message, "tenant \"nobody\" is unknown"));
+
+    //  Deleting B removes its rows everywhere; A's stay.
+    s_exec_ok (conn, "SELECT set_config ('switchboard.tenant_id', '', false)");
+    s_exec_ok (conn, "SELECT set_config ('switchboard.system', 'on', false)");
+    for (int i = 0; i < count; i++)
+        assert_true (s_count_of (conn, tables [i], "tb") >= 1);
+    s_exec_ok (conn, "DELETE FROM tenants WHERE id = 'tb'");
+    for (int i = 0; i < count; i++) {
+        if (s_count_of (conn, tables [i], "tb") != 0)
+            fail_msg ("%s: rows of a deleted tenant remain", tables [i]);
+        assert_true (s_count_of (conn, tables [i], "ta") >= 1);
+    }
+    PQfinish (conn);
+}
+
 static void
 test_async_queries_in_order (void **state)
 {
@@ -456,6 +710,9 @@ main (void)
         cmocka_unit_test (test_migrate_bad_folder_fails),
         cmocka_unit_test (test_migrate_concurrently_is_safe),
         cmocka_unit_test (test_row_level_security),
+        cmocka_unit_test (test_app_role_is_bound_by_rls),
+        cmocka_unit_test (test_tenant_tables_cascade_and_rls),
+        cmocka_unit_test (test_tenant_isolation_and_deletion),
         cmocka_unit_test (test_async_queries_in_order),
         cmocka_unit_test (test_async_error_reported),
         cmocka_unit_test (test_async_queue_limit_and_shutdown),

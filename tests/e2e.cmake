@@ -16,7 +16,7 @@ set_tests_properties(43_e2e_input_required PROPERTIES RUN_SERIAL TRUE)
 
 # The tasks extension: the task worker's PostgreSQL store, two gateways.
 sb_add_test(45_e2e_tasks SOURCES 45_e2e_tasks.c
-            LIBS sb_farm sb_proto PkgConfig::CMOCKA PkgConfig::JANSSON FIXTURES postgres TIMEOUT 240)
+            LIBS sb_farm sb_proto PkgConfig::CMOCKA PkgConfig::JANSSON PkgConfig::PQ FIXTURES postgres TIMEOUT 240)
 set_tests_properties(45_e2e_tasks PROPERTIES RUN_SERIAL TRUE)
 
 # Two gateways on one broker: ended sessions and log levels hold on both (BROADCAST).

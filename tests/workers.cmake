@@ -5,6 +5,12 @@
 # sb-worker-fixtures (tests/fixtures.cmake) instead.
 
 # The event loop on its own.
+# The blocking-work pool: an Argon2id hash while the loop keeps turning.
+sb_add_test(38_workers_offload
+    SOURCES 38_workers_offload.c
+    LIBS sb_workers_lib sb_password PkgConfig::CMOCKA
+    TIMEOUT 120)
+
 sb_add_test(38_workers_reactor
     SOURCES 38_workers_reactor.c
     LIBS sb_workers_lib PkgConfig::CMOCKA
