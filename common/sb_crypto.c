@@ -106,6 +106,15 @@ sb_base64url_decode (const char *in, size_t in_len, uint8_t *out,
     return 0;
 }
 
+int
+sb_base64url_decode_strict (const char *in, size_t in_len, uint8_t *out,
+                            size_t out_size, size_t *out_len)
+{
+    if (memchr (in, '=', in_len))
+        return -1;
+    return sb_base64url_decode (in, in_len, out, out_size, out_len);
+}
+
 void
 sb_hex_encode (const uint8_t *data, size_t len, char *out)
 {

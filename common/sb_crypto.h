@@ -19,10 +19,18 @@ int sb_crypto_random (void *buf, size_t len) SB_MUST_USE;
 char *sb_base64url_encode (const uint8_t *data, size_t len) SB_MUST_USE;
 
 /*  Decodes `in_len` chars of unpadded (or padded) base64url into `out`.
-    Returns 0 and sets *out_len, or -1 on a bad character or when the result
-    does not fit `out_size`. */
+    Returns 0 and sets *out_len, or -1 on a bad character, non-zero bits
+    after the last byte, or when the result does not fit `out_size`. */
 int sb_base64url_decode (const char *in, size_t in_len, uint8_t *out,
                          size_t out_size, size_t *out_len)
+    SB_MUST_USE;
+
+/*  sb_base64url_decode for encodings that have exactly one form (JWT parts,
+    session IDs, requestState): refuses "=" padding as well, so that with
+    the decoder's own checks (alphabet, zero trailing bits, no dangling
+    character) two different strings never decode to the same bytes. */
+int sb_base64url_decode_strict (const char *in, size_t in_len, uint8_t *out,
+                                size_t out_size, size_t *out_len)
     SB_MUST_USE;
 
 /*  Lowercase hex of `len` bytes into `out` (2*len+1 bytes). */

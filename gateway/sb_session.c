@@ -165,7 +165,7 @@ sb_sessions_verify (sb_sessions_t *self, const char *id, size_t len, int64_t now
     uint8_t mac [SB_HMAC_SHA256_LEN], given [SB_HMAC_SHA256_LEN + 4];
     size_t given_len = 0;
     if (payload_len == 0
-    ||  sb_base64url_decode (mac_b64, mac_len, given, sizeof given, &given_len)
+    ||  sb_base64url_decode_strict (mac_b64, mac_len, given, sizeof given, &given_len)
     ||  given_len != SB_HMAC_SHA256_LEN)
         return -1;
     sb_hmac_sha256 (self->session_key, sizeof self->session_key,
@@ -176,7 +176,7 @@ sb_sessions_verify (sb_sessions_t *self, const char *id, size_t len, int64_t now
     //  Signed by us: the payload is ours, but check it all the same.
     uint8_t payload [SB_MAX_SESSION_PAYLOAD + 4];
     size_t size = 0;
-    if (sb_base64url_decode (payload_b64, payload_len, payload, sizeof payload, &size))
+    if (sb_base64url_decode_strict (payload_b64, payload_len, payload, sizeof payload, &size))
         return -1;
     json_t *doc = sb_json_parse ((const char *) payload, size, 0, NULL);
     json_t *tenant = json_object_get (doc, "t");

@@ -3,7 +3,9 @@
     A token is base64url(header) "." base64url(claims) "." base64url(HMAC).
     Verification order matters: size limit, shape, header (alg must be
     exactly HS256), then the signature in constant time, and only then the
-    claims are parsed, so unsigned JSON never gets further than the header. */
+    claims are parsed, so unsigned JSON never gets further than the header.
+    Every part must be canonical base64url (no padding, zero trailing bits):
+    a token has exactly one spelling. */
 #include "sb_token.h"
 #include "sb_crypto.h"
 #include "sb_json.h"
@@ -16,7 +18,6 @@
 #include <string.h>
 
 #define SB_TOKEN_ISSUER         "switchboard"
-#define SB_TOKEN_LEEWAY_S       30      /* clock skew tolerated on exp */
 #define SB_MAX_TOKEN_PART       SB_MAX_TOKEN_LEN    /* one decoded part, bytes */
 
 static const char s_header [] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
@@ -60,7 +61,8 @@ sb_token_issue (const sb_token_claims_t *claims, const uint8_t *key, size_t key_
     json_t *obj = NULL;
 
     if (!key || key_len < SB_MIN_TOKEN_KEY_LEN || !claims
-    ||  !s_tenant_valid (claims->tenant) || claims->expires_at <= claims->issued_at)
+    ||  !s_tenant_valid (claims->tenant) || !claims->subject [0]
+    ||  claims->expires_at <= claims->issued_at)
         goto out;
     obj = json_pack ("{s:s, s:s, s:s, s:s, s:I, s:I}",
                      "iss", SB_TOKEN_ISSUER, "aud", claims->audience,
@@ -125,7 +127,7 @@ s_decode_json_part (const char *part, size_t len)
         return NULL;
     json_t *obj = NULL;
     size_t out_len = 0;
-    if (sb_base64url_decode (part, len, buf, SB_MAX_TOKEN_PART, &out_len) == 0) {
+    if (sb_base64url_decode_strict (part, len, buf, SB_MAX_TOKEN_PART, &out_len) == 0) {
         obj = sb_json_parse ((const char *) buf, out_len, JSON_REJECT_DUPLICATES, NULL);
         if (obj && !json_is_object (obj)) {
             json_decref (obj);
@@ -203,7 +205,7 @@ sb_token_verify (const char *token, const uint8_t *key, size_t key_len,
     uint8_t sig [SB_HMAC_SHA256_LEN + 1];
     size_t sig_len = 0;
     const char *sig_text = dot2 + 1;
-    if (sb_base64url_decode (sig_text, len - (size_t) (sig_text - token),
+    if (sb_base64url_decode_strict (sig_text, len - (size_t) (sig_text - token),
                              sig, sizeof sig, &sig_len) != 0
     ||  sig_len != SB_HMAC_SHA256_LEN)
         goto out;
@@ -225,21 +227,31 @@ sb_token_verify (const char *token, const uint8_t *key, size_t key_len,
         goto out;
     if (s_claim_str (body, "ten", c.tenant, sizeof c.tenant, true)
     ||  !s_tenant_valid (c.tenant)
-    ||  s_claim_str (body, "sub", c.subject, sizeof c.subject, false)
+    ||  s_claim_str (body, "sub", c.subject, sizeof c.subject, true)
+    ||  !c.subject [0]
     ||  s_claim_str (body, "cid", c.client_id, sizeof c.client_id, false)
     ||  s_claim_str (body, "scope", c.scope, sizeof c.scope, false))
         goto out;
     json_t *iat = json_object_get (body, "iat");
     json_t *exp = json_object_get (body, "exp");
-    if (!json_is_integer (exp) || (iat && !json_is_integer (iat)))
+    json_t *nbf = json_object_get (body, "nbf");
+    if (!json_is_integer (exp) || (iat && !json_is_integer (iat))
+    ||  (nbf && !json_is_integer (nbf)))
         goto out;
     c.expires_at = json_integer_value (exp);
     c.issued_at = iat? json_integer_value (iat): 0;
     json_t *aud = json_object_get (body, "aud");
     if (json_is_string (aud) && s_copy (c.audience, sizeof c.audience, json_string_value (aud)))
         goto out;
-    if (c.expires_at < now_s - SB_TOKEN_LEEWAY_S) {     //  now_s is sane; exp is not
+    if (c.expires_at < now_s - SB_TOKEN_CLOCK_SKEW_S) {     //  now_s is sane; exp is not
         rc = SB_TOKEN_EXPIRED;
+        goto out;
+    }
+    //  Not valid yet: nbf (RFC 7519 §4.1.5) or an iat after now, beyond the
+    //  skew, is a token from a wrong clock or minted to be used later.
+    if ((nbf && json_integer_value (nbf) > now_s + SB_TOKEN_CLOCK_SKEW_S)
+    ||  c.issued_at > now_s + SB_TOKEN_CLOCK_SKEW_S) {
+        rc = SB_TOKEN_NOT_YET_VALID;
         goto out;
     }
     if (audience && !(aud && s_audience_matches (aud, audience))) {
@@ -336,7 +348,7 @@ sb_token_cache_verify (sb_token_cache_t *self, const char *token, int64_t now_s,
         return SB_TOKEN_MALFORMED;
     s_slot_t *slot = &self->slots [s_slot_of (self, token, len)];
     if (slot->token && slot->len == len && sb_crypto_equal (slot->token, token, len)) {
-        if (slot->claims.expires_at < now_s - SB_TOKEN_LEEWAY_S) {
+        if (slot->claims.expires_at < now_s - SB_TOKEN_CLOCK_SKEW_S) {
             s_slot_clear (slot);
             self->misses++;
             return SB_TOKEN_EXPIRED;
@@ -377,6 +389,7 @@ sb_token_strerror (sb_token_rc_t rc)
         case SB_TOKEN_BAD_SIG:   return "bad signature";
         case SB_TOKEN_EXPIRED:   return "token expired";
         case SB_TOKEN_AUDIENCE:  return "wrong audience";
+        case SB_TOKEN_NOT_YET_VALID: return "token not valid yet";
     }
     return "unknown";
 }

@@ -4,7 +4,11 @@
     a JWT signed with HMAC-SHA256 under the gateway's token key. Claims:
       iss  "switchboard"        aud  the MCP resource URL (audience)
       sub  the user             ten  tenant ID      cid  OAuth client ID
-      scope  space-separated    iat / exp  seconds since the epoch
+      scope  space-separated    iat / nbf / exp  seconds since the epoch
+    `iss`, `ten`, `sub` and `exp` are required. A token is refused before
+    `nbf`, with an `iat` in the future, and after `exp` (each within
+    SB_TOKEN_CLOCK_SKEW_S). Each part must be canonical base64url: "="
+    padding or non-zero trailing bits are malformed.
     The tenant of every job comes from `ten`, never from the request body.
     Algorithms other than HS256 (including "none") are refused. */
 #ifndef SB_TOKEN_H_INCLUDED
@@ -18,6 +22,7 @@
 
 #define SB_MAX_TOKEN_LEN        4096    /* longest bearer token accepted, bytes */
 #define SB_MIN_TOKEN_KEY_LEN    32      /* shortest signing key, bytes */
+#define SB_TOKEN_CLOCK_SKEW_S   30      /* clock skew tolerated on exp, nbf and iat, seconds */
 
 typedef struct {
     char tenant [SB_MAX_TENANT_LEN + 1];    /* ten */
@@ -33,12 +38,14 @@ typedef enum {
     SB_TOKEN_OK         = 0,
     SB_TOKEN_MALFORMED  = -1,   /* not a well-formed HS256 JWT with our claims */
     SB_TOKEN_BAD_SIG    = -2,   /* signature does not verify */
-    SB_TOKEN_EXPIRED    = -3,   /* exp is in the past (no leeway beyond 30 s) */
+    SB_TOKEN_EXPIRED    = -3,   /* exp is in the past (beyond the skew) */
     SB_TOKEN_AUDIENCE   = -4,   /* aud does not match the expected audience */
+    SB_TOKEN_NOT_YET_VALID = -5,    /* nbf or iat is in the future (beyond the skew) */
 } sb_token_rc_t;
 
 /*  Issues a token for `claims` signed with `key`. Returns a new string
-    (caller frees) or NULL if the key is too short or a claim is invalid. */
+    (caller frees) or NULL if the key is too short or a claim is invalid
+    (no subject, a bad tenant, exp not after iat). */
 char *sb_token_issue (const sb_token_claims_t *claims, const uint8_t *key, size_t key_len)
     SB_MUST_USE;
 

@@ -59,6 +59,16 @@ test_base64url_rejects (void **state)
     assert_int_equal (sb_base64url_decode ("Zm9vYmFyZm9vYmFy", 16, out, sizeof out, &out_len), -1);  //  too big
     assert_int_equal (sb_base64url_decode ("", 0, out, 0, &out_len), 0);
     assert_int_equal (out_len, 0);
+    //  The strict decoder: what the lenient one takes unpadded, and no "=".
+    assert_int_equal (sb_base64url_decode_strict ("Zm8", 3, out, sizeof out, &out_len), 0);
+    assert_int_equal (out_len, 2);
+    assert_memory_equal (out, "fo", 2);
+    assert_int_equal (sb_base64url_decode_strict ("Zm8=", 4, out, sizeof out, &out_len), -1);
+    assert_int_equal (sb_base64url_decode_strict ("Zg==", 4, out, sizeof out, &out_len), -1);
+    assert_int_equal (sb_base64url_decode_strict ("Zm9v", 4, out, sizeof out, &out_len), 0);
+    assert_int_equal (sb_base64url_decode_strict ("Zm-", 3, out, sizeof out, &out_len), -1);  //  tail bits
+    assert_int_equal (sb_base64url_decode_strict ("Zm9v+g", 6, out, sizeof out, &out_len), -1);
+    assert_int_equal (sb_base64url_decode_strict ("Z", 1, out, sizeof out, &out_len), -1);
 }
 
 static void

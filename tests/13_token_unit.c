@@ -1,6 +1,8 @@
 /*  tests/13_token_unit.c — unit tests of gateway/sb_token: issue/verify
     round trip, expiry, signature, tampering, refused algorithms, audience,
-    garbage and over-long input; the verified-token cache. */
+    garbage and over-long input; the strict checks (canonical base64url in
+    every part, nbf, iat in the future, sub required); the verified-token
+    cache. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -141,7 +143,7 @@ test_refused_algorithms (void **state)
 {
     sb_token_claims_t out;
     const char *claims = "{\"aud\":\"" AUD "\",\"exp\":1800000060,\"iat\":1800000000,"
-                         "\"iss\":\"switchboard\",\"ten\":\"acme\"}";
+                         "\"iss\":\"switchboard\",\"sub\":\"alice\",\"ten\":\"acme\"}";
     char *t = s_forge ("{\"alg\":\"none\",\"typ\":\"JWT\"}", claims, false);
     assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
     free (t);
@@ -219,6 +221,152 @@ test_too_long (void **state)
         assert_int_equal (sb_token_verify (ok, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_OK);
         free (ok);
     }
+}
+
+//  Joins two already-encoded parts, signs them with s_key and appends the
+//  signature's encoding followed by `sig_suffix` (e.g. "=" padding).
+static char *
+s_sign_parts (const char *h_b64, const char *p_b64, const char *sig_suffix)
+{
+    char signing [2048];
+    snprintf (signing, sizeof signing, "%s.%s", h_b64, p_b64);
+    uint8_t mac [SB_HMAC_SHA256_LEN];
+    sb_hmac_sha256 (s_key, sizeof s_key, (const uint8_t *) signing, strlen (signing), mac);
+    char *s = sb_base64url_encode (mac, sizeof mac);
+    char *out = malloc (4096);
+    snprintf (out, 4096, "%s.%s%s", signing, s, sig_suffix);
+    free (s);
+    return out;
+}
+
+//  Each part of a token must be canonical base64url: no "=" padding, no
+//  non-zero bits after the last byte, only the url-safe alphabet. A token
+//  that is otherwise valid and correctly signed is refused when any one
+//  part is written another way that decodes to the same bytes.
+static void
+test_strict_base64url (void **state)
+{
+    (void) state;
+    sb_token_claims_t out;
+    //  28 and 122 bytes: both encodings need "=" padding to reach 4n.
+    const char *header = "{\"alg\":\"HS256\", \"typ\":\"JWT\"}";
+    const char *claims = "{\"aud\":\"" AUD "\",\"exp\":1800000060,\"iat\":1800000000,"
+                         "\"iss\":\"switchboard\",\"sub\":\"alice\",\"ten\":\"acme\"}";
+    char *h = sb_base64url_encode ((const uint8_t *) header, strlen (header));
+    char *p = sb_base64url_encode ((const uint8_t *) claims, strlen (claims));
+    assert_int_not_equal (strlen (h) % 4, 0);
+    assert_int_not_equal (strlen (p) % 4, 0);
+    char padded_h [256], padded_p [512];
+    snprintf (padded_h, sizeof padded_h, "%s%.*s", h, (int) ((4 - strlen (h) % 4) % 4), "==");
+    snprintf (padded_p, sizeof padded_p, "%s%.*s", p, (int) ((4 - strlen (p) % 4) % 4), "==");
+
+    //  The canonical form verifies: the helper is sound.
+    char *t = s_sign_parts (h, p, "");
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_OK);
+    free (t);
+    //  Padding on the signature (43 chars + "=").
+    t = s_sign_parts (h, p, "=");
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    free (t);
+    //  Padding on the header, on the claims (signed as sent).
+    t = s_sign_parts (padded_h, p, "");
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    free (t);
+    t = s_sign_parts (h, padded_p, "");
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    free (t);
+
+    //  Non-zero trailing bits: the signature's last character carries 4
+    //  bits and 2 spare ones; setting a spare bit decodes to the same MAC.
+    t = s_sign_parts (h, p, "");
+    size_t len = strlen (t);
+    const char alphabet [] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *at = strchr (alphabet, t [len - 1]);
+    assert_non_null (at);
+    assert_int_equal ((at - alphabet) & 3, 0);
+    t [len - 1] = alphabet [(at - alphabet) | 1];
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    //  Characters outside the url-safe alphabet.
+    t [len - 1] = '+';
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    t [len - 1] = '/';
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    free (t);
+    free (h);
+    free (p);
+}
+
+//  A signed token whose claims say it is not valid yet is refused: nbf
+//  after now, or iat after now, beyond the clock-skew allowance.
+static void
+test_not_yet_valid (void **state)
+{
+    (void) state;
+    sb_token_claims_t out;
+    char payload [512];
+    const char *header = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    //  nbf an hour ahead.
+    snprintf (payload, sizeof payload, "{\"aud\":\"" AUD "\",\"exp\":%d,\"iat\":%d,\"nbf\":%d,"
+              "\"iss\":\"switchboard\",\"sub\":\"alice\",\"ten\":\"acme\"}",
+              NOW + 7200, NOW, NOW + 3600);
+    char *t = s_forge (header, payload, true);
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_NOT_YET_VALID);
+    //  Valid from nbf on (and within the skew allowance before it).
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW + 3600, &out), SB_TOKEN_OK);
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW + 3600 - SB_TOKEN_CLOCK_SKEW_S, &out),
+                      SB_TOKEN_OK);
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW + 3600 - SB_TOKEN_CLOCK_SKEW_S - 1, &out),
+                      SB_TOKEN_NOT_YET_VALID);
+    free (t);
+    //  nbf that is not a number.
+    snprintf (payload, sizeof payload, "{\"aud\":\"" AUD "\",\"exp\":%d,\"iat\":%d,\"nbf\":\"now\","
+              "\"iss\":\"switchboard\",\"sub\":\"alice\",\"ten\":\"acme\"}", NOW + 7200, NOW);
+    t = s_forge (header, payload, true);
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    free (t);
+    //  iat an hour ahead (issued by a clock that is wrong, or forged ahead).
+    sb_token_claims_t c;
+    s_claims (&c, NOW + 3600, NOW + 7200);
+    t = sb_token_issue (&c, s_key, sizeof s_key);
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_NOT_YET_VALID);
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW + 3600 - SB_TOKEN_CLOCK_SKEW_S, &out),
+                      SB_TOKEN_OK);
+    free (t);
+    //  Through the cache too, and a refusal is not kept.
+    sb_token_cache_t *cache = sb_token_cache_new (s_key, sizeof s_key, AUD);
+    t = sb_token_issue (&c, s_key, sizeof s_key);
+    assert_int_equal (sb_token_cache_verify (cache, t, NOW, &out), SB_TOKEN_NOT_YET_VALID);
+    assert_int_equal (sb_token_cache_verify (cache, t, NOW, &out), SB_TOKEN_NOT_YET_VALID);
+    assert_int_equal (sb_token_cache_verify (cache, t, NOW + 3600, &out), SB_TOKEN_OK);
+    free (t);
+    sb_token_cache_destroy (&cache);
+    assert_string_equal (sb_token_strerror (SB_TOKEN_NOT_YET_VALID), "token not valid yet");
+}
+
+//  Every token names its user: a signed token without `sub`, or with an
+//  empty or non-string one, is refused, and none is issued.
+static void
+test_subject_required (void **state)
+{
+    (void) state;
+    sb_token_claims_t out;
+    const char *header = "{\"alg\":\"HS256\"}";
+    const char *no_sub = "{\"aud\":\"" AUD "\",\"exp\":1800000060,\"iat\":1800000000,"
+                         "\"iss\":\"switchboard\",\"ten\":\"acme\"}";
+    const char *empty_sub = "{\"aud\":\"" AUD "\",\"exp\":1800000060,\"iat\":1800000000,"
+                            "\"iss\":\"switchboard\",\"sub\":\"\",\"ten\":\"acme\"}";
+    const char *number_sub = "{\"aud\":\"" AUD "\",\"exp\":1800000060,\"iat\":1800000000,"
+                             "\"iss\":\"switchboard\",\"sub\":7,\"ten\":\"acme\"}";
+    const char *refused [] = { no_sub, empty_sub, number_sub };
+    for (size_t i = 0; i < sizeof refused / sizeof refused [0]; i++) {
+        char *t = s_forge (header, refused [i], true);
+        assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+        free (t);
+    }
+    sb_token_claims_t c;
+    s_claims (&c, NOW, NOW + 60);
+    c.subject [0] = 0;
+    assert_null (sb_token_issue (&c, s_key, sizeof s_key));
 }
 
 //  The cache answers a token it verified, with the same claims; it never
@@ -307,6 +455,9 @@ main (void)
         cmocka_unit_test (test_wrong_audience),
         cmocka_unit_test (test_garbage),
         cmocka_unit_test (test_too_long),
+        cmocka_unit_test (test_strict_base64url),
+        cmocka_unit_test (test_not_yet_valid),
+        cmocka_unit_test (test_subject_required),
         cmocka_unit_test (test_cache),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
