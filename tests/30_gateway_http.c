@@ -280,19 +280,28 @@ s_error_code (json_t *reply)
 //  ---------------------------------------------------------------------------
 //  Fixture
 
+//  A token for user `subject` of `tenant`.
 static char *
-s_issue (const char *tenant, const char *audience, int64_t ttl, const uint8_t *key)
+s_issue_as (const char *tenant, const char *subject, const char *audience, int64_t ttl,
+            const uint8_t *key)
 {
     sb_token_claims_t c;
     memset (&c, 0, sizeof c);
     snprintf (c.tenant, sizeof c.tenant, "%s", tenant);
-    snprintf (c.subject, sizeof c.subject, "tester");
+    snprintf (c.subject, sizeof c.subject, "%s", subject);
     snprintf (c.audience, sizeof c.audience, "%s", audience);
     c.issued_at = time (NULL) - 10;
     c.expires_at = time (NULL) + ttl;
     if (ttl < 0)
         c.issued_at = c.expires_at - 100;
     return sb_token_issue (&c, key, 32);
+}
+
+//  A token for user "tester" of `tenant`.
+static char *
+s_issue (const char *tenant, const char *audience, int64_t ttl, const uint8_t *key)
+{
+    return s_issue_as (tenant, "tester", audience, ttl, key);
 }
 
 static int
@@ -726,6 +735,30 @@ test_sessions (void **state)
     assert_int_equal (r.status, 404);
     s_response_free (&r);
     free (other);
+
+    //  Another user of the same tenant: the session is not theirs, as
+    //  it is not another tenant's — 404 on POST (a call, a subscribe),
+    //  GET and DELETE; and their DELETE did not end it for its owner.
+    char *intruder = s_issue_as ("acme", "mallory", audience, 3600, s_key);
+    s_post (with, intruder, s_ping_body, &r);
+    assert_int_equal (r.status, 404);
+    s_response_free (&r);
+    s_post (with, intruder, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"resources/subscribe\","
+            "\"params\":{\"uri\":\"sb://acme/anything\"}}", &r);
+    assert_int_equal (r.status, 404);
+    s_response_free (&r);
+    s_extra = with;
+    s_request ("GET", "/mcp", intruder, NULL, NULL, &r);
+    assert_int_equal (r.status, 404);
+    s_response_free (&r);
+    s_request ("DELETE", "/mcp", intruder, NULL, NULL, &r);
+    assert_int_equal (r.status, 404);
+    s_response_free (&r);
+    s_extra = NULL;
+    s_post (with, s_token, s_ping_body, &r);
+    assert_int_equal (r.status, 200);
+    s_response_free (&r);
+    free (intruder);
 
     //  DELETE ends it; then 404 for POST, GET and DELETE.
     s_extra = with;
