@@ -40,6 +40,9 @@ const sb_option_t sb_gateway_options [] = {
       "broker frontend endpoint" },
     { "token-key-file", SB_OPT_STR, NULL, 0, 0, "SB_TOKEN_KEY_FILE",
       "file holding the HS256 token key as 64+ hex digits" },
+    { "session-key-file", SB_OPT_STR, NULL, 0, 0, "SB_SESSION_KEY_FILE",
+      "file holding the key that signs session IDs, cursors and requestState, 64+ hex digits; "
+      "not the token key; the same on every gateway of a farm" },
     { "connectors", SB_OPT_STR, SB_DEFAULT_CONNECTORS_DIR, 0, 0, "SB_CONNECTORS_DIR",
       "directory of connector definitions (*.json), or directories separated by ':'" },
     { "public-url", SB_OPT_STR, "http://127.0.0.1:8080", 0, 0, "SB_PUBLIC_URL",
@@ -240,12 +243,29 @@ sb_gateway_new (sb_config_t *config)
     if (!self)
         return NULL;
     char *error = NULL;
-    if (sb_keyfile_load (sb_config_str (config, "token-key-file"), self->key, &self->key_len))
+    if (sb_keyfile_load (sb_config_str (config, "token-key-file"), "token key", self->key,
+                         &self->key_len))
         goto fail;
     if (s_set_public_url (self, sb_config_str (config, "public-url")))
         goto fail;
     self->tools_page_size = (size_t) sb_config_int (config, "tools-page-size");
-    self->sessions = sb_sessions_new (self->key, self->key_len);
+    //  Sessions, cursors and requestState are signed with a secret of their
+    //  own: knowing how tokens are signed does not forge a session.
+    uint8_t session_key [SB_MAX_TOKEN_KEY_LEN];
+    size_t session_key_len = 0;
+    int key_rc = sb_keyfile_load (sb_config_str (config, "session-key-file"), "session key",
+                                  session_key, &session_key_len);
+    if (key_rc == 0 && session_key_len == self->key_len
+    &&  sb_crypto_equal (session_key, self->key, self->key_len)) {
+        sb_log_error ("key_file_invalid", "the session key must not be the token key");
+        key_rc = -1;
+    }
+    if (key_rc) {
+        explicit_bzero (session_key, sizeof session_key);
+        goto fail;
+    }
+    self->sessions = sb_sessions_new (session_key, session_key_len);
+    explicit_bzero (session_key, sizeof session_key);
     self->tokens = sb_token_cache_new (self->key, self->key_len, self->audience);
     self->origin = sb_origin_new (sb_config_str (config, "allowed-origins"),
                                   sb_config_str (config, "allowed-hosts"),

@@ -28,7 +28,7 @@ struct _sb_sessions_t {
 };
 
 sb_sessions_t *
-sb_sessions_new (const uint8_t *token_key, size_t key_len)
+sb_sessions_new (const uint8_t *secret, size_t secret_len)
 {
     sb_sessions_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -41,11 +41,11 @@ sb_sessions_new (const uint8_t *token_key, size_t key_len)
     static const char session_label [] = "switchboard mcp session v1";
     static const char cursor_label [] = "switchboard mcp cursor v1";
     static const char user_label [] = "switchboard mcp session user v1";
-    sb_hmac_sha256 (token_key, key_len, (const uint8_t *) session_label,
+    sb_hmac_sha256 (secret, secret_len, (const uint8_t *) session_label,
                     sizeof session_label - 1, self->session_key);
-    sb_hmac_sha256 (token_key, key_len, (const uint8_t *) cursor_label,
+    sb_hmac_sha256 (secret, secret_len, (const uint8_t *) cursor_label,
                     sizeof cursor_label - 1, self->cursor_key);
-    sb_hmac_sha256 (token_key, key_len, (const uint8_t *) user_label,
+    sb_hmac_sha256 (secret, secret_len, (const uint8_t *) user_label,
                     sizeof user_label - 1, self->user_key);
     return self;
 }

@@ -7,9 +7,10 @@
     bits,"i":issued-at seconds,"n":random nonce}, where user is base64url of
     a keyed digest of the token's `sub` (bounded size, and the ID does not
     show who the user is); mac is base64url of
-    HMAC-SHA256(payload) under a key derived from the token key. Every
+    HMAC-SHA256(payload) under a key derived from the session key
+    (--session-key-file, a secret of its own, not the token key). Every
     character is visible ASCII, as the transport requires. Whoever holds the
-    token key can verify it; nobody else can forge or alter one.
+    session key can verify it; nobody else can forge or alter one.
 
     Ending a session: DELETE puts its signature in the ended set of the
     gateway that received it, and that gateway broadcasts the end through
@@ -55,9 +56,11 @@ typedef struct {
 
 typedef struct _sb_sessions_t sb_sessions_t;
 
-/*  Creates the session authority; its keys are derived from `token_key`
-    (one for session IDs, one for list cursors). Returns NULL on failure. */
-sb_sessions_t *sb_sessions_new (const uint8_t *token_key, size_t key_len) SB_MUST_USE;
+/*  Creates the session authority; its keys are derived from `secret`, the
+    session key (one for session IDs, one for the user digest in them, one
+    for list cursors, from which requestState's is derived). Returns NULL on
+    failure. */
+sb_sessions_t *sb_sessions_new (const uint8_t *secret, size_t secret_len) SB_MUST_USE;
 
 /*  Destroys it and nulls the caller's pointer. Idempotent. */
 void sb_sessions_destroy (sb_sessions_t **self_p);

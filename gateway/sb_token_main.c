@@ -52,7 +52,7 @@ main (int argc, char **argv)
     sb_log_init ("sb-token", SB_LOG_WARN);
     uint8_t key [SB_MAX_TOKEN_KEY_LEN];
     size_t key_len = 0;
-    if (sb_keyfile_load (sb_config_str (config, "key-file"), key, &key_len))
+    if (sb_keyfile_load (sb_config_str (config, "key-file"), "token key", key, &key_len))
         goto out;
     sb_token_claims_t claims;
     memset (&claims, 0, sizeof claims);

@@ -39,6 +39,7 @@ static pid_t s_gateway = -1;
 static zactor_t *s_broker;
 static char s_base [64];            /* http://127.0.0.1:<port> */
 static char s_key_path [256];
+static char s_session_key_path [272];    /* the session key, beside it */
 static uint8_t s_key [32];
 static char *s_token;               /* valid token for tenant "acme" */
 static sb_connectors_t *s_connectors;
@@ -330,6 +331,9 @@ s_setup (void **state)
     sb_hex_encode (s_key, sizeof s_key, hex);
     fprintf (file, "%s\n", hex);
     fclose (file);
+    snprintf (s_session_key_path, sizeof s_session_key_path, "%s.session", s_key_path);
+    if (sb_harness_write_key (s_session_key_path))
+        return -1;
 
     int port = sb_harness_free_port ();
     char listen [64], broker [64], public_url [64], timeout [16];
@@ -340,7 +344,8 @@ s_setup (void **state)
     snprintf (timeout, sizeof timeout, "%d", CALL_TIMEOUT_MS);
     const char *argv [] = {
         sb_harness_bin ("sb-gateway"), "--listen", listen, "--broker", broker,
-        "--token-key-file", s_key_path, "--connectors", SB_TEST_CONNECTORS,
+        "--token-key-file", s_key_path, "--session-key-file", s_session_key_path,
+        "--connectors", SB_TEST_CONNECTORS,
         "--public-url", public_url, "--call-timeout-ms", timeout, "--log-level", "info",
         "--tools-page-size", "2", "--allowed-origins", "https://allowed.example",
         "--allowed-hosts", "allowed-host.example", NULL
@@ -374,6 +379,7 @@ s_teardown (void **state)
     sb_connectors_destroy (&s_connectors);
     free (s_token);
     unlink (s_key_path);
+    unlink (s_session_key_path);
     return rc;
 }
 
