@@ -1,7 +1,11 @@
-/*  gateway/sb_token.h — the gateway's signed access tokens (JWT, HS256).
+/*  gateway/sb_token.h — the gateway's signed access tokens (JWT, HS256 or
+    EdDSA).
 
     The gateway validates a bearer token without any database: the token is
-    a JWT signed with HMAC-SHA256 under the gateway's token key. Claims:
+    a JWT signed with HMAC-SHA256 under the gateway's token key (HS256), or
+    with Ed25519 (EdDSA, RFC 8037) under a private key only the signing
+    service holds, whose public key the gateway finds by the header's `kid`
+    in its key set (sb_jwks.h). Claims:
       iss  "switchboard"        aud  the MCP resource URL (audience)
       sub  the user             ten  tenant ID      cid  OAuth client ID
       scope  space-separated    iat / nbf / exp  seconds since the epoch
@@ -10,7 +14,7 @@
     SB_TOKEN_CLOCK_SKEW_S). Each part must be canonical base64url: "="
     padding or non-zero trailing bits are malformed.
     The tenant of every job comes from `ten`, never from the request body.
-    Algorithms other than HS256 (including "none") are refused. */
+    Algorithms other than HS256 and EdDSA (including "none") are refused. */
 #ifndef SB_TOKEN_H_INCLUDED
 #define SB_TOKEN_H_INCLUDED
 
@@ -18,7 +22,10 @@
 #include <stdint.h>
 
 #include "sb_attr.h"
+#include "sb_crypto.h"
 #include "sb_msg.h"
+
+typedef struct _sb_jwks_t sb_jwks_t;
 
 #define SB_MAX_TOKEN_LEN        4096    /* longest bearer token accepted, bytes */
 #define SB_MIN_TOKEN_KEY_LEN    32      /* shortest signing key, bytes */
@@ -49,11 +56,26 @@ typedef enum {
 char *sb_token_issue (const sb_token_claims_t *claims, const uint8_t *key, size_t key_len)
     SB_MUST_USE;
 
-/*  Verifies `token` with `key` at time `now_s`. `audience` may be NULL to
-    skip the audience check. Fills `claims` on SB_TOKEN_OK. */
+/*  Issues a token for `claims` signed with EdDSA under Ed25519 private seed
+    `seed`, its header naming `kid` (sb_jwks_kid_valid). New string, or NULL
+    on a bad kid or claim. */
+char *sb_token_issue_eddsa (const sb_token_claims_t *claims, const uint8_t seed [SB_ED25519_KEY_LEN],
+                            const char *kid) SB_MUST_USE;
+
+/*  Verifies an HS256 `token` with `key` at time `now_s`. `audience` may be
+    NULL to skip the audience check. Fills `claims` on SB_TOKEN_OK. */
 sb_token_rc_t sb_token_verify (const char *token, const uint8_t *key, size_t key_len,
                                const char *audience, int64_t now_s,
                                sb_token_claims_t *claims)
+    SB_MUST_USE;
+
+/*  Verifies `token` at time `now_s`: HS256 under `key` (NULL: HS256 is
+    refused), EdDSA under the key of its `kid` in `jwks` (NULL: EdDSA is
+    refused; a kid the set does not hold is SB_TOKEN_BAD_SIG). The rest as
+    sb_token_verify. */
+sb_token_rc_t sb_token_verify_keys (const char *token, const uint8_t *key, size_t key_len,
+                                    const sb_jwks_t *jwks, const char *audience, int64_t now_s,
+                                    sb_token_claims_t *claims)
     SB_MUST_USE;
 
 /*  A cache of verified tokens, so that a client sending the same token on
@@ -84,6 +106,12 @@ void sb_token_cache_destroy (sb_token_cache_t **self_p);
 sb_token_rc_t sb_token_cache_verify (sb_token_cache_t *self, const char *token, int64_t now_s,
                                      sb_token_claims_t *claims)
     SB_MUST_USE;
+
+/*  Lets the cache verify EdDSA tokens with `jwks` (borrowed: it must
+    outlive the cache or be replaced first; NULL: HS256 only). Forgets every
+    token verified so far, so that a key taken out of the set stops working
+    at once. */
+void sb_token_cache_set_jwks (sb_token_cache_t *self, const sb_jwks_t *jwks);
 
 /*  Counters for tests and stats: verifications answered from the cache,
     and those that had to verify the token. */

@@ -1,6 +1,7 @@
 /*  tests/13_token_unit.c — unit tests of gateway/sb_token: issue/verify
     round trip, expiry, signature, tampering, refused algorithms, audience,
-    garbage and over-long input; the strict checks (canonical base64url in
+    garbage and over-long input; EdDSA tokens under a key set with kid and
+    rotation, and the key set itself; the strict checks (canonical base64url in
     every part, nbf, iat in the future, sub required); the verified-token
     cache. */
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "sb_crypto.h"
+#include "sb_jwks.h"
 #include "sb_token.h"
 
 #define NOW 1800000000
@@ -369,6 +371,167 @@ test_subject_required (void **state)
     assert_null (sb_token_issue (&c, s_key, sizeof s_key));
 }
 
+//  Two Ed25519 signing keys: the current one and the previous one.
+static const uint8_t s_seed1 [SB_ED25519_KEY_LEN] = "ed25519 seed one, 32 bytes long!";
+static const uint8_t s_seed2 [SB_ED25519_KEY_LEN] = "ed25519 seed two, 32 bytes long!";
+
+//  The public set of seed1 as "k1" and/or seed2 as "k2".
+static sb_jwks_t *
+s_jwks (bool with_k1, bool with_k2)
+{
+    char *k1 = sb_jwks_public_jwk (s_seed1, "k1");
+    char *k2 = sb_jwks_public_jwk (s_seed2, "k2");
+    assert_non_null (k1);
+    assert_non_null (k2);
+    char text [1024];
+    snprintf (text, sizeof text, "{\"keys\":[%s%s%s]}", with_k1? k1: "",
+              with_k1 && with_k2? ",": "", with_k2? k2: "");
+    char error [160];
+    sb_jwks_t *jwks = sb_jwks_parse (text, strlen (text), error, sizeof error);
+    assert_non_null (jwks);
+    free (k1);
+    free (k2);
+    return jwks;
+}
+
+//  EdDSA tokens verify under the public key their kid names; a set with
+//  the current and the previous key takes tokens of both (rotation); a key
+//  out of the set, another key under the same kid, a changed signature or
+//  claims are refused; HS256 keeps working beside it.
+static void
+test_eddsa (void **state)
+{
+    (void) state;
+    sb_token_claims_t in, out;
+    s_claims (&in, NOW, NOW + 3600);
+    sb_jwks_t *both = s_jwks (true, true);
+    sb_jwks_t *only_k2 = s_jwks (false, true);
+    char *t1 = sb_token_issue_eddsa (&in, s_seed1, "k1");
+    char *t2 = sb_token_issue_eddsa (&in, s_seed2, "k2");
+    assert_non_null (t1);
+    assert_non_null (t2);
+    assert_int_equal (sb_token_verify_keys (t1, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_OK);
+    assert_string_equal (out.tenant, "acme");
+    assert_string_equal (out.subject, "alice");
+    assert_string_equal (out.scope, "mcp tools");
+    assert_int_equal (sb_token_verify_keys (t2, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_OK);
+    //  k1 retired: its tokens stop; k2's go on.
+    assert_int_equal (sb_token_verify_keys (t1, NULL, 0, only_k2, AUD, NOW, &out), SB_TOKEN_BAD_SIG);
+    assert_int_equal (sb_token_verify_keys (t2, NULL, 0, only_k2, AUD, NOW, &out), SB_TOKEN_OK);
+    //  Without a set, or through the HS256-only verifier: refused.
+    assert_int_equal (sb_token_verify_keys (t1, s_key, sizeof s_key, NULL, AUD, NOW, &out),
+                      SB_TOKEN_BAD_SIG);
+    assert_int_equal (sb_token_verify (t1, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_BAD_SIG);
+    //  Signed by seed2 but claiming to be k1.
+    char *liar = sb_token_issue_eddsa (&in, s_seed2, "k1");
+    assert_int_equal (sb_token_verify_keys (liar, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_BAD_SIG);
+    free (liar);
+    //  The usual claim checks apply.
+    assert_int_equal (sb_token_verify_keys (t1, NULL, 0, both, AUD, NOW + 7200, &out), SB_TOKEN_EXPIRED);
+    assert_int_equal (sb_token_verify_keys (t1, NULL, 0, both, "https://x/mcp", NOW, &out),
+                      SB_TOKEN_AUDIENCE);
+    //  A changed signature character; the signature padded.
+    char *bad = strdup (t1);
+    size_t len = strlen (bad);
+    bad [len - 5] = bad [len - 5] == 'A'? 'B': 'A';
+    assert_int_equal (sb_token_verify_keys (bad, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_BAD_SIG);
+    free (bad);
+    char padded [4200];
+    snprintf (padded, sizeof padded, "%s==", t1);
+    assert_int_equal (sb_token_verify_keys (padded, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    //  Another tenant's claims under t1's header and signature.
+    sb_token_claims_t evil;
+    s_claims (&evil, NOW, NOW + 3600);
+    snprintf (evil.tenant, sizeof evil.tenant, "evil");
+    char *other = sb_token_issue_eddsa (&evil, s_seed1, "k1");
+    const char *o1 = strchr (other, '.'), *o2 = strchr (o1 + 1, '.');
+    const char *d1 = strchr (t1, '.'), *d2 = strchr (d1 + 1, '.');
+    char forged [4200];
+    snprintf (forged, sizeof forged, "%.*s%.*s%s", (int) (d1 - t1), t1, (int) (o2 - o1), o1, d2);
+    assert_int_equal (sb_token_verify_keys (forged, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_BAD_SIG);
+    free (other);
+    //  HS256 beside EdDSA, and HS256 refused when no key is given.
+    char *hs = sb_token_issue (&in, s_key, sizeof s_key);
+    assert_int_equal (sb_token_verify_keys (hs, s_key, sizeof s_key, both, AUD, NOW, &out), SB_TOKEN_OK);
+    assert_int_equal (sb_token_verify_keys (hs, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    //  A bad kid is never issued.
+    assert_null (sb_token_issue_eddsa (&in, s_seed1, ""));
+    assert_null (sb_token_issue_eddsa (&in, s_seed1, "k\"1"));
+    //  EdDSA header without a kid, or with one that is not a string.
+    char *no_kid = s_forge ("{\"alg\":\"EdDSA\"}", "{}", false);
+    assert_int_equal (sb_token_verify_keys (no_kid, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    free (no_kid);
+
+    //  Through the cache: verified once, then answered; a new set drops
+    //  what the old one verified.
+    sb_token_cache_t *cache = sb_token_cache_new (s_key, sizeof s_key, AUD);
+    assert_int_equal (sb_token_cache_verify (cache, t1, NOW, &out), SB_TOKEN_BAD_SIG);
+    sb_token_cache_set_jwks (cache, both);
+    assert_int_equal (sb_token_cache_verify (cache, t1, NOW, &out), SB_TOKEN_OK);
+    assert_int_equal (sb_token_cache_verify (cache, t1, NOW, &out), SB_TOKEN_OK);
+    uint64_t hits, misses;
+    sb_token_cache_counts (cache, &hits, &misses);
+    assert_int_equal (hits, 1);
+    sb_token_cache_set_jwks (cache, only_k2);
+    assert_int_equal (sb_token_cache_verify (cache, t1, NOW, &out), SB_TOKEN_BAD_SIG);
+    assert_int_equal (sb_token_cache_verify (cache, t2, NOW, &out), SB_TOKEN_OK);
+    assert_int_equal (sb_token_cache_verify (cache, hs, NOW, &out), SB_TOKEN_OK);
+    sb_token_cache_destroy (&cache);
+
+    free (hs);
+    free (t1);
+    free (t2);
+    sb_jwks_destroy (&both);
+    sb_jwks_destroy (&only_k2);
+    assert_null (both);
+}
+
+//  A key set holds Ed25519 public keys only, each with its own kid; what
+//  it serves is written from the parsed keys and parses back the same.
+static void
+test_jwks (void **state)
+{
+    (void) state;
+    char error [160];
+    const char *refused [] = {
+        "", "[]", "{}", "{\"keys\":[]}", "{\"keys\":{}}",
+        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"a\"}]}",            //  no x
+        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"X25519\",\"kid\":\"a\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}",                     //  not a signing curve
+        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"a b\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}",                     //  bad kid
+        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"a\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"}]}",                    //  padded x
+        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"a\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcH\"}]}",                        //  short x
+        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"a\",\"d\":\"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}",                     //  private
+        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"a\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"},"
+        "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"a\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}",                     //  same kid twice
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused [0]; i++) {
+        error [0] = 0;
+        assert_null (sb_jwks_parse (refused [i], strlen (refused [i]), error, sizeof error));
+        assert_true (strlen (error) > 0);
+    }
+    sb_jwks_t *jwks = s_jwks (true, true);
+    assert_int_equal (sb_jwks_count (jwks), 2);
+    assert_non_null (sb_jwks_find (jwks, "k1"));
+    assert_null (sb_jwks_find (jwks, "k3"));
+    char *served = sb_jwks_json (jwks);
+    assert_non_null (served);
+    assert_null (strstr (served, "\"d\""));
+    sb_jwks_t *again = sb_jwks_parse (served, strlen (served), error, sizeof error);
+    assert_non_null (again);
+    assert_int_equal (sb_jwks_count (again), 2);
+    assert_memory_equal (sb_jwks_find (again, "k2"), sb_jwks_find (jwks, "k2"), SB_ED25519_KEY_LEN);
+    free (served);
+    sb_jwks_destroy (&again);
+    sb_jwks_destroy (&jwks);
+}
+
 //  The cache answers a token it verified, with the same claims; it never
 //  keeps a refusal, re-checks expiry on every hit, and a token differing
 //  in one byte is verified (and refused) in full.
@@ -458,6 +621,8 @@ main (void)
         cmocka_unit_test (test_strict_base64url),
         cmocka_unit_test (test_not_yet_valid),
         cmocka_unit_test (test_subject_required),
+        cmocka_unit_test (test_eddsa),
+        cmocka_unit_test (test_jwks),
         cmocka_unit_test (test_cache),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
