@@ -2,6 +2,7 @@
     routing and the loop. The MCP endpoint itself is in sb_endpoint.c. */
 #include "sb_gateway_int.h"
 #include "sb_cluster.h"
+#include "sb_jwks.h"
 #include "sb_keyfile.h"
 #include "sb_mcp.h"
 #include "sb_clock.h"
@@ -43,6 +44,9 @@ const sb_option_t sb_gateway_options [] = {
     { "session-key-file", SB_OPT_STR, NULL, 0, 0, "SB_SESSION_KEY_FILE",
       "file holding the key that signs session IDs, cursors and requestState, 64+ hex digits; "
       "not the token key; the same on every gateway of a farm" },
+    { "token-jwks-file", SB_OPT_STR, "", 0, 0, "SB_TOKEN_JWKS_FILE",
+      "JWKS file of the Ed25519 public keys EdDSA tokens are verified with (current and "
+      "previous key), served at /.well-known/jwks.json; empty: HS256 tokens only" },
     { "connectors", SB_OPT_STR, SB_DEFAULT_CONNECTORS_DIR, 0, 0, "SB_CONNECTORS_DIR",
       "directory of connector definitions (*.json), or directories separated by ':'" },
     { "public-url", SB_OPT_STR, "http://127.0.0.1:8080", 0, 0, "SB_PUBLIC_URL",
@@ -135,6 +139,13 @@ s_on_req (h2o_handler_t *handler, h2o_req_t *req)
     ||  s_path_is (req, "/.well-known/oauth-protected-resource/mcp")) {
         if (get)
             sb_http_send_json (req, 200, self->metadata);
+        else
+            s_method_not_allowed (req, "GET");
+    }
+    else
+    if (s_path_is (req, "/.well-known/jwks.json") && self->jwks_json) {
+        if (get)
+            sb_http_send_json (req, 200, self->jwks_json);
         else
             s_method_not_allowed (req, "GET");
     }
@@ -272,6 +283,14 @@ sb_gateway_new (sb_config_t *config)
                                   sb_config_str (config, "public-url"));
     if (!self->sessions || !self->tokens || !self->origin)
         goto fail;
+    const char *jwks_file = sb_config_str (config, "token-jwks-file");
+    if (jwks_file && *jwks_file) {
+        self->jwks = sb_jwks_load (jwks_file);
+        self->jwks_json = self->jwks? sb_jwks_json (self->jwks): NULL;
+        if (!self->jwks_json)
+            goto fail;
+        sb_token_cache_set_jwks (self->tokens, self->jwks);
+    }
     const char *dir = sb_config_str (config, "connectors");
     self->connectors_dir = strdup (dir);
     self->subs = sb_subs_new ();
@@ -353,6 +372,8 @@ sb_gateway_destroy (sb_gateway_t **self_p)
     sb_subs_destroy (&self->subs);
     sb_lists_destroy (&self->lists);
     sb_token_cache_destroy (&self->tokens);
+    sb_jwks_destroy (&self->jwks);
+    free (self->jwks_json);
     free (self->connectors_dir);
     free (self->metadata);
     memset (self->key, 0, sizeof self->key);
