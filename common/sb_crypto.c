@@ -1,5 +1,6 @@
 /*  common/sb_crypto.c — small crypto helpers over OpenSSL: random bytes,
-    base64url (RFC 4648 §5), hex, HMAC-SHA256 and constant-time comparison.
+    base64url (RFC 4648 §5), hex, HMAC-SHA256, Ed25519 and constant-time
+    comparison.
     Decoders read untrusted input: every output write is bounds-checked. */
 #include "sb_crypto.h"
 
@@ -110,6 +111,15 @@ sb_base64url_decode (const char *in, size_t in_len, uint8_t *out,
     return 0;
 }
 
+int
+sb_base64url_decode_strict (const char *in, size_t in_len, uint8_t *out,
+                            size_t out_size, size_t *out_len)
+{
+    if (memchr (in, '=', in_len))
+        return -1;
+    return sb_base64url_decode (in, in_len, out, out_size, out_len);
+}
+
 void
 sb_hex_encode (const uint8_t *data, size_t len, char *out)
 {
@@ -206,6 +216,47 @@ sb_hmac_sha256 (const uint8_t *key, size_t key_len, const uint8_t *data,
     OPENSSL_cleanse (inner, sizeof inner);
     if (!ok)
         abort ();
+}
+
+int
+sb_ed25519_public (const uint8_t seed [SB_ED25519_KEY_LEN], uint8_t pub [SB_ED25519_KEY_LEN])
+{
+    EVP_PKEY *pkey = EVP_PKEY_new_raw_private_key (EVP_PKEY_ED25519, NULL, seed, SB_ED25519_KEY_LEN);
+    size_t len = SB_ED25519_KEY_LEN;
+    int rc = pkey && EVP_PKEY_get_raw_public_key (pkey, pub, &len) == 1
+          && len == SB_ED25519_KEY_LEN? 0: -1;
+    EVP_PKEY_free (pkey);
+    return rc;
+}
+
+int
+sb_ed25519_sign (const uint8_t seed [SB_ED25519_KEY_LEN], const uint8_t *data, size_t len,
+                 uint8_t sig [SB_ED25519_SIG_LEN])
+{
+    EVP_PKEY *pkey = EVP_PKEY_new_raw_private_key (EVP_PKEY_ED25519, NULL, seed, SB_ED25519_KEY_LEN);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
+    size_t sig_len = SB_ED25519_SIG_LEN;
+    int rc = pkey && ctx
+          && EVP_DigestSignInit (ctx, NULL, NULL, NULL, pkey) == 1
+          && EVP_DigestSign (ctx, sig, &sig_len, data, len) == 1
+          && sig_len == SB_ED25519_SIG_LEN? 0: -1;
+    EVP_MD_CTX_free (ctx);
+    EVP_PKEY_free (pkey);
+    return rc;
+}
+
+bool
+sb_ed25519_verify (const uint8_t pub [SB_ED25519_KEY_LEN], const uint8_t *data, size_t len,
+                   const uint8_t sig [SB_ED25519_SIG_LEN])
+{
+    EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key (EVP_PKEY_ED25519, NULL, pub, SB_ED25519_KEY_LEN);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
+    bool ok = pkey && ctx
+           && EVP_DigestVerifyInit (ctx, NULL, NULL, NULL, pkey) == 1
+           && EVP_DigestVerify (ctx, sig, SB_ED25519_SIG_LEN, data, len) == 1;
+    EVP_MD_CTX_free (ctx);
+    EVP_PKEY_free (pkey);
+    return ok;
 }
 
 bool

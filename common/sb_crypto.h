@@ -10,6 +10,8 @@
 #include "sb_attr.h"
 
 #define SB_HMAC_SHA256_LEN 32
+#define SB_ED25519_KEY_LEN 32   /* an Ed25519 private seed or public key, bytes */
+#define SB_ED25519_SIG_LEN 64   /* an Ed25519 signature, bytes */
 
 /*  Fills `buf` with `len` cryptographically secure random bytes.
     Returns 0, or -1 if the CSPRNG failed. */
@@ -19,10 +21,18 @@ int sb_crypto_random (void *buf, size_t len) SB_MUST_USE;
 char *sb_base64url_encode (const uint8_t *data, size_t len) SB_MUST_USE;
 
 /*  Decodes `in_len` chars of unpadded (or padded) base64url into `out`.
-    Returns 0 and sets *out_len, or -1 on a bad character or when the result
-    does not fit `out_size`. */
+    Returns 0 and sets *out_len, or -1 on a bad character, non-zero bits
+    after the last byte, or when the result does not fit `out_size`. */
 int sb_base64url_decode (const char *in, size_t in_len, uint8_t *out,
                          size_t out_size, size_t *out_len)
+    SB_MUST_USE;
+
+/*  sb_base64url_decode for encodings that have exactly one form (JWT parts,
+    session IDs, requestState): refuses "=" padding as well, so that with
+    the decoder's own checks (alphabet, zero trailing bits, no dangling
+    character) two different strings never decode to the same bytes. */
+int sb_base64url_decode_strict (const char *in, size_t in_len, uint8_t *out,
+                                size_t out_size, size_t *out_len)
     SB_MUST_USE;
 
 /*  Lowercase hex of `len` bytes into `out` (2*len+1 bytes). */
@@ -35,6 +45,20 @@ int sb_hex_decode (const char *in, uint8_t *out, size_t out_size, size_t *out_le
 /*  HMAC-SHA256 of `data` under `key` into `out`. */
 void sb_hmac_sha256 (const uint8_t *key, size_t key_len, const uint8_t *data,
                      size_t len, uint8_t out [SB_HMAC_SHA256_LEN]);
+
+/*  The Ed25519 public key of private seed `seed` into `pub`. 0 or -1. */
+int sb_ed25519_public (const uint8_t seed [SB_ED25519_KEY_LEN], uint8_t pub [SB_ED25519_KEY_LEN])
+    SB_MUST_USE;
+
+/*  Signs `len` bytes of `data` with Ed25519 (RFC 8032) under private seed
+    `seed` into `sig`. 0 or -1. */
+int sb_ed25519_sign (const uint8_t seed [SB_ED25519_KEY_LEN], const uint8_t *data, size_t len,
+                     uint8_t sig [SB_ED25519_SIG_LEN]) SB_MUST_USE;
+
+/*  True when `sig` is a valid Ed25519 signature of `len` bytes of `data`
+    under public key `pub`. */
+bool sb_ed25519_verify (const uint8_t pub [SB_ED25519_KEY_LEN], const uint8_t *data, size_t len,
+                        const uint8_t sig [SB_ED25519_SIG_LEN]) SB_MUST_USE;
 
 /*  True when the `len` bytes at a and b are equal; time does not depend on
     where they differ. Use for every signature and secret comparison. */

@@ -150,7 +150,8 @@ s_prelude (sb_gateway_t *self, h2o_req_t *req, sb_request_ctx_t *ctx)
     h2o_iovec_t id;
     if (!SB_MCP_STATELESS (ctx->revision) && sb_http_header_str (req, "mcp-session-id", &id)) {
         if (sb_sessions_verify (self->sessions, id.base, id.len, sb_clock_wall_ms () / 1000, &ctx->session)
-        ||  strcmp (ctx->session.tenant, ctx->claims.tenant) != 0) {
+        ||  !sb_sessions_owned_by (self->sessions, &ctx->session, ctx->claims.tenant,
+                                   ctx->claims.subject)) {
             s_refuse (req, 404, "Session not found: it ended, expired or never existed here. "
                                 "Start a new one with initialize.");
             return -1;
@@ -248,7 +249,7 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
     switch (outcome.action) {
         case SB_MCP_REPLY:
             if (outcome.as.reply.negotiated) {
-                char *id = sb_sessions_issue (self->sessions, ctx.claims.tenant,
+                char *id = sb_sessions_issue (self->sessions, ctx.claims.tenant, ctx.claims.subject,
                                               sb_mcp_revision_name (outcome.as.reply.negotiated),
                                               sb_session_caps_from_json (outcome.as.reply.client_caps),
                                               sb_clock_wall_ms () / 1000);

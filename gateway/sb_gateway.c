@@ -2,6 +2,7 @@
     routing and the loop. The MCP endpoint itself is in sb_endpoint.c. */
 #include "sb_gateway_int.h"
 #include "sb_cluster.h"
+#include "sb_jwks.h"
 #include "sb_keyfile.h"
 #include "sb_mcp.h"
 #include "sb_oauth_meta.h"
@@ -53,6 +54,12 @@ const sb_option_t sb_gateway_options [] = {
       "broker frontend endpoint" },
     { "token-key-file", SB_OPT_STR, NULL, 0, 0, "SB_TOKEN_KEY_FILE",
       "file holding the HS256 token key as 64+ hex digits" },
+    { "session-key-file", SB_OPT_STR, NULL, 0, 0, "SB_SESSION_KEY_FILE",
+      "file holding the key that signs session IDs, cursors and requestState, 64+ hex digits; "
+      "not the token key; the same on every gateway of a farm" },
+    { "token-jwks-file", SB_OPT_STR, "", 0, 0, "SB_TOKEN_JWKS_FILE",
+      "JWKS file of the Ed25519 public keys EdDSA tokens are verified with (current and "
+      "previous key), served at /.well-known/jwks.json; empty: HS256 tokens only" },
     { "connectors", SB_OPT_STR, SB_DEFAULT_CONNECTORS_DIR, 0, 0, "SB_CONNECTORS_DIR",
       "directory of connector definitions (*.json), or directories separated by ':'" },
     { "public-url", SB_OPT_STR, "http://127.0.0.1:8080", 0, 0, "SB_PUBLIC_URL",
@@ -152,6 +159,13 @@ s_on_req (h2o_handler_t *handler, h2o_req_t *req)
     if (s_path_is (req, "/.well-known/oauth-authorization-server") && self->as_metadata) {
         if (get)
             sb_http_send_json (req, 200, self->as_metadata);
+        else
+            s_method_not_allowed (req, "GET");
+    }
+    else
+    if (s_path_is (req, "/.well-known/jwks.json") && self->jwks_json) {
+        if (get)
+            sb_http_send_json (req, 200, self->jwks_json);
         else
             s_method_not_allowed (req, "GET");
     }
@@ -294,7 +308,8 @@ sb_gateway_new (sb_config_t *config)
     if (!self)
         return NULL;
     char *error = NULL;
-    if (sb_keyfile_load (sb_config_str (config, "token-key-file"), self->key, &self->key_len))
+    if (sb_keyfile_load (sb_config_str (config, "token-key-file"), "token key", self->key,
+                         &self->key_len))
         goto fail;
     if (s_set_public_url (self, sb_config_str (config, "public-url")))
         goto fail;
@@ -315,13 +330,37 @@ sb_gateway_new (sb_config_t *config)
     bool plain_ok = sb_config_bool (config, "allow-plain-http")
                  || strncasecmp (sb_config_str (config, "public-url"), "https://", 8) == 0;
     self->tools_page_size = (size_t) sb_config_int (config, "tools-page-size");
-    self->sessions = sb_sessions_new (self->key, self->key_len);
+    //  Sessions, cursors and requestState are signed with a secret of their
+    //  own: knowing how tokens are signed does not forge a session.
+    uint8_t session_key [SB_MAX_TOKEN_KEY_LEN];
+    size_t session_key_len = 0;
+    int key_rc = sb_keyfile_load (sb_config_str (config, "session-key-file"), "session key",
+                                  session_key, &session_key_len);
+    if (key_rc == 0 && session_key_len == self->key_len
+    &&  sb_crypto_equal (session_key, self->key, self->key_len)) {
+        sb_log_error ("key_file_invalid", "the session key must not be the token key");
+        key_rc = -1;
+    }
+    if (key_rc) {
+        explicit_bzero (session_key, sizeof session_key);
+        goto fail;
+    }
+    self->sessions = sb_sessions_new (session_key, session_key_len);
+    explicit_bzero (session_key, sizeof session_key);
     self->tokens = sb_token_cache_new (self->key, self->key_len, self->audience);
     self->origin = sb_origin_new (sb_config_str (config, "allowed-origins"),
                                   sb_config_str (config, "allowed-hosts"),
                                   sb_config_str (config, "public-url"));
     if (!self->sessions || !self->tokens || !self->origin)
         goto fail;
+    const char *jwks_file = sb_config_str (config, "token-jwks-file");
+    if (jwks_file && *jwks_file) {
+        self->jwks = sb_jwks_load (jwks_file);
+        self->jwks_json = self->jwks? sb_jwks_json (self->jwks): NULL;
+        if (!self->jwks_json)
+            goto fail;
+        sb_token_cache_set_jwks (self->tokens, self->jwks);
+    }
     const char *dir = sb_config_str (config, "connectors");
     self->connectors_dir = strdup (dir);
     self->subs = sb_subs_new ();
@@ -408,6 +447,8 @@ sb_gateway_destroy (sb_gateway_t **self_p)
     sb_subs_destroy (&self->subs);
     sb_lists_destroy (&self->lists);
     sb_token_cache_destroy (&self->tokens);
+    sb_jwks_destroy (&self->jwks);
+    free (self->jwks_json);
     free (self->connectors_dir);
     free (self->metadata);
     free (self->as_metadata);

@@ -32,8 +32,8 @@ typedef struct _sb_gateway_t sb_gateway_t;
 /*  The option table of sb-gateway (for sb_config_new). */
 extern const sb_option_t sb_gateway_options [];
 
-/*  Creates a gateway from loaded options: reads the token key and the
-    connectors, binds the listener, connects the broker socket. Returns
+/*  Creates a gateway from loaded options: reads the token key, the session
+    key and the connectors, binds the listener, connects the broker socket. Returns
     NULL after logging why. */
 sb_gateway_t *sb_gateway_new (sb_config_t *config) SB_MUST_USE;
 

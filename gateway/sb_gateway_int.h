@@ -48,6 +48,8 @@ struct _sb_gateway_t {
     size_t tools_page_size;                     /* --tools-page-size */
     uint8_t key [SB_MAX_TOKEN_KEY_LEN];         /* HS256 token key */
     sb_token_cache_t *tokens;                   /* bearer tokens verified with it */
+    sb_jwks_t *jwks;                            /* EdDSA public keys (--token-jwks-file), or NULL */
+    char *jwks_json;                            /* the set /.well-known/jwks.json serves, or NULL */
     size_t key_len;                             /* bytes of key */
     char audience [SB_MAX_PUBLIC_URL_LEN + 8];  /* <public-url>/mcp */
     char www_authenticate [SB_MAX_PUBLIC_URL_LEN + 96];  /* 401 challenge, no error */

@@ -291,7 +291,7 @@ sb_relay_state_decode (const uint8_t *key, const sb_relay_binding_t *binding,
         return -1;
     uint8_t given [SB_HMAC_SHA256_LEN + 1];
     size_t given_len = 0;
-    if (sb_base64url_decode (dot + 1, strlen (dot + 1), given, sizeof given, &given_len)
+    if (sb_base64url_decode_strict (dot + 1, strlen (dot + 1), given, sizeof given, &given_len)
     ||  given_len != SB_HMAC_SHA256_LEN)
         return -1;
     char *payload = strndup (token, (size_t) (dot - token));
@@ -307,7 +307,7 @@ sb_relay_state_decode (const uint8_t *key, const sb_relay_binding_t *binding,
     size_t size = strlen (payload) / 4 * 3 + 3, text_len = 0;
     char *text = malloc (size + 1);
     json_t *doc = NULL;
-    if (text && sb_base64url_decode (payload, strlen (payload), (uint8_t *) text, size, &text_len) == 0) {
+    if (text && sb_base64url_decode_strict (payload, strlen (payload), (uint8_t *) text, size, &text_len) == 0) {
         text [text_len] = 0;
         doc = json_loads (text, JSON_REJECT_DUPLICATES, NULL);
     }

@@ -10,7 +10,7 @@
 
 #define SB_SESSION_PREFIX       "s1."
 #define SB_SESSION_NONCE_LEN    12          /* random bytes per session */
-#define SB_MAX_SESSION_PAYLOAD  256         /* decoded payload, bytes */
+#define SB_MAX_SESSION_PAYLOAD  320         /* decoded payload, bytes */
 
 typedef struct {
     uint8_t mac [SB_HMAC_SHA256_LEN];       /* the ended session's signature */
@@ -20,6 +20,7 @@ typedef struct {
 struct _sb_sessions_t {
     uint8_t session_key [SB_HMAC_SHA256_LEN];   /* signs session IDs */
     uint8_t cursor_key [SB_HMAC_SHA256_LEN];    /* signs list cursors */
+    uint8_t user_key [SB_HMAC_SHA256_LEN];      /* keys the digest of a session's user */
     s_ended_t *ended;                           /* SB_MAX_ENDED_SESSIONS slots */
     size_t ended_count;                         /* slots in use (packed at the front) */
     sb_sessions_end_fn *on_end;                 /* called by sb_sessions_end, or NULL */
@@ -27,7 +28,7 @@ struct _sb_sessions_t {
 };
 
 sb_sessions_t *
-sb_sessions_new (const uint8_t *token_key, size_t key_len)
+sb_sessions_new (const uint8_t *secret, size_t secret_len)
 {
     sb_sessions_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -39,10 +40,13 @@ sb_sessions_new (const uint8_t *token_key, size_t key_len)
     }
     static const char session_label [] = "switchboard mcp session v1";
     static const char cursor_label [] = "switchboard mcp cursor v1";
-    sb_hmac_sha256 (token_key, key_len, (const uint8_t *) session_label,
+    static const char user_label [] = "switchboard mcp session user v1";
+    sb_hmac_sha256 (secret, secret_len, (const uint8_t *) session_label,
                     sizeof session_label - 1, self->session_key);
-    sb_hmac_sha256 (token_key, key_len, (const uint8_t *) cursor_label,
+    sb_hmac_sha256 (secret, secret_len, (const uint8_t *) cursor_label,
                     sizeof cursor_label - 1, self->cursor_key);
+    sb_hmac_sha256 (secret, secret_len, (const uint8_t *) user_label,
+                    sizeof user_label - 1, self->user_key);
     return self;
 }
 
@@ -84,18 +88,33 @@ sb_session_caps_from_json (const void *capabilities)
     return bits;
 }
 
-char *
-sb_sessions_issue (sb_sessions_t *self, const char *tenant, const char *protocol,
-                   unsigned caps, int64_t now)
+//  The digest of user `subject` that a session carries.
+static void
+s_user_digest (sb_sessions_t *self, const char *subject, uint8_t out [SB_SESSION_USER_LEN])
 {
-    char *id = NULL, *payload_b64 = NULL, *mac_b64 = NULL, *payload = NULL;
-    uint8_t nonce [SB_SESSION_NONCE_LEN];
+    uint8_t mac [SB_HMAC_SHA256_LEN];
+    sb_hmac_sha256 (self->user_key, sizeof self->user_key, (const uint8_t *) subject,
+                    strlen (subject), mac);
+    memcpy (out, mac, SB_SESSION_USER_LEN);
+}
+
+char *
+sb_sessions_issue (sb_sessions_t *self, const char *tenant, const char *subject,
+                   const char *protocol, unsigned caps, int64_t now)
+{
+    char *id = NULL, *payload_b64 = NULL, *mac_b64 = NULL, *payload = NULL, *user_b64 = NULL;
+    uint8_t nonce [SB_SESSION_NONCE_LEN], user [SB_SESSION_USER_LEN];
     char nonce_hex [2 * SB_SESSION_NONCE_LEN + 1];
-    if (sb_crypto_random (nonce, sizeof nonce))
+    if (!subject || !subject [0] || sb_crypto_random (nonce, sizeof nonce))
         return NULL;
     sb_hex_encode (nonce, sizeof nonce, nonce_hex);
-    json_t *doc = json_pack ("{s:s, s:s, s:i, s:I, s:s}", "t", tenant, "v", protocol,
-                             "c", (int) caps, "i", (json_int_t) now, "n", nonce_hex);
+    s_user_digest (self, subject, user);
+    user_b64 = sb_base64url_encode (user, sizeof user);
+    if (!user_b64)
+        return NULL;
+    json_t *doc = json_pack ("{s:s, s:s, s:s, s:i, s:I, s:s}", "t", tenant, "u", user_b64,
+                             "v", protocol, "c", (int) caps, "i", (json_int_t) now,
+                             "n", nonce_hex);
     payload = doc? json_dumps (doc, JSON_COMPACT): NULL;
     json_decref (doc);
     if (!payload || strlen (payload) > SB_MAX_SESSION_PAYLOAD)
@@ -120,6 +139,7 @@ sb_sessions_issue (sb_sessions_t *self, const char *tenant, const char *protocol
     id [prefix + plen] = '.';
     memcpy (id + prefix + plen + 1, mac_b64, mlen + 1);
 out:
+    free (user_b64);
     free (payload);
     free (payload_b64);
     free (mac_b64);
@@ -165,7 +185,7 @@ sb_sessions_verify (sb_sessions_t *self, const char *id, size_t len, int64_t now
     uint8_t mac [SB_HMAC_SHA256_LEN], given [SB_HMAC_SHA256_LEN + 4];
     size_t given_len = 0;
     if (payload_len == 0
-    ||  sb_base64url_decode (mac_b64, mac_len, given, sizeof given, &given_len)
+    ||  sb_base64url_decode_strict (mac_b64, mac_len, given, sizeof given, &given_len)
     ||  given_len != SB_HMAC_SHA256_LEN)
         return -1;
     sb_hmac_sha256 (self->session_key, sizeof self->session_key,
@@ -176,10 +196,11 @@ sb_sessions_verify (sb_sessions_t *self, const char *id, size_t len, int64_t now
     //  Signed by us: the payload is ours, but check it all the same.
     uint8_t payload [SB_MAX_SESSION_PAYLOAD + 4];
     size_t size = 0;
-    if (sb_base64url_decode (payload_b64, payload_len, payload, sizeof payload, &size))
+    if (sb_base64url_decode_strict (payload_b64, payload_len, payload, sizeof payload, &size))
         return -1;
     json_t *doc = sb_json_parse ((const char *) payload, size, 0, NULL);
     json_t *tenant = json_object_get (doc, "t");
+    json_t *user = json_object_get (doc, "u");
     json_t *protocol = json_object_get (doc, "v");
     json_t *caps = json_object_get (doc, "c");
     json_t *issued = json_object_get (doc, "i");
@@ -187,7 +208,13 @@ sb_sessions_verify (sb_sessions_t *self, const char *id, size_t len, int64_t now
     if (!json_is_string (tenant) || json_string_length (tenant) == 0
     ||  json_string_length (tenant) > SB_MAX_TENANT_LEN
     ||  !json_is_string (protocol) || json_string_length (protocol) > SB_MAX_PROTOCOL_LEN
-    ||  !json_is_integer (caps) || !json_is_integer (issued))
+    ||  !json_is_integer (caps) || !json_is_integer (issued) || !json_is_string (user))
+        goto out;
+    uint8_t user_digest [SB_SESSION_USER_LEN];
+    size_t user_len = 0;
+    if (sb_base64url_decode_strict (json_string_value (user), json_string_length (user),
+                                    user_digest, sizeof user_digest, &user_len)
+    ||  user_len != SB_SESSION_USER_LEN)
         goto out;
     int64_t issued_at = json_integer_value (issued);
     if (issued_at > now + SB_SESSION_SKEW_S || now - issued_at > SB_MAX_SESSION_AGE_S)
@@ -196,6 +223,7 @@ sb_sessions_verify (sb_sessions_t *self, const char *id, size_t len, int64_t now
         goto out;
     snprintf (session->tenant, sizeof session->tenant, "%s", json_string_value (tenant));
     snprintf (session->protocol, sizeof session->protocol, "%s", json_string_value (protocol));
+    memcpy (session->user, user_digest, sizeof user_digest);
     session->caps = (unsigned) json_integer_value (caps);
     session->issued_at = issued_at;
     memcpy (session->mac, mac, sizeof mac);
@@ -203,6 +231,17 @@ sb_sessions_verify (sb_sessions_t *self, const char *id, size_t len, int64_t now
 out:
     json_decref (doc);
     return rc;
+}
+
+bool
+sb_sessions_owned_by (sb_sessions_t *self, const sb_session_t *session,
+                      const char *tenant, const char *subject)
+{
+    if (!subject || !subject [0] || strcmp (session->tenant, tenant) != 0)
+        return false;
+    uint8_t user [SB_SESSION_USER_LEN];
+    s_user_digest (self, subject, user);
+    return sb_crypto_equal (user, session->user, sizeof user);
 }
 
 void

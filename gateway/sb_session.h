@@ -3,11 +3,14 @@
     sessions ended by DELETE.
 
     A session ID is "s1.<payload>.<mac>": payload is base64url of compact
-    JSON {"t":tenant,"v":negotiated version,"c":client capability bits,
-    "i":issued-at seconds,"n":random nonce}, mac is base64url of
-    HMAC-SHA256(payload) under a key derived from the token key. Every
+    JSON {"t":tenant,"u":user,"v":negotiated version,"c":client capability
+    bits,"i":issued-at seconds,"n":random nonce}, where user is base64url of
+    a keyed digest of the token's `sub` (bounded size, and the ID does not
+    show who the user is); mac is base64url of
+    HMAC-SHA256(payload) under a key derived from the session key
+    (--session-key-file, a secret of its own, not the token key). Every
     character is visible ASCII, as the transport requires. Whoever holds the
-    token key can verify it; nobody else can forge or alter one.
+    session key can verify it; nobody else can forge or alter one.
 
     Ending a session: DELETE puts its signature in the ended set of the
     gateway that received it, and that gateway broadcasts the end through
@@ -33,6 +36,7 @@
 #define SB_SESSION_SKEW_S        300         /* issued-at this far in the future still accepted */
 #define SB_MAX_ENDED_SESSIONS    4096        /* ended sessions each gateway remembers */
 #define SB_MAX_PROTOCOL_LEN      16          /* "2025-11-25" */
+#define SB_SESSION_USER_LEN      16          /* digest of the user in a session, bytes */
 
 /* Client capability bits carried in the session. */
 #define SB_CLIENT_SAMPLING       0x01u
@@ -43,6 +47,7 @@
 /*  A verified session. */
 typedef struct {
     char tenant [SB_MAX_TENANT_LEN + 1];        /* the tenant it was issued to */
+    uint8_t user [SB_SESSION_USER_LEN];         /* digest of the user it was issued to */
     char protocol [SB_MAX_PROTOCOL_LEN + 1];    /* negotiated protocol version */
     unsigned caps;                              /* SB_CLIENT_* bits */
     int64_t issued_at;                          /* seconds since the epoch */
@@ -51,17 +56,26 @@ typedef struct {
 
 typedef struct _sb_sessions_t sb_sessions_t;
 
-/*  Creates the session authority; its keys are derived from `token_key`
-    (one for session IDs, one for list cursors). Returns NULL on failure. */
-sb_sessions_t *sb_sessions_new (const uint8_t *token_key, size_t key_len) SB_MUST_USE;
+/*  Creates the session authority; its keys are derived from `secret`, the
+    session key (one for session IDs, one for the user digest in them, one
+    for list cursors, from which requestState's is derived). Returns NULL on
+    failure. */
+sb_sessions_t *sb_sessions_new (const uint8_t *secret, size_t secret_len) SB_MUST_USE;
 
 /*  Destroys it and nulls the caller's pointer. Idempotent. */
 void sb_sessions_destroy (sb_sessions_t **self_p);
 
-/*  Issues a new session ID (new string, caller frees) for `tenant`,
-    `protocol` and `caps`, issued at `now` (seconds). NULL on failure. */
-char *sb_sessions_issue (sb_sessions_t *self, const char *tenant, const char *protocol,
-                         unsigned caps, int64_t now) SB_MUST_USE;
+/*  Issues a new session ID (new string, caller frees) for `tenant`, the
+    user `subject` (the token's sub, non-empty), `protocol` and `caps`,
+    issued at `now` (seconds). NULL on failure. */
+char *sb_sessions_issue (sb_sessions_t *self, const char *tenant, const char *subject,
+                         const char *protocol, unsigned caps, int64_t now) SB_MUST_USE;
+
+/*  True when the verified `session` belongs to `tenant` and `subject`:
+    the only one who may use it. Another user of the same tenant is as
+    much a stranger to it as another tenant. */
+bool sb_sessions_owned_by (sb_sessions_t *self, const sb_session_t *session,
+                           const char *tenant, const char *subject) SB_MUST_USE;
 
 /*  Verifies `len` bytes of `id` at time `now`: signature, shape, age, and
     that it was not ended here. Returns 0 and fills *session, or -1. */

@@ -3,9 +3,12 @@
     A token is base64url(header) "." base64url(claims) "." base64url(HMAC).
     Verification order matters: size limit, shape, header (alg must be
     exactly HS256), then the signature in constant time, and only then the
-    claims are parsed, so unsigned JSON never gets further than the header. */
+    claims are parsed, so unsigned JSON never gets further than the header.
+    Every part must be canonical base64url (no padding, zero trailing bits):
+    a token has exactly one spelling. */
 #include "sb_token.h"
 #include "sb_crypto.h"
+#include "sb_jwks.h"
 #include "sb_json.h"
 
 #include <jansson.h>
@@ -16,7 +19,6 @@
 #include <string.h>
 
 #define SB_TOKEN_ISSUER         "switchboard"
-#define SB_TOKEN_LEEWAY_S       30      /* clock skew tolerated on exp */
 #define SB_MAX_TOKEN_PART       SB_MAX_TOKEN_LEN    /* one decoded part, bytes */
 
 static const char s_header [] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
@@ -51,16 +53,37 @@ s_copy (char *buf, size_t size, const char *value)
     return 0;
 }
 
-char *
-sb_token_issue (const sb_token_claims_t *claims, const uint8_t *key, size_t key_len)
+//  How a token is signed: HS256 under a shared key, or EdDSA under an
+//  Ed25519 private seed named by a kid.
+typedef struct {
+    const uint8_t *key;         //  HS256 key, or NULL for EdDSA
+    size_t key_len;
+    const uint8_t *seed;        //  EdDSA private seed (SB_ED25519_KEY_LEN bytes)
+    const char *kid;            //  EdDSA key ID
+} s_signer_t;
+
+//  The header of a token signed by `signer` (new string), or NULL.
+static char *
+s_header_text (const s_signer_t *signer)
+{
+    if (signer->key)
+        return strdup (s_header);
+    json_t *header = json_pack ("{s:s, s:s, s:s}", "alg", "EdDSA", "kid", signer->kid, "typ", "JWT");
+    char *text = header? json_dumps (header, JSON_COMPACT | JSON_SORT_KEYS): NULL;
+    json_decref (header);
+    return text;
+}
+
+static char *
+s_issue (const sb_token_claims_t *claims, const s_signer_t *signer)
 {
     char *result = NULL;
     char *header_b64 = NULL, *claims_b64 = NULL, *sig_b64 = NULL, *text = NULL;
-    char *signing = NULL;
+    char *signing = NULL, *header_text = NULL;
     json_t *obj = NULL;
 
-    if (!key || key_len < SB_MIN_TOKEN_KEY_LEN || !claims
-    ||  !s_tenant_valid (claims->tenant) || claims->expires_at <= claims->issued_at)
+    if (!claims || !s_tenant_valid (claims->tenant) || !claims->subject [0]
+    ||  claims->expires_at <= claims->issued_at)
         goto out;
     obj = json_pack ("{s:s, s:s, s:s, s:s, s:I, s:I}",
                      "iss", SB_TOKEN_ISSUER, "aud", claims->audience,
@@ -76,14 +99,15 @@ sb_token_issue (const sb_token_claims_t *claims, const uint8_t *key, size_t key_
     &&  json_object_set_new (obj, "scope", json_string (claims->scope)))
         goto out;
     text = json_dumps (obj, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text)
+    header_text = s_header_text (signer);
+    if (!text || !header_text)
         goto out;
-    header_b64 = sb_base64url_encode ((const uint8_t *) s_header, strlen (s_header));
+    header_b64 = sb_base64url_encode ((const uint8_t *) header_text, strlen (header_text));
     claims_b64 = sb_base64url_encode ((const uint8_t *) text, strlen (text));
     if (!header_b64 || !claims_b64)
         goto out;
     size_t signing_len = strlen (header_b64) + 1 + strlen (claims_b64);
-    if (signing_len > SB_MAX_TOKEN_LEN - 44)
+    if (signing_len > SB_MAX_TOKEN_LEN - 87)
         goto out;               //  the result would be refused by verify
     signing = malloc (signing_len + 1);
     if (!signing)
@@ -94,9 +118,17 @@ sb_token_issue (const sb_token_claims_t *claims, const uint8_t *key, size_t key_
     memcpy (signing, header_b64, header_len);
     signing [header_len] = '.';
     memcpy (signing + header_len + 1, claims_b64, strlen (claims_b64) + 1);
-    uint8_t mac [SB_HMAC_SHA256_LEN];
-    sb_hmac_sha256 (key, key_len, (const uint8_t *) signing, signing_len, mac);
-    sig_b64 = sb_base64url_encode (mac, sizeof mac);
+    if (signer->key) {
+        uint8_t mac [SB_HMAC_SHA256_LEN];
+        sb_hmac_sha256 (signer->key, signer->key_len, (const uint8_t *) signing, signing_len, mac);
+        sig_b64 = sb_base64url_encode (mac, sizeof mac);
+    }
+    else {
+        uint8_t sig [SB_ED25519_SIG_LEN];
+        if (sb_ed25519_sign (signer->seed, (const uint8_t *) signing, signing_len, sig))
+            goto out;
+        sig_b64 = sb_base64url_encode (sig, sizeof sig);
+    }
     if (!sig_b64)
         goto out;
     size_t total = signing_len + 1 + strlen (sig_b64) + 1;
@@ -109,11 +141,31 @@ sb_token_issue (const sb_token_claims_t *claims, const uint8_t *key, size_t key_
 out:
     json_decref (obj);
     free (text);
+    free (header_text);
     free (header_b64);
     free (claims_b64);
     free (sig_b64);
     free (signing);
     return result;
+}
+
+char *
+sb_token_issue (const sb_token_claims_t *claims, const uint8_t *key, size_t key_len)
+{
+    if (!key || key_len < SB_MIN_TOKEN_KEY_LEN)
+        return NULL;
+    s_signer_t signer = { .key = key, .key_len = key_len };
+    return s_issue (claims, &signer);
+}
+
+char *
+sb_token_issue_eddsa (const sb_token_claims_t *claims, const uint8_t seed [SB_ED25519_KEY_LEN],
+                      const char *kid)
+{
+    if (!seed || !sb_jwks_kid_valid (kid))
+        return NULL;
+    s_signer_t signer = { .seed = seed, .kid = kid };
+    return s_issue (claims, &signer);
 }
 
 //  Decodes one base64url part into a parsed JSON object, or NULL.
@@ -125,7 +177,7 @@ s_decode_json_part (const char *part, size_t len)
         return NULL;
     json_t *obj = NULL;
     size_t out_len = 0;
-    if (sb_base64url_decode (part, len, buf, SB_MAX_TOKEN_PART, &out_len) == 0) {
+    if (sb_base64url_decode_strict (part, len, buf, SB_MAX_TOKEN_PART, &out_len) == 0) {
         obj = sb_json_parse ((const char *) buf, out_len, JSON_REJECT_DUPLICATES, NULL);
         if (obj && !json_is_object (obj)) {
             json_decref (obj);
@@ -171,10 +223,17 @@ sb_token_rc_t
 sb_token_verify (const char *token, const uint8_t *key, size_t key_len,
                  const char *audience, int64_t now_s, sb_token_claims_t *claims)
 {
+    return sb_token_verify_keys (token, key, key_len, NULL, audience, now_s, claims);
+}
+
+sb_token_rc_t
+sb_token_verify_keys (const char *token, const uint8_t *key, size_t key_len, const sb_jwks_t *jwks,
+                      const char *audience, int64_t now_s, sb_token_claims_t *claims)
+{
     sb_token_rc_t rc = SB_TOKEN_MALFORMED;
     json_t *header = NULL, *body = NULL;
 
-    if (!token || !key || key_len < SB_MIN_TOKEN_KEY_LEN || !claims)
+    if (!token || (key && key_len < SB_MIN_TOKEN_KEY_LEN) || !claims)
         goto out;
     size_t len = strnlen (token, SB_MAX_TOKEN_LEN + 1);
     if (len == 0 || len > SB_MAX_TOKEN_LEN)
@@ -186,12 +245,28 @@ sb_token_verify (const char *token, const uint8_t *key, size_t key_len,
     if (!dot2 || memchr (dot2 + 1, '.', len - (size_t) (dot2 + 1 - token)))
         goto out;
 
-    //  Header: exactly HS256; anything else (none, RS256…) is refused.
+    //  Header: HS256 with a key, or EdDSA with a kid the set names;
+    //  anything else (none, RS256, EdDSA without the set…) is refused.
     header = s_decode_json_part (token, (size_t) (dot1 - token));
     if (!header)
         goto out;
     json_t *alg = json_object_get (header, "alg");
-    if (!json_is_string (alg) || strcmp (json_string_value (alg), "HS256") != 0)
+    json_t *kid = json_object_get (header, "kid");
+    bool hs256 = json_is_string (alg) && strcmp (json_string_value (alg), "HS256") == 0;
+    bool eddsa = json_is_string (alg) && strcmp (json_string_value (alg), "EdDSA") == 0;
+    const uint8_t *pub = NULL;
+    if (hs256 && !key)
+        goto out;
+    if (eddsa) {
+        if (!json_is_string (kid) || !sb_jwks_kid_valid (json_string_value (kid)))
+            goto out;
+        pub = sb_jwks_find (jwks, json_string_value (kid));
+        if (!pub) {
+            rc = SB_TOKEN_BAD_SIG;      //  not signed by a key we hold
+            goto out;
+        }
+    }
+    if (!hs256 && !eddsa)
         goto out;
     json_t *typ = json_object_get (header, "typ");
     if (typ && (!json_is_string (typ) || strcmp (json_string_value (typ), "JWT") != 0))
@@ -199,17 +274,26 @@ sb_token_verify (const char *token, const uint8_t *key, size_t key_len,
     if (json_object_get (header, "crit"))
         goto out;               //  no extensions are understood
 
-    //  Signature, in constant time, before the claims are looked at.
-    uint8_t sig [SB_HMAC_SHA256_LEN + 1];
+    //  Signature (a MAC compared in constant time, or Ed25519), before
+    //  the claims are looked at.
+    uint8_t sig [SB_ED25519_SIG_LEN + 1];
     size_t sig_len = 0;
     const char *sig_text = dot2 + 1;
-    if (sb_base64url_decode (sig_text, len - (size_t) (sig_text - token),
-                             sig, sizeof sig, &sig_len) != 0
-    ||  sig_len != SB_HMAC_SHA256_LEN)
+    size_t signed_len = (size_t) (dot2 - token);
+    if (sb_base64url_decode_strict (sig_text, len - (size_t) (sig_text - token),
+                                    sig, sizeof sig, &sig_len) != 0
+    ||  sig_len != (hs256? SB_HMAC_SHA256_LEN: SB_ED25519_SIG_LEN))
         goto out;
-    uint8_t mac [SB_HMAC_SHA256_LEN];
-    sb_hmac_sha256 (key, key_len, (const uint8_t *) token, (size_t) (dot2 - token), mac);
-    if (!sb_crypto_equal (mac, sig, SB_HMAC_SHA256_LEN)) {
+    if (hs256) {
+        uint8_t mac [SB_HMAC_SHA256_LEN];
+        sb_hmac_sha256 (key, key_len, (const uint8_t *) token, signed_len, mac);
+        if (!sb_crypto_equal (mac, sig, SB_HMAC_SHA256_LEN)) {
+            rc = SB_TOKEN_BAD_SIG;
+            goto out;
+        }
+    }
+    else
+    if (!sb_ed25519_verify (pub, (const uint8_t *) token, signed_len, sig)) {
         rc = SB_TOKEN_BAD_SIG;
         goto out;
     }
@@ -225,21 +309,31 @@ sb_token_verify (const char *token, const uint8_t *key, size_t key_len,
         goto out;
     if (s_claim_str (body, "ten", c.tenant, sizeof c.tenant, true)
     ||  !s_tenant_valid (c.tenant)
-    ||  s_claim_str (body, "sub", c.subject, sizeof c.subject, false)
+    ||  s_claim_str (body, "sub", c.subject, sizeof c.subject, true)
+    ||  !c.subject [0]
     ||  s_claim_str (body, "cid", c.client_id, sizeof c.client_id, false)
     ||  s_claim_str (body, "scope", c.scope, sizeof c.scope, false))
         goto out;
     json_t *iat = json_object_get (body, "iat");
     json_t *exp = json_object_get (body, "exp");
-    if (!json_is_integer (exp) || (iat && !json_is_integer (iat)))
+    json_t *nbf = json_object_get (body, "nbf");
+    if (!json_is_integer (exp) || (iat && !json_is_integer (iat))
+    ||  (nbf && !json_is_integer (nbf)))
         goto out;
     c.expires_at = json_integer_value (exp);
     c.issued_at = iat? json_integer_value (iat): 0;
     json_t *aud = json_object_get (body, "aud");
     if (json_is_string (aud) && s_copy (c.audience, sizeof c.audience, json_string_value (aud)))
         goto out;
-    if (c.expires_at < now_s - SB_TOKEN_LEEWAY_S) {     //  now_s is sane; exp is not
+    if (c.expires_at < now_s - SB_TOKEN_CLOCK_SKEW_S) {     //  now_s is sane; exp is not
         rc = SB_TOKEN_EXPIRED;
+        goto out;
+    }
+    //  Not valid yet: nbf (RFC 7519 §4.1.5) or an iat after now, beyond the
+    //  skew, is a token from a wrong clock or minted to be used later.
+    if ((nbf && json_integer_value (nbf) > now_s + SB_TOKEN_CLOCK_SKEW_S)
+    ||  c.issued_at > now_s + SB_TOKEN_CLOCK_SKEW_S) {
+        rc = SB_TOKEN_NOT_YET_VALID;
         goto out;
     }
     if (audience && !(aud && s_audience_matches (aud, audience))) {
@@ -267,6 +361,7 @@ struct _sb_token_cache_t {
     uint8_t key [SB_MAX_TOKEN_PART];
     size_t key_len;
     char *audience;             //  NULL: no audience check
+    const sb_jwks_t *jwks;      //  EdDSA public keys (borrowed), or NULL: HS256 only
     uint64_t seed;              //  hash seed, random per cache
     uint64_t hits, misses;
     s_slot_t slots [SB_TOKEN_CACHE_SLOTS];
@@ -336,7 +431,7 @@ sb_token_cache_verify (sb_token_cache_t *self, const char *token, int64_t now_s,
         return SB_TOKEN_MALFORMED;
     s_slot_t *slot = &self->slots [s_slot_of (self, token, len)];
     if (slot->token && slot->len == len && sb_crypto_equal (slot->token, token, len)) {
-        if (slot->claims.expires_at < now_s - SB_TOKEN_LEEWAY_S) {
+        if (slot->claims.expires_at < now_s - SB_TOKEN_CLOCK_SKEW_S) {
             s_slot_clear (slot);
             self->misses++;
             return SB_TOKEN_EXPIRED;
@@ -346,8 +441,8 @@ sb_token_cache_verify (sb_token_cache_t *self, const char *token, int64_t now_s,
         return SB_TOKEN_OK;
     }
     self->misses++;
-    sb_token_rc_t rc = sb_token_verify (token, self->key, self->key_len, self->audience,
-                                        now_s, claims);
+    sb_token_rc_t rc = sb_token_verify_keys (token, self->key, self->key_len, self->jwks,
+                                             self->audience, now_s, claims);
     if (rc == SB_TOKEN_OK) {
         char *copy = malloc (len);
         if (copy) {                 //  no memory: verified all the same, just not kept
@@ -359,6 +454,16 @@ sb_token_cache_verify (sb_token_cache_t *self, const char *token, int64_t now_s,
         }
     }
     return rc;
+}
+
+void
+sb_token_cache_set_jwks (sb_token_cache_t *self, const sb_jwks_t *jwks)
+{
+    //  Tokens verified under the old set are dropped: a key taken out of
+    //  the set stops its tokens now, not when their slot is reused.
+    for (size_t i = 0; i < SB_TOKEN_CACHE_SLOTS; i++)
+        s_slot_clear (&self->slots [i]);
+    self->jwks = jwks;
 }
 
 void
@@ -377,6 +482,7 @@ sb_token_strerror (sb_token_rc_t rc)
         case SB_TOKEN_BAD_SIG:   return "bad signature";
         case SB_TOKEN_EXPIRED:   return "token expired";
         case SB_TOKEN_AUDIENCE:  return "wrong audience";
+        case SB_TOKEN_NOT_YET_VALID: return "token not valid yet";
     }
     return "unknown";
 }

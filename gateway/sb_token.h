@@ -1,12 +1,20 @@
-/*  gateway/sb_token.h — the gateway's signed access tokens (JWT, HS256).
+/*  gateway/sb_token.h — the gateway's signed access tokens (JWT, HS256 or
+    EdDSA).
 
     The gateway validates a bearer token without any database: the token is
-    a JWT signed with HMAC-SHA256 under the gateway's token key. Claims:
+    a JWT signed with HMAC-SHA256 under the gateway's token key (HS256), or
+    with Ed25519 (EdDSA, RFC 8037) under a private key only the signing
+    service holds, whose public key the gateway finds by the header's `kid`
+    in its key set (sb_jwks.h). Claims:
       iss  "switchboard"        aud  the MCP resource URL (audience)
       sub  the user             ten  tenant ID      cid  OAuth client ID
-      scope  space-separated    iat / exp  seconds since the epoch
+      scope  space-separated    iat / nbf / exp  seconds since the epoch
+    `iss`, `ten`, `sub` and `exp` are required. A token is refused before
+    `nbf`, with an `iat` in the future, and after `exp` (each within
+    SB_TOKEN_CLOCK_SKEW_S). Each part must be canonical base64url: "="
+    padding or non-zero trailing bits are malformed.
     The tenant of every job comes from `ten`, never from the request body.
-    Algorithms other than HS256 (including "none") are refused. */
+    Algorithms other than HS256 and EdDSA (including "none") are refused. */
 #ifndef SB_TOKEN_H_INCLUDED
 #define SB_TOKEN_H_INCLUDED
 
@@ -14,10 +22,14 @@
 #include <stdint.h>
 
 #include "sb_attr.h"
+#include "sb_crypto.h"
 #include "sb_msg.h"
+
+typedef struct _sb_jwks_t sb_jwks_t;
 
 #define SB_MAX_TOKEN_LEN        4096    /* longest bearer token accepted, bytes */
 #define SB_MIN_TOKEN_KEY_LEN    32      /* shortest signing key, bytes */
+#define SB_TOKEN_CLOCK_SKEW_S   30      /* clock skew tolerated on exp, nbf and iat, seconds */
 
 typedef struct {
     char tenant [SB_MAX_TENANT_LEN + 1];    /* ten */
@@ -33,20 +45,37 @@ typedef enum {
     SB_TOKEN_OK         = 0,
     SB_TOKEN_MALFORMED  = -1,   /* not a well-formed HS256 JWT with our claims */
     SB_TOKEN_BAD_SIG    = -2,   /* signature does not verify */
-    SB_TOKEN_EXPIRED    = -3,   /* exp is in the past (no leeway beyond 30 s) */
+    SB_TOKEN_EXPIRED    = -3,   /* exp is in the past (beyond the skew) */
     SB_TOKEN_AUDIENCE   = -4,   /* aud does not match the expected audience */
+    SB_TOKEN_NOT_YET_VALID = -5,    /* nbf or iat is in the future (beyond the skew) */
 } sb_token_rc_t;
 
 /*  Issues a token for `claims` signed with `key`. Returns a new string
-    (caller frees) or NULL if the key is too short or a claim is invalid. */
+    (caller frees) or NULL if the key is too short or a claim is invalid
+    (no subject, a bad tenant, exp not after iat). */
 char *sb_token_issue (const sb_token_claims_t *claims, const uint8_t *key, size_t key_len)
     SB_MUST_USE;
 
-/*  Verifies `token` with `key` at time `now_s`. `audience` may be NULL to
-    skip the audience check. Fills `claims` on SB_TOKEN_OK. */
+/*  Issues a token for `claims` signed with EdDSA under Ed25519 private seed
+    `seed`, its header naming `kid` (sb_jwks_kid_valid). New string, or NULL
+    on a bad kid or claim. */
+char *sb_token_issue_eddsa (const sb_token_claims_t *claims, const uint8_t seed [SB_ED25519_KEY_LEN],
+                            const char *kid) SB_MUST_USE;
+
+/*  Verifies an HS256 `token` with `key` at time `now_s`. `audience` may be
+    NULL to skip the audience check. Fills `claims` on SB_TOKEN_OK. */
 sb_token_rc_t sb_token_verify (const char *token, const uint8_t *key, size_t key_len,
                                const char *audience, int64_t now_s,
                                sb_token_claims_t *claims)
+    SB_MUST_USE;
+
+/*  Verifies `token` at time `now_s`: HS256 under `key` (NULL: HS256 is
+    refused), EdDSA under the key of its `kid` in `jwks` (NULL: EdDSA is
+    refused; a kid the set does not hold is SB_TOKEN_BAD_SIG). The rest as
+    sb_token_verify. */
+sb_token_rc_t sb_token_verify_keys (const char *token, const uint8_t *key, size_t key_len,
+                                    const sb_jwks_t *jwks, const char *audience, int64_t now_s,
+                                    sb_token_claims_t *claims)
     SB_MUST_USE;
 
 /*  A cache of verified tokens, so that a client sending the same token on
@@ -77,6 +106,12 @@ void sb_token_cache_destroy (sb_token_cache_t **self_p);
 sb_token_rc_t sb_token_cache_verify (sb_token_cache_t *self, const char *token, int64_t now_s,
                                      sb_token_claims_t *claims)
     SB_MUST_USE;
+
+/*  Lets the cache verify EdDSA tokens with `jwks` (borrowed: it must
+    outlive the cache or be replaced first; NULL: HS256 only). Forgets every
+    token verified so far, so that a key taken out of the set stops working
+    at once. */
+void sb_token_cache_set_jwks (sb_token_cache_t *self, const sb_jwks_t *jwks);
 
 /*  Counters for tests and stats: verifications answered from the cache,
     and those that had to verify the token. */

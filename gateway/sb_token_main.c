@@ -1,6 +1,10 @@
 /*  gateway/sb_token_main.c — sb-token: issues a signed access token (JWT
-    HS256) for a tenant and prints it on stdout. For operators, the demo and
-    tests; the OAuth server issues tokens the same way. */
+    HS256 under the token key, or EdDSA under an Ed25519 private key and its
+    kid) for a tenant and prints it on stdout. For operators, the demo and
+    tests; the OAuth server issues tokens the same way. With --print-jwk it
+    prints the public JWK of the private key instead, for the gateways'
+    --token-jwks-file. */
+#include "sb_jwks.h"
 #include "sb_keyfile.h"
 #include "sb_clock.h"
 #include "sb_config.h"
@@ -12,9 +16,15 @@
 #include <string.h>
 
 static const sb_option_t s_options [] = {
-    { "key-file", SB_OPT_STR, NULL, 0, 0, "SB_TOKEN_KEY_FILE",
+    { "key-file", SB_OPT_STR, "", 0, 0, "SB_TOKEN_KEY_FILE",
       "file holding the HS256 token key as 64+ hex digits" },
-    { "tenant", SB_OPT_STR, NULL, 0, 0, NULL, "tenant ID the token grants (ten claim)" },
+    { "private-key-file", SB_OPT_STR, "", 0, 0, "SB_TOKEN_PRIVATE_KEY_FILE",
+      "file holding an Ed25519 private key (seed) as 64 hex digits: sign EdDSA instead of HS256" },
+    { "kid", SB_OPT_STR, "", 0, 0, "SB_TOKEN_KID",
+      "key ID of the private key, as the gateways' JWKS names it (EdDSA only)" },
+    { "print-jwk", SB_OPT_BOOL, "false", 0, 0, NULL,
+      "print the public JWK of --private-key-file under --kid instead of a token" },
+    { "tenant", SB_OPT_STR, "", 0, 0, NULL, "tenant ID the token grants (ten claim)" },
     { "subject", SB_OPT_STR, "admin", 0, 0, NULL, "user the token stands for (sub claim)" },
     { "client-id", SB_OPT_STR, "sb-token", 0, 0, NULL, "OAuth client ID (cid claim)" },
     { "scope", SB_OPT_STR, "mcp", 0, 0, NULL, "space-separated scopes" },
@@ -52,7 +62,28 @@ main (int argc, char **argv)
     sb_log_init ("sb-token", SB_LOG_WARN);
     uint8_t key [SB_MAX_TOKEN_KEY_LEN];
     size_t key_len = 0;
-    if (sb_keyfile_load (sb_config_str (config, "key-file"), key, &key_len))
+    const char *private_file = sb_config_str (config, "private-key-file");
+    const char *kid = sb_config_str (config, "kid");
+    bool eddsa = private_file && *private_file;
+    if (eddsa) {
+        if (sb_keyfile_load (private_file, "private key", key, &key_len))
+            goto out;
+        if (key_len != SB_ED25519_KEY_LEN || !sb_jwks_kid_valid (kid)) {
+            fprintf (stderr, "sb-token: an Ed25519 private key is 64 hex digits, and --kid must be "
+                             "1-%d chars of A-Z a-z 0-9 . _ -\n", SB_MAX_KID_LEN);
+            goto out;
+        }
+        if (sb_config_bool (config, "print-jwk")) {
+            token = sb_jwks_public_jwk (key, kid);
+            if (token) {
+                printf ("%s\n", token);
+                rc = 0;
+            }
+            goto out;
+        }
+    }
+    else
+    if (sb_keyfile_load (sb_config_str (config, "key-file"), "token key", key, &key_len))
         goto out;
     sb_token_claims_t claims;
     memset (&claims, 0, sizeof claims);
@@ -64,7 +95,7 @@ main (int argc, char **argv)
         goto out;
     claims.issued_at = sb_clock_wall_ms () / 1000;
     claims.expires_at = claims.issued_at + sb_config_int (config, "ttl");
-    token = sb_token_issue (&claims, key, key_len);
+    token = eddsa? sb_token_issue_eddsa (&claims, key, kid): sb_token_issue (&claims, key, key_len);
     if (!token) {
         fprintf (stderr, "sb-token: cannot issue a token (tenant must be 1-64 chars of A-Z a-z 0-9 . _ : -)\n");
         goto out;

@@ -97,7 +97,8 @@ s_farm_gateway_port () {
     fi
 }
 
-# s_farm_token_key FILE — 32 random bytes as 64 hex characters, made once.
+# s_farm_token_key FILE — 32 random bytes as 64 hex characters, made once
+# (the token key, and the session key: each a secret of its own).
 s_farm_token_key () {
     local file=$1
     if [[ ! -s "$file" ]]; then
@@ -141,6 +142,7 @@ sb_farm_start () {
         conninfo=$(sb_pg_conninfo "$SB_FARM_DIR/pg")
     fi
     s_farm_token_key "$SB_FARM_DIR/token.key"
+    s_farm_token_key "$SB_FARM_DIR/session.key"
 
     local sandbox_port frontend_port backend_port gateway_port
     sandbox_port=$(sb_free_port) || return 1
@@ -194,6 +196,7 @@ sb_farm_start () {
     s_farm_spawn gateway -- \
         "$SB_FARM_BIN/sb-gateway" --listen "127.0.0.1:$gateway_port" \
         --broker "tcp://127.0.0.1:$frontend_port" --token-key-file "$SB_FARM_DIR/token.key" \
+        --session-key-file "$SB_FARM_DIR/session.key" \
         --connectors "$connectors" --public-url "$SB_FARM_URL" --log-level "$level" \
         "${gateway_args[@]}"
     local name

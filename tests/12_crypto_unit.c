@@ -60,6 +60,16 @@ test_base64url_rejects (void **state)
     assert_int_equal (sb_base64url_decode ("Zm9vYmFyZm9vYmFy", 16, out, sizeof out, &out_len), -1);  //  too big
     assert_int_equal (sb_base64url_decode ("", 0, out, 0, &out_len), 0);
     assert_int_equal (out_len, 0);
+    //  The strict decoder: what the lenient one takes unpadded, and no "=".
+    assert_int_equal (sb_base64url_decode_strict ("Zm8", 3, out, sizeof out, &out_len), 0);
+    assert_int_equal (out_len, 2);
+    assert_memory_equal (out, "fo", 2);
+    assert_int_equal (sb_base64url_decode_strict ("Zm8=", 4, out, sizeof out, &out_len), -1);
+    assert_int_equal (sb_base64url_decode_strict ("Zg==", 4, out, sizeof out, &out_len), -1);
+    assert_int_equal (sb_base64url_decode_strict ("Zm9v", 4, out, sizeof out, &out_len), 0);
+    assert_int_equal (sb_base64url_decode_strict ("Zm-", 3, out, sizeof out, &out_len), -1);  //  tail bits
+    assert_int_equal (sb_base64url_decode_strict ("Zm9v+g", 6, out, sizeof out, &out_len), -1);
+    assert_int_equal (sb_base64url_decode_strict ("Z", 1, out, sizeof out, &out_len), -1);
 }
 
 static void
@@ -208,10 +218,37 @@ test_secret_file (void **state)
     free (why);
 }
 
+//  RFC 8032 §7.1, test 1 (empty message): the public key and signature
+//  OpenSSL gives are the RFC's, and a changed byte does not verify.
+static void
+test_ed25519 (void **state)
+{
+    (void) state;
+    uint8_t seed [32], pub [32], want_pub [32], want_sig [64], sig [64];
+    size_t len = 0;
+    assert_int_equal (sb_hex_decode ("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+                                     seed, sizeof seed, &len), 0);
+    assert_int_equal (sb_hex_decode ("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+                                     want_pub, sizeof want_pub, &len), 0);
+    assert_int_equal (sb_hex_decode ("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+                                     "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+                                     want_sig, sizeof want_sig, &len), 0);
+    assert_int_equal (sb_ed25519_public (seed, pub), 0);
+    assert_memory_equal (pub, want_pub, 32);
+    assert_int_equal (sb_ed25519_sign (seed, (const uint8_t *) "", 0, sig), 0);
+    assert_memory_equal (sig, want_sig, 64);
+    assert_true (sb_ed25519_verify (pub, (const uint8_t *) "", 0, sig));
+    sig [10] ^= 1;
+    assert_false (sb_ed25519_verify (pub, (const uint8_t *) "", 0, sig));
+    sig [10] ^= 1;
+    assert_false (sb_ed25519_verify (pub, (const uint8_t *) "x", 1, sig));
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_ed25519),
         cmocka_unit_test (test_base64url_vectors),
         cmocka_unit_test (test_base64url_rejects),
         cmocka_unit_test (test_hex),

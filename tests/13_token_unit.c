@@ -1,6 +1,9 @@
 /*  tests/13_token_unit.c — unit tests of gateway/sb_token: issue/verify
     round trip, expiry, signature, tampering, refused algorithms, audience,
-    garbage and over-long input; the verified-token cache. */
+    garbage and over-long input; EdDSA tokens under a key set with kid and
+    rotation, and the key set itself; the strict checks (canonical base64url in
+    every part, nbf, iat in the future, sub required); the verified-token
+    cache. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,6 +14,7 @@
 #include <string.h>
 
 #include "sb_crypto.h"
+#include "sb_jwks.h"
 #include "sb_token.h"
 
 #define NOW 1800000000
@@ -141,7 +145,7 @@ test_refused_algorithms (void **state)
 {
     sb_token_claims_t out;
     const char *claims = "{\"aud\":\"" AUD "\",\"exp\":1800000060,\"iat\":1800000000,"
-                         "\"iss\":\"switchboard\",\"ten\":\"acme\"}";
+                         "\"iss\":\"switchboard\",\"sub\":\"alice\",\"ten\":\"acme\"}";
     char *t = s_forge ("{\"alg\":\"none\",\"typ\":\"JWT\"}", claims, false);
     assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
     free (t);
@@ -219,6 +223,313 @@ test_too_long (void **state)
         assert_int_equal (sb_token_verify (ok, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_OK);
         free (ok);
     }
+}
+
+//  Joins two already-encoded parts, signs them with s_key and appends the
+//  signature's encoding followed by `sig_suffix` (e.g. "=" padding).
+static char *
+s_sign_parts (const char *h_b64, const char *p_b64, const char *sig_suffix)
+{
+    char signing [2048];
+    snprintf (signing, sizeof signing, "%s.%s", h_b64, p_b64);
+    uint8_t mac [SB_HMAC_SHA256_LEN];
+    sb_hmac_sha256 (s_key, sizeof s_key, (const uint8_t *) signing, strlen (signing), mac);
+    char *s = sb_base64url_encode (mac, sizeof mac);
+    char *out = malloc (4096);
+    snprintf (out, 4096, "%s.%s%s", signing, s, sig_suffix);
+    free (s);
+    return out;
+}
+
+//  Each part of a token must be canonical base64url: no "=" padding, no
+//  non-zero bits after the last byte, only the url-safe alphabet. A token
+//  that is otherwise valid and correctly signed is refused when any one
+//  part is written another way that decodes to the same bytes.
+static void
+test_strict_base64url (void **state)
+{
+    (void) state;
+    sb_token_claims_t out;
+    //  28 and 122 bytes: both encodings need "=" padding to reach 4n.
+    const char *header = "{\"alg\":\"HS256\", \"typ\":\"JWT\"}";
+    const char *claims = "{\"aud\":\"" AUD "\",\"exp\":1800000060,\"iat\":1800000000,"
+                         "\"iss\":\"switchboard\",\"sub\":\"alice\",\"ten\":\"acme\"}";
+    char *h = sb_base64url_encode ((const uint8_t *) header, strlen (header));
+    char *p = sb_base64url_encode ((const uint8_t *) claims, strlen (claims));
+    assert_int_not_equal (strlen (h) % 4, 0);
+    assert_int_not_equal (strlen (p) % 4, 0);
+    char padded_h [256], padded_p [512];
+    snprintf (padded_h, sizeof padded_h, "%s%.*s", h, (int) ((4 - strlen (h) % 4) % 4), "==");
+    snprintf (padded_p, sizeof padded_p, "%s%.*s", p, (int) ((4 - strlen (p) % 4) % 4), "==");
+
+    //  The canonical form verifies: the helper is sound.
+    char *t = s_sign_parts (h, p, "");
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_OK);
+    free (t);
+    //  Padding on the signature (43 chars + "=").
+    t = s_sign_parts (h, p, "=");
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    free (t);
+    //  Padding on the header, on the claims (signed as sent).
+    t = s_sign_parts (padded_h, p, "");
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    free (t);
+    t = s_sign_parts (h, padded_p, "");
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    free (t);
+
+    //  Non-zero trailing bits: the signature's last character carries 4
+    //  bits and 2 spare ones; setting a spare bit decodes to the same MAC.
+    t = s_sign_parts (h, p, "");
+    size_t len = strlen (t);
+    const char alphabet [] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *at = strchr (alphabet, t [len - 1]);
+    assert_non_null (at);
+    assert_int_equal ((at - alphabet) & 3, 0);
+    t [len - 1] = alphabet [(at - alphabet) | 1];
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    //  Characters outside the url-safe alphabet.
+    t [len - 1] = '+';
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    t [len - 1] = '/';
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    free (t);
+    free (h);
+    free (p);
+}
+
+//  A signed token whose claims say it is not valid yet is refused: nbf
+//  after now, or iat after now, beyond the clock-skew allowance.
+static void
+test_not_yet_valid (void **state)
+{
+    (void) state;
+    sb_token_claims_t out;
+    char payload [512];
+    const char *header = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    //  nbf an hour ahead.
+    snprintf (payload, sizeof payload, "{\"aud\":\"" AUD "\",\"exp\":%d,\"iat\":%d,\"nbf\":%d,"
+              "\"iss\":\"switchboard\",\"sub\":\"alice\",\"ten\":\"acme\"}",
+              NOW + 7200, NOW, NOW + 3600);
+    char *t = s_forge (header, payload, true);
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_NOT_YET_VALID);
+    //  Valid from nbf on (and within the skew allowance before it).
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW + 3600, &out), SB_TOKEN_OK);
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW + 3600 - SB_TOKEN_CLOCK_SKEW_S, &out),
+                      SB_TOKEN_OK);
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW + 3600 - SB_TOKEN_CLOCK_SKEW_S - 1, &out),
+                      SB_TOKEN_NOT_YET_VALID);
+    free (t);
+    //  nbf that is not a number.
+    snprintf (payload, sizeof payload, "{\"aud\":\"" AUD "\",\"exp\":%d,\"iat\":%d,\"nbf\":\"now\","
+              "\"iss\":\"switchboard\",\"sub\":\"alice\",\"ten\":\"acme\"}", NOW + 7200, NOW);
+    t = s_forge (header, payload, true);
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    free (t);
+    //  iat an hour ahead (issued by a clock that is wrong, or forged ahead).
+    sb_token_claims_t c;
+    s_claims (&c, NOW + 3600, NOW + 7200);
+    t = sb_token_issue (&c, s_key, sizeof s_key);
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_NOT_YET_VALID);
+    assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW + 3600 - SB_TOKEN_CLOCK_SKEW_S, &out),
+                      SB_TOKEN_OK);
+    free (t);
+    //  Through the cache too, and a refusal is not kept.
+    sb_token_cache_t *cache = sb_token_cache_new (s_key, sizeof s_key, AUD);
+    t = sb_token_issue (&c, s_key, sizeof s_key);
+    assert_int_equal (sb_token_cache_verify (cache, t, NOW, &out), SB_TOKEN_NOT_YET_VALID);
+    assert_int_equal (sb_token_cache_verify (cache, t, NOW, &out), SB_TOKEN_NOT_YET_VALID);
+    assert_int_equal (sb_token_cache_verify (cache, t, NOW + 3600, &out), SB_TOKEN_OK);
+    free (t);
+    sb_token_cache_destroy (&cache);
+    assert_string_equal (sb_token_strerror (SB_TOKEN_NOT_YET_VALID), "token not valid yet");
+}
+
+//  Every token names its user: a signed token without `sub`, or with an
+//  empty or non-string one, is refused, and none is issued.
+static void
+test_subject_required (void **state)
+{
+    (void) state;
+    sb_token_claims_t out;
+    const char *header = "{\"alg\":\"HS256\"}";
+    const char *no_sub = "{\"aud\":\"" AUD "\",\"exp\":1800000060,\"iat\":1800000000,"
+                         "\"iss\":\"switchboard\",\"ten\":\"acme\"}";
+    const char *empty_sub = "{\"aud\":\"" AUD "\",\"exp\":1800000060,\"iat\":1800000000,"
+                            "\"iss\":\"switchboard\",\"sub\":\"\",\"ten\":\"acme\"}";
+    const char *number_sub = "{\"aud\":\"" AUD "\",\"exp\":1800000060,\"iat\":1800000000,"
+                             "\"iss\":\"switchboard\",\"sub\":7,\"ten\":\"acme\"}";
+    const char *refused [] = { no_sub, empty_sub, number_sub };
+    for (size_t i = 0; i < sizeof refused / sizeof refused [0]; i++) {
+        char *t = s_forge (header, refused [i], true);
+        assert_int_equal (sb_token_verify (t, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+        free (t);
+    }
+    sb_token_claims_t c;
+    s_claims (&c, NOW, NOW + 60);
+    c.subject [0] = 0;
+    assert_null (sb_token_issue (&c, s_key, sizeof s_key));
+}
+
+//  Two Ed25519 signing keys: the current one and the previous one.
+static const uint8_t s_seed1 [SB_ED25519_KEY_LEN] = "ed25519 seed one, 32 bytes long!";
+static const uint8_t s_seed2 [SB_ED25519_KEY_LEN] = "ed25519 seed two, 32 bytes long!";
+
+//  The public set of seed1 as "k1" and/or seed2 as "k2".
+static sb_jwks_t *
+s_jwks (bool with_k1, bool with_k2)
+{
+    char *k1 = sb_jwks_public_jwk (s_seed1, "k1");
+    char *k2 = sb_jwks_public_jwk (s_seed2, "k2");
+    assert_non_null (k1);
+    assert_non_null (k2);
+    char text [1024];
+    snprintf (text, sizeof text, "{\"keys\":[%s%s%s]}", with_k1? k1: "",
+              with_k1 && with_k2? ",": "", with_k2? k2: "");
+    char error [160];
+    sb_jwks_t *jwks = sb_jwks_parse (text, strlen (text), error, sizeof error);
+    assert_non_null (jwks);
+    free (k1);
+    free (k2);
+    return jwks;
+}
+
+//  EdDSA tokens verify under the public key their kid names; a set with
+//  the current and the previous key takes tokens of both (rotation); a key
+//  out of the set, another key under the same kid, a changed signature or
+//  claims are refused; HS256 keeps working beside it.
+static void
+test_eddsa (void **state)
+{
+    (void) state;
+    sb_token_claims_t in, out;
+    s_claims (&in, NOW, NOW + 3600);
+    sb_jwks_t *both = s_jwks (true, true);
+    sb_jwks_t *only_k2 = s_jwks (false, true);
+    char *t1 = sb_token_issue_eddsa (&in, s_seed1, "k1");
+    char *t2 = sb_token_issue_eddsa (&in, s_seed2, "k2");
+    assert_non_null (t1);
+    assert_non_null (t2);
+    assert_int_equal (sb_token_verify_keys (t1, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_OK);
+    assert_string_equal (out.tenant, "acme");
+    assert_string_equal (out.subject, "alice");
+    assert_string_equal (out.scope, "mcp tools");
+    assert_int_equal (sb_token_verify_keys (t2, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_OK);
+    //  k1 retired: its tokens stop; k2's go on.
+    assert_int_equal (sb_token_verify_keys (t1, NULL, 0, only_k2, AUD, NOW, &out), SB_TOKEN_BAD_SIG);
+    assert_int_equal (sb_token_verify_keys (t2, NULL, 0, only_k2, AUD, NOW, &out), SB_TOKEN_OK);
+    //  Without a set, or through the HS256-only verifier: refused.
+    assert_int_equal (sb_token_verify_keys (t1, s_key, sizeof s_key, NULL, AUD, NOW, &out),
+                      SB_TOKEN_BAD_SIG);
+    assert_int_equal (sb_token_verify (t1, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_BAD_SIG);
+    //  Signed by seed2 but claiming to be k1.
+    char *liar = sb_token_issue_eddsa (&in, s_seed2, "k1");
+    assert_int_equal (sb_token_verify_keys (liar, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_BAD_SIG);
+    free (liar);
+    //  The usual claim checks apply.
+    assert_int_equal (sb_token_verify_keys (t1, NULL, 0, both, AUD, NOW + 7200, &out), SB_TOKEN_EXPIRED);
+    assert_int_equal (sb_token_verify_keys (t1, NULL, 0, both, "https://x/mcp", NOW, &out),
+                      SB_TOKEN_AUDIENCE);
+    //  A changed signature character; the signature padded.
+    char *bad = strdup (t1);
+    size_t len = strlen (bad);
+    bad [len - 5] = bad [len - 5] == 'A'? 'B': 'A';
+    assert_int_equal (sb_token_verify_keys (bad, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_BAD_SIG);
+    free (bad);
+    char padded [4200];
+    snprintf (padded, sizeof padded, "%s==", t1);
+    assert_int_equal (sb_token_verify_keys (padded, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    //  Another tenant's claims under t1's header and signature.
+    sb_token_claims_t evil;
+    s_claims (&evil, NOW, NOW + 3600);
+    snprintf (evil.tenant, sizeof evil.tenant, "evil");
+    char *other = sb_token_issue_eddsa (&evil, s_seed1, "k1");
+    const char *o1 = strchr (other, '.'), *o2 = strchr (o1 + 1, '.');
+    const char *d1 = strchr (t1, '.'), *d2 = strchr (d1 + 1, '.');
+    char forged [4200];
+    snprintf (forged, sizeof forged, "%.*s%.*s%s", (int) (d1 - t1), t1, (int) (o2 - o1), o1, d2);
+    assert_int_equal (sb_token_verify_keys (forged, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_BAD_SIG);
+    free (other);
+    //  HS256 beside EdDSA, and HS256 refused when no key is given.
+    char *hs = sb_token_issue (&in, s_key, sizeof s_key);
+    assert_int_equal (sb_token_verify_keys (hs, s_key, sizeof s_key, both, AUD, NOW, &out), SB_TOKEN_OK);
+    assert_int_equal (sb_token_verify_keys (hs, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    //  A bad kid is never issued.
+    assert_null (sb_token_issue_eddsa (&in, s_seed1, ""));
+    assert_null (sb_token_issue_eddsa (&in, s_seed1, "k\"1"));
+    //  EdDSA header without a kid, or with one that is not a string.
+    char *no_kid = s_forge ("{\"alg\":\"EdDSA\"}", "{}", false);
+    assert_int_equal (sb_token_verify_keys (no_kid, NULL, 0, both, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    free (no_kid);
+
+    //  Through the cache: verified once, then answered; a new set drops
+    //  what the old one verified.
+    sb_token_cache_t *cache = sb_token_cache_new (s_key, sizeof s_key, AUD);
+    assert_int_equal (sb_token_cache_verify (cache, t1, NOW, &out), SB_TOKEN_BAD_SIG);
+    sb_token_cache_set_jwks (cache, both);
+    assert_int_equal (sb_token_cache_verify (cache, t1, NOW, &out), SB_TOKEN_OK);
+    assert_int_equal (sb_token_cache_verify (cache, t1, NOW, &out), SB_TOKEN_OK);
+    uint64_t hits, misses;
+    sb_token_cache_counts (cache, &hits, &misses);
+    assert_int_equal (hits, 1);
+    sb_token_cache_set_jwks (cache, only_k2);
+    assert_int_equal (sb_token_cache_verify (cache, t1, NOW, &out), SB_TOKEN_BAD_SIG);
+    assert_int_equal (sb_token_cache_verify (cache, t2, NOW, &out), SB_TOKEN_OK);
+    assert_int_equal (sb_token_cache_verify (cache, hs, NOW, &out), SB_TOKEN_OK);
+    sb_token_cache_destroy (&cache);
+
+    free (hs);
+    free (t1);
+    free (t2);
+    sb_jwks_destroy (&both);
+    sb_jwks_destroy (&only_k2);
+    assert_null (both);
+}
+
+//  A key set holds Ed25519 public keys only, each with its own kid; what
+//  it serves is written from the parsed keys and parses back the same.
+static void
+test_jwks (void **state)
+{
+    (void) state;
+    char error [160];
+    const char *refused [] = {
+        "", "[]", "{}", "{\"keys\":[]}", "{\"keys\":{}}",
+        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"a\"}]}",            //  no x
+        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"X25519\",\"kid\":\"a\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}",                     //  not a signing curve
+        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"a b\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}",                     //  bad kid
+        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"a\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"}]}",                    //  padded x
+        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"a\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcH\"}]}",                        //  short x
+        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"a\",\"d\":\"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}",                     //  private
+        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"a\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"},"
+        "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"a\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}",                     //  same kid twice
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused [0]; i++) {
+        error [0] = 0;
+        assert_null (sb_jwks_parse (refused [i], strlen (refused [i]), error, sizeof error));
+        assert_true (strlen (error) > 0);
+    }
+    sb_jwks_t *jwks = s_jwks (true, true);
+    assert_int_equal (sb_jwks_count (jwks), 2);
+    assert_non_null (sb_jwks_find (jwks, "k1"));
+    assert_null (sb_jwks_find (jwks, "k3"));
+    char *served = sb_jwks_json (jwks);
+    assert_non_null (served);
+    assert_null (strstr (served, "\"d\""));
+    sb_jwks_t *again = sb_jwks_parse (served, strlen (served), error, sizeof error);
+    assert_non_null (again);
+    assert_int_equal (sb_jwks_count (again), 2);
+    assert_memory_equal (sb_jwks_find (again, "k2"), sb_jwks_find (jwks, "k2"), SB_ED25519_KEY_LEN);
+    free (served);
+    sb_jwks_destroy (&again);
+    sb_jwks_destroy (&jwks);
 }
 
 //  The cache answers a token it verified, with the same claims; it never
@@ -307,6 +618,11 @@ main (void)
         cmocka_unit_test (test_wrong_audience),
         cmocka_unit_test (test_garbage),
         cmocka_unit_test (test_too_long),
+        cmocka_unit_test (test_strict_base64url),
+        cmocka_unit_test (test_not_yet_valid),
+        cmocka_unit_test (test_subject_required),
+        cmocka_unit_test (test_eddsa),
+        cmocka_unit_test (test_jwks),
         cmocka_unit_test (test_cache),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

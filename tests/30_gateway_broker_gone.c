@@ -45,6 +45,7 @@ static char s_frontend [64];
 static char s_backend [64];
 static char s_base [64];
 static char s_key_path [256];
+static char s_session_key_path [272];    /* the session key, beside it */
 static char *s_token;
 
 static pid_t
@@ -140,6 +141,9 @@ s_setup (void **state)
         return -1;
     fprintf (file, "%s\n", hex);
     fclose (file);
+    snprintf (s_session_key_path, sizeof s_session_key_path, "%s.session", s_key_path);
+    if (sb_harness_write_key (s_session_key_path))
+        return -1;
 
     int port = sb_harness_free_port ();
     char listen [64], timeout [16];
@@ -148,7 +152,8 @@ s_setup (void **state)
     snprintf (timeout, sizeof timeout, "%d", T_CALL_TIMEOUT_MS);
     const char *argv [] = {
         sb_harness_bin ("sb-gateway"), "--listen", listen, "--broker", s_frontend,
-        "--token-key-file", s_key_path, "--connectors", SB_SOURCE_DIR "/connectors",
+        "--token-key-file", s_key_path, "--session-key-file", s_session_key_path,
+        "--connectors", SB_SOURCE_DIR "/connectors",
         "--public-url", s_base, "--call-timeout-ms", timeout, "--log-level", "info", NULL
     };
     s_gateway = sb_harness_spawn (argv, NULL);
@@ -185,6 +190,7 @@ s_teardown (void **state)
         (void) sb_harness_stop (s_broker);
     free (s_token);
     unlink (s_key_path);
+    unlink (s_session_key_path);
     curl_global_cleanup ();
     return rc;
 }

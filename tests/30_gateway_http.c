@@ -25,6 +25,7 @@
 
 #include "sb_connector.h"
 #include "sb_crypto.h"
+#include "sb_jwks.h"
 #include "sb_token.h"
 #include "sb_job.h"
 #include "sb_msg.h"
@@ -39,6 +40,10 @@ static pid_t s_gateway = -1;
 static zactor_t *s_broker;
 static char s_base [64];            /* http://127.0.0.1:<port> */
 static char s_key_path [256];
+static char s_session_key_path [272];    /* the session key, beside it */
+static char s_jwks_path [272];          /* the EdDSA public key set, beside it */
+static const uint8_t s_seed_current [SB_ED25519_KEY_LEN] = "the current ed25519 signing seed";
+static const uint8_t s_seed_previous [SB_ED25519_KEY_LEN] = "the previous ed25519 signing key";
 static uint8_t s_key [32];
 static char *s_token;               /* valid token for tenant "acme" */
 static sb_connectors_t *s_connectors;
@@ -280,19 +285,42 @@ s_error_code (json_t *reply)
 //  ---------------------------------------------------------------------------
 //  Fixture
 
+//  A token for user `subject` of `tenant`.
 static char *
-s_issue (const char *tenant, const char *audience, int64_t ttl, const uint8_t *key)
+s_issue_as (const char *tenant, const char *subject, const char *audience, int64_t ttl,
+            const uint8_t *key)
 {
     sb_token_claims_t c;
     memset (&c, 0, sizeof c);
     snprintf (c.tenant, sizeof c.tenant, "%s", tenant);
-    snprintf (c.subject, sizeof c.subject, "tester");
+    snprintf (c.subject, sizeof c.subject, "%s", subject);
     snprintf (c.audience, sizeof c.audience, "%s", audience);
     c.issued_at = time (NULL) - 10;
     c.expires_at = time (NULL) + ttl;
     if (ttl < 0)
         c.issued_at = c.expires_at - 100;
     return sb_token_issue (&c, key, 32);
+}
+
+//  An EdDSA token for user "tester" of `tenant`, signed with `seed` as `kid`.
+static char *
+s_issue_eddsa (const char *tenant, const uint8_t *seed, const char *kid)
+{
+    sb_token_claims_t c;
+    memset (&c, 0, sizeof c);
+    snprintf (c.tenant, sizeof c.tenant, "%s", tenant);
+    snprintf (c.subject, sizeof c.subject, "tester");
+    snprintf (c.audience, sizeof c.audience, "%s/mcp", s_base);
+    c.issued_at = time (NULL) - 10;
+    c.expires_at = time (NULL) + 600;
+    return sb_token_issue_eddsa (&c, seed, kid);
+}
+
+//  A token for user "tester" of `tenant`.
+static char *
+s_issue (const char *tenant, const char *audience, int64_t ttl, const uint8_t *key)
+{
+    return s_issue_as (tenant, "tester", audience, ttl, key);
 }
 
 static int
@@ -321,6 +349,20 @@ s_setup (void **state)
     sb_hex_encode (s_key, sizeof s_key, hex);
     fprintf (file, "%s\n", hex);
     fclose (file);
+    snprintf (s_session_key_path, sizeof s_session_key_path, "%s.session", s_key_path);
+    if (sb_harness_write_key (s_session_key_path))
+        return -1;
+    //  The EdDSA key set: the current key and the previous one.
+    snprintf (s_jwks_path, sizeof s_jwks_path, "%s.jwks", s_key_path);
+    char *current = sb_jwks_public_jwk (s_seed_current, "2026-12");
+    char *previous = sb_jwks_public_jwk (s_seed_previous, "2026-11");
+    file = fopen (s_jwks_path, "w");
+    if (!current || !previous || !file)
+        return -1;
+    fprintf (file, "{\"keys\":[%s,%s]}\n", current, previous);
+    fclose (file);
+    free (current);
+    free (previous);
 
     int port = sb_harness_free_port ();
     char listen [64], broker [64], public_url [64], timeout [16];
@@ -331,7 +373,8 @@ s_setup (void **state)
     snprintf (timeout, sizeof timeout, "%d", CALL_TIMEOUT_MS);
     const char *argv [] = {
         sb_harness_bin ("sb-gateway"), "--listen", listen, "--broker", broker,
-        "--token-key-file", s_key_path, "--connectors", SB_TEST_CONNECTORS,
+        "--token-key-file", s_key_path, "--session-key-file", s_session_key_path,
+        "--token-jwks-file", s_jwks_path, "--connectors", SB_TEST_CONNECTORS,
         "--public-url", public_url, "--call-timeout-ms", timeout, "--log-level", "info",
         "--tools-page-size", "2", "--allowed-origins", "https://allowed.example",
         "--allowed-hosts", "allowed-host.example", NULL
@@ -365,6 +408,8 @@ s_teardown (void **state)
     sb_connectors_destroy (&s_connectors);
     free (s_token);
     unlink (s_key_path);
+    unlink (s_session_key_path);
+    unlink (s_jwks_path);
     return rc;
 }
 
@@ -748,6 +793,30 @@ test_sessions (void **state)
     s_response_free (&r);
     free (other);
 
+    //  Another user of the same tenant: the session is not theirs, as
+    //  it is not another tenant's — 404 on POST (a call, a subscribe),
+    //  GET and DELETE; and their DELETE did not end it for its owner.
+    char *intruder = s_issue_as ("acme", "mallory", audience, 3600, s_key);
+    s_post (with, intruder, s_ping_body, &r);
+    assert_int_equal (r.status, 404);
+    s_response_free (&r);
+    s_post (with, intruder, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"resources/subscribe\","
+            "\"params\":{\"uri\":\"sb://acme/anything\"}}", &r);
+    assert_int_equal (r.status, 404);
+    s_response_free (&r);
+    s_extra = with;
+    s_request ("GET", "/mcp", intruder, NULL, NULL, &r);
+    assert_int_equal (r.status, 404);
+    s_response_free (&r);
+    s_request ("DELETE", "/mcp", intruder, NULL, NULL, &r);
+    assert_int_equal (r.status, 404);
+    s_response_free (&r);
+    s_extra = NULL;
+    s_post (with, s_token, s_ping_body, &r);
+    assert_int_equal (r.status, 200);
+    s_response_free (&r);
+    free (intruder);
+
     //  DELETE ends it; then 404 for POST, GET and DELETE.
     s_extra = with;
     s_request ("DELETE", "/mcp", s_token, NULL, NULL, &r);
@@ -771,6 +840,56 @@ test_sessions (void **state)
     assert_int_equal (r.status, 200);
     s_response_free (&r);
     free (id);
+}
+
+//  EdDSA tokens: the gateway verifies them with the public key set of
+//  --token-jwks-file (current and previous key: both verify), refuses a
+//  kid it does not hold and a key under the wrong kid, serves the set at
+//  /.well-known/jwks.json, and keeps taking HS256 tokens.
+static void
+test_eddsa_tokens (void **state)
+{
+    (void) state;
+    s_response_t r;
+    s_request ("GET", "/.well-known/jwks.json", NULL, NULL, NULL, &r);
+    assert_int_equal (r.status, 200);
+    char error [160];
+    sb_jwks_t *served = sb_jwks_parse (r.body, r.len, error, sizeof error);
+    assert_non_null (served);
+    assert_int_equal (sb_jwks_count (served), 2);
+    uint8_t pub [SB_ED25519_KEY_LEN];
+    assert_int_equal (sb_ed25519_public (s_seed_current, pub), 0);
+    assert_memory_equal (sb_jwks_find (served, "2026-12"), pub, sizeof pub);
+    sb_jwks_destroy (&served);
+    s_response_free (&r);
+    s_request ("POST", "/.well-known/jwks.json", NULL, "application/json", "{}", &r);
+    assert_int_equal (r.status, 405);
+    s_response_free (&r);
+
+    char *current = s_issue_eddsa ("acme", s_seed_current, "2026-12");
+    char *previous = s_issue_eddsa ("acme", s_seed_previous, "2026-11");
+    char *unknown = s_issue_eddsa ("acme", s_seed_current, "2027-01");
+    char *liar = s_issue_eddsa ("acme", s_seed_previous, "2026-12");
+    s_post (NULL, current, s_ping_body, &r);
+    assert_int_equal (r.status, 200);
+    s_response_free (&r);
+    s_post (NULL, previous, s_ping_body, &r);
+    assert_int_equal (r.status, 200);
+    s_response_free (&r);
+    s_post (NULL, unknown, s_ping_body, &r);
+    assert_int_equal (r.status, 401);
+    assert_non_null (strstr (r.www_authenticate, "invalid_token"));
+    s_response_free (&r);
+    s_post (NULL, liar, s_ping_body, &r);
+    assert_int_equal (r.status, 401);
+    s_response_free (&r);
+    s_post (NULL, s_token, s_ping_body, &r);
+    assert_int_equal (r.status, 200);
+    s_response_free (&r);
+    free (current);
+    free (previous);
+    free (unknown);
+    free (liar);
 }
 
 static void
@@ -1194,6 +1313,7 @@ main (void)
         cmocka_unit_test (test_tools_call_timeout),
         cmocka_unit_test (test_client_gone),
         cmocka_unit_test (test_sessions),
+        cmocka_unit_test (test_eddsa_tokens),
         cmocka_unit_test (test_transport_headers),
         cmocka_unit_test (test_sse_post_response),
         cmocka_unit_test (test_sse_2025_06_18_stream_is_clean),

@@ -21,6 +21,7 @@
 sb_gateway_t *gi_gw;
 char gi_base [64];
 char gi_key_path [160];
+char gi_session_key_path [176];
 static uint8_t s_key [32];          /* the token key */
 
 //  ---------------------------------------------------------------------------
@@ -38,7 +39,10 @@ gi_key_make (const char *tag)
     char hex [2 * sizeof s_key + 1];
     sb_hex_encode (s_key, sizeof s_key, hex);
     fprintf (file, "%s\n", hex);
-    return fclose (file) == 0? 0: -1;
+    if (fclose (file))
+        return -1;
+    snprintf (gi_session_key_path, sizeof gi_session_key_path, "%s.session", gi_key_path);
+    return sb_harness_write_key (gi_session_key_path);
 }
 
 char *

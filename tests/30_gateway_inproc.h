@@ -23,7 +23,8 @@
 
 extern sb_gateway_t *gi_gw;     /* the gateway in this process, or NULL */
 extern char gi_base [64];       /* http://127.0.0.1:port of the gateway under test */
-extern char gi_key_path [160];  /* the token key file gi_key_make wrote */
+extern char gi_key_path [160];
+extern char gi_session_key_path [176];  /* the session key file gi_key_make wrote */  /* the token key file gi_key_make wrote */
 
 /*  Makes a random token key and writes it (hex) to /tmp/sb-30-<tag>-key-<pid>
     (gi_key_path) for --token-key-file. Returns 0 or -1. */

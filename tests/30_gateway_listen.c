@@ -53,6 +53,7 @@
 #include "sb_gateway_int.h"
 #include "sb_lists.h"
 #include "sb_harness.h"
+#include "sb_keyfile.h"
 #include "30_gateway_inproc.h"
 
 
@@ -509,10 +510,11 @@ s_setup (void **state)
     //  No broker: nothing here sends a job (the DEALER connects to nothing).
     char *argv [] = {
         "sb-gateway", "--listen", listen, "--broker", "tcp://127.0.0.1:9", "--token-key-file",
-        gi_key_path, "--connectors", s_dir, "--public-url", gi_base, NULL
+        gi_key_path, "--session-key-file", gi_session_key_path, "--connectors", s_dir,
+        "--public-url", gi_base, NULL
     };
     sb_config_t *config = sb_config_new ("sb-gateway", sb_gateway_options);
-    if (!config || sb_config_load (config, 11, argv))
+    if (!config || sb_config_load (config, (int) (sizeof argv / sizeof argv [0]) - 1, argv))
         return -1;
     gi_gw = sb_gateway_new (config);
     sb_config_destroy (&config);
@@ -534,6 +536,7 @@ s_teardown (void **state)
     free (s_token);
     free (s_other);
     unlink (gi_key_path);
+    unlink (gi_session_key_path);
     char path [256];
     snprintf (path, sizeof path, "%s/notes.json", s_dir);
     unlink (path);
@@ -543,6 +546,74 @@ s_teardown (void **state)
 
 //  ---------------------------------------------------------------------------
 //  Through the gateway
+//  A new gateway on `token_key` and `session_key` files (NULL: the option
+//  left out), on a free port; NULL when it refuses to start.
+static sb_gateway_t *
+s_gateway_with_keys (char *token_key, char *session_key)
+{
+    char listen [64];
+    snprintf (listen, sizeof listen, "127.0.0.1:%d", sb_harness_free_port ());
+    char *argv [16] = { "sb-gateway", "--listen", listen, "--broker", "tcp://127.0.0.1:9",
+                        "--connectors", s_dir, "--public-url", gi_base };
+    int argc = 9;
+    if (token_key) {
+        argv [argc++] = "--token-key-file";
+        argv [argc++] = token_key;
+    }
+    if (session_key) {
+        argv [argc++] = "--session-key-file";
+        argv [argc++] = session_key;
+    }
+    argv [argc] = NULL;
+    sb_config_t *config = sb_config_new ("sb-gateway", sb_gateway_options);
+    assert_non_null (config);
+    assert_int_equal (sb_config_load (config, argc, argv), 0);
+    sb_gateway_t *gateway = sb_gateway_new (config);
+    sb_config_destroy (&config);
+    return gateway;
+}
+
+//  Sessions are signed with a secret of their own: a gateway does not
+//  start without --session-key-file, nor with the token key as the session
+//  key, nor with a short one; a session ID it issues verifies under the
+//  session key's authority and not under one made from the token key.
+static void
+test_session_key_own (void **state)
+{
+    (void) state;
+    assert_null (s_gateway_with_keys (gi_key_path, NULL));
+    assert_null (s_gateway_with_keys (gi_key_path, gi_key_path));
+    char short_key [200];
+    snprintf (short_key, sizeof short_key, "%s.short", gi_key_path);
+    FILE *file = fopen (short_key, "w");
+    assert_non_null (file);
+    fputs ("00112233\n", file);
+    fclose (file);
+    assert_null (s_gateway_with_keys (gi_key_path, short_key));
+    unlink (short_key);
+
+    gi_http_t *h = gi_start ("POST", s_token, NULL, NULL,
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+        "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}");
+    gi_finish (h);
+    assert_int_equal (h->status, 200);
+    int64_t now = sb_clock_wall_ms () / 1000;
+    uint8_t key [SB_MAX_TOKEN_KEY_LEN];
+    size_t key_len = 0;
+    sb_session_t session;
+    assert_int_equal (sb_keyfile_load (gi_session_key_path, "session key", key, &key_len), 0);
+    sb_sessions_t *by_session_key = sb_sessions_new (key, key_len);
+    assert_int_equal (sb_sessions_verify (by_session_key, h->session, strlen (h->session), now,
+                                          &session), 0);
+    assert_int_equal (sb_keyfile_load (gi_key_path, "token key", key, &key_len), 0);
+    sb_sessions_t *by_token_key = sb_sessions_new (key, key_len);
+    assert_int_equal (sb_sessions_verify (by_token_key, h->session, strlen (h->session), now,
+                                          &session), -1);
+    sb_sessions_destroy (&by_session_key);
+    sb_sessions_destroy (&by_token_key);
+    gi_free (h);
+}
+
 
 //  A session of an older revision with its GET stream: it must hear the
 //  untagged notifications, and the listen streams none of its own.
@@ -1069,6 +1140,7 @@ main (void)
         cmocka_unit_test (test_subscribed_broadcast),
         cmocka_unit_test (test_listen_delivers),
         cmocka_unit_test (test_listen_limits),
+        cmocka_unit_test (test_session_key_own),
         cmocka_unit_test (test_listen_stop),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);

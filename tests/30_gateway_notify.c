@@ -247,10 +247,11 @@ s_setup (void **state)
     snprintf (gi_base, sizeof gi_base, "http://127.0.0.1:%d", port);
     char *argv [] = {
         "sb-gateway", "--listen", listen, "--broker", broker, "--token-key-file", gi_key_path,
+        "--session-key-file", gi_session_key_path,
         "--connectors", s_dir, "--public-url", gi_base, "--call-timeout-ms", "20000", NULL
     };
     sb_config_t *config = sb_config_new ("sb-gateway", sb_gateway_options);
-    if (!config || sb_config_load (config, 13, argv))
+    if (!config || sb_config_load (config, (int) (sizeof argv / sizeof argv [0]) - 1, argv))
         return -1;
     gi_gw = sb_gateway_new (config);
     sb_config_destroy (&config);
@@ -274,6 +275,7 @@ s_teardown (void **state)
     free (s_token);
     free (s_other);
     unlink (gi_key_path);
+    unlink (gi_session_key_path);
     gi_remove_dir (s_dir);
     return 0;
 }
@@ -513,7 +515,8 @@ test_sighup (void **state)
     char *token = gi_issue ("acme", 3600);
     const char *argv [] = {
         sb_harness_bin ("sb-gateway"), "--listen", listen, "--broker", "tcp://127.0.0.1:9",
-        "--token-key-file", gi_key_path, "--connectors", dir, "--public-url", gi_base, NULL
+        "--token-key-file", gi_key_path, "--session-key-file", gi_session_key_path,
+        "--connectors", dir, "--public-url", gi_base, NULL
     };
     pid_t gateway = sb_harness_spawn (argv, NULL);
     char health [128];

@@ -26,7 +26,7 @@ test_session_roundtrip (void **state)
     unsigned bits = sb_session_caps_from_json (caps);
     json_decref (caps);
     assert_int_equal (bits, SB_CLIENT_SAMPLING | SB_CLIENT_ELICITATION | SB_CLIENT_ELICIT_URL);
-    char *id = sb_sessions_issue (sessions, "acme", "2025-11-25", bits, NOW);
+    char *id = sb_sessions_issue (sessions, "acme", "alice", "2025-11-25", bits, NOW);
     assert_non_null (id);
     for (const char *c = id; *c; c++)
         assert_true (*c >= 0x21 && *c <= 0x7e);
@@ -39,6 +39,28 @@ test_session_roundtrip (void **state)
     assert_string_equal (session.protocol, "2025-11-25");
     assert_int_equal (session.caps, bits);
     assert_int_equal (session.issued_at, NOW);
+    //  It belongs to its user in its tenant, and to nobody else: not to
+    //  another user of the same tenant, nor to the same name elsewhere.
+    assert_true (sb_sessions_owned_by (other, &session, "acme", "alice"));
+    assert_false (sb_sessions_owned_by (other, &session, "acme", "mallory"));
+    assert_false (sb_sessions_owned_by (other, &session, "acme", "alice "));
+    assert_false (sb_sessions_owned_by (other, &session, "acme", ""));
+    assert_false (sb_sessions_owned_by (other, &session, "globex", "alice"));
+    //  The ID does not show who the user is: its payload has no "alice".
+    const char *payload_b64 = id + strlen ("s1.");
+    const char *dot = strchr (payload_b64, '.');
+    char payload [512];
+    size_t payload_len = 0;
+    assert_int_equal (sb_base64url_decode_strict (payload_b64, (size_t) (dot - payload_b64),
+                                                  (uint8_t *) payload, sizeof payload - 1,
+                                                  &payload_len), 0);
+    payload [payload_len] = 0;
+    assert_non_null (strstr (payload, "\"t\":\"acme\""));
+    assert_non_null (strstr (payload, "\"u\":\""));
+    assert_null (strstr (payload, "alice"));
+    //  No user, no session.
+    assert_null (sb_sessions_issue (sessions, "acme", "", "2025-11-25", bits, NOW));
+    assert_null (sb_sessions_issue (sessions, "acme", NULL, "2025-11-25", bits, NOW));
 
     //  Aged out, from the future, under another key: refused.
     assert_int_equal (sb_sessions_verify (other, id, strlen (id), NOW + SB_MAX_SESSION_AGE_S + 1, &session), -1);
@@ -85,7 +107,7 @@ test_ended_set_bounded (void **state)
     sb_session_t session;
     char *first = NULL;
     for (int i = 0; i < SB_MAX_ENDED_SESSIONS + 10; i++) {
-        char *id = sb_sessions_issue (sessions, "acme", "2025-06-18", 0, NOW + i);
+        char *id = sb_sessions_issue (sessions, "acme", "alice", "2025-06-18", 0, NOW + i);
         assert_int_equal (sb_sessions_verify (sessions, id, strlen (id), NOW + i, &session), 0);
         sb_sessions_end (sessions, &session, NOW + i);
         if (i == 0)

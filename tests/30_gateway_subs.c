@@ -185,7 +185,7 @@ test_session_end_hook (void **state)
     sb_sessions_t *sessions = sb_sessions_new (key, sizeof key);
     uint8_t seen [SB_HMAC_SHA256_LEN] = { 0 };
     sb_sessions_on_end (sessions, s_on_end, seen);
-    char *id = sb_sessions_issue (sessions, "acme", "2025-11-25", 0, NOW);
+    char *id = sb_sessions_issue (sessions, "acme", "alice", "2025-11-25", 0, NOW);
     sb_session_t session;
     assert_int_equal (sb_sessions_verify (sessions, id, strlen (id), NOW, &session), 0);
     sb_sessions_end (sessions, &session, NOW);

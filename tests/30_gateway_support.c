@@ -30,6 +30,7 @@ pid_t tg_gateway = -1;
 static zactor_t *s_broker;
 char tg_base [64];
 static char s_key_path [256];
+static char s_session_key_path [272];    /* the session key, beside it */
 static uint8_t s_key [32];
 char *tg_token;               /* tenant "acme" */
 char *tg_other;               /* tenant "globex" */
@@ -472,6 +473,9 @@ tg_fixture_start (const char *tag)
     sb_hex_encode (s_key, sizeof s_key, hex);
     fprintf (file, "%s\n", hex);
     fclose (file);
+    snprintf (s_session_key_path, sizeof s_session_key_path, "%s.session", s_key_path);
+    if (sb_harness_write_key (s_session_key_path))
+        return -1;
     int port = sb_harness_free_port ();
     char listen [64], broker [64];
     snprintf (listen, sizeof listen, "127.0.0.1:%d", port);
@@ -479,8 +483,8 @@ tg_fixture_start (const char *tag)
     snprintf (tg_base, sizeof tg_base, "http://127.0.0.1:%d", port);
     const char *argv [] = {
         sb_harness_bin ("sb-gateway"), "--listen", listen, "--broker", broker,
-        "--token-key-file", s_key_path, "--connectors", SB_TEST_CONNECTORS,
-        "--public-url", tg_base, "--call-timeout-ms", "20000", "--log-level", "info", NULL
+        "--token-key-file", s_key_path, "--session-key-file", s_session_key_path,
+        "--connectors", SB_TEST_CONNECTORS, "--public-url", tg_base, "--call-timeout-ms", "20000", "--log-level", "info", NULL
     };
     tg_gateway = sb_harness_spawn (argv, NULL);
     char health [128];
@@ -507,5 +511,6 @@ tg_fixture_stop (void)
     free (tg_token);
     free (tg_other);
     unlink (s_key_path);
+    unlink (s_session_key_path);
     return rc;
 }

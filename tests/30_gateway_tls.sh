@@ -48,12 +48,13 @@ openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out other.key 2>
 cp server1.crt live.crt
 cp server1.key live.key
 openssl rand -hex 32 >token.key
+openssl rand -hex 32 >session.key
 
 # s_start NAME ARGS… — starts sb-gateway logging to NAME.log; sets $pid.
 s_start () {
     local name=$1
     shift
-    "$gateway" --token-key-file token.key --broker tcp://127.0.0.1:1 \
+    "$gateway" --token-key-file token.key --session-key-file session.key --broker tcp://127.0.0.1:1 \
                --connectors "$src/connectors" "$@" 2>"$name.log" &
     pid=$!
     pids+=("$pid")

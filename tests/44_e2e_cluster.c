@@ -302,6 +302,7 @@ s_setup (void **state)
     s_copy_file (SB_SOURCE_DIR "/tests/fixtures/connectors", s_dir_b, "conformance.json", NULL, NULL);
     const char *argv [] = { sb_harness_bin ("sb-gateway"), "--listen", listen,
                             "--broker", s_farm->frontend, "--token-key-file", s_farm->key_file,
+                            "--session-key-file", s_farm->session_key_file,
                             "--public-url", s_farm->gateway_url, "--call-timeout-ms", "10000",
                             "--connectors", s_dir_b, NULL };
     s_gateway_b = sb_harness_spawn (argv, NULL);

@@ -78,7 +78,8 @@ s_start_gateway_b (void)
     snprintf (s_gateway_b_url, sizeof s_gateway_b_url, "http://127.0.0.1:%d", port);
     const char *argv [] = {
         sb_harness_bin ("sb-gateway"), "--listen", listen, "--broker", s_farm->frontend,
-        "--token-key-file", s_farm->key_file, "--connectors", SB_TEST_CONNECTORS,
+        "--token-key-file", s_farm->key_file, "--session-key-file", s_farm->session_key_file,
+        "--connectors", SB_TEST_CONNECTORS,
         "--public-url", s_farm->gateway_url, "--log-level", "info", NULL
     };
     s_gateway_b = sb_harness_spawn (argv, NULL);

@@ -35,7 +35,7 @@ for s in postgres broker gateway api-worker token-worker task-worker webhook-wor
     grep -q 'healthcheck:' <<<"$(section "$s")" || { echo "FAIL: $s has no healthcheck"; exit 1; }
 done
 # Secrets: files under /run/secrets, never a value in the environment.
-for name in postgres_password db_password sandbox_api_key; do
+for name in postgres_password db_password sandbox_api_key session_key; do
     grep -Eq "^  $name:\$" <<<"$(awk '/^secrets:/ { on = 1; next } /^[^ ]/ { on = 0 } on' <<<"$out")" ||
         { echo "FAIL: secret $name is not declared"; exit 1; }
 done
@@ -54,6 +54,9 @@ grep -Eq -- '- pgdata:/var/lib/postgresql/data(:rw)?$' <<<"$(section postgres)" 
     { echo "FAIL: postgres keeps its data in no volume"; exit 1; }
 grep -A1 'token-key:' <<<"$(section gateway)" | grep -q 'condition: service_completed_successfully' ||
     { echo "FAIL: the gateway does not wait for the token-key job"; exit 1; }
+grep -q 'SB_SESSION_KEY_FILE: /run/secrets/session_key' <<<"$(section gateway)" &&
+grep -Eq -- '- (source: )?session_key$' <<<"$(section gateway)" ||
+    { echo "FAIL: the gateway does not read its session key from the session_key secret"; exit 1; }
 grep -q 'deps.sh --build' docker/Dockerfile ||
     { echo "FAIL: docker/Dockerfile's build stage does not install scripts/deps.sh --build"; exit 1; }
 echo "compose file valid: $(tr '\n' ' ' <<<"$services")"

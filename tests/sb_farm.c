@@ -40,6 +40,9 @@ s_write_key (sb_farm_t *farm)
     fprintf (key, "\n");
     fclose (key);
     fclose (urandom);
+    snprintf (farm->session_key_file, sizeof farm->session_key_file, "%s/session.key", dir);
+    if (sb_harness_write_key (farm->session_key_file))
+        s_fail ("cannot write the session key");
 }
 
 int
@@ -143,6 +146,7 @@ sb_farm_start (const sb_farm_opts_t *opts)
     snprintf (listen, sizeof listen, "127.0.0.1:%d", gateway_port);
     const char *gateway_argv [] = { sb_harness_bin ("sb-gateway"), "--listen", listen,
                                     "--broker", farm->frontend, "--token-key-file", farm->key_file,
+                                    "--session-key-file", farm->session_key_file,
                                     "--public-url", farm->gateway_url,
                                     "--connectors", SB_TEST_CONNECTORS,
                                     "--call-timeout-ms", timeout, NULL };
@@ -194,6 +198,7 @@ sb_farm_stop (sb_farm_t **farm_p)
     failures += s_stop_clean (farm->broker, "sb-broker") != 0;
     failures += s_stop_clean (farm->sandbox, "sb-sandbox") != 0;
     unlink (farm->key_file);
+    unlink (farm->session_key_file);
     char *slash = strrchr (farm->key_file, '/');
     if (slash) {
         *slash = 0;

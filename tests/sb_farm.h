@@ -40,6 +40,7 @@ typedef struct {
     char frontend [64];                     /* tcp://127.0.0.1:P (gateways) */
     char backend [64];                      /* tcp://127.0.0.1:P (workers) */
     char key_file [256];                    /* token signing key */
+    char session_key_file [256];            /* session key, shared by the farm's gateways */
     char token [2048];                      /* bearer token for tenant demo */
     sb_farm_opts_t opts;                    /* what was asked */
 } sb_farm_t;

@@ -7,6 +7,7 @@
     times out does not leave processes behind holding ports. */
 #include "sb_harness.h"
 #include "sb_attr.h"
+#include "sb_crypto.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -80,6 +81,21 @@ s_recall_exit (pid_t pid, int *status)
             return 0;
         }
     return -1;
+}
+
+int
+sb_harness_write_key (const char *path)
+{
+    uint8_t key [32];
+    char hex [2 * sizeof key + 1];
+    if (sb_crypto_random (key, sizeof key))
+        return -1;
+    sb_hex_encode (key, sizeof key, hex);
+    FILE *file = fopen (path, "w");
+    if (!file)
+        return -1;
+    int rc = fprintf (file, "%s\n", hex) > 0? 0: -1;
+    return fclose (file) == 0? rc: -1;
 }
 
 int

@@ -20,6 +20,10 @@
 /*  A free TCP port on 127.0.0.1 (bound then released). */
 int sb_harness_free_port (void);
 
+/*  Writes a new random 32-byte key as 64 hex digits to `path` (a token
+    key or a session key file, as sb_keyfile reads). Returns 0 or -1. */
+int sb_harness_write_key (const char *path);
+
 /*  Path of a built binary ("sb-broker" → "<build>/bin/sb-broker"); static buffer per call slot. */
 const char *sb_harness_bin (const char *name);
 

@@ -9,12 +9,13 @@
     payload parsing behind the signature is reached with any bytes as well.
     Invariants: verify returns 0 or -1 and reads only the bytes given; a
     session that verifies has a tenant and a protocol that fit, was issued
-    inside the accepted window, re-issued verifies to the same fields, and
+    inside the accepted window, re-issued (to S_USER) verifies to the same
+    fields and belongs to S_USER of its tenant and to no other user, and
     once ended verifies no more. A violation aborts.
 
     Seeds (tests/fuzz/corpus/session): IDs issued by sb_sessions_issue
-    with this target's key, and near misses (another prefix, no dot, a
-    short MAC, a payload that is not JSON). With -DSB_FUZZ=ON (clang) this
+    with this target's key for user S_USER, and near misses (another
+    prefix, no dot, a short MAC, a payload that is not JSON, no user). With -DSB_FUZZ=ON (clang) this
     is a libFuzzer target; otherwise tests/fuzz/sb_fuzz_replay.c replays
     the corpus on every ctest run. */
 #include <stdio.h>
@@ -31,6 +32,7 @@
 #define S_NOW       1750000000              /* the fuzz clock, seconds */
 #define S_PREFIX    "s1."                   /* what every session ID starts with */
 #define S_LABEL     "switchboard mcp session v1"    /* sb_session.c's session key label */
+#define S_USER      "alice"                 /* the user the seeds were issued to */
 
 //  The token key the seeds were issued under: 32 bytes 0x01, 0x02, … 0x20.
 static const uint8_t s_key [32] = {
@@ -69,7 +71,7 @@ s_setup (void)
     s_sessions = sb_sessions_new (s_key, sizeof s_key);
     CHECK (s_sessions);
     sb_hmac_sha256 (s_key, sizeof s_key, (const uint8_t *) S_LABEL, strlen (S_LABEL), s_session_key);
-    char *issued = sb_sessions_issue (s_sessions, "acme", "2025-11-25", 3, S_NOW);
+    char *issued = sb_sessions_issue (s_sessions, "acme", S_USER, "2025-11-25", 3, S_NOW);
     CHECK (issued);
     const char *payload = issued + strlen (S_PREFIX);
     const char *dot = strchr (payload, '.');
@@ -109,7 +111,8 @@ s_verify (const char *id, size_t len)
         CHECK (S_NOW - session.issued_at <= SB_MAX_SESSION_AGE_S);
 
         //  Issued again from what it says, it verifies to the same.
-        char *again = sb_sessions_issue (s_sessions, session.tenant, session.protocol,
+        CHECK (!sb_sessions_owned_by (s_sessions, &session, session.tenant, "mallory"));
+        char *again = sb_sessions_issue (s_sessions, session.tenant, S_USER, session.protocol,
                                          session.caps, session.issued_at);
         //  (Unless escaping its text overflows the payload: the gateway
         //  issues only tenants a token carried, [A-Za-z0-9._:-].)
@@ -123,6 +126,8 @@ s_verify (const char *id, size_t len)
         CHECK (strcmp (round.tenant, session.tenant) == 0);
         CHECK (strcmp (round.protocol, session.protocol) == 0);
         CHECK (round.caps == session.caps && round.issued_at == session.issued_at);
+        CHECK (sb_sessions_owned_by (s_sessions, &round, session.tenant, S_USER));
+        CHECK (!sb_sessions_owned_by (s_sessions, &round, session.tenant, "mallory"));
         free (again);
 
         //  Ended, it is refused; the ended set is cleared for the next input.
