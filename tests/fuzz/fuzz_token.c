@@ -3,10 +3,12 @@
     Authorization header of every request before anything else.
 
     Each input is verified twice: as sent (almost always refused: nobody
-    without the key can sign), and re-signed with the target's key, so that
-    the header and claims parsing behind the signature check is reached
-    with any bytes as well. Invariants: the rc is one of sb_token_rc_t; a
-    re-signed token is never refused for its signature; a token that
+    without the key can sign), and re-signed as its header asks — HS256
+    with the target's key, EdDSA with the private key of the one kid in the
+    target's key set (sb_jwks) — so that the header and claims parsing
+    behind the signature check is reached with any bytes as well.
+    Invariants: the rc is one of sb_token_rc_t; a token re-signed as its
+    header asks is never refused for its signature; a token that
     verifies has a valid tenant and has not expired, and re-issued from its
     claims verifies again to the same claims; the cache answers as the
     verifier does, and from its slot when asked again. A violation aborts.
@@ -22,7 +24,10 @@
 
 #include "sb_fuzz.h"
 #include "sb_crypto.h"
+#include "sb_jwks.h"
 #include "sb_token.h"
+
+#include <jansson.h>
 
 #define CHECK(cond) do { if (!(cond)) { \
     fprintf (stderr, "fuzz_token: invariant failed: %s (line %d)\n", #cond, __LINE__); \
@@ -37,11 +42,19 @@ static const uint8_t s_key [32] = {
     17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32
 };
 
+//  The EdDSA signing key of the target's key set: seed 32 bytes 0x21…0x40,
+//  named S_KID.
+static const uint8_t s_seed [SB_ED25519_KEY_LEN] = {
+    33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48,
+    49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64
+};
+#define S_KID       "fuzz-1"
+
 static bool
 s_rc_known (sb_token_rc_t rc)
 {
     return rc == SB_TOKEN_OK || rc == SB_TOKEN_MALFORMED || rc == SB_TOKEN_BAD_SIG
-        || rc == SB_TOKEN_EXPIRED || rc == SB_TOKEN_AUDIENCE;
+        || rc == SB_TOKEN_EXPIRED || rc == SB_TOKEN_AUDIENCE || rc == SB_TOKEN_NOT_YET_VALID;
 }
 
 static bool
@@ -75,13 +88,15 @@ s_check_claims (const sb_token_claims_t *claims)
 }
 
 static sb_token_cache_t *s_cache;      //  one for the run, as one per event loop
+static sb_jwks_t *s_jwks;              //  the public half of s_seed, as S_KID
 
 //  Verifies `token` directly and through the cache, which must agree.
 static sb_token_rc_t
 s_verify (const char *token)
 {
     sb_token_claims_t claims, cached;
-    sb_token_rc_t rc = sb_token_verify (token, s_key, sizeof s_key, S_AUDIENCE, S_NOW, &claims);
+    sb_token_rc_t rc = sb_token_verify_keys (token, s_key, sizeof s_key, s_jwks, S_AUDIENCE,
+                                             S_NOW, &claims);
     CHECK (s_rc_known (rc));
     uint64_t hits, misses, hits_after, misses_after;
     sb_token_cache_counts (s_cache, &hits, &misses);
@@ -99,19 +114,46 @@ s_verify (const char *token)
     return rc;
 }
 
+//  How `header_len` bytes of base64url JWT header ask to be signed: 1 for
+//  HS256, 2 for EdDSA under S_KID, 0 for anything else (no invariant).
+static int
+s_asks (const char *header, size_t header_len)
+{
+    uint8_t raw [SB_MAX_TOKEN_LEN];
+    size_t raw_len = 0;
+    if (sb_base64url_decode_strict (header, header_len, raw, sizeof raw, &raw_len))
+        return 0;
+    json_t *doc = json_loadb ((const char *) raw, raw_len, JSON_REJECT_DUPLICATES, NULL);
+    const char *alg = json_string_value (json_object_get (doc, "alg"));
+    const char *kid = json_string_value (json_object_get (doc, "kid"));
+    int asks = !alg? 0
+             : strcmp (alg, "HS256") == 0? 1
+             : strcmp (alg, "EdDSA") == 0 && kid && strcmp (kid, S_KID) == 0? 2: 0;
+    json_decref (doc);
+    return asks;
+}
+
 //  "<header>.<claims>" of `text` (everything before its second dot, or all
-//  of it) with a signature made with the key: NULL when it has no dot.
+//  of it) signed as its header asks (HS256 when it asks for neither):
+//  NULL when it has no dot. *asks is s_asks of the header.
 static char *
-s_resign (const char *text)
+s_resign (const char *text, int *asks)
 {
     const char *dot = strchr (text, '.');
     if (!dot)
         return NULL;
+    *asks = s_asks (text, (size_t) (dot - text));
     const char *end = strchr (dot + 1, '.');
     size_t signing_len = end? (size_t) (end - text): strlen (text);
-    uint8_t mac [SB_HMAC_SHA256_LEN];
-    sb_hmac_sha256 (s_key, sizeof s_key, (const uint8_t *) text, signing_len, mac);
-    char *signature = sb_base64url_encode (mac, sizeof mac);
+    uint8_t mac [SB_ED25519_SIG_LEN];
+    size_t mac_len = SB_HMAC_SHA256_LEN;
+    if (*asks == 2) {
+        CHECK (sb_ed25519_sign (s_seed, (const uint8_t *) text, signing_len, mac) == 0);
+        mac_len = SB_ED25519_SIG_LEN;
+    }
+    else
+        sb_hmac_sha256 (s_key, sizeof s_key, (const uint8_t *) text, signing_len, mac);
+    char *signature = sb_base64url_encode (mac, mac_len);
     CHECK (signature);
     size_t signature_len = strlen (signature);
     char *token = malloc (signing_len + 1 + signature_len + 1);
@@ -127,8 +169,17 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     if (!s_cache) {
+        char *jwk = sb_jwks_public_jwk (s_seed, S_KID);
+        CHECK (jwk);
+        char set [SB_MAX_JWKS_FILE];
+        snprintf (set, sizeof set, "{\"keys\":[%s]}", jwk);
+        free (jwk);
+        char error [256];
+        s_jwks = sb_jwks_parse (set, strlen (set), error, sizeof error);
+        CHECK (s_jwks);
         s_cache = sb_token_cache_new (s_key, sizeof s_key, S_AUDIENCE);
         CHECK (s_cache);
+        sb_token_cache_set_jwks (s_cache, s_jwks);
     }
     if (size > SB_MAX_TOKEN_LEN + 64)
         return 0;               //  refused on length alone; nothing to learn
@@ -137,10 +188,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     memcpy (text, data, size);
     text [size] = 0;
     s_verify (text);
-    char *token = s_resign (text);
+    int asks = 0;
+    char *token = s_resign (text, &asks);
     if (token) {
-        //  Signed with the key: whatever else is wrong, not the signature.
-        CHECK (s_verify (token) != SB_TOKEN_BAD_SIG);
+        //  Signed as the header asks: whatever else is wrong, not the signature.
+        sb_token_rc_t rc = s_verify (token);
+        CHECK (asks == 0 || rc != SB_TOKEN_BAD_SIG);
         free (token);
     }
     free (text);
