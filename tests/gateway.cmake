@@ -49,8 +49,8 @@ sb_add_test(30_gateway_listen SOURCES 30_gateway_listen.c 30_gateway_inproc.c
             TIMEOUT 120)
 
 # Fuzz targets for the other decoders that face the network: the bearer
-# token, the session ID, Mcp-Param-* headers and requestState.
-foreach(target token session param_header request_state)
+# token, the session ID, Mcp-Param-* headers, requestState and the key set (JWKS).
+foreach(target token session param_header request_state jwks)
     sb_add_fuzz(fuzz_${target} SOURCE fuzz/fuzz_${target}.c
                 CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${target} LIBS sb_gateway_lib)
 endforeach()
