@@ -131,9 +131,8 @@ sb_hex_encode (const uint8_t *data, size_t len, char *out)
     out [2 * len] = 0;
 }
 
-//  Value of one hex digit (either case), or -1.
-static int
-s_hex_value (char c)
+int
+sb_hex_digit (char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -148,8 +147,8 @@ sb_hex_decode (const char *in, uint8_t *out, size_t out_size, size_t *out_len)
     if (len % 2 || len / 2 > out_size)
         return -1;
     for (size_t i = 0; i < len / 2; i++) {
-        int hi = s_hex_value (in [2 * i]);
-        int lo = s_hex_value (in [2 * i + 1]);
+        int hi = sb_hex_digit (in [2 * i]);
+        int lo = sb_hex_digit (in [2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out [i] = (uint8_t) (hi << 4 | lo);

@@ -38,6 +38,9 @@ int sb_base64url_decode_strict (const char *in, size_t in_len, uint8_t *out,
 /*  Lowercase hex of `len` bytes into `out` (2*len+1 bytes). */
 void sb_hex_encode (const uint8_t *data, size_t len, char *out);
 
+/*  The value of one hex digit (either case), or -1 when `c` is none. */
+int sb_hex_digit (char c);
+
 /*  Decodes hex text; returns 0 and sets *out_len, or -1. */
 int sb_hex_decode (const char *in, uint8_t *out, size_t out_size, size_t *out_len)
     SB_MUST_USE;

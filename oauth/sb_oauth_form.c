@@ -3,6 +3,7 @@
     decodes each name and value into one buffer the form owns, and checks
     every limit and repetition before the form is handed out. */
 #include "sb_oauth_form.h"
+#include "sb_crypto.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,18 +15,6 @@ struct sb_oauth_form_t {
     const char *values [SB_OAUTH_MAX_FORM_PARAMS];  /* decoded values, into buffer */
     char *buffer;                                   /* every name and value, NUL-terminated */
 };
-
-static int
-s_hex (char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 bool
 sb_oauth_unreserved (char c)
@@ -46,8 +35,8 @@ sb_oauth_form_decode (const char *in, size_t len, char *out, size_t out_size, si
         if (c == '%') {
             if (i + 2 >= len)        //  needs two more characters
                 return -1;
-            int high = s_hex (in [i + 1]);
-            int low = s_hex (in [i + 2]);
+            int high = sb_hex_digit (in [i + 1]);
+            int low = sb_hex_digit (in [i + 2]);
             if (high < 0 || low < 0 || (high == 0 && low == 0))
                 return -1;
             c = (char) (high * 16 + low);

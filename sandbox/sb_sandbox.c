@@ -3,6 +3,7 @@
     fault injection (delays run on h2o timers, so a delayed request never
     blocks the loop or any other request). */
 #include "sb_sandbox_int.h"
+#include "sb_crypto.h"
 #include "sb_json.h"
 
 #include <arpa/inet.h>
@@ -154,18 +155,6 @@ sb_sandbox_send_error (h2o_req_t *req, int status, const char *code, const char 
                                                   "message", message));
 }
 
-static int
-s_hex (char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 //  Percent-decodes `len` bytes into out (size `size`); '+' is a space when
 //  `plus`. Returns -1 on bad escapes, NUL bytes or overflow.
 static int
@@ -177,8 +166,8 @@ s_decode (const char *in, size_t len, bool plus, char *out, size_t size)
         if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = s_hex (in [i + 1]);
-            int lo = s_hex (in [i + 2]);
+            int hi = sb_hex_digit (in [i + 1]);
+            int lo = sb_hex_digit (in [i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char) (hi * 16 + lo);
