@@ -310,6 +310,13 @@ sb_secret_read_file (const char *path, char **why)
 }
 
 void
+sb_crypto_wipe (void *buf, size_t len)
+{
+    if (buf && len)
+        OPENSSL_cleanse (buf, len);
+}
+
+void
 sb_secret_free (char **secret_p)
 {
     if (!secret_p || !*secret_p)

@@ -76,6 +76,10 @@ bool sb_crypto_equal (const void *a, const void *b, size_t len);
     SB_MAX_SECRET_LEN bytes, or a NUL or CR in it). */
 char *sb_secret_read_file (const char *path, char **why) SB_MUST_USE;
 
+/*  Overwrites `len` bytes at `buf` with zeros in a way the compiler
+    cannot drop (OPENSSL_cleanse): for keys on the stack or in a struct. */
+void sb_crypto_wipe (void *buf, size_t len);
+
 /*  Wipes and frees a secret, and nulls the caller's pointer. */
 void sb_secret_free (char **secret_p);
 

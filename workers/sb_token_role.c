@@ -4,20 +4,18 @@
     (workers/sb_db_loop.h). A ping that the database does not answer in
     time is answered "unavailable" by the loop's guard timer; the query's
     late answer then finds no job. */
-#include "sb_token_role.h"
+#include "sb_token_int.h"
 #include "sb_clock.h"
+#include "sb_crypto.h"
 #include "sb_db.h"
 #include "sb_log.h"
-#include "sb_db_loop.h"
+#include "sb_oauth_meta.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct _sb_token_role_t {
-    sb_worker_t *worker;        /* our worker (borrowed) */
-    sb_db_loop_t *db_loop;      /* asynchronous connection on the worker's reactor */
-};
 
 static const char s_unavailable [] = "{\"pong\":false,\"role\":\"token\",\"db\":\"unavailable\"}";
 
@@ -66,6 +64,91 @@ s_ping (sb_token_role_t *self, sb_worker_job_t *job)
         sb_worker_job_done (&job, SB_STATUS_OK, s_unavailable);
 }
 
+//  ---------------------------------------------------------------------
+//  What the modules share (sb_token_int.h)
+
+int
+sb_token_subkey (const sb_token_role_t *self, const char *purpose, uint8_t key [SB_TOKEN_SUBKEY_LEN])
+{
+    if (self->secret_len == 0 || !purpose)
+        return -1;
+    char label [96];
+    int len = snprintf (label, sizeof label, "switchboard/%s", purpose);
+    if (len < 0 || (size_t) len >= sizeof label)
+        return -1;
+    sb_hmac_sha256 (self->secret, self->secret_len, (const uint8_t *) label, (size_t) len, key);
+    return 0;
+}
+
+int
+sb_token_http_request (sb_worker_job_t **job_p, sb_http_request_t *request)
+{
+    const char *data = sb_worker_job_spec (*job_p)->data;
+    const char *why = "the job carries no HTTP request";
+    if (data && sb_http_request_decode (data, strlen (data), request, &why) == 0)
+        return 0;
+    sb_log_warn ("http_job_malformed", "%s: %s", sb_worker_job_spec (*job_p)->op, why);
+    sb_worker_job_fail (job_p, why);
+    return -1;
+}
+
+void
+sb_token_http_answer (sb_worker_job_t **job_p, sb_http_response_t *response)
+{
+    char *text = sb_http_response_encode (response);
+    if (text)
+        sb_worker_job_done (job_p, SB_STATUS_OK, text);
+    else
+        sb_worker_job_fail (job_p, "the HTTP response could not be encoded");
+    free (text);
+    sb_http_response_clear (response);
+}
+
+void
+sb_token_http_json (sb_worker_job_t **job_p, int status, const char *json)
+{
+    sb_http_response_t response = { .status = status };
+    if (sb_http_response_add_header (&response, "content-type", "application/json")
+    ||  sb_http_response_add_header (&response, "cache-control", "no-store")
+    ||  sb_http_response_add_header (&response, "pragma", "no-cache")
+    ||  sb_http_response_set_body (&response, json, strlen (json))) {
+        sb_http_response_clear (&response);
+        sb_worker_job_fail (job_p, "out of memory");
+        return;
+    }
+    sb_token_http_answer (job_p, &response);
+}
+
+void
+sb_token_http_oauth_error (sb_worker_job_t **job_p, const sb_oauth_error_t *error)
+{
+    json_t *doc = json_pack ("{s:s, s:s}", "error", sb_oauth_code_name (error->code),
+                             "error_description", error->description);
+    char *body = doc? json_dumps (doc, JSON_COMPACT): NULL;
+    json_decref (doc);
+    sb_http_response_t response = { .status = error->status };
+    int rc = body? 0: -1;
+    if (rc == 0)
+        rc = sb_http_response_add_header (&response, "content-type", "application/json");
+    if (rc == 0)
+        rc = sb_http_response_add_header (&response, "cache-control", "no-store");
+    if (rc == 0 && error->basic_challenge)
+        rc = sb_http_response_add_header (&response, "www-authenticate",
+                                          "Basic realm=\"switchboard\"");
+    if (rc == 0)
+        rc = sb_http_response_set_body (&response, body, strlen (body));
+    free (body);
+    if (rc) {
+        sb_http_response_clear (&response);
+        sb_worker_job_fail (job_p, "out of memory");
+        return;
+    }
+    sb_token_http_answer (job_p, &response);
+}
+
+//  ---------------------------------------------------------------------
+//  The role
+
 static void
 s_start (void *state, sb_worker_job_t *job)
 {
@@ -86,27 +169,69 @@ s_abandon (void *state, sb_worker_job_t *job)
 
 const sb_worker_role_t sb_token_role = { s_start, s_abandon };
 
-sb_token_role_t *
-sb_token_role_new (sb_worker_t *worker, const char *conninfo, const char *migrations_dir)
+//  Reads --secret-key-file into self->secret. Returns 0 or -1 (logged).
+static int
+s_read_secret (sb_token_role_t *self, const char *path)
 {
-    if (!conninfo || !*conninfo) {
+    char *why = NULL;
+    char *secret = sb_secret_read_file (path, &why);
+    if (!secret) {
+        sb_log_error ("secret_unreadable", "--secret-key-file: %s", why? why: "out of memory");
+        free (why);
+        return -1;
+    }
+    size_t len = strlen (secret);
+    int rc = -1;
+    if (len < SB_MIN_TOKEN_SECRET_LEN || len > sizeof self->secret)
+        sb_log_error ("secret_invalid", "--secret-key-file: its first line must be %d to %zu bytes, not %zu",
+                      SB_MIN_TOKEN_SECRET_LEN, sizeof self->secret, len);
+    else {
+        memcpy (self->secret, secret, len);
+        self->secret_len = len;
+        rc = 0;
+    }
+    sb_secret_free (&secret);
+    return rc;
+}
+
+sb_token_role_t *
+sb_token_role_new (sb_worker_t *worker, const sb_token_config_t *config)
+{
+    if (!config->conninfo || !*config->conninfo) {
         sb_log_error ("db_missing", "--db (or SB_DATABASE_URL) is required with --role token");
         return NULL;
     }
-    if (sb_db_prepare (conninfo, migrations_dir, SB_TOKEN_CONNECT_TIMEOUT_MS))
+    const char *issuer = config->issuer? config->issuer: "";
+    if (*issuer && (!sb_oauth_issuer_valid (issuer) || strlen (issuer) + 4 > SB_OAUTH_MAX_URI)) {
+        sb_log_error ("issuer_invalid", "--issuer \"%s\" must be an https URL without query, "
+                      "fragment or trailing '/' (http only on a loopback host)", issuer);
         return NULL;
+    }
     sb_token_role_t *self = calloc (1, sizeof (sb_token_role_t));
     if (!self)
         return NULL;
     self->worker = worker;
-    self->db_loop = sb_db_loop_new (sb_worker_reactor (worker), conninfo);
-    if (!self->db_loop) {
-        sb_log_error ("token_init_failed", "cannot set up the database connection");
-        sb_token_role_destroy (&self);
-        return NULL;
+    if (*issuer) {
+        snprintf (self->issuer, sizeof self->issuer, "%s", issuer);
+        snprintf (self->resource, sizeof self->resource, "%s/mcp", issuer);
     }
-    sb_log_info ("token_ready", "database migrated (%s)", migrations_dir);
+    if (config->secret_key_file && *config->secret_key_file
+    &&  s_read_secret (self, config->secret_key_file))
+        goto fail;
+    if (sb_db_prepare (config->conninfo, config->migrations_dir, SB_TOKEN_CONNECT_TIMEOUT_MS))
+        goto fail;
+    self->db_loop = sb_db_loop_new (sb_worker_reactor (worker), config->conninfo);
+    self->offload = sb_offload_new (sb_worker_reactor (worker), config->hash_threads);
+    if (!self->db_loop || !self->offload) {
+        sb_log_error ("token_init_failed", "cannot set up the database connection or the hashing threads");
+        goto fail;
+    }
+    sb_log_info ("token_ready", "database migrated (%s); issuer %s", config->migrations_dir,
+                 *self->issuer? self->issuer: "(none: OAuth jobs are refused)");
     return self;
+fail:
+    sb_token_role_destroy (&self);
+    return NULL;
 }
 
 void
@@ -115,7 +240,9 @@ sb_token_role_destroy (sb_token_role_t **self_p)
     if (!self_p || !*self_p)
         return;
     sb_token_role_t *self = *self_p;
+    sb_offload_destroy (&self->offload);    //  hashing in flight ends first: its jobs are the worker's
     sb_db_loop_destroy (&self->db_loop);    //  jobs still waiting stay the worker's
+    sb_crypto_wipe (self->secret, sizeof self->secret);
     free (self);
     *self_p = NULL;
 }

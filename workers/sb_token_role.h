@@ -1,12 +1,13 @@
-/*  workers/sb_token_role.h — the token role. Issue #2 gives it start-up
-    (blocking connect and migrations, before the loop) and a "ping" that
-    proves its asynchronous PostgreSQL connection works:
+/*  workers/sb_token_role.h — the token role: the authorization server's
+    stateful half (docs/OAUTH.md) and the admin API, as jobs of the
+    `token` service (proto/PROTOCOL.md, "HTTP jobs"; the modules are listed
+    in sb_token_int.h). Start-up is blocking (connect and migrations,
+    before the loop); then everything runs on the worker's reactor. A
+    "ping" proves the asynchronous PostgreSQL connection works:
 
         {"pong":true,"role":"token","db":"ok","migrations":N}
         {"pong":false,"role":"token","db":"unavailable"}   (within SB_TOKEN_PING_DB_MS)
-
-    The OAuth server's stateful steps and upstream token refresh come in
-    later issues. */
+*/
 #ifndef SB_TOKEN_ROLE_H_INCLUDED
 #define SB_TOKEN_ROLE_H_INCLUDED
 
@@ -16,14 +17,26 @@
 #define SB_TOKEN_CONNECT_TIMEOUT_MS 10000   /* start-up connect, at most */
 #define SB_TOKEN_PING_DB_MS         1000    /* a ping waits this long for the database */
 #define SB_MAX_TOKEN_PINGS          256     /* pings waiting for the database at once */
+#define SB_MIN_TOKEN_SECRET_LEN     32      /* bytes of --secret-key-file's first line, at least */
+#define SB_MAX_TOKEN_HASH_THREADS   16      /* --hash-threads, at most */
+
+//  What the role is started with (sb-worker's options).
+typedef struct {
+    const char *conninfo;           /* --db */
+    const char *migrations_dir;     /* --migrations */
+    const char *issuer;             /* --issuer: the gateways' --public-url; "" refuses OAuth jobs */
+    const char *secret_key_file;    /* --secret-key-file; "" refuses what needs it */
+    int hash_threads;               /* --hash-threads: Argon2id runs on these */
+} sb_token_config_t;
 
 typedef struct _sb_token_role_t sb_token_role_t;
 
-/*  Connects to `conninfo` (blocking, bounded by SB_TOKEN_CONNECT_TIMEOUT_MS),
-    applies the migrations in `migrations_dir`, then opens the asynchronous
-    connection on the worker's reactor. Returns NULL with an error logged. */
-sb_token_role_t *sb_token_role_new (sb_worker_t *worker, const char *conninfo,
-                                    const char *migrations_dir) SB_MUST_USE;
+/*  Reads the secret, connects to the database (blocking, bounded by
+    SB_TOKEN_CONNECT_TIMEOUT_MS), applies the migrations, then opens the
+    asynchronous connection on the worker's reactor and starts the hashing
+    threads. Returns NULL with an error logged. */
+sb_token_role_t *sb_token_role_new (sb_worker_t *worker, const sb_token_config_t *config)
+    SB_MUST_USE;
 
 /*  Closes the connection, frees the role and nulls the caller's pointer. */
 void sb_token_role_destroy (sb_token_role_t **self_p);

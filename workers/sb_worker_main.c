@@ -62,6 +62,12 @@ static const sb_option_t s_options [] = {
       "PostgreSQL conninfo (token and task roles)" },
     { "migrations", SB_OPT_STR, SB_DEFAULT_MIGRATIONS_DIR, 0, 0, "SB_MIGRATIONS_DIR",
       "folder of numbered SQL migrations (token and task roles)" },
+    { "issuer", SB_OPT_STR, "", 0, 0, "SB_ISSUER",
+      "token role: the authorization server's URL, the gateways' --public-url (https; http only on loopback); empty: OAuth jobs are refused" },
+    { "secret-key-file", SB_OPT_STR, "", 0, 0, "SB_SECRET_KEY_FILE",
+      "token role: file whose first line (32-64 bytes) is the secret that seals signing keys and CSRF tokens" },
+    { "hash-threads", SB_OPT_INT, "1", 1, SB_MAX_TOKEN_HASH_THREADS, "SB_HASH_THREADS",
+      "token role: threads that run Argon2id password hashing off the event loop" },
     { "log-level", SB_OPT_STR, "info", 0, 0, "SB_LOG_LEVEL",
       "debug, info, warn or error" },
     SB_CPU_POLICY_OPTION,
@@ -172,8 +178,14 @@ main (int argc, char **argv)
     }
     else
     if (strcmp (role, "token") == 0) {
-        token = sb_token_role_new (worker, sb_config_str (config, "db"),
-                                   sb_config_str (config, "migrations"));
+        sb_token_config_t token_config = {
+            .conninfo = sb_config_str (config, "db"),
+            .migrations_dir = sb_config_str (config, "migrations"),
+            .issuer = sb_config_str (config, "issuer"),
+            .secret_key_file = sb_config_str (config, "secret-key-file"),
+            .hash_threads = (int) sb_config_int (config, "hash-threads"),
+        };
+        token = sb_token_role_new (worker, &token_config);
         if (!token)
             goto out;
         sb_worker_set_role (worker, &sb_token_role, token);
