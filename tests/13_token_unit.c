@@ -1,4 +1,4 @@
-/*  tests/13_token_unit.c — unit tests of gateway/sb_token: issue/verify
+/*  tests/13_token_unit.c — unit tests of jwt/sb_token: issue/verify
     round trip, expiry, signature, tampering, refused algorithms, audience,
     garbage and over-long input; EdDSA tokens under a key set with kid and
     rotation, and the key set itself; the strict checks (canonical base64url in
@@ -347,6 +347,41 @@ test_not_yet_valid (void **state)
 
 //  Every token names its user: a signed token without `sub`, or with an
 //  empty or non-string one, is refused, and none is issued.
+//  A token naming the authorization server's URL as iss is accepted only
+//  by a cache told that issuer; any other iss is refused; "switchboard"
+//  (sb-token's) always is accepted.
+static void
+test_issuer (void **state)
+{
+    sb_token_claims_t c;
+    s_claims (&c, NOW, NOW + 60);
+    snprintf (c.issuer, sizeof c.issuer, "https://as.example");
+    char *oauth = sb_token_issue (&c, s_key, sizeof s_key);
+    snprintf (c.issuer, sizeof c.issuer, "https://other.example");
+    char *other = sb_token_issue (&c, s_key, sizeof s_key);
+    c.issuer [0] = '\0';
+    char *plain = sb_token_issue (&c, s_key, sizeof s_key);
+    assert_non_null (oauth);
+    assert_non_null (other);
+    assert_non_null (plain);
+
+    sb_token_claims_t out;
+    sb_token_cache_t *cache = sb_token_cache_new (s_key, sizeof s_key, AUD);
+    assert_int_equal (sb_token_cache_verify (cache, oauth, NOW, &out), SB_TOKEN_MALFORMED);
+    assert_int_equal (sb_token_cache_set_issuer (cache, "https://as.example"), 0);
+    assert_int_equal (sb_token_cache_verify (cache, oauth, NOW, &out), SB_TOKEN_OK);
+    assert_string_equal (out.issuer, "https://as.example");
+    assert_int_equal (sb_token_cache_verify (cache, other, NOW, &out), SB_TOKEN_MALFORMED);
+    assert_int_equal (sb_token_cache_verify (cache, plain, NOW, &out), SB_TOKEN_OK);
+    assert_string_equal (out.issuer, "switchboard");
+    //  Without the cache, only "switchboard".
+    assert_int_equal (sb_token_verify (oauth, s_key, sizeof s_key, AUD, NOW, &out), SB_TOKEN_MALFORMED);
+    sb_token_cache_destroy (&cache);
+    free (oauth);
+    free (other);
+    free (plain);
+}
+
 static void
 test_subject_required (void **state)
 {
@@ -621,6 +656,7 @@ main (void)
         cmocka_unit_test (test_strict_base64url),
         cmocka_unit_test (test_not_yet_valid),
         cmocka_unit_test (test_subject_required),
+        cmocka_unit_test (test_issuer),
         cmocka_unit_test (test_eddsa),
         cmocka_unit_test (test_jwks),
         cmocka_unit_test (test_cache),

@@ -1,5 +1,5 @@
 /*  tests/fuzz/fuzz_jwks.c — fuzz target for the key-set reader
-    (gateway/sb_jwks.c: sb_jwks_parse), which reads --token-jwks-file: the
+    (jwt/sb_jwks.c: sb_jwks_parse), which reads --token-jwks-file: the
     public keys EdDSA access tokens are verified with, and what
     /.well-known/jwks.json publishes.
 

@@ -1,5 +1,5 @@
 /*  tests/fuzz/fuzz_token.c — fuzz target for the bearer token decoder
-    (gateway/sb_token.c: sb_token_verify and its cache), which reads the
+    (jwt/sb_token.c: sb_token_verify and its cache), which reads the
     Authorization header of every request before anything else.
 
     Each input is verified twice: as sent (almost always refused: nobody

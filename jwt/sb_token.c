@@ -1,4 +1,4 @@
-/*  gateway/sb_token.c — the gateway's signed access tokens (JWT, HS256).
+/*  jwt/sb_token.c — the gateway's signed access tokens (JWT, HS256).
 
     A token is base64url(header) "." base64url(claims) "." base64url(HMAC).
     Verification order matters: size limit, shape, header (alg must be
@@ -86,7 +86,7 @@ s_issue (const sb_token_claims_t *claims, const s_signer_t *signer)
     ||  claims->expires_at <= claims->issued_at)
         goto out;
     obj = json_pack ("{s:s, s:s, s:s, s:s, s:I, s:I}",
-                     "iss", SB_TOKEN_ISSUER, "aud", claims->audience,
+                     "iss", claims->issuer [0]? claims->issuer: SB_TOKEN_ISSUER, "aud", claims->audience,
                      "sub", claims->subject, "ten", claims->tenant,
                      "iat", (json_int_t) claims->issued_at,
                      "exp", (json_int_t) claims->expires_at);
@@ -226,9 +226,21 @@ sb_token_verify (const char *token, const uint8_t *key, size_t key_len,
     return sb_token_verify_keys (token, key, key_len, NULL, audience, now_s, claims);
 }
 
+//  sb_token_verify_keys, also accepting `issuer` (NULL: none) as `iss`.
+static sb_token_rc_t
+s_verify (const char *token, const uint8_t *key, size_t key_len, const sb_jwks_t *jwks,
+          const char *issuer, const char *audience, int64_t now_s, sb_token_claims_t *claims);
+
 sb_token_rc_t
 sb_token_verify_keys (const char *token, const uint8_t *key, size_t key_len, const sb_jwks_t *jwks,
                       const char *audience, int64_t now_s, sb_token_claims_t *claims)
+{
+    return s_verify (token, key, key_len, jwks, NULL, audience, now_s, claims);
+}
+
+static sb_token_rc_t
+s_verify (const char *token, const uint8_t *key, size_t key_len, const sb_jwks_t *jwks,
+          const char *issuer, const char *audience, int64_t now_s, sb_token_claims_t *claims)
 {
     sb_token_rc_t rc = SB_TOKEN_MALFORMED;
     json_t *header = NULL, *body = NULL;
@@ -305,7 +317,10 @@ sb_token_verify_keys (const char *token, const uint8_t *key, size_t key_len, con
     sb_token_claims_t c;
     memset (&c, 0, sizeof c);
     json_t *iss = json_object_get (body, "iss");
-    if (!json_is_string (iss) || strcmp (json_string_value (iss), SB_TOKEN_ISSUER) != 0)
+    if (!json_is_string (iss)
+    ||  (strcmp (json_string_value (iss), SB_TOKEN_ISSUER) != 0
+         && !(issuer && strcmp (json_string_value (iss), issuer) == 0))
+    ||  s_copy (c.issuer, sizeof c.issuer, json_string_value (iss)))
         goto out;
     if (s_claim_str (body, "ten", c.tenant, sizeof c.tenant, true)
     ||  !s_tenant_valid (c.tenant)
@@ -361,6 +376,7 @@ struct _sb_token_cache_t {
     uint8_t key [SB_MAX_TOKEN_PART];
     size_t key_len;
     char *audience;             //  NULL: no audience check
+    char *issuer;               //  accepted as iss beside SB_TOKEN_ISSUER, or NULL
     const sb_jwks_t *jwks;      //  EdDSA public keys (borrowed), or NULL: HS256 only
     uint64_t seed;              //  hash seed, random per cache
     uint64_t hits, misses;
@@ -404,6 +420,7 @@ sb_token_cache_destroy (sb_token_cache_t **self_p)
     for (size_t i = 0; i < SB_TOKEN_CACHE_SLOTS; i++)
         s_slot_clear (&self->slots [i]);
     free (self->audience);
+    free (self->issuer);
     explicit_bzero (self, sizeof *self);
     free (self);
     *self_p = NULL;
@@ -441,8 +458,8 @@ sb_token_cache_verify (sb_token_cache_t *self, const char *token, int64_t now_s,
         return SB_TOKEN_OK;
     }
     self->misses++;
-    sb_token_rc_t rc = sb_token_verify_keys (token, self->key, self->key_len, self->jwks,
-                                             self->audience, now_s, claims);
+    sb_token_rc_t rc = s_verify (token, self->key, self->key_len, self->jwks, self->issuer,
+                                 self->audience, now_s, claims);
     if (rc == SB_TOKEN_OK) {
         char *copy = malloc (len);
         if (copy) {                 //  no memory: verified all the same, just not kept
@@ -454,6 +471,19 @@ sb_token_cache_verify (sb_token_cache_t *self, const char *token, int64_t now_s,
         }
     }
     return rc;
+}
+
+int
+sb_token_cache_set_issuer (sb_token_cache_t *self, const char *issuer)
+{
+    char *copy = issuer? strdup (issuer): NULL;
+    if (issuer && !copy)
+        return -1;
+    free (self->issuer);
+    self->issuer = copy;
+    for (size_t at = 0; at < SB_TOKEN_CACHE_SLOTS; at++)
+        s_slot_clear (&self->slots [at]);
+    return 0;
 }
 
 void

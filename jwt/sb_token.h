@@ -1,4 +1,4 @@
-/*  gateway/sb_token.h — the gateway's signed access tokens (JWT, HS256 or
+/*  jwt/sb_token.h — the gateway's signed access tokens (JWT, HS256 or
     EdDSA).
 
     The gateway validates a bearer token without any database: the token is
@@ -31,7 +31,10 @@ typedef struct _sb_jwks_t sb_jwks_t;
 #define SB_MIN_TOKEN_KEY_LEN    32      /* shortest signing key, bytes */
 #define SB_TOKEN_CLOCK_SKEW_S   30      /* clock skew tolerated on exp, nbf and iat, seconds */
 
+#define SB_TOKEN_MAX_ISSUER     512     /* bytes of an iss */
+
 typedef struct {
+    char issuer [SB_TOKEN_MAX_ISSUER + 1];  /* iss; "" when issuing: SB_TOKEN_ISSUER */
     char tenant [SB_MAX_TENANT_LEN + 1];    /* ten */
     char subject [129];                     /* sub */
     char client_id [129];                   /* cid */
@@ -106,6 +109,12 @@ void sb_token_cache_destroy (sb_token_cache_t **self_p);
 sb_token_rc_t sb_token_cache_verify (sb_token_cache_t *self, const char *token, int64_t now_s,
                                      sb_token_claims_t *claims)
     SB_MUST_USE;
+
+/*  Accepts `issuer` (copied; NULL: none) as a token's `iss` besides
+    SB_TOKEN_ISSUER: the authorization server's URL, which OAuth-issued
+    tokens carry. Forgets every token verified so far. Returns 0 or -1
+    (no memory; the old issuer stays). */
+int sb_token_cache_set_issuer (sb_token_cache_t *self, const char *issuer) SB_MUST_USE;
 
 /*  Lets the cache verify EdDSA tokens with `jwks` (borrowed: it must
     outlive the cache or be replaced first; NULL: HS256 only). Forgets every

@@ -1,4 +1,4 @@
-/*  gateway/sb_jwks.c — a JSON Web Key Set of Ed25519 public keys, parsed
+/*  jwt/sb_jwks.c — a JSON Web Key Set of Ed25519 public keys, parsed
     into a small fixed table (at most SB_MAX_JWKS_KEYS: a lookup is a scan). */
 #include "sb_jwks.h"
 #include "sb_json.h"

@@ -1,4 +1,4 @@
-/*  gateway/sb_jwks.h — the public keys EdDSA access tokens are verified
+/*  jwt/sb_jwks.h — the public keys EdDSA access tokens are verified
     with: a JSON Web Key Set (RFC 7517) of Ed25519 keys (RFC 8037: "kty"
     "OKP", "crv" "Ed25519", "x" the public key in base64url), each named
     by its "kid". Rotation is a set holding the current key and the
