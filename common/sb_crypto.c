@@ -217,6 +217,17 @@ sb_hmac_sha256 (const uint8_t *key, size_t key_len, const uint8_t *data,
         abort ();
 }
 
+void
+sb_sha256 (const void *data, size_t len, uint8_t out [SB_HMAC_SHA256_LEN])
+{
+    pthread_once (&s_sha256_once, s_sha256_fetch);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
+    bool ok = s_sha256 && ctx && s_digest2 (ctx, data, data? len: 0, NULL, 0, out);
+    EVP_MD_CTX_free (ctx);
+    if (!ok)
+        abort ();                   //  OpenSSL is broken: never a digest of zeros
+}
+
 int
 sb_ed25519_public (const uint8_t seed [SB_ED25519_KEY_LEN], uint8_t pub [SB_ED25519_KEY_LEN])
 {

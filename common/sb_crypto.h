@@ -45,6 +45,10 @@ int sb_hex_digit (char c);
 int sb_hex_decode (const char *in, uint8_t *out, size_t out_size, size_t *out_len)
     SB_MUST_USE;
 
+/*  SHA-256 of `len` bytes at `data` into `out` (how codes, refresh tokens
+    and client secrets are stored: by digest only). */
+void sb_sha256 (const void *data, size_t len, uint8_t out [SB_HMAC_SHA256_LEN]);
+
 /*  HMAC-SHA256 of `data` under `key` into `out`. */
 void sb_hmac_sha256 (const uint8_t *key, size_t key_len, const uint8_t *data,
                      size_t len, uint8_t out [SB_HMAC_SHA256_LEN]);

@@ -89,6 +89,20 @@ test_hex (void **state)
     assert_int_equal (sb_hex_decode ("0011223344", out, sizeof out, &out_len), -1); //  too long
 }
 
+//  FIPS 180-2's examples: "abc", and the empty message.
+static void
+test_sha256 (void **state)
+{
+    uint8_t digest [SB_HMAC_SHA256_LEN];
+    char hex [2 * SB_HMAC_SHA256_LEN + 1];
+    sb_sha256 ("abc", 3, digest);
+    sb_hex_encode (digest, sizeof digest, hex);
+    assert_string_equal (hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    sb_sha256 (NULL, 0, digest);
+    sb_hex_encode (digest, sizeof digest, hex);
+    assert_string_equal (hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 static void
 test_hmac_rfc4231 (void **state)
 {
@@ -249,6 +263,7 @@ main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_ed25519),
+        cmocka_unit_test (test_sha256),
         cmocka_unit_test (test_base64url_vectors),
         cmocka_unit_test (test_base64url_rejects),
         cmocka_unit_test (test_hex),

@@ -224,14 +224,17 @@ sb_db_loop_job_query (sb_db_loop_t *self, sb_worker_job_t *job, int64_t give_up_
     return 0;
 }
 
-void
+void *
 sb_db_loop_job_abandon (sb_db_loop_t *self, sb_worker_job_t *job)
 {
     s_wait_t *wait = sb_worker_job_data (job);
+    void *arg = NULL;
     if (wait) {
+        arg = wait->arg;
         s_detach (wait);                //  freed when the database calls back
         s_arm_guard (self);
     }
+    return arg;
 }
 
 size_t

@@ -69,8 +69,10 @@ int sb_db_loop_job_query (sb_db_loop_t *self, sb_worker_job_t *job, int64_t give
     SB_MUST_USE;
 
 /*  The worker abandons `job`: if it waits on a query, detaches it (no
-    callback will see it). For a role's sb_worker_role_t abandon. */
-void sb_db_loop_job_abandon (sb_db_loop_t *self, sb_worker_job_t *job);
+    callback will see it) and returns the `arg` given with that query, for
+    the caller to free what it holds; NULL when the job waited on none.
+    For a role's sb_worker_role_t abandon. */
+void *sb_db_loop_job_abandon (sb_db_loop_t *self, sb_worker_job_t *job);
 
 /*  How many jobs wait on a query now (for the role's own limit). */
 size_t sb_db_loop_jobs (sb_db_loop_t *self);

@@ -28,6 +28,8 @@
 #include "sb_worker.h"
 
 #define SB_TOKEN_SUBKEY_LEN     32      /* bytes of a key derived from --secret-key-file */
+#define SB_MAX_TOKEN_DB_JOBS    512     /* jobs waiting for the database at once; more: unavailable */
+#define SB_TOKEN_GUARD_MS       20      /* a job's query is given up this long before its deadline */
 
 struct _sb_token_role_t {
     sb_worker_t *worker;            /* our worker (borrowed) */
@@ -45,6 +47,23 @@ struct _sb_token_role_t {
 int sb_token_subkey (const sb_token_role_t *self, const char *purpose,
                      uint8_t key [SB_TOKEN_SUBKEY_LEN])
     SB_MUST_USE;
+
+/*  Runs one statement for `job` (borrowed, not yet answered): `answer` is
+    called with the result as for sb_db_loop_job_query. When the database
+    does not answer SB_TOKEN_GUARD_MS before the job's deadline, or
+    SB_MAX_TOKEN_DB_JOBS already wait, or memory runs out, the job is
+    ended "failed" with a sentence (the gateway answers 503) and `answer`
+    is not called. One statement per step: the connection is shared by
+    every job, so no transaction may stay open across loop turns; a step
+    that reads and writes is one SQL function that locks what it needs. */
+int sb_token_query (sb_token_role_t *self, sb_worker_job_t *job, const char *sql,
+                    int nparams, const char *const *params, sb_db_loop_answer_fn *answer,
+                    void *arg, void (*free_arg) (void *arg));
+
+/*  The worker abandons `job`: if it waits on a statement of
+    sb_token_query, the statement's answer will not be called, and its
+    `free_arg` is called now. Returns true when the job waited on one. */
+bool sb_token_query_abandon (sb_token_role_t *self, sb_worker_job_t *job);
 
 /*  Decodes `job`'s data as an HTTP request into `request` (zeroed).
     Returns 0; or -1, having answered the job "failed" with the reason

@@ -80,6 +80,85 @@ sb_token_subkey (const sb_token_role_t *self, const char *purpose, uint8_t key [
     return 0;
 }
 
+//  A statement of sb_token_query in flight: the caller's answer and argument.
+typedef struct {
+    sb_db_loop_answer_fn *answer;
+    void *arg;
+    void (*free_arg) (void *arg);
+} s_query_t;
+
+static void
+s_query_free (s_query_t *query)
+{
+    if (query->free_arg)
+        query->free_arg (query->arg);
+    free (query);
+}
+
+static void
+s_on_query_answer (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
+{
+    s_query_t query = *(s_query_t *) arg;
+    free (arg);
+    query.answer (job_p, res, error, query.arg);
+}
+
+static void
+s_on_query_give_up (sb_worker_job_t **job_p, void *arg)
+{
+    sb_log_warn ("db_unavailable", "%s: no answer from the database in time",
+                 sb_worker_job_spec (*job_p)->op);
+    s_query_free (arg);
+    sb_worker_job_fail (job_p, "the authorization server's database did not answer in time");
+}
+
+int
+sb_token_query (sb_token_role_t *self, sb_worker_job_t *job, const char *sql, int nparams,
+                const char *const *params, sb_db_loop_answer_fn *answer, void *arg,
+                void (*free_arg) (void *arg))
+{
+    s_query_t *query = malloc (sizeof *query);
+    if (query)
+        *query = (s_query_t) { answer, arg, free_arg };
+    const char *refusal = NULL;
+    if (!query)
+        refusal = "out of memory";
+    else
+    if (sb_db_loop_jobs (self->db_loop) >= SB_MAX_TOKEN_DB_JOBS) {
+        sb_log_warn ("db_busy", "%s: %d jobs already wait for the database",
+                     sb_worker_job_spec (job)->op, SB_MAX_TOKEN_DB_JOBS);
+        refusal = "the authorization server is busy";
+    }
+    else {
+        int64_t left = sb_clock_left_ms (sb_worker_job_deadline (job)) - SB_TOKEN_GUARD_MS;
+        int rc = sb_db_loop_job_query (self->db_loop, job,
+                                       sb_clock_mono_ms () + (left > 0 ? left : 0),
+                                       sql, nparams, params, s_on_query_answer,
+                                       s_on_query_give_up, query);
+        if (rc == 0)
+            return 0;
+        refusal = rc == -1? "out of memory": "the authorization server's database is unavailable";
+    }
+    if (query)
+        s_query_free (query);
+    else
+    if (free_arg)
+        free_arg (arg);
+    sb_worker_job_fail (&job, refusal);
+    return -1;
+}
+
+bool
+sb_token_query_abandon (sb_token_role_t *self, sb_worker_job_t *job)
+{
+    s_query_t *query = sb_db_loop_job_abandon (self->db_loop, job);
+    if (!query)
+        return false;
+    //  A ping's query carries no s_query_t: its argument is NULL.
+    s_query_free (query);
+    return true;
+}
+
 int
 sb_token_http_request (sb_worker_job_t **job_p, sb_http_request_t *request)
 {
@@ -164,7 +243,9 @@ static void
 s_abandon (void *state, sb_worker_job_t *job)
 {
     sb_token_role_t *self = state;
-    sb_db_loop_job_abandon (self->db_loop, job);
+    //  Each module that parks a job elsewhere (the hashing threads) adds
+    //  its own check here.
+    sb_token_query_abandon (self, job);
 }
 
 const sb_worker_role_t sb_token_role = { s_start, s_abandon };

@@ -1,0 +1,146 @@
+/*  workers/sb_oauth_clients.c — OAuth clients for the token role's
+    modules (sb_oauth_clients.h): one SELECT by client ID, its row read
+    into a typed struct. oauth_clients is global: no tenant setting. */
+#include "sb_oauth_clients.h"
+#include "sb_crypto.h"
+#include "sb_json.h"
+#include "sb_log.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  Columns, in order: the redirect URIs as a JSON array (no text[] parsing
+//  here), the secret digest as hex.
+static const char s_find_sql [] =
+    "SELECT client_id, kind, client_name, array_to_json (redirect_uris)::text,"
+    "       token_endpoint_auth_method, encode (client_secret_hash, 'hex'), scope,"
+    "       revoked_at IS NOT NULL"
+    "  FROM oauth_clients WHERE client_id = $1";
+
+typedef struct {
+    sb_oauth_client_fn *cb;
+    void *arg;
+} s_find_t;
+
+static void
+s_row_clear (sb_oauth_client_row_t *row)
+{
+    free (row->client_id);
+    free (row->kind);
+    free (row->client_name);
+    for (size_t at = 0; at < row->redirect_uri_count; at++)
+        free (row->redirect_uris [at]);
+    free (row->auth_method);
+    free (row->scope);
+    sb_crypto_wipe (row, sizeof *row);
+}
+
+//  A copy of column `col` of row 0, or NULL when it is NULL (or no memory).
+static char *
+s_column (const PGresult *res, int col)
+{
+    return PQgetisnull (res, 0, col)? NULL: strdup (PQgetvalue (res, 0, col));
+}
+
+//  Reads row 0 of `res` into `row`. Returns 0, or -1 on a row this code
+//  cannot read (it would be a schema mismatch).
+static int
+s_row_read (const PGresult *res, sb_oauth_client_row_t *row)
+{
+    memset (row, 0, sizeof *row);
+    row->client_id = s_column (res, 0);
+    row->kind = s_column (res, 1);
+    row->client_name = s_column (res, 2);
+    row->auth_method = s_column (res, 4);
+    row->scope = s_column (res, 6);
+    row->revoked = strcmp (PQgetvalue (res, 0, 7), "t") == 0;
+    if (!row->client_id || !row->kind || !row->auth_method)
+        return -1;
+    const char *uris = PQgetvalue (res, 0, 3);
+    json_t *array = sb_json_parse (uris, strlen (uris), 0, NULL);
+    size_t index;
+    json_t *uri;
+    int rc = json_is_array (array) && json_array_size (array) >= 1
+          && json_array_size (array) <= SB_OAUTH_MAX_REDIRECT_URIS? 0: -1;
+    if (rc == 0)
+        json_array_foreach (array, index, uri) {
+            row->redirect_uris [index] = json_is_string (uri)? strdup (json_string_value (uri)): NULL;
+            if (!row->redirect_uris [index]) {
+                rc = -1;
+                break;
+            }
+            row->redirect_uri_count = index + 1;
+            row->chatgpt = row->chatgpt || sb_oauth_chatgpt_redirect (row->redirect_uris [index]);
+        }
+    json_decref (array);
+    if (rc == 0 && !PQgetisnull (res, 0, 5)) {
+        size_t len = 0;
+        rc = sb_hex_decode (PQgetvalue (res, 0, 5), row->secret_hash, sizeof row->secret_hash, &len) == 0
+          && len == SB_OAUTH_SECRET_HASH_LEN? 0: -1;
+        row->has_secret = rc == 0;
+    }
+    return rc;
+}
+
+static void
+s_on_found (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
+{
+    s_find_t find = *(s_find_t *) arg;
+    free (arg);
+    if (!res || PQresultStatus (res) != PGRES_TUPLES_OK) {
+        const char *why = error? error: PQresultErrorMessage (res);
+        sb_log_warn ("db_error", "oauth client lookup: %s", why);
+        find.cb (job_p, NULL, "the authorization server's database failed", find.arg);
+        return;
+    }
+    if (PQntuples (res) == 0) {
+        find.cb (job_p, NULL, NULL, find.arg);
+        return;
+    }
+    sb_oauth_client_row_t row;
+    if (s_row_read (res, &row)) {
+        sb_log_error ("client_unreadable", "an oauth_clients row could not be read");
+        s_row_clear (&row);
+        find.cb (job_p, NULL, "the authorization server's client record is unreadable", find.arg);
+        return;
+    }
+    find.cb (job_p, row.revoked? NULL: &row, NULL, find.arg);
+    s_row_clear (&row);
+}
+
+void
+sb_oauth_client_find (sb_token_role_t *self, sb_worker_job_t *job, const char *client_id,
+                      sb_oauth_client_fn *cb, void *arg)
+{
+    s_find_t *find = malloc (sizeof *find);
+    if (!find) {
+        sb_worker_job_fail (&job, "out of memory");
+        return;
+    }
+    *find = (s_find_t) { cb, arg };
+    const char *params [] = { client_id };
+    sb_token_query (self, job, s_find_sql, 1, params, s_on_found, find, free);
+}
+
+void
+sb_oauth_client_view (const sb_oauth_client_row_t *row, sb_oauth_client_t *view)
+{
+    view->client_id = row->client_id;
+    view->redirect_uris = (const char *const *) row->redirect_uris;
+    view->redirect_uri_count = row->redirect_uri_count;
+    view->scope = row->scope;
+    view->chatgpt = row->chatgpt;
+}
+
+bool
+sb_oauth_client_secret_ok (const sb_oauth_client_row_t *row, const char *secret)
+{
+    if (!row->has_secret || !secret)
+        return false;
+    uint8_t digest [SB_OAUTH_SECRET_HASH_LEN];
+    sb_sha256 (secret, strlen (secret), digest);
+    bool ok = sb_crypto_equal (digest, row->secret_hash, sizeof digest);
+    sb_crypto_wipe (digest, sizeof digest);
+    return ok;
+}
