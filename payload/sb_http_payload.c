@@ -245,7 +245,7 @@ sb_http_request_encode (const sb_http_request_t *self)
 int
 sb_http_request_decode (const char *json, size_t len, sb_http_request_t *out, const char **why)
 {
-    const char *dummy;
+    const char *dummy = NULL;
     why = why? why: &dummy;
     memset (out, 0, sizeof *out);
     json_t *doc = json? sb_json_parse (json, len, JSON_REJECT_DUPLICATES, NULL): NULL;
@@ -337,7 +337,7 @@ sb_http_response_encode (const sb_http_response_t *self)
 int
 sb_http_response_decode (const char *json, size_t len, sb_http_response_t *out, const char **why)
 {
-    const char *dummy;
+    const char *dummy = NULL;
     why = why? why: &dummy;
     memset (out, 0, sizeof *out);
     json_t *doc = json? sb_json_parse (json, len, JSON_REJECT_DUPLICATES, NULL): NULL;
