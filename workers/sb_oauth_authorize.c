@@ -75,6 +75,7 @@ struct _sb_oauth_signin_t {
     char email [SB_AUTHORIZE_MAX_EMAIL + 1];
     char password [SB_PASSWORD_MAX_LEN + 2];    /* one byte more: too long is a mismatch */
     char remote [SB_HTTP_MAX_REMOTE + 1];   /* the client's address, for the audit log */
+    bool overlong;                          /* organisation or email past its limit: nobody */
     bool tenant_known;                      /* the organisation exists */
     bool user_known;                        /* and has a user with that email */
     bool disabled;                          /* who is disabled */
@@ -711,7 +712,8 @@ s_signin_lookup (sb_oauth_signin_t *signin, sb_worker_job_t *job)
 {
     char window [16];
     snprintf (window, sizeof window, "%d", SB_SIGNIN_WINDOW_S);
-    const char *params [] = { signin->org, signin->email, window };
+    //  "" is no tenant (tenant IDs are not empty): an overlong form is nobody's.
+    const char *params [] = { signin->overlong? "": signin->org, signin->email, window };
     sb_token_query (signin->self, job,
                     "SELECT o_tenant_known, o_user_id, o_password_hash, o_disabled, o_failures"
                     "  FROM oauth_signin_lookup ($1, $2, $3::int)",
@@ -822,8 +824,10 @@ s_decide (sb_oauth_signin_t *signin, sb_worker_job_t *job, const sb_oauth_form_t
         s_show (&job, &signin, 200, s_incomplete);
         return;
     }
-    //  Too long for a real one: the lookup finds nobody; the password
-    //  is cut one byte past the limit, which sb_password_verify refuses.
+    //  An organisation or email too long to be real was cut for the page:
+    //  the lookup must find nobody (a cut one could name a real tenant).
+    //  The password is cut one byte past the limit: verify refuses it.
+    signin->overlong = strlen (org) > SB_AUTHORIZE_MAX_ORG || strlen (email) > SB_AUTHORIZE_MAX_EMAIL;
     snprintf (signin->password, sizeof signin->password, "%s", password);
     s_signin_lookup (signin, job);
 }
@@ -913,6 +917,16 @@ out:
     s_read_clear (&request, &form);
 }
 
+//  The one place this op looks a client up, for GET and POST alike. A
+//  client ID that is an https URL is a Client ID Metadata Document client:
+//  until its resolver is routed here, it is found only when its row is
+//  cached in oauth_clients (else: unknown, a 400 page).
+static void
+s_client_find (sb_token_role_t *self, sb_worker_job_t *job, const char *client_id)
+{
+    sb_oauth_client_find (self, job, client_id, s_on_client, self);
+}
+
 void
 sb_oauth_authorize_start (sb_token_role_t *self, sb_worker_job_t *job)
 {
@@ -952,10 +966,7 @@ sb_oauth_authorize_start (sb_token_role_t *self, sb_worker_job_t *job)
         s_on_client (&job, NULL, NULL, self);
         return;
     }
-    //  The one place a client is looked up. A client ID that is an https
-    //  URL is a Client ID Metadata Document client: until its resolver
-    //  is wired here, it is found only if its row is cached.
-    sb_oauth_client_find (self, job, client_id, s_on_client, self);
+    s_client_find (self, job, client_id);
 }
 
 bool
