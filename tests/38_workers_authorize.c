@@ -12,6 +12,7 @@
       - POST without the CSRF cookie, with a wrong field, with another
         client's field: a 400 page;
       - Deny: 302 error=access_denied with state and iss;
+      - an http issuer on loopback: the cookie without Secure or __Host-;
       - Allow with the right password: 302 with a code whose SHA-256 is in
         oauth_codes with the tenant, user, challenge, redirect URI, scope
         and a 120 s expiry; the grant and the audit rows; and a ping
@@ -239,6 +240,35 @@ s_assert_page_headers (const sb_http_response_t *response)
     assert_non_null (strstr (sb_http_response_header (response, "content-security-policy"),
                              "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
                              "base-uri 'none'; form-action 'self'"));
+}
+
+//  Starts a token worker for `issuer` on a new fake broker; waits for READY.
+//  Returns 0, or -1.
+static int
+s_spawn (const char *issuer, fake_broker_t **broker_p, pid_t *pid_p)
+{
+    fake_broker_t *broker = fake_broker_new (sb_harness_free_port ());
+    *broker_p = broker;
+    if (!broker)
+        return -1;
+    char heartbeat [16], db [1024], migrations [512], secret_arg [96];
+    snprintf (heartbeat, sizeof heartbeat, "%d", HEARTBEAT_MS);
+    snprintf (db, sizeof db, "--db=%s", s_conninfo);
+    snprintf (migrations, sizeof migrations, "--migrations=%s/db/migrations", SB_SOURCE_DIR);
+    snprintf (secret_arg, sizeof secret_arg, "--secret-key-file=%s", s_secret_path);
+    const char *argv [] = {
+        sb_harness_bin ("sb-worker"), "--role", "token", "--broker", broker->endpoint,
+        "--credit", "8", "--heartbeat-ms", heartbeat, db, migrations, secret_arg,
+        "--issuer", issuer, "--hash-threads", "1", NULL
+    };
+    *pid_p = sb_harness_spawn (argv, NULL);
+    if (*pid_p <= 0)
+        return -1;
+    sb_msg_t msg = { 0 };
+    //  It migrates before it registers: allow for that
+    int rc = fake_broker_recv (broker, &msg, 30000) == 0 && msg.command == SB_CMD_READY? 0: -1;
+    sb_msg_reset (&msg);
+    return rc;
 }
 
 //  ---------------------------------------------------------------------
@@ -595,6 +625,47 @@ test_cancel_while_hashing (void **state)
     sb_http_response_clear (&response);
 }
 
+static void
+test_loopback_issuer (void **state)
+{
+    //  An http issuer on a loopback host: the cookie cannot be Secure, so
+    //  it cannot be __Host-; a POST with that cookie passes the CSRF check.
+    fake_broker_t *main_broker = s_broker;
+    pid_t pid = -1;
+    assert_int_equal (s_spawn ("http://127.0.0.1:8080", &s_broker, &pid), 0);
+    char query [1024];
+    s_query (query, sizeof query, "s1");
+    char *at = strstr (query, "&resource=");
+    assert_non_null (at);
+    *at = 0;            //  the resource of this issuer differs: leave it out
+    sb_http_response_t response;
+    s_http ("GET", query, NULL, NULL, &response);
+    assert_int_equal (response.status, 200);
+    const char *cookie = sb_http_response_header (&response, "set-cookie");
+    assert_int_equal (strncmp (cookie, "sb_csrf=", 8), 0);
+    assert_string_equal (cookie + 8 + 43, "; HttpOnly; SameSite=Strict; Path=/");
+    assert_non_null (strstr (response.body, "action=\"http://127.0.0.1:8080/authorize\""));
+    char pair [128], csrf [64], body [2048];
+    s_cookie (&response, pair, sizeof pair);
+    s_field (response.body, "csrf", csrf, sizeof csrf);
+    sb_http_response_clear (&response);
+    snprintf (body, sizeof body, "response_type=code&client_id=%s&redirect_uri=https%%3A%%2F%%2F"
+              "app.example.com%%2Fcb&code_challenge=%s&code_challenge_method=S256&state=s1"
+              "&scope=mcp%%3Atools+mcp%%3Awrite&csrf=%s&decision=deny", s_client, CHALLENGE, csrf);
+    s_http ("POST", NULL, body, pair, &response);
+    assert_int_equal (response.status, 302);
+    assert_non_null (strstr (sb_http_response_header (&response, "location"),
+                             "?error=access_denied&"));
+    assert_non_null (strstr (sb_http_response_header (&response, "location"),
+                             "&iss=http%3A%2F%2F127.0.0.1%3A8080"));
+    sb_http_response_clear (&response);
+    int wstatus = sb_harness_stop (pid);
+    fake_broker_destroy (&s_broker);
+    s_broker = main_broker;
+    assert_true (WIFEXITED (wstatus));
+    assert_int_equal (WEXITSTATUS (wstatus), 0);
+}
+
 //  ---------------------------------------------------------------------
 //  Set-up and clean-up
 
@@ -622,27 +693,8 @@ s_setup (void **state)
         return -1;
     close (fd);
 
-    s_broker = fake_broker_new (sb_harness_free_port ());
-    if (!s_broker)
+    if (s_spawn (ISSUER, &s_broker, &s_pid))
         return -1;
-    char heartbeat [16], db [1024], migrations [512], secret_arg [96];
-    snprintf (heartbeat, sizeof heartbeat, "%d", HEARTBEAT_MS);
-    snprintf (db, sizeof db, "--db=%s", s_conninfo);
-    snprintf (migrations, sizeof migrations, "--migrations=%s/db/migrations", SB_SOURCE_DIR);
-    snprintf (secret_arg, sizeof secret_arg, "--secret-key-file=%s", s_secret_path);
-    const char *argv [] = {
-        sb_harness_bin ("sb-worker"), "--role", "token", "--broker", s_broker->endpoint,
-        "--credit", "8", "--heartbeat-ms", heartbeat, db, migrations, secret_arg,
-        "--issuer", ISSUER, "--hash-threads", "1", NULL
-    };
-    s_pid = sb_harness_spawn (argv, NULL);
-    if (s_pid <= 0)
-        return -1;
-    sb_msg_t msg = { 0 };
-    //  It migrates before it registers: allow for that
-    if (fake_broker_recv (s_broker, &msg, 30000) || msg.command != SB_CMD_READY)
-        return -1;
-    sb_msg_reset (&msg);
     //  Migrated: the tenant, alice (and bob, disabled), the client.
     PGconn *conn = s_pg ();
     const char *tenant [] = { s_tenant };
@@ -714,6 +766,8 @@ main (void)
         cmocka_unit_test (test_refused_signins),
         cmocka_unit_test (test_brake),
         cmocka_unit_test (test_cancel_while_hashing),
+        //  Last: the main worker's heartbeats go unanswered meanwhile.
+        cmocka_unit_test (test_loopback_issuer),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

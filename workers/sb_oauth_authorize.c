@@ -866,7 +866,7 @@ s_on_client (sb_worker_job_t **job_p, const sb_oauth_client_row_t *client, const
     //  A page body is UTF-8 text: a state or client ID that decodes to
     //  other bytes cannot be carried in a hidden field unchanged.
     if (!s_utf8_text (outcome->request.state) || !s_utf8_text (outcome->request.client_id)) {
-        s_refuse_page (job_p, "The request carries a state that is not UTF-8 text.");
+        s_refuse_page (job_p, "The request's state or client_id is not UTF-8 text.");
         goto out;
     }
     signin = calloc (1, sizeof *signin);
@@ -884,7 +884,7 @@ s_on_client (sb_worker_job_t **job_p, const sb_oauth_client_row_t *client, const
         goto out;
     }
     if (form) {
-        //  The CSRF pair was checked before the lookup (s_post).
+        //  The CSRF pair was checked before the lookup (sb_oauth_authorize_start).
         if (s_csrf_cookie (self, &request, signin->csrf)) {
             s_signin_destroy (&signin);
             sb_worker_job_fail (job_p, "the CSRF cookie went away");
