@@ -29,6 +29,7 @@ sb_oauth_code_name (sb_oauth_code_t code)
         case SB_OAUTH_INVALID_TARGET:               return "invalid_target";
         case SB_OAUTH_INVALID_REDIRECT_URI:         return "invalid_redirect_uri";
         case SB_OAUTH_INVALID_CLIENT_METADATA:      return "invalid_client_metadata";
+        case SB_OAUTH_ACCESS_DENIED:                return "access_denied";
     }
     return "invalid_request";
 }

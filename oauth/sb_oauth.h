@@ -40,7 +40,7 @@
 #define SB_OAUTH_CHATGPT_MAX_ID     128     /* chars of the <id> in ChatGPT's second form */
 
 //  The error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2 and
-//  RFC 8707 §2.
+//  RFC 8707 §2. ACCESS_DENIED is the person's "Deny" at /authorize.
 typedef enum {
     SB_OAUTH_INVALID_REQUEST = 1,
     SB_OAUTH_INVALID_CLIENT,
@@ -51,7 +51,8 @@ typedef enum {
     SB_OAUTH_INVALID_SCOPE,
     SB_OAUTH_INVALID_TARGET,
     SB_OAUTH_INVALID_REDIRECT_URI,
-    SB_OAUTH_INVALID_CLIENT_METADATA
+    SB_OAUTH_INVALID_CLIENT_METADATA,
+    SB_OAUTH_ACCESS_DENIED
 } sb_oauth_code_t;
 
 //  An error as the endpoint answers it.

@@ -609,6 +609,16 @@ test_redirects (void **state)
                               "&error_description=Only%20response_type%3Dcode%20is%20supported."
                               "&state=s1&iss=https%3A%2F%2Fauth.example.com");
     free (url);
+    //  The person's Deny (RFC 6749 §4.1.2.1): access_denied.
+    sb_oauth_error_t denied = { .code = SB_OAUTH_ACCESS_DENIED, .status = 302, .redirect = true };
+    snprintf (denied.description, sizeof denied.description, "The user denied the request.");
+    assert_string_equal (sb_oauth_code_name (SB_OAUTH_ACCESS_DENIED), "access_denied");
+    url = sb_oauth_error_redirect ("https://app.example.com/cb", &denied, "s2", ISSUER);
+    assert_non_null (url);
+    assert_string_equal (url, "https://app.example.com/cb?error=access_denied"
+                              "&error_description=The%20user%20denied%20the%20request."
+                              "&state=s2&iss=https%3A%2F%2Fauth.example.com");
+    free (url);
     //  Past the named limit: NULL, not a truncated URL.
     char *state_text = malloc (SB_OAUTH_MAX_REDIRECT_URL);
     assert_non_null (state_text);

@@ -70,3 +70,13 @@ sb_add_test(38_workers_task
     FIXTURES postgres
     TIMEOUT 120)
 add_dependencies(38_workers_task sb-worker)
+
+# The token role's oauth/authorize op (the sign-in and consent page) against
+# the real test PostgreSQL: the page, its errors, CSRF, Deny, a sign-in that
+# issues a code, refused sign-ins and the brake, a cancel while hashing.
+sb_add_test(38_workers_authorize
+    SOURCES 38_workers_authorize.c 38_workers_fake.c
+    LIBS ${SB_WORKERS_TEST_LIBS} sb_payload sb_password PkgConfig::PQ
+    FIXTURES postgres
+    TIMEOUT 120)
+add_dependencies(38_workers_authorize sb-worker)

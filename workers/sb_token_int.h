@@ -30,6 +30,10 @@
 #define SB_TOKEN_SUBKEY_LEN     32      /* bytes of a key derived from --secret-key-file */
 #define SB_MAX_TOKEN_DB_JOBS    512     /* jobs waiting for the database at once; more: unavailable */
 #define SB_TOKEN_GUARD_MS       20      /* a job's query is given up this long before its deadline */
+#define SB_OAUTH_CODE_TTL_S     120     /* seconds an authorization code stays redeemable */
+
+//  A sign-in of sb_oauth_authorize.c waiting on the hashing threads.
+typedef struct _sb_oauth_signin_t sb_oauth_signin_t;
 
 struct _sb_token_role_t {
     sb_worker_t *worker;            /* our worker (borrowed) */
@@ -39,6 +43,7 @@ struct _sb_token_role_t {
     char resource [SB_OAUTH_MAX_URI + 1];   /* issuer + "/mcp": the one resource served */
     uint8_t secret [64];            /* --secret-key-file's bytes (SB_MIN_TOKEN_SECRET_LEN..64) */
     size_t secret_len;              /* 0: no secret configured */
+    sb_oauth_signin_t *signins;     /* sign-ins on the hashing threads (sb_oauth_authorize.c) */
 };
 
 /*  Derives the key for `purpose` ("signing-keys", "csrf"…) from the
@@ -85,5 +90,20 @@ void sb_token_http_json (sb_worker_job_t **job_p, int status, const char *json);
     "error_description"}, and WWW-Authenticate: Basic when
     error.basic_challenge. */
 void sb_token_http_oauth_error (sb_worker_job_t **job_p, const sb_oauth_error_t *error);
+
+//  ---------------------------------------------------------------------
+//  oauth/authorize (sb_oauth_authorize.c)
+
+/*  Serves `job` (op oauth/authorize): GET shows the sign-in and consent
+    page for a valid request (or the error page, or the error redirect);
+    POST checks the CSRF pair, validates the carried request again, and
+    on Allow verifies the password on self->offload, then issues a code
+    (302) or shows the page again with one generic sentence. Ends the job. */
+void sb_oauth_authorize_start (sb_token_role_t *self, sb_worker_job_t *job);
+
+/*  The worker abandons `job`: if it is a sign-in waiting on the hashing
+    threads, it is forgotten (the hash's end then only frees its state)
+    and this returns true. Otherwise false: the job is not parked here. */
+bool sb_oauth_authorize_abandon (sb_token_role_t *self, sb_worker_job_t *job);
 
 #endif

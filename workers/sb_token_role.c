@@ -235,6 +235,8 @@ s_start (void *state, sb_worker_job_t *job)
     const char *op = sb_worker_job_spec (job)->op;
     if (strcmp (op, "ping") == 0)
         s_ping (self, job);
+    else if (strcmp (op, "oauth/authorize") == 0)
+        sb_oauth_authorize_start (self, job);
     else
         sb_worker_job_fail_unknown_op (&job);
 }
@@ -245,6 +247,8 @@ s_abandon (void *state, sb_worker_job_t *job)
     sb_token_role_t *self = state;
     //  Each module that parks a job elsewhere (the hashing threads) adds
     //  its own check here.
+    if (sb_oauth_authorize_abandon (self, job))
+        return;
     sb_token_query_abandon (self, job);
 }
 
