@@ -97,7 +97,7 @@ test('code + PKCE + iss, then refresh rotation and reuse detection', async () =>
     assert.deepEqual(tokens.scope.split(' ').sort(), SCOPE.split(' ').sort(), 'the scope granted');
     const claims = jwtParts(tokens.access_token).payload;
     assert.equal(claims.iss, ISSUER);
-    assert.equal(claims.aud, MCP_URL);
+    assert.deepEqual([claims.aud].flat(), [MCP_URL], 'aud = the resource');
     assert.equal(claims.client_id, client.client_id);
     assert.equal((await mcpPost(tokens.access_token, INITIALIZE)).status, 200, 'the access token opens /mcp');
 

@@ -110,7 +110,7 @@ test('SDK client: 401 → discovery → registration → sign-in with PKCE → t
     assert.equal(header.alg, 'EdDSA');
     assert.ok(header.kid, 'a kid');
     assert.equal(payload.iss, ISSUER);
-    assert.equal(payload.aud, MCP_URL);
+    assert.deepEqual([payload.aud].flat(), [MCP_URL], 'aud = the resource');
     assert.match(payload.sub, /^user:[0-9]+$/);
     assert.equal(payload.exp - payload.iat, 900, 'SB_OAUTH_ACCESS_TTL_S');
 
