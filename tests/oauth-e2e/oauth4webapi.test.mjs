@@ -5,14 +5,15 @@
 // the token, refresh rotation and reuse detection (the first refresh token
 // again is invalid_grant and revokes the family: the rotated one fails too),
 // a wrong `state` refused by the library, a `plain` challenge refused by
-// the server, revocation.
+// the server, consent denied, a confidential client (client_secret_basic,
+// a wrong secret refused), revocation.
 //
 //   tests/oauth-e2e/run.sh BUILD_DIR WORK_DIR tests/oauth-e2e/oauth4webapi.test.mjs
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oauth from 'oauth4webapi';
 
-import { ISSUER, MCP_URL, SCOPE, INITIALIZE, requireUser, present, isCode, jwtParts, mcpPost,
+import { ISSUER, MCP_URL, SCOPE, INITIALIZE, USER, requireUser, present, isCode, jwtParts, mcpPost,
          authorizeUrl, signInRedirect } from './lib.mjs';
 
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';    // never reached: the test reads the 302
@@ -45,8 +46,8 @@ async function registered() {
 }
 
 // The code flow up to the callback: returns { callback, verifier, state }.
-async function authorize({ method = 'S256' } = {}) {
-    const c = await registered();
+async function authorize({ method = 'S256', decision = 'allow', c = null } = {}) {
+    c = c || await registered();
     const verifier = oauth.generateRandomCodeVerifier();
     const challenge = method === 'S256' ? await oauth.calculatePKCECodeChallenge(verifier) : verifier;
     const state = oauth.generateRandomState();
@@ -58,7 +59,7 @@ async function authorize({ method = 'S256' } = {}) {
         assert.equal(response.status, 302, `GET /authorize with ${method}: ${response.status}`);
         return { callback: new URL(response.headers.get('location')), verifier, state };
     }
-    return { callback: await signInRedirect(url), verifier, state };
+    return { callback: await signInRedirect(url, { ...USER, decision }), verifier, state };
 }
 
 async function redeem(callback, verifier, state) {
@@ -147,4 +148,37 @@ test('revocation (RFC 7009): a revoked refresh token is refused', async () => {
                                    'POST /revoke');
     await oauth.processRevocationResponse(response);
     await assert.rejects(refresh(tokens.refresh_token), isInvalidGrant, 'revoked');
+});
+
+test('consent denied: redirected with access_denied and iss', async () => {
+    requireUser();
+    const { callback, state } = await authorize({ decision: 'deny' });
+    assert.equal(callback.searchParams.get('code'), null, 'no code');
+    assert.throws(() => oauth.validateAuthResponse(as, client, callback, state),
+        (err) => err instanceof oauth.AuthorizationResponseError && err.error === 'access_denied');
+});
+
+test('a confidential client: client_secret_basic, and a wrong secret is invalid_client', async () => {
+    requireUser();
+    const response = await present(await oauth.dynamicClientRegistrationRequest(as, {
+        client_name: 'switchboard oauth-e2e (confidential)', redirect_uris: [REDIRECT_URI],
+        grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_basic', scope: SCOPE,
+    }), 'POST /register');
+    const confidential = await oauth.processDynamicClientRegistrationResponse(response);
+    assert.ok(confidential.client_secret, 'a client_secret for a confidential client');
+    const { callback, verifier, state } = await authorize({ c: confidential });
+    const params = oauth.validateAuthResponse(as, confidential, callback, state);
+    const wrong = await oauth.authorizationCodeGrantRequest(as, confidential,
+        oauth.ClientSecretBasic(`${confidential.client_secret}x`), params, REDIRECT_URI, verifier, RESOURCE);
+    await assert.rejects(oauth.processAuthorizationCodeResponse(as, confidential, wrong),
+        (err) => err instanceof oauth.ResponseBodyError && err.error === 'invalid_client', 'a wrong secret');
+    const right = await oauth.authorizationCodeGrantRequest(as, confidential,
+        oauth.ClientSecretBasic(confidential.client_secret), params, REDIRECT_URI, verifier, RESOURCE);
+    const tokens = await oauth.processAuthorizationCodeResponse(as, confidential, right);
+    assert.equal(jwtParts(tokens.access_token).payload.client_id, confidential.client_id);
+    const rotated = await oauth.processRefreshTokenResponse(as, confidential,
+        await oauth.refreshTokenGrantRequest(as, confidential, oauth.ClientSecretBasic(confidential.client_secret),
+                                             tokens.refresh_token, RESOURCE));
+    assert.notEqual(rotated.refresh_token, tokens.refresh_token, 'rotated');
 });
