@@ -24,6 +24,8 @@ SB_DEPS=(
     jq                  # scripts/up --check compares tools/list with the CRM's tools
     cppcheck            # static analysis of the sources (tests/50_lint_cppcheck.sh)
     curl
+    chromium            # the headless browser that drives the sign-in page (60_oauth_browser)
+    libnss3-tools       # certutil: chromium's NSS database trusts the test CA (60_oauth_browser)
 )
 
 # --build: only SB_BUILD_DEPS, no node/npm (docker/Dockerfile's build stage).

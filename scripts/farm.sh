@@ -23,7 +23,10 @@
 # SB_FARM_CONNECTORS (default <source>/connectors; folders separated by ':'),
 # SB_FARM_API_WORKER (the api workers' program in BUILD_DIR/bin, default
 # sb-worker; the test farms give sb-worker-fixtures), SB_FARM_GATEWAY_ARGS
-# (more sb-gateway options, as words), GLIBC_TUNABLES (default
+# (more sb-gateway options, as words), SB_FARM_TOKEN_ARGS (more options of
+# the token worker, as words: --issuer, --secret-key-file),
+# SB_FARM_TLS_CERT_FILE and SB_FARM_TLS_KEY_FILE (both: the gateway serves
+# HTTPS with them and SB_FARM_GATEWAY_URL is https), GLIBC_TUNABLES (default
 # SB_FARM_MALLOC_TUNABLES below).
 
 # shellcheck source=scripts/pg.sh
@@ -150,7 +153,13 @@ sb_farm_start () {
     backend_port=$(sb_free_port) || return 1
     gateway_port=$(s_farm_gateway_port) || return 1
     SB_FARM_SANDBOX_KEY=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
-    SB_FARM_GATEWAY_URL="http://127.0.0.1:$gateway_port"
+    local gateway_tls=()
+    if [[ -n "${SB_FARM_TLS_CERT_FILE:-}${SB_FARM_TLS_KEY_FILE:-}" ]]; then
+        gateway_tls=(--tls-cert-file "${SB_FARM_TLS_CERT_FILE:-}" --tls-key-file "${SB_FARM_TLS_KEY_FILE:-}")
+        SB_FARM_GATEWAY_URL="https://127.0.0.1:$gateway_port"
+    else
+        SB_FARM_GATEWAY_URL="http://127.0.0.1:$gateway_port"
+    fi
     SB_FARM_SANDBOX_URL="http://127.0.0.1:$sandbox_port"
     SB_FARM_URL=${SB_FARM_PUBLIC_URL:-$SB_FARM_GATEWAY_URL}
     SB_FARM_MCP_URL="$SB_FARM_URL/mcp"
@@ -160,6 +169,8 @@ sb_farm_start () {
     local connectors=${SB_FARM_CONNECTORS:-$SB_SOURCE_DIR/connectors}
     local gateway_args=()
     read -r -a gateway_args <<<"${SB_FARM_GATEWAY_ARGS:-}"
+    local token_args=()
+    read -r -a token_args <<<"${SB_FARM_TOKEN_ARGS:-}"
     local backend="tcp://127.0.0.1:$backend_port"
 
     sb_say "starting the farm (logs in $SB_FARM_DIR/logs)"
@@ -178,7 +189,7 @@ sb_farm_start () {
         s_farm_spawn token-worker -- \
             "$SB_FARM_BIN/sb-worker" --role token --broker "$backend" --db "$conninfo" \
             --migrations "$SB_SOURCE_DIR/db/migrations" --connectors "$connectors" \
-            --log-level "$level"
+            --log-level "$level" "${token_args[@]}"
         s_farm_spawn task-worker -- \
             "$SB_FARM_BIN/sb-worker" --role task --broker "$backend" --db "$conninfo" \
             --migrations "$SB_SOURCE_DIR/db/migrations" --log-level "$level"
@@ -198,7 +209,7 @@ sb_farm_start () {
         --broker "tcp://127.0.0.1:$frontend_port" --token-key-file "$SB_FARM_DIR/token.key" \
         --session-key-file "$SB_FARM_DIR/session.key" \
         --connectors "$connectors" --public-url "$SB_FARM_URL" --log-level "$level" \
-        "${gateway_args[@]}"
+        "${gateway_tls[@]}" "${gateway_args[@]}"
     local name
     for name in "${names[@]}" webhook-worker gateway; do
         s_farm_wait_ready "$name" || return 1

@@ -1,0 +1,28 @@
+# tests/oauth_e2e.cmake — issue 20's OAuth flow end to end with clients
+# others wrote, against a farm on HTTPS (tests/oauth-e2e/farm.sh: a test CA
+# made in the test, PostgreSQL, the token worker with --issuer and
+# --secret-key-file, the gateway with --tls-cert-file, --public-url and
+# --admin-key-file, tenant acme and user alice@acme.test made with sb-admin):
+# the MCP TypeScript SDK client, oauth4webapi, and Debian's chromium driven
+# by puppeteer-core. Node 22 and the packages come from
+# tests/oauth-e2e/package-lock.json (npm ci). Label `oauth_e2e`:
+#   ctest -L oauth_e2e --output-on-failure
+
+set(SB_OAUTH_E2E_DIR ${CMAKE_SOURCE_DIR}/tests/oauth-e2e)
+set(SB_OAUTH_E2E_BINARIES
+    $<TARGET_FILE:sb-sandbox> $<TARGET_FILE:sb-broker> $<TARGET_FILE:sb-worker>
+    $<TARGET_FILE:sb-gateway> $<TARGET_FILE:sb-token>)
+
+add_test(NAME 60_oauth_npm
+         COMMAND bash -c "source ${SB_OAUTH_E2E_DIR}/farm.sh && sb_oauth_deps")
+set_tests_properties(60_oauth_npm PROPERTIES
+    FIXTURES_SETUP oauth_node TIMEOUT 600 RUN_SERIAL TRUE LABELS oauth_e2e)
+
+foreach(client sdk oauth4webapi browser)
+    add_test(NAME 60_oauth_${client}
+             COMMAND ${SB_OAUTH_E2E_DIR}/run.sh ${CMAKE_BINARY_DIR}
+                     ${CMAKE_BINARY_DIR}/oauth-e2e-${client} ${SB_OAUTH_E2E_DIR}/${client}.test.mjs)
+    set_tests_properties(60_oauth_${client} PROPERTIES
+        FIXTURES_REQUIRED oauth_node TIMEOUT 120 RUN_SERIAL TRUE LABELS oauth_e2e
+        REQUIRED_FILES "${SB_OAUTH_E2E_BINARIES}")
+endforeach()
