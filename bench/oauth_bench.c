@@ -48,7 +48,7 @@
 #define S_MISS_TOKENS       8192                /* distinct tokens of a miss row (8 × cache slots) */
 #define S_ACCESS_TTL_S      900                 /* exp - iat, as SB_OAUTH_ACCESS_TTL_S */
 #define S_TIMER_MS          5                   /* the loop's timer period */
-#define S_IDLE_MS           1000                /* the timer alone, before hashing */
+#define S_IDLE_MS           2000                /* the timer alone, before hashing */
 #define S_MAX_SIGNINS       64                  /* sign-ins one pool may be given */
 #define S_MAX_TICKS         100000              /* timer firings recorded per phase */
 #define S_MAX_TOKENS_OUT    100000              /* tokens the tokens command prints */
