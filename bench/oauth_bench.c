@@ -402,8 +402,9 @@ s_password (int signins)
         snprintf (what, sizeof what, "hashing on %d thread%s", pools [p], pools [p] > 1 ? "s" : "");
         s_timer_report (loop, what);
         snprintf (line [p], sizeof line [p],
-                  "  %d thread%s: %d sign-ins in %.2f s: %.2f sign-ins/s, %.0f ms CPU each",
-                  pools [p], pools [p] > 1 ? "s" : " ", signins, wall_s, signins / wall_s,
+                  "  %d thread%s: %d sign-in%s in %.2f s: %.2f sign-ins/s, %.0f ms CPU each",
+                  pools [p], pools [p] > 1 ? "s" : " ", signins, signins > 1 ? "s" : "", wall_s,
+                  signins / wall_s,
                   cpu_ms / signins);
         sb_offload_destroy (&pool);
     }
