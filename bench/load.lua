@@ -7,7 +7,9 @@
 -- SB_LOAD_HEADERS ("Name: value" lines), SB_LOAD_EXPECT (text an OK answer
 -- contains; empty: any 2xx), SB_LOAD_REJECT (text an OK answer never
 -- contains, e.g. an error result's "isError":true; empty: none),
--- SB_LOAD_CONNECTIONS (for the report).
+-- SB_LOAD_CONNECTIONS (for the report), SB_LOAD_TOKENS_FILE (optional: one
+-- bearer token a line; the requests then carry them in turn, each its own
+-- `Authorization: Bearer` header, all made before the run starts).
 -- An answer is an error unless its status is 2xx, its body contains
 -- SB_LOAD_EXPECT and not SB_LOAD_REJECT; socket errors and timeouts count too.
 
@@ -22,6 +24,16 @@ for line in (os.getenv("SB_LOAD_HEADERS") or ""):gmatch("[^\n]+") do
     if name then wrk.headers[name] = value end
 end
 
+-- With a tokens file, one request per token, made in init(); request()
+-- hands them out in turn (wrk calls it only when it is defined).
+local tokens_file = os.getenv("SB_LOAD_TOKENS_FILE") or ""
+if tokens_file ~= "" then
+    function request()
+        next_request = next_request % #requests + 1
+        return requests[next_request]
+    end
+end
+
 function setup(thread)
     table.insert(threads, thread)
 end
@@ -29,6 +41,16 @@ end
 function init(args)
     bad = 0
     first = nil
+    if tokens_file ~= "" then
+        requests, next_request = {}, 0
+        for token in io.lines(tokens_file) do
+            local headers = {}
+            for name, value in pairs(wrk.headers) do headers[name] = value end
+            headers["Authorization"] = "Bearer " .. token
+            table.insert(requests, wrk.format(nil, nil, headers))
+        end
+        assert(#requests > 0, "no token in " .. tokens_file)
+    end
 end
 
 function response(status, headers, body)
