@@ -47,7 +47,7 @@
 #include "sb_token_int.h"
 #include "sb_token_role.h"
 
-#define HEARTBEAT_MS    200
+#define HEARTBEAT_MS    2000        /* long: the test blocks on SQL and on one worker while others wait */
 #define WAIT_MS         10000       /* a RESULT, at most */
 #define ROTATION_SEEN_MS (SB_OAUTH_KEY_CHECK_MS + 8000)   /* a worker signs with a new key by then */
 #define ISSUER          "http://127.0.0.1:9"
