@@ -464,6 +464,14 @@ sb_oauth_token (sb_token_role_t *self, sb_worker_job_t *job)
         sb_token_http_oauth_error (&job, &error);
         goto out;
     }
+    if (strlen (outcome->request.client_id) >= sizeof ((sb_token_claims_t *) 0)->client_id) {
+        //  Before anything is spent: the token could not name the client.
+        sb_log_error ("client_id_too_long", "/token: a client ID of %zu bytes does not fit an "
+                      "access token's cid (%zu at most)", strlen (outcome->request.client_id),
+                      sizeof ((sb_token_claims_t *) 0)->client_id - 1);
+        sb_worker_job_fail (&job, "the client ID is longer than an access token can carry");
+        goto out;
+    }
     exchange->self = self;
     exchange->token = outcome->request;
     sb_oauth_client_find_owned (self, job, exchange->token.client_id, s_on_client, exchange,
