@@ -19,7 +19,8 @@
       - malformed requests get their RFC error and change no row;
       - rotation by sb_oauth_keys_rotate on an in-process token worker:
         the key set lists both keys, the other workers sign with the new
-        key within seconds, tokens under the old key still verify.
+        key within seconds, tokens under the old key still verify;
+      - a key row whose seed does not open under the secret is not published.
 
     Tenants, clients and users of a run carry a prefix unique to it and are
     deleted at the end. */
@@ -1052,6 +1053,29 @@ test_rotation (void **state)
     free (refresh2);
 }
 
+//  A key row written by someone without the secret (database access only)
+//  is never published: its seed does not open under the workers' key.
+static void
+test_forged_key (void **state)
+{
+    char kid [48];
+    snprintf (kid, sizeof kid, "forged-%s", s_prefix);
+    const char *params [] = { kid };
+    s_run ("WITH k AS (INSERT INTO signing_keys (kid, public_key, sealed_seed, created_at, retired_at)"
+           " VALUES ($1, decode (repeat ('ab', 32), 'hex'), decode (repeat ('cd', 60), 'hex'),"
+           "         now () - interval '1 minute', now ()) RETURNING 1) SELECT count(*) FROM k",
+           1, params);
+    char *text = NULL;
+    sb_jwks_t *jwks = s_jwks (&s_a, &text);
+    assert_null (sb_jwks_find (jwks, kid));
+    assert_true (sb_jwks_count (jwks) >= 1);
+    assert_null (strstr (text, "forged-"));
+    sb_jwks_destroy (&jwks);
+    free (text);
+    s_run ("WITH k AS (DELETE FROM signing_keys WHERE kid = $1 RETURNING 1) SELECT count(*) FROM k",
+           1, params);
+}
+
 //  ---------------------------------------------------------------------
 //  Set-up and clean-up
 
@@ -1165,6 +1189,7 @@ main (void)
         cmocka_unit_test (test_revoke),
         cmocka_unit_test (test_malformed),
         cmocka_unit_test (test_rotation),
+        cmocka_unit_test (test_forged_key),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
