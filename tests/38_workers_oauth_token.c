@@ -20,7 +20,9 @@
       - rotation by sb_oauth_keys_rotate on an in-process token worker:
         the key set lists both keys, the other workers sign with the new
         key within seconds, tokens under the old key still verify;
-      - a key row whose seed does not open under the secret is not published.
+      - a key row whose seed does not open under the secret is not published;
+      - a code, then a refresh token, sent to both workers at once: one
+        exchange wins, the other is a replay that revokes the family.
 
     Tenants, clients and users of a run carry a prefix unique to it and are
     deleted at the end. */
@@ -1053,6 +1055,74 @@ test_rotation (void **state)
     free (refresh2);
 }
 
+//  Sends POST /token `body` to `w` without waiting (corr_id out).
+static void
+s_token_send (s_worker_t *w, const char *body, char corr_id [32])
+{
+    sb_http_request_t request = {
+        .method = "POST", .path = "/token", .query = "", .body = sb_unconst (body),
+        .body_len = strlen (body), .remote = "127.0.0.1"
+    };
+    char *data = sb_http_request_encode (&request);
+    assert_non_null (data);
+    s_send (w, "oauth/token", data, corr_id);
+    free (data);
+}
+
+//  The HTTP status of the /token answer to `corr_id`.
+static int
+s_token_status (s_worker_t *w, const char *corr_id)
+{
+    sb_status_t status;
+    char *text = s_wait (w, corr_id, &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    sb_http_response_t response = { 0 };
+    const char *why = NULL;
+    assert_int_equal (sb_http_response_decode (text, strlen (text), &response, &why), 0);
+    int code = response.status;
+    sb_http_response_clear (&response);
+    free (text);
+    return code;
+}
+
+//  The same code, and then the same refresh token, sent to both workers at
+//  once: one exchange wins, the other is a replay (reuse) and revokes the
+//  family the winner got.
+static void
+test_races (void **state)
+{
+    char code [64], body [1024], a_id [32], b_id [32], hash [65];
+    s_code (code, s_tenant, s_user, s_pub, SCOPE_ALL, 120);
+    s_code_body (body, sizeof body, code, s_pub, VERIFIER, REDIRECT);
+    s_token_send (&s_a, body, a_id);
+    s_token_send (&s_b, body, b_id);
+    int a = s_token_status (&s_a, a_id), b = s_token_status (&s_b, b_id);
+    assert_true ((a == 200 && b == 400) || (a == 400 && b == 200));
+    s_sha256_hex (code, hash);
+    const char *params [] = { hash };
+    assert_int_equal (s_count ("SELECT count(*) FROM refresh_families WHERE code_hash = decode ($1, 'hex')"
+                               " AND revoked_reason = 'reuse'", 1, params), 1);
+
+    char *access, *refresh;
+    s_exchange (&s_a, SCOPE_ALL, &access, &refresh);
+    snprintf (body, sizeof body, "grant_type=refresh_token&refresh_token=%s&client_id=%s", refresh, s_pub);
+    s_token_send (&s_a, body, a_id);
+    s_token_send (&s_b, body, b_id);
+    a = s_token_status (&s_a, a_id);
+    b = s_token_status (&s_b, b_id);
+    assert_true ((a == 200 && b == 400) || (a == 400 && b == 200));
+    s_sha256_hex (refresh, hash);
+    assert_int_equal (s_count ("SELECT count(*) FROM refresh_families f, refresh_tokens t"
+                               " WHERE t.token_hash = decode ($1, 'hex') AND f.id = t.family_id"
+                               "   AND f.revoked_reason = 'reuse'", 1, params), 1);
+    //  One successor was made, and it is dead with its family.
+    assert_int_equal (s_count ("SELECT count(*) FROM refresh_tokens t, refresh_tokens o"
+                               " WHERE o.token_hash = decode ($1, 'hex') AND t.family_id = o.family_id",
+                               1, params), 2);
+    free (access);
+    free (refresh);
+}
+
 //  A key row written by someone without the secret (database access only)
 //  is never published: its seed does not open under the workers' key.
 static void
@@ -1190,6 +1260,7 @@ main (void)
         cmocka_unit_test (test_malformed),
         cmocka_unit_test (test_rotation),
         cmocka_unit_test (test_forged_key),
+        cmocka_unit_test (test_races),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
