@@ -1,6 +1,6 @@
 /*  common/sb_crypto.c — small crypto helpers over OpenSSL: random bytes,
-    base64url (RFC 4648 §5), hex, HMAC-SHA256, Ed25519 and constant-time
-    comparison.
+    base64url (RFC 4648 §5), hex, HMAC-SHA256, Ed25519, AES-256-GCM and
+    constant-time comparison.
     Decoders read untrusted input: every output write is bounds-checked. */
 #include "sb_crypto.h"
 
@@ -267,6 +267,82 @@ sb_ed25519_verify (const uint8_t pub [SB_ED25519_KEY_LEN], const uint8_t *data, 
     EVP_MD_CTX_free (ctx);
     EVP_PKEY_free (pkey);
     return ok;
+}
+
+//  AES-256-GCM, fetched once (as SHA-256 above: OpenSSL 3 looks a cipher
+//  up by name on every init otherwise).
+static EVP_CIPHER *s_aes_gcm;
+static pthread_once_t s_aes_gcm_once = PTHREAD_ONCE_INIT;
+
+static void
+s_aes_gcm_fetch (void)
+{
+    s_aes_gcm = EVP_CIPHER_fetch (NULL, "AES-256-GCM", NULL);
+}
+
+int
+sb_aead_seal (const uint8_t key [SB_AEAD_KEY_LEN], const void *ad, size_t ad_len,
+              const void *plain, size_t len, uint8_t *out, size_t out_size, size_t *out_len)
+{
+    if (len > SB_AEAD_MAX_PLAIN || ad_len > INT_MAX || out_size < len + SB_AEAD_OVERHEAD
+    ||  (ad_len && !ad) || (len && !plain))
+        return -1;
+    pthread_once (&s_aes_gcm_once, s_aes_gcm_fetch);
+    if (!s_aes_gcm || sb_crypto_random (out, SB_AEAD_NONCE_LEN))
+        return -1;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new ();
+    uint8_t *body = out + SB_AEAD_NONCE_LEN;
+    int chunk = 0, final = 0;
+    //  The default GCM IV length is 12 bytes: SB_AEAD_NONCE_LEN.
+    bool ok = ctx
+           && EVP_EncryptInit_ex2 (ctx, s_aes_gcm, key, out, NULL) == 1
+           && (ad_len == 0 || EVP_EncryptUpdate (ctx, NULL, &chunk, ad, (int) ad_len) == 1)
+           && (len == 0 || EVP_EncryptUpdate (ctx, body, &chunk, plain, (int) len) == 1)
+           && (len == 0 || (size_t) chunk == len)
+           && EVP_EncryptFinal_ex (ctx, body + len, &final) == 1 && final == 0
+           && EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_GCM_GET_TAG, SB_AEAD_TAG_LEN, body + len) == 1;
+    EVP_CIPHER_CTX_free (ctx);
+    if (!ok) {
+        OPENSSL_cleanse (out, out_size);
+        return -1;
+    }
+    *out_len = len + SB_AEAD_OVERHEAD;
+    return 0;
+}
+
+int
+sb_aead_open (const uint8_t key [SB_AEAD_KEY_LEN], const void *ad, size_t ad_len,
+              const uint8_t *sealed, size_t len, uint8_t *out, size_t out_size, size_t *out_len)
+{
+    if (!sealed || len < SB_AEAD_OVERHEAD || len - SB_AEAD_OVERHEAD > SB_AEAD_MAX_PLAIN
+    ||  out_size < len - SB_AEAD_OVERHEAD || ad_len > INT_MAX || (ad_len && !ad))
+        return -1;
+    pthread_once (&s_aes_gcm_once, s_aes_gcm_fetch);
+    if (!s_aes_gcm)
+        return -1;
+    size_t plain_len = len - SB_AEAD_OVERHEAD;
+    const uint8_t *body = sealed + SB_AEAD_NONCE_LEN;
+    //  EVP_CTRL_GCM_SET_TAG takes a non-const buffer: copy the tag.
+    uint8_t tag [SB_AEAD_TAG_LEN];
+    memcpy (tag, body + plain_len, sizeof tag);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new ();
+    int chunk = 0, final = 0;
+    bool ok = ctx
+           && EVP_DecryptInit_ex2 (ctx, s_aes_gcm, key, sealed, NULL) == 1
+           && (ad_len == 0 || EVP_DecryptUpdate (ctx, NULL, &chunk, ad, (int) ad_len) == 1)
+           && (plain_len == 0 || EVP_DecryptUpdate (ctx, out, &chunk, body, (int) plain_len) == 1)
+           && (plain_len == 0 || (size_t) chunk == plain_len)
+           && EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_GCM_SET_TAG, SB_AEAD_TAG_LEN, tag) == 1
+           && EVP_DecryptFinal_ex (ctx, out + plain_len, &final) == 1 && final == 0;
+    EVP_CIPHER_CTX_free (ctx);
+    if (!ok) {
+        //  A box that does not verify yields nothing, not unauthenticated bytes.
+        if (out && out_size)
+            OPENSSL_cleanse (out, plain_len < out_size? plain_len: out_size);
+        return -1;
+    }
+    *out_len = plain_len;
+    return 0;
 }
 
 bool

@@ -1,5 +1,6 @@
 /*  common/sb_crypto.h — small crypto helpers over OpenSSL: random bytes,
-    base64url, hex, HMAC-SHA256, constant-time comparison. */
+    base64url, hex, HMAC-SHA256, Ed25519, AES-256-GCM sealing,
+    constant-time comparison. */
 #ifndef SB_CRYPTO_H_INCLUDED
 #define SB_CRYPTO_H_INCLUDED
 
@@ -66,6 +67,37 @@ int sb_ed25519_sign (const uint8_t seed [SB_ED25519_KEY_LEN], const uint8_t *dat
     under public key `pub`. */
 bool sb_ed25519_verify (const uint8_t pub [SB_ED25519_KEY_LEN], const uint8_t *data, size_t len,
                         const uint8_t sig [SB_ED25519_SIG_LEN]) SB_MUST_USE;
+
+//  AES-256-GCM (NIST SP 800-38D) for secrets kept at rest: signing keys'
+//  seeds, connection secrets. A sealed box is nonce || ciphertext || tag,
+//  the nonce 12 random bytes drawn for each seal (a key seals far fewer than
+//  2^32 boxes, the bound for random nonces), the tag 16 bytes. Associated
+//  data (say, the row's key) is authenticated but not stored: a box opens
+//  only with the same associated data, so it cannot be moved to another row.
+#define SB_AEAD_KEY_LEN     32      /* an AES-256 key, bytes */
+#define SB_AEAD_NONCE_LEN   12      /* the nonce before the ciphertext, bytes */
+#define SB_AEAD_TAG_LEN     16      /* the tag after it, bytes */
+#define SB_AEAD_OVERHEAD    (SB_AEAD_NONCE_LEN + SB_AEAD_TAG_LEN)
+#define SB_AEAD_MAX_PLAIN   (1024 * 1024)   /* bytes sealed at once, at most */
+
+/*  Seals `len` bytes of `plain` under `key` with `ad_len` bytes of
+    associated data `ad` (NULL when ad_len is 0) into `out`, which must hold
+    len + SB_AEAD_OVERHEAD bytes (`out_size`): a fresh random nonce, the
+    ciphertext, the tag. Returns 0 and sets *out_len, or -1 when `out` is
+    too small, `len` passes SB_AEAD_MAX_PLAIN, or OpenSSL failed. */
+int sb_aead_seal (const uint8_t key [SB_AEAD_KEY_LEN], const void *ad, size_t ad_len,
+                  const void *plain, size_t len, uint8_t *out, size_t out_size, size_t *out_len)
+    SB_MUST_USE;
+
+/*  Opens the `len` bytes of sealed box `sealed` under `key` with the same
+    associated data it was sealed with into `out` (`out_size` bytes, at
+    least len - SB_AEAD_OVERHEAD). Returns 0 and sets *out_len; or -1 when
+    the box is shorter than SB_AEAD_OVERHEAD, `out` is too small, or the
+    tag does not verify (another key, other associated data, any byte
+    changed): then nothing of the plaintext is left in `out`. */
+int sb_aead_open (const uint8_t key [SB_AEAD_KEY_LEN], const void *ad, size_t ad_len,
+                  const uint8_t *sealed, size_t len, uint8_t *out, size_t out_size, size_t *out_len)
+    SB_MUST_USE;
 
 /*  True when the `len` bytes at a and b are equal; time does not depend on
     where they differ. Use for every signature and secret comparison. */

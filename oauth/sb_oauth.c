@@ -305,6 +305,41 @@ out:
     sb_oauth_form_destroy (&form);
 }
 
+void
+sb_oauth_revoke_validate (const char *body, size_t len, const char *authorization,
+                          sb_oauth_revoke_outcome_t *outcome)
+{
+    memset (outcome, 0, sizeof *outcome);
+    outcome->kind = SB_OAUTH_REFUSED;
+    sb_oauth_error_t *error = &outcome->error;
+    sb_oauth_form_t *form = NULL;
+    if (s_form (body, len, &form, error))
+        return;
+    //  s_token_client fills the client fields of a token request: borrow one.
+    sb_oauth_token_request_t *client = calloc (1, sizeof *client);
+    sb_oauth_revoke_request_t *request = calloc (1, sizeof *request);
+    if (!client || !request)
+        s_error (error, SB_OAUTH_INVALID_REQUEST, "The server is out of memory.");
+    else
+    if (s_token_client (form, authorization, client, error) == 0
+    &&  s_field (form, "token", true, request->token, sizeof request->token, error) == 0
+    &&  s_field (form, "token_type_hint", false, request->token_type_hint,
+                 sizeof request->token_type_hint, error) == 0) {
+        request->auth = client->auth;
+        memcpy (request->client_id, client->client_id, sizeof request->client_id);
+        memcpy (request->client_secret, client->client_secret, sizeof request->client_secret);
+        outcome->kind = SB_OAUTH_VALID;
+        outcome->request = *request;
+    }
+    if (client)
+        sb_crypto_wipe (client->client_secret, sizeof client->client_secret);
+    if (request)
+        sb_crypto_wipe (request->client_secret, sizeof request->client_secret);
+    free (client);
+    free (request);
+    sb_oauth_form_destroy (&form);
+}
+
 //  --------------------------------------------------------------------
 //  Scopes, URIs
 

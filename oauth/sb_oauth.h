@@ -118,6 +118,33 @@ typedef struct {
 void sb_oauth_token_validate (const char *body, size_t len, const char *authorization,
                               sb_oauth_token_outcome_t *outcome);
 
+//  A syntactically valid revocation request (RFC 7009 §2.1): the client
+//  authenticates as at /token.
+#define SB_OAUTH_MAX_REVOKED_TOKEN  4096    /* bytes of the token to revoke (an access token is a JWT) */
+
+typedef struct {
+    sb_oauth_auth_t auth;
+    char client_id [SB_OAUTH_MAX_CLIENT_ID + 1];
+    char client_secret [SB_OAUTH_MAX_SECRET + 1];       /* "" for AUTH_NONE */
+    char token [SB_OAUTH_MAX_REVOKED_TOKEN + 1];
+    char token_type_hint [32];                          /* "" when absent; any value is only a hint */
+} sb_oauth_revoke_request_t;
+
+typedef struct {
+    sb_oauth_kind_t kind;
+    union {
+        sb_oauth_revoke_request_t request;  /* kind == SB_OAUTH_VALID */
+        sb_oauth_error_t error;             /* kind == SB_OAUTH_REFUSED */
+    };
+} sb_oauth_revoke_outcome_t;
+
+/*  Validates a POST /revoke: the form `body` and the Authorization header
+    (NULL when absent), with /token's client authentication rules; `token`
+    is required (invalid_request). A hint the server does not know is
+    ignored (§2.1: the server searches every token type it has). */
+void sb_oauth_revoke_validate (const char *body, size_t len, const char *authorization,
+                               sb_oauth_revoke_outcome_t *outcome);
+
 /*  Reads an Authorization header "Basic <base64(id:secret)>" whose id and
     secret are each form-urlencoded (RFC 6749 §2.3.1) into the buffers.
     Returns 0, or -1 when it is not Basic, not strict standard base64, has

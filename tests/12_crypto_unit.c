@@ -1,6 +1,8 @@
 /*  tests/12_crypto_unit.c — unit tests of common/sb_crypto: base64url
     vectors (RFC 4648), hex, HMAC-SHA256 (RFC 4231 case 2), constant-time
-    equality, random bytes, and secrets read from files. */
+    equality, random bytes, secrets read from files, Ed25519 (RFC 8032) and
+    AES-256-GCM sealing (the GCM specification's test cases 14 and 16, and
+    tampering). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -258,11 +260,143 @@ test_ed25519 (void **state)
     assert_false (sb_ed25519_verify (pub, (const uint8_t *) "x", 1, sig));
 }
 
+//  Hex `text` into `out` (the test's own vectors: must decode).
+static size_t
+s_unhex (const char *text, uint8_t *out, size_t size)
+{
+    size_t len = 0;
+    assert_int_equal (sb_hex_decode (text, out, size, &len), 0);
+    return len;
+}
+
+//  The GCM specification's (McGrew and Viega) AES-256 test cases 14
+//  (a zero key and nonce, one zero block, no associated data) and 16
+//  (60 bytes with 20 of associated data), as sealed boxes nonce || C || T:
+//  sb_aead_open gives back P, so the boxes sb_aead_seal makes (which
+//  open) are standard AES-256-GCM under their random nonce.
+static void
+test_aead_vectors (void **state)
+{
+    (void) state;
+    static const struct {
+        const char *key, *nonce, *plain, *ad, *cipher, *tag;
+    } cases [] = {
+        { "0000000000000000000000000000000000000000000000000000000000000000",
+          "000000000000000000000000",
+          "00000000000000000000000000000000",
+          "",
+          "cea7403d4d606b6e074ec5d3baf39d18",
+          "d0d1c8a799996bf0265b98b5d48ab919" },
+        { "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+          "cafebabefacedbaddecaf888",
+          "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+          "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+          "feedfacedeadbeeffeedfacedeadbeefabaddad2",
+          "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
+          "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
+          "76fc6ece0f4e1768cddf8853bb2d551b" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        uint8_t key [SB_AEAD_KEY_LEN], plain [64], ad [32], box [128], out [128];
+        assert_int_equal (s_unhex (cases [i].key, key, sizeof key), SB_AEAD_KEY_LEN);
+        size_t plain_len = s_unhex (cases [i].plain, plain, sizeof plain);
+        size_t ad_len = s_unhex (cases [i].ad, ad, sizeof ad);
+        size_t box_len = s_unhex (cases [i].nonce, box, sizeof box);
+        assert_int_equal (box_len, SB_AEAD_NONCE_LEN);
+        box_len += s_unhex (cases [i].cipher, box + box_len, sizeof box - box_len);
+        box_len += s_unhex (cases [i].tag, box + box_len, sizeof box - box_len);
+        assert_int_equal (box_len, plain_len + SB_AEAD_OVERHEAD);
+        size_t out_len = 0;
+        assert_int_equal (sb_aead_open (key, ad_len? ad: NULL, ad_len, box, box_len,
+                                        out, sizeof out, &out_len), 0);
+        assert_int_equal (out_len, plain_len);
+        assert_memory_equal (out, plain, plain_len);
+        //  Sealing the same plaintext: another (random) nonce, the same
+        //  length, and it opens to the plaintext again.
+        uint8_t sealed [128];
+        size_t sealed_len = 0;
+        assert_int_equal (sb_aead_seal (key, ad, ad_len, plain, plain_len, sealed, sizeof sealed,
+                                        &sealed_len), 0);
+        assert_int_equal (sealed_len, box_len);
+        assert_memory_not_equal (sealed, box, SB_AEAD_NONCE_LEN);
+        memset (out, 0, sizeof out);
+        assert_int_equal (sb_aead_open (key, ad, ad_len, sealed, sealed_len, out, sizeof out,
+                                        &out_len), 0);
+        assert_int_equal (out_len, plain_len);
+        assert_memory_equal (out, plain, plain_len);
+    }
+}
+
+//  A sealed box opens only whole, under its key and with its associated
+//  data; a failed open leaves no plaintext; sizes are checked.
+static void
+test_aead_tamper (void **state)
+{
+    (void) state;
+    uint8_t key [SB_AEAD_KEY_LEN], other [SB_AEAD_KEY_LEN];
+    assert_int_equal (sb_crypto_random (key, sizeof key), 0);
+    memcpy (other, key, sizeof other);
+    other [31] ^= 0x80;
+    const char plain [] = "an Ed25519 seed, 32 bytes long!!";
+    const char ad [] = "kid-1";
+    uint8_t box [sizeof plain + SB_AEAD_OVERHEAD], out [sizeof plain];
+    size_t box_len = 0, out_len = 0;
+    assert_int_equal (sb_aead_seal (key, ad, strlen (ad), plain, sizeof plain, box, sizeof box,
+                                    &box_len), 0);
+    assert_int_equal (box_len, sizeof box);
+    //  The ciphertext does not carry the plaintext.
+    assert_memory_not_equal (box + SB_AEAD_NONCE_LEN, plain, sizeof plain);
+    assert_int_equal (sb_aead_open (key, ad, strlen (ad), box, box_len, out, sizeof out, &out_len), 0);
+    assert_memory_equal (out, plain, sizeof plain);
+
+    //  Every single bit flipped, in the nonce, the ciphertext or the tag.
+    for (size_t at = 0; at < box_len; at++)
+        for (int bit = 0; bit < 8; bit++) {
+            box [at] ^= (uint8_t) (1u << bit);
+            memset (out, 0x5a, sizeof out);
+            assert_int_equal (sb_aead_open (key, ad, strlen (ad), box, box_len, out, sizeof out,
+                                            &out_len), -1);
+            //  nothing decrypted is left behind
+            for (size_t i = 0; i < sizeof out; i++)
+                assert_true (out [i] == 0 || out [i] == 0x5a);
+            box [at] ^= (uint8_t) (1u << bit);
+        }
+    //  Another key, other or no associated data, a box cut short or grown.
+    assert_int_equal (sb_aead_open (other, ad, strlen (ad), box, box_len, out, sizeof out, &out_len), -1);
+    assert_int_equal (sb_aead_open (key, "kid-2", 5, box, box_len, out, sizeof out, &out_len), -1);
+    assert_int_equal (sb_aead_open (key, NULL, 0, box, box_len, out, sizeof out, &out_len), -1);
+    assert_int_equal (sb_aead_open (key, ad, strlen (ad), box, box_len - 1, out, sizeof out, &out_len), -1);
+    uint8_t longer [sizeof box + 1];
+    memcpy (longer, box, box_len);
+    longer [box_len] = 0;
+    assert_int_equal (sb_aead_open (key, ad, strlen (ad), longer, sizeof longer, out, sizeof out,
+                                    &out_len), -1);
+    assert_int_equal (sb_aead_open (key, ad, strlen (ad), box, SB_AEAD_OVERHEAD - 1, out, sizeof out,
+                                    &out_len), -1);
+    //  Buffers too small are refused, not overrun.
+    assert_int_equal (sb_aead_open (key, ad, strlen (ad), box, box_len, out, sizeof out - 1, &out_len), -1);
+    assert_int_equal (sb_aead_seal (key, ad, strlen (ad), plain, sizeof plain, box, sizeof box - 1,
+                                    &box_len), -1);
+    //  Still opens after all that: nothing above changed the box.
+    assert_int_equal (sb_aead_open (key, ad, strlen (ad), box, sizeof box, out, sizeof out, &out_len), 0);
+    assert_memory_equal (out, plain, sizeof plain);
+    //  An empty plaintext seals to a tag alone, which authenticates the
+    //  associated data.
+    uint8_t empty [SB_AEAD_OVERHEAD];
+    assert_int_equal (sb_aead_seal (key, ad, strlen (ad), NULL, 0, empty, sizeof empty, &box_len), 0);
+    assert_int_equal (box_len, SB_AEAD_OVERHEAD);
+    assert_int_equal (sb_aead_open (key, ad, strlen (ad), empty, box_len, out, sizeof out, &out_len), 0);
+    assert_int_equal (out_len, 0);
+    assert_int_equal (sb_aead_open (key, "kid-2", 5, empty, box_len, out, sizeof out, &out_len), -1);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_ed25519),
+        cmocka_unit_test (test_aead_vectors),
+        cmocka_unit_test (test_aead_tamper),
         cmocka_unit_test (test_sha256),
         cmocka_unit_test (test_base64url_vectors),
         cmocka_unit_test (test_base64url_rejects),

@@ -716,6 +716,61 @@ test_register (void **state)
     s_assert_register_refused (body, SB_OAUTH_INVALID_CLIENT_METADATA);
 }
 
+
+//  --------------------------------------------------------------------
+//  /revoke (RFC 7009): /token's client rules, a token, a hint.
+
+static void
+test_revoke (void **state)
+{
+    static sb_oauth_revoke_outcome_t o;
+    const char *body = "token=abc.def&token_type_hint=refresh_token&client_id=chatgpt";
+    sb_oauth_revoke_validate (body, strlen (body), NULL, &o);
+    assert_int_equal (o.kind, SB_OAUTH_VALID);
+    assert_int_equal (o.request.auth, SB_OAUTH_AUTH_NONE);
+    assert_string_equal (o.request.client_id, "chatgpt");
+    assert_string_equal (o.request.token, "abc.def");
+    assert_string_equal (o.request.token_type_hint, "refresh_token");
+    //  Basic ("c1:s1"), an unknown hint (kept, only a hint).
+    body = "token=t&token_type_hint=whatever";
+    sb_oauth_revoke_validate (body, strlen (body), "Basic YzE6czE=", &o);
+    assert_int_equal (o.kind, SB_OAUTH_VALID);
+    assert_int_equal (o.request.auth, SB_OAUTH_AUTH_BASIC);
+    assert_string_equal (o.request.client_id, "c1");
+    assert_string_equal (o.request.client_secret, "s1");
+    //  client_secret_post.
+    body = "token=t&client_id=c1&client_secret=s%2B1";
+    sb_oauth_revoke_validate (body, strlen (body), NULL, &o);
+    assert_int_equal (o.kind, SB_OAUTH_VALID);
+    assert_int_equal (o.request.auth, SB_OAUTH_AUTH_POST);
+    assert_string_equal (o.request.client_secret, "s+1");
+    //  Refusals.
+    static const struct {
+        const char *body, *authorization;
+        sb_oauth_code_t code;
+        int status;
+    } bad [] = {
+        { "client_id=c1", NULL, SB_OAUTH_INVALID_REQUEST, 400 },                   //  no token
+        { "token=t", NULL, SB_OAUTH_INVALID_CLIENT, 401 },                          //  no client
+        { "token=t&token=u&client_id=c1", NULL, SB_OAUTH_INVALID_REQUEST, 400 },    //  twice
+        { "token=t", "Bearer x", SB_OAUTH_INVALID_CLIENT, 401 },                    //  another scheme
+        { "token=t", "Basic !!", SB_OAUTH_INVALID_CLIENT, 401 },                    //  broken Basic
+        { "token=t&client_secret=s", "Basic YzE6czE=", SB_OAUTH_INVALID_REQUEST, 400 },  //  both
+        { "token=t&client_id=c2", "Basic YzE6czE=", SB_OAUTH_INVALID_REQUEST, 400 },     //  differ
+        { "token=%zz&client_id=c1", NULL, SB_OAUTH_INVALID_REQUEST, 400 },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        sb_oauth_revoke_validate (bad [i].body, strlen (bad [i].body), bad [i].authorization, &o);
+        assert_int_equal (o.kind, SB_OAUTH_REFUSED);
+        if (o.error.code != bad [i].code || o.error.status != bad [i].status)
+            fail_msg ("%s: got %s %d: %s", bad [i].body, sb_oauth_code_name (o.error.code),
+                      o.error.status, o.error.description);
+    }
+    //  A basic challenge where the client tried Basic.
+    sb_oauth_revoke_validate ("token=t", 7, "Basic !!", &o);
+    assert_true (o.error.basic_challenge);
+}
+
 int
 main (void)
 {
@@ -727,6 +782,7 @@ main (void)
         cmocka_unit_test (test_token_code_grant),
         cmocka_unit_test (test_token_refusals),
         cmocka_unit_test (test_token_refresh_grant),
+        cmocka_unit_test (test_revoke),
         cmocka_unit_test (test_authorize_valid),
         cmocka_unit_test (test_authorize_page_errors),
         cmocka_unit_test (test_authorize_redirected_errors),

@@ -80,3 +80,14 @@ sb_add_test(38_workers_authorize
     FIXTURES postgres
     TIMEOUT 120)
 add_dependencies(38_workers_authorize sb-worker)
+
+# The token role's /token, /revoke and key set (issue 20) against the real
+# test PostgreSQL: codes, refresh rotation and reuse, revocation, client
+# authentication, malformed requests, signing-key creation and rotation
+# (one worker in-process, so the test can call sb_oauth_keys_rotate).
+sb_add_test(38_workers_oauth_token
+    SOURCES 38_workers_oauth_token.c 38_workers_fake.c
+    LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ
+    FIXTURES postgres
+    TIMEOUT 180)
+add_dependencies(38_workers_oauth_token sb-worker)

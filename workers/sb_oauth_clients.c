@@ -21,7 +21,17 @@ static const char s_find_sql [] =
 typedef struct {
     sb_oauth_client_fn *cb;
     void *arg;
+    void (*free_arg) (void *arg);   /* for `arg` when `cb` is not called */
 } s_find_t;
+
+static void
+s_find_free (void *arg)
+{
+    s_find_t *find = arg;
+    if (find->free_arg)
+        find->free_arg (find->arg);
+    free (find);
+}
 
 static void
 s_row_clear (sb_oauth_client_row_t *row)
@@ -113,14 +123,23 @@ void
 sb_oauth_client_find (sb_token_role_t *self, sb_worker_job_t *job, const char *client_id,
                       sb_oauth_client_fn *cb, void *arg)
 {
+    sb_oauth_client_find_owned (self, job, client_id, cb, arg, NULL);
+}
+
+void
+sb_oauth_client_find_owned (sb_token_role_t *self, sb_worker_job_t *job, const char *client_id,
+                            sb_oauth_client_fn *cb, void *arg, void (*free_arg) (void *arg))
+{
     s_find_t *find = malloc (sizeof *find);
     if (!find) {
+        if (free_arg)
+            free_arg (arg);
         sb_worker_job_fail (&job, "out of memory");
         return;
     }
-    *find = (s_find_t) { cb, arg };
+    *find = (s_find_t) { cb, arg, free_arg };
     const char *params [] = { client_id };
-    sb_token_query (self, job, s_find_sql, 1, params, s_on_found, find, free);
+    sb_token_query (self, job, s_find_sql, 1, params, s_on_found, find, s_find_free);
 }
 
 void

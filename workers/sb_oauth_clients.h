@@ -45,6 +45,13 @@ typedef void (sb_oauth_client_fn) (sb_worker_job_t **job_p, const sb_oauth_clien
 void sb_oauth_client_find (sb_token_role_t *self, sb_worker_job_t *job, const char *client_id,
                            sb_oauth_client_fn *cb, void *arg);
 
+/*  sb_oauth_client_find for an `arg` the caller cannot lose: when `cb`
+    will not be called (the job is ended for want of the database, given
+    up or abandoned), `free_arg (arg)` is. */
+void sb_oauth_client_find_owned (sb_token_role_t *self, sb_worker_job_t *job,
+                                 const char *client_id, sb_oauth_client_fn *cb, void *arg,
+                                 void (*free_arg) (void *arg));
+
 /*  The core's view of `row` (oauth/sb_oauth.h), borrowing its strings. */
 void sb_oauth_client_view (const sb_oauth_client_row_t *row, sb_oauth_client_t *view);
 

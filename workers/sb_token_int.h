@@ -20,8 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sb_crypto.h"
 #include "sb_db_loop.h"
 #include "sb_http_payload.h"
+#include "sb_jwks.h"
 #include "sb_oauth.h"
 #include "sb_offload.h"
 #include "sb_token_role.h"
@@ -35,6 +37,18 @@
 //  A sign-in of sb_oauth_authorize.c waiting on the hashing threads.
 typedef struct _sb_oauth_signin_t sb_oauth_signin_t;
 
+#define SB_OAUTH_ACCESS_TTL_S   900                 /* an access token's lifetime, seconds */
+#define SB_OAUTH_REFRESH_TTL_S  (30 * 24 * 3600)    /* a refresh token's, from its issue */
+#define SB_OAUTH_KEY_CHECK_MS   2000    /* the current signing key is re-read after this long */
+#define SB_OAUTH_KID_BYTES      12      /* random bytes of a kid (16 base64url characters) */
+
+//  The current signing key as this worker last read it (sb_oauth_keys.c).
+typedef struct {
+    char kid [SB_MAX_KID_LEN + 1];      /* "" until read */
+    uint8_t seed [SB_ED25519_KEY_LEN];  /* the Ed25519 private seed, opened */
+    int64_t read_ms;                    /* sb_clock_mono_ms of the last read */
+} sb_oauth_signing_key_t;
+
 struct _sb_token_role_t {
     sb_worker_t *worker;            /* our worker (borrowed) */
     sb_db_loop_t *db_loop;          /* asynchronous connection on the worker's reactor */
@@ -44,6 +58,8 @@ struct _sb_token_role_t {
     uint8_t secret [64];            /* --secret-key-file's bytes (SB_MIN_TOKEN_SECRET_LEN..64) */
     size_t secret_len;              /* 0: no secret configured */
     sb_oauth_signin_t *signins;     /* sign-ins on the hashing threads (sb_oauth_authorize.c) */
+
+    sb_oauth_signing_key_t signing_key;     /* the current signing key, cached */
 };
 
 /*  Derives the key for `purpose` ("signing-keys", "csrf"…) from the
@@ -105,5 +121,52 @@ void sb_oauth_authorize_start (sb_token_role_t *self, sb_worker_job_t *job);
     threads, it is forgotten (the hash's end then only frees its state)
     and this returns true. Otherwise false: the job is not parked here. */
 bool sb_oauth_authorize_abandon (sb_token_role_t *self, sb_worker_job_t *job);
+
+//  The signing keys (sb_oauth_keys.c)
+
+/*  Called with the current signing key (borrowed for the call) for
+    `*job_p`, which the callee must end. */
+typedef void (sb_oauth_key_fn) (sb_worker_job_t **job_p, const sb_oauth_signing_key_t *key,
+                                void *arg);
+
+/*  Finds the current signing key for `job` and calls `cb` with it: at once
+    when this worker read it less than SB_OAUTH_KEY_CHECK_MS ago, else after
+    reading it from the database, where one is made if none is current
+    (race-safe among workers). When the key cannot be had (no
+    --secret-key-file, the database failed, a key that does not open under
+    the secret) the job is ended "failed" with a sentence, `free_arg (arg)`
+    is called and `cb` is not. */
+void sb_oauth_keys_current (sb_token_role_t *self, sb_worker_job_t *job, sb_oauth_key_fn *cb,
+                            void *arg, void (*free_arg) (void *arg));
+
+/*  Called when a rotation ended for `*job_p`, which the callee must end:
+    `kid` the new current key and `retired` the key it replaced (NULL when
+    none was current), or `error` a sentence (both NULL). */
+typedef void (sb_oauth_rotate_fn) (sb_worker_job_t **job_p, const char *kid, const char *retired,
+                                   const char *error, void *arg);
+
+/*  Makes a new signing key current and retires the current one (which the
+    key set keeps listing while tokens it signed may live). For the admin
+    API's key rotation. Ends the job itself as sb_token_query does when the
+    database cannot be asked (then calls `free_arg (arg)`, not `cb`). */
+void sb_oauth_keys_rotate (sb_token_role_t *self, sb_worker_job_t *job, sb_oauth_rotate_fn *cb,
+                           void *arg, void (*free_arg) (void *arg));
+
+/*  Forgets the cached key, wiping its seed (the role's destroy). */
+void sb_oauth_keys_forget (sb_token_role_t *self);
+
+/*  oauth/jwks: answers {"keys": [...]}, the public keys of the current
+    key and of keys retired less than SB_OAUTH_ACCESS_TTL_S +
+    SB_TOKEN_CLOCK_SKEW_S ago, newest first, at most SB_MAX_JWKS_KEYS. */
+void sb_oauth_jwks (sb_token_role_t *self, sb_worker_job_t *job);
+
+//  ---------------------------------------------------------------------
+//  /token and /revoke (sb_oauth_token.c)
+
+/*  oauth/token: the job's data is the POST /token request. */
+void sb_oauth_token (sb_token_role_t *self, sb_worker_job_t *job);
+
+/*  oauth/revoke: the job's data is the POST /revoke request (RFC 7009). */
+void sb_oauth_revoke (sb_token_role_t *self, sb_worker_job_t *job);
 
 #endif

@@ -235,8 +235,18 @@ s_start (void *state, sb_worker_job_t *job)
     const char *op = sb_worker_job_spec (job)->op;
     if (strcmp (op, "ping") == 0)
         s_ping (self, job);
-    else if (strcmp (op, "oauth/authorize") == 0)
+    else
+    if (strcmp (op, "oauth/authorize") == 0)
         sb_oauth_authorize_start (self, job);
+    else
+    if (strcmp (op, "oauth/token") == 0)
+        sb_oauth_token (self, job);
+    else
+    if (strcmp (op, "oauth/revoke") == 0)
+        sb_oauth_revoke (self, job);
+    else
+    if (strcmp (op, "oauth/jwks") == 0)
+        sb_oauth_jwks (self, job);
     else
         sb_worker_job_fail_unknown_op (&job);
 }
@@ -328,6 +338,7 @@ sb_token_role_destroy (sb_token_role_t **self_p)
     sb_offload_destroy (&self->offload);    //  hashing in flight ends first: its jobs are the worker's
     sb_db_loop_destroy (&self->db_loop);    //  jobs still waiting stay the worker's
     sb_crypto_wipe (self->secret, sizeof self->secret);
+    sb_oauth_keys_forget (self);
     free (self);
     *self_p = NULL;
 }

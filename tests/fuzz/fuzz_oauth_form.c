@@ -125,6 +125,25 @@ s_token (const char *text, size_t size, const char *authorization)
     CHECK (!request->resource [0] || sb_oauth_absolute_uri (request->resource));
 }
 
+//  /revoke: the same client rules as /token, and a token.
+static void
+s_revoke (const char *text, size_t size, const char *authorization)
+{
+    static sb_oauth_revoke_outcome_t outcome;
+    sb_oauth_revoke_validate (text, size, authorization, &outcome);
+    CHECK (outcome.kind == SB_OAUTH_VALID || outcome.kind == SB_OAUTH_REFUSED);
+    if (outcome.kind == SB_OAUTH_REFUSED) {
+        s_check_error (&outcome.error);
+        CHECK (!outcome.error.redirect);
+        return;
+    }
+    const sb_oauth_revoke_request_t *request = &outcome.request;
+    CHECK (request->client_id [0] && request->token [0]);
+    CHECK ((request->auth == SB_OAUTH_AUTH_BASIC) == (authorization != NULL));
+    if (request->auth == SB_OAUTH_AUTH_NONE)
+        CHECK (request->client_secret [0] == 0);
+}
+
 static bool
 s_registered (const char *uri)
 {
@@ -196,6 +215,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     text [size] = 0;
     s_form (text, size);
     s_token (text, size, NULL);
+    s_revoke (text, size, NULL);
     //  The first line as an Authorization header, the rest as the body.
     const char *newline = memchr (text, '\n', size);
     if (newline) {
@@ -205,8 +225,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         char id [SB_OAUTH_MAX_CLIENT_ID + 1], secret [SB_OAUTH_MAX_SECRET + 1];
         if (sb_oauth_basic_parse (header, id, sizeof id, secret, sizeof secret) == 0)
             CHECK (id [0] && strlen (id) <= SB_OAUTH_MAX_CLIENT_ID);
-        if (strlen (header) == header_len)
+        if (strlen (header) == header_len) {
             s_token (newline + 1, size - header_len - 1, header);
+            s_revoke (newline + 1, size - header_len - 1, header);
+        }
         free (header);
     }
     s_authorize (text, size);
