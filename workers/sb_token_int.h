@@ -39,6 +39,7 @@ struct _sb_token_role_t {
     char resource [SB_OAUTH_MAX_URI + 1];   /* issuer + "/mcp": the one resource served */
     uint8_t secret [64];            /* --secret-key-file's bytes (SB_MIN_TOKEN_SECRET_LEN..64) */
     size_t secret_len;              /* 0: no secret configured */
+    struct _sb_admin_hashing_t *admin_hashing;  /* sb_admin.c: jobs whose password is being hashed */
 };
 
 /*  Derives the key for `purpose` ("signing-keys", "csrf"…) from the
@@ -85,5 +86,13 @@ void sb_token_http_json (sb_worker_job_t **job_p, int status, const char *json);
     "error_description"}, and WWW-Authenticate: Basic when
     error.basic_challenge. */
 void sb_token_http_oauth_error (sb_worker_job_t **job_p, const sb_oauth_error_t *error);
+
+/*  The admin API (sb_admin.c, docs/ADMIN.md): answers the job, an HTTP
+    request under /admin/ that the gateway authenticated, now or later. */
+void sb_admin_http (sb_token_role_t *self, sb_worker_job_t *job);
+
+/*  The worker abandons `job`: if the admin API parked it while a password
+    is hashed, forgets it (the hash is discarded) and returns true. */
+bool sb_admin_abandon (sb_token_role_t *self, sb_worker_job_t *job);
 
 #endif

@@ -236,6 +236,9 @@ s_start (void *state, sb_worker_job_t *job)
     if (strcmp (op, "ping") == 0)
         s_ping (self, job);
     else
+    if (strcmp (op, "admin/http") == 0)
+        sb_admin_http (self, job);
+    else
         sb_worker_job_fail_unknown_op (&job);
 }
 
@@ -245,6 +248,8 @@ s_abandon (void *state, sb_worker_job_t *job)
     sb_token_role_t *self = state;
     //  Each module that parks a job elsewhere (the hashing threads) adds
     //  its own check here.
+    if (sb_admin_abandon (self, job))
+        return;
     sb_token_query_abandon (self, job);
 }
 
