@@ -70,3 +70,12 @@ sb_add_test(38_workers_task
     FIXTURES postgres
     TIMEOUT 120)
 add_dependencies(38_workers_task sb-worker)
+
+# The admin API (op admin/http of the token role) against the real test
+# PostgreSQL: every route, its refusals, and the rows each change leaves.
+sb_add_test(38_workers_admin
+    SOURCES 38_workers_admin.c 38_workers_fake.c
+    LIBS ${SB_WORKERS_TEST_LIBS} sb_payload sb_password PkgConfig::PQ
+    FIXTURES postgres
+    TIMEOUT 180)
+add_dependencies(38_workers_admin sb-worker)
