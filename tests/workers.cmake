@@ -79,3 +79,11 @@ sb_add_test(38_workers_admin
     FIXTURES postgres
     TIMEOUT 180)
 add_dependencies(38_workers_admin sb-worker)
+
+# sb-admin's arguments, requests and exit codes against a tiny HTTP server
+# in the test (the end-to-end run through a gateway comes with its relay).
+sb_add_test(38_admin_cli
+    SOURCES 38_admin_cli.c
+    LIBS sb_harness PkgConfig::CMOCKA PkgConfig::JANSSON pthread
+    TIMEOUT 60)
+add_dependencies(38_admin_cli sb-admin)
