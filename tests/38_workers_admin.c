@@ -37,7 +37,7 @@
 #include "sb_http_payload.h"
 #include "sb_password.h"
 
-#define HEARTBEAT_MS    1000
+#define HEARTBEAT_MS    10000       /* the test talks to PostgreSQL between jobs: a long liveness */
 #define WAIT_MS         15000       /* a RESULT, at most (a hash takes a fraction of it) */
 
 static fake_broker_t *s_broker;     /* the fake broker the worker registers with */
