@@ -100,9 +100,9 @@ s_refusef (sb_worker_job_t **job_p, int status, const char *code, const char *fo
 }
 
 //  The answer of a migration 007 function: {"status", "body"}, relayed.
-//  `arg` is the action to write to the process log on success (static),
-//  or NULL: the changes whose audit rows cannot tell (a tenant's deletion
-//  deletes them; a client is no tenant's).
+//  `arg` (static text) names the event to write to the process log on
+//  success, for the changes the audit log cannot keep (a tenant's deletion
+//  deletes its audit rows; a client belongs to no tenant); NULL: none.
 static void
 s_on_answer (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
 {
