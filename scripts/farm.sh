@@ -9,6 +9,10 @@
 #   sb_farm_session TOKEN              `initialize`; prints the Mcp-Session-Id (if any)
 #   sb_farm_call TOKEN METHOD PARAMS_JSON [ID]   one JSON-RPC call to /mcp (prints the body)
 #   sb_farm_respawn NAME               start process NAME again as it was first started
+#   sb_farm_admin ARGS…                sb-admin against the gateway with FARM_DIR/admin.key
+#   sb_farm_demo_user [EMAIL]          add a demo-tenant user with a generated password
+#                                      (prints "EMAIL PASSWORD"); needs the gateway's
+#                                      --admin-key-file FARM_DIR/admin.key
 #
 # After sb_farm_start: SB_FARM_URL (public URL), SB_FARM_MCP_URL, SB_FARM_DIR,
 # SB_FARM_BIN, SB_FARM_GATEWAY_URL (the gateway itself), SB_FARM_SANDBOX_URL,
@@ -324,4 +328,26 @@ sb_farm_call () {
     body=${body%$'\n'*}
     printf '%s\n' "$body"
     [[ $status == 2?? ]]
+}
+
+# sb_farm_admin ARGS… — sb-admin (docs/ADMIN.md) against the farm's gateway,
+# with the operator key FARM_DIR/admin.key. Its exit code is sb-admin's.
+sb_farm_admin () {
+    "$SB_FARM_BIN/sb-admin" --url "$SB_FARM_GATEWAY_URL" \
+        --admin-key-file "$SB_FARM_DIR/admin.key" "$@"
+}
+
+# sb_farm_demo_user [EMAIL] — adds EMAIL (default demo@example.com) to the
+# demo tenant with a generated password and prints "EMAIL PASSWORD": what
+# a person types into the sign-in page. Fails (sb-admin's sentence on
+# stderr) when the user exists or the gateway refuses.
+sb_farm_demo_user () {
+    local email=${1:-demo@example.com} out password
+    out=$(sb_farm_admin user add demo "$email") || return
+    password=$(printf '%s\n' "$out" | sed -n 's/^password: //p')
+    if [[ -z $password ]]; then
+        echo "sb_farm_demo_user: sb-admin printed no password" >&2
+        return 1
+    fi
+    printf '%s %s\n' "$email" "$password"
 }

@@ -12,7 +12,7 @@ src=${1:?source dir}
 build=${2:?build dir}
 command -v cppcheck >/dev/null || { echo "FAIL: cppcheck is not installed (scripts/deps.sh)"; exit 1; }
 
-dirs=(common json schema connector db proto payload oauth broker gateway workers sandbox)
+dirs=(common json schema connector db proto payload oauth broker gateway workers sandbox tools)
 includes=()
 for d in "${dirs[@]}"; do
     includes+=(-I "$src/$d")

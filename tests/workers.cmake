@@ -91,3 +91,20 @@ sb_add_test(38_workers_oauth_token
     FIXTURES postgres
     TIMEOUT 180)
 add_dependencies(38_workers_oauth_token sb-worker)
+
+# The admin API (op admin/http of the token role) against the real test
+# PostgreSQL: every route, its refusals, and the rows each change leaves.
+sb_add_test(38_workers_admin
+    SOURCES 38_workers_admin.c 38_workers_fake.c
+    LIBS ${SB_WORKERS_TEST_LIBS} sb_payload sb_password PkgConfig::PQ
+    FIXTURES postgres
+    TIMEOUT 180)
+add_dependencies(38_workers_admin sb-worker)
+
+# sb-admin's arguments, requests and exit codes against a tiny HTTP server
+# in the test (the end-to-end run through a gateway comes with its relay).
+sb_add_test(38_admin_cli
+    SOURCES 38_admin_cli.c
+    LIBS sb_harness PkgConfig::CMOCKA PkgConfig::JANSSON pthread
+    TIMEOUT 60)
+add_dependencies(38_admin_cli sb-admin)

@@ -60,6 +60,8 @@ struct _sb_token_role_t {
     sb_oauth_signin_t *signins;     /* sign-ins on the hashing threads (sb_oauth_authorize.c) */
 
     sb_oauth_signing_key_t signing_key;     /* the current signing key, cached */
+
+    struct _sb_admin_hashing_t *admin_hashing;  /* sb_admin.c: jobs whose password is being hashed */
 };
 
 /*  Derives the key for `purpose` ("signing-keys", "csrf"…) from the
@@ -168,5 +170,13 @@ void sb_oauth_token (sb_token_role_t *self, sb_worker_job_t *job);
 
 /*  oauth/revoke: the job's data is the POST /revoke request (RFC 7009). */
 void sb_oauth_revoke (sb_token_role_t *self, sb_worker_job_t *job);
+
+/*  The admin API (sb_admin.c, docs/ADMIN.md): answers the job, an HTTP
+    request under /admin/ that the gateway authenticated, now or later. */
+void sb_admin_http (sb_token_role_t *self, sb_worker_job_t *job);
+
+/*  The worker abandons `job`: if the admin API parked it while a password
+    is hashed, forgets it (the hash is discarded) and returns true. */
+bool sb_admin_abandon (sb_token_role_t *self, sb_worker_job_t *job);
 
 #endif

@@ -248,6 +248,9 @@ s_start (void *state, sb_worker_job_t *job)
     if (strcmp (op, "oauth/jwks") == 0)
         sb_oauth_jwks (self, job);
     else
+    if (strcmp (op, "admin/http") == 0)
+        sb_admin_http (self, job);
+    else
         sb_worker_job_fail_unknown_op (&job);
 }
 
@@ -257,7 +260,7 @@ s_abandon (void *state, sb_worker_job_t *job)
     sb_token_role_t *self = state;
     //  Each module that parks a job elsewhere (the hashing threads) adds
     //  its own check here.
-    if (sb_oauth_authorize_abandon (self, job))
+    if (sb_oauth_authorize_abandon (self, job) || sb_admin_abandon (self, job))
         return;
     sb_token_query_abandon (self, job);
 }

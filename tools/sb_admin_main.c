@@ -1,0 +1,755 @@
+/*  tools/sb_admin_main.c — sb-admin: the operator's command line over the
+    admin API (docs/ADMIN.md). Each command is one HTTP request to a
+    gateway's /admin/… with the operator key as a Bearer token; the answer
+    is printed as a table, or as JSON with --json.
+
+        sb-admin [--url URL] [--admin-key-file F] [--cacert F] [--json] <command>
+
+    Exit codes: 0 done, 1 refused by the server (its sentence on stderr),
+    2 a usage or local error (bad arguments, unreadable key or password
+    file), 3 the server cannot be reached (connection, TLS, timeout).
+    The key is read with sb_secret_read_file and never printed; a password
+    the tool generates is printed once, on stdout. Synchronous libcurl: a
+    command line waits for its one answer. */
+#include "sb_crypto.h"
+#include "sb_json.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SB_ADMIN_DEFAULT_URL        "http://127.0.0.1:8080"
+#define SB_ADMIN_MAX_RESPONSE       (4 * 1024 * 1024)   /* bytes of an answer we read */
+#define SB_ADMIN_TIMEOUT_MS         60000               /* one request, at most */
+#define SB_ADMIN_CONNECT_MS         10000               /* connecting, at most */
+#define SB_ADMIN_MAX_ARGS           8                   /* positional arguments of a command */
+#define SB_ADMIN_PASSWORD_BYTES     18                  /* random bytes of a generated password (24 chars) */
+#define SB_ADMIN_MAX_URL            4096                /* bytes of a request URL */
+
+enum { S_OK = 0, S_REFUSED = 1, S_USAGE = 2, S_UNREACHABLE = 3 };
+
+static const char s_usage [] =
+    "usage: sb-admin [--url URL] [--admin-key-file FILE] [--cacert FILE] [--json] COMMAND\n"
+    "\n"
+    "  tenant create ID NAME [--plan PLAN]    create a tenant (plan: free unless given)\n"
+    "  tenant list                            list tenants\n"
+    "  tenant show ID                         one tenant, with counts\n"
+    "  tenant delete ID                       delete a tenant and every row it owns\n"
+    "  tenant plan ID PLAN                    set a tenant's plan\n"
+    "  plan list                              list plans\n"
+    "  user add TENANT EMAIL [--password-file FILE]\n"
+    "                                         add a user (without a file: a generated\n"
+    "                                         password, printed once)\n"
+    "  user list TENANT                       list a tenant's users\n"
+    "  user remove TENANT USER_ID             remove a user\n"
+    "  user password TENANT USER_ID [--password-file FILE]\n"
+    "                                         reset a password (revokes the user's tokens)\n"
+    "  client list                            list OAuth clients\n"
+    "  client revoke CLIENT_ID                revoke a client in every tenant\n"
+    "  tokens revoke TENANT [--user USER_ID]  revoke refresh tokens of a tenant or a user\n"
+    "  keys rotate                            make a new signing key current\n"
+    "  audit [TENANT] [--limit N] [--before ID]\n"
+    "                                         the audit log, newest first\n"
+    "\n"
+    "  --url URL              the gateway (default $SB_ADMIN_URL, else " SB_ADMIN_DEFAULT_URL ")\n"
+    "  --admin-key-file FILE  the operator key, first line (default $SB_ADMIN_KEY_FILE)\n"
+    "  --cacert FILE          CA certificates to verify an https gateway with\n"
+    "  --json                 print the server's JSON answer instead of a table\n"
+    "\n"
+    "Exit: 0 done, 1 refused by the server, 2 usage or local error, 3 server unreachable.\n";
+
+//  The command line, parsed.
+typedef struct {
+    const char *url;            /* --url */
+    const char *key_file;       /* --admin-key-file */
+    const char *cacert;         /* --cacert */
+    const char *plan;           /* --plan */
+    const char *password_file;  /* --password-file */
+    const char *user;           /* --user */
+    const char *limit;          /* --limit */
+    const char *before;         /* --before */
+    bool json;                  /* --json */
+    const char *args [SB_ADMIN_MAX_ARGS];   /* positional: the command and its arguments */
+    int count;                  /* positional arguments */
+} s_cli_t;
+
+//  One request and its answer.
+typedef struct {
+    char *body;                 /* the answer, NUL-terminated */
+    size_t len;                 /* its bytes */
+    bool too_big;               /* it passed SB_ADMIN_MAX_RESPONSE */
+} s_answer_t;
+
+//  Says what is wrong with the command line; returns S_USAGE.
+static int
+s_usage_error (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
+
+static int
+s_usage_error (const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    fprintf (stderr, "sb-admin: ");
+    vfprintf (stderr, format, args);
+    fprintf (stderr, "\n(sb-admin --help lists the commands)\n");
+    va_end (args);
+    return S_USAGE;
+}
+
+//  Reads argv into `cli`. Returns 0, S_USAGE after saying why, or -1 when
+//  --help was asked (usage printed).
+static int
+s_parse (int argc, char **argv, s_cli_t *cli)
+{
+    static const struct { const char *name; size_t offset; } options [] = {
+        { "--url", offsetof (s_cli_t, url) },
+        { "--admin-key-file", offsetof (s_cli_t, key_file) },
+        { "--cacert", offsetof (s_cli_t, cacert) },
+        { "--plan", offsetof (s_cli_t, plan) },
+        { "--password-file", offsetof (s_cli_t, password_file) },
+        { "--user", offsetof (s_cli_t, user) },
+        { "--limit", offsetof (s_cli_t, limit) },
+        { "--before", offsetof (s_cli_t, before) },
+    };
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv [i];
+        if (strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0) {
+            fputs (s_usage, stdout);
+            return -1;
+        }
+        if (strcmp (arg, "--json") == 0) {
+            cli->json = true;
+            continue;
+        }
+        if (strncmp (arg, "--", 2) == 0) {
+            size_t name_len = strcspn (arg, "=");
+            const char *value = arg [name_len] == '='? arg + name_len + 1: NULL;
+            bool known = false;
+            for (size_t k = 0; k < sizeof options / sizeof options [0]; k++) {
+                if (strlen (options [k].name) != name_len
+                ||  strncmp (options [k].name, arg, name_len) != 0)
+                    continue;
+                if (!value) {
+                    if (i + 1 >= argc)
+                        return s_usage_error ("%s needs a value", options [k].name);
+                    value = argv [++i];
+                }
+                const char **slot = (const char **) ((char *) cli + options [k].offset);
+                if (*slot)
+                    return s_usage_error ("%s given twice", options [k].name);
+                *slot = value;
+                known = true;
+            }
+            if (!known)
+                return s_usage_error ("unknown option %s", arg);
+            continue;
+        }
+        if (cli->count == SB_ADMIN_MAX_ARGS)
+            return s_usage_error ("too many arguments (%s…)", arg);
+        cli->args [cli->count++] = arg;
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  HTTP
+
+static size_t
+s_on_data (char *data, size_t size, size_t count, void *arg)
+{
+    s_answer_t *answer = arg;
+    size_t bytes = size * count;
+    if (answer->len + bytes > SB_ADMIN_MAX_RESPONSE) {
+        answer->too_big = true;
+        return 0;
+    }
+    char *body = realloc (answer->body, answer->len + bytes + 1);
+    if (!body)
+        return 0;
+    memcpy (body + answer->len, data, bytes);
+    answer->body = body;
+    answer->len += bytes;
+    answer->body [answer->len] = 0;
+    return bytes;
+}
+
+//  Appends `text` percent-encoded (all but unreserved characters) to `url`.
+static int
+s_append_escaped (char *url, size_t size, const char *text)
+{
+    size_t used = strlen (url);
+    for (const unsigned char *c = (const unsigned char *) text; *c; c++) {
+        bool plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
+                  || *c == '-' || *c == '_' || *c == '.' || *c == '~';
+        int n = plain? snprintf (url + used, size - used, "%c", *c)
+                     : snprintf (url + used, size - used, "%%%02X", *c);
+        if (n < 0 || (size_t) n >= size - used)
+            return -1;
+        used += (size_t) n;
+    }
+    return 0;
+}
+
+//  Appends plain `text` to `url`.
+static int
+s_append (char *url, size_t size, const char *text)
+{
+    size_t used = strlen (url);
+    int n = snprintf (url + used, size - used, "%s", text);
+    return n < 0 || (size_t) n >= size - used? -1: 0;
+}
+
+//  Sends `method` to `url` with the key and `body` (NULL: none). Returns
+//  S_OK with *status and the answer, or S_UNREACHABLE / S_USAGE after
+//  saying why on stderr.
+static int
+s_request (const s_cli_t *cli, const char *key, const char *method, const char *url,
+           const char *body, long *status, s_answer_t *answer)
+{
+    int rc = S_UNREACHABLE;
+    CURL *curl = curl_easy_init ();
+    struct curl_slist *headers = NULL;
+    char *auth = NULL;
+    size_t auth_len = strlen ("authorization: Bearer ") + strlen (key) + 1;
+    auth = malloc (auth_len);
+    if (!curl || !auth) {
+        fprintf (stderr, "sb-admin: out of memory\n");
+        rc = S_USAGE;
+        goto out;
+    }
+    snprintf (auth, auth_len, "authorization: Bearer %s", key);
+    headers = curl_slist_append (headers, auth);
+    headers = curl_slist_append (headers, "accept: application/json");
+    if (body)
+        headers = curl_slist_append (headers, "content-type: application/json");
+    char error [CURL_ERROR_SIZE] = "";
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_data);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, answer);
+    curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) SB_ADMIN_TIMEOUT_MS);
+    curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT_MS, (long) SB_ADMIN_CONNECT_MS);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (cli->cacert)
+        curl_easy_setopt (curl, CURLOPT_CAINFO, cli->cacert);
+    if (body) {
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long) strlen (body));
+    }
+    CURLcode code = curl_easy_perform (curl);
+    if (answer->too_big) {
+        fprintf (stderr, "sb-admin: the server's answer is larger than %d bytes\n", SB_ADMIN_MAX_RESPONSE);
+        rc = S_REFUSED;
+    }
+    else
+    if (code != CURLE_OK)
+        fprintf (stderr, "sb-admin: cannot reach %s: %s\n", cli->url,
+                 *error? error: curl_easy_strerror (code));
+    else {
+        curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, status);
+        rc = S_OK;
+    }
+out:
+    curl_slist_free_all (headers);
+    if (auth) {
+        sb_crypto_wipe (auth, auth_len);
+        free (auth);
+    }
+    curl_easy_cleanup (curl);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  Output
+
+static const char *
+s_str (const json_t *object, const char *key)
+{
+    const char *value = json_string_value (json_object_get (object, key));
+    return value? value: "-";
+}
+
+//  A member as text: a string, a number, or "-" (into `buf`).
+static const char *
+s_text (const json_t *object, const char *key, char *buf, size_t size)
+{
+    json_t *value = json_object_get (object, key);
+    if (json_is_string (value))
+        return json_string_value (value);
+    if (json_is_integer (value)) {
+        snprintf (buf, size, "%lld", (long long) json_integer_value (value));
+        return buf;
+    }
+    if (json_is_boolean (value))
+        return json_is_true (value)? "yes": "no";
+    return "-";
+}
+
+//  "key n, key n…" of an object of counts.
+static void
+s_print_counts (const json_t *counts)
+{
+    const char *key;
+    json_t *value;
+    const char *sep = "";
+    json_object_foreach (sb_unconst (counts), key, value) {
+        printf ("%s%s %lld", sep, key, (long long) json_integer_value (value));
+        sep = ", ";
+    }
+    printf ("\n");
+}
+
+static void
+s_print_tenants (const json_t *list)
+{
+    char users [24];
+    printf ("%-32s %-10s %-24s %6s  %s\n", "ID", "PLAN", "CREATED", "USERS", "NAME");
+    size_t i;
+    json_t *t;
+    json_array_foreach (sb_unconst (list), i, t)
+        printf ("%-32s %-10s %-24s %6s  %s\n", s_str (t, "id"), s_str (t, "plan"),
+                s_str (t, "created_at"), s_text (t, "users", users, sizeof users), s_str (t, "name"));
+}
+
+//  Prints the answer of a command that succeeded (`cmd` "tenant list"…).
+static void
+s_print (const char *cmd, const json_t *body)
+{
+    char a [24], b [24], c [24];
+    size_t i;
+    json_t *row;
+    if (strcmp (cmd, "tenant list") == 0)
+        s_print_tenants (json_object_get (body, "tenants"));
+    else
+    if (strcmp (cmd, "tenant create") == 0 || strcmp (cmd, "tenant show") == 0
+    ||  strcmp (cmd, "tenant plan") == 0) {
+        json_t *tenant = json_object_get (body, "tenant");
+        json_t *one = json_array ();
+        json_array_append (one, tenant);
+        s_print_tenants (one);
+        json_decref (one);
+        if (json_object_get (tenant, "active_refresh_families"))
+            printf ("grants %s, active refresh token families %s\n",
+                    s_text (tenant, "oauth_grants", a, sizeof a),
+                    s_text (tenant, "active_refresh_families", b, sizeof b));
+    }
+    else
+    if (strcmp (cmd, "tenant delete") == 0) {
+        printf ("tenant %s deleted: ", s_str (body, "tenant"));
+        s_print_counts (json_object_get (body, "deleted"));
+    }
+    else
+    if (strcmp (cmd, "plan list") == 0) {
+        printf ("%-16s %8s  %s\n", "ID", "TENANTS", "NAME");
+        json_array_foreach (json_object_get (body, "plans"), i, row)
+            printf ("%-16s %8s  %s\n", s_str (row, "id"), s_text (row, "tenants", a, sizeof a),
+                    s_str (row, "name"));
+    }
+    else
+    if (strcmp (cmd, "user list") == 0 || strcmp (cmd, "user add") == 0) {
+        json_t *list = json_object_get (body, "users");
+        json_t *one = NULL;
+        if (!list) {
+            one = list = json_array ();
+            json_array_append (list, json_object_get (body, "user"));
+        }
+        printf ("%-10s %-40s %-24s %-24s %s\n", "ID", "EMAIL", "CREATED", "DISABLED", "ACTIVE_TOKENS");
+        json_array_foreach (list, i, row)
+            printf ("%-10s %-40s %-24s %-24s %s\n", s_text (row, "id", a, sizeof a), s_str (row, "email"),
+                    s_str (row, "created_at"), s_str (row, "disabled_at"),
+                    s_text (row, "active_refresh_families", b, sizeof b));
+        json_decref (one);
+    }
+    else
+    if (strcmp (cmd, "user remove") == 0) {
+        printf ("user %s removed from tenant %s: ", s_text (body, "user_id", a, sizeof a),
+                s_str (body, "tenant"));
+        s_print_counts (json_object_get (body, "deleted"));
+    }
+    else
+    if (strcmp (cmd, "user password") == 0)
+        printf ("password of user %s reset; %s refresh token families revoked, %s codes deleted\n",
+                s_text (body, "user_id", a, sizeof a),
+                s_text (body, "refresh_families_revoked", b, sizeof b),
+                s_text (body, "codes_deleted", c, sizeof c));
+    else
+    if (strcmp (cmd, "client list") == 0) {
+        printf ("%-48s %-18s %6s  %-24s %s\n", "CLIENT_ID", "KIND", "GRANTS", "REVOKED", "NAME");
+        json_array_foreach (json_object_get (body, "clients"), i, row)
+            printf ("%-48s %-18s %6s  %-24s %s\n", s_str (row, "client_id"), s_str (row, "kind"),
+                    s_text (row, "grants", a, sizeof a), s_str (row, "revoked_at"),
+                    s_str (row, "client_name"));
+    }
+    else
+    if (strcmp (cmd, "client revoke") == 0) {
+        printf ("client %s revoked at %s: ", s_str (body, "client_id"), s_str (body, "revoked_at"));
+        s_print_counts (json_object_get (body, "deleted"));
+    }
+    else
+    if (strcmp (cmd, "tokens revoke") == 0)
+        printf ("%s refresh token families revoked in tenant %s\n",
+                s_text (body, "refresh_families_revoked", a, sizeof a), s_str (body, "tenant"));
+    else
+    if (strcmp (cmd, "audit") == 0) {
+        printf ("%-10s %-24s %-24s %-10s %-18s %s\n", "ID", "AT", "TENANT", "ACTOR", "ACTION", "DETAIL");
+        json_array_foreach (json_object_get (body, "entries"), i, row) {
+            char *detail = sb_json_dump (json_object_get (row, "detail"), NULL);
+            printf ("%-10s %-24s %-24s %-10s %-18s %s\n", s_text (row, "id", a, sizeof a),
+                    s_str (row, "at"), s_str (row, "tenant"), s_str (row, "actor"),
+                    s_str (row, "action"), detail? detail: "-");
+            free (detail);
+        }
+        if (json_is_integer (json_object_get (body, "next_before")))
+            printf ("(more: --before %s)\n", s_text (body, "next_before", a, sizeof a));
+    }
+    else {
+        char *text = json_dumps (body, JSON_INDENT (2));
+        printf ("%s\n", text? text: "");
+        free (text);
+    }
+    if (json_is_true (json_object_get (body, "more")))
+        printf ("(more rows than one answer holds)\n");
+}
+
+//  ---------------------------------------------------------------------
+//  Commands
+
+//  A password: the first line of --password-file, or a generated one
+//  (*generated set). New string (sb_secret_free), or NULL after saying why.
+static char *
+s_password (const s_cli_t *cli, bool *generated)
+{
+    *generated = false;
+    if (cli->password_file) {
+        char *why = NULL;
+        char *password = sb_secret_read_file (cli->password_file, &why);
+        if (!password) {
+            fprintf (stderr, "sb-admin: --password-file: %s\n", why? why: "out of memory");
+            free (why);
+        }
+        return password;
+    }
+    uint8_t bytes [SB_ADMIN_PASSWORD_BYTES];
+    if (sb_crypto_random (bytes, sizeof bytes)) {
+        fprintf (stderr, "sb-admin: no randomness for a password\n");
+        return NULL;
+    }
+    char *password = sb_base64url_encode (bytes, sizeof bytes);
+    sb_crypto_wipe (bytes, sizeof bytes);
+    *generated = password != NULL;
+    return password;
+}
+
+//  What one command sends: method, URL, body; filled by s_command.
+typedef struct {
+    char cmd [32];              /* "tenant create"… */
+    const char *method;
+    char url [SB_ADMIN_MAX_URL];
+    json_t *body;               /* NULL: no body */
+    char *password;             /* sb_secret_free; printed once when generated */
+    bool generated;             /* the password was generated here */
+} s_call_t;
+
+//  Checks the argument count and the options a command takes.
+static int
+s_expect_args (const s_cli_t *cli, int min, int max, const char *options, const char *usage)
+{
+    if (cli->count - 2 < min || cli->count - 2 > max)
+        return s_usage_error ("usage: sb-admin %s", usage);
+    const struct { const char *name; const char *value; } given [] = {
+        { "plan", cli->plan }, { "password-file", cli->password_file }, { "user", cli->user },
+        { "limit", cli->limit }, { "before", cli->before },
+    };
+    for (size_t k = 0; k < sizeof given / sizeof given [0]; k++)
+        if (given [k].value && !strstr (options, given [k].name))
+            return s_usage_error ("this command takes no --%s", given [k].name);
+    return 0;
+}
+
+//  A positive whole number argument, as text; S_USAGE when not.
+static int
+s_number_arg (const char *what, const char *text)
+{
+    bool ok = text && *text >= '1' && *text <= '9' && strlen (text) <= 18;
+    for (const char *c = text; ok && *c; c++)
+        ok = *c >= '0' && *c <= '9';
+    return ok? 0: s_usage_error ("%s must be a positive whole number", what);
+}
+
+//  Builds the request of the command in `cli`. Returns 0 or S_USAGE.
+static int
+s_command (const s_cli_t *cli, s_call_t *call)
+{
+    if (cli->count < 1)
+        return s_usage_error ("%s", "a command is needed");
+    const char *noun = cli->args [0];
+    const char *verb = cli->count > 1? cli->args [1]: "";
+    const char *a1 = cli->count > 2? cli->args [2]: NULL;
+    const char *a2 = cli->count > 3? cli->args [3]: NULL;
+    int rc = 0;
+    char *url = call->url;
+    size_t size = sizeof call->url;
+    if (s_append (url, size, cli->url) || s_append (url, size, "/admin/"))
+        return s_usage_error ("%s", "--url is too long");
+    snprintf (call->cmd, sizeof call->cmd, "%s %s", noun, verb);
+    if (strcmp (noun, "audit") == 0) {
+        snprintf (call->cmd, sizeof call->cmd, "audit");
+        if ((rc = s_expect_args (cli, -1, 0, "limit before", "audit [TENANT] [--limit N] [--before ID]")))
+            return rc;
+        if ((cli->limit && s_number_arg ("--limit", cli->limit))
+        ||  (cli->before && s_number_arg ("--before", cli->before)))
+            return S_USAGE;
+        call->method = "GET";
+        rc = s_append (url, size, "audit?");
+        const char *sep = "";
+        if (cli->count == 2) {
+            rc = rc? rc: s_append (url, size, "tenant=");
+            rc = rc? rc: s_append_escaped (url, size, cli->args [1]);
+            sep = "&";
+        }
+        if (cli->limit) {
+            rc = rc? rc: s_append (url, size, sep);
+            rc = rc? rc: s_append (url, size, "limit=");
+            rc = rc? rc: s_append (url, size, cli->limit);
+            sep = "&";
+        }
+        if (cli->before) {
+            rc = rc? rc: s_append (url, size, sep);
+            rc = rc? rc: s_append (url, size, "before=");
+            rc = rc? rc: s_append (url, size, cli->before);
+        }
+    }
+    else
+    if (strcmp (call->cmd, "tenant create") == 0) {
+        if ((rc = s_expect_args (cli, 2, 2, "plan", "tenant create ID NAME [--plan PLAN]")))
+            return rc;
+        call->method = "POST";
+        rc = s_append (url, size, "tenants");
+        call->body = json_pack ("{s:s, s:s}", "id", a1, "name", a2);
+        if (cli->plan)
+            json_object_set_new (call->body, "plan", json_string (cli->plan));
+    }
+    else
+    if (strcmp (call->cmd, "tenant list") == 0) {
+        if ((rc = s_expect_args (cli, 0, 0, "", "tenant list")))
+            return rc;
+        call->method = "GET";
+        rc = s_append (url, size, "tenants");
+    }
+    else
+    if (strcmp (call->cmd, "tenant show") == 0 || strcmp (call->cmd, "tenant delete") == 0) {
+        if ((rc = s_expect_args (cli, 1, 1, "", strcmp (verb, "show")? "tenant delete ID": "tenant show ID")))
+            return rc;
+        call->method = strcmp (verb, "show") == 0? "GET": "DELETE";
+        rc = s_append (url, size, "tenants/");
+        rc = rc? rc: s_append_escaped (url, size, a1);
+    }
+    else
+    if (strcmp (call->cmd, "tenant plan") == 0) {
+        if ((rc = s_expect_args (cli, 2, 2, "", "tenant plan ID PLAN")))
+            return rc;
+        call->method = "PUT";
+        rc = s_append (url, size, "tenants/");
+        rc = rc? rc: s_append_escaped (url, size, a1);
+        rc = rc? rc: s_append (url, size, "/plan");
+        call->body = json_pack ("{s:s}", "plan", a2);
+    }
+    else
+    if (strcmp (call->cmd, "plan list") == 0) {
+        if ((rc = s_expect_args (cli, 0, 0, "", "plan list")))
+            return rc;
+        call->method = "GET";
+        rc = s_append (url, size, "plans");
+    }
+    else
+    if (strcmp (call->cmd, "user add") == 0 || strcmp (call->cmd, "user password") == 0) {
+        bool add = strcmp (verb, "add") == 0;
+        if ((rc = s_expect_args (cli, 2, 2, "password-file",
+                                 add? "user add TENANT EMAIL [--password-file FILE]"
+                                    : "user password TENANT USER_ID [--password-file FILE]")))
+            return rc;
+        if (!add && s_number_arg ("USER_ID", a2))
+            return S_USAGE;
+        call->password = s_password (cli, &call->generated);
+        if (!call->password)
+            return S_USAGE;
+        call->method = add? "POST": "PUT";
+        rc = s_append (url, size, "tenants/");
+        rc = rc? rc: s_append_escaped (url, size, a1);
+        rc = rc? rc: s_append (url, size, "/users");
+        if (!add) {
+            rc = rc? rc: s_append (url, size, "/");
+            rc = rc? rc: s_append (url, size, a2);
+            rc = rc? rc: s_append (url, size, "/password");
+        }
+        call->body = add? json_pack ("{s:s, s:s}", "email", a2, "password", call->password)
+                        : json_pack ("{s:s}", "password", call->password);
+    }
+    else
+    if (strcmp (call->cmd, "user list") == 0) {
+        if ((rc = s_expect_args (cli, 1, 1, "", "user list TENANT")))
+            return rc;
+        call->method = "GET";
+        rc = s_append (url, size, "tenants/");
+        rc = rc? rc: s_append_escaped (url, size, a1);
+        rc = rc? rc: s_append (url, size, "/users");
+    }
+    else
+    if (strcmp (call->cmd, "user remove") == 0) {
+        if ((rc = s_expect_args (cli, 2, 2, "", "user remove TENANT USER_ID")))
+            return rc;
+        if (s_number_arg ("USER_ID", a2))
+            return S_USAGE;
+        call->method = "DELETE";
+        rc = s_append (url, size, "tenants/");
+        rc = rc? rc: s_append_escaped (url, size, a1);
+        rc = rc? rc: s_append (url, size, "/users/");
+        rc = rc? rc: s_append (url, size, a2);
+    }
+    else
+    if (strcmp (call->cmd, "client list") == 0) {
+        if ((rc = s_expect_args (cli, 0, 0, "", "client list")))
+            return rc;
+        call->method = "GET";
+        rc = s_append (url, size, "clients");
+    }
+    else
+    if (strcmp (call->cmd, "client revoke") == 0) {
+        if ((rc = s_expect_args (cli, 1, 1, "", "client revoke CLIENT_ID")))
+            return rc;
+        call->method = "DELETE";
+        rc = s_append (url, size, "clients/");
+        rc = rc? rc: s_append_escaped (url, size, a1);
+    }
+    else
+    if (strcmp (call->cmd, "tokens revoke") == 0) {
+        if ((rc = s_expect_args (cli, 1, 1, "user", "tokens revoke TENANT [--user USER_ID]")))
+            return rc;
+        if (cli->user && s_number_arg ("--user", cli->user))
+            return S_USAGE;
+        call->method = "DELETE";
+        rc = s_append (url, size, "tenants/");
+        rc = rc? rc: s_append_escaped (url, size, a1);
+        rc = rc? rc: s_append (url, size, "/tokens");
+        if (cli->user) {
+            rc = rc? rc: s_append (url, size, "?user=");
+            rc = rc? rc: s_append (url, size, cli->user);
+        }
+    }
+    else
+    if (strcmp (call->cmd, "keys rotate") == 0) {
+        if ((rc = s_expect_args (cli, 0, 0, "", "keys rotate")))
+            return rc;
+        call->method = "POST";
+        rc = s_append (url, size, "keys/rotate");
+    }
+    else
+        return s_usage_error ("unknown command \"%s\"", call->cmd);
+    if (rc)
+        return s_usage_error ("%s", "the request URL is too long");
+    return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    s_cli_t cli = { 0 };
+    int rc = s_parse (argc, argv, &cli);
+    if (rc)
+        return rc == -1? S_OK: rc;
+    if (!cli.url)
+        cli.url = getenv ("SB_ADMIN_URL");
+    if (!cli.url || !*cli.url)
+        cli.url = SB_ADMIN_DEFAULT_URL;
+    if (!cli.key_file)
+        cli.key_file = getenv ("SB_ADMIN_KEY_FILE");
+    size_t url_len = strlen (cli.url);
+    if (url_len && cli.url [url_len - 1] == '/')
+        return s_usage_error ("--url %s must not end with '/'", cli.url);
+    if (strncmp (cli.url, "http://", 7) != 0 && strncmp (cli.url, "https://", 8) != 0)
+        return s_usage_error ("--url %s must be an http:// or https:// URL", cli.url);
+
+    s_call_t call = { 0 };
+    char *key = NULL;
+    char *body = NULL;
+    s_answer_t answer = { 0 };
+    json_t *doc = NULL;
+    rc = s_command (&cli, &call);
+    if (rc)
+        goto out;
+    if (!cli.key_file || !*cli.key_file) {
+        rc = s_usage_error ("%s", "--admin-key-file (or $SB_ADMIN_KEY_FILE) is required");
+        goto out;
+    }
+    char *why = NULL;
+    key = sb_secret_read_file (cli.key_file, &why);
+    if (!key) {
+        fprintf (stderr, "sb-admin: --admin-key-file: %s\n", why? why: "out of memory");
+        free (why);
+        rc = S_USAGE;
+        goto out;
+    }
+    if (call.body && !(body = sb_json_dump (call.body, NULL))) {
+        fprintf (stderr, "sb-admin: an argument is not valid UTF-8\n");
+        rc = S_USAGE;
+        goto out;
+    }
+    if (curl_global_init (CURL_GLOBAL_DEFAULT)) {
+        fprintf (stderr, "sb-admin: libcurl cannot start\n");
+        rc = S_USAGE;
+        goto out;
+    }
+    long status = 0;
+    rc = s_request (&cli, key, call.method, call.url, body, &status, &answer);
+    curl_global_cleanup ();
+    if (rc)
+        goto out;
+    doc = answer.body? sb_json_parse (answer.body, answer.len, 0, NULL): NULL;
+    if (status < 200 || status > 299) {
+        const char *message = json_string_value (json_object_get (doc, "message"));
+        if (!message)
+            message = json_string_value (json_object_get (doc, "error_description"));
+        fprintf (stderr, "sb-admin: refused (HTTP %ld%s%s): %s\n", status,
+                 json_is_string (json_object_get (doc, "error"))? ", ": "",
+                 json_is_string (json_object_get (doc, "error"))? json_string_value (json_object_get (doc, "error")): "",
+                 message? message: status == 401? "the operator key was not accepted"
+                                                : "the server gave no reason");
+        rc = S_REFUSED;
+        goto out;
+    }
+    if (!json_is_object (doc)) {
+        fprintf (stderr, "sb-admin: the server's answer (HTTP %ld) is not a JSON object\n", status);
+        rc = S_REFUSED;
+        goto out;
+    }
+    if (cli.json) {
+        char *text = json_dumps (doc, JSON_INDENT (2));
+        printf ("%s\n", text? text: "");
+        free (text);
+    }
+    else
+        s_print (call.cmd, doc);
+    if (call.generated)
+        printf ("password: %s\n(generated; shown once, not stored anywhere but as a hash)\n", call.password);
+    rc = S_OK;
+out:
+    if (body) {
+        sb_crypto_wipe (body, strlen (body));
+        free (body);
+    }
+    json_decref (call.body);
+    sb_secret_free (&call.password);
+    sb_secret_free (&key);
+    json_decref (doc);
+    free (answer.body);
+    return rc;
+}
