@@ -82,8 +82,8 @@ const sb_option_t sb_gateway_options [] = {
       "deadline of a request relayed to the token service (/authorize, /token, /revoke, "
       "/register, /admin/…, the key set), milliseconds; past it the client gets 504" },
     { "admin-key-file", SB_OPT_STR, "", 0, 0, "SB_ADMIN_KEY_FILE",
-      "file whose first line is the operator key the admin API (/admin/…) takes as "
-      "Authorization: Bearer; empty: /admin/ is not served (404)" },
+      "file whose first line is the operator key (16+ bytes) the admin API (/admin/…) takes "
+      "as Authorization: Bearer; empty: /admin/ is not served (404)" },
     { "jwks-refresh-ms", SB_OPT_INT, "60000", 0, 86400000, "SB_JWKS_REFRESH_MS",
       "how often the token service is asked for its key set (EdDSA tokens), milliseconds; "
       "0: only at start and when a token names an unknown kid; unused with --token-jwks-file" },

@@ -83,11 +83,14 @@ struct _sb_gateway_t {
     h2o_timeout_entry_t jwks_soon_entry;
     h2o_timeout_t jwks_wait;                    /* SB_JWKS_WAIT_MS: a request's longest wait */
     h2o_linklist_t jwks_waiters;                /* /mcp requests waiting for the key set */
+    int jwks_waiting;                           /* how many */
     h2o_req_t *jwks_resumed;                    /* the request being run again after its wait */
 };
 
 #define SB_JWKS_MIN_INTERVAL_MS 1000    /* oauth/jwks for an unknown kid: at most one a second */
 #define SB_JWKS_WAIT_MS         2000    /* a /mcp request waits for the key set at most this */
+#define SB_JWKS_MAX_WAITERS     4096    /* requests waiting for it at once; more: refused at once */
+#define SB_MIN_ADMIN_KEY_LEN    16      /* shortest operator key (--admin-key-file), bytes */
 
 #define SB_MAX_OWNER_LEN        (SB_MAX_SESSION_ID_LEN + SB_MAX_TENANT_LEN + 16)
 

@@ -535,8 +535,10 @@ s_kid_wait_detach (s_kid_wait_t *wait)
 {
     if (h2o_timeout_is_linked (&wait->timer))
         h2o_timeout_unlink (&wait->timer);
-    if (h2o_linklist_is_linked (&wait->link))
+    if (h2o_linklist_is_linked (&wait->link)) {
         h2o_linklist_unlink (&wait->link);
+        wait->gateway->jwks_waiting--;
+    }
     if (wait->ref)
         wait->ref->wait = NULL;
 }
@@ -700,6 +702,11 @@ sb_gateway_jwks_await (sb_gateway_t *self, h2o_req_t *req, const char *token,
     if (!self->jwks_fetching || self->jwks_resumed == req || !s_token_kid (token, kid)
     ||  (self->jwks && sb_jwks_find (self->jwks, kid)))
         return false;
+    if (self->jwks_waiting >= SB_JWKS_MAX_WAITERS) {
+        sb_log_warn ("jwks_wait_full", "kid=%s: %d requests already wait for the key set; "
+                     "refused at once", kid, SB_JWKS_MAX_WAITERS);
+        return false;
+    }
     //  At most one oauth/jwks a second: later, if the last was too recent.
     if (!self->jwks_call) {
         int64_t since = sb_clock_mono_ms () - self->jwks_asked_at;
@@ -721,6 +728,7 @@ sb_gateway_jwks_await (sb_gateway_t *self, h2o_req_t *req, const char *token,
     wait->ref = h2o_mem_alloc_shared (&req->pool, sizeof (s_kid_ref_t), s_on_kid_req_disposed);
     wait->ref->wait = wait;
     h2o_linklist_insert (&self->jwks_waiters, &wait->link);
+    self->jwks_waiting++;
     h2o_timeout_link (self->loop, &self->jwks_wait, &wait->timer);
     sb_log_info ("jwks_kid_unknown", "kid=%s: asking the token service for its key set", kid);
     return true;
@@ -744,6 +752,12 @@ sb_http_job_start (sb_gateway_t *self, sb_config_t *config)
         if (!key) {
             sb_log_error ("admin_key_invalid", "--admin-key-file: %s", why? why: key_file);
             free (why);
+            return -1;
+        }
+        if (strlen (key) < SB_MIN_ADMIN_KEY_LEN) {
+            sb_log_error ("admin_key_invalid", "--admin-key-file: the operator key must be at least "
+                          "%d bytes (e.g. 64 hex digits from openssl rand -hex 32)", SB_MIN_ADMIN_KEY_LEN);
+            sb_secret_free (&key);
             return -1;
         }
         sb_sha256 (key, strlen (key), self->admin_digest);

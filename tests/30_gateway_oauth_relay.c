@@ -687,6 +687,37 @@ test_jwks (void **state)
     free (t3);
 }
 
+//  A gateway refuses to start with an operator key that is too short, or
+//  an admin key file that cannot be read.
+static void
+test_admin_key_refused (void **state)
+{
+    char path [128], missing [128], listen [64];
+    snprintf (path, sizeof path, "%s/short.key", s_dir);
+    snprintf (missing, sizeof missing, "%s/missing.key", s_dir);
+    assert_int_equal (s_write (path, "short\n"), 0);
+    const char *files [] = { path, missing };
+    for (int i = 0; i < 2; i++) {
+        snprintf (listen, sizeof listen, "127.0.0.1:%d", sb_harness_free_port ());
+        char key [128], session [128];
+        snprintf (key, sizeof key, "%s/token.key", s_dir);
+        snprintf (session, sizeof session, "%s/session.key", s_dir);
+        const char *argv [] = {
+            sb_harness_bin ("sb-gateway"), "--listen", listen, "--broker", "tcp://127.0.0.1:1",
+            "--token-key-file", key, "--session-key-file", session, "--admin-key-file", files [i],
+            "--connectors", SB_TEST_CONNECTORS, NULL
+        };
+        pid_t pid = sb_harness_spawn (argv, NULL);
+        assert_true (pid > 0);
+        int64_t deadline = sb_harness_now_ms () + WAIT_MS;
+        while (sb_harness_alive (pid) && sb_harness_now_ms () < deadline)
+            sb_harness_pause_ms (10);
+        int status = sb_harness_stop (pid);
+        assert_true (WIFEXITED (status));
+        assert_int_equal (WEXITSTATUS (status), 1);
+    }
+}
+
 int
 main (void)
 {
@@ -697,6 +728,7 @@ main (void)
         cmocka_unit_test (test_refused_before_job),
         cmocka_unit_test (test_failures),
         cmocka_unit_test (test_jwks),
+        cmocka_unit_test (test_admin_key_refused),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
