@@ -568,6 +568,27 @@ test_failures (void **state)
     s_http (&answer, "GET", "/admin/tenants", admin, NULL, 0);
     assert_int_equal (answer.status, 201);
     s_clear (&answer);
+
+    //  A client that leaves while its job runs: the job is forgotten when
+    //  h2o frees the request, or its outcome goes to a closed connection
+    //  (HTTP/1.1 notices the close only when it writes); either way the
+    //  gateway goes on (its deadline passes while the next one waits).
+    int jobs = s_broker_int ("JOBS");
+    char url [128];
+    snprintf (url, sizeof url, "%s/admin/hold", s_base);
+    sb_harness_request_t request = { .method = "GET", .url = url, .headers = admin,
+                                     .timeout_ms = WAIT_MS };
+    sb_harness_call_t *call = sb_harness_call_start (&request);
+    assert_non_null (call);
+    int64_t deadline = sb_harness_now_ms () + WAIT_MS;
+    while (s_broker_int ("JOBS") < jobs + 1 && sb_harness_now_ms () < deadline)
+        sb_harness_pause_ms (10);
+    assert_int_equal (s_broker_int ("JOBS"), jobs + 1);
+    sb_harness_call_wait (call, 0, true, NULL, NULL);
+    sb_harness_call_destroy (&call);
+    s_http (&answer, "GET", "/admin/hold", admin, NULL, 0);
+    assert_int_equal (answer.status, 504);
+    s_clear (&answer);
 }
 
 //  An EdDSA token of `key` (0..2, kid "k1".."k3") issued by the gateway's
@@ -584,7 +605,7 @@ s_token (int key)
     snprintf (claims.scope, sizeof claims.scope, "mcp:tools");
     claims.issued_at = time (NULL);
     claims.expires_at = claims.issued_at + 600;
-    char kid [8];
+    char kid [16];
     snprintf (kid, sizeof kid, "k%d", key + 1);
     char *token = sb_token_issue_eddsa (&claims, s_seed [key], kid);
     assert_non_null (token);
@@ -597,7 +618,7 @@ s_set (int first, int count)
 {
     json_t *keys = json_array ();
     for (int i = first; i < first + count; i++) {
-        char kid [8];
+        char kid [16];
         snprintf (kid, sizeof kid, "k%d", i + 1);
         char *jwk = sb_jwks_public_jwk (s_seed [i], kid);
         assert_non_null (jwk);
