@@ -77,6 +77,7 @@ struct _sb_gateway_t {
     sb_broker_call_t *jwks_call;                /* the oauth/jwks job in flight, or NULL */
     int64_t jwks_asked_at;                      /* monotonic ms of the last oauth/jwks, 0: never */
     uint64_t jwks_fetches;                      /* oauth/jwks jobs sent */
+    bool jwks_failing;                          /* the last oauth/jwks failed (logged once) */
     h2o_timeout_t jwks_refresh;                 /* --jwks-refresh-ms */
     h2o_timeout_entry_t jwks_refresh_entry;
     h2o_timeout_t jwks_soon;                    /* SB_JWKS_MIN_INTERVAL_MS: a refetch held back */

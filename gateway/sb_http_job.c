@@ -619,15 +619,24 @@ s_on_jwks (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
     &&  result.result) {
         char error [256] = "";
         sb_jwks_t *set = sb_jwks_parse (result.result, strlen (result.result), error, sizeof error);
-        if (set)
+        if (set) {
             s_jwks_install (self, set);
+            self->jwks_failing = false;
+        }
         else
             sb_log_warn ("jwks_refused", "the token service's key set does not parse (%s): the "
                          "old set stays", error);
     }
     else
-        sb_log_warn ("jwks_not_fetched", "status=%s: the key set stays as it was",
-                     sb_status_name (status));
+    if (!self->jwks_failing) {
+        //  Once until the next success: a farm without a token service
+        //  would say it at every refresh.
+        self->jwks_failing = true;
+        sb_log_warn ("jwks_not_fetched", "status=%s: the key set stays as it was (said once "
+                     "until it is fetched)", sb_status_name (status));
+    }
+    else
+        sb_log_debug ("jwks_not_fetched", "status=%s", sb_status_name (status));
     sb_job_result_clear (&result);
     s_kid_waiters_resume (self);
 }
