@@ -40,6 +40,8 @@ struct _sb_broker_client_t {
     h2o_timeout_t deadline;                 /* timeout_ms + grace: local deadlines */
     uint32_t long_timeout_ms;               /* job deadline of sb_broker_client_request_long */
     h2o_timeout_t long_deadline;            /* long_timeout_ms + grace */
+    uint32_t http_timeout_ms;               /* job deadline of sb_broker_client_request_http */
+    h2o_timeout_t http_deadline;            /* http_timeout_ms + grace */
     h2o_timeout_t soon;                     /* 0 ms: drain again on the next loop turn */
     h2o_timeout_entry_t drain_entry;        /* linked into `soon` when a drain is due */
     uint64_t dropped;                       /* replies nobody waited for, malformed frames */
@@ -234,6 +236,13 @@ sb_broker_client_t *
 sb_broker_client_new_long (h2o_loop_t *loop, const char *endpoint, uint32_t timeout_ms,
                            uint32_t long_timeout_ms)
 {
+    return sb_broker_client_new_all (loop, endpoint, timeout_ms, long_timeout_ms, timeout_ms);
+}
+
+sb_broker_client_t *
+sb_broker_client_new_all (h2o_loop_t *loop, const char *endpoint, uint32_t timeout_ms,
+                          uint32_t long_timeout_ms, uint32_t http_timeout_ms)
+{
     sb_broker_client_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
@@ -241,6 +250,7 @@ sb_broker_client_new_long (h2o_loop_t *loop, const char *endpoint, uint32_t time
     self->heard_at = sb_clock_mono_ms ();   //  it has one silence period to answer first
     self->timeout_ms = timeout_ms;
     self->long_timeout_ms = long_timeout_ms;
+    self->http_timeout_ms = http_timeout_ms;
     self->inflight = zhashx_new ();
     self->sock = zsock_new (ZMQ_DEALER);
     if (!self->inflight || !self->sock)
@@ -254,6 +264,7 @@ sb_broker_client_new_long (h2o_loop_t *loop, const char *endpoint, uint32_t time
     }
     h2o_timeout_init (loop, &self->deadline, (uint64_t) timeout_ms + SB_BROKER_GRACE_MS);
     h2o_timeout_init (loop, &self->long_deadline, (uint64_t) long_timeout_ms + SB_BROKER_GRACE_MS);
+    h2o_timeout_init (loop, &self->http_deadline, (uint64_t) http_timeout_ms + SB_BROKER_GRACE_MS);
     h2o_timeout_init (loop, &self->soon, 0);
     h2o_timeout_init (loop, &self->heartbeat, SB_GATEWAY_HEARTBEAT_MS);
     self->drain_entry.cb = s_on_drain_due;
@@ -262,6 +273,7 @@ sb_broker_client_new_long (h2o_loop_t *loop, const char *endpoint, uint32_t time
     if (!self->watcher) {
         h2o_timeout_dispose (loop, &self->deadline);
         h2o_timeout_dispose (loop, &self->long_deadline);
+        h2o_timeout_dispose (loop, &self->http_deadline);
         h2o_timeout_dispose (loop, &self->soon);
         h2o_timeout_dispose (loop, &self->heartbeat);
         goto fail;
@@ -298,6 +310,7 @@ sb_broker_client_destroy (sb_broker_client_t **self_p)
         h2o_buffer_dispose (&info.input);
     h2o_timeout_dispose (self->loop, &self->deadline);
     h2o_timeout_dispose (self->loop, &self->long_deadline);
+    h2o_timeout_dispose (self->loop, &self->http_deadline);
     h2o_timeout_dispose (self->loop, &self->soon);
     h2o_timeout_dispose (self->loop, &self->heartbeat);
     zsock_destroy (&self->sock);
@@ -306,9 +319,12 @@ sb_broker_client_destroy (sb_broker_client_t **self_p)
     *self_p = NULL;
 }
 
+//  Which deadline a request gets.
+typedef enum { S_DEADLINE_CALL, S_DEADLINE_LONG, S_DEADLINE_HTTP } s_deadline_t;
+
 static int
 s_request (sb_broker_client_t *self, const char *service, const char *tenant, uint32_t flags,
-           bool is_long, zframe_t **payload, sb_broker_reply_fn *cb, void *arg,
+           s_deadline_t which, zframe_t **payload, sb_broker_reply_fn *cb, void *arg,
            sb_broker_call_t **call_p);
 
 int
@@ -316,7 +332,7 @@ sb_broker_client_request (sb_broker_client_t *self, const char *service,
                           const char *tenant, uint32_t flags, zframe_t **payload,
                           sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
 {
-    return s_request (self, service, tenant, flags, false, payload, cb, arg, call_p);
+    return s_request (self, service, tenant, flags, S_DEADLINE_CALL, payload, cb, arg, call_p);
 }
 
 int
@@ -324,14 +340,26 @@ sb_broker_client_request_long (sb_broker_client_t *self, const char *service,
                                const char *tenant, uint32_t flags, zframe_t **payload,
                                sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
 {
-    return s_request (self, service, tenant, flags, true, payload, cb, arg, call_p);
+    return s_request (self, service, tenant, flags, S_DEADLINE_LONG, payload, cb, arg, call_p);
+}
+
+int
+sb_broker_client_request_http (sb_broker_client_t *self, const char *service,
+                               const char *tenant, uint32_t flags, zframe_t **payload,
+                               sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
+{
+    return s_request (self, service, tenant, flags, S_DEADLINE_HTTP, payload, cb, arg, call_p);
 }
 
 static int
 s_request (sb_broker_client_t *self, const char *service, const char *tenant, uint32_t flags,
-           bool is_long, zframe_t **payload, sb_broker_reply_fn *cb, void *arg,
+           s_deadline_t which, zframe_t **payload, sb_broker_reply_fn *cb, void *arg,
            sb_broker_call_t **call_p)
 {
+    uint32_t timeout_ms = which == S_DEADLINE_LONG? self->long_timeout_ms
+                        : which == S_DEADLINE_HTTP? self->http_timeout_ms: self->timeout_ms;
+    h2o_timeout_t *deadline = which == S_DEADLINE_LONG? &self->long_deadline
+                            : which == S_DEADLINE_HTTP? &self->http_deadline: &self->deadline;
     int rc = SB_BROKER_SENT;
     sb_broker_call_t *call = NULL;
     sb_msg_t msg = { 0 };
@@ -354,8 +382,7 @@ s_request (sb_broker_client_t *self, const char *service, const char *tenant, ui
     call->arg = arg;
     call->timer.cb = s_call_expired;
     sb_msg_new_corr_id (call->corr_id);
-    if (sb_msg_set_request (&msg, call->corr_id, service, tenant,
-                            is_long? self->long_timeout_ms: self->timeout_ms, flags, payload)) {
+    if (sb_msg_set_request (&msg, call->corr_id, service, tenant, timeout_ms, flags, payload)) {
         rc = SB_BROKER_INVALID;
         goto out;
     }
@@ -365,7 +392,7 @@ s_request (sb_broker_client_t *self, const char *service, const char *tenant, ui
     }
     //  Cannot collide: IDs are 128 random bits.
     zhashx_insert (self->inflight, call->corr_id, call);
-    h2o_timeout_link (self->loop, is_long? &self->long_deadline: &self->deadline, &call->timer);
+    h2o_timeout_link (self->loop, deadline, &call->timer);
     *call_p = call;
     call = NULL;
 out:

@@ -91,6 +91,14 @@ sb_broker_client_t *sb_broker_client_new_long (h2o_loop_t *loop, const char *end
                                                uint32_t timeout_ms, uint32_t long_timeout_ms)
     SB_MUST_USE;
 
+/*  The same, and calls sent with sb_broker_client_request_http get
+    `http_timeout_ms` (the HTTP jobs of the authorization server and the
+    admin API, gateway/sb_http_job.c). */
+sb_broker_client_t *sb_broker_client_new_all (h2o_loop_t *loop, const char *endpoint,
+                                              uint32_t timeout_ms, uint32_t long_timeout_ms,
+                                              uint32_t http_timeout_ms)
+    SB_MUST_USE;
+
 /*  Stops watching the socket, answers nothing more (pending calls are
     cancelled without callbacks: destroy them first if they matter), closes
     the socket and nulls the caller's pointer. Idempotent. */
@@ -106,6 +114,12 @@ int sb_broker_client_request (sb_broker_client_t *self, const char *service,
 
 /*  sb_broker_client_request with the long job deadline. */
 int sb_broker_client_request_long (sb_broker_client_t *self, const char *service,
+                                   const char *tenant, uint32_t flags, zframe_t **payload,
+                                   sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
+    SB_MUST_USE;
+
+/*  sb_broker_client_request with the HTTP jobs' deadline. */
+int sb_broker_client_request_http (sb_broker_client_t *self, const char *service,
                                    const char *tenant, uint32_t flags, zframe_t **payload,
                                    sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
     SB_MUST_USE;

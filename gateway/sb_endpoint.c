@@ -55,9 +55,12 @@ s_unauthorized (sb_gateway_t *self, h2o_req_t *req, bool token_given, const char
 }
 
 //  Checks the Bearer token; on success fills `claims`, else answers 401
-//  and returns -1.
+//  and returns -1. A token naming a kid the key set lacks waits for the
+//  token service's set (sb_gateway_jwks_await): -1 without an answer, and
+//  `resume` runs the request again later.
 static int
-s_authenticate (sb_gateway_t *self, h2o_req_t *req, sb_token_claims_t *claims)
+s_authenticate (sb_gateway_t *self, h2o_req_t *req, sb_token_claims_t *claims,
+                sb_endpoint_fn *resume)
 {
     h2o_iovec_t value;
     if (!sb_http_header (req, H2O_TOKEN_AUTHORIZATION, &value)) {
@@ -85,6 +88,8 @@ s_authenticate (sb_gateway_t *self, h2o_req_t *req, sb_token_claims_t *claims)
     token [len] = 0;
     sb_token_rc_t rc = sb_token_cache_verify (self->tokens, token, sb_clock_wall_ms () / 1000,
                                               claims);
+    if (rc == SB_TOKEN_BAD_SIG && sb_gateway_jwks_await (self, req, token, resume))
+        return -1;
     if (rc != SB_TOKEN_OK) {
         char message [128];
         snprintf (message, sizeof message, "The access token was refused: %s.", sb_token_strerror (rc));
@@ -109,9 +114,10 @@ s_body_id (h2o_req_t *req)
     return id;
 }
 
-//  Runs the checks; fills `ctx` and returns 0, or answers and returns -1.
+//  Runs the checks; fills `ctx` and returns 0, or answers (or leaves the
+//  request to `resume` later, see s_authenticate) and returns -1.
 static int
-s_prelude (sb_gateway_t *self, h2o_req_t *req, sb_request_ctx_t *ctx)
+s_prelude (sb_gateway_t *self, h2o_req_t *req, sb_request_ctx_t *ctx, sb_endpoint_fn *resume)
 {
     memset (ctx, 0, sizeof *ctx);
     h2o_iovec_t host = req->input.authority;
@@ -129,7 +135,7 @@ s_prelude (sb_gateway_t *self, h2o_req_t *req, sb_request_ctx_t *ctx)
         s_refuse (req, 403, "Requests from this Origin are not allowed (see --allowed-origins).");
         return -1;
     }
-    if (s_authenticate (self, req, &ctx->claims))
+    if (s_authenticate (self, req, &ctx->claims, resume))
         return -1;
     h2o_iovec_t version;
     ctx->revision = SB_MCP_REVISION_DEFAULT;
@@ -200,7 +206,7 @@ void
 sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
 {
     sb_request_ctx_t ctx;
-    if (s_prelude (self, req, &ctx))
+    if (s_prelude (self, req, &ctx, sb_endpoint_post))
         return;
     if (!sb_http_is_json (req)) {
         sb_http_send_error (req, 415, "unsupported_media_type",
@@ -306,7 +312,7 @@ void
 sb_endpoint_get (sb_gateway_t *self, h2o_req_t *req)
 {
     sb_request_ctx_t ctx;
-    if (s_prelude (self, req, &ctx) || s_stateless_405 (req, &ctx))
+    if (s_prelude (self, req, &ctx, sb_endpoint_get) || s_stateless_405 (req, &ctx))
         return;
     h2o_iovec_t accept;
     bool has_accept = sb_http_header (req, H2O_TOKEN_ACCEPT, &accept);
@@ -340,7 +346,7 @@ void
 sb_endpoint_delete (sb_gateway_t *self, h2o_req_t *req)
 {
     sb_request_ctx_t ctx;
-    if (s_prelude (self, req, &ctx) || s_stateless_405 (req, &ctx))
+    if (s_prelude (self, req, &ctx, sb_endpoint_delete) || s_stateless_405 (req, &ctx))
         return;
     if (!ctx.has_session) {
         s_refuse (req, 400, "DELETE /mcp needs the Mcp-Session-Id of the session to end.");

@@ -78,6 +78,15 @@ const sb_option_t sb_gateway_options [] = {
       "comma-separated Host names served besides localhost and the public URL's (\"*\": any)" },
     { "tools-page-size", SB_OPT_INT, "100", 1, SB_MAX_TOOLS_PAGE, "SB_TOOLS_PAGE_SIZE",
       "tools per tools/list page" },
+    { "oauth-timeout-ms", SB_OPT_INT, "10000", 100, SB_MAX_TIMEOUT_MS, "SB_OAUTH_TIMEOUT_MS",
+      "deadline of a request relayed to the token service (/authorize, /token, /revoke, "
+      "/register, /admin/…, the key set), milliseconds; past it the client gets 504" },
+    { "admin-key-file", SB_OPT_STR, "", 0, 0, "SB_ADMIN_KEY_FILE",
+      "file whose first line is the operator key (16+ bytes) the admin API (/admin/…) takes "
+      "as Authorization: Bearer; empty: /admin/ is not served (404)" },
+    { "jwks-refresh-ms", SB_OPT_INT, "60000", 0, 86400000, "SB_JWKS_REFRESH_MS",
+      "how often the token service is asked for its key set (EdDSA tokens), milliseconds; "
+      "0: only at start and when a token names an unknown kid; unused with --token-jwks-file" },
     { "log-level", SB_OPT_STR, "info", 0, 0, "SB_LOG_LEVEL",
       "debug, info, warn or error" },
     SB_CPU_POLICY_OPTION,
@@ -169,6 +178,9 @@ s_on_req (h2o_handler_t *handler, h2o_req_t *req)
         else
             s_method_not_allowed (req, "GET");
     }
+    else
+    if (sb_http_job_route (self, req))
+        ;                                   //  relayed to the token service (sb_http_job.c)
     else
         sb_http_send_error (req, 404, "not_found", "There is nothing at this path.");
     return 0;
@@ -401,10 +413,12 @@ sb_gateway_new (sb_config_t *config)
     self->task_timeout_ms = (uint32_t) sb_config_int (config, "task-timeout-ms");
     self->task_ttl_ms = (uint32_t) sb_config_int (config, "task-ttl-ms");
     self->task_poll_ms = (uint32_t) sb_config_int (config, "task-poll-ms");
-    self->broker = sb_broker_client_new_long (self->loop, sb_config_str (config, "broker"),
-                                              (uint32_t) sb_config_int (config, "call-timeout-ms"),
-                                              self->task_timeout_ms);
-    if (!self->broker || s_listen (self, sb_config_str (config, "listen"), plain_ok))
+    self->broker = sb_broker_client_new_all (self->loop, sb_config_str (config, "broker"),
+                                             (uint32_t) sb_config_int (config, "call-timeout-ms"),
+                                             self->task_timeout_ms,
+                                             (uint32_t) sb_config_int (config, "oauth-timeout-ms"));
+    if (!self->broker || sb_http_job_start (self, config)
+    ||  s_listen (self, sb_config_str (config, "listen"), plain_ok))
         goto fail;
     sb_cluster_start (self);        //  ended sessions and log levels from the other gateways
     sb_log_info ("ready", "listen=%s port=%d scheme=%s broker=%s tools=%zu mcp=%s",
@@ -426,6 +440,7 @@ sb_gateway_destroy (sb_gateway_t **self_p)
     sb_gateway_t *self = *self_p;
     if (self->listener)
         h2o_socket_close (self->listener);
+    sb_http_job_destroy (self);
     sb_broker_client_destroy (&self->broker);
     sb_sse_hub_destroy (&self->sse);
     zhashx_destroy (&self->call_keys);
@@ -470,6 +485,7 @@ sb_gateway_run (sb_gateway_t *self)
     sb_gateway_listen_end_all (self);       //  2026-07-28 listen streams: their result first
     sb_sse_close_standalone (self->sse, NULL);
     sb_call_tasks_stop (self);              //  their jobs stopped, the tasks failed
+    sb_http_job_stop (self);                //  no more key set jobs
     //  Until the calls are answered and the broker has answered everything
     //  sent (the task store's acknowledgements of those failures among it).
     int64_t drain_until = sb_clock_mono_ms () + SB_GATEWAY_DRAIN_MS;

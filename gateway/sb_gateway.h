@@ -12,6 +12,10 @@
       GET /.well-known/oauth-protected-resource   RFC 9728 metadata
       GET /.well-known/oauth-authorization-server RFC 8414 metadata (oauth/sb_oauth_meta.h),
                                               when --public-url is https or loopback http
+      GET /.well-known/jwks.json              the EdDSA key set (--token-jwks-file or the token service's)
+      /authorize /token /revoke /register     relayed as HTTP jobs to the token service
+                                              (sb_http_job.c), with that metadata
+      /admin/…                                the same, behind --admin-key-file's operator key
       anything else                           404 JSON */
 #ifndef SB_GATEWAY_H_INCLUDED
 #define SB_GATEWAY_H_INCLUDED

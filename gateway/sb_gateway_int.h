@@ -69,7 +69,29 @@ struct _sb_gateway_t {
     uint32_t task_ttl_ms;                       /* --task-ttl-ms: how long a task is kept */
     uint32_t task_poll_ms;                      /* --task-poll-ms: pollIntervalMs we suggest */
     uint64_t tasks_created;                     /* calls this gateway turned into tasks */
+    //  The authorization server and the admin API, relayed (sb_http_job.c)
+    bool http_job_started;                      /* sb_http_job_start ran: its timers exist */
+    bool admin_on;                              /* --admin-key-file given: /admin/ is served */
+    uint8_t admin_digest [SB_HMAC_SHA256_LEN];  /* SHA-256 of the operator key */
+    bool jwks_fetching;                         /* the key set comes from the token service */
+    sb_broker_call_t *jwks_call;                /* the oauth/jwks job in flight, or NULL */
+    int64_t jwks_asked_at;                      /* monotonic ms of the last oauth/jwks, 0: never */
+    uint64_t jwks_fetches;                      /* oauth/jwks jobs sent */
+    bool jwks_failing;                          /* the last oauth/jwks failed (logged once) */
+    h2o_timeout_t jwks_refresh;                 /* --jwks-refresh-ms */
+    h2o_timeout_entry_t jwks_refresh_entry;
+    h2o_timeout_t jwks_soon;                    /* SB_JWKS_MIN_INTERVAL_MS: a refetch held back */
+    h2o_timeout_entry_t jwks_soon_entry;
+    h2o_timeout_t jwks_wait;                    /* SB_JWKS_WAIT_MS: a request's longest wait */
+    h2o_linklist_t jwks_waiters;                /* /mcp requests waiting for the key set */
+    int jwks_waiting;                           /* how many */
+    h2o_req_t *jwks_resumed;                    /* the request being run again after its wait */
 };
+
+#define SB_JWKS_MIN_INTERVAL_MS 1000    /* oauth/jwks for an unknown kid: at most one a second */
+#define SB_JWKS_WAIT_MS         2000    /* a /mcp request waits for the key set at most this */
+#define SB_JWKS_MAX_WAITERS     4096    /* requests waiting for it at once; more: refused at once */
+#define SB_MIN_ADMIN_KEY_LEN    16      /* shortest operator key (--admin-key-file), bytes */
 
 #define SB_MAX_OWNER_LEN        (SB_MAX_SESSION_ID_LEN + SB_MAX_TENANT_LEN + 16)
 
@@ -86,6 +108,7 @@ typedef struct {
 
 /*  POST /mcp, GET /mcp, DELETE /mcp (sb_endpoint.c). Each answers `req`
     (now, or later for a tool call or a stream). */
+typedef void (sb_endpoint_fn) (sb_gateway_t *self, h2o_req_t *req);
 void sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req);
 void sb_endpoint_get (sb_gateway_t *self, h2o_req_t *req);
 void sb_endpoint_delete (sb_gateway_t *self, h2o_req_t *req);
@@ -236,5 +259,42 @@ void sb_call_task_resume (sb_gateway_t *self, const char *tenant, const char *su
     gateway): if its job runs from here, CANCEL it and forget it (the store
     already says cancelled). */
 void sb_call_task_cancelled (sb_gateway_t *self, const char *tenant, const char *task_id);
+
+/*  ---------------------------------------------------------------------
+    The authorization server and the admin API (sb_http_job.c): routes the
+    gateway relays as HTTP jobs to service `token` (PROTOCOL.md, "HTTP
+    jobs"), and the key set the token service signs access tokens with. */
+
+/*  Sets up what sb_http_job.c keeps (after the broker client exists):
+    reads --admin-key-file, accepts the public URL as a token's iss, and
+    unless --token-jwks-file gave a static set or there is no issuer, asks
+    the token service for its key set now and every --jwks-refresh-ms.
+    Returns 0, or -1 after logging why. */
+int sb_http_job_start (sb_gateway_t *self, sb_config_t *config) SB_MUST_USE;
+
+/*  The gateway stops: no more key set jobs; requests waiting for the key
+    set are verified with what it holds now. */
+void sb_http_job_stop (sb_gateway_t *self);
+
+/*  Frees what sb_http_job_start set up. Idempotent. */
+void sb_http_job_destroy (sb_gateway_t *self);
+
+/*  Serves `req` when its path is a relayed route (/authorize, /token,
+    /revoke, /register, and /admin/… when --admin-key-file was given) and
+    there is an issuer (the RFC 8414 metadata is served): checks the
+    method (405), the operator key (401), the body (413, 400), then sends
+    the job and answers when it ends (the response it carries, or 502, 503,
+    504). Returns false, having done nothing, for any other path. */
+bool sb_http_job_route (sb_gateway_t *self, h2o_req_t *req);
+
+/*  A bearer token was refused with SB_TOKEN_BAD_SIG: if it is EdDSA and
+    names a kid the key set lacks, and the set comes from the token
+    service, asks for the set again (at once, or once
+    SB_JWKS_MIN_INTERVAL_MS has passed since the last ask; one in flight)
+    and returns true: `req` waits for the answer (at most SB_JWKS_WAIT_MS),
+    then `resume (self, req)` runs it again, and this returns false for
+    that run. Returns false, having done nothing, otherwise. */
+bool sb_gateway_jwks_await (sb_gateway_t *self, h2o_req_t *req, const char *token,
+                            sb_endpoint_fn *resume);
 
 #endif

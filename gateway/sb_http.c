@@ -12,7 +12,14 @@ sb_http_reason (int status)
 {
     switch (status) {
         case 200: return "OK";
+        case 201: return "Created";
         case 202: return "Accepted";
+        case 204: return "No Content";
+        case 301: return "Moved Permanently";
+        case 302: return "Found";
+        case 303: return "See Other";
+        case 304: return "Not Modified";
+        case 307: return "Temporary Redirect";
         case 400: return "Bad Request";
         case 401: return "Unauthorized";
         case 403: return "Forbidden";
@@ -21,9 +28,15 @@ sb_http_reason (int status)
         case 406: return "Not Acceptable";
         case 409: return "Conflict";
         case 413: return "Payload Too Large";
+        case 410: return "Gone";
+        case 414: return "URI Too Long";
         case 415: return "Unsupported Media Type";
+        case 422: return "Unprocessable Content";
+        case 429: return "Too Many Requests";
         case 500: return "Internal Server Error";
+        case 502: return "Bad Gateway";
         case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
     }
     return "Unknown";
 }

@@ -105,6 +105,16 @@ s_fake_broker (zsock_t *pipe, void *args)
             if (rc == SB_MSG_OK && msg.command == SB_CMD_HEARTBEAT)
                 (void) !sb_msg_send (router, &msg, routing);  //  as the broker: "alive" (one lost is missed only after 3)
             else
+            if (rc == SB_MSG_OK && msg.command == SB_CMD_REQUEST && streq (msg.service, "token")) {
+                //  The gateway asks for the key set (oauth/jwks): no token
+                //  service in this farm, and not a call the test counts.
+                sb_msg_t reply = { 0 };
+                zframe_t *none = NULL;
+                if (sb_msg_set_reply (&reply, msg.corr_id, SB_STATUS_UNAVAILABLE, &none) == 0)
+                    (void) !sb_msg_send (router, &reply, routing);
+                sb_msg_reset (&reply);
+            }
+            else
             if (rc == SB_MSG_OK && msg.command == SB_CMD_REQUEST) {
                 received++;
                 zlistx_add_end (held, strdup (msg.corr_id));

@@ -26,6 +26,13 @@ sb_add_test(30_gateway_broker_gone SOURCES 30_gateway_broker_gone.c
                  PkgConfig::JANSSON
             TIMEOUT 120)
 add_dependencies(30_gateway_broker_gone sb-gateway sb-broker)
+# The authorization server's routes and the admin API relayed as HTTP jobs,
+# and the key set learnt from the token service (a fake broker plays it).
+sb_add_test(30_gateway_oauth_relay SOURCES 30_gateway_oauth_relay.c
+            LIBS sb_harness sb_proto sb_payload sb_gateway_lib PkgConfig::CURL PkgConfig::CZMQ
+                 PkgConfig::CMOCKA PkgConfig::JANSSON
+            TIMEOUT 120)
+add_dependencies(30_gateway_oauth_relay sb-gateway)
 
 # Fuzz target for POST /mcp bodies and REPLY payloads.
 sb_add_fuzz(fuzz_jsonrpc SOURCE fuzz/fuzz_jsonrpc.c CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/jsonrpc
