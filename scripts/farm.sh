@@ -28,7 +28,8 @@
 # SB_FARM_API_WORKER (the api workers' program in BUILD_DIR/bin, default
 # sb-worker; the test farms give sb-worker-fixtures), SB_FARM_GATEWAY_ARGS
 # (more sb-gateway options, as words), SB_FARM_TOKEN_ARGS (more options of
-# the token worker, as words: --issuer, --secret-key-file),
+# the token worker, as words; it always gets --issuer (the public URL) and
+# --secret-key-file FARM_DIR/secret.key),
 # SB_FARM_TLS_CERT_FILE and SB_FARM_TLS_KEY_FILE (both: the gateway serves
 # HTTPS with them and SB_FARM_GATEWAY_URL is https), GLIBC_TUNABLES (default
 # SB_FARM_MALLOC_TUNABLES below).
@@ -150,6 +151,8 @@ sb_farm_start () {
     fi
     s_farm_token_key "$SB_FARM_DIR/token.key"
     s_farm_token_key "$SB_FARM_DIR/session.key"
+    s_farm_token_key "$SB_FARM_DIR/secret.key"     # the token service's: seals signing keys, CSRF
+    s_farm_token_key "$SB_FARM_DIR/admin.key"      # the operator's credential for /admin/ (sb-admin)
 
     local sandbox_port frontend_port backend_port gateway_port
     sandbox_port=$(sb_free_port) || return 1
@@ -193,6 +196,7 @@ sb_farm_start () {
         s_farm_spawn token-worker -- \
             "$SB_FARM_BIN/sb-worker" --role token --broker "$backend" --db "$conninfo" \
             --migrations "$SB_SOURCE_DIR/db/migrations" --connectors "$connectors" \
+            --issuer "$SB_FARM_URL" --secret-key-file "$SB_FARM_DIR/secret.key" \
             --log-level "$level" "${token_args[@]}"
         s_farm_spawn task-worker -- \
             "$SB_FARM_BIN/sb-worker" --role task --broker "$backend" --db "$conninfo" \
@@ -211,7 +215,7 @@ sb_farm_start () {
     s_farm_spawn gateway -- \
         "$SB_FARM_BIN/sb-gateway" --listen "127.0.0.1:$gateway_port" \
         --broker "tcp://127.0.0.1:$frontend_port" --token-key-file "$SB_FARM_DIR/token.key" \
-        --session-key-file "$SB_FARM_DIR/session.key" \
+        --session-key-file "$SB_FARM_DIR/session.key" --admin-key-file "$SB_FARM_DIR/admin.key" \
         --connectors "$connectors" --public-url "$SB_FARM_URL" --log-level "$level" \
         "${gateway_tls[@]}" "${gateway_args[@]}"
     local name

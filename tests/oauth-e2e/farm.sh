@@ -92,16 +92,6 @@ s_oauth_tls () {
     chmod 644 "$dir/ca.crt"
 }
 
-# s_oauth_secret FILE — 32 random bytes as 64 hex characters, mode 600.
-s_oauth_secret () {
-    (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$1"; echo >>"$1")
-}
-
-# s_oauth_has_option BINARY OPTION — true when BINARY's --help names OPTION.
-s_oauth_has_option () {
-    "$1" --help 2>&1 | grep -q -- "$2"
-}
-
 # s_oauth_setup_error SENTENCE — records what could not be set up.
 s_oauth_setup_error () {
     sb_say "oauth-e2e: NOT SET UP: $1"
@@ -110,18 +100,10 @@ s_oauth_setup_error () {
 
 # s_oauth_admin ARGS… — sb-admin against the farm, trusting the test CA.
 s_oauth_admin () {
-    local ca=()
-    if s_oauth_has_option "$SB_FARM_BIN/sb-admin" --cacert; then
-        ca=(--cacert "$SB_OAUTH_CA_FILE")
-    elif s_oauth_has_option "$SB_FARM_BIN/sb-admin" --ca-file; then
-        ca=(--ca-file "$SB_OAUTH_CA_FILE")
-    fi
-    CURL_CA_BUNDLE=$SB_OAUTH_CA_FILE SSL_CERT_FILE=$SB_OAUTH_CA_FILE \
-        "$SB_FARM_BIN/sb-admin" --url "$SB_OAUTH_ISSUER" --admin-key-file "$SB_OAUTH_WORK/admin.key" \
-        "${ca[@]}" "$@"
+    "$SB_FARM_BIN/sb-admin" --url "$SB_OAUTH_ISSUER" --admin-key-file "$SB_FARM_DIR/admin.key" \
+        --cacert "$SB_OAUTH_CA_FILE" "$@"
 }
 
-# s_oauth_users — tenant acme and user alice@acme.test through sb-admin.
 s_oauth_users () {
     if [[ ! -x "$SB_FARM_BIN/sb-admin" ]]; then
         s_oauth_setup_error "no $SB_FARM_BIN/sb-admin (issue 20 item 5, the admin CLI): cannot create tenant $SB_OAUTH_TENANT and user $SB_OAUTH_EMAIL"
@@ -148,8 +130,6 @@ sb_oauth_start () {
     mkdir -p "$SB_OAUTH_ARTIFACTS"
     s_oauth_tls "$SB_OAUTH_WORK/tls" || return 1
     SB_OAUTH_CA_FILE=$SB_OAUTH_WORK/tls/ca.crt
-    s_oauth_secret "$SB_OAUTH_WORK/secret.key"
-    s_oauth_secret "$SB_OAUTH_WORK/admin.key"
     SB_OAUTH_PASSWORD_FILE=$SB_OAUTH_WORK/alice.password
     (umask 077; echo "e2e-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')" >"$SB_OAUTH_PASSWORD_FILE")
 
@@ -161,24 +141,12 @@ sb_oauth_start () {
     # The parts of issue 20 that land in parallel: without them the farm
     # still starts (discovery and the 401 can be checked) and the tests
     # that need them fail saying what is missing.
-    local bin gateway_opts="" token_opts
-    bin=$(cd "$build" && pwd)/bin
-    if s_oauth_has_option "$bin/sb-gateway" --admin-key-file; then
-        gateway_opts="--admin-key-file $SB_OAUTH_WORK/admin.key"
-    else
-        s_oauth_setup_error "sb-gateway has no --admin-key-file (issue 20 item 5, the admin API)"
-    fi
-    token_opts="--issuer $SB_OAUTH_ISSUER --secret-key-file $SB_OAUTH_WORK/secret.key"
-
+    # The farm makes the operator key (FARM_DIR/admin.key) and the token
+    # service's secret, and gives the token worker --issuer = the public URL.
     SB_FARM_PG=1 SB_FARM_FSYNC=off SB_GATEWAY_PORT=$port SB_FARM_PUBLIC_URL=$SB_OAUTH_ISSUER \
     SB_FARM_TLS_CERT_FILE=$SB_OAUTH_WORK/tls/server.crt SB_FARM_TLS_KEY_FILE=$SB_OAUTH_WORK/tls/server.key \
-    SB_FARM_GATEWAY_ARGS=$gateway_opts SB_FARM_TOKEN_ARGS=$token_opts \
         sb_farm_start "$build" "$SB_OAUTH_WORK/farm" || return 1
-    if [[ -n "$gateway_opts" ]]; then
-        s_oauth_users
-    elif [[ ! -x "$SB_FARM_BIN/sb-admin" ]]; then
-        s_oauth_setup_error "no $SB_FARM_BIN/sb-admin (issue 20 item 5, the admin CLI)"
-    fi
+    s_oauth_users
     export SB_OAUTH_ISSUER SB_OAUTH_MCP_URL SB_OAUTH_CA_FILE SB_OAUTH_TENANT SB_OAUTH_EMAIL \
            SB_OAUTH_PASSWORD_FILE SB_OAUTH_SETUP_ERROR SB_OAUTH_ARTIFACTS SB_FARM_DIR
     sb_say "oauth-e2e: farm ready: $SB_OAUTH_MCP_URL (test CA $SB_OAUTH_CA_FILE)"
