@@ -236,6 +236,9 @@ s_start (void *state, sb_worker_job_t *job)
     if (strcmp (op, "ping") == 0)
         s_ping (self, job);
     else
+    if (strcmp (op, "audit/record") == 0)
+        sb_audit_record (self, job);
+    else
         sb_worker_job_fail_unknown_op (&job);
 }
 
