@@ -6,12 +6,13 @@
     Every request first passes the same checks, in this order: Host and
     Origin (403: DNS rebinding, foreign pages), the bearer token (401), its
     scope mcp:tools (403 insufficient_scope; a tools/call of a tool not
-    annotated readOnlyHint: true needs mcp:write too, checked once the body
-    names the tool: sb_scope.h), MCP-Protocol-Version (400 when given and not spoken here, with -32022
-    and the versions spoken; absent means 2025-03-26), Mcp-Session-Id (404
-    when forged, aged out, ended here, or issued to another tenant; ignored
-    under 2026-07-28, which has no sessions). A request without a session is
-    served statelessly. Under 2026-07-28 (chosen per request by the
+    annotated readOnlyHint: true needs mcp:write too, checked once the
+    body names the tool: sb_scope.h), MCP-Protocol-Version (400 when given
+    and not spoken here, with -32022 and the versions spoken; absent means
+    2025-03-26), Mcp-Session-Id (404 when forged, aged out, ended here, or
+    issued to another tenant or user; ignored under 2026-07-28, which has
+    no sessions). A request without a session is served statelessly.
+    Under 2026-07-28 (chosen per request by the
     MCP-Protocol-Version header) the body is checked against the Mcp-Method
     and Mcp-Name headers and its _meta (sb_mcp.h), and GET and DELETE get
     405: that revision has neither.
@@ -138,9 +139,14 @@ s_scope_check (sb_gateway_t *self, h2o_req_t *req, const sb_token_claims_t *clai
                             "The access token does not grant the scope this request needs.") == 0)
         sb_http_add_header (req, H2O_TOKEN_WWW_AUTHENTICATE, challenge);
     char message [384];
-    snprintf (message, sizeof message,
-              "This connection may not do that: %s needs the scope \"%s\", and the access token "
-              "grants only \"%.128s\". Connect again and allow it.", what, needed, claims->scope);
+    if (*claims->scope)
+        snprintf (message, sizeof message,
+                  "This connection may not do that: %s needs the scope \"%s\", and the access token "
+                  "grants only \"%.128s\". Connect again and allow it.", what, needed, claims->scope);
+    else
+        snprintf (message, sizeof message,
+                  "This connection may not do that: %s needs the scope \"%s\", and the access token "
+                  "grants none. Connect again and allow it.", what, needed);
     char *body = sb_rpc_error (id, -32000, message);
     sb_http_send_json (req, 403, body? body: "{}");
     free (body);

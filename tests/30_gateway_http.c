@@ -985,6 +985,8 @@ test_scopes (void **state)
     char *lacking [] = { write_only, legacy, none };
     for (size_t i = 0; i < 3; i++) {
         s_post (NULL, lacking [i], s_init_body, &r);
+        if (lacking [i] == none)
+            assert_true (r.body && strstr (r.body, "the access token grants none"));
         s_assert_insufficient (&r, "mcp:tools", 1);
     }
     s_request ("GET", "/mcp", write_only, NULL, NULL, &r);
