@@ -816,6 +816,12 @@ sb_tool_retry_safe (const sb_tool_t *self)
     return strcmp (self->method, "GET") == 0 || self->read_only || self->idempotent;
 }
 
+bool
+sb_tool_read_only (const sb_tool_t *self)
+{
+    return self->read_only;
+}
+
 json_t *
 sb_tool_descriptor (const sb_tool_t *self)
 {

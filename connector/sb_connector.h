@@ -109,6 +109,7 @@ const char *sb_tool_name (const sb_tool_t *self);
 const char *sb_tool_title (const sb_tool_t *self);      /* its title, else its name */
 const sb_connector_t *sb_tool_connector (const sb_tool_t *self);
 bool sb_tool_retry_safe (const sb_tool_t *self);    /* read-only/idempotent */
+bool sb_tool_read_only (const sb_tool_t *self);     /* annotations.readOnlyHint is true */
 
 /*  The builtin a builtin tool runs ("request": {"builtin": "<name>"}), or
     NULL for an HTTP tool (borrowed). The gateway runs its own two (below);

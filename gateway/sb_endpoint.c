@@ -4,12 +4,15 @@
     Last-Event-ID) and DELETE /mcp (ends a session).
 
     Every request first passes the same checks, in this order: Host and
-    Origin (403: DNS rebinding, foreign pages), the bearer token (401),
-    MCP-Protocol-Version (400 when given and not spoken here, with -32022
-    and the versions spoken; absent means 2025-03-26), Mcp-Session-Id (404
-    when forged, aged out, ended here, or issued to another tenant; ignored
-    under 2026-07-28, which has no sessions). A request without a session is
-    served statelessly. Under 2026-07-28 (chosen per request by the
+    Origin (403: DNS rebinding, foreign pages), the bearer token (401), its
+    scope mcp:tools (403 insufficient_scope; a tools/call of a tool not
+    annotated readOnlyHint: true needs mcp:write too, checked once the
+    body names the tool: sb_scope.h), MCP-Protocol-Version (400 when given
+    and not spoken here, with -32022 and the versions spoken; absent means
+    2025-03-26), Mcp-Session-Id (404 when forged, aged out, ended here, or
+    issued to another tenant or user; ignored under 2026-07-28, which has
+    no sessions). A request without a session is served statelessly.
+    Under 2026-07-28 (chosen per request by the
     MCP-Protocol-Version header) the body is checked against the Mcp-Method
     and Mcp-Name headers and its _meta (sb_mcp.h), and GET and DELETE get
     405: that revision has neither.
@@ -17,10 +20,15 @@
     tools/call is handed to sb_call.c, subscriptions/listen (2026-07-28)
     to sb_notify.c; notifications/cancelled cancels a call there; a
     client's response to a worker's question ("sb:" id) is routed to the
-    broker as ANSWER; logging/setLevel is kept per session. */
+    broker as ANSWER; logging/setLevel is kept per session.
+
+    Refusals of an authenticated caller go to the audit log as well
+    (sb_gateway_audit): a session of another user or tenant, a token of a
+    good signature for another audience, a scope the token lacks. */
 #include "sb_gateway_int.h"
 #include "sb_cluster.h"
 #include "sb_mcp.h"
+#include "sb_scope.h"
 #include "sb_clock.h"
 #include "sb_log.h"
 
@@ -94,6 +102,12 @@ s_authenticate (sb_gateway_t *self, h2o_req_t *req, sb_token_claims_t *claims,
         char message [128];
         snprintf (message, sizeof message, "The access token was refused: %s.", sb_token_strerror (rc));
         sb_log_info ("token_refused", "reason=%s", sb_token_strerror (rc));
+        //  Signed by a key we trust, for another resource: its tenant is
+        //  known, so the attempt is that tenant's to see.
+        if (rc == SB_TOKEN_AUDIENCE)
+            sb_gateway_audit (self, claims, SB_AUDIT_AUDIENCE_REFUSED,
+                              json_pack ("{s:s, s:s}", "audience", claims->audience,
+                                         "client_id", claims->client_id));
         s_unauthorized (self, req, true, message);
         return -1;
     }
@@ -112,6 +126,40 @@ s_body_id (h2o_req_t *req)
     id = sb_rpc_id_valid (id)? json_incref (id): NULL;
     json_decref (doc);
     return id;
+}
+
+//  Unless the token grants `needed`, answers 403 insufficient_scope (RFC
+//  6750 §3.1: the scopes needed and where the resource's metadata is, so
+//  the client can ask for them) with a JSON-RPC error for `id` (borrowed,
+//  may be NULL), audits the refusal and returns -1. `what` names the
+//  request ("POST /mcp", "tools/call create_task").
+static int
+s_scope_check (sb_gateway_t *self, h2o_req_t *req, const sb_token_claims_t *claims,
+               const char *needed, const json_t *id, const char *what)
+{
+    if (sb_scope_granted (claims->scope, needed))
+        return 0;
+    char challenge [SB_MAX_SCOPE_CHALLENGE];
+    if (sb_scope_challenge (challenge, sizeof challenge, needed, self->resource_metadata_url,
+                            "The access token does not grant the scope this request needs.") == 0)
+        sb_http_add_header (req, H2O_TOKEN_WWW_AUTHENTICATE, challenge);
+    char message [384];
+    if (*claims->scope)
+        snprintf (message, sizeof message,
+                  "This connection may not do that: %s needs the scope \"%s\", and the access token "
+                  "grants only \"%.128s\". Connect again and allow it.", what, needed, claims->scope);
+    else
+        snprintf (message, sizeof message,
+                  "This connection may not do that: %s needs the scope \"%s\", and the access token "
+                  "grants none. Connect again and allow it.", what, needed);
+    char *body = sb_rpc_error (id, -32000, message);
+    sb_http_send_json (req, 403, body? body: "{}");
+    free (body);
+    sb_log_info ("scope_refused", "tenant=%s needed=\"%s\" request=\"%s\"", claims->tenant, needed, what);
+    sb_gateway_audit (self, claims, SB_AUDIT_SCOPE_REFUSED,
+                      json_pack ("{s:s, s:s, s:s, s:s}", "needed", needed, "granted", claims->scope,
+                                 "request", what, "client_id", claims->client_id));
+    return -1;
 }
 
 //  Runs the checks; fills `ctx` and returns 0, or answers (or leaves the
@@ -137,6 +185,16 @@ s_prelude (sb_gateway_t *self, h2o_req_t *req, sb_request_ctx_t *ctx, sb_endpoin
     }
     if (s_authenticate (self, req, &ctx->claims, resume))
         return -1;
+    //  mcp:tools for any use of /mcp; mcp:write is the tool's to ask.
+    if (!sb_scope_granted (ctx->claims.scope, SB_SCOPE_FOR_READ)) {
+        char what [16];
+        snprintf (what, sizeof what, "%.*s /mcp", (int) (req->method.len < 8? req->method.len: 8),
+                  req->method.base);
+        json_t *id = s_body_id (req);
+        int rc = s_scope_check (self, req, &ctx->claims, SB_SCOPE_FOR_READ, id, what);
+        json_decref (id);
+        return rc;
+    }
     h2o_iovec_t version;
     ctx->revision = SB_MCP_REVISION_DEFAULT;
     if (sb_http_header_str (req, "mcp-protocol-version", &version)) {
@@ -155,9 +213,19 @@ s_prelude (sb_gateway_t *self, h2o_req_t *req, sb_request_ctx_t *ctx, sb_endpoin
     //  2026-07-28 has no sessions: an Mcp-Session-Id is ignored.
     h2o_iovec_t id;
     if (!SB_MCP_STATELESS (ctx->revision) && sb_http_header_str (req, "mcp-session-id", &id)) {
-        if (sb_sessions_verify (self->sessions, id.base, id.len, sb_clock_wall_ms () / 1000, &ctx->session)
-        ||  !sb_sessions_owned_by (self->sessions, &ctx->session, ctx->claims.tenant,
-                                   ctx->claims.subject)) {
+        bool verified = sb_sessions_verify (self->sessions, id.base, id.len, sb_clock_wall_ms () / 1000,
+                                            &ctx->session) == 0;
+        if (!verified || !sb_sessions_owned_by (self->sessions, &ctx->session, ctx->claims.tenant,
+                                                ctx->claims.subject)) {
+            //  A genuine session of someone else: the same 404 as a forged
+            //  one, and an audit record (not of the ID: it is the owner's).
+            if (verified)
+                sb_gateway_audit (self, &ctx->claims, SB_AUDIT_SESSION_REFUSED,
+                                  json_pack ("{s:s, s:s#}", "reason",
+                                             strcmp (ctx->session.tenant, ctx->claims.tenant)
+                                             ? "other_tenant": "other_user",
+                                             "method", req->method.base,
+                                             (int) (req->method.len < 8? req->method.len: 8)));
             s_refuse (req, 404, "Session not found: it ended, expired or never existed here. "
                                 "Start a new one with initialize.");
             return -1;
@@ -252,6 +320,14 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
     };
     sb_mcp_outcome_t outcome;
     sb_mcp_handle (&env, req->entity.base? req->entity.base: "", req->entity.len, &outcome);
+    if (outcome.action == SB_MCP_CALL && !sb_tool_read_only (outcome.as.call.tool)) {
+        char what [160];
+        snprintf (what, sizeof what, "tools/call %.128s", sb_tool_name (outcome.as.call.tool));
+        if (s_scope_check (self, req, &ctx.claims, SB_SCOPE_FOR_WRITE, outcome.as.call.id, what)) {
+            sb_mcp_outcome_clear (&outcome);
+            return;
+        }
+    }
     switch (outcome.action) {
         case SB_MCP_REPLY:
             if (outcome.as.reply.negotiated) {

@@ -10,6 +10,7 @@
 #include "sb_connector.h"
 #include "sb_log.h"
 #include "sb_sched.h"
+#include "sb_scope.h"
 #include "sb_token.h"
 #include "sb_job.h"
 #include "sb_tls.h"
@@ -289,16 +290,23 @@ s_set_public_url (sb_gateway_t *self, const char *url)
     }
     int n = (int) len;
     snprintf (self->audience, sizeof self->audience, "%.*s/mcp", n, url);
+    snprintf (self->resource_metadata_url, sizeof self->resource_metadata_url,
+              "%.*s/.well-known/oauth-protected-resource", n, url);
+    //  A 401 names every scope this resource knows (MCP authorization,
+    //  "Scope selection strategy"): a client that asks for them all up
+    //  front is not sent back for mcp:write at its first write.
     snprintf (self->www_authenticate, sizeof self->www_authenticate,
-              "Bearer resource_metadata=\"%.*s/.well-known/oauth-protected-resource\"", n, url);
+              "Bearer resource_metadata=\"%s\", scope=\"" SB_OAUTH_SCOPES_SUPPORTED "\"",
+              self->resource_metadata_url);
     snprintf (self->www_invalid, sizeof self->www_invalid,
-              "Bearer error=\"invalid_token\", resource_metadata=\"%.*s/.well-known/oauth-protected-resource\"",
-              n, url);
-    json_t *doc = json_pack ("{s:s, s:[s#], s:[s], s:s}",
+              "Bearer error=\"invalid_token\", resource_metadata=\"%s\", scope=\""
+              SB_OAUTH_SCOPES_SUPPORTED "\"", self->resource_metadata_url);
+    json_t *doc = json_pack ("{s:s, s:[s#], s:[s], s:s, s:[s, s]}",
                              "resource", self->audience,
                              "authorization_servers", url, (int) len,
                              "bearer_methods_supported", "header",
-                             "resource_name", "switchboard");
+                             "resource_name", "switchboard",
+                             "scopes_supported", SB_SCOPE_TOOLS, SB_SCOPE_WRITE);
     self->metadata = doc? json_dumps (doc, JSON_COMPACT): NULL;
     json_decref (doc);
     //  The authorization server's metadata (RFC 8414), issued under the
@@ -501,11 +509,13 @@ sb_gateway_run (sb_gateway_t *self)
     while (sb_clock_left_ms (flush_until) > 0)
         h2o_evloop_run (self->loop, (int32_t) sb_clock_left_ms (flush_until));
     sb_log_info ("stopped", "dropped_replies=%llu cancelled=%llu notifications_dropped=%llu "
-                 "asks_refused=%llu reloads=%llu reload_failures=%llu tasks_created=%llu",
+                 "asks_refused=%llu reloads=%llu reload_failures=%llu tasks_created=%llu "
+                 "audits_sent=%llu audits_dropped=%llu",
                  (unsigned long long) sb_broker_client_dropped (self->broker),
                  (unsigned long long) self->cancelled, (unsigned long long) self->notes_dropped,
                  (unsigned long long) self->asks_refused, (unsigned long long) self->reloads,
-                 (unsigned long long) self->reload_failures, (unsigned long long) self->tasks_created);
+                 (unsigned long long) self->reload_failures, (unsigned long long) self->tasks_created,
+                 (unsigned long long) self->audits_sent, (unsigned long long) self->audits_dropped);
     return 0;
 }
 

@@ -52,8 +52,9 @@ struct _sb_gateway_t {
     char *jwks_json;                            /* the set /.well-known/jwks.json serves, or NULL */
     size_t key_len;                             /* bytes of key */
     char audience [SB_MAX_PUBLIC_URL_LEN + 8];  /* <public-url>/mcp */
-    char www_authenticate [SB_MAX_PUBLIC_URL_LEN + 96];  /* 401 challenge, no error */
-    char www_invalid [SB_MAX_PUBLIC_URL_LEN + 128];      /* 401 challenge, invalid_token */
+    char resource_metadata_url [SB_MAX_PUBLIC_URL_LEN + 48];    /* <public-url>/.well-known/oauth-protected-resource */
+    char www_authenticate [SB_MAX_PUBLIC_URL_LEN + 160]; /* 401 challenge, no error */
+    char www_invalid [SB_MAX_PUBLIC_URL_LEN + 192];      /* 401 challenge, invalid_token */
     char *metadata;                             /* RFC 9728 document (JSON text) */
     char *as_metadata;                          /* RFC 8414 document, NULL: issuer not https */
     volatile sig_atomic_t stop;                 /* set by sb_gateway_stop */
@@ -86,6 +87,9 @@ struct _sb_gateway_t {
     h2o_linklist_t jwks_waiters;                /* /mcp requests waiting for the key set */
     int jwks_waiting;                           /* how many */
     h2o_req_t *jwks_resumed;                    /* the request being run again after its wait */
+    size_t audits_pending;                      /* audit/record jobs sent, not yet answered */
+    uint64_t audits_sent;                       /* audit/record jobs sent */
+    uint64_t audits_dropped;                    /* refusals not sent: the bound, the broker */
 };
 
 #define SB_JWKS_MIN_INTERVAL_MS 1000    /* oauth/jwks for an unknown kid: at most one a second */
@@ -296,5 +300,25 @@ bool sb_http_job_route (sb_gateway_t *self, h2o_req_t *req);
     that run. Returns false, having done nothing, otherwise. */
 bool sb_gateway_jwks_await (sb_gateway_t *self, h2o_req_t *req, const char *token,
                             sb_endpoint_fn *resume);
+
+/*  ---------------------------------------------------------------------
+    Audit (sb_audit_client.c). The gateway has no database: a refusal it
+    decides about an authenticated caller (another's session, a token for
+    another audience, a scope the token lacks) goes to the token service's
+    audit log as op audit/record (proto/PROTOCOL.md, "Audit records").
+
+    Sends audit/record for the tenant and subject of `claims`: `action`
+    (SB_AUDIT_*), `detail` (a JSON object, taken; NULL: {}). Fire and
+    forget: no client waits for it, its reply is only counted. Dropped and
+    counted in audits_dropped (logged once per SB_AUDIT_DROP_LOG_EVERY)
+    when SB_MAX_AUDIT_PENDING wait for their reply or the broker refuses
+    it. */
+#define SB_MAX_AUDIT_PENDING        256     /* audit/record jobs waiting for their reply */
+#define SB_AUDIT_DROP_LOG_EVERY     1000    /* a drop is logged once per this many */
+#define SB_AUDIT_SESSION_REFUSED    "session_refused"   /* another user's or tenant's Mcp-Session-Id */
+#define SB_AUDIT_AUDIENCE_REFUSED   "audience_refused"  /* a good signature, another audience */
+#define SB_AUDIT_SCOPE_REFUSED      "scope_refused"     /* 403 insufficient_scope */
+void sb_gateway_audit (sb_gateway_t *self, const sb_token_claims_t *claims, const char *action,
+                       json_t *detail);
 
 #endif

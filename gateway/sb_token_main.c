@@ -9,6 +9,7 @@
 #include "sb_clock.h"
 #include "sb_config.h"
 #include "sb_log.h"
+#include "sb_oauth.h"
 #include "sb_token.h"
 
 #include <stdio.h>
@@ -27,7 +28,8 @@ static const sb_option_t s_options [] = {
     { "tenant", SB_OPT_STR, "", 0, 0, NULL, "tenant ID the token grants (ten claim)" },
     { "subject", SB_OPT_STR, "admin", 0, 0, NULL, "user the token stands for (sub claim)" },
     { "client-id", SB_OPT_STR, "sb-token", 0, 0, NULL, "OAuth client ID (cid claim)" },
-    { "scope", SB_OPT_STR, "mcp", 0, 0, NULL, "space-separated scopes" },
+    { "scope", SB_OPT_STR, SB_OAUTH_SCOPES_SUPPORTED, 0, 0, NULL,
+      "space-separated scopes: mcp:tools (any use of /mcp), mcp:write (calls of tools not read-only)" },
     { "ttl", SB_OPT_INT, "3600", 1, 31536000, NULL, "lifetime in seconds" },
     { "audience", SB_OPT_STR, "http://127.0.0.1:8080/mcp", 0, 0, "SB_TOKEN_AUDIENCE",
       "MCP resource URL the token is for (<public-url>/mcp)" },

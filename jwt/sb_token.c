@@ -352,6 +352,9 @@ s_verify (const char *token, const uint8_t *key, size_t key_len, const sb_jwks_t
         goto out;
     }
     if (audience && !(aud && s_audience_matches (aud, audience))) {
+        //  The claims are the signer's: the caller may say whose token
+        //  came to the wrong resource (the gateway audits it).
+        *claims = c;
         rc = SB_TOKEN_AUDIENCE;
         goto out;
     }

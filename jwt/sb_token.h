@@ -66,7 +66,9 @@ char *sb_token_issue_eddsa (const sb_token_claims_t *claims, const uint8_t seed 
                             const char *kid) SB_MUST_USE;
 
 /*  Verifies an HS256 `token` with `key` at time `now_s`. `audience` may be
-    NULL to skip the audience check. Fills `claims` on SB_TOKEN_OK. */
+    NULL to skip the audience check. Fills `claims` on SB_TOKEN_OK, and on
+    SB_TOKEN_AUDIENCE (every other check passed: the claims are the
+    signer's, for another resource). */
 sb_token_rc_t sb_token_verify (const char *token, const uint8_t *key, size_t key_len,
                                const char *audience, int64_t now_s,
                                sb_token_claims_t *claims)

@@ -294,7 +294,7 @@ sb_farm_respawn () {
 # sb_farm_token [TTL] — a token for tenant demo, audience <public-url>/mcp.
 sb_farm_token () {
     "$SB_FARM_BIN/sb-token" --key-file "$SB_FARM_DIR/token.key" --tenant demo \
-        --subject demo-user --scope "mcp" --audience "$SB_FARM_MCP_URL" --ttl "${1:-86400}"
+        --subject demo-user --scope "mcp:tools mcp:write" --audience "$SB_FARM_MCP_URL" --ttl "${1:-86400}"
 }
 
 # sb_farm_session TOKEN — sends `initialize`; prints the Mcp-Session-Id the

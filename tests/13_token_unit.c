@@ -180,8 +180,18 @@ test_wrong_audience (void **state)
     sb_token_claims_t c, out;
     s_claims (&c, NOW, NOW + 60);
     char *token = sb_token_issue (&c, s_key, sizeof s_key);
+    memset (&out, 0, sizeof out);
     assert_int_equal (sb_token_verify (token, s_key, sizeof s_key, "https://other.example/mcp", NOW, &out),
                       SB_TOKEN_AUDIENCE);
+    //  The signature held: the claims say whose token it is (for the audit).
+    assert_string_equal (out.tenant, "acme");
+    assert_string_equal (out.subject, "alice");
+    assert_string_equal (out.audience, AUD);
+    //  Any other refusal leaves them alone.
+    memset (&out, 0, sizeof out);
+    assert_int_equal (sb_token_verify (token, s_key, sizeof s_key, "https://other.example/mcp",
+                                       NOW + 3600, &out), SB_TOKEN_EXPIRED);
+    assert_string_equal (out.tenant, "");
     free (token);
 }
 

@@ -168,6 +168,7 @@ s_setup (void **state)
     memset (&claims, 0, sizeof claims);
     snprintf (claims.tenant, sizeof claims.tenant, "acme");
     snprintf (claims.subject, sizeof claims.subject, "tester");
+    snprintf (claims.scope, sizeof claims.scope, "mcp:tools mcp:write");
     snprintf (claims.audience, sizeof claims.audience, "%s/mcp", s_base);
     claims.issued_at = time (NULL) - 10;
     claims.expires_at = time (NULL) + 3600;

@@ -2,7 +2,9 @@
     over HTTP, against a fake broker run in this test (a ROUTER socket in a
     zactor thread, speaking the proto codec).
 
-    The fake broker decides by the tool arguments' text:
+    The fake broker keeps audit/record jobs (service token) apart: it
+    counts them and keeps the last one's tenant and data, answering
+    {"recorded":true}. For other jobs it decides by the tool arguments' text:
       "never"  never answers              (the gateway's own deadline fires)
       "slow"   answers OK after 1 s       (the client has gone by then)
       "busy"   answers OVERLOADED with {"retry_after":3}
@@ -95,7 +97,8 @@ s_fake_broker (zsock_t *pipe, void *args)
     zstr_sendf (pipe, "%d", port);
     s_delayed_t delayed [MAX_DELAYED];
     size_t held = 0;
-    int sent = 0, received = 0;
+    int sent = 0, received = 0, audits = 0;
+    char last_audit [2048] = "";
     zpoller_t *poller = zpoller_new (pipe, router, NULL);
     while (true) {
         zsock_t *which = zpoller_wait (poller, 20);
@@ -106,6 +109,10 @@ s_fake_broker (zsock_t *pipe, void *args)
                 zstr_sendf (pipe, "%d", sent);
             if (command && streq (command, "RECEIVED"))
                 zstr_sendf (pipe, "%d", received);
+            if (command && streq (command, "AUDITS"))
+                zstr_sendf (pipe, "%d", audits);
+            if (command && streq (command, "LAST_AUDIT"))
+                zstr_send (pipe, last_audit);
             zstr_free (&command);
             if (done)
                 break;
@@ -119,12 +126,24 @@ s_fake_broker (zsock_t *pipe, void *args)
                 (void) !sb_msg_send (router, &msg, routing);  //  as the broker: "alive" (one lost is missed only after 3)
             else
             if (rc == SB_MSG_OK && msg.command == SB_CMD_REQUEST) {
-                received++;
                 sb_job_t job = { 0 };
                 int decoded = msg.payload? sb_job_decode (zframe_data (msg.payload),
                                                           zframe_size (msg.payload), &job): 0;
                 assert (decoded == 0);
+                bool audit = job.op && streq (job.op, "audit/record") && streq (msg.service, "token");
+                if (audit)
+                    audits++;
+                else
+                    received++;
                 const char *text = job.args? job.args: "";
+                if (audit) {
+                    snprintf (last_audit, sizeof last_audit, "%s\n%s", msg.tenant,
+                              job.data? job.data: "");
+                    zframe_t *recorded = sb_job_result_encode ("{\"recorded\":true}");
+                    int answered = 0;       //  not among the replies SENT counts
+                    s_reply (router, routing, msg.corr_id, SB_STATUS_OK, recorded, &answered);
+                }
+                else
                 if (strstr (text, "never"))
                     ;
                 else
@@ -177,6 +196,43 @@ static int
 s_broker_sent (void)
 {
     return s_broker_count ("SENT");
+}
+
+//  Waits (polling, with a deadline) until the fake broker has had at least
+//  `expected` audit/record jobs; returns how many it had.
+static int
+s_wait_audits (int expected)
+{
+    int64_t deadline = zclock_mono () + 5000;
+    int audits = s_broker_count ("AUDITS");
+    while (audits < expected && zclock_mono () < deadline) {
+        zclock_sleep (10);
+        audits = s_broker_count ("AUDITS");
+    }
+    return audits;
+}
+
+//  The last audit/record job: asserts its tenant, action and subject, and
+//  returns its detail (new reference).
+static json_t *
+s_last_audit (const char *tenant, const char *action, const char *subject)
+{
+    zstr_send (s_broker, "LAST_AUDIT");
+    char *text = zstr_recv (s_broker);
+    assert_non_null (text);
+    char *newline = strchr (text, '\n');
+    assert_non_null (newline);
+    *newline = 0;
+    assert_string_equal (text, tenant);
+    json_t *data = json_loads (newline + 1, 0, NULL);
+    zstr_free (&text);
+    assert_non_null (data);
+    assert_string_equal (json_string_value (json_object_get (data, "action")), action);
+    assert_string_equal (json_string_value (json_object_get (data, "subject")), subject);
+    json_t *detail = json_incref (json_object_get (data, "detail"));
+    json_decref (data);
+    assert_true (json_is_object (detail));
+    return detail;
 }
 
 //  ---------------------------------------------------------------------------
@@ -285,21 +341,30 @@ s_error_code (json_t *reply)
 //  ---------------------------------------------------------------------------
 //  Fixture
 
-//  A token for user `subject` of `tenant`.
+//  A token for user `subject` of `tenant` granting `scope`.
 static char *
-s_issue_as (const char *tenant, const char *subject, const char *audience, int64_t ttl,
-            const uint8_t *key)
+s_issue_scoped (const char *tenant, const char *subject, const char *audience, int64_t ttl,
+                const uint8_t *key, const char *scope)
 {
     sb_token_claims_t c;
     memset (&c, 0, sizeof c);
     snprintf (c.tenant, sizeof c.tenant, "%s", tenant);
     snprintf (c.subject, sizeof c.subject, "%s", subject);
     snprintf (c.audience, sizeof c.audience, "%s", audience);
+    snprintf (c.scope, sizeof c.scope, "%s", scope);
     c.issued_at = time (NULL) - 10;
     c.expires_at = time (NULL) + ttl;
     if (ttl < 0)
         c.issued_at = c.expires_at - 100;
     return sb_token_issue (&c, key, 32);
+}
+
+//  A token for user `subject` of `tenant` with every scope.
+static char *
+s_issue_as (const char *tenant, const char *subject, const char *audience, int64_t ttl,
+            const uint8_t *key)
+{
+    return s_issue_scoped (tenant, subject, audience, ttl, key, "mcp:tools mcp:write");
 }
 
 //  An EdDSA token for user "tester" of `tenant`, signed with `seed` as `kid`.
@@ -311,6 +376,7 @@ s_issue_eddsa (const char *tenant, const uint8_t *seed, const char *kid)
     snprintf (c.tenant, sizeof c.tenant, "%s", tenant);
     snprintf (c.subject, sizeof c.subject, "tester");
     snprintf (c.audience, sizeof c.audience, "%s/mcp", s_base);
+    snprintf (c.scope, sizeof c.scope, "mcp:tools mcp:write");
     c.issued_at = time (NULL) - 10;
     c.expires_at = time (NULL) + 600;
     return sb_token_issue_eddsa (&c, seed, kid);
@@ -488,11 +554,13 @@ test_unauthorized (void **state)
               "resource_metadata=\"%s/.well-known/oauth-protected-resource\"", s_base);
     s_response_t r;
 
-    //  No token at all.
+    //  No token at all: where to find the authorization server, and
+    //  every scope this resource knows (the client asks for them).
     s_request ("POST", "/mcp", NULL, "application/json", ping, &r);
     assert_int_equal (r.status, 401);
     assert_non_null (strstr (r.www_authenticate, "Bearer"));
     assert_non_null (strstr (r.www_authenticate, expected));
+    assert_non_null (strstr (r.www_authenticate, "scope=\"mcp:tools mcp:write\""));
     assert_null (strstr (r.www_authenticate, "invalid_token"));
     json_decref (s_json (&r));
     s_response_free (&r);
@@ -508,18 +576,28 @@ test_unauthorized (void **state)
         s_issue ("acme", audience, -3600, s_key),
         s_issue ("acme", "https://elsewhere.example/mcp", 3600, s_key),
     };
+    int audits = s_broker_count ("AUDITS");
     for (size_t i = 0; i < sizeof tokens / sizeof tokens [0]; i++) {
         s_request ("POST", "/mcp", tokens [i], "application/json", ping, &r);
         if (r.status != 401)
             fail_msg ("token %zu: status %ld", i, r.status);
         assert_non_null (strstr (r.www_authenticate, "error=\"invalid_token\""));
         assert_non_null (strstr (r.www_authenticate, expected));
+        assert_non_null (strstr (r.www_authenticate, "scope=\"mcp:tools mcp:write\""));
         json_t *json = s_json (&r);
         assert_string_equal (json_string_value (json_object_get (json, "error")), "invalid_token");
         json_decref (json);
         s_response_free (&r);
         free (tokens [i]);
     }
+    //  Only the token of a good signature for another resource is audited,
+    //  under its own tenant: garbage, another key or an expired token say
+    //  nothing trustworthy about whose it is.
+    assert_int_equal (s_wait_audits (audits + 1), audits + 1);
+    json_t *detail = s_last_audit ("acme", "audience_refused", "tester");
+    assert_string_equal (json_string_value (json_object_get (detail, "audience")),
+                         "https://elsewhere.example/mcp");
+    json_decref (detail);
 }
 
 static void
@@ -784,7 +862,10 @@ test_sessions (void **state)
     assert_int_equal (r.status, 404);
     s_response_free (&r);
 
-    //  Another tenant's token with this session: 404.
+    //  Another tenant's token with this session: 404, and the attempt is
+    //  audited under the attempting tenant (forged IDs above were not:
+    //  they are nobody's).
+    int audits = s_broker_count ("AUDITS");
     char audience [128];
     snprintf (audience, sizeof audience, "%s/mcp", s_base);
     char *other = s_issue ("globex", audience, 3600, s_key);
@@ -792,6 +873,14 @@ test_sessions (void **state)
     assert_int_equal (r.status, 404);
     s_response_free (&r);
     free (other);
+    assert_int_equal (s_wait_audits (audits + 1), audits + 1);
+    json_t *detail = s_last_audit ("globex", "session_refused", "tester");
+    assert_string_equal (json_string_value (json_object_get (detail, "reason")), "other_tenant");
+    assert_string_equal (json_string_value (json_object_get (detail, "method")), "POST");
+    char *dump = json_dumps (detail, JSON_COMPACT);
+    assert_null (strstr (dump, id));       //  never the session ID
+    free (dump);
+    json_decref (detail);
 
     //  Another user of the same tenant: the session is not theirs, as
     //  it is not another tenant's — 404 on POST (a call, a subscribe),
@@ -816,6 +905,12 @@ test_sessions (void **state)
     assert_int_equal (r.status, 200);
     s_response_free (&r);
     free (intruder);
+    //  Four attempts by mallory, each audited as another user's session.
+    assert_int_equal (s_wait_audits (audits + 5), audits + 5);
+    detail = s_last_audit ("acme", "session_refused", "mallory");
+    assert_string_equal (json_string_value (json_object_get (detail, "reason")), "other_user");
+    assert_string_equal (json_string_value (json_object_get (detail, "method")), "DELETE");
+    json_decref (detail);
 
     //  DELETE ends it; then 404 for POST, GET and DELETE.
     s_extra = with;
@@ -840,6 +935,130 @@ test_sessions (void **state)
     assert_int_equal (r.status, 200);
     s_response_free (&r);
     free (id);
+}
+
+//  Asserts a 403 insufficient_scope naming `needed`, with a JSON-RPC
+//  error for `id` (0: null) and a sentence; frees the response.
+static void
+s_assert_insufficient (s_response_t *r, const char *needed, int id)
+{
+    if (r->status != 403)
+        fail_msg ("status %ld, expected 403: %s", r->status, r->body? r->body: "");
+    char expected [600];
+    snprintf (expected, sizeof expected,
+              "Bearer error=\"insufficient_scope\", scope=\"%s\", "
+              "resource_metadata=\"%s/.well-known/oauth-protected-resource\", error_description=\"",
+              needed, s_base);
+    if (strncmp (r->www_authenticate, expected, strlen (expected)) != 0)
+        fail_msg ("WWW-Authenticate: %s", r->www_authenticate);
+    json_t *reply = s_json (r);
+    json_t *error = json_object_get (reply, "error");
+    assert_non_null (error);
+    if (id)
+        assert_int_equal (json_integer_value (json_object_get (reply, "id")), id);
+    else
+        assert_true (json_is_null (json_object_get (reply, "id")));
+    const char *message = json_string_value (json_object_get (error, "message"));
+    assert_non_null (message);
+    assert_non_null (strstr (message, needed));
+    json_decref (reply);
+    s_response_free (r);
+}
+
+//  Scopes: mcp:tools for any use of /mcp, mcp:write as well for a call of
+//  a tool not annotated readOnlyHint: true; 403 insufficient_scope
+//  otherwise, refused before anything reaches a worker, and audited.
+static void
+test_scopes (void **state)
+{
+    char audience [128];
+    snprintf (audience, sizeof audience, "%s/mcp", s_base);
+    char *read_only = s_issue_scoped ("acme", "reader", audience, 3600, s_key, "mcp:tools");
+    char *write_only = s_issue_scoped ("acme", "writer", audience, 3600, s_key, "mcp:write");
+    char *legacy = s_issue_scoped ("acme", "old", audience, 3600, s_key, "mcp");
+    char *none = s_issue_scoped ("acme", "nobody", audience, 3600, s_key, "");
+    int received = s_broker_count ("RECEIVED");
+    int audits = s_broker_count ("AUDITS");
+    s_response_t r;
+
+    //  Without mcp:tools nothing: initialize, GET, DELETE.
+    char *lacking [] = { write_only, legacy, none };
+    for (size_t i = 0; i < 3; i++) {
+        s_post (NULL, lacking [i], s_init_body, &r);
+        if (lacking [i] == none)
+            assert_true (r.body && strstr (r.body, "the access token grants none"));
+        s_assert_insufficient (&r, "mcp:tools", 1);
+    }
+    s_request ("GET", "/mcp", write_only, NULL, NULL, &r);
+    s_assert_insufficient (&r, "mcp:tools", 0);
+    s_request ("DELETE", "/mcp", write_only, NULL, NULL, &r);
+    s_assert_insufficient (&r, "mcp:tools", 0);
+    assert_int_equal (s_wait_audits (audits + 5), audits + 5);
+    json_t *detail = s_last_audit ("acme", "scope_refused", "writer");
+    assert_string_equal (json_string_value (json_object_get (detail, "needed")), "mcp:tools");
+    assert_string_equal (json_string_value (json_object_get (detail, "granted")), "mcp:write");
+    assert_string_equal (json_string_value (json_object_get (detail, "request")), "DELETE /mcp");
+    json_decref (detail);
+
+    //  mcp:tools alone: initialize, tools/list and a read-only tool are fine.
+    s_post (NULL, read_only, s_init_body, &r);
+    assert_int_equal (r.status, 200);
+    s_response_free (&r);
+    s_post (NULL, read_only, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\"}", &r);
+    assert_int_equal (r.status, 200);
+    json_t *reply = s_json (&r);
+    assert_non_null (json_object_get (json_object_get (reply, "result"), "tools"));
+    json_decref (reply);
+    s_response_free (&r);
+    s_post (NULL, read_only, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\","
+            "\"params\":{\"name\":\"search_accounts\",\"arguments\":{\"query\":\"acme\"}}}", &r);
+    assert_int_equal (r.status, 200);
+    reply = s_json (&r);
+    assert_null (json_object_get (json_object_get (reply, "result"), "isError"));
+    json_decref (reply);
+    s_response_free (&r);
+    assert_int_equal (s_broker_count ("RECEIVED"), received + 1);
+
+    //  A tool that writes (the CRM's create_task, readOnlyHint false) and
+    //  one of the gateway's own builtins (it changes the tenant's lists):
+    //  403 naming both scopes, the JSON-RPC error under the call's id, and
+    //  no job sent.
+    s_post (NULL, read_only, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\","
+            "\"params\":{\"name\":\"create_task\",\"arguments\":{\"title\":\"Call back\"}}}", &r);
+    s_assert_insufficient (&r, "mcp:tools mcp:write", 5);
+    s_post (NULL, read_only, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\","
+            "\"params\":{\"name\":\"test_trigger_tool_change\",\"arguments\":{}}}", &r);
+    s_assert_insufficient (&r, "mcp:tools mcp:write", 6);
+    assert_int_equal (s_broker_count ("RECEIVED"), received + 1);
+    assert_int_equal (s_wait_audits (audits + 7), audits + 7);
+    detail = s_last_audit ("acme", "scope_refused", "reader");
+    assert_string_equal (json_string_value (json_object_get (detail, "needed")), "mcp:tools mcp:write");
+    assert_string_equal (json_string_value (json_object_get (detail, "granted")), "mcp:tools");
+    assert_string_equal (json_string_value (json_object_get (detail, "request")),
+                         "tools/call test_trigger_tool_change");
+    json_decref (detail);
+
+    //  With both scopes the write tool's job goes out.
+    s_post (NULL, s_token, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\","
+            "\"params\":{\"name\":\"create_task\",\"arguments\":{\"title\":\"Call back\"}}}", &r);
+    assert_int_equal (r.status, 200);
+    s_response_free (&r);
+    assert_int_equal (s_broker_count ("RECEIVED"), received + 2);
+
+    //  The protected-resource metadata lists the scopes.
+    s_request ("GET", "/.well-known/oauth-protected-resource", NULL, NULL, NULL, &r);
+    assert_int_equal (r.status, 200);
+    reply = s_json (&r);
+    json_t *scopes = json_object_get (reply, "scopes_supported");
+    assert_int_equal (json_array_size (scopes), 2);
+    assert_string_equal (json_string_value (json_array_get (scopes, 0)), "mcp:tools");
+    assert_string_equal (json_string_value (json_array_get (scopes, 1)), "mcp:write");
+    json_decref (reply);
+    s_response_free (&r);
+    free (read_only);
+    free (write_only);
+    free (legacy);
+    free (none);
 }
 
 //  EdDSA tokens: the gateway verifies them with the public key set of
@@ -1313,6 +1532,7 @@ main (void)
         cmocka_unit_test (test_tools_call_timeout),
         cmocka_unit_test (test_client_gone),
         cmocka_unit_test (test_sessions),
+        cmocka_unit_test (test_scopes),
         cmocka_unit_test (test_eddsa_tokens),
         cmocka_unit_test (test_transport_headers),
         cmocka_unit_test (test_sse_post_response),

@@ -52,6 +52,7 @@ gi_issue (const char *tenant, int64_t lifetime_s)
     memset (&c, 0, sizeof c);
     snprintf (c.tenant, sizeof c.tenant, "%s", tenant);
     snprintf (c.subject, sizeof c.subject, "tester");
+    snprintf (c.scope, sizeof c.scope, "mcp:tools mcp:write");
     snprintf (c.audience, sizeof c.audience, "%s/mcp", gi_base);
     c.issued_at = time (NULL) - 10;
     c.expires_at = time (NULL) + lifetime_s;

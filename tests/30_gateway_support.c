@@ -460,6 +460,7 @@ s_issue (const char *tenant)
     memset (&c, 0, sizeof c);
     snprintf (c.tenant, sizeof c.tenant, "%s", tenant);
     snprintf (c.subject, sizeof c.subject, "tester");
+    snprintf (c.scope, sizeof c.scope, "mcp:tools mcp:write");
     snprintf (c.audience, sizeof c.audience, "%s/mcp", tg_base);
     c.issued_at = time (NULL) - 10;
     c.expires_at = time (NULL) + 3600;

@@ -126,7 +126,7 @@ init='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":
 code=$(curl -sS --cacert ca.crt -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
             -H 'Accept: application/json, text/event-stream' -d "$init" "$url/mcp")
 [[ $code == 401 ]] || fail "/mcp without a token answered $code"
-bearer=$("$token" --key-file token.key --tenant demo --subject tls-user --scope mcp \
+bearer=$("$token" --key-file token.key --tenant demo --subject tls-user --scope "mcp:tools mcp:write" \
                   --audience "$public/mcp" --ttl 600)
 answer=$(curl -sS --cacert ca.crt --http2 -H "Authorization: Bearer $bearer" -H 'Content-Type: application/json' \
               -H 'Accept: application/json, text/event-stream' -d "$init" "$url/mcp")

@@ -1,7 +1,9 @@
 /*  tests/38_workers_roles.c — the token and webhook workers as real
     processes against a fake broker: they register with their role as the
     service, heartbeat, answer "ping" (the token worker from the real test
-    PostgreSQL, with migrations applied) and refuse unknown ops. */
+    PostgreSQL, with migrations applied) and refuse unknown ops. The token
+    worker's audit/record writes a gateway's refusal to audit_log and
+    refuses any action a gateway does not decide, and malformed data. */
 #include <czmq.h>
 #include <jansson.h>
 #include <setjmp.h>
@@ -14,6 +16,10 @@
 
 #include "38_workers_fake.h"
 #include "sb_harness.h"
+#include "sb_attr.h"
+#include "sb_job.h"
+
+#include <libpq-fe.h>
 
 #define HEARTBEAT_MS    200
 #define WAIT_MS         5000
@@ -118,6 +124,93 @@ test_token_ping_db (void **state)
     s_stop (w);
 }
 
+//  Sends audit/record with `data` (tenant "demo", the fake broker's) and
+//  returns its result (new) and status.
+static json_t *
+s_audit (s_worker_t *w, const char *corr_id, const char *data, sb_status_t *status)
+{
+    sb_job_t job = { .op = "audit/record", .data = sb_unconst (data) };
+    zframe_t *payload = sb_job_encode (&job);
+    assert_non_null (payload);
+    assert_int_equal (fake_broker_send_job (w->broker, corr_id, 3000, 0, &payload), 0);
+    char *text = NULL;
+    assert_int_equal (fake_broker_result (w->broker, corr_id, WAIT_MS, status, &text), 0);
+    json_t *json = json_loads (text, 0, NULL);
+    if (!json)
+        fail_msg ("result is not JSON: %s", text);
+    free (text);
+    return json;
+}
+
+//  Rows of audit_log for tenant demo, actor `actor`, action `action`.
+static long
+s_audit_rows (const char *actor, const char *action)
+{
+    char *conninfo = sb_harness_pg_conninfo ();
+    PGconn *conn = conninfo? PQconnectdb (conninfo): NULL;
+    free (conninfo);
+    assert_true (conn && PQstatus (conn) == CONNECTION_OK);
+    PQclear (PQexec (conn, "SELECT set_config ('switchboard.tenant_id', 'demo', false)"));
+    const char *params [] = { actor, action };
+    PGresult *res = PQexecParams (conn, "SELECT count(*) FROM audit_log WHERE tenant_id = 'demo'"
+                                  " AND actor = $1 AND action = $2", 2, NULL, params, NULL, NULL, 0);
+    assert_int_equal (PQresultStatus (res), PGRES_TUPLES_OK);
+    long count = strtol (PQgetvalue (res, 0, 0), NULL, 10);
+    PQclear (res);
+    PQfinish (conn);
+    return count;
+}
+
+static void
+test_token_audit_record (void **state)
+{
+    char *conninfo = sb_harness_pg_conninfo ();
+    assert_non_null (conninfo);
+    char db [1024];
+    snprintf (db, sizeof db, "--db=%s", conninfo);
+    free (conninfo);
+    s_worker_t *w = &s_slot;
+    s_start (w, "token", db, NULL);
+
+    long before = s_audit_rows ("user:38", "scope_refused");
+    sb_status_t status;
+    json_t *result = s_audit (w, "audit-1", "{\"action\":\"scope_refused\",\"subject\":\"user:38\","
+                              "\"detail\":{\"needed\":\"mcp:tools mcp:write\"}}", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_true (json_is_true (json_object_get (result, "recorded")));
+    json_decref (result);
+    assert_int_equal (s_audit_rows ("user:38", "scope_refused"), before + 1);
+
+    //  Refused, writing nothing: an action the services write themselves,
+    //  malformed data, no subject, a detail that is not an object or too big.
+    char big [3000];
+    snprintf (big, sizeof big, "{\"action\":\"scope_refused\",\"subject\":\"user:38\","
+              "\"detail\":{\"x\":\"%02900d\"}}", 0);
+    const char *bad [] = {
+        "{\"action\":\"task_created\",\"subject\":\"user:38\",\"detail\":{}}",
+        "{\"action\":\"token_issued\",\"subject\":\"user:38\"}",
+        "not json",
+        "[\"scope_refused\"]",
+        "{\"action\":\"scope_refused\",\"detail\":{}}",
+        "{\"action\":\"scope_refused\",\"subject\":\"\",\"detail\":{}}",
+        "{\"action\":\"scope_refused\",\"subject\":\"user:38\",\"detail\":[1]}",
+        big,
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        char corr_id [32];
+        snprintf (corr_id, sizeof corr_id, "audit-bad-%zu", i);
+        result = s_audit (w, corr_id, bad [i], &status);
+        if (status != SB_STATUS_FAILED)
+            fail_msg ("bad record %zu: status %d", i, (int) status);
+        assert_non_null (strstr (json_string_value (json_object_get (result, "error")), "audit/record"));
+        json_decref (result);
+    }
+    assert_int_equal (s_audit_rows ("user:38", "scope_refused"), before + 1);
+    assert_int_equal (s_audit_rows ("user:38", "task_created"), 0);
+    assert_int_equal (s_audit_rows ("user:38", "token_issued"), 0);
+    s_stop (w);
+}
+
 static void
 test_token_db_outage (void **state)
 {
@@ -211,6 +304,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_teardown (test_webhook_ping, s_cleanup),
         cmocka_unit_test_teardown (test_token_ping_db, s_cleanup),
+        cmocka_unit_test_teardown (test_token_audit_record, s_cleanup),
         cmocka_unit_test_teardown (test_token_db_outage, s_cleanup),
         cmocka_unit_test (test_token_needs_db),
     };

@@ -158,7 +158,7 @@ gw=$(s_containers gateway)
 broker=$(s_containers broker)
 pg=$(s_containers postgres)
 token=$(docker exec "$gw" sb-token --key-file /opt/switchboard/keys/token.key \
-            --tenant demo --subject demo-user --scope mcp --audience "$url" --ttl 3600)
+            --tenant demo --subject demo-user --scope "mcp:tools mcp:write" --audience "$url" --ttl 3600)
 [[ -n "$token" ]] || s_fail "sb-token printed no token"
 
 s_call () {   # s_call — the README's call; prints the body, fails unless it found Acme

@@ -19,6 +19,11 @@ sb_add_test(45_e2e_tasks SOURCES 45_e2e_tasks.c
             LIBS sb_farm sb_proto PkgConfig::CMOCKA PkgConfig::JANSSON PkgConfig::PQ FIXTURES postgres TIMEOUT 240)
 set_tests_properties(45_e2e_tasks PROPERTIES RUN_SERIAL TRUE)
 
+# Refused attempts on another's session, task, audience or scope reach the audit log.
+sb_add_test(46_e2e_audit SOURCES 46_e2e_audit.c
+            LIBS sb_farm PkgConfig::CMOCKA PkgConfig::JANSSON PkgConfig::PQ FIXTURES postgres TIMEOUT 180)
+set_tests_properties(46_e2e_audit PROPERTIES RUN_SERIAL TRUE)
+
 # Two gateways on one broker: ended sessions and log levels hold on both (BROADCAST).
 find_package(Threads REQUIRED)
 sb_add_test(44_e2e_cluster SOURCES 44_e2e_cluster.c

@@ -27,7 +27,7 @@ add_dependencies(38_workers_api sb-worker sb-worker-fixtures)
 
 sb_add_test(38_workers_roles
     SOURCES 38_workers_roles.c 38_workers_fake.c
-    LIBS ${SB_WORKERS_TEST_LIBS}
+    LIBS ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ
     FIXTURES postgres
     TIMEOUT 120)
 add_dependencies(38_workers_roles sb-worker)

@@ -4,7 +4,9 @@
     any gateway can answer tasks/get, tasks/update and tasks/cancel for any
     task by sending a job here. The tenant is always the JOB's tenant; a
     task of another tenant or (get, update, cancel) another subject is "not
-    found", never told apart from an unknown one.
+    found", never told apart from an unknown one; the store writes such an
+    attempt to the audit log as task_refused under the job's tenant
+    (db/migrations/009_audit_refusals.sql).
 
     Ops (job fields; RESULT ok with the JSON text shown):
 

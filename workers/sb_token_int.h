@@ -8,6 +8,7 @@
       oauth/jwks        sb_oauth_keys.c        the public key set, for gateways
       oauth/register    sb_oauth_register.c    RFC 7591 registration
       admin/http        sb_admin.c             the admin API
+      audit/record      sb_audit.c             a refusal a gateway decided, to the audit log
 
     Each HTTP op's data is an sb_http_request_t (payload/sb_http_payload.h)
     and its result an sb_http_response_t: the gateway relays both. Every
@@ -178,5 +179,12 @@ void sb_admin_http (sb_token_role_t *self, sb_worker_job_t *job);
 /*  The worker abandons `job`: if the admin API parked it while a password
     is hashed, forgets it (the hash is discarded) and returns true. */
 bool sb_admin_abandon (sb_token_role_t *self, sb_worker_job_t *job);
+
+/*  audit/record (sb_audit.c): writes the refusal in the job's data
+    ({"action", "subject", "detail"}; the action one a gateway decides)
+    to the audit log under the job's tenant, the subject as actor, and
+    ends the job with {"recorded": bool} (false: a tenant `tenants` does
+    not list, logged instead). Bad data ends the job "failed". */
+void sb_audit_record (sb_token_role_t *self, sb_worker_job_t *job);
 
 #endif

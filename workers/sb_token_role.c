@@ -251,6 +251,9 @@ s_start (void *state, sb_worker_job_t *job)
     if (strcmp (op, "admin/http") == 0)
         sb_admin_http (self, job);
     else
+    if (strcmp (op, "audit/record") == 0)
+        sb_audit_record (self, job);
+    else
         sb_worker_job_fail_unknown_op (&job);
 }
 
