@@ -7,6 +7,7 @@
       oauth/revoke      sb_oauth_token.c       RFC 7009 revocation
       oauth/jwks        sb_oauth_keys.c        the public key set, for gateways
       oauth/register    sb_oauth_register.c    RFC 7591 registration
+      (lookups)         sb_oauth_clients.c     a client by ID; https IDs via sb_cimd.c
       admin/http        sb_admin.c             the admin API
 
     Each HTTP op's data is an sb_http_request_t (payload/sb_http_payload.h)
@@ -20,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sb_cimd.h"
 #include "sb_db_loop.h"
 #include "sb_http_payload.h"
 #include "sb_oauth.h"
@@ -31,6 +33,8 @@
 #define SB_MAX_TOKEN_DB_JOBS    512     /* jobs waiting for the database at once; more: unavailable */
 #define SB_TOKEN_GUARD_MS       20      /* a job's query is given up this long before its deadline */
 
+typedef struct _sb_register_limit_t sb_register_limit_t;
+
 struct _sb_token_role_t {
     sb_worker_t *worker;            /* our worker (borrowed) */
     sb_db_loop_t *db_loop;          /* asynchronous connection on the worker's reactor */
@@ -39,6 +43,8 @@ struct _sb_token_role_t {
     char resource [SB_OAUTH_MAX_URI + 1];   /* issuer + "/mcp": the one resource served */
     uint8_t secret [64];            /* --secret-key-file's bytes (SB_MIN_TOKEN_SECRET_LEN..64) */
     size_t secret_len;              /* 0: no secret configured */
+    sb_cimd_t *cimd;                /* Client ID Metadata Document fetches */
+    sb_register_limit_t *register_limit;    /* /register's per-address counts (sb_oauth_register.c) */
 };
 
 /*  Derives the key for `purpose` ("signing-keys", "csrf"…) from the
@@ -85,5 +91,14 @@ void sb_token_http_json (sb_worker_job_t **job_p, int status, const char *json);
     "error_description"}, and WWW-Authenticate: Basic when
     error.basic_challenge. */
 void sb_token_http_oauth_error (sb_worker_job_t **job_p, const sb_oauth_error_t *error);
+
+//  ---------------------------------------------------------------------
+//  The modules' entry points
+
+/*  oauth/register (sb_oauth_register.c): RFC 7591 registration. */
+void sb_oauth_register (sb_token_role_t *self, sb_worker_job_t *job);
+
+/*  Frees /register's state (the role's destroy). */
+void sb_oauth_register_destroy (sb_token_role_t *self);
 
 #endif

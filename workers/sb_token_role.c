@@ -236,6 +236,9 @@ s_start (void *state, sb_worker_job_t *job)
     if (strcmp (op, "ping") == 0)
         s_ping (self, job);
     else
+    if (strcmp (op, "oauth/register") == 0)
+        sb_oauth_register (self, job);
+    else
         sb_worker_job_fail_unknown_op (&job);
 }
 
@@ -245,7 +248,9 @@ s_abandon (void *state, sb_worker_job_t *job)
     sb_token_role_t *self = state;
     //  Each module that parks a job elsewhere (the hashing threads) adds
     //  its own check here.
-    sb_token_query_abandon (self, job);
+    if (sb_token_query_abandon (self, job))
+        return;
+    sb_cimd_abandon (self->cimd, job);      //  a lookup waiting on a metadata document
 }
 
 const sb_worker_role_t sb_token_role = { s_start, s_abandon };
@@ -303,7 +308,10 @@ sb_token_role_new (sb_worker_t *worker, const sb_token_config_t *config)
         goto fail;
     self->db_loop = sb_db_loop_new (sb_worker_reactor (worker), config->conninfo);
     self->offload = sb_offload_new (sb_worker_reactor (worker), config->hash_threads);
-    if (!self->db_loop || !self->offload) {
+    if (self->db_loop)
+        self->cimd = sb_cimd_new (sb_worker_reactor (worker), self->db_loop,
+                                  config->cimd_allow_hosts, config->cimd_ca_file);
+    if (!self->db_loop || !self->offload || !self->cimd) {
         sb_log_error ("token_init_failed", "cannot set up the database connection or the hashing threads");
         goto fail;
     }
@@ -323,6 +331,8 @@ sb_token_role_destroy (sb_token_role_t **self_p)
     sb_token_role_t *self = *self_p;
     sb_offload_destroy (&self->offload);    //  hashing in flight ends first: its jobs are the worker's
     sb_db_loop_destroy (&self->db_loop);    //  jobs still waiting stay the worker's
+    sb_cimd_destroy (&self->cimd);          //  after the loop: a document being stored is answered
+    sb_oauth_register_destroy (self);
     sb_crypto_wipe (self->secret, sizeof self->secret);
     free (self);
     *self_p = NULL;
