@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -281,12 +282,19 @@ s_server_start (void)
     s_route_document ("/big.json", NULL, extra, 200, NULL, 0);
     free (extra);
     s_route_document ("/slow.json", NULL, NULL, 200, NULL, SLOW_MS);
+    s_route_document ("/abandon.json", NULL, NULL, 200, NULL, SLOW_MS);
     s_route ("/redirect.json", 302, "Location: /good.json\r\n", "", 0);
     s_route_document ("/jwt.json", NULL, ",\"token_endpoint_auth_method\":\"private_key_jwt\"",
                       200, NULL, 0);
     s_route_document ("/secret.json", NULL, ",\"token_endpoint_auth_method\":\"client_secret_basic\"",
                       200, NULL, 0);
     s_route_document ("/stale.json", NULL, NULL, 200, NULL, 0);
+    char *doc = NULL;
+    assert_true (asprintf (&doc, "{\"client_id\":\"https://127.0.0.1:%d/noname.json\","
+                           "\"redirect_uris\":[\"https://app.example/cb\"]}", server->port) > 0);
+    s_route ("/noname.json", 200, NULL, doc, 0);
+    free (doc);
+    s_route ("/notjson.json", 200, NULL, "<html>hello</html>", 0);
     s_route_document ("/down.json", NULL, NULL, 503, NULL, 0);
     assert_int_equal (pthread_create (&server->thread, NULL, s_server_run, server), 0);
 }
@@ -861,6 +869,8 @@ test_cimd_refused (void **state)
     s_refused ("127.0.0.1", "/jwt.json", true);         //  private_key_jwt
     s_refused ("127.0.0.1", "/secret.json", true);      //  a shared secret
     s_refused ("127.0.0.1", "/missing.json", true);     //  404
+    s_refused ("127.0.0.1", "/noname.json", true);      //  no client_name
+    s_refused ("127.0.0.1", "/notjson.json", true);     //  not JSON
     s_refused ("127.0.0.1", "/down.json", true);        //  503, nothing cached
     int64_t start = sb_harness_now_ms ();
     s_refused ("127.0.0.1", "/slow.json", true);        //  past SB_CIMD_FETCH_MS
@@ -877,6 +887,22 @@ test_cimd_refused (void **state)
     s_url (url, sizeof url, "127.0.0.1", "/good.json#x");
     assert_false (s_found (url));                       //  a fragment
     assert_int_equal (atomic_load (&s_server.requests), requests);
+}
+
+//  A lookup whose job passes its deadline while the document is fetched
+//  is abandoned (no answer, nothing freed twice); the fetch goes on and a
+//  later lookup of the same URL still gets its outcome.
+static void
+test_cimd_abandoned (void **state)
+{
+    char url [256];
+    s_url (url, sizeof url, "127.0.0.1", "/abandon.json");
+    sb_job_t job = { .op = sb_unconst ("test/find"), .data = url };
+    zframe_t *payload = sb_job_encode (&job);
+    assert_int_equal (fake_broker_send_job (s_w.broker, "abandon-1", 300, 0, &payload), 0);
+    //  The next answer the broker gets is this lookup's, not the abandoned one's
+    assert_false (s_found (url));
+    assert_int_equal (s_scalar ("SELECT count(*) FROM oauth_clients WHERE client_id = $1", url), 0);
 }
 
 //  Without --cimd-allow-hosts: loopback by address and by a name that
@@ -1020,6 +1046,8 @@ int
 main (void)
 {
     sb_log_init ("test", SB_LOG_WARN);
+    //  The slow routes answer after the worker gave up and closed
+    signal (SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_cimd_address_rules),
         cmocka_unit_test_setup_teardown (test_register_public, s_allowed_setup, s_worker_teardown),
@@ -1031,6 +1059,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_cimd_single_flight, s_allowed_setup, s_worker_teardown),
         cmocka_unit_test_setup_teardown (test_cimd_refused, s_allowed_setup, s_worker_teardown),
         cmocka_unit_test_setup_teardown (test_cimd_stale, s_allowed_setup, s_worker_teardown),
+        cmocka_unit_test_setup_teardown (test_cimd_abandoned, s_allowed_setup, s_worker_teardown),
         cmocka_unit_test_setup_teardown (test_cimd_ssrf, s_strict_setup, s_worker_teardown),
     };
     return cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);

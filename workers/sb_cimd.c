@@ -357,6 +357,11 @@ s_store (s_flight_t *flight, char *why, size_t why_size)
         snprintf (why, why_size, "the document's client_id is not its URL");
         goto out;
     }
+    const char *name = json_string_value (json_object_get (doc, "client_name"));
+    if (!name || !*name) {
+        snprintf (why, why_size, "the document has no client_name (MCP 2025-11-25 requires it)");
+        goto out;
+    }
     if (json_object_get (doc, "client_secret") || json_object_get (doc, "client_secret_expires_at")) {
         snprintf (why, why_size, "a metadata document must not carry a client secret");
         goto out;

@@ -16,7 +16,8 @@
     checked).
 
     The document must be a JSON object whose client_id is the URL, byte
-    for byte; it is checked with registration's rules
+    for byte, with a client_name (MCP 2025-11-25 requires client_id,
+    client_name and redirect_uris); it is checked with registration's rules
     (sb_oauth_register_validate); token_endpoint_auth_method must be
     "none" (its default here) — private_key_jwt is not supported and a
     shared secret in a public document is refused. A valid document is
