@@ -994,6 +994,27 @@ test_cimd_address_rules (void **state)
     assert_false (sb_cimd_url_valid ("https://app.example/c#f"));
 }
 
+//  sb-worker refuses to start on an --cimd-allow-hosts entry that is not
+//  an IP address (a name would be resolved anew each time: not a guard).
+static void
+test_cimd_bad_allow_list (void **state)
+{
+    char db [1024];
+    snprintf (db, sizeof db, "--db=%s", s_conninfo);
+    char migrations [512];
+    snprintf (migrations, sizeof migrations, "--migrations=%s/db/migrations", SB_SOURCE_DIR);
+    const char *argv [] = {
+        sb_harness_bin ("sb-worker"), "--role", "token", "--broker", "tcp://127.0.0.1:1", db,
+        migrations, "--cimd-allow-hosts", "127.0.0.1,localhost", NULL
+    };
+    pid_t pid = sb_harness_spawn (argv, NULL);
+    assert_true (pid > 0);
+    int status = 0;
+    assert_int_equal (waitpid (pid, &status, 0), pid);
+    assert_true (WIFEXITED (status));
+    assert_int_not_equal (WEXITSTATUS (status), 0);
+}
+
 //  ---------------------------------------------------------------------
 
 static int
@@ -1050,6 +1071,7 @@ main (void)
     signal (SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_cimd_address_rules),
+        cmocka_unit_test (test_cimd_bad_allow_list),
         cmocka_unit_test_setup_teardown (test_register_public, s_allowed_setup, s_worker_teardown),
         cmocka_unit_test_setup_teardown (test_register_confidential, s_allowed_setup, s_worker_teardown),
         cmocka_unit_test_setup_teardown (test_register_chatgpt, s_allowed_setup, s_worker_teardown),

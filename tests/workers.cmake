@@ -79,3 +79,4 @@ sb_add_test(38_workers_register
     LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ PkgConfig::OPENSSL
     FIXTURES postgres
     TIMEOUT 180)
+add_dependencies(38_workers_register sb-worker)
