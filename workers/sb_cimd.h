@@ -11,7 +11,9 @@
     127.0.0.1 is): loopback, private, link-local (169.254.169.254), CGNAT,
     unique-local, multicast, unspecified and documentation ranges are
     refused, in IPv4, IPv6 and the IPv4-mapped, -compatible and NAT64
-    forms, unless the address is on --cimd-allow-hosts (tests). Proxies
+    forms, unless the address is on --cimd-allow-hosts (tests). A name
+    with any refused address is refused, even when curl then connects to
+    a public one of its addresses. Proxies
     from the environment are ignored (the proxy's address would be the one
     checked).
 
