@@ -652,6 +652,17 @@ sb_cimd_abandon (sb_cimd_t *self, sb_worker_job_t *job)
     return false;
 }
 
+void
+sb_cimd_drop_waiters (sb_cimd_t *self)
+{
+    for (s_flight_t *flight = self? self->flights: NULL; flight; flight = flight->next) {
+        for (size_t at = 0; at < flight->waiter_count; at++)
+            if (flight->waiters [at].free_arg)
+                flight->waiters [at].free_arg (flight->waiters [at].arg);
+        flight->waiter_count = 0;
+    }
+}
+
 unsigned long
 sb_cimd_fetches (const sb_cimd_t *self)
 {
@@ -698,13 +709,10 @@ sb_cimd_destroy (sb_cimd_t **self_p)
     if (!self_p || !*self_p)
         return;
     sb_cimd_t *self = *self_p;
+    sb_cimd_drop_waiters (self);        //  jobs still listed were not abandoned
     while (self->flights) {
         s_flight_t *flight = self->flights;
         self->flights = flight->next;
-        //  Jobs still listed were not abandoned: free what they hold
-        for (size_t at = 0; at < flight->waiter_count; at++)
-            if (flight->waiters [at].free_arg)
-                flight->waiters [at].free_arg (flight->waiters [at].arg);
         s_flight_free (flight);
     }
     sb_curl_loop_destroy (&self->curl);

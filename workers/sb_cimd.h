@@ -78,6 +78,11 @@ sb_cimd_t *sb_cimd_new (sb_reactor_t *reactor, sb_db_loop_t *db_loop, const char
                         const char *ca_file)
     SB_MUST_USE;
 
+/*  Forgets every job still waiting (their free_arg is called; no callback
+    will see them): the role calls it before destroying the database loop,
+    whose shutdown answers a store in flight. */
+void sb_cimd_drop_waiters (sb_cimd_t *self);
+
 /*  Stops every fetch and frees; jobs still waiting are the worker's (it
     abandons them first). Nulls the caller's pointer. Idempotent. */
 void sb_cimd_destroy (sb_cimd_t **self_p);

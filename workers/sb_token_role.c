@@ -330,6 +330,7 @@ sb_token_role_destroy (sb_token_role_t **self_p)
         return;
     sb_token_role_t *self = *self_p;
     sb_offload_destroy (&self->offload);    //  hashing in flight ends first: its jobs are the worker's
+    sb_cimd_drop_waiters (self->cimd);      //  the loop's shutdown may end a store: it answers no job
     sb_db_loop_destroy (&self->db_loop);    //  jobs still waiting stay the worker's
     sb_cimd_destroy (&self->cimd);          //  after the loop: a document being stored is answered
     sb_oauth_register_destroy (self);
