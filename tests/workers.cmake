@@ -108,3 +108,13 @@ sb_add_test(38_admin_cli
     LIBS sb_harness PkgConfig::CMOCKA PkgConfig::JANSSON pthread
     TIMEOUT 60)
 add_dependencies(38_admin_cli sb-admin)
+
+# Client registration in the token role: oauth/register (RFC 7591) and
+# Client ID Metadata Documents fetched from an HTTPS server with a test CA
+# made by the test (openssl CLI), the SSRF guard, the cache, single flight.
+sb_add_test(38_workers_register
+    SOURCES 38_workers_register.c 38_workers_fake.c
+    LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ PkgConfig::OPENSSL
+    FIXTURES postgres
+    TIMEOUT 180)
+add_dependencies(38_workers_register sb-worker)

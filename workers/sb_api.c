@@ -20,6 +20,7 @@
 #include "sb_api.h"
 #include "sb_json.h"
 #include "sb_clock.h"
+#include "sb_curl_loop.h"
 #include "sb_connector.h"
 #include "sb_log.h"
 #include "sb_payload.h"
@@ -38,8 +39,8 @@ struct _sb_api_t {
     sb_connectors_t *connectors;    /* loaded connector definitions (one reference) */
     char *connectors_dir;           /* the folder, re-read by sb_api_reload */
     char *connector_urls;           /* base-URL overrides applied to every load */
-    CURLM *multi;                   /* all transfers; holds the connection cache */
-    int curl_timer;                 /* reactor timer curl asked for */
+    sb_curl_loop_t *curl;           /* the multi handle on our reactor */
+    CURLM *multi;                   /* its multi handle: all transfers, the connection cache */
     int retry_timer;                /* reactor timer for the nearest retry */
     int promote_timer;              /* reactor timer for the nearest promote signal */
     int64_t promote_due;            /* when it is set to fire, -1: not set */
@@ -455,79 +456,18 @@ s_call_done (s_call_t *call, CURLcode code)
     }
 }
 
+//  A transfer ended (sb_curl_loop): its call goes on, or a handle no call
+//  owns any more is dropped from the multi.
 static void
-s_check_done (sb_api_t *self)
-{
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read (self->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        s_call_t *call = NULL;
-        curl_easy_getinfo (msg->easy_handle, CURLINFO_PRIVATE, (char **) &call);
-        CURLcode code = msg->data.result;
-        if (call)
-            s_call_done (call, code);
-        else
-            curl_multi_remove_handle (self->multi, msg->easy_handle);
-    }
-}
-
-//  ---------------------------------------------------------------------
-//  curl multi ↔ reactor
-
-static void
-s_on_fd (sb_reactor_t *reactor, int fd, short revents, void *arg)
+s_on_curl_done (CURL *easy, CURLcode code, void *arg)
 {
     sb_api_t *self = arg;
-    int flags = 0;
-    if (revents & ZMQ_POLLIN)
-        flags |= CURL_CSELECT_IN;
-    if (revents & ZMQ_POLLOUT)
-        flags |= CURL_CSELECT_OUT;
-    if (revents & ZMQ_POLLERR)
-        flags |= CURL_CSELECT_ERR;
-    int running = 0;
-    curl_multi_socket_action (self->multi, fd, flags, &running);
-    s_check_done (self);
-}
-
-static void
-s_on_curl_timer (sb_reactor_t *reactor, void *arg)
-{
-    sb_api_t *self = arg;
-    int running = 0;
-    curl_multi_socket_action (self->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    s_check_done (self);
-}
-
-static int
-s_curl_socket_cb (CURL *easy, curl_socket_t fd, int what, void *arg, void *socketp)
-{
-    sb_api_t *self = arg;
-    if (what == CURL_POLL_REMOVE) {
-        sb_reactor_unwatch_fd (self->reactor, fd);
-        return 0;
-    }
-    short events = 0;
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-        events |= ZMQ_POLLIN;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-        events |= ZMQ_POLLOUT;
-    if (sb_reactor_watch_fd (self->reactor, fd, events, s_on_fd, self)) {
-        sb_log_error ("reactor_full", "cannot watch upstream socket %d", fd);
-        return -1;
-    }
-    return 0;
-}
-
-static int
-s_curl_timer_cb (CURLM *multi, long timeout_ms, void *arg)
-{
-    sb_api_t *self = arg;
-    sb_reactor_timer_set (self->reactor, self->curl_timer,
-                          timeout_ms < 0 ? -1 : sb_clock_mono_ms () + timeout_ms);
-    return 0;
+    s_call_t *call = NULL;
+    curl_easy_getinfo (easy, CURLINFO_PRIVATE, (char **) &call);
+    if (call)
+        s_call_done (call, code);
+    else
+        curl_multi_remove_handle (self->multi, easy);
 }
 
 static void
@@ -861,7 +801,6 @@ sb_api_new (sb_worker_t *worker, const char *connectors_dir, const char *connect
         return NULL;
     self->worker = worker;
     self->reactor = sb_worker_reactor (worker);
-    self->curl_timer = -1;
     self->retry_timer = -1;
     self->promote_timer = -1;
     self->promote_due = -1;
@@ -884,22 +823,17 @@ sb_api_new (sb_worker_t *worker, const char *connectors_dir, const char *connect
             return NULL;
         }
     }
-    curl_global_init (CURL_GLOBAL_DEFAULT);
-    self->multi = curl_multi_init ();
+    self->curl = sb_curl_loop_new (self->reactor, s_on_curl_done, self);
+    self->multi = self->curl ? sb_curl_loop_multi (self->curl) : NULL;
     self->calls = zlistx_new ();
-    self->curl_timer = sb_reactor_timer_new (self->reactor, s_on_curl_timer, self);
     self->retry_timer = sb_reactor_timer_new (self->reactor, s_on_retry_timer, self);
     self->promote_timer = sb_reactor_timer_new (self->reactor, s_on_promote_timer, self);
-    if (!self->multi || !self->calls || self->curl_timer < 0 || self->retry_timer < 0
+    if (!self->multi || !self->calls || self->retry_timer < 0
     ||  self->promote_timer < 0) {
         sb_log_error ("api_init_failed", "cannot set up the curl multi handle");
         sb_api_destroy (&self);
         return NULL;
     }
-    curl_multi_setopt (self->multi, CURLMOPT_SOCKETFUNCTION, s_curl_socket_cb);
-    curl_multi_setopt (self->multi, CURLMOPT_SOCKETDATA, self);
-    curl_multi_setopt (self->multi, CURLMOPT_TIMERFUNCTION, s_curl_timer_cb);
-    curl_multi_setopt (self->multi, CURLMOPT_TIMERDATA, self);
     curl_multi_setopt (self->multi, CURLMOPT_MAXCONNECTS, (long) SB_API_CACHED_CONNECTIONS);
     curl_multi_setopt (self->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) SB_API_MAX_CONNECTIONS);
     sb_log_info ("api_ready", "%zu tool(s) from %s", sb_connectors_tool_count (self->connectors),
@@ -926,10 +860,9 @@ sb_api_destroy (sb_api_t **self_p)
         self->builtins->destroy (&self->builtin_state);
     while (self->idle_count)
         curl_easy_cleanup (self->idle [--self->idle_count]);
-    if (self->multi)
-        curl_multi_cleanup (self->multi);
+    sb_curl_loop_destroy (&self->curl);
+    self->multi = NULL;
     if (self->reactor) {
-        sb_reactor_timer_free (self->reactor, self->curl_timer);
         sb_reactor_timer_free (self->reactor, self->retry_timer);
         sb_reactor_timer_free (self->reactor, self->promote_timer);
     }

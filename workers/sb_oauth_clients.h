@@ -31,6 +31,8 @@ typedef struct {
     char *scope;                        /* registered scopes; NULL: the default */
     bool revoked;                       /* revoked_at is set: treat as unknown */
     bool chatgpt;                       /* a registered redirect URI is ChatGPT's */
+    bool fresh;                         /* metadata_document: the cache has not expired */
+    bool usable_stale;                  /* metadata_document: fetched within SB_CIMD_MAX_STALE_S */
 } sb_oauth_client_row_t;
 
 /*  The answer: `client` (borrowed for the call; NULL when there is no such
@@ -41,7 +43,11 @@ typedef void (sb_oauth_client_fn) (sb_worker_job_t **job_p, const sb_oauth_clien
 
 /*  Looks `client_id` up for `job` and calls `cb` (job, client, error,
     arg), or ends the job itself as sb_token_query does when the database
-    cannot be asked. */
+    cannot be asked. A client ID that is an https URL resolves through
+    its metadata document when its row is missing or stale (sb_cimd.h):
+    the same call serves /authorize and /token for both kinds of client.
+    While the document is fetched the job waits in the role's sb_cimd
+    (the role's abandon asks it too). */
 void sb_oauth_client_find (sb_token_role_t *self, sb_worker_job_t *job, const char *client_id,
                            sb_oauth_client_fn *cb, void *arg);
 

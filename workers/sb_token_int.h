@@ -7,6 +7,7 @@
       oauth/revoke      sb_oauth_token.c       RFC 7009 revocation
       oauth/jwks        sb_oauth_keys.c        the public key set, for gateways
       oauth/register    sb_oauth_register.c    RFC 7591 registration
+      (lookups)         sb_oauth_clients.c     a client by ID; https IDs via sb_cimd.c
       admin/http        sb_admin.c             the admin API
       audit/record      sb_audit.c             a refusal a gateway decided, to the audit log
 
@@ -22,6 +23,7 @@
 #include <stdint.h>
 
 #include "sb_crypto.h"
+#include "sb_cimd.h"
 #include "sb_db_loop.h"
 #include "sb_http_payload.h"
 #include "sb_jwks.h"
@@ -50,6 +52,8 @@ typedef struct {
     int64_t read_ms;                    /* sb_clock_mono_ms of the last read */
 } sb_oauth_signing_key_t;
 
+typedef struct _sb_register_limit_t sb_register_limit_t;
+
 struct _sb_token_role_t {
     sb_worker_t *worker;            /* our worker (borrowed) */
     sb_db_loop_t *db_loop;          /* asynchronous connection on the worker's reactor */
@@ -63,6 +67,8 @@ struct _sb_token_role_t {
     sb_oauth_signing_key_t signing_key;     /* the current signing key, cached */
 
     struct _sb_admin_hashing_t *admin_hashing;  /* sb_admin.c: jobs whose password is being hashed */
+    sb_cimd_t *cimd;                /* Client ID Metadata Document fetches */
+    sb_register_limit_t *register_limit;    /* /register's per-address counts (sb_oauth_register.c) */
 };
 
 /*  Derives the key for `purpose` ("signing-keys", "csrf"…) from the
@@ -186,5 +192,12 @@ bool sb_admin_abandon (sb_token_role_t *self, sb_worker_job_t *job);
     ends the job with {"recorded": bool} (false: a tenant `tenants` does
     not list, logged instead). Bad data ends the job "failed". */
 void sb_audit_record (sb_token_role_t *self, sb_worker_job_t *job);
+//  The modules' entry points
+
+/*  oauth/register (sb_oauth_register.c): RFC 7591 registration. */
+void sb_oauth_register (sb_token_role_t *self, sb_worker_job_t *job);
+
+/*  Frees /register's state (the role's destroy). */
+void sb_oauth_register_destroy (sb_token_role_t *self);
 
 #endif

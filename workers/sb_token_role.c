@@ -254,6 +254,9 @@ s_start (void *state, sb_worker_job_t *job)
     if (strcmp (op, "audit/record") == 0)
         sb_audit_record (self, job);
     else
+    if (strcmp (op, "oauth/register") == 0)
+        sb_oauth_register (self, job);
+    else
         sb_worker_job_fail_unknown_op (&job);
 }
 
@@ -263,9 +266,10 @@ s_abandon (void *state, sb_worker_job_t *job)
     sb_token_role_t *self = state;
     //  Each module that parks a job elsewhere (the hashing threads) adds
     //  its own check here.
-    if (sb_oauth_authorize_abandon (self, job) || sb_admin_abandon (self, job))
+    if (sb_oauth_authorize_abandon (self, job) || sb_admin_abandon (self, job)
+    ||  sb_token_query_abandon (self, job))
         return;
-    sb_token_query_abandon (self, job);
+    sb_cimd_abandon (self->cimd, job);      //  a lookup waiting on a metadata document
 }
 
 const sb_worker_role_t sb_token_role = { s_start, s_abandon };
@@ -323,7 +327,10 @@ sb_token_role_new (sb_worker_t *worker, const sb_token_config_t *config)
         goto fail;
     self->db_loop = sb_db_loop_new (sb_worker_reactor (worker), config->conninfo);
     self->offload = sb_offload_new (sb_worker_reactor (worker), config->hash_threads);
-    if (!self->db_loop || !self->offload) {
+    if (self->db_loop)
+        self->cimd = sb_cimd_new (sb_worker_reactor (worker), self->db_loop,
+                                  config->cimd_allow_hosts, config->cimd_ca_file);
+    if (!self->db_loop || !self->offload || !self->cimd) {
         sb_log_error ("token_init_failed", "cannot set up the database connection or the hashing threads");
         goto fail;
     }
@@ -342,7 +349,10 @@ sb_token_role_destroy (sb_token_role_t **self_p)
         return;
     sb_token_role_t *self = *self_p;
     sb_offload_destroy (&self->offload);    //  hashing in flight ends first: its jobs are the worker's
+    sb_cimd_drop_waiters (self->cimd);      //  the loop's shutdown may end a store: it answers no job
     sb_db_loop_destroy (&self->db_loop);    //  jobs still waiting stay the worker's
+    sb_cimd_destroy (&self->cimd);          //  after the loop: a document being stored is answered
+    sb_oauth_register_destroy (self);
     sb_crypto_wipe (self->secret, sizeof self->secret);
     sb_oauth_keys_forget (self);
     free (self);

@@ -27,6 +27,8 @@ typedef struct {
     const char *issuer;             /* --issuer: the gateways' --public-url; "" refuses OAuth jobs */
     const char *secret_key_file;    /* --secret-key-file; "" refuses what needs it */
     int hash_threads;               /* --hash-threads: Argon2id runs on these */
+    const char *cimd_allow_hosts;   /* --cimd-allow-hosts: IPs the SSRF guard lets through (tests) */
+    const char *cimd_ca_file;       /* --cimd-ca-file: CA bundle for metadata documents; "": the system's */
 } sb_token_config_t;
 
 typedef struct _sb_token_role_t sb_token_role_t;

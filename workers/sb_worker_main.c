@@ -68,6 +68,10 @@ static const sb_option_t s_options [] = {
       "token role: file whose first line (32-64 bytes) is the secret that seals signing keys and CSRF tokens" },
     { "hash-threads", SB_OPT_INT, "1", 1, SB_MAX_TOKEN_HASH_THREADS, "SB_HASH_THREADS",
       "token role: threads that run Argon2id password hashing off the event loop" },
+    { "cimd-allow-hosts", SB_OPT_STR, "", 0, 0, "SB_CIMD_ALLOW_HOSTS",
+      "token role, FOR TESTS ONLY: comma-separated IP addresses that Client ID Metadata Document fetches may connect to although the SSRF guard refuses them (loopback, private…)" },
+    { "cimd-ca-file", SB_OPT_STR, "", 0, 0, "SB_CIMD_CA_FILE",
+      "token role: PEM CA bundle that verifies Client ID Metadata Document servers instead of the system's (tests, private CAs)" },
     { "log-level", SB_OPT_STR, "info", 0, 0, "SB_LOG_LEVEL",
       "debug, info, warn or error" },
     SB_CPU_POLICY_OPTION,
@@ -184,6 +188,8 @@ main (int argc, char **argv)
             .issuer = sb_config_str (config, "issuer"),
             .secret_key_file = sb_config_str (config, "secret-key-file"),
             .hash_threads = (int) sb_config_int (config, "hash-threads"),
+            .cimd_allow_hosts = sb_config_str (config, "cimd-allow-hosts"),
+            .cimd_ca_file = sb_config_str (config, "cimd-ca-file"),
         };
         token = sb_token_role_new (worker, &token_config);
         if (!token)
