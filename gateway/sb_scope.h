@@ -18,7 +18,7 @@
 #include "sb_attr.h"
 #include "sb_oauth.h"
 
-#define SB_SCOPE_TOOLS          SB_OAUTH_SCOPE_DEFAULT      /* "mcp:tools": any /mcp request */
+#define SB_SCOPE_TOOLS          SB_OAUTH_SCOPE_TOOLS        /* "mcp:tools": any /mcp request */
 #define SB_SCOPE_WRITE          "mcp:write"                 /* and a call of a tool that writes */
 #define SB_SCOPE_FOR_READ       SB_SCOPE_TOOLS
 #define SB_SCOPE_FOR_WRITE      SB_SCOPE_TOOLS " " SB_SCOPE_WRITE

@@ -93,7 +93,10 @@ s_issue (const sb_token_claims_t *claims, const s_signer_t *signer)
     if (!obj)
         goto out;
     if (claims->client_id [0]
-    &&  json_object_set_new (obj, "cid", json_string (claims->client_id)))
+    &&  json_object_set_new (obj, "client_id", json_string (claims->client_id)))
+        goto out;
+    if (claims->jwt_id [0]
+    &&  json_object_set_new (obj, "jti", json_string (claims->jwt_id)))
         goto out;
     if (claims->scope [0]
     &&  json_object_set_new (obj, "scope", json_string (claims->scope)))
@@ -326,7 +329,9 @@ s_verify (const char *token, const uint8_t *key, size_t key_len, const sb_jwks_t
     ||  !s_tenant_valid (c.tenant)
     ||  s_claim_str (body, "sub", c.subject, sizeof c.subject, true)
     ||  !c.subject [0]
-    ||  s_claim_str (body, "cid", c.client_id, sizeof c.client_id, false)
+    ||  s_claim_str (body, json_object_get (body, "client_id")? "client_id": "cid",
+                     c.client_id, sizeof c.client_id, false)
+    ||  s_claim_str (body, "jti", c.jwt_id, sizeof c.jwt_id, false)
     ||  s_claim_str (body, "scope", c.scope, sizeof c.scope, false))
         goto out;
     json_t *iat = json_object_get (body, "iat");

@@ -7,7 +7,9 @@
     service holds, whose public key the gateway finds by the header's `kid`
     in its key set (sb_jwks.h). Claims:
       iss  "switchboard"        aud  the MCP resource URL (audience)
-      sub  the user             ten  tenant ID      cid  OAuth client ID
+      sub  the user             ten  tenant ID      client_id  the OAuth client
+                                (RFC 9068; "cid", its old name, is read too)
+      jti  a unique ID (OAuth-issued tokens)
       scope  space-separated    iat / nbf / exp  seconds since the epoch
     `iss`, `ten`, `sub` and `exp` are required. A token is refused before
     `nbf`, with an `iat` in the future, and after `exp` (each within
@@ -32,12 +34,15 @@ typedef struct _sb_jwks_t sb_jwks_t;
 #define SB_TOKEN_CLOCK_SKEW_S   30      /* clock skew tolerated on exp, nbf and iat, seconds */
 
 #define SB_TOKEN_MAX_ISSUER     512     /* bytes of an iss */
+#define SB_TOKEN_MAX_CLIENT_ID  512     /* bytes of a client_id: a metadata document's URL fits */
+#define SB_TOKEN_MAX_JWT_ID     64      /* bytes of a jti */
 
 typedef struct {
     char issuer [SB_TOKEN_MAX_ISSUER + 1];  /* iss; "" when issuing: SB_TOKEN_ISSUER */
     char tenant [SB_MAX_TENANT_LEN + 1];    /* ten */
     char subject [129];                     /* sub */
-    char client_id [129];                   /* cid */
+    char client_id [SB_TOKEN_MAX_CLIENT_ID + 1];    /* client_id */
+    char jwt_id [SB_TOKEN_MAX_JWT_ID + 1];  /* jti; "" when issuing: none */
     char scope [513];                       /* scope */
     char audience [513];                    /* aud */
     int64_t issued_at;                      /* iat, seconds */

@@ -30,10 +30,15 @@
 #define SB_OAUTH_PKCE_MAX           128
 #define SB_OAUTH_PKCE_S256_LEN      43      /* base64url of a SHA-256 without padding */
 
-//  The scopes the server offers, and what a client that registered none
-//  gets: reading tools, and tools that change data (issue 20, item 4).
+//  The scopes the server offers: reading tools, and tools that change
+//  data (issue 20, item 4). What an /authorize without `scope` gets for a
+//  client that registered none: both. ChatGPT registers no scope and omits
+//  it when a user reconnects; a read-only default would leave its write
+//  tools refused until the person connected again. The consent page names
+//  both, so the person decides.
 #define SB_OAUTH_SCOPES_SUPPORTED   "mcp:tools mcp:write"
-#define SB_OAUTH_SCOPE_DEFAULT      "mcp:tools"
+#define SB_OAUTH_SCOPE_DEFAULT      "mcp:tools mcp:write"
+#define SB_OAUTH_SCOPE_TOOLS        "mcp:tools"     /* any /mcp request needs it */
 
 #define SB_OAUTH_CHATGPT_REDIRECT   "https://chatgpt.com/connector_platform_oauth_redirect"
 #define SB_OAUTH_CHATGPT_PREFIX     "https://chatgpt.com/connector/oauth/"

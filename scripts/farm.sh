@@ -21,8 +21,9 @@
 # Environment knobs: SB_GATEWAY_PORT (default 8080 when free, else any free
 # port; 0 means any free port), SB_LOG_LEVEL (info, or debug),
 # SB_FARM_READY_S (seconds each process may take to be ready, default 30),
-# SB_FARM_FSYNC (PostgreSQL fsync, default on), SB_FARM_PG=0 (no PostgreSQL
-# and no token or task worker), SB_FARM_PUBLIC_URL (the URL clients use when a proxy
+# SB_FARM_FSYNC (PostgreSQL fsync, default on), SB_FARM_PG_MODE (keep: the
+# data survives restarts, the default; fresh: a new cluster each start),
+# SB_FARM_PG=0 (no PostgreSQL and no token or task worker), SB_FARM_PUBLIC_URL (the URL clients use when a proxy
 # stands in front; default the gateway's), SB_FARM_API_WORKERS (default 1),
 # SB_FARM_CONNECTORS (default <source>/connectors; folders separated by ':'),
 # SB_FARM_API_WORKER (the api workers' program in BUILD_DIR/bin, default
@@ -146,7 +147,7 @@ sb_farm_start () {
     local with_pg=${SB_FARM_PG:-1} conninfo=
     if [[ $with_pg == 1 ]]; then
         sb_say "starting PostgreSQL in ${SB_FARM_DIR}/pg"
-        sb_pg_start "$SB_FARM_DIR/pg" keep "${SB_FARM_FSYNC:-on}" || return 1
+        sb_pg_start "$SB_FARM_DIR/pg" "${SB_FARM_PG_MODE:-keep}" "${SB_FARM_FSYNC:-on}" || return 1
         conninfo=$(sb_pg_conninfo "$SB_FARM_DIR/pg")
     fi
     s_farm_token_key "$SB_FARM_DIR/token.key"

@@ -22,7 +22,8 @@ test_needed (void **state)
     assert_string_equal (sb_scope_needed (true), "mcp:tools mcp:write");
     //  Both are scopes the authorization server issues.
     assert_true (sb_oauth_scope_subset (sb_scope_needed (true), SB_OAUTH_SCOPES_SUPPORTED));
-    assert_true (sb_scope_granted (SB_OAUTH_SCOPE_DEFAULT, sb_scope_needed (false)));
+    assert_true (sb_scope_granted (SB_OAUTH_SCOPE_TOOLS, sb_scope_needed (false)));
+    assert_true (sb_scope_granted (SB_OAUTH_SCOPE_DEFAULT, sb_scope_needed (true)));
 }
 
 static void

@@ -210,24 +210,24 @@ s_origin (const char *uri, char *origin, size_t size)
     origin [len] = 0;
 }
 
-//  One plain-language line for a scope token.
+//  One plain-language line for a scope token, with its name (what the
+//  client asked for, so a person can match it with the client's docs).
 static void
 s_scope_line (s_page_t *page, const char *token, size_t len)
 {
+    char text [SB_OAUTH_MAX_SCOPE + 1];
+    snprintf (text, sizeof text, "%.*s", (int) len, token);
     s_put (page, "<li>");
-    if (len == strlen ("mcp:tools") && memcmp (token, "mcp:tools", len) == 0)
+    if (strcmp (text, "mcp:tools") == 0)
         s_put (page, "Use your organisation's tools: look up and read data in the apps it connects.");
     else
-    if (len == strlen ("mcp:write") && memcmp (token, "mcp:write", len) == 0)
+    if (strcmp (text, "mcp:write") == 0)
         s_put (page, "Run tools that change data in those apps: create, update or delete.");
-    else {
-        char text [SB_OAUTH_MAX_SCOPE + 1];
-        snprintf (text, sizeof text, "%.*s", (int) len, token);
-        s_put (page, "Use the permission &ldquo;");
-        s_esc (page, text);
-        s_put (page, "&rdquo;.");
-    }
-    s_put (page, "</li>\n");
+    else
+        s_put (page, "Use this permission.");
+    s_put (page, " <code>");
+    s_esc (page, text);
+    s_put (page, "</code></li>\n");
 }
 
 static const char s_head [] =

@@ -143,7 +143,7 @@ sb_oauth_start () {
     # that need them fail saying what is missing.
     # The farm makes the operator key (FARM_DIR/admin.key) and the token
     # service's secret, and gives the token worker --issuer = the public URL.
-    SB_FARM_PG=1 SB_FARM_FSYNC=off SB_GATEWAY_PORT=$port SB_FARM_PUBLIC_URL=$SB_OAUTH_ISSUER \
+    SB_FARM_PG=1 SB_FARM_PG_MODE=fresh SB_FARM_FSYNC=off SB_GATEWAY_PORT=$port SB_FARM_PUBLIC_URL=$SB_OAUTH_ISSUER \
     SB_FARM_TLS_CERT_FILE=$SB_OAUTH_WORK/tls/server.crt SB_FARM_TLS_KEY_FILE=$SB_OAUTH_WORK/tls/server.key \
         sb_farm_start "$build" "$SB_OAUTH_WORK/farm" || return 1
     s_oauth_users

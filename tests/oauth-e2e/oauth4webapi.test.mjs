@@ -171,8 +171,13 @@ test('a confidential client: client_secret_basic, and a wrong secret is invalid_
     const params = oauth.validateAuthResponse(as, confidential, callback, state);
     const wrong = await oauth.authorizationCodeGrantRequest(as, confidential,
         oauth.ClientSecretBasic(`${confidential.client_secret}x`), params, REDIRECT_URI, verifier, RESOURCE);
+    // RFC 6749 §5.2: a client that authenticated with the Authorization
+    // header gets 401 with a Basic challenge, which oauth4webapi reports as
+    // such; the body is still invalid_client.
     await assert.rejects(oauth.processAuthorizationCodeResponse(as, confidential, wrong),
-        (err) => err instanceof oauth.ResponseBodyError && err.error === 'invalid_client', 'a wrong secret');
+        (err) => err instanceof oauth.WWWAuthenticateChallengeError && err.status === 401
+              && err.cause.some((c) => c.scheme === 'basic')
+              && err.response.headers.get('content-type') === 'application/json', 'a wrong secret');
     const right = await oauth.authorizationCodeGrantRequest(as, confidential,
         oauth.ClientSecretBasic(confidential.client_secret), params, REDIRECT_URI, verifier, RESOURCE);
     const tokens = await oauth.processAuthorizationCodeResponse(as, confidential, right);
