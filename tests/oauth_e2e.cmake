@@ -18,7 +18,7 @@ add_test(NAME 60_oauth_npm
 set_tests_properties(60_oauth_npm PROPERTIES
     FIXTURES_SETUP oauth_node TIMEOUT 600 RUN_SERIAL TRUE LABELS oauth_e2e)
 
-foreach(client sdk oauth4webapi browser)
+foreach(client sdk oauth4webapi browser isolation)
     add_test(NAME 60_oauth_${client}
              COMMAND ${SB_OAUTH_E2E_DIR}/run.sh ${CMAKE_BINARY_DIR}
                      ${CMAKE_BINARY_DIR}/oauth-e2e-${client} ${SB_OAUTH_E2E_DIR}/${client}.test.mjs)
@@ -26,3 +26,6 @@ foreach(client sdk oauth4webapi browser)
         FIXTURES_REQUIRED oauth_node TIMEOUT 120 RUN_SERIAL TRUE LABELS oauth_e2e
         REQUIRED_FILES "${SB_OAUTH_E2E_BINARIES}")
 endforeach()
+# The isolation test greps the farm's logs for every code, token and
+# password it saw: at debug level, so the most a farm writes is searched.
+set_tests_properties(60_oauth_isolation PROPERTIES ENVIRONMENT "SB_LOG_LEVEL=debug")

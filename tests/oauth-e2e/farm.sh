@@ -26,6 +26,7 @@
 #                          issue 20 missing: the tests that need it fail with it)
 #   SB_OAUTH_ARTIFACTS     where the tests keep artifacts (BUILD_DIR/artifacts)
 #   SB_FARM_DIR            logs in $SB_FARM_DIR/logs/<name>.log
+#   SB_FARM_SANDBOX_URL    the sandbox CRM (its /_sandbox/faults slows a call)
 
 # shellcheck source=scripts/farm.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/farm.sh"
@@ -148,7 +149,7 @@ sb_oauth_start () {
         sb_farm_start "$build" "$SB_OAUTH_WORK/farm" || return 1
     s_oauth_users
     export SB_OAUTH_ISSUER SB_OAUTH_MCP_URL SB_OAUTH_CA_FILE SB_OAUTH_TENANT SB_OAUTH_EMAIL \
-           SB_OAUTH_PASSWORD_FILE SB_OAUTH_SETUP_ERROR SB_OAUTH_ARTIFACTS SB_FARM_DIR
+           SB_OAUTH_PASSWORD_FILE SB_OAUTH_SETUP_ERROR SB_OAUTH_ARTIFACTS SB_FARM_DIR SB_FARM_SANDBOX_URL
     sb_say "oauth-e2e: farm ready: $SB_OAUTH_MCP_URL (test CA $SB_OAUTH_CA_FILE)"
 }
 
