@@ -304,7 +304,8 @@ bool sb_gateway_jwks_await (sb_gateway_t *self, h2o_req_t *req, const char *toke
 /*  ---------------------------------------------------------------------
     Audit (sb_audit_client.c). The gateway has no database: a refusal it
     decides about an authenticated caller (another's session, a token for
-    another audience, a scope the token lacks) goes to the token service's
+    another audience, a scope the token lacks, an access token on the admin
+    API) goes to the token service's
     audit log as op audit/record (proto/PROTOCOL.md, "Audit records").
 
     Sends audit/record for the tenant and subject of `claims`: `action`
@@ -318,6 +319,7 @@ bool sb_gateway_jwks_await (sb_gateway_t *self, h2o_req_t *req, const char *toke
 #define SB_AUDIT_SESSION_REFUSED    "session_refused"   /* another user's or tenant's Mcp-Session-Id */
 #define SB_AUDIT_AUDIENCE_REFUSED   "audience_refused"  /* a good signature, another audience */
 #define SB_AUDIT_SCOPE_REFUSED      "scope_refused"     /* 403 insufficient_scope */
+#define SB_AUDIT_ADMIN_REFUSED      "admin_refused"     /* an access token on /admin/ (401) */
 void sb_gateway_audit (sb_gateway_t *self, const sb_token_claims_t *claims, const char *action,
                        json_t *detail);
 

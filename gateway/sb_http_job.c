@@ -5,8 +5,9 @@
 
     A relayed request passes, in this order: the route and its methods
     (405 with Allow), for /admin/ the operator credential (401, no job
-    sent), the body's size (413, on the declared Content-Length first),
-    the body's text (400 when not UTF-8 or holding a NUL), and the header
+    sent; an access token this gateway trusts is audited as admin_refused
+    under its tenant), the body's size (413, on the declared
+    Content-Length first), the body's text (400 when not UTF-8 or holding a NUL), and the header
     values that travel (400 when one breaks sb_http_payload's rules). Only
     the allow-listed request headers travel; /admin/'s Authorization stops
     here. h2o buffers a body (up to SB_MAX_HTTP_BODY_HARD) before any
@@ -51,6 +52,8 @@
 #define S_TENANT_OAUTH      "_oauth"        /* reserved tenants (PROTOCOL.md) */
 #define S_TENANT_ADMIN      "_admin"
 #define S_ADMIN_REALM       "Bearer realm=\"switchboard-admin\""
+#define S_AUDIT_METHOD_MAX  8               /* bytes of the method an admin_refused record keeps */
+#define S_AUDIT_PATH_MAX    128             /* bytes of the path it keeps */
 
 /*  One relayed route. */
 typedef struct {
@@ -232,6 +235,39 @@ s_admin_ok (sb_gateway_t *self, h2o_req_t *req)
     bool ok = sb_crypto_equal (digest, self->admin_digest, sizeof digest);
     sb_crypto_wipe (digest, sizeof digest);
     return ok;
+}
+
+//  An /admin/ request refused whose bearer is an access token this
+//  gateway trusts: a tenant's user (or client) tried the operator's API,
+//  an attempt that tenant's audit log shows (admin_refused, with the
+//  method and path, never the token). Only the key set held now is used:
+//  a refusal never waits for the token service. Anything else (no token,
+//  a wrong operator key) says nothing about a tenant: the process log only.
+static void
+s_admin_refused_audit (sb_gateway_t *self, h2o_req_t *req)
+{
+    h2o_iovec_t value;
+    if (!sb_http_header (req, H2O_TOKEN_AUTHORIZATION, &value))
+        return;
+    static const char scheme [] = "bearer ";
+    size_t n = sizeof scheme - 1;
+    if (value.len <= n || value.len - n > SB_MAX_TOKEN_LEN || strncasecmp (value.base, scheme, n) != 0)
+        return;
+    char token [SB_MAX_TOKEN_LEN + 1];
+    memcpy (token, value.base + n, value.len - n);
+    token [value.len - n] = 0;
+    sb_token_claims_t claims;
+    sb_token_rc_t rc = sb_token_cache_verify (self->tokens, token, sb_clock_wall_ms () / 1000, &claims);
+    sb_crypto_wipe (token, sizeof token);
+    if (rc != SB_TOKEN_OK && rc != SB_TOKEN_AUDIENCE)
+        return;
+    int method_len = (int) (req->method.len < S_AUDIT_METHOD_MAX? req->method.len: S_AUDIT_METHOD_MAX);
+    int path_len = (int) (req->path_normalized.len < S_AUDIT_PATH_MAX
+                          ? req->path_normalized.len: S_AUDIT_PATH_MAX);
+    sb_gateway_audit (self, &claims, SB_AUDIT_ADMIN_REFUSED,
+                      json_pack ("{s:s, s:s#, s:s#}", "client_id", claims.client_id,
+                                 "method", req->method.base, method_len,
+                                 "path", req->path_normalized.base, path_len));
 }
 
 //  The client's address as text into `out`, "" when unknown.
@@ -456,6 +492,7 @@ sb_http_job_route (sb_gateway_t *self, h2o_req_t *req)
     if (route->admin && !s_admin_ok (self, req)) {
         sb_log_info ("admin_refused", "path=%.*s", (int) (req->path_normalized.len < 128
                      ? req->path_normalized.len: 128), req->path_normalized.base);
+        s_admin_refused_audit (self, req);
         sb_http_add_header (req, H2O_TOKEN_WWW_AUTHENTICATE, S_ADMIN_REALM);
         s_fail (req, route, 401, "unauthorized", "The admin API needs the operator key "
                 "(Authorization: Bearer …).");

@@ -44,6 +44,8 @@ static char s_base [64];            /* http://127.0.0.1:<port> */
 static char s_key_path [256];
 static char s_session_key_path [272];    /* the session key, beside it */
 static char s_jwks_path [272];          /* the EdDSA public key set, beside it */
+static char s_admin_key_path [272];     /* the operator key (--admin-key-file), beside it */
+#define ADMIN_KEY           "the operator key of test 30_gateway_http"
 static const uint8_t s_seed_current [SB_ED25519_KEY_LEN] = "the current ed25519 signing seed";
 static const uint8_t s_seed_previous [SB_ED25519_KEY_LEN] = "the previous ed25519 signing key";
 static uint8_t s_key [32];
@@ -418,6 +420,12 @@ s_setup (void **state)
     snprintf (s_session_key_path, sizeof s_session_key_path, "%s.session", s_key_path);
     if (sb_harness_write_key (s_session_key_path))
         return -1;
+    snprintf (s_admin_key_path, sizeof s_admin_key_path, "%s.admin", s_key_path);
+    file = fopen (s_admin_key_path, "w");
+    if (!file)
+        return -1;
+    fprintf (file, "%s\n", ADMIN_KEY);
+    fclose (file);
     //  The EdDSA key set: the current key and the previous one.
     snprintf (s_jwks_path, sizeof s_jwks_path, "%s.jwks", s_key_path);
     char *current = sb_jwks_public_jwk (s_seed_current, "2026-12");
@@ -440,7 +448,8 @@ s_setup (void **state)
     const char *argv [] = {
         sb_harness_bin ("sb-gateway"), "--listen", listen, "--broker", broker,
         "--token-key-file", s_key_path, "--session-key-file", s_session_key_path,
-        "--token-jwks-file", s_jwks_path, "--connectors", SB_TEST_CONNECTORS,
+        "--token-jwks-file", s_jwks_path, "--admin-key-file", s_admin_key_path,
+        "--connectors", SB_TEST_CONNECTORS,
         "--public-url", public_url, "--call-timeout-ms", timeout, "--log-level", "info",
         "--tools-page-size", "2", "--allowed-origins", "https://allowed.example",
         "--allowed-hosts", "allowed-host.example", NULL
@@ -476,6 +485,7 @@ s_teardown (void **state)
     unlink (s_key_path);
     unlink (s_session_key_path);
     unlink (s_jwks_path);
+    unlink (s_admin_key_path);
     return rc;
 }
 
@@ -598,6 +608,55 @@ test_unauthorized (void **state)
     assert_string_equal (json_string_value (json_object_get (detail, "audience")),
                          "https://elsewhere.example/mcp");
     json_decref (detail);
+}
+
+//  The admin API is the operator's: an access token there is 401 with no
+//  job sent, like any wrong key. One this gateway trusts names a tenant's
+//  user, so the attempt is audited under that tenant (admin_refused, the
+//  method and path, not the token); a wrong operator key, a token of a
+//  key the gateway does not hold or no credential at all names no one and
+//  is not.
+static void
+test_admin_refused (void **state)
+{
+    char audience [128];
+    snprintf (audience, sizeof audience, "%s/mcp", s_base);
+    uint8_t other_key [32];
+    memset (other_key, 7, sizeof other_key);
+    char *foreign = s_issue ("acme", audience, 3600, other_key);
+    const char *unnamed [] = { NULL, ADMIN_KEY "x", foreign };
+    int audits = s_broker_count ("AUDITS");
+    int received = s_broker_count ("RECEIVED");
+    s_response_t r;
+    for (size_t i = 0; i < sizeof unnamed / sizeof unnamed [0]; i++) {
+        s_request ("GET", "/admin/tenants", unnamed [i], NULL, NULL, &r);
+        assert_int_equal (r.status, 401);
+        s_response_free (&r);
+    }
+    free (foreign);
+    char *token = s_issue_as ("globex", "user:7", audience, 3600, s_key);
+    s_request ("DELETE", "/admin/tenants/acme", token, NULL, NULL, &r);
+    assert_int_equal (r.status, 401);
+    assert_non_null (strstr (r.www_authenticate, "switchboard-admin"));
+    assert_true (!r.body || !strstr (r.body, token));
+    s_response_free (&r);
+    //  The token's record is sent after the others would have been, on
+    //  the same path: once it is in, none of theirs came.
+    assert_int_equal (s_wait_audits (audits + 1), audits + 1);
+    json_t *detail = s_last_audit ("globex", "admin_refused", "user:7");
+    assert_string_equal (json_string_value (json_object_get (detail, "method")), "DELETE");
+    assert_string_equal (json_string_value (json_object_get (detail, "path")), "/admin/tenants/acme");
+    char *text = json_dumps (detail, JSON_COMPACT);
+    assert_null (strstr (text, token));
+    free (text);
+    json_decref (detail);
+    free (token);
+    assert_int_equal (s_broker_count ("RECEIVED"), received);
+    //  The operator key is still taken: its request is relayed.
+    s_request ("GET", "/admin/tenants", ADMIN_KEY, NULL, NULL, &r);
+    assert_int_not_equal (r.status, 401);
+    s_response_free (&r);
+    assert_int_equal (s_broker_count ("RECEIVED"), received + 1);
 }
 
 static void
@@ -1524,6 +1583,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_health_404_405),
         cmocka_unit_test (test_unauthorized),
+        cmocka_unit_test (test_admin_refused),
         cmocka_unit_test (test_media_type_and_size),
         cmocka_unit_test (test_jsonrpc_errors),
         cmocka_unit_test (test_initialize_and_list),

@@ -180,6 +180,14 @@ test_token_audit_record (void **state)
     assert_true (json_is_true (json_object_get (result, "recorded")));
     json_decref (result);
     assert_int_equal (s_audit_rows ("user:38", "scope_refused"), before + 1);
+    //  An access token the gateway refused on the admin API.
+    long admin = s_audit_rows ("user:38", "admin_refused");
+    result = s_audit (w, "audit-2", "{\"action\":\"admin_refused\",\"subject\":\"user:38\","
+                      "\"detail\":{\"method\":\"GET\",\"path\":\"/admin/tenants\"}}", &status);
+    assert_int_equal (status, SB_STATUS_OK);
+    assert_true (json_is_true (json_object_get (result, "recorded")));
+    json_decref (result);
+    assert_int_equal (s_audit_rows ("user:38", "admin_refused"), admin + 1);
 
     //  Refused, writing nothing: an action the services write themselves,
     //  malformed data, no subject, a detail that is not an object or too big.

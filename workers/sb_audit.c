@@ -1,6 +1,7 @@
 /*  workers/sb_audit.c — op audit/record of the token role: a refusal a
     gateway decided about an authenticated caller (another's session, a
-    token for another audience, a scope the token lacks), written to the
+    token for another audience, a scope the token lacks, an access token
+    on the admin API), written to the
     audit log under the tenant that attempted it, the token's subject as
     the actor (proto/PROTOCOL.md, "Audit records"). The gateway has no
     database and does not wait for the answer.
@@ -25,6 +26,7 @@ static const char *s_actions [] = {
     "session_refused",          //  an Mcp-Session-Id of another user or tenant
     "audience_refused",         //  a token of a good signature for another resource
     "scope_refused",            //  403 insufficient_scope
+    "admin_refused",            //  an access token on the admin API (401)
     NULL
 };
 

@@ -20,13 +20,15 @@
 //   - alice's task: tasks/get, tasks/update and tasks/cancel by carol and
 //     by bob are "Unknown task", task_refused under globex and acme;
 //   - the tokens carry ten, sub and client_id, and tools/list works;
+//   - alice's access token on the admin API: 401, admin_refused under acme;
 //   - users are per tenant: alice's email and password for organisation
 //     globex is the generic sentence (signin_failed under globex), and the
 //     same email added to globex with its own password signs in there only;
 //   - no code, token, password or session ID in audit_log.detail, and no
 //     code, token or password in any farm log;
 //   - DELETE /admin/tenants/globex: carol's refresh token is invalid_grant,
-//     acme's still refreshes, acme's audit log is intact.
+//     acme's still refreshes, acme's audit log is intact (the refusal,
+//     with no tenant left, is in the token worker's log).
 //
 //   tests/oauth-e2e/run.sh BUILD_DIR WORK_DIR tests/oauth-e2e/isolation.test.mjs
 import { test, before } from 'node:test';
@@ -396,6 +398,21 @@ test('users are per tenant: alice\'s email and password for organisation globex'
     assert.equal(claims.sub, subject(ALICE_AT_GLOBEX));
 });
 
+test('an access token is not the operator key: /admin/ is 401, audited under the token\'s tenant', async () => {
+    for (const [method, path] of [['GET', '/admin/tenants'], ['GET', '/admin/audit?tenant=acme'],
+                                  ['DELETE', '/admin/tenants/globex']]) {
+        const response = await fetch(`${ISSUER}${path}`, {
+            method, headers: { Authorization: `Bearer ${tokens.alice.access_token}` } });
+        const text = await response.text();
+        assert.equal(response.status, 401, `${method} ${path}: ${text.slice(0, 200)}`);
+        assert.ok(!text.includes(tokens.alice.access_token));
+        await expectAudit('acme', { actor: subject(ALICE), action: 'admin_refused', method,
+                                    path: path.split('?')[0], client_id: X });
+    }
+    // Nothing was done: globex is still there.
+    assert.equal((await admin('GET', '/tenants/globex')).status, 200);
+});
+
 // Every value in `secrets` (and, for the audit log, every session ID)
 // absent from both tenants' audit_log and from every farm log.
 async function assertNoSecrets(tenants) {
@@ -444,5 +461,9 @@ test('deleting tenant globex: carol\'s refresh token is invalid_grant, acme\'s s
     const gone = await admin('GET', '/audit?tenant=globex');
     assert.equal(gone.status, 404, `globex's audit log after deletion: ${JSON.stringify(gone.body)}`);
     assert.equal(gone.body.error, 'not_found');
+    // Its refusal has no tenant left to be filed under: the process log.
+    const worker = readFileSync(`${FARM_DIR}/logs/token-worker.log`, 'utf8');
+    assert.match(worker, /"event":"token_refused","msg":"client [^"]*: unknown refresh token"/,
+                 'the refresh after deletion in the token worker\'s log');
     await assertNoSecrets(['acme']);
 });
