@@ -13,6 +13,7 @@
 #   sb_farm_demo_user [EMAIL]          add a demo-tenant user with a generated password
 #                                      (prints "EMAIL PASSWORD"); needs the gateway's
 #                                      --admin-key-file FARM_DIR/admin.key
+#   sb_farm_signin URL ORG EMAIL PASSWORD   a sign-in on /authorize with curl (302 + code)
 #
 # After sb_farm_start: SB_FARM_URL (public URL), SB_FARM_MCP_URL, SB_FARM_DIR,
 # SB_FARM_BIN, SB_FARM_GATEWAY_URL (the gateway itself), SB_FARM_SANDBOX_URL,
@@ -355,4 +356,41 @@ sb_farm_demo_user () {
         return 1
     fi
     printf '%s %s\n' "$email" "$password"
+}
+
+# sb_farm_signin URL ORGANISATION EMAIL PASSWORD — signs a user in at the
+# gateway URL as a browser would, with curl: a client registered (RFC
+# 7591), GET /authorize (its CSRF cookie and hidden fields), POST the form
+# with organisation, email and password. True on a 302 to the client with
+# a code and the state; else says what came back.
+sb_farm_signin () {
+    local url=$1 org=$2 email=$3 password=$4
+    local redirect=http://127.0.0.1:9/callback jar page location client_id csrf challenge state
+    client_id=$(curl -sS -m 30 -X POST "$url/register" -H 'Content-Type: application/json' \
+        -d '{"client_name":"sb_farm_signin","redirect_uris":["'"$redirect"'"],"token_endpoint_auth_method":"none"}' |
+        jq -r '.client_id // empty') || return 1
+    [[ -n $client_id ]] || { sb_say "error: POST /register gave no client_id"; return 1; }
+    # An S256 challenge is 43 base64url characters; no token is asked for.
+    challenge=$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
+    state=$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')
+    jar=$(mktemp)
+    local params=(--data-urlencode response_type=code --data-urlencode "client_id=$client_id"
+                  --data-urlencode "redirect_uri=$redirect" --data-urlencode "code_challenge=$challenge"
+                  --data-urlencode code_challenge_method=S256 --data-urlencode "state=$state")
+    page=$(curl -sS -m 30 -G -c "$jar" "$url/authorize" "${params[@]}") || { rm -f "$jar"; return 1; }
+    # Every hidden field back as the page has it (csrf too); the values
+    # here hold no character the page escapes.
+    local fields=() line
+    while IFS= read -r line; do
+        fields+=(--data-urlencode "$line")
+    done < <(sed -n 's/.*<input type="hidden" name="\([a-z_]*\)" value="\([^"&]*\)".*/\1=\2/p' <<<"$page")
+    csrf=$(printf '%s\n' "${fields[@]}" | sed -n 's/^csrf=//p')
+    [[ -n $csrf ]] || { rm -f "$jar"; sb_say "error: GET /authorize gave no sign-in form: ${page:0:300}"; return 1; }
+    location=$(curl -sS -m 30 -b "$jar" -o /dev/null -w '%{http_code} %{redirect_url}' \
+        -H "Origin: $url" "$url/authorize" "${fields[@]}" \
+        --data-urlencode "organisation=$org" --data-urlencode "email=$email" \
+        --data-urlencode "password=$password" --data-urlencode decision=allow)
+    rm -f "$jar"
+    [[ $location == "302 $redirect?"*"code="* && $location == *"state=$state"* ]] ||
+        { sb_say "error: the sign-in of $email answered: $location"; return 1; }
 }

@@ -35,13 +35,14 @@ for s in postgres broker gateway api-worker token-worker task-worker webhook-wor
     grep -q 'healthcheck:' <<<"$(section "$s")" || { echo "FAIL: $s has no healthcheck"; exit 1; }
 done
 # Secrets: files under /run/secrets, never a value in the environment.
-for name in postgres_password db_password sandbox_api_key session_key; do
+for name in postgres_password db_password sandbox_api_key session_key admin_key secret_key; do
     grep -Eq "^  $name:\$" <<<"$(awk '/^secrets:/ { on = 1; next } /^[^ ]/ { on = 0 } on' <<<"$out")" ||
         { echo "FAIL: secret $name is not declared"; exit 1; }
 done
-if grep -Eq 'password=|POSTGRES_PASSWORD:|_API_KEY:|_TOKEN:' <<<"$out"; then
+secret_env='password=|POSTGRES_PASSWORD:|_API_KEY:|_TOKEN:|_ADMIN_KEY:|_SECRET_KEY:|_SESSION_KEY:'
+if grep -Eq "$secret_env" <<<"$out"; then
     echo "FAIL: a secret is passed in the environment:"
-    grep -E 'password=|POSTGRES_PASSWORD:|_API_KEY:|_TOKEN:' <<<"$out"
+    grep -E "$secret_env" <<<"$out"
     exit 1
 fi
 # A binary reads its secret from the file <VAR>_FILE names, itself: the
@@ -57,6 +58,19 @@ grep -A1 'token-key:' <<<"$(section gateway)" | grep -q 'condition: service_comp
 grep -q 'SB_SESSION_KEY_FILE: /run/secrets/session_key' <<<"$(section gateway)" &&
 grep -Eq -- '- (source: )?session_key$' <<<"$(section gateway)" ||
     { echo "FAIL: the gateway does not read its session key from the session_key secret"; exit 1; }
+grep -q 'SB_ADMIN_KEY_FILE: /run/secrets/admin_key' <<<"$(section gateway)" &&
+grep -Eq -- '- (source: )?admin_key$' <<<"$(section gateway)" ||
+    { echo "FAIL: the gateway does not read the operator key from the admin_key secret"; exit 1; }
+block=$(section token-worker)
+grep -q 'SB_SECRET_KEY_FILE: /run/secrets/secret_key' <<<"$block" &&
+grep -Eq -- '- (source: )?secret_key$' <<<"$block" ||
+    { echo "FAIL: the token worker does not read its secret from the secret_key secret"; exit 1; }
+issuer=$(sed -n 's/^ *SB_ISSUER: *//p' <<<"$block")
+public=$(sed -n 's/^ *SB_PUBLIC_URL: *//p' <<<"$(section gateway)")
+[[ -n "$issuer" && "$issuer" == "$public" ]] ||
+    { echo "FAIL: the token worker's SB_ISSUER ($issuer) is not the gateway's SB_PUBLIC_URL ($public)"; exit 1; }
+grep -q 'sb-admin' docker/Dockerfile ||
+    { echo "FAIL: the image has no sb-admin"; exit 1; }
 grep -q 'deps.sh --build' docker/Dockerfile ||
     { echo "FAIL: docker/Dockerfile's build stage does not install scripts/deps.sh --build"; exit 1; }
 echo "compose file valid: $(tr '\n' ' ' <<<"$services")"

@@ -8,6 +8,8 @@
 #   1. every service healthy (ready: workers reach the broker, and the
 #      database ones the database after migrating), the key job done;
 #   2. the README's first tool call through the gateway's published port;
+#   2b. sb-admin in the gateway container adds the demo user (operator key
+#      from the admin_key secret), who signs in on /authorize (curl);
 #   3. the services' role is no superuser and row-level security holds for
 #      it, queried from a container over the compose network;
 #   4. --scale api-worker=3 and the broker counts three api workers;
@@ -25,6 +27,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
+# shellcheck source=scripts/farm.sh
+source scripts/farm.sh      # sb_farm_signin
 work=${1:-$root/build/test-compose}
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
@@ -99,7 +103,8 @@ s_phase "image $image built ($(docker image inspect -f '{{.Size}}' "$image" | aw
 
 # Every binary finds its libraries, and the runtime stage has no compiler.
 libs=$(docker run --rm --entrypoint ldd "$image" /usr/local/bin/sb-broker /usr/local/bin/sb-gateway \
-           /usr/local/bin/sb-worker /usr/local/bin/sb-sandbox /usr/local/bin/sb-token) ||
+           /usr/local/bin/sb-worker /usr/local/bin/sb-sandbox /usr/local/bin/sb-token \
+           /usr/local/bin/sb-admin) ||
     sb_die "ldd failed on the image's binaries: $libs"
 if grep -q 'not found' <<<"$libs"; then
     grep 'not found' <<<"$libs" >&2
@@ -173,6 +178,15 @@ s_call () {   # s_call — the README's call; prints the body, fails unless it f
 }
 body=$(s_call) || s_fail "the README's call failed: $body"
 s_phase "the README's call answered through 127.0.0.1:$port: $(head -c 120 <<<"$body")…"
+
+# --- sb-admin, as docker/README.md runs it; the user signs in ------------------
+out=$(docker exec "$gw" sb-admin --admin-key-file /run/secrets/admin_key user add demo demo@example.com) ||
+    s_fail "sb-admin user add in the gateway container: $out"
+password=$(sed -n 's/^password: //p' <<<"$out")
+[[ -n "$password" ]] || s_fail "sb-admin printed no password: $out"
+sb_farm_signin "$SB_PUBLIC_URL" demo demo@example.com "$password" ||
+    s_fail "the demo user made with sb-admin could not sign in"
+s_phase "sb-admin (admin_key secret) added demo@example.com; it signed in on /authorize (302 with a code)"
 
 # --- row-level security, as the services' role, from a container -------------
 # psql in the postgres container reaches the server by its service name,

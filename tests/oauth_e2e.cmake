@@ -4,21 +4,22 @@
 # --secret-key-file, the gateway with --tls-cert-file, --public-url and
 # --admin-key-file, tenant acme and user alice@acme.test made with sb-admin):
 # the MCP TypeScript SDK client, oauth4webapi, and Debian's chromium driven
-# by puppeteer-core. Node 22 and the packages come from
+# by puppeteer-core; and every sb-admin command with key rotation
+# (admin.test.mjs). Node 22 and the packages come from
 # tests/oauth-e2e/package-lock.json (npm ci). Label `oauth_e2e`:
 #   ctest -L oauth_e2e --output-on-failure
 
 set(SB_OAUTH_E2E_DIR ${CMAKE_SOURCE_DIR}/tests/oauth-e2e)
 set(SB_OAUTH_E2E_BINARIES
     $<TARGET_FILE:sb-sandbox> $<TARGET_FILE:sb-broker> $<TARGET_FILE:sb-worker>
-    $<TARGET_FILE:sb-gateway> $<TARGET_FILE:sb-token>)
+    $<TARGET_FILE:sb-gateway> $<TARGET_FILE:sb-token> $<TARGET_FILE:sb-admin>)
 
 add_test(NAME 60_oauth_npm
          COMMAND bash -c "source ${SB_OAUTH_E2E_DIR}/farm.sh && sb_oauth_deps")
 set_tests_properties(60_oauth_npm PROPERTIES
     FIXTURES_SETUP oauth_node TIMEOUT 600 RUN_SERIAL TRUE LABELS oauth_e2e)
 
-foreach(client sdk oauth4webapi browser isolation)
+foreach(client sdk oauth4webapi browser isolation admin)
     add_test(NAME 60_oauth_${client}
              COMMAND ${SB_OAUTH_E2E_DIR}/run.sh ${CMAKE_BINARY_DIR}
                      ${CMAKE_BINARY_DIR}/oauth-e2e-${client} ${SB_OAUTH_E2E_DIR}/${client}.test.mjs)

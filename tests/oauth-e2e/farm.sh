@@ -25,7 +25,9 @@
 #   SB_OAUTH_SETUP_ERROR   empty, or what the farm could not set up (a part of
 #                          issue 20 missing: the tests that need it fail with it)
 #   SB_OAUTH_ARTIFACTS     where the tests keep artifacts (BUILD_DIR/artifacts)
-#   SB_FARM_DIR            logs in $SB_FARM_DIR/logs/<name>.log
+#   SB_FARM_DIR            logs in $SB_FARM_DIR/logs/<name>.log, PIDs in $SB_FARM_DIR/pids,
+#                          the operator key $SB_FARM_DIR/admin.key
+#   SB_FARM_BIN            the binaries (sb-admin), SB_PG_BIN PostgreSQL's (psql)
 #   SB_FARM_SANDBOX_URL    the sandbox CRM (its /_sandbox/faults slows a call)
 
 # shellcheck source=scripts/farm.sh
@@ -149,7 +151,8 @@ sb_oauth_start () {
         sb_farm_start "$build" "$SB_OAUTH_WORK/farm" || return 1
     s_oauth_users
     export SB_OAUTH_ISSUER SB_OAUTH_MCP_URL SB_OAUTH_CA_FILE SB_OAUTH_TENANT SB_OAUTH_EMAIL \
-           SB_OAUTH_PASSWORD_FILE SB_OAUTH_SETUP_ERROR SB_OAUTH_ARTIFACTS SB_FARM_DIR SB_FARM_SANDBOX_URL
+           SB_OAUTH_PASSWORD_FILE SB_OAUTH_SETUP_ERROR SB_OAUTH_ARTIFACTS SB_FARM_DIR SB_FARM_SANDBOX_URL \
+           SB_FARM_BIN SB_PG_BIN
     sb_say "oauth-e2e: farm ready: $SB_OAUTH_MCP_URL (test CA $SB_OAUTH_CA_FILE)"
 }
 
