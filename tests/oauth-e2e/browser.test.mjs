@@ -89,8 +89,13 @@ async function fill(page, { organisation, email, password }) {
     }
 }
 
+// Presses a button and waits for the form's POST answer and the page it
+// leads to. The answer is taken from the POST itself: waitForNavigation
+// alone may resolve with null (a slow POST under the sanitizers).
 async function submit(page, decision) {
     const [response] = await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST' && r.url().startsWith(`${ISSUER}/authorize`),
+                             { timeout: NAV_TIMEOUT_MS }),
         page.waitForNavigation({ timeout: NAV_TIMEOUT_MS }),
         page.click(`button[name="decision"][value="${decision}"]`),
     ]);
