@@ -268,6 +268,13 @@ test_requests (void **state)
     s_answer (401, "");
     assert_int_equal (s_run ("plan", "list", NULL), 1);
     assert_non_null (strstr (s_err, "operator key"));
+    //  The token service cannot serve now: 4, told from a refusal.
+    s_answer (503, "{\"error\":\"temporarily_unavailable\",\"error_description\":\"The token service is not available\"}");
+    assert_int_equal (s_run ("plan", "list", NULL), 4);
+    assert_non_null (strstr (s_err, "try again"));
+    assert_non_null (strstr (s_err, "The token service is not available"));
+    s_answer (504, "");
+    assert_int_equal (s_run ("plan", "list", NULL), 4);
 
     s_answer (200, "{\"tenant\":\"acme\",\"deleted\":{\"users\":3}}");
     assert_int_equal (s_run ("tenant", "delete", "acme", NULL), 0);

@@ -32,7 +32,7 @@
 #define SB_ADMIN_PASSWORD_BYTES     18                  /* random bytes of a generated password (24 chars) */
 #define SB_ADMIN_MAX_URL            4096                /* bytes of a request URL */
 
-enum { S_OK = 0, S_REFUSED = 1, S_USAGE = 2, S_UNREACHABLE = 3 };
+enum { S_OK = 0, S_REFUSED = 1, S_USAGE = 2, S_UNREACHABLE = 3, S_UNAVAILABLE = 4 };
 
 static const char s_usage [] =
     "usage: sb-admin [--url URL] [--admin-key-file FILE] [--cacert FILE] [--json] COMMAND\n"
@@ -62,7 +62,8 @@ static const char s_usage [] =
     "  --cacert FILE          CA certificates to verify an https gateway with\n"
     "  --json                 print the server's JSON answer instead of a table\n"
     "\n"
-    "Exit: 0 done, 1 refused by the server, 2 usage or local error, 3 server unreachable.\n";
+    "Exit: 0 done, 1 refused by the server, 2 usage or local error, 3 server unreachable,\n"
+    "      4 the server is there but cannot serve now (HTTP 503, 504): try again.\n";
 
 //  The command line, parsed.
 typedef struct {
@@ -718,12 +719,14 @@ main (int argc, char **argv)
         const char *message = json_string_value (json_object_get (doc, "message"));
         if (!message)
             message = json_string_value (json_object_get (doc, "error_description"));
-        fprintf (stderr, "sb-admin: refused (HTTP %ld%s%s): %s\n", status,
+        bool later = status == 503 || status == 504;     //  the token service, not the request
+        fprintf (stderr, "sb-admin: %s (HTTP %ld%s%s): %s\n", later? "unavailable, try again": "refused",
+                 status,
                  json_is_string (json_object_get (doc, "error"))? ", ": "",
                  json_is_string (json_object_get (doc, "error"))? json_string_value (json_object_get (doc, "error")): "",
                  message? message: status == 401? "the operator key was not accepted"
                                                 : "the server gave no reason");
-        rc = S_REFUSED;
+        rc = later? S_UNAVAILABLE: S_REFUSED;
         goto out;
     }
     if (!json_is_object (doc)) {

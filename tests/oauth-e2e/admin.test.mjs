@@ -441,12 +441,12 @@ test('no token worker: the admin API answers 503 within the no-worker grace, the
     }
     // The first request waits out the broker's grace for a restarting worker.
     const first = await admin(['tenant', 'list']);
-    assert.equal(first.code, 1, `exit 1 without a token worker: ${first.code} ${first.stderr}`);
-    const UNAVAILABLE = /^sb-admin: refused \(HTTP 503, temporarily_unavailable\): The token service is not available/m;
+    assert.equal(first.code, 4, `exit 4 (try again) without a token worker: ${first.code} ${first.stderr}`);
+    const UNAVAILABLE = /^sb-admin: unavailable, try again \(HTTP 503, temporarily_unavailable\): The token service is not available/m;
     assert.match(first.stderr, UNAVAILABLE, first.stderr);
     assert.ok(first.ms < NO_WORKER_GRACE_MS + 3000, `answered within the grace (${first.ms} ms)`);
     const second = await admin(['tenant', 'show', USER.organisation]);
-    assert.equal(second.code, 1, second.stderr);
+    assert.equal(second.code, 4, second.stderr);
     assert.match(second.stderr, UNAVAILABLE, second.stderr);
     assert.ok(second.ms < PROMPT_MS, `then at once (${second.ms} ms)`);
     const response = await fetch(`${ISSUER}/admin/plans`, {
