@@ -371,7 +371,8 @@ sb_gateway_new (sb_config_t *config)
     self->origin = sb_origin_new (sb_config_str (config, "allowed-origins"),
                                   sb_config_str (config, "allowed-hosts"),
                                   sb_config_str (config, "public-url"));
-    if (!self->sessions || !self->tokens || !self->origin)
+    self->revoked = sb_revoke_new ();
+    if (!self->sessions || !self->tokens || !self->revoked || !self->origin)
         goto fail;
     const char *jwks_file = sb_config_str (config, "token-jwks-file");
     if (jwks_file && *jwks_file) {
@@ -470,6 +471,7 @@ sb_gateway_destroy (sb_gateway_t **self_p)
     sb_subs_destroy (&self->subs);
     sb_lists_destroy (&self->lists);
     sb_token_cache_destroy (&self->tokens);
+    sb_revoke_destroy (&self->revoked);
     sb_jwks_destroy (&self->jwks);
     free (self->jwks_json);
     free (self->connectors_dir);
