@@ -20,7 +20,11 @@
     response, written back as it is (sb_http_response_decode refuses a
     header off the allow-list: 502). RESULT failed is 503 with Retry-After,
     no worker, a full queue or an unreachable broker 503 at once, the
-    deadline (--oauth-timeout-ms) 504.
+    deadline (--oauth-timeout-ms) 504. The one body the gateway reads: a
+    2xx answer to an admin request that revoked access tokens (a tenant
+    deleted, a user removed or its password reset, a client or tokens
+    revoked), whose scope it adds to the revocation list of every gateway
+    (sb_cluster_tokens_revoked, sb_revoke.h).
 
     The key set: an `oauth/jwks` job at start, every --jwks-refresh-ms, and
     when a bearer token names a kid the set lacks (one job in flight, at
