@@ -276,6 +276,16 @@ s_admin_refused_audit (sb_gateway_t *self, h2o_req_t *req)
                                  "path", req->path_normalized.base, path_len));
 }
 
+//  The path of an /admin/ request as the client sent it, without the query:
+//  its segments stay percent-encoded (h2o's normalised path decodes %2F, which
+//  would split a client ID that is a URL), for the token service to decode.
+static h2o_iovec_t
+s_admin_path (h2o_req_t *req)
+{
+    size_t len = req->query_at != SIZE_MAX && req->query_at < req->path.len? req->query_at: req->path.len;
+    return h2o_iovec_init (req->path.base, len);
+}
+
 //  The client's address as text into `out`, "" when unknown.
 static void
 s_remote (h2o_req_t *req, char out [SB_HTTP_MAX_REMOTE + 1])
@@ -388,7 +398,7 @@ static void
 s_admin_revocation (sb_gateway_t *self, h2o_req_t *req, const sb_http_response_t *response)
 {
     static const char prefix [] = "/admin/";
-    h2o_iovec_t path = req->path_normalized;
+    h2o_iovec_t path = s_admin_path (req);      //  as the token service saw it
     size_t n = sizeof prefix - 1;
     if (response->status < 200 || response->status >= 300 || path.len <= n
     ||  memcmp (path.base, prefix, n) != 0)
@@ -510,7 +520,7 @@ s_encode (h2o_req_t *req, const s_route_t *route)
     char method [SB_HTTP_MAX_METHOD + 1], remote [SB_HTTP_MAX_REMOTE + 1];
     snprintf (method, sizeof method, "%.*s", (int) req->method.len, req->method.base);
     s_remote (req, remote);
-    h2o_iovec_t path = req->path_normalized;
+    h2o_iovec_t path = route->admin? s_admin_path (req): req->path_normalized;
     size_t query_len = req->query_at != SIZE_MAX && req->query_at < req->path.len
                      ? req->path.len - req->query_at - 1: 0;
     const char *query = query_len? req->path.base + req->query_at + 1: "";

@@ -884,6 +884,21 @@ test_revocation (void **state)
     assert_non_null (strstr (cast, "\"client_id\":\"client-9\""));
     zstr_free (&cast);
     assert_int_equal (s_ping (alice_again), 200);   //  none of it touched her new token
+    //  A client ID that is a URL travels percent-encoded: one segment still
+    const char *url = "https://client.example/meta.json";
+    char *ivan = s_token_of (0, "initech", "user:9", url, now - 1);
+    assert_int_equal (s_ping (ivan), 200);
+    s_admin_revoke ("DELETE", "/admin/clients/https%3A%2F%2Fclient.example%2Fmeta.json",
+                    "{\"client_id\":\"https://client.example/meta.json\",\"tenants\":[]}");
+    //  and reaches the token service as it was sent (h2o's normalised path decodes %2F)
+    char op [64], tenant [64], service [64];
+    unsigned flags;
+    sb_http_request_t request = { 0 };
+    s_last (op, tenant, service, &flags, &request);
+    assert_string_equal (request.path, "/admin/clients/https%3A%2F%2Fclient.example%2Fmeta.json");
+    sb_http_request_clear (&request);
+    assert_int_equal (s_ping (ivan), 401);
+    free (ivan);
 
     //  A user removed: DELETE …/users/{id}
     char *erin = s_token_of (0, "acme", "user:5", "client-1", now - 1);
@@ -892,14 +907,14 @@ test_revocation (void **state)
                     "{\"tenant\":\"acme\",\"user_id\":5,\"deleted\":{}}");
     assert_int_equal (s_ping (erin), 401);
     zstr_free (&cast);
-    cast = s_cast (casts + 5);
+    cast = s_cast (casts + 6);
 
     //  Not revoking: a GET, or a route of another shape, changes nothing
     char *frank = s_token_of (0, "umbrella", "user:6", "client-1", now - 1);
     s_admin_revoke ("GET", "/admin/tenants/umbrella", "{\"tenant\":\"umbrella\"}");
     s_admin_revoke ("DELETE", "/admin/tenants/umbrella/plan", "{\"tenant\":\"umbrella\"}");
     assert_int_equal (s_ping (frank), 200);
-    assert_int_equal (s_broker_int ("CASTS"), casts + 5);
+    assert_int_equal (s_broker_int ("CASTS"), casts + 6);
     zstr_free (&cast);
 
     //  From another gateway: applied here; a forged tenant is ignored

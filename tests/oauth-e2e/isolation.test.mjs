@@ -511,6 +511,11 @@ test('revoking at the admin API refuses the access tokens at once; later ones wo
     answer = await admin('DELETE', `/clients/${encodeURIComponent(Z)}`);
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     await assertRevoked(aliceZ.access_token, 'alice through Z after the client was revoked');
+    // A client ID that is a URL reaches the token service as one segment
+    const cimd = 'https://cimd.example/client.json';
+    answer = await admin('DELETE', `/clients/${encodeURIComponent(cimd)}`);
+    assert.equal(answer.status, 404, JSON.stringify(answer.body));
+    assert.equal(answer.body.message, `there is no client "${cimd}"`);
     await assertWorks(aliceX.access_token, 'alice through X');
 
     // a user removed: dave's token at once, erin's not
