@@ -1,6 +1,7 @@
 /*  gateway/sb_cluster.c — news shared by every gateway through the
     broker's BROADCAST: ended sessions, logging levels, cancelled tasks,
-    resource subscriptions and a tenant's list changes. See sb_cluster.h.
+    resource subscriptions, a tenant's list changes and revoked access
+    tokens. See sb_cluster.h.
 
     Payloads are short text, checked here before use: the sending gateway
     is trusted no more than any peer on the broker's frontend, so every
@@ -12,6 +13,7 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*  MCP's names of the levels, in sb_relay's order (0 = debug). */
@@ -168,6 +170,53 @@ s_apply_lists_changed (sb_gateway_t *self, const char *tenant, const uint8_t *pa
                  tenant, size);
 }
 
+//  Adds a revocation to this gateway's list and logs what became of it.
+//  Returns the list's answer.
+static sb_revoke_rc_t
+s_revoke_add (sb_gateway_t *self, const char *tenant, const char *subject, const char *client_id,
+              int64_t revoked_at, const char *by)
+{
+    int64_t now = sb_clock_wall_ms () / 1000;
+    sb_revoke_rc_t rc = sb_revoke_add (self->revoked, tenant, subject, client_id, revoked_at, now);
+    const char *scope = client_id && *client_id? "client": subject && *subject? "subject": "tenant";
+    if (rc == SB_REVOKE_FULL)
+        sb_log_warn ("revocations_full", "tenant=%s scope=%s by=%s: the list holds %d entries; the "
+                     "oldest was dropped and every token issued at or before %lld is refused until "
+                     "it expires", tenant && *tenant? tenant: "-", scope, by, SB_MAX_REVOCATIONS,
+                     (long long) sb_revoke_floor (self->revoked));
+    else
+    if (rc >= 0)
+        sb_log_info ("tokens_revoked", "tenant=%s scope=%s revoked_at=%lld by=%s%s",
+                     tenant && *tenant? tenant: "-", scope, (long long) revoked_at, by,
+                     rc == SB_REVOKE_STALE? " (stale: nothing it matches lives)": "");
+    else
+        sb_log_warn ("revocation_not_kept", "tenant=%s scope=%s by=%s: %s", tenant && *tenant? tenant: "-",
+                     scope, by, rc == SB_REVOKE_NOMEM? "out of memory": "invalid");
+    return rc;
+}
+
+//  {"tenant", "subject", "client_id", "revoked_at"} from another gateway:
+//  the same revocation here. The payload's tenant must be the broadcast's
+//  (a client's revocation, which has none, comes as SB_REVOKE_ANY_TENANT).
+static void
+s_apply_tokens_revoked (sb_gateway_t *self, const char *tenant, const uint8_t *payload, size_t size)
+{
+    json_t *doc = size <= SB_MAX_BROADCAST_SIZE
+                ? json_loadb ((const char *) payload, size, JSON_REJECT_DUPLICATES, NULL): NULL;
+    json_t *at = json_object_get (doc, "revoked_at");
+    const char *scope_tenant = json_string_value (json_object_get (doc, "tenant"));
+    const char *subject = json_string_value (json_object_get (doc, "subject"));
+    const char *client_id = json_string_value (json_object_get (doc, "client_id"));
+    bool ok = json_is_object (doc) && json_is_integer (at)
+           && (scope_tenant? strcmp (scope_tenant, tenant) == 0
+                           : strcmp (tenant, SB_REVOKE_ANY_TENANT) == 0);
+    if (!ok || s_revoke_add (self, scope_tenant, subject, client_id, json_integer_value (at),
+                             "broadcast") < 0)
+        sb_log_warn ("broadcast_malformed", "topic=" SB_TOPIC_TOKENS_REVOKED " tenant=%s bytes=%zu",
+                     tenant, size);
+    json_decref (doc);
+}
+
 void
 sb_cluster_on_broadcast (void *arg, const char *tenant, const char *topic,
                          const uint8_t *payload, size_t size)
@@ -187,6 +236,9 @@ sb_cluster_on_broadcast (void *arg, const char *tenant, const char *topic,
     else
     if (strcmp (topic, SB_TOPIC_SUBSCRIBED) == 0)
         s_apply_subscribed (self, tenant, payload, size);
+    else
+    if (strcmp (topic, SB_TOPIC_TOKENS_REVOKED) == 0)
+        s_apply_tokens_revoked (self, tenant, payload, size);
     else    //  a newer gateway's news: not for us
         sb_log_debug ("broadcast_ignored", "topic=%s tenant=%s: unknown topic", topic, tenant);
 }
@@ -249,4 +301,26 @@ sb_cluster_subscribed (sb_gateway_t *self, const sb_request_ctx_t *ctx, const ch
     int n = snprintf (payload, sizeof payload, "%s %s %s", on? "on": "off", ctx->owner, uri);
     if (n > 0 && (size_t) n < sizeof payload)
         s_send (self, ctx->claims.tenant, SB_TOPIC_SUBSCRIBED, payload, (size_t) n);
+}
+
+void
+sb_cluster_tokens_revoked (sb_gateway_t *self, const char *tenant, const char *subject,
+                           const char *client_id, int64_t revoked_at)
+{
+    if (s_revoke_add (self, tenant, subject, client_id, revoked_at, "admin") < 0)
+        return;
+    json_t *doc = json_pack ("{s:s?, s:s?, s:s?, s:I}", "tenant", tenant && *tenant? tenant: NULL,
+                             "subject", subject && *subject? subject: NULL,
+                             "client_id", client_id && *client_id? client_id: NULL,
+                             "revoked_at", (json_int_t) revoked_at);
+    char *text = doc? json_dumps (doc, JSON_COMPACT): NULL;
+    json_decref (doc);
+    if (text && strlen (text) <= SB_MAX_BROADCAST_SIZE)
+        s_send (self, tenant && *tenant? tenant: SB_REVOKE_ANY_TENANT, SB_TOPIC_TOKENS_REVOKED,
+                text, strlen (text));
+    else
+        sb_log_warn ("broadcast_not_sent", "topic=" SB_TOPIC_TOKENS_REVOKED " tenant=%s: the "
+                     "payload cannot be built; other gateways do not learn of it",
+                     tenant && *tenant? tenant: "-");
+    free (text);
 }

@@ -21,6 +21,14 @@
       - "lists_changed": a tenant showed or hid its hidden tools or
         prompts (sb_lists.h); every gateway does the same and tells that
         tenant's streams. Payload: "tools|prompts shown|hidden".
+      - "tokens_revoked": the operator's admin request relayed here
+        revoked access tokens (a tenant deleted or its tokens revoked, a
+        user removed, a password reset, a user's tokens revoked, a client
+        revoked); every gateway adds the same revocation to its list
+        (sb_revoke.h) and refuses those tokens from then on. Payload: JSON
+        {"tenant", "subject", "client_id", "revoked_at"} (tenant alone,
+        tenant and subject, or client_id alone; revoked_at in seconds);
+        the broadcast's tenant is the payload's, "_admin" for a client.
 
     Each broadcast carries the tenant of the token that caused it, and a
     receiver applies it only when the session ID verifies (signed by the
@@ -46,6 +54,8 @@
 #define SB_TOPIC_LISTS_CHANGED  "lists_changed"     /* payload: "tools|prompts shown|hidden" */
 #define SB_TOPIC_SUBSCRIBED     "subscribed"        /* payload: "on|off <Mcp-Session-Id> <uri>" */
 #define SB_TOPIC_TASK_CHANGED   "task_changed"      /* payload: the taskId */
+#define SB_TOPIC_TOKENS_REVOKED "tokens_revoked"    /* payload: {"tenant", "subject", "client_id", "revoked_at"} */
+#define SB_REVOKE_ANY_TENANT    "_admin"            /* the broadcast's tenant for a client's revocation */
 
 /*  Routes the BROADCASTs this gateway's broker client receives to the
     handlers below (`self` must outlive its broker client). */
@@ -74,6 +84,15 @@ void sb_cluster_subscribed (sb_gateway_t *self, const sb_request_ctx_t *ctx, con
     failure as sb_cluster_session_ended. */
 void sb_cluster_lists_changed (sb_gateway_t *self, const sb_request_ctx_t *ctx, unsigned which,
                                bool on);
+
+/*  An admin request relayed here revoked the access tokens of a scope
+    (sb_revoke_add: `tenant` alone, `tenant` and `subject`, or `client_id`
+    alone) at `revoked_at` (seconds): adds it to this gateway's list, logs
+    it (a full list that dropped its oldest entry is a warning) and tells
+    the other gateways. Never fails: a broadcast that cannot be sent is
+    logged, and the others then refuse those tokens only when they expire. */
+void sb_cluster_tokens_revoked (sb_gateway_t *self, const char *tenant, const char *subject,
+                                const char *client_id, int64_t revoked_at);
 
 /*  Applies one BROADCAST from another gateway (the sb_broker_broadcast_fn
     that sb_cluster_start installs; `arg` is the gateway). Public so that

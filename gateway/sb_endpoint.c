@@ -111,6 +111,19 @@ s_authenticate (sb_gateway_t *self, h2o_req_t *req, sb_token_claims_t *claims,
         s_unauthorized (self, req, true, message);
         return -1;
     }
+    //  Verified, but perhaps revoked since (sb_revoke.h): a hash probe or three
+    sb_revoke_why_t why = sb_revoke_check (self->revoked, claims, sb_clock_wall_ms () / 1000);
+    if (why != SB_REVOKE_NONE) {
+        sb_token_cache_forget (self->tokens, token);
+        self->revoked_refused++;
+        sb_log_info ("token_refused", "reason=revoked tenant=%s scope=%s", claims->tenant,
+                     why == SB_REVOKE_BY_TENANT? "tenant": why == SB_REVOKE_BY_SUBJECT? "subject"
+                   : why == SB_REVOKE_BY_CLIENT? "client": "floor");
+        char message [192];
+        snprintf (message, sizeof message, "The access token was revoked: %s", sb_revoke_reason (why));
+        s_unauthorized (self, req, true, message);
+        return -1;
+    }
     return 0;
 }
 

@@ -371,7 +371,8 @@ sb_gateway_new (sb_config_t *config)
     self->origin = sb_origin_new (sb_config_str (config, "allowed-origins"),
                                   sb_config_str (config, "allowed-hosts"),
                                   sb_config_str (config, "public-url"));
-    if (!self->sessions || !self->tokens || !self->origin)
+    self->revoked = sb_revoke_new ();
+    if (!self->sessions || !self->tokens || !self->revoked || !self->origin)
         goto fail;
     const char *jwks_file = sb_config_str (config, "token-jwks-file");
     if (jwks_file && *jwks_file) {
@@ -470,6 +471,7 @@ sb_gateway_destroy (sb_gateway_t **self_p)
     sb_subs_destroy (&self->subs);
     sb_lists_destroy (&self->lists);
     sb_token_cache_destroy (&self->tokens);
+    sb_revoke_destroy (&self->revoked);
     sb_jwks_destroy (&self->jwks);
     free (self->jwks_json);
     free (self->connectors_dir);
@@ -510,12 +512,13 @@ sb_gateway_run (sb_gateway_t *self)
         h2o_evloop_run (self->loop, (int32_t) sb_clock_left_ms (flush_until));
     sb_log_info ("stopped", "dropped_replies=%llu cancelled=%llu notifications_dropped=%llu "
                  "asks_refused=%llu reloads=%llu reload_failures=%llu tasks_created=%llu "
-                 "audits_sent=%llu audits_dropped=%llu",
+                 "audits_sent=%llu audits_dropped=%llu revocations=%zu revoked_refused=%llu",
                  (unsigned long long) sb_broker_client_dropped (self->broker),
                  (unsigned long long) self->cancelled, (unsigned long long) self->notes_dropped,
                  (unsigned long long) self->asks_refused, (unsigned long long) self->reloads,
                  (unsigned long long) self->reload_failures, (unsigned long long) self->tasks_created,
-                 (unsigned long long) self->audits_sent, (unsigned long long) self->audits_dropped);
+                 (unsigned long long) self->audits_sent, (unsigned long long) self->audits_dropped,
+                 sb_revoke_size (self->revoked), (unsigned long long) self->revoked_refused);
     return 0;
 }
 

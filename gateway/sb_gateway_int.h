@@ -15,6 +15,7 @@
 #include "sb_mcp.h"
 #include "sb_origin.h"
 #include "sb_relay.h"
+#include "sb_revoke.h"
 #include "sb_session.h"
 #include "sb_sse.h"
 #include "sb_subs.h"
@@ -48,6 +49,8 @@ struct _sb_gateway_t {
     size_t tools_page_size;                     /* --tools-page-size */
     uint8_t key [SB_MAX_TOKEN_KEY_LEN];         /* HS256 token key */
     sb_token_cache_t *tokens;                   /* bearer tokens verified with it */
+    sb_revoke_t *revoked;                       /* access tokens refused before they expire */
+    uint64_t revoked_refused;                   /* tokens refused by it */
     sb_jwks_t *jwks;                            /* EdDSA public keys (--token-jwks-file), or NULL */
     char *jwks_json;                            /* the set /.well-known/jwks.json serves, or NULL */
     size_t key_len;                             /* bytes of key */

@@ -20,7 +20,11 @@
     response, written back as it is (sb_http_response_decode refuses a
     header off the allow-list: 502). RESULT failed is 503 with Retry-After,
     no worker, a full queue or an unreachable broker 503 at once, the
-    deadline (--oauth-timeout-ms) 504.
+    deadline (--oauth-timeout-ms) 504. The one body the gateway reads: a
+    2xx answer to an admin request that revoked access tokens (a tenant
+    deleted, a user removed or its password reset, a client or tokens
+    revoked), whose scope it adds to the revocation list of every gateway
+    (sb_cluster_tokens_revoked, sb_revoke.h).
 
     The key set: an `oauth/jwks` job at start, every --jwks-refresh-ms, and
     when a bearer token names a kid the set lacks (one job in flight, at
@@ -29,6 +33,7 @@
     the old one in the token cache, which borrows it: the old one is freed
     only once replaced. --token-jwks-file, when given, is never replaced. */
 #include "sb_gateway_int.h"
+#include "sb_cluster.h"
 #include "sb_clock.h"
 #include "sb_crypto.h"
 #include "sb_http_payload.h"
@@ -54,6 +59,7 @@
 #define S_ADMIN_REALM       "Bearer realm=\"switchboard-admin\""
 #define S_AUDIT_METHOD_MAX  8               /* bytes of the method an admin_refused record keeps */
 #define S_AUDIT_PATH_MAX    128             /* bytes of the path it keeps */
+#define S_ADMIN_MAX_SEGMENTS 5              /* segments of a revoking admin path after /admin/ */
 
 /*  One relayed route. */
 typedef struct {
@@ -270,6 +276,16 @@ s_admin_refused_audit (sb_gateway_t *self, h2o_req_t *req)
                                  "path", req->path_normalized.base, path_len));
 }
 
+//  The path of an /admin/ request as the client sent it, without the query:
+//  its segments stay percent-encoded (h2o's normalised path decodes %2F, which
+//  would split a client ID that is a URL), for the token service to decode.
+static h2o_iovec_t
+s_admin_path (h2o_req_t *req)
+{
+    size_t len = req->query_at != SIZE_MAX && req->query_at < req->path.len? req->query_at: req->path.len;
+    return h2o_iovec_init (req->path.base, len);
+}
+
 //  The client's address as text into `out`, "" when unknown.
 static void
 s_remote (h2o_req_t *req, char out [SB_HTTP_MAX_REMOTE + 1])
@@ -371,6 +387,64 @@ s_send_response (h2o_req_t *req, const sb_http_response_t *response)
     h2o_send_inline (req, response->body, response->body_len);
 }
 
+//  The operator's request `req` succeeded with `response`: when it revoked
+//  access tokens (docs/ADMIN.md: DELETE tenants/{id}, DELETE and PUT
+//  …/users/{id}[/password], DELETE tenants/{id}/tokens[?user=], DELETE
+//  clients/{id}), this gateway and every other refuse them from now on
+//  (sb_cluster_tokens_revoked). The scope is read from the answer's body
+//  (the token service decoded the path), the route from the method and the
+//  path's shape.
+static void
+s_admin_revocation (sb_gateway_t *self, h2o_req_t *req, const sb_http_response_t *response)
+{
+    static const char prefix [] = "/admin/";
+    h2o_iovec_t path = s_admin_path (req);      //  as the token service saw it
+    size_t n = sizeof prefix - 1;
+    if (response->status < 200 || response->status >= 300 || path.len <= n
+    ||  memcmp (path.base, prefix, n) != 0)
+        return;
+    //  The path's segments after /admin/ (a seventh means no route of ours)
+    h2o_iovec_t segs [S_ADMIN_MAX_SEGMENTS + 1];
+    size_t count = 0;
+    for (size_t at = n; at <= path.len && count <= S_ADMIN_MAX_SEGMENTS; count++) {
+        const char *slash = memchr (path.base + at, '/', path.len - at);
+        size_t end = slash? (size_t) (slash - path.base): path.len;
+        segs [count] = h2o_iovec_init (path.base + at, end - at);
+        at = end + 1;
+    }
+    bool del = h2o_memis (req->method.base, req->method.len, H2O_STRLIT ("DELETE"));
+    bool put = h2o_memis (req->method.base, req->method.len, H2O_STRLIT ("PUT"));
+    bool tenants = h2o_memis (segs [0].base, segs [0].len, H2O_STRLIT ("tenants"));
+    bool by_tenant = del && tenants && (count == 2 || (count == 3
+                     && h2o_memis (segs [2].base, segs [2].len, H2O_STRLIT ("tokens"))));
+    bool by_user = tenants && count >= 4 && h2o_memis (segs [2].base, segs [2].len, H2O_STRLIT ("users"))
+                && ((del && count == 4) || (put && count == 5
+                    && h2o_memis (segs [4].base, segs [4].len, H2O_STRLIT ("password"))));
+    bool by_client = del && count == 2 && h2o_memis (segs [0].base, segs [0].len, H2O_STRLIT ("clients"));
+    if (!by_tenant && !by_user && !by_client)
+        return;
+    json_t *doc = json_loadb (response->body? (const char *) response->body: "", response->body_len,
+                              0, NULL);
+    const char *tenant = json_string_value (json_object_get (doc, "tenant"));
+    const char *client_id = json_string_value (json_object_get (doc, "client_id"));
+    json_t *user = json_object_get (doc, "user_id");
+    char subject [32] = "";
+    if (json_is_integer (user))
+        snprintf (subject, sizeof subject, "user:%" JSON_INTEGER_FORMAT, json_integer_value (user));
+    int64_t now = sb_clock_wall_ms () / 1000;
+    if (by_client && client_id)
+        sb_cluster_tokens_revoked (self, NULL, NULL, client_id, now);
+    else
+    if (!by_client && tenant && (!by_user || *subject))
+        //  DELETE tenants/{id}/tokens?user= names its user in the answer too
+        sb_cluster_tokens_revoked (self, tenant, subject, NULL, now);
+    else
+        sb_log_warn ("revocation_not_applied", "the admin answer to %.*s does not name what it "
+                     "revoked: access tokens live until they expire", (int) (path.len < 128? path.len: 128),
+                     path.base);
+    json_decref (doc);
+}
+
 //  The Retry-After of a failure result ({"retry_after": s}), else the default.
 static int
 s_retry_after (const uint8_t *payload, size_t size)
@@ -403,8 +477,11 @@ s_on_result (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
         sb_http_response_t response = { 0 };
         const char *why = "the result is not a result map";
         if (payload && sb_job_result_decode (payload, size, &result) == 0 && result.result
-        &&  sb_http_response_decode (result.result, strlen (result.result), &response, &why) == 0)
+        &&  sb_http_response_decode (result.result, strlen (result.result), &response, &why) == 0) {
+            if (route->admin)
+                s_admin_revocation (relay->gateway, req, &response);
             s_send_response (req, &response);
+        }
         else {
             sb_log_warn ("http_job_bad_result", "op=%s: %s", route->op, why);
             s_fail (req, route, 502, "server_error", "The token service gave an answer the gateway "
@@ -443,7 +520,7 @@ s_encode (h2o_req_t *req, const s_route_t *route)
     char method [SB_HTTP_MAX_METHOD + 1], remote [SB_HTTP_MAX_REMOTE + 1];
     snprintf (method, sizeof method, "%.*s", (int) req->method.len, req->method.base);
     s_remote (req, remote);
-    h2o_iovec_t path = req->path_normalized;
+    h2o_iovec_t path = route->admin? s_admin_path (req): req->path_normalized;
     size_t query_len = req->query_at != SIZE_MAX && req->query_at < req->path.len
                      ? req->path.len - req->query_at - 1: 0;
     const char *query = query_len? req->path.base + req->query_at + 1: "";

@@ -505,6 +505,17 @@ sb_token_cache_set_jwks (sb_token_cache_t *self, const sb_jwks_t *jwks)
 }
 
 void
+sb_token_cache_forget (sb_token_cache_t *self, const char *token)
+{
+    size_t len = self && token? strnlen (token, SB_MAX_TOKEN_LEN + 1): 0;
+    if (len == 0 || len > SB_MAX_TOKEN_LEN)
+        return;
+    s_slot_t *slot = &self->slots [s_slot_of (self, token, len)];
+    if (slot->token && slot->len == len && sb_crypto_equal (slot->token, token, len))
+        s_slot_clear (slot);
+}
+
+void
 sb_token_cache_counts (const sb_token_cache_t *self, uint64_t *hits, uint64_t *misses)
 {
     *hits = self? self->hits: 0;

@@ -129,6 +129,11 @@ int sb_token_cache_set_issuer (sb_token_cache_t *self, const char *issuer) SB_MU
     at once. */
 void sb_token_cache_set_jwks (sb_token_cache_t *self, const sb_jwks_t *jwks);
 
+/*  Forgets `token` (NUL-terminated) if the cache holds it, so that the
+    next sb_token_cache_verify checks it in full: a token the gateway
+    refused after it verified (revoked, sb_revoke.h) is not kept. */
+void sb_token_cache_forget (sb_token_cache_t *self, const char *token);
+
 /*  Counters for tests and stats: verifications answered from the cache,
     and those that had to verify the token. */
 void sb_token_cache_counts (const sb_token_cache_t *self, uint64_t *hits, uint64_t *misses);

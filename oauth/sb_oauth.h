@@ -29,6 +29,8 @@
 #define SB_OAUTH_PKCE_MIN           43      /* chars of a code verifier or challenge, RFC 7636 §4.1 */
 #define SB_OAUTH_PKCE_MAX           128
 #define SB_OAUTH_PKCE_S256_LEN      43      /* base64url of a SHA-256 without padding */
+#define SB_OAUTH_ACCESS_TTL_S       900     /* an access token's lifetime, seconds (the token
+                                               service issues it, the gateways' revocations outlive it) */
 
 //  The scopes the server offers: reading tools, and tools that change
 //  data (issue 20, item 4). What an /authorize without `scope` gets for a

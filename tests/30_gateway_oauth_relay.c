@@ -10,6 +10,10 @@
     allow-list; …/failed: RESULT failed with retry_after; …/none: no worker),
     else with a response that echoes nothing but is easy to recognise, and
     answers oauth/jwks with the key set the test gave it (none: no worker).
+    Under /admin/tenants/ and /admin/clients/ (but to PATCH) it answers 200 with the
+    request's body as the response's (the test writes what the admin API
+    would answer). It records the BROADCASTs the gateway sends, and sends
+    the gateway one when told (as another gateway would, via the broker).
     Everything a test waits for is a reply or a count, never a bare sleep. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,6 +55,9 @@ typedef struct {
     int jwks;                   /* oauth/jwks jobs received */
     char *set;                  /* the key set to answer with, or NULL: no worker */
     char *last;                 /* "op\ttenant\tflags\tdata" of the last HTTP job */
+    int casts;                  /* BROADCASTs received */
+    char *cast;                 /* "tenant\ttopic\tpayload" of the last one */
+    zframe_t *gateway;          /* the gateway's routing frame, once it spoke */
 } s_state_t;
 
 static void
@@ -125,6 +132,18 @@ s_on_request (zsock_t *router, zframe_t *routing, sb_msg_t *msg, s_state_t *stat
     else
     if (ENDS ("/none"))
         s_reply (router, routing, msg->corr_id, SB_STATUS_UNAVAILABLE, NULL);
+    else
+    if ((strncmp (path, "/admin/tenants/", 15) == 0 || strncmp (path, "/admin/clients/", 15) == 0)
+    &&  strcmp (request.method, "PATCH") != 0) {
+        sb_http_response_t response = { .status = 200 };
+        rc = sb_http_response_add_header (&response, "content-type", "application/json")
+          || sb_http_response_set_body (&response, request.body, request.body_len);
+        assert (rc == 0);
+        char *text = sb_http_response_encode (&response);
+        s_reply (router, routing, msg->corr_id, SB_STATUS_OK, text);
+        free (text);
+        sb_http_response_clear (&response);
+    }
     else {
         bool authorize = strcmp (path, "/authorize") == 0 && strcmp (request.method, "GET") == 0;
         char *text = s_response (authorize? 302: 201, authorize? "https://client.example/cb?code=c1": NULL);
@@ -167,6 +186,31 @@ s_fake_broker (zsock_t *pipe, void *args)
                 state.set = strdup (command + 4);
                 zstr_send (pipe, "ok");
             }
+            else
+            if (streq (command, "CASTS"))
+                zstr_sendf (pipe, "%d", state.casts);
+            else
+            if (streq (command, "CAST"))
+                zstr_send (pipe, state.cast? state.cast: "");
+            else
+            if (strncmp (command, "SEND ", 5) == 0) {
+                //  "SEND tenant topic payload": a BROADCAST to the gateway
+                char tenant [80] = "", topic [40] = "";
+                int used = 0;
+                bool sent = false;
+                if (state.gateway && sscanf (command + 5, "%79s %39s %n", tenant, topic, &used) == 2) {
+                    const char *text = command + 5 + used;
+                    zframe_t *payload = zframe_new (text, strlen (text));
+                    sb_msg_t out = { 0 };
+                    zframe_t *to = zframe_dup (state.gateway);
+                    sent = sb_msg_set_broadcast (&out, tenant, topic, &payload) == 0
+                        && sb_msg_send (router, &out, to) == 0;
+                    zframe_destroy (&to);
+                    zframe_destroy (&payload);
+                    sb_msg_reset (&out);
+                }
+                zstr_send (pipe, sent? "ok": "not sent");
+            }
             zstr_free (&command);
         }
         else
@@ -174,6 +218,16 @@ s_fake_broker (zsock_t *pipe, void *args)
             sb_msg_t msg = { 0 };
             zframe_t *routing = NULL;
             if (sb_msg_recv (router, &msg, &routing) == SB_MSG_OK) {
+                if (!state.gateway)
+                    state.gateway = zframe_dup (routing);
+                if (msg.command == SB_CMD_BROADCAST) {
+                    state.casts++;
+                    free (state.cast);
+                    state.cast = zsys_sprintf ("%s\t%s\t%.*s", msg.tenant, msg.topic,
+                                               msg.payload? (int) zframe_size (msg.payload): 0,
+                                               msg.payload? (char *) zframe_data (msg.payload): "");
+                }
+                else
                 if (msg.command == SB_CMD_REQUEST)
                     s_on_request (router, routing, &msg, &state);
                 else
@@ -186,6 +240,8 @@ s_fake_broker (zsock_t *pipe, void *args)
     }
     free (state.set);
     free (state.last);
+    free (state.cast);
+    zframe_destroy (&state.gateway);
     zpoller_destroy (&poller);
     zsock_destroy (&router);
 }
@@ -594,22 +650,28 @@ test_failures (void **state)
 //  An EdDSA token of `key` (0..2, kid "k1".."k3") issued by the gateway's
 //  public URL for its /mcp (new string).
 static char *
-s_token (int key)
+s_token_of (int key, const char *tenant, const char *subject, const char *client_id, int64_t iat)
 {
     sb_token_claims_t claims = { 0 };
     snprintf (claims.issuer, sizeof claims.issuer, "%s", s_base);
     snprintf (claims.audience, sizeof claims.audience, "%s/mcp", s_base);
-    snprintf (claims.tenant, sizeof claims.tenant, "acme");
-    snprintf (claims.subject, sizeof claims.subject, "user:1");
-    snprintf (claims.client_id, sizeof claims.client_id, "client-1");
+    snprintf (claims.tenant, sizeof claims.tenant, "%s", tenant);
+    snprintf (claims.subject, sizeof claims.subject, "%s", subject);
+    snprintf (claims.client_id, sizeof claims.client_id, "%s", client_id);
     snprintf (claims.scope, sizeof claims.scope, "mcp:tools");
-    claims.issued_at = time (NULL);
+    claims.issued_at = iat;
     claims.expires_at = claims.issued_at + 600;
     char kid [16];
     snprintf (kid, sizeof kid, "k%d", key + 1);
     char *token = sb_token_issue_eddsa (&claims, s_seed [key], kid);
     assert_non_null (token);
     return token;
+}
+
+static char *
+s_token (int key)
+{
+    return s_token_of (key, "acme", "user:1", "client-1", time (NULL));
 }
 
 //  {"keys": [the JWKs of `count` keys from `first`]} (new string).
@@ -708,6 +770,176 @@ test_jwks (void **state)
     free (t3);
 }
 
+//  A revoking admin request relayed and answered 200: the admin answer `body`.
+static void
+s_admin_revoke (const char *method, const char *path, const char *body)
+{
+    const char *headers [] = { "Content-Type: application/json", "Authorization: Bearer " ADMIN_KEY, NULL };
+    s_answer_t answer;
+    s_http (&answer, method, path, headers, body, strlen (body));
+    assert_int_equal (answer.status, 200);
+    s_clear (&answer);
+}
+
+//  The last BROADCAST the gateway sent, once it sent `count`: "tenant\ttopic\tpayload" (new string).
+static char *
+s_cast (int count)
+{
+    //  The gateway sent it before its answer, but the fake broker may read
+    //  our command first: ask again (each ask is a round trip through its poller)
+    for (int i = 0; i < 10000 && s_broker_int ("CASTS") < count; i++)
+        ;
+    assert_int_equal (s_broker_int ("CASTS"), count);
+    zstr_send (s_broker, "CAST");
+    char *text = zstr_recv (s_broker);
+    assert_non_null (text);
+    return text;
+}
+
+//  Sends the gateway a BROADCAST, as another gateway would.
+static void
+s_send_cast (const char *tenant, const char *topic, const char *payload)
+{
+    zstr_sendf (s_broker, "SEND %s %s %s", tenant, topic, payload);
+    char *ok = zstr_recv (s_broker);
+    assert_string_equal (ok, "ok");
+    zstr_free (&ok);
+}
+
+//  Pings with `token` until the gateway refuses it (a broadcast is applied
+//  between two requests; bounded). True when it did.
+static bool
+s_refused_soon (const char *token)
+{
+    for (int i = 0; i < 200; i++)
+        if (s_ping (token) == 401)
+            return true;
+    return false;
+}
+
+//  A revoking admin request that succeeds makes this gateway refuse the
+//  tokens it revoked at once (401 invalid_token, with a sentence) and tells
+//  the others (BROADCAST tokens_revoked); one from another gateway is
+//  applied here; a token issued after a revocation works; anything else is
+//  left alone.
+static void
+test_revocation (void **state)
+{
+    (void) state;
+    s_set_keys (0, 1);
+    int64_t now = time (NULL);
+    char *alice = s_token_of (0, "acme", "user:1", "client-1", now - 1);
+    char *bob = s_token_of (0, "acme", "user:2", "client-1", now - 1);
+    char *carol = s_token_of (0, "globex", "user:3", "client-1", now - 1);
+    char *dave = s_token_of (0, "initech", "user:4", "client-9", now - 1);
+    assert_int_equal (s_ping (alice), 200);     //  each cached now
+    assert_int_equal (s_ping (bob), 200);
+    assert_int_equal (s_ping (carol), 200);
+    assert_int_equal (s_ping (dave), 200);
+    int casts = s_broker_int ("CASTS");
+
+    //  tokens revoke for one user: alice refused at once, bob not
+    s_admin_revoke ("DELETE", "/admin/tenants/acme/tokens?user=1",
+                    "{\"tenant\":\"acme\",\"user_id\":1,\"refresh_families_revoked\":1}");
+    char *cast = s_cast (casts + 1);
+    assert_non_null (strstr (cast, "acme\ttokens_revoked\t{"));
+    assert_non_null (strstr (cast, "\"subject\":\"user:1\""));
+    assert_non_null (strstr (cast, "\"revoked_at\":"));
+    zstr_free (&cast);
+    const char *auth_headers [] = { NULL, "Content-Type: application/json",
+                                    "Accept: application/json, text/event-stream", NULL };
+    char auth [SB_MAX_TOKEN_LEN + 32];
+    snprintf (auth, sizeof auth, "Authorization: Bearer %s", alice);
+    auth_headers [0] = auth;
+    s_answer_t answer;
+    s_http (&answer, "POST", "/mcp", auth_headers, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", 40);
+    assert_int_equal (answer.status, 401);
+    assert_non_null (strstr (answer.response.body, "invalid_token"));
+    assert_non_null (strstr (answer.response.body, "The access token was revoked: The access tokens of its user were revoked."));
+    char challenge [512];
+    assert_true (sb_harness_header (&answer.response, "WWW-Authenticate", challenge, sizeof challenge));
+    assert_non_null (strstr (challenge, "invalid_token"));
+    s_clear (&answer);
+    assert_int_equal (s_ping (alice), 401);
+    assert_int_equal (s_ping (bob), 200);
+    //  alice signs in again: a token issued after the revocation works
+    char *alice_again = s_token_of (0, "acme", "user:1", "client-1", time (NULL) + 1);
+    assert_int_equal (s_ping (alice_again), 200);
+
+    //  a password reset (bob), a tenant deletion (globex), a client revoked (client-9)
+    s_admin_revoke ("PUT", "/admin/tenants/acme/users/2/password",
+                    "{\"tenant\":\"acme\",\"user_id\":2,\"refresh_families_revoked\":0,\"codes_deleted\":0}");
+    assert_int_equal (s_ping (bob), 401);
+    s_admin_revoke ("DELETE", "/admin/tenants/globex", "{\"tenant\":\"globex\",\"deleted\":{}}");
+    assert_int_equal (s_ping (carol), 401);
+    cast = s_cast (casts + 3);
+    assert_non_null (strstr (cast, "globex\ttokens_revoked\t{\"tenant\":\"globex\""));
+    assert_null (strstr (cast, "\"subject\":\"user"));
+    zstr_free (&cast);
+    s_admin_revoke ("DELETE", "/admin/clients/client-9",
+                    "{\"client_id\":\"client-9\",\"tenants\":[\"initech\"],\"deleted\":{}}");
+    assert_int_equal (s_ping (dave), 401);
+    cast = s_cast (casts + 4);
+    assert_non_null (strstr (cast, "_admin\ttokens_revoked\t{"));
+    assert_non_null (strstr (cast, "\"client_id\":\"client-9\""));
+    zstr_free (&cast);
+    assert_int_equal (s_ping (alice_again), 200);   //  none of it touched her new token
+    //  A client ID that is a URL travels percent-encoded: one segment still
+    const char *url = "https://client.example/meta.json";
+    char *ivan = s_token_of (0, "initech", "user:9", url, now - 1);
+    assert_int_equal (s_ping (ivan), 200);
+    s_admin_revoke ("DELETE", "/admin/clients/https%3A%2F%2Fclient.example%2Fmeta.json",
+                    "{\"client_id\":\"https://client.example/meta.json\",\"tenants\":[]}");
+    //  and reaches the token service as it was sent (h2o's normalised path decodes %2F)
+    char op [64], tenant [64], service [64];
+    unsigned flags;
+    sb_http_request_t request = { 0 };
+    s_last (op, tenant, service, &flags, &request);
+    assert_string_equal (request.path, "/admin/clients/https%3A%2F%2Fclient.example%2Fmeta.json");
+    sb_http_request_clear (&request);
+    assert_int_equal (s_ping (ivan), 401);
+    free (ivan);
+
+    //  A user removed: DELETE …/users/{id}
+    char *erin = s_token_of (0, "acme", "user:5", "client-1", now - 1);
+    assert_int_equal (s_ping (erin), 200);
+    s_admin_revoke ("DELETE", "/admin/tenants/acme/users/5",
+                    "{\"tenant\":\"acme\",\"user_id\":5,\"deleted\":{}}");
+    assert_int_equal (s_ping (erin), 401);
+    zstr_free (&cast);
+    cast = s_cast (casts + 6);
+
+    //  Not revoking: a GET, or a route of another shape, changes nothing
+    char *frank = s_token_of (0, "umbrella", "user:6", "client-1", now - 1);
+    s_admin_revoke ("GET", "/admin/tenants/umbrella", "{\"tenant\":\"umbrella\"}");
+    s_admin_revoke ("DELETE", "/admin/tenants/umbrella/plan", "{\"tenant\":\"umbrella\"}");
+    assert_int_equal (s_ping (frank), 200);
+    assert_int_equal (s_broker_int ("CASTS"), casts + 6);
+    zstr_free (&cast);
+
+    //  From another gateway: applied here; a forged tenant is ignored
+    char *grace = s_token_of (0, "hooli", "user:7", "client-1", now - 1);
+    char *heidi = s_token_of (0, "piedpiper", "user:8", "client-1", now - 1);
+    assert_int_equal (s_ping (grace), 200);
+    assert_int_equal (s_ping (heidi), 200);
+    char payload [128];
+    snprintf (payload, sizeof payload, "{\"tenant\":\"piedpiper\",\"revoked_at\":%lld}", (long long) time (NULL));
+    s_send_cast ("hooli", "tokens_revoked", payload);          //  the payload names another tenant
+    snprintf (payload, sizeof payload, "{\"tenant\":\"hooli\",\"revoked_at\":%lld}", (long long) time (NULL));
+    s_send_cast ("hooli", "tokens_revoked", payload);
+    assert_true (s_refused_soon (grace));
+    assert_int_equal (s_ping (heidi), 200);         //  the first was before it: ignored, not late
+    free (alice);
+    free (bob);
+    free (carol);
+    free (dave);
+    free (alice_again);
+    free (erin);
+    free (frank);
+    free (grace);
+    free (heidi);
+}
+
 //  A gateway refuses to start with an operator key that is too short, or
 //  an admin key file that cannot be read.
 static void
@@ -749,6 +981,7 @@ main (void)
         cmocka_unit_test (test_refused_before_job),
         cmocka_unit_test (test_failures),
         cmocka_unit_test (test_jwks),
+        cmocka_unit_test (test_revocation),
         cmocka_unit_test (test_admin_key_refused),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);

@@ -8,7 +8,11 @@
         session, and the other way round;
       - another tenant cannot end the session: its DELETE is refused on
         either gateway, and a BROADCAST that names the session for another
-        tenant (or a forged session ID) is ignored by every gateway.
+        tenant (or a forged session ID) is ignored by every gateway;
+      - tokens_revoked (the operator revoked a tenant's access tokens,
+        sent by the gateway that relayed the admin request) makes both
+        gateways refuse that tenant's tokens issued until then, and a
+        later token works.
 
     The broadcasts are asynchronous. A test waits for one by polling until
     its effect shows, and uses ordering as a barrier: broadcasts from one
@@ -30,6 +34,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -551,6 +556,62 @@ test_another_tenant_cannot_end_the_session (void **state)
     free (session);
 }
 
+//  The status of initialize on `base` with `token` (200, or 401 when refused).
+static long
+s_initialize_status (const char *base, const char *token)
+{
+    return s_post (base, token, NULL, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\","
+                   "\"params\":{\"protocolVersion\":\"" PROTOCOL "\",\"capabilities\":{},"
+                   "\"clientInfo\":{\"name\":\"e2e-cluster\",\"version\":\"1\"}}}", NULL);
+}
+
+//  tokens_revoked from one gateway (the one that relayed the operator's
+//  admin request; here injected as it would send it) reaches every other:
+//  each refuses that tenant's tokens issued until then, and only those;
+//  a token issued in a later second works; one whose payload names
+//  another tenant than the broadcast's is ignored everywhere.
+static void
+test_tokens_revoked_holds_on_every_gateway (void **state)
+{
+    char gone [2048], spared [2048], later [2048];
+    assert_int_equal (sb_farm_mint (s_farm, "revoked", "user:1", gone, sizeof gone), 0);
+    assert_int_equal (sb_farm_mint (s_farm, "spared", "user:1", spared, sizeof spared), 0);
+    assert_int_equal (s_initialize_status (s_url_a, gone), 200);
+    assert_int_equal (s_initialize_status (s_url_b, gone), 200);
+    int64_t revoked_at = time (NULL);           //  not before the tokens' iat
+
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    assert_non_null (dealer);
+    zsock_set_linger (dealer, 0);
+    zsock_set_sndtimeo (dealer, 2000);
+    assert_int_equal (zsock_connect (dealer, "%s", s_farm->frontend), 0);
+    char payload [160];
+    snprintf (payload, sizeof payload, "{\"tenant\":\"spared\",\"revoked_at\":%lld}", (long long) revoked_at);
+    s_inject (dealer, "demo", "tokens_revoked", payload);      //  another tenant's: ignored
+    snprintf (payload, sizeof payload, "{\"tenant\":\"revoked\",\"subject\":null,\"client_id\":null,"
+              "\"revoked_at\":%lld}", (long long) revoked_at);
+    s_inject (dealer, "revoked", "tokens_revoked", payload);
+    char *barrier = s_initialize (s_url_a, s_farm->token);
+    s_inject (dealer, "demo", "session_ended", barrier);
+    s_wait_ended (s_url_a, barrier);
+    s_wait_ended (s_url_b, barrier);
+    zsock_destroy (&dealer);
+    free (barrier);
+
+    assert_int_equal (s_initialize_status (s_url_a, gone), 401);
+    assert_int_equal (s_initialize_status (s_url_b, gone), 401);
+    assert_int_equal (s_initialize_status (s_url_a, spared), 200);
+    assert_int_equal (s_initialize_status (s_url_b, spared), 200);
+    assert_int_equal (s_initialize_status (s_url_b, s_farm->token), 200);
+    //  A token of the tenant issued a second later works (iat resolution is
+    //  the second, and a tie is refused: wait for the clock to pass it)
+    while (time (NULL) <= revoked_at)
+        zmq_poll (NULL, 0, 50);
+    assert_int_equal (sb_farm_mint (s_farm, "revoked", "user:1", later, sizeof later), 0);
+    assert_int_equal (s_initialize_status (s_url_a, later), 200);
+    assert_int_equal (s_initialize_status (s_url_b, later), 200);
+}
+
 int
 main (void)
 {
@@ -561,6 +622,7 @@ main (void)
         cmocka_unit_test (test_list_change_holds_on_every_gateway),
         cmocka_unit_test (test_subscription_holds_on_every_gateway),
         cmocka_unit_test (test_another_tenant_cannot_end_the_session),
+        cmocka_unit_test (test_tokens_revoked_holds_on_every_gateway),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -5,6 +5,7 @@ sb_add_test(12_crypto_unit SOURCES 12_crypto_unit.c LIBS sb_common PkgConfig::CM
 sb_add_test(12_password_unit SOURCES 12_password_unit.c LIBS sb_password PkgConfig::CMOCKA)
 sb_add_test(13_token_unit SOURCES 13_token_unit.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
 sb_add_test(13_scope_unit SOURCES 13_scope_unit.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
+sb_add_test(13_revoke_unit SOURCES 13_revoke_unit.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
 sb_add_test(30_gateway_rpc SOURCES 30_gateway_rpc.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
 sb_add_test(30_gateway_session SOURCES 30_gateway_session.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
 sb_add_test(30_gateway_param_header SOURCES 30_gateway_param_header.c

@@ -40,8 +40,7 @@
 //  A sign-in of sb_oauth_authorize.c waiting on the hashing threads.
 typedef struct _sb_oauth_signin_t sb_oauth_signin_t;
 
-#define SB_OAUTH_ACCESS_TTL_S   900                 /* an access token's lifetime, seconds */
-#define SB_OAUTH_REFRESH_TTL_S  (30 * 24 * 3600)    /* a refresh token's, from its issue */
+#define SB_OAUTH_REFRESH_TTL_S  (30 * 24 * 3600)    /* a refresh token's, from its issue (SB_OAUTH_ACCESS_TTL_S: sb_oauth.h) */
 #define SB_OAUTH_KEY_CHECK_MS   2000    /* the current signing key is re-read after this long */
 #define SB_OAUTH_KID_BYTES      12      /* random bytes of a kid (16 base64url characters) */
 

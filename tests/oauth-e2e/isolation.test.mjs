@@ -26,7 +26,13 @@
 //     same email added to globex with its own password signs in there only;
 //   - no code, token, password or session ID in audit_log.detail, and no
 //     code, token or password in any farm log;
-//   - DELETE /admin/tenants/globex: carol's refresh token is invalid_grant,
+//   - revocations at the gateway (tenant initech: dave, erin; client Z):
+//     tokens revoke for dave, erin's password reset, client Z revoked,
+//     dave removed — each refuses the access tokens it revoked at once
+//     (401 invalid_token), the others' keep working, and a token issued in
+//     a later second (dave signing in again, erin with her new password) works;
+//   - DELETE /admin/tenants/globex: carol's access token is refused at once
+//     and her refresh token is invalid_grant,
 //     acme's still refreshes, acme's audit log is intact (the refusal,
 //     with no tenant left, is in the token worker's log).
 //
@@ -432,20 +438,110 @@ async function assertNoSecrets(tenants) {
     }
 }
 
+// An access token refused at once after the admin request that revoked it
+// (the gateway's revocation list): 401 invalid_token with the sentence.
+async function assertRevoked(accessToken, what) {
+    const response = await mcpPost(accessToken, { jsonrpc: '2.0', id: 5, method: 'ping' });
+    const text = await response.text();
+    assert.equal(response.status, 401, `${what}: HTTP ${response.status} ${text.slice(0, 300)}`);
+    assert.match(response.headers.get('www-authenticate') ?? '', /error="invalid_token"/, what);
+    assert.match(text, /The access token was revoked: /, what);
+}
+
+async function assertWorks(accessToken, what) {
+    const response = await mcpPost(accessToken, { jsonrpc: '2.0', id: 6, method: 'ping' });
+    const text = await response.text();
+    assert.equal(response.status, 200, `${what}: HTTP ${response.status} ${text.slice(0, 300)}`);
+}
+
+// Waits for the wall clock's next second: a token issued in the second of a
+// revocation is refused by design (iat <= revoked_at, docs/OAUTH.md), so a
+// sign-in that must survive the revocation happens in a later second.
+async function nextSecond() {
+    const second = Math.floor(Date.now() / 1000);
+    while (Math.floor(Date.now() / 1000) <= second)
+        await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 1));
+}
+
+const DAVE = { organisation: 'initech', email: 'dave@initech.test', password: password() };
+const ERIN = { organisation: 'initech', email: 'erin@initech.test', password: password() };
+const RZ = 'http://127.0.0.1:9/z';
+
+test('revoking at the admin API refuses the access tokens at once; later ones work', async () => {
+    keep(DAVE.password, ERIN.password);
+    const created = await admin('POST', '/tenants', { id: 'initech', name: 'Initech' });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    await addUser(DAVE);
+    await addUser(ERIN);
+    let dave = await tokensFor(DAVE);
+    let erin = await tokensFor(ERIN);
+    await assertWorks(dave.access_token, 'dave before');
+    await assertWorks(erin.access_token, 'erin before');
+
+    // tokens revoke for one user: dave's access token at once, erin's not
+    const davesId = ids[`${DAVE.email}@initech`];
+    let answer = await admin('DELETE', `/tenants/initech/tokens?user=${davesId}`);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    await assertRevoked(dave.access_token, 'dave after tokens revoke --user');
+    await assertWorks(erin.access_token, 'erin after dave\'s tokens were revoked');
+    assertInvalidGrant(await refresh(X, dave.refresh_token), 'dave\'s refresh token');
+    // dave signs in again (a later second): the new token works
+    await nextSecond();
+    dave = await tokensFor(DAVE);
+    await assertWorks(dave.access_token, 'dave\'s token issued after the revocation');
+
+    // a password reset: erin's token at once; signing in with the new one works
+    const erinsId = ids[`${ERIN.email}@initech`];
+    ERIN.password = password();
+    keep(ERIN.password);
+    answer = await admin('PUT', `/tenants/initech/users/${erinsId}/password`, { password: ERIN.password });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    await assertRevoked(erin.access_token, 'erin after her password reset');
+    await assertWorks(dave.access_token, 'dave after erin\'s reset');
+    await nextSecond();
+    erin = await tokensFor(ERIN);
+    await assertWorks(erin.access_token, 'erin signed in with her new password');
+
+    // a client revoked: alice's token of Z refused, hers of X not
+    const Z = (await register({ client_name: 'isolation Z', redirect_uris: [RZ],
+                               token_endpoint_auth_method: 'none', scope: SCOPE })).client_id;
+    const aliceZ = await tokensFor(ALICE, Z, RZ);
+    const aliceX = await tokensFor(ALICE);
+    await assertWorks(aliceZ.access_token, 'alice through Z before');
+    answer = await admin('DELETE', `/clients/${encodeURIComponent(Z)}`);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    await assertRevoked(aliceZ.access_token, 'alice through Z after the client was revoked');
+    // A client ID that is a URL reaches the token service as one segment
+    const cimd = 'https://cimd.example/client.json';
+    answer = await admin('DELETE', `/clients/${encodeURIComponent(cimd)}`);
+    assert.equal(answer.status, 404, JSON.stringify(answer.body));
+    assert.equal(answer.body.message, `there is no client "${cimd}"`);
+    await assertWorks(aliceX.access_token, 'alice through X');
+
+    // a user removed: dave's token at once, erin's not
+    answer = await admin('DELETE', `/tenants/initech/users/${davesId}`);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    await assertRevoked(dave.access_token, 'dave after his removal');
+    await assertWorks(erin.access_token, 'erin after dave\'s removal');
+});
+
 test('no code, token, password or session ID in audit_log.detail or the farm\'s logs', async () => {
     const entries = [...await audit('acme'), ...await audit('globex')];
     assert.ok(entries.some((e) => e.action === 'token_refused'), 'refusals were recorded');
     await assertNoSecrets(['acme', 'globex']);
 });
 
-test('deleting tenant globex: carol\'s refresh token is invalid_grant, acme\'s still works', async () => {
+test('deleting tenant globex: carol\'s access token refused at once, her refresh token invalid_grant, acme\'s still works', async () => {
     // Both work before.
     tokens.carol = assertTokens(await refresh(X, tokens.carol.refresh_token), 'carol refreshes');
+    await assertWorks(tokens.carol.access_token, 'carol\'s access token before deletion');
     tokens.alice = assertTokens(await refresh(X, tokens.alice.refresh_token), 'alice refreshes');
     const before = (await audit('acme')).length;
     const { status, body } = await admin('DELETE', '/tenants/globex');
     assert.equal(status, 200, `DELETE /admin/tenants/globex: ${JSON.stringify(body)}`);
     assert.ok(body.deleted.users >= 2 && body.deleted.refresh_families >= 1, JSON.stringify(body));
+    // carol's access token is refused at once (the gateway's revocation), not in 15 minutes
+    await assertRevoked(tokens.carol.access_token, 'carol\'s access token after deletion');
     assertInvalidGrant(await refresh(X, tokens.carol.refresh_token), 'carol\'s refresh token after deletion');
     const { response } = await signIn(authorizeUrl({ clientId: X, redirectUri: RX1, challenge: pkce().challenge,
                                                     state: randomState() }), CAROL);
