@@ -44,7 +44,7 @@ import { randomBytes } from 'node:crypto';
 
 import { ISSUER, MCP_URL, FARM_DIR, USER, SCOPE, INITIALIZE, requireUser, present, isCode, pkce,
          randomState, jwtParts, register, authorizeUrl, signIn, signInRedirect,
-         mcpPost } from './lib.mjs';
+         mcpPost, nextSecond } from './lib.mjs';
 
 const AUDIT_WAIT_MS = 10000;        // a gateway's record reaching the log (sent after its 404)
 const AUDIT_POLL_MS = 50;
@@ -452,15 +452,6 @@ async function assertWorks(accessToken, what) {
     const response = await mcpPost(accessToken, { jsonrpc: '2.0', id: 6, method: 'ping' });
     const text = await response.text();
     assert.equal(response.status, 200, `${what}: HTTP ${response.status} ${text.slice(0, 300)}`);
-}
-
-// Waits for the wall clock's next second: a token issued in the second of a
-// revocation is refused by design (iat <= revoked_at, docs/OAUTH.md), so a
-// sign-in that must survive the revocation happens in a later second.
-async function nextSecond() {
-    const second = Math.floor(Date.now() / 1000);
-    while (Math.floor(Date.now() / 1000) <= second)
-        await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 1));
 }
 
 const DAVE = { organisation: 'initech', email: 'dave@initech.test', password: password() };

@@ -217,3 +217,13 @@ export const INITIALIZE = {
     jsonrpc: '2.0', id: 1, method: 'initialize',
     params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'oauth-e2e', version: '1' } },
 };
+
+// Waits for the wall clock's next second: a token issued in the second of a
+// revocation is refused by design (iat <= revoked_at, docs/ADMIN.md
+// "Revoked access tokens"), so a sign-in that must survive a revocation
+// happens in a later second.
+export async function nextSecond() {
+    const second = Math.floor(Date.now() / 1000);
+    while (Math.floor(Date.now() / 1000) <= second)
+        await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 1));
+}
