@@ -343,26 +343,213 @@ s_connector_destroy (sb_connector_t **self_p)
     sb_secret_free (&self->secret);
     free (self->auth_header);
     free (self->auth_prefix);
+    for (size_t i = 0; i < self->oauth_owned_count; i++) {
+        //  the client secret is among them: wipe every one
+        sb_crypto_wipe (self->oauth_owned [i], strlen (self->oauth_owned [i]));
+        free (self->oauth_owned [i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        free (self->oauth_raw [i]);
+        free (self->oauth_url [i]);
+    }
+    free (self->base_var);
     free (self);
     *self_p = NULL;
 }
 
+static int s_oauth_resolve (sb_connector_t *self);
+
 static int
 s_set_base_url (sb_connector_t *self, const char *url)
 {
+    //  "{name}/path": the URL comes from the connection's vars at each call.
+    char *var = NULL;
+    if (*url == '{') {
+        const char *end = strchr (url, '}');
+        size_t len = end ? (size_t) (end - url - 1) : 0;
+        if (len < 1 || len > 64 || strspn (url + 1, "abcdefghijklmnopqrstuvwxyz0123456789_") != len)
+            return -1;
+        var = strndup (url + 1, len);
+        if (!var)
+            return -1;
+    }
+    else
     if (strncmp (url, "http://", 7) && strncmp (url, "https://", 8))
         return -1;
-    if (strlen (url) > SB_MAX_URL_LEN / 2 || strpbrk (url, "?# \t\r\n"))
+    if (strlen (url) > SB_MAX_URL_LEN / 2 || strpbrk (url, "?# \t\r\n")) {
+        free (var);
         return -1;
+    }
     char *copy = strdup (url);
-    if (!copy)
+    if (!copy) {
+        free (var);
         return -1;
+    }
     size_t len = strlen (copy);
     while (len > 0 && copy [len - 1] == '/')
         copy [--len] = 0;
     free (self->base_url);
     self->base_url = copy;
+    free (self->base_var);
+    self->base_var = var;
+    //  oauth2 endpoints given as paths follow the base URL (a test's port).
+    return s_oauth_resolve (self);
+}
+
+//  Keeps a copy of `text` among the strings self->oauth points at.
+static const char *
+s_oauth_keep (sb_connector_t *self, const char *text)
+{
+    if (!text || self->oauth_owned_count >= sizeof self->oauth_owned / sizeof self->oauth_owned [0])
+        return NULL;
+    char *copy = strdup (text);
+    if (copy)
+        self->oauth_owned [self->oauth_owned_count++] = copy;
+    return copy;
+}
+
+//  The value of environment variable `name`, or of the first line of the
+//  file that <name>_FILE names (a Compose secret); NULL when neither is
+//  set. A new string, or NULL with *why set when the file cannot be read.
+static char *
+s_env_or_file (const char *name, const char *file, const char *where, char **why)
+{
+    char *file_var = sb_strfmt ("%s_FILE", name);
+    if (!file_var)
+        return NULL;
+    const char *path = getenv (file_var);
+    char *value = NULL;
+    if (path && *path) {
+        char *error = NULL;
+        value = sb_secret_read_file (path, &error);
+        if (!value)
+            *why = sb_strfmt ("%s: %s: %s (from %s)", file, where, error, file_var);
+        free (error);
+    }
+    else {
+        const char *env = getenv (name);
+        value = env && *env ? strdup (env) : NULL;
+    }
+    free (file_var);
+    return value;
+}
+
+//  An absolute URL for endpoint `raw` (absolute already, or a path on
+//  the base URL); NULL when it is a path and the base URL has a
+//  placeholder or is absent. A new string.
+static char *
+s_endpoint_resolve (const sb_connector_t *self, const char *raw)
+{
+    if (!raw)
+        return NULL;
+    if (*raw != '/')
+        return strdup (raw);
+    if (!self->base_url || self->base_var)
+        return NULL;
+    return sb_strfmt ("%s%s", self->base_url, raw);
+}
+
+//  (Re)resolves the oauth2 endpoints against the base URL. 0 or -1.
+static int
+s_oauth_resolve (sb_connector_t *self)
+{
+    if (self->auth_type != SB_AUTH_OAUTH2)
+        return 0;
+    const char **slots [3] = {
+        &self->oauth.authorize_url, &self->oauth.token_url, &self->oauth.revoke_url
+    };
+    for (int i = 0; i < 3; i++) {
+        if (!self->oauth_raw [i])
+            continue;
+        char *url = s_endpoint_resolve (self, self->oauth_raw [i]);
+        if (!url)
+            return -1;
+        free (self->oauth_url [i]);
+        self->oauth_url [i] = url;
+        *slots [i] = url;
+    }
     return 0;
+}
+
+//  auth.oauth2 (the format checked its shape).
+static int
+s_oauth_parse (sb_connector_t *self, const json_t *oauth, const char *file, char **why)
+{
+    const char *names [3] = { "authorize_url", "token_url", "revoke_url" };
+    for (int i = 0; i < 3; i++) {
+        const char *raw = sb_def_string (oauth, names [i]);
+        if (raw && !(self->oauth_raw [i] = strdup (raw)))
+            return -1;
+    }
+    if (s_oauth_resolve (self)) {
+        *why = sb_strfmt ("%s: /auth/oauth2: an endpoint given as a path needs a base_url "
+                          "that is a URL (not a placeholder)", file);
+        return -1;
+    }
+    char *value = s_env_or_file (sb_def_string (oauth, "client_id_env"), file,
+                                 "/auth/oauth2/client_id_env", why);
+    if (*why)
+        return -1;
+    self->oauth.client_id = value ? s_oauth_keep (self, value) : NULL;
+    sb_secret_free (&value);
+    const char *secret_env = sb_def_string (oauth, "client_secret_env");
+    if (secret_env) {
+        value = s_env_or_file (secret_env, file, "/auth/oauth2/client_secret_env", why);
+        if (*why)
+            return -1;
+        self->oauth.client_secret = value ? s_oauth_keep (self, value) : NULL;
+        sb_secret_free (&value);
+    }
+    const char *client_auth = sb_def_string (oauth, "client_auth");
+    self->oauth.client_secret_basic = !client_auth || strcmp (client_auth, "client_secret_basic") == 0;
+
+    json_t *scopes = json_object_get (oauth, "scopes");
+    if (json_array_size (scopes)) {
+        size_t len = 0, index;
+        json_t *scope;
+        json_array_foreach (scopes, index, scope)
+            len += strlen (json_string_value (scope)) + 1;
+        char *joined = calloc (1, len);
+        if (!joined)
+            return -1;
+        json_array_foreach (scopes, index, scope) {
+            if (index)
+                strcat (joined, " ");
+            strcat (joined, json_string_value (scope));
+        }
+        self->oauth.scopes = s_oauth_keep (self, joined);
+        free (joined);
+    }
+    json_t *keep = json_object_get (oauth, "keep");
+    size_t index;
+    json_t *item;
+    json_array_foreach (keep, index, item)
+        if (index < SB_MAX_OAUTH_KEEP)
+            self->oauth.keep [self->oauth.keep_count++] = s_oauth_keep (self, json_string_value (item));
+    const char *key;
+    json_t *param;
+    json_object_foreach ((json_t *) json_object_get (oauth, "authorize_params"), key, param)
+        if (self->oauth.param_count < SB_MAX_OAUTH_PARAMS) {
+            size_t i = self->oauth.param_count++;
+            self->oauth.param_names [i] = s_oauth_keep (self, key);
+            self->oauth.param_values [i] = s_oauth_keep (self, json_string_value (param));
+        }
+    return 0;
+}
+
+//  A base URL that starts with {name} must name a field auth.oauth2.keep
+//  lists.
+static int
+s_base_var_check (sb_connector_t *self, const char *file, char **why)
+{
+    if (!self->base_var)
+        return 0;
+    for (size_t i = 0; i < self->oauth.keep_count; i++)
+        if (self->oauth.keep [i] && strcmp (self->oauth.keep [i], self->base_var) == 0)
+            return 0;
+    *why = sb_strfmt ("%s: /base_url: placeholder {%s} is not a field auth.oauth2.keep lists",
+                      file, self->base_var);
+    return -1;
 }
 
 //  The connector in definition `root` (read from `file`), which the format
@@ -393,14 +580,23 @@ s_connector_parse (const json_t *root, const char *file, char **why)
     const char *type = sb_def_string (auth, "type");
     const char *header = sb_def_string (auth, "header");
     const char *prefix = sb_def_string (auth, "prefix");
+    const char *credential = sb_def_string (auth, "credential");
     self->auth_type = !type || strcmp (type, "none") == 0 ? SB_AUTH_NONE
                     : strcmp (type, "bearer") == 0 ? SB_AUTH_BEARER
+                    : strcmp (type, "oauth2") == 0 ? SB_AUTH_OAUTH2
                     : SB_AUTH_API_KEY_HEADER;
+    self->credential = self->auth_type == SB_AUTH_NONE ? SB_CREDENTIAL_NONE
+                     : credential && strcmp (credential, "shared") == 0 ? SB_CREDENTIAL_SHARED
+                     : SB_CREDENTIAL_TENANT;
     if (self->auth_type != SB_AUTH_NONE) {
-        self->token_env = strdup (sb_def_string (auth, "token_env"));
         self->auth_header = strdup (header ? header : "Authorization");
         self->auth_prefix = strdup (prefix ? prefix : "");
-        if (!self->token_env || !self->auth_header || !self->auth_prefix)
+        if (!self->auth_header || !self->auth_prefix)
+            goto fail;
+    }
+    if (self->credential == SB_CREDENTIAL_SHARED) {
+        self->token_env = strdup (sb_def_string (auth, "token_env"));
+        if (!self->token_env)
             goto fail;
         //  <token_env>_FILE names a file holding the secret (a Compose or
         //  Kubernetes secret), so that no environment ever holds it: read
@@ -419,6 +615,11 @@ s_connector_parse (const json_t *root, const char *file, char **why)
         }
         free (file_var);
     }
+    if (self->auth_type == SB_AUTH_OAUTH2
+    &&  s_oauth_parse (self, json_object_get (auth, "oauth2"), file, why))
+        goto fail;
+    if (s_base_var_check (self, file, why))
+        goto fail;
 
     json_t *limits = json_object_get (root, "limits");
     json_t *timeout = json_object_get (limits, "timeout_ms");
@@ -780,16 +981,59 @@ sb_connector_auth_header_name (const sb_connector_t *self)
 }
 
 char *
+sb_connector_auth_value (const sb_connector_t *self, const char *secret)
+{
+    if (self->auth_type == SB_AUTH_NONE || !secret || !*secret || strpbrk (secret, "\r\n"))
+        return NULL;
+    if (self->auth_type == SB_AUTH_API_KEY_HEADER)
+        return sb_strfmt ("%s%s", self->auth_prefix, secret);
+    return sb_strfmt ("Bearer %s", secret);
+}
+
+char *
 sb_connector_auth_header (const sb_connector_t *self)
 {
-    if (self->auth_type == SB_AUTH_NONE)
+    if (self->credential != SB_CREDENTIAL_SHARED)
         return NULL;
-    const char *secret = self->secret ? self->secret : getenv (self->token_env);
-    if (!secret || !*secret || strpbrk (secret, "\r\n"))
+    return sb_connector_auth_value (self, self->secret ? self->secret : getenv (self->token_env));
+}
+
+sb_auth_type_t
+sb_connector_auth_type (const sb_connector_t *self)
+{
+    return self->auth_type;
+}
+
+sb_credential_t
+sb_connector_credential (const sb_connector_t *self)
+{
+    return self->credential;
+}
+
+const sb_connector_oauth_t *
+sb_connector_oauth (const sb_connector_t *self)
+{
+    return self->auth_type == SB_AUTH_OAUTH2 ? &self->oauth : NULL;
+}
+
+char *
+sb_connector_base_url_for (const sb_connector_t *self, const json_t *vars)
+{
+    if (!self->base_url)
         return NULL;
-    if (self->auth_type == SB_AUTH_BEARER)
-        return sb_strfmt ("Bearer %s", secret);
-    return sb_strfmt ("%s%s", self->auth_prefix, secret);
+    if (!self->base_var)
+        return strdup (self->base_url);
+    const char *value = json_string_value (json_object_get (vars, self->base_var));
+    if (!value || (strncmp (value, "https://", 8) && strncmp (value, "http://", 7)))
+        return NULL;
+    const char *host = strstr (value, "://") + 3;
+    if (!*host || strpbrk (value, "?#@ \t\r\n\\") || strlen (value) > SB_MAX_URL_LEN / 4)
+        return NULL;
+    size_t len = strlen (value);
+    while (len > 0 && value [len - 1] == '/')
+        len--;
+    const char *rest = self->base_url + strlen (self->base_var) + 2;
+    return sb_strfmt ("%.*s%s", (int) len, value, rest);
 }
 
 const char *

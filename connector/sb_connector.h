@@ -97,8 +97,68 @@ size_t sb_connector_max_response (const sb_connector_t *self);   /* bytes */
 
 /*  The Authorization header value for the connector ("Bearer …"), read
     from the environment variable its auth block names, or NULL when the
-    scheme needs none or the variable is unset. Returns a new string. */
+    scheme needs none, the credential is each tenant's (see below) or the
+    variable is unset. Returns a new string. */
 char *sb_connector_auth_header (const sb_connector_t *self) SB_MUST_USE;
+
+/*  The same header value made from a tenant's credential `secret` (an
+    access token or API key, from the token service): "Bearer <secret>"
+    for bearer and oauth2, "<prefix><secret>" for api_key_header. NULL
+    when the scheme needs none, or the secret is empty or holds CR/LF.
+    Returns a new string (the caller wipes and frees it). */
+char *sb_connector_auth_value (const sb_connector_t *self, const char *secret) SB_MUST_USE;
+
+/*  The auth scheme (auth.type) and whose credential it uses
+    (auth.credential): one shared secret from the environment for every
+    tenant (`shared`), or each tenant's own connection (`tenant`, the
+    default whenever the type is not none), which the api worker asks the
+    token service for (proto/PROTOCOL.md "Connections"). */
+typedef enum {
+    SB_AUTH_NONE = 0,
+    SB_AUTH_BEARER,             /* Authorization: Bearer <secret> */
+    SB_AUTH_API_KEY_HEADER,     /* <header>: <prefix><secret> */
+    SB_AUTH_OAUTH2,             /* Authorization: Bearer <access token of the tenant's grant> */
+} sb_auth_type_t;
+typedef enum {
+    SB_CREDENTIAL_NONE = 0,     /* auth.type none */
+    SB_CREDENTIAL_SHARED,       /* auth.token_env: one secret for all tenants */
+    SB_CREDENTIAL_TENANT,       /* each tenant's connection */
+} sb_credential_t;
+sb_auth_type_t sb_connector_auth_type (const sb_connector_t *self);
+sb_credential_t sb_connector_credential (const sb_connector_t *self);
+
+/*  An oauth2 connector's provider (auth.oauth2), NULL for other schemes.
+    URLs are absolute: a path in the file ("/oauth/token") is resolved
+    against the base URL at load and after every base-URL override.
+    client_id and client_secret are read from the environment variables
+    the file names (or their _FILE forms) at load, by the processes that
+    set them (the token worker); NULL when unset there. Borrowed. */
+#define SB_MAX_OAUTH_KEEP       8       /* token-response fields a connector keeps */
+#define SB_MAX_OAUTH_PARAMS     16      /* extra authorization-request parameters */
+typedef struct {
+    const char *authorize_url;  /* the provider's authorization endpoint */
+    const char *token_url;      /* its token endpoint */
+    const char *revoke_url;     /* RFC 7009 revocation endpoint, or NULL */
+    const char *client_id;      /* from auth.oauth2.client_id_env, or NULL */
+    const char *client_secret;  /* from auth.oauth2.client_secret_env, or NULL (public client) */
+    const char *scopes;         /* space-separated scopes to ask for, or NULL */
+    bool client_secret_basic;   /* client auth: true HTTP Basic, false in the form (client_secret_post) */
+    const char *keep [SB_MAX_OAUTH_KEEP];   /* token-response string fields kept as vars */
+    size_t keep_count;
+    const char *param_names [SB_MAX_OAUTH_PARAMS];  /* extra authorization parameters */
+    const char *param_values [SB_MAX_OAUTH_PARAMS]; /* (access_type=offline, prompt=consent…) */
+    size_t param_count;
+} sb_connector_oauth_t;
+const sb_connector_oauth_t *sb_connector_oauth (const sb_connector_t *self);
+
+/*  The base URL for a call made with a connection's `vars` (a JSON object
+    of strings, may be NULL): a base URL that starts with a placeholder
+    ("{instance_url}/services/data/v62.0") has it replaced by the var,
+    which must be an http(s) URL without userinfo, query or fragment.
+    Returns a new string, or NULL when the var is missing or malformed
+    (the caller answers that the connection must be made again). A base
+    URL without placeholder is returned as it is (copied). */
+char *sb_connector_base_url_for (const sb_connector_t *self, const json_t *vars) SB_MUST_USE;
 
 /*  The name of the header that carries sb_connector_auth_header's value:
     "Authorization" for bearer, the configured name (e.g. "X-API-Key") for

@@ -28,12 +28,6 @@
 typedef struct _sb_catalog_t sb_catalog_t;     /* a connector's resources, templates, prompts */
 
 typedef enum {
-    SB_AUTH_NONE = 0,           /* no credentials */
-    SB_AUTH_BEARER,             /* Authorization: Bearer <secret> */
-    SB_AUTH_API_KEY_HEADER,     /* <header>: [prefix]<secret> */
-} sb_auth_type_t;
-
-typedef enum {
     SB_MAP_LIST = 0,            /* upstream returns a page of items */
     SB_MAP_OBJECT,              /* upstream returns one object */
 } sb_map_kind_t;
@@ -83,6 +77,13 @@ struct _sb_connector_t {
                                    NULL: token_env is read at each call */
     char *auth_header;          /* header name (api_key_header) */
     char *auth_prefix;          /* value prefix (api_key_header), may be "" */
+    sb_credential_t credential; /* whose secret: shared (token_env) or the tenant's */
+    sb_connector_oauth_t oauth; /* oauth2 only: the provider (strings below, owned) */
+    char *oauth_raw [3];        /* authorize, token, revoke URL as written (may be paths) */
+    char *oauth_url [3];        /* the same resolved against base_url (oauth points at them) */
+    char *oauth_owned [8 + 2 * SB_MAX_OAUTH_PARAMS + SB_MAX_OAUTH_KEEP];  /* what oauth points at */
+    size_t oauth_owned_count;
+    char *base_var;             /* the {placeholder} base_url starts with, or NULL */
     long timeout_ms;            /* per upstream call */
     size_t max_response;        /* bytes */
     sb_tool_t **tools;          /* its tools, in file order */

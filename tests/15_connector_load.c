@@ -64,7 +64,7 @@ s_connector (const char *name, const char *tools)
     char *text = NULL;
     assert_true (asprintf (&text,
         "{\"name\":\"%s\",\"title\":\"T\",\"base_url\":\"http://127.0.0.1:1\","
-        " \"auth\":{\"type\":\"bearer\",\"token_env\":\"SB_TEST_TOKEN\"},"
+        " \"auth\":{\"type\":\"bearer\",\"credential\":\"shared\",\"token_env\":\"SB_TEST_TOKEN\"},"
         " \"tools\":[%s]}", name, tools) > 0);
     return text;
 }
@@ -276,7 +276,7 @@ test_bad_definitions (void **state)
     s_expect_error ("a.json", "/base_url: is required (required)");
 
     s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"file:///etc\",\"tools\":[]}");
-    s_expect_error ("a.json", "/base_url: must match the pattern ^https?://[^?#\\s]+$ (pattern)");
+    s_expect_error ("a.json", "/base_url: must match the pattern ^(https?://|\\{[a-z][a-z0-9_]{0,63}\\})[^?#\\s]*$ (pattern)");
 
     s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\",\"colour\":1,"
                        "\"tools\":[]}");
@@ -292,21 +292,54 @@ test_bad_definitions (void **state)
     //  Auth: a known scheme, a secret's variable, a header for api_key_header only.
     s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
                        "\"auth\":{\"type\":\"magic\"},\"tools\":[]}");
-    s_expect_error ("a.json", "/auth/type: must be one of [\"none\",\"bearer\",\"api_key_header\"] "
-                              "(enum)");
+    s_expect_error ("a.json", "/auth/type: must be one of [\"none\",\"bearer\",\"api_key_header\","
+                              "\"oauth2\"] (enum)");
+    //  A shared secret names its variable; a tenant's credential has none.
     s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
-                       "\"auth\":{\"type\":\"bearer\"},\"tools\":[]}");
+                       "\"auth\":{\"type\":\"bearer\",\"credential\":\"shared\"},\"tools\":[]}");
     s_expect_error ("a.json", "/auth/token_env: is required (required)");
     s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
-                       "\"auth\":{\"type\":\"api_key_header\",\"token_env\":\"K\"},\"tools\":[]}");
+                       "\"auth\":{\"type\":\"bearer\",\"token_env\":\"K\"},\"tools\":[]}");
+    s_expect_error ("a.json", "/auth/token_env: is not allowed (false)");
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
+                       "\"auth\":{\"type\":\"oauth2\"},\"tools\":[]}");
+    s_expect_error ("a.json", "/auth/oauth2: is required (required)");
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
+                       "\"auth\":{\"type\":\"bearer\",\"oauth2\":{\"authorize_url\":\"/a\",\"token_url\":\"/t\","
+                       "\"client_id_env\":\"C\"}},\"tools\":[]}");
+    s_expect_error ("a.json", "/auth/oauth2: is not allowed (false)");
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
+                       "\"auth\":{\"type\":\"oauth2\",\"credential\":\"shared\",\"token_env\":\"K\","
+                       "\"oauth2\":{\"authorize_url\":\"/a\",\"token_url\":\"/t\",\"client_id_env\":\"C\"}},"
+                       "\"tools\":[]}");
+    s_expect_at ("a.json", "/auth/type: must be one of", true);
+    //  A base URL that starts with a placeholder names a kept field.
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"{instance_url}/api\","
+                       "\"auth\":{\"type\":\"oauth2\",\"oauth2\":{\"authorize_url\":\"https://p/a\","
+                       "\"token_url\":\"https://p/t\",\"client_id_env\":\"C\",\"keep\":[\"other\"]}},"
+                       "\"tools\":[{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+                       "\"request\":{\"method\":\"GET\",\"path\":\"/q\"},"
+                       "\"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}]}");
+    s_expect_at ("a.json", "/base_url: placeholder {instance_url} is not a field auth.oauth2.keep lists",
+                 false);
+    //  An endpoint given as a path needs a base URL to resolve against.
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"{instance_url}/api\","
+                       "\"auth\":{\"type\":\"oauth2\",\"oauth2\":{\"authorize_url\":\"/a\","
+                       "\"token_url\":\"https://p/t\",\"client_id_env\":\"C\",\"keep\":[\"instance_url\"]}},"
+                       "\"tools\":[{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+                       "\"request\":{\"method\":\"GET\",\"path\":\"/q\"},"
+                       "\"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}]}");
+    s_expect_at ("a.json", "/auth/oauth2: an endpoint given as a path needs a base_url", true);
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
+                       "\"auth\":{\"type\":\"api_key_header\",\"credential\":\"shared\",\"token_env\":\"K\"},\"tools\":[]}");
     s_expect_error ("a.json", "/auth/header: is required (required)");
     s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
-                       "\"auth\":{\"type\":\"bearer\",\"token_env\":\"K\",\"header\":\"X-Key\"},"
+                       "\"auth\":{\"type\":\"bearer\",\"credential\":\"shared\",\"token_env\":\"K\",\"header\":\"X-Key\"},"
                        "\"tools\":[]}");
     s_expect_error ("a.json", "/auth/header: is not allowed (false)");
     //  A header name is a token: no line break can smuggle in another header.
     s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h\","
-                       "\"auth\":{\"type\":\"api_key_header\",\"token_env\":\"K\","
+                       "\"auth\":{\"type\":\"api_key_header\",\"credential\":\"shared\",\"token_env\":\"K\","
                        "\"header\":\"X-Key: 1\\r\\nX-Admin\"},\"tools\":[]}");
     s_expect_at ("a.json", "/auth/header: must match the pattern", true);
 
@@ -938,6 +971,82 @@ test_folder_list (void **state)
     s_clean_dir ();
 }
 
+//  An oauth2 connector: each tenant's credential, endpoints given as paths
+//  follow the base URL (and its overrides), the client's ID and secret
+//  come from the environment, a placeholder base URL takes the
+//  connection's var, which must be an http(s) URL.
+static void
+test_oauth2 (void **state)
+{
+    (void) state;
+    s_clean_dir ();
+    setenv ("SB_TEST_OAUTH_ID", "client-1", 1);
+    setenv ("SB_TEST_OAUTH_SECRET", "secret-1", 1);
+    s_write ("a.json", "{\"name\":\"x\",\"title\":\"T\",\"base_url\":\"http://h:1/\","
+                       "\"auth\":{\"type\":\"oauth2\",\"oauth2\":{\"authorize_url\":\"/oauth/authorize\","
+                       "\"token_url\":\"/oauth/token\",\"client_id_env\":\"SB_TEST_OAUTH_ID\","
+                       "\"client_secret_env\":\"SB_TEST_OAUTH_SECRET\",\"client_auth\":\"client_secret_post\","
+                       "\"scopes\":[\"read\",\"write\"],\"authorize_params\":{\"prompt\":\"consent\"}}},"
+                       "\"tools\":[{\"name\":\"t\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+                       "\"request\":{\"method\":\"GET\",\"path\":\"/v1/x\"},"
+                       "\"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}]}");
+    s_write ("b.json", "{\"name\":\"sf\",\"title\":\"S\",\"base_url\":\"{instance_url}/services/data/v62.0\","
+                       "\"auth\":{\"type\":\"oauth2\",\"oauth2\":{\"authorize_url\":\"https://login.example/a\","
+                       "\"token_url\":\"https://login.example/t\",\"client_id_env\":\"SB_TEST_OAUTH_UNSET\","
+                       "\"keep\":[\"instance_url\"]}},"
+                       "\"tools\":[{\"name\":\"u\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
+                       "\"request\":{\"method\":\"GET\",\"path\":\"/q\"},"
+                       "\"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}]}");
+    char *error = NULL;
+    sb_connectors_t *set = sb_connectors_load (s_dir, &error);
+    if (!set)
+        fail_msg ("%s", error);
+    const sb_connector_t *x = sb_connectors_find (set, "x");
+    assert_int_equal (sb_connector_auth_type (x), SB_AUTH_OAUTH2);
+    assert_int_equal (sb_connector_credential (x), SB_CREDENTIAL_TENANT);
+    assert_null (sb_connector_auth_header (x));     //  no shared secret
+    const sb_connector_oauth_t *oauth = sb_connector_oauth (x);
+    assert_non_null (oauth);
+    assert_string_equal (oauth->authorize_url, "http://h:1/oauth/authorize");
+    assert_string_equal (oauth->token_url, "http://h:1/oauth/token");
+    assert_null (oauth->revoke_url);
+    assert_string_equal (oauth->client_id, "client-1");
+    assert_string_equal (oauth->client_secret, "secret-1");
+    assert_false (oauth->client_secret_basic);
+    assert_string_equal (oauth->scopes, "read write");
+    assert_int_equal (oauth->param_count, 1);
+    assert_string_equal (oauth->param_names [0], "prompt");
+    assert_string_equal (oauth->param_values [0], "consent");
+    char *value = sb_connector_auth_value (x, "tok");
+    assert_string_equal (value, "Bearer tok");
+    free (value);
+    assert_null (sb_connector_auth_value (x, "a\r\nX-Evil: 1"));
+    //  An override moves the endpoints given as paths with it.
+    assert_int_equal (sb_connectors_set_base_urls (set, "x=http://127.0.0.1:9"), 0);
+    assert_string_equal (sb_connector_oauth (x)->token_url, "http://127.0.0.1:9/oauth/token");
+    char *base = sb_connector_base_url_for (x, NULL);
+    assert_string_equal (base, "http://127.0.0.1:9");
+    free (base);
+
+    const sb_connector_t *sf = sb_connectors_find (set, "sf");
+    assert_null (sb_connector_oauth (sf)->client_id);       //  unset here
+    assert_true (sb_connector_oauth (sf)->client_secret_basic);
+    json_t *vars = json_pack ("{s:s}", "instance_url", "https://acme.my.example.com/");
+    base = sb_connector_base_url_for (sf, vars);
+    assert_string_equal (base, "https://acme.my.example.com/services/data/v62.0");
+    free (base);
+    json_object_set_new (vars, "instance_url", json_string ("https://user@evil.example"));
+    assert_null (sb_connector_base_url_for (sf, vars));
+    json_object_set_new (vars, "instance_url", json_string ("file:///etc/passwd"));
+    assert_null (sb_connector_base_url_for (sf, vars));
+    assert_null (sb_connector_base_url_for (sf, NULL));
+    json_decref (vars);
+    sb_connectors_destroy (&set);
+    unsetenv ("SB_TEST_OAUTH_ID");
+    unsetenv ("SB_TEST_OAUTH_SECRET");
+    s_clean_dir ();
+}
+
 int
 main (void)
 {
@@ -953,6 +1062,7 @@ main (void)
         cmocka_unit_test (test_task_support),
         cmocka_unit_test (test_hidden),
         cmocka_unit_test (test_folder_list),
+        cmocka_unit_test (test_oauth2),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     s_clean_dir ();

@@ -667,7 +667,7 @@ test_task_fixtures_by_ask (void **state)
     "\"result\":{\"mapping\":\"object\",\"noun\":\"account\"}}"
 static const char s_task_connector [] =
     "{\"name\":\"slowcrm\",\"title\":\"Slow CRM\",\"base_url\":\"http://127.0.0.1:1\","
-    "\"auth\":{\"type\":\"bearer\",\"token_env\":\"SB_SANDBOX_CRM_TOKEN\"},\"tools\":["
+    "\"auth\":{\"type\":\"bearer\",\"credential\":\"shared\",\"token_env\":\"SB_SANDBOX_CRM_TOKEN\"},\"tools\":["
     S_ACCOUNT_TOOL ("account_maybe_task", "\"taskSupport\":\"optional\",") ","
     S_ACCOUNT_TOOL ("account_task", "\"taskSupport\":\"required\",") ","
     S_ACCOUNT_TOOL ("account_never_task", "") "]}";

@@ -99,7 +99,7 @@ s_setup (void **state)
 static const char *s_keyed_connector =
     "{\"name\": \"sandbox-crm\", \"title\": \"Keyed CRM\", \"display_name\": \"the keyed CRM\",\n"
     " \"base_url\": \"http://127.0.0.1:1\",\n"
-    " \"auth\": {\"type\": \"api_key_header\", \"token_env\": \"SB_KEYED_CRM_KEY\",\n"
+    " \"auth\": {\"type\": \"api_key_header\", \"credential\": \"shared\", \"token_env\": \"SB_KEYED_CRM_KEY\",\n"
     "          \"header\": \"X-Api-Key\"},\n"
     " \"tools\": [{\"name\": \"get_account\", \"description\": \"Get one account.\",\n"
     "   \"inputSchema\": {\"type\": \"object\", \"properties\": {\"id\": {\"type\": \"string\"}},\n"
