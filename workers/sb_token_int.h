@@ -68,6 +68,11 @@ struct _sb_token_role_t {
     struct _sb_admin_hashing_t *admin_hashing;  /* sb_admin.c: jobs whose password is being hashed */
     sb_cimd_t *cimd;                /* Client ID Metadata Document fetches */
     sb_register_limit_t *register_limit;    /* /register's per-address counts (sb_oauth_register.c) */
+    struct _sb_connectors_t *connectors;    /* --connectors (one reference), NULL when none given */
+    struct _sb_conn_keys_t *conn_keys;      /* data keys of connection secrets (sb_conn_keys.c) */
+    struct _sb_provider_t *provider;        /* providers' token endpoints (sb_provider.c) */
+    struct _sb_connections_t *connections;  /* refreshes in flight, the sweep (sb_connections.c) */
+    struct _sb_connect_t *connect;          /* connect flows waiting on a provider (sb_connect.c) */
 };
 
 /*  Derives the key for `purpose` ("signing-keys", "csrf"…) from the

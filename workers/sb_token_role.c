@@ -5,6 +5,7 @@
     time is answered "unavailable" by the loop's guard timer; the query's
     late answer then finds no job. */
 #include "sb_token_int.h"
+#include "sb_connector.h"
 #include "sb_clock.h"
 #include "sb_crypto.h"
 #include "sb_db.h"
@@ -274,16 +275,28 @@ s_abandon (void *state, sb_worker_job_t *job)
 
 const sb_worker_role_t sb_token_role = { s_start, s_abandon };
 
-//  Reads --secret-key-file into self->secret. Returns 0 or -1 (logged).
+//  Reads --secret-key-file (or, without one, the secret itself from
+//  SB_SECRET_KEY) into self->secret. Returns 0 or -1 (logged).
 static int
 s_read_secret (sb_token_role_t *self, const char *path)
 {
     char *why = NULL;
-    char *secret = sb_secret_read_file (path, &why);
-    if (!secret) {
-        sb_log_error ("secret_unreadable", "--secret-key-file: %s", why? why: "out of memory");
-        free (why);
-        return -1;
+    char *secret = NULL;
+    if (path && *path) {
+        secret = sb_secret_read_file (path, &why);
+        if (!secret) {
+            sb_log_error ("secret_unreadable", "--secret-key-file: %s", why? why: "out of memory");
+            free (why);
+            return -1;
+        }
+    }
+    else {
+        const char *env = getenv ("SB_SECRET_KEY");
+        if (!env || !*env)
+            return 0;                   //  no secret: what needs one is refused
+        secret = strndup (env, strcspn (env, "\r\n"));
+        if (!secret)
+            return -1;
     }
     size_t len = strlen (secret);
     int rc = -1;
@@ -320,9 +333,25 @@ sb_token_role_new (sb_worker_t *worker, const sb_token_config_t *config)
         snprintf (self->issuer, sizeof self->issuer, "%s", issuer);
         snprintf (self->resource, sizeof self->resource, "%s/mcp", issuer);
     }
-    if (config->secret_key_file && *config->secret_key_file
-    &&  s_read_secret (self, config->secret_key_file))
+    if (s_read_secret (self, config->secret_key_file))
         goto fail;
+    //  The connectors: which ones keep each tenant's credential, and their
+    //  OAuth providers (connections, sb_conn_*.c, sb_connect.c).
+    if (config->connectors_dir && *config->connectors_dir) {
+        char *error = NULL;
+        self->connectors = sb_connectors_load (config->connectors_dir, &error);
+        if (self->connectors && config->connector_urls
+        &&  sb_connectors_set_base_urls (self->connectors, config->connector_urls)) {
+            sb_log_error ("connector_urls_invalid", "--connector-urls \"%s\" names an unknown "
+                          "connector or is malformed", config->connector_urls);
+            goto fail;
+        }
+        if (!self->connectors) {
+            sb_log_error ("connectors_invalid", "%s", error? error: "out of memory");
+            free (error);
+            goto fail;
+        }
+    }
     if (sb_db_prepare (config->conninfo, config->migrations_dir, SB_TOKEN_CONNECT_TIMEOUT_MS))
         goto fail;
     self->db_loop = sb_db_loop_new (sb_worker_reactor (worker), config->conninfo);
@@ -355,6 +384,7 @@ sb_token_role_destroy (sb_token_role_t **self_p)
     sb_oauth_register_destroy (self);
     sb_crypto_wipe (self->secret, sizeof self->secret);
     sb_oauth_keys_forget (self);
+    sb_connectors_destroy (&self->connectors);
     free (self);
     *self_p = NULL;
 }

@@ -25,7 +25,10 @@ typedef struct {
     const char *conninfo;           /* --db */
     const char *migrations_dir;     /* --migrations */
     const char *issuer;             /* --issuer: the gateways' --public-url; "" refuses OAuth jobs */
-    const char *secret_key_file;    /* --secret-key-file; "" refuses what needs it */
+    const char *secret_key_file;    /* --secret-key-file; "": SB_SECRET_KEY holds the secret itself,
+                                       and without either what needs it is refused */
+    const char *connectors_dir;     /* --connectors: which connectors keep tenants' credentials */
+    const char *connector_urls;     /* --connector-urls: base-URL overrides (OAuth endpoints given as paths follow) */
     int hash_threads;               /* --hash-threads: Argon2id runs on these */
     const char *cimd_allow_hosts;   /* --cimd-allow-hosts: IPs the SSRF guard lets through (tests) */
     const char *cimd_ca_file;       /* --cimd-ca-file: CA bundle for metadata documents; "": the system's */

@@ -202,4 +202,42 @@ uint32_t sb_worker_job_round (const sb_worker_job_t *job);
     result with the message. A malformed `error_json` fails the job plainly. */
 void sb_worker_job_fail_rpc (sb_worker_job_t **job_p, const char *error_json);
 
+/*  ---------------------------------------------------------------------
+    Asking another service (proto/PROTOCOL.md, "Worker requests").
+
+    A role that holds `parent` may send a job of its own to another service
+    (the api role asks service `token` for a tenant's credential). The
+    REQUEST carries the parent's tenant and corr_id (the broker checks
+    both) and a fresh corr_id of its own; its deadline is `timeout_ms`,
+    cut to the parent's time left. The REPLY comes back on the worker's
+    socket and `on_reply` is called exactly once, from the loop, with:
+      - the REPLY's status, its result's JSON text (`result_json`, borrowed
+        for the call; NULL unless the status is ok or failed and the
+        payload decoded) and its retry_after_ms;
+      - SB_STATUS_TIMEOUT when no REPLY came by the deadline plus
+        SB_WORKER_REQUEST_GRACE_MS;
+      - SB_STATUS_UNAVAILABLE when the connection to the broker was reset
+        (the broker will never answer it).
+    The callback does not depend on `parent` living on: it is called the
+    same after the parent job ended. It is never called after
+    sb_worker_request_cancel, nor during sb_worker_request itself. */
+#define SB_MAX_WORKER_REQUESTS      1024    /* requests one worker has in flight at once */
+#define SB_WORKER_REQUEST_GRACE_MS  1000    /* a silent broker's request ends this long after its deadline */
+typedef void (sb_worker_reply_fn) (sb_status_t status, const char *result_json,
+                                   uint32_t retry_after_ms, void *arg);
+/*  Sends `job` (borrowed) to `service` on behalf of `parent`; `flags` as a
+    REQUEST's (SB_FLAG_RETRY_SAFE). Returns the request's id (> 0), or -1
+    (nothing will be called) when SB_MAX_WORKER_REQUESTS are in flight,
+    the job does not encode, the service is this worker's own, or the
+    worker has no connection to the broker now. */
+int64_t sb_worker_request (sb_worker_job_t *parent, const char *service, const sb_job_t *job,
+                           uint32_t timeout_ms, uint32_t flags, sb_worker_reply_fn *on_reply,
+                           void *arg) SB_MUST_USE;
+/*  Forgets request `id`: its callback will not be called (a REPLY that
+    still comes is dropped). Sends nothing to the broker. Unknown ids are
+    ignored. For a role's destroy, or a waiter that no longer needs it. */
+void sb_worker_request_cancel (sb_worker_t *self, int64_t id);
+/*  Requests in flight now. */
+size_t sb_worker_requests (sb_worker_t *self);
+
 #endif

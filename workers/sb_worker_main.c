@@ -53,9 +53,9 @@ static const sb_option_t s_options [] = {
       "SB_WORKER_HEARTBEAT_MS",
       "heartbeat interval; the broker is presumed gone after 3 silent intervals" },
     { "connectors", SB_OPT_STR, SB_DEFAULT_CONNECTORS_DIR, 0, 0, "SB_CONNECTORS_DIR",
-      "folder of connector definitions, or folders separated by ':' (api role)" },
+      "folder of connector definitions, or folders separated by ':' (api and token roles)" },
     { "connector-urls", SB_OPT_STR, "", 0, 0, "SB_CONNECTOR_URLS",
-      "base-URL overrides, \"name=url,name2=url2\" (api role)" },
+      "base-URL overrides, \"name=url,name2=url2\" (api and token roles)" },
     { "task-promote-ms", SB_OPT_INT, "1000", 1, SB_MAX_TASK_PROMOTE_MS, "SB_TASK_PROMOTE_MS",
       "api role: promote a call of a task-capable connector tool to a task when its upstream request runs longer than this" },
     { "db", SB_OPT_STR, "", 0, 0, "SB_DATABASE_URL",
@@ -65,7 +65,7 @@ static const sb_option_t s_options [] = {
     { "issuer", SB_OPT_STR, "", 0, 0, "SB_ISSUER",
       "token role: the authorization server's URL, the gateways' --public-url (https; http only on loopback); empty: OAuth jobs are refused" },
     { "secret-key-file", SB_OPT_STR, "", 0, 0, "SB_SECRET_KEY_FILE",
-      "token role: file whose first line (32-64 bytes) is the secret that seals signing keys and CSRF tokens" },
+      "token role: file whose first line (32-64 bytes) is the master secret that seals signing keys, connection keys and CSRF tokens; without it, SB_SECRET_KEY may hold the secret itself" },
     { "hash-threads", SB_OPT_INT, "1", 1, SB_MAX_TOKEN_HASH_THREADS, "SB_HASH_THREADS",
       "token role: threads that run Argon2id password hashing off the event loop" },
     { "cimd-allow-hosts", SB_OPT_STR, "", 0, 0, "SB_CIMD_ALLOW_HOSTS",
@@ -190,6 +190,8 @@ main (int argc, char **argv)
             .hash_threads = (int) sb_config_int (config, "hash-threads"),
             .cimd_allow_hosts = sb_config_str (config, "cimd-allow-hosts"),
             .cimd_ca_file = sb_config_str (config, "cimd-ca-file"),
+            .connectors_dir = sb_config_str (config, "connectors"),
+            .connector_urls = sb_config_str (config, "connector-urls"),
         };
         token = sb_token_role_new (worker, &token_config);
         if (!token)
