@@ -478,8 +478,8 @@ s_on_reply (sb_worker_t *self, sb_msg_t *msg)
     if (!request) {
         self->replies_dropped++;
         sb_log_debug ("reply_dropped", "corr_id=%s status=%s: no request of ours waits for it "
-                     "(%llu so far)", msg->corr_id, sb_status_name (msg->status),
-                     (unsigned long long) self->replies_dropped);
+                      "(%llu so far)", msg->corr_id, sb_status_name (msg->status),
+                      (unsigned long long) self->replies_dropped);
         return;
     }
     sb_job_result_t result = { 0 };
@@ -514,8 +514,13 @@ s_expire_requests (sb_worker_t *self, int64_t now)
     zlistx_set_destructor (due, (zlistx_destructor_fn *) zstr_free);
     for (sb_worker_request_t *request = zhashx_first (self->requests); request;
          request = zhashx_next (self->requests)) {
-        if (request->lost || request->deadline_ms <= now)
-            zlistx_add_end (due, strdup (request->corr_id));
+        if (request->lost || request->deadline_ms <= now) {
+            char *corr_id = strdup (request->corr_id);
+            if (corr_id)
+                zlistx_add_end (due, corr_id);
+            else
+                self->requests_due_ms = now;    //  try again next turn
+        }
         else
         if (request->deadline_ms < self->requests_due_ms)
             self->requests_due_ms = request->deadline_ms;
