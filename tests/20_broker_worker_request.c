@@ -247,10 +247,12 @@ test_broker_answers_route_to_the_worker (void **state)
     s_ask (api, "w2", "token", S_TENANT, 3000, "p1", "x");
     s_expect_reply (api, "w2", SB_STATUS_DUPLICATE, &msg);
 
-    //  Draining: the waiting one is refused `overloaded` to the asker; the
-    //  running one may still finish and its RESULT reaches the asker
+    //  Draining: the waiting one and a new one are refused `overloaded` to
+    //  the asker; the running one may still finish and its RESULT reaches it
     zstr_send (broker->actor, "STOP");
     s_expect_reply (api, "w3", SB_STATUS_OVERLOADED, &msg);
+    s_ask (api, "w5", "token", S_TENANT, 3000, "p1", "x");
+    s_expect_reply (api, "w5", SB_STATUS_OVERLOADED, &msg);
     tb_result (token, "w2", SB_STATUS_OK, "finished");
     s_expect_reply (api, "w2", SB_STATUS_OK, &msg);
     assert_true (tb_payload_is (&msg, "finished"));
