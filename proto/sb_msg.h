@@ -34,15 +34,15 @@
 #define SB_MSG_BAD_VERSION     -3   /* well-formed header of another protocol version */
 
 typedef enum {
-    SB_CMD_REQUEST    = 1,  /* gateway → broker: run a job */
-    SB_CMD_REPLY      = 2,  /* broker → gateway: the job's outcome */
+    SB_CMD_REQUEST    = 1,  /* gateway (or worker, with parent) → broker: run a job */
+    SB_CMD_REPLY      = 2,  /* broker → gateway (or asking worker): the job's outcome */
     SB_CMD_READY      = 3,  /* worker → broker: I serve <service> with <credit> slots */
     SB_CMD_JOB        = 4,  /* broker → worker: run this job */
     SB_CMD_RESULT     = 5,  /* worker → broker: the job's outcome */
     SB_CMD_HEARTBEAT  = 6,  /* either way: I am alive */
     SB_CMD_DISCONNECT = 7,  /* either way: I am leaving / forget me */
     SB_CMD_NOTIFY     = 8,  /* worker → broker → asking gateway: a notification inside a call */
-    SB_CMD_CANCEL     = 9,  /* gateway → broker → worker: stop this job, answer nothing */
+    SB_CMD_CANCEL     = 9,  /* asker → broker → worker: stop this job, answer nothing */
     SB_CMD_ASK        = 10, /* worker → broker → asking gateway: a request to the client */
     SB_CMD_ANSWER     = 11, /* any gateway → broker → worker: the client's response to an ASK */
     SB_CMD_BROADCAST  = 12, /* gateway → broker → every other gateway: news for all of them */
@@ -87,6 +87,8 @@ typedef struct {
     uint32_t ask_id;                        /* ASK ANSWER: the request's number within its job */
     sb_status_t status;                     /* REPLY RESULT: outcome */
     uint32_t retry_after_ms;                /* REPLY (optional, 0 = none): try again after this */
+    char parent [SB_MAX_CORR_ID_LEN + 1];   /* REQUEST (optional, "" = none): from a worker, the
+                                               corr_id of the job it asks on behalf of */
     zframe_t *payload;                      /* REQUEST REPLY JOB RESULT NOTIFY ASK ANSWER
                                                BROADCAST: body, owned */
 } sb_msg_t;
@@ -129,6 +131,13 @@ int sb_msg_send (void *sock, sb_msg_t *self, zframe_t *routing_id)
 int sb_msg_set_request (sb_msg_t *self, const char *corr_id, const char *service,
                         const char *tenant, uint32_t timeout_ms, uint32_t flags,
                         zframe_t **payload) __attribute__ ((warn_unused_result));
+/*  REQUEST from a worker on behalf of the job `parent` it holds
+    (PROTOCOL.md "Worker requests"): as sb_msg_set_request, plus `parent`
+    (1..SB_MAX_CORR_ID_LEN bytes; NULL or "" returns -1). */
+int sb_msg_set_worker_request (sb_msg_t *self, const char *corr_id, const char *service,
+                               const char *tenant, uint32_t timeout_ms, uint32_t flags,
+                               const char *parent, zframe_t **payload)
+    __attribute__ ((warn_unused_result));
 int sb_msg_set_reply (sb_msg_t *self, const char *corr_id, sb_status_t status,
                       zframe_t **payload) __attribute__ ((warn_unused_result));
 int sb_msg_set_result (sb_msg_t *self, const char *corr_id, sb_status_t status,
