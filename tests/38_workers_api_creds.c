@@ -18,7 +18,8 @@
     sentence, the URL-mode elicitation refused by the gateway, accepted
     and polled until connected, declined; a 2026-07-28 call with and
     without the capability); the token service failing, unavailable and
-    silent; a base URL made from the connection's instance_url. */
+    silent; a base URL made from the connection's instance_url; the
+    cache bounded at SB_API_CREDS_MAX entries, the oldest evicted first. */
 #include <czmq.h>
 #include <jansson.h>
 #include <setjmp.h>
@@ -32,6 +33,7 @@
 #include "38_workers_fake.h"
 #include "sb_harness.h"
 #include "sb_attr.h"
+#include "sb_api_creds.h"
 
 #define CREDIT          128
 #define HEARTBEAT_MS    200
@@ -553,6 +555,54 @@ test_instance_url (void **state)
     assert_int_equal (fake_upstream_requests (s_up), 1);
 }
 
+//  SB_API_CREDS_MAX + 1 more tenants: the cache stays bounded, the oldest
+//  entry (acme's, from test_two_tenants, in the first slot) goes first
+//  and the newest stays. Batches of calls at once keep it quick.
+static void
+test_cache_bound (void **state)
+{
+    const int total = SB_API_CREDS_MAX + 1, batch = 100;
+    fake_upstream_reset (s_up);
+    for (int first = 0; first < total; first += batch) {
+        int count = first + batch <= total ? batch : total - first;
+        for (int i = first; i < first + count; i++) {
+            char corr_id [32], tenant [32];
+            snprintf (corr_id, sizeof corr_id, "b-%d", i);
+            snprintf (tenant, sizeof tenant, "bound-%d", i);
+            s_send_call (corr_id, tenant, "user:b", "tcrm_get_account", "acc_0001", CALL_MS, NULL, 0);
+        }
+        int results = 0, requests = 0;
+        while (results < count) {
+            sb_msg_t msg = { 0 };
+            assert_int_equal (fake_broker_recv (s_broker, &msg, WAIT_MS), 0);
+            if (msg.command == SB_CMD_REQUEST) {
+                char secret [SB_MAX_CORR_ID_LEN + 3];
+                snprintf (secret, sizeof secret, "s-%s", msg.parent);
+                s_reply_connected (msg.corr_id, secret, 1, 3600);
+                requests++;
+            }
+            else {
+                assert_int_equal (msg.command, SB_CMD_RESULT);
+                assert_int_equal (msg.status, SB_STATUS_OK);
+                results++;
+            }
+            sb_msg_reset (&msg);
+        }
+        assert_int_equal (requests, count);
+    }
+    assert_int_equal (fake_upstream_requests (s_up), total);
+    char request [SB_MAX_CORR_ID_LEN + 1], newest [32];
+    snprintf (newest, sizeof newest, "bound-%d", total - 1);
+    s_send_call ("b-new", newest, "user:b", "tcrm_get_account", "acc_0001", CALL_MS, NULL, 0);
+    char auth [64];
+    snprintf (auth, sizeof auth, "Bearer s-b-%d", total - 1);
+    s_expect_account ("b-new", auth);
+    s_send_call ("b-old", "acme", "user:ann", "tcrm_get_account", "acc_0001", CALL_MS, NULL, 0);
+    s_expect_request ("b-old", "acme", "user:ann", "tenant-crm", "{}", CALL_MS, request);
+    s_reply_connected (request, "acme-secret-2", 2, 3600);
+    s_expect_account ("b-old", "Bearer acme-secret-2");
+}
+
 int
 main (void)
 {
@@ -565,6 +615,7 @@ main (void)
         cmocka_unit_test (test_url_elicitation),
         cmocka_unit_test (test_token_service_trouble),
         cmocka_unit_test (test_instance_url),
+        cmocka_unit_test (test_cache_bound),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

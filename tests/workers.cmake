@@ -29,7 +29,7 @@ add_dependencies(38_workers_api sb-worker sb-worker-fixtures)
 # broker answers as it) for each tenant's credential.
 sb_add_test(38_workers_api_creds
     SOURCES 38_workers_api_creds.c 38_workers_fake.c
-    LIBS ${SB_WORKERS_TEST_LIBS}
+    LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS}
     TIMEOUT 120)
 add_dependencies(38_workers_api_creds sb-worker)
 
