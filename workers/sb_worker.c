@@ -19,6 +19,9 @@
 #include <string.h>
 
 #define SB_MAX_DRAIN_PER_TURN   256     /* messages read before other work gets a turn */
+/*  Messages queued to the broker at most: ZeroMQ's default of 1000 plus a
+    full table of requests, so SB_MAX_WORKER_REQUESTS sent in one turn fit. */
+#define SB_WORKER_SNDHWM        (1000 + SB_MAX_WORKER_REQUESTS)
 
 static volatile sig_atomic_t s_interrupted = 0;
 
@@ -270,6 +273,7 @@ s_session_start (sb_worker_t *self)
     if (!self->sock)
         return -1;
     zsock_set_linger (self->sock, 0);
+    zsock_set_sndhwm (self->sock, SB_WORKER_SNDHWM);
     zsock_set_reconnect_ivl (self->sock, 100);
     zsock_set_reconnect_ivl_max (self->sock, 2000);
     if (zsock_connect (self->sock, "%s", self->endpoint)) {
@@ -473,7 +477,7 @@ s_on_reply (sb_worker_t *self, sb_msg_t *msg)
     sb_worker_request_t *request = zhashx_lookup (self->requests, msg->corr_id);
     if (!request) {
         self->replies_dropped++;
-        sb_log_info ("reply_dropped", "corr_id=%s status=%s: no request of ours waits for it "
+        sb_log_debug ("reply_dropped", "corr_id=%s status=%s: no request of ours waits for it "
                      "(%llu so far)", msg->corr_id, sb_status_name (msg->status),
                      (unsigned long long) self->replies_dropped);
         return;
