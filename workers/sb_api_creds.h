@@ -12,8 +12,10 @@
     its entry goes, and never logged.
 
     Single flight: every call waiting for the same key shares one worker
-    request; the answer goes to each of them. An answer other than
-    `connected` is not kept. */
+    request; the answer goes to each of them — but a `missing` or `broken`
+    answer, whose connect link is signed for the user who asked, only to
+    the waits of that user: the others get SB_CRED_ASK_AGAIN and ask with
+    their own subject. An answer other than `connected` is not kept. */
 #ifndef SB_API_CREDS_H_INCLUDED
 #define SB_API_CREDS_H_INCLUDED
 
@@ -42,6 +44,7 @@ typedef enum {
     SB_CRED_BROKEN,             /* one that cannot be used: detail, connect_url */
     SB_CRED_FAILED,             /* RESULT failed: detail (a sentence), retry_after_s */
     SB_CRED_UNAVAILABLE,        /* no answer in time, no token service, a bad answer */
+    SB_CRED_ASK_AGAIN,          /* missing or broken, answered to another user: fetch again */
 } sb_cred_state_t;
 
 typedef struct {
