@@ -36,7 +36,7 @@
 #include "sb_api_creds.h"
 
 #define CREDIT          128
-#define HEARTBEAT_MS    200
+#define HEARTBEAT_MS    1000        /* slow enough that 100 transfers under ASan never look like a lost broker */
 #define WAIT_MS         5000
 #define CALL_MS         20000       /* a call's timeout_ms unless a test says otherwise */
 #define MANY            100         /* calls at once for the single-flight test */
