@@ -77,10 +77,10 @@ bool sb_api_creds_lookup (sb_api_creds_t *self, const char *tenant, const char *
 
 /*  Asks the token service for the credential of `job`'s tenant for
     `connector`, on behalf of `job` (its subject; a timeout of its time
-    left less SB_API_CREDS_RESERVE_MS, at most SB_API_CREDS_TIMEOUT_MS); `stale` > 0: the version an upstream
-    refused (the service renews it unless it has a newer one). Joins a
-    request already in flight for the same key (one asked with a `stale`
-    at least as high). `fn` is called later, exactly once, unless the wait
+    left less SB_API_CREDS_RESERVE_MS, at most SB_API_CREDS_TIMEOUT_MS);
+    `stale` > 0: the version an upstream refused (the service renews it
+    unless it has a newer one). Joins a request already in flight for the
+    same key (one asked with a `stale` at least as high). `fn` is called later, exactly once, unless the wait
     is cancelled. Returns the wait, or NULL (nothing will be called)
     when the request could not be sent: then *why says why. */
 sb_api_creds_wait_t *sb_api_creds_fetch (sb_api_creds_t *self, sb_worker_job_t *job,
