@@ -6,7 +6,7 @@
     notifications/cancelled → CANCEL, malformed "sb:" ids.
 
     The fake broker (tests/30_gateway_support.h) answers by the tool
-    arguments' text: talk, ask, sample, hold. */
+    arguments' text: talk, ask, sample, hold, whoami (the job's subject). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -149,6 +149,24 @@ test_progress_and_logs (void **state)
     assert_string_equal (json_string_value (json_object_get (json_array_get (events, 0), "method")),
                          "notifications/message");
     json_decref (events);
+    tg_free (h);
+    free (session);
+}
+
+//  A tools/call job carries the caller's token subject, with a session
+//  and without.
+static void
+test_job_subject (void **state)
+{
+    char *session = s_session ("{}");
+    tg_http_t *h = s_post (session, tg_token, CALL ("7", "whoami", ""));
+    assert_int_equal (h->status, 200);
+    assert_non_null (h->response.body);
+    assert_non_null (strstr (h->response.body, "subject=tester"));
+    tg_free (h);
+    h = s_post (NULL, tg_token, CALL ("8", "whoami", ""));
+    assert_non_null (h->response.body);
+    assert_non_null (strstr (h->response.body, "subject=tester"));
     tg_free (h);
     free (session);
 }
@@ -375,6 +393,7 @@ main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_progress_and_logs),
+        cmocka_unit_test (test_job_subject),
         cmocka_unit_test (test_log_level),
         cmocka_unit_test (test_ask_and_answer),
         cmocka_unit_test (test_ask_refused),

@@ -101,6 +101,15 @@ s_on_request (zsock_t *router, zframe_t *routing, sb_msg_t *msg, s_job_t *waitin
     assert (rc == 0);
     (void) rc;
     const char *args = job.args? job.args: "";
+    if (strstr (args, "whoami")) {
+        //  Whose call the job says it is (the api worker asks for that
+        //  user's connection with it)
+        char text [400];
+        snprintf (text, sizeof text, "{\"content\":[{\"type\":\"text\",\"text\":\"subject=%.256s\"}]}",
+                  job.subject? job.subject: "(none)");
+        s_send_reply (router, routing, msg->corr_id, text);
+    }
+    else
     if (strstr (args, "talk")) {
         for (int i = 1; i <= 3; i++) {
             char text [160];
