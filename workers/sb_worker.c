@@ -5,6 +5,7 @@
     in sb_inputs.c; the shapes of results come from payload/sb_payload.h. */
 #include "sb_worker.h"
 #include "sb_worker_int.h"
+#include "sb_crypto.h"
 #include "sb_inputs.h"
 #include "sb_payload.h"
 #include "sb_clock.h"
@@ -495,7 +496,13 @@ s_on_reply (sb_worker_t *self, sb_msg_t *msg)
     //  Forget it before the callback, which may ask again or cancel others
     zhashx_delete (self->requests, msg->corr_id);
     on_reply (msg->status, result.result, msg->retry_after_ms, arg);
+    //  A reply may carry a secret (a tenant's credential): wipe both
+    //  copies before they are freed.
+    if (result.result)
+        sb_crypto_wipe (result.result, strlen (result.result));
     sb_job_result_clear (&result);
+    if (msg->payload)
+        sb_crypto_wipe (zframe_data (msg->payload), zframe_size (msg->payload));
 }
 
 //  Ends the requests whose session ended (unavailable) or whose deadline
