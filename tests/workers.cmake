@@ -16,6 +16,13 @@ sb_add_test(38_workers_reactor
     LIBS sb_workers_lib PkgConfig::CMOCKA
     TIMEOUT 30)
 
+# A provider's token endpoint client (workers/sb_provider.c) against a fake
+# token endpoint in the test: forms, client authentication, outcomes.
+sb_add_test(38_workers_provider
+    SOURCES 38_workers_provider.c 38_fake_provider.c
+    LIBS sb_workers_lib sb_harness PkgConfig::CMOCKA PkgConfig::JANSSON pthread
+    TIMEOUT 60)
+
 set(SB_WORKERS_TEST_LIBS sb_proto sb_common sb_harness PkgConfig::CMOCKA PkgConfig::CZMQ
     PkgConfig::ZMQ PkgConfig::JANSSON pthread)
 
