@@ -262,6 +262,12 @@ s_start (void *state, sb_worker_job_t *job)
     if (strcmp (op, "connection/credential") == 0)
         sb_connections_credential (self, job);
     else
+    if (strcmp (op, "connect/start") == 0)
+        sb_connect_start (self, job);
+    else
+    if (strcmp (op, "connect/callback") == 0)
+        sb_connect_callback (self, job);
+    else
         sb_worker_job_fail_unknown_op (&job);
 }
 
@@ -272,7 +278,8 @@ s_abandon (void *state, sb_worker_job_t *job)
     //  Each module that parks a job elsewhere (the hashing threads) adds
     //  its own check here.
     if (sb_oauth_authorize_abandon (self, job) || sb_admin_abandon (self, job)
-    ||  sb_connections_abandon (self, job) || sb_token_query_abandon (self, job))
+    ||  sb_connections_abandon (self, job) || sb_connect_abandon (self, job)
+    ||  sb_token_query_abandon (self, job))
         return;
     sb_cimd_abandon (self->cimd, job);      //  a lookup waiting on a metadata document
 }
