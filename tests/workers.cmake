@@ -148,3 +148,14 @@ sb_add_test(38_workers_register
     FIXTURES postgres
     TIMEOUT 180)
 add_dependencies(38_workers_register sb-worker)
+
+# The data keys that seal connection secrets, storing connections and the
+# admin API's connection routes, against the real test PostgreSQL: two
+# sb-worker processes and one in-process token worker (test ops that seal
+# and open), every worker on the shared test master secret.
+sb_add_test(38_workers_conn_keys
+    SOURCES 38_workers_conn_keys.c 38_workers_fake.c
+    LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ
+    FIXTURES postgres
+    TIMEOUT 180)
+add_dependencies(38_workers_conn_keys sb-worker)
