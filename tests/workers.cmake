@@ -44,6 +44,14 @@ sb_add_test(38_workers_api
     TIMEOUT 120)
 add_dependencies(38_workers_api sb-worker sb-worker-fixtures)
 
+# Tenant credentials: the api worker asks the token service (the fake
+# broker answers as it) for each tenant's credential.
+sb_add_test(38_workers_api_creds
+    SOURCES 38_workers_api_creds.c 38_workers_fake.c
+    LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS}
+    TIMEOUT 120)
+add_dependencies(38_workers_api_creds sb-worker)
+
 sb_add_test(38_workers_roles
     SOURCES 38_workers_roles.c 38_workers_fake.c
     LIBS ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ

@@ -337,7 +337,11 @@ sb_api_creds_fetch (sb_api_creds_t *self, sb_worker_job_t *job, const char *conn
         return NULL;
     }
     wait->flight = flight;
-    uint32_t timeout = left < SB_API_CREDS_TIMEOUT_MS ? (uint32_t) left : SB_API_CREDS_TIMEOUT_MS;
+    //  Leave the call time for its upstream request, and for the answer
+    //  that the token service did not answer in time
+    int64_t reserve = left > 2 * SB_API_CREDS_RESERVE_MS ? SB_API_CREDS_RESERVE_MS : left / 2;
+    int64_t wanted = left - reserve;
+    uint32_t timeout = wanted < SB_API_CREDS_TIMEOUT_MS ? (uint32_t) wanted : SB_API_CREDS_TIMEOUT_MS;
     flight->request = sb_worker_request (job, "token", &request, timeout, SB_FLAG_RETRY_SAFE,
                                          s_on_reply, flight);
     if (flight->request <= 0 || !(flight->handle = zlistx_add_end (self->flights, flight))) {

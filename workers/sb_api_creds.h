@@ -28,6 +28,7 @@
 #define SB_API_CREDS_MARGIN_S       60      /* dropped this long before the token expires */
 #define SB_API_CREDS_NO_EXPIRY_MS   300000  /* kept this long when no expiry is known */
 #define SB_API_CREDS_TIMEOUT_MS     10000   /* a credential request waits at most this */
+#define SB_API_CREDS_RESERVE_MS     2000    /* of the job's time left, kept for the call (half when less) */
 #define SB_API_CREDS_MIN_LEFT_MS    50      /* no request with less of the job's time left */
 
 typedef struct _sb_api_creds_t sb_api_creds_t;
@@ -72,8 +73,8 @@ bool sb_api_creds_lookup (sb_api_creds_t *self, const char *tenant, const char *
                           sb_cred_t *cred);
 
 /*  Asks the token service for the credential of `job`'s tenant for
-    `connector`, on behalf of `job` (its subject, its time left capped at
-    SB_API_CREDS_TIMEOUT_MS); `stale` > 0: the version an upstream
+    `connector`, on behalf of `job` (its subject; a timeout of its time
+    left less SB_API_CREDS_RESERVE_MS, at most SB_API_CREDS_TIMEOUT_MS); `stale` > 0: the version an upstream
     refused (the service renews it unless it has a newer one). Joins a
     request already in flight for the same key (one asked with a `stale`
     at least as high). `fn` is called later, exactly once, unless the wait
