@@ -51,7 +51,7 @@ REFRESH_GRACE_S=120     # the sandbox keeps a rotated-away refresh token usable 
 LEASE_S=15              # SB_CONN_LEASE_S: a dead worker's lease ends after this
 T_CALL_S=40             # one tool call, at most (the gateway's deadline is 30 s)
 T_POLL_S=40             # any condition polled for
-ROTATE_ROUNDS=15        # fault g: rounds of refreshing calls while the keys rotate
+ROTATE_ROUNDS=6         # fault g: rounds of calls and new connections around the rotation
 
 rm -rf "$work"
 mkdir -p "$work"
@@ -538,30 +538,41 @@ grep -q 'sandbox-keyed' <<<"$list" || fail "f: acme's list has no sandbox-keyed:
 phase "g: data-key rotation while calls run"
 s_grant_secrets
 old_key=$(s_psql "SELECT id FROM connection_keys WHERE current")
-# Calls that each make the token service refresh (the tokens expired at
-# the sandbox before each round): new secrets sealed while the rows are
-# being re-sealed.
+# Rounds of calls on every connection, each round with a tenant that
+# connects then (its row sealed under whichever key is current then) and
+# calls at once (its row opened under that key); the rotation starts
+# after the first rounds and the rounds go on after it.
 (
     for ((i = 0; i < ROTATE_ROUNDS; i++)); do
-        s_expire alice && s_expire bob || { echo "round $i: expire failed"; exit 1; }
         for t in "$acme" "$globex"; do
             m=$(s_call "$t" oauth_whoami '{}') && s_ok "$m" || { echo "round $i: $m"; exit 1; }
         done
         m=$(s_call "$acme" keyed_get_account "{\"id\":\"$keyed_id\"}") && s_ok "$m" ||
             { echo "round $i: keyed: $m"; exit 1; }
+        s_admin tenant create "rot-$i" "Rotation $i" >/dev/null || { echo "round $i: tenant"; exit 1; }
+        token=$(s_mint "rot-$i" "user:r$i") || exit 1
+        s_connect_from_call "$token" "carol-$i" || { echo "round $i: connect"; exit 1; }
+        who=$(s_whoami "$token") && [[ $who == *"carol-$i"* ]] || { echo "round $i: whoami $who"; exit 1; }
+        echo "round $i done"
     done
 ) >"$work/rotate.out" 2>&1 &
 rotating=$!
+s_until "$T_POLL_S" grep -q 'round 1 done' "$work/rotate.out" ||
+    fail "g: the calls before the rotation: $(tail -n 3 "$work/rotate.out")"
 s_admin connection-keys rotate >"$work/rotate.admin" 2>&1 ||
     fail "g: sb-admin connection-keys rotate: $(<"$work/rotate.admin")"
+rotated_at=$(grep -c 'round .* done' "$work/rotate.out" || true)
 wait "$rotating" || fail "g: a call failed during the rotation: $(tail -n 3 "$work/rotate.out")"
+((rotated_at < ROTATE_ROUNDS)) || fail "g: the rotation ended after the calls"
 new_key=$(s_psql "SELECT id FROM connection_keys WHERE current")
 [[ -n $new_key && $new_key != "$old_key" ]] || fail "g: no new current key ($new_key, before $old_key)"
 s_until "$T_POLL_S" s_all_under "$new_key" ||
     fail "g: rows left under another key: $(s_psql "SELECT tenant_id, connector, key_id FROM connections")"
+# And a refresh after it: sealed under the new key, opened by both workers.
+s_expire alice || fail "g: expiring alice's tokens"
 who=$(s_whoami "$acme") && [[ $who == *alice* ]] || fail "g: acme after the rotation: $who"
-s_expire bob || fail "g: expiring bob's tokens"
-who=$(s_whoami "$globex") && [[ $who == *bob* ]] || fail "g: globex after the rotation: $who"
+[[ $(s_connection acme sandbox-oauth key_id) == "$new_key" ]] || fail "g: the refreshed row is not under the new key"
+echo "g: rotated after $rotated_at of $ROTATE_ROUNDS rounds; every row under the new key"
 
 # ---------------------------------------------------------------------
 phase "no secret in any log"
