@@ -101,7 +101,7 @@ trap s_cleanup EXIT
 
 phase "starting the farm"
 SB_LOG_LEVEL=debug SB_FARM_PG_MODE=fresh SB_FARM_FSYNC=off SB_GATEWAY_PORT=0 \
-SB_FARM_CONNECTORS="$root/connectors:$root/tests/fixtures/connectors" \
+SB_FARM_CONNECTORS="$root/connectors:$root/tests/fixtures/connectors:$root/tests/fixtures/connectors/keyed" \
 SB_FARM_API_WORKER=sb-worker-fixtures SB_FARM_API_WORKERS=2 SB_FARM_TOKEN_WORKERS=2 \
 SB_FARM_SANDBOX_CONNECTORS=sandbox-crm,sandbox-oauth \
 SB_FARM_CONNECTOR_URLS="sandbox-keyed=http://127.0.0.1:$keyed_port" \
