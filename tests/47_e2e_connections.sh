@@ -592,6 +592,10 @@ s_grant_secrets
 sort -u "$secrets" | awk 'length ($0) >= 8' >"$secrets.u"
 count=$(wc -l <"$secrets.u")
 ((count >= 10)) || fail "only $count secrets were collected: the test saw too little"
+# The logs searched are the debug-level ones the farm wrote, and the
+# search finds what is in them (the grant IDs are logged, not secret).
+grep -q '"level":"debug"' "$SB_FARM_DIR/logs/token-worker.log" || fail "the token worker did not log at debug"
+grep -rqF "$(s_grant_field alice grant)" "$SB_FARM_DIR/logs" || fail "the log search finds nothing"
 found=$(grep -rlF -f "$secrets.u" "$SB_FARM_DIR/logs" || true)
 [[ -z $found ]] || fail "a secret is in: $found ($(grep -ohF -f "$secrets.u" "$SB_FARM_DIR/logs" | head -n 1 | cut -c1-6)…)"
 # And any token or code of the sandbox's shape (sbat_/sbrt_/sbac_ and 43
