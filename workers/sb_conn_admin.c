@@ -69,10 +69,14 @@ s_refusef (sb_worker_job_t **job_p, int status, const char *code, const char *fo
     s_refuse (job_p, status, code, message);
 }
 
-//  The answer of a migration 011 admin function, {"status", "body"}, relayed.
+//  The answer of a migration 011 admin function, {"status", "body"},
+//  relayed. `arg` (static text) names the event written to the process
+//  log with the body on success (the body never holds a secret); NULL:
+//  none.
 static void
 s_on_answer (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
 {
+    const char *action = arg;
     json_t *answer = NULL;
     if (res && PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1
     &&  !PQgetisnull (res, 0, 0)) {
@@ -88,9 +92,12 @@ s_on_answer (sb_worker_job_t **job_p, const PGresult *res, const char *error, vo
         json_decref (answer);
         return;
     }
+    int code = (int) json_integer_value (status);
     char *text = sb_json_dump (body, NULL);
+    if (action && text && code >= 200 && code < 300)
+        sb_log_info (action, "actor=admin %s", text);
     if (text)
-        sb_token_http_json (job_p, (int) json_integer_value (status), text);
+        sb_token_http_json (job_p, code, text);
     else
         sb_worker_job_fail (job_p, "out of memory");
     free (text);
@@ -188,7 +195,7 @@ s_delete (sb_token_role_t *self, sb_worker_job_t *job, const char *tenant, const
         return;
     const char *params [] = { tenant, connector };
     sb_token_query (self, job, "SELECT admin_connection_delete ($1, $2)", 2, params, s_on_answer,
-                    NULL, NULL);
+                    sb_unconst ("connection_deleted"), NULL);
 }
 
 //  An API key waiting for the current data key.
@@ -213,12 +220,8 @@ s_put_free (void *arg)
 static void
 s_on_put (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
 {
-    s_put_t *put = arg;
-    if (res && PQresultStatus (res) == PGRES_TUPLES_OK)
-        sb_log_info ("connection_key_stored", "actor admin: tenant %s connector %s (an API key)",
-                     put->tenant, put->connector);
-    s_put_free (put);
-    s_on_answer (job_p, res, error, NULL);
+    s_put_free (arg);
+    s_on_answer (job_p, res, error, sb_unconst ("connection_stored"));
 }
 
 static void

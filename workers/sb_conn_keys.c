@@ -179,10 +179,16 @@ s_ring_load (sb_token_role_t *self, const PGresult *res, const char *error, cons
         bool is_current = strcmp (PQgetvalue (res, row, 2), "t") == 0;
         const s_key_t *held = s_find (ring, id);
         if (!held && ring->count == SB_MAX_CONN_KEYS) {
-            //  The answer lists the current key first, then the newest.
+            //  The answer lists the current key first, then the newest:
+            //  a new current key takes the place of the one held longest.
             sb_log_warn ("conn_keys_full", "connection_keys holds more than %d keys: the "
-                         "oldest are not read (key %s)", SB_MAX_CONN_KEYS, id);
-            continue;
+                         "oldest are not read (key %s)", SB_MAX_CONN_KEYS,
+                         is_current? ring->keys [0].id: id);
+            if (!is_current)
+                continue;
+            sb_crypto_wipe (&ring->keys [0], sizeof ring->keys [0]);
+            memmove (&ring->keys [0], &ring->keys [1], (ring->count - 1) * sizeof ring->keys [0]);
+            ring->count--;
         }
         if (!held && s_row_open (res, row, box_key, &ring->keys [ring->count]) == 0)
             held = &ring->keys [ring->count++];
