@@ -566,7 +566,9 @@ test_invalid_grant (void **state)
     assert_int_equal (status, SB_STATUS_OK);
     assert_string_equal (s_str (doc, "status"), "broken");
     assert_non_null (strstr (s_str (doc, "detail"), "invalid_grant"));
-    assert_null (strstr (json_dumps (doc, JSON_COMPACT), "rt-revoked"));
+    char *text = json_dumps (doc, JSON_COMPACT);
+    assert_null (strstr (text, "rt-revoked"));
+    free (text);
     json_t *url = json_object_get (doc, "connect_url");
     //  Made by sb_connect.c when linked: for this connector's link only
     if (url)

@@ -826,7 +826,9 @@ s_sweep (sb_connections_t *self)
     const char *params [] = { self->owner, window, limit, lease };
     char sql [512];
     snprintf (sql, sizeof sql, "SELECT %s FROM connection_sweep_claim ($1, $2, $3, $4)", s_columns);
-    if (room == 0 || sb_db_loop_query (self->role->db_loop, sql, 4, params, s_on_sweep, self))
+    if (room == 0 || !self->role->connectors)
+        return;                             //  full, or no connector to refresh for
+    if (sb_db_loop_query (self->role->db_loop, sql, 4, params, s_on_sweep, self))
         return;                             //  busy: the next sweep
     self->sweeping = true;
 }
