@@ -57,7 +57,10 @@
 #define ISSUER          "https://auth.example.test"
 #define AUTHORIZE_URL   "https://provider.example/oauth/authorize"
 #define CLIENT_ID       "client-1"
-#define SECRET          "0123456789abcdef0123456789abcdef-connect-test"
+#define SECRET          "switchboard-tests-shared-master-secret-connection-keys-01"
+#define SECRET_FILE     SB_SOURCE_DIR "/tests/fixtures/conn-master-secret"
+                                    /* connection_keys is one per cluster: every test that
+                                       seals uses this master secret (its first line) */
 #define TITLE           "Acme <CRM> & \"Co\""
 #define SUBJECT_EVIL    "svc:<b>\"x\"&'y'"
 
@@ -68,7 +71,7 @@ static char s_prefix [32];          /* tenants of this run start with it */
 static char s_tenant [64];          /* the run's tenant */
 static char s_tenant2 [64];         /* a second one, for the refused exchange */
 static char s_user [32];            /* "user:<id>" of alice */
-static char s_dir [64];             /* connectors and the secret */
+static char s_dir [64];             /* the connectors */
 static int s_seq;                   /* numbers correlation ids */
 static sb_token_role_t *s_role;     /* issuer and secret only: tickets, subkeys */
 
@@ -505,7 +508,7 @@ s_spawn (const char *issuer, fake_broker_t **broker_p, pid_t *pid_p)
     snprintf (heartbeat, sizeof heartbeat, "%d", HEARTBEAT_MS);
     snprintf (db, sizeof db, "--db=%s", s_conninfo);
     snprintf (migrations, sizeof migrations, "--migrations=%s/db/migrations", SB_SOURCE_DIR);
-    snprintf (secret_arg, sizeof secret_arg, "--secret-key-file=%s/secret", s_dir);
+    snprintf (secret_arg, sizeof secret_arg, "--secret-key-file=%s", SECRET_FILE);
     snprintf (connectors_arg, sizeof connectors_arg, "--connectors=%s/connectors", s_dir);
     const char *argv [] = {
         sb_harness_bin ("sb-worker"), "--role", "token", "--broker", broker->endpoint,
@@ -1041,9 +1044,6 @@ s_setup (void **state)
     if (!mkdtemp (s_dir))
         return -1;
     char path [256], connectors [128], text [4096];
-    snprintf (path, sizeof path, "%s/secret", s_dir);
-    if (s_write (path, SECRET "\n"))
-        return -1;
     snprintf (connectors, sizeof connectors, "%s/connectors", s_dir);
     mkdir (connectors, 0700);
     const char tool [] =
@@ -1069,6 +1069,12 @@ s_setup (void **state)
     if (s_write (path, text))
         return -1;
 
+    //  The fixture's secret is the one the tickets and data keys here use.
+    FILE *file = fopen (SECRET_FILE, "r");
+    char line [128] = "";
+    if (!file || !fgets (line, sizeof line, file) || strcmp (line, SECRET "\n") != 0)
+        return -1;
+    fclose (file);
     s_role = calloc (1, sizeof *s_role);
     snprintf (s_role->issuer, sizeof s_role->issuer, "%s", ISSUER);
     memcpy (s_role->secret, SECRET, strlen (SECRET));

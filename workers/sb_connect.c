@@ -1010,7 +1010,6 @@ sb_connect_start (sb_token_role_t *self, sb_worker_job_t *job)
     const char *params [] = { start->ticket.tenant, start->ticket.subject };
     sb_token_query (self, job, "SELECT tenant_known, email FROM connect_page_info ($1, $2)",
                     2, params, s_on_page_info, start, s_start_free);
-    job = NULL;
     start = NULL;
 out:
     s_start_destroy (&start);
@@ -1306,7 +1305,6 @@ sb_connect_callback (sb_token_role_t *self, sb_worker_job_t *job)
     sb_token_query (self, job, "SELECT outcome, tenant_id, subject, connector, verifier_enc, key_id, "
                     "cookie_hash, redirect_uri FROM connect_flow_take (decode ($1, 'hex'))", 1,
                     params, provider_error? s_on_taken_error: s_on_taken, exchange, s_exchange_free);
-    job = NULL;
     exchange = NULL;
 out:
     s_exchange_destroy (&exchange);

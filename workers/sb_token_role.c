@@ -368,17 +368,16 @@ sb_token_role_new (sb_worker_t *worker, const sb_token_config_t *config)
     self->db_loop = sb_db_loop_new (sb_worker_reactor (worker), config->conninfo);
     self->offload = sb_offload_new (sb_worker_reactor (worker), config->hash_threads);
     self->conn_keys = sb_conn_keys_new ();
-    self->provider = sb_provider_new (sb_worker_reactor (worker));
     if (self->db_loop)
         self->cimd = sb_cimd_new (sb_worker_reactor (worker), self->db_loop,
                                   config->cimd_allow_hosts, config->cimd_ca_file);
-    if (!self->db_loop || !self->offload || !self->cimd || !self->conn_keys || !self->provider) {
+    if (!self->db_loop || !self->offload || !self->cimd || !self->conn_keys) {
         sb_log_error ("token_init_failed", "cannot set up the database connection or the hashing threads");
         goto fail;
     }
     //  Tenants' connections: the providers' token endpoints and the
-    //  refreshes (sb_provider.c, sb_connections.c); the provider client
-    //  is made above
+    //  refreshes (sb_provider.c, sb_connections.c)
+    self->provider = sb_provider_new (sb_worker_reactor (worker));
     if (self->provider)
         self->connections = sb_connections_new (self, config->refresh_window_s,
                                                 config->refresh_sweep_ms);
