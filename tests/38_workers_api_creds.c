@@ -36,7 +36,7 @@
 #include "sb_api_creds.h"
 
 #define CREDIT          128
-#define HEARTBEAT_MS    200
+#define HEARTBEAT_MS    1000        /* slow enough that 100 transfers under ASan never look like a lost broker */
 #define WAIT_MS         5000
 #define CALL_MS         20000       /* a call's timeout_ms unless a test says otherwise */
 #define MANY            100         /* calls at once for the single-flight test */
@@ -486,6 +486,63 @@ test_url_elicitation (void **state)
     json_decref (result);
 }
 
+//  Sends a ping behind the jobs already sent and waits for its RESULT
+//  (the worker takes its jobs in order): returns the one REQUEST that came
+//  meanwhile in `request` (its parent in `parent`), failing on more.
+static void
+s_sync_one_request (char *request, char *parent)
+{
+    assert_int_equal (fake_broker_send_op (s_broker, "sync", 5000, 0, "ping", NULL, NULL), 0);
+    int requests = 0;
+    while (true) {
+        sb_msg_t msg = { 0 };
+        assert_int_equal (fake_broker_recv (s_broker, &msg, WAIT_MS), 0);
+        if (msg.command == SB_CMD_RESULT && streq (msg.corr_id, "sync")) {
+            sb_msg_reset (&msg);
+            break;
+        }
+        assert_int_equal (msg.command, SB_CMD_REQUEST);
+        snprintf (request, SB_MAX_CORR_ID_LEN + 1, "%s", msg.corr_id);
+        snprintf (parent, SB_MAX_CORR_ID_LEN + 1, "%s", msg.parent);
+        requests++;
+        sb_msg_reset (&msg);
+    }
+    assert_int_equal (requests, 1);
+}
+
+//  Two users of one tenant at once: a credential is the tenant's and is
+//  shared; a connect link is signed for one user, so the other asks anew.
+static void
+test_users_of_one_tenant (void **state)
+{
+    char request [SB_MAX_CORR_ID_LEN + 1], parent [SB_MAX_CORR_ID_LEN + 1];
+    s_send_call ("p-1", "team", "user:a", "tcrm_get_account", "acc_0001", CALL_MS, "{}", 0);
+    s_send_call ("p-2", "team", "user:b", "tcrm_get_account", "acc_0001", CALL_MS, "{}", 0);
+    s_sync_one_request (request, parent);
+    assert_string_equal (parent, "p-1");
+    s_reply (request, SB_STATUS_OK, "{\"status\":\"missing\",\"connect_url\":\"" CONNECT_URL "-a\"}");
+    s_expect_connect_error ("p-1", "connection_required", CONNECT_URL "-a", "connect your account");
+    s_expect_request ("p-2", "team", "user:b", "tenant-crm", "{}", CALL_MS, request);
+    s_reply (request, SB_STATUS_OK, "{\"status\":\"missing\",\"connect_url\":\"" CONNECT_URL "-b\"}");
+    s_expect_connect_error ("p-2", "connection_required", CONNECT_URL "-b", "connect your account");
+
+    s_send_call ("p-3", "team", "user:a", "tcrm_get_account", "acc_0001", CALL_MS, "{}", 0);
+    s_send_call ("p-4", "team", "user:b", "tcrm_get_account", "acc_0001", CALL_MS, "{}", 0);
+    s_sync_one_request (request, parent);
+    assert_string_equal (parent, "p-3");
+    s_reply_connected (request, "team-secret", 1, 3600);
+    for (int i = 0; i < 2; i++) {
+        sb_msg_t msg = { 0 };
+        assert_int_equal (fake_broker_recv (s_broker, &msg, WAIT_MS), 0);
+        assert_int_equal (msg.command, SB_CMD_RESULT);
+        assert_true (streq (msg.corr_id, "p-3") || streq (msg.corr_id, "p-4"));
+        sb_msg_reset (&msg);
+    }
+    char auth [256];
+    fake_upstream_last_auth (s_up, auth, sizeof auth);
+    assert_string_equal (auth, "Bearer team-secret");
+}
+
 static void
 test_token_service_trouble (void **state)
 {
@@ -613,6 +670,7 @@ main (void)
         cmocka_unit_test (test_401_renews_once),
         cmocka_unit_test (test_missing),
         cmocka_unit_test (test_url_elicitation),
+        cmocka_unit_test (test_users_of_one_tenant),
         cmocka_unit_test (test_token_service_trouble),
         cmocka_unit_test (test_instance_url),
         cmocka_unit_test (test_cache_bound),

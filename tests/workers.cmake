@@ -51,6 +51,12 @@ sb_add_test(38_workers_api_creds
     LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS}
     TIMEOUT 120)
 add_dependencies(38_workers_api_creds sb-worker)
+# The same through the real broker (in process), with a fake token worker.
+sb_add_test(38_workers_api_creds_broker
+    SOURCES 38_workers_api_creds_broker.c 38_workers_fake.c
+    LIBS sb_workers_lib sb_broker_testsupport ${SB_WORKERS_TEST_LIBS}
+    TIMEOUT 120)
+add_dependencies(38_workers_api_creds_broker sb-worker)
 
 sb_add_test(38_workers_roles
     SOURCES 38_workers_roles.c 38_workers_fake.c
