@@ -54,7 +54,7 @@ source "$root/scripts/farm.sh"
 build=$(cd "${1:?usage: $0 BUILD_DIR WORK_DIR}" && pwd)
 work=${2:?usage: $0 BUILD_DIR WORK_DIR}
 
-CONCURRENT_CALLS=200    # fault a: calls at once on one expiring connection
+CONCURRENT_CALLS=200    # fault a: calls at once on one expired connection
 ACCESS_TTL_S=3600       # the sandbox's access tokens (expired on purpose: /_sandbox/oauth/expire)
 SLOW_MS=4000            # fault b: the provider's refresh answer waits this long
 REFRESH_GRACE_S=120     # the sandbox keeps a rotated-away refresh token usable this long
@@ -79,7 +79,8 @@ phase () {
 secret () { [[ -n "$1" ]] && printf '%s\n' "$1" >>"$secrets"; return 0; }
 rand () { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 
-# The sandbox's OAuth client, as the token workers present it.
+# The sandbox's OAuth client, as the token workers present it; the
+# sandbox reads the same two variables (never a secret on a command line).
 SB_SANDBOX_OAUTH_CLIENT_ID=switchboard-e2e
 SB_SANDBOX_OAUTH_CLIENT_SECRET=cs-$(rand 24)
 export SB_SANDBOX_OAUTH_CLIENT_ID SB_SANDBOX_OAUTH_CLIENT_SECRET
@@ -92,7 +93,10 @@ secret "$keyed_key"
 keyed_pid=
 s_cleanup () {
     local rc=$?
-    [[ -n $keyed_pid ]] && sb_stop_pid "$keyed_pid" 10 || true
+    if [[ -n $keyed_pid ]] && ! sb_stop_pid "$keyed_pid" 10; then
+        echo "the keyed sandbox did not exit 0" >&2
+        rc=1
+    fi
     sb_farm_stop || rc=1
     echo "total $((SECONDS - started)) s"
     exit $rc
@@ -105,11 +109,11 @@ SB_FARM_CONNECTORS="$root/connectors:$root/tests/fixtures/connectors:$root/tests
 SB_FARM_API_WORKER=sb-worker-fixtures SB_FARM_API_WORKERS=2 SB_FARM_TOKEN_WORKERS=2 \
 SB_FARM_SANDBOX_CONNECTORS=sandbox-crm,sandbox-oauth \
 SB_FARM_CONNECTOR_URLS="sandbox-keyed=http://127.0.0.1:$keyed_port" \
-SB_FARM_SANDBOX_ARGS="--oauth-client-id $SB_SANDBOX_OAUTH_CLIENT_ID --oauth-client-secret $SB_SANDBOX_OAUTH_CLIENT_SECRET --oauth-access-ttl-s $ACCESS_TTL_S --oauth-refresh-grace-s $REFRESH_GRACE_S" \
+SB_FARM_SANDBOX_ARGS="--oauth-client-id $SB_SANDBOX_OAUTH_CLIENT_ID --oauth-access-ttl-s $ACCESS_TTL_S --oauth-refresh-grace-s $REFRESH_GRACE_S" \
 SB_FARM_GATEWAY_ARGS="--call-timeout-ms 30000" \
     sb_farm_start "$build" "$work/farm" >"$work/farm.out" 2>&1 ||
     { cat "$work/farm.out"; fail "the farm did not start"; }
-env SB_SANDBOX_API_KEY="$keyed_key" setsid "$SB_FARM_BIN/sb-sandbox" --listen "127.0.0.1:$keyed_port" \
+env -u SB_SANDBOX_OAUTH_CLIENT_ID -u SB_SANDBOX_OAUTH_CLIENT_SECRET SB_SANDBOX_API_KEY="$keyed_key" setsid "$SB_FARM_BIN/sb-sandbox" --listen "127.0.0.1:$keyed_port" \
     --api-key-header X-API-Key --log-level debug </dev/null >"$SB_FARM_DIR/logs/sandbox-keyed.log" 2>&1 &
 keyed_pid=$!
 sb_wait_log "$SB_FARM_DIR/logs/sandbox-keyed.log" '"event" *: *"ready"' 30 "$keyed_pid" ||
