@@ -580,6 +580,65 @@ test_rotation_grace (void **state)
     json_decref (c);
 }
 
+//  GET /_sandbox/oauth/grants/<id>/tokens (the e2e test's list of secrets
+//  to grep logs for): the grant's current and previous access tokens, its
+//  refresh token, the one rotated away, older ones retired; GET only, 404
+//  for an unknown grant.
+static bool
+s_array_has (json_t *array, const char *value)
+{
+    size_t index;
+    json_t *item;
+    json_array_foreach (array, index, item)
+        if (json_is_string (item) && strcmp (json_string_value (item), value) == 0)
+            return true;
+    return false;
+}
+
+static void
+test_grant_tokens (void **state)
+{
+    (void) state;
+    json_t *first = s_connect (&s_rot, "erin");
+    char grant [64], path [128];
+    s_grant_of (&s_rot, s_str (first, "access_token"), grant, sizeof grant);
+    snprintf (path, sizeof path, "/_sandbox/oauth/grants/%s/tokens", grant);
+    long status;
+    json_t *tokens = s_call (&s_rot, "GET", path, NULL, NULL, &status, NULL);
+    assert_int_equal (status, 200);
+    assert_string_equal (s_str (tokens, "grant"), grant);
+    assert_true (s_array_has (json_object_get (tokens, "access"), s_str (first, "access_token")));
+    assert_string_equal (s_str (tokens, "refresh"), s_str (first, "refresh_token"));
+    assert_null (json_object_get (tokens, "previous"));
+    json_decref (tokens);
+    //  Two refreshes: the first tokens are the previous and a retired one.
+    json_t *second = s_refresh (&s_rot, s_str (first, "refresh_token"), &status);
+    assert_int_equal (status, 200);
+    json_t *third = s_refresh (&s_rot, s_str (second, "refresh_token"), &status);
+    assert_int_equal (status, 200);
+    tokens = s_call (&s_rot, "GET", path, NULL, NULL, &status, NULL);
+    assert_int_equal (status, 200);
+    json_t *access = json_object_get (tokens, "access");
+    assert_true (s_array_has (access, s_str (third, "access_token")));
+    assert_true (s_array_has (access, s_str (second, "access_token")));
+    assert_string_equal (s_str (tokens, "refresh"), s_str (third, "refresh_token"));
+    assert_string_equal (s_str (tokens, "previous"), s_str (second, "refresh_token"));
+    assert_true (s_array_has (json_object_get (tokens, "retired"), s_str (first, "refresh_token")));
+    json_decref (tokens);
+    json_decref (first);
+    json_decref (second);
+    json_decref (third);
+    //  Refusals.
+    json_decref (s_call (&s_rot, "POST", path, s_json, "{}", &status, NULL));
+    assert_int_equal (status, 405);
+    json_decref (s_call (&s_rot, "GET", "/_sandbox/oauth/grants/grant_999999/tokens", NULL, NULL,
+                         &status, NULL));
+    assert_int_equal (status, 404);
+    json_decref (s_call (&s_rot, "GET", "/_sandbox/oauth/grants//tokens", NULL, NULL, &status,
+                         NULL));
+    assert_int_equal (status, 404);
+}
+
 //  No rotation: refresh answers carry no refresh token and the first one
 //  keeps working; access tokens expire on their own (401 invalid_token).
 static void
@@ -854,6 +913,7 @@ main (void)
         cmocka_unit_test (test_code_flow),
         cmocka_unit_test (test_client_auth),
         cmocka_unit_test (test_rotation_grace),
+        cmocka_unit_test (test_grant_tokens),
         cmocka_unit_test (test_no_rotation_expiry),
         cmocka_unit_test (test_controls_revoke),
         cmocka_unit_test (test_faults),
