@@ -397,8 +397,10 @@ test_missing (void **state)
     s_expect_request ("n-3", "brokenco", "user:bz", "tenant-crm", "{}", CALL_MS, request);
     s_reply (request, SB_STATUS_OK, "{\"status\":\"broken\",\"detail\":\"The provider refused the "
              "grant: it was revoked.\",\"connect_url\":\"" CONNECT_URL "\"}");
+    //  The detail is the opening sentence, said once; then what to do
     s_expect_connect_error ("n-3", "connection_broken", CONNECT_URL,
-                            "The connection to the CRM no longer works (The provider refused");
+                            "The provider refused the grant: it was revoked. Connect your account "
+                            "again: " CONNECT_URL " — then ask again.");
 
     //  An API-key connection: no link, an administrator adds the key
     s_send_call ("n-4", "keyless", "user:kl", "tcrm_get_account", "acc_0001", CALL_MS, NULL, 0);
@@ -608,7 +610,7 @@ test_instance_url (void **state)
     s_reply (request, SB_STATUS_OK, "{\"status\":\"connected\",\"kind\":\"oauth2\",\"secret\":\"nv\","
              "\"version\":1,\"expires_in\":3600,\"vars\":{\"instance_url\":\"ftp://x\"}}");
     s_expect_connect_error ("i-2", "connection_broken", NULL, "The connection to the instance CRM "
-                            "no longer works");
+                            "lacks the address its provider should have given. An administrator");
     assert_int_equal (fake_upstream_requests (s_up), 1);
 }
 

@@ -720,15 +720,25 @@ s_call_connect_required (s_call_t *call, sb_cred_state_t state, const char *deta
 {
     const char *where = sb_connector_display_name (call->connector);
     char text [1024];
+    //  The token service's detail says what happened, as a sentence
+    //  (PROTOCOL.md "Connections"); without one, ours does.
+    char what [512];
+    if (detail && *detail)
+        snprintf (what, sizeof what, "%.400s", detail);
+    else
+        snprintf (what, sizeof what, "The connection to %s no longer works.", where);
     if (state == SB_CRED_BROKEN && connect_url)
-        snprintf (text, sizeof text, "The connection to %s no longer works%s%.300s%s. Connect your "
-                  "account again: %s — then ask again.%s", where, detail ? " (" : "",
-                  detail ? detail : "", detail ? ")" : "", connect_url, note ? note : "");
+        snprintf (text, sizeof text, "%s Connect your account again: %s — then ask again.%s",
+                  what, connect_url, note ? note : "");
+    else
+    if (state == SB_CRED_BROKEN && sb_connector_auth_type (call->connector) == SB_AUTH_OAUTH2)
+        snprintf (text, sizeof text, "%s An administrator needs to delete the connection "
+                  "(sb-admin connections delete); the next call then offers the link to connect "
+                  "it again.", what);
     else
     if (state == SB_CRED_BROKEN)
-        snprintf (text, sizeof text, "The connection to %s no longer works%s%.300s%s. An "
-                  "administrator needs to add a new API key for it (sb-admin connections add-key).",
-                  where, detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
+        snprintf (text, sizeof text, "%s An administrator needs to add a new API key for it "
+                  "(sb-admin connections add-key).", what);
     else
     if (connect_url)
         snprintf (text, sizeof text, "To use %s, connect your account: %s — then ask again.%s",
@@ -765,8 +775,10 @@ s_call_run (s_call_t *call, const sb_cred_t *cred)
                          sb_connector_name (call->connector), (unsigned long long) cred->version);
             sb_api_creds_evict (call->api->creds, sb_worker_job_tenant (call->job),
                                 sb_connector_name (call->connector), cred->version);
-            s_call_connect_required (call, SB_CRED_BROKEN, "its address is missing from what the "
-                                     "provider gave", NULL, NULL);
+            char what [256];
+            snprintf (what, sizeof what, "The connection to %s lacks the address its provider "
+                      "should have given.", sb_connector_display_name (call->connector));
+            s_call_connect_required (call, SB_CRED_BROKEN, what, NULL, NULL);
             return;
         }
         rc = sb_tool_render_at (call->tool, base, call->args, &call->req, &error);
@@ -789,7 +801,10 @@ s_call_run (s_call_t *call, const sb_cred_t *cred)
     }
     if (cred && !auth && sb_connector_auth_header_name (call->connector)) {
         //  A secret with CR/LF: nothing we could send
-        s_call_connect_required (call, SB_CRED_BROKEN, "its credential cannot be sent", NULL, NULL);
+        char what [256];
+        snprintf (what, sizeof what, "The credential of the connection to %s cannot be sent "
+                  "(it holds a line break).", sb_connector_display_name (call->connector));
+        s_call_connect_required (call, SB_CRED_BROKEN, what, NULL, NULL);
         return;
     }
     rc = s_call_prepare (call, auth);

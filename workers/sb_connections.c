@@ -316,7 +316,8 @@ s_answer_status (sb_worker_job_t **job_p, s_req_t *req, const s_row_t *row)
     char detail [SB_CONN_MAX_DETAIL + 128];
     const char *display = sb_connector_display_name (req->connector);
     if (strcmp (row->status, "broken") == 0) {
-        snprintf (detail, sizeof detail, "The connection to %s no longer works%s%s; connect it again.",
+        //  What happened, for a person; the api worker adds what to do.
+        snprintf (detail, sizeof detail, "The connection to %s no longer works%s%s.",
                   display, row->detail [0]? ": ": "", row->detail);
         s_answer_unusable (job_p, req, "broken", detail);
     }
@@ -966,7 +967,7 @@ s_on_read (sb_worker_job_t **job_p, const PGresult *res, const char *error, void
     if (need && !row->refresh) {
         char detail [256];
         snprintf (detail, sizeof detail, "The access token for %s %s and the provider gave no "
-                  "refresh token; connect it again.", sb_connector_display_name (req->connector),
+                  "refresh token.", sb_connector_display_name (req->connector),
                   stale? "was refused": "has expired");
         s_answer_unusable (job_p, req, "broken", detail);
         s_req_free (req);
