@@ -3,6 +3,8 @@
     Events and the actions they trigger:
 
         gateway REQUEST            → accept_job, then dispatch_jobs
+        worker REQUEST (parent)    → accept_worker_request (checks), accept_job
+        worker CANCEL              → cancel_job (its own requests only)
         worker READY               → register_worker, then dispatch_jobs
         worker RESULT              → route_result, then dispatch_jobs
         worker HEARTBEAT           → (any message) touch the worker
@@ -233,9 +235,11 @@ s_malformed (sb_broker_t *self, bool frontend, const char *what)
     self->malformed_log_at = now + SB_LOG_RATE_MS;
 }
 
-//  Sends a REPLY to a gateway. Takes *payload when given (may be NULL).
+//  Sends a REPLY to the asker: a gateway (`to_worker` false) or a worker
+//  that asked on the backend. Takes *payload when given (may be NULL). An
+//  asking worker that is gone makes the send fail: the REPLY is dropped.
 static void
-s_send_reply (sb_broker_t *self, zframe_t *gateway, const char *corr_id,
+s_send_reply (sb_broker_t *self, bool to_worker, zframe_t *route, const char *corr_id,
               sb_status_t status, zframe_t **payload)
 {
     sb_msg_t msg = { 0 };
@@ -243,21 +247,24 @@ s_send_reply (sb_broker_t *self, zframe_t *gateway, const char *corr_id,
     if (status == SB_STATUS_UNAVAILABLE)
         msg.retry_after_ms = SB_BROKER_UNAVAILABLE_RETRY_MS;
     if (rc == 0)
-        rc = sb_msg_send (self->frontend, &msg, gateway);
+        rc = sb_msg_send (to_worker? self->backend: self->frontend, &msg, route);
     sb_msg_reset (&msg);
-    if (rc == 0)
+    if (rc == 0) {
         self->counters.jobs_replied++;
+        if (to_worker)
+            self->counters.worker_replies++;
+    }
     else {
         self->counters.replies_undeliverable++;
-        sb_log_debug ("reply_undeliverable", "corr_id=%s status=%s",
-                      corr_id, sb_status_name (status));
+        sb_log_debug ("reply_undeliverable", "corr_id=%s status=%s to=%s",
+                      corr_id, sb_status_name (status), to_worker? "worker": "gateway");
     }
 }
 
 //  Sends a REPLY the broker decided on itself (not a worker's result),
 //  counting it by status.
 static void
-s_reply (sb_broker_t *self, zframe_t *gateway, const char *corr_id,
+s_reply (sb_broker_t *self, bool to_worker, zframe_t *route, const char *corr_id,
          sb_status_t status, zframe_t **payload)
 {
     switch (status) {
@@ -268,7 +275,7 @@ s_reply (sb_broker_t *self, zframe_t *gateway, const char *corr_id,
         case SB_STATUS_UNAVAILABLE: self->counters.unavailable++; break;
         default:                    break;
     }
-    s_send_reply (self, gateway, corr_id, status, payload);
+    s_send_reply (self, to_worker, route, corr_id, status, payload);
 }
 
 //  Sends a command without fields (HEARTBEAT, DISCONNECT) to a worker.
@@ -323,15 +330,20 @@ s_release (sb_broker_t *self, sb_flight_t **flight_p)
     }
     if (flight->state == SB_FLIGHT_RUNNING)
         self->counters.jobs_running--;
+    if (flight->asker) {
+        assert (flight->asker->requests > 0);
+        flight->asker->requests--;
+        flight->asker = NULL;
+    }
     sb_inflight_remove (self->inflight, flight_p);
 }
 
-//  Answers the gateway that asked for `flight`, then releases the job.
+//  Answers the gateway (or worker) that asked for `flight`, then releases the job.
 static void
 s_answer (sb_broker_t *self, sb_flight_t **flight_p, sb_status_t status, zframe_t **payload)
 {
     sb_flight_t *flight = *flight_p;
-    s_reply (self, flight->gateway, flight->corr_id, status, payload);
+    s_reply (self, flight->from_worker, flight->gateway, flight->corr_id, status, payload);
     s_release (self, flight_p);
 }
 
@@ -359,33 +371,44 @@ s_note_workerless (sb_broker_t *self, const char *service, int64_t now)
     zhashx_update (self->workerless, service, left_at);
 }
 
-//  Action accept_job: a well-formed REQUEST from `gateway` (taken).
+//  Action accept_job: a well-formed REQUEST from `gateway` (taken), or
+//  from `asker`, a registered worker whose checks passed (then `gateway`
+//  is its routing id on the backend and `deadline` is already cut to the
+//  parent's time left).
 static void
-s_accept_job (sb_broker_t *self, sb_msg_t *request, zframe_t **gateway)
+s_accept_job (sb_broker_t *self, sb_msg_t *request, zframe_t **gateway,
+              sb_worker_t *asker, int64_t deadline)
 {
     self->counters.jobs_received++;
+    bool to_worker = asker != NULL;
     if (self->draining) {
-        s_reply (self, *gateway, request->corr_id, SB_STATUS_OVERLOADED, NULL);
+        s_reply (self, to_worker, *gateway, request->corr_id, SB_STATUS_OVERLOADED, NULL);
         return;
     }
     if (sb_inflight_lookup (self->inflight, request->corr_id)) {
-        s_reply (self, *gateway, request->corr_id, SB_STATUS_DUPLICATE, NULL);
+        s_reply (self, to_worker, *gateway, request->corr_id, SB_STATUS_DUPLICATE, NULL);
         return;
     }
     int64_t now = sb_clock_mono_ms ();
     if (s_workerless (self, request->service, now)) {
         sb_log_debug ("job_refused", "corr_id=%s service=%s tenant=%s reason=no_worker",
                       request->corr_id, request->service, request->tenant);
-        s_reply (self, *gateway, request->corr_id, SB_STATUS_UNAVAILABLE, NULL);
+        s_reply (self, to_worker, *gateway, request->corr_id, SB_STATUS_UNAVAILABLE, NULL);
         return;
     }
     sb_queue_t *queue = s_queue_for (self, request->service, false);
-    int64_t deadline = now + request->timeout_ms;
+    if (!asker)
+        deadline = now + request->timeout_ms;
     sb_flight_t *flight = queue
         ? sb_inflight_add (self->inflight, request, gateway, deadline) : NULL;
     if (!flight) {
-        s_reply (self, *gateway, request->corr_id, SB_STATUS_OVERLOADED, NULL);
+        s_reply (self, to_worker, *gateway, request->corr_id, SB_STATUS_OVERLOADED, NULL);
         return;
+    }
+    if (asker) {
+        flight->from_worker = true;
+        flight->asker = asker;
+        asker->requests++;
     }
     int rc = sb_queue_push (queue, flight);
     if (rc) {
@@ -396,6 +419,68 @@ s_accept_job (sb_broker_t *self, sb_msg_t *request, zframe_t **gateway)
         return;
     }
     s_dispatch_jobs (self, request->service);
+}
+
+//  Refuses a worker's REQUEST: REPLY `status` to the worker, a log line.
+static void
+s_refuse_worker_request (sb_broker_t *self, sb_msg_t *request, zframe_t *identity,
+                         sb_status_t status, const char *reason)
+{
+    self->counters.worker_requests_refused++;
+    sb_log_warn ("worker_request_refused", "corr_id=%s parent=%s service=%s tenant=%s reason=%s",
+                 request->corr_id, request->parent [0]? request->parent: "-",
+                 request->service, request->tenant, reason);
+    s_reply (self, true, identity, request->corr_id, status, NULL);
+}
+
+//  Action accept_worker_request: a REQUEST on the backend from `worker`
+//  (NULL: not registered), routing id `identity` (borrowed). It must name
+//  as parent a job that worker runs now, for the same tenant, and ask
+//  another service than the worker's own; its deadline is cut to the
+//  parent's time left; a worker has at most SB_MAX_WORKER_REQUESTS in
+//  flight. Past the checks it is a job like a gateway's.
+static void
+s_accept_worker_request (sb_broker_t *self, sb_worker_t *worker, sb_msg_t *request,
+                         zframe_t *identity)
+{
+    self->counters.worker_requests++;
+    if (!request->parent [0]) {
+        //  A gateway's REQUEST sent to the backend: misdirected
+        s_malformed (self, false, "request without parent");
+        s_refuse_worker_request (self, request, identity, SB_STATUS_MALFORMED, "no_parent");
+        return;
+    }
+    if (!worker) {
+        s_refuse_worker_request (self, request, identity, SB_STATUS_MALFORMED, "not_registered");
+        return;
+    }
+    sb_flight_t *parent = sb_inflight_lookup (self->inflight, request->parent);
+    if (!parent || parent->state != SB_FLIGHT_RUNNING || parent->worker != worker) {
+        s_refuse_worker_request (self, request, identity, SB_STATUS_MALFORMED, "parent_not_held");
+        return;
+    }
+    if (strcmp (parent->tenant, request->tenant) != 0) {
+        self->counters.worker_requests_refused++;
+        sb_log_warn ("cross_tenant_refused", "command=request corr_id=%s parent=%s "
+                     "job_tenant=%s from_tenant=%s", request->corr_id, request->parent,
+                     parent->tenant, request->tenant);
+        s_reply (self, true, identity, request->corr_id, SB_STATUS_MALFORMED, NULL);
+        return;
+    }
+    if (streq (request->service, worker->service)) {
+        s_refuse_worker_request (self, request, identity, SB_STATUS_MALFORMED, "own_service");
+        return;
+    }
+    if (worker->requests >= SB_MAX_WORKER_REQUESTS) {
+        s_refuse_worker_request (self, request, identity, SB_STATUS_OVERLOADED, "too_many_requests");
+        return;
+    }
+    int64_t deadline = sb_clock_mono_ms () + request->timeout_ms;
+    if (parent->deadline < deadline)
+        deadline = parent->deadline;
+    zframe_t *route = zframe_dup (identity);
+    s_accept_job (self, request, &route, worker, deadline);
+    zframe_destroy (&route);        //  NULL when the table took it
 }
 
 //  Sends one JOB. Returns 0, or -1 when the worker's socket refused it
@@ -511,6 +596,18 @@ s_expire_worker (sb_broker_t *self, sb_worker_t **worker_p, const char *reason)
         lost++;
     }
     zlistx_destroy (&held);
+    if (worker->requests > 0) {
+        //  Its own requests run out: their REPLYs are dropped by the ROUTER
+        zlistx_t *asked = zlistx_new ();
+        assert (asked);
+        sb_inflight_collect_all (self->inflight, asked);
+        for (sb_flight_t *flight = (sb_flight_t *) zlistx_first (asked); flight;
+             flight = (sb_flight_t *) zlistx_next (asked))
+            if (flight->asker == worker)
+                flight->asker = NULL;
+        zlistx_destroy (&asked);
+        worker->requests = 0;
+    }
     sb_log_info ("worker_lost", "service=%s reason=%s retried=%zu lost=%zu",
                  worker->service, reason, retried, lost);
     if (streq (reason, "disconnect"))
@@ -580,7 +677,8 @@ s_route_result (sb_broker_t *self, sb_worker_t *worker, sb_msg_t *result)
     }
     else {
         self->counters.results_routed++;
-        s_send_reply (self, flight->gateway, flight->corr_id, result->status, &result->payload);
+        s_send_reply (self, flight->from_worker, flight->gateway, flight->corr_id,
+                      result->status, &result->payload);
         s_release (self, &flight);
     }
     s_dispatch_jobs (self, worker->service);
@@ -611,13 +709,18 @@ s_call_flight (sb_broker_t *self, const char *corr_id, const char *command)
 //  A waiting job is dropped; a running one is told to stop and kept as a
 //  tombstone (like a timed-out job) so its worker's credit comes back with
 //  the worker's RESULT `cancelled`, or after the grace period. Nothing is
-//  answered: the client cancelled, so it expects no response.
+//  answered: the client cancelled, so it expects no response. `from_worker`:
+//  the CANCEL came on the backend from `asker`, which may only cancel its
+//  own requests.
 static void
-s_cancel_job (sb_broker_t *self, sb_msg_t *cancel, zframe_t *gateway)
+s_cancel_job (sb_broker_t *self, sb_msg_t *cancel, zframe_t *asker, bool from_worker)
 {
     sb_flight_t *flight = sb_inflight_lookup (self->inflight, cancel->corr_id);
-    if (!flight || flight->state == SB_FLIGHT_EXPIRED || !zframe_eq (flight->gateway, gateway)) {
-        self->counters.call_messages_dropped++;     //  not held, done, or not this gateway's
+    if (!flight || flight->state == SB_FLIGHT_EXPIRED
+    ||  flight->from_worker != from_worker || !zframe_eq (flight->gateway, asker)) {
+        self->counters.call_messages_dropped++;     //  not held, done, or not this asker's
+        sb_log_debug ("cancel_dropped", "corr_id=%s from=%s held=%s", cancel->corr_id,
+                      from_worker? "worker": "gateway", flight? "not by this asker": "no");
         return;
     }
     self->counters.jobs_cancelled++;
@@ -646,6 +749,11 @@ s_route_answer (sb_broker_t *self, sb_msg_t *answer)
     sb_flight_t *flight = s_call_flight (self, answer->corr_id, "answer");
     if (!flight)
         return;
+    if (flight->from_worker) {
+        //  A worker's request passes no ASK to any client: nothing to answer
+        self->counters.call_messages_dropped++;
+        return;
+    }
     if (strcmp (flight->tenant, answer->tenant) != 0) {
         self->counters.call_messages_dropped++;
         sb_log_warn ("cross_tenant_refused", "command=answer corr_id=%s job_tenant=%s from_tenant=%s",
@@ -666,6 +774,13 @@ s_route_to_gateway (sb_broker_t *self, sb_worker_t *worker, sb_msg_t *msg)
         return;
     if (flight->worker != worker) {
         self->counters.call_messages_dropped++;
+        return;
+    }
+    if (flight->from_worker) {
+        //  A worker asked for this job: no client could show it
+        self->counters.call_messages_dropped++;
+        sb_log_debug ("call_message_dropped", "command=%s corr_id=%s: a worker's request",
+                      sb_cmd_name (msg->command), msg->corr_id);
         return;
     }
     if (sb_msg_send (self->frontend, msg, flight->gateway) == 0)
@@ -787,7 +902,8 @@ s_expire_jobs (sb_broker_t *self, int64_t now)
             s_answer (self, &flight, SB_STATUS_TIMEOUT, NULL);
         else
         if (flight->state == SB_FLIGHT_RUNNING) {
-            s_reply (self, flight->gateway, flight->corr_id, SB_STATUS_TIMEOUT, NULL);
+            s_reply (self, flight->from_worker, flight->gateway, flight->corr_id,
+                     SB_STATUS_TIMEOUT, NULL);
             flight->state = SB_FLIGHT_EXPIRED;
             self->counters.jobs_running--;
             zframe_destroy (&flight->payload);
@@ -910,7 +1026,8 @@ s_log_stats (sb_broker_t *self)
                  "\"call_messages_dropped\":%llu,\"broadcasts_received\":%llu,"
                  "\"broadcasts_delivered\":%llu,\"broadcasts_undeliverable\":%llu,"
                  "\"gateways_joined\":%llu,\"gateways_expired\":%llu,\"gateways_refused\":%llu,"
-                 "\"gateways\":%llu,"
+                 "\"gateways\":%llu,\"worker_requests\":%llu,\"worker_requests_refused\":%llu,"
+                 "\"worker_replies\":%llu,"
                  "\"workers\":%llu,\"jobs_queued\":%llu,\"jobs_running\":%llu}",
                  (unsigned long long) c.jobs_received, (unsigned long long) c.jobs_dispatched,
                  (unsigned long long) c.jobs_retried, (unsigned long long) c.jobs_replied,
@@ -929,7 +1046,9 @@ s_log_stats (sb_broker_t *self)
                  (unsigned long long) c.broadcasts_received, (unsigned long long) c.broadcasts_delivered,
                  (unsigned long long) c.broadcasts_undeliverable, (unsigned long long) c.gateways_joined,
                  (unsigned long long) c.gateways_expired, (unsigned long long) c.gateways_refused,
-                 (unsigned long long) c.gateways, (unsigned long long) c.workers,
+                 (unsigned long long) c.gateways, (unsigned long long) c.worker_requests,
+                 (unsigned long long) c.worker_requests_refused,
+                 (unsigned long long) c.worker_replies, (unsigned long long) c.workers,
                  (unsigned long long) c.jobs_queued, (unsigned long long) c.jobs_running);
 }
 
@@ -954,17 +1073,23 @@ s_frontend_ready (sb_broker_t *self)
         if (rc == SB_MSG_BAD_VERSION) {
             self->counters.bad_version++;
             if (gateway && msg.corr_id [0])
-                s_reply (self, gateway, msg.corr_id, SB_STATUS_BAD_VERSION, NULL);
+                s_reply (self, false, gateway, msg.corr_id, SB_STATUS_BAD_VERSION, NULL);
         }
         else
         switch (msg.command) {
             case SB_CMD_REQUEST:
                 s_touch_gateway (self, gateway, now);
-                s_accept_job (self, &msg, &gateway);
+                if (msg.parent [0]) {
+                    //  Only workers ask on behalf of a job they hold
+                    s_malformed (self, true, "request with parent");
+                    s_reply (self, false, gateway, msg.corr_id, SB_STATUS_MALFORMED, NULL);
+                }
+                else
+                    s_accept_job (self, &msg, &gateway, NULL, 0);
                 break;
             case SB_CMD_CANCEL:
                 s_touch_gateway (self, gateway, now);
-                s_cancel_job (self, &msg, gateway);
+                s_cancel_job (self, &msg, gateway, false);
                 break;
             case SB_CMD_ANSWER:
                 s_touch_gateway (self, gateway, now);
@@ -1019,6 +1144,15 @@ s_backend_ready (sb_broker_t *self)
             switch (msg.command) {
                 case SB_CMD_READY:
                     s_register_worker (self, &msg, identity, worker);
+                    break;
+                case SB_CMD_REQUEST:
+                    s_accept_worker_request (self, worker, &msg, identity);
+                    break;
+                case SB_CMD_CANCEL:
+                    if (worker)
+                        s_cancel_job (self, &msg, identity, true);
+                    else
+                        self->counters.unknown_worker_dropped++;
                     break;
                 case SB_CMD_NOTIFY:
                 case SB_CMD_ASK:

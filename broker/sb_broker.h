@@ -86,6 +86,11 @@ typedef struct {
     uint64_t gateways_joined;       /* gateways heard from for the first time (or again after expiry) */
     uint64_t gateways_expired;      /* gateways forgotten: silence, DISCONNECT or unreachable */
     uint64_t gateways_refused;      /* gateways not remembered: the table was full */
+    uint64_t worker_requests;       /* well-formed REQUESTs from workers (also in jobs_received
+                                       when accepted past the checks) */
+    uint64_t worker_requests_refused; /* those refused by its checks (malformed, or overloaded
+                                       past SB_MAX_WORKER_REQUESTS) */
+    uint64_t worker_replies;        /* REPLYs sent to asking workers, any status */
     uint64_t gateways;              /* gauge: gateways known now */
     uint64_t workers;               /* gauge: registered now */
     uint64_t jobs_queued;           /* gauge: waiting for a worker */

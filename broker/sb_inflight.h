@@ -17,6 +17,7 @@
 #define SB_INFLIGHT_H_INCLUDED
 
 #include <czmq.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include "sb_attr.h"
 #include "sb_msg.h"
@@ -38,7 +39,10 @@ typedef struct {
     char corr_id [SB_MAX_CORR_ID_LEN + 1];  /* key; unique among held jobs */
     char service [SB_MAX_SERVICE_LEN + 1];  /* service the job asks for */
     char tenant [SB_MAX_TENANT_LEN + 1];    /* tenant it runs for */
-    zframe_t *gateway;                      /* routing id of the asking gateway, owned */
+    zframe_t *gateway;                      /* routing id of the asker, owned: a gateway on the
+                                               frontend, or (from_worker) a worker on the backend */
+    bool from_worker;                       /* a worker's REQUEST (PROTOCOL.md "Worker requests") */
+    struct _sb_worker_t *asker;             /* from_worker: the asking worker while registered */
     zframe_t *payload;                      /* opaque body, owned; kept while a retry may need it */
     uint32_t flags;                         /* SB_FLAG_* from the REQUEST */
     uint32_t attempt;                       /* dispatches so far (0 while first queued) */

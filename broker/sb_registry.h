@@ -29,6 +29,7 @@ typedef struct _sb_worker_t {
     char service [SB_MAX_SERVICE_LEN + 1];  /* the service it serves */
     uint32_t credit;                        /* most jobs it holds at once */
     uint32_t running;                       /* jobs it holds now (tombstones included) */
+    uint32_t requests;                      /* its own REQUESTs in flight (≤ SB_MAX_WORKER_REQUESTS) */
     uint32_t heartbeat_ms;                  /* its heartbeat interval */
     int64_t expires_at;                     /* monotonic ms: expired when reached */
     int64_t heartbeat_at;                   /* monotonic ms: next broker heartbeat due */

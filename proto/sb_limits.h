@@ -17,6 +17,7 @@
 #define SB_MAX_TOPIC_LEN        32          /* BROADCAST topic, bytes */
 #define SB_MAX_BROADCAST_SIZE   4096u       /* BROADCAST payload, bytes (a session ID and a URI fit) */
 #define SB_MAX_RETRY_AFTER_MS   3600000u    /* REPLY retry_after_ms: an hour at most */
+#define SB_MAX_WORKER_REQUESTS  1024u       /* REQUESTs one worker has in flight at once */
 
 /* Worker heartbeats: READY gives the interval, which the broker clamps to
    [SB_MIN_HEARTBEAT_MS, SB_MAX_HEARTBEAT_MS] and also heartbeats the worker

@@ -29,10 +29,11 @@ typedef enum {
     F_ASK_ID,
     F_TOPIC,
     F_RETRY_AFTER,
+    F_PARENT,       /* optional, written only when set: "" reads as absent */
     F_OPTIONAL,     /* not a field: those after it may be absent on the wire */
 } s_field_t;
 
-#define S_MAX_FIELDS    6       /* most fields of any command */
+#define S_MAX_FIELDS    7       /* most fields of any command */
 #define S_MAX_ELEMENTS  16      /* longest header array accepted (newer peers may add fields) */
 #define S_MAX_FRAMES    3       /* routing id + header + payload */
 
@@ -44,7 +45,8 @@ typedef struct {
 
 static const s_layout_t s_layouts [SB_CMD_MAX + 1] = {
     [SB_CMD_REQUEST]    = { "request", true,
-                            { F_CORR_ID, F_SERVICE, F_TENANT, F_TIMEOUT, F_FLAGS, F_END } },
+                            { F_CORR_ID, F_SERVICE, F_TENANT, F_TIMEOUT, F_FLAGS,
+                              F_OPTIONAL, F_PARENT, F_END } },
     [SB_CMD_REPLY]      = { "reply", true,
                             { F_CORR_ID, F_STATUS, F_OPTIONAL, F_RETRY_AFTER, F_END } },
     [SB_CMD_READY]      = { "ready", false, { F_SERVICE, F_CREDIT, F_HEARTBEAT, F_END } },
@@ -209,6 +211,11 @@ s_encodable (const sb_msg_t *self)
                 if (self->retry_after_ms > SB_MAX_RETRY_AFTER_MS)
                     return false;
                 break;
+            case F_PARENT:
+                if (self->parent [0]
+                &&  !s_valid_ident (self->parent, strlen (self->parent), SB_MAX_CORR_ID_LEN))
+                    return false;
+                break;
             case F_FLAGS:
             case F_OPTIONAL:
             case F_END:
@@ -230,8 +237,12 @@ s_encode_header (const sb_msg_t *self)
     const s_layout_t *layout = &s_layouts [self->command];
     size_t nfields = 0, written = 0;
     while (layout->fields [nfields] != F_END) {
-        if (layout->fields [nfields] != F_OPTIONAL)
-            written++;          //  optional fields are always written
+        s_field_t field = layout->fields [nfields];
+        if (field == F_PARENT)
+            written += self->parent [0]? 1: 0;  //  only a worker's REQUEST has one
+        else
+        if (field != F_OPTIONAL)
+            written++;          //  other optional fields are always written
         nfields++;
     }
 
@@ -252,6 +263,10 @@ s_encode_header (const sb_msg_t *self)
             case F_ASK_ID:    msgpack_pack_uint32 (&pk, self->ask_id); break;
             case F_TOPIC:     s_pack_str (&pk, self->topic); break;
             case F_RETRY_AFTER: msgpack_pack_uint32 (&pk, self->retry_after_ms); break;
+            case F_PARENT:
+                if (self->parent [0])
+                    s_pack_str (&pk, self->parent);
+                break;
             case F_OPTIONAL:
             case F_END:       break;
         }
@@ -315,6 +330,10 @@ s_decode_field (s_field_t field, const msgpack_object *o, sb_msg_t *self)
         case F_SERVICE: return s_get_ident (o, self->service, SB_MAX_SERVICE_LEN);
         case F_TENANT:  return s_get_ident (o, self->tenant, SB_MAX_TENANT_LEN);
         case F_TOPIC:   return s_get_ident (o, self->topic, SB_MAX_TOPIC_LEN);
+        case F_PARENT:
+            if (o->type == MSGPACK_OBJECT_STR && o->via.str.size == 0)
+                return 0;       //  "" reads as absent (a gateway's REQUEST)
+            return s_get_ident (o, self->parent, SB_MAX_CORR_ID_LEN);
         case F_OPTIONAL:
         case F_END:     return -1;
         default:        break;
@@ -561,6 +580,19 @@ sb_msg_set_request (sb_msg_t *self, const char *corr_id, const char *service,
     ||  s_copy_ident (self->tenant, tenant, SB_MAX_TENANT_LEN))
         return -1;
     return 0;
+}
+
+int
+sb_msg_set_worker_request (sb_msg_t *self, const char *corr_id, const char *service,
+                           const char *tenant, uint32_t timeout_ms, uint32_t flags,
+                           const char *parent, zframe_t **payload)
+{
+    int rc = sb_msg_set_request (self, corr_id, service, tenant, timeout_ms, flags, payload);
+    if (rc)
+        return rc;
+    if (!parent || !*parent)
+        return -1;              //  a worker's REQUEST always names its parent
+    return s_copy_ident (self->parent, parent, SB_MAX_CORR_ID_LEN);
 }
 
 static int

@@ -87,6 +87,8 @@ typedef struct {
     uint32_t ask_id;                        /* ASK ANSWER: the request's number within its job */
     sb_status_t status;                     /* REPLY RESULT: outcome */
     uint32_t retry_after_ms;                /* REPLY (optional, 0 = none): try again after this */
+    char parent [SB_MAX_CORR_ID_LEN + 1];   /* REQUEST (optional, "" = none): from a worker, the
+                                               corr_id of the job it asks on behalf of */
     zframe_t *payload;                      /* REQUEST REPLY JOB RESULT NOTIFY ASK ANSWER
                                                BROADCAST: body, owned */
 } sb_msg_t;
@@ -129,6 +131,13 @@ int sb_msg_send (void *sock, sb_msg_t *self, zframe_t *routing_id)
 int sb_msg_set_request (sb_msg_t *self, const char *corr_id, const char *service,
                         const char *tenant, uint32_t timeout_ms, uint32_t flags,
                         zframe_t **payload) __attribute__ ((warn_unused_result));
+/*  REQUEST from a worker on behalf of the job `parent` it holds
+    (PROTOCOL.md "Worker requests"): as sb_msg_set_request, plus `parent`
+    (1..SB_MAX_CORR_ID_LEN bytes; NULL or "" returns -1). */
+int sb_msg_set_worker_request (sb_msg_t *self, const char *corr_id, const char *service,
+                               const char *tenant, uint32_t timeout_ms, uint32_t flags,
+                               const char *parent, zframe_t **payload)
+    __attribute__ ((warn_unused_result));
 int sb_msg_set_reply (sb_msg_t *self, const char *corr_id, sb_status_t status,
                       zframe_t **payload) __attribute__ ((warn_unused_result));
 int sb_msg_set_result (sb_msg_t *self, const char *corr_id, sb_status_t status,

@@ -368,6 +368,116 @@ test_malformed_headers (void **state)
     sb_msg_reset (&msg);
 }
 
+//  Packs a REQUEST header: the five fields, then `parent` when not NULL
+//  (a str; or, when `parent_uint`, the number 7 instead).
+static void
+s_pack_request (s_pack_t *p, const char *parent, bool parent_uint)
+{
+    s_pack_init (p);
+    msgpack_pack_array (&p->pk, parent || parent_uint? 8: 7);
+    msgpack_pack_uint32 (&p->pk, 1);
+    msgpack_pack_uint32 (&p->pk, SB_CMD_REQUEST);
+    s_pack_str (&p->pk, "w1");
+    s_pack_str (&p->pk, "token");
+    s_pack_str (&p->pk, "acme");
+    msgpack_pack_uint32 (&p->pk, 1000);
+    msgpack_pack_uint32 (&p->pk, 0);
+    if (parent_uint)
+        msgpack_pack_uint32 (&p->pk, 7);
+    else
+    if (parent)
+        s_pack_str (&p->pk, parent);
+}
+
+//  REQUEST's optional `parent` (a worker's request): round trips, is not
+//  written when empty (a gateway's REQUEST keeps its five fields, and an
+//  older gateway's five-field REQUEST decodes), and is bounded like a
+//  corr_id.
+static void
+test_request_parent (void **state)
+{
+    sb_msg_t in = { 0 }, out = { 0 };
+    zframe_t *payload = zframe_new ("job", 3);
+    assert_int_equal (sb_msg_set_worker_request (&in, "w1", "token", "acme", 900, 0,
+                                                 "parent-1", &payload), 0);
+    assert_null (payload);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.command, SB_CMD_REQUEST);
+    assert_string_equal (out.corr_id, "w1");
+    assert_string_equal (out.service, "token");
+    assert_string_equal (out.tenant, "acme");
+    assert_int_equal (out.timeout_ms, 900);
+    assert_string_equal (out.parent, "parent-1");
+    assert_non_null (out.payload);
+    assert_memory_equal (zframe_data (out.payload), "job", 3);
+    sb_msg_reset (&out);
+
+    //  The longest parent fits; the header of a gateway's REQUEST has no
+    //  sixth field at all
+    char longest [SB_MAX_CORR_ID_LEN + 2];
+    memset (longest, 'p', SB_MAX_CORR_ID_LEN);
+    longest [SB_MAX_CORR_ID_LEN] = 0;
+    assert_int_equal (sb_msg_set_worker_request (&in, "w2", "token", "acme", 900, 0,
+                                                 longest, NULL), 0);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_string_equal (out.parent, longest);
+    sb_msg_reset (&out);
+    assert_int_equal (sb_msg_set_request (&in, "g1", "api", "acme", 900, 0, NULL), 0);
+    zmsg_t *zmsg = sb_msg_encode (&in);
+    assert_non_null (zmsg);
+    zframe_t *header = zmsg_first (zmsg);
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    assert_int_equal (msgpack_unpack_next (&unpacked, (const char *) zframe_data (header),
+                                           zframe_size (header), NULL), MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal (unpacked.data.type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal (unpacked.data.via.array.size, 7);
+    msgpack_unpacked_destroy (&unpacked);
+    assert_int_equal (sb_msg_decode (&zmsg, &out), SB_MSG_OK);
+    assert_string_equal (out.parent, "");
+    sb_msg_reset (&out);
+
+    //  The builder refuses a missing, empty, over-long or spaced parent
+    assert_int_equal (sb_msg_set_worker_request (&in, "w3", "token", "acme", 900, 0, NULL, NULL), -1);
+    assert_int_equal (sb_msg_set_worker_request (&in, "w3", "token", "acme", 900, 0, "", NULL), -1);
+    longest [SB_MAX_CORR_ID_LEN] = 'p';
+    longest [SB_MAX_CORR_ID_LEN + 1] = 0;
+    assert_int_equal (sb_msg_set_worker_request (&in, "w3", "token", "acme", 900, 0,
+                                                 longest, NULL), -1);
+    assert_int_equal (sb_msg_set_worker_request (&in, "w3", "token", "acme", 900, 0,
+                                                 "a b", NULL), -1);
+    //  and the encoder a parent broken after the builder
+    assert_int_equal (sb_msg_set_request (&in, "w3", "token", "acme", 900, 0, NULL), 0);
+    memcpy (in.parent, "a\tb", 4);
+    assert_null (sb_msg_encode (&in));
+    sb_msg_reset (&in);
+
+    //  On the wire: five fields (an older gateway), "" (absent), a parent
+    s_pack_t p;
+    s_pack_request (&p, NULL, false);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_OK);
+    assert_string_equal (out.corr_id, "w1");
+    assert_string_equal (out.parent, "");
+    s_pack_request (&p, "", false);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_OK);
+    assert_string_equal (out.parent, "");
+    s_pack_request (&p, "job-7", false);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_OK);
+    assert_string_equal (out.parent, "job-7");
+
+    //  Malformed parents: not a string, over-long, a space, a control byte
+    s_pack_request (&p, NULL, true);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+    assert_string_equal (out.corr_id, "");
+    s_pack_request (&p, longest, false);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+    s_pack_request (&p, "job 7", false);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+    s_pack_request (&p, "job\x01", false);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+    sb_msg_reset (&out);
+}
+
 //  REPLY's optional retry_after_ms: written by this revision, read as 0
 //  from an older peer that leaves it out, bounded both ways.
 static void
@@ -549,6 +659,7 @@ main (void)
         cmocka_unit_test (test_builders_refuse_bad_fields),
         cmocka_unit_test (test_malformed_headers),
         cmocka_unit_test (test_reply_retry_after),
+        cmocka_unit_test (test_request_parent),
         cmocka_unit_test (test_frame_counts),
         cmocka_unit_test (test_sockets),
         cmocka_unit_test (test_names_and_ids),

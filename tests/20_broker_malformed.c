@@ -239,6 +239,14 @@ test_backend_garbage (void **state)
     s_send_header (worker, s_header ("uusu", 1, 2, "rep", 0), 1);
     expected++;
     assert_true (TB_WAIT (broker, malformed_backend, expected));
+    //  The REQUEST (no parent: a gateway's, on the wrong socket) is also
+    //  answered, as a worker's request that fails its checks would be
+    sb_msg_t refused = { 0 };
+    assert_int_equal (tb_recv (worker, &refused, TB_WAIT_MS, true), SB_MSG_OK);
+    assert_int_equal (refused.command, SB_CMD_REPLY);
+    assert_string_equal (refused.corr_id, "req");
+    assert_int_equal (refused.status, SB_STATUS_MALFORMED);
+    sb_msg_reset (&refused);
 
     //  Other version: counted, nothing else
     s_send_header (rogue, s_header ("uusuu", 9, 3, "api", 4, 1000), -1);

@@ -41,6 +41,13 @@ sb_worker_handle_signals (void)
     signal (SIGPIPE, SIG_IGN);
 }
 
+static void
+s_request_destroy (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
 sb_worker_t *
 sb_worker_new (const char *endpoint, const char *service, uint32_t credit, uint32_t heartbeat_ms)
 {
@@ -56,13 +63,17 @@ sb_worker_new (const char *endpoint, const char *service, uint32_t credit, uint3
     self->heartbeat_ms = heartbeat_ms;
     self->reactor = sb_reactor_new ();
     self->jobs = zhashx_new ();
+    self->requests = zhashx_new ();
+    if (self->requests)
+        zhashx_set_destructor (self->requests, s_request_destroy);
+    self->requests_due_ms = INT64_MAX;
     self->settle = zlistx_new ();
     if (self->settle)
         zlistx_set_destructor (self->settle, (zlistx_destructor_fn *) zstr_free);
     self->reconnect_ms = 0;
     self->earliest_ms = INT64_MAX;
     self->backoff_ms = heartbeat_ms < 1000 ? heartbeat_ms : 1000;
-    if (!self->endpoint || !self->reactor || !self->jobs || !self->settle) {
+    if (!self->endpoint || !self->reactor || !self->jobs || !self->settle || !self->requests) {
         sb_worker_destroy (&self);
         return NULL;
     }
@@ -116,6 +127,7 @@ sb_worker_destroy (sb_worker_t **self_p)
         zhashx_destroy (&self->jobs);
     }
     zlistx_destroy (&self->settle);
+    zhashx_destroy (&self->requests);       //  frees them; no callback is called
     if (self->sock && self->reactor)
         sb_reactor_unwatch_socket (self->reactor, self->sock);
     zsock_destroy (&self->sock);
@@ -242,6 +254,13 @@ s_session_end (sb_worker_t *self)
         zsock_destroy (&self->sock);
     }
     s_abandon_all (self);
+    //  The broker will never answer what we asked on that socket: each
+    //  request ends `unavailable`, at the next turn of the loop
+    for (sb_worker_request_t *request = zhashx_first (self->requests); request;
+         request = zhashx_next (self->requests))
+        request->lost = true;
+    if (zhashx_size (self->requests))
+        self->requests_due_ms = 0;
 }
 
 static int
@@ -284,8 +303,9 @@ s_session_start (sb_worker_t *self)
 static void
 s_session_reset (sb_worker_t *self, uint32_t wait_ms, const char *why)
 {
-    sb_log_warn ("broker_lost", "%s; %zu job(s) abandoned; reconnecting in %u ms",
-                 why, zhashx_size (self->jobs), wait_ms);
+    sb_log_warn ("broker_lost", "%s; %zu job(s) abandoned, %zu request(s) unanswered; "
+                 "reconnecting in %u ms", why, zhashx_size (self->jobs),
+                 zhashx_size (self->requests), wait_ms);
     s_session_end (self);
     self->reconnect_ms = sb_clock_mono_ms () + wait_ms;
 }
@@ -446,10 +466,79 @@ s_on_answer (sb_worker_t *self, sb_msg_t *msg)
     }
 }
 
+//  REPLY: the outcome of one of our requests to another service.
+static void
+s_on_reply (sb_worker_t *self, sb_msg_t *msg)
+{
+    sb_worker_request_t *request = zhashx_lookup (self->requests, msg->corr_id);
+    if (!request) {
+        self->replies_dropped++;
+        sb_log_info ("reply_dropped", "corr_id=%s status=%s: no request of ours waits for it "
+                     "(%llu so far)", msg->corr_id, sb_status_name (msg->status),
+                     (unsigned long long) self->replies_dropped);
+        return;
+    }
+    sb_job_result_t result = { 0 };
+    if ((msg->status == SB_STATUS_OK || msg->status == SB_STATUS_FAILED)
+    &&  msg->payload && zframe_size (msg->payload)
+    &&  sb_job_result_decode (zframe_data (msg->payload), zframe_size (msg->payload), &result))
+        sb_log_warn ("reply_malformed", "corr_id=%s status=%s: result undecodable",
+                     msg->corr_id, sb_status_name (msg->status));
+    sb_worker_reply_fn *on_reply = request->on_reply;
+    void *arg = request->arg;
+    sb_log_debug ("request_done", "corr_id=%s status=%s", msg->corr_id,
+                  sb_status_name (msg->status));
+    //  Forget it before the callback, which may ask again or cancel others
+    zhashx_delete (self->requests, msg->corr_id);
+    on_reply (msg->status, result.result, msg->retry_after_ms, arg);
+    sb_job_result_clear (&result);
+}
+
+//  Ends the requests whose session ended (unavailable) or whose deadline
+//  plus grace passed (timeout). Callbacks may send or cancel requests.
+static void
+s_expire_requests (sb_worker_t *self, int64_t now)
+{
+    if (now < self->requests_due_ms)
+        return;
+    self->requests_due_ms = INT64_MAX;
+    zlistx_t *due = zlistx_new ();
+    if (!due) {
+        self->requests_due_ms = now;            //  try again next turn
+        return;
+    }
+    zlistx_set_destructor (due, (zlistx_destructor_fn *) zstr_free);
+    for (sb_worker_request_t *request = zhashx_first (self->requests); request;
+         request = zhashx_next (self->requests)) {
+        if (request->lost || request->deadline_ms <= now)
+            zlistx_add_end (due, strdup (request->corr_id));
+        else
+        if (request->deadline_ms < self->requests_due_ms)
+            self->requests_due_ms = request->deadline_ms;
+    }
+    for (char *corr_id = zlistx_first (due); corr_id; corr_id = zlistx_next (due)) {
+        //  A callback before may have cancelled this one
+        sb_worker_request_t *request = zhashx_lookup (self->requests, corr_id);
+        if (!request)
+            continue;
+        sb_status_t status = request->lost? SB_STATUS_UNAVAILABLE: SB_STATUS_TIMEOUT;
+        sb_log_info ("request_ended", "corr_id=%s %s: no REPLY will come", corr_id,
+                     sb_status_name (status));
+        sb_worker_reply_fn *on_reply = request->on_reply;
+        void *arg = request->arg;
+        zhashx_delete (self->requests, corr_id);
+        on_reply (status, NULL, 0, arg);
+    }
+    zlistx_destroy (&due);
+}
+
 static void
 s_handle (sb_worker_t *self, sb_msg_t *msg)
 {
     switch (msg->command) {
+        case SB_CMD_REPLY:
+            s_on_reply (self, msg);
+            break;
         case SB_CMD_JOB:
             s_on_job (self, msg);
             break;
@@ -533,6 +622,7 @@ s_tick (sb_worker_t *self)
         }
     }
     s_expire_jobs (self, now);
+    s_expire_requests (self, now);
     sb_inputs_settle_all (self);
 
     int64_t due = now + self->heartbeat_ms;
@@ -548,6 +638,8 @@ s_tick (sb_worker_t *self)
         due = self->reconnect_ms;
     if (self->earliest_ms < due)
         due = self->earliest_ms;
+    if (self->requests_due_ms < due)
+        due = self->requests_due_ms;
     return due;
 }
 
@@ -768,4 +860,102 @@ sb_worker_job_fail_rpc (sb_worker_job_t **job_p, const char *error_json)
         sb_worker_job_fail (job_p, "the tool could not be run");
     free (text);
     json_decref (error);
+}
+
+//  ---------------------------------------------------------------------
+//  Asking another service
+
+int64_t
+sb_worker_request (sb_worker_job_t *parent, const char *service, const sb_job_t *job,
+                   uint32_t timeout_ms, uint32_t flags, sb_worker_reply_fn *on_reply,
+                   void *arg)
+{
+    if (!parent || !service || !job || !on_reply || timeout_ms == 0)
+        return -1;
+    sb_worker_t *self = parent->worker;
+    if (!self->sock) {
+        sb_log_warn ("request_refused", "parent=%s service=%s: no connection to the broker",
+                     parent->corr_id, service);
+        return -1;
+    }
+    if (strcmp (service, self->service) == 0) {
+        sb_log_warn ("request_refused", "parent=%s: a worker may not ask its own service %s",
+                     parent->corr_id, service);
+        return -1;
+    }
+    if (zhashx_size (self->requests) >= SB_MAX_WORKER_REQUESTS) {
+        sb_log_warn ("request_refused", "parent=%s service=%s: %u requests in flight",
+                     parent->corr_id, service, SB_MAX_WORKER_REQUESTS);
+        return -1;
+    }
+    //  The broker cuts the deadline to the parent's time left; so do we,
+    //  so our timer does not outlive what the broker will wait
+    int64_t now = sb_clock_mono_ms ();
+    int64_t left = parent->deadline_ms - now;
+    if (left <= 0) {
+        sb_log_warn ("request_refused", "parent=%s service=%s: the parent has no time left",
+                     parent->corr_id, service);
+        return -1;
+    }
+    if ((int64_t) timeout_ms > left)
+        timeout_ms = (uint32_t) left;
+
+    sb_worker_request_t *request = calloc (1, sizeof (sb_worker_request_t));
+    if (!request)
+        return -1;
+    sb_msg_new_corr_id (request->corr_id);
+    request->id = ++self->last_request_id;
+    request->deadline_ms = now + timeout_ms + SB_WORKER_REQUEST_GRACE_MS;
+    request->on_reply = on_reply;
+    request->arg = arg;
+
+    zframe_t *payload = sb_job_encode (job);
+    sb_msg_t msg = { 0 };
+    int rc = payload ? sb_msg_set_worker_request (&msg, request->corr_id, service, parent->tenant,
+                                                  timeout_ms, flags, parent->corr_id, &payload)
+                     : -1;
+    zframe_destroy (&payload);
+    if (rc) {
+        sb_msg_reset (&msg);
+        sb_log_warn ("request_refused", "parent=%s service=%s: the job does not encode",
+                     parent->corr_id, service);
+        free (request);
+        return -1;
+    }
+    if (zhashx_lookup (self->requests, request->corr_id)
+    ||  zhashx_insert (self->requests, request->corr_id, request)) {
+        sb_msg_reset (&msg);
+        free (request);
+        return -1;
+    }
+    if (s_send (self, &msg)) {
+        zhashx_delete (self->requests, request->corr_id);
+        return -1;
+    }
+    if (request->deadline_ms < self->requests_due_ms)
+        self->requests_due_ms = request->deadline_ms;
+    sb_log_debug ("request_sent", "corr_id=%s parent=%s service=%s op=%s timeout_ms=%u",
+                  request->corr_id, parent->corr_id, service, job->op, timeout_ms);
+    return request->id;
+}
+
+void
+sb_worker_request_cancel (sb_worker_t *self, int64_t id)
+{
+    if (!self || id <= 0)
+        return;
+    for (sb_worker_request_t *request = zhashx_first (self->requests); request;
+         request = zhashx_next (self->requests)) {
+        if (request->id == id) {
+            sb_log_debug ("request_forgotten", "corr_id=%s", request->corr_id);
+            zhashx_delete (self->requests, request->corr_id);
+            return;
+        }
+    }
+}
+
+size_t
+sb_worker_requests (sb_worker_t *self)
+{
+    return zhashx_size (self->requests);
 }

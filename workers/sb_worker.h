@@ -221,15 +221,19 @@ void sb_worker_job_fail_rpc (sb_worker_job_t **job_p, const char *error_json);
     The callback does not depend on `parent` living on: it is called the
     same after the parent job ended. It is never called after
     sb_worker_request_cancel, nor during sb_worker_request itself. */
-#define SB_MAX_WORKER_REQUESTS      1024    /* requests one worker has in flight at once */
+/*  SB_MAX_WORKER_REQUESTS (proto/sb_limits.h): requests one worker has in
+    flight at once; the broker answers one more `overloaded`. */
 #define SB_WORKER_REQUEST_GRACE_MS  1000    /* a silent broker's request ends this long after its deadline */
 typedef void (sb_worker_reply_fn) (sb_status_t status, const char *result_json,
                                    uint32_t retry_after_ms, void *arg);
 /*  Sends `job` (borrowed) to `service` on behalf of `parent`; `flags` as a
     REQUEST's (SB_FLAG_RETRY_SAFE). Returns the request's id (> 0), or -1
     (nothing will be called) when SB_MAX_WORKER_REQUESTS are in flight,
-    the job does not encode, the service is this worker's own, or the
-    worker has no connection to the broker now. */
+    the job does not encode, the service is this worker's own, the parent
+    has no time left, or the worker has no connection to the broker now
+    (or could not queue the message). A broker refusal (`malformed`,
+    `overloaded`, `unavailable`, `duplicate`…) comes as a REPLY, to
+    `on_reply`. */
 int64_t sb_worker_request (sb_worker_job_t *parent, const char *service, const sb_job_t *job,
                            uint32_t timeout_ms, uint32_t flags, sb_worker_reply_fn *on_reply,
                            void *arg) SB_MUST_USE;

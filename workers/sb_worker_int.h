@@ -36,6 +36,16 @@ struct _sb_worker_job_t {
     bool promoted;                          /* the promote signal was sent */
 };
 
+/*  A request this worker sent to another service (sb_worker_request). */
+typedef struct {
+    int64_t id;                             /* the caller's handle, > 0 */
+    char corr_id [SB_MAX_CORR_ID_LEN + 1];  /* the REQUEST's own corr_id */
+    int64_t deadline_ms;                    /* deadline plus SB_WORKER_REQUEST_GRACE_MS */
+    bool lost;                              /* the session it was sent on ended */
+    sb_worker_reply_fn *on_reply;           /* called once, from the loop */
+    void *arg;                              /* its argument */
+} sb_worker_request_t;
+
 struct _sb_worker_t {
     char *endpoint;                 /* broker backend endpoint */
     char service [SB_MAX_SERVICE_LEN + 1];  /* role name we serve */
@@ -57,6 +67,10 @@ struct _sb_worker_t {
     bool stopping;                  /* drain requested */
     bool registered_log;            /* "ready" event already logged */
     uint64_t malformed;             /* frames dropped as malformed */
+    zhashx_t *requests;             /* corr_id → sb_worker_request_t * (owned) */
+    int64_t last_request_id;        /* ids of requests count from 1 */
+    int64_t requests_due_ms;        /* no pending request ends before this (INT64_MAX: none) */
+    uint64_t replies_dropped;       /* REPLYs for no request of ours (cancelled, unknown) */
 };
 
 /*  Sends RESULT(status, `json`) for `corr_id` (too large: failed). */
