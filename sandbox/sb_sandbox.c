@@ -1,8 +1,10 @@
 /*  sandbox/sb_sandbox.c — the sandbox server: h2o on one event loop, request
-    routing, the Bearer API key, JSON responses, request statistics, and
-    fault injection (delays run on h2o timers, so a delayed request never
-    blocks the loop or any other request). */
+    routing, the Bearer API key (or an OAuth access token: sb_sandbox_oauth.c),
+    JSON responses, request statistics, and fault injection (delays run on
+    h2o timers, so a delayed request never blocks the loop or any other
+    request). */
 #include "sb_sandbox_int.h"
+#include "sb_sandbox_oauth.h"
 #include "sb_crypto.h"
 #include "sb_json.h"
 
@@ -55,6 +57,8 @@ typedef struct {
     sb_sandbox_t *sandbox;      /* the server */
     int status;                 /* fault status to answer with, 0 = real answer */
     long retry_after;           /* for the fault answer */
+    char account [SB_SANDBOX_OAUTH_MAX_ACCOUNT];    /* who asked (GET /v1/me) */
+    char grant [SB_SANDBOX_OAUTH_MAX_ACCOUNT];      /* their OAuth grant, or "" */
 } s_delayed_t;
 
 struct _sb_sandbox_t {
@@ -68,6 +72,7 @@ struct _sb_sandbox_t {
     char key_header [SB_SANDBOX_MAX_KEY_HEADER];    /* header carrying the bare key (lower
                                                        case), or "" for Authorization: Bearer */
     sb_crm_t *crm;                          /* the data */
+    sb_sandbox_oauth_t *oauth;              /* the OAuth provider, or NULL when off */
     s_fault_t faults [SB_SANDBOX_MAX_FAULTS];   /* active fault rules */
     size_t fault_count;                     /* entries in faults */
     s_timer_t *timers [SB_SANDBOX_MAX_TIMERS];  /* delay timers, NULL = free slot */
@@ -95,6 +100,7 @@ s_reason (int status)
         case 200: return "OK";
         case 201: return "Created";
         case 204: return "No Content";
+        case 302: return "Found";
         case 400: return "Bad Request";
         case 401: return "Unauthorized";
         case 403: return "Forbidden";
@@ -136,6 +142,17 @@ sb_sandbox_send_json (h2o_req_t *req, int status, json_t *body)
 void
 sb_sandbox_send_text (h2o_req_t *req, int status, char *text, size_t len)
 {
+    sb_sandbox_send (req, status, "application/json", text, len);
+}
+
+void
+sb_sandbox_send (h2o_req_t *req, int status, const char *content_type, char *text, size_t len)
+{
+    if (!text) {
+        status = 500;
+        content_type = "text/plain";
+        len = 0;
+    }
     sb_sandbox_t *self = s_sandbox_of (req);
     if (status >= 100 && status < 600)
         self->by_status [status / 100]++;
@@ -143,8 +160,8 @@ sb_sandbox_send_text (h2o_req_t *req, int status, char *text, size_t len)
     req->res.reason = s_reason (status);
     req->res.content_length = len;
     h2o_add_header (&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                    H2O_STRLIT ("application/json"));
-    h2o_send_inline (req, text, len);
+                    content_type, strlen (content_type));
+    h2o_send_inline (req, text ? text : "", len);
     free (text);
 }
 
@@ -212,6 +229,21 @@ sb_sandbox_query_param (h2o_req_t *req, const char *name, char *out, size_t size
 //  --------------------------------------------------------------------------
 //  Faults
 
+static s_timer_t *s_timer_for (sb_sandbox_t *self, uint64_t ms);
+
+h2o_timeout_t *
+sb_sandbox_timeout (sb_sandbox_t *self, uint64_t ms)
+{
+    s_timer_t *timer = s_timer_for (self, ms);
+    return timer ? &timer->timeout : NULL;
+}
+
+h2o_evloop_t *
+sb_sandbox_loop (sb_sandbox_t *self)
+{
+    return self->loop;
+}
+
 static s_timer_t *
 s_timer_for (sb_sandbox_t *self, uint64_t ms)
 {
@@ -260,7 +292,7 @@ s_send_fault (h2o_req_t *req, int status, long retry_after)
     sb_sandbox_send_json (req, status, body);
 }
 
-static void s_api (sb_sandbox_t *self, h2o_req_t *req);
+static void s_api (sb_sandbox_t *self, h2o_req_t *req, const char *account, const char *grant);
 
 static void
 s_on_delay_done (h2o_timeout_entry_t *entry)
@@ -271,7 +303,7 @@ s_on_delay_done (h2o_timeout_entry_t *entry)
     if (delayed->status)
         s_send_fault (delayed->req, delayed->status, delayed->retry_after);
     else
-        s_api (self, delayed->req);
+        s_api (self, delayed->req, delayed->account, delayed->grant);
 }
 
 //  Called when the request's pool is released: a request that goes away
@@ -289,7 +321,8 @@ s_on_delayed_dispose (void *data)
 //  Applies the first matching fault rule. Returns true when the request
 //  has been taken care of (delayed or answered).
 static bool
-s_apply_fault (sb_sandbox_t *self, h2o_req_t *req, const char *path)
+s_apply_fault (sb_sandbox_t *self, h2o_req_t *req, const char *path, const char *account,
+               const char *grant)
 {
     for (size_t i = 0; i < self->fault_count; i++) {
         s_fault_t *fault = &self->faults [i];
@@ -309,6 +342,8 @@ s_apply_fault (sb_sandbox_t *self, h2o_req_t *req, const char *path)
                 delayed->sandbox = self;
                 delayed->status = fault->status;
                 delayed->retry_after = fault->retry_after;
+                snprintf (delayed->account, sizeof delayed->account, "%s", account);
+                snprintf (delayed->grant, sizeof delayed->grant, "%s", grant);
                 h2o_timeout_link (self->loop, &timer->timeout, &delayed->entry);
                 self->delayed++;
                 return true;
@@ -490,9 +525,44 @@ s_authorized (sb_sandbox_t *self, h2o_req_t *req)
     return CRYPTO_memcmp (value.base + 7, self->api_key, key_len) == 0;
 }
 
+//  Who a /v1 request is: the API key's holder (account "shared", no
+//  grant), an OAuth grant's account (its access token live or expired), or
+//  nobody. `account` and `grant` have SB_SANDBOX_OAUTH_MAX_ACCOUNT bytes.
+static sb_sandbox_bearer_t
+s_identify (sb_sandbox_t *self, h2o_req_t *req, char *account, char *grant)
+{
+    account [0] = grant [0] = 0;
+    if (s_authorized (self, req)) {
+        snprintf (account, SB_SANDBOX_OAUTH_MAX_ACCOUNT, "shared");
+        return SB_SANDBOX_BEARER_LIVE;
+    }
+    ssize_t at = self->oauth ? h2o_find_header (&req->headers, H2O_TOKEN_AUTHORIZATION, -1) : -1;
+    if (at < 0)
+        return SB_SANDBOX_BEARER_UNKNOWN;
+    h2o_iovec_t value = req->headers.entries [at].value;
+    if (value.len <= 7 || strncasecmp (value.base, "Bearer ", 7))
+        return SB_SANDBOX_BEARER_UNKNOWN;
+    return sb_sandbox_oauth_bearer (self->oauth, value.base + 7, value.len - 7, account, grant);
+}
+
+//  GET /v1/me: whose credential this is.
+static void
+s_me (h2o_req_t *req, const char *account, const char *grant)
+{
+    if (!h2o_memis (req->method.base, req->method.len, H2O_STRLIT ("GET"))) {
+        h2o_add_header (&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT ("GET"));
+        sb_sandbox_send_error (req, 405, "method_not_allowed", "This method is not allowed here.");
+        return;
+    }
+    json_t *body = json_pack ("{s:s}", "account", account);
+    if (*grant)
+        json_object_set_new (body, "grant", json_string (grant));
+    sb_sandbox_send_json (req, 200, body);
+}
+
 //  Splits the /v1 path into decoded segments and hands it to the API.
 static void
-s_api (sb_sandbox_t *self, h2o_req_t *req)
+s_api (sb_sandbox_t *self, h2o_req_t *req, const char *account, const char *grant)
 {
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     char path [SB_SANDBOX_MAX_PATH];
@@ -500,6 +570,10 @@ s_api (sb_sandbox_t *self, h2o_req_t *req)
     size_t count = 0;
     memcpy (path, req->path.base, path_len);    //  length checked in s_on_req
     path [path_len] = 0;
+    if (strcmp (path, "/v1/me") == 0) {
+        s_me (req, account, grant);
+        return;
+    }
     char *p = path + 4;     //  after "/v1/"
     while (p && *p) {
         if (count == SB_SANDBOX_MAX_SEGMENTS) {
@@ -542,6 +616,18 @@ s_on_req (h2o_handler_t *handler, h2o_req_t *req)
         sb_sandbox_send_json (req, 200, json_pack ("{s:s}", "status", "ok"));
         return 0;
     }
+    if (strncmp (path, "/oauth/", 7) == 0 || strcmp (path, "/_sandbox/oauth") == 0
+    ||  strncmp (path, "/_sandbox/oauth/", 16) == 0) {
+        if (!self->oauth)
+            sb_sandbox_send_error (req, 404, "not_found",
+                                   "The OAuth provider is off (start with --oauth-client-id).");
+        else
+        if (path [1] == 'o')
+            sb_sandbox_oauth_handle (self->oauth, req, path);
+        else
+            sb_sandbox_oauth_admin (self->oauth, req, path);
+        return 0;
+    }
     if (strncmp (path, "/_sandbox/", 10) == 0) {
         s_admin (self, req, path);
         return 0;
@@ -551,7 +637,19 @@ s_on_req (h2o_handler_t *handler, h2o_req_t *req)
         return 0;
     }
     self->api_requests++;
-    if (!s_authorized (self, req)) {
+    char account [SB_SANDBOX_OAUTH_MAX_ACCOUNT], grant [SB_SANDBOX_OAUTH_MAX_ACCOUNT];
+    sb_sandbox_bearer_t who = s_identify (self, req, account, grant);
+    if (who == SB_SANDBOX_BEARER_EXPIRED) {
+        //  RFC 6750 §3.1: the client should refresh and try again.
+        self->unauthorized++;
+        h2o_add_header (&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                        H2O_STRLIT ("Bearer realm=\"sandbox\", error=\"invalid_token\", "
+                                    "error_description=\"The access token expired or was revoked\""));
+        sb_sandbox_send_error (req, 401, "invalid_token",
+                               "The access token expired or was revoked.");
+        return 0;
+    }
+    if (who != SB_SANDBOX_BEARER_LIVE) {
         self->unauthorized++;
         h2o_add_header (&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
                         H2O_STRLIT ("Bearer realm=\"sandbox\""));
@@ -560,10 +658,10 @@ s_on_req (h2o_handler_t *handler, h2o_req_t *req)
                                : "A valid API key is required (Authorization: Bearer <key>).");
         return 0;
     }
-    if (s_apply_fault (self, req, path))
+    if (s_apply_fault (self, req, path, account, grant))
         return 0;
 
-    s_api (self, req);
+    s_api (self, req, account, grant);
     return 0;
 }
 
@@ -668,6 +766,22 @@ sb_sandbox_new (const char *listen, const char *api_key, const char *key_header,
 }
 
 int
+sb_sandbox_enable_oauth (sb_sandbox_t *self, const sb_sandbox_oauth_config_t *config)
+{
+    if (self->oauth) {
+        sb_log_error ("oauth_on_already", "the OAuth provider is on already");
+        return -1;
+    }
+    char instance_url [256];
+    if (config->instance_url && *config->instance_url)
+        snprintf (instance_url, sizeof instance_url, "%s", config->instance_url);
+    else
+        snprintf (instance_url, sizeof instance_url, "http://127.0.0.1:%d", self->port);
+    self->oauth = sb_sandbox_oauth_new (self, config, instance_url);
+    return self->oauth ? 0 : -1;
+}
+
+int
 sb_sandbox_port (sb_sandbox_t *self)
 {
     return self->port;
@@ -686,6 +800,7 @@ static bool
 s_idle (sb_sandbox_t *self)
 {
     return self->delayed == 0
+        && (!self->oauth || sb_sandbox_oauth_pending (self->oauth) == 0)
         && h2o_linklist_is_empty (&self->ctx.http1._conns)
         && h2o_linklist_is_empty (&self->ctx.http2._conns);
 }
@@ -768,6 +883,7 @@ sb_sandbox_destroy (sb_sandbox_t **self_p)
         h2o_evloop_destroy (self->loop);
         h2o_config_dispose (&self->config);
     }
+    sb_sandbox_oauth_destroy (&self->oauth);
     sb_crm_destroy (&self->crm);
     free (self);
     *self_p = NULL;

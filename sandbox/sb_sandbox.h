@@ -17,11 +17,18 @@
     sandbox is given a key header (--api-key-header X-API-Key), the bare key
     in that header and nowhere else (as an api_key_header connector sends
     it); /healthz and /_sandbox do not (the sandbox listens on loopback for
-    tests). */
+    tests).
+
+    With an OAuth client configured (sb_sandbox_enable_oauth), the sandbox
+    is also an OAuth 2 provider: /oauth/authorize, /oauth/token,
+    /oauth/revoke, the test controls under /_sandbox/oauth, Bearer access
+    tokens on /v1 besides the API key, and GET /v1/me (who the token is);
+    see sandbox/sb_sandbox_oauth.h. */
 #ifndef SB_SANDBOX_H_INCLUDED
 #define SB_SANDBOX_H_INCLUDED
 
 #include <signal.h>
+#include <stdbool.h>
 
 #include "sb_attr.h"
 
@@ -34,6 +41,17 @@
 
 typedef struct _sb_sandbox_t sb_sandbox_t;
 
+//  The OAuth provider's settings (borrowed while sb_sandbox_enable_oauth runs).
+typedef struct {
+    const char *client_id;      /* the one client's ID */
+    const char *client_secret;  /* its secret; "" or NULL: a public client */
+    long access_ttl_s;          /* access tokens' life, 1..86400 */
+    long refresh_grace_s;       /* how long a rotated-away refresh token still works, 0..86400 */
+    bool rotate;                /* a new refresh token on every refresh */
+    const char *instance_url;   /* instance_url of token answers; "" or NULL:
+                                   http://127.0.0.1:<port> */
+} sb_sandbox_oauth_config_t;
+
 /*  Creates the server listening on `listen` ("127.0.0.1:8090"; port 0 picks
     one) with the given API key and data seed. The key is wanted as
     "Authorization: Bearer <key>" when `key_header` is NULL or "", else as
@@ -42,6 +60,11 @@ typedef struct _sb_sandbox_t sb_sandbox_t;
     the address cannot be bound. */
 sb_sandbox_t *sb_sandbox_new (const char *listen, const char *api_key, const char *key_header,
                               unsigned seed) SB_MUST_USE;
+
+/*  Turns the OAuth provider on with `config`. Returns 0, or -1 (logged)
+    when the settings are wrong or it is on already. */
+int sb_sandbox_enable_oauth (sb_sandbox_t *self, const sb_sandbox_oauth_config_t *config)
+    SB_MUST_USE;
 
 /*  The port it listens on. */
 int sb_sandbox_port (sb_sandbox_t *self);

@@ -21,6 +21,19 @@ void sb_sandbox_send_json (h2o_req_t *req, int status, json_t *body);
 /*  Sends `text` (JSON of `len` bytes, taken: freed here) with `status`. */
 void sb_sandbox_send_text (h2o_req_t *req, int status, char *text, size_t len);
 
+/*  Sends `text` (`len` bytes of `content_type`, taken: freed here; NULL
+    sends a 500) with `status`. */
+void sb_sandbox_send (h2o_req_t *req, int status, const char *content_type, char *text,
+                      size_t len);
+
+/*  The server's timeout of `ms` milliseconds (h2o 2.2 timeouts have one
+    duration each), made when none has it; NULL when SB_SANDBOX_MAX_TIMERS
+    are in use. Borrowed: it stays while an entry is linked to it. */
+h2o_timeout_t *sb_sandbox_timeout (sb_sandbox_t *self, uint64_t ms);
+
+/*  The server's event loop. */
+h2o_evloop_t *sb_sandbox_loop (sb_sandbox_t *self);
+
 /*  Sends {"error": code, "message": message} with `status`. */
 void sb_sandbox_send_error (h2o_req_t *req, int status, const char *code, const char *message);
 

@@ -893,12 +893,29 @@ test_folder_list (void **state)
     sb_connectors_t *both = sb_connectors_load (SB_TEST_CONNECTORS, &error);
     if (!both)
         fail_msg ("load failed: %s", error);
-    assert_int_equal (sb_connectors_tool_count (both),
-                      product_tools + sb_connectors_tool_count (fixtures));
-    //  conformance-schema.json, conformance.json, then sandbox-crm.json.
+    size_t count = sb_connectors_tool_count (both);
+    assert_int_equal (count, product_tools + sb_connectors_tool_count (fixtures));
+    //  conformance-schema.json, conformance.json, sandbox-crm.json, then
+    //  sandbox-oauth.json (its two tools).
     assert_string_equal (sb_tool_name (sb_connectors_tool_at (both, 0)), "test_param_headers");
-    assert_string_equal (sb_tool_name (sb_connectors_tool_at (both, sb_connectors_tool_count (both) - 1)),
+    assert_string_equal (sb_tool_name (sb_connectors_tool_at (both, count - 3)),
                          sb_tool_name (sb_connectors_tool_at (product, product_tools - 1)));
+    assert_string_equal (sb_tool_name (sb_connectors_tool_at (both, count - 2)), "oauth_whoami");
+    assert_string_equal (sb_tool_name (sb_connectors_tool_at (both, count - 1)),
+                         "oauth_search_accounts");
+    //  The sandbox's OAuth provider as a tenant-credential connector: its
+    //  endpoints are paths on the base URL and follow its override.
+    const sb_connector_t *sandbox_oauth = sb_connectors_find (fixtures, "sandbox-oauth");
+    assert_non_null (sandbox_oauth);
+    assert_int_equal (sb_connector_auth_type (sandbox_oauth), SB_AUTH_OAUTH2);
+    assert_int_equal (sb_connector_credential (sandbox_oauth), SB_CREDENTIAL_TENANT);
+    const sb_connector_oauth_t *provider = sb_connector_oauth (sandbox_oauth);
+    assert_string_equal (provider->token_url, "http://127.0.0.1:8090/oauth/token");
+    assert_string_equal (provider->keep [0], "instance_url");
+    assert_int_equal (sb_connectors_set_base_url (fixtures, "sandbox-oauth", "http://127.0.0.1:9"), 0);
+    provider = sb_connector_oauth (sb_connectors_find (fixtures, "sandbox-oauth"));
+    assert_string_equal (provider->authorize_url, "http://127.0.0.1:9/oauth/authorize");
+    assert_string_equal (provider->revoke_url, "http://127.0.0.1:9/oauth/revoke");
     sb_connectors_destroy (&product);
     sb_connectors_destroy (&fixtures);
     sb_connectors_destroy (&both);

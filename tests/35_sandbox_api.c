@@ -221,6 +221,9 @@ test_get_and_404 (void **state)
     s_expect_error ("DELETE", "/v1/accounts", s_auth, NULL, 405, "method_not_allowed");
     s_expect_error ("PUT", "/v1/tasks", s_auth, "{}", 405, "method_not_allowed");
     s_expect_error ("POST", "/v1/accounts/acc_0001", s_auth, "{}", 405, "method_not_allowed");
+    //  The OAuth provider is off without --oauth-client-id.
+    s_expect_error ("POST", "/oauth/token", NULL, "grant_type=refresh_token", 404, "not_found");
+    s_expect_error ("GET", "/_sandbox/oauth/grants", NULL, NULL, 404, "not_found");
 }
 
 static void
