@@ -5,6 +5,7 @@
     time is answered "unavailable" by the loop's guard timer; the query's
     late answer then finds no job. */
 #include "sb_token_int.h"
+#include "sb_conn.h"
 #include "sb_connector.h"
 #include "sb_clock.h"
 #include "sb_crypto.h"
@@ -356,10 +357,11 @@ sb_token_role_new (sb_worker_t *worker, const sb_token_config_t *config)
         goto fail;
     self->db_loop = sb_db_loop_new (sb_worker_reactor (worker), config->conninfo);
     self->offload = sb_offload_new (sb_worker_reactor (worker), config->hash_threads);
+    self->conn_keys = sb_conn_keys_new ();
     if (self->db_loop)
         self->cimd = sb_cimd_new (sb_worker_reactor (worker), self->db_loop,
                                   config->cimd_allow_hosts, config->cimd_ca_file);
-    if (!self->db_loop || !self->offload || !self->cimd) {
+    if (!self->db_loop || !self->offload || !self->cimd || !self->conn_keys) {
         sb_log_error ("token_init_failed", "cannot set up the database connection or the hashing threads");
         goto fail;
     }
@@ -381,6 +383,7 @@ sb_token_role_destroy (sb_token_role_t **self_p)
     sb_cimd_drop_waiters (self->cimd);      //  the loop's shutdown may end a store: it answers no job
     sb_db_loop_destroy (&self->db_loop);    //  jobs still waiting stay the worker's
     sb_cimd_destroy (&self->cimd);          //  after the loop: a document being stored is answered
+    sb_conn_keys_destroy (&self->conn_keys);    //  after the loop: a key read ending reads the ring
     sb_oauth_register_destroy (self);
     sb_crypto_wipe (self->secret, sizeof self->secret);
     sb_oauth_keys_forget (self);
