@@ -16,8 +16,27 @@ sb_add_test(38_workers_reactor
     LIBS sb_workers_lib PkgConfig::CMOCKA
     TIMEOUT 30)
 
+# A provider's token endpoint client (workers/sb_provider.c) against a fake
+# token endpoint in the test: forms, client authentication, outcomes.
+sb_add_test(38_workers_provider
+    SOURCES 38_workers_provider.c 38_fake_provider.c
+    LIBS sb_workers_lib sb_harness PkgConfig::CMOCKA PkgConfig::JANSSON pthread
+    TIMEOUT 60)
+
 set(SB_WORKERS_TEST_LIBS sb_proto sb_common sb_harness PkgConfig::CMOCKA PkgConfig::CZMQ
     PkgConfig::ZMQ PkgConfig::JANSSON pthread)
+
+# connection/credential (workers/sb_connections.c, migration 012) on two
+# token worker processes against the fake token endpoint: fresh, one
+# refresh for 50 jobs in one worker and for 40 over two (the lease), stale
+# versions, invalid_grant (broken, audited), 503 backoff, a provider that
+# does not rotate, the proactive sweep, refusals.
+sb_add_test(38_workers_connections
+    SOURCES 38_workers_connections.c 38_workers_fake.c 38_fake_provider.c
+    LIBS ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ
+    FIXTURES postgres
+    TIMEOUT 180)
+add_dependencies(38_workers_connections sb-worker)
 
 sb_add_test(38_workers_api
     SOURCES 38_workers_api.c 38_workers_fake.c

@@ -149,6 +149,24 @@ void sb_provider_cancel (sb_provider_t *self, int64_t id);
 //  ---------------------------------------------------------------------
 //  connection/credential (sb_connections.c)
 
+typedef struct _sb_connections_t sb_connections_t;
+
+/*  Creates the refreshes' state for `role` (its db_loop, provider and
+    connectors set up), taking one timer of the worker's reactor: every
+    `sweep_ms` (0: never) the proactive sweep refreshes connected OAuth
+    connections whose access token ends within `window_s`. NULL when out
+    of memory or timers. */
+sb_connections_t *sb_connections_new (sb_token_role_t *role, int window_s, int sweep_ms)
+    SB_MUST_USE;
+
+/*  Stops the sweep, cancels provider calls and forgets waiting jobs (they
+    stay the worker's): before the role's database loop is destroyed,
+    whose closing answers the statements still in flight. */
+void sb_connections_stop (sb_connections_t *self);
+
+/*  Frees what is left (after the database loop) and nulls the pointer. */
+void sb_connections_destroy (sb_connections_t **self_p);
+
 /*  Serves op connection/credential (a worker request, PROTOCOL.md
     "Connections"): ends the job now or later. */
 void sb_connections_credential (sb_token_role_t *self, sb_worker_job_t *job);

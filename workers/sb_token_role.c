@@ -259,6 +259,9 @@ s_start (void *state, sb_worker_job_t *job)
     if (strcmp (op, "oauth/register") == 0)
         sb_oauth_register (self, job);
     else
+    if (strcmp (op, "connection/credential") == 0)
+        sb_connections_credential (self, job);
+    else
         sb_worker_job_fail_unknown_op (&job);
 }
 
@@ -269,7 +272,7 @@ s_abandon (void *state, sb_worker_job_t *job)
     //  Each module that parks a job elsewhere (the hashing threads) adds
     //  its own check here.
     if (sb_oauth_authorize_abandon (self, job) || sb_admin_abandon (self, job)
-    ||  sb_token_query_abandon (self, job))
+    ||  sb_connections_abandon (self, job) || sb_token_query_abandon (self, job))
         return;
     sb_cimd_abandon (self->cimd, job);      //  a lookup waiting on a metadata document
 }
@@ -365,6 +368,16 @@ sb_token_role_new (sb_worker_t *worker, const sb_token_config_t *config)
         sb_log_error ("token_init_failed", "cannot set up the database connection or the hashing threads");
         goto fail;
     }
+    //  Tenants' connections: the providers' token endpoints and the
+    //  refreshes (sb_provider.c, sb_connections.c)
+    self->provider = sb_provider_new (sb_worker_reactor (worker));
+    if (self->provider)
+        self->connections = sb_connections_new (self, config->refresh_window_s,
+                                                config->refresh_sweep_ms);
+    if (!self->provider || !self->connections) {
+        sb_log_error ("token_init_failed", "cannot set up the connections' refreshes");
+        goto fail;
+    }
     sb_log_info ("token_ready", "database migrated (%s); issuer %s", config->migrations_dir,
                  *self->issuer? self->issuer: "(none: OAuth jobs are refused)");
     return self;
@@ -381,7 +394,10 @@ sb_token_role_destroy (sb_token_role_t **self_p)
     sb_token_role_t *self = *self_p;
     sb_offload_destroy (&self->offload);    //  hashing in flight ends first: its jobs are the worker's
     sb_cimd_drop_waiters (self->cimd);      //  the loop's shutdown may end a store: it answers no job
+    sb_connections_stop (self->connections);    //  no sweep, no provider call; waiting jobs dropped
     sb_db_loop_destroy (&self->db_loop);    //  jobs still waiting stay the worker's
+    sb_connections_destroy (&self->connections);    //  after the loop: its statements are answered
+    sb_provider_destroy (&self->provider);
     sb_cimd_destroy (&self->cimd);          //  after the loop: a document being stored is answered
     sb_conn_keys_destroy (&self->conn_keys);    //  after the loop: a key read ending reads the ring
     sb_oauth_register_destroy (self);

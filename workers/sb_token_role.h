@@ -19,6 +19,8 @@
 #define SB_MAX_TOKEN_PINGS          256     /* pings waiting for the database at once */
 #define SB_MIN_TOKEN_SECRET_LEN     32      /* bytes of --secret-key-file's first line, at least */
 #define SB_MAX_TOKEN_HASH_THREADS   16      /* --hash-threads, at most */
+#define SB_MAX_REFRESH_WINDOW_S     86400   /* --refresh-window-s, at most */
+#define SB_MAX_REFRESH_SWEEP_MS     3600000 /* --refresh-sweep-ms, at most */
 
 //  What the role is started with (sb-worker's options).
 typedef struct {
@@ -32,6 +34,8 @@ typedef struct {
     int hash_threads;               /* --hash-threads: Argon2id runs on these */
     const char *cimd_allow_hosts;   /* --cimd-allow-hosts: IPs the SSRF guard lets through (tests) */
     const char *cimd_ca_file;       /* --cimd-ca-file: CA bundle for metadata documents; "": the system's */
+    int refresh_window_s;           /* --refresh-window-s: the sweep renews tokens ending within it */
+    int refresh_sweep_ms;           /* --refresh-sweep-ms: the sweep's period, 0: no sweep */
 } sb_token_config_t;
 
 typedef struct _sb_token_role_t sb_token_role_t;

@@ -72,6 +72,10 @@ static const sb_option_t s_options [] = {
       "token role, FOR TESTS ONLY: comma-separated IP addresses that Client ID Metadata Document fetches may connect to although the SSRF guard refuses them (loopback, private…)" },
     { "cimd-ca-file", SB_OPT_STR, "", 0, 0, "SB_CIMD_CA_FILE",
       "token role: PEM CA bundle that verifies Client ID Metadata Document servers instead of the system's (tests, private CAs)" },
+    { "refresh-window-s", SB_OPT_INT, "300", 1, SB_MAX_REFRESH_WINDOW_S, "SB_REFRESH_WINDOW_S",
+      "token role: the refresh sweep renews tenants' OAuth connections whose access token ends within this many seconds" },
+    { "refresh-sweep-ms", SB_OPT_INT, "5000", 0, SB_MAX_REFRESH_SWEEP_MS, "SB_REFRESH_SWEEP_MS",
+      "token role: how often the refresh sweep runs (0: never; connections are then refreshed only when a call needs them)" },
     { "log-level", SB_OPT_STR, "info", 0, 0, "SB_LOG_LEVEL",
       "debug, info, warn or error" },
     SB_CPU_POLICY_OPTION,
@@ -192,6 +196,8 @@ main (int argc, char **argv)
             .cimd_ca_file = sb_config_str (config, "cimd-ca-file"),
             .connectors_dir = sb_config_str (config, "connectors"),
             .connector_urls = sb_config_str (config, "connector-urls"),
+            .refresh_window_s = (int) sb_config_int (config, "refresh-window-s"),
+            .refresh_sweep_ms = (int) sb_config_int (config, "refresh-sweep-ms"),
         };
         token = sb_token_role_new (worker, &token_config);
         if (!token)
