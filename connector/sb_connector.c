@@ -951,6 +951,12 @@ sb_connector_name (const sb_connector_t *self)
 }
 
 const char *
+sb_connector_title (const sb_connector_t *self)
+{
+    return self->title ? self->title : self->name;
+}
+
+const char *
 sb_connector_display_name (const sb_connector_t *self)
 {
     return self->display_name ? self->display_name : self->name;

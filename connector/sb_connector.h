@@ -91,6 +91,7 @@ const sb_connector_t *sb_connectors_find (sb_connectors_t *self, const char *nam
 /*  Accessors (all borrowed). */
 const char *sb_connector_name (const sb_connector_t *self);
 const char *sb_connector_display_name (const sb_connector_t *self); /* "the CRM"; else the name */
+const char *sb_connector_title (const sb_connector_t *self);        /* "Sandbox CRM"; else the name */
 const char *sb_connector_base_url (const sb_connector_t *self);
 long sb_connector_timeout_ms (const sb_connector_t *self);       /* per upstream call */
 size_t sb_connector_max_response (const sb_connector_t *self);   /* bytes */

@@ -1,5 +1,6 @@
 /*  gateway/sb_http_job.c — the authorization server's routes (/authorize,
-    /token, /revoke, /register) and the admin API (/admin/…), relayed as
+    /token, /revoke, /register), the connect flow's (/connect/{connector},
+    /connect/callback) and the admin API (/admin/…), relayed as
     HTTP jobs to service `token` (proto/PROTOCOL.md, "HTTP jobs"), and the
     key set EdDSA tokens are verified with, asked of the same service.
 
@@ -60,6 +61,7 @@
 #define S_AUDIT_METHOD_MAX  8               /* bytes of the method an admin_refused record keeps */
 #define S_AUDIT_PATH_MAX    128             /* bytes of the path it keeps */
 #define S_ADMIN_MAX_SEGMENTS 5              /* segments of a revoking admin path after /admin/ */
+#define S_MAX_CONNECTOR     64              /* bytes of a connector name in /connect/{connector} */
 
 /*  One relayed route. */
 typedef struct {
@@ -71,15 +73,22 @@ typedef struct {
     size_t limit;               /* largest body, bytes */
     bool admin;                 /* behind the operator credential */
     bool text_errors;           /* answered to a browser: plain-text failures */
+    bool connector;             /* /connect/{connector}: `path` then one segment, a
+                                   connector name (^[A-Za-z0-9-]{1,64}$) */
 } s_route_t;
 
 static const s_route_t s_routes [] = {
-    { "/authorize", false, "GET, POST", "oauth/authorize", S_TENANT_OAUTH, S_FORM_LIMIT, false, true },
-    { "/token", false, "POST", "oauth/token", S_TENANT_OAUTH, S_FORM_LIMIT, false, false },
-    { "/revoke", false, "POST", "oauth/revoke", S_TENANT_OAUTH, S_FORM_LIMIT, false, false },
-    { "/register", false, "POST", "oauth/register", S_TENANT_OAUTH, S_JSON_LIMIT, false, false },
+    { "/authorize", false, "GET, POST", "oauth/authorize", S_TENANT_OAUTH, S_FORM_LIMIT, false, true, false },
+    { "/token", false, "POST", "oauth/token", S_TENANT_OAUTH, S_FORM_LIMIT, false, false, false },
+    { "/revoke", false, "POST", "oauth/revoke", S_TENANT_OAUTH, S_FORM_LIMIT, false, false, false },
+    { "/register", false, "POST", "oauth/register", S_TENANT_OAUTH, S_JSON_LIMIT, false, false, false },
     { "/admin", true, "GET, POST, PUT, PATCH, DELETE", "admin/http", S_TENANT_ADMIN, S_JSON_LIMIT,
-      true, false },
+      true, false, false },
+    //  The connect flow (issue 21): the callback before the connector
+    //  pages, so that "callback" is never taken for a connector's name.
+    { "/connect/callback", false, "GET", "connect/callback", S_TENANT_OAUTH, 0, false, true, false },
+    { "/connect", false, "GET, POST", "connect/start", S_TENANT_OAUTH, S_FORM_LIMIT, false, true,
+      true },
 };
 
 //  The request headers that travel (lowercase); `authorization` not for /admin/.
@@ -106,6 +115,19 @@ struct _s_relay_t {
 //  ---------------------------------------------------------------------------
 //  Checks
 
+//  True when the `len` bytes at `name` are a connector name: letters, digits, '-'.
+static bool
+s_connector_name (const char *name, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = name [i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+        ||    c == '-'))
+            return false;
+    }
+    return len > 0;
+}
+
 //  The route `req` asks for, or NULL.
 static const s_route_t *
 s_route_find (h2o_req_t *req)
@@ -114,10 +136,14 @@ s_route_find (h2o_req_t *req)
     for (size_t i = 0; i < sizeof s_routes / sizeof s_routes [0]; i++) {
         const s_route_t *route = &s_routes [i];
         size_t n = strlen (route->path);
-        if (path.len == n && memcmp (path.base, route->path, n) == 0)
+        if (!route->connector && path.len == n && memcmp (path.base, route->path, n) == 0)
             return route;
         if (route->prefix && path.len > n && memcmp (path.base, route->path, n) == 0
         &&  path.base [n] == '/')
+            return route;
+        if (route->connector && path.len > n + 1 && path.len <= n + 1 + S_MAX_CONNECTOR
+        &&  memcmp (path.base, route->path, n) == 0 && path.base [n] == '/'
+        &&  s_connector_name (path.base + n + 1, path.len - n - 1))
             return route;
     }
     return NULL;

@@ -1,6 +1,7 @@
 /*  tests/30_gateway_oauth_relay.c — the routes the gateway relays to the
     token service as HTTP jobs (/authorize, /token, /revoke, /register,
-    /admin/…; proto/PROTOCOL.md "HTTP jobs"), and the key set it asks the
+    /connect/{connector}, /connect/callback, /admin/…; proto/PROTOCOL.md
+    "HTTP jobs"), and the key set it asks the
     token service for (oauth/jwks).
 
     The real sb-gateway runs against a fake broker in this process (a
@@ -480,6 +481,99 @@ test_authorize_get (void **state)
     s_last (op, tenant, service, &flags, &request);
     assert_string_equal (op, "oauth/register");
     sb_http_request_clear (&request);
+}
+
+//  The connect flow's routes (issue 21): /connect/{connector} GET and POST
+//  (a 16 KiB form) to connect/start, /connect/callback GET to
+//  connect/callback, both under tenant _oauth and never marked safe to run
+//  again (the callback takes its flow once); a path that is not one
+//  connector name is not relayed.
+static void
+test_connect_routes (void **state)
+{
+    int jobs = s_broker_int ("JOBS");
+    char op [64], tenant [64], service [64];
+    unsigned flags;
+    sb_http_request_t request = { 0 };
+    s_answer_t answer;
+    const char *headers [] = { "Cookie: sb_connect_csrf=c1", "Origin: https://evil.example", NULL };
+    s_http (&answer, "GET", "/connect/Sandbox-oauth-2?ticket=abc.def", headers, NULL, 0);
+    assert_int_equal (answer.status, 201);
+    s_clear (&answer);
+    s_last (op, tenant, service, &flags, &request);
+    assert_string_equal (op, "connect/start");
+    assert_string_equal (tenant, "_oauth");
+    assert_string_equal (service, "token");
+    assert_int_equal (flags & SB_FLAG_RETRY_SAFE, 0);
+    assert_string_equal (request.method, "GET");
+    assert_string_equal (request.path, "/connect/Sandbox-oauth-2");
+    assert_string_equal (request.query, "ticket=abc.def");
+    assert_string_equal (sb_http_request_header (&request, "cookie"), "sb_connect_csrf=c1");
+    assert_string_equal (sb_http_request_header (&request, "origin"), "https://evil.example");
+    sb_http_request_clear (&request);
+
+    const char *form [] = { "Content-Type: application/x-www-form-urlencoded", NULL };
+    s_http (&answer, "POST", "/connect/crm", form, "ticket=t&csrf=c", 15);
+    assert_int_equal (answer.status, 201);
+    s_clear (&answer);
+    s_last (op, tenant, service, &flags, &request);
+    assert_string_equal (op, "connect/start");
+    assert_string_equal (tenant, "_oauth");
+    assert_int_equal (flags & SB_FLAG_RETRY_SAFE, 0);
+    assert_string_equal (request.method, "POST");
+    assert_string_equal (request.body, "ticket=t&csrf=c");
+    sb_http_request_clear (&request);
+
+    s_http (&answer, "GET", "/connect/callback?code=c%2F1&state=s", NULL, NULL, 0);
+    assert_int_equal (answer.status, 201);
+    s_clear (&answer);
+    s_last (op, tenant, service, &flags, &request);
+    assert_string_equal (op, "connect/callback");
+    assert_string_equal (tenant, "_oauth");
+    assert_int_equal (flags & SB_FLAG_RETRY_SAFE, 0);
+    assert_string_equal (request.path, "/connect/callback");
+    assert_string_equal (request.query, "code=c%2F1&state=s");
+    sb_http_request_clear (&request);
+    assert_int_equal (s_broker_int ("JOBS"), jobs + 3);
+
+    //  Limits: 16 KiB of form; the callback takes no body and no POST;
+    //  the connector page no other method.
+    size_t big_len = 16 * 1024 + 1;
+    char *big = malloc (big_len);
+    memset (big, 'a', big_len);
+    s_http (&answer, "POST", "/connect/crm", form, big, big_len);
+    assert_int_equal (answer.status, 413);
+    s_clear (&answer);
+    s_http (&answer, "POST", "/connect/crm", form, big, big_len - 1);
+    assert_int_equal (answer.status, 201);      //  at the limit: sent
+    s_clear (&answer);
+    free (big);
+    s_http (&answer, "POST", "/connect/callback", form, "a=b", 3);
+    assert_int_equal (answer.status, 405);
+    s_expect_header (&answer, "Allow", "GET");
+    s_clear (&answer);
+    s_http (&answer, "PUT", "/connect/crm", form, "a=b", 3);
+    assert_int_equal (answer.status, 405);
+    s_expect_header (&answer, "Allow", "GET, POST");
+    s_clear (&answer);
+    assert_int_equal (s_broker_int ("JOBS"), jobs + 4);
+
+    //  Not a connector's page: no job.
+    char long_path [96];
+    snprintf (long_path, sizeof long_path, "/connect/%065d", 7);
+    const char *paths [] = { "/connect", "/connect/", "/connect/a.b", "/connect/a/b",
+                             "/connect/a_b", "/connect/callback/x", long_path };
+    for (size_t i = 0; i < sizeof paths / sizeof paths [0]; i++) {
+        s_http (&answer, "GET", paths [i], NULL, NULL, 0);
+        assert_int_equal (answer.status, 404);
+        s_clear (&answer);
+    }
+    //  64 characters is a name.
+    snprintf (long_path, sizeof long_path, "/connect/%064d", 7);
+    s_http (&answer, "GET", long_path, NULL, NULL, 0);
+    assert_int_equal (answer.status, 201);
+    s_clear (&answer);
+    assert_int_equal (s_broker_int ("JOBS"), jobs + 5);
 }
 
 //  The admin API: the operator key or 401 (and no job); the key stays here.
@@ -978,6 +1072,7 @@ main (void)
         cmocka_unit_test (test_token_relayed),
         cmocka_unit_test (test_authorize_get),
         cmocka_unit_test (test_admin),
+        cmocka_unit_test (test_connect_routes),
         cmocka_unit_test (test_refused_before_job),
         cmocka_unit_test (test_failures),
         cmocka_unit_test (test_jwks),

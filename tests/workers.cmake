@@ -100,6 +100,17 @@ sb_add_test(38_workers_authorize
     TIMEOUT 120)
 add_dependencies(38_workers_authorize sb-worker)
 
+# The token role's connect flow (issue 21) against the real test PostgreSQL
+# and a fake provider token endpoint in the test: tickets, the page, the
+# POST's redirect and flow, the callback's exchange and stored connection,
+# and every refusal (state reuse, another browser, expiry, the provider's).
+sb_add_test(38_workers_connect
+    SOURCES 38_workers_connect.c 38_workers_fake.c
+    LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ
+    FIXTURES postgres
+    TIMEOUT 120)
+add_dependencies(38_workers_connect sb-worker)
+
 # The token role's /token, /revoke and key set (issue 20) against the real
 # test PostgreSQL: codes, refresh rotation and reuse, revocation, client
 # authentication, malformed requests, signing-key creation and rotation

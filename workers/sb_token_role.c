@@ -262,6 +262,12 @@ s_start (void *state, sb_worker_job_t *job)
     if (strcmp (op, "connection/credential") == 0)
         sb_connections_credential (self, job);
     else
+    if (strcmp (op, "connect/start") == 0)
+        sb_connect_start (self, job);
+    else
+    if (strcmp (op, "connect/callback") == 0)
+        sb_connect_callback (self, job);
+    else
         sb_worker_job_fail_unknown_op (&job);
 }
 
@@ -272,7 +278,8 @@ s_abandon (void *state, sb_worker_job_t *job)
     //  Each module that parks a job elsewhere (the hashing threads) adds
     //  its own check here.
     if (sb_oauth_authorize_abandon (self, job) || sb_admin_abandon (self, job)
-    ||  sb_connections_abandon (self, job) || sb_token_query_abandon (self, job))
+    ||  sb_connections_abandon (self, job) || sb_connect_abandon (self, job)
+    ||  sb_token_query_abandon (self, job))
         return;
     sb_cimd_abandon (self->cimd, job);      //  a lookup waiting on a metadata document
 }
@@ -361,20 +368,19 @@ sb_token_role_new (sb_worker_t *worker, const sb_token_config_t *config)
     self->db_loop = sb_db_loop_new (sb_worker_reactor (worker), config->conninfo);
     self->offload = sb_offload_new (sb_worker_reactor (worker), config->hash_threads);
     self->conn_keys = sb_conn_keys_new ();
+    self->provider = sb_provider_new (sb_worker_reactor (worker));
     if (self->db_loop)
         self->cimd = sb_cimd_new (sb_worker_reactor (worker), self->db_loop,
                                   config->cimd_allow_hosts, config->cimd_ca_file);
-    if (!self->db_loop || !self->offload || !self->cimd || !self->conn_keys) {
+    if (!self->db_loop || !self->offload || !self->cimd || !self->conn_keys || !self->provider) {
         sb_log_error ("token_init_failed", "cannot set up the database connection or the hashing threads");
         goto fail;
     }
-    //  Tenants' connections: the providers' token endpoints and the
-    //  refreshes (sb_provider.c, sb_connections.c)
-    self->provider = sb_provider_new (sb_worker_reactor (worker));
-    if (self->provider)
-        self->connections = sb_connections_new (self, config->refresh_window_s,
-                                                config->refresh_sweep_ms);
-    if (!self->provider || !self->connections) {
+    //  Tenants' connections: the refreshes on the providers' token
+    //  endpoints (sb_provider.c above, sb_connections.c)
+    self->connections = sb_connections_new (self, config->refresh_window_s,
+                                            config->refresh_sweep_ms);
+    if (!self->connections) {
         sb_log_error ("token_init_failed", "cannot set up the connections' refreshes");
         goto fail;
     }
@@ -397,9 +403,9 @@ sb_token_role_destroy (sb_token_role_t **self_p)
     sb_connections_stop (self->connections);    //  no sweep, no provider call; waiting jobs dropped
     sb_db_loop_destroy (&self->db_loop);    //  jobs still waiting stay the worker's
     sb_connections_destroy (&self->connections);    //  after the loop: its statements are answered
-    sb_provider_destroy (&self->provider);
     sb_cimd_destroy (&self->cimd);          //  after the loop: a document being stored is answered
     sb_conn_keys_destroy (&self->conn_keys);    //  after the loop: a key read ending reads the ring
+    sb_provider_destroy (&self->provider);  //  exchanges in flight are forgotten, their jobs the worker's
     sb_oauth_register_destroy (self);
     sb_crypto_wipe (self->secret, sizeof self->secret);
     sb_oauth_keys_forget (self);
