@@ -257,6 +257,12 @@ typedef struct {
 int sb_tool_render (const sb_tool_t *self, const json_t *args,
                     sb_upstream_req_t *req, char **error) SB_MUST_USE;
 
+/*  sb_tool_render against `base_url` (borrowed: an absolute URL, e.g.
+    from sb_connector_base_url_for with a tenant's connection vars) in
+    place of the connector's own. Same results. */
+int sb_tool_render_at (const sb_tool_t *self, const char *base_url, const json_t *args,
+                       sb_upstream_req_t *req, char **error) SB_MUST_USE;
+
 /*  Frees the strings of `req` and zeroes it. */
 void sb_upstream_req_clear (sb_upstream_req_t *req);
 

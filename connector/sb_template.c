@@ -421,6 +421,18 @@ sb_tool_render (const sb_tool_t *self, const json_t *args,
                                    self->query, self->body, args, req, error);
 }
 
+int
+sb_tool_render_at (const sb_tool_t *self, const char *base_url, const json_t *args,
+                   sb_upstream_req_t *req, char **error)
+{
+    if (self->builtin || !base_url || !*base_url) {
+        *error = sb_strfmt ("tool %s has no upstream base URL to render against", self->name);
+        return -1;
+    }
+    return sb_template_render_raw (base_url, self->method, self->path,
+                                   self->query, self->body, args, req, error);
+}
+
 void
 sb_upstream_req_clear (sb_upstream_req_t *req)
 {

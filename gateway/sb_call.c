@@ -563,6 +563,7 @@ sb_call_task_resume (sb_gateway_t *self, const char *tenant, const char *subject
         .connector = sb_unconst (sb_connector_name (sb_tool_connector (tool))),
         .tool = sb_unconst (sb_tool_name (tool)), .args = call->args,
         .inputs = sb_unconst (inputs), .caps = call->caps, .round = call->round,
+        .subject = call->subject,           //  whose connection the api worker asks for
     };
     zframe_t *payload = sb_job_encode (&job);
     uint32_t flags = sb_tool_retry_safe (tool)? SB_FLAG_RETRY_SAFE: 0;
@@ -827,6 +828,7 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
         .connector = sb_unconst (sb_connector_name (sb_tool_connector (tool))),
         .tool = sb_unconst (sb_tool_name (tool)),
         .args = outcome->as.call.args,
+        .subject = sb_unconst (ctx->claims.subject),   //  whose connection the api worker asks for
     };
     json_t *answers = NULL;
     if (stateless) {

@@ -51,7 +51,7 @@ typedef struct {
     uint32_t caps;      /* with inputs or a task: SB_JOB_CAP_* bits */
     uint32_t round;     /* with inputs or a task: 1..SB_MAX_INPUT_ROUNDS (0 when absent) */
     char *task;         /* task store ops: the task id, 1..SB_MAX_TASK_ID_LEN bytes 0x21..0x7e */
-    char *subject;      /* task store ops: the token's subject, ≤ SB_MAX_SUBJECT_LEN bytes */
+    char *subject;      /* task store ops, tools/call: the token's subject, ≤ SB_MAX_SUBJECT_LEN bytes */
     char *data;         /* task store ops: op-specific JSON text, ≤ SB_MAX_JSON_SIZE bytes */
 } sb_job_t;
 

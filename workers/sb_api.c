@@ -16,8 +16,21 @@
     call becomes a task, and the call goes on the same either way.
 
     Every mapped result of a tool with an outputSchema is checked against
-    it; a mismatch is answered as an isError result, never passed on. */
+    it; a mismatch is answered as an isError result, never passed on.
+
+    A connector whose credential is each tenant's (auth.credential
+    `tenant`) first gets the calling tenant's credential (sb_api_creds: a
+    cache, else one worker request to the token service shared by every
+    call waiting for it) and renders the request against the base URL its
+    vars make. An upstream 401 with such a credential asks again with
+    `stale` and retries the call once. No connection: an isError result
+    with the link to connect — or, for a client that takes URL-mode
+    elicitation, the link as a question, then a poll of the credential
+    every SB_API_CONNECT_POLL_MS until the connection is made (the call
+    then runs) or the job's time runs short. */
 #include "sb_api.h"
+#include "sb_api_creds.h"
+#include "sb_crypto.h"
 #include "sb_json.h"
 #include "sb_clock.h"
 #include "sb_curl_loop.h"
@@ -50,6 +63,7 @@ struct _sb_api_t {
     void *builtin_state;            /* their state, when builtins is set */
     CURL *idle [SB_API_IDLE_HANDLES];   /* finished transfer handles, reset, for reuse */
     size_t idle_count;
+    sb_api_creds_t *creds;          /* tenants' credentials (sb_api_creds.h) */
 };
 
 struct _s_call_t {
@@ -76,6 +90,15 @@ struct _s_call_t {
     const char *confirmation;       /* _meta.confirmation of the result, or NULL */
     char *not_asked;                /* why the client could not be asked, or NULL */
     char errbuf [CURL_ERROR_SIZE];  /* curl's error text */
+    json_t *args;                   /* the arguments (checked), owned */
+    sb_api_creds_wait_t *cred_wait; /* waiting for the token service, or NULL */
+    uint64_t cred_version;          /* version of the tenant credential sent, 0: none */
+    bool reauthed;                  /* asked again after an upstream 401 */
+    bool polling;                   /* the user is connecting: retry_at is the next poll */
+    int connect_ask;                /* the URL elicitation asked, answer pending (> 0) */
+    sb_cred_state_t connect_state;  /* missing or broken, while connecting */
+    char *connect_url;              /* where to connect, or NULL */
+    char *connect_detail;           /* the token service's sentence, or NULL */
 };
 
 //  ---------------------------------------------------------------------
@@ -117,8 +140,29 @@ s_answer_ok (sb_worker_job_t **job_p, char *json)
     free (json);
 }
 
+//  The display name at the start of a sentence ("The CRM").
+static void
+s_capitalise (char *text)
+{
+    if (text [0] >= 'a' && text [0] <= 'z')
+        text [0] = (char) (text [0] - 'a' + 'A');
+}
+
 //  ---------------------------------------------------------------------
 //  Calls
+
+static void s_call_credential (s_call_t *call, uint64_t stale);
+static void s_call_run (s_call_t *call, const sb_cred_t *cred);
+
+//  Frees the request headers, wiping them first (one holds the credential).
+static void
+s_headers_free (s_call_t *call)
+{
+    for (struct curl_slist *item = call->headers; item; item = item->next)
+        sb_crypto_wipe (item->data, strlen (item->data));
+    curl_slist_free_all (call->headers);
+    call->headers = NULL;
+}
 
 static void
 s_call_destroy (s_call_t **call_p)
@@ -142,10 +186,14 @@ s_call_destroy (s_call_t **call_p)
     }
     if (call->handle)
         zlistx_delete (call->api->calls, call->handle);
-    curl_slist_free_all (call->headers);
+    sb_api_creds_cancel (call->api->creds, &call->cred_wait);
+    s_headers_free (call);
     sb_upstream_req_clear (&call->req);
     free (call->body);
     free (call->not_asked);
+    json_decref (call->args);
+    free (call->connect_url);
+    free (call->connect_detail);
     sb_connectors_destroy (&call->set);     //  the last call on a replaced set frees it
     free (call);
     *call_p = NULL;
@@ -229,14 +277,19 @@ s_on_write (char *data, size_t size, size_t nmemb, void *arg)
     return bytes;
 }
 
+//  Sets up the transfer of the rendered request with `auth`, the
+//  credential's header value (borrowed), or NULL: the connector's shared
+//  one. Again after a 401, with the new credential.
 static int
-s_call_prepare (s_call_t *call)
+s_call_prepare (s_call_t *call, const char *tenant_auth)
 {
     sb_api_t *api = call->api;
-    CURL *easy = api->idle_count? api->idle [--api->idle_count]: curl_easy_init ();
+    if (!call->easy)
+        call->easy = api->idle_count? api->idle [--api->idle_count]: curl_easy_init ();
+    CURL *easy = call->easy;
     if (!easy)
         return -1;
-    call->easy = easy;
+    s_headers_free (call);
     const char *method = call->req.method;
     call->headers = curl_slist_append (call->headers, "Accept: application/json");
     call->headers = curl_slist_append (call->headers, "User-Agent: switchboard/0.1");
@@ -245,9 +298,9 @@ s_call_prepare (s_call_t *call)
         call->headers = curl_slist_append (call->headers, "Content-Type: application/json");
     //  The credential goes under the header its scheme names: Authorization
     //  for bearer, the connector's own (X-API-Key…) for api_key_header.
-    char *auth = sb_connector_auth_header (call->connector);
+    char *auth = tenant_auth ? strdup (tenant_auth) : sb_connector_auth_header (call->connector);
     const char *auth_name = sb_connector_auth_header_name (call->connector);
-    if (auth) {
+    if (auth && auth_name) {
         size_t size = strlen (auth_name) + strlen (auth) + 3;
         char *line = malloc (size);
         if (line) {
@@ -256,7 +309,9 @@ s_call_prepare (s_call_t *call)
             explicit_bzero (line, size);
             free (line);
         }
-        explicit_bzero (auth, strlen (auth));
+    }
+    if (auth) {
+        sb_crypto_wipe (auth, strlen (auth));
         free (auth);
     }
     if (!call->headers)
@@ -404,6 +459,30 @@ s_call_done (s_call_t *call, CURLcode code)
     const char *name = sb_connector_name (call->connector);
     char text [512];
 
+    if (code == CURLE_OK && status == 401 && call->cred_version > 0) {
+        const char *tenant = sb_worker_job_tenant (call->job);
+        if (!call->reauthed) {
+            //  Refused (revoked, expired early): drop it, ask for a newer
+            //  one and send the call once more with it.
+            call->reauthed = true;
+            sb_log_info ("upstream_refused_credential", "corr_id=%s tenant=%s connector=%s "
+                         "version=%llu: asking again", sb_worker_job_corr_id (call->job), tenant,
+                         name, (unsigned long long) call->cred_version);
+            sb_api_creds_evict (call->api->creds, tenant, name, call->cred_version);
+            s_call_credential (call, call->cred_version);
+            return;
+        }
+        sb_log_warn ("upstream_refused_credential", "corr_id=%s tenant=%s connector=%s "
+                     "version=%llu: again after asking anew", sb_worker_job_corr_id (call->job),
+                     tenant, name, (unsigned long long) call->cred_version);
+        sb_api_creds_evict (call->api->creds, tenant, name, call->cred_version);
+        snprintf (text, sizeof text, "%s refused the connection's credentials, also after they were "
+                  "renewed. Connect your account again, then ask again.",
+                  sb_connector_display_name (call->connector));
+        s_capitalise (text);
+        s_call_finish (call, s_error_result ("connection_refused", text, status));
+        return;
+    }
     if (code == CURLE_OK) {
         bool transient = status == 429 || status == 502 || status == 503 || status == 504;
         if (transient && call->retry_safe) {
@@ -480,6 +559,12 @@ s_on_retry_timer (sb_reactor_t *reactor, void *arg)
         if (call->retry_at >= 0 && call->retry_at <= now && due)
             zlistx_add_end (due, call);
     for (s_call_t *call = due ? zlistx_first (due) : NULL; call; call = zlistx_next (due)) {
+        if (call->polling) {
+            //  The user is connecting: is the connection made?
+            call->retry_at = -1;
+            s_call_credential (call, 0);
+            continue;
+        }
         if (s_call_start (call)) {
             char text [256];
             snprintf (text, sizeof text, "%s could not be called (internal error). Please try again.",
@@ -576,9 +661,9 @@ s_on_confirm (sb_worker_job_t *job, const char *response_json, void *arg)
 //  Asks the user to confirm the call (form elicitation, one boolean).
 //  Returns 0, or -1 when the question could not be sent.
 static int
-s_call_ask (s_call_t *call, const json_t *args)
+s_call_ask (s_call_t *call)
 {
-    char *message = sb_tool_confirm_message (call->tool, args);
+    char *message = sb_tool_confirm_message (call->tool, call->args);
     json_t *request = message ? json_pack (
         "{s:s, s:{s:s, s:s, s:{s:s, s:{s:{s:s, s:s, s:s, s:b}}, s:[s]}}}",
         "method", "elicitation/create",
@@ -597,6 +682,301 @@ s_call_ask (s_call_t *call, const json_t *args)
     sb_log_debug ("confirmation_asked", "corr_id=%s tool=%s ask=%d",
                   sb_worker_job_corr_id (call->job), sb_tool_name (call->tool), id);
     return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Running a call, with the tenant's credential when the connector needs it
+
+//  Ends the job as failed (no result for the client) and frees the call.
+static void
+s_call_fail (s_call_t *call, const char *why)
+{
+    sb_worker_job_t *job = call->job;
+    sb_worker_job_set_data (job, NULL);
+    s_call_destroy (&call);
+    sb_worker_job_fail (&job, why);
+}
+
+//  An isError result about the connection: `error_type`, the sentence,
+//  and in _meta the link to connect and when to try again (when known).
+static char *
+s_conn_error (const char *error_type, const char *text, const char *connect_url,
+              uint32_t retry_after_s)
+{
+    json_t *result = s_error_json (error_type, text, 0);
+    json_t *meta = json_object_get (result, "_meta");
+    if (json_is_object (meta) && connect_url)
+        json_object_set_new (meta, "connect_url", json_string (connect_url));
+    if (json_is_object (meta) && retry_after_s)
+        json_object_set_new (meta, "retry_after", json_integer (retry_after_s));
+    return s_dump (result);
+}
+
+//  No usable connection, and no question to ask about it: the sentence
+//  that says what to do, the link in _meta.
+static void
+s_call_connect_required (s_call_t *call, sb_cred_state_t state, const char *detail,
+                         const char *connect_url, const char *note)
+{
+    const char *where = sb_connector_display_name (call->connector);
+    char text [1024];
+    if (state == SB_CRED_BROKEN && connect_url)
+        snprintf (text, sizeof text, "The connection to %s no longer works%s%.300s%s. Connect your "
+                  "account again: %s — then ask again.%s", where, detail ? " (" : "",
+                  detail ? detail : "", detail ? ")" : "", connect_url, note ? note : "");
+    else
+    if (state == SB_CRED_BROKEN)
+        snprintf (text, sizeof text, "The connection to %s no longer works%s%.300s%s. An "
+                  "administrator needs to add a new API key for it (sb-admin connections add-key).",
+                  where, detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
+    else
+    if (connect_url)
+        snprintf (text, sizeof text, "To use %s, connect your account: %s — then ask again.%s",
+                  where, connect_url, note ? note : "");
+    else
+        snprintf (text, sizeof text, "To use %s, this account needs its API key for it: an "
+                  "administrator adds it (sb-admin connections add-key), then ask again.", where);
+    sb_log_info ("connection_required", "corr_id=%s tenant=%s connector=%s state=%s",
+                 sb_worker_job_corr_id (call->job), sb_worker_job_tenant (call->job),
+                 sb_connector_name (call->connector), state == SB_CRED_BROKEN ? "broken" : "missing");
+    s_call_finish (call, s_conn_error (state == SB_CRED_BROKEN ? "connection_broken"
+                                                                : "connection_required",
+                                       text, connect_url, 0));
+}
+
+//  Renders the request (against the base URL `cred`'s vars make, or the
+//  connector's own when `cred` is NULL: the shared credential), sets up the
+//  transfer with the credential and starts it, or first asks the user to
+//  confirm a tool that needs it.
+static void
+s_call_run (s_call_t *call, const sb_cred_t *cred)
+{
+    char text [512];
+    char *error = NULL;
+    char *auth = NULL;
+    int rc;
+    sb_upstream_req_clear (&call->req);
+    if (cred) {
+        char *base = sb_connector_base_url_for (call->connector, cred->vars);
+        if (!base) {
+            //  The provider's answer lacked what the address is made of
+            sb_log_warn ("connection_vars_bad", "corr_id=%s tenant=%s connector=%s version=%llu",
+                         sb_worker_job_corr_id (call->job), sb_worker_job_tenant (call->job),
+                         sb_connector_name (call->connector), (unsigned long long) cred->version);
+            sb_api_creds_evict (call->api->creds, sb_worker_job_tenant (call->job),
+                                sb_connector_name (call->connector), cred->version);
+            s_call_connect_required (call, SB_CRED_BROKEN, "its address is missing from what the "
+                                     "provider gave", NULL, NULL);
+            return;
+        }
+        rc = sb_tool_render_at (call->tool, base, call->args, &call->req, &error);
+        free (base);
+        auth = sb_connector_auth_value (call->connector, cred->secret);
+        call->cred_version = cred->version;
+    }
+    else
+        rc = sb_tool_render (call->tool, call->args, &call->req, &error);
+    if (rc) {
+        snprintf (text, sizeof text, "The arguments for %s were not accepted: %s",
+                  sb_tool_name (call->tool), error ? error : "invalid arguments");
+        free (error);
+        if (auth) {
+            sb_crypto_wipe (auth, strlen (auth));
+            free (auth);
+        }
+        s_call_finish (call, s_error_result ("invalid_arguments", text, 0));
+        return;
+    }
+    if (cred && !auth && sb_connector_auth_header_name (call->connector)) {
+        //  A secret with CR/LF: nothing we could send
+        s_call_connect_required (call, SB_CRED_BROKEN, "its credential cannot be sent", NULL, NULL);
+        return;
+    }
+    rc = s_call_prepare (call, auth);
+    if (auth) {
+        sb_crypto_wipe (auth, strlen (auth));
+        free (auth);
+    }
+    if (rc) {
+        s_call_fail (call, "could not start the upstream request");
+        return;
+    }
+    if (sb_tool_needs_confirmation (call->tool) && !call->confirmation) {
+        //  Nothing is sent upstream until the user says yes (s_on_confirm).
+        if (s_call_ask (call)) {
+            snprintf (text, sizeof text, "Nothing was done: %s needs your confirmation, and the "
+                      "question could not be sent. Please try again.", sb_tool_name (call->tool));
+            s_call_finish (call, s_error_result ("internal_error", text, 0));
+        }
+        return;
+    }
+    if (s_call_start (call)) {
+        s_call_fail (call, "could not start the upstream request");
+        return;
+    }
+    sb_log_debug ("upstream_start", "corr_id=%s tool=%s %s %s", sb_worker_job_corr_id (call->job),
+                  sb_tool_name (call->tool), call->req.method, call->req.url);
+}
+
+//  Waits SB_API_CONNECT_POLL_MS before asking for the credential again
+//  (the user is connecting), while the job has time for it and the call.
+static void
+s_call_poll_later (s_call_t *call)
+{
+    int64_t now = sb_clock_mono_ms ();
+    if (now + SB_API_CONNECT_POLL_MS + SB_API_CONNECT_MIN_LEFT_MS >= sb_worker_job_deadline (call->job)) {
+        s_call_connect_required (call, call->connect_state, call->connect_detail, call->connect_url,
+                                 " (The connection was not made while this call could wait.)");
+        return;
+    }
+    call->polling = true;
+    call->retry_at = now + SB_API_CONNECT_POLL_MS;
+    s_arm_retry_timer (call->api);
+}
+
+//  The client's response to the URL elicitation: accepted → wait for the
+//  connection; declined, dismissed or not asked → the sentence with the link.
+static void
+s_on_connect_answer (sb_worker_job_t *job, const char *response_json, void *arg)
+{
+    s_call_t *call = arg;
+    call->connect_ask = 0;
+    json_t *result = NULL, *error = NULL;
+    const char *why = NULL;
+    const char *action = NULL;
+    if (sb_payload_answer_decode (response_json, response_json ? strlen (response_json) : 0,
+                                  &result, &error, &why) == 0)
+        action = json_string_value (json_object_get (result, "action"));
+    sb_log_info ("connect_answer", "corr_id=%s connector=%s action=%s", sb_worker_job_corr_id (job),
+                 sb_connector_name (call->connector), action ? action : "(none)");
+    bool accepted = action && strcmp (action, "accept") == 0;
+    const char *note = !action ? NULL
+                     : strcmp (action, "decline") == 0 ? " (The request to connect was declined.)"
+                     : strcmp (action, "cancel") == 0 ? " (The request to connect was dismissed.)"
+                     : NULL;
+    json_decref (result);
+    json_decref (error);
+    if (accepted)
+        s_call_poll_later (call);
+    else
+        s_call_connect_required (call, call->connect_state, call->connect_detail,
+                                 call->connect_url, note);
+}
+
+//  Asks the client to open the link (elicitation/create, mode "url",
+//  MCP 2025-11-25). Returns 0, or -1 when it could not be asked.
+static int
+s_call_ask_connect (s_call_t *call)
+{
+    uint8_t random [16];
+    char elicitation_id [2 * sizeof random + 1];
+    if (sb_crypto_random (random, sizeof random))
+        return -1;
+    for (size_t i = 0; i < sizeof random; i++)
+        snprintf (elicitation_id + 2 * i, 3, "%02x", random [i]);
+    char message [256];
+    snprintf (message, sizeof message, "Connect %s to continue",
+              sb_connector_display_name (call->connector));
+    char *text = s_dump (json_pack ("{s:s, s:{s:s, s:s, s:s, s:s}}",
+                                    "method", "elicitation/create",
+                                    "params", "mode", "url", "message", message,
+                                    "url", call->connect_url, "elicitationId", elicitation_id));
+    int id = text ? sb_worker_job_ask_key (call->job, "connect", text, s_on_connect_answer, call) : -1;
+    free (text);
+    if (id < 0)
+        return -1;
+    call->connect_ask = id;
+    sb_log_info ("connect_asked", "corr_id=%s connector=%s ask=%d", sb_worker_job_corr_id (call->job),
+                 sb_connector_name (call->connector), id);
+    return 0;
+}
+
+//  May the client be asked to open a link? A 2026-07-28 call (inputs)
+//  carries the client's capabilities; for a session's call the gateway
+//  refuses a question the session did not declare, which s_on_connect_answer
+//  turns into the sentence with the link.
+static bool
+s_can_ask_url (s_call_t *call)
+{
+    const sb_job_t *spec = sb_worker_job_spec (call->job);
+    return spec->inputs ? (spec->caps & SB_JOB_CAP_ELICIT_URL) != 0 : true;
+}
+
+//  The token service's answer for the call.
+static void
+s_on_credential (const sb_cred_t *cred, void *arg)
+{
+    s_call_t *call = arg;
+    call->cred_wait = NULL;
+    const char *where = sb_connector_display_name (call->connector);
+    char text [768];
+    switch (cred->state) {
+        case SB_CRED_CONNECTED:
+            if (call->polling)
+                sb_log_info ("connection_made", "corr_id=%s connector=%s version=%llu",
+                             sb_worker_job_corr_id (call->job), sb_connector_name (call->connector),
+                             (unsigned long long) cred->version);
+            call->polling = false;
+            s_call_run (call, cred);
+            return;
+        case SB_CRED_MISSING:
+        case SB_CRED_BROKEN:
+            if (call->polling) {
+                s_call_poll_later (call);       //  not yet
+                return;
+            }
+            call->connect_state = cred->state;
+            free (call->connect_url);
+            free (call->connect_detail);
+            call->connect_url = cred->connect_url ? strdup (cred->connect_url) : NULL;
+            call->connect_detail = cred->detail ? strdup (cred->detail) : NULL;
+            if (call->connect_url && s_can_ask_url (call) && s_call_ask_connect (call) == 0)
+                return;
+            s_call_connect_required (call, call->connect_state, call->connect_detail,
+                                     call->connect_url, NULL);
+            return;
+        case SB_CRED_FAILED:
+            snprintf (text, sizeof text, "%.400s", cred->detail ? cred->detail
+                      : "the credentials could not be read right now; please try again later");
+            s_capitalise (text);
+            sb_log_warn ("credential_failed", "corr_id=%s connector=%s retry_after=%u",
+                         sb_worker_job_corr_id (call->job), sb_connector_name (call->connector),
+                         cred->retry_after_s);
+            s_call_finish (call, s_conn_error ("credentials_failed", text, NULL, cred->retry_after_s));
+            return;
+        case SB_CRED_UNAVAILABLE:
+        default:
+            snprintf (text, sizeof text, "Switchboard could not get the credentials for %s in time. "
+                      "Please try again later.", where);
+            sb_log_warn ("credential_unavailable", "corr_id=%s connector=%s",
+                         sb_worker_job_corr_id (call->job), sb_connector_name (call->connector));
+            s_call_finish (call, s_conn_error ("credentials_unavailable", text, NULL, 0));
+            return;
+    }
+}
+
+//  Gets the tenant's credential: from the cache, or from the token service
+//  (`stale` > 0: the version the upstream refused), then runs the call.
+static void
+s_call_credential (s_call_t *call, uint64_t stale)
+{
+    sb_api_t *api = call->api;
+    const char *tenant = sb_worker_job_tenant (call->job);
+    const char *name = sb_connector_name (call->connector);
+    sb_cred_t cred;
+    if (!stale && sb_api_creds_lookup (api->creds, tenant, name, &cred)) {
+        s_call_run (call, &cred);
+        return;
+    }
+    const char *why = NULL;
+    call->cred_wait = sb_api_creds_fetch (api->creds, call->job, name, stale, s_on_credential,
+                                          call, &why);
+    if (!call->cred_wait) {
+        sb_log_warn ("credential_request_failed", "corr_id=%s connector=%s: %s",
+                     sb_worker_job_corr_id (call->job), name, why);
+        sb_cred_t none = { .state = SB_CRED_UNAVAILABLE };
+        s_on_credential (&none, call);
+    }
 }
 
 //  ---------------------------------------------------------------------
@@ -653,14 +1033,14 @@ s_tools_call (sb_api_t *self, sb_worker_job_t *job)
     call->set = sb_connectors_ref (self->connectors);
     call->tool = tool;
     call->connector = connector;
+    call->args = args;
     call->retry_at = -1;
     call->promote_at = -1;
     call->retry_safe = (sb_worker_job_flags (job) & SB_FLAG_RETRY_SAFE) || sb_tool_retry_safe (tool);
     size_t cap = sb_connector_max_response (connector);
     call->body_cap = cap > 0 && cap < SB_MAX_API_RESPONSE ? cap : SB_MAX_API_RESPONSE;
 
-    if (sb_tool_check_args (tool, args, &error) || sb_tool_render (tool, args, &call->req, &error)) {
-        json_decref (args);
+    if (sb_tool_check_args (tool, args, &error)) {
         snprintf (text, sizeof text, "The arguments for %s were not accepted: %s",
                   sb_tool_name (tool), error ? error : "invalid arguments");
         free (error);
@@ -669,33 +1049,16 @@ s_tools_call (sb_api_t *self, sb_worker_job_t *job)
         return;
     }
     call->handle = zlistx_add_end (self->calls, call);
-    if (!call->handle || s_call_prepare (call)) {
-        json_decref (args);
+    if (!call->handle) {
         s_call_destroy (&call);
         sb_worker_job_fail (&job, "could not start the upstream request");
         return;
     }
     sb_worker_job_set_data (job, call);
-    if (sb_tool_needs_confirmation (tool)) {
-        //  Nothing is sent upstream until the user says yes (s_on_confirm).
-        int rc = s_call_ask (call, args);
-        json_decref (args);
-        if (rc) {
-            snprintf (text, sizeof text, "Nothing was done: %s needs your confirmation, and the "
-                      "question could not be sent. Please try again.", sb_tool_name (tool));
-            s_call_finish (call, s_error_result ("internal_error", text, 0));
-        }
-        return;
-    }
-    json_decref (args);
-    if (s_call_start (call)) {
-        sb_worker_job_set_data (job, NULL);
-        s_call_destroy (&call);
-        sb_worker_job_fail (&job, "could not start the upstream request");
-        return;
-    }
-    sb_log_debug ("upstream_start", "corr_id=%s tool=%s %s %s", sb_worker_job_corr_id (job),
-                  sb_tool_name (tool), call->req.method, call->req.url);
+    if (sb_connector_credential (connector) == SB_CREDENTIAL_TENANT)
+        s_call_credential (call, 0);    //  then s_call_run with it
+    else
+        s_call_run (call, NULL);
 }
 
 static void
@@ -826,9 +1189,10 @@ sb_api_new (sb_worker_t *worker, const char *connectors_dir, const char *connect
     self->curl = sb_curl_loop_new (self->reactor, s_on_curl_done, self);
     self->multi = self->curl ? sb_curl_loop_multi (self->curl) : NULL;
     self->calls = zlistx_new ();
+    self->creds = sb_api_creds_new (worker);
     self->retry_timer = sb_reactor_timer_new (self->reactor, s_on_retry_timer, self);
     self->promote_timer = sb_reactor_timer_new (self->reactor, s_on_promote_timer, self);
-    if (!self->multi || !self->calls || self->retry_timer < 0
+    if (!self->multi || !self->calls || !self->creds || self->retry_timer < 0
     ||  self->promote_timer < 0) {
         sb_log_error ("api_init_failed", "cannot set up the curl multi handle");
         sb_api_destroy (&self);
@@ -856,6 +1220,7 @@ sb_api_destroy (sb_api_t **self_p)
         }
         zlistx_destroy (&self->calls);
     }
+    sb_api_creds_destroy (&self->creds);
     if (self->builtins && self->builtin_state)
         self->builtins->destroy (&self->builtin_state);
     while (self->idle_count)

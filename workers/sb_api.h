@@ -38,6 +38,8 @@
 #define SB_API_IDLE_HANDLES     64          /* finished curl handles kept for reuse */
 #define SB_API_TASK_PROMOTE_MS  1000        /* default of --task-promote-ms */
 #define SB_MAX_TASK_PROMOTE_MS  600000      /* its largest value */
+#define SB_API_CONNECT_POLL_MS  2000        /* while the user connects: ask for the credential this often */
+#define SB_API_CONNECT_MIN_LEFT_MS 1000     /* stop waiting for a connection with less time left than this */
 
 typedef struct _sb_api_t sb_api_t;
 
