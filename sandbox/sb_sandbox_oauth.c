@@ -30,6 +30,8 @@
 #define S_MAX_LOCATION      8192    /* bytes of a redirect's Location */
 #define S_DEFAULT_SCOPE     "crm.read"
 #define S_RETIRED           8       /* older rotated-away refresh tokens kept per grant */
+#define S_GRANTS_PREFIX     "/_sandbox/oauth/grants/"   /* …<id>/tokens: a test control */
+#define S_TOKENS_SUFFIX     "/tokens"
 
 //  One grant: what a code exchange makes and refreshes renew.
 typedef struct {
@@ -1063,6 +1065,27 @@ s_grants_json (sb_sandbox_oauth_t *self)
     return list;
 }
 
+//  GET /_sandbox/oauth/grants/<id>/tokens: every token the grant holds
+//  now (test control: a test that greps logs for secrets learns them
+//  here; never logged).
+static json_t *
+s_grant_tokens_json (s_grant_t *grant)
+{
+    json_t *access = json_array ();
+    json_t *retired = json_array ();
+    for (int which = 0; which < 2; which++)
+        if (*grant->access [which])
+            json_array_append_new (access, json_string (grant->access [which]));
+    for (size_t i = 0; i < S_RETIRED; i++)
+        if (*grant->retired [i])
+            json_array_append_new (retired, json_string (grant->retired [i]));
+    json_t *body = json_pack ("{s:s, s:o, s:s, s:o}", "grant", grant->id, "access", access,
+                              "refresh", grant->refresh, "retired", retired);
+    if (body && *grant->previous)
+        json_object_set_new (body, "previous", json_string (grant->previous));
+    return body;
+}
+
 static const char *
 s_fault_name (s_fault_mode_t mode)
 {
@@ -1195,6 +1218,27 @@ sb_sandbox_oauth_admin (sb_sandbox_oauth_t *self, h2o_req_t *req, const char *pa
             sb_sandbox_send_json (req, 200, s_grants_json (self));
         else
             allow = "GET";
+    }
+    else
+    if (strncmp (path, S_GRANTS_PREFIX, strlen (S_GRANTS_PREFIX)) == 0
+    &&  strlen (path) > strlen (S_GRANTS_PREFIX) + strlen (S_TOKENS_SUFFIX)
+    &&  strcmp (path + strlen (path) - strlen (S_TOKENS_SUFFIX), S_TOKENS_SUFFIX) == 0) {
+        //  /_sandbox/oauth/grants/<id>/tokens
+        char id [S_GRANT_ID_SIZE];
+        size_t id_len = strlen (path) - strlen (S_GRANTS_PREFIX) - strlen (S_TOKENS_SUFFIX);
+        s_grant_t *grant = NULL;
+        if (id_len < sizeof id) {
+            memcpy (id, path + strlen (S_GRANTS_PREFIX), id_len);
+            id [id_len] = 0;
+            grant = s_grant_by_id (self, id);
+        }
+        if (!get)
+            allow = "GET";
+        else
+        if (!grant)
+            sb_sandbox_send_error (req, 404, "not_found", "There is no grant with that ID.");
+        else
+            sb_sandbox_send_json (req, 200, s_grant_tokens_json (grant));
     }
     else
     if (strcmp (path, "/_sandbox/oauth/faults") == 0) {

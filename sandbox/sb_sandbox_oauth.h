@@ -20,6 +20,9 @@
         GET    /_sandbox/oauth/grants     per grant: refreshes, code_exchanges,
                                           api_requests, revoked, access_expires_in,
                                           max_concurrent_refreshes, grace_reuses
+        GET    /_sandbox/oauth/grants/<id>/tokens   the tokens the grant holds now
+                                          (access, refresh, previous, retired), for
+                                          tests that grep logs for secrets
         POST   /_sandbox/oauth/faults     {"mode": "down"|"invalid_grant"|"slow",
                                            "delay_ms", "count"} on /oauth/token
         GET, DELETE /_sandbox/oauth/faults

@@ -32,6 +32,13 @@
 # (more sb-gateway options, as words), SB_FARM_TOKEN_ARGS (more options of
 # the token worker, as words; it always gets --issuer (the public URL) and
 # --secret-key-file FARM_DIR/secret.key),
+# SB_FARM_TOKEN_WORKERS (token workers, default 1: token-worker, then
+# token-worker-2…; each gets --connectors and --connector-urls as the api
+# workers do, and SB_SANDBOX_OAUTH_CLIENT_ID / _SECRET when set),
+# SB_FARM_SANDBOX_CONNECTORS (connectors whose base URL is the farm's
+# sandbox, comma-separated, default sandbox-crm), SB_FARM_CONNECTOR_URLS
+# (more --connector-urls pairs "name=url,…" for the api and token workers),
+# SB_FARM_SANDBOX_ARGS (more sb-sandbox options, as words),
 # SB_FARM_TLS_CERT_FILE and SB_FARM_TLS_KEY_FILE (both: the gateway serves
 # HTTPS with them and SB_FARM_GATEWAY_URL is https), GLIBC_TUNABLES (default
 # SB_FARM_MALLOC_TUNABLES below).
@@ -180,11 +187,30 @@ sb_farm_start () {
     read -r -a gateway_args <<<"${SB_FARM_GATEWAY_ARGS:-}"
     local token_args=()
     read -r -a token_args <<<"${SB_FARM_TOKEN_ARGS:-}"
+    local sandbox_args=()
+    read -r -a sandbox_args <<<"${SB_FARM_SANDBOX_ARGS:-}"
     local backend="tcp://127.0.0.1:$backend_port"
+    # The base URLs the api and token workers give the connectors: the
+    # farm's sandbox for the sandbox's connectors, then any others.
+    local connector_urls= name
+    local sandbox_connectors=()
+    IFS=, read -r -a sandbox_connectors <<<"${SB_FARM_SANDBOX_CONNECTORS:-sandbox-crm}"
+    for name in "${sandbox_connectors[@]}"; do
+        connector_urls+="${connector_urls:+,}$name=$SB_FARM_SANDBOX_URL"
+    done
+    [[ -n "${SB_FARM_CONNECTOR_URLS:-}" ]] && connector_urls+="${connector_urls:+,}$SB_FARM_CONNECTOR_URLS"
+    # The OAuth client the token workers present to the sandbox's provider
+    # (tests/fixtures/connectors/sandbox-oauth.json), when the caller has one.
+    local token_envs=()
+    [[ -n "${SB_SANDBOX_OAUTH_CLIENT_ID:-}" ]] &&
+        token_envs+=(SB_SANDBOX_OAUTH_CLIENT_ID="$SB_SANDBOX_OAUTH_CLIENT_ID")
+    [[ -n "${SB_SANDBOX_OAUTH_CLIENT_SECRET:-}" ]] &&
+        token_envs+=(SB_SANDBOX_OAUTH_CLIENT_SECRET="$SB_SANDBOX_OAUTH_CLIENT_SECRET")
 
     sb_say "starting the farm (logs in $SB_FARM_DIR/logs)"
     s_farm_spawn sandbox SB_SANDBOX_API_KEY="$SB_FARM_SANDBOX_KEY" -- \
-        "$SB_FARM_BIN/sb-sandbox" --listen "127.0.0.1:$sandbox_port" --log-level "$level"
+        "$SB_FARM_BIN/sb-sandbox" --listen "127.0.0.1:$sandbox_port" --log-level "$level" \
+        "${sandbox_args[@]}"
     s_farm_spawn broker -- \
         "$SB_FARM_BIN/sb-broker" --frontend "tcp://127.0.0.1:$frontend_port" \
         --backend "$backend" --log-level "$level"
@@ -195,20 +221,26 @@ sb_farm_start () {
     # an advisory lock); the others start beside them.
     local names=() i
     if [[ $with_pg == 1 ]]; then
-        s_farm_spawn token-worker -- \
-            "$SB_FARM_BIN/sb-worker" --role token --broker "$backend" --db "$conninfo" \
-            --migrations "$SB_SOURCE_DIR/db/migrations" --connectors "$connectors" \
-            --issuer "$SB_FARM_URL" --secret-key-file "$SB_FARM_DIR/secret.key" \
-            --log-level "$level" "${token_args[@]}"
+        for ((i = 1; i <= ${SB_FARM_TOKEN_WORKERS:-1}; i++)); do
+            name=token-worker
+            ((i > 1)) && name=token-worker-$i
+            s_farm_spawn "$name" "${token_envs[@]}" -- \
+                "$SB_FARM_BIN/sb-worker" --role token --broker "$backend" --db "$conninfo" \
+                --migrations "$SB_SOURCE_DIR/db/migrations" --connectors "$connectors" \
+                --connector-urls "$connector_urls" \
+                --issuer "$SB_FARM_URL" --secret-key-file "$SB_FARM_DIR/secret.key" \
+                --log-level "$level" "${token_args[@]}"
+            names+=("$name")
+        done
         s_farm_spawn task-worker -- \
             "$SB_FARM_BIN/sb-worker" --role task --broker "$backend" --db "$conninfo" \
             --migrations "$SB_SOURCE_DIR/db/migrations" --log-level "$level"
-        names+=(token-worker task-worker)
+        names+=(task-worker)
     fi
     for ((i = 1; i <= ${SB_FARM_API_WORKERS:-1}; i++)); do
         s_farm_spawn "api-worker-$i" SB_SANDBOX_CRM_TOKEN="$SB_FARM_SANDBOX_KEY" -- \
             "$SB_FARM_BIN/${SB_FARM_API_WORKER:-sb-worker}" --role api --broker "$backend" --connectors "$connectors" \
-            --connector-urls "sandbox-crm=$SB_FARM_SANDBOX_URL" --log-level "$level"
+            --connector-urls "$connector_urls" --log-level "$level"
         names+=("api-worker-$i")
     done
     s_farm_spawn webhook-worker -- \
@@ -220,7 +252,6 @@ sb_farm_start () {
         --session-key-file "$SB_FARM_DIR/session.key" --admin-key-file "$SB_FARM_DIR/admin.key" \
         --connectors "$connectors" --public-url "$SB_FARM_URL" --log-level "$level" \
         "${gateway_tls[@]}" "${gateway_args[@]}"
-    local name
     for name in "${names[@]}" webhook-worker gateway; do
         s_farm_wait_ready "$name" || return 1
     done
