@@ -169,7 +169,8 @@ test('connect oidc-provider in chromium, call with the grant, keep calling acros
 
     // Continue → oidc-provider's login form (its development interaction).
     await navigate(page, async () => (await page.$$('form button, form input[type=submit]'))[index].click());
-    assert.ok(page.url().startsWith(`${oidc.issuer}/interaction/`), `at oidc-provider's login: ${page.url()}`);
+    assert.ok(page.url().startsWith(`${oidc.issuer}/interaction/`),
+              `at oidc-provider's login: ${page.url()} shows ${await bodyText(page)}`);
     await page.type('input[name="login"]', ACCOUNT);
     await page.type('input[name="password"]', 'any password');
     await navigate(page, () => page.click('button[type="submit"]'));
