@@ -61,7 +61,7 @@ typedef struct {
     uint64_t jobs_received;         /* well-formed REQUESTs */
     uint64_t jobs_dispatched;       /* JOBs sent to workers, retries included */
     uint64_t jobs_retried;          /* jobs queued again after their worker was lost */
-    uint64_t jobs_replied;          /* REPLYs sent to gateways, any status */
+    uint64_t jobs_replied;          /* REPLYs sent to gateways and asking workers, any status */
     uint64_t results_routed;        /* RESULTs delivered as a REPLY */
     uint64_t timeouts;              /* REPLY timeout */
     uint64_t worker_lost;           /* REPLY worker_lost */

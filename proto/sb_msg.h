@@ -34,15 +34,15 @@
 #define SB_MSG_BAD_VERSION     -3   /* well-formed header of another protocol version */
 
 typedef enum {
-    SB_CMD_REQUEST    = 1,  /* gateway → broker: run a job */
-    SB_CMD_REPLY      = 2,  /* broker → gateway: the job's outcome */
+    SB_CMD_REQUEST    = 1,  /* gateway (or worker, with parent) → broker: run a job */
+    SB_CMD_REPLY      = 2,  /* broker → gateway (or asking worker): the job's outcome */
     SB_CMD_READY      = 3,  /* worker → broker: I serve <service> with <credit> slots */
     SB_CMD_JOB        = 4,  /* broker → worker: run this job */
     SB_CMD_RESULT     = 5,  /* worker → broker: the job's outcome */
     SB_CMD_HEARTBEAT  = 6,  /* either way: I am alive */
     SB_CMD_DISCONNECT = 7,  /* either way: I am leaving / forget me */
     SB_CMD_NOTIFY     = 8,  /* worker → broker → asking gateway: a notification inside a call */
-    SB_CMD_CANCEL     = 9,  /* gateway → broker → worker: stop this job, answer nothing */
+    SB_CMD_CANCEL     = 9,  /* asker → broker → worker: stop this job, answer nothing */
     SB_CMD_ASK        = 10, /* worker → broker → asking gateway: a request to the client */
     SB_CMD_ANSWER     = 11, /* any gateway → broker → worker: the client's response to an ASK */
     SB_CMD_BROADCAST  = 12, /* gateway → broker → every other gateway: news for all of them */

@@ -8,7 +8,7 @@ target_include_directories(sb_broker_testsupport PUBLIC ${CMAKE_CURRENT_SOURCE_D
 
 sb_add_test(20_broker_queue SOURCES 20_broker_queue.c
             LIBS sb_broker_lib PkgConfig::CMOCKA TIMEOUT 30)
-foreach(t routing faults malformed calls broadcast unavailable)
+foreach(t routing faults malformed calls broadcast unavailable worker_request)
     sb_add_test(20_broker_${t} SOURCES 20_broker_${t}.c
                 LIBS sb_broker_testsupport PkgConfig::CMOCKA TIMEOUT 60)
 endforeach()

@@ -148,3 +148,10 @@ sb_add_test(38_workers_register
     FIXTURES postgres
     TIMEOUT 180)
 add_dependencies(38_workers_register sb-worker)
+
+# A worker asking another service from inside a job (sb_worker_request):
+# the real broker in-process and two worker cores with test roles, in threads.
+sb_add_test(38_workers_request
+    SOURCES 38_workers_request.c
+    LIBS sb_workers_lib sb_broker_testsupport PkgConfig::CMOCKA
+    TIMEOUT 120)

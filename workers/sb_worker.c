@@ -19,6 +19,9 @@
 #include <string.h>
 
 #define SB_MAX_DRAIN_PER_TURN   256     /* messages read before other work gets a turn */
+/*  Messages queued to the broker at most: ZeroMQ's default of 1000 plus a
+    full table of requests, so SB_MAX_WORKER_REQUESTS sent in one turn fit. */
+#define SB_WORKER_SNDHWM        (1000 + SB_MAX_WORKER_REQUESTS)
 
 static volatile sig_atomic_t s_interrupted = 0;
 
@@ -270,6 +273,7 @@ s_session_start (sb_worker_t *self)
     if (!self->sock)
         return -1;
     zsock_set_linger (self->sock, 0);
+    zsock_set_sndhwm (self->sock, SB_WORKER_SNDHWM);
     zsock_set_reconnect_ivl (self->sock, 100);
     zsock_set_reconnect_ivl_max (self->sock, 2000);
     if (zsock_connect (self->sock, "%s", self->endpoint)) {
@@ -473,9 +477,9 @@ s_on_reply (sb_worker_t *self, sb_msg_t *msg)
     sb_worker_request_t *request = zhashx_lookup (self->requests, msg->corr_id);
     if (!request) {
         self->replies_dropped++;
-        sb_log_info ("reply_dropped", "corr_id=%s status=%s: no request of ours waits for it "
-                     "(%llu so far)", msg->corr_id, sb_status_name (msg->status),
-                     (unsigned long long) self->replies_dropped);
+        sb_log_debug ("reply_dropped", "corr_id=%s status=%s: no request of ours waits for it "
+                      "(%llu so far)", msg->corr_id, sb_status_name (msg->status),
+                      (unsigned long long) self->replies_dropped);
         return;
     }
     sb_job_result_t result = { 0 };
@@ -510,8 +514,13 @@ s_expire_requests (sb_worker_t *self, int64_t now)
     zlistx_set_destructor (due, (zlistx_destructor_fn *) zstr_free);
     for (sb_worker_request_t *request = zhashx_first (self->requests); request;
          request = zhashx_next (self->requests)) {
-        if (request->lost || request->deadline_ms <= now)
-            zlistx_add_end (due, strdup (request->corr_id));
+        if (request->lost || request->deadline_ms <= now) {
+            char *corr_id = strdup (request->corr_id);
+            if (corr_id)
+                zlistx_add_end (due, corr_id);
+            else
+                self->requests_due_ms = now;    //  try again next turn
+        }
         else
         if (request->deadline_ms < self->requests_due_ms)
             self->requests_due_ms = request->deadline_ms;

@@ -220,7 +220,9 @@ void sb_worker_job_fail_rpc (sb_worker_job_t **job_p, const char *error_json);
         (the broker will never answer it).
     The callback does not depend on `parent` living on: it is called the
     same after the parent job ended. It is never called after
-    sb_worker_request_cancel, nor during sb_worker_request itself. */
+    sb_worker_request_cancel, nor during sb_worker_request itself, nor once
+    sb_worker_run has returned (sb_worker_destroy frees what is pending
+    without calling). It may send or cancel requests. */
 /*  SB_MAX_WORKER_REQUESTS (proto/sb_limits.h): requests one worker has in
     flight at once; the broker answers one more `overloaded`. */
 #define SB_WORKER_REQUEST_GRACE_MS  1000    /* a silent broker's request ends this long after its deadline */

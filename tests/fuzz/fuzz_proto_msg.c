@@ -32,6 +32,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         assert (strcmp (again.tenant, msg.tenant) == 0);
         assert (strcmp (again.topic, msg.topic) == 0);
         assert (again.retry_after_ms == msg.retry_after_ms);
+        assert (strcmp (again.parent, msg.parent) == 0);
         sb_msg_reset (&again);
     }
     sb_msg_reset (&msg);
