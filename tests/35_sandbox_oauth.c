@@ -790,25 +790,29 @@ test_faults (void **state)
     assert_int_equal (s_counter (&s_rot, grant, "grace_reuses"), 1);
     assert_int_equal (s_counter (&s_rot, grant, "max_concurrent_refreshes"), 2);
     assert_int_equal (s_counter (&s_rot, grant, "refreshes_in_flight"), 0);
-    json_t *latest = json_loads (second->body, 0, NULL);
-    assert_non_null (latest);
     sb_harness_call_destroy (&one);
     sb_harness_call_destroy (&two);
+    json_decref (tokens);
 
     //  slow, and the client gives up: the grant still rotates when the
-    //  answer is due (the refresh token the client sent is replaced).
+    //  answer is due (the refresh token the client sent is replaced). A
+    //  grant of its own: which of the two above was worked out last, and
+    //  so holds the current refresh token, is not known here.
+    tokens = s_connect (&s_rot, "ivan");
+    s_grant_of (&s_rot, s_str (tokens, "access_token"), grant, sizeof grant);
     json_decref (s_call (&s_rot, "POST", "/_sandbox/oauth/faults", s_json,
-                         "{\"mode\":\"slow\",\"delay_ms\":1500,\"count\":1}", &status, NULL));
-    sb_harness_call_t *gone = s_refresh_start (&s_rot, s_str (latest, "refresh_token"), 300);
+                         "{\"mode\":\"slow\",\"delay_ms\":3000,\"count\":1}", &status, NULL));
+    sb_harness_call_t *gone = s_refresh_start (&s_rot, s_str (tokens, "refresh_token"), 300);
     s_wait_pending (&s_rot, 1);
     assert_int_not_equal (sb_harness_call_wait (gone, TIMEOUT_MS, false, NULL, NULL), 0);
     sb_harness_call_destroy (&gone);
+    assert_int_equal (s_counter (&s_rot, grant, "refreshes"), 0);
     s_wait_pending (&s_rot, 0);
-    assert_int_equal (s_counter (&s_rot, grant, "refreshes"), 4);
+    assert_int_equal (s_counter (&s_rot, grant, "refreshes"), 1);
+    assert_int_equal (s_counter (&s_rot, grant, "max_concurrent_refreshes"), 1);
     json = s_call (&s_rot, "GET", "/_sandbox/oauth/faults", NULL, NULL, &status, NULL);
     assert_string_equal (s_str (json, "mode"), "none");     //  its count ran out
     json_decref (json);
-    json_decref (latest);
     json_decref (tokens);
 }
 
