@@ -10,8 +10,10 @@
 # SB_OIDC_CLIENT_ID / SB_OIDC_CLIENT_SECRET, which the connector names), and
 # WORK_DIR/connectors/oidc-test.json: auth oauth2 with oidc-provider's
 # absolute authorization and token URLs, base_url its issuer, one tool
-# `oidc_userinfo` (GET /me, the OpenID Connect userinfo endpoint). The farm's
-# api and token workers and its gateway get that folder after connectors/.
+# `oidc_userinfo` (GET /me, the OpenID Connect userinfo endpoint); beside it
+# the sandbox's sandbox-oauth.json, with a made-up client for the sandbox's
+# provider. The farm's api and token workers and its gateway get that folder
+# after connectors/.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -64,6 +66,15 @@ cat >"$work/connectors/.oidc-test.json.tmp" <<JSON
 }
 JSON
 mv "$work/connectors/.oidc-test.json.tmp" "$work/connectors/oidc-test.json"
+
+# And the sandbox's own provider (tests/fixtures/connectors/sandbox-oauth.json,
+# copied alone: the other fixtures need the test api worker), whose connect
+# page the test opens too; the sandbox and the token worker read the client.
+cp "$SB_SOURCE_DIR/tests/fixtures/connectors/sandbox-oauth.json" "$work/connectors/"
+SB_SANDBOX_OAUTH_CLIENT_ID=switchboard-connect-oidc-test
+SB_SANDBOX_OAUTH_CLIENT_SECRET=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
+export SB_SANDBOX_OAUTH_CLIENT_ID SB_SANDBOX_OAUTH_CLIENT_SECRET
+export SB_FARM_SANDBOX_CONNECTORS=sandbox-crm,sandbox-oauth
 
 export SB_FARM_CONNECTORS="$SB_SOURCE_DIR/connectors:$work/connectors"
 exec "$here/run.sh" "$1" "$work" "$here/connect_oidc.test.mjs"

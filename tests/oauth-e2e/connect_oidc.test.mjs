@@ -22,8 +22,11 @@
 // the next call still answers the same `sub`, and oidc-provider counted a
 // refresh_token grant for it; twice (the second refresh uses the refresh
 // token the first rotated in, so the token service kept it), and no grant
-// refused. Last, no token, code or the client secret oidc-provider issued or
-// knows appears in any farm log.
+// refused. Then the sandbox's own provider (sandbox-oauth) the same way in
+// chromium, JavaScript still off: its connect page names it, the tenant and
+// the user; the sandbox's sign-in page; Connected; oauth_whoami answers the
+// account typed there. Last, no token, code or the client secret
+// oidc-provider issued or knows appears in any farm log.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -208,6 +211,43 @@ test('connect oidc-provider in chromium, call with the grant, keep calling acros
     }
     await page.close();
     console.log(`oidc-provider: ${JSON.stringify(oidc.counts)}`);
+});
+
+test('the sandbox provider\'s connect page in chromium without JavaScript', async () => {
+    requireUser();
+    const first = await call('oauth_whoami');
+    const sentence = resultText(first);
+    assert.equal(first.isError, true, `oauth_whoami without a connection is isError: ${JSON.stringify(first)}`);
+    const link = sentence.match(/https:\/\/[^\s"'<>)]+\/connect\/sandbox-oauth\?ticket=[A-Za-z0-9._~%-]+/)?.[0];
+    assert.ok(link, `the answer carries the connect link: ${sentence}`);
+
+    const page = await browser.newPage();
+    await page.setJavaScriptEnabled(false);
+    const shown = await page.goto(link, { timeout: NAV_TIMEOUT_MS });
+    assert.equal(shown.status(), 200, `GET the connect link: ${shown.status()}`);
+    const text = await bodyText(page);
+    for (const [what, value] of [['connector', 'Sandbox CRM (OAuth)'], ['tenant', TENANT], ['user', SUBJECT]])
+        assert.ok(text.includes(value), `the page names the ${what} (${value}): ${text}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'connect-sandbox.png'), fullPage: true });
+
+    // Continue → the sandbox's sign-in page → Allow → the callback.
+    await navigate(page, () => page.click('form button[type="submit"]'));
+    assert.match(await page.title(), /Sign in to the Sandbox CRM/, `at the sandbox's sign-in: ${page.url()}`);
+    const account = `sbx-${randomBytes(3).toString('hex')}`;
+    await page.type('input[name="account"]', account);
+    const [callback] = await Promise.all([
+        page.waitForResponse((r) => r.url().startsWith(`${ISSUER}/connect/callback`), { timeout: NAV_TIMEOUT_MS }),
+        page.waitForNavigation({ timeout: NAV_TIMEOUT_MS, waitUntil: 'load' }),
+        page.click('button[name="decision"][value="allow"]'),
+    ]);
+    const done = await bodyText(page);
+    assert.equal(callback.status(), 200, `the callback answered ${callback.status()}: ${done}`);
+    assert.match(done, /connected/i, `the callback page says Connected: ${done}`);
+    await page.close();
+
+    const result = await call('oauth_whoami');
+    assert.ok(!result.isError, `oauth_whoami answered isError: ${resultText(result)}`);
+    assert.equal(result.structuredContent?.account, account, `oauth_whoami's account (${JSON.stringify(result)})`);
 });
 
 test('no token, code or client secret of oidc-provider in the farm logs', () => {
