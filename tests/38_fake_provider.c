@@ -179,7 +179,7 @@ s_serve (void *arg)
                 if (self->rotate || !refresh)
                     snprintf (self->last_refresh, sizeof self->last_refresh, "rt-%d", n);
                 else
-                    snprintf (self->last_refresh, sizeof self->last_refresh, "%s", presented);
+                    snprintf (self->last_refresh, sizeof self->last_refresh, "%.127s", presented);
                 if (self->accept [0] || !refresh)
                     snprintf (self->accept, sizeof self->accept, "%s", self->last_refresh);
                 char refresh_part [FAKE_MAX_TOKEN + 32] = "";

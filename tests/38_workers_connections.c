@@ -25,8 +25,9 @@
 
     The test seals the rows it writes itself (the format of
     workers/sb_conn.h: AES-256-GCM under a data key of connection_keys,
-    sealed under the master secret's "connection-keys" subkey). Tenants of
-    a run carry a prefix unique to it and are deleted at the end. */
+    sealed under the master secret's "connection-keys" subkey). A run has
+    a database of its own in the fixture's cluster (its data keys and the
+    rows its sweep sees are its alone), dropped at the end. */
 #include <czmq.h>
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -65,7 +66,9 @@ typedef struct {
 static s_worker_t s_a, s_b, s_c;        /* two token workers; c sweeps (test_sweep) */
 static s_worker_t *s_workers [3];
 static fake_provider_t *s_fake;
-static char *s_conninfo;
+static char *s_conninfo;                /* the run's own database (s_make_database) */
+static char s_admin [512];              /* the fixture cluster's superuser connection */
+static char s_dbname [64];
 static PGconn *s_db;
 static char s_prefix [32];
 static char s_secret [80];
@@ -200,7 +203,7 @@ s_result (s_worker_t *w, char corr_id [32], sb_status_t *status)
     assert_int_equal (sb_job_result_decode (zframe_data (msg.payload), zframe_size (msg.payload),
                                             &result), 0);
     *status = msg.status;
-    snprintf (corr_id, 32, "%s", msg.corr_id);
+    snprintf (corr_id, 32, "%.31s", msg.corr_id);
     json_t *doc = json_loads (result.result, 0, NULL);
     if (!doc)
         fail_msg ("the result is not JSON: %s", result.result);
@@ -322,7 +325,7 @@ static char *
 s_column (const char *tenant, const char *column)
 {
     char sql [256];
-    snprintf (sql, sizeof sql, "SELECT %s::text FROM connections WHERE tenant_id = $1"
+    snprintf (sql, sizeof sql, "SELECT (%s)::text FROM connections WHERE tenant_id = $1"
               " AND connector = '" OAUTH "'", column);
     const char *params [] = { tenant };
     PGresult *res = s_sql (sql, 1, params);
@@ -563,7 +566,9 @@ test_invalid_grant (void **state)
     assert_int_equal (status, SB_STATUS_OK);
     assert_string_equal (s_str (doc, "status"), "broken");
     assert_non_null (strstr (s_str (doc, "detail"), "invalid_grant"));
-    assert_null (strstr (json_dumps (doc, JSON_COMPACT), "rt-revoked"));
+    char *text = json_dumps (doc, JSON_COMPACT);
+    assert_null (strstr (text, "rt-revoked"));
+    free (text);
     json_t *url = json_object_get (doc, "connect_url");
     //  Made by sb_connect.c when linked: for this connector's link only
     if (url)
@@ -779,15 +784,69 @@ static const char s_tool [] =
     "\"tools\":[{\"name\":\"%s\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},"
     "\"request\":{\"method\":\"GET\",\"path\":\"/q\"},\"result\":{\"mapping\":\"object\",\"noun\":\"n\"}}]";
 
+//  A database of this run's own in the fixture's cluster, owned by its
+//  user: the data keys the workers make under this run's master secret
+//  and the rows the sweep sees are this test's alone (other tests of the
+//  run use other secrets). The cluster's superuser (trust, loopback)
+//  creates and drops it. Sets s_conninfo. 0 or -1.
+static int
+s_make_database (const char *fixture)
+{
+    PQconninfoOption *options = PQconninfoParse (fixture, NULL);
+    if (!options)
+        return -1;
+    const char *host = "127.0.0.1", *port = "5432", *user = "switchboard";
+    for (PQconninfoOption *at = options; at->keyword; at++)
+        if (at->val && strcmp (at->keyword, "host") == 0)
+            host = at->val;
+        else
+        if (at->val && strcmp (at->keyword, "port") == 0)
+            port = at->val;
+        else
+        if (at->val && strcmp (at->keyword, "user") == 0)
+            user = at->val;
+    snprintf (s_dbname, sizeof s_dbname, "%s", s_prefix);
+    snprintf (s_admin, sizeof s_admin, "host=%s port=%s dbname=postgres user=postgres", host, port);
+    char conninfo [512], sql [256];
+    snprintf (conninfo, sizeof conninfo, "host=%s port=%s dbname=%s user=%s", host, port,
+              s_dbname, user);
+    snprintf (sql, sizeof sql, "CREATE DATABASE \"%s\" OWNER \"%s\"", s_dbname, user);
+    PQconninfoFree (options);
+    PGconn *admin = PQconnectdb (s_admin);
+    PGresult *res = PQstatus (admin) == CONNECTION_OK? PQexec (admin, sql): NULL;
+    int rc = res && PQresultStatus (res) == PGRES_COMMAND_OK? 0: -1;
+    if (rc)
+        fprintf (stderr, "%s: %s\n", sql, res? PQresultErrorMessage (res): PQerrorMessage (admin));
+    PQclear (res);
+    PQfinish (admin);
+    s_conninfo = rc == 0? strdup (conninfo): NULL;
+    return s_conninfo? 0: -1;
+}
+
+static void
+s_drop_database (void)
+{
+    char sql [256];
+    snprintf (sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", s_dbname);
+    PGconn *admin = PQconnectdb (s_admin);
+    if (PQstatus (admin) == CONNECTION_OK)
+        PQclear (PQexec (admin, sql));
+    PQfinish (admin);
+}
+
 static int
 s_setup (void **state)
 {
     (void) state;
-    s_conninfo = sb_harness_pg_conninfo ();
-    if (!s_conninfo)
-        return -1;
     snprintf (s_prefix, sizeof s_prefix, "r21t%x%04x", (unsigned) getpid (),
               (unsigned) (zclock_time () & 0xffff));
+    char *fixture = sb_harness_pg_conninfo ();
+    if (!fixture)
+        return -1;
+    int made = s_make_database (fixture);
+    free (fixture);
+    if (made)
+        return -1;
     s_fake = fake_provider_new ();
     if (!s_fake)
         return -1;
@@ -814,7 +873,7 @@ s_setup (void **state)
     snprintf (tool, sizeof tool, s_tool, "refresh_shared_tool");
     snprintf (text, sizeof text, "{\"name\":\"" SHARED "\",\"title\":\"Refresh shared\","
               "\"base_url\":\"http://127.0.0.1:9\",\"auth\":{\"type\":\"bearer\","
-              "\"credential\":\"shared\",\"token_env\":\"SB_TEST_REFRESH_SHARED\"}},%s}", tool);
+              "\"credential\":\"shared\",\"token_env\":\"SB_TEST_REFRESH_SHARED\"},%s}", tool);
     s_write ("shared.json", text);
     //  The master secret
     snprintf (s_secret, sizeof s_secret, "refresh-secret-%08x-0123456789abcdefghijklm",
@@ -863,19 +922,7 @@ s_teardown (void **state)
     clean = s_stop (&s_b) && clean;
     if (!clean)
         fprintf (stderr, "a token worker did not exit cleanly\n");
-    int rc = -1;
-    if (s_db && PQstatus (s_db) == CONNECTION_OK) {
-        char pattern [48];
-        snprintf (pattern, sizeof pattern, "%s-%%", s_prefix);
-        const char *params [] = { pattern };
-        PGresult *res = PQexecParams (s_db, "DELETE FROM tenants WHERE id LIKE $1",
-                                      1, NULL, params, NULL, NULL, 0);
-        rc = PQresultStatus (res) == PGRES_COMMAND_OK? 0: -1;
-        PQclear (res);
-        const char *key [] = { s_key_id };
-        PQclear (PQexecParams (s_db, "DELETE FROM connection_keys WHERE id = $1", 1, NULL, key,
-                               NULL, NULL, 0));
-    }
+    int rc = s_db && PQstatus (s_db) == CONNECTION_OK? 0: -1;
     PQfinish (s_db);
     fake_provider_destroy (&s_fake);
     const char *files [] = { "oauth.json", "key.json", "shared.json" };
@@ -886,6 +933,7 @@ s_teardown (void **state)
     }
     rmdir (s_dir);
     unlink (s_secret_path);
+    s_drop_database ();
     free (s_conninfo);
     return clean? rc: -1;
 }

@@ -202,6 +202,7 @@ struct _s_flight_t {
     char *refresh_plain;            /* the refresh token while the provider is asked (wiped) */
     char *access_plain;             /* the access token to answer (wiped) */
     char detail [SB_CONN_MAX_DETAIL];   /* why a refresh failed, "" when it did not */
+    const char *outcome;            /* how it ends, for the log (static text) */
     int64_t retry_after;            /* seconds, for failed answers */
     s_waiter_t waiters [SB_CONN_MAX_WAITERS];
     size_t waiter_count;
@@ -449,7 +450,7 @@ s_on_keys_open (const char *key_id, const char *error, void *arg)
     if (!flight->detail [0])
         snprintf (flight->detail, sizeof flight->detail, "%s",
                   error? error: "the data keys could not be had");
-    s_flight_end (flight, flight->access_plain? "answered": "failed");
+    s_flight_end (flight, flight->access_plain? flight->outcome: "failed");
 }
 
 static void
@@ -462,6 +463,7 @@ s_flight_end_open (s_flight_t *flight, const char *outcome)
         return;
     }
     flight->pending = true;
+    flight->outcome = outcome;
     sb_conn_keys_ready_plain (flight->owner->role, row->key_id, s_on_keys_open, flight);
 }
 
@@ -824,7 +826,9 @@ s_sweep (sb_connections_t *self)
     const char *params [] = { self->owner, window, limit, lease };
     char sql [512];
     snprintf (sql, sizeof sql, "SELECT %s FROM connection_sweep_claim ($1, $2, $3, $4)", s_columns);
-    if (room == 0 || sb_db_loop_query (self->role->db_loop, sql, 4, params, s_on_sweep, self))
+    if (room == 0 || !self->role->connectors)
+        return;                             //  full, or no connector to refresh for
+    if (sb_db_loop_query (self->role->db_loop, sql, 4, params, s_on_sweep, self))
         return;                             //  busy: the next sweep
     self->sweeping = true;
 }
@@ -877,8 +881,8 @@ s_on_keys_fresh (sb_worker_job_t **job_p, const char *key_id, void *arg)
     (void) key_id;
     s_req_t *req = arg;
     const s_row_t *row = &req->row;
-    char *secret = sb_conn_open (req->role, row->key_id, req->tenant, row->connector,
-                                 strcmp (row->kind, "api_key") == 0? "api_key": "access",
+    //  An API key is kept as the access token is (kind api_key)
+    char *secret = sb_conn_open (req->role, row->key_id, req->tenant, row->connector, "access",
                                  row->access, row->access_len);
     if (!secret) {
         sb_log_error ("connection_unreadable", "connection %lld (tenant %s, connector %s): the "
