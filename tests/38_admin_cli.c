@@ -11,7 +11,11 @@
       - the request: method, path (segments percent-encoded), query, the
         Bearer key, the JSON body; the key is never printed;
       - user add without --password-file sends a generated password and
-        prints that same password once.
+        prints that same password once;
+      - connections add-key reads the API key from --key-file or stdin,
+        never from an argument, and prints it nowhere; connection-keys
+        rotate rotates, then re-seals call after call until nothing
+        remains, and stops (1) when a call moves nothing.
 
     The end-to-end run sb-admin → gateway → token worker is the lead's,
     once the gateway relays /admin/ (tests/4x after the merge). */
@@ -36,6 +40,8 @@
 #define KEY             "operator-key-0123456789abcdef0123456789"
 #define MAX_REQUEST     65536       /* bytes of one request the server reads */
 #define MAX_OUTPUT      65536       /* bytes of sb-admin's stdout or stderr kept */
+#define MAX_QUEUED      8           /* canned answers given in turn */
+#define API_KEY         "sk-test-api-key-never-printed-4242"
 
 //  The tiny server: one request at a time, recorded; the canned answer.
 static struct {
@@ -46,7 +52,15 @@ static struct {
     char request [MAX_REQUEST];     /* the last request, head and body */
     int status;                     /* the answer's status */
     char body [4096];               /* the answer's body */
+    int queued;                     /* answers in queue, given before status/body */
+    int next;                       /* the next queued answer */
+    int queue_status [MAX_QUEUED];
+    char queue_body [MAX_QUEUED][512];
+    int requests;                   /* requests served since the last s_answer */
+    char lines [MAX_REQUEST];       /* their request lines, one a line */
 } s_server;
+
+static const char *s_stdin;         /* a file the next sb-admin reads as stdin; NULL: the test's */
 
 static char s_key_file [256];       /* holds KEY */
 static char s_url [64];             /* http://127.0.0.1:port */
@@ -80,10 +94,20 @@ s_serve (void *arg)
         buf [len] = 0;
         pthread_mutex_lock (&s_server.lock);
         memcpy (s_server.request, buf, len + 1);
+        s_server.requests++;
+        size_t used = strlen (s_server.lines);
+        snprintf (s_server.lines + used, sizeof s_server.lines - used, "%.*s\n",
+                  (int) strcspn (buf, "\r\n"), buf);
+        int status = s_server.status;
+        const char *body = s_server.body;
+        if (s_server.next < s_server.queued) {
+            status = s_server.queue_status [s_server.next];
+            body = s_server.queue_body [s_server.next++];
+        }
         char answer [8192];
         int n = snprintf (answer, sizeof answer, "HTTP/1.1 %d X\r\ncontent-type: application/json\r\n"
                           "content-length: %zu\r\nconnection: close\r\n\r\n%s",
-                          s_server.status, strlen (s_server.body), s_server.body);
+                          status, strlen (body), body);
         pthread_mutex_unlock (&s_server.lock);
         ssize_t w = write (fd, answer, (size_t) n);
         (void) w;
@@ -98,7 +122,33 @@ s_answer (int status, const char *body)
     s_server.status = status;
     snprintf (s_server.body, sizeof s_server.body, "%s", body);
     s_server.request [0] = 0;
+    s_server.lines [0] = 0;
+    s_server.requests = 0;
+    s_server.queued = s_server.next = 0;
     pthread_mutex_unlock (&s_server.lock);
+}
+
+//  Queues an answer given before the one of s_answer (call after it).
+static void
+s_queue (int status, const char *body)
+{
+    pthread_mutex_lock (&s_server.lock);
+    assert_true (s_server.queued < MAX_QUEUED);
+    s_server.queue_status [s_server.queued] = status;
+    snprintf (s_server.queue_body [s_server.queued++], sizeof s_server.queue_body [0], "%s", body);
+    pthread_mutex_unlock (&s_server.lock);
+}
+
+//  The request lines served since s_answer, and their count.
+static const char *
+s_lines (int *count)
+{
+    static char copy [MAX_REQUEST];
+    pthread_mutex_lock (&s_server.lock);
+    memcpy (copy, s_server.lines, sizeof copy);
+    *count = s_server.requests;
+    pthread_mutex_unlock (&s_server.lock);
+    return copy;
 }
 
 //  The last request (copied into `buf`).
@@ -138,6 +188,9 @@ s_run_argv (const char *const *args)
         int e = open (err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (o < 0 || e < 0 || dup2 (o, 1) < 0 || dup2 (e, 2) < 0)
             _exit (99);
+        int in = s_stdin? open (s_stdin, O_RDONLY): -1;
+        if (s_stdin && (in < 0 || dup2 (in, 0) < 0))
+            _exit (97);
         //  execv's argv is not const, but does not write to it
         char *argv [32] = { 0 };
         for (int i = 0; args [i] && i < 31; i++)
@@ -152,9 +205,11 @@ s_run_argv (const char *const *args)
     unlink (out);
     unlink (err);
     assert_true (WIFEXITED (wstatus));
-    //  Whatever happened, the key is never printed
+    //  Whatever happened, the key is never printed, nor an API key
     assert_null (strstr (s_out, KEY));
     assert_null (strstr (s_err, KEY));
+    assert_null (strstr (s_out, API_KEY));
+    assert_null (strstr (s_err, API_KEY));
     return WEXITSTATUS (wstatus);
 }
 
@@ -335,6 +390,115 @@ test_generated_password (void **state)
     assert_null (strstr (s_out, "password:"));
 }
 
+//  A file holding `text` (its path in `path`).
+static void
+s_file (char path [256], const char *name, const char *text)
+{
+    snprintf (path, 256, "/tmp/sb-admin-cli-%d.%s", (int) getpid (), name);
+    FILE *f = fopen (path, "w");
+    assert_non_null (f);
+    fputs (text, f);
+    fclose (f);
+}
+
+static void
+test_connections (void **state)
+{
+    s_answer (200, "{\"tenant\":\"acme\",\"connections\":[{\"connector\":\"crm\",\"kind\":\"api_key\","
+                   "\"status\":\"connected\",\"version\":3,\"key_id\":\"k0123456789abcde\"}]}");
+    assert_int_equal (s_run ("connections", "list", "acme", NULL), 0);
+    s_assert_request ("GET /admin/tenants/acme/connections", NULL);
+    assert_non_null (strstr (s_out, "crm"));
+    assert_non_null (strstr (s_out, "k0123456789abcde"));
+
+    //  The API key from --key-file, then from stdin: sent, printed nowhere.
+    char key_file [256], stdin_file [256], empty [256];
+    s_file (key_file, "apikey", API_KEY "\n");
+    s_file (stdin_file, "stdin", API_KEY "\r\nsecond line\n");
+    s_file (empty, "empty", "\n");
+    s_answer (201, "{\"tenant\":\"acme\",\"connection\":{\"connector\":\"crm\",\"version\":1,"
+                   "\"key_id\":\"k0123456789abcde\"}}");
+    assert_int_equal (s_run ("connections", "add-key", "acme", "crm", "--key-file", key_file, NULL), 0);
+    s_assert_request ("PUT /admin/tenants/acme/connections/crm", "{\"api_key\":\"" API_KEY "\"}");
+    assert_non_null (strstr (s_out, "stored"));
+    s_stdin = stdin_file;
+    assert_int_equal (s_run ("connections", "add-key", "acme", "crm", NULL), 0);
+    s_assert_request ("PUT /admin/tenants/acme/connections/crm", "{\"api_key\":\"" API_KEY "\"}");
+    //  Never from an argument; an empty or overlong key; a refusal.
+    s_answer (201, "{}");
+    assert_int_equal (s_run ("connections", "add-key", "acme", "crm", API_KEY, NULL), 2);
+    s_stdin = empty;
+    assert_int_equal (s_run ("connections", "add-key", "acme", "crm", NULL), 2);
+    assert_non_null (strstr (s_err, "empty"));
+    char *big = malloc (16384 + 3);
+    memset (big, 'k', 16385);
+    memcpy (big + 16385, "\n", 2);
+    char big_file [256];
+    s_file (big_file, "big", big);
+    free (big);
+    assert_int_equal (s_run ("connections", "add-key", "acme", "crm", "--key-file", big_file, NULL), 2);
+    assert_non_null (strstr (s_err, "16384"));
+    assert_int_equal (s_run ("connections", "add-key", "acme", "crm", "--key-file",
+                             "/nonexistent/key", NULL), 2);
+    int count = 0;
+    s_lines (&count);
+    assert_int_equal (count, 0);
+    s_stdin = stdin_file;
+    s_answer (409, "{\"error\":\"conflict\",\"message\":\"connector \\\"crm\\\" signs in with OAuth, "
+                   "not an API key: connect it at /connect/crm\"}");
+    assert_int_equal (s_run ("connections", "add-key", "acme", "crm", NULL), 1);
+    assert_non_null (strstr (s_err, "/connect/crm"));
+    s_stdin = NULL;
+    assert_int_equal (s_run ("connections", "list", "acme", "--key-file", key_file, NULL), 2);
+    unlink (key_file);
+    unlink (stdin_file);
+    unlink (empty);
+    unlink (big_file);
+
+    s_answer (200, "{\"tenant\":\"acme\",\"connector\":\"crm\",\"deleted\":true}");
+    assert_int_equal (s_run ("connections", "delete", "acme", "crm", NULL), 0);
+    s_assert_request ("DELETE /admin/tenants/acme/connections/crm", NULL);
+    assert_non_null (strstr (s_out, "deleted"));
+
+    s_answer (200, "{\"current\":\"newkey0123456789\",\"keys\":[{\"id\":\"newkey0123456789\","
+                   "\"current\":true,\"connections\":7,\"connect_flows\":0}]}");
+    assert_int_equal (s_run ("connection-keys", "list", NULL), 0);
+    s_assert_request ("GET /admin/connection-keys", NULL);
+    assert_non_null (strstr (s_out, "newkey0123456789"));
+
+    //  Rotate: one rotation, then reseal calls until nothing remains.
+    s_answer (200, "{\"current\":\"newkey0123456789\",\"resealed\":0,\"changed\":0,\"failed\":0,"
+                   "\"remaining\":0,\"retired\":[]}");
+    s_queue (200, "{\"current\":\"newkey0123456789\",\"previous\":\"oldkey0123456789\"}");
+    s_queue (200, "{\"current\":\"newkey0123456789\",\"resealed\":100,\"changed\":0,\"failed\":0,"
+                  "\"remaining\":150,\"retired\":[]}");
+    s_queue (200, "{\"current\":\"newkey0123456789\",\"resealed\":100,\"changed\":1,\"failed\":0,"
+                  "\"remaining\":49,\"retired\":[]}");
+    s_queue (200, "{\"current\":\"newkey0123456789\",\"resealed\":49,\"changed\":0,\"failed\":0,"
+                  "\"remaining\":0,\"retired\":[\"oldkey0123456789\"]}");
+    assert_int_equal (s_run ("connection-keys", "rotate", NULL), 0);
+    const char *lines = s_lines (&count);
+    assert_int_equal (count, 4);
+    assert_non_null (strstr (lines, "POST /admin/connection-keys/rotate "));
+    assert_non_null (strstr (lines, "POST /admin/connection-keys/reseal "));
+    assert_non_null (strstr (s_out, "data key newkey0123456789 is current (was oldkey0123456789)"));
+    assert_non_null (strstr (s_out, "150 remaining"));
+    assert_non_null (strstr (s_out, "249 in all"));
+    assert_non_null (strstr (s_out, "retired oldkey0123456789"));
+    //  A call that moves nothing while rows remain: 1, with the reason.
+    s_answer (200, "{\"current\":\"newkey0123456789\",\"resealed\":0,\"changed\":0,\"failed\":2,"
+                   "\"remaining\":2,\"retired\":[]}");
+    s_queue (200, "{\"current\":\"newkey0123456789\",\"previous\":\"oldkey0123456789\"}");
+    assert_int_equal (s_run ("connection-keys", "rotate", NULL), 1);
+    s_lines (&count);
+    assert_int_equal (count, 2);
+    assert_non_null (strstr (s_err, "do not open"));
+    //  The service unavailable midway: 4.
+    s_answer (503, "{\"error\":\"unavailable\",\"message\":\"the database did not answer\"}");
+    s_queue (200, "{\"current\":\"newkey0123456789\",\"previous\":\"oldkey0123456789\"}");
+    assert_int_equal (s_run ("connection-keys", "rotate", NULL), 4);
+}
+
 static int
 s_setup (void **state)
 {
@@ -376,6 +540,7 @@ main (void)
         cmocka_unit_test (test_unreachable),
         cmocka_unit_test (test_requests),
         cmocka_unit_test (test_generated_password),
+        cmocka_unit_test (test_connections),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -18,7 +18,9 @@
         the challenge, a connected row whose sealed secrets open under the
         data key, the page; the state used again, a wrong or missing
         cookie, an expired flow, the provider's invalid_grant (no row),
-        access_denied: each a page, the refusals audited.
+        access_denied: each a page, the refusals audited;
+      - a callback cancelled while the provider answers, and an http
+        loopback issuer's cookies (no __Host-, no Secure).
 
     Tenants of this run start with a prefix unique to it; deleted at the end. */
 #include <arpa/inet.h>
@@ -55,7 +57,10 @@
 #define ISSUER          "https://auth.example.test"
 #define AUTHORIZE_URL   "https://provider.example/oauth/authorize"
 #define CLIENT_ID       "client-1"
-#define SECRET          "0123456789abcdef0123456789abcdef-connect-test"
+#define SECRET          "switchboard-tests-shared-master-secret-connection-keys-01"
+#define SECRET_FILE     SB_SOURCE_DIR "/tests/fixtures/conn-master-secret"
+                                    /* connection_keys is one per cluster: every test that
+                                       seals uses this master secret (its first line) */
 #define TITLE           "Acme <CRM> & \"Co\""
 #define SUBJECT_EVIL    "svc:<b>\"x\"&'y'"
 
@@ -66,7 +71,7 @@ static char s_prefix [32];          /* tenants of this run start with it */
 static char s_tenant [64];          /* the run's tenant */
 static char s_tenant2 [64];         /* a second one, for the refused exchange */
 static char s_user [32];            /* "user:<id>" of alice */
-static char s_dir [64];             /* connectors and the secret */
+static char s_dir [64];             /* the connectors */
 static int s_seq;                   /* numbers correlation ids */
 static sb_token_role_t *s_role;     /* issuer and secret only: tickets, subkeys */
 
@@ -80,6 +85,8 @@ typedef struct {
     pthread_mutex_t lock;
     bool stop;
     bool refuse;                    /* answer invalid_grant */
+    bool hold;                      /* answer only once released */
+    pthread_cond_t released;
     int requests;
     char body [4096];               /* the last request's body */
 } s_provider_t;
@@ -117,6 +124,8 @@ s_provider_serve (int fd)
     pthread_mutex_lock (&s_provider.lock);
     s_provider.requests++;
     snprintf (s_provider.body, sizeof s_provider.body, "%s", buf + head);
+    while (s_provider.hold && !s_provider.stop)
+        pthread_cond_wait (&s_provider.released, &s_provider.lock);
     bool refuse = s_provider.refuse;
     int n = s_provider.requests;
     pthread_mutex_unlock (&s_provider.lock);
@@ -160,6 +169,7 @@ static int
 s_provider_start (void)
 {
     pthread_mutex_init (&s_provider.lock, NULL);
+    pthread_cond_init (&s_provider.released, NULL);
     s_provider.fd = socket (AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
     socklen_t addr_len = sizeof addr;
@@ -175,6 +185,7 @@ s_provider_stop (void)
 {
     pthread_mutex_lock (&s_provider.lock);
     s_provider.stop = true;
+    pthread_cond_broadcast (&s_provider.released);
     pthread_mutex_unlock (&s_provider.lock);
     pthread_join (s_provider.thread, NULL);
     close (s_provider.fd);
@@ -189,6 +200,16 @@ s_provider_requests (char *body, size_t size)
         snprintf (body, size, "%s", s_provider.body);
     pthread_mutex_unlock (&s_provider.lock);
     return requests;
+}
+
+//  Holds (or releases) the provider's answers.
+static void
+s_provider_hold (bool hold)
+{
+    pthread_mutex_lock (&s_provider.lock);
+    s_provider.hold = hold;
+    pthread_cond_broadcast (&s_provider.released);
+    pthread_mutex_unlock (&s_provider.lock);
 }
 
 static void
@@ -245,9 +266,10 @@ s_audit_count (const char *tenant, const char *reason)
 //  ---------------------------------------------------------------------
 //  HTTP jobs
 
+//  Sends an HTTP job; its corr_id into `corr_id`.
 static void
-s_http (const char *op, const char *method, const char *path, const char *query,
-        const char *body, const char *const headers [], sb_http_response_t *response)
+s_send (const char *op, const char *method, const char *path, const char *query,
+        const char *body, const char *const headers [], char corr_id [32])
 {
     sb_http_request_t request = { 0 };
     request.method = strdup (method);
@@ -270,9 +292,14 @@ s_http (const char *op, const char *method, const char *path, const char *query,
     zframe_t *payload = sb_job_encode (&job);
     free (data);
     assert_non_null (payload);
-    char corr_id [32];
-    snprintf (corr_id, sizeof corr_id, "c%d", ++s_seq);
+    snprintf (corr_id, 32, "c%d", ++s_seq);
     assert_int_equal (fake_broker_send_job (s_broker, corr_id, WAIT_MS, 0, &payload), 0);
+}
+
+//  The HTTP response of `corr_id` (the next RESULT must be it).
+static void
+s_wait (const char *corr_id, sb_http_response_t *response)
+{
     sb_status_t status;
     char *json = NULL;
     if (fake_broker_result (s_broker, corr_id, WAIT_MS, &status, &json))
@@ -284,6 +311,15 @@ s_http (const char *op, const char *method, const char *path, const char *query,
     if (sb_http_response_decode (json, strlen (json), response, &why))
         fail_msg ("%s: %s", why, json);
     free (json);
+}
+
+static void
+s_http (const char *op, const char *method, const char *path, const char *query,
+        const char *body, const char *const headers [], sb_http_response_t *response)
+{
+    char corr_id [32];
+    s_send (op, method, path, query, body, headers, corr_id);
+    s_wait (corr_id, response);
 }
 
 //  GET /connect/<connector>?ticket=<ticket> (the ticket escaped).
@@ -459,6 +495,39 @@ s_open_secret (const char *tenant, const char *column)
     return plain;
 }
 
+//  Starts a token worker for `issuer` on a new fake broker; waits for READY.
+//  Returns 0, or -1.
+static int
+s_spawn (const char *issuer, fake_broker_t **broker_p, pid_t *pid_p)
+{
+    fake_broker_t *broker = fake_broker_new (sb_harness_free_port ());
+    *broker_p = broker;
+    if (!broker)
+        return -1;
+    char heartbeat [16], db [1024], migrations [512], secret_arg [128], connectors_arg [160];
+    snprintf (heartbeat, sizeof heartbeat, "%d", HEARTBEAT_MS);
+    snprintf (db, sizeof db, "--db=%s", s_conninfo);
+    snprintf (migrations, sizeof migrations, "--migrations=%s/db/migrations", SB_SOURCE_DIR);
+    snprintf (secret_arg, sizeof secret_arg, "--secret-key-file=%s", SECRET_FILE);
+    snprintf (connectors_arg, sizeof connectors_arg, "--connectors=%s/connectors", s_dir);
+    const char *argv [] = {
+        sb_harness_bin ("sb-worker"), "--role", "token", "--broker", broker->endpoint,
+        "--credit", "8", "--heartbeat-ms", heartbeat, db, migrations, secret_arg, connectors_arg,
+        "--issuer", issuer, "--hash-threads", "1", NULL
+    };
+    const char *env [] = {
+        "SB_CONNECT_TEST_CLIENT_ID=" CLIENT_ID, "SB_CONNECT_TEST_CLIENT_SECRET=client-secret-1", NULL
+    };
+    *pid_p = sb_harness_spawn (argv, env);
+    if (*pid_p <= 0)
+        return -1;
+    sb_msg_t msg = { 0 };
+    //  It migrates before it registers: allow for that
+    int rc = fake_broker_recv (broker, &msg, 30000) == 0 && msg.command == SB_CMD_READY? 0: -1;
+    sb_msg_reset (&msg);
+    return rc;
+}
+
 //  ---------------------------------------------------------------------
 //  Tests
 
@@ -559,7 +628,7 @@ test_page (void **state)
     assert_int_equal (response.status, 200);
     s_assert_page_headers (&response);
     assert_non_null (strstr (sb_http_response_header (&response, "content-security-policy"),
-                             "form-action 'self' https://provider.example"));
+                             "form-action 'self' https://provider.example https:"));
     const char *body = response.body;
     assert_non_null (strstr (body, "Connect <strong>Acme &lt;CRM&gt; &amp; &quot;Co&quot;</strong>"));
     assert_null (strstr (body, TITLE));
@@ -857,6 +926,97 @@ test_provider_refusals (void **state)
                                   1, params), 0);
 }
 
+//  A callback cancelled while the provider answers: cancelled at once,
+//  nothing stored, and the worker goes on.
+static void
+test_cancel_while_exchanging (void **state)
+{
+    char state_text [64], cookie [128], query [256], corr_id [32];
+    s_start_flow (s_tenant2, state_text, cookie, NULL);
+    int requests = s_provider_requests (NULL, 0);
+    s_provider_hold (true);
+    snprintf (query, sizeof query, "code=held&state=%s", state_text);
+    const char *headers [] = { "cookie", cookie, NULL };
+    s_send ("connect/callback", "GET", "/connect/callback", query, NULL, headers, corr_id);
+    //  The provider holds the exchange: the job waits on it.
+    int64_t deadline = sb_harness_now_ms () + WAIT_MS;
+    while (s_provider_requests (NULL, 0) == requests && sb_harness_now_ms () < deadline)
+        sb_harness_pause_ms (5);
+    assert_int_equal (s_provider_requests (NULL, 0), requests + 1);
+    sb_msg_t msg = { 0 };
+    assert_int_equal (sb_msg_set_cancel (&msg, corr_id), 0);
+    assert_int_equal (sb_msg_send (s_broker->router, &msg, s_broker->worker), 0);
+    sb_msg_reset (&msg);
+    sb_status_t status;
+    char *json = NULL;
+    assert_int_equal (fake_broker_result (s_broker, corr_id, WAIT_MS, &status, &json), 0);
+    assert_int_equal (status, SB_STATUS_CANCELLED);
+    free (json);
+    s_provider_hold (false);
+    const char *params [] = { s_tenant2 };
+    assert_int_equal (s_sql_long ("SELECT count (*) FROM connections WHERE tenant_id = $1",
+                                  1, params), 0);
+    //  The next flow is served.
+    sb_http_response_t response;
+    s_start_flow (s_tenant2, state_text, cookie, NULL);
+    snprintf (query, sizeof query, "code=after&state=%s", state_text);
+    s_callback (query, cookie, &response);
+    assert_int_equal (response.status, 200);
+    sb_http_response_clear (&response);
+    assert_int_equal (s_sql_long ("SELECT count (*) FROM connections WHERE tenant_id = $1",
+                                  1, params), 1);
+}
+
+//  An http issuer on a loopback host: the cookies cannot be Secure, so
+//  they cannot be __Host-; the flow works with them.
+static void
+test_loopback_issuer (void **state)
+{
+    fake_broker_t *main_broker = s_broker;
+    pid_t pid = -1;
+    assert_int_equal (s_spawn ("http://127.0.0.1:8080", &s_broker, &pid), 0);
+    char *ticket = s_ticket (s_tenant, s_user, "acme");
+    sb_http_response_t response;
+    s_get_page ("acme", ticket, &response);
+    assert_int_equal (response.status, 200);
+    const char *set = sb_http_response_header (&response, "set-cookie");
+    assert_int_equal (strncmp (set, "sb_connect_csrf=", 16), 0);
+    assert_string_equal (set + 16 + 43, "; HttpOnly; SameSite=Strict; Path=/");
+    assert_non_null (strstr (response.body, "action=\"http://127.0.0.1:8080/connect/acme\""));
+    char csrf_cookie [128], csrf [64], body [4096];
+    s_cookie (&response, csrf_cookie, sizeof csrf_cookie);
+    s_field (response.body, "csrf", csrf, sizeof csrf);
+    sb_http_response_clear (&response);
+    snprintf (body, sizeof body, "ticket=%s&csrf=%s", ticket, csrf);
+    free (ticket);
+    const char *headers [] = { "cookie", csrf_cookie, "origin", "http://127.0.0.1:8080", NULL };
+    s_http ("connect/start", "POST", "/connect/acme", NULL, body, headers, &response);
+    assert_int_equal (response.status, 302);
+    set = sb_http_response_header (&response, "set-cookie");
+    assert_int_equal (strncmp (set, "sb_connect=", 11), 0);
+    assert_string_equal (set + 11 + 43, "; HttpOnly; SameSite=Lax; Path=/; Max-Age=600");
+    const char *location = sb_http_response_header (&response, "location");
+    assert_non_null (strstr (location, "&redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Fconnect%2Fcallback&"));
+    const char *at = strstr (location, "&state=");
+    assert_non_null (at);
+    char query [256], cookie [128];
+    snprintf (query, sizeof query, "code=loop&state=%.43s", at + 7);
+    s_cookie (&response, cookie, sizeof cookie);
+    sb_http_response_clear (&response);
+    s_callback (query, cookie, &response);
+    assert_int_equal (response.status, 200);
+    assert_non_null (strstr (response.body, "You can close this tab"));
+    sb_http_response_clear (&response);
+    char sent [4096];
+    s_provider_requests (sent, sizeof sent);
+    assert_non_null (strstr (sent, "redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Fconnect%2Fcallback"));
+    int wstatus = sb_harness_stop (pid);
+    fake_broker_destroy (&s_broker);
+    s_broker = main_broker;
+    assert_true (WIFEXITED (wstatus));
+    assert_int_equal (WEXITSTATUS (wstatus), 0);
+}
+
 //  ---------------------------------------------------------------------
 //  Set-up and clean-up
 
@@ -884,9 +1044,6 @@ s_setup (void **state)
     if (!mkdtemp (s_dir))
         return -1;
     char path [256], connectors [128], text [4096];
-    snprintf (path, sizeof path, "%s/secret", s_dir);
-    if (s_write (path, SECRET "\n"))
-        return -1;
     snprintf (connectors, sizeof connectors, "%s/connectors", s_dir);
     mkdir (connectors, 0700);
     const char tool [] =
@@ -912,35 +1069,18 @@ s_setup (void **state)
     if (s_write (path, text))
         return -1;
 
+    //  The fixture's secret is the one the tickets and data keys here use.
+    FILE *file = fopen (SECRET_FILE, "r");
+    char line [128] = "";
+    if (!file || !fgets (line, sizeof line, file) || strcmp (line, SECRET "\n") != 0)
+        return -1;
+    fclose (file);
     s_role = calloc (1, sizeof *s_role);
     snprintf (s_role->issuer, sizeof s_role->issuer, "%s", ISSUER);
     memcpy (s_role->secret, SECRET, strlen (SECRET));
     s_role->secret_len = strlen (SECRET);
 
-    s_broker = fake_broker_new (sb_harness_free_port ());
-    if (!s_broker)
-        return -1;
-    char heartbeat [16], db [1024], migrations [512], secret_arg [128], connectors_arg [160];
-    snprintf (heartbeat, sizeof heartbeat, "%d", HEARTBEAT_MS);
-    snprintf (db, sizeof db, "--db=%s", s_conninfo);
-    snprintf (migrations, sizeof migrations, "--migrations=%s/db/migrations", SB_SOURCE_DIR);
-    snprintf (secret_arg, sizeof secret_arg, "--secret-key-file=%s/secret", s_dir);
-    snprintf (connectors_arg, sizeof connectors_arg, "--connectors=%s", connectors);
-    const char *argv [] = {
-        sb_harness_bin ("sb-worker"), "--role", "token", "--broker", s_broker->endpoint,
-        "--credit", "8", "--heartbeat-ms", heartbeat, db, migrations, secret_arg, connectors_arg,
-        "--issuer", ISSUER, "--hash-threads", "1", NULL
-    };
-    const char *env [] = {
-        "SB_CONNECT_TEST_CLIENT_ID=" CLIENT_ID, "SB_CONNECT_TEST_CLIENT_SECRET=client-secret-1", NULL
-    };
-    s_pid = sb_harness_spawn (argv, env);
-    if (s_pid <= 0)
-        return -1;
-    sb_msg_t msg = { 0 };
-    int rc = fake_broker_recv (s_broker, &msg, 30000) == 0 && msg.command == SB_CMD_READY? 0: -1;
-    sb_msg_reset (&msg);
-    if (rc)
+    if (s_spawn (ISSUER, &s_broker, &s_pid))
         return -1;
     PGconn *conn = s_pg ();
     const char *tenant [] = { s_tenant };
@@ -1003,6 +1143,8 @@ main (void)
         cmocka_unit_test (test_callback),
         cmocka_unit_test (test_callback_refused),
         cmocka_unit_test (test_provider_refusals),
+        cmocka_unit_test (test_cancel_while_exchanging),
+        cmocka_unit_test (test_loopback_issuer),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -283,8 +283,9 @@ struct fake_upstream_t {
     atomic_size_t padding;      /* pad responses to this many bytes */
     atomic_bool bad_output;     /* account lists break the outputSchema */
     atomic_int tasks_created;   /* POST /v1/tasks served */
-    pthread_mutex_t lock;       /* guards last_auth */
+    pthread_mutex_t lock;       /* guards last_auth and refused */
     char last_auth [256];       /* Authorization of the last request */
+    char refused [1024];        /* "\n"-separated Authorization values answered 401 */
 };
 
 typedef struct {
@@ -339,7 +340,7 @@ s_respond (fake_upstream_t *up, int fd, int status, const char *extra_headers, c
     int n = snprintf (head, sizeof head,
                       "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                       "Content-Length: %zu\r\nConnection: keep-alive\r\n%s\r\n",
-                      status, status == 200 ? "OK" : status == 201 ? "Created" : status == 503 ? "Service Unavailable" : "Not Found",
+                      status, status == 200 ? "OK" : status == 201 ? "Created" : status == 503 ? "Service Unavailable" : status == 401 ? "Unauthorized" : "Not Found",
                       body_len, extra_headers ? extra_headers : "");
     if (s_write_all (fd, head, (size_t) n) == 0)
         s_write_all (fd, body, body_len);
@@ -438,17 +439,26 @@ s_conn_thread (void *arg)
             if (used < head_len + content_length)
                 break;
             char *auth = strcasestr (buf, "\r\nAuthorization: ");
+            bool refuse = false;
             if (auth && auth < end) {
                 pthread_mutex_lock (&up->lock);
                 snprintf (up->last_auth, sizeof up->last_auth, "%.*s",
                           (int) strcspn (auth + 17, "\r"), auth + 17);
+                size_t len = strlen (up->last_auth);
+                for (const char *at = up->refused; *at; at += strcspn (at, "\n") + (at [strcspn (at, "\n")] != 0))
+                    if (strcspn (at, "\n") == len && strncmp (at, up->last_auth, len) == 0)
+                        refuse = true;
                 pthread_mutex_unlock (&up->lock);
             }
             char method [16], target [2048];
             if (sscanf (buf, "%15s %2047s", method, target) != 2)
                 goto done;
             atomic_fetch_add (&up->requests, 1);
-            s_handle_request (up, fd, method, target);
+            if (refuse)
+                s_respond (up, fd, 401, "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n",
+                           "{\"error\":\"invalid_token\"}");
+            else
+                s_handle_request (up, fd, method, target);
             size_t consumed = head_len + content_length;
             memmove (buf, buf + consumed, used - consumed);
             used -= consumed;
@@ -612,6 +622,16 @@ fake_upstream_reset (fake_upstream_t *self)
     atomic_store (&self->tasks_created, 0);
     pthread_mutex_lock (&self->lock);
     self->last_auth [0] = 0;
+    self->refused [0] = 0;
+    pthread_mutex_unlock (&self->lock);
+}
+
+void
+fake_upstream_refuse_auth (fake_upstream_t *self, const char *auth)
+{
+    pthread_mutex_lock (&self->lock);
+    size_t used = strlen (self->refused);
+    snprintf (self->refused + used, sizeof self->refused - used, "%s%s", used ? "\n" : "", auth);
     pthread_mutex_unlock (&self->lock);
 }
 

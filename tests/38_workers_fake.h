@@ -104,6 +104,10 @@ int fake_upstream_tasks_created (fake_upstream_t *self);   /* POST /v1/tasks ser
 void fake_upstream_last_auth (fake_upstream_t *self, char *buf, size_t size);
 void fake_upstream_reset (fake_upstream_t *self);
 
+/*  Answers 401 (invalid_token) to every later request whose Authorization
+    is exactly `auth` (adds to the list; fake_upstream_reset clears it). */
+void fake_upstream_refuse_auth (fake_upstream_t *self, const char *auth);
+
 //  ---------------------------------------------------------------------
 //  Fake network: a TCP proxy to 127.0.0.1:target_port that can be cut
 

@@ -358,6 +358,9 @@ s_fill_tenant (PGconn *conn, const char *tenant)
         " SELECT sha256 (convert_to ($1 || '-refresh', 'UTF8')), $1, id, 1,"
         "        now () + interval '30 days'"
         " FROM refresh_families WHERE tenant_id = $1",
+        "SELECT connect_flow_create (sha256 (convert_to ($1 || '-state', 'UTF8')), $1, 'alice', 'x',"
+        "                            '\\x00'::bytea, 'k1', sha256 (convert_to ($1 || '-cookie', 'UTF8')),"
+        "                            'https://auth.example/connect/callback', 600)",
     };
     s_exec_ok (conn, "BEGIN");
     for (size_t i = 0; i < sizeof statements / sizeof statements [0]; i++) {

@@ -39,5 +39,5 @@ set_tests_properties(44_e2e_cluster PROPERTIES RUN_SERIAL TRUE)
 add_test(NAME 47_e2e_connections
          COMMAND ${CMAKE_SOURCE_DIR}/tests/47_e2e_connections.sh ${CMAKE_BINARY_DIR}
                  ${CMAKE_BINARY_DIR}/test-e2e-connections)
-set_tests_properties(47_e2e_connections PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE
+set_tests_properties(47_e2e_connections PROPERTIES TIMEOUT 420 RUN_SERIAL TRUE
     REQUIRED_FILES "$<TARGET_FILE:sb-sandbox>;$<TARGET_FILE:sb-broker>;$<TARGET_FILE:sb-worker>;$<TARGET_FILE:sb-worker-fixtures>;$<TARGET_FILE:sb-gateway>;$<TARGET_FILE:sb-token>;$<TARGET_FILE:sb-admin>")

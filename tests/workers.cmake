@@ -44,6 +44,20 @@ sb_add_test(38_workers_api
     TIMEOUT 120)
 add_dependencies(38_workers_api sb-worker sb-worker-fixtures)
 
+# Tenant credentials: the api worker asks the token service (the fake
+# broker answers as it) for each tenant's credential.
+sb_add_test(38_workers_api_creds
+    SOURCES 38_workers_api_creds.c 38_workers_fake.c
+    LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS}
+    TIMEOUT 120)
+add_dependencies(38_workers_api_creds sb-worker)
+# The same through the real broker (in process), with a fake token worker.
+sb_add_test(38_workers_api_creds_broker
+    SOURCES 38_workers_api_creds_broker.c 38_workers_fake.c
+    LIBS sb_workers_lib sb_broker_testsupport ${SB_WORKERS_TEST_LIBS}
+    TIMEOUT 120)
+add_dependencies(38_workers_api_creds_broker sb-worker)
+
 sb_add_test(38_workers_roles
     SOURCES 38_workers_roles.c 38_workers_fake.c
     LIBS ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ
@@ -148,6 +162,17 @@ sb_add_test(38_workers_register
     FIXTURES postgres
     TIMEOUT 180)
 add_dependencies(38_workers_register sb-worker)
+
+# The data keys that seal connection secrets, storing connections and the
+# admin API's connection routes, against the real test PostgreSQL: two
+# sb-worker processes and one in-process token worker (test ops that seal
+# and open), every worker on the shared test master secret.
+sb_add_test(38_workers_conn_keys
+    SOURCES 38_workers_conn_keys.c 38_workers_fake.c
+    LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ
+    FIXTURES postgres
+    TIMEOUT 180)
+add_dependencies(38_workers_conn_keys sb-worker)
 
 # A worker asking another service from inside a job (sb_worker_request):
 # the real broker in-process and two worker cores with test roles, in threads.

@@ -31,6 +31,7 @@
 #define SB_ADMIN_MAX_ARGS           8                   /* positional arguments of a command */
 #define SB_ADMIN_PASSWORD_BYTES     18                  /* random bytes of a generated password (24 chars) */
 #define SB_ADMIN_MAX_URL            4096                /* bytes of a request URL */
+#define SB_ADMIN_MAX_API_KEY        16384               /* bytes of an API key (the token service's SB_MAX_CONN_SECRET) */
 
 enum { S_OK = 0, S_REFUSED = 1, S_USAGE = 2, S_UNREACHABLE = 3, S_UNAVAILABLE = 4 };
 
@@ -54,6 +55,15 @@ static const char s_usage [] =
     "  client revoke CLIENT_ID                revoke a client in every tenant\n"
     "  tokens revoke TENANT [--user USER_ID]  revoke refresh tokens of a tenant or a user\n"
     "  keys rotate                            make a new signing key current\n"
+    "  connections list TENANT                a tenant's connections (never a secret)\n"
+    "  connections add-key TENANT CONNECTOR [--key-file FILE]\n"
+    "                                         store a tenant's API key for a connector:\n"
+    "                                         the first line of FILE, else of stdin\n"
+    "                                         (never an argument)\n"
+    "  connections delete TENANT CONNECTOR    forget a tenant's connection\n"
+    "  connection-keys list                   the data keys sealing connection secrets\n"
+    "  connection-keys rotate                 make a new data key current, then re-seal\n"
+    "                                         every connection under it, printing progress\n"
     "  audit [TENANT] [--limit N] [--before ID]\n"
     "                                         the audit log, newest first\n"
     "\n"
@@ -75,6 +85,7 @@ typedef struct {
     const char *user;           /* --user */
     const char *limit;          /* --limit */
     const char *before;         /* --before */
+    const char *api_key_file;   /* --key-file: an API key */
     bool json;                  /* --json */
     const char *args [SB_ADMIN_MAX_ARGS];   /* positional: the command and its arguments */
     int count;                  /* positional arguments */
@@ -117,6 +128,7 @@ s_parse (int argc, char **argv, s_cli_t *cli)
         { "--user", offsetof (s_cli_t, user) },
         { "--limit", offsetof (s_cli_t, limit) },
         { "--before", offsetof (s_cli_t, before) },
+        { "--key-file", offsetof (s_cli_t, api_key_file) },
     };
     for (int i = 1; i < argc; i++) {
         const char *arg = argv [i];
@@ -412,6 +424,41 @@ s_print (const char *cmd, const json_t *body)
         if (json_is_integer (json_object_get (body, "next_before")))
             printf ("(more: --before %s)\n", s_text (body, "next_before", a, sizeof a));
     }
+    else
+    if (strcmp (cmd, "connections list") == 0) {
+        printf ("%-24s %-8s %-10s %7s  %-16s %-24s %-24s %s\n", "CONNECTOR", "KIND", "STATUS",
+                "VERSION", "KEY", "EXPIRES", "UPDATED", "DETAIL");
+        json_array_foreach (json_object_get (body, "connections"), i, row)
+            printf ("%-24s %-8s %-10s %7s  %-16s %-24s %-24s %s\n", s_str (row, "connector"),
+                    s_str (row, "kind"), s_str (row, "status"), s_text (row, "version", a, sizeof a),
+                    s_str (row, "key_id"), s_str (row, "expires_at"), s_str (row, "updated_at"),
+                    s_str (row, "status_detail"));
+    }
+    else
+    if (strcmp (cmd, "connections add-key") == 0) {
+        json_t *connection = json_object_get (body, "connection");
+        printf ("tenant %s: the API key of %s is stored (version %s, sealed under data key %s)\n",
+                s_str (body, "tenant"), s_str (connection, "connector"),
+                s_text (connection, "version", a, sizeof a), s_str (connection, "key_id"));
+    }
+    else
+    if (strcmp (cmd, "connections delete") == 0)
+        printf ("tenant %s: connection to %s deleted\n", s_str (body, "tenant"),
+                s_str (body, "connector"));
+    else
+    if (strcmp (cmd, "connection-keys list") == 0) {
+        printf ("%-16s %-7s %-24s %-24s %11s %13s\n", "ID", "CURRENT", "CREATED", "RETIRED",
+                "CONNECTIONS", "CONNECT_FLOWS");
+        json_array_foreach (json_object_get (body, "keys"), i, row)
+            printf ("%-16s %-7s %-24s %-24s %11s %13s\n", s_str (row, "id"),
+                    s_text (row, "current", a, sizeof a), s_str (row, "created_at"),
+                    s_str (row, "retired_at"), s_text (row, "connections", b, sizeof b),
+                    s_text (row, "connect_flows", c, sizeof c));
+    }
+    else
+    if (strcmp (cmd, "connection-keys rotate") == 0)
+        printf ("data key %s is current (was %s)\n", s_str (body, "current"),
+                s_str (body, "previous"));
     else {
         char *text = json_dumps (body, JSON_INDENT (2));
         printf ("%s\n", text? text: "");
@@ -450,6 +497,48 @@ s_password (const s_cli_t *cli, bool *generated)
     return password;
 }
 
+//  An API key: the first line of --key-file, else of stdin (one line, at
+//  most SB_ADMIN_MAX_API_KEY bytes, without its line end). New string
+//  (sb_secret_free), or NULL after saying why. Never from an argument: a
+//  command line is seen by every user of the machine (ps, /proc).
+static char *
+s_api_key (const s_cli_t *cli)
+{
+    FILE *file = stdin;
+    const char *from = "stdin";
+    if (cli->api_key_file) {
+        file = fopen (cli->api_key_file, "r");
+        from = "--key-file";
+        if (!file) {
+            fprintf (stderr, "sb-admin: --key-file %s: %s\n", cli->api_key_file, strerror (errno));
+            return NULL;
+        }
+    }
+    size_t size = SB_ADMIN_MAX_API_KEY + 3;         //  the key, CR LF, NUL
+    char *key = calloc (1, size);
+    bool read = key && fgets (key, (int) size, file) != NULL;
+    if (file != stdin)
+        fclose (file);
+    if (!key) {
+        fprintf (stderr, "sb-admin: out of memory\n");
+        return NULL;
+    }
+    size_t len = read? strcspn (key, "\r\n"): 0;
+    const char *why = NULL;
+    if (!read || len == 0)
+        why = "no API key (its first line is empty)";
+    else
+    if (len > SB_ADMIN_MAX_API_KEY)
+        why = "the API key is longer than 16384 bytes";
+    if (why) {
+        fprintf (stderr, "sb-admin: %s: %s\n", from, why);
+        sb_secret_free (&key);
+        return NULL;
+    }
+    key [len] = 0;
+    return key;
+}
+
 //  What one command sends: method, URL, body; filled by s_command.
 typedef struct {
     char cmd [32];              /* "tenant create"… */
@@ -457,6 +546,7 @@ typedef struct {
     char url [SB_ADMIN_MAX_URL];
     json_t *body;               /* NULL: no body */
     char *password;             /* sb_secret_free; printed once when generated */
+    char *api_key;              /* sb_secret_free; never printed */
     bool generated;             /* the password was generated here */
 } s_call_t;
 
@@ -468,7 +558,7 @@ s_expect_args (const s_cli_t *cli, int min, int max, const char *options, const 
         return s_usage_error ("usage: sb-admin %s", usage);
     const struct { const char *name; const char *value; } given [] = {
         { "plan", cli->plan }, { "password-file", cli->password_file }, { "user", cli->user },
-        { "limit", cli->limit }, { "before", cli->before },
+        { "limit", cli->limit }, { "before", cli->before }, { "key-file", cli->api_key_file },
     };
     for (size_t k = 0; k < sizeof given / sizeof given [0]; k++)
         if (given [k].value && !strstr (options, given [k].name))
@@ -654,10 +744,143 @@ s_command (const s_cli_t *cli, s_call_t *call)
         rc = s_append (url, size, "keys/rotate");
     }
     else
+    if (strcmp (call->cmd, "connections list") == 0) {
+        if ((rc = s_expect_args (cli, 1, 1, "", "connections list TENANT")))
+            return rc;
+        call->method = "GET";
+        rc = s_append (url, size, "tenants/");
+        rc = rc? rc: s_append_escaped (url, size, a1);
+        rc = rc? rc: s_append (url, size, "/connections");
+    }
+    else
+    if (strcmp (call->cmd, "connections add-key") == 0
+    ||  strcmp (call->cmd, "connections delete") == 0) {
+        bool add = strcmp (verb, "add-key") == 0;
+        if ((rc = s_expect_args (cli, 2, 2, add? "key-file": "",
+                                 add? "connections add-key TENANT CONNECTOR [--key-file FILE]"
+                                    : "connections delete TENANT CONNECTOR")))
+            return rc;
+        if (add) {
+            call->api_key = s_api_key (cli);
+            if (!call->api_key)
+                return S_USAGE;
+            call->body = json_pack ("{s:s}", "api_key", call->api_key);
+        }
+        call->method = add? "PUT": "DELETE";
+        rc = s_append (url, size, "tenants/");
+        rc = rc? rc: s_append_escaped (url, size, a1);
+        rc = rc? rc: s_append (url, size, "/connections/");
+        rc = rc? rc: s_append_escaped (url, size, a2);
+    }
+    else
+    if (strcmp (call->cmd, "connection-keys list") == 0
+    ||  strcmp (call->cmd, "connection-keys rotate") == 0) {
+        bool list = strcmp (verb, "list") == 0;
+        if ((rc = s_expect_args (cli, 0, 0, "", list? "connection-keys list"
+                                                    : "connection-keys rotate")))
+            return rc;
+        call->method = list? "GET": "POST";
+        rc = s_append (url, size, list? "connection-keys": "connection-keys/rotate");
+    }
+    else
         return s_usage_error ("unknown command \"%s\"", call->cmd);
     if (rc)
         return s_usage_error ("%s", "the request URL is too long");
     return 0;
+}
+
+//  The answer of a request the server answered with `status`: its JSON
+//  object (new), or NULL with *rc S_REFUSED or S_UNAVAILABLE after saying
+//  why on stderr.
+static json_t *
+s_answer_doc (long status, const s_answer_t *answer, int *rc)
+{
+    json_t *doc = answer->body? sb_json_parse (answer->body, answer->len, 0, NULL): NULL;
+    *rc = S_OK;
+    if (status < 200 || status > 299) {
+        const char *message = json_string_value (json_object_get (doc, "message"));
+        if (!message)
+            message = json_string_value (json_object_get (doc, "error_description"));
+        bool later = status == 503 || status == 504;     //  the token service, not the request
+        fprintf (stderr, "sb-admin: %s (HTTP %ld%s%s): %s\n", later? "unavailable, try again": "refused",
+                 status,
+                 json_is_string (json_object_get (doc, "error"))? ", ": "",
+                 json_is_string (json_object_get (doc, "error"))? json_string_value (json_object_get (doc, "error")): "",
+                 message? message: status == 401? "the operator key was not accepted"
+                                                : "the server gave no reason");
+        *rc = later? S_UNAVAILABLE: S_REFUSED;
+    }
+    else
+    if (!json_is_object (doc)) {
+        fprintf (stderr, "sb-admin: the server's answer (HTTP %ld) is not a JSON object\n", status);
+        *rc = S_REFUSED;
+    }
+    if (*rc) {
+        json_decref (doc);
+        doc = NULL;
+    }
+    return doc;
+}
+
+//  After a rotation: POST connection-keys/reseal until no connection is
+//  left under an older key, printing each call's progress. Stops (1) when
+//  a call moves nothing while rows remain: they do not open under any key
+//  the token service holds.
+static int
+s_reseal_all (const s_cli_t *cli, const char *key)
+{
+    char url [SB_ADMIN_MAX_URL] = "";
+    if (s_append (url, sizeof url, cli->url)
+    ||  s_append (url, sizeof url, "/admin/connection-keys/reseal"))
+        return s_usage_error ("%s", "--url is too long");
+    if (curl_global_init (CURL_GLOBAL_DEFAULT)) {
+        fprintf (stderr, "sb-admin: libcurl cannot start\n");
+        return S_USAGE;
+    }
+    int rc = S_OK;
+    long long total = 0;
+    while (true) {
+        s_answer_t answer = { 0 };
+        long status = 0;
+        rc = s_request (cli, key, "POST", url, NULL, &status, &answer);
+        json_t *doc = rc? NULL: s_answer_doc (status, &answer, &rc);
+        free (answer.body);
+        if (rc)
+            break;
+        json_int_t resealed = json_integer_value (json_object_get (doc, "resealed"));
+        json_int_t changed = json_integer_value (json_object_get (doc, "changed"));
+        json_int_t failed = json_integer_value (json_object_get (doc, "failed"));
+        json_int_t remaining = json_integer_value (json_object_get (doc, "remaining"));
+        total += resealed;
+        if (cli->json) {
+            char *text = json_dumps (doc, JSON_COMPACT);
+            printf ("%s\n", text? text: "");
+            free (text);
+        }
+        else {
+            printf ("re-sealed %lld (%lld in all), %lld remaining", (long long) resealed, total,
+                    (long long) remaining);
+            size_t i;
+            json_t *id;
+            json_array_foreach (json_object_get (doc, "retired"), i, id)
+                printf ("%s%s", i? ", ": "; retired ", json_string_value (id));
+            printf ("\n");
+        }
+        fflush (stdout);
+        json_decref (doc);
+        if (remaining == 0)
+            break;
+        if (resealed == 0 && changed == 0) {
+            fprintf (stderr, "sb-admin: %lld connections stay under older data keys: %lld do not open "
+                     "(the token service's log names them; delete them with sb-admin connections "
+                     "delete, or restore the key they were sealed under)\n", (long long) remaining,
+                     (long long) failed);
+            rc = S_REFUSED;
+            break;
+        }
+    }
+    curl_global_cleanup ();
+    return rc;
 }
 
 int
@@ -714,26 +937,9 @@ main (int argc, char **argv)
     curl_global_cleanup ();
     if (rc)
         goto out;
-    doc = answer.body? sb_json_parse (answer.body, answer.len, 0, NULL): NULL;
-    if (status < 200 || status > 299) {
-        const char *message = json_string_value (json_object_get (doc, "message"));
-        if (!message)
-            message = json_string_value (json_object_get (doc, "error_description"));
-        bool later = status == 503 || status == 504;     //  the token service, not the request
-        fprintf (stderr, "sb-admin: %s (HTTP %ld%s%s): %s\n", later? "unavailable, try again": "refused",
-                 status,
-                 json_is_string (json_object_get (doc, "error"))? ", ": "",
-                 json_is_string (json_object_get (doc, "error"))? json_string_value (json_object_get (doc, "error")): "",
-                 message? message: status == 401? "the operator key was not accepted"
-                                                : "the server gave no reason");
-        rc = later? S_UNAVAILABLE: S_REFUSED;
+    doc = s_answer_doc (status, &answer, &rc);
+    if (rc)
         goto out;
-    }
-    if (!json_is_object (doc)) {
-        fprintf (stderr, "sb-admin: the server's answer (HTTP %ld) is not a JSON object\n", status);
-        rc = S_REFUSED;
-        goto out;
-    }
     if (cli.json) {
         char *text = json_dumps (doc, JSON_INDENT (2));
         printf ("%s\n", text? text: "");
@@ -744,6 +950,8 @@ main (int argc, char **argv)
     if (call.generated)
         printf ("password: %s\n(generated; shown once, not stored anywhere but as a hash)\n", call.password);
     rc = S_OK;
+    if (strcmp (call.cmd, "connection-keys rotate") == 0)
+        rc = s_reseal_all (&cli, key);
 out:
     if (body) {
         sb_crypto_wipe (body, strlen (body));
@@ -751,6 +959,7 @@ out:
     }
     json_decref (call.body);
     sb_secret_free (&call.password);
+    sb_secret_free (&call.api_key);
     sb_secret_free (&key);
     json_decref (doc);
     free (answer.body);

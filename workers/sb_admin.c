@@ -14,6 +14,7 @@
     first (Argon2id takes 100 ms of CPU): the job is parked in
     self->admin_hashing meanwhile, and sb_admin_abandon finds it there. */
 #include "sb_token_int.h"
+#include "sb_conn.h"
 #include "sb_crypto.h"
 #include "sb_json.h"
 #include "sb_log.h"
@@ -761,6 +762,19 @@ s_audit_list (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
     s_run (self, job, "SELECT admin_audit_list ($1, $2::int, $3::bigint)", 3, params, NULL);
 }
 
+//  Connections and their data keys: sb_conn_admin.c (only reseal takes
+//  a query parameter, ?limit).
+static void
+s_connections (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
+{
+    static const char *const reseal [] = { "limit", NULL };
+    bool is_reseal = request->count == 2 && strcmp (request->segments [1], "reseal") == 0;
+    if (s_query_only (&job, request, is_reseal? reseal: NULL))
+        return;
+    sb_conn_admin_http (self, job, &request->http, request->segments, request->count,
+                        s_query (request, "limit"));
+}
+
 //  ---------------------------------------------------------------------
 //  Routing
 
@@ -780,6 +794,12 @@ static const s_route_t s_routes [] = {
     { "DELETE", "clients/*",                s_client_revoke },
     { "POST",   "keys/rotate",              s_keys_rotate },
     { "GET",    "audit",                    s_audit_list },
+    { "GET",    "tenants/*/connections",    s_connections },
+    { "PUT",    "tenants/*/connections/*",  s_connections },
+    { "DELETE", "tenants/*/connections/*",  s_connections },
+    { "GET",    "connection-keys",          s_connections },
+    { "POST",   "connection-keys/rotate",   s_connections },
+    { "POST",   "connection-keys/reseal",   s_connections },
 };
 
 void

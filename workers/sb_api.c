@@ -944,6 +944,9 @@ s_on_credential (const sb_cred_t *cred, void *arg)
                          cred->retry_after_s);
             s_call_finish (call, s_conn_error ("credentials_failed", text, NULL, cred->retry_after_s));
             return;
+        case SB_CRED_ASK_AGAIN:
+            s_call_credential (call, 0);        //  with this call's own subject
+            return;
         case SB_CRED_UNAVAILABLE:
         default:
             snprintf (text, sizeof text, "Switchboard could not get the credentials for %s in time. "

@@ -36,11 +36,13 @@ struct _sb_api_creds_wait_t {
     void *handle;               /* its item in flight->waits */
     sb_api_creds_fn *fn;
     void *arg;
+    char *subject;              /* the user it waits for */
 };
 
 struct _s_flight_t {
     sb_api_creds_t *creds;      /* owner */
     char *key;                  /* as in the cache */
+    char *subject;              /* the user the request was sent for */
     uint64_t stale;             /* the version it said was refused, 0: none */
     int64_t request;            /* the worker request's id */
     zlistx_t *waits;            /* sb_api_creds_wait_t (owned) */
@@ -177,10 +179,13 @@ s_flight_destroy (s_flight_t **flight_p)
     if (!flight)
         return;
     sb_api_creds_wait_t *wait;
-    while ((wait = zlistx_detach (flight->waits, NULL)))
+    while ((wait = zlistx_detach (flight->waits, NULL))) {
+        free (wait->subject);
         free (wait);
+    }
     zlistx_destroy (&flight->waits);
     free (flight->key);
+    free (flight->subject);
     free (flight);
     *flight_p = NULL;
 }
@@ -263,12 +268,17 @@ s_on_reply (sb_status_t status, const char *result_json, uint32_t retry_after_ms
                  "waits=%zu", (int) cut, flight->key, flight->key + cut + 1, sb_status_name (status),
                  s_state_name (cred.state), (unsigned long long) cred.version,
                  zlistx_size (flight->waits));
+    //  A link is signed for the user who asked: other users ask again
+    bool personal = cred.state == SB_CRED_MISSING || cred.state == SB_CRED_BROKEN;
+    sb_cred_t again = { .state = SB_CRED_ASK_AGAIN };
     sb_api_creds_wait_t *wait;
     while ((wait = zlistx_detach (flight->waits, NULL))) {
         sb_api_creds_fn *fn = wait->fn;
         void *fn_arg = wait->arg;
+        bool other = personal && strcmp (wait->subject, flight->subject) != 0;
+        free (wait->subject);
         free (wait);
-        fn (&cred, fn_arg);
+        fn (other ? &again : &cred, fn_arg);
     }
     if (cred.secret)
         sb_crypto_wipe (sb_unconst (cred.secret), strlen (cred.secret));
@@ -281,10 +291,17 @@ sb_api_creds_fetch (sb_api_creds_t *self, sb_worker_job_t *job, const char *conn
                     uint64_t stale, sb_api_creds_fn *fn, void *arg, const char **why)
 {
     *why = "out of memory";
+    const char *subject = sb_worker_job_spec (job)->subject;
+    if (!subject)
+        subject = "";
     char *key = s_key (sb_worker_job_tenant (job), connector);
     sb_api_creds_wait_t *wait = calloc (1, sizeof *wait);
-    if (!key || !wait) {
+    if (wait)
+        wait->subject = strdup (subject);
+    if (!key || !wait || !wait->subject) {
         free (key);
+        if (wait)
+            free (wait->subject);
         free (wait);
         return NULL;
     }
@@ -299,6 +316,7 @@ sb_api_creds_fetch (sb_api_creds_t *self, sb_worker_job_t *job, const char *conn
         wait->flight = flight;
         wait->handle = zlistx_add_end (flight->waits, wait);
         if (!wait->handle) {
+            free (wait->subject);
             free (wait);
             return NULL;
         }
@@ -308,6 +326,7 @@ sb_api_creds_fetch (sb_api_creds_t *self, sb_worker_job_t *job, const char *conn
     if (left < SB_API_CREDS_MIN_LEFT_MS) {
         *why = "the call has no time left";
         free (key);
+        free (wait->subject);
         free (wait);
         return NULL;
     }
@@ -317,27 +336,32 @@ sb_api_creds_fetch (sb_api_creds_t *self, sb_worker_job_t *job, const char *conn
         snprintf (data, sizeof data, "{\"stale\":%llu}", (unsigned long long) stale);
     else
         snprintf (data, sizeof data, "{}");
-    const char *subject = sb_worker_job_spec (job)->subject;
     sb_job_t request = {
         .op = sb_unconst ("connection/credential"), .connector = sb_unconst (connector),
-        .subject = sb_unconst (subject ? subject : ""), .data = data,
+        .subject = sb_unconst (subject), .data = data,
     };
     if (flight) {
         flight->creds = self;
         flight->key = key;
         key = NULL;
+        flight->subject = strdup (subject);
         flight->stale = stale;
         flight->waits = zlistx_new ();
     }
-    if (!flight || !flight->waits
+    if (!flight || !flight->subject || !flight->waits
     ||  !(wait->handle = zlistx_add_end (flight->waits, wait))) {
         free (key);
+        free (wait->subject);
         free (wait);
         s_flight_destroy (&flight);
         return NULL;
     }
     wait->flight = flight;
-    uint32_t timeout = left < SB_API_CREDS_TIMEOUT_MS ? (uint32_t) left : SB_API_CREDS_TIMEOUT_MS;
+    //  Leave the call time for its upstream request, and for the answer
+    //  that the token service did not answer in time
+    int64_t reserve = left > 2 * SB_API_CREDS_RESERVE_MS ? SB_API_CREDS_RESERVE_MS : left / 2;
+    int64_t wanted = left - reserve;
+    uint32_t timeout = wanted < SB_API_CREDS_TIMEOUT_MS ? (uint32_t) wanted : SB_API_CREDS_TIMEOUT_MS;
     flight->request = sb_worker_request (job, "token", &request, timeout, SB_FLAG_RETRY_SAFE,
                                          s_on_reply, flight);
     if (flight->request <= 0 || !(flight->handle = zlistx_add_end (self->flights, flight))) {
@@ -361,6 +385,7 @@ sb_api_creds_cancel (sb_api_creds_t *self, sb_api_creds_wait_t **wait_p)
     if (!wait)
         return;
     zlistx_detach (wait->flight->waits, wait->handle);
+    free (wait->subject);
     free (wait);
     *wait_p = NULL;
 }

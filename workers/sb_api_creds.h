@@ -12,8 +12,10 @@
     its entry goes, and never logged.
 
     Single flight: every call waiting for the same key shares one worker
-    request; the answer goes to each of them. An answer other than
-    `connected` is not kept. */
+    request; the answer goes to each of them — but a `missing` or `broken`
+    answer, whose connect link is signed for the user who asked, only to
+    the waits of that user: the others get SB_CRED_ASK_AGAIN and ask with
+    their own subject. An answer other than `connected` is not kept. */
 #ifndef SB_API_CREDS_H_INCLUDED
 #define SB_API_CREDS_H_INCLUDED
 
@@ -28,6 +30,7 @@
 #define SB_API_CREDS_MARGIN_S       60      /* dropped this long before the token expires */
 #define SB_API_CREDS_NO_EXPIRY_MS   300000  /* kept this long when no expiry is known */
 #define SB_API_CREDS_TIMEOUT_MS     10000   /* a credential request waits at most this */
+#define SB_API_CREDS_RESERVE_MS     2000    /* of the job's time left, kept for the call (half when less) */
 #define SB_API_CREDS_MIN_LEFT_MS    50      /* no request with less of the job's time left */
 
 typedef struct _sb_api_creds_t sb_api_creds_t;
@@ -41,6 +44,7 @@ typedef enum {
     SB_CRED_BROKEN,             /* one that cannot be used: detail, connect_url */
     SB_CRED_FAILED,             /* RESULT failed: detail (a sentence), retry_after_s */
     SB_CRED_UNAVAILABLE,        /* no answer in time, no token service, a bad answer */
+    SB_CRED_ASK_AGAIN,          /* missing or broken, answered to another user: fetch again */
 } sb_cred_state_t;
 
 typedef struct {
@@ -72,11 +76,11 @@ bool sb_api_creds_lookup (sb_api_creds_t *self, const char *tenant, const char *
                           sb_cred_t *cred);
 
 /*  Asks the token service for the credential of `job`'s tenant for
-    `connector`, on behalf of `job` (its subject, its time left capped at
-    SB_API_CREDS_TIMEOUT_MS); `stale` > 0: the version an upstream
-    refused (the service renews it unless it has a newer one). Joins a
-    request already in flight for the same key (one asked with a `stale`
-    at least as high). `fn` is called later, exactly once, unless the wait
+    `connector`, on behalf of `job` (its subject; a timeout of its time
+    left less SB_API_CREDS_RESERVE_MS, at most SB_API_CREDS_TIMEOUT_MS);
+    `stale` > 0: the version an upstream refused (the service renews it
+    unless it has a newer one). Joins a request already in flight for the
+    same key (one asked with a `stale` at least as high). `fn` is called later, exactly once, unless the wait
     is cancelled. Returns the wait, or NULL (nothing will be called)
     when the request could not be sent: then *why says why. */
 sb_api_creds_wait_t *sb_api_creds_fetch (sb_api_creds_t *self, sb_worker_job_t *job,

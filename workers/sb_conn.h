@@ -95,6 +95,34 @@ char *sb_conn_open (sb_token_role_t *self, const char *key_id, const char *tenan
 char *sb_conn_bytea_text (const uint8_t *data, size_t len) SB_MUST_USE;
 uint8_t *sb_conn_bytea_parse (const char *text, size_t *len) SB_MUST_USE;
 
+/*  Called when a rotation ended for `*job_p`, which the callee must end:
+    `key_id` the new current key and `previous` the one it replaced (NULL
+    when none was current), or `error` a sentence (both NULL). */
+typedef void (sb_conn_keys_rotate_fn) (sb_worker_job_t **job_p, const char *key_id,
+                                       const char *previous, const char *error, void *arg);
+
+/*  Makes a new data key current (connection_key_rotate); the ring reads
+    it at its next use. Rows under the previous key stay readable until
+    they are re-sealed (the admin API's reseal). Ends the job itself as
+    sb_token_query does when the database cannot be asked, or when no key
+    can be made (then calls `free_arg (arg)`, not `cb`). */
+void sb_conn_keys_rotate (sb_token_role_t *self, sb_worker_job_t *job, sb_conn_keys_rotate_fn *cb,
+                          void *arg, void (*free_arg) (void *arg));
+
+//  ---------------------------------------------------------------------
+//  The admin API's connection routes (sb_conn_admin.c, docs/ADMIN.md)
+
+/*  Serves an admin/http job that sb_admin.c routed here, its method and
+    path one of GET tenants/{id}/connections, PUT and DELETE
+    tenants/{id}/connections/{connector}, GET connection-keys, POST
+    connection-keys/rotate and POST connection-keys/reseal. `http` (the
+    request, its body), `segments` (`count` decoded path segments after
+    /admin/) and `limit` (reseal's ?limit, NULL when absent) are borrowed
+    for the call. Ends the job now or later. */
+void sb_conn_admin_http (sb_token_role_t *self, sb_worker_job_t *job,
+                         const sb_http_request_t *http, char *const *segments, size_t count,
+                         const char *limit);
+
 //  ---------------------------------------------------------------------
 //  A provider's token endpoint (sb_provider.c)
 

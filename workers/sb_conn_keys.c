@@ -179,10 +179,16 @@ s_ring_load (sb_token_role_t *self, const PGresult *res, const char *error, cons
         bool is_current = strcmp (PQgetvalue (res, row, 2), "t") == 0;
         const s_key_t *held = s_find (ring, id);
         if (!held && ring->count == SB_MAX_CONN_KEYS) {
-            //  The answer lists the current key first, then the newest.
+            //  The answer lists the current key first, then the newest:
+            //  a new current key takes the place of the one held longest.
             sb_log_warn ("conn_keys_full", "connection_keys holds more than %d keys: the "
-                         "oldest are not read (key %s)", SB_MAX_CONN_KEYS, id);
-            continue;
+                         "oldest are not read (key %s)", SB_MAX_CONN_KEYS,
+                         is_current? ring->keys [0].id: id);
+            if (!is_current)
+                continue;
+            sb_crypto_wipe (&ring->keys [0], sizeof ring->keys [0]);
+            memmove (&ring->keys [0], &ring->keys [1], (ring->count - 1) * sizeof ring->keys [0]);
+            ring->count--;
         }
         if (!held && s_row_open (res, row, box_key, &ring->keys [ring->count]) == 0)
             held = &ring->keys [ring->count++];
@@ -448,4 +454,68 @@ sb_conn_bytea_parse (const char *text, size_t *len)
         data = NULL;
     }
     return data;
+}
+
+//  ---------------------------------------------------------------------
+//  Rotation
+
+static const char s_rotate_sql [] =
+    "SELECT connection_key_rotate ($1, decode ($2, 'hex'))";
+
+typedef struct {
+    sb_token_role_t *self;
+    char id [SB_CONN_MAX_KEY_ID + 1];
+    sb_conn_keys_rotate_fn *cb;
+    void *arg;
+    void (*free_arg) (void *arg);
+} s_rotate_t;
+
+static void
+s_rotate_free (void *arg)
+{
+    s_rotate_t *rotate = arg;
+    if (rotate->free_arg)
+        rotate->free_arg (rotate->arg);
+    free (rotate);
+}
+
+static void
+s_on_rotated (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
+{
+    s_rotate_t *rotate = arg;
+    if (!res || PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != 1) {
+        sb_log_warn ("db_error", "connection key rotation: %s",
+                     error? error: res? PQresultErrorMessage (res): "no result");
+        rotate->cb (job_p, NULL, NULL, "the token service's database failed", rotate->arg);
+    }
+    else {
+        const char *previous = PQgetisnull (res, 0, 0)? NULL: PQgetvalue (res, 0, 0);
+        //  The next use reads the ring again, opening the new key.
+        rotate->self->conn_keys->read_ms = sb_clock_mono_ms () - SB_OAUTH_KEY_CHECK_MS;
+        sb_log_info ("conn_key_rotated", "connection data key %s is current (was %s)",
+                     rotate->id, previous? previous: "none");
+        rotate->cb (job_p, rotate->id, previous, NULL, rotate->arg);
+    }
+    free (rotate);
+}
+
+void
+sb_conn_keys_rotate (sb_token_role_t *self, sb_worker_job_t *job, sb_conn_keys_rotate_fn *cb,
+                     void *arg, void (*free_arg) (void *arg))
+{
+    s_candidate_t candidate;
+    const char *why = self->conn_keys? s_candidate_make (self, &candidate): "out of memory";
+    s_rotate_t *rotate = why? NULL: calloc (1, sizeof *rotate);
+    if (!why && !rotate)
+        why = "out of memory";
+    if (why) {
+        sb_worker_job_fail (&job, why);
+        if (free_arg)
+            free_arg (arg);
+        return;
+    }
+    *rotate = (s_rotate_t) { .self = self, .cb = cb, .arg = arg, .free_arg = free_arg };
+    snprintf (rotate->id, sizeof rotate->id, "%s", candidate.id);
+    const char *params [] = { candidate.id, candidate.sealed_hex };
+    sb_token_query (self, job, s_rotate_sql, 2, params, s_on_rotated, rotate, s_rotate_free);
 }

@@ -306,12 +306,12 @@ s_message_page (const char *title, const char *class, const char *first, const c
 
 //  Ends the job with an HTML page: `status`, the headers every page has,
 //  `cookie` (NULL: none) as Set-Cookie. `form_origin` ("" or NULL: none)
-//  is added to form-action: Chrome applies it to the redirect after a POST.
+//  are sources added to form-action.
 static void
 s_answer_page (sb_worker_job_t **job_p, int status, char *body, const char *cookie,
                const char *form_origin)
 {
-    char csp [SB_CONNECT_MAX_ORIGIN + 160];
+    char csp [SB_CONNECT_MAX_ORIGIN + 192];
     snprintf (csp, sizeof csp, "default-src 'none'; style-src 'unsafe-inline'; "
               "frame-ancestors 'none'; base-uri 'none'; form-action 'self'%s%s",
               form_origin && *form_origin? " ": "", form_origin && *form_origin? form_origin: "");
@@ -745,9 +745,13 @@ s_on_page_info (sb_worker_job_t **job_p, const PGresult *res, const char *error,
     else
         snprintf (cookie, sizeof cookie, "%s=%s; HttpOnly; SameSite=Strict; Path=/",
                   s_csrf_cookie_name (self), start->csrf);
-    char origin [SB_CONNECT_MAX_ORIGIN];
+    //  Browsers apply form-action to every redirect after the POST: the
+    //  provider's origin, and any https one, for a provider whose sign-in
+    //  sends the browser on to another (a federated or regional login).
+    char origin [SB_CONNECT_MAX_ORIGIN], sources [SB_CONNECT_MAX_ORIGIN + 16];
     s_origin (sb_connector_oauth (start->connector)->authorize_url, origin, sizeof origin);
-    s_answer_page (job_p, 200, body, cookie, origin);
+    snprintf (sources, sizeof sources, "%s%shttps:", origin, *origin? " ": "");
+    s_answer_page (job_p, 200, body, cookie, sources);
     sb_oauth_form_destroy (&query);
     sb_http_request_clear (&request);
     s_start_destroy (&start);
@@ -1009,7 +1013,6 @@ sb_connect_start (sb_token_role_t *self, sb_worker_job_t *job)
     const char *params [] = { start->ticket.tenant, start->ticket.subject };
     sb_token_query (self, job, "SELECT tenant_known, email FROM connect_page_info ($1, $2)",
                     2, params, s_on_page_info, start, s_start_free);
-    job = NULL;
     start = NULL;
 out:
     s_start_destroy (&start);
@@ -1131,7 +1134,6 @@ s_on_token (sb_provider_outcome_t outcome, sb_provider_tokens_t *tokens, const c
     free (refresh_hex);
     free (vars);
     free (scopes_copy);
-    (void) retry_after_s;
 }
 
 //  The key ring holds the flow's key and the current one: open the
@@ -1244,8 +1246,6 @@ s_on_taken (sb_worker_job_t **job_p, const PGresult *res, const char *error, voi
                         s_exchange_free);
 }
 
-//  The flow was taken and the browser is the one that started it, but the
-//  provider sent an error instead of a code: the page says which.
 static void
 s_on_taken_error (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg);
 
@@ -1308,7 +1308,6 @@ sb_connect_callback (sb_token_role_t *self, sb_worker_job_t *job)
     sb_token_query (self, job, "SELECT outcome, tenant_id, subject, connector, verifier_enc, key_id, "
                     "cookie_hash, redirect_uri FROM connect_flow_take (decode ($1, 'hex'))", 1,
                     params, provider_error? s_on_taken_error: s_on_taken, exchange, s_exchange_free);
-    job = NULL;
     exchange = NULL;
 out:
     s_exchange_destroy (&exchange);
@@ -1316,6 +1315,8 @@ out:
     sb_http_request_clear (&request);
 }
 
+//  The provider sent an error instead of a code (the person said no, or
+//  the request did not suit it): the flow is spent, the page says which.
 static void
 s_on_taken_error (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
 {

@@ -1139,21 +1139,3 @@ sb_connections_destroy (sb_connections_t **self_p)
     free (self);
     *self_p = NULL;
 }
-
-//  ---------------------------------------------------------------------
-//  FALLBACK until sb_connect.c (issue 21, helper "connect") is merged: its
-//  sb_connect_url replaces this weak one at link time. Without a connect
-//  flow there is no link to give, so `missing` and `broken` answers carry
-//  no connect_url (as the contract allows when links cannot be made).
-//  Delete this block when sb_connect.c lands.
-
-__attribute__ ((weak)) char *
-sb_connect_url (sb_token_role_t *self, const char *tenant, const char *subject,
-                const char *connector)
-{
-    (void) self;
-    (void) tenant;
-    (void) subject;
-    (void) connector;
-    return NULL;
-}

@@ -368,11 +368,10 @@ sb_token_role_new (sb_worker_t *worker, const sb_token_config_t *config)
     self->db_loop = sb_db_loop_new (sb_worker_reactor (worker), config->conninfo);
     self->offload = sb_offload_new (sb_worker_reactor (worker), config->hash_threads);
     self->conn_keys = sb_conn_keys_new ();
-    self->provider = sb_provider_new (sb_worker_reactor (worker));
     if (self->db_loop)
         self->cimd = sb_cimd_new (sb_worker_reactor (worker), self->db_loop,
                                   config->cimd_allow_hosts, config->cimd_ca_file);
-    if (!self->db_loop || !self->offload || !self->cimd || !self->conn_keys || !self->provider) {
+    if (!self->db_loop || !self->offload || !self->cimd || !self->conn_keys) {
         sb_log_error ("token_init_failed", "cannot set up the database connection or the hashing threads");
         goto fail;
     }
@@ -405,7 +404,6 @@ sb_token_role_destroy (sb_token_role_t **self_p)
     sb_connections_destroy (&self->connections);    //  after the loop: its statements are answered
     sb_cimd_destroy (&self->cimd);          //  after the loop: a document being stored is answered
     sb_conn_keys_destroy (&self->conn_keys);    //  after the loop: a key read ending reads the ring
-    sb_provider_destroy (&self->provider);  //  exchanges in flight are forgotten, their jobs the worker's
     sb_oauth_register_destroy (self);
     sb_crypto_wipe (self->secret, sizeof self->secret);
     sb_oauth_keys_forget (self);

@@ -41,8 +41,9 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
     INSERT INTO connection_keys (id, sealed_key, current)
-    VALUES (p_id, p_sealed, true)
-    ON CONFLICT DO NOTHING;
+    SELECT p_id, p_sealed, true
+    WHERE NOT EXISTS (SELECT 1 FROM connection_keys k WHERE k.current)
+    ON CONFLICT DO NOTHING;     -- two at once: the index admits one, the other is dropped
     RETURN QUERY SELECT k.id, k.sealed_key, k.current, k.retired_at IS NOT NULL
                  FROM connection_keys k ORDER BY k.current DESC, k.created_at DESC, k.id;
 END
