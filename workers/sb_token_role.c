@@ -375,11 +375,13 @@ sb_token_role_new (sb_worker_t *worker, const sb_token_config_t *config)
         sb_log_error ("token_init_failed", "cannot set up the database connection or the hashing threads");
         goto fail;
     }
-    //  Tenants' connections: the refreshes on the providers' token
-    //  endpoints (sb_provider.c above, sb_connections.c)
-    self->connections = sb_connections_new (self, config->refresh_window_s,
-                                            config->refresh_sweep_ms);
-    if (!self->connections) {
+    //  Tenants' connections: the providers' token endpoints and the
+    //  refreshes (sb_provider.c, sb_connections.c)
+    self->provider = sb_provider_new (sb_worker_reactor (worker));
+    if (self->provider)
+        self->connections = sb_connections_new (self, config->refresh_window_s,
+                                                config->refresh_sweep_ms);
+    if (!self->provider || !self->connections) {
         sb_log_error ("token_init_failed", "cannot set up the connections' refreshes");
         goto fail;
     }
@@ -402,6 +404,7 @@ sb_token_role_destroy (sb_token_role_t **self_p)
     sb_connections_stop (self->connections);    //  no sweep, no provider call; waiting jobs dropped
     sb_db_loop_destroy (&self->db_loop);    //  jobs still waiting stay the worker's
     sb_connections_destroy (&self->connections);    //  after the loop: its statements are answered
+    sb_provider_destroy (&self->provider);
     sb_cimd_destroy (&self->cimd);          //  after the loop: a document being stored is answered
     sb_conn_keys_destroy (&self->conn_keys);    //  after the loop: a key read ending reads the ring
     sb_oauth_register_destroy (self);
