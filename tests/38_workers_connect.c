@@ -403,7 +403,7 @@ s_assert_page_headers (const sb_http_response_t *response)
     assert_string_equal (sb_http_response_header (response, "cache-control"), "no-store");
     assert_string_equal (sb_http_response_header (response, "x-frame-options"), "DENY");
     assert_string_equal (sb_http_response_header (response, "x-content-type-options"), "nosniff");
-    assert_string_equal (sb_http_response_header (response, "referrer-policy"), "no-referrer");
+    assert_string_equal (sb_http_response_header (response, "referrer-policy"), "same-origin");
     assert_non_null (strstr (sb_http_response_header (response, "content-security-policy"),
                              "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
                              "base-uri 'none'; form-action 'self'"));

@@ -30,3 +30,14 @@ endforeach()
 # The isolation test greps the farm's logs for every code, token and
 # password it saw: at debug level, so the most a farm writes is searched.
 set_tests_properties(60_oauth_isolation PROPERTIES ENVIRONMENT "SB_LOG_LEVEL=debug")
+
+# Issue 21 item 5: the connect flow against oidc-provider (npm, panva) as a
+# tenant's SaaS, in headless chromium, and calls with that grant across
+# refreshes (connect-oidc.sh writes the connector and runs
+# connect_oidc.test.mjs through run.sh).
+add_test(NAME 60_connect_oidc
+         COMMAND ${SB_OAUTH_E2E_DIR}/connect-oidc.sh ${CMAKE_BINARY_DIR}
+                 ${CMAKE_BINARY_DIR}/oauth-e2e-connect-oidc)
+set_tests_properties(60_connect_oidc PROPERTIES
+    FIXTURES_REQUIRED oauth_node TIMEOUT 120 RUN_SERIAL TRUE LABELS oauth_e2e
+    REQUIRED_FILES "${SB_OAUTH_E2E_BINARIES}")

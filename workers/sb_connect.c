@@ -269,7 +269,7 @@ s_origin (const char *uri, char *origin, size_t size)
 static const char s_head [] =
     "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-    "<meta name=\"referrer\" content=\"no-referrer\">"
+    "<meta name=\"referrer\" content=\"same-origin\">"
     "<title>Connect – switchboard</title><style>"
     "body{font-family:system-ui,sans-serif;background:#f4f4f5;color:#18181b;margin:0}"
     "main{max-width:28rem;margin:3rem auto;background:#fff;padding:2rem;border-radius:.5rem}"
@@ -325,8 +325,11 @@ s_answer_page (sb_worker_job_t **job_p, int status, char *body, const char *cook
         rc = sb_http_response_add_header (&response, "x-frame-options", "DENY");
     if (rc == 0)
         rc = sb_http_response_add_header (&response, "x-content-type-options", "nosniff");
+    //  same-origin, not no-referrer: the link's ticket never goes to
+    //  another site, and the page's own POST keeps its Origin (with
+    //  no-referrer a browser sends "Origin: null", which s_origin_ok refuses).
     if (rc == 0)
-        rc = sb_http_response_add_header (&response, "referrer-policy", "no-referrer");
+        rc = sb_http_response_add_header (&response, "referrer-policy", "same-origin");
     if (rc == 0)
         rc = sb_http_response_add_header (&response, "content-security-policy", csp);
     if (rc == 0 && cookie)
