@@ -145,9 +145,9 @@ s_call_end (s_call_t *call, sb_provider_outcome_t outcome, sb_provider_tokens_t 
     snprintf (text, sizeof text, "%s", detail? detail: "");
     int64_t latency = sb_clock_mono_ms () - call->started_ms;
     if (outcome == SB_PROVIDER_OK)
-        sb_log_info ("provider_token", "connector %s: %s grant ok (HTTP %ld, %lld ms)",
-                     call->connector, call->refresh? "refresh_token": "authorization_code", status,
-                     (long long) latency);
+        sb_log_debug ("provider_token", "connector %s: %s grant ok (HTTP %ld, %lld ms)",
+                      call->connector, call->refresh? "refresh_token": "authorization_code", status,
+                      (long long) latency);
     else
         sb_log_warn ("provider_token", "connector %s: %s grant %s (HTTP %ld, %lld ms): %s",
                      call->connector, call->refresh? "refresh_token": "authorization_code",
