@@ -8,6 +8,7 @@
       oauth/jwks        sb_oauth_keys.c        the public key set, for gateways
       oauth/register    sb_oauth_register.c    RFC 7591 registration
       (lookups)         sb_oauth_clients.c     a client by ID; https IDs via sb_cimd.c
+      (pages)           sb_page.c              what the HTML pages share: buffer, headers, CSRF
       admin/http        sb_admin.c             the admin API
       audit/record      sb_audit.c             a refusal a gateway decided, to the audit log
 
