@@ -108,12 +108,8 @@ s_start_destroy (s_start_t **self_p)
     if (!*self_p)
         return;
     s_start_t *self = *self_p;
-    if (self->location)
-        sb_crypto_wipe (self->location, strlen (self->location));
-    free (self->location);
-    if (self->cookie)
-        sb_crypto_wipe (self->cookie, strlen (self->cookie));
-    free (self->cookie);
+    sb_token_wipe_free (&self->location);
+    sb_token_wipe_free (&self->cookie);
     sb_crypto_wipe (self, sizeof *self);
     free (self);
     *self_p = NULL;
@@ -132,12 +128,8 @@ s_exchange_destroy (s_exchange_t **self_p)
     if (!*self_p)
         return;
     s_exchange_t *self = *self_p;
-    if (self->code)
-        sb_crypto_wipe (self->code, strlen (self->code));
-    free (self->code);
-    if (self->cookie)
-        sb_crypto_wipe (self->cookie, strlen (self->cookie));
-    free (self->cookie);
+    sb_token_wipe_free (&self->code);
+    sb_token_wipe_free (&self->cookie);
     free (self->verifier_enc);
     sb_crypto_wipe (self, sizeof *self);
     free (self);

@@ -91,9 +91,7 @@ s_signin_destroy (sb_oauth_signin_t **self_p)
         return;
     sb_oauth_signin_t *self = *self_p;
     free (self->client_name);
-    if (self->hash)
-        sb_crypto_wipe (self->hash, strlen (self->hash));
-    free (self->hash);
+    sb_token_wipe_free (&self->hash);
     sb_crypto_wipe (self, sizeof *self);
     free (self);
     *self_p = NULL;
@@ -229,9 +227,7 @@ static void
 s_answer_redirect (sb_worker_job_t **job_p, char *location)
 {
     sb_page_redirect (job_p, location, NULL);
-    if (location)
-        sb_crypto_wipe (location, strlen (location));   //  it may carry a code
-    free (location);
+    sb_token_wipe_free (&location);   //  it may carry a code
 }
 
 //  ---------------------------------------------------------------------

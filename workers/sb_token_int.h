@@ -102,6 +102,10 @@ int sb_token_row_key_open (const uint8_t box_key [SB_TOKEN_SUBKEY_LEN], const ch
                            const char *sealed_hex, uint8_t *secret, size_t len)
     SB_MUST_USE;
 
+/*  Wipes the string *text_p (a secret: a token, a code, a cookie), frees
+    it and nulls the pointer. NULL: nothing. */
+void sb_token_wipe_free (char **text_p);
+
 /*  A step that cannot start: ends the job "failed" with `why` (*job_p is
     then NULL) and hands the caller's `arg` to `free_arg` (NULL: nothing
     to free), as the step would have once done. */

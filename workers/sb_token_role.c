@@ -116,6 +116,16 @@ sb_token_row_key_open (const uint8_t box_key [SB_TOKEN_SUBKEY_LEN], const char *
 }
 
 void
+sb_token_wipe_free (char **text_p)
+{
+    if (*text_p) {
+        sb_crypto_wipe (*text_p, strlen (*text_p));
+        free (*text_p);
+        *text_p = NULL;
+    }
+}
+
+void
 sb_token_fail_arg (sb_worker_job_t **job_p, const char *why, void *arg,
                    void (*free_arg) (void *arg))
 {
