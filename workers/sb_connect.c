@@ -468,22 +468,35 @@ s_confirm_page (const s_start_t *start, const char *ticket_text, const char *csr
     return sb_page_take (&page);
 }
 
+//  The answer of `what` (connect_page_info, connect_flow_create), one row
+//  whose first column says whether the ticket's tenant is still there.
+//  True when it is; else the job is ended (the database failed, or the
+//  page says the organisation is gone) and the start destroyed.
+static bool
+s_tenant_there (sb_worker_job_t **job_p, const PGresult *res, const char *error,
+                const char *what, s_start_t **start_p)
+{
+    if (!res || PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != 1) {
+        sb_log_warn ("db_error", "%s: %s", what, error? error: PQresultErrorMessage (res));
+        s_start_destroy (start_p);
+        sb_worker_job_fail (job_p, "the authorization server's database failed");
+        return false;
+    }
+    if (strcmp (PQgetvalue (res, 0, 0), "t") != 0) {
+        s_start_destroy (start_p);
+        s_refuse_page (job_p, "This organisation does not exist any more.", NULL);
+        return false;
+    }
+    return true;
+}
+
 //  The page's facts (connect_page_info) for a GET: show it.
 static void
 s_on_page_info (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
 {
     s_start_t *start = arg;
-    if (!res || PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != 1) {
-        sb_log_warn ("db_error", "connect_page_info: %s", error? error: PQresultErrorMessage (res));
-        s_start_destroy (&start);
-        sb_worker_job_fail (job_p, "the authorization server's database failed");
+    if (!s_tenant_there (job_p, res, error, "connect_page_info", &start))
         return;
-    }
-    if (strcmp (PQgetvalue (res, 0, 0), "t") != 0) {
-        s_start_destroy (&start);
-        s_refuse_page (job_p, "This organisation does not exist any more.", NULL);
-        return;
-    }
     const char *email = PQgetisnull (res, 0, 1)? NULL: PQgetvalue (res, 0, 1);
     if (email && (strlen (email) > SB_CONNECT_MAX_EMAIL || !sb_page_utf8_text (email)))
         email = NULL;
@@ -497,7 +510,8 @@ s_on_page_info (sb_worker_job_t **job_p, const PGresult *res, const char *error,
     if (sb_oauth_form_parse (request.query, strlen (request.query), &query, NULL, 0) == 0)
         ticket_text = sb_oauth_form_get (query, "ticket");
     sb_token_role_t *self = start->self;
-    char *field = ticket_text? sb_page_csrf_field (self, s_csrf_purpose, start->csrf, ticket_text): NULL;
+    char *field = ticket_text? sb_page_csrf_field (self, s_csrf_purpose, start->csrf, ticket_text)
+                             : NULL;
     char *body = field? s_confirm_page (start, ticket_text, field, email): NULL;
     free (field);
     char cookie [SB_PAGE_MAX_COOKIE];
@@ -566,17 +580,8 @@ static void
 s_on_flow_created (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
 {
     s_start_t *start = arg;
-    if (!res || PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != 1) {
-        sb_log_warn ("db_error", "connect_flow_create: %s", error? error: PQresultErrorMessage (res));
-        s_start_destroy (&start);
-        sb_worker_job_fail (job_p, "the authorization server's database failed");
+    if (!s_tenant_there (job_p, res, error, "connect_flow_create", &start))
         return;
-    }
-    if (strcmp (PQgetvalue (res, 0, 0), "t") != 0) {
-        s_start_destroy (&start);
-        s_refuse_page (job_p, "This organisation does not exist any more.", NULL);
-        return;
-    }
     sb_log_info ("connect_started", "tenant %s connector %s", start->ticket.tenant,
                  start->ticket.connector);
     sb_page_redirect (job_p, start->location, start->cookie);
@@ -655,6 +660,22 @@ out:
 //  ---------------------------------------------------------------------
 //  connect/start
 
+//  The start of op `op` ("connect/start"): the role needs an issuer and
+//  a secret, the job an HTTP request. Returns 0 with `request` read
+//  (zeroed before), or -1 having ended the job.
+static int
+s_op_begin (sb_token_role_t *self, sb_worker_job_t **job_p, const char *op,
+            sb_http_request_t *request)
+{
+    if (!self->issuer [0] || !self->secret_len) {
+        sb_log_warn ("connect_unconfigured", "%s needs --issuer and a secret", op);
+        sb_worker_job_fail (job_p, "the authorization server is not configured (--issuer, "
+                            "--secret-key-file)");
+        return -1;
+    }
+    return sb_token_http_request (job_p, request);
+}
+
 //  The issuer's origin is the only one a POST may come from.
 static bool
 s_origin_ok (sb_token_role_t *self, const sb_http_request_t *request)
@@ -670,14 +691,8 @@ s_origin_ok (sb_token_role_t *self, const sb_http_request_t *request)
 void
 sb_connect_start (sb_token_role_t *self, sb_worker_job_t *job)
 {
-    if (!self->issuer [0] || !self->secret_len) {
-        sb_log_warn ("connect_unconfigured", "connect/start needs --issuer and a secret");
-        sb_worker_job_fail (&job, "the authorization server is not configured (--issuer, "
-                            "--secret-key-file)");
-        return;
-    }
     sb_http_request_t request = { 0 };
-    if (sb_token_http_request (&job, &request))
+    if (s_op_begin (self, &job, "connect/start", &request))
         return;
     sb_oauth_form_t *form = NULL;
     s_start_t *start = NULL;
@@ -984,14 +999,8 @@ s_on_taken_error (sb_worker_job_t **job_p, const PGresult *res, const char *erro
 void
 sb_connect_callback (sb_token_role_t *self, sb_worker_job_t *job)
 {
-    if (!self->issuer [0] || !self->secret_len) {
-        sb_log_warn ("connect_unconfigured", "connect/callback needs --issuer and a secret");
-        sb_worker_job_fail (&job, "the authorization server is not configured (--issuer, "
-                            "--secret-key-file)");
-        return;
-    }
     sb_http_request_t request = { 0 };
-    if (sb_token_http_request (&job, &request))
+    if (s_op_begin (self, &job, "connect/callback", &request))
         return;
     sb_oauth_form_t *query = NULL;
     s_exchange_t *exchange = NULL;
