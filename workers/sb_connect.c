@@ -76,7 +76,7 @@ typedef struct {
     sb_token_role_t *self;
     s_ticket_t ticket;
     const sb_connector_t *connector;        /* borrowed from self->connectors */
-    char csrf [SB_PAGE_RANDOM_LEN + 1];  /* GET: the CSRF cookie's value */
+    char csrf [SB_PAGE_RANDOM_LEN + 1];     /* GET: the CSRF cookie's value */
     char *location;                         /* POST: the provider's URL (holds the state) */
     char *cookie;                           /* POST: the Set-Cookie of the flow's cookie */
 } s_start_t;
@@ -603,7 +603,8 @@ s_on_start_keys (sb_worker_job_t **job_p, const char *key_id, void *arg)
     char *challenge = NULL, *sealed_hex = NULL;
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;
-    if (sb_page_random_text (state) || sb_page_random_text (verifier) || sb_page_random_text (cookie)) {
+    if (sb_page_random_text (state) || sb_page_random_text (verifier)
+    ||  sb_page_random_text (cookie)) {
         sb_worker_job_fail (job_p, "no randomness for a connect flow");
         goto out;
     }

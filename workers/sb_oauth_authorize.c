@@ -37,7 +37,6 @@
 #define SB_AUTHORIZE_MAX_PAGE       (64 * 1024) /* bytes of one rendered page */
 #define SB_AUTHORIZE_MAX_ORG        63          /* bytes of a tenant ID (migration 001) */
 #define SB_AUTHORIZE_MAX_EMAIL      254         /* bytes of an email (migration 004) */
-#define SB_PAGE_MAX_ORIGIN     512         /* bytes of the redirect URI's origin */
 #define SB_AUTHORIZE_MAX_QUERY      SB_OAUTH_MAX_FORM_BODY  /* the carried request, rebuilt */
 #define SB_AUTHORIZE_CODE_BYTES     32          /* random bytes of a code */
 #define SB_SIGNIN_MAX_FAILURES      5           /* failed sign-ins of one email… */
@@ -69,7 +68,7 @@ struct _sb_oauth_signin_t {
     sb_oauth_signin_t *next;                /* the role's list of sign-ins */
     sb_oauth_authorize_request_t valid;     /* the validated request */
     char *client_name;                      /* shown: the client's name, or its ID */
-    char csrf [SB_PAGE_RANDOM_LEN + 1];  /* the cookie's value */
+    char csrf [SB_PAGE_RANDOM_LEN + 1];     /* the cookie's value */
     char org [SB_AUTHORIZE_MAX_ORG + 1];    /* the form's organisation */
     char email [SB_AUTHORIZE_MAX_EMAIL + 1];
     char password [SB_PASSWORD_MAX_LEN + 2];    /* one byte more: too long is a mismatch */
@@ -636,13 +635,15 @@ s_on_client (sb_worker_job_t **job_p, const sb_oauth_client_row_t *client, const
     }
     //  A page body is UTF-8 text: a state or client ID that decodes to
     //  other bytes cannot be carried in a hidden field unchanged.
-    if (!sb_page_utf8_text (outcome->request.state) || !sb_page_utf8_text (outcome->request.client_id)) {
+    if (!sb_page_utf8_text (outcome->request.state)
+    ||  !sb_page_utf8_text (outcome->request.client_id)) {
         s_refuse_page (job_p, "The request's state or client_id is not UTF-8 text.");
         goto out;
     }
     signin = calloc (1, sizeof *signin);
     const char *name = client->client_name && *client->client_name
-                    && sb_page_utf8_text (client->client_name)? client->client_name: client->client_id;
+                    && sb_page_utf8_text (client->client_name)? client->client_name
+                                                              : client->client_id;
     if (signin) {
         signin->self = self;
         signin->valid = outcome->request;
