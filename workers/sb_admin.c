@@ -10,9 +10,12 @@
     405 or 422 itself, so the handlers read as straight lines. What
     changes state is ONE call of a function of migration 007, which
     decides the outcome and answers {"status", "body"}: the handler relays
-    it (s_on_answer). A password is hashed on the role's offload threads
-    first (Argon2id takes 100 ms of CPU): the job is parked in
-    self->admin_hashing meanwhile, and sb_admin_abandon finds it there. */
+    it (sb_admin_on_answer). A password is hashed on the role's offload
+    threads first (Argon2id takes 100 ms of CPU): the job is parked in
+    self->admin_hashing meanwhile, and sb_admin_abandon finds it there.
+    The answers and the tenant's check serve sb_conn_admin.c as well
+    (sb_admin_int.h). */
+#include "sb_admin_int.h"
 #include "sb_token_int.h"
 #include "sb_conn.h"
 #include "sb_crypto.h"
@@ -70,11 +73,9 @@ typedef struct _sb_admin_hashing_t s_hashing_t;
 //  ---------------------------------------------------------------------
 //  Answers
 
-//  Ends the job with {"error": code, "message": sentence}.
-static void
-s_refuse (sb_worker_job_t **job_p, int status, const char *code, const char *message)
+void
+sb_admin_json (sb_worker_job_t **job_p, int status, json_t *doc)
 {
-    json_t *doc = json_pack ("{s:s, s:s}", "error", code, "message", message);
     char *body = doc? sb_json_dump (doc, NULL): NULL;
     json_decref (doc);
     if (body)
@@ -84,28 +85,41 @@ s_refuse (sb_worker_job_t **job_p, int status, const char *code, const char *mes
     free (body);
 }
 
-//  As s_refuse, with a formatted sentence.
-static void
-s_refusef (sb_worker_job_t **job_p, int status, const char *code, const char *format, ...)
-    __attribute__ ((format (printf, 4, 5)));
-
-static void
-s_refusef (sb_worker_job_t **job_p, int status, const char *code, const char *format, ...)
+void
+sb_admin_refuse (sb_worker_job_t **job_p, int status, const char *code, const char *message)
 {
-    char message [512];
+    sb_admin_json (job_p, status, json_pack ("{s:s, s:s}", "error", code, "message", message));
+}
+
+void
+sb_admin_refusef (sb_worker_job_t **job_p, int status, const char *code, const char *format, ...)
+{
+    char message [SB_ADMIN_MAX_MESSAGE];
     va_list args;
     va_start (args, format);
     vsnprintf (message, sizeof message, format, args);
     va_end (args);
-    s_refuse (job_p, status, code, message);
+    sb_admin_refuse (job_p, status, code, message);
 }
 
-//  The answer of a migration 007 function: {"status", "body"}, relayed.
-//  `arg` (static text) names the event to write to the process log on
-//  success, for the changes the audit log cannot keep (a tenant's deletion
-//  deletes its audit rows; a client belongs to no tenant); NULL: none.
-static void
-s_on_answer (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
+void
+sb_admin_db_failed (sb_worker_job_t **job_p, const char *what, const PGresult *res,
+                    const char *error)
+{
+    const char *why = error? error: res? PQresultErrorMessage (res): "no result";
+    if (what)
+        sb_log_warn ("admin_failed", "%s: %s", what, why);
+    else
+        sb_log_warn ("admin_failed", "%s", why);
+    sb_admin_refuse (job_p, 500, "server_error", "the admin request failed in the database; "
+                     "the token worker's log says why");
+}
+
+//  The answer of a migration 007 (or 011) function: {"status", "body"},
+//  relayed. The changes the audit log cannot keep name their `arg`: a
+//  tenant's deletion deletes its audit rows; a client belongs to no tenant.
+void
+sb_admin_on_answer (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
 {
     const char *action = arg;
     json_t *answer = NULL;
@@ -117,9 +131,7 @@ s_on_answer (sb_worker_job_t **job_p, const PGresult *res, const char *error, vo
     json_t *status = json_object_get (answer, "status");
     json_t *body = json_object_get (answer, "body");
     if (!json_is_integer (status) || !json_is_object (body)) {
-        sb_log_warn ("admin_failed", "%s", error? error: res? PQresultErrorMessage (res): "no result");
-        s_refuse (job_p, 500, "server_error", "the admin request failed in the database; "
-                                              "the token worker's log says why");
+        sb_admin_db_failed (job_p, NULL, res, error);
         json_decref (answer);
         return;
     }
@@ -141,7 +153,7 @@ s_run (sb_token_role_t *self, sb_worker_job_t *job, const char *sql, int nparams
        const char *const *params, const char *log_action)
 {
     //  sb_token_query ends the job itself when it cannot run the statement
-    int rc = sb_token_query (self, job, sql, nparams, params, s_on_answer,
+    int rc = sb_token_query (self, job, sql, nparams, params, sb_admin_on_answer,
                              sb_unconst (log_action), NULL);
     (void) rc;
 }
@@ -198,7 +210,7 @@ s_request_path (sb_worker_job_t **job_p, s_request_t *request)
 {
     const char *path = request->http.path;
     if (strncmp (path, "/admin/", 7) != 0 || !path [7]) {
-        s_refuse (job_p, 404, "not_found", "there is no such admin route");
+        sb_admin_refuse (job_p, 404, "not_found", "there is no such admin route");
         return -1;
     }
     const char *p = path + 7;
@@ -206,13 +218,13 @@ s_request_path (sb_worker_job_t **job_p, s_request_t *request)
         const char *slash = strchr (p, '/');
         size_t len = slash? (size_t) (slash - p): strlen (p);
         if (len == 0 || request->count == SB_ADMIN_MAX_SEGMENTS) {
-            s_refuse (job_p, 404, "not_found", "there is no such admin route");
+            sb_admin_refuse (job_p, 404, "not_found", "there is no such admin route");
             return -1;
         }
         char *segment = s_segment_decode (p, len);
         if (!segment) {
-            s_refuse (job_p, 400, "invalid_request",
-                      "a path segment is empty, too long, or has a bad %-escape or a control character");
+            sb_admin_refuse (job_p, 400, "invalid_request", "a path segment is empty, too long, "
+                             "or has a bad %-escape or a control character");
             return -1;
         }
         request->segments [request->count++] = segment;
@@ -220,7 +232,7 @@ s_request_path (sb_worker_job_t **job_p, s_request_t *request)
         if (*p == '/') {
             p++;
             if (!*p) {
-                s_refuse (job_p, 404, "not_found", "there is no such admin route");
+                sb_admin_refuse (job_p, 404, "not_found", "there is no such admin route");
                 return -1;
             }
         }
@@ -261,8 +273,8 @@ s_query_only (sb_worker_job_t **job_p, const s_request_t *request, const char *c
             if (strcmp (name, allowed [k]) == 0)
                 known = true;
         if (!known) {
-            s_refusef (job_p, 400, "invalid_request", "this route takes no query parameter \"%.64s\"",
-                       name);
+            sb_admin_refusef (job_p, 400, "invalid_request",
+                              "this route takes no query parameter \"%.64s\"", name);
             return -1;
         }
     }
@@ -286,13 +298,14 @@ s_body (sb_worker_job_t **job_p, const s_request_t *request, const char *const *
     json_t *body = sb_json_parse (request->http.body, request->http.body_len,
                                   JSON_REJECT_DUPLICATES, &error);
     if (!body) {
-        s_refusef (job_p, 400, "invalid_json", "the body is not a JSON object: %s (line %d, column %d)",
-                   error.text, error.line, error.column);
+        sb_admin_refusef (job_p, 400, "invalid_json",
+                          "the body is not a JSON object: %s (line %d, column %d)",
+                          error.text, error.line, error.column);
         return NULL;
     }
     if (!json_is_object (body)) {
         json_decref (body);
-        s_refuse (job_p, 400, "invalid_json", "the body must be a JSON object");
+        sb_admin_refuse (job_p, 400, "invalid_json", "the body must be a JSON object");
         return NULL;
     }
     const char *key;
@@ -303,7 +316,8 @@ s_body (sb_worker_job_t **job_p, const s_request_t *request, const char *const *
             if (strcmp (key, allowed [k]) == 0)
                 known = true;
         if (!known) {
-            s_refusef (job_p, 400, "invalid_request", "the body has an unknown member \"%.64s\"", key);
+            sb_admin_refusef (job_p, 400, "invalid_request",
+                              "the body has an unknown member \"%.64s\"", key);
             json_decref (body);
             return NULL;
         }
@@ -323,8 +337,8 @@ s_body_string (sb_worker_job_t **job_p, json_t *body, const char *name, bool req
     if (!member && !required)
         return 0;
     if (!json_is_string (member) || strlen (json_string_value (member)) != json_string_length (member)) {
-        s_refusef (job_p, 400, "invalid_request", "\"%s\" must be a string%s", name,
-                   required? " and is required": "");
+        sb_admin_refusef (job_p, 400, "invalid_request", "\"%s\" must be a string%s", name,
+                          required? " and is required": "");
         return -1;
     }
     *value = json_string_value (member);
@@ -347,14 +361,13 @@ s_tenant_valid (const char *id)
     return true;
 }
 
-//  Checks the tenant segment; -1 having answered 400 when it cannot be one.
-static int
-s_tenant_check (sb_worker_job_t **job_p, const char *id)
+int
+sb_admin_tenant_check (sb_worker_job_t **job_p, const char *id)
 {
     if (s_tenant_valid (id))
         return 0;
-    s_refuse (job_p, 400, "invalid_request", "a tenant id is 1 to 63 characters of a-z, 0-9, \"_\" "
-                                             "and \"-\", starting with a letter or digit");
+    sb_admin_refuse (job_p, 400, "invalid_request", "a tenant id is 1 to 63 characters of a-z, "
+                     "0-9, \"_\" and \"-\", starting with a letter or digit");
     return -1;
 }
 
@@ -375,17 +388,15 @@ s_user_check (sb_worker_job_t **job_p, const char *id, const char *what)
     }
     if (ok)
         return 0;
-    s_refusef (job_p, 400, "invalid_request", "%s must be a user id: a positive whole number", what);
+    sb_admin_refusef (job_p, 400, "invalid_request",
+                      "%s must be a user id: a positive whole number", what);
     return -1;
 }
 
-//  Reads an optional positive integer query parameter within [1, max].
-//  Returns 0 with *value (or `fallback` when absent), or -1 having answered 400.
-static int
-s_query_count (sb_worker_job_t **job_p, const s_request_t *request, const char *name,
-               long long fallback, long long max, long long *value)
+int
+sb_admin_query_count (sb_worker_job_t **job_p, const char *name, const char *text,
+                      long long fallback, long long max, long long *value)
 {
-    const char *text = s_query (request, name);
     *value = fallback;
     if (!text)
         return 0;
@@ -397,8 +408,17 @@ s_query_count (sb_worker_job_t **job_p, const s_request_t *request, const char *
         *value = v;
         return 0;
     }
-    s_refusef (job_p, 400, "invalid_request", "?%s must be a whole number from 1 to %lld", name, max);
+    sb_admin_refusef (job_p, 400, "invalid_request", "?%s must be a whole number from 1 to %lld",
+                      name, max);
     return -1;
+}
+
+//  Reads the optional query parameter `name` as sb_admin_query_count does.
+static int
+s_query_count (sb_worker_job_t **job_p, const s_request_t *request, const char *name,
+               long long fallback, long long max, long long *value)
+{
+    return sb_admin_query_count (job_p, name, s_query (request, name), fallback, max, value);
 }
 
 //  ---------------------------------------------------------------------
@@ -429,7 +449,7 @@ s_tenant_create (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *reque
     if (s_body_string (&job, body, "id", true, &id)
     ||  s_body_string (&job, body, "name", true, &name)
     ||  s_body_string (&job, body, "plan", false, &plan)
-    ||  s_tenant_check (&job, id)) {
+    ||  sb_admin_tenant_check (&job, id)) {
         json_decref (body);
         return;
     }
@@ -441,7 +461,7 @@ s_tenant_create (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *reque
 static void
 s_tenant_get (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
 {
-    if (s_query_only (&job, request, NULL) || s_tenant_check (&job, request->segments [1]))
+    if (s_query_only (&job, request, NULL) || sb_admin_tenant_check (&job, request->segments [1]))
         return;
     const char *params [] = { request->segments [1] };
     s_run (self, job, "SELECT admin_tenant_get ($1)", 1, params, NULL);
@@ -450,7 +470,7 @@ s_tenant_get (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
 static void
 s_tenant_delete (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
 {
-    if (s_query_only (&job, request, NULL) || s_tenant_check (&job, request->segments [1]))
+    if (s_query_only (&job, request, NULL) || sb_admin_tenant_check (&job, request->segments [1]))
         return;
     const char *params [] = { request->segments [1] };
     //  The tenant's audit rows go with it: the process log keeps this one.
@@ -461,7 +481,7 @@ static void
 s_tenant_plan (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
 {
     static const char *const allowed [] = { "plan", NULL };
-    if (s_query_only (&job, request, NULL) || s_tenant_check (&job, request->segments [1]))
+    if (s_query_only (&job, request, NULL) || sb_admin_tenant_check (&job, request->segments [1]))
         return;
     json_t *body = s_body (&job, request, allowed);
     if (!body)
@@ -489,7 +509,7 @@ static void
 s_users_list (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
 {
     static const char *const allowed [] = { "after", NULL };
-    if (s_query_only (&job, request, allowed) || s_tenant_check (&job, request->segments [1]))
+    if (s_query_only (&job, request, allowed) || sb_admin_tenant_check (&job, request->segments [1]))
         return;
     const char *after = s_query (request, "after");
     if (after && s_user_check (&job, after, "?after"))
@@ -553,7 +573,7 @@ s_hashed (void *arg, bool ran)
     }
     if (hashing->rc) {
         sb_log_warn ("admin_failed", "password hash: %s", hashing->error? hashing->error: "?");
-        s_refuse (&job, 500, "server_error", "the password could not be hashed");
+        sb_admin_refuse (&job, 500, "server_error", "the password could not be hashed");
     }
     else
     if (hashing->email) {
@@ -575,13 +595,13 @@ s_hash_then (sb_token_role_t *self, sb_worker_job_t *job, const char *tenant, co
 {
     size_t len = strlen (password);
     if (len < SB_ADMIN_MIN_PASSWORD) {
-        s_refusef (&job, 422, "weak_password", "a password must be at least %d characters",
-                   SB_ADMIN_MIN_PASSWORD);
+        sb_admin_refusef (&job, 422, "weak_password", "a password must be at least %d characters",
+                          SB_ADMIN_MIN_PASSWORD);
         return;
     }
     if (len > SB_PASSWORD_MAX_LEN) {
-        s_refusef (&job, 422, "weak_password", "a password must be at most %d bytes",
-                   SB_PASSWORD_MAX_LEN);
+        sb_admin_refusef (&job, 422, "weak_password", "a password must be at most %d bytes",
+                          SB_PASSWORD_MAX_LEN);
         return;
     }
     s_hashing_t *hashing = calloc (1, sizeof *hashing);
@@ -631,7 +651,7 @@ static void
 s_user_add (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
 {
     static const char *const allowed [] = { "email", "password", NULL };
-    if (s_query_only (&job, request, NULL) || s_tenant_check (&job, request->segments [1]))
+    if (s_query_only (&job, request, NULL) || sb_admin_tenant_check (&job, request->segments [1]))
         return;
     json_t *body = s_body (&job, request, allowed);
     if (!body)
@@ -640,8 +660,9 @@ s_user_add (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
     if (s_body_string (&job, body, "email", true, &email) == 0
     &&  s_body_string (&job, body, "password", true, &password) == 0) {
         if (!s_email_valid (email))
-            s_refuse (&job, 400, "invalid_request", "an email is 3 to 254 characters: a local part, "
-                                                    "\"@\" and a domain, without spaces");
+            sb_admin_refuse (&job, 400, "invalid_request",
+                             "an email is 3 to 254 characters: a local part, "
+                             "\"@\" and a domain, without spaces");
         else
             s_hash_then (self, job, request->segments [1], email, NULL, password);
     }
@@ -651,7 +672,7 @@ s_user_add (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
 static void
 s_user_remove (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
 {
-    if (s_query_only (&job, request, NULL) || s_tenant_check (&job, request->segments [1])
+    if (s_query_only (&job, request, NULL) || sb_admin_tenant_check (&job, request->segments [1])
     ||  s_user_check (&job, request->segments [3], "the path's last segment"))
         return;
     const char *params [] = { request->segments [1], request->segments [3] };
@@ -662,7 +683,7 @@ static void
 s_user_password (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
 {
     static const char *const allowed [] = { "password", NULL };
-    if (s_query_only (&job, request, NULL) || s_tenant_check (&job, request->segments [1])
+    if (s_query_only (&job, request, NULL) || sb_admin_tenant_check (&job, request->segments [1])
     ||  s_user_check (&job, request->segments [3], "the user segment"))
         return;
     json_t *body = s_body (&job, request, allowed);
@@ -703,7 +724,7 @@ static void
 s_tokens_revoke (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
 {
     static const char *const allowed [] = { "user", NULL };
-    if (s_query_only (&job, request, allowed) || s_tenant_check (&job, request->segments [1]))
+    if (s_query_only (&job, request, allowed) || sb_admin_tenant_check (&job, request->segments [1]))
         return;
     const char *user = s_query (request, "user");
     if (user && s_user_check (&job, user, "?user"))
@@ -720,19 +741,12 @@ s_on_rotated (sb_worker_job_t **job_p, const char *kid, const char *retired, con
               void *arg)
 {
     if (!kid) {
-        s_refuse (job_p, 503, "unavailable", error? error: "the key could not be rotated");
+        sb_admin_refuse (job_p, 503, "unavailable", error? error: "the key could not be rotated");
         return;
     }
     sb_log_info ("key_rotated", "actor admin: kid %s is current, %s retired", kid,
                  retired? retired: "none");
-    json_t *doc = json_pack ("{s:s, s:s?}", "kid", kid, "retired", retired);
-    char *body = doc? sb_json_dump (doc, NULL): NULL;
-    json_decref (doc);
-    if (body)
-        sb_token_http_json (job_p, 200, body);
-    else
-        sb_worker_job_fail (job_p, "out of memory");
-    free (body);
+    sb_admin_json (job_p, 200, json_pack ("{s:s, s:s?}", "kid", kid, "retired", retired));
 }
 
 static void
@@ -751,7 +765,7 @@ s_audit_list (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
         return;
     const char *tenant = s_query (request, "tenant");
     long long limit, before;
-    if ((tenant && s_tenant_check (&job, tenant))
+    if ((tenant && sb_admin_tenant_check (&job, tenant))
     ||  s_query_count (&job, request, "limit", SB_ADMIN_AUDIT_DEFAULT, SB_ADMIN_MAX_AUDIT, &limit)
     ||  s_query_count (&job, request, "before", 0, INT64_MAX, &before))
         return;
@@ -815,8 +829,8 @@ sb_admin_http (sb_token_role_t *self, sb_worker_job_t *job)
         sb_oauth_form_rc_t rc = sb_oauth_form_parse (request.http.query, strlen (request.http.query),
                                                      &request.query, bad, sizeof bad);
         if (rc) {
-            s_refusef (&job, 400, "invalid_request", "the query string is refused: %s%s%s",
-                       sb_oauth_form_strerror (rc), *bad? ": ": "", bad);
+            sb_admin_refusef (&job, 400, "invalid_request", "the query string is refused: %s%s%s",
+                              sb_oauth_form_strerror (rc), *bad? ": ": "", bad);
             goto out;
         }
     }
@@ -834,10 +848,10 @@ sb_admin_http (sb_token_role_t *self, sb_worker_job_t *job)
         snprintf (allow + used, sizeof allow - used, "%s%s", used? ", ": "", route->method);
     }
     if (*allow)
-        s_refusef (&job, 405, "method_not_allowed", "this route takes %s, not %.16s", allow,
-                   request.http.method);
+        sb_admin_refusef (&job, 405, "method_not_allowed", "this route takes %s, not %.16s", allow,
+                          request.http.method);
     else
-        s_refuse (&job, 404, "not_found", "there is no such admin route");
+        sb_admin_refuse (&job, 404, "not_found", "there is no such admin route");
 out:
     s_request_clear (&request);
 }

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #define S_MAX_WHY   512     /* bytes of a refusal sentence */
@@ -506,13 +505,10 @@ s_on_write (char *data, size_t size, size_t nmemb, void *arg)
 {
     s_flight_t *flight = arg;
     size_t n = size * nmemb;
-    if (n > SB_CIMD_MAX_BYTES - flight->body_len) {
+    if (!sb_curl_body_append (flight->body, &flight->body_len, SB_CIMD_MAX_BYTES, data, n)) {
         flight->too_big = true;
         return 0;                   //  curl aborts with CURLE_WRITE_ERROR
     }
-    memcpy (flight->body + flight->body_len, data, n);
-    flight->body_len += n;
-    flight->body [flight->body_len] = 0;
     return n;
 }
 
@@ -522,15 +518,9 @@ s_on_header (char *data, size_t size, size_t nmemb, void *arg)
 {
     s_flight_t *flight = arg;
     size_t n = size * nmemb;
-    static const char name [] = "cache-control:";
-    if (n <= sizeof name - 1 || strncasecmp (data, name, sizeof name - 1) != 0)
-        return n;
     char value [256];
-    size_t len = n - (sizeof name - 1);
-    if (len >= sizeof value)
-        len = sizeof value - 1;
-    memcpy (value, data + sizeof name - 1, len);
-    value [len] = 0;
+    if (!sb_curl_header_value (data, n, "cache-control:", value, sizeof value))
+        return n;
     for (char *p = value; *p; p++)
         *p = (char) tolower ((unsigned char) *p);
     if (strstr (value, "no-store") || strstr (value, "no-cache"))
@@ -558,27 +548,16 @@ s_flight_start (sb_cimd_t *self, s_flight_t *flight)
     flight->headers = curl_slist_append (NULL, "Accept: application/json");
     if (flight->headers)
         flight->headers = curl_slist_append (flight->headers, "User-Agent: switchboard/0.1");
-    curl_easy_setopt (easy, CURLOPT_URL, flight->url);
-    curl_easy_setopt (easy, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt (easy, CURLOPT_FOLLOWLOCATION, 0L);
+    sb_curl_easy_defaults (easy, flight->url, "https", flight->headers,
+                           (curl_off_t) SB_CIMD_MAX_BYTES, s_on_write, s_on_header, flight,
+                           flight->errbuf);
     curl_easy_setopt (easy, CURLOPT_PROXY, "");             //  no proxy from the environment
-    curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (easy, CURLOPT_FRESH_CONNECT, 1L);     //  every connection passes the guard
     curl_easy_setopt (easy, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt (easy, CURLOPT_OPENSOCKETFUNCTION, s_open_socket);
     curl_easy_setopt (easy, CURLOPT_OPENSOCKETDATA, flight);
     curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) SB_CIMD_FETCH_MS);
     curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS, (long) SB_CIMD_CONNECT_MS);
-    curl_easy_setopt (easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) SB_CIMD_MAX_BYTES);
-    curl_easy_setopt (easy, CURLOPT_HTTPHEADER, flight->headers);
-    curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_on_write);
-    curl_easy_setopt (easy, CURLOPT_WRITEDATA, flight);
-    curl_easy_setopt (easy, CURLOPT_HEADERFUNCTION, s_on_header);
-    curl_easy_setopt (easy, CURLOPT_HEADERDATA, flight);
-    curl_easy_setopt (easy, CURLOPT_PRIVATE, flight);
-    curl_easy_setopt (easy, CURLOPT_ERRORBUFFER, flight->errbuf);
-    curl_easy_setopt (easy, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt (easy, CURLOPT_SSL_VERIFYHOST, 2L);
     if (self->ca_file)
         curl_easy_setopt (easy, CURLOPT_CAINFO, self->ca_file);
     if (!flight->headers || curl_multi_add_handle (sb_curl_loop_multi (self->curl), easy) != CURLM_OK) {

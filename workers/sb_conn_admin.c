@@ -21,14 +21,13 @@
     before the job's deadline, then retires the keys no row uses and
     answers what is left, so a caller loops until "remaining" is 0. */
 #include "sb_conn.h"
+#include "sb_admin_int.h"
 #include "sb_clock.h"
 #include "sb_crypto.h"
 #include "sb_json.h"
 #include "sb_log.h"
 
-#include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,110 +38,7 @@
 #define SB_CONN_MAX_CONNECTOR       64      /* a connector name, characters */
 
 //  ---------------------------------------------------------------------
-//  Answers (as sb_admin.c's)
-
-static void
-s_refuse (sb_worker_job_t **job_p, int status, const char *code, const char *message)
-{
-    json_t *doc = json_pack ("{s:s, s:s}", "error", code, "message", message);
-    char *body = doc? sb_json_dump (doc, NULL): NULL;
-    json_decref (doc);
-    if (body)
-        sb_token_http_json (job_p, status, body);
-    else
-        sb_worker_job_fail (job_p, "out of memory");
-    free (body);
-}
-
-static void
-s_refusef (sb_worker_job_t **job_p, int status, const char *code, const char *format, ...)
-    __attribute__ ((format (printf, 4, 5)));
-
-static void
-s_refusef (sb_worker_job_t **job_p, int status, const char *code, const char *format, ...)
-{
-    char message [512];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (message, sizeof message, format, args);
-    va_end (args);
-    s_refuse (job_p, status, code, message);
-}
-
-//  The answer of a migration 011 admin function, {"status", "body"},
-//  relayed. `arg` (static text) names the event written to the process
-//  log with the body on success (the body never holds a secret); NULL:
-//  none.
-static void
-s_on_answer (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
-{
-    const char *action = arg;
-    json_t *answer = NULL;
-    if (res && PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1
-    &&  !PQgetisnull (res, 0, 0)) {
-        const char *text = PQgetvalue (res, 0, 0);
-        answer = sb_json_parse (text, strlen (text), 0, NULL);
-    }
-    json_t *status = json_object_get (answer, "status");
-    json_t *body = json_object_get (answer, "body");
-    if (!json_is_integer (status) || !json_is_object (body)) {
-        sb_log_warn ("admin_failed", "%s", error? error: res? PQresultErrorMessage (res): "no result");
-        s_refuse (job_p, 500, "server_error", "the admin request failed in the database; "
-                                              "the token worker's log says why");
-        json_decref (answer);
-        return;
-    }
-    int code = (int) json_integer_value (status);
-    char *text = sb_json_dump (body, NULL);
-    if (action && text && code >= 200 && code < 300)
-        sb_log_info (action, "actor=admin %s", text);
-    if (text)
-        sb_token_http_json (job_p, code, text);
-    else
-        sb_worker_job_fail (job_p, "out of memory");
-    free (text);
-    json_decref (answer);
-}
-
-static void
-s_json_answer (sb_worker_job_t **job_p, int status, json_t *doc)
-{
-    char *body = doc? sb_json_dump (doc, NULL): NULL;
-    json_decref (doc);
-    if (body)
-        sb_token_http_json (job_p, status, body);
-    else
-        sb_worker_job_fail (job_p, "out of memory");
-    free (body);
-}
-
-//  ---------------------------------------------------------------------
-//  Checks
-
-static bool
-s_tenant_valid (const char *id)
-{
-    size_t len = strlen (id);
-    if (len < 1 || len > 63)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = id [i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '_' || c == '-'));
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-static int
-s_tenant_check (sb_worker_job_t **job_p, const char *id)
-{
-    if (s_tenant_valid (id))
-        return 0;
-    s_refuse (job_p, 400, "invalid_request", "a tenant id is 1 to 63 characters of a-z, 0-9, \"_\" "
-                                             "and \"-\", starting with a letter or digit");
-    return -1;
-}
+//  Checks (answers and the tenant's: sb_admin_int.h)
 
 //  A connector name as connector files take it: 1-64 of A-Z a-z 0-9 "-".
 static int
@@ -155,8 +51,8 @@ s_connector_check (sb_worker_job_t **job_p, const char *name)
           || (name [i] >= '0' && name [i] <= '9') || name [i] == '-';
     if (ok)
         return 0;
-    s_refuse (job_p, 400, "invalid_request", "a connector name is 1 to 64 characters of letters, "
-                                             "digits and \"-\"");
+    sb_admin_refuse (job_p, 400, "invalid_request",
+                     "a connector name is 1 to 64 characters of letters, digits and \"-\"");
     return -1;
 }
 
@@ -171,7 +67,7 @@ s_no_body (sb_worker_job_t **job_p, const sb_http_request_t *http)
     json_decref (body);
     if (empty)
         return 0;
-    s_refuse (job_p, 400, "invalid_request", "this route takes no body (or {})");
+    sb_admin_refuse (job_p, 400, "invalid_request", "this route takes no body (or {})");
     return -1;
 }
 
@@ -181,21 +77,21 @@ s_no_body (sb_worker_job_t **job_p, const sb_http_request_t *http)
 static void
 s_list (sb_token_role_t *self, sb_worker_job_t *job, const char *tenant)
 {
-    if (s_tenant_check (&job, tenant))
+    if (sb_admin_tenant_check (&job, tenant))
         return;
     const char *params [] = { tenant };
-    sb_token_query (self, job, "SELECT admin_connections_list ($1)", 1, params, s_on_answer,
+    sb_token_query (self, job, "SELECT admin_connections_list ($1)", 1, params, sb_admin_on_answer,
                     NULL, NULL);
 }
 
 static void
 s_delete (sb_token_role_t *self, sb_worker_job_t *job, const char *tenant, const char *connector)
 {
-    if (s_tenant_check (&job, tenant) || s_connector_check (&job, connector))
+    if (sb_admin_tenant_check (&job, tenant) || s_connector_check (&job, connector))
         return;
     const char *params [] = { tenant, connector };
-    sb_token_query (self, job, "SELECT admin_connection_delete ($1, $2)", 2, params, s_on_answer,
-                    sb_unconst ("connection_deleted"), NULL);
+    sb_token_query (self, job, "SELECT admin_connection_delete ($1, $2)", 2, params,
+                    sb_admin_on_answer, sb_unconst ("connection_deleted"), NULL);
 }
 
 //  An API key waiting for the current data key.
@@ -221,7 +117,7 @@ static void
 s_on_put (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
 {
     s_put_free (arg);
-    s_on_answer (job_p, res, error, sb_unconst ("connection_stored"));
+    sb_admin_on_answer (job_p, res, error, sb_unconst ("connection_stored"));
 }
 
 static void
@@ -250,43 +146,47 @@ static void
 s_put (sb_token_role_t *self, sb_worker_job_t *job, const sb_http_request_t *http,
        const char *tenant, const char *name)
 {
-    if (s_tenant_check (&job, tenant) || s_connector_check (&job, name))
+    if (sb_admin_tenant_check (&job, tenant) || s_connector_check (&job, name))
         return;
     const sb_connector_t *connector = self->connectors? sb_connectors_find (self->connectors, name): NULL;
     if (!connector) {
-        s_refusef (&job, 404, "not_found", "there is no connector \"%s\"%s", name,
-                   self->connectors? "": " (the token service was started without --connectors)");
+        sb_admin_refusef (&job, 404, "not_found", "there is no connector \"%s\"%s", name,
+                          self->connectors? "":
+                          " (the token service was started without --connectors)");
         return;
     }
     sb_auth_type_t type = sb_connector_auth_type (connector);
     sb_credential_t credential = sb_connector_credential (connector);
     if (type == SB_AUTH_OAUTH2) {
-        s_refusef (&job, 409, "conflict", "connector \"%s\" signs in with OAuth, not an API key: "
-                   "connect it at /connect/%s", name, name);
+        sb_admin_refusef (&job, 409, "conflict",
+                          "connector \"%s\" signs in with OAuth, not an API key: "
+                          "connect it at /connect/%s", name, name);
         return;
     }
     if (type == SB_AUTH_NONE || credential == SB_CREDENTIAL_NONE) {
-        s_refusef (&job, 409, "conflict", "connector \"%s\" needs no credential", name);
+        sb_admin_refusef (&job, 409, "conflict", "connector \"%s\" needs no credential", name);
         return;
     }
     if (credential == SB_CREDENTIAL_SHARED) {
-        s_refusef (&job, 409, "conflict", "connector \"%s\" uses one shared key for every tenant "
-                   "(its auth.token_env): it keeps no tenant's key", name);
+        sb_admin_refusef (&job, 409, "conflict",
+                          "connector \"%s\" uses one shared key for every tenant "
+                          "(its auth.token_env): it keeps no tenant's key", name);
         return;
     }
     json_error_t error;
     json_t *body = sb_json_parse (http->body, http->body_len, JSON_REJECT_DUPLICATES, &error);
     if (!json_is_object (body)) {
         json_decref (body);
-        s_refuse (&job, 400, "invalid_json", "the body must be a JSON object {\"api_key\": \"…\"}");
+        sb_admin_refuse (&job, 400, "invalid_json",
+                         "the body must be a JSON object {\"api_key\": \"…\"}");
         return;
     }
     const char *member;
     json_t *value;
     json_object_foreach (body, member, value)
         if (strcmp (member, "api_key") != 0) {
-            s_refusef (&job, 400, "invalid_request", "the body has an unknown member \"%.64s\"",
-                       member);
+            sb_admin_refusef (&job, 400, "invalid_request",
+                              "the body has an unknown member \"%.64s\"", member);
             json_decref (body);
             return;
         }
@@ -321,7 +221,7 @@ s_put (sb_token_role_t *self, sb_worker_job_t *job, const sb_http_request_t *htt
         sb_crypto_wipe (sb_unconst (text), len);
     json_decref (body);
     if (refusal) {
-        s_refuse (&job, 400, "invalid_request", refusal);
+        sb_admin_refuse (&job, 400, "invalid_request", refusal);
         return;
     }
     if (!put || !put->api_key) {
@@ -340,8 +240,8 @@ static void
 s_keys_listed (sb_worker_job_t **job_p, const char *key_id, void *arg)
 {
     sb_token_role_t *self = arg;
-    sb_token_query (self, *job_p, "SELECT admin_connection_keys_list ()", 0, NULL, s_on_answer,
-                    NULL, NULL);
+    sb_token_query (self, *job_p, "SELECT admin_connection_keys_list ()", 0, NULL,
+                    sb_admin_on_answer, NULL, NULL);
     *job_p = NULL;
 }
 
@@ -350,10 +250,11 @@ s_on_rotated (sb_worker_job_t **job_p, const char *key_id, const char *previous,
               const char *error, void *arg)
 {
     if (!key_id) {
-        s_refuse (job_p, 503, "unavailable", error? error: "the data key could not be rotated");
+        sb_admin_refuse (job_p, 503, "unavailable",
+                         error? error: "the data key could not be rotated");
         return;
     }
-    s_json_answer (job_p, 200, json_pack ("{s:s, s:s?}", "current", key_id, "previous", previous));
+    sb_admin_json (job_p, 200, json_pack ("{s:s, s:s?}", "current", key_id, "previous", previous));
 }
 
 //  A reseal call in progress: the rows read, the next one, the counts.
@@ -398,10 +299,7 @@ s_on_settled (sb_worker_job_t **job_p, const PGresult *res, const char *error, v
 {
     s_reseal_t *reseal = arg;
     if (!res || PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != 1) {
-        sb_log_warn ("admin_failed", "connection keys settle: %s",
-                     error? error: res? PQresultErrorMessage (res): "no result");
-        s_refuse (job_p, 500, "server_error", "the admin request failed in the database; "
-                                              "the token worker's log says why");
+        sb_admin_db_failed (job_p, "connection keys settle", res, error);
         s_reseal_free (reseal);
         return;
     }
@@ -429,7 +327,7 @@ s_on_settled (sb_worker_job_t **job_p, const PGresult *res, const char *error, v
                              "failed", reseal->failed, "remaining", (json_int_t) remaining,
                              "retired", retired);
     s_reseal_free (reseal);
-    s_json_answer (job_p, 200, doc);
+    sb_admin_json (job_p, 200, doc);
 }
 
 static void
@@ -437,10 +335,7 @@ s_on_resealed (sb_worker_job_t **job_p, const PGresult *res, const char *error, 
 {
     s_reseal_t *reseal = arg;
     if (!res || PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != 1) {
-        sb_log_warn ("admin_failed", "connection reseal: %s",
-                     error? error: res? PQresultErrorMessage (res): "no result");
-        s_refuse (job_p, 500, "server_error", "the admin request failed in the database; "
-                                              "the token worker's log says why");
+        sb_admin_db_failed (job_p, "connection reseal", res, error);
         s_reseal_free (reseal);
         return;
     }
@@ -521,10 +416,7 @@ s_on_batch (sb_worker_job_t **job_p, const PGresult *res, const char *error, voi
 {
     s_reseal_t *reseal = arg;
     if (!res || PQresultStatus (res) != PGRES_TUPLES_OK || PQnfields (res) != 7) {
-        sb_log_warn ("admin_failed", "connection reseal batch: %s",
-                     error? error: res? PQresultErrorMessage (res): "no result");
-        s_refuse (job_p, 500, "server_error", "the admin request failed in the database; "
-                                              "the token worker's log says why");
+        sb_admin_db_failed (job_p, "connection reseal batch", res, error);
         s_reseal_free (reseal);
         return;
     }
@@ -572,17 +464,10 @@ s_reseal_ready (sb_worker_job_t **job_p, const char *key_id, void *arg)
 static void
 s_reseal (sb_token_role_t *self, sb_worker_job_t *job, const char *limit_text)
 {
-    long long limit = SB_CONN_RESEAL_DEFAULT;
-    if (limit_text) {
-        char *end = NULL;
-        errno = 0;
-        limit = *limit_text >= '0' && *limit_text <= '9'? strtoll (limit_text, &end, 10): 0;
-        if (errno || !end || *end || limit < 1 || limit > SB_CONN_MAX_RESEAL) {
-            s_refusef (&job, 400, "invalid_request", "?limit must be a whole number from 1 to %d",
-                       SB_CONN_MAX_RESEAL);
-            return;
-        }
-    }
+    long long limit;
+    if (sb_admin_query_count (&job, "limit", limit_text, SB_CONN_RESEAL_DEFAULT,
+                              SB_CONN_MAX_RESEAL, &limit))
+        return;
     s_reseal_t *reseal = calloc (1, sizeof *reseal);
     if (!reseal) {
         sb_worker_job_fail (&job, "out of memory");
@@ -624,5 +509,5 @@ sb_conn_admin_http (sb_token_role_t *self, sb_worker_job_t *job, const sb_http_r
     if (!keys && count == 4 && strcmp (method, "DELETE") == 0)
         s_delete (self, job, segments [1], segments [3]);
     else
-        s_refuse (&job, 404, "not_found", "there is no such admin route");
+        sb_admin_refuse (&job, 404, "not_found", "there is no such admin route");
 }

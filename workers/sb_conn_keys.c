@@ -99,8 +99,7 @@ s_candidate_make (sb_token_role_t *self, s_candidate_t *candidate)
 {
     memset (candidate, 0, sizeof *candidate);
     uint8_t box_key [SB_TOKEN_SUBKEY_LEN], key [SB_AEAD_KEY_LEN];
-    uint8_t id_bytes [SB_CONN_KEY_ID_BYTES], sealed [SB_CONN_SEALED_KEY_LEN];
-    size_t sealed_len = 0;
+    uint8_t id_bytes [SB_CONN_KEY_ID_BYTES];
     if (sb_token_subkey (self, "connection-keys", box_key))
         return "the token service has no master secret (--secret-key-file or SB_SECRET_KEY): "
                "it cannot seal connection secrets";
@@ -110,11 +109,8 @@ s_candidate_make (sb_token_role_t *self, s_candidate_t *candidate)
     &&  sb_crypto_random (key, sizeof key) == 0
     &&  (id = sb_base64url_encode (id_bytes, sizeof id_bytes)) != NULL
     &&  strlen (id) == SB_CONN_KEY_ID_LEN
-    &&  sb_aead_seal (box_key, id, strlen (id), key, sizeof key, sealed, sizeof sealed,
-                      &sealed_len) == 0
-    &&  sealed_len == sizeof sealed) {
+    &&  sb_token_row_key_seal (box_key, id, key, sizeof key, candidate->sealed_hex) == 0) {
         snprintf (candidate->id, sizeof candidate->id, "%s", id);
-        sb_hex_encode (sealed, sizeof sealed, candidate->sealed_hex);
         why = NULL;
     }
     free (id);
@@ -130,28 +126,21 @@ s_row_open (const PGresult *res, int row, const uint8_t box_key [SB_TOKEN_SUBKEY
             s_key_t *key)
 {
     const char *id = PQgetvalue (res, row, 0);
-    uint8_t sealed [SB_CONN_SEALED_KEY_LEN], plain [SB_AEAD_KEY_LEN];
-    size_t sealed_len = 0, plain_len = 0;
-    if (!s_id_valid (id)
-    ||  sb_hex_decode (PQgetvalue (res, row, 1), sealed, sizeof sealed, &sealed_len)
-    ||  sealed_len != sizeof sealed) {
+    uint8_t plain [SB_AEAD_KEY_LEN];
+    int rc = s_id_valid (id)?
+             sb_token_row_key_open (box_key, id, PQgetvalue (res, row, 1), plain, sizeof plain): -1;
+    if (rc == -1)
         sb_log_error ("conn_key_unreadable", "a connection_keys row cannot be read");
-        return -1;
-    }
-    int rc = 0;
-    if (sb_aead_open (box_key, id, strlen (id), sealed, sealed_len, plain, sizeof plain,
-                      &plain_len)
-    ||  plain_len != sizeof plain) {
+    else
+    if (rc)
         sb_log_error ("conn_key_sealed", "connection data key %s does not open under the master "
                       "secret (another secret sealed it, or the row was altered)", id);
-        rc = -1;
-    }
     else {
         snprintf (key->id, sizeof key->id, "%s", id);
         memcpy (key->key, plain, sizeof plain);
     }
     sb_crypto_wipe (plain, sizeof plain);
-    return rc;
+    return rc? -1: 0;
 }
 
 //  Takes connection_key_ring's answer into the ring. Returns the current
@@ -231,6 +220,19 @@ s_ring_fresh (const sb_conn_keys_t *ring, const char *need_id)
         && (!need_id || s_find (ring, need_id));
 }
 
+//  Before the ring is read for `need_id` (NULL: the current key only):
+//  the candidate key the read passes. Returns NULL, or a sentence saying
+//  why the ring cannot be read.
+static const char *
+s_ring_candidate (sb_token_role_t *self, const char *need_id, s_candidate_t *candidate)
+{
+    if (!self->conn_keys)
+        return "out of memory";
+    if (need_id && !s_id_valid (need_id))
+        return "a connection names a malformed data key";
+    return s_candidate_make (self, candidate);
+}
+
 //  ---------------------------------------------------------------------
 //  For a job
 
@@ -277,21 +279,12 @@ sb_conn_keys_ready (sb_token_role_t *self, sb_worker_job_t *job, const char *nee
         return;
     }
     s_candidate_t candidate;
-    const char *why = NULL;
-    if (!self->conn_keys)
-        why = "out of memory";
-    else
-    if (need_id && !s_id_valid (need_id))
-        why = "a connection names a malformed data key";
-    else
-        why = s_candidate_make (self, &candidate);
+    const char *why = s_ring_candidate (self, need_id, &candidate);
     s_ready_t *ready = why? NULL: calloc (1, sizeof *ready);
     if (!why && !ready)
         why = "out of memory";
     if (why) {
-        sb_worker_job_fail (&job, why);
-        if (free_arg)
-            free_arg (arg);
+        sb_token_fail_arg (&job, why, arg, free_arg);
         return;
     }
     *ready = (s_ready_t) { .self = self, .need = need_id != NULL, .cb = cb, .arg = arg,
@@ -336,14 +329,7 @@ sb_conn_keys_ready_plain (sb_token_role_t *self, const char *need_id,
         return;
     }
     s_candidate_t candidate;
-    const char *why = NULL;
-    if (!self->conn_keys || !self->db_loop)
-        why = "out of memory";
-    else
-    if (need_id && !s_id_valid (need_id))
-        why = "a connection names a malformed data key";
-    else
-        why = s_candidate_make (self, &candidate);
+    const char *why = self->db_loop? s_ring_candidate (self, need_id, &candidate): "out of memory";
     s_plain_t *plain = why? NULL: calloc (1, sizeof *plain);
     if (!why && !plain)
         why = "out of memory";
@@ -509,9 +495,7 @@ sb_conn_keys_rotate (sb_token_role_t *self, sb_worker_job_t *job, sb_conn_keys_r
     if (!why && !rotate)
         why = "out of memory";
     if (why) {
-        sb_worker_job_fail (&job, why);
-        if (free_arg)
-            free_arg (arg);
+        sb_token_fail_arg (&job, why, arg, free_arg);
         return;
     }
     *rotate = (s_rotate_t) { .self = self, .cb = cb, .arg = arg, .free_arg = free_arg };

@@ -32,6 +32,7 @@
     is ever logged. While the provider answers, the job is on the role's
     list of exchanges (self->connect), where sb_connect_abandon finds it. */
 #include "sb_conn.h"
+#include "sb_page.h"
 #include "sb_clock.h"
 #include "sb_crypto.h"
 #include "sb_log.h"
@@ -49,10 +50,7 @@
 #define SB_CONNECT_MAX_EMAIL        254         /* bytes of an email (migration 004) */
 #define SB_CONNECT_MAX_TICKET       2048        /* characters of a ticket */
 #define SB_CONNECT_MAX_PAYLOAD      1024        /* bytes of a ticket's decoded payload */
-#define SB_CONNECT_RANDOM_BYTES     32          /* state, verifier, cookie, CSRF cookie */
-#define SB_CONNECT_RANDOM_LEN       43          /* their base64url text */
 #define SB_CONNECT_MAX_LOCATION     8192        /* bytes of the redirect to the provider */
-#define SB_CONNECT_MAX_ORIGIN       512         /* bytes of an origin (scheme://host:port) */
 #define SB_CONNECT_STORE_MS         200         /* of the job's time kept for storing the tokens */
 #define SB_CONNECT_MAX_ERROR        64          /* bytes of a provider's error code shown */
 
@@ -78,7 +76,7 @@ typedef struct {
     sb_token_role_t *self;
     s_ticket_t ticket;
     const sb_connector_t *connector;        /* borrowed from self->connectors */
-    char csrf [SB_CONNECT_RANDOM_LEN + 1];  /* GET: the CSRF cookie's value */
+    char csrf [SB_PAGE_RANDOM_LEN + 1];     /* GET: the CSRF cookie's value */
     char *location;                         /* POST: the provider's URL (holds the state) */
     char *cookie;                           /* POST: the Set-Cookie of the flow's cookie */
 } s_start_t;
@@ -110,12 +108,8 @@ s_start_destroy (s_start_t **self_p)
     if (!*self_p)
         return;
     s_start_t *self = *self_p;
-    if (self->location)
-        sb_crypto_wipe (self->location, strlen (self->location));
-    free (self->location);
-    if (self->cookie)
-        sb_crypto_wipe (self->cookie, strlen (self->cookie));
-    free (self->cookie);
+    sb_token_wipe_free (&self->location);
+    sb_token_wipe_free (&self->cookie);
     sb_crypto_wipe (self, sizeof *self);
     free (self);
     *self_p = NULL;
@@ -134,12 +128,8 @@ s_exchange_destroy (s_exchange_t **self_p)
     if (!*self_p)
         return;
     s_exchange_t *self = *self_p;
-    if (self->code)
-        sb_crypto_wipe (self->code, strlen (self->code));
-    free (self->code);
-    if (self->cookie)
-        sb_crypto_wipe (self->cookie, strlen (self->cookie));
-    free (self->cookie);
+    sb_token_wipe_free (&self->code);
+    sb_token_wipe_free (&self->cookie);
     free (self->verifier_enc);
     sb_crypto_wipe (self, sizeof *self);
     free (self);
@@ -155,116 +145,6 @@ s_exchange_free (void *arg)
 
 //  ---------------------------------------------------------------------
 //  Pages
-
-//  A page being written: a buffer that refuses to pass SB_CONNECT_MAX_PAGE.
-typedef struct {
-    char *data;
-    size_t len;
-    size_t size;
-    bool failed;        /* out of memory or too long: the page is not sent */
-} s_page_t;
-
-static void
-s_put_n (s_page_t *page, const char *text, size_t len)
-{
-    if (page->failed)
-        return;
-    if (page->len + len + 1 > SB_CONNECT_MAX_PAGE) {
-        page->failed = true;
-        return;
-    }
-    if (page->len + len + 1 > page->size) {
-        size_t size = page->size? page->size: 4096;
-        while (size < page->len + len + 1)
-            size *= 2;
-        char *data = realloc (page->data, size);
-        if (!data) {
-            page->failed = true;
-            return;
-        }
-        page->data = data;
-        page->size = size;
-    }
-    memcpy (page->data + page->len, text, len);
-    page->len += len;
-    page->data [page->len] = 0;
-}
-
-static void
-s_put (s_page_t *page, const char *text)
-{
-    s_put_n (page, text, strlen (text));
-}
-
-//  `text` HTML-escaped: safe in element content and in a quoted attribute.
-static void
-s_esc (s_page_t *page, const char *text)
-{
-    for (const char *p = text; *p; p++) {
-        switch (*p) {
-            case '&':  s_put (page, "&amp;"); break;
-            case '<':  s_put (page, "&lt;"); break;
-            case '>':  s_put (page, "&gt;"); break;
-            case '"':  s_put (page, "&quot;"); break;
-            case '\'': s_put (page, "&#39;"); break;
-            default:   s_put_n (page, p, 1);
-        }
-    }
-}
-
-//  The page's text, or NULL when it could not be written.
-static char *
-s_page_end (s_page_t *page)
-{
-    if (page->failed) {
-        free (page->data);
-        return NULL;
-    }
-    return page->data;
-}
-
-//  True when `text` is UTF-8 without control characters but tab.
-static bool
-s_utf8_text (const char *text)
-{
-    const unsigned char *p = (const unsigned char *) text;
-    while (*p) {
-        int follow = *p < 0x80? 0: (*p & 0xE0) == 0xC0? 1: (*p & 0xF0) == 0xE0? 2:
-                     (*p & 0xF8) == 0xF0? 3: -1;
-        if (follow < 0 || (*p < 0x20 && *p != '\t') || *p == 0x7F || *p == 0xC0 || *p == 0xC1
-        ||  *p > 0xF4)
-            return false;
-        p++;
-        for (int i = 0; i < follow; i++, p++)
-            if ((*p & 0xC0) != 0x80)
-                return false;
-    }
-    return true;
-}
-
-//  The scheme://host[:port] of `uri` into `origin`, or "" when it has no
-//  authority or one with characters a CSP source must not hold.
-static void
-s_origin (const char *uri, char *origin, size_t size)
-{
-    origin [0] = 0;
-    const char *sep = strstr (uri, "://");
-    if (!sep)
-        return;
-    size_t len = (size_t) (sep - uri) + 3;
-    len += strcspn (sep + 3, "/?#");
-    if (len == (size_t) (sep - uri) + 3 || len >= size)
-        return;
-    for (size_t i = 0; i < len; i++) {
-        char c = uri [i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-               || c == '.' || c == '-' || c == ':' || c == '/' || c == '[' || c == ']' || c == '+';
-        if (!ok)
-            return;
-    }
-    memcpy (origin, uri, len);
-    origin [len] = 0;
-}
 
 static const char s_head [] =
     "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -282,67 +162,26 @@ static const char s_head [] =
 static char *
 s_message_page (const char *title, const char *class, const char *first, const char *second)
 {
-    s_page_t page = { 0 };
-    s_put (&page, s_head);
-    s_put (&page, "<h1>");
-    s_esc (&page, title);
-    s_put (&page, "</h1>\n<p");
+    sb_page_t page = { .max = SB_CONNECT_MAX_PAGE };
+    sb_page_put (&page, s_head);
+    sb_page_put (&page, "<h1>");
+    sb_page_esc (&page, title);
+    sb_page_put (&page, "</h1>\n<p");
     if (class) {
-        s_put (&page, " class=\"");
-        s_put (&page, class);
-        s_put (&page, "\" role=\"alert\"");
+        sb_page_put (&page, " class=\"");
+        sb_page_put (&page, class);
+        sb_page_put (&page, "\" role=\"alert\"");
     }
-    s_put (&page, ">");
-    s_esc (&page, first);
-    s_put (&page, "</p>\n");
+    sb_page_put (&page, ">");
+    sb_page_esc (&page, first);
+    sb_page_put (&page, "</p>\n");
     if (second) {
-        s_put (&page, "<p>");
-        s_esc (&page, second);
-        s_put (&page, "</p>\n");
+        sb_page_put (&page, "<p>");
+        sb_page_esc (&page, second);
+        sb_page_put (&page, "</p>\n");
     }
-    s_put (&page, "</main></body></html>\n");
-    return s_page_end (&page);
-}
-
-//  Ends the job with an HTML page: `status`, the headers every page has,
-//  `cookie` (NULL: none) as Set-Cookie. `form_origin` ("" or NULL: none)
-//  are sources added to form-action.
-static void
-s_answer_page (sb_worker_job_t **job_p, int status, char *body, const char *cookie,
-               const char *form_origin)
-{
-    char csp [SB_CONNECT_MAX_ORIGIN + 192];
-    snprintf (csp, sizeof csp, "default-src 'none'; style-src 'unsafe-inline'; "
-              "frame-ancestors 'none'; base-uri 'none'; form-action 'self'%s%s",
-              form_origin && *form_origin? " ": "", form_origin && *form_origin? form_origin: "");
-    sb_http_response_t response = { .status = status };
-    int rc = body? 0: -1;
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "content-type", "text/html; charset=utf-8");
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "cache-control", "no-store");
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "x-frame-options", "DENY");
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "x-content-type-options", "nosniff");
-    //  same-origin, not no-referrer: the link's ticket never goes to
-    //  another site, and the page's own POST keeps its Origin (with
-    //  no-referrer a browser sends "Origin: null", which s_origin_ok refuses).
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "referrer-policy", "same-origin");
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "content-security-policy", csp);
-    if (rc == 0 && cookie)
-        rc = sb_http_response_add_header (&response, "set-cookie", cookie);
-    if (rc == 0)
-        rc = sb_http_response_set_body (&response, body, strlen (body));
-    free (body);
-    if (rc) {
-        sb_http_response_clear (&response);
-        sb_worker_job_fail (job_p, "the page could not be built");
-        return;
-    }
-    sb_token_http_answer (job_p, &response);
+    sb_page_put (&page, "</main></body></html>\n");
+    return sb_page_take (&page);
 }
 
 //  Ends the job with the page of a step that cannot go on (400): `sentence`
@@ -350,81 +189,27 @@ s_answer_page (sb_worker_job_t **job_p, int status, char *body, const char *cook
 static void
 s_refuse_page (sb_worker_job_t **job_p, const char *sentence, const char *next)
 {
-    s_answer_page (job_p, 400, s_message_page ("This connection cannot go on", "error", sentence,
-                                               next? next: s_ask_again), NULL, NULL);
+    sb_page_answer (job_p, 400, s_message_page ("This connection cannot go on", "error", sentence,
+                                               next? next: s_ask_again), NULL, NULL,
+                    SB_PAGE_SAME_ORIGIN);
 }
 
 //  ---------------------------------------------------------------------
-//  Cookies
+//  Cookies: https issuers get __Host- names (sb_page_secure). The state,
+//  verifier and cookies are sb_page_random_text's.
 
-//  https issuers get __Host- cookies (Secure, which needs https); an http
-//  issuer (loopback only, tests and development) plain names.
-static bool
-s_secure (const sb_token_role_t *self)
-{
-    return strncmp (self->issuer, "https://", 8) == 0;
-}
-
-//  The value of cookie `name` in `request` into `value` when it is
-//  SB_CONNECT_RANDOM_LEN base64url characters. Returns 0, or -1.
-static int
-s_cookie_get (const sb_http_request_t *request, const char *name,
-              char value [SB_CONNECT_RANDOM_LEN + 1])
-{
-    const char *header = sb_http_request_header (request, "cookie");
-    size_t name_len = strlen (name);
-    for (const char *p = header; p && *p; ) {
-        while (*p == ' ' || *p == ';')
-            p++;
-        size_t len = strcspn (p, ";");
-        if (len > name_len && strncmp (p, name, name_len) == 0 && p [name_len] == '=') {
-            const char *v = p + name_len + 1;
-            size_t v_len = len - name_len - 1;
-            while (v_len && v [v_len - 1] == ' ')
-                v_len--;
-            if (v_len != SB_CONNECT_RANDOM_LEN)
-                return -1;
-            for (size_t i = 0; i < v_len; i++)
-                if (!sb_oauth_unreserved (v [i]) || v [i] == '.' || v [i] == '~')
-                    return -1;
-            memcpy (value, v, v_len);
-            value [v_len] = 0;
-            return 0;
-        }
-        p += len;
-    }
-    return -1;
-}
-
+//  The CSRF cookie's name.
 static const char *
 s_csrf_cookie_name (const sb_token_role_t *self)
 {
-    return s_secure (self)? "__Host-sb_connect_csrf": "sb_connect_csrf";
+    return sb_page_secure (self)? "__Host-sb_connect_csrf": "sb_connect_csrf";
 }
 
+//  The flow's cookie's name: the browser that started a flow ends it.
 static const char *
 s_flow_cookie_name (const sb_token_role_t *self)
 {
-    return s_secure (self)? "__Host-sb_connect": "sb_connect";
-}
-
-//  SB_CONNECT_RANDOM_BYTES random bytes as base64url into `out`. 0 or -1.
-static int
-s_random_text (char out [SB_CONNECT_RANDOM_LEN + 1])
-{
-    uint8_t raw [SB_CONNECT_RANDOM_BYTES];
-    if (sb_crypto_random (raw, sizeof raw))
-        return -1;
-    char *text = sb_base64url_encode (raw, sizeof raw);
-    sb_crypto_wipe (raw, sizeof raw);
-    if (!text || strlen (text) != SB_CONNECT_RANDOM_LEN) {
-        free (text);
-        return -1;
-    }
-    memcpy (out, text, SB_CONNECT_RANDOM_LEN + 1);
-    sb_crypto_wipe (text, SB_CONNECT_RANDOM_LEN);
-    free (text);
-    return 0;
+    return sb_page_secure (self)? "__Host-sb_connect": "sb_connect";
 }
 
 //  The lowercase hex of SHA-256 (`text`) into `hex`.
@@ -436,31 +221,9 @@ s_sha256_hex (const char *text, char hex [SB_HMAC_SHA256_LEN * 2 + 1])
     sb_hex_encode (digest, sizeof digest, hex);
 }
 
-//  The page's CSRF field for cookie `value` and `ticket`: base64url of
-//  HMAC-SHA256 (subkey "connect-csrf", value "\n" ticket). A new string,
-//  or NULL (no secret, no memory).
-static char *
-s_csrf_field (sb_token_role_t *self, const char *value, const char *ticket)
-{
-    uint8_t key [SB_TOKEN_SUBKEY_LEN];
-    if (sb_token_subkey (self, "connect-csrf", key))
-        return NULL;
-    size_t value_len = strlen (value), ticket_len = strlen (ticket);
-    char *text = malloc (value_len + 1 + ticket_len);
-    char *field = NULL;
-    if (text) {
-        memcpy (text, value, value_len);
-        text [value_len] = '\n';
-        memcpy (text + value_len + 1, ticket, ticket_len);
-        uint8_t mac [SB_HMAC_SHA256_LEN];
-        sb_hmac_sha256 (key, sizeof key, (const uint8_t *) text, value_len + 1 + ticket_len, mac);
-        field = sb_base64url_encode (mac, sizeof mac);
-        sb_crypto_wipe (mac, sizeof mac);
-        free (text);
-    }
-    sb_crypto_wipe (key, sizeof key);
-    return field;
-}
+//  The subkey the page's CSRF field is a MAC under: base64url
+//  (HMAC-SHA256 (subkey "connect-csrf", cookie "\n" ticket)).
+static const char s_csrf_purpose [] = "connect-csrf";
 
 //  ---------------------------------------------------------------------
 //  Tickets
@@ -680,30 +443,52 @@ s_confirm_page (const s_start_t *start, const char *ticket_text, const char *csr
                 const char *email)
 {
     const char *title = sb_connector_title (start->connector);
-    s_page_t page = { 0 };
-    s_put (&page, s_head);
-    s_put (&page, "<h1>Connect <strong>");
-    s_esc (&page, title);
-    s_put (&page, "</strong></h1>\n<p>Your assistant asks to connect <strong>");
-    s_esc (&page, title);
-    s_put (&page, "</strong> for the organisation <strong>");
-    s_esc (&page, start->ticket.tenant);
-    s_put (&page, "</strong>, as <strong>");
-    s_esc (&page, email? email: start->ticket.subject);
-    s_put (&page, "</strong>.</p>\n<p>Continue takes you to ");
-    s_esc (&page, title);
-    s_put (&page, " to sign in and allow it. Your organisation's tools then use that access.</p>\n"
+    sb_page_t page = { .max = SB_CONNECT_MAX_PAGE };
+    sb_page_put (&page, s_head);
+    sb_page_put (&page, "<h1>Connect <strong>");
+    sb_page_esc (&page, title);
+    sb_page_put (&page, "</strong></h1>\n<p>Your assistant asks to connect <strong>");
+    sb_page_esc (&page, title);
+    sb_page_put (&page, "</strong> for the organisation <strong>");
+    sb_page_esc (&page, start->ticket.tenant);
+    sb_page_put (&page, "</strong>, as <strong>");
+    sb_page_esc (&page, email? email: start->ticket.subject);
+    sb_page_put (&page, "</strong>.</p>\n<p>Continue takes you to ");
+    sb_page_esc (&page, title);
+    sb_page_put (&page, " to sign in and allow it. Your organisation's tools then use that access.</p>\n"
                   "<p class=\"warn\">Only continue if you asked for this in your assistant.</p>\n"
                   "<form method=\"post\" action=\"");
-    s_esc (&page, start->self->issuer);
-    s_put (&page, "/connect/");
-    s_esc (&page, start->ticket.connector);
-    s_put (&page, "\">\n<input type=\"hidden\" name=\"ticket\" value=\"");
-    s_esc (&page, ticket_text);
-    s_put (&page, "\">\n<input type=\"hidden\" name=\"csrf\" value=\"");
-    s_esc (&page, csrf_field);
-    s_put (&page, "\">\n<button type=\"submit\">Continue</button>\n</form>\n</main></body></html>\n");
-    return s_page_end (&page);
+    sb_page_esc (&page, start->self->issuer);
+    sb_page_put (&page, "/connect/");
+    sb_page_esc (&page, start->ticket.connector);
+    sb_page_put (&page, "\">\n<input type=\"hidden\" name=\"ticket\" value=\"");
+    sb_page_esc (&page, ticket_text);
+    sb_page_put (&page, "\">\n<input type=\"hidden\" name=\"csrf\" value=\"");
+    sb_page_esc (&page, csrf_field);
+    sb_page_put (&page, "\">\n<button type=\"submit\">Continue</button>\n</form>\n</main></body></html>\n");
+    return sb_page_take (&page);
+}
+
+//  The answer of `what` (connect_page_info, connect_flow_create), one row
+//  whose first column says whether the ticket's tenant is still there.
+//  True when it is; else the job is ended (the database failed, or the
+//  page says the organisation is gone) and the start destroyed.
+static bool
+s_tenant_there (sb_worker_job_t **job_p, const PGresult *res, const char *error,
+                const char *what, s_start_t **start_p)
+{
+    if (!res || PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != 1) {
+        sb_log_warn ("db_error", "%s: %s", what, error? error: PQresultErrorMessage (res));
+        s_start_destroy (start_p);
+        sb_worker_job_fail (job_p, "the authorization server's database failed");
+        return false;
+    }
+    if (strcmp (PQgetvalue (res, 0, 0), "t") != 0) {
+        s_start_destroy (start_p);
+        s_refuse_page (job_p, "This organisation does not exist any more.", NULL);
+        return false;
+    }
+    return true;
 }
 
 //  The page's facts (connect_page_info) for a GET: show it.
@@ -711,19 +496,10 @@ static void
 s_on_page_info (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
 {
     s_start_t *start = arg;
-    if (!res || PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != 1) {
-        sb_log_warn ("db_error", "connect_page_info: %s", error? error: PQresultErrorMessage (res));
-        s_start_destroy (&start);
-        sb_worker_job_fail (job_p, "the authorization server's database failed");
+    if (!s_tenant_there (job_p, res, error, "connect_page_info", &start))
         return;
-    }
-    if (strcmp (PQgetvalue (res, 0, 0), "t") != 0) {
-        s_start_destroy (&start);
-        s_refuse_page (job_p, "This organisation does not exist any more.", NULL);
-        return;
-    }
     const char *email = PQgetisnull (res, 0, 1)? NULL: PQgetvalue (res, 0, 1);
-    if (email && (strlen (email) > SB_CONNECT_MAX_EMAIL || !s_utf8_text (email)))
+    if (email && (strlen (email) > SB_CONNECT_MAX_EMAIL || !sb_page_utf8_text (email)))
         email = NULL;
     sb_http_request_t request = { 0 };
     if (sb_token_http_request (job_p, &request)) {
@@ -735,23 +511,19 @@ s_on_page_info (sb_worker_job_t **job_p, const PGresult *res, const char *error,
     if (sb_oauth_form_parse (request.query, strlen (request.query), &query, NULL, 0) == 0)
         ticket_text = sb_oauth_form_get (query, "ticket");
     sb_token_role_t *self = start->self;
-    char *field = ticket_text? s_csrf_field (self, start->csrf, ticket_text): NULL;
+    char *field = ticket_text? sb_page_csrf_field (self, s_csrf_purpose, start->csrf, ticket_text)
+                             : NULL;
     char *body = field? s_confirm_page (start, ticket_text, field, email): NULL;
     free (field);
-    char cookie [128];
-    if (s_secure (self))
-        snprintf (cookie, sizeof cookie, "%s=%s; Secure; HttpOnly; SameSite=Strict; Path=/",
-                  s_csrf_cookie_name (self), start->csrf);
-    else
-        snprintf (cookie, sizeof cookie, "%s=%s; HttpOnly; SameSite=Strict; Path=/",
-                  s_csrf_cookie_name (self), start->csrf);
+    char cookie [SB_PAGE_MAX_COOKIE];
+    sb_page_csrf_cookie (self, s_csrf_cookie_name (self), start->csrf, cookie);
     //  Browsers apply form-action to every redirect after the POST: the
     //  provider's origin, and any https one, for a provider whose sign-in
     //  sends the browser on to another (a federated or regional login).
-    char origin [SB_CONNECT_MAX_ORIGIN], sources [SB_CONNECT_MAX_ORIGIN + 16];
-    s_origin (sb_connector_oauth (start->connector)->authorize_url, origin, sizeof origin);
+    char origin [SB_PAGE_MAX_ORIGIN], sources [SB_PAGE_MAX_SOURCES];
+    sb_page_origin (sb_connector_oauth (start->connector)->authorize_url, origin, sizeof origin);
     snprintf (sources, sizeof sources, "%s%shttps:", origin, *origin? " ": "");
-    s_answer_page (job_p, 200, body, cookie, sources);
+    sb_page_answer (job_p, 200, body, cookie, sources, SB_PAGE_SAME_ORIGIN);
     sb_oauth_form_destroy (&query);
     sb_http_request_clear (&request);
     s_start_destroy (&start);
@@ -805,46 +577,15 @@ s_authorize_location (const sb_connector_oauth_t *oauth, const char *redirect_ur
     return location;
 }
 
-//  Ends the job with 302 to `location` setting `cookie`.
-static void
-s_answer_redirect (sb_worker_job_t **job_p, const char *location, const char *cookie)
-{
-    sb_http_response_t response = { .status = 302 };
-    int rc = sb_http_response_add_header (&response, "location", location);
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "cache-control", "no-store");
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "referrer-policy", "no-referrer");
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "set-cookie", cookie);
-    if (rc == 0)
-        rc = sb_http_response_set_body (&response, "", 0);
-    if (rc) {
-        sb_http_response_clear (&response);
-        sb_worker_job_fail (job_p, "the redirect could not be built");
-        return;
-    }
-    sb_token_http_answer (job_p, &response);
-}
-
 static void
 s_on_flow_created (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
 {
     s_start_t *start = arg;
-    if (!res || PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != 1) {
-        sb_log_warn ("db_error", "connect_flow_create: %s", error? error: PQresultErrorMessage (res));
-        s_start_destroy (&start);
-        sb_worker_job_fail (job_p, "the authorization server's database failed");
+    if (!s_tenant_there (job_p, res, error, "connect_flow_create", &start))
         return;
-    }
-    if (strcmp (PQgetvalue (res, 0, 0), "t") != 0) {
-        s_start_destroy (&start);
-        s_refuse_page (job_p, "This organisation does not exist any more.", NULL);
-        return;
-    }
     sb_log_info ("connect_started", "tenant %s connector %s", start->ticket.tenant,
                  start->ticket.connector);
-    s_answer_redirect (job_p, start->location, start->cookie);
+    sb_page_redirect (job_p, start->location, start->cookie);
     s_start_destroy (&start);
 }
 
@@ -855,15 +596,16 @@ s_on_start_keys (sb_worker_job_t **job_p, const char *key_id, void *arg)
     s_start_t *start = arg;
     sb_token_role_t *self = start->self;
     const sb_connector_oauth_t *oauth = sb_connector_oauth (start->connector);
-    char state [SB_CONNECT_RANDOM_LEN + 1], verifier [SB_CONNECT_RANDOM_LEN + 1];
-    char cookie [SB_CONNECT_RANDOM_LEN + 1];
+    char state [SB_PAGE_RANDOM_LEN + 1], verifier [SB_PAGE_RANDOM_LEN + 1];
+    char cookie [SB_PAGE_RANDOM_LEN + 1];
     char state_hash [SB_HMAC_SHA256_LEN * 2 + 1], cookie_hash [SB_HMAC_SHA256_LEN * 2 + 1];
     char redirect_uri [SB_OAUTH_MAX_URI + 32];
     snprintf (redirect_uri, sizeof redirect_uri, "%s/connect/callback", self->issuer);
     char *challenge = NULL, *sealed_hex = NULL;
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;
-    if (s_random_text (state) || s_random_text (verifier) || s_random_text (cookie)) {
+    if (sb_page_random_text (state) || sb_page_random_text (verifier)
+    ||  sb_page_random_text (cookie)) {
         sb_worker_job_fail (job_p, "no randomness for a connect flow");
         goto out;
     }
@@ -878,7 +620,7 @@ s_on_start_keys (sb_worker_job_t **job_p, const char *key_id, void *arg)
     if (sealed_hex)
         sb_hex_encode (sealed, sealed_len, sealed_hex);
     start->location = challenge? s_authorize_location (oauth, redirect_uri, state, challenge): NULL;
-    if (s_secure (self))
+    if (sb_page_secure (self))
         start->cookie = sb_strfmt ("%s=%s; Secure; HttpOnly; SameSite=Lax; Path=/; Max-Age=%d",
                                    s_flow_cookie_name (self), cookie, SB_CONNECT_FLOW_TTL_S);
     else
@@ -920,6 +662,22 @@ out:
 //  ---------------------------------------------------------------------
 //  connect/start
 
+//  The start of op `op` ("connect/start"): the role needs an issuer and
+//  a secret, the job an HTTP request. Returns 0 with `request` read
+//  (zeroed before), or -1 having ended the job.
+static int
+s_op_begin (sb_token_role_t *self, sb_worker_job_t **job_p, const char *op,
+            sb_http_request_t *request)
+{
+    if (!self->issuer [0] || !self->secret_len) {
+        sb_log_warn ("connect_unconfigured", "%s needs --issuer and a secret", op);
+        sb_worker_job_fail (job_p, "the authorization server is not configured (--issuer, "
+                            "--secret-key-file)");
+        return -1;
+    }
+    return sb_token_http_request (job_p, request);
+}
+
 //  The issuer's origin is the only one a POST may come from.
 static bool
 s_origin_ok (sb_token_role_t *self, const sb_http_request_t *request)
@@ -927,22 +685,16 @@ s_origin_ok (sb_token_role_t *self, const sb_http_request_t *request)
     const char *origin = sb_http_request_header (request, "origin");
     if (!origin)
         return true;                //  not sent: the CSRF pair decides
-    char mine [SB_CONNECT_MAX_ORIGIN];
-    s_origin (self->issuer, mine, sizeof mine);
+    char mine [SB_PAGE_MAX_ORIGIN];
+    sb_page_origin (self->issuer, mine, sizeof mine);
     return *mine && strcmp (origin, mine) == 0;
 }
 
 void
 sb_connect_start (sb_token_role_t *self, sb_worker_job_t *job)
 {
-    if (!self->issuer [0] || !self->secret_len) {
-        sb_log_warn ("connect_unconfigured", "connect/start needs --issuer and a secret");
-        sb_worker_job_fail (&job, "the authorization server is not configured (--issuer, "
-                            "--secret-key-file)");
-        return;
-    }
     sb_http_request_t request = { 0 };
-    if (sb_token_http_request (&job, &request))
+    if (s_op_begin (self, &job, "connect/start", &request))
         return;
     sb_oauth_form_t *form = NULL;
     s_start_t *start = NULL;
@@ -973,13 +725,10 @@ sb_connect_start (sb_token_role_t *self, sb_worker_job_t *job)
         //  Where the form came from first: another site's form, or one
         //  without our page's CSRF pair, goes no further. No tenant is
         //  trusted yet: the process log.
-        char csrf [SB_CONNECT_RANDOM_LEN + 1];
+        char csrf [SB_PAGE_RANDOM_LEN + 1];
         const char *field = sb_oauth_form_get (form, "csrf");
-        char *expected = ticket_text && s_cookie_get (&request, s_csrf_cookie_name (self), csrf) == 0?
-                         s_csrf_field (self, csrf, ticket_text): NULL;
-        bool csrf_ok = expected && field && strlen (field) == strlen (expected)
-                    && sb_crypto_equal (field, expected, strlen (expected));
-        free (expected);
+        bool csrf_ok = sb_page_cookie_get (&request, s_csrf_cookie_name (self), csrf) == 0
+                    && sb_page_csrf_ok (self, s_csrf_purpose, csrf, ticket_text, field);
         if (!s_origin_ok (self, &request) || !csrf_ok) {
             sb_log_warn ("csrf_refused", "POST /connect/%s from another origin or without a "
                          "matching CSRF pair (from %s)", name, request.remote);
@@ -1005,8 +754,8 @@ sb_connect_start (sb_token_role_t *self, sb_worker_job_t *job)
     }
     //  Keep a CSRF cookie the browser already has (another tab's page
     //  stays valid); else a new one.
-    if (s_cookie_get (&request, s_csrf_cookie_name (self), start->csrf)
-    &&  s_random_text (start->csrf)) {
+    if (sb_page_cookie_get (&request, s_csrf_cookie_name (self), start->csrf)
+    &&  sb_page_random_text (start->csrf)) {
         sb_worker_job_fail (&job, "no randomness for a CSRF cookie");
         goto out;
     }
@@ -1054,8 +803,9 @@ s_on_stored (sb_worker_job_t **job_p, const PGresult *res, const char *error, vo
     snprintf (title, sizeof title, "Connected %s", sb_connector_title (exchange->connector));
     snprintf (first, sizeof first, "Connected %s for %s.", sb_connector_title (exchange->connector),
               exchange->tenant);
-    s_answer_page (job_p, 200, s_message_page (title, NULL, first,
-                   "You can close this tab and go back to your assistant."), NULL, NULL);
+    sb_page_answer (job_p, 200, s_message_page (title, NULL, first,
+                   "You can close this tab and go back to your assistant."), NULL, NULL,
+                    SB_PAGE_SAME_ORIGIN);
     s_exchange_destroy (&exchange);
 }
 
@@ -1252,14 +1002,8 @@ s_on_taken_error (sb_worker_job_t **job_p, const PGresult *res, const char *erro
 void
 sb_connect_callback (sb_token_role_t *self, sb_worker_job_t *job)
 {
-    if (!self->issuer [0] || !self->secret_len) {
-        sb_log_warn ("connect_unconfigured", "connect/callback needs --issuer and a secret");
-        sb_worker_job_fail (&job, "the authorization server is not configured (--issuer, "
-                            "--secret-key-file)");
-        return;
-    }
     sb_http_request_t request = { 0 };
-    if (sb_token_http_request (&job, &request))
+    if (s_op_begin (self, &job, "connect/callback", &request))
         return;
     sb_oauth_form_t *query = NULL;
     s_exchange_t *exchange = NULL;
@@ -1284,8 +1028,8 @@ sb_connect_callback (sb_token_role_t *self, sb_worker_job_t *job)
         goto out;
     }
     exchange->self = self;
-    char cookie [SB_CONNECT_RANDOM_LEN + 1];
-    if (s_cookie_get (&request, s_flow_cookie_name (self), cookie) == 0)
+    char cookie [SB_PAGE_RANDOM_LEN + 1];
+    if (sb_page_cookie_get (&request, s_flow_cookie_name (self), cookie) == 0)
         exchange->cookie = strdup (cookie);
     sb_crypto_wipe (cookie, sizeof cookie);
     //  An error instead of a code: its word (when it is one) travels in

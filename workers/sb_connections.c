@@ -236,16 +236,6 @@ s_req_free (void *arg)
     free (req);
 }
 
-static void
-s_wipe_free (char **text_p)
-{
-    if (*text_p) {
-        sb_crypto_wipe (*text_p, strlen (*text_p));
-        free (*text_p);
-        *text_p = NULL;
-    }
-}
-
 //  ---------------------------------------------------------------------
 //  Answers
 
@@ -354,8 +344,8 @@ s_flight_free (s_flight_t *flight)
         s_req_free (flight->waiters [at].req);      //  jobs stay the worker's
     if (flight->provider_id)
         sb_provider_cancel (self->role->provider, flight->provider_id);
-    s_wipe_free (&flight->refresh_plain);
-    s_wipe_free (&flight->access_plain);
+    sb_token_wipe_free (&flight->refresh_plain);
+    sb_token_wipe_free (&flight->access_plain);
     s_row_clear (&flight->row);
     free (flight);
 }
@@ -428,16 +418,25 @@ s_flight_fail (s_flight_t *flight, const char *outcome, const char *detail, int6
     s_flight_end_open (flight, outcome);
 }
 
+//  A step of `flight` answered: the flight waits on nothing now. True
+//  when the owner is stopping, the flight then freed (the step returns).
+static bool
+s_flight_landed (s_flight_t *flight)
+{
+    flight->pending = false;
+    if (!flight->owner->stopping)
+        return false;
+    s_flight_free (flight);
+    return true;
+}
+
 //  Keys for opening the row's access token (s_flight_end_open).
 static void
 s_on_keys_open (const char *key_id, const char *error, void *arg)
 {
     s_flight_t *flight = arg;
-    flight->pending = false;
-    if (flight->owner->stopping) {
-        s_flight_free (flight);
+    if (s_flight_landed (flight))
         return;
-    }
     const s_row_t *row = &flight->row;
     if (key_id && row->access) {
         flight->access_plain = sb_conn_open (flight->owner->role, row->key_id, row->tenant,
@@ -496,16 +495,13 @@ static void
 s_on_saved (const PGresult *res, const char *error, void *arg)
 {
     s_flight_t *flight = arg;
-    flight->pending = false;
-    if (flight->owner->stopping) {
-        s_flight_free (flight);
+    if (s_flight_landed (flight))
         return;
-    }
     bool failed = flight->detail [0] != 0;
     if (!res || PQresultStatus (res) != PGRES_TUPLES_OK) {
         sb_log_warn ("db_error", "connection %lld: saving the refresh: %s", (long long) flight->id,
                      error? error: PQresultErrorMessage (res));
-        s_wipe_free (&flight->access_plain);
+        sb_token_wipe_free (&flight->access_plain);
         s_flight_fail (flight, "not saved", "the new credential could not be saved", 1);
         return;
     }
@@ -515,14 +511,14 @@ s_on_saved (const PGresult *res, const char *error, void *arg)
         sb_log_warn ("connection_lease_lost", "connection %lld (tenant %s, connector %s): the "
                      "lease ended before the %s was saved", (long long) flight->id,
                      flight->row.tenant, flight->row.connector, failed? "failure": "credential");
-        s_wipe_free (&flight->access_plain);
+        sb_token_wipe_free (&flight->access_plain);
         flight->detail [0] = 0;
         flight->give_up_ms = sb_clock_mono_ms () + (SB_CONN_LEASE_S + 1) * 1000;
         s_claim (flight);
         return;
     }
     if (s_row_read (res, 0, &flight->row)) {
-        s_wipe_free (&flight->access_plain);
+        sb_token_wipe_free (&flight->access_plain);
         s_flight_fail (flight, "unreadable", "the connection's row could not be read", 1);
         return;
     }
@@ -559,7 +555,7 @@ s_on_provider (sb_provider_outcome_t outcome, sb_provider_tokens_t *tokens, cons
         char sql [512];
         snprintf (sql, sizeof sql, "SELECT %s FROM connection_refresh_failed ($1, $2, $3, $4, $5,"
                   " $6, $7, $8)", s_columns);
-        s_wipe_free (&flight->refresh_plain);
+        sb_token_wipe_free (&flight->refresh_plain);
         if (sb_db_loop_query (role->db_loop, sql, 8, params, s_on_saved, flight)) {
             s_flight_fail (flight, "not saved", flight->detail, 1);
             return;
@@ -597,7 +593,7 @@ s_on_provider (sb_provider_outcome_t outcome, sb_provider_tokens_t *tokens, cons
         tokens->access_token = NULL;
     }
     sb_provider_tokens_clear (tokens);
-    s_wipe_free (&flight->refresh_plain);
+    sb_token_wipe_free (&flight->refresh_plain);
     free (access_sealed);
     free (refresh_sealed);
     free (access_text);
@@ -620,11 +616,8 @@ s_on_keys_refresh (const char *key_id, const char *error, void *arg)
 {
     s_flight_t *flight = arg;
     sb_connections_t *self = flight->owner;
-    flight->pending = false;
-    if (self->stopping) {
-        s_flight_free (flight);
+    if (s_flight_landed (flight))
         return;
-    }
     if (!key_id) {
         s_release_fail (flight, error? error: "the data keys could not be had");
         return;
@@ -645,7 +638,7 @@ s_on_keys_refresh (const char *key_id, const char *error, void *arg)
                                              sb_clock_mono_ms () + wait, s_on_provider, flight);
     if (flight->provider_id <= 0) {
         flight->provider_id = 0;
-        s_wipe_free (&flight->refresh_plain);
+        sb_token_wipe_free (&flight->refresh_plain);
         s_release_fail (flight, "the provider's token endpoint could not be asked");
         return;
     }
@@ -673,11 +666,8 @@ s_on_claim (const PGresult *res, const char *error, void *arg)
 {
     s_flight_t *flight = arg;
     sb_connections_t *self = flight->owner;
-    flight->pending = false;
-    if (self->stopping) {
-        s_flight_free (flight);
+    if (s_flight_landed (flight))
         return;
-    }
     if (!res || PQresultStatus (res) != PGRES_TUPLES_OK) {
         sb_log_warn ("db_error", "connection %lld: claiming the refresh lease: %s",
                      (long long) flight->id, error? error: PQresultErrorMessage (res));

@@ -1,12 +1,15 @@
 /*  workers/sb_curl_loop.c — curl multi on the reactor (see
     sb_curl_loop.h): the socket callback watches and unwatches fds, the
     timer callback arms the one reactor timer, and after every socket
-    action the finished transfers are read and handed on. */
+    action the finished transfers are read and handed on. Also what a
+    worker's own requests set on every easy handle, and header reading. */
 #include "sb_curl_loop.h"
 #include "sb_clock.h"
 #include "sb_log.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <zmq.h>
 
 struct _sb_curl_loop_t {
@@ -127,4 +130,51 @@ CURLM *
 sb_curl_loop_multi (sb_curl_loop_t *self)
 {
     return self->multi;
+}
+
+void
+sb_curl_easy_defaults (CURL *easy, const char *url, const char *protocols,
+                       struct curl_slist *headers, curl_off_t max_bytes,
+                       curl_write_callback on_write, curl_write_callback on_header,
+                       void *arg, char *errbuf)
+{
+    curl_easy_setopt (easy, CURLOPT_URL, url);
+    curl_easy_setopt (easy, CURLOPT_PROTOCOLS_STR, protocols);
+    curl_easy_setopt (easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (easy, CURLOPT_MAXFILESIZE_LARGE, max_bytes);
+    curl_easy_setopt (easy, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt (easy, CURLOPT_WRITEDATA, arg);
+    curl_easy_setopt (easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt (easy, CURLOPT_HEADERDATA, arg);
+    curl_easy_setopt (easy, CURLOPT_PRIVATE, arg);
+    curl_easy_setopt (easy, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt (easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt (easy, CURLOPT_SSL_VERIFYHOST, 2L);
+}
+
+bool
+sb_curl_body_append (char *body, size_t *len, size_t max, const char *data, size_t n)
+{
+    if (*len > max || n > max - *len)
+        return false;
+    memcpy (body + *len, data, n);
+    *len += n;
+    body [*len] = 0;
+    return true;
+}
+
+bool
+sb_curl_header_value (const char *data, size_t n, const char *name, char *value, size_t size)
+{
+    size_t name_len = strlen (name);
+    if (size == 0 || n <= name_len || strncasecmp (data, name, name_len) != 0)
+        return false;
+    size_t len = n - name_len;
+    if (len >= size)
+        len = size - 1;
+    memcpy (value, data + name_len, len);
+    value [len] = 0;
+    return true;
 }

@@ -21,6 +21,7 @@
     Every step with the database is one statement (db/migrations/005); no
     state lives here between jobs. While a sign-in hashes, its job is on
     the role's list of sign-ins, so the role's abandon can find it. */
+#include "sb_page.h"
 #include "sb_token_int.h"
 #include "sb_crypto.h"
 #include "sb_log.h"
@@ -34,11 +35,8 @@
 #include <string.h>
 
 #define SB_AUTHORIZE_MAX_PAGE       (64 * 1024) /* bytes of one rendered page */
-#define SB_AUTHORIZE_CSRF_BYTES     32          /* random bytes of the CSRF cookie */
-#define SB_AUTHORIZE_CSRF_LEN       43          /* their base64url text, and the field's */
 #define SB_AUTHORIZE_MAX_ORG        63          /* bytes of a tenant ID (migration 001) */
 #define SB_AUTHORIZE_MAX_EMAIL      254         /* bytes of an email (migration 004) */
-#define SB_AUTHORIZE_MAX_ORIGIN     512         /* bytes of the redirect URI's origin */
 #define SB_AUTHORIZE_MAX_QUERY      SB_OAUTH_MAX_FORM_BODY  /* the carried request, rebuilt */
 #define SB_AUTHORIZE_CODE_BYTES     32          /* random bytes of a code */
 #define SB_SIGNIN_MAX_FAILURES      5           /* failed sign-ins of one email… */
@@ -70,7 +68,7 @@ struct _sb_oauth_signin_t {
     sb_oauth_signin_t *next;                /* the role's list of sign-ins */
     sb_oauth_authorize_request_t valid;     /* the validated request */
     char *client_name;                      /* shown: the client's name, or its ID */
-    char csrf [SB_AUTHORIZE_CSRF_LEN + 1];  /* the cookie's value */
+    char csrf [SB_PAGE_RANDOM_LEN + 1];     /* the cookie's value */
     char org [SB_AUTHORIZE_MAX_ORG + 1];    /* the form's organisation */
     char email [SB_AUTHORIZE_MAX_EMAIL + 1];
     char password [SB_PASSWORD_MAX_LEN + 2];    /* one byte more: too long is a mismatch */
@@ -92,9 +90,7 @@ s_signin_destroy (sb_oauth_signin_t **self_p)
         return;
     sb_oauth_signin_t *self = *self_p;
     free (self->client_name);
-    if (self->hash)
-        sb_crypto_wipe (self->hash, strlen (self->hash));
-    free (self->hash);
+    sb_token_wipe_free (&self->hash);
     sb_crypto_wipe (self, sizeof *self);
     free (self);
     *self_p = NULL;
@@ -110,124 +106,24 @@ s_signin_free (void *arg)
 //  ---------------------------------------------------------------------
 //  Pages
 
-//  A page being written: a buffer that refuses to pass SB_AUTHORIZE_MAX_PAGE.
-typedef struct {
-    char *data;
-    size_t len;
-    size_t size;
-    bool failed;        /* out of memory or too long: the page is not sent */
-} s_page_t;
-
-static void
-s_put_n (s_page_t *page, const char *text, size_t len)
-{
-    if (page->failed)
-        return;
-    if (page->len + len + 1 > SB_AUTHORIZE_MAX_PAGE) {
-        page->failed = true;
-        return;
-    }
-    if (page->len + len + 1 > page->size) {
-        size_t size = page->size? page->size: 4096;
-        while (size < page->len + len + 1)
-            size *= 2;
-        char *data = realloc (page->data, size);
-        if (!data) {
-            page->failed = true;
-            return;
-        }
-        page->data = data;
-        page->size = size;
-    }
-    memcpy (page->data + page->len, text, len);
-    page->len += len;
-    page->data [page->len] = 0;
-}
-
-static void
-s_put (s_page_t *page, const char *text)
-{
-    s_put_n (page, text, strlen (text));
-}
-
-//  `text` HTML-escaped: safe in element content and in a quoted attribute.
-static void
-s_esc (s_page_t *page, const char *text)
-{
-    for (const char *p = text; *p; p++) {
-        switch (*p) {
-            case '&':  s_put (page, "&amp;"); break;
-            case '<':  s_put (page, "&lt;"); break;
-            case '>':  s_put (page, "&gt;"); break;
-            case '"':  s_put (page, "&quot;"); break;
-            case '\'': s_put (page, "&#39;"); break;
-            default:   s_put_n (page, p, 1);
-        }
-    }
-}
-
-//  True when `text` is UTF-8 (what a page body must be) without control
-//  characters but tab.
-static bool
-s_utf8_text (const char *text)
-{
-    const unsigned char *p = (const unsigned char *) text;
-    while (*p) {
-        int follow = *p < 0x80? 0: (*p & 0xE0) == 0xC0? 1: (*p & 0xF0) == 0xE0? 2:
-                     (*p & 0xF8) == 0xF0? 3: -1;
-        if (follow < 0 || (*p < 0x20 && *p != '\t') || *p == 0x7F || *p == 0xC0 || *p == 0xC1
-        ||  *p > 0xF4)
-            return false;
-        p++;
-        for (int i = 0; i < follow; i++, p++)
-            if ((*p & 0xC0) != 0x80)
-                return false;
-    }
-    return true;
-}
-
-//  The scheme://host[:port] of `uri` into `origin`, or "" when it has no
-//  authority or one with characters a CSP source must not hold.
-static void
-s_origin (const char *uri, char *origin, size_t size)
-{
-    origin [0] = 0;
-    const char *sep = strstr (uri, "://");
-    if (!sep)
-        return;
-    size_t len = (size_t) (sep - uri) + 3;
-    len += strcspn (sep + 3, "/?#");
-    if (len == (size_t) (sep - uri) + 3 || len >= size)
-        return;
-    for (size_t i = 0; i < len; i++) {
-        char c = uri [i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-               || c == '.' || c == '-' || c == ':' || c == '/' || c == '[' || c == ']' || c == '+';
-        if (!ok)
-            return;
-    }
-    memcpy (origin, uri, len);
-    origin [len] = 0;
-}
-
 //  One plain-language line for a scope token, with its name (what the
 //  client asked for, so a person can match it with the client's docs).
 static void
-s_scope_line (s_page_t *page, const char *token, size_t len)
+s_scope_line (sb_page_t *page, const char *token, size_t len)
 {
     char text [SB_OAUTH_MAX_SCOPE + 1];
     snprintf (text, sizeof text, "%.*s", (int) len, token);
-    s_put (page, "<li>");
+    sb_page_put (page, "<li>");
     if (strcmp (text, "mcp:tools") == 0)
-        s_put (page, "Use your organisation's tools: look up and read data in the apps it connects.");
+        sb_page_put (page, "Use your organisation's tools: look up and read data in the apps it connects.");
     else
     if (strcmp (text, "mcp:write") == 0)
-        s_put (page, "Run tools that change data in those apps: create, update or delete.");
+        sb_page_put (page, "Run tools that change data in those apps: create, update or delete.");
     else
-        s_put (page, "Use this permission.");
-    s_put (page, " <code>");
-    s_esc (page, text);
-    s_put (page, "</code></li>\n");
+        sb_page_put (page, "Use this permission.");
+    sb_page_put (page, " <code>");
+    sb_page_esc (page, text);
+    sb_page_put (page, "</code></li>\n");
 }
 
 static const char s_head [] =
@@ -250,24 +146,24 @@ s_signin_page (sb_token_role_t *self, const sb_oauth_signin_t *signin, const cha
                const char *csrf_field)
 {
     const sb_oauth_authorize_request_t *req = &signin->valid;
-    char origin [SB_AUTHORIZE_MAX_ORIGIN];
-    s_origin (req->redirect_uri, origin, sizeof origin);
+    char origin [SB_PAGE_MAX_ORIGIN];
+    sb_page_origin (req->redirect_uri, origin, sizeof origin);
     const char *host = strstr (origin, "://")? strstr (origin, "://") + 3: req->redirect_uri;
-    s_page_t page = { 0 };
-    s_put (&page, s_head);
-    s_put (&page, "<h1>Sign in to allow <strong>");
-    s_esc (&page, signin->client_name);
-    s_put (&page, "</strong></h1>\n<p><strong>");
-    s_esc (&page, signin->client_name);
-    s_put (&page, "</strong> asks to use switchboard on your behalf. If you allow it, you go back to <strong>");
-    s_esc (&page, host);
-    s_put (&page, "</strong>.</p>\n");
+    sb_page_t page = { .max = SB_AUTHORIZE_MAX_PAGE };
+    sb_page_put (&page, s_head);
+    sb_page_put (&page, "<h1>Sign in to allow <strong>");
+    sb_page_esc (&page, signin->client_name);
+    sb_page_put (&page, "</strong></h1>\n<p><strong>");
+    sb_page_esc (&page, signin->client_name);
+    sb_page_put (&page, "</strong> asks to use switchboard on your behalf. If you allow it, you go back to <strong>");
+    sb_page_esc (&page, host);
+    sb_page_put (&page, "</strong>.</p>\n");
     if (sentence) {
-        s_put (&page, "<p class=\"error\" role=\"alert\">");
-        s_esc (&page, sentence);
-        s_put (&page, "</p>\n");
+        sb_page_put (&page, "<p class=\"error\" role=\"alert\">");
+        sb_page_esc (&page, sentence);
+        sb_page_put (&page, "</p>\n");
     }
-    s_put (&page, "<p>It will be able to:</p>\n<ul>\n");
+    sb_page_put (&page, "<p>It will be able to:</p>\n<ul>\n");
     for (const char *p = req->scope; *p; ) {
         size_t len = strcspn (p, " ");
         if (len)
@@ -276,9 +172,9 @@ s_signin_page (sb_token_role_t *self, const sb_oauth_signin_t *signin, const cha
         while (*p == ' ')
             p++;
     }
-    s_put (&page, "</ul>\n<form method=\"post\" action=\"");
-    s_esc (&page, self->issuer);
-    s_put (&page, "/authorize\">\n");
+    sb_page_put (&page, "</ul>\n<form method=\"post\" action=\"");
+    sb_page_esc (&page, self->issuer);
+    sb_page_put (&page, "/authorize\">\n");
     const char *values [] = {
         "code", req->client_id, req->redirect_uri, req->code_challenge, "S256",
         req->state, req->scope, req->resource
@@ -286,196 +182,74 @@ s_signin_page (sb_token_role_t *self, const sb_oauth_signin_t *signin, const cha
     for (size_t i = 0; i < sizeof s_carried / sizeof s_carried [0]; i++) {
         if (!values [i][0])
             continue;
-        s_put (&page, "<input type=\"hidden\" name=\"");
-        s_put (&page, s_carried [i]);
-        s_put (&page, "\" value=\"");
-        s_esc (&page, values [i]);
-        s_put (&page, "\">\n");
+        sb_page_put (&page, "<input type=\"hidden\" name=\"");
+        sb_page_put (&page, s_carried [i]);
+        sb_page_put (&page, "\" value=\"");
+        sb_page_esc (&page, values [i]);
+        sb_page_put (&page, "\">\n");
     }
-    s_put (&page, "<input type=\"hidden\" name=\"csrf\" value=\"");
-    s_esc (&page, csrf_field);
-    s_put (&page, "\">\n<label for=\"organisation\">Organisation</label>"
+    sb_page_put (&page, "<input type=\"hidden\" name=\"csrf\" value=\"");
+    sb_page_esc (&page, csrf_field);
+    sb_page_put (&page, "\">\n<label for=\"organisation\">Organisation</label>"
                   "<input id=\"organisation\" name=\"organisation\" required maxlength=\"63\" "
                   "autocomplete=\"organization\" value=\"");
-    s_esc (&page, signin->org);
-    s_put (&page, "\">\n<label for=\"email\">Email</label>"
+    sb_page_esc (&page, signin->org);
+    sb_page_put (&page, "\">\n<label for=\"email\">Email</label>"
                   "<input id=\"email\" name=\"email\" type=\"email\" required maxlength=\"254\" "
                   "autocomplete=\"username\" value=\"");
-    s_esc (&page, signin->email);
-    s_put (&page, "\">\n<label for=\"password\">Password</label>"
+    sb_page_esc (&page, signin->email);
+    sb_page_put (&page, "\">\n<label for=\"password\">Password</label>"
                   "<input id=\"password\" name=\"password\" type=\"password\" required "
                   "autocomplete=\"current-password\">\n"
                   "<div class=\"buttons\">"
                   "<button type=\"submit\" name=\"decision\" value=\"deny\" formnovalidate>Deny</button>"
                   "<button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>"
                   "</div>\n</form>\n</main></body></html>\n");
-    if (page.failed) {
-        free (page.data);
-        return NULL;
-    }
-    return page.data;
+    return sb_page_take (&page);
 }
 
 //  The page for a request that cannot go on: `description` (a sentence).
 static char *
 s_error_page (const char *description)
 {
-    s_page_t page = { 0 };
-    s_put (&page, s_head);
-    s_put (&page, "<h1>This sign-in cannot go on</h1>\n<p class=\"error\">");
-    s_esc (&page, description);
-    s_put (&page, "</p>\n<p>Go back to the app you came from and connect again.</p>\n"
+    sb_page_t page = { .max = SB_AUTHORIZE_MAX_PAGE };
+    sb_page_put (&page, s_head);
+    sb_page_put (&page, "<h1>This sign-in cannot go on</h1>\n<p class=\"error\">");
+    sb_page_esc (&page, description);
+    sb_page_put (&page, "</p>\n<p>Go back to the app you came from and connect again.</p>\n"
                   "</main></body></html>\n");
-    if (page.failed) {
-        free (page.data);
-        return NULL;
-    }
-    return page.data;
-}
-
-//  Ends the job with an HTML page: `status`, the headers every page has,
-//  and `cookie` (NULL: none) as Set-Cookie. `origin` ("" or NULL: none) is
-//  added to form-action: Chrome applies it to the redirect after a POST.
-static void
-s_answer_page (sb_worker_job_t **job_p, int status, char *body, const char *cookie,
-               const char *origin)
-{
-    char csp [SB_AUTHORIZE_MAX_ORIGIN + 160];
-    snprintf (csp, sizeof csp, "default-src 'none'; style-src 'unsafe-inline'; "
-              "frame-ancestors 'none'; base-uri 'none'; form-action 'self'%s%s",
-              origin && *origin? " ": "", origin && *origin? origin: "");
-    sb_http_response_t response = { .status = status };
-    int rc = body? 0: -1;
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "content-type", "text/html; charset=utf-8");
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "cache-control", "no-store");
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "x-frame-options", "DENY");
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "x-content-type-options", "nosniff");
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "referrer-policy", "no-referrer");
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "content-security-policy", csp);
-    if (rc == 0 && cookie)
-        rc = sb_http_response_add_header (&response, "set-cookie", cookie);
-    if (rc == 0)
-        rc = sb_http_response_set_body (&response, body, strlen (body));
-    free (body);
-    if (rc) {
-        sb_http_response_clear (&response);
-        sb_worker_job_fail (job_p, "the page could not be built");
-        return;
-    }
-    sb_token_http_answer (job_p, &response);
+    return sb_page_take (&page);
 }
 
 //  Ends the job with 302 to `location` (taken; NULL: the job fails).
 static void
 s_answer_redirect (sb_worker_job_t **job_p, char *location)
 {
-    sb_http_response_t response = { .status = 302 };
-    int rc = location? 0: -1;
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "location", location);
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "cache-control", "no-store");
-    if (rc == 0)
-        rc = sb_http_response_add_header (&response, "referrer-policy", "no-referrer");
-    if (rc == 0)
-        rc = sb_http_response_set_body (&response, "", 0);
-    if (location)
-        sb_crypto_wipe (location, strlen (location));   //  it may carry a code
-    free (location);
-    if (rc) {
-        sb_http_response_clear (&response);
-        sb_worker_job_fail (job_p, "the redirect could not be built");
-        return;
-    }
-    sb_token_http_answer (job_p, &response);
+    sb_page_redirect (job_p, location, NULL);
+    sb_token_wipe_free (&location);   //  it may carry a code
 }
 
 //  ---------------------------------------------------------------------
 //  CSRF: a random cookie, and a field that binds it to the client
 
+//  The subkey the form's field is a MAC under: base64url (HMAC-SHA256
+//  (subkey "csrf", cookie "\n" client_id)), binding the pair to the client.
+static const char s_csrf_purpose [] = "csrf";
+
 //  The cookie's name: __Host- needs Secure, which needs https.
 static const char *
-s_csrf_cookie_name (sb_token_role_t *self)
+s_csrf_cookie_name (const sb_token_role_t *self)
 {
-    return strncmp (self->issuer, "https://", 8) == 0? "__Host-sb_csrf": "sb_csrf";
+    return sb_page_secure (self)? "__Host-sb_csrf": "sb_csrf";
 }
 
 //  The CSRF cookie of `request` into `value`. Returns 0, or -1 when there
 //  is none of the right shape.
 static int
 s_csrf_cookie (sb_token_role_t *self, const sb_http_request_t *request,
-               char value [SB_AUTHORIZE_CSRF_LEN + 1])
+               char value [SB_PAGE_RANDOM_LEN + 1])
 {
-    const char *header = sb_http_request_header (request, "cookie");
-    const char *name = s_csrf_cookie_name (self);
-    size_t name_len = strlen (name);
-    for (const char *p = header; p && *p; ) {
-        while (*p == ' ' || *p == ';')
-            p++;
-        size_t len = strcspn (p, ";");
-        if (len > name_len && strncmp (p, name, name_len) == 0 && p [name_len] == '=') {
-            const char *v = p + name_len + 1;
-            size_t v_len = len - name_len - 1;
-            while (v_len && v [v_len - 1] == ' ')
-                v_len--;
-            if (v_len != SB_AUTHORIZE_CSRF_LEN)
-                return -1;
-            for (size_t i = 0; i < v_len; i++)
-                if (!sb_oauth_unreserved (v [i]) || v [i] == '.' || v [i] == '~')
-                    return -1;
-            memcpy (value, v, v_len);
-            value [v_len] = 0;
-            return 0;
-        }
-        p += len;
-    }
-    return -1;
-}
-
-//  The form's CSRF field for cookie `value` and `client_id`:
-//  base64url (HMAC-SHA256 (subkey "csrf", value "\n" client_id)). A new
-//  string, or NULL (no secret, no memory).
-static char *
-s_csrf_field (sb_token_role_t *self, const char *value, const char *client_id)
-{
-    uint8_t key [SB_TOKEN_SUBKEY_LEN];
-    if (sb_token_subkey (self, "csrf", key))
-        return NULL;
-    size_t value_len = strlen (value), id_len = strlen (client_id);
-    char *text = malloc (value_len + 1 + id_len);
-    char *field = NULL;
-    if (text) {
-        memcpy (text, value, value_len);
-        text [value_len] = '\n';
-        memcpy (text + value_len + 1, client_id, id_len);
-        uint8_t mac [SB_HMAC_SHA256_LEN];
-        sb_hmac_sha256 (key, sizeof key, (const uint8_t *) text, value_len + 1 + id_len, mac);
-        field = sb_base64url_encode (mac, sizeof mac);
-        sb_crypto_wipe (mac, sizeof mac);
-        free (text);
-    }
-    sb_crypto_wipe (key, sizeof key);
-    return field;
-}
-
-//  True when the form's `field` is the CSRF field of `cookie` and
-//  `client_id`, compared in constant time.
-static bool
-s_csrf_ok (sb_token_role_t *self, const char *cookie, const char *client_id, const char *field)
-{
-    if (!field || !client_id)
-        return false;
-    char *expected = s_csrf_field (self, cookie, client_id);
-    bool ok = expected && strlen (field) == strlen (expected)
-           && sb_crypto_equal (field, expected, strlen (expected));
-    free (expected);
-    return ok;
+    return sb_page_cookie_get (request, s_csrf_cookie_name (self), value);
 }
 
 //  ---------------------------------------------------------------------
@@ -488,19 +262,15 @@ s_show (sb_worker_job_t **job_p, sb_oauth_signin_t **signin_p, int status, const
 {
     sb_oauth_signin_t *signin = *signin_p;
     sb_token_role_t *self = signin->self;
-    char *field = s_csrf_field (self, signin->csrf, signin->valid.client_id);
+    char *field = sb_page_csrf_field (self, s_csrf_purpose, signin->csrf, signin->valid.client_id);
     char *body = field? s_signin_page (self, signin, sentence, field): NULL;
     free (field);
-    char cookie [128];
-    if (strncmp (self->issuer, "https://", 8) == 0)
-        snprintf (cookie, sizeof cookie, "__Host-sb_csrf=%s; Secure; HttpOnly; SameSite=Strict; Path=/",
-                  signin->csrf);
-    else
-        snprintf (cookie, sizeof cookie, "sb_csrf=%s; HttpOnly; SameSite=Strict; Path=/",
-                  signin->csrf);
-    char origin [SB_AUTHORIZE_MAX_ORIGIN];
-    s_origin (signin->valid.redirect_uri, origin, sizeof origin);
-    s_answer_page (job_p, status, body, cookie, origin);
+    char cookie [SB_PAGE_MAX_COOKIE];
+    sb_page_csrf_cookie (self, s_csrf_cookie_name (self), signin->csrf, cookie);
+    //  Chrome applies form-action to the redirect after a POST.
+    char origin [SB_PAGE_MAX_ORIGIN];
+    sb_page_origin (signin->valid.redirect_uri, origin, sizeof origin);
+    sb_page_answer (job_p, status, body, cookie, origin, NULL);
     s_signin_destroy (signin_p);
 }
 
@@ -518,14 +288,14 @@ s_refuse (sb_token_role_t *self, sb_worker_job_t **job_p, const sb_oauth_authori
             return;
         }
     }
-    s_answer_page (job_p, 400, s_error_page (error->description), NULL, NULL);
+    sb_page_answer (job_p, 400, s_error_page (error->description), NULL, NULL, NULL);
 }
 
 //  A refusal before any client is known: the error page with `sentence`.
 static void
 s_refuse_page (sb_worker_job_t **job_p, const char *sentence)
 {
-    s_answer_page (job_p, 400, s_error_page (sentence), NULL, NULL);
+    sb_page_answer (job_p, 400, s_error_page (sentence), NULL, NULL, NULL);
 }
 
 //  ---------------------------------------------------------------------
@@ -816,9 +586,9 @@ s_decide (sb_oauth_signin_t *signin, sb_worker_job_t *job, const sb_oauth_form_t
     //  What was typed comes back on the page (not the password), cut to fit.
     snprintf (signin->org, sizeof signin->org, "%s", org? org: "");
     snprintf (signin->email, sizeof signin->email, "%s", email? email: "");
-    if (!s_utf8_text (signin->org))
+    if (!sb_page_utf8_text (signin->org))
         signin->org [0] = 0;
-    if (!s_utf8_text (signin->email))
+    if (!sb_page_utf8_text (signin->email))
         signin->email [0] = 0;
     if (!org || !email || !password || !signin->org [0] || !signin->email [0]) {
         s_show (&job, &signin, 200, s_incomplete);
@@ -865,13 +635,15 @@ s_on_client (sb_worker_job_t **job_p, const sb_oauth_client_row_t *client, const
     }
     //  A page body is UTF-8 text: a state or client ID that decodes to
     //  other bytes cannot be carried in a hidden field unchanged.
-    if (!s_utf8_text (outcome->request.state) || !s_utf8_text (outcome->request.client_id)) {
+    if (!sb_page_utf8_text (outcome->request.state)
+    ||  !sb_page_utf8_text (outcome->request.client_id)) {
         s_refuse_page (job_p, "The request's state or client_id is not UTF-8 text.");
         goto out;
     }
     signin = calloc (1, sizeof *signin);
     const char *name = client->client_name && *client->client_name
-                    && s_utf8_text (client->client_name)? client->client_name: client->client_id;
+                    && sb_page_utf8_text (client->client_name)? client->client_name
+                                                              : client->client_id;
     if (signin) {
         signin->self = self;
         signin->valid = outcome->request;
@@ -897,17 +669,11 @@ s_on_client (sb_worker_job_t **job_p, const sb_oauth_client_row_t *client, const
     else {
         //  Keep a cookie the browser already has (another tab's page
         //  stays valid); else a new one.
-        if (s_csrf_cookie (self, &request, signin->csrf)) {
-            uint8_t raw [SB_AUTHORIZE_CSRF_BYTES];
-            char *value = sb_crypto_random (raw, sizeof raw) == 0?
-                          sb_base64url_encode (raw, sizeof raw): NULL;
-            if (!value || s_copy (signin->csrf, sizeof signin->csrf, value)) {
-                free (value);
-                s_signin_destroy (&signin);
-                sb_worker_job_fail (job_p, "no randomness or memory for a CSRF cookie");
-                goto out;
-            }
-            free (value);
+        if (s_csrf_cookie (self, &request, signin->csrf)
+        &&  sb_page_random_text (signin->csrf)) {
+            s_signin_destroy (&signin);
+            sb_worker_job_fail (job_p, "no randomness or memory for a CSRF cookie");
+            goto out;
         }
         s_show (job_p, &signin, 200, NULL);
     }
@@ -945,10 +711,10 @@ sb_oauth_authorize_start (sb_token_role_t *self, sb_worker_job_t *job)
         //  The CSRF pair first: a form that did not come from our page
         //  (or whose cookie is gone) goes no further. No tenant is known:
         //  the process log, not the audit log.
-        char cookie [SB_AUTHORIZE_CSRF_LEN + 1];
+        char cookie [SB_PAGE_RANDOM_LEN + 1];
         const char *id = sb_oauth_form_get (form, "client_id");
         if (s_csrf_cookie (self, &request, cookie)
-        ||  !s_csrf_ok (self, cookie, id, sb_oauth_form_get (form, "csrf"))) {
+        ||  !sb_page_csrf_ok (self, s_csrf_purpose, cookie, id, sb_oauth_form_get (form, "csrf"))) {
             sb_log_warn ("csrf_refused", "POST /authorize without a matching CSRF pair (from %s)",
                          request.remote);
             s_read_clear (&request, &form);

@@ -65,8 +65,6 @@ s_candidate_make (const uint8_t box_key [SB_TOKEN_SUBKEY_LEN], s_candidate_t *ca
 {
     memset (candidate, 0, sizeof *candidate);
     uint8_t kid_bytes [SB_OAUTH_KID_BYTES], pub [SB_ED25519_KEY_LEN];
-    uint8_t sealed [SB_OAUTH_SEALED_SEED_LEN];
-    size_t sealed_len = 0;
     if (sb_crypto_random (kid_bytes, sizeof kid_bytes)
     ||  sb_crypto_random (candidate->seed, sizeof candidate->seed)
     ||  sb_ed25519_public (candidate->seed, pub))
@@ -75,13 +73,12 @@ s_candidate_make (const uint8_t box_key [SB_TOKEN_SUBKEY_LEN], s_candidate_t *ca
     int rc = kid && sb_jwks_kid_valid (kid)? 0: -1;
     if (rc == 0) {
         snprintf (candidate->kid, sizeof candidate->kid, "%s", kid);
-        rc = sb_aead_seal (box_key, candidate->kid, strlen (candidate->kid), candidate->seed,
-                           sizeof candidate->seed, sealed, sizeof sealed, &sealed_len);
+        rc = sb_token_row_key_seal (box_key, candidate->kid, candidate->seed,
+                                    sizeof candidate->seed, candidate->sealed_hex);
     }
     free (kid);
-    if (rc == 0 && sealed_len == sizeof sealed) {
+    if (rc == 0) {
         sb_hex_encode (pub, sizeof pub, candidate->public_hex);
-        sb_hex_encode (sealed, sizeof sealed, candidate->sealed_hex);
         return 0;
     }
     s_candidate_wipe (candidate);
@@ -95,19 +92,17 @@ s_row_open (const PGresult *res, int row, const uint8_t box_key [SB_TOKEN_SUBKEY
             sb_oauth_signing_key_t *key)
 {
     const char *kid = PQgetvalue (res, row, 0);
-    uint8_t pub [SB_ED25519_KEY_LEN], sealed [SB_OAUTH_SEALED_SEED_LEN];
-    uint8_t seed [SB_ED25519_KEY_LEN], derived [SB_ED25519_KEY_LEN];
-    size_t pub_len = 0, sealed_len = 0, seed_len = 0;
+    uint8_t pub [SB_ED25519_KEY_LEN], seed [SB_ED25519_KEY_LEN], derived [SB_ED25519_KEY_LEN];
+    size_t pub_len = 0;
     int rc = sb_jwks_kid_valid (kid)
           && sb_hex_decode (PQgetvalue (res, row, 1), pub, sizeof pub, &pub_len) == 0
-          && pub_len == sizeof pub
-          && sb_hex_decode (PQgetvalue (res, row, 2), sealed, sizeof sealed, &sealed_len) == 0
-          && sealed_len == sizeof sealed? 0: -1;
-    if (rc)
+          && pub_len == sizeof pub? 0: -1;
+    if (rc == 0)
+        rc = sb_token_row_key_open (box_key, kid, PQgetvalue (res, row, 2), seed, sizeof seed);
+    if (rc == -1)
         sb_log_error ("signing_key_unreadable", "a signing_keys row cannot be read");
     else
-    if (sb_aead_open (box_key, kid, strlen (kid), sealed, sealed_len, seed, sizeof seed, &seed_len)
-    ||  seed_len != sizeof seed) {
+    if (rc) {
         sb_log_error ("signing_key_sealed", "signing key %s does not open under --secret-key-file "
                       "(another secret sealed it, or the row was altered)", kid);
         rc = -1;
@@ -210,9 +205,7 @@ sb_oauth_keys_current (sb_token_role_t *self, sb_worker_job_t *job, sb_oauth_key
     if (!refusal && !current)
         refusal = "out of memory";
     if (refusal) {
-        sb_worker_job_fail (&job, refusal);
-        if (free_arg)
-            free_arg (arg);
+        sb_token_fail_arg (&job, refusal, arg, free_arg);
         s_candidate_wipe (&candidate);
         return;
     }
@@ -282,9 +275,7 @@ sb_oauth_keys_rotate (sb_token_role_t *self, sb_worker_job_t *job, sb_oauth_rota
     if (!refusal && !rotate)
         refusal = "out of memory";
     if (refusal) {
-        sb_worker_job_fail (&job, refusal);
-        if (free_arg)
-            free_arg (arg);
+        sb_token_fail_arg (&job, refusal, arg, free_arg);
         s_candidate_wipe (&candidate);
         return;
     }

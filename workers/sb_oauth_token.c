@@ -153,12 +153,8 @@ s_issue (sb_worker_job_t **job_p, s_exchange_t *exchange, const char *tenant, co
                       exchange->token.client_id, fit? "": " (a claim is longer than a token holds)");
         sb_worker_job_fail (job_p, "the access token could not be signed");
     }
-    if (access)
-        sb_crypto_wipe (access, strlen (access));
-    free (access);
-    if (body)
-        sb_crypto_wipe (body, strlen (body));
-    free (body);
+    sb_token_wipe_free (&access);
+    sb_token_wipe_free (&body);
     s_exchange_free (exchange);
 }
 

@@ -331,18 +331,16 @@ s_on_write (char *data, size_t size, size_t nmemb, void *arg)
 {
     s_call_t *call = arg;
     size_t n = size * nmemb;
-    if (n > SB_PROVIDER_MAX_ANSWER - call->answer_len) {
-        call->too_big = true;
-        return 0;                   //  curl aborts with CURLE_WRITE_ERROR
-    }
-    if (!call->answer) {
+    if (!call->answer && n <= SB_PROVIDER_MAX_ANSWER) {
         call->answer = malloc (SB_PROVIDER_MAX_ANSWER + 1);
         if (!call->answer)
             return 0;
     }
-    memcpy (call->answer + call->answer_len, data, n);
-    call->answer_len += n;
-    call->answer [call->answer_len] = 0;
+    if (!call->answer
+    ||  !sb_curl_body_append (call->answer, &call->answer_len, SB_PROVIDER_MAX_ANSWER, data, n)) {
+        call->too_big = true;
+        return 0;                   //  curl aborts with CURLE_WRITE_ERROR
+    }
     return n;
 }
 
@@ -352,15 +350,9 @@ s_on_header (char *data, size_t size, size_t nmemb, void *arg)
 {
     s_call_t *call = arg;
     size_t n = size * nmemb;
-    static const char name [] = "retry-after:";
-    if (n <= sizeof name - 1 || strncasecmp (data, name, sizeof name - 1) != 0)
-        return n;
     char value [128];
-    size_t len = n - (sizeof name - 1);
-    if (len >= sizeof value)
-        len = sizeof value - 1;
-    memcpy (value, data + sizeof name - 1, len);
-    value [len] = 0;
+    if (!sb_curl_header_value (data, n, "retry-after:", value, sizeof value))
+        return n;
     char *p = value;
     while (*p == ' ' || *p == '\t')
         p++;
@@ -559,27 +551,16 @@ sb_provider_token (sb_provider_t *self, const sb_connector_t *connector, const c
     int64_t left = deadline_ms - sb_clock_mono_ms ();
     if (left < 1)
         left = 1;
-    curl_easy_setopt (easy, CURLOPT_URL, oauth->token_url);
-    curl_easy_setopt (easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt (easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
+    sb_curl_easy_defaults (easy, oauth->token_url, "http,https", call->headers,
+                           (curl_off_t) SB_PROVIDER_MAX_ANSWER, s_on_write, s_on_header, call,
+                           call->errbuf);
     curl_easy_setopt (easy, CURLOPT_POST, 1L);
     curl_easy_setopt (easy, CURLOPT_POSTFIELDS, call->form);
     curl_easy_setopt (easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) call->form_len);
     curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) left);
     curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS,
                       (long) (left < SB_PROVIDER_CONNECT_MS? left: SB_PROVIDER_CONNECT_MS));
-    curl_easy_setopt (easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) SB_PROVIDER_MAX_ANSWER);
-    curl_easy_setopt (easy, CURLOPT_HTTPHEADER, call->headers);
     curl_easy_setopt (easy, CURLOPT_USERAGENT, "switchboard/0.1");
-    curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_on_write);
-    curl_easy_setopt (easy, CURLOPT_WRITEDATA, call);
-    curl_easy_setopt (easy, CURLOPT_HEADERFUNCTION, s_on_header);
-    curl_easy_setopt (easy, CURLOPT_HEADERDATA, call);
-    curl_easy_setopt (easy, CURLOPT_PRIVATE, call);
-    curl_easy_setopt (easy, CURLOPT_ERRORBUFFER, call->errbuf);
-    curl_easy_setopt (easy, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt (easy, CURLOPT_SSL_VERIFYHOST, 2L);
     if (curl_multi_add_handle (sb_curl_loop_multi (self->curl), easy) != CURLM_OK)
         goto fail;
     call->easy = easy;

@@ -8,6 +8,7 @@
       oauth/jwks        sb_oauth_keys.c        the public key set, for gateways
       oauth/register    sb_oauth_register.c    RFC 7591 registration
       (lookups)         sb_oauth_clients.c     a client by ID; https IDs via sb_cimd.c
+      (pages)           sb_page.c              what the HTML pages share: buffer, headers, CSRF
       admin/http        sb_admin.c             the admin API
       audit/record      sb_audit.c             a refusal a gateway decided, to the audit log
 
@@ -33,6 +34,7 @@
 #include "sb_worker.h"
 
 #define SB_TOKEN_SUBKEY_LEN     32      /* bytes of a key derived from --secret-key-file */
+#define SB_TOKEN_MAX_ROW_KEY    32      /* bytes of a key a table row holds sealed (a seed, a data key) */
 #define SB_MAX_TOKEN_DB_JOBS    512     /* jobs waiting for the database at once; more: unavailable */
 #define SB_TOKEN_GUARD_MS       20      /* a job's query is given up this long before its deadline */
 #define SB_OAUTH_CODE_TTL_S     120     /* seconds an authorization code stays redeemable */
@@ -81,6 +83,34 @@ struct _sb_token_role_t {
 int sb_token_subkey (const sb_token_role_t *self, const char *purpose,
                      uint8_t key [SB_TOKEN_SUBKEY_LEN])
     SB_MUST_USE;
+
+/*  Seals `secret` (`len` bytes, at most SB_TOKEN_MAX_ROW_KEY) under
+    `box_key` (an sb_token_subkey) with `id` as associated data, and writes
+    the box as hex into `sealed_hex` (2 * (len + SB_AEAD_OVERHEAD) + 1
+    bytes): a key as a table row stores it (signing_keys,
+    connection_keys). Returns 0, or -1. */
+int sb_token_row_key_seal (const uint8_t box_key [SB_TOKEN_SUBKEY_LEN], const char *id,
+                           const uint8_t *secret, size_t len, char *sealed_hex)
+    SB_MUST_USE;
+
+/*  Opens `sealed_hex`, what sb_token_row_key_seal wrote for `id` and a
+    `len`-byte secret, under `box_key` into `secret`. Returns 0; -1 when
+    the text is not the hex of a box of that size (the row is unreadable);
+    -2 when the box does not open (another secret sealed it, or the row
+    was altered: another id, another box). */
+int sb_token_row_key_open (const uint8_t box_key [SB_TOKEN_SUBKEY_LEN], const char *id,
+                           const char *sealed_hex, uint8_t *secret, size_t len)
+    SB_MUST_USE;
+
+/*  Wipes the string *text_p (a secret: a token, a code, a cookie), frees
+    it and nulls the pointer. NULL: nothing. */
+void sb_token_wipe_free (char **text_p);
+
+/*  A step that cannot start: ends the job "failed" with `why` (*job_p is
+    then NULL) and hands the caller's `arg` to `free_arg` (NULL: nothing
+    to free), as the step would have once done. */
+void sb_token_fail_arg (sb_worker_job_t **job_p, const char *why, void *arg,
+                        void (*free_arg) (void *arg));
 
 /*  Runs one statement for `job` (borrowed, not yet answered): `answer` is
     called with the result as for sb_db_loop_job_query. When the database

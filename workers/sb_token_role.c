@@ -82,6 +82,58 @@ sb_token_subkey (const sb_token_role_t *self, const char *purpose, uint8_t key [
     return 0;
 }
 
+int
+sb_token_row_key_seal (const uint8_t box_key [SB_TOKEN_SUBKEY_LEN], const char *id,
+                       const uint8_t *secret, size_t len, char *sealed_hex)
+{
+    uint8_t sealed [SB_TOKEN_MAX_ROW_KEY + SB_AEAD_OVERHEAD];
+    size_t sealed_len = 0;
+    if (!id || !secret || len > SB_TOKEN_MAX_ROW_KEY
+    ||  sb_aead_seal (box_key, id, strlen (id), secret, len, sealed, len + SB_AEAD_OVERHEAD,
+                      &sealed_len)
+    ||  sealed_len != len + SB_AEAD_OVERHEAD)
+        return -1;
+    sb_hex_encode (sealed, sealed_len, sealed_hex);
+    return 0;
+}
+
+int
+sb_token_row_key_open (const uint8_t box_key [SB_TOKEN_SUBKEY_LEN], const char *id,
+                       const char *sealed_hex, uint8_t *secret, size_t len)
+{
+    uint8_t sealed [SB_TOKEN_MAX_ROW_KEY + SB_AEAD_OVERHEAD];
+    size_t sealed_len = 0, secret_len = 0;
+    if (!id || !sealed_hex || len > SB_TOKEN_MAX_ROW_KEY
+    ||  sb_hex_decode (sealed_hex, sealed, len + SB_AEAD_OVERHEAD, &sealed_len)
+    ||  sealed_len != len + SB_AEAD_OVERHEAD)
+        return -1;
+    if (sb_aead_open (box_key, id, strlen (id), sealed, sealed_len, secret, len, &secret_len)
+    ||  secret_len != len) {
+        sb_crypto_wipe (secret, len);
+        return -2;
+    }
+    return 0;
+}
+
+void
+sb_token_wipe_free (char **text_p)
+{
+    if (*text_p) {
+        sb_crypto_wipe (*text_p, strlen (*text_p));
+        free (*text_p);
+        *text_p = NULL;
+    }
+}
+
+void
+sb_token_fail_arg (sb_worker_job_t **job_p, const char *why, void *arg,
+                   void (*free_arg) (void *arg))
+{
+    sb_worker_job_fail (job_p, why);
+    if (free_arg)
+        free_arg (arg);
+}
+
 //  A statement of sb_token_query in flight: the caller's answer and argument.
 typedef struct {
     sb_db_loop_answer_fn *answer;
