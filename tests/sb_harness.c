@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,8 +99,15 @@ sb_harness_write_key (const char *path)
     return fclose (file) == 0? rc: -1;
 }
 
-int
-sb_harness_free_port (void)
+//  A port bound then released may come back from the next bind to port
+//  0 before whoever got it first has bound it again (seen: a sandbox and
+//  a broker of one test given the same port). So a port handed out is
+//  remembered, and never handed out again by this process.
+#define S_PORTS_REMEMBERED  256
+#define S_PORT_TRIES        32
+
+static int
+s_bind_any (void)
 {
     int fd = socket (AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -113,6 +121,27 @@ sb_harness_free_port (void)
         port = ntohs (addr.sin_port);
     close (fd);
     return port;
+}
+
+int
+sb_harness_free_port (void)
+{
+    static int given [S_PORTS_REMEMBERED];
+    static size_t count;
+    for (int tries = 0; tries < S_PORT_TRIES; tries++) {
+        int port = s_bind_any ();
+        if (port < 0)
+            return -1;
+        bool seen = false;
+        for (size_t i = 0; i < count && i < S_PORTS_REMEMBERED; i++)
+            if (given [i] == port)
+                seen = true;
+        if (!seen) {
+            given [count++ % S_PORTS_REMEMBERED] = port;
+            return port;
+        }
+    }
+    return -1;
 }
 
 const char *

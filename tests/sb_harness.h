@@ -17,7 +17,9 @@
 
 #define SB_HARNESS_WAIT_MS 15000    /* default wait for a process to be ready */
 
-/*  A free TCP port on 127.0.0.1 (bound then released). */
+/*  A free TCP port on 127.0.0.1 (bound then released), never one this
+    process was given before (the last 256), so two servers of one test
+    never get the same port; -1 when none could be found. */
 int sb_harness_free_port (void);
 
 /*  Writes a new random 32-byte key as 64 hex digits to `path` (a token
