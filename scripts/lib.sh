@@ -15,15 +15,20 @@ sb_port_busy () {
 
 # sb_free_port — prints a TCP port on 127.0.0.1 that nothing listens on.
 # Picked at random below the kernel's ephemeral range (32768+) so outgoing
-# connections do not take it in the meantime; callers retry on a lost race.
+# connections do not take it in the meantime. Two scripts running at once
+# (ctest -j) could pick the same port before either listens on it, so each
+# pick is reserved with an atomic mkdir under $SB_PORT_RESERVE_DIR (default
+# /tmp/sb-ports-$UID); reservations older than 30 minutes are reclaimed.
 sb_free_port () {
-    local port i
+    local port i dir=${SB_PORT_RESERVE_DIR:-/tmp/sb-ports-$UID}
+    mkdir -p "$dir" 2>/dev/null
+    find "$dir" -mindepth 1 -maxdepth 1 -mmin +30 -exec rmdir {} + 2>/dev/null
     for ((i = 0; i < 200; i++)); do
         port=$(( (RANDOM * 32768 + RANDOM) % 12000 + 20000 ))
-        if ! sb_port_busy "$port"; then
-            echo "$port"
-            return 0
-        fi
+        if sb_port_busy "$port"; then continue; fi
+        if [[ -d "$dir" ]] && ! mkdir "$dir/$port" 2>/dev/null; then continue; fi
+        echo "$port"
+        return 0
     done
     return 1
 }
