@@ -19,6 +19,19 @@
 #define SB_MAX_RETRY_AFTER_MS   3600000u    /* REPLY retry_after_ms: an hour at most */
 #define SB_MAX_WORKER_REQUESTS  1024u       /* REQUESTs one worker has in flight at once */
 
+/* Quotas (PROTOCOL.md "Quotas"): REQUEST's metering fields, REPLY's quota
+   group, LIMITS and USAGE. */
+#define SB_MAX_COST             1000u       /* REQUEST cost: units one job counts */
+#define SB_MAX_CONN_LEN         128         /* REQUEST conn (a connector name), bytes */
+#define SB_MAX_BUDGET_LIMIT     1000000000u /* REQUEST budget_limit: upstream requests per window */
+#define SB_MAX_BUDGET_WINDOW_S  2592000u    /* REQUEST budget_window_s: 30 days */
+#define SB_MAX_REASON_LEN       32          /* REPLY reason, bytes */
+#define SB_MAX_SCOPE_LEN        64          /* REPLY scope (a plan ID or a connector), bytes */
+#define SB_MAX_QUOTA_VALUE      9007199254740992ull /* REPLY limit/remaining, entries' counts: 2^53 */
+#define SB_MAX_BROKER_ID_LEN    64          /* USAGE broker_id, bytes */
+#define SB_QUOTA_MAX_ENTRIES    1000u       /* entries in one LIMITS or USAGE payload */
+#define SB_MAX_PLAN_LEN         63          /* plan ID, bytes (^[a-z0-9][a-z0-9_-]{0,62}$) */
+
 /* Worker heartbeats: READY gives the interval, which the broker clamps to
    [SB_MIN_HEARTBEAT_MS, SB_MAX_HEARTBEAT_MS] and also heartbeats the worker
    at. Either side presumes the other gone after SB_HEARTBEAT_LIVENESS

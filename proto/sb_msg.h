@@ -46,10 +46,13 @@ typedef enum {
     SB_CMD_ASK        = 10, /* worker → broker → asking gateway: a request to the client */
     SB_CMD_ANSWER     = 11, /* any gateway → broker → worker: the client's response to an ASK */
     SB_CMD_BROADCAST  = 12, /* gateway → broker → every other gateway: news for all of them */
+    SB_CMD_LIMITS     = 13, /* quota-service worker → broker: plans and tenants (sb_quota_msg.h) */
+    SB_CMD_USAGE      = 14, /* broker → quota-service worker: counts to store; want = send LIMITS */
+    SB_CMD_USAGE_ACK  = 15, /* worker → broker: the USAGE of this seq is stored */
 } sb_cmd_t;
 
 #define SB_CMD_MIN SB_CMD_REQUEST
-#define SB_CMD_MAX SB_CMD_BROADCAST
+#define SB_CMD_MAX SB_CMD_USAGE_ACK
 
 typedef enum {
     SB_STATUS_OK          = 0,  /* the worker ran the job; payload is its result */
@@ -62,13 +65,26 @@ typedef enum {
     SB_STATUS_DUPLICATE   = 7,  /* a job with this correlation ID is already in flight */
     SB_STATUS_CANCELLED   = 8,  /* RESULT only: the worker stopped the job after CANCEL */
     SB_STATUS_UNAVAILABLE = 9,  /* no worker serves the service, or the broker is unreachable */
+    SB_STATUS_LIMITED     = 10, /* a quota refused the job before it was queued (msg.quota says which) */
 } sb_status_t;
 
-#define SB_STATUS_MAX SB_STATUS_UNAVAILABLE
+#define SB_STATUS_MAX SB_STATUS_LIMITED
 
 /* Flags of REQUEST and JOB. */
 #define SB_FLAG_RETRY_SAFE      0x1u    /* may be re-dispatched if its worker dies */
 #define SB_FLAGS_KNOWN          0x1u
+
+/*  REPLY's quota group (PROTOCOL.md "Quotas"): with status `limited`, the
+    limit that refused the job; on any other REPLY to a metered job, the
+    tenant's rate policy at admission (reason ""); all zero otherwise. */
+typedef struct {
+    char reason [SB_MAX_REASON_LEN + 1];    /* "rate" "monthly" "in_flight" "budget", or "" */
+    char scope [SB_MAX_SCOPE_LEN + 1];      /* the plan, or (budget) the connector */
+    uint64_t limit;                         /* the limit described, 0..SB_MAX_QUOTA_VALUE */
+    uint64_t remaining;                     /* what is left of it now, 0..SB_MAX_QUOTA_VALUE */
+    uint32_t reset_s;                       /* seconds until it is whole again (period end) */
+    uint32_t window_s;                      /* its window: 60, the period, the budget's; 0 */
+} sb_msg_quota_t;
 
 /*  One decoded message. A value type: fields not used by `command` are zero.
     `payload` is owned by the message; sb_msg_reset frees it. */
@@ -89,6 +105,16 @@ typedef struct {
     uint32_t retry_after_ms;                /* REPLY (optional, 0 = none): try again after this */
     char parent [SB_MAX_CORR_ID_LEN + 1];   /* REQUEST (optional, "" = none): from a worker, the
                                                corr_id of the job it asks on behalf of */
+    uint32_t cost;                          /* REQUEST (optional): 0..SB_MAX_COST, 0 = not metered */
+    char conn [SB_MAX_CONN_LEN + 1];        /* REQUEST (optional, "" = none): the connector whose
+                                               per-connection upstream budget the job spends */
+    uint32_t budget_limit;                  /* REQUEST (optional): requests per window, 0 = none */
+    uint32_t budget_window_s;               /* REQUEST (optional): the budget's window */
+    sb_msg_quota_t quota;                   /* REPLY (optional): see sb_msg_quota_t */
+    uint64_t seq;                           /* LIMITS USAGE USAGE_ACK: 1..SB_MAX_QUOTA_VALUE */
+    uint32_t snapshot;                      /* LIMITS: 0 a change, 1 a snapshot part, 2 its last */
+    uint32_t want;                          /* USAGE: 1 = the broker wants a full snapshot */
+    char broker_id [SB_MAX_BROKER_ID_LEN + 1]; /* USAGE: the broker process's random ID */
     zframe_t *payload;                      /* REQUEST REPLY JOB RESULT NOTIFY ASK ANSWER
                                                BROADCAST: body, owned */
 } sb_msg_t;
@@ -140,6 +166,23 @@ int sb_msg_set_worker_request (sb_msg_t *self, const char *corr_id, const char *
     __attribute__ ((warn_unused_result));
 int sb_msg_set_reply (sb_msg_t *self, const char *corr_id, sb_status_t status,
                       zframe_t **payload) __attribute__ ((warn_unused_result));
+/*  Sets REQUEST's metering fields on a message built by sb_msg_set_request
+    (PROTOCOL.md "Quotas"): cost 0..SB_MAX_COST, `conn` NULL or "" for none
+    (else 1..SB_MAX_CONN_LEN printable ASCII bytes, no space), a budget only
+    with `conn` (budget_limit 1..SB_MAX_BUDGET_LIMIT and budget_window_s
+    1..SB_MAX_BUDGET_WINDOW_S, or both 0). Returns 0, or -1 on a value out
+    of bounds (nothing changed). */
+int sb_msg_set_metering (sb_msg_t *self, uint32_t cost, const char *conn,
+                         uint32_t budget_limit, uint32_t budget_window_s)
+    __attribute__ ((warn_unused_result));
+/*  LIMITS (seq ≥ 1, snapshot 0..2) with its entries (sb_quota_msg.h),
+    USAGE (seq ≥ 1, want 0/1, broker_id 1..SB_MAX_BROKER_ID_LEN printable
+    bytes; payload of usage entries, may be NULL = empty) and USAGE_ACK. */
+int sb_msg_set_limits (sb_msg_t *self, uint64_t seq, uint32_t snapshot, zframe_t **payload)
+    __attribute__ ((warn_unused_result));
+int sb_msg_set_usage (sb_msg_t *self, uint64_t seq, uint32_t want, const char *broker_id,
+                      zframe_t **payload) __attribute__ ((warn_unused_result));
+int sb_msg_set_usage_ack (sb_msg_t *self, uint64_t seq) __attribute__ ((warn_unused_result));
 int sb_msg_set_result (sb_msg_t *self, const char *corr_id, sb_status_t status,
                        zframe_t **payload) __attribute__ ((warn_unused_result));
 int sb_msg_set_ready (sb_msg_t *self, const char *service, uint32_t credit,

@@ -246,4 +246,22 @@ void sb_worker_request_cancel (sb_worker_t *self, int64_t id);
 /*  Requests in flight now. */
 size_t sb_worker_requests (sb_worker_t *self);
 
+/*  Quotas (proto/PROTOCOL.md "Quotas"). The broker sends USAGE to one
+    worker of the quota service; the role that owns the plans (the token
+    role, workers/sb_quota_sync.c) registers for it, stores the entries
+    and answers USAGE_ACK with the same seq once they are committed, and
+    when `want` is set sends a full snapshot of the limits. A USAGE
+    reaching a worker with no handler is logged and dropped. `*payload` is
+    the handler's (it destroys it); `broker_id` is borrowed for the call. */
+typedef void (sb_worker_usage_fn) (void *arg, uint64_t seq, bool want, const char *broker_id,
+                                   zframe_t **payload);
+void sb_worker_on_usage (sb_worker_t *self, sb_worker_usage_fn *fn, void *arg);
+/*  Sends LIMITS (`snapshot` 0 a change, 1 a part of a snapshot, 2 its last
+    part) with `*payload` (taken: sb_quota_limits_encode), or USAGE_ACK.
+    Return 0, or -1 when there is no connection to the broker now or the
+    message could not be queued (then the caller tries again later). */
+int sb_worker_send_limits (sb_worker_t *self, uint64_t seq, uint32_t snapshot,
+                           zframe_t **payload) SB_MUST_USE;
+int sb_worker_send_usage_ack (sb_worker_t *self, uint64_t seq) SB_MUST_USE;
+
 #endif
