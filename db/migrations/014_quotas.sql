@@ -318,7 +318,9 @@ BEGIN
         RETURN false;
     END IF;
 
-    --  One row per key (a batch may name a tenant's period or minute twice).
+    --  One row per key (a batch may name a tenant's period or minute twice),
+    --  written in key order: two batches (of two brokers) stored at once
+    --  lock their common rows in the same order, so they never deadlock.
     WITH b AS (
         SELECT e->>'tenant' AS tenant_id, to_timestamp ((e->>'period')::bigint) AS period_start,
                (e->>'calls')::bigint AS calls, coalesce (e->'refused', '{}'::jsonb) AS refused
@@ -336,6 +338,7 @@ BEGIN
                      '{}'::jsonb)
     FROM (SELECT b.tenant_id, b.period_start, sum (b.calls) AS calls
           FROM b GROUP BY b.tenant_id, b.period_start) a
+    ORDER BY a.tenant_id, a.period_start
     ON CONFLICT (tenant_id, period_start) DO UPDATE
     SET calls = m.calls + EXCLUDED.calls,
         refused = quota_refused_add (m.refused, EXCLUDED.refused),
@@ -358,6 +361,7 @@ BEGIN
                      '{}'::jsonb)
     FROM (SELECT b.tenant_id, b.minute, sum (b.calls) AS calls
           FROM b GROUP BY b.tenant_id, b.minute) a
+    ORDER BY a.tenant_id, a.minute
     ON CONFLICT (tenant_id, minute) DO UPDATE
     SET calls = m.calls + EXCLUDED.calls,
         refused = quota_refused_add (m.refused, EXCLUDED.refused),
