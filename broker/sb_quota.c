@@ -397,8 +397,8 @@ s_effective (sb_quota_t *self, const sb_quota_state_t *state)
     return plan->known ? plan : &self->plans [0];
 }
 
-//  Puts `state` on the dirty list (the overflow state never goes: its
-//  counts belong to no one tenant).
+//  Puts `state` on the dirty list (the overflow state never goes: it
+//  counts no usage, which would belong to no one tenant).
 static void
 s_mark_dirty (sb_quota_t *self, sb_quota_state_t *state)
 {
@@ -421,7 +421,7 @@ s_carry (sb_quota_t *self, sb_quota_state_t *state)
     bool any = state->calls > 0;
     for (int r = 0; r < SB_REFUSAL_COUNT; r++)
         any = any || state->refused [r] > 0;
-    if (!any || (state->flags & S_OVERFLOW))
+    if (!any)
         return;
     s_carry_t *carry = (s_carry_t *) calloc (1, sizeof (s_carry_t));
     if (!carry) {
@@ -591,7 +591,8 @@ s_refuse (sb_quota_t *self, sb_quota_state_t *state, s_plan_t *plan, sb_refusal_
     verdict->refusal = reason;
     snprintf (verdict->quota.reason, sizeof (verdict->quota.reason), "%s",
               s_refusal_name (reason));
-    state->refused [reason]++;
+    if (!(state->flags & S_OVERFLOW))
+        state->refused [reason]++;
     plan->refused [reason]++;
     s_mark_dirty (self, state);
 }
@@ -689,7 +690,8 @@ sb_quota_admit (sb_quota_t *self, const char *tenant, uint32_t cost, const char 
         s_rate_policy (plan, lead, quota);
     }
     state->used = s_add_sat (state->used, cost, SB_MAX_QUOTA_VALUE);
-    state->calls = s_add_sat (state->calls, cost, SB_MAX_QUOTA_VALUE);
+    if (!(state->flags & S_OVERFLOW))
+        state->calls = s_add_sat (state->calls, cost, SB_MAX_QUOTA_VALUE);
     if (budget)
         budget->counts [s_ring (budget->slot)]++;
     plan->admitted++;

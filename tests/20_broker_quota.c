@@ -284,6 +284,49 @@ test_rate_exactness (void **state)
     s_exactness_run (100, 5, 8, 3000, 1);      //  costs above the burst too
 }
 
+//  A plan's rate and burst changing under a busy tenant (the bucket's
+//  fraction converted to the new rate): every window after the change
+//  holds the new bound.
+static void
+test_rate_change (void **state)
+{
+    sb_quota_t *quota = s_table (0, 0, 0, 0, 1, 10);
+    const uint32_t rates [] = { 7, 13, 1000, 37 };
+    const uint32_t bursts [] = { 3, 2, 40, 5 };
+    static int64_t times [MAX_EVENTS];
+    static int64_t sums [MAX_EVENTS + 1];
+    int64_t now = 5000;
+    for (int phase = 0; phase < 4; phase++) {
+        sb_quota_entry_t entries [] = {
+            s_plan ("p", rates [phase], bursts [phase], 0, 0, 1),
+            s_tenant ("t", "p", 1, JAN_01, 0),
+        };
+        sb_quota_apply (quota, entries, 2, JAN_01);
+        size_t admitted = 0;
+        for (int i = 0; i < 3000 && admitted < MAX_EVENTS; i++) {
+            uint32_t cost = 1 + s_random (2);
+            sb_quota_verdict_t verdict;
+            sb_quota_state_t *job = s_admit (quota, "t", cost, now, JAN_01, &verdict);
+            if (job) {
+                times [admitted] = now;
+                sums [admitted + 1] = sums [admitted] + cost;
+                admitted++;
+                sb_quota_release (quota, job);
+            }
+            now += s_random (60000 / rates [phase]);
+        }
+        assert_true (admitted > bursts [phase]);
+        for (size_t i = 0; i < admitted; i++)
+            for (size_t j = i; j < admitted; j++)
+                if ((sums [j + 1] - sums [i]) * 60000 > (int64_t) bursts [phase] * 60000
+                    + (int64_t) rates [phase] * (times [j] - times [i]))
+                    fail_msg ("phase %d: %lld units in [%lld, %lld]", phase,
+                              (long long) (sums [j + 1] - sums [i]), (long long) times [i],
+                              (long long) times [j]);
+    }
+    sb_quota_destroy (&quota);
+}
+
 static void
 test_unlimited (void **state)
 {
@@ -770,6 +813,7 @@ main (void)
         cmocka_unit_test (test_burst),
         cmocka_unit_test (test_cost),
         cmocka_unit_test (test_rate_exactness),
+        cmocka_unit_test (test_rate_change),
         cmocka_unit_test (test_unlimited),
         cmocka_unit_test (test_in_flight),
         cmocka_unit_test (test_monthly_rollover),
