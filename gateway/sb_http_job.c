@@ -517,6 +517,7 @@ s_limited (s_relay_t *relay)
     char value [16];
     snprintf (value, sizeof value, "%d", limited.retry_after);
     sb_http_add_header (req, H2O_TOKEN_RETRY_AFTER, value);
+    relay->gateway->limited++;
     sb_log_info ("http_job_limited", "op=%s reason=%s scope=%s retry_after=%d", relay->route->op,
                  relay->quota.reason, relay->quota.scope, limited.retry_after);
     if (relay->route->text_errors)
