@@ -721,7 +721,7 @@ s_call_reply (s_call_t *call, sb_status_t status, const uint8_t *payload, size_t
     const sb_connector_t *connector = strcmp (call->quota.reason, "budget") == 0
                                     ? sb_connectors_find (call->connectors, call->quota.scope): NULL;
     sb_limited_t limited;
-    sb_limited_describe (&call->quota, call->retry_after_ms,
+    sb_limited_describe (&call->quota, call->retry_after_ms, "tool calls",
                          connector? sb_connector_display_name (connector): NULL,
                          sb_clock_wall_ms () / 1000, &limited);
     json_t *result = sb_limited_result (&limited);
