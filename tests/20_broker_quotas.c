@@ -53,6 +53,7 @@ s_config (sb_broker_config_t *config, uint32_t rate, uint32_t burst, uint32_t in
     config->default_burst = burst;
     config->default_in_flight = in_flight;
     config->usage_flush_ms = 60000;     //  a test that wants flushes lowers it
+    config->quota_service = "token";
 }
 
 static void
@@ -207,7 +208,7 @@ test_limited_reply_shape (void **state)
     assert_int_equal (msg.quota.reset_s, 2);
     //  One call a second: the next fits in at most a second
     assert_true (msg.retry_after_ms >= 900 && msg.retry_after_ms <= 1000);
-    assert_null (msg.payload);
+    assert_true (!msg.payload || zframe_size (msg.payload) == 0);
 
     //  The admitted ones carry the rate policy as it stood at admission
     char corr_id [SB_MAX_CORR_ID_LEN + 1];
@@ -534,7 +535,7 @@ test_usage_flush_ack_resend (void **state)
     s_config (&config, 60, 3, 0);
     config.usage_flush_ms = 50;
     tb_broker_t *broker = tb_broker_start (&config);
-    zsock_t *api = tb_worker (broker, "api", 10, 1000);
+    zsock_t *api = tb_worker (broker, "api", 10, SB_MAX_HEARTBEAT_MS);
     zsock_t *gateway = tb_gateway (broker);
     sb_msg_t msg = { 0 };
     sb_usage_entry_t *entries = (sb_usage_entry_t *) calloc (SB_QUOTA_MAX_ENTRIES,
@@ -552,7 +553,8 @@ test_usage_flush_ack_resend (void **state)
     assert_int_equal (msg.status, SB_STATUS_LIMITED);
     assert_int_equal (tb_counters (broker).usage_batches_sent, 0);
 
-    zsock_t *token = tb_worker (broker, "token", 10, 1000);
+    //  Heartbeat 60 s: the test socket stays silent through the 5 s resend wait
+    zsock_t *token = tb_worker (broker, "token", 10, SB_MAX_HEARTBEAT_MS);
     s_usage (token, &msg, entries, &count, TB_WAIT_MS);
     assert_int_equal (msg.want, 1);
     s_ack (token, msg.seq);            //  the want's ack is not a batch's: stale
@@ -815,7 +817,7 @@ test_worker_request_with_cost (void **state)
     s_expect (api, &msg, SB_CMD_JOB, TB_WAIT_MS);
     //  The worker asks on behalf of p1, metered: malformed, whatever the quotas
     zframe_t *payload = zframe_new ("x", 1);
-    assert_int_equal (sb_msg_set_worker_request (&msg, "w1", "p1", "db", "acme", 1000, 0,
+    assert_int_equal (sb_msg_set_worker_request (&msg, "w1", "db", "acme", 1000, 0, "p1",
                                                  &payload), 0);
     msg.cost = 1;
     s_send (api, &msg);
