@@ -557,8 +557,8 @@ test_usage_flush_ack_resend (void **state)
     zsock_t *token = tb_worker (broker, "token", 10, SB_MAX_HEARTBEAT_MS);
     s_usage (token, &msg, entries, &count, TB_WAIT_MS);
     assert_int_equal (msg.want, 1);
+    uint64_t want_seq = msg.seq;
     s_ack (token, msg.seq);            //  the want's ack is not a batch's: stale
-    s_limits (broker, token, 1, SB_SNAPSHOT_LAST, NULL, 0);    //  loaded: no more wants
     s_usage (token, &msg, entries, &count, TB_WAIT_MS);
     assert_int_equal (msg.want, 0);
     uint64_t seq = msg.seq;
@@ -576,13 +576,30 @@ test_usage_flush_ack_resend (void **state)
     for (int i = 0; i < 4; i++)
         s_serve_one (api, corr_id, sizeof corr_id);
     s_expect_quiet (token);
-    //  No ack within SB_BROKER_USAGE_RESEND_MS: the same batch again, same seq
-    s_usage (token, &msg, entries, &count, S_USAGE_WAIT_MS);
-    assert_int_equal (msg.seq, seq);
-    assert_int_equal (msg.want, 0);
-    assert_true (zframe_eq (msg.payload, first));
+    //  No ack within SB_BROKER_USAGE_RESEND_MS: the same batch again, same
+    //  seq; and no snapshot within SB_BROKER_WANT_MS: want=1 again (a new
+    //  seq), in either order
+    bool resent = false, wanted = false;
+    for (int i = 0; i < 2; i++) {
+        s_usage (token, &msg, entries, &count, S_USAGE_WAIT_MS);
+        if (msg.want) {
+            assert_false (wanted);
+            wanted = true;
+            assert_true (msg.seq > seq && msg.seq != want_seq);
+            assert_int_equal (count, 0);
+        }
+        else {
+            assert_false (resent);
+            resent = true;
+            assert_int_equal (msg.seq, seq);
+            assert_true (zframe_eq (msg.payload, first));
+        }
+    }
+    assert_true (resent && wanted);
     assert_int_equal (tb_counters (broker).usage_batches_resent, 1);
+    assert_int_equal (tb_counters (broker).limits_wanted, 2);
     zframe_destroy (&first);
+    s_limits (broker, token, 1, SB_SNAPSHOT_LAST, NULL, 0);    //  loaded: no more wants
     s_ack (token, seq);
     assert_true (TB_WAIT (broker, usage_batches_acked, 1));
     //  Then the next batch, with what was counted meanwhile
@@ -596,6 +613,7 @@ test_usage_flush_ack_resend (void **state)
     sb_broker_counters_t counters = tb_counters (broker);
     assert_int_equal (counters.usage_batches_sent, 2);
     assert_int_equal (counters.usage_acks_stale, 1);
+    assert_int_equal (counters.limits_wanted, 2);
 
     //  One more job: the next periodic flush carries it
     s_metered (gateway, "last", "acme", 1, NULL, 0, 0);
