@@ -26,6 +26,7 @@
 
 struct _sb_worker_t;
 struct _sb_tenant_queue_t;
+struct _sb_quota_state_t;
 
 typedef enum {
     SB_FLIGHT_QUEUED  = 0,  /* waiting in its (service, tenant) queue */
@@ -45,6 +46,12 @@ typedef struct {
     struct _sb_worker_t *asker;             /* from_worker: the asking worker while registered */
     zframe_t *payload;                      /* opaque body, owned; kept while a retry may need it */
     uint32_t flags;                         /* SB_FLAG_* from the REQUEST */
+    uint32_t cost;                          /* REQUEST cost: 0 not metered, else 1..SB_MAX_COST
+                                               (the fair queue counts it as at least 1) */
+    struct _sb_quota_state_t *quota;        /* metered and admitted: its tenant's quota state
+                                               (sb_quota.h), released with the job; else NULL */
+    sb_msg_quota_t policy;                  /* metered: the rate policy at admission, sent in
+                                               every REPLY to it; zero otherwise */
     uint32_t attempt;                       /* dispatches so far (0 while first queued) */
     uint32_t call_messages;                 /* NOTIFY/ASK/ANSWER passed on (cap SB_MAX_CALL_MESSAGES) */
     int64_t deadline;                       /* monotonic ms when the gateway stops waiting */
@@ -76,7 +83,7 @@ sb_flight_t *sb_inflight_add (sb_inflight_t *self, sb_msg_t *request,
 sb_flight_t *sb_inflight_lookup (sb_inflight_t *self, const char *corr_id);
 
 /*  Removes and frees the entry; nulls the caller's pointer. The caller has
-    already taken it out of any queue and worker. */
+    already taken it out of any queue and worker, and released its quota. */
 void sb_inflight_remove (sb_inflight_t *self, sb_flight_t **flight_p);
 
 /*  The entry with the earliest due time if that time is <= now, else NULL.
