@@ -331,7 +331,7 @@ s_exec_as (PGconn *conn, const char *sql, const char *tenant, char *error, size_
     return status;
 }
 
-/*  One row of `tenant` in every tenant-owned table of migrations 001-004,
+/*  One row of `tenant` in every tenant-owned table of the migrations,
     written in one transaction acting for that tenant (so each passes the
     tenant policy's WITH CHECK). The client "c1" must exist. */
 static void
@@ -361,6 +361,10 @@ s_fill_tenant (PGconn *conn, const char *tenant)
         "SELECT connect_flow_create (sha256 (convert_to ($1 || '-state', 'UTF8')), $1, 'alice', 'x',"
         "                            '\\x00'::bytea, 'k1', sha256 (convert_to ($1 || '-cookie', 'UTF8')),"
         "                            'https://auth.example/connect/callback', 600)",
+        "INSERT INTO usage_months (tenant_id, period_start, calls)"
+        " VALUES ($1, quota_period_start (1, now ()), 1)",
+        "INSERT INTO usage_minutes (tenant_id, minute, calls)"
+        " VALUES ($1, date_trunc ('minute', now ()), 1)",
     };
     s_exec_ok (conn, "BEGIN");
     for (size_t i = 0; i < sizeof statements / sizeof statements [0]; i++) {
