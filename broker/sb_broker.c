@@ -313,6 +313,16 @@ s_queue_for (sb_broker_t *self, const char *service, bool force)
     return queue;
 }
 
+//  The tenant's weight in the fair queues (PROTOCOL.md "Fair queues").
+//  Until the quota table is wired in, every tenant weighs 1.
+static uint32_t
+s_weight (sb_broker_t *self, const char *tenant)
+{
+    (void) self;
+    (void) tenant;
+    return 1;
+}
+
 //  Takes the job out of its queue, its worker and the table, and frees it.
 static void
 s_release (sb_broker_t *self, sb_flight_t **flight_p)
@@ -410,7 +420,7 @@ s_accept_job (sb_broker_t *self, sb_msg_t *request, zframe_t **gateway,
         flight->asker = asker;
         asker->requests++;
     }
-    int rc = sb_queue_push (queue, flight);
+    int rc = sb_queue_push (queue, flight, s_weight (self, flight->tenant));
     if (rc) {
         sb_log_debug ("job_refused", "corr_id=%s service=%s tenant=%s reason=%s",
                       flight->corr_id, flight->service, flight->tenant,
@@ -508,7 +518,7 @@ s_send_job (sb_broker_t *self, sb_flight_t *flight, sb_worker_t *worker,
     int rc = sb_msg_send (self->backend, &msg, worker->identity);
     sb_msg_reset (&msg);
     if (rc) {
-        if (retry_safe && sb_queue_push_front (queue, flight) == 0)
+        if (retry_safe && sb_queue_push_front (queue, flight, s_weight (self, flight->tenant)) == 0)
             return -1;
         s_answer (self, &flight, SB_STATUS_WORKER_LOST, NULL);
         return -1;
@@ -586,7 +596,7 @@ s_expire_worker (sb_broker_t *self, sb_worker_t **worker_p, const char *reason)
             flight->worker = NULL;
             flight->state = SB_FLIGHT_QUEUED;
             self->counters.jobs_running--;
-            if (sb_queue_push_front (queue, flight) == 0) {
+            if (sb_queue_push_front (queue, flight, s_weight (self, flight->tenant)) == 0) {
                 self->counters.jobs_retried++;
                 retried++;
                 continue;

@@ -123,6 +123,7 @@ sb_inflight_add (sb_inflight_t *self, sb_msg_t *request,
     memcpy (flight->service, request->service, sizeof (flight->service));
     memcpy (flight->tenant, request->tenant, sizeof (flight->tenant));
     flight->flags = request->flags;
+    flight->cost = request->cost;
     flight->deadline = deadline;
     flight->due = deadline;
     flight->state = SB_FLIGHT_QUEUED;

@@ -26,6 +26,7 @@
 
 struct _sb_worker_t;
 struct _sb_tenant_queue_t;
+struct _sb_quota_state_t;
 
 typedef enum {
     SB_FLIGHT_QUEUED  = 0,  /* waiting in its (service, tenant) queue */
@@ -45,6 +46,12 @@ typedef struct {
     struct _sb_worker_t *asker;             /* from_worker: the asking worker while registered */
     zframe_t *payload;                      /* opaque body, owned; kept while a retry may need it */
     uint32_t flags;                         /* SB_FLAG_* from the REQUEST */
+    uint32_t cost;                          /* REQUEST cost: 0 not metered, else 1..SB_MAX_COST
+                                               (the fair queue counts it as at least 1) */
+    struct _sb_quota_state_t *quota;        /* metered and admitted: its tenant's quota state
+                                               (sb_quota.h), released with the job; else NULL */
+    sb_msg_quota_t policy;                  /* metered: the rate policy at admission, sent in
+                                               every REPLY to it; zero otherwise */
     uint32_t attempt;                       /* dispatches so far (0 while first queued) */
     uint32_t call_messages;                 /* NOTIFY/ASK/ANSWER passed on (cap SB_MAX_CALL_MESSAGES) */
     int64_t deadline;                       /* monotonic ms when the gateway stops waiting */
