@@ -145,6 +145,17 @@ sb_add_test(38_workers_admin
     TIMEOUT 180)
 add_dependencies(38_workers_admin sb-worker)
 
+# The quota service of the token role (workers/sb_quota_sync.c) against a
+# fake broker and the real test PostgreSQL behind a proxy the test cuts:
+# the LIMITS snapshot on want (2,500 tenants in parts), USAGE stored once
+# per seq and ACKed, changes pushed within 2 s, no ACK without a database.
+sb_add_test(38_workers_quota_sync
+    SOURCES 38_workers_quota_sync.c 38_workers_fake.c
+    LIBS ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ
+    FIXTURES postgres
+    TIMEOUT 180)
+add_dependencies(38_workers_quota_sync sb-worker)
+
 # sb-admin's arguments, requests and exit codes against a tiny HTTP server
 # in the test (the end-to-end run through a gateway comes with its relay).
 sb_add_test(38_admin_cli

@@ -11,6 +11,7 @@
       (pages)           sb_page.c              what the HTML pages share: buffer, headers, CSRF
       admin/http        sb_admin.c             the admin API
       audit/record      sb_audit.c             a refusal a gateway decided, to the audit log
+      (no op)           sb_quota_sync.c        the quota service: USAGE stored, LIMITS sent
 
     Each HTTP op's data is an sb_http_request_t (payload/sb_http_payload.h)
     and its result an sb_http_response_t: the gateway relays both. Every
@@ -75,6 +76,7 @@ struct _sb_token_role_t {
     struct _sb_provider_t *provider;        /* providers' token endpoints (sb_provider.c) */
     struct _sb_connections_t *connections;  /* refreshes in flight, the sweep (sb_connections.c) */
     struct _sb_connect_t *connect;          /* connect flows waiting on a provider (sb_connect.c) */
+    struct _sb_quota_sync_t *quota_sync;    /* the quota service: usage and limits (sb_quota_sync.c) */
 };
 
 /*  Derives the key for `purpose` ("signing-keys", "csrf"…) from the

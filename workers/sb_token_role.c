@@ -12,6 +12,7 @@
 #include "sb_db.h"
 #include "sb_log.h"
 #include "sb_oauth_meta.h"
+#include "sb_quota_sync.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -437,6 +438,15 @@ sb_token_role_new (sb_worker_t *worker, const sb_token_config_t *config)
         sb_log_error ("token_init_failed", "cannot set up the connections' refreshes");
         goto fail;
     }
+    //  The quota service: the broker's usage batches and its limits
+    //  (proto/PROTOCOL.md "Quotas")
+    int poll_ms = config->limits_poll_ms? config->limits_poll_ms: SB_LIMITS_POLL_MS;
+    self->quota_sync = sb_quota_sync_new (worker, self->db_loop, (uint32_t) poll_ms);
+    if (!self->quota_sync) {
+        sb_log_error ("token_init_failed", "cannot set up the quota service (--limits-poll-ms "
+                      "%d must be %d to %d)", poll_ms, SB_MIN_LIMITS_POLL_MS, SB_MAX_LIMITS_POLL_MS);
+        goto fail;
+    }
     sb_log_info ("token_ready", "database migrated (%s); issuer %s", config->migrations_dir,
                  *self->issuer? self->issuer: "(none: OAuth jobs are refused)");
     return self;
@@ -454,8 +464,10 @@ sb_token_role_destroy (sb_token_role_t **self_p)
     sb_offload_destroy (&self->offload);    //  hashing in flight ends first: its jobs are the worker's
     sb_cimd_drop_waiters (self->cimd);      //  the loop's shutdown may end a store: it answers no job
     sb_connections_stop (self->connections);    //  no sweep, no provider call; waiting jobs dropped
+    sb_quota_sync_stop (self->quota_sync);  //  no poll, no USAGE: its statements only release
     sb_db_loop_destroy (&self->db_loop);    //  jobs still waiting stay the worker's
     sb_connections_destroy (&self->connections);    //  after the loop: its statements are answered
+    sb_quota_sync_destroy (&self->quota_sync);  //  after the loop: its statements are answered
     sb_provider_destroy (&self->provider);
     sb_cimd_destroy (&self->cimd);          //  after the loop: a document being stored is answered
     sb_conn_keys_destroy (&self->conn_keys);    //  after the loop: a key read ending reads the ring

@@ -36,6 +36,8 @@ typedef struct {
     const char *cimd_ca_file;       /* --cimd-ca-file: CA bundle for metadata documents; "": the system's */
     int refresh_window_s;           /* --refresh-window-s: the sweep renews tokens ending within it */
     int refresh_sweep_ms;           /* --refresh-sweep-ms: the sweep's period, 0: no sweep */
+    int limits_poll_ms;             /* --limits-poll-ms: how often changed limits are looked for
+                                       (workers/sb_quota_sync.h); 0: SB_LIMITS_POLL_MS */
 } sb_token_config_t;
 
 typedef struct _sb_token_role_t sb_token_role_t;

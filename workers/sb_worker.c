@@ -505,6 +505,24 @@ s_on_reply (sb_worker_t *self, sb_msg_t *msg)
         sb_crypto_wipe (zframe_data (msg->payload), zframe_size (msg->payload));
 }
 
+//  USAGE: counts to store, or (want) a request for the limits; the
+//  quota service's handler takes the payload.
+static void
+s_on_usage (sb_worker_t *self, sb_msg_t *msg)
+{
+    if (!self->on_usage) {
+        self->usage_dropped++;
+        sb_log_warn ("usage_dropped", "seq=%llu from broker=%s: this role stores no usage "
+                     "(%llu so far)", (unsigned long long) msg->seq, msg->broker_id,
+                     (unsigned long long) self->usage_dropped);
+        return;
+    }
+    zframe_t *payload = msg->payload;
+    msg->payload = NULL;
+    self->on_usage (self->usage_arg, msg->seq, msg->want != 0, msg->broker_id, &payload);
+    zframe_destroy (&payload);          //  the handler's, unless it forgot
+}
+
 //  Ends the requests whose session ended (unavailable) or whose deadline
 //  plus grace passed (timeout). Callbacks may send or cancel requests.
 static void
@@ -563,6 +581,9 @@ s_handle (sb_worker_t *self, sb_msg_t *msg)
             break;
         case SB_CMD_ANSWER:
             s_on_answer (self, msg);
+            break;
+        case SB_CMD_USAGE:
+            s_on_usage (self, msg);
             break;
         case SB_CMD_HEARTBEAT:
             break;
@@ -974,4 +995,37 @@ size_t
 sb_worker_requests (sb_worker_t *self)
 {
     return zhashx_size (self->requests);
+}
+
+//  ---------------------------------------------------------------------
+//  Quotas: the quota service's messages
+
+void
+sb_worker_on_usage (sb_worker_t *self, sb_worker_usage_fn *fn, void *arg)
+{
+    self->on_usage = fn;
+    self->usage_arg = arg;
+}
+
+int
+sb_worker_send_limits (sb_worker_t *self, uint64_t seq, uint32_t snapshot, zframe_t **payload)
+{
+    sb_msg_t msg = { 0 };
+    if (!self->sock || sb_msg_set_limits (&msg, seq, snapshot, payload)) {
+        zframe_destroy (payload);
+        sb_msg_reset (&msg);
+        return -1;
+    }
+    return s_send (self, &msg);
+}
+
+int
+sb_worker_send_usage_ack (sb_worker_t *self, uint64_t seq)
+{
+    sb_msg_t msg = { 0 };
+    if (!self->sock || sb_msg_set_usage_ack (&msg, seq)) {
+        sb_msg_reset (&msg);
+        return -1;
+    }
+    return s_send (self, &msg);
 }

@@ -71,6 +71,9 @@ struct _sb_worker_t {
     int64_t last_request_id;        /* ids of requests count from 1 */
     int64_t requests_due_ms;        /* no pending request ends before this (INT64_MAX: none) */
     uint64_t replies_dropped;       /* REPLYs for no request of ours (cancelled, unknown) */
+    sb_worker_usage_fn *on_usage;   /* USAGE handler (the quota service), NULL: none */
+    void *usage_arg;                /* its argument */
+    uint64_t usage_dropped;         /* USAGE received with no handler */
 };
 
 /*  Sends RESULT(status, `json`) for `corr_id` (too large: failed). */

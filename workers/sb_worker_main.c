@@ -17,6 +17,7 @@
 #include "sb_log.h"
 #include "sb_sched.h"
 #include "sb_api.h"
+#include "sb_quota_sync.h"
 #include "sb_task_role.h"
 #include "sb_token_role.h"
 #include "sb_webhook_role.h"
@@ -76,6 +77,9 @@ static const sb_option_t s_options [] = {
       "token role: the refresh sweep renews tenants' OAuth connections whose access token ends within this many seconds" },
     { "refresh-sweep-ms", SB_OPT_INT, "5000", 0, SB_MAX_REFRESH_SWEEP_MS, "SB_REFRESH_SWEEP_MS",
       "token role: how often the refresh sweep runs (0: never; connections are then refreshed only when a call needs them)" },
+    { "limits-poll-ms", SB_OPT_INT, "1000", SB_MIN_LIMITS_POLL_MS, SB_MAX_LIMITS_POLL_MS,
+      "SB_LIMITS_POLL_MS",
+      "token role: how often the quota service looks for changed plans and tenants and pushes them to the broker (LIMITS)" },
     { "log-level", SB_OPT_STR, "info", 0, 0, "SB_LOG_LEVEL",
       "debug, info, warn or error" },
     SB_CPU_POLICY_OPTION,
@@ -198,6 +202,7 @@ main (int argc, char **argv)
             .connector_urls = sb_config_str (config, "connector-urls"),
             .refresh_window_s = (int) sb_config_int (config, "refresh-window-s"),
             .refresh_sweep_ms = (int) sb_config_int (config, "refresh-sweep-ms"),
+            .limits_poll_ms = (int) sb_config_int (config, "limits-poll-ms"),
         };
         token = sb_token_role_new (worker, &token_config);
         if (!token)
