@@ -13,10 +13,14 @@
     A tenant's state is created at its first job or its first LIMITS entry
     and lives as long as the sb_quota_t (bounded by max_tenants; past it,
     unknown tenants share one overflow state under the defaults, and that
-    is logged). Tenants not named by LIMITS, and tenants whose plan has
-    not arrived, run under the default limits (config.defaults).
+    is logged; the overflow state's counts belong to no one tenant and
+    are not reported by sb_quota_take_usage). Tenants not named by LIMITS,
+    and tenants whose plan has not arrived, run under the default limits
+    (config.defaults). Past SB_QUOTA_MAX_BUDGETS connections, a new
+    connection's budget is not enforced (logged once).
 
-    Single-threaded, like the broker; every call is O(1) but
+    Single-threaded, like the broker; every call is O(1) (amortized; an
+    admission with a budget walks the tenant's budgeted connections) but
     sb_quota_take_usage (O(entries taken)) and sb_quota_apply (O(entries)).
 */
 #ifndef SB_QUOTA_H_INCLUDED
@@ -79,7 +83,11 @@ void sb_quota_destroy (sb_quota_t **self_p);
     answered and then passes to sb_quota_release. Refused: charges
     nothing, counts the refusal (usage and plan stats), fills `verdict`
     and returns NULL. A period that ended by `wall_ms` is rolled over
-    first (used back to 0). */
+    first (used back to 0; a wall clock stepped back keeps the period).
+    A job whose cost exceeds its plan's burst is never admitted (refused
+    `rate`, retry_after_ms the time until the bucket is full): a plan's
+    burst must cover its dearest tool. A budget refusal's scope is `conn`
+    cut to SB_MAX_SCOPE_LEN bytes. */
 sb_quota_state_t *sb_quota_admit (sb_quota_t *self, const char *tenant, uint32_t cost,
                                   const char *conn, uint32_t budget_limit,
                                   uint32_t budget_window_s, int64_t now_ms, int64_t wall_ms,

@@ -29,11 +29,25 @@ typedef enum {
     F_ASK_ID,
     F_TOPIC,
     F_RETRY_AFTER,
-    F_PARENT,       /* optional, written only when set: "" reads as absent */
+    F_PARENT,       /* REQUEST: "" from a gateway, which reads as absent */
+    F_COST,         /* REQUEST: quota cost units */
+    F_CONN,         /* REQUEST: connector of the upstream budget, "" = none */
+    F_BUDGET_LIMIT, /* REQUEST: upstream requests per budget window */
+    F_BUDGET_WINDOW,/* REQUEST: the budget's window, seconds */
+    F_REASON,       /* REPLY: which quota refused, "" = none */
+    F_SCOPE,        /* REPLY: the plan (or connector) the quota group describes */
+    F_LIMIT,        /* REPLY: the limit described */
+    F_REMAINING,    /* REPLY: what is left of it */
+    F_RESET_S,      /* REPLY: seconds until it is whole again */
+    F_WINDOW_S,     /* REPLY: its window, seconds */
+    F_SEQ,          /* LIMITS USAGE USAGE_ACK: sequence number */
+    F_SNAPSHOT,     /* LIMITS: change, snapshot part, last part */
+    F_WANT,         /* USAGE: the broker wants a full snapshot */
+    F_BROKER_ID,    /* USAGE: the broker process's random ID */
     F_OPTIONAL,     /* not a field: those after it may be absent on the wire */
 } s_field_t;
 
-#define S_MAX_FIELDS    7       /* most fields of any command */
+#define S_MAX_FIELDS    11      /* most fields of any command (REQUEST) */
 #define S_MAX_ELEMENTS  16      /* longest header array accepted (newer peers may add fields) */
 #define S_MAX_FRAMES    3       /* routing id + header + payload */
 
@@ -46,9 +60,11 @@ typedef struct {
 static const s_layout_t s_layouts [SB_CMD_MAX + 1] = {
     [SB_CMD_REQUEST]    = { "request", true,
                             { F_CORR_ID, F_SERVICE, F_TENANT, F_TIMEOUT, F_FLAGS,
-                              F_OPTIONAL, F_PARENT, F_END } },
+                              F_OPTIONAL, F_PARENT, F_COST, F_CONN, F_BUDGET_LIMIT,
+                              F_BUDGET_WINDOW, F_END } },
     [SB_CMD_REPLY]      = { "reply", true,
-                            { F_CORR_ID, F_STATUS, F_OPTIONAL, F_RETRY_AFTER, F_END } },
+                            { F_CORR_ID, F_STATUS, F_OPTIONAL, F_RETRY_AFTER, F_REASON,
+                              F_SCOPE, F_LIMIT, F_REMAINING, F_RESET_S, F_WINDOW_S, F_END } },
     [SB_CMD_READY]      = { "ready", false, { F_SERVICE, F_CREDIT, F_HEARTBEAT, F_END } },
     [SB_CMD_JOB]        = { "job", true,
                             { F_CORR_ID, F_TENANT, F_TIMEOUT, F_FLAGS, F_ATTEMPT, F_END } },
@@ -60,17 +76,22 @@ static const s_layout_t s_layouts [SB_CMD_MAX + 1] = {
     [SB_CMD_ASK]        = { "ask", true, { F_CORR_ID, F_ASK_ID, F_END } },
     [SB_CMD_ANSWER]     = { "answer", true, { F_CORR_ID, F_TENANT, F_ASK_ID, F_END } },
     [SB_CMD_BROADCAST]  = { "broadcast", true, { F_TENANT, F_TOPIC, F_END } },
+    [SB_CMD_LIMITS]     = { "limits", true, { F_SEQ, F_SNAPSHOT, F_END } },
+    [SB_CMD_USAGE]      = { "usage", true, { F_SEQ, F_WANT, F_BROKER_ID, F_END } },
+    [SB_CMD_USAGE_ACK]  = { "usage_ack", false, { F_SEQ, F_END } },
 };
 
 static const char *s_status_names [SB_STATUS_MAX + 1] = {
     "ok", "timeout", "worker_lost", "overloaded", "malformed",
     "bad_version", "failed", "duplicate", "cancelled", "unavailable",
+    "limited",
 };
 
 /*  Bounds of numeric fields: a value outside is malformed. */
 #define S_MIN_HEARTBEAT_MS  50u
 #define S_MAX_HEARTBEAT_MS  60000u
 #define S_MAX_ATTEMPT       100u
+#define S_MAX_WANT          1u
 
 const char *
 sb_cmd_name (sb_cmd_t command)
@@ -105,6 +126,26 @@ s_valid_ident (const char *text, size_t len, size_t max)
     for (size_t i = 0; i < len; i++)
         if ((unsigned char) text [i] < 0x21 || (unsigned char) text [i] > 0x7e)
             return false;
+    return true;
+}
+
+//  The optional strings (REQUEST conn, REPLY reason and scope) are empty
+//  or an identifier.
+static bool
+s_valid_opt_ident (const char *text, size_t len, size_t max)
+{
+    return len == 0 || s_valid_ident (text, len, max);
+}
+
+//  A REQUEST's budget needs its connection and a window; a window alone
+//  (no budget) is harmless and kept as sent.
+static bool
+s_valid_budget (const sb_msg_t *self)
+{
+    if (self->budget_limit > SB_MAX_BUDGET_LIMIT || self->budget_window_s > SB_MAX_BUDGET_WINDOW_S)
+        return false;
+    if (self->budget_limit > 0 && (self->conn [0] == 0 || self->budget_window_s == 0))
+        return false;
     return true;
 }
 
@@ -212,10 +253,58 @@ s_encodable (const sb_msg_t *self)
                     return false;
                 break;
             case F_PARENT:
-                if (self->parent [0]
-                &&  !s_valid_ident (self->parent, strlen (self->parent), SB_MAX_CORR_ID_LEN))
+                if (!s_valid_opt_ident (self->parent, strlen (self->parent), SB_MAX_CORR_ID_LEN))
                     return false;
                 break;
+            case F_COST:
+                if (self->cost > SB_MAX_COST)
+                    return false;
+                break;
+            case F_CONN:
+                if (!s_valid_opt_ident (self->conn, strlen (self->conn), SB_MAX_CONN_LEN))
+                    return false;
+                break;
+            case F_BUDGET_LIMIT:
+            case F_BUDGET_WINDOW:
+                if (!s_valid_budget (self))
+                    return false;
+                break;
+            case F_REASON:
+                if (!s_valid_opt_ident (self->quota.reason, strlen (self->quota.reason),
+                                        SB_MAX_REASON_LEN))
+                    return false;
+                break;
+            case F_SCOPE:
+                if (!s_valid_opt_ident (self->quota.scope, strlen (self->quota.scope),
+                                        SB_MAX_SCOPE_LEN))
+                    return false;
+                break;
+            case F_LIMIT:
+                if (self->quota.limit > SB_MAX_QUOTA_VALUE)
+                    return false;
+                break;
+            case F_REMAINING:
+                if (self->quota.remaining > SB_MAX_QUOTA_VALUE)
+                    return false;
+                break;
+            case F_SEQ:
+                if (self->seq == 0 || self->seq > SB_MAX_QUOTA_VALUE)
+                    return false;
+                break;
+            case F_SNAPSHOT:
+                if (self->snapshot > SB_SNAPSHOT_LAST)
+                    return false;
+                break;
+            case F_WANT:
+                if (self->want > S_MAX_WANT)
+                    return false;
+                break;
+            case F_BROKER_ID:
+                if (!s_valid_ident (self->broker_id, strlen (self->broker_id), SB_MAX_BROKER_ID_LEN))
+                    return false;
+                break;
+            case F_RESET_S:
+            case F_WINDOW_S:
             case F_FLAGS:
             case F_OPTIONAL:
             case F_END:
@@ -234,15 +323,13 @@ s_encode_header (const sb_msg_t *self)
     msgpack_packer pk;
     msgpack_packer_init (&pk, &fb, s_fixed_write);
 
+    //  A sender of this revision writes every field, the optional ones too
+    //  (a gateway's REQUEST has parent "": cost and the rest follow it).
     const s_layout_t *layout = &s_layouts [self->command];
     size_t nfields = 0, written = 0;
     while (layout->fields [nfields] != F_END) {
-        s_field_t field = layout->fields [nfields];
-        if (field == F_PARENT)
-            written += self->parent [0]? 1: 0;  //  only a worker's REQUEST has one
-        else
-        if (field != F_OPTIONAL)
-            written++;          //  other optional fields are always written
+        if (layout->fields [nfields] != F_OPTIONAL)
+            written++;
         nfields++;
     }
 
@@ -263,10 +350,21 @@ s_encode_header (const sb_msg_t *self)
             case F_ASK_ID:    msgpack_pack_uint32 (&pk, self->ask_id); break;
             case F_TOPIC:     s_pack_str (&pk, self->topic); break;
             case F_RETRY_AFTER: msgpack_pack_uint32 (&pk, self->retry_after_ms); break;
-            case F_PARENT:
-                if (self->parent [0])
-                    s_pack_str (&pk, self->parent);
-                break;
+            case F_PARENT:    s_pack_str (&pk, self->parent); break;
+            case F_COST:      msgpack_pack_uint32 (&pk, self->cost); break;
+            case F_CONN:      s_pack_str (&pk, self->conn); break;
+            case F_BUDGET_LIMIT: msgpack_pack_uint32 (&pk, self->budget_limit); break;
+            case F_BUDGET_WINDOW: msgpack_pack_uint32 (&pk, self->budget_window_s); break;
+            case F_REASON:    s_pack_str (&pk, self->quota.reason); break;
+            case F_SCOPE:     s_pack_str (&pk, self->quota.scope); break;
+            case F_LIMIT:     msgpack_pack_uint64 (&pk, self->quota.limit); break;
+            case F_REMAINING: msgpack_pack_uint64 (&pk, self->quota.remaining); break;
+            case F_RESET_S:   msgpack_pack_uint32 (&pk, self->quota.reset_s); break;
+            case F_WINDOW_S:  msgpack_pack_uint32 (&pk, self->quota.window_s); break;
+            case F_SEQ:       msgpack_pack_uint64 (&pk, self->seq); break;
+            case F_SNAPSHOT:  msgpack_pack_uint32 (&pk, self->snapshot); break;
+            case F_WANT:      msgpack_pack_uint32 (&pk, self->want); break;
+            case F_BROKER_ID: s_pack_str (&pk, self->broker_id); break;
             case F_OPTIONAL:
             case F_END:       break;
         }
@@ -310,6 +408,28 @@ s_get_u32 (const msgpack_object *o, uint32_t *out)
 }
 
 static int
+s_get_quota_value (const msgpack_object *o, uint64_t *out)
+{
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > SB_MAX_QUOTA_VALUE)
+        return -1;
+    *out = o->via.u64;
+    return 0;
+}
+
+//  An optional string: "" or an identifier (an empty `out` for "").
+static int
+s_get_opt_ident (const msgpack_object *o, char *out, size_t max)
+{
+    if (o->type != MSGPACK_OBJECT_STR)
+        return -1;
+    if (!s_valid_opt_ident (o->via.str.ptr, o->via.str.size, max))
+        return -1;
+    memcpy (out, o->via.str.ptr, o->via.str.size);
+    out [o->via.str.size] = 0;
+    return 0;
+}
+
+static int
 s_get_ident (const msgpack_object *o, char *out, size_t max)
 {
     if (o->type != MSGPACK_OBJECT_STR)
@@ -330,10 +450,17 @@ s_decode_field (s_field_t field, const msgpack_object *o, sb_msg_t *self)
         case F_SERVICE: return s_get_ident (o, self->service, SB_MAX_SERVICE_LEN);
         case F_TENANT:  return s_get_ident (o, self->tenant, SB_MAX_TENANT_LEN);
         case F_TOPIC:   return s_get_ident (o, self->topic, SB_MAX_TOPIC_LEN);
-        case F_PARENT:
-            if (o->type == MSGPACK_OBJECT_STR && o->via.str.size == 0)
-                return 0;       //  "" reads as absent (a gateway's REQUEST)
-            return s_get_ident (o, self->parent, SB_MAX_CORR_ID_LEN);
+        case F_BROKER_ID: return s_get_ident (o, self->broker_id, SB_MAX_BROKER_ID_LEN);
+        case F_PARENT:  return s_get_opt_ident (o, self->parent, SB_MAX_CORR_ID_LEN);
+        case F_CONN:    return s_get_opt_ident (o, self->conn, SB_MAX_CONN_LEN);
+        case F_REASON:  return s_get_opt_ident (o, self->quota.reason, SB_MAX_REASON_LEN);
+        case F_SCOPE:   return s_get_opt_ident (o, self->quota.scope, SB_MAX_SCOPE_LEN);
+        case F_LIMIT:   return s_get_quota_value (o, &self->quota.limit);
+        case F_REMAINING: return s_get_quota_value (o, &self->quota.remaining);
+        case F_SEQ:
+            if (s_get_quota_value (o, &self->seq) || self->seq == 0)
+                return -1;
+            return 0;
         case F_OPTIONAL:
         case F_END:     return -1;
         default:        break;
@@ -378,6 +505,37 @@ s_decode_field (s_field_t field, const msgpack_object *o, sb_msg_t *self)
             if (value > SB_MAX_RETRY_AFTER_MS)
                 return -1;
             self->retry_after_ms = value;
+            return 0;
+        case F_COST:
+            if (value > SB_MAX_COST)
+                return -1;
+            self->cost = value;
+            return 0;
+        case F_BUDGET_LIMIT:
+            if (value > SB_MAX_BUDGET_LIMIT)
+                return -1;
+            self->budget_limit = value;
+            return 0;
+        case F_BUDGET_WINDOW:
+            if (value > SB_MAX_BUDGET_WINDOW_S)
+                return -1;
+            self->budget_window_s = value;
+            return 0;
+        case F_RESET_S:
+            self->quota.reset_s = value;
+            return 0;
+        case F_WINDOW_S:
+            self->quota.window_s = value;
+            return 0;
+        case F_SNAPSHOT:
+            if (value > SB_SNAPSHOT_LAST)
+                return -1;
+            self->snapshot = value;
+            return 0;
+        case F_WANT:
+            if (value > S_MAX_WANT)
+                return -1;
+            self->want = value;
             return 0;
         default:
             return -1;
@@ -436,6 +594,9 @@ sb_msg_decode_header (const uint8_t *data, size_t size, sb_msg_t *self)
             goto out;
         index++;
     }
+    //  Fields that bound each other: a budget needs its connection and window.
+    if (self->command == SB_CMD_REQUEST && !s_valid_budget (self))
+        goto out;
     rc = SB_MSG_OK;
 out:
     msgpack_unpacked_destroy (&unpacked);
@@ -697,6 +858,74 @@ sb_msg_set_broadcast (sb_msg_t *self, const char *tenant, const char *topic, zfr
     self->command = SB_CMD_BROADCAST;
     if (s_copy_ident (self->tenant, tenant, SB_MAX_TENANT_LEN)
     ||  s_copy_ident (self->topic, topic, SB_MAX_TOPIC_LEN))
+        return -1;
+    return 0;
+}
+
+int
+sb_msg_set_metering (sb_msg_t *self, uint32_t cost, const char *conn,
+                     uint32_t budget_limit, uint32_t budget_window_s)
+{
+    if (self->command != SB_CMD_REQUEST || cost > SB_MAX_COST)
+        return -1;
+    if (cost > 0 && self->parent [0])
+        return -1;              //  a worker's REQUEST is never metered (the broker refuses it)
+    char copy [SB_MAX_CONN_LEN + 1] = "";
+    if (conn && *conn && s_copy_ident (copy, conn, SB_MAX_CONN_LEN))
+        return -1;
+    bool no_budget = budget_limit == 0 && budget_window_s == 0;
+    bool budget = copy [0]
+               && budget_limit >= 1 && budget_limit <= SB_MAX_BUDGET_LIMIT
+               && budget_window_s >= 1 && budget_window_s <= SB_MAX_BUDGET_WINDOW_S;
+    if (!no_budget && !budget)
+        return -1;
+    self->cost = cost;
+    memcpy (self->conn, copy, sizeof self->conn);
+    self->budget_limit = budget_limit;
+    self->budget_window_s = budget_window_s;
+    return 0;
+}
+
+int
+sb_msg_set_limits (sb_msg_t *self, uint64_t seq, uint32_t snapshot, zframe_t **payload)
+{
+    sb_msg_reset (self);
+    if (payload) {
+        self->payload = *payload;
+        *payload = NULL;
+    }
+    self->command = SB_CMD_LIMITS;
+    self->seq = seq;
+    self->snapshot = snapshot;
+    if (seq == 0 || seq > SB_MAX_QUOTA_VALUE || snapshot > SB_SNAPSHOT_LAST)
+        return -1;
+    return 0;
+}
+
+int
+sb_msg_set_usage (sb_msg_t *self, uint64_t seq, uint32_t want, const char *broker_id,
+                  zframe_t **payload)
+{
+    sb_msg_reset (self);
+    if (payload) {
+        self->payload = *payload;
+        *payload = NULL;
+    }
+    self->command = SB_CMD_USAGE;
+    self->seq = seq;
+    self->want = want;
+    if (seq == 0 || seq > SB_MAX_QUOTA_VALUE || want > S_MAX_WANT)
+        return -1;
+    return s_copy_ident (self->broker_id, broker_id, SB_MAX_BROKER_ID_LEN);
+}
+
+int
+sb_msg_set_usage_ack (sb_msg_t *self, uint64_t seq)
+{
+    sb_msg_reset (self);
+    self->command = SB_CMD_USAGE_ACK;
+    self->seq = seq;
+    if (seq == 0 || seq > SB_MAX_QUOTA_VALUE)
         return -1;
     return 0;
 }

@@ -70,6 +70,11 @@ typedef enum {
 
 #define SB_STATUS_MAX SB_STATUS_LIMITED
 
+/* LIMITS snapshot: what the message's entries are (PROTOCOL.md "Quotas"). */
+#define SB_SNAPSHOT_CHANGE      0u  /* changes since the last LIMITS */
+#define SB_SNAPSHOT_PART        1u  /* one part of a full snapshot */
+#define SB_SNAPSHOT_LAST        2u  /* the last part of a full snapshot */
+
 /* Flags of REQUEST and JOB. */
 #define SB_FLAG_RETRY_SAFE      0x1u    /* may be re-dispatched if its worker dies */
 #define SB_FLAGS_KNOWN          0x1u
@@ -171,13 +176,18 @@ int sb_msg_set_reply (sb_msg_t *self, const char *corr_id, sb_status_t status,
     (else 1..SB_MAX_CONN_LEN printable ASCII bytes, no space), a budget only
     with `conn` (budget_limit 1..SB_MAX_BUDGET_LIMIT and budget_window_s
     1..SB_MAX_BUDGET_WINDOW_S, or both 0). Returns 0, or -1 on a value out
-    of bounds (nothing changed). */
+    of bounds (nothing changed), on a message that is not a REQUEST, and on
+    a worker's REQUEST (parent set) with cost > 0: only gateways meter
+    jobs, and the broker refuses a metered worker REQUEST as malformed
+    (a test that sends one sets `cost` itself; the codec carries it). */
 int sb_msg_set_metering (sb_msg_t *self, uint32_t cost, const char *conn,
                          uint32_t budget_limit, uint32_t budget_window_s)
     __attribute__ ((warn_unused_result));
-/*  LIMITS (seq ≥ 1, snapshot 0..2) with its entries (sb_quota_msg.h),
-    USAGE (seq ≥ 1, want 0/1, broker_id 1..SB_MAX_BROKER_ID_LEN printable
-    bytes; payload of usage entries, may be NULL = empty) and USAGE_ACK. */
+/*  LIMITS (seq 1..SB_MAX_QUOTA_VALUE, snapshot SB_SNAPSHOT_*) with its
+    entries (sb_quota_msg.h), USAGE (seq ≥ 1, want 0/1, broker_id
+    1..SB_MAX_BROKER_ID_LEN printable bytes, no space; payload of usage
+    entries, may be NULL = empty) and USAGE_ACK (seq ≥ 1). Return 0, or -1
+    on a value out of bounds (the message is then not encodable). */
 int sb_msg_set_limits (sb_msg_t *self, uint64_t seq, uint32_t snapshot, zframe_t **payload)
     __attribute__ ((warn_unused_result));
 int sb_msg_set_usage (sb_msg_t *self, uint64_t seq, uint32_t want, const char *broker_id,

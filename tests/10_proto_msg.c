@@ -213,8 +213,8 @@ test_broadcast (void **state)
                       SB_MSG_OK);
     assert_string_equal (out.topic, "t");
     sb_msg_reset (&out);
-    //  Command 13 is not one (yet).
-    assert_int_equal (sb_msg_decode_header ((const uint8_t *) "\x92\x01\x0d", 3, &out),
+    //  Command 16 is not one (yet).
+    assert_int_equal (sb_msg_decode_header ((const uint8_t *) "\x92\x01\x10", 3, &out),
                       SB_MSG_MALFORMED);
 }
 
@@ -389,10 +389,9 @@ s_pack_request (s_pack_t *p, const char *parent, bool parent_uint)
         s_pack_str (&p->pk, parent);
 }
 
-//  REQUEST's optional `parent` (a worker's request): round trips, is not
-//  written when empty (a gateway's REQUEST keeps its five fields, and an
-//  older gateway's five-field REQUEST decodes), and is bounded like a
-//  corr_id.
+//  REQUEST's optional `parent` (a worker's request): round trips, is
+//  written "" by a gateway (the metering fields follow it), an older
+//  gateway's five-field REQUEST decodes, and it is bounded like a corr_id.
 static void
 test_request_parent (void **state)
 {
@@ -412,8 +411,8 @@ test_request_parent (void **state)
     assert_memory_equal (zframe_data (out.payload), "job", 3);
     sb_msg_reset (&out);
 
-    //  The longest parent fits; the header of a gateway's REQUEST has no
-    //  sixth field at all
+    //  The longest parent fits; a gateway's REQUEST carries parent "" and
+    //  the four metering fields
     char longest [SB_MAX_CORR_ID_LEN + 2];
     memset (longest, 'p', SB_MAX_CORR_ID_LEN);
     longest [SB_MAX_CORR_ID_LEN] = 0;
@@ -431,7 +430,9 @@ test_request_parent (void **state)
     assert_int_equal (msgpack_unpack_next (&unpacked, (const char *) zframe_data (header),
                                            zframe_size (header), NULL), MSGPACK_UNPACK_SUCCESS);
     assert_int_equal (unpacked.data.type, MSGPACK_OBJECT_ARRAY);
-    assert_int_equal (unpacked.data.via.array.size, 7);
+    assert_int_equal (unpacked.data.via.array.size, 12);
+    assert_int_equal (unpacked.data.via.array.ptr [7].type, MSGPACK_OBJECT_STR);
+    assert_int_equal (unpacked.data.via.array.ptr [7].via.str.size, 0);
     msgpack_unpacked_destroy (&unpacked);
     assert_int_equal (sb_msg_decode (&zmsg, &out), SB_MSG_OK);
     assert_string_equal (out.parent, "");
@@ -534,6 +535,558 @@ test_reply_retry_after (void **state)
     assert_int_equal (sb_msg_set_reply (&in, "c5", SB_STATUS_UNAVAILABLE, NULL), 0);
     in.retry_after_ms = SB_MAX_RETRY_AFTER_MS + 1;
     assert_null (sb_msg_encode (&in));
+    sb_msg_reset (&in);
+    sb_msg_reset (&out);
+}
+
+//  Starts a REQUEST header of `elements` array elements with its five
+//  required fields; the caller packs the rest.
+static void
+s_pack_request_head (s_pack_t *p, size_t elements)
+{
+    s_pack_init (p);
+    msgpack_pack_array (&p->pk, elements);
+    msgpack_pack_uint32 (&p->pk, 1);
+    msgpack_pack_uint32 (&p->pk, SB_CMD_REQUEST);
+    s_pack_str (&p->pk, "g1");
+    s_pack_str (&p->pk, "api");
+    s_pack_str (&p->pk, "acme");
+    msgpack_pack_uint32 (&p->pk, 1000);
+    msgpack_pack_uint32 (&p->pk, 0);
+}
+
+//  A whole metered REQUEST header: parent, cost, conn, budget, window.
+static int
+s_decode_metered (const char *parent, uint32_t cost, const char *conn,
+                  uint64_t budget_limit, uint64_t budget_window_s, sb_msg_t *out)
+{
+    s_pack_t p;
+    s_pack_request_head (&p, 12);
+    s_pack_str (&p.pk, parent);
+    msgpack_pack_uint32 (&p.pk, cost);
+    s_pack_str (&p.pk, conn);
+    msgpack_pack_uint64 (&p.pk, budget_limit);
+    msgpack_pack_uint64 (&p.pk, budget_window_s);
+    return s_decode_packed (&p, out);
+}
+
+static void
+s_fill (char *buf, char c, size_t len)
+{
+    memset (buf, c, len);
+    buf [len] = 0;
+}
+
+//  REQUEST's metering fields (PROTOCOL.md "Quotas"): round trips, the
+//  builder's bounds, older shorter headers, every bound on the wire.
+static void
+test_request_metering (void **state)
+{
+    sb_msg_t in = { 0 }, out = { 0 };
+    zframe_t *payload = zframe_new ("job", 3);
+    assert_int_equal (sb_msg_set_request (&in, "g1", "api", "acme", 900,
+                                          SB_FLAG_RETRY_SAFE, &payload), 0);
+    assert_int_equal (sb_msg_set_metering (&in, 7, "github", 5000, 3600), 0);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_string_equal (out.corr_id, "g1");
+    assert_int_equal (out.flags, SB_FLAG_RETRY_SAFE);
+    assert_string_equal (out.parent, "");
+    assert_int_equal (out.cost, 7);
+    assert_string_equal (out.conn, "github");
+    assert_int_equal (out.budget_limit, 5000);
+    assert_int_equal (out.budget_window_s, 3600);
+    assert_memory_equal (zframe_data (out.payload), "job", 3);
+    sb_msg_reset (&out);
+
+    //  Every field at its largest still fits the header limit
+    char corr [SB_MAX_CORR_ID_LEN + 1], service [SB_MAX_SERVICE_LEN + 1];
+    char tenant [SB_MAX_TENANT_LEN + 1], conn [SB_MAX_CONN_LEN + 2];
+    s_fill (corr, 'c', SB_MAX_CORR_ID_LEN);
+    s_fill (service, 's', SB_MAX_SERVICE_LEN);
+    s_fill (tenant, 't', SB_MAX_TENANT_LEN);
+    s_fill (conn, 'k', SB_MAX_CONN_LEN);
+    assert_int_equal (sb_msg_set_request (&in, corr, service, tenant, SB_MAX_TIMEOUT_MS,
+                                          SB_FLAG_RETRY_SAFE, NULL), 0);
+    assert_int_equal (sb_msg_set_metering (&in, SB_MAX_COST, conn, SB_MAX_BUDGET_LIMIT,
+                                           SB_MAX_BUDGET_WINDOW_S), 0);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.cost, SB_MAX_COST);
+    assert_string_equal (out.conn, conn);
+    assert_int_equal (out.budget_limit, SB_MAX_BUDGET_LIMIT);
+    assert_int_equal (out.budget_window_s, SB_MAX_BUDGET_WINDOW_S);
+    sb_msg_reset (&out);
+    assert_int_equal (sb_msg_set_worker_request (&in, corr, service, tenant, SB_MAX_TIMEOUT_MS,
+                                                 0, corr, NULL), 0);
+    memcpy (in.conn, conn, sizeof in.conn);
+    in.cost = SB_MAX_COST;
+    in.budget_limit = SB_MAX_BUDGET_LIMIT;
+    in.budget_window_s = SB_MAX_BUDGET_WINDOW_S;
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_string_equal (out.parent, corr);
+    sb_msg_reset (&out);
+
+    //  A cost without a connection, and no metering at all (zeros)
+    assert_int_equal (sb_msg_set_request (&in, "g2", "api", "acme", 900, 0, NULL), 0);
+    assert_int_equal (sb_msg_set_metering (&in, 1, NULL, 0, 0), 0);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.cost, 1);
+    assert_string_equal (out.conn, "");
+    assert_int_equal (out.budget_limit, 0);
+    sb_msg_reset (&out);
+    assert_int_equal (sb_msg_set_request (&in, "g3", "token", "acme", 900, 0, NULL), 0);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.cost, 0);
+    assert_string_equal (out.conn, "");
+    assert_int_equal (out.budget_limit, 0);
+    assert_int_equal (out.budget_window_s, 0);
+    sb_msg_reset (&out);
+
+    //  The builder refuses each bound and changes nothing then
+    assert_int_equal (sb_msg_set_request (&in, "g4", "api", "acme", 900, 0, NULL), 0);
+    assert_int_equal (sb_msg_set_metering (&in, 3, "jira", 10, 60), 0);
+    assert_int_equal (sb_msg_set_metering (&in, SB_MAX_COST + 1, NULL, 0, 0), -1);
+    conn [SB_MAX_CONN_LEN] = 'k';
+    conn [SB_MAX_CONN_LEN + 1] = 0;
+    assert_int_equal (sb_msg_set_metering (&in, 1, conn, 0, 0), -1);
+    assert_int_equal (sb_msg_set_metering (&in, 1, "a b", 0, 0), -1);
+    assert_int_equal (sb_msg_set_metering (&in, 1, "a\x7f", 0, 0), -1);
+    assert_int_equal (sb_msg_set_metering (&in, 1, NULL, 10, 60), -1);     //  budget without conn
+    assert_int_equal (sb_msg_set_metering (&in, 1, "", 10, 60), -1);
+    assert_int_equal (sb_msg_set_metering (&in, 1, "jira", 10, 0), -1);    //  without window
+    assert_int_equal (sb_msg_set_metering (&in, 1, "jira", 0, 60), -1);    //  window alone
+    assert_int_equal (sb_msg_set_metering (&in, 1, "jira", SB_MAX_BUDGET_LIMIT + 1, 60), -1);
+    assert_int_equal (sb_msg_set_metering (&in, 1, "jira", 10, SB_MAX_BUDGET_WINDOW_S + 1), -1);
+    assert_int_equal (in.cost, 3);
+    assert_string_equal (in.conn, "jira");
+    assert_int_equal (in.budget_limit, 10);
+    assert_int_equal (in.budget_window_s, 60);
+    //  a connection with no budget is fine (a connector without one)
+    assert_int_equal (sb_msg_set_metering (&in, 1, "jira", 0, 0), 0);
+    assert_string_equal (in.conn, "jira");
+    assert_int_equal (in.budget_limit, 0);
+    //  not a REQUEST; a worker's REQUEST with a cost
+    assert_int_equal (sb_msg_set_reply (&in, "g4", SB_STATUS_OK, NULL), 0);
+    assert_int_equal (sb_msg_set_metering (&in, 1, NULL, 0, 0), -1);
+    assert_int_equal (sb_msg_set_worker_request (&in, "w1", "token", "acme", 900, 0, "p1", NULL), 0);
+    assert_int_equal (sb_msg_set_metering (&in, 1, NULL, 0, 0), -1);
+    assert_int_equal (sb_msg_set_metering (&in, 0, "jira", 10, 60), 0);
+    //  and the encoder fields broken after the builder
+    in.cost = SB_MAX_COST + 1;
+    assert_null (sb_msg_encode (&in));
+    in.cost = 0;
+    in.conn [0] = 0;            //  a budget left without its connection
+    assert_null (sb_msg_encode (&in));
+    memcpy (in.conn, "a b", 4);
+    in.budget_limit = 0;
+    assert_null (sb_msg_encode (&in));
+    sb_msg_reset (&in);
+
+    //  On the wire: a worker's REQUEST with a cost decodes (the broker,
+    //  not the codec, refuses it)
+    assert_int_equal (s_decode_metered ("job-7", 5, "", 0, 0, &out), SB_MSG_OK);
+    assert_string_equal (out.parent, "job-7");
+    assert_int_equal (out.cost, 5);
+    //  older headers: five fields, six (a worker's parent), seven (a cost)
+    s_pack_t p;
+    s_pack_request_head (&p, 7);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_OK);
+    assert_int_equal (out.cost, 0);
+    assert_string_equal (out.conn, "");
+    s_pack_request_head (&p, 8);
+    s_pack_str (&p.pk, "job-8");
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_OK);
+    assert_string_equal (out.parent, "job-8");
+    assert_int_equal (out.cost, 0);
+    s_pack_request_head (&p, 9);
+    s_pack_str (&p.pk, "");
+    msgpack_pack_uint32 (&p.pk, 4);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_OK);
+    assert_int_equal (out.cost, 4);
+    assert_string_equal (out.conn, "");
+    //  a newer peer's extra field after the budget window
+    s_pack_request_head (&p, 13);
+    s_pack_str (&p.pk, "");
+    msgpack_pack_uint32 (&p.pk, 1);
+    s_pack_str (&p.pk, "jira");
+    msgpack_pack_uint32 (&p.pk, 100);
+    msgpack_pack_uint32 (&p.pk, 60);
+    s_pack_str (&p.pk, "future");
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_OK);
+    assert_string_equal (out.conn, "jira");
+    assert_int_equal (out.budget_window_s, 60);
+    //  exactly at the bounds
+    conn [SB_MAX_CONN_LEN] = 0;
+    assert_int_equal (s_decode_metered ("", SB_MAX_COST, conn, SB_MAX_BUDGET_LIMIT,
+                                        SB_MAX_BUDGET_WINDOW_S, &out), SB_MSG_OK);
+    assert_int_equal (out.budget_limit, SB_MAX_BUDGET_LIMIT);
+    //  a window without a budget is kept as sent
+    assert_int_equal (s_decode_metered ("", 1, "", 0, 60, &out), SB_MSG_OK);
+    assert_int_equal (out.budget_window_s, 60);
+
+    //  Every bound broken on the wire is malformed
+    assert_int_equal (s_decode_metered ("", SB_MAX_COST + 1, "", 0, 0, &out), SB_MSG_MALFORMED);
+    conn [SB_MAX_CONN_LEN] = 'k';
+    assert_int_equal (s_decode_metered ("", 1, conn, 0, 0, &out), SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_metered ("", 1, "a b", 0, 0, &out), SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_metered ("", 1, "jira", SB_MAX_BUDGET_LIMIT + 1, 60, &out),
+                      SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_metered ("", 1, "jira", 10, SB_MAX_BUDGET_WINDOW_S + 1, &out),
+                      SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_metered ("", 1, "", 10, 60, &out), SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_metered ("", 1, "jira", 10, 0, &out), SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_metered ("", 1, "jira", 1ull << 32, 60, &out), SB_MSG_MALFORMED);
+    assert_string_equal (out.corr_id, "");
+    //  wrong types: a negative cost, a string cost, a number for conn
+    s_pack_request_head (&p, 9);
+    s_pack_str (&p.pk, "");
+    msgpack_pack_int32 (&p.pk, -1);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+    s_pack_request_head (&p, 9);
+    s_pack_str (&p.pk, "");
+    s_pack_str (&p.pk, "1");
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+    s_pack_request_head (&p, 10);
+    s_pack_str (&p.pk, "");
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, 1);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+    s_pack_request_head (&p, 10);
+    s_pack_str (&p.pk, "");
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_nil (&p.pk);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+    sb_msg_reset (&out);
+}
+
+//  Packs a REPLY header with the whole quota group.
+static int
+s_decode_quota_reply (const char *reason, const char *scope, uint64_t limit,
+                      uint64_t remaining, uint64_t reset_s, uint64_t window_s, sb_msg_t *out)
+{
+    s_pack_t p;
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 11);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_str (&p.pk, "c1");
+    msgpack_pack_uint32 (&p.pk, SB_STATUS_LIMITED);
+    msgpack_pack_uint32 (&p.pk, 1500);
+    s_pack_str (&p.pk, reason);
+    s_pack_str (&p.pk, scope);
+    msgpack_pack_uint64 (&p.pk, limit);
+    msgpack_pack_uint64 (&p.pk, remaining);
+    msgpack_pack_uint64 (&p.pk, reset_s);
+    msgpack_pack_uint64 (&p.pk, window_s);
+    return s_decode_packed (&p, out);
+}
+
+//  REPLY's quota group and status `limited`: round trips, always written,
+//  older headers, bounds both ways.
+static void
+test_reply_quota (void **state)
+{
+    sb_msg_t in = { 0 }, out = { 0 };
+    assert_int_equal (sb_msg_set_reply (&in, "c1", SB_STATUS_LIMITED, NULL), 0);
+    in.retry_after_ms = 1500;
+    memcpy (in.quota.reason, "rate", 5);
+    memcpy (in.quota.scope, "free", 5);
+    in.quota.limit = 60;
+    in.quota.remaining = 0;
+    in.quota.reset_s = 30;
+    in.quota.window_s = 60;
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.status, SB_STATUS_LIMITED);
+    assert_int_equal (out.retry_after_ms, 1500);
+    assert_string_equal (out.quota.reason, "rate");
+    assert_string_equal (out.quota.scope, "free");
+    assert_int_equal (out.quota.limit, 60);
+    assert_int_equal (out.quota.remaining, 0);
+    assert_int_equal (out.quota.reset_s, 30);
+    assert_int_equal (out.quota.window_s, 60);
+    assert_non_null (out.payload);
+    assert_int_equal (zframe_size (out.payload), 0);
+    assert_string_equal (sb_status_name (SB_STATUS_LIMITED), "limited");
+    assert_string_equal (sb_status_name ((sb_status_t) (SB_STATUS_LIMITED + 1)), "unknown");
+    sb_msg_reset (&out);
+
+    //  The largest values; a rate policy on an ok REPLY (reason empty)
+    zframe_t *result = zframe_new ("{}", 2);
+    assert_int_equal (sb_msg_set_reply (&in, "c2", SB_STATUS_OK, &result), 0);
+    char scope [SB_MAX_SCOPE_LEN + 2], reason [SB_MAX_REASON_LEN + 2];
+    s_fill (scope, 'p', SB_MAX_SCOPE_LEN);
+    s_fill (reason, 'r', SB_MAX_REASON_LEN);
+    memcpy (in.quota.scope, scope, sizeof in.quota.scope);
+    in.quota.limit = SB_MAX_QUOTA_VALUE;
+    in.quota.remaining = SB_MAX_QUOTA_VALUE;
+    in.quota.reset_s = UINT32_MAX;
+    in.quota.window_s = UINT32_MAX;
+    in.retry_after_ms = SB_MAX_RETRY_AFTER_MS;
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_string_equal (out.quota.reason, "");
+    assert_string_equal (out.quota.scope, scope);
+    assert_true (out.quota.limit == SB_MAX_QUOTA_VALUE);
+    assert_true (out.quota.remaining == SB_MAX_QUOTA_VALUE);
+    assert_int_equal (out.quota.reset_s, UINT32_MAX);
+    assert_int_equal (out.quota.window_s, UINT32_MAX);
+    assert_memory_equal (zframe_data (out.payload), "{}", 2);
+    sb_msg_reset (&out);
+
+    //  A plain REPLY writes the group too, all empty
+    assert_int_equal (sb_msg_set_reply (&in, "c3", SB_STATUS_TIMEOUT, NULL), 0);
+    zmsg_t *zmsg = sb_msg_encode (&in);
+    assert_non_null (zmsg);
+    zframe_t *header = zmsg_first (zmsg);
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    assert_int_equal (msgpack_unpack_next (&unpacked, (const char *) zframe_data (header),
+                                           zframe_size (header), NULL), MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal (unpacked.data.via.array.size, 11);
+    msgpack_unpacked_destroy (&unpacked);
+    assert_int_equal (sb_msg_decode (&zmsg, &out), SB_MSG_OK);
+    assert_string_equal (out.quota.reason, "");
+    assert_int_equal (out.quota.limit, 0);
+    sb_msg_reset (&out);
+
+    //  An older broker's REPLY with retry_after_ms only: the group reads 0
+    s_pack_t p;
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 5);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_str (&p.pk, "c4");
+    msgpack_pack_uint32 (&p.pk, SB_STATUS_UNAVAILABLE);
+    msgpack_pack_uint32 (&p.pk, 700);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_OK);
+    assert_int_equal (out.retry_after_ms, 700);
+    assert_string_equal (out.quota.reason, "");
+    assert_string_equal (out.quota.scope, "");
+    assert_int_equal (out.quota.window_s, 0);
+    //  part of the group (reason and scope only) reads the rest as 0
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 7);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_str (&p.pk, "c5");
+    msgpack_pack_uint32 (&p.pk, SB_STATUS_LIMITED);
+    msgpack_pack_uint32 (&p.pk, 700);
+    s_pack_str (&p.pk, "monthly");
+    s_pack_str (&p.pk, "pro");
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_OK);
+    assert_string_equal (out.quota.reason, "monthly");
+    assert_string_equal (out.quota.scope, "pro");
+    assert_int_equal (out.quota.limit, 0);
+
+    //  Exactly at the bounds, then each one broken
+    assert_int_equal (s_decode_quota_reply (reason, scope, SB_MAX_QUOTA_VALUE,
+                                            SB_MAX_QUOTA_VALUE, UINT32_MAX, UINT32_MAX, &out),
+                      SB_MSG_OK);
+    assert_string_equal (out.quota.reason, reason);
+    reason [SB_MAX_REASON_LEN] = 'r';
+    reason [SB_MAX_REASON_LEN + 1] = 0;
+    assert_int_equal (s_decode_quota_reply (reason, "free", 1, 1, 1, 1, &out), SB_MSG_MALFORMED);
+    scope [SB_MAX_SCOPE_LEN] = 'p';
+    scope [SB_MAX_SCOPE_LEN + 1] = 0;
+    assert_int_equal (s_decode_quota_reply ("rate", scope, 1, 1, 1, 1, &out), SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_quota_reply ("ra te", "free", 1, 1, 1, 1, &out), SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_quota_reply ("rate", "fr\nee", 1, 1, 1, 1, &out), SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_quota_reply ("rate", "free", SB_MAX_QUOTA_VALUE + 1, 1, 1, 1, &out),
+                      SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_quota_reply ("rate", "free", 1, SB_MAX_QUOTA_VALUE + 1, 1, 1, &out),
+                      SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_quota_reply ("rate", "free", 1, 1, 1ull << 32, 1, &out),
+                      SB_MSG_MALFORMED);
+    assert_int_equal (s_decode_quota_reply ("rate", "free", 1, 1, 1, 1ull << 32, &out),
+                      SB_MSG_MALFORMED);
+    assert_string_equal (out.corr_id, "");
+    //  a number for the reason, a negative limit
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 6);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_str (&p.pk, "c6");
+    msgpack_pack_uint32 (&p.pk, SB_STATUS_LIMITED);
+    msgpack_pack_uint32 (&p.pk, 0);
+    msgpack_pack_uint32 (&p.pk, 1);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 8);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_str (&p.pk, "c6");
+    msgpack_pack_uint32 (&p.pk, SB_STATUS_LIMITED);
+    msgpack_pack_uint32 (&p.pk, 0);
+    s_pack_str (&p.pk, "rate");
+    s_pack_str (&p.pk, "free");
+    msgpack_pack_int64 (&p.pk, -1);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+
+    //  The encoder refuses the same values
+    assert_int_equal (sb_msg_set_reply (&in, "c7", SB_STATUS_LIMITED, NULL), 0);
+    in.quota.limit = SB_MAX_QUOTA_VALUE + 1;
+    assert_null (sb_msg_encode (&in));
+    in.quota.limit = 0;
+    in.quota.remaining = SB_MAX_QUOTA_VALUE + 1;
+    assert_null (sb_msg_encode (&in));
+    in.quota.remaining = 0;
+    memcpy (in.quota.reason, "a b", 4);
+    assert_null (sb_msg_encode (&in));
+    in.quota.reason [0] = 0;
+    memcpy (in.quota.scope, "\x01", 2);
+    assert_null (sb_msg_encode (&in));
+    in.quota.scope [0] = 0;
+    zmsg = sb_msg_encode (&in);
+    assert_non_null (zmsg);
+    zmsg_destroy (&zmsg);
+    sb_msg_reset (&in);
+    sb_msg_reset (&out);
+}
+
+//  LIMITS, USAGE and USAGE_ACK: round trips, builders, bounds, frames.
+static void
+test_quota_commands (void **state)
+{
+    sb_msg_t in = { 0 }, out = { 0 };
+    zframe_t *body = zframe_new ("\x90", 1);
+    assert_int_equal (sb_msg_set_limits (&in, 42, SB_SNAPSHOT_LAST, &body), 0);
+    assert_null (body);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.command, SB_CMD_LIMITS);
+    assert_true (out.seq == 42);
+    assert_int_equal (out.snapshot, SB_SNAPSHOT_LAST);
+    assert_int_equal (zframe_size (out.payload), 1);
+    assert_string_equal (sb_cmd_name (SB_CMD_LIMITS), "limits");
+    sb_msg_reset (&out);
+
+    assert_int_equal (sb_msg_set_usage (&in, SB_MAX_QUOTA_VALUE, 1, "b-0123abcd", NULL), 0);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.command, SB_CMD_USAGE);
+    assert_true (out.seq == SB_MAX_QUOTA_VALUE);
+    assert_int_equal (out.want, 1);
+    assert_string_equal (out.broker_id, "b-0123abcd");
+    assert_non_null (out.payload);               //  no entries: an empty frame
+    assert_int_equal (zframe_size (out.payload), 0);
+    assert_string_equal (sb_cmd_name (SB_CMD_USAGE), "usage");
+    sb_msg_reset (&out);
+
+    assert_int_equal (sb_msg_set_usage_ack (&in, 7), 0);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.command, SB_CMD_USAGE_ACK);
+    assert_true (out.seq == 7);
+    assert_null (out.payload);
+    assert_string_equal (sb_cmd_name (SB_CMD_USAGE_ACK), "usage_ack");
+    sb_msg_reset (&out);
+
+    //  Builders refuse values out of bounds (and the result cannot be encoded)
+    assert_int_equal (sb_msg_set_limits (&in, 0, 0, NULL), -1);
+    assert_null (sb_msg_encode (&in));
+    assert_int_equal (sb_msg_set_limits (&in, SB_MAX_QUOTA_VALUE + 1, 0, NULL), -1);
+    assert_null (sb_msg_encode (&in));
+    body = zframe_new ("x", 1);
+    assert_int_equal (sb_msg_set_limits (&in, 1, SB_SNAPSHOT_LAST + 1, &body), -1);
+    assert_null (body);         //  taken even then; sb_msg_reset frees it
+    assert_null (sb_msg_encode (&in));
+    assert_int_equal (sb_msg_set_usage (&in, 1, 2, "b1", NULL), -1);
+    assert_null (sb_msg_encode (&in));
+    assert_int_equal (sb_msg_set_usage (&in, 0, 0, "b1", NULL), -1);
+    assert_int_equal (sb_msg_set_usage (&in, 1, 0, "", NULL), -1);
+    assert_int_equal (sb_msg_set_usage (&in, 1, 0, NULL, NULL), -1);
+    assert_int_equal (sb_msg_set_usage (&in, 1, 0, "b 1", NULL), -1);
+    char id [SB_MAX_BROKER_ID_LEN + 2];
+    s_fill (id, 'b', SB_MAX_BROKER_ID_LEN);
+    assert_int_equal (sb_msg_set_usage (&in, 1, 0, id, NULL), 0);
+    id [SB_MAX_BROKER_ID_LEN] = 'b';
+    id [SB_MAX_BROKER_ID_LEN + 1] = 0;
+    assert_int_equal (sb_msg_set_usage (&in, 1, 0, id, NULL), -1);
+    assert_int_equal (sb_msg_set_usage_ack (&in, 0), -1);
+    assert_null (sb_msg_encode (&in));
+    assert_int_equal (sb_msg_set_usage_ack (&in, SB_MAX_QUOTA_VALUE + 1), -1);
+    sb_msg_reset (&in);
+
+    //  On the wire: seq 0, over 2^53, negative; snapshot 3; want 2; a
+    //  missing broker_id; ill-typed fields
+    s_pack_t p;
+    uint64_t bad_seqs [] = { 0, SB_MAX_QUOTA_VALUE + 1 };
+    for (size_t i = 0; i < 2; i++) {
+        s_pack_init (&p);
+        msgpack_pack_array (&p.pk, 3);
+        msgpack_pack_uint32 (&p.pk, 1);
+        msgpack_pack_uint32 (&p.pk, SB_CMD_USAGE_ACK);
+        msgpack_pack_uint64 (&p.pk, bad_seqs [i]);
+        assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+    }
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 3);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_USAGE_ACK);
+    msgpack_pack_int32 (&p.pk, -3);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 4);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_LIMITS);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, 3);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 3);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_LIMITS);
+    msgpack_pack_uint32 (&p.pk, 1);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);      //  no snapshot
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 5);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_USAGE);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, 2);
+    s_pack_str (&p.pk, "b1");
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);      //  want 2
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 4);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_USAGE);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, 0);
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);      //  no broker_id
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 5);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_USAGE);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, 0);
+    s_pack_str (&p.pk, "");
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);      //  empty broker_id
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 5);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_USAGE);
+    s_pack_str (&p.pk, "1");
+    msgpack_pack_uint32 (&p.pk, 0);
+    s_pack_str (&p.pk, "b1");
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);      //  a string seq
+    //  [1, 15, 9, "newer"]: a newer peer's extra field is fine
+    s_pack_init (&p);
+    msgpack_pack_array (&p.pk, 4);
+    msgpack_pack_uint32 (&p.pk, 1);
+    msgpack_pack_uint32 (&p.pk, SB_CMD_USAGE_ACK);
+    msgpack_pack_uint32 (&p.pk, 9);
+    s_pack_str (&p.pk, "newer");
+    assert_int_equal (s_decode_packed (&p, &out), SB_MSG_OK);
+    assert_true (out.seq == 9);
+
+    //  Frames: LIMITS and USAGE need their payload frame, USAGE_ACK has none
+    assert_int_equal (sb_msg_set_limits (&in, 1, 0, NULL), 0);
+    zmsg_t *zmsg = sb_msg_encode (&in);
+    assert_int_equal (zmsg_size (zmsg), 2);
+    zframe_t *payload = zmsg_last (zmsg);
+    zmsg_remove (zmsg, payload);
+    zframe_destroy (&payload);
+    assert_int_equal (sb_msg_decode (&zmsg, &out), SB_MSG_MALFORMED);
+    assert_int_equal (sb_msg_set_usage_ack (&in, 1), 0);
+    zmsg = sb_msg_encode (&in);
+    assert_int_equal (zmsg_size (zmsg), 1);
+    zmsg_addstr (zmsg, "extra");
+    assert_int_equal (sb_msg_decode (&zmsg, &out), SB_MSG_MALFORMED);
     sb_msg_reset (&in);
     sb_msg_reset (&out);
 }
@@ -660,6 +1213,9 @@ main (void)
         cmocka_unit_test (test_malformed_headers),
         cmocka_unit_test (test_reply_retry_after),
         cmocka_unit_test (test_request_parent),
+        cmocka_unit_test (test_request_metering),
+        cmocka_unit_test (test_reply_quota),
+        cmocka_unit_test (test_quota_commands),
         cmocka_unit_test (test_frame_counts),
         cmocka_unit_test (test_sockets),
         cmocka_unit_test (test_names_and_ids),

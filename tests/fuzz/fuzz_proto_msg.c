@@ -33,6 +33,20 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         assert (strcmp (again.topic, msg.topic) == 0);
         assert (again.retry_after_ms == msg.retry_after_ms);
         assert (strcmp (again.parent, msg.parent) == 0);
+        assert (again.cost == msg.cost);
+        assert (strcmp (again.conn, msg.conn) == 0);
+        assert (again.budget_limit == msg.budget_limit);
+        assert (again.budget_window_s == msg.budget_window_s);
+        assert (strcmp (again.quota.reason, msg.quota.reason) == 0);
+        assert (strcmp (again.quota.scope, msg.quota.scope) == 0);
+        assert (again.quota.limit == msg.quota.limit);
+        assert (again.quota.remaining == msg.quota.remaining);
+        assert (again.quota.reset_s == msg.quota.reset_s);
+        assert (again.quota.window_s == msg.quota.window_s);
+        assert (again.seq == msg.seq);
+        assert (again.snapshot == msg.snapshot);
+        assert (again.want == msg.want);
+        assert (strcmp (again.broker_id, msg.broker_id) == 0);
         sb_msg_reset (&again);
     }
     sb_msg_reset (&msg);
