@@ -39,6 +39,7 @@ struct _sb_quota_sync_t {
     bool stopping;                  /* stopped: statements' answers only release */
     s_step_t step;                  /* the pass in progress, S_IDLE: none */
     bool snapshot;                  /* it is a snapshot (else a push of changes) */
+    uint64_t session;               /* the worker's broker session when the pass began */
     char broker [SB_MAX_BROKER_ID_LEN + 1];     /* a snapshot's: the broker that asked */
     int64_t since;                  /* the pass reads what changed after this version */
     int64_t target;                 /* quota_version () when the pass began */
@@ -169,6 +170,12 @@ s_tenant_row (const PGresult *res, int row, sb_quota_entry_t *entry)
 static int
 s_send_part (sb_quota_sync_t *self, size_t count, uint32_t snapshot)
 {
+    if (sb_worker_sessions (self->worker) != self->session) {
+        //  Parts sent before went with the old session's socket
+        sb_log_warn ("limits_unsent", "the broker session changed: the %s ends",
+                     self->snapshot? "snapshot": "push of changes");
+        return -1;
+    }
     zframe_t *payload = sb_quota_limits_encode (self->entries, count);
     if (!payload) {
         sb_log_error ("limits_unencodable", "%zu entries break the codec's bounds", count);
@@ -371,6 +378,7 @@ s_pass_begin (sb_quota_sync_t *self, bool snapshot)
         memcpy (self->broker, self->want_broker, sizeof self->broker);
         self->want = false;
     }
+    self->session = sb_worker_sessions (self->worker);
     self->target = 0;
     self->plans_sent = 0;
     self->tenants_sent = 0;

@@ -293,6 +293,7 @@ s_session_start (sb_worker_t *self)
     self->last_recv_ms = now;
     self->next_heartbeat_ms = now + self->heartbeat_ms;
     self->reconnect_ms = -1;
+    self->sessions++;
     sb_log_debug ("session_start", "READY to %s credit=%u heartbeat_ms=%u service=%s",
                   self->endpoint, self->credit, self->heartbeat_ms, self->service);
     if (!self->registered_log) {
@@ -1017,6 +1018,12 @@ sb_worker_send_limits (sb_worker_t *self, uint64_t seq, uint32_t snapshot, zfram
         return -1;
     }
     return s_send (self, &msg);
+}
+
+uint64_t
+sb_worker_sessions (sb_worker_t *self)
+{
+    return self->sessions;
 }
 
 int

@@ -263,5 +263,10 @@ void sb_worker_on_usage (sb_worker_t *self, sb_worker_usage_fn *fn, void *arg);
 int sb_worker_send_limits (sb_worker_t *self, uint64_t seq, uint32_t snapshot,
                            zframe_t **payload) SB_MUST_USE;
 int sb_worker_send_usage_ack (sb_worker_t *self, uint64_t seq) SB_MUST_USE;
+/*  How many sessions with the broker this worker has opened (each READY
+    counts one). A sender of a message in several parts (a LIMITS
+    snapshot) compares it across parts: parts sent before a session ended
+    were lost with its socket, so the whole must be sent again. */
+uint64_t sb_worker_sessions (sb_worker_t *self);
 
 #endif

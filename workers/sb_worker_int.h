@@ -74,6 +74,7 @@ struct _sb_worker_t {
     sb_worker_usage_fn *on_usage;   /* USAGE handler (the quota service), NULL: none */
     void *usage_arg;                /* its argument */
     uint64_t usage_dropped;         /* USAGE received with no handler */
+    uint64_t sessions;              /* sessions opened so far (sb_worker_sessions) */
 };
 
 /*  Sends RESULT(status, `json`) for `corr_id` (too large: failed). */
