@@ -259,6 +259,10 @@ s_tool_parse (const json_t *def, sb_connector_t *connector, const char *file, si
     self->connector = connector;
     self->confirm = sb_def_bool (def, "confirm", false);
     self->hidden = sb_def_bool (def, "hidden", false);
+    //  The format bounds it (1..SB_MAX_TOOL_COST; 2.0 is an integer there
+    //  too, hence json_number_value); absent counts 1.
+    json_t *cost = json_object_get (def, "cost");
+    self->cost = cost ? (uint32_t) json_number_value (cost) : 1;
     const char *support = sb_def_string (def, "taskSupport");
     for (size_t i = 0; support && i < sizeof task_support / sizeof task_support [0]; i++)
         if (strcmp (support, task_support [i]) == 0)
@@ -626,6 +630,12 @@ s_connector_parse (const json_t *root, const char *file, char **why)
     json_t *max_response = json_object_get (limits, "max_response_bytes");
     self->timeout_ms = timeout ? (long) json_integer_value (timeout) : 10000;
     self->max_response = max_response ? (size_t) json_integer_value (max_response) : 4u << 20;
+    //  Both members required and bounded by the format when the block is there.
+    json_t *budget = json_object_get (root, "upstream_budget");
+    if (budget) {
+        self->budget_requests = (uint32_t) json_number_value (json_object_get (budget, "requests"));
+        self->budget_window_s = (uint32_t) json_number_value (json_object_get (budget, "window_s"));
+    }
 
     json_t *tools = json_object_get (root, "tools");
     self->tools = calloc (json_array_size (tools), sizeof (sb_tool_t *));
@@ -980,6 +990,15 @@ sb_connector_max_response (const sb_connector_t *self)
     return self->max_response;
 }
 
+bool
+sb_connector_upstream_budget (const sb_connector_t *self, uint32_t *requests,
+                              uint32_t *window_s)
+{
+    *requests = self->budget_requests;
+    *window_s = self->budget_window_s;
+    return self->budget_requests > 0;
+}
+
 const char *
 sb_connector_auth_header_name (const sb_connector_t *self)
 {
@@ -1082,6 +1101,12 @@ bool
 sb_tool_hidden (const sb_tool_t *self)
 {
     return self->hidden;
+}
+
+uint32_t
+sb_tool_cost (const sb_tool_t *self)
+{
+    return self->cost;
 }
 
 sb_task_support_t

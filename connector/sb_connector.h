@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sb_attr.h"
 
@@ -25,6 +26,11 @@
 #define SB_MAX_TOOLS            4096        /* tools over all connectors */
 #define SB_MAX_URL_LEN          8192        /* rendered upstream URL, bytes */
 #define SB_MAX_UPSTREAM_BODY    (1u << 20)  /* rendered request body, bytes */
+/*  Quota declarations (connectors/README.md "Quotas"); the same bounds as
+    REQUEST's cost, budget_limit and budget_window_s (proto/sb_limits.h). */
+#define SB_MAX_TOOL_COST        1000u       /* a tool's "cost" */
+#define SB_MAX_BUDGET_REQUESTS  1000000000u /* upstream_budget.requests */
+#define SB_MAX_BUDGET_WINDOW    2592000u    /* upstream_budget.window_s: 30 days */
 
 typedef struct _sb_connectors_t sb_connectors_t;   /* every loaded connector */
 typedef struct _sb_connector_t sb_connector_t;     /* one connector (owned by the set) */
@@ -95,6 +101,15 @@ const char *sb_connector_title (const sb_connector_t *self);        /* "Sandbox 
 const char *sb_connector_base_url (const sb_connector_t *self);
 long sb_connector_timeout_ms (const sb_connector_t *self);       /* per upstream call */
 size_t sb_connector_max_response (const sb_connector_t *self);   /* bytes */
+
+/*  The connector's per-connection upstream budget ("upstream_budget"): at
+    most `requests` calls of its tools per rolling `window_s` seconds for
+    each (tenant, connector), which the broker enforces from the REQUEST's
+    budget fields. Returns true and sets both (1..SB_MAX_BUDGET_REQUESTS,
+    1..SB_MAX_BUDGET_WINDOW) when the connector declares one; false and
+    sets both to 0 when it does not. */
+bool sb_connector_upstream_budget (const sb_connector_t *self, uint32_t *requests,
+                                   uint32_t *window_s);
 
 /*  The Authorization header value for the connector ("Bearer …"), read
     from the environment variable its auth block names, or NULL when the
@@ -171,6 +186,11 @@ const char *sb_tool_title (const sb_tool_t *self);      /* its title, else its n
 const sb_connector_t *sb_tool_connector (const sb_tool_t *self);
 bool sb_tool_retry_safe (const sb_tool_t *self);    /* read-only/idempotent */
 bool sb_tool_read_only (const sb_tool_t *self);     /* annotations.readOnlyHint is true */
+
+/*  What one call of the tool counts against its tenant's plan quotas (the
+    rate and the monthly allowance, PROTOCOL.md "Quotas"): its "cost",
+    1..SB_MAX_TOOL_COST, default 1. Internal: never in its descriptor. */
+uint32_t sb_tool_cost (const sb_tool_t *self);
 
 /*  The builtin a builtin tool runs ("request": {"builtin": "<name>"}), or
     NULL for an HTTP tool (borrowed). The gateway runs its own two (below);

@@ -49,6 +49,7 @@ struct _sb_tool_t {
     bool confirm;               /* "confirm": ask the user before every call */
     sb_task_support_t task_support; /* "taskSupport" (never in the descriptor) */
     bool hidden;                /* "hidden": only for tenants that showed their hidden tools */
+    uint32_t cost;              /* "cost": quota units one call counts, 1..SB_MAX_TOOL_COST */
     char method [8];            /* upstream HTTP method */
     char *path;                 /* path template, starts with "/" */
     json_t *query;              /* object: param name -> string template, or NULL */
@@ -86,6 +87,8 @@ struct _sb_connector_t {
     char *base_var;             /* the {placeholder} base_url starts with, or NULL */
     long timeout_ms;            /* per upstream call */
     size_t max_response;        /* bytes */
+    uint32_t budget_requests;   /* upstream_budget.requests per window, 0 = no budget */
+    uint32_t budget_window_s;   /* upstream_budget.window_s, 0 = no budget */
     sb_tool_t **tools;          /* its tools, in file order */
     size_t tool_count;          /* entries in tools */
     sb_catalog_t *catalog;      /* resources, templates, prompts (sb_catalog.c) */

@@ -6,7 +6,8 @@
     headers, base-URL overrides; sb_tool_check_args, one case per rule;
     the call-time policy the api worker applies (confirmation of destructive
     or "confirm" tools, the question asked, outputSchema checks); a tool's
-    "taskSupport" (kept out of its descriptor). */
+    "taskSupport" (kept out of its descriptor); quota declarations (a
+    tool's "cost", a connector's "upstream_budget"). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1064,6 +1065,102 @@ test_oauth2 (void **state)
     s_clean_dir ();
 }
 
+//  Quota declarations: a tool's "cost" (1..SB_MAX_TOOL_COST, default 1,
+//  kept out of its descriptor) and a connector's "upstream_budget"
+//  (requests 1..10^9 per window_s 1..30 days, both required); every bound
+//  refused at load with the pointer and the rule.
+static void
+test_quotas (void **state)
+{
+    (void) state;
+    s_clean_dir ();
+    char *plain = s_tool ("plain"), *dear = s_tool ("dear"), *whole = s_tool ("whole");
+    char *costly = NULL, *real = NULL;
+    assert_true (asprintf (&costly, "{\"cost\":25,%s", dear + 1) > 0);
+    assert_true (asprintf (&real, "{\"cost\":1000.0,%s", whole + 1) > 0);
+    char *tools = NULL;
+    assert_true (asprintf (&tools, "%s,%s,%s", plain, costly, real) > 0);
+    sb_connectors_t *set = s_load_tools ("metered", tools);
+    assert_int_equal (sb_tool_cost (sb_connectors_find_tool (set, "plain")), 1);
+    assert_int_equal (sb_tool_cost (sb_connectors_find_tool (set, "dear")), 25);
+    assert_int_equal (sb_tool_cost (sb_connectors_find_tool (set, "whole")), SB_MAX_TOOL_COST);
+    json_t *descriptor = sb_tool_descriptor (sb_connectors_find_tool (set, "dear"));
+    assert_null (json_object_get (descriptor, "cost"));
+    json_decref (descriptor);
+    //  No budget declared: none, and both out-values zeroed.
+    uint32_t requests = 7, window_s = 7;
+    assert_false (sb_connector_upstream_budget (sb_connectors_find (set, "metered"),
+                                                &requests, &window_s));
+    assert_int_equal (requests, 0);
+    assert_int_equal (window_s, 0);
+    sb_connectors_destroy (&set);
+    free (tools);
+    free (costly);
+    free (real);
+
+    s_expect_bad_tool_start ("{\"cost\":0,\"name\":\"t\",\"description\":\"d\","
+                             "\"inputSchema\":{\"type\":\"object\"},\"request\":{\"builtin\":\"greet\"}}",
+                             "/tools/0/cost: must be at least 1 (minimum)");
+    s_expect_bad_tool_start ("{\"cost\":1001,\"name\":\"t\",\"description\":\"d\","
+                             "\"inputSchema\":{\"type\":\"object\"},\"request\":{\"builtin\":\"greet\"}}",
+                             "/tools/0/cost: must be at most 1000 (maximum)");
+    s_expect_bad_tool_start ("{\"cost\":2.5,\"name\":\"t\",\"description\":\"d\","
+                             "\"inputSchema\":{\"type\":\"object\"},\"request\":{\"builtin\":\"greet\"}}",
+                             "/tools/0/cost: must be an integer (type)");
+    s_expect_bad_tool_start ("{\"cost\":\"3\",\"name\":\"t\",\"description\":\"d\","
+                             "\"inputSchema\":{\"type\":\"object\"},\"request\":{\"builtin\":\"greet\"}}",
+                             "/tools/0/cost: must be an integer (type)");
+
+    //  A budget: read back as declared; each member bounded and required.
+    s_clean_dir ();
+    char *tool = s_tool ("sf_query");
+    char *text = NULL;
+    assert_true (asprintf (&text, "{\"name\":\"sf\",\"title\":\"T\",\"base_url\":\"http://h\","
+                           "\"upstream_budget\":{\"$comment\":\"a day\",\"requests\":100000,"
+                           "\"window_s\":86400},\"tools\":[%s]}", tool) > 0);
+    s_write ("a.json", text);
+    free (text);
+    char *error = NULL;
+    set = sb_connectors_load (s_dir, &error);
+    if (!set)
+        fail_msg ("%s", error);
+    assert_true (sb_connector_upstream_budget (sb_connectors_find (set, "sf"),
+                                               &requests, &window_s));
+    assert_int_equal (requests, 100000);
+    assert_int_equal (window_s, 86400);
+    sb_connectors_destroy (&set);
+
+    static const struct { const char *budget; const char *error; } bad [] = {
+        { "{\"requests\":0,\"window_s\":60}",
+          "/upstream_budget/requests: must be at least 1 (minimum)" },
+        { "{\"requests\":1000000001,\"window_s\":60}",
+          "/upstream_budget/requests: must be at most 1000000000 (maximum)" },
+        { "{\"requests\":10,\"window_s\":0}",
+          "/upstream_budget/window_s: must be at least 1 (minimum)" },
+        { "{\"requests\":10,\"window_s\":2592001}",
+          "/upstream_budget/window_s: must be at most 2592000 (maximum)" },
+        { "{\"requests\":10}", "/upstream_budget/window_s: is required (required)" },
+        { "{\"window_s\":10}", "/upstream_budget/requests: is required (required)" },
+        { "{\"requests\":-5,\"window_s\":60}",
+          "/upstream_budget/requests: must be at least 1 (minimum)" },
+        { "{\"requests\":10,\"window_s\":60,\"per\":\"tenant\"}",
+          "/upstream_budget/per: is not an allowed member here (additionalProperties)" },
+        { "100", "/upstream_budget: must be an object (type)" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        assert_true (asprintf (&text, "{\"name\":\"sf\",\"title\":\"T\",\"base_url\":\"http://h\","
+                               "\"upstream_budget\":%s,\"tools\":[%s]}", bad [i].budget, tool) > 0);
+        s_write ("a.json", text);
+        free (text);
+        s_expect_error ("a.json", bad [i].error);
+    }
+    free (tool);
+    free (plain);
+    free (dear);
+    free (whole);
+    s_clean_dir ();
+}
+
 int
 main (void)
 {
@@ -1080,6 +1177,7 @@ main (void)
         cmocka_unit_test (test_hidden),
         cmocka_unit_test (test_folder_list),
         cmocka_unit_test (test_oauth2),
+        cmocka_unit_test (test_quotas),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     s_clean_dir ();
