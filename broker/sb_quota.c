@@ -201,6 +201,16 @@ s_refusal_name (sb_refusal_t reason)
     return reason < SB_REFUSAL_COUNT ? names [reason] : "unknown";
 }
 
+//  Copies `src` into `dst` (room for `size` bytes, cut to fit): snprintf
+//  is too slow for every admission.
+static void
+s_copy (char *dst, size_t size, const char *src)
+{
+    size_t len = strnlen (src, size - 1);
+    memcpy (dst, src, len);
+    dst [len] = '\0';
+}
+
 //  FNV-1a, 64 bits.
 static uint64_t
 s_hash (const char *key)
@@ -577,7 +587,7 @@ s_rate_policy (const s_plan_t *plan, int64_t ahead, sb_msg_quota_t *quota)
 {
     const sb_quota_plan_t *limits = &plan->limits;
     int64_t tau = (int64_t) limits->burst * SB_QUOTA_INTERVAL;
-    snprintf (quota->scope, sizeof (quota->scope), "%s", limits->id);
+    s_copy (quota->scope, sizeof (quota->scope), limits->id);
     quota->limit = limits->rate;
     quota->remaining = ahead < tau ? (uint64_t) ((tau - ahead) / SB_QUOTA_INTERVAL) : 0;
     quota->reset_s = s_u32 (s_ceil_div (ahead, (int64_t) limits->rate * 1000));
@@ -589,8 +599,7 @@ s_refuse (sb_quota_t *self, sb_quota_state_t *state, s_plan_t *plan, sb_refusal_
           sb_quota_verdict_t *verdict)
 {
     verdict->refusal = reason;
-    snprintf (verdict->quota.reason, sizeof (verdict->quota.reason), "%s",
-              s_refusal_name (reason));
+    s_copy (verdict->quota.reason, sizeof (verdict->quota.reason), s_refusal_name (reason));
     if (!(state->flags & S_OVERFLOW))
         state->refused [reason]++;
     plan->refused [reason]++;
@@ -616,7 +625,7 @@ sb_quota_admit (sb_quota_t *self, const char *tenant, uint32_t cost, const char 
 
     //  In flight: the tenant's metered jobs alive
     if (limits->in_flight && state->in_flight >= limits->in_flight) {
-        snprintf (quota->scope, sizeof (quota->scope), "%s", limits->id);
+        s_copy (quota->scope, sizeof (quota->scope), limits->id);
         quota->limit = limits->in_flight;
         quota->remaining = 0;
         quota->reset_s = s_u32 (s_ceil_div (SB_QUOTA_IN_FLIGHT_RETRY_MS, 1000));
@@ -645,7 +654,7 @@ sb_quota_admit (sb_quota_t *self, const char *tenant, uint32_t cost, const char 
     //  Monthly: the billing period's allowance
     if (limits->monthly && (state->used > limits->monthly
                             || limits->monthly - state->used < cost)) {
-        snprintf (quota->scope, sizeof (quota->scope), "%s", limits->id);
+        s_copy (quota->scope, sizeof (quota->scope), limits->id);
         quota->limit = limits->monthly;
         quota->remaining = state->used < limits->monthly ? limits->monthly - state->used : 0;
         quota->reset_s = s_u32 (state->period_end - wall_s);
@@ -671,7 +680,7 @@ sb_quota_admit (sb_quota_t *self, const char *tenant, uint32_t cost, const char 
                     break;
             }
             int64_t reset_ms = s_slot_start_ms (slot + SB_QUOTA_RING, budget_window_s) - now_ms;
-            snprintf (quota->scope, sizeof (quota->scope), "%s", conn);
+            s_copy (quota->scope, sizeof (quota->scope), conn);
             quota->limit = budget_limit;
             quota->remaining = sum < budget_limit ? budget_limit - sum : 0;
             quota->reset_s = s_u32 (s_ceil_div (reset_ms, 1000));

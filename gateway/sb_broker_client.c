@@ -28,7 +28,8 @@ struct _sb_broker_call_t {
     char corr_id [SB_MAX_CORR_ID_LEN + 1];  /* key in the in-flight table */
     sb_broker_reply_fn *cb;                 /* who wants the outcome */
     sb_broker_event_fn *on_event;           /* who wants NOTIFY and ASK, or NULL */
-    void *arg;                              /* cb's and on_event's argument */
+    sb_broker_quota_fn *on_quota;           /* who wants the REPLY's quota group, or NULL */
+    void *arg;                              /* cb's, on_event's and on_quota's argument */
 };
 
 struct _sb_broker_client_t {
@@ -184,6 +185,9 @@ s_dispatch (sb_broker_client_t *self, sb_msg_t *msg)
         return;
     }
     s_call_detach (call);
+    //  The quota group first: the reply callback answers with it.
+    if (call->on_quota && (msg->status == SB_STATUS_LIMITED || msg->quota.limit > 0))
+        call->on_quota (call->arg, &msg->quota, msg->retry_after_ms);
     zframe_t *advice = NULL;
     if (msg->status == SB_STATUS_UNAVAILABLE && size == 0) {
         //  The broker's retry advice, as the result detail the status
@@ -320,11 +324,11 @@ sb_broker_client_destroy (sb_broker_client_t **self_p)
 }
 
 //  Which deadline a request gets.
-typedef enum { S_DEADLINE_CALL, S_DEADLINE_LONG, S_DEADLINE_HTTP } s_deadline_t;
 
 static int
 s_request (sb_broker_client_t *self, const char *service, const char *tenant, uint32_t flags,
-           s_deadline_t which, zframe_t **payload, sb_broker_reply_fn *cb, void *arg,
+           sb_broker_deadline_t which, const sb_broker_meter_t *meter, zframe_t **payload,
+           sb_broker_reply_fn *cb, void *arg,
            sb_broker_call_t **call_p);
 
 int
@@ -332,7 +336,7 @@ sb_broker_client_request (sb_broker_client_t *self, const char *service,
                           const char *tenant, uint32_t flags, zframe_t **payload,
                           sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
 {
-    return s_request (self, service, tenant, flags, S_DEADLINE_CALL, payload, cb, arg, call_p);
+    return s_request (self, service, tenant, flags, SB_BROKER_DEADLINE_CALL, NULL, payload, cb, arg, call_p);
 }
 
 int
@@ -340,7 +344,16 @@ sb_broker_client_request_long (sb_broker_client_t *self, const char *service,
                                const char *tenant, uint32_t flags, zframe_t **payload,
                                sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
 {
-    return s_request (self, service, tenant, flags, S_DEADLINE_LONG, payload, cb, arg, call_p);
+    return s_request (self, service, tenant, flags, SB_BROKER_DEADLINE_LONG, NULL, payload, cb, arg, call_p);
+}
+
+int
+sb_broker_client_request_metered (sb_broker_client_t *self, const char *service,
+                                  const char *tenant, uint32_t flags, sb_broker_deadline_t deadline,
+                                  const sb_broker_meter_t *meter, zframe_t **payload,
+                                  sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
+{
+    return s_request (self, service, tenant, flags, deadline, meter, payload, cb, arg, call_p);
 }
 
 int
@@ -348,18 +361,19 @@ sb_broker_client_request_http (sb_broker_client_t *self, const char *service,
                                const char *tenant, uint32_t flags, zframe_t **payload,
                                sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
 {
-    return s_request (self, service, tenant, flags, S_DEADLINE_HTTP, payload, cb, arg, call_p);
+    return s_request (self, service, tenant, flags, SB_BROKER_DEADLINE_HTTP, NULL, payload, cb, arg, call_p);
 }
 
 static int
 s_request (sb_broker_client_t *self, const char *service, const char *tenant, uint32_t flags,
-           s_deadline_t which, zframe_t **payload, sb_broker_reply_fn *cb, void *arg,
+           sb_broker_deadline_t which, const sb_broker_meter_t *meter, zframe_t **payload,
+           sb_broker_reply_fn *cb, void *arg,
            sb_broker_call_t **call_p)
 {
-    uint32_t timeout_ms = which == S_DEADLINE_LONG? self->long_timeout_ms
-                        : which == S_DEADLINE_HTTP? self->http_timeout_ms: self->timeout_ms;
-    h2o_timeout_t *deadline = which == S_DEADLINE_LONG? &self->long_deadline
-                            : which == S_DEADLINE_HTTP? &self->http_deadline: &self->deadline;
+    uint32_t timeout_ms = which == SB_BROKER_DEADLINE_LONG? self->long_timeout_ms
+                        : which == SB_BROKER_DEADLINE_HTTP? self->http_timeout_ms: self->timeout_ms;
+    h2o_timeout_t *deadline = which == SB_BROKER_DEADLINE_LONG? &self->long_deadline
+                            : which == SB_BROKER_DEADLINE_HTTP? &self->http_deadline: &self->deadline;
     int rc = SB_BROKER_SENT;
     sb_broker_call_t *call = NULL;
     sb_msg_t msg = { 0 };
@@ -382,7 +396,9 @@ s_request (sb_broker_client_t *self, const char *service, const char *tenant, ui
     call->arg = arg;
     call->timer.cb = s_call_expired;
     sb_msg_new_corr_id (call->corr_id);
-    if (sb_msg_set_request (&msg, call->corr_id, service, tenant, timeout_ms, flags, payload)) {
+    if (sb_msg_set_request (&msg, call->corr_id, service, tenant, timeout_ms, flags, payload)
+    ||  (meter && sb_msg_set_metering (&msg, meter->cost, meter->conn, meter->budget_limit,
+                                       meter->budget_window_s))) {
         rc = SB_BROKER_INVALID;
         goto out;
     }
@@ -419,6 +435,12 @@ void
 sb_broker_client_on_event (sb_broker_call_t *call, sb_broker_event_fn *fn)
 {
     call->on_event = fn;
+}
+
+void
+sb_broker_client_on_quota (sb_broker_call_t *call, sb_broker_quota_fn *fn)
+{
+    call->on_quota = fn;
 }
 
 const char *

@@ -73,6 +73,32 @@ typedef void (sb_broker_event_fn) (void *arg, sb_cmd_t command, uint32_t ask_id,
 typedef void (sb_broker_broadcast_fn) (void *arg, const char *tenant, const char *topic,
                                        const uint8_t *payload, size_t size);
 
+/*  Called, just before the reply callback, when the REPLY carries a quota
+    group (PROTOCOL.md "Quotas"): status `limited` (which limit refused the
+    job), or a metered job's rate policy at admission (limit > 0, reason
+    ""). `quota` is borrowed for the duration of the callback;
+    `retry_after_ms` is the REPLY's advice (0 = none). */
+typedef void (sb_broker_quota_fn) (void *arg, const sb_msg_quota_t *quota,
+                                   uint32_t retry_after_ms);
+
+/*  What a metered REQUEST carries (PROTOCOL.md "Quotas"; sb_msg_set_metering
+    checks the bounds): `cost` 0..SB_MAX_COST (0 = not metered), `conn` the
+    connector whose per-connection upstream budget the job spends (NULL or
+    "" for none) and that budget (both 0 for none). */
+typedef struct {
+    uint32_t cost;              /* quota units the job counts */
+    const char *conn;           /* connector name, or NULL */
+    uint32_t budget_limit;      /* upstream calls per window, 0 = no budget */
+    uint32_t budget_window_s;   /* the budget's window, 0 = no budget */
+} sb_broker_meter_t;
+
+/*  Which of the client's job deadlines a request gets. */
+typedef enum {
+    SB_BROKER_DEADLINE_CALL = 0,    /* timeout_ms */
+    SB_BROKER_DEADLINE_LONG,        /* long_timeout_ms (calls that may become tasks) */
+    SB_BROKER_DEADLINE_HTTP,        /* http_timeout_ms (HTTP jobs) */
+} sb_broker_deadline_t;
+
 /*  Return codes of sb_broker_client_request. */
 #define SB_BROKER_SENT      0       /* the job is on its way; the callback will come */
 #define SB_BROKER_FULL     -1       /* SB_MAX_GATEWAY_INFLIGHT calls already wait */
@@ -123,6 +149,20 @@ int sb_broker_client_request_http (sb_broker_client_t *self, const char *service
                                    const char *tenant, uint32_t flags, zframe_t **payload,
                                    sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
     SB_MUST_USE;
+
+/*  sb_broker_client_request with `deadline` and, when `meter` is not NULL,
+    its metering fields in the REQUEST (SB_BROKER_INVALID when one breaks
+    a bound). */
+int sb_broker_client_request_metered (sb_broker_client_t *self, const char *service,
+                                      const char *tenant, uint32_t flags,
+                                      sb_broker_deadline_t deadline, const sb_broker_meter_t *meter,
+                                      zframe_t **payload, sb_broker_reply_fn *cb, void *arg,
+                                      sb_broker_call_t **call_p)
+    SB_MUST_USE;
+
+/*  Routes the REPLY's quota group to `fn` (with the call's arg), before
+    the reply callback. Without it the group is dropped. */
+void sb_broker_client_on_quota (sb_broker_call_t *call, sb_broker_quota_fn *fn);
 
 /*  Forgets a call whose requester is gone: no callback will come, a late
     reply is dropped. Nulls *call_p. Safe on NULL. */

@@ -38,6 +38,7 @@
 #include "sb_crypto.h"
 #include "sb_log.h"
 #include "sb_job.h"
+#include "sb_ratelimit.h"
 
 //  The job's capability bits are the session's: one table of meanings.
 _Static_assert (SB_JOB_CAP_SAMPLING == SB_CLIENT_SAMPLING && SB_JOB_CAP_ELICITATION == SB_CLIENT_ELICITATION
@@ -102,6 +103,9 @@ struct _s_call_t {
     sb_status_t held_status;            /* that REPLY */
     uint8_t *held_payload;              /* its payload (owned), or NULL */
     size_t held_size;
+    bool quota_set;                     /* the REPLY carried a quota group (below) */
+    sb_msg_quota_t quota;               /* the refusal (limited) or the rate policy at admission */
+    uint32_t retry_after_ms;            /* the REPLY's retry advice */
 };
 
 //  ---------------------------------------------------------------------------
@@ -268,6 +272,9 @@ s_input_required (s_call_t *call, const uint8_t *payload, size_t size)
 //  Calls that become tasks
 
 static void s_on_reply (void *arg, sb_status_t status, const uint8_t *payload, size_t size);
+static char *s_call_reply (s_call_t *call, sb_status_t status, const uint8_t *payload, size_t size);
+static void s_on_quota (void *arg, const sb_msg_quota_t *quota, uint32_t retry_after_ms);
+static void s_meter (const sb_tool_t *tool, uint32_t round, sb_broker_meter_t *meter);
 static void s_on_event (void *arg, sb_cmd_t command, uint32_t ask_id, const uint8_t *payload,
                         size_t size);
 
@@ -335,7 +342,7 @@ s_task_outcome (s_call_t *call, sb_status_t status, const uint8_t *payload, size
             return json_pack ("{s:s, s:o}", "status", "failed", "error", error);
     }
     //  What a synchronous call would have answered, as the task's result.
-    char *body = sb_mcp_call_reply (call->id, status, payload, size);
+    char *body = s_call_reply (call, status, payload, size);
     json_t *reply = body? json_loads (body, 0, NULL): NULL;
     free (body);
     json_t *result = json_object_get (reply, "result");
@@ -567,8 +574,11 @@ sb_call_task_resume (sb_gateway_t *self, const char *tenant, const char *subject
     };
     zframe_t *payload = sb_job_encode (&job);
     uint32_t flags = sb_tool_retry_safe (tool)? SB_FLAG_RETRY_SAFE: 0;
-    int rc = payload? sb_broker_client_request_long (self->broker, "api", tenant, flags, &payload,
-                                                     s_on_reply, call, &call->handle)
+    sb_broker_meter_t meter;
+    s_meter (tool, call->round, &meter);
+    int rc = payload? sb_broker_client_request_metered (self->broker, "api", tenant, flags,
+                                                        SB_BROKER_DEADLINE_LONG, &meter, &payload,
+                                                        s_on_reply, call, &call->handle)
                     : SB_BROKER_INVALID;
     zframe_destroy (&payload);
     if (rc != SB_BROKER_SENT) {
@@ -576,6 +586,7 @@ sb_call_task_resume (sb_gateway_t *self, const char *tenant, const char *subject
         s_task_finish (call, SB_STATUS_OVERLOADED, NULL, 0);
         return;
     }
+    sb_broker_client_on_quota (call->handle, s_on_quota);
     //  No client to talk to: notifications are dropped (SEP-2663 has none
     //  for tasks), a question ends the round as input-required.
     sb_broker_client_on_event (call->handle, s_on_event);
@@ -650,11 +661,23 @@ s_on_reply (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
     if (s_stateless (call) && status == SB_STATUS_FAILED && (body = sb_mcp_call_error (call->id, payload, size)))
         http_status = 400;              //  -32021: the client lacks a capability the tool needs
     if (!body)
-        body = sb_mcp_call_reply (call->id, status, payload, size);
+        body = s_call_reply (call, status, payload, size);
     if (s_stateless (call))
         body = sb_mcp_stateless_reply (body, SB_VERSION, false);
+    if (status == SB_STATUS_LIMITED)
+        sb_log_info ("call_limited", "tenant=%s tool=%s reason=%s scope=%s retry_after_ms=%u",
+                     call->tenant, call->tool_name, call->quota.reason, call->quota.scope,
+                     call->retry_after_ms);
+    else
     if (status != SB_STATUS_OK)
         sb_log_info ("call_failed", "status=%s", sb_status_name (status));
+    //  The tenant's limit as the REPLY describes it, on a response whose
+    //  headers are still to be sent (a stream's went out with its start).
+    char policy [SB_MAX_RATELIMIT_FIELD], state [SB_MAX_RATELIMIT_FIELD];
+    if (!call->sse && body && call->quota_set && sb_ratelimit_fields (&call->quota, policy, state) == 0) {
+        sb_http_add_header_str (call->req, "ratelimit-policy", policy);
+        sb_http_add_header_str (call->req, "ratelimit", state);
+    }
     if (call->sse) {
         //  The reply and the end of the stream in one write.
         if (!body || sb_sse_send_last (&call->sse, body))
@@ -667,6 +690,50 @@ s_on_reply (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
         sb_http_send_error (call->req, 500, "internal", "The reply could not be built.");
     free (body);
     s_call_free (call);
+}
+
+//  The REPLY's quota group: kept for the answer (sb_broker_quota_fn).
+static void
+s_on_quota (void *arg, const sb_msg_quota_t *quota, uint32_t retry_after_ms)
+{
+    s_call_t *call = arg;
+    call->quota_set = true;
+    call->quota = *quota;
+    call->retry_after_ms = retry_after_ms;
+}
+
+//  The JSON-RPC response text (new string) for the call's REPLY: a refusal
+//  by a quota in words (sb_ratelimit.h), anything else as sb_mcp_call_reply
+//  maps it.
+static char *
+s_call_reply (s_call_t *call, sb_status_t status, const uint8_t *payload, size_t size)
+{
+    if (status != SB_STATUS_LIMITED || !call->quota_set)
+        return sb_mcp_call_reply (call->id, status, payload, size);
+    //  A budget's scope is the connector: the sentence calls it by its name for people.
+    const sb_connector_t *connector = strcmp (call->quota.reason, "budget") == 0
+                                    ? sb_connectors_find (call->connectors, call->quota.scope): NULL;
+    sb_limited_t limited;
+    sb_limited_describe (&call->quota, call->retry_after_ms,
+                         connector? sb_connector_display_name (connector): NULL,
+                         sb_clock_wall_ms () / 1000, &limited);
+    json_t *result = sb_limited_result (&limited);
+    return result? sb_rpc_result (call->id, result): sb_rpc_error (call->id, SB_RPC_INTERNAL_ERROR,
+                                                                   "Internal error");
+}
+
+//  What the job's REQUEST carries for the quotas (PROTOCOL.md "Quotas"):
+//  the tool's cost for the first round only (a later round brings answers
+//  to a call already counted; older revisions have round 0), and its
+//  connector's upstream budget, when it declares one, on every round.
+static void
+s_meter (const sb_tool_t *tool, uint32_t round, sb_broker_meter_t *meter)
+{
+    const sb_connector_t *connector = sb_tool_connector (tool);
+    memset (meter, 0, sizeof *meter);
+    meter->cost = round <= 1? sb_tool_cost (tool): 0;
+    if (sb_connector_upstream_budget (connector, &meter->budget_limit, &meter->budget_window_s))
+        meter->conn = sb_connector_name (connector);
 }
 
 //  Turns a 2026-07-28 call's pending JSON response into its SSE stream
@@ -913,13 +980,15 @@ sb_call_start (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
     uint32_t flags = sb_tool_retry_safe (tool)? SB_FLAG_RETRY_SAFE: 0;
     //  A call that may become a task gets the task's deadline: the client
     //  waits only until the worker promotes it.
-    int rc = call->task_capable
-           ? sb_broker_client_request_long (self->broker, "api", ctx->claims.tenant, flags, &payload,
-                                            s_on_reply, call, &call->handle)
-           : sb_broker_client_request (self->broker, "api", ctx->claims.tenant, flags, &payload,
-                                       s_on_reply, call, &call->handle);
+    sb_broker_meter_t meter;
+    s_meter (tool, job.round, &meter);
+    int rc = sb_broker_client_request_metered (self->broker, "api", ctx->claims.tenant, flags,
+                                               call->task_capable? SB_BROKER_DEADLINE_LONG
+                                                                 : SB_BROKER_DEADLINE_CALL,
+                                               &meter, &payload, s_on_reply, call, &call->handle);
     if (rc == SB_BROKER_SENT) {
         sb_broker_client_on_event (call->handle, s_on_event);
+        sb_broker_client_on_quota (call->handle, s_on_quota);
         if (ctx->has_session)
             s_table_add (call, ctx->owner);
         if (!stream) {

@@ -69,6 +69,15 @@ sb_http_add_header (h2o_req_t *req, const h2o_token_t *token, const char *value)
 }
 
 void
+sb_http_add_header_str (h2o_req_t *req, const char *name, const char *value)
+{
+    h2o_iovec_t copy = h2o_strdup (&req->pool, value, SIZE_MAX);
+    h2o_iovec_t key = h2o_strdup (&req->pool, name, SIZE_MAX);
+    h2o_add_header_by_str (&req->pool, &req->res.headers, key.base, key.len, 1, NULL,
+                           copy.base, copy.len);
+}
+
+void
 sb_http_send_json (h2o_req_t *req, int status, const char *body)
 {
     req->res.status = status;

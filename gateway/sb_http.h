@@ -24,6 +24,10 @@ bool sb_http_header_str (h2o_req_t *req, const char *name, h2o_iovec_t *value);
 /*  Adds response header `token` with a copy of `value` in the request pool. */
 void sb_http_add_header (h2o_req_t *req, const h2o_token_t *token, const char *value);
 
+/*  The same for a header h2o has no token for (`name` in lowercase,
+    e.g. "ratelimit-policy"); name and value are copied. */
+void sb_http_add_header_str (h2o_req_t *req, const char *name, const char *value);
+
 /*  Sends `status` with `body` (JSON text, copied; NULL sends an empty body
     without Content-Type). */
 void sb_http_send_json (h2o_req_t *req, int status, const char *body);

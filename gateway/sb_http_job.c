@@ -41,6 +41,7 @@
 #include "sb_jwks.h"
 #include "sb_log.h"
 #include "sb_payload.h"
+#include "sb_ratelimit.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -110,6 +111,9 @@ struct _s_relay_t {
     s_relay_ref_t *ref;                 /* its pool object */
     sb_broker_call_t *handle;           /* the job */
     const s_route_t *route;             /* what it was sent as */
+    bool quota_set;                     /* the REPLY carried a quota group (below) */
+    sb_msg_quota_t quota;               /* the refusal (limited) or the rate policy at admission */
+    uint32_t retry_after_ms;            /* the REPLY's retry advice */
 };
 
 //  ---------------------------------------------------------------------------
@@ -489,6 +493,38 @@ s_retry_after (const uint8_t *payload, size_t size)
     return seconds;
 }
 
+//  The REPLY's quota group: kept for the answer (sb_broker_quota_fn).
+static void
+s_on_quota (void *arg, const sb_msg_quota_t *quota, uint32_t retry_after_ms)
+{
+    s_relay_t *relay = arg;
+    relay->quota_set = true;
+    relay->quota = *quota;
+    relay->retry_after_ms = retry_after_ms;
+}
+
+//  A quota refused the job (PROTOCOL.md "Quotas"): 429 with Retry-After
+//  and {"error": <error_type>, "message": sentence} (plain text for a
+//  browser's route).
+static void
+s_limited (s_relay_t *relay)
+{
+    h2o_req_t *req = relay->req;
+    sb_msg_quota_t none = { 0 };
+    sb_limited_t limited;
+    sb_limited_describe (relay->quota_set? &relay->quota: &none, relay->retry_after_ms, NULL,
+                         sb_clock_wall_ms () / 1000, &limited);
+    char value [16];
+    snprintf (value, sizeof value, "%d", limited.retry_after);
+    sb_http_add_header (req, H2O_TOKEN_RETRY_AFTER, value);
+    sb_log_info ("http_job_limited", "op=%s reason=%s scope=%s retry_after=%d", relay->route->op,
+                 relay->quota.reason, relay->quota.scope, limited.retry_after);
+    if (relay->route->text_errors)
+        s_fail (req, relay->route, 429, limited.error_type, limited.sentence);
+    else
+        sb_http_send_error (req, 429, limited.error_type, limited.sentence);
+}
+
 //  The token service answered (or the deadline passed).
 static void
 s_on_result (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
@@ -498,6 +534,15 @@ s_on_result (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
     relay->ref->relay = NULL;
     h2o_req_t *req = relay->req;
     const s_route_t *route = relay->route;
+    //  The caller's limit as the REPLY describes it, whatever the outcome.
+    char policy [SB_MAX_RATELIMIT_FIELD], state [SB_MAX_RATELIMIT_FIELD];
+    if (relay->quota_set && sb_ratelimit_fields (&relay->quota, policy, state) == 0) {
+        sb_http_add_header_str (req, "ratelimit-policy", policy);
+        sb_http_add_header_str (req, "ratelimit", state);
+    }
+    if (status == SB_STATUS_LIMITED)
+        s_limited (relay);
+    else
     if (status == SB_STATUS_OK) {
         sb_job_result_t result = { 0 };
         sb_http_response_t response = { 0 };
@@ -630,8 +675,12 @@ sb_http_job_route (sb_gateway_t *self, h2o_req_t *req)
     //  Every HTTP job may run again except a sign-in's consent (it issues a code).
     bool get = h2o_memis (req->method.base, req->method.len, H2O_STRLIT ("GET"));
     uint32_t flags = strcmp (route->op, "oauth/authorize") == 0 && get? SB_FLAG_RETRY_SAFE: 0;
-    int rc = payload? sb_broker_client_request_http (self->broker, S_SERVICE, route->tenant, flags,
-                                                     &payload, s_on_result, relay, &relay->handle)
+    //  An admin API request counts 1 against the _admin tenant's limits;
+    //  the sign-in and connect flows are not metered (PROTOCOL.md "Quotas").
+    sb_broker_meter_t meter = { .cost = route->admin? 1: 0 };
+    int rc = payload? sb_broker_client_request_metered (self->broker, S_SERVICE, route->tenant, flags,
+                                                        SB_BROKER_DEADLINE_HTTP, &meter, &payload,
+                                                        s_on_result, relay, &relay->handle)
                     : SB_BROKER_INVALID;
     if (rc != SB_BROKER_SENT) {
         sb_log_warn ("http_job_not_sent", "op=%s rc=%d", route->op, rc);
@@ -643,6 +692,7 @@ sb_http_job_route (sb_gateway_t *self, h2o_req_t *req)
         s_relay_free (relay);
         return true;
     }
+    sb_broker_client_on_quota (relay->handle, s_on_quota);
     relay->ref = h2o_mem_alloc_shared (&req->pool, sizeof (s_relay_ref_t), s_on_req_disposed);
     relay->ref->relay = relay;
     return true;

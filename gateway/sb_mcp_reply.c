@@ -5,6 +5,7 @@
 #include "sb_mcp_int.h"
 #include "sb_json_scan.h"
 #include "sb_payload.h"
+#include "sb_ratelimit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,16 @@ sb_mcp_call_reply (const json_t *id, sb_status_t status, const uint8_t *payload,
                                 "was not run.",
                       seconds, seconds == 1? "": "s");
             result = sb_mcp_error_result (sentence, type, seconds);
+            break;
+        }
+        case SB_STATUS_LIMITED: {
+            //  Without its quota group (sb_call.c answers with it): the
+            //  retry advice alone, in the same shape.
+            sb_msg_quota_t none = { 0 };
+            sb_limited_t limited;
+            sb_limited_describe (&none, readable? (uint32_t) failure.retry_after * 1000: 0, NULL, 0,
+                                 &limited);
+            result = sb_limited_result (&limited);
             break;
         }
         case SB_STATUS_FAILED: {

@@ -15,6 +15,9 @@
     request's body as the response's (the test writes what the admin API
     would answer). It records the BROADCASTs the gateway sends, and sends
     the gateway one when told (as another gateway would, via the broker).
+    For the quotas it answers …/limited with REPLY limited (rate, the
+    default plan, 4.2 s) and …/metered with a response and a rate policy,
+    and records the last HTTP job's cost.
     Everything a test waits for is a reply or a count, never a bare sleep. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -59,6 +62,7 @@ typedef struct {
     int casts;                  /* BROADCASTs received */
     char *cast;                 /* "tenant\ttopic\tpayload" of the last one */
     zframe_t *gateway;          /* the gateway's routing frame, once it spoke */
+    uint32_t cost;              /* the cost field of the last HTTP job's REQUEST */
 } s_state_t;
 
 static void
@@ -109,6 +113,7 @@ s_on_request (zsock_t *router, zframe_t *routing, sb_msg_t *msg, s_state_t *stat
         return;
     }
     state->jobs++;
+    state->cost = msg->cost;
     free (state->last);
     state->last = NULL;
     state->last = zsys_sprintf ("%s\t%s\t%s\t%u\t%s", job.op, msg->tenant, msg->service,
@@ -133,6 +138,26 @@ s_on_request (zsock_t *router, zframe_t *routing, sb_msg_t *msg, s_state_t *stat
     else
     if (ENDS ("/none"))
         s_reply (router, routing, msg->corr_id, SB_STATUS_UNAVAILABLE, NULL);
+    else
+    if (ENDS ("/limited") || ENDS ("/metered")) {
+        //  A quota refused the job, or admitted it with its rate policy
+        //  (PROTOCOL.md "Quotas"): the _admin tenant on the default limits.
+        bool limited = ENDS ("/limited");
+        sb_msg_t reply = { 0 };
+        char *text = limited? NULL: s_response (200, NULL);
+        zframe_t *payload = text? sb_job_result_encode (text): NULL;
+        free (text);
+        rc = sb_msg_set_reply (&reply, msg->corr_id, limited? SB_STATUS_LIMITED: SB_STATUS_OK, &payload);
+        assert (rc == 0);
+        snprintf (reply.quota.reason, sizeof reply.quota.reason, "%s", limited? "rate": "");
+        snprintf (reply.quota.scope, sizeof reply.quota.scope, "default");
+        reply.quota.limit = 60, reply.quota.remaining = limited? 0: 41;
+        reply.quota.reset_s = 30, reply.quota.window_s = 60;
+        reply.retry_after_ms = limited? 4200: 0;
+        rc = sb_msg_send (router, &reply, routing);
+        assert (rc == 0);
+        sb_msg_reset (&reply);
+    }
     else
     if ((strncmp (path, "/admin/tenants/", 15) == 0 || strncmp (path, "/admin/clients/", 15) == 0)
     &&  strcmp (request.method, "PATCH") != 0) {
@@ -178,6 +203,9 @@ s_fake_broker (zsock_t *pipe, void *args)
             else
             if (streq (command, "JWKS"))
                 zstr_sendf (pipe, "%d", state.jwks);
+            else
+            if (streq (command, "COST"))
+                zstr_sendf (pipe, "%u", state.cost);
             else
             if (streq (command, "LAST"))
                 zstr_send (pipe, state.last? state.last: "");
@@ -1065,6 +1093,49 @@ test_admin_key_refused (void **state)
     }
 }
 
+//  Quotas: an admin API job counts 1, a sign-in's 0; a refusal is 429 with
+//  Retry-After and {"error", "message"}; a rate policy becomes the
+//  RateLimit fields of the response.
+static void
+test_quotas (void **state)
+{
+    const char *admin [] = { "Authorization: Bearer " ADMIN_KEY, NULL };
+    s_answer_t answer;
+    s_http (&answer, "GET", "/admin/tenants", admin, NULL, 0);
+    assert_int_equal (answer.status, 201);
+    assert_int_equal (s_broker_int ("COST"), 1);
+    char value [64];
+    assert_false (sb_harness_header (&answer.response, "RateLimit-Policy", value, sizeof value));
+    s_clear (&answer);
+    const char *form [] = { "Content-Type: application/x-www-form-urlencoded", NULL };
+    s_http (&answer, "POST", "/token", form, "grant_type=x", 12);
+    assert_int_equal (answer.status, 201);
+    assert_int_equal (s_broker_int ("COST"), 0);
+    s_clear (&answer);
+
+    s_http (&answer, "GET", "/admin/limited", admin, NULL, 0);
+    assert_int_equal (answer.status, 429);
+    s_expect_header (&answer, "Retry-After", "5");          //  4.2 s rounded up
+    s_expect_header (&answer, "RateLimit-Policy", "\"default\";q=60;w=60");
+    s_expect_header (&answer, "RateLimit", "\"default\";r=0;t=30");
+    json_t *body = json_loads (answer.response.body, 0, NULL);
+    assert_non_null (body);
+    assert_string_equal (json_string_value (json_object_get (body, "error")), "rate_limited");
+    const char *message = json_string_value (json_object_get (body, "message"));
+    assert_non_null (message);
+    assert_non_null (strstr (message, "Rate limit reached: your plan \"default\" allows 60 tool calls "
+                                      "per minute"));
+    assert_non_null (strstr (message, "Try again in 5 seconds"));
+    json_decref (body);
+    s_clear (&answer);
+
+    s_http (&answer, "GET", "/admin/metered", admin, NULL, 0);
+    assert_int_equal (answer.status, 200);
+    s_expect_header (&answer, "RateLimit-Policy", "\"default\";q=60;w=60");
+    s_expect_header (&answer, "RateLimit", "\"default\";r=41;t=30");
+    s_clear (&answer);
+}
+
 int
 main (void)
 {
@@ -1078,6 +1149,7 @@ main (void)
         cmocka_unit_test (test_jwks),
         cmocka_unit_test (test_revocation),
         cmocka_unit_test (test_admin_key_refused),
+        cmocka_unit_test (test_quotas),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

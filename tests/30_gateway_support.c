@@ -93,14 +93,82 @@ s_send_ask (zsock_t *router, zframe_t *routing, const char *corr_id, const char 
     s_send (router, routing, &msg);
 }
 
+//  REPLY `limited` for `reason` with the quota group the broker would
+//  give (a budget's from the REQUEST's own fields), and its retry advice.
 static void
-s_on_request (zsock_t *router, zframe_t *routing, sb_msg_t *msg, s_job_t *waiting, s_job_t *held)
+s_send_limited (zsock_t *router, zframe_t *routing, const sb_msg_t *request, const char *reason)
+{
+    sb_msg_t msg = { 0 };
+    zframe_t *none = NULL;
+    int rc = sb_msg_set_reply (&msg, request->corr_id, SB_STATUS_LIMITED, &none);
+    assert (rc == 0);
+    (void) rc;
+    sb_msg_quota_t *quota = &msg.quota;
+    snprintf (quota->reason, sizeof quota->reason, "%s", reason);
+    if (streq (reason, "rate")) {
+        snprintf (quota->scope, sizeof quota->scope, "pro");
+        quota->limit = 1200, quota->reset_s = 15, quota->window_s = 60;
+        msg.retry_after_ms = 2500;
+    }
+    else
+    if (streq (reason, "monthly")) {
+        snprintf (quota->scope, sizeof quota->scope, "free");
+        quota->limit = 1000, quota->reset_s = 3 * 86400, quota->window_s = 2592000;
+        msg.retry_after_ms = 3600000;
+    }
+    else
+    if (streq (reason, "in_flight")) {
+        snprintf (quota->scope, sizeof quota->scope, "free");
+        quota->limit = 4, quota->reset_s = 1;
+        msg.retry_after_ms = 1000;
+    }
+    else {
+        snprintf (quota->scope, sizeof quota->scope, "%.64s", request->conn);
+        quota->limit = request->budget_limit, quota->reset_s = 3600;
+        quota->window_s = request->budget_window_s;
+        msg.retry_after_ms = 60000;
+    }
+    s_send (router, routing, &msg);
+}
+
+static void
+s_on_request (zsock_t *router, zframe_t *routing, sb_msg_t *msg, s_job_t *waiting, s_job_t *held,
+              char *meter, size_t meter_size)
 {
     sb_job_t job = { 0 };
     int rc = msg->payload? sb_job_decode (zframe_data (msg->payload), zframe_size (msg->payload), &job): 0;
     assert (rc == 0);
     (void) rc;
     const char *args = job.args? job.args: "";
+    snprintf (meter, meter_size, "%u %s %u %u %u", msg->cost, msg->conn [0]? msg->conn: "-",
+              msg->budget_limit, msg->budget_window_s, job.round);
+    const char *limited = strstr (args, "limited_");
+    if (limited) {
+        const char *reasons [] = { "rate", "monthly", "in_flight", "budget" };
+        for (size_t i = 0; i < sizeof reasons / sizeof reasons [0]; i++)
+            if (strncmp (limited + 8, reasons [i], strlen (reasons [i])) == 0)
+                s_send_limited (router, routing, msg, reasons [i]);
+    }
+    else
+    if (strstr (args, "policy")) {
+        //  An admitted metered job's REPLY: its tenant's rate policy.
+        sb_msg_t reply = { 0 };
+        zframe_t *payload = sb_job_result_encode ("{\"content\":[{\"type\":\"text\",\"text\":\"metered\"}]}");
+        rc = sb_msg_set_reply (&reply, msg->corr_id, SB_STATUS_OK, &payload);
+        assert (rc == 0);
+        snprintf (reply.quota.scope, sizeof reply.quota.scope, "pro");
+        reply.quota.limit = 1200, reply.quota.remaining = 1187;
+        reply.quota.reset_s = 1, reply.quota.window_s = 60;
+        s_send (router, routing, &reply);
+    }
+    else
+    if (strstr (args, "needinput") && job.round <= 1)
+        //  A 2026-07-28 worker's question: the next round brings the answer.
+        s_send_reply (router, routing, msg->corr_id, "{\"resultType\":\"input_required\","
+                      "\"inputRequests\":{\"q\":{\"method\":\"elicitation/create\",\"params\":"
+                      "{\"message\":\"Which?\",\"requestedSchema\":{\"type\":\"object\","
+                      "\"properties\":{}}}}}}");
+    else
     if (strstr (args, "whoami")) {
         //  Whose call the job says it is (the api worker asks for that
         //  user's connection with it)
@@ -199,6 +267,7 @@ s_fake_broker (zsock_t *pipe, void *args)
     memset (&held, 0, sizeof held);
     memset (answers, 0, sizeof answers);
     int received = 0, cancels = 0, count = 0;
+    char meter [SB_MAX_CONN_LEN + 64] = "";
     char cancelled [SB_MAX_CORR_ID_LEN + 1] = "";
     zpoller_t *poller = zpoller_new (pipe, router, NULL);
     while (true) {
@@ -211,6 +280,9 @@ s_fake_broker (zsock_t *pipe, void *args)
             }
             if (streq (command, "RECEIVED"))
                 zstr_sendf (pipe, "%d", received);
+            else
+            if (streq (command, "METER"))
+                zstr_send (pipe, meter);
             else
             if (streq (command, "CANCELS"))
                 zstr_sendf (pipe, "%d %s %s", cancels, cancelled, held.corr_id);
@@ -253,7 +325,7 @@ s_fake_broker (zsock_t *pipe, void *args)
                 else
                 if (msg.command == SB_CMD_REQUEST) {
                     received++;
-                    s_on_request (router, routing, &msg, waiting, &held);
+                    s_on_request (router, routing, &msg, waiting, &held, meter, sizeof meter);
                 }
                 else
                 if (msg.command == SB_CMD_ANSWER)
@@ -479,6 +551,12 @@ s_issue (const char *tenant)
 int
 tg_fixture_start (const char *tag)
 {
+    return tg_fixture_start_with (tag, SB_TEST_CONNECTORS);
+}
+
+int
+tg_fixture_start_with (const char *tag, const char *connectors)
+{
     zsys_init ();
     zsys_handler_set (NULL);
     s_broker = zactor_new (s_fake_broker, NULL);
@@ -504,7 +582,7 @@ tg_fixture_start (const char *tag)
     const char *argv [] = {
         sb_harness_bin ("sb-gateway"), "--listen", listen, "--broker", broker,
         "--token-key-file", s_key_path, "--session-key-file", s_session_key_path,
-        "--connectors", SB_TEST_CONNECTORS, "--public-url", tg_base, "--call-timeout-ms", "20000", "--log-level", "info", NULL
+        "--connectors", connectors, "--public-url", tg_base, "--call-timeout-ms", "20000", "--log-level", "info", NULL
     };
     tg_gateway = sb_harness_spawn (argv, NULL);
     char health [128];

@@ -10,8 +10,15 @@
       "sample"  the same with sampling/createMessage
       "hold"    NOTIFY an info message, then nothing until told "LATE"
                 (then a late REPLY ok)
+      "limited_rate", "limited_monthly", "limited_in_flight", "limited_budget"
+                REPLY limited with the quota group the broker would give
+                (a budget's limit and window from the REQUEST)
+      "policy"  REPLY ok carrying a rate policy (plan "pro", 1200/min, 1187 left)
+      "needinput"  in round 1: an input-required result (2026-07-28)
       else      REPLY ok at once
-    and records every CANCEL and ANSWER it gets, for the test to ask about. */
+    and records every CANCEL and ANSWER it gets, and the metering fields of
+    the last REQUEST ("METER": "cost conn|- budget_limit budget_window_s
+    round"), for the test to ask about. */
 #ifndef SB_GATEWAY_SUPPORT_H_INCLUDED
 #define SB_GATEWAY_SUPPORT_H_INCLUDED
 
@@ -33,11 +40,14 @@ extern char *tg_other;          /* bearer token, tenant "globex" */
     Returns 0 or -1, as a cmocka group setup does. */
 int tg_fixture_start (const char *tag);
 
+/*  The same with the gateway's --connectors `connectors`. */
+int tg_fixture_start_with (const char *tag, const char *connectors);
+
 /*  Stops both; -1 when the gateway did not exit 0 (sanitizer reports). */
 int tg_fixture_stop (void);
 
 /*  Asks the fake broker `command` ("RECEIVED", "CANCELS", "ANSWERS",
-    "ANSWER <i>", "LATE"); returns its answer (caller frees). */
+    "ANSWER <i>", "LATE", "METER"); returns its answer (caller frees). */
 char *tg_broker_ask (const char *command);
 
 /*  The broker's answer to `command` as a number (-1 if none). */

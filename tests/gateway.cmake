@@ -8,6 +8,7 @@ sb_add_test(13_scope_unit SOURCES 13_scope_unit.c LIBS sb_gateway_lib PkgConfig:
 sb_add_test(13_revoke_unit SOURCES 13_revoke_unit.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
 sb_add_test(30_gateway_rpc SOURCES 30_gateway_rpc.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
 sb_add_test(30_gateway_session SOURCES 30_gateway_session.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
+sb_add_test(30_gateway_ratelimit SOURCES 30_gateway_ratelimit.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
 sb_add_test(30_gateway_param_header SOURCES 30_gateway_param_header.c
             LIBS sb_gateway_lib PkgConfig::CMOCKA)
 sb_add_test(30_gateway_http SOURCES 30_gateway_http.c
@@ -44,6 +45,11 @@ sb_add_test(30_gateway_modern SOURCES 30_gateway_modern.c 30_gateway_support.c
                  PkgConfig::JANSSON Threads::Threads
             TIMEOUT 120)
 add_dependencies(30_gateway_modern sb-gateway)
+sb_add_test(30_gateway_quotas SOURCES 30_gateway_quotas.c 30_gateway_support.c
+            LIBS sb_harness sb_proto sb_gateway_lib PkgConfig::CURL PkgConfig::CZMQ PkgConfig::CMOCKA
+                 PkgConfig::JANSSON Threads::Threads
+            TIMEOUT 120)
+add_dependencies(30_gateway_quotas sb-gateway)
 sb_add_test(30_gateway_inputs SOURCES 30_gateway_inputs.c LIBS sb_gateway_lib PkgConfig::CMOCKA)
 # Connector reloads: the subscription table, change detection, subscribe outcomes.
 sb_add_test(30_gateway_subs SOURCES 30_gateway_subs.c 30_gateway_inproc.c
