@@ -18,11 +18,16 @@
         a job's deadline passes    → expire_jobs (REPLY timeout)
         a service's no-worker grace passes → refuse_workerless (REPLY unavailable)
         a worker's heartbeat due   → heartbeat_workers
-        stop flag / "STOP"         → drain_begin … drain_end
+        worker LIMITS (quota svc)  → apply_limits
+        worker USAGE_ACK           → usage_acked (then flush_usage on drain)
+        quota-service worker READY → ask_limits (USAGE want=1) until a snapshot is loaded
+        usage_flush_ms passes      → flush_usage (or resend the batch not acknowledged)
+        stop flag / "STOP"         → drain_begin (a last flush_usage) … drain_end
 
     Every job is answered once, by s_answer (a REQUEST refused before it
-    is held, by s_reply, which s_answer calls); s_release is the one place a
-    job leaves its queue, its worker and the in-flight table. Wire data is
+    is held, by s_reply; a held job by s_reply_flight, which carries a
+    metered job's rate policy); s_release is the one place a job leaves its
+    queue, its worker, its tenant's in-flight count and the table. Wire data is
     only read through the proto codec; a message that does not decode is
     dropped and counted by s_malformed, which logs at most once per
     SB_LOG_RATE_MS.
@@ -36,6 +41,7 @@
 #include "sb_gateways.h"
 #include "sb_inflight.h"
 #include "sb_queue.h"
+#include "sb_quota.h"
 #include "sb_registry.h"
 #include "sb_clock.h"
 #include "sb_log.h"
@@ -67,6 +73,19 @@ struct _sb_broker_t {
     int64_t started_at;                 /* monotonic ms: the no-worker grace of every service starts here */
     zhashx_t *workerless;               /* service → int64_t * (owned): when its last worker left,
                                            kept for no_worker_grace_ms */
+    //  Quotas (NULL / unused when config.quotas is false)
+    sb_quota_t *quota;                  /* plans, tenants, buckets, counts */
+    char quota_service [SB_MAX_SERVICE_LEN + 1]; /* service of LIMITS senders and USAGE takers */
+    char broker_id [SB_MAX_BROKER_ID_LEN + 1];   /* random, fresh at each start (USAGE) */
+    sb_quota_entry_t *limits_entries;   /* SB_QUOTA_MAX_ENTRIES, decode buffer of LIMITS */
+    sb_usage_entry_t *usage_entries;    /* SB_QUOTA_MAX_ENTRIES, buffer of a flush */
+    uint64_t usage_seq;                 /* last seq sent in USAGE (batches and wants) */
+    zframe_t *usage_pending;            /* the batch sent and not acknowledged, owned, or NULL */
+    uint64_t usage_pending_seq;         /* its seq */
+    int64_t usage_pending_at;           /* monotonic ms it was last sent */
+    char *usage_pending_to;             /* key of the worker it was last sent to, owned */
+    int64_t usage_flush_at;             /* next flush */
+    int64_t want_at;                    /* next USAGE want=1 while no snapshot is loaded */
 };
 
 static void s_dispatch_jobs (sb_broker_t *self, const char *service);
@@ -90,6 +109,74 @@ sb_broker_config_defaults (sb_broker_config_t *config)
     config->drain_ms = 5000;
     config->gateway_expiry_ms = SB_GATEWAY_LIVENESS * SB_GATEWAY_HEARTBEAT_MS;
     config->no_worker_grace_ms = SB_DEFAULT_NO_WORKER_GRACE_MS;
+    config->quotas = true;
+    config->quota_service = "token";
+    config->usage_flush_ms = SB_DEFAULT_USAGE_FLUSH_MS;
+    config->max_quota_tenants = SB_DEFAULT_QUOTA_TENANTS;
+    config->default_rate = SB_DEFAULT_PLAN_RATE;
+    config->default_burst = SB_DEFAULT_PLAN_BURST;
+    config->default_in_flight = SB_DEFAULT_PLAN_IN_FLIGHT;
+    config->default_weight = SB_DEFAULT_PLAN_WEIGHT;
+}
+
+//  The wall clock of the quotas (Unix ms).
+static int64_t
+s_wall (sb_broker_t *self)
+{
+    return self->config.wall_ms ? self->config.wall_ms (self->config.wall_arg)
+                                : sb_clock_wall_ms ();
+}
+
+//  Sets up the quota table and its buffers from the config. Returns 0, or
+//  -1 (logged) on a bad setting or out of memory.
+static int
+s_quota_new (sb_broker_t *self)
+{
+    sb_broker_config_t *config = &self->config;
+    if (!config->quota_service || !*config->quota_service
+    ||  strlen (config->quota_service) > SB_MAX_SERVICE_LEN) {
+        sb_log_error ("bad_config", "quota_service must be 1..%d bytes", SB_MAX_SERVICE_LEN);
+        return -1;
+    }
+    snprintf (self->quota_service, sizeof self->quota_service, "%s", config->quota_service);
+    config->quota_service = NULL;           //  borrowed strings are not kept
+    if (config->usage_flush_ms < SB_MIN_USAGE_FLUSH_MS)
+        config->usage_flush_ms = SB_MIN_USAGE_FLUSH_MS;
+    if (config->usage_flush_ms > SB_MAX_USAGE_FLUSH_MS)
+        config->usage_flush_ms = SB_MAX_USAGE_FLUSH_MS;
+    if (!config->quotas)
+        return 0;
+    sb_quota_config_t quota_config;
+    memset (&quota_config, 0, sizeof quota_config);
+    snprintf (quota_config.defaults.id, sizeof quota_config.defaults.id, "default");
+    quota_config.defaults.rate = config->default_rate;
+    quota_config.defaults.burst = config->default_burst;
+    quota_config.defaults.in_flight = config->default_in_flight;
+    quota_config.defaults.monthly = 0;
+    quota_config.defaults.weight = config->default_weight;
+    quota_config.max_tenants = config->max_quota_tenants;
+    self->quota = sb_quota_new (&quota_config);
+    if (!self->quota) {
+        sb_log_error ("bad_config", "the quota table refused the defaults (rate=%u burst=%u "
+                      "in_flight=%u weight=%u max_tenants=%u: rate ≤ %u needs a burst ≥ 1, "
+                      "weight 1..%u) or is out of memory", config->default_rate,
+                      config->default_burst, config->default_in_flight, config->default_weight,
+                      config->max_quota_tenants, SB_QUOTA_MAX_RATE, SB_QUOTA_MAX_WEIGHT);
+        return -1;
+    }
+    self->limits_entries = (sb_quota_entry_t *) calloc (SB_QUOTA_MAX_ENTRIES,
+                                                        sizeof (sb_quota_entry_t));
+    self->usage_entries = (sb_usage_entry_t *) calloc (SB_QUOTA_MAX_ENTRIES,
+                                                       sizeof (sb_usage_entry_t));
+    if (!self->limits_entries || !self->usage_entries)
+        return -1;
+    //  A random ID, so the quota service tells this run's batches from the last's
+    zuuid_t *uuid = zuuid_new ();
+    if (!uuid)
+        return -1;
+    snprintf (self->broker_id, sizeof self->broker_id, "%s", zuuid_str_canonical (uuid));
+    zuuid_destroy (&uuid);
+    return 0;
 }
 
 static void
@@ -149,6 +236,8 @@ sb_broker_new (const sb_broker_config_t *config)
         goto fail;
     zhashx_set_destructor (self->queues, s_queue_destroy);
     zhashx_set_destructor (self->workerless, s_time_destroy);
+    if (s_quota_new (self))
+        goto fail;
     self->frontend = s_router_new (config->frontend, &self->frontend_endpoint);
     if (!self->frontend)
         goto fail;
@@ -161,6 +250,15 @@ sb_broker_new (const sb_broker_config_t *config)
     self->tick_at = now + SB_BROKER_TICK_MS;
     self->stats_at = now + self->config.stats_ms;
     self->started_at = now;
+    self->usage_flush_at = now + self->config.usage_flush_ms;
+    if (self->quota)
+        sb_log_info ("quotas", "broker_id=%s quota_service=%s usage_flush_ms=%u default: rate=%u "
+                     "burst=%u in_flight=%u weight=%u", self->broker_id, self->quota_service,
+                     self->config.usage_flush_ms, self->config.default_rate,
+                     self->config.default_burst, self->config.default_in_flight,
+                     self->config.default_weight);
+    else
+        sb_log_info ("quotas", "off: no limits, every tenant weighs 1 in the fair queues");
     return self;
 fail:
     sb_broker_destroy (&self);
@@ -183,6 +281,11 @@ sb_broker_destroy (sb_broker_t **self_p)
     sb_registry_destroy (&self->registry);
     sb_inflight_destroy (&self->inflight);
     sb_gateways_destroy (&self->gateways);
+    sb_quota_destroy (&self->quota);
+    free (self->limits_entries);
+    free (self->usage_entries);
+    zframe_destroy (&self->usage_pending);
+    free (self->usage_pending_to);
     free (self);
     *self_p = NULL;
 }
@@ -209,6 +312,8 @@ sb_broker_counters (sb_broker_t *self, sb_broker_counters_t *out)
     for (sb_queue_t *queue = (sb_queue_t *) zhashx_first (self->queues); queue;
          queue = (sb_queue_t *) zhashx_next (self->queues))
         out->jobs_queued += sb_queue_size (queue);
+    out->limits_loaded = self->quota && sb_quota_loaded (self->quota) ? 1 : 0;
+    out->quota_tenants = self->quota ? sb_quota_tenants (self->quota) : 0;
 }
 
 
@@ -236,16 +341,24 @@ s_malformed (sb_broker_t *self, bool frontend, const char *what)
 }
 
 //  Sends a REPLY to the asker: a gateway (`to_worker` false) or a worker
-//  that asked on the backend. Takes *payload when given (may be NULL). An
+//  that asked on the backend. Takes *payload when given (may be NULL).
+//  `quota` (may be NULL) is the REPLY's quota group: a metered job's rate
+//  policy, or the limit that refused it; `retry_after_ms` goes with
+//  `limited` (`unavailable` gets SB_BROKER_UNAVAILABLE_RETRY_MS). An
 //  asking worker that is gone makes the send fail: the REPLY is dropped.
 static void
 s_send_reply (sb_broker_t *self, bool to_worker, zframe_t *route, const char *corr_id,
-              sb_status_t status, zframe_t **payload)
+              sb_status_t status, zframe_t **payload, const sb_msg_quota_t *quota,
+              uint32_t retry_after_ms)
 {
     sb_msg_t msg = { 0 };
     int rc = sb_msg_set_reply (&msg, corr_id, status, payload);
     if (status == SB_STATUS_UNAVAILABLE)
         msg.retry_after_ms = SB_BROKER_UNAVAILABLE_RETRY_MS;
+    else
+        msg.retry_after_ms = retry_after_ms;
+    if (quota)
+        msg.quota = *quota;
     if (rc == 0)
         rc = sb_msg_send (to_worker? self->backend: self->frontend, &msg, route);
     sb_msg_reset (&msg);
@@ -261,11 +374,9 @@ s_send_reply (sb_broker_t *self, bool to_worker, zframe_t *route, const char *co
     }
 }
 
-//  Sends a REPLY the broker decided on itself (not a worker's result),
-//  counting it by status.
+//  Counts a REPLY the broker decided on itself, by status.
 static void
-s_reply (sb_broker_t *self, bool to_worker, zframe_t *route, const char *corr_id,
-         sb_status_t status, zframe_t **payload)
+s_count_reply (sb_broker_t *self, sb_status_t status)
 {
     switch (status) {
         case SB_STATUS_TIMEOUT:     self->counters.timeouts++; break;
@@ -275,7 +386,25 @@ s_reply (sb_broker_t *self, bool to_worker, zframe_t *route, const char *corr_id
         case SB_STATUS_UNAVAILABLE: self->counters.unavailable++; break;
         default:                    break;
     }
-    s_send_reply (self, to_worker, route, corr_id, status, payload);
+}
+
+//  Sends a REPLY the broker decided on itself (not a worker's result) to
+//  a REQUEST it does not hold, counting it by status.
+static void
+s_reply (sb_broker_t *self, bool to_worker, zframe_t *route, const char *corr_id,
+         sb_status_t status, zframe_t **payload)
+{
+    s_count_reply (self, status);
+    s_send_reply (self, to_worker, route, corr_id, status, payload, NULL, 0);
+}
+
+//  The same for a job held: a metered one's REPLY carries its rate policy.
+static void
+s_reply_flight (sb_broker_t *self, sb_flight_t *flight, sb_status_t status, zframe_t **payload)
+{
+    s_count_reply (self, status);
+    s_send_reply (self, flight->from_worker, flight->gateway, flight->corr_id, status, payload,
+                  flight->quota ? &flight->policy : NULL, 0);
 }
 
 //  Sends a command without fields (HEARTBEAT, DISCONNECT) to a worker.
@@ -313,14 +442,12 @@ s_queue_for (sb_broker_t *self, const char *service, bool force)
     return queue;
 }
 
-//  The tenant's weight in the fair queues (PROTOCOL.md "Fair queues").
-//  Until the quota table is wired in, every tenant weighs 1.
+//  The tenant's weight in the fair queues (PROTOCOL.md "Fair queues"):
+//  its plan's, 1 with quotas off.
 static uint32_t
 s_weight (sb_broker_t *self, const char *tenant)
 {
-    (void) self;
-    (void) tenant;
-    return 1;
+    return self->quota ? sb_quota_weight (self->quota, tenant) : 1;
 }
 
 //  Takes the job out of its queue, its worker and the table, and frees it.
@@ -345,6 +472,10 @@ s_release (sb_broker_t *self, sb_flight_t **flight_p)
         flight->asker->requests--;
         flight->asker = NULL;
     }
+    if (flight->quota) {
+        sb_quota_release (self->quota, flight->quota);
+        flight->quota = NULL;
+    }
     sb_inflight_remove (self->inflight, flight_p);
 }
 
@@ -352,8 +483,7 @@ s_release (sb_broker_t *self, sb_flight_t **flight_p)
 static void
 s_answer (sb_broker_t *self, sb_flight_t **flight_p, sb_status_t status, zframe_t **payload)
 {
-    sb_flight_t *flight = *flight_p;
-    s_reply (self, flight->from_worker, flight->gateway, flight->corr_id, status, payload);
+    s_reply_flight (self, *flight_p, status, payload);
     s_release (self, flight_p);
 }
 
@@ -381,10 +511,29 @@ s_note_workerless (sb_broker_t *self, const char *service, int64_t now)
     zhashx_update (self->workerless, service, left_at);
 }
 
+//  Refuses a metered job the quotas did not admit: REPLY `limited` with
+//  the quota group and when to come back, counted by reason.
+static void
+s_reply_limited (sb_broker_t *self, bool to_worker, zframe_t *route, const char *corr_id,
+                 const sb_quota_verdict_t *verdict)
+{
+    switch (verdict->refusal) {
+        case SB_REFUSAL_IN_FLIGHT: self->counters.limited_in_flight++; break;
+        case SB_REFUSAL_RATE:      self->counters.limited_rate++; break;
+        case SB_REFUSAL_MONTHLY:   self->counters.limited_monthly++; break;
+        case SB_REFUSAL_BUDGET:    self->counters.limited_budget++; break;
+        default:                   break;
+    }
+    s_send_reply (self, to_worker, route, corr_id, SB_STATUS_LIMITED, NULL, &verdict->quota,
+                  verdict->retry_after_ms);
+}
+
 //  Action accept_job: a well-formed REQUEST from `gateway` (taken), or
 //  from `asker`, a registered worker whose checks passed (then `gateway`
 //  is its routing id on the backend and `deadline` is already cut to the
-//  parent's time left).
+//  parent's time left). In order: draining, duplicate, no worker, room in
+//  the table and the queue, then (cost ≥ 1, quotas on) the quotas; a job
+//  refused by any of them is answered at once and charged nothing.
 static void
 s_accept_job (sb_broker_t *self, sb_msg_t *request, zframe_t **gateway,
               sb_worker_t *asker, int64_t deadline)
@@ -407,24 +556,53 @@ s_accept_job (sb_broker_t *self, sb_msg_t *request, zframe_t **gateway,
         return;
     }
     sb_queue_t *queue = s_queue_for (self, request->service, false);
-    if (!asker)
-        deadline = now + request->timeout_ms;
-    sb_flight_t *flight = queue
-        ? sb_inflight_add (self->inflight, request, gateway, deadline) : NULL;
-    if (!flight) {
+    int rc = queue ? sb_queue_room (queue, request->tenant) : SB_QUEUE_SERVICE_FULL;
+    if (rc) {
+        sb_log_debug ("job_refused", "corr_id=%s service=%s tenant=%s reason=%s",
+                      request->corr_id, request->service, request->tenant,
+                      rc == SB_QUEUE_TENANT_FULL ? "tenant_queue_full" : "service_queue_full");
         s_reply (self, to_worker, *gateway, request->corr_id, SB_STATUS_OVERLOADED, NULL);
         return;
+    }
+    sb_quota_state_t *quota = NULL;
+    sb_quota_verdict_t verdict;
+    memset (&verdict, 0, sizeof verdict);
+    if (self->quota && request->cost > 0) {
+        quota = sb_quota_admit (self->quota, request->tenant, request->cost, request->conn,
+                                request->budget_limit, request->budget_window_s,
+                                now, s_wall (self), &verdict);
+        if (!quota) {
+            sb_log_debug ("job_limited", "corr_id=%s service=%s tenant=%s reason=%s scope=%s "
+                          "retry_after_ms=%u", request->corr_id, request->service,
+                          request->tenant, verdict.quota.reason, verdict.quota.scope,
+                          verdict.retry_after_ms);
+            s_reply_limited (self, to_worker, *gateway, request->corr_id, &verdict);
+            return;
+        }
+        self->counters.jobs_metered++;
+    }
+    if (!asker)
+        deadline = now + request->timeout_ms;
+    sb_flight_t *flight = sb_inflight_add (self->inflight, request, gateway, deadline);
+    if (!flight) {
+        if (quota)
+            sb_quota_release (self->quota, quota);
+        s_reply (self, to_worker, *gateway, request->corr_id, SB_STATUS_OVERLOADED, NULL);
+        return;
+    }
+    if (quota) {
+        flight->quota = quota;
+        flight->policy = verdict.quota;
     }
     if (asker) {
         flight->from_worker = true;
         flight->asker = asker;
         asker->requests++;
     }
-    int rc = sb_queue_push (queue, flight, s_weight (self, flight->tenant));
+    rc = sb_queue_push (queue, flight, s_weight (self, flight->tenant));
     if (rc) {
-        sb_log_debug ("job_refused", "corr_id=%s service=%s tenant=%s reason=%s",
-                      flight->corr_id, flight->service, flight->tenant,
-                      rc == SB_QUEUE_TENANT_FULL ? "tenant_queue_full" : "service_queue_full");
+        sb_log_warn ("job_refused", "corr_id=%s service=%s tenant=%s reason=no_memory",
+                     flight->corr_id, flight->service, flight->tenant);
         s_answer (self, &flight, SB_STATUS_OVERLOADED, NULL);
         return;
     }
@@ -458,6 +636,12 @@ s_accept_worker_request (sb_broker_t *self, sb_worker_t *worker, sb_msg_t *reque
         //  A gateway's REQUEST sent to the backend: misdirected
         s_malformed (self, false, "request without parent");
         s_refuse_worker_request (self, request, identity, SB_STATUS_MALFORMED, "no_parent");
+        return;
+    }
+    if (request->cost > 0) {
+        //  Worker requests run inside a job that was metered already
+        s_malformed (self, false, "worker request with cost");
+        s_refuse_worker_request (self, request, identity, SB_STATUS_MALFORMED, "metered");
         return;
     }
     if (!worker) {
@@ -563,6 +747,168 @@ s_dispatch_jobs (sb_broker_t *self, const char *service)
 
 
 //  --------------------------------------------------------------------------
+//  Quotas: limits in, usage out (PROTOCOL.md "Quotas")
+
+//  True when `worker` (may be NULL) is a registered worker of the quota service.
+static bool
+s_quota_worker (sb_broker_t *self, sb_worker_t *worker)
+{
+    return worker && streq (worker->service, self->quota_service);
+}
+
+//  Sends USAGE (`seq`, `want`, a copy of `batch` or no entries) to a
+//  reachable worker of the quota service, preferring one whose key is not
+//  `avoid`. Returns the worker it went to, or NULL (none, or the send failed).
+static sb_worker_t *
+s_send_usage (sb_broker_t *self, uint64_t seq, uint32_t want, zframe_t *batch,
+              const char *avoid)
+{
+    sb_worker_t *worker = sb_registry_any (self->registry, self->quota_service, avoid);
+    if (!worker)
+        return NULL;
+    sb_msg_t msg = { 0 };
+    zframe_t *payload = batch ? zframe_dup (batch) : NULL;
+    int rc = sb_msg_set_usage (&msg, seq, want, self->broker_id, &payload);
+    zframe_destroy (&payload);
+    if (rc == 0)
+        rc = sb_msg_send (self->backend, &msg, worker->identity);
+    sb_msg_reset (&msg);
+    if (rc) {
+        sb_log_warn ("usage_not_sent", "seq=%llu want=%u: the quota worker's socket refused it",
+                     (unsigned long long) seq, want);
+        return NULL;
+    }
+    return worker;
+}
+
+//  Action ask_limits: with no full snapshot loaded yet, asks a worker of
+//  the quota service for one (USAGE want=1, no entries), at most every
+//  SB_BROKER_WANT_MS; `force` asks now (a quota worker just registered).
+static void
+s_ask_limits (sb_broker_t *self, int64_t now, bool force)
+{
+    if (!self->quota || sb_quota_loaded (self->quota) || self->draining)
+        return;
+    if (!force && now < self->want_at)
+        return;
+    self->want_at = now + SB_BROKER_WANT_MS;
+    uint64_t seq = ++self->usage_seq;
+    if (s_send_usage (self, seq, 1, NULL, NULL)) {
+        self->counters.limits_wanted++;
+        sb_log_info ("limits_wanted", "seq=%llu quota_service=%s",
+                     (unsigned long long) seq, self->quota_service);
+    }
+}
+
+//  Remembers where the pending batch went last.
+static void
+s_usage_sent_to (sb_broker_t *self, sb_worker_t *worker, int64_t now)
+{
+    self->usage_pending_at = now;
+    free (self->usage_pending_to);
+    self->usage_pending_to = worker ? strdup (worker->key) : NULL;
+}
+
+//  Action flush_usage: with no batch waiting for its ack, takes what the
+//  tenants spent since the last flush (at most SB_QUOTA_MAX_ENTRIES
+//  entries; the rest waits for the next) and sends it as a new USAGE
+//  batch; a batch not acknowledged within SB_BROKER_USAGE_RESEND_MS goes
+//  again, same seq, preferably to another worker. Counts stay in the
+//  table while no quota worker is registered.
+static void
+s_flush_usage (sb_broker_t *self, int64_t now)
+{
+    if (!self->quota)
+        return;
+    if (self->usage_pending) {
+        if (now - self->usage_pending_at < SB_BROKER_USAGE_RESEND_MS)
+            return;
+        sb_worker_t *worker = s_send_usage (self, self->usage_pending_seq, 0,
+                                            self->usage_pending, self->usage_pending_to);
+        if (worker) {
+            self->counters.usage_batches_resent++;
+            sb_log_info ("usage_resent", "seq=%llu: no ack within %d ms",
+                         (unsigned long long) self->usage_pending_seq,
+                         SB_BROKER_USAGE_RESEND_MS);
+        }
+        s_usage_sent_to (self, worker, now);   //  no worker: try again after the same wait
+        return;
+    }
+    if (sb_registry_any (self->registry, self->quota_service, NULL) == NULL)
+        return;
+    size_t count = sb_quota_take_usage (self->quota, s_wall (self), self->usage_entries,
+                                        SB_QUOTA_MAX_ENTRIES);
+    if (count == 0)
+        return;
+    zframe_t *batch = sb_quota_usage_encode (self->usage_entries, count);
+    if (!batch) {
+        //  The table handed out an entry out of bounds: a bug, and these counts are lost
+        sb_log_error ("usage_unencodable", "entries=%zu: dropped", count);
+        return;
+    }
+    self->usage_pending = batch;
+    self->usage_pending_seq = ++self->usage_seq;
+    sb_worker_t *worker = s_send_usage (self, self->usage_pending_seq, 0, batch, NULL);
+    s_usage_sent_to (self, worker, now);
+    self->counters.usage_batches_sent++;
+    sb_log_debug ("usage_sent", "seq=%llu entries=%zu", (unsigned long long) self->usage_pending_seq,
+                  count);
+}
+
+//  Action usage_acked: a USAGE_ACK from a worker of the quota service.
+//  The batch waiting for it is stored: the next may go (at once while
+//  draining, so the last counts leave before the broker does).
+static void
+s_usage_acked (sb_broker_t *self, sb_msg_t *ack)
+{
+    if (!self->usage_pending || ack->seq != self->usage_pending_seq) {
+        self->counters.usage_acks_stale++;
+        return;
+    }
+    zframe_destroy (&self->usage_pending);
+    free (self->usage_pending_to);
+    self->usage_pending_to = NULL;
+    self->counters.usage_batches_acked++;
+    if (self->draining)
+        s_flush_usage (self, sb_clock_mono_ms ());
+}
+
+//  Action apply_limits: a LIMITS from a registered worker of the quota
+//  service (anyone else's is malformed). A snapshot's last part
+//  (snapshot 2) marks the limits loaded.
+static void
+s_apply_limits (sb_broker_t *self, sb_worker_t *worker, sb_msg_t *limits)
+{
+    if (!s_quota_worker (self, worker)) {
+        s_malformed (self, false, "limits from a peer outside the quota service");
+        return;
+    }
+    if (!self->quota) {
+        self->counters.limits_ignored++;
+        return;
+    }
+    size_t count = 0;
+    if (limits->payload
+    &&  sb_quota_limits_decode (limits->payload, self->limits_entries, SB_QUOTA_MAX_ENTRIES,
+                                &count)) {
+        s_malformed (self, false, "limits payload");
+        return;
+    }
+    sb_quota_apply (self->quota, self->limits_entries, count, s_wall (self));
+    self->counters.limits_received++;
+    self->counters.limits_entries += count;
+    if (limits->snapshot == SB_SNAPSHOT_LAST && !sb_quota_loaded (self->quota)) {
+        sb_quota_set_loaded (self->quota);
+        sb_log_info ("limits_loaded", "seq=%llu tenants=%zu memory=%zu",
+                     (unsigned long long) limits->seq, sb_quota_tenants (self->quota),
+                     sb_quota_memory (self->quota));
+    }
+    sb_log_debug ("limits_applied", "seq=%llu snapshot=%u entries=%zu",
+                  (unsigned long long) limits->seq, limits->snapshot, count);
+}
+
+
+//  --------------------------------------------------------------------------
 //  Workers
 
 //  Action expire_worker: forgets a worker. Each job it held is queued again
@@ -661,6 +1007,8 @@ s_register_worker (sb_broker_t *self, sb_msg_t *ready, zframe_t *identity, sb_wo
     }
     self->counters.workers_registered++;
     zhashx_delete (self->workerless, worker->service);
+    if (s_quota_worker (self, worker))
+        s_ask_limits (self, now, true);
     sb_log_info ("worker_ready", "service=%s credit=%u heartbeat_ms=%u workers=%zu",
                  worker->service, worker->credit, worker->heartbeat_ms,
                  sb_registry_service_size (self->registry, worker->service));
@@ -688,7 +1036,8 @@ s_route_result (sb_broker_t *self, sb_worker_t *worker, sb_msg_t *result)
     else {
         self->counters.results_routed++;
         s_send_reply (self, flight->from_worker, flight->gateway, flight->corr_id,
-                      result->status, &result->payload);
+                      result->status, &result->payload,
+                      flight->quota ? &flight->policy : NULL, 0);
         s_release (self, &flight);
     }
     s_dispatch_jobs (self, worker->service);
@@ -912,8 +1261,7 @@ s_expire_jobs (sb_broker_t *self, int64_t now)
             s_answer (self, &flight, SB_STATUS_TIMEOUT, NULL);
         else
         if (flight->state == SB_FLIGHT_RUNNING) {
-            s_reply (self, flight->from_worker, flight->gateway, flight->corr_id,
-                     SB_STATUS_TIMEOUT, NULL);
+            s_reply_flight (self, flight, SB_STATUS_TIMEOUT, NULL);
             flight->state = SB_FLIGHT_EXPIRED;
             self->counters.jobs_running--;
             zframe_destroy (&flight->payload);
@@ -1019,6 +1367,48 @@ s_heartbeat_workers (sb_broker_t *self, int64_t now)
     zlistx_destroy (&empty);
 }
 
+//  One stats line per plan (sb_quota_each_plan).
+static void
+s_log_plan (const sb_quota_plan_stats_t *stats, void *arg)
+{
+    (void) arg;
+    sb_log_info ("quota_plan_stats",
+                 "{\"plan\":\"%s\",\"tenants\":%llu,\"admitted\":%llu,\"limited_in_flight\":%llu,"
+                 "\"limited_rate\":%llu,\"limited_monthly\":%llu,\"limited_budget\":%llu}",
+                 stats->plan, (unsigned long long) stats->tenants,
+                 (unsigned long long) stats->admitted,
+                 (unsigned long long) stats->refused [SB_REFUSAL_IN_FLIGHT],
+                 (unsigned long long) stats->refused [SB_REFUSAL_RATE],
+                 (unsigned long long) stats->refused [SB_REFUSAL_MONTHLY],
+                 (unsigned long long) stats->refused [SB_REFUSAL_BUDGET]);
+}
+
+//  The quota counters, and a line per plan.
+static void
+s_log_quota_stats (sb_broker_t *self, const sb_broker_counters_t *c)
+{
+    if (!self->quota)
+        return;
+    sb_log_info ("quota_stats",
+                 "{\"jobs_metered\":%llu,\"limited_in_flight\":%llu,\"limited_rate\":%llu,"
+                 "\"limited_monthly\":%llu,\"limited_budget\":%llu,\"limits_received\":%llu,"
+                 "\"limits_entries\":%llu,\"limits_wanted\":%llu,\"limits_loaded\":%llu,"
+                 "\"usage_batches_sent\":%llu,\"usage_batches_acked\":%llu,"
+                 "\"usage_batches_resent\":%llu,\"usage_acks_stale\":%llu,"
+                 "\"quota_tenants\":%llu,\"quota_memory\":%zu}",
+                 (unsigned long long) c->jobs_metered, (unsigned long long) c->limited_in_flight,
+                 (unsigned long long) c->limited_rate, (unsigned long long) c->limited_monthly,
+                 (unsigned long long) c->limited_budget, (unsigned long long) c->limits_received,
+                 (unsigned long long) c->limits_entries, (unsigned long long) c->limits_wanted,
+                 (unsigned long long) c->limits_loaded,
+                 (unsigned long long) c->usage_batches_sent,
+                 (unsigned long long) c->usage_batches_acked,
+                 (unsigned long long) c->usage_batches_resent,
+                 (unsigned long long) c->usage_acks_stale,
+                 (unsigned long long) c->quota_tenants, sb_quota_memory (self->quota));
+    sb_quota_each_plan (self->quota, s_log_plan, NULL);
+}
+
 static void
 s_log_stats (sb_broker_t *self)
 {
@@ -1060,6 +1450,7 @@ s_log_stats (sb_broker_t *self)
                  (unsigned long long) c.worker_requests_refused,
                  (unsigned long long) c.worker_replies, (unsigned long long) c.workers,
                  (unsigned long long) c.jobs_queued, (unsigned long long) c.jobs_running);
+    s_log_quota_stats (self, &c);
 }
 
 
@@ -1182,6 +1573,15 @@ s_backend_ready (sb_broker_t *self)
                     if (msg.command == SB_CMD_RESULT)
                         s_route_result (self, worker, &msg);
                     break;
+                case SB_CMD_LIMITS:
+                    s_apply_limits (self, worker, &msg);
+                    break;
+                case SB_CMD_USAGE_ACK:
+                    if (s_quota_worker (self, worker))
+                        s_usage_acked (self, &msg);
+                    else
+                        s_malformed (self, false, "usage_ack from a peer outside the quota service");
+                    break;
                 case SB_CMD_DISCONNECT:
                     if (worker) {
                         char service [SB_MAX_SERVICE_LEN + 1];
@@ -1222,6 +1622,10 @@ s_drain_begin (sb_broker_t *self, int64_t now)
             refused++;
         }
     zlistx_destroy (&all);
+    //  The last counts leave now; the loop waits (up to drain_ms) for the ack
+    if (self->quota && self->usage_pending)
+        self->usage_pending_at = now - SB_BROKER_USAGE_RESEND_MS;
+    s_flush_usage (self, now);
     sb_log_info ("draining", "running=%llu refused=%zu drain_ms=%u",
                  (unsigned long long) self->counters.jobs_running, refused,
                  self->config.drain_ms);
@@ -1259,6 +1663,15 @@ s_drain_end (sb_broker_t *self)
 
 //  --------------------------------------------------------------------------
 //  The loop
+
+//  While draining: a usage batch still waits for its ack and a worker of
+//  the quota service could send it.
+static bool
+s_usage_waiting (sb_broker_t *self)
+{
+    return self->usage_pending
+        && sb_registry_service_size (self->registry, self->quota_service) > 0;
+}
 
 //  Handles one command from the actor pipe. Returns true to end at once.
 static bool
@@ -1302,10 +1715,11 @@ sb_broker_run (sb_broker_t *self, volatile sig_atomic_t *stop, zsock_t *pipe)
         if (!self->draining && (stop_requested || (stop && *stop)))
             s_drain_begin (self, now);
         if (self->draining
-        && (self->counters.jobs_running == 0 || now >= self->drain_deadline))
+        && ((self->counters.jobs_running == 0 && !s_usage_waiting (self))
+            || now >= self->drain_deadline))
             break;
 
-        int64_t wake = self->tick_at;
+        int64_t wake = self->tick_at < self->usage_flush_at ? self->tick_at : self->usage_flush_at;
         int64_t next_due = sb_inflight_next_due (self->inflight);
         if (next_due < wake)
             wake = next_due;
@@ -1331,7 +1745,12 @@ sb_broker_run (sb_broker_t *self, volatile sig_atomic_t *stop, zsock_t *pipe)
             s_heartbeat_workers (self, now);
             s_refuse_workerless (self, now);
             s_expire_gateways (self, now);
+            s_ask_limits (self, now, false);
             self->tick_at = now + SB_BROKER_TICK_MS;
+        }
+        if (now >= self->usage_flush_at) {
+            s_flush_usage (self, now);
+            self->usage_flush_at = now + self->config.usage_flush_ms;
         }
         if (self->config.stats_ms && now >= self->stats_at) {
             s_log_stats (self);

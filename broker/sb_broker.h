@@ -28,6 +28,7 @@
 
 #include <czmq.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "sb_attr.h"
@@ -40,6 +41,20 @@
 #define SB_LOG_RATE_MS          1000    /* at most one malformed-frame log line per period */
 #define SB_DEFAULT_NO_WORKER_GRACE_MS 2000  /* wait for a (re)starting worker before `unavailable` */
 #define SB_BROKER_UNAVAILABLE_RETRY_MS 5000 /* retry_after_ms sent with `unavailable` */
+#define SB_BROKER_USAGE_RESEND_MS 5000  /* an unacknowledged USAGE batch is sent again after this */
+#define SB_BROKER_WANT_MS       5000    /* USAGE want=1 is asked again this often until loaded */
+#define SB_DEFAULT_USAGE_FLUSH_MS 1000  /* default period of the USAGE flush */
+#define SB_MIN_USAGE_FLUSH_MS   10      /* usage_flush_ms bounds */
+#define SB_MAX_USAGE_FLUSH_MS   60000
+#define SB_DEFAULT_QUOTA_TENANTS 1000000 /* tenants the quota table holds (SB_QUOTA_MAX_TENANTS) */
+#define SB_DEFAULT_PLAN_RATE    600     /* default plan: cost units per minute */
+#define SB_DEFAULT_PLAN_BURST   100     /* default plan: burst */
+#define SB_DEFAULT_PLAN_IN_FLIGHT 32    /* default plan: metered jobs alive at once */
+#define SB_DEFAULT_PLAN_WEIGHT  1       /* default plan: weight in the fair queues */
+
+/*  The wall clock (Unix ms) the quotas read: billing periods and the
+    minute of a usage flush. Tests inject one to cross a month boundary. */
+typedef int64_t (sb_broker_wall_fn) (void *arg);
 
 /*  Settings (sb_broker_config_defaults fills every field). */
 typedef struct {
@@ -54,6 +69,16 @@ typedef struct {
     uint32_t drain_ms;          /* on stop, longest wait for running jobs */
     uint32_t gateway_expiry_ms; /* a gateway silent this long gets no more BROADCASTs */
     uint32_t no_worker_grace_ms;/* a service with no worker this long gets `unavailable` */
+    bool quotas;                /* enforce quotas (false: no limits, no LIMITS/USAGE, weight 1) */
+    const char *quota_service;  /* service whose workers send LIMITS and store USAGE */
+    uint32_t usage_flush_ms;    /* period of the USAGE flush, SB_MIN/MAX_USAGE_FLUSH_MS */
+    uint32_t max_quota_tenants; /* tenants the quota table holds (then one overflow state) */
+    uint32_t default_rate;      /* limits of tenants without a known plan (plan "default"): */
+    uint32_t default_burst;     /*   rate per minute and burst (0 = unlimited), */
+    uint32_t default_in_flight; /*   in-flight cap (0 = unlimited), */
+    uint32_t default_weight;    /*   weight 1..SB_QUOTA_MAX_WEIGHT; no monthly allowance */
+    sb_broker_wall_fn *wall_ms; /* wall clock for the quotas; NULL: sb_clock_wall_ms */
+    void *wall_arg;             /* its argument */
 } sb_broker_config_t;
 
 /*  What the broker has done since it started (and three gauges). */
@@ -91,6 +116,21 @@ typedef struct {
     uint64_t worker_requests_refused; /* those refused by its checks (malformed, or overloaded
                                        past SB_MAX_WORKER_REQUESTS) */
     uint64_t worker_replies;        /* REPLYs sent to asking workers, any status */
+    uint64_t jobs_metered;          /* metered REQUESTs admitted by the quotas */
+    uint64_t limited_in_flight;     /* REPLY limited, by reason: in_flight */
+    uint64_t limited_rate;          /*   rate */
+    uint64_t limited_monthly;       /*   monthly */
+    uint64_t limited_budget;        /*   budget */
+    uint64_t limits_received;       /* LIMITS applied (from a worker of the quota service) */
+    uint64_t limits_entries;        /* entries in them */
+    uint64_t limits_ignored;        /* LIMITS dropped because quotas are off */
+    uint64_t limits_wanted;         /* USAGE want=1 sent (asking for a snapshot) */
+    uint64_t usage_batches_sent;    /* USAGE batches sent for the first time */
+    uint64_t usage_batches_acked;   /* USAGE_ACKs that matched the batch waiting for one */
+    uint64_t usage_batches_resent;  /* batches sent again (no ack within SB_BROKER_USAGE_RESEND_MS) */
+    uint64_t usage_acks_stale;      /* USAGE_ACKs for another seq (a want, or a late duplicate) */
+    uint64_t limits_loaded;         /* gauge: 1 once a full snapshot was applied */
+    uint64_t quota_tenants;         /* gauge: tenants in the quota table */
     uint64_t gateways;              /* gauge: gateways known now */
     uint64_t workers;               /* gauge: registered now */
     uint64_t jobs_queued;           /* gauge: waiting for a worker */
@@ -103,7 +143,10 @@ typedef struct _sb_broker_t sb_broker_t;
     heartbeat 1000 ms, queues SB_DEFAULT_TENANT_QUEUE /
     SB_DEFAULT_SERVICE_QUEUE, 3 attempts, grace 5000 ms, stats every
     10000 ms, drain 5000 ms, gateway expiry SB_GATEWAY_LIVENESS ×
-    SB_GATEWAY_HEARTBEAT_MS, no-worker grace SB_DEFAULT_NO_WORKER_GRACE_MS. */
+    SB_GATEWAY_HEARTBEAT_MS, no-worker grace SB_DEFAULT_NO_WORKER_GRACE_MS,
+    quotas on with quota service "token", usage flush
+    SB_DEFAULT_USAGE_FLUSH_MS, the SB_DEFAULT_PLAN_* limits, the system's
+    wall clock. */
 void sb_broker_config_defaults (sb_broker_config_t *config);
 
 /*  Creates the broker and binds both sockets (`tcp://127.0.0.1:*` picks a

@@ -5,6 +5,7 @@
 
 #include "sb_broker.h"
 #include "sb_queue.h"
+#include "sb_quota_msg.h"
 #include "sb_config.h"
 #include "sb_log.h"
 #include "sb_sched.h"
@@ -34,6 +35,26 @@ static const sb_option_t s_options [] = {
     { "no-worker-grace-ms", SB_OPT_INT, "2000", 0, 600000,
       "SB_BROKER_NO_WORKER_GRACE_MS", "how long jobs wait for a service with no worker "
       "(from the start, or from its last worker leaving) before `unavailable`" },
+    { "quotas", SB_OPT_BOOL, "on", 0, 0,
+      "SB_BROKER_QUOTAS", "enforce per-tenant quotas (plans, upstream budgets) and weight the "
+      "fair queues by plan (off: no limits, every tenant weighs 1)" },
+    { "quota-service", SB_OPT_STR, "token", 0, 0,
+      "SB_BROKER_QUOTA_SERVICE", "service whose workers send the plans (LIMITS) and store the "
+      "usage counts (USAGE)" },
+    { "usage-flush-ms", SB_OPT_INT, "1000", SB_MIN_USAGE_FLUSH_MS, SB_MAX_USAGE_FLUSH_MS,
+      "SB_BROKER_USAGE_FLUSH_MS", "period of the usage flush to the quota service (a broker "
+      "that dies loses at most about this much of the counts, plus a batch not acknowledged)" },
+    { "default-rate", SB_OPT_INT, "600", 0, SB_QUOTA_MAX_RATE,
+      "SB_BROKER_DEFAULT_RATE", "cost units per minute of tenants without a known plan "
+      "(0: unlimited)" },
+    { "default-burst", SB_OPT_INT, "100", 0, SB_QUOTA_MAX_BURST,
+      "SB_BROKER_DEFAULT_BURST", "burst of tenants without a known plan (at least 1 when "
+      "--default-rate is set)" },
+    { "default-in-flight", SB_OPT_INT, "32", 0, SB_QUOTA_MAX_IN_FLIGHT,
+      "SB_BROKER_DEFAULT_IN_FLIGHT", "metered jobs alive at once of a tenant without a known "
+      "plan (0: unlimited)" },
+    { "default-weight", SB_OPT_INT, "1", 1, SB_QUOTA_MAX_WEIGHT,
+      "SB_BROKER_DEFAULT_WEIGHT", "fair-queue weight of tenants without a known plan" },
     { .name = NULL }
 };
 
@@ -91,6 +112,25 @@ main (int argc, char **argv)
     settings.stats_ms = (uint32_t) sb_config_int (config, "stats-ms");
     settings.drain_ms = (uint32_t) sb_config_int (config, "drain-ms");
     settings.no_worker_grace_ms = (uint32_t) sb_config_int (config, "no-worker-grace-ms");
+    settings.quotas = sb_config_bool (config, "quotas");
+    settings.quota_service = sb_config_str (config, "quota-service");
+    settings.usage_flush_ms = (uint32_t) sb_config_int (config, "usage-flush-ms");
+    settings.default_rate = (uint32_t) sb_config_int (config, "default-rate");
+    settings.default_burst = (uint32_t) sb_config_int (config, "default-burst");
+    settings.default_in_flight = (uint32_t) sb_config_int (config, "default-in-flight");
+    settings.default_weight = (uint32_t) sb_config_int (config, "default-weight");
+    if (settings.default_rate > 0 && settings.default_burst < 1) {
+        fprintf (stderr, "sb-broker: --default-burst must be at least 1 when --default-rate "
+                 "is set (got rate %u, burst 0)\n", settings.default_rate);
+        sb_config_destroy (&config);
+        return 2;
+    }
+    size_t service_len = strlen (settings.quota_service);
+    if (service_len < 1 || service_len > SB_MAX_SERVICE_LEN) {
+        fprintf (stderr, "sb-broker: --quota-service must be 1..%d bytes\n", SB_MAX_SERVICE_LEN);
+        sb_config_destroy (&config);
+        return 2;
+    }
 
     sb_broker_t *broker = sb_broker_new (&settings);
     if (!broker) {

@@ -83,7 +83,7 @@ sb_flight_t *sb_inflight_add (sb_inflight_t *self, sb_msg_t *request,
 sb_flight_t *sb_inflight_lookup (sb_inflight_t *self, const char *corr_id);
 
 /*  Removes and frees the entry; nulls the caller's pointer. The caller has
-    already taken it out of any queue and worker. */
+    already taken it out of any queue and worker, and released its quota. */
 void sb_inflight_remove (sb_inflight_t *self, sb_flight_t **flight_p);
 
 /*  The entry with the earliest due time if that time is <= now, else NULL.

@@ -146,14 +146,23 @@ s_push (sb_queue_t *self, sb_flight_t *flight, uint32_t weight, bool front)
 }
 
 int
+sb_queue_room (sb_queue_t *self, const char *tenant)
+{
+    if (self->size >= self->max_service)
+        return SB_QUEUE_SERVICE_FULL;
+    sb_tenant_queue_t *tq = (sb_tenant_queue_t *) zhashx_lookup (self->tenants, tenant);
+    if (tq && zlistx_size (tq->jobs) >= self->max_tenant)
+        return SB_QUEUE_TENANT_FULL;
+    return SB_QUEUE_OK;
+}
+
+int
 sb_queue_push (sb_queue_t *self, sb_flight_t *flight, uint32_t weight)
 {
     assert (flight->tqueue == NULL);
-    if (self->size >= self->max_service)
-        return SB_QUEUE_SERVICE_FULL;
-    sb_tenant_queue_t *tq = (sb_tenant_queue_t *) zhashx_lookup (self->tenants, flight->tenant);
-    if (tq && zlistx_size (tq->jobs) >= self->max_tenant)
-        return SB_QUEUE_TENANT_FULL;
+    int rc = sb_queue_room (self, flight->tenant);
+    if (rc)
+        return rc;
     return s_push (self, flight, weight, false);
 }
 

@@ -59,6 +59,11 @@ void sb_queue_destroy (sb_queue_t **self_p);
 int sb_queue_push (sb_queue_t *self, sb_flight_t *flight, uint32_t weight)
     SB_MUST_USE;
 
+/*  Whether a job of `tenant` would fit now: SB_QUEUE_OK,
+    SB_QUEUE_TENANT_FULL or SB_QUEUE_SERVICE_FULL (sb_queue_push's checks,
+    in its order). Changes nothing. */
+int sb_queue_room (sb_queue_t *self, const char *tenant);
+
 /*  Puts `flight` at the front of its tenant's FIFO, beyond the limits
     (`weight` as for sb_queue_push). Returns SB_QUEUE_OK or
     SB_QUEUE_NO_MEMORY. */

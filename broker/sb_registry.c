@@ -150,6 +150,30 @@ sb_registry_pick (sb_registry_t *self, const char *service)
     return best;
 }
 
+sb_worker_t *
+sb_registry_any (sb_registry_t *self, const char *service, const char *avoid)
+{
+    zlistx_t *list = (zlistx_t *) zhashx_lookup (self->services, service);
+    if (!list)
+        return NULL;
+    sb_worker_t *fallback = NULL;
+    sb_worker_t *chosen = NULL;
+    for (sb_worker_t *worker = (sb_worker_t *) zlistx_first (list); worker && !chosen;
+         worker = (sb_worker_t *) zlistx_next (list)) {
+        if (worker->unreachable)
+            continue;
+        if (avoid && streq (worker->key, avoid))
+            fallback = worker;
+        else
+            chosen = worker;
+    }
+    if (!chosen)
+        chosen = fallback;
+    if (chosen)
+        zlistx_move_end (list, chosen->service_handle);
+    return chosen;
+}
+
 void
 sb_registry_collect (sb_registry_t *self, zlistx_t *out)
 {

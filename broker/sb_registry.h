@@ -67,6 +67,11 @@ void sb_registry_touch (sb_worker_t *worker, int64_t now);
     or none serves it. */
 sb_worker_t *sb_registry_pick (sb_registry_t *self, const char *service);
 
+/*  For `service`, a reachable worker whatever its credit (for messages
+    that are not jobs: USAGE), preferring one whose key is not `avoid`
+    (NULL: no preference), rotating. NULL when none is reachable. */
+sb_worker_t *sb_registry_any (sb_registry_t *self, const char *service, const char *avoid);
+
 /*  Appends to `out` (a zlistx without destructor) every worker, so the
     caller may remove some while walking the list. */
 void sb_registry_collect (sb_registry_t *self, zlistx_t *out);

@@ -15,7 +15,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sb_attr.h"
 #include "sb_limits.h"
 
 #define SB_QUOTA_MAX_RATE       10000000u   /* plan rate, cost units per minute */
@@ -76,25 +75,37 @@ int sb_refusal_from_name (const char *name);
 
 /*  Encodes `count` (0..SB_QUOTA_MAX_ENTRIES) LIMITS entries as a new frame.
     Returns NULL when an entry breaks a bound above (a caller's bug). */
-zframe_t *sb_quota_limits_encode (const sb_quota_entry_t *entries, size_t count) SB_MUST_USE;
+zframe_t *sb_quota_limits_encode (const sb_quota_entry_t *entries, size_t count)
+    __attribute__ ((warn_unused_result));
 
 /*  Decodes a LIMITS payload into `entries` (room for `max`, give
-    SB_QUOTA_MAX_ENTRIES) and sets `*count`. Unknown keys are ignored.
-    Returns 0, or -1 when the payload is malformed (then *count is 0). */
+    SB_QUOTA_MAX_ENTRIES) and sets `*count`. An empty frame holds no
+    entries. Every key above is required, once; unknown keys are ignored,
+    and so is an entry whose "k" is another string (a newer service's
+    kind). Returns 0, or -1 when the payload is malformed (more than `max`
+    entries, a bound broken, a type wrong; then *count is 0). */
 int sb_quota_limits_decode (const zframe_t *payload, sb_quota_entry_t *entries, size_t max,
-                            size_t *count) SB_MUST_USE;
+                            size_t *count)
+    __attribute__ ((warn_unused_result));
 
-/*  The same two for USAGE entries ("refused" is a map of reason names to
-    counts; zero counts may be left out; an unknown reason is malformed). */
-zframe_t *sb_quota_usage_encode (const sb_usage_entry_t *entries, size_t count) SB_MUST_USE;
+/*  The same two for USAGE entries: "tenant", "period", "minute", "calls"
+    required, "refused" a map of reason names to counts (the encoder leaves
+    zero counts out; the decoder reads a missing map or reason as 0; an
+    unknown reason, or one given twice, is malformed). */
+zframe_t *sb_quota_usage_encode (const sb_usage_entry_t *entries, size_t count)
+    __attribute__ ((warn_unused_result));
 int sb_quota_usage_decode (const zframe_t *payload, sb_usage_entry_t *entries, size_t max,
-                           size_t *count) SB_MUST_USE;
+                           size_t *count)
+    __attribute__ ((warn_unused_result));
 
 /*  The billing period around `now_s` (Unix seconds) for billing day
-    `anchor` (1..28; another value is taken as 1): `*start` the latest
-    instant ≤ now_s that is 00:00:00 UTC on day `anchor` of a month, `*end`
-    the same day of the next month. The broker and the quota service both
-    use this definition (the service's SQL mirrors it). */
+    `anchor` (1..28; 0, no anchor known, is taken as 1; above 28 as 28, the
+    last day every month has): `*start` the latest instant ≤ now_s that is
+    00:00:00 UTC on day `anchor` of a month, `*end` the same day of the
+    next month (exclusive). Pure calendar arithmetic in UTC: no time zone,
+    no locale. now_s is clamped to ±2^53. The broker and the quota service
+    both use this definition (the service's SQL mirrors it; it only ever
+    sees anchors 1..28). */
 void sb_quota_period (int64_t now_s, uint32_t anchor, int64_t *start, int64_t *end);
 
 #endif

@@ -11,7 +11,7 @@ sb_add_test(20_broker_queue SOURCES 20_broker_queue.c
             LIBS sb_broker_lib PkgConfig::CMOCKA TIMEOUT 30)
 sb_add_test(20_broker_quota SOURCES 20_broker_quota.c
             LIBS sb_broker_lib PkgConfig::CMOCKA TIMEOUT 60)
-foreach(t routing faults malformed calls broadcast unavailable worker_request)
+foreach(t routing faults malformed calls broadcast unavailable worker_request quotas)
     sb_add_test(20_broker_${t} SOURCES 20_broker_${t}.c
                 LIBS sb_broker_testsupport PkgConfig::CMOCKA TIMEOUT 60)
 endforeach()

@@ -1,16 +1,74 @@
 /*  tests/fuzz/fuzz_proto_msg.c — fuzz target for every decoder in proto/:
     the header decoder, the two-frame message decoder (the first input byte
-    chooses where the header frame ends), and the job / result payloads.
+    chooses where the header frame ends), the job / result payloads, and
+    the LIMITS / USAGE payloads (sb_quota_msg).
     Any crash, leak or sanitizer report is a bug; return values are checked
     for consistency (a decoded message must re-encode and decode the same). */
 #include "sb_fuzz.h"
 #include "sb_job.h"
 #include "sb_msg.h"
+#include "sb_quota_msg.h"
 
 #include <assert.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+static sb_quota_entry_t s_entries [SB_QUOTA_MAX_ENTRIES];
+static sb_quota_entry_t s_again [SB_QUOTA_MAX_ENTRIES];
+static sb_usage_entry_t s_usage [SB_QUOTA_MAX_ENTRIES];
+static sb_usage_entry_t s_usage_again [SB_QUOTA_MAX_ENTRIES];
+
+//  LIMITS and USAGE payloads: whatever decodes re-encodes to the same entries.
+static void
+s_fuzz_quota (const uint8_t *data, size_t size)
+{
+    zframe_t *frame = zframe_new (data, size);
+    size_t count = 0, again = 0;
+    if (sb_quota_limits_decode (frame, s_entries, SB_QUOTA_MAX_ENTRIES, &count) == 0) {
+        zframe_t *copy = sb_quota_limits_encode (s_entries, count);
+        assert (copy);
+        int rc = sb_quota_limits_decode (copy, s_again, SB_QUOTA_MAX_ENTRIES, &again);
+        assert (rc == 0 && again == count);
+        for (size_t i = 0; i < count; i++) {
+            assert (s_again [i].is_plan == s_entries [i].is_plan);
+            if (s_entries [i].is_plan) {
+                const sb_quota_plan_t *a = &s_again [i].plan, *b = &s_entries [i].plan;
+                assert (strcmp (a->id, b->id) == 0);
+                assert (a->rate == b->rate && a->burst == b->burst);
+                assert (a->in_flight == b->in_flight && a->monthly == b->monthly);
+                assert (a->weight == b->weight);
+            }
+            else {
+                assert (strcmp (s_again [i].tenant.id, s_entries [i].tenant.id) == 0);
+                assert (strcmp (s_again [i].tenant.plan, s_entries [i].tenant.plan) == 0);
+                assert (s_again [i].tenant.anchor == s_entries [i].tenant.anchor);
+                assert (s_again [i].tenant.period == s_entries [i].tenant.period);
+                assert (s_again [i].tenant.used == s_entries [i].tenant.used);
+            }
+        }
+        zframe_destroy (&copy);
+    }
+    else
+        assert (count == 0);
+    if (sb_quota_usage_decode (frame, s_usage, SB_QUOTA_MAX_ENTRIES, &count) == 0) {
+        zframe_t *copy = sb_quota_usage_encode (s_usage, count);
+        assert (copy);
+        int rc = sb_quota_usage_decode (copy, s_usage_again, SB_QUOTA_MAX_ENTRIES, &again);
+        assert (rc == 0 && again == count);
+        for (size_t i = 0; i < count; i++) {
+            const sb_usage_entry_t *a = &s_usage_again [i], *b = &s_usage [i];
+            assert (strcmp (a->tenant, b->tenant) == 0);
+            assert (a->period == b->period && a->minute == b->minute && a->calls == b->calls);
+            for (int r = 0; r < SB_REFUSAL_COUNT; r++)
+                assert (a->refused [r] == b->refused [r]);
+        }
+        zframe_destroy (&copy);
+    }
+    else
+        assert (count == 0);
+    zframe_destroy (&frame);
+}
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
@@ -67,6 +125,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (sb_job_decode (data, size, &job) == 0)
         assert (job.op && *job.op);
     sb_job_clear (&job);
+
+    s_fuzz_quota (data, size);
 
     sb_job_result_t result = { 0 };
     if (sb_job_result_decode (data, size, &result) == 0)
