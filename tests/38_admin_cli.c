@@ -15,7 +15,11 @@
       - connections add-key reads the API key from --key-file or stdin,
         never from an argument, and prints it nowhere; connection-keys
         rotate rotates, then re-seals call after call until nothing
-        remains, and stops (1) when a call moves nothing.
+        remains, and stops (1) when a call moves nothing;
+      - quotas: plan show/create/set with --rate, --burst, --in-flight,
+        --monthly N|unlimited, --weight as JSON numbers (null for
+        unlimited), a bad number or no limit at all a usage error; tenant
+        anchor; usage TENANT printed as lines, or --json.
 
     The end-to-end run sb-admin → gateway → token worker is the lead's,
     once the gateway relays /admin/ (tests/4x after the merge). */
@@ -532,6 +536,96 @@ s_teardown (void **state)
     return 0;
 }
 
+static void
+test_quotas (void **state)
+{
+    static const char plan [] =
+        "{\"plan\":{\"id\":\"team\",\"name\":\"Team\",\"rate_per_min\":120,\"burst\":20,"
+        "\"max_in_flight\":0,\"monthly_calls\":5000,\"weight\":2,\"tenants\":3}}";
+    s_answer (201, plan);
+    assert_int_equal (s_run ("plan", "create", "team", "Team", "--rate", "120", "--burst=20",
+                             "--monthly", "5000", "--weight", "2", NULL), 0);
+    s_assert_request ("POST /admin/plans", "{\"id\":\"team\",\"name\":\"Team\",\"rate_per_min\":120,"
+                      "\"burst\":20,\"monthly_calls\":5000,\"weight\":2}");
+    assert_non_null (strstr (s_out, "RATE/MIN"));
+    assert_non_null (strstr (s_out, "team"));
+    assert_non_null (strstr (s_out, "unlimited"));          //  max_in_flight 0
+    assert_non_null (strstr (s_out, "5000"));
+
+    s_answer (200, plan);
+    assert_int_equal (s_run ("plan", "show", "team", NULL), 0);
+    s_assert_request ("GET /admin/plans/team", NULL);
+    assert_int_equal (s_run ("plan", "set", "team", "--in-flight", "8", "--monthly", "unlimited", NULL), 0);
+    s_assert_request ("PUT /admin/plans/team", "{\"max_in_flight\":8,\"monthly_calls\":null}");
+    assert_int_equal (s_run ("plan", "set", "team", "--rate", "0", NULL), 0);
+    s_assert_request ("PUT /admin/plans/team", "{\"rate_per_min\":0}");
+    assert_int_equal (s_run ("--json", "plan", "show", "team", NULL), 0);
+    json_t *printed = json_loads (s_out, 0, NULL);
+    assert_int_equal (json_integer_value (json_object_get (json_object_get (printed, "plan"), "burst")), 20);
+    json_decref (printed);
+    s_answer (200, "{\"plans\":[{\"id\":\"free\",\"name\":\"Free\",\"rate_per_min\":60,\"burst\":30,"
+                   "\"max_in_flight\":4,\"monthly_calls\":1000,\"weight\":1,\"tenants\":7}]}");
+    assert_int_equal (s_run ("plan", "list", NULL), 0);
+    s_assert_request ("GET /admin/plans", NULL);
+    assert_non_null (strstr (s_out, "WEIGHT"));
+    assert_non_null (strstr (s_out, "1000"));
+
+    //  The server's refusal names the field; sb-admin relays it.
+    s_answer (400, "{\"error\":\"invalid_request\",\"message\":\"\\\"weight\\\" must be a whole "
+                   "number from 1 to 100 (the share of the fair queues)\"}");
+    assert_int_equal (s_run ("plan", "set", "team", "--weight", "0", NULL), 1);
+    assert_non_null (strstr (s_err, "\"weight\" must be a whole number from 1 to 100"));
+
+    //  Usage errors never reach the server.
+    s_answer (200, plan);
+    assert_int_equal (s_run ("plan", "set", "team", NULL), 2);
+    assert_non_null (strstr (s_err, "at least one"));
+    assert_int_equal (s_run ("plan", "set", "team", "--rate", "-5", NULL), 2);
+    assert_non_null (strstr (s_err, "--rate must be a whole number"));
+    assert_int_equal (s_run ("plan", "set", "team", "--monthly", "lots", NULL), 2);
+    assert_non_null (strstr (s_err, "unlimited"));
+    assert_int_equal (s_run ("plan", "set", "team", "--weight", "1.5", NULL), 2);
+    assert_int_equal (s_run ("plan", "set", "team", "--burst", "12345678901234567", NULL), 2);
+    assert_int_equal (s_run ("plan", "create", "team", NULL), 2);
+    assert_int_equal (s_run ("plan", "show", "team", "--rate", "5", NULL), 2);
+    assert_non_null (strstr (s_err, "--rate"));
+    assert_int_equal (s_run ("tenant", "list", "--weight", "5", NULL), 2);
+    assert_int_equal (s_run ("tenant", "anchor", "acme", NULL), 2);
+    assert_int_equal (s_run ("tenant", "anchor", "acme", "x", NULL), 2);
+    assert_int_equal (s_run ("usage", NULL), 2);
+    assert_int_equal (s_run ("usage", "a", "b", NULL), 2);
+    int count = 0;
+    s_lines (&count);
+    assert_int_equal (count, 0);
+
+    s_answer (200, "{\"tenant\":{\"id\":\"acme\",\"billing_anchor\":15},\"changed\":true}");
+    assert_int_equal (s_run ("tenant", "anchor", "acme", "15", NULL), 0);
+    s_assert_request ("PUT /admin/tenants/acme/billing-anchor", "{\"day\":15}");
+    assert_non_null (strstr (s_out, "billing day 15"));
+
+    s_answer (200, "{\"tenant\":\"acme\",\"plan\":\"free\",\"billing_anchor\":1,"
+                   "\"limits\":{\"rate_per_min\":60,\"burst\":30,\"max_in_flight\":4,"
+                   "\"monthly_calls\":1000,\"weight\":1},"
+                   "\"period\":{\"start\":\"2026-12-01T00:00:00.000Z\",\"end\":\"2027-01-01T00:00:00.000Z\"},"
+                   "\"month\":{\"calls\":412,\"allowance\":1000,\"remaining\":588,"
+                   "\"refused\":{\"rate\":17,\"monthly\":2}},"
+                   "\"minute\":{\"start\":\"2026-12-07T21:04:00.000Z\",\"calls\":9,\"refused\":{}}}");
+    assert_int_equal (s_run ("usage", "ac me", NULL), 0);
+    s_assert_request ("GET /admin/tenants/ac%20me/usage", NULL);
+    assert_non_null (strstr (s_out, "412 calls of 1000, 588 remaining"));
+    assert_non_null (strstr (s_out, "rate 17, monthly 2"));
+    assert_non_null (strstr (s_out, "2026-12-01T00:00:00.000Z to 2027-01-01T00:00:00.000Z"));
+    assert_non_null (strstr (s_out, "9 calls; refused: none"));
+    assert_non_null (strstr (s_out, "rate 60/min (burst 30)"));
+    assert_int_equal (s_run ("--json", "usage", "acme", NULL), 0);
+    printed = json_loads (s_out, 0, NULL);
+    assert_int_equal (json_integer_value (json_object_get (json_object_get (printed, "month"), "calls")), 412);
+    json_decref (printed);
+    s_answer (404, "{\"error\":\"not_found\",\"message\":\"there is no tenant \\\"nope\\\"\"}");
+    assert_int_equal (s_run ("usage", "nope", NULL), 1);
+    assert_non_null (strstr (s_err, "there is no tenant \"nope\""));
+}
+
 int
 main (void)
 {
@@ -541,6 +635,7 @@ main (void)
         cmocka_unit_test (test_requests),
         cmocka_unit_test (test_generated_password),
         cmocka_unit_test (test_connections),
+        cmocka_unit_test (test_quotas),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -16,10 +16,18 @@
         tokens, tasks, connections and audit rows, and no other tenant's;
       - the audit log newest first, paged by ?before, bounded ?limit;
       - routing: unknown routes 404, wrong methods 405, bad %-escapes and
-        unknown query parameters 400, keys/rotate refused without --secret-key-file.
+        unknown query parameters 400, keys/rotate refused without --secret-key-file;
+      - quotas (migration 014): plans created, shown, listed with their
+        limits, changed field by field (limits_version moves on, so the
+        quota service pushes it); negative, absurd, fractional, string and
+        unknown limits refused with the field and its range named; burst
+        required with a rate; unknown plan 404 (422 where a tenant names
+        it); a tenant's billing anchor (1..28, audited); a tenant's usage
+        (period by its anchor, month and minute counts and refusals, the
+        allowance and what remains, null when unlimited).
 
-    Tenants of this run start with a prefix unique to it; every row is
-    deleted at the end. */
+    Tenants and plans of this run start with a prefix unique to it; every
+    row is deleted at the end. */
 #include <czmq.h>
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -601,6 +609,247 @@ test_audit (void **state)
     json_decref (json);
 }
 
+//  A plan id of this run.
+static const char *
+s_plan (const char *name)
+{
+    static char plan [64];
+    snprintf (plan, sizeof plan, "%s-%s", s_prefix, name);
+    return plan;
+}
+
+//  The integer member `key` of the object `member` of `json` (-1: absent).
+static long long
+s_int_of (json_t *json, const char *member, const char *key)
+{
+    json_t *value = json_object_get (member? json_object_get (json, member): json, key);
+    return json_is_integer (value)? (long long) json_integer_value (value): -1;
+}
+
+static void
+test_quota_plans (void **state)
+{
+    char plan [64], body [512];
+    snprintf (plan, sizeof plan, "%s", s_plan ("team"));
+
+    //  Created with some limits; the others are unlimited, weight 1.
+    snprintf (body, sizeof body, "{\"id\":\"%s\",\"name\":\"Team\",\"rate_per_min\":120,"
+              "\"burst\":20,\"monthly_calls\":5000}", plan);
+    json_t *json = s_expect (201, "POST", "/admin/plans", NULL, body);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (json, "plan"), "id")), plan);
+    assert_int_equal (s_int_of (json, "plan", "rate_per_min"), 120);
+    assert_int_equal (s_int_of (json, "plan", "burst"), 20);
+    assert_int_equal (s_int_of (json, "plan", "max_in_flight"), 0);
+    assert_int_equal (s_int_of (json, "plan", "monthly_calls"), 5000);
+    assert_int_equal (s_int_of (json, "plan", "weight"), 1);
+    assert_int_equal (s_int_of (json, "plan", "tenants"), 0);
+    json_decref (json);
+    s_refused (409, "conflict", plan, "POST", "/admin/plans", NULL, body);
+    long long version = s_number ("SELECT limits_version FROM plans WHERE id = $1", 1, plan, NULL);
+    assert_true (version > 0);
+
+    //  Shown, and listed with the seeded plans' limits.
+    json = s_expect (200, "GET", s_path ("/admin/plans/%s", plan), NULL, NULL);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (json, "plan"), "name")),
+                         "Team");
+    json_decref (json);
+    json = s_expect (200, "GET", "/admin/plans", NULL, NULL);
+    bool seen_free = false, seen_team = false;
+    size_t i;
+    json_t *row;
+    json_array_foreach (json_object_get (json, "plans"), i, row) {
+        const char *id = json_string_value (json_object_get (row, "id"));
+        if (strcmp (id, "free") == 0) {
+            seen_free = true;
+            assert_int_equal (s_int_of (row, NULL, "rate_per_min"), 60);
+            assert_int_equal (s_int_of (row, NULL, "burst"), 30);
+            assert_int_equal (s_int_of (row, NULL, "max_in_flight"), 4);
+            assert_int_equal (s_int_of (row, NULL, "monthly_calls"), 1000);
+            assert_int_equal (s_int_of (row, NULL, "weight"), 1);
+        }
+        if (strcmp (id, plan) == 0)
+            seen_team = true;
+    }
+    assert_true (seen_free && seen_team);
+    json_decref (json);
+
+    //  Changed field by field: the rest stays, the version moves on.
+    json = s_expect (200, "PUT", s_path ("/admin/plans/%s", plan), NULL,
+                     "{\"max_in_flight\":8,\"weight\":4}");
+    assert_true (json_is_true (json_object_get (json, "changed")));
+    assert_int_equal (s_int_of (json, "plan", "rate_per_min"), 120);
+    assert_int_equal (s_int_of (json, "plan", "max_in_flight"), 8);
+    assert_int_equal (s_int_of (json, "plan", "weight"), 4);
+    json_decref (json);
+    long long changed = s_number ("SELECT limits_version FROM plans WHERE id = $1", 1, plan, NULL);
+    assert_true (changed > version);
+    assert_true (s_number ("SELECT quota_version ()", 0, NULL, NULL) >= changed);
+    //  monthly_calls null = unlimited (0); a name alone does not move the version
+    json = s_expect (200, "PUT", s_path ("/admin/plans/%s", plan), NULL,
+                     "{\"monthly_calls\":null,\"name\":\"Team plan\"}");
+    assert_int_equal (s_int_of (json, "plan", "monthly_calls"), 0);
+    json_decref (json);
+    version = s_number ("SELECT limits_version FROM plans WHERE id = $1", 1, plan, NULL);
+    assert_true (version > changed);
+    json = s_expect (200, "PUT", s_path ("/admin/plans/%s", plan), NULL, "{\"name\":\"Team\"}");
+    json_decref (json);
+    assert_int_equal (s_number ("SELECT limits_version FROM plans WHERE id = $1", 1, plan, NULL), version);
+    json = s_expect (200, "PUT", s_path ("/admin/plans/%s", plan), NULL, "{}");
+    assert_true (json_is_false (json_object_get (json, "changed")));
+    json_decref (json);
+
+    //  Bad limits: refused with the field and its range, nothing changed.
+    const char *path = s_path ("/admin/plans/%s", plan);
+    char saved [512];
+    snprintf (saved, sizeof saved, "%s", path);
+    s_refused (400, "invalid_request", "\"rate_per_min\" must be a whole number from 0 to 10000000",
+               "PUT", saved, NULL, "{\"rate_per_min\":-1}");
+    s_refused (400, "invalid_request", "\"rate_per_min\" must be a whole number from 0 to 10000000",
+               "PUT", saved, NULL, "{\"rate_per_min\":10000001}");
+    s_refused (400, "invalid_request", "\"burst\" must be a whole number from 0 to 10000000",
+               "PUT", saved, NULL, "{\"burst\":1.5}");
+    s_refused (400, "invalid_request", "\"max_in_flight\" must be a whole number from 0 to 100000",
+               "PUT", saved, NULL, "{\"max_in_flight\":\"8\"}");
+    s_refused (400, "invalid_request", "\"max_in_flight\"", "PUT", saved, NULL,
+               "{\"max_in_flight\":1e3}");
+    s_refused (400, "invalid_request", "\"monthly_calls\" must be a whole number from 0 to 9007199254740992",
+               "PUT", saved, NULL, "{\"monthly_calls\":9007199254740993}");
+    s_refused (400, "invalid_request", "\"weight\" must be a whole number from 1 to 100",
+               "PUT", saved, NULL, "{\"weight\":0}");
+    s_refused (400, "invalid_request", "\"weight\"", "PUT", saved, NULL, "{\"weight\":true}");
+    s_refused (400, "invalid_request", "\"weight\"", "PUT", saved, NULL, "{\"weight\":null}");
+    s_refused (400, "invalid_request", "\"burst\" must be at least 1", "PUT", saved, NULL,
+               "{\"burst\":0}");
+    s_refused (400, "invalid_request", "\"name\"", "PUT", saved, NULL, "{\"name\":\"\"}");
+    s_refused (400, "invalid_request", "colour", "PUT", saved, NULL, "{\"colour\":1}");
+    s_refused (400, "invalid_json", NULL, "PUT", saved, NULL, "{\"weight\":99999999999999999999999}");
+    assert_int_equal (s_number ("SELECT limits_version FROM plans WHERE id = $1", 1, plan, NULL), version);
+    assert_int_equal (s_number ("SELECT burst FROM plans WHERE id = $1", 1, plan, NULL), 20);
+
+    //  A new plan with a rate needs a burst; a bad id; no name.
+    snprintf (body, sizeof body, "{\"id\":\"%s\",\"name\":\"R\",\"rate_per_min\":10}", s_plan ("r"));
+    s_refused (400, "invalid_request", "\"burst\" must be at least 1", "POST", "/admin/plans", NULL, body);
+    s_refused (400, "invalid_request", "plan id", "POST", "/admin/plans", NULL,
+               "{\"id\":\"Gold!\",\"name\":\"G\"}");
+    snprintf (body, sizeof body, "{\"id\":\"%s\"}", s_plan ("r"));
+    s_refused (400, "invalid_request", "\"name\"", "POST", "/admin/plans", NULL, body);
+    s_refused (400, "invalid_request", "\"id\"", "POST", "/admin/plans", NULL, "{\"name\":\"G\"}");
+    assert_int_equal (s_number ("SELECT count(*) FROM plans WHERE id = $1", 1, s_plan ("r"), NULL), 0);
+
+    //  Unknown plans: 404 on /plans/{id}, 422 where a tenant names one.
+    s_refused (404, "not_found", "-nope", "GET", s_path ("/admin/plans/%s-nope", s_prefix), NULL, NULL);
+    s_refused (404, "not_found", "-nope", "PUT", s_path ("/admin/plans/%s-nope", s_prefix), NULL,
+               "{\"weight\":2}");
+    s_refused (405, "method_not_allowed", "GET, PUT", "DELETE", saved, NULL, NULL);
+
+    //  A tenant on the plan: counted, and its change renumbers the tenant.
+    const char *t = s_tenant ("qp");
+    s_create_tenant (t, "free");
+    long long tenant_version = s_number ("SELECT limits_version FROM tenants WHERE id = $1", 1, t, NULL);
+    snprintf (body, sizeof body, "{\"plan\":\"%s\"}", plan);
+    json_decref (s_expect (200, "PUT", s_path ("/admin/tenants/%s/plan", t), NULL, body));
+    assert_true (s_number ("SELECT limits_version FROM tenants WHERE id = $1", 1, t, NULL) > tenant_version);
+    json = s_expect (200, "GET", saved, NULL, NULL);
+    assert_int_equal (s_int_of (json, "plan", "tenants"), 1);
+    json_decref (json);
+}
+
+static void
+test_quota_anchor_and_usage (void **state)
+{
+    char t [64], plan [64], body [512];
+    snprintf (t, sizeof t, "%s", s_tenant ("qu"));
+    snprintf (plan, sizeof plan, "%s", s_plan ("metered"));
+    snprintf (body, sizeof body, "{\"id\":\"%s\",\"name\":\"Metered\",\"rate_per_min\":600,"
+              "\"burst\":50,\"max_in_flight\":3,\"monthly_calls\":100,\"weight\":2}", plan);
+    json_decref (s_expect (201, "POST", "/admin/plans", NULL, body));
+    s_create_tenant (t, plan);
+    json_t *json = s_expect (200, "GET", s_path ("/admin/tenants/%s", t), NULL, NULL);
+    assert_int_equal (s_int_of (json, "tenant", "billing_anchor"), 1);
+    json_decref (json);
+
+    //  Anchor: set (audited), unchanged, refused.
+    long long version = s_number ("SELECT limits_version FROM tenants WHERE id = $1", 1, t, NULL);
+    char path [256];
+    snprintf (path, sizeof path, "/admin/tenants/%s/billing-anchor", t);
+    json = s_expect (200, "PUT", path, NULL, "{\"day\":15}");
+    assert_true (json_is_true (json_object_get (json, "changed")));
+    assert_int_equal (s_int_of (json, "tenant", "billing_anchor"), 15);
+    json_decref (json);
+    assert_int_equal (s_audited (t, "billing_anchor_set"), 1);
+    assert_true (s_number ("SELECT limits_version FROM tenants WHERE id = $1", 1, t, NULL) > version);
+    json = s_expect (200, "PUT", path, NULL, "{\"day\":15}");
+    assert_true (json_is_false (json_object_get (json, "changed")));
+    json_decref (json);
+    assert_int_equal (s_audited (t, "billing_anchor_set"), 1);
+    s_refused (400, "invalid_request", "from 1 to 28", "PUT", path, NULL, "{\"day\":29}");
+    s_refused (400, "invalid_request", "from 1 to 28", "PUT", path, NULL, "{\"day\":0}");
+    s_refused (400, "invalid_request", "from 1 to 28", "PUT", path, NULL, "{\"day\":-3}");
+    s_refused (400, "invalid_request", "from 1 to 28", "PUT", path, NULL, "{\"day\":\"15\"}");
+    s_refused (400, "invalid_request", "from 1 to 28", "PUT", path, NULL, "{\"day\":1.5}");
+    s_refused (400, "invalid_request", "is required", "PUT", path, NULL, "{}");
+    s_refused (404, "not_found", NULL, "PUT", s_path ("/admin/tenants/%s-nope/billing-anchor", s_prefix),
+               NULL, "{\"day\":2}");
+
+    //  Usage before any: zeros, the period from day 15.
+    snprintf (path, sizeof path, "/admin/tenants/%s/usage", t);
+    json = s_expect (200, "GET", path, NULL, NULL);
+    assert_string_equal (json_string_value (json_object_get (json, "tenant")), t);
+    assert_string_equal (json_string_value (json_object_get (json, "plan")), plan);
+    assert_int_equal (s_int_of (json, "limits", "rate_per_min"), 600);
+    assert_int_equal (s_int_of (json, "limits", "max_in_flight"), 3);
+    assert_int_equal (s_int_of (json, "month", "calls"), 0);
+    assert_int_equal (s_int_of (json, "month", "allowance"), 100);
+    assert_int_equal (s_int_of (json, "month", "remaining"), 100);
+    assert_int_equal (s_int_of (json, "minute", "calls"), 0);
+    const char *start = json_string_value (json_object_get (json_object_get (json, "period"), "start"));
+    assert_non_null (start);
+    assert_int_equal (strlen (start), 24);
+    assert_memory_equal (start + 8, "15T00:00:00.000Z", 16);
+    json_decref (json);
+
+    //  A batch recorded as the quota service would (this period, this
+    //  minute), then the same batch again: counted once.
+    s_sql ("SELECT quota_usage_record ($1, 1, jsonb_build_array (jsonb_build_object ("
+           " 'tenant', $2::text,"
+           " 'period', extract (epoch FROM quota_period_start (15, now ()))::bigint,"
+           " 'minute', extract (epoch FROM date_trunc ('minute', now ()))::bigint,"
+           " 'calls', 40, 'refused', jsonb_build_object ('rate', 3, 'in_flight', 1))))",
+           2, s_prefix, t, NULL);
+    s_sql ("SELECT quota_usage_record ($1, 1, jsonb_build_array (jsonb_build_object ("
+           " 'tenant', $2::text, 'period', 0, 'minute', 0, 'calls', 999)))", 2, s_prefix, t, NULL);
+    json = s_expect (200, "GET", path, NULL, NULL);
+    assert_int_equal (s_int_of (json, "month", "calls"), 40);
+    assert_int_equal (s_int_of (json, "month", "remaining"), 60);
+    json_t *refused = json_object_get (json_object_get (json, "month"), "refused");
+    assert_int_equal (s_int_of (refused, NULL, "rate"), 3);
+    assert_int_equal (s_int_of (refused, NULL, "in_flight"), 1);
+    //  The minute's row is this minute's, unless the minute turned since
+    //  the batch: then zeros (the answer says which minute it shows).
+    json_t *minute = json_object_get (json, "minute");
+    long long minute_calls = s_int_of (minute, NULL, "calls");
+    assert_true (minute_calls == 40 || minute_calls == 0);
+    json_decref (json);
+
+    //  Unlimited monthly: allowance and remaining null; over the
+    //  allowance: remaining 0.
+    snprintf (body, sizeof body, "{\"monthly_calls\":30}");
+    json_decref (s_expect (200, "PUT", s_path ("/admin/plans/%s", plan), NULL, body));
+    json = s_expect (200, "GET", path, NULL, NULL);
+    assert_int_equal (s_int_of (json, "month", "remaining"), 0);
+    json_decref (json);
+    json_decref (s_expect (200, "PUT", s_path ("/admin/plans/%s", plan), NULL, "{\"monthly_calls\":0}"));
+    json = s_expect (200, "GET", path, NULL, NULL);
+    assert_true (json_is_null (json_object_get (json_object_get (json, "month"), "allowance")));
+    assert_true (json_is_null (json_object_get (json_object_get (json, "month"), "remaining")));
+    json_decref (json);
+
+    s_refused (404, "not_found", "-nope", "GET", s_path ("/admin/tenants/%s-nope/usage", s_prefix),
+               NULL, NULL);
+    s_refused (400, "invalid_request", NULL, "GET", "/admin/tenants/UPPER/usage", NULL, NULL);
+    s_refused (405, "method_not_allowed", "GET", "POST", path, NULL, "{}");
+}
+
 static void
 test_routes (void **state)
 {
@@ -730,6 +979,15 @@ s_teardown (void **state)
         if (PQresultStatus (res) != PGRES_COMMAND_OK)
             rc = -1;
         PQclear (res);
+        res = PQexecParams (s_pg, "DELETE FROM plans WHERE id LIKE $1", 1, NULL, p1, NULL, NULL, 0);
+        if (PQresultStatus (res) != PGRES_COMMAND_OK)
+            rc = -1;
+        PQclear (res);
+        res = PQexecParams (s_pg, "DELETE FROM usage_batches WHERE broker_id = $1",
+                            1, NULL, (const char *[]) { s_prefix }, NULL, NULL, 0);
+        if (PQresultStatus (res) != PGRES_COMMAND_OK)
+            rc = -1;
+        PQclear (res);
     }
     PQfinish (s_pg);
     free (s_conninfo);
@@ -749,6 +1007,8 @@ main (void)
         cmocka_unit_test (test_tenant_delete),
         cmocka_unit_test (test_audit),
         cmocka_unit_test (test_abandon_while_hashing),
+        cmocka_unit_test (test_quota_plans),
+        cmocka_unit_test (test_quota_anchor_and_usage),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -156,6 +156,15 @@ sb_add_test(38_workers_quota_sync
     TIMEOUT 180)
 add_dependencies(38_workers_quota_sync sb-worker)
 
+# The quota service's SQL (migration 014): limits' versions in commit
+# order, quota_tenants_since paging, quota_usage_record counting a batch
+# once, quota_period_start; on a fresh database of the test cluster.
+sb_add_test(38_workers_quota_sql
+    SOURCES 38_workers_quota_sql.c
+    LIBS sb_db sb_common sb_harness PkgConfig::CMOCKA PkgConfig::PQ
+    FIXTURES postgres
+    TIMEOUT 120)
+
 # sb-admin's arguments, requests and exit codes against a tiny HTTP server
 # in the test (the end-to-end run through a gateway comes with its relay).
 sb_add_test(38_admin_cli

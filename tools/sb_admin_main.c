@@ -32,6 +32,7 @@
 #define SB_ADMIN_PASSWORD_BYTES     18                  /* random bytes of a generated password (24 chars) */
 #define SB_ADMIN_MAX_URL            4096                /* bytes of a request URL */
 #define SB_ADMIN_MAX_API_KEY        16384               /* bytes of an API key (the token service's SB_MAX_CONN_SECRET) */
+#define SB_ADMIN_MAX_DIGITS         16                  /* digits of a plan limit option (2^53 has 16) */
 
 enum { S_OK = 0, S_REFUSED = 1, S_USAGE = 2, S_UNREACHABLE = 3, S_UNAVAILABLE = 4 };
 
@@ -43,7 +44,17 @@ static const char s_usage [] =
     "  tenant show ID                         one tenant, with counts\n"
     "  tenant delete ID                       delete a tenant and every row it owns\n"
     "  tenant plan ID PLAN                    set a tenant's plan\n"
-    "  plan list                              list plans\n"
+    "  plan list                              list plans with their limits\n"
+    "  plan show ID                           one plan's limits\n"
+    "  plan create ID NAME [LIMITS]           create a plan (a limit not given: unlimited)\n"
+    "  plan set ID LIMITS                     change a plan's limits (the others stay);\n"
+    "                                         brokers apply it within seconds\n"
+    "      LIMITS: [--rate N] [--burst N] [--in-flight N] [--monthly N|unlimited]\n"
+    "              [--weight N]   (per minute with a burst, calls at once, calls per\n"
+    "              billing period, fair-queue weight 1-100; 0 = unlimited)\n"
+    "  tenant anchor ID DAY                   set a tenant's billing day (1-28)\n"
+    "  usage TENANT                           a tenant's usage: this period, this minute,\n"
+    "                                         refusals by reason, its plan's limits\n"
     "  user add TENANT EMAIL [--password-file FILE]\n"
     "                                         add a user (without a file: a generated\n"
     "                                         password, printed once)\n"
@@ -86,6 +97,11 @@ typedef struct {
     const char *limit;          /* --limit */
     const char *before;         /* --before */
     const char *api_key_file;   /* --key-file: an API key */
+    const char *rate;           /* --rate: a plan's calls per minute */
+    const char *burst;          /* --burst */
+    const char *in_flight;      /* --in-flight */
+    const char *monthly;        /* --monthly: a number or "unlimited" */
+    const char *weight;         /* --weight */
     bool json;                  /* --json */
     const char *args [SB_ADMIN_MAX_ARGS];   /* positional: the command and its arguments */
     int count;                  /* positional arguments */
@@ -129,6 +145,11 @@ s_parse (int argc, char **argv, s_cli_t *cli)
         { "--limit", offsetof (s_cli_t, limit) },
         { "--before", offsetof (s_cli_t, before) },
         { "--key-file", offsetof (s_cli_t, api_key_file) },
+        { "--rate", offsetof (s_cli_t, rate) },
+        { "--burst", offsetof (s_cli_t, burst) },
+        { "--in-flight", offsetof (s_cli_t, in_flight) },
+        { "--monthly", offsetof (s_cli_t, monthly) },
+        { "--weight", offsetof (s_cli_t, weight) },
     };
     for (int i = 1; i < argc; i++) {
         const char *arg = argv [i];
@@ -333,6 +354,72 @@ s_print_tenants (const json_t *list)
                 s_str (t, "created_at"), s_text (t, "users", users, sizeof users), s_str (t, "name"));
 }
 
+//  A plan limit as text: "unlimited" for 0 (when `zero_unlimited`) or
+//  null, else the number (into `buf`).
+static const char *
+s_limit (const json_t *object, const char *key, bool zero_unlimited, char *buf, size_t size)
+{
+    json_t *value = json_object_get (object, key);
+    if (json_is_null (value) || (zero_unlimited && json_is_integer (value)
+                                 && json_integer_value (value) == 0))
+        return "unlimited";
+    return s_text (object, key, buf, size);
+}
+
+static void
+s_print_plans (const json_t *list)
+{
+    char rate [24], burst [24], in_flight [24], monthly [24], weight [24], tenants [24];
+    printf ("%-16s %10s %9s %10s %12s %6s %8s  %s\n", "ID", "RATE/MIN", "BURST", "IN_FLIGHT",
+            "MONTHLY", "WEIGHT", "TENANTS", "NAME");
+    size_t i;
+    json_t *p;
+    json_array_foreach (sb_unconst (list), i, p)
+        printf ("%-16s %10s %9s %10s %12s %6s %8s  %s\n", s_str (p, "id"),
+                s_limit (p, "rate_per_min", true, rate, sizeof rate),
+                s_text (p, "burst", burst, sizeof burst),
+                s_limit (p, "max_in_flight", true, in_flight, sizeof in_flight),
+                s_limit (p, "monthly_calls", true, monthly, sizeof monthly),
+                s_text (p, "weight", weight, sizeof weight),
+                s_text (p, "tenants", tenants, sizeof tenants), s_str (p, "name"));
+}
+
+//  "rate 3, monthly 1" of a refusals object, or "none".
+static void
+s_print_refused (const json_t *refused)
+{
+    if (json_object_size (refused) == 0)
+        printf ("none\n");
+    else
+        s_print_counts (refused);
+}
+
+static void
+s_print_usage (const json_t *body)
+{
+    char a [24], b [24], c [24], d [24], e [24];
+    json_t *limits = json_object_get (body, "limits");
+    json_t *period = json_object_get (body, "period");
+    json_t *month = json_object_get (body, "month");
+    json_t *minute = json_object_get (body, "minute");
+    printf ("tenant %s, plan %s: rate %s/min (burst %s), %s in flight, %s per period, weight %s\n",
+            s_str (body, "tenant"), s_str (body, "plan"),
+            s_limit (limits, "rate_per_min", true, a, sizeof a), s_text (limits, "burst", b, sizeof b),
+            s_limit (limits, "max_in_flight", true, c, sizeof c),
+            s_limit (limits, "monthly_calls", true, d, sizeof d), s_text (limits, "weight", e, sizeof e));
+    printf ("period  %s to %s (billing day %s)\n", s_str (period, "start"), s_str (period, "end"),
+            s_text (body, "billing_anchor", a, sizeof a));
+    printf ("month   %s calls of %s", s_text (month, "calls", a, sizeof a),
+            s_limit (month, "allowance", false, b, sizeof b));
+    if (json_is_integer (json_object_get (month, "remaining")))
+        printf (", %s remaining", s_text (month, "remaining", c, sizeof c));
+    printf ("; refused: ");
+    s_print_refused (json_object_get (month, "refused"));
+    printf ("minute  %s: %s calls; refused: ", s_str (minute, "start"),
+            s_text (minute, "calls", a, sizeof a));
+    s_print_refused (json_object_get (minute, "refused"));
+}
+
 //  Prints the answer of a command that succeeded (`cmd` "tenant list"…).
 static void
 s_print (const char *cmd, const json_t *body)
@@ -361,12 +448,28 @@ s_print (const char *cmd, const json_t *body)
         s_print_counts (json_object_get (body, "deleted"));
     }
     else
-    if (strcmp (cmd, "plan list") == 0) {
-        printf ("%-16s %8s  %s\n", "ID", "TENANTS", "NAME");
-        json_array_foreach (json_object_get (body, "plans"), i, row)
-            printf ("%-16s %8s  %s\n", s_str (row, "id"), s_text (row, "tenants", a, sizeof a),
-                    s_str (row, "name"));
+    if (strcmp (cmd, "plan list") == 0)
+        s_print_plans (json_object_get (body, "plans"));
+    else
+    if (strcmp (cmd, "plan show") == 0 || strcmp (cmd, "plan create") == 0
+    ||  strcmp (cmd, "plan set") == 0) {
+        json_t *one = json_array ();
+        json_array_append (one, json_object_get (body, "plan"));
+        s_print_plans (one);
+        json_decref (one);
+        if (json_is_false (json_object_get (body, "changed")))
+            printf ("(unchanged)\n");
     }
+    else
+    if (strcmp (cmd, "tenant anchor") == 0) {
+        json_t *tenant = json_object_get (body, "tenant");
+        printf ("tenant %s: billing day %s of each month (00:00 UTC)%s\n", s_str (tenant, "id"),
+                s_text (tenant, "billing_anchor", a, sizeof a),
+                json_is_false (json_object_get (body, "changed"))? ", unchanged": "");
+    }
+    else
+    if (strcmp (cmd, "usage") == 0)
+        s_print_usage (body);
     else
     if (strcmp (cmd, "user list") == 0 || strcmp (cmd, "user add") == 0) {
         json_t *list = json_object_get (body, "users");
@@ -550,6 +653,9 @@ typedef struct {
     bool generated;             /* the password was generated here */
 } s_call_t;
 
+//  The options of a plan's limits, as s_expect_args takes them.
+#define S_LIMIT_OPTIONS "rate burst in-flight monthly weight"
+
 //  Checks the argument count and the options a command takes.
 static int
 s_expect_args (const s_cli_t *cli, int min, int max, const char *options, const char *usage)
@@ -559,6 +665,8 @@ s_expect_args (const s_cli_t *cli, int min, int max, const char *options, const 
     const struct { const char *name; const char *value; } given [] = {
         { "plan", cli->plan }, { "password-file", cli->password_file }, { "user", cli->user },
         { "limit", cli->limit }, { "before", cli->before }, { "key-file", cli->api_key_file },
+        { "rate", cli->rate }, { "burst", cli->burst }, { "in-flight", cli->in_flight },
+        { "monthly", cli->monthly }, { "weight", cli->weight },
     };
     for (size_t k = 0; k < sizeof given / sizeof given [0]; k++)
         if (given [k].value && !strstr (options, given [k].name))
@@ -574,6 +682,36 @@ s_number_arg (const char *what, const char *text)
     for (const char *c = text; ok && *c; c++)
         ok = *c >= '0' && *c <= '9';
     return ok? 0: s_usage_error ("%s must be a positive whole number", what);
+}
+
+//  The plan limits given as options, as members of `body` (a limit's
+//  range is the server's to check: its refusal names it). Returns 0, or
+//  S_USAGE having said which option is not a whole number.
+static int
+s_plan_limits (const s_cli_t *cli, json_t *body)
+{
+    const struct { const char *option; const char *key; const char *value; } limits [] = {
+        { "--rate", "rate_per_min", cli->rate }, { "--burst", "burst", cli->burst },
+        { "--in-flight", "max_in_flight", cli->in_flight },
+        { "--monthly", "monthly_calls", cli->monthly }, { "--weight", "weight", cli->weight },
+    };
+    for (size_t k = 0; k < sizeof limits / sizeof limits [0]; k++) {
+        const char *text = limits [k].value;
+        if (!text)
+            continue;
+        if (text == cli->monthly && strcmp (text, "unlimited") == 0) {
+            json_object_set_new (body, limits [k].key, json_null ());
+            continue;
+        }
+        bool ok = *text && strlen (text) <= SB_ADMIN_MAX_DIGITS;
+        for (const char *c = text; ok && *c; c++)
+            ok = *c >= '0' && *c <= '9';
+        if (!ok)
+            return s_usage_error ("%s must be a whole number (0 = unlimited)%s", limits [k].option,
+                                  text == cli->monthly? " or \"unlimited\"": "");
+        json_object_set_new (body, limits [k].key, json_integer (strtoll (text, NULL, 10)));
+    }
+    return 0;
 }
 
 //  Builds the request of the command in `cli`. Returns 0 or S_USAGE.
@@ -592,6 +730,16 @@ s_command (const s_cli_t *cli, s_call_t *call)
     if (s_append (url, size, cli->url) || s_append (url, size, "/admin/"))
         return s_usage_error ("%s", "--url is too long");
     snprintf (call->cmd, sizeof call->cmd, "%s %s", noun, verb);
+    if (strcmp (noun, "usage") == 0) {
+        snprintf (call->cmd, sizeof call->cmd, "usage");
+        if ((rc = s_expect_args (cli, 0, 0, "", "usage TENANT")))
+            return rc;
+        call->method = "GET";
+        rc = s_append (url, size, "tenants/");
+        rc = rc? rc: s_append_escaped (url, size, cli->args [1]);
+        rc = rc? rc: s_append (url, size, "/usage");
+    }
+    else
     if (strcmp (noun, "audit") == 0) {
         snprintf (call->cmd, sizeof call->cmd, "audit");
         if ((rc = s_expect_args (cli, -1, 0, "limit before", "audit [TENANT] [--limit N] [--before ID]")))
@@ -660,6 +808,52 @@ s_command (const s_cli_t *cli, s_call_t *call)
             return rc;
         call->method = "GET";
         rc = s_append (url, size, "plans");
+    }
+    else
+    if (strcmp (call->cmd, "plan show") == 0) {
+        if ((rc = s_expect_args (cli, 1, 1, "", "plan show ID")))
+            return rc;
+        call->method = "GET";
+        rc = s_append (url, size, "plans/");
+        rc = rc? rc: s_append_escaped (url, size, a1);
+    }
+    else
+    if (strcmp (call->cmd, "plan create") == 0) {
+        if ((rc = s_expect_args (cli, 2, 2, S_LIMIT_OPTIONS, "plan create ID NAME [--rate N] "
+                                 "[--burst N] [--in-flight N] [--monthly N|unlimited] [--weight N]")))
+            return rc;
+        call->method = "POST";
+        rc = s_append (url, size, "plans");
+        call->body = json_pack ("{s:s, s:s}", "id", a1, "name", a2);
+        if (s_plan_limits (cli, call->body))
+            return S_USAGE;
+    }
+    else
+    if (strcmp (call->cmd, "plan set") == 0) {
+        static const char usage [] = "plan set ID [--rate N] [--burst N] [--in-flight N] "
+                                     "[--monthly N|unlimited] [--weight N] (at least one)";
+        if ((rc = s_expect_args (cli, 1, 1, S_LIMIT_OPTIONS, usage)))
+            return rc;
+        call->method = "PUT";
+        rc = s_append (url, size, "plans/");
+        rc = rc? rc: s_append_escaped (url, size, a1);
+        call->body = json_object ();
+        if (s_plan_limits (cli, call->body))
+            return S_USAGE;
+        if (json_object_size (call->body) == 0)
+            return s_usage_error ("usage: sb-admin %s", usage);
+    }
+    else
+    if (strcmp (call->cmd, "tenant anchor") == 0) {
+        if ((rc = s_expect_args (cli, 2, 2, "", "tenant anchor ID DAY")))
+            return rc;
+        if (s_number_arg ("DAY", a2))
+            return S_USAGE;
+        call->method = "PUT";
+        rc = s_append (url, size, "tenants/");
+        rc = rc? rc: s_append_escaped (url, size, a1);
+        rc = rc? rc: s_append (url, size, "/billing-anchor");
+        call->body = json_pack ("{s:I}", "day", (json_int_t) strtoll (a2, NULL, 10));
     }
     else
     if (strcmp (call->cmd, "user add") == 0 || strcmp (call->cmd, "user password") == 0) {

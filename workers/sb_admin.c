@@ -1,16 +1,17 @@
-/*  workers/sb_admin.c — the admin API (op admin/http): tenants, plans,
-    users, OAuth clients, refresh tokens, signing keys and the audit log,
-    as JSON over HTTP (docs/ADMIN.md). The gateway checked the operator's
-    key before it relayed the request: a job that reaches us was
-    authenticated, and we act as actor 'admin'.
+/*  workers/sb_admin.c — the admin API (op admin/http): tenants, plans
+    and their limits, usage, users, OAuth clients, refresh tokens, signing
+    keys and the audit log, as JSON over HTTP (docs/ADMIN.md). The gateway
+    checked the operator's key before it relayed the request: a job that
+    reaches us was authenticated, and we act as actor 'admin'.
 
     Each request is routed by its method and path (s_routes), its path
     segments percent-decoded strictly, its query read as a form and its
     body parsed with duplicate keys refused; every check answers 400, 404,
     405 or 422 itself, so the handlers read as straight lines. What
-    changes state is ONE call of a function of migration 007, which
-    decides the outcome and answers {"status", "body"}: the handler relays
-    it (sb_admin_on_answer). A password is hashed on the role's offload
+    changes state is ONE call of a function of migration 007 (014 for
+    plans' limits, billing anchors and usage), which decides the outcome
+    and answers {"status", "body"}: the handler relays it
+    (sb_admin_on_answer). A password is hashed on the role's offload
     threads first (Argon2id takes 100 ms of CPU): the job is parked in
     self->admin_hashing meanwhile, and sb_admin_abandon finds it there.
     The answers and the tenant's check serve sb_conn_admin.c as well
@@ -23,6 +24,7 @@
 #include "sb_log.h"
 #include "sb_oauth_form.h"
 #include "sb_password.h"
+#include "sb_quota_msg.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -503,6 +505,110 @@ s_plans_list (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
 }
 
 //  ---------------------------------------------------------------------
+//  Quotas: plans' limits, billing anchors, usage (migration 014). The
+//  limits' types and ranges are checked by the SQL function, which names
+//  the field and its range in its refusal; here only the members.
+
+//  The members a plan's body may have (POST adds "id").
+#define S_PLAN_FIELDS "name", "rate_per_min", "burst", "max_in_flight", "monthly_calls", "weight"
+
+//  Runs `sql` with $1 the plan id and $2 `fields` as JSON text.
+static void
+s_plan_run (sb_token_role_t *self, sb_worker_job_t *job, const char *sql, const char *id,
+            json_t *fields, const char *log_action)
+{
+    char *text = sb_json_dump (fields, NULL);
+    if (!text) {
+        sb_worker_job_fail (&job, "out of memory");
+        return;
+    }
+    const char *params [] = { id, text };
+    s_run (self, job, sql, 2, params, log_action);
+    free (text);
+}
+
+static void
+s_plan_create (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
+{
+    static const char *const allowed [] = { "id", S_PLAN_FIELDS, NULL };
+    if (s_query_only (&job, request, NULL))
+        return;
+    json_t *body = s_body (&job, request, allowed);
+    if (!body)
+        return;
+    const char *id;
+    if (s_body_string (&job, body, "id", true, &id) == 0) {
+        char *plan = strdup (id);
+        if (plan) {
+            json_object_del (body, "id");
+            //  Plans belong to no tenant: the process log keeps this one.
+            s_plan_run (self, job, "SELECT admin_plan_create ($1, $2::jsonb)", plan, body,
+                        "plan_created");
+            free (plan);
+        }
+        else
+            sb_worker_job_fail (&job, "out of memory");
+    }
+    json_decref (body);
+}
+
+static void
+s_plan_get (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
+{
+    if (s_query_only (&job, request, NULL))
+        return;
+    const char *params [] = { request->segments [1] };
+    s_run (self, job, "SELECT admin_plan_get ($1)", 1, params, NULL);
+}
+
+static void
+s_plan_set (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
+{
+    static const char *const allowed [] = { S_PLAN_FIELDS, NULL };
+    if (s_query_only (&job, request, NULL))
+        return;
+    json_t *body = s_body (&job, request, allowed);
+    if (!body)
+        return;
+    s_plan_run (self, job, "SELECT admin_plan_set ($1, $2::jsonb)", request->segments [1], body,
+                "plan_limits_set");
+    json_decref (body);
+}
+
+static void
+s_tenant_anchor (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
+{
+    static const char *const allowed [] = { "day", NULL };
+    if (s_query_only (&job, request, NULL) || sb_admin_tenant_check (&job, request->segments [1]))
+        return;
+    json_t *body = s_body (&job, request, allowed);
+    if (!body)
+        return;
+    json_t *day = json_object_get (body, "day");
+    json_int_t value = json_is_integer (day)? json_integer_value (day): 0;
+    if (value < 1 || value > SB_QUOTA_MAX_ANCHOR)
+        sb_admin_refusef (&job, 400, "invalid_request", "\"day\" must be a whole number from 1 "
+                          "to %u (the billing day of the month; 1 = calendar months)%s",
+                          SB_QUOTA_MAX_ANCHOR, day? "": " and is required");
+    else {
+        char text [24];
+        snprintf (text, sizeof text, "%lld", (long long) value);
+        const char *params [] = { request->segments [1], text };
+        s_run (self, job, "SELECT admin_tenant_anchor ($1, $2::int)", 2, params, NULL);
+    }
+    json_decref (body);
+}
+
+static void
+s_tenant_usage (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
+{
+    if (s_query_only (&job, request, NULL) || sb_admin_tenant_check (&job, request->segments [1]))
+        return;
+    const char *params [] = { request->segments [1] };
+    s_run (self, job, "SELECT admin_tenant_usage ($1)", 1, params, NULL);
+}
+
+//  ---------------------------------------------------------------------
 //  Users
 
 static void
@@ -803,7 +909,12 @@ static const s_route_t s_routes [] = {
     { "DELETE", "tenants/*/users/*",        s_user_remove },
     { "PUT",    "tenants/*/users/*/password", s_user_password },
     { "DELETE", "tenants/*/tokens",         s_tokens_revoke },
+    { "PUT",    "tenants/*/billing-anchor", s_tenant_anchor },
+    { "GET",    "tenants/*/usage",          s_tenant_usage },
     { "GET",    "plans",                    s_plans_list },
+    { "POST",   "plans",                    s_plan_create },
+    { "GET",    "plans/*",                  s_plan_get },
+    { "PUT",    "plans/*",                  s_plan_set },
     { "GET",    "clients",                  s_clients_list },
     { "DELETE", "clients/*",                s_client_revoke },
     { "POST",   "keys/rotate",              s_keys_rotate },

@@ -318,7 +318,9 @@ BEGIN
         RETURN false;
     END IF;
 
-    --  One row per key (a batch may name a tenant's period or minute twice).
+    --  One row per key (a batch may name a tenant's period or minute twice),
+    --  written in key order: two batches (of two brokers) stored at once
+    --  lock their common rows in the same order, so they never deadlock.
     WITH b AS (
         SELECT e->>'tenant' AS tenant_id, to_timestamp ((e->>'period')::bigint) AS period_start,
                (e->>'calls')::bigint AS calls, coalesce (e->'refused', '{}'::jsonb) AS refused
@@ -336,6 +338,7 @@ BEGIN
                      '{}'::jsonb)
     FROM (SELECT b.tenant_id, b.period_start, sum (b.calls) AS calls
           FROM b GROUP BY b.tenant_id, b.period_start) a
+    ORDER BY a.tenant_id, a.period_start
     ON CONFLICT (tenant_id, period_start) DO UPDATE
     SET calls = m.calls + EXCLUDED.calls,
         refused = quota_refused_add (m.refused, EXCLUDED.refused),
@@ -358,6 +361,7 @@ BEGIN
                      '{}'::jsonb)
     FROM (SELECT b.tenant_id, b.minute, sum (b.calls) AS calls
           FROM b GROUP BY b.tenant_id, b.minute) a
+    ORDER BY a.tenant_id, a.minute
     ON CONFLICT (tenant_id, minute) DO UPDATE
     SET calls = m.calls + EXCLUDED.calls,
         refused = quota_refused_add (m.refused, EXCLUDED.refused),
@@ -366,5 +370,299 @@ BEGIN
     DELETE FROM usage_minutes WHERE minute < now () - interval '2 days';
     DELETE FROM usage_batches WHERE recorded_at < now () - interval '1 day';
     RETURN true;
+END
+$$;
+
+-- ---------------------------------------------------------------------
+-- The admin API's quota steps (the conventions of 007: one call per
+-- request, {"status", "body"}, every check before the first write,
+-- switchboard.system for the function's own transaction). A plan belongs
+-- to no tenant, so a plan's creation or change has no audit row: the
+-- token worker writes it to its process log (workers/sb_admin.c).
+
+-- A plan as the API shows it (0 in rate_per_min, max_in_flight and
+-- monthly_calls = unlimited), with the number of its tenants.
+CREATE OR REPLACE FUNCTION admin_plan_json (p_id text)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object ('id', p.id, 'name', p.name,
+                               'rate_per_min', p.rate_per_min, 'burst', p.burst,
+                               'max_in_flight', p.max_in_flight,
+                               'monthly_calls', p.monthly_calls, 'weight', p.weight,
+                               'created_at', task_time (p.created_at),
+                               'tenants', (SELECT count(*) FROM tenants t WHERE t.plan = p.id))
+    FROM plans p WHERE p.id = p_id
+$$;
+
+CREATE OR REPLACE FUNCTION admin_no_plan (p_id text)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT admin_refusal (404, 'not_found',
+        format ('there is no plan "%s" (GET /admin/plans lists them)', p_id))
+$$;
+
+-- Why p_value cannot be the plan field p_field (NULL: it can). JSON null
+-- is "unlimited" for monthly_calls only; a number must be written as a
+-- whole number (no fraction, no exponent).
+CREATE OR REPLACE FUNCTION admin_plan_field_error (p_field text, p_value jsonb)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_min numeric;
+    v_max numeric;
+    v_what text;
+BEGIN
+    IF p_field = 'name' THEN
+        IF jsonb_typeof (p_value) = 'string' AND length (btrim (p_value #>> '{}')) > 0
+        AND length (p_value #>> '{}') <= 256 THEN
+            RETURN NULL;
+        END IF;
+        RETURN '"name" must be a string of 1 to 256 characters';
+    END IF;
+    CASE p_field
+    WHEN 'rate_per_min' THEN
+        v_min := 0; v_max := 10000000;
+        v_what := 'calls (cost units) per minute, 0 = unlimited';
+    WHEN 'burst' THEN
+        v_min := 0; v_max := 10000000;
+        v_what := 'cost units allowed at once above the rate; at least 1 when rate_per_min is set';
+    WHEN 'max_in_flight' THEN
+        v_min := 0; v_max := 100000;
+        v_what := 'calls running at once, 0 = unlimited';
+    WHEN 'monthly_calls' THEN
+        IF jsonb_typeof (p_value) = 'null' THEN
+            RETURN NULL;
+        END IF;
+        v_min := 0; v_max := 9007199254740992;
+        v_what := 'calls (cost units) per billing period, 0 or null = unlimited';
+    WHEN 'weight' THEN
+        v_min := 1; v_max := 100;
+        v_what := 'the share of the fair queues';
+    ELSE
+        RETURN format ('a plan has no field "%s"', p_field);
+    END CASE;
+    IF jsonb_typeof (p_value) = 'number' AND p_value::text ~ '^-?[0-9]{1,20}$'
+    AND p_value::text::numeric BETWEEN v_min AND v_max THEN
+        RETURN NULL;
+    END IF;
+    RETURN format ('"%s" must be a whole number from %s to %s (%s)', p_field, v_min, v_max, v_what);
+END
+$$;
+
+-- The limits of p_fields (a JSON object of plan fields, any subset) over
+-- those of plan row p_plan (NULL members: the defaults of a new plan):
+-- the first refusal's sentence, or NULL when every field and the whole
+-- are valid.
+CREATE OR REPLACE FUNCTION admin_plan_fields_error (p_fields jsonb, p_rate int, p_burst int)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_key text;
+    v_error text;
+    v_rate bigint;
+    v_burst bigint;
+BEGIN
+    IF p_fields IS NULL OR jsonb_typeof (p_fields) <> 'object' THEN
+        RETURN 'the limits must be a JSON object';
+    END IF;
+    FOR v_key IN SELECT k FROM jsonb_object_keys (p_fields) k ORDER BY k LOOP
+        v_error := admin_plan_field_error (v_key, p_fields -> v_key);
+        IF v_error IS NOT NULL THEN
+            RETURN v_error;
+        END IF;
+    END LOOP;
+    v_rate := coalesce ((p_fields ->> 'rate_per_min')::bigint, p_rate);
+    v_burst := coalesce ((p_fields ->> 'burst')::bigint, p_burst);
+    IF v_rate > 0 AND v_burst < 1 THEN
+        RETURN format ('"burst" must be at least 1 when "rate_per_min" is set (%s per minute): '
+                       'it is how many calls may come at once', v_rate);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION admin_plans_list ()
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN admin_answer (200, jsonb_build_object ('plans', coalesce ((
+        SELECT jsonb_agg (admin_plan_json (p.id) ORDER BY p.id) FROM plans p), '[]'::jsonb)));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION admin_plan_get (p_id text)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM plans WHERE id = p_id) THEN
+        RETURN admin_no_plan (p_id);
+    END IF;
+    RETURN admin_answer (200, jsonb_build_object ('plan', admin_plan_json (p_id)));
+END
+$$;
+
+-- p_fields: {"name", "rate_per_min"?, "burst"?, "max_in_flight"?,
+-- "monthly_calls"?, "weight"?}; a limit left out is unlimited (weight 1).
+CREATE OR REPLACE FUNCTION admin_plan_create (p_id text, p_fields jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_error text;
+    v_created int;
+BEGIN
+    IF p_id IS NULL OR p_id !~ '^[a-z0-9][a-z0-9_-]{0,62}$' THEN
+        RETURN admin_refusal (400, 'invalid_request',
+            'a plan id is 1 to 63 characters of a-z, 0-9, "_" and "-", starting with a letter or digit');
+    END IF;
+    IF p_fields IS NULL OR NOT p_fields ? 'name' THEN
+        RETURN admin_refusal (400, 'invalid_request', '"name" is required: a string of 1 to 256 characters');
+    END IF;
+    v_error := admin_plan_fields_error (p_fields, 0, 0);
+    IF v_error IS NOT NULL THEN
+        RETURN admin_refusal (400, 'invalid_request', v_error);
+    END IF;
+    INSERT INTO plans (id, name, rate_per_min, burst, max_in_flight, monthly_calls, weight)
+    VALUES (p_id, p_fields ->> 'name',
+            coalesce ((p_fields ->> 'rate_per_min')::int, 0),
+            coalesce ((p_fields ->> 'burst')::int, 0),
+            coalesce ((p_fields ->> 'max_in_flight')::int, 0),
+            coalesce ((p_fields ->> 'monthly_calls')::bigint, 0),
+            coalesce ((p_fields ->> 'weight')::int, 1))
+    ON CONFLICT (id) DO NOTHING;
+    GET DIAGNOSTICS v_created = ROW_COUNT;
+    IF v_created = 0 THEN
+        RETURN admin_refusal (409, 'conflict', format ('plan "%s" already exists', p_id));
+    END IF;
+    RETURN admin_answer (201, jsonb_build_object ('plan', admin_plan_json (p_id)));
+END
+$$;
+
+-- p_fields: any subset of the plan's fields; the others stay. The new
+-- limits reach the brokers within seconds (the quota service polls
+-- quota_version ()) and apply to calls admitted after that.
+CREATE OR REPLACE FUNCTION admin_plan_set (p_id text, p_fields jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_plan plans%ROWTYPE;
+    v_error text;
+    v_after plans%ROWTYPE;
+BEGIN
+    SELECT * INTO v_plan FROM plans WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN admin_no_plan (p_id);
+    END IF;
+    v_error := admin_plan_fields_error (p_fields, v_plan.rate_per_min, v_plan.burst);
+    IF v_error IS NOT NULL THEN
+        RETURN admin_refusal (400, 'invalid_request', v_error);
+    END IF;
+    UPDATE plans SET
+        name          = coalesce (p_fields ->> 'name', name),
+        rate_per_min  = coalesce ((p_fields ->> 'rate_per_min')::int, rate_per_min),
+        burst         = coalesce ((p_fields ->> 'burst')::int, burst),
+        max_in_flight = coalesce ((p_fields ->> 'max_in_flight')::int, max_in_flight),
+        monthly_calls = CASE WHEN NOT p_fields ? 'monthly_calls' THEN monthly_calls
+                             ELSE coalesce ((p_fields ->> 'monthly_calls')::bigint, 0) END,
+        weight        = coalesce ((p_fields ->> 'weight')::int, weight)
+    WHERE id = p_id
+    RETURNING * INTO v_after;
+    RETURN admin_answer (200, jsonb_build_object (
+        'plan', admin_plan_json (p_id),
+        'changed', (v_after.name, v_after.rate_per_min, v_after.burst, v_after.max_in_flight,
+                    v_after.monthly_calls, v_after.weight)
+                   IS DISTINCT FROM
+                   (v_plan.name, v_plan.rate_per_min, v_plan.burst, v_plan.max_in_flight,
+                    v_plan.monthly_calls, v_plan.weight)));
+END
+$$;
+
+-- A tenant as the API shows it: 007's, with its billing anchor.
+CREATE OR REPLACE FUNCTION admin_tenant_json (p_id text)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object ('id', t.id, 'name', t.name, 'plan', t.plan,
+                               'billing_anchor', t.billing_anchor,
+                               'created_at', task_time (t.created_at),
+                               'users', (SELECT count(*) FROM users u WHERE u.tenant_id = t.id))
+    FROM tenants t WHERE t.id = p_id
+$$;
+
+-- Sets the tenant's billing day (1..28): its period runs from that day
+-- 00:00 UTC to the same day of the next month. The period that starts
+-- counts from what usage_months holds for it (usually nothing).
+CREATE OR REPLACE FUNCTION admin_tenant_anchor (p_id text, p_day int)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_old int;
+BEGIN
+    PERFORM set_config ('switchboard.system', 'on', true);
+    SELECT billing_anchor INTO v_old FROM tenants WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN admin_no_tenant (p_id);
+    END IF;
+    IF p_day IS NULL OR p_day NOT BETWEEN 1 AND 28 THEN
+        RETURN admin_refusal (400, 'invalid_request',
+            '"day" must be a whole number from 1 to 28 (the billing day of the month; 1 = calendar months)');
+    END IF;
+    IF v_old <> p_day THEN
+        UPDATE tenants SET billing_anchor = p_day WHERE id = p_id;
+        PERFORM audit (p_id, 'admin', 'billing_anchor_set',
+                       jsonb_build_object ('from', v_old, 'to', p_day));
+    END IF;
+    RETURN admin_answer (200, jsonb_build_object ('tenant', admin_tenant_json (p_id),
+                                                  'changed', v_old <> p_day));
+END
+$$;
+
+-- What the tenant used, as the quota service stored it (the broker
+-- flushes every second or so): its plan's limits, the current billing
+-- period with the calls and refusals counted in it, and this minute's
+-- (zeros when no row of the current minute is stored yet).
+CREATE OR REPLACE FUNCTION admin_tenant_usage (p_id text)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_tenant tenants%ROWTYPE;
+    v_plan plans%ROWTYPE;
+    v_start timestamptz;
+    v_minute timestamptz := date_trunc ('minute', now ());
+    v_month usage_months%ROWTYPE;
+    v_last usage_minutes%ROWTYPE;
+    v_calls bigint;
+BEGIN
+    PERFORM set_config ('switchboard.system', 'on', true);
+    SELECT * INTO v_tenant FROM tenants WHERE id = p_id;
+    IF NOT FOUND THEN
+        RETURN admin_no_tenant (p_id);
+    END IF;
+    SELECT * INTO v_plan FROM plans WHERE id = v_tenant.plan;
+    v_start := quota_period_start (v_tenant.billing_anchor, now ());
+    SELECT * INTO v_month FROM usage_months WHERE tenant_id = p_id AND period_start = v_start;
+    SELECT * INTO v_last FROM usage_minutes WHERE tenant_id = p_id
+    ORDER BY minute DESC LIMIT 1;
+    v_calls := coalesce (v_month.calls, 0);
+    RETURN admin_answer (200, jsonb_build_object (
+        'tenant', p_id,
+        'plan', v_tenant.plan,
+        'billing_anchor', v_tenant.billing_anchor,
+        'limits', jsonb_build_object ('rate_per_min', v_plan.rate_per_min, 'burst', v_plan.burst,
+                                      'max_in_flight', v_plan.max_in_flight,
+                                      'monthly_calls', v_plan.monthly_calls,
+                                      'weight', v_plan.weight),
+        'period', jsonb_build_object ('start', task_time (v_start),
+                                      'end', task_time (v_start + interval '1 month')),
+        'month', jsonb_build_object (
+            'calls', v_calls,
+            'allowance', CASE WHEN v_plan.monthly_calls > 0 THEN v_plan.monthly_calls END,
+            'remaining', CASE WHEN v_plan.monthly_calls > 0
+                              THEN greatest (v_plan.monthly_calls - v_calls, 0) END,
+            'refused', coalesce (v_month.refused, '{}'::jsonb)),
+        'minute', CASE WHEN v_last.minute = v_minute
+                       THEN jsonb_build_object ('start', task_time (v_last.minute),
+                                                'calls', v_last.calls,
+                                                'refused', v_last.refused)
+                       ELSE jsonb_build_object ('start', task_time (v_minute),
+                                                'calls', 0, 'refused', '{}'::jsonb) END));
 END
 $$;
