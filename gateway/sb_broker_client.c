@@ -323,8 +323,6 @@ sb_broker_client_destroy (sb_broker_client_t **self_p)
     *self_p = NULL;
 }
 
-//  Which deadline a request gets.
-
 static int
 s_request (sb_broker_client_t *self, const char *service, const char *tenant, uint32_t flags,
            sb_broker_deadline_t which, const sb_broker_meter_t *meter, zframe_t **payload,
@@ -336,7 +334,8 @@ sb_broker_client_request (sb_broker_client_t *self, const char *service,
                           const char *tenant, uint32_t flags, zframe_t **payload,
                           sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
 {
-    return s_request (self, service, tenant, flags, SB_BROKER_DEADLINE_CALL, NULL, payload, cb, arg, call_p);
+    return s_request (self, service, tenant, flags, SB_BROKER_DEADLINE_CALL, NULL, payload, cb, arg,
+                      call_p);
 }
 
 int
@@ -344,7 +343,8 @@ sb_broker_client_request_long (sb_broker_client_t *self, const char *service,
                                const char *tenant, uint32_t flags, zframe_t **payload,
                                sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
 {
-    return s_request (self, service, tenant, flags, SB_BROKER_DEADLINE_LONG, NULL, payload, cb, arg, call_p);
+    return s_request (self, service, tenant, flags, SB_BROKER_DEADLINE_LONG, NULL, payload, cb, arg,
+                      call_p);
 }
 
 int
@@ -361,7 +361,8 @@ sb_broker_client_request_http (sb_broker_client_t *self, const char *service,
                                const char *tenant, uint32_t flags, zframe_t **payload,
                                sb_broker_reply_fn *cb, void *arg, sb_broker_call_t **call_p)
 {
-    return s_request (self, service, tenant, flags, SB_BROKER_DEADLINE_HTTP, NULL, payload, cb, arg, call_p);
+    return s_request (self, service, tenant, flags, SB_BROKER_DEADLINE_HTTP, NULL, payload, cb, arg,
+                      call_p);
 }
 
 static int

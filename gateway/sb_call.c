@@ -45,6 +45,11 @@ _Static_assert (SB_JOB_CAP_SAMPLING == SB_CLIENT_SAMPLING && SB_JOB_CAP_ELICITAT
                 && SB_JOB_CAP_ROOTS == SB_CLIENT_ROOTS && SB_JOB_CAP_ELICIT_URL == SB_CLIENT_ELICIT_URL,
                 "SB_JOB_CAP_* and SB_CLIENT_* must agree");
 
+//  A connector's quota declarations travel in REQUEST as they are: one set of bounds.
+_Static_assert (SB_MAX_TOOL_COST == SB_MAX_COST && SB_MAX_BUDGET_REQUESTS == SB_MAX_BUDGET_LIMIT
+                && SB_MAX_BUDGET_WINDOW == SB_MAX_BUDGET_WINDOW_S,
+                "connector/sb_connector.h and proto/sb_limits.h must agree on the quota bounds");
+
 #define S_STATE_KEY_LABEL   "switchboard requestState key"
 
 #include <stdio.h>
@@ -664,10 +669,12 @@ s_on_reply (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
         body = s_call_reply (call, status, payload, size);
     if (s_stateless (call))
         body = sb_mcp_stateless_reply (body, SB_VERSION, false);
-    if (status == SB_STATUS_LIMITED)
+    if (status == SB_STATUS_LIMITED) {
+        call->gateway->limited++;
         sb_log_info ("call_limited", "tenant=%s tool=%s reason=%s scope=%s retry_after_ms=%u",
                      call->tenant, call->tool_name, call->quota.reason, call->quota.scope,
                      call->retry_after_ms);
+    }
     else
     if (status != SB_STATUS_OK)
         sb_log_info ("call_failed", "status=%s", sb_status_name (status));
@@ -714,7 +721,7 @@ s_call_reply (s_call_t *call, sb_status_t status, const uint8_t *payload, size_t
     const sb_connector_t *connector = strcmp (call->quota.reason, "budget") == 0
                                     ? sb_connectors_find (call->connectors, call->quota.scope): NULL;
     sb_limited_t limited;
-    sb_limited_describe (&call->quota, call->retry_after_ms,
+    sb_limited_describe (&call->quota, call->retry_after_ms, "tool calls",
                          connector? sb_connector_display_name (connector): NULL,
                          sb_clock_wall_ms () / 1000, &limited);
     json_t *result = sb_limited_result (&limited);

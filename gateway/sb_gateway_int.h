@@ -67,6 +67,7 @@ struct _sb_gateway_t {
     uint64_t notes_dropped;                     /* NOTIFYs not sent (no stream, level, malformed) */
     uint64_t asks_refused;                      /* ASKs answered with an error at once */
     uint64_t cancelled;                         /* calls cancelled by notifications/cancelled */
+    uint64_t limited;                           /* tool calls and HTTP jobs a quota refused */
     zhashx_t *task_calls;                       /* taskId → the s_call_t running its job here */
     zlistx_t *task_watches;                     /* listen streams following taskIds (sb_task.c) */
     uint32_t task_timeout_ms;                   /* --task-timeout-ms: a task's run deadline */

@@ -512,11 +512,13 @@ s_limited (s_relay_t *relay)
     h2o_req_t *req = relay->req;
     sb_msg_quota_t none = { 0 };
     sb_limited_t limited;
-    sb_limited_describe (relay->quota_set? &relay->quota: &none, relay->retry_after_ms, NULL,
+    sb_limited_describe (relay->quota_set? &relay->quota: &none, relay->retry_after_ms,
+                         relay->route->admin? "admin API requests": "requests", NULL,
                          sb_clock_wall_ms () / 1000, &limited);
     char value [16];
     snprintf (value, sizeof value, "%d", limited.retry_after);
     sb_http_add_header (req, H2O_TOKEN_RETRY_AFTER, value);
+    relay->gateway->limited++;
     sb_log_info ("http_job_limited", "op=%s reason=%s scope=%s retry_after=%d", relay->route->op,
                  relay->quota.reason, relay->quota.scope, limited.retry_after);
     if (relay->route->text_errors)

@@ -150,8 +150,8 @@ sb_mcp_call_reply (const json_t *id, sb_status_t status, const uint8_t *payload,
             //  retry advice alone, in the same shape.
             sb_msg_quota_t none = { 0 };
             sb_limited_t limited;
-            sb_limited_describe (&none, readable? (uint32_t) failure.retry_after * 1000: 0, NULL, 0,
-                                 &limited);
+            sb_limited_describe (&none, readable? (uint32_t) failure.retry_after * 1000: 0, NULL,
+                                 NULL, 0, &limited);
             result = sb_limited_result (&limited);
             break;
         }

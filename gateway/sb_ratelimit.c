@@ -64,10 +64,12 @@ s_window (uint64_t seconds, char *buf, size_t cap)
 }
 
 void
-sb_limited_describe (const sb_msg_quota_t *quota, uint32_t retry_after_ms,
+sb_limited_describe (const sb_msg_quota_t *quota, uint32_t retry_after_ms, const char *what,
                      const char *service, int64_t now_s, sb_limited_t *out)
 {
     memset (out, 0, sizeof *out);
+    if (!what)
+        what = "tool calls";
     uint64_t retry = ((uint64_t) retry_after_ms + 999) / 1000;
     if (strcmp (quota->reason, "monthly") == 0 && retry < quota->reset_s)
         retry = quota->reset_s;
@@ -93,9 +95,9 @@ sb_limited_describe (const sb_msg_quota_t *quota, uint32_t retry_after_ms,
             snprintf (left, sizeof left, "only %s %s left right now, fewer than this call counts",
                       remaining, quota->remaining == 1? "is": "are");
         snprintf (out->sentence, sizeof out->sentence,
-                  "Rate limit reached: your plan \"%s\" allows %s tool calls per minute, and %s "
-                  "(the allowance refills completely in %s). Try again in %s, or " S_UPGRADE_HINT ".",
-                  plan, limit, left, reset, again);
+                  "Rate limit reached: your plan \"%s\" allows %s %s per minute, and %s (the "
+                  "allowance refills completely in %s). Try again in %s, or " S_UPGRADE_HINT ".",
+                  plan, limit, what, left, reset, again);
     }
     else
     if (strcmp (quota->reason, "monthly") == 0) {
@@ -106,17 +108,17 @@ sb_limited_describe (const sb_msg_quota_t *quota, uint32_t retry_after_ms,
         if (gmtime_r (&renew, &tm))
             strftime (date, sizeof date, "on %Y-%m-%d at %H:%M UTC ", &tm);
         snprintf (out->sentence, sizeof out->sentence,
-                  "Monthly quota reached: you have used %s of the %s tool calls your plan \"%s\" "
-                  "includes per billing month. It renews %s(in %s); to go on before then, "
-                  S_UPGRADE_HINT ".", used, limit, plan, date, reset);
+                  "Monthly quota reached: you have used %s of the %s %s your plan \"%s\" includes "
+                  "per billing month. It renews %s(in %s); to go on before then, "
+                  S_UPGRADE_HINT ".", used, limit, what, plan, date, reset);
     }
     else
     if (strcmp (quota->reason, "in_flight") == 0) {
         out->error_type = "too_many_in_flight";
         snprintf (out->sentence, sizeof out->sentence,
-                  "Too many calls at once: your plan \"%s\" allows %s tool call%s running at the "
-                  "same time, and that many are running now. Try again in %s, when one has "
-                  "finished, or " S_UPGRADE_HINT ".", plan, limit, quota->limit == 1? "": "s", again);
+                  "Too many %s at once: your plan \"%s\" allows %s running at the same time, "
+                  "and that many are running now. Try again in %s, when one has finished, or "
+                  S_UPGRADE_HINT ".", what, plan, limit, again);
     }
     else
     if (strcmp (quota->reason, "budget") == 0) {

@@ -35,13 +35,15 @@ typedef struct {
 } sb_limited_t;
 
 /*  Fills `out` for a REPLY `limited` with `quota` and `retry_after_ms`.
-    `service` is what the sentence calls a budget's connector (its display
-    name, e.g. "the CRM"; NULL: the quota's scope). `now_s` (Unix seconds)
+    `what` names the jobs counted ("tool calls", "admin API requests";
+    NULL: "tool calls"); `service` is what the sentence calls a budget's
+    connector (its display name, e.g. "the CRM"; NULL: the quota's
+    scope). `now_s` (Unix seconds)
     dates a monthly allowance's renewal. retry_after is the REPLY's advice
     rounded up to whole seconds, at least 1; for `monthly`, at least the
     period's end (reset_s), since the protocol caps retry_after_ms at an
     hour. */
-void sb_limited_describe (const sb_msg_quota_t *quota, uint32_t retry_after_ms,
+void sb_limited_describe (const sb_msg_quota_t *quota, uint32_t retry_after_ms, const char *what,
                           const char *service, int64_t now_s, sb_limited_t *out);
 
 /*  The CallToolResult for `limited`: isError, its sentence as the one text

@@ -1123,8 +1123,8 @@ test_quotas (void **state)
     assert_string_equal (json_string_value (json_object_get (body, "error")), "rate_limited");
     const char *message = json_string_value (json_object_get (body, "message"));
     assert_non_null (message);
-    assert_non_null (strstr (message, "Rate limit reached: your plan \"default\" allows 60 tool calls "
-                                      "per minute"));
+    assert_non_null (strstr (message, "Rate limit reached: your plan \"default\" allows 60 admin API "
+                                      "requests per minute"));
     assert_non_null (strstr (message, "Try again in 5 seconds"));
     json_decref (body);
     s_clear (&answer);

@@ -172,8 +172,8 @@ test_refusals (void **state)
     h = tg_post (NULL, tg_token, CALL ("metered_search", "limited_in_flight"));
     reply = s_json (h);
     s_assert_refusal (json_object_get (reply, "result"), "too_many_in_flight", 1,
-                      "Too many calls at once: your plan \"free\" allows 4 tool calls running at the "
-                      "same time");
+                      "Too many tool calls at once: your plan \"free\" allows 4 running at the same "
+                      "time");
     assert_string_equal (s_header (h, "RateLimit-Policy"), "");
     assert_string_equal (s_header (h, "RateLimit"), "");
     json_decref (reply);
@@ -248,7 +248,7 @@ test_modern (void **state)
     json_t *reply = s_json (h);
     json_t *result = json_object_get (reply, "result");
     assert_string_equal (json_string_value (json_object_get (result, "resultType")), "complete");
-    s_assert_refusal (result, "too_many_in_flight", 1, "Too many calls at once");
+    s_assert_refusal (result, "too_many_in_flight", 1, "Too many tool calls at once");
     json_decref (reply);
     tg_free (h);
 

@@ -43,7 +43,7 @@ test_rate (void **state)
     (void) state;
     sb_msg_quota_t quota = s_quota ("rate", "pro", 1200, 0, 15, 60);
     sb_limited_t limited;
-    sb_limited_describe (&quota, 1001, NULL, NOW_S, &limited);
+    sb_limited_describe (&quota, 1001, NULL, NULL, NOW_S, &limited);
     assert_string_equal (limited.error_type, "rate_limited");
     assert_int_equal (limited.retry_after, 2);      //  1.001 s rounds up
     assert_string_equal (limited.sentence,
@@ -53,13 +53,13 @@ test_rate (void **state)
 
     //  Some left, but fewer than a costly tool counts.
     quota = s_quota ("rate", "free", 60, 3, 57, 60);
-    sb_limited_describe (&quota, 40000, NULL, NOW_S, &limited);
+    sb_limited_describe (&quota, 40000, NULL, NULL, NOW_S, &limited);
     assert_int_equal (limited.retry_after, 40);
     assert_non_null (strstr (limited.sentence, "only 3 are left right now, fewer than this call counts"));
     assert_non_null (strstr (limited.sentence, "Try again in 40 seconds"));
 
     //  No advice at all still says 1 second, never 0.
-    sb_limited_describe (&quota, 0, NULL, NOW_S, &limited);
+    sb_limited_describe (&quota, 0, NULL, NULL, NOW_S, &limited);
     assert_int_equal (limited.retry_after, 1);
     assert_non_null (strstr (limited.sentence, "Try again in 1 second,"));
 }
@@ -72,7 +72,7 @@ test_monthly (void **state)
     sb_msg_quota_t quota = s_quota ("monthly", "free", 1000, 0, 24 * 86400 + 3 * 3600, 2678400);
     sb_limited_t limited;
     //  The broker caps its advice at an hour (PROTOCOL.md): the period's end wins.
-    sb_limited_describe (&quota, 3600000, NULL, NOW_S, &limited);
+    sb_limited_describe (&quota, 3600000, NULL, NULL, NOW_S, &limited);
     assert_string_equal (limited.error_type, "monthly_quota_exceeded");
     assert_int_equal (limited.retry_after, 24 * 86400 + 3 * 3600);
     assert_string_equal (limited.sentence,
@@ -81,13 +81,13 @@ test_monthly (void **state)
         "before then, ask your administrator for a bigger plan.");
     //  Part of it left (a costly tool): the usage shows it.
     quota = s_quota ("monthly", "pro", 100000, 4, 3600, 2592000);
-    sb_limited_describe (&quota, 0, NULL, NOW_S, &limited);
+    sb_limited_describe (&quota, 0, NULL, NULL, NOW_S, &limited);
     assert_non_null (strstr (limited.sentence, "used 99,996 of the 100,000 tool calls"));
     assert_non_null (strstr (limited.sentence, "on 2026-12-07 at 22:00 UTC (in 60 minutes)"));
     assert_int_equal (limited.retry_after, 3600);
     //  A month's end is as far as retry_after goes.
     quota = s_quota ("monthly", "pro", 5, 0, UINT32_MAX, 2592000);
-    sb_limited_describe (&quota, 0, NULL, NOW_S, &limited);
+    sb_limited_describe (&quota, 0, NULL, NULL, NOW_S, &limited);
     assert_int_equal (limited.retry_after, SB_MAX_LIMITED_RETRY_S);
 }
 
@@ -97,20 +97,25 @@ test_in_flight_budget_other (void **state)
     (void) state;
     sb_msg_quota_t quota = s_quota ("in_flight", "free", 4, 0, 1, 0);
     sb_limited_t limited;
-    sb_limited_describe (&quota, 1000, NULL, NOW_S, &limited);
+    sb_limited_describe (&quota, 1000, NULL, NULL, NOW_S, &limited);
     assert_string_equal (limited.error_type, "too_many_in_flight");
     assert_int_equal (limited.retry_after, 1);
     assert_string_equal (limited.sentence,
-        "Too many calls at once: your plan \"free\" allows 4 tool calls running at the same time, "
-        "and that many are running now. Try again in 1 second, when one has finished, or ask your "
+        "Too many tool calls at once: your plan \"free\" allows 4 running at the same time, and that "
+        "many are running now. Try again in 1 second, when one has finished, or ask your "
         "administrator for a bigger plan.");
-    quota = s_quota ("in_flight", "solo", 1, 0, 1, 0);
-    sb_limited_describe (&quota, 1000, NULL, NOW_S, &limited);
-    assert_non_null (strstr (limited.sentence, "allows 1 tool call running"));
+    //  What the jobs are called, for the admin API's.
+    quota = s_quota ("in_flight", "default", 1, 0, 1, 0);
+    sb_limited_describe (&quota, 1000, "admin API requests", NULL, NOW_S, &limited);
+    assert_non_null (strstr (limited.sentence, "Too many admin API requests at once: your plan "
+                                               "\"default\" allows 1 running"));
+    quota = s_quota ("rate", "default", 60, 0, 1, 60);
+    sb_limited_describe (&quota, 1000, "admin API requests", NULL, NOW_S, &limited);
+    assert_non_null (strstr (limited.sentence, "allows 60 admin API requests per minute"));
 
     //  A budget: the service's limit, not the plan's; named for people.
     quota = s_quota ("budget", "salesforce", 100000, 0, 5 * 3600, 86400);
-    sb_limited_describe (&quota, 120000, "Salesforce", NOW_S, &limited);
+    sb_limited_describe (&quota, 120000, NULL, "Salesforce", NOW_S, &limited);
     assert_string_equal (limited.error_type, "upstream_budget_exhausted");
     assert_int_equal (limited.retry_after, 120);
     assert_string_equal (limited.sentence,
@@ -120,13 +125,13 @@ test_in_flight_budget_other (void **state)
     assert_null (strstr (limited.sentence, "bigger plan"));
     //  Without a display name: the connector as the broker names it.
     quota = s_quota ("budget", "crm", 10, 1, 30, 90);
-    sb_limited_describe (&quota, 500, NULL, NOW_S, &limited);
+    sb_limited_describe (&quota, 500, NULL, NULL, NOW_S, &limited);
     assert_non_null (strstr (limited.sentence, "Usage budget of crm used up"));
     assert_non_null (strstr (limited.sentence, "10 calls every 90 seconds, and 1 is left"));
 
     //  A reason this gateway does not know: generic, still with its advice.
     quota = s_quota ("cosmic", "x", 0, 0, 0, 0);
-    sb_limited_describe (&quota, 7000, NULL, NOW_S, &limited);
+    sb_limited_describe (&quota, 7000, NULL, NULL, NOW_S, &limited);
     assert_string_equal (limited.error_type, "limited");
     assert_string_equal (limited.sentence, "A usage limit refused this call. Try again in 7 seconds.");
 }
@@ -137,7 +142,7 @@ test_result (void **state)
     (void) state;
     sb_msg_quota_t quota = s_quota ("rate", "pro", 1200, 0, 15, 60);
     sb_limited_t limited;
-    sb_limited_describe (&quota, 2500, NULL, NOW_S, &limited);
+    sb_limited_describe (&quota, 2500, NULL, NULL, NOW_S, &limited);
     json_t *result = sb_limited_result (&limited);
     assert_non_null (result);
     assert_true (json_is_true (json_object_get (result, "isError")));
