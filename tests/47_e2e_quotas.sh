@@ -53,6 +53,7 @@ RATE=120                # e2e-rate: cost units per minute
 BURST=10                # e2e-rate: burst
 HAMMER_CLIENTS=40       # clients at once, spread over the gateways
 HAMMER_S=8              # how long they hammer
+HAMMER_BATCH=120        # calls one curl process sends (over its share of the clients)
 NEW_RATE=60000          # e2e-rate after `plan set`
 NEW_BURST=1000
 NEW_BURST_CALLS=30      # calls at once that the new plan must all answer
@@ -76,11 +77,12 @@ phase () {
     phase_started=$SECONDS
 }
 
+pids=()     # this script's own background calls (the farm's processes are the farm's)
 s_cleanup () {
     local rc=$?
     local pid
-    for pid in $(jobs -p); do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     sb_farm_stop || rc=1
     echo "total $((SECONDS - started)) s"
     exit $rc
@@ -148,7 +150,7 @@ s_call () { s_post "$SB_FARM_GATEWAY_URL" "$1" "$2" "$3" "$work/last.h"; }
 
 # s_header NAME — a header of the last s_call (value only).
 s_header () {
-    tr -d '\r' <"$work/last.h" | sed -n "s/^$1: *//Ip" | head -n 1
+    tr -d '\r' <"$work/last.h" | sed -n "s/^$1: *//Ip"
 }
 
 s_ok () { [[ $(jq -r 'has("result") and (.result.isError // false) == false' <<<"$1") == true ]]; }
@@ -231,7 +233,7 @@ phase "1. rate: $RATE/min burst $BURST hammered from $GATEWAYS gateways by $HAMM
 s_admin plan create e2e-rate "E2E rate" --rate "$RATE" --burst "$BURST" --in-flight 0 \
     --monthly unlimited --weight 1 >/dev/null || fail "sb-admin plan create e2e-rate"
 shown=$(s_admin --json plan show e2e-rate) || fail "sb-admin plan show e2e-rate"
-[[ $(jq -r '.rate_per_min' <<<"$shown") == "$RATE" && $(jq -r '.burst' <<<"$shown") == "$BURST" ]] ||
+[[ $(jq -r '.plan.rate_per_min' <<<"$shown") == "$RATE" && $(jq -r '.plan.burst' <<<"$shown") == "$BURST" ]] ||
     fail "plan show e2e-rate: $shown"
 s_admin tenant create qrate "Q Rate" --plan e2e-rate >/dev/null || fail "sb-admin tenant create qrate"
 token_rate=$(s_mint qrate)
@@ -242,33 +244,52 @@ ratelimit=$(s_header RateLimit)
 [[ $(s_header RateLimit-Policy) == "\"e2e-rate\";q=$RATE;w=60" ]] ||
     fail "RateLimit-Policy header: '$(s_header RateLimit-Policy)'"
 
-# s_hammer URL TOKEN UNTIL OUT — calls search_accounts until $EPOCHREALTIME
-# passes UNTIL; each answer's JSON-RPC message one a line in OUT.
+# s_hammer URL TOKEN UNTIL DIR CLIENTS — CLIENTS connections to one gateway
+# calling search_accounts until $EPOCHREALTIME passes UNTIL: one curl
+# process at a time sends HAMMER_BATCH calls over CLIENTS parallel
+# connections (a process per call would measure fork, not the broker, on
+# a loaded machine); each answer's body lands in DIR/<batch>.<n>.
 s_hammer () {
-    local url=$1 token=$2 until=$3 out=$4 body
-    while [[ ${EPOCHREALTIME/./} -lt $until ]]; do
-        body=$(curl -sS -m 30 -X POST "$url/mcp" -H "Authorization: Bearer $token" \
-            -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+    local url=$1 token=$2 deadline=$3 dir=$4 clients=$5 batch=0 n outputs
+    mkdir -p "$dir"
+    while [[ ${EPOCHREALTIME/./} -lt $deadline ]]; do
+        outputs=()
+        for ((n = 0; n < HAMMER_BATCH; n++)); do
+            outputs+=(-o "$dir/$batch.$n" "$url/mcp")
+        done
+        curl -sS --no-progress-meter -m 30 --parallel --parallel-immediate --parallel-max "$clients" -X POST \
+            -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+            -H 'Accept: application/json, text/event-stream' \
             -d '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"search_accounts","arguments":{"query":"acme"}}}' \
-            2>/dev/null) || body='{"transport_error":true}'
-        if [[ $body == "{"* ]]; then
-            printf '%s\n' "$body" | tr -d '\n'
-        else
-            sed -n 's/^data: *//p' <<<"$body" | grep -E '^\{.*"(result|error)"' | tail -n 1 | tr -d '\n'
-        fi
-        echo
-    done >"$out"
+            "${outputs[@]}" 2>>"$dir.err" || true
+        batch=$((batch + 1))
+    done
 }
 t0=${EPOCHREALTIME/./}
-until=$((t0 + HAMMER_S * 1000000))
+deadline=$((t0 + HAMMER_S * 1000000))
 pids=()
-for ((c = 0; c < HAMMER_CLIENTS; c++)); do
-    s_hammer "${gateway_urls[c % GATEWAYS]}" "$token_rate" "$until" "$work/hammer.$c" &
+for ((g = 0; g < GATEWAYS; g++)); do
+    s_hammer "${gateway_urls[g]}" "$token_rate" "$deadline" "$work/hammer/$g" \
+        $(((HAMMER_CLIENTS + GATEWAYS - 1 - g) / GATEWAYS)) &
     pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
+pids=()
 t1=${EPOCHREALTIME/./}
-cat "$work"/hammer.* >"$work/hammer.all"
+# One JSON-RPC message a line (an SSE answer's data line), or a marker.
+for f in "$work"/hammer/*/*; do
+    body=$(<"$f")
+    if [[ $body == "{"* ]]; then
+        printf '%s\n' "${body//$'\n'/}"
+    elif [[ -n $body ]]; then
+        sed -n 's/^data: *//p' <<<"$body" | grep -E '^\{.*"(result|error)"' | tail -n 1
+    else
+        echo '{"transport_error":true}'
+    fi
+done >"$work/hammer.all"
+for ((g = 0; g < GATEWAYS; g++)); do
+    [[ ! -s $work/hammer/$g.err ]] || fail "the hammer's calls to gateway $g failed: $(head -n 3 "$work/hammer/$g.err")"
+done
 total=$(wc -l <"$work/hammer.all")
 answered=$(jq -c 'select(has("result") and (.result.isError // false) == false)' "$work/hammer.all" | wc -l)
 limited=$(jq -c 'select(.result.isError == true and .result._meta.error_type == "rate_limited"
@@ -280,10 +301,10 @@ bound=$((BURST + RATE * elapsed_us / 60000000))
 echo "hammer: $total answers in $((elapsed_us / 1000)) ms: $answered answered, $limited rate_limited (bound $bound, floor $BURST)"
 ((total > bound * 3)) || fail "the hammer sent too few calls ($total) to test the limit"
 ((answered + limited == total)) ||
-    fail "$((total - answered - limited)) answers were neither answered nor rate_limited: $(jq -c 'select((has("result") and (.result.isError // false) == false) | not) | select(.result._meta.error_type != "rate_limited")' "$work/hammer.all" | head -n 3)"
+    fail "$((total - answered - limited)) answers were neither answered nor rate_limited: $(jq -c -n '[inputs | select((has("result") and (.result.isError // false) == false) | not) | select(.result._meta.error_type != "rate_limited")] | .[:3][]' "$work/hammer.all")"
 ((answered <= bound)) || fail "$answered calls answered, more than burst + rate × t / 60 = $bound"
 ((answered >= BURST)) || fail "only $answered calls answered, fewer than the burst $BURST"
-sample=$(jq -c 'select(.result._meta.error_type == "rate_limited")' "$work/hammer.all" | head -n 1)
+sample=$(jq -c -n 'first(inputs | select(.result._meta.error_type == "rate_limited"))' "$work/hammer.all")
 s_refused "$sample" rate_limited "a rate refusal"
 echo "a refusal says: $(s_text "$sample")"
 
@@ -423,7 +444,7 @@ s_api_expect PUT tenants/qrate/billing-anchor '{"day":29}' 400 invalid_request d
 s_api_expect GET tenants/no-such-tenant/usage '' 404 not_found
 s_api_expect PUT tenants/qrate/plan '{"plan":"no-such-plan"}' 422 unknown_plan
 out=$(s_api GET plans/e2e-rate) || fail "GET /admin/plans/e2e-rate: transport"
-[[ ${out%% *} == 200 && $(jq -r '.rate_per_min' <<<"${out#* }") == "$NEW_RATE" ]] ||
+[[ ${out%% *} == 200 && $(jq -r '.plan.rate_per_min' <<<"${out#* }") == "$NEW_RATE" ]] ||
     fail "the refused changes changed e2e-rate: $out"
 
 # ---------------------------------------------------------------------
