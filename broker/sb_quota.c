@@ -31,7 +31,7 @@
 
 #include "sb_log.h"
 
-#define SB_QUOTA_INTERVAL      60000ll             /* T in units of 1/rate ms: rates are per minute */
+#define SB_QUOTA_INTERVAL       60000ll             /* T in units of 1/rate ms: rates are per minute */
 #define SB_QUOTA_RATE_WINDOW_S  60u                 /* window_s of the rate policy */
 #define SB_QUOTA_AHEAD_CAP      (INT64_MAX / 4)     /* a lead past it (absurd plan changes) is capped */
 #define SB_QUOTA_MIN_CAPACITY   1024u               /* initial slots of the tenant table */
@@ -150,55 +150,6 @@ s_u32 (int64_t value)
     if (value < 0)
         return 0;
     return value > (int64_t) UINT32_MAX ? UINT32_MAX : (uint32_t) value;
-}
-
-//  TEMPORARY until the q-proto branch lands proto/sb_quota_msg.c: local
-//  copies of sb_quota_period and sb_refusal_name (deleted at the merge).
-static int64_t
-s_days_from_civil (int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void
-s_quota_period (int64_t now_s, uint32_t anchor, int64_t *start, int64_t *end)
-{
-    if (anchor < 1 || anchor > SB_QUOTA_MAX_ANCHOR)
-        anchor = 1;
-    int64_t days = now_s >= 0 ? now_s / 86400 : (now_s - 86399) / 86400;
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
-    if (d < (int64_t) anchor) {
-        m--;
-        if (m < 1) {
-            m = 12;
-            y--;
-        }
-    }
-    int64_t ny = m == 12 ? y + 1 : y;
-    int64_t nm = m == 12 ? 1 : m + 1;
-    *start = s_days_from_civil (y, m, anchor) * 86400;
-    *end = s_days_from_civil (ny, nm, anchor) * 86400;
-}
-
-static const char *
-s_refusal_name (sb_refusal_t reason)
-{
-    static const char *names [SB_REFUSAL_COUNT] = { "in_flight", "rate", "monthly", "budget" };
-    return reason < SB_REFUSAL_COUNT ? names [reason] : "unknown";
 }
 
 //  Copies `src` into `dst` (room for `size` bytes, cut to fit): snprintf
@@ -466,7 +417,7 @@ s_period_update (sb_quota_t *self, sb_quota_state_t *state, int64_t wall_s, bool
     if (!force && state->period_end && wall_s < state->period_end)
         return;
     int64_t start, end;
-    s_quota_period (wall_s, state->anchor, &start, &end);
+    sb_quota_period (wall_s, state->anchor, &start, &end);
     if (state->period_end && start == state->period_start) {
         state->period_end = end;
         return;
@@ -599,7 +550,7 @@ s_refuse (sb_quota_t *self, sb_quota_state_t *state, s_plan_t *plan, sb_refusal_
           sb_quota_verdict_t *verdict)
 {
     verdict->refusal = reason;
-    s_copy (verdict->quota.reason, sizeof (verdict->quota.reason), s_refusal_name (reason));
+    s_copy (verdict->quota.reason, sizeof (verdict->quota.reason), sb_refusal_name (reason));
     if (!(state->flags & S_OVERFLOW))
         state->refused [reason]++;
     plan->refused [reason]++;
@@ -781,8 +732,10 @@ s_apply_tenant (sb_quota_t *self, const sb_quota_tenant_t *entry, int64_t wall_s
         self->plans [slot].tenants++;
         state->plan = (uint16_t) slot;
     }
-    uint8_t anchor = entry->anchor >= 1 && entry->anchor <= SB_QUOTA_MAX_ANCHOR
-                   ? (uint8_t) entry->anchor : 1;
+    //  As sb_quota_period reads it (the codec already bounds it)
+    uint8_t anchor = entry->anchor < 1 ? 1
+                   : entry->anchor > SB_QUOTA_MAX_ANCHOR ? SB_QUOTA_MAX_ANCHOR
+                   : (uint8_t) entry->anchor;
     bool moved = anchor != state->anchor;
     state->anchor = anchor;
     s_period_update (self, state, wall_s, moved);

@@ -27,6 +27,8 @@
 #define FEB_14_LAST     1771113599000ll     /* 2026-02-14T23:59:59Z */
 #define FEB_15          1771113600000ll     /* 2026-02-15T00:00:00Z */
 #define DEC_01          1764547200000ll     /* 2025-12-01T00:00:00Z */
+#define LEAP_DAY_NOON   1835438400000ll     /* 2028-02-29T12:00:00Z */
+#define MAR_01_2028     1835481600000ll     /* 2028-03-01T00:00:00Z */
 
 #define MAX_EVENTS      4000                /* admissions one exactness run keeps */
 #define MEMORY_TENANTS  100000              /* tenants of the memory test */
@@ -453,6 +455,15 @@ test_monthly_rollover (void **state)
     assert_int_equal (usage [1].period, FEB_15 / 1000);
     assert_int_equal (usage [1].calls, 100);
     assert_int_equal (usage [1].refused [SB_REFUSAL_MONTHLY], 1);
+
+    //  A leap year's February has 29 days
+    sb_quota_entry_t leap = s_tenant ("leap", "metered", 1, LEAP_DAY_NOON, 0);
+    sb_quota_apply (quota, &leap, 1, LEAP_DAY_NOON);
+    assert_non_null (s_admit (quota, "leap", 100, 0, LEAP_DAY_NOON, &verdict));
+    assert_null (s_admit (quota, "leap", 1, 0, LEAP_DAY_NOON, &verdict));
+    assert_int_equal (verdict.quota.window_s, 29 * 86400);
+    assert_int_equal (verdict.quota.reset_s, (MAR_01_2028 - LEAP_DAY_NOON) / 1000);
+    assert_non_null (s_admit (quota, "leap", 100, 0, MAR_01_2028, &verdict));
     sb_quota_destroy (&quota);
 }
 
