@@ -53,6 +53,7 @@ s_config (sb_broker_config_t *config, uint32_t rate, uint32_t burst, uint32_t in
     config->default_burst = burst;
     config->default_in_flight = in_flight;
     config->usage_flush_ms = 60000;     //  a test that wants flushes lowers it
+    config->quota_service = "token";
 }
 
 static void
@@ -207,7 +208,7 @@ test_limited_reply_shape (void **state)
     assert_int_equal (msg.quota.reset_s, 2);
     //  One call a second: the next fits in at most a second
     assert_true (msg.retry_after_ms >= 900 && msg.retry_after_ms <= 1000);
-    assert_null (msg.payload);
+    assert_true (!msg.payload || zframe_size (msg.payload) == 0);
 
     //  The admitted ones carry the rate policy as it stood at admission
     char corr_id [SB_MAX_CORR_ID_LEN + 1];
@@ -534,7 +535,7 @@ test_usage_flush_ack_resend (void **state)
     s_config (&config, 60, 3, 0);
     config.usage_flush_ms = 50;
     tb_broker_t *broker = tb_broker_start (&config);
-    zsock_t *api = tb_worker (broker, "api", 10, 1000);
+    zsock_t *api = tb_worker (broker, "api", 10, SB_MAX_HEARTBEAT_MS);
     zsock_t *gateway = tb_gateway (broker);
     sb_msg_t msg = { 0 };
     sb_usage_entry_t *entries = (sb_usage_entry_t *) calloc (SB_QUOTA_MAX_ENTRIES,
@@ -552,11 +553,12 @@ test_usage_flush_ack_resend (void **state)
     assert_int_equal (msg.status, SB_STATUS_LIMITED);
     assert_int_equal (tb_counters (broker).usage_batches_sent, 0);
 
-    zsock_t *token = tb_worker (broker, "token", 10, 1000);
+    //  Heartbeat 60 s: the test socket stays silent through the 5 s resend wait
+    zsock_t *token = tb_worker (broker, "token", 10, SB_MAX_HEARTBEAT_MS);
     s_usage (token, &msg, entries, &count, TB_WAIT_MS);
     assert_int_equal (msg.want, 1);
+    uint64_t want_seq = msg.seq;
     s_ack (token, msg.seq);            //  the want's ack is not a batch's: stale
-    s_limits (broker, token, 1, SB_SNAPSHOT_LAST, NULL, 0);    //  loaded: no more wants
     s_usage (token, &msg, entries, &count, TB_WAIT_MS);
     assert_int_equal (msg.want, 0);
     uint64_t seq = msg.seq;
@@ -574,13 +576,30 @@ test_usage_flush_ack_resend (void **state)
     for (int i = 0; i < 4; i++)
         s_serve_one (api, corr_id, sizeof corr_id);
     s_expect_quiet (token);
-    //  No ack within SB_BROKER_USAGE_RESEND_MS: the same batch again, same seq
-    s_usage (token, &msg, entries, &count, S_USAGE_WAIT_MS);
-    assert_int_equal (msg.seq, seq);
-    assert_int_equal (msg.want, 0);
-    assert_true (zframe_eq (msg.payload, first));
+    //  No ack within SB_BROKER_USAGE_RESEND_MS: the same batch again, same
+    //  seq; and no snapshot within SB_BROKER_WANT_MS: want=1 again (a new
+    //  seq), in either order
+    bool resent = false, wanted = false;
+    for (int i = 0; i < 2; i++) {
+        s_usage (token, &msg, entries, &count, S_USAGE_WAIT_MS);
+        if (msg.want) {
+            assert_false (wanted);
+            wanted = true;
+            assert_true (msg.seq > seq && msg.seq != want_seq);
+            assert_int_equal (count, 0);
+        }
+        else {
+            assert_false (resent);
+            resent = true;
+            assert_int_equal (msg.seq, seq);
+            assert_true (zframe_eq (msg.payload, first));
+        }
+    }
+    assert_true (resent && wanted);
     assert_int_equal (tb_counters (broker).usage_batches_resent, 1);
+    assert_int_equal (tb_counters (broker).limits_wanted, 2);
     zframe_destroy (&first);
+    s_limits (broker, token, 1, SB_SNAPSHOT_LAST, NULL, 0);    //  loaded: no more wants
     s_ack (token, seq);
     assert_true (TB_WAIT (broker, usage_batches_acked, 1));
     //  Then the next batch, with what was counted meanwhile
@@ -594,6 +613,7 @@ test_usage_flush_ack_resend (void **state)
     sb_broker_counters_t counters = tb_counters (broker);
     assert_int_equal (counters.usage_batches_sent, 2);
     assert_int_equal (counters.usage_acks_stale, 1);
+    assert_int_equal (counters.limits_wanted, 2);
 
     //  One more job: the next periodic flush carries it
     s_metered (gateway, "last", "acme", 1, NULL, 0, 0);
@@ -815,7 +835,7 @@ test_worker_request_with_cost (void **state)
     s_expect (api, &msg, SB_CMD_JOB, TB_WAIT_MS);
     //  The worker asks on behalf of p1, metered: malformed, whatever the quotas
     zframe_t *payload = zframe_new ("x", 1);
-    assert_int_equal (sb_msg_set_worker_request (&msg, "w1", "p1", "db", "acme", 1000, 0,
+    assert_int_equal (sb_msg_set_worker_request (&msg, "w1", "db", "acme", 1000, 0, "p1",
                                                  &payload), 0);
     msg.cost = 1;
     s_send (api, &msg);

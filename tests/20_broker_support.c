@@ -21,6 +21,9 @@ tb_config (sb_broker_config_t *config)
     config->frontend = "tcp://127.0.0.1:*";
     config->backend = "tcp://127.0.0.1:*";
     config->stats_ms = 0;
+    //  Many tests use `token` as an ordinary service: no quota worker
+    //  traffic (USAGE) reaches it; 20_broker_quotas names its own
+    config->quota_service = "quotas";
 }
 
 tb_broker_t *

@@ -24,7 +24,8 @@ typedef struct {
 tb_broker_t *tb_broker_start (const sb_broker_config_t *config);
 void tb_broker_stop (tb_broker_t **self_p);
 
-/*  Default config bound to ephemeral ports, quiet stats. */
+/*  Default config bound to ephemeral ports, quiet stats, quota service
+    "quotas" (so tests' `token` workers get no USAGE). */
 void tb_config (sb_broker_config_t *config);
 
 /*  The broker's counters now. Asserts that the broker answered. */
