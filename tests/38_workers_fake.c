@@ -129,6 +129,12 @@ fake_broker_recv (fake_broker_t *self, sb_msg_t *msg, int timeout_ms)
             sb_msg_reset (&in);
             continue;
         }
+        if (in.command == SB_CMD_LIMITS && !self->keep_limits) {
+            self->limits++;
+            zframe_destroy (&from);
+            sb_msg_reset (&in);
+            continue;
+        }
         zframe_destroy (&from);
         *msg = in;
         return 0;

@@ -2,7 +2,7 @@
 
     - a fake broker: a ROUTER socket bound on 127.0.0.1 that speaks the real
       codec (proto/sb_msg.h), answers the worker's heartbeats, sends JOBs
-      and hands every other message to the test;
+      and hands every other message to the test (LIMITS only when asked);
     - a fake upstream: a small threaded HTTP/1.1 server (keep-alive) that
       serves the sandbox-crm connector's account endpoints and task creation
       (POST /v1/tasks), with knobs for
@@ -29,6 +29,9 @@ typedef struct {
     bool answer_heartbeats;     /* reply HEARTBEAT to a known worker's heartbeat */
     bool disconnect_unknown;    /* reply DISCONNECT to traffic from unknown workers */
     int heartbeats;             /* heartbeats received */
+    bool keep_limits;           /* hand LIMITS to the test (else counted and dropped: a token
+                                   worker pushes them unasked, workers/sb_quota_sync.h) */
+    int limits;                 /* LIMITS dropped */
 } fake_broker_t;
 
 /*  Binds a ROUTER on `port` (retrying until the port is free, up to 5 s). */
@@ -37,7 +40,8 @@ fake_broker_t *fake_broker_new (int port);
 /*  Closes the socket (linger 0) and frees. */
 void fake_broker_destroy (fake_broker_t **self_p);
 
-/*  Next message other than HEARTBEAT (answered and counted), within
+/*  Next message other than HEARTBEAT (answered and counted) and, unless
+    keep_limits, LIMITS (counted), within
     `timeout_ms`. Returns 0 with `msg` filled (caller resets), or -1. */
 int fake_broker_recv (fake_broker_t *self, sb_msg_t *msg, int timeout_ms);
 

@@ -425,24 +425,6 @@ s_setup (void **state)
     if (PQstatus (s_pg) != CONNECTION_OK)
         return -1;
     PQclear (PQexec (s_pg, "SELECT set_config ('switchboard.system', 'on', false)"));
-    //  Plans p0 (rate 100, burst 10, in-flight 0, monthly 1000, weight 1),
-    //  p1, p2 (monthly unlimited); tenant i on plan i % 3, anchor 1 + i % 28
-    for (int p = 0; p < PLANS; p++) {
-        char sql [512];
-        snprintf (sql, sizeof sql, "INSERT INTO plans (id, name, rate_per_min, burst, "
-                  "max_in_flight, monthly_calls, weight) VALUES ($1, 'Quota sync test', "
-                  "%u, %d, %d, %d, %d)", s_rate (p), 10 * (p + 1), p, p == 2? 0: 1000 * (p + 1),
-                  p + 1);
-        s_exec (sql, s_plan (p), NULL, NULL);
-    }
-    s_exec ("INSERT INTO tenants (id, name, plan, billing_anchor) "
-            "SELECT $1 || '-t' || lpad (g::text, 5, '0'), 'Quota sync test', "
-            "$1 || '-p' || (g % 3)::text, 1 + g % 28 FROM generate_series (1, 2500) g",
-            s_prefix, NULL, NULL);
-    s_exec ("INSERT INTO usage_months (tenant_id, period_start, calls) "
-            "SELECT id, quota_period_start (billing_anchor, now ()), 4711 FROM tenants "
-            "WHERE id = $1", s_tenant (1), NULL, NULL);
-
     //  The worker reaches PostgreSQL through the proxy, under a name the
     //  test finds in pg_stat_activity
     const char *port_at = strstr (s_conninfo, "port=");
@@ -452,6 +434,7 @@ s_setup (void **state)
     s_broker = fake_broker_new (sb_harness_free_port ());
     if (!s_proxy || !s_broker)
         return -1;
+    s_broker->keep_limits = true;
     char heartbeat [16], poll [16], db [1024], migrations [512];
     snprintf (heartbeat, sizeof heartbeat, "%d", HEARTBEAT_MS);
     snprintf (poll, sizeof poll, "%d", POLL_MS);
@@ -471,6 +454,24 @@ s_setup (void **state)
     if (fake_broker_recv (s_broker, &msg, 30000) || msg.command != SB_CMD_READY)
         return -1;
     sb_msg_reset (&msg);
+    //  Its migrations are in: the rows of this run
+    //  Plans p0 (rate 100, burst 10, in-flight 0, monthly 1000, weight 1),
+    //  p1, p2 (monthly unlimited); tenant i on plan i % 3, anchor 1 + i % 28
+    for (int p = 0; p < PLANS; p++) {
+        char sql [512];
+        snprintf (sql, sizeof sql, "INSERT INTO plans (id, name, rate_per_min, burst, "
+                  "max_in_flight, monthly_calls, weight) VALUES ($1, 'Quota sync test', "
+                  "%u, %d, %d, %d, %d)", s_rate (p), 10 * (p + 1), p, p == 2? 0: 1000 * (p + 1),
+                  p + 1);
+        s_exec (sql, s_plan (p), NULL, NULL);
+    }
+    s_exec ("INSERT INTO tenants (id, name, plan, billing_anchor) "
+            "SELECT $1 || '-t' || lpad (g::text, 5, '0'), 'Quota sync test', "
+            "$1 || '-p' || (g % 3)::text, 1 + g % 28 FROM generate_series (1, 2500) g",
+            s_prefix, NULL, NULL);
+    s_exec ("INSERT INTO usage_months (tenant_id, period_start, calls) "
+            "SELECT id, quota_period_start (billing_anchor, now ()), 4711 FROM tenants "
+            "WHERE id = $1", s_tenant (1), NULL, NULL);
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /*  tests/38_workers_roles.c — the token and webhook workers as real
     processes against a fake broker: they register with their role as the
     service, heartbeat, answer "ping" (the token worker from the real test
-    PostgreSQL, with migrations applied) and refuse unknown ops. The token
+    PostgreSQL, with migrations applied) and refuse unknown ops; the
+    webhook worker drops a USAGE (it is not the quota service). The token
     worker's audit/record writes a gateway's refusal to audit_log and
     refuses any action a gateway does not decide, and malformed data. */
 #include <czmq.h>
@@ -293,6 +294,13 @@ test_webhook_ping (void **state)
 {
     s_worker_t *w = &s_slot;
     s_start (w, "webhook", NULL, NULL);
+    //  USAGE to a role that stores none: dropped, neither ACKed nor
+    //  answered with LIMITS (the worker reads in order, so anything it
+    //  sent back would come before the ping's RESULT)
+    sb_msg_t usage = { 0 };
+    assert_int_equal (sb_msg_set_usage (&usage, 7, 1, "broker-test", NULL), 0);
+    assert_int_equal (sb_msg_send (w->broker->router, &usage, w->broker->worker), 0);
+    sb_msg_reset (&usage);
     sb_status_t status;
     json_t *result = s_call (w, "wping-1", "ping", &status);
     assert_int_equal (status, SB_STATUS_OK);

@@ -47,6 +47,7 @@ struct _sb_quota_sync_t {
     size_t plans_sent;              /* this pass: plan entries sent */
     size_t tenants_sent;            /* this pass: tenant entries sent */
     size_t parts_sent;              /* this pass: LIMITS messages sent */
+    uint64_t failures;              /* passes failed in a row (the first is a warning) */
     bool want;                      /* a snapshot was asked for and has not begun */
     char want_broker [SB_MAX_BROKER_ID_LEN + 1];    /* the broker that asked */
     int64_t pushed;                 /* limits up to this version went out (0: none yet) */
@@ -196,11 +197,18 @@ s_send_part (sb_quota_sync_t *self, size_t count, uint32_t snapshot)
 static void
 s_pass_end (sb_quota_sync_t *self, const char *why)
 {
-    if (why)
-        sb_log_warn ("limits_pass_failed", "%s%s ended after %zu part(s): %s",
-                     self->snapshot? "the snapshot for broker=": "the push of changes",
-                     self->snapshot? self->broker: "", self->parts_sent, why);
+    if (why) {
+        //  An outage fails every poll: warn once, then at debug level
+        sb_log_level_t level = self->failures++? SB_LOG_DEBUG: SB_LOG_WARN;
+        sb_log (level, "limits_pass_failed", "%s%s ended after %zu part(s): %s",
+                self->snapshot? "the snapshot for broker=": "the push of changes",
+                self->snapshot? self->broker: "", self->parts_sent, why);
+    }
     else {
+        if (self->failures)
+            sb_log_info ("limits_pass_recovered", "a pass succeeded after %llu that failed",
+                         (unsigned long long) self->failures);
+        self->failures = 0;
         if (self->target > self->pushed)
             self->pushed = self->target;
         if (self->snapshot)
@@ -355,7 +363,7 @@ s_on_version (const PGresult *res, const char *error, void *arg)
         return;
     }
     if (!self->snapshot && version <= self->pushed) {
-        self->step = S_IDLE;            //  nothing changed
+        s_pass_end (self, NULL);        //  nothing changed
         return;
     }
     self->target = version;
