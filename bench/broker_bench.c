@@ -23,7 +23,7 @@
               one job of every tenant (each tenant's bucket in use).
 
     Usage: sb-broker-bench route --on FRONTEND,BACKEND --off FRONTEND,BACKEND
-                                 [--tenants N] [--rounds N] [--round-ms MS]
+                                 [--on-pid PID --off-pid PID] [--tenants N] [--rounds N] [--round-ms MS]
                                  [--window N] [--gateways N] [--workers N]
            sb-broker-bench memory --broker FRONTEND,BACKEND --pid PID
                                   [--tenants N]
@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sb_clock.h"
 #include "sb_msg.h"
@@ -81,6 +82,7 @@ typedef struct {
     int64_t heartbeat_at;               /* next worker heartbeat, monotonic ms */
     char probe_id [SB_MAX_CORR_ID_LEN + 1];     /* the probe waited for, "" = none */
     bool probe_done;                    /* its REPLY came as expected */
+    long pid;                           /* the broker's PID (0: unknown): its CPU time */
 } s_rig_t;
 
 static int
@@ -404,12 +406,38 @@ s_probe (s_rig_t *rig, size_t tenant)
     return -1;
 }
 
+//  CPU time (user + system, all threads) of `pid` in µs from
+//  /proc/PID/stat, or -1.
+static double
+s_cpu_us (long pid)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return -1;
+    char line [1024];
+    char *got = fgets (line, sizeof line, file);
+    fclose (file);
+    //  The fields after the ")" that ends the command name: utime is the
+    //  12th, stime the 13th.
+    char *paren = got ? strrchr (line, ')') : NULL;
+    if (!paren)
+        return -1;
+    unsigned long long utime = 0, stime = 0;
+    if (sscanf (paren + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                &utime, &stime) != 2)
+        return -1;
+    return (double) (utime + stime) * 1e6 / (double) sysconf (_SC_CLK_TCK);
+}
+
 //  One measured round: WINDOW jobs in flight for `round_ms`; returns the
 //  jobs answered per second in *rate, after draining the window.
 static int
-s_round (s_rig_t *rig, size_t window, int round_ms, double *rate)
+s_round (s_rig_t *rig, size_t window, int round_ms, double *rate, double *cpu_per_job)
 {
     uint64_t ok_before = rig->ok, bad_before = rig->bad;
+    double cpu_before = rig->pid ? s_cpu_us (rig->pid) : -1;
     rig->sending = true;
     int64_t start = sb_clock_mono_ms ();
     for (size_t i = 0; i < window; i++)
@@ -435,6 +463,10 @@ s_round (s_rig_t *rig, size_t window, int round_ms, double *rate)
         return -1;
     }
     *rate = (double) answered * 1000.0 / (double) (elapsed > 0 ? elapsed : 1);
+    //  The broker's CPU over the whole round, drain included, per job answered.
+    double cpu_after = rig->pid ? s_cpu_us (rig->pid) : -1;
+    uint64_t all = rig->ok - ok_before;
+    *cpu_per_job = cpu_before >= 0 && cpu_after >= 0 && all ? (cpu_after - cpu_before) / (double) all : 0;
     return 0;
 }
 
@@ -455,31 +487,34 @@ s_median (const double *values, size_t count)
 }
 
 static int
-s_route (const char *on, const char *off, size_t tenants, size_t rounds, int round_ms,
-         size_t window, size_t gateways, size_t workers)
+s_route (const char *on, const char *off, long on_pid, long off_pid, size_t tenants, size_t rounds,
+         int round_ms, size_t window, size_t gateways, size_t workers)
 {
     s_rig_t rigs [2];
     int rc = s_rig_open (&rigs [0], "on", true, on, gateways, workers, tenants);
     rc = rc? rc: s_rig_open (&rigs [1], "off", false, off, gateways, workers, tenants);
+    rigs [0].pid = on_pid;
+    rigs [1].pid = off_pid;
     //  Ready: the snapshot applied on one, a job answered on the other.
     rc = rc? rc: s_probe (&rigs [0], tenants - 1);
     rc = rc? rc: s_probe (&rigs [1], tenants - 1);
-    double rates [2][S_MAX_ROUNDS];
+    double rates [2][S_MAX_ROUNDS], cpus [2][S_MAX_ROUNDS];
     if (!rc) {
         printf ("broker route: %zu tenants on plan %s (never refuses), cost 1, %zu jobs in flight, "
                 "%zu gateways, %zu api workers, %zu rounds of %d ms each side\n",
                 tenants, S_PLAN, window, gateways, workers, rounds, round_ms);
         //  A warm-up round each, not counted.
-        double ignored;
-        rc = s_round (&rigs [0], window, round_ms / 2, &ignored);
-        rc = rc? rc: s_round (&rigs [1], window, round_ms / 2, &ignored);
+        double ignored, ignored_cpu;
+        rc = s_round (&rigs [0], window, round_ms / 2, &ignored, &ignored_cpu);
+        rc = rc? rc: s_round (&rigs [1], window, round_ms / 2, &ignored, &ignored_cpu);
     }
     for (size_t r = 0; !rc && r < rounds; r++) {
-        rc = s_round (&rigs [0], window, round_ms, &rates [0][r]);
-        rc = rc? rc: s_round (&rigs [1], window, round_ms, &rates [1][r]);
+        rc = s_round (&rigs [0], window, round_ms, &rates [0][r], &cpus [0][r]);
+        rc = rc? rc: s_round (&rigs [1], window, round_ms, &rates [1][r], &cpus [1][r]);
         if (!rc)
-            printf ("round %zu: quotas on %.0f jobs/s, off %.0f jobs/s\n",
-                    r + 1, rates [0][r], rates [1][r]);
+            printf ("round %zu: quotas on %.0f jobs/s (broker %.2f µs CPU a job), "
+                    "off %.0f jobs/s (%.2f µs)\n",
+                    r + 1, rates [0][r], cpus [0][r], rates [1][r], cpus [1][r]);
         fflush (stdout);
     }
     if (!rc) {
@@ -490,8 +525,13 @@ s_route (const char *on, const char *off, size_t tenants, size_t rounds, int rou
                 on_median, off_median, on_median / off_median,
                 (1.0 - on_median / off_median) * 100.0,
                 (unsigned long long) rigs [0].usage_batches);
-        printf ("route_on=%.0f route_off=%.0f ratio=%.3f\n", on_median, off_median,
-                on_median / off_median);
+        double on_cpu = s_median (cpus [0], rounds), off_cpu = s_median (cpus [1], rounds);
+        if (on_pid && off_pid)
+            printf ("median broker CPU a job: quotas on %.2f µs, off %.2f µs; on/off %.3f "
+                    "(overhead %.1f%%)\n", on_cpu, off_cpu, on_cpu / off_cpu,
+                    (on_cpu / off_cpu - 1.0) * 100.0);
+        printf ("route_on=%.0f route_off=%.0f ratio=%.3f cpu_on_us=%.2f cpu_off_us=%.2f\n",
+                on_median, off_median, on_median / off_median, on_cpu, off_cpu);
     }
     s_rig_close (&rigs [0]);
     s_rig_close (&rigs [1]);
@@ -585,7 +625,7 @@ s_usage (void)
 {
     fprintf (stderr,
         "usage: sb-broker-bench route --on FRONTEND,BACKEND --off FRONTEND,BACKEND\n"
-        "                             [--tenants N] [--rounds N] [--round-ms MS] [--window N]\n"
+        "                             [--on-pid PID --off-pid PID] [--tenants N] [--rounds N] [--round-ms MS] [--window N]\n"
         "                             [--gateways N] [--workers N]\n"
         "       sb-broker-bench memory --broker FRONTEND,BACKEND --pid PID [--tenants N]\n");
     return 2;
@@ -599,6 +639,7 @@ main (int argc, char **argv)
     const char *command = argv [1];
     const char *on = NULL, *off = NULL, *broker = NULL;
     long tenants = 0, rounds = 5, round_ms = 2000, window = 256, gateways = 3, workers = 2, pid = 0;
+    long on_pid = 0, off_pid = 0;
     for (int i = 2; i < argc; i += 2) {
         if (i + 1 >= argc)
             return s_usage ();
@@ -634,6 +675,12 @@ main (int argc, char **argv)
         if (strcmp (name, "--pid") == 0)
             rc = s_parse_long (value, 1, 1L << 22, &pid);
         else
+        if (strcmp (name, "--on-pid") == 0)
+            rc = s_parse_long (value, 1, 1L << 22, &on_pid);
+        else
+        if (strcmp (name, "--off-pid") == 0)
+            rc = s_parse_long (value, 1, 1L << 22, &off_pid);
+        else
             rc = -1;
         if (rc) {
             fprintf (stderr, "sb-broker-bench: bad option %s %s\n", name, value);
@@ -644,7 +691,7 @@ main (int argc, char **argv)
     zsys_set_sndhwm (100000);
     zsys_set_rcvhwm (100000);
     if (strcmp (command, "route") == 0 && on && off)
-        return s_route (on, off, (size_t) (tenants ? tenants : 1000), (size_t) rounds,
+        return s_route (on, off, on_pid, off_pid, (size_t) (tenants ? tenants : 1000), (size_t) rounds,
                         (int) round_ms, (size_t) window, (size_t) gateways, (size_t) workers);
     if (strcmp (command, "memory") == 0 && broker && pid)
         return s_memory (broker, pid, (size_t) (tenants ? tenants : 100000));
