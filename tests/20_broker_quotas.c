@@ -8,7 +8,8 @@
     from another service refused; USAGE want=1 when the first quota worker
     registers; the USAGE flush, its ack, its resend with the same seq and
     the last flush on drain; a month rollover with the injected clock;
-    upstream budgets; a worker's metered REQUEST refused; quotas off. */
+    upstream budgets; plan weights in the fair queues; a worker's metered
+    REQUEST refused; quotas off. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -822,6 +823,52 @@ test_budget (void **state)
     tb_broker_stop (&broker);
 }
 
+//  The fair queues take each tenant's weight from its plan: with weights 1
+//  and 4 and both backlogged behind a busy worker, 2 of the next 10 jobs
+//  go to the light tenant and 8 to the heavy one.
+static void
+test_plan_weights (void **state)
+{
+    s_set_wall (S_JAN_LAST_S * 1000);
+    sb_broker_config_t config;
+    s_config (&config, 0, 0, 0);
+    tb_broker_t *broker = tb_broker_start (&config);
+    zsock_t *api = tb_worker (broker, "api", 1, 1000);
+    zsock_t *token = tb_worker (broker, "token", 10, 1000);
+    zsock_t *gateway = tb_gateway (broker);
+    sb_msg_t msg = { 0 };
+    sb_quota_entry_t limits [] = { s_plan ("light", 0, 0, 0, 0, 1),
+                                   s_plan ("heavy", 0, 0, 0, 0, 4),
+                                   s_tenant ("lo", "light", 1, S_JAN_FIRST, 0),
+                                   s_tenant ("hi", "heavy", 1, S_JAN_FIRST, 0) };
+    s_limits (broker, token, 1, SB_SNAPSHOT_LAST, limits, 4);
+
+    tb_request (gateway, "block", "api", "lo", 10000, 0, "x");
+    s_expect (api, &msg, SB_CMD_JOB, TB_WAIT_MS);
+    for (int i = 0; i < 10; i++) {
+        char id [16];
+        snprintf (id, sizeof id, "lo%d", i);
+        tb_request (gateway, id, "api", "lo", 10000, 0, "x");
+        snprintf (id, sizeof id, "hi%d", i);
+        tb_request (gateway, id, "api", "hi", 10000, 0, "x");
+    }
+    assert_true (TB_WAIT (broker, jobs_queued, 20));
+    tb_result (api, "block", SB_STATUS_OK, "done");
+    char order [11] = "";
+    for (int i = 0; i < 10; i++) {
+        s_expect (api, &msg, SB_CMD_JOB, TB_WAIT_MS);
+        order [i] = msg.corr_id [0] == 'l' ? 'L' : 'H';
+        tb_result (api, msg.corr_id, SB_STATUS_OK, "done");
+    }
+    print_message ("dispatch order with weights 1 (L) and 4 (H): %s\n", order);
+    assert_string_equal (order, "LHHHHLHHHH");
+    sb_msg_reset (&msg);
+    zsock_destroy (&token);
+    zsock_destroy (&gateway);
+    zsock_destroy (&api);
+    tb_broker_stop (&broker);
+}
+
 static void
 test_worker_request_with_cost (void **state)
 {
@@ -920,6 +967,7 @@ main (void)
         cmocka_unit_test (test_last_flush_on_drain),
         cmocka_unit_test (test_month_rollover),
         cmocka_unit_test (test_budget),
+        cmocka_unit_test (test_plan_weights),
         cmocka_unit_test (test_worker_request_with_cost),
         cmocka_unit_test (test_quotas_off),
         cmocka_unit_test (test_bad_config),
