@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert (SB_QUOTA_SYNC_PAGE <= SB_QUOTA_MAX_ENTRIES, "a page of tenants is one LIMITS part");
+
 //  Where a pass is: each step but S_IDLE has its statement in flight.
 typedef enum {
     S_IDLE = 0,         //  no pass
@@ -268,8 +270,12 @@ s_on_tenants (const PGresult *res, const char *error, void *arg)
     if (!s_answer_ok (self, res, error, "quota_tenants_since") || s_give_way (self))
         return;
     int rows = PQntuples (res);
+    if (rows > SB_QUOTA_SYNC_PAGE) {
+        s_pass_end (self, "quota_tenants_since answered more rows than asked");
+        return;
+    }
     size_t count = 0;
-    for (int row = 0; row < rows && count < SB_QUOTA_MAX_ENTRIES; row++) {
+    for (int row = 0; row < rows; row++) {
         if (s_tenant_row (res, row, &self->entries [count]) == 0)
             count++;
         else
