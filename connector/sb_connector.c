@@ -628,8 +628,9 @@ s_connector_parse (const json_t *root, const char *file, char **why)
     json_t *limits = json_object_get (root, "limits");
     json_t *timeout = json_object_get (limits, "timeout_ms");
     json_t *max_response = json_object_get (limits, "max_response_bytes");
-    self->timeout_ms = timeout ? (long) json_integer_value (timeout) : 10000;
-    self->max_response = max_response ? (size_t) json_integer_value (max_response) : 4u << 20;
+    //  json_number_value: the format counts 2000.0 as an integer too.
+    self->timeout_ms = timeout ? (long) json_number_value (timeout) : 10000;
+    self->max_response = max_response ? (size_t) json_number_value (max_response) : 4u << 20;
     //  Both members required and bounded by the format when the block is there.
     json_t *budget = json_object_get (root, "upstream_budget");
     if (budget) {

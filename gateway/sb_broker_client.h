@@ -30,7 +30,13 @@
     than after the whole deadline. The first message from the broker ends
     that. A REPLY `unavailable` reaches the callback with a result payload
     {"retry_after": seconds} made from its retry_after_ms (1 s without
-    one), as a worker's `overloaded` would carry it. */
+    one), as a worker's `overloaded` would carry it.
+
+    Quotas (PROTOCOL.md "Quotas"): a request sent with
+    sb_broker_client_request_metered carries its cost and upstream budget;
+    a REPLY's quota group (the limit that refused it, status `limited`, or
+    an admitted metered job's rate policy) goes to the call's quota
+    callback (sb_broker_client_on_quota) just before its reply callback. */
 #ifndef SB_BROKER_CLIENT_H_INCLUDED
 #define SB_BROKER_CLIENT_H_INCLUDED
 

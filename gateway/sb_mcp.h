@@ -220,7 +220,9 @@ void sb_mcp_outcome_clear (sb_mcp_outcome_t *out);
     _meta {"error_type": <status name>, "retry_after": s (overloaded and
     unavailable only)}. `unavailable` with a payload is the broker's (no
     worker; its retry advice in the payload); without one it is the
-    gateway's own: the broker is unreachable. */
+    gateway's own: the broker is unreachable. `limited` mapped here has no
+    quota group, so it gets the generic refusal of sb_ratelimit.h
+    (error_type "limited"); sb_call.c answers it with the group instead. */
 char *sb_mcp_call_reply (const json_t *id, sb_status_t status,
                          const uint8_t *payload, size_t size) SB_MUST_USE;
 

@@ -1130,6 +1130,24 @@ test_quotas (void **state)
     assert_int_equal (window_s, 86400);
     sb_connectors_destroy (&set);
 
+    //  A whole real is an integer to the format: read as its value, never 0.
+    assert_true (asprintf (&text, "{\"name\":\"sf\",\"title\":\"T\",\"base_url\":\"http://h\","
+                           "\"limits\":{\"timeout_ms\":2000.0,\"max_response_bytes\":4096.0},"
+                           "\"upstream_budget\":{\"requests\":10.0,\"window_s\":60.0},"
+                           "\"tools\":[%s]}", tool) > 0);
+    s_write ("a.json", text);
+    free (text);
+    set = sb_connectors_load (s_dir, &error);
+    if (!set)
+        fail_msg ("%s", error);
+    const sb_connector_t *sf = sb_connectors_find (set, "sf");
+    assert_int_equal (sb_connector_timeout_ms (sf), 2000);
+    assert_int_equal (sb_connector_max_response (sf), 4096);
+    assert_true (sb_connector_upstream_budget (sf, &requests, &window_s));
+    assert_int_equal (requests, 10);
+    assert_int_equal (window_s, 60);
+    sb_connectors_destroy (&set);
+
     static const struct { const char *budget; const char *error; } bad [] = {
         { "{\"requests\":0,\"window_s\":60}",
           "/upstream_budget/requests: must be at least 1 (minimum)" },
