@@ -42,6 +42,7 @@ struct _sb_quota_sync_t {
     s_step_t step;                  /* the pass in progress, S_IDLE: none */
     bool snapshot;                  /* it is a snapshot (else a push of changes) */
     uint64_t session;               /* the worker's broker session when the pass began */
+    int64_t began_ms;               /* when the pass began (sb_clock_mono_ms) */
     char broker [SB_MAX_BROKER_ID_LEN + 1];     /* a snapshot's: the broker that asked */
     int64_t since;                  /* the pass reads what changed after this version */
     int64_t target;                 /* quota_version () when the pass began */
@@ -215,12 +216,16 @@ s_pass_end (sb_quota_sync_t *self, const char *why)
             self->pushed = self->target;
         if (self->snapshot)
             sb_log_info ("limits_snapshot", "sent %zu plan(s) and %zu tenant(s) in %zu part(s) "
-                         "to broker=%s (version %lld)", self->plans_sent, self->tenants_sent,
-                         self->parts_sent, self->broker, (long long) self->target);
+                         "to broker=%s in %lld ms (version %lld)", self->plans_sent,
+                         self->tenants_sent, self->parts_sent, self->broker,
+                         (long long) (sb_clock_mono_ms () - self->began_ms),
+                         (long long) self->target);
         else
         if (self->parts_sent)
-            sb_log_info ("limits_pushed", "%zu plan(s) and %zu tenant(s) changed (version %lld)",
-                         self->plans_sent, self->tenants_sent, (long long) self->target);
+            sb_log_info ("limits_pushed", "%zu plan(s) and %zu tenant(s) changed, sent in "
+                         "%lld ms (version %lld)", self->plans_sent, self->tenants_sent,
+                         (long long) (sb_clock_mono_ms () - self->began_ms),
+                         (long long) self->target);
     }
     self->step = S_IDLE;
     if (self->want && !self->stopping)
@@ -393,6 +398,7 @@ s_pass_begin (sb_quota_sync_t *self, bool snapshot)
         self->want = false;
     }
     self->session = sb_worker_sessions (self->worker);
+    self->began_ms = sb_clock_mono_ms ();
     self->target = 0;
     self->plans_sent = 0;
     self->tenants_sent = 0;
