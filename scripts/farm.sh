@@ -16,8 +16,10 @@
 #   sb_farm_signin URL ORG EMAIL PASSWORD   a sign-in on /authorize with curl (302 + code)
 #
 # After sb_farm_start: SB_FARM_URL (public URL), SB_FARM_MCP_URL, SB_FARM_DIR,
-# SB_FARM_BIN, SB_FARM_GATEWAY_URL (the gateway itself), SB_FARM_SANDBOX_URL,
-# SB_FARM_SANDBOX_KEY (the sandbox's API key, for calling it directly);
+# SB_FARM_BIN, SB_FARM_GATEWAY_URL (the gateway itself), SB_FARM_GATEWAY_URLS
+# (every gateway's URL, the first one's first, space-separated),
+# SB_FARM_SANDBOX_URL, SB_FARM_SANDBOX_KEY (the sandbox's API key, for
+# calling it directly);
 # logs are in FARM_DIR/logs/<name>.log, PIDs in FARM_DIR/pids.
 # Environment knobs: SB_GATEWAY_PORT (default 8080 when free, else any free
 # port; 0 means any free port), SB_LOG_LEVEL (info, or debug),
@@ -29,7 +31,10 @@
 # SB_FARM_CONNECTORS (default <source>/connectors; folders separated by ':'),
 # SB_FARM_API_WORKER (the api workers' program in BUILD_DIR/bin, default
 # sb-worker; the test farms give sb-worker-fixtures), SB_FARM_GATEWAY_ARGS
-# (more sb-gateway options, as words), SB_FARM_TOKEN_ARGS (more options of
+# (more sb-gateway options, as words), SB_FARM_GATEWAYS (gateways, default
+# 1: gateway, then gateway-2…, each on a free port of its own with the same
+# --public-url), SB_FARM_BROKER_ARGS (more sb-broker options, as words),
+# SB_FARM_TOKEN_ARGS (more options of
 # the token worker, as words; it always gets --issuer (the public URL) and
 # --secret-key-file FARM_DIR/secret.key),
 # SB_FARM_TOKEN_WORKERS (token workers, default 1: token-worker, then
@@ -52,6 +57,7 @@ declare -gA SB_FARM_SPAWNS=()   # name → its s_farm_spawn arguments, shell-quo
 SB_FARM_DIR=
 SB_FARM_BIN=
 SB_FARM_URL=
+SB_FARM_GATEWAY_URLS=
 SB_FARM_MCP_URL=
 SB_FARM_PROTOCOL=2025-06-18
 # glibc malloc for jansson's many small blocks: no fastbins (whose
@@ -189,6 +195,10 @@ sb_farm_start () {
     read -r -a token_args <<<"${SB_FARM_TOKEN_ARGS:-}"
     local sandbox_args=()
     read -r -a sandbox_args <<<"${SB_FARM_SANDBOX_ARGS:-}"
+    local broker_args=()
+    read -r -a broker_args <<<"${SB_FARM_BROKER_ARGS:-}"
+    local gateways=${SB_FARM_GATEWAYS:-1}
+    [[ $gateways =~ ^[1-9]$ ]] || { sb_say "error: SB_FARM_GATEWAYS is 1-9"; return 1; }
     local backend="tcp://127.0.0.1:$backend_port"
     # The base URLs the api and token workers give the connectors: the
     # farm's sandbox for the sandbox's connectors, then any others.
@@ -213,7 +223,7 @@ sb_farm_start () {
         "${sandbox_args[@]}"
     s_farm_spawn broker -- \
         "$SB_FARM_BIN/sb-broker" --frontend "tcp://127.0.0.1:$frontend_port" \
-        --backend "$backend" --log-level "$level"
+        --backend "$backend" --log-level "$level" "${broker_args[@]}"
     s_farm_wait_ready sandbox || return 1
     s_farm_wait_ready broker || return 1
 
@@ -246,16 +256,33 @@ sb_farm_start () {
     s_farm_spawn webhook-worker -- \
         "$SB_FARM_BIN/sb-worker" --role webhook --broker "$backend" --connectors "$connectors" \
         --log-level "$level"
-    s_farm_spawn gateway -- \
-        "$SB_FARM_BIN/sb-gateway" --listen "127.0.0.1:$gateway_port" \
-        --broker "tcp://127.0.0.1:$frontend_port" --token-key-file "$SB_FARM_DIR/token.key" \
-        --session-key-file "$SB_FARM_DIR/session.key" --admin-key-file "$SB_FARM_DIR/admin.key" \
-        --connectors "$connectors" --public-url "$SB_FARM_URL" --log-level "$level" \
-        "${gateway_tls[@]}" "${gateway_args[@]}"
-    for name in "${names[@]}" webhook-worker gateway; do
+    names+=(webhook-worker)
+    # The first gateway is SB_FARM_GATEWAY_URL; the others (gateway-2…)
+    # listen on free ports of their own, same keys and public URL.
+    local ports=("$gateway_port") scheme=${SB_FARM_GATEWAY_URL%%://*}
+    for ((i = 2; i <= gateways; i++)); do
+        ports+=("$(sb_free_port)") || return 1
+    done
+    SB_FARM_GATEWAY_URLS=
+    for ((i = 1; i <= gateways; i++)); do
+        name=gateway
+        ((i > 1)) && name=gateway-$i
+        s_farm_spawn "$name" -- \
+            "$SB_FARM_BIN/sb-gateway" --listen "127.0.0.1:${ports[i - 1]}" \
+            --broker "tcp://127.0.0.1:$frontend_port" --token-key-file "$SB_FARM_DIR/token.key" \
+            --session-key-file "$SB_FARM_DIR/session.key" --admin-key-file "$SB_FARM_DIR/admin.key" \
+            --connectors "$connectors" --public-url "$SB_FARM_URL" --log-level "$level" \
+            "${gateway_tls[@]}" "${gateway_args[@]}"
+        names+=("$name")
+        SB_FARM_GATEWAY_URLS+="${SB_FARM_GATEWAY_URLS:+ }$scheme://127.0.0.1:${ports[i - 1]}"
+    done
+    for name in "${names[@]}"; do
         s_farm_wait_ready "$name" || return 1
     done
-    sb_wait_port "$gateway_port" 10 || { sb_say "error: gateway not listening on $gateway_port"; return 1; }
+    for ((i = 1; i <= gateways; i++)); do
+        sb_wait_port "${ports[i - 1]}" 10 ||
+            { sb_say "error: a gateway is not listening on ${ports[i - 1]}"; return 1; }
+    done
     sb_say "farm ready: $SB_FARM_MCP_URL"
 }
 

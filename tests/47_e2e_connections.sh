@@ -366,9 +366,11 @@ s_until () {
 
 # ---------------------------------------------------------------------
 phase "tenants and user tokens"
-s_admin tenant create acme "Acme" >/dev/null || fail "sb-admin tenant create acme"
-s_admin tenant create globex "Globex" >/dev/null || fail "sb-admin tenant create globex"
-s_admin tenant create initech "Initech" >/dev/null || fail "sb-admin tenant create initech"
+# Plan enterprise (256 calls in flight, 12,000 a minute): fault a sends
+# CONCURRENT_CALLS at once, past free's in-flight cap of 4 (docs/QUOTAS.md).
+s_admin tenant create acme "Acme" --plan enterprise >/dev/null || fail "sb-admin tenant create acme"
+s_admin tenant create globex "Globex" --plan enterprise >/dev/null || fail "sb-admin tenant create globex"
+s_admin tenant create initech "Initech" --plan enterprise >/dev/null || fail "sb-admin tenant create initech"
 acme=$(s_mint acme user:ann) || fail "sb-token"
 globex=$(s_mint globex user:gus) || fail "sb-token"
 initech=$(s_mint initech user:ivy) || fail "sb-token"

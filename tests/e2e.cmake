@@ -41,3 +41,16 @@ add_test(NAME 47_e2e_connections
                  ${CMAKE_BINARY_DIR}/test-e2e-connections)
 set_tests_properties(47_e2e_connections PROPERTIES TIMEOUT 420 RUN_SERIAL TRUE
     REQUIRED_FILES "$<TARGET_FILE:sb-sandbox>;$<TARGET_FILE:sb-broker>;$<TARGET_FILE:sb-worker>;$<TARGET_FILE:sb-worker-fixtures>;$<TARGET_FILE:sb-gateway>;$<TARGET_FILE:sb-token>;$<TARGET_FILE:sb-admin>")
+
+# Issue 22 end to end (tests/47_e2e_quotas.sh): plans made with sb-admin
+# enforced at the broker through three gateways at once (rate and burst
+# counted under 40 clients, a plan change without restart, the monthly
+# allowance with a tool of cost 5 kept over a broker restart, the in-flight
+# cap with slow sandbox calls, a connector's upstream budget), the refusals'
+# isError results and RateLimit headers, and the admin API's bad input and
+# 429. scripts/farm.sh with its own PostgreSQL.
+add_test(NAME 47_e2e_quotas
+         COMMAND ${CMAKE_SOURCE_DIR}/tests/47_e2e_quotas.sh ${CMAKE_BINARY_DIR}
+                 ${CMAKE_BINARY_DIR}/test-e2e-quotas)
+set_tests_properties(47_e2e_quotas PROPERTIES TIMEOUT 420 RUN_SERIAL TRUE
+    REQUIRED_FILES "$<TARGET_FILE:sb-sandbox>;$<TARGET_FILE:sb-broker>;$<TARGET_FILE:sb-worker>;$<TARGET_FILE:sb-gateway>;$<TARGET_FILE:sb-token>;$<TARGET_FILE:sb-admin>")
