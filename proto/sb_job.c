@@ -85,13 +85,7 @@ s_check_version (const msgpack_object *o)
 static bool
 s_task_id_valid (const char *task)
 {
-    size_t len = strlen (task);
-    if (len == 0 || len > SB_MAX_TASK_ID_LEN)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char) task [i] < 0x21 || (unsigned char) task [i] > 0x7e)
-            return false;
-    return true;
+    return sb_msgpack_ident_valid (task, strlen (task), SB_MAX_TASK_ID_LEN);
 }
 
 static void

@@ -121,12 +121,7 @@ sb_msg_reset (sb_msg_t *self)
 static bool
 s_valid_ident (const char *text, size_t len, size_t max)
 {
-    if (len == 0 || len > max)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char) text [i] < 0x21 || (unsigned char) text [i] > 0x7e)
-            return false;
-    return true;
+    return sb_msgpack_ident_valid (text, len, max);
 }
 
 //  The optional strings (REQUEST conn, REPLY reason and scope) are empty

@@ -82,3 +82,14 @@ sb_msgpack_check (const uint8_t *data, size_t size)
     }
     return pos == size ? 0 : -1;
 }
+
+bool
+sb_msgpack_ident_valid (const char *text, size_t len, size_t max)
+{
+    if (len == 0 || len > max)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char) text [i] < 0x21 || (unsigned char) text [i] > 0x7e)
+            return false;
+    return true;
+}

@@ -5,10 +5,12 @@
     costs gigabytes. sb_msgpack_check walks the bytes first, without
     allocating, and accepts them only if they hold exactly one object whose
     every length and count fits in the bytes that remain. Every decoder in
-    proto/ calls it before msgpack_unpack_next. */
+    proto/ calls it before msgpack_unpack_next. The decoders and encoders
+    also share here the one check of an identifier on the wire. */
 #ifndef SB_MSGPACK_H_INCLUDED
 #define SB_MSGPACK_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,4 +19,10 @@
     or a count larger than the bytes left). */
 int sb_msgpack_check (const uint8_t *data, size_t size) __attribute__ ((warn_unused_result));
 
+
+/*  True when `text` (`len` bytes, no terminator needed) is an identifier
+    of the wire: 1..`max` bytes, each printable ASCII but space (correlation
+    IDs, services, tenants, topics, task IDs: they go into logs, metric
+    labels and JSON as they are). */
+bool sb_msgpack_ident_valid (const char *text, size_t len, size_t max);
 #endif

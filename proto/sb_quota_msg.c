@@ -52,12 +52,7 @@ sb_refusal_from_name (const char *name)
 static bool
 s_valid_tenant (const char *text, size_t len)
 {
-    if (len == 0 || len > SB_MAX_TENANT_LEN)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char) text [i] < 0x21 || (unsigned char) text [i] > 0x7e)
-            return false;
-    return true;
+    return sb_msgpack_ident_valid (text, len, SB_MAX_TENANT_LEN);
 }
 
 //  A plan ID: ^[a-z0-9][a-z0-9_-]{0,62}$ (the plans table's check).

@@ -253,6 +253,16 @@ s_pack_init (s_pack_t *p)
     msgpack_packer_init (&p->pk, &p->sbuf, msgpack_sbuffer_write);
 }
 
+//  Starts a header of `elements` fields: version 1, then `command`.
+static void
+s_pack_head (s_pack_t *p, size_t elements, sb_cmd_t command)
+{
+    s_pack_init (p);
+    msgpack_pack_array (&p->pk, elements);
+    msgpack_pack_uint32 (&p->pk, 1);
+    msgpack_pack_uint32 (&p->pk, command);
+}
+
 static int
 s_decode_packed (s_pack_t *p, sb_msg_t *msg)
 {
@@ -295,18 +305,12 @@ test_malformed_headers (void **state)
     assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_MALFORMED);
 
     //  Missing fields.
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 3);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_REQUEST);
+    s_pack_head (&p, 3, SB_CMD_REQUEST);
     s_pack_str (&p.pk, "c1");
     assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_MALFORMED);
 
     //  Negative timeout, status out of range.
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 7);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_REQUEST);
+    s_pack_head (&p, 7, SB_CMD_REQUEST);
     s_pack_str (&p.pk, "c1");
     s_pack_str (&p.pk, "api");
     s_pack_str (&p.pk, "t");
@@ -314,19 +318,13 @@ test_malformed_headers (void **state)
     msgpack_pack_uint32 (&p.pk, 0);
     assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_MALFORMED);
 
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 4);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_RESULT);
+    s_pack_head (&p, 4, SB_CMD_RESULT);
     s_pack_str (&p.pk, "c1");
     msgpack_pack_uint32 (&p.pk, SB_STATUS_MAX + 1);
     assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_MALFORMED);
 
     //  Over-long tenant.
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 7);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_JOB);
+    s_pack_head (&p, 7, SB_CMD_JOB);
     s_pack_str (&p.pk, "c1");
     char tenant [SB_MAX_TENANT_LEN + 2];
     memset (tenant, 'x', sizeof tenant - 1);
@@ -348,18 +346,12 @@ test_malformed_headers (void **state)
 
     //  Extra trailing fields from a newer minor revision are accepted
     //  (after REPLY's optional retry_after_ms too).
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 5);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_RESULT);
+    s_pack_head (&p, 5, SB_CMD_RESULT);
     s_pack_str (&p.pk, "c1");
     msgpack_pack_uint32 (&p.pk, SB_STATUS_OK);
     s_pack_str (&p.pk, "future");
     assert_int_equal (s_decode_packed (&p, &msg), SB_MSG_OK);
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 6);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_head (&p, 6, SB_CMD_REPLY);
     s_pack_str (&p.pk, "c1");
     msgpack_pack_uint32 (&p.pk, SB_STATUS_OK);
     msgpack_pack_uint32 (&p.pk, 0);
@@ -495,10 +487,7 @@ test_reply_retry_after (void **state)
 
     //  An older peer's REPLY: [1, REPLY, corr_id, status] only
     s_pack_t p;
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 4);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_head (&p, 4, SB_CMD_REPLY);
     s_pack_str (&p.pk, "c2");
     msgpack_pack_uint32 (&p.pk, SB_STATUS_OVERLOADED);
     assert_int_equal (s_decode_packed (&p, &out), SB_MSG_OK);
@@ -507,28 +496,19 @@ test_reply_retry_after (void **state)
     assert_int_equal (out.retry_after_ms, 0);
 
     //  Present but out of bounds, or of the wrong type: malformed
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 5);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_head (&p, 5, SB_CMD_REPLY);
     s_pack_str (&p.pk, "c3");
     msgpack_pack_uint32 (&p.pk, SB_STATUS_UNAVAILABLE);
     msgpack_pack_uint32 (&p.pk, SB_MAX_RETRY_AFTER_MS + 1);
     assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 5);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_head (&p, 5, SB_CMD_REPLY);
     s_pack_str (&p.pk, "c3");
     msgpack_pack_uint32 (&p.pk, SB_STATUS_UNAVAILABLE);
     s_pack_str (&p.pk, "soon");
     assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
 
     //  A required field is still required before the optional ones
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 3);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_head (&p, 3, SB_CMD_REPLY);
     s_pack_str (&p.pk, "c4");
     assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
 
@@ -544,10 +524,7 @@ test_reply_retry_after (void **state)
 static void
 s_pack_request_head (s_pack_t *p, size_t elements)
 {
-    s_pack_init (p);
-    msgpack_pack_array (&p->pk, elements);
-    msgpack_pack_uint32 (&p->pk, 1);
-    msgpack_pack_uint32 (&p->pk, SB_CMD_REQUEST);
+    s_pack_head (p, elements, SB_CMD_REQUEST);
     s_pack_str (&p->pk, "g1");
     s_pack_str (&p->pk, "api");
     s_pack_str (&p->pk, "acme");
@@ -764,10 +741,7 @@ s_decode_quota_reply (const char *reason, const char *scope, uint64_t limit,
                       uint64_t remaining, uint64_t reset_s, uint64_t window_s, sb_msg_t *out)
 {
     s_pack_t p;
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 11);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_head (&p, 11, SB_CMD_REPLY);
     s_pack_str (&p.pk, "c1");
     msgpack_pack_uint32 (&p.pk, SB_STATUS_LIMITED);
     msgpack_pack_uint32 (&p.pk, 1500);
@@ -849,10 +823,7 @@ test_reply_quota (void **state)
 
     //  An older broker's REPLY with retry_after_ms only: the group reads 0
     s_pack_t p;
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 5);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_head (&p, 5, SB_CMD_REPLY);
     s_pack_str (&p.pk, "c4");
     msgpack_pack_uint32 (&p.pk, SB_STATUS_UNAVAILABLE);
     msgpack_pack_uint32 (&p.pk, 700);
@@ -862,10 +833,7 @@ test_reply_quota (void **state)
     assert_string_equal (out.quota.scope, "");
     assert_int_equal (out.quota.window_s, 0);
     //  part of the group (reason and scope only) reads the rest as 0
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 7);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_head (&p, 7, SB_CMD_REPLY);
     s_pack_str (&p.pk, "c5");
     msgpack_pack_uint32 (&p.pk, SB_STATUS_LIMITED);
     msgpack_pack_uint32 (&p.pk, 700);
@@ -899,19 +867,13 @@ test_reply_quota (void **state)
                       SB_MSG_MALFORMED);
     assert_string_equal (out.corr_id, "");
     //  a number for the reason, a negative limit
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 6);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_head (&p, 6, SB_CMD_REPLY);
     s_pack_str (&p.pk, "c6");
     msgpack_pack_uint32 (&p.pk, SB_STATUS_LIMITED);
     msgpack_pack_uint32 (&p.pk, 0);
     msgpack_pack_uint32 (&p.pk, 1);
     assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 8);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_REPLY);
+    s_pack_head (&p, 8, SB_CMD_REPLY);
     s_pack_str (&p.pk, "c6");
     msgpack_pack_uint32 (&p.pk, SB_STATUS_LIMITED);
     msgpack_pack_uint32 (&p.pk, 0);
@@ -1007,68 +969,41 @@ test_quota_commands (void **state)
     s_pack_t p;
     uint64_t bad_seqs [] = { 0, SB_MAX_QUOTA_VALUE + 1 };
     for (size_t i = 0; i < 2; i++) {
-        s_pack_init (&p);
-        msgpack_pack_array (&p.pk, 3);
-        msgpack_pack_uint32 (&p.pk, 1);
-        msgpack_pack_uint32 (&p.pk, SB_CMD_USAGE_ACK);
+        s_pack_head (&p, 3, SB_CMD_USAGE_ACK);
         msgpack_pack_uint64 (&p.pk, bad_seqs [i]);
         assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
     }
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 3);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_USAGE_ACK);
+    s_pack_head (&p, 3, SB_CMD_USAGE_ACK);
     msgpack_pack_int32 (&p.pk, -3);
     assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 4);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_LIMITS);
+    s_pack_head (&p, 4, SB_CMD_LIMITS);
     msgpack_pack_uint32 (&p.pk, 1);
     msgpack_pack_uint32 (&p.pk, 3);
     assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 3);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_LIMITS);
+    s_pack_head (&p, 3, SB_CMD_LIMITS);
     msgpack_pack_uint32 (&p.pk, 1);
     assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);      //  no snapshot
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 5);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_USAGE);
+    s_pack_head (&p, 5, SB_CMD_USAGE);
     msgpack_pack_uint32 (&p.pk, 1);
     msgpack_pack_uint32 (&p.pk, 2);
     s_pack_str (&p.pk, "b1");
     assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);      //  want 2
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 4);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_USAGE);
+    s_pack_head (&p, 4, SB_CMD_USAGE);
     msgpack_pack_uint32 (&p.pk, 1);
     msgpack_pack_uint32 (&p.pk, 0);
     assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);      //  no broker_id
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 5);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_USAGE);
+    s_pack_head (&p, 5, SB_CMD_USAGE);
     msgpack_pack_uint32 (&p.pk, 1);
     msgpack_pack_uint32 (&p.pk, 0);
     s_pack_str (&p.pk, "");
     assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);      //  empty broker_id
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 5);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_USAGE);
+    s_pack_head (&p, 5, SB_CMD_USAGE);
     s_pack_str (&p.pk, "1");
     msgpack_pack_uint32 (&p.pk, 0);
     s_pack_str (&p.pk, "b1");
     assert_int_equal (s_decode_packed (&p, &out), SB_MSG_MALFORMED);      //  a string seq
     //  [1, 15, 9, "newer"]: a newer peer's extra field is fine
-    s_pack_init (&p);
-    msgpack_pack_array (&p.pk, 4);
-    msgpack_pack_uint32 (&p.pk, 1);
-    msgpack_pack_uint32 (&p.pk, SB_CMD_USAGE_ACK);
+    s_pack_head (&p, 4, SB_CMD_USAGE_ACK);
     msgpack_pack_uint32 (&p.pk, 9);
     s_pack_str (&p.pk, "newer");
     assert_int_equal (s_decode_packed (&p, &out), SB_MSG_OK);

@@ -104,6 +104,55 @@ s_serve_one (zsock_t *worker, char *corr_id, size_t size)
     sb_msg_reset (&msg);
 }
 
+//  A metered REQUEST (as s_metered) that the worker `api` serves; the
+//  REPLY, left in `msg`, is ok.
+static void
+s_call_ok (zsock_t *gateway, zsock_t *api, sb_msg_t *msg, const char *corr_id,
+           const char *tenant, uint32_t cost, const char *conn, uint32_t budget_limit,
+           uint32_t budget_window_s)
+{
+    char served [SB_MAX_CORR_ID_LEN + 1];
+    s_metered (gateway, corr_id, tenant, cost, conn, budget_limit, budget_window_s);
+    s_serve_one (api, served, sizeof served);
+    s_expect (gateway, msg, SB_CMD_REPLY, TB_WAIT_MS);
+    assert_int_equal (msg->status, SB_STATUS_OK);
+}
+
+//  A metered REQUEST (as s_metered) the broker refuses at once; the REPLY,
+//  left in `msg`, is limited.
+static void
+s_call_limited (zsock_t *gateway, sb_msg_t *msg, const char *corr_id, const char *tenant,
+                uint32_t cost, const char *conn, uint32_t budget_limit,
+                uint32_t budget_window_s)
+{
+    s_metered (gateway, corr_id, tenant, cost, conn, budget_limit, budget_window_s);
+    s_expect (gateway, msg, SB_CMD_REPLY, TB_WAIT_MS);
+    assert_int_equal (msg->status, SB_STATUS_LIMITED);
+}
+
+//  Room for the entries of one USAGE; the caller frees it.
+static sb_usage_entry_t *
+s_entries_new (void)
+{
+    sb_usage_entry_t *entries = (sb_usage_entry_t *) calloc (SB_QUOTA_MAX_ENTRIES,
+                                                             sizeof (sb_usage_entry_t));
+    assert_non_null (entries);
+    return entries;
+}
+
+//  Ends a test: resets `msg`, closes the quota worker (NULL: none), the
+//  gateway and the api worker, stops the broker.
+static void
+s_stop (tb_broker_t **broker, sb_msg_t *msg, zsock_t **token, zsock_t **gateway, zsock_t **api)
+{
+    sb_msg_reset (msg);
+    if (token)
+        zsock_destroy (token);
+    zsock_destroy (gateway);
+    zsock_destroy (api);
+    tb_broker_stop (broker);
+}
+
 static sb_quota_entry_t
 s_plan (const char *id, uint32_t rate, uint32_t burst, uint32_t in_flight, uint64_t monthly,
         uint32_t weight)
@@ -196,10 +245,8 @@ test_limited_reply_shape (void **state)
     //  Burst 2: two admitted and dispatched, the third refused at once
     s_metered (gateway, "c1", "acme", 1, NULL, 0, 0);
     s_metered (gateway, "c2", "acme", 1, NULL, 0, 0);
-    s_metered (gateway, "c3", "acme", 1, NULL, 0, 0);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
+    s_call_limited (gateway, &msg, "c3", "acme", 1, NULL, 0, 0);
     assert_string_equal (msg.corr_id, "c3");
-    assert_int_equal (msg.status, SB_STATUS_LIMITED);
     assert_string_equal (sb_status_name (msg.status), "limited");
     assert_string_equal (msg.quota.reason, "rate");
     assert_string_equal (msg.quota.scope, "default");
@@ -236,15 +283,10 @@ test_limited_reply_shape (void **state)
     assert_int_equal (msg.quota.limit, 0);
 
     //  Another tenant has its own bucket
-    s_metered (gateway, "o1", "other", 1, NULL, 0, 0);
-    s_serve_one (api, corr_id, sizeof corr_id);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
-    assert_int_equal (msg.status, SB_STATUS_OK);
+    s_call_ok (gateway, api, &msg, "o1", "other", 1, NULL, 0, 0);
 
     //  A cost above the burst is never admitted
-    s_metered (gateway, "dear", "fresh", 3, NULL, 0, 0);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
-    assert_int_equal (msg.status, SB_STATUS_LIMITED);
+    s_call_limited (gateway, &msg, "dear", "fresh", 3, NULL, 0, 0);
     assert_string_equal (msg.quota.reason, "rate");
 
     sb_broker_counters_t counters = tb_counters (broker);
@@ -252,10 +294,7 @@ test_limited_reply_shape (void **state)
     assert_int_equal (counters.limited_rate, 2);
     assert_int_equal (counters.limited_in_flight, 0);
     assert_int_equal (counters.jobs_queued, 0);
-    sb_msg_reset (&msg);
-    zsock_destroy (&gateway);
-    zsock_destroy (&api);
-    tb_broker_stop (&broker);
+    s_stop (&broker, &msg, NULL, &gateway, &api);
 }
 
 //  Three gateways send as fast as the broker answers for `duration_ms`;
@@ -353,10 +392,8 @@ test_in_flight_cap (void **state)
 
     s_metered (gateway, "f1", "acme", 1, NULL, 0, 0);
     s_metered (gateway, "f2", "acme", 1, NULL, 0, 0);
-    s_metered (gateway, "f3", "acme", 1, NULL, 0, 0);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
+    s_call_limited (gateway, &msg, "f3", "acme", 1, NULL, 0, 0);
     assert_string_equal (msg.corr_id, "f3");
-    assert_int_equal (msg.status, SB_STATUS_LIMITED);
     assert_string_equal (msg.quota.reason, "in_flight");
     assert_string_equal (msg.quota.scope, "default");
     assert_int_equal (msg.quota.limit, 2);
@@ -373,10 +410,8 @@ test_in_flight_cap (void **state)
 
     //  f1 answered: its slot is free again (f2 still counts, queued or running)
     s_metered (gateway, "f4", "acme", 1, NULL, 0, 0);
-    s_metered (gateway, "f5", "acme", 1, NULL, 0, 0);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
+    s_call_limited (gateway, &msg, "f5", "acme", 1, NULL, 0, 0);
     assert_string_equal (msg.corr_id, "f5");
-    assert_int_equal (msg.status, SB_STATUS_LIMITED);
     //  A job lost with its worker releases its slot too: the worker
     //  leaves holding f2 (answered worker_lost); f4 waits for a new one
     s_expect (api, &msg, SB_CMD_JOB, TB_WAIT_MS);
@@ -391,26 +426,18 @@ test_in_flight_cap (void **state)
     zsock_destroy (&api);
     api = tb_worker (broker, "api", 10, 1000);
     s_metered (gateway, "f6", "acme", 1, NULL, 0, 0);   //  f4 and f6 alive: the cap
-    s_metered (gateway, "f7", "acme", 1, NULL, 0, 0);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
+    s_call_limited (gateway, &msg, "f7", "acme", 1, NULL, 0, 0);
     assert_string_equal (msg.corr_id, "f7");
-    assert_int_equal (msg.status, SB_STATUS_LIMITED);
     for (int i = 0; i < 2; i++)
         s_serve_one (api, corr_id, sizeof corr_id);
     for (int i = 0; i < 2; i++) {
         s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
         assert_int_equal (msg.status, SB_STATUS_OK);
     }
-    s_metered (gateway, "f8", "acme", 1, NULL, 0, 0);
-    s_serve_one (api, corr_id, sizeof corr_id);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
+    s_call_ok (gateway, api, &msg, "f8", "acme", 1, NULL, 0, 0);
     assert_string_equal (msg.corr_id, "f8");
-    assert_int_equal (msg.status, SB_STATUS_OK);
     assert_int_equal (tb_counters (broker).limited_in_flight, 3);
-    sb_msg_reset (&msg);
-    zsock_destroy (&gateway);
-    zsock_destroy (&api);
-    tb_broker_stop (&broker);
+    s_stop (&broker, &msg, NULL, &gateway, &api);
 }
 
 static void
@@ -423,9 +450,7 @@ test_limits_and_plan_change (void **state)
     zsock_t *api = tb_worker (broker, "api", 10, 1000);
     zsock_t *gateway = tb_gateway (broker);
     sb_msg_t msg = { 0 };
-    sb_usage_entry_t *entries = (sb_usage_entry_t *) calloc (SB_QUOTA_MAX_ENTRIES,
-                                                             sizeof (sb_usage_entry_t));
-    assert_non_null (entries);
+    sb_usage_entry_t *entries = s_entries_new ();
     size_t count = 0;
 
     //  The first worker of the quota service is asked for a snapshot at once
@@ -461,10 +486,8 @@ test_limits_and_plan_change (void **state)
     //  acme is on gold now: 60/min burst 1
     char corr_id [SB_MAX_CORR_ID_LEN + 1];
     s_metered (gateway, "g1", "acme", 1, NULL, 0, 0);
-    s_metered (gateway, "g2", "acme", 1, NULL, 0, 0);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
+    s_call_limited (gateway, &msg, "g2", "acme", 1, NULL, 0, 0);
     assert_string_equal (msg.corr_id, "g2");
-    assert_int_equal (msg.status, SB_STATUS_LIMITED);
     assert_string_equal (msg.quota.scope, "gold");
     assert_int_equal (msg.quota.limit, 60);
     s_serve_one (api, corr_id, sizeof corr_id);
@@ -472,34 +495,23 @@ test_limits_and_plan_change (void **state)
     assert_string_equal (msg.corr_id, "g1");
     assert_string_equal (msg.quota.scope, "gold");
     //  A tenant not named keeps the defaults (unlimited here)
-    s_metered (gateway, "n1", "nobody", 1, NULL, 0, 0);
-    s_serve_one (api, corr_id, sizeof corr_id);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
-    assert_int_equal (msg.status, SB_STATUS_OK);
+    s_call_ok (gateway, api, &msg, "n1", "nobody", 1, NULL, 0, 0);
 
     //  The plan changes (a change, snapshot 0): the next admission uses it
     sb_quota_entry_t change [] = { s_plan ("gold", 60000, 3000, 0, 0, 4) };
     s_limits (broker, token, 3, SB_SNAPSHOT_CHANGE, change, 1);
-    s_metered (gateway, "g3", "acme", 1, NULL, 0, 0);
-    s_serve_one (api, corr_id, sizeof corr_id);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
+    s_call_ok (gateway, api, &msg, "g3", "acme", 1, NULL, 0, 0);
     assert_string_equal (msg.corr_id, "g3");
-    assert_int_equal (msg.status, SB_STATUS_OK);
     assert_int_equal (msg.quota.limit, 60000);
     //  And a tenant moved to another plan (beta ran under the defaults)
-    s_metered (gateway, "b1", "beta", 1, NULL, 0, 0);
-    s_serve_one (api, corr_id, sizeof corr_id);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
-    assert_int_equal (msg.status, SB_STATUS_OK);
+    s_call_ok (gateway, api, &msg, "b1", "beta", 1, NULL, 0, 0);
     assert_string_equal (msg.quota.scope, "");
     sb_quota_entry_t move [] = { s_plan ("tiny", 60, 1, 1, 0, 1),
                                  s_tenant ("beta", "tiny", 1, S_JAN_FIRST, 0) };
     s_limits (broker, token, 4, SB_SNAPSHOT_CHANGE, move, 2);
     s_metered (gateway, "b2", "beta", 1, NULL, 0, 0);
-    s_metered (gateway, "b3", "beta", 1, NULL, 0, 0);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
+    s_call_limited (gateway, &msg, "b3", "beta", 1, NULL, 0, 0);
     assert_string_equal (msg.corr_id, "b3");
-    assert_int_equal (msg.status, SB_STATUS_LIMITED);
     assert_string_equal (msg.quota.reason, "in_flight");
     assert_string_equal (msg.quota.scope, "tiny");
     s_serve_one (api, corr_id, sizeof corr_id);
@@ -519,13 +531,9 @@ test_limits_and_plan_change (void **state)
     zsock_t *token2 = tb_worker (broker, "token", 10, 1000);
     s_expect_quiet (token2);
     assert_int_equal (tb_counters (broker).limits_wanted, 1);
-    sb_msg_reset (&msg);
     free (entries);
     zsock_destroy (&token2);
-    zsock_destroy (&token);
-    zsock_destroy (&gateway);
-    zsock_destroy (&api);
-    tb_broker_stop (&broker);
+    s_stop (&broker, &msg, &token, &gateway, &api);
 }
 
 static void
@@ -539,9 +547,7 @@ test_usage_flush_ack_resend (void **state)
     zsock_t *api = tb_worker (broker, "api", 10, SB_MAX_HEARTBEAT_MS);
     zsock_t *gateway = tb_gateway (broker);
     sb_msg_t msg = { 0 };
-    sb_usage_entry_t *entries = (sb_usage_entry_t *) calloc (SB_QUOTA_MAX_ENTRIES,
-                                                             sizeof (sb_usage_entry_t));
-    assert_non_null (entries);
+    sb_usage_entry_t *entries = s_entries_new ();
     size_t count = 0;
 
     //  Counted before any quota worker is there: kept until one is
@@ -617,21 +623,14 @@ test_usage_flush_ack_resend (void **state)
     assert_int_equal (counters.limits_wanted, 2);
 
     //  One more job: the next periodic flush carries it
-    s_metered (gateway, "last", "acme", 1, NULL, 0, 0);
-    s_serve_one (api, corr_id, sizeof corr_id);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
-    assert_int_equal (msg.status, SB_STATUS_OK);
+    s_call_ok (gateway, api, &msg, "last", "acme", 1, NULL, 0, 0);
     s_usage (token, &msg, entries, &count, TB_WAIT_MS);
     assert_int_equal (count, 1);
     assert_int_equal (entries [0].calls, 1);
     s_ack (token, msg.seq);
     assert_true (TB_WAIT (broker, usage_batches_acked, 3));
-    sb_msg_reset (&msg);
     free (entries);
-    zsock_destroy (&token);
-    zsock_destroy (&gateway);
-    zsock_destroy (&api);
-    tb_broker_stop (&broker);
+    s_stop (&broker, &msg, &token, &gateway, &api);
 }
 
 static void
@@ -646,9 +645,7 @@ test_last_flush_on_drain (void **state)
     zsock_t *token = tb_worker (broker, "token", 10, 1000);
     zsock_t *gateway = tb_gateway (broker);
     sb_msg_t msg = { 0 };
-    sb_usage_entry_t *entries = (sb_usage_entry_t *) calloc (SB_QUOTA_MAX_ENTRIES,
-                                                             sizeof (sb_usage_entry_t));
-    assert_non_null (entries);
+    sb_usage_entry_t *entries = s_entries_new ();
     size_t count = 0;
     s_usage (token, &msg, entries, &count, TB_WAIT_MS);
     assert_int_equal (msg.want, 1);
@@ -667,12 +664,8 @@ test_last_flush_on_drain (void **state)
     s_ack (token, msg.seq);
     //  Acked and nothing running: the broker ends and tells its workers to go
     s_expect (token, &msg, SB_CMD_DISCONNECT, TB_WAIT_MS);
-    sb_msg_reset (&msg);
     free (entries);
-    zsock_destroy (&token);
-    zsock_destroy (&gateway);
-    zsock_destroy (&api);
-    tb_broker_stop (&broker);
+    s_stop (&broker, &msg, &token, &gateway, &api);
 }
 
 static void
@@ -687,9 +680,7 @@ test_month_rollover (void **state)
     zsock_t *token = tb_worker (broker, "token", 10, 1000);
     zsock_t *gateway = tb_gateway (broker);
     sb_msg_t msg = { 0 };
-    sb_usage_entry_t *entries = (sb_usage_entry_t *) calloc (SB_QUOTA_MAX_ENTRIES,
-                                                             sizeof (sb_usage_entry_t));
-    assert_non_null (entries);
+    sb_usage_entry_t *entries = s_entries_new ();
     size_t count = 0;
     s_usage (token, &msg, entries, &count, TB_WAIT_MS);
     assert_int_equal (msg.want, 1);
@@ -698,14 +689,8 @@ test_month_rollover (void **state)
     sb_quota_entry_t limits [] = { s_plan ("tiny", 0, 0, 0, 2, 1),
                                    s_tenant ("acme", "tiny", 1, S_JAN_FIRST, 1) };
     s_limits (broker, token, 1, SB_SNAPSHOT_LAST, limits, 2);
-    char corr_id [SB_MAX_CORR_ID_LEN + 1];
-    s_metered (gateway, "m1", "acme", 1, NULL, 0, 0);
-    s_serve_one (api, corr_id, sizeof corr_id);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
-    assert_int_equal (msg.status, SB_STATUS_OK);
-    s_metered (gateway, "m2", "acme", 1, NULL, 0, 0);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
-    assert_int_equal (msg.status, SB_STATUS_LIMITED);
+    s_call_ok (gateway, api, &msg, "m1", "acme", 1, NULL, 0, 0);
+    s_call_limited (gateway, &msg, "m2", "acme", 1, NULL, 0, 0);
     assert_string_equal (msg.quota.reason, "monthly");
     assert_string_equal (msg.quota.scope, "tiny");
     assert_int_equal (msg.quota.limit, 2);
@@ -716,18 +701,10 @@ test_month_rollover (void **state)
 
     //  Midnight UTC, February 1st: a new period, the count starts again
     s_set_wall (S_FEB_FIRST * 1000);
-    s_metered (gateway, "m3", "acme", 1, NULL, 0, 0);
-    s_serve_one (api, corr_id, sizeof corr_id);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
+    s_call_ok (gateway, api, &msg, "m3", "acme", 1, NULL, 0, 0);
     assert_string_equal (msg.corr_id, "m3");
-    assert_int_equal (msg.status, SB_STATUS_OK);
-    s_metered (gateway, "m4", "acme", 1, NULL, 0, 0);
-    s_serve_one (api, corr_id, sizeof corr_id);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
-    assert_int_equal (msg.status, SB_STATUS_OK);
-    s_metered (gateway, "m5", "acme", 1, NULL, 0, 0);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
-    assert_int_equal (msg.status, SB_STATUS_LIMITED);
+    s_call_ok (gateway, api, &msg, "m4", "acme", 1, NULL, 0, 0);
+    s_call_limited (gateway, &msg, "m5", "acme", 1, NULL, 0, 0);
     assert_int_equal (msg.quota.window_s, S_MAR_FIRST - S_FEB_FIRST);
 
     //  The usage reports each period on its own
@@ -753,12 +730,8 @@ test_month_rollover (void **state)
     assert_int_equal (feb_calls, 2);
     assert_int_equal (feb_refused, 1);
     assert_int_equal (tb_counters (broker).limited_monthly, 2);
-    sb_msg_reset (&msg);
     free (entries);
-    zsock_destroy (&token);
-    zsock_destroy (&gateway);
-    zsock_destroy (&api);
-    tb_broker_stop (&broker);
+    s_stop (&broker, &msg, &token, &gateway, &api);
 }
 
 static void
@@ -771,20 +744,14 @@ test_budget (void **state)
     zsock_t *api = tb_worker (broker, "api", 10, 1000);
     zsock_t *gateway = tb_gateway (broker);
     sb_msg_t msg = { 0 };
-    char corr_id [SB_MAX_CORR_ID_LEN + 1];
 
     //  2 upstream requests per hour for (acme, salesforce)
     for (int i = 0; i < 2; i++) {
         char id [16];
         snprintf (id, sizeof id, "b%d", i);
-        s_metered (gateway, id, "acme", 1, "salesforce", 2, 3600);
-        s_serve_one (api, corr_id, sizeof corr_id);
-        s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
-        assert_int_equal (msg.status, SB_STATUS_OK);
+        s_call_ok (gateway, api, &msg, id, "acme", 1, "salesforce", 2, 3600);
     }
-    s_metered (gateway, "b2", "acme", 1, "salesforce", 2, 3600);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
-    assert_int_equal (msg.status, SB_STATUS_LIMITED);
+    s_call_limited (gateway, &msg, "b2", "acme", 1, "salesforce", 2, 3600);
     assert_string_equal (msg.quota.reason, "budget");
     assert_string_equal (msg.quota.scope, "salesforce");
     assert_int_equal (msg.quota.limit, 2);
@@ -792,35 +759,18 @@ test_budget (void **state)
     assert_int_equal (msg.quota.window_s, 3600);
     assert_true (msg.retry_after_ms >= 1 && msg.retry_after_ms <= 3600 * 1000);
     //  Another connector, and another tenant's salesforce, have their own budgets
-    s_metered (gateway, "b3", "acme", 1, "hubspot", 2, 3600);
-    s_serve_one (api, corr_id, sizeof corr_id);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
-    assert_int_equal (msg.status, SB_STATUS_OK);
-    s_metered (gateway, "b4", "globex", 1, "salesforce", 2, 3600);
-    s_serve_one (api, corr_id, sizeof corr_id);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
-    assert_int_equal (msg.status, SB_STATUS_OK);
+    s_call_ok (gateway, api, &msg, "b3", "acme", 1, "hubspot", 2, 3600);
+    s_call_ok (gateway, api, &msg, "b4", "globex", 1, "salesforce", 2, 3600);
     //  A short window recovers: 1 per 2 s
-    s_metered (gateway, "s1", "acme", 1, "fast", 1, 2);
-    s_serve_one (api, corr_id, sizeof corr_id);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
-    assert_int_equal (msg.status, SB_STATUS_OK);
-    s_metered (gateway, "s2", "acme", 1, "fast", 1, 2);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
-    assert_int_equal (msg.status, SB_STATUS_LIMITED);
+    s_call_ok (gateway, api, &msg, "s1", "acme", 1, "fast", 1, 2);
+    s_call_limited (gateway, &msg, "s2", "acme", 1, "fast", 1, 2);
     uint32_t wait_ms = msg.retry_after_ms;
     assert_true (wait_ms >= 1 && wait_ms <= 2100);
     zmq_poll (NULL, 0, (long) wait_ms + 50);    //  the time the broker itself gave
-    s_metered (gateway, "s3", "acme", 1, "fast", 1, 2);
-    s_serve_one (api, corr_id, sizeof corr_id);
-    s_expect (gateway, &msg, SB_CMD_REPLY, TB_WAIT_MS);
+    s_call_ok (gateway, api, &msg, "s3", "acme", 1, "fast", 1, 2);
     assert_string_equal (msg.corr_id, "s3");
-    assert_int_equal (msg.status, SB_STATUS_OK);
     assert_int_equal (tb_counters (broker).limited_budget, 2);
-    sb_msg_reset (&msg);
-    zsock_destroy (&gateway);
-    zsock_destroy (&api);
-    tb_broker_stop (&broker);
+    s_stop (&broker, &msg, NULL, &gateway, &api);
 }
 
 //  The fair queues take each tenant's weight from its plan: with weights 1
@@ -862,11 +812,7 @@ test_plan_weights (void **state)
     }
     print_message ("dispatch order with weights 1 (L) and 4 (H): %s\n", order);
     assert_string_equal (order, "LHHHHLHHHH");
-    sb_msg_reset (&msg);
-    zsock_destroy (&token);
-    zsock_destroy (&gateway);
-    zsock_destroy (&api);
-    tb_broker_stop (&broker);
+    s_stop (&broker, &msg, &token, &gateway, &api);
 }
 
 static void
@@ -890,10 +836,7 @@ test_worker_request_with_cost (void **state)
     assert_string_equal (msg.corr_id, "w1");
     assert_int_equal (msg.status, SB_STATUS_MALFORMED);
     assert_int_equal (tb_counters (broker).worker_requests_refused, 1);
-    sb_msg_reset (&msg);
-    zsock_destroy (&gateway);
-    zsock_destroy (&api);
-    tb_broker_stop (&broker);
+    s_stop (&broker, &msg, NULL, &gateway, &api);
 }
 
 static void
@@ -936,11 +879,7 @@ test_quotas_off (void **state)
     assert_int_equal (counters.usage_batches_sent, 0);
     assert_int_equal (counters.limits_wanted, 0);
     assert_int_equal (counters.malformed_backend, 0);
-    sb_msg_reset (&msg);
-    zsock_destroy (&token);
-    zsock_destroy (&gateway);
-    zsock_destroy (&api);
-    tb_broker_stop (&broker);
+    s_stop (&broker, &msg, &token, &gateway, &api);
 }
 
 static void

@@ -119,6 +119,22 @@ s_assert_refusal (json_t *result, const char *error_type, int retry_after, const
     assert_int_equal (json_integer_value (json_object_get (meta, "retry_after")), retry_after);
 }
 
+//  A tools/call (`call`, a CALL) the mock broker answers `limited`: the
+//  refusal (as s_assert_refusal) and the RateLimit-Policy and RateLimit
+//  fields ("" when absent).
+static void
+s_refused_call (const char *call, const char *error_type, int retry_after, const char *fragment,
+                const char *policy, const char *ratelimit)
+{
+    tg_http_t *h = tg_post (NULL, tg_token, call);
+    json_t *reply = s_json (h);
+    s_assert_refusal (json_object_get (reply, "result"), error_type, retry_after, fragment);
+    assert_string_equal (s_header (h, "RateLimit-Policy"), policy);
+    assert_string_equal (s_header (h, "RateLimit"), ratelimit);
+    json_decref (reply);
+    tg_free (h);
+}
+
 //  The REQUEST's metering fields: its tool's cost, the connector's budget.
 static void
 test_metering (void **state)
@@ -158,37 +174,22 @@ test_refusals (void **state)
     tg_free (h);
 
     //  Monthly: retry_after is the period's end, not the broker's capped hour.
-    h = tg_post (NULL, tg_token, CALL ("metered_search", "limited_monthly"));
-    reply = s_json (h);
-    s_assert_refusal (json_object_get (reply, "result"), "monthly_quota_exceeded", 3 * 86400,
-                      "you have used 1,000 of the 1,000 tool calls your plan \"free\" includes per "
-                      "billing month. It renews on ");
-    assert_string_equal (s_header (h, "RateLimit-Policy"), "\"free\";q=1000;w=2592000");
-    assert_string_equal (s_header (h, "RateLimit"), "\"free\";r=0;t=259200");
-    json_decref (reply);
-    tg_free (h);
+    s_refused_call (CALL ("metered_search", "limited_monthly"), "monthly_quota_exceeded", 3 * 86400,
+                    "you have used 1,000 of the 1,000 tool calls your plan \"free\" includes per "
+                    "billing month. It renews on ",
+                    "\"free\";q=1000;w=2592000", "\"free\";r=0;t=259200");
 
     //  In flight: no window, so no RateLimit fields.
-    h = tg_post (NULL, tg_token, CALL ("metered_search", "limited_in_flight"));
-    reply = s_json (h);
-    s_assert_refusal (json_object_get (reply, "result"), "too_many_in_flight", 1,
-                      "Too many tool calls at once: your plan \"free\" allows 4 running at the same "
-                      "time");
-    assert_string_equal (s_header (h, "RateLimit-Policy"), "");
-    assert_string_equal (s_header (h, "RateLimit"), "");
-    json_decref (reply);
-    tg_free (h);
+    s_refused_call (CALL ("metered_search", "limited_in_flight"), "too_many_in_flight", 1,
+                    "Too many tool calls at once: your plan \"free\" allows 4 running at the same "
+                    "time",
+                    "", "");
 
     //  The connector's budget, named as the connector names itself.
-    h = tg_post (NULL, tg_token, CALL ("metered_search", "limited_budget"));
-    reply = s_json (h);
-    s_assert_refusal (json_object_get (reply, "result"), "upstream_budget_exhausted", 60,
-                      "Usage budget of the metered CRM used up: your connection may make 500 calls "
-                      "every 24 hours");
-    assert_string_equal (s_header (h, "RateLimit-Policy"), "\"metered\";q=500;w=86400");
-    assert_string_equal (s_header (h, "RateLimit"), "\"metered\";r=0;t=3600");
-    json_decref (reply);
-    tg_free (h);
+    s_refused_call (CALL ("metered_search", "limited_budget"), "upstream_budget_exhausted", 60,
+                    "Usage budget of the metered CRM used up: your connection may make 500 calls "
+                    "every 24 hours",
+                    "\"metered\";q=500;w=86400", "\"metered\";r=0;t=3600");
 }
 
 //  An admitted call's rate policy becomes the RateLimit fields; a REPLY

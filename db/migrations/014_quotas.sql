@@ -265,6 +265,31 @@ LANGUAGE sql IMMUTABLE AS $$
           GROUP BY e.key) r
 $$;
 
+-- The entries of a usage batch summed per tenant and per instant, the
+-- instant read from the entries' field `p_key` ("period" or "minute");
+-- tenants that no longer exist are left out. One row per key: a batch may
+-- name a tenant's period or minute twice.
+CREATE OR REPLACE FUNCTION quota_usage_sum (p_entries jsonb, p_key text)
+RETURNS TABLE (tenant_id text, instant timestamptz, calls bigint, refused jsonb)
+LANGUAGE sql STABLE AS $$
+    WITH b AS (
+        SELECT e->>'tenant' AS tenant_id, to_timestamp ((e->>p_key)::bigint) AS instant,
+               (e->>'calls')::bigint AS calls, coalesce (e->'refused', '{}'::jsonb) AS refused
+        FROM jsonb_array_elements (p_entries) e
+        JOIN tenants t ON t.id = e->>'tenant'
+    ), r AS (
+        SELECT b.tenant_id, b.instant, k.key, sum (k.value::bigint) AS total
+        FROM b, jsonb_each_text (b.refused) k
+        GROUP BY b.tenant_id, b.instant, k.key
+    )
+    SELECT a.tenant_id, a.instant, a.calls::bigint,
+           coalesce ((SELECT jsonb_object_agg (r.key, r.total) FROM r
+                      WHERE r.tenant_id = a.tenant_id AND r.instant = a.instant),
+                     '{}'::jsonb)
+    FROM (SELECT b.tenant_id, b.instant, sum (b.calls) AS calls
+          FROM b GROUP BY b.tenant_id, b.instant) a
+$$;
+
 -- Stores one usage batch of a broker, once: entries
 --     [{"tenant", "period", "minute", "calls", "refused": {"rate": n, …}}]
 -- (period and minute in Unix s). A batch already stored (broker_id, seq)
@@ -321,47 +346,19 @@ BEGIN
     --  One row per key (a batch may name a tenant's period or minute twice),
     --  written in key order: two batches (of two brokers) stored at once
     --  lock their common rows in the same order, so they never deadlock.
-    WITH b AS (
-        SELECT e->>'tenant' AS tenant_id, to_timestamp ((e->>'period')::bigint) AS period_start,
-               (e->>'calls')::bigint AS calls, coalesce (e->'refused', '{}'::jsonb) AS refused
-        FROM jsonb_array_elements (p_entries) e
-        JOIN tenants t ON t.id = e->>'tenant'
-    ), r AS (
-        SELECT b.tenant_id, b.period_start, k.key, sum (k.value::bigint) AS total
-        FROM b, jsonb_each_text (b.refused) k
-        GROUP BY b.tenant_id, b.period_start, k.key
-    )
     INSERT INTO usage_months AS m (tenant_id, period_start, calls, refused)
-    SELECT a.tenant_id, a.period_start, a.calls,
-           coalesce ((SELECT jsonb_object_agg (r.key, r.total) FROM r
-                      WHERE r.tenant_id = a.tenant_id AND r.period_start = a.period_start),
-                     '{}'::jsonb)
-    FROM (SELECT b.tenant_id, b.period_start, sum (b.calls) AS calls
-          FROM b GROUP BY b.tenant_id, b.period_start) a
-    ORDER BY a.tenant_id, a.period_start
+    SELECT s.tenant_id, s.instant, s.calls, s.refused
+    FROM quota_usage_sum (p_entries, 'period') s
+    ORDER BY s.tenant_id, s.instant
     ON CONFLICT (tenant_id, period_start) DO UPDATE
     SET calls = m.calls + EXCLUDED.calls,
         refused = quota_refused_add (m.refused, EXCLUDED.refused),
         updated_at = now ();
 
-    WITH b AS (
-        SELECT e->>'tenant' AS tenant_id, to_timestamp ((e->>'minute')::bigint) AS minute,
-               (e->>'calls')::bigint AS calls, coalesce (e->'refused', '{}'::jsonb) AS refused
-        FROM jsonb_array_elements (p_entries) e
-        JOIN tenants t ON t.id = e->>'tenant'
-    ), r AS (
-        SELECT b.tenant_id, b.minute, k.key, sum (k.value::bigint) AS total
-        FROM b, jsonb_each_text (b.refused) k
-        GROUP BY b.tenant_id, b.minute, k.key
-    )
     INSERT INTO usage_minutes AS m (tenant_id, minute, calls, refused)
-    SELECT a.tenant_id, a.minute, a.calls,
-           coalesce ((SELECT jsonb_object_agg (r.key, r.total) FROM r
-                      WHERE r.tenant_id = a.tenant_id AND r.minute = a.minute),
-                     '{}'::jsonb)
-    FROM (SELECT b.tenant_id, b.minute, sum (b.calls) AS calls
-          FROM b GROUP BY b.tenant_id, b.minute) a
-    ORDER BY a.tenant_id, a.minute
+    SELECT s.tenant_id, s.instant, s.calls, s.refused
+    FROM quota_usage_sum (p_entries, 'minute') s
+    ORDER BY s.tenant_id, s.instant
     ON CONFLICT (tenant_id, minute) DO UPDATE
     SET calls = m.calls + EXCLUDED.calls,
         refused = quota_refused_add (m.refused, EXCLUDED.refused),
