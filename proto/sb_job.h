@@ -53,6 +53,9 @@ typedef struct {
     char *task;         /* task store ops: the task id, 1..SB_MAX_TASK_ID_LEN bytes 0x21..0x7e */
     char *subject;      /* task store ops, tools/call: the token's subject, ≤ SB_MAX_SUBJECT_LEN bytes */
     char *data;         /* task store ops: op-specific JSON text, ≤ SB_MAX_JSON_SIZE bytes */
+    uint8_t *body;      /* webhook/receive: the raw request body (msgpack bin), any bytes;
+                           NULL when absent (PROTOCOL.md "Webhooks") */
+    size_t body_len;    /* its length, ≤ SB_MAX_JOB_BODY */
 } sb_job_t;
 
 /*  A result payload. */

@@ -19,6 +19,12 @@
 #define SB_MAX_RETRY_AFTER_MS   3600000u    /* REPLY retry_after_ms: an hour at most */
 #define SB_MAX_WORKER_REQUESTS  1024u       /* REQUESTs one worker has in flight at once */
 
+/* Webhooks (PROTOCOL.md "Webhooks"). */
+#define SB_MAX_JOB_BODY         (1u << 20)  /* a job's raw `body` (msgpack bin), bytes */
+#define SB_MAX_WEBHOOK_HEADERS  64u         /* request headers a webhook job carries */
+#define SB_MAX_WEBHOOK_HEADER_BYTES (16u * 1024)  /* their names and values in all, bytes */
+#define SB_MAX_RESOURCE_URI_LEN 2048u       /* a resource_updated PUBLISH payload, bytes */
+
 /* Quotas (PROTOCOL.md "Quotas"): REQUEST's metering fields, REPLY's quota
    group, LIMITS and USAGE. */
 #define SB_MAX_COST             1000u       /* REQUEST cost: units one job counts */

@@ -49,6 +49,7 @@ typedef enum {
     SB_CMD_LIMITS     = 13, /* quota-service worker → broker: plans and tenants (sb_quota_msg.h) */
     SB_CMD_USAGE      = 14, /* broker → quota-service worker: counts to store; want = send LIMITS */
     SB_CMD_USAGE_ACK  = 15, /* worker → broker: the USAGE of this seq is stored */
+    SB_CMD_PUBLISH    = 16, /* worker → broker → every gateway (as BROADCAST): news for all */
 } sb_cmd_t;
 
 #define SB_CMD_MIN SB_CMD_REQUEST
@@ -98,8 +99,9 @@ typedef struct {
     char corr_id [SB_MAX_CORR_ID_LEN + 1];  /* every command but READY HEARTBEAT DISCONNECT */
     char service [SB_MAX_SERVICE_LEN + 1];  /* REQUEST READY: service name ("api", "token"…) */
     char tenant [SB_MAX_TENANT_LEN + 1];    /* REQUEST JOB ANSWER: tenant the job runs for;
-                                               BROADCAST: tenant whose token caused it */
-    char topic [SB_MAX_TOPIC_LEN + 1];      /* BROADCAST: what it is about ("session_ended"…) */
+                                               BROADCAST: tenant whose token caused it;
+                                               PUBLISH: tenant the news is for */
+    char topic [SB_MAX_TOPIC_LEN + 1];      /* BROADCAST PUBLISH: what it is about ("session_ended"…) */
     uint32_t timeout_ms;                    /* REQUEST JOB: time left before the deadline */
     uint32_t flags;                         /* REQUEST JOB: SB_FLAG_* */
     uint32_t attempt;                       /* JOB: 1 for the first dispatch, 2… for retries */
@@ -212,6 +214,12 @@ void sb_msg_set_disconnect (sb_msg_t *self);
     makes sb_msg_encode fail (and is malformed on the wire). */
 int sb_msg_set_broadcast (sb_msg_t *self, const char *tenant, const char *topic,
                           zframe_t **payload) __attribute__ ((warn_unused_result));
+
+/*  PUBLISH for `tenant` about `topic` (PROTOCOL.md "Webhooks"): the same
+    fields, bounds and payload limit as BROADCAST; sent by a worker, which
+    the broker turns into a BROADCAST to every gateway. */
+int sb_msg_set_publish (sb_msg_t *self, const char *tenant, const char *topic,
+                        zframe_t **payload) __attribute__ ((warn_unused_result));
 
 /*  Names for logs and metrics: "request", "reply"…; "ok", "timeout"…
     Unknown values give "unknown". */

@@ -269,4 +269,13 @@ int sb_worker_send_usage_ack (sb_worker_t *self, uint64_t seq) SB_MUST_USE;
     were lost with its socket, so the whole must be sent again. */
 uint64_t sb_worker_sessions (sb_worker_t *self);
 
+/*  Publishing to every gateway (proto/PROTOCOL.md "Webhooks", PUBLISH):
+    sends PUBLISH for `tenant` about `topic` with `len` bytes of `payload`
+    (borrowed; at most SB_MAX_BROADCAST_SIZE). The broker sends it on to
+    every gateway as BROADCAST; best effort, nothing is answered. Returns
+    0, or -1 when a field breaks its bounds, there is no connection to the
+    broker now or the message could not be queued. */
+int sb_worker_publish (sb_worker_t *self, const char *tenant, const char *topic,
+                       const void *payload, size_t len) SB_MUST_USE;
+
 #endif
