@@ -195,6 +195,8 @@ s_subscription_insert (const char *id, const char *types, const char *connector,
 //  ---------------------------------------------------------------------
 //  Jobs and what comes back
 
+static uint32_t s_job_timeout_ms = JOB_TIMEOUT_MS;     //  the next jobs' deadline
+
 static void
 s_send_job (s_proc_t *proc, const char *corr_id, const char *tenant, const sb_job_t *job)
 {
@@ -204,7 +206,7 @@ s_send_job (s_proc_t *proc, const char *corr_id, const char *tenant, const sb_jo
     msg.command = SB_CMD_JOB;
     snprintf (msg.corr_id, sizeof msg.corr_id, "%s", corr_id);
     snprintf (msg.tenant, sizeof msg.tenant, "%s", tenant);
-    msg.timeout_ms = JOB_TIMEOUT_MS;
+    msg.timeout_ms = s_job_timeout_ms;
     msg.flags = SB_FLAG_RETRY_SAFE;
     msg.attempt = 1;
     msg.payload = payload;
@@ -618,6 +620,46 @@ test_db_down (void **state)
     assert_int_equal (s_events (key), 1);
 }
 
+//  A job whose deadline passes while its batch commits: never answered,
+//  its event stored all the same.
+static void
+test_abandoned (void **state)
+{
+    char key [64], body [128], corr_id [64];
+    s_key (key, sizeof key, "late");
+    snprintf (body, sizeof body, "{\"late\":\"%s\"}", key);
+    long long abandoned = s_stat (&s_main, "abandoned");
+    //  Another session holds webhook_events: the statement waits.
+    PGconn *locker = PQconnectdb (s_conninfo);
+    assert_int_equal (PQstatus (locker), CONNECTION_OK);
+    PGresult *res = PQexec (locker, "BEGIN; LOCK TABLE webhook_events IN EXCLUSIVE MODE");
+    assert_int_equal (PQresultStatus (res), PGRES_COMMAND_OK);
+    PQclear (res);
+    snprintf (corr_id, sizeof corr_id, "late%d", ++s_seq);
+    s_job_timeout_ms = 300;
+    s_send_webhook (&s_main, corr_id, s_ep_ok, key, "push", body, strlen (body), s_secret);
+    s_job_timeout_ms = JOB_TIMEOUT_MS;
+    //  The worker gives the job up at its deadline (pings answer meanwhile:
+    //  a RESULT for the late job would fail s_op's corr_id check).
+    int64_t deadline = zclock_mono () + WAIT_MS;
+    while (s_stat (&s_main, "abandoned") == abandoned) {
+        if (zclock_mono () > deadline)
+            fail_msg ("the late job was not abandoned");
+    }
+    assert_int_equal (s_events (key), 0);
+    res = PQexec (locker, "COMMIT");
+    assert_int_equal (PQresultStatus (res), PGRES_COMMAND_OK);
+    PQclear (res);
+    PQfinish (locker);
+    //  The commit happens; nobody is answered.
+    while (s_events (key) == 0) {
+        if (zclock_mono () > deadline)
+            fail_msg ("the late job's event was not stored");
+        assert_int_equal (s_stat (&s_main, "abandoned"), abandoned + 1);
+    }
+    assert_int_equal (s_stat (&s_main, "abandoned"), abandoned + 1);
+}
+
 //  `count` requests at once to `proc`: every one 200, every event stored
 //  once. Returns the statements they took.
 static long long
@@ -861,6 +903,7 @@ main (void)
         cmocka_unit_test (test_deliveries),
         cmocka_unit_test (test_events_read),
         cmocka_unit_test (test_db_down),
+        cmocka_unit_test (test_abandoned),
         cmocka_unit_test (test_group_commit),
         cmocka_unit_test (test_batch_max_one),
         cmocka_unit_test (test_logs_clean),
