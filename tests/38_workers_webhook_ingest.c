@@ -9,7 +9,8 @@
         from the real connection_keys;
       - keys and types with quotes, braces, backslashes, "NULL", UTF-8:
         each stored once, as sent;
-      - a good GitHub-signed request: 200 {} after its commit, one row,
+      - a good GitHub-signed request: 200 with the scheme's reply after its
+        commit, one row,
         then one PUBLISH resource_updated switchboard://events/{connector}
         for its tenant; the same request again: 200, still one row, no
         PUBLISH;
