@@ -200,3 +200,23 @@ sb_add_test(38_workers_request
     SOURCES 38_workers_request.c
     LIBS sb_workers_lib sb_broker_testsupport PkgConfig::CMOCKA
     TIMEOUT 120)
+
+# The webhook role's key ring (workers/sb_wh_keys.c) on rows sealed by the
+# token role's own functions, no database (results made in memory).
+sb_add_test(38_workers_wh_keys
+    SOURCES 38_workers_wh_keys.c
+    LIBS sb_workers_lib PkgConfig::CMOCKA PkgConfig::PQ
+    TIMEOUT 30)
+
+# The webhook role's inbound half (workers/sb_webhook_role.c, sb_wh_ingest.c,
+# migration 016): two webhook workers (group commit; --webhook-batch-max 1)
+# against fake brokers and the real test PostgreSQL behind a proxy the test
+# cuts, endpoint secrets sealed by an in-process token role: stored once and
+# answered after commit, refusals, deliveries, events/read, PUBLISH, 503
+# while the database is away, group commit under 300 requests at once.
+sb_add_test(38_workers_webhook_ingest
+    SOURCES 38_workers_webhook_ingest.c 38_workers_fake.c
+    LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ
+    FIXTURES postgres
+    TIMEOUT 180)
+add_dependencies(38_workers_webhook_ingest sb-worker)
