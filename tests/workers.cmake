@@ -234,3 +234,6 @@ add_test(NAME 38_wh_outbound_verify
                  ${SB_WH_NODE_DIR}/outbound.jsonl)
 set_tests_properties(38_wh_outbound_verify PROPERTIES
     FIXTURES_REQUIRED "wh_node;wh_outbound" TIMEOUT 60)
+# The verifiers face the network: their fuzz target (seeds replayed by ctest).
+sb_add_fuzz(fuzz_wh_verify SOURCE fuzz/fuzz_wh_verify.c
+            CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/wh_verify LIBS sb_workers_lib)
