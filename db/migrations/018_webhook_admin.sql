@@ -104,16 +104,16 @@ BEGIN
 END
 $$;
 
--- What a rotation re-seals: the endpoint's tenant, key and current secret
--- (sealed), and an md5 of it that webhook_rotate compares. No row: no
--- such endpoint.
+-- What a rotation re-seals: the endpoint's tenant, scheme, key and
+-- current secret (sealed), and an md5 of it that admin_webhook_rotate
+-- compares. No row: no such endpoint.
 CREATE OR REPLACE FUNCTION admin_webhook_sealed (p_id text)
-RETURNS TABLE (tenant_id text, key_id text, secret_enc bytea, version text)
+RETURNS TABLE (tenant_id text, scheme text, key_id text, secret_enc bytea, version text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM set_config ('switchboard.system', 'on', true);
-    RETURN QUERY SELECT e.tenant_id, e.key_id, e.secret_enc, md5 (e.secret_enc)
+    RETURN QUERY SELECT e.tenant_id, e.scheme, e.key_id, e.secret_enc, md5 (e.secret_enc)
                  FROM webhook_endpoints e WHERE e.id = p_id;
 END
 $$;
