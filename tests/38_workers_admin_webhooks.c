@@ -720,8 +720,10 @@ test_enable_delete (void **state)
     assert_int_equal (s_number ("SELECT count(*) FROM webhook_endpoints WHERE id = $1", 1, id,
                                 NULL, NULL), 0);
     assert_int_equal (s_audits (tenant, "webhook_endpoint_deleted"), 1);
+    s_refused (400, "invalid_request", "takes no body", "DELETE",
+               s_path ("/admin/webhooks/%s", id), NULL, "{\"force\":true}");
     s_refused (404, "not_found", "there is no webhook endpoint", "DELETE",
-               s_path ("/admin/webhooks/%s", id), NULL, NULL);
+               s_path ("/admin/webhooks/%s", id), NULL, "{}");
     s_refused (404, "not_found", "there is no webhook endpoint", "POST",
                s_path ("/admin/webhooks/%s/disable", id), NULL, NULL);
     free (id);
