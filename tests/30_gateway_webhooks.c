@@ -17,7 +17,8 @@
       "epbad"    a response with a header off the allow-list (502)
       else       202 application/json {"received":true} with retry-after 3
                  (a header on the allow-list passes)
-    It also sends the gateway a BROADCAST when told ("SEND tenant topic
+    It answers events/read with EVENTS for tenant "acme" and "no worker"
+    for any other. It also sends the gateway a BROADCAST when told ("SEND tenant topic
     payload"), as the broker does with a worker's PUBLISH.
     Everything a test waits for is a reply, a count or bytes on a stream,
     never a bare sleep. */
@@ -29,6 +30,7 @@
 #include <czmq.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,6 +48,8 @@
 #define WEBHOOK_TIMEOUT     "300"   /* --webhook-timeout-ms: the deadline test waits this + grace */
 #define WEBHOOK_MAX_BODY    65536   /* --webhook-max-body */
 #define EVENTS_URI          "switchboard://events/notes"
+#define EVENTS              "{\"events\":[{\"id\":\"ev_2\",\"type\":\"invoice.paid\",\"endpoint\":" \
+                            "\"we_1\",\"received_at\":\"2026-12-07T10:00:00Z\",\"body\":\"{}\"}]}"
 
 static pid_t s_gateway = -1;
 static zactor_t *s_broker;
@@ -114,6 +118,15 @@ s_on_request (zsock_t *router, zframe_t *routing, sb_msg_t *msg, s_state_t *stat
     sb_hex_encode (job.body? job.body: (const uint8_t *) "", job.body_len, state->body);
     state->body [2 * job.body_len] = 0;
     json_t *data = job.data? json_loads (job.data, 0, NULL): NULL;
+    if (strcmp (job.op, "events/read") == 0) {
+        if (strcmp (msg->tenant, "acme") == 0)
+            s_reply (router, routing, msg->corr_id, SB_STATUS_OK, EVENTS);
+        else
+            s_reply (router, routing, msg->corr_id, SB_STATUS_UNAVAILABLE, NULL);
+        json_decref (data);
+        sb_job_clear (&job);
+        return;
+    }
     const char *endpoint = json_string_value (json_object_get (data, "endpoint"));
     if (!endpoint)
         endpoint = "";
@@ -727,6 +740,170 @@ test_resource_updated (void **state)
     free (b);
 }
 
+//  A 2026-07-28 request `method` with `params` (JSON text, without _meta)
+//  as `token`, Mcp-Name `name` (may be NULL); its reply (new reference).
+static json_t *
+s_modern (const char *token, const char *method, const char *name, const char *params)
+{
+    char *body = zsys_sprintf ("{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"%s\",\"params\":{%s%s"
+                               "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+                               "\"io.modelcontextprotocol/clientCapabilities\":{}}}}",
+                               method, params, *params? ",": "");
+    char method_header [64], name_header [128];
+    snprintf (method_header, sizeof method_header, "Mcp-Method: %s", method);
+    snprintf (name_header, sizeof name_header, "Mcp-Name: %s", name? name: "");
+    const char *extra [] = { "MCP-Protocol-Version: 2026-07-28", method_header,
+                             name? name_header: NULL, NULL };
+    json_t *reply = gi_rpc (token, NULL, extra, body, NULL);
+    free (body);
+    assert_non_null (reply);
+    return reply;
+}
+
+//  The event log of a connector as a resource: listed as a template,
+//  subscribable (a connector of the set only), read through the webhook
+//  service (events/read for the token's tenant) as one JSON text content,
+//  under both revisions; a failed read is a JSON-RPC error.
+static void
+test_event_log (void **state)
+{
+    char *a = s_session (s_token);
+    json_t *reply = gi_rpc (s_token, a, NULL, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":"
+                            "\"resources/templates/list\"}", NULL);
+    json_t *templates = json_object_get (json_object_get (reply, "result"), "resourceTemplates");
+    bool listed = false;
+    size_t index;
+    json_t *item;
+    json_array_foreach (templates, index, item)
+        if (strcmp (json_string_value (json_object_get (item, "uriTemplate")),
+                    "switchboard://events/{connector}") == 0) {
+            listed = true;
+            assert_string_equal (json_string_value (json_object_get (item, "mimeType")), "application/json");
+        }
+    assert_true (listed);
+    assert_true (json_array_size (templates) >= 2);     //  the connector's own stays
+    json_decref (reply);
+
+    s_subscribe (s_token, a, EVENTS_URI);
+    reply = gi_rpc (s_token, a, NULL, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"resources/subscribe\","
+                    "\"params\":{\"uri\":\"switchboard://events/nope\"}}", NULL);
+    assert_int_equal (json_integer_value (json_object_get (json_object_get (reply, "error"), "code")),
+                      -32002);
+    json_decref (reply);
+
+    int jobs = s_broker_int ("JOBS");
+    reply = gi_rpc (s_token, a, NULL, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"resources/read\","
+                    "\"params\":{\"uri\":\"" EVENTS_URI "\"}}", NULL);
+    json_t *content = json_array_get (json_object_get (json_object_get (reply, "result"), "contents"), 0);
+    assert_string_equal (json_string_value (json_object_get (content, "uri")), EVENTS_URI);
+    assert_string_equal (json_string_value (json_object_get (content, "mimeType")), "application/json");
+    assert_string_equal (json_string_value (json_object_get (content, "text")), EVENTS);
+    json_decref (reply);
+    assert_int_equal (s_broker_int ("JOBS"), jobs + 1);
+    s_job_t job;
+    s_last (&job);
+    assert_string_equal (job.op, "events/read");
+    assert_string_equal (job.tenant, "acme");
+    assert_string_equal (job.service, "webhook");
+    assert_int_equal (job.cost, 0);
+    assert_false (job.has_body);
+    assert_string_equal (json_string_value (json_object_get (job.data, "connector")), "notes");
+    assert_int_equal (json_integer_value (json_object_get (job.data, "limit")), 20);
+    json_decref (job.data);
+
+    //  2026-07-28: the same, with its resultType.
+    reply = s_modern (s_token, "resources/read", EVENTS_URI, "\"uri\":\"" EVENTS_URI "\"");
+    json_t *result = json_object_get (reply, "result");
+    assert_string_equal (json_string_value (json_object_get (result, "resultType")), "complete");
+    content = json_array_get (json_object_get (result, "contents"), 0);
+    assert_string_equal (json_string_value (json_object_get (content, "text")), EVENTS);
+    json_decref (reply);
+
+    //  The service cannot answer (no worker for globex here): an error, not a result.
+    reply = gi_rpc (s_other, NULL, NULL, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"resources/read\","
+                    "\"params\":{\"uri\":\"" EVENTS_URI "\"}}", NULL);
+    assert_int_equal (json_integer_value (json_object_get (json_object_get (reply, "error"), "code")),
+                      -32603);
+    assert_null (json_object_get (reply, "result"));
+    json_decref (reply);
+    //  A connector that is not in the set: not found, no job.
+    jobs = s_broker_int ("JOBS");
+    reply = gi_rpc (s_token, NULL, NULL, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"resources/read\","
+                    "\"params\":{\"uri\":\"switchboard://events/nope\"}}", NULL);
+    assert_int_equal (json_integer_value (json_object_get (json_object_get (reply, "error"), "code")),
+                      -32002);
+    json_decref (reply);
+    assert_int_equal (s_broker_int ("JOBS"), jobs);
+
+    gi_http_t *h = gi_start ("DELETE", s_token, a, NULL, NULL);
+    gi_finish (h);
+    gi_free (h);
+    free (a);
+}
+
+//  The event log's news (resource_updated of switchboard://events/notes)
+//  reaches the tenant's session subscribed to it and its 2026-07-28
+//  listen stream following it; globex's never.
+static void
+test_event_log_news (void **state)
+{
+    char *a = s_session (s_token);
+    char *b = s_session (s_other);
+    gi_http_t *stream_a = s_stream (s_token, a);
+    gi_http_t *stream_b = s_stream (s_other, b);
+    s_subscribe (s_token, a, EVENTS_URI);
+    s_subscribe (s_other, b, EVENTS_URI);
+    s_subscribe (s_other, b, "test://note/one");
+    const char *headers [] = {
+        "MCP-Protocol-Version: 2026-07-28", "Mcp-Method: subscriptions/listen", NULL
+    };
+    const char *body = "{\"jsonrpc\":\"2.0\",\"id\":\"L\",\"method\":\"subscriptions/listen\","
+                       "\"params\":{\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":"
+                       "\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{}},"
+                       "\"notifications\":{\"resourceSubscriptions\":[\"" EVENTS_URI "\"]}}}";
+    gi_http_t *listen_a = gi_start ("POST", s_token, NULL, headers, body);
+    gi_http_t *listen_b = gi_start ("POST", s_other, NULL, headers, body);
+    gi_expect (listen_a, 1, "notifications/subscriptions/acknowledged#\"L\"");
+    gi_expect (listen_b, 1, "notifications/subscriptions/acknowledged#\"L\"");
+    assert_true (gi_has (listen_a, EVENTS_URI));    //  honoured, in the acknowledgement
+
+    s_publish ("acme", EVENTS_URI);
+    s_publish ("globex", "test://note/one");        //  the marker for b
+    gi_expect (stream_a, 1, "notifications/resources/updated " EVENTS_URI);
+    gi_expect (listen_a, 1, "notifications/resources/updated " EVENTS_URI "#\"L\"");
+    gi_expect (stream_b, 1, "notifications/resources/updated test://note/one");
+    s_publish ("globex", EVENTS_URI);
+    gi_expect (stream_b, 1, "notifications/resources/updated " EVENTS_URI);
+    gi_expect (listen_b, 1, "notifications/resources/updated " EVENTS_URI "#\"L\"");
+    //  A malformed one (no URI) changes nothing: acme's next is its own.
+    char *answer = s_broker_text ("SEND acme resource_updated ");
+    zstr_free (&answer);
+    s_publish ("acme", EVENTS_URI);
+    gi_expect (listen_a, 1, "notifications/resources/updated " EVENTS_URI "#\"L\"");
+
+    gi_http_t *streams [] = { listen_a, listen_b };
+    for (int i = 0; i < 2; i++) {
+        pthread_mutex_lock (&streams [i]->lock);
+        streams [i]->leave = true;
+        pthread_mutex_unlock (&streams [i]->lock);
+        GI_WAIT_FOR (gi_done (streams [i]));
+        pthread_join (streams [i]->thread, NULL);
+        gi_free (streams [i]);
+    }
+    gi_http_t *h = gi_start ("DELETE", s_token, a, NULL, NULL);
+    gi_finish (h);
+    gi_free (h);
+    h = gi_start ("DELETE", s_other, b, NULL, NULL);
+    gi_finish (h);
+    gi_free (h);
+    gi_finish (stream_a);
+    gi_finish (stream_b);
+    gi_free (stream_a);
+    gi_free (stream_b);
+    free (a);
+    free (b);
+}
+
 int
 main (void)
 {
@@ -736,6 +913,8 @@ main (void)
         cmocka_unit_test (test_refused_without_job),
         cmocka_unit_test (test_answers),
         cmocka_unit_test (test_resource_updated),
+        cmocka_unit_test (test_event_log),
+        cmocka_unit_test (test_event_log_news),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
