@@ -381,8 +381,8 @@ s_on_recorded (const PGresult *res, const char *error, void *arg)
         }
         if (strcmp (PQgetvalue (res, 0, 2), "t") == 0) {
             self->stats.disabled++;
-            sb_log_warn ("webhook_subscription_disabled", "subscription %s of tenant %s is disabled: "
-                         "its deliveries kept failing (its pending deliveries are dead letters; "
+            sb_log_warn ("webhook_subscription_disabled", "subscription %s of tenant %s is disabled "
+                         "(its disabled_reason says why; its pending deliveries are dead letters; "
                          "the tenant's audit log says so)", delivery->sub_id, delivery->tenant);
         }
     }
@@ -964,6 +964,7 @@ void
 sb_wh_deliver_stats (const sb_wh_deliver_t *self, sb_wh_deliver_stats_t *stats)
 {
     *stats = self->stats;
+    stats->held = (uint64_t) self->held;
 }
 
 const char *
