@@ -218,3 +218,4 @@ sb_add_test(38_workers_webhook_deliver
     LIBS sb_workers_lib sb_harness PkgConfig::CMOCKA PkgConfig::PQ PkgConfig::JANSSON pthread
     FIXTURES postgres
     TIMEOUT 120)
+add_dependencies(38_workers_webhook_deliver sb-worker)

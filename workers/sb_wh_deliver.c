@@ -849,11 +849,11 @@ sb_wh_deliver_new (sb_reactor_t *reactor, const sb_wh_deliver_config_t *config)
         goto fail;
     }
     if (config->timeout_ms < 1 || config->timeout_ms > SB_WH_DELIVER_MAX_TIMEOUT_MS
-    ||  config->disable_after_s < 1
+    ||  config->disable_after_s < 1 || config->disable_after_s > SB_WH_DELIVER_MAX_DISABLE_S
     ||  config->max_in_flight < 1 || config->max_in_flight > SB_WH_DELIVER_MAX) {
         sb_log_error ("config_invalid", "webhook deliverer: --webhook-delivery-timeout-ms must be "
-                      "1..%d, --webhook-disable-after-s 1 or more, --webhook-deliver-max 1..%d",
-                      SB_WH_DELIVER_MAX_TIMEOUT_MS, SB_WH_DELIVER_MAX);
+                      "1..%d, --webhook-disable-after-s 1..%d, --webhook-deliver-max 1..%d",
+                      SB_WH_DELIVER_MAX_TIMEOUT_MS, SB_WH_DELIVER_MAX_DISABLE_S, SB_WH_DELIVER_MAX);
         goto fail;
     }
     if (!config->conninfo || !*config->conninfo) {
