@@ -791,16 +791,18 @@ s_claim (sb_wh_deliver_t *self)
         return;
     size_t used = 0;
     skip [used++] = '{';
+    skip [used] = 0;
     for (s_delivery_t *delivery = self->deliveries; delivery; delivery = delivery->next) {
         if (delivery->stage != S_QUEUED || s_listed (skip, delivery->sub_id))
             continue;
         size_t n = strlen (delivery->sub_id);
-        if (used + n + 2 >= size)
+        if (used + n + 3 > size)        //  a comma, the ID, '}' and the NUL
             break;
         if (used > 1)
             skip [used++] = ',';
         memcpy (skip + used, delivery->sub_id, n);
         used += n;
+        skip [used] = 0;
     }
     skip [used++] = '}';
     skip [used] = 0;
