@@ -138,6 +138,11 @@ sb_wh_deliver_parse_schedule (const char *text, int *delays, size_t *count, char
                       "by commas, such as \"0,5,300\"", SB_WH_DELIVER_MAX_DELAY_S);
             return -1;
         }
+        if (*count == 0 && value != 0) {
+            snprintf (error, error_size, "the retry schedule's first delay must be 0 (a new "
+                      "delivery is sent as soon as it is due)");
+            return -1;
+        }
         delays [(*count)++] = (int) value;
         if (!*p)
             return 0;

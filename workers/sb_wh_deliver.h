@@ -95,8 +95,8 @@ typedef struct {
 
 /*  Parses a retry schedule: comma-separated delays in seconds
     (0..SB_WH_DELIVER_MAX_DELAY_S), 1..SB_WH_DELIVER_MAX_SCHEDULE of them;
-    the first is the first attempt's (0: at once, as a new delivery is
-    due), each next one the wait after a failed attempt. Fills `delays`
+    one per attempt: the first must be 0 (a new delivery is sent as soon
+    as it is due), each next one is the wait after a failed attempt. Fills `delays`
     (SB_WH_DELIVER_MAX_SCHEDULE entries) and `*count`. Returns 0, or -1
     with a sentence in `error` (`error_size` bytes). */
 int sb_wh_deliver_parse_schedule (const char *text, int *delays, size_t *count, char *error,
