@@ -430,9 +430,13 @@ s_record (s_delivery_t *delivery, long status, const char *error)
                                 * (2.0 * random / 4294967295.0 - 1.0);
             retry_ms = (int) (delay * factor);
         }
+        char what [S_MAX_WHY + 32];
+        if (error)
+            snprintf (what, sizeof what, "%s (status %ld)", error, status);
+        else
+            snprintf (what, sizeof what, "HTTP %ld", status);
         sb_log_warn ("webhook_attempt_failed", "delivery %" PRId64 " of subscription %s, attempt %d: "
-                     "%s%s%ld%s (%s)", delivery->id, delivery->sub_id, made,
-                     error? error: "", error? " (": "HTTP ", status, error? ")": "", outcome);
+                     "%s (%s)", delivery->id, delivery->sub_id, made, what, outcome);
     }
     char id [24], status_text [16], latency_text [24], retry_text [16], disable_text [16];
     char excerpt [SB_WH_DELIVER_MAX_EXCERPT + 1];
