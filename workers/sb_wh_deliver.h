@@ -37,7 +37,8 @@
     subscription is disabled at once. Anything else is a failure: the next
     attempt comes after the retry schedule's next delay with ±20% jitter;
     after the schedule's last attempt the delivery is dead (a dead letter
-    sb-admin lists and replays). A subscription whose deliveries all fail
+    sb-admin lists and replays; a replayed one keeps its attempts, so it
+    gets one more attempt, and is dead again if that one fails too). A subscription whose deliveries all fail
     for longer than `disable_after_s` is disabled, its pending deliveries
     dead, an audit record webhook_subscription_disabled for its tenant and
     a log line. */
