@@ -208,6 +208,19 @@ sb_add_test(38_workers_wh_keys
     LIBS sb_workers_lib PkgConfig::CMOCKA PkgConfig::PQ
     TIMEOUT 30)
 
+# The webhook role's inbound half (workers/sb_webhook_role.c, sb_wh_ingest.c,
+# migration 016): two webhook workers (group commit; --webhook-batch-max 1)
+# against fake brokers and the real test PostgreSQL behind a proxy the test
+# cuts, endpoint secrets sealed by an in-process token role: stored once and
+# answered after commit, refusals, deliveries, events/read, PUBLISH, 503
+# while the database is away, group commit under 300 requests at once.
+sb_add_test(38_workers_webhook_ingest
+    SOURCES 38_workers_webhook_ingest.c 38_workers_fake.c
+    LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ
+    FIXTURES postgres
+    TIMEOUT 180)
+add_dependencies(38_workers_webhook_ingest sb-worker)
+
 # The webhook deliverer (workers/sb_wh_deliver.c, migration 017) in this
 # process against the real test PostgreSQL and a receiver in the test:
 # delivered and signed (checked with sb_wh_verify), 500/hang/reset retried
@@ -219,3 +232,4 @@ sb_add_test(38_workers_webhook_deliver
     FIXTURES postgres
     TIMEOUT 120)
 add_dependencies(38_workers_webhook_deliver sb-worker)
+
