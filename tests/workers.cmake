@@ -232,4 +232,3 @@ sb_add_test(38_workers_webhook_deliver
     FIXTURES postgres
     TIMEOUT 120)
 add_dependencies(38_workers_webhook_deliver sb-worker)
-
