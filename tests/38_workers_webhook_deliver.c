@@ -639,7 +639,9 @@ test_limits (void **state)
     assert_int_equal (s_rx_count ("/rate"), 15);
     assert_int_equal (s_rx_count ("/slow"), 8);
     pthread_mutex_lock (&s_rx.lock);
-    assert_int_equal (s_rx.slow_max, 2);
+    //  Never more than the cap at once (a loaded machine may not reach it:
+    //  the second connection can come after the first answer)
+    int slow_max = s_rx.slow_max;
     int64_t first = -1, last = -1;
     int64_t times [S_MAX_REQUESTS];
     size_t count = 0;
@@ -653,6 +655,7 @@ test_limits (void **state)
                 last = t;
         }
     pthread_mutex_unlock (&s_rx.lock);
+    assert_in_range (slow_max, 1, 2);
     //  (15 - 5 burst) / 5 per second = 2 s, less the timer's slack
     if (last - first < 1800)
         fail_msg ("15 deliveries at 5/s came within %lld ms", (long long) (last - first));
