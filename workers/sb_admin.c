@@ -277,14 +277,14 @@ s_match (const s_request_t *request, const char *pattern)
     return i == request->count;
 }
 
-//  Checks that the query has only parameters named in `allowed` (NULL-
-//  terminated). Returns 0, or -1 having answered 400.
-static int
-s_query_only (sb_worker_job_t **job_p, const s_request_t *request, const char *const *allowed)
+//  Only the query parameters named in `allowed` (sb_admin_int.h).
+int
+sb_admin_query_only (sb_worker_job_t **job_p, const sb_oauth_form_t *query,
+                     const char *const *allowed)
 {
-    size_t size = request->query? sb_oauth_form_size (request->query): 0;
+    size_t size = query? sb_oauth_form_size (query): 0;
     for (size_t i = 0; i < size; i++) {
-        const char *name = sb_oauth_form_name (request->query, i);
+        const char *name = sb_oauth_form_name (query, i);
         bool known = false;
         for (size_t k = 0; allowed && allowed [k]; k++)
             if (strcmp (name, allowed [k]) == 0)
@@ -296,6 +296,13 @@ s_query_only (sb_worker_job_t **job_p, const s_request_t *request, const char *c
         }
     }
     return 0;
+}
+
+//  The same for `request`'s query.
+static int
+s_query_only (sb_worker_job_t **job_p, const s_request_t *request, const char *const *allowed)
+{
+    return sb_admin_query_only (job_p, request->query, allowed);
 }
 
 //  The query parameter `name` (borrowed) or NULL.

@@ -64,6 +64,13 @@ int sb_admin_query_count (sb_worker_job_t **job_p, const char *name, const char 
                           long long fallback, long long max, long long *value)
     SB_MUST_USE;
 
+/*  Checks that `query` (NULL: none) has only parameters named in
+    `allowed` (NULL-terminated, or NULL: none). Returns 0, or -1 having
+    answered 400. */
+int sb_admin_query_only (sb_worker_job_t **job_p, const sb_oauth_form_t *query,
+                         const char *const *allowed)
+    SB_MUST_USE;
+
 /*  Checks that every member of the JSON object `body` is named in
     `allowed` (NULL-terminated). Returns 0, or -1 having answered 400
     (`body` stays the caller's). */

@@ -161,25 +161,6 @@ s_connector_check (sb_token_role_t *self, sb_worker_job_t **job_p, const char *n
     return 0;
 }
 
-//  Only the query parameters named in `allowed` (NULL-terminated, or NULL).
-static int
-s_query_only (sb_worker_job_t **job_p, const sb_oauth_form_t *query, const char *const *allowed)
-{
-    size_t size = query? sb_oauth_form_size (query): 0;
-    for (size_t i = 0; i < size; i++) {
-        const char *name = sb_oauth_form_name (query, i);
-        bool known = false;
-        for (size_t k = 0; allowed && allowed [k]; k++)
-            known = known || strcmp (name, allowed [k]) == 0;
-        if (!known) {
-            sb_admin_refusef (job_p, 400, "invalid_request",
-                              "this route takes no query parameter \"%.64s\"", name);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static const char *
 s_query (const sb_oauth_form_t *query, const char *name)
 {
@@ -800,8 +781,8 @@ sb_wh_admin_http (sb_token_role_t *self, sb_worker_job_t *job, const sb_http_req
         const char *what = segments [2];
         bool dead = strcmp (what, "dead-letters") == 0;
         bool replay_all = dead && count == 4;
-        if (s_query_only (&job, query, strcmp (what, "events") == 0? events
-                                     : replay_all? replay: dead? page: NULL)
+        if (sb_admin_query_only (&job, query, strcmp (what, "events") == 0? events
+                                            : replay_all? replay: dead? page: NULL)
         ||  sb_admin_tenant_check (&job, tenant))
             return;
         bool creates = post && (strcmp (what, "webhooks") == 0
@@ -851,7 +832,7 @@ sb_wh_admin_http (sb_token_role_t *self, sb_worker_job_t *job, const sb_http_req
         return;
     }
     bool rotate = count == 3 && strcmp (last, "rotate") == 0;
-    if (s_query_only (&job, query, NULL) || (!rotate && sb_admin_no_body (&job, http)))
+    if (sb_admin_query_only (&job, query, NULL) || (!rotate && sb_admin_no_body (&job, http)))
         return;
     const char *id = segments [1];
     const char *params [] = { id, list };
