@@ -1,7 +1,6 @@
 /*  tests/38_token_support.c — the fixture 38_workers_conn_keys and
     38_workers_admin_webhooks share (38_token_support.h). */
 #include <czmq.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -401,17 +400,7 @@ tk_proc_start (tk_proc_t *proc, const char *name)
         "--credit", "4", "--heartbeat-ms", heartbeat, "--hash-threads", "1", db, migrations,
         "--secret-key-file=" TK_SECRET_FILE, connectors, "--log-level", "debug", NULL
     };
-    //  Its stderr (the log) goes to a file: spawned with fd 2 on it.
-    int log_fd = open (proc->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (log_fd < 0)
-        return -1;
-    int saved = dup (2);
-    fflush (stderr);
-    dup2 (log_fd, 2);
-    proc->pid = sb_harness_spawn (argv, NULL);
-    dup2 (saved, 2);
-    close (saved);
-    close (log_fd);
+    proc->pid = sb_harness_spawn_logged (argv, NULL, proc->log);
     if (proc->pid <= 0)
         return -1;
     sb_msg_t msg = { 0 };
