@@ -21,6 +21,7 @@
 #include "sb_subs.h"
 #include "sb_connector.h"
 #include "sb_token.h"
+#include "sb_http_payload.h"
 #include "sb_job.h"
 #include "sb_tls.h"
 
@@ -298,6 +299,24 @@ void sb_http_job_destroy (sb_gateway_t *self);
     the job and answers when it ends (the response it carries, or 502, 503,
     504). Returns false, having done nothing, for any other path. */
 bool sb_http_job_route (sb_gateway_t *self, h2o_req_t *req);
+
+/*  Helpers of the HTTP job routes, shared with sb_webhook.c. */
+
+/*  The body's length as Content-Length declares it: 0 when absent,
+    SIZE_MAX when it is not a number or past `max` (a limit at least as
+    large as any the caller compares with). */
+size_t sb_http_job_declared_length (h2o_req_t *req, size_t max);
+
+/*  The client's address as text into `out`, "" when unknown. */
+void sb_http_job_remote (h2o_req_t *req, char out [SB_HTTP_MAX_REMOTE + 1]);
+
+/*  Writes a job's HTTP response (status, headers, body, all copied into
+    the request's pool) to the client. */
+void sb_http_job_send_response (h2o_req_t *req, const sb_http_response_t *response);
+
+/*  The Retry-After of a failure RESULT payload ({"retry_after": s}, 1 to
+    SB_MAX_RETRY_AFTER_S), else `fallback`. */
+int sb_http_job_retry_after (const uint8_t *payload, size_t size, int fallback);
 
 /*  A bearer token was refused with SB_TOKEN_BAD_SIG: if it is EdDSA and
     names a kid the key set lacks, and the set comes from the token

@@ -55,7 +55,6 @@
 #define S_FORM_LIMIT        (16u * 1024)    /* body of a form route (/authorize, /token, /revoke) */
 #define S_JSON_LIMIT        (64u * 1024)    /* body of a JSON route (/register, /admin/…) */
 #define S_RETRY_AFTER_S     1               /* Retry-After when the token service gives none */
-#define S_MAX_RETRY_AFTER_S 86400           /* a worker's retry_after we pass on, at most */
 #define S_SERVICE           "token"         /* the service that owns these routes */
 #define S_TENANT_OAUTH      "_oauth"        /* reserved tenants (PROTOCOL.md) */
 #define S_TENANT_ADMIN      "_admin"
@@ -170,17 +169,16 @@ s_method_allowed (h2o_req_t *req, const char *allow)
     return false;
 }
 
-//  The body's length as Content-Length declares it: 0 when absent, SIZE_MAX
-//  when it is not a number or past any limit.
-static size_t
-s_declared_length (h2o_req_t *req)
+//  The body's length as Content-Length declares it (sb_gateway_int.h).
+size_t
+sb_http_job_declared_length (h2o_req_t *req, size_t max)
 {
     h2o_iovec_t value;
     if (!sb_http_header (req, H2O_TOKEN_CONTENT_LENGTH, &value))
         return 0;
     size_t length = 0;
     for (size_t i = 0; i < value.len; i++) {
-        if (value.base [i] < '0' || value.base [i] > '9' || length > SB_MAX_HTTP_BODY_HARD)
+        if (value.base [i] < '0' || value.base [i] > '9' || length > max)
             return SIZE_MAX;
         length = length * 10 + (size_t) (value.base [i] - '0');
     }
@@ -317,9 +315,9 @@ s_admin_path (h2o_req_t *req)
     return h2o_iovec_init (req->path.base, len);
 }
 
-//  The client's address as text into `out`, "" when unknown.
-static void
-s_remote (h2o_req_t *req, char out [SB_HTTP_MAX_REMOTE + 1])
+//  The client's address as text (sb_gateway_int.h).
+void
+sb_http_job_remote (h2o_req_t *req, char out [SB_HTTP_MAX_REMOTE + 1])
 {
     out [0] = 0;
     struct sockaddr_storage addr;
@@ -401,9 +399,9 @@ s_on_req_disposed (void *p)
     s_relay_free (relay);
 }
 
-//  Writes the job's response to the client.
-static void
-s_send_response (h2o_req_t *req, const sb_http_response_t *response)
+//  Writes a job's response to the client (sb_gateway_int.h).
+void
+sb_http_job_send_response (h2o_req_t *req, const sb_http_response_t *response)
 {
     req->res.status = response->status;
     req->res.reason = sb_http_reason (response->status);
@@ -476,17 +474,17 @@ s_admin_revocation (sb_gateway_t *self, h2o_req_t *req, const sb_http_response_t
     json_decref (doc);
 }
 
-//  The Retry-After of a failure result ({"retry_after": s}), else the default.
-static int
-s_retry_after (const uint8_t *payload, size_t size)
+//  The Retry-After of a failure result (sb_gateway_int.h).
+int
+sb_http_job_retry_after (const uint8_t *payload, size_t size, int fallback)
 {
-    int seconds = S_RETRY_AFTER_S;
+    int seconds = fallback;
     sb_job_result_t result = { 0 };
     if (payload && sb_job_result_decode (payload, size, &result) == 0 && result.result) {
         json_t *doc = json_loads (result.result, 0, NULL);
         json_t *value = json_object_get (doc, "retry_after");
         if (json_is_integer (value) && json_integer_value (value) >= 1
-        &&  json_integer_value (value) <= S_MAX_RETRY_AFTER_S)
+        &&  json_integer_value (value) <= SB_MAX_RETRY_AFTER_S)
             seconds = (int) json_integer_value (value);
         json_decref (doc);
     }
@@ -554,7 +552,7 @@ s_on_result (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
         &&  sb_http_response_decode (result.result, strlen (result.result), &response, &why) == 0) {
             if (route->admin)
                 s_admin_revocation (relay->gateway, req, &response);
-            s_send_response (req, &response);
+            sb_http_job_send_response (req, &response);
         }
         else {
             sb_log_warn ("http_job_bad_result", "op=%s: %s", route->op, why);
@@ -572,13 +570,13 @@ s_on_result (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
     }
     else
     if (status == SB_STATUS_FAILED)
-        s_unavailable (req, route, s_retry_after (payload, size), "The token service could not "
-                       "handle this request now; try again shortly.");
+        s_unavailable (req, route, sb_http_job_retry_after (payload, size, S_RETRY_AFTER_S),
+                       "The token service could not handle this request now; try again shortly.");
     else
     if (status == SB_STATUS_UNAVAILABLE || status == SB_STATUS_OVERLOADED
     ||  status == SB_STATUS_WORKER_LOST)
-        s_unavailable (req, route, s_retry_after (payload, size), "The token service is not "
-                       "available right now; try again shortly.");
+        s_unavailable (req, route, sb_http_job_retry_after (payload, size, S_RETRY_AFTER_S),
+                       "The token service is not available right now; try again shortly.");
     else {
         sb_log_warn ("http_job_refused", "op=%s status=%s", route->op, sb_status_name (status));
         s_fail (req, route, 502, "server_error", "The token service refused the request.");
@@ -593,7 +591,7 @@ s_encode (h2o_req_t *req, const s_route_t *route)
     sb_http_request_t request = { 0 };
     char method [SB_HTTP_MAX_METHOD + 1], remote [SB_HTTP_MAX_REMOTE + 1];
     snprintf (method, sizeof method, "%.*s", (int) req->method.len, req->method.base);
-    s_remote (req, remote);
+    sb_http_job_remote (req, remote);
     h2o_iovec_t path = route->admin? s_admin_path (req): req->path_normalized;
     size_t query_len = req->query_at != SIZE_MAX && req->query_at < req->path.len
                      ? req->path.len - req->query_at - 1: 0;
@@ -649,7 +647,8 @@ sb_http_job_route (sb_gateway_t *self, h2o_req_t *req)
                 "(Authorization: Bearer …).");
         return true;
     }
-    if (s_declared_length (req) > route->limit || req->entity.len > route->limit) {
+    if (sb_http_job_declared_length (req, SB_MAX_HTTP_BODY_HARD) > route->limit
+    ||  req->entity.len > route->limit) {
         char sentence [96];
         snprintf (sentence, sizeof sentence, "The request body is larger than %zu bytes.", route->limit);
         s_fail (req, route, 413, "invalid_request", sentence);

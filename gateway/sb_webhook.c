@@ -38,12 +38,9 @@
 #include "sb_payload.h"
 #include "sb_rpc.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #define S_PREFIX            "/webhooks"     /* the routes' path prefix */
 #define S_ENDPOINT_MIN      8               /* bytes of an endpoint ID, at least */
@@ -53,7 +50,6 @@
 #define S_OP                "webhook/receive"
 #define S_ALLOW             "POST"
 #define S_RETRY_AFTER_S     1               /* Retry-After when the worker gives none */
-#define S_MAX_RETRY_AFTER_S 86400           /* a worker's retry_after we pass on, at most */
 #define S_EVENTS_OP         "events/read"
 #define S_EVENTS_LIMIT      20              /* events one resources/read shows (PROTOCOL.md: 1..100) */
 
@@ -120,41 +116,6 @@ s_endpoint_id (h2o_req_t *req)
             return h2o_iovec_init (NULL, 0);
     }
     return h2o_iovec_init (req->path.base + n, len - n);
-}
-
-//  The body's length as Content-Length declares it: 0 when absent,
-//  SIZE_MAX when it is not a number or past any limit.
-static size_t
-s_declared_length (h2o_req_t *req)
-{
-    h2o_iovec_t value;
-    if (!sb_http_header (req, H2O_TOKEN_CONTENT_LENGTH, &value))
-        return 0;
-    size_t length = 0;
-    for (size_t i = 0; i < value.len; i++) {
-        if (value.base [i] < '0' || value.base [i] > '9' || length > SB_MAX_JOB_BODY)
-            return SIZE_MAX;
-        length = length * 10 + (size_t) (value.base [i] - '0');
-    }
-    return value.len? length: SIZE_MAX;
-}
-
-//  The client's address as text into `out`, "" when unknown.
-static void
-s_remote (h2o_req_t *req, char out [SB_HTTP_MAX_REMOTE + 1])
-{
-    out [0] = 0;
-    struct sockaddr_storage addr;
-    if (!req->conn->callbacks->get_peername)
-        return;
-    socklen_t len = req->conn->callbacks->get_peername (req->conn, (struct sockaddr *) &addr);
-    if (len == 0)
-        return;
-    if (addr.ss_family == AF_INET)
-        inet_ntop (AF_INET, &((struct sockaddr_in *) &addr)->sin_addr, out, SB_HTTP_MAX_REMOTE + 1);
-    else
-    if (addr.ss_family == AF_INET6)
-        inet_ntop (AF_INET6, &((struct sockaddr_in6 *) &addr)->sin6_addr, out, SB_HTTP_MAX_REMOTE + 1);
 }
 
 /*  Why s_headers refused. */
@@ -228,41 +189,6 @@ s_on_req_disposed (void *p)
     s_hook_free (hook);
 }
 
-//  The Retry-After of a failure result ({"retry_after": s}), else the default.
-static int
-s_retry_after (const uint8_t *payload, size_t size)
-{
-    int seconds = S_RETRY_AFTER_S;
-    sb_job_result_t result = { 0 };
-    if (payload && sb_job_result_decode (payload, size, &result) == 0 && result.result) {
-        json_t *doc = json_loads (result.result, 0, NULL);
-        json_t *value = json_object_get (doc, "retry_after");
-        if (json_is_integer (value) && json_integer_value (value) >= 1
-        &&  json_integer_value (value) <= S_MAX_RETRY_AFTER_S)
-            seconds = (int) json_integer_value (value);
-        json_decref (doc);
-    }
-    sb_job_result_clear (&result);
-    return seconds;
-}
-
-//  Writes the worker's response to the provider.
-static void
-s_send_response (h2o_req_t *req, const sb_http_response_t *response)
-{
-    req->res.status = response->status;
-    req->res.reason = sb_http_reason (response->status);
-    for (size_t i = 0; i < response->header_count; i++) {
-        const sb_http_header_t *header = &response->headers [i];
-        h2o_iovec_t name = h2o_strdup (&req->pool, header->name, SIZE_MAX);
-        h2o_iovec_t value = h2o_strdup (&req->pool, header->value, SIZE_MAX);
-        h2o_add_header_by_str (&req->pool, &req->res.headers, name.base, name.len, 1, NULL,
-                               value.base, value.len);
-    }
-    req->res.content_length = response->body_len;
-    h2o_send_inline (req, response->body, response->body_len);
-}
-
 //  The webhook service answered (or the deadline passed).
 static void
 s_on_result (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
@@ -278,7 +204,7 @@ s_on_result (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
         if (payload && sb_job_result_decode (payload, size, &result) == 0 && result.result
         &&  sb_http_response_decode (result.result, strlen (result.result), &response, &why) == 0) {
             sb_log_debug ("webhook_answered", "endpoint=%s status=%d", hook->endpoint, response.status);
-            s_send_response (req, &response);
+            sb_http_job_send_response (req, &response);
         }
         else {
             sb_log_warn ("webhook_bad_result", "endpoint=%s: %s", hook->endpoint, why);
@@ -298,13 +224,13 @@ s_on_result (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
     }
     else
     if (status == SB_STATUS_FAILED)
-        s_unavailable (req, s_retry_after (payload, size), "The webhook service could not take "
-                       "this webhook now; send it again shortly.");
+        s_unavailable (req, sb_http_job_retry_after (payload, size, S_RETRY_AFTER_S),
+                       "The webhook service could not take this webhook now; send it again shortly.");
     else
     if (status == SB_STATUS_UNAVAILABLE || status == SB_STATUS_OVERLOADED
     ||  status == SB_STATUS_WORKER_LOST)
-        s_unavailable (req, s_retry_after (payload, size), "The webhook service is not available "
-                       "right now; send it again shortly.");
+        s_unavailable (req, sb_http_job_retry_after (payload, size, S_RETRY_AFTER_S),
+                       "The webhook service is not available right now; send it again shortly.");
     else {
         sb_log_warn ("webhook_refused", "endpoint=%s status=%s", hook->endpoint,
                      sb_status_name (status));
@@ -344,7 +270,7 @@ s_encode (sb_gateway_t *self, h2o_req_t *req, h2o_iovec_t endpoint)
         return NULL;
     }
     char remote [SB_HTTP_MAX_REMOTE + 1];
-    s_remote (req, remote);
+    sb_http_job_remote (req, remote);
     json_t *data = json_pack ("{s:s#, s:s#, s:s#, s:o, s:s}", "endpoint", endpoint.base,
                               (int) endpoint.len, "method", req->method.base, (int) req->method.len,
                               "query", query, (int) query_len, "headers", headers, "remote", remote);
@@ -373,7 +299,7 @@ sb_webhook_route (sb_gateway_t *self, h2o_req_t *req)
         return true;
     }
     size_t limit = self->webhook_max_body;
-    if (s_declared_length (req) > limit || req->entity.len > limit) {
+    if (sb_http_job_declared_length (req, SB_MAX_JOB_BODY) > limit || req->entity.len > limit) {
         char sentence [96];
         snprintf (sentence, sizeof sentence, "The webhook body is larger than %zu bytes.", limit);
         s_fail (self, req, 413, "payload_too_large", sentence);

@@ -397,6 +397,25 @@ s_subscribe (const char *token, const char *session, const char *uri)
     json_decref (reply);
 }
 
+//  Ends session `a` (s_token's) and `b` (s_other's) with DELETE, then
+//  reads their GET streams `stream_a`, `stream_b` to the end; frees all.
+static void
+s_sessions_end (char *a, gi_http_t *stream_a, char *b, gi_http_t *stream_b)
+{
+    gi_http_t *h = gi_start ("DELETE", s_token, a, NULL, NULL);
+    gi_finish (h);
+    gi_free (h);
+    h = gi_start ("DELETE", s_other, b, NULL, NULL);
+    gi_finish (h);
+    gi_free (h);
+    gi_finish (stream_a);
+    gi_finish (stream_b);
+    gi_free (stream_a);
+    gi_free (stream_b);
+    free (a);
+    free (b);
+}
+
 //  Tells the fake broker to send BROADCAST resource_updated `uri` for `tenant`.
 static void
 s_publish (const char *tenant, const char *uri)
@@ -726,18 +745,7 @@ test_resource_updated (void **state)
     gi_expect (stream_b, 2, "notifications/resources/updated test://note/two; "
                             "notifications/resources/updated test://note/one");
 
-    gi_http_t *h = gi_start ("DELETE", s_token, a, NULL, NULL);
-    gi_finish (h);
-    gi_free (h);
-    h = gi_start ("DELETE", s_other, b, NULL, NULL);
-    gi_finish (h);
-    gi_free (h);
-    gi_finish (stream_a);
-    gi_finish (stream_b);
-    gi_free (stream_a);
-    gi_free (stream_b);
-    free (a);
-    free (b);
+    s_sessions_end (a, stream_a, b, stream_b);
 }
 
 //  A 2026-07-28 request `method` with `params` (JSON text, without _meta)
@@ -890,18 +898,7 @@ test_event_log_news (void **state)
         pthread_join (streams [i]->thread, NULL);
         gi_free (streams [i]);
     }
-    gi_http_t *h = gi_start ("DELETE", s_token, a, NULL, NULL);
-    gi_finish (h);
-    gi_free (h);
-    h = gi_start ("DELETE", s_other, b, NULL, NULL);
-    gi_finish (h);
-    gi_free (h);
-    gi_finish (stream_a);
-    gi_finish (stream_b);
-    gi_free (stream_a);
-    gi_free (stream_b);
-    free (a);
-    free (b);
+    s_sessions_end (a, stream_a, b, stream_b);
 }
 
 int

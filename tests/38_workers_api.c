@@ -774,16 +774,8 @@ test_product_worker_refuses_fixtures (void **state)
     const char *argv [] = { sb_harness_bin ("sb-worker"), "--role", "api",
                             "--broker", "tcp://127.0.0.1:9", "--connectors", SB_TEST_CONNECTORS,
                             NULL };
-    //  Its stderr (the log) goes to a file: spawned with fd 2 on it.
-    int log_fd = open (log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true (log_fd >= 0);
-    int saved = dup (2);
-    fflush (stderr);
-    dup2 (log_fd, 2);
-    pid_t pid = sb_harness_spawn (argv, NULL);
-    dup2 (saved, 2);
-    close (saved);
-    close (log_fd);
+    //  Its stderr (the log) goes to a file.
+    pid_t pid = sb_harness_spawn_logged (argv, NULL, log);
     assert_true (pid > 0);
     //  It must end by itself; one that started (with fixtures) is stopped.
     int64_t deadline = s_now_ms () + WAIT_MS;

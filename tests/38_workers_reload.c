@@ -198,16 +198,9 @@ s_setup (void **state)
         "--connector-urls", urls, NULL
     };
     const char *env [] = { "SB_SANDBOX_CRM_TOKEN=test-token", NULL };
-    //  The worker's stderr (its log) goes to a file: spawned with fd 2 on it.
+    //  The worker's stderr (its log) goes to a file.
     snprintf (s_log, sizeof s_log, "/tmp/sb-38-reload-%d.log", (int) getpid ());
-    int log_fd = open (s_log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int saved = dup (2);
-    fflush (stderr);
-    dup2 (log_fd, 2);
-    s_worker = sb_harness_spawn (argv, env);
-    dup2 (saved, 2);
-    close (saved);
-    close (log_fd);
+    s_worker = sb_harness_spawn_logged (argv, env, s_log);
     assert_true (s_worker > 0);
 
     sb_msg_t msg = { 0 };

@@ -771,16 +771,7 @@ s_spawn (s_proc_t *proc, const char *name, const char *batch_max, bool proxied)
         "--secret-key-file=" SECRET_FILE, "--webhook-batch-max", batch_max,
         "--log-level", "debug", NULL
     };
-    int log_fd = open (proc->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (log_fd < 0)
-        return -1;
-    int saved = dup (2);
-    fflush (stderr);
-    dup2 (log_fd, 2);
-    proc->pid = sb_harness_spawn (argv, NULL);
-    dup2 (saved, 2);
-    close (saved);
-    close (log_fd);
+    proc->pid = sb_harness_spawn_logged (argv, NULL, proc->log);
     if (proc->pid <= 0)
         return -1;
     sb_msg_t msg = { 0 };

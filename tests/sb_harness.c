@@ -188,6 +188,23 @@ sb_harness_spawn (const char *const argv [], const char *const env [])
     _exit (127);
 }
 
+pid_t
+sb_harness_spawn_logged (const char *const argv [], const char *const env [], const char *log)
+{
+    //  The child inherits fd 2: it is the log file while the child is made.
+    int log_fd = open (log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (log_fd < 0)
+        return -1;
+    int saved = dup (2);
+    fflush (stderr);
+    dup2 (log_fd, 2);
+    pid_t pid = sb_harness_spawn (argv, env);
+    dup2 (saved, 2);
+    close (saved);
+    close (log_fd);
+    return pid;
+}
+
 /*  True when a TCP connect to 127.0.0.1:port succeeds within `timeout_ms`. */
 static bool
 s_port_accepts (int port, int timeout_ms)

@@ -35,6 +35,11 @@ const char *sb_harness_bin (const char *name);
     they are inherited. Returns the PID or -1. */
 pid_t sb_harness_spawn (const char *const argv [], const char *const env []);
 
+/*  sb_harness_spawn with the child's stderr written to the file `log`
+    (created or truncated). Returns the PID, or -1 (also when `log`
+    cannot be opened). */
+pid_t sb_harness_spawn_logged (const char *const argv [], const char *const env [], const char *log);
+
 /*  The monotonic clock in milliseconds. */
 int64_t sb_harness_now_ms (void);
 

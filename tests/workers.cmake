@@ -188,7 +188,7 @@ add_dependencies(38_workers_register sb-worker)
 # sb-worker processes and one in-process token worker (test ops that seal
 # and open), every worker on the shared test master secret.
 sb_add_test(38_workers_conn_keys
-    SOURCES 38_workers_conn_keys.c 38_workers_fake.c
+    SOURCES 38_workers_conn_keys.c 38_token_support.c 38_workers_fake.c
     LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ
     FIXTURES postgres
     TIMEOUT 180)
@@ -264,7 +264,7 @@ sb_add_fuzz(fuzz_wh_verify SOURCE fuzz/fuzz_wh_verify.c
 # 38_workers_conn_keys rotate the cluster's one data key and reseal every
 # row: they never run at once.
 sb_add_test(38_workers_admin_webhooks
-    SOURCES 38_workers_admin_webhooks.c 38_workers_fake.c
+    SOURCES 38_workers_admin_webhooks.c 38_token_support.c 38_workers_fake.c
     LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ
     FIXTURES postgres
     TIMEOUT 180)

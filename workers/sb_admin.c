@@ -118,13 +118,10 @@ sb_admin_db_failed (sb_worker_job_t **job_p, const char *what, const PGresult *r
                      "the token worker's log says why");
 }
 
-//  The answer of a migration 007 (or 011) function: {"status", "body"},
-//  relayed. The changes the audit log cannot keep name their `arg`: a
-//  tenant's deletion deletes its audit rows; a client belongs to no tenant.
-void
-sb_admin_on_answer (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
+//  The {"status", "body"} of an admin SQL function (sb_admin_int.h).
+json_t *
+sb_admin_answer_read (const PGresult *res, int *code, json_t **body)
 {
-    const char *action = arg;
     json_t *answer = NULL;
     if (res && PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1
     &&  !PQgetisnull (res, 0, 0)) {
@@ -132,13 +129,30 @@ sb_admin_on_answer (sb_worker_job_t **job_p, const PGresult *res, const char *er
         answer = sb_json_parse (text, strlen (text), 0, NULL);
     }
     json_t *status = json_object_get (answer, "status");
-    json_t *body = json_object_get (answer, "body");
-    if (!json_is_integer (status) || !json_is_object (body)) {
-        sb_admin_db_failed (job_p, NULL, res, error);
+    *body = json_object_get (answer, "body");
+    if (!json_is_integer (status) || !json_is_object (*body)) {
         json_decref (answer);
+        *body = NULL;
+        return NULL;
+    }
+    *code = (int) json_integer_value (status);
+    return answer;
+}
+
+//  The answer of a migration 007 (or 011) function: {"status", "body"},
+//  relayed. The changes the audit log cannot keep name their `arg`: a
+//  tenant's deletion deletes its audit rows; a client belongs to no tenant.
+void
+sb_admin_on_answer (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
+{
+    const char *action = arg;
+    int code;
+    json_t *body;
+    json_t *answer = sb_admin_answer_read (res, &code, &body);
+    if (!answer) {
+        sb_admin_db_failed (job_p, NULL, res, error);
         return;
     }
-    int code = (int) json_integer_value (status);
     char *text = sb_json_dump (body, NULL);
     if (action && code >= 200 && code < 300)
         sb_log_info (action, "actor=admin %s", text? text: "");
@@ -263,14 +277,14 @@ s_match (const s_request_t *request, const char *pattern)
     return i == request->count;
 }
 
-//  Checks that the query has only parameters named in `allowed` (NULL-
-//  terminated). Returns 0, or -1 having answered 400.
-static int
-s_query_only (sb_worker_job_t **job_p, const s_request_t *request, const char *const *allowed)
+//  Only the query parameters named in `allowed` (sb_admin_int.h).
+int
+sb_admin_query_only (sb_worker_job_t **job_p, const sb_oauth_form_t *query,
+                     const char *const *allowed)
 {
-    size_t size = request->query? sb_oauth_form_size (request->query): 0;
+    size_t size = query? sb_oauth_form_size (query): 0;
     for (size_t i = 0; i < size; i++) {
-        const char *name = sb_oauth_form_name (request->query, i);
+        const char *name = sb_oauth_form_name (query, i);
         bool known = false;
         for (size_t k = 0; allowed && allowed [k]; k++)
             if (strcmp (name, allowed [k]) == 0)
@@ -282,6 +296,13 @@ s_query_only (sb_worker_job_t **job_p, const s_request_t *request, const char *c
         }
     }
     return 0;
+}
+
+//  The same for `request`'s query.
+static int
+s_query_only (sb_worker_job_t **job_p, const s_request_t *request, const char *const *allowed)
+{
+    return sb_admin_query_only (job_p, request->query, allowed);
 }
 
 //  The query parameter `name` (borrowed) or NULL.
@@ -311,6 +332,17 @@ s_body (sb_worker_job_t **job_p, const s_request_t *request, const char *const *
         sb_admin_refuse (job_p, 400, "invalid_json", "the body must be a JSON object");
         return NULL;
     }
+    if (sb_admin_body_members (job_p, body, allowed)) {
+        json_decref (body);
+        return NULL;
+    }
+    return body;
+}
+
+//  Every member of `body` is in `allowed` (sb_admin_int.h).
+int
+sb_admin_body_members (sb_worker_job_t **job_p, json_t *body, const char *const *allowed)
+{
     const char *key;
     json_t *value;
     json_object_foreach (body, key, value) {
@@ -321,19 +353,16 @@ s_body (sb_worker_job_t **job_p, const s_request_t *request, const char *const *
         if (!known) {
             sb_admin_refusef (job_p, 400, "invalid_request",
                               "the body has an unknown member \"%.64s\"", key);
-            json_decref (body);
-            return NULL;
+            return -1;
         }
     }
-    return body;
+    return 0;
 }
 
-//  The string member `name` of `body`; NULL when absent (and `required`
-//  false). Returns 0, or -1 having answered 400 (absent when required,
-//  or not a string, or holding a NUL).
-static int
-s_body_string (sb_worker_job_t **job_p, json_t *body, const char *name, bool required,
-               const char **value)
+//  A string member of `body` (sb_admin_int.h).
+int
+sb_admin_body_string (sb_worker_job_t **job_p, json_t *body, const char *name, bool required,
+                      const char **value)
 {
     json_t *member = json_object_get (body, name);
     *value = NULL;
@@ -346,6 +375,21 @@ s_body_string (sb_worker_job_t **job_p, json_t *body, const char *name, bool req
     }
     *value = json_string_value (member);
     return 0;
+}
+
+//  A body that must be empty or {} (sb_admin_int.h).
+int
+sb_admin_no_body (sb_worker_job_t **job_p, const sb_http_request_t *http)
+{
+    if (http->body_len == 0)
+        return 0;
+    json_t *body = sb_json_parse (http->body, http->body_len, JSON_REJECT_DUPLICATES, NULL);
+    bool empty = json_is_object (body) && json_object_size (body) == 0;
+    json_decref (body);
+    if (empty)
+        return 0;
+    sb_admin_refuse (job_p, 400, "invalid_request", "this route takes no body (or {})");
+    return -1;
 }
 
 //  True for a tenant id as tenants' CHECK takes it: ^[a-z0-9][a-z0-9_-]{0,62}$.
@@ -449,9 +493,9 @@ s_tenant_create (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *reque
     if (!body)
         return;
     const char *id, *name, *plan;
-    if (s_body_string (&job, body, "id", true, &id)
-    ||  s_body_string (&job, body, "name", true, &name)
-    ||  s_body_string (&job, body, "plan", false, &plan)
+    if (sb_admin_body_string (&job, body, "id", true, &id)
+    ||  sb_admin_body_string (&job, body, "name", true, &name)
+    ||  sb_admin_body_string (&job, body, "plan", false, &plan)
     ||  sb_admin_tenant_check (&job, id)) {
         json_decref (body);
         return;
@@ -490,7 +534,7 @@ s_tenant_plan (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request
     if (!body)
         return;
     const char *plan;
-    if (s_body_string (&job, body, "plan", true, &plan) == 0) {
+    if (sb_admin_body_string (&job, body, "plan", true, &plan) == 0) {
         const char *params [] = { request->segments [1], plan };
         s_run (self, job, "SELECT admin_tenant_plan ($1, $2)", 2, params, NULL);
     }
@@ -538,7 +582,7 @@ s_plan_create (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request
     if (!body)
         return;
     const char *id;
-    if (s_body_string (&job, body, "id", true, &id) == 0) {
+    if (sb_admin_body_string (&job, body, "id", true, &id) == 0) {
         char *plan = strdup (id);
         if (plan) {
             json_object_del (body, "id");
@@ -764,8 +808,8 @@ s_user_add (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
     if (!body)
         return;
     const char *email, *password;
-    if (s_body_string (&job, body, "email", true, &email) == 0
-    &&  s_body_string (&job, body, "password", true, &password) == 0) {
+    if (sb_admin_body_string (&job, body, "email", true, &email) == 0
+    &&  sb_admin_body_string (&job, body, "password", true, &password) == 0) {
         if (!s_email_valid (email))
             sb_admin_refuse (&job, 400, "invalid_request",
                              "an email is 3 to 254 characters: a local part, "
@@ -797,7 +841,7 @@ s_user_password (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *reque
     if (!body)
         return;
     const char *password;
-    if (s_body_string (&job, body, "password", true, &password) == 0)
+    if (sb_admin_body_string (&job, body, "password", true, &password) == 0)
         s_hash_then (self, job, request->segments [1], NULL, request->segments [3], password);
     json_decref (body);
 }

@@ -38,6 +38,12 @@ void sb_admin_json (sb_worker_job_t **job_p, int status, json_t *doc);
 void sb_admin_db_failed (sb_worker_job_t **job_p, const char *what, const PGresult *res,
                          const char *error);
 
+/*  Reads the answer of an admin SQL function in `res` (one row, one
+    column): returns it (new), *code its "status" and *body its "body"
+    object (borrowed from it), or NULL when `res` holds no such answer. */
+json_t *sb_admin_answer_read (const PGresult *res, int *code, json_t **body)
+    SB_MUST_USE;
+
 /*  An sb_token_query answer: relays an admin SQL function's answer,
     {"status", "body"}, as the response (anything else: 500 as
     sb_admin_db_failed). `arg`, static text or NULL, names the event
@@ -56,6 +62,30 @@ int sb_admin_tenant_check (sb_worker_job_t **job_p, const char *id)
     when absent), or -1 having answered 400. */
 int sb_admin_query_count (sb_worker_job_t **job_p, const char *name, const char *text,
                           long long fallback, long long max, long long *value)
+    SB_MUST_USE;
+
+/*  Checks that `query` (NULL: none) has only parameters named in
+    `allowed` (NULL-terminated, or NULL: none). Returns 0, or -1 having
+    answered 400. */
+int sb_admin_query_only (sb_worker_job_t **job_p, const sb_oauth_form_t *query,
+                         const char *const *allowed)
+    SB_MUST_USE;
+
+/*  Checks that every member of the JSON object `body` is named in
+    `allowed` (NULL-terminated). Returns 0, or -1 having answered 400
+    (`body` stays the caller's). */
+int sb_admin_body_members (sb_worker_job_t **job_p, json_t *body, const char *const *allowed)
+    SB_MUST_USE;
+
+/*  The string member `name` of `body` into *value (borrowed); NULL when
+    absent and not `required`. Returns 0, or -1 having answered 400
+    (absent when required, not a string, or holding a NUL). */
+int sb_admin_body_string (sb_worker_job_t **job_p, json_t *body, const char *name, bool required,
+                          const char **value)
+    SB_MUST_USE;
+
+/*  A body that must be empty or {}. Returns 0, or -1 having answered 400. */
+int sb_admin_no_body (sb_worker_job_t **job_p, const sb_http_request_t *http)
     SB_MUST_USE;
 
 /*  The webhook routes (sb_wh_admin.c, docs/ADMIN.md "Webhooks"): serves

@@ -62,21 +62,6 @@ s_connector_check (sb_worker_job_t **job_p, const char *name)
     return -1;
 }
 
-//  A body that must be empty or {}. Returns 0, or -1 having answered 400.
-static int
-s_no_body (sb_worker_job_t **job_p, const sb_http_request_t *http)
-{
-    if (http->body_len == 0)
-        return 0;
-    json_t *body = sb_json_parse (http->body, http->body_len, JSON_REJECT_DUPLICATES, NULL);
-    bool empty = json_is_object (body) && json_object_size (body) == 0;
-    json_decref (body);
-    if (empty)
-        return 0;
-    sb_admin_refuse (job_p, 400, "invalid_request", "this route takes no body (or {})");
-    return -1;
-}
-
 //  ---------------------------------------------------------------------
 //  A tenant's connections
 
@@ -517,12 +502,12 @@ sb_conn_admin_http (sb_token_role_t *self, sb_worker_job_t *job, const sb_http_r
         sb_conn_keys_ready (self, job, NULL, s_keys_listed, self, NULL);
     else
     if (keys && count == 2 && strcmp (segments [1], "rotate") == 0) {
-        if (s_no_body (&job, http) == 0)
+        if (sb_admin_no_body (&job, http) == 0)
             sb_conn_keys_rotate (self, job, s_on_rotated, NULL, NULL);
     }
     else
     if (keys && count == 2 && strcmp (segments [1], "reseal") == 0) {
-        if (s_no_body (&job, http) == 0)
+        if (sb_admin_no_body (&job, http) == 0)
             s_reseal (self, job, limit);
     }
     else

@@ -161,44 +161,10 @@ s_connector_check (sb_token_role_t *self, sb_worker_job_t **job_p, const char *n
     return 0;
 }
 
-//  Only the query parameters named in `allowed` (NULL-terminated, or NULL).
-static int
-s_query_only (sb_worker_job_t **job_p, const sb_oauth_form_t *query, const char *const *allowed)
-{
-    size_t size = query? sb_oauth_form_size (query): 0;
-    for (size_t i = 0; i < size; i++) {
-        const char *name = sb_oauth_form_name (query, i);
-        bool known = false;
-        for (size_t k = 0; allowed && allowed [k]; k++)
-            known = known || strcmp (name, allowed [k]) == 0;
-        if (!known) {
-            sb_admin_refusef (job_p, 400, "invalid_request",
-                              "this route takes no query parameter \"%.64s\"", name);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static const char *
 s_query (const sb_oauth_form_t *query, const char *name)
 {
     return query? sb_oauth_form_get (query, name): NULL;
-}
-
-//  A body that must be empty or {}. Returns 0, or -1 having answered 400.
-static int
-s_no_body (sb_worker_job_t **job_p, const sb_http_request_t *http)
-{
-    if (http->body_len == 0)
-        return 0;
-    json_t *body = sb_json_parse (http->body, http->body_len, JSON_REJECT_DUPLICATES, NULL);
-    bool empty = json_is_object (body) && json_object_size (body) == 0;
-    json_decref (body);
-    if (empty)
-        return 0;
-    sb_admin_refuse (job_p, 400, "invalid_request", "this route takes no body (or {})");
-    return -1;
 }
 
 //  The body as a JSON object whose members are in `allowed`; an empty
@@ -215,39 +181,11 @@ s_body (sb_worker_job_t **job_p, const sb_http_request_t *http, const char *cons
         sb_admin_refuse (job_p, 400, "invalid_json", "the body must be a JSON object");
         return NULL;
     }
-    const char *key;
-    json_t *value;
-    json_object_foreach (body, key, value) {
-        bool known = false;
-        for (size_t k = 0; allowed [k]; k++)
-            known = known || strcmp (key, allowed [k]) == 0;
-        if (!known) {
-            sb_admin_refusef (job_p, 400, "invalid_request",
-                              "the body has an unknown member \"%.64s\"", key);
-            json_decref (body);
-            return NULL;
-        }
+    if (sb_admin_body_members (job_p, body, allowed)) {
+        json_decref (body);
+        return NULL;
     }
     return body;
-}
-
-//  The string member `name`: NULL when absent and not `required`.
-static int
-s_string (sb_worker_job_t **job_p, json_t *body, const char *name, bool required,
-          const char **value)
-{
-    json_t *member = json_object_get (body, name);
-    *value = NULL;
-    if (!member && !required)
-        return 0;
-    if (!json_is_string (member)
-    ||  strlen (json_string_value (member)) != json_string_length (member)) {
-        sb_admin_refusef (job_p, 400, "invalid_request", "\"%s\" must be a string%s", name,
-                          required? " and is required": "");
-        return -1;
-    }
-    *value = json_string_value (member);
-    return 0;
 }
 
 //  The whole-number member `name` in min..max, `fallback` when absent.
@@ -448,21 +386,14 @@ static void
 s_on_secret_answer (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
 {
     s_pending_t *pending = arg;
-    json_t *answer = NULL;
-    if (res && PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1
-    &&  !PQgetisnull (res, 0, 0)) {
-        const char *text = PQgetvalue (res, 0, 0);
-        answer = sb_json_parse (text, strlen (text), 0, NULL);
-    }
-    json_t *status = json_object_get (answer, "status");
-    json_t *body = json_object_get (answer, "body");
-    if (!json_is_integer (status) || !json_is_object (body)) {
+    int code;
+    json_t *body;
+    json_t *answer = sb_admin_answer_read (res, &code, &body);
+    if (!answer) {
         sb_admin_db_failed (job_p, "webhook secret", res, error);
-        json_decref (answer);
         s_pending_free (pending);
         return;
     }
-    int code = (int) json_integer_value (status);
     if (code >= 200 && code < 300 && pending->generated)
         json_object_set_new (body, "secret", json_stringn (pending->secret, pending->secret_len));
     size_t len = 0;
@@ -523,8 +454,8 @@ s_endpoint_create (sb_token_role_t *self, sb_worker_job_t *job, const sb_http_re
         goto out;
     }
     pending->self = self;
-    if (s_string (&job, body, "connector", true, &connector)
-    ||  s_string (&job, body, "scheme", true, &scheme)
+    if (sb_admin_body_string (&job, body, "connector", true, &connector)
+    ||  sb_admin_body_string (&job, body, "scheme", true, &scheme)
     ||  s_connector_check (self, &job, connector))
         goto out;
     if (sb_wh_scheme_parse (scheme, &pending->scheme)) {
@@ -767,8 +698,8 @@ s_subscribe (sb_token_role_t *self, sb_worker_job_t *job, const sb_http_request_
         goto out;
     }
     pending->self = self;
-    if (s_string (&job, body, "url", true, &url) || s_url_check (&job, url)
-    ||  s_string (&job, body, "connector", false, &connector)
+    if (sb_admin_body_string (&job, body, "url", true, &url) || s_url_check (&job, url)
+    ||  sb_admin_body_string (&job, body, "connector", false, &connector)
     ||  (connector && s_connector_check (self, &job, connector))
     ||  s_integer (&job, body, "rate_per_s", 1, SB_WH_ADMIN_MAX_RATE, SB_WH_ADMIN_RATE_DEFAULT,
                    &rate)
@@ -850,13 +781,13 @@ sb_wh_admin_http (sb_token_role_t *self, sb_worker_job_t *job, const sb_http_req
         const char *what = segments [2];
         bool dead = strcmp (what, "dead-letters") == 0;
         bool replay_all = dead && count == 4;
-        if (s_query_only (&job, query, strcmp (what, "events") == 0? events
-                                     : replay_all? replay: dead? page: NULL)
+        if (sb_admin_query_only (&job, query, strcmp (what, "events") == 0? events
+                                            : replay_all? replay: dead? page: NULL)
         ||  sb_admin_tenant_check (&job, tenant))
             return;
         bool creates = post && (strcmp (what, "webhooks") == 0
                                 || strcmp (what, "subscriptions") == 0);
-        if (!creates && s_no_body (&job, http))
+        if (!creates && sb_admin_no_body (&job, http))
             return;
         const char *params [] = { tenant, list };
         if (strcmp (what, "webhooks") == 0 && get)
@@ -901,7 +832,7 @@ sb_wh_admin_http (sb_token_role_t *self, sb_worker_job_t *job, const sb_http_req
         return;
     }
     bool rotate = count == 3 && strcmp (last, "rotate") == 0;
-    if (s_query_only (&job, query, NULL) || (!rotate && s_no_body (&job, http)))
+    if (sb_admin_query_only (&job, query, NULL) || (!rotate && sb_admin_no_body (&job, http)))
         return;
     const char *id = segments [1];
     const char *params [] = { id, list };
