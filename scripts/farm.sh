@@ -37,6 +37,9 @@
 # SB_FARM_TOKEN_ARGS (more options of
 # the token worker, as words; it always gets --issuer (the public URL) and
 # --secret-key-file FARM_DIR/secret.key),
+# SB_FARM_WEBHOOK_ARGS (more options of the webhook worker, as words; with
+# PostgreSQL it always gets --db and --secret-key-file FARM_DIR/secret.key,
+# the token worker's master secret),
 # SB_FARM_TOKEN_WORKERS (token workers, default 1: token-worker, then
 # token-worker-2…; each gets --connectors and --connector-urls as the api
 # workers do, and SB_SANDBOX_OAUTH_CLIENT_ID / _SECRET when set),
@@ -166,7 +169,7 @@ sb_farm_start () {
     fi
     s_farm_token_key "$SB_FARM_DIR/token.key"
     s_farm_token_key "$SB_FARM_DIR/session.key"
-    s_farm_token_key "$SB_FARM_DIR/secret.key"     # the token service's: seals signing keys, CSRF
+    s_farm_token_key "$SB_FARM_DIR/secret.key"     # the token and webhook workers': seals signing keys, connection keys, CSRF
     s_farm_token_key "$SB_FARM_DIR/admin.key"      # the operator's credential for /admin/ (sb-admin)
 
     local sandbox_port frontend_port backend_port gateway_port
@@ -253,9 +256,17 @@ sb_farm_start () {
             --connector-urls "$connector_urls" --log-level "$level"
         names+=("api-worker-$i")
     done
+    # The webhook worker (docs/WEBHOOKS.md) keeps the events in PostgreSQL
+    # and opens the endpoints' secrets with the token worker's master
+    # secret; without PostgreSQL it answers ping only.
+    local webhook_args=()
+    read -r -a webhook_args <<<"${SB_FARM_WEBHOOK_ARGS:-}"
+    local webhook_db=()
+    [[ $with_pg == 1 ]] &&
+        webhook_db=(--db "$conninfo" --secret-key-file "$SB_FARM_DIR/secret.key")
     s_farm_spawn webhook-worker -- \
         "$SB_FARM_BIN/sb-worker" --role webhook --broker "$backend" --connectors "$connectors" \
-        --log-level "$level"
+        "${webhook_db[@]}" --log-level "$level" "${webhook_args[@]}"
     names+=(webhook-worker)
     # The first gateway is SB_FARM_GATEWAY_URL; the others (gateway-2…)
     # listen on free ports of their own, same keys and public URL.
