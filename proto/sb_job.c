@@ -108,7 +108,9 @@ sb_job_encode (const sb_job_t *job)
     ||  ((job->inputs || job->task) && job->round > SB_MAX_INPUT_ROUNDS)
     ||  (job->task && !s_task_id_valid (job->task))
     ||  (job->subject && strlen (job->subject) > SB_MAX_SUBJECT_LEN)
-    ||  (job->data && strlen (job->data) > SB_MAX_JSON_SIZE))
+    ||  (job->data && strlen (job->data) > SB_MAX_JSON_SIZE)
+    ||  (job->body && job->body_len > SB_MAX_JOB_BODY)
+    ||  (!job->body && job->body_len))
         return NULL;
 
     msgpack_sbuffer sbuf;
@@ -119,7 +121,7 @@ sb_job_encode (const sb_job_t *job)
     //  them for the task's later rounds even when no answer came yet).
     bool rounds = job->inputs || job->task;
     size_t keys = 2 + !!job->connector + !!job->tool + !!job->args + !!job->inputs
-                + (rounds? 2: 0) + !!job->task + !!job->subject + !!job->data;
+                + (rounds? 2: 0) + !!job->task + !!job->subject + !!job->data + !!job->body;
     msgpack_pack_map (&pk, keys);
     msgpack_pack_str (&pk, 1);
     msgpack_pack_str_body (&pk, "v", 1);
@@ -143,6 +145,12 @@ sb_job_encode (const sb_job_t *job)
         s_pack_kv (&pk, "subject", job->subject);
     if (job->data)
         s_pack_kv (&pk, "data", job->data);
+    if (job->body) {
+        msgpack_pack_str (&pk, 4);
+        msgpack_pack_str_body (&pk, "body", 4);
+        msgpack_pack_bin (&pk, job->body_len);
+        msgpack_pack_bin_body (&pk, job->body, job->body_len);
+    }
     return s_frame_from (&sbuf);
 }
 
@@ -161,12 +169,41 @@ typedef struct {
     uint32_t *dest;     /* the value goes here */
 } s_uint_field_t;
 
-//  Decodes one payload map: "v" must be a valid version, each known text
-//  or integer key is copied to its field, unknown keys are skipped.
+//  One raw bytes field (msgpack bin, never str): its key, its longest
+//  length, where the owned copy and its length go.
+typedef struct {
+    const char *key;    /* map key */
+    size_t max;         /* longest value, bytes */
+    uint8_t **dest;     /* owned copy goes here (last one wins on repeats) */
+    size_t *dest_len;   /* its length */
+} s_bin_field_t;
+
+//  Copies a msgpack bin into new memory (any bytes, NUL included). An empty
+//  bin is a valid, present value: it gets a 1-byte allocation so that NULL
+//  keeps meaning absent.
+static int
+s_dup_bin (const msgpack_object *o, size_t max, uint8_t **out, size_t *out_len)
+{
+    if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size > max)
+        return -1;
+    uint8_t *bytes = malloc (o->via.bin.size? o->via.bin.size: 1);
+    if (!bytes)
+        return -1;
+    if (o->via.bin.size)
+        memcpy (bytes, o->via.bin.ptr, o->via.bin.size);
+    free (*out);
+    *out = bytes;
+    *out_len = o->via.bin.size;
+    return 0;
+}
+
+//  Decodes one payload map: "v" must be a valid version, each known text,
+//  integer or bin key is copied to its field, unknown keys are skipped.
 //  Returns 0 or -1; on -1 the caller clears what was copied.
 static int
 s_decode_fields (const uint8_t *data, size_t size, const s_text_field_t *fields, size_t count,
-                 const s_uint_field_t *uints, size_t uint_count)
+                 const s_uint_field_t *uints, size_t uint_count,
+                 const s_bin_field_t *bins, size_t bin_count)
 {
     int rc = -1;
     msgpack_unpacked unpacked;
@@ -191,6 +228,10 @@ s_decode_fields (const uint8_t *data, size_t size, const s_text_field_t *fields,
                     goto out;
                 *uints [f].dest = (uint32_t) val->via.u64;
             }
+        for (size_t f = 0; f < bin_count; f++)
+            if (s_key_is (key, bins [f].key)
+            &&  s_dup_bin (val, bins [f].max, bins [f].dest, bins [f].dest_len))
+                goto out;
     }
     rc = 0;
 out:
@@ -216,8 +257,12 @@ sb_job_decode (const uint8_t *data, size_t size, sb_job_t *job)
         { "caps", 0, UINT32_MAX, &job->caps },
         { "round", 1, SB_MAX_INPUT_ROUNDS, &job->round },
     };
+    const s_bin_field_t bins [] = {
+        { "body", SB_MAX_JOB_BODY, &job->body, &job->body_len },
+    };
     if (s_decode_fields (data, size, fields, sizeof fields / sizeof fields [0],
-                         uints, sizeof uints / sizeof uints [0])
+                         uints, sizeof uints / sizeof uints [0],
+                         bins, sizeof bins / sizeof bins [0])
     ||  !job->op || !*job->op
     ||  (job->task && !s_task_id_valid (job->task))) {
         sb_job_clear (job);
@@ -239,6 +284,7 @@ sb_job_clear (sb_job_t *job)
     free (job->task);
     free (job->subject);
     free (job->data);
+    free (job->body);
     memset (job, 0, sizeof *job);
 }
 
@@ -291,7 +337,7 @@ sb_job_result_decode (const uint8_t *data, size_t size, sb_job_result_t *result)
 {
     sb_job_result_clear (result);
     const s_text_field_t fields [] = { { "result", SB_MAX_JSON_SIZE, &result->result } };
-    if (s_decode_fields (data, size, fields, 1, NULL, 0) || !result->result) {
+    if (s_decode_fields (data, size, fields, 1, NULL, 0, NULL, 0) || !result->result) {
         sb_job_result_clear (result);
         return SB_MSG_MALFORMED;
     }

@@ -3,7 +3,7 @@
 
     Job:    { "v": 1, "op": str, "connector": str, "tool": str, "args": str,
               "inputs": str, "caps": uint, "round": uint,
-              "task": str, "subject": str, "data": str }
+              "task": str, "subject": str, "data": str, "body": bin }
             op "tools/call": run connector tool with args (JSON object text)
             op "ping":       prove the worker (and its database) is alive
             inputs (MCP 2026-07-28 calls only): the client's answers so far,
@@ -14,11 +14,14 @@
             task, subject, data (the task store's ops, service "task",
             workers/sb_task_role.h): the task's id, the token's subject
             (the user; "" allowed), and op-specific JSON text.
+            body (op "webhook/receive", PROTOCOL.md "Webhooks"): the raw
+            HTTP request body, any bytes (NUL included), msgpack bin (a str
+            is malformed), at most SB_MAX_JOB_BODY; may be empty.
     Result: { "v": 1, "result": str }    result: JSON text. For tools/call it
             is an MCP CallToolResult (content, structuredContent, isError, _meta).
 
     Unknown keys are ignored (forward compatible); wrong types, over-long
-    strings or a missing "op"/"result" are malformed.
+    strings or bodies, or a missing "op"/"result" are malformed.
 */
 #ifndef SB_JOB_H_INCLUDED
 #define SB_JOB_H_INCLUDED
@@ -64,21 +67,25 @@ typedef struct {
 } sb_job_result_t;
 
 /*  Encodes a job into a new frame; NULL if a field breaks a limit (a task
-    id that is empty or holds a byte outside 0x21..0x7e included), op is
-    NULL or the whole payload is larger than SB_MAX_PAYLOAD_SIZE. "caps" and
-    "round" are written only with inputs or a task (round 0 is written as 1). */
+    id that is empty or holds a byte outside 0x21..0x7e included, a body
+    longer than SB_MAX_JOB_BODY, a body_len with no body), op is NULL or
+    the whole payload is larger than SB_MAX_PAYLOAD_SIZE. "caps" and
+    "round" are written only with inputs or a task (round 0 is written as
+    1). "body" is written when body is not NULL (body_len 0: an empty bin). */
 zframe_t *sb_job_encode (const sb_job_t *job) __attribute__ ((warn_unused_result));
 
 /*  Decodes `size` bytes into `job` (zeroed by the caller or by sb_job_clear).
     Returns 0, or -2 (SB_MSG_MALFORMED) with `job` cleared: a known key of the
     wrong type, text over its limit or with a NUL byte, a "task" that is
     empty or holds a byte outside 0x21..0x7e, "caps" above UINT32_MAX,
-    "round" outside 1..SB_MAX_INPUT_ROUNDS, or no "op". With inputs and no
-    "round", round is 1. */
+    "round" outside 1..SB_MAX_INPUT_ROUNDS, a "body" that is not bin or is
+    longer than SB_MAX_JOB_BODY, or no "op". With inputs and no "round",
+    round is 1. A present body, even empty, is not NULL (an empty one is
+    an owned 1-byte allocation with body_len 0); absent: NULL and 0. */
 int sb_job_decode (const uint8_t *data, size_t size, sb_job_t *job)
     __attribute__ ((warn_unused_result));
 
-/*  Frees the strings of `job` and zeroes it. */
+/*  Frees the strings and the body of `job` and zeroes it. */
 void sb_job_clear (sb_job_t *job);
 
 /*  Same for results. */

@@ -79,6 +79,7 @@ static const s_layout_t s_layouts [SB_CMD_MAX + 1] = {
     [SB_CMD_LIMITS]     = { "limits", true, { F_SEQ, F_SNAPSHOT, F_END } },
     [SB_CMD_USAGE]      = { "usage", true, { F_SEQ, F_WANT, F_BROKER_ID, F_END } },
     [SB_CMD_USAGE_ACK]  = { "usage_ack", false, { F_SEQ, F_END } },
+    [SB_CMD_PUBLISH]    = { "publish", true, { F_TENANT, F_TOPIC, F_END } },
 };
 
 static const char *s_status_names [SB_STATUS_MAX + 1] = {
@@ -192,7 +193,8 @@ s_pack_str (msgpack_packer *pk, const char *text)
 static size_t
 s_payload_limit (sb_cmd_t command)
 {
-    return command == SB_CMD_BROADCAST? SB_MAX_BROADCAST_SIZE: SB_MAX_PAYLOAD_SIZE;
+    return command == SB_CMD_BROADCAST || command == SB_CMD_PUBLISH?
+           SB_MAX_BROADCAST_SIZE: SB_MAX_PAYLOAD_SIZE;
 }
 
 //  Checks the fields the command uses; a failure is a caller bug.
@@ -855,6 +857,15 @@ sb_msg_set_broadcast (sb_msg_t *self, const char *tenant, const char *topic, zfr
     ||  s_copy_ident (self->topic, topic, SB_MAX_TOPIC_LEN))
         return -1;
     return 0;
+}
+
+int
+sb_msg_set_publish (sb_msg_t *self, const char *tenant, const char *topic, zframe_t **payload)
+{
+    //  The same fields and bounds as BROADCAST; only the command differs.
+    int rc = sb_msg_set_broadcast (self, tenant, topic, payload);
+    self->command = SB_CMD_PUBLISH;
+    return rc;
 }
 
 int

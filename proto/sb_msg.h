@@ -5,7 +5,7 @@
 
         frame 0  header   msgpack array [version, command, fields…]
         frame 1  payload  opaque bytes (REQUEST, REPLY, JOB, RESULT, NOTIFY,
-                          ASK, ANSWER, BROADCAST)
+                          ASK, ANSWER, BROADCAST, LIMITS, USAGE, PUBLISH)
 
     On a ROUTER socket the routing-id frame comes first; sb_msg_recv and
     sb_msg_send handle it. This codec is the only code that reads or writes
@@ -53,7 +53,7 @@ typedef enum {
 } sb_cmd_t;
 
 #define SB_CMD_MIN SB_CMD_REQUEST
-#define SB_CMD_MAX SB_CMD_USAGE_ACK
+#define SB_CMD_MAX SB_CMD_PUBLISH
 
 typedef enum {
     SB_STATUS_OK          = 0,  /* the worker ran the job; payload is its result */
@@ -123,7 +123,7 @@ typedef struct {
     uint32_t want;                          /* USAGE: 1 = the broker wants a full snapshot */
     char broker_id [SB_MAX_BROKER_ID_LEN + 1]; /* USAGE: the broker process's random ID */
     zframe_t *payload;                      /* REQUEST REPLY JOB RESULT NOTIFY ASK ANSWER
-                                               BROADCAST: body, owned */
+                                               BROADCAST LIMITS USAGE PUBLISH: body, owned */
 } sb_msg_t;
 
 /*  Frees the payload and zeroes every field. Safe on a zeroed message. */

@@ -11,6 +11,7 @@ SB_BUILD_DEPS=(
     libzmq3-dev libczmq-dev libmsgpack-dev libjansson-dev
     libcurl4-openssl-dev libssl-dev libpq-dev libh2o-evloop-dev
     libcmocka-dev libpcre2-dev libargon2-dev
+    libxml2-dev         # Salesforce's SOAP webhooks (workers/sb_wh_verify.c)
     ca-certificates
 )
 # What the tests and tools need on top.

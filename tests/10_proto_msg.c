@@ -213,9 +213,104 @@ test_broadcast (void **state)
                       SB_MSG_OK);
     assert_string_equal (out.topic, "t");
     sb_msg_reset (&out);
-    //  Command 16 is not one (yet).
-    assert_int_equal (sb_msg_decode_header ((const uint8_t *) "\x92\x01\x10", 3, &out),
+    //  Command 17 is not one (yet).
+    assert_int_equal (sb_msg_decode_header ((const uint8_t *) "\x92\x01\x11", 3, &out),
                       SB_MSG_MALFORMED);
+}
+
+//  PUBLISH (PROTOCOL.md "Webhooks"): BROADCAST's fields, bounds and payload
+//  limit under command 16.
+static void
+test_publish (void **state)
+{
+    sb_msg_t in = { 0 }, out = { 0 };
+    const char *uri = "switchboard://events/stripe";
+    zframe_t *body = zframe_new (uri, strlen (uri));
+    assert_int_equal (sb_msg_set_publish (&in, "acme", "resource_updated", &body), 0);
+    assert_null (body);
+    assert_int_equal (in.command, SB_CMD_PUBLISH);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (out.command, SB_CMD_PUBLISH);
+    assert_string_equal (out.tenant, "acme");
+    assert_string_equal (out.topic, "resource_updated");
+    assert_true (out.corr_id [0] == 0);
+    assert_int_equal (zframe_size (out.payload), strlen (uri));
+    assert_memory_equal (zframe_data (out.payload), uri, strlen (uri));
+    assert_string_equal (sb_cmd_name (SB_CMD_PUBLISH), "publish");
+    assert_int_equal (SB_CMD_PUBLISH, 16);
+    assert_int_equal (SB_CMD_MAX, SB_CMD_PUBLISH);
+    sb_msg_reset (&out);
+
+    //  The header on the wire is [1, 16, tenant, topic].
+    assert_int_equal (sb_msg_set_publish (&in, "acme", "t", NULL), 0);
+    zmsg_t *zmsg = sb_msg_encode (&in);
+    assert_non_null (zmsg);
+    zframe_t *head = zmsg_first (zmsg);
+    assert_int_equal (zframe_size (head), 10);
+    assert_memory_equal (zframe_data (head), "\x94\x01\x10\xa4" "acme\xa1" "t", 10);
+    assert_int_equal (sb_msg_decode (&zmsg, &out), SB_MSG_OK);
+    assert_int_equal (out.command, SB_CMD_PUBLISH);
+    assert_int_equal (zframe_size (out.payload), 0);    //  no payload travels empty
+    sb_msg_reset (&out);
+
+    //  Exactly SB_MAX_BROADCAST_SIZE is fine; one byte more cannot be encoded.
+    body = zframe_new (NULL, SB_MAX_BROADCAST_SIZE);
+    memset (zframe_data (body), 'p', SB_MAX_BROADCAST_SIZE);
+    assert_int_equal (sb_msg_set_publish (&in, "acme", "t", &body), 0);
+    assert_int_equal (s_round_trip (&in, &out), SB_MSG_OK);
+    assert_int_equal (zframe_size (out.payload), SB_MAX_BROADCAST_SIZE);
+    sb_msg_reset (&out);
+    body = zframe_new (NULL, SB_MAX_BROADCAST_SIZE + 1);
+    memset (zframe_data (body), 'p', SB_MAX_BROADCAST_SIZE + 1);
+    assert_int_equal (sb_msg_set_publish (&in, "acme", "t", &body), 0);
+    assert_null (sb_msg_encode (&in));
+    sb_msg_reset (&in);
+
+    //  Bad fields: the builder refuses them (and says PUBLISH still).
+    char topic [SB_MAX_TOPIC_LEN + 2];
+    memset (topic, 'x', sizeof topic - 1);
+    topic [sizeof topic - 1] = 0;
+    assert_int_equal (sb_msg_set_publish (&in, "acme", topic, NULL), -1);
+    topic [SB_MAX_TOPIC_LEN] = 0;
+    assert_int_equal (sb_msg_set_publish (&in, "acme", topic, NULL), 0);
+    assert_int_equal (sb_msg_set_publish (&in, "acme", "", NULL), -1);
+    assert_int_equal (sb_msg_set_publish (&in, "acme", "a b", NULL), -1);
+    assert_int_equal (sb_msg_set_publish (&in, "", "t", NULL), -1);
+    assert_int_equal (sb_msg_set_publish (&in, NULL, "t", NULL), -1);
+    char tenant [SB_MAX_TENANT_LEN + 2];
+    memset (tenant, 'a', sizeof tenant - 1);
+    tenant [sizeof tenant - 1] = 0;
+    assert_int_equal (sb_msg_set_publish (&in, tenant, "t", NULL), -1);
+    sb_msg_reset (&in);
+
+    //  On the wire: an oversized payload, a missing payload frame, a
+    //  missing or ill-typed topic are malformed.
+    assert_int_equal (sb_msg_set_publish (&in, "acme", "t", NULL), 0);
+    zmsg = sb_msg_encode (&in);
+    zframe_t *empty = zmsg_last (zmsg);
+    zmsg_remove (zmsg, empty);
+    zframe_destroy (&empty);
+    zmsg_t *copy = zmsg_dup (zmsg);
+    char big [SB_MAX_BROADCAST_SIZE + 1];
+    memset (big, 'p', sizeof big);
+    zmsg_addmem (zmsg, big, sizeof big);
+    assert_int_equal (sb_msg_decode (&zmsg, &out), SB_MSG_MALFORMED);
+    assert_int_equal (sb_msg_decode (&copy, &out), SB_MSG_MALFORMED);
+    //  [1, 16, "acme"]: no topic
+    assert_int_equal (sb_msg_decode_header ((const uint8_t *) "\x93\x01\x10\xa4" "acme", 8, &out),
+                      SB_MSG_MALFORMED);
+    //  [1, 16, "acme", 5]: a number for a topic
+    assert_int_equal (sb_msg_decode_header ((const uint8_t *) "\x94\x01\x10\xa4" "acme\x05", 9, &out),
+                      SB_MSG_MALFORMED);
+    //  [1, 16, "", "t"]: an empty tenant
+    assert_int_equal (sb_msg_decode_header ((const uint8_t *) "\x94\x01\x10\xa0\xa1" "t", 6, &out),
+                      SB_MSG_MALFORMED);
+    //  [1, 16, "acme", "t", 7]: a newer revision's extra field is ignored
+    assert_int_equal (sb_msg_decode_header ((const uint8_t *) "\x95\x01\x10\xa4" "acme\xa1" "t\x07", 11, &out),
+                      SB_MSG_OK);
+    assert_int_equal (out.command, SB_CMD_PUBLISH);
+    assert_string_equal (out.topic, "t");
+    sb_msg_reset (&out);
 }
 
 static void
@@ -1144,6 +1239,7 @@ main (void)
         cmocka_unit_test (test_every_command_round_trips),
         cmocka_unit_test (test_call_messages_round_trip),
         cmocka_unit_test (test_broadcast),
+        cmocka_unit_test (test_publish),
         cmocka_unit_test (test_builders_refuse_bad_fields),
         cmocka_unit_test (test_malformed_headers),
         cmocka_unit_test (test_reply_retry_after),

@@ -441,6 +441,148 @@ test_job_task_malformed (void **state)
     sb_job_clear (&job);
 }
 
+//  The webhook job's raw body (PROTOCOL.md "Webhooks"): msgpack bin, any
+//  bytes, at most SB_MAX_JOB_BODY.
+static void
+s_pack_body (msgpack_packer *pk, const uint8_t *bytes, size_t len)
+{
+    msgpack_pack_str (pk, 4);
+    msgpack_pack_str_body (pk, "body", 4);
+    msgpack_pack_bin (pk, len);
+    msgpack_pack_bin_body (pk, bytes, len);
+}
+static void s_fill_body_str (msgpack_packer *pk)
+{
+    msgpack_pack_map (pk, 2);
+    s_kv (pk, "op", "webhook/receive", 15);
+    s_kv (pk, "body", "{\"id\":1}", 8);            //  text, not bin
+}
+static void s_fill_body_nil (msgpack_packer *pk)
+{
+    msgpack_pack_map (pk, 2);
+    s_kv (pk, "op", "webhook/receive", 15);
+    msgpack_pack_str (pk, 4);
+    msgpack_pack_str_body (pk, "body", 4);
+    msgpack_pack_nil (pk);
+}
+static void s_fill_body_long (msgpack_packer *pk)
+{
+    uint8_t *big = calloc (1, SB_MAX_JOB_BODY + 1);
+    assert_non_null (big);
+    msgpack_pack_map (pk, 2);
+    s_kv (pk, "op", "webhook/receive", 15);
+    s_pack_body (pk, big, SB_MAX_JOB_BODY + 1);
+    free (big);
+}
+static void s_fill_body_no_op (msgpack_packer *pk)
+{
+    msgpack_pack_map (pk, 1);
+    s_pack_body (pk, (const uint8_t *) "x", 1);
+}
+static void s_fill_body_twice (msgpack_packer *pk)
+{
+    msgpack_pack_map (pk, 3);
+    s_kv (pk, "op", "webhook/receive", 15);
+    s_pack_body (pk, (const uint8_t *) "first", 5);
+    s_pack_body (pk, (const uint8_t *) "2nd", 3);
+}
+
+static void
+test_job_body (void **state)
+{
+    //  Every byte value, NUL included, comes back as it went.
+    uint8_t bytes [512];
+    for (size_t i = 0; i < sizeof bytes; i++)
+        bytes [i] = (uint8_t) (i % 256);
+    sb_job_t in = { .op = "webhook/receive", .data = "{\"endpoint\":\"we_x\"}",
+                    .body = bytes, .body_len = sizeof bytes };
+    zframe_t *frame = sb_job_encode (&in);
+    assert_non_null (frame);
+    sb_job_t out = { 0 };
+    assert_int_equal (sb_job_decode (zframe_data (frame), zframe_size (frame), &out), 0);
+    assert_string_equal (out.op, "webhook/receive");
+    assert_string_equal (out.data, "{\"endpoint\":\"we_x\"}");
+    assert_non_null (out.body);
+    assert_int_equal (out.body_len, sizeof bytes);
+    assert_memory_equal (out.body, bytes, sizeof bytes);
+    assert_ptr_not_equal (out.body, bytes);             //  an owned copy
+    sb_job_clear (&out);
+    assert_null (out.body);
+    assert_int_equal (out.body_len, 0);
+    zframe_destroy (&frame);
+
+    //  On the wire it is a bin (0xc4 bin8 … 0xc6 bin32), never a str: the
+    //  encoded map holds "body" followed by a bin header.
+    in.body_len = 300;                                  //  bin16
+    frame = sb_job_encode (&in);
+    assert_non_null (frame);
+    const uint8_t *wire = zframe_data (frame);
+    size_t size = zframe_size (frame);
+    bool found = false;
+    for (size_t i = 0; i + 8 <= size; i++)
+        if (memcmp (wire + i, "\xa4" "body" "\xc5\x01\x2c", 8) == 0)
+            found = true;
+    assert_true (found);
+    zframe_destroy (&frame);
+
+    //  Absent: NULL and 0. Present but empty: not NULL, length 0.
+    sb_job_t none = { .op = "webhook/receive" };
+    frame = sb_job_encode (&none);
+    assert_int_equal (sb_job_decode (zframe_data (frame), zframe_size (frame), &out), 0);
+    assert_null (out.body);
+    assert_int_equal (out.body_len, 0);
+    sb_job_clear (&out);
+    zframe_destroy (&frame);
+    sb_job_t empty = { .op = "webhook/receive", .body = (uint8_t *) "", .body_len = 0 };
+    frame = sb_job_encode (&empty);
+    assert_non_null (frame);
+    assert_int_equal (sb_job_decode (zframe_data (frame), zframe_size (frame), &out), 0);
+    assert_non_null (out.body);
+    assert_int_equal (out.body_len, 0);
+    sb_job_clear (&out);
+    zframe_destroy (&frame);
+
+    //  The largest body round-trips (every byte value, repeated); one byte
+    //  more cannot be encoded; a length without a body is a caller bug.
+    uint8_t *big = malloc (SB_MAX_JOB_BODY + 1);
+    assert_non_null (big);
+    for (size_t i = 0; i < SB_MAX_JOB_BODY + 1; i++)
+        big [i] = (uint8_t) (i * 7 + 3);
+    sb_job_t large = { .op = "webhook/receive", .body = big, .body_len = SB_MAX_JOB_BODY };
+    frame = sb_job_encode (&large);
+    assert_non_null (frame);
+    assert_int_equal (sb_job_decode (zframe_data (frame), zframe_size (frame), &out), 0);
+    assert_int_equal (out.body_len, SB_MAX_JOB_BODY);
+    assert_memory_equal (out.body, big, SB_MAX_JOB_BODY);
+    sb_job_clear (&out);
+    zframe_destroy (&frame);
+    large.body_len = SB_MAX_JOB_BODY + 1;
+    assert_null (sb_job_encode (&large));
+    free (big);
+    sb_job_t len_only = { .op = "webhook/receive", .body_len = 3 };
+    assert_null (sb_job_encode (&len_only));
+
+    //  A repeated key: the last one wins (and the first is freed).
+    assert_int_equal (s_decode_map (s_fill_body_twice, &out), 0);
+    assert_int_equal (out.body_len, 3);
+    assert_memory_equal (out.body, "2nd", 3);
+    sb_job_clear (&out);
+
+    //  A str instead of a bin, nil, one byte over the limit, or no op:
+    //  malformed, and the job is left cleared.
+    void (*fills []) (msgpack_packer *) = {
+        s_fill_body_str, s_fill_body_nil, s_fill_body_long, s_fill_body_no_op,
+    };
+    for (size_t i = 0; i < sizeof fills / sizeof fills [0]; i++) {
+        sb_job_t job = { 0 };
+        if (s_decode_map (fills [i], &job) != SB_MSG_MALFORMED)
+            fail_msg ("body fill %zu was not refused", i);
+        assert_null (job.op);
+        assert_null (job.body);
+        assert_int_equal (job.body_len, 0);
+    }
+}
+
 static void
 test_msgpack_bounds (void **state)
 {
@@ -475,6 +617,7 @@ main (void)
         cmocka_unit_test (test_job_inputs_malformed),
         cmocka_unit_test (test_job_task_fields),
         cmocka_unit_test (test_job_task_malformed),
+        cmocka_unit_test (test_job_body),
         cmocka_unit_test (test_msgpack_bounds),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

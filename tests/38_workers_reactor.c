@@ -3,7 +3,8 @@
     the registrations made from inside callbacks; and, in process on that
     loop, the worker core's promote signal (sb_worker_job_promote): one
     NOTIFY with exactly the promote JSON per job run, however often a role
-    calls it. */
+    calls it; and sb_worker_publish: the PUBLISH frames a role's calls send
+    (in order, tenant/topic/payload intact, bounds refused unsent). */
 #include <czmq.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -285,6 +286,181 @@ test_promote_once (void **state)
     zsock_destroy (&test.router);
 }
 
+//  ---------------------------------------------------------------------
+//  sb_worker_publish (PROTOCOL.md "Webhooks"): a role publishes from a job
+
+#define PUBLISH_SENT    4       /* the role's publishes that must go out */
+#define PUBLISH_CALLS   9       /* all its calls, refused ones included */
+
+typedef struct {
+    zsock_t *router;            /* the test's broker */
+    sb_worker_t *worker;
+    int watch;                  /* timer that polls the router and the deadline */
+    int64_t deadline;
+    bool job_sent;
+    int rc [PUBLISH_CALLS];     /* what each call returned */
+    bool started;               /* the role ran the job */
+    sb_msg_t got [PUBLISH_SENT + 1];    /* the PUBLISHes received, in order */
+    int publishes;              /* how many */
+    bool result;                /* the job's RESULT came (after the publishes) */
+    bool timed_out;
+} s_publish_test_t;
+
+static uint8_t s_publish_big [SB_MAX_BROADCAST_SIZE + 1];
+
+static void
+s_publish_start (void *state, sb_worker_job_t *job)
+{
+    s_publish_test_t *test = state;
+    sb_worker_t *worker = sb_worker_job_worker (job);
+    const char *uri = "switchboard://events/stripe";
+    int i = 0;
+    test->rc [i++] = sb_worker_publish (worker, "acme", "resource_updated", uri, strlen (uri));
+    test->rc [i++] = sb_worker_publish (worker, "acme", "resource_updated", "a\0b\0c", 5);
+    test->rc [i++] = sb_worker_publish (worker, "beta", "resource_updated", NULL, 0);
+    test->rc [i++] = sb_worker_publish (worker, "acme", "t", s_publish_big, SB_MAX_BROADCAST_SIZE);
+    //  Refused, nothing sent: too large, bad topic, bad tenant, a length
+    //  without bytes, a topic one byte too long.
+    test->rc [i++] = sb_worker_publish (worker, "acme", "t", s_publish_big, SB_MAX_BROADCAST_SIZE + 1);
+    test->rc [i++] = sb_worker_publish (worker, "acme", "a b", uri, strlen (uri));
+    test->rc [i++] = sb_worker_publish (worker, "", "resource_updated", uri, strlen (uri));
+    test->rc [i++] = sb_worker_publish (worker, "acme", "resource_updated", NULL, 3);
+    char topic [SB_MAX_TOPIC_LEN + 2];
+    memset (topic, 'x', sizeof topic - 1);
+    topic [sizeof topic - 1] = 0;
+    test->rc [i++] = sb_worker_publish (worker, "acme", topic, uri, strlen (uri));
+    assert_int_equal (i, PUBLISH_CALLS);
+    test->started = true;
+    sb_worker_job_done (&job, SB_STATUS_OK, "{}");
+}
+
+static void
+s_publish_abandon (void *state, sb_worker_job_t *job)
+{
+}
+
+static const sb_worker_role_t s_publish_role = { s_publish_start, s_publish_abandon };
+
+//  READY → one job; PUBLISHes kept in order; the RESULT stops the worker.
+static void
+s_publish_broker (s_publish_test_t *test)
+{
+    while (zsock_events (test->router) & ZMQ_POLLIN) {
+        zframe_t *from = NULL;
+        sb_msg_t msg = { 0 };
+        if (sb_msg_recv (test->router, &msg, &from) != SB_MSG_OK) {
+            zframe_destroy (&from);
+            sb_msg_reset (&msg);
+            continue;
+        }
+        if (msg.command == SB_CMD_READY && !test->job_sent) {
+            sb_job_t spec = { .op = "publish" };
+            sb_msg_t job = { 0 };
+            job.command = SB_CMD_JOB;
+            snprintf (job.corr_id, sizeof job.corr_id, "publish-1");
+            snprintf (job.tenant, sizeof job.tenant, "acme");
+            job.timeout_ms = 5000;
+            job.attempt = 1;
+            job.payload = sb_job_encode (&spec);
+            assert_non_null (job.payload);
+            assert_int_equal (sb_msg_send (test->router, &job, from), 0);
+            sb_msg_reset (&job);
+            test->job_sent = true;
+        }
+        if (msg.command == SB_CMD_PUBLISH) {
+            assert_false (test->result);        //  sent before the job's RESULT
+            if (test->publishes <= PUBLISH_SENT) {
+                test->got [test->publishes] = msg;
+                memset (&msg, 0, sizeof msg);   //  moved
+            }
+            test->publishes++;
+        }
+        if (msg.command == SB_CMD_RESULT) {
+            test->result = true;
+            sb_worker_stop (test->worker);
+        }
+        zframe_destroy (&from);
+        sb_msg_reset (&msg);
+    }
+}
+
+static void
+s_on_publish_socket (sb_reactor_t *reactor, int fd, short revents, void *arg)
+{
+    s_publish_broker (arg);
+}
+
+static void
+s_on_publish_watch (sb_reactor_t *reactor, void *arg)
+{
+    s_publish_test_t *test = arg;
+    s_publish_broker (test);
+    if (sb_clock_mono_ms () >= test->deadline) {
+        test->timed_out = true;
+        sb_worker_stop (test->worker);
+    }
+    else
+        sb_reactor_timer_set (reactor, test->watch, sb_clock_mono_ms () + 20);
+}
+
+static void
+test_publish (void **state)
+{
+    for (size_t i = 0; i < sizeof s_publish_big; i++)
+        s_publish_big [i] = (uint8_t) i;
+    s_publish_test_t test = { .deadline = sb_clock_mono_ms () + 10000 };
+    test.router = zsock_new (ZMQ_ROUTER);
+    assert_non_null (test.router);
+    zsock_set_linger (test.router, 0);
+    int port = zsock_bind (test.router, "tcp://127.0.0.1:*");
+    assert_true (port > 0);
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    test.worker = sb_worker_new (endpoint, "webhook", 4, 1000);
+    assert_non_null (test.worker);
+    //  No session with the broker yet: nothing can be sent.
+    assert_int_equal (sb_worker_publish (test.worker, "acme", "resource_updated", "x", 1), -1);
+    sb_worker_set_role (test.worker, &s_publish_role, &test);
+    sb_reactor_t *reactor = sb_worker_reactor (test.worker);
+    assert_int_equal (sb_reactor_watch_socket (reactor, test.router, s_on_publish_socket, &test), 0);
+    test.watch = sb_reactor_timer_new (reactor, s_on_publish_watch, &test);
+    assert_true (test.watch >= 0);
+    sb_reactor_timer_set (reactor, test.watch, sb_clock_mono_ms ());
+    assert_int_equal (sb_worker_run (test.worker), 0);
+    assert_false (test.timed_out);
+    assert_true (test.started);
+    assert_true (test.result);
+
+    const int want_rc [PUBLISH_CALLS] = { 0, 0, 0, 0, -1, -1, -1, -1, -1 };
+    for (int i = 0; i < PUBLISH_CALLS; i++)
+        if (test.rc [i] != want_rc [i])
+            fail_msg ("publish call %d returned %d, not %d", i, test.rc [i], want_rc [i]);
+    //  Exactly the accepted ones arrived, in the order sent, intact.
+    assert_int_equal (test.publishes, PUBLISH_SENT);
+    const char *uri = "switchboard://events/stripe";
+    struct { const char *tenant, *topic; const void *bytes; size_t len; } want [PUBLISH_SENT] = {
+        { "acme", "resource_updated", uri, strlen (uri) },
+        { "acme", "resource_updated", "a\0b\0c", 5 },
+        { "beta", "resource_updated", "", 0 },
+        { "acme", "t", s_publish_big, SB_MAX_BROADCAST_SIZE },
+    };
+    for (int i = 0; i < PUBLISH_SENT; i++) {
+        sb_msg_t *got = &test.got [i];
+        assert_int_equal (got->command, SB_CMD_PUBLISH);
+        assert_string_equal (got->tenant, want [i].tenant);
+        assert_string_equal (got->topic, want [i].topic);
+        assert_non_null (got->payload);
+        assert_int_equal (zframe_size (got->payload), want [i].len);
+        if (want [i].len)
+            assert_memory_equal (zframe_data (got->payload), want [i].bytes, want [i].len);
+        sb_msg_reset (got);
+    }
+    sb_reactor_unwatch_socket (reactor, test.router);
+    sb_reactor_timer_free (reactor, test.watch);
+    sb_worker_destroy (&test.worker);
+    zsock_destroy (&test.router);
+}
+
 int
 main (void)
 {
@@ -294,6 +470,7 @@ main (void)
         cmocka_unit_test (test_timers),
         cmocka_unit_test (test_zmq_socket),
         cmocka_unit_test (test_promote_once),
+        cmocka_unit_test (test_publish),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -200,3 +200,10 @@ sb_add_test(38_workers_request
     SOURCES 38_workers_request.c
     LIBS sb_workers_lib sb_broker_testsupport PkgConfig::CMOCKA
     TIMEOUT 120)
+
+# The webhook role's key ring (workers/sb_wh_keys.c) on rows sealed by the
+# token role's own functions, no database (results made in memory).
+sb_add_test(38_workers_wh_keys
+    SOURCES 38_workers_wh_keys.c
+    LIBS sb_workers_lib PkgConfig::CMOCKA PkgConfig::PQ
+    TIMEOUT 30)

@@ -1036,3 +1036,24 @@ sb_worker_send_usage_ack (sb_worker_t *self, uint64_t seq)
     }
     return s_send (self, &msg);
 }
+
+//  ---------------------------------------------------------------------
+//  Publishing: news for every gateway (PROTOCOL.md "Webhooks")
+
+int
+sb_worker_publish (sb_worker_t *self, const char *tenant, const char *topic,
+                   const void *payload, size_t len)
+{
+    if (!self->sock || len > SB_MAX_BROADCAST_SIZE || (len && !payload))
+        return -1;
+    zframe_t *frame = zframe_new (payload, len);
+    if (!frame)
+        return -1;
+    sb_msg_t msg = { 0 };
+    if (sb_msg_set_publish (&msg, tenant, topic, &frame)) {
+        zframe_destroy (&frame);
+        sb_msg_reset (&msg);
+        return -1;
+    }
+    return s_send (self, &msg);
+}
