@@ -14,11 +14,10 @@
 #include "sb_log.h"
 #include "sb_oauth.h"
 #include "sb_oauth_meta.h"
+#include "sb_ssrf.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +44,7 @@ struct _s_flight_t {
     size_t body_len;
     bool too_big;                   /* the body passed SB_CIMD_MAX_BYTES */
     long max_age;                   /* Cache-Control max-age, -1: none given */
-    char guard [S_MAX_WHY];         /* what the SSRF guard refused, "" when nothing */
+    sb_ssrf_guard_t guard;          /* the SSRF guard's check of this transfer */
     char errbuf [CURL_ERROR_SIZE];  /* curl's error text */
     s_waiter_t waiters [SB_CIMD_MAX_WAITERS];
     size_t waiter_count;
@@ -56,8 +55,7 @@ struct _sb_cimd_t {
     sb_db_loop_t *db_loop;          /* the role's database loop (borrowed) */
     sb_curl_loop_t *curl;           /* fetches */
     char *ca_file;                  /* --cimd-ca-file, NULL: the system's */
-    struct in6_addr allowed [SB_CIMD_MAX_ALLOWED];  /* --cimd-allow-hosts, IPv4 as ::ffff:a.b.c.d */
-    size_t allowed_count;
+    sb_ssrf_t *ssrf;                /* the SSRF guard's rules, --cimd-allow-hosts */
     s_flight_t *flights;            /* in flight (fetching or storing) */
     size_t flight_count;
     unsigned long fetches;          /* started, ever */
@@ -78,159 +76,10 @@ static const char s_store_sql [] =
     "  WHERE oauth_clients.kind = 'metadata_document'"
     " RETURNING 1";
 
-//  ---------------------------------------------------------------------
-//  The SSRF guard
-
-//  True when IPv4 address `a` (host order) is public unicast.
-static bool
-s_public_v4 (uint32_t a)
-{
-    return !((a >> 24) == 0                         //  0.0.0.0/8 "this network"
-          || (a >> 24) == 10                        //  10/8 private
-          || (a >> 24) == 127                       //  127/8 loopback
-          || (a & 0xffc00000u) == 0x64400000u       //  100.64/10 CGNAT
-          || (a & 0xffff0000u) == 0xa9fe0000u       //  169.254/16 link-local, cloud metadata
-          || (a & 0xfff00000u) == 0xac100000u       //  172.16/12 private
-          || (a & 0xffff0000u) == 0xc0a80000u       //  192.168/16 private
-          || (a & 0xffffff00u) == 0xc0000000u       //  192.0.0/24 IETF protocol assignments
-          || (a & 0xffffff00u) == 0xc0000200u       //  192.0.2/24 documentation
-          || (a & 0xfffe0000u) == 0xc6120000u       //  198.18/15 benchmarking
-          || (a & 0xffffff00u) == 0xc6336400u       //  198.51.100/24 documentation
-          || (a & 0xffffff00u) == 0xcb007100u       //  203.0.113/24 documentation
-          || a >= 0xe0000000u);                     //  224/4 multicast, 240/4 reserved, broadcast
-}
-
-static uint32_t
-s_v4_at (const uint8_t *b)
-{
-    return (uint32_t) b [0] << 24 | (uint32_t) b [1] << 16 | (uint32_t) b [2] << 8 | b [3];
-}
-
-//  True when IPv6 address `b` is public unicast; embedded IPv4 addresses
-//  (mapped, NAT64, 6to4) are judged as IPv4.
-static bool
-s_public_v6 (const uint8_t b [16])
-{
-    static const uint8_t zero [12] = { 0 };
-    if (memcmp (b, zero, 10) == 0 && b [10] == 0xff && b [11] == 0xff)
-        return s_public_v4 (s_v4_at (b + 12));      //  ::ffff:a.b.c.d mapped
-    if (memcmp (b, zero, 12) == 0)
-        return false;                               //  ::, ::1, ::a.b.c.d compatible
-    if (b [0] == 0x00 && b [1] == 0x64 && b [2] == 0xff && b [3] == 0x9b) {
-        if (memcmp (b + 4, zero, 8) == 0)
-            return s_public_v4 (s_v4_at (b + 12));  //  64:ff9b::/96 NAT64
-        return false;                               //  64:ff9b:1::/48 local NAT64
-    }
-    if (b [0] == 0x20 && b [1] == 0x02)
-        return s_public_v4 (s_v4_at (b + 2));       //  2002::/16 6to4
-    if (b [0] == 0x20 && b [1] == 0x01 && b [2] == 0x00 && b [3] == 0x00)
-        return false;                               //  2001::/32 Teredo
-    if (b [0] == 0x20 && b [1] == 0x01 && b [2] == 0x0d && b [3] == 0xb8)
-        return false;                               //  2001:db8::/32 documentation
-    if (b [0] == 0x01 && b [1] == 0x00 && memcmp (b + 2, zero, 6) == 0)
-        return false;                               //  100::/64 discard
-    return !((b [0] & 0xfe) == 0xfc                 //  fc00::/7 unique local
-          || (b [0] == 0xfe && (b [1] & 0xc0) == 0x80)     //  fe80::/10 link-local
-          || (b [0] == 0xfe && (b [1] & 0xc0) == 0xc0)     //  fec0::/10 site-local
-          ||  b [0] == 0xff);                       //  ff00::/8 multicast
-}
-
 bool
 sb_cimd_address_allowed (const sb_cimd_t *self, const struct sockaddr *addr)
 {
-    struct in6_addr as6;
-    bool public;
-    if (addr->sa_family == AF_INET) {
-        const struct sockaddr_in *in4 = (const struct sockaddr_in *) addr;
-        uint32_t a = ntohl (in4->sin_addr.s_addr);
-        public = s_public_v4 (a);
-        memset (&as6, 0, sizeof as6);
-        as6.s6_addr [10] = 0xff;
-        as6.s6_addr [11] = 0xff;
-        memcpy (as6.s6_addr + 12, &in4->sin_addr.s_addr, 4);
-    }
-    else
-    if (addr->sa_family == AF_INET6) {
-        as6 = ((const struct sockaddr_in6 *) addr)->sin6_addr;
-        public = s_public_v6 (as6.s6_addr);
-    }
-    else
-        return false;
-    if (public)
-        return true;
-    for (size_t at = 0; self && at < self->allowed_count; at++)
-        if (memcmp (&self->allowed [at], &as6, sizeof as6) == 0)
-            return true;
-    return false;
-}
-
-static void
-s_address_text (const struct sockaddr *addr, char *text, size_t size)
-{
-    const void *raw = addr->sa_family == AF_INET
-                    ? (const void *) &((const struct sockaddr_in *) addr)->sin_addr
-                    : (const void *) &((const struct sockaddr_in6 *) addr)->sin6_addr;
-    if (!inet_ntop (addr->sa_family, raw, text, (socklen_t) size))
-        snprintf (text, size, "(an address of family %d)", addr->sa_family);
-}
-
-//  CURLOPT_OPENSOCKETFUNCTION: the address curl resolved and is about to
-//  connect to. A refusal makes curl try the next address, then fail.
-static curl_socket_t
-s_open_socket (void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
-{
-    s_flight_t *flight = clientp;
-    if (purpose != CURLSOCKTYPE_IPCXN
-    ||  !sb_cimd_address_allowed (flight->cimd, &address->addr)) {
-        char text [INET6_ADDRSTRLEN + 1] = "";
-        if (purpose == CURLSOCKTYPE_IPCXN)
-            s_address_text (&address->addr, text, sizeof text);
-        snprintf (flight->guard, sizeof flight->guard,
-                  "the address %s is not public (SSRF guard; see --cimd-allow-hosts)", text);
-        return CURL_SOCKET_BAD;
-    }
-    return socket (address->family, address->socktype, address->protocol);
-}
-
-//  Reads --cimd-allow-hosts. Returns 0, or -1 (logged).
-static int
-s_parse_allowed (sb_cimd_t *self, const char *list)
-{
-    const char *p = list? list: "";
-    while (*p) {
-        size_t n = strcspn (p, ",");
-        char text [INET6_ADDRSTRLEN + 3];
-        if (n >= sizeof text || self->allowed_count == SB_CIMD_MAX_ALLOWED) {
-            sb_log_error ("config_invalid", "--cimd-allow-hosts: at most %d IP addresses",
-                          SB_CIMD_MAX_ALLOWED);
-            return -1;
-        }
-        memcpy (text, p, n);
-        text [n] = 0;
-        char *addr = text;
-        if (addr [0] == '[' && n > 2 && addr [n - 1] == ']') {
-            addr [n - 1] = 0;
-            addr++;
-        }
-        struct in6_addr *slot = &self->allowed [self->allowed_count];
-        struct in_addr v4;
-        if (inet_pton (AF_INET, addr, &v4) == 1) {
-            memset (slot, 0, sizeof *slot);
-            slot->s6_addr [10] = 0xff;
-            slot->s6_addr [11] = 0xff;
-            memcpy (slot->s6_addr + 12, &v4, 4);
-        }
-        else
-        if (inet_pton (AF_INET6, addr, slot) != 1) {
-            sb_log_error ("config_invalid", "--cimd-allow-hosts: \"%s\" is not an IP address", text);
-            return -1;
-        }
-        self->allowed_count++;
-        p += n;
-        if (*p == ',')
-            p++;
-    }
-    return 0;
+    return sb_ssrf_address_allowed (self? self->ssrf: NULL, addr);
 }
 
 //  ---------------------------------------------------------------------
@@ -440,27 +289,12 @@ s_on_done (CURL *easy, CURLcode code, void *arg)
     }
     long status = 0;
     curl_easy_getinfo (easy, CURLINFO_RESPONSE_CODE, &status);
-    //  The connected address once more, as curl reports it
-    char *primary = NULL;
-    curl_easy_getinfo (easy, CURLINFO_PRIMARY_IP, &primary);
-    if (code == CURLE_OK && !flight->guard [0] && primary && *primary) {
-        struct sockaddr_storage addr = { 0 };
-        struct sockaddr_in *in4 = (struct sockaddr_in *) &addr;
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &addr;
-        if (inet_pton (AF_INET, primary, &in4->sin_addr) == 1)
-            in4->sin_family = AF_INET;
-        else
-        if (inet_pton (AF_INET6, primary, &in6->sin6_addr) == 1)
-            in6->sin6_family = AF_INET6;
-        if (!sb_cimd_address_allowed (self, (struct sockaddr *) &addr))
-            snprintf (flight->guard, sizeof flight->guard,
-                      "the address %s is not public (SSRF guard)", primary);
-    }
+    bool refused = sb_ssrf_guard_refused (&flight->guard, easy);
     curl_easy_cleanup (easy);
     flight->easy = NULL;
     char why [S_MAX_WHY];
-    if (flight->guard [0])
-        s_flight_end (flight, SB_CIMD_REFUSED, flight->guard);
+    if (refused)
+        s_flight_end (flight, SB_CIMD_REFUSED, flight->guard.refused);
     else
     if (flight->too_big || code == CURLE_FILESIZE_EXCEEDED) {
         snprintf (why, sizeof why, "the document is larger than %d bytes", SB_CIMD_MAX_BYTES);
@@ -551,11 +385,7 @@ s_flight_start (sb_cimd_t *self, s_flight_t *flight)
     sb_curl_easy_defaults (easy, flight->url, "https", flight->headers,
                            (curl_off_t) SB_CIMD_MAX_BYTES, s_on_write, s_on_header, flight,
                            flight->errbuf);
-    curl_easy_setopt (easy, CURLOPT_PROXY, "");             //  no proxy from the environment
-    curl_easy_setopt (easy, CURLOPT_FRESH_CONNECT, 1L);     //  every connection passes the guard
-    curl_easy_setopt (easy, CURLOPT_FORBID_REUSE, 1L);
-    curl_easy_setopt (easy, CURLOPT_OPENSOCKETFUNCTION, s_open_socket);
-    curl_easy_setopt (easy, CURLOPT_OPENSOCKETDATA, flight);
+    sb_ssrf_guard_easy (self->ssrf, &flight->guard, easy);
     curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) SB_CIMD_FETCH_MS);
     curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS, (long) SB_CIMD_CONNECT_MS);
     if (self->ca_file)
@@ -657,7 +487,8 @@ sb_cimd_new (sb_reactor_t *reactor, sb_db_loop_t *db_loop, const char *allow_hos
         return NULL;
     self->reactor = reactor;
     self->db_loop = db_loop;
-    if (s_parse_allowed (self, allow_hosts))
+    self->ssrf = sb_ssrf_new (allow_hosts, "--cimd-allow-hosts");
+    if (!self->ssrf)
         goto fail;
     if (ca_file && *ca_file) {
         if (access (ca_file, R_OK)) {
@@ -673,9 +504,6 @@ sb_cimd_new (sb_reactor_t *reactor, sb_db_loop_t *db_loop, const char *allow_hos
         sb_log_error ("cimd_init_failed", "cannot set up the curl multi handle");
         goto fail;
     }
-    if (self->allowed_count)
-        sb_log_warn ("cimd_allow_hosts", "%zu address(es) pass the SSRF guard (--cimd-allow-hosts: "
-                     "for tests only)", self->allowed_count);
     return self;
 fail:
     sb_cimd_destroy (&self);
@@ -695,6 +523,7 @@ sb_cimd_destroy (sb_cimd_t **self_p)
         s_flight_free (flight);
     }
     sb_curl_loop_destroy (&self->curl);
+    sb_ssrf_destroy (&self->ssrf);
     free (self->ca_file);
     free (self);
     *self_p = NULL;

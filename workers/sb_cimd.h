@@ -5,8 +5,8 @@
     does (DESIGN §2: it touches no third party on a client's behalf).
 
     A fetch runs on the worker's reactor (sb_curl_loop), https only, no
-    redirects, at most SB_CIMD_MAX_BYTES in SB_CIMD_FETCH_MS, through an
-    SSRF guard that checks the address curl is about to connect to (after
+    redirects, at most SB_CIMD_MAX_BYTES in SB_CIMD_FETCH_MS, through the
+    SSRF guard (workers/sb_ssrf.h) that checks the address curl is about to connect to (after
     resolution, so a public name that resolves to 127.0.0.1 is refused as
     127.0.0.1 is): loopback, private, link-local (169.254.169.254), CGNAT,
     unique-local, multicast, unspecified and documentation ranges are
@@ -38,6 +38,7 @@
 #include "sb_attr.h"
 #include "sb_db_loop.h"
 #include "sb_reactor.h"
+#include "sb_ssrf.h"
 #include "sb_worker.h"
 
 #define SB_CIMD_MAX_BYTES       5120    /* bytes of a document, at most (5 KiB) */
@@ -49,7 +50,7 @@
 #define SB_CIMD_MAX_STALE_S     86400   /* an unreachable host's cached document serves this long past its fetch */
 #define SB_CIMD_MAX_FETCHES     32      /* fetches in flight at once; more are refused */
 #define SB_CIMD_MAX_WAITERS     64      /* jobs sharing one fetch */
-#define SB_CIMD_MAX_ALLOWED     16      /* addresses on --cimd-allow-hosts */
+#define SB_CIMD_MAX_ALLOWED     SB_SSRF_MAX_ALLOWED     /* addresses on --cimd-allow-hosts */
 
 typedef struct _sb_cimd_t sb_cimd_t;
 
