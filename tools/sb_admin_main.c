@@ -33,6 +33,7 @@
 #define SB_ADMIN_MAX_URL            4096                /* bytes of a request URL */
 #define SB_ADMIN_MAX_API_KEY        16384               /* bytes of an API key (the token service's SB_MAX_CONN_SECRET) */
 #define SB_ADMIN_MAX_DIGITS         16                  /* digits of a plan limit option (2^53 has 16) */
+#define SB_ADMIN_MAX_OPTIONS        16                  /* --option k=v of one webhook endpoint */
 
 enum { S_OK = 0, S_REFUSED = 1, S_USAGE = 2, S_UNREACHABLE = 3, S_UNAVAILABLE = 4 };
 
@@ -77,6 +78,32 @@ static const char s_usage [] =
     "                                         every connection under it, printing progress\n"
     "  audit [TENANT] [--limit N] [--before ID]\n"
     "                                         the audit log, newest first\n"
+    "  webhooks endpoint create TENANT CONNECTOR --scheme S [--secret-file F]\n"
+    "                   [--option K=V]...     an inbound endpoint: prints its ID, its\n"
+    "                                         path /webhooks/ID and (without a file)\n"
+    "                                         the generated secret, once. S: stripe,\n"
+    "                                         github, shopify, slack, standard,\n"
+    "                                         salesforce, hmac\n"
+    "  webhooks endpoint list TENANT          a tenant's endpoints (never a secret)\n"
+    "  webhooks endpoint show ID              one endpoint, its event count\n"
+    "  webhooks endpoint rotate ID [--secret-file F] [--overlap-s N]\n"
+    "                                         a new secret; the old one verifies too\n"
+    "                                         for N seconds (default 86400, 0: none)\n"
+    "  webhooks endpoint disable|enable|delete ID\n"
+    "  webhooks subscribe TENANT URL [--types a,b*] [--connector C] [--rate N]\n"
+    "                   [--in-flight N]       send the tenant's events to URL, signed\n"
+    "                                         (Standard Webhooks): prints the ID and its\n"
+    "                                         whsec_ secret, once\n"
+    "  webhooks subscriptions TENANT          a tenant's subscriptions\n"
+    "  webhooks unsubscribe ID                delete a subscription\n"
+    "  webhooks subscription enable ID        re-enable a disabled subscription\n"
+    "  webhooks dead TENANT [--limit N] [--before ID]\n"
+    "                                         dead letters, newest first\n"
+    "  webhooks replay DELIVERY_ID | --all TENANT [--limit N]\n"
+    "                                         dead letters back to pending (attempts kept)\n"
+    "  webhooks events TENANT [--connector C] [--limit N] [--before ID]\n"
+    "                                         the tenant's event log, newest first\n"
+    "  webhooks attempts DELIVERY_ID          a delivery and every attempt\n"
     "\n"
     "  --url URL              the gateway (default $SB_ADMIN_URL, else " SB_ADMIN_DEFAULT_URL ")\n"
     "  --admin-key-file FILE  the operator key, first line (default $SB_ADMIN_KEY_FILE)\n"
@@ -102,6 +129,14 @@ typedef struct {
     const char *in_flight;      /* --in-flight */
     const char *monthly;        /* --monthly: a number or "unlimited" */
     const char *weight;         /* --weight */
+    const char *scheme;         /* --scheme: a webhook endpoint's */
+    const char *secret_file;    /* --secret-file: a webhook endpoint's secret */
+    const char *overlap_s;      /* --overlap-s: a rotation's */
+    const char *types;          /* --types: a subscription's event types, a,b* */
+    const char *connector;      /* --connector */
+    const char *all;            /* --all TENANT: replay every dead letter */
+    const char *options [SB_ADMIN_MAX_OPTIONS];     /* --option K=V, in order */
+    int option_count;
     bool json;                  /* --json */
     const char *args [SB_ADMIN_MAX_ARGS];   /* positional: the command and its arguments */
     int count;                  /* positional arguments */
@@ -150,6 +185,12 @@ s_parse (int argc, char **argv, s_cli_t *cli)
         { "--in-flight", offsetof (s_cli_t, in_flight) },
         { "--monthly", offsetof (s_cli_t, monthly) },
         { "--weight", offsetof (s_cli_t, weight) },
+        { "--scheme", offsetof (s_cli_t, scheme) },
+        { "--secret-file", offsetof (s_cli_t, secret_file) },
+        { "--overlap-s", offsetof (s_cli_t, overlap_s) },
+        { "--types", offsetof (s_cli_t, types) },
+        { "--connector", offsetof (s_cli_t, connector) },
+        { "--all", offsetof (s_cli_t, all) },
     };
     for (int i = 1; i < argc; i++) {
         const char *arg = argv [i];
@@ -159,6 +200,17 @@ s_parse (int argc, char **argv, s_cli_t *cli)
         }
         if (strcmp (arg, "--json") == 0) {
             cli->json = true;
+            continue;
+        }
+        if (strcmp (arg, "--option") == 0 || strncmp (arg, "--option=", 9) == 0) {
+            const char *value = arg [8] == '='? arg + 9: NULL;
+            if (!value && i + 1 >= argc)
+                return s_usage_error ("%s", "--option needs a value K=V");
+            if (!value)
+                value = argv [++i];
+            if (cli->option_count == SB_ADMIN_MAX_OPTIONS)
+                return s_usage_error ("more than %d --option", SB_ADMIN_MAX_OPTIONS);
+            cli->options [cli->option_count++] = value;
             continue;
         }
         if (strncmp (arg, "--", 2) == 0) {
@@ -420,6 +472,158 @@ s_print_usage (const json_t *body)
     s_print_refused (json_object_get (minute, "refused"));
 }
 
+static void
+s_print_endpoints (const json_t *list)
+{
+    printf ("%-28s %-20s %-10s %-7s %-16s %-24s %s\n", "ID", "CONNECTOR", "SCHEME", "ENABLED",
+            "KEY", "PREVIOUS_UNTIL", "CREATED");
+    size_t i;
+    json_t *e;
+    char a [24];
+    json_array_foreach (sb_unconst (list), i, e)
+        printf ("%-28s %-20s %-10s %-7s %-16s %-24s %s\n", s_str (e, "id"), s_str (e, "connector"),
+                s_str (e, "scheme"), s_text (e, "enabled", a, sizeof a), s_str (e, "key_id"),
+                s_str (e, "previous_until"), s_str (e, "created_at"));
+}
+
+static void
+s_print_subscriptions (const json_t *list)
+{
+    printf ("%-28s %-7s %6s %9s %8s %6s %-16s %-20s %s\n", "ID", "ENABLED", "RATE", "IN_FLIGHT",
+            "PENDING", "DEAD", "CONNECTOR", "TYPES", "URL");
+    size_t i;
+    json_t *row;
+    char a [24], b [24], c [24], d [24], e [24];
+    json_array_foreach (sb_unconst (list), i, row) {
+        char *types = sb_json_dump (json_object_get (row, "types"), NULL);
+        printf ("%-28s %-7s %6s %9s %8s %6s %-16s %-20s %s\n", s_str (row, "id"),
+                s_text (row, "enabled", a, sizeof a), s_text (row, "rate_per_s", b, sizeof b),
+                s_text (row, "max_in_flight", c, sizeof c), s_text (row, "pending", d, sizeof d),
+                s_text (row, "dead", e, sizeof e), s_str (row, "connector"), types? types: "-",
+                s_str (row, "url"));
+        if (json_is_string (json_object_get (row, "disabled_at")))
+            printf ("    disabled at %s: %s\n", s_str (row, "disabled_at"),
+                    s_str (row, "disabled_reason"));
+        free (types);
+    }
+}
+
+static void
+s_print_deliveries (const json_t *list)
+{
+    printf ("%-10s %-28s %-10s %-24s %-8s %8s %6s %-24s %s\n", "ID", "SUBSCRIPTION", "EVENT",
+            "TYPE", "STATE", "ATTEMPTS", "LAST", "FINISHED", "LAST_ERROR");
+    size_t i;
+    json_t *row;
+    char a [24], b [24], c [24], d [24];
+    json_array_foreach (sb_unconst (list), i, row)
+        printf ("%-10s %-28s %-10s %-24s %-8s %8s %6s %-24s %s\n", s_text (row, "id", a, sizeof a),
+                s_str (row, "subscription"), s_text (row, "event", b, sizeof b),
+                s_str (row, "type"), s_str (row, "state"), s_text (row, "attempts", c, sizeof c),
+                s_text (row, "last_status", d, sizeof d), s_str (row, "finished_at"),
+                s_str (row, "last_error"));
+}
+
+//  The answers of `webhooks …` commands. Returns false for another command.
+static bool
+s_print_webhooks (const char *cmd, const json_t *body)
+{
+    char a [24], b [24];
+    size_t i;
+    json_t *row;
+    json_t *endpoint = json_object_get (body, "endpoint");
+    json_t *subscription = json_object_get (body, "subscription");
+    if (strcmp (cmd, "webhooks endpoint list") == 0)
+        s_print_endpoints (json_object_get (body, "endpoints"));
+    else
+    if (strcmp (cmd, "webhooks endpoint create") == 0 || strcmp (cmd, "webhooks endpoint show") == 0
+    ||  strcmp (cmd, "webhooks endpoint disable") == 0
+    ||  strcmp (cmd, "webhooks endpoint enable") == 0) {
+        json_t *one = json_array ();
+        json_array_append (one, endpoint);
+        s_print_endpoints (one);
+        json_decref (one);
+        printf ("path: %s\n", s_str (endpoint, "path"));
+        if (json_is_integer (json_object_get (endpoint, "events")))
+            printf ("events: %s\n", s_text (endpoint, "events", a, sizeof a));
+    }
+    else
+    if (strcmp (cmd, "webhooks endpoint rotate") == 0) {
+        printf ("endpoint %s: new secret sealed under data key %s; ", s_str (endpoint, "id"),
+                s_str (endpoint, "key_id"));
+        if (json_is_string (json_object_get (endpoint, "previous_until")))
+            printf ("the previous one verifies too until %s\n", s_str (endpoint, "previous_until"));
+        else
+            printf ("the previous one no longer verifies\n");
+    }
+    else
+    if (strcmp (cmd, "webhooks endpoint delete") == 0)
+        printf ("endpoint %s of tenant %s deleted, with its %s events\n", s_str (body, "endpoint"),
+                s_str (body, "tenant"), s_text (body, "events", a, sizeof a));
+    else
+    if (strcmp (cmd, "webhooks subscribe") == 0 || strcmp (cmd, "webhooks subscription enable") == 0) {
+        json_t *one = json_array ();
+        json_array_append (one, subscription);
+        s_print_subscriptions (one);
+        json_decref (one);
+    }
+    else
+    if (strcmp (cmd, "webhooks subscriptions") == 0)
+        s_print_subscriptions (json_object_get (body, "subscriptions"));
+    else
+    if (strcmp (cmd, "webhooks unsubscribe") == 0)
+        printf ("subscription %s of tenant %s deleted\n", s_str (body, "subscription"),
+                s_str (body, "tenant"));
+    else
+    if (strcmp (cmd, "webhooks dead") == 0) {
+        s_print_deliveries (json_object_get (body, "deliveries"));
+        if (json_is_integer (json_object_get (body, "next_before")))
+            printf ("(more: --before %s)\n", s_text (body, "next_before", a, sizeof a));
+    }
+    else
+    if (strcmp (cmd, "webhooks replay") == 0) {
+        json_t *delivery = json_object_get (body, "delivery");
+        if (delivery)
+            printf ("delivery %s is pending again (%s attempts so far)\n",
+                    s_text (delivery, "id", a, sizeof a), s_text (delivery, "attempts", b, sizeof b));
+        else
+            printf ("tenant %s: %s dead letters pending again, %s still dead\n",
+                    s_str (body, "tenant"), s_text (body, "replayed", a, sizeof a),
+                    s_text (body, "remaining", b, sizeof b));
+    }
+    else
+    if (strcmp (cmd, "webhooks events") == 0) {
+        printf ("%-10s %-20s %-28s %-24s %8s %-24s %s\n", "ID", "CONNECTOR", "ENDPOINT", "TYPE",
+                "BYTES", "RECEIVED", "KEY");
+        json_array_foreach (json_object_get (body, "events"), i, row)
+            printf ("%-10s %-20s %-28s %-24s %8s %-24s %s\n", s_text (row, "id", a, sizeof a),
+                    s_str (row, "connector"), s_str (row, "endpoint"), s_str (row, "type"),
+                    s_text (row, "bytes", b, sizeof b), s_str (row, "received_at"),
+                    s_str (row, "key"));
+        if (json_is_integer (json_object_get (body, "next_before")))
+            printf ("(more: --before %s)\n", s_text (body, "next_before", a, sizeof a));
+    }
+    else
+    if (strcmp (cmd, "webhooks attempts") == 0) {
+        json_t *one = json_array ();
+        json_array_append (one, json_object_get (body, "delivery"));
+        s_print_deliveries (one);
+        json_decref (one);
+        printf ("%-24s %6s %10s  %-32s %s\n", "AT", "STATUS", "LATENCY_MS", "ERROR", "EXCERPT");
+        json_array_foreach (json_object_get (body, "attempts"), i, row)
+            printf ("%-24s %6s %10s  %-32s %.80s\n", s_str (row, "at"),
+                    s_text (row, "status", a, sizeof a), s_text (row, "latency_ms", b, sizeof b),
+                    s_str (row, "error"), s_str (row, "excerpt"));
+    }
+    else
+        return false;
+    //  A secret made by the server is in this one answer only.
+    if (json_is_string (json_object_get (body, "secret")))
+        printf ("secret: %s\n(generated; shown once: the server keeps it sealed and never shows "
+                "it again)\n", s_str (body, "secret"));
+    return true;
+}
+
 //  Prints the answer of a command that succeeded (`cmd` "tenant list"…).
 static void
 s_print (const char *cmd, const json_t *body)
@@ -427,6 +631,9 @@ s_print (const char *cmd, const json_t *body)
     char a [24], b [24], c [24];
     size_t i;
     json_t *row;
+    if (s_print_webhooks (cmd, body))
+        ;                       //  printed there
+    else
     if (strcmp (cmd, "tenant list") == 0)
         s_print_tenants (json_object_get (body, "tenants"));
     else
@@ -650,6 +857,7 @@ typedef struct {
     json_t *body;               /* NULL: no body */
     char *password;             /* sb_secret_free; printed once when generated */
     char *api_key;              /* sb_secret_free; never printed */
+    char *secret;               /* a webhook secret from --secret-file: sb_secret_free; never printed */
     bool generated;             /* the password was generated here */
 } s_call_t;
 
@@ -666,7 +874,10 @@ s_expect_args (const s_cli_t *cli, int min, int max, const char *options, const 
         { "plan", cli->plan }, { "password-file", cli->password_file }, { "user", cli->user },
         { "limit", cli->limit }, { "before", cli->before }, { "key-file", cli->api_key_file },
         { "rate", cli->rate }, { "burst", cli->burst }, { "in-flight", cli->in_flight },
-        { "monthly", cli->monthly }, { "weight", cli->weight },
+        { "monthly", cli->monthly }, { "weight", cli->weight }, { "scheme", cli->scheme },
+        { "secret-file", cli->secret_file }, { "overlap-s", cli->overlap_s },
+        { "types", cli->types }, { "connector", cli->connector }, { "all", cli->all },
+        { "option", cli->option_count? "": NULL },
     };
     for (size_t k = 0; k < sizeof given / sizeof given [0]; k++)
         if (given [k].value && !strstr (options, given [k].name))
@@ -714,6 +925,282 @@ s_plan_limits (const s_cli_t *cli, json_t *body)
     return 0;
 }
 
+//  ---------------------------------------------------------------------
+//  webhooks …
+
+//  Checks that the arguments from index `first` on number min..max and
+//  that only `options` are given (as s_expect_args).
+static int
+s_wh_args (const s_cli_t *cli, int first, int min, int max, const char *options,
+           const char *usage)
+{
+    int count = cli->count - first;
+    if (count < min || count > max)
+        return s_usage_error ("usage: sb-admin webhooks %s", usage);
+    s_cli_t copy = *cli;
+    copy.count = 2 + min;                   //  s_expect_args: the options only
+    return s_expect_args (&copy, min, min, options, usage);
+}
+
+//  --option K=V… as a JSON object (a value of digits is a number).
+static json_t *
+s_wh_options (const s_cli_t *cli)
+{
+    json_t *options = json_object ();
+    for (int i = 0; options && i < cli->option_count; i++) {
+        const char *text = cli->options [i];
+        const char *equals = strchr (text, '=');
+        if (!equals || equals == text) {
+            s_usage_error ("--option %s: write it K=V", text);
+            json_decref (options);
+            return NULL;
+        }
+        char key [64];
+        snprintf (key, sizeof key, "%.*s", (int) (equals - text), text);
+        const char *value = equals + 1;
+        bool number = *value && strlen (value) <= SB_ADMIN_MAX_DIGITS;
+        for (const char *c = value; number && *c; c++)
+            number = *c >= '0' && *c <= '9';
+        json_object_set_new (options, key, number? json_integer (strtoll (value, NULL, 10))
+                                                 : json_string (value));
+    }
+    return options;
+}
+
+//  --types a,b* as a JSON array.
+static json_t *
+s_wh_types (const char *text)
+{
+    json_t *types = json_array ();
+    const char *p = text;
+    while (types && *p) {
+        size_t len = strcspn (p, ",");
+        if (len)
+            json_array_append_new (types, json_stringn (p, len));
+        p += len + (p [len] == ','? 1: 0);
+    }
+    return types;
+}
+
+//  The webhook secret of --secret-file (its first line). S_USAGE when it
+//  cannot be read.
+static int
+s_wh_secret (const s_cli_t *cli, s_call_t *call)
+{
+    if (!cli->secret_file)
+        return 0;
+    char *why = NULL;
+    call->secret = sb_secret_read_file (cli->secret_file, &why);
+    if (call->secret)
+        return 0;
+    fprintf (stderr, "sb-admin: --secret-file: %s\n", why? why: "out of memory");
+    free (why);
+    return S_USAGE;
+}
+
+//  Appends "<a>/<escaped b>[/<c>]" to `url`.
+static int
+s_wh_path (char *url, size_t size, const char *a, const char *b, const char *c)
+{
+    int rc = s_append (url, size, a);
+    rc = rc? rc: s_append (url, size, "/");
+    rc = rc? rc: s_append_escaped (url, size, b);
+    if (c) {
+        rc = rc? rc: s_append (url, size, "/");
+        rc = rc? rc: s_append (url, size, c);
+    }
+    return rc;
+}
+
+//  Appends "<sep>name=<escaped value>" when value is set; *sep becomes "&".
+static int
+s_wh_param (char *url, size_t size, const char **sep, const char *name, const char *value)
+{
+    if (!value)
+        return 0;
+    int rc = s_append (url, size, *sep);
+    rc = rc? rc: s_append (url, size, name);
+    rc = rc? rc: s_append (url, size, "=");
+    rc = rc? rc: s_append_escaped (url, size, value);
+    *sep = "&";
+    return rc;
+}
+
+//  Builds the request of a `webhooks …` command. Returns 0 or S_USAGE.
+static int
+s_webhooks (const s_cli_t *cli, s_call_t *call, char *url, size_t size)
+{
+    const char *verb = cli->count > 1? cli->args [1]: "";
+    const char *sub = cli->count > 2? cli->args [2]: "";
+    int rc = 0;
+    if (strcmp (verb, "endpoint") == 0) {
+        const char *a1 = cli->count > 3? cli->args [3]: NULL;
+        const char *a2 = cli->count > 4? cli->args [4]: NULL;
+        snprintf (call->cmd, sizeof call->cmd, "webhooks endpoint %s", sub);
+        if (strcmp (sub, "create") == 0) {
+            static const char usage [] = "endpoint create TENANT CONNECTOR --scheme S "
+                                         "[--secret-file F] [--option K=V]...";
+            if ((rc = s_wh_args (cli, 3, 2, 2, "scheme secret-file option", usage)))
+                return rc;
+            if (!cli->scheme)
+                return s_usage_error ("usage: sb-admin webhooks %s (--scheme is required)", usage);
+            json_t *options = s_wh_options (cli);
+            if (!options || s_wh_secret (cli, call)) {
+                json_decref (options);
+                return S_USAGE;
+            }
+            call->method = "POST";
+            call->body = json_pack ("{s:s, s:s, s:o}", "connector", a2, "scheme", cli->scheme,
+                                    "options", options);
+            if (call->secret)
+                json_object_set_new (call->body, "secret", json_string (call->secret));
+            rc = s_wh_path (url, size, "tenants", a1, "webhooks");
+        }
+        else
+        if (strcmp (sub, "list") == 0) {
+            if ((rc = s_wh_args (cli, 3, 1, 1, "", "endpoint list TENANT")))
+                return rc;
+            call->method = "GET";
+            rc = s_wh_path (url, size, "tenants", a1, "webhooks");
+        }
+        else
+        if (strcmp (sub, "show") == 0 || strcmp (sub, "delete") == 0) {
+            if ((rc = s_wh_args (cli, 3, 1, 1, "", strcmp (sub, "show") == 0? "endpoint show ID"
+                                                                           : "endpoint delete ID")))
+                return rc;
+            call->method = strcmp (sub, "show") == 0? "GET": "DELETE";
+            rc = s_wh_path (url, size, "webhooks", a1, NULL);
+        }
+        else
+        if (strcmp (sub, "rotate") == 0) {
+            if ((rc = s_wh_args (cli, 3, 1, 1, "secret-file overlap-s",
+                                 "endpoint rotate ID [--secret-file F] [--overlap-s N]")))
+                return rc;
+            bool zero = cli->overlap_s && strcmp (cli->overlap_s, "0") == 0;
+            if (cli->overlap_s && !zero && s_number_arg ("--overlap-s", cli->overlap_s))
+                return S_USAGE;
+            if (s_wh_secret (cli, call))
+                return S_USAGE;
+            call->method = "POST";
+            call->body = json_object ();
+            if (cli->overlap_s)
+                json_object_set_new (call->body, "overlap_s",
+                                     json_integer (strtoll (cli->overlap_s, NULL, 10)));
+            if (call->secret)
+                json_object_set_new (call->body, "secret", json_string (call->secret));
+            rc = s_wh_path (url, size, "webhooks", a1, "rotate");
+        }
+        else
+        if (strcmp (sub, "disable") == 0 || strcmp (sub, "enable") == 0) {
+            if ((rc = s_wh_args (cli, 3, 1, 1, "", "endpoint disable|enable ID")))
+                return rc;
+            call->method = "POST";
+            rc = s_wh_path (url, size, "webhooks", a1, sub);
+        }
+        else
+            return s_usage_error ("unknown command \"webhooks endpoint %s\"", sub);
+        return rc? s_usage_error ("%s", "the request URL is too long"): 0;
+    }
+    const char *a1 = cli->count > 2? cli->args [2]: NULL;
+    const char *a2 = cli->count > 3? cli->args [3]: NULL;
+    snprintf (call->cmd, sizeof call->cmd, "webhooks %s", verb);
+    if (strcmp (verb, "subscribe") == 0) {
+        if ((rc = s_wh_args (cli, 2, 2, 2, "types connector rate in-flight",
+                             "subscribe TENANT URL [--types a,b*] [--connector C] [--rate N] "
+                             "[--in-flight N]")))
+            return rc;
+        if ((cli->rate && s_number_arg ("--rate", cli->rate))
+        ||  (cli->in_flight && s_number_arg ("--in-flight", cli->in_flight)))
+            return S_USAGE;
+        call->method = "POST";
+        call->body = json_pack ("{s:s}", "url", a2);
+        if (cli->types)
+            json_object_set_new (call->body, "types", s_wh_types (cli->types));
+        if (cli->connector)
+            json_object_set_new (call->body, "connector", json_string (cli->connector));
+        if (cli->rate)
+            json_object_set_new (call->body, "rate_per_s", json_integer (strtoll (cli->rate, NULL, 10)));
+        if (cli->in_flight)
+            json_object_set_new (call->body, "max_in_flight",
+                                 json_integer (strtoll (cli->in_flight, NULL, 10)));
+        rc = s_wh_path (url, size, "tenants", a1, "subscriptions");
+    }
+    else
+    if (strcmp (verb, "subscriptions") == 0) {
+        if ((rc = s_wh_args (cli, 2, 1, 1, "", "subscriptions TENANT")))
+            return rc;
+        call->method = "GET";
+        rc = s_wh_path (url, size, "tenants", a1, "subscriptions");
+    }
+    else
+    if (strcmp (verb, "unsubscribe") == 0) {
+        if ((rc = s_wh_args (cli, 2, 1, 1, "", "unsubscribe ID")))
+            return rc;
+        call->method = "DELETE";
+        rc = s_wh_path (url, size, "subscriptions", a1, NULL);
+    }
+    else
+    if (strcmp (verb, "subscription") == 0) {
+        snprintf (call->cmd, sizeof call->cmd, "webhooks subscription %s", sub);
+        if (strcmp (sub, "enable") != 0)
+            return s_usage_error ("%s", "usage: sb-admin webhooks subscription enable ID");
+        if ((rc = s_wh_args (cli, 3, 1, 1, "", "subscription enable ID")))
+            return rc;
+        call->method = "POST";
+        rc = s_wh_path (url, size, "subscriptions", cli->args [3], "enable");
+    }
+    else
+    if (strcmp (verb, "dead") == 0 || strcmp (verb, "events") == 0) {
+        bool dead = strcmp (verb, "dead") == 0;
+        if ((rc = s_wh_args (cli, 2, 1, 1, dead? "limit before": "connector limit before",
+                             dead? "dead TENANT [--limit N] [--before ID]"
+                                 : "events TENANT [--connector C] [--limit N] [--before ID]")))
+            return rc;
+        if ((cli->limit && s_number_arg ("--limit", cli->limit))
+        ||  (cli->before && s_number_arg ("--before", cli->before)))
+            return S_USAGE;
+        call->method = "GET";
+        rc = s_wh_path (url, size, "tenants", a1, dead? "dead-letters": "events");
+        const char *sep = "?";
+        rc = rc? rc: s_wh_param (url, size, &sep, "connector", cli->connector);
+        rc = rc? rc: s_wh_param (url, size, &sep, "limit", cli->limit);
+        rc = rc? rc: s_wh_param (url, size, &sep, "before", cli->before);
+    }
+    else
+    if (strcmp (verb, "replay") == 0) {
+        if (cli->all) {
+            if ((rc = s_wh_args (cli, 2, 0, 0, "all limit", "replay --all TENANT [--limit N]")))
+                return rc;
+            if (cli->limit && s_number_arg ("--limit", cli->limit))
+                return S_USAGE;
+            const char *sep = "?";
+            rc = s_wh_path (url, size, "tenants", cli->all, "dead-letters/replay");
+            rc = rc? rc: s_wh_param (url, size, &sep, "limit", cli->limit);
+        }
+        else {
+            if ((rc = s_wh_args (cli, 2, 1, 1, "", "replay DELIVERY_ID | --all TENANT")))
+                return rc;
+            if (s_number_arg ("DELIVERY_ID", a1))
+                return S_USAGE;
+            rc = s_wh_path (url, size, "deliveries", a1, "replay");
+        }
+        call->method = "POST";
+    }
+    else
+    if (strcmp (verb, "attempts") == 0) {
+        if ((rc = s_wh_args (cli, 2, 1, 1, "", "attempts DELIVERY_ID")))
+            return rc;
+        if (s_number_arg ("DELIVERY_ID", a1))
+            return S_USAGE;
+        call->method = "GET";
+        rc = s_wh_path (url, size, "deliveries", a1, "attempts");
+    }
+    else
+        return s_usage_error ("unknown command \"webhooks %s\"", verb);
+    (void) a2;
+    return rc? s_usage_error ("%s", "the request URL is too long"): 0;
+}
+
 //  Builds the request of the command in `cli`. Returns 0 or S_USAGE.
 static int
 s_command (const s_cli_t *cli, s_call_t *call)
@@ -730,6 +1217,8 @@ s_command (const s_cli_t *cli, s_call_t *call)
     if (s_append (url, size, cli->url) || s_append (url, size, "/admin/"))
         return s_usage_error ("%s", "--url is too long");
     snprintf (call->cmd, sizeof call->cmd, "%s %s", noun, verb);
+    if (strcmp (noun, "webhooks") == 0)
+        return s_webhooks (cli, call, url, size);
     if (strcmp (noun, "usage") == 0) {
         snprintf (call->cmd, sizeof call->cmd, "usage");
         if ((rc = s_expect_args (cli, 0, 0, "", "usage TENANT")))
@@ -1154,6 +1643,7 @@ out:
     json_decref (call.body);
     sb_secret_free (&call.password);
     sb_secret_free (&call.api_key);
+    sb_secret_free (&call.secret);
     sb_secret_free (&key);
     json_decref (doc);
     free (answer.body);

@@ -1,6 +1,7 @@
 /*  workers/sb_admin.c — the admin API (op admin/http): tenants, plans
     and their limits, usage, users, OAuth clients, refresh tokens, signing
-    keys and the audit log, as JSON over HTTP (docs/ADMIN.md). The gateway
+    keys, the audit log, connections (sb_conn_admin.c) and webhooks
+    (sb_wh_admin.c), as JSON over HTTP (docs/ADMIN.md). The gateway
     checked the operator's key before it relayed the request: a job that
     reaches us was authenticated, and we act as actor 'admin'.
 
@@ -895,6 +896,15 @@ s_connections (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request
                         s_query (request, "limit"));
 }
 
+//  Webhook endpoints, subscriptions, dead letters, events: sb_wh_admin.c
+//  (which checks the query itself).
+static void
+s_webhooks (sb_token_role_t *self, sb_worker_job_t *job, s_request_t *request)
+{
+    sb_wh_admin_http (self, job, &request->http, request->segments, request->count,
+                      request->query);
+}
+
 //  ---------------------------------------------------------------------
 //  Routing
 
@@ -925,6 +935,22 @@ static const s_route_t s_routes [] = {
     { "GET",    "connection-keys",          s_connections },
     { "POST",   "connection-keys/rotate",   s_connections },
     { "POST",   "connection-keys/reseal",   s_connections },
+    { "GET",    "tenants/*/webhooks",       s_webhooks },
+    { "POST",   "tenants/*/webhooks",       s_webhooks },
+    { "GET",    "webhooks/*",               s_webhooks },
+    { "DELETE", "webhooks/*",               s_webhooks },
+    { "POST",   "webhooks/*/rotate",        s_webhooks },
+    { "POST",   "webhooks/*/disable",       s_webhooks },
+    { "POST",   "webhooks/*/enable",        s_webhooks },
+    { "GET",    "tenants/*/subscriptions",  s_webhooks },
+    { "POST",   "tenants/*/subscriptions",  s_webhooks },
+    { "DELETE", "subscriptions/*",          s_webhooks },
+    { "POST",   "subscriptions/*/enable",   s_webhooks },
+    { "GET",    "tenants/*/dead-letters",   s_webhooks },
+    { "POST",   "tenants/*/dead-letters/replay", s_webhooks },
+    { "POST",   "deliveries/*/replay",      s_webhooks },
+    { "GET",    "deliveries/*/attempts",    s_webhooks },
+    { "GET",    "tenants/*/events",         s_webhooks },
 };
 
 void

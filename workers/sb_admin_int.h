@@ -1,5 +1,5 @@
 /*  workers/sb_admin_int.h — what the admin API (sb_admin.c) lends the
-    modules that serve some of its routes (sb_conn_admin.c): its answers
+    modules that serve some of its routes (sb_conn_admin.c, sb_wh_admin.c): its answers
     ({"error", "message"} refusals, JSON bodies, the relayed answer of an
     admin SQL function) and its checks of what a request names. Every
     function that checks answers the job itself when the check fails, so
@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "sb_oauth_form.h"
 #include "sb_token_int.h"
 
 #define SB_ADMIN_MAX_MESSAGE    512     /* bytes of a formatted refusal's sentence */
@@ -56,5 +57,17 @@ int sb_admin_tenant_check (sb_worker_job_t **job_p, const char *id)
 int sb_admin_query_count (sb_worker_job_t **job_p, const char *name, const char *text,
                           long long fallback, long long max, long long *value)
     SB_MUST_USE;
+
+/*  The webhook routes (sb_wh_admin.c, docs/ADMIN.md "Webhooks"): serves
+    an admin/http job whose method and path sb_admin.c matched to one of
+    tenants/{id}/webhooks, webhooks/{id}[/rotate|/disable|/enable],
+    tenants/{id}/subscriptions, subscriptions/{id}[/enable],
+    tenants/{id}/dead-letters[/replay], deliveries/{id}/replay|attempts,
+    tenants/{id}/events. `http`, `segments` (`count` decoded path segments
+    after /admin/) and `query` (NULL when none) are borrowed for the call;
+    the query is checked here. Ends the job now or later. */
+void sb_wh_admin_http (sb_token_role_t *self, sb_worker_job_t *job,
+                       const sb_http_request_t *http, char *const *segments, size_t count,
+                       const sb_oauth_form_t *query);
 
 #endif

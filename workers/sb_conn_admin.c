@@ -7,18 +7,24 @@
       GET    /admin/connection-keys                       the data keys, rows under each
       POST   /admin/connection-keys/rotate                a new current data key
       POST   /admin/connection-keys/reseal[?limit=n]      re-seal rows under older keys
+                                                          (webhook rows too)
 
     sb_admin.c routes these here (it matched the method and path and checked
     the query). An API key is sealed here, under the current data key with
     "<tenant>/<connector>/access" as associated data, and leaves only as
     ciphertext: no answer and no log line ever holds it.
 
-    A reseal call reads up to `limit` rows under keys that are not current,
-    opens and seals each again under the current key and writes it back
-    with one statement per row that wins only while the row's version is
-    the one read (connection_reseal): a refresh or reconnect meanwhile
-    keeps its own, newer credential. It stops SB_CONN_RESEAL_GUARD_MS
-    before the job's deadline, then retires the keys no row uses and
+    A reseal call reads up to `limit` rows under keys that are not current
+    (key_reseal_batch, migration 018: connections, then webhook endpoints,
+    then webhook subscriptions), opens and seals each again under the
+    current key and writes it back with one statement per row that wins
+    only while the row is the one read: a connection's version
+    (connection_reseal), so a refresh or reconnect meanwhile keeps its
+    own, newer credential; a webhook row's secret (webhook_reseal, an md5
+    of its ciphertext), so a rotation meanwhile keeps its own. An
+    endpoint's "secret" and "previous" are both re-sealed, a
+    subscription's "secret". It stops SB_CONN_RESEAL_GUARD_MS before the
+    job's deadline, then retires the keys no row of any table uses and
     answers what is left, so a caller loops until "remaining" is 0. */
 #include "sb_conn.h"
 #include "sb_admin_int.h"
@@ -258,8 +264,12 @@ s_on_rotated (sb_worker_job_t **job_p, const char *key_id, const char *previous,
 }
 
 //  A reseal call in progress: the rows read, the next one, the counts.
+//  A row of key_reseal_batch: `kind` "connection" (owner its connector,
+//  a/b access/refresh), "webhook" (owner "webhook:<id>", a/b
+//  secret/previous) or "subscription" (owner "subscription:<id>", a its
+//  secret); `version` what the write compares.
 typedef struct {
-    char *id, *tenant, *connector, *key_id, *version, *access, *refresh;
+    char *kind, *id, *tenant, *owner, *key_id, *version, *a, *b;
 } s_row_t;
 
 typedef struct {
@@ -280,13 +290,14 @@ s_reseal_free (void *arg)
     s_reseal_t *reseal = arg;
     for (int i = 0; reseal->rows && i < reseal->count; i++) {
         s_row_t *row = &reseal->rows [i];
+        free (row->kind);
         free (row->id);
         free (row->tenant);
-        free (row->connector);
+        free (row->owner);
         free (row->key_id);
         free (row->version);
-        free (row->access);
-        free (row->refresh);
+        free (row->a);
+        free (row->b);
     }
     free (reseal->rows);
     free (reseal);
@@ -359,13 +370,13 @@ s_reseal_column (s_reseal_t *reseal, const s_row_t *row, const char *column, con
         return 0;
     size_t sealed_len = 0, resealed_len = 0;
     uint8_t *sealed = sb_conn_bytea_parse (text, &sealed_len);
-    char *plain = sealed? sb_conn_open (reseal->self, row->key_id, row->tenant, row->connector,
+    char *plain = sealed? sb_conn_open (reseal->self, row->key_id, row->tenant, row->owner,
                                         column, sealed, sealed_len): NULL;
     free (sealed);
     if (!plain)
         return -1;
     size_t plain_len = strlen (plain);
-    uint8_t *resealed = sb_conn_seal (reseal->self, reseal->current, row->tenant, row->connector,
+    uint8_t *resealed = sb_conn_seal (reseal->self, reseal->current, row->tenant, row->owner,
                                       column, plain, plain_len, &resealed_len);
     sb_crypto_wipe (plain, plain_len);
     free (plain);
@@ -380,24 +391,38 @@ s_reseal_next (sb_worker_job_t *job, s_reseal_t *reseal)
     while (reseal->next < reseal->count
        &&  sb_clock_left_ms (sb_worker_job_deadline (job)) > SB_CONN_RESEAL_GUARD_MS) {
         const s_row_t *row = &reseal->rows [reseal->next++];
-        char *access = NULL, *refresh = NULL;
-        if (s_reseal_column (reseal, row, "access", row->access, &access)
-        ||  s_reseal_column (reseal, row, "refresh", row->refresh, &refresh)) {
-            sb_log_error ("connection_unreadable", "connection %s (tenant %s, connector %s) does "
-                          "not open under data key %s: it is left as it is", row->id, row->tenant,
-                          row->connector, row->key_id);
+        bool connection = strcmp (row->kind, "connection") == 0;
+        char *a = NULL, *b = NULL;
+        if (s_reseal_column (reseal, row, connection? "access": "secret", row->a, &a)
+        ||  s_reseal_column (reseal, row, connection? "refresh": "previous", row->b, &b)) {
+            if (connection)
+                sb_log_error ("connection_unreadable", "connection %s (tenant %s, connector %s) "
+                              "does not open under data key %s: it is left as it is", row->id,
+                              row->tenant, row->owner, row->key_id);
+            else
+                sb_log_error ("webhook_unreadable", "%s %s (tenant %s) does not open under data "
+                              "key %s: it is left as it is", row->kind, row->id, row->tenant,
+                              row->key_id);
             reseal->failed++;
-            free (access);
-            free (refresh);
+            free (a);
+            free (b);
             continue;
         }
-        const char *params [] = { row->id, row->version, row->key_id, reseal->current, access,
-                                  refresh };
-        sb_token_query (reseal->self, job, "SELECT connection_reseal ($1::bigint, $2::bigint, $3, "
-                        "$4, $5::bytea, $6::bytea)", 6, params, s_on_resealed, reseal,
-                        s_reseal_free);
-        free (access);
-        free (refresh);
+        if (connection) {
+            const char *params [] = { row->id, row->version, row->key_id, reseal->current, a, b };
+            sb_token_query (reseal->self, job, "SELECT connection_reseal ($1::bigint, $2::bigint, "
+                            "$3, $4, $5::bytea, $6::bytea)", 6, params, s_on_resealed, reseal,
+                            s_reseal_free);
+        }
+        else {
+            const char *params [] = { row->kind, row->id, row->version, row->key_id,
+                                      reseal->current, a, b };
+            sb_token_query (reseal->self, job, "SELECT webhook_reseal ($1, $2, $3, $4, $5, "
+                            "$6::bytea, $7::bytea)", 7, params, s_on_resealed, reseal,
+                            s_reseal_free);
+        }
+        free (a);
+        free (b);
         return;
     }
     sb_token_query (reseal->self, job, "SELECT current_id, remaining, retired"
@@ -415,7 +440,7 @@ static void
 s_on_batch (sb_worker_job_t **job_p, const PGresult *res, const char *error, void *arg)
 {
     s_reseal_t *reseal = arg;
-    if (!res || PQresultStatus (res) != PGRES_TUPLES_OK || PQnfields (res) != 7) {
+    if (!res || PQresultStatus (res) != PGRES_TUPLES_OK || PQnfields (res) != 8) {
         sb_admin_db_failed (job_p, "connection reseal batch", res, error);
         s_reseal_free (reseal);
         return;
@@ -426,15 +451,16 @@ s_on_batch (sb_worker_job_t **job_p, const PGresult *res, const char *error, voi
     for (int i = 0; ok && i < count; i++) {
         s_row_t *row = &reseal->rows [i];
         reseal->count++;
-        row->id = s_value (res, i, 0);
-        row->tenant = s_value (res, i, 1);
-        row->connector = s_value (res, i, 2);
-        row->key_id = s_value (res, i, 3);
-        row->version = s_value (res, i, 4);
-        row->access = s_value (res, i, 5);
-        row->refresh = s_value (res, i, 6);
-        ok = row->id && row->tenant && row->connector && row->key_id && row->version
-          && (row->access || PQgetisnull (res, i, 5)) && (row->refresh || PQgetisnull (res, i, 6));
+        row->kind = s_value (res, i, 0);
+        row->id = s_value (res, i, 1);
+        row->tenant = s_value (res, i, 2);
+        row->owner = s_value (res, i, 3);
+        row->key_id = s_value (res, i, 4);
+        row->version = s_value (res, i, 5);
+        row->a = s_value (res, i, 6);
+        row->b = s_value (res, i, 7);
+        ok = row->kind && row->id && row->tenant && row->owner && row->key_id && row->version
+          && (row->a || PQgetisnull (res, i, 6)) && (row->b || PQgetisnull (res, i, 7));
     }
     if (!ok) {
         s_reseal_free (reseal);
@@ -455,9 +481,9 @@ s_reseal_ready (sb_worker_job_t **job_p, const char *key_id, void *arg)
     char limit [16];
     snprintf (limit, sizeof limit, "%d", reseal->limit);
     const char *params [] = { limit };
-    sb_token_query (reseal->self, *job_p, "SELECT id, tenant_id, connector, key_id, version,"
-                    " access_token_enc, refresh_token_enc FROM connection_reseal_batch ($1::int)",
-                    1, params, s_on_batch, reseal, s_reseal_free);
+    sb_token_query (reseal->self, *job_p, "SELECT kind, id, tenant_id, owner, key_id, version,"
+                    " a, b FROM key_reseal_batch ($1::int)", 1, params, s_on_batch, reseal,
+                    s_reseal_free);
     *job_p = NULL;
 }
 
