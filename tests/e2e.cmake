@@ -54,3 +54,16 @@ add_test(NAME 47_e2e_quotas
                  ${CMAKE_BINARY_DIR}/test-e2e-quotas)
 set_tests_properties(47_e2e_quotas PROPERTIES TIMEOUT 420 RUN_SERIAL TRUE
     REQUIRED_FILES "$<TARGET_FILE:sb-sandbox>;$<TARGET_FILE:sb-broker>;$<TARGET_FILE:sb-worker>;$<TARGET_FILE:sb-gateway>;$<TARGET_FILE:sb-token>;$<TARGET_FILE:sb-admin>")
+
+# Issue 23 end to end (tests/48_e2e_webhooks.sh): one farm; an endpoint per
+# scheme made with sb-admin, payloads signed by the providers' own npm
+# libraries (tests/webhooks' lock) accepted and stored once when sent
+# twice, tampered / stale / wrongly signed ones 401, 413, Slack's
+# challenge, a Salesforce Ack, a subscription delivering to a node receiver
+# that verifies with standardwebhooks, notifications/resources/updated to
+# a subscribed session, no secret in any log. scripts/farm.sh, debug level.
+add_test(NAME 48_e2e_webhooks
+         COMMAND ${CMAKE_SOURCE_DIR}/tests/48_e2e_webhooks.sh ${CMAKE_BINARY_DIR}
+                 ${CMAKE_BINARY_DIR}/test-e2e-webhooks)
+set_tests_properties(48_e2e_webhooks PROPERTIES TIMEOUT 180 RUN_SERIAL TRUE
+    REQUIRED_FILES "$<TARGET_FILE:sb-sandbox>;$<TARGET_FILE:sb-broker>;$<TARGET_FILE:sb-worker>;$<TARGET_FILE:sb-gateway>;$<TARGET_FILE:sb-token>;$<TARGET_FILE:sb-admin>")
