@@ -12,6 +12,9 @@
         any gateway message        → touch_gateway (remember it for broadcasts)
         gateway HEARTBEAT          → a HEARTBEAT back (the gateway's sign of our life)
         gateway BROADCAST          → broadcast (to every other gateway known)
+        worker PUBLISH             → publish (checks), then fan_out as BROADCAST to
+                                     every gateway known
+        gateway PUBLISH            → refuse_publish (malformed on the frontend)
         gateway DISCONNECT         → forget_gateway
         a gateway's expiry passes  → expire_gateways
         a worker's expiry passes   → expire_worker ("expired")
@@ -70,6 +73,8 @@ struct _sb_broker_t {
     int64_t stats_at;                   /* next counters log line */
     int64_t malformed_log_at;           /* earliest next malformed-frame log line */
     uint64_t malformed_suppressed;      /* malformed frames not logged since the last line */
+    int64_t publish_log_at;             /* earliest next refused-PUBLISH log line */
+    uint64_t publish_suppressed;        /* refused PUBLISHes not logged since the last line */
     int64_t started_at;                 /* monotonic ms: the no-worker grace of every service starts here */
     zhashx_t *workerless;               /* service → int64_t * (owned): when its last worker left,
                                            kept for no_worker_grace_ms */
@@ -1186,13 +1191,14 @@ s_frame_destroy (void **item_p)
     zframe_destroy ((zframe_t **) item_p);
 }
 
-//  Action broadcast: passes a BROADCAST from `sender` to every other
-//  gateway known, unread (the sender applied it already). A gateway that
-//  cannot take its copy is forgotten until it is heard from again.
+//  Action fan_out: sends a BROADCAST with the tenant, topic and payload of
+//  `news` (a BROADCAST or a PUBLISH; the payload unread) to every gateway
+//  known but `except` (NULL: none). A gateway that cannot take its copy is
+//  forgotten until it is heard from again. Copies are counted in
+//  broadcasts_delivered / broadcasts_undeliverable.
 static void
-s_broadcast (sb_broker_t *self, sb_msg_t *broadcast, zframe_t *sender)
+s_fan_out (sb_broker_t *self, sb_msg_t *news, zframe_t *except)
 {
-    self->counters.broadcasts_received++;
     zlistx_t *targets = zlistx_new ();
     zlistx_t *failed = zlistx_new ();
     assert (targets && failed);
@@ -1201,11 +1207,11 @@ s_broadcast (sb_broker_t *self, sb_msg_t *broadcast, zframe_t *sender)
     size_t delivered = 0;
     for (zframe_t *gateway = (zframe_t *) zlistx_first (targets); gateway;
          gateway = (zframe_t *) zlistx_next (targets)) {
-        if (zframe_eq (gateway, sender))
+        if (except && zframe_eq (gateway, except))
             continue;
         sb_msg_t copy = { 0 };
-        zframe_t *payload = broadcast->payload? zframe_dup (broadcast->payload): NULL;
-        int rc = sb_msg_set_broadcast (&copy, broadcast->tenant, broadcast->topic, &payload);
+        zframe_t *payload = news->payload? zframe_dup (news->payload): NULL;
+        int rc = sb_msg_set_broadcast (&copy, news->tenant, news->topic, &payload);
         if (rc == 0)
             rc = sb_msg_send (self->frontend, &copy, gateway);
         sb_msg_reset (&copy);
@@ -1226,11 +1232,71 @@ s_broadcast (sb_broker_t *self, sb_msg_t *broadcast, zframe_t *sender)
             sb_log_info ("gateway_left", "reason=unreachable gateways=%zu",
                          sb_gateways_size (self->gateways));
         }
-    sb_log_debug ("broadcast", "tenant=%s topic=%s bytes=%zu delivered=%zu failed=%zu",
-                  broadcast->tenant, broadcast->topic,
-                  broadcast->payload? zframe_size (broadcast->payload): 0,
+    sb_log_debug (sb_cmd_name (news->command), "tenant=%s topic=%s bytes=%zu delivered=%zu failed=%zu",
+                  news->tenant, news->topic, news->payload? zframe_size (news->payload): 0,
                   delivered, zlistx_size (failed));
     zlistx_destroy (&failed);
+}
+
+//  Action broadcast: passes a BROADCAST from `sender` to every other
+//  gateway known, unread (the sender applied it already).
+static void
+s_broadcast (sb_broker_t *self, sb_msg_t *broadcast, zframe_t *sender)
+{
+    self->counters.broadcasts_received++;
+    s_fan_out (self, broadcast, sender);
+}
+
+/*  The topics a worker may PUBLISH (PROTOCOL.md "Webhooks"); a PUBLISH
+    about any other is refused. The broker reads only the topic, never the
+    payload: the receiving gateways check it. */
+static const char *const s_publish_topics [] = {
+    "resource_updated",         /* payload: a resource URI whose contents changed */
+};
+
+static bool
+s_publish_topic_allowed (const char *topic)
+{
+    for (size_t i = 0; i < sizeof s_publish_topics / sizeof s_publish_topics [0]; i++)
+        if (streq (topic, s_publish_topics [i]))
+            return true;
+    return false;
+}
+
+//  Action refuse_publish: counts and (rate-limited) logs a PUBLISH that
+//  goes nowhere. `worker` may be NULL (a gateway, or an unregistered peer).
+static void
+s_refuse_publish (sb_broker_t *self, sb_msg_t *publish, sb_worker_t *worker, const char *why)
+{
+    self->counters.publish_refused++;
+    int64_t now = sb_clock_mono_ms ();
+    if (now < self->publish_log_at) {
+        self->publish_suppressed++;
+        return;
+    }
+    sb_log_warn ("publish_refused", "reason=%s service=%s tenant=%s topic=%s suppressed=%llu",
+                 why, worker? worker->service: "-", publish->tenant, publish->topic,
+                 (unsigned long long) self->publish_suppressed);
+    self->publish_suppressed = 0;
+    self->publish_log_at = now + SB_LOG_RATE_MS;
+}
+
+//  Action publish: a registered worker's PUBLISH about a topic workers may
+//  publish goes to every gateway known as a BROADCAST, the same tenant,
+//  topic and payload (no sender to leave out: the news is from a worker).
+//  Anything else is refused.
+static void
+s_publish (sb_broker_t *self, sb_msg_t *publish, sb_worker_t *worker)
+{
+    if (!worker)
+        s_refuse_publish (self, publish, NULL, "unregistered_worker");
+    else
+    if (!s_publish_topic_allowed (publish->topic))
+        s_refuse_publish (self, publish, worker, "topic_not_allowed");
+    else {
+        self->counters.publishes++;
+        s_fan_out (self, publish, NULL);
+    }
 }
 
 //  Action expire_gateways: forgets the gateways not heard from lately.
@@ -1427,7 +1493,7 @@ s_log_stats (sb_broker_t *self)
                  "\"broadcasts_delivered\":%llu,\"broadcasts_undeliverable\":%llu,"
                  "\"gateways_joined\":%llu,\"gateways_expired\":%llu,\"gateways_refused\":%llu,"
                  "\"gateways\":%llu,\"worker_requests\":%llu,\"worker_requests_refused\":%llu,"
-                 "\"worker_replies\":%llu,"
+                 "\"worker_replies\":%llu,\"publishes\":%llu,\"publish_refused\":%llu,"
                  "\"workers\":%llu,\"jobs_queued\":%llu,\"jobs_running\":%llu}",
                  (unsigned long long) c.jobs_received, (unsigned long long) c.jobs_dispatched,
                  (unsigned long long) c.jobs_retried, (unsigned long long) c.jobs_replied,
@@ -1448,7 +1514,8 @@ s_log_stats (sb_broker_t *self)
                  (unsigned long long) c.gateways_expired, (unsigned long long) c.gateways_refused,
                  (unsigned long long) c.gateways, (unsigned long long) c.worker_requests,
                  (unsigned long long) c.worker_requests_refused,
-                 (unsigned long long) c.worker_replies, (unsigned long long) c.workers,
+                 (unsigned long long) c.worker_replies, (unsigned long long) c.publishes,
+                 (unsigned long long) c.publish_refused, (unsigned long long) c.workers,
                  (unsigned long long) c.jobs_queued, (unsigned long long) c.jobs_running);
     s_log_quota_stats (self, &c);
 }
@@ -1514,6 +1581,11 @@ s_frontend_ready (sb_broker_t *self)
             case SB_CMD_DISCONNECT:
                 s_forget_gateway (self, gateway);
                 break;
+            case SB_CMD_PUBLISH:
+                //  Only workers publish; gateways BROADCAST
+                s_malformed (self, true, "publish from a gateway");
+                s_refuse_publish (self, &msg, NULL, "from_gateway");
+                break;
             default:
                 s_malformed (self, true, sb_cmd_name (msg.command));
                 break;
@@ -1575,6 +1647,9 @@ s_backend_ready (sb_broker_t *self)
                     break;
                 case SB_CMD_LIMITS:
                     s_apply_limits (self, worker, &msg);
+                    break;
+                case SB_CMD_PUBLISH:
+                    s_publish (self, &msg, worker);
                     break;
                 case SB_CMD_USAGE_ACK:
                     if (s_quota_worker (self, worker))

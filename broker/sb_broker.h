@@ -4,7 +4,9 @@
     (and HEARTBEAT, so the broker knows them; a BROADCAST from one is passed
     to every other gateway heard from lately: sb_gateways.h);
     workers connect DEALER sockets to the backend ROUTER and send READY,
-    HEARTBEAT, RESULT and DISCONNECT (proto/PROTOCOL.md). The broker queues
+    HEARTBEAT, RESULT and DISCONNECT (proto/PROTOCOL.md), and PUBLISH: a
+    registered worker's news about a topic workers may publish
+    (`resource_updated`) goes to every gateway known as a BROADCAST. The broker queues
     each job per (service, tenant), dispatches it to a worker with free
     credit, and routes the worker's RESULT back to the gateway that asked as
     a REPLY, by correlation ID. Every job is answered exactly once: with the
@@ -116,6 +118,11 @@ typedef struct {
     uint64_t worker_requests_refused; /* those refused by its checks (malformed, or overloaded
                                        past SB_MAX_WORKER_REQUESTS) */
     uint64_t worker_replies;        /* REPLYs sent to asking workers, any status */
+    uint64_t publishes;             /* PUBLISHes from registered workers passed on to every
+                                       gateway (copies in broadcasts_delivered/_undeliverable) */
+    uint64_t publish_refused;       /* PUBLISHes dropped: from a gateway (also malformed_frontend),
+                                       from an unregistered worker, or a topic workers may not
+                                       publish (an oversized one is malformed_backend: undecodable) */
     uint64_t jobs_metered;          /* metered REQUESTs admitted by the quotas */
     uint64_t limited_in_flight;     /* REPLY limited, by reason: in_flight */
     uint64_t limited_rate;          /*   rate */

@@ -1,5 +1,6 @@
 /*  broker/sb_gateways.h — the gateways the broker has heard from lately,
-    so that a BROADCAST from one reaches all the others.
+    so that a BROADCAST from one reaches all the others (and a worker's
+    PUBLISH all of them).
 
     Gateways do not register: every well-formed message a gateway sends on
     the frontend (HEARTBEAT every SB_GATEWAY_HEARTBEAT_MS, REQUEST, CANCEL,

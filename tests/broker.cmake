@@ -15,3 +15,6 @@ foreach(t routing faults malformed calls broadcast unavailable worker_request qu
     sb_add_test(20_broker_${t} SOURCES 20_broker_${t}.c
                 LIBS sb_broker_testsupport PkgConfig::CMOCKA TIMEOUT 60)
 endforeach()
+# PUBLISH (PROTOCOL.md "Webhooks"): a worker's news to every gateway.
+sb_add_test(20_broker_publish SOURCES 20_broker_publish.c
+            LIBS sb_broker_testsupport PkgConfig::CMOCKA TIMEOUT 60)
