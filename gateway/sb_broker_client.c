@@ -17,6 +17,7 @@
 #include "sb_log.h"
 #include "sb_payload.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,8 @@ struct _sb_broker_client_t {
     h2o_timeout_t long_deadline;            /* long_timeout_ms + grace */
     uint32_t http_timeout_ms;               /* job deadline of sb_broker_client_request_http */
     h2o_timeout_t http_deadline;            /* http_timeout_ms + grace */
+    uint32_t webhook_timeout_ms;            /* job deadline of SB_BROKER_DEADLINE_WEBHOOK */
+    h2o_timeout_t webhook_deadline;         /* webhook_timeout_ms + grace */
     h2o_timeout_t soon;                     /* 0 ms: drain again on the next loop turn */
     h2o_timeout_entry_t drain_entry;        /* linked into `soon` when a drain is due */
     uint64_t dropped;                       /* replies nobody waited for, malformed frames */
@@ -255,6 +258,7 @@ sb_broker_client_new_all (h2o_loop_t *loop, const char *endpoint, uint32_t timeo
     self->timeout_ms = timeout_ms;
     self->long_timeout_ms = long_timeout_ms;
     self->http_timeout_ms = http_timeout_ms;
+    self->webhook_timeout_ms = http_timeout_ms;
     self->inflight = zhashx_new ();
     self->sock = zsock_new (ZMQ_DEALER);
     if (!self->inflight || !self->sock)
@@ -269,6 +273,7 @@ sb_broker_client_new_all (h2o_loop_t *loop, const char *endpoint, uint32_t timeo
     h2o_timeout_init (loop, &self->deadline, (uint64_t) timeout_ms + SB_BROKER_GRACE_MS);
     h2o_timeout_init (loop, &self->long_deadline, (uint64_t) long_timeout_ms + SB_BROKER_GRACE_MS);
     h2o_timeout_init (loop, &self->http_deadline, (uint64_t) http_timeout_ms + SB_BROKER_GRACE_MS);
+    h2o_timeout_init (loop, &self->webhook_deadline, (uint64_t) http_timeout_ms + SB_BROKER_GRACE_MS);
     h2o_timeout_init (loop, &self->soon, 0);
     h2o_timeout_init (loop, &self->heartbeat, SB_GATEWAY_HEARTBEAT_MS);
     self->drain_entry.cb = s_on_drain_due;
@@ -278,6 +283,7 @@ sb_broker_client_new_all (h2o_loop_t *loop, const char *endpoint, uint32_t timeo
         h2o_timeout_dispose (loop, &self->deadline);
         h2o_timeout_dispose (loop, &self->long_deadline);
         h2o_timeout_dispose (loop, &self->http_deadline);
+        h2o_timeout_dispose (loop, &self->webhook_deadline);
         h2o_timeout_dispose (loop, &self->soon);
         h2o_timeout_dispose (loop, &self->heartbeat);
         goto fail;
@@ -315,12 +321,23 @@ sb_broker_client_destroy (sb_broker_client_t **self_p)
     h2o_timeout_dispose (self->loop, &self->deadline);
     h2o_timeout_dispose (self->loop, &self->long_deadline);
     h2o_timeout_dispose (self->loop, &self->http_deadline);
+    h2o_timeout_dispose (self->loop, &self->webhook_deadline);
     h2o_timeout_dispose (self->loop, &self->soon);
     h2o_timeout_dispose (self->loop, &self->heartbeat);
     zsock_destroy (&self->sock);
     zhashx_destroy (&self->inflight);
     free (self);
     *self_p = NULL;
+}
+
+void
+sb_broker_client_set_webhook_timeout (sb_broker_client_t *self, uint32_t timeout_ms)
+{
+    //  No call waits on the old timeout yet (the contract): it can be replaced.
+    assert (h2o_linklist_is_empty (&self->webhook_deadline._entries));
+    h2o_timeout_dispose (self->loop, &self->webhook_deadline);
+    self->webhook_timeout_ms = timeout_ms;
+    h2o_timeout_init (self->loop, &self->webhook_deadline, (uint64_t) timeout_ms + SB_BROKER_GRACE_MS);
 }
 
 static int
@@ -372,9 +389,11 @@ s_request (sb_broker_client_t *self, const char *service, const char *tenant, ui
            sb_broker_call_t **call_p)
 {
     uint32_t timeout_ms = which == SB_BROKER_DEADLINE_LONG? self->long_timeout_ms
-                        : which == SB_BROKER_DEADLINE_HTTP? self->http_timeout_ms: self->timeout_ms;
+                        : which == SB_BROKER_DEADLINE_HTTP? self->http_timeout_ms
+                        : which == SB_BROKER_DEADLINE_WEBHOOK? self->webhook_timeout_ms: self->timeout_ms;
     h2o_timeout_t *deadline = which == SB_BROKER_DEADLINE_LONG? &self->long_deadline
-                            : which == SB_BROKER_DEADLINE_HTTP? &self->http_deadline: &self->deadline;
+                            : which == SB_BROKER_DEADLINE_HTTP? &self->http_deadline
+                            : which == SB_BROKER_DEADLINE_WEBHOOK? &self->webhook_deadline: &self->deadline;
     int rc = SB_BROKER_SENT;
     sb_broker_call_t *call = NULL;
     sb_msg_t msg = { 0 };

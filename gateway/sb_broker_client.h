@@ -103,6 +103,7 @@ typedef enum {
     SB_BROKER_DEADLINE_CALL = 0,    /* timeout_ms */
     SB_BROKER_DEADLINE_LONG,        /* long_timeout_ms (calls that may become tasks) */
     SB_BROKER_DEADLINE_HTTP,        /* http_timeout_ms (HTTP jobs) */
+    SB_BROKER_DEADLINE_WEBHOOK,     /* webhook_timeout_ms (webhook/receive, events/read) */
 } sb_broker_deadline_t;
 
 /*  Return codes of sb_broker_client_request. */
@@ -130,6 +131,11 @@ sb_broker_client_t *sb_broker_client_new_all (h2o_loop_t *loop, const char *endp
                                               uint32_t timeout_ms, uint32_t long_timeout_ms,
                                               uint32_t http_timeout_ms)
     SB_MUST_USE;
+
+/*  Sets the job deadline of requests sent with SB_BROKER_DEADLINE_WEBHOOK
+    (the webhooks' jobs, gateway/sb_webhook.c; the HTTP jobs' until set).
+    Call before any such request is sent. */
+void sb_broker_client_set_webhook_timeout (sb_broker_client_t *self, uint32_t timeout_ms);
 
 /*  Stops watching the socket, answers nothing more (pending calls are
     cancelled without callbacks: destroy them first if they matter), closes

@@ -217,6 +217,25 @@ s_apply_tokens_revoked (sb_gateway_t *self, const char *tenant, const uint8_t *p
     json_decref (doc);
 }
 
+//  A worker committed news about resource `payload` of `tenant` (its
+//  PUBLISH, passed on by the broker): the tenant's subscribers here hear of it.
+static void
+s_apply_resource_updated (sb_gateway_t *self, const char *tenant, const uint8_t *payload,
+                          size_t size)
+{
+    if (size == 0 || size > SB_MAX_RESOURCE_URI_LEN || size > SB_MAX_SUB_URI_LEN
+    ||  memchr (payload, 0, size) || !*tenant) {
+        sb_log_warn ("broadcast_malformed", "topic=" SB_TOPIC_RESOURCE_UPDATED " tenant=%s bytes=%zu",
+                     tenant, size);
+        return;
+    }
+    char uri [SB_MAX_RESOURCE_URI_LEN + 1];
+    memcpy (uri, payload, size);
+    uri [size] = 0;
+    size_t sent = sb_gateway_resource_updated (self, tenant, uri);
+    sb_log_debug ("resource_updated", "tenant=%s streams=%zu", tenant, sent);
+}
+
 void
 sb_cluster_on_broadcast (void *arg, const char *tenant, const char *topic,
                          const uint8_t *payload, size_t size)
@@ -239,6 +258,9 @@ sb_cluster_on_broadcast (void *arg, const char *tenant, const char *topic,
     else
     if (strcmp (topic, SB_TOPIC_TOKENS_REVOKED) == 0)
         s_apply_tokens_revoked (self, tenant, payload, size);
+    else
+    if (strcmp (topic, SB_TOPIC_RESOURCE_UPDATED) == 0)
+        s_apply_resource_updated (self, tenant, payload, size);
     else    //  a newer gateway's news: not for us
         sb_log_debug ("broadcast_ignored", "topic=%s tenant=%s: unknown topic", topic, tenant);
 }

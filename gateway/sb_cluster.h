@@ -29,6 +29,12 @@
         {"tenant", "subject", "client_id", "revoked_at"} (tenant alone,
         tenant and subject, or client_id alone; revoked_at in seconds);
         the broadcast's tenant is the payload's, "_admin" for a client.
+      - "resource_updated": not from a gateway but from a worker's PUBLISH
+        (the webhook service, after new events of a connector were
+        committed; PROTOCOL.md "Webhooks"), which the broker passes on as
+        a BROADCAST: the tenant's sessions subscribed to the URI and its
+        listen streams following it get notifications/resources/updated.
+        Payload: the resource URI (1..SB_MAX_RESOURCE_URI_LEN bytes).
 
     Each broadcast carries the tenant of the token that caused it, and a
     receiver applies it only when the session ID verifies (signed by the
@@ -55,6 +61,7 @@
 #define SB_TOPIC_SUBSCRIBED     "subscribed"        /* payload: "on|off <Mcp-Session-Id> <uri>" */
 #define SB_TOPIC_TASK_CHANGED   "task_changed"      /* payload: the taskId */
 #define SB_TOPIC_TOKENS_REVOKED "tokens_revoked"    /* payload: {"tenant", "subject", "client_id", "revoked_at"} */
+#define SB_TOPIC_RESOURCE_UPDATED "resource_updated" /* payload: a resource URI (a worker's PUBLISH) */
 #define SB_REVOKE_ANY_TENANT    "_admin"            /* the broadcast's tenant for a client's revocation */
 
 /*  Routes the BROADCASTs this gateway's broker client receives to the

@@ -6,6 +6,7 @@
 #include "sb_keyfile.h"
 #include "sb_mcp.h"
 #include "sb_oauth_meta.h"
+#include "sb_rpc.h"
 #include "sb_clock.h"
 #include "sb_connector.h"
 #include "sb_log.h"
@@ -82,6 +83,12 @@ const sb_option_t sb_gateway_options [] = {
     { "oauth-timeout-ms", SB_OPT_INT, "10000", 100, SB_MAX_TIMEOUT_MS, "SB_OAUTH_TIMEOUT_MS",
       "deadline of a request relayed to the token service (/authorize, /token, /revoke, "
       "/register, /admin/…, the key set), milliseconds; past it the client gets 504" },
+    { "webhook-timeout-ms", SB_OPT_INT, "10000", 100, SB_MAX_TIMEOUT_MS, "SB_WEBHOOK_TIMEOUT_MS",
+      "deadline of a webhook relayed to the webhook service (POST /webhooks/{endpoint}), "
+      "milliseconds; past it the provider gets 504 (and sends it again)" },
+    { "webhook-max-body", SB_OPT_INT, "1048576", 1, SB_MAX_JOB_BODY, "SB_WEBHOOK_MAX_BODY",
+      "largest webhook body (POST /webhooks/{endpoint}), bytes; larger is answered 413, on "
+      "its declared Content-Length before it is read" },
     { "admin-key-file", SB_OPT_STR, "", 0, 0, "SB_ADMIN_KEY_FILE",
       "file whose first line is the operator key (16+ bytes) the admin API (/admin/…) takes "
       "as Authorization: Bearer; empty: /admin/ is not served (404)" },
@@ -179,6 +186,9 @@ s_on_req (h2o_handler_t *handler, h2o_req_t *req)
         else
             s_method_not_allowed (req, "GET");
     }
+    else
+    if (sb_webhook_route (self, req))
+        ;                                   //  relayed to the webhook service (sb_webhook.c)
     else
     if (sb_http_job_route (self, req))
         ;                                   //  relayed to the token service (sb_http_job.c)
@@ -399,7 +409,12 @@ sb_gateway_new (sb_config_t *config)
         goto fail;
     s_server_t *server = self->server;
     h2o_config_init (&server->config);
-    server->config.max_request_entity_size = SB_MAX_HTTP_BODY_HARD;
+    //  h2o reads a whole body before any handler runs: its limit is the
+    //  largest any route takes, so that a declared Content-Length past it
+    //  is refused (413) before the body is read (PROTOCOL.md "Webhooks").
+    self->webhook_max_body = (size_t) sb_config_int (config, "webhook-max-body");
+    size_t largest = self->webhook_max_body > SB_MAX_HTTP_BODY? self->webhook_max_body: SB_MAX_HTTP_BODY;
+    server->config.max_request_entity_size = largest < SB_MAX_HTTP_BODY_HARD? largest: SB_MAX_HTTP_BODY_HARD;
     server->config.server_name = h2o_iovec_init (H2O_STRLIT ("switchboard"));
     h2o_hostconf_t *host = h2o_config_register_host (&server->config,
                                                      h2o_iovec_init (H2O_STRLIT ("default")), 65535);
@@ -426,6 +441,9 @@ sb_gateway_new (sb_config_t *config)
                                              (uint32_t) sb_config_int (config, "call-timeout-ms"),
                                              self->task_timeout_ms,
                                              (uint32_t) sb_config_int (config, "oauth-timeout-ms"));
+    if (self->broker)
+        sb_broker_client_set_webhook_timeout (self->broker,
+                                              (uint32_t) sb_config_int (config, "webhook-timeout-ms"));
     if (!self->broker || sb_http_job_start (self, config)
     ||  s_listen (self, sb_config_str (config, "listen"), plain_ok))
         goto fail;

@@ -16,6 +16,8 @@
       /authorize /token /revoke /register     relayed as HTTP jobs to the token service
                                               (sb_http_job.c), with that metadata
       /admin/…                                the same, behind --admin-key-file's operator key
+      POST /webhooks/{endpoint}               relayed as webhook/receive jobs to the webhook
+                                              service (sb_webhook.c), raw body and headers
       anything else                           404 JSON */
 #ifndef SB_GATEWAY_H_INCLUDED
 #define SB_GATEWAY_H_INCLUDED
@@ -25,7 +27,8 @@
 #include "sb_attr.h"
 #include "sb_config.h"
 
-#define SB_MAX_HTTP_BODY_HARD   (4u * (1u << 20))   /* h2o refuses bodies past this itself */
+#define SB_MAX_HTTP_BODY_HARD   (4u * (1u << 20))   /* no route takes a larger body; h2o's own
+                                                       limit is the largest route's, at most this */
 #define SB_MAX_PUBLIC_URL_LEN   512                 /* --public-url, bytes */
 #define SB_GATEWAY_ACCEPT_BATCH 64                  /* connections accepted per wake-up */
 #define SB_GATEWAY_LOOP_MS      100                 /* longest loop wait: stop flag latency */

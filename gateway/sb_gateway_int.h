@@ -91,6 +91,10 @@ struct _sb_gateway_t {
     h2o_linklist_t jwks_waiters;                /* /mcp requests waiting for the key set */
     int jwks_waiting;                           /* how many */
     h2o_req_t *jwks_resumed;                    /* the request being run again after its wait */
+    //  Webhooks in (sb_webhook.c)
+    size_t webhook_max_body;                    /* --webhook-max-body, bytes */
+    uint64_t webhooks_relayed;                  /* webhook/receive jobs sent */
+    uint64_t webhooks_refused;                  /* webhook requests answered without a job */
     size_t audits_pending;                      /* audit/record jobs sent, not yet answered */
     uint64_t audits_sent;                       /* audit/record jobs sent */
     uint64_t audits_dropped;                    /* refusals not sent: the bound, the broker */
@@ -304,6 +308,27 @@ bool sb_http_job_route (sb_gateway_t *self, h2o_req_t *req);
     that run. Returns false, having done nothing, otherwise. */
 bool sb_gateway_jwks_await (sb_gateway_t *self, h2o_req_t *req, const char *token,
                             sb_endpoint_fn *resume);
+
+/*  ---------------------------------------------------------------------
+    Webhooks (sb_webhook.c; proto/PROTOCOL.md "Webhooks"). */
+
+/*  Serves `req` when its path is under /webhooks: POST /webhooks/{endpoint}
+    is relayed as job webhook/receive (service `webhook`, tenant
+    `_webhook`) with the raw body and every header, and answered with the
+    HTTP response of its RESULT; a path that is not one well-formed
+    endpoint ID is 404, another method 405, a body past --webhook-max-body
+    413, headers past SB_MAX_WEBHOOK_HEADERS or SB_MAX_WEBHOOK_HEADER_BYTES
+    431, all without a job; RESULT failed, no worker or a full queue 503
+    with Retry-After, the deadline (--webhook-timeout-ms) 504. Returns
+    false, having done nothing, for any other path. */
+bool sb_webhook_route (sb_gateway_t *self, h2o_req_t *req);
+
+/*  A worker's resource_updated (BROADCAST from its PUBLISH): sends
+    notifications/resources/updated {"uri"} to the GET streams of every
+    session of `tenant` subscribed to `uri` and to every listen stream of
+    `tenant` that follows it (sb_notify.c). Returns how many streams were
+    sent it. */
+size_t sb_gateway_resource_updated (sb_gateway_t *self, const char *tenant, const char *uri);
 
 /*  ---------------------------------------------------------------------
     Audit (sb_audit_client.c). The gateway has no database: a refusal it

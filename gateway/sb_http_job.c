@@ -11,9 +11,10 @@
     Content-Length first), the body's text (400 when not UTF-8 or holding a NUL), and the header
     values that travel (400 when one breaks sb_http_payload's rules). Only
     the allow-listed request headers travel; /admin/'s Authorization stops
-    here. h2o buffers a body (up to SB_MAX_HTTP_BODY_HARD) before any
-    handler runs, so the route's limit is checked on what it read: nothing
-    is sent on, and a body over the hard limit is refused by h2o itself.
+    here. h2o buffers a body (up to the largest route's limit, sb_gateway.c)
+    before any handler runs, so the route's limit is checked on what it
+    read: nothing is sent on, and a body over h2o's limit is refused by h2o
+    itself.
 
     The request waits for the job with a small object in the h2o request's
     pool, as sb_task.c does: if the client leaves first, the job is

@@ -8,6 +8,11 @@
     what its filter asked for and tagged with its subscriptionId; a
     gateway that stops ends those streams with the listen result.
 
+    A worker's news about a resource (resource_updated, a PUBLISH the
+    broker passes on as BROADCAST; sb_cluster.c) reaches the same streams,
+    only the tenant's: a session is the tenant's when its ID verifies as
+    issued to it, a listen stream when it was opened with its token.
+
     A reload loads the folder into a new set first; only a set that loads
     whole replaces the old one. The gateway holds one reference to its set
     and every tool call in flight holds another (sb_call.c), so the old set
@@ -221,6 +226,66 @@ sb_gateway_lists_set (sb_gateway_t *self, const char *tenant, unsigned which, bo
                  changed == (SB_LIST_TOOLS | SB_LIST_PROMPTS)? ",prompts":
                  changed & SB_LIST_PROMPTS? "prompts": "", on? "shown": "hidden", streams, listen_sent);
     return changed;
+}
+
+//  ---------------------------------------------------------------------------
+//  A resource's news from a worker (resource_updated)
+
+/*  What one resource_updated walks the subscriptions with. */
+typedef struct {
+    s_tenant_t filter;              /* the tenant and the gateway to verify sessions with */
+    const char *uri;                /* the resource */
+    const char *text;               /* notifications/resources/updated for it */
+    size_t sent;                    /* GET streams sent it */
+    zlistx_t *notes;                /* listen notifications to send (s_note_t, owned) */
+} s_updated_t;
+
+//  One (session, URI): the session hears of it when it is the URI and the
+//  session is the tenant's.
+static void
+s_on_updated_subscription (const char *owner, const char *uri, void *arg)
+{
+    s_updated_t *walk = arg;
+    if (strcmp (uri, walk->uri) == 0 && s_owner_of_tenant (owner, &walk->filter))
+        walk->sent += sb_sse_notify (walk->filter.gateway->sse, owner, walk->text);
+}
+
+//  One listen stream: queued when it is the tenant's and follows the URI.
+static void
+s_on_updated_listener (sb_subs_listener_t *listener, void *arg)
+{
+    s_updated_t *walk = arg;
+    if (strcmp (sb_subs_listen_tenant (listener), walk->filter.tenant) != 0)
+        return;
+    for (size_t i = 0; i < sb_subs_listen_uri_count (listener); i++)
+        if (strcmp (sb_subs_listen_uri (listener, i), walk->uri) == 0) {
+            s_walk_t queue = { .notes = walk->notes };
+            s_queue_note (&queue, listener, "notifications/resources/updated", walk->uri);
+            return;
+        }
+}
+
+size_t
+sb_gateway_resource_updated (sb_gateway_t *self, const char *tenant, const char *uri)
+{
+    json_t *note = json_pack ("{s:s, s:s, s:{s:s}}", "jsonrpc", "2.0",
+                              "method", "notifications/resources/updated", "params", "uri", uri);
+    char *text = note? json_dumps (note, JSON_COMPACT): NULL;
+    json_decref (note);
+    s_updated_t walk = { { self, tenant }, uri, text, 0, zlistx_new () };
+    size_t listen_sent = 0;
+    if (text && walk.notes) {
+        zlistx_set_destructor (walk.notes, s_note_free);
+        sb_subs_each (self->subs, s_on_updated_subscription, &walk);
+        sb_subs_listen_each (self->subs, s_on_updated_listener, &walk);
+        listen_sent = s_send_notes (self, walk.notes);
+    }
+    else
+        sb_log_warn ("resources_updated_lost", "tenant=%s: out of memory, no "
+                     "notifications/resources/updated", tenant);
+    zlistx_destroy (&walk.notes);
+    free (text);
+    return walk.sent + listen_sent;
 }
 
 bool
