@@ -207,3 +207,39 @@ sb_add_test(38_workers_wh_keys
     SOURCES 38_workers_wh_keys.c
     LIBS sb_workers_lib PkgConfig::CMOCKA PkgConfig::PQ
     TIMEOUT 30)
+# Webhooks (issue 23): the providers' verification rules (workers/sb_wh_verify.c),
+# pure: every scheme good, tampered, wrong secret, stale, rolled, rotated,
+# malformed; Slack's challenge; Salesforce's Ack, organisation check, DTD
+# and entity bomb refused, 100 notifications and 101.
+sb_add_test(12_wh_verify_unit
+    SOURCES 12_wh_verify_unit.c
+    LIBS sb_workers_lib PkgConfig::CMOCKA
+    TIMEOUT 60)
+# The same rules against the providers' own libraries (npm, tests/webhooks,
+# pinned by its package-lock.json): installed into the build folder once,
+# then requests signed by stripe, @octokit/webhooks-methods,
+# standardwebhooks and svix checked by sb_wh_verify, and sb_wh_sign_standard's
+# signatures checked by standardwebhooks and svix.
+set(SB_WH_NODE_DIR ${CMAKE_BINARY_DIR}/webhooks-node)
+add_test(NAME 38_wh_npm COMMAND ${CMAKE_SOURCE_DIR}/tests/webhooks/npm-ci.sh ${SB_WH_NODE_DIR})
+set_tests_properties(38_wh_npm PROPERTIES FIXTURES_SETUP wh_node TIMEOUT 600)
+add_test(NAME 38_wh_fixtures
+         COMMAND ${SB_WH_NODE_DIR}/node_modules/.bin/node ${SB_WH_NODE_DIR}/sign-fixtures.mjs
+                 ${SB_WH_NODE_DIR}/fixtures.jsonl)
+set_tests_properties(38_wh_fixtures PROPERTIES
+    FIXTURES_REQUIRED wh_node FIXTURES_SETUP wh_fixtures TIMEOUT 60)
+sb_add_test(38_workers_wh_verify_libs
+    SOURCES 38_workers_wh_verify_libs.c
+    LIBS sb_workers_lib PkgConfig::CMOCKA PkgConfig::JANSSON
+    ARGS ${SB_WH_NODE_DIR}/fixtures.jsonl ${SB_WH_NODE_DIR}/outbound.jsonl
+    FIXTURES wh_fixtures
+    TIMEOUT 60)
+set_tests_properties(38_workers_wh_verify_libs PROPERTIES FIXTURES_SETUP wh_outbound)
+add_test(NAME 38_wh_outbound_verify
+         COMMAND ${SB_WH_NODE_DIR}/node_modules/.bin/node ${SB_WH_NODE_DIR}/verify-outbound.mjs
+                 ${SB_WH_NODE_DIR}/outbound.jsonl)
+set_tests_properties(38_wh_outbound_verify PROPERTIES
+    FIXTURES_REQUIRED "wh_node;wh_outbound" TIMEOUT 60)
+# The verifiers face the network: their fuzz target (seeds replayed by ctest).
+sb_add_fuzz(fuzz_wh_verify SOURCE fuzz/fuzz_wh_verify.c
+            CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/wh_verify LIBS sb_workers_lib)
