@@ -60,13 +60,13 @@ static const sb_option_t s_options [] = {
     { "task-promote-ms", SB_OPT_INT, "1000", 1, SB_MAX_TASK_PROMOTE_MS, "SB_TASK_PROMOTE_MS",
       "api role: promote a call of a task-capable connector tool to a task when its upstream request runs longer than this" },
     { "db", SB_OPT_STR, "", 0, 0, "SB_DATABASE_URL",
-      "PostgreSQL conninfo (token and task roles)" },
+      "PostgreSQL conninfo (token, task and webhook roles)" },
     { "migrations", SB_OPT_STR, SB_DEFAULT_MIGRATIONS_DIR, 0, 0, "SB_MIGRATIONS_DIR",
-      "folder of numbered SQL migrations (token and task roles)" },
+      "folder of numbered SQL migrations (token, task and webhook roles)" },
     { "issuer", SB_OPT_STR, "", 0, 0, "SB_ISSUER",
       "token role: the authorization server's URL, the gateways' --public-url (https; http only on loopback); empty: OAuth jobs are refused" },
     { "secret-key-file", SB_OPT_STR, "", 0, 0, "SB_SECRET_KEY_FILE",
-      "token role: file whose first line (32-64 bytes) is the master secret that seals signing keys, connection keys and CSRF tokens; without it, SB_SECRET_KEY may hold the secret itself" },
+      "token and webhook roles: file whose first line (32-64 bytes) is the master secret that seals signing keys, connection keys and CSRF tokens (the webhook role opens webhook secrets with it); without it, SB_SECRET_KEY may hold the secret itself" },
     { "hash-threads", SB_OPT_INT, "1", 1, SB_MAX_TOKEN_HASH_THREADS, "SB_HASH_THREADS",
       "token role: threads that run Argon2id password hashing off the event loop" },
     { "cimd-allow-hosts", SB_OPT_STR, "", 0, 0, "SB_CIMD_ALLOW_HOSTS",
@@ -80,6 +80,8 @@ static const sb_option_t s_options [] = {
     { "limits-poll-ms", SB_OPT_INT, "1000", SB_MIN_LIMITS_POLL_MS, SB_MAX_LIMITS_POLL_MS,
       "SB_LIMITS_POLL_MS",
       "token role: how often the quota service looks for changed plans and tenants and pushes them to the broker (LIMITS)" },
+    { "webhook-batch-max", SB_OPT_INT, "256", 1, SB_WH_MAX_BATCH_MAX, "SB_WEBHOOK_BATCH_MAX",
+      "webhook role: events one statement commits at most (group commit: requests verified while a commit runs wait for the next one); 1: every request is committed alone" },
     { "log-level", SB_OPT_STR, "info", 0, 0, "SB_LOG_LEVEL",
       "debug, info, warn or error" },
     SB_CPU_POLICY_OPTION,
@@ -140,6 +142,7 @@ main (int argc, char **argv)
     sb_api_t *api = NULL;
     sb_token_role_t *token = NULL;
     sb_task_role_t *task = NULL;
+    sb_webhook_role_t *webhook = NULL;
     sb_worker_t *worker = NULL;
     sb_config_t *config = sb_config_new ("sb-worker", s_options);
     if (!config)
@@ -217,8 +220,18 @@ main (int argc, char **argv)
             goto out;
         sb_worker_set_role (worker, &sb_task_role, task);
     }
-    else
-        sb_worker_set_role (worker, &sb_webhook_role, NULL);
+    else {
+        sb_webhook_config_t webhook_config = {
+            .conninfo = sb_config_str (config, "db"),
+            .migrations_dir = sb_config_str (config, "migrations"),
+            .secret_key_file = sb_config_str (config, "secret-key-file"),
+            .batch_max = (int) sb_config_int (config, "webhook-batch-max"),
+        };
+        webhook = sb_webhook_role_new (worker, &webhook_config);
+        if (!webhook)
+            goto out;
+        sb_worker_set_role (worker, &sb_webhook_role, webhook);
+    }
     //  A SIGHUP that came during start-up is waiting in the pipe.
     if (sb_reactor_watch_fd (sb_worker_reactor (worker), s_wake [0], ZMQ_POLLIN, s_on_wake, api)) {
         sb_log_error ("start_failed", "cannot watch the SIGHUP pipe");
@@ -233,6 +246,7 @@ out:
     sb_api_destroy (&api);
     sb_token_role_destroy (&token);
     sb_task_role_destroy (&task);
+    sb_webhook_role_destroy (&webhook);
     sb_worker_destroy (&worker);
     for (int i = 0; i < 2; i++)
         if (s_wake [i] >= 0)
