@@ -89,6 +89,7 @@ typedef struct {
     uint64_t refused;               /* of which the SSRF guard refused */
     uint64_t dead;                  /* deliveries that became dead letters */
     uint64_t disabled;              /* subscriptions this deliverer disabled */
+    uint64_t held;                  /* deliveries held now (claimed, not yet recorded) */
 } sb_wh_deliver_stats_t;
 
 /*  Parses a retry schedule: comma-separated delays in seconds
