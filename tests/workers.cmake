@@ -254,3 +254,17 @@ sb_add_test(38_workers_webhook_deliver
     LIBS sb_workers_lib sb_harness PkgConfig::CMOCKA PkgConfig::PQ PkgConfig::JANSSON pthread
     FIXTURES postgres
     TIMEOUT 120)
+# The admin API's webhook routes (workers/sb_wh_admin.c, migration 018)
+# against the real test PostgreSQL: endpoints and their sealed secrets,
+# rotation with an overlap, subscriptions, dead letters and replay, events,
+# attempts, and the data-key reseal of webhook rows. It and
+# 38_workers_conn_keys rotate the cluster's one data key and reseal every
+# row: they never run at once.
+sb_add_test(38_workers_admin_webhooks
+    SOURCES 38_workers_admin_webhooks.c 38_workers_fake.c
+    LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ
+    FIXTURES postgres
+    TIMEOUT 180)
+add_dependencies(38_workers_admin_webhooks sb-worker)
+set_tests_properties(38_workers_admin_webhooks 38_workers_conn_keys
+                     PROPERTIES RESOURCE_LOCK connection_keys)
