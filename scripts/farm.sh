@@ -38,7 +38,7 @@
 # the token worker, as words; it always gets --issuer (the public URL) and
 # --secret-key-file FARM_DIR/secret.key),
 # SB_FARM_WEBHOOK_ARGS (more options of the webhook worker, as words; with
-# PostgreSQL it always gets --db and --secret-key-file FARM_DIR/secret.key,
+# PostgreSQL it always gets --db, --migrations and --secret-key-file FARM_DIR/secret.key,
 # the token worker's master secret),
 # SB_FARM_TOKEN_WORKERS (token workers, default 1: token-worker, then
 # token-worker-2…; each gets --connectors and --connector-urls as the api
@@ -263,7 +263,8 @@ sb_farm_start () {
     read -r -a webhook_args <<<"${SB_FARM_WEBHOOK_ARGS:-}"
     local webhook_db=()
     [[ $with_pg == 1 ]] &&
-        webhook_db=(--db "$conninfo" --secret-key-file "$SB_FARM_DIR/secret.key")
+        webhook_db=(--db "$conninfo" --migrations "$SB_SOURCE_DIR/db/migrations"
+                    --secret-key-file "$SB_FARM_DIR/secret.key")
     s_farm_spawn webhook-worker -- \
         "$SB_FARM_BIN/sb-worker" --role webhook --broker "$backend" --connectors "$connectors" \
         "${webhook_db[@]}" --log-level "$level" "${webhook_args[@]}"
