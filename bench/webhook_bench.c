@@ -19,6 +19,7 @@
       --secret-file   first line: the endpoint's "whsec_<base64>" secret
       --connections   1..S_MAX_CONNECTIONS, default 32
       --duration-ms   send new events for this long, then wait for the answers
+                      (SIGINT or SIGTERM: the same at once)
       --count         send events first..first+count-1, each once (default 1000)
       --numbers-file  send exactly the numbers listed, one a line
       --first         the first number (default 1)
@@ -279,10 +280,22 @@ s_build (s_run_t *run, s_conn_t *c, int64_t n)
     c->n = n;
 }
 
+//  SIGINT or SIGTERM: send nothing new, wait for the answers in flight.
+static volatile sig_atomic_t s_stopping = 0;
+
+static void
+s_on_stop (int signum)
+{
+    (void) signum;
+    s_stopping = 1;
+}
+
 //  The next event to send, or -1 when there is none.
 static int64_t
 s_next (s_run_t *run)
 {
+    if (s_stopping)
+        return -1;
     if (run->deadline_ms) {
         if (sb_clock_mono_ms () >= run->deadline_ms)
             return -1;
@@ -592,8 +605,12 @@ main (int argc, char *argv [])
             fprintf (stderr, "sb-webhook-bench: cannot write --log %s: %s\n", log_file, strerror (errno));
             return 2;
         }
+        setvbuf (run.log, NULL, _IOLBF, 0);     //  a test watches it while the run goes on
     }
     signal (SIGPIPE, SIG_IGN);
+    struct sigaction stop = { .sa_handler = s_on_stop };
+    sigaction (SIGINT, &stop, NULL);
+    sigaction (SIGTERM, &stop, NULL);
     int epoll = epoll_create1 (EPOLL_CLOEXEC);
     s_conn_t *conns = calloc ((size_t) connections, sizeof *conns);
     if (epoll < 0 || !conns) {
