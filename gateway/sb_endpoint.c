@@ -382,6 +382,9 @@ sb_endpoint_post (sb_gateway_t *self, h2o_req_t *req)
         case SB_MCP_TASK:           //  2026-07-28 tasks/…: the task store answers (sb_task.c)
             sb_task_request (self, req, &ctx, &outcome);
             break;
+        case SB_MCP_EVENTS:         //  an event log: the webhook service answers (sb_webhook.c)
+            sb_webhook_events_read (self, req, &ctx, &outcome);
+            break;
     }
     sb_mcp_outcome_clear (&outcome);
 }

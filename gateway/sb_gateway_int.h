@@ -323,6 +323,14 @@ bool sb_gateway_jwks_await (sb_gateway_t *self, h2o_req_t *req, const char *toke
     false, having done nothing, for any other path. */
 bool sb_webhook_route (sb_gateway_t *self, h2o_req_t *req);
 
+/*  resources/read of switchboard://events/{connector} (outcome->action
+    SB_MCP_EVENTS; the connector known): sends op events/read for the
+    token's tenant ({"connector", "limit": 20}) and answers `req` with the
+    service's {"events": […]} as one text content (application/json), or
+    a JSON-RPC error -32603 when it fails or does not answer in time. */
+void sb_webhook_events_read (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
+                             sb_mcp_outcome_t *outcome);
+
 /*  A worker's resource_updated (BROADCAST from its PUBLISH): sends
     notifications/resources/updated {"uri"} to the GET streams of every
     session of `tenant` subscribed to `uri` and to every listen stream of

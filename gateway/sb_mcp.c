@@ -100,6 +100,11 @@ s_release (sb_mcp_outcome_t *out)
             free (out->as.task.task_id);
             json_decref (out->as.task.input_responses);
             break;
+        case SB_MCP_EVENTS:
+            json_decref (out->as.events.id);
+            free (out->as.events.uri);
+            free (out->as.events.connector);
+            break;
     }
     memset (&out->as, 0, sizeof out->as);
 }
@@ -405,6 +410,54 @@ s_catalog_list (sb_rpc_t *rpc, const sb_mcp_env_t *env, const char *key,
     sb_mcp_out_result (out, rpc->id, json_pack ("{s:o}", key, items));
 }
 
+bool
+sb_mcp_events_uri (sb_connectors_t *connectors, const char *uri)
+{
+    size_t n = strlen (SB_MCP_EVENTS_PREFIX);
+    return connectors && strncmp (uri, SB_MCP_EVENTS_PREFIX, n) == 0 && uri [n]
+        && sb_connectors_find (connectors, uri + n) != NULL;
+}
+
+//  The set's resource templates and the event log's (new array).
+static json_t *
+s_resource_templates (sb_connectors_t *connectors)
+{
+    json_t *items = sb_connectors_resource_templates (connectors);
+    if (json_is_array (items)
+    &&  json_array_append_new (items, json_pack ("{s:s, s:s, s:s, s:s, s:s}",
+                               "uriTemplate", SB_MCP_EVENTS_TEMPLATE, "name", "events",
+                               "title", "Events",
+                               "description", "The latest events a connector's provider sent "
+                               "(webhooks), newest first; subscribe to hear of new ones.",
+                               "mimeType", "application/json"))) {
+        json_decref (items);
+        return NULL;
+    }
+    return items;
+}
+
+//  resources/read of the event log of a connector: the webhook service
+//  answers (SB_MCP_EVENTS, gateway/sb_webhook.c).
+static void
+s_events_read (sb_rpc_t *rpc, const char *uri, sb_mcp_outcome_t *out)
+{
+    char *copy = strdup (uri);
+    char *connector = strdup (uri + strlen (SB_MCP_EVENTS_PREFIX));
+    json_t *id = json_incref (rpc->id);
+    if (!copy || !connector || !id) {
+        free (copy);
+        free (connector);
+        json_decref (id);
+        sb_mcp_out_error (out, 500, rpc->id, SB_RPC_INTERNAL_ERROR, "Internal error");
+        return;
+    }
+    sb_mcp_out_become (out, SB_MCP_EVENTS);
+    out->http_status = 0;
+    out->as.events.id = id;
+    out->as.events.uri = copy;
+    out->as.events.connector = connector;
+}
+
 //  resources/read or subscribe of a URI no resource or template matches:
 //  -32002 with the URI in data.
 static void
@@ -429,6 +482,10 @@ s_resources_read (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *out)
     const char *uri = s_string_param (rpc, rpc->params, "uri", out);
     if (!uri)
         return;
+    if (sb_mcp_events_uri (env->connectors, uri)) {
+        s_events_read (rpc, uri, out);
+        return;
+    }
     json_t *contents = NULL;
     char *error = NULL;
     if (!env->connectors || sb_connectors_resource_read (env->connectors, uri, &contents, &error)) {
@@ -450,8 +507,8 @@ s_resources_subscribe (sb_rpc_t *rpc, const sb_mcp_env_t *env, bool on, sb_mcp_o
         return;
     json_t *contents = NULL;
     char *error = NULL;
-    if (on && (!env->connectors
-           ||  sb_connectors_resource_read (env->connectors, uri, &contents, &error))) {
+    if (on && !sb_mcp_events_uri (env->connectors, uri)
+    &&  (!env->connectors || sb_connectors_resource_read (env->connectors, uri, &contents, &error))) {
         free (error);
         s_not_found (rpc, uri, out);
         return;
@@ -595,7 +652,7 @@ s_stateless_request (sb_rpc_t *rpc, const sb_mcp_env_t *env, sb_mcp_outcome_t *o
         s_catalog_list (rpc, env, "resources", sb_connectors_resources, out);
     else
     if (strcmp (m, "resources/templates/list") == 0)
-        s_catalog_list (rpc, env, "resourceTemplates", sb_connectors_resource_templates, out);
+        s_catalog_list (rpc, env, "resourceTemplates", s_resource_templates, out);
     else
     if (strcmp (m, "prompts/list") == 0)
         s_catalog_list (rpc, env, "prompts", sb_connectors_prompts, out);
@@ -698,7 +755,7 @@ sb_mcp_handle (const sb_mcp_env_t *env, const char *body, size_t len, sb_mcp_out
         s_catalog_list (&rpc, env, "resources", sb_connectors_resources, out);
     else
     if (strcmp (m, "resources/templates/list") == 0)
-        s_catalog_list (&rpc, env, "resourceTemplates", sb_connectors_resource_templates, out);
+        s_catalog_list (&rpc, env, "resourceTemplates", s_resource_templates, out);
     else
     if (strcmp (m, "prompts/list") == 0)
         s_catalog_list (&rpc, env, "prompts", sb_connectors_prompts, out);

@@ -52,6 +52,18 @@ typedef enum {
 #define SB_MAX_TOOLS_PAGE           1000            /* --tools-page-size upper bound */
 #define SB_MAX_CURSOR_LEN           128             /* a list cursor, bytes */
 
+/* A tenant's event log of one connector (webhooks, PROTOCOL.md "Webhooks"):
+   the resource template every connector of the set has; resources/read of
+   it asks the webhook service (op events/read), its news comes as
+   resource_updated. */
+#define SB_MCP_EVENTS_PREFIX        "switchboard://events/"
+#define SB_MCP_EVENTS_TEMPLATE      SB_MCP_EVENTS_PREFIX "{connector}"
+
+/*  True when `uri` is SB_MCP_EVENTS_PREFIX followed by the name of a
+    connector of `connectors` (may be NULL: false); that name is then at
+    uri + strlen (SB_MCP_EVENTS_PREFIX). */
+bool sb_mcp_events_uri (sb_connectors_t *connectors, const char *uri);
+
 /* JSON-RPC error code for resources/read of an unknown URI (MCP up to
    2025-11-25; 2026-07-28 answers -32602 instead). */
 #define SB_RPC_RESOURCE_NOT_FOUND   -32002
@@ -99,6 +111,7 @@ typedef enum {
     SB_MCP_CALL     = 2,    /* tools/call: send a job to the broker */
     SB_MCP_LISTEN   = 3,    /* 2026-07-28 subscriptions/listen: open a listen stream */
     SB_MCP_TASK     = 4,    /* 2026-07-28 tasks/get, tasks/update, tasks/cancel: ask the task store */
+    SB_MCP_EVENTS   = 5,    /* resources/read of switchboard://events/{connector}: ask the event log */
 } sb_mcp_action_t;
 
 /*  What to do with one POST /mcp body: a tagged union. `action` says which
@@ -147,6 +160,11 @@ typedef struct {
             char *task_id;                  /* params.taskId (owned) */
             json_t *input_responses;        /* tasks/update: params.inputResponses (owned object) */
         } task;
+        struct {
+            json_t *id;                     /* JSON-RPC id to answer with (owned) */
+            char *uri;                      /* params.uri (owned) */
+            char *connector;                /* the connector it names (owned) */
+        } events;
     } as;
 } sb_mcp_outcome_t;
 

@@ -55,7 +55,9 @@ s_listen_uris (sb_rpc_t *rpc, const sb_mcp_env_t *env, json_t *asked, json_t *ur
         json_t *contents = NULL;
         char *error = NULL;
         if (!seen && env->connectors
-        &&  sb_connectors_resource_read (env->connectors, json_string_value (uri), &contents, &error) == 0)
+        &&  (sb_mcp_events_uri (env->connectors, json_string_value (uri))
+             || sb_connectors_resource_read (env->connectors, json_string_value (uri), &contents,
+                                             &error) == 0))
             json_array_append (uris, uri);
         json_decref (contents);
         free (error);

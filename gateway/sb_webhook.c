@@ -26,11 +26,17 @@
     response (sb_http_response_decode; one it refuses is 502), RESULT
     failed 503 with Retry-After, no worker or a full queue or an
     unreachable broker 503 at once, the deadline (--webhook-timeout-ms)
-    504: never a 2xx the worker did not give. */
+    504: never a 2xx the worker did not give.
+
+    The event log of a connector, switchboard://events/{connector}, is read
+    here too: resources/read of it sends op events/read (service `webhook`,
+    the token's tenant, data {"connector", "limit"}) and answers with the
+    service's {"events": […]} as one text content (application/json). */
 #include "sb_gateway_int.h"
 #include "sb_http_payload.h"
 #include "sb_log.h"
 #include "sb_payload.h"
+#include "sb_rpc.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -48,6 +54,12 @@
 #define S_ALLOW             "POST"
 #define S_RETRY_AFTER_S     1               /* Retry-After when the worker gives none */
 #define S_MAX_RETRY_AFTER_S 86400           /* a worker's retry_after we pass on, at most */
+#define S_EVENTS_OP         "events/read"
+#define S_EVENTS_LIMIT      20              /* events one resources/read shows (PROTOCOL.md: 1..100) */
+
+#ifndef SB_VERSION
+#define SB_VERSION "0.0.0"
+#endif
 
 typedef struct _s_hook_t s_hook_t;
 
@@ -405,4 +417,132 @@ sb_webhook_route (sb_gateway_t *self, h2o_req_t *req)
     hook->ref = h2o_mem_alloc_shared (&req->pool, sizeof (s_hook_ref_t), s_on_req_disposed);
     hook->ref->hook = hook;
     return true;
+}
+
+//  ---------------------------------------------------------------------------
+//  The event log: resources/read of switchboard://events/{connector}
+
+typedef struct _s_read_t s_read_t;
+
+/*  Lives in the request's pool; tells the waiting read its request is gone. */
+typedef struct {
+    s_read_t *read;                     /* NULL once answered */
+} s_read_ref_t;
+
+/*  One resources/read waiting for the event log. */
+struct _s_read_t {
+    sb_gateway_t *gateway;              /* owner */
+    h2o_req_t *req;                     /* the pending request */
+    s_read_ref_t *ref;                  /* its pool object */
+    sb_broker_call_t *handle;           /* the events/read job */
+    json_t *id;                         /* JSON-RPC id to answer with (owned) */
+    char *uri;                          /* the resource (owned) */
+    bool stateless;                     /* a 2026-07-28 request */
+    char tenant [SB_MAX_TENANT_LEN + 1];
+};
+
+static void
+s_read_free (s_read_t *read)
+{
+    json_decref (read->id);
+    free (read->uri);
+    free (read);
+}
+
+//  The client went away before the event log answered.
+static void
+s_on_read_disposed (void *p)
+{
+    s_read_ref_t *ref = p;
+    s_read_t *read = ref->read;
+    if (!read)
+        return;
+    sb_broker_client_cancel (read->gateway->broker, &read->handle);
+    s_read_free (read);
+}
+
+//  Sends the JSON-RPC `body` (taken), with 2026-07-28's resultType and
+//  serverInfo when the request spoke it.
+static void
+s_read_answer (s_read_t *read, char *body)
+{
+    if (body && read->stateless)
+        body = sb_mcp_stateless_reply (body, SB_VERSION, false);
+    if (body)
+        sb_http_send_json (read->req, 200, body);
+    else
+        sb_http_send_error (read->req, 500, "internal", "The reply could not be built.");
+    free (body);
+}
+
+//  The webhook service answered events/read (or the deadline passed).
+static void
+s_on_events (void *arg, sb_status_t status, const uint8_t *payload, size_t size)
+{
+    s_read_t *read = arg;
+    read->handle = NULL;
+    read->ref->read = NULL;
+    sb_job_result_t result = { 0 };
+    json_t *doc = NULL;
+    if (status == SB_STATUS_OK && payload && sb_job_result_decode (payload, size, &result) == 0
+    &&  result.result)
+        doc = json_loads (result.result, 0, NULL);
+    char *body;
+    if (json_is_array (json_object_get (doc, "events")))
+        body = sb_rpc_result (read->id, json_pack ("{s:[{s:s, s:s, s:s}]}", "contents", "uri", read->uri,
+                                                   "mimeType", "application/json",
+                                                   "text", result.result));
+    else {
+        sb_log_warn ("events_read_failed", "tenant=%s status=%s%s", read->tenant,
+                     sb_status_name (status), status == SB_STATUS_OK? " (not an event list)": "");
+        body = sb_rpc_error (read->id, SB_RPC_INTERNAL_ERROR, status == SB_STATUS_TIMEOUT
+                             ? "The event log did not answer in time; try again."
+                             : "The event log is not available right now; try again shortly.");
+    }
+    json_decref (doc);
+    sb_job_result_clear (&result);
+    s_read_answer (read, body);
+    s_read_free (read);
+}
+
+void
+sb_webhook_events_read (sb_gateway_t *self, h2o_req_t *req, const sb_request_ctx_t *ctx,
+                        sb_mcp_outcome_t *outcome)
+{
+    s_read_t *read = calloc (1, sizeof *read);
+    if (!read) {
+        sb_http_send_error (req, 500, "internal", "Out of memory.");
+        return;
+    }
+    read->gateway = self;
+    read->req = req;
+    read->id = outcome->as.events.id;
+    outcome->as.events.id = NULL;
+    read->uri = outcome->as.events.uri;
+    outcome->as.events.uri = NULL;
+    read->stateless = SB_MCP_STATELESS (outcome->revision);
+    snprintf (read->tenant, sizeof read->tenant, "%s", ctx->claims.tenant);
+    json_t *data = json_pack ("{s:s, s:i}", "connector", outcome->as.events.connector,
+                              "limit", S_EVENTS_LIMIT);
+    char *text = data? json_dumps (data, JSON_COMPACT): NULL;
+    json_decref (data);
+    sb_job_t job = { .op = sb_unconst (S_EVENTS_OP), .data = text };
+    zframe_t *payload = text? sb_job_encode (&job): NULL;
+    free (text);
+    //  Reading is safe to run again; it counts against nothing.
+    sb_broker_meter_t meter = { .cost = 0 };
+    int rc = payload? sb_broker_client_request_metered (self->broker, S_SERVICE, read->tenant,
+                                                        SB_FLAG_RETRY_SAFE, SB_BROKER_DEADLINE_WEBHOOK,
+                                                        &meter, &payload, s_on_events, read,
+                                                        &read->handle)
+                    : SB_BROKER_INVALID;
+    if (rc != SB_BROKER_SENT) {
+        sb_log_warn ("events_read_not_sent", "tenant=%s rc=%d", read->tenant, rc);
+        s_read_answer (read, sb_rpc_error (read->id, SB_RPC_INTERNAL_ERROR, "The gateway cannot "
+                                           "reach the event log right now; try again shortly."));
+        s_read_free (read);
+        return;
+    }
+    read->ref = h2o_mem_alloc_shared (&req->pool, sizeof (s_read_ref_t), s_on_read_disposed);
+    read->ref->read = read;
 }

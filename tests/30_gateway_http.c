@@ -685,8 +685,10 @@ test_media_type_and_size (void **state)
     body [big - 1] = '}';
     assert_int_equal (s_request_ex ("POST", "/mcp", s_token, "application/json", body, big,
                                     10000, false, &r), 0);
+    //  Refused by h2o itself on the declared Content-Length, before the
+    //  body is read: its limit is the largest route's (1 MiB, issue 23), so
+    //  the answer is h2o's (plain text), not the gateway's JSON.
     assert_int_equal (r.status, 413);
-    json_decref (s_json (&r));
     s_response_free (&r);
     free (body);
 }

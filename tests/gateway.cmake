@@ -81,3 +81,12 @@ sb_add_fuzz(fuzz_oauth_form SOURCE fuzz/fuzz_oauth_form.c
 add_test(NAME 30_gateway_tls
          COMMAND ${CMAKE_SOURCE_DIR}/tests/30_gateway_tls.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(30_gateway_tls PROPERTIES TIMEOUT 120)
+
+# Webhooks at the gateway (issue 23): POST /webhooks/{endpoint} relayed as
+# webhook/receive jobs (a fake broker plays the webhook service), and a
+# worker's resource_updated reaching its tenant's subscribed streams.
+sb_add_test(30_gateway_webhooks SOURCES 30_gateway_webhooks.c 30_gateway_inproc.c
+            LIBS sb_harness sb_proto sb_payload sb_gateway_lib PkgConfig::CURL PkgConfig::CZMQ
+                 PkgConfig::CMOCKA PkgConfig::JANSSON Threads::Threads
+            TIMEOUT 120)
+add_dependencies(30_gateway_webhooks sb-gateway)

@@ -156,6 +156,13 @@ s_handle (const sb_mcp_env_t *env, const uint8_t *data, size_t size)
             CHECK (!out.as.task.input_responses || json_is_object (out.as.task.input_responses));
             CHECK (strcmp (out.as.task.method, "tasks/update") != 0 || out.as.task.input_responses);
             break;
+        case SB_MCP_EVENTS:
+            //  resources/read of an event log: a connector of the set, named by the URI.
+            CHECK (sb_rpc_id_valid (out.as.events.id) && out.as.events.uri && out.as.events.connector);
+            CHECK (strncmp (out.as.events.uri, SB_MCP_EVENTS_PREFIX, strlen (SB_MCP_EVENTS_PREFIX)) == 0);
+            CHECK (strcmp (out.as.events.uri + strlen (SB_MCP_EVENTS_PREFIX), out.as.events.connector) == 0);
+            CHECK (sb_mcp_events_uri (env->connectors, out.as.events.uri));
+            break;
     }
     sb_mcp_outcome_clear (&out);
 }
