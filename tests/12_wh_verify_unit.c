@@ -619,6 +619,19 @@ test_salesforce (void **state)
         "<notifications xmlns=\"http://soap.sforce.com/2005/09/outbound\"><OrganizationId>&org;</OrganizationId>"
         "<Notification><Id>1</Id></Notification></notifications></soapenv:Body></soapenv:Envelope>";
     assert_refused (s_verify (verifier, headers, 2, external, NOW), "document type declaration");
+    const char *system =
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE soapenv:Envelope SYSTEM \"http://127.0.0.1:1/soap.dtd\">\n"
+        "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"/>";
+    assert_refused (s_verify (verifier, headers, 2, system, NOW), "document type declaration");
+    //  The size bound: past 1 MiB, refused unread.
+    size_t big_len = 1024 * 1024 + 1;
+    char *big = malloc (big_len + 1);
+    assert_non_null (big);
+    memset (big, ' ', big_len);
+    big [big_len] = '\0';
+    memcpy (big, "<a>", 3);
+    assert_refused (s_verify (verifier, headers, 2, big, NOW), "larger than 1048576 bytes");
+    free (big);
     sb_wh_verifier_destroy (&verifier);
 }
 

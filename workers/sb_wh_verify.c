@@ -78,6 +78,7 @@ struct _sb_wh_verifier_t {
     char org_id [S_ORG_ID_COMPARED + 1];        /* salesforce: the organisation's 15 characters */
     EVP_MAC *mac;                       /* OpenSSL's HMAC, fetched once */
     s_key_t keys [SB_WH_MAX_SECRETS];   /* the secrets as keys, wiped at destroy */
+    EVP_MAC_CTX *keyed [SB_WH_MAX_SECRETS];     /* an HMAC set up with each key, copied per request */
     size_t key_count;
 };
 
@@ -102,6 +103,8 @@ typedef struct {
     size_t len [S_MAX_SIGNATURES];
     size_t count;
 } s_sigs_t;
+
+static EVP_MAC_CTX *s_hmac_new (EVP_MAC *mac, const char *digest, const s_key_t *key);
 
 static bool
 s_streq (const char *a, const char *b)
@@ -474,14 +477,17 @@ sb_wh_verifier_new (sb_wh_scheme_t scheme, const char *options_json, const char 
     s_defaults (self, scheme);
     if (s_options_read (self, options_json, NULL, 0))
         goto fail;
-    for (size_t i = 0; i < count; i++) {
-        if (s_secret_read (scheme, secrets [i], &self->keys [i], NULL, 0))
-            goto fail;
-        self->key_count++;
-    }
     self->mac = EVP_MAC_fetch (NULL, "HMAC", NULL);
     if (!self->mac)
         goto fail;
+    for (size_t i = 0; i < count; i++) {
+        if (s_secret_read (scheme, secrets [i], &self->keys [i], NULL, 0))
+            goto fail;
+        self->keyed [i] = s_hmac_new (self->mac, self->digest, &self->keys [i]);
+        if (!self->keyed [i])
+            goto fail;
+        self->key_count++;
+    }
     if (scheme == SB_WH_SALESFORCE)
         xmlInitParser ();       //  once, before any parse (libxml2 2.9 is not lazy-safe)
     return self;
@@ -496,6 +502,8 @@ sb_wh_verifier_destroy (sb_wh_verifier_t **self_p)
     if (!self_p || !*self_p)
         return;
     sb_wh_verifier_t *self = *self_p;
+    for (size_t i = 0; i < SB_WH_MAX_SECRETS; i++)
+        EVP_MAC_CTX_free (self->keyed [i]);
     EVP_MAC_free (self->mac);
     sb_crypto_wipe (self, sizeof *self);
     free (self);
@@ -505,22 +513,33 @@ sb_wh_verifier_destroy (sb_wh_verifier_t **self_p)
 //  ---------------------------------------------------------------------
 //  MACs
 
-//  HMAC (`digest`) under `key` of the concatenated `parts` into `out`
-//  (S_MAX_MAC bytes). 0 or -1.
-static int
-s_hmac (EVP_MAC *mac, const char *digest, const s_key_t *key, const s_part_t *parts, size_t count,
-        uint8_t *out, size_t *out_len)
+//  An HMAC (`digest`) keyed with `key`, ready for data: made once per
+//  key, copied for each message (the key's setup is most of a short
+//  message's cost). NULL on failure.
+static EVP_MAC_CTX *
+s_hmac_new (EVP_MAC *mac, const char *digest, const s_key_t *key)
 {
-    int rc = -1;
     EVP_MAC_CTX *ctx = EVP_MAC_CTX_new (mac);
-    if (!ctx)
-        return -1;
     OSSL_PARAM params [] = {
         OSSL_PARAM_construct_utf8_string (OSSL_MAC_PARAM_DIGEST, sb_unconst (digest), 0),
         OSSL_PARAM_construct_end (),
     };
-    if (EVP_MAC_init (ctx, key->bytes, key->len, params) != 1)
-        goto out;
+    if (ctx && EVP_MAC_init (ctx, key->bytes, key->len, params) != 1) {
+        EVP_MAC_CTX_free (ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
+//  The HMAC of the concatenated `parts` with the keyed `hmac` (left as it
+//  was) into `out` (S_MAX_MAC bytes). 0 or -1.
+static int
+s_hmac (const EVP_MAC_CTX *keyed, const s_part_t *parts, size_t count, uint8_t *out, size_t *out_len)
+{
+    int rc = -1;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup (keyed);
+    if (!ctx)
+        return -1;
     for (size_t i = 0; i < count; i++)
         if (parts [i].len && EVP_MAC_update (ctx, parts [i].data, parts [i].len) != 1)
             goto out;
@@ -541,7 +560,7 @@ s_matches (const sb_wh_verifier_t *self, const s_part_t *parts, size_t count, co
     for (size_t k = 0; k < self->key_count && !found; k++) {
         uint8_t mac [S_MAX_MAC];
         size_t mac_len = 0;
-        if (s_hmac (self->mac, self->digest, &self->keys [k], parts, count, mac, &mac_len))
+        if (s_hmac (self->keyed [k], parts, count, mac, &mac_len))
             continue;
         for (size_t i = 0; i < sigs->count; i++)
             if (sigs->len [i] == mac_len && sb_crypto_equal (sigs->mac [i], mac, mac_len))
@@ -1116,10 +1135,12 @@ sb_wh_sign_standard (const char *secret, const char *msg_id, int64_t timestamp, 
     int rc = -1;
     s_key_t key;
     EVP_MAC *mac = NULL;
+    EVP_MAC_CTX *keyed = NULL;
     if (s_secret_read (SB_WH_STANDARD, secret, &key, NULL, 0))
         goto out;
     mac = EVP_MAC_fetch (NULL, "HMAC", NULL);
-    if (!mac)
+    keyed = mac ? s_hmac_new (mac, "SHA256", &key) : NULL;
+    if (!keyed)
         goto out;
     char ts [24];
     int ts_len = snprintf (ts, sizeof ts, "%" PRId64, timestamp);
@@ -1129,7 +1150,7 @@ sb_wh_sign_standard (const char *secret, const char *msg_id, int64_t timestamp, 
     };
     uint8_t digest [S_MAX_MAC];
     size_t digest_len = 0;
-    if (s_hmac (mac, "SHA256", &key, parts, 5, digest, &digest_len))
+    if (s_hmac (keyed, parts, 5, digest, &digest_len))
         goto out;
     //  "v1," + padded base64 of 32 bytes (44 characters) + NUL.
     char b64 [4 * ((S_MAX_MAC + 2) / 3) + 1];
@@ -1139,6 +1160,7 @@ sb_wh_sign_standard (const char *secret, const char *msg_id, int64_t timestamp, 
         goto out;
     rc = 0;
 out:
+    EVP_MAC_CTX_free (keyed);
     EVP_MAC_free (mac);
     sb_crypto_wipe (&key, sizeof key);
     return rc;
