@@ -268,3 +268,16 @@ sb_add_test(38_workers_admin_webhooks
 add_dependencies(38_workers_admin_webhooks sb-worker)
 set_tests_properties(38_workers_admin_webhooks 38_workers_conn_keys
                      PROPERTIES RESOURCE_LOCK connection_keys)
+
+# The webhook role's inbound half (workers/sb_webhook_role.c, sb_wh_ingest.c,
+# migration 016): two webhook workers (group commit; --webhook-batch-max 1)
+# against fake brokers and the real test PostgreSQL behind a proxy the test
+# cuts, endpoint secrets sealed by an in-process token role: stored once and
+# answered after commit, refusals, deliveries, events/read, PUBLISH, 503
+# while the database is away, group commit under 300 requests at once.
+sb_add_test(38_workers_webhook_ingest
+    SOURCES 38_workers_webhook_ingest.c 38_workers_fake.c
+    LIBS sb_workers_lib ${SB_WORKERS_TEST_LIBS} PkgConfig::PQ
+    FIXTURES postgres
+    TIMEOUT 180)
+add_dependencies(38_workers_webhook_ingest sb-worker)

@@ -19,7 +19,11 @@
                         → {"events": [{"id", "type", "endpoint",
                         "received_at", "body" | "body_base64"}…]}, newest
                         first, at most SB_MAX_JSON_SIZE in all.
-      ping              → {"pong":true,"role":"webhook","db":"ok"|"none"}
+      ping              → {"pong":true,"role":"webhook","db":"ok"|"none",
+                        "stats":{…}}: the counters of the webhook_stats line
+                        (received, stored, duplicates, refused by reason,
+                        unavailable, abandoned, batches with their sizes'
+                        mean, most and histogram, published, reads)
 
     The role reads the endpoints' secrets itself (sb_wh_keys.h) with the
     master secret the token role seals them under (--secret-key-file or

@@ -37,7 +37,7 @@
                                            one and, when full, the next */
 #define SB_WH_KEYS_RETRY_MS     1000    /* a key missing from a ring read this recently is not re-read */
 #define SB_WH_TICK_MS           1000    /* the role's housekeeping timer */
-#define SB_WH_STATS_MS          60000   /* the stats line, at most this often when anything changed */
+#define SB_WH_STATS_MS          10000   /* the stats line, at most this often when anything changed */
 #define SB_WH_RETRY_AFTER_S     5       /* a 503's retry-after, seconds */
 #define SB_WH_DEFAULT_READ      20      /* events/read's default limit */
 #define SB_WH_MAX_READ          100     /* events/read's limit, at most */
