@@ -4,8 +4,8 @@
     thread per connection on 127.0.0.1) that answers by path: /ok 200,
     /fail 500 with a long body that is not UTF-8, /hang never, /reset a
     TCP reset, /slow 200 after S_SLOW_MS, /gone 410. The deliverer runs
-    in this process on its own reactor; the killed worker is this test
-    binary run again as a child deliverer (--deliver-child) and SIGKILLed.
+    in this process on its own reactor; the killed worker is a real
+    sb-worker --role webhook, SIGKILLed.
 
       - delivered once, the Standard Webhooks signature verified with
         sb_wh_verify's standard scheme, the body's shape (JSON data kept,
@@ -61,13 +61,15 @@
 #define S_ENDPOINT      "we_deliver01"
 #define S_SECRET        "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 
-static const uint8_t s_master [40] = "0123456789abcdef0123456789abcdef-master";
+#define S_MASTER        "0123456789abcdef0123456789abcdef-master!"   /* 40 bytes */
+static const uint8_t *s_master = (const uint8_t *) S_MASTER;
+#define S_MASTER_LEN    (sizeof S_MASTER - 1)
 
 static char *s_conninfo;            /* the fixture's */
 static char s_db [S_MAX_CONNINFO];  /* the fresh database's */
 static PGconn *s_pg;                /* on it, switchboard.system on */
 static uint8_t s_data_key [SB_AEAD_KEY_LEN];
-static char s_self [4096];          /* this binary, for the child */
+static char s_key_file [64];        /* the master secret, for sb-worker */
 
 //  ---------------------------------------------------------------------
 //  The receiver
@@ -383,7 +385,7 @@ s_deliver_new (sb_reactor_t *reactor, const char *schedule, int timeout_ms, int 
                const char *allow_hosts, int max)
 {
     sb_wh_deliver_config_t config = {
-        .conninfo = s_db, .secret = s_master, .secret_len = sizeof s_master,
+        .conninfo = s_db, .secret = s_master, .secret_len = S_MASTER_LEN,
         .retry_schedule = schedule, .timeout_ms = timeout_ms, .disable_after_s = disable_after_s,
         .allow_hosts = allow_hosts, .max_in_flight = max
     };
@@ -674,8 +676,17 @@ test_killed_worker (void **state)
     s_subscription ("ws_kill0001", "127.0.0.1", "/hang", 10, 8);
     for (int i = 0; i < 3; i++)
         s_delivery ("ws_kill0001", "a", "{}", 0);
-    //  A child deliverer (this binary) claims them and hangs on them
-    const char *argv [] = { s_self, "--deliver-child", s_db, NULL };
+    //  A webhook worker (sb-worker, its deliverer with a 4 s timeout: a
+    //  7 s lease) claims them and hangs on them. No broker is needed for
+    //  deliveries: it only reconnects in vain.
+    char broker [64];
+    snprintf (broker, sizeof broker, "tcp://127.0.0.1:%d", sb_harness_free_port ());
+    const char *argv [] = {
+        sb_harness_bin ("sb-worker"), "--role", "webhook", "--broker", broker, "--db", s_db,
+        "--migrations", SB_SOURCE_DIR "/db/migrations", "--secret-key-file", s_key_file,
+        "--webhook-allow-hosts", "127.0.0.1", "--webhook-delivery-timeout-ms", "4000",
+        "--webhook-retry-schedule", "0,1", "--log-level", "warn", NULL
+    };
     pid_t child = sb_harness_spawn (argv, NULL);
     assert_true (child > 0);
     int64_t deadline = sb_harness_now_ms () + S_WAIT_MS;
@@ -804,8 +815,8 @@ s_setup (void **state)
     PQclear (PQexec (s_pg, "SELECT set_config ('switchboard.system', 'on', false)"));
     //  A data key as the token role makes it, the tenant, an endpoint
     static sb_token_role_t role;
-    memcpy (role.secret, s_master, sizeof s_master);
-    role.secret_len = sizeof s_master;
+    memcpy (role.secret, s_master, S_MASTER_LEN);
+    role.secret_len = S_MASTER_LEN;
     uint8_t box_key [SB_TOKEN_SUBKEY_LEN];
     char hex [2 * (SB_AEAD_KEY_LEN + SB_AEAD_OVERHEAD) + 1];
     if (sb_token_subkey (&role, "connection-keys", box_key)
@@ -817,10 +828,10 @@ s_setup (void **state)
     s_exec ("INSERT INTO tenants (id, name) VALUES ('" S_TENANT "', 'deliveries')", 0);
     s_exec ("INSERT INTO webhook_endpoints (id, tenant_id, connector, scheme, key_id, secret_enc)"
             " VALUES ('" S_ENDPOINT "', '" S_TENANT "', 'stripe', 'stripe', '" S_KEY_ID "', '\\x00')", 0);
-    ssize_t n = readlink ("/proc/self/exe", s_self, sizeof s_self - 1);
-    if (n <= 0)
+    snprintf (s_key_file, sizeof s_key_file, "/tmp/sbtest_whd_%d.key", (int) getpid ());
+    FILE *file = fopen (s_key_file, "w");
+    if (!file || fprintf (file, "%s\n", S_MASTER) < 0 || fclose (file))
         return -1;
-    s_self [n] = 0;
     return 0;
 }
 
@@ -846,33 +857,13 @@ s_teardown (void **state)
     free (error);
     free (s_conninfo);
     s_rx_clear ();
+    unlink (s_key_file);
     return rc;
 }
 
-//  The killed worker: a deliverer on `conninfo` until SIGKILL.
-static int
-s_child (const char *conninfo)
-{
-    sb_log_init ("whd-child", SB_LOG_INFO);
-    sb_reactor_t *reactor = sb_reactor_new ();
-    sb_wh_deliver_config_t config = {
-        .conninfo = conninfo, .secret = s_master, .secret_len = sizeof s_master,
-        .retry_schedule = "0,1", .timeout_ms = 4000, .disable_after_s = 3600,
-        .allow_hosts = "127.0.0.1", .max_in_flight = 8
-    };
-    sb_wh_deliver_t *deliver = sb_wh_deliver_new (reactor, &config);
-    if (!deliver)
-        return 1;
-    while (sb_reactor_run_once (reactor, 1000) == 0)
-        ;
-    return 1;
-}
-
 int
-main (int argc, char **argv)
+main (void)
 {
-    if (argc == 3 && strcmp (argv [1], "--deliver-child") == 0)
-        return s_child (argv [2]);
     sb_log_init ("test", SB_LOG_WARN);
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_schedule),

@@ -281,3 +281,4 @@ sb_add_test(38_workers_webhook_ingest
     FIXTURES postgres
     TIMEOUT 180)
 add_dependencies(38_workers_webhook_ingest sb-worker)
+add_dependencies(38_workers_webhook_deliver sb-worker)

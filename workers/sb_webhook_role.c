@@ -594,10 +594,22 @@ sb_webhook_role_new (sb_worker_t *worker, const sb_webhook_config_t *config)
     size_t secret_len = s_read_secret (config->secret_key_file, secret);
     if (secret_len)
         self->keys = sb_wh_keys_new (secret, secret_len);
-    sb_crypto_wipe (secret, sizeof secret);
-    if (!self->keys)
+    if (!self->keys
+    ||  sb_db_prepare (config->conninfo, config->migrations_dir, SB_WH_CONNECT_TIMEOUT_MS)) {
+        sb_crypto_wipe (secret, sizeof secret);
         goto fail;
-    if (sb_db_prepare (config->conninfo, config->migrations_dir, SB_WH_CONNECT_TIMEOUT_MS))
+    }
+    if (config->deliver_max > 0) {
+        sb_wh_deliver_config_t deliver_config = {
+            .conninfo = config->conninfo, .secret = secret, .secret_len = secret_len,
+            .retry_schedule = config->retry_schedule, .timeout_ms = config->delivery_timeout_ms,
+            .disable_after_s = config->disable_after_s, .allow_hosts = config->allow_hosts,
+            .max_in_flight = config->deliver_max
+        };
+        self->deliver = sb_wh_deliver_new (self->reactor, &deliver_config);
+    }
+    sb_crypto_wipe (secret, sizeof secret);
+    if (config->deliver_max > 0 && !self->deliver)
         goto fail;
     self->db_loop = sb_db_loop_new (self->reactor, config->conninfo);
     if (!self->db_loop) {
@@ -625,6 +637,7 @@ sb_webhook_role_destroy (sb_webhook_role_t **self_p)
         s_log_stats (self);
     //  Pending statements are called back with "shutting down": they free
     //  their requests unanswered (the jobs are the worker's).
+    sb_wh_deliver_destroy (&self->deliver);
     sb_db_loop_destroy (&self->db_loop);
     while (self->queue) {
         sb_wh_req_t *req = self->queue;

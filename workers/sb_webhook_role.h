@@ -33,6 +33,10 @@
     commit that stored new events it PUBLISHes `resource_updated`
     "switchboard://events/{connector}" once per (tenant, connector).
 
+    With --db it also runs the deliverer (sb_wh_deliver.h: deliveries
+    out to the tenants' subscriptions, from PostgreSQL, on its own
+    connection) unless --webhook-deliver-max is 0.
+
     Without --db the role answers ping only and webhook/receive with 503
     (an old farm that starts it so); with --db it needs the master secret. */
 #ifndef SB_WEBHOOK_ROLE_H_INCLUDED
@@ -51,6 +55,12 @@ typedef struct {
     const char *migrations_dir;     /* --migrations */
     const char *secret_key_file;    /* --secret-key-file; "": SB_SECRET_KEY holds the secret */
     int batch_max;                  /* --webhook-batch-max: events one statement stores, at most */
+    //  Deliveries out (sb_wh_deliver.h), with --db only
+    int deliver_max;                /* --webhook-deliver-max; 0: this worker delivers nothing */
+    const char *retry_schedule;     /* --webhook-retry-schedule */
+    int delivery_timeout_ms;        /* --webhook-delivery-timeout-ms */
+    int disable_after_s;            /* --webhook-disable-after-s */
+    const char *allow_hosts;        /* --webhook-allow-hosts (tests only) */
 } sb_webhook_config_t;
 
 typedef struct _sb_webhook_role_t sb_webhook_role_t;

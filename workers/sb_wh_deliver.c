@@ -51,6 +51,7 @@ struct _s_delivery_t {
     int64_t id;                     /* the webhook_deliveries row */
     char tenant [S_MAX_ID];
     char sub_id [S_MAX_ID];
+    s_sub_t *sub;                   /* its bucket (in the deliverer's table; kept while held) */
     char *url;
     char *key_id;
     uint8_t *secret_enc;            /* the sealed whsec_ secret */
@@ -147,9 +148,11 @@ sb_wh_deliver_parse_schedule (const char *text, int *delays, size_t *count, char
 //  ---------------------------------------------------------------------
 //  Subscriptions' buckets
 
-//  The subscription's entry, made when new (full bucket). NULL only when
-//  the table is full of subscriptions with deliveries held (cannot happen
-//  while SB_WH_DELIVER_MAX < SB_WH_DELIVER_MAX_SUBS).
+//  The subscription's entry with the claimed row's limits, made when new
+//  (full bucket; an entry holding no delivery is reused once the table is
+//  full). NULL only when the table is full of subscriptions with
+//  deliveries held (cannot happen while SB_WH_DELIVER_MAX <
+//  SB_WH_DELIVER_MAX_SUBS). An entry holding deliveries stays where it is.
 static s_sub_t *
 s_sub (sb_wh_deliver_t *self, const char *id, int rate_per_s, int max_in_flight)
 {
@@ -157,17 +160,13 @@ s_sub (sb_wh_deliver_t *self, const char *id, int rate_per_s, int max_in_flight)
     for (size_t at = 0; at < self->sub_count; at++) {
         s_sub_t *sub = &self->subs [at];
         if (strcmp (sub->id, id) == 0) {
-            if (rate_per_s > 0) {
-                sub->rate_per_s = rate_per_s;       //  the row's current limits
-                sub->max_in_flight = max_in_flight;
-            }
+            sub->rate_per_s = rate_per_s;       //  the row's current limits
+            sub->max_in_flight = max_in_flight;
             return sub;
         }
         if (!free_slot && sub->held == 0)
             free_slot = sub;
     }
-    if (rate_per_s <= 0)
-        return NULL;
     if (self->sub_count < SB_WH_DELIVER_MAX_SUBS)
         free_slot = &self->subs [self->sub_count++];
     if (!free_slot)
@@ -218,9 +217,8 @@ s_delivery_end (s_delivery_t *delivery)
             self->held--;
             break;
         }
-    s_sub_t *sub = s_sub (self, delivery->sub_id, 0, 0);
-    if (sub && sub->held > 0)
-        sub->held--;
+    if (delivery->sub && delivery->sub->held > 0)
+        delivery->sub->held--;
     s_delivery_free (delivery);
 }
 
@@ -514,9 +512,8 @@ s_on_done (CURL *easy, CURLcode code, void *arg)
                   delivery->errbuf [0]? delivery->errbuf: curl_easy_strerror (code));
     curl_easy_cleanup (easy);
     delivery->easy = NULL;
-    s_sub_t *sub = s_sub (self, delivery->sub_id, 0, 0);
-    if (sub && sub->in_flight > 0)
-        sub->in_flight--;
+    if (delivery->sub->in_flight > 0)
+        delivery->sub->in_flight--;
     s_record (delivery, status, why [0]? why: NULL);
     s_pump (self);
 }
@@ -598,13 +595,7 @@ s_pump (sb_wh_deliver_t *self)
             delivery = next;
             continue;
         }
-        s_sub_t *sub = s_sub (self, delivery->sub_id, 0, 0);
-        if (!sub) {
-            //  Cannot happen (held entries stay); let the lease run out
-            s_delivery_end (delivery);
-            delivery = next;
-            continue;
-        }
+        s_sub_t *sub = delivery->sub;
         s_sub_fill (sub, now);
         if (sub->in_flight >= sub->max_in_flight) {
             delivery = next;            //  an attempt's end pumps again
@@ -656,7 +647,7 @@ s_on_keys (const PGresult *res, const char *error, void *arg)
         self->keys_loaded_ms = sb_clock_mono_ms ();
     }
     self->poll_due_ms = sb_clock_mono_ms () + (self->keys_loaded? 0: SB_WH_DELIVER_POLL_MS);
-    s_arm (self);
+    s_pump (self);                      //  deliveries that waited for a key
 }
 
 static void
@@ -742,6 +733,7 @@ s_on_claimed (const PGresult *res, const char *error, void *arg)
             s_delivery_free (delivery);
             continue;
         }
+        delivery->sub = sub;
         sub->held++;
         if (!sb_wh_keys_has (self->keys, delivery->key_id))
             unknown_key = true;
@@ -760,6 +752,22 @@ s_on_claimed (const PGresult *res, const char *error, void *arg)
     if (rows > 0 && self->held < self->max_in_flight)
         self->poll_due_ms = now;        //  there may be more due
     s_pump (self);
+}
+
+//  True when `id` is one of the array literal `list`'s elements ("{a,b").
+static bool
+s_listed (const char *list, const char *id)
+{
+    size_t n = strlen (id);
+    for (const char *p = list + 1; *p; ) {
+        size_t len = strcspn (p, ",}");
+        if (len == n && memcmp (p, id, n) == 0)
+            return true;
+        p += len;
+        if (*p)
+            p++;
+    }
+    return false;
 }
 
 static void
@@ -784,7 +792,7 @@ s_claim (sb_wh_deliver_t *self)
     size_t used = 0;
     skip [used++] = '{';
     for (s_delivery_t *delivery = self->deliveries; delivery; delivery = delivery->next) {
-        if (delivery->stage != S_QUEUED || strstr (skip, delivery->sub_id))
+        if (delivery->stage != S_QUEUED || s_listed (skip, delivery->sub_id))
             continue;
         size_t n = strlen (delivery->sub_id);
         if (used + n + 2 >= size)
@@ -849,11 +857,11 @@ sb_wh_deliver_new (sb_reactor_t *reactor, const sb_wh_deliver_config_t *config)
         goto fail;
     }
     if (config->timeout_ms < 1 || config->timeout_ms > SB_WH_DELIVER_MAX_TIMEOUT_MS
-    ||  config->disable_after_s < 1
+    ||  config->disable_after_s < 1 || config->disable_after_s > SB_WH_DELIVER_MAX_DISABLE_S
     ||  config->max_in_flight < 1 || config->max_in_flight > SB_WH_DELIVER_MAX) {
         sb_log_error ("config_invalid", "webhook deliverer: --webhook-delivery-timeout-ms must be "
-                      "1..%d, --webhook-disable-after-s 1 or more, --webhook-deliver-max 1..%d",
-                      SB_WH_DELIVER_MAX_TIMEOUT_MS, SB_WH_DELIVER_MAX);
+                      "1..%d, --webhook-disable-after-s 1..%d, --webhook-deliver-max 1..%d",
+                      SB_WH_DELIVER_MAX_TIMEOUT_MS, SB_WH_DELIVER_MAX_DISABLE_S, SB_WH_DELIVER_MAX);
         goto fail;
     }
     if (!config->conninfo || !*config->conninfo) {

@@ -60,6 +60,7 @@
 #define SB_WH_DELIVER_MAX_TIMEOUT_MS    120000  /* --webhook-delivery-timeout-ms, at most */
 #define SB_WH_DELIVER_MAX_SUBS          4096    /* subscriptions whose buckets are kept */
 #define SB_WH_DELIVER_JITTER_PERCENT    20      /* a retry's delay ± this much */
+#define SB_WH_DELIVER_MAX_DISABLE_S     31536000    /* --webhook-disable-after-s, at most (a year) */
 
 /*  The defaults of the options. */
 #define SB_WH_DELIVER_SCHEDULE          "0,5,300,1800,7200,18000,36000,36000"
@@ -75,7 +76,7 @@ typedef struct {
     size_t secret_len;              /* 32..64 */
     const char *retry_schedule;     /* --webhook-retry-schedule; NULL: the default */
     int timeout_ms;                 /* --webhook-delivery-timeout-ms, 1..SB_WH_DELIVER_MAX_TIMEOUT_MS */
-    int disable_after_s;            /* --webhook-disable-after-s, 1 or more */
+    int disable_after_s;            /* --webhook-disable-after-s, 1..SB_WH_DELIVER_MAX_DISABLE_S */
     const char *allow_hosts;        /* --webhook-allow-hosts (tests): IPs the SSRF guard lets by */
     int max_in_flight;              /* --webhook-deliver-max, 1..SB_WH_DELIVER_MAX */
 } sb_wh_deliver_config_t;

@@ -20,6 +20,7 @@
 #include "sb_db_loop.h"
 #include "sb_limits.h"
 #include "sb_webhook_role.h"
+#include "sb_wh_deliver.h"
 #include "sb_wh_keys.h"
 #include "sb_wh_verify.h"
 #include "sb_worker.h"
@@ -115,6 +116,7 @@ struct _sb_webhook_role_t {
     sb_reactor_t *reactor;              /* its loop (borrowed) */
     sb_db_loop_t *db_loop;              /* the ingest connection; NULL without --db */
     sb_wh_keys_t *keys;                 /* the data keys (sb_wh_keys.h); NULL without --db */
+    sb_wh_deliver_t *deliver;           /* deliveries out (sb_wh_deliver.h); NULL: none here */
     int64_t keys_read_ms;               /* the last ring read that succeeded; 0: none */
     bool keys_reading;                  /* the periodic ring read is out */
     struct _zhashx_t *endpoints;        /* id → sb_wh_endpoint_t (the cache) */

@@ -21,6 +21,7 @@
 #include "sb_task_role.h"
 #include "sb_token_role.h"
 #include "sb_webhook_role.h"
+#include "sb_wh_deliver.h"
 #include "sb_worker.h"
 
 #include <errno.h>
@@ -82,6 +83,18 @@ static const sb_option_t s_options [] = {
       "token role: how often the quota service looks for changed plans and tenants and pushes them to the broker (LIMITS)" },
     { "webhook-batch-max", SB_OPT_INT, "256", 1, SB_WH_MAX_BATCH_MAX, "SB_WEBHOOK_BATCH_MAX",
       "webhook role: events one statement commits at most (group commit: requests verified while a commit runs wait for the next one); 1: every request is committed alone" },
+    { "webhook-deliver-max", SB_OPT_INT, "64", 0, SB_WH_DELIVER_MAX, "SB_WEBHOOK_DELIVER_MAX",
+      "webhook role: deliveries out (to tenants' subscriptions) this worker holds at once, claimed from PostgreSQL; 0: this worker delivers nothing" },
+    { "webhook-retry-schedule", SB_OPT_STR, SB_WH_DELIVER_SCHEDULE, 0, 0, "SB_WEBHOOK_RETRY_SCHEDULE",
+      "webhook role: a delivery's attempts, as seconds to wait before each (the first: after the event; each next: after a failed attempt), comma-separated, each delay ±20% jitter; after the last, the delivery is a dead letter" },
+    { "webhook-delivery-timeout-ms", SB_OPT_INT, "10000", 1, SB_WH_DELIVER_MAX_TIMEOUT_MS,
+      "SB_WEBHOOK_DELIVERY_TIMEOUT_MS",
+      "webhook role: one delivery attempt, connect to the last byte of the answer, at most" },
+    { "webhook-disable-after-s", SB_OPT_INT, "432000", 1, SB_WH_DELIVER_MAX_DISABLE_S,
+      "SB_WEBHOOK_DISABLE_AFTER_S",
+      "webhook role: a subscription whose deliveries all fail for longer than this is disabled (its pending deliveries become dead letters, its tenant's audit log says so)" },
+    { "webhook-allow-hosts", SB_OPT_STR, "", 0, 0, "SB_WEBHOOK_ALLOW_HOSTS",
+      "webhook role, FOR TESTS ONLY: comma-separated IP addresses that deliveries may connect to although the SSRF guard refuses them (loopback, private…)" },
     { "log-level", SB_OPT_STR, "info", 0, 0, "SB_LOG_LEVEL",
       "debug, info, warn or error" },
     SB_CPU_POLICY_OPTION,
@@ -226,6 +239,11 @@ main (int argc, char **argv)
             .migrations_dir = sb_config_str (config, "migrations"),
             .secret_key_file = sb_config_str (config, "secret-key-file"),
             .batch_max = (int) sb_config_int (config, "webhook-batch-max"),
+            .deliver_max = (int) sb_config_int (config, "webhook-deliver-max"),
+            .retry_schedule = sb_config_str (config, "webhook-retry-schedule"),
+            .delivery_timeout_ms = (int) sb_config_int (config, "webhook-delivery-timeout-ms"),
+            .disable_after_s = (int) sb_config_int (config, "webhook-disable-after-s"),
+            .allow_hosts = sb_config_str (config, "webhook-allow-hosts"),
         };
         webhook = sb_webhook_role_new (worker, &webhook_config);
         if (!webhook)
