@@ -378,24 +378,6 @@ s_in_run (void *arg)
     return (void *) (intptr_t) sb_worker_run (s_in_worker);
 }
 
-//  Seals `plain` for tenant/connector/column in-process: the key id and
-//  the bytea text into the caller's buffers.
-static void
-s_seal (const char *tenant, const char *connector, const char *column, const char *plain,
-        char key_id [64], char **sealed)
-{
-    json_t *data = json_pack ("{s:s, s:s, s:s, s:s}", "tenant", tenant, "connector", connector,
-                              "column", column, "plain", plain);
-    char *text = json_dumps (data, JSON_COMPACT);
-    json_decref (data);
-    sb_status_t status;
-    json_t *result = s_op (&s_in, "test/seal", text, &status);
-    free (text);
-    assert_int_equal (status, SB_STATUS_OK);
-    snprintf (key_id, 64, "%s", s_str (result, "key_id"));
-    *sealed = strdup (s_str (result, "sealed"));
-    json_decref (result);
-}
 
 //  Opens in-process: the plain text (new) or NULL when it does not open;
 //  *status not OK when the key cannot be had.
@@ -738,8 +720,10 @@ test_enable_delete (void **state)
     assert_int_equal (s_number ("SELECT count(*) FROM webhook_endpoints WHERE id = $1", 1, id,
                                 NULL, NULL), 0);
     assert_int_equal (s_audits (tenant, "webhook_endpoint_deleted"), 1);
+    s_refused (400, "invalid_request", "takes no body", "DELETE",
+               s_path ("/admin/webhooks/%s", id), NULL, "{\"force\":true}");
     s_refused (404, "not_found", "there is no webhook endpoint", "DELETE",
-               s_path ("/admin/webhooks/%s", id), NULL, NULL);
+               s_path ("/admin/webhooks/%s", id), NULL, "{}");
     s_refused (404, "not_found", "there is no webhook endpoint", "POST",
                s_path ("/admin/webhooks/%s/disable", id), NULL, NULL);
     free (id);

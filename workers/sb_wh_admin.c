@@ -186,6 +186,21 @@ s_query (const sb_oauth_form_t *query, const char *name)
     return query? sb_oauth_form_get (query, name): NULL;
 }
 
+//  A body that must be empty or {}. Returns 0, or -1 having answered 400.
+static int
+s_no_body (sb_worker_job_t **job_p, const sb_http_request_t *http)
+{
+    if (http->body_len == 0)
+        return 0;
+    json_t *body = sb_json_parse (http->body, http->body_len, JSON_REJECT_DUPLICATES, NULL);
+    bool empty = json_is_object (body) && json_object_size (body) == 0;
+    json_decref (body);
+    if (empty)
+        return 0;
+    sb_admin_refuse (job_p, 400, "invalid_request", "this route takes no body (or {})");
+    return -1;
+}
+
 //  The body as a JSON object whose members are in `allowed`; an empty
 //  body is {}. NULL having answered 400.
 static json_t *
@@ -839,6 +854,10 @@ sb_wh_admin_http (sb_token_role_t *self, sb_worker_job_t *job, const sb_http_req
                                      : replay_all? replay: dead? page: NULL)
         ||  sb_admin_tenant_check (&job, tenant))
             return;
+        bool creates = post && (strcmp (what, "webhooks") == 0
+                                || strcmp (what, "subscriptions") == 0);
+        if (!creates && s_no_body (&job, http))
+            return;
         const char *params [] = { tenant, list };
         if (strcmp (what, "webhooks") == 0 && get)
             s_run (self, job, "SELECT admin_webhooks_list ($1, $2::int)", 2, params);
@@ -881,7 +900,8 @@ sb_wh_admin_http (sb_token_role_t *self, sb_worker_job_t *job, const sb_http_req
         }
         return;
     }
-    if (s_query_only (&job, query, NULL))
+    bool rotate = count == 3 && strcmp (last, "rotate") == 0;
+    if (s_query_only (&job, query, NULL) || (!rotate && s_no_body (&job, http)))
         return;
     const char *id = segments [1];
     const char *params [] = { id, list };
@@ -894,7 +914,7 @@ sb_wh_admin_http (sb_token_role_t *self, sb_worker_job_t *job, const sb_http_req
         if (count == 2)
             s_run (self, job, "SELECT admin_webhook_delete ($1)", 1, params);
         else
-        if (strcmp (last, "rotate") == 0)
+        if (rotate)
             s_endpoint_rotate (self, job, http, id);
         else
             s_run (self, job, strcmp (last, "enable") == 0
