@@ -9,6 +9,7 @@
 #   sb_farm_session TOKEN              `initialize`; prints the Mcp-Session-Id (if any)
 #   sb_farm_call TOKEN METHOD PARAMS_JSON [ID]   one JSON-RPC call to /mcp (prints the body)
 #   sb_farm_respawn NAME               start process NAME again as it was first started
+#   sb_farm_restart NAME [ARG…]        stop NAME and start it again with more options
 #   sb_farm_admin ARGS…                sb-admin against the gateway with FARM_DIR/admin.key
 #   sb_farm_demo_user [EMAIL]          add a demo-tenant user with a generated password
 #                                      (prints "EMAIL PASSWORD"); needs the gateway's
@@ -361,6 +362,38 @@ sb_farm_respawn () {
     done
     # shellcheck disable=SC2034  # read by scripts/up
     SB_FARM_RESPAWNED_PID=${SB_FARM_PIDS[index]##*:}
+}
+
+# sb_farm_restart NAME [ARG…] — stops NAME (SIGTERM by PID, as
+# sb_farm_stop does) and starts it again with the command line it was first
+# started with plus ARGs (each restart from the first one's: ARGs never
+# pile up), appending to its log; waits for its new `ready` line. The new
+# PID is in SB_FARM_RESPAWNED_PID. bench/webhooks switches the webhook
+# worker's --webhook-batch-max this way. Call it in this shell.
+declare -gA SB_FARM_FIRST_SPAWNS=()
+sb_farm_restart () {
+    local name=$1 entry pid= readies
+    shift
+    [[ -n "${SB_FARM_SPAWNS[$name]:-}" ]] || { sb_say "error: no process named $name"; return 1; }
+    [[ -n "${SB_FARM_FIRST_SPAWNS[$name]:-}" ]] || SB_FARM_FIRST_SPAWNS[$name]=${SB_FARM_SPAWNS[$name]}
+    for entry in "${SB_FARM_PIDS[@]}"; do
+        [[ ${entry%%:*} == "$name" ]] && pid=${entry##*:}
+    done
+    [[ -n $pid ]] && { sb_stop_pid "$pid" 10 || sb_say "$name (pid $pid) exited with status $?"; }
+    readies=$(grep -c '"event" *: *"ready"' "$SB_FARM_DIR/logs/$name.log" || true)
+    local extra
+    extra=$(printf '%q ' "$@")
+    SB_FARM_SPAWNS[$name]="${SB_FARM_FIRST_SPAWNS[$name]} $extra"
+    sb_farm_respawn "$name" || return 1
+    local deadline=$((SECONDS + ${SB_FARM_READY_S:-30}))
+    while (($(grep -c '"event" *: *"ready"' "$SB_FARM_DIR/logs/$name.log" || true) <= readies)); do
+        if ! kill -0 "$SB_FARM_RESPAWNED_PID" 2>/dev/null || ((SECONDS >= deadline)); then
+            sb_say "error: $name did not become ready again; last lines of its log:"
+            tail -n 20 "$SB_FARM_DIR/logs/$name.log" >&2 || true
+            return 1
+        fi
+        sleep 0.05
+    done
 }
 
 # sb_farm_token [TTL] — a token for tenant demo, audience <public-url>/mcp.
