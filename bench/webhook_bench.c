@@ -30,8 +30,9 @@
       --pad           bytes of padding in each body (default 64)
 
     Prints, as its last line:
-      sent=… ok=… non2xx=… failed=… elapsed_s=… rps=… p50_ms=… p90_ms=… p99_ms=… max_ms=…
-    where rps counts the 2xx answers per second of the run. Exit: 0 when
+      sent=… ok=… non2xx=… failed=… elapsed_s=… rps=… p50_ms=… p90_ms=… p99_ms=… max_ms=… cpu_s=… prefix=…
+    where rps counts the 2xx answers per second of the run and cpu_s is
+    this program's own CPU time (user + system). Exit: 0 when
     every request was answered 2xx, 1 when one was not, 2 bad usage. */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <signal.h>
@@ -656,12 +658,16 @@ main (int argc, char *argv [])
     if (run.log)
         fclose (run.log);
     qsort (run.samples, run.sample_count, sizeof *run.samples, s_compare);
+    struct rusage usage;
+    getrusage (RUSAGE_SELF, &usage);
+    double cpu_s = (double) usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6
+                 + (double) usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6;
     printf ("sent=%lld ok=%lld non2xx=%lld failed=%lld elapsed_s=%.2f rps=%.0f "
-            "p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f prefix=%s\n",
+            "p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f cpu_s=%.3f prefix=%s\n",
             (long long) run.sent, (long long) run.ok, (long long) run.non2xx, (long long) run.failed,
             elapsed_s, elapsed_s > 0 ? (double) run.ok / elapsed_s : 0,
             s_percentile_ms (&run, 0.50), s_percentile_ms (&run, 0.90), s_percentile_ms (&run, 0.99),
-            (double) run.max_us / 1000.0, run.prefix);
+            (double) run.max_us / 1000.0, cpu_s, run.prefix);
     bool all_ok = run.ok == run.sent;
     free (run.samples);
     free (run.numbers);

@@ -381,8 +381,8 @@ sb_farm_restart () {
     done
     [[ -n $pid ]] && { sb_stop_pid "$pid" 10 || sb_say "$name (pid $pid) exited with status $?"; }
     readies=$(grep -c '"event" *: *"ready"' "$SB_FARM_DIR/logs/$name.log" || true)
-    local extra
-    extra=$(printf '%q ' "$@")
+    local extra=
+    (($#)) && extra=$(printf '%q ' "$@")
     SB_FARM_SPAWNS[$name]="${SB_FARM_FIRST_SPAWNS[$name]} $extra"
     sb_farm_respawn "$name" || return 1
     local deadline=$((SECONDS + ${SB_FARM_READY_S:-30}))
