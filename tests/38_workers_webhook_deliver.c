@@ -769,7 +769,7 @@ test_schedule (void **state)
     assert_int_equal (delays [7], 36000);
     assert_int_equal (sb_wh_deliver_parse_schedule ("0", delays, &count, error, sizeof error), 0);
     assert_int_equal (count, 1);
-    static const char *bad [] = { "", "0,", ",5", "0,-5", "0,5s", "0,,5", "0,999999999", "1 2" };
+    static const char *bad [] = { "", "0,", ",5", "0,-5", "0,5s", "0,,5", "0,999999999", "1 2", "5,5" };
     for (size_t at = 0; at < sizeof bad / sizeof bad [0]; at++)
         if (sb_wh_deliver_parse_schedule (bad [at], delays, &count, error, sizeof error) == 0)
             fail_msg ("\"%s\" was accepted", bad [at]);

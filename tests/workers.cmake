@@ -281,4 +281,15 @@ sb_add_test(38_workers_webhook_ingest
     FIXTURES postgres
     TIMEOUT 180)
 add_dependencies(38_workers_webhook_ingest sb-worker)
+
+# The webhook deliverer (workers/sb_wh_deliver.c, migration 017) in this
+# process against the real test PostgreSQL and a receiver in the test:
+# delivered and signed (checked with sb_wh_verify), 500/hang/reset retried
+# then dead and replayed, the SSRF guard, rate and in-flight limits, a
+# killed deliverer's leases taken over, disable after the failing window.
+sb_add_test(38_workers_webhook_deliver
+    SOURCES 38_workers_webhook_deliver.c
+    LIBS sb_workers_lib sb_harness PkgConfig::CMOCKA PkgConfig::PQ PkgConfig::JANSSON pthread
+    FIXTURES postgres
+    TIMEOUT 120)
 add_dependencies(38_workers_webhook_deliver sb-worker)

@@ -138,6 +138,11 @@ sb_wh_deliver_parse_schedule (const char *text, int *delays, size_t *count, char
                       "by commas, such as \"0,5,300\"", SB_WH_DELIVER_MAX_DELAY_S);
             return -1;
         }
+        if (*count == 0 && value != 0) {
+            snprintf (error, error_size, "the retry schedule's first delay must be 0 (a new "
+                      "delivery is sent as soon as it is due)");
+            return -1;
+        }
         delays [(*count)++] = (int) value;
         if (!*p)
             return 0;
@@ -425,9 +430,13 @@ s_record (s_delivery_t *delivery, long status, const char *error)
                                 * (2.0 * random / 4294967295.0 - 1.0);
             retry_ms = (int) (delay * factor);
         }
+        char what [S_MAX_WHY + 32];
+        if (error)
+            snprintf (what, sizeof what, "%s (status %ld)", error, status);
+        else
+            snprintf (what, sizeof what, "HTTP %ld", status);
         sb_log_warn ("webhook_attempt_failed", "delivery %" PRId64 " of subscription %s, attempt %d: "
-                     "%s%s%ld%s (%s)", delivery->id, delivery->sub_id, made,
-                     error? error: "", error? " (": "HTTP ", status, error? ")": "", outcome);
+                     "%s (%s)", delivery->id, delivery->sub_id, made, what, outcome);
     }
     char id [24], status_text [16], latency_text [24], retry_text [16], disable_text [16];
     char excerpt [SB_WH_DELIVER_MAX_EXCERPT + 1];
@@ -791,16 +800,18 @@ s_claim (sb_wh_deliver_t *self)
         return;
     size_t used = 0;
     skip [used++] = '{';
+    skip [used] = 0;
     for (s_delivery_t *delivery = self->deliveries; delivery; delivery = delivery->next) {
         if (delivery->stage != S_QUEUED || s_listed (skip, delivery->sub_id))
             continue;
         size_t n = strlen (delivery->sub_id);
-        if (used + n + 2 >= size)
+        if (used + n + 3 > size)        //  a comma, the ID, '}' and the NUL
             break;
         if (used > 1)
             skip [used++] = ',';
         memcpy (skip + used, delivery->sub_id, n);
         used += n;
+        skip [used] = 0;
     }
     skip [used++] = '}';
     skip [used] = 0;

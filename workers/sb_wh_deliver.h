@@ -37,7 +37,8 @@
     subscription is disabled at once. Anything else is a failure: the next
     attempt comes after the retry schedule's next delay with ±20% jitter;
     after the schedule's last attempt the delivery is dead (a dead letter
-    sb-admin lists and replays). A subscription whose deliveries all fail
+    sb-admin lists and replays; a replayed one keeps its attempts, so it
+    gets one more attempt, and is dead again if that one fails too). A subscription whose deliveries all fail
     for longer than `disable_after_s` is disabled, its pending deliveries
     dead, an audit record webhook_subscription_disabled for its tenant and
     a log line. */
@@ -95,8 +96,8 @@ typedef struct {
 
 /*  Parses a retry schedule: comma-separated delays in seconds
     (0..SB_WH_DELIVER_MAX_DELAY_S), 1..SB_WH_DELIVER_MAX_SCHEDULE of them;
-    the first is the first attempt's (0: at once, as a new delivery is
-    due), each next one the wait after a failed attempt. Fills `delays`
+    one per attempt: the first must be 0 (a new delivery is sent as soon
+    as it is due), each next one is the wait after a failed attempt. Fills `delays`
     (SB_WH_DELIVER_MAX_SCHEDULE entries) and `*count`. Returns 0, or -1
     with a sentence in `error` (`error_size` bytes). */
 int sb_wh_deliver_parse_schedule (const char *text, int *delays, size_t *count, char *error,

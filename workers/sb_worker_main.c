@@ -86,7 +86,7 @@ static const sb_option_t s_options [] = {
     { "webhook-deliver-max", SB_OPT_INT, "64", 0, SB_WH_DELIVER_MAX, "SB_WEBHOOK_DELIVER_MAX",
       "webhook role: deliveries out (to tenants' subscriptions) this worker holds at once, claimed from PostgreSQL; 0: this worker delivers nothing" },
     { "webhook-retry-schedule", SB_OPT_STR, SB_WH_DELIVER_SCHEDULE, 0, 0, "SB_WEBHOOK_RETRY_SCHEDULE",
-      "webhook role: a delivery's attempts, as seconds to wait before each (the first: after the event; each next: after a failed attempt), comma-separated, each delay ±20% jitter; after the last, the delivery is a dead letter" },
+      "webhook role: a delivery's attempts, as seconds to wait before each, comma-separated: the first 0 (at once), each next one after a failed attempt, ±20% jitter; after the last attempt the delivery is a dead letter" },
     { "webhook-delivery-timeout-ms", SB_OPT_INT, "10000", 1, SB_WH_DELIVER_MAX_TIMEOUT_MS,
       "SB_WEBHOOK_DELIVERY_TIMEOUT_MS",
       "webhook role: one delivery attempt, connect to the last byte of the answer, at most" },
