@@ -770,6 +770,15 @@ test_webhooks (void **state)
     assert_non_null (strstr (s_out, "timeout"));
     assert_non_null (strstr (s_out, "oops"));
 
+    //  The data keys' list counts the webhook rows under each key.
+    s_answer (200, "{\"current\":\"newkey0123456789\",\"keys\":[{\"id\":\"newkey0123456789\","
+                   "\"current\":true,\"connections\":7,\"connect_flows\":0,"
+                   "\"webhook_endpoints\":31,\"webhook_subscriptions\":29}]}");
+    assert_int_equal (s_run ("connection-keys", "list", NULL), 0);
+    assert_non_null (strstr (s_out, "WEBHOOK_SUBSCRIPTIONS"));
+    assert_non_null (strstr (s_out, " 31 "));
+    assert_non_null (strstr (s_out, " 29\n"));
+
     //  Usage errors: nothing reaches the server
     s_answer (200, "{}");
     assert_int_equal (s_run ("webhooks", "endpoint", "create", "acme", "stripe-x", NULL), 2);

@@ -75,7 +75,8 @@ static const char s_usage [] =
     "  connections delete TENANT CONNECTOR    forget a tenant's connection\n"
     "  connection-keys list                   the data keys sealing connection secrets\n"
     "  connection-keys rotate                 make a new data key current, then re-seal\n"
-    "                                         every connection under it, printing progress\n"
+    "                                         every connection, webhook endpoint and\n"
+    "                                         subscription under it, printing progress\n"
     "  audit [TENANT] [--limit N] [--before ID]\n"
     "                                         the audit log, newest first\n"
     "  webhooks endpoint create TENANT CONNECTOR --scheme S [--secret-file F]\n"
@@ -757,13 +758,17 @@ s_print (const char *cmd, const json_t *body)
                 s_str (body, "connector"));
     else
     if (strcmp (cmd, "connection-keys list") == 0) {
-        printf ("%-16s %-7s %-24s %-24s %11s %13s\n", "ID", "CURRENT", "CREATED", "RETIRED",
-                "CONNECTIONS", "CONNECT_FLOWS");
+        char d [24], e [24];
+        printf ("%-16s %-7s %-24s %-24s %11s %13s %17s %21s\n", "ID", "CURRENT", "CREATED",
+                "RETIRED", "CONNECTIONS", "CONNECT_FLOWS", "WEBHOOK_ENDPOINTS",
+                "WEBHOOK_SUBSCRIPTIONS");
         json_array_foreach (json_object_get (body, "keys"), i, row)
-            printf ("%-16s %-7s %-24s %-24s %11s %13s\n", s_str (row, "id"),
+            printf ("%-16s %-7s %-24s %-24s %11s %13s %17s %21s\n", s_str (row, "id"),
                     s_text (row, "current", a, sizeof a), s_str (row, "created_at"),
                     s_str (row, "retired_at"), s_text (row, "connections", b, sizeof b),
-                    s_text (row, "connect_flows", c, sizeof c));
+                    s_text (row, "connect_flows", c, sizeof c),
+                    s_text (row, "webhook_endpoints", d, sizeof d),
+                    s_text (row, "webhook_subscriptions", e, sizeof e));
     }
     else
     if (strcmp (cmd, "connection-keys rotate") == 0)
@@ -1554,10 +1559,10 @@ s_reseal_all (const s_cli_t *cli, const char *key)
         if (remaining == 0)
             break;
         if (resealed == 0 && changed == 0) {
-            fprintf (stderr, "sb-admin: %lld connections stay under older data keys: %lld do not open "
+            fprintf (stderr, "sb-admin: %lld rows stay under older data keys: %lld do not open "
                      "(the token service's log names them; delete them with sb-admin connections "
-                     "delete, or restore the key they were sealed under)\n", (long long) remaining,
-                     (long long) failed);
+                     "delete or webhooks endpoint delete / unsubscribe, or restore the key they "
+                     "were sealed under)\n", (long long) remaining, (long long) failed);
             rc = S_REFUSED;
             break;
         }
