@@ -244,16 +244,6 @@ set_tests_properties(38_wh_outbound_verify PROPERTIES
 sb_add_fuzz(fuzz_wh_verify SOURCE fuzz/fuzz_wh_verify.c
             CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/wh_verify LIBS sb_workers_lib)
 
-# The webhook deliverer (workers/sb_wh_deliver.c, migration 017) in this
-# process against the real test PostgreSQL and a receiver in the test:
-# delivered and signed (checked with sb_wh_verify), 500/hang/reset retried
-# then dead and replayed, the SSRF guard, rate and in-flight limits, a
-# killed deliverer's leases taken over, disable after the failing window.
-sb_add_test(38_workers_webhook_deliver
-    SOURCES 38_workers_webhook_deliver.c
-    LIBS sb_workers_lib sb_harness PkgConfig::CMOCKA PkgConfig::PQ PkgConfig::JANSSON pthread
-    FIXTURES postgres
-    TIMEOUT 120)
 # The admin API's webhook routes (workers/sb_wh_admin.c, migration 018)
 # against the real test PostgreSQL: endpoints and their sealed secrets,
 # rotation with an overlap, subscriptions, dead letters and replay, events,
