@@ -11,7 +11,10 @@
     nobody serves (`unavailable` with retry_after_ms); the worker's own
     service refused at once; cancel (the callback is never called, the late
     REPLY is dropped); the SB_MAX_WORKER_REQUESTS cap; a session reset ends
-    what is pending `unavailable`, from the loop. */
+    what is pending `unavailable`, from the loop. And sb_worker_publish
+    through the real broker (PROTOCOL.md "Webhooks"): the gateway gets the
+    worker's `resource_updated` as a BROADCAST before the job's REPLY; a
+    topic workers may not publish reaches nobody. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -139,7 +142,9 @@ s_done_json (sb_worker_job_t **job_p, json_t *value)
 
 //  Jobs for the asker: op "relay" asks service `connector` for op `tool`
 //  with args {"timeout_ms": n, "cancel": bool, "stall_ms": n}; op "flood"
-//  asks until refused; op "stop" stops the worker.
+//  asks until refused; op "publish" publishes about a topic the broker
+//  refuses, then resource_updated switchboard://events/{connector}; op
+//  "stop" stops the worker.
 static void
 s_asker_start (void *state, sb_worker_job_t *job)
 {
@@ -148,6 +153,15 @@ s_asker_start (void *state, sb_worker_job_t *job)
     if (streq (spec->op, "stop")) {
         sb_worker_stop (worker);
         sb_worker_job_done (&job, SB_STATUS_OK, "{}");
+        return;
+    }
+    if (streq (spec->op, "publish")) {
+        char uri [SB_MAX_RESOURCE_URI_LEN + 1];
+        snprintf (uri, sizeof uri, "switchboard://events/%s", spec->connector);
+        const char *tenant = sb_worker_job_tenant (job);
+        int refused = sb_worker_publish (worker, tenant, "session_ended", uri, strlen (uri));
+        int sent = sb_worker_publish (worker, tenant, "resource_updated", uri, strlen (uri));
+        s_done_json (&job, json_pack ("{s:i, s:i}", "refused", refused, "sent", sent));
         return;
     }
     json_t *args = spec->args? json_loads (spec->args, 0, NULL): NULL;
@@ -550,6 +564,54 @@ test_session_reset_ends_requests_unavailable (void **state)
     json_decref (reply);
 }
 
+//  A worker's PUBLISH reaches the gateway as a BROADCAST, before the REPLY
+//  of the job that published it (the broker handles the worker's messages
+//  in order); the one about a gateway's topic is refused and reaches nobody.
+static void
+test_publish_reaches_the_gateway (void **state)
+{
+    uint64_t publishes = tb_counters (s_broker).publishes;
+    uint64_t refused = tb_counters (s_broker).publish_refused;
+    const char *corr_id = s_next_id ("publish");
+    sb_job_t spec = { .op = "publish", .connector = "stripe" };
+    zframe_t *payload = sb_job_encode (&spec);
+    assert_non_null (payload);
+    sb_msg_t msg = { 0 };
+    assert_int_equal (sb_msg_set_request (&msg, corr_id, "api", S_TENANT, S_PARENT_MS, 0,
+                                          &payload), 0);
+    assert_int_equal (sb_msg_send (s_gateway, &msg, NULL), 0);
+
+    assert_int_equal (tb_recv (s_gateway, &msg, TB_WAIT_MS, true), SB_MSG_OK);
+    assert_int_equal (msg.command, SB_CMD_BROADCAST);
+    assert_string_equal (msg.tenant, S_TENANT);
+    assert_string_equal (msg.topic, "resource_updated");
+    assert_true (tb_payload_is (&msg, "switchboard://events/stripe"));
+    sb_msg_reset (&msg);
+
+    assert_int_equal (tb_recv (s_gateway, &msg, TB_WAIT_MS, true), SB_MSG_OK);
+    assert_int_equal (msg.command, SB_CMD_REPLY);
+    assert_string_equal (msg.corr_id, corr_id);
+    assert_int_equal (msg.status, SB_STATUS_OK);
+    sb_job_result_t result = { 0 };
+    assert_int_equal (sb_job_result_decode (zframe_data (msg.payload), zframe_size (msg.payload),
+                                            &result), 0);
+    //  Both calls were queued: the worker does not know the broker's list.
+    json_t *rcs = json_loads (result.result, 0, NULL);
+    assert_non_null (rcs);
+    assert_true (json_is_integer (json_object_get (rcs, "refused")));
+    assert_int_equal (json_integer_value (json_object_get (rcs, "refused")), 0);
+    assert_true (json_is_integer (json_object_get (rcs, "sent")));
+    assert_int_equal (json_integer_value (json_object_get (rcs, "sent")), 0);
+    json_decref (rcs);
+    sb_job_result_clear (&result);
+    sb_msg_reset (&msg);
+    assert_int_equal (tb_recv (s_gateway, &msg, TB_QUIET_MS, true), SB_MSG_NONE);
+
+    sb_broker_counters_t c = tb_counters (s_broker);
+    assert_int_equal (c.publishes, publishes + 1);
+    assert_int_equal (c.publish_refused, refused + 1);
+}
+
 int
 main (void)
 {
@@ -561,6 +623,7 @@ main (void)
         cmocka_unit_test (test_own_service_refused),
         cmocka_unit_test (test_cancel),
         cmocka_unit_test (test_cap),
+        cmocka_unit_test (test_publish_reaches_the_gateway),
         cmocka_unit_test (test_session_reset_ends_requests_unavailable),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
