@@ -7,7 +7,10 @@
 
       - sb_wh_keys opens what sb_conn_seal sealed, with the ring read
         from the real connection_keys;
-      - a good GitHub-signed request: 200 {} after its commit, one row,
+      - keys and types with quotes, braces, backslashes, "NULL", UTF-8:
+        each stored once, as sent;
+      - a good GitHub-signed request: 200 with the scheme's reply after its
+        commit, one row,
         then one PUBLISH resource_updated switchboard://events/{connector}
         for its tenant; the same request again: 200, still one row, no
         PUBLISH;
@@ -441,6 +444,26 @@ test_store_once (void **state)
     assert_int_equal (s_stat (&s_main, "duplicates"), duplicates + 1);
     assert_int_equal (s_stat (&s_main, "stored"), stored);
     assert_int_equal (s_published_count, before + 1);
+}
+
+//  Keys and types as the provider spells them, whatever the array
+//  literals of the statement must quote: each stored once, as sent.
+static void
+test_odd_keys (void **state)
+{
+    char keys [3][96];
+    snprintf (keys [0], sizeof keys [0], "%s \"quoted\", {braced} \\ back", s_prefix);
+    snprintf (keys [1], sizeof keys [1], "NULL");
+    snprintf (keys [2], sizeof keys [2], "%s-\xc3\xa9t\xc3\xa9 ", s_prefix);
+    for (int i = 0; i < 3; i++) {
+        const char *body = "{\"odd\":true}";
+        for (int twice = 0; twice < 2; twice++)
+            assert_int_equal (s_webhook (&s_main, s_ep_ok, keys [i], "a\"b,{c}", body,
+                                         strlen (body), s_secret, NULL, 0), 200);
+        assert_int_equal (s_events (keys [i]), 1);
+        assert_int_equal (s_number ("SELECT count(*) FROM webhook_events WHERE event_key = $1"
+                                    " AND type = 'a\"b,{c}'", 1, keys [i], NULL, NULL), 1);
+    }
 }
 
 static void
@@ -898,6 +921,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_keys_open_sealed),
         cmocka_unit_test (test_store_once),
+        cmocka_unit_test (test_odd_keys),
         cmocka_unit_test (test_refusals),
         cmocka_unit_test (test_wrong_signature_not_stored),
         cmocka_unit_test (test_deliveries),

@@ -365,16 +365,19 @@ s_fill_tenant (PGconn *conn, const char *tenant)
         " VALUES ($1, quota_period_start (1, now ()), 1)",
         "INSERT INTO usage_minutes (tenant_id, minute, calls)"
         " VALUES ($1, date_trunc ('minute', now ()), 1)",
+        //  Webhooks (migration 015): an endpoint, its event, a subscription,
+        //  the event's delivery to it and an attempt.
         "INSERT INTO webhook_endpoints (id, tenant_id, connector, scheme, key_id, secret_enc)"
-        " VALUES ($1 || '_endpoint', $1, 'x', 'stripe', 'k1', '\\x00'::bytea)",
+        " VALUES ('we_' || $1 || '_endpoint', $1, 'x', 'github', 'k1', '\\x00'::bytea)",
         "INSERT INTO webhook_events (tenant_id, endpoint_id, connector, event_key, body)"
-        " VALUES ($1, $1 || '_endpoint', 'x', 'evt_1', '\\x7b7d'::bytea)",
+        " VALUES ($1, 'we_' || $1 || '_endpoint', 'x', 'e1', '\\x7b7d'::bytea)",
         "INSERT INTO webhook_subscriptions (id, tenant_id, url, key_id, secret_enc)"
-        " VALUES ($1 || '_subscription', $1, 'https://hooks.example/in', 'k1', '\\x00'::bytea)",
+        " VALUES ('ws_' || $1 || '_subscription', $1, 'https://hook.example/in', 'k1',"
+        "         '\\x00'::bytea)",
         "INSERT INTO webhook_deliveries (tenant_id, subscription_id, event_id)"
-        " SELECT $1, $1 || '_subscription', id FROM webhook_events WHERE tenant_id = $1",
+        " SELECT $1, 'ws_' || $1 || '_subscription', id FROM webhook_events WHERE tenant_id = $1",
         "INSERT INTO webhook_attempts (tenant_id, delivery_id, status, latency_ms)"
-        " SELECT $1, id, 500, 12 FROM webhook_deliveries WHERE tenant_id = $1",
+        " SELECT $1, id, 200, 1 FROM webhook_deliveries WHERE tenant_id = $1",
     };
     s_exec_ok (conn, "BEGIN");
     for (size_t i = 0; i < sizeof statements / sizeof statements [0]; i++) {
