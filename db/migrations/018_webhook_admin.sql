@@ -156,8 +156,8 @@ BEGIN
 END
 $$;
 
--- Enables or disables endpoint p_id (a disabled one answers 404 to the
--- provider). Audits webhook_endpoint_enabled / _disabled.
+-- Enables or disables endpoint p_id (the webhook role refuses what a
+-- disabled one is sent). Audits webhook_endpoint_enabled / _disabled.
 CREATE OR REPLACE FUNCTION admin_webhook_enable (p_id text, p_enabled boolean)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
