@@ -372,7 +372,7 @@ sb_farm_respawn () {
 # worker's --webhook-batch-max this way. Call it in this shell.
 declare -gA SB_FARM_FIRST_SPAWNS=()
 sb_farm_restart () {
-    local name=$1 entry pid= readies
+    local name=$1 entry pid='' readies
     shift
     [[ -n "${SB_FARM_SPAWNS[$name]:-}" ]] || { sb_say "error: no process named $name"; return 1; }
     [[ -n "${SB_FARM_FIRST_SPAWNS[$name]:-}" ]] || SB_FARM_FIRST_SPAWNS[$name]=${SB_FARM_SPAWNS[$name]}

@@ -17,7 +17,7 @@
 #   wh_psql SQL            one statement, superuser, the farm's database (-tA)
 #   wh_wait SECONDS WHAT COMMAND…                   polls COMMAND every 0.1 s
 #   wh_no_secret_in_logs                            fails if a log holds any secret used
-# shellcheck disable=SC2034  # WH_* are read by the tests that source this
+# shellcheck disable=SC2034,SC2154  # WH_* are read by the tests that source this; root, build, work are theirs
 
 # shellcheck source=scripts/farm.sh
 source "$root/scripts/farm.sh"
