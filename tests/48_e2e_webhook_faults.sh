@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/48_e2e_webhook_faults.sh BUILD_DIR WORK_DIR — issue 23's faults,
 # each with an asserted outcome, through one farm (scripts/farm.sh: its own
-# PostgreSQL; the webhook worker with a short retry schedule "0,1,1" and a
+# PostgreSQL; the webhook worker with a short retry schedule "0,2,2" and a
 # 1 s delivery timeout). The load is sb-webhook-bench (bench/webhook_bench.c):
 # unique Standard Webhooks events, signed as they are sent, over keep-alive
 # connections, one "<n> <status>" line per answer.
@@ -37,7 +37,7 @@ LOAD_MAX_MS=60000       # a load runs until the test stops it (SIGINT), at most 
 BEFORE=200              # answers 2xx before a fault is made, and again after it
 DOWN_5XX=32             # 5xx answers seen while PostgreSQL is down before it is started again
 RESEND_ROUNDS=20        # a provider's retries of what was not acknowledged (0.5 s apart)
-SCHEDULE=0,1,1          # the webhook worker's retry schedule: three attempts, then dead
+SCHEDULE=0,2,2          # the webhook worker's retry schedule: three attempts, then dead (2 s: time to switch the receiver)
 T_POLL_S=20             # any condition polled for
 BENCH=$build/bin/sb-webhook-bench
 [[ -x $BENCH ]] || fail "$BENCH is not built"
