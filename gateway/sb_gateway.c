@@ -531,14 +531,15 @@ sb_gateway_run (sb_gateway_t *self)
     sb_log_info ("stopped", "dropped_replies=%llu cancelled=%llu notifications_dropped=%llu "
                  "asks_refused=%llu reloads=%llu reload_failures=%llu tasks_created=%llu "
                  "audits_sent=%llu audits_dropped=%llu revocations=%zu revoked_refused=%llu "
-                 "limited=%llu",
+                 "limited=%llu webhooks_relayed=%llu webhooks_refused=%llu",
                  (unsigned long long) sb_broker_client_dropped (self->broker),
                  (unsigned long long) self->cancelled, (unsigned long long) self->notes_dropped,
                  (unsigned long long) self->asks_refused, (unsigned long long) self->reloads,
                  (unsigned long long) self->reload_failures, (unsigned long long) self->tasks_created,
                  (unsigned long long) self->audits_sent, (unsigned long long) self->audits_dropped,
                  sb_revoke_size (self->revoked), (unsigned long long) self->revoked_refused,
-                 (unsigned long long) self->limited);
+                 (unsigned long long) self->limited, (unsigned long long) self->webhooks_relayed,
+                 (unsigned long long) self->webhooks_refused);
     return 0;
 }
 
