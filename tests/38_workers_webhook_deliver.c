@@ -534,8 +534,9 @@ test_failures_and_replay (void **state)
                                 "   AND status = 500 AND error IS NULL AND latency_ms >= 0"
                                 "   AND excerpt LIKE 'boom ?? bad xxx%' AND octet_length (excerpt) = 1024",
                                 id, NULL), 3);
-    //  The schedule's spacing, within the jitter
-    assert_string_equal (s_text ("SELECT bool_and (gap BETWEEN 0.75 AND 1.6) FROM ("
+    //  The schedule's spacing: at least the delay less 20% (and the
+    //  poll and a loaded machine's slack above)
+    assert_string_equal (s_text ("SELECT bool_and (gap BETWEEN 0.75 AND 2.5) FROM ("
                                  "  SELECT extract (epoch FROM at - lag (at) OVER (ORDER BY at)) AS gap"
                                  "    FROM webhook_attempts WHERE delivery_id = $1::bigint) g WHERE gap IS NOT NULL",
                                  id, NULL, NULL), "t");
