@@ -9,6 +9,7 @@
 #   sb_farm_session TOKEN              `initialize`; prints the Mcp-Session-Id (if any)
 #   sb_farm_call TOKEN METHOD PARAMS_JSON [ID]   one JSON-RPC call to /mcp (prints the body)
 #   sb_farm_respawn NAME               start process NAME again as it was first started
+#   sb_farm_restart NAME [ARG…]        stop NAME and start it again with more options
 #   sb_farm_admin ARGS…                sb-admin against the gateway with FARM_DIR/admin.key
 #   sb_farm_demo_user [EMAIL]          add a demo-tenant user with a generated password
 #                                      (prints "EMAIL PASSWORD"); needs the gateway's
@@ -37,6 +38,9 @@
 # SB_FARM_TOKEN_ARGS (more options of
 # the token worker, as words; it always gets --issuer (the public URL) and
 # --secret-key-file FARM_DIR/secret.key),
+# SB_FARM_WEBHOOK_ARGS (more options of the webhook worker, as words; with
+# PostgreSQL it always gets --db, --migrations and --secret-key-file FARM_DIR/secret.key,
+# the token worker's master secret),
 # SB_FARM_TOKEN_WORKERS (token workers, default 1: token-worker, then
 # token-worker-2…; each gets --connectors and --connector-urls as the api
 # workers do, and SB_SANDBOX_OAUTH_CLIENT_ID / _SECRET when set),
@@ -166,7 +170,7 @@ sb_farm_start () {
     fi
     s_farm_token_key "$SB_FARM_DIR/token.key"
     s_farm_token_key "$SB_FARM_DIR/session.key"
-    s_farm_token_key "$SB_FARM_DIR/secret.key"     # the token service's: seals signing keys, CSRF
+    s_farm_token_key "$SB_FARM_DIR/secret.key"     # the token and webhook workers': seals signing keys, connection keys, CSRF
     s_farm_token_key "$SB_FARM_DIR/admin.key"      # the operator's credential for /admin/ (sb-admin)
 
     local sandbox_port frontend_port backend_port gateway_port
@@ -253,9 +257,18 @@ sb_farm_start () {
             --connector-urls "$connector_urls" --log-level "$level"
         names+=("api-worker-$i")
     done
+    # The webhook worker (docs/WEBHOOKS.md) keeps the events in PostgreSQL
+    # and opens the endpoints' secrets with the token worker's master
+    # secret; without PostgreSQL it answers ping only.
+    local webhook_args=()
+    read -r -a webhook_args <<<"${SB_FARM_WEBHOOK_ARGS:-}"
+    local webhook_db=()
+    [[ $with_pg == 1 ]] &&
+        webhook_db=(--db "$conninfo" --migrations "$SB_SOURCE_DIR/db/migrations"
+                    --secret-key-file "$SB_FARM_DIR/secret.key")
     s_farm_spawn webhook-worker -- \
         "$SB_FARM_BIN/sb-worker" --role webhook --broker "$backend" --connectors "$connectors" \
-        --log-level "$level"
+        "${webhook_db[@]}" --log-level "$level" "${webhook_args[@]}"
     names+=(webhook-worker)
     # The first gateway is SB_FARM_GATEWAY_URL; the others (gateway-2…)
     # listen on free ports of their own, same keys and public URL.
@@ -349,6 +362,38 @@ sb_farm_respawn () {
     done
     # shellcheck disable=SC2034  # read by scripts/up
     SB_FARM_RESPAWNED_PID=${SB_FARM_PIDS[index]##*:}
+}
+
+# sb_farm_restart NAME [ARG…] — stops NAME (SIGTERM by PID, as
+# sb_farm_stop does) and starts it again with the command line it was first
+# started with plus ARGs (each restart from the first one's: ARGs never
+# pile up), appending to its log; waits for its new `ready` line. The new
+# PID is in SB_FARM_RESPAWNED_PID. bench/webhooks switches the webhook
+# worker's --webhook-batch-max this way. Call it in this shell.
+declare -gA SB_FARM_FIRST_SPAWNS=()
+sb_farm_restart () {
+    local name=$1 entry pid='' readies
+    shift
+    [[ -n "${SB_FARM_SPAWNS[$name]:-}" ]] || { sb_say "error: no process named $name"; return 1; }
+    [[ -n "${SB_FARM_FIRST_SPAWNS[$name]:-}" ]] || SB_FARM_FIRST_SPAWNS[$name]=${SB_FARM_SPAWNS[$name]}
+    for entry in "${SB_FARM_PIDS[@]}"; do
+        [[ ${entry%%:*} == "$name" ]] && pid=${entry##*:}
+    done
+    [[ -n $pid ]] && { sb_stop_pid "$pid" 10 || sb_say "$name (pid $pid) exited with status $?"; }
+    readies=$(grep -c '"event" *: *"ready"' "$SB_FARM_DIR/logs/$name.log" || true)
+    local extra=
+    (($#)) && extra=$(printf '%q ' "$@")
+    SB_FARM_SPAWNS[$name]="${SB_FARM_FIRST_SPAWNS[$name]} $extra"
+    sb_farm_respawn "$name" || return 1
+    local deadline=$((SECONDS + ${SB_FARM_READY_S:-30}))
+    while (($(grep -c '"event" *: *"ready"' "$SB_FARM_DIR/logs/$name.log" || true) <= readies)); do
+        if ! kill -0 "$SB_FARM_RESPAWNED_PID" 2>/dev/null || ((SECONDS >= deadline)); then
+            sb_say "error: $name did not become ready again; last lines of its log:"
+            tail -n 20 "$SB_FARM_DIR/logs/$name.log" >&2 || true
+            return 1
+        fi
+        sleep 0.05
+    done
 }
 
 # sb_farm_token [TTL] — a token for tenant demo, audience <public-url>/mcp.

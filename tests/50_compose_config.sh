@@ -65,6 +65,13 @@ block=$(section token-worker)
 grep -q 'SB_SECRET_KEY_FILE: /run/secrets/secret_key' <<<"$block" &&
 grep -Eq -- '- (source: )?secret_key$' <<<"$block" ||
     { echo "FAIL: the token worker does not read its secret from the secret_key secret"; exit 1; }
+# The webhook worker opens the endpoints' secrets the token worker sealed:
+# the same master secret, and the database.
+wblock=$(section webhook-worker)
+grep -q 'SB_SECRET_KEY_FILE: /run/secrets/secret_key' <<<"$wblock" &&
+grep -Eq -- '- (source: )?secret_key$' <<<"$wblock" &&
+grep -q 'SB_DATABASE_URL:' <<<"$wblock" ||
+    { echo "FAIL: the webhook worker does not get the database and the secret_key secret"; exit 1; }
 issuer=$(sed -n 's/^ *SB_ISSUER: *//p' <<<"$block")
 public=$(sed -n 's/^ *SB_PUBLIC_URL: *//p' <<<"$(section gateway)")
 [[ -n "$issuer" && "$issuer" == "$public" ]] ||

@@ -43,6 +43,9 @@ s_write_key (sb_farm_t *farm)
     snprintf (farm->session_key_file, sizeof farm->session_key_file, "%s/session.key", dir);
     if (sb_harness_write_key (farm->session_key_file))
         s_fail ("cannot write the session key");
+    snprintf (farm->secret_key_file, sizeof farm->secret_key_file, "%s/secret.key", dir);
+    if (sb_harness_write_key (farm->secret_key_file))
+        s_fail ("cannot write the master secret");
 }
 
 int
@@ -75,7 +78,13 @@ s_start_worker (sb_farm_t *farm, const char *role)
     char connector_urls [128], credit [16];
     snprintf (connector_urls, sizeof connector_urls, "sandbox-crm=%s", farm->sandbox_url);
     snprintf (credit, sizeof credit, "%d", farm->opts.api_credit > 0 ? farm->opts.api_credit : 16);
-    bool with_db = strcmp (role, "token") == 0 || strcmp (role, "task") == 0;
+    //  The webhook worker stores events in PostgreSQL when the farm has it
+    //  (the token worker's farm), and opens the endpoints' secrets with the
+    //  token worker's master secret.
+    bool webhook = strcmp (role, "webhook") == 0;
+    bool with_db = strcmp (role, "token") == 0 || strcmp (role, "task") == 0
+                || (webhook && !farm->opts.no_token_worker);
+    bool with_secret = with_db && strcmp (role, "task") != 0;
     char *conninfo = with_db ? sb_harness_pg_conninfo () : NULL;
     if (with_db && !conninfo)
         s_fail ("no test PostgreSQL: the pg_start fixture did not run");
@@ -85,7 +94,8 @@ s_start_worker (sb_farm_t *farm, const char *role)
         sb_harness_bin (api ? "sb-worker-fixtures" : "sb-worker"), "--role", role,
         "--broker", farm->backend, "--credit", credit, "--heartbeat-ms", "500",
         "--connectors", SB_TEST_CONNECTORS, "--connector-urls", connector_urls,
-        "--db", conninfo ? conninfo : "", NULL
+        "--db", conninfo ? conninfo : "",
+        with_secret ? "--secret-key-file" : NULL, farm->secret_key_file, NULL
     };
     const char *env [] = { "SB_SANDBOX_CRM_TOKEN=" SB_FARM_SANDBOX_KEY, NULL };
     pid_t pid = sb_harness_spawn (argv, env);
@@ -199,6 +209,7 @@ sb_farm_stop (sb_farm_t **farm_p)
     failures += s_stop_clean (farm->sandbox, "sb-sandbox") != 0;
     unlink (farm->key_file);
     unlink (farm->session_key_file);
+    unlink (farm->secret_key_file);
     char *slash = strrchr (farm->key_file, '/');
     if (slash) {
         *slash = 0;

@@ -1,6 +1,8 @@
 /*  tests/sb_farm.h — a whole farm for end-to-end tests: the sandbox SaaS,
     the broker, api/token/task/webhook workers and a gateway, each a real process
     on 127.0.0.1 with free ports, plus a signed token for tenant "demo". The
+    token and webhook workers share a master secret (--secret-key-file) and,
+    unless no_token_worker, PostgreSQL (the ctest fixture). The
     gateway and the api workers load the product's connectors and the
     conformance fixtures (SB_TEST_CONNECTORS); the api workers are the test
     worker sb-worker-fixtures, which runs the fixtures' builtin tools.
@@ -41,6 +43,7 @@ typedef struct {
     char backend [64];                      /* tcp://127.0.0.1:P (workers) */
     char key_file [256];                    /* token signing key */
     char session_key_file [256];            /* session key, shared by the farm's gateways */
+    char secret_key_file [256];             /* master secret of the token and webhook workers */
     char token [2048];                      /* bearer token for tenant demo */
     sb_farm_opts_t opts;                    /* what was asked */
 } sb_farm_t;
